@@ -1,0 +1,15 @@
+# Project-wide compiler flags, applied to our own targets through meshdeck_target_defaults().
+add_library(meshdeck_build_flags INTERFACE)
+target_compile_options(meshdeck_build_flags INTERFACE -Wall -Wextra -Wpedantic)
+if(MESHDECK_WERROR)
+  target_compile_options(meshdeck_build_flags INTERFACE -Werror)
+endif()
+if(MESHDECK_SANITIZE)
+  target_compile_options(meshdeck_build_flags INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer)
+  target_link_options(meshdeck_build_flags INTERFACE -fsanitize=address,undefined)
+endif()
+
+function(meshdeck_target_defaults target)
+  target_link_libraries(${target} PRIVATE meshdeck_build_flags)
+  target_include_directories(${target} PRIVATE "${PROJECT_BINARY_DIR}/generated")
+endfunction()

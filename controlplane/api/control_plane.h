@@ -1,0 +1,60 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "controlplane/api/types.h"
+
+namespace meshdeck::cp {
+
+// ControlPlane is everything the desktop UI may ask of a control plane. Two implementations:
+// InProcessControlPlane (the embedded one) and GrpcControlPlane (for `meshdeck --connect`).
+//
+// Threading: every method may block (the remote one does network I/O), so the UI calls them
+// off its GUI thread. Every method is thread-safe. Snapshot callbacks run on a control-plane
+// thread, never the caller's; a UI forwards them through a queued signal.
+class ControlPlane {
+ public:
+  using SnapshotCallback = std::function<void(std::shared_ptr<const GraphSnapshot>)>;
+
+  virtual ~ControlPlane() = default;
+
+  // The most recent graph snapshot (never null; empty before anything is known).
+  virtual std::shared_ptr<const GraphSnapshot> snapshot() = 0;
+  // Calls `callback` with each new snapshot, at most 4 times a second, until the returned
+  // token is destroyed. Destroying the token waits for a running callback to finish.
+  virtual std::shared_ptr<void> subscribe(SnapshotCallback callback) = 0;
+  // Per-interval history of one edge over the last `seconds`, oldest first.
+  virtual std::vector<EdgeSample> edgeHistory(const std::string& source,
+                                              const std::string& destination,
+                                              uint32_t seconds) = 0;
+
+  // Policies of the current revision.
+  virtual std::vector<PolicyInfo> policies() = 0;
+  // Validates and applies YAML documents all-or-nothing. `file` names the source in errors.
+  virtual ApplyResult applyPolicies(const std::string& yaml, const std::string& file,
+                                    const std::string& author, bool dry_run) = 0;
+  virtual ApplyResult deletePolicy(const std::string& kind, const std::string& name,
+                                   const std::string& author) = 0;
+  virtual std::vector<RevisionInfo> revisions() = 0;
+  // Unified diff of the policies between two revisions (`to` 0 = current).
+  virtual std::string diffRevisions(uint64_t from, uint64_t to) = 0;
+  virtual ApplyResult revertToRevision(uint64_t revision, const std::string& author) = 0;
+
+  // The whole mesh state in the documented snapshot JSON format (docs/snapshot-format.md).
+  virtual std::string exportSnapshotJson(uint32_t window_seconds) = 0;
+
+  // Fleet (processes started by the control plane; empty when it starts none).
+  virtual std::vector<ProcessInfo> processes() = 0;
+  virtual std::vector<std::string> processLogs(const std::string& name, uint32_t tail) = 0;
+  virtual ActionResult restartProcess(const std::string& name) = 0;
+  virtual ActionResult scaleService(const std::string& service, const std::string& version,
+                                    uint32_t replicas) = 0;
+
+  // Where this control plane accepts proxies ("127.0.0.1:15010"), for the status bar.
+  virtual std::string listenAddress() = 0;
+};
+
+}  // namespace meshdeck::cp

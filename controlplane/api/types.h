@@ -1,0 +1,121 @@
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/latency_histogram.h"
+
+// Plain C++ types of the ControlPlane interface. No protobuf, no Qt: the UI and the control
+// plane's inside both use these; protobuf stays at the gRPC edge.
+namespace meshdeck::cp {
+
+using SystemTime = std::chrono::system_clock::time_point;
+
+// Rates and percentiles of an edge or a node over a window.
+struct WindowMetrics {
+  double requests_per_second = 0;
+  double success_rate = 1.0;  // share of non-5xx responses, 0..1; 1 when idle
+  double p50_ms = 0, p90_ms = 0, p99_ms = 0;
+  uint64_t requests = 0;
+  std::array<uint64_t, 5> responses_by_class{};  // [0]=1xx .. [4]=5xx
+  uint64_t retries = 0, timeouts = 0, circuit_breaker_rejections = 0, rate_limited = 0;
+  uint64_t faults_injected = 0, denied = 0, mtls_requests = 0, plaintext_requests = 0;
+  // Merged latency of the window; shared because it is large and immutable once published.
+  std::shared_ptr<const common::LatencyHistogram> latency;
+};
+
+struct ServiceNode {
+  std::string name;
+  std::string ns = "default";
+  std::vector<std::string> versions;
+  std::string tier;
+  uint32_t instances = 0;
+  WindowMetrics inbound;  // server-side, measured by its inbound proxies
+};
+
+struct ServiceEdge {
+  std::string source;
+  std::string destination;
+  WindowMetrics metrics;              // client-side
+  std::vector<std::string> policies;  // "TrafficRoute/reviews-canary"
+  bool idle() const { return metrics.requests == 0; }
+};
+
+enum class SyncState { kNeverSent, kSynced, kStale, kRejected, kDisconnected };
+
+struct ProxyInfo {
+  std::string proxy_id, service, version, host;
+  uint32_t inbound_port = 0, admin_port = 0;
+  SyncState state = SyncState::kNeverSent;
+  std::string version_sent, version_acked, nack_reason;
+  std::optional<SystemTime> connected_since, last_report;
+};
+
+// An immutable picture of the mesh. Published as std::shared_ptr<const GraphSnapshot>.
+struct GraphSnapshot {
+  SystemTime time{};
+  uint64_t topology_version = 0;  // changes only when nodes or edges appear or disappear
+  uint64_t policy_revision = 0;
+  uint32_t window_seconds = 10;
+  std::vector<ServiceNode> services;
+  std::vector<ServiceEdge> edges;
+  std::vector<ProxyInfo> proxies;
+  std::string listen_address;  // where the control plane accepts proxies
+};
+
+// One point of an edge's history (one interval).
+struct EdgeSample {
+  SystemTime time{};
+  double requests_per_second = 0, success_rate = 1.0;
+  double p50_ms = 0, p90_ms = 0, p99_ms = 0;
+  std::array<uint64_t, 5> responses_by_class{};
+};
+
+struct PolicyInfo {
+  std::string kind, name, target, yaml;
+  uint64_t revision = 0;
+};
+
+struct ValidationError {
+  std::string file;
+  uint32_t line = 0, column = 0;  // 1-based; 0 when unknown
+  std::string field;              // "spec.destinations[1].weight"
+  std::string message;
+  std::string toString() const;   // "file:line:column: field: message"
+};
+
+struct ApplyResult {
+  bool ok = false;
+  uint64_t revision = 0;
+  std::vector<ValidationError> errors;
+  std::string summary;
+};
+
+struct RevisionInfo {
+  uint64_t number = 0;
+  std::string author;
+  SystemTime time{};
+  std::string summary;
+};
+
+struct ProcessInfo {
+  std::string name, service, version, role, state;
+  uint32_t instance = 0, restarts = 0;
+  int32_t pid = 0;
+  double uptime_seconds = 0, cpu_percent = 0;
+  uint64_t rss_bytes = 0;
+  std::vector<uint32_t> ports;
+};
+
+struct ActionResult {
+  bool ok = false;
+  std::string message;
+};
+
+}  // namespace meshdeck::cp

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine lacks to build, test and run Meshdeck.
+# Idempotent: silent when everything is present. Needs root (or sudo) only when installing.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config ccache
+  # Qt 6: widgets, charts, svg; Qt Test is part of qt6-base-dev
+  qt6-base-dev qt6-charts-dev qt6-svg-dev libqt6opengl6-dev libgl-dev
+  # wire contract
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  # Boost 1.81 only (the unversioned libboost-*-dev are 1.74 and conflict)
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  # TLS, YAML, logging, command lines, graph layout
+  libssl-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev libgraphviz-dev
+  # headless display for screenshots and the app on display-less machines
+  xvfb xauth
+  # benchmark peers and integration-test tools
+  haproxy nginx-light wrk openssl procps curl
+  # packaging checks
+  dpkg-dev file desktop-file-utils appstream lintian
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "meshdeck setup: installing ${#missing[@]} missing Debian packages: ${missing[*]}"
+sudo=()
+[ "$(id -u)" -ne 0 ] && sudo=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# nginx and haproxy are benchmark peers only: do not leave their system services running.
+for svc in nginx haproxy; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    "${sudo[@]}" systemctl stop "$svc" || true
+    "${sudo[@]}" systemctl disable "$svc" >/dev/null 2>&1 || true
+  fi
+done
+echo "meshdeck setup: done"

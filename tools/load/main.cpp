@@ -1,0 +1,10 @@
+#include <CLI/CLI.hpp>
+
+#include "meshdeck/version.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"meshdeck-load"};
+  app.set_version_flag("--version", meshdeck::kVersion);
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}
