@@ -1,0 +1,436 @@
+#include "controlplane/fleet/demo_mesh.h"
+
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "common/duration.h"
+
+namespace meshdeck::cp::fleet {
+
+std::string FileError::toString() const {
+  std::string s = file.empty() ? "<input>" : file;
+  if (line > 0) s += ":" + std::to_string(line) + ":" + std::to_string(column);
+  s += ": ";
+  if (!field.empty()) s += field + ": ";
+  return s + message;
+}
+
+const DemoService* DemoMesh::find(const std::string& service) const {
+  for (const auto& s : services)
+    if (s.name == service) return &s;
+  return nullptr;
+}
+
+size_t DemoMesh::instanceCount() const {
+  size_t n = 0;
+  for (const auto& s : services)
+    for (const auto& v : s.versions) n += v.replicas;
+  return n;
+}
+
+namespace {
+
+// Reads YAML nodes into typed values, collecting errors with their position and field path.
+class Reader {
+ public:
+  Reader(std::string file, std::vector<FileError>* errors)
+      : file_(std::move(file)), errors_(errors) {}
+
+  void error(const YAML::Node& node, const std::string& field, const std::string& message) {
+    FileError e{file_, 0, 0, field, message};
+    if (node.IsDefined() && node.Mark().line >= 0) {
+      e.line = static_cast<uint32_t>(node.Mark().line + 1);
+      e.column = static_cast<uint32_t>(node.Mark().column + 1);
+    }
+    errors_->push_back(std::move(e));
+  }
+
+  // Reports keys of `map` not in `allowed`.
+  void onlyKeys(const YAML::Node& map, const std::string& path, std::set<std::string> allowed) {
+    if (!map.IsMap()) return;
+    for (const auto& kv : map) {
+      const auto key = kv.first.as<std::string>("");
+      if (!allowed.count(key)) {
+        std::string list;
+        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+        error(kv.first, join(path, key), "unknown field (expected one of: " + list + ")");
+      }
+    }
+  }
+
+  bool isMap(const YAML::Node& n, const std::string& path) {
+    if (n.IsMap()) return true;
+    error(n, path, "must be a mapping");
+    return false;
+  }
+
+  std::string str(const YAML::Node& parent, const std::string& key, const std::string& path,
+                  std::optional<std::string> fallback = std::nullopt) {
+    const YAML::Node n = parent[key];
+    if (!n.IsDefined()) {
+      if (!fallback) error(parent, join(path, key), "is required");
+      return fallback.value_or("");
+    }
+    if (!n.IsScalar()) {
+      error(n, join(path, key), "must be a string");
+      return "";
+    }
+    return n.Scalar();
+  }
+
+  double number(const YAML::Node& parent, const std::string& key, const std::string& path,
+                double fallback, double min, double max) {
+    const YAML::Node n = parent[key];
+    if (!n.IsDefined()) return fallback;
+    double v = 0;
+    if (!n.IsScalar() || !YAML::convert<double>::decode(n, v)) {
+      error(n, join(path, key), "must be a number");
+      return fallback;
+    }
+    if (v < min || v > max) {
+      std::ostringstream os;
+      os << "must be between " << min << " and " << max << " (got " << n.Scalar() << ")";
+      error(n, join(path, key), os.str());
+      return fallback;
+    }
+    return v;
+  }
+
+  std::chrono::nanoseconds duration(const YAML::Node& parent, const std::string& key,
+                                    const std::string& path, std::chrono::nanoseconds fallback) {
+    const YAML::Node n = parent[key];
+    if (!n.IsDefined()) return fallback;
+    const auto d = n.IsScalar() ? common::parseDuration(n.Scalar()) : std::nullopt;
+    if (!d) {
+      error(n, join(path, key), "must be a duration like 250ms, 1.5s or 2m");
+      return fallback;
+    }
+    return *d;
+  }
+
+  static std::string join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : path + "." + key;
+  }
+  static std::string index(const std::string& path, size_t i) {
+    return path + "[" + std::to_string(i) + "]";
+  }
+
+ private:
+  std::string file_;
+  std::vector<FileError>* errors_;
+};
+
+bool validName(const std::string& s) {
+  if (s.empty() || s.size() > 63) return false;
+  return std::all_of(
+             s.begin(), s.end(),
+             [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; }) &&
+         s.front() != '-' && s.back() != '-';
+}
+
+Behaviour readBehaviour(Reader& r, const YAML::Node& v, const std::string& path) {
+  Behaviour b;
+  if (const YAML::Node lat = v["latency"]; lat.IsDefined()) {
+    const std::string lp = Reader::join(path, "latency");
+    if (r.isMap(lat, lp)) {
+      r.onlyKeys(lat, lp, {"p50", "p99"});
+      b.latency_p50 = r.duration(lat, "p50", lp, b.latency_p50);
+      b.latency_p99 = r.duration(lat, "p99", lp, b.latency_p99);
+      if (b.latency_p99 < b.latency_p50) r.error(lat, lp + ".p99", "must not be below p50");
+    }
+  }
+  b.error_rate = r.number(v, "errorRate", path, 0, 0, 1);
+  b.error_status = static_cast<uint32_t>(r.number(v, "errorStatus", path, 503, 400, 599));
+  b.response_size = static_cast<uint32_t>(r.number(v, "responseSize", path, 256, 0, 16 << 20));
+  return b;
+}
+
+}  // namespace
+
+std::optional<DemoMesh> parseDemoMesh(const std::string& yaml, const std::string& file,
+                                      std::vector<FileError>* errors) {
+  const size_t errors_before = errors->size();
+  Reader r(file, errors);
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    errors->push_back({file, static_cast<uint32_t>(e.mark.line + 1),
+                       static_cast<uint32_t>(e.mark.column + 1), "", e.msg});
+    return std::nullopt;
+  }
+  if (!r.isMap(root, "")) return std::nullopt;
+  r.onlyKeys(root, "", {"apiVersion", "kind", "metadata", "spec"});
+  if (r.str(root, "apiVersion", "") != "meshdeck.io/v1alpha1")
+    r.error(root["apiVersion"], "apiVersion", "must be meshdeck.io/v1alpha1");
+  if (r.str(root, "kind", "") != "DemoMesh") r.error(root["kind"], "kind", "must be DemoMesh");
+  DemoMesh mesh;
+  if (const YAML::Node md = root["metadata"]; r.isMap(md, "metadata")) {
+    r.onlyKeys(md, "metadata", {"name", "description"});
+    mesh.name = r.str(md, "name", "metadata");
+    mesh.description = r.str(md, "description", "metadata", "");
+  }
+  const YAML::Node spec = root["spec"];
+  if (!r.isMap(spec, "spec")) return std::nullopt;
+  r.onlyKeys(spec, "spec", {"namespace", "services", "load", "policies", "generate"});
+  mesh.ns = r.str(spec, "namespace", "spec", "default");
+
+  if (const YAML::Node gen = spec["generate"]; gen.IsDefined()) {
+    if (r.isMap(gen, "spec.generate")) {
+      r.onlyKeys(gen, "spec.generate", {"services", "seed"});
+      const auto n =
+          static_cast<uint32_t>(r.number(gen, "services", "spec.generate", 200, 4, 2000));
+      const auto seed = static_cast<uint64_t>(r.number(gen, "seed", "spec.generate", 1, 0, 1e15));
+      DemoMesh generated = generateLargeMesh(n, seed);
+      mesh.services = std::move(generated.services);
+      mesh.load = std::move(generated.load);
+    }
+  }
+
+  std::map<std::string, YAML::Node> declared;
+  if (const YAML::Node services = spec["services"]; services.IsDefined()) {
+    if (!services.IsSequence()) r.error(services, "spec.services", "must be a list");
+    for (size_t i = 0; services.IsSequence() && i < services.size(); ++i) {
+      const std::string path = Reader::index("spec.services", i);
+      const YAML::Node s = services[i];
+      if (!r.isMap(s, path)) continue;
+      r.onlyKeys(s, path, {"name", "tier", "external", "callMode", "calls", "versions"});
+      DemoService svc;
+      svc.name = r.str(s, "name", path);
+      if (!svc.name.empty() && !validName(svc.name))
+        r.error(s["name"], path + ".name", "must be lower-case letters, digits and '-'");
+      if (declared.count(svc.name)) r.error(s["name"], path + ".name", "duplicate service name");
+      declared[svc.name] = s;
+      svc.tier = r.str(s, "tier", path, "");
+      if (s["external"].IsDefined()) svc.external = s["external"].as<bool>(false);
+      svc.call_mode = r.str(s, "callMode", path, "sequential");
+      if (svc.call_mode != "sequential" && svc.call_mode != "parallel")
+        r.error(s["callMode"], path + ".callMode", "must be sequential or parallel");
+      if (const YAML::Node calls = s["calls"]; calls.IsDefined()) {
+        if (!calls.IsSequence()) r.error(calls, path + ".calls", "must be a list");
+        for (size_t c = 0; calls.IsSequence() && c < calls.size(); ++c) {
+          const std::string cp = Reader::index(path + ".calls", c);
+          DemoCall call;
+          if (calls[c].IsScalar()) {
+            call.service = calls[c].Scalar();
+          } else if (r.isMap(calls[c], cp)) {
+            r.onlyKeys(calls[c], cp, {"service", "path"});
+            call.service = r.str(calls[c], "service", cp);
+            call.path = r.str(calls[c], "path", cp, "/");
+          }
+          svc.calls.push_back(call);
+        }
+      }
+      const YAML::Node versions = s["versions"];
+      if (!versions.IsDefined()) {
+        svc.versions.push_back(DemoVersion{});
+      } else if (!versions.IsSequence() || versions.size() == 0) {
+        r.error(versions, path + ".versions", "must be a non-empty list");
+      } else {
+        std::set<std::string> names;
+        for (size_t v = 0; v < versions.size(); ++v) {
+          const std::string vp = Reader::index(path + ".versions", v);
+          if (!r.isMap(versions[v], vp)) continue;
+          r.onlyKeys(versions[v], vp,
+                     {"name", "replicas", "latency", "errorRate", "errorStatus", "responseSize"});
+          DemoVersion dv;
+          dv.name = r.str(versions[v], "name", vp, "v1");
+          if (!names.insert(dv.name).second)
+            r.error(versions[v]["name"], vp + ".name", "duplicate version");
+          dv.replicas = static_cast<uint32_t>(r.number(versions[v], "replicas", vp, 1, 0, 16));
+          dv.behaviour = readBehaviour(r, versions[v], vp);
+          svc.versions.push_back(dv);
+        }
+      }
+      mesh.services.push_back(std::move(svc));
+    }
+  }
+  if (mesh.services.empty() && errors->size() == errors_before)
+    r.error(spec, "spec.services", "a demo mesh needs at least one service (or spec.generate)");
+
+  // Calls must name declared services and must not form a cycle (a request would never end).
+  std::map<std::string, const DemoService*> by_name;
+  for (const auto& s : mesh.services) by_name[s.name] = &s;
+  for (size_t i = 0; i < mesh.services.size(); ++i) {
+    const auto& svc = mesh.services[i];
+    for (size_t c = 0; c < svc.calls.size(); ++c) {
+      if (!by_name.count(svc.calls[c].service)) {
+        const YAML::Node node =
+            declared.count(svc.name) ? declared[svc.name]["calls"][c] : YAML::Node();
+        r.error(node, Reader::index(Reader::index("spec.services", i) + ".calls", c),
+                "calls undeclared service '" + svc.calls[c].service + "'");
+      }
+    }
+  }
+  std::map<std::string, int> colour;  // 0 new, 1 on stack, 2 done
+  std::function<bool(const std::string&, std::vector<std::string>&)> dfs =
+      [&](const std::string& name, std::vector<std::string>& stack) {
+        colour[name] = 1;
+        stack.push_back(name);
+        for (const auto& call : by_name[name]->calls) {
+          if (!by_name.count(call.service)) continue;
+          if (colour[call.service] == 1) {
+            stack.push_back(call.service);
+            return true;
+          }
+          if (colour[call.service] == 0 && dfs(call.service, stack)) return true;
+        }
+        stack.pop_back();
+        colour[name] = 2;
+        return false;
+      };
+  for (const auto& s : mesh.services) {
+    std::vector<std::string> stack;
+    if (colour[s.name] == 0 && dfs(s.name, stack)) {
+      std::string cycle;
+      for (const auto& n : stack) cycle += (cycle.empty() ? "" : " -> ") + n;
+      r.error(declared.count(s.name) ? declared[s.name] : spec, "spec.services",
+              "calls form a cycle: " + cycle);
+      break;
+    }
+  }
+
+  if (const YAML::Node load = spec["load"]; load.IsDefined()) {
+    if (!load.IsSequence()) r.error(load, "spec.load", "must be a list");
+    for (size_t i = 0; load.IsSequence() && i < load.size(); ++i) {
+      const std::string path = Reader::index("spec.load", i);
+      if (!r.isMap(load[i], path)) continue;
+      r.onlyKeys(load[i], path, {"name", "target", "path", "rate", "connections"});
+      DemoLoad l;
+      l.name = r.str(load[i], "name", path, "load-" + std::to_string(i));
+      l.target = r.str(load[i], "target", path);
+      if (!l.target.empty() && !by_name.count(l.target))
+        r.error(load[i]["target"], path + ".target", "unknown service '" + l.target + "'");
+      l.path = r.str(load[i], "path", path, "/");
+      l.rate = r.number(load[i], "rate", path, 10, 0.1, 100000);
+      l.connections = static_cast<uint32_t>(r.number(load[i], "connections", path, 4, 1, 1024));
+      mesh.load.push_back(l);
+    }
+  }
+  if (const YAML::Node p = spec["policies"]; p.IsDefined()) {
+    if (p.IsScalar())
+      mesh.policies_yaml = p.Scalar();
+    else
+      r.error(p, "spec.policies", "must be a block of YAML documents (use 'policies: |')");
+  }
+  if (errors->size() != errors_before) return std::nullopt;
+  return mesh;
+}
+
+std::optional<DemoMesh> loadDemoMesh(const std::filesystem::path& file,
+                                     std::vector<FileError>* errors) {
+  std::ifstream in(file);
+  if (!in) {
+    errors->push_back({file.string(), 0, 0, "", "cannot open file"});
+    return std::nullopt;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto mesh = parseDemoMesh(ss.str(), file.string(), errors);
+  if (mesh) mesh->source = file;
+  return mesh;
+}
+
+DemoMesh generateLargeMesh(uint32_t count, uint64_t seed) {
+  DemoMesh mesh;
+  mesh.name = "large";
+  mesh.description = "A generated mesh of " + std::to_string(count) + " services";
+  std::mt19937_64 rng(seed);
+  // Layer sizes: few edge services, more frontends, most business services, some data stores.
+  const uint32_t edge = std::max<uint32_t>(1, count / 50);
+  const uint32_t frontend = std::max<uint32_t>(1, count / 8);
+  const uint32_t data = std::max<uint32_t>(1, count / 5);
+  const uint32_t business = count - edge - frontend - data;
+  const std::vector<std::pair<std::string, uint32_t>> layers = {
+      {"edge", edge}, {"frontend", frontend}, {"business", business}, {"data", data}};
+  std::vector<std::vector<size_t>> layer_members;
+  for (const auto& [tier, n] : layers) {
+    layer_members.emplace_back();
+    for (uint32_t i = 0; i < n; ++i) {
+      DemoService s;
+      s.name = tier + "-" + std::to_string(i);
+      s.tier = tier;
+      s.call_mode = "parallel";
+      DemoVersion v;
+      std::lognormal_distribution<double> p50(std::log(3.0), 0.5);
+      v.behaviour.latency_p50 = std::chrono::microseconds(static_cast<int64_t>(p50(rng) * 1000));
+      v.behaviour.latency_p99 = v.behaviour.latency_p50 * 4;
+      s.versions.push_back(v);
+      layer_members.back().push_back(mesh.services.size());
+      mesh.services.push_back(std::move(s));
+    }
+  }
+  // Each service calls 1-3 services of the following layers; a callee is chosen with
+  // probability proportional to (1 + its in-degree): a few popular services, a long tail.
+  std::vector<uint32_t> in_degree(mesh.services.size(), 0);
+  for (size_t layer = 0; layer + 1 < layer_members.size(); ++layer) {
+    std::vector<size_t> candidates;
+    for (size_t l = layer + 1; l < layer_members.size() && l <= layer + 2; ++l)
+      candidates.insert(candidates.end(), layer_members[l].begin(), layer_members[l].end());
+    for (size_t caller : layer_members[layer]) {
+      const uint32_t fan_out = 1 + static_cast<uint32_t>(rng() % 3);
+      std::set<size_t> chosen;
+      for (uint32_t k = 0; k < fan_out * 4 && chosen.size() < fan_out; ++k) {
+        std::vector<double> weights;
+        for (size_t c : candidates) weights.push_back(1.0 + 2.0 * in_degree[c]);
+        std::discrete_distribution<size_t> pick(weights.begin(), weights.end());
+        chosen.insert(candidates[pick(rng)]);
+      }
+      for (size_t c : chosen) {
+        ++in_degree[c];
+        mesh.services[caller].calls.push_back({mesh.services[c].name, "/"});
+      }
+    }
+  }
+  // Every service gets traffic: uncalled ones below the edge are called by a random caller of
+  // an earlier layer.
+  for (size_t layer = 1; layer < layer_members.size(); ++layer) {
+    for (size_t s : layer_members[layer]) {
+      if (in_degree[s] > 0) continue;
+      const auto& callers = layer_members[layer - 1];
+      const size_t caller = callers[rng() % callers.size()];
+      mesh.services[caller].calls.push_back({mesh.services[s].name, "/"});
+      ++in_degree[s];
+    }
+  }
+  for (size_t s : layer_members[0])
+    mesh.load.push_back({"load-" + mesh.services[s].name, mesh.services[s].name, "/", 2.0, 2});
+  return mesh;
+}
+
+std::vector<std::filesystem::path> dataDirectories() {
+  std::vector<std::filesystem::path> dirs;
+  if (const char* env = std::getenv("MESHDECK_DATA_DIR")) dirs.emplace_back(env);
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) dirs.push_back(exe.parent_path().parent_path() / "share" / "meshdeck");
+#ifdef MESHDECK_SOURCE_RESOURCES_DIR
+  dirs.emplace_back(MESHDECK_SOURCE_RESOURCES_DIR);
+#endif
+  dirs.emplace_back("/usr/share/meshdeck");
+  return dirs;
+}
+
+std::optional<std::filesystem::path> findDemoFile(const std::string& name_or_path) {
+  std::error_code ec;
+  if (name_or_path.find('/') != std::string::npos || name_or_path.ends_with(".yaml")) {
+    if (std::filesystem::is_regular_file(name_or_path, ec)) return name_or_path;
+    return std::nullopt;
+  }
+  for (const auto& dir : dataDirectories()) {
+    const auto candidate = dir / "demo" / (name_or_path + ".yaml");
+    if (std::filesystem::is_regular_file(candidate, ec)) return candidate;
+  }
+  return std::nullopt;
+}
+
+}  // namespace meshdeck::cp::fleet
