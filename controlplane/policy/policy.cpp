@@ -1,0 +1,69 @@
+#include "controlplane/policy/policy.h"
+
+#include <fmt/format.h>
+
+namespace meshdeck::cp {
+
+const char* kindName(PolicyKind kind) {
+  switch (kind) {
+    case PolicyKind::kTrafficRoute:
+      return "TrafficRoute";
+    case PolicyKind::kDestinationPolicy:
+      return "DestinationPolicy";
+    case PolicyKind::kAuthorizationPolicy:
+      return "AuthorizationPolicy";
+    case PolicyKind::kPeerAuthentication:
+      return "PeerAuthentication";
+    case PolicyKind::kRateLimit:
+      return "RateLimit";
+  }
+  return "?";
+}
+
+std::optional<PolicyKind> kindFromName(const std::string& name) {
+  for (auto k :
+       {PolicyKind::kTrafficRoute, PolicyKind::kDestinationPolicy, PolicyKind::kAuthorizationPolicy,
+        PolicyKind::kPeerAuthentication, PolicyKind::kRateLimit}) {
+    if (name == kindName(k)) return k;
+  }
+  return std::nullopt;
+}
+
+namespace {
+std::string matchText(const StringMatch& m) {
+  const char* type = m.type == StringMatch::Type::kExact    ? "exact"
+                     : m.type == StringMatch::Type::kPrefix ? "prefix"
+                                                            : "regex";
+  return fmt::format("{}:{}", type, m.value);
+}
+}  // namespace
+
+std::string HttpMatch::key() const {
+  if (invalid) return fmt::format("invalid@{}:{}", where.line, where.column);
+  std::string k = uri ? "uri=" + matchText(*uri) : "uri=*";
+  k += " methods=";
+  for (const auto& m : methods) k += m + ",";
+  for (const auto& h : headers) {
+    k += fmt::format(" header[{}]{}={}", h.name, h.invert ? "!" : "",
+                     h.value ? matchText(*h.value) : "present");
+  }
+  return k;
+}
+
+std::string Policy::id() const { return fmt::format("{}/{}", kindName(kind), name); }
+
+std::string Policy::target() const {
+  return std::visit(
+      [](const auto& s) -> std::string {
+        using T = std::decay_t<decltype(s)>;
+        if constexpr (std::is_same_v<T, TrafficRouteSpec> ||
+                      std::is_same_v<T, DestinationPolicySpec>) {
+          return s.host;
+        } else {
+          return s.service.empty() ? std::string("*") : s.service;
+        }
+      },
+      spec);
+}
+
+}  // namespace meshdeck::cp

@@ -1,0 +1,283 @@
+#include "controlplane/policy/policy_store.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <filesystem>
+#include <map>
+
+#include "common/atomic_file.h"
+#include "controlplane/policy/policy_parser.h"
+#include "controlplane/policy/unified_diff.h"
+
+namespace meshdeck::cp {
+namespace json = boost::json;
+
+namespace {
+constexpr const char* kFormat = "meshdeck.policy-store/v1";
+
+void sortById(std::vector<Policy>* policies) {
+  std::sort(policies->begin(), policies->end(),
+            [](const Policy& a, const Policy& b) { return a.id() < b.id(); });
+}
+
+int64_t toMillis(SystemTime t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+}  // namespace
+
+std::string policySetYaml(const std::vector<Policy>& policies) {
+  std::string out;
+  for (const auto& p : policies) {
+    out += "---\n";
+    out += p.yaml;
+  }
+  return out;
+}
+
+PolicyStore::PolicyStore(std::string state_dir, const common::TimeSource& time)
+    : state_dir_(std::move(state_dir)), time_(time), current_(std::make_shared<PolicySet>()) {}
+
+bool PolicyStore::load(std::string* error) {
+  if (state_dir_.empty()) return true;
+  const std::filesystem::path path = std::filesystem::path(state_dir_) / kStateFileName;
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return true;
+  std::string text;
+  if (!common::readFile(path, &text, error)) return false;
+  auto corrupted = [&](const std::string& why) {
+    *error = fmt::format(
+        "policy state file {} is corrupted: {}. Nothing was loaded; move the file away to start "
+        "with an empty policy history.",
+        path.string(), why);
+    return false;
+  };
+  std::vector<Revision> loaded;
+  try {
+    json::error_code jec;
+    json::value root = json::parse(text, jec);
+    if (jec) return corrupted(fmt::format("not valid JSON ({})", jec.message()));
+    const auto& obj = root.as_object();
+    if (!obj.contains("format") || obj.at("format").as_string() != kFormat)
+      return corrupted(fmt::format("unknown format (expected \"{}\")", kFormat));
+    uint64_t previous = 0;
+    for (const auto& rv : obj.at("revisions").as_array()) {
+      const auto& r = rv.as_object();
+      Revision rev;
+      rev.info.number = json::value_to<uint64_t>(r.at("number"));
+      rev.info.author = json::value_to<std::string>(r.at("author"));
+      rev.info.summary = json::value_to<std::string>(r.at("summary"));
+      rev.info.time =
+          SystemTime{} + std::chrono::milliseconds(json::value_to<int64_t>(r.at("time_ms")));
+      if (rev.info.number <= previous)
+        return corrupted(fmt::format("revision {} follows {}", rev.info.number, previous));
+      previous = rev.info.number;
+      auto set = std::make_shared<PolicySet>();
+      set->revision = rev.info.number;
+      for (const auto& pv : r.at("policies").as_array()) {
+        const std::string yaml = json::value_to<std::string>(pv.as_object().at("yaml"));
+        std::vector<ValidationError> errors;
+        auto parsed =
+            parsePolicies(yaml, fmt::format("{}@{}", kStateFileName, rev.info.number), &errors);
+        if (!errors.empty()) return corrupted(errors.front().toString());
+        if (parsed.size() != 1)
+          return corrupted(fmt::format("revision {} holds an empty policy", rev.info.number));
+        set->policies.push_back(std::move(parsed.front()));
+      }
+      sortById(&set->policies);
+      rev.set = std::move(set);
+      loaded.push_back(std::move(rev));
+    }
+  } catch (const std::exception& e) {
+    // Boost.JSON throws on a missing key or a wrong type: the file is not what we wrote.
+    return corrupted(fmt::format("unexpected structure ({})", e.what()));
+  }
+  std::lock_guard lock(mutex_);
+  revisions_ = std::move(loaded);
+  current_ = revisions_.empty() ? std::make_shared<PolicySet>() : revisions_.back().set;
+  return true;
+}
+
+std::string PolicyStore::serializeLocked(const std::vector<Revision>& revisions) const {
+  json::array revs;
+  for (const auto& r : revisions) {
+    json::array policies;
+    for (const auto& p : r.set->policies) {
+      policies.push_back(
+          json::object{{"kind", kindName(p.kind)}, {"name", p.name}, {"yaml", p.yaml}});
+    }
+    revs.push_back(json::object{{"number", r.info.number},
+                                {"author", r.info.author},
+                                {"time_ms", toMillis(r.info.time)},
+                                {"summary", r.info.summary},
+                                {"policies", std::move(policies)}});
+  }
+  return json::serialize(json::object{{"format", kFormat}, {"revisions", std::move(revs)}}) + "\n";
+}
+
+ApplyResult PolicyStore::commitLocked(std::vector<Policy> next, const std::string& author,
+                                      std::string summary_prefix, bool dry_run,
+                                      std::unique_lock<std::mutex>& lock) {
+  ApplyResult result;
+  sortById(&next);
+  // Services named by the policies in force stay known: they were checked when applied, and a
+  // control plane restarted before its proxies reconnect must still accept its own history.
+  std::set<std::string> known = known_services_ ? known_services_() : std::set<std::string>{};
+  for (const auto& p : current_->policies) {
+    auto refs = referencedServices(p);
+    known.insert(refs.begin(), refs.end());
+  }
+  validatePolicySet(next, known, &result.errors);
+  if (!result.errors.empty()) {
+    result.revision = current_->revision;
+    return result;
+  }
+  // Summary: what changed, by id.
+  std::map<std::string, const Policy*> before, after;
+  for (const auto& p : current_->policies) before[p.id()] = &p;
+  for (const auto& p : next) after[p.id()] = &p;
+  std::vector<std::string> parts;
+  for (const auto& [id, p] : after) {
+    auto it = before.find(id);
+    if (it == before.end())
+      parts.push_back("created " + id);
+    else if (it->second->yaml != p->yaml)
+      parts.push_back("updated " + id);
+  }
+  for (const auto& [id, p] : before)
+    if (!after.count(id)) parts.push_back("deleted " + id);
+  result.ok = true;
+  if (parts.empty()) {
+    result.revision = current_->revision;
+    result.summary = "no change";
+    return result;
+  }
+  std::string summary = summary_prefix;
+  for (size_t i = 0; i < parts.size(); ++i) summary += (i ? ", " : "") + parts[i];
+  result.summary = summary;
+  const uint64_t number = (revisions_.empty() ? 0 : revisions_.back().info.number) + 1;
+  result.revision = number;
+  if (dry_run) return result;
+
+  auto set = std::make_shared<PolicySet>();
+  set->revision = number;
+  set->policies = std::move(next);
+  Revision rev{
+      RevisionInfo{number, author.empty() ? "unknown" : author, time_.systemNow(), summary}, set};
+  std::vector<Revision> revisions = revisions_;
+  revisions.push_back(rev);
+  if (revisions.size() > kMaxRevisions)
+    revisions.erase(revisions.begin(), revisions.end() - kMaxRevisions);
+  if (!state_dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(state_dir_, ec);
+    std::string error;
+    if (!common::writeFileAtomically(std::filesystem::path(state_dir_) / kStateFileName,
+                                     serializeLocked(revisions), &error, 0600)) {
+      result.ok = false;
+      result.revision = current_->revision;
+      result.errors.push_back(ValidationError{"", 0, 0, "", "cannot save the revision: " + error});
+      return result;
+    }
+  }
+  revisions_ = std::move(revisions);
+  current_ = set;
+  lock.unlock();
+  spdlog::info("policy revision {} by {}: {}", number, rev.info.author, summary);
+  if (on_change_) on_change_(set);
+  return result;
+}
+
+ApplyResult PolicyStore::apply(const std::string& yaml, const std::string& file,
+                               const std::string& author, bool dry_run) {
+  ApplyResult result;
+  auto parsed = parsePolicies(yaml, file, &result.errors);
+  std::unique_lock lock(mutex_);
+  result.revision = current_->revision;
+  if (!result.errors.empty()) return result;
+  if (parsed.empty()) {
+    result.errors.push_back(ValidationError{file, 0, 0, "", "no policy document found"});
+    return result;
+  }
+  std::map<std::string, Policy> merged;
+  for (const auto& p : current_->policies) merged[p.id()] = p;
+  for (auto& p : parsed) merged[p.id()] = std::move(p);
+  std::vector<Policy> next;
+  for (auto& [id, p] : merged) next.push_back(std::move(p));
+  return commitLocked(std::move(next), author, "", dry_run, lock);
+}
+
+ApplyResult PolicyStore::remove(const std::string& kind, const std::string& name,
+                                const std::string& author) {
+  ApplyResult result;
+  std::unique_lock lock(mutex_);
+  result.revision = current_->revision;
+  std::vector<Policy> next;
+  bool found = false;
+  for (const auto& p : current_->policies) {
+    if (kindName(p.kind) == kind && p.name == name)
+      found = true;
+    else
+      next.push_back(p);
+  }
+  if (!found) {
+    result.errors.push_back(
+        ValidationError{"", 0, 0, "", fmt::format("no policy {}/{} exists", kind, name)});
+    return result;
+  }
+  return commitLocked(std::move(next), author, "", false, lock);
+}
+
+ApplyResult PolicyStore::revert(uint64_t revision, const std::string& author) {
+  ApplyResult result;
+  std::unique_lock lock(mutex_);
+  result.revision = current_->revision;
+  std::vector<Policy> target;
+  if (revision != 0) {
+    const Revision* r = findLocked(revision);
+    if (!r) {
+      result.errors.push_back(
+          ValidationError{"", 0, 0, "", fmt::format("revision {} does not exist", revision)});
+      return result;
+    }
+    target = r->set->policies;
+  }
+  return commitLocked(std::move(target), author, fmt::format("revert to {}: ", revision), false,
+                      lock);
+}
+
+const PolicyStore::Revision* PolicyStore::findLocked(uint64_t number) const {
+  for (const auto& r : revisions_)
+    if (r.info.number == number) return &r;
+  return nullptr;
+}
+
+std::shared_ptr<const PolicySet> PolicyStore::current() const {
+  std::lock_guard lock(mutex_);
+  return current_;
+}
+
+std::vector<RevisionInfo> PolicyStore::revisions() const {
+  std::lock_guard lock(mutex_);
+  std::vector<RevisionInfo> out;
+  for (auto it = revisions_.rbegin(); it != revisions_.rend(); ++it) out.push_back(it->info);
+  return out;
+}
+
+std::optional<std::string> PolicyStore::diff(uint64_t from, uint64_t to) const {
+  std::lock_guard lock(mutex_);
+  auto textOf = [&](uint64_t n) -> std::optional<std::string> {
+    if (n == 0) return std::string();
+    const Revision* r = findLocked(n);
+    if (!r) return std::nullopt;
+    return policySetYaml(r->set->policies);
+  };
+  if (to == 0) to = current_->revision;
+  auto a = textOf(from), b = textOf(to);
+  if (!a || !b) return std::nullopt;
+  return unifiedDiff(*a, *b, fmt::format("revision {}", from), fmt::format("revision {}", to));
+}
+
+}  // namespace meshdeck::cp

@@ -1,0 +1,89 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "controlplane/api/types.h"
+#include "controlplane/policy/policy.h"
+
+namespace meshdeck::cp {
+
+// The policies of one revision, sorted by id. Immutable once published.
+struct PolicySet {
+  uint64_t revision = 0;
+  std::vector<Policy> policies;
+};
+
+// PolicyStore holds the policy revisions: validation of every change against the complete
+// resulting set, all-or-nothing commit, durable history under the state directory, diff and
+// revert.
+//
+// Every change is validated in full (parsePolicies + validatePolicySet) before anything is
+// written; then the new revision is written with common::writeFileAtomically and only after the
+// write succeeded does it become current. A change that leaves the set as it is creates no
+// revision (applying the same file twice is a no-op). Thread-safe.
+class PolicyStore {
+ public:
+  // Keeps at most this many revisions; older ones are dropped from the file and the history.
+  static constexpr size_t kMaxRevisions = 500;
+  static constexpr const char* kStateFileName = "policies.json";
+
+  // `state_dir` empty: nothing is persisted. `time` must outlive the store.
+  PolicyStore(std::string state_dir, const common::TimeSource& time);
+
+  // Reads the state file, if any. A missing file is an empty history; an unreadable or
+  // corrupted one returns false with an error naming the file and what is wrong (the store is
+  // then left empty and must not be used to write over the file).
+  bool load(std::string* error);
+
+  // Services that are known even though no policy names them (registered proxies, the fleet).
+  using KnownServices = std::function<std::set<std::string>()>;
+  void setKnownServices(KnownServices known) { known_services_ = std::move(known); }
+  // Called after each new revision became current, outside the store's lock.
+  void setOnChange(std::function<void(std::shared_ptr<const PolicySet>)> on_change) {
+    on_change_ = std::move(on_change);
+  }
+
+  // Creates or replaces the documents of `yaml` (kubectl apply semantics).
+  ApplyResult apply(const std::string& yaml, const std::string& file, const std::string& author,
+                    bool dry_run);
+  ApplyResult remove(const std::string& kind, const std::string& name, const std::string& author);
+  // Makes a new revision whose policies equal those of `revision`.
+  ApplyResult revert(uint64_t revision, const std::string& author);
+
+  std::shared_ptr<const PolicySet> current() const;
+  std::vector<RevisionInfo> revisions() const;  // newest first
+  // Unified diff of the policy YAML between two revisions (`to` 0 = current). Empty when equal;
+  // nullopt when a revision is unknown.
+  std::optional<std::string> diff(uint64_t from, uint64_t to) const;
+
+ private:
+  struct Revision {
+    RevisionInfo info;
+    std::shared_ptr<const PolicySet> set;
+  };
+  ApplyResult commitLocked(std::vector<Policy> next, const std::string& author,
+                           std::string summary_prefix, bool dry_run,
+                           std::unique_lock<std::mutex>& lock);
+  std::string serializeLocked(const std::vector<Revision>& revisions) const;
+  const Revision* findLocked(uint64_t number) const;
+
+  const std::string state_dir_;
+  const common::TimeSource& time_;
+  KnownServices known_services_;
+  std::function<void(std::shared_ptr<const PolicySet>)> on_change_;
+  mutable std::mutex mutex_;
+  std::vector<Revision> revisions_;  // oldest first
+  std::shared_ptr<const PolicySet> current_;
+};
+
+// The YAML of a whole set as one multi-document text, sorted by id (what diffs compare).
+std::string policySetYaml(const std::vector<Policy>& policies);
+
+}  // namespace meshdeck::cp
