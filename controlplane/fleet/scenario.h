@@ -1,0 +1,139 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "controlplane/api/types.h"
+#include "controlplane/fleet/demo_mesh.h"
+
+namespace meshdeck::cp::fleet {
+
+// Metrics a checkpoint can test, on an edge's client-side window.
+enum class EdgeMetric { kErrorRate, kSuccessRate, kP50Ms, kP90Ms, kP99Ms, kRequestsPerSecond };
+const char* toString(EdgeMetric metric);
+
+struct ApplyPolicyAction {
+  std::string yaml;
+};
+struct DeletePolicyAction {
+  std::string kind, name;
+};
+struct SetBehaviourAction {
+  std::string service, version;
+  Behaviour behaviour;
+  std::optional<uint32_t> instance;  // unset: every instance
+};
+struct KillInstanceAction {
+  std::string service, version;
+  uint32_t index = 0;
+};
+struct SetLoadAction {
+  std::string load;
+  double rate = 0;
+};
+struct WaitAction {
+  std::chrono::milliseconds duration{0};
+};
+using ScenarioAction = std::variant<ApplyPolicyAction, DeletePolicyAction, SetBehaviourAction,
+                                    KillInstanceAction, SetLoadAction, WaitAction>;
+std::string describe(const ScenarioAction& action);
+
+// Waits until metric(source -> destination) is above or below a threshold.
+struct Checkpoint {
+  std::string source, destination;
+  EdgeMetric metric = EdgeMetric::kErrorRate;
+  bool above = true;
+  double threshold = 0;
+  std::chrono::milliseconds within{20'000};
+  std::string describe()
+      const;  // "error rate of storefront-web -> recommendations above 0.05 within 20s"
+};
+
+struct ScenarioStep {
+  std::string title, narration;
+  std::vector<ScenarioAction> actions;
+  std::optional<Checkpoint> checkpoint;
+};
+
+// A scenario file (kind: Scenario): a timed script over a demo mesh.
+struct Scenario {
+  std::string name, title, description, demo;
+  uint64_t seed = 1;
+  std::vector<ScenarioStep> steps;
+};
+
+std::optional<Scenario> parseScenario(const std::string& yaml, const std::string& file,
+                                      std::vector<FileError>* errors);
+std::optional<Scenario> loadScenario(const std::filesystem::path& file,
+                                     std::vector<FileError>* errors);
+// Bundled scenario by name or path (same directories as findDemoFile, subfolder scenarios/).
+std::optional<std::filesystem::path> findScenarioFile(const std::string& name_or_path);
+// Every bundled scenario file.
+std::vector<std::filesystem::path> bundledScenarios();
+
+// What the engine acts on. Implemented over the control plane and the demo fleet by
+// ScenarioTarget (in the binaries), and by fakes in tests.
+class ScenarioTarget {
+ public:
+  virtual ~ScenarioTarget() = default;
+  virtual ActionResult applyPolicy(const std::string& yaml) = 0;
+  virtual ActionResult deletePolicy(const std::string& kind, const std::string& name) = 0;
+  virtual ActionResult setBehaviour(const std::string& service, const std::string& version,
+                                    std::optional<uint32_t> instance,
+                                    const Behaviour& behaviour) = 0;
+  virtual ActionResult killInstance(const std::string& service, const std::string& version,
+                                    uint32_t index) = 0;
+  virtual ActionResult setLoadRate(const std::string& load, double rate) = 0;
+  // Current value of a metric on an edge; nullopt while the edge has no traffic in the window.
+  virtual std::optional<double> edgeMetric(const std::string& source,
+                                           const std::string& destination, EdgeMetric metric) = 0;
+};
+
+// Progress of a run, reported as it happens.
+struct StepEvent {
+  enum class Kind {
+    kStepStarted,
+    kActionDone,
+    kActionFailed,
+    kCheckpointPassed,
+    kCheckpointFailed
+  };
+  Kind kind;
+  size_t step = 0;
+  std::string text;
+  std::optional<double> value;  // the metric's value when a checkpoint ends
+};
+
+struct ScenarioResult {
+  bool passed = false;
+  size_t steps_completed = 0;
+  std::vector<StepEvent> events;
+};
+
+// Runs a scenario step by step: actions in order, then the step's checkpoint, polled every
+// `poll` until it holds or its time runs out. A failed action or checkpoint ends the run.
+// Time goes through `sleep` so tests can run on a simulated clock.
+class ScenarioEngine {
+ public:
+  using Sleep = std::function<void(std::chrono::milliseconds)>;
+  using Now = std::function<std::chrono::steady_clock::time_point()>;
+
+  ScenarioEngine(ScenarioTarget& target, Sleep sleep, Now now,
+                 std::chrono::milliseconds poll = std::chrono::milliseconds(250));
+
+  ScenarioResult run(const Scenario& scenario,
+                     const std::function<void(const StepEvent&)>& observer,
+                     const std::function<bool()>& cancelled = {});
+
+ private:
+  ScenarioTarget& target_;
+  Sleep sleep_;
+  Now now_;
+  std::chrono::milliseconds poll_;
+};
+
+}  // namespace meshdeck::cp::fleet

@@ -1,0 +1,133 @@
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/duration.h"
+#include "controlplane/fleet/demo_mesh.h"
+
+namespace meshdeck::cp::fleet::detail {
+
+// Reads YAML nodes into typed values, collecting errors with their position and field path.
+class Reader {
+ public:
+  Reader(std::string file, std::vector<FileError>* errors)
+      : file_(std::move(file)), errors_(errors) {}
+
+  void error(const YAML::Node& node, const std::string& field, const std::string& message) {
+    FileError e{file_, 0, 0, field, message};
+    if (node.IsDefined() && node.Mark().line >= 0) {
+      e.line = static_cast<uint32_t>(node.Mark().line + 1);
+      e.column = static_cast<uint32_t>(node.Mark().column + 1);
+    }
+    errors_->push_back(std::move(e));
+  }
+
+  // Reports keys of `map` not in `allowed`.
+  void onlyKeys(const YAML::Node& map, const std::string& path, std::set<std::string> allowed) {
+    if (!map.IsMap()) return;
+    for (const auto& kv : map) {
+      const auto key = kv.first.as<std::string>("");
+      if (!allowed.count(key)) {
+        std::string list;
+        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+        error(kv.first, join(path, key), "unknown field (expected one of: " + list + ")");
+      }
+    }
+  }
+
+  bool isMap(const YAML::Node& n, const std::string& path) {
+    if (n.IsMap()) return true;
+    error(n, path, "must be a mapping");
+    return false;
+  }
+
+  std::string str(const YAML::Node& parent, const std::string& key, const std::string& path,
+                  std::optional<std::string> fallback = std::nullopt) {
+    const YAML::Node n = parent[key];
+    if (!n.IsDefined()) {
+      if (!fallback) error(parent, join(path, key), "is required");
+      return fallback.value_or("");
+    }
+    if (!n.IsScalar()) {
+      error(n, join(path, key), "must be a string");
+      return "";
+    }
+    return n.Scalar();
+  }
+
+  double number(const YAML::Node& parent, const std::string& key, const std::string& path,
+                double fallback, double min, double max) {
+    const YAML::Node n = parent[key];
+    if (!n.IsDefined()) return fallback;
+    double v = 0;
+    if (!n.IsScalar() || !YAML::convert<double>::decode(n, v)) {
+      error(n, join(path, key), "must be a number");
+      return fallback;
+    }
+    if (v < min || v > max) {
+      std::ostringstream os;
+      os << "must be between " << min << " and " << max << " (got " << n.Scalar() << ")";
+      error(n, join(path, key), os.str());
+      return fallback;
+    }
+    return v;
+  }
+
+  std::chrono::nanoseconds duration(const YAML::Node& parent, const std::string& key,
+                                    const std::string& path, std::chrono::nanoseconds fallback) {
+    const YAML::Node n = parent[key];
+    if (!n.IsDefined()) return fallback;
+    const auto d = n.IsScalar() ? common::parseDuration(n.Scalar()) : std::nullopt;
+    if (!d) {
+      error(n, join(path, key), "must be a duration like 250ms, 1.5s or 2m");
+      return fallback;
+    }
+    return *d;
+  }
+
+  static std::string join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : path + "." + key;
+  }
+  static std::string index(const std::string& path, size_t i) {
+    return path + "[" + std::to_string(i) + "]";
+  }
+
+ private:
+  std::string file_;
+  std::vector<FileError>* errors_;
+};
+
+inline bool validName(const std::string& s) {
+  if (s.empty() || s.size() > 63) return false;
+  return std::all_of(
+             s.begin(), s.end(),
+             [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; }) &&
+         s.front() != '-' && s.back() != '-';
+}
+
+inline Behaviour readBehaviour(Reader& r, const YAML::Node& v, const std::string& path) {
+  Behaviour b;
+  if (const YAML::Node lat = v["latency"]; lat.IsDefined()) {
+    const std::string lp = Reader::join(path, "latency");
+    if (r.isMap(lat, lp)) {
+      r.onlyKeys(lat, lp, {"p50", "p99"});
+      b.latency_p50 = r.duration(lat, "p50", lp, b.latency_p50);
+      b.latency_p99 = r.duration(lat, "p99", lp, b.latency_p99);
+      if (b.latency_p99 < b.latency_p50) r.error(lat, lp + ".p99", "must not be below p50");
+    }
+  }
+  b.error_rate = r.number(v, "errorRate", path, 0, 0, 1);
+  b.error_status = static_cast<uint32_t>(r.number(v, "errorStatus", path, 503, 400, 599));
+  b.response_size = static_cast<uint32_t>(r.number(v, "responseSize", path, 256, 0, 16 << 20));
+  return b;
+}
+
+}  // namespace meshdeck::cp::fleet::detail
