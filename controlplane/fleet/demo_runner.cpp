@@ -1,0 +1,231 @@
+#include "controlplane/fleet/demo_runner.h"
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+#include <spdlog/spdlog.h>
+
+#include <set>
+#include <thread>
+
+namespace meshdeck::cp::fleet {
+
+namespace {
+std::string errorsToText(const std::vector<ValidationError>& errors) {
+  std::string s;
+  for (const auto& e : errors)
+    s += fmt::format("\n  {}:{}:{}: {}{}", e.file, e.line, e.column,
+                     e.field.empty() ? "" : e.field + ": ", e.message);
+  return s;
+}
+}  // namespace
+
+ActionResult ControlPlaneScenarioTarget::applyPolicy(const std::string& yaml) {
+  const auto r = cp_.applyPolicies(yaml, "scenario", author_, false);
+  if (!r.ok) return {false, "refused:" + errorsToText(r.errors)};
+  return {true, fmt::format("revision {}", r.revision)};
+}
+
+ActionResult ControlPlaneScenarioTarget::deletePolicy(const std::string& kind,
+                                                      const std::string& name) {
+  const auto r = cp_.deletePolicy(kind, name, author_);
+  if (!r.ok) return {false, "refused:" + errorsToText(r.errors)};
+  return {true, fmt::format("revision {}", r.revision)};
+}
+
+ActionResult ControlPlaneScenarioTarget::setBehaviour(const std::string& service,
+                                                      const std::string& version,
+                                                      std::optional<uint32_t> instance,
+                                                      const Behaviour& behaviour) {
+  return fleet_.setBehaviour(service, version, instance, behaviour);
+}
+
+ActionResult ControlPlaneScenarioTarget::killInstance(const std::string& service,
+                                                      const std::string& version, uint32_t index) {
+  return fleet_.killInstance(service, version, index);
+}
+
+ActionResult ControlPlaneScenarioTarget::setLoadRate(const std::string& load, double rate) {
+  return fleet_.setLoadRate(load, rate);
+}
+
+std::optional<double> ControlPlaneScenarioTarget::edgeMetric(const std::string& source,
+                                                             const std::string& destination,
+                                                             EdgeMetric metric) {
+  return edgeMetricFrom(*cp_.snapshot(), source, destination, metric);
+}
+
+std::optional<double> edgeMetricFrom(const GraphSnapshot& snapshot, const std::string& source,
+                                     const std::string& destination, EdgeMetric metric) {
+  for (const auto& e : snapshot.edges) {
+    if (e.source != source || e.destination != destination) continue;
+    if (e.metrics.requests == 0) return std::nullopt;
+    switch (metric) {
+      case EdgeMetric::kErrorRate:
+        return 1.0 - e.metrics.success_rate;
+      case EdgeMetric::kSuccessRate:
+        return e.metrics.success_rate;
+      case EdgeMetric::kP50Ms:
+        return e.metrics.p50_ms;
+      case EdgeMetric::kP90Ms:
+        return e.metrics.p90_ms;
+      case EdgeMetric::kP99Ms:
+        return e.metrics.p99_ms;
+      case EdgeMetric::kRequestsPerSecond:
+        return e.metrics.requests_per_second;
+    }
+  }
+  return std::nullopt;
+}
+
+bool graphComplete(const DemoMesh& mesh, const GraphSnapshot& snapshot,
+                   std::vector<std::string>* missing) {
+  std::set<std::pair<std::string, std::string>> live;
+  for (const auto& e : snapshot.edges)
+    if (e.metrics.requests > 0) live.emplace(e.source, e.destination);
+  bool complete = true;
+  auto want = [&](const std::string& a, const std::string& b) {
+    if (live.count({a, b})) return;
+    complete = false;
+    if (missing) missing->push_back(a + " -> " + b);
+  };
+  for (const auto& s : mesh.services)
+    for (const auto& c : s.calls) want(s.name, c.service);
+  for (const auto& l : mesh.load) want(l.name, l.target);
+  return complete;
+}
+
+DemoRunner::DemoRunner(ControlPlane& control_plane, DemoRunOptions options, std::ostream& out)
+    : cp_(control_plane), options_(std::move(options)), out_(out) {}
+
+DemoRunner::~DemoRunner() {
+  if (fleet_) fleet_->stop();
+}
+
+int DemoRunner::run(const std::function<bool()>& cancelled) {
+  using Clock = std::chrono::steady_clock;
+  const auto started = Clock::now();
+  auto say = [&](const std::string& line) {
+    const double t = std::chrono::duration<double>(Clock::now() - started).count();
+    fmt::print(out_, "[{:6.1f}s] {}\n", t, line);
+    out_.flush();
+  };
+
+  std::vector<FileError> errors;
+  const auto demo_file = findDemoFile(options_.demo);
+  if (!demo_file) {
+    std::string dirs;
+    for (const auto& d : dataDirectories()) dirs += "\n  " + (d / "demo").string();
+    say("no demo mesh named '" + options_.demo + "'; looked in:" + dirs);
+    return 2;
+  }
+  const auto mesh = loadDemoMesh(*demo_file, &errors);
+  std::optional<Scenario> scenario;
+  if (options_.scenario) {
+    const auto file = findScenarioFile(*options_.scenario);
+    if (!file) {
+      say("no scenario named '" + *options_.scenario + "'");
+      return 2;
+    }
+    scenario = loadScenario(*file, &errors);
+  }
+  if (!errors.empty()) {
+    for (const auto& e : errors) say(e.toString());
+    return 2;
+  }
+  if (scenario && scenario->demo != mesh->name) {
+    say("scenario '" + scenario->name + "' is written for demo '" + scenario->demo + "', not '" +
+        mesh->name + "'");
+    return 2;
+  }
+
+  const uint64_t seed = options_.seed ? options_.seed : (scenario ? scenario->seed : 1);
+  supervisor_ = std::make_unique<ProcessSupervisor>();
+  fleet_ = std::make_unique<DemoFleet>(
+      *supervisor_, DemoFleetOptions{options_.bin_dir, options_.control_plane_address, seed});
+  say(fmt::format("starting demo '{}': {} services, {} instances, seed {}", mesh->name,
+                  mesh->services.size(), mesh->instanceCount(), seed));
+  if (!mesh->policies_yaml.empty()) {
+    const auto r = cp_.applyPolicies(mesh->policies_yaml, demo_file->string(), "demo", false);
+    if (!r.ok) {
+      say("the demo's starting policies were refused:" + errorsToText(r.errors));
+      return 2;
+    }
+    say(fmt::format("applied the demo's starting policies (revision {})", r.revision));
+  }
+  std::string error;
+  if (!fleet_->start(*mesh, &error)) {
+    say("cannot start the fleet: " + error);
+    return 3;
+  }
+  const auto names = fleet_->processNames();
+  if (!supervisor_->waitReady(names, options_.start_timeout)) {
+    for (const auto& p : fleet_->processes())
+      if (p.state != "running") say("  not ready: " + p.name + " (" + p.state + ")");
+    say("the mesh did not come up");
+    return 3;
+  }
+  say(fmt::format("{} processes running and ready", names.size()));
+
+  // Wait for the first complete graph: every call edge carries traffic.
+  std::vector<std::string> missing;
+  for (;;) {
+    missing.clear();
+    if (graphComplete(*mesh, *cp_.snapshot(), &missing)) break;
+    if (Clock::now() - started > options_.start_timeout || (cancelled && cancelled())) {
+      std::string list;
+      for (const auto& m : missing) list += "\n  " + m;
+      say("no traffic yet on:" + list);
+      return 3;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  say(fmt::format("first complete graph: every edge has traffic ({:.1f} s after start)",
+                  std::chrono::duration<double>(Clock::now() - started).count()));
+
+  int status = 0;
+  if (scenario) {
+    say("scenario: " + scenario->title);
+    ControlPlaneScenarioTarget target(cp_, *fleet_, "scenario:" + scenario->name);
+    ScenarioEngine engine(
+        target, [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); },
+        [] { return Clock::now(); });
+    const auto result = engine.run(
+        *scenario,
+        [&](const StepEvent& e) {
+          switch (e.kind) {
+            case StepEvent::Kind::kStepStarted:
+              say(fmt::format("step {}: {}", e.step + 1, e.text));
+              break;
+            case StepEvent::Kind::kActionDone:
+              say("  done: " + e.text);
+              break;
+            case StepEvent::Kind::kActionFailed:
+              say("  FAILED: " + e.text);
+              break;
+            case StepEvent::Kind::kCheckpointPassed:
+              say("  checkpoint passed: " + e.text);
+              break;
+            case StepEvent::Kind::kCheckpointFailed:
+              say("  checkpoint FAILED: " + e.text);
+              break;
+          }
+        },
+        cancelled);
+    say(fmt::format("scenario {}: {} of {} steps", result.passed ? "passed" : "failed",
+                    result.steps_completed, scenario->steps.size()));
+    status = result.passed ? 0 : 1;
+  } else {
+    const auto deadline =
+        options_.duration ? Clock::now() + *options_.duration : Clock::time_point::max();
+    while (Clock::now() < deadline && !(cancelled && cancelled()))
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  uint64_t rss = 0;
+  for (const auto& p : fleet_->processes()) rss += p.rss_bytes;
+  say(fmt::format("stopping the fleet ({} processes, {:.0f} MiB resident in all)",
+                  fleet_->processes().size(), double(rss) / (1 << 20)));
+  fleet_->stop();
+  return status;
+}
+
+}  // namespace meshdeck::cp::fleet
