@@ -19,7 +19,7 @@ packages=(
   # benchmark peers and integration-test tools
   haproxy nginx-light wrk openssl procps curl
   # packaging checks
-  dpkg-dev file desktop-file-utils appstream lintian
+  dpkg-dev file desktop-file-utils appstream lintian help2man
 )
 
 missing=()
