@@ -1,0 +1,208 @@
+#pragma once
+
+// The proxy's configuration as plain, immutable C++ objects. Protobuf stays at the edge
+// (config_compiler.cpp turns a meshdeck::v1::ProxyConfig into a Config); workers only ever see
+// a `std::shared_ptr<const Config>`, so a request keeps the config it started with while a new
+// one is swapped in.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <regex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace meshdeck::proxy {
+
+using Duration = std::chrono::nanoseconds;
+
+struct StringMatcher {
+  enum class Kind { kAny, kExact, kPrefix, kRegex };
+  Kind kind = Kind::kAny;
+  std::string value;
+  std::shared_ptr<const std::regex> regex;  // set when kind == kRegex
+  bool matches(std::string_view s) const;
+};
+
+struct HeaderMatcher {
+  std::string name;     // lower case
+  StringMatcher value;  // kAny: presence only
+  bool invert = false;
+};
+
+struct RouteMatch {
+  StringMatcher path;  // compared with the path without query
+  std::vector<std::string> methods;
+  std::vector<HeaderMatcher> headers;
+};
+
+struct WeightedDestination {
+  std::string cluster;
+  uint32_t weight = 1;
+};
+
+// Bits of RetryConfig::retry_on.
+enum RetryOn : uint32_t {
+  kRetryOn5xx = 1u << 0,
+  kRetryOnGatewayError = 1u << 1,  // 502, 503, 504
+  kRetryOnConnectFailure = 1u << 2,
+  kRetryOnReset = 1u << 3,
+};
+
+struct RetryConfig {
+  uint32_t attempts = 0;  // retries after the first attempt
+  Duration per_try_timeout{0};
+  uint32_t retry_on = 0;
+  Duration base_interval = std::chrono::milliseconds(25);
+  Duration max_interval = std::chrono::milliseconds(250);
+  double budget_percent = 20.0;
+  uint32_t min_retry_concurrency = 3;
+};
+
+struct FaultConfig {
+  double delay_percent = 0;
+  Duration delay{0};
+  double abort_percent = 0;
+  uint32_t abort_status = 0;
+  bool enabled() const { return delay_percent > 0 || abort_percent > 0; }
+};
+
+struct MirrorConfig {
+  std::string cluster;  // empty: no mirroring
+  double percent = 0;
+};
+
+struct HeaderEdits {
+  std::vector<std::pair<std::string, std::string>> set;
+  std::vector<std::pair<std::string, std::string>> add;
+  std::vector<std::string> remove;
+  bool empty() const { return set.empty() && add.empty() && remove.empty(); }
+};
+
+struct RateLimitConfig {
+  double requests_per_second = 0;  // 0: no limit
+  uint32_t burst = 0;
+  bool enabled() const { return requests_per_second > 0; }
+};
+
+struct RouteConfig {
+  std::string name;
+  RouteMatch match;
+  std::vector<WeightedDestination> destinations;
+  uint32_t total_weight = 0;
+  Duration timeout{0};
+  RetryConfig retry;
+  FaultConfig fault;
+  MirrorConfig mirror;
+  HeaderEdits request_headers;
+  HeaderEdits response_headers;
+  RateLimitConfig rate_limit;
+};
+
+struct VirtualHostConfig {
+  std::string name;
+  std::vector<std::string> domains;  // lower case; "*" matches anything
+  std::vector<RouteConfig> routes;
+  RateLimitConfig rate_limit;
+};
+
+struct RouteTableConfig {
+  std::string name;
+  std::vector<VirtualHostConfig> virtual_hosts;
+};
+
+enum class LbPolicy { kRoundRobin, kLeastRequest, kRandom, kRingHash };
+
+struct EndpointConfig {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+  std::string version;
+  std::string proxy_id;
+  std::string address() const { return host + ":" + std::to_string(port); }
+  bool operator==(const EndpointConfig&) const = default;
+};
+
+struct CircuitBreakerConfig {
+  uint32_t max_connections = 0;  // 0: unlimited
+  uint32_t max_pending_requests = 0;
+  uint32_t max_requests = 0;
+  bool operator==(const CircuitBreakerConfig&) const = default;
+};
+
+struct OutlierConfig {
+  uint32_t consecutive_errors = 0;  // 0: disabled
+  Duration base_ejection_time = std::chrono::seconds(30);
+  uint32_t max_ejection_percent = 50;
+  bool operator==(const OutlierConfig&) const = default;
+};
+
+struct ClusterConfig {
+  std::string name;
+  std::vector<EndpointConfig> endpoints;
+  LbPolicy lb_policy = LbPolicy::kRoundRobin;
+  std::string hash_header;  // lower case
+  Duration connect_timeout = std::chrono::seconds(1);
+  CircuitBreakerConfig circuit_breaker;
+  OutlierConfig outlier;
+  std::string service;
+  std::string version;
+  uint32_t max_idle_connections = 64;
+  bool operator==(const ClusterConfig&) const = default;
+};
+
+enum class Direction { kInbound, kOutbound };
+
+struct ListenerConfig {
+  std::string name;
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+  Direction direction = Direction::kInbound;
+  std::string route_table;
+  uint32_t max_connections = 0;  // 0: the proxy default
+  Duration header_timeout = std::chrono::seconds(10);
+  Duration idle_timeout = std::chrono::seconds(60);
+};
+
+struct WorkloadConfig {
+  std::string service;
+  std::string version;
+  std::string ns = "default";
+};
+
+struct AuthorizationRuleConfig {
+  std::string name;
+  bool deny = false;
+  std::vector<std::string> sources;  // exact, or prefix ending in '*'
+  std::vector<std::string> methods;
+  std::vector<std::string> paths;  // exact, or prefix ending in '*'
+  std::vector<HeaderMatcher> headers;
+  bool dry_run = false;
+};
+
+struct SecurityConfig {
+  std::vector<AuthorizationRuleConfig> authorization;
+  bool default_deny = false;
+};
+
+struct Config {
+  std::vector<ListenerConfig> listeners;
+  std::unordered_map<std::string, RouteTableConfig> route_tables;
+  std::unordered_map<std::string, std::shared_ptr<const ClusterConfig>> clusters;
+  WorkloadConfig workload;
+  SecurityConfig security;
+  Duration telemetry_interval = std::chrono::seconds(1);
+  // The source configuration as canonical JSON, served by the admin /config endpoint.
+  std::string json;
+
+  const ClusterConfig* findCluster(const std::string& name) const {
+    auto it = clusters.find(name);
+    return it == clusters.end() ? nullptr : it->second.get();
+  }
+};
+
+using ConfigPtr = std::shared_ptr<const Config>;
+
+}  // namespace meshdeck::proxy

@@ -1,0 +1,28 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "proxy/config/config.h"
+
+namespace meshdeck::v1 {
+class ProxyConfig;
+}
+
+namespace meshdeck::proxy {
+
+// Validates a ProxyConfig and turns it into the immutable Config the workers run. Returns
+// nullptr and explains every problem found (one per line, each naming the field path, e.g.
+// "clusters[2].endpoints[0].address.port: must be 1..65535") when the config is invalid.
+// Nothing is partially applied: the caller keeps its old config on failure.
+ConfigPtr compileConfig(const meshdeck::v1::ProxyConfig& proto, std::string* error);
+
+// The ProxyConfig of the standalone reverse proxy: one INBOUND listener "main" on `listen`
+// (host:port) routing every request round robin to `upstreams` (host:port each).
+bool standaloneConfig(const std::string& listen, const std::vector<std::string>& upstreams,
+                      meshdeck::v1::ProxyConfig* out, std::string* error);
+
+// Splits "host:port" (IPv6 in brackets). Returns false on a malformed address.
+bool parseHostPort(const std::string& text, std::string* host, uint16_t* port);
+
+}  // namespace meshdeck::proxy

@@ -1,0 +1,24 @@
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace meshdeck::v1 {
+class ProxyConfig;
+}
+
+namespace meshdeck::proxy {
+
+// Reads the proxy's static YAML configuration onto meshdeck.v1.ProxyConfig. The YAML mirrors
+// the proto's JSON mapping (field names as in the .proto, enums by name), with durations
+// written "250ms", "1.5s", "2m". Each node is checked against the message descriptor while the
+// YAML is converted to JSON, so an error names the file, line, column and field path, e.g.
+//   proxy.yaml:12:9: clusters[0].lb_policy: unknown value "ROUND" (expected ROUND_ROBIN, ...)
+// The JSON is then parsed by protobuf's json_util. Returns false and leaves `out` untouched on
+// error.
+bool parseProxyConfigYaml(const std::string& text, const std::string& file_name,
+                          meshdeck::v1::ProxyConfig* out, std::string* error);
+bool loadProxyConfigFile(const std::filesystem::path& path, meshdeck::v1::ProxyConfig* out,
+                         std::string* error);
+
+}  // namespace meshdeck::proxy

@@ -1,0 +1,38 @@
+#pragma once
+
+#include <boost/beast/http/fields.hpp>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <string_view>
+
+namespace meshdeck::proxy {
+
+// Header rules of a proxy hop (RFC 9110 §7.6.1, W3C Trace Context). No I/O.
+
+// Removes the hop-by-hop headers (Connection and every header it names, Keep-Alive,
+// Proxy-Connection, TE, Trailer, Upgrade, Proxy-Authenticate/-Authorization). Transfer-Encoding
+// is left alone: the serializer re-frames bodies from the message's chunked flag.
+// When `keep_upgrade` is set, Upgrade and "Connection: upgrade" survive for a tunnel.
+void removeHopByHopHeaders(boost::beast::http::fields& headers, bool keep_upgrade);
+
+// Where the header block of a request starts being too much, and what is wrong with a raw
+// header block (the bytes up to and including the blank line). The byte checks here cover what
+// Beast's parser accepts but a proxy must refuse: obsolete line folding, over-long request line.
+enum class RawHeaderProblem { kNone, kObsFold, kRequestLineTooLong };
+RawHeaderProblem checkRawHeader(std::string_view block, size_t max_request_line);
+
+// Index one past the blank line ending the header block in `data`, or npos.
+size_t findHeaderEnd(std::string_view data);
+
+// The traceparent to send upstream: the incoming trace id and flags with a new span id when
+// `incoming` is a valid version-00 traceparent; otherwise a new trace, sampled.
+std::string nextTraceparent(std::string_view incoming, std::mt19937_64& rng);
+
+// The trace id (32 hex digits) of a traceparent produced by nextTraceparent.
+std::string_view traceIdOf(std::string_view traceparent);
+
+// A random UUID v4 for x-request-id.
+std::string newRequestId(std::mt19937_64& rng);
+
+}  // namespace meshdeck::proxy

@@ -1,0 +1,961 @@
+#include "proxy/session.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/url/parse.hpp>
+#include <cerrno>
+
+#include "proxy/http/headers.h"
+#include "proxy/policy/router.h"
+#include "proxy/worker.h"
+
+namespace meshdeck::proxy {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr size_t kMaxHeaderBytes = 64 * 1024;
+constexpr size_t kMaxRequestLine = 16 * 1024;
+constexpr size_t kMaxHeaderCount = 100;
+constexpr std::string_view kSourceHeader = "x-meshdeck-source";
+constexpr std::string_view kErrorHeader = "x-meshdeck-error";
+
+std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Whether a pooled connection still looks usable: no EOF and no unexpected bytes waiting.
+bool stillOpen(UpstreamConnection& c) {
+  if (c.buffer.size() > 0) return false;
+  char byte;
+  const auto r = ::recv(c.stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+bool prefixMatch(const std::string& pattern, std::string_view value) {
+  if (!pattern.empty() && pattern.back() == '*')
+    return value.substr(0, pattern.size() - 1) ==
+           std::string_view(pattern).substr(0, pattern.size() - 1);
+  return pattern == value;
+}
+
+}  // namespace
+
+// Everything known about the request being handled.
+struct Session::Exchange {
+  ConfigPtr config;
+  const ListenerConfig* listener = nullptr;
+  const VirtualHostConfig* vhost = nullptr;
+  const RouteConfig* route = nullptr;
+  std::shared_ptr<ClusterRuntime> cluster;
+  std::string cluster_name;
+  std::string destination_version;  // version of the endpoint that answered
+  Clock::time_point start;
+  Clock::time_point deadline = Clock::time_point::max();
+  bool is_head = false;
+  unsigned version = 11;
+  unsigned status = 0;
+  const char* error_code = nullptr;
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  uint32_t retries = 0;
+  bool timeout = false, circuit_open = false, rate_limited = false, fault = false, denied = false;
+  std::string source_service, source_version;
+  bool upgrade = false;
+};
+
+// The state of one upstream attempt.
+struct Session::Attempt {
+  AttemptFailure failure = AttemptFailure::kNone;
+  const char* local_code = nullptr;  // set when the attempt ended in a local reply (UH, UO)
+  unsigned local_status = 0;
+  std::unique_ptr<UpstreamConnection> conn;
+  std::optional<ResponseParser> response;
+  int endpoint = -1;
+  bool reused = false;
+  bool request_sent = false;
+  bool downstream_failed = false;
+  std::shared_ptr<ClusterRuntime> cluster;
+};
+
+Session::Session(Worker& worker, tcp::socket socket, std::shared_ptr<ListenerShared> listener)
+    : worker_(worker),
+      down_(std::move(socket)),
+      listener_(std::move(listener)),
+      body_(std::make_unique<std::array<char, 64 * 1024>>()) {
+  beast::error_code ec;
+  const auto ep = down_.socket().remote_endpoint(ec);
+  if (!ec) peer_ip_ = ep.address().to_string();
+  buffer_.max_size(kMaxHeaderBytes + 64 * 1024);
+  worker_.registerSession(this);
+  worker_.active_sessions.fetch_add(1, std::memory_order_relaxed);
+  auto& ls = worker_.stats().listeners[listener_->name];
+  ++ls.cx_total;
+  ++ls.cx_active;
+}
+
+Session::~Session() {
+  worker_.unregisterSession(this);
+  worker_.active_sessions.fetch_sub(1, std::memory_order_relaxed);
+  listener_->connections.fetch_sub(1, std::memory_order_relaxed);
+  --worker_.stats().listeners[listener_->name].cx_active;
+}
+
+void Session::start() { asio::co_spawn(worker_.io(), run(shared_from_this()), asio::detached); }
+
+void Session::closeIfIdle() {
+  if (idle_ && buffer_.size() == 0 && !closed_) {
+    closed_ = true;
+    beast::error_code ec;
+    down_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    down_.socket().close(ec);
+  }
+}
+
+asio::awaitable<void> Session::run(std::shared_ptr<Session> keep) {
+  (void)keep;
+  try {
+    bool first = true;
+    for (;;) {
+      ConfigPtr config = worker_.config();
+      if (config) {
+        for (const auto& l : config->listeners)
+          if (l.name == listener_->name) listener_config_ = l;
+      }
+      idle_ = true;
+      if (worker_.draining() && !first && buffer_.size() == 0) break;
+      size_t head_size = 0;
+      const HeadResult head = co_await readHead(listener_config_, first, &head_size);
+      idle_ = false;
+      first = false;
+      auto& ls = worker_.stats().listeners[listener_->name];
+      if (head == HeadResult::kClosed) break;
+      if (head == HeadResult::kIdleTimeout) {
+        ++ls.idle_timeouts;
+        break;
+      }
+      if (head == HeadResult::kHeaderTimeout) {
+        ++ls.header_timeouts;
+        ++worker_.stats().malformed["header_timeout"];
+        co_await refuseMalformed(11, 408, "header_timeout");
+        break;
+      }
+      if (head == HeadResult::kTooLarge) {
+        co_await refuseMalformed(11, 431, "header_too_large");
+        break;
+      }
+      if (head == HeadResult::kObsFold) {
+        co_await refuseMalformed(11, 400, "obs_fold");
+        break;
+      }
+      RequestParser parser;
+      parser.header_limit(kMaxHeaderBytes);
+      parser.body_limit(boost::none);
+      beast::error_code ec;
+      size_t used = 0;
+      while (!ec && !parser.is_header_done() && used < head_size) {
+        const auto* data = static_cast<const char*>(buffer_.data().data());
+        used += parser.put(asio::buffer(data + used, head_size - used), ec);
+      }
+      buffer_.consume(used);
+      if (ec || !parser.is_header_done()) {
+        const bool too_large = ec == http::error::header_limit;
+        const char* reason = "bad_request";
+        if (ec == http::error::bad_content_length)
+          reason = "bad_content_length";
+        else if (ec == http::error::multiple_content_length)
+          reason = "multiple_content_length";
+        else if (ec == http::error::bad_transfer_encoding)
+          reason = "bad_transfer_encoding";
+        else if (ec == http::error::bad_field)
+          reason = "bad_header_name";
+        else if (ec == http::error::bad_value)
+          reason = "bad_header_value";
+        else if (ec == http::error::bad_method)
+          reason = "bad_method";
+        else if (ec == http::error::bad_target)
+          reason = "bad_target";
+        else if (ec == http::error::bad_version)
+          reason = "bad_version";
+        else if (too_large)
+          reason = "header_too_large";
+        co_await refuseMalformed(11, too_large ? 431 : 400, reason);
+        break;
+      }
+      Exchange ex;
+      ex.config = config;
+      ex.listener = &listener_config_;
+      ex.start = Clock::now();
+      const bool keep_alive = co_await handleRequest(parser, ex);
+      finish(ex);
+      if (!keep_alive || closed_) break;
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("session on listener {} ended by exception: {}", listener_->name, e.what());
+  }
+  beast::error_code ec;
+  down_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  down_.socket().close(ec);
+}
+
+asio::awaitable<Session::HeadResult> Session::readHead(const ListenerConfig& listener, bool first,
+                                                       size_t* head_size) {
+  Clock::time_point header_deadline = Clock::time_point::max();
+  size_t scanned = 0;
+  for (;;) {
+    const std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    if (!data.empty() && header_deadline == Clock::time_point::max())
+      header_deadline = Clock::now() + listener.header_timeout;
+    const size_t from = scanned > 3 ? scanned - 3 : 0;
+    const auto end = findHeaderEnd(data.substr(from));
+    if (end != std::string_view::npos) {
+      *head_size = from + end;
+      switch (checkRawHeader(data.substr(0, *head_size), kMaxRequestLine)) {
+        case RawHeaderProblem::kNone:
+          co_return HeadResult::kOk;
+        case RawHeaderProblem::kObsFold:
+          co_return HeadResult::kObsFold;
+        case RawHeaderProblem::kRequestLineTooLong:
+          co_return HeadResult::kTooLarge;
+      }
+    }
+    scanned = data.size();
+    if (data.size() >= kMaxHeaderBytes) co_return HeadResult::kTooLarge;
+    if (data.size() > kMaxRequestLine && data.find("\r\n") == std::string_view::npos)
+      co_return HeadResult::kTooLarge;
+    if (data.empty())
+      down_.expires_after(first ? listener.header_timeout : listener.idle_timeout);
+    else
+      down_.expires_at(header_deadline);
+    auto [ec, n] = co_await down_.async_read_some(buffer_.prepare(16 * 1024), kNoThrow);
+    buffer_.commit(n);
+    if (ec == beast::error::timeout)
+      co_return buffer_.size() == 0 && !first ? HeadResult::kIdleTimeout
+                                              : HeadResult::kHeaderTimeout;
+    if (ec) co_return HeadResult::kClosed;
+  }
+}
+
+asio::awaitable<bool> Session::refuseMalformed(unsigned version, unsigned status,
+                                               const char* reason) {
+  ++worker_.stats().malformed[reason];
+  ++worker_.stats().errors[error_code::kBadRequest];
+  auto& ls = worker_.stats().listeners[listener_->name];
+  ++ls.rq_total;
+  ++ls.responses[statusClass(status)];
+  http::response<http::string_body> res{static_cast<http::status>(status), version};
+  res.set(kErrorHeader, error_code::kBadRequest);
+  res.set(http::field::content_type, "text/plain");
+  res.body() = fmt::format("{} {}\n", status, reason);
+  res.prepare_payload();
+  res.keep_alive(false);
+  down_.expires_after(std::chrono::seconds(5));
+  co_await http::async_write(down_, res, kNoThrow);
+  co_return false;
+}
+
+asio::awaitable<bool> Session::sendLocal(Exchange& ex, unsigned status, const char* code,
+                                         bool keep_alive, const char* detail) {
+  ex.status = status;
+  ex.error_code = code;
+  http::response<http::string_body> res{static_cast<http::status>(status), ex.version};
+  res.set(kErrorHeader, code);
+  res.set(http::field::content_type, "text/plain");
+  res.body() = fmt::format("{} {}{}{}\n", status, code, *detail ? ": " : "", detail);
+  if (ex.route) {
+    for (const auto& [k, v] : ex.route->response_headers.set) res.set(k, v);
+  }
+  res.prepare_payload();
+  keep_alive = keep_alive && !worker_.draining();
+  res.keep_alive(keep_alive);
+  down_.expires_after(ex.listener->idle_timeout);
+  auto [ec, n] = co_await http::async_write(down_, res, kNoThrow);
+  ex.bytes_out += res.body().size();
+  co_return keep_alive && !ec;
+}
+
+asio::awaitable<bool> Session::handleRequest(RequestParser& parser, Exchange& ex) {
+  auto& req = parser.get();
+  ex.version = req.version() == 10 ? 10 : 11;
+  ex.is_head = req.method() == http::verb::head;
+  const size_t header_count = static_cast<size_t>(std::distance(req.begin(), req.end()));
+  if (header_count > kMaxHeaderCount)
+    co_return co_await refuseMalformed(ex.version, 431, "too_many_headers");
+  if (req.version() != 10 && req.version() != 11)
+    co_return co_await refuseMalformed(11, 505, "bad_version");
+  if (req.count(http::field::host) > 1)
+    co_return co_await refuseMalformed(ex.version, 400, "multiple_host");
+  if (req.count(http::field::transfer_encoding) && !parser.chunked())
+    co_return co_await refuseMalformed(ex.version, 501, "unsupported_transfer_encoding");
+  if (req.method() == http::verb::unknown || req.method() == http::verb::connect)
+    co_return co_await refuseMalformed(ex.version, 501, "unsupported_method");
+
+  // The authority comes from an absolute-form target (HTTP-proxy mode) or the Host header.
+  std::string authority;
+  const std::string_view target = sv(req.target());
+  if (target.size() > 7 && beast::iequals(target.substr(0, 7), "http://")) {
+    auto url = boost::urls::parse_absolute_uri(target);
+    if (!url || url->encoded_host().empty())
+      co_return co_await refuseMalformed(ex.version, 400, "bad_target");
+    authority = lower(sv(url->encoded_host_and_port()));
+    std::string origin(sv(url->encoded_path()));
+    if (origin.empty()) origin = "/";
+    if (url->has_query()) origin += "?" + std::string(sv(url->encoded_query()));
+    req.target(origin);
+    req.set(http::field::host, authority);
+  } else if (!target.empty() &&
+             (target[0] == '/' || (target == "*" && req.method() == http::verb::options))) {
+    auto host = req.find(http::field::host);
+    if (host == req.end()) {
+      if (req.version() == 11) co_return co_await refuseMalformed(ex.version, 400, "missing_host");
+    } else {
+      authority = lower(sv(host->value()));
+    }
+  } else {
+    co_return co_await refuseMalformed(ex.version, 400, "bad_target");
+  }
+  if (parser.content_length() && req.count(http::field::content_length) > 1)
+    req.content_length(*parser.content_length());  // identical duplicates collapse to one
+
+  const bool body_pending = !parser.is_done();
+  const bool outbound = ex.listener->direction == Direction::kOutbound;
+
+  // Source of the request for telemetry: our own workload on the way out, the peer's outbound
+  // proxy's label on the way in. The label is only trusted on inbound listeners.
+  if (!outbound) {
+    auto src = req.find(kSourceHeader);
+    if (src != req.end()) {
+      const std::string_view v = sv(src->value());
+      const auto slash = v.find('/');
+      ex.source_service = std::string(v.substr(0, slash));
+      if (slash != std::string_view::npos) ex.source_version = std::string(v.substr(slash + 1));
+    }
+  } else if (ex.config) {
+    ex.source_service = ex.config->workload.service;
+    ex.source_version = ex.config->workload.version;
+  }
+  req.erase(kSourceHeader);
+
+  if (!ex.config)
+    co_return co_await sendLocal(ex, 503, error_code::kNoRoute, !body_pending,
+                                 "no configuration yet");
+  auto table = ex.config->route_tables.find(ex.listener->route_table);
+  if (table == ex.config->route_tables.end())
+    co_return co_await sendLocal(ex, 404, error_code::kNoRoute, !body_pending);
+  ex.vhost = matchVirtualHost(table->second, authority);
+  if (!ex.vhost)
+    co_return co_await sendLocal(ex, 404, error_code::kNoRoute, !body_pending, "no virtual host");
+  std::string_view path = sv(req.target());
+  path = path.substr(0, path.find('?'));
+  ex.route = matchRoute(*ex.vhost, sv(req.method_string()), path, req.base());
+  if (!ex.route)
+    co_return co_await sendLocal(ex, 404, error_code::kNoRoute, !body_pending, "no route");
+
+  // Authorization (inbound only): DENY rules first, then ALLOW rules if any exist.
+  if (!outbound && !ex.config->security.authorization.empty()) {
+    const std::string source = ex.source_service;
+    auto ruleMatches = [&](const AuthorizationRuleConfig& r) {
+      auto anyOf = [](const std::vector<std::string>& patterns, std::string_view v) {
+        if (patterns.empty()) return true;
+        for (const auto& p : patterns)
+          if (prefixMatch(p, v)) return true;
+        return false;
+      };
+      bool ok = anyOf(r.sources, source) && anyOf(r.paths, path);
+      if (!r.methods.empty()) {
+        bool m = false;
+        for (const auto& x : r.methods) m = m || x == sv(req.method_string());
+        ok = ok && m;
+      }
+      for (const auto& h : r.headers) ok = ok && headerMatches(h, req.base());
+      return ok;
+    };
+    bool denied = false;
+    bool has_allow = false;
+    bool allowed = false;
+    for (const auto& r : ex.config->security.authorization) {
+      if (r.deny && ruleMatches(r) && !r.dry_run) denied = true;
+      if (!r.deny) {
+        has_allow = true;
+        if (ruleMatches(r)) allowed = true;
+      }
+    }
+    if (!denied && (has_allow || ex.config->security.default_deny) && !allowed) denied = true;
+    if (denied) {
+      ex.denied = true;
+      co_return co_await sendLocal(ex, 403, error_code::kDenied, !body_pending);
+    }
+  }
+
+  const auto now = Clock::now();
+  for (const RateLimitConfig* limit : {&ex.vhost->rate_limit, &ex.route->rate_limit}) {
+    if (limit->enabled() && !worker_.bucket(limit).tryTake(now)) {
+      ex.rate_limited = true;
+      co_return co_await sendLocal(ex, 429, error_code::kRateLimited, !body_pending);
+    }
+  }
+
+  const FaultConfig& fault = ex.route->fault;
+  if (fault.enabled()) {
+    if (selectPercent(fault.delay_percent, worker_.rng()())) {
+      ex.fault = true;
+      asio::steady_timer timer(worker_.io());
+      timer.expires_after(fault.delay);
+      co_await timer.async_wait(kNoThrow);
+    }
+    if (selectPercent(fault.abort_percent, worker_.rng()())) {
+      ex.fault = true;
+      co_return co_await sendLocal(ex, fault.abort_status, error_code::kFault, !body_pending);
+    }
+  }
+
+  const auto& dest = pickDestination(*ex.route, worker_.rng()());
+  ex.cluster_name = dest.cluster;
+  if (ex.route->timeout.count() > 0) ex.deadline = ex.start + ex.route->timeout;
+
+  // The request head as it goes upstream.
+  ex.upgrade = parser.upgrade();
+  const bool expect_continue =
+      req.version() == 11 && beast::iequals(sv(req[http::field::expect]), "100-continue");
+  http::request_header<> head = req.base();
+  removeHopByHopHeaders(head, ex.upgrade);
+  head.erase(http::field::expect);
+  head.version(11);
+  if (!peer_ip_.empty()) {
+    auto xff = head.find("x-forwarded-for");
+    if (xff == head.end())
+      head.set("x-forwarded-for", peer_ip_);
+    else
+      head.set("x-forwarded-for", std::string(sv(xff->value())) + ", " + peer_ip_);
+  }
+  if (!head.count("x-forwarded-proto")) head.set("x-forwarded-proto", "http");
+  if (!head.count("x-request-id")) head.set("x-request-id", newRequestId(worker_.rng()));
+  head.set("traceparent", nextTraceparent(sv(head["traceparent"]), worker_.rng()));
+  const auto& edits = ex.route->request_headers;
+  for (const auto& name : edits.remove) head.erase(name);
+  for (const auto& [k, v] : edits.set) head.set(k, v);
+  for (const auto& [k, v] : edits.add) head.insert(k, v);
+  if (outbound && !ex.source_service.empty())
+    head.set(kSourceHeader, ex.source_service + "/" + ex.source_version);
+
+  if (body_pending && expect_continue) {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    down_.expires_after(ex.listener->idle_timeout);
+    auto [ec, n] = co_await asio::async_write(down_, asio::buffer(kContinue), kNoThrow);
+    if (ec) co_return false;
+  }
+  co_return co_await forward(parser, ex, head);
+}
+
+asio::awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex,
+                                       http::request_header<>& head) {
+  // Read the first piece of the body before anything goes upstream: a malformed chunked body
+  // is refused without the upstream ever seeing the request, and a body that fits entirely
+  // can be replayed by retries.
+  prefetched_ = 0;
+  if (!parser.is_done()) {
+    parser.get().body().data = body_->data();
+    parser.get().body().size = body_->size();
+    down_.expires_after(ex.listener->idle_timeout);
+    auto [ec, n] = co_await http::async_read(down_, buffer_, parser, kNoThrow);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) {
+      if (ec == http::error::bad_chunk || ec == http::error::bad_chunk_extension)
+        co_return co_await refuseMalformed(ex.version, 400, "bad_chunk");
+      co_return false;
+    }
+    prefetched_ = body_->size() - parser.get().body().size;
+    ex.bytes_in += prefetched_;
+  }
+  const bool replayable = parser.is_done() && !ex.upgrade;
+
+  // Mirror a copy (replayable requests only; the body is in hand) and forget about it.
+  const MirrorConfig& mirror = ex.route->mirror;
+  if (!mirror.cluster.empty() && replayable && selectPercent(mirror.percent, worker_.rng()())) {
+    auto shadow = std::make_shared<http::request<http::string_body>>(head);
+    shadow->body().assign(body_->data(), prefetched_);
+    shadow->chunked(false);
+    shadow->prepare_payload();
+    if (auto cluster = worker_.cluster(mirror.cluster)) {
+      ++worker_.stats().clusters[mirror.cluster].mirror_sent;
+      Worker* w = &worker_;
+      asio::co_spawn(
+          worker_.io(),
+          [w, cluster, shadow]() -> asio::awaitable<void> {
+            std::vector<EndpointView> views = cluster->endpoints;
+            const int i = cluster->lb.pick(views, w->rng()(), nullptr);
+            if (i < 0) co_return;
+            const auto& ep = cluster->config->endpoints[static_cast<size_t>(i)];
+            auto conn = w->takeIdle(ep.address());
+            if (!conn || !stillOpen(*conn)) {
+              conn = std::make_unique<UpstreamConnection>(w->io());
+              conn->address = ep.address();
+              beast::error_code ec;
+              const tcp::endpoint target(asio::ip::make_address(ep.host, ec), ep.port);
+              if (ec) co_return;
+              conn->stream.expires_after(cluster->config->connect_timeout);
+              auto [cec] = co_await conn->stream.async_connect(target, kNoThrow);
+              if (cec) co_return;
+            }
+            conn->stream.expires_after(std::chrono::seconds(5));
+            auto [wec, wn] = co_await http::async_write(conn->stream, *shadow, kNoThrow);
+            if (wec) co_return;
+            http::response<http::string_body> ignored;
+            http::response_parser<http::string_body> rp;
+            rp.body_limit(1024 * 1024);
+            if (shadow->method() == http::verb::head) rp.skip(true);
+            auto [rec, rn] = co_await http::async_read(conn->stream, conn->buffer, rp, kNoThrow);
+            if (!rec && rp.keep_alive())
+              w->returnIdle(std::move(conn), cluster->config->max_idle_connections);
+          },
+          asio::detached);
+    }
+  }
+
+  uint32_t retries = 0;
+  bool fresh_retry_used = false;
+  for (;;) {
+    Attempt at;
+    co_await runAttempt(parser, ex, head, replayable, !replayable || fresh_retry_used, at);
+    if (at.downstream_failed) co_return false;
+    if (at.local_code) {
+      co_return co_await sendLocal(ex, at.local_status, at.local_code, parser.is_done());
+    }
+    auto& cs = worker_.stats().clusters[ex.cluster_name];
+    // A pooled connection the upstream had already closed: retry once on a fresh connection;
+    // this is not a failure of the endpoint.
+    if (at.reused && at.failure == AttemptFailure::kReset && replayable && !fresh_retry_used) {
+      fresh_retry_used = true;
+      continue;
+    }
+    const unsigned status = at.response ? at.response->get().result_int() : 0;
+    const auto& retry = ex.route->retry;
+    const bool retriable = replayable && retries < retry.attempts &&
+                           isRetriable(retry.retry_on, at.failure, status) &&
+                           Clock::now() < ex.deadline;
+    if (retriable && at.cluster) {
+      if (at.cluster->retry_budget.tryAcquire(retry, at.cluster->active_requests + 1)) {
+        ++retries;
+        ++ex.retries;
+        ++cs.rq_retry;
+        at.conn.reset();  // the failed response's body is not wanted: drop the connection
+        asio::steady_timer timer(worker_.io());
+        const auto wait = retryBackoff(retry, retries, worker_.rng()());
+        timer.expires_after(std::min<Duration>(wait, ex.deadline - Clock::now()));
+        co_await timer.async_wait(kNoThrow);
+        at.cluster->retry_budget.release();
+        continue;
+      }
+      ++cs.rq_retry_budget_exhausted;
+    }
+    switch (at.failure) {
+      case AttemptFailure::kConnectFailure:
+        co_return co_await sendLocal(ex, 502, error_code::kUpstreamConnect, parser.is_done());
+      case AttemptFailure::kReset:
+        co_return co_await sendLocal(ex, 502, error_code::kUpstreamReset, parser.is_done());
+      case AttemptFailure::kTimeout:
+        ex.timeout = true;
+        co_return co_await sendLocal(ex, 504, error_code::kTimeout, parser.is_done());
+      case AttemptFailure::kNone:
+        break;
+    }
+    co_return co_await relayResponse(parser, ex, at);
+  }
+}
+
+asio::awaitable<void> Session::runAttempt(RequestParser& parser, Exchange& ex,
+                                          const http::request_header<>& head, bool replayable,
+                                          bool fresh_only, Attempt& at) {
+  (void)replayable;  // the caller decides about replays; a fresh connection is asked for instead
+  auto cluster = worker_.cluster(ex.cluster_name);
+  at.cluster = cluster;
+  auto& cs = worker_.stats().clusters[ex.cluster_name];
+  if (!cluster) {
+    at.local_status = 503;
+    at.local_code = error_code::kNoHealthy;
+    co_return;
+  }
+  const ClusterConfig& cc = *cluster->config;
+  const auto& cb = cc.circuit_breaker;
+  if (cb.max_requests && cluster->active_requests >= cb.max_requests) {
+    ++cs.cb_overflow;
+    ex.circuit_open = true;
+    at.local_status = 503;
+    at.local_code = error_code::kOverflow;
+    co_return;
+  }
+  const auto now = Clock::now();
+  for (size_t i = 0; i < cluster->endpoints.size(); ++i)
+    cluster->endpoints[i].available = !cluster->outlier.isEjected(i, now);
+  uint64_t hash = 0;
+  const uint64_t* hash_ptr = nullptr;
+  if (cc.lb_policy == LbPolicy::kRingHash) {
+    auto it = head.find(cc.hash_header);
+    if (it != head.end()) {
+      hash = LoadBalancer::hashKey(sv(it->value()));
+      hash_ptr = &hash;
+    }
+  }
+  at.endpoint = cluster->lb.pick(cluster->endpoints, worker_.rng()(), hash_ptr);
+  if (at.endpoint < 0) {
+    ++cs.no_healthy;
+    at.local_status = 503;
+    at.local_code = error_code::kNoHealthy;
+    co_return;
+  }
+  const size_t idx = static_cast<size_t>(at.endpoint);
+  const EndpointConfig& ep = cc.endpoints[idx];
+  ex.destination_version = ep.version.empty() ? cc.version : ep.version;
+
+  // Active-request accounting for least-request balancing, the circuit breaker and the
+  // retry budget; undone when the attempt's scope ends.
+  ++cluster->active_requests;
+  ++cluster->endpoints[idx].active_requests;
+  struct Release {
+    std::shared_ptr<ClusterRuntime> c;
+    size_t i;
+    ~Release() {
+      --c->active_requests;
+      if (i < c->endpoints.size() && c->endpoints[i].active_requests > 0)
+        --c->endpoints[i].active_requests;
+    }
+  } release{cluster, idx};
+
+  const auto attempt_start = Clock::now();
+  auto attempt_deadline = ex.deadline;
+  if (ex.route->retry.per_try_timeout.count() > 0)
+    attempt_deadline = std::min(attempt_deadline, attempt_start + ex.route->retry.per_try_timeout);
+  if (attempt_deadline == Clock::time_point::max())
+    attempt_deadline = attempt_start + ex.listener->idle_timeout;
+
+  auto onFailure = [&](AttemptFailure f) {
+    at.failure = f;
+    if (f == AttemptFailure::kConnectFailure)
+      ++cs.cx_connect_fail;
+    else if (f == AttemptFailure::kReset)
+      ++cs.rq_reset;
+    else if (f == AttemptFailure::kTimeout)
+      ++cs.rq_timeout;
+    ++cs.rq_total;
+    ++cs.responses[0];
+    if (cluster->outlier.onFailure(idx, Clock::now())) {
+      ++cs.outlier_ejections;
+      spdlog::info("cluster {}: endpoint {} ejected", cc.name, ep.address());
+    }
+  };
+
+  if (!fresh_only) {
+    while (auto idle = worker_.takeIdle(ep.address())) {
+      if (stillOpen(*idle)) {
+        at.conn = std::move(idle);
+        at.reused = true;
+        ++cs.cx_reused;
+        break;
+      }
+    }
+  }
+  if (!at.conn) {
+    if (cb.max_connections && cluster->counters->connections >= cb.max_connections) {
+      ++cs.cb_overflow;
+      ex.circuit_open = true;
+      at.local_status = 503;
+      at.local_code = error_code::kOverflow;
+      co_return;
+    }
+    if (cb.max_pending_requests && cluster->pending_requests >= cb.max_pending_requests) {
+      ++cs.cb_overflow;
+      ex.circuit_open = true;
+      at.local_status = 503;
+      at.local_code = error_code::kOverflow;
+      co_return;
+    }
+    at.conn = std::make_unique<UpstreamConnection>(worker_.io());
+    at.conn->address = ep.address();
+    at.conn->counters = cluster->counters;
+    ++cluster->counters->connections;
+    beast::error_code ec;
+    const tcp::endpoint target(asio::ip::make_address(ep.host, ec), ep.port);
+    if (ec) {
+      onFailure(AttemptFailure::kConnectFailure);
+      co_return;
+    }
+    ++cluster->pending_requests;
+    at.conn->stream.expires_at(std::min(attempt_deadline, Clock::now() + cc.connect_timeout));
+    auto [cec] = co_await at.conn->stream.async_connect(target, kNoThrow);
+    --cluster->pending_requests;
+    if (cec) {
+      onFailure(cec == beast::error::timeout && Clock::now() >= attempt_deadline
+                    ? AttemptFailure::kTimeout
+                    : AttemptFailure::kConnectFailure);
+      co_return;
+    }
+    ++cs.cx_connect;
+    at.conn->stream.socket().set_option(tcp::no_delay(true), ec);
+  }
+
+  // Request head and body.
+  auto& stream = at.conn->stream;
+  http::request<http::buffer_body> msg{head};
+  http::request_serializer<http::buffer_body> sr{msg};
+  stream.expires_at(attempt_deadline);
+  {
+    auto [ec, n] = co_await http::async_write_header(stream, sr, kNoThrow);
+    if (ec) {
+      onFailure(ec == beast::error::timeout ? AttemptFailure::kTimeout : AttemptFailure::kReset);
+      co_return;
+    }
+  }
+  at.request_sent = true;
+  if (!sr.is_done()) {
+    msg.body().data = body_->data();
+    msg.body().size = prefetched_;
+    msg.body().more = !parser.is_done();
+    for (;;) {
+      stream.expires_after(ex.listener->idle_timeout);
+      auto [ec, n] = co_await http::async_write(stream, sr, kNoThrow);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) {
+        onFailure(ec == beast::error::timeout ? AttemptFailure::kTimeout : AttemptFailure::kReset);
+        co_return;
+      }
+      if (parser.is_done()) break;
+      parser.get().body().data = body_->data();
+      parser.get().body().size = body_->size();
+      down_.expires_after(ex.listener->idle_timeout);
+      auto [rec, rn] = co_await http::async_read(down_, buffer_, parser, kNoThrow);
+      if (rec == http::error::need_buffer) rec = {};
+      if (rec) {
+        // The client went away or sent a malformed chunk mid-body: the upstream connection
+        // is dropped so it never sees a complete request.
+        if (rec == http::error::bad_chunk) ++worker_.stats().malformed["bad_chunk"];
+        at.downstream_failed = true;
+        at.conn.reset();
+        ex.status = 400;
+        co_return;
+      }
+      const size_t got = body_->size() - parser.get().body().size;
+      ex.bytes_in += got;
+      msg.body().data = body_->data();
+      msg.body().size = got;
+      msg.body().more = !parser.is_done();
+    }
+  }
+
+  // Response head; interim 1xx responses other than 101 are passed on (HTTP/1.1 clients only).
+  for (;;) {
+    at.response.emplace();
+    at.response->body_limit(boost::none);
+    at.response->header_limit(kMaxHeaderBytes);
+    if (ex.is_head) at.response->skip(true);
+    stream.expires_at(attempt_deadline);
+    auto [ec, n] =
+        co_await http::async_read_header(stream, at.conn->buffer, *at.response, kNoThrow);
+    if (ec) {
+      at.response.reset();
+      onFailure(ec == beast::error::timeout ? AttemptFailure::kTimeout : AttemptFailure::kReset);
+      co_return;
+    }
+    const unsigned status = at.response->get().result_int();
+    if (status >= 100 && status < 200 && status != 101) {
+      if (status != 100 && ex.version == 11) {
+        http::response<http::empty_body> interim{at.response->get().result(), 11};
+        for (const auto& f : at.response->get()) interim.insert(f.name_string(), f.value());
+        down_.expires_after(ex.listener->idle_timeout);
+        co_await http::async_write(down_, interim, kNoThrow);
+      }
+      continue;
+    }
+    break;
+  }
+  const unsigned status = at.response->get().result_int();
+  ++cs.rq_total;
+  ++cs.responses[statusClass(status)];
+  cs.latency->record(static_cast<uint64_t>((Clock::now() - attempt_start).count()));
+  if (status >= 500) {
+    if (cluster->outlier.onFailure(idx, Clock::now())) {
+      ++cs.outlier_ejections;
+      spdlog::info("cluster {}: endpoint {} ejected after 5xx", cc.name, ep.address());
+    }
+  } else {
+    cluster->outlier.onSuccess(idx);
+  }
+}
+
+asio::awaitable<bool> Session::relayResponse(RequestParser& parser, Exchange& ex, Attempt& at) {
+  auto& rp = *at.response;
+  const unsigned status = rp.get().result_int();
+  ex.status = status;
+  const bool upgraded = status == 101 && ex.upgrade;
+  const bool close_delimited = !rp.is_done() && !rp.chunked() && !rp.content_length();
+
+  http::response<http::buffer_body> out{std::move(rp.get().base())};
+  removeHopByHopHeaders(out.base(), upgraded);
+  for (const auto& name : ex.route->response_headers.remove) out.erase(name);
+  for (const auto& [k, v] : ex.route->response_headers.set) out.set(k, v);
+  for (const auto& [k, v] : ex.route->response_headers.add) out.insert(k, v);
+  out.version(ex.version);
+  bool keep_alive = parser.keep_alive() && parser.is_done() && !worker_.draining();
+  // Note: message::chunked() also drops Content-Length, so it is only called to re-frame.
+  if (!rp.is_done()) {
+    if (ex.version == 11) {
+      if (close_delimited) out.chunked(true);
+    } else if (rp.chunked() || close_delimited) {
+      if (rp.chunked()) out.chunked(false);
+      keep_alive = false;  // an HTTP/1.0 client reads to the end of the connection
+    }
+  }
+  if (!upgraded) out.keep_alive(keep_alive);
+
+  http::response_serializer<http::buffer_body> sr{out};
+  down_.expires_after(ex.listener->idle_timeout);
+  {
+    auto [ec, n] = co_await http::async_write_header(down_, sr, kNoThrow);
+    if (ec) co_return false;
+  }
+  if (upgraded) {
+    co_await tunnel(*at.conn);
+    co_return false;
+  }
+  if (!rp.is_done()) {
+    out.body().data = nullptr;
+    out.body().size = 0;
+    out.body().more = true;
+    for (;;) {
+      rp.get().body().data = body_->data();
+      rp.get().body().size = body_->size();
+      at.conn->stream.expires_after(ex.listener->idle_timeout);
+      auto [ec, n] = co_await http::async_read(at.conn->stream, at.conn->buffer, rp, kNoThrow);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec == http::error::end_of_stream && close_delimited) ec = {};
+      if (ec) {
+        // Mid-body upstream failure: the client sees a truncated message and a closed
+        // connection, which is the only honest signal left once the head is out.
+        ++worker_.stats().clusters[ex.cluster_name].rq_reset;
+        co_return false;
+      }
+      const size_t got = body_->size() - rp.get().body().size;
+      ex.bytes_out += got;
+      out.body().data = got ? body_->data() : nullptr;
+      out.body().size = got;
+      out.body().more = !rp.is_done() && !(close_delimited && got == 0);
+      down_.expires_after(ex.listener->idle_timeout);
+      auto [wec, wn] = co_await http::async_write(down_, sr, kNoThrow);
+      if (wec == http::error::need_buffer) wec = {};
+      if (wec) co_return false;
+      if (!out.body().more) break;
+    }
+  }
+  if (rp.keep_alive() && rp.is_done() && !close_delimited && at.conn && at.cluster)
+    worker_.returnIdle(std::move(at.conn), at.cluster->config->max_idle_connections);
+  co_return keep_alive;
+}
+
+asio::awaitable<void> Session::tunnel(UpstreamConnection& upstream) {
+  // After a 101 both sides speak another protocol: copy bytes until either side closes.
+  auto& up = upstream.stream.socket();
+  auto& down = down_.socket();
+  down_.expires_never();
+  upstream.stream.expires_never();
+  if (upstream.buffer.size() > 0) {
+    co_await asio::async_write(down, upstream.buffer.data(), kNoThrow);
+    upstream.buffer.consume(upstream.buffer.size());
+  }
+  if (buffer_.size() > 0) {
+    co_await asio::async_write(up, buffer_.data(), kNoThrow);
+    buffer_.consume(buffer_.size());
+  }
+  auto pump = [](tcp::socket& from, tcp::socket& to, char* buf, size_t size,
+                 std::shared_ptr<bool> done) -> asio::awaitable<void> {
+    for (;;) {
+      auto [ec, n] = co_await from.async_read_some(asio::buffer(buf, size), kNoThrow);
+      if (ec) break;
+      auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buf, n), kNoThrow);
+      if (wec) break;
+    }
+    beast::error_code ignored;
+    *done = true;
+    from.close(ignored);
+    to.close(ignored);
+  };
+  auto done = std::make_shared<bool>(false);
+  auto up_buf = std::make_shared<std::array<char, 16384>>();
+  asio::co_spawn(
+      worker_.io(),
+      [&, up_buf, done, self = shared_from_this()]() -> asio::awaitable<void> {
+        co_await pump(up, down, up_buf->data(), up_buf->size(), done);
+      },
+      asio::detached);
+  co_await pump(down, up, body_->data(), body_->size(), done);
+}
+
+void Session::finish(Exchange& ex) {
+  auto& stats = worker_.stats();
+  auto& ls = stats.listeners[listener_->name];
+  ++ls.rq_total;
+  ++ls.responses[statusClass(ex.status)];
+  ls.bytes_in += ex.bytes_in;
+  ls.bytes_out += ex.bytes_out;
+  const auto latency = static_cast<uint64_t>((Clock::now() - ex.start).count());
+  ls.latency->record(latency);
+  if (ex.error_code) ++stats.errors[ex.error_code];
+  if (!ex.route) return;
+  auto& rs = stats.routes[ex.route->name];
+  ++rs.rq_total;
+  ++rs.responses[statusClass(ex.status)];
+
+  // Telemetry edge.
+  if (!ex.config || ex.config->workload.service.empty()) return;
+  EdgeId id;
+  id.route = ex.route->name;
+  if (ex.listener->direction == Direction::kOutbound) {
+    id.client_side = true;
+    id.source_service = ex.config->workload.service;
+    id.source_version = ex.config->workload.version;
+    const ClusterConfig* cc = ex.config->findCluster(ex.cluster_name);
+    id.destination_service = cc && !cc->service.empty() ? cc->service : ex.vhost->name;
+    id.destination_version =
+        !ex.destination_version.empty() ? ex.destination_version : (cc ? cc->version : "");
+  } else {
+    id.source_service = ex.source_service;
+    id.source_version = ex.source_version;
+    id.destination_service = ex.config->workload.service;
+    id.destination_version = ex.config->workload.version;
+  }
+  auto& e = worker_.edges()[id];
+  ++e.requests;
+  ++e.responses_by_code[ex.status];
+  e.bytes_in += ex.bytes_in;
+  e.bytes_out += ex.bytes_out;
+  e.retries += ex.retries;
+  e.timeouts += ex.timeout ? 1 : 0;
+  e.circuit_breaker_rejections += ex.circuit_open ? 1 : 0;
+  e.rate_limited += ex.rate_limited ? 1 : 0;
+  e.faults_injected += ex.fault ? 1 : 0;
+  e.denied += ex.denied ? 1 : 0;
+  e.latency->record(latency);
+}
+
+}  // namespace meshdeck::proxy

@@ -1,0 +1,91 @@
+#pragma once
+
+#include <array>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "proxy/config/config.h"
+#include "proxy/policy/retry_policy.h"
+
+namespace meshdeck::proxy {
+
+class Worker;
+struct ListenerShared;
+struct ClusterRuntime;
+struct UpstreamConnection;
+
+// Short reason codes of responses the proxy generates itself, sent as `x-meshdeck-error`.
+namespace error_code {
+inline constexpr const char* kUpstreamConnect = "UC";  // 502: connect failed or refused
+inline constexpr const char* kUpstreamReset = "UR";    // 502: connection reset / bad response
+inline constexpr const char* kNoHealthy = "UH";        // 503: no endpoint available
+inline constexpr const char* kOverflow = "UO";         // 503: circuit breaker open
+inline constexpr const char* kTimeout = "UT";          // 504: route or per-try timeout
+inline constexpr const char* kRateLimited = "RL";      // 429: local rate limit
+inline constexpr const char* kFault = "FI";            // configured status: fault injection
+inline constexpr const char* kDenied = "DENY";         // 403: authorization rule
+inline constexpr const char* kNoRoute = "NR";          // 404: no virtual host or route matched
+inline constexpr const char* kBadRequest = "BR";       // 400/431/501/505: malformed request
+inline constexpr const char* kDraining = "DR";         // 503: proxy shutting down
+}  // namespace error_code
+
+// One downstream connection: reads requests with Beast's parser, routes each one, relays it
+// to an upstream connection and streams the response back (buffer_body in both directions, so
+// memory stays bounded whatever the body size). Requests on a connection are handled one at a
+// time, which answers pipelined requests in order. Lives on one worker thread.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Worker& worker, boost::asio::ip::tcp::socket socket,
+          std::shared_ptr<ListenerShared> listener);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void start();
+  // Closes the connection if it waits for its next request (drain, listener removal).
+  void closeIfIdle();
+
+ private:
+  using RequestParser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
+  using ResponseParser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
+  struct Exchange;
+  struct Attempt;
+  enum class HeadResult { kOk, kClosed, kIdleTimeout, kHeaderTimeout, kTooLarge, kObsFold };
+
+  boost::asio::awaitable<void> run(std::shared_ptr<Session> keep);
+  boost::asio::awaitable<HeadResult> readHead(const ListenerConfig& listener, bool first,
+                                              size_t* head_size);
+  boost::asio::awaitable<bool> handleRequest(RequestParser& parser, Exchange& ex);
+  boost::asio::awaitable<bool> forward(RequestParser& parser, Exchange& ex,
+                                       boost::beast::http::request_header<>& head);
+  boost::asio::awaitable<void> runAttempt(RequestParser& parser, Exchange& ex,
+                                          const boost::beast::http::request_header<>& head,
+                                          bool replayable, bool fresh_only, Attempt& at);
+  boost::asio::awaitable<bool> relayResponse(RequestParser& parser, Exchange& ex, Attempt& at);
+  boost::asio::awaitable<void> tunnel(UpstreamConnection& upstream);
+  boost::asio::awaitable<bool> sendLocal(Exchange& ex, unsigned status, const char* code,
+                                         bool keep_alive, const char* detail = "");
+  boost::asio::awaitable<bool> refuseMalformed(unsigned version, unsigned status,
+                                               const char* reason);
+  void finish(Exchange& ex);
+
+  Worker& worker_;
+  boost::beast::tcp_stream down_;
+  boost::beast::flat_buffer buffer_;
+  std::shared_ptr<ListenerShared> listener_;
+  std::string peer_ip_;
+  ListenerConfig listener_config_;  // last known config of this session's listener
+  bool idle_ = false;
+  bool closed_ = false;
+  std::unique_ptr<std::array<char, 64 * 1024>> body_;  // relay buffer, both directions
+  size_t prefetched_ = 0;
+};
+
+}  // namespace meshdeck::proxy

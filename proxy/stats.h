@@ -1,0 +1,106 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+
+#include "common/latency_histogram.h"
+
+namespace meshdeck::proxy {
+
+// Per-worker statistics. Each worker owns one WorkerStats and is its only writer (plain
+// integers, no atomics, no locks); readers ask every worker to copy its stats on its own
+// thread and merge the copies (Proxy::collectStats), so nothing on the request path
+// synchronises.
+
+// Responses by class: index 1..5 for 1xx..5xx, 0 for requests that got no response.
+using ClassCounters = std::array<uint64_t, 6>;
+inline size_t statusClass(unsigned status) {
+  return status >= 100 && status < 600 ? status / 100 : 0;
+}
+
+struct ListenerStats {
+  uint64_t cx_total = 0;
+  uint64_t cx_active = 0;
+  uint64_t cx_overflow = 0;
+  uint64_t rq_total = 0;
+  ClassCounters responses{};
+  uint64_t header_timeouts = 0;
+  uint64_t idle_timeouts = 0;
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  std::shared_ptr<common::LatencyHistogram> latency = std::make_shared<common::LatencyHistogram>();
+  void merge(const ListenerStats& o);
+};
+
+struct RouteStats {
+  uint64_t rq_total = 0;
+  ClassCounters responses{};
+  void merge(const RouteStats& o);
+};
+
+struct ClusterStats {
+  uint64_t rq_total = 0;
+  ClassCounters responses{};
+  uint64_t cx_connect = 0;
+  uint64_t cx_connect_fail = 0;
+  uint64_t cx_reused = 0;
+  uint64_t rq_reset = 0;
+  uint64_t rq_timeout = 0;
+  uint64_t rq_retry = 0;
+  uint64_t rq_retry_budget_exhausted = 0;
+  uint64_t cb_overflow = 0;
+  uint64_t outlier_ejections = 0;
+  uint64_t no_healthy = 0;
+  uint64_t mirror_sent = 0;
+  std::shared_ptr<common::LatencyHistogram> latency = std::make_shared<common::LatencyHistogram>();
+  void merge(const ClusterStats& o);
+};
+
+// One directed edge of the service graph as measured by this proxy (telemetry deltas).
+struct EdgeId {
+  std::string source_service, source_version, destination_service, destination_version, route;
+  bool client_side = false;  // true: measured on an outbound listener
+  auto tie() const {
+    return std::tie(source_service, source_version, destination_service, destination_version, route,
+                    client_side);
+  }
+  bool operator<(const EdgeId& o) const { return tie() < o.tie(); }
+};
+
+struct EdgeDelta {
+  uint64_t requests = 0;
+  std::map<uint32_t, uint64_t> responses_by_code;
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  uint64_t retries = 0;
+  uint64_t timeouts = 0;
+  uint64_t circuit_breaker_rejections = 0;
+  uint64_t rate_limited = 0;
+  uint64_t faults_injected = 0;
+  uint64_t denied = 0;
+  std::shared_ptr<common::LatencyHistogram> latency = std::make_shared<common::LatencyHistogram>();
+  void merge(const EdgeDelta& o);
+};
+
+using EdgeMap = std::map<EdgeId, EdgeDelta>;
+
+struct WorkerStats {
+  std::map<std::string, ListenerStats> listeners;
+  std::map<std::string, RouteStats> routes;
+  std::map<std::string, ClusterStats> clusters;
+  std::map<std::string, uint64_t> errors;     // by x-meshdeck-error code
+  std::map<std::string, uint64_t> malformed;  // by reason
+  uint64_t config_applied = 0;
+
+  // Deep copy (histograms are copied, not shared).
+  WorkerStats clone() const;
+  void merge(const WorkerStats& o);
+  // Prometheus text exposition format 0.0.4.
+  std::string renderPrometheus() const;
+};
+
+}  // namespace meshdeck::proxy

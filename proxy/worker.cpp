@@ -1,0 +1,167 @@
+#include "proxy/worker.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "proxy/session.h"
+
+namespace meshdeck::proxy {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+std::vector<std::string> endpointKeys(const ClusterConfig& c) {
+  std::vector<std::string> keys;
+  for (const auto& e : c.endpoints) keys.push_back(e.address());
+  return keys;
+}
+}  // namespace
+
+ClusterRuntime::ClusterRuntime(std::shared_ptr<const ClusterConfig> cfg)
+    : config(std::move(cfg)),
+      lb(config->lb_policy, endpointKeys(*config)),
+      outlier(config->outlier, config->endpoints.size()),
+      endpoints(config->endpoints.size()) {}
+
+Worker::Worker(size_t index, WorkerContext context)
+    : index_(index),
+      context_(context),
+      rng_(std::random_device{}() ^ (index * 0x9e3779b97f4a7c15ull)) {}
+
+Worker::~Worker() {
+  stop();
+  join();
+}
+
+void Worker::start() {
+  thread_ = std::make_unique<std::thread>([this] {
+    auto guard = asio::make_work_guard(io_);
+    try {
+      io_.run();
+    } catch (const std::exception& e) {
+      spdlog::error("worker {} stopped by exception: {}", index_, e.what());
+    }
+  });
+}
+
+void Worker::stop() { io_.stop(); }
+
+void Worker::join() {
+  if (thread_ && thread_->joinable()) thread_->join();
+  thread_.reset();
+}
+
+void Worker::setConfig(ConfigPtr config) {
+  std::unordered_map<std::string, std::shared_ptr<ClusterRuntime>> next;
+  for (const auto& [name, cc] : config->clusters) {
+    auto it = clusters_.find(name);
+    if (it != clusters_.end() && *it->second->config == *cc) {
+      // Unchanged cluster: keep balancer position, ejections and counters.
+      next[name] = it->second;
+    } else {
+      next[name] = std::make_shared<ClusterRuntime>(cc);
+    }
+  }
+  clusters_ = std::move(next);
+  buckets_.clear();
+  config_ = std::move(config);
+}
+
+std::shared_ptr<ClusterRuntime> Worker::cluster(const std::string& name) {
+  auto it = clusters_.find(name);
+  return it == clusters_.end() ? nullptr : it->second;
+}
+
+std::unique_ptr<UpstreamConnection> Worker::takeIdle(const std::string& address) {
+  auto it = idle_.find(address);
+  if (it == idle_.end() || it->second.empty()) return nullptr;
+  auto c = std::move(it->second.back());
+  it->second.pop_back();
+  return c;
+}
+
+void Worker::returnIdle(std::unique_ptr<UpstreamConnection> connection, uint32_t max_idle) {
+  auto& list = idle_[connection->address];
+  if (list.size() >= max_idle) return;
+  connection->stream.expires_never();
+  list.push_back(std::move(connection));
+}
+
+TokenBucket& Worker::bucket(const RateLimitConfig* limit) {
+  auto it = buckets_.find(limit);
+  if (it == buckets_.end()) {
+    // The limit is shared out between workers: each one refills at 1/N of the rate.
+    const double n = static_cast<double>(context_.worker_count);
+    const double burst = std::max(1.0, limit->burst / n);
+    it = buckets_
+             .emplace(limit, TokenBucket(limit->requests_per_second / n, burst,
+                                         std::chrono::steady_clock::now()))
+             .first;
+  }
+  return it->second;
+}
+
+void Worker::addListener(std::shared_ptr<tcp::acceptor> acceptor,
+                         std::shared_ptr<ListenerShared> shared) {
+  acceptors_[shared->name] = acceptor;
+  asio::co_spawn(
+      io_,
+      [this, acceptor, shared]() -> asio::awaitable<void> {
+        constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+        for (;;) {
+          auto [ec, socket] = co_await acceptor->async_accept(kNoThrow);
+          if (!acceptor->is_open() || ec == asio::error::operation_aborted) break;
+          if (ec) {
+            // Out of descriptors and the like: back off briefly instead of spinning.
+            asio::steady_timer t(io_);
+            t.expires_after(std::chrono::milliseconds(50));
+            co_await t.async_wait(kNoThrow);
+            continue;
+          }
+          const uint32_t limit = [&] {
+            if (config_)
+              for (const auto& l : config_->listeners)
+                if (l.name == shared->name && l.max_connections) return l.max_connections;
+            return context_.default_max_connections;
+          }();
+          if (shared->connections.fetch_add(1, std::memory_order_relaxed) >= limit) {
+            shared->connections.fetch_sub(1, std::memory_order_relaxed);
+            ++stats_.listeners[shared->name].cx_overflow;
+            boost::system::error_code ignored;
+            socket.close(ignored);
+            continue;
+          }
+          boost::system::error_code ignored;
+          socket.set_option(tcp::no_delay(true), ignored);
+          std::make_shared<Session>(*this, std::move(socket), shared)->start();
+        }
+      },
+      asio::detached);
+}
+
+void Worker::closeListener(const std::string& name) {
+  auto it = acceptors_.find(name);
+  if (it == acceptors_.end()) return;
+  boost::system::error_code ec;
+  it->second->close(ec);
+  acceptors_.erase(it);
+}
+
+void Worker::closeAllListeners() {
+  boost::system::error_code ec;
+  for (auto& [_, a] : acceptors_) a->close(ec);
+  acceptors_.clear();
+}
+
+void Worker::closeIdleSessions() {
+  std::vector<Session*> all(sessions_.begin(), sessions_.end());
+  for (auto* s : all) s->closeIfIdle();
+}
+
+}  // namespace meshdeck::proxy

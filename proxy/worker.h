@@ -1,0 +1,131 @@
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "proxy/config/config.h"
+#include "proxy/policy/load_balancer.h"
+#include "proxy/policy/outlier_detector.h"
+#include "proxy/policy/retry_policy.h"
+#include "proxy/policy/token_bucket.h"
+#include "proxy/stats.h"
+
+namespace meshdeck::proxy {
+
+class Session;
+
+// Shared by all workers of one listener: the connection limit holds across workers.
+struct ListenerShared {
+  std::string name;
+  std::atomic<uint32_t> connections{0};
+};
+
+// Upstream connection counters of one cluster on one worker; connections keep the counters
+// alive so a config change that replaces the cluster does not confuse the accounting.
+struct ClusterCounters {
+  uint32_t connections = 0;
+};
+
+// An upstream connection, owned by one request at a time or idle in the pool.
+struct UpstreamConnection {
+  explicit UpstreamConnection(boost::asio::io_context& io) : stream(io) {}
+  ~UpstreamConnection() {
+    if (counters && counters->connections > 0) --counters->connections;
+  }
+  boost::beast::tcp_stream stream;
+  boost::beast::flat_buffer buffer;
+  std::string address;
+  std::shared_ptr<ClusterCounters> counters;
+};
+
+// Runtime state of one cluster on one worker: balancer, outlier detector, circuit breaker
+// counters, retry budget. Rebuilt when the cluster's config changes.
+struct ClusterRuntime {
+  ClusterRuntime(std::shared_ptr<const ClusterConfig> cfg);
+  std::shared_ptr<const ClusterConfig> config;
+  LoadBalancer lb;
+  OutlierDetector outlier;
+  RetryBudget retry_budget;
+  std::vector<EndpointView> endpoints;
+  std::shared_ptr<ClusterCounters> counters = std::make_shared<ClusterCounters>();
+  uint32_t active_requests = 0;
+  uint32_t pending_requests = 0;
+};
+
+// Hooks a worker needs from the proxy that owns it.
+struct WorkerContext {
+  std::atomic<bool>* draining = nullptr;
+  size_t worker_count = 1;
+  uint32_t default_max_connections = 10000;
+};
+
+// One worker thread: its own io_context, acceptors (SO_REUSEPORT), sessions, upstream
+// connection pool, cluster runtimes and stats. Everything here is touched only on the worker's
+// thread, except io() and the thread control calls.
+class Worker {
+ public:
+  Worker(size_t index, WorkerContext context);
+  ~Worker();
+
+  boost::asio::io_context& io() { return io_; }
+  size_t index() const { return index_; }
+  void start();
+  void stop();  // stops the io_context; call join() afterwards
+  void join();
+
+  // --- called on the worker thread (post to io() from elsewhere) ---
+  void setConfig(ConfigPtr config);
+  const ConfigPtr& config() const { return config_; }
+  void addListener(std::shared_ptr<boost::asio::ip::tcp::acceptor> acceptor,
+                   std::shared_ptr<ListenerShared> shared);
+  void closeListener(const std::string& name);
+  void closeAllListeners();
+  // Closes connections that sit idle between requests (drain).
+  void closeIdleSessions();
+  size_t sessionCount() const { return sessions_.size(); }
+
+  std::shared_ptr<ClusterRuntime> cluster(const std::string& name);
+  std::unique_ptr<UpstreamConnection> takeIdle(const std::string& address);
+  void returnIdle(std::unique_ptr<UpstreamConnection> connection, uint32_t max_idle);
+  TokenBucket& bucket(const RateLimitConfig* limit);
+
+  WorkerStats& stats() { return stats_; }
+  EdgeMap& edges() { return edges_; }
+  std::mt19937_64& rng() { return rng_; }
+  const WorkerContext& context() const { return context_; }
+  bool draining() const { return context_.draining->load(std::memory_order_relaxed); }
+
+  void registerSession(Session* s) { sessions_.insert(s); }
+  void unregisterSession(Session* s) { sessions_.erase(s); }
+  std::atomic<size_t> active_sessions{0};
+
+ private:
+  void acceptLoop(std::shared_ptr<boost::asio::ip::tcp::acceptor> acceptor,
+                  std::shared_ptr<ListenerShared> shared);
+
+  size_t index_;
+  WorkerContext context_;
+  boost::asio::io_context io_{1};
+  std::unique_ptr<std::thread> thread_;
+  ConfigPtr config_;
+  std::unordered_map<std::string, std::shared_ptr<ClusterRuntime>> clusters_;
+  std::unordered_map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
+  std::unordered_map<const RateLimitConfig*, TokenBucket> buckets_;
+  std::unordered_map<std::string, std::shared_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  std::unordered_set<Session*> sessions_;
+  WorkerStats stats_;
+  EdgeMap edges_;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace meshdeck::proxy
