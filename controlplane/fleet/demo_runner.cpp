@@ -98,6 +98,7 @@ DemoRunner::DemoRunner(ControlPlane& control_plane, DemoRunOptions options, std:
     : cp_(control_plane), options_(std::move(options)), out_(out) {}
 
 DemoRunner::~DemoRunner() {
+  if (fleet_ && options_.on_fleet) options_.on_fleet(nullptr);
   if (fleet_) fleet_->stop();
 }
 
@@ -144,6 +145,11 @@ int DemoRunner::run(const std::function<bool()>& cancelled) {
       *supervisor_, DemoFleetOptions{options_.bin_dir, options_.control_plane_address, seed});
   say(fmt::format("starting demo '{}': {} services, {} instances, seed {}", mesh->name,
                   mesh->services.size(), mesh->instanceCount(), seed));
+  if (options_.register_service) {
+    for (const auto& svc : mesh->services)
+      for (const auto& v : svc.versions) options_.register_service(svc.name, v.name, svc.tier);
+    for (const auto& l : mesh->load) options_.register_service(l.name, "v1", "client");
+  }
   if (!mesh->policies_yaml.empty()) {
     const auto r = cp_.applyPolicies(mesh->policies_yaml, demo_file->string(), "demo", false);
     if (!r.ok) {
@@ -157,6 +163,7 @@ int DemoRunner::run(const std::function<bool()>& cancelled) {
     say("cannot start the fleet: " + error);
     return 3;
   }
+  if (options_.on_fleet) options_.on_fleet(fleet_.get());
   const auto names = fleet_->processNames();
   if (!supervisor_->waitReady(names, options_.start_timeout)) {
     for (const auto& p : fleet_->processes())
@@ -224,6 +231,7 @@ int DemoRunner::run(const std::function<bool()>& cancelled) {
   for (const auto& p : fleet_->processes()) rss += p.rss_bytes;
   say(fmt::format("stopping the fleet ({} processes, {:.0f} MiB resident in all)",
                   fleet_->processes().size(), double(rss) / (1 << 20)));
+  if (options_.on_fleet) options_.on_fleet(nullptr);
   fleet_->stop();
   return status;
 }

@@ -54,6 +54,12 @@ struct DemoRunOptions {
   std::filesystem::path bin_dir;      // where the fleet's binaries are
   std::string control_plane_address;  // where proxies connect
   std::chrono::seconds start_timeout{60};
+  // Declares each service (name, version, tier) to the control plane before its proxies
+  // connect, so policies may name it at once and the graph knows its tier.
+  std::function<void(const std::string&, const std::string&, const std::string&)> register_service;
+  // Called once the fleet is started (for fleet actions from the management API), and with
+  // nullptr before it stops.
+  std::function<void(DemoFleet*)> on_fleet;
 };
 
 // Runs a demo mesh (and optionally a scenario) against a started control plane, printing each
