@@ -28,8 +28,7 @@ class ControlPlane {
   virtual std::shared_ptr<void> subscribe(SnapshotCallback callback) = 0;
   // Per-interval history of one edge over the last `seconds`, oldest first.
   virtual std::vector<EdgeSample> edgeHistory(const std::string& source,
-                                              const std::string& destination,
-                                              uint32_t seconds) = 0;
+                                              const std::string& destination, uint32_t seconds) = 0;
 
   // Policies of the current revision.
   virtual std::vector<PolicyInfo> policies() = 0;

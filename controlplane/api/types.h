@@ -44,6 +44,9 @@ struct ServiceEdge {
   std::string destination;
   WindowMetrics metrics;              // client-side
   std::vector<std::string> policies;  // "TrafficRoute/reviews-canary"
+  // Requests of the window per destination version (client side): how a canary split really
+  // went.
+  std::map<std::string, uint64_t> requests_by_destination_version;
   bool idle() const { return metrics.requests == 0; }
 };
 
@@ -87,7 +90,7 @@ struct ValidationError {
   uint32_t line = 0, column = 0;  // 1-based; 0 when unknown
   std::string field;              // "spec.destinations[1].weight"
   std::string message;
-  std::string toString() const;   // "file:line:column: field: message"
+  std::string toString() const;  // "file:line:column: field: message"
 };
 
 struct ApplyResult {

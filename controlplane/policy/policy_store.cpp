@@ -192,13 +192,33 @@ ApplyResult PolicyStore::commitLocked(std::vector<Policy> next, const std::strin
 
 ApplyResult PolicyStore::apply(const std::string& yaml, const std::string& file,
                                const std::string& author, bool dry_run) {
+  return applyFiles({{file, yaml}}, author, dry_run);
+}
+
+ApplyResult PolicyStore::applyFiles(const std::vector<std::pair<std::string, std::string>>& files,
+                                    const std::string& author, bool dry_run) {
   ApplyResult result;
-  auto parsed = parsePolicies(yaml, file, &result.errors);
+  std::vector<Policy> parsed;
+  for (const auto& [file, yaml] : files) {
+    auto more = parsePolicies(yaml, file, &result.errors);
+    for (auto& p : more) {
+      for (const auto& earlier : parsed) {
+        if (earlier.id() == p.id() && earlier.where.file != p.where.file) {
+          result.errors.push_back(
+              ValidationError{p.where.file, p.where.line, p.where.column, "metadata.name",
+                              fmt::format("{} is also defined in {}:{}", p.id(), earlier.where.file,
+                                          earlier.where.line)});
+        }
+      }
+      parsed.push_back(std::move(p));
+    }
+  }
   std::unique_lock lock(mutex_);
   result.revision = current_->revision;
   if (!result.errors.empty()) return result;
   if (parsed.empty()) {
-    result.errors.push_back(ValidationError{file, 0, 0, "", "no policy document found"});
+    result.errors.push_back(ValidationError{files.size() == 1 ? files[0].first : "", 0, 0, "",
+                                            "no policy document found"});
     return result;
   }
   std::map<std::string, Policy> merged;

@@ -53,6 +53,10 @@ class PolicyStore {
   // Creates or replaces the documents of `yaml` (kubectl apply semantics).
   ApplyResult apply(const std::string& yaml, const std::string& file, const std::string& author,
                     bool dry_run);
+  // The same for several files at once (a policy directory): one revision, validated together,
+  // so documents may refer to each other across files. Pairs are (file name, YAML).
+  ApplyResult applyFiles(const std::vector<std::pair<std::string, std::string>>& files,
+                         const std::string& author, bool dry_run);
   ApplyResult remove(const std::string& kind, const std::string& name, const std::string& author);
   // Makes a new revision whose policies equal those of `revision`.
   ApplyResult revert(uint64_t revision, const std::string& author);

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "controlplane/policy/policy_store.h"
+#include "controlplane/registry/registry.h"
+#include "meshdeck/v1/discovery.pb.h"
+
+namespace meshdeck::cp {
+
+// What the compiler reads: the mesh's endpoints and services and one policy revision.
+struct MeshState {
+  std::vector<ProxyNode> proxies;  // connected proxies: the endpoints
+  std::set<std::string> services;  // registered services (with or without proxies)
+  std::shared_ptr<const PolicySet> policies;
+  std::string trust_domain = "meshdeck.local";
+};
+
+// ConfigCompiler turns registry + policies into each proxy's complete ProxyConfig. This is the
+// protobuf edge towards the proxies (the conventions are in docs/architecture.md):
+//  - listener "inbound" (INBOUND, Node.inbound_port) -> route table "inbound" -> cluster
+//    "inbound|local" = 127.0.0.1:Node.app_port;
+//  - listener "outbound" (OUTBOUND, Node.outbound_port) -> route table "outbound", one virtual
+//    host per service with domains ["<service>"];
+//  - clusters "<service>" (every version) and "<service>|<version>" (per version and subset),
+//    whose endpoints are the peers' inbound ports.
+// The part every proxy shares (outbound routes and clusters) is built once per state.
+class ConfigCompiler {
+ public:
+  explicit ConfigCompiler(MeshState state);
+
+  // The complete configuration of one proxy.
+  meshdeck::v1::ProxyConfig compile(const ProxyNode& self) const;
+  // A content hash of a configuration (deterministic serialization), used as its version.
+  static std::string contentHash(const meshdeck::v1::ProxyConfig& config);
+
+  const MeshState& state() const { return state_; }
+
+ private:
+  void buildShared();
+  const Policy* peerAuthFor(const std::string& service) const;
+
+  MeshState state_;
+  meshdeck::v1::RouteTable outbound_;
+  std::vector<meshdeck::v1::Cluster> clusters_;
+};
+
+// Cluster name of a destination: "<service>" or "<service>|<version>" of a subset.
+std::string clusterName(const std::string& service, const std::string& version);
+
+}  // namespace meshdeck::cp

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace meshdeck::common {
+class TimeSource;
+}
+
+namespace meshdeck::cp {
+
+// Settings of one control plane, embedded (InProcessControlPlane) or headless
+// (meshdeck-controlplane). Plain values only, so the UI can fill it without knowing gRPC.
+struct ControlPlaneOptions {
+  // Address proxies and management clients connect to. Port 0 picks a free port; the chosen
+  // address is reported by ControlPlane::listenAddress() after start(). Empty: no gRPC server
+  // (tests and an offline UI).
+  std::string listen = "127.0.0.1:15010";
+  // Directory of the durable state (policy revisions). Empty: nothing is persisted.
+  std::string state_dir;
+  // Every *.yaml / *.yml file of this directory is applied at start (author "policy-dir").
+  // Empty: none.
+  std::string policy_dir;
+  // SPIFFE trust domain of the mesh (spiffe://<trust_domain>/ns/<ns>/sa/<service>).
+  std::string trust_domain = "meshdeck.local";
+
+  // Telemetry history. Per edge and per node the control plane keeps one summary point per
+  // second with traffic (idle seconds cost nothing) for `history_seconds`, and the full latency
+  // histogram of each second for `histogram_seconds`, which bounds the longest window over
+  // which percentiles can be computed. See docs/architecture.md for the memory bound.
+  uint32_t history_seconds = 3600;
+  uint32_t histogram_seconds = 60;
+  // Default window of graph snapshots.
+  uint32_t window_seconds = 10;
+  // How often graph snapshots are published (the ceiling is 4 per second).
+  std::chrono::milliseconds snapshot_interval{250};
+  // Policy or topology changes arriving within this delay are pushed together.
+  std::chrono::milliseconds push_debounce{15};
+
+  // Clock used for telemetry windows and revision times; null means the real clock. Not owned.
+  common::TimeSource* time_source = nullptr;
+};
+
+}  // namespace meshdeck::cp

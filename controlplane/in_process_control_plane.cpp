@@ -1,0 +1,345 @@
+#include "controlplane/in_process_control_plane.h"
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <filesystem>
+#include <list>
+#include <thread>
+
+#include "common/atomic_file.h"
+#include "controlplane/policy/policy_store.h"
+#include "controlplane/registry/registry.h"
+#include "controlplane/server/discovery_service.h"
+#include "controlplane/server/mesh_service.h"
+#include "controlplane/server/telemetry_service.h"
+#include "controlplane/snapshot_json.h"
+#include "controlplane/telemetry/telemetry_aggregator.h"
+#include "meshdeck/version.h"
+
+namespace meshdeck::cp {
+
+namespace {
+constexpr const char* kExternal = "(external)";
+}
+
+class InProcessControlPlane::Impl {
+ public:
+  Impl(ControlPlane& self, ControlPlaneOptions options)
+      : options_(std::move(options)),
+        time_(options_.time_source ? *options_.time_source : common::RealTimeSource::instance()),
+        store_(options_.state_dir, time_),
+        aggregator_(time_, options_.history_seconds, options_.histogram_seconds),
+        discovery_(
+            registry_, time_, [this] { return meshState(); }, options_.push_debounce),
+        telemetry_(aggregator_, registry_, time_),
+        mesh_(self),
+        latest_(std::make_shared<GraphSnapshot>()) {
+    store_.setKnownServices([this] { return registry_.serviceNames(); });
+    store_.setOnChange([this](auto) { discovery_.markDirty(); });
+  }
+
+  ~Impl() { stop(); }
+
+  bool start(std::string* error) {
+    if (started_) return true;
+    if (!store_.load(error)) return false;
+    if (!options_.policy_dir.empty() && !applyPolicyDir(error)) return false;
+    if (!options_.listen.empty()) {
+      grpc::ServerBuilder builder;
+      int port = 0;
+      builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
+      builder.RegisterService(&discovery_);
+      builder.RegisterService(&telemetry_);
+      builder.RegisterService(&mesh_);
+      server_ = builder.BuildAndStart();
+      if (!server_ || port == 0) {
+        server_.reset();
+        *error = "cannot listen on " + options_.listen + " (address in use or invalid)";
+        return false;
+      }
+      const auto colon = options_.listen.rfind(':');
+      listen_address_ = options_.listen.substr(0, colon) + ":" + std::to_string(port);
+      spdlog::info("control plane listening on {}", listen_address_);
+    }
+    discovery_.start();
+    stopping_ = false;
+    publisher_ = std::thread([this] { publishLoop(); });
+    started_ = true;
+    return true;
+  }
+
+  void stop() {
+    if (!started_) return;
+    started_ = false;
+    {
+      std::lock_guard lock(publish_mutex_);
+      stopping_ = true;
+    }
+    publish_wake_.notify_all();
+    if (publisher_.joinable()) publisher_.join();
+    discovery_.stop();
+    if (server_) {
+      // Streams are long-lived: cancel them after a short grace period.
+      server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+      server_->Wait();
+      server_.reset();
+    }
+  }
+
+  bool applyPolicyDir(std::string* error) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    std::vector<fs::path> paths;
+    for (const auto& entry : fs::directory_iterator(options_.policy_dir, ec)) {
+      const auto ext = entry.path().extension();
+      if (entry.is_regular_file() && (ext == ".yaml" || ext == ".yml"))
+        paths.push_back(entry.path());
+    }
+    if (ec) {
+      *error = "cannot read policy directory " + options_.policy_dir + ": " + ec.message();
+      return false;
+    }
+    std::sort(paths.begin(), paths.end());
+    std::vector<std::pair<std::string, std::string>> files;
+    for (const auto& p : paths) {
+      std::string text;
+      if (!common::readFile(p, &text, error)) return false;
+      files.emplace_back(p.string(), std::move(text));
+    }
+    if (files.empty()) return true;
+    const auto result = store_.applyFiles(files, "policy-dir", false);
+    if (!result.ok) {
+      *error = "policy directory " + options_.policy_dir + " is invalid:";
+      for (const auto& e : result.errors) *error += "\n  " + e.toString();
+      return false;
+    }
+    spdlog::info("applied {} policy file(s) from {}: revision {} ({})", files.size(),
+                 options_.policy_dir, result.revision, result.summary);
+    return true;
+  }
+
+  MeshState meshState() const {
+    MeshState s;
+    s.proxies = registry_.connectedProxies();
+    s.services = registry_.serviceNames();
+    s.policies = store_.current();
+    s.trust_domain = options_.trust_domain;
+    return s;
+  }
+
+  std::shared_ptr<const GraphSnapshot> buildSnapshot(uint32_t window) {
+    auto g = std::make_shared<GraphSnapshot>();
+    g->time = time_.systemNow();
+    g->window_seconds = window;
+    g->listen_address = listen_address_;
+    const auto policies = store_.current();
+    g->policy_revision = policies->revision;
+    g->edges = aggregator_.edges(window);
+    const auto nodes = aggregator_.nodes(window);
+    std::map<std::string, ServiceNode> services;
+    for (const auto& s : registry_.services()) {
+      ServiceNode& n = services[s.name];
+      n.name = s.name;
+      n.versions.assign(s.versions.begin(), s.versions.end());
+      n.tier = s.tier;
+      n.instances = s.instances;
+    }
+    for (auto& e : g->edges) {
+      for (const auto* name : {&e.source, &e.destination}) {
+        ServiceNode& n = services[*name];
+        n.name = *name;
+        if (*name == kExternal) n.tier = "external";
+      }
+      for (const auto& p : policies->policies) {
+        const std::string target = p.target();
+        if (target == e.destination || target == "*") e.policies.push_back(p.id());
+      }
+    }
+    std::string signature;
+    for (auto& [name, n] : services) {
+      if (auto it = nodes.find(name); it != nodes.end()) n.inbound = it->second;
+      signature += name + ",";
+      g->services.push_back(std::move(n));
+    }
+    signature += "|";
+    for (const auto& e : g->edges) signature += e.source + ">" + e.destination + ",";
+    {
+      std::lock_guard lock(publish_mutex_);
+      if (signature != topology_signature_) {
+        topology_signature_ = signature;
+        ++topology_version_;
+      }
+      g->topology_version = topology_version_;
+    }
+    g->proxies = registry_.proxies();
+    return g;
+  }
+
+  void publishLoop() {
+    std::unique_lock lock(publish_mutex_);
+    while (!stopping_) {
+      lock.unlock();
+      auto snap = buildSnapshot(options_.window_seconds);
+      lock.lock();
+      latest_ = snap;
+      std::vector<std::shared_ptr<Subscription>> subs(subscriptions_.begin(), subscriptions_.end());
+      lock.unlock();
+      for (const auto& sub : subs) {
+        std::lock_guard call(sub->mutex);
+        if (sub->active) sub->callback(snap);
+      }
+      lock.lock();
+      const auto interval = std::max(options_.snapshot_interval, std::chrono::milliseconds(250));
+      publish_wake_.wait_for(lock, interval, [&] { return stopping_; });
+    }
+  }
+
+  std::shared_ptr<const GraphSnapshot> snapshot() {
+    std::lock_guard lock(publish_mutex_);
+    return latest_;
+  }
+
+  std::shared_ptr<void> subscribe(SnapshotCallback callback) {
+    auto sub = std::make_shared<Subscription>();
+    sub->callback = std::move(callback);
+    {
+      std::lock_guard lock(publish_mutex_);
+      subscriptions_.push_back(sub);
+    }
+    // The token's deleter ends the subscription and waits for a running callback (the mutex is
+    // recursive so a callback may drop its own token).
+    return std::shared_ptr<void>(nullptr, [this, sub](void*) {
+      {
+        std::lock_guard call(sub->mutex);
+        sub->active = false;
+      }
+      std::lock_guard lock(publish_mutex_);
+      subscriptions_.remove(sub);
+    });
+  }
+
+  std::vector<PolicyInfo> policies() {
+    std::vector<PolicyInfo> out;
+    const auto set = store_.current();
+    for (const auto& p : set->policies)
+      out.push_back(PolicyInfo{kindName(p.kind), p.name, p.target(), p.yaml, set->revision});
+    return out;
+  }
+
+  struct Subscription {
+    std::recursive_mutex mutex;
+    bool active = true;
+    SnapshotCallback callback;
+  };
+
+  ControlPlaneOptions options_;
+  const common::TimeSource& time_;
+  Registry registry_;
+  PolicyStore store_;
+  TelemetryAggregator aggregator_;
+  DiscoveryService discovery_;
+  TelemetryIngestService telemetry_;
+  MeshService mesh_;
+
+  std::mutex publish_mutex_;
+  std::condition_variable publish_wake_;
+  bool stopping_ = false;
+  std::thread publisher_;
+  std::shared_ptr<const GraphSnapshot> latest_;
+  std::list<std::shared_ptr<Subscription>> subscriptions_;
+  std::string topology_signature_;
+  uint64_t topology_version_ = 0;
+
+  std::string listen_address_;
+  bool started_ = false;
+  std::unique_ptr<grpc::Server> server_;  // last: destroyed first, before the services
+};
+
+InProcessControlPlane::InProcessControlPlane(ControlPlaneOptions options)
+    : impl_(std::make_unique<Impl>(*this, std::move(options))) {}
+
+InProcessControlPlane::~InProcessControlPlane() { impl_->stop(); }
+
+bool InProcessControlPlane::start(std::string* error) { return impl_->start(error); }
+void InProcessControlPlane::stop() { impl_->stop(); }
+
+void InProcessControlPlane::registerService(const std::string& service, const std::string& version,
+                                            const std::string& tier) {
+  impl_->registry_.registerService(service, version, tier);
+  impl_->discovery_.markDirty();
+}
+
+InProcessControlPlane::Counters InProcessControlPlane::counters() const {
+  Counters c;
+  c.pushes = impl_->discovery_.pushesSent();
+  c.acks = impl_->discovery_.acks();
+  c.nacks = impl_->discovery_.nacks();
+  c.bad_discovery_requests = impl_->discovery_.badRequests();
+  c.reports = impl_->telemetry_.reports();
+  c.edges_accepted = impl_->telemetry_.edgesAccepted();
+  c.edges_rejected = impl_->telemetry_.edgesRejected();
+  return c;
+}
+
+std::shared_ptr<const GraphSnapshot> InProcessControlPlane::snapshot() { return impl_->snapshot(); }
+
+std::shared_ptr<void> InProcessControlPlane::subscribe(SnapshotCallback callback) {
+  return impl_->subscribe(std::move(callback));
+}
+
+std::vector<EdgeSample> InProcessControlPlane::edgeHistory(const std::string& source,
+                                                           const std::string& destination,
+                                                           uint32_t seconds) {
+  return impl_->aggregator_.history(source, destination, seconds);
+}
+
+std::vector<PolicyInfo> InProcessControlPlane::policies() { return impl_->policies(); }
+
+ApplyResult InProcessControlPlane::applyPolicies(const std::string& yaml, const std::string& file,
+                                                 const std::string& author, bool dry_run) {
+  return impl_->store_.apply(yaml, file, author, dry_run);
+}
+
+ApplyResult InProcessControlPlane::deletePolicy(const std::string& kind, const std::string& name,
+                                                const std::string& author) {
+  return impl_->store_.remove(kind, name, author);
+}
+
+std::vector<RevisionInfo> InProcessControlPlane::revisions() { return impl_->store_.revisions(); }
+
+std::string InProcessControlPlane::diffRevisions(uint64_t from, uint64_t to) {
+  return impl_->store_.diff(from, to).value_or("");
+}
+
+ApplyResult InProcessControlPlane::revertToRevision(uint64_t revision, const std::string& author) {
+  return impl_->store_.revert(revision, author);
+}
+
+std::string InProcessControlPlane::exportSnapshotJson(uint32_t window_seconds) {
+  const auto g = impl_->buildSnapshot(window_seconds ? window_seconds : 60);
+  return snapshotToJson(*g, policies(), kVersion);
+}
+
+std::vector<ProcessInfo> InProcessControlPlane::processes() { return {}; }
+
+std::vector<std::string> InProcessControlPlane::processLogs(const std::string&, uint32_t) {
+  return {};
+}
+
+ActionResult InProcessControlPlane::restartProcess(const std::string& name) {
+  return ActionResult{false, "this control plane runs no fleet (no process \"" + name + "\")"};
+}
+
+ActionResult InProcessControlPlane::scaleService(const std::string& service, const std::string&,
+                                                 uint32_t) {
+  return ActionResult{false, "this control plane runs no fleet (cannot scale \"" + service + "\")"};
+}
+
+std::string InProcessControlPlane::listenAddress() {
+  return impl_->listen_address_.empty() ? impl_->options_.listen : impl_->listen_address_;
+}
+
+}  // namespace meshdeck::cp

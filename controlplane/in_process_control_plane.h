@@ -1,0 +1,70 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "controlplane/api/control_plane.h"
+#include "controlplane/control_plane_options.h"
+
+namespace meshdeck::cp {
+
+// InProcessControlPlane is the control plane running inside the calling process: registry,
+// policy store, config compiler and push, telemetry aggregation, and the gRPC server proxies
+// and management clients connect to. The desktop app embeds it; meshdeck-controlplane runs it
+// headless.
+//
+// Life cycle: construct, start() once, use, stop() (also done by the destructor). Every
+// ControlPlane method is thread-safe and may be called before start() (policies then work
+// against an empty registry and nothing is pushed).
+class InProcessControlPlane final : public ControlPlane {
+ public:
+  explicit InProcessControlPlane(ControlPlaneOptions options);
+  ~InProcessControlPlane() override;
+  InProcessControlPlane(const InProcessControlPlane&) = delete;
+  InProcessControlPlane& operator=(const InProcessControlPlane&) = delete;
+
+  // Loads the state directory, applies the policy directory and starts listening. Returns
+  // false with a readable reason in `error` (corrupted state file, invalid policy file, port in
+  // use); nothing keeps running then.
+  bool start(std::string* error);
+  // Closes every stream and stops the threads. Idempotent.
+  void stop();
+
+  // Declares a service before any of its proxies connects (the fleet does this), so that
+  // policies may name it and the graph shows it.
+  void registerService(const std::string& service, const std::string& version,
+                       const std::string& tier);
+  // Counters of the gRPC edge, for logs and tests.
+  struct Counters {
+    uint64_t pushes = 0, acks = 0, nacks = 0, bad_discovery_requests = 0;
+    uint64_t reports = 0, edges_accepted = 0, edges_rejected = 0;
+  };
+  Counters counters() const;
+
+  // ControlPlane
+  std::shared_ptr<const GraphSnapshot> snapshot() override;
+  std::shared_ptr<void> subscribe(SnapshotCallback callback) override;
+  std::vector<EdgeSample> edgeHistory(const std::string& source, const std::string& destination,
+                                      uint32_t seconds) override;
+  std::vector<PolicyInfo> policies() override;
+  ApplyResult applyPolicies(const std::string& yaml, const std::string& file,
+                            const std::string& author, bool dry_run) override;
+  ApplyResult deletePolicy(const std::string& kind, const std::string& name,
+                           const std::string& author) override;
+  std::vector<RevisionInfo> revisions() override;
+  std::string diffRevisions(uint64_t from, uint64_t to) override;
+  ApplyResult revertToRevision(uint64_t revision, const std::string& author) override;
+  std::string exportSnapshotJson(uint32_t window_seconds) override;
+  std::vector<ProcessInfo> processes() override;
+  std::vector<std::string> processLogs(const std::string& name, uint32_t tail) override;
+  ActionResult restartProcess(const std::string& name) override;
+  ActionResult scaleService(const std::string& service, const std::string& version,
+                            uint32_t replicas) override;
+  std::string listenAddress() override;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace meshdeck::cp

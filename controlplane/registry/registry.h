@@ -1,0 +1,71 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "controlplane/api/types.h"
+
+namespace meshdeck::cp {
+
+// What a proxy says about itself when its discovery stream opens (the Node message, as plain
+// C++).
+struct ProxyNode {
+  std::string proxy_id, service, version, ns = "default", host = "127.0.0.1", build_version;
+  uint32_t inbound_port = 0, app_port = 0, outbound_port = 0, admin_port = 0;
+};
+
+// A registered service (from proxies or from the fleet).
+struct ServiceRecord {
+  std::string name, tier;
+  std::set<std::string> versions;
+  uint32_t instances = 0;  // connected proxies
+};
+
+// Registry of services, versions and proxies with each proxy's config sync state. Services are
+// remembered for the life of the process even when their last proxy leaves, so policies naming
+// them stay valid while a proxy restarts. Thread-safe.
+class Registry {
+ public:
+  // Records a proxy whose discovery stream opened. Returns the connection number the stream
+  // must pass to disconnect(), so that a late close of an old stream does not unregister the
+  // reconnected proxy.
+  uint64_t connect(const ProxyNode& node, SystemTime now);
+  void disconnect(const std::string& proxy_id, uint64_t connection);
+  // Declares a service without a proxy (the fleet, before its processes start).
+  void registerService(const std::string& service, const std::string& version,
+                       const std::string& tier);
+
+  void recordSent(const std::string& proxy_id, const std::string& version);
+  void recordAck(const std::string& proxy_id, const std::string& version);
+  void recordNack(const std::string& proxy_id, const std::string& reason);
+  // Returns false when the proxy is unknown.
+  bool recordReport(const std::string& proxy_id, SystemTime now);
+
+  // Connected proxies (the endpoints of the mesh), sorted by proxy id.
+  std::vector<ProxyNode> connectedProxies() const;
+  std::vector<ProxyInfo> proxies() const;
+  std::vector<ServiceRecord> services() const;
+  std::set<std::string> serviceNames() const;
+  // Changes whenever an endpoint appears or disappears or a service is added.
+  uint64_t topologyVersion() const;
+
+ private:
+  struct Entry {
+    ProxyNode node;
+    uint64_t connection = 0;
+    bool connected = false;
+    ProxyInfo info;
+  };
+  mutable std::mutex mutex_;
+  std::map<std::string, Entry> proxies_;
+  std::map<std::string, ServiceRecord> declared_;  // services ever seen
+  uint64_t next_connection_ = 1;
+  uint64_t topology_version_ = 0;
+};
+
+}  // namespace meshdeck::cp

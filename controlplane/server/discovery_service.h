@@ -1,0 +1,72 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "common/clock.h"
+#include "controlplane/compiler/config_compiler.h"
+#include "controlplane/registry/registry.h"
+#include "meshdeck/v1/discovery.grpc.pb.h"
+
+namespace meshdeck::cp {
+
+// DiscoveryService serves ConfigDiscovery.Stream (gRPC callback API) and pushes configuration.
+//
+// A proxy's first request names its node; the proxy is registered and a push is scheduled.
+// Changes (policy revisions, proxies coming and going) only mark the mesh dirty; a push thread
+// waits `debounce` so that a burst of changes becomes one push, compiles every connected
+// proxy's config with one ConfigCompiler and sends each proxy whose config changed a response
+// with a content-hash version and a fresh nonce. Each stream has at most one write in flight;
+// a newer config replaces one still waiting. ACKs and NACKs (matched by nonce) update the
+// proxy's sync state in the registry; a NACKing proxy shows as rejected with its reason.
+class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::CallbackService {
+ public:
+  using StateProvider = std::function<MeshState()>;
+
+  DiscoveryService(Registry& registry, const common::TimeSource& time, StateProvider state,
+                   std::chrono::milliseconds debounce);
+  ~DiscoveryService() override;
+
+  void start();
+  // Stops pushing (the gRPC server's shutdown ends the streams).
+  void stop();
+  // Schedules a push of every proxy's config.
+  void markDirty();
+
+  uint64_t pushesSent() const { return pushes_sent_.load(); }
+  uint64_t acks() const { return acks_.load(); }
+  uint64_t nacks() const { return nacks_.load(); }
+  uint64_t badRequests() const { return bad_requests_.load(); }
+
+  // ConfigDiscovery
+  grpc::ServerBidiReactor<meshdeck::v1::DiscoveryRequest, meshdeck::v1::DiscoveryResponse>* Stream(
+      grpc::CallbackServerContext* context) override;
+
+ private:
+  class Session;
+  friend class Session;
+  void addSession(Session* s);
+  void removeSession(Session* s);
+  void pushLoop();
+  void pushAll();
+
+  Registry& registry_;
+  const common::TimeSource& time_;
+  StateProvider state_;
+  const std::chrono::milliseconds debounce_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::set<Session*> sessions_;
+  bool dirty_ = false, stopping_ = false;
+  std::thread pusher_;
+  std::atomic<uint64_t> nonce_{0};
+  std::atomic<uint64_t> pushes_sent_{0}, acks_{0}, nacks_{0}, bad_requests_{0};
+};
+
+}  // namespace meshdeck::cp

@@ -1,0 +1,235 @@
+#include "controlplane/server/mesh_service.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+
+#include "controlplane/server/proto_convert.h"
+
+namespace meshdeck::cp {
+namespace v1 = meshdeck::v1;
+
+namespace {
+grpc::ServerUnaryReactor* done(grpc::CallbackServerContext* ctx,
+                               grpc::Status status = grpc::Status::OK) {
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(std::move(status));
+  return reactor;
+}
+
+// Streams snapshots to one watcher: the newest one whenever the previous write finished and
+// the rate limit allows; snapshots produced meanwhile are skipped, never queued.
+class WatchReactor final : public grpc::ServerWriteReactor<v1::GraphSnapshot> {
+ public:
+  WatchReactor(ControlPlane& cp, double max_rate_hz)
+      : interval_(std::chrono::milliseconds(static_cast<int64_t>(
+            1000.0 / std::clamp(max_rate_hz <= 0 ? 4.0 : max_rate_hz, 0.1, 4.0)))) {
+    offer(cp.snapshot());
+    token_ = cp.subscribe([this](std::shared_ptr<const GraphSnapshot> s) { offer(std::move(s)); });
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(mutex_);
+    writing_ = false;
+    if (pending_finish_) {
+      pending_finish_ = false;
+      Finish(grpc::Status::OK);
+      return;
+    }
+    if (!ok) {
+      finishLocked();
+      return;
+    }
+    if (next_) writeLocked();
+  }
+  void OnCancel() override {
+    std::lock_guard lock(mutex_);
+    finishLocked();
+  }
+  void OnDone() override {
+    // The subscription must end before this object goes away; its destructor waits for a
+    // running callback, which only takes our mutex briefly.
+    token_.reset();
+    delete this;
+  }
+
+ private:
+  void offer(std::shared_ptr<const GraphSnapshot> s) {
+    std::lock_guard lock(mutex_);
+    if (finished_) return;
+    next_ = std::move(s);
+    if (!writing_ && std::chrono::steady_clock::now() - last_write_ >= interval_) writeLocked();
+  }
+  void writeLocked() {
+    out_.Clear();
+    toProto(*next_, &out_);
+    next_.reset();
+    writing_ = true;
+    last_write_ = std::chrono::steady_clock::now();
+    StartWrite(&out_);
+  }
+  void finishLocked() {
+    if (finished_) return;
+    finished_ = true;
+    if (!writing_)
+      Finish(grpc::Status::OK);
+    else
+      pending_finish_ = true;
+  }
+
+  const std::chrono::steady_clock::duration interval_;
+  std::mutex mutex_;
+  std::shared_ptr<const GraphSnapshot> next_;
+  v1::GraphSnapshot out_;
+  bool writing_ = false, finished_ = false, pending_finish_ = false;
+  std::chrono::steady_clock::time_point last_write_{};
+  std::shared_ptr<void> token_;
+};
+}  // namespace
+
+grpc::ServerUnaryReactor* MeshService::GetGraph(grpc::CallbackServerContext* ctx,
+                                                const v1::GetGraphRequest*,
+                                                v1::GraphSnapshot* response) {
+  toProto(*cp_.snapshot(), response);
+  return done(ctx);
+}
+
+grpc::ServerWriteReactor<v1::GraphSnapshot>* MeshService::WatchGraph(
+    grpc::CallbackServerContext*, const v1::WatchGraphRequest* request) {
+  return new WatchReactor(cp_, request->max_rate_hz());
+}
+
+grpc::ServerUnaryReactor* MeshService::ListProxies(grpc::CallbackServerContext* ctx,
+                                                   const v1::ListProxiesRequest*,
+                                                   v1::ListProxiesResponse* response) {
+  for (const auto& p : cp_.snapshot()->proxies) toProto(p, response->add_proxies());
+  return done(ctx);
+}
+
+grpc::ServerUnaryReactor* MeshService::ListPolicies(grpc::CallbackServerContext* ctx,
+                                                    const v1::ListPoliciesRequest*,
+                                                    v1::ListPoliciesResponse* response) {
+  uint64_t revision = 0;
+  for (const auto& p : cp_.policies()) {
+    auto* out = response->add_policies();
+    out->set_kind(p.kind);
+    out->set_name(p.name);
+    out->set_target(p.target);
+    out->set_yaml(p.yaml);
+    out->set_revision(p.revision);
+    revision = std::max(revision, p.revision);
+  }
+  const auto revs = cp_.revisions();
+  response->set_revision(revs.empty() ? revision : revs.front().number);
+  return done(ctx);
+}
+
+grpc::ServerUnaryReactor* MeshService::ApplyPolicies(grpc::CallbackServerContext* ctx,
+                                                     const v1::ApplyPoliciesRequest* request,
+                                                     v1::ApplyPoliciesResponse* response) {
+  toProto(
+      cp_.applyPolicies(request->yaml(), request->file(), request->author(), request->dry_run()),
+      response);
+  return done(ctx);
+}
+
+grpc::ServerUnaryReactor* MeshService::DeletePolicy(grpc::CallbackServerContext* ctx,
+                                                    const v1::DeletePolicyRequest* request,
+                                                    v1::ApplyPoliciesResponse* response) {
+  toProto(cp_.deletePolicy(request->kind(), request->name(), request->author()), response);
+  return done(ctx);
+}
+
+grpc::ServerUnaryReactor* MeshService::ListRevisions(grpc::CallbackServerContext* ctx,
+                                                     const v1::ListRevisionsRequest*,
+                                                     v1::ListRevisionsResponse* response) {
+  using google::protobuf::util::TimeUtil;
+  for (const auto& r : cp_.revisions()) {
+    auto* out = response->add_revisions();
+    out->set_number(r.number);
+    out->set_author(r.author);
+    out->set_summary(r.summary);
+    *out->mutable_time() = TimeUtil::NanosecondsToTimestamp(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(r.time.time_since_epoch()).count());
+  }
+  return done(ctx);
+}
+
+grpc::ServerUnaryReactor* MeshService::DiffRevisions(grpc::CallbackServerContext* ctx,
+                                                     const v1::DiffRevisionsRequest* request,
+                                                     v1::DiffRevisionsResponse* response) {
+  const auto revs = cp_.revisions();
+  auto exists = [&](uint64_t n) {
+    return n == 0 || std::any_of(revs.begin(), revs.end(), [&](auto& r) { return r.number == n; });
+  };
+  if (!exists(request->from()) || !exists(request->to()))
+    return done(ctx, grpc::Status(grpc::StatusCode::NOT_FOUND, "no such revision"));
+  response->set_diff(cp_.diffRevisions(request->from(), request->to()));
+  return done(ctx);
+}
+
+grpc::ServerUnaryReactor* MeshService::RevertToRevision(grpc::CallbackServerContext* ctx,
+                                                        const v1::RevertToRevisionRequest* request,
+                                                        v1::ApplyPoliciesResponse* response) {
+  toProto(cp_.revertToRevision(request->revision(), request->author()), response);
+  return done(ctx);
+}
+
+grpc::ServerUnaryReactor* MeshService::ExportSnapshot(grpc::CallbackServerContext* ctx,
+                                                      const v1::ExportSnapshotRequest* request,
+                                                      v1::ExportSnapshotResponse* response) {
+  response->set_json(
+      cp_.exportSnapshotJson(request->window_seconds() ? request->window_seconds() : 60));
+  return done(ctx);
+}
+
+grpc::ServerUnaryReactor* MeshService::ListProcesses(grpc::CallbackServerContext* ctx,
+                                                     const v1::ListProcessesRequest*,
+                                                     v1::ListProcessesResponse* response) {
+  for (const auto& p : cp_.processes()) {
+    auto* out = response->add_processes();
+    out->set_name(p.name);
+    out->set_service(p.service);
+    out->set_version(p.version);
+    out->set_instance(p.instance);
+    out->set_role(p.role);
+    out->set_pid(p.pid);
+    out->set_state(p.state);
+    out->set_restarts(p.restarts);
+    out->set_uptime_seconds(p.uptime_seconds);
+    for (auto port : p.ports) out->add_ports(port);
+    out->set_rss_bytes(p.rss_bytes);
+    out->set_cpu_percent(p.cpu_percent);
+  }
+  return done(ctx);
+}
+
+grpc::ServerUnaryReactor* MeshService::GetProcessLogs(grpc::CallbackServerContext* ctx,
+                                                      const v1::GetProcessLogsRequest* request,
+                                                      v1::GetProcessLogsResponse* response) {
+  for (auto& line : cp_.processLogs(request->name(), request->tail() ? request->tail() : 200))
+    response->add_lines(std::move(line));
+  return done(ctx);
+}
+
+grpc::ServerUnaryReactor* MeshService::RestartProcess(grpc::CallbackServerContext* ctx,
+                                                      const v1::RestartProcessRequest* request,
+                                                      v1::FleetActionResponse* response) {
+  const auto r = cp_.restartProcess(request->name());
+  response->set_ok(r.ok);
+  response->set_message(r.message);
+  return done(ctx);
+}
+
+grpc::ServerUnaryReactor* MeshService::ScaleService(grpc::CallbackServerContext* ctx,
+                                                    const v1::ScaleServiceRequest* request,
+                                                    v1::FleetActionResponse* response) {
+  const auto r = cp_.scaleService(request->service(), request->version(), request->replicas());
+  response->set_ok(r.ok);
+  response->set_message(r.message);
+  return done(ctx);
+}
+
+}  // namespace meshdeck::cp

@@ -1,0 +1,227 @@
+#include "controlplane/server/proto_convert.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include "common/histogram_proto.h"
+
+namespace meshdeck::cp {
+namespace v1 = meshdeck::v1;
+using google::protobuf::util::TimeUtil;
+
+namespace {
+google::protobuf::Timestamp ts(SystemTime t) {
+  return TimeUtil::NanosecondsToTimestamp(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
+SystemTime fromTs(const google::protobuf::Timestamp& t) {
+  return SystemTime{} + std::chrono::duration_cast<SystemTime::duration>(
+                            std::chrono::nanoseconds(TimeUtil::TimestampToNanoseconds(t)));
+}
+}  // namespace
+
+const char* syncStateName(SyncState state) {
+  switch (state) {
+    case SyncState::kNeverSent:
+      return "never-sent";
+    case SyncState::kSynced:
+      return "synced";
+    case SyncState::kStale:
+      return "stale";
+    case SyncState::kRejected:
+      return "rejected";
+    case SyncState::kDisconnected:
+      return "disconnected";
+  }
+  return "?";
+}
+
+void toProto(const WindowMetrics& in, v1::WindowMetrics* out) {
+  out->set_requests_per_second(in.requests_per_second);
+  out->set_success_rate(in.success_rate);
+  out->set_p50_ms(in.p50_ms);
+  out->set_p90_ms(in.p90_ms);
+  out->set_p99_ms(in.p99_ms);
+  out->set_requests(in.requests);
+  for (auto c : in.responses_by_class) out->add_responses_by_class(c);
+  out->set_retries(in.retries);
+  out->set_timeouts(in.timeouts);
+  out->set_circuit_breaker_rejections(in.circuit_breaker_rejections);
+  out->set_denied(in.denied);
+  out->set_mtls_requests(in.mtls_requests);
+  out->set_plaintext_requests(in.plaintext_requests);
+  out->set_rate_limited(in.rate_limited);
+  out->set_faults_injected(in.faults_injected);
+  if (in.latency && in.latency->count()) common::toProto(*in.latency, out->mutable_latency());
+}
+
+WindowMetrics fromProto(const v1::WindowMetrics& in) {
+  WindowMetrics m;
+  m.requests_per_second = in.requests_per_second();
+  m.success_rate = in.success_rate();
+  m.p50_ms = in.p50_ms();
+  m.p90_ms = in.p90_ms();
+  m.p99_ms = in.p99_ms();
+  m.requests = in.requests();
+  for (int i = 0; i < in.responses_by_class_size() && i < 5; ++i)
+    m.responses_by_class[static_cast<size_t>(i)] = in.responses_by_class(i);
+  m.retries = in.retries();
+  m.timeouts = in.timeouts();
+  m.circuit_breaker_rejections = in.circuit_breaker_rejections();
+  m.denied = in.denied();
+  m.mtls_requests = in.mtls_requests();
+  m.plaintext_requests = in.plaintext_requests();
+  m.rate_limited = in.rate_limited();
+  m.faults_injected = in.faults_injected();
+  if (in.has_latency()) {
+    auto h = std::make_shared<common::LatencyHistogram>();
+    std::string error;
+    if (common::fromProto(in.latency(), h.get(), &error)) m.latency = std::move(h);
+  }
+  return m;
+}
+
+void toProto(const ProxyInfo& in, v1::ProxyStatus* out) {
+  out->set_proxy_id(in.proxy_id);
+  out->set_service(in.service);
+  out->set_version(in.version);
+  out->set_host(in.host);
+  out->set_inbound_port(in.inbound_port);
+  out->set_admin_port(in.admin_port);
+  switch (in.state) {
+    case SyncState::kNeverSent:
+      out->set_state(v1::ProxyStatus::SYNC_STATE_UNSPECIFIED);
+      break;
+    case SyncState::kSynced:
+      out->set_state(v1::ProxyStatus::SYNCED);
+      break;
+    case SyncState::kStale:
+      out->set_state(v1::ProxyStatus::STALE);
+      break;
+    case SyncState::kRejected:
+      out->set_state(v1::ProxyStatus::REJECTED);
+      break;
+    case SyncState::kDisconnected:
+      out->set_state(v1::ProxyStatus::DISCONNECTED);
+      break;
+  }
+  out->set_version_sent(in.version_sent);
+  out->set_version_acked(in.version_acked);
+  out->set_nack_reason(in.nack_reason);
+  if (in.connected_since) *out->mutable_connected_since() = ts(*in.connected_since);
+  if (in.last_report) *out->mutable_last_report() = ts(*in.last_report);
+}
+
+ProxyInfo fromProto(const v1::ProxyStatus& in) {
+  ProxyInfo p;
+  p.proxy_id = in.proxy_id();
+  p.service = in.service();
+  p.version = in.version();
+  p.host = in.host();
+  p.inbound_port = in.inbound_port();
+  p.admin_port = in.admin_port();
+  switch (in.state()) {
+    case v1::ProxyStatus::SYNCED:
+      p.state = SyncState::kSynced;
+      break;
+    case v1::ProxyStatus::STALE:
+      p.state = SyncState::kStale;
+      break;
+    case v1::ProxyStatus::REJECTED:
+      p.state = SyncState::kRejected;
+      break;
+    case v1::ProxyStatus::DISCONNECTED:
+      p.state = SyncState::kDisconnected;
+      break;
+    default:
+      p.state = SyncState::kNeverSent;
+      break;
+  }
+  p.version_sent = in.version_sent();
+  p.version_acked = in.version_acked();
+  p.nack_reason = in.nack_reason();
+  if (in.has_connected_since()) p.connected_since = fromTs(in.connected_since());
+  if (in.has_last_report()) p.last_report = fromTs(in.last_report());
+  return p;
+}
+
+void toProto(const GraphSnapshot& in, v1::GraphSnapshot* out) {
+  *out->mutable_time() = ts(in.time);
+  out->set_topology_version(in.topology_version);
+  out->set_policy_revision(in.policy_revision);
+  out->set_window_seconds(in.window_seconds);
+  for (const auto& s : in.services) {
+    auto* n = out->add_services();
+    n->set_name(s.name);
+    n->set_namespace_(s.ns);
+    for (const auto& v : s.versions) n->add_versions(v);
+    n->set_tier(s.tier);
+    n->set_instances(s.instances);
+    toProto(s.inbound, n->mutable_inbound());
+  }
+  for (const auto& e : in.edges) {
+    auto* pe = out->add_edges();
+    pe->set_source(e.source);
+    pe->set_destination(e.destination);
+    toProto(e.metrics, pe->mutable_metrics());
+    for (const auto& p : e.policies) pe->add_policies(p);
+    for (const auto& [v, n] : e.requests_by_destination_version)
+      (*pe->mutable_requests_by_destination_version())[v] = n;
+  }
+  for (const auto& p : in.proxies) toProto(p, out->add_proxies());
+}
+
+GraphSnapshot fromProto(const v1::GraphSnapshot& in) {
+  GraphSnapshot g;
+  g.time = fromTs(in.time());
+  g.topology_version = in.topology_version();
+  g.policy_revision = in.policy_revision();
+  g.window_seconds = in.window_seconds();
+  for (const auto& n : in.services()) {
+    ServiceNode s;
+    s.name = n.name();
+    s.ns = n.namespace_();
+    s.versions.assign(n.versions().begin(), n.versions().end());
+    s.tier = n.tier();
+    s.instances = n.instances();
+    s.inbound = fromProto(n.inbound());
+    g.services.push_back(std::move(s));
+  }
+  for (const auto& pe : in.edges()) {
+    ServiceEdge e;
+    e.source = pe.source();
+    e.destination = pe.destination();
+    e.metrics = fromProto(pe.metrics());
+    e.policies.assign(pe.policies().begin(), pe.policies().end());
+    for (const auto& [v, n] : pe.requests_by_destination_version())
+      e.requests_by_destination_version[v] = n;
+    g.edges.push_back(std::move(e));
+  }
+  for (const auto& p : in.proxies()) g.proxies.push_back(fromProto(p));
+  return g;
+}
+
+void toProto(const ApplyResult& in, v1::ApplyPoliciesResponse* out) {
+  out->set_ok(in.ok);
+  out->set_revision(in.revision);
+  out->set_summary(in.summary);
+  for (const auto& e : in.errors) {
+    auto* pe = out->add_errors();
+    pe->set_file(e.file);
+    pe->set_line(e.line);
+    pe->set_column(e.column);
+    pe->set_field(e.field);
+    pe->set_message(e.message);
+  }
+}
+
+ApplyResult fromProto(const v1::ApplyPoliciesResponse& in) {
+  ApplyResult r;
+  r.ok = in.ok();
+  r.revision = in.revision();
+  r.summary = in.summary();
+  for (const auto& e : in.errors())
+    r.errors.push_back(ValidationError{e.file(), e.line(), e.column(), e.field(), e.message()});
+  return r;
+}
+
+}  // namespace meshdeck::cp

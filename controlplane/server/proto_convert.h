@@ -1,0 +1,21 @@
+#pragma once
+
+#include "controlplane/api/types.h"
+#include "meshdeck/v1/management.pb.h"
+
+// Conversions between the plain C++ API types and the management protocol, shared by the Mesh
+// service and the remote GrpcControlPlane.
+namespace meshdeck::cp {
+
+void toProto(const WindowMetrics& in, meshdeck::v1::WindowMetrics* out);
+WindowMetrics fromProto(const meshdeck::v1::WindowMetrics& in);
+void toProto(const ProxyInfo& in, meshdeck::v1::ProxyStatus* out);
+ProxyInfo fromProto(const meshdeck::v1::ProxyStatus& in);
+void toProto(const GraphSnapshot& in, meshdeck::v1::GraphSnapshot* out);
+GraphSnapshot fromProto(const meshdeck::v1::GraphSnapshot& in);
+void toProto(const ApplyResult& in, meshdeck::v1::ApplyPoliciesResponse* out);
+ApplyResult fromProto(const meshdeck::v1::ApplyPoliciesResponse& in);
+
+const char* syncStateName(SyncState state);
+
+}  // namespace meshdeck::cp

@@ -1,0 +1,150 @@
+#include "controlplane/server/telemetry_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <deque>
+#include <mutex>
+
+#include "common/histogram_proto.h"
+
+namespace meshdeck::cp {
+namespace v1 = meshdeck::v1;
+
+bool edgeReportFromProto(const v1::EdgeStats& in, EdgeReport* out, std::string* error) {
+  if (in.key().destination_service().empty()) {
+    *error = "edge without destination service";
+    return false;
+  }
+  if (in.side() != v1::CLIENT && in.side() != v1::SERVER) {
+    *error = "edge without side";
+    return false;
+  }
+  out->source_service = in.key().source_service();
+  out->source_version = in.key().source_version();
+  out->destination_service = in.key().destination_service();
+  out->destination_version = in.key().destination_version();
+  out->route = in.key().route();
+  out->client_side = in.side() == v1::CLIENT;
+  out->requests = in.requests();
+  out->responses_by_class = {};
+  for (const auto& [code, n] : in.responses_by_code()) {
+    if (code < 100 || code > 599) {
+      *error = "status code " + std::to_string(code) + " out of range";
+      return false;
+    }
+    out->responses_by_class[code / 100 - 1] += n;
+  }
+  out->retries = in.retries();
+  out->timeouts = in.timeouts();
+  out->circuit_breaker_rejections = in.circuit_breaker_rejections();
+  out->rate_limited = in.rate_limited();
+  out->faults_injected = in.faults_injected();
+  out->denied = in.denied();
+  out->mtls_requests = in.mtls_requests();
+  out->plaintext_requests = in.plaintext_requests();
+  out->latency = SparseHistogram{};
+  if (in.has_latency() && in.latency().count() > 0) {
+    // Validate with the common decoder, then keep the (now known good) buckets sparse.
+    thread_local common::LatencyHistogram scratch;
+    if (!common::fromProto(in.latency(), &scratch, error)) return false;
+    auto& h = out->latency;
+    h.buckets.reserve(static_cast<size_t>(in.latency().buckets_size()));
+    for (const auto& b : in.latency().buckets())
+      h.buckets.emplace_back(static_cast<uint16_t>(b.index()), b.count());
+    h.count = scratch.count();
+    h.sum = scratch.sum();
+    h.min = scratch.min();
+    h.max = scratch.max();
+    h.underflow = scratch.underflow();
+    h.overflow = scratch.overflow();
+  }
+  return true;
+}
+
+TelemetryIngestService::TelemetryIngestService(TelemetryAggregator& aggregator, Registry& registry,
+                                               const common::TimeSource& time)
+    : aggregator_(aggregator), registry_(registry), time_(time) {}
+
+uint32_t TelemetryIngestService::ingest(const v1::TelemetryReport& report) {
+  ++reports_;
+  registry_.recordReport(report.proxy_id(), time_.systemNow());
+  uint32_t rejected = 0;
+  EdgeReport edge;
+  std::string error;
+  for (const auto& e : report.edges()) {
+    if (!edgeReportFromProto(e, &edge, &error)) {
+      ++rejected;
+      spdlog::debug("proxy {}: edge refused: {}", report.proxy_id(), error);
+      continue;
+    }
+    aggregator_.ingest(edge);
+  }
+  edges_accepted_ += static_cast<uint64_t>(report.edges_size()) - rejected;
+  edges_rejected_ += rejected;
+  if (rejected)
+    spdlog::warn("proxy {}: {} invalid edge(s) refused (last: {})", report.proxy_id(), rejected,
+                 error);
+  return rejected;
+}
+
+class TelemetryIngestService::Session final
+    : public grpc::ServerBidiReactor<v1::TelemetryReport, v1::ReportAck> {
+ public:
+  explicit Session(TelemetryIngestService& service) : service_(service) { StartRead(&report_); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      std::lock_guard lock(mutex_);
+      done_reading_ = true;
+      if (!writing_) Finish(grpc::Status::OK);
+      return;
+    }
+    v1::ReportAck ack;
+    ack.set_sequence(report_.sequence());
+    ack.set_rejected_edges(service_.ingest(report_));
+    {
+      std::lock_guard lock(mutex_);
+      // Acks are small; bound the queue anyway against a client that never reads.
+      if (queue_.size() < 64) queue_.push_back(ack);
+      if (!writing_) writeNextLocked();
+    }
+    StartRead(&report_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(mutex_);
+    writing_ = false;
+    if (!ok) {
+      if (done_reading_) Finish(grpc::Status::OK);
+      return;
+    }
+    if (!queue_.empty())
+      writeNextLocked();
+    else if (done_reading_)
+      Finish(grpc::Status::OK);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void writeNextLocked() {
+    out_ = queue_.front();
+    queue_.pop_front();
+    writing_ = true;
+    StartWrite(&out_);
+  }
+
+  TelemetryIngestService& service_;
+  v1::TelemetryReport report_;
+  std::mutex mutex_;
+  std::deque<v1::ReportAck> queue_;
+  v1::ReportAck out_;
+  bool writing_ = false, done_reading_ = false;
+};
+
+grpc::ServerBidiReactor<v1::TelemetryReport, v1::ReportAck>* TelemetryIngestService::Report(
+    grpc::CallbackServerContext*) {
+  return new Session(*this);
+}
+
+}  // namespace meshdeck::cp

@@ -1,0 +1,47 @@
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "controlplane/registry/registry.h"
+#include "controlplane/telemetry/telemetry_aggregator.h"
+#include "meshdeck/v1/telemetry.grpc.pb.h"
+
+namespace meshdeck::cp {
+
+// Converts one received EdgeStats into an EdgeReport. Returns false with a reason when it is
+// not valid (no destination, no side, a status code outside 100-599, or a histogram that
+// common::fromProto refuses); such an edge is counted and dropped, the rest of the report is
+// kept.
+bool edgeReportFromProto(const meshdeck::v1::EdgeStats& in, EdgeReport* out, std::string* error);
+
+// TelemetryIngestService serves TelemetryIngest.Report: each report's edges are validated,
+// merged into the aggregator, and acknowledged with the number of edges refused.
+class TelemetryIngestService final : public meshdeck::v1::TelemetryIngest::CallbackService {
+ public:
+  TelemetryIngestService(TelemetryAggregator& aggregator, Registry& registry,
+                         const common::TimeSource& time);
+
+  // Accepts one report (also used by the benchmark without a network). Returns the number of
+  // edges refused.
+  uint32_t ingest(const meshdeck::v1::TelemetryReport& report);
+
+  uint64_t reports() const { return reports_.load(); }
+  uint64_t edgesAccepted() const { return edges_accepted_.load(); }
+  uint64_t edgesRejected() const { return edges_rejected_.load(); }
+
+  // TelemetryIngest
+  grpc::ServerBidiReactor<meshdeck::v1::TelemetryReport, meshdeck::v1::ReportAck>* Report(
+      grpc::CallbackServerContext* context) override;
+
+ private:
+  class Session;
+  TelemetryAggregator& aggregator_;
+  Registry& registry_;
+  const common::TimeSource& time_;
+  std::atomic<uint64_t> reports_{0}, edges_accepted_{0}, edges_rejected_{0};
+};
+
+}  // namespace meshdeck::cp

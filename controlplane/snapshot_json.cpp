@@ -1,0 +1,123 @@
+#include "controlplane/snapshot_json.h"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+
+#include "controlplane/server/proto_convert.h"
+
+namespace meshdeck::cp {
+namespace json = boost::json;
+
+namespace {
+std::string rfc3339(SystemTime t) {
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z", fmt::gmtime(secs), ms % 1000);
+}
+
+json::object histogramJson(const common::LatencyHistogram& h) {
+  json::array buckets;
+  for (int i = 0; i < common::LatencyHistogram::kBucketCount; ++i)
+    if (const uint64_t c = h.bucketCount(i)) buckets.push_back(json::array{i, c});
+  return json::object{{"layout", common::LatencyHistogram::kLayout},
+                      {"count", h.count()},
+                      {"sum_ns", h.sum()},
+                      {"min_ns", h.min()},
+                      {"max_ns", h.max()},
+                      {"underflow", h.underflow()},
+                      {"overflow", h.overflow()},
+                      {"buckets", std::move(buckets)}};
+}
+
+json::object metricsJson(const WindowMetrics& m) {
+  json::object o{{"requests_per_second", m.requests_per_second},
+                 {"success_rate", m.success_rate},
+                 {"p50_ms", m.p50_ms},
+                 {"p90_ms", m.p90_ms},
+                 {"p99_ms", m.p99_ms},
+                 {"requests", m.requests},
+                 {"responses_by_class", json::object{{"1xx", m.responses_by_class[0]},
+                                                     {"2xx", m.responses_by_class[1]},
+                                                     {"3xx", m.responses_by_class[2]},
+                                                     {"4xx", m.responses_by_class[3]},
+                                                     {"5xx", m.responses_by_class[4]}}},
+                 {"retries", m.retries},
+                 {"timeouts", m.timeouts},
+                 {"circuit_breaker_rejections", m.circuit_breaker_rejections},
+                 {"rate_limited", m.rate_limited},
+                 {"faults_injected", m.faults_injected},
+                 {"denied", m.denied},
+                 {"mtls_requests", m.mtls_requests},
+                 {"plaintext_requests", m.plaintext_requests}};
+  o["latency"] = m.latency ? json::value(histogramJson(*m.latency)) : json::value(nullptr);
+  return o;
+}
+}  // namespace
+
+std::string snapshotToJson(const GraphSnapshot& g, const std::vector<PolicyInfo>& policies,
+                           const std::string& control_plane_version) {
+  json::array services, edges, proxies, pols;
+  for (const auto& s : g.services) {
+    json::array versions;
+    for (const auto& v : s.versions) versions.push_back(json::string(v));
+    services.push_back(json::object{{"name", s.name},
+                                    {"namespace", s.ns},
+                                    {"versions", std::move(versions)},
+                                    {"tier", s.tier},
+                                    {"instances", s.instances},
+                                    {"inbound", metricsJson(s.inbound)}});
+  }
+  for (const auto& e : g.edges) {
+    json::array ps;
+    for (const auto& p : e.policies) ps.push_back(json::string(p));
+    json::object split;
+    for (const auto& [v, n] : e.requests_by_destination_version) split[v] = n;
+    edges.push_back(json::object{{"source", e.source},
+                                 {"destination", e.destination},
+                                 {"policies", std::move(ps)},
+                                 {"requests_by_destination_version", std::move(split)},
+                                 {"metrics", metricsJson(e.metrics)}});
+  }
+  for (const auto& p : g.proxies) {
+    proxies.push_back(json::object{
+        {"proxy_id", p.proxy_id},
+        {"service", p.service},
+        {"version", p.version},
+        {"host", p.host},
+        {"inbound_port", p.inbound_port},
+        {"admin_port", p.admin_port},
+        {"state", syncStateName(p.state)},
+        {"version_sent", p.version_sent},
+        {"version_acked", p.version_acked},
+        {"nack_reason", p.nack_reason},
+        {"connected_since",
+         p.connected_since ? json::value(rfc3339(*p.connected_since)) : json::value(nullptr)},
+        {"last_report",
+         p.last_report ? json::value(rfc3339(*p.last_report)) : json::value(nullptr)}});
+  }
+  for (const auto& p : policies) {
+    pols.push_back(json::object{{"kind", p.kind},
+                                {"name", p.name},
+                                {"target", p.target},
+                                {"revision", p.revision},
+                                {"yaml", p.yaml}});
+  }
+  json::object doc{{"format", "meshdeck-snapshot"},
+                   {"format_version", kSnapshotFormatVersion},
+                   {"generated_at", rfc3339(g.time)},
+                   {"control_plane",
+                    json::object{{"version", control_plane_version}, {"listen", g.listen_address}}},
+                   {"window_seconds", g.window_seconds},
+                   {"topology_version", g.topology_version},
+                   {"policy_revision", g.policy_revision},
+                   {"services", std::move(services)},
+                   {"edges", std::move(edges)},
+                   {"proxies", std::move(proxies)},
+                   {"policies", std::move(pols)}};
+  return json::serialize(doc) + "\n";
+}
+
+}  // namespace meshdeck::cp

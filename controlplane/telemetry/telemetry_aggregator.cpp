@@ -1,0 +1,283 @@
+#include "controlplane/telemetry/telemetry_aggregator.h"
+
+#include <algorithm>
+#include <functional>
+
+namespace meshdeck::cp {
+
+using common::LatencyHistogram;
+
+void SparseHistogram::merge(const SparseHistogram& other) {
+  if (other.count == 0) return;
+  std::vector<std::pair<uint16_t, uint64_t>> out;
+  out.reserve(buckets.size() + other.buckets.size());
+  size_t i = 0, j = 0;
+  while (i < buckets.size() || j < other.buckets.size()) {
+    if (j == other.buckets.size() ||
+        (i < buckets.size() && buckets[i].first < other.buckets[j].first)) {
+      out.push_back(buckets[i++]);
+    } else if (i == buckets.size() || other.buckets[j].first < buckets[i].first) {
+      out.push_back(other.buckets[j++]);
+    } else {
+      out.emplace_back(buckets[i].first, buckets[i].second + other.buckets[j].second);
+      ++i;
+      ++j;
+    }
+  }
+  buckets = std::move(out);
+  count += other.count;
+  sum += other.sum;
+  min = std::min(min, other.min);
+  max = std::max(max, other.max);
+  underflow += other.underflow;
+  overflow += other.overflow;
+}
+
+void SparseHistogram::addTo(LatencyHistogram* dense) const {
+  if (count == 0) return;
+  LatencyHistogram part;
+  for (const auto& [index, n] : buckets) part.addToBucket(index, n);
+  part.restoreSummary(count, sum, min, max, underflow, overflow);
+  dense->merge(part);
+}
+
+SparseHistogram SparseHistogram::fromDense(const LatencyHistogram& h) {
+  SparseHistogram s;
+  for (int i = 0; i < LatencyHistogram::kBucketCount; ++i)
+    if (const uint64_t c = h.bucketCount(i)) s.buckets.emplace_back(static_cast<uint16_t>(i), c);
+  s.count = h.count();
+  s.sum = h.sum();
+  s.min = h.count() ? h.min() : UINT64_MAX;
+  s.max = h.max();
+  s.underflow = h.underflow();
+  s.overflow = h.overflow();
+  return s;
+}
+
+void TelemetryAggregator::Counters::add(const EdgeReport& r) {
+  requests += r.requests;
+  for (size_t i = 0; i < classes.size(); ++i) classes[i] += r.responses_by_class[i];
+  retries += r.retries;
+  timeouts += r.timeouts;
+  circuit_breaker_rejections += r.circuit_breaker_rejections;
+  rate_limited += r.rate_limited;
+  faults_injected += r.faults_injected;
+  denied += r.denied;
+  mtls_requests += r.mtls_requests;
+  plaintext_requests += r.plaintext_requests;
+}
+
+void TelemetryAggregator::Counters::add(const Counters& c) {
+  requests += c.requests;
+  for (size_t i = 0; i < classes.size(); ++i) classes[i] += c.classes[i];
+  retries += c.retries;
+  timeouts += c.timeouts;
+  circuit_breaker_rejections += c.circuit_breaker_rejections;
+  rate_limited += c.rate_limited;
+  faults_injected += c.faults_injected;
+  denied += c.denied;
+  mtls_requests += c.mtls_requests;
+  plaintext_requests += c.plaintext_requests;
+}
+
+TelemetryAggregator::TelemetryAggregator(const common::TimeSource& time, uint32_t history_seconds,
+                                         uint32_t histogram_seconds)
+    : time_(time),
+      history_seconds_(std::max(1u, history_seconds)),
+      histogram_seconds_(std::max(1u, std::min(histogram_seconds, history_seconds))) {}
+
+int64_t TelemetryAggregator::nowSecond() const {
+  return std::chrono::duration_cast<std::chrono::seconds>(time_.systemNow().time_since_epoch())
+      .count();
+}
+
+TelemetryAggregator::Shard& TelemetryAggregator::shardOf(const std::string& key) const {
+  return shards_[std::hash<std::string>{}(key) % kShards];
+}
+
+TelemetryAggregator::CompactSample TelemetryAggregator::summarize(const Second& s) {
+  CompactSample c;
+  c.t = s.t;
+  c.requests = static_cast<uint32_t>(std::min<uint64_t>(s.counters.requests, UINT32_MAX));
+  for (size_t i = 0; i < c.classes.size(); ++i)
+    c.classes[i] = static_cast<uint32_t>(std::min<uint64_t>(s.counters.classes[i], UINT32_MAX));
+  if (s.latency.count) {
+    LatencyHistogram h;
+    s.latency.addTo(&h);
+    c.p50_ms = static_cast<float>(h.percentile(50) / 1e6);
+    c.p90_ms = static_cast<float>(h.percentile(90) / 1e6);
+    c.p99_ms = static_cast<float>(h.percentile(99) / 1e6);
+  }
+  return c;
+}
+
+void TelemetryAggregator::expireLocked(Series& s, int64_t now) const {
+  // Seconds leaving the histogram window keep only their summary.
+  while (!s.recent.empty() && s.recent.front().t <= now - histogram_seconds_) {
+    s.history.push_back(summarize(s.recent.front()));
+    s.recent.pop_front();
+  }
+  while (!s.history.empty() && s.history.front().t <= now - history_seconds_) s.history.pop_front();
+}
+
+void TelemetryAggregator::ingest(const EdgeReport& r) {
+  const int64_t now = nowSecond();
+  const std::string source = r.source_service.empty() ? "(external)" : r.source_service;
+  const std::string key =
+      r.client_side ? "c|" + source + "|" + r.destination_service : "s||" + r.destination_service;
+  Shard& shard = shardOf(key);
+  std::lock_guard lock(shard.mutex);
+  Series& s = shard.series[key];
+  if (s.destination.empty()) {
+    s.source = r.client_side ? source : "";
+    s.destination = r.destination_service;
+  }
+  expireLocked(s, now);
+  if (s.recent.empty() || s.recent.back().t != now) {
+    s.recent.push_back(Second{});
+    s.recent.back().t = now;
+  }
+  Second& sec = s.recent.back();
+  sec.counters.add(r);
+  sec.latency.merge(r.latency);
+  if (r.client_side && r.requests) {
+    auto it = std::find_if(sec.by_version.begin(), sec.by_version.end(),
+                           [&](const auto& v) { return v.first == r.destination_version; });
+    if (it == sec.by_version.end())
+      sec.by_version.emplace_back(r.destination_version, r.requests);
+    else
+      it->second += r.requests;
+  }
+}
+
+WindowMetrics TelemetryAggregator::windowOf(const Series& s, int64_t now, uint32_t window) const {
+  WindowMetrics m;
+  Counters total;
+  auto hist = std::make_shared<LatencyHistogram>();
+  for (const auto& sec : s.recent) {
+    if (sec.t <= now - static_cast<int64_t>(window) || sec.t > now) continue;
+    total.add(sec.counters);
+    sec.latency.addTo(hist.get());
+  }
+  m.requests = total.requests;
+  m.requests_per_second = double(total.requests) / window;
+  m.responses_by_class = total.classes;
+  uint64_t responses = 0;
+  for (auto c : total.classes) responses += c;
+  m.success_rate = responses ? 1.0 - double(total.classes[4]) / double(responses) : 1.0;
+  m.p50_ms = hist->percentile(50) / 1e6;
+  m.p90_ms = hist->percentile(90) / 1e6;
+  m.p99_ms = hist->percentile(99) / 1e6;
+  m.retries = total.retries;
+  m.timeouts = total.timeouts;
+  m.circuit_breaker_rejections = total.circuit_breaker_rejections;
+  m.rate_limited = total.rate_limited;
+  m.faults_injected = total.faults_injected;
+  m.denied = total.denied;
+  m.mtls_requests = total.mtls_requests;
+  m.plaintext_requests = total.plaintext_requests;
+  m.latency = std::move(hist);
+  return m;
+}
+
+std::vector<ServiceEdge> TelemetryAggregator::edges(uint32_t window_seconds) const {
+  const int64_t now = nowSecond();
+  const uint32_t window = std::clamp(window_seconds, 1u, histogram_seconds_);
+  std::vector<ServiceEdge> out;
+  for (auto& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    for (auto& [key, s] : shard.series) {
+      if (key[0] != 'c') continue;
+      expireLocked(s, now);
+      if (s.recent.empty() && s.history.empty()) continue;
+      ServiceEdge e;
+      e.source = s.source;
+      e.destination = s.destination;
+      e.metrics = windowOf(s, now, window);
+      for (const auto& sec : s.recent) {
+        if (sec.t <= now - static_cast<int64_t>(window)) continue;
+        for (const auto& [v, n] : sec.by_version) e.requests_by_destination_version[v] += n;
+      }
+      out.push_back(std::move(e));
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.source, a.destination) < std::tie(b.source, b.destination);
+  });
+  return out;
+}
+
+std::map<std::string, WindowMetrics> TelemetryAggregator::nodes(uint32_t window_seconds) const {
+  const int64_t now = nowSecond();
+  const uint32_t window = std::clamp(window_seconds, 1u, histogram_seconds_);
+  std::map<std::string, WindowMetrics> out;
+  for (auto& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    for (auto& [key, s] : shard.series) {
+      if (key[0] != 's') continue;
+      expireLocked(s, now);
+      out[s.destination] = windowOf(s, now, window);
+    }
+  }
+  return out;
+}
+
+std::vector<EdgeSample> TelemetryAggregator::history(const std::string& source,
+                                                     const std::string& destination,
+                                                     uint32_t seconds) const {
+  const int64_t now = nowSecond();
+  const std::string key = "c|" + source + "|" + destination;
+  Shard& shard = shardOf(key);
+  std::lock_guard lock(shard.mutex);
+  auto it = shard.series.find(key);
+  if (it == shard.series.end()) return {};
+  Series& s = it->second;
+  expireLocked(s, now);
+  std::vector<EdgeSample> out;
+  auto emit = [&](const CompactSample& c) {
+    if (c.t <= now - static_cast<int64_t>(seconds)) return;
+    EdgeSample e;
+    e.time = SystemTime{} + std::chrono::seconds(c.t);
+    e.requests_per_second = c.requests;
+    uint64_t responses = 0;
+    for (size_t i = 0; i < c.classes.size(); ++i) {
+      e.responses_by_class[i] = c.classes[i];
+      responses += c.classes[i];
+    }
+    e.success_rate = responses ? 1.0 - double(c.classes[4]) / double(responses) : 1.0;
+    e.p50_ms = c.p50_ms;
+    e.p90_ms = c.p90_ms;
+    e.p99_ms = c.p99_ms;
+    out.push_back(e);
+  };
+  for (const auto& c : s.history) emit(c);
+  for (const auto& sec : s.recent) emit(summarize(sec));
+  return out;
+}
+
+size_t TelemetryAggregator::memoryBytes() const {
+  size_t bytes = sizeof(*this);
+  for (auto& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    for (const auto& [key, s] : shard.series) {
+      bytes += key.capacity() + sizeof(s) + s.source.capacity() + s.destination.capacity() + 64;
+      for (const auto& sec : s.recent) {
+        bytes += sizeof(sec) + sec.latency.buckets.capacity() * sizeof(sec.latency.buckets[0]);
+        for (const auto& v : sec.by_version) bytes += sizeof(v) + v.first.capacity();
+      }
+      bytes += s.history.size() * sizeof(CompactSample);
+    }
+  }
+  return bytes;
+}
+
+size_t TelemetryAggregator::seriesCount() const {
+  size_t n = 0;
+  for (auto& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    n += shard.series.size();
+  }
+  return n;
+}
+
+}  // namespace meshdeck::cp

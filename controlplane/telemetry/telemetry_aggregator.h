@@ -1,0 +1,120 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/latency_histogram.h"
+#include "controlplane/api/types.h"
+
+namespace meshdeck::cp {
+
+// A latency histogram of the common layout stored sparsely: only non-empty buckets, sorted by
+// index. One second of one edge rarely fills more than a few dozen of the 3456 buckets.
+struct SparseHistogram {
+  std::vector<std::pair<uint16_t, uint64_t>> buckets;
+  uint64_t count = 0, sum = 0, min = UINT64_MAX, max = 0, underflow = 0, overflow = 0;
+
+  void merge(const SparseHistogram& other);
+  void addTo(common::LatencyHistogram* dense) const;  // merges into a dense histogram
+  static SparseHistogram fromDense(const common::LatencyHistogram& h);
+  size_t memoryBytes() const { return sizeof(*this) + buckets.capacity() * sizeof(buckets[0]); }
+};
+
+// The counters of one edge, as measured by one side during one report interval (the plain C++
+// form of a validated meshdeck.v1.EdgeStats).
+struct EdgeReport {
+  std::string source_service, source_version, destination_service, destination_version, route;
+  bool client_side = true;  // false: measured by the callee's inbound proxy
+  uint64_t requests = 0;
+  std::array<uint64_t, 5> responses_by_class{};
+  uint64_t retries = 0, timeouts = 0, circuit_breaker_rejections = 0, rate_limited = 0;
+  uint64_t faults_injected = 0, denied = 0, mtls_requests = 0, plaintext_requests = 0;
+  SparseHistogram latency;
+};
+
+// TelemetryAggregator merges edge reports into per-second slots of service-level edges
+// (client side, keyed by source and destination service) and nodes (server side, keyed by the
+// destination service), and answers window and history queries.
+//
+// Memory is bounded whatever the run time: per edge and per node, the full histograms of the
+// last `histogram_seconds` seconds with traffic (at most that many slots, each at most one
+// bucket per layout bucket), and one CompactSample (56 bytes) per second with traffic for
+// `history_seconds`. Seconds without traffic cost nothing.
+//
+// Slots are chosen by arrival time at the control plane, so proxies' clock skew does not
+// matter. Thread-safe; ingest locks one of kShards shards per edge.
+class TelemetryAggregator {
+ public:
+  static constexpr size_t kShards = 16;
+
+  TelemetryAggregator(const common::TimeSource& time, uint32_t history_seconds,
+                      uint32_t histogram_seconds);
+
+  void ingest(const EdgeReport& report);
+
+  // Client-side metrics of every edge over the last `window_seconds` (capped at
+  // histogram_seconds), sorted by source then destination. Edges idle in the whole history are
+  // dropped.
+  std::vector<ServiceEdge> edges(uint32_t window_seconds) const;
+  // Server-side metrics per service over the window.
+  std::map<std::string, WindowMetrics> nodes(uint32_t window_seconds) const;
+  // One sample per second with traffic over the last `seconds` of one edge, oldest first.
+  std::vector<EdgeSample> history(const std::string& source, const std::string& destination,
+                                  uint32_t seconds) const;
+  // Approximate bytes held (for the documented memory bound and the benchmark).
+  size_t memoryBytes() const;
+  size_t seriesCount() const;
+
+ private:
+  struct Counters {
+    uint64_t requests = 0;
+    std::array<uint64_t, 5> classes{};
+    uint64_t retries = 0, timeouts = 0, circuit_breaker_rejections = 0, rate_limited = 0;
+    uint64_t faults_injected = 0, denied = 0, mtls_requests = 0, plaintext_requests = 0;
+    void add(const EdgeReport& r);
+    void add(const Counters& c);
+  };
+  struct Second {
+    int64_t t = 0;
+    Counters counters;
+    SparseHistogram latency;
+    std::vector<std::pair<std::string, uint64_t>> by_version;  // destination version -> requests
+  };
+  // Summary of one second, kept for the long history.
+  struct CompactSample {
+    int64_t t = 0;
+    float p50_ms = 0, p90_ms = 0, p99_ms = 0;
+    std::array<uint32_t, 5> classes{};
+    uint32_t requests = 0;
+  };
+  struct Series {
+    std::string source, destination;
+    std::deque<Second> recent;
+    std::deque<CompactSample> history;
+  };
+  struct Shard {
+    mutable std::mutex mutex;
+    std::unordered_map<std::string, Series> series;  // key: side|source|destination
+  };
+
+  int64_t nowSecond() const;
+  void expireLocked(Series& s, int64_t now) const;
+  WindowMetrics windowOf(const Series& s, int64_t now, uint32_t window) const;
+  static CompactSample summarize(const Second& s);
+  Shard& shardOf(const std::string& key) const;
+
+  const common::TimeSource& time_;
+  const uint32_t history_seconds_, histogram_seconds_;
+  mutable std::array<Shard, kShards> shards_;
+};
+
+}  // namespace meshdeck::cp
