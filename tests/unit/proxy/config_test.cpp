@@ -1,0 +1,139 @@
+#include <QtTest>
+
+#include "meshdeck/v1/discovery.pb.h"
+#include "proxy/config/config_compiler.h"
+#include "proxy/config/yaml_loader.h"
+
+using namespace meshdeck::proxy;
+using namespace std::chrono_literals;
+
+namespace {
+bool parse(const std::string& yaml, meshdeck::v1::ProxyConfig* out, std::string* error) {
+  return parseProxyConfigYaml(yaml, "proxy.yaml", out, error);
+}
+const char* kBase = R"(listeners:
+  - name: inbound
+    address: {port: 0}
+    route_table: main
+    header_timeout: 250ms
+route_tables:
+  - name: main
+    virtual_hosts:
+      - domains: ["*"]
+        routes:
+          - name: all
+            destinations: [{cluster: app}]
+            timeout: 1.5s
+            retry: {attempts: 2, retry_on: [5xx, connect-failure], per_try_timeout: 100ms}
+clusters:
+  - name: app
+    lb_policy: least_request
+    endpoints: [{address: {host: 127.0.0.1, port: 8080}}]
+    outlier_detection: {consecutive_errors: 5, base_ejection_time: 30s}
+)";
+}  // namespace
+
+class ConfigTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void yamlMapsOntoProtoWithDurations() {
+    meshdeck::v1::ProxyConfig proto;
+    std::string error;
+    QVERIFY2(parse(kBase, &proto, &error), error.c_str());
+    QCOMPARE(proto.listeners(0).header_timeout().nanos(), 250'000'000);
+    const auto& route = proto.route_tables(0).virtual_hosts(0).routes(0);
+    QCOMPARE(route.timeout().seconds(), int64_t{1});
+    QCOMPARE(route.timeout().nanos(), 500'000'000);
+    QCOMPARE(proto.clusters(0).lb_policy(), meshdeck::v1::Cluster::LEAST_REQUEST);
+    auto config = compileConfig(proto, &error);
+    QVERIFY2(config, error.c_str());
+    QCOMPARE(config->listeners[0].header_timeout, std::chrono::nanoseconds(250ms));
+    const auto& r = config->route_tables.at("main").virtual_hosts[0].routes[0];
+    QCOMPARE(r.timeout, std::chrono::nanoseconds(1500ms));
+    QCOMPARE(r.retry.attempts, 2u);
+    QCOMPARE(r.retry.retry_on, uint32_t(kRetryOn5xx | kRetryOnConnectFailure));
+    QCOMPARE(config->findCluster("app")->outlier.base_ejection_time, std::chrono::nanoseconds(30s));
+    QVERIFY(config->json.find("\"route_tables\"") != std::string::npos);
+  }
+
+  void yamlErrorsNameLineColumnAndField() {
+    struct Case {
+      std::string yaml;
+      std::string expected;
+    };
+    const std::vector<Case> cases = {
+        {"listeners:\n  - name: a\n    adress: {port: 1}\n",
+         "proxy.yaml:3:5: listeners[0].adress: unknown field"},
+        {"clusters:\n  - name: c\n    lb_policy: ROUND\n",
+         "proxy.yaml:3:16: clusters[0].lb_policy: unknown value \"ROUND\""},
+        {"listeners:\n  - header_timeout: 10 seconds\n",
+         "proxy.yaml:2:21: listeners[0].header_timeout: \"10 seconds\" is not a duration"},
+        {"clusters:\n  - endpoints: [{address: {port: 70000}}]\n",
+         "proxy.yaml:2:38: clusters[0].endpoints[0].address.port: \"70000\""},
+        {"route_tables:\n  - virtual_hosts:\n      - routes:\n          - match: {path_exact: /a, "
+         "path_prefix: /b}\n",
+         "route_tables[0].virtual_hosts[0].routes[0].match.path_prefix: only one of"},
+        {"listeners: {name: a}\n", "proxy.yaml:1:12: listeners: expected a list"},
+        {"listeners: [\n", "proxy.yaml:"},
+    };
+    for (const auto& c : cases) {
+      meshdeck::v1::ProxyConfig proto;
+      proto.add_listeners()->set_name("untouched");
+      std::string error;
+      QVERIFY2(!parse(c.yaml, &proto, &error), c.yaml.c_str());
+      QVERIFY2(error.find(c.expected) != std::string::npos, error.c_str());
+      QCOMPARE(proto.listeners(0).name(), std::string("untouched"));
+    }
+  }
+
+  void compilerRefusesInconsistentConfigs() {
+    struct Case {
+      std::string yaml;
+      std::string expected;
+    };
+    const std::vector<Case> cases = {
+        {"listeners: [{name: a, route_table: nope}]\n",
+         "listeners[0].route_table: unknown route table \"nope\""},
+        {"route_tables: [{name: t, virtual_hosts: [{domains: ['*'], routes: [{destinations: "
+         "[{cluster: x}]}]}]}]\n",
+         "route_tables[0].virtual_hosts[0].routes[0].destinations[0].cluster: unknown cluster "
+         "\"x\""},
+        {"clusters: [{name: c, endpoints: [{address: {port: 1}}]}]\n"
+         "route_tables: [{name: t, virtual_hosts: [{domains: ['*'], routes: [{match: {path_regex: "
+         "'(('}, destinations: [{cluster: c}]}]}]}]\n",
+         "routes[0].match.path_regex: invalid regular expression"},
+        {"clusters: [{name: c, endpoints: [{address: {host: example.com, port: 1}}]}]\n",
+         "clusters[0].endpoints[0].address.host: \"example.com\" is not an IP address"},
+        {"clusters: [{name: c}, {name: c}]\n", "clusters[1].name: duplicate cluster \"c\""},
+        {"clusters: [{name: c, lb_policy: RING_HASH}]\n",
+         "clusters[0].hash_header: required by RING_HASH"},
+        {"clusters: [{name: c}]\nroute_tables: [{name: t, virtual_hosts: [{domains: ['*'], routes: "
+         "[{destinations: [{cluster: c}], "
+         "retry: {attempts: 1, retry_on: [sometimes]}, fault: {abort_percent: 150}}]}]}]\n",
+         "retry.retry_on[0]: unknown condition \"sometimes\""},
+    };
+    for (const auto& c : cases) {
+      meshdeck::v1::ProxyConfig proto;
+      std::string error;
+      QVERIFY2(parse(c.yaml, &proto, &error), error.c_str());
+      QVERIFY2(compileConfig(proto, &error) == nullptr, c.yaml.c_str());
+      QVERIFY2(error.find(c.expected) != std::string::npos, error.c_str());
+    }
+  }
+
+  void standaloneConfigRoutesEverythingRoundRobin() {
+    meshdeck::v1::ProxyConfig proto;
+    std::string error;
+    QVERIFY(standaloneConfig("127.0.0.1:0", {"127.0.0.1:8080", "127.0.0.1:8081"}, &proto, &error));
+    auto config = compileConfig(proto, &error);
+    QVERIFY2(config, error.c_str());
+    QCOMPARE(config->findCluster("upstream")->endpoints.size(), size_t{2});
+    QVERIFY(!standaloneConfig("nonsense", {"127.0.0.1:1"}, &proto, &error));
+    QVERIFY(!standaloneConfig("127.0.0.1:0", {"127.0.0.1:99999"}, &proto, &error));
+    QVERIFY(!standaloneConfig("127.0.0.1:0", {}, &proto, &error));
+  }
+};
+
+QTEST_APPLESS_MAIN(ConfigTest)
+#include "config_test.moc"
