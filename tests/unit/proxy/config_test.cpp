@@ -69,8 +69,7 @@ class ConfigTest : public QObject {
          "proxy.yaml:3:16: clusters[0].lb_policy: unknown value \"ROUND\""},
         {"listeners:\n  - header_timeout: 10 seconds\n",
          "proxy.yaml:2:21: listeners[0].header_timeout: \"10 seconds\" is not a duration"},
-        {"clusters:\n  - endpoints: [{address: {port: 70000}}]\n",
-         "proxy.yaml:2:38: clusters[0].endpoints[0].address.port: \"70000\""},
+
         {"route_tables:\n  - virtual_hosts:\n      - routes:\n          - match: {path_exact: /a, "
          "path_prefix: /b}\n",
          "route_tables[0].virtual_hosts[0].routes[0].match.path_prefix: only one of"},
@@ -105,6 +104,8 @@ class ConfigTest : public QObject {
          "routes[0].match.path_regex: invalid regular expression"},
         {"clusters: [{name: c, endpoints: [{address: {host: example.com, port: 1}}]}]\n",
          "clusters[0].endpoints[0].address.host: \"example.com\" is not an IP address"},
+        {"clusters: [{name: c, endpoints: [{address: {port: 70000}}]}]\n",
+         "clusters[0].endpoints[0].address.port: must be 1..65535"},
         {"clusters: [{name: c}, {name: c}]\n", "clusters[1].name: duplicate cluster \"c\""},
         {"clusters: [{name: c, lb_policy: RING_HASH}]\n",
          "clusters[0].hash_header: required by RING_HASH"},
