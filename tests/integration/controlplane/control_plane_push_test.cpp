@@ -1,0 +1,305 @@
+#include <QTemporaryDir>
+#include <QtTest>
+#include <thread>
+
+#include "common/histogram_proto.h"
+#include "controlplane/in_process_control_plane.h"
+#include "integration/controlplane/fake_proxy.h"
+
+using namespace meshdeck;
+using namespace std::chrono_literals;
+
+namespace {
+
+const char* kPolicies = R"(apiVersion: meshdeck.io/v1alpha1
+kind: DestinationPolicy
+metadata: {name: reviews}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+---
+apiVersion: meshdeck.io/v1alpha1
+kind: TrafficRoute
+metadata: {name: reviews-canary}
+spec:
+  host: reviews
+  http:
+  - route:
+    - {destination: {host: reviews, subset: v1}, weight: 90}
+    - {destination: {host: reviews, subset: v2}, weight: 10}
+)";
+
+const char* kFault = R"(apiVersion: meshdeck.io/v1alpha1
+kind: TrafficRoute
+metadata: {name: reviews-canary}
+spec:
+  host: reviews
+  http:
+  - route:
+    - {destination: {host: reviews, subset: v1}}
+    fault:
+      abort: {percentage: 50, httpStatus: 503}
+)";
+
+const v1::Cluster* findCluster(const v1::ProxyConfig& c, const std::string& name) {
+  for (const auto& cl : c.clusters())
+    if (cl.name() == name) return &cl;
+  return nullptr;
+}
+
+const v1::VirtualHost* findHost(const v1::ProxyConfig& c, const std::string& name) {
+  for (const auto& rt : c.route_tables())
+    if (rt.name() == "outbound")
+      for (const auto& vh : rt.virtual_hosts())
+        if (vh.name() == name) return &vh;
+  return nullptr;
+}
+
+bool hasCanary(const v1::DiscoveryResponse& r) {
+  const auto* vh = findHost(r.config(), "reviews");
+  return vh && vh->routes_size() > 0 && vh->routes(0).destinations_size() == 2 &&
+         vh->routes(0).destinations(0).cluster() == "reviews|v1" &&
+         vh->routes(0).destinations(0).weight() == 90;
+}
+
+bool hasFault(const v1::ProxyConfig& c) {
+  const auto* vh = findHost(c, "reviews");
+  return vh && vh->routes_size() > 0 && vh->routes(0).has_fault();
+}
+
+// Polls the control plane's snapshots until `pred` holds (at most `timeout`).
+bool waitForSnapshot(cp::ControlPlane& cp,
+                     const std::function<bool(const cp::GraphSnapshot&)>& pred,
+                     std::chrono::milliseconds timeout = 5s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred(*cp.snapshot())) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+const cp::ProxyInfo* proxy(const cp::GraphSnapshot& g, const std::string& id) {
+  for (const auto& p : g.proxies)
+    if (p.proxy_id == id) return &p;
+  return nullptr;
+}
+
+}  // namespace
+
+class ControlPlanePushTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void init() {
+    dir_ = std::make_unique<QTemporaryDir>();
+    cp::ControlPlaneOptions options;
+    options.listen = "127.0.0.1:0";
+    options.state_dir = dir_->path().toStdString();
+    options.snapshot_interval = 250ms;
+    cp_ = std::make_unique<cp::InProcessControlPlane>(options);
+    std::string error;
+    QVERIFY2(cp_->start(&error), error.c_str());
+    channel_ = grpc::CreateChannel(cp_->listenAddress(), grpc::InsecureChannelCredentials());
+    discovery_ = v1::ConfigDiscovery::NewStub(channel_);
+    telemetry_ = v1::TelemetryIngest::NewStub(channel_);
+  }
+  void cleanup() {
+    proxies_.clear();
+    cp_->stop();
+    cp_.reset();
+  }
+
+  void pushesConfigAndTracksAcks() {
+    auto* page = add("productpage-v1-0", "productpage", "v1", 20000);
+    add("reviews-v1-0", "reviews", "v1", 20010);
+    add("reviews-v2-0", "reviews", "v2", 20020);
+    // First push: every proxy gets its listeners and the peers as endpoints.
+    QVERIFY(page->waitFor(
+        [](const auto& r) {
+          const auto* c = findCluster(r.config(), "reviews|v2");
+          return c && c->endpoints_size() == 1;
+        },
+        5s));
+    const auto first = page->last();
+    QVERIFY(!first.version_info().empty());
+    QVERIFY(!first.nonce().empty());
+    const auto& cfg = first.config();
+    QCOMPARE(cfg.listeners_size(), 2);
+    QCOMPARE(cfg.listeners(0).name(), std::string("inbound"));
+    QCOMPARE(cfg.listeners(0).address().port(), 20000u);
+    QCOMPARE(cfg.listeners(1).address().port(), 20002u);
+    const auto* local = findCluster(cfg, "inbound|local");
+    QVERIFY(local);
+    QCOMPARE(local->endpoints(0).address().port(), 20001u);
+    const auto* v2 = findCluster(cfg, "reviews|v2");
+    QCOMPARE(v2->endpoints(0).address().port(), 20020u);
+    QCOMPARE(v2->endpoints(0).proxy_id(), std::string("reviews-v2-0"));
+    QCOMPARE(findCluster(cfg, "reviews")->endpoints_size(), 2);
+    QCOMPARE(cfg.workload().service(), std::string("productpage"));
+
+    // A policy change reaches every proxy and each ACK shows as synced.
+    const auto r = cp_->applyPolicies(kPolicies, "canary.yaml", "test", false);
+    QVERIFY(r.ok);
+    for (auto& p : proxies_) QVERIFY(p->waitFor(hasCanary, 5s));
+    QVERIFY(waitForSnapshot(*cp_, [&](const auto& g) {
+      if (g.proxies.size() != 3) return false;
+      for (const auto& p : g.proxies)
+        if (p.state != cp::SyncState::kSynced || p.version_acked != p.version_sent) return false;
+      return g.policy_revision == r.revision;
+    }));
+    QVERIFY(cp_->counters().acks >= 6);
+  }
+
+  void nackingProxyShowsRejected() {
+    add("productpage-v1-0", "productpage", "v1", 20000);
+    auto* stubborn = add("reviews-v1-0", "reviews", "v1", 20010,
+                         [](const v1::ProxyConfig& c) -> std::optional<std::string> {
+                           if (hasFault(c)) return "fault injection unsupported";
+                           return std::nullopt;
+                         });
+    add("reviews-v2-0", "reviews", "v2", 20020);
+    QVERIFY(cp_->applyPolicies(kPolicies, "canary.yaml", "test", false).ok);
+    QVERIFY(stubborn->waitFor(hasCanary, 5s));
+    QVERIFY(cp_->applyPolicies(kFault, "fault.yaml", "test", false).ok);
+    QVERIFY(waitForSnapshot(*cp_, [](const auto& g) {
+      const auto* s = proxy(g, "reviews-v1-0");
+      const auto* o = proxy(g, "productpage-v1-0");
+      return s && o && s->state == cp::SyncState::kRejected && o->state == cp::SyncState::kSynced &&
+             o->version_acked == o->version_sent;
+    }));
+    const auto g = cp_->snapshot();
+    const auto* s = proxy(*g, "reviews-v1-0");
+    QVERIFY2(s->nack_reason.find("fault injection unsupported") != std::string::npos,
+             s->nack_reason.c_str());
+    QVERIFY(s->version_acked != s->version_sent);  // still running its last good config
+    QVERIFY(cp_->counters().nacks >= 1);
+
+    // Going back to a config it accepts makes it synced again.
+    QVERIFY(cp_->revertToRevision(1, "test").ok);
+    QVERIFY(waitForSnapshot(*cp_, [](const auto& g) {
+      const auto* s = proxy(g, "reviews-v1-0");
+      return s && s->state == cp::SyncState::kSynced && s->nack_reason.empty();
+    }));
+  }
+
+  void disconnectedProxyLeavesEndpoints() {
+    auto* page = add("productpage-v1-0", "productpage", "v1", 20000);
+    add("reviews-v1-0", "reviews", "v1", 20010);
+    QVERIFY(page->waitFor(
+        [](const auto& r) {
+          const auto* c = findCluster(r.config(), "reviews");
+          return c && c->endpoints_size() == 1;
+        },
+        5s));
+    proxies_.back()->stop();
+    QVERIFY(page->waitFor(
+        [](const auto& r) {
+          const auto* c = findCluster(r.config(), "reviews");
+          return c && c->endpoints_size() == 0;
+        },
+        5s));
+    QVERIFY(waitForSnapshot(*cp_, [](const auto& g) {
+      const auto* p = proxy(g, "reviews-v1-0");
+      return p && p->state == cp::SyncState::kDisconnected;
+    }));
+  }
+
+  void telemetryBecomesEdgeMetrics() {
+    add("productpage-v1-0", "productpage", "v1", 20000);
+    FakeReporterHolder reporter(telemetry_.get());
+    v1::TelemetryReport report;
+    report.set_proxy_id("productpage-v1-0");
+    report.set_sequence(1);
+    report.set_interval_ms(1000);
+    common::LatencyHistogram h;
+    for (int i = 0; i < 90; ++i) h.record(2'000'000);   // 2 ms
+    for (int i = 0; i < 10; ++i) h.record(40'000'000);  // 40 ms
+    for (const auto& [version, n] : {std::pair{"v1", 90}, std::pair{"v2", 10}}) {
+      auto* e = report.add_edges();
+      e->mutable_key()->set_source_service("productpage");
+      e->mutable_key()->set_destination_service("reviews");
+      e->mutable_key()->set_destination_version(version);
+      e->set_side(v1::CLIENT);
+      e->set_requests(static_cast<uint64_t>(n));
+      (*e->mutable_responses_by_code())[200] = static_cast<uint64_t>(n - 1);
+      (*e->mutable_responses_by_code())[503] = 1;
+      if (std::string(version) == "v1") common::toProto(h, e->mutable_latency());
+    }
+    auto* server = report.add_edges();
+    server->mutable_key()->set_source_service("productpage");
+    server->mutable_key()->set_destination_service("reviews");
+    server->set_side(v1::SERVER);
+    server->set_requests(100);
+    (*server->mutable_responses_by_code())[200] = 100;
+    auto* bad = report.add_edges();
+    *bad = report.edges(0);
+    bad->mutable_latency()->set_layout(99);  // a layout we do not know: refused, counted
+    v1::ReportAck ack;
+    QVERIFY(reporter->send(report, &ack));
+    QCOMPARE(ack.sequence(), 1u);
+    QCOMPARE(ack.rejected_edges(), 1u);
+    QCOMPARE(cp_->counters().edges_rejected, 1u);
+    QCOMPARE(cp_->counters().edges_accepted, 3u);
+
+    QVERIFY(waitForSnapshot(*cp_, [](const auto& g) { return !g.edges.empty(); }));
+    const auto g = cp_->snapshot();
+    QCOMPARE(g->edges.size(), size_t(1));
+    const auto& e = g->edges[0];
+    QCOMPARE(e.source, std::string("productpage"));
+    QCOMPARE(e.destination, std::string("reviews"));
+    QCOMPARE(e.metrics.requests, 100u);
+    QCOMPARE(e.metrics.requests_per_second, 100.0 / g->window_seconds);
+    QCOMPARE(e.metrics.responses_by_class[4], 2u);
+    QCOMPARE(e.metrics.success_rate, 0.98);
+    QVERIFY(std::abs(e.metrics.p50_ms - 2.0) < 0.02);
+    QVERIFY(std::abs(e.metrics.p99_ms - 40.0) < 0.4);
+    QCOMPARE(e.requests_by_destination_version.at("v1"), 90u);
+    QCOMPARE(e.requests_by_destination_version.at("v2"), 10u);
+    const auto* node = [&]() -> const cp::ServiceNode* {
+      for (const auto& s : g->services)
+        if (s.name == "reviews") return &s;
+      return nullptr;
+    }();
+    QVERIFY(node);
+    QCOMPARE(node->inbound.requests, 100u);
+    const auto* p = proxy(*g, "productpage-v1-0");
+    QVERIFY(p && p->last_report.has_value());
+    // The history has the second just reported.
+    const auto hist = cp_->edgeHistory("productpage", "reviews", 60);
+    QCOMPARE(hist.size(), size_t(1));
+    QCOMPARE(hist[0].requests_per_second, 100.0);
+    // The snapshot export carries it too.
+    const std::string json = cp_->exportSnapshotJson(60);
+    QVERIFY(json.find("\"format\":\"meshdeck-snapshot\"") != std::string::npos);
+    QVERIFY(json.find("\"destination\":\"reviews\"") != std::string::npos);
+  }
+
+ private:
+  struct FakeReporterHolder {
+    explicit FakeReporterHolder(v1::TelemetryIngest::Stub* stub)
+        : r(std::make_unique<testing::FakeReporter>(stub)) {}
+    testing::FakeReporter* operator->() { return r.get(); }
+    std::unique_ptr<testing::FakeReporter> r;
+  };
+
+  testing::FakeProxy* add(const std::string& id, const std::string& service,
+                          const std::string& version, uint32_t port,
+                          testing::FakeProxy::Reject reject = {}) {
+    proxies_.push_back(std::make_unique<testing::FakeProxy>(
+        discovery_.get(), testing::makeNode(id, service, version, port), std::move(reject)));
+    return proxies_.back().get();
+  }
+
+  std::unique_ptr<QTemporaryDir> dir_;
+  std::unique_ptr<cp::InProcessControlPlane> cp_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::ConfigDiscovery::Stub> discovery_;
+  std::unique_ptr<v1::TelemetryIngest::Stub> telemetry_;
+  std::vector<std::unique_ptr<testing::FakeProxy>> proxies_;
+};
+
+QTEST_GUILESS_MAIN(ControlPlanePushTest)
+#include "control_plane_push_test.moc"

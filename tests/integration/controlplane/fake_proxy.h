@@ -1,0 +1,178 @@
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "meshdeck/v1/discovery.grpc.pb.h"
+#include "meshdeck/v1/telemetry.grpc.pb.h"
+
+namespace meshdeck::testing {
+
+// FakeProxy speaks the proxy side of ConfigDiscovery.Stream with the gRPC callback API, so
+// tests and the convergence benchmark can run many simulated proxies in one process without a
+// thread each. It ACKs every response, or NACKs it when the reject predicate says so.
+class FakeProxy final : public grpc::ClientBidiReactor<meshdeck::v1::DiscoveryRequest,
+                                                       meshdeck::v1::DiscoveryResponse> {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // Returns a reason to NACK the config, or nothing to ACK it.
+  using Reject = std::function<std::optional<std::string>(const meshdeck::v1::ProxyConfig&)>;
+
+  FakeProxy(meshdeck::v1::ConfigDiscovery::Stub* stub, meshdeck::v1::Node node, Reject reject = {})
+      : node_(std::move(node)), reject_(std::move(reject)) {
+    meshdeck::v1::DiscoveryRequest first;
+    *first.mutable_node() = node_;
+    queue_.push_back(first);
+    stub->async()->Stream(&context_, this);
+    writing_ = true;
+    out_ = queue_.front();
+    queue_.pop_front();
+    StartWrite(&out_);
+    StartRead(&in_);
+    StartCall();
+  }
+  ~FakeProxy() override { stop(); }
+
+  // Cancels the stream and waits until it is done.
+  void stop() {
+    context_.TryCancel();
+    std::unique_lock lock(mutex_);
+    cv_.wait_for(lock, std::chrono::seconds(5), [&] { return done_; });
+  }
+
+  // Waits until a response satisfies `pred` (checked on every response, and on the last one
+  // received). Returns false on timeout.
+  bool waitFor(const std::function<bool(const meshdeck::v1::DiscoveryResponse&)>& pred,
+               std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, timeout, [&] { return responses_ > 0 && pred(last_); });
+  }
+  // Waits until at least `n` responses arrived.
+  bool waitForResponses(uint64_t n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, timeout, [&] { return responses_ >= n; });
+  }
+
+  meshdeck::v1::DiscoveryResponse last() {
+    std::lock_guard lock(mutex_);
+    return last_;
+  }
+  uint64_t responses() {
+    std::lock_guard lock(mutex_);
+    return responses_;
+  }
+  // When the latest response arrived (and its answer was queued).
+  Clock::time_point lastResponseTime() {
+    std::lock_guard lock(mutex_);
+    return last_time_;
+  }
+  void setReject(Reject reject) {
+    std::lock_guard lock(mutex_);
+    reject_ = std::move(reject);
+  }
+  bool done() {
+    std::lock_guard lock(mutex_);
+    return done_;
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    std::unique_lock lock(mutex_);
+    last_ = in_;
+    ++responses_;
+    last_time_ = Clock::now();
+    meshdeck::v1::DiscoveryRequest answer;
+    answer.set_response_nonce(in_.nonce());
+    std::optional<std::string> why = reject_ ? reject_(in_.config()) : std::nullopt;
+    if (why) {
+      answer.set_version_info(applied_version_);
+      answer.mutable_error_detail()->set_code("rejected_by_test");
+      answer.mutable_error_detail()->set_message(*why);
+    } else {
+      applied_version_ = in_.version_info();
+      answer.set_version_info(applied_version_);
+    }
+    queue_.push_back(answer);
+    if (!writing_) writeNextLocked();
+    lock.unlock();
+    cv_.notify_all();
+    StartRead(&in_);
+  }
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(mutex_);
+    writing_ = false;
+    if (ok && !queue_.empty()) writeNextLocked();
+  }
+  void OnDone(const grpc::Status& status) override {
+    std::lock_guard lock(mutex_);
+    status_ = status;
+    done_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  void writeNextLocked() {
+    out_ = queue_.front();
+    queue_.pop_front();
+    writing_ = true;
+    StartWrite(&out_);
+  }
+
+  meshdeck::v1::Node node_;
+  Reject reject_;
+  grpc::ClientContext context_;
+  meshdeck::v1::DiscoveryRequest out_;
+  meshdeck::v1::DiscoveryResponse in_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<meshdeck::v1::DiscoveryRequest> queue_;
+  bool writing_ = false, done_ = false;
+  meshdeck::v1::DiscoveryResponse last_;
+  uint64_t responses_ = 0;
+  Clock::time_point last_time_{};
+  std::string applied_version_;
+  grpc::Status status_;
+};
+
+inline meshdeck::v1::Node makeNode(const std::string& id, const std::string& service,
+                                   const std::string& version, uint32_t inbound_port) {
+  meshdeck::v1::Node n;
+  n.set_proxy_id(id);
+  n.set_service(service);
+  n.set_version(version);
+  n.set_host("127.0.0.1");
+  n.set_inbound_port(inbound_port);
+  n.set_app_port(inbound_port + 1);
+  n.set_outbound_port(inbound_port + 2);
+  n.set_admin_port(inbound_port + 3);
+  return n;
+}
+
+// Sends telemetry reports on one TelemetryIngest.Report stream (synchronous; one per test).
+class FakeReporter {
+ public:
+  explicit FakeReporter(meshdeck::v1::TelemetryIngest::Stub* stub)
+      : stream_(stub->Report(&context_)) {}
+  ~FakeReporter() {
+    stream_->WritesDone();
+    stream_->Finish();
+  }
+  // Sends a report and waits for its ACK.
+  bool send(const meshdeck::v1::TelemetryReport& report, meshdeck::v1::ReportAck* ack) {
+    return stream_->Write(report) && stream_->Read(ack);
+  }
+
+ private:
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReaderWriter<meshdeck::v1::TelemetryReport, meshdeck::v1::ReportAck>>
+      stream_;
+};
+
+}  // namespace meshdeck::testing
