@@ -1,10 +1,68 @@
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 
 #include "meshdeck/version.h"
+#include "tools/meshdeckctl/meshdeckctl.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"meshdeckctl"};
+  meshdeck::tools::CtlOptions o;
+  if (const char* user = std::getenv("USER")) o.author = user;
+  CLI::App app{"meshdeckctl: command line client of the Meshdeck control plane"};
   app.set_version_flag("--version", meshdeck::kVersion);
+  app.add_option("--server", o.server, "Control plane address")->capture_default_str();
+  app.add_option("--timeout", o.timeout_ms, "Deadline of each call in milliseconds")
+      ->capture_default_str();
+  app.require_subcommand(1);
+
+  auto* get = app.add_subcommand("get", "List services, edges, proxies or policies");
+  get->add_option("what", o.what, "services | edges | proxies | policies")
+      ->required()
+      ->check(CLI::IsMember({"services", "edges", "proxies", "policies"}));
+  get->add_option("-o,--output", o.output, "table | json | yaml")
+      ->check(CLI::IsMember({"table", "json", "yaml"}))
+      ->capture_default_str();
+  get->add_option("-w,--window", o.window_seconds, "Metrics window in seconds")
+      ->capture_default_str();
+
+  auto* apply = app.add_subcommand("apply", "Validate and apply a policy file (all or nothing)");
+  apply->add_option("-f,--filename", o.file, "YAML file with one or many policies")->required();
+  apply->add_flag("--dry-run", o.dry_run, "Validate only");
+  apply->add_option("--author", o.author, "Author recorded in the revision");
+
+  auto* del = app.add_subcommand("delete", "Delete one policy");
+  del->add_option("kind", o.kind, "Policy kind, e.g. TrafficRoute")->required();
+  del->add_option("name", o.name, "Policy name")->required();
+  del->add_option("--author", o.author, "Author recorded in the revision");
+
+  auto* history = app.add_subcommand("history", "List policy revisions, newest first");
+  auto* revert = app.add_subcommand("revert", "Make the policies of an older revision current");
+  revert->add_option("revision", o.revision, "Revision to go back to")->required();
+  revert->add_option("--author", o.author, "Author recorded in the revision");
+  auto* diff = app.add_subcommand("diff", "Unified diff of the policies between revisions");
+  diff->add_option("from", o.revision, "Older revision")->required();
+  diff->add_option("to", o.revision_to, "Newer revision (default: current)");
+
+  auto* snapshot = app.add_subcommand("snapshot", "Export the whole mesh state as JSON");
+  snapshot->add_option("-o,--output", o.file, "File to write (- for stdout)")->required();
+  snapshot->add_option("-w,--window", o.window_seconds, "Metrics window in seconds");
+
+  auto* top = app.add_subcommand("top", "Live table of edges, refreshed every interval");
+  top->add_option("-w,--window", o.window_seconds, "Metrics window in seconds")
+      ->capture_default_str();
+  top->add_option("--interval", o.interval_ms, "Refresh interval in milliseconds")
+      ->capture_default_str();
+  top->add_option("--iterations", o.iterations, "Stop after this many refreshes (0: never)")
+      ->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
-  return 0;
+  meshdeck::tools::Ctl ctl(o);
+  if (*get) return ctl.get();
+  if (*apply) return ctl.apply();
+  if (*del) return ctl.remove();
+  if (*history) return ctl.history();
+  if (*revert) return ctl.revert();
+  if (*diff) return ctl.diff();
+  if (*snapshot) return ctl.snapshot();
+  if (*top) return ctl.top();
+  return 2;
 }

@@ -1,0 +1,318 @@
+#include "tools/meshdeckctl/meshdeckctl.h"
+
+#include <fmt/format.h>
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include "common/atomic_file.h"
+
+namespace meshdeck::tools {
+namespace v1 = meshdeck::v1;
+using google::protobuf::util::TimeUtil;
+
+namespace {
+
+// A simple aligned text table.
+class Table {
+ public:
+  explicit Table(std::vector<std::string> header) { rows_.push_back(std::move(header)); }
+  void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  std::string str() const {
+    std::vector<size_t> width;
+    for (const auto& r : rows_) {
+      width.resize(std::max(width.size(), r.size()));
+      for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+    }
+    std::string out;
+    for (const auto& r : rows_) {
+      std::string line;
+      for (size_t i = 0; i < r.size(); ++i)
+        line += i + 1 == r.size() ? r[i] : fmt::format("{:<{}}   ", r[i], width[i]);
+      out += line + "\n";
+    }
+    return out;
+  }
+
+ private:
+  std::vector<std::vector<std::string>> rows_;
+};
+
+std::string json(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
+  return out;
+}
+
+void setBlock(YAML::Node n) {
+  if (n.IsMap() || n.IsSequence()) {
+    n.SetStyle(YAML::EmitterStyle::Block);
+    for (auto it = n.begin(); it != n.end(); ++it) setBlock(n.IsMap() ? it->second : *it);
+  }
+}
+
+// JSON is YAML's flow style: reload it and emit block style.
+std::string yamlOf(const std::string& json_text) {
+  YAML::Node n = YAML::Load(json_text);
+  setBlock(n);
+  YAML::Emitter e;
+  e << n;
+  return std::string(e.c_str()) + "\n";
+}
+
+// Prints a list of messages as a JSON array or a YAML sequence.
+template <typename T>
+void printList(const google::protobuf::RepeatedPtrField<T>& items, const std::string& format) {
+  std::string text = "[";
+  for (int i = 0; i < items.size(); ++i) text += (i ? "," : "") + json(items[i]);
+  text += "]";
+  std::cout << (format == "yaml" ? yamlOf(text) : text + "\n");
+}
+
+std::string pct(double share) { return fmt::format("{:.2f}%", share * 100.0); }
+std::string ms(double v) { return fmt::format("{:.1f}ms", v); }
+
+std::string split(const v1::ServiceEdge& e) {
+  uint64_t total = 0;
+  for (const auto& [v, n] : e.requests_by_destination_version()) total += n;
+  std::vector<std::pair<std::string, uint64_t>> parts(e.requests_by_destination_version().begin(),
+                                                      e.requests_by_destination_version().end());
+  std::sort(parts.begin(), parts.end());
+  std::string out;
+  for (const auto& [v, n] : parts)
+    out += fmt::format("{}{}={:.0f}%", out.empty() ? "" : " ", v.empty() ? "?" : v,
+                       total ? 100.0 * double(n) / double(total) : 0.0);
+  return out.empty() ? "-" : out;
+}
+
+std::string join(const google::protobuf::RepeatedPtrField<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ",") + i;
+  return out.empty() ? "-" : out;
+}
+
+std::string stateName(v1::ProxyStatus::SyncState s) {
+  switch (s) {
+    case v1::ProxyStatus::SYNCED:
+      return "synced";
+    case v1::ProxyStatus::STALE:
+      return "stale";
+    case v1::ProxyStatus::REJECTED:
+      return "rejected";
+    case v1::ProxyStatus::DISCONNECTED:
+      return "disconnected";
+    default:
+      return "never-sent";
+  }
+}
+
+std::string edgeTable(const v1::GraphSnapshot& g) {
+  Table t({"SOURCE", "DESTINATION", "RPS", "SUCCESS", "P50", "P90", "P99", "FAULTS", "SPLIT",
+           "POLICIES"});
+  for (const auto& e : g.edges()) {
+    const auto& m = e.metrics();
+    t.add({e.source(), e.destination(), fmt::format("{:.1f}", m.requests_per_second()),
+           pct(m.success_rate()), ms(m.p50_ms()), ms(m.p90_ms()), ms(m.p99_ms()),
+           std::to_string(m.faults_injected()), split(e), join(e.policies())});
+  }
+  return t.str();
+}
+
+}  // namespace
+
+Ctl::Ctl(CtlOptions options) : o_(std::move(options)) {
+  stub_ = v1::Mesh::NewStub(grpc::CreateChannel(o_.server, grpc::InsecureChannelCredentials()));
+}
+
+std::unique_ptr<grpc::ClientContext> Ctl::context() const {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(o_.timeout_ms));
+  return ctx;
+}
+
+int Ctl::failed(const grpc::Status& status) const {
+  std::cerr << fmt::format("meshdeckctl: {}: {}\n", o_.server, status.error_message());
+  const bool unreachable = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                           status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+  return unreachable ? 2 : 1;
+}
+
+int Ctl::get() {
+  if (o_.what == "policies") {
+    v1::ListPoliciesResponse r;
+    auto s = stub_->ListPolicies(context().get(), {}, &r);
+    if (!s.ok()) return failed(s);
+    if (o_.output != "table") {
+      printList(r.policies(), o_.output);
+      return 0;
+    }
+    Table t({"KIND", "NAME", "TARGET", "REVISION"});
+    for (const auto& p : r.policies())
+      t.add({p.kind(), p.name(), p.target(), std::to_string(p.revision())});
+    std::cout << t.str();
+    return 0;
+  }
+  v1::GetGraphRequest req;
+  req.set_window_seconds(o_.window_seconds);
+  v1::GraphSnapshot g;
+  auto s = stub_->GetGraph(context().get(), req, &g);
+  if (!s.ok()) return failed(s);
+  if (o_.what == "edges") {
+    if (o_.output != "table")
+      printList(g.edges(), o_.output);
+    else
+      std::cout << edgeTable(g);
+  } else if (o_.what == "services") {
+    if (o_.output != "table") {
+      printList(g.services(), o_.output);
+      return 0;
+    }
+    Table t({"NAME", "VERSIONS", "INSTANCES", "RPS", "SUCCESS", "P50", "P99"});
+    for (const auto& n : g.services()) {
+      const auto& m = n.inbound();
+      t.add({n.name(), join(n.versions()), std::to_string(n.instances()),
+             fmt::format("{:.1f}", m.requests_per_second()), pct(m.success_rate()), ms(m.p50_ms()),
+             ms(m.p99_ms())});
+    }
+    std::cout << t.str();
+  } else {
+    if (o_.output != "table") {
+      printList(g.proxies(), o_.output);
+      return 0;
+    }
+    Table t({"PROXY", "SERVICE", "VERSION", "INBOUND", "STATE", "SENT", "ACKED", "REASON"});
+    for (const auto& p : g.proxies())
+      t.add({p.proxy_id(), p.service(), p.version(), std::to_string(p.inbound_port()),
+             stateName(p.state()), p.version_sent().empty() ? "-" : p.version_sent(),
+             p.version_acked().empty() ? "-" : p.version_acked(),
+             p.nack_reason().empty() ? "-" : p.nack_reason()});
+    std::cout << t.str();
+  }
+  return 0;
+}
+
+int Ctl::printApply(const v1::ApplyPoliciesResponse& r) const {
+  if (!r.ok()) {
+    for (const auto& e : r.errors()) {
+      std::string where = e.file().empty() ? "<input>" : e.file();
+      if (e.line()) where += fmt::format(":{}:{}", e.line(), e.column());
+      std::cerr << (e.field().empty() ? fmt::format("{}: {}\n", where, e.message())
+                                      : fmt::format("{}: {}: {}\n", where, e.field(), e.message()));
+    }
+    std::cerr << fmt::format("refused: {} error(s), nothing changed (revision {})\n",
+                             r.errors_size(), r.revision());
+    return 1;
+  }
+  std::cout << fmt::format("revision {}{}: {}\n", r.revision(), o_.dry_run ? " (dry run)" : "",
+                           r.summary());
+  return 0;
+}
+
+int Ctl::apply() {
+  v1::ApplyPoliciesRequest req;
+  std::string error;
+  if (!common::readFile(o_.file, req.mutable_yaml(), &error)) {
+    std::cerr << "meshdeckctl: " << error << "\n";
+    return 1;
+  }
+  req.set_file(o_.file);
+  req.set_author(o_.author);
+  req.set_dry_run(o_.dry_run);
+  v1::ApplyPoliciesResponse r;
+  auto s = stub_->ApplyPolicies(context().get(), req, &r);
+  if (!s.ok()) return failed(s);
+  return printApply(r);
+}
+
+int Ctl::remove() {
+  v1::DeletePolicyRequest req;
+  req.set_kind(o_.kind);
+  req.set_name(o_.name);
+  req.set_author(o_.author);
+  v1::ApplyPoliciesResponse r;
+  auto s = stub_->DeletePolicy(context().get(), req, &r);
+  if (!s.ok()) return failed(s);
+  return printApply(r);
+}
+
+int Ctl::history() {
+  v1::ListRevisionsResponse r;
+  auto s = stub_->ListRevisions(context().get(), {}, &r);
+  if (!s.ok()) return failed(s);
+  Table t({"REVISION", "TIME", "AUTHOR", "SUMMARY"});
+  for (const auto& rev : r.revisions())
+    t.add({std::to_string(rev.number()), TimeUtil::ToString(rev.time()), rev.author(),
+           rev.summary()});
+  std::cout << t.str();
+  return 0;
+}
+
+int Ctl::revert() {
+  v1::RevertToRevisionRequest req;
+  req.set_revision(o_.revision);
+  req.set_author(o_.author);
+  v1::ApplyPoliciesResponse r;
+  auto s = stub_->RevertToRevision(context().get(), req, &r);
+  if (!s.ok()) return failed(s);
+  return printApply(r);
+}
+
+int Ctl::diff() {
+  v1::DiffRevisionsRequest req;
+  req.set_from(o_.revision);
+  req.set_to(o_.revision_to);
+  v1::DiffRevisionsResponse r;
+  auto s = stub_->DiffRevisions(context().get(), req, &r);
+  if (!s.ok()) return failed(s);
+  std::cout << r.diff();
+  return 0;
+}
+
+int Ctl::snapshot() {
+  v1::ExportSnapshotRequest req;
+  req.set_window_seconds(o_.window_seconds);
+  v1::ExportSnapshotResponse r;
+  auto s = stub_->ExportSnapshot(context().get(), req, &r);
+  if (!s.ok()) return failed(s);
+  if (o_.file == "-") {
+    std::cout << r.json();
+    return 0;
+  }
+  std::string error;
+  if (!common::writeFileAtomically(o_.file, r.json(), &error)) {
+    std::cerr << "meshdeckctl: " << error << "\n";
+    return 1;
+  }
+  std::cout << fmt::format("wrote {} ({} bytes)\n", o_.file, r.json().size());
+  return 0;
+}
+
+int Ctl::top() {
+  const bool tty = isatty(STDOUT_FILENO);
+  for (int i = 0; o_.iterations == 0 || i < o_.iterations; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(o_.interval_ms));
+    v1::GetGraphRequest req;
+    req.set_window_seconds(o_.window_seconds);
+    v1::GraphSnapshot g;
+    auto s = stub_->GetGraph(context().get(), req, &g);
+    if (!s.ok()) return failed(s);
+    if (tty) std::cout << "\033[H\033[2J";
+    std::cout << fmt::format("{}  revision {}  window {}s  {} proxies\n",
+                             TimeUtil::ToString(g.time()), g.policy_revision(), g.window_seconds(),
+                             g.proxies_size())
+              << edgeTable(g) << std::flush;
+  }
+  return 0;
+}
+
+}  // namespace meshdeck::tools

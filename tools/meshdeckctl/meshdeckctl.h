@@ -1,0 +1,46 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "meshdeck/v1/management.grpc.pb.h"
+
+namespace meshdeck::tools {
+
+struct CtlOptions {
+  std::string server = "127.0.0.1:15010";
+  int timeout_ms = 5000;
+  std::string what, output = "table", file, kind, name, author = "meshdeckctl";
+  bool dry_run = false;
+  uint64_t revision = 0, revision_to = 0;
+  uint32_t window_seconds = 10;
+  int interval_ms = 1000;
+  int iterations = 0;
+};
+
+// Ctl runs one meshdeckctl command against the Mesh management API. Each command prints to
+// stdout (errors to stderr) and returns the exit code: 0 done, 1 refused (e.g. an invalid
+// policy file; nothing changed), 2 the control plane could not be reached.
+class Ctl {
+ public:
+  explicit Ctl(CtlOptions options);
+  int get();
+  int apply();
+  int remove();
+  int history();
+  int revert();
+  int diff();
+  int snapshot();
+  int top();
+
+ private:
+  std::unique_ptr<grpc::ClientContext> context() const;
+  int failed(const grpc::Status& status) const;
+  int printApply(const meshdeck::v1::ApplyPoliciesResponse& r) const;
+
+  CtlOptions o_;
+  std::unique_ptr<meshdeck::v1::Mesh::Stub> stub_;
+};
+
+}  // namespace meshdeck::tools
