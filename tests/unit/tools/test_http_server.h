@@ -8,6 +8,7 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -65,6 +66,12 @@ class TestHttpServer {
     std::lock_guard lock(mutex_);
     return last_host_;
   }
+  // A header of the last request, empty when it had none.
+  std::string lastHeader(const std::string& name) const {
+    std::lock_guard lock(mutex_);
+    auto it = last_headers_.find(name);
+    return it == last_headers_.end() ? std::string() : it->second;
+  }
 
  private:
   struct Session : std::enable_shared_from_this<Session> {
@@ -83,6 +90,9 @@ class TestHttpServer {
         std::lock_guard lock(server.mutex_);
         server.last_target_ = std::string(request.target());
         server.last_host_ = std::string(request[boost::beast::http::field::host]);
+        server.last_headers_.clear();
+        for (const auto& field : request)
+          server.last_headers_[std::string(field.name_string())] = std::string(field.value());
       }
       const auto action = server.handler_(server.requests_++);
       if (action.kind == Kind::kClose) return close();
@@ -142,6 +152,7 @@ class TestHttpServer {
   mutable std::mutex mutex_;
   std::string last_target_;
   std::string last_host_;
+  std::map<std::string, std::string> last_headers_;
   std::thread thread_;
 };
 
