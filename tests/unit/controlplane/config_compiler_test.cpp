@@ -1,0 +1,228 @@
+#include "controlplane/compiler/config_compiler.h"
+
+#include <QtTest>
+
+#include "controlplane/policy/policy_parser.h"
+
+using namespace meshdeck::cp;
+namespace v1 = meshdeck::v1;
+
+namespace {
+
+ProxyNode node(const std::string& id, const std::string& svc, const std::string& ver,
+               uint32_t port) {
+  ProxyNode n;
+  n.proxy_id = id;
+  n.service = svc;
+  n.version = ver;
+  n.inbound_port = port;
+  n.app_port = port + 1;
+  n.outbound_port = port + 2;
+  return n;
+}
+
+std::shared_ptr<PolicySet> policies(const std::string& yaml) {
+  std::vector<ValidationError> errors;
+  auto set = std::make_shared<PolicySet>();
+  set->revision = 1;
+  set->policies = parsePolicies(yaml, "t.yaml", &errors);
+  if (!errors.empty()) qFatal("%s", errors[0].toString().c_str());
+  return set;
+}
+
+const v1::Cluster* cluster(const v1::ProxyConfig& c, const std::string& name) {
+  for (const auto& cl : c.clusters())
+    if (cl.name() == name) return &cl;
+  return nullptr;
+}
+const v1::VirtualHost* host(const v1::ProxyConfig& c, const std::string& name) {
+  for (const auto& vh : c.route_tables(1).virtual_hosts())
+    if (vh.name() == name) return &vh;
+  return nullptr;
+}
+
+const char* kAll = R"(apiVersion: meshdeck.io/v1alpha1
+kind: DestinationPolicy
+metadata: {name: reviews}
+spec:
+  host: reviews
+  trafficPolicy:
+    loadBalancer: {simple: LEAST_REQUEST}
+    connectionPool: {maxRequests: 10, connectTimeout: 250ms}
+    outlierDetection: {consecutive5xxErrors: 3, baseEjectionTime: 10s}
+  subsets:
+  - {name: stable, labels: {version: v1}}
+  - {name: canary, labels: {version: v2}}
+---
+apiVersion: meshdeck.io/v1alpha1
+kind: TrafficRoute
+metadata: {name: reviews}
+spec:
+  host: reviews
+  http:
+  - name: api
+    match:
+    - {uri: {prefix: /api}, methods: [GET]}
+    - {headers: {x-user: {exact: tester}}}
+    route: [{destination: {host: reviews, subset: canary}}]
+    timeout: 1s
+    retries: {attempts: 2, perTryTimeout: 300ms}
+    headers: {request: {set: {x-route: api}}}
+  - name: rest
+    route:
+    - {destination: {host: reviews, subset: stable}, weight: 75}
+    - {destination: {host: reviews, subset: canary}, weight: 25}
+    fault: {abort: {percentage: 10, httpStatus: 503}}
+    mirror: {host: reviews, subset: canary, percentage: 5}
+---
+apiVersion: meshdeck.io/v1alpha1
+kind: PeerAuthentication
+metadata: {name: mesh}
+spec: {mtls: {mode: STRICT}}
+---
+apiVersion: meshdeck.io/v1alpha1
+kind: PeerAuthentication
+metadata: {name: page}
+spec: {selector: {service: productpage}, mtls: {mode: DISABLE}}
+---
+apiVersion: meshdeck.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: readers}
+spec:
+  selector: {service: reviews}
+  rules:
+  - from: [{source: {services: [productpage]}}]
+    to: [{operation: {methods: [GET], paths: ["/api*"]}}, {operation: {methods: [HEAD]}}]
+---
+apiVersion: meshdeck.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: no-delete}
+spec:
+  action: DENY
+  dryRun: true
+  rules: [{to: [{operation: {methods: [DELETE]}}]}]
+---
+apiVersion: meshdeck.io/v1alpha1
+kind: RateLimit
+metadata: {name: reviews}
+spec: {selector: {service: reviews}, requestsPerSecond: 20, burst: 5}
+)";
+
+}  // namespace
+
+class ConfigCompilerTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void compilesListenersAndEndpointsWithoutPolicies() {
+    MeshState state;
+    state.proxies = {node("page-0", "productpage", "v1", 100), node("rev-1", "reviews", "v1", 200),
+                     node("rev-2", "reviews", "v2", 300)};
+    ConfigCompiler compiler(state);
+    const auto c = compiler.compile(state.proxies[0]);
+    QCOMPARE(c.listeners(0).direction(), v1::Listener::INBOUND);
+    QCOMPARE(c.listeners(0).address().port(), 100u);
+    QCOMPARE(c.listeners(0).route_table(), std::string("inbound"));
+    QCOMPARE(c.listeners(1).direction(), v1::Listener::OUTBOUND);
+    QCOMPARE(c.listeners(1).address().port(), 102u);
+    QCOMPARE(c.route_tables(0).virtual_hosts(0).routes(0).destinations(0).cluster(),
+             std::string("inbound|local"));
+    QCOMPARE(cluster(c, "inbound|local")->endpoints(0).address().port(), 101u);
+    // Default route to every version; clusters per service and per version.
+    const auto* vh = host(c, "reviews");
+    QCOMPARE(vh->domains(0), std::string("reviews"));
+    QCOMPARE(vh->routes_size(), 1);
+    QCOMPARE(vh->routes(0).destinations(0).cluster(), std::string("reviews"));
+    QCOMPARE(cluster(c, "reviews")->endpoints_size(), 2);
+    QCOMPARE(cluster(c, "reviews|v2")->endpoints(0).address().port(), 300u);
+    QCOMPARE(cluster(c, "reviews|v2")->endpoints(0).version(), std::string("v2"));
+    QCOMPARE(cluster(c, "reviews|v2")->service(), std::string("reviews"));
+    QCOMPARE(cluster(c, "reviews|v2")->version(), std::string("v2"));
+    QCOMPARE(c.workload().service(), std::string("productpage"));
+    QCOMPARE(c.telemetry().interval().seconds(), 1);
+    QCOMPARE(c.security().inbound_mode(), v1::PLAINTEXT);
+    QVERIFY(!c.security().default_deny());
+    // Same input, same version; a changed endpoint, another version.
+    QCOMPARE(ConfigCompiler::contentHash(c),
+             ConfigCompiler::contentHash(ConfigCompiler(state).compile(state.proxies[0])));
+    state.proxies[2].inbound_port = 301;
+    QVERIFY(ConfigCompiler::contentHash(c) !=
+            ConfigCompiler::contentHash(ConfigCompiler(state).compile(state.proxies[0])));
+  }
+
+  void compilesEveryPolicyKind() {
+    MeshState state;
+    state.proxies = {node("page-0", "productpage", "v1", 100), node("rev-1", "reviews", "v1", 200),
+                     node("rev-2", "reviews", "v2", 300)};
+    state.policies = policies(kAll);
+    ConfigCompiler compiler(state);
+    const auto page = compiler.compile(state.proxies[0]);
+    const auto* vh = host(page, "reviews");
+    // Two match conditions become two routes; then the weighted route; no default route since
+    // "rest" matches everything.
+    QCOMPARE(vh->routes_size(), 3);
+    QCOMPARE(vh->routes(0).name(), std::string("api"));
+    QCOMPARE(vh->routes(0).match().path_prefix(), std::string("/api"));
+    QCOMPARE(vh->routes(0).match().methods(0), std::string("GET"));
+    QCOMPARE(vh->routes(1).match().headers(0).exact(), std::string("tester"));
+    QCOMPARE(vh->routes(0).destinations(0).cluster(), std::string("reviews|v2"));
+    QCOMPARE(vh->routes(0).timeout().seconds(), 1);
+    QCOMPARE(vh->routes(0).retry().attempts(), 2u);
+    QCOMPARE(vh->routes(0).retry().per_try_timeout().nanos(), 300'000'000);
+    QCOMPARE(vh->routes(0).request_headers().set().at("x-route"), std::string("api"));
+    const auto& rest = vh->routes(2);
+    QCOMPARE(rest.destinations(0).cluster(), std::string("reviews|v1"));
+    QCOMPARE(rest.destinations(0).weight(), 75u);
+    QCOMPARE(rest.destinations(1).weight(), 25u);
+    QCOMPARE(rest.fault().abort_percent(), 10.0);
+    QCOMPARE(rest.fault().abort_status(), 503u);
+    QCOMPARE(rest.mirror().cluster(), std::string("reviews|v2"));
+    QCOMPARE(rest.mirror().percent(), 5.0);
+    // Destination policy on every reviews cluster; mTLS towards a STRICT service.
+    const auto* v1c = cluster(page, "reviews|v1");
+    QCOMPARE(v1c->lb_policy(), v1::Cluster::LEAST_REQUEST);
+    QCOMPARE(v1c->circuit_breaker().max_requests(), 10u);
+    QCOMPARE(v1c->connect_timeout().nanos(), 250'000'000);
+    QCOMPARE(v1c->outlier_detection().consecutive_errors(), 3u);
+    QCOMPARE(v1c->tls().mode(), v1::MUTUAL_TLS);
+    QCOMPARE(v1c->tls().expected_identities(0),
+             std::string("spiffe://meshdeck.local/ns/default/sa/reviews"));
+    QCOMPARE(cluster(page, "productpage")->tls().mode(), v1::PLAINTEXT);  // DISABLE wins
+    QCOMPARE(page.security().inbound_mode(), v1::PLAINTEXT);
+    QCOMPARE(page.security().authorization_size(), 1);  // only the mesh-wide DENY
+    QVERIFY(!page.security().default_deny());
+
+    const auto rev = compiler.compile(state.proxies[1]);
+    QCOMPARE(rev.security().inbound_mode(), v1::MUTUAL_TLS);
+    QCOMPARE(rev.listeners(0).tls_mode(), v1::MUTUAL_TLS);
+    const auto& authz = rev.security().authorization();
+    QCOMPARE(authz.size(), 3);
+    QCOMPARE(authz[0].action(), v1::AuthorizationRule::DENY);  // DENY first
+    QVERIFY(authz[0].dry_run());
+    QCOMPARE(authz[1].action(), v1::AuthorizationRule::ALLOW);
+    QCOMPARE(authz[1].sources(0), std::string("spiffe://meshdeck.local/ns/default/sa/productpage"));
+    QCOMPARE(authz[1].paths(0), std::string("/api*"));
+    QCOMPARE(authz[2].methods(0), std::string("HEAD"));
+    QVERIFY(rev.security().default_deny());
+    const auto& inbound_vh = rev.route_tables(0).virtual_hosts(0);
+    QCOMPARE(inbound_vh.rate_limit().requests_per_second(), 20.0);
+    QCOMPARE(inbound_vh.rate_limit().burst(), 5u);
+    QVERIFY(!page.route_tables(0).virtual_hosts(0).has_rate_limit());
+  }
+
+  void allowNothingIsDefaultDeny() {
+    MeshState state;
+    state.proxies = {node("rev-1", "reviews", "v1", 200)};
+    state.policies = policies(R"(apiVersion: meshdeck.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: lockdown}
+spec: {selector: {service: reviews}}
+)");
+    const auto c = ConfigCompiler(state).compile(state.proxies[0]);
+    QCOMPARE(c.security().authorization_size(), 0);
+    QVERIFY(c.security().default_deny());
+  }
+};
+
+QTEST_GUILESS_MAIN(ConfigCompilerTest)
+#include "config_compiler_test.moc"

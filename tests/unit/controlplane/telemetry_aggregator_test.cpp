@@ -1,0 +1,112 @@
+#include "controlplane/telemetry/telemetry_aggregator.h"
+
+#include <QtTest>
+
+#include "common/clock.h"
+
+using namespace meshdeck;
+using namespace meshdeck::cp;
+using namespace std::chrono_literals;
+
+namespace {
+EdgeReport report(const std::string& src, const std::string& dst, uint64_t ok, uint64_t errors,
+                  uint64_t latency_ns, bool client = true, const std::string& version = "v1") {
+  EdgeReport r;
+  r.source_service = src;
+  r.destination_service = dst;
+  r.destination_version = version;
+  r.client_side = client;
+  r.requests = ok + errors;
+  r.responses_by_class[1] = ok;
+  r.responses_by_class[4] = errors;
+  common::LatencyHistogram h;
+  h.recordN(latency_ns, ok + errors);
+  r.latency = SparseHistogram::fromDense(h);
+  return r;
+}
+}  // namespace
+
+class TelemetryAggregatorTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void sparseMergeEqualsDenseMerge() {
+    common::LatencyHistogram a, b, both;
+    for (uint64_t v : {1'000ull, 5'000ull, 5'000ull, 80'000'000ull}) {
+      a.record(v);
+      both.record(v);
+    }
+    for (uint64_t v : {5'000ull, 2'000'000ull, 100ull}) {
+      b.record(v);
+      both.record(v);
+    }
+    auto s = SparseHistogram::fromDense(a);
+    s.merge(SparseHistogram::fromDense(b));
+    common::LatencyHistogram back;
+    s.addTo(&back);
+    QVERIFY(back == both);
+    QCOMPARE(s.buckets.size(), size_t(5));
+  }
+
+  void windowsRatesAndPercentiles() {
+    common::SimulatedTimeSource clock;
+    TelemetryAggregator agg(clock, 3600, 60);
+    // 10 seconds: 100 requests/s at 2 ms, one 5xx per second; a slow second of 100 at 50 ms.
+    for (int s = 0; s < 10; ++s) {
+      agg.ingest(report("page", "reviews", 99, 1, 2'000'000));
+      clock.advance(1s);
+    }
+    agg.ingest(report("page", "reviews", 100, 0, 50'000'000, true, "v2"));
+    agg.ingest(report("page", "reviews", 7, 0, 1'000'000, false));  // server side: node metrics
+    auto edges = agg.edges(10);
+    QCOMPARE(edges.size(), size_t(1));
+    const auto& m = edges[0].metrics;
+    // Window of 10 s ending now: seconds 1..10 (the first second fell out).
+    QCOMPARE(m.requests, 1000u);
+    QCOMPARE(m.requests_per_second, 100.0);
+    QCOMPARE(m.responses_by_class[4], 9u);
+    QCOMPARE(m.success_rate, 1.0 - 9.0 / 1000.0);
+    QVERIFY(std::abs(m.p50_ms - 2.0) < 0.02);
+    QVERIFY(std::abs(m.p99_ms - 50.0) < 0.5);
+    QCOMPARE(m.latency->count(), 1000u);
+    QCOMPARE(edges[0].requests_by_destination_version.at("v1"), 900u);
+    QCOMPARE(edges[0].requests_by_destination_version.at("v2"), 100u);
+    const auto nodes = agg.nodes(10);
+    QCOMPARE(nodes.at("reviews").requests, 7u);
+    // An idle window reads as idle, success 1, no latency.
+    clock.advance(30s);
+    edges = agg.edges(10);
+    QCOMPARE(edges[0].metrics.requests, 0u);
+    QCOMPARE(edges[0].metrics.success_rate, 1.0);
+    QCOMPARE(edges[0].metrics.p99_ms, 0.0);
+  }
+
+  void historyIsBoundedWhateverTheRunTime() {
+    common::SimulatedTimeSource clock;
+    constexpr uint32_t kHistory = 120, kHistograms = 10;
+    TelemetryAggregator agg(clock, kHistory, kHistograms);
+    size_t bytes_at_limit = 0;
+    for (int s = 0; s < 600; ++s) {
+      // Latencies vary so every second fills several buckets.
+      for (uint64_t v = 1; v <= 8; ++v)
+        agg.ingest(report("page", "reviews", 10, 0, v * 1'000'000 + uint64_t(s) * 1000));
+      clock.advance(1s);
+      if (s == int(kHistory) + 5) bytes_at_limit = agg.memoryBytes();
+    }
+    const auto hist = agg.history("page", "reviews", 100000);
+    // One sample per second with traffic within the last kHistory seconds; the current second
+    // (the clock moved on after the last report) has none yet.
+    QCOMPARE(hist.size(), size_t(kHistory - 1));
+    QCOMPARE(hist.back().requests_per_second, 80.0);
+    QVERIFY(hist.back().p50_ms > 4.0 && hist.back().p50_ms < 5.0);
+    // Memory stops growing once the ring is full.
+    QCOMPARE(agg.memoryBytes(), bytes_at_limit);
+    QVERIFY(agg.memoryBytes() < 64 * 1024);
+    // Seconds without traffic cost nothing: after a long idle spell the history is empty.
+    clock.advance(std::chrono::seconds(kHistory + 1));
+    QCOMPARE(agg.history("page", "reviews", 100000).size(), size_t(0));
+  }
+};
+
+QTEST_GUILESS_MAIN(TelemetryAggregatorTest)
+#include "telemetry_aggregator_test.moc"
