@@ -1,5 +1,7 @@
 #include "controlplane/in_process_control_plane.h"
 
+#include "controlplane/fleet/demo_fleet.h"
+
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
@@ -323,18 +325,32 @@ std::string InProcessControlPlane::exportSnapshotJson(uint32_t window_seconds) {
   return snapshotToJson(*g, policies(), kVersion);
 }
 
-std::vector<ProcessInfo> InProcessControlPlane::processes() { return {}; }
+void InProcessControlPlane::setFleet(fleet::DemoFleet* fleet) {
+  std::lock_guard lock(fleet_mu_);
+  fleet_ = fleet;
+}
 
-std::vector<std::string> InProcessControlPlane::processLogs(const std::string&, uint32_t) {
-  return {};
+std::vector<ProcessInfo> InProcessControlPlane::processes() {
+  std::lock_guard lock(fleet_mu_);
+  return fleet_ ? fleet_->processes() : std::vector<ProcessInfo>{};
+}
+
+std::vector<std::string> InProcessControlPlane::processLogs(const std::string& name,
+                                                            uint32_t tail) {
+  std::lock_guard lock(fleet_mu_);
+  return fleet_ ? fleet_->logs(name, tail) : std::vector<std::string>{};
 }
 
 ActionResult InProcessControlPlane::restartProcess(const std::string& name) {
+  std::lock_guard lock(fleet_mu_);
+  if (fleet_) return fleet_->restart(name);
   return ActionResult{false, "this control plane runs no fleet (no process \"" + name + "\")"};
 }
 
-ActionResult InProcessControlPlane::scaleService(const std::string& service, const std::string&,
-                                                 uint32_t) {
+ActionResult InProcessControlPlane::scaleService(const std::string& service,
+                                                 const std::string& version, uint32_t replicas) {
+  std::lock_guard lock(fleet_mu_);
+  if (fleet_) return fleet_->scale(service, version, replicas);
   return ActionResult{false, "this control plane runs no fleet (cannot scale \"" + service + "\")"};
 }
 

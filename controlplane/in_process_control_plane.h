@@ -1,12 +1,17 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "controlplane/api/control_plane.h"
 #include "controlplane/control_plane_options.h"
 
 namespace meshdeck::cp {
+
+namespace fleet {
+class DemoFleet;
+}
 
 // InProcessControlPlane is the control plane running inside the calling process: registry,
 // policy store, config compiler and push, telemetry aggregation, and the gRPC server proxies
@@ -34,6 +39,10 @@ class InProcessControlPlane final : public ControlPlane {
   // policies may name it and the graph shows it.
   void registerService(const std::string& service, const std::string& version,
                        const std::string& tier);
+  // Attaches the fleet whose processes the fleet methods below act on (nullptr detaches it).
+  // The fleet must outlive the attachment.
+  void setFleet(fleet::DemoFleet* fleet);
+
   // Counters of the gRPC edge, for logs and tests.
   struct Counters {
     uint64_t pushes = 0, acks = 0, nacks = 0, bad_discovery_requests = 0;
@@ -65,6 +74,8 @@ class InProcessControlPlane final : public ControlPlane {
  private:
   class Impl;
   std::unique_ptr<Impl> impl_;
+  std::mutex fleet_mu_;
+  fleet::DemoFleet* fleet_ = nullptr;
 };
 
 }  // namespace meshdeck::cp

@@ -1,10 +1,17 @@
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <thread>
 
+#include "common/duration.h"
 #include "common/logging.h"
+#include "controlplane/fleet/demo_runner.h"
 #include "controlplane/in_process_control_plane.h"
 #include "meshdeck/version.h"
 
@@ -35,6 +42,18 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
+  std::string demo, scenario, duration_text;
+  uint64_t seed = 0;
+  app.add_option("--demo", demo,
+                 "Start a demo mesh: a bundled name (storefront, large) or a DemoMesh file");
+  app.add_option("--scenario", scenario,
+                 "Run a training scenario over the demo (bundled name or file); exit 1 if a "
+                 "checkpoint fails")
+      ->needs("--demo");
+  app.add_option("--duration", duration_text, "Stop the demo after this long (e.g. 60s, 10m)")
+      ->needs("--demo");
+  app.add_option("--seed", seed, "Seed of the demo's random behaviour (default: the scenario's)")
+      ->needs("--demo");
   app.set_version_flag("--version", meshdeck::kVersion);
   CLI11_PARSE(app, argc, argv);
   if (!meshdeck::common::setupLogging("controlplane", log_level)) {
@@ -47,6 +66,7 @@ int main(int argc, char** argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   spdlog::info("meshdeck-controlplane {} starting (state {}, policies {})", meshdeck::kVersion,
@@ -57,12 +77,47 @@ int main(int argc, char** argv) {
     spdlog::error("{}", error);
     return 1;
   }
-  int sig = 0;
-  sigwait(&set, &sig);
-  spdlog::info("signal {}: shutting down", sig);
+  int status = 0;
+  if (demo.empty()) {
+    int sig = 0;
+    sigwait(&set, &sig);
+    spdlog::info("signal {}: shutting down", sig);
+  } else {
+    meshdeck::cp::fleet::DemoRunOptions run;
+    run.demo = demo;
+    if (!scenario.empty()) run.scenario = scenario;
+    if (!duration_text.empty()) {
+      const auto d = meshdeck::common::parseDuration(duration_text);
+      if (!d) {
+        spdlog::error("--duration: \"{}\" is not a duration like 60s or 10m", duration_text);
+        return 2;
+      }
+      run.duration = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+    }
+    run.seed = seed;
+    run.bin_dir = std::filesystem::read_symlink("/proc/self/exe").parent_path();
+    run.control_plane_address = control_plane.listenAddress();
+    run.register_service = [&](const std::string& s, const std::string& v, const std::string& t) {
+      control_plane.registerService(s, v, t);
+    };
+    run.on_fleet = [&](meshdeck::cp::fleet::DemoFleet* f) { control_plane.setFleet(f); };
+    // A signal ends the demo; the runner then stops the fleet before we stop the control plane.
+    std::atomic<bool> cancelled{false};
+    std::thread signal_waiter([&] {
+      int sig = 0;
+      sigwait(&set, &sig);
+      if (sig == SIGUSR1) return;  // our own wake-up at the end of the run
+      spdlog::info("signal {}: stopping the demo", sig);
+      cancelled = true;
+    });
+    meshdeck::cp::fleet::DemoRunner runner(control_plane, run, std::cout);
+    status = runner.run([&] { return cancelled.load(); });
+    if (!cancelled) ::kill(::getpid(), SIGUSR1);
+    signal_waiter.join();
+  }
   control_plane.stop();
   const auto c = control_plane.counters();
   spdlog::info("stopped: {} pushes, {} acks, {} nacks, {} reports, {} edges ({} refused)", c.pushes,
                c.acks, c.nacks, c.reports, c.edges_accepted, c.edges_rejected);
-  return 0;
+  return status;
 }
