@@ -6,20 +6,25 @@
 #                             [--targets "direct meshdeck haproxy nginx"] [--out FILE]
 #   --bin-dir    where meshdeck-load is (default: build/release/bin, then any build/*/bin)
 #   --proxy-bin  the meshdeck-proxy binary (default: next to meshdeck-load)
-#   --duration   seconds of each measured run (default 10)
+#   --duration   seconds of each measured run (default 5)
+#   --rounds     how many times each measurement is repeated, interleaved over the targets;
+#                the report gives the median (default 3)
 #   --out        also write the markdown report to FILE
 #   --rt         run every benchmark process SCHED_FIFO (chrt -f 20; needs root or
 #                CAP_SYS_NICE) so that other jobs on a shared machine do not perturb it
 #
-# Per target it measures, in this order:
+# All targets run side by side (idle ones cost nothing). It measures:
 #   1. RSS idle: VmRSS after start and one request.
 #   2. RSS under load: the largest VmRSS seen during a 5 s open-loop run at 2000 req/s over
 #      100 connections.
 #   3. Saturated throughput: wrk, closed loop, 1 thread, 64 connections; CPU us per request
 #      from the proxy's utime+stime (/proc/PID/stat) over the run divided by wrk's requests.
 #   4. Latency at a fixed 1000 req/s over 16 connections (meshdeck-load, open loop, latency
-#      from the scheduled send time); "added" = this target's p50/p99 minus direct's. CPU us per
-#      request again, at this realistic rate.
+#      from the scheduled send time); "added" = this target's median p50/p99 minus direct's.
+#      CPU us per request again, at this realistic rate.
+# 3 and 4 run in rounds, each round visiting every target in turn, so that a disturbance of
+# the machine hits one round of every target rather than all of one target; medians are
+# reported.
 # Placement on the 2 cores: the proxy under test is pinned to CPU 0; the backend and the load
 # generators share CPU 1, the same for every target.
 set -euo pipefail
@@ -27,7 +32,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin_dir=""
 proxy_bin=""
-duration=10
+duration=5
+rounds=3
 targets="direct meshdeck haproxy nginx"
 out_file=""
 prio=()
@@ -36,10 +42,11 @@ while [[ $# -gt 0 ]]; do
     --bin-dir) bin_dir="$2"; shift 2 ;;
     --proxy-bin) proxy_bin="$2"; shift 2 ;;
     --duration) duration="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
     --targets) targets="$2"; shift 2 ;;
     --out) out_file="$2"; shift 2 ;;
     --rt) prio=(chrt -f 20); shift ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
     *) echo "proxy_bench: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -177,113 +184,136 @@ CONF
   wait_http "$port"
 }
 
-results="$work/results.jsonl"
-: > "$results"
+declare -A port_of pid_of
 for name in $targets; do
-  echo "proxy_bench: measuring $name" >&2
-  target_pid=""
   if [[ "$name" == direct ]]; then
-    port=$backend_port
+    port_of[$name]=$backend_port
+    pid_of[$name]=""
   else
     port=$(free_port)
     start_target "$name" "$port"
-  fi
-  url="http://127.0.0.1:$port/"
-  rss_idle=""; rss_load=""
-  if [[ -n "$target_pid" ]]; then
-    curl -s -o /dev/null "$url"
-    sleep 0.5
-    rss_idle=$(rss_kb "$target_pid")
-    "${prio[@]}" taskset -c 1 "$load_bin" --url "$url" --rate 2000 --connections 100 --duration 5s --json \
-      > "$work/$name-100conn.json" &
-    load_pid=$!
-    rss_load=$rss_idle
-    while kill -0 "$load_pid" 2> /dev/null; do
-      r=$(rss_kb "$target_pid"); (( r > rss_load )) && rss_load=$r
-      sleep 0.25
-    done
-    wait "$load_pid"
-  fi
-
-  # Saturation, closed loop.
-  t0=$([[ -n "$target_pid" ]] && cpu_ticks "$target_pid" || echo 0)
-  "${prio[@]}" taskset -c 1 wrk -t1 -c64 -d"${duration}s" --latency "$url" > "$work/$name-wrk.txt"
-  t1=$([[ -n "$target_pid" ]] && cpu_ticks "$target_pid" || echo 0)
-  sat_ticks=$((t1 - t0))
-
-  # Fixed 1000 req/s over 16 connections.
-  t0=$([[ -n "$target_pid" ]] && cpu_ticks "$target_pid" || echo 0)
-  "${prio[@]}" taskset -c 1 "$load_bin" --url "$url" --rate 1000 --connections 16 --duration "${duration}s" \
-    --json > "$work/$name-1000.json"
-  t1=$([[ -n "$target_pid" ]] && cpu_ticks "$target_pid" || echo 0)
-  fixed_ticks=$((t1 - t0))
-
-  python3 - "$name" "$work/$name-wrk.txt" "$work/$name-1000.json" "$sat_ticks" "$fixed_ticks" \
-    "$clk_tck" "${rss_idle:-0}" "${rss_load:-0}" "$work/$name-100conn.json" >> "$results" << 'PY'
-import json, re, sys
-name, wrk_file, fixed_file, sat_ticks, fixed_ticks, tck, rss_idle, rss_load, conn_file = sys.argv[1:]
-wrk = open(wrk_file).read()
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1))
-total = int(re.search(r"(\d+) requests in", wrk).group(1))
-non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", wrk)
-sock_err = re.search(r"Socket errors: (.*)", wrk)
-fixed = json.load(open(fixed_file))
-try:
-    conn = json.load(open(conn_file))
-except (OSError, ValueError):
-    conn = None
-tck = float(tck)
-print(json.dumps({
-    "name": name,
-    "sat_rps": rps,
-    "sat_errors": (int(non2xx.group(1)) if non2xx else 0),
-    "sat_socket_errors": sock_err.group(1) if sock_err else "",
-    "sat_cpu_us": (int(sat_ticks) / tck * 1e6 / total) if total and name != "direct" else None,
-    "fixed": fixed,
-    "fixed_cpu_us": (int(fixed_ticks) / tck * 1e6 / fixed["completed"])
-        if fixed["completed"] and name != "direct" else None,
-    "rss_idle_kb": int(rss_idle) or None,
-    "rss_load_kb": int(rss_load) or None,
-    "conn100_errors": conn["errors"]["total"] if conn else None,
-}))
-PY
-  if [[ -n "$target_pid" ]]; then
-    kill "$target_pid" 2> /dev/null || true
-    wait "$target_pid" 2> /dev/null || true
+    port_of[$name]=$port
+    pid_of[$name]=$target_pid
   fi
 done
 
-python3 - "$results" << 'PY' | tee "${out_file:-/dev/null}"
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-by = {r["name"]: r for r in rows}
-direct = by.get("direct")
-hap = by.get("haproxy")
-def added(r, q):
-    if not direct or r["name"] == "direct": return None
-    return r["fixed"]["latency_us"][q] - direct["fixed"]["latency_us"][q]
+ticks_of() { [[ -n "$1" ]] && cpu_ticks "$1" || echo 0; }
+
+# 1 and 2: memory.
+for name in $targets; do
+  pid=${pid_of[$name]}
+  [[ -n "$pid" ]] || continue
+  echo "proxy_bench: memory of $name" >&2
+  url="http://127.0.0.1:${port_of[$name]}/"
+  curl -s -o /dev/null "$url"
+  sleep 0.5
+  rss_kb "$pid" > "$work/$name.rss_idle"
+  "${prio[@]}" taskset -c 1 "$load_bin" --url "$url" --rate 2000 --connections 100 --duration 5s \
+    --json > "$work/$name-100conn.json" &
+  load_pid=$!
+  peak=0
+  while kill -0 "$load_pid" 2> /dev/null; do
+    r=$(rss_kb "$pid"); (( r > peak )) && peak=$r
+    sleep 0.25
+  done
+  wait "$load_pid"
+  echo "$peak" > "$work/$name.rss_load"
+done
+
+# 3 and 4: rounds over the targets.
+for round in $(seq 1 "$rounds"); do
+  for name in $targets; do
+    echo "proxy_bench: round $round/$rounds: $name" >&2
+    pid=${pid_of[$name]}
+    url="http://127.0.0.1:${port_of[$name]}/"
+    t0=$(ticks_of "$pid")
+    "${prio[@]}" taskset -c 1 wrk -t1 -c64 -d"${duration}s" "$url" > "$work/$name-wrk-$round.txt"
+    t1=$(ticks_of "$pid")
+    echo $((t1 - t0)) > "$work/$name-wrk-$round.ticks"
+    sleep 1  # let the saturation run's connections close before measuring latency
+    t0=$(ticks_of "$pid")
+    "${prio[@]}" taskset -c 1 "$load_bin" --url "$url" --rate 1000 --connections 16 \
+      --duration "${duration}s" --json > "$work/$name-1000-$round.json"
+    t1=$(ticks_of "$pid")
+    echo $((t1 - t0)) > "$work/$name-1000-$round.ticks"
+  done
+done
+
+python3 - "$work" "$clk_tck" "$rounds" $targets << 'PY' | tee "${out_file:-/dev/null}"
+import json, re, statistics, sys
+work, tck, rounds, names = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+
+def read(path, default=None):
+    try:
+        return open(path).read()
+    except OSError:
+        return default
+
+rows = {}
+for name in names:
+    sat, sat_cpu, p50, p99, fixed_cpu, errors = [], [], [], [], [], 0
+    for r in range(1, rounds + 1):
+        wrk = read(f"{work}/{name}-wrk-{r}.txt")
+        total = int(re.search(r"(\d+) requests in", wrk).group(1))
+        sat.append(float(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1)))
+        bad = re.search(r"Non-2xx or 3xx responses: (\d+)", wrk)
+        errors += int(bad.group(1)) if bad else 0
+        sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", wrk)
+        errors += sum(int(x) for x in sock.groups()) if sock else 0
+        ticks = int(read(f"{work}/{name}-wrk-{r}.ticks"))
+        sat_cpu.append(ticks / tck * 1e6 / total)
+        fixed = json.loads(read(f"{work}/{name}-1000-{r}.json"))
+        p50.append(fixed["latency_us"]["p50"])
+        p99.append(fixed["latency_us"]["p99"])
+        errors += fixed["errors"]["total"]
+        ticks = int(read(f"{work}/{name}-1000-{r}.ticks"))
+        fixed_cpu.append(ticks / tck * 1e6 / max(1, fixed["completed"]))
+    conn = read(f"{work}/{name}-100conn.json")
+    if conn:
+        errors += json.loads(conn)["errors"]["total"]
+    proxy = name != "direct"
+    rows[name] = {
+        "sat": statistics.median(sat), "sat_all": sat,
+        "p50": statistics.median(p50), "p99": statistics.median(p99), "p99_all": p99,
+        "sat_cpu": statistics.median(sat_cpu) if proxy else None,
+        "fixed_cpu": statistics.median(fixed_cpu) if proxy else None,
+        "rss_idle": int(read(f"{work}/{name}.rss_idle", "0")) / 1024 or None,
+        "rss_load": int(read(f"{work}/{name}.rss_load", "0")) / 1024 or None,
+        "errors": errors,
+    }
+
+direct = rows.get("direct")
+hap = rows.get("haproxy")
+def added(name, q):
+    if not direct or name == "direct": return None
+    return rows[name][q] - direct[q]
 def f(v, fmt="{:.0f}"):
     return "—" if v is None else fmt.format(v)
-def ratio(a, b, fmt="{:.2f}×"):
-    return "—" if a is None or b in (None, 0) else fmt.format(a / b)
+def ratio(a, b):
+    return "—" if a is None or b in (None, 0) else "{:.2f}×".format(a / b)
+
+print(f"Medians of {rounds} rounds. Saturated: wrk -t1 -c64. Latency: meshdeck-load at 1000 req/s over 16 connections.")
+print()
 print("| target | saturated req/s | p50 @1000 rps (µs) | p99 @1000 rps (µs) | added p50 (µs) | added p99 (µs) | CPU µs/req @1000 rps | CPU µs/req saturated | RSS idle (MB) | RSS 100 conns (MB) | errors |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-for r in rows:
-    lat = r["fixed"]["latency_us"]
-    errs = r["sat_errors"] + r["fixed"]["errors"]["total"] + (r["conn100_errors"] or 0)
-    print(f"| {r['name']} | {r['sat_rps']:.0f} | {lat['p50']:.0f} | {lat['p99']:.0f} | "
-          f"{f(added(r,'p50'))} | {f(added(r,'p99'))} | {f(r['fixed_cpu_us'],'{:.1f}')} | "
-          f"{f(r['sat_cpu_us'],'{:.1f}')} | "
-          f"{f(r['rss_idle_kb'] and r['rss_idle_kb']/1024,'{:.1f}')} | "
-          f"{f(r['rss_load_kb'] and r['rss_load_kb']/1024,'{:.1f}')} | {errs} |")
+for name, r in rows.items():
+    print(f"| {name} | {r['sat']:.0f} | {r['p50']:.0f} | {r['p99']:.0f} | {f(added(name,'p50'))} | "
+          f"{f(added(name,'p99'))} | {f(r['fixed_cpu'],'{:.1f}')} | {f(r['sat_cpu'],'{:.1f}')} | "
+          f"{f(r['rss_idle'],'{:.1f}')} | {f(r['rss_load'],'{:.1f}')} | {r['errors']} |")
+print()
+print("Every round (saturated req/s; p99 µs @1000 rps):")
+print()
+for name, r in rows.items():
+    print(f"- {name}: " + ", ".join(f"{s:.0f}" for s in r["sat_all"]) + "; " +
+          ", ".join(f"{p:.0f}" for p in r["p99_all"]))
 if hap:
     print()
-    print("| vs HAProxy | throughput | added p99 | CPU µs/req @1000 rps | CPU µs/req saturated | RSS idle | RSS 100 conns |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        if r["name"] in ("direct", "haproxy"): continue
-        print(f"| {r['name']} | {ratio(r['sat_rps'], hap['sat_rps'])} | "
-              f"{ratio(added(r,'p99'), added(hap,'p99'))} | {ratio(r['fixed_cpu_us'], hap['fixed_cpu_us'])} | "
-              f"{ratio(r['sat_cpu_us'], hap['sat_cpu_us'])} | {ratio(r['rss_idle_kb'], hap['rss_idle_kb'])} | "
-              f"{ratio(r['rss_load_kb'], hap['rss_load_kb'])} |")
+    print("| vs HAProxy | throughput | added p50 | added p99 | CPU µs/req @1000 rps | CPU µs/req saturated | RSS idle | RSS 100 conns |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, r in rows.items():
+        if name in ("direct", "haproxy"): continue
+        print(f"| {name} | {ratio(r['sat'], hap['sat'])} | {ratio(added(name,'p50'), added('haproxy','p50'))} | "
+              f"{ratio(added(name,'p99'), added('haproxy','p99'))} | "
+              f"{ratio(r['fixed_cpu'], hap['fixed_cpu'])} | {ratio(r['sat_cpu'], hap['sat_cpu'])} | "
+              f"{ratio(r['rss_idle'], hap['rss_idle'])} | {ratio(r['rss_load'], hap['rss_load'])} |")
 PY
