@@ -1,47 +1,422 @@
 #include "ui/main_window.h"
 
+#include <QAction>
+#include <QActionGroup>
 #include <QApplication>
+#include <QCloseEvent>
+#include <QComboBox>
+#include <QDialog>
+#include <QDialogButtonBox>
 #include <QDockWidget>
-#include <QGraphicsScene>
-#include <QGraphicsView>
+#include <QDoubleSpinBox>
+#include <QFileDialog>
+#include <QFormLayout>
+#include <QHeaderView>
 #include <QLabel>
-#include <QListWidget>
+#include <QLineEdit>
 #include <QMenuBar>
+#include <QMessageBox>
+#include <QProcess>
+#include <QSettings>
+#include <QSortFilterProxyModel>
+#include <QStandardPaths>
 #include <QStatusBar>
 #include <QTabWidget>
+#include <QTableView>
+#include <QToolBar>
+#include <QVBoxLayout>
+
+#include "meshdeck/version.h"
+#include "ui/control_plane_client.h"
+#include "ui/fleet_panel.h"
+#include "ui/graph_view.h"
+#include "ui/inspector.h"
+#include "ui/policy_panel.h"
+#include "ui/snapshot_export.h"
+#include "ui/table_models.h"
 
 namespace meshdeck::ui {
+namespace {
 
-MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
-  setWindowTitle(tr("Meshdeck"));
-  resize(1280, 800);
+QWidget* scenariosPlaceholder(QWidget* parent) {
+  auto* w = new QWidget(parent);
+  auto* l = new QVBoxLayout(w);
+  auto* text = new QLabel(
+      QObject::tr("<b>Scenarios</b><p>No scenario runner is available in this build yet, so "
+                  "there is nothing to play. Guided scenarios (a canary goes bad, latency "
+                  "injection, locking the mesh down with mTLS) will be listed here with their "
+                  "narration and checkpoints.</p>"),
+      w);
+  text->setWordWrap(true);
+  text->setAlignment(Qt::AlignTop | Qt::AlignLeft);
+  l->addWidget(text);
+  l->addStretch();
+  return w;
+}
 
-  graph_view_ = new QGraphicsView(new QGraphicsScene(this), this);
-  graph_view_->setRenderHint(QPainter::Antialiasing);
-  graph_view_->setDragMode(QGraphicsView::ScrollHandDrag);
-  setCentralWidget(graph_view_);
+}  // namespace
 
+MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWindowOptions options,
+                       QWidget* parent)
+    : QMainWindow(parent),
+      options_(std::move(options)),
+      client_(new ControlPlaneClient(std::move(control_plane), options_.read_only, this)) {
+  setWindowTitle(options_.read_only ? tr("Meshdeck — %1 (read-only)").arg(options_.source)
+                                    : tr("Meshdeck — %1").arg(options_.source));
+  resize(1440, 900);
+
+  graph_ = new GraphView(this);
+  setCentralWidget(graph_);
+
+  // Side panel.
   side_panel_ = new QTabWidget(this);
-  side_panel_->addTab(new QListWidget(side_panel_), tr("Services"));
-  side_panel_->addTab(new QListWidget(side_panel_), tr("Policies"));
-  side_panel_->addTab(new QListWidget(side_panel_), tr("Fleet"));
-  side_panel_->addTab(new QListWidget(side_panel_), tr("Scenarios"));
-  auto* dock = new QDockWidget(tr("Mesh"), this);
-  dock->setObjectName("meshDock");
-  dock->setWidget(side_panel_);
-  addDockWidget(Qt::LeftDockWidgetArea, dock);
+  services_model_ = new ServicesModel(this);
+  services_proxy_ = new QSortFilterProxyModel(this);
+  services_proxy_->setSourceModel(services_model_);
+  services_proxy_->setSortRole(Qt::UserRole);
+  services_proxy_->setFilterKeyColumn(ServicesModel::kName);
+  services_proxy_->setFilterCaseSensitivity(Qt::CaseInsensitive);
+  services_table_ = new QTableView(side_panel_);
+  services_table_->setModel(services_proxy_);
+  services_table_->setSortingEnabled(true);
+  services_table_->sortByColumn(ServicesModel::kName, Qt::AscendingOrder);
+  services_table_->setSelectionBehavior(QAbstractItemView::SelectRows);
+  services_table_->setSelectionMode(QAbstractItemView::SingleSelection);
+  services_table_->verticalHeader()->hide();
+  services_table_->setAlternatingRowColors(true);
+  services_table_->hideColumn(ServicesModel::kNamespace);
+  services_table_->hideColumn(ServicesModel::kTier);
+  services_table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+  connect(services_table_, &QTableView::clicked, this, [this](const QModelIndex& index) {
+    graph_->selectNode(services_model_->serviceAt(services_proxy_->mapToSource(index).row()));
+  });
+  policies_ = new PolicyPanel(client_, side_panel_);
+  fleet_ = new FleetPanel(client_, side_panel_);
+  side_panel_->addTab(services_table_, tr("Services"));
+  side_panel_->addTab(policies_, tr("Policies"));
+  side_panel_->addTab(fleet_, tr("Fleet"));
+  side_panel_->addTab(scenariosPlaceholder(side_panel_), tr("Scenarios"));
+  auto* side_dock = new QDockWidget(tr("Mesh"), this);
+  side_dock->setObjectName(QStringLiteral("meshDock"));
+  side_dock->setWidget(side_panel_);
+  addDockWidget(Qt::LeftDockWidgetArea, side_dock);
 
-  status_label_ = new QLabel(tr("Control plane: not started"), this);
-  statusBar()->addPermanentWidget(status_label_);
+  inspector_ = new Inspector(client_, this);
+  auto* inspector_dock = new QDockWidget(tr("Inspector"), this);
+  inspector_dock->setObjectName(QStringLiteral("inspectorDock"));
+  inspector_dock->setWidget(inspector_);
+  addDockWidget(Qt::RightDockWidgetArea, inspector_dock);
+  resizeDocks({side_dock, inspector_dock}, {360, 430}, Qt::Horizontal);
+
+  policies_->setReadOnly(options_.read_only);
+  fleet_->setReadOnly(options_.read_only);
+
+  connect(graph_, &GraphView::selectionChanged, inspector_, &Inspector::setSelection);
+  connect(policies_, &PolicyPanel::policiesChanged, graph_, &GraphView::setPolicies);
+  connect(policies_, &PolicyPanel::applied, this, [this](const QStringList& targets, quint64) {
+    // Show where the change lands: the edges into the affected services glow for a while.
+    graph_->highlightDestinations(targets, 6000);
+  });
+  connect(client_, &ControlPlaneClient::snapshotUpdated, this, &MainWindow::onSnapshot);
+
+  createGraphToolbar();
   createMenus();
+  createStatusBar();
+  restoreSettings();
+
+  client_->start();
+  policies_->refresh();
+  fleet_->refresh();
+}
+
+MainWindow::~MainWindow() {
+  // Calls still running in the pool deliver into widgets that are about to go.
+  client_->waitForIdle();
+}
+
+void MainWindow::createGraphToolbar() {
+  auto* bar = addToolBar(tr("Graph"));
+  bar->setObjectName(QStringLiteral("graphToolbar"));
+  bar->setMovable(false);
+  find_edit_ = new QLineEdit(bar);
+  find_edit_->setPlaceholderText(tr("Find service (Ctrl+F)"));
+  find_edit_->setClearButtonEnabled(true);
+  find_edit_->setMaximumWidth(220);
+  connect(find_edit_, &QLineEdit::textChanged, this, [this](const QString& text) {
+    const int matches = graph_->find(text);
+    services_proxy_->setFilterFixedString(text);
+    if (!text.isEmpty()) statusBar()->showMessage(tr("%n service(s) match", "", matches), 3000);
+  });
+  bar->addWidget(find_edit_);
+  bar->addSeparator();
+  bar->addWidget(new QLabel(tr(" Label: "), bar));
+  metric_box_ = new QComboBox(bar);
+  metric_box_->addItem(tr("p99 latency"), int(EdgeMetric::kP99));
+  metric_box_->addItem(tr("p50 latency"), int(EdgeMetric::kP50));
+  metric_box_->addItem(tr("Requests/s"), int(EdgeMetric::kRequestRate));
+  metric_box_->addItem(tr("Success rate"), int(EdgeMetric::kSuccessRate));
+  connect(metric_box_, &QComboBox::currentIndexChanged, this, [this](int i) {
+    graph_->setMetric(static_cast<EdgeMetric>(metric_box_->itemData(i).toInt()));
+  });
+  bar->addWidget(metric_box_);
+  bar->addSeparator();
+  hide_idle_ = bar->addAction(tr("Hide idle"));
+  hide_idle_->setCheckable(true);
+  hide_idle_->setToolTip(tr("Hide edges without requests in the window"));
+  connect(hide_idle_, &QAction::toggled, graph_, &GraphView::setHideIdle);
+  only_unhealthy_ = bar->addAction(tr("Only unhealthy"));
+  only_unhealthy_->setCheckable(true);
+  only_unhealthy_->setToolTip(tr("Show only degraded or failing edges and their services"));
+  connect(only_unhealthy_, &QAction::toggled, graph_, &GraphView::setOnlyUnhealthy);
+  bar->addWidget(new QLabel(tr(" Tier: "), bar));
+  tier_box_ = new QComboBox(bar);
+  tier_box_->addItem(tr("All"), QString());
+  connect(tier_box_, &QComboBox::currentIndexChanged, this,
+          [this](int i) { graph_->setTierFilter(tier_box_->itemData(i).toString()); });
+  bar->addWidget(tier_box_);
+  bar->addSeparator();
+  bar->addAction(tr("Fit"), graph_, &GraphView::fitGraph);
 }
 
 void MainWindow::createMenus() {
   auto* file = menuBar()->addMenu(tr("&File"));
-  file->addAction(tr("&Quit"), QKeySequence::Quit, qApp, &QApplication::quit);
+  file->addAction(tr("&Open Snapshot…"), QKeySequence::Open, this, &MainWindow::openSnapshot);
+  file->addAction(tr("&Export Snapshot…"), QKeySequence(Qt::CTRL | Qt::Key_E), this,
+                  &MainWindow::exportSnapshot);
+  file->addSeparator();
+  file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+
+  auto* edit = menuBar()->addMenu(tr("&Edit"));
+  edit->addAction(tr("&Find Service"), QKeySequence::Find, this, &MainWindow::focusFind);
+  auto* apply =
+      edit->addAction(tr("&Apply Policy"), QKeySequence(Qt::CTRL | Qt::Key_Return), this, [this] {
+        side_panel_->setCurrentWidget(policies_);
+        policies_->apply();
+      });
+  apply->setEnabled(!options_.read_only);
+  auto* validate = edit->addAction(
+      tr("&Validate Policy"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Return), this, [this] {
+        side_panel_->setCurrentWidget(policies_);
+        policies_->validate();
+      });
+  validate->setEnabled(!options_.read_only);
+  edit->addAction(tr("Policy &History…"), this, [this] { policies_->showHistory(); });
+
   auto* view = menuBar()->addMenu(tr("&View"));
-  view->addAction(tr("Zoom &In"), QKeySequence::ZoomIn, this, [this] { graph_view_->scale(1.25, 1.25); });
-  view->addAction(tr("Zoom &Out"), QKeySequence::ZoomOut, this, [this] { graph_view_->scale(0.8, 0.8); });
+  view->addAction(tr("Zoom &In"), QKeySequence::ZoomIn, this, [this] { graph_->zoomBy(1.25); });
+  view->addAction(tr("Zoom &Out"), QKeySequence::ZoomOut, this, [this] { graph_->zoomBy(0.8); });
+  view->addAction(tr("&Fit Graph"), QKeySequence(Qt::CTRL | Qt::Key_0), graph_,
+                  &GraphView::fitGraph);
+  view->addAction(tr("&Actual Size"), QKeySequence(Qt::CTRL | Qt::Key_1), graph_,
+                  &GraphView::resetZoom);
+  view->addSeparator();
+  auto* metrics = view->addMenu(tr("Edge &Label"));
+  auto* group = new QActionGroup(this);
+  for (int i = 0; i < metric_box_->count(); ++i) {
+    auto* a = metrics->addAction(metric_box_->itemText(i));
+    a->setCheckable(true);
+    a->setShortcut(QKeySequence(Qt::ALT | static_cast<Qt::Key>(Qt::Key_1 + i)));
+    group->addAction(a);
+    connect(a, &QAction::triggered, this, [this, i] { metric_box_->setCurrentIndex(i); });
+    connect(metric_box_, &QComboBox::currentIndexChanged, a,
+            [a, i](int current) { a->setChecked(current == i); });
+    a->setChecked(i == metric_box_->currentIndex());
+  }
+  view->addAction(hide_idle_);
+  view->addAction(only_unhealthy_);
+  animate_ = view->addAction(tr("Animate &Traffic"));
+  animate_->setCheckable(true);
+  animate_->setChecked(true);
+  connect(animate_, &QAction::toggled, graph_, &GraphView::setAnimateTraffic);
+  view->addAction(tr("Health &Thresholds…"), this, &MainWindow::editThresholds);
+  view->addSeparator();
+  for (auto* dock : findChildren<QDockWidget*>()) view->addAction(dock->toggleViewAction());
+
+  auto* help = menuBar()->addMenu(tr("&Help"));
+  help->addAction(tr("&About Meshdeck"), this, [this] {
+    QMessageBox::about(this, tr("About Meshdeck"),
+                       tr("<b>Meshdeck %1</b><p>A desktop service mesh: control plane, sidecar "
+                          "proxies and a live service graph.</p>")
+                           .arg(QString::fromLatin1(meshdeck::kVersion)));
+  });
+}
+
+void MainWindow::createStatusBar() {
+  source_label_ = new QLabel(
+      options_.read_only ? tr("Offline: %1").arg(options_.source) : options_.source, this);
+  listen_label_ = new QLabel(this);
+  proxies_label_ = new QLabel(tr("no proxies"), this);
+  revision_label_ = new QLabel(this);
+  demo_label_ = new QLabel(options_.demo_status, this);
+  demo_label_->setVisible(!options_.demo_status.isEmpty());
+  statusBar()->addWidget(demo_label_, 1);
+  for (QLabel* l : {source_label_, listen_label_, proxies_label_, revision_label_}) {
+    statusBar()->addPermanentWidget(l);
+  }
+}
+
+QString MainWindow::statusText() const {
+  QStringList parts;
+  for (QLabel* l : {demo_label_, source_label_, listen_label_, proxies_label_, revision_label_}) {
+    if (!l->text().isEmpty()) parts << l->text();
+  }
+  return parts.join(QStringLiteral(" | "));
+}
+
+void MainWindow::onSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot) {
+  graph_->showSnapshot(snapshot);
+  inspector_->showSnapshot(snapshot);
+  services_model_->setSnapshot(snapshot);
+
+  const QStringList tiers = graph_->tiers();
+  for (const QString& t : tiers) {
+    if (tier_box_->findData(t) < 0) tier_box_->addItem(t, t);
+  }
+
+  listen_label_->setText(
+      snapshot->listen_address.empty()
+          ? QString()
+          : tr("Listening on %1").arg(QString::fromStdString(snapshot->listen_address)));
+  int synced = 0, stale = 0, rejected = 0, connected = 0;
+  for (const auto& p : snapshot->proxies) {
+    if (p.state != cp::SyncState::kDisconnected) ++connected;
+    if (p.state == cp::SyncState::kSynced) ++synced;
+    if (p.state == cp::SyncState::kStale) ++stale;
+    if (p.state == cp::SyncState::kRejected) ++rejected;
+  }
+  proxies_label_->setText(tr("Proxies: %1 connected · %2 synced · %3 stale · %4 rejected")
+                              .arg(connected)
+                              .arg(synced)
+                              .arg(stale)
+                              .arg(rejected));
+  proxies_label_->setStyleSheet(rejected > 0 ? QStringLiteral("color: #d63333; font-weight: bold")
+                                : stale > 0  ? QStringLiteral("color: #d98e04")
+                                             : QString());
+  revision_label_->setText(tr("Policy revision %1").arg(snapshot->policy_revision));
+  if (snapshot->policy_revision != last_policy_revision_) {
+    last_policy_revision_ = snapshot->policy_revision;
+    policies_->refresh();
+  }
+}
+
+void MainWindow::focusFind() {
+  find_edit_->setFocus(Qt::ShortcutFocusReason);
+  find_edit_->selectAll();
+}
+
+void MainWindow::exportSnapshot() {
+  const QString dir = QStandardPaths::writableLocation(QStandardPaths::DocumentsLocation);
+  const QString name =
+      QStringLiteral("%1/meshdeck-snapshot-%2.json")
+          .arg(dir, QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss")));
+  const QString path = QFileDialog::getSaveFileName(this, tr("Export Snapshot"), name,
+                                                    tr("Meshdeck snapshot (*.json)"));
+  if (!path.isEmpty()) exportSnapshotTo(path);
+}
+
+void MainWindow::exportSnapshotTo(const QString& json_path) {
+  if (exporting_) return;
+  exporting_ = true;
+  statusBar()->showMessage(tr("Exporting…"));
+  client_->run<std::string>([](cp::ControlPlane& cp) { return cp.exportSnapshotJson(60); }, this,
+                            [this, json_path](std::string json) {
+                              exporting_ = false;
+                              const ExportResult r = writeSnapshotExport(
+                                  json_path, QByteArray::fromStdString(json), graph_);
+                              const QString message =
+                                  r.ok ? tr("Exported %1").arg(r.files.join(QStringLiteral(", ")))
+                                       : tr("Export failed: %1").arg(r.error);
+                              statusBar()->showMessage(message, 8000);
+                              emit exportFinished(r.ok, message);
+                            });
+}
+
+void MainWindow::openSnapshot() {
+  const QString path = QFileDialog::getOpenFileName(this, tr("Open Snapshot"), QString(),
+                                                    tr("Meshdeck snapshot (*.json)"));
+  if (path.isEmpty()) return;
+  // A snapshot opens in its own window and process, read-only, beside the live mesh.
+  if (!QProcess::startDetached(QCoreApplication::applicationFilePath(), {path})) {
+    QMessageBox::warning(this, tr("Open Snapshot"),
+                         tr("Could not start a viewer for %1.").arg(path));
+  }
+}
+
+void MainWindow::editThresholds() {
+  QDialog dialog(this);
+  dialog.setWindowTitle(tr("Health Thresholds"));
+  auto* form = new QFormLayout(&dialog);
+  HealthThresholds t = graph_->thresholds();
+  auto spin = [&dialog](double value, double max, int decimals, const QString& suffix) {
+    auto* s = new QDoubleSpinBox(&dialog);
+    s->setRange(0, max);
+    s->setDecimals(decimals);
+    s->setValue(value);
+    s->setSuffix(suffix);
+    return s;
+  };
+  auto* sw = spin(t.success_warning * 100, 100, 2, QStringLiteral(" %"));
+  auto* sc = spin(t.success_critical * 100, 100, 2, QStringLiteral(" %"));
+  auto* lw = spin(t.p99_warning_ms, 60000, 0, QStringLiteral(" ms"));
+  auto* lc = spin(t.p99_critical_ms, 60000, 0, QStringLiteral(" ms"));
+  form->addRow(tr("Amber below success rate"), sw);
+  form->addRow(tr("Red below success rate"), sc);
+  form->addRow(tr("Amber above p99"), lw);
+  form->addRow(tr("Red above p99"), lc);
+  auto* box = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);
+  connect(box, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+  connect(box, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+  form->addRow(box);
+  if (dialog.exec() != QDialog::Accepted) return;
+  t.success_warning = sw->value() / 100;
+  t.success_critical = std::min(sc->value() / 100, t.success_warning);
+  t.p99_warning_ms = lw->value();
+  t.p99_critical_ms = std::max(lc->value(), t.p99_warning_ms);
+  graph_->setThresholds(t);
+}
+
+void MainWindow::restoreSettings() {
+  if (!options_.use_settings) return;
+  QSettings s;
+  restoreGeometry(s.value(QStringLiteral("window/geometry")).toByteArray());
+  restoreState(s.value(QStringLiteral("window/state")).toByteArray());
+  metric_box_->setCurrentIndex(s.value(QStringLiteral("graph/metric"), 0).toInt());
+  hide_idle_->setChecked(s.value(QStringLiteral("graph/hideIdle"), false).toBool());
+  animate_->setChecked(s.value(QStringLiteral("graph/animate"), true).toBool());
+  HealthThresholds t;
+  t.success_warning =
+      s.value(QStringLiteral("health/successWarning"), t.success_warning).toDouble();
+  t.success_critical =
+      s.value(QStringLiteral("health/successCritical"), t.success_critical).toDouble();
+  t.p99_warning_ms = s.value(QStringLiteral("health/p99WarningMs"), t.p99_warning_ms).toDouble();
+  t.p99_critical_ms = s.value(QStringLiteral("health/p99CriticalMs"), t.p99_critical_ms).toDouble();
+  graph_->setThresholds(t);
+  if (!options_.demo.isEmpty()) s.setValue(QStringLiteral("demo/last"), options_.demo);
+}
+
+void MainWindow::saveSettings() {
+  if (!options_.use_settings) return;
+  QSettings s;
+  s.setValue(QStringLiteral("window/geometry"), saveGeometry());
+  s.setValue(QStringLiteral("window/state"), saveState());
+  s.setValue(QStringLiteral("graph/metric"), metric_box_->currentIndex());
+  s.setValue(QStringLiteral("graph/hideIdle"), hide_idle_->isChecked());
+  s.setValue(QStringLiteral("graph/animate"), animate_->isChecked());
+  const HealthThresholds& t = graph_->thresholds();
+  s.setValue(QStringLiteral("health/successWarning"), t.success_warning);
+  s.setValue(QStringLiteral("health/successCritical"), t.success_critical);
+  s.setValue(QStringLiteral("health/p99WarningMs"), t.p99_warning_ms);
+  s.setValue(QStringLiteral("health/p99CriticalMs"), t.p99_critical_ms);
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+  saveSettings();
+  QMainWindow::closeEvent(event);
+}
+
+void MainWindow::changeEvent(QEvent* event) {
+  // The graph, charts and editor restyle themselves on PaletteChange; nothing else here.
+  QMainWindow::changeEvent(event);
 }
 
 }  // namespace meshdeck::ui

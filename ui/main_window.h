@@ -1,30 +1,107 @@
 #pragma once
 
 #include <QMainWindow>
+#include <QPointer>
+#include <memory>
 
-class QGraphicsView;
+#include "controlplane/api/control_plane.h"
+
+class QAction;
+class QComboBox;
 class QLabel;
+class QLineEdit;
+class QSortFilterProxyModel;
 class QTabWidget;
+class QTableView;
 
 namespace meshdeck::ui {
 
+class ControlPlaneClient;
+class FleetPanel;
+class GraphView;
+class Inspector;
+class PolicyPanel;
+class ServicesModel;
+
+// How the window was composed, for the title and the status bar.
+struct MainWindowOptions {
+  // "Embedded control plane", "Connected to host:7000", "Snapshot storefront.json".
+  QString source;
+  // A snapshot opened offline: editing, fleet actions and policy changes are disabled.
+  bool read_only = false;
+  // The demo mesh asked for on the command line (remembered in QSettings), and what the
+  // status bar should say about it.
+  QString demo;
+  QString demo_status;
+  // Keep QSettings untouched (tests).
+  bool use_settings = true;
+};
+
 // The Meshdeck main window: the service graph in the centre, a side panel (Services, Policies,
-// Fleet, Scenarios) and a status bar with the control plane's state.
+// Fleet, Scenarios), an inspector dock for the selection and a status bar with the control
+// plane's state. Every control-plane call goes through ControlPlaneClient, off the GUI thread.
 class MainWindow : public QMainWindow {
   Q_OBJECT
 
  public:
-  explicit MainWindow(QWidget* parent = nullptr);
+  MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWindowOptions options,
+             QWidget* parent = nullptr);
+  ~MainWindow() override;
 
-  QGraphicsView* graphView() const { return graph_view_; }
+  GraphView* graphView() const { return graph_; }
+  Inspector* inspector() const { return inspector_; }
+  PolicyPanel* policyPanel() const { return policies_; }
+  FleetPanel* fleetPanel() const { return fleet_; }
   QTabWidget* sidePanel() const { return side_panel_; }
+  ControlPlaneClient* client() const { return client_; }
+  QString statusText() const;
+
+ public slots:
+  // Exports the snapshot JSON, PNG and SVG (`<base>.json/.png/.svg`); emits exportFinished.
+  void exportSnapshotTo(const QString& json_path);
+  void exportSnapshot();
+  void openSnapshot();
+  void focusFind();
+
+ signals:
+  void exportFinished(bool ok, const QString& message);
+
+ protected:
+  void closeEvent(QCloseEvent* event) override;
+  void changeEvent(QEvent* event) override;
 
  private:
+  void createGraphToolbar();
   void createMenus();
+  void createStatusBar();
+  void onSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot);
+  void editThresholds();
+  void restoreSettings();
+  void saveSettings();
 
-  QGraphicsView* graph_view_ = nullptr;
-  QTabWidget* side_panel_ = nullptr;
-  QLabel* status_label_ = nullptr;
+  MainWindowOptions options_;
+  ControlPlaneClient* client_;
+  GraphView* graph_;
+  Inspector* inspector_;
+  PolicyPanel* policies_;
+  FleetPanel* fleet_;
+  QTabWidget* side_panel_;
+  ServicesModel* services_model_;
+  QSortFilterProxyModel* services_proxy_;
+  QTableView* services_table_;
+  QLineEdit* find_edit_ = nullptr;
+  QComboBox* metric_box_ = nullptr;
+  QComboBox* tier_box_ = nullptr;
+  QAction* hide_idle_ = nullptr;
+  QAction* only_unhealthy_ = nullptr;
+  QAction* animate_ = nullptr;
+  QLabel* source_label_;
+  QLabel* listen_label_;
+  QLabel* proxies_label_;
+  QLabel* revision_label_;
+  QLabel* demo_label_;
+  uint64_t last_policy_revision_ = UINT64_MAX;
+  bool exporting_ = false;
 };
 
 }  // namespace meshdeck::ui

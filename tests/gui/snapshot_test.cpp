@@ -1,0 +1,140 @@
+#include <QFile>
+#include <QImage>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include "support/fake_control_plane.h"
+#include "ui/control_plane_client.h"
+#include "ui/graph_items.h"
+#include "ui/graph_view.h"
+#include "ui/inspector.h"
+#include "ui/main_window.h"
+#include "ui/policy_panel.h"
+#include "ui/snapshot_control_plane.h"
+#include "ui/table_models.h"
+
+using meshdeck::testing::FakeControlPlane;
+using namespace meshdeck;
+
+class SnapshotTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
+
+  void exportThenReopenReadOnly() {
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString path = dir.filePath("storefront.json");
+    auto fake = std::make_shared<FakeControlPlane>();
+    QVERIFY(
+        fake->applyPolicies(
+                "apiVersion: meshdeck.io/v1alpha1\nkind: RateLimit\nmetadata:\n  name: cart-limit\n"
+                "spec:\n  service: cart\n  requestsPerSecond: 50\n",
+                "t", "test", false)
+            .ok);
+    {
+      ui::MainWindowOptions options;
+      options.source = "Fake control plane";
+      options.use_settings = false;
+      ui::MainWindow live(fake, options);
+      live.show();
+      QVERIFY(QTest::qWaitForWindowExposed(&live));
+      QTRY_VERIFY_WITH_TIMEOUT(live.graphView()->layoutsDone() >= 1, 10000);
+      QSignalSpy finished(&live, &ui::MainWindow::exportFinished);
+      live.exportSnapshotTo(path);
+      QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 10000);
+      QVERIFY2(finished.first().at(0).toBool(), qPrintable(finished.first().at(1).toString()));
+    }
+    // Three files, each complete.
+    QImage png(dir.filePath("storefront.png"));
+    QVERIFY(!png.isNull());
+    QVERIFY(png.width() > 600 && png.height() > 200);
+    QFile svg(dir.filePath("storefront.svg"));
+    QVERIFY(svg.open(QIODevice::ReadOnly));
+    const QByteArray svg_text = svg.readAll();
+    QVERIFY(svg_text.contains("<svg"));
+    QVERIFY(svg_text.contains("checkout"));                        // node names are drawn as text
+    QVERIFY(QDir(dir.path()).entryList(QDir::Files).size() == 3);  // no temporaries left
+
+    QString error;
+    std::shared_ptr<ui::SnapshotControlPlane> offline =
+        ui::SnapshotControlPlane::open(path, &error);
+    QVERIFY2(offline, qPrintable(error));
+    const auto original = fake->snapshot();
+    const auto reopened = offline->snapshot();
+    QCOMPARE(reopened->services.size(), original->services.size());
+    QCOMPARE(reopened->edges.size(), original->edges.size());
+    QCOMPARE(reopened->proxies.size(), original->proxies.size());
+    QCOMPARE(reopened->policy_revision, original->policy_revision);
+    QCOMPARE(reopened->edges[5].metrics.p99_ms, original->edges[5].metrics.p99_ms);
+    QVERIFY(reopened->edges[5].metrics.latency);
+    QVERIFY(*reopened->edges[5].metrics.latency == *original->edges[5].metrics.latency);
+    QCOMPARE(offline->policies().size(), size_t(1));
+    QVERIFY(!offline->applyPolicies("kind: RateLimit", "x", "y", false).ok);
+    QVERIFY(!offline->restartProcess("x").ok);
+
+    ui::MainWindowOptions options;
+    options.source = "Snapshot storefront.json";
+    options.read_only = true;
+    options.use_settings = false;
+    ui::MainWindow window(offline, options);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    QTRY_VERIFY_WITH_TIMEOUT(window.graphView()->layoutsDone() >= 1, 10000);
+    QCOMPARE(window.graphView()->nodeCount(), 12);
+    QVERIFY(window.windowTitle().contains("read-only"));
+    window.graphView()->selectEdge("frontend", "catalog");
+    QTRY_VERIFY_WITH_TIMEOUT(window.inspector()->historyPoints() > 100, 5000);
+    QVERIFY(window.policyPanel()->editor()->isReadOnly());
+    QVERIFY(!window.policyPanel()->findChild<QPushButton*>("applyButton")->isEnabled());
+    QTRY_COMPARE_WITH_TIMEOUT(window.policyPanel()->model()->rowCount(), 1, 5000);
+    const QString dir_env = qEnvironmentVariable("MESHDECK_SCREENSHOT_DIR");
+    if (!dir_env.isEmpty()) window.grab().save(dir_env + "/snapshot-offline.png");
+  }
+
+  void refusesBrokenFiles() {
+    ui::SnapshotDocument doc;
+    QString error;
+    QVERIFY(!ui::parseSnapshotJson("not json", &doc, &error));
+    QVERIFY(error.startsWith("not JSON"));
+    QVERIFY(!ui::parseSnapshotJson("[1,2]", &doc, &error));
+    QVERIFY(!ui::parseSnapshotJson("{\"graph\": {}}", &doc, &error));
+    QVERIFY(error.contains("no services"));
+    QVERIFY(!ui::parseSnapshotJson(R"({"format_version": 2, "services": []})", &doc, &error));
+    QVERIFY(error.contains("format version 2"));
+    // A histogram whose counts do not add up is refused, not half-read.
+    QVERIFY(!ui::parseSnapshotJson(
+        R"({"graph":{"services":[{"name":"a","inbound":{"latency":{"layout":1,
+           "buckets":[{"index":5,"count":"3"}],"count":"7","sumNs":"1","minNs":"1","maxNs":"1"}}}]}})",
+        &doc, &error));
+    QVERIFY2(error.contains("histogram"), qPrintable(error));
+    QVERIFY(!ui::parseSnapshotJson(
+        R"({"graph":{"services":[{"name":"a","inbound":{"latency":{"layout":9}}}]}})", &doc,
+        &error));
+    QVERIFY(error.contains("layout 9"));
+    // The protobuf JSON spelling (camelCase, wrapped in "graph", buckets as objects, enum
+    // names, 64-bit integers as strings) reads the same as the control plane's own.
+    QVERIFY2(ui::parseSnapshotJson(
+                 R"({"graph":{"policyRevision":"7","services":[{"name":"a"},{"name":"b"}],
+                    "edges":[{"source":"a","destination":"b","metrics":{"requestsPerSecond":2.5,
+                    "p99Ms":12,"requests":"25","responsesByClass":["0","20","0","0","5"],
+                    "latency":{"layout":1,"buckets":[{"index":900,"count":"25"}],"count":"25",
+                    "sumNs":"25000000","minNs":"1000000","maxNs":"1000000"}}}],
+                    "proxies":[{"proxyId":"a-1","state":"REJECTED"}]}})",
+                 &doc, &error),
+             qPrintable(error));
+    QCOMPARE(doc.graph.policy_revision, uint64_t(7));
+    QCOMPARE(doc.graph.edges[0].metrics.requests, uint64_t(25));
+    QCOMPARE(doc.graph.edges[0].metrics.p99_ms, 12.0);
+    QCOMPARE(doc.graph.edges[0].metrics.responses_by_class[4], uint64_t(5));
+    QCOMPARE(doc.graph.edges[0].metrics.latency->count(), uint64_t(25));
+    QCOMPARE(doc.graph.proxies[0].state, cp::SyncState::kRejected);
+    QVERIFY(!ui::SnapshotControlPlane::open("/nonexistent/file.json", &error));
+  }
+};
+
+QTEST_MAIN(SnapshotTest)
+#include "snapshot_test.moc"

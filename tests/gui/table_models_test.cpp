@@ -1,0 +1,93 @@
+#include "ui/table_models.h"
+
+#include <QAbstractItemModelTester>
+#include <QtTest>
+
+#include "support/fake_control_plane.h"
+
+using meshdeck::testing::FakeControlPlane;
+using namespace meshdeck;
+
+class TableModelsTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void servicesModelFollowsSnapshots() {
+    ui::ServicesModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    QCOMPARE(model.rowCount(), 0);
+    FakeControlPlane fake;
+    model.setSnapshot(fake.snapshot());
+    QCOMPARE(model.rowCount(), 12);
+    QCOMPARE(model.columnCount(), int(ui::ServicesModel::kColumns));
+    QCOMPARE(model.data(model.index(0, ui::ServicesModel::kName), Qt::DisplayRole).toString(),
+             QStringLiteral("frontend"));
+    QCOMPARE(model.data(model.index(4, ui::ServicesModel::kVersions), Qt::DisplayRole).toString(),
+             QStringLiteral("v1, v2"));
+    // Same services, new numbers: dataChanged, no reset.
+    QSignalSpy resets(&model, &QAbstractItemModel::modelReset);
+    QSignalSpy changes(&model, &QAbstractItemModel::dataChanged);
+    fake.advance(5);
+    model.setSnapshot(fake.snapshot());
+    QCOMPARE(resets.count(), 0);
+    QCOMPARE(changes.count(), 1);
+    // Another topology: reset.
+    model.setSnapshot(
+        std::make_shared<const cp::GraphSnapshot>(FakeControlPlane::syntheticSnapshot(30, 40, 3)));
+    QCOMPARE(resets.count(), 1);
+    QCOMPARE(model.rowCount(), 30);
+    QCOMPARE(model.serviceAt(2), QStringLiteral("svc-2"));
+    QVERIFY(model.serviceAt(99).isEmpty());
+  }
+
+  void policiesModel() {
+    ui::PoliciesModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    model.setPolicies({{"TrafficRoute", "reviews-canary", "reviews", "yaml: 1\n", 3},
+                       {"RateLimit", "cart-limit", "cart", "yaml: 2\n", 4}});
+    QCOMPARE(model.rowCount(), 2);
+    QCOMPARE(model.data(model.index(1, ui::PoliciesModel::kTarget), Qt::DisplayRole).toString(),
+             QStringLiteral("cart"));
+    QCOMPARE(
+        model.data(model.index(0, ui::PoliciesModel::kRevision), Qt::DisplayRole).toULongLong(),
+        3ULL);
+    QCOMPARE(model.policyAt(1)->name, std::string("cart-limit"));
+    QVERIFY(model.policyAt(2) == nullptr);
+    model.setPolicies({});
+    QCOMPARE(model.rowCount(), 0);
+  }
+
+  void processesModel() {
+    ui::ProcessesModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    cp::ProcessInfo p;
+    p.name = "reviews-v2-0/proxy";
+    p.service = "reviews";
+    p.version = "v2";
+    p.state = "running";
+    p.ports = {15006, 15001};
+    p.uptime_seconds = 3725;
+    p.rss_bytes = 12 << 20;
+    model.setProcesses({p});
+    QCOMPARE(model.rowCount(), 1);
+    QCOMPARE(model.data(model.index(0, ui::ProcessesModel::kPorts), Qt::DisplayRole).toString(),
+             QStringLiteral("15006, 15001"));
+    QCOMPARE(model.data(model.index(0, ui::ProcessesModel::kUptime), Qt::DisplayRole).toString(),
+             QStringLiteral("1 h 2 min"));
+    QCOMPARE(model.data(model.index(0, ui::ProcessesModel::kMemory), Qt::DisplayRole).toString(),
+             QStringLiteral("12.0 MiB"));
+    QSignalSpy resets(&model, &QAbstractItemModel::modelReset);
+    p.restarts = 1;
+    model.setProcesses({p});
+    QCOMPARE(resets.count(), 0);
+    QCOMPARE(model.data(model.index(0, ui::ProcessesModel::kRestarts), Qt::DisplayRole).toInt(), 1);
+    cp::ProcessInfo q = p;
+    q.name = "reviews-v2-1/proxy";
+    model.setProcesses({p, q});
+    QCOMPARE(resets.count(), 1);
+    QCOMPARE(model.rowCount(), 2);
+  }
+};
+
+QTEST_GUILESS_MAIN(TableModelsTest)
+#include "table_models_test.moc"

@@ -1,0 +1,141 @@
+#include "ui/fleet_panel.h"
+
+#include <QFontDatabase>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QTableView>
+#include <QVBoxLayout>
+
+#include "ui/control_plane_client.h"
+#include "ui/table_models.h"
+
+namespace meshdeck::ui {
+
+FleetPanel::FleetPanel(ControlPlaneClient* client, QWidget* parent)
+    : QWidget(parent), client_(client), model_(new ProcessesModel(this)) {
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(4, 4, 4, 4);
+  explanation_ = new QLabel(this);
+  explanation_->setWordWrap(true);
+  explanation_->setText(
+      tr("This control plane supervises no processes. Proxies that connect on their own appear "
+         "in the graph and in each service's inspector; a demo mesh started by Meshdeck "
+         "(meshdeck --demo storefront) lists its processes here."));
+  layout->addWidget(explanation_);
+
+  auto* splitter = new QSplitter(Qt::Vertical, this);
+  table_ = new QTableView(splitter);
+  table_->setModel(model_);
+  table_->setSelectionBehavior(QAbstractItemView::SelectRows);
+  table_->setSelectionMode(QAbstractItemView::SingleSelection);
+  table_->verticalHeader()->hide();
+  table_->setAlternatingRowColors(true);
+  logs_ = new QPlainTextEdit(splitter);
+  logs_->setReadOnly(true);
+  logs_->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+  logs_->setPlaceholderText(tr("Select a process to see its output."));
+  logs_->setMaximumBlockCount(2000);
+  layout->addWidget(splitter, 1);
+
+  auto* actions = new QHBoxLayout;
+  restart_ = new QPushButton(tr("Restart"), this);
+  replicas_ = new QSpinBox(this);
+  replicas_->setRange(0, 16);
+  replicas_->setValue(1);
+  replicas_->setPrefix(tr("replicas: "));
+  scale_ = new QPushButton(tr("Scale"), this);
+  status_ = new QLabel(this);
+  actions->addWidget(restart_);
+  actions->addWidget(replicas_);
+  actions->addWidget(scale_);
+  actions->addWidget(status_, 1);
+  layout->addLayout(actions);
+  connect(restart_, &QPushButton::clicked, this, &FleetPanel::restartSelected);
+  connect(scale_, &QPushButton::clicked, this, &FleetPanel::scaleSelected);
+  connect(table_->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
+          [this] { loadLogs(); });
+
+  poll_.setInterval(2000);
+  connect(&poll_, &QTimer::timeout, this, [this] {
+    if (isVisible()) refresh();
+  });
+  poll_.start();
+}
+
+void FleetPanel::setReadOnly(bool read_only) {
+  read_only_ = read_only;
+  restart_->setEnabled(!read_only);
+  scale_->setEnabled(!read_only);
+  replicas_->setEnabled(!read_only);
+}
+
+void FleetPanel::refresh() {
+  if (in_flight_) return;
+  in_flight_ = true;
+  client_->run<std::vector<cp::ProcessInfo>>([](cp::ControlPlane& cp) { return cp.processes(); },
+                                             this,
+                                             [this](std::vector<cp::ProcessInfo> processes) {
+                                               in_flight_ = false;
+                                               explanation_->setVisible(processes.empty());
+                                               const bool had_rows = model_->rowCount() > 0;
+                                               model_->setProcesses(std::move(processes));
+                                               if (!had_rows && model_->rowCount() > 0)
+                                                 table_->resizeColumnsToContents();
+                                             });
+}
+
+void FleetPanel::loadLogs() {
+  const cp::ProcessInfo* p = model_->processAt(table_->currentIndex().row());
+  if (p == nullptr) return;
+  const std::string name = p->name;
+  client_->run<std::vector<std::string>>(
+      [name](cp::ControlPlane& cp) { return cp.processLogs(name, 500); }, this,
+      [this](std::vector<std::string> lines) {
+        QStringList text;
+        for (const auto& l : lines) text << QString::fromStdString(l);
+        logs_->setPlainText(text.isEmpty() ? tr("(no output captured)")
+                                           : text.join(QLatin1Char('\n')));
+        logs_->moveCursor(QTextCursor::End);
+      });
+}
+
+void FleetPanel::restartSelected() {
+  const cp::ProcessInfo* p = model_->processAt(table_->currentIndex().row());
+  if (p == nullptr || read_only_) {
+    status_->setText(tr("Select a process first."));
+    return;
+  }
+  const std::string name = p->name;
+  client_->run<cp::ActionResult>([name](cp::ControlPlane& cp) { return cp.restartProcess(name); },
+                                 this,
+                                 [this](cp::ActionResult r) {
+                                   status_->setText(QString::fromStdString(r.message));
+                                   refresh();
+                                 });
+}
+
+void FleetPanel::scaleSelected() {
+  const cp::ProcessInfo* p = model_->processAt(table_->currentIndex().row());
+  if (p == nullptr || read_only_) {
+    status_->setText(tr("Select a process of the service to scale."));
+    return;
+  }
+  const std::string service = p->service, version = p->version;
+  const auto replicas = static_cast<uint32_t>(replicas_->value());
+  client_->run<cp::ActionResult>(
+      [service, version, replicas](cp::ControlPlane& cp) {
+        return cp.scaleService(service, version, replicas);
+      },
+      this,
+      [this](cp::ActionResult r) {
+        status_->setText(QString::fromStdString(r.message));
+        refresh();
+      });
+}
+
+}  // namespace meshdeck::ui

@@ -1,0 +1,387 @@
+#include "ui/graph_items.h"
+
+#include <QFontMetricsF>
+#include <QGraphicsScene>
+#include <QGraphicsSceneMouseEvent>
+#include <QPainter>
+#include <QStyleOptionGraphicsItem>
+#include <QtMath>
+#include <algorithm>
+#include <cmath>
+#include <functional>
+
+namespace meshdeck::ui {
+namespace {
+
+QFont labelFont() {
+  QFont f;
+  f.setPointSizeF(8.5);
+  return f;
+}
+
+QFont badgeFont() {
+  QFont f;
+  f.setPointSizeF(7);
+  f.setBold(true);
+  return f;
+}
+
+QString versionsText(const cp::ServiceNode& s) {
+  QStringList versions;
+  for (const auto& v : s.versions) versions << QString::fromStdString(v);
+  QString text = versions.join(QStringLiteral(" · "));
+  if (text.isEmpty()) text = QStringLiteral("no version");
+  return QStringLiteral("%1  ·  %2 inst").arg(text).arg(s.instances);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------- NodeItem
+
+NodeItem::NodeItem(const QString& name) : name_(name) {
+  setFlags(ItemIsMovable | ItemIsSelectable | ItemSendsGeometryChanges);
+  setCacheMode(DeviceCoordinateCache);
+  setAcceptHoverEvents(true);
+  setZValue(2);
+}
+
+void NodeItem::setService(const cp::ServiceNode& service, const GraphStyle& style,
+                          const HealthThresholds& thresholds) {
+  service_ = service;
+  style_ = style;
+  health_ = metricsHealth(service.inbound, thresholds);
+  const auto& m = service.inbound;
+  setToolTip(
+      QStringLiteral("<b>%1</b> (%2)<br>%3<br>inbound: %4 · %5 ok<br>p50 %6 · p90 %7 · p99 %8")
+          .arg(name_, QString::fromStdString(service.tier.empty() ? "no tier" : service.tier),
+               versionsText(service), formatRate(m.requests_per_second),
+               formatPercent(m.success_rate), formatLatency(m.p50_ms), formatLatency(m.p90_ms),
+               formatLatency(m.p99_ms)));
+  update();
+}
+
+void NodeItem::removeEdge(EdgeItem* edge) { std::erase(edges_, edge); }
+
+void NodeItem::setHighlighted(bool on) {
+  if (highlighted_ == on) return;
+  highlighted_ = on;
+  update();
+}
+
+void NodeItem::placeAt(const QPointF& centre) {
+  placing_ = true;
+  setPos(centre);
+  placing_ = false;
+  placed_ = true;
+}
+
+QRectF NodeItem::boundingRect() const {
+  return QRectF(-kWidth / 2 - 4, -kHeight / 2 - 4, kWidth + 8, kHeight + 8);
+}
+
+QPainterPath NodeItem::shape() const {
+  QPainterPath p;
+  p.addRoundedRect(QRectF(-kWidth / 2, -kHeight / 2, kWidth, kHeight), 9, 9);
+  return p;
+}
+
+void NodeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget*) {
+  const QRectF box(-kWidth / 2, -kHeight / 2, kWidth, kHeight);
+  painter->setRenderHint(QPainter::Antialiasing);
+  const bool selected = option->state & QStyle::State_Selected;
+  QColor border = selected ? style_.selection : style_.node_border;
+  if (highlighted_) border = style_.highlight;
+  painter->setPen(QPen(border, selected || highlighted_ ? 2.5 : 1.2));
+  painter->setBrush(style_.node_fill);
+  painter->drawRoundedRect(box, 9, 9);
+
+  // Tier stripe on the left edge.
+  painter->save();
+  painter->setClipPath(shape());
+  painter->fillRect(QRectF(box.left(), box.top(), 5, box.height()),
+                    style_.tierColor(QString::fromStdString(service_.tier)));
+  painter->restore();
+
+  // Health dot (server-side view of the service).
+  const QRectF dot(box.right() - 16, box.top() + 9, 9, 9);
+  painter->setPen(Qt::NoPen);
+  painter->setBrush(style_.healthColor(health_));
+  painter->drawEllipse(dot);
+
+  QFont title;
+  title.setPointSizeF(10);
+  title.setBold(true);
+  painter->setFont(title);
+  painter->setPen(style_.text);
+  const QRectF title_rect(box.left() + 13, box.top() + 6, box.width() - 34, 20);
+  painter->drawText(title_rect, Qt::AlignLeft | Qt::AlignVCenter,
+                    QFontMetricsF(title).elidedText(name_, Qt::ElideRight, title_rect.width()));
+  QFont small;
+  small.setPointSizeF(8);
+  painter->setFont(small);
+  painter->setPen(style_.muted_text);
+  painter->drawText(QRectF(box.left() + 13, box.top() + 26, box.width() - 20, 14),
+                    Qt::AlignLeft | Qt::AlignVCenter, versionsText(service_));
+  const auto& m = service_.inbound;
+  const QString line = m.requests == 0
+                           ? QStringLiteral("no traffic")
+                           : QStringLiteral("%1 · p99 %2")
+                                 .arg(formatRate(m.requests_per_second), formatLatency(m.p99_ms));
+  painter->drawText(QRectF(box.left() + 13, box.top() + 40, box.width() - 20, 14),
+                    Qt::AlignLeft | Qt::AlignVCenter, line);
+}
+
+QVariant NodeItem::itemChange(GraphicsItemChange change, const QVariant& value) {
+  if (change == ItemPositionHasChanged) {
+    for (EdgeItem* e : edges_) e->adjust();
+  }
+  return QGraphicsItem::itemChange(change, value);
+}
+
+void NodeItem::mouseReleaseEvent(QGraphicsSceneMouseEvent* event) {
+  // A node the user moved stays where it was dropped, whatever later layouts say.
+  if (event->button() == Qt::LeftButton &&
+      event->buttonDownScenePos(Qt::LeftButton) != event->scenePos()) {
+    pinned_ = true;
+  }
+  QGraphicsItem::mouseReleaseEvent(event);
+}
+
+// ---------------------------------------------------------------------------------- EdgeItem
+
+EdgeItem::EdgeItem(NodeItem* source, NodeItem* destination)
+    : source_(source), destination_(destination) {
+  setFlags(ItemIsSelectable);
+  setAcceptHoverEvents(true);
+  setZValue(1);
+  source_->addEdge(this);
+  destination_->addEdge(this);
+}
+
+void EdgeItem::setEdge(const cp::ServiceEdge& edge, EdgeMetric metric, const EdgeBadges& badges,
+                       const GraphStyle& style, const HealthThresholds& thresholds) {
+  edge_ = edge;
+  metric_ = metric;
+  badges_ = badges;
+  style_ = style;
+  health_ = metricsHealth(edge.metrics, thresholds);
+  color_ = style.healthColor(health_);
+  const double rps = edge.metrics.requests_per_second;
+  width_ = edge.idle() ? 1.2 : std::clamp(1.4 + 1.6 * std::log10(1.0 + rps), 1.4, 9.0);
+  setOpacity(edge.idle() ? 0.45 : 1.0);
+  setToolTip(tooltipText());
+  adjust();
+}
+
+QString EdgeItem::tooltipText() const {
+  const auto& m = edge_.metrics;
+  QString text = QStringLiteral("<b>%1 → %2</b> (%3)")
+                     .arg(QString::fromStdString(edge_.source),
+                          QString::fromStdString(edge_.destination), healthName(health_));
+  if (m.requests > 0) {
+    text += QStringLiteral("<br>%1 · %2 ok<br>p50 %3 · p90 %4 · p99 %5")
+                .arg(formatRate(m.requests_per_second), formatPercent(m.success_rate),
+                     formatLatency(m.p50_ms), formatLatency(m.p90_ms), formatLatency(m.p99_ms));
+    text += QStringLiteral("<br>retries %1 · timeouts %2 · breaker %3")
+                .arg(m.retries)
+                .arg(m.timeouts)
+                .arg(m.circuit_breaker_rejections);
+  } else {
+    text += QStringLiteral("<br>no requests in the window");
+  }
+  if (!edge_.policies.empty()) {
+    QStringList names;
+    for (const auto& p : edge_.policies) names << QString::fromStdString(p);
+    text += QStringLiteral("<br>policies: ") + names.join(QStringLiteral(", "));
+  }
+  return text;
+}
+
+void EdgeItem::setLayoutRoute(const QPainterPath& route, QPointF source_centre,
+                              QPointF dest_centre) {
+  layout_route_ = route;
+  layout_source_ = source_centre;
+  layout_dest_ = dest_centre;
+  adjust();
+}
+
+void EdgeItem::setHighlighted(bool on) {
+  if (highlighted_ == on) return;
+  highlighted_ = on;
+  update();
+}
+
+void EdgeItem::adjust() {
+  prepareGeometryChange();
+  rebuildGeometry();
+  update();
+}
+
+void EdgeItem::rebuildGeometry() {
+  const QPointF s = source_->pos(), d = destination_->pos();
+  const bool route_valid = !layout_route_.isEmpty() && QLineF(s, layout_source_).length() < 0.5 &&
+                           QLineF(d, layout_dest_).length() < 0.5;
+  if (route_valid) {
+    path_ = layout_route_;
+  } else {
+    // Leave the source on its right side, enter the destination on its left side; a call that
+    // runs backwards loops around the boxes.
+    const double half = NodeItem::kWidth / 2;
+    QPointF a(s.x() + half, s.y()), b(d.x() - half, d.y());
+    const double dx = std::max(60.0, std::abs(b.x() - a.x()) / 2);
+    path_ = QPainterPath(a);
+    path_.cubicTo(a + QPointF(dx, 0), b - QPointF(dx, 0), b);
+  }
+  // Arrowhead along the final tangent.
+  const QPointF tip = path_.pointAtPercent(1.0);
+  const double angle = qDegreesToRadians(path_.angleAtPercent(0.98));
+  const double size = 7 + width_;
+  const QPointF back(std::cos(angle) * size, -std::sin(angle) * size);
+  const QPointF side(-std::sin(angle) * size * 0.45, -std::cos(angle) * size * 0.45);
+  arrow_ = QPolygonF({tip, tip - back + side, tip - back - side});
+
+  samples_.clear();
+  constexpr int kSamples = 48;
+  samples_.reserve(kSamples + 1);
+  for (int i = 0; i <= kSamples; ++i)
+    samples_.push_back(path_.pointAtPercent(double(i) / kSamples));
+
+  label_ = formatMetric(edge_.metrics, metric_);
+  const QFontMetricsF fm(labelFont());
+  const QPointF mid = path_.pointAtPercent(0.5);
+  const double lw = fm.horizontalAdvance(label_) + 12, lh = fm.height() + 4;
+  label_rect_ = QRectF(mid.x() - lw / 2, mid.y() - lh / 2, lw, lh);
+
+  badge_rects_.clear();
+  const QFontMetricsF bm(badgeFont());
+  double x = label_rect_.right() + 3;
+  auto addBadge = [&](bool on, const char* text) {
+    if (!on) return;
+    const QString t = QString::fromLatin1(text);
+    // mTLS is common enough that a word on every edge would be noise: it gets a padlock.
+    const double w = t == QLatin1String("mTLS") ? 12 : bm.horizontalAdvance(t) + 8;
+    badge_rects_.emplace_back(QRectF(x, mid.y() - 7, w, 14), t);
+    x += w + 2;
+  };
+  addBadge(badges_.mtls, "mTLS");
+  addBadge(badges_.fault, "fault");
+  addBadge(badges_.canary, "canary");
+  addBadge(badges_.rate_limit, "limit");
+
+  QPainterPathStroker stroker;
+  stroker.setWidth(std::max(10.0, width_ + 6));
+  shape_ = stroker.createStroke(path_);
+  shape_.addRect(label_rect_);
+  bounds_ = shape_.boundingRect().united(arrow_.boundingRect()).adjusted(-4, -4, 4, 4);
+  for (const auto& b : badge_rects_) bounds_ = bounds_.united(b.first.adjusted(-1, -1, 1, 1));
+}
+
+QPointF EdgeItem::pointAt(double t) const {
+  if (samples_.empty()) return {};
+  const double x = std::clamp(t, 0.0, 1.0) * double(samples_.size() - 1);
+  const size_t i = std::min(static_cast<size_t>(x), samples_.size() - 2);
+  const double f = x - double(i);
+  return samples_[i] * (1 - f) + samples_[i + 1] * f;
+}
+
+QRectF EdgeItem::boundingRect() const { return bounds_; }
+
+QPainterPath EdgeItem::shape() const { return shape_; }
+
+void EdgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget*) {
+  painter->setRenderHint(QPainter::Antialiasing);
+  const bool selected = option->state & QStyle::State_Selected;
+  if (selected || highlighted_) {
+    QColor glow = selected ? style_.selection : style_.highlight;
+    glow.setAlpha(110);
+    painter->setPen(QPen(glow, width_ + 8, Qt::SolidLine, Qt::RoundCap));
+    painter->setBrush(Qt::NoBrush);
+    painter->drawPath(path_);
+  }
+  QPen pen(color_, width_, edge_.idle() ? Qt::DashLine : Qt::SolidLine, Qt::RoundCap);
+  painter->setPen(pen);
+  painter->setBrush(Qt::NoBrush);
+  painter->drawPath(path_);
+  painter->setPen(Qt::NoPen);
+  painter->setBrush(color_);
+  painter->drawPolygon(arrow_);
+
+  // Label pill.
+  painter->setFont(labelFont());
+  QColor pill = style_.node_fill;
+  pill.setAlpha(235);
+  painter->setPen(QPen(color_, selected ? 1.8 : 1));
+  painter->setBrush(pill);
+  painter->drawRoundedRect(label_rect_, label_rect_.height() / 2, label_rect_.height() / 2);
+  painter->setPen(style_.text);
+  painter->drawText(label_rect_, Qt::AlignCenter, label_);
+
+  painter->setFont(badgeFont());
+  for (const auto& [rect, text] : badge_rects_) {
+    if (text == QLatin1String("mTLS")) {
+      const QRectF body(rect.left() + 1.5, rect.center().y() - 1, 9, 7);
+      painter->setPen(QPen(style_.healthy, 1.6));
+      painter->setBrush(Qt::NoBrush);
+      painter->drawArc(QRectF(body.left() + 1.5, body.top() - 5.5, 6, 9), 0, 180 * 16);
+      painter->setPen(Qt::NoPen);
+      painter->setBrush(style_.healthy);
+      painter->drawRoundedRect(body, 1.5, 1.5);
+      continue;
+    }
+    QColor fill = text == QLatin1String("fault")    ? style_.critical
+                  : text == QLatin1String("canary") ? style_.warning
+                  : text == QLatin1String("mTLS")   ? style_.healthy
+                                                    : style_.selection;
+    painter->setPen(Qt::NoPen);
+    painter->setBrush(fill);
+    painter->drawRoundedRect(rect, 4, 4);
+    painter->setPen(Qt::white);
+    painter->drawText(rect, Qt::AlignCenter, text);
+  }
+}
+
+// ------------------------------------------------------------------------------ TrafficLayer
+
+TrafficLayer::TrafficLayer(QWidget* viewport) : viewport_(viewport) {
+  setZValue(1.5);
+  setAcceptedMouseButtons(Qt::NoButton);
+  setFlag(ItemHasNoContents, false);
+}
+
+void TrafficLayer::setEdges(std::vector<EdgeItem*> edges) { edges_ = std::move(edges); }
+
+void TrafficLayer::setBounds(const QRectF& bounds) {
+  prepareGeometryChange();
+  bounds_ = bounds;
+}
+
+void TrafficLayer::advance(double seconds) {
+  clock_ += seconds;
+  update();
+}
+
+void TrafficLayer::paint(QPainter* painter, const QStyleOptionGraphicsItem* option,
+                         QWidget* widget) {
+  if (widget != viewport_) return;
+  painter->setRenderHint(QPainter::Antialiasing);
+  painter->setPen(Qt::NoPen);
+  const QRectF exposed = option->exposedRect;
+  for (EdgeItem* e : edges_) {
+    if (!e->isVisible() || e->edge().idle()) continue;
+    if (!exposed.intersects(e->boundingRect())) continue;
+    const double rps = e->trafficRate();
+    // Speed and density grow with the request rate on a log scale: 1 rps crawls, 1000 races.
+    const double speed = 0.18 + 0.14 * std::log10(1.0 + rps);
+    const int dots = std::clamp(1 + static_cast<int>(std::log2(1.0 + rps / 4)), 1, 6);
+    QColor c = e->color().lighter(125);
+    painter->setBrush(c);
+    const double seed = double(std::hash<std::string>{}(e->edge().source) % 97) / 97.0;
+    for (int i = 0; i < dots; ++i) {
+      const double t = std::fmod(clock_ * speed + seed + double(i) / dots, 1.0);
+      const QPointF p = e->pointAt(t);
+      painter->drawEllipse(p, 2.6, 2.6);
+    }
+  }
+}
+
+}  // namespace meshdeck::ui

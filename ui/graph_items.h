@@ -1,0 +1,146 @@
+#pragma once
+
+#include <QGraphicsItem>
+#include <QPainterPath>
+#include <QPolygonF>
+#include <vector>
+
+#include "controlplane/api/types.h"
+#include "ui/graph_style.h"
+
+namespace meshdeck::ui {
+
+class EdgeItem;
+
+// A service: a rounded box with the name, its versions and instance count, a tier stripe and a
+// health ring from its server-side (inbound) metrics. Movable; a node the user dragged stays
+// pinned where it was dropped across layouts. Painting is cached in device coordinates.
+class NodeItem : public QGraphicsItem {
+ public:
+  enum { Type = UserType + 1 };
+  static constexpr double kWidth = 168;
+  static constexpr double kHeight = 58;
+
+  explicit NodeItem(const QString& name);
+
+  void setService(const cp::ServiceNode& service, const GraphStyle& style,
+                  const HealthThresholds& thresholds);
+  const cp::ServiceNode& service() const { return service_; }
+  QString name() const { return name_; }
+  Health health() const { return health_; }
+
+  void addEdge(EdgeItem* edge) { edges_.push_back(edge); }
+  void removeEdge(EdgeItem* edge);
+  const std::vector<EdgeItem*>& edges() const { return edges_; }
+
+  // True once a layout (or the user) has put the node somewhere.
+  bool placed() const { return placed_; }
+  bool pinned() const { return pinned_; }
+  void setPinned(bool pinned) { pinned_ = pinned; }
+  void setHighlighted(bool on);
+  // Moves the node without pinning it (layouts).
+  void placeAt(const QPointF& centre);
+
+  int type() const override { return Type; }
+  QRectF boundingRect() const override;
+  QPainterPath shape() const override;
+  void paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget* widget) override;
+
+ protected:
+  QVariant itemChange(GraphicsItemChange change, const QVariant& value) override;
+  void mouseReleaseEvent(QGraphicsSceneMouseEvent* event) override;
+
+ private:
+  QString name_;
+  cp::ServiceNode service_;
+  GraphStyle style_;
+  Health health_ = Health::kIdle;
+  std::vector<EdgeItem*> edges_;
+  bool pinned_ = false;
+  bool placing_ = false;
+  bool placed_ = false;
+  bool highlighted_ = false;
+};
+
+// A directed call between two services. The curve comes from the layout (Graphviz spline) while
+// both ends sit where the layout put them, otherwise from a computed cubic. Colour = health,
+// width = traffic, label = the chosen metric, badges from policies; idle edges fade. Geometry,
+// label and badges are computed once per update so paint() only draws.
+class EdgeItem : public QGraphicsItem {
+ public:
+  enum { Type = UserType + 2 };
+
+  EdgeItem(NodeItem* source, NodeItem* destination);
+
+  void setEdge(const cp::ServiceEdge& edge, EdgeMetric metric, const EdgeBadges& badges,
+               const GraphStyle& style, const HealthThresholds& thresholds);
+  const cp::ServiceEdge& edge() const { return edge_; }
+  NodeItem* sourceNode() const { return source_; }
+  NodeItem* destinationNode() const { return destination_; }
+  Health health() const { return health_; }
+
+  // A route from the layout, valid while both nodes stay at the given centres.
+  void setLayoutRoute(const QPainterPath& route, QPointF source_centre, QPointF dest_centre);
+  // Recomputes geometry after a node moved.
+  void adjust();
+  void setHighlighted(bool on);
+
+  // Traffic animation: a point at fraction t (0..1) along the curve, and dots per second.
+  QPointF pointAt(double t) const;
+  double trafficRate() const { return edge_.metrics.requests_per_second; }
+  QColor color() const { return color_; }
+  QPointF labelCentre() const { return label_rect_.center(); }
+
+  int type() const override { return Type; }
+  QRectF boundingRect() const override;
+  QPainterPath shape() const override;
+  void paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget* widget) override;
+
+ private:
+  void rebuildGeometry();
+  QString tooltipText() const;
+
+  NodeItem* source_;
+  NodeItem* destination_;
+  cp::ServiceEdge edge_;
+  EdgeMetric metric_ = EdgeMetric::kP99;
+  EdgeBadges badges_;
+  GraphStyle style_;
+  Health health_ = Health::kIdle;
+  QColor color_;
+  double width_ = 1.5;
+  bool highlighted_ = false;
+
+  QPainterPath layout_route_;
+  QPointF layout_source_, layout_dest_;
+
+  QPainterPath path_, shape_;
+  QPolygonF arrow_;
+  QString label_;
+  QRectF label_rect_;
+  std::vector<std::pair<QRectF, QString>> badge_rects_;
+  std::vector<QPointF> samples_;  // the curve sampled evenly, for the traffic dots
+  QRectF bounds_;
+};
+
+// Moving dots on every visible, busy edge: direction and rate of traffic at a glance. One item
+// draws all dots so that a frame repaints one item, not every edge. Dots are drawn only in the
+// main view's viewport (not the minimap, not exports).
+class TrafficLayer : public QGraphicsItem {
+ public:
+  explicit TrafficLayer(QWidget* viewport);
+  void setEdges(std::vector<EdgeItem*> edges);
+  void advance(double seconds);
+  void setBounds(const QRectF& bounds);
+
+  QRectF boundingRect() const override { return bounds_; }
+  void paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget* widget) override;
+
+ private:
+  QWidget* viewport_;
+  std::vector<EdgeItem*> edges_;
+  double clock_ = 0;
+  QRectF bounds_;
+};
+
+}  // namespace meshdeck::ui

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <QColor>
+#include <QPalette>
+#include <QString>
+#include <string>
+#include <vector>
+
+#include "controlplane/api/types.h"
+
+namespace meshdeck::ui {
+
+// What an edge label shows.
+enum class EdgeMetric { kP99, kP50, kRequestRate, kSuccessRate };
+
+enum class Health { kIdle, kHealthy, kWarning, kCritical };
+
+// When an edge turns amber or red. Configurable from View > Health Thresholds and saved in
+// QSettings.
+struct HealthThresholds {
+  double success_warning = 0.99;   // below: amber
+  double success_critical = 0.95;  // below: red
+  double p99_warning_ms = 250;     // above: amber
+  double p99_critical_ms = 1000;   // above: red
+};
+
+Health metricsHealth(const cp::WindowMetrics& m, const HealthThresholds& t);
+QString formatMetric(const cp::WindowMetrics& m, EdgeMetric metric);
+QString formatLatency(double ms);
+QString formatRate(double rps);
+QString formatPercent(double share);
+QString healthName(Health h);
+
+// Colours of the graph, derived from the application palette so that the graph follows the
+// system's light or dark theme.
+struct GraphStyle {
+  bool dark = false;
+  QColor background, grid, node_fill, node_border, text, muted_text, selection, highlight;
+  QColor healthy, warning, critical, idle;
+
+  static GraphStyle fromPalette(const QPalette& palette);
+  QColor healthColor(Health h) const;
+  QColor tierColor(const QString& tier) const;
+};
+
+// Badges an edge carries, read from the policies that apply to it and from what its traffic
+// shows (faults injected, rate-limited requests, mTLS share).
+struct EdgeBadges {
+  bool mtls = false, fault = false, canary = false, rate_limit = false;
+  bool any() const { return mtls || fault || canary || rate_limit; }
+};
+
+// Reads a policy's YAML to tell which badges it implies (a TrafficRoute with a `fault` section,
+// one with two or more weighted destinations, a RateLimit, a PeerAuthentication in STRICT or
+// PERMISSIVE mode). Unparsable YAML implies none.
+EdgeBadges badgesForPolicy(const cp::PolicyInfo& policy);
+
+}  // namespace meshdeck::ui

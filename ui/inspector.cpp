@@ -1,0 +1,460 @@
+#include "ui/inspector.h"
+
+#include <QBarCategoryAxis>
+#include <QBarSeries>
+#include <QBarSet>
+#include <QChart>
+#include <QChartView>
+#include <QDateTime>
+#include <QDateTimeAxis>
+#include <QEvent>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineSeries>
+#include <QScrollArea>
+#include <QStackedWidget>
+#include <QTableWidget>
+#include <QVBoxLayout>
+#include <QValueAxis>
+#include <algorithm>
+#include <chrono>
+
+#include "common/latency_histogram.h"
+#include "ui/control_plane_client.h"
+#include "ui/graph_style.h"
+
+namespace meshdeck::ui {
+namespace {
+
+QChartView* makeChartView(QChart* chart, QWidget* parent, int height) {
+  chart->setMargins(QMargins(4, 4, 4, 4));
+  chart->legend()->setAlignment(Qt::AlignBottom);
+  auto* view = new QChartView(chart, parent);
+  view->setRenderHint(QPainter::Antialiasing);
+  view->setMinimumHeight(height);
+  return view;
+}
+
+QString syncStateName(cp::SyncState s) {
+  switch (s) {
+    case cp::SyncState::kNeverSent:
+      return QStringLiteral("never sent");
+    case cp::SyncState::kSynced:
+      return QStringLiteral("synced");
+    case cp::SyncState::kStale:
+      return QStringLiteral("stale");
+    case cp::SyncState::kRejected:
+      return QStringLiteral("rejected");
+    case cp::SyncState::kDisconnected:
+      return QStringLiteral("disconnected");
+  }
+  return {};
+}
+
+QString statsHtml(const cp::WindowMetrics& m, uint32_t window) {
+  if (m.requests == 0) return QObject::tr("No requests in the last %1 s.").arg(window);
+  return QObject::tr(
+             "<table cellspacing=4>"
+             "<tr><td>Requests</td><td><b>%1</b></td><td>Success</td><td><b>%2</b></td></tr>"
+             "<tr><td>p50</td><td><b>%3</b></td><td>p90</td><td><b>%4</b></td></tr>"
+             "<tr><td>p99</td><td><b>%5</b></td><td>in window</td><td>%6 req / %7 s</td></tr>"
+             "<tr><td>Retries</td><td>%8</td><td>Timeouts</td><td>%9</td></tr>"
+             "<tr><td>Breaker rejections</td><td>%10</td><td>Rate limited</td><td>%11</td></tr>"
+             "<tr><td>Faults injected</td><td>%12</td><td>Denied</td><td>%13</td></tr>"
+             "<tr><td>mTLS</td><td>%14</td><td>Plaintext</td><td>%15</td></tr></table>")
+      .arg(formatRate(m.requests_per_second), formatPercent(m.success_rate),
+           formatLatency(m.p50_ms), formatLatency(m.p90_ms), formatLatency(m.p99_ms))
+      .arg(m.requests)
+      .arg(window)
+      .arg(m.retries)
+      .arg(m.timeouts)
+      .arg(m.circuit_breaker_rejections)
+      .arg(m.rate_limited)
+      .arg(m.faults_injected)
+      .arg(m.denied)
+      .arg(m.mtls_requests)
+      .arg(m.plaintext_requests);
+}
+
+void setItem(QTableWidget* table, int row, int column, const QString& text) {
+  auto* item = new QTableWidgetItem(text);
+  item->setFlags(item->flags() & ~Qt::ItemIsEditable);
+  table->setItem(row, column, item);
+}
+
+QTableWidget* makeTable(const QStringList& headers, QWidget* parent) {
+  auto* table = new QTableWidget(0, static_cast<int>(headers.size()), parent);
+  table->setHorizontalHeaderLabels(headers);
+  table->verticalHeader()->hide();
+  table->horizontalHeader()->setStretchLastSection(true);
+  table->setSelectionMode(QAbstractItemView::NoSelection);
+  table->setVerticalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  table->setSizeAdjustPolicy(QAbstractScrollArea::AdjustToContents);
+  return table;
+}
+
+}  // namespace
+
+Inspector::Inspector(ControlPlaneClient* client, QWidget* parent)
+    : QWidget(parent), client_(client), stack_(new QStackedWidget(this)) {
+  auto* outer = new QVBoxLayout(this);
+  outer->setContentsMargins(0, 0, 0, 0);
+  outer->addWidget(stack_);
+
+  auto* empty =
+      new QLabel(tr("Select a service or an edge in the graph to see its details."), this);
+  empty->setWordWrap(true);
+  empty->setAlignment(Qt::AlignCenter);
+  empty->setMargin(16);
+  stack_->addWidget(empty);
+
+  // Edge page.
+  auto* edge_scroll = new QScrollArea(this);
+  edge_scroll->setWidgetResizable(true);
+  auto* edge_page = new QWidget(edge_scroll);
+  auto* el = new QVBoxLayout(edge_page);
+  edge_title_ = new QLabel(edge_page);
+  edge_title_->setTextFormat(Qt::RichText);
+  edge_stats_ = new QLabel(edge_page);
+  edge_stats_->setTextFormat(Qt::RichText);
+  edge_policies_ = new QLabel(edge_page);
+  edge_policies_->setWordWrap(true);
+  el->addWidget(edge_title_);
+  el->addWidget(edge_stats_);
+  el->addWidget(edge_policies_);
+
+  latency_chart_ = new QChart;
+  latency_chart_->setTitle(tr("Latency (ms), last 5 minutes"));
+  p50_ = new QLineSeries;
+  p50_->setName(QStringLiteral("p50"));
+  p90_ = new QLineSeries;
+  p90_->setName(QStringLiteral("p90"));
+  p99_ = new QLineSeries;
+  p99_->setName(QStringLiteral("p99"));
+  for (auto* s : {p50_, p90_, p99_}) latency_chart_->addSeries(s);
+  rate_chart_ = new QChart;
+  rate_chart_->setTitle(tr("Requests/s and success rate"));
+  rps_ = new QLineSeries;
+  rps_->setName(tr("requests/s"));
+  success_ = new QLineSeries;
+  success_->setName(tr("success %"));
+  rate_chart_->addSeries(rps_);
+  rate_chart_->addSeries(success_);
+  for (QChart* c : {latency_chart_, rate_chart_}) {
+    auto* x = new QDateTimeAxis;
+    x->setFormat(QStringLiteral("mm:ss"));
+    x->setTickCount(6);
+    c->addAxis(x, Qt::AlignBottom);
+    auto* y = new QValueAxis;
+    y->setLabelFormat(QStringLiteral("%.0f"));
+    c->addAxis(y, Qt::AlignLeft);
+  }
+  for (auto* s : {p50_, p90_, p99_, rps_}) {
+    QChart* c = s->chart();
+    s->attachAxis(c->axes(Qt::Horizontal).first());
+    s->attachAxis(c->axes(Qt::Vertical).first());
+  }
+  auto* success_axis = new QValueAxis;
+  success_axis->setRange(0, 100);
+  success_axis->setLabelFormat(QStringLiteral("%.0f%%"));
+  rate_chart_->addAxis(success_axis, Qt::AlignRight);
+  success_->attachAxis(rate_chart_->axes(Qt::Horizontal).first());
+  success_->attachAxis(success_axis);
+
+  classes_chart_ = new QChart;
+  classes_chart_->setTitle(tr("Responses by class (window)"));
+  classes_chart_->legend()->hide();
+  edge_histogram_chart_ = new QChart;
+  edge_histogram_chart_->setTitle(tr("Latency histogram (window)"));
+  edge_histogram_chart_->legend()->hide();
+  el->addWidget(makeChartView(latency_chart_, edge_page, 200));
+  el->addWidget(makeChartView(rate_chart_, edge_page, 210));
+  el->addWidget(makeChartView(classes_chart_, edge_page, 160));
+  el->addWidget(makeChartView(edge_histogram_chart_, edge_page, 230));
+  el->addStretch();
+  edge_scroll->setWidget(edge_page);
+  stack_->addWidget(edge_scroll);
+
+  // Node page.
+  auto* node_scroll = new QScrollArea(this);
+  node_scroll->setWidgetResizable(true);
+  auto* node_page = new QWidget(node_scroll);
+  auto* nl = new QVBoxLayout(node_page);
+  node_title_ = new QLabel(node_page);
+  node_stats_ = new QLabel(node_page);
+  node_stats_->setTextFormat(Qt::RichText);
+  node_title_->setTextFormat(Qt::RichText);
+  node_title_->setWordWrap(true);
+  node_edges_ =
+      makeTable({tr("Direction"), tr("Peer"), tr("Req/s"), tr("Success"), tr("p99")}, node_page);
+  node_proxies_ = makeTable(
+      {tr("Proxy"), tr("Version"), tr("State"), tr("Config sent/acked"), tr("NACK")}, node_page);
+  node_histogram_chart_ = new QChart;
+  node_histogram_chart_->setTitle(tr("Server-side latency histogram (window)"));
+  node_histogram_chart_->legend()->hide();
+  nl->addWidget(node_title_);
+  nl->addWidget(new QLabel(tr("<b>Server side</b> (measured by its inbound proxies)"), node_page));
+  nl->addWidget(node_stats_);
+  nl->addWidget(new QLabel(tr("<b>Edges</b>"), node_page));
+  nl->addWidget(node_edges_);
+  nl->addWidget(new QLabel(tr("<b>Instances and their proxies</b>"), node_page));
+  nl->addWidget(node_proxies_);
+  nl->addWidget(makeChartView(node_histogram_chart_, node_page, 230));
+  nl->addStretch();
+  node_scroll->setWidget(node_page);
+  stack_->addWidget(node_scroll);
+
+  charts_ = {latency_chart_, rate_chart_, classes_chart_, edge_histogram_chart_,
+             node_histogram_chart_};
+  applyChartTheme();
+}
+
+void Inspector::applyChartTheme() {
+  const bool dark = palette().color(QPalette::Window).lightness() < 128;
+  for (QChart* c : charts_) {
+    c->setTheme(dark ? QChart::ChartThemeDark : QChart::ChartThemeLight);
+    c->setBackgroundRoundness(4);
+  }
+}
+
+void Inspector::changeEvent(QEvent* event) {
+  if (event->type() == QEvent::PaletteChange) applyChartTheme();
+  QWidget::changeEvent(event);
+}
+
+void Inspector::setSelection(const GraphSelection& selection) {
+  selection_ = selection;
+  last_history_fetch_ms_ = 0;
+  for (auto* s : {p50_, p90_, p99_, rps_, success_}) s->clear();
+  refresh();
+}
+
+void Inspector::showSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot) {
+  snapshot_ = std::move(snapshot);
+  refresh();
+}
+
+void Inspector::refresh() {
+  if (!snapshot_ || selection_.kind == GraphSelection::Kind::kNone) {
+    stack_->setCurrentIndex(0);
+    return;
+  }
+  if (selection_.kind == GraphSelection::Kind::kEdge) {
+    for (const auto& e : snapshot_->edges) {
+      if (QString::fromStdString(e.source) == selection_.source &&
+          QString::fromStdString(e.destination) == selection_.destination) {
+        showEdge(e);
+        return;
+      }
+    }
+  } else {
+    for (const auto& n : snapshot_->services) {
+      if (QString::fromStdString(n.name) == selection_.node) {
+        showNode(n);
+        return;
+      }
+    }
+  }
+  stack_->setCurrentIndex(0);
+}
+
+void Inspector::showEdge(const cp::ServiceEdge& edge) {
+  stack_->setCurrentIndex(1);
+  edge_title_->setText(
+      QStringLiteral("<h3>%1 → %2</h3>")
+          .arg(QString::fromStdString(edge.source), QString::fromStdString(edge.destination)));
+  edge_stats_->setText(statsHtml(edge.metrics, snapshot_->window_seconds));
+  QStringList policies;
+  for (const auto& p : edge.policies) policies << QString::fromStdString(p);
+  edge_policies_->setText(policies.isEmpty()
+                              ? tr("No policy applies to this edge.")
+                              : tr("<b>Policies:</b> %1").arg(policies.join(QStringLiteral(", "))));
+
+  classes_chart_->removeAllSeries();
+  for (auto* axis : classes_chart_->axes()) classes_chart_->removeAxis(axis), delete axis;
+  auto* set = new QBarSet(tr("responses"));
+  for (uint64_t c : edge.metrics.responses_by_class) *set << double(c);
+  auto* series = new QBarSeries;
+  series->append(set);
+  classes_chart_->addSeries(series);
+  auto* categories = new QBarCategoryAxis;
+  categories->append({QStringLiteral("1xx"), QStringLiteral("2xx"), QStringLiteral("3xx"),
+                      QStringLiteral("4xx"), QStringLiteral("5xx")});
+  classes_chart_->addAxis(categories, Qt::AlignBottom);
+  series->attachAxis(categories);
+  auto* counts = new QValueAxis;
+  counts->setLabelFormat(QStringLiteral("%.0f"));
+  classes_chart_->addAxis(counts, Qt::AlignLeft);
+  series->attachAxis(counts);
+
+  fillHistogram(edge_histogram_chart_, edge.metrics);
+  fetchHistory();
+}
+
+void Inspector::fillHistogram(QChart* chart, const cp::WindowMetrics& metrics) {
+  chart->removeAllSeries();
+  for (auto* axis : chart->axes()) chart->removeAxis(axis), delete axis;
+  if (!metrics.latency || metrics.latency->count() == 0) {
+    chart->setTitle(tr("Latency histogram: no samples in the window"));
+    return;
+  }
+  chart->setTitle(tr("Latency histogram (window, %1 samples)").arg(metrics.latency->count()));
+  using common::LatencyHistogram;
+  // Half-octave bins: fine enough to see a second mode, coarse enough to read.
+  constexpr int kBinSize = LatencyHistogram::kSubBuckets / 2;
+  const auto& h = *metrics.latency;
+  int first = -1, last = -1;
+  std::vector<double> bins(LatencyHistogram::kBucketCount / kBinSize, 0.0);
+  for (int i = 0; i < LatencyHistogram::kBucketCount; ++i) {
+    if (const uint64_t c = h.bucketCount(i)) {
+      bins[static_cast<size_t>(i / kBinSize)] += double(c);
+      if (first < 0) first = i / kBinSize;
+      last = i / kBinSize;
+    }
+  }
+  auto* set = new QBarSet(tr("requests"));
+  QStringList labels;
+  for (int b = first; b <= last; ++b) {
+    *set << bins[static_cast<size_t>(b)];
+    labels << formatLatency(double(LatencyHistogram::bucketLower(b * kBinSize)) / 1e6);
+  }
+  auto* series = new QBarSeries;
+  series->setBarWidth(0.95);
+  series->append(set);
+  chart->addSeries(series);
+  auto* x = new QBarCategoryAxis;
+  x->append(labels);
+  x->setLabelsAngle(-90);
+  QFont small = x->labelsFont();
+  small.setPointSizeF(7);
+  x->setLabelsFont(small);
+  chart->addAxis(x, Qt::AlignBottom);
+  series->attachAxis(x);
+  auto* y = new QValueAxis;
+  y->setLabelFormat(QStringLiteral("%.0f"));
+  chart->addAxis(y, Qt::AlignLeft);
+  series->attachAxis(y);
+}
+
+void Inspector::fetchHistory() {
+  const qint64 now = QDateTime::currentMSecsSinceEpoch();
+  if (history_in_flight_ || now - last_history_fetch_ms_ < 2000) return;
+  history_in_flight_ = true;
+  last_history_fetch_ms_ = now;
+  const std::string source = selection_.source.toStdString();
+  const std::string destination = selection_.destination.toStdString();
+  const GraphSelection asked = selection_;
+  client_->run<std::vector<cp::EdgeSample>>(
+      [source, destination](cp::ControlPlane& cp) {
+        return cp.edgeHistory(source, destination, kHistorySeconds);
+      },
+      this,
+      [this, asked](std::vector<cp::EdgeSample> samples) {
+        history_in_flight_ = false;
+        if (asked.kind == selection_.kind && asked.source == selection_.source &&
+            asked.destination == selection_.destination) {
+          applyHistory(samples);
+        }
+      });
+}
+
+void Inspector::applyHistory(const std::vector<cp::EdgeSample>& samples) {
+  QList<QPointF> p50, p90, p99, rps, success;
+  double max_latency = 1, max_rps = 1;
+  for (const auto& s : samples) {
+    const double t = double(
+        std::chrono::duration_cast<std::chrono::milliseconds>(s.time.time_since_epoch()).count());
+    p50.append({t, s.p50_ms});
+    p90.append({t, s.p90_ms});
+    p99.append({t, s.p99_ms});
+    rps.append({t, s.requests_per_second});
+    success.append({t, s.success_rate * 100});
+    max_latency = std::max(max_latency, s.p99_ms);
+    max_rps = std::max(max_rps, s.requests_per_second);
+  }
+  p50_->replace(p50);
+  p90_->replace(p90);
+  p99_->replace(p99);
+  rps_->replace(rps);
+  success_->replace(success);
+  if (samples.empty()) return;
+  const QDateTime from = QDateTime::fromMSecsSinceEpoch(qint64(p50.first().x()));
+  const QDateTime to = QDateTime::fromMSecsSinceEpoch(qint64(p50.last().x()));
+  for (QChart* c : {latency_chart_, rate_chart_}) {
+    static_cast<QDateTimeAxis*>(c->axes(Qt::Horizontal).first())->setRange(from, to);
+  }
+  static_cast<QValueAxis*>(latency_chart_->axes(Qt::Vertical).first())
+      ->setRange(0, max_latency * 1.15);
+  static_cast<QValueAxis*>(rate_chart_->axes(Qt::Vertical, rps_).first())
+      ->setRange(0, max_rps * 1.15);
+}
+
+void Inspector::showNode(const cp::ServiceNode& node) {
+  stack_->setCurrentIndex(2);
+  QStringList versions;
+  for (const auto& v : node.versions) versions << QString::fromStdString(v);
+  node_title_->setText(QStringLiteral("<h3>%1</h3>%2 · tier %3 · versions %4 · %5 instance(s)")
+                           .arg(QString::fromStdString(node.name), QString::fromStdString(node.ns),
+                                node.tier.empty() ? tr("none") : QString::fromStdString(node.tier),
+                                versions.join(QStringLiteral(", ")))
+                           .arg(node.instances));
+  node_stats_->setText(statsHtml(node.inbound, snapshot_->window_seconds));
+  node_edges_->setRowCount(0);
+  for (const auto& e : snapshot_->edges) {
+    const bool out = e.source == node.name, in = e.destination == node.name;
+    if (!out && !in) continue;
+    const int row = node_edges_->rowCount();
+    node_edges_->insertRow(row);
+    setItem(node_edges_, row, 0, out ? tr("calls →") : tr("← called by"));
+    setItem(node_edges_, row, 1, QString::fromStdString(out ? e.destination : e.source));
+    setItem(node_edges_, row, 2, formatRate(e.metrics.requests_per_second));
+    setItem(node_edges_, row, 3, formatPercent(e.metrics.success_rate));
+    setItem(node_edges_, row, 4, formatLatency(e.metrics.p99_ms));
+  }
+  node_proxies_->setRowCount(0);
+  for (const auto& p : snapshot_->proxies) {
+    if (p.service != node.name) continue;
+    const int row = node_proxies_->rowCount();
+    node_proxies_->insertRow(row);
+    setItem(node_proxies_, row, 0, QString::fromStdString(p.proxy_id));
+    setItem(node_proxies_, row, 1, QString::fromStdString(p.version));
+    setItem(node_proxies_, row, 2, syncStateName(p.state));
+    setItem(node_proxies_, row, 3,
+            QStringLiteral("%1 / %2").arg(QString::fromStdString(p.version_sent),
+                                          QString::fromStdString(p.version_acked)));
+    setItem(node_proxies_, row, 4, QString::fromStdString(p.nack_reason));
+  }
+  for (QTableWidget* t : {node_edges_, node_proxies_}) {
+    t->resizeColumnsToContents();
+    // Show every row without an inner scroll bar: the page itself scrolls.
+    int height = t->horizontalHeader()->height() + 2 * t->frameWidth();
+    for (int r = 0; r < t->rowCount(); ++r) height += t->rowHeight(r);
+    t->setFixedHeight(height);
+  }
+  fillHistogram(node_histogram_chart_, node.inbound);
+}
+
+QString Inspector::title() const {
+  switch (stack_->currentIndex()) {
+    case 1:
+      return edge_title_->text();
+    case 2:
+      return node_title_->text();
+    default:
+      return {};
+  }
+}
+
+int Inspector::historyPoints() const { return static_cast<int>(p99_->count()); }
+
+int Inspector::histogramBars() const {
+  QChart* chart = stack_->currentIndex() == 2 ? node_histogram_chart_ : edge_histogram_chart_;
+  const auto series = chart->series();
+  if (series.isEmpty()) return 0;
+  auto* bars = static_cast<QBarSeries*>(series.first());
+  return bars->barSets().isEmpty() ? 0 : static_cast<int>(bars->barSets().first()->count());
+}
+
+int Inspector::proxyRows() const { return node_proxies_->rowCount(); }
+
+}  // namespace meshdeck::ui

@@ -1,0 +1,87 @@
+#pragma once
+
+#include <QWidget>
+#include <memory>
+
+#include "controlplane/api/types.h"
+#include "ui/graph_view.h"
+
+class QBarCategoryAxis;
+class QBarSeries;
+class QChart;
+class QChartView;
+class QDateTimeAxis;
+class QLabel;
+class QLineSeries;
+class QStackedWidget;
+class QTableWidget;
+class QValueAxis;
+
+namespace meshdeck::ui {
+
+class ControlPlaneClient;
+
+// The selection's details. An edge shows live charts over the last five minutes (p50/p90/p99
+// latency, requests/s, success rate) from ControlPlane::edgeHistory, the responses by class and
+// the latency histogram of the current window, the policies that apply and the resilience
+// counters. A service shows its inbound and outbound edges, its proxies (sync state, config
+// version) and its own server-side latency.
+class Inspector : public QWidget {
+  Q_OBJECT
+
+ public:
+  static constexpr uint32_t kHistorySeconds = 300;
+
+  Inspector(ControlPlaneClient* client, QWidget* parent = nullptr);
+
+  void setSelection(const GraphSelection& selection);
+  void showSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot);
+
+  // For tests and the status of the panel.
+  QString title() const;
+  int historyPoints() const;
+  int histogramBars() const;
+  int proxyRows() const;
+
+ protected:
+  void changeEvent(QEvent* event) override;
+
+ private:
+  void refresh();
+  void showEdge(const cp::ServiceEdge& edge);
+  void showNode(const cp::ServiceNode& node);
+  void fetchHistory();
+  void applyHistory(const std::vector<cp::EdgeSample>& samples);
+  void fillHistogram(QChart* chart, const cp::WindowMetrics& metrics);
+  void applyChartTheme();
+
+  ControlPlaneClient* client_;
+  GraphSelection selection_;
+  std::shared_ptr<const cp::GraphSnapshot> snapshot_;
+  qint64 last_history_fetch_ms_ = 0;
+  bool history_in_flight_ = false;
+
+  QStackedWidget* stack_;
+  // Edge page.
+  QLabel* edge_title_;
+  QLabel* edge_stats_;
+  QLabel* edge_policies_;
+  QChart* latency_chart_;
+  QLineSeries* p50_;
+  QLineSeries* p90_;
+  QLineSeries* p99_;
+  QChart* rate_chart_;
+  QLineSeries* rps_;
+  QLineSeries* success_;
+  QChart* classes_chart_;
+  QChart* edge_histogram_chart_;
+  // Node page.
+  QLabel* node_title_;
+  QLabel* node_stats_;
+  QTableWidget* node_edges_;
+  QTableWidget* node_proxies_;
+  QChart* node_histogram_chart_;
+  QList<QChart*> charts_;
+};
+
+}  // namespace meshdeck::ui

@@ -1,0 +1,54 @@
+#include "ui/minimap.h"
+
+#include <QMouseEvent>
+#include <QPainter>
+#include <QScrollBar>
+
+namespace meshdeck::ui {
+
+Minimap::Minimap(QGraphicsView* main_view, QWidget* parent)
+    : QGraphicsView(main_view->scene(), parent), main_view_(main_view) {
+  setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  setVerticalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  setInteractive(false);
+  setRenderHint(QPainter::Antialiasing, false);
+  setFrameShape(QFrame::Box);
+  setCursor(Qt::PointingHandCursor);
+  setToolTip(tr("Overview: click to move the view"));
+  auto repaint = [this] { viewport()->update(); };
+  connect(main_view_->horizontalScrollBar(), &QScrollBar::valueChanged, this, repaint);
+  connect(main_view_->verticalScrollBar(), &QScrollBar::valueChanged, this, repaint);
+}
+
+void Minimap::refit() {
+  const QRectF r = scene()->itemsBoundingRect().adjusted(-20, -20, 20, 20);
+  if (r.isValid()) fitInView(r, Qt::KeepAspectRatio);
+  viewport()->update();
+}
+
+void Minimap::drawForeground(QPainter* painter, const QRectF&) {
+  const QRectF visible = main_view_->mapToScene(main_view_->viewport()->rect()).boundingRect();
+  QColor c = palette().color(QPalette::Highlight);
+  painter->setPen(QPen(c, 0));
+  c.setAlpha(40);
+  painter->setBrush(c);
+  painter->drawRect(visible);
+}
+
+void Minimap::mousePressEvent(QMouseEvent* event) {
+  main_view_->centerOn(mapToScene(event->position().toPoint()));
+  viewport()->update();
+}
+
+void Minimap::mouseMoveEvent(QMouseEvent* event) {
+  if (event->buttons() & Qt::LeftButton) mousePressEvent(event);
+}
+
+void Minimap::resizeEvent(QResizeEvent* event) {
+  QGraphicsView::resizeEvent(event);
+  refit();
+}
+
+void Minimap::wheelEvent(QWheelEvent* event) { event->ignore(); }
+
+}  // namespace meshdeck::ui

@@ -1,0 +1,441 @@
+#include "ui/policy_panel.h"
+
+#include <QComboBox>
+#include <QDateTime>
+#include <QDialog>
+#include <QDialogButtonBox>
+#include <QEvent>
+#include <QFontDatabase>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QMessageBox>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QSet>
+#include <QSlider>
+#include <QSplitter>
+#include <QTableView>
+#include <QTextBlock>
+#include <QVBoxLayout>
+#include <chrono>
+
+#include "ui/control_plane_client.h"
+#include "ui/table_models.h"
+#include "ui/yaml_highlighter.h"
+
+namespace meshdeck::ui {
+namespace {
+
+constexpr int kLineRole = Qt::UserRole + 1;
+constexpr int kColumnRole = Qt::UserRole + 2;
+
+const char* kTemplate =
+    "apiVersion: meshdeck.io/v1alpha1\n"
+    "kind: TrafficRoute\n"
+    "metadata:\n"
+    "  name: reviews-timeout\n"
+    "spec:\n"
+    "  host: reviews\n"
+    "  http:\n"
+    "    - timeout: 500ms\n"
+    "      retries:\n"
+    "        attempts: 2\n"
+    "        perTryTimeout: 200ms\n"
+    "      route:\n"
+    "        - destination:\n"
+    "            host: reviews\n";
+
+bool isDark(const QWidget* w) { return w->palette().color(QPalette::Window).lightness() < 128; }
+
+QString revisionTime(cp::SystemTime t) {
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  return QDateTime::fromMSecsSinceEpoch(ms).toString(QStringLiteral("yyyy-MM-dd HH:mm:ss"));
+}
+
+}  // namespace
+
+PolicyPanel::PolicyPanel(ControlPlaneClient* client, QWidget* parent)
+    : QWidget(parent), client_(client), model_(new PoliciesModel(this)) {
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(4, 4, 4, 4);
+  auto* splitter = new QSplitter(Qt::Vertical, this);
+
+  table_ = new QTableView(splitter);
+  table_->setModel(model_);
+  table_->setSelectionBehavior(QAbstractItemView::SelectRows);
+  table_->setSelectionMode(QAbstractItemView::SingleSelection);
+  table_->verticalHeader()->hide();
+  table_->horizontalHeader()->setStretchLastSection(true);
+  table_->setAlternatingRowColors(true);
+  connect(table_->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
+          [this](const QModelIndex& current) {
+            if (const cp::PolicyInfo* p = model_->policyAt(current.row())) {
+              editor_->setPlainText(QString::fromStdString(p->yaml));
+              clearErrors();
+              status_->setText(
+                  tr("%1/%2 (revision %3)")
+                      .arg(QString::fromStdString(p->kind), QString::fromStdString(p->name))
+                      .arg(p->revision));
+            }
+          });
+
+  auto* editor_box = new QWidget(splitter);
+  auto* el = new QVBoxLayout(editor_box);
+  el->setContentsMargins(0, 0, 0, 0);
+  editor_ = new QPlainTextEdit(editor_box);
+  editor_->setObjectName(QStringLiteral("policyEditor"));
+  editor_->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+  editor_->setLineWrapMode(QPlainTextEdit::NoWrap);
+  editor_->setTabChangesFocus(false);
+  editor_->setPlaceholderText(
+      tr("Policy YAML (apiVersion: meshdeck.io/v1alpha1). Ctrl+Return applies."));
+  highlighter_ = new YamlHighlighter(editor_->document(), isDark(this));
+  connect(editor_, &QPlainTextEdit::textChanged, this, [this] {
+    // Errors refer to the text that was submitted; once it changes they would point wrongly.
+    if (!editor_->extraSelections().isEmpty()) editor_->setExtraSelections({});
+  });
+  el->addWidget(editor_, 1);
+
+  errors_ = new QListWidget(editor_box);
+  errors_->setObjectName(QStringLiteral("policyErrors"));
+  errors_->setMaximumHeight(90);
+  errors_->hide();
+  connect(errors_, &QListWidget::itemActivated, this, [this](QListWidgetItem* item) {
+    jumpTo(item->data(kLineRole).toInt(), item->data(kColumnRole).toInt());
+  });
+  connect(errors_, &QListWidget::itemClicked, this, [this](QListWidgetItem* item) {
+    jumpTo(item->data(kLineRole).toInt(), item->data(kColumnRole).toInt());
+  });
+  el->addWidget(errors_);
+
+  status_ = new QLabel(editor_box);
+  status_->setWordWrap(true);
+  el->addWidget(status_);
+
+  auto* buttons = new QHBoxLayout;
+  new_button_ = new QPushButton(tr("New"), editor_box);
+  canary_button_ = new QPushButton(tr("Canary…"), editor_box);
+  validate_button_ = new QPushButton(tr("Validate"), editor_box);
+  apply_button_ = new QPushButton(tr("Apply"), editor_box);
+  apply_button_->setObjectName(QStringLiteral("applyButton"));
+  apply_button_->setDefault(true);
+  delete_button_ = new QPushButton(tr("Delete"), editor_box);
+  auto* history_button = new QPushButton(tr("History…"), editor_box);
+  for (auto* b : {new_button_, canary_button_, validate_button_, apply_button_, delete_button_,
+                  history_button}) {
+    buttons->addWidget(b);
+  }
+  buttons->addStretch();
+  el->addLayout(buttons);
+  connect(new_button_, &QPushButton::clicked, this, &PolicyPanel::newFromTemplate);
+  connect(canary_button_, &QPushButton::clicked, this, &PolicyPanel::canaryForm);
+  connect(validate_button_, &QPushButton::clicked, this, &PolicyPanel::validate);
+  connect(apply_button_, &QPushButton::clicked, this, &PolicyPanel::apply);
+  connect(delete_button_, &QPushButton::clicked, this, &PolicyPanel::deleteSelected);
+  connect(history_button, &QPushButton::clicked, this, &PolicyPanel::showHistory);
+
+  splitter->addWidget(table_);
+  splitter->addWidget(editor_box);
+  splitter->setStretchFactor(0, 1);
+  splitter->setStretchFactor(1, 2);
+  layout->addWidget(splitter);
+}
+
+void PolicyPanel::setReadOnly(bool read_only) {
+  read_only_ = read_only;
+  editor_->setReadOnly(read_only);
+  for (auto* b : {new_button_, canary_button_, validate_button_, apply_button_, delete_button_}) {
+    b->setEnabled(!read_only);
+  }
+  if (read_only) status_->setText(tr("Read-only: this is a saved snapshot."));
+}
+
+void PolicyPanel::changeEvent(QEvent* event) {
+  if (event->type() == QEvent::PaletteChange) highlighter_->setDark(isDark(this));
+  QWidget::changeEvent(event);
+}
+
+void PolicyPanel::refresh() {
+  client_->run<std::vector<cp::PolicyInfo>>([](cp::ControlPlane& cp) { return cp.policies(); },
+                                            this,
+                                            [this](std::vector<cp::PolicyInfo> policies) {
+                                              model_->setPolicies(policies);
+                                              table_->resizeColumnsToContents();
+                                              emit policiesChanged(policies);
+                                            });
+}
+
+void PolicyPanel::validate() { submit(true); }
+
+void PolicyPanel::apply() { submit(false); }
+
+void PolicyPanel::submit(bool dry_run) {
+  if (read_only_ || busy_) return;
+  const std::string yaml = editor_->toPlainText().toStdString();
+  if (editor_->toPlainText().trimmed().isEmpty()) {
+    status_->setText(tr("Nothing to apply: the editor is empty."));
+    return;
+  }
+  busy_ = true;
+  apply_button_->setEnabled(false);
+  validate_button_->setEnabled(false);
+  status_->setText(dry_run ? tr("Validating…") : tr("Applying…"));
+  client_->run<cp::ApplyResult>(
+      [yaml, dry_run](cp::ControlPlane& cp) {
+        return cp.applyPolicies(yaml, "editor", "meshdeck-ui", dry_run);
+      },
+      this,
+      [this, dry_run](cp::ApplyResult result) {
+        busy_ = false;
+        apply_button_->setEnabled(!read_only_);
+        validate_button_->setEnabled(!read_only_);
+        if (!result.ok) {
+          showErrors(result.errors);
+          status_->setText(tr("<b>Rejected</b>: %n error(s); nothing was changed.", "",
+                              static_cast<int>(result.errors.size())));
+          return;
+        }
+        clearErrors();
+        if (dry_run) {
+          status_->setText(tr("Valid. %1").arg(QString::fromStdString(result.summary)));
+          return;
+        }
+        status_->setText(tr("Applied as revision %1. %2")
+                             .arg(result.revision)
+                             .arg(QString::fromStdString(result.summary)));
+        const quint64 revision = result.revision;
+        client_->run<std::vector<cp::PolicyInfo>>(
+            [](cp::ControlPlane& cp) { return cp.policies(); }, this,
+            [this, revision](std::vector<cp::PolicyInfo> policies) {
+              model_->setPolicies(policies);
+              table_->resizeColumnsToContents();
+              QStringList targets;
+              for (const auto& p : policies) {
+                if (p.revision == revision && !p.target.empty()) {
+                  targets << QString::fromStdString(p.target);
+                }
+              }
+              emit policiesChanged(policies);
+              emit applied(targets, revision);
+            });
+      });
+}
+
+void PolicyPanel::showErrors(const std::vector<cp::ValidationError>& errors) {
+  errors_->clear();
+  QList<QTextEdit::ExtraSelection> marks;
+  const QColor error_colour(0xd6, 0x33, 0x33);
+  for (const auto& e : errors) {
+    QString where =
+        e.line > 0 ? tr("line %1, column %2").arg(e.line).arg(e.column) : tr("document");
+    QString text = where + QStringLiteral(": ");
+    if (!e.field.empty()) text += QString::fromStdString(e.field) + QStringLiteral(": ");
+    text += QString::fromStdString(e.message);
+    auto* item = new QListWidgetItem(text, errors_);
+    item->setData(kLineRole, int(e.line));
+    item->setData(kColumnRole, int(e.column));
+    item->setForeground(error_colour);
+    if (e.line == 0) continue;
+    const QTextBlock block = editor_->document()->findBlockByNumber(int(e.line) - 1);
+    if (!block.isValid()) continue;
+    // The whole line gets a faint background; the token at the column a wavy underline.
+    QTextEdit::ExtraSelection line;
+    line.format.setBackground(QColor(0xd6, 0x33, 0x33, 40));
+    line.format.setProperty(QTextFormat::FullWidthSelection, true);
+    line.cursor = QTextCursor(block);
+    marks << line;
+    QTextEdit::ExtraSelection token;
+    token.format.setUnderlineStyle(QTextCharFormat::WaveUnderline);
+    token.format.setUnderlineColor(error_colour);
+    token.format.setToolTip(text);
+    QTextCursor c(block);
+    const int column = std::max(0, int(e.column) - 1);
+    c.movePosition(QTextCursor::Right, QTextCursor::MoveAnchor,
+                   std::min(column, block.length() - 1));
+    c.movePosition(QTextCursor::EndOfWord, QTextCursor::KeepAnchor);
+    if (!c.hasSelection()) c.movePosition(QTextCursor::EndOfBlock, QTextCursor::KeepAnchor);
+    token.cursor = c;
+    marks << token;
+  }
+  errors_->setVisible(!errors.empty());
+  editor_->setExtraSelections(marks);
+  if (!errors.empty()) jumpTo(int(errors.front().line), int(errors.front().column));
+}
+
+void PolicyPanel::clearErrors() {
+  errors_->clear();
+  errors_->hide();
+  editor_->setExtraSelections({});
+}
+
+void PolicyPanel::jumpTo(int line, int column) {
+  if (line <= 0) return;
+  const QTextBlock block = editor_->document()->findBlockByNumber(line - 1);
+  if (!block.isValid()) return;
+  QTextCursor c(block);
+  c.movePosition(QTextCursor::Right, QTextCursor::MoveAnchor,
+                 std::min(std::max(0, column - 1), block.length() - 1));
+  editor_->setTextCursor(c);
+  editor_->ensureCursorVisible();
+}
+
+void PolicyPanel::deleteSelected() {
+  if (read_only_) return;
+  const cp::PolicyInfo* p = model_->policyAt(table_->currentIndex().row());
+  if (p == nullptr) {
+    status_->setText(tr("Select a policy in the list to delete it."));
+    return;
+  }
+  const std::string kind = p->kind, name = p->name;
+  if (QMessageBox::question(this, tr("Delete policy"),
+                            tr("Delete %1/%2? This creates a new revision.")
+                                .arg(QString::fromStdString(kind), QString::fromStdString(name))) !=
+      QMessageBox::Yes) {
+    return;
+  }
+  client_->run<cp::ApplyResult>(
+      [kind, name](cp::ControlPlane& cp) { return cp.deletePolicy(kind, name, "meshdeck-ui"); },
+      this,
+      [this](cp::ApplyResult result) {
+        if (!result.ok) {
+          showErrors(result.errors);
+          status_->setText(tr("Delete refused."));
+          return;
+        }
+        status_->setText(tr("Deleted; revision %1.").arg(result.revision));
+        refresh();
+      });
+}
+
+void PolicyPanel::newFromTemplate() {
+  table_->clearSelection();
+  editor_->setPlainText(QString::fromLatin1(kTemplate));
+  clearErrors();
+  status_->setText(tr("A new TrafficRoute: edit it, then Validate or Apply."));
+}
+
+void PolicyPanel::canaryForm() {
+  QDialog dialog(this);
+  dialog.setWindowTitle(tr("Canary split"));
+  auto* form = new QFormLayout(&dialog);
+  auto* host = new QLineEdit(QStringLiteral("reviews"), &dialog);
+  auto* stable = new QLineEdit(QStringLiteral("v1"), &dialog);
+  auto* canary = new QLineEdit(QStringLiteral("v2"), &dialog);
+  auto* slider = new QSlider(Qt::Horizontal, &dialog);
+  slider->setRange(0, 100);
+  slider->setValue(10);
+  auto* share = new QLabel(&dialog);
+  auto update_share = [share, slider] {
+    share->setText(QObject::tr("%1 % to the canary, %2 % stable")
+                       .arg(slider->value())
+                       .arg(100 - slider->value()));
+  };
+  update_share();
+  connect(slider, &QSlider::valueChanged, &dialog, update_share);
+  form->addRow(tr("Service"), host);
+  form->addRow(tr("Stable version"), stable);
+  form->addRow(tr("Canary version"), canary);
+  form->addRow(tr("Canary weight"), slider);
+  form->addRow(QString(), share);
+  auto* box = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);
+  connect(box, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+  connect(box, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+  form->addRow(box);
+  if (dialog.exec() != QDialog::Accepted) return;
+  const QString h = host->text().trimmed(), s = stable->text().trimmed(),
+                c = canary->text().trimmed();
+  // Subsets are declared by a DestinationPolicy; the route splits traffic between them.
+  const QString yaml =
+      QStringLiteral(
+          "apiVersion: meshdeck.io/v1alpha1\nkind: DestinationPolicy\nmetadata:\n  name: %1\n"
+          "spec:\n  host: %1\n  subsets:\n    - name: %2\n      version: %2\n"
+          "    - name: %3\n      version: %3\n---\n"
+          "apiVersion: meshdeck.io/v1alpha1\nkind: TrafficRoute\nmetadata:\n  name: %1-canary\n"
+          "spec:\n  host: %1\n  http:\n    - route:\n        - destination:\n            host: %1\n"
+          "            subset: %2\n          weight: %4\n        - destination:\n"
+          "            host: %1\n            subset: %3\n          weight: %5\n")
+          .arg(h, s, c)
+          .arg(100 - slider->value())
+          .arg(slider->value());
+  table_->clearSelection();
+  editor_->setPlainText(yaml);
+  clearErrors();
+  status_->setText(tr("Canary split for %1 written: Validate or Apply.").arg(h));
+}
+
+void PolicyPanel::showHistory() {
+  auto* dialog = new QDialog(this);
+  dialog->setAttribute(Qt::WA_DeleteOnClose);
+  dialog->setWindowTitle(tr("Policy history"));
+  dialog->resize(820, 520);
+  auto* layout = new QVBoxLayout(dialog);
+  auto* splitter = new QSplitter(Qt::Horizontal, dialog);
+  auto* list = new QListWidget(splitter);
+  auto* diff = new QPlainTextEdit(splitter);
+  diff->setReadOnly(true);
+  diff->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+  new DiffHighlighter(diff->document());
+  splitter->setStretchFactor(1, 3);
+  layout->addWidget(splitter);
+  auto* buttons = new QDialogButtonBox(QDialogButtonBox::Close, dialog);
+  auto* revert = buttons->addButton(tr("Revert to this revision"), QDialogButtonBox::ActionRole);
+  revert->setEnabled(false);
+  connect(buttons, &QDialogButtonBox::rejected, dialog, &QDialog::close);
+  layout->addWidget(buttons);
+
+  client_->run<std::vector<cp::RevisionInfo>>(
+      [](cp::ControlPlane& cp) { return cp.revisions(); }, list,
+      [list](std::vector<cp::RevisionInfo> revisions) {
+        for (const auto& r : revisions) {
+          auto* item =
+              new QListWidgetItem(QObject::tr("r%1 · %2 · %3\n%4")
+                                      .arg(r.number)
+                                      .arg(revisionTime(r.time), QString::fromStdString(r.author),
+                                           QString::fromStdString(r.summary)),
+                                  list);
+          item->setData(Qt::UserRole, QVariant::fromValue<qulonglong>(r.number));
+        }
+      });
+  connect(list, &QListWidget::currentItemChanged, diff,
+          [this, diff, revert](QListWidgetItem* item) {
+            if (item == nullptr) return;
+            const uint64_t number = item->data(Qt::UserRole).toULongLong();
+            revert->setEnabled(!read_only_ && number > 0);
+            diff->setPlainText(tr("Loading…"));
+            client_->run<std::string>(
+                [number](cp::ControlPlane& cp) {
+                  return number > 1 ? cp.diffRevisions(number - 1, number) : std::string();
+                },
+                diff,
+                [diff](std::string text) {
+                  diff->setPlainText(text.empty() ? QObject::tr("(no changes)")
+                                                  : QString::fromStdString(text));
+                });
+          });
+  connect(revert, &QPushButton::clicked, dialog, [this, list, dialog] {
+    if (list->currentItem() == nullptr) return;
+    const uint64_t number = list->currentItem()->data(Qt::UserRole).toULongLong();
+    client_->run<cp::ApplyResult>(
+        [number](cp::ControlPlane& cp) { return cp.revertToRevision(number, "meshdeck-ui"); }, this,
+        [this, number](cp::ApplyResult result) {
+          status_->setText(
+              result.ok ? tr("Reverted to revision %1 (now revision %2).")
+                              .arg(number)
+                              .arg(result.revision)
+                        : tr("Revert refused: %1")
+                              .arg(result.errors.empty()
+                                       ? QString::fromStdString(result.summary)
+                                       : QString::fromStdString(result.errors.front().message)));
+          refresh();
+        });
+    dialog->close();
+  });
+  dialog->show();
+}
+
+}  // namespace meshdeck::ui

@@ -1,0 +1,78 @@
+#pragma once
+
+#include <QWidget>
+#include <vector>
+
+#include "controlplane/api/types.h"
+
+class QLabel;
+class QListWidget;
+class QPlainTextEdit;
+class QPushButton;
+class QTableView;
+
+namespace meshdeck::ui {
+
+class ControlPlaneClient;
+class PoliciesModel;
+class YamlHighlighter;
+
+// Policies: the list of the current revision (kind, name, target, revision), a YAML editor with
+// syntax highlighting, Validate (dry run) and Apply through the control plane, inline errors at
+// the line and column it reports (nothing is applied then), Delete, and History with a diff of
+// each revision and one-click revert. A form writes the YAML of a canary split.
+class PolicyPanel : public QWidget {
+  Q_OBJECT
+
+ public:
+  PolicyPanel(ControlPlaneClient* client, QWidget* parent = nullptr);
+
+  void setReadOnly(bool read_only);
+  // Reloads the policy list from the control plane.
+  void refresh();
+
+  QPlainTextEdit* editor() const { return editor_; }
+  QListWidget* errorList() const { return errors_; }
+  QLabel* statusLabel() const { return status_; }
+  PoliciesModel* model() const { return model_; }
+  QTableView* table() const { return table_; }
+
+ public slots:
+  void validate();
+  void apply();
+  void deleteSelected();
+  void showHistory();
+  void newFromTemplate();
+  void canaryForm();
+
+ signals:
+  void policiesChanged(const std::vector<meshdeck::cp::PolicyInfo>& policies);
+  // After a successful apply: the services whose edges it affects, for the graph to highlight.
+  void applied(const QStringList& targets, quint64 revision);
+
+ protected:
+  void changeEvent(QEvent* event) override;
+
+ private:
+  void submit(bool dry_run);
+  void showErrors(const std::vector<cp::ValidationError>& errors);
+  void clearErrors();
+  void jumpTo(int line, int column);
+
+  ControlPlaneClient* client_;
+  PoliciesModel* model_;
+  QTableView* table_;
+  QPlainTextEdit* editor_;
+  YamlHighlighter* highlighter_;
+  QListWidget* errors_;
+  QLabel* status_;
+  QPushButton* validate_button_;
+  QPushButton* apply_button_;
+  QPushButton* delete_button_;
+  QPushButton* new_button_;
+  QPushButton* canary_button_;
+  bool read_only_ = false;
+  bool busy_ = false;
+};
+
+}  // namespace meshdeck::ui

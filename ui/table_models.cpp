@@ -1,0 +1,233 @@
+#include "ui/table_models.h"
+
+#include <QStringList>
+
+#include "ui/graph_style.h"
+
+namespace meshdeck::ui {
+namespace {
+
+QString joinVersions(const std::vector<std::string>& versions) {
+  QStringList out;
+  for (const auto& v : versions) out << QString::fromStdString(v);
+  return out.join(QStringLiteral(", "));
+}
+
+QString formatDuration(double seconds) {
+  const auto s = static_cast<qint64>(seconds);
+  if (s < 60) return QStringLiteral("%1 s").arg(s);
+  if (s < 3600) return QStringLiteral("%1 min %2 s").arg(s / 60).arg(s % 60);
+  return QStringLiteral("%1 h %2 min").arg(s / 3600).arg((s % 3600) / 60);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------ ServicesModel
+
+void ServicesModel::setSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot) {
+  bool same_rows = snapshot_ && snapshot && snapshot_->services.size() == snapshot->services.size();
+  for (size_t i = 0; same_rows && i < snapshot->services.size(); ++i) {
+    same_rows = snapshot_->services[i].name == snapshot->services[i].name;
+  }
+  if (same_rows) {
+    snapshot_ = std::move(snapshot);
+    if (!snapshot_->services.empty()) {
+      emit dataChanged(index(0, 0), index(rowCount() - 1, kColumns - 1));
+    }
+    return;
+  }
+  beginResetModel();
+  snapshot_ = std::move(snapshot);
+  endResetModel();
+}
+
+QString ServicesModel::serviceAt(int row) const {
+  if (!snapshot_ || row < 0 || row >= rowCount()) return {};
+  return QString::fromStdString(snapshot_->services[static_cast<size_t>(row)].name);
+}
+
+int ServicesModel::rowCount(const QModelIndex& parent) const {
+  return parent.isValid() || !snapshot_ ? 0 : static_cast<int>(snapshot_->services.size());
+}
+
+int ServicesModel::columnCount(const QModelIndex& parent) const {
+  return parent.isValid() ? 0 : kColumns;
+}
+
+QVariant ServicesModel::data(const QModelIndex& index, int role) const {
+  if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
+    return {};
+  const auto& s = snapshot_->services[static_cast<size_t>(index.row())];
+  const auto& m = s.inbound;
+  if (role == Qt::DisplayRole) {
+    switch (index.column()) {
+      case kName:
+        return QString::fromStdString(s.name);
+      case kNamespace:
+        return QString::fromStdString(s.ns);
+      case kTier:
+        return QString::fromStdString(s.tier);
+      case kVersions:
+        return joinVersions(s.versions);
+      case kInstances:
+        return s.instances;
+      case kRate:
+        return m.requests ? formatRate(m.requests_per_second) : QString();
+      case kSuccess:
+        return m.requests ? formatPercent(m.success_rate) : QString();
+      case kP99:
+        return m.requests ? formatLatency(m.p99_ms) : QString();
+      default:
+        return {};
+    }
+  }
+  if (role == Qt::UserRole) {  // raw values, for sorting
+    switch (index.column()) {
+      case kInstances:
+        return s.instances;
+      case kRate:
+        return m.requests_per_second;
+      case kSuccess:
+        return m.success_rate;
+      case kP99:
+        return m.p99_ms;
+      default:
+        return data(index, Qt::DisplayRole);
+    }
+  }
+  if (role == Qt::TextAlignmentRole && index.column() >= kInstances) {
+    return int(Qt::AlignRight | Qt::AlignVCenter);
+  }
+  return {};
+}
+
+QVariant ServicesModel::headerData(int section, Qt::Orientation orientation, int role) const {
+  if (orientation != Qt::Horizontal || role != Qt::DisplayRole) return {};
+  static const char* kNames[] = {"Service", "Namespace", "Tier",    "Versions",
+                                 "Inst.",   "Req/s",     "Success", "p99"};
+  return section >= 0 && section < kColumns ? tr(kNames[section]) : QVariant();
+}
+
+// ------------------------------------------------------------------------------ PoliciesModel
+
+void PoliciesModel::setPolicies(std::vector<cp::PolicyInfo> policies) {
+  beginResetModel();
+  policies_ = std::move(policies);
+  endResetModel();
+}
+
+const cp::PolicyInfo* PoliciesModel::policyAt(int row) const {
+  return row >= 0 && row < rowCount() ? &policies_[static_cast<size_t>(row)] : nullptr;
+}
+
+int PoliciesModel::rowCount(const QModelIndex& parent) const {
+  return parent.isValid() ? 0 : static_cast<int>(policies_.size());
+}
+
+int PoliciesModel::columnCount(const QModelIndex& parent) const {
+  return parent.isValid() ? 0 : kColumns;
+}
+
+QVariant PoliciesModel::data(const QModelIndex& index, int role) const {
+  if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
+    return {};
+  const auto& p = policies_[static_cast<size_t>(index.row())];
+  if (role == Qt::DisplayRole) {
+    switch (index.column()) {
+      case kKind:
+        return QString::fromStdString(p.kind);
+      case kName:
+        return QString::fromStdString(p.name);
+      case kTarget:
+        return QString::fromStdString(p.target);
+      case kRevision:
+        return QVariant::fromValue<qulonglong>(p.revision);
+      default:
+        return {};
+    }
+  }
+  if (role == Qt::ToolTipRole) return QString::fromStdString(p.yaml);
+  return {};
+}
+
+QVariant PoliciesModel::headerData(int section, Qt::Orientation orientation, int role) const {
+  if (orientation != Qt::Horizontal || role != Qt::DisplayRole) return {};
+  static const char* kNames[] = {"Kind", "Name", "Target", "Revision"};
+  return section >= 0 && section < kColumns ? tr(kNames[section]) : QVariant();
+}
+
+// ----------------------------------------------------------------------------- ProcessesModel
+
+void ProcessesModel::setProcesses(std::vector<cp::ProcessInfo> processes) {
+  bool same_rows = processes.size() == processes_.size();
+  for (size_t i = 0; same_rows && i < processes.size(); ++i) {
+    same_rows = processes[i].name == processes_[i].name;
+  }
+  if (same_rows) {
+    processes_ = std::move(processes);
+    if (!processes_.empty()) emit dataChanged(index(0, 0), index(rowCount() - 1, kColumns - 1));
+    return;
+  }
+  beginResetModel();
+  processes_ = std::move(processes);
+  endResetModel();
+}
+
+const cp::ProcessInfo* ProcessesModel::processAt(int row) const {
+  return row >= 0 && row < rowCount() ? &processes_[static_cast<size_t>(row)] : nullptr;
+}
+
+int ProcessesModel::rowCount(const QModelIndex& parent) const {
+  return parent.isValid() ? 0 : static_cast<int>(processes_.size());
+}
+
+int ProcessesModel::columnCount(const QModelIndex& parent) const {
+  return parent.isValid() ? 0 : kColumns;
+}
+
+QVariant ProcessesModel::data(const QModelIndex& index, int role) const {
+  if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
+    return {};
+  const auto& p = processes_[static_cast<size_t>(index.row())];
+  if (role != Qt::DisplayRole) return {};
+  switch (index.column()) {
+    case kName:
+      return QString::fromStdString(p.name);
+    case kService:
+      return QString::fromStdString(p.service);
+    case kVersion:
+      return QString::fromStdString(p.version);
+    case kInstance:
+      return p.instance;
+    case kRole:
+      return QString::fromStdString(p.role);
+    case kState:
+      return QString::fromStdString(p.state);
+    case kPid:
+      return p.pid;
+    case kRestarts:
+      return p.restarts;
+    case kUptime:
+      return formatDuration(p.uptime_seconds);
+    case kCpu:
+      return QStringLiteral("%1 %").arg(p.cpu_percent, 0, 'f', 1);
+    case kMemory:
+      return QStringLiteral("%1 MiB").arg(double(p.rss_bytes) / (1 << 20), 0, 'f', 1);
+    case kPorts: {
+      QStringList ports;
+      for (uint32_t port : p.ports) ports << QString::number(port);
+      return ports.join(QStringLiteral(", "));
+    }
+    default:
+      return {};
+  }
+}
+
+QVariant ProcessesModel::headerData(int section, Qt::Orientation orientation, int role) const {
+  if (orientation != Qt::Horizontal || role != Qt::DisplayRole) return {};
+  static const char* kNames[] = {"Process", "Service",  "Version", "Instance", "Role",   "State",
+                                 "PID",     "Restarts", "Uptime",  "CPU",      "Memory", "Ports"};
+  return section >= 0 && section < kColumns ? tr(kNames[section]) : QVariant();
+}
+
+}  // namespace meshdeck::ui

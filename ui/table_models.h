@@ -1,0 +1,85 @@
+#pragma once
+
+#include <QAbstractTableModel>
+#include <memory>
+#include <vector>
+
+#include "controlplane/api/types.h"
+
+namespace meshdeck::ui {
+
+// Services of the latest snapshot: name, namespace, tier, versions, instances and server-side
+// metrics. Rows are reset only when the set of services changes; otherwise the metric cells
+// report dataChanged, so a view's selection and scroll position survive live updates.
+class ServicesModel : public QAbstractTableModel {
+  Q_OBJECT
+ public:
+  enum Column { kName, kNamespace, kTier, kVersions, kInstances, kRate, kSuccess, kP99, kColumns };
+  using QAbstractTableModel::QAbstractTableModel;
+
+  void setSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot);
+  QString serviceAt(int row) const;
+
+  int rowCount(const QModelIndex& parent = {}) const override;
+  int columnCount(const QModelIndex& parent = {}) const override;
+  QVariant data(const QModelIndex& index, int role) const override;
+  QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
+
+ private:
+  std::shared_ptr<const cp::GraphSnapshot> snapshot_;
+};
+
+// Policies of the current revision: kind, name, target, revision.
+class PoliciesModel : public QAbstractTableModel {
+  Q_OBJECT
+ public:
+  enum Column { kKind, kName, kTarget, kRevision, kColumns };
+  using QAbstractTableModel::QAbstractTableModel;
+
+  void setPolicies(std::vector<cp::PolicyInfo> policies);
+  const cp::PolicyInfo* policyAt(int row) const;
+  const std::vector<cp::PolicyInfo>& policies() const { return policies_; }
+
+  int rowCount(const QModelIndex& parent = {}) const override;
+  int columnCount(const QModelIndex& parent = {}) const override;
+  QVariant data(const QModelIndex& index, int role) const override;
+  QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
+
+ private:
+  std::vector<cp::PolicyInfo> policies_;
+};
+
+// Processes the control plane supervises (the fleet).
+class ProcessesModel : public QAbstractTableModel {
+  Q_OBJECT
+ public:
+  enum Column {
+    kName,
+    kService,
+    kVersion,
+    kInstance,
+    kRole,
+    kState,
+    kPid,
+    kRestarts,
+    kUptime,
+    kCpu,
+    kMemory,
+    kPorts,
+    kColumns
+  };
+  using QAbstractTableModel::QAbstractTableModel;
+
+  void setProcesses(std::vector<cp::ProcessInfo> processes);
+  const cp::ProcessInfo* processAt(int row) const;
+
+  int rowCount(const QModelIndex& parent = {}) const override;
+  int columnCount(const QModelIndex& parent = {}) const override;
+  QVariant data(const QModelIndex& index, int role) const override;
+  QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
+
+ private:
+  std::vector<cp::ProcessInfo> processes_;
+};
+
+}  // namespace meshdeck::ui
