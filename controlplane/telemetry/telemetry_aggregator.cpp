@@ -9,22 +9,45 @@ using common::LatencyHistogram;
 
 void SparseHistogram::merge(const SparseHistogram& other) {
   if (other.count == 0) return;
-  std::vector<std::pair<uint16_t, uint64_t>> out;
-  out.reserve(buckets.size() + other.buckets.size());
-  size_t i = 0, j = 0;
-  while (i < buckets.size() || j < other.buckets.size()) {
-    if (j == other.buckets.size() ||
-        (i < buckets.size() && buckets[i].first < other.buckets[j].first)) {
-      out.push_back(buckets[i++]);
-    } else if (i == buckets.size() || other.buckets[j].first < buckets[i].first) {
-      out.push_back(other.buckets[j++]);
-    } else {
-      out.emplace_back(buckets[i].first, buckets[i].second + other.buckets[j].second);
-      ++i;
-      ++j;
+  auto add = [](uint32_t a, uint64_t b) {
+    return static_cast<uint32_t>(std::min<uint64_t>(uint64_t{a} + b, UINT32_MAX));
+  };
+  // Common case once a slot has seen a few reports: every incoming bucket already exists, so
+  // the counts are added in place without allocating.
+  size_t i = 0;
+  bool in_place = true;
+  for (const auto& [index, n] : other.buckets) {
+    while (i < buckets.size() && buckets[i].first < index) ++i;
+    if (i == buckets.size() || buckets[i].first != index) {
+      in_place = false;
+      break;
     }
   }
-  buckets = std::move(out);
+  if (in_place) {
+    i = 0;
+    for (const auto& [index, n] : other.buckets) {
+      while (buckets[i].first < index) ++i;
+      buckets[i].second = add(buckets[i].second, n);
+    }
+  } else {
+    std::vector<std::pair<uint16_t, uint32_t>> out;
+    out.reserve(buckets.size() + other.buckets.size());
+    size_t j = 0;
+    i = 0;
+    while (i < buckets.size() || j < other.buckets.size()) {
+      if (j == other.buckets.size() ||
+          (i < buckets.size() && buckets[i].first < other.buckets[j].first)) {
+        out.push_back(buckets[i++]);
+      } else if (i == buckets.size() || other.buckets[j].first < buckets[i].first) {
+        out.push_back(other.buckets[j++]);
+      } else {
+        out.emplace_back(buckets[i].first, add(buckets[i].second, other.buckets[j].second));
+        ++i;
+        ++j;
+      }
+    }
+    buckets = std::move(out);
+  }
   count += other.count;
   sum += other.sum;
   min = std::min(min, other.min);
@@ -44,7 +67,9 @@ void SparseHistogram::addTo(LatencyHistogram* dense) const {
 SparseHistogram SparseHistogram::fromDense(const LatencyHistogram& h) {
   SparseHistogram s;
   for (int i = 0; i < LatencyHistogram::kBucketCount; ++i)
-    if (const uint64_t c = h.bucketCount(i)) s.buckets.emplace_back(static_cast<uint16_t>(i), c);
+    if (const uint64_t c = h.bucketCount(i))
+      s.buckets.emplace_back(static_cast<uint16_t>(i),
+                             static_cast<uint32_t>(std::min<uint64_t>(c, UINT32_MAX)));
   s.count = h.count();
   s.sum = h.sum();
   s.min = h.count() ? h.min() : UINT64_MAX;
@@ -112,12 +137,44 @@ TelemetryAggregator::CompactSample TelemetryAggregator::summarize(const Second& 
 }
 
 void TelemetryAggregator::expireLocked(Series& s, int64_t now) const {
-  // Seconds leaving the histogram window keep only their summary.
-  while (!s.recent.empty() && s.recent.front().t <= now - histogram_seconds_) {
-    s.history.push_back(summarize(s.recent.front()));
+  // Seconds leaving the fine window keep their summary in the history and their counts and
+  // histogram in the block of their ten seconds.
+  while (!s.recent.empty() && s.recent.front().t <= now - kFineSeconds) {
+    Second& sec = s.recent.front();
+    s.history.push_back(summarize(sec));
+    const int64_t start = sec.t - ((sec.t % kFineSeconds) + kFineSeconds) % kFineSeconds;
+    if (s.blocks.empty() || s.blocks.back().t != start) {
+      s.blocks.push_back(Second{});
+      s.blocks.back().t = start;
+    }
+    Second& block = s.blocks.back();
+    block.counters.add(sec.counters);
+    block.latency.merge(sec.latency);
+    for (const auto& [v, n] : sec.by_version) {
+      auto it = std::find_if(block.by_version.begin(), block.by_version.end(),
+                             [&](const auto& b) { return b.first == v; });
+      if (it == block.by_version.end())
+        block.by_version.emplace_back(v, n);
+      else
+        it->second += n;
+    }
     s.recent.pop_front();
   }
+  while (!s.blocks.empty() && s.blocks.front().t + kFineSeconds <= now - histogram_seconds_)
+    s.blocks.pop_front();
   while (!s.history.empty() && s.history.front().t <= now - history_seconds_) s.history.pop_front();
+}
+
+template <typename F>
+void TelemetryAggregator::forWindow(const Series& s, int64_t now, uint32_t window, F&& f) const {
+  const int64_t from = now - static_cast<int64_t>(window);  // window is (from, now]
+  // Windows up to kFineSeconds are exact; longer ones take a block when most of it lies in the
+  // window.
+  if (window > kFineSeconds)
+    for (const auto& b : s.blocks)
+      if (b.t + kFineSeconds / 2 > from) f(b);
+  for (const auto& sec : s.recent)
+    if (sec.t > from && sec.t <= now) f(sec);
 }
 
 void TelemetryAggregator::ingest(const EdgeReport& r) {
@@ -154,11 +211,10 @@ WindowMetrics TelemetryAggregator::windowOf(const Series& s, int64_t now, uint32
   WindowMetrics m;
   Counters total;
   auto hist = std::make_shared<LatencyHistogram>();
-  for (const auto& sec : s.recent) {
-    if (sec.t <= now - static_cast<int64_t>(window) || sec.t > now) continue;
+  forWindow(s, now, window, [&](const Second& sec) {
     total.add(sec.counters);
     sec.latency.addTo(hist.get());
-  }
+  });
   m.requests = total.requests;
   m.requests_per_second = double(total.requests) / window;
   m.responses_by_class = total.classes;
@@ -189,15 +245,14 @@ std::vector<ServiceEdge> TelemetryAggregator::edges(uint32_t window_seconds) con
     for (auto& [key, s] : shard.series) {
       if (key[0] != 'c') continue;
       expireLocked(s, now);
-      if (s.recent.empty() && s.history.empty()) continue;
+      if (s.recent.empty() && s.blocks.empty() && s.history.empty()) continue;
       ServiceEdge e;
       e.source = s.source;
       e.destination = s.destination;
       e.metrics = windowOf(s, now, window);
-      for (const auto& sec : s.recent) {
-        if (sec.t <= now - static_cast<int64_t>(window)) continue;
+      forWindow(s, now, window, [&](const Second& sec) {
         for (const auto& [v, n] : sec.by_version) e.requests_by_destination_version[v] += n;
-      }
+      });
       out.push_back(std::move(e));
     }
   }
@@ -261,9 +316,11 @@ size_t TelemetryAggregator::memoryBytes() const {
     std::lock_guard lock(shard.mutex);
     for (const auto& [key, s] : shard.series) {
       bytes += key.capacity() + sizeof(s) + s.source.capacity() + s.destination.capacity() + 64;
-      for (const auto& sec : s.recent) {
-        bytes += sizeof(sec) + sec.latency.buckets.capacity() * sizeof(sec.latency.buckets[0]);
-        for (const auto& v : sec.by_version) bytes += sizeof(v) + v.first.capacity();
+      for (const auto* slots : {&s.recent, &s.blocks}) {
+        for (const auto& sec : *slots) {
+          bytes += sizeof(sec) + sec.latency.buckets.capacity() * sizeof(sec.latency.buckets[0]);
+          for (const auto& v : sec.by_version) bytes += sizeof(v) + v.first.capacity();
+        }
       }
       bytes += s.history.size() * sizeof(CompactSample);
     }

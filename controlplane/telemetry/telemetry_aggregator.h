@@ -20,7 +20,7 @@ namespace meshdeck::cp {
 // A latency histogram of the common layout stored sparsely: only non-empty buckets, sorted by
 // index. One second of one edge rarely fills more than a few dozen of the 3456 buckets.
 struct SparseHistogram {
-  std::vector<std::pair<uint16_t, uint64_t>> buckets;
+  std::vector<std::pair<uint16_t, uint32_t>> buckets;  // counts saturate at 2^32-1
   uint64_t count = 0, sum = 0, min = UINT64_MAX, max = 0, underflow = 0, overflow = 0;
 
   void merge(const SparseHistogram& other);
@@ -45,16 +45,21 @@ struct EdgeReport {
 // (client side, keyed by source and destination service) and nodes (server side, keyed by the
 // destination service), and answers window and history queries.
 //
-// Memory is bounded whatever the run time: per edge and per node, the full histograms of the
-// last `histogram_seconds` seconds with traffic (at most that many slots, each at most one
-// bucket per layout bucket), and one CompactSample (56 bytes) per second with traffic for
-// `history_seconds`. Seconds without traffic cost nothing.
+// Memory is bounded whatever the run time. Per edge and per node:
+//  - the last kFineSeconds seconds with traffic, each with its sparse histogram;
+//  - older seconds up to `histogram_seconds`, merged into blocks of kFineSeconds (the
+//    distribution of ten seconds occupies about the same buckets as one, so this divides the
+//    histogram memory by ~10; windows longer than kFineSeconds are exact to a block);
+//  - one CompactSample (48 bytes) per second with traffic for `history_seconds`.
+// A sparse histogram holds at most one 8-byte entry per layout bucket (3456). Seconds without
+// traffic cost nothing.
 //
 // Slots are chosen by arrival time at the control plane, so proxies' clock skew does not
 // matter. Thread-safe; ingest locks one of kShards shards per edge.
 class TelemetryAggregator {
  public:
   static constexpr size_t kShards = 16;
+  static constexpr int64_t kFineSeconds = 10;
 
   TelemetryAggregator(const common::TimeSource& time, uint32_t history_seconds,
                       uint32_t histogram_seconds);
@@ -98,7 +103,8 @@ class TelemetryAggregator {
   };
   struct Series {
     std::string source, destination;
-    std::deque<Second> recent;
+    std::deque<Second> recent;  // one per second, the last kFineSeconds
+    std::deque<Second> blocks;  // t = start of a kFineSeconds block, up to histogram_seconds
     std::deque<CompactSample> history;
   };
   struct Shard {
@@ -109,6 +115,9 @@ class TelemetryAggregator {
   int64_t nowSecond() const;
   void expireLocked(Series& s, int64_t now) const;
   WindowMetrics windowOf(const Series& s, int64_t now, uint32_t window) const;
+  // Calls f(second) for the slots (seconds or blocks) that fall in the window.
+  template <typename F>
+  void forWindow(const Series& s, int64_t now, uint32_t window, F&& f) const;
   static CompactSample summarize(const Second& s);
   Shard& shardOf(const std::string& key) const;
 

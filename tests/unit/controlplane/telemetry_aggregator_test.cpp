@@ -71,6 +71,9 @@ class TelemetryAggregatorTest : public QObject {
     QCOMPARE(m.latency->count(), 1000u);
     QCOMPARE(edges[0].requests_by_destination_version.at("v1"), 900u);
     QCOMPARE(edges[0].requests_by_destination_version.at("v2"), 100u);
+    // A minute-long window also covers the first second (now merged into a 10 s block).
+    QCOMPARE(agg.edges(60)[0].metrics.requests, 1100u);
+    QCOMPARE(agg.edges(60)[0].metrics.latency->count(), 1100u);
     const auto nodes = agg.nodes(10);
     QCOMPARE(nodes.at("reviews").requests, 7u);
     // An idle window reads as idle, success 1, no latency.
