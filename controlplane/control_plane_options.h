@@ -28,7 +28,7 @@ struct ControlPlaneOptions {
   // Telemetry history. Per edge and per node the control plane keeps one summary point per
   // second with traffic (idle seconds cost nothing) for `history_seconds`, and the full latency
   // histogram of each second for `histogram_seconds`, which bounds the longest window over
-  // which percentiles can be computed. See docs/architecture.md for the memory bound.
+  // which percentiles can be computed. The memory bound is in controlplane/README.md.
   uint32_t history_seconds = 3600;
   uint32_t histogram_seconds = 60;
   // Default window of graph snapshots.
