@@ -1,0 +1,287 @@
+#include "controlplane/grpc_control_plane.h"
+
+#include <google/protobuf/util/time_util.h>
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <list>
+#include <mutex>
+#include <thread>
+
+#include "controlplane/server/proto_convert.h"
+#include "meshdeck/v1/management.grpc.pb.h"
+
+namespace meshdeck::cp {
+namespace v1 = meshdeck::v1;
+
+class GrpcControlPlane::Impl {
+ public:
+  Impl(std::string address, std::chrono::milliseconds deadline)
+      : address_(std::move(address)),
+        deadline_(deadline),
+        stub_(v1::Mesh::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()))),
+        latest_(std::make_shared<GraphSnapshot>()) {}
+
+  ~Impl() { stopWatch(); }
+
+  std::unique_ptr<grpc::ClientContext> ctx() const {
+    auto c = std::make_unique<grpc::ClientContext>();
+    c->set_deadline(std::chrono::system_clock::now() + deadline_);
+    return c;
+  }
+
+  static ApplyResult failure(const grpc::Status& s) {
+    ApplyResult r;
+    r.errors.push_back(ValidationError{"", 0, 0, "", "control plane: " + s.error_message()});
+    return r;
+  }
+
+  // The watch thread keeps one WatchGraph stream open while anybody subscribes.
+  void ensureWatch() {
+    std::lock_guard lock(mutex_);
+    if (watcher_.joinable()) return;
+    stopping_ = false;
+    watcher_ = std::thread([this] { watchLoop(); });
+  }
+
+  void stopWatch() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+      if (watch_ctx_) watch_ctx_->TryCancel();
+    }
+    wake_.notify_all();
+    if (watcher_.joinable()) watcher_.join();
+  }
+
+  void watchLoop() {
+    auto backoff = std::chrono::milliseconds(100);
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      auto context = std::make_shared<grpc::ClientContext>();
+      watch_ctx_ = context;
+      lock.unlock();
+      v1::WatchGraphRequest req;
+      req.set_max_rate_hz(4);
+      auto reader = stub_->WatchGraph(context.get(), req);
+      v1::GraphSnapshot msg;
+      while (reader->Read(&msg)) {
+        backoff = std::chrono::milliseconds(100);
+        publish(std::make_shared<GraphSnapshot>(fromProto(msg)));
+      }
+      const auto status = reader->Finish();
+      lock.lock();
+      watch_ctx_.reset();
+      if (stopping_) break;
+      spdlog::warn("graph stream from {} ended ({}); retrying in {} ms", address_,
+                   status.error_message(), backoff.count());
+      wake_.wait_for(lock, backoff, [&] { return stopping_; });
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    }
+  }
+
+  void publish(std::shared_ptr<const GraphSnapshot> snap) {
+    std::vector<std::shared_ptr<Subscription>> subs;
+    {
+      std::lock_guard lock(mutex_);
+      latest_ = snap;
+      subs.assign(subscriptions_.begin(), subscriptions_.end());
+    }
+    for (const auto& s : subs) {
+      std::lock_guard call(s->mutex);
+      if (s->active) s->callback(snap);
+    }
+  }
+
+  struct Subscription {
+    std::recursive_mutex mutex;
+    bool active = true;
+    SnapshotCallback callback;
+  };
+
+  const std::string address_;
+  const std::chrono::milliseconds deadline_;
+  std::unique_ptr<v1::Mesh::Stub> stub_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread watcher_;
+  std::shared_ptr<grpc::ClientContext> watch_ctx_;
+  std::shared_ptr<const GraphSnapshot> latest_;
+  std::list<std::shared_ptr<Subscription>> subscriptions_;
+};
+
+GrpcControlPlane::GrpcControlPlane(std::string address, std::chrono::milliseconds deadline)
+    : impl_(std::make_unique<Impl>(std::move(address), deadline)) {}
+
+GrpcControlPlane::~GrpcControlPlane() = default;
+
+bool GrpcControlPlane::ping(std::string* error) {
+  v1::ListRevisionsResponse r;
+  const auto s = impl_->stub_->ListRevisions(impl_->ctx().get(), {}, &r);
+  if (!s.ok() && error) *error = impl_->address_ + ": " + s.error_message();
+  return s.ok();
+}
+
+std::shared_ptr<const GraphSnapshot> GrpcControlPlane::snapshot() {
+  v1::GraphSnapshot g;
+  if (impl_->stub_->GetGraph(impl_->ctx().get(), {}, &g).ok()) {
+    auto snap = std::make_shared<GraphSnapshot>(fromProto(g));
+    snap->listen_address = impl_->address_;
+    return snap;
+  }
+  std::lock_guard lock(impl_->mutex_);
+  return impl_->latest_;
+}
+
+std::shared_ptr<void> GrpcControlPlane::subscribe(SnapshotCallback callback) {
+  auto sub = std::make_shared<Impl::Subscription>();
+  sub->callback = std::move(callback);
+  {
+    std::lock_guard lock(impl_->mutex_);
+    impl_->subscriptions_.push_back(sub);
+  }
+  impl_->ensureWatch();
+  Impl* impl = impl_.get();
+  return std::shared_ptr<void>(nullptr, [impl, sub](void*) {
+    {
+      std::lock_guard call(sub->mutex);
+      sub->active = false;
+    }
+    std::lock_guard lock(impl->mutex_);
+    impl->subscriptions_.remove(sub);
+  });
+}
+
+std::vector<EdgeSample> GrpcControlPlane::edgeHistory(const std::string&, const std::string&,
+                                                      uint32_t) {
+  // The management API has no history call yet; a remote UI charts what it watched.
+  return {};
+}
+
+std::vector<PolicyInfo> GrpcControlPlane::policies() {
+  v1::ListPoliciesResponse r;
+  std::vector<PolicyInfo> out;
+  if (!impl_->stub_->ListPolicies(impl_->ctx().get(), {}, &r).ok()) return out;
+  for (const auto& p : r.policies())
+    out.push_back(PolicyInfo{p.kind(), p.name(), p.target(), p.yaml(), p.revision()});
+  return out;
+}
+
+ApplyResult GrpcControlPlane::applyPolicies(const std::string& yaml, const std::string& file,
+                                            const std::string& author, bool dry_run) {
+  v1::ApplyPoliciesRequest req;
+  req.set_yaml(yaml);
+  req.set_file(file);
+  req.set_author(author);
+  req.set_dry_run(dry_run);
+  v1::ApplyPoliciesResponse r;
+  const auto s = impl_->stub_->ApplyPolicies(impl_->ctx().get(), req, &r);
+  return s.ok() ? fromProto(r) : Impl::failure(s);
+}
+
+ApplyResult GrpcControlPlane::deletePolicy(const std::string& kind, const std::string& name,
+                                           const std::string& author) {
+  v1::DeletePolicyRequest req;
+  req.set_kind(kind);
+  req.set_name(name);
+  req.set_author(author);
+  v1::ApplyPoliciesResponse r;
+  const auto s = impl_->stub_->DeletePolicy(impl_->ctx().get(), req, &r);
+  return s.ok() ? fromProto(r) : Impl::failure(s);
+}
+
+std::vector<RevisionInfo> GrpcControlPlane::revisions() {
+  v1::ListRevisionsResponse r;
+  std::vector<RevisionInfo> out;
+  if (!impl_->stub_->ListRevisions(impl_->ctx().get(), {}, &r).ok()) return out;
+  using google::protobuf::util::TimeUtil;
+  for (const auto& rev : r.revisions()) {
+    out.push_back(RevisionInfo{
+        rev.number(), rev.author(),
+        SystemTime{} + std::chrono::duration_cast<SystemTime::duration>(
+                           std::chrono::nanoseconds(TimeUtil::TimestampToNanoseconds(rev.time()))),
+        rev.summary()});
+  }
+  return out;
+}
+
+std::string GrpcControlPlane::diffRevisions(uint64_t from, uint64_t to) {
+  v1::DiffRevisionsRequest req;
+  req.set_from(from);
+  req.set_to(to);
+  v1::DiffRevisionsResponse r;
+  return impl_->stub_->DiffRevisions(impl_->ctx().get(), req, &r).ok() ? r.diff() : "";
+}
+
+ApplyResult GrpcControlPlane::revertToRevision(uint64_t revision, const std::string& author) {
+  v1::RevertToRevisionRequest req;
+  req.set_revision(revision);
+  req.set_author(author);
+  v1::ApplyPoliciesResponse r;
+  const auto s = impl_->stub_->RevertToRevision(impl_->ctx().get(), req, &r);
+  return s.ok() ? fromProto(r) : Impl::failure(s);
+}
+
+std::string GrpcControlPlane::exportSnapshotJson(uint32_t window_seconds) {
+  v1::ExportSnapshotRequest req;
+  req.set_window_seconds(window_seconds);
+  v1::ExportSnapshotResponse r;
+  return impl_->stub_->ExportSnapshot(impl_->ctx().get(), req, &r).ok() ? r.json() : "";
+}
+
+std::vector<ProcessInfo> GrpcControlPlane::processes() {
+  v1::ListProcessesResponse r;
+  std::vector<ProcessInfo> out;
+  if (!impl_->stub_->ListProcesses(impl_->ctx().get(), {}, &r).ok()) return out;
+  for (const auto& p : r.processes()) {
+    ProcessInfo i;
+    i.name = p.name();
+    i.service = p.service();
+    i.version = p.version();
+    i.role = p.role();
+    i.state = p.state();
+    i.instance = p.instance();
+    i.restarts = p.restarts();
+    i.pid = p.pid();
+    i.uptime_seconds = p.uptime_seconds();
+    i.cpu_percent = p.cpu_percent();
+    i.rss_bytes = p.rss_bytes();
+    i.ports.assign(p.ports().begin(), p.ports().end());
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
+std::vector<std::string> GrpcControlPlane::processLogs(const std::string& name, uint32_t tail) {
+  v1::GetProcessLogsRequest req;
+  req.set_name(name);
+  req.set_tail(tail);
+  v1::GetProcessLogsResponse r;
+  if (!impl_->stub_->GetProcessLogs(impl_->ctx().get(), req, &r).ok()) return {};
+  return {r.lines().begin(), r.lines().end()};
+}
+
+ActionResult GrpcControlPlane::restartProcess(const std::string& name) {
+  v1::RestartProcessRequest req;
+  req.set_name(name);
+  v1::FleetActionResponse r;
+  const auto s = impl_->stub_->RestartProcess(impl_->ctx().get(), req, &r);
+  return s.ok() ? ActionResult{r.ok(), r.message()} : ActionResult{false, s.error_message()};
+}
+
+ActionResult GrpcControlPlane::scaleService(const std::string& service, const std::string& version,
+                                            uint32_t replicas) {
+  v1::ScaleServiceRequest req;
+  req.set_service(service);
+  req.set_version(version);
+  req.set_replicas(replicas);
+  v1::FleetActionResponse r;
+  const auto s = impl_->stub_->ScaleService(impl_->ctx().get(), req, &r);
+  return s.ok() ? ActionResult{r.ok(), r.message()} : ActionResult{false, s.error_message()};
+}
+
+std::string GrpcControlPlane::listenAddress() { return impl_->address_; }
+
+}  // namespace meshdeck::cp

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "controlplane/api/control_plane.h"
+
+namespace meshdeck::cp {
+
+// GrpcControlPlane is the ControlPlane of a remote control plane, reached through its Mesh
+// management API (`meshdeck --connect HOST:PORT`). Every call is one RPC with a deadline;
+// failures read as empty results or an ApplyResult/ActionResult carrying the error.
+// Subscriptions share one WatchGraph stream, reopened with backoff when it breaks.
+class GrpcControlPlane final : public ControlPlane {
+ public:
+  // `address` is "host:port". Nothing connects until the first call.
+  explicit GrpcControlPlane(std::string address,
+                            std::chrono::milliseconds deadline = std::chrono::seconds(5));
+  ~GrpcControlPlane() override;
+
+  // Checks that the control plane answers; fills `error` when not.
+  bool ping(std::string* error);
+
+  // ControlPlane
+  std::shared_ptr<const GraphSnapshot> snapshot() override;
+  std::shared_ptr<void> subscribe(SnapshotCallback callback) override;
+  std::vector<EdgeSample> edgeHistory(const std::string& source, const std::string& destination,
+                                      uint32_t seconds) override;
+  std::vector<PolicyInfo> policies() override;
+  ApplyResult applyPolicies(const std::string& yaml, const std::string& file,
+                            const std::string& author, bool dry_run) override;
+  ApplyResult deletePolicy(const std::string& kind, const std::string& name,
+                           const std::string& author) override;
+  std::vector<RevisionInfo> revisions() override;
+  std::string diffRevisions(uint64_t from, uint64_t to) override;
+  ApplyResult revertToRevision(uint64_t revision, const std::string& author) override;
+  std::string exportSnapshotJson(uint32_t window_seconds) override;
+  std::vector<ProcessInfo> processes() override;
+  std::vector<std::string> processLogs(const std::string& name, uint32_t tail) override;
+  ActionResult restartProcess(const std::string& name) override;
+  ActionResult scaleService(const std::string& service, const std::string& version,
+                            uint32_t replicas) override;
+  std::string listenAddress() override;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace meshdeck::cp
