@@ -225,6 +225,11 @@ class DemoSession : public std::enable_shared_from_this<DemoSession> {
     const unsigned cls = res.result_int() / 100;
     if (!request_.target().starts_with("/_demo")) ++service_->stats_.responses[cls <= 5 ? cls : 0];
     response_ = std::move(res);
+    if (request_.method() == http::verb::head) {
+      // Same headers as GET, Content-Length included, but no body on the wire.
+      response_.content_length(response_.body().size());
+      response_.body().clear();
+    }
     http::async_write(stream_, response_,
                       [self = shared_from_this()](const beast::error_code& ec, size_t) {
                         if (ec || !self->keep_alive_) return self->close();
