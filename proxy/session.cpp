@@ -159,8 +159,8 @@ asio::awaitable<void> Session::run(std::shared_ptr<Session> keep) {
       }
       if (head == HeadResult::kHeaderTimeout) {
         ++ls.header_timeouts;
+        // Beast's tcp_stream has closed the socket on timeout: there is no one to send a 408 to.
         ++worker_.stats().malformed["header_timeout"];
-        co_await refuseMalformed(11, 408, "header_timeout");
         break;
       }
       if (head == HeadResult::kTooLarge) {
@@ -202,7 +202,8 @@ asio::awaitable<void> Session::run(std::shared_ptr<Session> keep) {
           reason = "bad_version";
         else if (too_large)
           reason = "header_too_large";
-        co_await refuseMalformed(11, too_large ? 431 : 400, reason);
+        const unsigned status = too_large ? 431 : ec == http::error::bad_version ? 505 : 400;
+        co_await refuseMalformed(11, status, reason);
         break;
       }
       Exchange ex;
@@ -652,6 +653,11 @@ asio::awaitable<void> Session::runAttempt(RequestParser& parser, Exchange& ex,
     attempt_deadline = attempt_start + ex.listener->idle_timeout;
 
   auto onFailure = [&](AttemptFailure f) {
+    spdlog::debug("cluster {}: attempt to {} failed ({}, {} connection)", cc.name, ep.address(),
+                  f == AttemptFailure::kConnectFailure ? "connect"
+                  : f == AttemptFailure::kReset        ? "reset"
+                                                       : "timeout",
+                  at.reused ? "pooled" : "new");
     at.failure = f;
     if (f == AttemptFailure::kConnectFailure)
       ++cs.cx_connect_fail;
@@ -781,7 +787,9 @@ asio::awaitable<void> Session::runAttempt(RequestParser& parser, Exchange& ex,
     const unsigned status = at.response->get().result_int();
     if (status >= 100 && status < 200 && status != 101) {
       if (status != 100 && ex.version == 11) {
-        http::response<http::empty_body> interim{at.response->get().result(), 11};
+        http::response<http::empty_body> interim;
+        interim.version(11);
+        interim.result(status);  // result() would map codes Beast has no name for to 0
         for (const auto& f : at.response->get()) interim.insert(f.name_string(), f.value());
         down_.expires_after(ex.listener->idle_timeout);
         co_await http::async_write(down_, interim, kNoThrow);

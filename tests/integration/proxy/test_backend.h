@@ -1,0 +1,81 @@
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http/fields.hpp>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace meshdeck::proxy::testing {
+
+// A small HTTP/1.1 backend for the proxy's integration tests: one thread per connection, Beast
+// for parsing. Behaviour by path:
+//   /name            body = backend name          /headers   body = request headers, one a line
+//   /upload          drains the body, body = "bytes=N"   /echo  body = request body (small)
+//   /download?bytes=N  N bytes, Content-Length    /chunked?bytes=N  N bytes, chunked
+//   /status/N        status N, empty body         /slow?ms=N  answers after N ms
+//   /interim         103 Early Hints, then 200    /close-delimited  body ends at close
+//   /ws              101 Switching Protocols, then echoes raw bytes
+// Knobs: fail_next (answer 503 to that many requests), reset_next (close abruptly instead).
+class TestBackend {
+ public:
+  explicit TestBackend(std::string name);
+  ~TestBackend();
+  uint16_t port() const { return port_; }
+  const std::string& name() const { return name_; }
+  void stop();
+
+  std::atomic<int> fail_next{0};
+  std::atomic<bool> always_fail{false};
+  std::atomic<int> reset_next{0};
+  std::atomic<uint64_t> requests{0};
+  std::string lastHeaders();
+
+ private:
+  void serve(boost::asio::ip::tcp::socket socket);
+  std::string name_;
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  uint16_t port_ = 0;
+  std::thread accept_thread_;
+  std::mutex mutex_;
+  std::vector<std::thread> threads_;
+  std::vector<int> fds_;
+  std::string last_headers_;
+  std::atomic<bool> stopped_{false};
+};
+
+// Sends raw bytes on a fresh connection and returns everything read until the peer closes or
+// `timeout_ms` passes.
+std::string rawExchange(uint16_t port, const std::string& bytes, int timeout_ms = 3000);
+
+struct Response {
+  int status = 0;
+  boost::beast::http::fields headers;
+  std::string body;
+  std::string error;
+};
+
+// A keep-alive HTTP/1.1 client (sync Beast).
+class Client {
+ public:
+  explicit Client(uint16_t port);
+  ~Client();
+  Response request(const std::string& method, const std::string& target,
+                   const std::vector<std::pair<std::string, std::string>>& headers = {},
+                   const std::string& body = {});
+  bool open() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Resident set size of a process in bytes (from /proc), 0 if unknown.
+size_t rssBytes(long pid);
+
+}  // namespace meshdeck::proxy::testing
