@@ -1,10 +1,17 @@
-// meshdeck: the desktop app. Parses flags, composes a ControlPlane and the main window, runs.
+// meshdeck: the desktop app. Parses flags, composes a ControlPlane (embedded, or a snapshot
+// file opened offline), an optional demo mesh and the main window, and runs.
 #include <QApplication>
+#include <QByteArray>
 #include <QCommandLineParser>
-#include <QMessageBox>
+#include <QDir>
+#include <QMetaObject>
+#include <QPointer>
+#include <QStandardPaths>
 #include <cstdio>
 #include <memory>
 
+#include "controlplane/fleet/demo_session.h"
+#include "controlplane/in_process_control_plane.h"
 #include "meshdeck/version.h"
 #include "ui/main_window.h"
 #include "ui/snapshot_control_plane.h"
@@ -16,28 +23,45 @@ int fail(const QString& message) {
   return 2;
 }
 
+// --help and --version print text only: they must work without a display (packaging turns
+// --help into the man page on a build machine).
+bool textOnly(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const QByteArray a(argv[i]);
+    if (a == "-h" || a == "--help" || a == "--help-all" || a == "-v" || a == "--version")
+      return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  QApplication app(argc, argv);
-  QApplication::setApplicationName("meshdeck");
-  QApplication::setApplicationVersion(meshdeck::kVersion);
-  QApplication::setOrganizationName("Meshdeck");
-  QApplication::setOrganizationDomain("meshdeck.io");
-  QApplication::setDesktopFileName("io.meshdeck.Meshdeck");
+  std::unique_ptr<QCoreApplication> holder;
+  if (textOnly(argc, argv)) {
+    holder = std::make_unique<QCoreApplication>(argc, argv);
+  } else {
+    holder = std::make_unique<QApplication>(argc, argv);
+  }
+  QCoreApplication& app = *holder;
+  QCoreApplication::setApplicationName("meshdeck");
+  QCoreApplication::setApplicationVersion(meshdeck::kVersion);
+  QCoreApplication::setOrganizationName("Meshdeck");
+  QCoreApplication::setOrganizationDomain("meshdeck.io");
+  QGuiApplication::setDesktopFileName("io.meshdeck.Meshdeck");
 
   QCommandLineParser parser;
   parser.setApplicationDescription("Meshdeck: a desktop service mesh");
   parser.addHelpOption();
   parser.addVersionOption();
-  const QCommandLineOption demo("demo", "Start the bundled demo mesh NAME (storefront, large).",
-                                "NAME");
+  const QCommandLineOption demo(
+      "demo", "Start the bundled demo mesh NAME (storefront, large) or a demo file.", "NAME");
   const QCommandLineOption connect("connect", "Show the remote control plane at HOST:PORT.",
                                    "HOST:PORT");
   const QCommandLineOption listen("listen", "Address the embedded control plane listens on.",
                                   "HOST:PORT", "127.0.0.1:15010");
-  const QCommandLineOption state_dir("state-dir", "Directory of the control plane's durable state.",
-                                     "DIR");
+  const QCommandLineOption state_dir(
+      "state-dir", "Directory of the control plane's durable state (policy revisions).", "DIR");
   parser.addOptions({demo, connect, listen, state_dir});
   parser.addPositionalArgument("snapshot", "A snapshot file to open read-only, offline.", "[FILE]");
   parser.process(app);
@@ -47,8 +71,12 @@ int main(int argc, char** argv) {
   if (!files.isEmpty() && (parser.isSet(connect) || parser.isSet(demo))) {
     return fail("a snapshot file opens offline: it cannot be combined with --connect or --demo");
   }
+  if (parser.isSet(connect)) {
+    return fail("--connect is not available in this build yet (no remote control plane client)");
+  }
 
   std::shared_ptr<meshdeck::cp::ControlPlane> control_plane;
+  meshdeck::cp::InProcessControlPlane* embedded = nullptr;
   meshdeck::ui::MainWindowOptions options;
   if (!files.isEmpty()) {
     QString error;
@@ -56,15 +84,65 @@ int main(int argc, char** argv) {
     if (!control_plane) return fail(error);
     options.source = QStringLiteral("Snapshot %1").arg(files.first());
     options.read_only = true;
-  } else if (parser.isSet(connect)) {
-    return fail("--connect is not available in this build yet (no remote control plane client)");
   } else {
-    return fail(
-        "the embedded control plane is not available in this build yet; "
-        "open a snapshot file instead: meshdeck FILE");
+    meshdeck::cp::ControlPlaneOptions cp_options;
+    cp_options.listen = parser.value(listen).toStdString();
+    QString dir = parser.value(state_dir);
+    if (dir.isEmpty()) {
+      dir = QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation) + "/state";
+    }
+    if (!QDir().mkpath(dir))
+      return fail(QStringLiteral("cannot create the state directory %1").arg(dir));
+    cp_options.state_dir = dir.toStdString();
+    auto in_process = std::make_shared<meshdeck::cp::InProcessControlPlane>(cp_options);
+    std::string error;
+    if (!in_process->start(&error)) return fail(QString::fromStdString(error));
+    embedded = in_process.get();
+    control_plane = std::move(in_process);
+    options.source = QStringLiteral("Embedded control plane");
+  }
+  if (parser.isSet(demo)) {
+    options.demo = parser.value(demo);
+    options.demo_status = QStringLiteral("Demo %1: starting…").arg(options.demo);
   }
 
   meshdeck::ui::MainWindow window(control_plane, options);
+  // The demo fleet runs on its own thread; it must stop before the control plane it talks to.
+  std::unique_ptr<meshdeck::cp::fleet::DemoSession> session;
+  if (embedded != nullptr && parser.isSet(demo)) {
+    meshdeck::cp::fleet::DemoRunOptions run;
+    run.demo = options.demo.toStdString();
+    run.bin_dir = QCoreApplication::applicationDirPath().toStdString();
+    run.control_plane_address = embedded->listenAddress();
+    run.register_service = [embedded](const std::string& s, const std::string& v,
+                                      const std::string& t) { embedded->registerService(s, v, t); };
+    run.on_fleet = [embedded](meshdeck::cp::fleet::DemoFleet* f) { embedded->setFleet(f); };
+    QPointer<meshdeck::ui::MainWindow> target(&window);
+    const QString name = options.demo;
+    auto post = [target](QString text) {
+      QMetaObject::invokeMethod(
+          target,
+          [target, text] {
+            if (target) target->setDemoStatus(text);
+          },
+          Qt::QueuedConnection);
+    };
+    session = std::make_unique<meshdeck::cp::fleet::DemoSession>(
+        *embedded, std::move(run),
+        [post, name](const std::string& line) {
+          post(QStringLiteral("Demo %1: %2").arg(name, QString::fromStdString(line).trimmed()));
+        },
+        [post, name](int code) {
+          post(code == 0 ? QStringLiteral("Demo %1 stopped").arg(name)
+                         : QStringLiteral("Demo %1 failed (exit %2): see the Fleet panel")
+                               .arg(name)
+                               .arg(code));
+        });
+    session->start();
+  }
   window.show();
-  return app.exec();
+  const int status = app.exec();
+  if (session) session->stop();
+  if (embedded != nullptr) embedded->stop();
+  return status;
 }

@@ -44,6 +44,11 @@ GraphView::GraphView(QWidget* parent)
   scene_->addItem(traffic_);
   minimap_ = new Minimap(this, this);
   minimap_->resize(200, 130);
+  minimap_->hide();
+  connect(horizontalScrollBar(), &QScrollBar::valueChanged, this,
+          &GraphView::updateMinimapVisibility);
+  connect(verticalScrollBar(), &QScrollBar::valueChanged, this,
+          &GraphView::updateMinimapVisibility);
 
   connect(scene_, &QGraphicsScene::selectionChanged, this,
           [this] { emit selectionChanged(selection()); });
@@ -212,6 +217,7 @@ void GraphView::onLaidOut(quint64 generation, const LayoutResult& result) {
     }
     minimap_->refit();
     applyFilters();
+    updateMinimapVisibility();
     emit layoutFinished(result.milliseconds);
   }
   sendLayout();  // the topology changed again while this layout ran
@@ -416,6 +422,7 @@ void GraphView::fitGraph() {
     scale(1.4, 1.4);
     centerOn(r.center());
   }
+  updateMinimapVisibility();
 }
 
 void GraphView::zoomBy(double factor) {
@@ -423,6 +430,7 @@ void GraphView::zoomBy(double factor) {
   const double current = transform().m11();
   const double next = std::clamp(current * factor, 0.05, 4.0);
   scale(next / current, next / current);
+  updateMinimapVisibility();
 }
 
 void GraphView::resetZoom() {
@@ -473,11 +481,18 @@ void GraphView::mousePressEvent(QMouseEvent* event) {
   QGraphicsView::mousePressEvent(event);
 }
 
+void GraphView::updateMinimapVisibility() {
+  const QRectF visible = mapToScene(viewport()->rect()).boundingRect();
+  const QRectF graph = graphBounds();
+  minimap_->setVisible(graph.isValid() && !visible.contains(graph.adjusted(10, 10, -10, -10)));
+}
+
 void GraphView::placeMinimap() {
   const QSize s(std::min(220, width() / 4), std::min(140, height() / 4));
   minimap_->resize(s);
   minimap_->move(width() - s.width() - 12, height() - s.height() - 12);
   minimap_->refit();
+  updateMinimapVisibility();
 }
 
 void GraphView::changeEvent(QEvent* event) {

@@ -108,6 +108,8 @@ class GraphView : public QGraphicsView {
   void restyle();
   void updateSceneRect();
   void placeMinimap();
+  // The overview only earns its corner when part of the graph is out of view.
+  void updateMinimapVisibility();
   EdgeBadges badgesFor(const cp::ServiceEdge& edge) const;
 
   QGraphicsScene* scene_;

@@ -264,6 +264,8 @@ void Inspector::showEdge(const cp::ServiceEdge& edge) {
       QStringLiteral("<h3>%1 → %2</h3>")
           .arg(QString::fromStdString(edge.source), QString::fromStdString(edge.destination)));
   edge_stats_->setText(statsHtml(edge.metrics, snapshot_->window_seconds));
+  // Rich-text labels report a small minimum size; keep the whole table when the page is tall.
+  edge_stats_->setMinimumHeight(edge_stats_->sizeHint().height());
   QStringList policies;
   for (const auto& p : edge.policies) policies << QString::fromStdString(p);
   edge_policies_->setText(policies.isEmpty()
@@ -399,6 +401,7 @@ void Inspector::showNode(const cp::ServiceNode& node) {
                                 versions.join(QStringLiteral(", ")))
                            .arg(node.instances));
   node_stats_->setText(statsHtml(node.inbound, snapshot_->window_seconds));
+  node_stats_->setMinimumHeight(node_stats_->sizeHint().height());
   node_edges_->setRowCount(0);
   for (const auto& e : snapshot_->edges) {
     const bool out = e.source == node.name, in = e.destination == node.name;

@@ -106,7 +106,7 @@ MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWind
   inspector_dock->setObjectName(QStringLiteral("inspectorDock"));
   inspector_dock->setWidget(inspector_);
   addDockWidget(Qt::RightDockWidgetArea, inspector_dock);
-  resizeDocks({side_dock, inspector_dock}, {360, 430}, Qt::Horizontal);
+  resizeDocks({side_dock, inspector_dock}, {330, 410}, Qt::Horizontal);
 
   policies_->setReadOnly(options_.read_only);
   fleet_->setReadOnly(options_.read_only);
@@ -297,6 +297,11 @@ void MainWindow::onSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot) {
     last_policy_revision_ = snapshot->policy_revision;
     policies_->refresh();
   }
+}
+
+void MainWindow::setDemoStatus(const QString& text) {
+  demo_label_->setText(text);
+  demo_label_->setVisible(!text.isEmpty());
 }
 
 void MainWindow::focusFind() {

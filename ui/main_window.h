@@ -62,6 +62,8 @@ class MainWindow : public QMainWindow {
   void exportSnapshot();
   void openSnapshot();
   void focusFind();
+  // What a demo mesh started beside the window is doing ("storefront: 12 services ready").
+  void setDemoStatus(const QString& text);
 
  signals:
   void exportFinished(bool ok, const QString& message);

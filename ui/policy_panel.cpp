@@ -126,12 +126,14 @@ PolicyPanel::PolicyPanel(ControlPlaneClient* client, QWidget* parent)
   apply_button_->setDefault(true);
   delete_button_ = new QPushButton(tr("Delete"), editor_box);
   auto* history_button = new QPushButton(tr("History…"), editor_box);
-  for (auto* b : {new_button_, canary_button_, validate_button_, apply_button_, delete_button_,
-                  history_button}) {
-    buttons->addWidget(b);
-  }
+  // Two rows keep the panel narrow enough to leave the graph most of the window.
+  for (auto* b : {validate_button_, apply_button_, delete_button_}) buttons->addWidget(b);
   buttons->addStretch();
+  auto* more = new QHBoxLayout;
+  for (auto* b : {new_button_, canary_button_, history_button}) more->addWidget(b);
+  more->addStretch();
   el->addLayout(buttons);
+  el->addLayout(more);
   connect(new_button_, &QPushButton::clicked, this, &PolicyPanel::newFromTemplate);
   connect(canary_button_, &QPushButton::clicked, this, &PolicyPanel::canaryForm);
   connect(validate_button_, &QPushButton::clicked, this, &PolicyPanel::validate);

@@ -158,6 +158,11 @@ bool parseSnapshotJson(const QByteArray& json, SnapshotDocument* doc, QString* e
     *error = QStringLiteral("not a Meshdeck snapshot: no services list");
     return false;
   }
+  if (const QJsonValue format = field(root, "format");
+      format.isString() && format.toString() != QLatin1String("meshdeck-snapshot")) {
+    *error = QStringLiteral("not a Meshdeck snapshot: format is \"%1\"").arg(format.toString());
+    return false;
+  }
   if (const QJsonValue version = field(root, "formatVersion", "format_version");
       !version.isNull() && !version.isUndefined() && u64(version) != 1) {
     *error = QStringLiteral("snapshot format version %1 is not supported (this build reads 1)")

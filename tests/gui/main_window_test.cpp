@@ -141,6 +141,7 @@ class MainWindowTest : public QObject {
         !window_->graphView()->edgeItem("catalog", "reviews")->edge().policies.empty(), 5000);
     QTRY_VERIFY_WITH_TIMEOUT(window_->statusText().contains("Policy revision 2"), 5000);
     window_->graphView()->selectEdge("catalog", "reviews");
+    QTRY_VERIFY_WITH_TIMEOUT(window_->inspector()->historyPoints() > 0, 5000);
     saveScreenshot(window_.get(), "policy-applied");
   }
 
