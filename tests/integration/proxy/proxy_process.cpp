@@ -54,7 +54,7 @@ uint16_t ProxyProcess::port(const std::string& listener) const {
 void ProxyProcess::signal(int signo) { ::kill(static_cast<pid_t>(process_.processId()), signo); }
 
 int ProxyProcess::waitForExit(int ms) {
-  if (!process_.waitForFinished(ms)) return -1;
+  if (process_.state() != QProcess::NotRunning && !process_.waitForFinished(ms)) return -1;
   if (process_.exitStatus() != QProcess::NormalExit) return -1;
   return process_.exitCode();
 }

@@ -39,6 +39,7 @@ TestBackend::TestBackend(std::string name) : name_(std::move(name)), acceptor_(i
       if (ec) continue;
       // Proxies started later by QProcess must not inherit backend connections.
       ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
+      socket.set_option(tcp::no_delay(true), ec);
       std::lock_guard lock(mutex_);
       fds_.push_back(socket.native_handle());
       threads_.emplace_back([this, s = std::move(socket)]() mutable { serve(std::move(s)); });
@@ -236,7 +237,10 @@ Client::Client(uint16_t port) : impl_(std::make_unique<Impl>()) {
   boost::system::error_code ec;
   impl_->socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
   impl_->open = !ec;
-  if (impl_->open) ::fcntl(impl_->socket.native_handle(), F_SETFD, FD_CLOEXEC);
+  if (impl_->open) {
+    ::fcntl(impl_->socket.native_handle(), F_SETFD, FD_CLOEXEC);
+    impl_->socket.set_option(tcp::no_delay(true), ec);
+  }
   timeval tv{10, 0};
   ::setsockopt(impl_->socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 }
