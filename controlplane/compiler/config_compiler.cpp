@@ -70,6 +70,30 @@ std::string subsetVersion(const std::map<std::string, std::map<std::string, std:
   return s == h->second.end() ? subset : s->second;
 }
 
+std::string deterministicBytes(const google::protobuf::Message& m) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    m.SerializeToCodedStream(&coded);
+  }
+  return bytes;
+}
+
+// FNV-1a: stable across runs and builds, unlike std::hash.
+uint64_t fnv1a(const std::string& bytes, uint64_t h = 1469598103934665603ull) {
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+uint64_t fnv1a(const google::protobuf::Message& m, uint64_t h = 1469598103934665603ull) {
+  return fnv1a(deterministicBytes(m), h);
+}
+
 v1::TlsMode inboundMode(MtlsMode mode) {
   switch (mode) {
     case MtlsMode::kStrict:
@@ -271,11 +295,43 @@ void ConfigCompiler::buildShared() {
       clusters_.push_back(std::move(c));
     }
   }
+  v1::ProxyConfig shared;
+  *shared.add_route_tables() = outbound_;
+  for (const auto& c : clusters_) *shared.add_clusters() = c;
+  shared_bytes_ = deterministicBytes(shared);
+  shared_hash_ = fnv1a(shared_bytes_);
 }
 
 v1::ProxyConfig ConfigCompiler::compile(const ProxyNode& self) const {
-  const PolicySet& set = *state_.policies;
   v1::ProxyConfig config;
+  compileInto(self, &config);
+  return config;
+}
+
+void ConfigCompiler::compileInto(const ProxyNode& self, v1::ProxyConfig* out) const {
+  compileLocal(self, out);
+  // Route tables: "inbound" (local) then "outbound"; clusters: "inbound|local" then the rest.
+  *out->add_route_tables() = outbound_;
+  out->mutable_clusters()->Reserve(static_cast<int>(clusters_.size()) + 1);
+  for (const auto& c : clusters_) *out->add_clusters() = c;
+}
+
+std::string ConfigCompiler::version(const ProxyNode& self) const {
+  return compileLocalBytes(self).version;
+}
+
+ConfigCompiler::LocalPart ConfigCompiler::compileLocalBytes(const ProxyNode& self) const {
+  v1::ProxyConfig local;
+  compileLocal(self, &local);
+  LocalPart part;
+  part.bytes = deterministicBytes(local);
+  part.version = fmt::format("{:016x}", fnv1a(part.bytes, shared_hash_));
+  return part;
+}
+
+void ConfigCompiler::compileLocal(const ProxyNode& self, v1::ProxyConfig* result) const {
+  const PolicySet& set = *state_.policies;
+  v1::ProxyConfig& config = *result;
   const Policy* pa = peerAuthFor(self.service);
   const v1::TlsMode mode =
       inboundMode(pa ? std::get<PeerAuthenticationSpec>(pa->spec).mode : MtlsMode::kUnset);
@@ -309,8 +365,6 @@ v1::ProxyConfig ConfigCompiler::compile(const ProxyNode& self) const {
   auto* wc = route->add_destinations();
   wc->set_cluster(kLocalCluster);
   wc->set_weight(100);
-  *config.add_route_tables() = outbound_;
-
   auto* local = config.add_clusters();
   local->set_name(kLocalCluster);
   local->set_service(self.service);
@@ -321,7 +375,6 @@ v1::ProxyConfig ConfigCompiler::compile(const ProxyNode& self) const {
   ep->set_version(self.version);
   ep->set_proxy_id(self.proxy_id);
   local->mutable_tls()->set_mode(v1::PLAINTEXT);
-  for (const auto& c : clusters_) *config.add_clusters() = c;
 
   auto* security = config.mutable_security();
   security->set_inbound_mode(mode);
@@ -367,24 +420,10 @@ v1::ProxyConfig ConfigCompiler::compile(const ProxyNode& self) const {
   config.mutable_workload()->set_service(self.service);
   config.mutable_workload()->set_version(self.version);
   config.mutable_workload()->set_namespace_(self.ns.empty() ? "default" : self.ns);
-  return config;
 }
 
 std::string ConfigCompiler::contentHash(const v1::ProxyConfig& config) {
-  std::string bytes;
-  {
-    google::protobuf::io::StringOutputStream stream(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    config.SerializeToCodedStream(&coded);
-  }
-  // FNV-1a: stable across runs and builds, unlike std::hash.
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return fmt::format("{:016x}", h);
+  return fmt::format("{:016x}", fnv1a(config));
 }
 
 }  // namespace meshdeck::cp

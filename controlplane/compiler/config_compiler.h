@@ -33,18 +33,36 @@ class ConfigCompiler {
 
   // The complete configuration of one proxy.
   meshdeck::v1::ProxyConfig compile(const ProxyNode& self) const;
-  // A content hash of a configuration (deterministic serialization), used as its version.
+  // The same, into `out` (which may live on an arena: the push builds hundreds at once).
+  void compileInto(const ProxyNode& self, meshdeck::v1::ProxyConfig* out) const;
+  // Version of compile(self): a content hash combining the proxy's own part with the shared
+  // part hashed once, so unchanged configs keep their version without serializing them whole.
+  std::string version(const ProxyNode& self) const;
+  // The push path: the proxy's own part serialized, and its version. The complete config on
+  // the wire is localBytes followed by sharedBytes() (protobuf concatenation appends repeated
+  // fields), so the large shared part is serialized once per push, not once per proxy.
+  struct LocalPart {
+    std::string bytes;
+    std::string version;
+  };
+  LocalPart compileLocalBytes(const ProxyNode& self) const;
+  const std::string& sharedBytes() const { return shared_bytes_; }
+  // A content hash of a configuration (deterministic serialization).
   static std::string contentHash(const meshdeck::v1::ProxyConfig& config);
 
   const MeshState& state() const { return state_; }
 
  private:
   void buildShared();
+  // Everything but the shared outbound route table and clusters.
+  void compileLocal(const ProxyNode& self, meshdeck::v1::ProxyConfig* out) const;
   const Policy* peerAuthFor(const std::string& service) const;
 
   MeshState state_;
   meshdeck::v1::RouteTable outbound_;
   std::vector<meshdeck::v1::Cluster> clusters_;
+  uint64_t shared_hash_ = 0;
+  std::string shared_bytes_;
 };
 
 // Cluster name of a destination: "<service>" or "<service>|<version>" of a subset.

@@ -1,6 +1,10 @@
 #include "controlplane/server/discovery_service.h"
 
 #include <fmt/format.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/wire_format_lite.h>
+#include <grpcpp/support/proto_buffer_reader.h>
 #include <spdlog/spdlog.h>
 
 #include <optional>
@@ -12,17 +16,18 @@ namespace v1 = meshdeck::v1;
 // service mutex) is how the push thread reaches it, so it is removed from the set before it
 // is deleted.
 class DiscoveryService::Session final
-    : public grpc::ServerBidiReactor<v1::DiscoveryRequest, v1::DiscoveryResponse> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  explicit Session(DiscoveryService& service) : service_(service) { StartRead(&request_); }
+  explicit Session(DiscoveryService& service) : service_(service) { StartRead(&in_); }
 
-  // Queues `response` (replacing one not yet written). Called by the push thread.
-  void send(v1::DiscoveryResponse response) {
+  // Queues a serialized DiscoveryResponse (replacing one not yet written). Called by the push
+  // thread.
+  void send(grpc::ByteBuffer response, const std::string& version, const std::string& nonce) {
     std::lock_guard lock(mutex_);
     if (finishing_) return;
-    last_sent_version_ = response.version_info();
-    last_nonce_ = response.nonce();
-    service_.registry_.recordSent(node_.proxy_id, response.version_info());
+    last_sent_version_ = version;
+    last_nonce_ = nonce;
+    service_.registry_.recordSent(node_.proxy_id, last_sent_version_);
     if (writing_) {
       pending_ = std::move(response);
       return;
@@ -42,6 +47,12 @@ class DiscoveryService::Session final
   void OnReadDone(bool ok) override {
     if (!ok) {
       finish(grpc::Status::OK);
+      return;
+    }
+    request_.Clear();
+    if (!grpc::SerializationTraits<v1::DiscoveryRequest>::Deserialize(&in_, &request_).ok()) {
+      ++service_.bad_requests_;
+      finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "not a DiscoveryRequest"));
       return;
     }
     if (!registered_) {
@@ -70,7 +81,7 @@ class DiscoveryService::Session final
     } else {
       handleAnswer();
     }
-    StartRead(&request_);
+    StartRead(&in_);
   }
 
   void OnWriteDone(bool ok) override {
@@ -138,14 +149,15 @@ class DiscoveryService::Session final
   }
 
   DiscoveryService& service_;
+  grpc::ByteBuffer in_;
   v1::DiscoveryRequest request_;
   ProxyNode node_;
   bool registered_ = false;
   uint64_t connection_ = 0;
 
   std::mutex mutex_;
-  v1::DiscoveryResponse out_;
-  std::optional<v1::DiscoveryResponse> pending_;
+  grpc::ByteBuffer out_;
+  std::optional<grpc::ByteBuffer> pending_;
   bool writing_ = false, finishing_ = false, finish_after_write_ = false;
   grpc::Status finish_status_;
   std::string last_sent_version_, last_nonce_;
@@ -181,7 +193,7 @@ void DiscoveryService::markDirty() {
   wake_.notify_all();
 }
 
-grpc::ServerBidiReactor<v1::DiscoveryRequest, v1::DiscoveryResponse>* DiscoveryService::Stream(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* DiscoveryService::Stream(
     grpc::CallbackServerContext*) {
   return new Session(*this);
 }
@@ -220,18 +232,36 @@ void DiscoveryService::pushLoop() {
 }
 
 void DiscoveryService::pushAll() {
+  const auto start = std::chrono::steady_clock::now();
   const ConfigCompiler compiler(state_());
   std::lock_guard lock(mutex_);
+  size_t sent = 0;
+  using google::protobuf::internal::WireFormatLite;
+  const grpc::Slice shared(compiler.sharedBytes());  // one copy, referenced by every response
   for (Session* s : sessions_) {
-    v1::DiscoveryResponse response;
-    *response.mutable_config() = compiler.compile(s->node());
-    const std::string version = ConfigCompiler::contentHash(response.config());
-    if (version == s->lastSentVersion()) continue;
-    response.set_version_info(version);
-    response.set_nonce(fmt::format("{:x}", ++nonce_));
+    auto local = compiler.compileLocalBytes(s->node());
+    if (local.version == s->lastSentVersion()) continue;
+    const std::string nonce = fmt::format("{:x}", ++nonce_);
+    // DiscoveryResponse{version_info = 1, nonce = 2, config = 3 (local bytes + shared bytes)}.
+    std::string head;
+    {
+      google::protobuf::io::StringOutputStream stream(&head);
+      google::protobuf::io::CodedOutputStream out(&stream);
+      WireFormatLite::WriteString(1, local.version, &out);
+      WireFormatLite::WriteString(2, nonce, &out);
+      out.WriteTag(WireFormatLite::MakeTag(3, WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
+      out.WriteVarint32(static_cast<uint32_t>(local.bytes.size() + shared.size()));
+    }
+    head += local.bytes;
+    const grpc::Slice parts[2] = {grpc::Slice(head), shared};
     ++pushes_sent_;
-    s->send(std::move(response));
+    ++sent;
+    s->send(grpc::ByteBuffer(parts, 2), local.version, nonce);
   }
+  spdlog::debug("push: {} of {} proxies got a new config in {} us", sent, sessions_.size(),
+                std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::steady_clock::now() - start)
+                    .count());
 }
 
 }  // namespace meshdeck::cp

@@ -24,7 +24,12 @@ namespace meshdeck::cp {
 // with a content-hash version and a fresh nonce. Each stream has at most one write in flight;
 // a newer config replaces one still waiting. ACKs and NACKs (matched by nonce) update the
 // proxy's sync state in the registry; a NACKing proxy shows as rejected with its reason.
-class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::CallbackService {
+//
+// The stream is a raw (ByteBuffer) callback method: each response is assembled from a small
+// per-proxy part and the shared part serialized once per push, referenced by every stream
+// without copying. On the wire it is an ordinary DiscoveryResponse.
+class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::WithRawCallbackMethod_Stream<
+                                   meshdeck::v1::ConfigDiscovery::Service> {
  public:
   using StateProvider = std::function<MeshState()>;
 
@@ -44,7 +49,7 @@ class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::CallbackSer
   uint64_t badRequests() const { return bad_requests_.load(); }
 
   // ConfigDiscovery
-  grpc::ServerBidiReactor<meshdeck::v1::DiscoveryRequest, meshdeck::v1::DiscoveryResponse>* Stream(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Stream(
       grpc::CallbackServerContext* context) override;
 
  private:

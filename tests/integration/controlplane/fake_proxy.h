@@ -85,18 +85,19 @@ class FakeProxy final : public grpc::ClientBidiReactor<meshdeck::v1::DiscoveryRe
   void OnReadDone(bool ok) override {
     if (!ok) return;
     std::unique_lock lock(mutex_);
-    last_ = in_;
+    // Swap, not copy: a simulated fleet of hundreds must not spend its CPU copying configs.
+    last_.Swap(&in_);
     ++responses_;
     last_time_ = Clock::now();
     meshdeck::v1::DiscoveryRequest answer;
-    answer.set_response_nonce(in_.nonce());
-    std::optional<std::string> why = reject_ ? reject_(in_.config()) : std::nullopt;
+    answer.set_response_nonce(last_.nonce());
+    std::optional<std::string> why = reject_ ? reject_(last_.config()) : std::nullopt;
     if (why) {
       answer.set_version_info(applied_version_);
       answer.mutable_error_detail()->set_code("rejected_by_test");
       answer.mutable_error_detail()->set_message(*why);
     } else {
-      applied_version_ = in_.version_info();
+      applied_version_ = last_.version_info();
       answer.set_version_info(applied_version_);
     }
     queue_.push_back(answer);

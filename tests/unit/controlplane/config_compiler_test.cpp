@@ -142,12 +142,19 @@ class ConfigCompilerTest : public QObject {
     QCOMPARE(c.telemetry().interval().seconds(), 1);
     QCOMPARE(c.security().inbound_mode(), v1::PLAINTEXT);
     QVERIFY(!c.security().default_deny());
-    // Same input, same version; a changed endpoint, another version.
+    // Same input, same version; a changed endpoint or own port, another version.
+    const std::string v = compiler.version(state.proxies[0]);
+    QCOMPARE(v.size(), size_t(16));
+    QCOMPARE(ConfigCompiler(state).version(state.proxies[0]), v);
+    QVERIFY(compiler.version(state.proxies[1]) != v);
+    auto moved = state;
+    moved.proxies[2].inbound_port = 301;
+    QVERIFY(ConfigCompiler(moved).version(moved.proxies[0]) != v);
+    moved = state;
+    moved.proxies[0].app_port = 999;
+    QVERIFY(ConfigCompiler(moved).version(moved.proxies[0]) != v);
     QCOMPARE(ConfigCompiler::contentHash(c),
              ConfigCompiler::contentHash(ConfigCompiler(state).compile(state.proxies[0])));
-    state.proxies[2].inbound_port = 301;
-    QVERIFY(ConfigCompiler::contentHash(c) !=
-            ConfigCompiler::contentHash(ConfigCompiler(state).compile(state.proxies[0])));
   }
 
   void compilesEveryPolicyKind() {
