@@ -178,13 +178,23 @@ void GraphView::onLaidOut(quint64 generation, const LayoutResult& result) {
   if (generation == generation_ && result.ok) {
     ++layouts_done_;
     last_layout_ms_ = result.milliseconds;
+    // Keeping places only helps when the old picture meant something: services registered
+    // before any traffic stand in one column, so when most edges are new, every service that
+    // the user did not pin moves to the new layout.
+    int new_edges = 0;
+    for (auto it = edges_.cbegin(); it != edges_.cend(); ++it) {
+      if (!laid_out_edges_.contains(it.key())) ++new_edges;
+    }
+    const bool keep_places = first_layout_done_ && new_edges * 2 <= edges_.size();
+    laid_out_edges_.clear();
+    for (auto it = edges_.cbegin(); it != edges_.cend(); ++it) laid_out_edges_.insert(it.key());
     // Services already on screen keep their place: new ones are put where the layout wants
     // them, shifted by how far the kept ones sit from their new layout positions on average.
     QPointF offset;
     int kept = 0;
     for (auto it = nodes_.cbegin(); it != nodes_.cend(); ++it) {
       NodeItem* node = it.value();
-      if (!node->placed()) continue;
+      if (!node->placed() || !keep_places) continue;
       const auto pos = result.positions.find(it.key());
       if (pos == result.positions.end()) continue;
       offset += node->pos() - pos.value();
@@ -195,7 +205,7 @@ void GraphView::onLaidOut(quint64 generation, const LayoutResult& result) {
       NodeItem* node = it.value();
       const auto pos = result.positions.find(it.key());
       if (pos == result.positions.end()) continue;
-      if (!node->placed() && !node->pinned()) node->placeAt(pos.value() + offset);
+      if ((!node->placed() || !keep_places) && !node->pinned()) node->placeAt(pos.value() + offset);
     }
     for (auto it = edges_.cbegin(); it != edges_.cend(); ++it) {
       EdgeItem* e = it.value();
@@ -211,10 +221,9 @@ void GraphView::onLaidOut(quint64 generation, const LayoutResult& result) {
       }
     }
     updateSceneRect();
-    if (!first_layout_done_) {
-      first_layout_done_ = true;
-      fitGraph();
-    }
+    const bool first = !first_layout_done_;
+    first_layout_done_ = true;
+    if (first || (!keep_places && auto_fit_)) fitGraph();
     minimap_->refit();
     applyFilters();
     updateMinimapVisibility();

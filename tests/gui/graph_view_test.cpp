@@ -90,6 +90,21 @@ class GraphViewTest : public QObject {
     QVERIFY(QLineF(e->pointAt(1.0), dragged).length() < ui::NodeItem::kWidth);
   }
 
+  void servicesKnownBeforeTrafficAreLaidOutAgainWhenEdgesArrive() {
+    FakeControlPlane fake;
+    auto no_edges = std::make_shared<cp::GraphSnapshot>(*fake.snapshot());
+    no_edges->edges.clear();
+    view_->showSnapshot(no_edges);
+    QTRY_COMPARE_WITH_TIMEOUT(view_->layoutsDone(), quint64(1), 10000);
+    // Without edges every service sits in the same rank.
+    QCOMPARE(view_->nodeItem("frontend")->pos().x(), view_->nodeItem("payments")->pos().x());
+    view_->showSnapshot(fake.snapshot());
+    QTRY_COMPARE_WITH_TIMEOUT(view_->layoutsDone(), quint64(2), 10000);
+    // All edges are new: the services move to their ranks, callers left of callees.
+    QVERIFY(view_->nodeItem("frontend")->pos().x() < view_->nodeItem("catalog")->pos().x());
+    QVERIFY(view_->nodeItem("checkout")->pos().x() < view_->nodeItem("payments")->pos().x());
+  }
+
   void labelsColoursFiltersAndFind() {
     FakeControlPlane fake;
     view_->showSnapshot(fake.snapshot());
