@@ -8,10 +8,12 @@
 #include <boost/json.hpp>
 #include <charconv>
 #include <cmath>
+#include <map>
 
 #include "common/atomic_file.h"
 #include "common/duration.h"
 #include "meshdeck/v1/discovery.pb.h"
+#include "proxy/config/config_compiler.h"
 
 namespace meshdeck::proxy {
 namespace {
@@ -59,6 +61,7 @@ class Converter {
                                   oneof->name(), it->second));
       }
       json::value v;
+      positions_[path.empty() ? field->name() : path + "." + field->name()] = kv.first.Mark();
       if (!fieldValue(kv.second, field, fpath, &v)) return false;
       obj[field->name()] = std::move(v);
     }
@@ -67,6 +70,8 @@ class Converter {
   }
 
   const ConvertError& error() const { return error_; }
+  // Where each field path (as the compiler names it) was written.
+  const std::map<std::string, YAML::Mark>& positions() const { return positions_; }
 
  private:
   bool fail(const YAML::Node& node, const std::string& path, const std::string& message) {
@@ -94,6 +99,7 @@ class Converter {
       json::array arr;
       for (size_t i = 0; i < node.size(); ++i) {
         json::value v;
+        positions_[fmt::format("{}[{}]", path, i)] = node[i].Mark();
         if (!single(node[i], field, fmt::format("{}[{}]", path, i), &v)) return false;
         arr.push_back(std::move(v));
       }
@@ -193,7 +199,37 @@ class Converter {
 
   std::string file_;
   ConvertError error_;
+  std::map<std::string, YAML::Mark> positions_;
 };
+
+// Prefixes each "path: message" line of a compiler error with file:line:column of the longest
+// known prefix of its path.
+std::string locate(const std::string& errors, const std::string& file,
+                   const std::map<std::string, YAML::Mark>& positions) {
+  std::string out;
+  size_t start = 0;
+  while (start < errors.size()) {
+    size_t end = errors.find('\n', start);
+    if (end == std::string::npos) end = errors.size();
+    const std::string line = errors.substr(start, end - start);
+    std::string path = line.substr(0, line.find(": "));
+    std::string where = file;
+    for (;;) {
+      auto it = positions.find(path);
+      if (it != positions.end()) {
+        where = fmt::format("{}:{}:{}", file, it->second.line + 1, it->second.column + 1);
+        break;
+      }
+      const auto cut = path.find_last_of(".[");
+      if (cut == std::string::npos || cut == 0) break;
+      path = path.substr(0, cut);
+    }
+    if (!out.empty()) out += '\n';
+    out += where + ": " + line;
+    start = end + 1;
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -225,6 +261,13 @@ bool parseProxyConfigYaml(const std::string& text, const std::string& file_name,
   const auto status = gp::util::JsonStringToMessage(json::serialize(value), &parsed);
   if (!status.ok()) {
     *error = fmt::format("{}: {}", file_name, status.ToString());
+    return false;
+  }
+  // Semantic checks (references, ranges, regexes) run here too, so their errors can point at
+  // the line that caused them; the proxy compiles the config again when it applies it.
+  std::string problems;
+  if (!compileConfig(parsed, &problems)) {
+    *error = locate(problems, file_name, converter.positions());
     return false;
   }
   *out = std::move(parsed);

@@ -14,8 +14,9 @@ namespace meshdeck::proxy {
 // written "250ms", "1.5s", "2m". Each node is checked against the message descriptor while the
 // YAML is converted to JSON, so an error names the file, line, column and field path, e.g.
 //   proxy.yaml:12:9: clusters[0].lb_policy: unknown value "ROUND" (expected ROUND_ROBIN, ...)
-// The JSON is then parsed by protobuf's json_util. Returns false and leaves `out` untouched on
-// error.
+// The JSON is then parsed by protobuf's json_util and validated by compileConfig(), whose
+// errors are located too ("proxy.yaml:9:15: route_tables[0]...: unknown cluster \"x\"").
+// Returns false and leaves `out` untouched on error.
 bool parseProxyConfigYaml(const std::string& text, const std::string& file_name,
                           meshdeck::v1::ProxyConfig* out, std::string* error);
 bool loadProxyConfigFile(const std::filesystem::path& path, meshdeck::v1::ProxyConfig* out,
