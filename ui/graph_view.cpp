@@ -205,7 +205,21 @@ void GraphView::onLaidOut(quint64 generation, const LayoutResult& result) {
       NodeItem* node = it.value();
       const auto pos = result.positions.find(it.key());
       if (pos == result.positions.end()) continue;
-      if ((!node->placed() || !keep_places) && !node->pinned()) node->placeAt(pos.value() + offset);
+      if (node->pinned() || (node->placed() && keep_places)) continue;
+      // A new service goes where the layout puts it relative to a neighbour that stays, so it
+      // lands next to its caller or callee even when the rest of the layout shifted.
+      QPointF shift = offset;
+      if (keep_places) {
+        for (EdgeItem* e : node->edges()) {
+          NodeItem* other = e->sourceNode() == node ? e->destinationNode() : e->sourceNode();
+          const auto other_pos = result.positions.find(other->name());
+          if (other->placed() && other_pos != result.positions.end()) {
+            shift = other->pos() - other_pos.value();
+            break;
+          }
+        }
+      }
+      node->placeAt(pos.value() + shift);
     }
     for (auto it = edges_.cbegin(); it != edges_.cend(); ++it) {
       EdgeItem* e = it.value();
@@ -223,7 +237,7 @@ void GraphView::onLaidOut(quint64 generation, const LayoutResult& result) {
     updateSceneRect();
     const bool first = !first_layout_done_;
     first_layout_done_ = true;
-    if (first || (!keep_places && auto_fit_)) fitGraph();
+    if (first || auto_fit_) fitGraph();
     minimap_->refit();
     applyFilters();
     updateMinimapVisibility();
