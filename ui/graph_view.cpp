@@ -190,36 +190,51 @@ void GraphView::onLaidOut(quint64 generation, const LayoutResult& result) {
     for (auto it = edges_.cbegin(); it != edges_.cend(); ++it) laid_out_edges_.insert(it.key());
     // Services already on screen keep their place: new ones are put where the layout wants
     // them, shifted by how far the kept ones sit from their new layout positions on average.
-    QPointF offset;
-    int kept = 0;
+    // A service that had no edge at the last layout (registered, no traffic yet) stood
+    // wherever an edgeless layout put it, so it moves like a new one. Pinned ones never move.
+    QSet<QString> stays;
     for (auto it = nodes_.cbegin(); it != nodes_.cend(); ++it) {
       NodeItem* node = it.value();
-      if (!node->placed() || !keep_places) continue;
-      const auto pos = result.positions.find(it.key());
-      if (pos == result.positions.end()) continue;
-      offset += node->pos() - pos.value();
+      if (node->pinned() || (node->placed() && keep_places && anchored_.contains(it.key()))) {
+        stays.insert(it.key());
+      }
+    }
+    QPointF offset;
+    int kept = 0;
+    for (const QString& name : stays) {
+      const auto pos = result.positions.find(name);
+      if (pos == result.positions.end() || nodes_.value(name)->pinned()) continue;
+      offset += nodes_.value(name)->pos() - pos.value();
       ++kept;
     }
     if (kept > 0) offset /= kept;
+    QSet<QString> placed_now;
     for (auto it = nodes_.cbegin(); it != nodes_.cend(); ++it) {
       NodeItem* node = it.value();
       const auto pos = result.positions.find(it.key());
-      if (pos == result.positions.end()) continue;
-      if (node->pinned() || (node->placed() && keep_places)) continue;
-      // A new service goes where the layout puts it relative to a neighbour that stays, so it
-      // lands next to its caller or callee even when the rest of the layout shifted.
+      if (pos == result.positions.end() || stays.contains(it.key())) continue;
+      // A moving service goes where the layout puts it relative to a neighbour already in
+      // place, so it lands next to its caller or callee even when the rest shifted.
       QPointF shift = offset;
-      if (keep_places) {
+      if (kept > 0) {
         for (EdgeItem* e : node->edges()) {
           NodeItem* other = e->sourceNode() == node ? e->destinationNode() : e->sourceNode();
           const auto other_pos = result.positions.find(other->name());
-          if (other->placed() && other_pos != result.positions.end()) {
+          const bool settled = (stays.contains(other->name()) && !other->pinned()) ||
+                               placed_now.contains(other->name());
+          if (settled && other_pos != result.positions.end()) {
             shift = other->pos() - other_pos.value();
             break;
           }
         }
       }
       node->placeAt(pos.value() + shift);
+      placed_now.insert(it.key());
+    }
+    anchored_.clear();
+    for (EdgeItem* e : edges_) {
+      anchored_.insert(e->sourceNode()->name());
+      anchored_.insert(e->destinationNode()->name());
     }
     for (auto it = edges_.cbegin(); it != edges_.cend(); ++it) {
       EdgeItem* e = it.value();

@@ -129,8 +129,9 @@ class GraphView : public QGraphicsView {
   bool layout_wanted_ = false;
   bool first_layout_done_ = false;
   bool auto_fit_ = true;
-  QSet<QString> laid_out_edges_;  // edge keys of the last applied layout  // refit on resize until
-                                  // the user zooms or pans
+  QSet<QString> laid_out_edges_;  // edge keys of the last applied layout
+  QSet<QString> anchored_;        // services with at least one edge at the last layout  // refit on
+                            // resize until the user zooms or pans
   double last_layout_ms_ = 0;
   quint64 layouts_done_ = 0;
 
