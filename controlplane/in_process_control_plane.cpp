@@ -1,7 +1,5 @@
 #include "controlplane/in_process_control_plane.h"
 
-#include "controlplane/fleet/demo_fleet.h"
-
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
@@ -12,6 +10,7 @@
 #include <thread>
 
 #include "common/atomic_file.h"
+#include "controlplane/fleet/demo_fleet.h"
 #include "controlplane/policy/policy_store.h"
 #include "controlplane/registry/registry.h"
 #include "controlplane/server/discovery_service.h"
@@ -227,7 +226,7 @@ class InProcessControlPlane::Impl {
     std::vector<PolicyInfo> out;
     const auto set = store_.current();
     for (const auto& p : set->policies)
-      out.push_back(PolicyInfo{kindName(p.kind), p.name, p.target(), p.yaml, set->revision});
+      out.push_back(PolicyInfo{kindName(p.kind), p.name, p.target(), p.yaml, p.changed_in});
     return out;
   }
 

@@ -174,6 +174,7 @@ struct Policy {
   std::string yaml;      // the document, normalized (comments dropped, stable key order kept)
   SourceLocation where;  // start of the document
   PolicySpec spec;
+  uint64_t changed_in = 0;  // revision that last created or changed it (set by PolicyStore)
 
   std::string id() const;      // "TrafficRoute/reviews-canary"
   std::string target() const;  // service acted on; "*" for mesh-wide

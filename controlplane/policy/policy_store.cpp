@@ -87,6 +87,13 @@ bool PolicyStore::load(std::string* error) {
         set->policies.push_back(std::move(parsed.front()));
       }
       sortById(&set->policies);
+      for (auto& p : set->policies) {
+        p.changed_in = rev.info.number;
+        if (loaded.empty()) continue;
+        for (const auto& old : loaded.back().set->policies) {
+          if (old.id() == p.id() && old.yaml == p.yaml) p.changed_in = old.changed_in;
+        }
+      }
       rev.set = std::move(set);
       loaded.push_back(std::move(rev));
     }
@@ -161,6 +168,11 @@ ApplyResult PolicyStore::commitLocked(std::vector<Policy> next, const std::strin
   result.revision = number;
   if (dry_run) return result;
 
+  for (auto& p : next) {
+    auto it = before.find(p.id());
+    p.changed_in =
+        it != before.end() && it->second->yaml == p.yaml ? it->second->changed_in : number;
+  }
   auto set = std::make_shared<PolicySet>();
   set->revision = number;
   set->policies = std::move(next);

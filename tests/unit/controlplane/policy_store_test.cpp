@@ -129,6 +129,10 @@ class PolicyStoreTest : public QObject {
     QVERIFY2(reloaded.load(&error), error.c_str());
     QCOMPARE(reloaded.current()->revision, 2u);
     QCOMPARE(reloaded.current()->policies.size(), size_t(2));
+    // Each policy remembers the revision that last changed it, across a reload.
+    QCOMPARE(reloaded.current()->policies[0].id(), std::string("DestinationPolicy/reviews"));
+    QCOMPARE(reloaded.current()->policies[0].changed_in, 1u);
+    QCOMPARE(reloaded.current()->policies[1].changed_in, 2u);
     QCOMPARE(reloaded.revisions()[1].author, std::string("a"));
     // Stored policies keep their services known although no proxy registered yet.
     std::string rl =
