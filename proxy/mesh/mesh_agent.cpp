@@ -1,0 +1,217 @@
+#include "proxy/mesh/mesh_agent.h"
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <random>
+
+#include "common/histogram_proto.h"
+#include "meshdeck/v1/discovery.grpc.pb.h"
+#include "meshdeck/v1/telemetry.grpc.pb.h"
+#include "meshdeck/version.h"
+#include "proxy/proxy.h"
+
+namespace meshdeck::proxy {
+
+namespace v1 = meshdeck::v1;
+
+MeshAgent::MeshAgent(Proxy& proxy, MeshIdentity identity)
+    : proxy_(proxy), identity_(std::move(identity)) {}
+
+MeshAgent::~MeshAgent() { stop(); }
+
+void MeshAgent::start() {
+  discovery_thread_ = std::thread([this] { runDiscovery(); });
+  telemetry_thread_ = std::thread([this] { runTelemetry(); });
+}
+
+void MeshAgent::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_.exchange(true)) return;
+    if (discovery_ctx_) discovery_ctx_->TryCancel();
+    if (telemetry_ctx_) telemetry_ctx_->TryCancel();
+  }
+  cv_.notify_all();
+  if (discovery_thread_.joinable()) discovery_thread_.join();
+  if (telemetry_thread_.joinable()) telemetry_thread_.join();
+}
+
+bool MeshAgent::sleepFor(std::chrono::milliseconds d) {
+  std::unique_lock lock(mu_);
+  return !cv_.wait_for(lock, d, [this] { return stopping_.load(); });
+}
+
+bool MeshAgent::backoff(uint32_t attempt) {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  const int64_t cap = std::min<int64_t>(5000, int64_t{100} << std::min<uint32_t>(attempt, 6));
+  const auto wait =
+      std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(cap / 2, cap)(rng));
+  return sleepFor(wait);
+}
+
+void MeshAgent::runDiscovery() {
+  auto channel = grpc::CreateChannel(identity_.control_plane, grpc::InsecureChannelCredentials());
+  auto stub = v1::ConfigDiscovery::NewStub(channel);
+  std::string applied_version;  // last version applied successfully, announced on reconnect
+  uint32_t attempt = 0;
+  while (!stopping_) {
+    auto ctx = std::make_shared<grpc::ClientContext>();
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) break;
+      discovery_ctx_ = ctx;
+    }
+    auto stream = stub->Stream(ctx.get());
+    v1::DiscoveryRequest hello;
+    auto* node = hello.mutable_node();
+    node->set_proxy_id(identity_.proxy_id);
+    node->set_service(identity_.service);
+    node->set_version(identity_.version);
+    node->set_namespace_(identity_.ns);
+    node->set_inbound_port(identity_.inbound_port);
+    node->set_app_port(identity_.app_port);
+    node->set_outbound_port(identity_.outbound_port);
+    node->set_admin_port(identity_.admin_port);
+    node->set_build_version(meshdeck::kVersion);
+    node->set_host("127.0.0.1");
+    hello.set_version_info(applied_version);
+    bool got_response = false;
+    if (stream->Write(hello)) {
+      ++counters_.connects;
+      v1::DiscoveryResponse response;
+      while (stream->Read(&response)) {
+        got_response = true;
+        attempt = 0;
+        v1::DiscoveryRequest answer;
+        answer.set_response_nonce(response.nonce());
+        std::string error;
+        if (proxy_.applyConfig(response.config(), &error)) {
+          applied_version = response.version_info();
+          ++counters_.configs_applied;
+          if (response.config().telemetry().has_interval()) {
+            const auto& d = response.config().telemetry().interval();
+            const int64_t ms = d.seconds() * 1000 + d.nanos() / 1'000'000;
+            if (ms >= 100 && ms <= 60'000) interval_ms_ = static_cast<uint32_t>(ms);
+          }
+          spdlog::info("config {} applied", applied_version);
+        } else {
+          ++counters_.configs_rejected;
+          answer.mutable_error_detail()->set_code("invalid_config");
+          answer.mutable_error_detail()->set_message(error);
+          spdlog::warn("config {} rejected, keeping {}: {}", response.version_info(),
+                       applied_version.empty() ? "none" : applied_version, error);
+        }
+        answer.set_version_info(applied_version);
+        if (!stream->Write(answer)) break;
+      }
+    }
+    const grpc::Status status = stream->Finish();
+    {
+      std::lock_guard lock(mu_);
+      discovery_ctx_.reset();
+    }
+    if (stopping_) break;
+    if (!got_response) ++attempt;
+    spdlog::warn("control plane {} unreachable or stream closed ({}); keeping config {}, retrying",
+                 identity_.control_plane,
+                 status.error_message().empty() ? "closed" : status.error_message(),
+                 applied_version.empty() ? "none" : applied_version);
+    if (!backoff(attempt)) break;
+  }
+}
+
+namespace {
+
+void fillReport(const EdgeMap& edges, const std::string& proxy_id, uint64_t sequence,
+                uint32_t interval_ms, v1::TelemetryReport* report) {
+  report->set_proxy_id(proxy_id);
+  report->set_sequence(sequence);
+  report->set_interval_ms(interval_ms);
+  const auto now = std::chrono::system_clock::now() - std::chrono::milliseconds(interval_ms);
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+  report->mutable_interval_start()->set_seconds(ns / 1'000'000'000);
+  report->mutable_interval_start()->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
+  for (const auto& [id, d] : edges) {
+    auto* e = report->add_edges();
+    auto* k = e->mutable_key();
+    k->set_source_service(id.source_service);
+    k->set_source_version(id.source_version);
+    k->set_destination_service(id.destination_service);
+    k->set_destination_version(id.destination_version);
+    k->set_route(id.route);
+    k->set_protocol("http/1.1");
+    e->set_side(id.client_side ? v1::CLIENT : v1::SERVER);
+    e->set_requests(d.requests);
+    for (const auto& [code, n] : d.responses_by_code) (*e->mutable_responses_by_code())[code] = n;
+    e->set_bytes_in(d.bytes_in);
+    e->set_bytes_out(d.bytes_out);
+    e->set_retries(d.retries);
+    e->set_timeouts(d.timeouts);
+    e->set_circuit_breaker_rejections(d.circuit_breaker_rejections);
+    e->set_rate_limited(d.rate_limited);
+    e->set_faults_injected(d.faults_injected);
+    e->set_denied(d.denied);
+    e->set_plaintext_requests(d.requests);
+    if (d.latency) common::toProto(*d.latency, e->mutable_latency());
+  }
+}
+
+}  // namespace
+
+void MeshAgent::runTelemetry() {
+  auto channel = grpc::CreateChannel(identity_.control_plane, grpc::InsecureChannelCredentials());
+  auto stub = v1::TelemetryIngest::NewStub(channel);
+  uint64_t sequence = 0;
+  EdgeMap pending;  // deltas not yet delivered
+  uint32_t attempt = 0;
+  while (!stopping_) {
+    auto ctx = std::make_shared<grpc::ClientContext>();
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) break;
+      telemetry_ctx_ = ctx;
+    }
+    auto stream = stub->Report(ctx.get());
+    // Acks must be read so the server's writes never back up; nothing else depends on them.
+    std::thread ack_reader([&stream] {
+      v1::ReportAck ack;
+      while (stream->Read(&ack)) {
+      }
+    });
+    bool ok = true;
+    while (ok && !stopping_) {
+      if (!sleepFor(std::chrono::milliseconds(interval_ms_.load()))) break;
+      for (auto& [id, d] : proxy_.takeEdgeDeltas()) pending[id].merge(d);
+      if (pending.empty()) continue;
+      v1::TelemetryReport report;
+      fillReport(pending, identity_.proxy_id, ++sequence, interval_ms_.load(), &report);
+      ok = stream->Write(report);
+      if (ok) {
+        pending.clear();
+        attempt = 0;
+        ++counters_.reports_sent;
+      } else {
+        ++counters_.reports_failed;
+      }
+    }
+    stream->WritesDone();
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) ctx->TryCancel();
+    }
+    ctx->TryCancel();
+    ack_reader.join();
+    stream->Finish();
+    {
+      std::lock_guard lock(mu_);
+      telemetry_ctx_.reset();
+    }
+    if (stopping_) break;
+    ++attempt;
+    if (!backoff(attempt)) break;
+  }
+}
+
+}  // namespace meshdeck::proxy
