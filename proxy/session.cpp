@@ -722,52 +722,44 @@ asio::awaitable<void> Session::runAttempt(RequestParser& parser, Exchange& ex,
     at.conn->stream.socket().set_option(tcp::no_delay(true), ec);
   }
 
-  // Request head and body.
+  // Request head and body. The head goes out together with the first piece of the body, one
+  // send instead of two.
   auto& stream = at.conn->stream;
   http::request<http::buffer_body> msg{head};
+  msg.body().data = prefetched_ ? body_->data() : nullptr;
+  msg.body().size = prefetched_;
+  msg.body().more = !parser.is_done();
   http::request_serializer<http::buffer_body> sr{msg};
-  stream.expires_at(attempt_deadline);
-  {
-    auto [ec, n] = co_await http::async_write_header(stream, sr, kNoThrow);
+  for (;;) {
+    stream.expires_at(at.request_sent ? Clock::now() + ex.listener->idle_timeout
+                                      : attempt_deadline);
+    auto [ec, n] = co_await http::async_write(stream, sr, kNoThrow);
+    if (ec == http::error::need_buffer) ec = {};
     if (ec) {
       onFailure(ec == beast::error::timeout ? AttemptFailure::kTimeout : AttemptFailure::kReset);
       co_return;
     }
-  }
-  at.request_sent = true;
-  if (!sr.is_done()) {
-    msg.body().data = body_->data();
-    msg.body().size = prefetched_;
-    msg.body().more = !parser.is_done();
-    for (;;) {
-      stream.expires_after(ex.listener->idle_timeout);
-      auto [ec, n] = co_await http::async_write(stream, sr, kNoThrow);
-      if (ec == http::error::need_buffer) ec = {};
-      if (ec) {
-        onFailure(ec == beast::error::timeout ? AttemptFailure::kTimeout : AttemptFailure::kReset);
-        co_return;
-      }
-      if (parser.is_done()) break;
-      parser.get().body().data = body_->data();
-      parser.get().body().size = body_->size();
-      down_.expires_after(ex.listener->idle_timeout);
-      auto [rec, rn] = co_await http::async_read(down_, buffer_, parser, kNoThrow);
-      if (rec == http::error::need_buffer) rec = {};
-      if (rec) {
-        // The client went away or sent a malformed chunk mid-body: the upstream connection
-        // is dropped so it never sees a complete request.
-        if (rec == http::error::bad_chunk) ++worker_.stats().malformed["bad_chunk"];
-        at.downstream_failed = true;
-        at.conn.reset();
-        ex.status = 400;
-        co_return;
-      }
-      const size_t got = body_->size() - parser.get().body().size;
-      ex.bytes_in += got;
-      msg.body().data = body_->data();
-      msg.body().size = got;
-      msg.body().more = !parser.is_done();
+    at.request_sent = true;
+    if (sr.is_done() || !msg.body().more) break;
+    parser.get().body().data = body_->data();
+    parser.get().body().size = body_->size();
+    down_.expires_after(ex.listener->idle_timeout);
+    auto [rec, rn] = co_await http::async_read(down_, buffer_, parser, kNoThrow);
+    if (rec == http::error::need_buffer) rec = {};
+    if (rec) {
+      // The client went away or sent a malformed chunk mid-body: the upstream connection
+      // is dropped so it never sees a complete request.
+      if (rec == http::error::bad_chunk) ++worker_.stats().malformed["bad_chunk"];
+      at.downstream_failed = true;
+      at.conn.reset();
+      ex.status = 400;
+      co_return;
     }
+    const size_t got = body_->size() - parser.get().body().size;
+    ex.bytes_in += got;
+    msg.body().data = got ? body_->data() : nullptr;
+    msg.body().size = got;
+    msg.body().more = !parser.is_done();
   }
 
   // Response head; interim 1xx responses other than 101 are passed on (HTTP/1.1 clients only).
@@ -838,19 +830,18 @@ asio::awaitable<bool> Session::relayResponse(RequestParser& parser, Exchange& ex
   if (!upgraded) out.keep_alive(keep_alive);
 
   http::response_serializer<http::buffer_body> sr{out};
-  down_.expires_after(ex.listener->idle_timeout);
-  {
+  if (upgraded || rp.is_done()) {
+    // No body (HEAD, 1xx, 204, 304, empty) or a tunnel: the head alone.
+    down_.expires_after(ex.listener->idle_timeout);
     auto [ec, n] = co_await http::async_write_header(down_, sr, kNoThrow);
     if (ec) co_return false;
-  }
-  if (upgraded) {
-    co_await tunnel(*at.conn);
-    co_return false;
-  }
-  if (!rp.is_done()) {
-    out.body().data = nullptr;
-    out.body().size = 0;
-    out.body().more = true;
+    if (upgraded) {
+      co_await tunnel(*at.conn);
+      co_return false;
+    }
+  } else {
+    // The head leaves with the first piece of the body: one send for a small response.
+    bool head_sent = false;
     for (;;) {
       rp.get().body().data = body_->data();
       rp.get().body().size = body_->size();
@@ -860,12 +851,14 @@ asio::awaitable<bool> Session::relayResponse(RequestParser& parser, Exchange& ex
       if (ec == http::error::end_of_stream && close_delimited) ec = {};
       if (ec) {
         // Mid-body upstream failure: the client sees a truncated message and a closed
-        // connection, which is the only honest signal left once the head is out.
+        // connection, which is the only honest signal left once the head may be out.
         ++worker_.stats().clusters[ex.cluster_name].rq_reset;
+        if (!head_sent) co_return co_await sendLocal(ex, 502, error_code::kUpstreamReset, false);
         co_return false;
       }
       const size_t got = body_->size() - rp.get().body().size;
       ex.bytes_out += got;
+      head_sent = true;
       out.body().data = got ? body_->data() : nullptr;
       out.body().size = got;
       out.body().more = !rp.is_done() && !(close_delimited && got == 0);
