@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "controlplane/fleet/demo_session.h"
+#include "controlplane/grpc_control_plane.h"
 #include "controlplane/in_process_control_plane.h"
 #include "meshdeck/version.h"
 #include "ui/main_window.h"
@@ -71,14 +72,26 @@ int main(int argc, char** argv) {
   if (!files.isEmpty() && (parser.isSet(connect) || parser.isSet(demo))) {
     return fail("a snapshot file opens offline: it cannot be combined with --connect or --demo");
   }
-  if (parser.isSet(connect)) {
-    return fail("--connect is not available in this build yet (no remote control plane client)");
+  if (parser.isSet(connect) && parser.isSet(demo)) {
+    return fail(
+        "--demo starts a mesh on the embedded control plane: it cannot be combined with "
+        "--connect");
   }
 
   std::shared_ptr<meshdeck::cp::ControlPlane> control_plane;
   meshdeck::cp::InProcessControlPlane* embedded = nullptr;
   meshdeck::ui::MainWindowOptions options;
-  if (!files.isEmpty()) {
+  if (parser.isSet(connect)) {
+    auto remote =
+        std::make_shared<meshdeck::cp::GrpcControlPlane>(parser.value(connect).toStdString());
+    std::string error;
+    if (!remote->ping(&error)) {
+      return fail(QStringLiteral("cannot reach the control plane at %1: %2")
+                      .arg(parser.value(connect), QString::fromStdString(error)));
+    }
+    control_plane = std::move(remote);
+    options.source = QStringLiteral("Remote control plane %1").arg(parser.value(connect));
+  } else if (!files.isEmpty()) {
     QString error;
     control_plane = meshdeck::ui::SnapshotControlPlane::open(files.first(), &error);
     if (!control_plane) return fail(error);

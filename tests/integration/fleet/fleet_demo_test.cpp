@@ -1,0 +1,104 @@
+// The fleet end to end: meshdeck-controlplane starts the storefront demo (real demo services,
+// real sidecars, real load on loopback), runs the bundled scenarios headless, and leaves no
+// process behind.
+#include <QtTest>
+#include <signal.h>
+
+#include <thread>
+
+namespace {
+
+QString bin(const QString& name) { return qEnvironmentVariable("MESHDECK_BIN_DIR") + "/" + name; }
+
+// Processes whose environment carries `tag` (children inherit the control plane's environment).
+QList<int> processesTagged(const QByteArray& tag) {
+  QList<int> pids;
+  for (const auto& entry : QDir("/proc").entryList(QDir::Dirs)) {
+    bool ok = false;
+    const int pid = entry.toInt(&ok);
+    if (!ok || pid == QCoreApplication::applicationPid()) continue;
+    QFile env("/proc/" + entry + "/environ");
+    if (env.open(QIODevice::ReadOnly) && env.readAll().contains(tag)) pids << pid;
+  }
+  return pids;
+}
+
+struct Result {
+  int code = -1;
+  QString out;
+  QList<int> leftovers;
+};
+
+Result runControlPlane(const QStringList& args, int timeout_ms) {
+  const QByteArray tag = "MESHDECK_TEST_TAG=" + QUuid::createUuid().toByteArray(QUuid::WithoutBraces);
+  QTemporaryDir state;
+  QProcess p;
+  auto env = QProcessEnvironment::systemEnvironment();
+  env.insert(QString::fromLatin1(tag.split('=')[0]), QString::fromLatin1(tag.split('=')[1]));
+  p.setProcessEnvironment(env);
+  p.setProcessChannelMode(QProcess::MergedChannels);
+  p.start(bin("meshdeck-controlplane"),
+          QStringList{"--listen", "127.0.0.1:0", "--state-dir", state.path()} + args);
+  Result r;
+  if (!p.waitForFinished(timeout_ms)) {
+    ::kill(static_cast<pid_t>(p.processId()), SIGTERM);
+    p.waitForFinished(15'000);
+    r.out = "TIMED OUT\n";
+  }
+  r.out += QString::fromUtf8(p.readAll());
+  r.code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
+  // Give the kernel a moment to deliver death signals, then look for survivors.
+  for (int i = 0; i < 50; ++i) {
+    r.leftovers = processesTagged(tag);
+    if (r.leftovers.isEmpty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return r;
+}
+
+}  // namespace
+
+class FleetDemoTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void storefrontComesUpAndStopsCleanly() {
+    const Result r = runControlPlane({"--demo", "storefront", "--duration", "5s"}, 120'000);
+    QVERIFY2(r.code == 0, qPrintable(r.out));
+    const QRegularExpression first("first complete graph.*\\(([0-9.]+) s after start\\)");
+    const auto m = first.match(r.out);
+    QVERIFY2(m.hasMatch(), qPrintable(r.out));
+    qInfo("storefront: first complete graph after %s s", qPrintable(m.captured(1)));
+    QVERIFY2(r.leftovers.isEmpty(), qPrintable(QString("processes left behind: %1")
+                                                   .arg(r.leftovers.size())));
+  }
+
+  void bundledScenarioPasses_data() {
+    QTest::addColumn<QString>("scenario");
+    const QDir dir(qEnvironmentVariable("MESHDECK_SOURCE_DIR") + "/resources/scenarios");
+    for (const auto& f : dir.entryList({"*.yaml"}, QDir::Files, QDir::Name))
+      QTest::newRow(qPrintable(f)) << QFileInfo(f).completeBaseName();
+  }
+
+  void bundledScenarioPasses() {
+    QFETCH(QString, scenario);
+    const Result r = runControlPlane({"--demo", "storefront", "--scenario", scenario}, 300'000);
+    QVERIFY2(r.code == 0 && r.out.contains("scenario passed"), qPrintable(r.out));
+    QVERIFY(r.leftovers.isEmpty());
+  }
+
+  void malformedDemoIsRefusedWithLineAndField() {
+    QTemporaryFile file(QDir::tempPath() + "/bad-demo-XXXXXX.yaml");
+    QVERIFY(file.open());
+    file.write("apiVersion: meshdeck.io/v1alpha1\nkind: DemoMesh\nmetadata: {name: bad}\n"
+               "spec:\n  services:\n    - name: a\n      replicas: 2\n");
+    file.close();
+    const Result r = runControlPlane({"--demo", file.fileName(), "--duration", "1s"}, 30'000);
+    QCOMPARE(r.code, 2);
+    QVERIFY2(r.out.contains(file.fileName() + ":7:7: spec.services[0].replicas: unknown field"),
+             qPrintable(r.out));
+  }
+};
+
+QTEST_GUILESS_MAIN(FleetDemoTest)
+#include "fleet_demo_test.moc"
