@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/atomic_file.h"
 #include "common/duration.h"
 #include "controlplane/fleet/yaml_reader.h"
 
@@ -46,19 +47,9 @@ std::optional<DemoMesh> parseDemoMesh(const std::string& yaml, const std::string
                                       std::vector<FileError>* errors) {
   const size_t errors_before = errors->size();
   Reader r(file, errors);
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml);
-  } catch (const YAML::Exception& e) {
-    errors->push_back({file, static_cast<uint32_t>(e.mark.line + 1),
-                       static_cast<uint32_t>(e.mark.column + 1), "", e.msg});
-    return std::nullopt;
-  }
-  if (!r.isMap(root, "")) return std::nullopt;
-  r.onlyKeys(root, "", {"apiVersion", "kind", "metadata", "spec"});
-  if (r.str(root, "apiVersion", "") != "meshdeck.io/v1alpha1")
-    r.error(root["apiVersion"], "apiVersion", "must be meshdeck.io/v1alpha1");
-  if (r.str(root, "kind", "") != "DemoMesh") r.error(root["kind"], "kind", "must be DemoMesh");
+  const auto doc = detail::loadDocument(r, yaml, file, "DemoMesh", errors);
+  if (!doc) return std::nullopt;
+  const YAML::Node root = *doc;
   DemoMesh mesh;
   if (const YAML::Node md = root["metadata"]; r.isMap(md, "metadata")) {
     r.onlyKeys(md, "metadata", {"name", "description"});
@@ -214,16 +205,14 @@ std::optional<DemoMesh> parseDemoMesh(const std::string& yaml, const std::string
 
 std::optional<DemoMesh> loadDemoMesh(const std::filesystem::path& file,
                                      std::vector<FileError>* errors) {
-  std::ifstream in(file);
-  if (!in) {
-    errors->push_back({file.string(), 0, 0, "", "cannot open file"});
+  std::string text, why;
+  if (!common::readFile(file, &text, &why)) {
+    errors->push_back({file.string(), 0, 0, "", "cannot open file (" + why + ")"});
     return std::nullopt;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto mesh = parseDemoMesh(ss.str(), file.string(), errors);
-  if (mesh) mesh->source = file;
-  return mesh;
+  auto parsed = parseDemoMesh(text, file.string(), errors);
+  if (parsed) parsed->source = file;
+  return parsed;
 }
 
 DemoMesh generateLargeMesh(uint32_t count, uint64_t seed) {

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/atomic_file.h"
 #include "controlplane/fleet/yaml_reader.h"
 
 namespace meshdeck::cp::fleet {
@@ -145,19 +146,9 @@ std::optional<Scenario> parseScenario(const std::string& yaml, const std::string
                                       std::vector<FileError>* errors) {
   const size_t before = errors->size();
   Reader r(file, errors);
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml);
-  } catch (const YAML::Exception& e) {
-    errors->push_back({file, static_cast<uint32_t>(e.mark.line + 1),
-                       static_cast<uint32_t>(e.mark.column + 1), "", e.msg});
-    return std::nullopt;
-  }
-  if (!r.isMap(root, "")) return std::nullopt;
-  r.onlyKeys(root, "", {"apiVersion", "kind", "metadata", "spec"});
-  if (r.str(root, "apiVersion", "") != "meshdeck.io/v1alpha1")
-    r.error(root["apiVersion"], "apiVersion", "must be meshdeck.io/v1alpha1");
-  if (r.str(root, "kind", "") != "Scenario") r.error(root["kind"], "kind", "must be Scenario");
+  const auto doc = detail::loadDocument(r, yaml, file, "Scenario", errors);
+  if (!doc) return std::nullopt;
+  const YAML::Node root = *doc;
   Scenario sc;
   if (const YAML::Node md = root["metadata"]; r.isMap(md, "metadata")) {
     r.onlyKeys(md, "metadata", {"name", "title", "description"});
@@ -226,14 +217,12 @@ std::optional<Scenario> parseScenario(const std::string& yaml, const std::string
 
 std::optional<Scenario> loadScenario(const std::filesystem::path& file,
                                      std::vector<FileError>* errors) {
-  std::ifstream in(file);
-  if (!in) {
-    errors->push_back({file.string(), 0, 0, "", "cannot open file"});
+  std::string text, why;
+  if (!common::readFile(file, &text, &why)) {
+    errors->push_back({file.string(), 0, 0, "", "cannot open file (" + why + ")"});
     return std::nullopt;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parseScenario(ss.str(), file.string(), errors);
+  return parseScenario(text, file.string(), errors);
 }
 
 std::optional<std::filesystem::path> findScenarioFile(const std::string& name_or_path) {

@@ -130,4 +130,25 @@ inline Behaviour readBehaviour(Reader& r, const YAML::Node& v, const std::string
   return b;
 }
 
+// Parses one document of `kind` (apiVersion meshdeck.io/v1alpha1): YAML syntax, the top-level
+// keys, apiVersion and kind. Returns the root mapping, or nullopt when it is not one.
+inline std::optional<YAML::Node> loadDocument(Reader& r, const std::string& yaml,
+                                              const std::string& file, const std::string& kind,
+                                              std::vector<FileError>* errors) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    errors->push_back({file, static_cast<uint32_t>(e.mark.line + 1),
+                       static_cast<uint32_t>(e.mark.column + 1), "", e.msg});
+    return std::nullopt;
+  }
+  if (!r.isMap(root, "")) return std::nullopt;
+  r.onlyKeys(root, "", {"apiVersion", "kind", "metadata", "spec"});
+  if (r.str(root, "apiVersion", "") != "meshdeck.io/v1alpha1")
+    r.error(root["apiVersion"], "apiVersion", "must be meshdeck.io/v1alpha1");
+  if (r.str(root, "kind", "") != kind) r.error(root["kind"], "kind", "must be " + kind);
+  return root;
+}
+
 }  // namespace meshdeck::cp::fleet::detail
