@@ -54,7 +54,24 @@ int main(int argc, char** argv) {
   top->add_option("--iterations", o.iterations, "Stop after this many refreshes (0: never)")
       ->capture_default_str();
 
+  auto* fleet = app.add_subcommand("fleet", "Processes of the control plane's fleet (demo meshes)");
+  fleet->require_subcommand(1);
+  auto* fleet_ls = fleet->add_subcommand("ls", "List processes: state, restarts, CPU, memory");
+  auto* fleet_logs = fleet->add_subcommand("logs", "Captured output of one process");
+  fleet_logs->add_option("name", o.process, "Process name, e.g. catalog-v1-0/proxy")->required();
+  fleet_logs->add_option("--tail", o.tail, "Lines from the end")->capture_default_str();
+  auto* fleet_restart = fleet->add_subcommand("restart", "Restart one process now");
+  fleet_restart->add_option("name", o.process, "Process name")->required();
+  auto* fleet_scale = fleet->add_subcommand("scale", "Set the number of instances of a service");
+  fleet_scale->add_option("service", o.service, "Service")->required();
+  fleet_scale->add_option("replicas", o.replicas, "Instances wanted (0-16)")->required();
+  fleet_scale->add_option("--version", o.version, "Version (default: the first declared)");
+
   CLI11_PARSE(app, argc, argv);
+  if (*fleet_ls) o.fleet_action = "ls";
+  if (*fleet_logs) o.fleet_action = "logs";
+  if (*fleet_restart) o.fleet_action = "restart";
+  if (*fleet_scale) o.fleet_action = "scale";
   meshdeck::tools::Ctl ctl(o);
   if (*get) return ctl.get();
   if (*apply) return ctl.apply();
@@ -64,5 +81,6 @@ int main(int argc, char** argv) {
   if (*diff) return ctl.diff();
   if (*snapshot) return ctl.snapshot();
   if (*top) return ctl.top();
+  if (*fleet) return ctl.fleet();
   return 2;
 }

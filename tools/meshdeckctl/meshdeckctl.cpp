@@ -315,4 +315,49 @@ int Ctl::top() {
   return 0;
 }
 
+int Ctl::fleet() {
+  if (o_.fleet_action == "ls") {
+    v1::ListProcessesResponse r;
+    auto s = stub_->ListProcesses(context().get(), {}, &r);
+    if (!s.ok()) return failed(s);
+    Table t({"NAME", "ROLE", "STATE", "PID", "RESTARTS", "UPTIME", "CPU", "RSS", "PORTS"});
+    for (const auto& p : r.processes()) {
+      std::string ports;
+      for (uint32_t port : p.ports()) ports += (ports.empty() ? "" : ",") + std::to_string(port);
+      t.add({p.name(), p.role(), p.state(), std::to_string(p.pid()), std::to_string(p.restarts()),
+             fmt::format("{:.0f}s", p.uptime_seconds()), fmt::format("{:.1f}%", p.cpu_percent()),
+             fmt::format("{:.1f}MB", double(p.rss_bytes()) / 1e6), ports});
+    }
+    std::cout << t.str();
+    if (r.processes_size() == 0) std::cout << "(this control plane runs no fleet)\n";
+    return 0;
+  }
+  if (o_.fleet_action == "logs") {
+    v1::GetProcessLogsRequest req;
+    req.set_name(o_.process);
+    req.set_tail(o_.tail);
+    v1::GetProcessLogsResponse r;
+    auto s = stub_->GetProcessLogs(context().get(), req, &r);
+    if (!s.ok()) return failed(s);
+    for (const auto& line : r.lines()) std::cout << line << "\n";
+    return 0;
+  }
+  v1::FleetActionResponse r;
+  grpc::Status s;
+  if (o_.fleet_action == "restart") {
+    v1::RestartProcessRequest req;
+    req.set_name(o_.process);
+    s = stub_->RestartProcess(context().get(), req, &r);
+  } else {
+    v1::ScaleServiceRequest req;
+    req.set_service(o_.service);
+    req.set_version(o_.version);
+    req.set_replicas(o_.replicas);
+    s = stub_->ScaleService(context().get(), req, &r);
+  }
+  if (!s.ok()) return failed(s);
+  (r.ok() ? std::cout : std::cerr) << r.message() << "\n";
+  return r.ok() ? 0 : 1;
+}
+
 }  // namespace meshdeck::tools

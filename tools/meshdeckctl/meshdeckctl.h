@@ -17,6 +17,8 @@ struct CtlOptions {
   uint32_t window_seconds = 10;
   int interval_ms = 1000;
   int iterations = 0;
+  std::string fleet_action, process, service, version;
+  uint32_t tail = 200, replicas = 1;
 };
 
 // Ctl runs one meshdeckctl command against the Mesh management API. Each command prints to
@@ -33,6 +35,8 @@ class Ctl {
   int diff();
   int snapshot();
   int top();
+  // fleet ls | logs NAME | restart NAME | scale SERVICE REPLICAS [--version V]
+  int fleet();
 
  private:
   std::unique_ptr<grpc::ClientContext> context() const;

@@ -1,9 +1,9 @@
 // The fleet end to end: meshdeck-controlplane starts the storefront demo (real demo services,
 // real sidecars, real load on loopback), runs the bundled scenarios headless, and leaves no
 // process behind.
-#include <QtTest>
 #include <signal.h>
 
+#include <QtTest>
 #include <thread>
 
 namespace {
@@ -30,7 +30,8 @@ struct Result {
 };
 
 Result runControlPlane(const QStringList& args, int timeout_ms) {
-  const QByteArray tag = "MESHDECK_TEST_TAG=" + QUuid::createUuid().toByteArray(QUuid::WithoutBraces);
+  const QByteArray tag =
+      "MESHDECK_TEST_TAG=" + QUuid::createUuid().toByteArray(QUuid::WithoutBraces);
   QTemporaryDir state;
   QProcess p;
   auto env = QProcessEnvironment::systemEnvironment();
@@ -69,8 +70,59 @@ class FleetDemoTest : public QObject {
     const auto m = first.match(r.out);
     QVERIFY2(m.hasMatch(), qPrintable(r.out));
     qInfo("storefront: first complete graph after %s s", qPrintable(m.captured(1)));
-    QVERIFY2(r.leftovers.isEmpty(), qPrintable(QString("processes left behind: %1")
-                                                   .arg(r.leftovers.size())));
+    QVERIFY2(r.leftovers.isEmpty(),
+             qPrintable(QString("processes left behind: %1").arg(r.leftovers.size())));
+  }
+
+  void killedProxyIsRestartedAndResyncs() {
+    QTemporaryDir state;
+    QProcess cp;
+    cp.setProcessChannelMode(QProcess::MergedChannels);
+    cp.start(bin("meshdeck-controlplane"), {"--listen", "127.0.0.1:0", "--state-dir", state.path(),
+                                            "--demo", "storefront", "--duration", "60s"});
+    QString out, address;
+    const QRegularExpression listening("listening on (127\\.0\\.0\\.1:[0-9]+)");
+    QElapsedTimer timer;
+    timer.start();
+    while (!out.contains("first complete graph") && timer.elapsed() < 60'000) {
+      cp.waitForReadyRead(500);
+      out += QString::fromUtf8(cp.readAll());
+    }
+    if (const auto m = listening.match(out); m.hasMatch()) address = m.captured(1);
+    QVERIFY2(!address.isEmpty() && out.contains("first complete graph"), qPrintable(out));
+    auto ctl = [&](const QStringList& args) {
+      QProcess p;
+      p.start(bin("meshdeckctl"), QStringList{"--server", address} + args);
+      p.waitForFinished(10'000);
+      return QString::fromUtf8(p.readAllStandardOutput());
+    };
+    // Find the pid of catalog's first sidecar and kill it the hard way.
+    auto proxyLine = [&] {
+      for (const auto& line : ctl({"fleet", "ls"}).split('\n'))
+        if (line.startsWith("catalog-v1-0/proxy ")) return line.simplified().split(' ');
+      return QStringList{};
+    };
+    const QStringList before = proxyLine();
+    QVERIFY2(before.size() >= 5 && before[2] == "running", qPrintable(before.join(' ')));
+    const int pid = before[3].toInt();
+    QVERIFY(pid > 0);
+    QCOMPARE(::kill(pid, SIGKILL), 0);
+    // The supervisor restarts it, and the new process resyncs with the control plane.
+    bool recovered = false;
+    while (!recovered && timer.elapsed() < 100'000) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      const QStringList now = proxyLine();
+      const QString proxies = ctl({"get", "proxies"});
+      recovered = now.size() >= 5 && now[2] == "running" && now[3].toInt() != pid &&
+                  now[4].toInt() >= 1 &&
+                  QRegularExpression("catalog-v1-0 .* synced").match(proxies).hasMatch();
+    }
+    QVERIFY2(recovered, qPrintable(ctl({"fleet", "ls"}) + ctl({"get", "proxies"})));
+    // And traffic through the restarted sidecar shows on the graph again.
+    QVERIFY(QRegularExpression("storefront-web +catalog").match(ctl({"get", "edges"})).hasMatch());
+    ::kill(static_cast<pid_t>(cp.processId()), SIGTERM);
+    QVERIFY(cp.waitForFinished(30'000));
+    QCOMPARE(cp.exitCode(), 0);
   }
 
   void bundledScenarioPasses_data() {
@@ -90,8 +142,9 @@ class FleetDemoTest : public QObject {
   void malformedDemoIsRefusedWithLineAndField() {
     QTemporaryFile file(QDir::tempPath() + "/bad-demo-XXXXXX.yaml");
     QVERIFY(file.open());
-    file.write("apiVersion: meshdeck.io/v1alpha1\nkind: DemoMesh\nmetadata: {name: bad}\n"
-               "spec:\n  services:\n    - name: a\n      replicas: 2\n");
+    file.write(
+        "apiVersion: meshdeck.io/v1alpha1\nkind: DemoMesh\nmetadata: {name: bad}\n"
+        "spec:\n  services:\n    - name: a\n      replicas: 2\n");
     file.close();
     const Result r = runControlPlane({"--demo", file.fileName(), "--duration", "1s"}, 30'000);
     QCOMPARE(r.code, 2);
