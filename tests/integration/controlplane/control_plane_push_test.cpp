@@ -209,6 +209,10 @@ class ControlPlanePushTest : public QObject {
 
   void telemetryBecomesEdgeMetrics() {
     add("productpage-v1-0", "productpage", "v1", 20000);
+    // Report only once the proxy is registered, as a real proxy's first report follows its
+    // discovery handshake; otherwise the report may race the registration.
+    QVERIFY(waitForSnapshot(*cp_,
+                            [](const auto& g) { return proxy(g, "productpage-v1-0") != nullptr; }));
     FakeReporterHolder reporter(telemetry_.get());
     v1::TelemetryReport report;
     report.set_proxy_id("productpage-v1-0");
