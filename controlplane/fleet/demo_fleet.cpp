@@ -6,18 +6,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http.hpp>
-
 #include "common/duration.h"
+#include "controlplane/fleet/loopback_http.h"
 
 namespace meshdeck::cp::fleet {
-
-namespace http = boost::beast::http;
 
 PortAllocator::PortAllocator(uint16_t first, uint16_t last)
     : first_(first), last_(last), next_(first) {}
@@ -61,30 +53,6 @@ std::vector<std::string> behaviourArgs(const Behaviour& b) {
           "--error-rate",    std::to_string(b.error_rate),
           "--error-status",  std::to_string(b.error_status),
           "--response-size", std::to_string(b.response_size)};
-}
-
-// PUT a JSON body to a loopback admin endpoint; true on a 2xx answer. Bounded by a timeout.
-bool putJson(uint16_t port, const std::string& target, const std::string& body, std::string* why) {
-  try {
-    boost::asio::io_context io;
-    boost::beast::tcp_stream stream(io);
-    stream.expires_after(std::chrono::seconds(2));
-    stream.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::address_v4::loopback(), port));
-    http::request<http::string_body> req{http::verb::put, target, 11};
-    req.set(http::field::host, "127.0.0.1");
-    req.set(http::field::content_type, "application/json");
-    req.body() = body;
-    req.prepare_payload();
-    http::write(stream, req);
-    boost::beast::flat_buffer buffer;
-    http::response<http::string_body> res;
-    http::read(stream, buffer, res);
-    if (res.result_int() / 100 == 2) return true;
-    *why = "HTTP " + std::to_string(res.result_int()) + ": " + res.body();
-  } catch (const std::exception& e) {
-    *why = e.what();
-  }
-  return false;
 }
 
 }  // namespace
@@ -371,8 +339,13 @@ ActionResult DemoFleet::setBehaviour(const std::string& service, const std::stri
                            ",\"response_size\":" + std::to_string(b.response_size) + "}";
   for (const auto& inst : targets) {
     std::string why;
-    if (!putJson(inst.app_port, "/_demo/behaviour", body, &why))
+    std::string answer;
+    const unsigned status = loopbackHttp(inst.app_port, "PUT", "/_demo/behaviour", body,
+                                         std::chrono::seconds(2), &answer, &why);
+    if (status / 100 != 2) {
+      if (status != 0) why = "HTTP " + std::to_string(status) + ": " + answer;
       return {false, "cannot change " + inst.proxy_id() + ": " + why};
+    }
   }
   return {true,
           "changed behaviour of " + std::to_string(targets.size()) + " instance(s) of " + service};

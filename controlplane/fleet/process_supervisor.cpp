@@ -16,6 +16,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "controlplane/fleet/loopback_http.h"
+
 extern char** environ;
 
 namespace meshdeck::cp::fleet {
@@ -60,48 +62,6 @@ struct ProcessSupervisor::Managed {
   double cpu_percent = 0;
   uint64_t rss_bytes = 0;
 };
-
-namespace {
-
-// A minimal readiness probe: GET path over HTTP/1.0, ready when the status is 200.
-// Bounded by `timeout` for connect, send and receive together.
-bool httpProbe(uint32_t port, const std::string& path, std::chrono::milliseconds timeout) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  const auto deadline = Clock::now() + timeout;
-  auto waitFor = [&](short events) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) return false;
-    pollfd p{fd, events, 0};
-    return ::poll(&p, 1, static_cast<int>(left.count())) == 1 &&
-           !(p.revents & (POLLERR | POLLNVAL));
-  };
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = false;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 || errno == EINPROGRESS) {
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (waitFor(POLLOUT) && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) {
-      const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-      if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-              static_cast<ssize_t>(request.size()) &&
-          waitFor(POLLIN)) {
-        char buf[64] = {};
-        const ssize_t n = ::recv(fd, buf, sizeof buf - 1, 0);
-        const std::string_view head(buf, n > 0 ? static_cast<size_t>(n) : 0);
-        ok = head.size() >= 12 && head.substr(0, 7) == "HTTP/1." && head.substr(9, 3) == "200";
-      }
-    }
-  }
-  ::close(fd);
-  return ok;
-}
-
-}  // namespace
 
 ProcessSupervisor::ProcessSupervisor(RestartPolicy policy, size_t max_log_lines)
     : policy_(policy), max_log_lines_(max_log_lines) {
@@ -424,7 +384,9 @@ void ProcessSupervisor::run() {
 
     std::vector<std::string> became_ready;
     for (const auto& [name, port, path] : probes)
-      if (httpProbe(port, path, std::chrono::milliseconds(200))) became_ready.push_back(name);
+      if (loopbackHttp(static_cast<uint16_t>(port), "GET", path, "", std::chrono::milliseconds(200),
+                       nullptr, nullptr) == 200)
+        became_ready.push_back(name);
 
     ::poll(fds.data(), fds.size(), 100);
 
