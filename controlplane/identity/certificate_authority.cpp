@@ -1,0 +1,456 @@
+#include "controlplane/identity/certificate_authority.h"
+
+#include <openssl/bn.h>
+#include <openssl/x509v3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cstdio>
+
+#include "common/atomic_file.h"
+#include "common/clock.h"
+
+namespace meshdeck::cp::identity {
+namespace {
+
+namespace json = boost::json;
+constexpr int kStateVersion = 1;
+
+bool fail(std::string* error, std::string text) {
+  if (error) *error = std::move(text);
+  return false;
+}
+
+bool setRandomSerial(X509* cert) {
+  BIGNUM* bn = BN_new();
+  bool ok = bn && BN_rand(bn, 128, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) == 1 && !BN_is_zero(bn) &&
+            BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert)) != nullptr;
+  BN_free(bn);
+  return ok;
+}
+
+bool setTime(ASN1_TIME* t, pki::TimePoint at) {
+  return ASN1_TIME_set(t, std::chrono::system_clock::to_time_t(at)) != nullptr;
+}
+
+// Adds an extension given in OpenSSL's configuration syntax (e.g. "critical,CA:FALSE").
+bool addExt(X509* cert, X509* issuer, int nid, const char* value) {
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
+  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
+  if (!ext) return false;
+  const bool ok = X509_add_ext(cert, ext, -1) == 1;
+  X509_EXTENSION_free(ext);
+  return ok;
+}
+
+bool addSan(X509* cert, const std::vector<std::string>& uris, const std::vector<std::string>& dns,
+            bool critical) {
+  GENERAL_NAMES* names = sk_GENERAL_NAME_new_null();
+  bool ok = names != nullptr;
+  auto add = [&](int type, const std::string& value) {
+    if (!ok) return;
+    ASN1_IA5STRING* s = ASN1_IA5STRING_new();
+    GENERAL_NAME* gn = GENERAL_NAME_new();
+    if (!s || !gn || ASN1_STRING_set(s, value.data(), static_cast<int>(value.size())) != 1) {
+      ASN1_IA5STRING_free(s);
+      GENERAL_NAME_free(gn);
+      ok = false;
+      return;
+    }
+    GENERAL_NAME_set0_value(gn, type, s);
+    if (sk_GENERAL_NAME_push(names, gn) <= 0) {
+      GENERAL_NAME_free(gn);
+      ok = false;
+    }
+  };
+  for (const auto& u : uris) add(GEN_URI, u);
+  for (const auto& d : dns) add(GEN_DNS, d);
+  ok = ok && X509_add1_ext_i2d(cert, NID_subject_alt_name, names, critical ? 1 : 0,
+                               X509V3_ADD_DEFAULT) == 1;
+  GENERAL_NAMES_free(names);
+  return ok;
+}
+
+}  // namespace
+
+struct CertificateAuthority::Root {
+  pki::PKey key;
+  pki::X509Ptr cert;
+  pki::TimePoint not_after;
+
+  // A fresh self-signed P-256 root valid for kRootLifetime from `now`.
+  static std::unique_ptr<Root> create(const std::string& trust_domain, pki::TimePoint now,
+                                      std::string* error) {
+    auto root = std::make_unique<Root>();
+    root->key = pki::generateKey(pki::KeyType::kP256);
+    root->cert.reset(X509_new());
+    X509* c = root->cert.get();
+    bool ok = root->key && c && X509_set_version(c, 2) == 1 && setRandomSerial(c) &&
+              setTime(X509_getm_notBefore(c), now - kBackdate) &&
+              setTime(X509_getm_notAfter(c), now + kRootLifetime);
+    if (ok) {
+      // The serial's first digits tell two roots of the same trust domain apart in listings.
+      const auto info = pki::certificateInfo(c);
+      const std::string cn =
+          "Meshdeck Root CA " + (info ? info->serial_hex.substr(0, 8) : std::string());
+      X509_NAME* name = X509_get_subject_name(c);
+      ok = X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+                                      reinterpret_cast<const unsigned char*>(trust_domain.c_str()),
+                                      -1, -1, 0) == 1 &&
+           X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                      reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1,
+                                      0) == 1 &&
+           X509_set_issuer_name(c, name) == 1 && X509_set_pubkey(c, root->key.get()) == 1;
+    }
+    ok = ok && addExt(c, c, NID_basic_constraints, "critical,CA:TRUE") &&
+         addExt(c, c, NID_key_usage, "critical,keyCertSign,cRLSign") &&
+         addExt(c, c, NID_subject_key_identifier, "hash") &&
+         addExt(c, c, NID_authority_key_identifier, "keyid:always") &&
+         addSan(c, {"spiffe://" + trust_domain}, {}, false) &&
+         X509_sign(c, root->key.get(), EVP_sha256()) > 0;
+    if (!ok) {
+      fail(error, "cannot create the root certificate: " + pki::opensslErrors());
+      return nullptr;
+    }
+    root->not_after = now + kRootLifetime;
+    if (const auto info = pki::certificateInfo(c)) root->not_after = info->not_after;
+    return root;
+  }
+};
+
+CertificateAuthority::CertificateAuthority(std::string trust_domain, common::TimeSource& time,
+                                           std::filesystem::path state_file)
+    : trust_domain_(std::move(trust_domain)), time_(time), state_file_(std::move(state_file)) {}
+
+CertificateAuthority::~CertificateAuthority() = default;
+
+std::unique_ptr<CertificateAuthority> CertificateAuthority::openOrCreate(
+    const std::filesystem::path& state_dir, const std::string& trust_domain,
+    common::TimeSource& time, std::string* error) {
+  std::string why;
+  if (!pki::parseSpiffeId("spiffe://" + trust_domain + "/ns/x/sa/x", &why)) {
+    fail(error, "invalid trust domain \"" + trust_domain + "\": " + why);
+    return nullptr;
+  }
+  const std::filesystem::path dir =
+      state_dir.empty() ? std::filesystem::path() : state_dir / "identity";
+  const std::filesystem::path file = state_dir.empty() ? std::filesystem::path() : dir / "ca.json";
+  std::unique_ptr<CertificateAuthority> ca(new CertificateAuthority(trust_domain, time, file));
+  const auto now = time.systemNow();
+
+  std::error_code ec;
+  if (!file.empty() && std::filesystem::exists(file, ec)) {
+    struct stat st {};
+    if (::stat(file.c_str(), &st) != 0) {
+      fail(error, "cannot stat " + file.string());
+      return nullptr;
+    }
+    if ((st.st_mode & 077) != 0) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+      fail(error, file.string() + " holds the CA private key but is accessible by group or " +
+                      "others (mode " + mode + "); refusing to use it. Run: chmod 600 " +
+                      file.string());
+      return nullptr;
+    }
+    if (st.st_uid != ::geteuid()) {
+      fail(error, file.string() + " holds the CA private key but belongs to another user (uid " +
+                      std::to_string(st.st_uid) + "); refusing to use it");
+      return nullptr;
+    }
+    std::string text;
+    if (!common::readFile(file, &text, error)) return nullptr;
+    auto corrupt = [&](const std::string& what) {
+      fail(error, file.string() + " is not a valid CA state: " + what);
+      return nullptr;
+    };
+    json::error_code jec;
+    const json::value doc = json::parse(text, jec);
+    if (jec || !doc.is_object()) return corrupt("not a JSON object");
+    const json::object& o = doc.as_object();
+    auto str = [&](const char* key) -> std::optional<std::string> {
+      const json::value* v = o.if_contains(key);
+      if (!v || !v->is_string()) return std::nullopt;
+      return std::string(v->as_string());
+    };
+    const json::value* version = o.if_contains("version");
+    if (!version || !version->is_int64() || version->as_int64() != kStateVersion)
+      return corrupt("unknown version (expected 1)");
+    const auto td = str("trust_domain");
+    if (!td) return corrupt("no trust_domain");
+    if (*td != trust_domain) {
+      fail(error, file.string() + " is the CA of trust domain \"" + *td + "\", not \"" +
+                      trust_domain + "\" (use another --state-dir or --trust-domain)");
+      return nullptr;
+    }
+    const auto key_pem = str("root_key_pem");
+    const auto cert_pem = str("root_cert_pem");
+    if (!key_pem || !cert_pem) return corrupt("root_key_pem or root_cert_pem missing");
+    auto root = std::make_unique<Root>();
+    root->key = pki::loadPrivateKeyPem(*key_pem);
+    root->cert = pki::loadCertPem(*cert_pem);
+    if (!root->key || !root->cert) return corrupt("the root key or certificate does not parse");
+    if (X509_check_private_key(root->cert.get(), root->key.get()) != 1) {
+      pki::opensslErrors();
+      return corrupt("the root key does not match the root certificate");
+    }
+    const auto info = pki::certificateInfo(root->cert.get());
+    if (!info) return corrupt("the root certificate has unreadable validity");
+    root->not_after = info->not_after;
+    ca->active_ = std::move(root);
+    if (const json::value* r = o.if_contains("retiring_root_certs_pem")) {
+      if (!r->is_array()) return corrupt("retiring_root_certs_pem is not an array");
+      for (const auto& v : r->as_array()) {
+        if (!v.is_string()) return corrupt("retiring_root_certs_pem holds a non-string");
+        auto cert = pki::loadCertPem(std::string(v.as_string()));
+        if (!cert) return corrupt("a retiring root certificate does not parse");
+        ca->retiring_.push_back(std::move(cert));
+      }
+    }
+    return ca;
+  }
+
+  ca->active_ = Root::create(trust_domain, now, error);
+  if (!ca->active_) return nullptr;
+  if (!file.empty()) {
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+      fail(error, "cannot create " + dir.string() + ": " + ec.message());
+      return nullptr;
+    }
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
+                                 std::filesystem::perm_options::replace, ec);
+    std::lock_guard lock(ca->mu_);
+    if (!ca->persistLocked(error)) return nullptr;
+  }
+  return ca;
+}
+
+bool CertificateAuthority::persistLocked(std::string* error) const {
+  if (state_file_.empty()) return true;
+  json::object o;
+  o["version"] = kStateVersion;
+  o["trust_domain"] = trust_domain_;
+  o["root_key_pem"] = pki::privateKeyPem(active_->key.get());
+  o["root_cert_pem"] = pki::certPem(active_->cert.get());
+  json::array retiring;
+  for (const auto& c : retiring_) retiring.emplace_back(pki::certPem(c.get()));
+  o["retiring_root_certs_pem"] = std::move(retiring);
+  std::string why;
+  if (!common::writeFileAtomically(state_file_, json::serialize(o), &why, 0600))
+    return fail(error, "cannot save the CA state: " + why);
+  return true;
+}
+
+SignResult CertificateAuthority::refuse(SignError kind, std::string text) {
+  ++counters_.refused[static_cast<size_t>(kind)];
+  SignResult r;
+  r.error_kind = kind;
+  r.error = std::move(text);
+  return r;
+}
+
+SignResult CertificateAuthority::sign(std::string_view csr_pem, std::string_view expected_spiffe_id,
+                                      std::chrono::seconds ttl, std::string_view proxy_id) {
+  std::lock_guard lock(mu_);
+  pki::X509ReqPtr req = pki::loadCsrPem(csr_pem);
+  if (!req) {
+    pki::opensslErrors();
+    return refuse(SignError::kMalformedCsr, "the CSR is not a PEM PKCS#10 certificate request");
+  }
+  EVP_PKEY* pub = X509_REQ_get0_pubkey(req.get());
+  if (!pub || X509_REQ_verify(req.get(), pub) != 1) {
+    pki::opensslErrors();
+    return refuse(SignError::kBadSignature,
+                  "the CSR's signature does not verify with its own key (tampered or forged)");
+  }
+  if (!pki::keyTypeOf(pub)) {
+    const char* name = EVP_PKEY_get0_type_name(pub);
+    return refuse(SignError::kKeyType, std::string("the CSR's key is ") + (name ? name : "?") +
+                                           " (" + std::to_string(EVP_PKEY_get_bits(pub)) +
+                                           " bits); only EC P-256 and Ed25519 are accepted");
+  }
+  const pki::SubjectAltNames sans = pki::subjectAltNames(req.get());
+  if (!sans.dns.empty() || !sans.ips.empty() || !sans.emails.empty() || sans.other > 0) {
+    std::string found;
+    if (!sans.dns.empty()) found += " DNS \"" + sans.dns.front() + "\"";
+    if (!sans.ips.empty()) found += " IP " + sans.ips.front();
+    if (!sans.emails.empty()) found += " e-mail \"" + sans.emails.front() + "\"";
+    if (sans.other > 0) found += " " + std::to_string(sans.other) + " other name(s)";
+    return refuse(SignError::kSanType,
+                  "the CSR may carry only a SPIFFE URI SAN; it also asks for" + found);
+  }
+  if (sans.uris.size() != 1)
+    return refuse(SignError::kSanCount, "the CSR must carry exactly one URI SAN, it has " +
+                                            std::to_string(sans.uris.size()));
+  if (sans.uris.front() != expected_spiffe_id)
+    return refuse(SignError::kWrongIdentity, "the CSR asks for \"" + sans.uris.front() +
+                                                 "\" but this caller may only get \"" +
+                                                 std::string(expected_spiffe_id) + "\"");
+  const auto id = pki::parseSpiffeId(expected_spiffe_id);
+  if (!id || id->trust_domain != trust_domain_)
+    return refuse(SignError::kWrongIdentity, "\"" + std::string(expected_spiffe_id) +
+                                                 "\" is not a SPIFFE id of trust domain " +
+                                                 trust_domain_);
+
+  if (ttl <= std::chrono::seconds::zero()) ttl = kDefaultTtl;
+  ttl = std::min(ttl, kMaxTtl);
+  const auto now = time_.systemNow();
+  const auto not_after = std::min(now + ttl, active_->not_after);
+
+  pki::X509Ptr leaf(X509_new());
+  X509* c = leaf.get();
+  X509* issuer = active_->cert.get();
+  const bool ok = c && X509_set_version(c, 2) == 1 && setRandomSerial(c) &&
+                  setTime(X509_getm_notBefore(c), now - kBackdate) &&
+                  setTime(X509_getm_notAfter(c), not_after) &&
+                  X509_set_issuer_name(c, X509_get_subject_name(issuer)) == 1 &&
+                  X509_set_pubkey(c, pub) == 1 &&
+                  addExt(c, issuer, NID_basic_constraints, "critical,CA:FALSE") &&
+                  addExt(c, issuer, NID_key_usage, "critical,digitalSignature") &&
+                  addExt(c, issuer, NID_ext_key_usage, "serverAuth,clientAuth") &&
+                  addExt(c, issuer, NID_subject_key_identifier, "hash") &&
+                  addExt(c, issuer, NID_authority_key_identifier, "keyid:always") &&
+                  addSan(c, {std::string(expected_spiffe_id)}, {}, true) &&
+                  X509_sign(c, active_->key.get(), EVP_sha256()) > 0;
+  if (!ok) return refuse(SignError::kInternal, "signing failed: " + pki::opensslErrors());
+  const auto info = pki::certificateInfo(c);
+  if (!info) return refuse(SignError::kInternal, "the issued certificate does not read back");
+
+  SignResult r;
+  r.ok = true;
+  r.chain_pem = pki::certPem(c);
+  r.spiffe_id = std::string(expected_spiffe_id);
+  r.serial_hex = info->serial_hex;
+  r.issuer = info->issuer;
+  r.not_before = info->not_before;
+  r.not_after = info->not_after;
+  ++counters_.signed_ok;
+  std::erase_if(issued_, [&](const IssuedCertificate& i) { return i.not_after <= now; });
+  if (issued_.size() >= kMaxIssuedRecords) issued_.erase(issued_.begin());
+  issued_.push_back(
+      {std::string(proxy_id), r.spiffe_id, r.issuer, r.serial_hex, r.not_before, r.not_after});
+  return r;
+}
+
+std::optional<KeyAndChain> CertificateAuthority::issueServerCertificate(
+    const std::string& spiffe_id, const std::vector<std::string>& dns_names,
+    std::chrono::seconds ttl, std::string* error) {
+  const pki::PKey key = pki::generateKey(pki::KeyType::kP256);
+  if (!key) {
+    fail(error, "cannot generate a key: " + pki::opensslErrors());
+    return std::nullopt;
+  }
+  std::lock_guard lock(mu_);
+  const auto now = time_.systemNow();
+  const auto not_after = std::min(now + std::min(ttl, kMaxTtl), active_->not_after);
+  pki::X509Ptr cert(X509_new());
+  X509* c = cert.get();
+  X509* issuer = active_->cert.get();
+  const bool ok = c && X509_set_version(c, 2) == 1 && setRandomSerial(c) &&
+                  setTime(X509_getm_notBefore(c), now - kBackdate) &&
+                  setTime(X509_getm_notAfter(c), not_after) &&
+                  X509_set_issuer_name(c, X509_get_subject_name(issuer)) == 1 &&
+                  X509_set_pubkey(c, key.get()) == 1 &&
+                  addExt(c, issuer, NID_basic_constraints, "critical,CA:FALSE") &&
+                  addExt(c, issuer, NID_key_usage, "critical,digitalSignature") &&
+                  addExt(c, issuer, NID_ext_key_usage, "serverAuth,clientAuth") &&
+                  addExt(c, issuer, NID_subject_key_identifier, "hash") &&
+                  addExt(c, issuer, NID_authority_key_identifier, "keyid:always") &&
+                  addSan(c, {spiffe_id}, dns_names, true) &&
+                  X509_sign(c, active_->key.get(), EVP_sha256()) > 0;
+  const auto info = ok ? pki::certificateInfo(c) : std::nullopt;
+  if (!info) {
+    fail(error, "cannot issue the server certificate: " + pki::opensslErrors());
+    return std::nullopt;
+  }
+  ++counters_.signed_ok;
+  if (issued_.size() >= kMaxIssuedRecords) issued_.erase(issued_.begin());
+  issued_.push_back({"controlplane", spiffe_id, info->issuer, info->serial_hex, info->not_before,
+                     info->not_after});
+  return KeyAndChain{pki::privateKeyPem(key.get()), pki::certPem(c)};
+}
+
+std::vector<std::string> CertificateAuthority::trustBundlePem() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out{pki::certPem(active_->cert.get())};
+  for (const auto& r : retiring_) out.push_back(pki::certPem(r.get()));
+  return out;
+}
+
+std::optional<std::string> CertificateAuthority::verifyPeer(std::string_view chain_pem,
+                                                            std::string* error) const {
+  const auto chain = pki::loadCertChainPem(chain_pem);
+  if (chain.empty()) {
+    fail(error, "the peer certificate is not PEM");
+    return std::nullopt;
+  }
+  std::vector<X509*> intermediates;
+  for (size_t i = 1; i < chain.size(); ++i) intermediates.push_back(chain[i].get());
+  std::lock_guard lock(mu_);
+  std::vector<X509*> roots{active_->cert.get()};
+  for (const auto& r : retiring_) roots.push_back(r.get());
+  std::string why;
+  if (!pki::verifyCertificate(chain.front().get(), intermediates, roots, time_.systemNow(), &why)) {
+    fail(error, "the peer certificate does not verify against the trust bundle: " + why);
+    return std::nullopt;
+  }
+  auto id = pki::spiffeIdOf(chain.front().get());
+  if (!id) fail(error, "the peer certificate carries no single SPIFFE id");
+  return id;
+}
+
+bool CertificateAuthority::beginRootRotation(std::string* error) {
+  std::lock_guard lock(mu_);
+  if (!retiring_.empty())
+    return fail(error, "a root rotation is already in progress; retire the old root first");
+  auto next = Root::create(trust_domain_, time_.systemNow(), error);
+  if (!next) return false;
+  pki::X509Ptr old(X509_dup(active_->cert.get()));
+  std::unique_ptr<Root> previous = std::move(active_);
+  active_ = std::move(next);
+  retiring_.push_back(std::move(old));
+  if (!persistLocked(error)) {  // nothing changes unless the new state is durable
+    active_ = std::move(previous);
+    retiring_.clear();
+    return false;
+  }
+  return true;
+}
+
+bool CertificateAuthority::retireOldRoot(std::string* error) {
+  std::lock_guard lock(mu_);
+  if (retiring_.empty()) return fail(error, "no root rotation in progress");
+  std::vector<pki::X509Ptr> kept = std::move(retiring_);
+  retiring_.clear();
+  if (!persistLocked(error)) {
+    retiring_ = std::move(kept);
+    return false;
+  }
+  return true;
+}
+
+bool CertificateAuthority::rotationInProgress() const {
+  std::lock_guard lock(mu_);
+  return !retiring_.empty();
+}
+
+std::vector<IssuedCertificate> CertificateAuthority::issued() const {
+  std::lock_guard lock(mu_);
+  const auto now = time_.systemNow();
+  std::vector<IssuedCertificate> out;
+  for (const auto& i : issued_)
+    if (i.not_after > now) out.push_back(i);
+  return out;
+}
+
+CertificateAuthority::Counters CertificateAuthority::counters() const {
+  std::lock_guard lock(mu_);
+  return counters_;
+}
+
+}  // namespace meshdeck::cp::identity

@@ -1,0 +1,151 @@
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/pki/pki.h"
+
+namespace meshdeck::common {
+class TimeSource;
+}
+
+namespace meshdeck::cp::identity {
+
+// Why a signing request was refused (also the index of its refusal counter).
+enum class SignError {
+  kMalformedCsr,   // not a PEM PKCS#10 request
+  kBadSignature,   // the CSR's self-signature does not verify (tampered or forged)
+  kKeyType,        // a key other than P-256 or Ed25519
+  kSanType,        // a DNS, IP, e-mail or other non-URI SAN
+  kSanCount,       // not exactly one URI SAN
+  kWrongIdentity,  // the URI SAN is not the identity the caller may get
+  kInternal,       // OpenSSL failed while building or signing
+};
+inline constexpr size_t kSignErrorCount = 7;
+
+// The outcome of CertificateAuthority::sign().
+struct SignResult {
+  bool ok = false;
+  SignError error_kind = SignError::kInternal;  // meaningful when !ok
+  std::string error;                            // readable reason when !ok
+  std::string chain_pem;                        // leaf first, then intermediates (none today)
+  std::string spiffe_id;
+  std::string serial_hex;
+  std::string issuer;
+  pki::TimePoint not_before;
+  pki::TimePoint not_after;
+};
+
+// One certificate the CA issued, for ListCertificates / `meshdeckctl get certs`.
+struct IssuedCertificate {
+  std::string proxy_id;  // who asked ("" for certificates the control plane made for itself)
+  std::string spiffe_id;
+  std::string issuer;
+  std::string serial_hex;
+  pki::TimePoint not_before;
+  pki::TimePoint not_after;
+};
+
+// A private key and its certificate chain, both PEM (the control plane's own TLS identity).
+struct KeyAndChain {
+  std::string key_pem;
+  std::string chain_pem;
+};
+
+// CertificateAuthority is the mesh's CA: a self-signed EC P-256 root (10 years) that signs
+// short-lived workload certificates with one SPIFFE URI SAN.
+//
+// State: with a state directory, `<state_dir>/identity/ca.json` (mode 0600, in a 0700
+// directory, written atomically) holds the active root's key and certificate and, during a
+// rotation, the retiring root's certificate. A key file readable by group or others, or owned
+// by another user, is refused at load. The key is never logged. Without a state directory the
+// CA lives in memory only. Issued certificates are recorded in memory only (they are short
+// lived; proxies renew after a restart).
+//
+// Thread-safe: every method may be called from any thread.
+class CertificateAuthority {
+ public:
+  static constexpr std::chrono::seconds kDefaultTtl{24 * 3600};
+  static constexpr std::chrono::seconds kMaxTtl{7 * 24 * 3600};
+  static constexpr std::chrono::seconds kBackdate{60};  // notBefore = now - 60 s (clock skew)
+  static constexpr std::chrono::hours kRootLifetime{10 * 365 * 24};
+  static constexpr size_t kMaxIssuedRecords = 10000;
+
+  // Loads the CA of `state_dir` (creating it on first use), or an in-memory CA when
+  // `state_dir` is empty. Null with a reason in `error` on failure: unreadable or corrupted
+  // state, an unsafe key file, a state made for another trust domain, an invalid trust domain.
+  static std::unique_ptr<CertificateAuthority> openOrCreate(const std::filesystem::path& state_dir,
+                                                            const std::string& trust_domain,
+                                                            common::TimeSource& time,
+                                                            std::string* error);
+  ~CertificateAuthority();
+  CertificateAuthority(const CertificateAuthority&) = delete;
+  CertificateAuthority& operator=(const CertificateAuthority&) = delete;
+
+  const std::string& trustDomain() const { return trust_domain_; }
+
+  // Validates `csr_pem` and signs it with the active root. The CSR must verify under its own
+  // key, hold a P-256 or Ed25519 key and carry exactly one SAN, a URI equal to
+  // `expected_spiffe_id`. Any other requested extension is ignored: the leaf gets
+  // basicConstraints CA:FALSE, keyUsage digitalSignature, extKeyUsage serverAuth+clientAuth
+  // (all critical except EKU), the SAN (critical; the subject is empty), SKI and AKI, a random
+  // 128-bit serial, notBefore = now - 60 s and notAfter = now + ttl (ttl <= 0 → 24 h, capped at
+  // 7 days and at the root's expiry). `proxy_id` is recorded in issued(). Refusals are counted.
+  SignResult sign(std::string_view csr_pem, std::string_view expected_spiffe_id,
+                  std::chrono::seconds ttl = kDefaultTtl, std::string_view proxy_id = {});
+
+  // A new P-256 key and a certificate for the control plane's TLS port: `spiffe_id` as its URI
+  // SAN plus `dns_names` (a server certificate is the one place where more than one SAN is
+  // issued: clients check the DNS name, or a target-name override, on the gRPC channel).
+  std::optional<KeyAndChain> issueServerCertificate(const std::string& spiffe_id,
+                                                    const std::vector<std::string>& dns_names,
+                                                    std::chrono::seconds ttl, std::string* error);
+
+  // The roots to trust, PEM, newest first (two during a rotation).
+  std::vector<std::string> trustBundlePem() const;
+  // Verifies a peer's PEM chain (leaf first) against the trust bundle at the current time and
+  // returns the leaf's SPIFFE id; nothing with a reason in `error`.
+  std::optional<std::string> verifyPeer(std::string_view chain_pem, std::string* error) const;
+
+  // Root rotation, step 1: a new root becomes active (new leaves are signed by it) and the
+  // bundle holds old + new, so leaves of either verify. Fails if a rotation is in progress.
+  bool beginRootRotation(std::string* error);
+  // Step 2: the old root leaves the bundle; its leaves no longer verify. Fails if no rotation
+  // is in progress.
+  bool retireOldRoot(std::string* error);
+  bool rotationInProgress() const;
+
+  // Issued certificates that have not expired, oldest first (at most kMaxIssuedRecords).
+  std::vector<IssuedCertificate> issued() const;
+
+  struct Counters {
+    uint64_t signed_ok = 0;
+    std::array<uint64_t, kSignErrorCount> refused{};  // indexed by SignError
+  };
+  Counters counters() const;
+
+ private:
+  struct Root;
+  CertificateAuthority(std::string trust_domain, common::TimeSource& time,
+                       std::filesystem::path state_file);
+  bool persistLocked(std::string* error) const;
+  SignResult refuse(SignError kind, std::string text);
+
+  const std::string trust_domain_;
+  common::TimeSource& time_;
+  const std::filesystem::path state_file_;  // empty: in memory
+  mutable std::mutex mu_;
+  std::unique_ptr<Root> active_;
+  std::vector<pki::X509Ptr> retiring_;  // roots still trusted during a rotation
+  std::vector<IssuedCertificate> issued_;
+  Counters counters_;
+};
+
+}  // namespace meshdeck::cp::identity
