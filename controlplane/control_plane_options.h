@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace meshdeck::common {
@@ -17,6 +18,14 @@ struct ControlPlaneOptions {
   // address is reported by ControlPlane::listenAddress() after start(). Empty: no gRPC server
   // (tests and an offline UI).
   std::string listen = "127.0.0.1:15010";
+  // Address of the TLS port (mutual TLS for proxies that hold a mesh certificate: renewals;
+  // the same services as `listen`). Its server certificate is issued by the mesh CA for
+  // spiffe://<trust_domain>/ns/meshdeck-system/sa/controlplane with the DNS name
+  // "meshdeck-controlplane" (clients use it as the TLS target name). Unset: "127.0.0.1:15012"
+  // (istiod's port), except when `listen` asks for port 0, then port 0 on the same host, so
+  // that throw-away control planes (tests) never collide. Port 0 picks a free port (reported
+  // by InProcessControlPlane::secureListenAddress()); empty: no TLS port.
+  std::optional<std::string> secure_listen;
   // Directory of the durable state (policy revisions). Empty: nothing is persisted.
   std::string state_dir;
   // Every *.yaml / *.yml file of this directory is applied at start (author "policy-dir").

@@ -231,6 +231,19 @@ std::string GrpcControlPlane::exportSnapshotJson(uint32_t window_seconds) {
   return impl_->stub_->ExportSnapshot(impl_->ctx().get(), req, &r).ok() ? r.json() : "";
 }
 
+std::vector<CertificateInfo> GrpcControlPlane::certificates() {
+  v1::ListCertificatesResponse r;
+  std::vector<CertificateInfo> out;
+  if (!impl_->stub_->ListCertificates(impl_->ctx().get(), {}, &r).ok()) return out;
+  using google::protobuf::util::TimeUtil;
+  for (const auto& c : r.certificates())
+    out.push_back(
+        {c.proxy_id(), c.spiffe_id(), c.issuer(), c.serial(),
+         std::chrono::system_clock::from_time_t(TimeUtil::TimestampToTimeT(c.not_before())),
+         std::chrono::system_clock::from_time_t(TimeUtil::TimestampToTimeT(c.not_after()))});
+  return out;
+}
+
 std::vector<ProcessInfo> GrpcControlPlane::processes() {
   v1::ListProcessesResponse r;
   std::vector<ProcessInfo> out;

@@ -35,6 +35,7 @@ class GrpcControlPlane final : public ControlPlane {
   std::string diffRevisions(uint64_t from, uint64_t to) override;
   ApplyResult revertToRevision(uint64_t revision, const std::string& author) override;
   std::string exportSnapshotJson(uint32_t window_seconds) override;
+  std::vector<CertificateInfo> certificates() override;
   std::vector<ProcessInfo> processes() override;
   std::vector<std::string> processLogs(const std::string& name, uint32_t tail) override;
   ActionResult restartProcess(const std::string& name) override;

@@ -11,9 +11,12 @@
 
 #include "common/atomic_file.h"
 #include "controlplane/fleet/demo_fleet.h"
+#include "controlplane/identity/bootstrap_tokens.h"
+#include "controlplane/identity/certificate_authority.h"
 #include "controlplane/policy/policy_store.h"
 #include "controlplane/registry/registry.h"
 #include "controlplane/server/discovery_service.h"
+#include "controlplane/server/identity_service.h"
 #include "controlplane/server/mesh_service.h"
 #include "controlplane/server/telemetry_service.h"
 #include "controlplane/snapshot_json.h"
@@ -24,7 +27,18 @@ namespace meshdeck::cp {
 
 namespace {
 constexpr const char* kExternal = "(external)";
+constexpr const char* kDefaultSecureListen = "127.0.0.1:15012";
+constexpr std::chrono::hours kServerCertLifetime{24 * 30};
+
+// The TLS address to use: options.secure_listen, or its documented default.
+std::string secureListenOf(const ControlPlaneOptions& o) {
+  if (o.secure_listen) return *o.secure_listen;
+  const auto colon = o.listen.rfind(':');
+  if (colon != std::string::npos && o.listen.substr(colon + 1) == "0")
+    return o.listen.substr(0, colon) + ":0";
+  return kDefaultSecureListen;
 }
+}  // namespace
 
 class InProcessControlPlane::Impl {
  public:
@@ -37,6 +51,7 @@ class InProcessControlPlane::Impl {
             registry_, time_, [this] { return meshState(); }, options_.push_debounce),
         telemetry_(aggregator_, registry_, time_),
         mesh_(self),
+        tokens_(time_),
         latest_(std::make_shared<GraphSnapshot>()) {
     store_.setKnownServices([this] { return registry_.serviceNames(); });
     store_.setOnChange([this](auto) { discovery_.markDirty(); });
@@ -48,22 +63,51 @@ class InProcessControlPlane::Impl {
     if (started_) return true;
     if (!store_.load(error)) return false;
     if (!options_.policy_dir.empty() && !applyPolicyDir(error)) return false;
+    if (!ca_) {
+      // The CA lives next to the policy history (identity/ca.json), or in memory without one.
+      ca_ = identity::CertificateAuthority::openOrCreate(options_.state_dir, options_.trust_domain,
+                                                         time_, error);
+      if (!ca_) return false;
+      identity_ = std::make_unique<IdentityService>(*ca_, tokens_);
+    }
+    const std::string secure = options_.listen.empty() ? "" : secureListenOf(options_);
     if (!options_.listen.empty()) {
       grpc::ServerBuilder builder;
-      int port = 0;
+      int port = 0, secure_port = 0;
       builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
+      if (!secure.empty()) {
+        // One server, two ports: every service is reachable on both; Identity tells them apart
+        // by the client certificate, which only the TLS port can carry.
+        const std::string id =
+            pki::formatSpiffeId({options_.trust_domain, "meshdeck-system", "controlplane"});
+        const auto kc = ca_->issueServerCertificate(
+            id, {"meshdeck-controlplane"},
+            std::chrono::duration_cast<std::chrono::seconds>(kServerCertLifetime), error);
+        if (!kc) return false;
+        grpc::SslServerCredentialsOptions tls(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+        for (const auto& root : ca_->trustBundlePem()) tls.pem_root_certs += root;
+        tls.pem_key_cert_pairs.push_back({kc->key_pem, kc->chain_pem});
+        builder.AddListeningPort(secure, grpc::SslServerCredentials(tls), &secure_port);
+      }
       builder.RegisterService(&discovery_);
       builder.RegisterService(&telemetry_);
       builder.RegisterService(&mesh_);
+      builder.RegisterService(identity_.get());
       server_ = builder.BuildAndStart();
-      if (!server_ || port == 0) {
+      if (!server_ || port == 0 || (!secure.empty() && secure_port == 0)) {
         server_.reset();
-        *error = "cannot listen on " + options_.listen + " (address in use or invalid)";
+        *error = "cannot listen on " + options_.listen + (secure.empty() ? "" : " and " + secure) +
+                 " (address in use or invalid)";
         return false;
       }
       const auto colon = options_.listen.rfind(':');
       listen_address_ = options_.listen.substr(0, colon) + ":" + std::to_string(port);
       spdlog::info("control plane listening on {}", listen_address_);
+      if (!secure.empty()) {
+        const auto c = secure.rfind(':');
+        secure_listen_address_ = secure.substr(0, c) + ":" + std::to_string(secure_port);
+        spdlog::info("control plane TLS listening on {}", secure_listen_address_);
+      }
     }
     discovery_.start();
     stopping_ = false;
@@ -244,6 +288,9 @@ class InProcessControlPlane::Impl {
   DiscoveryService discovery_;
   TelemetryIngestService telemetry_;
   MeshService mesh_;
+  identity::BootstrapTokens tokens_;
+  std::unique_ptr<identity::CertificateAuthority> ca_;  // created by start()
+  std::unique_ptr<IdentityService> identity_;
 
   std::mutex publish_mutex_;
   std::condition_variable publish_wake_;
@@ -255,6 +302,7 @@ class InProcessControlPlane::Impl {
   uint64_t topology_version_ = 0;
 
   std::string listen_address_;
+  std::string secure_listen_address_;
   bool started_ = false;
   std::unique_ptr<grpc::Server> server_;  // last: destroyed first, before the services
 };
@@ -351,6 +399,29 @@ ActionResult InProcessControlPlane::scaleService(const std::string& service,
   std::lock_guard lock(fleet_mu_);
   if (fleet_) return fleet_->scale(service, version, replicas);
   return ActionResult{false, "this control plane runs no fleet (cannot scale \"" + service + "\")"};
+}
+
+std::string InProcessControlPlane::secureListenAddress() { return impl_->secure_listen_address_; }
+
+identity::CertificateAuthority* InProcessControlPlane::certificateAuthority() {
+  return impl_->ca_.get();
+}
+
+std::vector<CertificateInfo> InProcessControlPlane::certificates() {
+  std::vector<CertificateInfo> out;
+  if (!impl_->ca_) return out;
+  for (auto& c : impl_->ca_->issued())
+    out.push_back({std::move(c.proxy_id), std::move(c.spiffe_id), std::move(c.issuer),
+                   std::move(c.serial_hex), c.not_before, c.not_after});
+  return out;
+}
+
+std::string InProcessControlPlane::issueBootstrapToken(const std::string& proxy_id,
+                                                       const std::string& ns,
+                                                       const std::string& service) {
+  if (!pki::parseSpiffeId(pki::formatSpiffeId({impl_->options_.trust_domain, ns, service})))
+    return {};
+  return impl_->tokens_.issue(proxy_id, ns, service);
 }
 
 std::string InProcessControlPlane::listenAddress() {

@@ -12,6 +12,9 @@ namespace meshdeck::cp {
 namespace fleet {
 class DemoFleet;
 }
+namespace identity {
+class CertificateAuthority;
+}
 
 // InProcessControlPlane is the control plane running inside the calling process: registry,
 // policy store, config compiler and push, telemetry aggregation, and the gRPC server proxies
@@ -43,6 +46,11 @@ class InProcessControlPlane final : public ControlPlane {
   // The fleet must outlive the attachment.
   void setFleet(fleet::DemoFleet* fleet);
 
+  // The chosen address of the TLS port ("" before start() or without one).
+  std::string secureListenAddress();
+  // The mesh CA (null before start()); for tests and tools of the embedding process.
+  identity::CertificateAuthority* certificateAuthority();
+
   // Counters of the gRPC edge, for logs and tests.
   struct Counters {
     uint64_t pushes = 0, acks = 0, nacks = 0, bad_discovery_requests = 0;
@@ -69,6 +77,10 @@ class InProcessControlPlane final : public ControlPlane {
   ActionResult restartProcess(const std::string& name) override;
   ActionResult scaleService(const std::string& service, const std::string& version,
                             uint32_t replicas) override;
+  std::vector<CertificateInfo> certificates() override;
+  // "" for an identity that is not a valid SPIFFE id (tokens issued before start() are valid).
+  std::string issueBootstrapToken(const std::string& proxy_id, const std::string& ns,
+                                  const std::string& service) override;
   std::string listenAddress() override;
 
  private:

@@ -12,6 +12,7 @@
 #include "common/duration.h"
 #include "common/logging.h"
 #include "controlplane/fleet/demo_runner.h"
+#include "controlplane/identity/bootstrap_tokens.h"
 #include "controlplane/in_process_control_plane.h"
 #include "meshdeck/version.h"
 
@@ -36,6 +37,19 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--policy-dir", options.policy_dir,
                  "Apply every *.yaml file of this directory at start");
+  std::string secure_listen;
+  auto* secure_opt = app.add_option(
+      "--secure-listen", secure_listen,
+      "TLS address (mutual TLS: certificate renewals); default 127.0.0.1:15012, or port 0 when "
+      "--listen uses port 0; \"\" for none");
+  std::vector<std::string> token_requests;
+  std::string token_dir;
+  app.add_option("--bootstrap-token", token_requests,
+                 "Issue a one-time bootstrap token PROXY_ID=NAMESPACE/SERVICE into --token-dir "
+                 "(repeatable)");
+  app.add_option("--token-dir", token_dir,
+                 "Directory (0700) of bootstrap token files <proxy-id>.token (0600); default "
+                 "<state-dir>/tokens");
   app.add_option("--trust-domain", options.trust_domain, "SPIFFE trust domain of the mesh")
       ->capture_default_str();
   app.add_option("--history-seconds", options.history_seconds, "Seconds of per-edge history kept")
@@ -71,11 +85,38 @@ int main(int argc, char** argv) {
 
   spdlog::info("meshdeck-controlplane {} starting (state {}, policies {})", meshdeck::kVersion,
                options.state_dir, options.policy_dir.empty() ? "-" : options.policy_dir);
+  if (secure_opt->count() > 0) options.secure_listen = secure_listen;
   meshdeck::cp::InProcessControlPlane control_plane(options);
   std::string error;
   if (!control_plane.start(&error)) {
     spdlog::error("{}", error);
     return 1;
+  }
+  if (!token_requests.empty()) {
+    if (token_dir.empty())
+      token_dir = (std::filesystem::path(options.state_dir) / "tokens").string();
+    for (const auto& request : token_requests) {
+      // PROXY_ID=NAMESPACE/SERVICE; the token itself is never logged.
+      const auto eq = request.find('=');
+      const auto slash = request.find('/', eq == std::string::npos ? 0 : eq);
+      const std::string proxy = request.substr(0, eq);
+      const std::string token =
+          eq == std::string::npos || slash == std::string::npos
+              ? std::string()
+              : control_plane.issueBootstrapToken(proxy, request.substr(eq + 1, slash - eq - 1),
+                                                  request.substr(slash + 1));
+      const auto file =
+          token.empty() ? std::nullopt
+                        : meshdeck::cp::identity::writeTokenFile(token_dir, proxy, token, &error);
+      if (!file) {
+        spdlog::error(
+            "--bootstrap-token \"{}\": {}", request,
+            token.empty() ? "expected PROXY_ID=NAMESPACE/SERVICE with a valid identity" : error);
+        control_plane.stop();
+        return 2;
+      }
+      spdlog::info("bootstrap token for proxy \"{}\" written to {}", proxy, file->string());
+    }
   }
   int status = 0;
   if (demo.empty()) {

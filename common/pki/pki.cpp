@@ -390,4 +390,14 @@ TimePoint renewalTime(TimePoint not_before, TimePoint not_after, double jitter_f
   return std::clamp(t, not_before, not_after);
 }
 
+Validity validityAt(TimePoint not_before, TimePoint not_after, TimePoint now,
+                    double soon_fraction) {
+  if (now < not_before) return Validity::kNotYetValid;
+  if (now >= not_after) return Validity::kExpired;
+  const auto lifetime = std::chrono::duration<double>(not_after - not_before).count();
+  const auto left = std::chrono::duration<double>(not_after - now).count();
+  return left <= lifetime * std::clamp(soon_fraction, 0.0, 1.0) ? Validity::kExpiringSoon
+                                                                : Validity::kValid;
+}
+
 }  // namespace meshdeck::pki

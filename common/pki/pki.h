@@ -135,4 +135,10 @@ bool verifyCertificate(X509* leaf, const std::vector<X509*>& intermediates,
 TimePoint renewalTime(TimePoint not_before, TimePoint not_after, double jitter_fraction,
                       uint64_t random);
 
+// How a certificate stands at `now`: not yet valid, valid, expiring (in the last
+// `soon_fraction` of its lifetime; renewal should have happened at half life) or expired.
+enum class Validity { kNotYetValid, kValid, kExpiringSoon, kExpired };
+Validity validityAt(TimePoint not_before, TimePoint not_after, TimePoint now,
+                    double soon_fraction = 0.2);
+
 }  // namespace meshdeck::pki

@@ -52,6 +52,19 @@ class ControlPlane {
   virtual ActionResult scaleService(const std::string& service, const std::string& version,
                                     uint32_t replicas) = 0;
 
+  // Workload certificates issued by the mesh CA that have not expired, oldest first. The
+  // default (a control plane without a CA) has none.
+  virtual std::vector<CertificateInfo> certificates() { return {}; }
+  // A one-time bootstrap token with which proxy `proxy_id` obtains its first certificate, for
+  // spiffe://<trust-domain>/ns/<ns>/sa/<service> (docs/security.md, "Bootstrap"). "" when this
+  // control plane cannot issue one (no CA, or a remote control plane: tokens are never sent over
+  // the management API). Handle the token as a secret: never log it or put it on a command line.
+  virtual std::string issueBootstrapToken(const std::string& proxy_id, const std::string& ns,
+                                          const std::string& service) {
+    (void)proxy_id, (void)ns, (void)service;
+    return {};
+  }
+
   // Where this control plane accepts proxies ("127.0.0.1:15010"), for the status bar.
   virtual std::string listenAddress() = 0;
 };

@@ -116,6 +116,17 @@ struct ProcessInfo {
   std::vector<uint32_t> ports;
 };
 
+// One workload certificate issued by the mesh CA (`meshdeckctl get certs`, the certificates
+// panel).
+struct CertificateInfo {
+  std::string proxy_id;   // who asked ("controlplane" for the control plane's own TLS cert)
+  std::string spiffe_id;  // spiffe://<trust-domain>/ns/<ns>/sa/<service>
+  std::string issuer;     // issuer distinguished name (RFC 2253)
+  std::string serial;     // serial number, upper-case hex
+  SystemTime not_before;
+  SystemTime not_after;
+};
+
 struct ActionResult {
   bool ok = false;
   std::string message;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "common/atomic_file.h"
 #include "common/clock.h"
 
 namespace meshdeck::cp::identity {
@@ -86,6 +87,32 @@ size_t BootstrapTokens::pending() const {
 BootstrapTokens::Counters BootstrapTokens::counters() const {
   std::lock_guard lock(mu_);
   return counters_;
+}
+
+std::optional<std::filesystem::path> writeTokenFile(const std::filesystem::path& dir,
+                                                    const std::string& proxy_id,
+                                                    const std::string& token, std::string* error) {
+  const bool name_ok = !proxy_id.empty() && proxy_id != "." && proxy_id != ".." &&
+                       std::all_of(proxy_id.begin(), proxy_id.end(), [](char c) {
+                         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+                       });
+  if (!name_ok) {
+    if (error) *error = "proxy id \"" + proxy_id + "\" cannot name a token file";
+    return std::nullopt;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (!ec)
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
+                                 std::filesystem::perm_options::replace, ec);
+  if (ec) {
+    if (error) *error = "cannot prepare " + dir.string() + ": " + ec.message();
+    return std::nullopt;
+  }
+  const auto path = dir / (proxy_id + ".token");
+  if (!common::writeFileAtomically(path, token, error, 0600)) return std::nullopt;
+  return path;
 }
 
 }  // namespace meshdeck::cp::identity

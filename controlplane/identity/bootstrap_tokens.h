@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -29,7 +30,7 @@ class BootstrapTokens {
   static constexpr std::chrono::seconds kDefaultTtl{600};
   static constexpr std::chrono::seconds kMaxTtl{3600};
 
-  explicit BootstrapTokens(common::TimeSource& time) : time_(time) {}
+  explicit BootstrapTokens(const common::TimeSource& time) : time_(time) {}
 
   // A new token for `proxy_id` (ttl <= 0 → kDefaultTtl, capped at kMaxTtl). "" only if the
   // system's random generator fails.
@@ -64,10 +65,18 @@ class BootstrapTokens {
   };
   void pruneLocked(std::chrono::steady_clock::time_point now);
 
-  common::TimeSource& time_;
+  const common::TimeSource& time_;
   mutable std::mutex mu_;
   std::map<std::string, Entry> by_digest_;  // hex SHA-256 of the token → entry
   Counters counters_;
 };
+
+// Hands a token to a proxy the way docs/security.md prescribes: `dir` is created if needed and
+// set to mode 0700, and the token is written atomically to `<dir>/<proxy_id>.token` with mode
+// 0600. `proxy_id` must be [A-Za-z0-9._-]+ (not "." or ".."). Returns the file's path, or
+// nothing with a reason in `error`.
+std::optional<std::filesystem::path> writeTokenFile(const std::filesystem::path& dir,
+                                                    const std::string& proxy_id,
+                                                    const std::string& token, std::string* error);
 
 }  // namespace meshdeck::cp::identity

@@ -122,7 +122,7 @@ struct CertificateAuthority::Root {
   }
 };
 
-CertificateAuthority::CertificateAuthority(std::string trust_domain, common::TimeSource& time,
+CertificateAuthority::CertificateAuthority(std::string trust_domain, const common::TimeSource& time,
                                            std::filesystem::path state_file)
     : trust_domain_(std::move(trust_domain)), time_(time), state_file_(std::move(state_file)) {}
 
@@ -130,7 +130,7 @@ CertificateAuthority::~CertificateAuthority() = default;
 
 std::unique_ptr<CertificateAuthority> CertificateAuthority::openOrCreate(
     const std::filesystem::path& state_dir, const std::string& trust_domain,
-    common::TimeSource& time, std::string* error) {
+    const common::TimeSource& time, std::string* error) {
   std::string why;
   if (!pki::parseSpiffeId("spiffe://" + trust_domain + "/ns/x/sa/x", &why)) {
     fail(error, "invalid trust domain \"" + trust_domain + "\": " + why);
@@ -347,7 +347,7 @@ std::optional<KeyAndChain> CertificateAuthority::issueServerCertificate(
   }
   std::lock_guard lock(mu_);
   const auto now = time_.systemNow();
-  const auto not_after = std::min(now + std::min(ttl, kMaxTtl), active_->not_after);
+  const auto not_after = std::min(now + ttl, active_->not_after);
   pki::X509Ptr cert(X509_new());
   X509* c = cert.get();
   X509* issuer = active_->cert.get();

@@ -83,7 +83,7 @@ class CertificateAuthority {
   // state, an unsafe key file, a state made for another trust domain, an invalid trust domain.
   static std::unique_ptr<CertificateAuthority> openOrCreate(const std::filesystem::path& state_dir,
                                                             const std::string& trust_domain,
-                                                            common::TimeSource& time,
+                                                            const common::TimeSource& time,
                                                             std::string* error);
   ~CertificateAuthority();
   CertificateAuthority(const CertificateAuthority&) = delete;
@@ -104,6 +104,7 @@ class CertificateAuthority {
   // A new P-256 key and a certificate for the control plane's TLS port: `spiffe_id` as its URI
   // SAN plus `dns_names` (a server certificate is the one place where more than one SAN is
   // issued: clients check the DNS name, or a target-name override, on the gRPC channel).
+  // `ttl` is capped only by the root's expiry, not by kMaxTtl.
   std::optional<KeyAndChain> issueServerCertificate(const std::string& spiffe_id,
                                                     const std::vector<std::string>& dns_names,
                                                     std::chrono::seconds ttl, std::string* error);
@@ -133,13 +134,13 @@ class CertificateAuthority {
 
  private:
   struct Root;
-  CertificateAuthority(std::string trust_domain, common::TimeSource& time,
+  CertificateAuthority(std::string trust_domain, const common::TimeSource& time,
                        std::filesystem::path state_file);
   bool persistLocked(std::string* error) const;
   SignResult refuse(SignError kind, std::string text);
 
   const std::string trust_domain_;
-  common::TimeSource& time_;
+  const common::TimeSource& time_;
   const std::filesystem::path state_file_;  // empty: in memory
   mutable std::mutex mu_;
   std::unique_ptr<Root> active_;

@@ -232,4 +232,22 @@ grpc::ServerUnaryReactor* MeshService::ScaleService(grpc::CallbackServerContext*
   return done(ctx);
 }
 
+grpc::ServerUnaryReactor* MeshService::ListCertificates(grpc::CallbackServerContext* ctx,
+                                                        const v1::ListCertificatesRequest*,
+                                                        v1::ListCertificatesResponse* response) {
+  using google::protobuf::util::TimeUtil;
+  for (const auto& c : cp_.certificates()) {
+    auto* out = response->add_certificates();
+    out->set_proxy_id(c.proxy_id);
+    out->set_spiffe_id(c.spiffe_id);
+    out->set_issuer(c.issuer);
+    out->set_serial(c.serial);
+    *out->mutable_not_before() =
+        TimeUtil::TimeTToTimestamp(std::chrono::system_clock::to_time_t(c.not_before));
+    *out->mutable_not_after() =
+        TimeUtil::TimeTToTimestamp(std::chrono::system_clock::to_time_t(c.not_after));
+  }
+  return done(ctx);
+}
+
 }  // namespace meshdeck::cp

@@ -14,10 +14,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.require_subcommand(1);
 
-  auto* get = app.add_subcommand("get", "List services, edges, proxies or policies");
-  get->add_option("what", o.what, "services | edges | proxies | policies")
+  auto* get = app.add_subcommand("get", "List services, edges, proxies, policies or certs");
+  get->add_option("what", o.what, "services | edges | proxies | policies | certs")
       ->required()
-      ->check(CLI::IsMember({"services", "edges", "proxies", "policies"}));
+      ->check(CLI::IsMember({"services", "edges", "proxies", "policies", "certs"}));
   get->add_option("-o,--output", o.output, "table | json | yaml")
       ->check(CLI::IsMember({"table", "json", "yaml"}))
       ->capture_default_str();

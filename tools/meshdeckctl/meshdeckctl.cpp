@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/atomic_file.h"
+#include "common/pki/pki.h"
 
 namespace meshdeck::tools {
 namespace v1 = meshdeck::v1;
@@ -148,6 +149,7 @@ int Ctl::failed(const grpc::Status& status) const {
 }
 
 int Ctl::get() {
+  if (o_.what == "certs") return certs();
   if (o_.what == "policies") {
     v1::ListPoliciesResponse r;
     auto s = stub_->ListPolicies(context().get(), {}, &r);
@@ -198,6 +200,49 @@ int Ctl::get() {
              p.nack_reason().empty() ? "-" : p.nack_reason()});
     std::cout << t.str();
   }
+  return 0;
+}
+
+// Workload certificates; the table flags those in the last 20 % of their lifetime (renewal,
+// due at half life, has not happened) and the expired ones.
+int Ctl::certs() {
+  v1::ListCertificatesResponse r;
+  auto s = stub_->ListCertificates(context().get(), {}, &r);
+  if (!s.ok()) return failed(s);
+  if (o_.output != "table") {
+    printList(r.certificates(), o_.output);
+    return 0;
+  }
+  const auto now = std::chrono::system_clock::now();
+  auto tp = [](const google::protobuf::Timestamp& t) {
+    return std::chrono::system_clock::from_time_t(TimeUtil::TimestampToTimeT(t));
+  };
+  Table t({"PROXY", "SPIFFE ID", "ISSUER", "SERIAL", "NOT AFTER", "STATE"});
+  for (const auto& c : r.certificates()) {
+    const auto nb = tp(c.not_before()), na = tp(c.not_after());
+    const auto left = std::chrono::duration_cast<std::chrono::minutes>(na - now).count();
+    std::string state;
+    switch (pki::validityAt(nb, na, now)) {
+      case pki::Validity::kNotYetValid:
+        state = "not yet valid";
+        break;
+      case pki::Validity::kValid:
+        state = fmt::format("ok ({}h{:02}m left)", left / 60, left % 60);
+        break;
+      case pki::Validity::kExpiringSoon:
+        state = fmt::format("EXPIRING ({}h{:02}m left)", left / 60, left % 60);
+        break;
+      case pki::Validity::kExpired:
+        state = "EXPIRED";
+        break;
+    }
+    t.add(
+        {c.proxy_id().empty() ? "-" : c.proxy_id(), c.spiffe_id(), c.issuer(), c.serial(),
+         TimeUtil::ToString(TimeUtil::TimeTToTimestamp(TimeUtil::TimestampToTimeT(c.not_after()))),
+         state});
+  }
+  std::cout << t.str();
+  if (r.certificates_size() == 0) std::cout << "(no certificates issued)\n";
   return 0;
 }
 

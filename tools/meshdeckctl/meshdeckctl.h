@@ -39,6 +39,7 @@ class Ctl {
   int fleet();
 
  private:
+  int certs();
   std::unique_ptr<grpc::ClientContext> context() const;
   int failed(const grpc::Status& status) const;
   int printApply(const meshdeck::v1::ApplyPoliciesResponse& r) const;

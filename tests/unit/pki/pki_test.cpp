@@ -206,6 +206,20 @@ class PkiTest : public QObject {
     clock.advance(2h);
     QVERIFY(clock.systemNow() >= due);
   }
+
+  void classifiesValidity() {
+    meshdeck::common::SimulatedTimeSource clock;
+    const auto nb = clock.systemNow();
+    const auto na = nb + 10h;
+    using V = pki::Validity;
+    QCOMPARE(pki::validityAt(nb, na, nb - 1s), V::kNotYetValid);
+    QCOMPARE(pki::validityAt(nb, na, nb), V::kValid);
+    QCOMPARE(pki::validityAt(nb, na, nb + 7h + 59min), V::kValid);
+    QCOMPARE(pki::validityAt(nb, na, nb + 8h), V::kExpiringSoon);  // last 20 %
+    QCOMPARE(pki::validityAt(nb, na, na - 1s), V::kExpiringSoon);
+    QCOMPARE(pki::validityAt(nb, na, na), V::kExpired);
+    QCOMPARE(pki::validityAt(nb, na, nb + 6h, 0.5), V::kExpiringSoon);
+  }
 };
 
 QTEST_GUILESS_MAIN(PkiTest)

@@ -1,0 +1,82 @@
+#include "controlplane/server/identity_service.h"
+
+#include <google/protobuf/util/time_util.h>
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+namespace meshdeck::cp {
+
+namespace v1 = meshdeck::v1;
+
+grpc::Status IdentityService::refuse(const v1::SignRequest& request, grpc::StatusCode code,
+                                     const std::string& message) {
+  ++refused_;
+  spdlog::warn("identity: refused a certificate for proxy \"{}\": {}", request.proxy_id(), message);
+  return grpc::Status(code, message);
+}
+
+grpc::Status IdentityService::sign(const v1::SignRequest& request, const std::string& peer_pem,
+                                   v1::SignResponse* response) {
+  if (request.proxy_id().empty())
+    return refuse(request, grpc::StatusCode::INVALID_ARGUMENT, "proxy_id is required");
+  std::string expected;
+  const bool renewal = !peer_pem.empty();
+  if (renewal) {
+    std::string why;
+    const auto peer_id = ca_.verifyPeer(peer_pem, &why);
+    if (!peer_id) return refuse(request, grpc::StatusCode::UNAUTHENTICATED, why);
+    expected = *peer_id;
+  } else {
+    if (request.bootstrap_token().empty())
+      return refuse(request, grpc::StatusCode::UNAUTHENTICATED,
+                    "a first certificate needs a bootstrap token; renewals must come over the "
+                    "TLS port with the current certificate");
+    std::string why;
+    const auto grant = tokens_.consume(request.bootstrap_token(), request.proxy_id(), &why);
+    if (!grant) {
+      const bool other_proxy = why.find("another proxy") != std::string::npos;
+      return refuse(
+          request,
+          other_proxy ? grpc::StatusCode::PERMISSION_DENIED : grpc::StatusCode::UNAUTHENTICATED,
+          why);
+    }
+    expected = pki::formatSpiffeId({ca_.trustDomain(), grant->ns, grant->service});
+  }
+  const auto r =
+      ca_.sign(request.csr_pem(), expected, std::chrono::seconds(request.requested_ttl_seconds()),
+               request.proxy_id());
+  if (!r.ok) {
+    using identity::SignError;
+    const auto code = r.error_kind == SignError::kWrongIdentity
+                          ? grpc::StatusCode::PERMISSION_DENIED
+                      : r.error_kind == SignError::kInternal ? grpc::StatusCode::INTERNAL
+                                                             : grpc::StatusCode::INVALID_ARGUMENT;
+    return refuse(request, code, r.error);
+  }
+  response->set_certificate_chain_pem(r.chain_pem);
+  for (auto& pem : ca_.trustBundlePem()) response->add_trust_bundle_pem(std::move(pem));
+  *response->mutable_not_after() = google::protobuf::util::TimeUtil::TimeTToTimestamp(
+      std::chrono::system_clock::to_time_t(r.not_after));
+  response->set_spiffe_id(r.spiffe_id);
+  ++(renewal ? renewed_ : first_issued_);
+  spdlog::info(
+      "identity: {} {} for proxy \"{}\" (serial {}, expires in {} s)",
+      renewal ? "renewed" : "issued", r.spiffe_id, request.proxy_id(), r.serial_hex,
+      std::chrono::duration_cast<std::chrono::seconds>(r.not_after - r.not_before).count());
+  return grpc::Status::OK;
+}
+
+grpc::ServerUnaryReactor* IdentityService::Sign(grpc::CallbackServerContext* ctx,
+                                                const v1::SignRequest* request,
+                                                v1::SignResponse* response) {
+  std::string peer_pem;
+  if (const auto auth = ctx->auth_context()) {
+    const auto values = auth->FindPropertyValues("x509_pem_cert");
+    if (!values.empty()) peer_pem.assign(values.front().data(), values.front().size());
+  }
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(sign(*request, peer_pem, response));
+  return reactor;
+}
+
+}  // namespace meshdeck::cp
