@@ -102,14 +102,17 @@ DemoRunner::~DemoRunner() {
   if (fleet_) fleet_->stop();
 }
 
+void DemoRunner::say(const std::string& line) {
+  const double t =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  fmt::print(out_, "[{:6.1f}s] {}\n", t, line);
+  out_.flush();
+}
+
 int DemoRunner::run(const std::function<bool()>& cancelled) {
   using Clock = std::chrono::steady_clock;
-  const auto started = Clock::now();
-  auto say = [&](const std::string& line) {
-    const double t = std::chrono::duration<double>(Clock::now() - started).count();
-    fmt::print(out_, "[{:6.1f}s] {}\n", t, line);
-    out_.flush();
-  };
+  started_ = Clock::now();
+  const auto started = started_;
 
   std::vector<FileError> errors;
   const auto demo_file = findDemoFile(options_.demo);
@@ -121,12 +124,14 @@ int DemoRunner::run(const std::function<bool()>& cancelled) {
   }
   const auto mesh = loadDemoMesh(*demo_file, &errors);
   std::optional<Scenario> scenario;
+  std::filesystem::path scenario_file;
   if (options_.scenario) {
     const auto file = findScenarioFile(*options_.scenario);
     if (!file) {
       say("no scenario named '" + *options_.scenario + "'");
       return 2;
     }
+    scenario_file = *file;
     scenario = loadScenario(*file, &errors);
   }
   if (!errors.empty()) {
@@ -136,6 +141,10 @@ int DemoRunner::run(const std::function<bool()>& cancelled) {
   if (scenario && scenario->demo != mesh->name) {
     say("scenario '" + scenario->name + "' is written for demo '" + scenario->demo + "', not '" +
         mesh->name + "'");
+    return 2;
+  }
+  if (scenario && !checkHighlights(*scenario, *mesh, scenario_file.string(), &errors)) {
+    for (const auto& e : errors) say(e.toString());
     return 2;
   }
 
@@ -189,43 +198,46 @@ int DemoRunner::run(const std::function<bool()>& cancelled) {
   say(fmt::format("first complete graph: every edge has traffic ({:.1f} s after start)",
                   std::chrono::duration<double>(Clock::now() - started).count()));
 
+  if (options_.on_ready) options_.on_ready(*mesh);
+
   int status = 0;
   if (scenario) {
-    say("scenario: " + scenario->title);
-    ControlPlaneScenarioTarget target(cp_, *fleet_, "scenario:" + scenario->name);
-    ScenarioEngine engine(
-        target, [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); },
-        [] { return Clock::now(); });
-    const auto result = engine.run(
-        *scenario,
-        [&](const StepEvent& e) {
-          switch (e.kind) {
-            case StepEvent::Kind::kStepStarted:
-              say(fmt::format("step {}: {}", e.step + 1, e.text));
-              break;
-            case StepEvent::Kind::kActionDone:
-              say("  done: " + e.text);
-              break;
-            case StepEvent::Kind::kActionFailed:
-              say("  FAILED: " + e.text);
-              break;
-            case StepEvent::Kind::kCheckpointPassed:
-              say("  checkpoint passed: " + e.text);
-              break;
-            case StepEvent::Kind::kCheckpointFailed:
-              say("  checkpoint FAILED: " + e.text);
-              break;
-          }
-        },
-        cancelled);
-    say(fmt::format("scenario {}: {} of {} steps", result.passed ? "passed" : "failed",
-                    result.steps_completed, scenario->steps.size()));
-    status = result.passed ? 0 : 1;
+    status = runScenario(*scenario, cancelled) ? 0 : 1;
   } else {
     const auto deadline =
         options_.duration ? Clock::now() + *options_.duration : Clock::time_point::max();
-    while (Clock::now() < deadline && !(cancelled && cancelled()))
+    auto over = [&] { return Clock::now() >= deadline || (cancelled && cancelled()); };
+    while (!over()) {
+      if (auto next = options_.next_scenario ? options_.next_scenario() : std::nullopt) {
+        std::vector<FileError> refused;
+        if (next->demo != mesh->name)
+          refused.push_back({next->name, 0, 0, "spec.demo",
+                             "scenario '" + next->name + "' is written for demo '" + next->demo +
+                                 "', not '" + mesh->name + "'"});
+        else
+          checkHighlights(*next, *mesh, next->name, &refused);
+        if (refused.empty()) {
+          runScenario(*next, [&] {
+            return over() || (options_.scenario_cancelled && options_.scenario_cancelled());
+          });
+        } else {
+          std::string why;
+          for (const auto& e : refused) {
+            say(e.toString());
+            why += (why.empty() ? "" : "; ") + e.toString();
+          }
+          if (options_.on_scenario_event) {
+            ScenarioEvent e;
+            e.kind = ScenarioEvent::Kind::kScenarioFinished;
+            e.scenario = next->name;
+            e.text = "refused: " + why;
+            options_.on_scenario_event(e);
+          }
+        }
+        continue;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
   }
   uint64_t rss = 0;
   for (const auto& p : fleet_->processes()) rss += p.rss_bytes;
@@ -234,6 +246,41 @@ int DemoRunner::run(const std::function<bool()>& cancelled) {
   if (options_.on_fleet) options_.on_fleet(nullptr);
   fleet_->stop();
   return status;
+}
+
+bool DemoRunner::runScenario(const Scenario& scenario, const std::function<bool()>& cancelled) {
+  using Clock = std::chrono::steady_clock;
+  say("scenario: " + scenario.title);
+  ControlPlaneScenarioTarget target(cp_, *fleet_, "scenario:" + scenario.name);
+  ScenarioEngine engine(
+      target, [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); },
+      [] { return Clock::now(); });
+  if (options_.on_scenario_event) engine.setEventSink(options_.on_scenario_event);
+  const auto result = engine.run(
+      scenario,
+      [&](const StepEvent& e) {
+        switch (e.kind) {
+          case StepEvent::Kind::kStepStarted:
+            say(fmt::format("step {}: {}", e.step + 1, e.text));
+            break;
+          case StepEvent::Kind::kActionDone:
+            say("  done: " + e.text);
+            break;
+          case StepEvent::Kind::kActionFailed:
+            say("  FAILED: " + e.text);
+            break;
+          case StepEvent::Kind::kCheckpointPassed:
+            say("  checkpoint passed: " + e.text);
+            break;
+          case StepEvent::Kind::kCheckpointFailed:
+            say("  checkpoint FAILED: " + e.text);
+            break;
+        }
+      },
+      cancelled);
+  say(fmt::format("scenario {}: {} of {} steps", result.passed ? "passed" : "failed",
+                  result.steps_completed, scenario.steps.size()));
+  return result.passed;
 }
 
 }  // namespace meshdeck::cp::fleet

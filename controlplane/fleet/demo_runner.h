@@ -60,10 +60,23 @@ struct DemoRunOptions {
   // Called once the fleet is started (for fleet actions from the management API), and with
   // nullptr before it stops.
   std::function<void(DemoFleet*)> on_fleet;
+  // Called once, on the runner's thread, when the first complete graph is in: the demo is up
+  // and scenarios can run.
+  std::function<void(const DemoMesh&)> on_ready;
+  // The structured progress of every scenario run (the one given at start and those from
+  // next_scenario), on the runner's thread. A scenario refused before it starts (written for
+  // another demo, unknown highlight names) reports kScenarioFinished with the reason.
+  std::function<void(const ScenarioEvent&)> on_scenario_event;
+  // Polled every 100 ms while the demo runs without a scenario: a scenario to run now on the
+  // running demo. The demo keeps running after it; its result does not change the exit code.
+  std::function<std::optional<Scenario>()> next_scenario;
+  // Polled while a scenario from next_scenario runs: true stops that scenario, not the demo.
+  std::function<bool()> scenario_cancelled;
 };
 
 // Runs a demo mesh (and optionally a scenario) against a started control plane, printing each
-// step to `out`, until the scenario ends, `duration` passes or `cancelled()` turns true.
+// step to `out`, until the scenario ends, `duration` passes or `cancelled()` turns true. Without
+// a scenario at start, scenarios handed over by `next_scenario` run on the running demo.
 // Exit codes: 0 success, 1 a scenario checkpoint or action failed, 2 bad input (demo or
 // scenario file), 3 the mesh did not come up.
 class DemoRunner {
@@ -75,8 +88,13 @@ class DemoRunner {
   DemoFleet* fleet() { return fleet_.get(); }
 
  private:
+  void say(const std::string& line);
+  // Runs `scenario` on the running fleet, printing its steps; true when it passed.
+  bool runScenario(const Scenario& scenario, const std::function<bool()>& cancelled);
+
   ControlPlane& cp_;
   DemoRunOptions options_;
+  std::chrono::steady_clock::time_point started_;
   std::ostream& out_;
   std::unique_ptr<ProcessSupervisor> supervisor_;
   std::unique_ptr<DemoFleet> fleet_;

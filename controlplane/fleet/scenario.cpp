@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "common/atomic_file.h"
@@ -76,6 +77,12 @@ std::string describe(const ScenarioAction& action) {
 }
 
 namespace {
+
+std::string trim(std::string x) {
+  x.erase(0, x.find_first_not_of(' '));
+  x.erase(x.find_last_not_of(' ') + 1);
+  return x;
+}
 
 std::optional<EdgeMetric> metricFromName(const std::string& name) {
   if (name == "errorRate") return EdgeMetric::kErrorRate;
@@ -168,7 +175,7 @@ std::optional<Scenario> parseScenario(const std::string& yaml, const std::string
     const std::string sp = Reader::index("spec.steps", i);
     const YAML::Node s = steps[i];
     if (!r.isMap(s, sp)) continue;
-    r.onlyKeys(s, sp, {"title", "narration", "actions", "checkpoint"});
+    r.onlyKeys(s, sp, {"title", "narration", "actions", "checkpoint", "highlight"});
     ScenarioStep step;
     step.title = r.str(s, "title", sp);
     step.narration = r.str(s, "narration", sp, "");
@@ -187,11 +194,6 @@ std::optional<Scenario> parseScenario(const std::string& yaml, const std::string
       if (arrow == std::string::npos) {
         r.error(c["edge"], cp + ".edge", "must be 'source -> destination'");
       } else {
-        auto trim = [](std::string x) {
-          x.erase(0, x.find_first_not_of(' '));
-          x.erase(x.find_last_not_of(' ') + 1);
-          return x;
-        };
         check.source = trim(edge.substr(0, arrow));
         check.destination = trim(edge.substr(arrow + 2));
       }
@@ -208,6 +210,33 @@ std::optional<Scenario> parseScenario(const std::string& yaml, const std::string
       check.within = std::chrono::duration_cast<std::chrono::milliseconds>(
           r.duration(c, "within", cp, std::chrono::seconds(20)));
       step.checkpoint = check;
+    }
+    if (const YAML::Node h = s["highlight"]; h.IsDefined()) {
+      const std::string hp = sp + ".highlight";
+      if (!h.IsSequence() || h.size() == 0)
+        r.error(h, hp, "must be a non-empty list of 'source -> destination' or service names");
+      for (size_t k = 0; h.IsSequence() && k < h.size(); ++k) {
+        const YAML::Node e = h[k];
+        const std::string ep = Reader::index(hp, k);
+        if (!e.IsScalar()) {
+          r.error(e, ep, "must be 'source -> destination' or a service name");
+          continue;
+        }
+        HighlightEntry entry;
+        const std::string text = e.Scalar();
+        const auto arrow = text.find("->");
+        entry.source = trim(text.substr(0, arrow));
+        if (arrow != std::string::npos) entry.destination = trim(text.substr(arrow + 2));
+        const bool ok = detail::validName(entry.source) &&
+                        (arrow == std::string::npos || detail::validName(entry.destination));
+        if (!ok) {
+          r.error(e, ep, "must be 'source -> destination' or a service name");
+          continue;
+        }
+        entry.line = static_cast<uint32_t>(e.Mark().line + 1);
+        entry.column = static_cast<uint32_t>(e.Mark().column + 1);
+        step.highlight.push_back(std::move(entry));
+      }
     }
     sc.steps.push_back(std::move(step));
   }
@@ -252,6 +281,128 @@ std::vector<std::filesystem::path> bundledScenarios() {
   return {};
 }
 
+namespace {
+
+// Every call edge of the demo, loads included.
+std::set<ScenarioEdge> meshEdges(const DemoMesh& mesh) {
+  std::set<ScenarioEdge> edges;
+  for (const auto& svc : mesh.services)
+    for (const auto& c : svc.calls) edges.insert({svc.name, c.service});
+  for (const auto& l : mesh.load) edges.insert({l.name, l.target});
+  return edges;
+}
+
+void addEdgesInto(const std::set<ScenarioEdge>& all, const std::string& service,
+                  std::set<ScenarioEdge>* out) {
+  for (const auto& e : all)
+    if (e.destination == service) out->insert(e);
+}
+
+// The services the policy documents of an applyPolicy action are about.
+std::vector<std::string> policyTargets(const std::string& yaml) {
+  std::vector<std::string> out;
+  try {
+    // A missing key yields an invalid node whose type queries throw: ask IsDefined() first.
+    auto scalar = [](const YAML::Node& n) { return n.IsDefined() && n.IsScalar(); };
+    for (const auto& doc : YAML::LoadAll(yaml)) {
+      const YAML::Node spec = doc["spec"];
+      if (!spec.IsDefined() || !spec.IsMap()) continue;
+      const YAML::Node host = spec["host"], selector = spec["selector"];
+      if (scalar(host)) {
+        out.push_back(host.Scalar());
+      } else if (selector.IsDefined() && selector.IsMap()) {
+        if (const YAML::Node service = selector["service"]; scalar(service))
+          out.push_back(service.Scalar());
+      }
+    }
+  } catch (const YAML::Exception&) {
+    // The control plane reports the error when the action runs; it highlights nothing.
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<ScenarioEdge> stepEdges(const ScenarioStep& step, const DemoMesh& mesh) {
+  const std::set<ScenarioEdge> all = meshEdges(mesh);
+  std::set<ScenarioEdge> out;
+  if (!step.highlight.empty()) {
+    for (const auto& h : step.highlight) {
+      if (h.destination.empty())
+        addEdgesInto(all, h.source, &out);
+      else
+        out.insert({h.source, h.destination});
+    }
+    return {out.begin(), out.end()};
+  }
+  if (step.checkpoint) out.insert({step.checkpoint->source, step.checkpoint->destination});
+  for (const auto& action : step.actions) {
+    if (const auto* b = std::get_if<SetBehaviourAction>(&action)) {
+      addEdgesInto(all, b->service, &out);
+    } else if (const auto* k = std::get_if<KillInstanceAction>(&action)) {
+      addEdgesInto(all, k->service, &out);
+    } else if (const auto* a = std::get_if<ApplyPolicyAction>(&action)) {
+      for (const auto& target : policyTargets(a->yaml)) addEdgesInto(all, target, &out);
+    } else if (const auto* l = std::get_if<SetLoadAction>(&action)) {
+      for (const auto& load : mesh.load)
+        if (load.name == l->load) out.insert({load.name, load.target});
+    }
+  }
+  return {out.begin(), out.end()};
+}
+
+bool checkHighlights(const Scenario& scenario, const DemoMesh& mesh, const std::string& file,
+                     std::vector<FileError>* errors) {
+  const size_t before = errors->size();
+  const std::set<ScenarioEdge> all = meshEdges(mesh);
+  std::set<std::string> names;
+  for (const auto& e : all) {
+    names.insert(e.source);
+    names.insert(e.destination);
+  }
+  for (const auto& svc : mesh.services) names.insert(svc.name);
+  for (size_t i = 0; i < scenario.steps.size(); ++i) {
+    const auto& hl = scenario.steps[i].highlight;
+    for (size_t k = 0; k < hl.size(); ++k) {
+      const auto& h = hl[k];
+      const std::string field = fmt::format("spec.steps[{}].highlight[{}]", i, k);
+      auto fail = [&](const std::string& message) {
+        errors->push_back({file, h.line, h.column, field, message});
+      };
+      for (const auto* name : {&h.source, &h.destination}) {
+        if (!name->empty() && !names.count(*name))
+          fail(fmt::format("'{}' is not a service or load of demo '{}'", *name, mesh.name));
+      }
+      if (!h.destination.empty() && names.count(h.source) && names.count(h.destination) &&
+          !all.count({h.source, h.destination}))
+        fail(fmt::format("demo '{}' has no call {} -> {}", mesh.name, h.source, h.destination));
+    }
+  }
+  return errors->size() == before;
+}
+
+const char* toString(ScenarioEvent::Kind kind) {
+  switch (kind) {
+    case ScenarioEvent::Kind::kScenarioStarted:
+      return "scenario started";
+    case ScenarioEvent::Kind::kStepStarted:
+      return "step started";
+    case ScenarioEvent::Kind::kActionDone:
+      return "action done";
+    case ScenarioEvent::Kind::kActionFailed:
+      return "action failed";
+    case ScenarioEvent::Kind::kCheckpointStarted:
+      return "checkpoint started";
+    case ScenarioEvent::Kind::kCheckpointPassed:
+      return "checkpoint passed";
+    case ScenarioEvent::Kind::kCheckpointFailed:
+      return "checkpoint failed";
+    case ScenarioEvent::Kind::kScenarioFinished:
+      return "scenario finished";
+  }
+  return "?";
+}
+
 ScenarioEngine::ScenarioEngine(ScenarioTarget& target, Sleep sleep, Now now,
                                std::chrono::milliseconds poll)
     : target_(target), sleep_(std::move(sleep)), now_(std::move(now)), poll_(poll) {}
@@ -259,19 +410,55 @@ ScenarioEngine::ScenarioEngine(ScenarioTarget& target, Sleep sleep, Now now,
 ScenarioResult ScenarioEngine::run(const Scenario& scenario,
                                    const std::function<void(const StepEvent&)>& observer,
                                    const std::function<bool()>& cancelled) {
+  using Kind = ScenarioEvent::Kind;
   ScenarioResult result;
+  const auto started = now_();
+  auto event = [](Kind kind) {
+    ScenarioEvent e;
+    e.kind = kind;
+    return e;
+  };
+  auto report = [&](ScenarioEvent e) {
+    if (!sink_) return;
+    e.scenario = scenario.name;
+    e.at = std::chrono::duration_cast<std::chrono::milliseconds>(now_() - started);
+    sink_(e);
+  };
   auto emit = [&](StepEvent e) {
     if (observer) observer(e);
     result.events.push_back(std::move(e));
   };
+  // Ends the run: the finishing event, then the result.
+  auto finish = [&](bool cancelled_now, std::string text) {
+    ScenarioEvent e = event(Kind::kScenarioFinished);
+    e.passed = result.passed;
+    e.cancelled = cancelled_now;
+    e.steps_completed = result.steps_completed;
+    e.text = std::move(text);
+    report(std::move(e));
+    return result;
+  };
+  auto stopped = [&] { return finish(true, "stopped"); };
+  {
+    ScenarioEvent e = event(Kind::kScenarioStarted);
+    e.text = scenario.title;
+    report(std::move(e));
+  }
   for (size_t i = 0; i < scenario.steps.size(); ++i) {
     const ScenarioStep& step = scenario.steps[i];
+    {
+      ScenarioEvent e = event(Kind::kStepStarted);
+      e.step = i;
+      e.text = step.title;
+      report(std::move(e));
+    }
     emit({StepEvent::Kind::kStepStarted, i, step.title, std::nullopt});
-    for (const auto& action : step.actions) {
-      if (cancelled && cancelled()) return result;
+    for (size_t a = 0; a < step.actions.size(); ++a) {
+      const ScenarioAction& action = step.actions[a];
+      if (cancelled && cancelled()) return stopped();
       ActionResult r;
-      if (const auto* a = std::get_if<ApplyPolicyAction>(&action))
-        r = target_.applyPolicy(a->yaml);
+      if (const auto* ap = std::get_if<ApplyPolicyAction>(&action))
+        r = target_.applyPolicy(ap->yaml);
       else if (const auto* d = std::get_if<DeletePolicyAction>(&action))
         r = target_.deletePolicy(d->kind, d->name);
       else if (const auto* b = std::get_if<SetBehaviourAction>(&action))
@@ -285,19 +472,33 @@ ScenarioResult ScenarioEngine::run(const Scenario& scenario,
         r = {true, ""};
       }
       const std::string text = describe(action) + (r.message.empty() ? "" : ": " + r.message);
+      {
+        ScenarioEvent e = event(r.ok ? Kind::kActionDone : Kind::kActionFailed);
+        e.step = i;
+        e.action = a;
+        e.text = text;
+        report(std::move(e));
+      }
       if (!r.ok) {
         emit({StepEvent::Kind::kActionFailed, i, text, std::nullopt});
-        return result;
+        return finish(false, fmt::format("step {}: {} failed", i + 1, text));
       }
       emit({StepEvent::Kind::kActionDone, i, text, std::nullopt});
     }
     if (step.checkpoint) {
       const Checkpoint& c = *step.checkpoint;
+      {
+        ScenarioEvent e = event(Kind::kCheckpointStarted);
+        e.step = i;
+        e.text = c.describe();
+        e.within = c.within;
+        report(std::move(e));
+      }
       const auto deadline = now_() + c.within;
       std::optional<double> value;
       bool held = false;
       for (;;) {
-        if (cancelled && cancelled()) return result;
+        if (cancelled && cancelled()) return stopped();
         value = target_.edgeMetric(c.source, c.destination, c.metric);
         if (value && (c.above ? *value > c.threshold : *value < c.threshold)) {
           held = true;
@@ -308,14 +509,24 @@ ScenarioResult ScenarioEngine::run(const Scenario& scenario,
       }
       const std::string observed =
           value ? fmt::format(" (observed {:.4g})", *value) : std::string(" (edge had no traffic)");
+      {
+        ScenarioEvent e = event(held ? Kind::kCheckpointPassed : Kind::kCheckpointFailed);
+        e.step = i;
+        e.value = value;
+        e.text = held ? c.describe() + observed
+                      : fmt::format("{} {} {:g} not reached within {}{}", toString(c.metric),
+                                    c.above ? "above" : "below", c.threshold,
+                                    common::formatDuration(c.within), observed);
+        report(std::move(e));
+      }
       emit({held ? StepEvent::Kind::kCheckpointPassed : StepEvent::Kind::kCheckpointFailed, i,
             c.describe() + observed, value});
-      if (!held) return result;
+      if (!held) return finish(false, fmt::format("step {}: checkpoint failed", i + 1));
     }
     result.steps_completed = i + 1;
   }
   result.passed = true;
-  return result;
+  return finish(false, fmt::format("all {} steps passed", scenario.steps.size()));
 }
 
 }  // namespace meshdeck::cp::fleet

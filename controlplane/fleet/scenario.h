@@ -53,10 +53,30 @@ struct Checkpoint {
       const;  // "error rate of storefront-web -> recommendations above 0.05 within 20s"
 };
 
+// An edge of the demo's graph: calls from `source` to `destination`.
+struct ScenarioEdge {
+  std::string source, destination;
+  bool operator==(const ScenarioEdge& o) const {
+    return source == o.source && destination == o.destination;
+  }
+  bool operator<(const ScenarioEdge& o) const {
+    return source != o.source ? source < o.source : destination < o.destination;
+  }
+};
+
+// One entry of a step's optional `highlight:` list: "source -> destination", or a service name
+// (destination empty) standing for every edge into that service. Line and column locate it in
+// the scenario file for errors.
+struct HighlightEntry {
+  std::string source, destination;
+  uint32_t line = 0, column = 0;
+};
+
 struct ScenarioStep {
   std::string title, narration;
   std::vector<ScenarioAction> actions;
   std::optional<Checkpoint> checkpoint;
+  std::vector<HighlightEntry> highlight;  // empty: derived (see stepEdges)
 };
 
 // A scenario file (kind: Scenario): a timed script over a demo mesh.
@@ -74,6 +94,20 @@ std::optional<Scenario> loadScenario(const std::filesystem::path& file,
 std::optional<std::filesystem::path> findScenarioFile(const std::string& name_or_path);
 // Every bundled scenario file.
 std::vector<std::filesystem::path> bundledScenarios();
+
+// The edges step `step` is about, sorted, without duplicates: the step's `highlight:` list when
+// it has one; otherwise its checkpoint's edge, the edges into every service a setBehaviour,
+// killInstance or applyPolicy action names (the policy's spec.host or spec.selector.service;
+// mesh-wide policies name none), and the edge from every load a setLoad action changes to its
+// target. A service stands for the edges into it in `mesh` (its callers and the loads aimed at
+// it), where its callers see what it does.
+std::vector<ScenarioEdge> stepEdges(const ScenarioStep& step, const DemoMesh& mesh);
+
+// Checks the names of the scenario's `highlight:` lists against the demo: each must be a
+// service or a load of `mesh`, and an edge must be a call of the demo. Appends one error per
+// unknown name (file, line, column, field) and returns false when there was any.
+bool checkHighlights(const Scenario& scenario, const DemoMesh& mesh, const std::string& file,
+                     std::vector<FileError>* errors);
 
 // What the engine acts on. Implemented over the control plane and the demo fleet by
 // ScenarioTarget (in the binaries), and by fakes in tests.
@@ -108,6 +142,38 @@ struct StepEvent {
   std::optional<double> value;  // the metric's value when a checkpoint ends
 };
 
+// The structured progress of a run, for a player UI (ScenarioEngine::setEventSink). Every run
+// reports, in this order: kScenarioStarted; per step kStepStarted, one kActionDone per action
+// (or kActionFailed, which ends the run), then for a step with a checkpoint kCheckpointStarted
+// and kCheckpointPassed or kCheckpointFailed (which ends the run); finally kScenarioFinished,
+// also when the run was cancelled.
+struct ScenarioEvent {
+  enum class Kind {
+    kScenarioStarted,
+    kStepStarted,
+    kActionDone,
+    kActionFailed,
+    kCheckpointStarted,
+    kCheckpointPassed,
+    kCheckpointFailed,
+    kScenarioFinished
+  };
+  Kind kind = Kind::kScenarioStarted;
+  std::string scenario;  // the scenario's name
+  size_t step = 0;       // every kind but kScenarioStarted/kScenarioFinished
+  size_t action = 0;     // kActionDone, kActionFailed: index in the step's actions
+  // kStepStarted: the title; actions: what was done and the answer; checkpoint started: its
+  // condition; passed: the condition and the value; failed: why; finished: a summary.
+  std::string text;
+  std::optional<double> value;          // checkpoint passed/failed: the last value seen
+  std::chrono::milliseconds at{0};      // engine time since kScenarioStarted
+  std::chrono::milliseconds within{0};  // kCheckpointStarted: the time the checkpoint has
+  bool passed = false;                  // kScenarioFinished
+  bool cancelled = false;               // kScenarioFinished: stopped before it ended
+  size_t steps_completed = 0;           // kScenarioFinished
+};
+const char* toString(ScenarioEvent::Kind kind);
+
 struct ScenarioResult {
   bool passed = false;
   size_t steps_completed = 0;
@@ -125,11 +191,16 @@ class ScenarioEngine {
   ScenarioEngine(ScenarioTarget& target, Sleep sleep, Now now,
                  std::chrono::milliseconds poll = std::chrono::milliseconds(250));
 
+  // Also report ScenarioEvents to `sink` (called on the thread of run(), before the
+  // StepEvent observer of the same moment).
+  void setEventSink(std::function<void(const ScenarioEvent&)> sink) { sink_ = std::move(sink); }
+
   ScenarioResult run(const Scenario& scenario,
                      const std::function<void(const StepEvent&)>& observer,
                      const std::function<bool()>& cancelled = {});
 
  private:
+  std::function<void(const ScenarioEvent&)> sink_;
   ScenarioTarget& target_;
   Sleep sleep_;
   Now now_;
