@@ -1,16 +1,14 @@
 // meshdeck: the desktop app. Parses flags, composes a ControlPlane (embedded, or a snapshot
-// file opened offline), an optional demo mesh and the main window, and runs.
+// file opened offline), an optional demo mesh (DemoController) and the main window, and runs.
 #include <QApplication>
 #include <QByteArray>
 #include <QCommandLineParser>
 #include <QDir>
-#include <QMetaObject>
-#include <QPointer>
 #include <QStandardPaths>
 #include <cstdio>
 #include <memory>
 
-#include "controlplane/fleet/demo_session.h"
+#include "app/demo_controller.h"
 #include "controlplane/grpc_control_plane.h"
 #include "controlplane/in_process_control_plane.h"
 #include "meshdeck/version.h"
@@ -121,41 +119,18 @@ int main(int argc, char** argv) {
 
   meshdeck::ui::MainWindow window(control_plane, options);
   // The demo fleet runs on its own thread; it must stop before the control plane it talks to.
-  std::unique_ptr<meshdeck::cp::fleet::DemoSession> session;
+  std::unique_ptr<meshdeck::app::DemoController> demo_controller;
   if (embedded != nullptr && parser.isSet(demo)) {
-    meshdeck::cp::fleet::DemoRunOptions run;
-    run.demo = options.demo.toStdString();
-    run.bin_dir = QCoreApplication::applicationDirPath().toStdString();
-    run.control_plane_address = embedded->listenAddress();
-    run.register_service = [embedded](const std::string& s, const std::string& v,
-                                      const std::string& t) { embedded->registerService(s, v, t); };
-    run.on_fleet = [embedded](meshdeck::cp::fleet::DemoFleet* f) { embedded->setFleet(f); };
-    QPointer<meshdeck::ui::MainWindow> target(&window);
-    const QString name = options.demo;
-    auto post = [target](QString text) {
-      QMetaObject::invokeMethod(
-          target,
-          [target, text] {
-            if (target) target->setDemoStatus(text);
-          },
-          Qt::QueuedConnection);
-    };
-    session = std::make_unique<meshdeck::cp::fleet::DemoSession>(
-        *embedded, std::move(run),
-        [post, name](const std::string& line) {
-          post(QStringLiteral("Demo %1: %2").arg(name, QString::fromStdString(line).trimmed()));
-        },
-        [post, name](int code) {
-          post(code == 0 ? QStringLiteral("Demo %1 stopped").arg(name)
-                         : QStringLiteral("Demo %1 failed (exit %2): see the Fleet panel")
-                               .arg(name)
-                               .arg(code));
-        });
-    session->start();
+    demo_controller = std::make_unique<meshdeck::app::DemoController>(
+        *embedded, options.demo, QCoreApplication::applicationDirPath());
+    QObject::connect(demo_controller.get(), &meshdeck::app::DemoController::statusChanged, &window,
+                     &meshdeck::ui::MainWindow::setDemoStatus);
+    window.setScenarioRunner(demo_controller.get());
+    demo_controller->startDemo();
   }
   window.show();
   const int status = app.exec();
-  if (session) session->stop();
+  if (demo_controller) demo_controller->stopDemo();
   if (embedded != nullptr) embedded->stop();
   return status;
 }

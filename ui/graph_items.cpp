@@ -211,6 +211,14 @@ void EdgeItem::setHighlighted(bool on) {
   update();
 }
 
+void EdgeItem::setFocused(bool on) {
+  if (focused_ == on) return;
+  focused_ = on;
+  // Above the other edges, so that crossing edges do not hide the halo.
+  setZValue(on ? 1.2 : 1);
+  update();
+}
+
 void EdgeItem::adjust() {
   prepareGeometryChange();
   rebuildGeometry();
@@ -272,7 +280,8 @@ void EdgeItem::rebuildGeometry() {
   stroker.setWidth(std::max(10.0, width_ + 6));
   shape_ = stroker.createStroke(path_);
   shape_.addRect(label_rect_);
-  bounds_ = shape_.boundingRect().united(arrow_.boundingRect()).adjusted(-4, -4, 4, 4);
+  // The focus halo (width_ + 12) reaches 3 px beyond the shape; the margin covers it.
+  bounds_ = shape_.boundingRect().united(arrow_.boundingRect()).adjusted(-6, -6, 6, 6);
   for (const auto& b : badge_rects_) bounds_ = bounds_.united(b.first.adjusted(-1, -1, 1, 1));
 }
 
@@ -291,6 +300,16 @@ QPainterPath EdgeItem::shape() const { return shape_; }
 void EdgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget*) {
   painter->setRenderHint(QPainter::Antialiasing);
   const bool selected = option->state & QStyle::State_Selected;
+  if (focused_) {
+    QColor halo = style_.focus;
+    halo.setAlpha(70);
+    painter->setPen(QPen(halo, width_ + 12, Qt::SolidLine, Qt::RoundCap));
+    painter->setBrush(Qt::NoBrush);
+    painter->drawPath(path_);
+    halo.setAlpha(150);
+    painter->setPen(QPen(halo, width_ + 5, Qt::SolidLine, Qt::RoundCap));
+    painter->drawPath(path_);
+  }
   if (selected || highlighted_) {
     QColor glow = selected ? style_.selection : style_.highlight;
     glow.setAlpha(110);

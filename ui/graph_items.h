@@ -84,6 +84,10 @@ class EdgeItem : public QGraphicsItem {
   // Recomputes geometry after a node moved.
   void adjust();
   void setHighlighted(bool on);
+  // The edge is what the playing scenario step is about: a wide halo in the focus colour under
+  // the health-coloured stroke, so both stay readable.
+  void setFocused(bool on);
+  bool focused() const { return focused_; }
 
   // Traffic animation: a point at fraction t (0..1) along the curve, and dots per second.
   QPointF pointAt(double t) const;
@@ -110,6 +114,7 @@ class EdgeItem : public QGraphicsItem {
   QColor color_;
   double width_ = 1.5;
   bool highlighted_ = false;
+  bool focused_ = false;
 
   QPainterPath layout_route_;
   QPointF layout_source_, layout_dest_;

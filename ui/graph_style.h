@@ -36,6 +36,8 @@ QString healthName(Health h);
 struct GraphStyle {
   bool dark = false;
   QColor background, grid, node_fill, node_border, text, muted_text, selection, highlight;
+  // The halo of the edges a scenario step is about: a hue no health state uses.
+  QColor focus;
   QColor healthy, warning, critical, idle;
 
   static GraphStyle fromPalette(const QPalette& palette);

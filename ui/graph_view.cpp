@@ -120,6 +120,7 @@ void GraphView::showSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot) 
     if (item == nullptr) {
       item = new EdgeItem(nodes_.value(src), nodes_.value(dst));
       item->setVisible(false);
+      item->setFocused(focus_.contains(key));
       scene_->addItem(item);
       edges_.insert(key, item);
       topology_changed = true;
@@ -252,9 +253,10 @@ void GraphView::onLaidOut(quint64 generation, const LayoutResult& result) {
     updateSceneRect();
     const bool first = !first_layout_done_;
     first_layout_done_ = true;
+    // Items placed by this layout become visible here; the fit measures visible items only.
+    applyFilters();
     if (first || auto_fit_) fitGraph();
     minimap_->refit();
-    applyFilters();
     updateMinimapVisibility();
     emit layoutFinished(result.milliseconds);
   }
@@ -447,6 +449,23 @@ void GraphView::highlightDestinations(const QStringList& services, int milliseco
       if (services.contains(e->destinationNode()->name())) e->setHighlighted(false);
     }
   });
+}
+
+void GraphView::setFocusEdges(const QList<QPair<QString, QString>>& edges) {
+  focus_.clear();
+  for (const auto& [source, destination] : edges)
+    focus_.insert(LayoutResult::edgeKey(source, destination));
+  for (auto it = edges_.cbegin(); it != edges_.cend(); ++it)
+    it.value()->setFocused(focus_.contains(it.key()));
+}
+
+QList<QPair<QString, QString>> GraphView::focusedEdges() const {
+  QList<QPair<QString, QString>> out;
+  for (EdgeItem* e : edges_) {
+    if (e->focused()) out.append({e->sourceNode()->name(), e->destinationNode()->name()});
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 void GraphView::fitGraph() {

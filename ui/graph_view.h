@@ -72,6 +72,11 @@ class GraphView : public QGraphicsView {
   GraphSelection selection() const;
   // Briefly highlights the edges into the given services (after a policy apply).
   void highlightDestinations(const QStringList& services, int milliseconds);
+  // Marks the edges the playing scenario step is about (EdgeItem::setFocused) until the next
+  // call; an empty list clears the mark. Edges that appear later are marked when they do.
+  void setFocusEdges(const QList<QPair<QString, QString>>& edges);
+  // The marked edges that are in the scene now, sorted.
+  QList<QPair<QString, QString>> focusedEdges() const;
 
   void fitGraph();
   void zoomBy(double factor);
@@ -131,7 +136,7 @@ class GraphView : public QGraphicsView {
   bool auto_fit_ = true;
   QSet<QString> laid_out_edges_;  // edge keys of the last applied layout
   QSet<QString> anchored_;        // services with at least one edge at the last layout  // refit on
-                            // resize until the user zooms or pans
+                                  // resize until the user zooms or pans
   double last_layout_ms_ = 0;
   quint64 layouts_done_ = 0;
 
@@ -141,6 +146,7 @@ class GraphView : public QGraphicsView {
   bool hide_idle_ = false, only_unhealthy_ = false, animate_ = true;
   QString tier_;
   QSet<QString> find_matches_;
+  QSet<QString> focus_;  // edge keys (LayoutResult::edgeKey)
 };
 
 }  // namespace meshdeck::ui

@@ -32,29 +32,11 @@
 #include "ui/graph_view.h"
 #include "ui/inspector.h"
 #include "ui/policy_panel.h"
+#include "ui/scenario_panel.h"
 #include "ui/snapshot_export.h"
 #include "ui/table_models.h"
 
 namespace meshdeck::ui {
-namespace {
-
-QWidget* scenariosPlaceholder(QWidget* parent) {
-  auto* w = new QWidget(parent);
-  auto* l = new QVBoxLayout(w);
-  auto* text = new QLabel(
-      QObject::tr("<b>Scenarios</b><p>No scenario runner is available in this build yet, so "
-                  "there is nothing to play. Guided scenarios (a canary goes bad, latency "
-                  "injection, locking the mesh down with mTLS) will be listed here with their "
-                  "narration and checkpoints.</p>"),
-      w);
-  text->setWordWrap(true);
-  text->setAlignment(Qt::AlignTop | Qt::AlignLeft);
-  l->addWidget(text);
-  l->addStretch();
-  return w;
-}
-
-}  // namespace
 
 MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWindowOptions options,
                        QWidget* parent)
@@ -95,7 +77,8 @@ MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWind
   side_panel_->addTab(services_table_, tr("Services"));
   side_panel_->addTab(policies_, tr("Policies"));
   side_panel_->addTab(fleet_, tr("Fleet"));
-  side_panel_->addTab(scenariosPlaceholder(side_panel_), tr("Scenarios"));
+  scenarios_ = new ScenarioPanel(side_panel_);
+  side_panel_->addTab(scenarios_, tr("Scenarios"));
   auto* side_dock = new QDockWidget(tr("Mesh"), this);
   side_dock->setObjectName(QStringLiteral("meshDock"));
   side_dock->setWidget(side_panel_);
@@ -118,6 +101,7 @@ MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWind
     graph_->highlightDestinations(targets, 6000);
   });
   connect(client_, &ControlPlaneClient::snapshotUpdated, this, &MainWindow::onSnapshot);
+  connect(scenarios_, &ScenarioPanel::focusEdgesChanged, graph_, &GraphView::setFocusEdges);
 
   createGraphToolbar();
   createMenus();
@@ -232,6 +216,12 @@ void MainWindow::createMenus() {
   view->addSeparator();
   for (auto* dock : findChildren<QDockWidget*>()) view->addAction(dock->toggleViewAction());
 
+  auto* scenario = menuBar()->addMenu(tr("&Scenario"));
+  scenario->addAction(tr("&Start / Stop Scenario"), QKeySequence(Qt::Key_F5), this, [this] {
+    side_panel_->setCurrentWidget(scenarios_);
+    scenarios_->startOrStop();
+  });
+
   auto* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(tr("&About Meshdeck"), this, [this] {
     QMessageBox::about(this, tr("About Meshdeck"),
@@ -303,6 +293,8 @@ void MainWindow::setDemoStatus(const QString& text) {
   demo_label_->setText(text);
   demo_label_->setVisible(!text.isEmpty());
 }
+
+void MainWindow::setScenarioRunner(ScenarioRunner* runner) { scenarios_->setRunner(runner); }
 
 void MainWindow::focusFind() {
   find_edit_->setFocus(Qt::ShortcutFocusReason);

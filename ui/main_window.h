@@ -21,6 +21,8 @@ class FleetPanel;
 class GraphView;
 class Inspector;
 class PolicyPanel;
+class ScenarioPanel;
+class ScenarioRunner;
 class ServicesModel;
 
 // How the window was composed, for the title and the status bar.
@@ -52,6 +54,7 @@ class MainWindow : public QMainWindow {
   Inspector* inspector() const { return inspector_; }
   PolicyPanel* policyPanel() const { return policies_; }
   FleetPanel* fleetPanel() const { return fleet_; }
+  ScenarioPanel* scenarioPanel() const { return scenarios_; }
   QTabWidget* sidePanel() const { return side_panel_; }
   ControlPlaneClient* client() const { return client_; }
   QString statusText() const;
@@ -64,6 +67,8 @@ class MainWindow : public QMainWindow {
   void focusFind();
   // What a demo mesh started beside the window is doing ("storefront: 12 services ready").
   void setDemoStatus(const QString& text);
+  // The scenarios of that demo mesh, for the Scenarios panel (not owned; nullptr: none).
+  void setScenarioRunner(ScenarioRunner* runner);
 
  signals:
   void exportFinished(bool ok, const QString& message);
@@ -87,6 +92,7 @@ class MainWindow : public QMainWindow {
   Inspector* inspector_;
   PolicyPanel* policies_;
   FleetPanel* fleet_;
+  ScenarioPanel* scenarios_;
   QTabWidget* side_panel_;
   ServicesModel* services_model_;
   QSortFilterProxyModel* services_proxy_;

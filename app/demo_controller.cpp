@@ -1,0 +1,162 @@
+#include "app/demo_controller.h"
+
+#include <QMetaObject>
+
+#include "controlplane/fleet/demo_session.h"
+#include "controlplane/in_process_control_plane.h"
+
+namespace meshdeck::app {
+namespace {
+
+ui::ScenarioProgress toProgress(const cp::fleet::ScenarioEvent& e) {
+  using In = cp::fleet::ScenarioEvent::Kind;
+  using Out = ui::ScenarioProgress::Kind;
+  ui::ScenarioProgress p;
+  switch (e.kind) {
+    case In::kScenarioStarted:
+      p.kind = Out::kScenarioStarted;
+      break;
+    case In::kStepStarted:
+      p.kind = Out::kStepStarted;
+      break;
+    case In::kActionDone:
+      p.kind = Out::kActionDone;
+      break;
+    case In::kActionFailed:
+      p.kind = Out::kActionFailed;
+      break;
+    case In::kCheckpointStarted:
+      p.kind = Out::kCheckpointStarted;
+      break;
+    case In::kCheckpointPassed:
+      p.kind = Out::kCheckpointPassed;
+      break;
+    case In::kCheckpointFailed:
+      p.kind = Out::kCheckpointFailed;
+      break;
+    case In::kScenarioFinished:
+      p.kind = Out::kScenarioFinished;
+      break;
+  }
+  p.scenario = QString::fromStdString(e.scenario);
+  const bool step_event = e.kind != In::kScenarioStarted && e.kind != In::kScenarioFinished;
+  p.step = step_event ? int(e.step) : -1;
+  p.action = e.kind == In::kActionDone || e.kind == In::kActionFailed ? int(e.action) : -1;
+  p.text = QString::fromStdString(e.text);
+  p.value = e.value;
+  p.at_ms = e.at.count();
+  p.within_ms = e.within.count();
+  p.passed = e.passed;
+  p.cancelled = e.cancelled;
+  p.steps_completed = int(e.steps_completed);
+  return p;
+}
+
+}  // namespace
+
+DemoController::DemoController(cp::InProcessControlPlane& control_plane, const QString& demo,
+                               const QString& bin_dir, QObject* parent)
+    : ui::ScenarioRunner(parent), demo_(demo) {
+  qRegisterMetaType<ui::ScenarioProgress>();
+  loadScenarios();
+  cp::fleet::DemoRunOptions run;
+  run.demo = demo.toStdString();
+  run.bin_dir = bin_dir.toStdString();
+  run.control_plane_address = control_plane.listenAddress();
+  cp::InProcessControlPlane* embedded = &control_plane;
+  run.register_service = [embedded](const std::string& s, const std::string& v,
+                                    const std::string& t) { embedded->registerService(s, v, t); };
+  run.on_fleet = [embedded](cp::fleet::DemoFleet* f) { embedded->setFleet(f); };
+  session_ = std::make_unique<cp::fleet::DemoSession>(
+      control_plane, std::move(run),
+      [this](const std::string& line) {
+        const QString text =
+            QStringLiteral("Demo %1: %2").arg(demo_, QString::fromStdString(line).trimmed());
+        post([this, text] { emit statusChanged(text); });
+      },
+      [this](int code) {
+        const QString text = code == 0 ? QStringLiteral("Demo %1 stopped").arg(demo_)
+                                       : QStringLiteral(
+                                             "Demo %1 failed (exit %2): see the Fleet "
+                                             "panel")
+                                             .arg(demo_)
+                                             .arg(code);
+        post([this, text] {
+          ready_ = false;
+          emit readyChanged(false);
+          emit statusChanged(text);
+        });
+      });
+  session_->setScenarioCallbacks(
+      [this](const cp::fleet::DemoMesh&) {
+        post([this] {
+          ready_ = true;
+          emit readyChanged(true);
+        });
+      },
+      [this](const cp::fleet::ScenarioEvent& e) {
+        const ui::ScenarioProgress p = toProgress(e);
+        post([this, p] { emit progress(p); });
+      });
+}
+
+DemoController::~DemoController() { stopDemo(); }
+
+void DemoController::post(std::function<void()> call) {
+  QMetaObject::invokeMethod(this, std::move(call), Qt::QueuedConnection);
+}
+
+void DemoController::loadScenarios() {
+  // The scenarios written for this demo, found where the app finds demos.
+  namespace fleet = cp::fleet;
+  const auto demo_file = fleet::findDemoFile(demo_.toStdString());
+  if (!demo_file) return;
+  std::vector<fleet::FileError> errors;
+  const auto mesh = fleet::loadDemoMesh(*demo_file, &errors);
+  if (!mesh) return;
+  for (const auto& file : fleet::bundledScenarios()) {
+    const auto sc = fleet::loadScenario(file, &errors);
+    if (!sc || sc->demo != mesh->name) continue;
+    if (!fleet::checkHighlights(*sc, *mesh, file.string(), &errors)) continue;
+    ui::ScenarioInfo info;
+    info.name = QString::fromStdString(sc->name);
+    info.title = QString::fromStdString(sc->title);
+    info.description = QString::fromStdString(sc->description).trimmed();
+    for (const auto& step : sc->steps) {
+      ui::ScenarioStepInfo s;
+      s.title = QString::fromStdString(step.title);
+      s.narration = QString::fromStdString(step.narration).trimmed();
+      for (const auto& action : step.actions)
+        s.actions << QString::fromStdString(fleet::describe(action));
+      if (step.checkpoint) {
+        s.checkpoint = QString::fromStdString(step.checkpoint->describe());
+        s.within_ms = step.checkpoint->within.count();
+      }
+      for (const auto& e : fleet::stepEdges(step, *mesh))
+        s.edges.append({QString::fromStdString(e.source), QString::fromStdString(e.destination)});
+      info.steps << s;
+    }
+    scenarios_ << info;
+  }
+  std::sort(scenarios_.begin(), scenarios_.end(),
+            [](const ui::ScenarioInfo& a, const ui::ScenarioInfo& b) { return a.name < b.name; });
+}
+
+void DemoController::startDemo() { session_->start(); }
+
+void DemoController::stopDemo() {
+  if (session_) session_->stop();
+}
+
+bool DemoController::start(const QString& name, QString* error) {
+  std::string why;
+  if (!session_->runScenario(name.toStdString(), &why)) {
+    *error = QString::fromStdString(why);
+    return false;
+  }
+  return true;
+}
+
+void DemoController::stop() { session_->stopScenario(); }
+
+}  // namespace meshdeck::app
