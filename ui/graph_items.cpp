@@ -280,8 +280,8 @@ void EdgeItem::rebuildGeometry() {
   stroker.setWidth(std::max(10.0, width_ + 6));
   shape_ = stroker.createStroke(path_);
   shape_.addRect(label_rect_);
-  // The focus halo (width_ + 12) reaches 3 px beyond the shape; the margin covers it.
-  bounds_ = shape_.boundingRect().united(arrow_.boundingRect()).adjusted(-6, -6, 6, 6);
+  // The focus halo (width_ + 16) reaches 5 px beyond the shape; the margin covers it.
+  bounds_ = shape_.boundingRect().united(arrow_.boundingRect()).adjusted(-8, -8, 8, 8);
   for (const auto& b : badge_rects_) bounds_ = bounds_.united(b.first.adjusted(-1, -1, 1, 1));
 }
 
@@ -302,12 +302,12 @@ void EdgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
   const bool selected = option->state & QStyle::State_Selected;
   if (focused_) {
     QColor halo = style_.focus;
-    halo.setAlpha(70);
-    painter->setPen(QPen(halo, width_ + 12, Qt::SolidLine, Qt::RoundCap));
+    halo.setAlpha(80);
+    painter->setPen(QPen(halo, width_ + 16, Qt::SolidLine, Qt::RoundCap));
     painter->setBrush(Qt::NoBrush);
     painter->drawPath(path_);
-    halo.setAlpha(150);
-    painter->setPen(QPen(halo, width_ + 5, Qt::SolidLine, Qt::RoundCap));
+    halo.setAlpha(170);
+    painter->setPen(QPen(halo, width_ + 7, Qt::SolidLine, Qt::RoundCap));
     painter->drawPath(path_);
   }
   if (selected || highlighted_) {
@@ -329,7 +329,10 @@ void EdgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
   painter->setFont(labelFont());
   QColor pill = style_.node_fill;
   pill.setAlpha(235);
-  painter->setPen(QPen(color_, selected ? 1.8 : 1));
+  if (focused_)
+    painter->setPen(QPen(style_.focus, 2.2));
+  else
+    painter->setPen(QPen(color_, selected ? 1.8 : 1));
   painter->setBrush(pill);
   painter->drawRoundedRect(label_rect_, label_rect_.height() / 2, label_rect_.height() / 2);
   painter->setPen(style_.text);

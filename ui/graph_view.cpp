@@ -32,6 +32,11 @@ GraphView::GraphView(QWidget* parent)
   setViewportUpdateMode(QGraphicsView::SmartViewportUpdate);
   setOptimizationFlags(QGraphicsView::DontSavePainterState);
   setFrameShape(QFrame::NoFrame);
+  // The scene reaches well beyond the graph (room to drag nodes): scroll bars would show that
+  // margin as a large canvas and take room from the fit. Panning is by dragging; the minimap
+  // appears when part of the graph is out of view.
+  setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  setVerticalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
 
   worker_->moveToThread(&layout_thread_);
   connect(&layout_thread_, &QThread::finished, worker_, &QObject::deleteLater);

@@ -53,6 +53,7 @@ ScenarioPanel::ScenarioPanel(QWidget* parent)
   steps_->setModel(model_);
   steps_->setHeaderHidden(true);
   steps_->setWordWrap(true);
+  steps_->setTextElideMode(Qt::ElideNone);
   steps_->setUniformRowHeights(false);
   steps_->setSelectionMode(QAbstractItemView::NoSelection);
   steps_->setFocusPolicy(Qt::NoFocus);
@@ -69,6 +70,9 @@ ScenarioPanel::ScenarioPanel(QWidget* parent)
   layout->addWidget(result_);
 
   connect(model_, &QAbstractItemModel::modelReset, steps_, &QTreeView::expandAll);
+  // Wrapped rows are as tall as the width allows: measure them again when either changes.
+  connect(steps_->header(), &QHeaderView::sectionResized, steps_, &QTreeView::doItemsLayout);
+  connect(model_, &QAbstractItemModel::dataChanged, steps_, &QTreeView::doItemsLayout);
   connect(box_, &QComboBox::currentIndexChanged, this, [this] {
     if (playing()) return;
     if (const ScenarioInfo* s = selected()) model_->setScenario(*s);

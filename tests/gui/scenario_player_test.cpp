@@ -93,8 +93,11 @@ class ScenarioPlayerTest : public QObject {
     // What the graph scene marks each time the panel hands it a step's edges (this slot runs
     // after the graph's, which the window connected first).
     QList<QList<ui::GraphEdge>> marked;
-    connect(panel, &ui::ScenarioPanel::focusEdgesChanged, this,
-            [&] { marked << window->graphView()->focusedEdges(); });
+    QStringList narrations;  // the narration shown at that moment
+    connect(panel, &ui::ScenarioPanel::focusEdgesChanged, this, [&] {
+      marked << window->graphView()->focusedEdges();
+      narrations << panel->narration()->toPlainText();
+    });
 
     // The demo comes up (bounded: about 10-30 s on a busy machine) and its graph is complete.
     QVERIFY(!demo->ready());
@@ -128,7 +131,8 @@ class ScenarioPlayerTest : public QObject {
     const QList<ui::GraphEdge> second_edges = model->scenario().steps[1].edges;
     QCOMPARE(marked[2], second_edges);
     QVERIFY(second_edges.contains(ui::GraphEdge("storefront-web", "recommendations")));
-    QVERIFY(panel->narration()->toPlainText().contains("step 2 of 3"));
+    QVERIFY(narrations[0].contains("step 1 of 3") && narrations[0].contains("Baseline"));
+    QVERIFY2(narrations[2].contains("step 2 of 3"), qPrintable(narrations[2]));
     if (model->checkpointState(1) == State::kRunning) {
       QVERIFY(window->graphView()->edgeItem("storefront-web", "recommendations")->focused());
       QVERIFY(!window->graphView()->edgeItem("web-gateway", "storefront-web")->focused());
