@@ -5,6 +5,7 @@
 #include <iostream>
 #include <memory>
 
+#include "common/atomic_file.h"
 #include "common/logging.h"
 #include "meshdeck/v1/discovery.pb.h"
 #include "meshdeck/version.h"
@@ -12,6 +13,27 @@
 #include "proxy/config/yaml_loader.h"
 #include "proxy/mesh/mesh_agent.h"
 #include "proxy/proxy.h"
+
+namespace {
+
+using meshdeck::proxy::Proxy;
+using meshdeck::proxy::TlsFiles;
+
+// Reads the identity files and hands them to the proxy (first start and every SIGHUP).
+bool loadTlsIdentity(const TlsFiles& files, Proxy& proxy, std::string* error) {
+  std::string chain, key, bundle;
+  for (const auto& [path, out] :
+       {std::pair{&files.cert, &chain}, {&files.key, &key}, {&files.trust_bundle, &bundle}}) {
+    if (!meshdeck::common::readFile(*path, out, error)) return false;
+  }
+  if (!proxy.setTlsIdentity(chain, key, bundle, error)) {
+    *error = files.cert.string() + ": " + *error;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace meshdeck::proxy;
@@ -40,6 +62,33 @@ int main(int argc, char** argv) {
   app.add_option("--max-connections", options.default_max_connections,
                  "Default connection limit per listener");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off");
+  TlsFiles tls_flags;
+  auto* cert_opt = app.add_option("--tls-cert", tls_flags.cert,
+                                  "Mesh identity: certificate chain (PEM, leaf first, one "
+                                  "spiffe:// URI SAN); overrides the config's tls.cert");
+  auto* key_opt = app.add_option("--tls-key", tls_flags.key, "Mesh identity: private key (PEM)");
+  auto* trust_opt = app.add_option("--tls-trust", tls_flags.trust_bundle,
+                                   "Mesh identity: trusted root certificates (PEM)");
+  cert_opt->needs(key_opt)->needs(trust_opt);
+  key_opt->needs(cert_opt);
+  trust_opt->needs(cert_opt);
+  std::string listen_tls_mode;
+  auto* listen_tls_opt =
+      app.add_option("--listen-tls-mode", listen_tls_mode,
+                     "Standalone mode: strict (mutual TLS required), permissive or disable")
+          ->check(CLI::IsMember({"strict", "permissive", "disable"}));
+  bool upstream_tls = false;
+  auto* upstream_tls_opt = app.add_flag("--upstream-tls", upstream_tls,
+                                        "Standalone mode: mutual TLS towards the upstreams");
+  std::vector<std::string> upstream_identities;
+  auto* upstream_id_opt = app.add_option(
+      "--upstream-identity", upstream_identities,
+      "Standalone mode: SPIFFE id the upstream must present (repeatable; default: any of the "
+      "trust domain)");
+  std::string trust_domain;
+  auto* trust_domain_opt = app.add_option(
+      "--trust-domain", trust_domain,
+      "Standalone mode: trust domain of peers (default: that of the own certificate)");
   MeshIdentity mesh;
   auto* control_opt = app.add_option("--control-plane", mesh.control_plane,
                                      "Mesh mode: control plane host:port to take config from");
@@ -61,6 +110,9 @@ int main(int argc, char** argv) {
   listen_opt->needs(upstream_opt);
   upstream_opt->needs(listen_opt);
   config_opt->excludes(listen_opt);
+  for (auto* o : {listen_tls_opt, upstream_tls_opt, upstream_id_opt, trust_domain_opt})
+    o->needs(listen_opt);
+  upstream_id_opt->needs(upstream_tls_opt);
   CLI11_PARSE(app, argc, argv);
   if (version_opt->count() > 0 && mesh.version.empty()) {
     std::cout << meshdeck::kVersion << "\n";
@@ -72,11 +124,15 @@ int main(int argc, char** argv) {
 
   meshdeck::v1::ProxyConfig config;
   std::string error;
+  TlsFiles tls_files = tls_flags;
   if (!config_file.empty()) {
-    if (!loadProxyConfigFile(config_file, &config, &error)) {
+    TlsFiles from_file;
+    if (!loadProxyConfigFile(config_file, &config, &error, &from_file)) {
       std::cerr << "meshdeck-proxy: " << error << "\n";
       return 2;
     }
+    if (tls_files.empty()) tls_files = from_file;
+    options.require_tls_identity = true;
   } else if (!mesh.control_plane.empty()) {
     if (mesh.service.empty() || mesh.inbound_port == 0 || mesh.outbound_port == 0 ||
         mesh.app_port == 0) {
@@ -95,6 +151,17 @@ int main(int argc, char** argv) {
       std::cerr << "meshdeck-proxy: " << error << "\n";
       return 2;
     }
+    auto* l = config.mutable_listeners(0);
+    if (listen_tls_mode == "strict") l->set_tls_mode(meshdeck::v1::MUTUAL_TLS);
+    if (listen_tls_mode == "permissive") l->set_tls_mode(meshdeck::v1::PERMISSIVE);
+    if (listen_tls_mode == "disable") l->set_tls_mode(meshdeck::v1::PLAINTEXT);
+    if (upstream_tls) {
+      auto* tls = config.mutable_clusters(0)->mutable_tls();
+      tls->set_mode(meshdeck::v1::MUTUAL_TLS);
+      for (const auto& id : upstream_identities) tls->add_expected_identities(id);
+    }
+    config.mutable_security()->set_trust_domain(trust_domain);
+    options.require_tls_identity = true;
   } else {
     std::cerr << "meshdeck-proxy: give --listen and --upstream, --config, or --control-plane\n"
               << app.help();
@@ -102,15 +169,36 @@ int main(int argc, char** argv) {
   }
 
   Proxy proxy(options);
-  if (!config_file.empty()) {
-    proxy.setReloadHook([&proxy, config_file] {
+  if (!tls_files.empty() && !loadTlsIdentity(tls_files, proxy, &error)) {
+    std::cerr << "meshdeck-proxy: " << error << "\n";
+    return 2;
+  }
+  if (!config_file.empty() || !tls_files.empty()) {
+    // SIGHUP: identity files first (rotation: new connections use the new certificate,
+    // existing ones continue), then the config file; anything invalid keeps what runs.
+    proxy.setReloadHook([&proxy, config_file, tls_flags] {
       meshdeck::v1::ProxyConfig next;
+      TlsFiles files = tls_flags;
       std::string why;
-      if (!loadProxyConfigFile(config_file, &next, &why) || !proxy.applyConfig(next, &why)) {
-        spdlog::error("reload of {} refused, keeping the running config: {}", config_file, why);
+      if (!config_file.empty()) {
+        TlsFiles from_file;
+        if (!loadProxyConfigFile(config_file, &next, &why, &from_file)) {
+          spdlog::error("reload of {} refused, keeping the running config: {}", config_file, why);
+          return;
+        }
+        if (files.empty()) files = from_file;
+      }
+      if (!files.empty() && !loadTlsIdentity(files, proxy, &why)) {
+        spdlog::error("reload refused, keeping the running identity and config: {}", why);
         return;
       }
-      spdlog::info("reloaded {}", config_file);
+      if (!config_file.empty()) {
+        if (!proxy.applyConfig(next, &why)) {
+          spdlog::error("reload of {} refused, keeping the running config: {}", config_file, why);
+          return;
+        }
+        spdlog::info("reloaded {}", config_file);
+      }
     });
   }
   if (!proxy.start(config, &error)) {

@@ -1,5 +1,6 @@
 #include "proxy/proxy.h"
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -64,8 +65,10 @@ bool Proxy::start(const meshdeck::v1::ProxyConfig& config, std::string* error) {
   context.draining = &draining_;
   context.worker_count = options_.workers;
   context.default_max_connections = options_.default_max_connections;
-  for (size_t i = 0; i < options_.workers; ++i)
+  for (size_t i = 0; i < options_.workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, context));
+    workers_.back()->setTls(tlsIdentity());  // before the thread runs: no race
+  }
   for (auto& w : workers_) w->start();
   if (!applyConfig(config, error)) return false;
   if (!options_.admin_address.empty()) {
@@ -125,6 +128,12 @@ bool Proxy::applyConfig(const meshdeck::v1::ProxyConfig& proto, std::string* err
   ConfigPtr config = compileConfig(proto, &problems);
   if (!config) {
     if (error) *error = problems;
+    return false;
+  }
+  if (options_.require_tls_identity && config->needsTls() && !tlsIdentity()) {
+    if (error)
+      *error =
+          "the configuration uses mutual TLS but no certificate, key and trust bundle were given";
     return false;
   }
 
@@ -192,6 +201,33 @@ bool Proxy::applyConfig(const meshdeck::v1::ProxyConfig& proto, std::string* err
   return true;
 }
 
+bool Proxy::setTlsIdentity(const std::string& chain_pem, const std::string& key_pem,
+                           const std::string& trust_bundle_pem, std::string* error) {
+  std::string why;
+  auto contexts = tls::TlsContexts::create({chain_pem, key_pem, trust_bundle_pem}, &why);
+  if (!contexts) {
+    if (error) *error = why;
+    return false;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    tls_ = contexts;
+  }
+  for (auto& w : workers_) {
+    Worker* worker = w.get();
+    asio::post(worker->io(), [worker, contexts] { worker->setTls(contexts); });
+  }
+  spdlog::info("TLS identity {} (serial {}, not after {:%Y-%m-%d %H:%M:%S} UTC)",
+               contexts->identity(), contexts->serialHex(),
+               fmt::gmtime(std::chrono::system_clock::to_time_t(contexts->notAfter())));
+  return true;
+}
+
+tls::TlsContextsPtr Proxy::tlsIdentity() const {
+  std::lock_guard lock(mutex_);
+  return tls_;
+}
+
 ConfigPtr Proxy::config() const {
   std::lock_guard lock(mutex_);
   return config_;
@@ -241,6 +277,12 @@ WorkerStats Proxy::collectStats() {
     std::lock_guard lock(m);
     merged.merge(copy);
   });
+  if (auto contexts = tlsIdentity()) {
+    merged.tls_identity = contexts->identity();
+    merged.tls_not_after =
+        std::chrono::duration_cast<std::chrono::seconds>(contexts->notAfter().time_since_epoch())
+            .count();
+  }
   return merged;
 }
 

@@ -12,6 +12,7 @@
 
 #include "proxy/config/config.h"
 #include "proxy/stats.h"
+#include "proxy/tls/tls_contexts.h"
 
 namespace meshdeck::v1 {
 class ProxyConfig;
@@ -38,6 +39,10 @@ class Proxy {
     std::string port_file;      // written with the bound ports once listening (JSON)
     std::chrono::milliseconds drain_timeout{30000};
     uint32_t default_max_connections = 10000;
+    // Refuse configurations that need TLS (an STRICT/PERMISSIVE listener, a MUTUAL_TLS
+    // cluster) while no identity is set. Static and standalone modes set it; in mesh mode the
+    // identity arrives after the first configuration.
+    bool require_tls_identity = false;
   };
 
   explicit Proxy(Options options);
@@ -52,6 +57,15 @@ class Proxy {
   // Validates and compiles `config`, opens new listeners, then swaps the config on every
   // worker. On any error (validation, a port that cannot be bound) nothing changes.
   bool applyConfig(const meshdeck::v1::ProxyConfig& config, std::string* error);
+
+  // Sets (or rotates) the mesh identity used for mutual TLS: the certificate chain (leaf
+  // first), its private key and the trust bundle, all PEM. New connections use it at once;
+  // connections already made continue with the identity they were made with. Callable from
+  // any control thread (the identity agent, SIGHUP, tests) before or after start(). Returns
+  // false with a reason, changing nothing, when the material is unusable.
+  bool setTlsIdentity(const std::string& chain_pem, const std::string& key_pem,
+                      const std::string& trust_bundle_pem, std::string* error);
+  tls::TlsContextsPtr tlsIdentity() const;
 
   // Stop accepting, let in-flight requests finish (up to the drain timeout), then stop.
   void drain();
@@ -92,6 +106,7 @@ class Proxy {
   mutable std::mutex mutex_;  // guards config_, listeners_; never taken by workers
   std::mutex apply_mutex_;
   ConfigPtr config_;
+  tls::TlsContextsPtr tls_;  // guarded by mutex_
   std::map<std::string, BoundListener> listeners_;
   std::function<void()> reload_hook_;
   struct Control;  // signal handling thread, set up in start() before the port file appears

@@ -4,9 +4,12 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ssl/stream_base.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -20,6 +23,7 @@
 
 #include "proxy/http/headers.h"
 #include "proxy/policy/router.h"
+#include "proxy/tls/spiffe.h"
 #include "proxy/worker.h"
 
 namespace meshdeck::proxy {
@@ -47,12 +51,77 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-// Whether a pooled connection still looks usable: no EOF and no unexpected bytes waiting.
+// Whether a pooled connection still looks usable: no EOF and no unexpected bytes waiting
+// (for TLS, neither decrypted bytes in the SSL object nor records on the socket, which would
+// be a close_notify or an alert at this point).
 bool stillOpen(UpstreamConnection& c) {
   if (c.buffer.size() > 0) return false;
+  if (SSL* ssl = c.stream.ssl(); ssl && SSL_pending(ssl) > 0) return false;
   char byte;
   const auto r = ::recv(c.stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+// The trust domain peers must be in: the configured one, else that of our own certificate.
+const std::string& trustDomain(const Worker& w, const tls::TlsContexts& contexts) {
+  const auto& config = w.config();
+  if (config && !config->security.trust_domain.empty()) return config->security.trust_domain;
+  return contexts.trustDomain();
+}
+
+enum class ConnectOutcome { kOk, kConnectFailed, kTimeout, kTlsFailed, kIdentityMismatch };
+
+// Opens `conn` to endpoint `ep` of cluster `cc` before `deadline`. For a MUTUAL_TLS cluster it
+// then does the TLS 1.3 handshake with the worker's current identity (offering the last
+// session of that endpoint, so most handshakes are resumptions) and checks the server's SPIFFE
+// id against the trust domain and the cluster's expected identities.
+asio::awaitable<ConnectOutcome> connectUpstream(Worker& w, UpstreamConnection& conn,
+                                                const EndpointConfig& ep, const ClusterConfig& cc,
+                                                Clock::time_point deadline, ClusterStats& cs) {
+  conn.address = ep.address();
+  conn.pool_key = cc.tls.mutual ? conn.address + "|tls" : conn.address;
+  beast::error_code ec;
+  const tcp::endpoint target(asio::ip::make_address(ep.host, ec), ep.port);
+  if (ec) co_return ConnectOutcome::kConnectFailed;
+  conn.stream.expires_at(deadline);
+  auto [cec] = co_await conn.stream.tcp().async_connect(target, kNoThrow);
+  if (cec)
+    co_return cec == beast::error::timeout ? ConnectOutcome::kTimeout
+                                           : ConnectOutcome::kConnectFailed;
+  conn.stream.socket().set_option(tcp::no_delay(true), ec);
+  if (!cc.tls.mutual) co_return ConnectOutcome::kOk;
+
+  auto contexts = w.tls();
+  if (!contexts) {
+    ++cs.tls_failures;
+    spdlog::debug("cluster {}: MUTUAL_TLS but this proxy has no identity yet", cc.name);
+    co_return ConnectOutcome::kTlsFailed;
+  }
+  conn.stream.startTls(contexts->client());
+  w.tlsSessions().prepare(conn.stream.ssl(), conn.address, contexts->generation());
+  auto [hec] =
+      co_await conn.stream.tls()->async_handshake(asio::ssl::stream_base::client, kNoThrow);
+  if (hec) {
+    ++cs.tls_failures;
+    spdlog::debug("cluster {}: TLS handshake with {} failed: {}", cc.name, conn.address,
+                  hec.message());
+    co_return hec == beast::error::timeout ? ConnectOutcome::kTimeout : ConnectOutcome::kTlsFailed;
+  }
+  const auto id = tls::spiffeIdOf(SSL_get0_peer_certificate(conn.stream.ssl()));
+  const auto check =
+      tls::checkServerIdentity(id, trustDomain(w, *contexts), cc.tls.expected_identities);
+  if (check != tls::PeerIdentityCheck::kOk) {
+    ++cs.tls_identity_mismatch;
+    spdlog::warn("cluster {}: endpoint {} presented {} ({})", cc.name, conn.address,
+                 id ? *id : std::string("no SPIFFE id"), tls::toString(check));
+    co_return ConnectOutcome::kIdentityMismatch;
+  }
+  conn.peer_identity = *id;
+  if (SSL_session_reused(conn.stream.ssl()))
+    ++cs.tls_resumed;
+  else
+    ++cs.tls_handshakes;
+  co_return ConnectOutcome::kOk;
 }
 
 bool prefixMatch(const std::string& pattern, std::string_view value) {
@@ -85,6 +154,7 @@ struct Session::Exchange {
   bool timeout = false, circuit_open = false, rate_limited = false, fault = false, denied = false;
   std::string source_service, source_version;
   bool upgrade = false;
+  bool upstream_tls = false;  // the upstream connection that answered was mutual TLS
 };
 
 // The state of one upstream attempt.
@@ -99,11 +169,12 @@ struct Session::Attempt {
   bool request_sent = false;
   bool downstream_failed = false;
   std::shared_ptr<ClusterRuntime> cluster;
+  const char* tls_code = nullptr;  // TLS / UI when the connect failure was about TLS
 };
 
 Session::Session(Worker& worker, tcp::socket socket, std::shared_ptr<ListenerShared> listener)
     : worker_(worker),
-      down_(std::move(socket)),
+      down_(beast::tcp_stream(std::move(socket))),
       listener_(std::move(listener)),
       body_(std::make_unique<std::array<char, 64 * 1024>>()) {
   beast::error_code ec;
@@ -138,8 +209,13 @@ void Session::closeIfIdle() {
 asio::awaitable<void> Session::run(std::shared_ptr<Session> keep) {
   (void)keep;
   try {
+    if (ConfigPtr config = worker_.config()) {
+      for (const auto& l : config->listeners)
+        if (l.name == listener_->name) listener_config_ = l;
+    }
     bool first = true;
-    for (;;) {
+    if (!co_await establishTransport()) closed_ = true;
+    while (!closed_) {
       ConfigPtr config = worker_.config();
       if (config) {
         for (const auto& l : config->listeners)
@@ -220,6 +296,66 @@ asio::awaitable<void> Session::run(std::shared_ptr<Session> keep) {
   beast::error_code ec;
   down_.socket().shutdown(tcp::socket::shutdown_send, ec);
   down_.socket().close(ec);
+}
+
+asio::awaitable<bool> Session::establishTransport() {
+  const TlsMode mode = listener_config_.tls_mode;
+  if (mode == TlsMode::kPlaintext) co_return true;
+  auto& ls = worker_.stats().listeners[listener_->name];
+
+  // Wait for the first byte (at most the header timeout) and peek at it.
+  unsigned char first = 0;
+  for (;;) {
+    using namespace asio::experimental::awaitable_operators;
+    asio::steady_timer timer(worker_.io());
+    timer.expires_after(listener_config_.header_timeout);
+    auto ready = co_await (down_.socket().async_wait(tcp::socket::wait_read, kNoThrow) ||
+                           timer.async_wait(kNoThrow));
+    if (ready.index() == 1) {
+      ++ls.header_timeouts;
+      co_return false;
+    }
+    if (std::get<0>(std::get<0>(ready))) co_return false;
+    const auto r = ::recv(down_.socket().native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r == 1) break;
+    if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) co_return false;
+  }
+  if (!tls::looksLikeTlsHandshake(first)) {
+    if (mode == TlsMode::kPermissive) co_return true;
+    ++ls.tls_refused["plaintext"];
+    co_return false;
+  }
+
+  auto contexts = worker_.tls();
+  if (!contexts) {
+    ++ls.tls_refused["no_identity"];
+    co_return false;
+  }
+  down_.startTls(contexts->server());
+  down_.expires_after(listener_config_.header_timeout);
+  auto [ec] = co_await down_.tls()->async_handshake(asio::ssl::stream_base::server, kNoThrow);
+  if (ec) {
+    const char* reason = tls::handshakeFailureReason(ec, down_.ssl());
+    ++ls.tls_refused[reason];
+    spdlog::debug("listener {}: TLS handshake from {} refused: {} ({})", listener_->name, peer_ip_,
+                  reason, ec.message());
+    co_return false;
+  }
+  const auto id = tls::spiffeIdOf(SSL_get0_peer_certificate(down_.ssl()));
+  const auto check = tls::checkClientIdentity(id, trustDomain(worker_, *contexts));
+  if (check != tls::PeerIdentityCheck::kOk) {
+    ++ls.tls_refused[tls::toString(check)];
+    spdlog::debug("listener {}: peer {} refused: {}", listener_->name,
+                  id ? *id : std::string("(no SPIFFE id)"), tls::toString(check));
+    co_return false;
+  }
+  peer_identity_ = *id;
+  mtls_ = true;
+  if (SSL_session_reused(down_.ssl()))
+    ++ls.tls_resumed;
+  else
+    ++ls.tls_handshakes;
+  co_return true;
 }
 
 asio::awaitable<Session::HeadResult> Session::readHead(const ListenerConfig& listener, bool first,
@@ -377,7 +513,9 @@ asio::awaitable<bool> Session::handleRequest(RequestParser& parser, Exchange& ex
 
   // Authorization (inbound only): DENY rules first, then ALLOW rules if any exist.
   if (!outbound && !ex.config->security.authorization.empty()) {
-    const std::string source = ex.source_service;
+    // The source identity is the verified SPIFFE id of an mTLS peer; plain peers have none
+    // (a label header proves nothing).
+    const std::string& source = peer_identity_;
     auto ruleMatches = [&](const AuthorizationRuleConfig& r) {
       auto anyOf = [](const std::vector<std::string>& patterns, std::string_view v) {
         if (patterns.empty()) return true;
@@ -452,7 +590,7 @@ asio::awaitable<bool> Session::handleRequest(RequestParser& parser, Exchange& ex
     else
       head.set("x-forwarded-for", std::string(sv(xff->value())) + ", " + peer_ip_);
   }
-  if (!head.count("x-forwarded-proto")) head.set("x-forwarded-proto", "http");
+  if (!head.count("x-forwarded-proto")) head.set("x-forwarded-proto", mtls_ ? "https" : "http");
   if (!head.count("x-request-id")) head.set("x-request-id", newRequestId(worker_.rng()));
   head.set("traceparent", nextTraceparent(sv(head["traceparent"]), worker_.rng()));
   const auto& edits = ex.route->request_headers;
@@ -510,16 +648,14 @@ asio::awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex,
             const int i = cluster->lb.pick(views, w->rng()(), nullptr);
             if (i < 0) co_return;
             const auto& ep = cluster->config->endpoints[static_cast<size_t>(i)];
-            auto conn = w->takeIdle(ep.address());
+            const auto& cc = *cluster->config;
+            auto conn = w->takeIdle(cc.tls.mutual ? ep.address() + "|tls" : ep.address());
             if (!conn || !stillOpen(*conn)) {
               conn = std::make_unique<UpstreamConnection>(w->io());
-              conn->address = ep.address();
-              beast::error_code ec;
-              const tcp::endpoint target(asio::ip::make_address(ep.host, ec), ep.port);
-              if (ec) co_return;
-              conn->stream.expires_after(cluster->config->connect_timeout);
-              auto [cec] = co_await conn->stream.async_connect(target, kNoThrow);
-              if (cec) co_return;
+              auto& cs = w->stats().clusters[cc.name];
+              const auto outcome = co_await connectUpstream(*w, *conn, ep, cc,
+                                                            Clock::now() + cc.connect_timeout, cs);
+              if (outcome != ConnectOutcome::kOk) co_return;
             }
             conn->stream.expires_after(std::chrono::seconds(5));
             auto [wec, wn] = co_await http::async_write(conn->stream, *shadow, kNoThrow);
@@ -574,7 +710,8 @@ asio::awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex,
     }
     switch (at.failure) {
       case AttemptFailure::kConnectFailure:
-        co_return co_await sendLocal(ex, 502, error_code::kUpstreamConnect, parser.is_done());
+        co_return co_await sendLocal(
+            ex, 502, at.tls_code ? at.tls_code : error_code::kUpstreamConnect, parser.is_done());
       case AttemptFailure::kReset:
         co_return co_await sendLocal(ex, 502, error_code::kUpstreamReset, parser.is_done());
       case AttemptFailure::kTimeout:
@@ -674,7 +811,14 @@ asio::awaitable<void> Session::runAttempt(RequestParser& parser, Exchange& ex,
   };
 
   if (!fresh_only) {
-    while (auto idle = worker_.takeIdle(ep.address())) {
+    const std::string pool_key = cc.tls.mutual ? ep.address() + "|tls" : ep.address();
+    while (auto idle = worker_.takeIdle(pool_key)) {
+      // A pooled TLS connection was verified against the expectations of its time: check them
+      // again in case the cluster's expected identities changed since.
+      if (cc.tls.mutual && !cc.tls.expected_identities.empty() &&
+          std::find(cc.tls.expected_identities.begin(), cc.tls.expected_identities.end(),
+                    idle->peer_identity) == cc.tls.expected_identities.end())
+        continue;
       if (stillOpen(*idle)) {
         at.conn = std::move(idle);
         at.reused = true;
@@ -699,28 +843,35 @@ asio::awaitable<void> Session::runAttempt(RequestParser& parser, Exchange& ex,
       co_return;
     }
     at.conn = std::make_unique<UpstreamConnection>(worker_.io());
-    at.conn->address = ep.address();
     at.conn->counters = cluster->counters;
     ++cluster->counters->connections;
-    beast::error_code ec;
-    const tcp::endpoint target(asio::ip::make_address(ep.host, ec), ep.port);
-    if (ec) {
-      onFailure(AttemptFailure::kConnectFailure);
-      co_return;
-    }
     ++cluster->pending_requests;
-    at.conn->stream.expires_at(std::min(attempt_deadline, Clock::now() + cc.connect_timeout));
-    auto [cec] = co_await at.conn->stream.async_connect(target, kNoThrow);
+    const auto outcome =
+        co_await connectUpstream(worker_, *at.conn, ep, cc,
+                                 std::min(attempt_deadline, Clock::now() + cc.connect_timeout), cs);
     --cluster->pending_requests;
-    if (cec) {
-      onFailure(cec == beast::error::timeout && Clock::now() >= attempt_deadline
-                    ? AttemptFailure::kTimeout
-                    : AttemptFailure::kConnectFailure);
-      co_return;
+    switch (outcome) {
+      case ConnectOutcome::kOk:
+        break;
+      case ConnectOutcome::kTimeout:
+        onFailure(Clock::now() >= attempt_deadline ? AttemptFailure::kTimeout
+                                                   : AttemptFailure::kConnectFailure);
+        co_return;
+      case ConnectOutcome::kConnectFailed:
+        onFailure(AttemptFailure::kConnectFailure);
+        co_return;
+      case ConnectOutcome::kTlsFailed:
+        at.tls_code = error_code::kUpstreamTls;
+        onFailure(AttemptFailure::kConnectFailure);
+        co_return;
+      case ConnectOutcome::kIdentityMismatch:
+        at.tls_code = error_code::kUpstreamIdentity;
+        onFailure(AttemptFailure::kConnectFailure);
+        co_return;
     }
     ++cs.cx_connect;
-    at.conn->stream.socket().set_option(tcp::no_delay(true), ec);
   }
+  ex.upstream_tls = at.conn->stream.isTls();
 
   // Request head and body. The head goes out together with the first piece of the body, one
   // send instead of two.
@@ -875,9 +1026,10 @@ asio::awaitable<bool> Session::relayResponse(RequestParser& parser, Exchange& ex
 }
 
 asio::awaitable<void> Session::tunnel(UpstreamConnection& upstream) {
-  // After a 101 both sides speak another protocol: copy bytes until either side closes.
-  auto& up = upstream.stream.socket();
-  auto& down = down_.socket();
+  // After a 101 both sides speak another protocol: copy bytes until either side closes. Either
+  // side may be TLS; one read and one write are outstanding per stream at most.
+  auto& up = upstream.stream;
+  auto& down = down_;
   down_.expires_never();
   upstream.stream.expires_never();
   if (upstream.buffer.size() > 0) {
@@ -888,8 +1040,11 @@ asio::awaitable<void> Session::tunnel(UpstreamConnection& upstream) {
     co_await asio::async_write(up, buffer_.data(), kNoThrow);
     buffer_.consume(buffer_.size());
   }
-  auto pump = [](tcp::socket& from, tcp::socket& to, char* buf, size_t size,
-                 std::shared_ptr<bool> done) -> asio::awaitable<void> {
+  // Both directions run in this coroutine and it returns only when both have ended, so the
+  // upstream connection (owned by the caller) outlives every operation on it. The direction
+  // that ends first closes both sockets, which ends the other.
+  auto pump = [](tls::MeshStream& from, tls::MeshStream& to, char* buf,
+                 size_t size) -> asio::awaitable<void> {
     for (;;) {
       auto [ec, n] = co_await from.async_read_some(asio::buffer(buf, size), kNoThrow);
       if (ec) break;
@@ -897,19 +1052,13 @@ asio::awaitable<void> Session::tunnel(UpstreamConnection& upstream) {
       if (wec) break;
     }
     beast::error_code ignored;
-    *done = true;
-    from.close(ignored);
-    to.close(ignored);
+    from.socket().close(ignored);
+    to.socket().close(ignored);
   };
-  auto done = std::make_shared<bool>(false);
-  auto up_buf = std::make_shared<std::array<char, 16384>>();
-  asio::co_spawn(
-      worker_.io(),
-      [&, up_buf, done, self = shared_from_this()]() -> asio::awaitable<void> {
-        co_await pump(up, down, up_buf->data(), up_buf->size(), done);
-      },
-      asio::detached);
-  co_await pump(down, up, body_->data(), body_->size(), done);
+  auto up_buf = std::make_unique<std::array<char, 16384>>();
+  using namespace asio::experimental::awaitable_operators;
+  co_await (pump(down, up, body_->data(), body_->size()) &&
+            pump(up, down, up_buf->data(), up_buf->size()));
 }
 
 void Session::finish(Exchange& ex) {
@@ -919,6 +1068,7 @@ void Session::finish(Exchange& ex) {
   ++ls.responses[statusClass(ex.status)];
   ls.bytes_in += ex.bytes_in;
   ls.bytes_out += ex.bytes_out;
+  ++(mtls_ ? ls.rq_mtls : ls.rq_plaintext);
   const auto latency = static_cast<uint64_t>((Clock::now() - ex.start).count());
   ls.latency->record(latency);
   if (ex.error_code) ++stats.errors[ex.error_code];
@@ -956,6 +1106,10 @@ void Session::finish(Exchange& ex) {
   e.rate_limited += ex.rate_limited ? 1 : 0;
   e.faults_injected += ex.fault ? 1 : 0;
   e.denied += ex.denied ? 1 : 0;
+  // Transport of the edge's hop between the two sidecars: the upstream connection on the
+  // client side, the downstream connection on the server side.
+  const bool mtls = id.client_side ? ex.upstream_tls : mtls_;
+  ++(mtls ? e.mtls_requests : e.plaintext_requests);
   e.latency->record(latency);
 }
 

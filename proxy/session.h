@@ -13,6 +13,7 @@
 
 #include "proxy/config/config.h"
 #include "proxy/policy/retry_policy.h"
+#include "proxy/tls/mesh_stream.h"
 
 namespace meshdeck::proxy {
 
@@ -23,23 +24,29 @@ struct UpstreamConnection;
 
 // Short reason codes of responses the proxy generates itself, sent as `x-meshdeck-error`.
 namespace error_code {
-inline constexpr const char* kUpstreamConnect = "UC";  // 502: connect failed or refused
-inline constexpr const char* kUpstreamReset = "UR";    // 502: connection reset / bad response
-inline constexpr const char* kNoHealthy = "UH";        // 503: no endpoint available
-inline constexpr const char* kOverflow = "UO";         // 503: circuit breaker open
-inline constexpr const char* kTimeout = "UT";          // 504: route or per-try timeout
-inline constexpr const char* kRateLimited = "RL";      // 429: local rate limit
-inline constexpr const char* kFault = "FI";            // configured status: fault injection
-inline constexpr const char* kDenied = "DENY";         // 403: authorization rule
-inline constexpr const char* kNoRoute = "NR";          // 404: no virtual host or route matched
-inline constexpr const char* kBadRequest = "BR";       // 400/431/501/505: malformed request
-inline constexpr const char* kDraining = "DR";         // 503: proxy shutting down
+inline constexpr const char* kUpstreamConnect = "UC";   // 502: connect failed or refused
+inline constexpr const char* kUpstreamReset = "UR";     // 502: connection reset / bad response
+inline constexpr const char* kNoHealthy = "UH";         // 503: no endpoint available
+inline constexpr const char* kOverflow = "UO";          // 503: circuit breaker open
+inline constexpr const char* kTimeout = "UT";           // 504: route or per-try timeout
+inline constexpr const char* kRateLimited = "RL";       // 429: local rate limit
+inline constexpr const char* kFault = "FI";             // configured status: fault injection
+inline constexpr const char* kDenied = "DENY";          // 403: authorization rule
+inline constexpr const char* kNoRoute = "NR";           // 404: no virtual host or route matched
+inline constexpr const char* kBadRequest = "BR";        // 400/431/501/505: malformed request
+inline constexpr const char* kDraining = "DR";          // 503: proxy shutting down
+inline constexpr const char* kUpstreamTls = "TLS";      // 502: TLS handshake with upstream failed
+inline constexpr const char* kUpstreamIdentity = "UI";  // 502: upstream's SPIFFE id unexpected
 }  // namespace error_code
 
 // One downstream connection: reads requests with Beast's parser, routes each one, relays it
 // to an upstream connection and streams the response back (buffer_body in both directions, so
 // memory stays bounded whatever the body size). Requests on a connection are handled one at a
 // time, which answers pipelined requests in order. Lives on one worker thread.
+//
+// Transport: per the listener's TLS mode the connection is plain, mutual TLS 1.3 (STRICT), or
+// either (PERMISSIVE: the first byte decides). The verified peer SPIFFE id of an mTLS
+// connection is the request's source identity for authorization; plain peers have none.
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(Worker& worker, boost::asio::ip::tcp::socket socket,
@@ -60,6 +67,9 @@ class Session : public std::enable_shared_from_this<Session> {
   enum class HeadResult { kOk, kClosed, kIdleTimeout, kHeaderTimeout, kTooLarge, kObsFold };
 
   boost::asio::awaitable<void> run(std::shared_ptr<Session> keep);
+  // Peeks the first byte and does the TLS handshake as the listener's mode asks; false when
+  // the connection is refused (counted by reason) or gone.
+  boost::asio::awaitable<bool> establishTransport();
   boost::asio::awaitable<HeadResult> readHead(const ListenerConfig& listener, bool first,
                                               size_t* head_size);
   boost::asio::awaitable<bool> handleRequest(RequestParser& parser, Exchange& ex);
@@ -77,10 +87,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void finish(Exchange& ex);
 
   Worker& worker_;
-  boost::beast::tcp_stream down_;
+  tls::MeshStream down_;
   boost::beast::flat_buffer buffer_;
   std::shared_ptr<ListenerShared> listener_;
   std::string peer_ip_;
+  bool mtls_ = false;               // downstream is mutual TLS
+  std::string peer_identity_;       // its verified SPIFFE id (empty for plain text)
   ListenerConfig listener_config_;  // last known config of this session's listener
   bool idle_ = false;
   bool closed_ = false;

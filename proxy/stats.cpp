@@ -60,6 +60,11 @@ void ListenerStats::merge(const ListenerStats& o) {
   idle_timeouts += o.idle_timeouts;
   bytes_in += o.bytes_in;
   bytes_out += o.bytes_out;
+  tls_handshakes += o.tls_handshakes;
+  tls_resumed += o.tls_resumed;
+  for (const auto& [k, v] : o.tls_refused) tls_refused[k] += v;
+  rq_mtls += o.rq_mtls;
+  rq_plaintext += o.rq_plaintext;
   latency->merge(*o.latency);
 }
 
@@ -82,6 +87,10 @@ void ClusterStats::merge(const ClusterStats& o) {
   outlier_ejections += o.outlier_ejections;
   no_healthy += o.no_healthy;
   mirror_sent += o.mirror_sent;
+  tls_handshakes += o.tls_handshakes;
+  tls_resumed += o.tls_resumed;
+  tls_failures += o.tls_failures;
+  tls_identity_mismatch += o.tls_identity_mismatch;
   latency->merge(*o.latency);
 }
 
@@ -96,6 +105,8 @@ void EdgeDelta::merge(const EdgeDelta& o) {
   rate_limited += o.rate_limited;
   faults_injected += o.faults_injected;
   denied += o.denied;
+  mtls_requests += o.mtls_requests;
+  plaintext_requests += o.plaintext_requests;
   latency->merge(*o.latency);
 }
 
@@ -119,6 +130,10 @@ void WorkerStats::merge(const WorkerStats& o) {
   for (const auto& [k, v] : o.errors) errors[k] += v;
   for (const auto& [k, v] : o.malformed) malformed[k] += v;
   config_applied += o.config_applied;
+  if (!o.tls_identity.empty()) {
+    tls_identity = o.tls_identity;
+    tls_not_after = o.tls_not_after;
+  }
 }
 
 std::string WorkerStats::renderPrometheus() const {
@@ -165,6 +180,35 @@ std::string WorkerStats::renderPrometheus() const {
         fmt::format("meshdeck_listener_body_bytes_total{{listener=\"{}\",direction=\"out\"}} {}\n",
                     esc(n), l.bytes_out);
   }
+  counter("meshdeck_listener_tls_handshakes_total",
+          "Inbound TLS handshakes completed, full or resumed.");
+  for (const auto& [n, l] : listeners) {
+    out += fmt::format(
+        "meshdeck_listener_tls_handshakes_total{{listener=\"{}\",resumed=\"false\"}} {}\n", esc(n),
+        l.tls_handshakes);
+    out += fmt::format(
+        "meshdeck_listener_tls_handshakes_total{{listener=\"{}\",resumed=\"true\"}} {}\n", esc(n),
+        l.tls_resumed);
+  }
+  counter("meshdeck_listener_tls_refused_total",
+          "Inbound connections refused by transport security, by reason.");
+  for (const auto& [n, l] : listeners)
+    for (const auto& [reason, v] : l.tls_refused)
+      out +=
+          fmt::format("meshdeck_listener_tls_refused_total{{listener=\"{}\",reason=\"{}\"}} {}\n",
+                      esc(n), esc(reason), v);
+  counter("meshdeck_listener_requests_by_transport_total",
+          "Downstream requests by transport (mtls or plaintext).");
+  for (const auto& [n, l] : listeners) {
+    out += fmt::format(
+        "meshdeck_listener_requests_by_transport_total{{listener=\"{}\",transport=\"mtls\"}} "
+        "{}\n",
+        esc(n), l.rq_mtls);
+    out += fmt::format(
+        "meshdeck_listener_requests_by_transport_total{{listener=\"{}\",transport=\"plaintext\"}} "
+        "{}\n",
+        esc(n), l.rq_plaintext);
+  }
   out +=
       "# HELP meshdeck_listener_request_duration_seconds Downstream request latency.\n"
       "# TYPE meshdeck_listener_request_duration_seconds histogram\n";
@@ -196,7 +240,11 @@ std::string WorkerStats::renderPrometheus() const {
         {"circuit_breaker_overflow", cl.cb_overflow},
         {"outlier_ejection", cl.outlier_ejections},
         {"no_healthy", cl.no_healthy},
-        {"mirror", cl.mirror_sent}};
+        {"mirror", cl.mirror_sent},
+        {"tls_handshake", cl.tls_handshakes},
+        {"tls_resumed", cl.tls_resumed},
+        {"tls_failure", cl.tls_failures},
+        {"tls_identity_mismatch", cl.tls_identity_mismatch}};
     for (const auto& [event, v] : events)
       out += fmt::format("meshdeck_cluster_events_total{{cluster=\"{}\",event=\"{}\"}} {}\n",
                          esc(n), event, v);
@@ -216,6 +264,11 @@ std::string WorkerStats::renderPrometheus() const {
   counter("meshdeck_malformed_requests_total", "Requests refused as malformed, by reason.");
   for (const auto& [reason, v] : malformed)
     out += fmt::format("meshdeck_malformed_requests_total{{reason=\"{}\"}} {}\n", esc(reason), v);
+  gauge("meshdeck_tls_certificate_expiry_seconds",
+        "Expiry (not after, seconds since the epoch) of the proxy's own certificate.");
+  if (!tls_identity.empty())
+    out += fmt::format("meshdeck_tls_certificate_expiry_seconds{{identity=\"{}\"}} {}\n",
+                       esc(tls_identity), tls_not_after);
   return out;
 }
 

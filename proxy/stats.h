@@ -32,6 +32,14 @@ struct ListenerStats {
   uint64_t idle_timeouts = 0;
   uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;
+  // Transport security (inbound): handshakes completed (full / resumed), connections refused
+  // by reason (plaintext, protocol_version, no_client_certificate, expired, self_signed,
+  // unknown_ca, wrong_trust_domain, ...), requests by transport.
+  uint64_t tls_handshakes = 0;
+  uint64_t tls_resumed = 0;
+  std::map<std::string, uint64_t> tls_refused;
+  uint64_t rq_mtls = 0;
+  uint64_t rq_plaintext = 0;
   std::shared_ptr<common::LatencyHistogram> latency = std::make_shared<common::LatencyHistogram>();
   void merge(const ListenerStats& o);
 };
@@ -56,6 +64,10 @@ struct ClusterStats {
   uint64_t outlier_ejections = 0;
   uint64_t no_healthy = 0;
   uint64_t mirror_sent = 0;
+  uint64_t tls_handshakes = 0;         // full TLS handshakes towards endpoints
+  uint64_t tls_resumed = 0;            // resumed ones (session ticket accepted)
+  uint64_t tls_failures = 0;           // handshake failed (TLS)
+  uint64_t tls_identity_mismatch = 0;  // peer identity not the expected one (UI)
   std::shared_ptr<common::LatencyHistogram> latency = std::make_shared<common::LatencyHistogram>();
   void merge(const ClusterStats& o);
 };
@@ -82,6 +94,8 @@ struct EdgeDelta {
   uint64_t rate_limited = 0;
   uint64_t faults_injected = 0;
   uint64_t denied = 0;
+  uint64_t mtls_requests = 0;
+  uint64_t plaintext_requests = 0;
   std::shared_ptr<common::LatencyHistogram> latency = std::make_shared<common::LatencyHistogram>();
   void merge(const EdgeDelta& o);
 };
@@ -95,6 +109,9 @@ struct WorkerStats {
   std::map<std::string, uint64_t> errors;     // by x-meshdeck-error code
   std::map<std::string, uint64_t> malformed;  // by reason
   uint64_t config_applied = 0;
+  // The proxy's own certificate (set by Proxy::collectStats, not by workers).
+  std::string tls_identity;
+  int64_t tls_not_after = 0;  // seconds since the epoch; 0: no identity
 
   // Deep copy (histograms are copied, not shared).
   WorkerStats clone() const;

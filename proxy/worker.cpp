@@ -78,8 +78,8 @@ std::shared_ptr<ClusterRuntime> Worker::cluster(const std::string& name) {
   return it == clusters_.end() ? nullptr : it->second;
 }
 
-std::unique_ptr<UpstreamConnection> Worker::takeIdle(const std::string& address) {
-  auto it = idle_.find(address);
+std::unique_ptr<UpstreamConnection> Worker::takeIdle(const std::string& pool_key) {
+  auto it = idle_.find(pool_key);
   if (it == idle_.end() || it->second.empty()) return nullptr;
   auto c = std::move(it->second.back());
   it->second.pop_back();
@@ -87,7 +87,7 @@ std::unique_ptr<UpstreamConnection> Worker::takeIdle(const std::string& address)
 }
 
 void Worker::returnIdle(std::unique_ptr<UpstreamConnection> connection, uint32_t max_idle) {
-  auto& list = idle_[connection->address];
+  auto& list = idle_[connection->pool_key];
   if (list.size() >= max_idle) return;
   connection->stream.expires_never();
   list.push_back(std::move(connection));

@@ -19,6 +19,8 @@
 #include "proxy/policy/retry_policy.h"
 #include "proxy/policy/token_bucket.h"
 #include "proxy/stats.h"
+#include "proxy/tls/mesh_stream.h"
+#include "proxy/tls/tls_contexts.h"
 
 namespace meshdeck::proxy {
 
@@ -42,9 +44,11 @@ struct UpstreamConnection {
   ~UpstreamConnection() {
     if (counters && counters->connections > 0) --counters->connections;
   }
-  boost::beast::tcp_stream stream;
+  tls::MeshStream stream;  // plain TCP, or mutual TLS towards MUTUAL_TLS clusters
   boost::beast::flat_buffer buffer;
   std::string address;
+  std::string pool_key;       // address, plus "|tls" for TLS connections
+  std::string peer_identity;  // verified SPIFFE id of a TLS peer
   std::shared_ptr<ClusterCounters> counters;
 };
 
@@ -95,9 +99,16 @@ class Worker {
   size_t sessionCount() const { return sessions_.size(); }
 
   std::shared_ptr<ClusterRuntime> cluster(const std::string& name);
-  std::unique_ptr<UpstreamConnection> takeIdle(const std::string& address);
+  // Idle pooled connection for `pool_key` (UpstreamConnection::pool_key), if any.
+  std::unique_ptr<UpstreamConnection> takeIdle(const std::string& pool_key);
   void returnIdle(std::unique_ptr<UpstreamConnection> connection, uint32_t max_idle);
   TokenBucket& bucket(const RateLimitConfig* limit);
+
+  // The mesh identity for new TLS connections (nullptr: none yet). Swapped by the proxy on
+  // rotation; connections already made keep theirs.
+  void setTls(tls::TlsContextsPtr contexts) { tls_ = std::move(contexts); }
+  const tls::TlsContextsPtr& tls() const { return tls_; }
+  tls::ClientSessionCache& tlsSessions() { return tls_sessions_; }
 
   WorkerStats& stats() { return stats_; }
   EdgeMap& edges() { return edges_; }
@@ -123,6 +134,8 @@ class Worker {
   std::unordered_map<const RateLimitConfig*, TokenBucket> buckets_;
   std::unordered_map<std::string, std::shared_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
   std::unordered_set<Session*> sessions_;
+  tls::TlsContextsPtr tls_;
+  tls::ClientSessionCache tls_sessions_;
   WorkerStats stats_;
   EdgeMap edges_;
   std::mt19937_64 rng_;

@@ -139,6 +139,19 @@ struct OutlierConfig {
   bool operator==(const OutlierConfig&) const = default;
 };
 
+// Transport security of a listener or towards a cluster's endpoints.
+enum class TlsMode {
+  kPlaintext,   // plain TCP
+  kStrict,      // mutual TLS 1.3 required (MUTUAL_TLS)
+  kPermissive,  // inbound only: mutual TLS or plain text, told apart by the first byte
+};
+
+struct UpstreamTlsConfig {
+  bool mutual = false;                           // MUTUAL_TLS towards the endpoints
+  std::vector<std::string> expected_identities;  // SPIFFE ids; empty: any of the trust domain
+  bool operator==(const UpstreamTlsConfig&) const = default;
+};
+
 struct ClusterConfig {
   std::string name;
   std::vector<EndpointConfig> endpoints;
@@ -150,6 +163,7 @@ struct ClusterConfig {
   std::string service;
   std::string version;
   uint32_t max_idle_connections = 64;
+  UpstreamTlsConfig tls;
   bool operator==(const ClusterConfig&) const = default;
 };
 
@@ -164,6 +178,8 @@ struct ListenerConfig {
   uint32_t max_connections = 0;  // 0: the proxy default
   Duration header_timeout = std::chrono::seconds(10);
   Duration idle_timeout = std::chrono::seconds(60);
+  // Effective mode: the listener's tls_mode, else (inbound listeners) security.inbound_mode.
+  TlsMode tls_mode = TlsMode::kPlaintext;
 };
 
 struct WorkloadConfig {
@@ -185,6 +201,9 @@ struct AuthorizationRuleConfig {
 struct SecurityConfig {
   std::vector<AuthorizationRuleConfig> authorization;
   bool default_deny = false;
+  TlsMode inbound_mode = TlsMode::kPlaintext;
+  // Trust domain peers must belong to; empty: the trust domain of the proxy's own certificate.
+  std::string trust_domain;
 };
 
 struct Config {
@@ -196,6 +215,15 @@ struct Config {
   Duration telemetry_interval = std::chrono::seconds(1);
   // The source configuration as canonical JSON, served by the admin /config endpoint.
   std::string json;
+
+  // Whether some listener or cluster needs a TLS identity (certificate, key, trust bundle).
+  bool needsTls() const {
+    for (const auto& l : listeners)
+      if (l.tls_mode != TlsMode::kPlaintext) return true;
+    for (const auto& [_, c] : clusters)
+      if (c->tls.mutual) return true;
+    return false;
+  }
 
   const ClusterConfig* findCluster(const std::string& name) const {
     auto it = clusters.find(name);

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "meshdeck/v1/discovery.pb.h"
+#include "proxy/tls/spiffe.h"
 
 namespace meshdeck::proxy {
 namespace {
@@ -246,6 +247,26 @@ class Compiler {
     out.service = c.service();
     out.version = c.version();
     if (c.max_idle_connections() != 0) out.max_idle_connections = c.max_idle_connections();
+    switch (c.tls().mode()) {
+      case pb::TLS_MODE_UNSPECIFIED:
+      case pb::PLAINTEXT:
+        break;
+      case pb::MUTUAL_TLS:
+        out.tls.mutual = true;
+        break;
+      default:
+        fail(path + ".tls.mode", "must be PLAINTEXT or MUTUAL_TLS towards an upstream");
+        break;
+    }
+    for (int i = 0; i < c.tls().expected_identities_size(); ++i) {
+      const auto& id = c.tls().expected_identities(i);
+      if (!tls::isSpiffeId(id))
+        fail(fmt::format("{}.tls.expected_identities[{}]", path, i),
+             fmt::format("\"{}\" is not a SPIFFE id (spiffe://<trust-domain>/<path>)", id));
+      out.tls.expected_identities.push_back(id);
+    }
+    if (!out.tls.mutual && !out.tls.expected_identities.empty())
+      fail(path + ".tls.expected_identities", "needs tls.mode MUTUAL_TLS");
     return out;
   }
 
@@ -268,6 +289,19 @@ class Compiler {
 ConfigPtr compileConfig(const pb::ProxyConfig& proto, std::string* error) {
   Compiler c;
   auto config = std::make_shared<Config>();
+
+  auto tlsMode = [](pb::TlsMode m) {
+    return m == pb::MUTUAL_TLS   ? TlsMode::kStrict
+           : m == pb::PERMISSIVE ? TlsMode::kPermissive
+                                 : TlsMode::kPlaintext;
+  };
+  config->security.inbound_mode = tlsMode(proto.security().inbound_mode());
+  config->security.trust_domain = proto.security().trust_domain();
+  if (!config->security.trust_domain.empty() &&
+      tls::trustDomainOf("spiffe://" + config->security.trust_domain + "/x").empty())
+    c.fail("security.trust_domain",
+           fmt::format("\"{}\" is not a trust domain (lower-case letters, digits, '.', '-', '_')",
+                       config->security.trust_domain));
 
   for (int i = 0; i < proto.clusters_size(); ++i) {
     const auto& name = proto.clusters(i).name();
@@ -335,6 +369,12 @@ ConfigPtr compileConfig(const pb::ProxyConfig& proto, std::string* error) {
     if (l.has_idle_timeout() && c.nonNegative(path + ".idle_timeout", l.idle_timeout()) &&
         toDuration(l.idle_timeout()).count() > 0)
       lc.idle_timeout = toDuration(l.idle_timeout());
+    if (l.tls_mode() != pb::TLS_MODE_UNSPECIFIED)
+      lc.tls_mode = tlsMode(l.tls_mode());
+    else if (lc.direction == Direction::kInbound)
+      lc.tls_mode = config->security.inbound_mode;
+    if (lc.direction == Direction::kOutbound && lc.tls_mode != TlsMode::kPlaintext)
+      c.fail(path + ".tls_mode", "outbound listeners face the local application: PLAINTEXT only");
     config->listeners.push_back(std::move(lc));
   }
 

@@ -231,10 +231,56 @@ std::string locate(const std::string& errors, const std::string& file,
   return out;
 }
 
+std::string at(const std::string& file, const YAML::Mark& mark) {
+  return fmt::format("{}:{}:{}", file, mark.line + 1, mark.column + 1);
+}
+
+// Reads and removes the top-level `tls:` section (file paths, not part of ProxyConfig).
+bool takeTlsSection(YAML::Node& root, const std::string& file, TlsFiles* out, std::string* error) {
+  if (!root.IsMap() || !root["tls"]) return true;
+  const YAML::Node section = root["tls"];
+  if (!section.IsMap()) {
+    *error = at(file, section.Mark()) + ": tls: expected a mapping (cert, key, trust_bundle)";
+    return false;
+  }
+  TlsFiles files;
+  const std::filesystem::path base = std::filesystem::path(file).parent_path();
+  for (const auto& kv : section) {
+    const std::string key = kv.first.as<std::string>();
+    std::filesystem::path* target = key == "cert"           ? &files.cert
+                                    : key == "key"          ? &files.key
+                                    : key == "trust_bundle" ? &files.trust_bundle
+                                                            : nullptr;
+    if (!target) {
+      *error = at(file, kv.first.Mark()) + ": tls." + key +
+               ": unknown field (expected one of: cert, key, trust_bundle)";
+      return false;
+    }
+    if (!kv.second.IsScalar() || kv.second.Scalar().empty()) {
+      *error = at(file, kv.second.Mark()) + ": tls." + key + ": expected a file path";
+      return false;
+    }
+    std::filesystem::path p = kv.second.Scalar();
+    *target = p.is_absolute() || base.empty() ? p : base / p;
+  }
+  for (const auto& [name, path] :
+       {std::pair<const char*, const std::filesystem::path*>{"cert", &files.cert},
+        {"key", &files.key},
+        {"trust_bundle", &files.trust_bundle}}) {
+    if (path->empty()) {
+      *error = at(file, section.Mark()) + ": tls." + name + ": required";
+      return false;
+    }
+  }
+  root.remove("tls");
+  if (out) *out = std::move(files);
+  return true;
+}
+
 }  // namespace
 
 bool parseProxyConfigYaml(const std::string& text, const std::string& file_name,
-                          meshdeck::v1::ProxyConfig* out, std::string* error) {
+                          meshdeck::v1::ProxyConfig* out, std::string* error, TlsFiles* tls) {
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -245,7 +291,9 @@ bool parseProxyConfigYaml(const std::string& text, const std::string& file_name,
   Converter converter(file_name);
   json::value value;
   bool ok = false;
+  TlsFiles tls_files;
   try {
+    if (!takeTlsSection(root, file_name, &tls_files, error)) return false;
     ok = converter.message(root, meshdeck::v1::ProxyConfig::descriptor(), "", &value);
   } catch (const YAML::Exception& e) {
     *error = fmt::format("{}:{}:{}: {}", file_name, e.mark.line + 1, e.mark.column + 1, e.msg);
@@ -271,14 +319,15 @@ bool parseProxyConfigYaml(const std::string& text, const std::string& file_name,
     return false;
   }
   *out = std::move(parsed);
+  if (tls) *tls = std::move(tls_files);
   return true;
 }
 
 bool loadProxyConfigFile(const std::filesystem::path& path, meshdeck::v1::ProxyConfig* out,
-                         std::string* error) {
+                         std::string* error, TlsFiles* tls) {
   std::string text;
   if (!common::readFile(path, &text, error)) return false;
-  return parseProxyConfigYaml(text, path.string(), out, error);
+  return parseProxyConfigYaml(text, path.string(), out, error, tls);
 }
 
 }  // namespace meshdeck::proxy

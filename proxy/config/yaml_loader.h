@@ -9,6 +9,17 @@ class ProxyConfig;
 
 namespace meshdeck::proxy {
 
+// The files of the proxy's mesh identity, from the YAML file's top-level `tls:` section (not
+// part of ProxyConfig: a control plane hands out certificates through Identity.Sign instead).
+//   tls: {cert: proxy.crt, key: proxy.key, trust_bundle: ca.crt}
+// Relative paths are taken relative to the YAML file's directory.
+struct TlsFiles {
+  std::filesystem::path cert;          // certificate chain, leaf first (PEM)
+  std::filesystem::path key;           // private key (PEM)
+  std::filesystem::path trust_bundle;  // trusted roots (PEM)
+  bool empty() const { return cert.empty() && key.empty() && trust_bundle.empty(); }
+};
+
 // Reads the proxy's static YAML configuration onto meshdeck.v1.ProxyConfig. The YAML mirrors
 // the proto's JSON mapping (field names as in the .proto, enums by name), with durations
 // written "250ms", "1.5s", "2m". Each node is checked against the message descriptor while the
@@ -17,9 +28,11 @@ namespace meshdeck::proxy {
 // The JSON is then parsed by protobuf's json_util and validated by compileConfig(), whose
 // errors are located too ("proxy.yaml:9:15: route_tables[0]...: unknown cluster \"x\"").
 // Returns false and leaves `out` untouched on error.
+// `tls` (may be null) receives the `tls:` section; without one it is left empty.
 bool parseProxyConfigYaml(const std::string& text, const std::string& file_name,
-                          meshdeck::v1::ProxyConfig* out, std::string* error);
+                          meshdeck::v1::ProxyConfig* out, std::string* error,
+                          TlsFiles* tls = nullptr);
 bool loadProxyConfigFile(const std::filesystem::path& path, meshdeck::v1::ProxyConfig* out,
-                         std::string* error);
+                         std::string* error, TlsFiles* tls = nullptr);
 
 }  // namespace meshdeck::proxy

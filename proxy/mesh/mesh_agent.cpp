@@ -153,6 +153,8 @@ void fillReport(const EdgeMap& edges, const std::string& proxy_id, uint64_t sequ
     e->set_rate_limited(d.rate_limited);
     e->set_faults_injected(d.faults_injected);
     e->set_denied(d.denied);
+    e->set_mtls_requests(d.mtls_requests);
+    e->set_plaintext_requests(d.plaintext_requests);
     e->set_plaintext_requests(d.requests);
     if (d.latency) common::toProto(*d.latency, e->mutable_latency());
   }

@@ -1,0 +1,50 @@
+#pragma once
+
+// Certificates for the proxy's TLS tests, made with OpenSSL's API in memory: a CA, leaves
+// with a given URI SAN and validity, self-signed leaves. P-256 keys, SHA-256 signatures.
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace meshdeck::proxy::testing {
+
+struct TestCertificate {
+  std::shared_ptr<EVP_PKEY> key;
+  std::shared_ptr<X509> cert;
+  std::string key_pem;
+  std::string cert_pem;
+  std::string serialHex() const;
+};
+
+struct LeafOptions {
+  std::vector<std::string> uris;    // URI SANs (usually one spiffe:// id)
+  long not_before_seconds = -3600;  // relative to now
+  long not_after_seconds = 86400;
+  long serial = 0;  // 0: random
+};
+
+class TestCa {
+ public:
+  explicit TestCa(const std::string& common_name);
+  const std::string& certPem() const { return ca_.cert_pem; }
+  // A leaf signed by this CA.
+  TestCertificate issue(const LeafOptions& options) const;
+  TestCertificate issue(const std::string& spiffe_id) const {
+    return issue(LeafOptions{{spiffe_id}});
+  }
+
+ private:
+  TestCertificate ca_;
+};
+
+// A self-signed leaf (its own issuer) with the given URI SAN.
+TestCertificate selfSigned(const std::string& spiffe_id);
+
+// Writes `text` to `path`; false on failure.
+bool writeText(const std::string& path, const std::string& text);
+
+}  // namespace meshdeck::proxy::testing
