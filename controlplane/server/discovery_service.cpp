@@ -38,6 +38,8 @@ class DiscoveryService::Session final
   }
 
   const ProxyNode& node() const { return node_; }
+  // It announced the config it runs when it connected during the resync grace.
+  bool announced() const { return announced_; }
   bool registered() const { return registered_; }
   std::string lastSentVersion() {
     std::lock_guard lock(mutex_);
@@ -75,6 +77,14 @@ class DiscoveryService::Session final
       node_.build_version = n.build_version();
       connection_ = service_.registry_.connect(node_, service_.time_.systemNow());
       registered_ = true;
+      if (!request_.version_info().empty() && service_.inResyncGrace()) {
+        // Configured by an earlier control plane: it runs this version; see the class comment.
+        std::lock_guard lock(mutex_);
+        last_sent_version_ = request_.version_info();
+        announced_ = true;
+        service_.registry_.recordSent(node_.proxy_id, last_sent_version_);
+        service_.registry_.recordAck(node_.proxy_id, last_sent_version_);
+      }
       spdlog::info("proxy {} ({} {}) connected, inbound port {}", node_.proxy_id, node_.service,
                    node_.version, node_.inbound_port);
       service_.addSession(this);
@@ -153,6 +163,7 @@ class DiscoveryService::Session final
   v1::DiscoveryRequest request_;
   ProxyNode node_;
   bool registered_ = false;
+  bool announced_ = false;
   uint64_t connection_ = 0;
 
   std::mutex mutex_;
@@ -173,6 +184,9 @@ void DiscoveryService::start() {
   std::lock_guard lock(mutex_);
   if (pusher_.joinable()) return;
   stopping_ = false;
+  started_ = time_.monotonicNow();
+  hold_released_ = false;
+  policies_at_start_ = nullptr;
   pusher_ = std::thread([this] { pushLoop(); });
 }
 
@@ -216,9 +230,29 @@ void DiscoveryService::removeSession(Session* s) {
   wake_.notify_all();
 }
 
+bool DiscoveryService::inResyncGrace() {
+  std::lock_guard lock(mutex_);
+  return !hold_released_ && time_.monotonicNow() - started_ < resync_grace_;
+}
+
+bool DiscoveryService::holdingLocked(const PolicySet* policies) {
+  if (hold_released_) return false;
+  if (!policies_at_start_) policies_at_start_ = policies;
+  // An operator's change is pushed at once, and ends the grace for everyone.
+  if (policies != policies_at_start_ || time_.monotonicNow() - started_ >= resync_grace_)
+    hold_released_ = true;
+  return !hold_released_;
+}
+
 void DiscoveryService::pushLoop() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
+    // While reconnected proxies are held, wake up when the grace ends to push what is due.
+    const auto grace_end = started_ + resync_grace_;
+    if (!hold_released_ && !dirty_ && time_.monotonicNow() < grace_end) {
+      wake_.wait_for(lock, grace_end - time_.monotonicNow(), [&] { return dirty_ || stopping_; });
+      if (!dirty_ && !stopping_) dirty_ = true;
+    }
     wake_.wait(lock, [&] { return dirty_ || stopping_; });
     if (stopping_) break;
     // Debounce: let a burst of changes (a proxy fleet starting, a multi-file apply) settle.
@@ -233,14 +267,20 @@ void DiscoveryService::pushLoop() {
 
 void DiscoveryService::pushAll() {
   const auto start = std::chrono::steady_clock::now();
-  const ConfigCompiler compiler(state_());
+  const MeshState state = state_();
+  const ConfigCompiler compiler(state);
   std::lock_guard lock(mutex_);
-  size_t sent = 0;
+  const bool holding = holdingLocked(state.policies.get());
+  size_t sent = 0, held = 0;
   using google::protobuf::internal::WireFormatLite;
   const grpc::Slice shared(compiler.sharedBytes());  // one copy, referenced by every response
   for (Session* s : sessions_) {
     auto local = compiler.compileLocalBytes(s->node());
     if (local.version == s->lastSentVersion()) continue;
+    if (holding && s->announced()) {
+      ++held;
+      continue;
+    }
     const std::string nonce = fmt::format("{:x}", ++nonce_);
     // DiscoveryResponse{version_info = 1, nonce = 2, config = 3 (local bytes + shared bytes)}.
     std::string head;
@@ -258,6 +298,9 @@ void DiscoveryService::pushAll() {
     ++sent;
     s->send(grpc::ByteBuffer(parts, 2), local.version, nonce);
   }
+  if (held > 0)
+    spdlog::info("push: {} reconnected proxies keep their config until the mesh has resynced",
+                 held);
   spdlog::debug("push: {} of {} proxies got a new config in {} us", sent, sessions_.size(),
                 std::chrono::duration_cast<std::chrono::microseconds>(
                     std::chrono::steady_clock::now() - start)

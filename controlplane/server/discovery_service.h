@@ -25,6 +25,15 @@ namespace meshdeck::cp {
 // a newer config replaces one still waiting. ACKs and NACKs (matched by nonce) update the
 // proxy's sync state in the registry; a NACKing proxy shows as rejected with its reason.
 //
+// Resync after a control-plane restart: a proxy whose first request announces a version it
+// already runs (`version_info`) was configured by an earlier incarnation and keeps serving with
+// it. For `resync_grace` after start() such a proxy is recorded as synced at that version and
+// is not pushed to until the grace ends or a policy changes: the other proxies are still
+// reconnecting, and a config compiled from a half-known mesh (their endpoints missing) would
+// drop traffic that the announced config still routes. Once everyone is back, the compiled
+// config equals the announced one and nothing needs to be sent at all. A proxy that announces
+// nothing gets its config at once.
+//
 // The stream is a raw (ByteBuffer) callback method: each response is assembled from a small
 // per-proxy part and the shared part serialized once per push, referenced by every stream
 // without copying. On the wire it is an ordinary DiscoveryResponse.
@@ -42,6 +51,9 @@ class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::WithRawCall
   void stop();
   // Schedules a push of every proxy's config.
   void markDirty();
+  // How long after start() reconnecting proxies keep their announced config (default 10 s,
+  // longer than the proxies' longest reconnect backoff of 5 s). Call before start().
+  void setResyncGrace(std::chrono::milliseconds grace) { resync_grace_ = grace; }
 
   uint64_t pushesSent() const { return pushes_sent_.load(); }
   uint64_t acks() const { return acks_.load(); }
@@ -59,6 +71,9 @@ class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::WithRawCall
   void removeSession(Session* s);
   void pushLoop();
   void pushAll();
+  // True while reconnected proxies keep their announced config (see the class comment).
+  bool holdingLocked(const PolicySet* policies);
+  bool inResyncGrace();
 
   Registry& registry_;
   const common::TimeSource& time_;
@@ -69,6 +84,10 @@ class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::WithRawCall
   std::condition_variable wake_;
   std::set<Session*> sessions_;
   bool dirty_ = false, stopping_ = false;
+  std::chrono::milliseconds resync_grace_{10'000};
+  std::chrono::steady_clock::time_point started_{};
+  const PolicySet* policies_at_start_ = nullptr;
+  bool hold_released_ = false;
   std::thread pusher_;
   std::atomic<uint64_t> nonce_{0};
   std::atomic<uint64_t> pushes_sent_{0}, acks_{0}, nacks_{0}, bad_requests_{0};

@@ -1,0 +1,478 @@
+// End to end with real processes on 127.0.0.1, driven the way a user drives them:
+// meshdeck-controlplane, real meshdeck-proxy sidecars in mesh mode, meshdeck-demo-service
+// backends, meshdeck-load for traffic and meshdeckctl for policies and state.
+//
+//   meshdeck-load --proxy --> [frontend sidecar] --> [reviews-v1 sidecar] --> demo reviews v1
+//                                                \-> [reviews-v2 sidecar] --> demo reviews v2
+#include <signal.h>
+
+#include <QtTest>
+#include <cmath>
+#include <random>
+#include <thread>
+
+#include "controlplane/fleet/demo_fleet.h"
+#include "controlplane/fleet/loopback_http.h"
+#include "integration/e2e/discovery_relay.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using meshdeck::cp::fleet::loopbackHttp;
+
+QString bin(const QString& name) { return qEnvironmentVariable("MESHDECK_BIN_DIR") + "/" + name; }
+
+double msSince(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+struct CtlResult {
+  int code = -1;
+  QByteArray out, err;
+};
+
+struct Sidecar {
+  QString id;
+  uint16_t app = 0, inbound = 0, outbound = 0, admin = 0;
+};
+
+}  // namespace
+
+class MeshE2eTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void init() {
+    dir_ = std::make_unique<QTemporaryDir>();
+    std::random_device rd;
+    // Free ports checked with bind(), from a range of their own (a random start, so parallel
+    // test runs rarely race for the same one), below the ephemeral range.
+    const uint16_t first = static_cast<uint16_t>(15100 + rd() % 1500);
+    ports_ = std::make_unique<meshdeck::cp::fleet::PortAllocator>(first, 20999);
+  }
+  void cleanup() {
+    for (auto it = children_.rbegin(); it != children_.rend(); ++it) stopProcess(**it);
+    children_.clear();
+    cp_ = nullptr;
+    if (relay_) relay_->stop();
+    relay_.reset();
+  }
+
+  // (1) A 90/10 canary applied with `meshdeckctl apply -f` is in force on the proxy within 1 s,
+  // and ≥ 500 requests split 90/10 within a binomial tolerance.
+  void canaryInForceWithinOneSecondAndSplits() {
+    startMesh(false);
+    QCOMPARE(apply(destinationYaml()).code, 0);
+    QVERIFY(waitSynced(3, 5000));
+    const QString before = proxies()["frontend"]["version_acked"].toString();
+
+    const auto t0 = Clock::now();
+    const CtlResult r = apply(routeYaml(90, 10));
+    QVERIFY2(r.code == 0, r.err.constData());
+    const double apply_ms = msSince(t0);
+    const auto t1 = Clock::now();
+    double in_force_ms = -1, acked_ms = -1;
+    while (msSince(t1) < 3000 && (in_force_ms < 0 || acked_ms < 0)) {
+      if (in_force_ms < 0 && proxyConfig(frontend_).contains("\"weight\": 10")) {
+        in_force_ms = msSince(t1);
+      }
+      if (acked_ms < 0) {
+        const auto p = proxies()["frontend"];
+        if (p["state"].toString() == "SYNCED" && p["version_acked"].toString() != before)
+          acked_ms = msSince(t1);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    qInfo(
+        "canary: meshdeckctl apply took %.0f ms; then in force on the proxy after %.0f ms, "
+        "ACK recorded by the control plane (seen through meshdeckctl) after %.0f ms",
+        apply_ms, in_force_ms, acked_ms);
+    QVERIFY2(in_force_ms >= 0 && in_force_ms <= 1000, "canary not in force within 1 s");
+    QVERIFY2(acked_ms >= 0 && acked_ms <= 1000, "no ACK within 1 s");
+
+    const qint64 v1_before = demoRequests(reviews_[0]), v2_before = demoRequests(reviews_[1]);
+    const QJsonObject report = load(200, "3s");
+    const qint64 n = report["completed"].toInteger();
+    QCOMPARE(n, qint64(600));
+    QCOMPARE(report["errors"]["total"].toInteger(), qint64(0));
+    const qint64 v1 = demoRequests(reviews_[0]) - v1_before;
+    const qint64 v2 = demoRequests(reviews_[1]) - v2_before;
+    QCOMPARE(v1 + v2, n);
+    // Binomial(n, 0.1): 5 standard deviations (false alarm odds below 1 in a million).
+    const double sd = std::sqrt(double(n) * 0.1 * 0.9);
+    qInfo("canary split over %lld requests: v1 %lld, v2 %lld (expected %.0f +- %.0f)",
+          static_cast<long long>(n), static_cast<long long>(v1), static_cast<long long>(v2),
+          double(n) * 0.1, 5 * sd);
+    QVERIFY(std::abs(double(v2) - double(n) * 0.1) <= 5 * sd);
+  }
+
+  // (2) Fault injection shows on the edge: aborts of 50 % with 503 as its error rate.
+  void faultAbortVisibleOnTheEdge() {
+    startMesh(false);
+    QCOMPARE(apply(faultYaml("abort: {percentage: 50, httpStatus: 503}")).code, 0);
+    QVERIFY(waitConfig(frontend_, "\"abort_percent\": 50", 2000));
+    const QJsonObject report = load(100, "4s");
+    const double n = double(report["completed"].toInteger());
+    const double load_errors = double(report["responses"]["5xx"].toInteger()) / n;
+    QCOMPARE(n, 400.0);
+    QJsonObject edge;
+    for (int i = 0; i < 40; ++i) {  // telemetry arrives every second
+      edge = findEdge("frontend", "reviews", 30);
+      if (edge["metrics"].toObject()["requests"].toVariant().toLongLong() >= 400) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    const auto m = edge["metrics"].toObject();
+    const double error_rate = 1.0 - m["success_rate"].toDouble();
+    qInfo(
+        "abort 50%%: load saw %.3f errors, the edge shows error rate %.3f over %lld requests, "
+        "%lld faults injected",
+        load_errors, error_rate, m["requests"].toVariant().toLongLong(),
+        m["faults_injected"].toVariant().toLongLong());
+    QCOMPARE(m["requests"].toVariant().toLongLong(), 400LL);
+    QVERIFY(std::abs(error_rate - 0.5) <= 5 * std::sqrt(0.25 / n));
+    QVERIFY(std::abs(error_rate - load_errors) <= 0.01);
+    QVERIFY(m["faults_injected"].toVariant().toLongLong() > 0);
+  }
+
+  // (2b) A delay of every call by 200 ms shows as the edge's latency. Its own mesh: the edge
+  // window of `meshdeckctl get edges` is the control plane's (GetGraph ignores -w), so earlier
+  // fast requests would still be in it.
+  void faultDelayVisibleOnTheEdge() {
+    startMesh(false);
+    QCOMPARE(apply(faultYaml("delay: {percentage: 100, fixedDelay: 200ms}")).code, 0);
+    QVERIFY(waitConfig(frontend_, "\"delay_percent\": 100", 2000));
+    const QJsonObject delayed = load(20, "4s");
+    QCOMPARE(delayed["completed"].toInteger(), qint64(80));
+    QCOMPARE(delayed["errors"]["total"].toInteger(), qint64(0));
+    QJsonObject dm;
+    for (int i = 0; i < 40; ++i) {
+      dm = findEdge("frontend", "reviews", 30)["metrics"].toObject();
+      if (dm["requests"].toVariant().toLongLong() >= 80) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    qInfo(
+        "delay 200ms: edge p50 %.1f ms, p99 %.1f ms over %lld requests, %lld faults injected "
+        "(load p50 %.1f ms)",
+        dm["p50_ms"].toDouble(), dm["p99_ms"].toDouble(), dm["requests"].toVariant().toLongLong(),
+        dm["faults_injected"].toVariant().toLongLong(),
+        delayed["latency_us"]["p50"].toDouble() / 1000.0);
+    QCOMPARE(dm["requests"].toVariant().toLongLong(), 80LL);
+    QVERIFY(dm["p50_ms"].toDouble() >= 195 && dm["p50_ms"].toDouble() < 400);
+    QCOMPARE(dm["faults_injected"].toVariant().toLongLong(), 80LL);
+  }
+
+  // (3) SIGTERM the control plane under steady load, start it again with the same --state-dir:
+  // no request fails, and the proxies resync to the same configuration and policy revision.
+  void controlPlaneRestartUnderLoad() {
+    startMesh(false);
+    QCOMPARE(apply(destinationYaml()).code, 0);
+    QCOMPARE(apply(routeYaml(90, 10)).code, 0);
+    QVERIFY(waitSynced(3, 5000));
+    QVERIFY(waitConfig(frontend_, "\"weight\": 10", 2000));
+    const auto acked_before = proxies();
+    const qint64 revision = policyRevision();
+    const QString config_before = proxyConfig(frontend_);
+    QVERIFY(revision >= 2);
+
+    QProcess& gen = startLoad(100, "10s");
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    stopProcess(*cp_);
+    QCOMPARE(cp_->exitStatus(), QProcess::NormalExit);
+    QCOMPARE(cp_->exitCode(), 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // proxies on their own
+    const auto restarted = Clock::now();
+    startControlPlane();
+    double resync_ms = -1;
+    QString last_seen;
+    while (msSince(restarted) < 15'000) {
+      const auto now = proxies();
+      QString seen;
+      for (const auto& p : now)
+        seen += p["proxy_id"].toString() + "=" + p["state"].toString() + "/" +
+                p["version_acked"].toString() + " ";
+      if (seen != last_seen) {
+        qInfo("%6.0f ms: %s", msSince(restarted), qPrintable(seen));
+        last_seen = seen;
+      }
+      // Resynced: every proxy synced again and running the same config as before. (Compared by
+      // content: the version strings may differ across a restart, see docs/tools.md.)
+      bool same = now.size() == 3 && proxyConfig(frontend_) == config_before;
+      for (const auto& id : acked_before.keys())
+        same = same && now[id]["state"].toString() == "SYNCED";
+      if (same) {
+        resync_ms = msSince(restarted);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    QVERIFY(gen.waitForFinished(30'000));
+    const auto report = QJsonDocument::fromJson(gen.readAllStandardOutput()).object();
+    qInfo(
+        "control plane restart: proxies resynced %.0f ms after the new start; load: %lld "
+        "scheduled, %lld completed, %lld errors, %lld 5xx",
+        resync_ms, report["scheduled"].toInteger(), report["completed"].toInteger(),
+        report["errors"]["total"].toInteger(), report["responses"]["5xx"].toInteger());
+    if (resync_ms < 0) {
+      QFile a("/tmp/e2e-before.json"), b("/tmp/e2e-after.json");
+      if (a.open(QIODevice::WriteOnly)) a.write(config_before.toUtf8());
+      if (b.open(QIODevice::WriteOnly)) b.write(proxyConfig(frontend_).toUtf8());
+      for (const auto& id : acked_before.keys())
+        qWarning("%s: acked %s before, now %s", qPrintable(id),
+                 qPrintable(acked_before[id]["version_acked"].toString()),
+                 QJsonDocument(proxies()[id]).toJson(QJsonDocument::Compact).constData());
+    }
+    QVERIFY2(resync_ms >= 0, "proxies did not resync to the same versions");
+    QCOMPARE(policyRevision(), revision);
+    QCOMPARE(report["scheduled"].toInteger(), qint64(1000));
+    QCOMPARE(report["completed"].toInteger(), qint64(1000));
+    QCOMPARE(report["errors"]["total"].toInteger(), qint64(0));
+  }
+
+  // (4) A config the real proxy cannot apply is NACKed, shown as rejected, and traffic goes on
+  // with the last good config. The bad config is made by a test-only relay in front of the
+  // frontend's sidecar (see discovery_relay.h): no valid policy compiles into one.
+  void nackedConfigKeepsLastGood() {
+    startMesh(true);
+    QCOMPARE(apply(destinationYaml()).code, 0);
+    QCOMPARE(apply(routeYaml(100, 0)).code, 0);
+    QVERIFY(waitSynced(3, 5000));
+    QVERIFY(waitConfig(frontend_, "\"weight\": 100", 2000));
+    const QString good = proxies()["frontend"]["version_acked"].toString();
+
+    relay_->arm("frontend");
+    QCOMPARE(apply(routeYaml(50, 50)).code, 0);
+    QJsonObject status;
+    for (int i = 0; i < 100; ++i) {
+      status = proxies()["frontend"];
+      if (status["state"].toString() == "REJECTED") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    qInfo("rejected: %s", QJsonDocument(status).toJson(QJsonDocument::Compact).constData());
+    QVERIFY(relay_->tampered() >= 1);
+    QCOMPARE(status["state"].toString(), QString("REJECTED"));
+    QVERIFY(status["nack_reason"].toString().contains("invalid regular expression"));
+    QCOMPARE(status["version_acked"].toString(), good);
+    const CtlResult table = ctl({"get", "proxies"});
+    QVERIFY2(QRegularExpression("frontend +frontend .* rejected ").match(table.out).hasMatch(),
+             table.out.constData());
+
+    // Still the last good config: every request to v1, none fails.
+    QVERIFY(!proxyConfig(frontend_).contains("\"weight\": 50"));
+    const qint64 v2_before = demoRequests(reviews_[1]);
+    const QJsonObject report = load(100, "3s");
+    QCOMPARE(report["completed"].toInteger(), qint64(300));
+    QCOMPARE(report["errors"]["total"].toInteger(), qint64(0));
+    QCOMPARE(demoRequests(reviews_[1]) - v2_before, qint64(0));
+
+    // The next valid change goes through again.
+    relay_->disarm();
+    QCOMPARE(apply(routeYaml(90, 10)).code, 0);
+    QVERIFY(waitConfig(frontend_, "\"weight\": 10", 2000));
+    QVERIFY(waitSynced(3, 3000));
+  }
+
+ private:
+  // --- processes ---------------------------------------------------------------------------
+  QProcess& spawn(const QString& program, const QStringList& args) {
+    auto p = std::make_unique<QProcess>();
+    p->setProcessChannelMode(QProcess::SeparateChannels);
+    p->start(bin(program), args);
+    p->waitForStarted(5000);
+    children_.push_back(std::move(p));
+    return *children_.back();
+  }
+  static void stopProcess(QProcess& p) {
+    if (p.state() == QProcess::NotRunning) return;
+    ::kill(static_cast<pid_t>(p.processId()), SIGTERM);
+    if (!p.waitForFinished(10'000)) {
+      p.kill();
+      p.waitForFinished(5000);
+    }
+  }
+  uint16_t port() {
+    const uint16_t p = ports_->allocate();
+    if (p == 0) qFatal("no free port");
+    return p;
+  }
+
+  void startControlPlane() {
+    if (cp_port_ == 0) cp_port_ = port();
+    cp_ = &spawn("meshdeck-controlplane", {"--listen", QString("127.0.0.1:%1").arg(cp_port_),
+                                           "--state-dir", dir_->filePath("state")});
+    QString log;
+    for (int i = 0; i < 100 && !log.contains("listening on "); ++i) {
+      cp_->waitForReadyRead(100);
+      log += QString::fromUtf8(cp_->readAllStandardError());
+    }
+    QVERIFY2(log.contains("listening on "), qPrintable(log));
+    address_ = QString("127.0.0.1:%1").arg(cp_port_);
+  }
+
+  Sidecar startSidecar(const QString& service, const QString& version, const QString& id,
+                       uint16_t app, const QString& control_plane) {
+    Sidecar s{id, app, port(), port(), port()};
+    spawn("meshdeck-proxy", {"--control-plane", control_plane,
+                             "--service",       service,
+                             "--version",       version,
+                             "--proxy-id",      id,
+                             "--inbound-port",  QString::number(s.inbound),
+                             "--app-port",      QString::number(s.app),
+                             "--outbound-port", QString::number(s.outbound),
+                             "--admin-port",    QString::number(s.admin),
+                             "--workers",       "1",
+                             "--log-level",     "warn"});
+    return s;
+  }
+
+  void startMesh(bool relay_frontend) {
+    startControlPlane();
+    QString frontend_cp = address_;
+    if (relay_frontend) {
+      relay_ = std::make_unique<meshdeck::test::DiscoveryRelay>(address_.toStdString());
+      frontend_cp = QString::fromStdString(relay_->start());
+      QVERIFY(!frontend_cp.isEmpty());
+    }
+    reviews_.clear();
+    for (const QString v : {"v1", "v2"}) {
+      const uint16_t app = port();
+      spawn("meshdeck-demo-service",
+            {"--name", "reviews", "--version", v, "--listen", QString("127.0.0.1:%1").arg(app),
+             "--latency-p50", "1ms", "--latency-p99", "3ms", "--log-level", "warn"});
+      reviews_.push_back(startSidecar("reviews", v, "reviews-" + v, app, address_));
+    }
+    // The frontend has no app: the load generator plays it, through the sidecar's outbound port.
+    frontend_ = startSidecar("frontend", "v1", "frontend", port(), frontend_cp);
+    const auto t = Clock::now();
+    bool ready = false;
+    while (!ready && msSince(t) < 15'000) {
+      ready = true;
+      for (const auto* s : {&reviews_[0], &reviews_[1], &frontend_})
+        ready = ready && loopbackHttp(s->admin, "GET", "/ready", "", std::chrono::milliseconds(500),
+                                      nullptr, nullptr) == 200;
+      if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    QVERIFY2(ready, "sidecars not ready");
+    QVERIFY(waitSynced(3, 10'000));
+  }
+
+  // --- what a user would type --------------------------------------------------------------
+  CtlResult ctl(QStringList args) {
+    QProcess p;
+    p.start(bin("meshdeckctl"), QStringList{"--server", address_} + args);
+    CtlResult r;
+    if (!p.waitForFinished(15'000)) {
+      p.kill();
+      p.waitForFinished();
+      return r;
+    }
+    r.code = p.exitCode();
+    r.out = p.readAllStandardOutput();
+    r.err = p.readAllStandardError();
+    return r;
+  }
+  CtlResult apply(const QString& yaml) {
+    const QString file = dir_->filePath(QString("policy-%1.yaml").arg(++files_));
+    QFile f(file);
+    if (!f.open(QIODevice::WriteOnly)) return {};
+    f.write(yaml.toUtf8());
+    f.close();
+    return ctl({"apply", "-f", file});
+  }
+  // `meshdeckctl get proxies -o json`, by proxy id.
+  QMap<QString, QJsonObject> proxies() {
+    QMap<QString, QJsonObject> by_id;
+    for (const auto& p : QJsonDocument::fromJson(ctl({"get", "proxies", "-o", "json"}).out).array())
+      by_id[p.toObject()["proxy_id"].toString()] = p.toObject();
+    return by_id;
+  }
+  bool waitSynced(int count, int timeout_ms) {
+    const auto t = Clock::now();
+    while (msSince(t) < timeout_ms) {
+      int synced = 0;
+      for (const auto& p : proxies()) synced += p["state"].toString() == "SYNCED";
+      if (synced == count) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    qWarning("not synced: %s", ctl({"get", "proxies"}).out.constData());
+    return false;
+  }
+  qint64 policyRevision() {
+    const auto r = ctl({"snapshot", "-o", "-"});
+    return QJsonDocument::fromJson(r.out)["policy_revision"].toInteger(-1);
+  }
+  QJsonObject findEdge(const QString& source, const QString& destination, int window_s) {
+    const auto r = ctl({"get", "edges", "-o", "json", "-w", QString::number(window_s)});
+    for (const auto& e : QJsonDocument::fromJson(r.out).array())
+      if (e.toObject()["source"].toString() == source &&
+          e.toObject()["destination"].toString() == destination)
+        return e.toObject();
+    return {};
+  }
+  QString proxyConfig(const Sidecar& s) {
+    std::string body;
+    loopbackHttp(s.admin, "GET", "/config", "", std::chrono::milliseconds(500), &body, nullptr);
+    return QString::fromStdString(body);
+  }
+  bool waitConfig(const Sidecar& s, const QString& needle, int timeout_ms) {
+    const auto t = Clock::now();
+    while (msSince(t) < timeout_ms) {
+      if (proxyConfig(s).contains(needle)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+  qint64 demoRequests(const Sidecar& s) {
+    std::string body;
+    loopbackHttp(s.app, "GET", "/_demo/stats", "", std::chrono::milliseconds(1000), &body, nullptr);
+    return QJsonDocument::fromJson(QByteArray::fromStdString(body))["requests"].toInteger(-1);
+  }
+  QProcess& startLoad(int rate, const QString& duration) {
+    return spawn("meshdeck-load",
+                 {"--url", "http://reviews/", "--proxy",
+                  QString("http://127.0.0.1:%1").arg(frontend_.outbound), "--rate",
+                  QString::number(rate), "--connections", "8", "--duration", duration, "--json"});
+  }
+  QJsonObject load(int rate, const QString& duration) {
+    QProcess& p = startLoad(rate, duration);
+    p.waitForFinished(60'000);
+    const auto out = p.readAllStandardOutput();
+    const auto doc = QJsonDocument::fromJson(out);
+    if (!doc.isObject()) qWarning("meshdeck-load: %s", out.constData());
+    return doc.object();
+  }
+
+  // --- policies ----------------------------------------------------------------------------
+  static QString destinationYaml() {
+    return "apiVersion: meshdeck.io/v1alpha1\nkind: DestinationPolicy\nmetadata: {name: reviews}\n"
+           "spec:\n  host: reviews\n  subsets:\n  - {name: v1, labels: {version: v1}}\n"
+           "  - {name: v2, labels: {version: v2}}\n";
+  }
+  static QString routeYaml(int w1, int w2) {
+    QString y =
+        "apiVersion: meshdeck.io/v1alpha1\nkind: TrafficRoute\nmetadata: {name: reviews-canary}\n"
+        "spec:\n  host: reviews\n  http:\n  - name: canary\n    route:\n";
+    if (w1) y += QString("    - {destination: {host: reviews, subset: v1}, weight: %1}\n").arg(w1);
+    if (w2) y += QString("    - {destination: {host: reviews, subset: v2}, weight: %1}\n").arg(w2);
+    return y;
+  }
+  static QString faultYaml(const QString& fault) {
+    return "apiVersion: meshdeck.io/v1alpha1\nkind: TrafficRoute\nmetadata: {name: reviews-fault}\n"
+           "spec:\n  host: reviews\n  http:\n  - route:\n    - destination: {host: reviews}\n"
+           "    fault: {" +
+           fault + "}\n";
+  }
+
+  std::unique_ptr<QTemporaryDir> dir_;
+  std::unique_ptr<meshdeck::cp::fleet::PortAllocator> ports_;
+  std::vector<std::unique_ptr<QProcess>> children_;
+  std::unique_ptr<meshdeck::test::DiscoveryRelay> relay_;
+  QProcess* cp_ = nullptr;
+  uint16_t cp_port_ = 0;
+  QString address_;
+  std::vector<Sidecar> reviews_;
+  Sidecar frontend_;
+  int files_ = 0;
+};
+
+QTEST_GUILESS_MAIN(MeshE2eTest)
+#include "mesh_e2e_test.moc"
