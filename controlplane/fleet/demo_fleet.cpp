@@ -5,7 +5,11 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
+#include <cstdlib>
+
+#include "common/atomic_file.h"
 #include "common/duration.h"
 #include "controlplane/fleet/loopback_http.h"
 
@@ -55,7 +59,20 @@ std::vector<std::string> behaviourArgs(const Behaviour& b) {
           "--response-size", std::to_string(b.response_size)};
 }
 
+uint64_t instanceSeed(uint64_t fleet_seed, const std::string& app_name) {
+  return fleet_seed * 1000003 + std::hash<std::string>{}(app_name) % 1000003;
+}
+
 }  // namespace
+
+// The apps of several instances, hosted by one `meshdeck-demo-service --config` process.
+struct DemoFleet::Pack {
+  std::string name;  // "apps-<k>/app"
+  YAML::Emitter services;
+  uint32_t count = 0;
+  std::vector<uint32_t> ports;
+  Pack() { services << YAML::BeginSeq; }
+};
 
 DemoFleet::DemoFleet(ProcessSupervisor& supervisor, DemoFleetOptions options)
     : supervisor_(supervisor),
@@ -65,31 +82,18 @@ DemoFleet::DemoFleet(ProcessSupervisor& supervisor, DemoFleetOptions options)
 DemoFleet::~DemoFleet() { stop(); }
 
 std::vector<std::string> DemoFleet::proxyArgs(const DemoInstance& inst) const {
-  return {(options_.bin_dir / "meshdeck-proxy").string(),
-          "--control-plane",
-          options_.control_plane,
-          "--service",
-          inst.service,
-          "--version",
-          inst.version,
-          "--namespace",
-          mesh_.ns,
-          "--proxy-id",
-          inst.proxy_id(),
-          "--inbound-port",
-          std::to_string(inst.inbound_port),
-          "--app-port",
-          std::to_string(inst.app_port),
-          "--outbound-port",
-          std::to_string(inst.outbound_port),
-          "--admin-port",
-          std::to_string(inst.admin_port),
-          "--workers",
-          "1"};
+  return {(options_.bin_dir / "meshdeck-proxy").string(), "--control-plane", options_.control_plane,
+          "--service", inst.service, "--version", inst.version, "--namespace", mesh_.ns,
+          "--proxy-id", inst.proxy_id(), "--inbound-port", std::to_string(inst.inbound_port),
+          "--app-port", std::to_string(inst.app_port), "--outbound-port",
+          std::to_string(inst.outbound_port), "--admin-port", std::to_string(inst.admin_port),
+          "--workers", "1",
+          // Exit within the supervisor's 3 s stop grace rather than be killed after it.
+          "--drain-timeout", "2"};
 }
 
 bool DemoFleet::startInstanceLocked(const DemoService& svc, const DemoVersion& version,
-                                    uint32_t index) {
+                                    uint32_t index, Pack* pack) {
   DemoInstance inst;
   inst.service = svc.name;
   inst.version = version.name;
@@ -104,33 +108,10 @@ bool DemoFleet::startInstanceLocked(const DemoService& svc, const DemoVersion& v
   }
   const auto key = svc.name + "|" + version.name;
   if (!behaviours_.count(key)) behaviours_[key] = version.behaviour;
-
-  ProcessSpec app;
-  app.name = processName(inst, "app");
-  app.service = svc.name;
-  app.version = version.name;
-  app.instance = index;
-  app.role = "app";
-  app.argv = {
-      (options_.bin_dir / "meshdeck-demo-service").string(),
-      "--name",
-      svc.name,
-      "--version",
-      version.name,
-      "--listen",
-      "127.0.0.1:" + std::to_string(inst.app_port),
-      "--outbound-proxy",
-      "http://127.0.0.1:" + std::to_string(inst.outbound_port),
-      "--call-mode",
-      svc.call_mode,
-      "--seed",
-      std::to_string(options_.seed * 1000003 + std::hash<std::string>{}(app.name) % 1000003)};
-  for (const auto& call : svc.calls) {
-    app.argv.push_back("--call");
-    app.argv.push_back("http://" + call.service + call.path);
-  }
-  for (auto& a : behaviourArgs(behaviours_[key])) app.argv.push_back(std::move(a));
-  app.ports = {inst.app_port};
+  const Behaviour& b = behaviours_[key];
+  // The seed depends on the instance, not on how it is hosted: packed or not, an instance
+  // draws the same latencies and errors.
+  const uint64_t seed = instanceSeed(options_.seed, processName(inst, "app"));
 
   ProcessSpec proxy;
   proxy.name = processName(inst, "proxy");
@@ -143,10 +124,84 @@ bool DemoFleet::startInstanceLocked(const DemoService& svc, const DemoVersion& v
   proxy.ready_port = inst.admin_port;
   proxy.ready_path = "/ready";
 
-  if (!supervisor_.add(app) || !supervisor_.add(proxy)) return false;
-  names_.push_back(app.name);
+  if (pack) {
+    inst.app_process = pack->name;
+    YAML::Emitter& e = pack->services;
+    e << YAML::BeginMap;
+    e << YAML::Key << "name" << YAML::Value << svc.name;
+    e << YAML::Key << "version" << YAML::Value << version.name;
+    e << YAML::Key << "listen" << YAML::Value << "127.0.0.1:" + std::to_string(inst.app_port);
+    e << YAML::Key << "outbound_proxy" << YAML::Value
+      << "http://127.0.0.1:" + std::to_string(inst.outbound_port);
+    e << YAML::Key << "seed" << YAML::Value << std::to_string(seed);
+    e << YAML::Key << "call_mode" << YAML::Value << svc.call_mode;
+    e << YAML::Key << "calls" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    for (const auto& call : svc.calls) e << "http://" + call.service + call.path;
+    e << YAML::EndSeq;
+    e << YAML::Key << "latency_p50" << YAML::Value << common::formatDuration(b.latency_p50);
+    e << YAML::Key << "latency_p99" << YAML::Value << common::formatDuration(b.latency_p99);
+    e << YAML::Key << "error_rate" << YAML::Value << std::to_string(b.error_rate);
+    e << YAML::Key << "error_status" << YAML::Value << b.error_status;
+    e << YAML::Key << "response_size" << YAML::Value << b.response_size;
+    e << YAML::EndMap;
+    ++pack->count;
+    pack->ports.push_back(inst.app_port);
+  } else {
+    ProcessSpec app;
+    app.name = processName(inst, "app");
+    app.service = svc.name;
+    app.version = version.name;
+    app.instance = index;
+    app.role = "app";
+    app.argv = {(options_.bin_dir / "meshdeck-demo-service").string(),
+                "--name",
+                svc.name,
+                "--version",
+                version.name,
+                "--listen",
+                "127.0.0.1:" + std::to_string(inst.app_port),
+                "--outbound-proxy",
+                "http://127.0.0.1:" + std::to_string(inst.outbound_port),
+                "--call-mode",
+                svc.call_mode,
+                "--seed",
+                std::to_string(seed)};
+    for (const auto& call : svc.calls) {
+      app.argv.push_back("--call");
+      app.argv.push_back("http://" + call.service + call.path);
+    }
+    for (auto& a : behaviourArgs(b)) app.argv.push_back(std::move(a));
+    app.ports = {inst.app_port};
+    if (!supervisor_.add(app)) return false;
+    names_.push_back(app.name);
+    inst.app_process = app.name;
+  }
+  if (!supervisor_.add(proxy)) return false;
   names_.push_back(proxy.name);
   instances_.push_back(inst);
+  return true;
+}
+
+bool DemoFleet::startPackLocked(Pack& pack, std::string* error) {
+  pack.services << YAML::EndSeq;
+  const std::string stem = pack.name.substr(0, pack.name.find('/'));
+  const auto file = work_dir_ / (stem + ".yaml");
+  const std::string text = "# " + std::to_string(pack.count) + " demo services of '" + mesh_.name +
+                           "', written by the fleet\nseed: " + std::to_string(options_.seed) +
+                           "\nservices:\n" + pack.services.c_str() + "\n";
+  if (!common::writeFileAtomically(file, text, error)) return false;
+  ProcessSpec app;
+  app.name = pack.name;
+  app.service = stem;
+  app.role = "app";
+  app.argv = {(options_.bin_dir / "meshdeck-demo-service").string(), "--config", file.string()};
+  app.ports = pack.ports;
+  if (!supervisor_.add(app)) {
+    *error = "process name " + pack.name + " is taken";
+    return false;
+  }
+  names_.push_back(app.name);
+  pack_sizes_[app.name] = pack.count;
   return true;
 }
 
@@ -201,15 +256,39 @@ bool DemoFleet::start(const DemoMesh& mesh, std::string* error) {
   }
   std::lock_guard lock(mu_);
   mesh_ = mesh;
-  spdlog::info("fleet: starting demo '{}' ({} services, {} instances, {} load streams)", mesh.name,
-               mesh.services.size(), mesh.instanceCount(), mesh.load.size());
+  const uint32_t per_process = mesh_.appsPerProcess();
+  spdlog::info(
+      "fleet: starting demo '{}' ({} services, {} instances, {} load streams, {} app(s) per "
+      "process)",
+      mesh.name, mesh.services.size(), mesh.instanceCount(), mesh.load.size(), per_process);
+  if (per_process > 1 && work_dir_.empty()) {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "meshdeck-fleet-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) {
+      *error = "cannot create a directory for the packed apps' configs in " +
+               std::filesystem::temp_directory_path().string();
+      return false;
+    }
+    work_dir_ = tmpl;
+  }
+  std::unique_ptr<Pack> pack;
+  uint32_t packs = 0;
   for (const auto& svc : mesh_.services)
     for (const auto& v : svc.versions)
-      for (uint32_t i = 0; i < v.replicas; ++i)
-        if (!startInstanceLocked(svc, v, i)) {
+      for (uint32_t i = 0; i < v.replicas; ++i) {
+        if (per_process > 1 && !pack) {
+          pack = std::make_unique<Pack>();
+          pack->name = "apps-" + std::to_string(packs++) + "/app";
+        }
+        if (!startInstanceLocked(svc, v, i, pack.get())) {
           *error = "cannot start " + svc.name + "-" + v.name;
           return false;
         }
+        if (pack && pack->count >= per_process) {
+          if (!startPackLocked(*pack, error)) return false;
+          pack.reset();
+        }
+      }
+  if (pack && pack->count > 0 && !startPackLocked(*pack, error)) return false;
   for (const auto& load : mesh_.load) startLoadLocked(load);
   return true;
 }
@@ -224,11 +303,20 @@ void DemoFleet::stop() {
         ports_.release(p);
     instances_.clear();
     load_sidecars_.clear();
+    pack_sizes_.clear();
   }
-  // Load first, then apps and proxies, so no request is left without a sidecar.
-  std::stable_partition(names.begin(), names.end(),
-                        [](const std::string& n) { return n.ends_with("/load"); });
-  for (const auto& n : names) supervisor_.remove(n, std::chrono::seconds(3));
+  // Load first, then apps and proxies together (one grace period for the whole fleet, not one
+  // per process: 200 sidecars draining one after the other took minutes).
+  const auto load_end = std::stable_partition(
+      names.begin(), names.end(), [](const std::string& n) { return n.ends_with("/load"); });
+  supervisor_.remove(std::vector<std::string>(names.begin(), load_end), std::chrono::seconds(3));
+  supervisor_.remove(std::vector<std::string>(load_end, names.end()), std::chrono::seconds(3));
+  std::lock_guard lock(mu_);
+  if (!work_dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(work_dir_, ec);
+    work_dir_.clear();
+  }
 }
 
 std::vector<std::string> DemoFleet::processNames() const {
@@ -294,13 +382,17 @@ ActionResult DemoFleet::scale(const std::string& service, const std::string& ver
     if (it == instances_.end()) continue;
     const DemoInstance inst = *it;
     instances_.erase(it);
-    for (const auto& role : {"proxy", "app"}) {
-      const auto name = processName(inst, role);
+    // A packed app stays in its pack (idle, out of the mesh once its sidecar is gone), and
+    // keeps its port.
+    const bool packed = pack_sizes_.count(inst.app_process) > 0;
+    std::vector<std::string> names = {processName(inst, "proxy")};
+    if (!packed) names.push_back(inst.app_process);
+    for (const auto& name : names) {
       supervisor_.remove(name, std::chrono::seconds(3));
       names_.erase(std::remove(names_.begin(), names_.end(), name), names_.end());
     }
-    for (uint16_t p : {inst.app_port, inst.inbound_port, inst.outbound_port, inst.admin_port})
-      ports_.release(p);
+    for (uint16_t p : {inst.inbound_port, inst.outbound_port, inst.admin_port}) ports_.release(p);
+    if (!packed) ports_.release(inst.app_port);
   }
   return {true, service + "-" + ver->name + " scaled from " + std::to_string(current) + " to " +
                     std::to_string(replicas)};
@@ -308,13 +400,25 @@ ActionResult DemoFleet::scale(const std::string& service, const std::string& ver
 
 ActionResult DemoFleet::killInstance(const std::string& service, const std::string& version,
                                      uint32_t index) {
+  std::string process;
+  uint32_t hosted = 1;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& inst : instances_)
+      if (inst.service == service && inst.version == version && inst.index == index)
+        process = inst.app_process;
+    if (auto it = pack_sizes_.find(process); it != pack_sizes_.end()) hosted = it->second;
+  }
   DemoInstance inst;
   inst.service = service;
   inst.version = version;
   inst.index = index;
-  const auto st = supervisor_.status(processName(inst, "app"));
+  const auto st = process.empty() ? std::nullopt : supervisor_.status(process);
   if (!st || st->pid <= 0) return {false, "no running instance " + inst.proxy_id()};
   ::kill(st->pid, SIGKILL);
+  if (hosted > 1)
+    return {true, "killed " + inst.proxy_id() + " with its pack " + process + " (pid " +
+                      std::to_string(st->pid) + ", " + std::to_string(hosted) + " instances)"};
   return {true, "killed " + inst.proxy_id() + " (pid " + std::to_string(st->pid) + ")"};
 }
 

@@ -42,13 +42,23 @@ struct DemoInstance {
   std::string service, version;
   uint32_t index = 0;
   uint16_t app_port = 0, inbound_port = 0, outbound_port = 0, admin_port = 0;
+  // The process serving the app: "<proxy id>/app", or "apps-<k>/app" when packed.
+  std::string app_process;
   std::string proxy_id() const { return service + "-" + version + "-" + std::to_string(index); }
 };
 
 // DemoFleet turns a DemoMesh into processes under a ProcessSupervisor: for each instance a
-// `meshdeck-demo-service` (the app) and a `meshdeck-proxy` in mesh mode (its sidecar), plus a
-// sidecar-fronted `meshdeck-load` per load stream. It is what the fleet actions of the
-// ControlPlane interface and the scenario engine act on. Thread-safe.
+// `meshdeck-proxy` in mesh mode (its sidecar) and its app, plus a sidecar-fronted
+// `meshdeck-load` per load stream. It is what the fleet actions of the ControlPlane interface
+// and the scenario engine act on. Thread-safe.
+//
+// Apps: with DemoMesh::appsPerProcess() == 1 each instance's app is a `meshdeck-demo-service`
+// process of its own ("<proxy id>/app"). Above that, the apps are packed: up to that many
+// instances share one `meshdeck-demo-service --config` process ("apps-<k>/app"), each still
+// with its own port, behaviour, random stream and sidecar, so the mesh, the graph and the
+// policies see exactly the same services. What packing changes: killing or restarting a pack
+// takes all of its instances down at once, and scaling down a packed instance removes its
+// sidecar (it leaves the mesh) while its app listener stays idle in the pack.
 class DemoFleet {
  public:
   DemoFleet(ProcessSupervisor& supervisor, DemoFleetOptions options);
@@ -79,7 +89,11 @@ class DemoFleet {
   std::vector<DemoInstance> instances() const;
 
  private:
-  bool startInstanceLocked(const DemoService& svc, const DemoVersion& version, uint32_t index);
+  struct Pack;
+  // Starts one instance's sidecar, and its app: in a process of its own, or appended to `pack`.
+  bool startInstanceLocked(const DemoService& svc, const DemoVersion& version, uint32_t index,
+                           Pack* pack = nullptr);
+  bool startPackLocked(Pack& pack, std::string* error);
   void startLoadLocked(const DemoLoad& load);
   std::vector<std::string> proxyArgs(const DemoInstance& inst) const;
 
@@ -92,6 +106,8 @@ class DemoFleet {
   std::map<std::string, DemoInstance> load_sidecars_;  // load name -> its sidecar
   std::map<std::string, Behaviour> behaviours_;        // "svc|version" -> current behaviour
   std::vector<std::string> names_;                     // every process started
+  std::map<std::string, uint32_t> pack_sizes_;         // "apps-<k>/app" -> instances hosted
+  std::filesystem::path work_dir_;                     // the packs' config files
 };
 
 }  // namespace meshdeck::cp::fleet

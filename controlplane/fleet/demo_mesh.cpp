@@ -43,6 +43,11 @@ size_t DemoMesh::instanceCount() const {
   return n;
 }
 
+uint32_t DemoMesh::appsPerProcess() const {
+  if (apps_per_process > 0) return apps_per_process;
+  return instanceCount() > kPackThreshold ? kAutoAppsPerProcess : 1;
+}
+
 std::optional<DemoMesh> parseDemoMesh(const std::string& yaml, const std::string& file,
                                       std::vector<FileError>* errors) {
   const size_t errors_before = errors->size();
@@ -58,9 +63,16 @@ std::optional<DemoMesh> parseDemoMesh(const std::string& yaml, const std::string
   }
   const YAML::Node spec = root["spec"];
   if (!r.isMap(spec, "spec")) return std::nullopt;
-  r.onlyKeys(spec, "spec", {"namespace", "services", "load", "policies", "generate"});
+  r.onlyKeys(spec, "spec", {"namespace", "services", "load", "policies", "generate", "pack"});
   mesh.ns = r.str(spec, "namespace", "spec", "default");
 
+  if (const YAML::Node pack = spec["pack"]; pack.IsDefined()) {
+    if (r.isMap(pack, "spec.pack")) {
+      r.onlyKeys(pack, "spec.pack", {"appsPerProcess"});
+      mesh.apps_per_process =
+          static_cast<uint32_t>(r.number(pack, "appsPerProcess", "spec.pack", 0, 0, 1000));
+    }
+  }
   if (const YAML::Node gen = spec["generate"]; gen.IsDefined()) {
     if (r.isMap(gen, "spec.generate")) {
       r.onlyKeys(gen, "spec.generate", {"services", "seed"});

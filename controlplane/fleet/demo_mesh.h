@@ -63,9 +63,17 @@ struct DemoMesh {
   std::vector<DemoLoad> load;
   std::string policies_yaml;  // starting policies, applied through the control plane
   std::filesystem::path source;
+  // spec.pack.appsPerProcess: how many service instances one meshdeck-demo-service process
+  // hosts (every instance keeps its own sidecar). 0 = automatic (see appsPerProcess()).
+  uint32_t apps_per_process = 0;
 
   const DemoService* find(const std::string& service) const;
   size_t instanceCount() const;
+  // The packing in force: apps_per_process when set, else 1 up to kPackThreshold instances
+  // and kAutoAppsPerProcess above.
+  uint32_t appsPerProcess() const;
+  static constexpr size_t kPackThreshold = 40;
+  static constexpr uint32_t kAutoAppsPerProcess = 50;
 };
 
 // Parses and validates a demo mesh file. On failure returns nullopt and every problem found

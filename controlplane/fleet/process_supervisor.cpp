@@ -155,6 +155,19 @@ bool ProcessSupervisor::remove(const std::string& name, std::chrono::millisecond
   return true;
 }
 
+size_t ProcessSupervisor::remove(const std::vector<std::string>& names,
+                                 std::chrono::milliseconds grace) {
+  std::unique_lock lock(mu_);
+  std::vector<Managed*> targets;
+  for (const auto& name : names)
+    if (auto it = processes_.find(name); it != processes_.end())
+      targets.push_back(it->second.get());
+  if (targets.empty()) return 0;
+  terminateAndReap(targets, grace, lock);
+  for (Managed* m : targets) processes_.erase(m->spec.name);
+  return targets.size();
+}
+
 void ProcessSupervisor::stopAll(std::chrono::milliseconds grace) {
   std::unique_lock lock(mu_);
   std::vector<Managed*> targets;

@@ -82,6 +82,11 @@ class ProcessSupervisor {
   bool add(ProcessSpec spec);
   // Stops one process (SIGTERM, then SIGKILL after `grace`) and forgets it.
   bool remove(const std::string& name, std::chrono::milliseconds grace = std::chrono::seconds(5));
+  // Stops several processes together (SIGTERM to all, SIGKILL to those still running after
+  // `grace`) and forgets them: a large fleet stops in one grace period, not one per process.
+  // Unknown names are skipped; returns how many were removed.
+  size_t remove(const std::vector<std::string>& names,
+                std::chrono::milliseconds grace = std::chrono::seconds(5));
   // Kills the current run of a process (SIGTERM to its group) and starts it again at once.
   bool restart(const std::string& name);
   // Stops everything; waits for every child to be reaped.

@@ -59,6 +59,13 @@ ServiceConfig parseService(const YAML::Node& node, const std::string& path) {
       svc.listen = *listen;
     } else if (key == "port_file") {
       svc.port_file = scalar(value, field);
+    } else if (key == "seed") {
+      const std::string text = scalar(value, field);
+      uint64_t seed = 0;
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seed);
+      if (ec != std::errc{} || end != text.data() + text.size())
+        fail(value, field, "must be a whole number");
+      svc.seed = seed;
     } else if (key == "outbound_proxy") {
       auto proxy = parseHttpUrl(scalar(value, field), &error);
       if (!proxy) fail(value, field, error);

@@ -20,6 +20,9 @@ struct ServiceConfig {
   HostPort listen{"127.0.0.1", 8080};
   std::string port_file;                  // when set, the bound port is written there
   std::optional<HttpUrl> outbound_proxy;  // downstream calls go through it in absolute-form
+  // Seed of this service's draws; the file's `seed` when unset. Lets a packed fleet give each
+  // replica the stream it would have had in a process of its own.
+  std::optional<uint64_t> seed;
   Behaviour behaviour;
 };
 
@@ -37,6 +40,7 @@ struct DemoConfig {
 //       listen: 127.0.0.1:0
 //       port_file: /tmp/catalog.port
 //       outbound_proxy: http://127.0.0.1:15001
+//       seed: 7                      (optional; overrides the file's seed)
 //       latency_p50: 5ms
 //       latency_p99: 40ms
 //       calls: [http://reviews/items]

@@ -133,7 +133,8 @@ int main(int argc, char** argv) {
   boost::asio::io_context ioc{1};
   std::vector<std::shared_ptr<meshdeck::tools::DemoService>> services;
   for (auto& svc_config : config.services) {
-    auto service = meshdeck::tools::DemoService::create(ioc, svc_config, config.seed);
+    auto service = meshdeck::tools::DemoService::create(ioc, svc_config,
+                                                        svc_config.seed.value_or(config.seed));
     std::string error;
     if (!service->listen(&error)) {
       spdlog::error("{}: {}", svc_config.name, error);

@@ -45,6 +45,25 @@ class DemoMeshTest : public QObject {
     const auto mesh = loadDemoMesh(*findDemoFile("large"), &errors);
     QVERIFY2(mesh.has_value(), errorsText(errors).c_str());
     QCOMPARE(mesh->services.size(), size_t{200});
+    // 200 instances: packed automatically.
+    QCOMPARE(mesh->apps_per_process, 0u);
+    QCOMPARE(mesh->appsPerProcess(), DemoMesh::kAutoAppsPerProcess);
+  }
+
+  void packIsReadAndValidated() {
+    std::vector<FileError> errors;
+    const std::string head =
+        "apiVersion: meshdeck.io/v1alpha1\nkind: DemoMesh\nmetadata: {name: p}\nspec:\n"
+        "  generate: {services: 10, seed: 1}\n";
+    auto mesh = parseDemoMesh(head, "p.yaml", &errors);
+    QVERIFY(mesh.has_value());
+    QCOMPARE(mesh->appsPerProcess(), 1u);  // 10 instances: one process each
+    mesh = parseDemoMesh(head + "  pack: {appsPerProcess: 4}\n", "p.yaml", &errors);
+    QVERIFY(mesh.has_value());
+    QCOMPARE(mesh->appsPerProcess(), 4u);
+    QVERIFY(!parseDemoMesh(head + "  pack: {appsPerProcess: -1}\n", "p.yaml", &errors));
+    QVERIFY(!parseDemoMesh(head + "  pack: {perProcess: 4}\n", "p.yaml", &errors));
+    QCOMPARE(errors.back().field, std::string("spec.pack.perProcess"));
   }
 
   void largeMeshHasHeavyTailedDegreesAndIsDeterministic() {
