@@ -1,22 +1,19 @@
 #include "ui/policy_panel.h"
 
-#include <QComboBox>
 #include <QDateTime>
 #include <QDialog>
 #include <QDialogButtonBox>
 #include <QEvent>
 #include <QFontDatabase>
-#include <QFormLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
-#include <QLineEdit>
 #include <QListWidget>
+#include <QMenu>
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSet>
-#include <QSlider>
 #include <QSplitter>
 #include <QTableView>
 #include <QTextBlock>
@@ -119,7 +116,19 @@ PolicyPanel::PolicyPanel(ControlPlaneClient* client, QWidget* parent)
 
   auto* buttons = new QHBoxLayout;
   new_button_ = new QPushButton(tr("New"), editor_box);
-  canary_button_ = new QPushButton(tr("Canary…"), editor_box);
+  forms_button_ = new QPushButton(tr("Forms"), editor_box);
+  forms_button_->setObjectName(QStringLiteral("formsButton"));
+  forms_button_->setToolTip(
+      tr("Write a policy from a form: canary, retries, timeout, fault, "
+         "mTLS, allow/deny"));
+  auto* forms_menu = new QMenu(forms_button_);
+  for (PolicyFormKind kind :
+       {PolicyFormKind::kCanary, PolicyFormKind::kRetries, PolicyFormKind::kTimeout,
+        PolicyFormKind::kFault, PolicyFormKind::kMtls, PolicyFormKind::kAuthorization}) {
+    forms_menu->addAction(policyFormTitle(kind) + QStringLiteral("…"), this,
+                          [this, kind] { showForm(kind); });
+  }
+  forms_button_->setMenu(forms_menu);
   validate_button_ = new QPushButton(tr("Validate"), editor_box);
   apply_button_ = new QPushButton(tr("Apply"), editor_box);
   apply_button_->setObjectName(QStringLiteral("applyButton"));
@@ -130,12 +139,11 @@ PolicyPanel::PolicyPanel(ControlPlaneClient* client, QWidget* parent)
   for (auto* b : {validate_button_, apply_button_, delete_button_}) buttons->addWidget(b);
   buttons->addStretch();
   auto* more = new QHBoxLayout;
-  for (auto* b : {new_button_, canary_button_, history_button}) more->addWidget(b);
+  for (auto* b : {new_button_, forms_button_, history_button}) more->addWidget(b);
   more->addStretch();
   el->addLayout(buttons);
   el->addLayout(more);
   connect(new_button_, &QPushButton::clicked, this, &PolicyPanel::newFromTemplate);
-  connect(canary_button_, &QPushButton::clicked, this, &PolicyPanel::canaryForm);
   connect(validate_button_, &QPushButton::clicked, this, &PolicyPanel::validate);
   connect(apply_button_, &QPushButton::clicked, this, &PolicyPanel::apply);
   connect(delete_button_, &QPushButton::clicked, this, &PolicyPanel::deleteSelected);
@@ -151,7 +159,7 @@ PolicyPanel::PolicyPanel(ControlPlaneClient* client, QWidget* parent)
 void PolicyPanel::setReadOnly(bool read_only) {
   read_only_ = read_only;
   editor_->setReadOnly(read_only);
-  for (auto* b : {new_button_, canary_button_, validate_button_, apply_button_, delete_button_}) {
+  for (auto* b : {new_button_, forms_button_, validate_button_, apply_button_, delete_button_}) {
     b->setEnabled(!read_only);
   }
   if (read_only) status_->setText(tr("Read-only: this is a saved snapshot."));
@@ -321,53 +329,32 @@ void PolicyPanel::newFromTemplate() {
   status_->setText(tr("A new TrafficRoute: edit it, then Validate or Apply."));
 }
 
-void PolicyPanel::canaryForm() {
-  QDialog dialog(this);
-  dialog.setWindowTitle(tr("Canary split"));
-  auto* form = new QFormLayout(&dialog);
-  auto* host = new QLineEdit(QStringLiteral("reviews"), &dialog);
-  auto* stable = new QLineEdit(QStringLiteral("v1"), &dialog);
-  auto* canary = new QLineEdit(QStringLiteral("v2"), &dialog);
-  auto* slider = new QSlider(Qt::Horizontal, &dialog);
-  slider->setRange(0, 100);
-  slider->setValue(10);
-  auto* share = new QLabel(&dialog);
-  auto update_share = [share, slider] {
-    share->setText(QObject::tr("%1 % to the canary, %2 % stable")
-                       .arg(slider->value())
-                       .arg(100 - slider->value()));
-  };
-  update_share();
-  connect(slider, &QSlider::valueChanged, &dialog, update_share);
-  form->addRow(tr("Service"), host);
-  form->addRow(tr("Stable version"), stable);
-  form->addRow(tr("Canary version"), canary);
-  form->addRow(tr("Canary weight"), slider);
-  form->addRow(QString(), share);
-  auto* box = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);
-  connect(box, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
-  connect(box, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
-  form->addRow(box);
-  if (dialog.exec() != QDialog::Accepted) return;
-  const QString h = host->text().trimmed(), s = stable->text().trimmed(),
-                c = canary->text().trimmed();
-  // Subsets are declared by a DestinationPolicy; the route splits traffic between them.
-  const QString yaml =
-      QStringLiteral(
-          "apiVersion: meshdeck.io/v1alpha1\nkind: DestinationPolicy\nmetadata:\n  name: %1\n"
-          "spec:\n  host: %1\n  subsets:\n    - name: %2\n      version: %2\n"
-          "    - name: %3\n      version: %3\n---\n"
-          "apiVersion: meshdeck.io/v1alpha1\nkind: TrafficRoute\nmetadata:\n  name: %1-canary\n"
-          "spec:\n  host: %1\n  http:\n    - route:\n        - destination:\n            host: %1\n"
-          "            subset: %2\n          weight: %4\n        - destination:\n"
-          "            host: %1\n            subset: %3\n          weight: %5\n")
-          .arg(h, s, c)
-          .arg(100 - slider->value())
-          .arg(slider->value());
-  table_->clearSelection();
-  editor_->setPlainText(yaml);
-  clearErrors();
-  status_->setText(tr("Canary split for %1 written: Validate or Apply.").arg(h));
+void PolicyPanel::canaryForm() { showForm(PolicyFormKind::kCanary); }
+
+void PolicyPanel::showForm(PolicyFormKind kind) {
+  if (read_only_) return;
+  // Services and versions of the latest snapshot fill the pickers; the policies in force let a
+  // form extend them instead of writing a conflicting second one.
+  QStringList services;
+  QMap<QString, QStringList> versions;
+  if (const auto snapshot = client_->latest()) {
+    for (const auto& s : snapshot->services) {
+      const QString name = QString::fromStdString(s.name);
+      services << name;
+      for (const auto& v : s.versions) versions[name] << QString::fromStdString(v);
+    }
+  }
+  services.sort();
+  auto* dialog = new PolicyFormDialog(kind, services, versions, model_->policies(), this);
+  dialog->setAttribute(Qt::WA_DeleteOnClose);
+  connect(dialog, &QDialog::accepted, this, [this, dialog] {
+    const PolicyFormResult result = dialog->result();
+    table_->clearSelection();
+    editor_->setPlainText(result.yaml);
+    clearErrors();
+    status_->setText(result.summary);
+  });
+  dialog->open();
 }
 
 void PolicyPanel::showHistory() {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "controlplane/api/types.h"
+#include "ui/policy_forms.h"
 
 class QLabel;
 class QListWidget;
@@ -20,7 +21,8 @@ class YamlHighlighter;
 // Policies: the list of the current revision (kind, name, target, revision), a YAML editor with
 // syntax highlighting, Validate (dry run) and Apply through the control plane, inline errors at
 // the line and column it reports (nothing is applied then), Delete, and History with a diff of
-// each revision and one-click revert. A form writes the YAML of a canary split.
+// each revision and one-click revert. Forms (canary split, retries, timeout, fault injection,
+// mTLS mode, allow/deny) write YAML into the editor for review; they never apply it themselves.
 class PolicyPanel : public QWidget {
   Q_OBJECT
 
@@ -44,6 +46,8 @@ class PolicyPanel : public QWidget {
   void showHistory();
   void newFromTemplate();
   void canaryForm();
+  // Opens the form (window-modal, non-blocking); OK writes its YAML into the editor.
+  void showForm(meshdeck::ui::PolicyFormKind kind);
 
  signals:
   void policiesChanged(const std::vector<meshdeck::cp::PolicyInfo>& policies);
@@ -70,7 +74,7 @@ class PolicyPanel : public QWidget {
   QPushButton* apply_button_;
   QPushButton* delete_button_;
   QPushButton* new_button_;
-  QPushButton* canary_button_;
+  QPushButton* forms_button_;
   bool read_only_ = false;
   bool busy_ = false;
 };
