@@ -367,6 +367,12 @@ ApplyResult InProcessControlPlane::revertToRevision(uint64_t revision, const std
   return impl_->store_.revert(revision, author);
 }
 
+std::shared_ptr<const GraphSnapshot> InProcessControlPlane::snapshotForWindow(
+    uint32_t window_seconds) {
+  if (window_seconds == 0) return snapshot();
+  return impl_->buildSnapshot(window_seconds);
+}
+
 std::string InProcessControlPlane::exportSnapshotJson(uint32_t window_seconds) {
   const auto g = impl_->buildSnapshot(window_seconds ? window_seconds : 60);
   return snapshotToJson(*g, policies(), kVersion);

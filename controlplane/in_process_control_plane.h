@@ -60,6 +60,7 @@ class InProcessControlPlane final : public ControlPlane {
 
   // ControlPlane
   std::shared_ptr<const GraphSnapshot> snapshot() override;
+  std::shared_ptr<const GraphSnapshot> snapshotForWindow(uint32_t window_seconds) override;
   std::shared_ptr<void> subscribe(SnapshotCallback callback) override;
   std::vector<EdgeSample> edgeHistory(const std::string& source, const std::string& destination,
                                       uint32_t seconds) override;

@@ -23,6 +23,12 @@ class ControlPlane {
 
   // The most recent graph snapshot (never null; empty before anything is known).
   virtual std::shared_ptr<const GraphSnapshot> snapshot() = 0;
+  // A snapshot computed now over `window_seconds` (rates and percentiles). The default returns
+  // the published snapshot, whose window is the control plane's own.
+  virtual std::shared_ptr<const GraphSnapshot> snapshotForWindow(uint32_t window_seconds) {
+    (void)window_seconds;
+    return snapshot();
+  }
   // Calls `callback` with each new snapshot, at most 4 times a second, until the returned
   // token is destroyed. Destroying the token waits for a running callback to finish.
   virtual std::shared_ptr<void> subscribe(SnapshotCallback callback) = 0;

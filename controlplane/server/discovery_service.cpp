@@ -65,6 +65,21 @@ class DiscoveryService::Session final
                             "the first request must carry node.proxy_id and node.service"));
         return;
       }
+      // A node with an impossible port would be copied into every other proxy's endpoints, and
+      // each of them would NACK every config: refuse it here, before it joins the registry.
+      for (const auto& [field, port] :
+           {std::pair{"inbound_port", n.inbound_port()}, std::pair{"app_port", n.app_port()},
+            std::pair{"outbound_port", n.outbound_port()},
+            std::pair{"admin_port", n.admin_port()}}) {
+        if (port > 65535) {
+          ++service_.bad_requests_;
+          spdlog::warn("proxy {} refused: node.{} {} is not a port (1..65535)", n.proxy_id(), field,
+                       port);
+          finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              fmt::format("node.{}: {} is not a port (1..65535)", field, port)));
+          return;
+        }
+      }
       node_.proxy_id = n.proxy_id();
       node_.service = n.service();
       node_.version = n.version();

@@ -90,9 +90,9 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::GraphSnapshot> {
 }  // namespace
 
 grpc::ServerUnaryReactor* MeshService::GetGraph(grpc::CallbackServerContext* ctx,
-                                                const v1::GetGraphRequest*,
+                                                const v1::GetGraphRequest* request,
                                                 v1::GraphSnapshot* response) {
-  toProto(*cp_.snapshot(), response);
+  toProto(*cp_.snapshotForWindow(request->window_seconds()), response);
   return done(ctx);
 }
 

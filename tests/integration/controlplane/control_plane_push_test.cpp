@@ -5,6 +5,7 @@
 #include "common/histogram_proto.h"
 #include "controlplane/in_process_control_plane.h"
 #include "integration/controlplane/fake_proxy.h"
+#include "meshdeck/v1/management.grpc.pb.h"
 
 using namespace meshdeck;
 using namespace std::chrono_literals;
@@ -185,6 +186,24 @@ class ControlPlanePushTest : public QObject {
     }));
   }
 
+  void nodeWithImpossiblePortIsRefused() {
+    // Its port would be copied into every other proxy's endpoints and NACKed by all of them.
+    grpc::ClientContext ctx;
+    auto stream = discovery_->Stream(&ctx);
+    v1::DiscoveryRequest first;
+    *first.mutable_node() = testing::makeNode("bad-v1-0", "bad", "v1", 70000);
+    QVERIFY(stream->Write(first));
+    stream->WritesDone();
+    v1::DiscoveryResponse response;
+    QVERIFY(!stream->Read(&response));
+    const grpc::Status status = stream->Finish();
+    QCOMPARE(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    QVERIFY2(status.error_message().find("node.inbound_port: 70000") != std::string::npos,
+             status.error_message().c_str());
+    std::this_thread::sleep_for(300ms);  // longer than a snapshot interval
+    QVERIFY(proxy(*cp_->snapshot(), "bad-v1-0") == nullptr);
+  }
+
   void disconnectedProxyLeavesEndpoints() {
     auto* page = add("productpage-v1-0", "productpage", "v1", 20000);
     add("reviews-v1-0", "reviews", "v1", 20010);
@@ -275,6 +294,18 @@ class ControlPlanePushTest : public QObject {
     const auto hist = cp_->edgeHistory("productpage", "reviews", 60);
     QCOMPARE(hist.size(), size_t(1));
     QCOMPARE(hist[0].requests_per_second, 100.0);
+    // Mesh.GetGraph computes the snapshot over the window the client asks for (meshdeckctl -w).
+    auto mesh = v1::Mesh::NewStub(channel_);
+    for (const uint32_t window : {2u, 30u}) {
+      grpc::ClientContext ctx;
+      v1::GetGraphRequest req;
+      req.set_window_seconds(window);
+      v1::GraphSnapshot out;
+      QVERIFY(mesh->GetGraph(&ctx, req, &out).ok());
+      QCOMPARE(out.window_seconds(), window);
+      QCOMPARE(out.edges_size(), 1);
+      QCOMPARE(out.edges(0).metrics().requests_per_second(), 100.0 / window);
+    }
     // The snapshot export carries it too.
     const std::string json = cp_->exportSnapshotJson(60);
     QVERIFY(json.find("\"format\":\"meshdeck-snapshot\"") != std::string::npos);
