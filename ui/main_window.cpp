@@ -27,6 +27,7 @@
 #include <QVBoxLayout>
 
 #include "meshdeck/version.h"
+#include "ui/certificates_panel.h"
 #include "ui/control_plane_client.h"
 #include "ui/fleet_panel.h"
 #include "ui/graph_view.h"
@@ -79,6 +80,8 @@ MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWind
   side_panel_->addTab(fleet_, tr("Fleet"));
   scenarios_ = new ScenarioPanel(side_panel_);
   side_panel_->addTab(scenarios_, tr("Scenarios"));
+  certificates_ = new CertificatesPanel(client_, side_panel_);
+  side_panel_->addTab(certificates_, tr("Certificates"));
   auto* side_dock = new QDockWidget(tr("Mesh"), this);
   side_dock->setObjectName(QStringLiteral("meshDock"));
   side_dock->setWidget(side_panel_);

@@ -16,6 +16,7 @@ class QTableView;
 
 namespace meshdeck::ui {
 
+class CertificatesPanel;
 class ControlPlaneClient;
 class FleetPanel;
 class GraphView;
@@ -40,8 +41,9 @@ struct MainWindowOptions {
 };
 
 // The Meshdeck main window: the service graph in the centre, a side panel (Services, Policies,
-// Fleet, Scenarios), an inspector dock for the selection and a status bar with the control
-// plane's state. Every control-plane call goes through ControlPlaneClient, off the GUI thread.
+// Fleet, Scenarios, Certificates), an inspector dock for the selection and a status bar with the
+// control plane's state. Every control-plane call goes through ControlPlaneClient, off the GUI
+// thread.
 class MainWindow : public QMainWindow {
   Q_OBJECT
 
@@ -55,6 +57,7 @@ class MainWindow : public QMainWindow {
   PolicyPanel* policyPanel() const { return policies_; }
   FleetPanel* fleetPanel() const { return fleet_; }
   ScenarioPanel* scenarioPanel() const { return scenarios_; }
+  CertificatesPanel* certificatesPanel() const { return certificates_; }
   QTabWidget* sidePanel() const { return side_panel_; }
   ControlPlaneClient* client() const { return client_; }
   QString statusText() const;
@@ -93,6 +96,7 @@ class MainWindow : public QMainWindow {
   PolicyPanel* policies_;
   FleetPanel* fleet_;
   ScenarioPanel* scenarios_;
+  CertificatesPanel* certificates_;
   QTabWidget* side_panel_;
   ServicesModel* services_model_;
   QSortFilterProxyModel* services_proxy_;

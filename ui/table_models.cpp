@@ -1,6 +1,9 @@
 #include "ui/table_models.h"
 
+#include <QColor>
+#include <QDateTime>
 #include <QStringList>
+#include <chrono>
 
 #include "ui/graph_style.h"
 
@@ -228,6 +231,154 @@ QVariant ProcessesModel::headerData(int section, Qt::Orientation orientation, in
   static const char* kNames[] = {"Process", "Service",  "Version", "Instance", "Role",   "State",
                                  "PID",     "Restarts", "Uptime",  "CPU",      "Memory", "Ports"};
   return section >= 0 && section < kColumns ? tr(kNames[section]) : QVariant();
+}
+
+// -------------------------------------------------------------------------- CertificatesModel
+
+namespace {
+
+qint64 msSinceEpoch(cp::SystemTime t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+QString formatTime(cp::SystemTime t) {
+  return QDateTime::fromMSecsSinceEpoch(msSinceEpoch(t))
+      .toString(QStringLiteral("yyyy-MM-dd HH:mm"));
+}
+
+QString formatSpan(qint64 seconds) {
+  if (seconds < 60) return QStringLiteral("%1 s").arg(seconds);
+  if (seconds < 3600) return QStringLiteral("%1 min").arg(seconds / 60);
+  if (seconds < 48 * 3600)
+    return QStringLiteral("%1 h %2 min").arg(seconds / 3600).arg((seconds % 3600) / 60);
+  return QStringLiteral("%1 d %2 h").arg(seconds / 86400).arg((seconds % 86400) / 3600);
+}
+
+}  // namespace
+
+CertificateState certificateState(const cp::CertificateInfo& c, cp::SystemTime now) {
+  if (now >= c.not_after) return CertificateState::kExpired;
+  const auto lifetime = c.not_after - c.not_before;
+  // Integer arithmetic: the boundary is exactly 80 % of the lifetime.
+  if (lifetime.count() > 0 && (now - c.not_before) * 5 >= lifetime * 4)
+    return CertificateState::kExpiring;
+  return CertificateState::kValid;
+}
+
+QString formatRemaining(cp::SystemTime not_after, cp::SystemTime now) {
+  const qint64 s = std::chrono::duration_cast<std::chrono::seconds>(not_after - now).count();
+  if (s <= 0) return QObject::tr("expired %1 ago").arg(formatSpan(-s));
+  return QObject::tr("in %1").arg(formatSpan(s));
+}
+
+void CertificatesModel::setCertificates(std::vector<cp::CertificateInfo> certificates,
+                                        cp::SystemTime now) {
+  bool same_rows = certificates.size() == certificates_.size();
+  for (size_t i = 0; same_rows && i < certificates.size(); ++i) {
+    same_rows = certificates[i].serial == certificates_[i].serial;
+  }
+  if (same_rows) {
+    certificates_ = std::move(certificates);
+    now_ = now;
+    if (!certificates_.empty()) emit dataChanged(index(0, 0), index(rowCount() - 1, kColumns - 1));
+    return;
+  }
+  beginResetModel();
+  certificates_ = std::move(certificates);
+  now_ = now;
+  endResetModel();
+}
+
+const cp::CertificateInfo* CertificatesModel::certificateAt(int row) const {
+  return row >= 0 && row < rowCount() ? &certificates_[static_cast<size_t>(row)] : nullptr;
+}
+
+CertificateState CertificatesModel::stateAt(int row) const {
+  const cp::CertificateInfo* c = certificateAt(row);
+  return c ? certificateState(*c, now_) : CertificateState::kValid;
+}
+
+int CertificatesModel::count(CertificateState state) const {
+  int n = 0;
+  for (const auto& c : certificates_) n += certificateState(c, now_) == state ? 1 : 0;
+  return n;
+}
+
+int CertificatesModel::rowCount(const QModelIndex& parent) const {
+  return parent.isValid() ? 0 : static_cast<int>(certificates_.size());
+}
+
+int CertificatesModel::columnCount(const QModelIndex& parent) const {
+  return parent.isValid() ? 0 : kColumns;
+}
+
+QVariant CertificatesModel::data(const QModelIndex& index, int role) const {
+  if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
+    return {};
+  const auto& c = certificates_[static_cast<size_t>(index.row())];
+  const CertificateState state = certificateState(c, now_);
+  if (role == Qt::DisplayRole || role == Qt::UserRole) {
+    switch (index.column()) {
+      case kProxy:
+        return QString::fromStdString(c.proxy_id);
+      case kSpiffeId:
+        return QString::fromStdString(c.spiffe_id);
+      case kIssuer:
+        return QString::fromStdString(c.issuer);
+      case kSerial:
+        return QString::fromStdString(c.serial);
+      case kNotBefore:
+        return role == Qt::UserRole ? QVariant(msSinceEpoch(c.not_before))
+                                    : QVariant(formatTime(c.not_before));
+      case kExpires:
+        return role == Qt::UserRole
+                   ? QVariant(msSinceEpoch(c.not_after))
+                   : QVariant(QStringLiteral("%1 (%2)").arg(formatTime(c.not_after),
+                                                            formatRemaining(c.not_after, now_)));
+      case kState:
+        if (role == Qt::UserRole) return int(state);
+        return state == CertificateState::kExpired    ? tr("expired")
+               : state == CertificateState::kExpiring ? tr("expiring")
+                                                      : tr("valid");
+      default:
+        return {};
+    }
+  }
+  if (role == Qt::BackgroundRole) {
+    // Translucent tints read on light and dark palettes alike.
+    if (state == CertificateState::kExpired) return QColor(0xd6, 0x33, 0x33, 80);
+    if (state == CertificateState::kExpiring) return QColor(0xd9, 0x8e, 0x04, 70);
+    return {};
+  }
+  if (role == Qt::ToolTipRole) {
+    return tr("%1\nissued by %2\nserial %3\nvalid %4 – %5 (%6)")
+        .arg(QString::fromStdString(c.spiffe_id), QString::fromStdString(c.issuer),
+             QString::fromStdString(c.serial), formatTime(c.not_before), formatTime(c.not_after),
+             formatRemaining(c.not_after, now_));
+  }
+  return {};
+}
+
+QVariant CertificatesModel::headerData(int section, Qt::Orientation orientation, int role) const {
+  if (orientation != Qt::Horizontal || role != Qt::DisplayRole) return {};
+  switch (section) {
+    case kProxy:
+      return tr("Proxy");
+    case kSpiffeId:
+      return tr("SPIFFE id");
+    case kIssuer:
+      return tr("Issuer");
+    case kSerial:
+      return tr("Serial");
+    case kNotBefore:
+      return tr("Not before");
+    case kExpires:
+      return tr("Expires");
+    case kState:
+      return tr("State");
+    default:
+      return {};
+  }
 }
 
 }  // namespace meshdeck::ui

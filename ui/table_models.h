@@ -82,4 +82,37 @@ class ProcessesModel : public QAbstractTableModel {
   std::vector<cp::ProcessInfo> processes_;
 };
 
+// Where a workload certificate is in its life at `now`: valid, expiring (the last 20 % of its
+// lifetime: renewal at half life has failed for a while, as `meshdeckctl get certs` flags it),
+// or expired.
+enum class CertificateState { kValid, kExpiring, kExpired };
+CertificateState certificateState(const cp::CertificateInfo& certificate, cp::SystemTime now);
+// "in 3 h 20 min", "expired 5 min ago".
+QString formatRemaining(cp::SystemTime not_after, cp::SystemTime now);
+
+// Workload certificates issued by the mesh CA, as of a given time: expiring rows get an amber
+// background, expired ones a red one (BackgroundRole), with the state in its own column.
+// Qt::UserRole gives a sortable value per column. Rows are reset only when the set of serials
+// changes.
+class CertificatesModel : public QAbstractTableModel {
+  Q_OBJECT
+ public:
+  enum Column { kProxy, kSpiffeId, kIssuer, kSerial, kNotBefore, kExpires, kState, kColumns };
+  using QAbstractTableModel::QAbstractTableModel;
+
+  void setCertificates(std::vector<cp::CertificateInfo> certificates, cp::SystemTime now);
+  const cp::CertificateInfo* certificateAt(int row) const;
+  CertificateState stateAt(int row) const;
+  int count(CertificateState state) const;
+
+  int rowCount(const QModelIndex& parent = {}) const override;
+  int columnCount(const QModelIndex& parent = {}) const override;
+  QVariant data(const QModelIndex& index, int role) const override;
+  QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
+
+ private:
+  std::vector<cp::CertificateInfo> certificates_;
+  cp::SystemTime now_{};
+};
+
 }  // namespace meshdeck::ui
