@@ -262,7 +262,8 @@ class Compiler {
       const auto& id = c.tls().expected_identities(i);
       if (!tls::isSpiffeId(id))
         fail(fmt::format("{}.tls.expected_identities[{}]", path, i),
-             fmt::format("\"{}\" is not a SPIFFE id (spiffe://<trust-domain>/<path>)", id));
+             fmt::format("\"{}\" is not a SPIFFE id (spiffe://<trust-domain>/ns/<ns>/sa/<service>)",
+                         id));
       out.tls.expected_identities.push_back(id);
     }
     if (!out.tls.mutual && !out.tls.expected_identities.empty())
@@ -298,7 +299,7 @@ ConfigPtr compileConfig(const pb::ProxyConfig& proto, std::string* error) {
   config->security.inbound_mode = tlsMode(proto.security().inbound_mode());
   config->security.trust_domain = proto.security().trust_domain();
   if (!config->security.trust_domain.empty() &&
-      tls::trustDomainOf("spiffe://" + config->security.trust_domain + "/x").empty())
+      tls::trustDomainOf("spiffe://" + config->security.trust_domain + "/ns/a/sa/b").empty())
     c.fail("security.trust_domain",
            fmt::format("\"{}\" is not a trust domain (lower-case letters, digits, '.', '-', '_')",
                        config->security.trust_domain));

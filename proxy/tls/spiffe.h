@@ -1,7 +1,7 @@
 #pragma once
 
-// SPIFFE identities as the proxy checks them on TLS peers. The extraction is a thin layer over
-// OpenSSL's X509v3 API; it moves to common/pki (spiffeIdOf) once that library lands.
+// SPIFFE identities as the proxy checks them on TLS peers, on top of common/pki (parsing and
+// extraction); the checks say what a peer must be on each side of a connection.
 
 #include <openssl/x509.h>
 
@@ -12,19 +12,18 @@
 
 namespace meshdeck::proxy::tls {
 
-// The SPIFFE id of a certificate: the value of its one and only URI SAN when that URI is a
-// well-formed "spiffe://<trust-domain>/<path>"; nothing when the certificate has no URI SAN,
-// more than one, or a URI of another scheme.
+// The SPIFFE id of a certificate: its one and only URI SAN when that is a well-formed id;
+// nothing when the certificate has no URI SAN, more than one, or another URI (pki::spiffeIdOf).
 std::optional<std::string> spiffeIdOf(X509* cert);
 
-// Whether `id` is "spiffe://<trust-domain>/<path>" with a trust domain of lower-case letters,
-// digits, '.', '-' and '_' and a non-empty path without empty segments, "." or "..".
+// Whether `id` is a mesh workload id, spiffe://<trust-domain>/ns/<ns>/sa/<service>
+// (pki::parseSpiffeId: strict syntax).
 bool isSpiffeId(std::string_view id);
 
 // The trust domain of a well-formed SPIFFE id, or "" when `id` is not one.
 std::string_view trustDomainOf(std::string_view id);
 
-// The service of an id of the form spiffe://<td>/ns/<ns>/sa/<service>, or "".
+// The service of a well-formed id, or "".
 std::string_view serviceOf(std::string_view id);
 
 // Outcome of checking a verified peer certificate's identity.

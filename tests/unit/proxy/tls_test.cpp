@@ -111,19 +111,21 @@ class TlsTest : public QObject {
 
   void spiffeIdSyntax() {
     QVERIFY(tls::isSpiffeId(kReviews));
-    QVERIFY(tls::isSpiffeId("spiffe://td/x"));
+    QVERIFY(tls::isSpiffeId("spiffe://td/ns/x/sa/y"));
+    QVERIFY(!tls::isSpiffeId("spiffe://td/x"));  // mesh ids are ns/<ns>/sa/<service>
     QVERIFY(!tls::isSpiffeId("spiffe://meshdeck.local"));
     QVERIFY(!tls::isSpiffeId("spiffe://meshdeck.local/"));
     QVERIFY(!tls::isSpiffeId("spiffe:///ns/a"));
-    QVERIFY(!tls::isSpiffeId("spiffe://Mesh.Local/ns/a"));  // upper case trust domain
-    QVERIFY(!tls::isSpiffeId("spiffe://td/ns//a"));
-    QVERIFY(!tls::isSpiffeId("spiffe://td/ns/../a"));
-    QVERIFY(!tls::isSpiffeId("spiffe://td/ns/a/"));
+    QVERIFY(!tls::isSpiffeId("spiffe://Mesh.Local/ns/a/sa/b"));  // upper case trust domain
+    QVERIFY(!tls::isSpiffeId("spiffe://td/ns//sa/a"));
+    QVERIFY(!tls::isSpiffeId("spiffe://td/ns/../sa/a"));
+    QVERIFY(!tls::isSpiffeId("spiffe://td/ns/a/sa/b/"));
     QVERIFY(!tls::isSpiffeId("https://td/ns/a"));
     QCOMPARE(tls::trustDomainOf(kReviews), std::string_view("meshdeck.local"));
     QCOMPARE(tls::trustDomainOf("nonsense"), std::string_view());
     QCOMPARE(tls::serviceOf(kReviews), std::string_view("reviews"));
     QCOMPARE(tls::serviceOf("spiffe://td/other/path"), std::string_view());
+    QCOMPARE(tls::trustDomainOf("spiffe://td/ns/a/sa/b"), std::string_view("td"));
   }
 
   void spiffeIdOfCertificate() {
