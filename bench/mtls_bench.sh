@@ -1,0 +1,298 @@
+#!/usr/bin/env bash
+# Mutual TLS benchmark: the cost of mTLS between two sidecars. The same backend and the same
+# fixed-rate load through four paths:
+#   direct      load → backend
+#   plain-pair  load → meshdeck-proxy (client side) → meshdeck-proxy (server side) → backend
+#   mtls-pair   the same pair with mutual TLS 1.3 between the two proxies (SPIFFE ids checked)
+#   haproxy     load → haproxy (client side, TLS 1.3 with a client certificate) →
+#               haproxy (server side, TLS 1.3, client certificate required) → backend
+# See docs/benchmarks.md.
+#
+# Usage: bench/mtls_bench.sh [--bin-dir DIR] [--proxy-bin PATH] [--duration SECONDS]
+#                            [--rounds N] [--rate RPS] [--connections N] [--out FILE] [--rt]
+#   --bin-dir      where meshdeck-load is (default: build/release/bin, then any build/*/bin)
+#   --proxy-bin    the meshdeck-proxy binary (default: next to meshdeck-load)
+#   --duration     seconds of each measured run (default 10)
+#   --rounds       repetitions, interleaved over the paths; medians reported (default 3)
+#   --rate         fixed request rate (default 1000)
+#   --connections  connections of the load generator (default 16)
+#   --out          also write the markdown report to FILE
+#   --rt           run every process SCHED_FIFO (chrt -f 20; needs CAP_SYS_NICE)
+#
+# Measured per path: p50/p99 at the fixed rate (meshdeck-load, open loop, latency from the
+# scheduled send time) and "added" p50/p99 = path minus direct; CPU µs per request of each
+# proxy (utime+stime from /proc/PID/stat over the run / requests completed); TLS handshakes
+# full vs resumed on the client-side proxy over the whole benchmark (meshdeck: /stats cluster
+# events; HAProxy: "show info" SslBackendKeyRate is a rate, so the session reuse percentage of
+# the server side's frontend is reported instead).
+# Placement on the 2 cores: both proxies of a pair on CPU 0; backend and load on CPU 1.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bin_dir=""
+proxy_bin=""
+duration=10
+rounds=3
+rate=1000
+connections=16
+out_file=""
+prio=()
+targets="direct plain-pair mtls-pair haproxy"
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --bin-dir) bin_dir="$2"; shift 2 ;;
+    --proxy-bin) proxy_bin="$2"; shift 2 ;;
+    --duration) duration="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
+    --rate) rate="$2"; shift 2 ;;
+    --connections) connections="$2"; shift 2 ;;
+    --targets) targets="$2"; shift 2 ;;
+    --out) out_file="$2"; shift 2 ;;
+    --rt) prio=(chrt -f 20); shift ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    *) echo "mtls_bench: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+if [[ -z "$bin_dir" ]]; then
+  for d in "$root/build/release/bin" "$root"/build/*/bin; do
+    if [[ -x "$d/meshdeck-load" ]]; then bin_dir="$d"; break; fi
+  done
+fi
+load_bin="$bin_dir/meshdeck-load"
+[[ -x "$load_bin" ]] || { echo "mtls_bench: no meshdeck-load in '$bin_dir' (--bin-dir)" >&2; exit 2; }
+[[ -n "$proxy_bin" ]] || proxy_bin="$bin_dir/meshdeck-proxy"
+[[ -x "$proxy_bin" ]] || { echo "mtls_bench: no meshdeck-proxy at '$proxy_bin' (--proxy-bin)" >&2; exit 2; }
+for tool in haproxy nginx openssl taskset python3 curl; do
+  command -v "$tool" > /dev/null || { echo "mtls_bench: $tool is not installed" >&2; exit 2; }
+done
+
+work="$(mktemp -d /tmp/meshdeck-mtls-bench.XXXXXX)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2> /dev/null || true; done
+  sleep 0.2
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2> /dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+used_ports=""
+free_port() {
+  local port
+  for _ in $(seq 1 50); do
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    if [[ " $used_ports " != *" $port "* ]]; then used_ports+=" $port"; echo "$port"; return; fi
+  done
+  echo "mtls_bench: no free port" >&2; exit 1
+}
+wait_http() {
+  for _ in $(seq 1 100); do
+    if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/"; then return 0; fi
+    sleep 0.05
+  done
+  echo "mtls_bench: nothing answers on port $1" >&2; return 1
+}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+clk_tck=$(getconf CLK_TCK)
+
+# Certificates: one CA, one leaf per side with a SPIFFE URI SAN (P-256, like the mesh CA).
+td="spiffe://meshdeck.local/ns/default/sa"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=bench root" \
+  -days 2 -keyout "$work/ca.key" -out "$work/ca.pem" \
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" 2> /dev/null
+for svc in client server; do
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$svc" \
+    -keyout "$work/$svc.key" -out "$work/$svc.csr" 2> /dev/null
+  printf 'subjectAltName=URI:%s/%s\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n' \
+    "$td" "$svc" > "$work/$svc.ext"
+  openssl x509 -req -in "$work/$svc.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" \
+    -CAcreateserial -days 1 -extfile "$work/$svc.ext" -out "$work/$svc.crt" 2> /dev/null
+  cat "$work/$svc.crt" "$work/$svc.key" > "$work/$svc.pem"  # HAProxy wants both in one file
+done
+
+backend_port=$(free_port)
+cat > "$work/backend.conf" << CONF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $work/backend.pid;
+error_log $work/backend-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  keepalive_timeout 120s;
+  server {
+    listen 127.0.0.1:$backend_port reuseport backlog=4096;
+    location / { default_type text/plain; return 200 "hello from the backend\n"; }
+  }
+}
+CONF
+"${prio[@]}" taskset -c 1 nginx -p "$work" -c "$work/backend.conf" -e "$work/backend-error.log" &
+pids+=($!)
+wait_http "$backend_port"
+
+declare -A entry_port client_pid server_pid client_admin server_admin
+admin_of() {  # port file -> admin port
+  python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["admin"])' "$1"
+}
+start_meshdeck() {  # name listen-port upstream-port admin-port extra-args... -> sets started_pid
+  local name="$1" port="$2" upstream="$3" admin="$4"; shift 4
+  "${prio[@]}" taskset -c 0 "$proxy_bin" --listen "127.0.0.1:$port" --upstream "127.0.0.1:$upstream" \
+    --workers 1 --admin "127.0.0.1:$admin" --log-level warn "$@" > "$work/$name.log" 2>&1 &
+  started_pid=$!
+  pids+=("$started_pid")
+}
+
+for name in $targets; do
+  case "$name" in
+    direct)
+      entry_port[$name]=$backend_port ;;
+    plain-pair|mtls-pair)
+      in_port=$(free_port); out_port=$(free_port); in_admin=$(free_port); out_admin=$(free_port)
+      tls_in=(); tls_out=()
+      if [[ "$name" == mtls-pair ]]; then
+        tls_in=(--tls-cert "$work/server.crt" --tls-key "$work/server.key" --tls-trust "$work/ca.pem"
+                --listen-tls-mode strict)
+        tls_out=(--tls-cert "$work/client.crt" --tls-key "$work/client.key" --tls-trust "$work/ca.pem"
+                 --upstream-tls --upstream-identity "$td/server")
+      fi
+      start_meshdeck "$name-server" "$in_port" "$backend_port" "$in_admin" "${tls_in[@]}"
+      server_pid[$name]=$started_pid
+      start_meshdeck "$name-client" "$out_port" "$in_port" "$out_admin" "${tls_out[@]}"
+      client_pid[$name]=$started_pid
+      client_admin[$name]=$out_admin; server_admin[$name]=$in_admin
+      entry_port[$name]=$out_port
+      wait_http "$out_port" ;;
+    haproxy)
+      in_port=$(free_port); out_port=$(free_port)
+      cat > "$work/haproxy-server.cfg" << CONF
+global
+  nbthread 1
+  maxconn 4096
+  stats socket $work/haproxy-server.sock
+  ssl-default-bind-options ssl-min-ver TLSv1.3 ssl-max-ver TLSv1.3
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  timeout http-keep-alive 60s
+  http-reuse always
+frontend mesh
+  bind 127.0.0.1:$in_port ssl crt $work/server.pem ca-file $work/ca.pem verify required
+  default_backend app
+backend app
+  server b1 127.0.0.1:$backend_port
+CONF
+      cat > "$work/haproxy-client.cfg" << CONF
+global
+  nbthread 1
+  maxconn 4096
+  stats socket $work/haproxy-client.sock
+  ssl-default-server-options ssl-min-ver TLSv1.3 ssl-max-ver TLSv1.3
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  timeout http-keep-alive 60s
+  http-reuse always
+frontend app
+  bind 127.0.0.1:$out_port
+  default_backend mesh
+backend mesh
+  server s1 127.0.0.1:$in_port ssl crt $work/client.pem ca-file $work/ca.pem verify required
+CONF
+      "${prio[@]}" taskset -c 0 haproxy -db -f "$work/haproxy-server.cfg" > "$work/haproxy-server.log" 2>&1 &
+      server_pid[$name]=$!; pids+=($!)
+      "${prio[@]}" taskset -c 0 haproxy -db -f "$work/haproxy-client.cfg" > "$work/haproxy-client.log" 2>&1 &
+      client_pid[$name]=$!; pids+=($!)
+      entry_port[$name]=$out_port
+      wait_http "$out_port" ;;
+    *) echo "mtls_bench: unknown target $name" >&2; exit 2 ;;
+  esac
+done
+
+ticks_of() { [[ -n "${1:-}" ]] && cpu_ticks "$1" || echo 0; }
+
+for round in $(seq 1 "$rounds"); do
+  for name in $targets; do
+    echo "mtls_bench: round $round/$rounds: $name" >&2
+    url="http://127.0.0.1:${entry_port[$name]}/"
+    c0=$(ticks_of "${client_pid[$name]:-}"); s0=$(ticks_of "${server_pid[$name]:-}")
+    "${prio[@]}" taskset -c 1 "$load_bin" --url "$url" --rate "$rate" --connections "$connections" \
+      --duration "${duration}s" --json > "$work/$name-$round.json"
+    c1=$(ticks_of "${client_pid[$name]:-}"); s1=$(ticks_of "${server_pid[$name]:-}")
+    echo "$((c1 - c0)) $((s1 - s0))" > "$work/$name-$round.ticks"
+  done
+done
+
+# TLS handshakes over the whole benchmark.
+for name in $targets; do
+  case "$name" in
+    mtls-pair)
+      curl -s "http://127.0.0.1:${client_admin[$name]}/stats" > "$work/$name-client.stats"
+      curl -s "http://127.0.0.1:${server_admin[$name]}/stats" > "$work/$name-server.stats" ;;
+    haproxy)
+      for side in client server; do
+        python3 - "$work/haproxy-$side.sock" > "$work/$name-$side.info" << 'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"show info\n")
+data = b""
+while chunk := s.recv(65536): data += chunk
+print(data.decode())
+PY
+      done ;;
+  esac
+done
+
+python3 - "$work" "$clk_tck" "$rounds" "$rate" "$connections" "$duration" $targets << 'PY' | tee "${out_file:-/dev/null}"
+import json, re, statistics, sys
+work, tck, rounds, rate, conns, dur, names = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7:]
+def read(p, d=""):
+    try: return open(p).read()
+    except OSError: return d
+def stat(text, series):
+    m = re.search("^" + re.escape(series) + r" (\S+)$", text, re.M)
+    return int(float(m.group(1))) if m else 0
+def info(text, key):
+    m = re.search("^" + key + r": (\S+)$", text, re.M)
+    return m.group(1) if m else "?"
+rows = {}
+for n in names:
+    p50, p99, ccpu, scpu, errors, done = [], [], [], [], 0, 0
+    for r in range(1, rounds + 1):
+        j = json.loads(read(f"{work}/{n}-{r}.json"))
+        p50.append(j["latency_us"]["p50"]); p99.append(j["latency_us"]["p99"])
+        errors += j["errors"]["total"]; done += j["completed"]
+        c, s = (int(x) for x in read(f"{work}/{n}-{r}.ticks").split())
+        ccpu.append(c / tck * 1e6 / max(1, j["completed"])); scpu.append(s / tck * 1e6 / max(1, j["completed"]))
+    hs = "—"
+    if n == "mtls-pair":
+        c = read(f"{work}/{n}-client.stats"); s = read(f"{work}/{n}-server.stats")
+        full = stat(c, 'meshdeck_cluster_events_total{cluster="upstream",event="tls_handshake"}')
+        res = stat(c, 'meshdeck_cluster_events_total{cluster="upstream",event="tls_resumed"}')
+        reused = stat(c, 'meshdeck_cluster_events_total{cluster="upstream",event="reused"}')
+        sfull = stat(s, 'meshdeck_listener_tls_handshakes_total{listener="main",resumed="false"}')
+        sres = stat(s, 'meshdeck_listener_tls_handshakes_total{listener="main",resumed="true"}')
+        hs = f"client: {full} full / {res} resumed, {reused} pooled reuses; server: {sfull} full / {sres} resumed"
+    elif n == "haproxy":
+        s = read(f"{work}/{n}-server.info")
+        hs = f"server: {info(s, 'SslFrontendSessionReuse_pct')} % frontend session reuse, max key rate {info(s, 'SslFrontendMaxKeyRate')}/s"
+    rows[n] = dict(p50=statistics.median(p50), p99=statistics.median(p99), p99_all=p99,
+                   ccpu=statistics.median(ccpu), scpu=statistics.median(scpu), errors=errors, done=done, hs=hs)
+d = rows.get("direct")
+print(f"Medians of {rounds} rounds of {dur} s at {rate} req/s over {conns} connections (meshdeck-load, open loop).")
+print()
+print("| path | p50 (µs) | p99 (µs) | added p50 (µs) | added p99 (µs) | CPU µs/req client-side proxy | CPU µs/req server-side proxy | errors | TLS handshakes |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+for n, r in rows.items():
+    direct = n == "direct"
+    add = lambda q: "—" if direct or not d else f"{r[q] - d[q]:.0f}"
+    cpu = lambda v: "—" if direct else f"{v:.1f}"
+    print(f"| {n} | {r['p50']:.0f} | {r['p99']:.0f} | {add('p50')} | {add('p99')} | {cpu(r['ccpu'])} | {cpu(r['scpu'])} | {r['errors']} | {r['hs']} |")
+print()
+print("p99 of every round (µs): " + "; ".join(f"{n}: " + ", ".join(f"{p:.0f}" for p in r["p99_all"]) for n, r in rows.items()))
+PY
