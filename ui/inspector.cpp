@@ -12,8 +12,10 @@
 #include <QLabel>
 #include <QLineSeries>
 #include <QScrollArea>
+#include <QScrollBar>
 #include <QStackedWidget>
 #include <QTableWidget>
+#include <QTextDocumentFragment>
 #include <QVBoxLayout>
 #include <QValueAxis>
 #include <algorithm>
@@ -22,6 +24,7 @@
 #include "common/latency_histogram.h"
 #include "ui/control_plane_client.h"
 #include "ui/graph_style.h"
+#include "ui/table_models.h"
 
 namespace meshdeck::ui {
 namespace {
@@ -76,10 +79,39 @@ QString statsHtml(const cp::WindowMetrics& m, uint32_t window) {
       .arg(m.plaintext_requests);
 }
 
-void setItem(QTableWidget* table, int row, int column, const QString& text) {
+QTableWidgetItem* setItem(QTableWidget* table, int row, int column, const QString& text) {
   auto* item = new QTableWidgetItem(text);
   item->setFlags(item->flags() & ~Qt::ItemIsEditable);
   table->setItem(row, column, item);
+  return item;
+}
+
+// How the requests of a window travelled and how many the callee's authorization refused.
+QString securityHtml(const cp::WindowMetrics& m) {
+  const uint64_t transported = m.mtls_requests + m.plaintext_requests;
+  QString transport;
+  if (transported == 0) {
+    transport = QObject::tr("Transport: no requests counted");
+  } else {
+    const double mtls = double(m.mtls_requests) / double(transported);
+    const QString kind = m.plaintext_requests == 0 ? QObject::tr(
+                                                         "<b style='color:#1f9d55'>all "
+                                                         "mutual TLS</b>")
+                         : m.mtls_requests == 0 ? QObject::tr("<b>plain text</b>")
+                                                : QObject::tr("<b style='color:#d98e04'>mixed</b>");
+    transport = QObject::tr("Transport: mTLS %1 (%2) · plaintext %3 (%4) · %5")
+                    .arg(m.mtls_requests)
+                    .arg(formatPercent(mtls))
+                    .arg(m.plaintext_requests)
+                    .arg(formatPercent(1 - mtls), kind);
+  }
+  QString denied = QObject::tr("Denied: %1").arg(m.denied);
+  if (m.requests > 0 && m.denied > 0) {
+    denied = QObject::tr("<b style='color:#d63333'>Denied: %1 (%2 of requests)</b>")
+                 .arg(m.denied)
+                 .arg(formatPercent(double(m.denied) / double(m.requests)));
+  }
+  return transport + QStringLiteral("<br>") + denied;
 }
 
 QTableWidget* makeTable(const QStringList& headers, QWidget* parent) {
@@ -119,8 +151,13 @@ Inspector::Inspector(ControlPlaneClient* client, QWidget* parent)
   edge_stats_->setTextFormat(Qt::RichText);
   edge_policies_ = new QLabel(edge_page);
   edge_policies_->setWordWrap(true);
+  edge_security_ = new QLabel(edge_page);
+  edge_security_->setObjectName(QStringLiteral("edgeSecurity"));
+  edge_security_->setTextFormat(Qt::RichText);
+  edge_security_->setWordWrap(true);
   el->addWidget(edge_title_);
   el->addWidget(edge_stats_);
+  el->addWidget(edge_security_);
   el->addWidget(edge_policies_);
 
   latency_chart_ = new QChart;
@@ -187,8 +224,15 @@ Inspector::Inspector(ControlPlaneClient* client, QWidget* parent)
   node_title_->setWordWrap(true);
   node_edges_ =
       makeTable({tr("Direction"), tr("Peer"), tr("Req/s"), tr("Success"), tr("p99")}, node_page);
+  // The SPIFFE id is the same for every proxy of a service: one line above the table, and in
+  // each proxy's tooltip; the table keeps the certificate's expiry, which differs.
   node_proxies_ = makeTable(
-      {tr("Proxy"), tr("Version"), tr("State"), tr("Config sent/acked"), tr("NACK")}, node_page);
+      {tr("Proxy"), tr("Version"), tr("State"), tr("Sent/acked"), tr("Cert expires"), tr("NACK")},
+      node_page);
+  node_identity_ = new QLabel(node_page);
+  node_identity_->setObjectName(QStringLiteral("nodeIdentity"));
+  node_identity_->setWordWrap(true);
+  node_identity_->setTextInteractionFlags(Qt::TextSelectableByMouse);
   node_histogram_chart_ = new QChart;
   node_histogram_chart_->setTitle(tr("Server-side latency histogram (window)"));
   node_histogram_chart_->legend()->hide();
@@ -198,6 +242,7 @@ Inspector::Inspector(ControlPlaneClient* client, QWidget* parent)
   nl->addWidget(new QLabel(tr("<b>Edges</b>"), node_page));
   nl->addWidget(node_edges_);
   nl->addWidget(new QLabel(tr("<b>Instances and their proxies</b>"), node_page));
+  nl->addWidget(node_identity_);
   nl->addWidget(node_proxies_);
   nl->addWidget(makeChartView(node_histogram_chart_, node_page, 230));
   nl->addStretch();
@@ -266,6 +311,7 @@ void Inspector::showEdge(const cp::ServiceEdge& edge) {
   edge_stats_->setText(statsHtml(edge.metrics, snapshot_->window_seconds));
   // Rich-text labels report a small minimum size; keep the whole table when the page is tall.
   edge_stats_->setMinimumHeight(edge_stats_->sizeHint().height());
+  edge_security_->setText(securityHtml(edge.metrics));
   QStringList policies;
   for (const auto& p : edge.policies) policies << QString::fromStdString(p);
   edge_policies_->setText(policies.isEmpty()
@@ -415,26 +461,91 @@ void Inspector::showNode(const cp::ServiceNode& node) {
     setItem(node_edges_, row, 4, formatLatency(e.metrics.p99_ms));
   }
   node_proxies_->setRowCount(0);
+  const auto now = std::chrono::system_clock::now();
+  QStringList identities;
+  int with_certificate = 0;
   for (const auto& p : snapshot_->proxies) {
     if (p.service != node.name) continue;
     const int row = node_proxies_->rowCount();
     node_proxies_->insertRow(row);
-    setItem(node_proxies_, row, 0, QString::fromStdString(p.proxy_id));
+    auto* proxy = setItem(node_proxies_, row, 0, QString::fromStdString(p.proxy_id));
     setItem(node_proxies_, row, 1, QString::fromStdString(p.version));
     setItem(node_proxies_, row, 2, syncStateName(p.state));
     setItem(node_proxies_, row, 3,
             QStringLiteral("%1 / %2").arg(QString::fromStdString(p.version_sent),
                                           QString::fromStdString(p.version_acked)));
-    setItem(node_proxies_, row, 4, QString::fromStdString(p.nack_reason));
+    setItem(node_proxies_, row, 5, QString::fromStdString(p.nack_reason));
+    const auto cert = certificates_.find(p.proxy_id);
+    if (cert == certificates_.end()) {
+      setItem(node_proxies_, row, 4, tr("none"));
+      continue;
+    }
+    ++with_certificate;
+    const cp::CertificateInfo& c = cert->second;
+    const QString spiffe = QString::fromStdString(c.spiffe_id);
+    if (!identities.contains(spiffe)) identities << spiffe;
+    const QString details =
+        tr("%1\nissued by %2\nserial %3")
+            .arg(spiffe, QString::fromStdString(c.issuer), QString::fromStdString(c.serial));
+    proxy->setToolTip(details);
+    auto* expiry = setItem(node_proxies_, row, 4, formatRemaining(c.not_after, now));
+    expiry->setToolTip(details);
+    switch (certificateState(c, now)) {
+      case CertificateState::kExpired:
+        expiry->setBackground(QColor(0xd6, 0x33, 0x33, 80));
+        break;
+      case CertificateState::kExpiring:
+        expiry->setBackground(QColor(0xd9, 0x8e, 0x04, 70));
+        break;
+      case CertificateState::kValid:
+        break;
+    }
   }
+  node_identity_->setText(identities.isEmpty()
+                              ? tr("Identity: no certificate issued to its proxies")
+                              : tr("Identity: %1 (%2 of %3 proxies hold a certificate)")
+                                    .arg(identities.join(QStringLiteral(", ")))
+                                    .arg(with_certificate)
+                                    .arg(node_proxies_->rowCount()));
   for (QTableWidget* t : {node_edges_, node_proxies_}) {
     t->resizeColumnsToContents();
     // Show every row without an inner scroll bar: the page itself scrolls.
     int height = t->horizontalHeader()->height() + 2 * t->frameWidth();
     for (int r = 0; r < t->rowCount(); ++r) height += t->rowHeight(r);
+    int width = 0;
+    for (int c = 0; c < t->columnCount(); ++c) width += t->columnWidth(c);
+    // A horizontal scroll bar would cover the last row.
+    if (width > t->viewport()->width()) height += t->horizontalScrollBar()->sizeHint().height();
     t->setFixedHeight(height);
   }
   fillHistogram(node_histogram_chart_, node.inbound);
+  fetchCertificates();
+}
+
+void Inspector::fetchCertificates() {
+  const qint64 now = QDateTime::currentMSecsSinceEpoch();
+  if (certificates_in_flight_ || now - last_certificates_fetch_ms_ < 5000) return;
+  certificates_in_flight_ = true;
+  last_certificates_fetch_ms_ = now;
+  client_->run<std::vector<cp::CertificateInfo>>(
+      [](cp::ControlPlane& cp) { return cp.certificates(); }, this,
+      [this](std::vector<cp::CertificateInfo> certificates) {
+        certificates_in_flight_ = false;
+        std::map<std::string, cp::CertificateInfo> newest;
+        for (auto& c : certificates) {
+          auto it = newest.find(c.proxy_id);
+          if (it == newest.end() || it->second.not_after < c.not_after)
+            newest[c.proxy_id] = std::move(c);
+        }
+        const bool changed =
+            newest.size() != certificates_.size() ||
+            !std::equal(newest.begin(), newest.end(), certificates_.begin(),
+                        [](const auto& a, const auto& b) {
+                          return a.first == b.first && a.second.serial == b.second.serial;
+                        });
+        certificates_ = std::move(newest);
+        if (changed && selection_.kind == GraphSelection::Kind::kNode) refresh();
+      });
 }
 
 QString Inspector::title() const {
@@ -459,5 +570,11 @@ int Inspector::histogramBars() const {
 }
 
 int Inspector::proxyRows() const { return node_proxies_->rowCount(); }
+
+QString Inspector::identityText() const { return node_identity_->text(); }
+
+QString Inspector::securityText() const {
+  return QTextDocumentFragment::fromHtml(edge_security_->text()).toPlainText();
+}
 
 }  // namespace meshdeck::ui

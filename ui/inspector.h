@@ -1,6 +1,7 @@
 #pragma once
 
 #include <QWidget>
+#include <map>
 #include <memory>
 
 #include "controlplane/api/types.h"
@@ -24,8 +25,10 @@ class ControlPlaneClient;
 // The selection's details. An edge shows live charts over the last five minutes (p50/p90/p99
 // latency, requests/s, success rate) from ControlPlane::edgeHistory, the responses by class and
 // the latency histogram of the current window, the policies that apply and the resilience
-// counters. A service shows its inbound and outbound edges, its proxies (sync state, config
-// version) and its own server-side latency.
+// counters, with the transport (mutual TLS vs plain text requests) and the denied requests
+// spelled out. A service shows its inbound and outbound edges, its proxies (sync state, config
+// version, SPIFFE id and certificate expiry when the mesh CA issued one) and its own server-side
+// latency.
 class Inspector : public QWidget {
   Q_OBJECT
 
@@ -42,6 +45,11 @@ class Inspector : public QWidget {
   int historyPoints() const;
   int histogramBars() const;
   int proxyRows() const;
+  // The edge's transport and denied line ("mTLS 950 (95.0 %) · plaintext 50 (5.0 %) · mixed").
+  QString securityText() const;
+  // The service's SPIFFE id(s) and how many of its proxies hold a certificate.
+  QString identityText() const;
+  QTableWidget* proxiesTable() const { return node_proxies_; }
 
  protected:
   void changeEvent(QEvent* event) override;
@@ -51,6 +59,7 @@ class Inspector : public QWidget {
   void showEdge(const cp::ServiceEdge& edge);
   void showNode(const cp::ServiceNode& node);
   void fetchHistory();
+  void fetchCertificates();
   void applyHistory(const std::vector<cp::EdgeSample>& samples);
   void fillHistogram(QChart* chart, const cp::WindowMetrics& metrics);
   void applyChartTheme();
@@ -60,11 +69,17 @@ class Inspector : public QWidget {
   std::shared_ptr<const cp::GraphSnapshot> snapshot_;
   qint64 last_history_fetch_ms_ = 0;
   bool history_in_flight_ = false;
+  // The newest certificate of each proxy, refreshed at most every few seconds while a service
+  // is shown.
+  std::map<std::string, cp::CertificateInfo> certificates_;
+  qint64 last_certificates_fetch_ms_ = 0;
+  bool certificates_in_flight_ = false;
 
   QStackedWidget* stack_;
   // Edge page.
   QLabel* edge_title_;
   QLabel* edge_stats_;
+  QLabel* edge_security_;
   QLabel* edge_policies_;
   QChart* latency_chart_;
   QLineSeries* p50_;
@@ -80,6 +95,7 @@ class Inspector : public QWidget {
   QLabel* node_stats_;
   QTableWidget* node_edges_;
   QTableWidget* node_proxies_;
+  QLabel* node_identity_;
   QChart* node_histogram_chart_;
   QList<QChart*> charts_;
 };

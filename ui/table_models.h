@@ -97,7 +97,7 @@ QString formatRemaining(cp::SystemTime not_after, cp::SystemTime now);
 class CertificatesModel : public QAbstractTableModel {
   Q_OBJECT
  public:
-  enum Column { kProxy, kSpiffeId, kIssuer, kSerial, kNotBefore, kExpires, kState, kColumns };
+  enum Column { kProxy, kExpires, kState, kSpiffeId, kIssuer, kSerial, kNotBefore, kColumns };
   using QAbstractTableModel::QAbstractTableModel;
 
   void setCertificates(std::vector<cp::CertificateInfo> certificates, cp::SystemTime now);
