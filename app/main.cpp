@@ -5,14 +5,17 @@
 #include <QCommandLineParser>
 #include <QDir>
 #include <QStandardPaths>
+#include <QTabWidget>
 #include <cstdio>
 #include <memory>
 
 #include "app/demo_controller.h"
+#include "app/screenshots.h"
 #include "controlplane/grpc_control_plane.h"
 #include "controlplane/in_process_control_plane.h"
 #include "meshdeck/version.h"
 #include "ui/main_window.h"
+#include "ui/scenario_panel.h"
 #include "ui/snapshot_control_plane.h"
 
 namespace {
@@ -61,7 +64,17 @@ int main(int argc, char** argv) {
                                   "HOST:PORT", "127.0.0.1:15010");
   const QCommandLineOption state_dir(
       "state-dir", "Directory of the control plane's durable state (policy revisions).", "DIR");
-  parser.addOptions({demo, connect, listen, state_dir});
+  const QCommandLineOption scenario(
+      "scenario", "With --demo: play scenario NAME as soon as the demo is up.", "NAME");
+  const QCommandLineOption screenshot(
+      "screenshot", "Save a PNG of the window to FILE (see --screenshot-after), then quit.",
+      "FILE");
+  const QCommandLineOption screenshot_after(
+      "screenshot-after",
+      "When to take --screenshot, in seconds after start (default 10); several times, e.g. "
+      "3,8,20, save FILE-3s.png, FILE-8s.png, ...",
+      "SECONDS", "10");
+  parser.addOptions({demo, connect, listen, state_dir, scenario, screenshot, screenshot_after});
   parser.addPositionalArgument("snapshot", "A snapshot file to open read-only, offline.", "[FILE]");
   parser.process(app);
 
@@ -74,6 +87,16 @@ int main(int argc, char** argv) {
     return fail(
         "--demo starts a mesh on the embedded control plane: it cannot be combined with "
         "--connect");
+  }
+
+  if (parser.isSet(scenario) && !parser.isSet(demo))
+    return fail("--scenario plays on a demo mesh: give --demo too");
+  QList<double> shot_times;
+  if (parser.isSet(screenshot)) {
+    QString error;
+    shot_times =
+        meshdeck::app::ScheduledScreenshots::parseTimes(parser.value(screenshot_after), &error);
+    if (shot_times.isEmpty()) return fail(error);
   }
 
   std::shared_ptr<meshdeck::cp::ControlPlane> control_plane;
@@ -126,10 +149,34 @@ int main(int argc, char** argv) {
     QObject::connect(demo_controller.get(), &meshdeck::app::DemoController::statusChanged, &window,
                      &meshdeck::ui::MainWindow::setDemoStatus);
     window.setScenarioRunner(demo_controller.get());
+    if (parser.isSet(scenario) && !window.scenarioPanel()->selectScenario(parser.value(scenario)))
+      return fail(QStringLiteral("the demo has no scenario '%1'").arg(parser.value(scenario)));
     demo_controller->startDemo();
+    if (parser.isSet(scenario)) {
+      window.sidePanel()->setCurrentWidget(window.scenarioPanel());
+      window.scenarioPanel()->startOrStop();
+    }
   }
   window.show();
-  const int status = app.exec();
+  int shot_status = 0;
+  std::unique_ptr<meshdeck::app::ScheduledScreenshots> shots;
+  if (parser.isSet(screenshot)) {
+    shots = std::make_unique<meshdeck::app::ScheduledScreenshots>(&window, parser.value(screenshot),
+                                                                  shot_times);
+    QObject::connect(shots.get(), &meshdeck::app::ScheduledScreenshots::saved,
+                     [](const QString& path, bool ok) {
+                       std::fprintf(stderr, "meshdeck: %s %s\n", ok ? "saved" : "could not save",
+                                    qPrintable(path));
+                     });
+    QObject::connect(shots.get(), &meshdeck::app::ScheduledScreenshots::finished,
+                     [&shot_status](bool ok) {
+                       shot_status = ok ? 0 : 1;
+                       QCoreApplication::quit();
+                     });
+    shots->start();
+  }
+  int status = app.exec();
+  if (status == 0) status = shot_status;
   if (demo_controller) demo_controller->stopDemo();
   if (embedded != nullptr) embedded->stop();
   return status;

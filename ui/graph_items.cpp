@@ -150,7 +150,7 @@ void NodeItem::mouseReleaseEvent(QGraphicsSceneMouseEvent* event) {
 // ---------------------------------------------------------------------------------- EdgeItem
 
 EdgeItem::EdgeItem(NodeItem* source, NodeItem* destination)
-    : source_(source), destination_(destination) {
+    : source_(source), destination_(destination), mtls_badge_(new MtlsBadgeItem(this)) {
   setFlags(ItemIsSelectable);
   setAcceptHoverEvents(true);
   setZValue(1);
@@ -169,6 +169,7 @@ void EdgeItem::setEdge(const cp::ServiceEdge& edge, EdgeMetric metric, const Edg
   const double rps = edge.metrics.requests_per_second;
   width_ = edge.idle() ? 1.2 : std::clamp(1.4 + 1.6 * std::log10(1.0 + rps), 1.4, 9.0);
   setOpacity(edge.idle() ? 0.45 : 1.0);
+  mtls_badge_->setState(edge.metrics, badges.mtls, style);
   setToolTip(tooltipText());
   adjust();
 }
@@ -186,6 +187,12 @@ QString EdgeItem::tooltipText() const {
                 .arg(m.retries)
                 .arg(m.timeouts)
                 .arg(m.circuit_breaker_rejections);
+    if (m.mtls_requests + m.plaintext_requests > 0) {
+      text += QStringLiteral("<br>%1: %2 over mTLS · %3 plaintext")
+                  .arg(mtlsStateName(mtlsStateOf(m)))
+                  .arg(m.mtls_requests)
+                  .arg(m.plaintext_requests);
+    }
   } else {
     text += QStringLiteral("<br>no requests in the window");
   }
@@ -256,22 +263,27 @@ void EdgeItem::rebuildGeometry() {
 
   label_ = formatMetric(edge_.metrics, metric_);
   const QFontMetricsF fm(labelFont());
-  const QPointF mid = path_.pointAtPercent(0.5);
+  const QPointF mid = path_.pointAtPercent(label_t_);
   const double lw = fm.horizontalAdvance(label_) + 12, lh = fm.height() + 4;
   label_rect_ = QRectF(mid.x() - lw / 2, mid.y() - lh / 2, lw, lh);
 
   badge_rects_.clear();
   const QFontMetricsF bm(badgeFont());
   double x = label_rect_.right() + 3;
+  // mTLS is common enough that a word on every edge would be noise: it gets a padlock (a child
+  // item with its own tooltip).
+  mtls_badge_->setVisible(mtls_badge_->shown());
+  if (mtls_badge_->shown()) {
+    mtls_badge_->setPos(x, mid.y() - MtlsBadgeItem::kSize / 2);
+    x += MtlsBadgeItem::kSize + 2;
+  }
   auto addBadge = [&](bool on, const char* text) {
     if (!on) return;
     const QString t = QString::fromLatin1(text);
-    // mTLS is common enough that a word on every edge would be noise: it gets a padlock.
-    const double w = t == QLatin1String("mTLS") ? 12 : bm.horizontalAdvance(t) + 8;
+    const double w = bm.horizontalAdvance(t) + 8;
     badge_rects_.emplace_back(QRectF(x, mid.y() - 7, w, 14), t);
     x += w + 2;
   };
-  addBadge(badges_.mtls, "mTLS");
   addBadge(badges_.fault, "fault");
   addBadge(badges_.canary, "canary");
   addBadge(badges_.rate_limit, "limit");
@@ -283,6 +295,25 @@ void EdgeItem::rebuildGeometry() {
   // The focus halo (width_ + 16) reaches 5 px beyond the shape; the margin covers it.
   bounds_ = shape_.boundingRect().united(arrow_.boundingRect()).adjusted(-8, -8, 8, 8);
   for (const auto& b : badge_rects_) bounds_ = bounds_.united(b.first.adjusted(-1, -1, 1, 1));
+  if (mtls_badge_->shown())
+    bounds_ = bounds_.united(mtls_badge_->mapRectToParent(mtls_badge_->boundingRect()));
+}
+
+void EdgeItem::setLabelAt(double t) {
+  if (t == label_t_) return;
+  label_t_ = t;
+  adjust();
+}
+
+QRectF EdgeItem::labelBoxAt(double t) const {
+  // The label pill and the badges after it, as rebuildGeometry() lays them out.
+  const QPointF at = path_.pointAtPercent(t);
+  const QPointF shift = at - path_.pointAtPercent(label_t_);
+  QRectF box = label_rect_;
+  for (const auto& b : badge_rects_) box = box.united(b.first);
+  if (mtls_badge_->shown())
+    box = box.united(mtls_badge_->mapRectToParent(mtls_badge_->boundingRect()));
+  return box.translated(shift);
 }
 
 QPointF EdgeItem::pointAt(double t) const {
@@ -340,25 +371,102 @@ void EdgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
 
   painter->setFont(badgeFont());
   for (const auto& [rect, text] : badge_rects_) {
-    if (text == QLatin1String("mTLS")) {
-      const QRectF body(rect.left() + 1.5, rect.center().y() - 1, 9, 7);
-      painter->setPen(QPen(style_.healthy, 1.6));
-      painter->setBrush(Qt::NoBrush);
-      painter->drawArc(QRectF(body.left() + 1.5, body.top() - 5.5, 6, 9), 0, 180 * 16);
-      painter->setPen(Qt::NoPen);
-      painter->setBrush(style_.healthy);
-      painter->drawRoundedRect(body, 1.5, 1.5);
-      continue;
-    }
     QColor fill = text == QLatin1String("fault")    ? style_.critical
                   : text == QLatin1String("canary") ? style_.warning
-                  : text == QLatin1String("mTLS")   ? style_.healthy
                                                     : style_.selection;
     painter->setPen(Qt::NoPen);
     painter->setBrush(fill);
     painter->drawRoundedRect(rect, 4, 4);
     painter->setPen(Qt::white);
     painter->drawText(rect, Qt::AlignCenter, text);
+  }
+}
+
+// ----------------------------------------------------------------------------- MtlsBadgeItem
+
+MtlsBadgeItem::MtlsBadgeItem(QGraphicsItem* edge) : QGraphicsItem(edge) {
+  // Clicks go through to the edge (selection); hovering shows this item's tooltip.
+  setAcceptedMouseButtons(Qt::NoButton);
+  setAcceptHoverEvents(true);
+  setVisible(false);
+}
+
+void MtlsBadgeItem::setState(const cp::WindowMetrics& m, bool required_by_policy,
+                             const GraphStyle& style) {
+  state_ = mtlsStateOf(m);
+  required_ = required_by_policy;
+  style_ = style;
+  const uint64_t total = m.mtls_requests + m.plaintext_requests;
+  QString tip;
+  switch (state_) {
+    case MtlsState::kMtls:
+      tip = QStringLiteral("<b>mTLS</b>: all %1 requests of the window used mutual TLS")
+                .arg(m.mtls_requests);
+      break;
+    case MtlsState::kPlaintext:
+      tip = QStringLiteral("<b>Plaintext</b>: %1 requests of the window, none over mTLS")
+                .arg(m.plaintext_requests);
+      break;
+    case MtlsState::kMixed:
+      tip = QStringLiteral("<b>Mixed</b>: %1 over mTLS, %2 in plaintext (%3 mTLS)")
+                .arg(m.mtls_requests)
+                .arg(m.plaintext_requests)
+                .arg(formatPercent(double(m.mtls_requests) / double(total)));
+      break;
+    case MtlsState::kNone:
+      tip = QStringLiteral("<b>mTLS</b> required by policy; no request in the window yet");
+      break;
+  }
+  if (required_ && state_ != MtlsState::kNone)
+    tip += QStringLiteral("<br>A policy asks for mTLS on this edge.");
+  setToolTip(tip);
+  update();
+}
+
+void MtlsBadgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem*, QWidget*) {
+  painter->setRenderHint(QPainter::Antialiasing);
+  const QColor colour = state_ == MtlsState::kMtls        ? style_.healthy
+                        : state_ == MtlsState::kMixed     ? style_.warning
+                        : state_ == MtlsState::kPlaintext ? style_.critical
+                                                          : style_.muted_text;
+  // A disc in the node colour keeps the padlock readable over the edge stroke.
+  QColor disc = style_.node_fill;
+  disc.setAlpha(235);
+  painter->setPen(QPen(colour, 1));
+  painter->setBrush(disc);
+  painter->drawEllipse(boundingRect().adjusted(0.5, 0.5, -0.5, -0.5));
+
+  const QRectF body(3.5, 6.5, 7, 5);
+  painter->setBrush(Qt::NoBrush);
+  painter->setPen(QPen(colour, 1.4, Qt::SolidLine, Qt::FlatCap));
+  // The shackle: closed over the body, or lifted and swung open for plaintext.
+  QPainterPath shackle;
+  if (state_ == MtlsState::kPlaintext) {
+    shackle.moveTo(body.left() + 1.2, body.top() - 1.5);
+    shackle.arcTo(QRectF(body.left() + 1.2, body.top() - 6, 4.6, 6), 180, -180);
+    shackle.lineTo(body.left() + 5.8, body.top() - 1);
+    painter->drawPath(shackle.translated(2.2, -1.2));
+  } else {
+    shackle.moveTo(body.left() + 1.2, body.top());
+    shackle.lineTo(body.left() + 1.2, body.top() - 2);
+    shackle.arcTo(QRectF(body.left() + 1.2, body.top() - 5, 4.6, 6), 180, -180);
+    shackle.lineTo(body.left() + 5.8, body.top());
+    painter->drawPath(shackle);
+  }
+  painter->setPen(Qt::NoPen);
+  if (state_ == MtlsState::kNone) {
+    painter->setPen(QPen(colour, 1.2));
+    painter->drawRoundedRect(body, 1, 1);
+  } else if (state_ == MtlsState::kMixed) {
+    // Half filled: half of the requests (roughly) were protected.
+    painter->setPen(QPen(colour, 1.2));
+    painter->drawRoundedRect(body, 1, 1);
+    painter->setPen(Qt::NoPen);
+    painter->setBrush(colour);
+    painter->drawRect(QRectF(body.left(), body.top(), body.width() / 2, body.height()));
+  } else {
+    painter->setBrush(colour);
+    painter->drawRoundedRect(body, 1, 1);
   }
 }
 

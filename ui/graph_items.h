@@ -11,6 +11,7 @@
 namespace meshdeck::ui {
 
 class EdgeItem;
+class MtlsBadgeItem;
 
 // A service: a rounded box with the name, its versions and instance count, a tier stripe and a
 // health ring from its server-side (inbound) metrics. Movable; a node the user dragged stays
@@ -89,6 +90,15 @@ class EdgeItem : public QGraphicsItem {
   void setFocused(bool on);
   bool focused() const { return focused_; }
 
+  // Where along the curve (0..1) the label and badges sit; 0.5 unless another label was there.
+  void setLabelAt(double t);
+  double labelAt() const { return label_t_; }
+  // The label with its badges if it sat at `t`, in scene coordinates.
+  QRectF labelBoxAt(double t) const;
+
+  // The padlock of the edge (hidden when neither traffic nor a policy says anything about mTLS).
+  MtlsBadgeItem* mtlsBadge() const { return mtls_badge_; }
+
   // Traffic animation: a point at fraction t (0..1) along the curve, and dots per second.
   QPointF pointAt(double t) const;
   double trafficRate() const { return edge_.metrics.requests_per_second; }
@@ -115,6 +125,8 @@ class EdgeItem : public QGraphicsItem {
   double width_ = 1.5;
   bool highlighted_ = false;
   bool focused_ = false;
+  MtlsBadgeItem* mtls_badge_;
+  double label_t_ = 0.5;
 
   QPainterPath layout_route_;
   QPointF layout_source_, layout_dest_;
@@ -126,6 +138,33 @@ class EdgeItem : public QGraphicsItem {
   std::vector<std::pair<QRectF, QString>> badge_rects_;
   std::vector<QPointF> samples_;  // the curve sampled evenly, for the traffic dots
   QRectF bounds_;
+};
+
+// The padlock on an edge: closed and green when every request of the window used mutual TLS,
+// half and amber when some went in plaintext, open and red when all did; hollow and grey when
+// only a policy asks for mTLS and no request has shown it yet. A child of its edge, so that
+// hovering it gives the counts while clicks still select the edge.
+class MtlsBadgeItem : public QGraphicsItem {
+ public:
+  enum { Type = UserType + 4 };
+  static constexpr double kSize = 14;
+
+  explicit MtlsBadgeItem(QGraphicsItem* edge);
+
+  void setState(const cp::WindowMetrics& metrics, bool required_by_policy, const GraphStyle& style);
+  MtlsState state() const { return state_; }
+  bool requiredByPolicy() const { return required_; }
+  // Whether the badge has anything to say (it is hidden otherwise).
+  bool shown() const { return state_ != MtlsState::kNone || required_; }
+
+  int type() const override { return Type; }
+  QRectF boundingRect() const override { return QRectF(0, 0, kSize, kSize); }
+  void paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget* widget) override;
+
+ private:
+  MtlsState state_ = MtlsState::kNone;
+  bool required_ = false;
+  GraphStyle style_;
 };
 
 // Moving dots on every visible, busy edge: direction and rate of traffic at a glance. One item

@@ -5,6 +5,7 @@
 
 #include <QElapsedTimer>
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <string>
 #include <unordered_map>
@@ -59,6 +60,10 @@ LayoutResult computeDotLayout(const LayoutInput& input) {
   setAttr(g, "nodesep", "0.45");
   setAttr(g, "ranksep", "1.3");
   setAttr(g, "splines", "spline");
+  // Services without edges yet (a mesh coming up) would stand in one long rank: each connected
+  // part is laid out on its own and the parts are packed in rows, so they form a grid.
+  setAttr(g, "pack", "24");
+  setAttr(g, "packmode", "array_t");
   // Sizes are given in inches and fixed: no text measurement (no text-layout plugin needed).
   agattr(g, AGNODE, mutableString("shape"), mutableString("box"));
   agattr(g, AGNODE, mutableString("fixedsize"), mutableString("true"));
@@ -232,6 +237,62 @@ LayoutResult computeFastLayeredLayout(const LayoutInput& input) {
   result.ok = true;
   result.milliseconds = static_cast<double>(timer.nsecsElapsed()) / 1e6;
   return result;
+}
+
+bool boxesOverlap(const QPointF& a, const QPointF& b, const QSizeF& size, double gap) {
+  return std::abs(a.x() - b.x()) < size.width() + gap &&
+         std::abs(a.y() - b.y()) < size.height() + gap;
+}
+
+std::optional<std::pair<QString, QString>> findOverlap(const QHash<QString, QPointF>& centres,
+                                                       const QSizeF& size, double gap) {
+  QStringList names = centres.keys();
+  names.sort();
+  for (qsizetype i = 0; i < names.size(); ++i) {
+    for (qsizetype j = i + 1; j < names.size(); ++j) {
+      if (boxesOverlap(centres.value(names[i]), centres.value(names[j]), size, gap))
+        return std::make_pair(names[i], names[j]);
+    }
+  }
+  return std::nullopt;
+}
+
+int separateOverlaps(QHash<QString, QPointF>* centres, const QSet<QString>& fixed,
+                     const QSizeF& size, double gap) {
+  std::vector<QPointF> settled;
+  std::vector<QString> loose;
+  for (auto it = centres->cbegin(); it != centres->cend(); ++it) {
+    if (fixed.contains(it.key()))
+      settled.push_back(it.value());
+    else
+      loose.push_back(it.key());
+  }
+  std::sort(loose.begin(), loose.end(), [centres](const QString& a, const QString& b) {
+    const QPointF pa = centres->value(a), pb = centres->value(b);
+    if (pa.x() != pb.x()) return pa.x() < pb.x();
+    if (pa.y() != pb.y()) return pa.y() < pb.y();
+    return a < b;
+  });
+  int moved = 0;
+  for (const QString& name : loose) {
+    QPointF c = centres->value(name);
+    bool shifted = false;
+    // Each pass moves below one box it hit, so it ends within settled.size() + 1 passes.
+    for (size_t pass = 0; pass <= settled.size(); ++pass) {
+      const auto hit = std::find_if(settled.begin(), settled.end(), [&](const QPointF& other) {
+        return boxesOverlap(c, other, size, gap);
+      });
+      if (hit == settled.end()) break;
+      c.setY(hit->y() + size.height() + gap);
+      shifted = true;
+    }
+    if (shifted) {
+      centres->insert(name, c);
+      ++moved;
+    }
+    settled.push_back(c);
+  }
+  return moved;
 }
 
 LayoutResult computeLayout(const LayoutInput& input) {

@@ -5,9 +5,12 @@
 #include <QPainterPath>
 #include <QPointF>
 #include <QRectF>
+#include <QSet>
 #include <QSizeF>
 #include <QString>
 #include <QStringList>
+#include <optional>
+#include <utility>
 #include <vector>
 
 namespace meshdeck::ui {
@@ -58,6 +61,17 @@ LayoutResult computeDotLayout(const LayoutInput& input);
 // barycentre sweeps, compacted coordinates) for graphs too large for dot. No edge routes: the
 // view draws its own curves. Thread-safe.
 LayoutResult computeFastLayeredLayout(const LayoutInput& input);
+
+// Service boxes of `size` centred at `centres` overlap (closer than `gap` counts as overlap).
+bool boxesOverlap(const QPointF& a, const QPointF& b, const QSizeF& size, double gap = 0);
+// The first pair of overlapping boxes, sorted by name; empty when none overlap.
+std::optional<std::pair<QString, QString>> findOverlap(const QHash<QString, QPointF>& centres,
+                                                       const QSizeF& size, double gap = 0);
+// Moves every box not in `fixed` straight down until it overlaps no other (boxes are settled in
+// order of x, then y, then name; fixed ones first). Returns how many moved. Fixed boxes that
+// overlap each other stay as they are. Thread-safe.
+int separateOverlaps(QHash<QString, QPointF>* centres, const QSet<QString>& fixed,
+                     const QSizeF& size, double gap);
 
 // dot up to kDotEdgeLimit edges, the fast layered layout above it. Same threading rule as
 // computeDotLayout().

@@ -60,6 +60,27 @@ QString healthName(Health h) {
   return {};
 }
 
+MtlsState mtlsStateOf(const cp::WindowMetrics& m) {
+  if (m.mtls_requests > 0 && m.plaintext_requests > 0) return MtlsState::kMixed;
+  if (m.mtls_requests > 0) return MtlsState::kMtls;
+  if (m.plaintext_requests > 0) return MtlsState::kPlaintext;
+  return MtlsState::kNone;
+}
+
+QString mtlsStateName(MtlsState s) {
+  switch (s) {
+    case MtlsState::kNone:
+      return QStringLiteral("no traffic");
+    case MtlsState::kMtls:
+      return QStringLiteral("mTLS");
+    case MtlsState::kPlaintext:
+      return QStringLiteral("plaintext");
+    case MtlsState::kMixed:
+      return QStringLiteral("mixed");
+  }
+  return {};
+}
+
 GraphStyle GraphStyle::fromPalette(const QPalette& palette) {
   GraphStyle s;
   const QColor window = palette.color(QPalette::Window);

@@ -45,11 +45,22 @@ struct GraphStyle {
   QColor tierColor(const QString& tier) const;
 };
 
+// How an edge's requests of the window travelled: all over mutual TLS, all in plaintext, or
+// some of each. kNone: no request in the window said either way.
+enum class MtlsState { kNone, kMtls, kPlaintext, kMixed };
+
+MtlsState mtlsStateOf(const cp::WindowMetrics& m);
+QString mtlsStateName(MtlsState s);
+
 // Badges an edge carries, read from the policies that apply to it and from what its traffic
 // shows (faults injected, rate-limited requests, mTLS share).
 struct EdgeBadges {
-  bool mtls = false, fault = false, canary = false, rate_limit = false;
-  bool any() const { return mtls || fault || canary || rate_limit; }
+  // A policy asks for mTLS on the edge (PeerAuthentication STRICT or PERMISSIVE).
+  bool mtls = false;
+  bool fault = false, canary = false, rate_limit = false;
+  // What the traffic showed: a padlock, closed (all mTLS), half (mixed) or open (plaintext).
+  MtlsState traffic = MtlsState::kNone;
+  bool any() const { return mtls || fault || canary || rate_limit || traffic != MtlsState::kNone; }
 };
 
 // Reads a policy's YAML to tell which badges it implies (a TrafficRoute with a `fault` section,

@@ -5,6 +5,7 @@
 #include <QMouseEvent>
 #include <QPainter>
 #include <QScrollBar>
+#include <QVariantAnimation>
 #include <QWheelEvent>
 #include <algorithm>
 #include <cmath>
@@ -15,7 +16,10 @@
 namespace meshdeck::ui {
 
 void LayoutWorker::layout(quint64 generation, const LayoutInput& input) {
-  emit laidOut(generation, computeLayout(input));
+  LayoutResult result = computeLayout(input);
+  // A graph Graphviz refuses is still drawn, with the built-in layered layout.
+  if (!result.ok) result = computeFastLayeredLayout(input);
+  emit laidOut(generation, result);
 }
 
 GraphView::GraphView(QWidget* parent)
@@ -44,6 +48,14 @@ GraphView::GraphView(QWidget* parent)
   connect(worker_, &LayoutWorker::laidOut, this, &GraphView::onLaidOut, Qt::QueuedConnection);
   layout_thread_.setObjectName(QStringLiteral("graph-layout"));
   layout_thread_.start();
+
+  move_animation_ = new QVariantAnimation(this);
+  move_animation_->setStartValue(0.0);
+  move_animation_->setEndValue(1.0);
+  move_animation_->setEasingCurve(QEasingCurve::OutCubic);
+  connect(move_animation_, &QVariantAnimation::valueChanged, this,
+          [this](const QVariant& value) { onMoveStep(value.toDouble()); });
+  connect(move_animation_, &QVariantAnimation::finished, this, [this] { onMoveStep(1.0); });
 
   traffic_ = new TrafficLayer(viewport());
   scene_->addItem(traffic_);
@@ -154,6 +166,13 @@ void GraphView::showSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot) 
     }
   }
   if (topology_changed) {
+    // A change soon after the previous one means the mesh is still coming up (or being
+    // rebuilt): lay everything out again rather than patch a picture that is still growing.
+    const auto now = clock_->monotonicNow();
+    if (!first_layout_done_ || !last_topology_change_ ||
+        now - *last_topology_change_ < kStableAfter)
+      full_wanted_ = true;
+    last_topology_change_ = now;
     std::vector<EdgeItem*> all;
     all.reserve(static_cast<size_t>(edges_.size()));
     for (EdgeItem* e : edges_) all.push_back(e);
@@ -162,19 +181,29 @@ void GraphView::showSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot) 
     sendLayout();
   }
   applyFilters();
+  if (!animating()) arrangeLabels();
 }
 
 void GraphView::sendLayout() {
   if (layout_in_flight_ || !layout_wanted_) return;
+  // Sorted: QHash order changes from run to run, and dot's result depends on the input order.
+  // The same mesh must look the same every time, and one more edge must not reshuffle it.
   LayoutInput input;
-  input.nodes.reserve(static_cast<size_t>(nodes_.size()));
-  for (auto it = nodes_.cbegin(); it != nodes_.cend(); ++it) {
-    input.nodes.push_back({it.key(), QSizeF(NodeItem::kWidth, NodeItem::kHeight)});
-  }
-  for (EdgeItem* e : edges_) {
+  QStringList names = nodes_.keys();
+  names.sort();
+  input.nodes.reserve(static_cast<size_t>(names.size()));
+  for (const QString& name : names)
+    input.nodes.push_back({name, QSizeF(NodeItem::kWidth, NodeItem::kHeight)});
+  QStringList keys = edges_.keys();
+  keys.sort();
+  input.edges.reserve(static_cast<size_t>(keys.size()));
+  for (const QString& key : keys) {
+    const EdgeItem* e = edges_.value(key);
     input.edges.push_back({e->sourceNode()->name(), e->destinationNode()->name()});
   }
   layout_wanted_ = false;
+  request_full_ = full_wanted_;
+  full_wanted_ = false;
   layout_in_flight_ = true;
   emit requestLayout(++generation_, input);
 }
@@ -182,30 +211,43 @@ void GraphView::sendLayout() {
 void GraphView::onLaidOut(quint64 generation, const LayoutResult& result) {
   layout_in_flight_ = false;
   if (generation == generation_ && result.ok) {
-    ++layouts_done_;
-    last_layout_ms_ = result.milliseconds;
-    // Keeping places only helps when the old picture meant something: services registered
-    // before any traffic stand in one column, so when most edges are new, every service that
-    // the user did not pin moves to the new layout.
-    int new_edges = 0;
-    for (auto it = edges_.cbegin(); it != edges_.cend(); ++it) {
-      if (!laid_out_edges_.contains(it.key())) ++new_edges;
-    }
-    const bool keep_places = first_layout_done_ && new_edges * 2 <= edges_.size();
-    laid_out_edges_.clear();
-    for (auto it = edges_.cbegin(); it != edges_.cend(); ++it) laid_out_edges_.insert(it.key());
-    // Services already on screen keep their place: new ones are put where the layout wants
-    // them, shifted by how far the kept ones sit from their new layout positions on average.
-    // A service that had no edge at the last layout (registered, no traffic yet) stood
-    // wherever an edgeless layout put it, so it moves like a new one. Pinned ones never move.
+    applyLayout(result, request_full_);
+  } else {
+    full_wanted_ = full_wanted_ || request_full_;
+  }
+  sendLayout();  // the topology changed again while this layout ran
+}
+
+void GraphView::applyLayout(const LayoutResult& result, bool full) {
+  ++layouts_done_;
+  last_layout_ms_ = result.milliseconds;
+  const QSizeF box(NodeItem::kWidth, NodeItem::kHeight);
+  constexpr double kGap = 12;  // the least room between two boxes
+
+  // Keeping places only helps when the old picture meant something: services registered
+  // before any traffic stand in one rank, so when most edges are new, everything moves.
+  int new_edges = 0;
+  for (auto it = edges_.cbegin(); it != edges_.cend(); ++it) {
+    if (!laid_out_edges_.contains(it.key())) ++new_edges;
+  }
+  bool keep_places = !full && first_layout_done_ && new_edges * 2 <= edges_.size();
+  laid_out_edges_.clear();
+  for (auto it = edges_.cbegin(); it != edges_.cend(); ++it) laid_out_edges_.insert(it.key());
+
+  // Where every service shown goes: pinned ones stay, and with kept places so do the ones
+  // already placed that had an edge (one without stood wherever an edgeless layout put it).
+  QHash<QString, QPointF> centres;
+  QSet<QString> fixed;
+  QPointF offset;
+  if (keep_places) {
     QSet<QString> stays;
     for (auto it = nodes_.cbegin(); it != nodes_.cend(); ++it) {
       NodeItem* node = it.value();
-      if (node->pinned() || (node->placed() && keep_places && anchored_.contains(it.key()))) {
+      if (node->pinned() || (node->placed() && anchored_.contains(it.key())))
         stays.insert(it.key());
-      }
     }
-    QPointF offset;
+    // New services go where the layout wants them, shifted like a neighbour already in place
+    // (so they land next to their caller or callee), or by the average shift of the kept ones.
     int kept = 0;
     for (const QString& name : stays) {
       const auto pos = result.positions.find(name);
@@ -217,59 +259,182 @@ void GraphView::onLaidOut(quint64 generation, const LayoutResult& result) {
     QSet<QString> placed_now;
     for (auto it = nodes_.cbegin(); it != nodes_.cend(); ++it) {
       NodeItem* node = it.value();
+      if (stays.contains(it.key())) {
+        if (node->placed()) centres.insert(it.key(), node->pos());
+        fixed.insert(it.key());
+        continue;
+      }
       const auto pos = result.positions.find(it.key());
-      if (pos == result.positions.end() || stays.contains(it.key())) continue;
-      // A moving service goes where the layout puts it relative to a neighbour already in
-      // place, so it lands next to its caller or callee even when the rest shifted.
+      if (pos == result.positions.end()) continue;
       QPointF shift = offset;
-      if (kept > 0) {
-        for (EdgeItem* e : node->edges()) {
-          NodeItem* other = e->sourceNode() == node ? e->destinationNode() : e->sourceNode();
-          const auto other_pos = result.positions.find(other->name());
-          const bool settled = (stays.contains(other->name()) && !other->pinned()) ||
-                               placed_now.contains(other->name());
-          if (settled && other_pos != result.positions.end()) {
-            shift = other->pos() - other_pos.value();
-            break;
-          }
+      for (EdgeItem* e : node->edges()) {
+        NodeItem* other = e->sourceNode() == node ? e->destinationNode() : e->sourceNode();
+        const auto other_pos = result.positions.find(other->name());
+        const bool settled = (stays.contains(other->name()) && !other->pinned()) ||
+                             placed_now.contains(other->name());
+        if (settled && other_pos != result.positions.end()) {
+          shift = centres.value(other->name(), other->pos()) - other_pos.value();
+          break;
         }
       }
-      node->placeAt(pos.value() + shift);
+      centres.insert(it.key(), pos.value() + shift);
       placed_now.insert(it.key());
     }
-    anchored_.clear();
-    for (EdgeItem* e : edges_) {
-      anchored_.insert(e->sourceNode()->name());
-      anchored_.insert(e->destinationNode()->name());
-    }
-    for (auto it = edges_.cbegin(); it != edges_.cend(); ++it) {
-      EdgeItem* e = it.value();
-      const auto route = result.routes.find(it.key());
-      const auto sp = result.positions.find(e->sourceNode()->name());
-      const auto dp = result.positions.find(e->destinationNode()->name());
-      if (route != result.routes.end() && sp != result.positions.end() &&
-          dp != result.positions.end()) {
-        e->setLayoutRoute(route.value().translated(offset), sp.value() + offset,
-                          dp.value() + offset);
-      } else {
-        e->adjust();
+    // A new service that would land on another one makes this a full layout after all.
+    if (findOverlap(centres, box, kGap)) {
+      bool fixed_only = true;
+      for (const QString& name : placed_now) {
+        for (auto it = centres.cbegin(); it != centres.cend(); ++it) {
+          if (it.key() != name && boxesOverlap(centres.value(name), it.value(), box, kGap))
+            fixed_only = false;
+        }
       }
+      if (!fixed_only) keep_places = false;
     }
-    updateSceneRect();
-    const bool first = !first_layout_done_;
-    first_layout_done_ = true;
-    // Items placed by this layout become visible here; the fit measures visible items only.
-    applyFilters();
-    if (first || auto_fit_) fitGraph();
-    minimap_->refit();
-    updateMinimapVisibility();
-    emit layoutFinished(result.milliseconds);
   }
-  sendLayout();  // the topology changed again while this layout ran
+  if (!keep_places) {
+    centres.clear();
+    fixed.clear();
+    // The whole graph keeps its centre where it was, so a full layout does not jump away from
+    // a user who zoomed in.
+    offset = QPointF();
+    int kept = 0;
+    for (auto it = nodes_.cbegin(); it != nodes_.cend(); ++it) {
+      const auto pos = result.positions.find(it.key());
+      if (pos == result.positions.end() || !it.value()->placed() || it.value()->pinned()) continue;
+      offset += it.value()->pos() - pos.value();
+      ++kept;
+    }
+    if (kept > 0) offset /= kept;
+    for (auto it = nodes_.cbegin(); it != nodes_.cend(); ++it) {
+      NodeItem* node = it.value();
+      if (node->pinned()) {
+        centres.insert(it.key(), node->pos());
+        fixed.insert(it.key());
+        continue;
+      }
+      const auto pos = result.positions.find(it.key());
+      if (pos != result.positions.end()) centres.insert(it.key(), pos.value() + offset);
+    }
+    ++full_layouts_done_;
+  }
+  separateOverlaps(&centres, fixed, box, kGap);
+
+  anchored_.clear();
+  for (EdgeItem* e : edges_) {
+    anchored_.insert(e->sourceNode()->name());
+    anchored_.insert(e->destinationNode()->name());
+  }
+  // Routes hold while both ends sit where this layout (shifted) put them; an edge whose end
+  // was kept, pinned or moved apart draws its own curve (EdgeItem checks).
+  for (auto it = edges_.cbegin(); it != edges_.cend(); ++it) {
+    EdgeItem* e = it.value();
+    const auto route = result.routes.find(it.key());
+    const auto sp = result.positions.find(e->sourceNode()->name());
+    const auto dp = result.positions.find(e->destinationNode()->name());
+    if (route != result.routes.end() && sp != result.positions.end() &&
+        dp != result.positions.end()) {
+      e->setLayoutRoute(route.value().translated(offset), sp.value() + offset, dp.value() + offset);
+    }
+  }
+  QHash<QString, QPointF> targets;
+  for (auto it = centres.cbegin(); it != centres.cend(); ++it) {
+    if (!fixed.contains(it.key())) targets.insert(it.key(), it.value());
+  }
+  const bool first = !first_layout_done_;
+  first_layout_done_ = true;
+  moveNodes(targets);
+  // Items placed by this layout become visible here; the fit measures visible items only.
+  applyFilters();
+  if (!animating()) arrangeLabels();
+  // Fit where the services are going, not where they are; the scene must already reach there
+  // or the view cannot scroll to it.
+  QRectF going;
+  for (auto it = centres.cbegin(); it != centres.cend(); ++it) {
+    NodeItem* node = nodes_.value(it.key());
+    if (node != nullptr && node->isVisible())
+      going = going.united(node->boundingRect().translated(it.value()));
+  }
+  updateSceneRect(going);
+  if (first || auto_fit_) fitRect(going);
+  minimap_->refit();
+  updateMinimapVisibility();
+  emit layoutFinished(result.milliseconds);
 }
 
-void GraphView::updateSceneRect() {
-  QRectF r;
+void GraphView::moveNodes(const QHash<QString, QPointF>& targets) {
+  move_animation_->stop();
+  moves_.clear();
+  // Gliding hundreds of services (and re-routing thousands of edges each frame) would stall
+  // the GUI thread: big graphs jump.
+  const bool glide = animation_ms_ > 0 && nodes_.size() <= 150;
+  for (auto it = targets.cbegin(); it != targets.cend(); ++it) {
+    NodeItem* node = nodes_.value(it.key());
+    if (node == nullptr) continue;
+    if (glide && node->placed() && QLineF(node->pos(), it.value()).length() > 0.5) {
+      moves_.insert(it.key(), {node->pos(), it.value()});
+    } else {
+      node->placeAt(it.value());
+    }
+  }
+  if (moves_.isEmpty()) return;
+  move_animation_->setDuration(animation_ms_);
+  move_animation_->start();
+}
+
+void GraphView::onMoveStep(double t) {
+  for (auto it = moves_.cbegin(); it != moves_.cend(); ++it) {
+    NodeItem* node = nodes_.value(it.key());
+    // A service the user grabbed while it moved is theirs.
+    if (node == nullptr || node->pinned()) continue;
+    const auto& [from, to] = it.value();
+    node->placeAt(t >= 1.0 ? to : from + (to - from) * t);
+  }
+  if (t >= 1.0) {
+    moves_.clear();
+    arrangeLabels();
+    updateSceneRect();
+    if (auto_fit_) fitGraph();
+    minimap_->refit();
+    updateMinimapVisibility();
+  }
+}
+
+void GraphView::arrangeLabels() {
+  // Labels meet where edges cross or fan out: each label (in a fixed order) slides along its
+  // curve to the first place that covers no other label and no service. Quadratic in the
+  // edges: big graphs keep the midpoints.
+  if (edges_.size() > 300) return;
+  QStringList keys = edges_.keys();
+  keys.sort();
+  std::vector<QRectF> taken;
+  for (NodeItem* n : nodes_) {
+    if (n->isVisible()) taken.push_back(n->sceneBoundingRect().adjusted(4, 4, -4, -4));
+  }
+  static constexpr double kPlaces[] = {0.5, 0.42, 0.58, 0.34, 0.66, 0.27, 0.73, 0.2, 0.8};
+  for (const QString& key : keys) {
+    EdgeItem* e = edges_.value(key);
+    if (!e->isVisible()) continue;
+    double best = 0.5;
+    for (double t : kPlaces) {
+      const QRectF box = e->labelBoxAt(t).adjusted(-2, -2, 2, 2);
+      if (std::none_of(taken.begin(), taken.end(),
+                       [&box](const QRectF& r) { return r.intersects(box); })) {
+        best = t;
+        break;
+      }
+    }
+    e->setLabelAt(best);
+    taken.push_back(e->labelBoxAt(best));
+  }
+}
+
+bool GraphView::animating() const {
+  return move_animation_->state() == QAbstractAnimation::Running;
+}
+
+void GraphView::updateSceneRect(const QRectF& extra) {
+  QRectF r = extra;
   for (NodeItem* n : nodes_) r = r.united(n->sceneBoundingRect());
   for (EdgeItem* e : edges_) r = r.united(e->sceneBoundingRect());
   traffic_->setBounds(r);
@@ -288,7 +453,7 @@ EdgeBadges GraphView::badgesFor(const cp::ServiceEdge& edge) const {
   const auto& m = edge.metrics;
   if (m.faults_injected > 0) b.fault = true;
   if (m.rate_limited > 0) b.rate_limit = true;
-  if (m.mtls_requests > 0 && m.plaintext_requests == 0) b.mtls = true;
+  b.traffic = mtlsStateOf(m);
   return b;
 }
 
@@ -475,9 +640,12 @@ QList<QPair<QString, QString>> GraphView::focusedEdges() const {
 
 void GraphView::fitGraph() {
   auto_fit_ = true;
-  const QRectF r = graphBounds();
+  fitRect(graphBounds());
+}
+
+void GraphView::fitRect(const QRectF& r) {
   if (!r.isValid()) return;
-  fitInView(r.adjusted(-30, -30, 30, 30), Qt::KeepAspectRatio);
+  fitInView(r.adjusted(-24, -24, 24, 24), Qt::KeepAspectRatio);
   // Never blow a small mesh up beyond 1.4x: text would look bloated.
   if (transform().m11() > 1.4) {
     resetTransform();

@@ -6,9 +6,12 @@
 #include <QSet>
 #include <QThread>
 #include <QTimer>
+#include <QVariantAnimation>
+#include <chrono>
 #include <memory>
 #include <optional>
 
+#include "common/clock.h"
 #include "controlplane/api/types.h"
 #include "ui/graph_layout.h"
 #include "ui/graph_style.h"
@@ -40,14 +43,35 @@ struct GraphSelection {
 
 // The live service graph. Call showSnapshot() with each snapshot: metrics update in place, and
 // only a topology change (a service or edge appearing or disappearing) starts a new layout on
-// the layout thread. Services that stay keep their place; services the user dragged stay
-// pinned. Zoom with the wheel, pan by dragging the background.
+// the layout thread.
+//
+// Which layout is applied: while the topology is still growing (a change less than
+// kStableAfter after the previous one, as when a demo comes up and its edges appear one by
+// one) every layout is a full one: every service the user did not pin moves (animated) to
+// where `dot` puts it. Once the topology has been stable, a change keeps the places of the
+// services already shown and puts new ones next to their neighbours, unless most edges are new
+// or a new service would land on another; then it is a full layout again. In every case no two
+// services overlap afterwards (a service that would is moved below). Services the user dragged
+// stay pinned. The view refits after each layout until the user zooms or pans (Fit restores
+// that). Zoom with the wheel, pan by dragging the background.
 class GraphView : public QGraphicsView {
   Q_OBJECT
 
  public:
+  // How long the topology must stay unchanged before a change keeps places.
+  static constexpr std::chrono::milliseconds kStableAfter{10000};
+
   explicit GraphView(QWidget* parent = nullptr);
   ~GraphView() override;
+
+  // The clock that tells a growing topology from a stable one (tests: a simulated one). Not
+  // owned; must outlive the view.
+  void setTimeSource(const common::TimeSource* clock) { clock_ = clock; }
+  // How long services take to glide to their new places (0: jump).
+  void setAnimationDuration(int milliseconds) { animation_ms_ = milliseconds; }
+  bool animating() const;
+  // True until the user zooms or pans; fitGraph() sets it again.
+  bool autoFit() const { return auto_fit_; }
 
   void showSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot);
   void setPolicies(const std::vector<cp::PolicyInfo>& policies);
@@ -93,6 +117,8 @@ class GraphView : public QGraphicsView {
   bool layoutPending() const { return layout_in_flight_; }
   double lastLayoutMilliseconds() const { return last_layout_ms_; }
   quint64 layoutsDone() const { return layouts_done_; }
+  // How many of them moved every unpinned service (the rest kept places).
+  quint64 fullLayoutsDone() const { return full_layouts_done_; }
 
  signals:
   void selectionChanged(const meshdeck::ui::GraphSelection& selection);
@@ -108,16 +134,23 @@ class GraphView : public QGraphicsView {
 
  private:
   void onLaidOut(quint64 generation, const LayoutResult& result);
+  void applyLayout(const LayoutResult& result, bool full);
+  void moveNodes(const QHash<QString, QPointF>& targets);
+  void onMoveStep(double t);
+  void fitRect(const QRectF& rect);
+  void arrangeLabels();
   void sendLayout();
   void applyFilters();
   void restyle();
-  void updateSceneRect();
+  // The scene covers the graph (and `extra`) with room around it to drag services.
+  void updateSceneRect(const QRectF& extra = QRectF());
   void placeMinimap();
   // The overview only earns its corner when part of the graph is out of view.
   void updateMinimapVisibility();
   EdgeBadges badgesFor(const cp::ServiceEdge& edge) const;
 
   QGraphicsScene* scene_;
+  const common::TimeSource* clock_ = &common::RealTimeSource::instance();
   QThread layout_thread_;
   LayoutWorker* worker_;
   Minimap* minimap_;
@@ -134,9 +167,18 @@ class GraphView : public QGraphicsView {
   bool layout_wanted_ = false;
   bool first_layout_done_ = false;
   bool auto_fit_ = true;
+  // A topology change came soon after the previous one (or before the first layout): the next
+  // layout is a full one. `request_full_` is what the layout in flight was asked for.
+  bool full_wanted_ = true;
+  bool request_full_ = true;
+  std::optional<std::chrono::steady_clock::time_point> last_topology_change_;
+  // Services gliding to their new places: name -> (from, to).
+  QHash<QString, QPair<QPointF, QPointF>> moves_;
+  QVariantAnimation* move_animation_;
+  int animation_ms_ = 450;
+  quint64 full_layouts_done_ = 0;
   QSet<QString> laid_out_edges_;  // edge keys of the last applied layout
-  QSet<QString> anchored_;        // services with at least one edge at the last layout  // refit on
-                                  // resize until the user zooms or pans
+  QSet<QString> anchored_;        // services with at least one edge at the last layout
   double last_layout_ms_ = 0;
   quint64 layouts_done_ = 0;
 

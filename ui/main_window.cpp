@@ -92,12 +92,17 @@ MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWind
   inspector_dock->setObjectName(QStringLiteral("inspectorDock"));
   inspector_dock->setWidget(inspector_);
   addDockWidget(Qt::RightDockWidgetArea, inspector_dock);
-  resizeDocks({side_dock, inspector_dock}, {330, 410}, Qt::Horizontal);
+  resizeDocks({side_dock, inspector_dock}, {330, 380}, Qt::Horizontal);
 
   policies_->setReadOnly(options_.read_only);
   fleet_->setReadOnly(options_.read_only);
 
   connect(graph_, &GraphView::selectionChanged, inspector_, &Inspector::setSelection);
+  // An empty inspector would take a quarter of the window from the graph: it opens with the
+  // first selection (and stays until closed; View > Inspector brings it back).
+  connect(graph_, &GraphView::selectionChanged, this, [inspector_dock](const GraphSelection& s) {
+    if (s.kind != GraphSelection::Kind::kNone) inspector_dock->show();
+  });
   connect(policies_, &PolicyPanel::policiesChanged, graph_, &GraphView::setPolicies);
   connect(policies_, &PolicyPanel::applied, this, [this](const QStringList& targets, quint64) {
     // Show where the change lands: the edges into the affected services glow for a while.
@@ -110,6 +115,7 @@ MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWind
   createMenus();
   createStatusBar();
   restoreSettings();
+  inspector_dock->hide();
 
   client_->start();
   policies_->refresh();

@@ -2,6 +2,7 @@
 
 #include <QtTest>
 
+#include "common/clock.h"
 #include "support/fake_control_plane.h"
 #include "ui/graph_items.h"
 
@@ -44,6 +45,8 @@ class GraphViewTest : public QObject {
   void cleanup() { view_.reset(); }
 
   void laysOutAndKeepsPlacesOnTopologyChange() {
+    common::SimulatedTimeSource clock;
+    view_->setTimeSource(&clock);
     FakeControlPlane fake;
     view_->showSnapshot(fake.snapshot());
     QTRY_COMPARE_WITH_TIMEOUT(view_->layoutsDone(), quint64(1), 10000);
@@ -74,7 +77,9 @@ class GraphViewTest : public QObject {
     QTest::qWait(100);
     QCOMPARE(view_->layoutsDone(), quint64(1));
 
-    // A new service: one more layout, old services stay where they were.
+    // A new service once the topology has been stable: one more layout, old services stay where
+    // they were.
+    clock.advance(ui::GraphView::kStableAfter + std::chrono::seconds(1));
     view_->showSnapshot(withExtraService(*fake.snapshot()));
     QTRY_COMPARE_WITH_TIMEOUT(view_->layoutsDone(), quint64(2), 10000);
     for (auto it = before.cbegin(); it != before.cend(); ++it) {
@@ -100,6 +105,7 @@ class GraphViewTest : public QObject {
     QCOMPARE(view_->nodeItem("frontend")->pos().x(), view_->nodeItem("payments")->pos().x());
     view_->showSnapshot(fake.snapshot());
     QTRY_COMPARE_WITH_TIMEOUT(view_->layoutsDone(), quint64(2), 10000);
+    QTRY_VERIFY_WITH_TIMEOUT(!view_->animating(), 5000);
     // All edges are new: the services move to their ranks, callers left of callees.
     QVERIFY(view_->nodeItem("frontend")->pos().x() < view_->nodeItem("catalog")->pos().x());
     QVERIFY(view_->nodeItem("checkout")->pos().x() < view_->nodeItem("payments")->pos().x());
