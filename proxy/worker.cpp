@@ -90,6 +90,7 @@ void Worker::returnIdle(std::unique_ptr<UpstreamConnection> connection, uint32_t
   auto& list = idle_[connection->pool_key];
   if (list.size() >= max_idle) return;
   connection->stream.expires_never();
+  connection->idle_since = std::chrono::steady_clock::now();
   list.push_back(std::move(connection));
 }
 

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <chrono>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -50,6 +51,8 @@ struct UpstreamConnection {
   std::string pool_key;       // address, plus "|tls" for TLS connections
   std::string peer_identity;  // verified SPIFFE id of a TLS peer
   std::shared_ptr<ClusterCounters> counters;
+  // When the connection last went back to the pool (stillOpen() trusts a recent one).
+  std::chrono::steady_clock::time_point idle_since{};
 };
 
 // Runtime state of one cluster on one worker: balancer, outlier detector, circuit breaker
