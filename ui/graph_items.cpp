@@ -297,6 +297,7 @@ void EdgeItem::rebuildGeometry() {
   for (const auto& b : badge_rects_) bounds_ = bounds_.united(b.first.adjusted(-1, -1, 1, 1));
   if (mtls_badge_->shown())
     bounds_ = bounds_.united(mtls_badge_->mapRectToParent(mtls_badge_->boundingRect()));
+  label_box_ = labelBoxAt(label_t_).adjusted(-3, -3, 3, 3);
 }
 
 void EdgeItem::setLabelAt(double t) {
@@ -509,6 +510,8 @@ void TrafficLayer::paint(QPainter* painter, const QStyleOptionGraphicsItem* opti
     for (int i = 0; i < dots; ++i) {
       const double t = std::fmod(clock_ * speed + seed + double(i) / dots, 1.0);
       const QPointF p = e->pointAt(t);
+      // A dot passing under the label would blot out its digits.
+      if (e->labelBox().contains(p)) continue;
       painter->drawEllipse(p, 2.6, 2.6);
     }
   }

@@ -95,6 +95,8 @@ class EdgeItem : public QGraphicsItem {
   double labelAt() const { return label_t_; }
   // The label with its badges if it sat at `t`, in scene coordinates.
   QRectF labelBoxAt(double t) const;
+  // Where the label and badges are now (with a small margin).
+  QRectF labelBox() const { return label_box_; }
 
   // The padlock of the edge (hidden when neither traffic nor a policy says anything about mTLS).
   MtlsBadgeItem* mtlsBadge() const { return mtls_badge_; }
@@ -127,6 +129,7 @@ class EdgeItem : public QGraphicsItem {
   bool focused_ = false;
   MtlsBadgeItem* mtls_badge_;
   double label_t_ = 0.5;
+  QRectF label_box_;
 
   QPainterPath layout_route_;
   QPointF layout_source_, layout_dest_;
