@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <iostream>
 #include <memory>
 
@@ -88,8 +89,21 @@ int main(int argc, char** argv) {
   std::string trust_domain;
   auto* trust_domain_opt = app.add_option(
       "--trust-domain", trust_domain,
-      "Standalone mode: trust domain of peers (default: that of the own certificate)");
+      "Standalone mode: trust domain of peers (default: that of the own certificate); mesh "
+      "mode: trust domain of the identity requested (default meshdeck.local)");
   MeshIdentity mesh;
+  std::string bootstrap_token_file;
+  auto* token_opt = app.add_option(
+      "--bootstrap-token-file", bootstrap_token_file,
+      "Mesh mode: file holding the one-time token for the first certificate (read once at "
+      "start; keep it 0600 in a 0700 directory, never pass the token on the command line)");
+  auto* cp_tls_opt =
+      app.add_option("--control-plane-tls", mesh.control_plane_tls,
+                     "Mesh mode: the control plane's TLS port host:port, used to renew the "
+                     "certificate");
+  auto* cert_ttl_opt = app.add_option("--cert-ttl", mesh.cert_ttl_seconds,
+                                      "Mesh mode: requested certificate lifetime in seconds "
+                                      "(default: the CA's, 24 h)");
   auto* control_opt = app.add_option("--control-plane", mesh.control_plane,
                                      "Mesh mode: control plane host:port to take config from");
   app.add_option("--service", mesh.service, "Mesh mode: service this proxy is the sidecar of");
@@ -110,8 +124,9 @@ int main(int argc, char** argv) {
   listen_opt->needs(upstream_opt);
   upstream_opt->needs(listen_opt);
   config_opt->excludes(listen_opt);
-  for (auto* o : {listen_tls_opt, upstream_tls_opt, upstream_id_opt, trust_domain_opt})
-    o->needs(listen_opt);
+  for (auto* o : {listen_tls_opt, upstream_tls_opt, upstream_id_opt}) o->needs(listen_opt);
+  for (auto* o : {token_opt, cp_tls_opt, cert_ttl_opt}) o->needs(control_opt);
+  trust_domain_opt->excludes(config_opt);
   upstream_id_opt->needs(upstream_tls_opt);
   CLI11_PARSE(app, argc, argv);
   if (version_opt->count() > 0 && mesh.version.empty()) {
@@ -143,6 +158,22 @@ int main(int argc, char** argv) {
     if (mesh.version.empty()) mesh.version = "v1";
     if (mesh.proxy_id.empty())
       mesh.proxy_id = mesh.service + "-" + mesh.version + "-" + std::to_string(::getpid());
+    if (!trust_domain.empty()) mesh.trust_domain = trust_domain;
+    if (!bootstrap_token_file.empty()) {
+      // Read once; the agent forgets the token after its first use.
+      if (!meshdeck::common::readFile(bootstrap_token_file, &mesh.bootstrap_token, &error)) {
+        std::cerr << "meshdeck-proxy: --bootstrap-token-file: " << error << "\n";
+        return 2;
+      }
+      while (!mesh.bootstrap_token.empty() &&
+             std::isspace(static_cast<unsigned char>(mesh.bootstrap_token.back())))
+        mesh.bootstrap_token.pop_back();
+      if (mesh.bootstrap_token.empty()) {
+        std::cerr << "meshdeck-proxy: --bootstrap-token-file " << bootstrap_token_file
+                  << " is empty\n";
+        return 2;
+      }
+    }
     if (mesh.admin_port != 0 && options.admin_address.empty())
       options.admin_address = "127.0.0.1:" + std::to_string(mesh.admin_port);
     // Until the control plane answers, the proxy serves nothing and /ready says so.
@@ -210,7 +241,7 @@ int main(int argc, char** argv) {
   if (!mesh.control_plane.empty()) {
     spdlog::info("mesh mode: {} ({} {}) taking config from {}", mesh.proxy_id, mesh.service,
                  mesh.version, mesh.control_plane);
-    agent = std::make_unique<MeshAgent>(proxy, mesh);
+    agent = std::make_unique<MeshAgent>(proxy, std::move(mesh));
     agent->start();
   }
   const int status = proxy.run();

@@ -1,12 +1,16 @@
 #include "proxy/mesh/mesh_agent.h"
 
+#include <fmt/chrono.h>
 #include <grpcpp/grpcpp.h>
+#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
 #include <random>
 
 #include "common/histogram_proto.h"
+#include "common/pki/pki.h"
 #include "meshdeck/v1/discovery.grpc.pb.h"
+#include "meshdeck/v1/identity.grpc.pb.h"
 #include "meshdeck/v1/telemetry.grpc.pb.h"
 #include "meshdeck/version.h"
 #include "proxy/proxy.h"
@@ -16,9 +20,26 @@ namespace meshdeck::proxy {
 namespace v1 = meshdeck::v1;
 
 MeshAgent::MeshAgent(Proxy& proxy, MeshIdentity identity)
-    : proxy_(proxy), identity_(std::move(identity)) {}
+    : proxy_(proxy),
+      identity_([&identity] {
+        MeshIdentity copy = identity;
+        copy.bootstrap_token.clear();
+        return copy;
+      }()),
+      bootstrap_token_(std::move(identity.bootstrap_token)) {
+  if (!identity.bootstrap_token.empty())
+    OPENSSL_cleanse(identity.bootstrap_token.data(), identity.bootstrap_token.size());
+}
 
-MeshAgent::~MeshAgent() { stop(); }
+MeshAgent::~MeshAgent() {
+  stop();
+  if (!bootstrap_token_.empty()) OPENSSL_cleanse(bootstrap_token_.data(), bootstrap_token_.size());
+}
+
+std::string MeshAgent::spiffeId() const {
+  std::lock_guard lock(mu_);
+  return spiffe_id_;
+}
 
 void MeshAgent::start() {
   discovery_thread_ = std::thread([this] { runDiscovery(); });
@@ -35,6 +56,151 @@ void MeshAgent::stop() {
   cv_.notify_all();
   if (discovery_thread_.joinable()) discovery_thread_.join();
   if (telemetry_thread_.joinable()) telemetry_thread_.join();
+  // Started by the discovery thread, which has ended.
+  if (renewal_thread_.joinable()) renewal_thread_.join();
+}
+
+bool MeshAgent::requestCertificate(bool renewal, std::string* error, bool* retryable) {
+  *retryable = false;
+  const std::string spiffe =
+      pki::formatSpiffeId({identity_.trust_domain, identity_.ns, identity_.service});
+  const auto key = pki::generateKey(pki::KeyType::kP256);
+  const std::string csr = key ? pki::csrPem(key, spiffe) : std::string();
+  if (csr.empty()) {
+    *error = "cannot build a certificate request for " + spiffe +
+             " (check --trust-domain, "
+             "--namespace and --service): " +
+             pki::opensslErrors();
+    return false;
+  }
+  std::shared_ptr<grpc::Channel> channel;
+  if (renewal) {
+    grpc::SslCredentialsOptions tls;
+    tls.pem_root_certs = bundle_pem_;
+    tls.pem_private_key = key_pem_;
+    tls.pem_cert_chain = chain_pem_;
+    grpc::ChannelArguments args;
+    // The TLS port's certificate names this host (docs/security.md).
+    args.SetSslTargetNameOverride("meshdeck-controlplane");
+    channel =
+        grpc::CreateCustomChannel(identity_.control_plane_tls, grpc::SslCredentials(tls), args);
+  } else {
+    channel = grpc::CreateChannel(identity_.control_plane, grpc::InsecureChannelCredentials());
+  }
+  auto stub = v1::Identity::NewStub(channel);
+  v1::SignRequest request;
+  request.set_proxy_id(identity_.proxy_id);
+  request.set_csr_pem(csr);
+  request.set_requested_ttl_seconds(identity_.cert_ttl_seconds);
+  if (!renewal) request.set_bootstrap_token(bootstrap_token_);
+  v1::SignResponse response;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      *error = "stopping";
+      return false;
+    }
+  }
+  const grpc::Status status = stub->Sign(&ctx, request, &response);
+  if (!status.ok()) {
+    *retryable = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                 status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+    *error = fmt::format("Identity.Sign via {} refused ({}): {}",
+                         renewal ? identity_.control_plane_tls : identity_.control_plane,
+                         static_cast<int>(status.error_code()), status.error_message());
+    return false;
+  }
+  std::string bundle;
+  for (const auto& b : response.trust_bundle_pem()) bundle += b;
+  const std::string key_pem = pki::privateKeyPem(key.get());
+  const auto leaf = pki::loadCertPem(response.certificate_chain_pem());
+  const auto info = leaf ? pki::certificateInfo(leaf.get()) : std::nullopt;
+  if (!info) {
+    *error = "the control plane returned an unreadable certificate";
+    return false;
+  }
+  std::string why;
+  if (!proxy_.setTlsIdentity(response.certificate_chain_pem(), key_pem, bundle, &why)) {
+    *error = "the issued certificate cannot be installed: " + why;
+    return false;
+  }
+  if (!key_pem_.empty()) OPENSSL_cleanse(key_pem_.data(), key_pem_.size());
+  key_pem_ = key_pem;
+  chain_pem_ = response.certificate_chain_pem();
+  bundle_pem_ = bundle;
+  not_before_ = info->not_before;
+  not_after_ = info->not_after;
+  {
+    std::lock_guard lock(mu_);
+    spiffe_id_ = info->spiffe_id.value_or(response.spiffe_id());
+  }
+  spdlog::info("identity: {} {} (serial {}, valid until {:%Y-%m-%dT%H:%M:%SZ})",
+               renewal ? "renewed" : "installed", response.spiffe_id(), info->serial_hex,
+               fmt::gmtime(std::chrono::system_clock::to_time_t(info->not_after)));
+  return true;
+}
+
+bool MeshAgent::obtainFirstCertificate() {
+  for (uint32_t attempt = 1; attempt <= kFirstSignAttempts && !stopping_; ++attempt) {
+    std::string error;
+    bool retryable = false;
+    if (requestCertificate(false, &error, &retryable)) {
+      OPENSSL_cleanse(bootstrap_token_.data(), bootstrap_token_.size());
+      bootstrap_token_.clear();
+      ++counters_.certificates_issued;
+      return true;
+    }
+    ++counters_.sign_failures;
+    if (!retryable) {
+      spdlog::error(
+          "identity: no certificate for proxy {}: {}; continuing in PLAINTEXT without a mesh "
+          "identity (peers requiring mutual TLS will refuse it)",
+          identity_.proxy_id, error);
+      break;
+    }
+    spdlog::warn("identity: attempt {}/{}: {}", attempt, kFirstSignAttempts, error);
+    if (attempt == kFirstSignAttempts) {
+      spdlog::error(
+          "identity: control plane unreachable after {} attempts; continuing in PLAINTEXT "
+          "without a mesh identity",
+          kFirstSignAttempts);
+      break;
+    }
+    if (!backoff(attempt + 2)) break;
+  }
+  OPENSSL_cleanse(bootstrap_token_.data(), bootstrap_token_.size());
+  bootstrap_token_.clear();
+  return false;
+}
+
+void MeshAgent::runRenewal() {
+  std::mt19937_64 rng(std::random_device{}());
+  while (!stopping_) {
+    const auto at = pki::renewalTime(not_before_, not_after_, 0.1, rng());
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+        at - std::chrono::system_clock::now());
+    spdlog::info("identity: renewal in {} s", std::max<int64_t>(0, wait.count() / 1000));
+    if (wait.count() > 0 && !sleepFor(wait)) return;
+    for (uint32_t attempt = 0; !stopping_; ++attempt) {
+      std::string error;
+      bool retryable = false;
+      if (requestCertificate(true, &error, &retryable)) {
+        ++counters_.certificates_renewed;
+        break;
+      }
+      if (stopping_) return;
+      ++counters_.sign_failures;
+      const bool expired = std::chrono::system_clock::now() >= not_after_;
+      spdlog::log(expired ? spdlog::level::err : spdlog::level::warn,
+                  "identity: renewal of {} failed{}: {}", spiffeId(),
+                  expired ? " and the certificate has EXPIRED" : "", error);
+      if (!sleepFor(
+              std::chrono::milliseconds(std::min<int64_t>(10'000, 500LL << std::min(attempt, 5u)))))
+        return;
+    }
+  }
 }
 
 bool MeshAgent::sleepFor(std::chrono::milliseconds d) {
@@ -51,6 +217,14 @@ bool MeshAgent::backoff(uint32_t attempt) {
 }
 
 void MeshAgent::runDiscovery() {
+  // The identity comes first, so the first Node already announces it and the first config
+  // can use mutual TLS.
+  if (!bootstrap_token_.empty() && obtainFirstCertificate()) {
+    if (identity_.control_plane_tls.empty())
+      spdlog::warn("identity: no --control-plane-tls given; {} will not be renewed", spiffeId());
+    else
+      renewal_thread_ = std::thread([this] { runRenewal(); });
+  }
   auto channel = grpc::CreateChannel(identity_.control_plane, grpc::InsecureChannelCredentials());
   auto stub = v1::ConfigDiscovery::NewStub(channel);
   std::string applied_version;  // last version applied successfully, announced on reconnect
@@ -75,6 +249,7 @@ void MeshAgent::runDiscovery() {
     node->set_admin_port(identity_.admin_port);
     node->set_build_version(meshdeck::kVersion);
     node->set_host("127.0.0.1");
+    node->set_spiffe_id(spiffeId());
     hello.set_version_info(applied_version);
     bool got_response = false;
     if (stream->Write(hello)) {
@@ -155,7 +330,6 @@ void fillReport(const EdgeMap& edges, const std::string& proxy_id, uint64_t sequ
     e->set_denied(d.denied);
     e->set_mtls_requests(d.mtls_requests);
     e->set_plaintext_requests(d.plaintext_requests);
-    e->set_plaintext_requests(d.requests);
     if (d.latency) common::toProto(*d.latency, e->mutable_latency());
   }
 }

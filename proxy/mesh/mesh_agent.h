@@ -22,12 +22,20 @@ struct MeshIdentity {
   std::string control_plane;  // host:port
   std::string proxy_id, service, version, ns = "default";
   uint32_t inbound_port = 0, app_port = 0, outbound_port = 0, admin_port = 0;
+  // Identity (docs/security.md). With a bootstrap token the agent obtains a certificate for
+  // spiffe://<trust_domain>/ns/<ns>/sa/<service> before it opens the discovery stream, and
+  // renews it over the control plane's TLS port (control_plane_tls, host:port).
+  std::string bootstrap_token;  // one-time secret; the agent forgets it after the first use
+  std::string control_plane_tls;
+  std::string trust_domain = "meshdeck.local";
+  uint32_t cert_ttl_seconds = 0;  // requested lifetime; 0: the CA's default (24 h)
 };
 
 // Counters of the agent, for /stats and tests.
 struct MeshAgentCounters {
   std::atomic<uint64_t> connects{0}, configs_applied{0}, configs_rejected{0};
   std::atomic<uint64_t> reports_sent{0}, reports_failed{0};
+  std::atomic<uint64_t> certificates_issued{0}, certificates_renewed{0}, sign_failures{0};
 };
 
 // MeshAgent connects a running Proxy to the control plane:
@@ -37,6 +45,14 @@ struct MeshAgentCounters {
 // - TelemetryIngest.Report: every interval sends the per-edge deltas (Proxy::takeEdgeDeltas).
 //   Deltas of a report that could not be sent are merged into the next one, so nothing is lost
 //   while the control plane is away, and memory stays bounded by the number of edges.
+// - Identity (when MeshIdentity.bootstrap_token is set): a P-256 key and a CSR for the mesh
+//   identity, Identity.Sign on the plaintext address with the token, before the discovery
+//   stream opens (at most kFirstSignAttempts tries while the control plane is unreachable; a
+//   refusal is final, because the token is burnt by any answer). The certificate is installed
+//   with Proxy::setTlsIdentity and its SPIFFE id announced in Node.spiffe_id. A thread renews
+//   it at pki::renewalTime (half life ± 10 %) over the TLS port, authenticated by the current
+//   certificate (fresh key each time), retrying every few seconds until it succeeds. Without a
+//   certificate the proxy runs in plaintext and announces no identity.
 // When the control plane disappears, both streams reconnect with jittered exponential backoff
 // (100 ms doubling to 5 s, full jitter) and resync; traffic keeps flowing on the last config.
 //
@@ -52,23 +68,39 @@ class MeshAgent {
   void start();
   void stop();
   const MeshAgentCounters& counters() const { return counters_; }
+  // SPIFFE id of the installed certificate ("" without one).
+  std::string spiffeId() const;
+
+  static constexpr uint32_t kFirstSignAttempts = 6;
 
  private:
   void runDiscovery();
   void runTelemetry();
+  void runRenewal();
+  // First certificate with the bootstrap token (bounded retries); true when installed.
+  bool obtainFirstCertificate();
+  // One Sign call (renewal: over TLS with the current certificate) and installation.
+  // `retryable` tells whether the failure was transport (the control plane unreachable).
+  bool requestCertificate(bool renewal, std::string* error, bool* retryable);
   // Sleeps for a jittered backoff; returns false when stopping.
   bool backoff(uint32_t attempt);
   bool sleepFor(std::chrono::milliseconds d);
 
   Proxy& proxy_;
   const MeshIdentity identity_;
+  std::string bootstrap_token_;  // emptied after use
+  std::string spiffe_id_;        // guarded by mu_
+  // Current identity material, only touched by the discovery thread (first certificate, before
+  // the renewal thread starts) and then by the renewal thread.
+  std::string key_pem_, chain_pem_, bundle_pem_;
+  std::chrono::system_clock::time_point not_before_, not_after_;
   MeshAgentCounters counters_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint32_t> interval_ms_{1000};
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::shared_ptr<grpc::ClientContext> discovery_ctx_, telemetry_ctx_;
-  std::thread discovery_thread_, telemetry_thread_;
+  std::thread discovery_thread_, telemetry_thread_, renewal_thread_;
 };
 
 }  // namespace meshdeck::proxy
