@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <set>
 
 namespace meshdeck::cp {
 namespace v1 = meshdeck::v1;
@@ -283,12 +284,28 @@ void ConfigCompiler::buildShared() {
           od->set_max_ejection_percent(d.max_ejection_percent);
         }
       }
-      // Istio auto-mTLS: callers use mutual TLS whenever the callee accepts it.
+      // Istio auto-mTLS: callers use mutual TLS when the callee requires it (STRICT), and
+      // otherwise (PERMISSIVE or no PeerAuthentication) whenever every endpoint of the cluster
+      // has an identity and so accepts it. DISABLE: plaintext.
+      std::set<std::string> identities;
+      bool all_have_identity = c.endpoints_size() > 0;
+      for (const auto& p : state_.proxies) {
+        if (p.service != service || (!version.empty() && p.version != version)) continue;
+        if (p.spiffe_id.empty())
+          all_have_identity = false;
+        else
+          identities.insert(p.spiffe_id);
+      }
       auto* tls = c.mutable_tls();
-      if (mode == MtlsMode::kStrict || mode == MtlsMode::kPermissive) {
+      const bool mutual =
+          mode == MtlsMode::kStrict ||
+          ((mode == MtlsMode::kPermissive || mode == MtlsMode::kUnset) && all_have_identity);
+      if (mutual) {
         tls->set_mode(v1::MUTUAL_TLS);
-        tls->add_expected_identities(
-            fmt::format("spiffe://{}/ns/default/sa/{}", state_.trust_domain, service));
+        if (identities.empty())
+          identities.insert(
+              fmt::format("spiffe://{}/ns/default/sa/{}", state_.trust_domain, service));
+        for (const auto& id : identities) tls->add_expected_identities(id);
       } else {
         tls->set_mode(v1::PLAINTEXT);
       }
@@ -333,8 +350,13 @@ void ConfigCompiler::compileLocal(const ProxyNode& self, v1::ProxyConfig* result
   const PolicySet& set = *state_.policies;
   v1::ProxyConfig& config = *result;
   const Policy* pa = peerAuthFor(self.service);
-  const v1::TlsMode mode =
-      inboundMode(pa ? std::get<PeerAuthenticationSpec>(pa->spec).mode : MtlsMode::kUnset);
+  // Without a PeerAuthentication (Istio's default): PERMISSIVE on a proxy with an identity,
+  // PLAINTEXT on one without.
+  const MtlsMode configured =
+      pa ? std::get<PeerAuthenticationSpec>(pa->spec).mode : MtlsMode::kUnset;
+  const v1::TlsMode mode = configured == MtlsMode::kUnset
+                               ? (self.spiffe_id.empty() ? v1::PLAINTEXT : v1::PERMISSIVE)
+                               : inboundMode(configured);
 
   auto* in = config.add_listeners();
   in->set_name(kInbound);

@@ -16,6 +16,9 @@ namespace meshdeck::cp {
 // C++).
 struct ProxyNode {
   std::string proxy_id, service, version, ns = "default", host = "127.0.0.1", build_version;
+  // SPIFFE id of the certificate the proxy has installed ("" without one): only proxies with
+  // an identity get mutual TLS by default (auto-mTLS, controlplane/compiler).
+  std::string spiffe_id;
   uint32_t inbound_port = 0, app_port = 0, outbound_port = 0, admin_port = 0;
 };
 

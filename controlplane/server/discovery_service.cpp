@@ -90,6 +90,7 @@ class DiscoveryService::Session final
       node_.outbound_port = n.outbound_port();
       node_.admin_port = n.admin_port();
       node_.build_version = n.build_version();
+      node_.spiffe_id = n.spiffe_id();
       connection_ = service_.registry_.connect(node_, service_.time_.systemNow());
       registered_ = true;
       if (!request_.version_info().empty() && service_.inResyncGrace()) {

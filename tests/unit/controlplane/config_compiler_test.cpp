@@ -217,6 +217,94 @@ class ConfigCompilerTest : public QObject {
     QVERIFY(!page.route_tables(0).virtual_hosts(0).has_rate_limit());
   }
 
+  void autoMtlsWithoutPeerAuthentication() {
+    MeshState state;
+    state.proxies = {node("page-0", "productpage", "v1", 100), node("rev-1", "reviews", "v1", 200),
+                     node("rev-2", "reviews", "v2", 300), node("rat-1", "ratings", "v1", 400)};
+    const std::string kPage = "spiffe://meshdeck.local/ns/default/sa/productpage";
+    const std::string kReviews = "spiffe://meshdeck.local/ns/default/sa/reviews";
+    state.proxies[0].spiffe_id = kPage;
+    state.proxies[1].spiffe_id = kReviews;
+    state.proxies[2].spiffe_id = kReviews;
+    // ratings has no identity (its token was refused, say).
+    ConfigCompiler compiler(state);
+    const auto page = compiler.compile(state.proxies[0]);
+    // Inbound: PERMISSIVE with an identity, PLAINTEXT without.
+    QCOMPARE(page.security().inbound_mode(), v1::PERMISSIVE);
+    QCOMPARE(page.listeners(0).tls_mode(), v1::PERMISSIVE);
+    const auto ratings = compiler.compile(state.proxies[3]);
+    QCOMPARE(ratings.security().inbound_mode(), v1::PLAINTEXT);
+    QCOMPARE(ratings.listeners(0).tls_mode(), v1::PLAINTEXT);
+    // Callers: mutual TLS to clusters whose every endpoint has an identity, expecting it.
+    for (const char* name : {"reviews", "reviews|v1", "reviews|v2"}) {
+      const auto* c = cluster(page, name);
+      QVERIFY2(c, name);
+      QCOMPARE(c->tls().mode(), v1::MUTUAL_TLS);
+      QCOMPARE(c->tls().expected_identities_size(), 1);
+      QCOMPARE(c->tls().expected_identities(0), kReviews);
+    }
+    QCOMPARE(cluster(page, "productpage")->tls().expected_identities(0), kPage);
+    QCOMPARE(cluster(page, "ratings")->tls().mode(), v1::PLAINTEXT);
+    QCOMPARE(cluster(page, "ratings")->tls().expected_identities_size(), 0);
+    // The local cluster is always plaintext (to the application on loopback).
+    QCOMPARE(cluster(page, "inbound|local")->tls().mode(), v1::PLAINTEXT);
+
+    // One endpoint without an identity makes its clusters plaintext (it could not answer TLS).
+    auto mixed = state;
+    mixed.proxies[2].spiffe_id.clear();
+    const auto m = ConfigCompiler(mixed).compile(mixed.proxies[0]);
+    QCOMPARE(cluster(m, "reviews")->tls().mode(), v1::PLAINTEXT);
+    QCOMPARE(cluster(m, "reviews|v2")->tls().mode(), v1::PLAINTEXT);
+    QCOMPARE(cluster(m, "reviews|v1")->tls().mode(), v1::MUTUAL_TLS);
+    // A service with no endpoint at all is plaintext too.
+    mixed.services.insert("details");
+    QCOMPARE(cluster(ConfigCompiler(mixed).compile(mixed.proxies[0]), "details")->tls().mode(),
+             v1::PLAINTEXT);
+    // Announcing an identity changes the config version (the push reaches the proxy).
+    auto without = state;
+    without.proxies[0].spiffe_id.clear();
+    QVERIFY(ConfigCompiler(without).version(without.proxies[0]) !=
+            compiler.version(state.proxies[0]));
+  }
+
+  void peerAuthenticationOverridesAutoMtls() {
+    MeshState state;
+    state.proxies = {node("page-0", "productpage", "v1", 100), node("rev-1", "reviews", "v1", 200),
+                     node("rat-1", "ratings", "v1", 400)};
+    state.proxies[0].spiffe_id = "spiffe://meshdeck.local/ns/default/sa/productpage";
+    state.proxies[1].spiffe_id = "spiffe://meshdeck.local/ns/default/sa/reviews";
+    // Mesh-wide PERMISSIVE, reviews DISABLE, ratings (no identity) STRICT.
+    state.policies = policies(R"(apiVersion: meshdeck.io/v1alpha1
+kind: PeerAuthentication
+metadata: {name: mesh}
+spec: {mtls: {mode: PERMISSIVE}}
+---
+apiVersion: meshdeck.io/v1alpha1
+kind: PeerAuthentication
+metadata: {name: reviews}
+spec: {selector: {service: reviews}, mtls: {mode: DISABLE}}
+---
+apiVersion: meshdeck.io/v1alpha1
+kind: PeerAuthentication
+metadata: {name: ratings}
+spec: {selector: {service: ratings}, mtls: {mode: STRICT}}
+)");
+    ConfigCompiler compiler(state);
+    const auto page = compiler.compile(state.proxies[0]);
+    QCOMPARE(page.security().inbound_mode(), v1::PERMISSIVE);
+    // PERMISSIVE still follows auto-mTLS: productpage has an identity.
+    QCOMPARE(cluster(page, "productpage")->tls().mode(), v1::MUTUAL_TLS);
+    // DISABLE: plaintext both ways although reviews has an identity.
+    QCOMPARE(cluster(page, "reviews")->tls().mode(), v1::PLAINTEXT);
+    QCOMPARE(compiler.compile(state.proxies[1]).security().inbound_mode(), v1::PLAINTEXT);
+    // STRICT: mutual TLS both ways even without an announced identity (the proxy refuses
+    // plaintext, so callers must not send it), expecting the service's id.
+    QCOMPARE(cluster(page, "ratings")->tls().mode(), v1::MUTUAL_TLS);
+    QCOMPARE(cluster(page, "ratings")->tls().expected_identities(0),
+             std::string("spiffe://meshdeck.local/ns/default/sa/ratings"));
+    QCOMPARE(compiler.compile(state.proxies[2]).security().inbound_mode(), v1::MUTUAL_TLS);
+  }
+
   void allowNothingIsDefaultDeny() {
     MeshState state;
     state.proxies = {node("rev-1", "reviews", "v1", 200)};
