@@ -6,18 +6,23 @@
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDialogButtonBox>
+#include <QDockWidget>
 #include <QLabel>
 #include <QLineEdit>
+#include <QPainter>
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSpinBox>
+#include <QTabWidget>
 #include <QtTest>
 #include <optional>
 #include <variant>
 
 #include "controlplane/in_process_control_plane.h"
 #include "controlplane/policy/policy_parser.h"
+#include "support/fake_control_plane.h"
 #include "ui/control_plane_client.h"
+#include "ui/main_window.h"
 #include "ui/policy_panel.h"
 #include "ui/table_models.h"
 
@@ -392,6 +397,8 @@ class PolicyFormsTest : public QObject {
 
   // End to end through the panel: Forms > Retries, typed into the widgets, written to the
   // editor, applied through the usual path into the real control plane.
+  void screenshotOfAFormOverTheWindow();
+
   void panelFormFillsEditorAndApplies() {
     auto plane = makeControlPlane();
     ui::ControlPlaneClient client(plane, false);
@@ -459,6 +466,54 @@ class PolicyFormsTest : public QObject {
     client.waitForIdle();
   }
 };
+
+// What the docs show: the allow/deny form over the window, the editor behind it holding the
+// YAML the form wrote (the form's values reach the editor of the window). The picture is saved
+// only with MESHDECK_SCREENSHOT_DIR.
+void PolicyFormsTest::screenshotOfAFormOverTheWindow() {
+  const QString dir = qEnvironmentVariable("MESHDECK_SCREENSHOT_DIR");
+  ui::MainWindowOptions options;
+  options.source = "Fake control plane";
+  options.use_settings = false;
+  ui::MainWindow window(std::make_shared<testing::FakeControlPlane>(), options);
+  window.resize(1440, 900);
+  window.show();
+  QVERIFY(QTest::qWaitForWindowExposed(&window));
+  window.sidePanel()->setCurrentWidget(window.policyPanel());
+  if (auto* dock = window.findChild<QDockWidget*>("meshDock"))
+    window.resizeDocks({dock}, {540}, Qt::Horizontal);
+  QTRY_VERIFY_WITH_TIMEOUT(!window.client()->latest()->services.empty(), 5000);
+  window.policyPanel()->showForm(ui::PolicyFormKind::kAuthorization);
+  ui::PolicyFormDialog* dialog = window.policyPanel()->findChild<ui::PolicyFormDialog*>();
+  QVERIFY(dialog != nullptr);
+  auto* form = qobject_cast<ui::AuthorizationForm*>(dialog->form());
+  QVERIFY(form != nullptr);
+  ui::AuthorizationValues v;
+  v.service = "reviews";
+  v.source_services = {"catalog"};
+  v.methods = {"GET", "HEAD"};
+  v.paths = {"/reviews*"};
+  v.default_deny = true;
+  form->setValues(v);
+  QTest::qWait(200);
+  const QPixmap dialog_picture = dialog->grab();
+  QTest::mouseClick(dialog->buttons()->button(QDialogButtonBox::Ok), Qt::LeftButton);
+  const QString yaml = window.policyPanel()->editor()->toPlainText();
+  QVERIFY(yaml.contains("name: reviews-allow-nothing"));
+  QVERIFY(yaml.contains("- catalog") && yaml.contains("/reviews*"));
+  QTest::qWait(300);
+  QPixmap picture = window.grab();
+  {
+    QPainter painter(&picture);
+    const QPoint at(picture.width() - dialog_picture.width() - 40, 80);
+    painter.fillRect(QRect(at + QPoint(4, 4), dialog_picture.size()), QColor(0, 0, 0, 60));
+    painter.drawPixmap(at, dialog_picture);
+    painter.setPen(QColor(0x80, 0x80, 0x80));
+    painter.drawRect(QRect(at, dialog_picture.size()).adjusted(0, 0, -1, -1));
+  }
+  if (!dir.isEmpty()) QVERIFY(picture.save(dir + "/policy-form-allow-deny.png"));
+  window.client()->waitForIdle();
+}
 
 QTEST_MAIN(PolicyFormsTest)
 #include "policy_forms_test.moc"
