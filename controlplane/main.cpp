@@ -138,6 +138,8 @@ int main(int argc, char** argv) {
     run.seed = seed;
     run.bin_dir = std::filesystem::read_symlink("/proc/self/exe").parent_path();
     run.control_plane_address = control_plane.listenAddress();
+    run.control_plane_tls_address = control_plane.secureListenAddress();
+    run.trust_domain = options.trust_domain;
     run.register_service = [&](const std::string& s, const std::string& v, const std::string& t) {
       control_plane.registerService(s, v, t);
     };

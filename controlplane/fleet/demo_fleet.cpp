@@ -12,6 +12,7 @@
 #include "common/atomic_file.h"
 #include "common/duration.h"
 #include "controlplane/fleet/loopback_http.h"
+#include "controlplane/identity/bootstrap_tokens.h"
 
 namespace meshdeck::cp::fleet {
 
@@ -92,6 +93,59 @@ std::vector<std::string> DemoFleet::proxyArgs(const DemoInstance& inst) const {
           "--drain-timeout", "2"};
 }
 
+bool DemoFleet::ensureWorkDirLocked(std::string* error) {
+  if (!work_dir_.empty()) return true;
+  std::string tmpl = (std::filesystem::temp_directory_path() / "meshdeck-fleet-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) {  // mode 0700
+    *error = "cannot create the fleet's run directory in " +
+             std::filesystem::temp_directory_path().string();
+    return false;
+  }
+  work_dir_ = tmpl;
+  return true;
+}
+
+ProcessSpec DemoFleet::sidecarSpecLocked(const DemoInstance& inst) {
+  ProcessSpec proxy;
+  proxy.argv = proxyArgs(inst);
+  if (!options_.issue_bootstrap_token) return proxy;
+  std::string error;
+  if (!ensureWorkDirLocked(&error)) {
+    spdlog::error("fleet: {} runs without identity: {}", inst.proxy_id(), error);
+    return proxy;
+  }
+  const auto dir = work_dir_ / "tokens";
+  const std::string id = inst.proxy_id(), ns = mesh_.ns, service = inst.service;
+  const auto issue = options_.issue_bootstrap_token;
+  // Issues a token and writes it for the sidecar; the token itself never leaves this function.
+  auto hand_out = [issue, dir, id, ns, service]() -> bool {
+    std::string token = issue(id, ns, service);
+    if (token.empty()) return false;
+    std::string why;
+    const bool ok = identity::writeTokenFile(dir, id, token, &why).has_value();
+    std::fill(token.begin(), token.end(), '\0');
+    if (!ok) spdlog::error("fleet: cannot write the bootstrap token of {}: {}", id, why);
+    return ok;
+  };
+  if (!hand_out()) {
+    spdlog::warn(
+        "fleet: no bootstrap token for {} (the control plane issues none); it runs "
+        "without a mesh identity, in plaintext",
+        id);
+    return proxy;
+  }
+  proxy.argv.insert(proxy.argv.end(), {"--bootstrap-token-file", (dir / (id + ".token")).string(),
+                                       "--trust-domain", options_.trust_domain});
+  if (!options_.control_plane_tls.empty()) {
+    proxy.argv.push_back("--control-plane-tls");
+    proxy.argv.push_back(options_.control_plane_tls);
+  }
+  // Tokens are single use: every restart needs a fresh one (issuing replaces the pending one,
+  // so the first start simply gets a newer token than the one written above).
+  proxy.before_start = [hand_out] { hand_out(); };
+  return proxy;
+}
+
 bool DemoFleet::startInstanceLocked(const DemoService& svc, const DemoVersion& version,
                                     uint32_t index, Pack* pack) {
   DemoInstance inst;
@@ -113,13 +167,12 @@ bool DemoFleet::startInstanceLocked(const DemoService& svc, const DemoVersion& v
   // draws the same latencies and errors.
   const uint64_t seed = instanceSeed(options_.seed, processName(inst, "app"));
 
-  ProcessSpec proxy;
+  ProcessSpec proxy = sidecarSpecLocked(inst);
   proxy.name = processName(inst, "proxy");
   proxy.service = svc.name;
   proxy.version = version.name;
   proxy.instance = index;
   proxy.role = "proxy";
-  proxy.argv = proxyArgs(inst);
   proxy.ports = {inst.inbound_port, inst.outbound_port, inst.admin_port};
   proxy.ready_port = inst.admin_port;
   proxy.ready_path = "/ready";
@@ -217,12 +270,11 @@ void DemoFleet::startLoadLocked(const DemoLoad& load) {
     side.inbound_port = ports_.allocate();
     side.outbound_port = ports_.allocate();
     side.admin_port = ports_.allocate();
-    ProcessSpec proxy;
+    ProcessSpec proxy = sidecarSpecLocked(side);
     proxy.name = processName(side, "proxy");
     proxy.service = load.name;
     proxy.version = "v1";
     proxy.role = "proxy";
-    proxy.argv = proxyArgs(side);
     proxy.ports = {side.inbound_port, side.outbound_port, side.admin_port};
     proxy.ready_port = side.admin_port;
     if (supervisor_.add(proxy)) names_.push_back(proxy.name);
@@ -261,15 +313,8 @@ bool DemoFleet::start(const DemoMesh& mesh, std::string* error) {
       "fleet: starting demo '{}' ({} services, {} instances, {} load streams, {} app(s) per "
       "process)",
       mesh.name, mesh.services.size(), mesh.instanceCount(), mesh.load.size(), per_process);
-  if (per_process > 1 && work_dir_.empty()) {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "meshdeck-fleet-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) {
-      *error = "cannot create a directory for the packed apps' configs in " +
-               std::filesystem::temp_directory_path().string();
-      return false;
-    }
-    work_dir_ = tmpl;
-  }
+  if ((per_process > 1 || options_.issue_bootstrap_token) && !ensureWorkDirLocked(error))
+    return false;
   std::unique_ptr<Pack> pack;
   uint32_t packs = 0;
   for (const auto& svc : mesh_.services)

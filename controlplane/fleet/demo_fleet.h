@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -35,6 +36,17 @@ struct DemoFleetOptions {
   std::string control_plane = "127.0.0.1:15010";
   uint64_t seed = 1;
   uint16_t port_first = 21000, port_last = 32000;
+  // Identity (docs/security.md, "Bootstrap"): when set and it returns a token, every sidecar
+  // gets a one-time token in `<run dir>/tokens/<proxy id>.token` (0600 in a 0700 directory),
+  // a fresh one before every restart (tokens are single use), and the flags
+  // --bootstrap-token-file, --trust-domain and --control-plane-tls (when not empty, the control
+  // plane's TLS port for renewals). Returning "" (a remote control plane) leaves the sidecar
+  // without identity: plaintext.
+  std::function<std::string(const std::string& proxy_id, const std::string& ns,
+                            const std::string& service)>
+      issue_bootstrap_token = {};
+  std::string control_plane_tls = {};
+  std::string trust_domain = "meshdeck.local";
 };
 
 // One running service instance of a demo: its demo-service process and its sidecar.
@@ -96,6 +108,9 @@ class DemoFleet {
   bool startPackLocked(Pack& pack, std::string* error);
   void startLoadLocked(const DemoLoad& load);
   std::vector<std::string> proxyArgs(const DemoInstance& inst) const;
+  // A sidecar process with its identity wiring (bootstrap token file, flags).
+  ProcessSpec sidecarSpecLocked(const DemoInstance& inst);
+  bool ensureWorkDirLocked(std::string* error);
 
   ProcessSupervisor& supervisor_;
   const DemoFleetOptions options_;
@@ -107,7 +122,7 @@ class DemoFleet {
   std::map<std::string, Behaviour> behaviours_;        // "svc|version" -> current behaviour
   std::vector<std::string> names_;                     // every process started
   std::map<std::string, uint32_t> pack_sizes_;         // "apps-<k>/app" -> instances hosted
-  std::filesystem::path work_dir_;                     // the packs' config files
+  std::filesystem::path work_dir_;                     // 0700: the packs' config files, tokens/
 };
 
 }  // namespace meshdeck::cp::fleet

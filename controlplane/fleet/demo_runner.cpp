@@ -150,8 +150,15 @@ int DemoRunner::run(const std::function<bool()>& cancelled) {
 
   const uint64_t seed = options_.seed ? options_.seed : (scenario ? scenario->seed : 1);
   supervisor_ = std::make_unique<ProcessSupervisor>();
-  fleet_ = std::make_unique<DemoFleet>(
-      *supervisor_, DemoFleetOptions{options_.bin_dir, options_.control_plane_address, seed});
+  DemoFleetOptions fleet_options{options_.bin_dir, options_.control_plane_address, seed};
+  // Every sidecar gets a certificate from the control plane's CA (mutual TLS by default).
+  fleet_options.issue_bootstrap_token = [this](const std::string& proxy_id, const std::string& ns,
+                                               const std::string& service) {
+    return cp_.issueBootstrapToken(proxy_id, ns, service);
+  };
+  fleet_options.control_plane_tls = options_.control_plane_tls_address;
+  fleet_options.trust_domain = options_.trust_domain;
+  fleet_ = std::make_unique<DemoFleet>(*supervisor_, std::move(fleet_options));
   say(fmt::format("starting demo '{}': {} services, {} instances, seed {}", mesh->name,
                   mesh->services.size(), mesh->instanceCount(), seed));
   if (options_.register_service) {

@@ -53,6 +53,9 @@ struct DemoRunOptions {
   uint64_t seed = 1;
   std::filesystem::path bin_dir;      // where the fleet's binaries are
   std::string control_plane_address;  // where proxies connect
+  // The control plane's TLS port, where sidecars renew their certificates ("" : no renewal).
+  std::string control_plane_tls_address;
+  std::string trust_domain = "meshdeck.local";
   std::chrono::seconds start_timeout{60};
   // Declares each service (name, version, tier) to the control plane before its proxies
   // connect, so policies may name it at once and the graph knows its tier.

@@ -178,6 +178,7 @@ void ProcessSupervisor::stopAll(std::chrono::milliseconds grace) {
 }
 
 void ProcessSupervisor::startLocked(Managed& m) {
+  if (m.spec.before_start) m.spec.before_start();
   // Everything the child needs is prepared before fork(): after it only async-signal-safe
   // calls are allowed.
   std::vector<char*> argv;

@@ -28,6 +28,9 @@ struct ProcessSpec {
   // Readiness probe: GET http://127.0.0.1:<ready_port><ready_path> must answer 200. 0 = none.
   uint32_t ready_port = 0;
   std::string ready_path = "/ready";
+  // Called before every start and restart, on the supervisor's thread with its lock held (it
+  // must not call the supervisor), e.g. to hand a sidecar a fresh one-time bootstrap token.
+  std::function<void()> before_start = {};
 };
 
 struct RestartPolicy {
