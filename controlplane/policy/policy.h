@@ -131,11 +131,12 @@ struct DestinationPolicySpec {
 };
 
 struct AuthorizationRuleSpec {
-  std::vector<std::string> principals;            // full SPIFFE ids or prefixes ending in "*"
-  std::vector<std::string> source_services;       // expanded to SPIFFE ids by the compiler
-  std::vector<std::vector<std::string>> methods;  // per `to` entry
-  std::vector<std::vector<std::string>> paths;    // per `to` entry (same length as methods)
-  std::vector<HeaderCondition> headers;           // from `when`
+  std::vector<std::string> principals;                // full SPIFFE ids or prefixes ending in "*"
+  std::vector<std::string> source_services;           // expanded to SPIFFE ids by the compiler
+  std::vector<SourceLocation> source_services_where;  // same length as source_services
+  std::vector<std::vector<std::string>> methods;      // per `to` entry
+  std::vector<std::vector<std::string>> paths;        // per `to` entry (same length as methods)
+  std::vector<HeaderCondition> headers;               // from `when`
 };
 
 // Istio AuthorizationPolicy.

@@ -794,7 +794,10 @@ AuthorizationPolicySpec parseAuthorizationPolicy(Reader& r, const YAML::Node& sp
           if (auto list = r.stringList(sv, sp)) {
             for (size_t k = 0; k < list->size(); ++k) {
               auto v = r.name(sv[k], Reader::index(sp, k));
-              if (v) rs.source_services.push_back(*v);
+              if (v) {
+                rs.source_services.push_back(*v);
+                rs.source_services_where.push_back(r.at(sv[k]));
+              }
             }
           }
         }

@@ -128,6 +128,16 @@ void validatePolicySet(const std::vector<Policy>& policies,
       }
     } else if (const auto* ap = std::get_if<AuthorizationPolicySpec>(&p.spec)) {
       checkService(ap->service, ap->service_where, "spec.selector.service");
+      // A misspelt caller would silently never match (ALLOW) or never deny (DENY).
+      for (size_t i = 0; i < ap->rules.size(); ++i) {
+        const auto& rule = ap->rules[i];
+        for (size_t k = 0; k < rule.source_services.size(); ++k) {
+          checkService(rule.source_services[k],
+                       k < rule.source_services_where.size() ? rule.source_services_where[k]
+                                                             : ap->service_where,
+                       fmt::format("spec.rules[{}].from.source.services", i));
+        }
+      }
     } else if (const auto* pa = std::get_if<PeerAuthenticationSpec>(&p.spec)) {
       checkService(pa->service, pa->service_where, "spec.selector.service");
       const std::string key = pa->service.empty() ? "*" : pa->service;

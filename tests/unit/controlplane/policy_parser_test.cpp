@@ -327,6 +327,31 @@ spec:
     set.insert(set.end(), more.begin(), more.end());
     validatePolicySet(set, {}, &errors);  // the DestinationPolicy declares the service
     QVERIFY2(errors.empty(), errors.empty() ? "" : errors[0].toString().c_str());
+
+    // A misspelt caller in an AuthorizationPolicy is an unknown service too (it would never
+    // match), reported at the name itself.
+    const char* authz = R"(apiVersion: meshdeck.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: reviews-readers}
+spec:
+  selector: {service: reviews}
+  action: DENY
+  rules:
+  - from:
+    - source: {services: [reviews, ratngs]}
+)";
+    errors.clear();
+    auto denied = parsePolicies(authz, "a.yaml", &errors);
+    QVERIFY(errors.empty());
+    validatePolicySet(denied, {"reviews"}, &errors);
+    QCOMPARE(errors.size(), size_t(1));
+    QCOMPARE(errors[0].field, std::string("spec.rules[0].from.source.services"));
+    QCOMPARE(errors[0].line, 9u);
+    QCOMPARE(errors[0].column, 36u);
+    QVERIFY(errors[0].message.find("unknown service \"ratngs\"") != std::string::npos);
+    errors.clear();
+    validatePolicySet(denied, {"reviews", "ratngs"}, &errors);
+    QVERIFY(errors.empty());
   }
 
   void rejectsTwoRoutesClaimingTheSameMatch() {
