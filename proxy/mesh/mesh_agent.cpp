@@ -132,6 +132,7 @@ bool MeshAgent::requestCertificate(bool renewal, std::string* error, bool* retry
   bundle_pem_ = bundle;
   not_before_ = info->not_before;
   not_after_ = info->not_after;
+  installed_at_ = std::chrono::system_clock::now();
   {
     std::lock_guard lock(mu_);
     spiffe_id_ = info->spiffe_id.value_or(response.spiffe_id());
@@ -178,11 +179,15 @@ bool MeshAgent::obtainFirstCertificate() {
 void MeshAgent::runRenewal() {
   std::mt19937_64 rng(std::random_device{}());
   while (!stopping_) {
-    const auto at = pki::renewalTime(not_before_, not_after_, 0.1, rng());
-    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
-        at - std::chrono::system_clock::now());
-    spdlog::info("identity: renewal in {} s", std::max<int64_t>(0, wait.count() / 1000));
-    if (wait.count() > 0 && !sleepFor(wait)) return;
+    // Half of the lifetime as received: the CA backdates notBefore by a minute for clock skew,
+    // which would put half life of a short-lived certificate in the past. At least a second
+    // between renewals, whatever the certificate says.
+    const auto at = pki::renewalTime(std::max(not_before_, installed_at_), not_after_, 0.1, rng());
+    const auto wait = std::max<std::chrono::milliseconds>(
+        std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     at - std::chrono::system_clock::now()));
+    spdlog::info("identity: renewal in {:.1f} s", double(wait.count()) / 1000);
+    if (!sleepFor(wait)) return;
     for (uint32_t attempt = 0; !stopping_; ++attempt) {
       std::string error;
       bool retryable = false;

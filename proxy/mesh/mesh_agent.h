@@ -93,7 +93,7 @@ class MeshAgent {
   // Current identity material, only touched by the discovery thread (first certificate, before
   // the renewal thread starts) and then by the renewal thread.
   std::string key_pem_, chain_pem_, bundle_pem_;
-  std::chrono::system_clock::time_point not_before_, not_after_;
+  std::chrono::system_clock::time_point not_before_, not_after_, installed_at_;
   MeshAgentCounters counters_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint32_t> interval_ms_{1000};
