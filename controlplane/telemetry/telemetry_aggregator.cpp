@@ -178,6 +178,22 @@ void TelemetryAggregator::forWindow(const Series& s, int64_t now, uint32_t windo
 }
 
 void TelemetryAggregator::ingest(const EdgeReport& r) {
+  ingestSeries(r);
+  // Authorization and local rate limits are decided by the callee's inbound proxy, so only the
+  // server side counts them; the caller just sees a 403 or a 429. Attribute them to the edge
+  // too, so that an edge shows why its calls were refused.
+  if (!r.client_side && !r.source_service.empty() && (r.denied || r.rate_limited)) {
+    EdgeReport callee;
+    callee.client_side = true;
+    callee.source_service = r.source_service;
+    callee.destination_service = r.destination_service;
+    callee.denied = r.denied;
+    callee.rate_limited = r.rate_limited;
+    ingestSeries(callee);
+  }
+}
+
+void TelemetryAggregator::ingestSeries(const EdgeReport& r) {
   const int64_t now = nowSecond();
   const std::string source = r.source_service.empty() ? "(external)" : r.source_service;
   const std::string key =

@@ -64,6 +64,8 @@ class TelemetryAggregator {
   TelemetryAggregator(const common::TimeSource& time, uint32_t history_seconds,
                       uint32_t histogram_seconds);
 
+  // Merges one report. A server-side report's denials and rate-limit refusals are also
+  // counted on its edge (source → destination), since only the callee sees them.
   void ingest(const EdgeReport& report);
 
   // Client-side metrics of every edge over the last `window_seconds` (capped at
@@ -80,6 +82,7 @@ class TelemetryAggregator {
   size_t seriesCount() const;
 
  private:
+  void ingestSeries(const EdgeReport& report);
   struct Counters {
     uint64_t requests = 0;
     std::array<uint64_t, 5> classes{};

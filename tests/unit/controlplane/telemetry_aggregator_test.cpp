@@ -84,6 +84,33 @@ class TelemetryAggregatorTest : public QObject {
     QCOMPARE(edges[0].metrics.p99_ms, 0.0);
   }
 
+  void calleeDenialsShowOnTheEdge() {
+    common::SimulatedTimeSource clock;
+    TelemetryAggregator agg(clock, 3600, 60);
+    // The caller sees 40 answers, 10 of them 403s it cannot tell apart from any other 4xx; the
+    // callee's inbound proxy denied those 10 and rate-limited 5 more (429).
+    auto caller = report("page", "reviews", 30, 0, 1'000'000);
+    caller.requests = 45;
+    caller.responses_by_class[3] = 15;
+    agg.ingest(caller);
+    auto callee = report("page", "reviews", 30, 0, 500'000, false);
+    callee.denied = 10;
+    callee.rate_limited = 5;
+    agg.ingest(callee);
+    // A denial by a callee whose caller is not a mesh service names no edge.
+    auto anonymous = report("", "reviews", 0, 0, 500'000, false);
+    anonymous.denied = 3;
+    agg.ingest(anonymous);
+    const auto edges = agg.edges(10);
+    QCOMPARE(edges.size(), size_t(1));
+    const auto& m = edges[0].metrics;
+    QCOMPARE(m.requests, 45u);  // the callee's requests are not counted twice
+    QCOMPARE(m.denied, 10u);
+    QCOMPARE(m.rate_limited, 5u);
+    QCOMPARE(m.latency->count(), 30u);
+    QCOMPARE(agg.nodes(10).at("reviews").denied, 13u);
+  }
+
   void historyIsBoundedWhateverTheRunTime() {
     common::SimulatedTimeSource clock;
     constexpr uint32_t kHistory = 120, kHistograms = 10;
