@@ -290,6 +290,13 @@ asio::awaitable<void> Session::run(std::shared_ptr<Session> keep) {
         co_await refuseMalformed(11, status, reason);
         break;
       }
+      // The config in force when the request arrived, not when the connection began waiting
+      // for it: a kept-alive connection may have waited through a push.
+      if (ConfigPtr now = worker_.config(); now && now != config) {
+        config = std::move(now);
+        for (const auto& l : config->listeners)
+          if (l.name == listener_->name) listener_config_ = l;
+      }
       Exchange ex;
       ex.config = config;
       ex.listener = &listener_config_;

@@ -147,6 +147,28 @@ clusters:
     QCOMPARE(Client(port).request("GET", "/name").status, 200);
   }
 
+  void keptAliveConnectionFollowsAReload() {
+    // A connection waiting for its next request while the config changes must route that
+    // request by the new config, not by the one in force when it started waiting.
+    TestBackend v1("v1"), v2("v2");
+    ProxyProcess p;
+    const QString file = p.dir() + "/live.yaml";
+    writeFile(file, canaryConfig(v1.port(), v2.port(), 100, 0));
+    QVERIFY(p.start({"--config", file, "--workers", "1"}));
+    Client c(p.port("edge"));
+    auto first = c.request("GET", "/name");
+    QCOMPARE(first.status, 200);
+    QCOMPARE(first.body, std::string("v1"));
+    writeFile(file, canaryConfig(v1.port(), v2.port(), 0, 100));
+    p.signal(SIGHUP);
+    QVERIFY(QTest::qWaitFor([&] { return p.output().contains("reloaded"); }, 5000));
+    QTest::qWait(100);  // the workers take the new config from their own event loops
+    auto second = c.request("GET", "/name");  // same connection
+    QCOMPARE(second.status, 200);
+    QCOMPARE(second.body, std::string("v2"));
+    QVERIFY(c.open());
+  }
+
   void featuresFromConfig() {
     TestBackend app("app"), shadow("shadow");
     ProxyProcess p;
