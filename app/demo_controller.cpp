@@ -3,6 +3,7 @@
 #include <QMetaObject>
 
 #include "controlplane/fleet/demo_session.h"
+#include "controlplane/identity/certificate_authority.h"
 #include "controlplane/in_process_control_plane.h"
 
 namespace meshdeck::app {
@@ -63,6 +64,9 @@ DemoController::DemoController(cp::InProcessControlPlane& control_plane, const Q
   run.demo = demo.toStdString();
   run.bin_dir = bin_dir.toStdString();
   run.control_plane_address = control_plane.listenAddress();
+  // Sidecars renew their certificates over the control plane's TLS port.
+  run.control_plane_tls_address = control_plane.secureListenAddress();
+  if (const auto* ca = control_plane.certificateAuthority()) run.trust_domain = ca->trustDomain();
   cp::InProcessControlPlane* embedded = &control_plane;
   run.register_service = [embedded](const std::string& s, const std::string& v,
                                     const std::string& t) { embedded->registerService(s, v, t); };
