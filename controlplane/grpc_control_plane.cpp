@@ -154,10 +154,31 @@ std::shared_ptr<void> GrpcControlPlane::subscribe(SnapshotCallback callback) {
   });
 }
 
-std::vector<EdgeSample> GrpcControlPlane::edgeHistory(const std::string&, const std::string&,
-                                                      uint32_t) {
-  // The management API has no history call yet; a remote UI charts what it watched.
-  return {};
+std::vector<EdgeSample> GrpcControlPlane::edgeHistory(const std::string& source,
+                                                      const std::string& destination,
+                                                      uint32_t seconds) {
+  v1::GetEdgeHistoryRequest request;
+  request.set_source(source);
+  request.set_destination(destination);
+  request.set_seconds(seconds);
+  v1::GetEdgeHistoryResponse r;
+  std::vector<EdgeSample> out;
+  if (!impl_->stub_->GetEdgeHistory(impl_->ctx().get(), request, &r).ok()) return out;
+  using google::protobuf::util::TimeUtil;
+  for (const auto& h : r.samples()) {
+    EdgeSample e;
+    e.time = SystemTime(std::chrono::duration_cast<SystemTime::duration>(
+        std::chrono::nanoseconds(TimeUtil::TimestampToNanoseconds(h.time()))));
+    e.requests_per_second = h.requests_per_second();
+    e.success_rate = h.success_rate();
+    e.p50_ms = h.p50_ms();
+    e.p90_ms = h.p90_ms();
+    e.p99_ms = h.p99_ms();
+    for (int i = 0; i < h.responses_by_class_size() && i < int(e.responses_by_class.size()); ++i)
+      e.responses_by_class[size_t(i)] = h.responses_by_class(i);
+    out.push_back(e);
+  }
+  return out;
 }
 
 std::vector<PolicyInfo> GrpcControlPlane::policies() {

@@ -232,6 +232,25 @@ grpc::ServerUnaryReactor* MeshService::ScaleService(grpc::CallbackServerContext*
   return done(ctx);
 }
 
+grpc::ServerUnaryReactor* MeshService::GetEdgeHistory(grpc::CallbackServerContext* ctx,
+                                                      const v1::GetEdgeHistoryRequest* request,
+                                                      v1::GetEdgeHistoryResponse* response) {
+  using google::protobuf::util::TimeUtil;
+  const uint32_t seconds = request->seconds() ? request->seconds() : 300;
+  for (const auto& h : cp_.edgeHistory(request->source(), request->destination(), seconds)) {
+    auto* out = response->add_samples();
+    *out->mutable_time() = TimeUtil::NanosecondsToTimestamp(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(h.time.time_since_epoch()).count());
+    out->set_requests_per_second(h.requests_per_second);
+    out->set_success_rate(h.success_rate);
+    out->set_p50_ms(h.p50_ms);
+    out->set_p90_ms(h.p90_ms);
+    out->set_p99_ms(h.p99_ms);
+    for (const auto n : h.responses_by_class) out->add_responses_by_class(n);
+  }
+  return done(ctx);
+}
+
 grpc::ServerUnaryReactor* MeshService::ListCertificates(grpc::CallbackServerContext* ctx,
                                                         const v1::ListCertificatesRequest*,
                                                         v1::ListCertificatesResponse* response) {

@@ -52,6 +52,9 @@ class MeshService final : public meshdeck::v1::Mesh::CallbackService {
   grpc::ServerUnaryReactor* ScaleService(grpc::CallbackServerContext* ctx,
                                          const meshdeck::v1::ScaleServiceRequest* request,
                                          meshdeck::v1::FleetActionResponse* response) override;
+  grpc::ServerUnaryReactor* GetEdgeHistory(grpc::CallbackServerContext* ctx,
+                                           const meshdeck::v1::GetEdgeHistoryRequest* request,
+                                           meshdeck::v1::GetEdgeHistoryResponse* response) override;
   grpc::ServerUnaryReactor* ListCertificates(
       grpc::CallbackServerContext* ctx, const meshdeck::v1::ListCertificatesRequest* request,
       meshdeck::v1::ListCertificatesResponse* response) override;
