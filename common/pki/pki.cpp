@@ -250,11 +250,8 @@ std::optional<std::string> spiffeIdOf(const X509* cert) {
   return sans.uris.front();
 }
 
-std::string csrPemWithSans(const PKey& key, const std::vector<std::string>& uris,
-                           const std::vector<std::string>& dns) {
-  if (!key) return {};
-  X509ReqPtr req(X509_REQ_new());
-  if (!req || X509_REQ_set_version(req.get(), 0) != 1) return {};
+GENERAL_NAMES* newGeneralNames(const std::vector<std::string>& uris,
+                               const std::vector<std::string>& dns) {
   GENERAL_NAMES* names = sk_GENERAL_NAME_new_null();
   bool ok = names != nullptr;
   auto add = [&](int type, const std::string& value) {
@@ -276,6 +273,20 @@ std::string csrPemWithSans(const PKey& key, const std::vector<std::string>& uris
   };
   for (const auto& u : uris) add(GEN_URI, u);
   for (const auto& d : dns) add(GEN_DNS, d);
+  if (!ok) {
+    GENERAL_NAMES_free(names);
+    return nullptr;
+  }
+  return names;
+}
+
+std::string csrPemWithSans(const PKey& key, const std::vector<std::string>& uris,
+                           const std::vector<std::string>& dns) {
+  if (!key) return {};
+  X509ReqPtr req(X509_REQ_new());
+  if (!req || X509_REQ_set_version(req.get(), 0) != 1) return {};
+  GENERAL_NAMES* names = newGeneralNames(uris, dns);
+  bool ok = names != nullptr;
   if (ok && sk_GENERAL_NAME_num(names) > 0) {
     X509_EXTENSION* ext = X509V3_EXT_i2d(NID_subject_alt_name, 0, names);
     STACK_OF(X509_EXTENSION)* exts = sk_X509_EXTENSION_new_null();

@@ -9,6 +9,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <chrono>
 #include <cstdint>
@@ -100,6 +101,10 @@ std::string csrPem(const PKey& key, std::string_view spiffe_id);
 // failure.
 std::string csrPemWithSans(const PKey& key, const std::vector<std::string>& uris,
                            const std::vector<std::string>& dns);
+// A new GENERAL_NAMES stack of URI and DNS names (for a subjectAltName extension of a CSR or a
+// certificate); null if OpenSSL fails. The caller frees it with GENERAL_NAMES_free.
+GENERAL_NAMES* newGeneralNames(const std::vector<std::string>& uris,
+                               const std::vector<std::string>& dns);
 // Parses a PEM CSR; null when `pem` is not one.
 X509ReqPtr loadCsrPem(std::string_view pem);
 

@@ -49,26 +49,8 @@ bool addExt(X509* cert, X509* issuer, int nid, const char* value) {
 
 bool addSan(X509* cert, const std::vector<std::string>& uris, const std::vector<std::string>& dns,
             bool critical) {
-  GENERAL_NAMES* names = sk_GENERAL_NAME_new_null();
+  GENERAL_NAMES* names = pki::newGeneralNames(uris, dns);
   bool ok = names != nullptr;
-  auto add = [&](int type, const std::string& value) {
-    if (!ok) return;
-    ASN1_IA5STRING* s = ASN1_IA5STRING_new();
-    GENERAL_NAME* gn = GENERAL_NAME_new();
-    if (!s || !gn || ASN1_STRING_set(s, value.data(), static_cast<int>(value.size())) != 1) {
-      ASN1_IA5STRING_free(s);
-      GENERAL_NAME_free(gn);
-      ok = false;
-      return;
-    }
-    GENERAL_NAME_set0_value(gn, type, s);
-    if (sk_GENERAL_NAME_push(names, gn) <= 0) {
-      GENERAL_NAME_free(gn);
-      ok = false;
-    }
-  };
-  for (const auto& u : uris) add(GEN_URI, u);
-  for (const auto& d : dns) add(GEN_DNS, d);
   ok = ok && X509_add1_ext_i2d(cert, NID_subject_alt_name, names, critical ? 1 : 0,
                                X509V3_ADD_DEFAULT) == 1;
   GENERAL_NAMES_free(names);
