@@ -292,8 +292,8 @@ asio::awaitable<void> Session::run(std::shared_ptr<Session> keep) {
       }
       // The config in force when the request arrived, not when the connection began waiting
       // for it: a kept-alive connection may have waited through a push.
-      if (ConfigPtr now = worker_.config(); now && now != config) {
-        config = std::move(now);
+      if (const ConfigPtr& now = worker_.config(); now && now != config) {
+        config = now;  // copied only when a push arrived while waiting
         for (const auto& l : config->listeners)
           if (l.name == listener_->name) listener_config_ = l;
       }
