@@ -22,6 +22,7 @@
 #include <cerrno>
 
 #include "proxy/http/headers.h"
+#include "proxy/policy/authorization.h"
 #include "proxy/policy/router.h"
 #include "proxy/tls/spiffe.h"
 #include "proxy/worker.h"
@@ -130,13 +131,6 @@ asio::awaitable<ConnectOutcome> connectUpstream(Worker& w, UpstreamConnection& c
   else
     ++cs.tls_handshakes;
   co_return ConnectOutcome::kOk;
-}
-
-bool prefixMatch(const std::string& pattern, std::string_view value) {
-  if (!pattern.empty() && pattern.back() == '*')
-    return value.substr(0, pattern.size() - 1) ==
-           std::string_view(pattern).substr(0, pattern.size() - 1);
-  return pattern == value;
 }
 
 }  // namespace
@@ -526,39 +520,13 @@ asio::awaitable<bool> Session::handleRequest(RequestParser& parser, Exchange& ex
   if (!ex.route)
     co_return co_await sendLocal(ex, 404, error_code::kNoRoute, !body_pending, "no route");
 
-  // Authorization (inbound only): DENY rules first, then ALLOW rules if any exist.
-  if (!outbound && !ex.config->security.authorization.empty()) {
-    // The source identity is the verified SPIFFE id of an mTLS peer; plain peers have none
-    // (a label header proves nothing).
-    const std::string& source = peer_identity_;
-    auto ruleMatches = [&](const AuthorizationRuleConfig& r) {
-      auto anyOf = [](const std::vector<std::string>& patterns, std::string_view v) {
-        if (patterns.empty()) return true;
-        for (const auto& p : patterns)
-          if (prefixMatch(p, v)) return true;
-        return false;
-      };
-      bool ok = anyOf(r.sources, source) && anyOf(r.paths, path);
-      if (!r.methods.empty()) {
-        bool m = false;
-        for (const auto& x : r.methods) m = m || x == sv(req.method_string());
-        ok = ok && m;
-      }
-      for (const auto& h : r.headers) ok = ok && headerMatches(h, req.base());
-      return ok;
-    };
-    bool denied = false;
-    bool has_allow = false;
-    bool allowed = false;
-    for (const auto& r : ex.config->security.authorization) {
-      if (r.deny && ruleMatches(r) && !r.dry_run) denied = true;
-      if (!r.deny) {
-        has_allow = true;
-        if (ruleMatches(r)) allowed = true;
-      }
-    }
-    if (!denied && (has_allow || ex.config->security.default_deny) && !allowed) denied = true;
-    if (denied) {
+  // Authorization (inbound only). The source identity is the verified SPIFFE id of an mTLS
+  // peer; plain peers have none (a label header proves nothing).
+  const auto& security = ex.config->security;
+  if (!outbound && (!security.authorization.empty() || security.default_deny)) {
+    const auto decision = authorize(security.authorization, security.default_deny,
+                                    {peer_identity_, sv(req.method_string()), path, &req.base()});
+    if (!decision.allowed) {
       ex.denied = true;
       co_return co_await sendLocal(ex, 403, error_code::kDenied, !body_pending);
     }

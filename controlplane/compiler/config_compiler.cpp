@@ -424,6 +424,9 @@ void ConfigCompiler::compileLocal(const ProxyNode& self, v1::ProxyConfig* result
                             ? v1::AuthorizationRule::DENY
                             : v1::AuthorizationRule::ALLOW);
           r->set_dry_run(ap->dry_run);
+          r->set_policy(p->name);
+          r->set_rule(ops == 1 ? fmt::format("rules[{}]", i)
+                               : fmt::format("rules[{}].to[{}]", i, op));
           for (const auto& s : sources) r->add_sources(s);
           if (op < rule.methods.size()) {
             for (const auto& m : rule.methods[op]) r->add_methods(m);

@@ -190,6 +190,10 @@ struct WorkloadConfig {
 
 struct AuthorizationRuleConfig {
   std::string name;
+  // Stable id of the rule in stats and telemetry: the policy it comes from and its position
+  // there ("rules[0]").
+  std::string policy;
+  std::string rule;
   bool deny = false;
   std::vector<std::string> sources;  // exact, or prefix ending in '*'
   std::vector<std::string> methods;

@@ -388,6 +388,8 @@ ConfigPtr compileConfig(const pb::ProxyConfig& proto, std::string* error) {
     const std::string path = fmt::format("security.authorization[{}]", i);
     AuthorizationRuleConfig rule;
     rule.name = r.name();
+    rule.policy = r.policy().empty() ? r.name() : r.policy();
+    rule.rule = r.rule().empty() ? std::to_string(i) : r.rule();
     rule.deny = r.action() == pb::AuthorizationRule::DENY;
     rule.sources.assign(r.sources().begin(), r.sources().end());
     rule.methods.assign(r.methods().begin(), r.methods().end());

@@ -210,6 +210,12 @@ class ConfigCompilerTest : public QObject {
     QCOMPARE(authz[1].sources(0), std::string("spiffe://meshdeck.local/ns/default/sa/productpage"));
     QCOMPARE(authz[1].paths(0), std::string("/api*"));
     QCOMPARE(authz[2].methods(0), std::string("HEAD"));
+    // Each rule carries its stable id: the policy and its place there.
+    QCOMPARE(authz[0].policy(), std::string("no-delete"));
+    QCOMPARE(authz[0].rule(), std::string("rules[0]"));
+    QCOMPARE(authz[1].policy(), std::string("readers"));
+    QCOMPARE(authz[1].rule(), std::string("rules[0].to[0]"));
+    QCOMPARE(authz[2].rule(), std::string("rules[0].to[1]"));
     QVERIFY(rev.security().default_deny());
     const auto& inbound_vh = rev.route_tables(0).virtual_hosts(0);
     QCOMPARE(inbound_vh.rate_limit().requests_per_second(), 20.0);

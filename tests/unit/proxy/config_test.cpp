@@ -57,6 +57,31 @@ class ConfigTest : public QObject {
     QVERIFY(config->json.find("\"route_tables\"") != std::string::npos);
   }
 
+  void authorizationRulesCarryTheirId() {
+    meshdeck::v1::ProxyConfig proto;
+    std::string error;
+    QVERIFY2(parse(std::string(kBase) + R"(security:
+  authorization:
+    - {name: no-delete, policy: no-delete, rule: "rules[0]", action: DENY, methods: [DELETE],
+       dry_run: true}
+    - {name: local, action: ALLOW, paths: ["/api*"]}
+)",
+                   &proto, &error),
+             error.c_str());
+    auto config = compileConfig(proto, &error);
+    QVERIFY2(config, error.c_str());
+    const auto& rules = config->security.authorization;
+    QCOMPARE(rules.size(), size_t{2});
+    QCOMPARE(rules[0].policy, std::string("no-delete"));
+    QCOMPARE(rules[0].rule, std::string("rules[0]"));
+    QVERIFY(rules[0].deny);
+    QVERIFY(rules[0].dry_run);
+    // Without an id from the control plane the rule's name and index stand for it.
+    QCOMPARE(rules[1].policy, std::string("local"));
+    QCOMPARE(rules[1].rule, std::string("1"));
+    QVERIFY(!rules[1].deny);
+  }
+
   void yamlErrorsNameLineColumnAndField() {
     struct Case {
       std::string yaml;

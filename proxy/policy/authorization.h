@@ -1,0 +1,55 @@
+#pragma once
+
+#include <boost/beast/http/fields.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/config/config.h"
+
+namespace meshdeck::proxy {
+
+// Inbound authorization: a pure function over the compiled rules, no sockets, no clocks.
+//
+// Enforced rules (dry_run false) decide: a matching DENY refuses the request whatever the
+// ALLOW rules say; otherwise a matching ALLOW lets it through; otherwise the request is refused
+// when ALLOW rules exist (an allow-list denies the rest) or `default_deny` is set, and let
+// through when not.
+//
+// Dry-run rules never change the decision. They report what they would have done: every
+// matching dry-run DENY rule is listed in `dry_run_denials`, and when dry-run ALLOW rules exist
+// but none matches, `dry_run_allow_unmatched` names the first of them (their allow-list would
+// refuse the request).
+
+// A rule condition on a value: exact, or prefix when the pattern ends in '*'.
+bool authorizationPatternMatches(std::string_view pattern, std::string_view value);
+
+// What is known about a request when it is authorized.
+struct AuthorizationRequest {
+  std::string_view source;  // verified SPIFFE id of the peer; empty for a plain-text peer
+  std::string_view method;
+  std::string_view path;                                // without the query
+  const boost::beast::http::fields* headers = nullptr;  // nullptr: no headers
+};
+
+struct AuthorizationDecision {
+  static constexpr int kNoRule = -1;
+  bool allowed = true;
+  // Index (in SecurityConfig::authorization) of the enforced rule that decided, or kNoRule when
+  // the default decided (no rules matched).
+  int rule = kNoRule;
+  // Dry-run DENY rules that match, in rule order.
+  std::vector<int> dry_run_denials;
+  // A dry-run ALLOW rule standing for its allow-list when that list exists and nothing in it
+  // matches; kNoRule otherwise.
+  int dry_run_allow_unmatched = kNoRule;
+};
+
+// Whether every condition of `rule` holds for `request`.
+bool authorizationRuleMatches(const AuthorizationRuleConfig& rule,
+                              const AuthorizationRequest& request);
+
+AuthorizationDecision authorize(const std::vector<AuthorizationRuleConfig>& rules,
+                                bool default_deny, const AuthorizationRequest& request);
+
+}  // namespace meshdeck::proxy

@@ -1,0 +1,170 @@
+#include "proxy/policy/authorization.h"
+
+#include <QtTest>
+
+using namespace meshdeck::proxy;
+namespace http = boost::beast::http;
+
+namespace {
+
+constexpr const char* kFrontend = "spiffe://mesh.local/ns/default/sa/frontend";
+constexpr const char* kBatch = "spiffe://mesh.local/ns/batch/sa/report";
+
+AuthorizationRuleConfig rule(bool deny, std::vector<std::string> sources = {},
+                             std::vector<std::string> methods = {},
+                             std::vector<std::string> paths = {}, bool dry_run = false) {
+  AuthorizationRuleConfig r;
+  r.deny = deny;
+  r.sources = std::move(sources);
+  r.methods = std::move(methods);
+  r.paths = std::move(paths);
+  r.dry_run = dry_run;
+  return r;
+}
+
+AuthorizationDecision check(const std::vector<AuthorizationRuleConfig>& rules,
+                            std::string_view source, std::string_view method, std::string_view path,
+                            bool default_deny = false, const http::fields* headers = nullptr) {
+  return authorize(rules, default_deny, {source, method, path, headers});
+}
+
+}  // namespace
+
+class AuthorizationTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void noRulesAllowByDefault() {
+    const auto d = check({}, kFrontend, "GET", "/");
+    QVERIFY(d.allowed);
+    QCOMPARE(d.rule, AuthorizationDecision::kNoRule);
+    QVERIFY(d.dry_run_denials.empty());
+    QCOMPARE(d.dry_run_allow_unmatched, AuthorizationDecision::kNoRule);
+  }
+
+  void defaultDenySwitch() {
+    QVERIFY(!check({}, kFrontend, "GET", "/", true).allowed);
+    QCOMPARE(check({}, kFrontend, "GET", "/", true).rule, AuthorizationDecision::kNoRule);
+    // An ALLOW rule opens a hole in the default deny.
+    const std::vector rules{rule(false, {kFrontend})};
+    const auto d = check(rules, kFrontend, "GET", "/", true);
+    QVERIFY(d.allowed);
+    QCOMPARE(d.rule, 0);
+    QVERIFY(!check(rules, kBatch, "GET", "/", true).allowed);
+  }
+
+  void exactAndPrefixSource() {
+    const std::vector rules{rule(true, {kFrontend}),
+                            rule(true, {"spiffe://mesh.local/ns/batch/*"})};
+    auto d = check(rules, kFrontend, "GET", "/");
+    QVERIFY(!d.allowed);
+    QCOMPARE(d.rule, 0);
+    d = check(rules, kBatch, "GET", "/");
+    QVERIFY(!d.allowed);
+    QCOMPARE(d.rule, 1);
+    // Exact means exact: a longer id or another namespace is not matched.
+    QVERIFY(check(rules, std::string(kFrontend) + "-v2", "GET", "/").allowed);
+    QVERIFY(check(rules, "spiffe://mesh.local/ns/batchx/sa/report", "GET", "/").allowed);
+    // A plain-text peer has no identity: a rule naming sources never matches it.
+    QVERIFY(check(rules, "", "GET", "/").allowed);
+  }
+
+  void methodAndPath() {
+    const std::vector rules{rule(true, {}, {"DELETE", "PUT"}, {"/admin/*", "/config"})};
+    QVERIFY(!check(rules, kFrontend, "DELETE", "/admin/users").allowed);
+    QVERIFY(!check(rules, kFrontend, "PUT", "/config").allowed);
+    QVERIFY(check(rules, kFrontend, "GET", "/admin/users").allowed);       // method differs
+    QVERIFY(check(rules, kFrontend, "DELETE", "/config/x").allowed);       // exact path
+    QVERIFY(check(rules, kFrontend, "DELETE", "/administrator").allowed);  // prefix is "/admin/"
+    QVERIFY(!check(rules, kFrontend, "DELETE", "/admin/").allowed);
+  }
+
+  void headers() {
+    auto r = rule(true);
+    HeaderMatcher h;
+    h.name = "x-debug";
+    h.value.kind = StringMatcher::Kind::kExact;
+    h.value.value = "1";
+    r.headers.push_back(h);
+    const std::vector rules{r};
+    http::fields with;
+    with.set("X-Debug", "1");
+    http::fields other;
+    other.set("X-Debug", "0");
+    QVERIFY(!check(rules, kFrontend, "GET", "/", false, &with).allowed);
+    QVERIFY(check(rules, kFrontend, "GET", "/", false, &other).allowed);
+    QVERIFY(check(rules, kFrontend, "GET", "/", false, nullptr).allowed);
+  }
+
+  void denyWinsOverAllow() {
+    // The ALLOW comes first in the list and matches too: DENY still decides.
+    const std::vector rules{rule(false, {kFrontend}), rule(true, {}, {}, {"/admin/*"})};
+    auto d = check(rules, kFrontend, "GET", "/admin/x");
+    QVERIFY(!d.allowed);
+    QCOMPARE(d.rule, 1);
+    d = check(rules, kFrontend, "GET", "/ok");
+    QVERIFY(d.allowed);
+    QCOMPARE(d.rule, 0);
+  }
+
+  void allowListDeniesTheRest() {
+    const std::vector rules{rule(false, {kFrontend}, {"GET"}), rule(false, {kBatch})};
+    QCOMPARE(check(rules, kFrontend, "GET", "/").rule, 0);
+    QCOMPARE(check(rules, kBatch, "POST", "/").rule, 1);
+    auto d = check(rules, kFrontend, "POST", "/");
+    QVERIFY(!d.allowed);
+    QCOMPARE(d.rule, AuthorizationDecision::kNoRule);
+    d = check(rules, "", "GET", "/");
+    QVERIFY(!d.allowed);
+  }
+
+  void dryRunDenyDoesNotDeny() {
+    const std::vector rules{rule(true, {}, {"DELETE"}, {}, true),
+                            rule(true, {kBatch}, {}, {}, true), rule(true, {}, {}, {"/secret"})};
+    auto d = check(rules, kBatch, "DELETE", "/");
+    QVERIFY(d.allowed);
+    QCOMPARE(d.rule, AuthorizationDecision::kNoRule);
+    QCOMPARE(d.dry_run_denials, (std::vector<int>{0, 1}));
+    d = check(rules, kFrontend, "GET", "/");
+    QVERIFY(d.allowed);
+    QVERIFY(d.dry_run_denials.empty());
+    // An enforced DENY still denies; the dry-run rule that also matches is reported.
+    d = check(rules, kBatch, "GET", "/secret");
+    QVERIFY(!d.allowed);
+    QCOMPARE(d.rule, 2);
+    QCOMPARE(d.dry_run_denials, (std::vector<int>{1}));
+  }
+
+  void dryRunAllowDoesNotDenyTheRest() {
+    const std::vector rules{rule(false, {kFrontend}, {}, {}, true),
+                            rule(false, {}, {"GET"}, {}, true)};
+    // Neither dry-run ALLOW matches: the request goes through, reported as a would-be denial.
+    auto d = check(rules, kBatch, "POST", "/");
+    QVERIFY(d.allowed);
+    QCOMPARE(d.rule, AuthorizationDecision::kNoRule);
+    QCOMPARE(d.dry_run_allow_unmatched, 0);
+    // One matches: nothing to report.
+    d = check(rules, kBatch, "GET", "/");
+    QVERIFY(d.allowed);
+    QCOMPARE(d.dry_run_allow_unmatched, AuthorizationDecision::kNoRule);
+    d = check(rules, kFrontend, "POST", "/");
+    QCOMPARE(d.dry_run_allow_unmatched, AuthorizationDecision::kNoRule);
+    // Dry-run ALLOW rules do not make an allow-list: an enforced DENY is the only refusal.
+    const std::vector mixed{rule(false, {kFrontend}, {}, {}, true), rule(true, {}, {"DELETE"})};
+    QVERIFY(check(mixed, kBatch, "GET", "/").allowed);
+    QVERIFY(!check(mixed, kFrontend, "DELETE", "/").allowed);
+  }
+
+  void patterns() {
+    QVERIFY(authorizationPatternMatches("*", ""));
+    QVERIFY(authorizationPatternMatches("*", "anything"));
+    QVERIFY(authorizationPatternMatches("/a*", "/a"));
+    QVERIFY(!authorizationPatternMatches("/a*", "/"));
+    QVERIFY(authorizationPatternMatches("", ""));
+    QVERIFY(!authorizationPatternMatches("", "/"));
+    QVERIFY(!authorizationPatternMatches("/a", "/a/"));
+  }
+};
+
+QTEST_APPLESS_MAIN(AuthorizationTest)
+#include "authorization_test.moc"
