@@ -1,6 +1,10 @@
 // Convergence of the control plane's push: from applyPolicies() returning to the control plane
-// having received an ACK of the new config from every proxy, with N simulated proxies on one
-// gRPC channel per 50 proxies (the real proxy opens one channel each).
+// having received an ACK of the new config from every proxy. Two kinds of proxies:
+//
+//  - simulated (default): N discovery streams in this process, one gRPC channel per 50 proxies
+//    (the real proxy opens one channel each);
+//  - real (--real): N meshdeck-proxy processes in mesh mode, each parsing, compiling and
+//    installing every config it is pushed before it ACKs (the ACK means "in force").
 //
 // The simulated proxies read only the version and nonce of each response and skip the config
 // bytes: all N share this process's two cores with the control plane, and N full protobuf
@@ -8,17 +12,25 @@
 // config on its own core).
 //
 //   cp_convergence [--proxies 500] [--services 50] [--rounds 30]
+//   cp_convergence --real --proxies 10 --services 5 [--proxy-bin PATH]
 #include <fmt/format.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -125,6 +137,74 @@ v1::Node makeNode(const std::string& id, const std::string& service, const std::
   return n;
 }
 
+// A free loopback TCP port (bound to port 0, then released).
+uint16_t freePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  uint16_t port = 0;
+  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+    port = ntohs(a.sin_port);
+  if (fd >= 0) ::close(fd);
+  return port;
+}
+
+// N meshdeck-proxy processes in mesh mode; SIGTERM and reaped on destruction.
+class RealFleet {
+ public:
+  ~RealFleet() { stop(); }
+  void stop() {
+    for (pid_t p : pids_) ::kill(p, SIGTERM);
+    for (pid_t p : pids_) {
+      int status = 0;
+      for (int i = 0; i < 50 && ::waitpid(p, &status, WNOHANG) == 0; ++i)
+        std::this_thread::sleep_for(100ms);
+      if (::waitpid(p, &status, WNOHANG) == 0) {
+        ::kill(p, SIGKILL);
+        ::waitpid(p, &status, 0);
+      }
+    }
+    pids_.clear();
+  }
+  bool spawn(const std::string& bin, const std::string& control_plane, const std::string& id,
+             const std::string& service, const std::string& version) {
+    std::vector<std::string> args = {bin,
+                                     "--control-plane",
+                                     control_plane,
+                                     "--service",
+                                     service,
+                                     "--version",
+                                     version,
+                                     "--proxy-id",
+                                     id,
+                                     "--inbound-port",
+                                     std::to_string(freePort()),
+                                     "--app-port",
+                                     std::to_string(freePort()),
+                                     "--outbound-port",
+                                     std::to_string(freePort()),
+                                     "--admin-port",
+                                     std::to_string(freePort()),
+                                     "--workers",
+                                     "1",
+                                     "--log-level",
+                                     "warn"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    if (::posix_spawn(&pid, bin.c_str(), nullptr, nullptr, argv.data(), environ) != 0) return false;
+    pids_.push_back(pid);
+    return true;
+  }
+
+ private:
+  std::vector<pid_t> pids_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -133,6 +213,12 @@ int main(int argc, char** argv) {
   app.add_option("--proxies", proxies)->capture_default_str();
   app.add_option("--services", services)->capture_default_str();
   app.add_option("--rounds", rounds)->capture_default_str();
+  bool real = false;
+  app.add_flag("--real", real, "Start real meshdeck-proxy processes instead of simulated ones");
+  std::string proxy_bin =
+      (std::filesystem::path(argv[0]).parent_path() / "meshdeck-proxy").string();
+  app.add_option("--proxy-bin", proxy_bin, "meshdeck-proxy binary for --real")
+      ->capture_default_str();
   std::string log_level = "warn";
   app.add_option("--log-level", log_level)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -150,7 +236,17 @@ int main(int argc, char** argv) {
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   std::vector<std::unique_ptr<grpc::GenericStub>> stubs;
   std::vector<std::unique_ptr<LightProxy>> fleet;
-  for (int i = 0; i < proxies; ++i) {
+  RealFleet real_fleet;
+  for (int i = 0; i < proxies && real; ++i) {
+    const std::string svc = fmt::format("svc{}", i % services);
+    const std::string ver = (i / services) % 2 ? "v2" : "v1";
+    if (!real_fleet.spawn(proxy_bin, control_plane.listenAddress(), fmt::format("{}-{}", svc, i),
+                          svc, ver)) {
+      fmt::print(stderr, "cannot start {}\n", proxy_bin);
+      return 1;
+    }
+  }
+  for (int i = 0; i < proxies && !real; ++i) {
     if (i % 50 == 0) {
       grpc::ChannelArguments args;
       args.SetInt("grpc.channel_id", i);  // distinct channels, not one shared subchannel
@@ -227,12 +323,13 @@ spec:
     return samples[std::min(samples.size() - 1, size_t(p / 100.0 * double(samples.size())))];
   };
   fmt::print(
-      "proxies={} services={} rounds={} debounce={}ms  convergence ms: p50={:.1f} p90={:.1f} "
+      "{} proxies={} services={} rounds={} debounce={}ms  convergence ms: p50={:.1f} p90={:.1f} "
       "p99={:.1f} max={:.1f}\n",
-      proxies, services, rounds, options.push_debounce.count(), pct(50), pct(90), pct(99),
-      samples.back());
+      real ? "real" : "simulated", proxies, services, rounds, options.push_debounce.count(),
+      pct(50), pct(90), pct(99), samples.back());
   for (auto& p : fleet) p->stop();
   fleet.clear();
+  real_fleet.stop();
   control_plane.stop();
   return 0;
 }

@@ -271,10 +271,16 @@ void DiscoveryService::pushLoop() {
     }
     wake_.wait(lock, [&] { return dirty_ || stopping_; });
     if (stopping_) break;
-    // Debounce: let a burst of changes (a proxy fleet starting, a multi-file apply) settle.
-    wake_.wait_for(lock, debounce_, [&] { return stopping_; });
+    // Throttle, not a plain debounce: at most one push per `debounce_`. A change after a quiet
+    // period goes out at once (an operator's apply is not delayed); the changes of a burst (a
+    // fleet starting, proxies reconnecting) that arrive within `debounce_` of the last push are
+    // coalesced into the next one.
+    const auto next_allowed = last_push_ + debounce_;
+    if (std::chrono::steady_clock::now() < next_allowed)
+      wake_.wait_until(lock, next_allowed, [&] { return stopping_; });
     if (stopping_) break;
     dirty_ = false;
+    last_push_ = std::chrono::steady_clock::now();
     lock.unlock();
     pushAll();
     lock.lock();

@@ -19,7 +19,8 @@ namespace meshdeck::cp {
 //
 // A proxy's first request names its node; the proxy is registered and a push is scheduled.
 // Changes (policy revisions, proxies coming and going) only mark the mesh dirty; a push thread
-// waits `debounce` so that a burst of changes becomes one push, compiles every connected
+// pushes at most once per `debounce` (a change after a quiet period at once, the rest of a
+// burst coalesced into the next push), compiles every connected
 // proxy's config with one ConfigCompiler and sends each proxy whose config changed a response
 // with a content-hash version and a fresh nonce. Each stream has at most one write in flight;
 // a newer config replaces one still waiting. ACKs and NACKs (matched by nonce) update the
@@ -79,6 +80,7 @@ class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::WithRawCall
   const common::TimeSource& time_;
   StateProvider state_;
   const std::chrono::milliseconds debounce_;
+  std::chrono::steady_clock::time_point last_push_{};  // pushLoop() only
 
   std::mutex mutex_;
   std::condition_variable wake_;
