@@ -184,6 +184,7 @@ class InProcessControlPlane::Impl {
     g->policy_revision = policies->revision;
     g->edges = aggregator_.edges(window);
     const auto nodes = aggregator_.nodes(window);
+    auto authorization = aggregator_.authorization(window);
     std::map<std::string, ServiceNode> services;
     for (const auto& s : registry_.services()) {
       ServiceNode& n = services[s.name];
@@ -206,6 +207,8 @@ class InProcessControlPlane::Impl {
     std::string signature;
     for (auto& [name, n] : services) {
       if (auto it = nodes.find(name); it != nodes.end()) n.inbound = it->second;
+      if (auto it = authorization.find(name); it != authorization.end())
+        n.authorization = std::move(it->second);
       signature += name + ",";
       g->services.push_back(std::move(n));
     }

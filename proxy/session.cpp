@@ -524,11 +524,22 @@ asio::awaitable<bool> Session::handleRequest(RequestParser& parser, Exchange& ex
   // peer; plain peers have none (a label header proves nothing).
   const auto& security = ex.config->security;
   if (!outbound && (!security.authorization.empty() || security.default_deny)) {
-    const auto decision = authorize(security.authorization, security.default_deny,
-                                    {peer_identity_, sv(req.method_string()), path, &req.base()});
+    const AuthorizationRequest request{peer_identity_, sv(req.method_string()), path, &req.base()};
+    const auto decision = authorize(security.authorization, security.default_deny, request);
+    countAuthorization(security.authorization, decision, worker_.stats().authz);
+    if (!ex.config->workload.service.empty()) {
+      const EdgeId edge{ex.source_service,           ex.source_version, ex.config->workload.service,
+                        ex.config->workload.version, ex.route->name,    false};
+      countAuthorization(security.authorization, decision, worker_.edges()[edge].authz);
+    }
+    logDryRunDenials(security.authorization, decision, request);
     if (!decision.allowed) {
       ex.denied = true;
-      co_return co_await sendLocal(ex, 403, error_code::kDenied, !body_pending);
+      const auto rule = authorizationRuleId(security.authorization, decision.rule);
+      const std::string reason = rule.policy.empty()
+                                     ? std::string("no rule allows the request")
+                                     : fmt::format("policy {} rule {}", rule.policy, rule.rule);
+      co_return co_await sendLocal(ex, 403, error_code::kDenied, !body_pending, reason.c_str());
     }
   }
 

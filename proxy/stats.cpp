@@ -107,7 +107,20 @@ void EdgeDelta::merge(const EdgeDelta& o) {
   denied += o.denied;
   mtls_requests += o.mtls_requests;
   plaintext_requests += o.plaintext_requests;
+  for (const auto& [k, v] : o.authz) authz[k].merge(v);
   latency->merge(*o.latency);
+}
+
+const char* authzActionName(AuthzAction a) {
+  switch (a) {
+    case AuthzAction::kAllow:
+      return "ALLOW";
+    case AuthzAction::kDeny:
+      return "DENY";
+    case AuthzAction::kDefault:
+      break;
+  }
+  return "DEFAULT";
 }
 
 WorkerStats WorkerStats::clone() const {
@@ -130,6 +143,7 @@ void WorkerStats::merge(const WorkerStats& o) {
   for (const auto& [k, v] : o.errors) errors[k] += v;
   for (const auto& [k, v] : o.malformed) malformed[k] += v;
   config_applied += o.config_applied;
+  for (const auto& [k, v] : o.authz) authz[k].merge(v);
   if (!o.tls_identity.empty()) {
     tls_identity = o.tls_identity;
     tls_not_after = o.tls_not_after;
@@ -264,6 +278,22 @@ std::string WorkerStats::renderPrometheus() const {
   counter("meshdeck_malformed_requests_total", "Requests refused as malformed, by reason.");
   for (const auto& [reason, v] : malformed)
     out += fmt::format("meshdeck_malformed_requests_total{{reason=\"{}\"}} {}\n", esc(reason), v);
+  counter("meshdeck_authz_requests_total",
+          "Inbound authorization decisions by rule (rule \"default\": no enforced rule matched; "
+          "dry_run_deny: a dry-run rule would have denied).");
+  {
+    // A rule whose action changed between configs is still one series.
+    std::map<std::pair<std::string, std::string>, AuthzCounts> by_rule;
+    for (const auto& [id, c] : authz) by_rule[{id.policy, id.rule}].merge(c);
+    for (const auto& [id, c] : by_rule) {
+      const std::pair<const char*, uint64_t> decisions[] = {
+          {"allow", c.allowed}, {"deny", c.denied}, {"dry_run_deny", c.dry_run_denied}};
+      for (const auto& [decision, v] : decisions)
+        out += fmt::format(
+            "meshdeck_authz_requests_total{{policy=\"{}\",rule=\"{}\",decision=\"{}\"}} {}\n",
+            esc(id.first), esc(id.second), decision, v);
+    }
+  }
   gauge("meshdeck_tls_certificate_expiry_seconds",
         "Expiry (not after, seconds since the epoch) of the proxy's own certificate.");
   if (!tls_identity.empty())

@@ -72,6 +72,33 @@ struct ClusterStats {
   void merge(const ClusterStats& o);
 };
 
+// Authorization decisions, counted per rule. A rule is named by the policy it comes from and its
+// position there; the default decision (no enforced rule matched) has policy "" and rule
+// "default".
+enum class AuthzAction { kAllow, kDeny, kDefault };
+const char* authzActionName(AuthzAction a);  // "ALLOW", "DENY", "DEFAULT"
+
+struct AuthzRuleId {
+  std::string policy, rule;
+  AuthzAction action = AuthzAction::kDefault;
+  bool dry_run = false;
+  auto tie() const { return std::tie(policy, rule, action, dry_run); }
+  bool operator<(const AuthzRuleId& o) const { return tie() < o.tie(); }
+};
+
+struct AuthzCounts {
+  uint64_t allowed = 0;         // requests the rule let through
+  uint64_t denied = 0;          // requests the rule refused (403)
+  uint64_t dry_run_denied = 0;  // requests a dry-run rule would have refused
+  void merge(const AuthzCounts& o) {
+    allowed += o.allowed;
+    denied += o.denied;
+    dry_run_denied += o.dry_run_denied;
+  }
+};
+
+using AuthzCounterMap = std::map<AuthzRuleId, AuthzCounts>;
+
 // One directed edge of the service graph as measured by this proxy (telemetry deltas).
 struct EdgeId {
   std::string source_service, source_version, destination_service, destination_version, route;
@@ -96,6 +123,7 @@ struct EdgeDelta {
   uint64_t denied = 0;
   uint64_t mtls_requests = 0;
   uint64_t plaintext_requests = 0;
+  AuthzCounterMap authz;  // server side only: decisions of the callee's rules
   std::shared_ptr<common::LatencyHistogram> latency = std::make_shared<common::LatencyHistogram>();
   void merge(const EdgeDelta& o);
 };
@@ -109,6 +137,7 @@ struct WorkerStats {
   std::map<std::string, uint64_t> errors;     // by x-meshdeck-error code
   std::map<std::string, uint64_t> malformed;  // by reason
   uint64_t config_applied = 0;
+  AuthzCounterMap authz;  // since start
   // The proxy's own certificate (set by Proxy::collectStats, not by workers).
   std::string tls_identity;
   int64_t tls_not_after = 0;  // seconds since the epoch; 0: no identity

@@ -30,6 +30,15 @@ struct WindowMetrics {
   std::shared_ptr<const common::LatencyHistogram> latency;
 };
 
+// Decisions of one authorization rule over a window, summed over a service's inbound proxies.
+struct AuthorizationRuleStats {
+  std::string policy;  // AuthorizationPolicy name; "" for the default decision
+  std::string rule;    // position in the policy ("rules[0]"); "default" for the default decision
+  std::string action;  // "ALLOW", "DENY", or "DEFAULT"
+  bool dry_run = false;
+  uint64_t allowed = 0, denied = 0, dry_run_denied = 0;
+};
+
 struct ServiceNode {
   std::string name;
   std::string ns = "default";
@@ -37,6 +46,9 @@ struct ServiceNode {
   std::string tier;
   uint32_t instances = 0;
   WindowMetrics inbound;  // server-side, measured by its inbound proxies
+  // Authorization decisions of its inbound proxies over the window, per rule (rules seen in the
+  // retained history, sorted by policy then rule).
+  std::vector<AuthorizationRuleStats> authorization;
 };
 
 struct ServiceEdge {

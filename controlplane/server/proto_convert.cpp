@@ -157,6 +157,7 @@ void toProto(const GraphSnapshot& in, v1::GraphSnapshot* out) {
     n->set_tier(s.tier);
     n->set_instances(s.instances);
     toProto(s.inbound, n->mutable_inbound());
+    for (const auto& a : s.authorization) toProto(a, n->add_authorization());
   }
   for (const auto& e : in.edges) {
     auto* pe = out->add_edges();
@@ -168,6 +169,28 @@ void toProto(const GraphSnapshot& in, v1::GraphSnapshot* out) {
       (*pe->mutable_requests_by_destination_version())[v] = n;
   }
   for (const auto& p : in.proxies) toProto(p, out->add_proxies());
+}
+
+void toProto(const AuthorizationRuleStats& in, v1::AuthorizationCount* out) {
+  out->set_policy(in.policy);
+  out->set_rule(in.rule);
+  out->set_action(in.action);
+  out->set_dry_run(in.dry_run);
+  out->set_allowed(in.allowed);
+  out->set_denied(in.denied);
+  out->set_dry_run_denied(in.dry_run_denied);
+}
+
+AuthorizationRuleStats fromProto(const v1::AuthorizationCount& in) {
+  AuthorizationRuleStats out;
+  out.policy = in.policy();
+  out.rule = in.rule();
+  out.action = in.action();
+  out.dry_run = in.dry_run();
+  out.allowed = in.allowed();
+  out.denied = in.denied();
+  out.dry_run_denied = in.dry_run_denied();
+  return out;
 }
 
 GraphSnapshot fromProto(const v1::GraphSnapshot& in) {
@@ -184,6 +207,7 @@ GraphSnapshot fromProto(const v1::GraphSnapshot& in) {
     s.tier = n.tier();
     s.instances = n.instances();
     s.inbound = fromProto(n.inbound());
+    for (const auto& a : n.authorization()) s.authorization.push_back(fromProto(a));
     g.services.push_back(std::move(s));
   }
   for (const auto& pe : in.edges()) {

@@ -11,6 +11,8 @@ void toProto(const WindowMetrics& in, meshdeck::v1::WindowMetrics* out);
 WindowMetrics fromProto(const meshdeck::v1::WindowMetrics& in);
 void toProto(const ProxyInfo& in, meshdeck::v1::ProxyStatus* out);
 ProxyInfo fromProto(const meshdeck::v1::ProxyStatus& in);
+void toProto(const AuthorizationRuleStats& in, meshdeck::v1::AuthorizationCount* out);
+AuthorizationRuleStats fromProto(const meshdeck::v1::AuthorizationCount& in);
 void toProto(const GraphSnapshot& in, meshdeck::v1::GraphSnapshot* out);
 GraphSnapshot fromProto(const meshdeck::v1::GraphSnapshot& in);
 void toProto(const ApplyResult& in, meshdeck::v1::ApplyPoliciesResponse* out);

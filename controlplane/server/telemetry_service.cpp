@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "common/histogram_proto.h"
+#include "controlplane/server/proto_convert.h"
 
 namespace meshdeck::cp {
 namespace v1 = meshdeck::v1;
@@ -42,6 +43,14 @@ bool edgeReportFromProto(const v1::EdgeStats& in, EdgeReport* out, std::string* 
   out->denied = in.denied();
   out->mtls_requests = in.mtls_requests();
   out->plaintext_requests = in.plaintext_requests();
+  out->authorization.clear();
+  for (const auto& a : in.authorization()) {
+    if (a.rule().empty()) {
+      *error = "authorization count without rule";
+      return false;
+    }
+    out->authorization.push_back(fromProto(a));
+  }
   out->latency = SparseHistogram{};
   if (in.has_latency() && in.latency().count() > 0) {
     // Validate with the common decoder, then keep the (now known good) buckets sparse.

@@ -179,6 +179,7 @@ void TelemetryAggregator::forWindow(const Series& s, int64_t now, uint32_t windo
 
 void TelemetryAggregator::ingest(const EdgeReport& r) {
   ingestSeries(r);
+  if (!r.client_side && !r.authorization.empty()) ingestAuthorization(r);
   // Authorization and local rate limits are decided by the callee's inbound proxy, so only the
   // server side counts them; the caller just sees a 403 or a 429. Attribute them to the edge
   // too, so that an edge shows why its calls were refused.
@@ -289,6 +290,56 @@ std::map<std::string, WindowMetrics> TelemetryAggregator::nodes(uint32_t window_
       expireLocked(s, now);
       out[s.destination] = windowOf(s, now, window);
     }
+  }
+  return out;
+}
+
+void TelemetryAggregator::ingestAuthorization(const EdgeReport& r) {
+  const int64_t now = nowSecond();
+  std::lock_guard lock(authz_mutex_);
+  for (const auto& a : r.authorization) {
+    AuthzSeries& s = authz_[{r.destination_service, a.policy, a.rule}];
+    s.action = a.action;
+    s.dry_run = a.dry_run;
+    if (s.seconds.empty() || s.seconds.back().t != now) s.seconds.push_back(AuthzSecond{now});
+    AuthzSecond& sec = s.seconds.back();
+    sec.allowed += a.allowed;
+    sec.denied += a.denied;
+    sec.dry_run_denied += a.dry_run_denied;
+    while (s.seconds.front().t <= now - static_cast<int64_t>(histogram_seconds_))
+      s.seconds.pop_front();
+  }
+}
+
+std::map<std::string, std::vector<AuthorizationRuleStats>> TelemetryAggregator::authorization(
+    uint32_t window_seconds) const {
+  const int64_t now = nowSecond();
+  const int64_t from =
+      now - static_cast<int64_t>(std::clamp(window_seconds, 1u, histogram_seconds_));
+  const int64_t kept = now - static_cast<int64_t>(histogram_seconds_);
+  std::map<std::string, std::vector<AuthorizationRuleStats>> out;
+  std::lock_guard lock(authz_mutex_);
+  for (auto it = authz_.begin(); it != authz_.end();) {
+    auto& s = it->second;
+    while (!s.seconds.empty() && s.seconds.front().t <= kept) s.seconds.pop_front();
+    if (s.seconds.empty()) {
+      it = authz_.erase(it);
+      continue;
+    }
+    const auto& [service, policy, rule] = it->first;
+    AuthorizationRuleStats stats;
+    stats.policy = policy;
+    stats.rule = rule;
+    stats.action = s.action;
+    stats.dry_run = s.dry_run;
+    for (const auto& sec : s.seconds) {
+      if (sec.t <= from || sec.t > now) continue;
+      stats.allowed += sec.allowed;
+      stats.denied += sec.denied;
+      stats.dry_run_denied += sec.dry_run_denied;
+    }
+    out[service].push_back(std::move(stats));
+    ++it;
   }
   return out;
 }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -39,6 +40,8 @@ struct EdgeReport {
   uint64_t retries = 0, timeouts = 0, circuit_breaker_rejections = 0, rate_limited = 0;
   uint64_t faults_injected = 0, denied = 0, mtls_requests = 0, plaintext_requests = 0;
   SparseHistogram latency;
+  // Server side only: decisions per authorization rule of the callee's inbound proxy.
+  std::vector<AuthorizationRuleStats> authorization;
 };
 
 // TelemetryAggregator merges edge reports into per-second slots of service-level edges
@@ -74,6 +77,12 @@ class TelemetryAggregator {
   std::vector<ServiceEdge> edges(uint32_t window_seconds) const;
   // Server-side metrics per service over the window.
   std::map<std::string, WindowMetrics> nodes(uint32_t window_seconds) const;
+  // Authorization decisions per rule of each service's inbound proxies over the window (capped
+  // at histogram_seconds), keyed by service; every rule with decisions in the last
+  // histogram_seconds is listed (with zeros when none fall in the window), sorted by policy then
+  // rule. Memory: one 32-byte slot per rule and second with decisions.
+  std::map<std::string, std::vector<AuthorizationRuleStats>> authorization(
+      uint32_t window_seconds) const;
   // One sample per second with traffic over the last `seconds` of one edge, oldest first.
   std::vector<EdgeSample> history(const std::string& source, const std::string& destination,
                                   uint32_t seconds) const;
@@ -124,9 +133,23 @@ class TelemetryAggregator {
   static CompactSample summarize(const Second& s);
   Shard& shardOf(const std::string& key) const;
 
+  struct AuthzSecond {
+    int64_t t = 0;
+    uint64_t allowed = 0, denied = 0, dry_run_denied = 0;
+  };
+  struct AuthzSeries {
+    std::string action;
+    bool dry_run = false;
+    std::deque<AuthzSecond> seconds;  // the last histogram_seconds with decisions
+  };
+  void ingestAuthorization(const EdgeReport& report);
+
   const common::TimeSource& time_;
   const uint32_t history_seconds_, histogram_seconds_;
   mutable std::array<Shard, kShards> shards_;
+  mutable std::mutex authz_mutex_;
+  // Key: service, policy, rule.
+  mutable std::map<std::tuple<std::string, std::string, std::string>, AuthzSeries> authz_;
 };
 
 }  // namespace meshdeck::cp

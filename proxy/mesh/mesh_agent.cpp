@@ -335,6 +335,16 @@ void fillReport(const EdgeMap& edges, const std::string& proxy_id, uint64_t sequ
     e->set_denied(d.denied);
     e->set_mtls_requests(d.mtls_requests);
     e->set_plaintext_requests(d.plaintext_requests);
+    for (const auto& [rule, n] : d.authz) {
+      auto* a = e->add_authorization();
+      a->set_policy(rule.policy);
+      a->set_rule(rule.rule);
+      a->set_action(authzActionName(rule.action));
+      a->set_dry_run(rule.dry_run);
+      a->set_allowed(n.allowed);
+      a->set_denied(n.denied);
+      a->set_dry_run_denied(n.dry_run_denied);
+    }
     if (d.latency) common::toProto(*d.latency, e->mutable_latency());
   }
 }

@@ -1,5 +1,7 @@
 #include "proxy/policy/authorization.h"
 
+#include <spdlog/spdlog.h>
+
 #include "proxy/policy/router.h"
 
 namespace meshdeck::proxy {
@@ -82,6 +84,65 @@ AuthorizationDecision authorize(const std::vector<AuthorizationRuleConfig>& rule
   }
   if (has_dry_allow && !dry_allow_matched) d.dry_run_allow_unmatched = first_dry_allow;
   return d;
+}
+
+AuthzRuleId authorizationRuleId(const std::vector<AuthorizationRuleConfig>& rules, int index) {
+  AuthzRuleId id;
+  if (index < 0 || static_cast<size_t>(index) >= rules.size()) {
+    id.rule = "default";
+    return id;
+  }
+  const auto& r = rules[static_cast<size_t>(index)];
+  id.policy = r.policy;
+  id.rule = r.rule;
+  id.action = r.deny ? AuthzAction::kDeny : AuthzAction::kAllow;
+  id.dry_run = r.dry_run;
+  return id;
+}
+
+void countAuthorization(const std::vector<AuthorizationRuleConfig>& rules,
+                        const AuthorizationDecision& decision, AuthzCounterMap& counters) {
+  auto& decided = counters[authorizationRuleId(rules, decision.rule)];
+  ++(decision.allowed ? decided.allowed : decided.denied);
+  for (int i : decision.dry_run_denials) ++counters[authorizationRuleId(rules, i)].dry_run_denied;
+  if (decision.dry_run_allow_unmatched != AuthorizationDecision::kNoRule)
+    ++counters[authorizationRuleId(rules, decision.dry_run_allow_unmatched)].dry_run_denied;
+}
+
+bool LogRateLimiter::admit(std::chrono::steady_clock::time_point now, uint64_t* suppressed) {
+  if (admitted_ == 0 || now - window_start_ >= std::chrono::seconds(1)) {
+    window_start_ = now;
+    admitted_ = 0;
+  }
+  if (admitted_ >= per_second_) {
+    ++suppressed_;
+    return false;
+  }
+  ++admitted_;
+  *suppressed = suppressed_;
+  suppressed_ = 0;
+  return true;
+}
+
+void logDryRunDenials(const std::vector<AuthorizationRuleConfig>& rules,
+                      const AuthorizationDecision& decision, const AuthorizationRequest& request) {
+  if (decision.dry_run_denials.empty() &&
+      decision.dry_run_allow_unmatched == AuthorizationDecision::kNoRule)
+    return;
+  thread_local LogRateLimiter limiter(kDryRunLogLinesPerSecond);
+  auto log = [&](int index, const char* why) {
+    uint64_t suppressed = 0;
+    if (!limiter.admit(std::chrono::steady_clock::now(), &suppressed)) return;
+    const auto& r = rules[static_cast<size_t>(index)];
+    spdlog::info(
+        "authorization dry run: policy {} rule {} would deny {} {} from {} ({}){}", r.policy,
+        r.rule, request.method, request.path,
+        request.source.empty() ? std::string_view("(no identity)") : request.source, why,
+        suppressed ? fmt::format("; {} similar lines suppressed", suppressed) : std::string());
+  };
+  for (int i : decision.dry_run_denials) log(i, "DENY rule matches");
+  if (decision.dry_run_allow_unmatched != AuthorizationDecision::kNoRule)
+    log(decision.dry_run_allow_unmatched, "no ALLOW rule of the dry run matches");
 }
 
 }  // namespace meshdeck::proxy

@@ -1,11 +1,14 @@
 #pragma once
 
 #include <boost/beast/http/fields.hpp>
+#include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "proxy/config/config.h"
+#include "proxy/stats.h"
 
 namespace meshdeck::proxy {
 
@@ -51,5 +54,37 @@ bool authorizationRuleMatches(const AuthorizationRuleConfig& rule,
 
 AuthorizationDecision authorize(const std::vector<AuthorizationRuleConfig>& rules,
                                 bool default_deny, const AuthorizationRequest& request);
+
+// The id under which `rules[index]` is counted (kNoRule: the default decision).
+AuthzRuleId authorizationRuleId(const std::vector<AuthorizationRuleConfig>& rules, int index);
+
+// Adds one request's decision to `counters`: the deciding rule (or the default) counts an allow
+// or a deny; each dry-run rule that would have denied counts a dry-run deny.
+void countAuthorization(const std::vector<AuthorizationRuleConfig>& rules,
+                        const AuthorizationDecision& decision, AuthzCounterMap& counters);
+
+// Admits at most `per_second` lines per second and counts the others, so that a flood of
+// requests cannot fill the disk with log lines. Not thread-safe: one per thread.
+class LogRateLimiter {
+ public:
+  explicit LogRateLimiter(uint32_t per_second) : per_second_(per_second) {}
+  // Whether a line may be written at `now`. When it may, `*suppressed` is the number of lines
+  // refused since the last admitted one (to be mentioned in it).
+  bool admit(std::chrono::steady_clock::time_point now, uint64_t* suppressed);
+
+ private:
+  uint32_t per_second_;
+  std::chrono::steady_clock::time_point window_start_{};
+  uint32_t admitted_ = 0;
+  uint64_t suppressed_ = 0;
+};
+
+// Logs at info level one line per dry-run rule of `decision` that would have denied the
+// request, naming policy, rule, method, path and source identity. At most
+// kDryRunLogLinesPerSecond lines per second per calling thread (proxy worker); the next admitted
+// line says how many were suppressed.
+inline constexpr uint32_t kDryRunLogLinesPerSecond = 10;
+void logDryRunDenials(const std::vector<AuthorizationRuleConfig>& rules,
+                      const AuthorizationDecision& decision, const AuthorizationRequest& request);
 
 }  // namespace meshdeck::proxy

@@ -14,10 +14,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.require_subcommand(1);
 
-  auto* get = app.add_subcommand("get", "List services, edges, proxies, policies or certs");
-  get->add_option("what", o.what, "services | edges | proxies | policies | certs")
+  auto* get = app.add_subcommand(
+      "get", "List services, edges, proxies, policies, certs or authz decisions");
+  get->add_option("what", o.what, "services | edges | proxies | policies | certs | authz")
       ->required()
-      ->check(CLI::IsMember({"services", "edges", "proxies", "policies", "certs"}));
+      ->check(CLI::IsMember({"services", "edges", "proxies", "policies", "certs", "authz"}));
   get->add_option("-o,--output", o.output, "table | json | yaml")
       ->check(CLI::IsMember({"table", "json", "yaml"}))
       ->capture_default_str();

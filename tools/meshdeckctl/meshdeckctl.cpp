@@ -150,6 +150,7 @@ int Ctl::failed(const grpc::Status& status) const {
 
 int Ctl::get() {
   if (o_.what == "certs") return certs();
+  if (o_.what == "authz") return authz();
   if (o_.what == "policies") {
     v1::ListPoliciesResponse r;
     auto s = stub_->ListPolicies(context().get(), {}, &r);
@@ -200,6 +201,41 @@ int Ctl::get() {
              p.nack_reason().empty() ? "-" : p.nack_reason()});
     std::cout << t.str();
   }
+  return 0;
+}
+
+// Authorization decisions per rule of each service's inbound proxies over the window. JSON and
+// YAML give one flat object per rule, every field present.
+int Ctl::authz() {
+  v1::GetGraphRequest req;
+  req.set_window_seconds(o_.window_seconds);
+  v1::GraphSnapshot g;
+  auto s = stub_->GetGraph(context().get(), req, &g);
+  if (!s.ok()) return failed(s);
+  if (o_.output != "table") {
+    google::protobuf::util::JsonPrintOptions opts;
+    opts.preserve_proto_field_names = true;
+    opts.always_print_primitive_fields = true;
+    std::string text = "[";
+    for (const auto& n : g.services())
+      for (const auto& a : n.authorization()) {
+        std::string rule;
+        (void)google::protobuf::util::MessageToJsonString(a, &rule, opts);
+        text += fmt::format("{}{{\"service\":\"{}\",{}", text.size() > 1 ? "," : "", n.name(),
+                            rule.substr(1));
+      }
+    text += "]";
+    std::cout << (o_.output == "yaml" ? yamlOf(text) : text + "\n");
+    return 0;
+  }
+  Table t({"SERVICE", "POLICY", "RULE", "ACTION", "ALLOWED", "DENIED", "DRY-RUN WOULD DENY"});
+  for (const auto& n : g.services())
+    for (const auto& a : n.authorization())
+      t.add({n.name(), a.policy().empty() ? "-" : a.policy(), a.rule(),
+             a.action() + (a.dry_run() ? " (dry run)" : ""), std::to_string(a.allowed()),
+             std::to_string(a.denied()), std::to_string(a.dry_run_denied())});
+  std::cout << t.str();
+  std::cout << fmt::format("decisions of the last {} s\n", g.window_seconds());
   return 0;
 }
 

@@ -40,6 +40,7 @@ class Ctl {
 
  private:
   int certs();
+  int authz();
   std::unique_ptr<grpc::ClientContext> context() const;
   int failed(const grpc::Status& status) const;
   int printApply(const meshdeck::v1::ApplyPoliciesResponse& r) const;

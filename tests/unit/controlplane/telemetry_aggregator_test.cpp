@@ -111,6 +111,51 @@ class TelemetryAggregatorTest : public QObject {
     QCOMPARE(agg.nodes(10).at("reviews").denied, 13u);
   }
 
+  void authorizationPerRuleOverTheWindow() {
+    common::SimulatedTimeSource clock;
+    TelemetryAggregator agg(clock, 3600, 60);
+    auto decisions = [](const std::string& src, uint64_t allowed, uint64_t denied, uint64_t dry) {
+      EdgeReport r = report(src, "reviews", allowed + denied, 0, 1'000'000, false);
+      r.authorization.push_back({"no-delete", "rules[0]", "DENY", false, 0, denied, 0});
+      r.authorization.push_back({"audit", "rules[0]", "DENY", true, 0, 0, dry});
+      r.authorization.push_back({"", "default", "DEFAULT", false, allowed, 0, 0});
+      return r;
+    };
+    // Two callers, three seconds: the node sums them.
+    for (int s = 0; s < 3; ++s) {
+      agg.ingest(decisions("page", 10, 1, 2));
+      agg.ingest(decisions("ratings", 5, 0, 1));
+      clock.advance(1s);
+    }
+    // A client-side report never carries the callee's decisions.
+    EdgeReport client = report("page", "reviews", 1, 0, 1'000'000, true);
+    client.authorization.push_back({"bogus", "rules[0]", "DENY", false, 0, 100, 0});
+    agg.ingest(client);
+
+    auto by_service = agg.authorization(10);
+    QCOMPARE(by_service.size(), size_t{1});
+    const auto& rules = by_service.at("reviews");
+    QCOMPARE(rules.size(), size_t{3});  // sorted by policy, then rule
+    QCOMPARE(rules[0].policy, std::string(""));
+    QCOMPARE(rules[0].allowed, uint64_t{45});
+    QCOMPARE(rules[1].policy, std::string("audit"));
+    QVERIFY(rules[1].dry_run);
+    QCOMPARE(rules[1].dry_run_denied, uint64_t{9});
+    QCOMPARE(rules[2].policy, std::string("no-delete"));
+    QCOMPARE(rules[2].action, std::string("DENY"));
+    QCOMPARE(rules[2].denied, uint64_t{3});
+    // A 2-second window holds the last two seconds, of which only the first had traffic.
+    QCOMPARE(agg.authorization(2).at("reviews")[2].denied, uint64_t{1});
+    // Out of the window the rules are still listed, with zeros; past the retained history
+    // (histogram_seconds) they are gone.
+    clock.advance(30s);
+    by_service = agg.authorization(10);
+    QCOMPARE(by_service.at("reviews").size(), size_t{3});
+    QCOMPARE(by_service.at("reviews")[2].denied, uint64_t{0});
+    clock.advance(60s);
+    QVERIFY(agg.authorization(10).empty());
+  }
+
   void historyIsBoundedWhateverTheRunTime() {
     common::SimulatedTimeSource clock;
     constexpr uint32_t kHistory = 120, kHistograms = 10;

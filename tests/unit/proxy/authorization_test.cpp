@@ -155,6 +155,92 @@ class AuthorizationTest : public QObject {
     QVERIFY(!check(mixed, kFrontend, "DELETE", "/").allowed);
   }
 
+  void countsPerRule() {
+    auto deny = rule(true, {}, {"DELETE"});
+    deny.policy = "no-delete";
+    deny.rule = "rules[0]";
+    auto dry = rule(true, {kBatch}, {}, {}, true);
+    dry.policy = "no-batch";
+    dry.rule = "rules[0]";
+    auto allow = rule(false, {kFrontend, kBatch});
+    allow.policy = "callers";
+    allow.rule = "rules[0]";
+    const std::vector rules{deny, dry, allow};
+    AuthzCounterMap counters;
+    auto count = [&](std::string_view source, std::string_view method) {
+      countAuthorization(rules, check(rules, source, method, "/"), counters);
+    };
+    count(kFrontend, "GET");
+    count(kFrontend, "GET");
+    count(kFrontend, "DELETE");
+    count(kBatch, "GET");     // allowed, and the dry run would deny
+    count(kBatch, "DELETE");  // denied, and the dry run would deny
+    count("", "GET");         // nobody allows a plain peer: the default denies
+    const AuthzRuleId deny_id{"no-delete", "rules[0]", AuthzAction::kDeny, false};
+    const AuthzRuleId dry_id{"no-batch", "rules[0]", AuthzAction::kDeny, true};
+    const AuthzRuleId allow_id{"callers", "rules[0]", AuthzAction::kAllow, false};
+    const AuthzRuleId default_id{"", "default", AuthzAction::kDefault, false};
+    QCOMPARE(counters.size(), size_t{4});
+    QCOMPARE(counters[allow_id].allowed, uint64_t{3});
+    QCOMPARE(counters[allow_id].denied, uint64_t{0});
+    QCOMPARE(counters[deny_id].denied, uint64_t{2});
+    QCOMPARE(counters[dry_id].dry_run_denied, uint64_t{2});
+    QCOMPARE(counters[dry_id].denied, uint64_t{0});
+    QCOMPARE(counters[default_id].denied, uint64_t{1});
+
+    WorkerStats stats;
+    stats.authz = counters;
+    const std::string text = stats.renderPrometheus();
+    for (const char* line :
+         {"meshdeck_authz_requests_total{policy=\"callers\",rule=\"rules[0]\",decision=\"allow\"} "
+          "3\n",
+          "meshdeck_authz_requests_total{policy=\"no-delete\",rule=\"rules[0]\",decision=\"deny\"} "
+          "2\n",
+          "meshdeck_authz_requests_total{policy=\"no-batch\",rule=\"rules[0]\",decision=\"dry_run_"
+          "deny\"} 2\n",
+          "meshdeck_authz_requests_total{policy=\"\",rule=\"default\",decision=\"deny\"} 1\n"})
+      QVERIFY2(text.find(line) != std::string::npos, line);
+  }
+
+  void dryRunAllowUnmatchedIsCountedOnItsRule() {
+    auto allow = rule(false, {kFrontend}, {}, {}, true);
+    allow.policy = "only-frontend";
+    allow.rule = "rules[0]";
+    const std::vector rules{allow};
+    AuthzCounterMap counters;
+    countAuthorization(rules, check(rules, kBatch, "GET", "/"), counters);
+    countAuthorization(rules, check(rules, kFrontend, "GET", "/"), counters);
+    const AuthzRuleId id{"only-frontend", "rules[0]", AuthzAction::kAllow, true};
+    QCOMPARE(counters[id].dry_run_denied, uint64_t{1});
+    const AuthzRuleId default_id{"", "default", AuthzAction::kDefault, false};
+    QCOMPARE(counters[default_id].allowed, uint64_t{2});  // nothing was denied
+  }
+
+  void logLinesAreRateLimited() {
+    LogRateLimiter limiter(3);
+    auto t = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+    uint64_t suppressed = 99;
+    int admitted = 0;
+    for (int i = 0; i < 1000; ++i) {
+      if (limiter.admit(t, &suppressed)) {
+        ++admitted;
+        QCOMPARE(suppressed, uint64_t{0});
+      }
+      t += std::chrono::microseconds(100);  // 1000 lines in 0.1 s
+    }
+    QCOMPARE(admitted, 3);
+    // The next second admits again and reports what was dropped.
+    t += std::chrono::seconds(1);
+    QVERIFY(limiter.admit(t, &suppressed));
+    QCOMPARE(suppressed, uint64_t{997});
+    QVERIFY(limiter.admit(t, &suppressed));
+    QCOMPARE(suppressed, uint64_t{0});
+    QVERIFY(limiter.admit(t + std::chrono::milliseconds(999), &suppressed));
+    QVERIFY(!limiter.admit(t + std::chrono::milliseconds(999), &suppressed));
+    QVERIFY(limiter.admit(t + std::chrono::seconds(1), &suppressed));
+    QCOMPARE(suppressed, uint64_t{1});
+  }
+
   void patterns() {
     QVERIFY(authorizationPatternMatches("*", ""));
     QVERIFY(authorizationPatternMatches("*", "anything"));
