@@ -175,10 +175,7 @@ struct Session::Attempt {
 };
 
 Session::Session(Worker& worker, tcp::socket socket, std::shared_ptr<ListenerShared> listener)
-    : worker_(worker),
-      down_(beast::tcp_stream(std::move(socket))),
-      listener_(std::move(listener)),
-      body_(std::make_unique<std::array<char, 64 * 1024>>()) {
+    : worker_(worker), down_(beast::tcp_stream(std::move(socket))), listener_(std::move(listener)) {
   beast::error_code ec;
   const auto ep = down_.socket().remote_endpoint(ec);
   if (!ec) peer_ip_ = ep.address().to_string();
@@ -211,18 +208,11 @@ void Session::closeIfIdle() {
 asio::awaitable<void> Session::run(std::shared_ptr<Session> keep) {
   (void)keep;
   try {
-    if (ConfigPtr config = worker_.config()) {
-      for (const auto& l : config->listeners)
-        if (l.name == listener_->name) listener_config_ = l;
-    }
+    refreshListenerConfig(worker_.config());
     bool first = true;
     if (!co_await establishTransport()) closed_ = true;
     while (!closed_) {
-      ConfigPtr config = worker_.config();
-      if (config) {
-        for (const auto& l : config->listeners)
-          if (l.name == listener_->name) listener_config_ = l;
-      }
+      refreshListenerConfig(worker_.config());
       idle_ = true;
       if (worker_.draining() && !first && buffer_.size() == 0) break;
       size_t head_size = 0;
@@ -286,17 +276,17 @@ asio::awaitable<void> Session::run(std::shared_ptr<Session> keep) {
       }
       // The config in force when the request arrived, not when the connection began waiting
       // for it: a kept-alive connection may have waited through a push.
-      if (const ConfigPtr& now = worker_.config(); now && now != config) {
-        config = now;  // copied only when a push arrived while waiting
-        for (const auto& l : config->listeners)
-          if (l.name == listener_->name) listener_config_ = l;
-      }
+      refreshListenerConfig(worker_.config());
       Exchange ex;
-      ex.config = config;
+      ex.config = worker_.config();
       ex.listener = &listener_config_;
       ex.start = Clock::now();
+      // The relay buffer is lent for this exchange only: a kept-alive connection waiting for
+      // its next request holds none.
+      body_ = worker_.takeRelayBuffer();
       const bool keep_alive = co_await handleRequest(parser, ex);
       finish(ex);
+      worker_.returnRelayBuffer(std::move(body_));
       if (!keep_alive || closed_) break;
     }
   } catch (const std::exception& e) {
@@ -305,6 +295,15 @@ asio::awaitable<void> Session::run(std::shared_ptr<Session> keep) {
   beast::error_code ec;
   down_.socket().shutdown(tcp::socket::shutdown_send, ec);
   down_.socket().close(ec);
+}
+
+void Session::refreshListenerConfig(const ConfigPtr& config) {
+  // Looked up again only when the worker's config changed; the config is held, so its address
+  // cannot be reused by a later one.
+  if (!config || config == listener_config_source_) return;
+  listener_config_source_ = config;
+  for (const auto& l : config->listeners)
+    if (l.name == listener_->name) listener_config_ = l;
 }
 
 asio::awaitable<bool> Session::establishTransport() {
@@ -396,7 +395,10 @@ asio::awaitable<Session::HeadResult> Session::readHead(const ListenerConfig& lis
       down_.expires_after(first ? listener.header_timeout : listener.idle_timeout);
     else
       down_.expires_at(header_deadline);
-    auto [ec, n] = co_await down_.async_read_some(buffer_.prepare(16 * 1024), kNoThrow);
+    // A connection starts with a small buffer (heads are usually well under 4 KiB); it grows
+    // for larger heads and request bodies.
+    auto [ec, n] = co_await down_.async_read_some(
+        buffer_.prepare(std::max<size_t>(4096, buffer_.capacity() - buffer_.size())), kNoThrow);
     buffer_.commit(n);
     if (ec == beast::error::timeout)
       co_return buffer_.size() == 0 && !first ? HeadResult::kIdleTimeout
@@ -573,7 +575,9 @@ asio::awaitable<bool> Session::handleRequest(RequestParser& parser, Exchange& ex
   ex.upgrade = parser.upgrade();
   const bool expect_continue =
       req.version() == 11 && beast::iequals(sv(req[http::field::expect]), "100-continue");
-  http::request_header<> head = req.base();
+  // Moved, not copied: the request's own header is not looked at again (the parser keeps
+  // its framing flags; trailers of a chunked body go into the emptied fields).
+  http::request_header<> head = std::move(req.base());
   removeHopByHopHeaders(head, ex.upgrade);
   head.erase(http::field::expect);
   head.version(11);
@@ -585,8 +589,8 @@ asio::awaitable<bool> Session::handleRequest(RequestParser& parser, Exchange& ex
       head.set("x-forwarded-for", std::string(sv(xff->value())) + ", " + peer_ip_);
   }
   if (!head.count("x-forwarded-proto")) head.set("x-forwarded-proto", mtls_ ? "https" : "http");
-  if (!head.count("x-request-id")) head.set("x-request-id", newRequestId(worker_.rng()));
-  head.set("traceparent", nextTraceparent(sv(head["traceparent"]), worker_.rng()));
+  if (!head.count("x-request-id")) head.set("x-request-id", makeRequestId(worker_.rng()).view());
+  head.set("traceparent", makeTraceparent(sv(head["traceparent"]), worker_.rng()).view());
   const auto& edits = ex.route->request_headers;
   for (const auto& name : edits.remove) head.erase(name);
   for (const auto& [k, v] : edits.set) head.set(k, v);
@@ -610,6 +614,7 @@ asio::awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex,
   // can be replayed by retries.
   prefetched_ = 0;
   if (!parser.is_done()) {
+    buffer_.reserve(16 * 1024);  // Beast reads at most the free capacity at a time
     parser.get().body().data = body_->data();
     parser.get().body().size = body_->size();
     down_.expires_after(ex.listener->idle_timeout);
@@ -867,25 +872,25 @@ asio::awaitable<void> Session::runAttempt(RequestParser& parser, Exchange& ex,
   }
   ex.upstream_tls = at.conn->stream.isTls();
 
-  // Request head and body. The head goes out together with the first piece of the body, one
-  // send instead of two.
+  // Request head and body. The head is serialized into one buffer and leaves together with
+  // the first piece of the body: one send, one iovec for a small request.
   auto& stream = at.conn->stream;
-  http::request<http::buffer_body> msg{head};
-  msg.body().data = prefetched_ ? body_->data() : nullptr;
-  msg.body().size = prefetched_;
-  msg.body().more = !parser.is_done();
-  http::request_serializer<http::buffer_body> sr{msg};
+  const bool chunked = isChunked(head);
+  wire_.clear();
+  appendHead(wire_, head);
+  const char* piece = prefetched_ ? body_->data() : nullptr;
+  size_t piece_size = prefetched_;
+  bool more = !parser.is_done();
   for (;;) {
     stream.expires_at(at.request_sent ? Clock::now() + ex.listener->idle_timeout
                                       : attempt_deadline);
-    auto [ec, n] = co_await http::async_write(stream, sr, kNoThrow);
-    if (ec == http::error::need_buffer) ec = {};
+    const auto ec = co_await sendPiece(stream, piece, piece_size, chunked, !more);
     if (ec) {
       onFailure(ec == beast::error::timeout ? AttemptFailure::kTimeout : AttemptFailure::kReset);
       co_return;
     }
     at.request_sent = true;
-    if (sr.is_done() || !msg.body().more) break;
+    if (!more) break;
     parser.get().body().data = body_->data();
     parser.get().body().size = body_->size();
     down_.expires_after(ex.listener->idle_timeout);
@@ -902,9 +907,9 @@ asio::awaitable<void> Session::runAttempt(RequestParser& parser, Exchange& ex,
     }
     const size_t got = body_->size() - parser.get().body().size;
     ex.bytes_in += got;
-    msg.body().data = got ? body_->data() : nullptr;
-    msg.body().size = got;
-    msg.body().more = !parser.is_done();
+    piece = got ? body_->data() : nullptr;
+    piece_size = got;
+    more = !parser.is_done();
   }
 
   // Response head; interim 1xx responses other than 101 are passed on (HTTP/1.1 clients only).
@@ -974,12 +979,13 @@ asio::awaitable<bool> Session::relayResponse(RequestParser& parser, Exchange& ex
   }
   if (!upgraded) out.keep_alive(keep_alive);
 
-  http::response_serializer<http::buffer_body> sr{out};
+  wire_.clear();
+  appendHead(wire_, out.base());
+  const bool chunked = out.chunked();
   if (upgraded || rp.is_done()) {
     // No body (HEAD, 1xx, 204, 304, empty) or a tunnel: the head alone.
     down_.expires_after(ex.listener->idle_timeout);
-    auto [ec, n] = co_await http::async_write_header(down_, sr, kNoThrow);
-    if (ec) co_return false;
+    if (co_await sendPiece(down_, nullptr, 0, false, false)) co_return false;
     if (upgraded) {
       co_await tunnel(*at.conn);
       co_return false;
@@ -1004,19 +1010,44 @@ asio::awaitable<bool> Session::relayResponse(RequestParser& parser, Exchange& ex
       const size_t got = body_->size() - rp.get().body().size;
       ex.bytes_out += got;
       head_sent = true;
-      out.body().data = got ? body_->data() : nullptr;
-      out.body().size = got;
-      out.body().more = !rp.is_done() && !(close_delimited && got == 0);
+      const bool more = !rp.is_done() && !(close_delimited && got == 0);
       down_.expires_after(ex.listener->idle_timeout);
-      auto [wec, wn] = co_await http::async_write(down_, sr, kNoThrow);
-      if (wec == http::error::need_buffer) wec = {};
-      if (wec) co_return false;
-      if (!out.body().more) break;
+      if (co_await sendPiece(down_, got ? body_->data() : nullptr, got, chunked, !more))
+        co_return false;
+      if (!more) break;
     }
   }
   if (rp.keep_alive() && rp.is_done() && !close_delimited && at.conn && at.cluster)
     worker_.returnIdle(std::move(at.conn), at.cluster->config->max_idle_connections);
   co_return keep_alive;
+}
+
+asio::awaitable<beast::error_code> Session::sendPiece(tls::MeshStream& to, const char* data,
+                                                      size_t size, bool chunked, bool last) {
+  // Pieces up to this size are copied behind the head; larger ones are sent from the relay
+  // buffer as a second iovec of the same send.
+  constexpr size_t kCoalesceLimit = 4096;
+  static constexpr std::string_view kChunkEnd = "\r\n";
+  static constexpr std::string_view kChunkEndLast = "\r\n0\r\n\r\n";
+  if (chunked && size > 0) appendChunkHeader(wire_, size);
+  std::array<asio::const_buffer, 3> buffers;
+  if (size <= kCoalesceLimit) {
+    if (size > 0) wire_.append(data, size);
+    if (chunked && size > 0) wire_.append(kChunkEnd);
+    if (chunked && last) wire_.append(kLastChunk);
+    buffers[0] = asio::buffer(wire_);
+  } else {
+    const std::string_view tail = !chunked ? std::string_view{} : last ? kChunkEndLast : kChunkEnd;
+    buffers = {asio::buffer(wire_), asio::buffer(data, size), asio::buffer(tail)};
+  }
+  beast::error_code ec;
+  if (asio::buffer_size(buffers) > 0) {
+    auto [wec, n] = co_await asio::async_write(to, buffers, kNoThrow);
+    ec = wec;
+  }
+  wire_.clear();
+  if (wire_.capacity() > 16 * 1024) wire_.shrink_to_fit();  // after an unusually large head
+  co_return ec;
 }
 
 asio::awaitable<void> Session::tunnel(UpstreamConnection& upstream) {

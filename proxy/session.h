@@ -14,6 +14,7 @@
 #include "proxy/config/config.h"
 #include "proxy/policy/retry_policy.h"
 #include "proxy/tls/mesh_stream.h"
+#include "proxy/worker.h"
 
 namespace meshdeck::proxy {
 
@@ -67,6 +68,8 @@ class Session : public std::enable_shared_from_this<Session> {
   enum class HeadResult { kOk, kClosed, kIdleTimeout, kHeaderTimeout, kTooLarge, kObsFold };
 
   boost::asio::awaitable<void> run(std::shared_ptr<Session> keep);
+  // Takes this session's listener config from `config` if that is a newer config.
+  void refreshListenerConfig(const ConfigPtr& config);
   // Peeks the first byte and does the TLS handshake as the listener's mode asks; false when
   // the connection is refused (counted by reason) or gone.
   boost::asio::awaitable<bool> establishTransport();
@@ -80,6 +83,11 @@ class Session : public std::enable_shared_from_this<Session> {
                                           bool replayable, bool fresh_only, Attempt& at);
   boost::asio::awaitable<bool> relayResponse(RequestParser& parser, Exchange& ex, Attempt& at);
   boost::asio::awaitable<void> tunnel(UpstreamConnection& upstream);
+  // Sends what wire_ holds (a serialized head, or nothing) followed by one body piece, framed
+  // as a chunk when `chunked` (with the last chunk when `last`), in one gathered write; then
+  // empties wire_.
+  boost::asio::awaitable<boost::system::error_code> sendPiece(tls::MeshStream& to, const char* data,
+                                                              size_t size, bool chunked, bool last);
   boost::asio::awaitable<bool> sendLocal(Exchange& ex, unsigned status, const char* code,
                                          bool keep_alive, const char* detail = "");
   boost::asio::awaitable<bool> refuseMalformed(unsigned version, unsigned status,
@@ -91,12 +99,14 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::beast::flat_buffer buffer_;
   std::shared_ptr<ListenerShared> listener_;
   std::string peer_ip_;
-  bool mtls_ = false;               // downstream is mutual TLS
-  std::string peer_identity_;       // its verified SPIFFE id (empty for plain text)
-  ListenerConfig listener_config_;  // last known config of this session's listener
+  bool mtls_ = false;                 // downstream is mutual TLS
+  std::string peer_identity_;         // its verified SPIFFE id (empty for plain text)
+  ListenerConfig listener_config_;    // last known config of this session's listener
+  ConfigPtr listener_config_source_;  // the config listener_config_ was taken from
   bool idle_ = false;
   bool closed_ = false;
-  std::unique_ptr<std::array<char, 64 * 1024>> body_;  // relay buffer, both directions
+  std::string wire_;  // serialized head (and small body piece) on its way out
+  RelayBuffer body_;  // relay buffer, both directions; lent by the worker for one exchange
   size_t prefetched_ = 0;
 };
 

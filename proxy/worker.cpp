@@ -108,6 +108,25 @@ TokenBucket& Worker::bucket(const RateLimitConfig* limit) {
   return it->second;
 }
 
+namespace {
+// Spare relay buffers a worker keeps: enough for the requests in flight at once on a busy
+// worker without asking malloc, few enough that a burst does not pin memory for long.
+constexpr size_t kMaxSpareRelayBuffers = 16;
+}  // namespace
+
+RelayBuffer Worker::takeRelayBuffer() {
+  if (spare_relay_buffers_.empty())
+    return RelayBuffer(new std::array<char, kRelayBufferSize>);  // default-initialised: untouched
+  RelayBuffer b = std::move(spare_relay_buffers_.back());
+  spare_relay_buffers_.pop_back();
+  return b;
+}
+
+void Worker::returnRelayBuffer(RelayBuffer buffer) {
+  if (buffer && spare_relay_buffers_.size() < kMaxSpareRelayBuffers)
+    spare_relay_buffers_.push_back(std::move(buffer));
+}
+
 void Worker::addListener(std::shared_ptr<tcp::acceptor> acceptor,
                          std::shared_ptr<ListenerShared> shared) {
   acceptors_[shared->name] = acceptor;

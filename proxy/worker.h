@@ -1,11 +1,12 @@
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
-#include <chrono>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <chrono>
 #include <memory>
 #include <random>
 #include <string>
@@ -26,6 +27,12 @@
 namespace meshdeck::proxy {
 
 class Session;
+
+// The buffer one exchange relays body bytes through (both directions). Lent by the worker for
+// the length of one request (see Worker::takeRelayBuffer), so that a kept-alive connection
+// waiting for its next request holds none.
+inline constexpr size_t kRelayBufferSize = 64 * 1024;
+using RelayBuffer = std::unique_ptr<std::array<char, kRelayBufferSize>>;
 
 // Shared by all workers of one listener: the connection limit holds across workers.
 struct ListenerShared {
@@ -107,6 +114,11 @@ class Worker {
   void returnIdle(std::unique_ptr<UpstreamConnection> connection, uint32_t max_idle);
   TokenBucket& bucket(const RateLimitConfig* limit);
 
+  // A relay buffer for one exchange (not zero-filled), and back. The worker keeps up to
+  // kMaxSpareRelayBuffers spare ones for the next exchanges; the rest are freed.
+  RelayBuffer takeRelayBuffer();
+  void returnRelayBuffer(RelayBuffer buffer);
+
   // The mesh identity for new TLS connections (nullptr: none yet). Swapped by the proxy on
   // rotation; connections already made keep theirs.
   void setTls(tls::TlsContextsPtr contexts) { tls_ = std::move(contexts); }
@@ -129,7 +141,11 @@ class Worker {
 
   size_t index_;
   WorkerContext context_;
-  boost::asio::io_context io_{1};
+  // One thread runs it and every socket and timer on it is used from that thread only, so the
+  // reactor's per-descriptor mutex is switched off (UNSAFE_IO); posting from other threads
+  // (config swaps, stats, stop) and registering descriptors (acceptors opened by the control
+  // thread) stay locked.
+  boost::asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::unique_ptr<std::thread> thread_;
   ConfigPtr config_;
   std::unordered_map<std::string, std::shared_ptr<ClusterRuntime>> clusters_;
@@ -137,6 +153,7 @@ class Worker {
   std::unordered_map<const RateLimitConfig*, TokenBucket> buckets_;
   std::unordered_map<std::string, std::shared_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
   std::unordered_set<Session*> sessions_;
+  std::vector<RelayBuffer> spare_relay_buffers_;
   tls::TlsContextsPtr tls_;
   tls::ClientSessionCache tls_sessions_;
   WorkerStats stats_;

@@ -3,6 +3,7 @@
 #include <array>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/rfc7230.hpp>
+#include <cstring>
 #include <vector>
 
 namespace meshdeck::proxy {
@@ -67,11 +68,12 @@ namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
 
-void appendHex(std::string& out, std::mt19937_64& rng, size_t digits) {
+// Writes `digits` random lower-case hex digits at `out`, 16 per draw of `rng`.
+void writeHex(char* out, std::mt19937_64& rng, size_t digits) {
   while (digits > 0) {
     uint64_t v = rng();
     for (int i = 0; i < 16 && digits > 0; ++i, --digits) {
-      out.push_back(kHex[v & 0xf]);
+      *out++ = kHex[v & 0xf];
       v >>= 4;
     }
   }
@@ -87,48 +89,127 @@ bool allZero(std::string_view s) { return s.find_first_not_of('0') == std::strin
 
 }  // namespace
 
-std::string nextTraceparent(std::string_view in, std::mt19937_64& rng) {
-  std::string out;
-  out.reserve(55);
+Traceparent makeTraceparent(std::string_view in, std::mt19937_64& rng) {
+  Traceparent out;
+  char* p = out.data;
   // version(2) - trace-id(32) - parent-id(16) - flags(2)
   const bool valid = in.size() == 55 && in.substr(0, 3) == "00-" && in[35] == '-' &&
                      in[52] == '-' && isLowerHex(in.substr(3, 32)) && !allZero(in.substr(3, 32)) &&
                      isLowerHex(in.substr(36, 16)) && isLowerHex(in.substr(53, 2));
-  std::string span;
+  char span[16];
   do {
-    span.clear();
-    appendHex(span, rng, 16);
-  } while (allZero(span));
+    writeHex(span, rng, 16);
+  } while (allZero({span, sizeof span}));
   if (valid) {
-    out.append(in.substr(0, 36));
-    out.append(span);
-    out.append(in.substr(52));
+    in.copy(p, 36);
+    std::memcpy(p + 36, span, 16);
+    in.substr(52).copy(p + 52, 3);
     return out;
   }
-  out.append("00-");
-  std::string trace;
+  std::memcpy(p, "00-", 3);
   do {
-    trace.clear();
-    appendHex(trace, rng, 32);
-  } while (allZero(trace));
-  out.append(trace);
-  out.push_back('-');
-  out.append(span);
-  out.append("-01");
+    writeHex(p + 3, rng, 32);
+  } while (allZero({p + 3, 32}));
+  p[35] = '-';
+  std::memcpy(p + 36, span, 16);
+  std::memcpy(p + 52, "-01", 3);
   return out;
+}
+
+std::string nextTraceparent(std::string_view in, std::mt19937_64& rng) {
+  return std::string(makeTraceparent(in, rng).view());
 }
 
 std::string_view traceIdOf(std::string_view traceparent) {
   return traceparent.size() >= 35 ? traceparent.substr(3, 32) : std::string_view{};
 }
 
-std::string newRequestId(std::mt19937_64& rng) {
-  std::string hex;
-  appendHex(hex, rng, 32);
+RequestId makeRequestId(std::mt19937_64& rng) {
+  char hex[32];
+  writeHex(hex, rng, 32);
   hex[12] = '4';                      // version 4
   hex[16] = kHex[8 | (rng() & 0x3)];  // RFC 4122 variant
-  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
-         hex.substr(16, 4) + "-" + hex.substr(20);
+  RequestId out;
+  char* p = out.data;
+  // 8-4-4-4-12
+  for (const auto& [from, n] : {std::pair{0, 8}, {8, 4}, {12, 4}, {16, 4}, {20, 12}}) {
+    if (from > 0) *p++ = '-';
+    std::memcpy(p, hex + from, static_cast<size_t>(n));
+    p += n;
+  }
+  return out;
+}
+
+std::string newRequestId(std::mt19937_64& rng) { return std::string(makeRequestId(rng).view()); }
+
+namespace {
+
+void appendFields(std::string& out, const http::fields& fields) {
+  for (const auto& f : fields) {
+    const auto name = f.name_string();
+    const auto value = f.value();
+    out.append(name.data(), name.size());
+    out.append(": ", 2);
+    out.append(value.data(), value.size());
+    out.append("\r\n", 2);
+  }
+  out.append("\r\n", 2);
+}
+
+void appendVersion(std::string& out, unsigned version) {
+  const char v[8] = {'H', 'T',
+                     'T', 'P',
+                     '/', static_cast<char>('0' + version / 10),
+                     '.', static_cast<char>('0' + version % 10)};
+  out.append(v, sizeof v);
+}
+
+}  // namespace
+
+void appendHead(std::string& out, const http::request_header<>& head) {
+  const auto method = head.method_string();
+  const auto target = head.target();
+  out.append(method.data(), method.size());
+  out.push_back(' ');
+  out.append(target.data(), target.size());
+  out.push_back(' ');
+  appendVersion(out, head.version());
+  out.append("\r\n", 2);
+  appendFields(out, head);
+}
+
+void appendHead(std::string& out, const http::response_header<>& head) {
+  appendVersion(out, head.version());
+  const unsigned code = head.result_int();
+  const char status[5] = {' ', static_cast<char>('0' + code / 100 % 10),
+                          static_cast<char>('0' + code / 10 % 10),
+                          static_cast<char>('0' + code % 10), ' '};
+  out.append(status, sizeof status);
+  auto reason = head.reason();
+  if (reason.empty()) reason = http::obsolete_reason(static_cast<http::status>(code));
+  out.append(reason.data(), reason.size());
+  out.append("\r\n", 2);
+  appendFields(out, head);
+}
+
+bool isChunked(const http::fields& fields) {
+  // As Beast's message::chunked(): chunked is the last transfer coding.
+  bool chunked = false;
+  for (auto token : http::token_list{fields[http::field::transfer_encoding]})
+    chunked = boost::beast::iequals(token, "chunked");
+  return chunked;
+}
+
+void appendChunkHeader(std::string& out, size_t size) {
+  char digits[2 * sizeof(size_t)];
+  char* end = digits + sizeof digits;
+  char* p = end;
+  do {
+    *--p = kHex[size & 0xf];
+    size >>= 4;
+  } while (size > 0);
+  out.append(p, static_cast<size_t>(end - p));
+  out.append("\r\n", 2);
 }
 
 }  // namespace meshdeck::proxy

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/message.hpp>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -27,12 +28,36 @@ size_t findHeaderEnd(std::string_view data);
 
 // The traceparent to send upstream: the incoming trace id and flags with a new span id when
 // `incoming` is a valid version-00 traceparent; otherwise a new trace, sampled.
+// makeTraceparent() is the same without an allocation (the request path uses it).
+struct Traceparent {
+  char data[55];
+  std::string_view view() const { return {data, sizeof data}; }
+};
+Traceparent makeTraceparent(std::string_view incoming, std::mt19937_64& rng);
 std::string nextTraceparent(std::string_view incoming, std::mt19937_64& rng);
 
 // The trace id (32 hex digits) of a traceparent produced by nextTraceparent.
 std::string_view traceIdOf(std::string_view traceparent);
 
-// A random UUID v4 for x-request-id.
+// A random UUID v4 for x-request-id; makeRequestId() without an allocation.
+struct RequestId {
+  char data[36];
+  std::string_view view() const { return {data, sizeof data}; }
+};
+RequestId makeRequestId(std::mt19937_64& rng);
 std::string newRequestId(std::mt19937_64& rng);
+
+// HTTP/1.1 wire form of a head, appended to `out`: the start line, every field in order and
+// the blank line — the same bytes Beast's serializer writes, but into one contiguous buffer
+// so that a head (and a small body after it) leaves in one send with one iovec. Responses
+// without a reason phrase get the standard one for the code.
+void appendHead(std::string& out, const boost::beast::http::request_header<>& head);
+void appendHead(std::string& out, const boost::beast::http::response_header<>& head);
+// Whether the body is chunked: "chunked" is the last coding in Transfer-Encoding.
+bool isChunked(const boost::beast::http::fields& fields);
+// The line that starts a chunk of `size` bytes ("<hex>\r\n"); the chunk data is followed by
+// "\r\n", the body by the last chunk kLastChunk (no trailers).
+void appendChunkHeader(std::string& out, size_t size);
+inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
 
 }  // namespace meshdeck::proxy
