@@ -21,7 +21,9 @@
 #
 # Measured per path: p50/p99 at the fixed rate (meshdeck-load, open loop, latency from the
 # scheduled send time) and "added" p50/p99 = path minus direct; CPU µs per request of each
-# proxy (utime+stime from /proc/PID/stat over the run / requests completed); TLS handshakes
+# proxy (utime+stime from /proc/PID/stat over the run / requests completed), at the fixed rate
+# (where wake-ups dominate) and saturated (wrk -t1 -c64, closed loop: the cost of a request
+# itself, the figure the goal of <= 40 µs per proxy is about); TLS handshakes
 # full vs resumed on the client-side proxy over the whole benchmark (meshdeck: /stats cluster
 # events; HAProxy: "show info" SslBackendKeyRate is a rate, so the session reuse percentage of
 # the server side's frontend is reported instead).
@@ -49,7 +51,7 @@ while [[ $# -gt 0 ]]; do
     --targets) targets="$2"; shift 2 ;;
     --out) out_file="$2"; shift 2 ;;
     --rt) prio=(chrt -f 20); shift ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "mtls_bench: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -63,7 +65,7 @@ load_bin="$bin_dir/meshdeck-load"
 [[ -x "$load_bin" ]] || { echo "mtls_bench: no meshdeck-load in '$bin_dir' (--bin-dir)" >&2; exit 2; }
 [[ -n "$proxy_bin" ]] || proxy_bin="$bin_dir/meshdeck-proxy"
 [[ -x "$proxy_bin" ]] || { echo "mtls_bench: no meshdeck-proxy at '$proxy_bin' (--proxy-bin)" >&2; exit 2; }
-for tool in haproxy nginx openssl taskset python3 curl; do
+for tool in haproxy nginx openssl taskset python3 curl wrk; do
   command -v "$tool" > /dev/null || { echo "mtls_bench: $tool is not installed" >&2; exit 2; }
 done
 
@@ -226,6 +228,12 @@ for round in $(seq 1 "$rounds"); do
       --duration "${duration}s" --json > "$work/$name-$round.json"
     c1=$(ticks_of "${client_pid[$name]:-}"); s1=$(ticks_of "${server_pid[$name]:-}")
     echo "$((c1 - c0)) $((s1 - s0))" > "$work/$name-$round.ticks"
+    sleep 1
+    c0=$(ticks_of "${client_pid[$name]:-}"); s0=$(ticks_of "${server_pid[$name]:-}")
+    "${prio[@]}" taskset -c 1 wrk -t1 -c64 -d"${duration}s" "$url" > "$work/$name-wrk-$round.txt"
+    c1=$(ticks_of "${client_pid[$name]:-}"); s1=$(ticks_of "${server_pid[$name]:-}")
+    echo "$((c1 - c0)) $((s1 - s0))" > "$work/$name-wrk-$round.ticks"
+    sleep 1
   done
 done
 
@@ -263,12 +271,22 @@ def info(text, key):
 rows = {}
 for n in names:
     p50, p99, ccpu, scpu, errors, done = [], [], [], [], 0, 0
+    sat, sat_ccpu, sat_scpu = [], [], []
     for r in range(1, rounds + 1):
         j = json.loads(read(f"{work}/{n}-{r}.json"))
         p50.append(j["latency_us"]["p50"]); p99.append(j["latency_us"]["p99"])
         errors += j["errors"]["total"]; done += j["completed"]
         c, s = (int(x) for x in read(f"{work}/{n}-{r}.ticks").split())
         ccpu.append(c / tck * 1e6 / max(1, j["completed"])); scpu.append(s / tck * 1e6 / max(1, j["completed"]))
+        wrk = read(f"{work}/{n}-wrk-{r}.txt")
+        total = int(re.search(r"(\d+) requests in", wrk).group(1))
+        sat.append(float(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1)))
+        bad = re.search(r"Non-2xx or 3xx responses: (\d+)", wrk)
+        errors += int(bad.group(1)) if bad else 0
+        sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", wrk)
+        errors += sum(int(x) for x in sock.groups()) if sock else 0
+        c, s = (int(x) for x in read(f"{work}/{n}-wrk-{r}.ticks").split())
+        sat_ccpu.append(c / tck * 1e6 / max(1, total)); sat_scpu.append(s / tck * 1e6 / max(1, total))
     hs = "—"
     if n == "mtls-pair":
         c = read(f"{work}/{n}-client.stats"); s = read(f"{work}/{n}-server.stats")
@@ -282,7 +300,8 @@ for n in names:
         s = read(f"{work}/{n}-server.info")
         hs = f"server: {info(s, 'SslFrontendSessionReuse_pct')} % frontend session reuse, max key rate {info(s, 'SslFrontendMaxKeyRate')}/s"
     rows[n] = dict(p50=statistics.median(p50), p99=statistics.median(p99), p99_all=p99,
-                   ccpu=statistics.median(ccpu), scpu=statistics.median(scpu), errors=errors, done=done, hs=hs)
+                   ccpu=statistics.median(ccpu), scpu=statistics.median(scpu), errors=errors, done=done, hs=hs,
+                   sat=statistics.median(sat), sat_ccpu=statistics.median(sat_ccpu), sat_scpu=statistics.median(sat_scpu))
 d = rows.get("direct")
 print(f"Medians of {rounds} rounds of {dur} s at {rate} req/s over {conns} connections (meshdeck-load, open loop).")
 print()
@@ -293,6 +312,17 @@ for n, r in rows.items():
     add = lambda q: "—" if direct or not d else f"{r[q] - d[q]:.0f}"
     cpu = lambda v: "—" if direct else f"{v:.1f}"
     print(f"| {n} | {r['p50']:.0f} | {r['p99']:.0f} | {add('p50')} | {add('p99')} | {cpu(r['ccpu'])} | {cpu(r['scpu'])} | {r['errors']} | {r['hs']} |")
+print()
+print(f"Saturated (wrk -t1 -c64, {dur} s per round, medians; both proxies of a pair share CPU 0):")
+print()
+print("| path | req/s | CPU µs/req client-side proxy | CPU µs/req server-side proxy | req/s vs plain-pair |")
+print("|---|---:|---:|---:|---:|")
+plain = rows.get("plain-pair")
+for n, r in rows.items():
+    direct = n == "direct"
+    cpu = lambda v: "—" if direct else f"{v:.1f}"
+    ratio = "—" if direct or not plain else f"{r['sat'] / plain['sat']:.2f}"
+    print(f"| {n} | {r['sat']:.0f} | {cpu(r['sat_ccpu'])} | {cpu(r['sat_scpu'])} | {ratio} |")
 print()
 print("p99 of every round (µs): " + "; ".join(f"{n}: " + ", ".join(f"{p:.0f}" for p in r["p99_all"]) for n, r in rows.items()))
 PY
