@@ -265,6 +265,39 @@ std::vector<CertificateInfo> GrpcControlPlane::certificates() {
   return out;
 }
 
+CaStatus GrpcControlPlane::rotateRoot(RootRotationAction action, bool force) {
+  using google::protobuf::util::TimeUtil;
+  v1::RotateRootRequest req;
+  req.set_action(action == RootRotationAction::kBegin    ? v1::ROOT_ROTATION_BEGIN
+                 : action == RootRotationAction::kRetire ? v1::ROOT_ROTATION_RETIRE
+                                                         : v1::ROOT_ROTATION_STATUS);
+  req.set_force(force);
+  v1::RotateRootResponse r;
+  CaStatus out;
+  const auto s = impl_->stub_->RotateRoot(impl_->ctx().get(), req, &r);
+  if (!s.ok()) {
+    out.message = "control plane: " + s.error_message();
+    return out;
+  }
+  auto root = [](const v1::CaRoot& c) {
+    return CaRootInfo{
+        c.fingerprint_sha256(), c.subject(),
+        std::chrono::system_clock::from_time_t(TimeUtil::TimestampToTimeT(c.not_before())),
+        std::chrono::system_clock::from_time_t(TimeUtil::TimestampToTimeT(c.not_after()))};
+  };
+  out.ok = true;
+  out.message = r.message();
+  out.trust_domain = r.trust_domain();
+  out.active_root = root(r.active_root());
+  for (const auto& c : r.retiring_roots()) out.retiring_roots.push_back(root(c));
+  out.rotation_in_progress = r.rotation_in_progress();
+  out.proxies_on_retiring_root.assign(r.proxies_on_retiring_root().begin(),
+                                      r.proxies_on_retiring_root().end());
+  out.proxies_unknown_issuer.assign(r.proxies_unknown_issuer().begin(),
+                                    r.proxies_unknown_issuer().end());
+  return out;
+}
+
 std::vector<ProcessInfo> GrpcControlPlane::processes() {
   v1::ListProcessesResponse r;
   std::vector<ProcessInfo> out;

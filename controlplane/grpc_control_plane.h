@@ -41,6 +41,7 @@ class GrpcControlPlane final : public ControlPlane {
   ActionResult restartProcess(const std::string& name) override;
   ActionResult scaleService(const std::string& service, const std::string& version,
                             uint32_t replicas) override;
+  CaStatus rotateRoot(RootRotationAction action, bool force) override;
   std::string listenAddress() override;
 
  private:

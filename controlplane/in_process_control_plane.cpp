@@ -1,6 +1,8 @@
 #include "controlplane/in_process_control_plane.h"
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include "controlplane/fleet/demo_fleet.h"
 #include "controlplane/identity/bootstrap_tokens.h"
 #include "controlplane/identity/certificate_authority.h"
+#include "controlplane/identity/server_tls_files.h"
 #include "controlplane/policy/policy_store.h"
 #include "controlplane/registry/registry.h"
 #include "controlplane/server/discovery_service.h"
@@ -29,6 +32,9 @@ namespace {
 constexpr const char* kExternal = "(external)";
 constexpr const char* kDefaultSecureListen = "127.0.0.1:15012";
 constexpr std::chrono::hours kServerCertLifetime{24 * 30};
+// gRPC re-reads the TLS port's files every second (FileWatcherCertificateProvider); waiting
+// twice that makes sure a new certificate is in use.
+constexpr std::chrono::seconds kTlsReloadWait{2};
 
 // The TLS address to use: options.secure_listen, or its documented default.
 std::string secureListenOf(const ControlPlaneOptions& o) {
@@ -78,16 +84,23 @@ class InProcessControlPlane::Impl {
       if (!secure.empty()) {
         // One server, two ports: every service is reachable on both; Identity tells them apart
         // by the client certificate, which only the TLS port can carry.
-        const std::string id =
-            pki::formatSpiffeId({options_.trust_domain, "meshdeck-system", "controlplane"});
-        const auto kc = ca_->issueServerCertificate(
-            id, {"meshdeck-controlplane"},
-            std::chrono::duration_cast<std::chrono::seconds>(kServerCertLifetime), error);
-        if (!kc) return false;
-        grpc::SslServerCredentialsOptions tls(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
-        for (const auto& root : ca_->trustBundlePem()) tls.pem_root_certs += root;
-        tls.pem_key_cert_pairs.push_back({kc->key_pem, kc->chain_pem});
-        builder.AddListeningPort(secure, grpc::SslServerCredentials(tls), &secure_port);
+        // The port's key, certificate and roots live in files that gRPC re-reads every
+        // second, so renewals and root rotations reach the port without a restart.
+        tls_files_ = identity::ServerTlsFiles::open(
+            options_.state_dir.empty()
+                ? std::filesystem::path()
+                : std::filesystem::path(options_.state_dir) / "identity" / "tls",
+            error);
+        if (!tls_files_ || !renewServerCertificate(error)) return false;
+        auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+            tls_files_->keyPath().string(), tls_files_->certPath().string(),
+            tls_files_->rootsPath().string(), 1);
+        grpc::experimental::TlsServerCredentialsOptions tls(provider);
+        tls.watch_root_certs();
+        tls.watch_identity_key_cert_pairs();
+        tls.set_cert_request_type(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+        builder.AddListeningPort(secure, grpc::experimental::TlsServerCredentials(tls),
+                                 &secure_port);
       }
       builder.RegisterService(&discovery_);
       builder.RegisterService(&telemetry_);
@@ -112,6 +125,7 @@ class InProcessControlPlane::Impl {
     discovery_.start();
     stopping_ = false;
     publisher_ = std::thread([this] { publishLoop(); });
+    if (tls_files_) tls_thread_ = std::thread([this] { tlsLoop(); });
     started_ = true;
     return true;
   }
@@ -125,6 +139,7 @@ class InProcessControlPlane::Impl {
     }
     publish_wake_.notify_all();
     if (publisher_.joinable()) publisher_.join();
+    if (tls_thread_.joinable()) tls_thread_.join();
     discovery_.stop();
     if (server_) {
       // Streams are long-lived: cancel them after a short grace period.
@@ -132,6 +147,164 @@ class InProcessControlPlane::Impl {
       server_->Wait();
       server_.reset();
     }
+  }
+
+  // Issues a new certificate for the TLS port from the active root and writes it with the
+  // current trust bundle (the roots client certificates are verified against).
+  bool renewServerCertificate(std::string* error) {
+    const std::string id =
+        pki::formatSpiffeId({options_.trust_domain, "meshdeck-system", "controlplane"});
+    const auto kc = ca_->issueServerCertificate(
+        id, {"meshdeck-controlplane"},
+        std::chrono::duration_cast<std::chrono::seconds>(kServerCertLifetime), error);
+    if (!kc) return false;
+    if (!writeTlsFiles(kc->key_pem, kc->chain_pem, error)) return false;
+    const auto leaf = pki::loadCertPem(kc->chain_pem);
+    const auto info = leaf ? pki::certificateInfo(leaf.get()) : std::nullopt;
+    std::lock_guard lock(tls_mutex_);
+    server_key_pem_ = kc->key_pem;
+    server_chain_pem_ = kc->chain_pem;
+    // Renewed at half life; a restart always issues a fresh one.
+    const auto not_after = info ? info->not_after : time_.systemNow() + kServerCertLifetime;
+    server_cert_renew_at_ = time_.systemNow() + (not_after - time_.systemNow()) / 2;
+    spdlog::info("control plane TLS certificate {} issued by {}",
+                 info ? info->serial_hex : std::string("?"), info ? info->issuer : "?");
+    return true;
+  }
+
+  // The current server key and chain with the CA's current trust bundle.
+  bool writeTlsFiles(const std::string& key_pem, const std::string& chain_pem, std::string* error) {
+    std::string roots;
+    for (const auto& r : ca_->trustBundlePem()) roots += r;
+    std::lock_guard lock(tls_files_mutex_);
+    return tls_files_->update(key_pem, chain_pem, roots, error);
+  }
+
+  // The current server certificate with the CA's current trust bundle.
+  bool rewriteTlsRoots(std::string* error) {
+    std::string key, chain;
+    {
+      std::lock_guard lock(tls_mutex_);
+      key = server_key_pem_;
+      chain = server_chain_pem_;
+    }
+    return writeTlsFiles(key, chain, error);
+  }
+
+  // Renews the TLS port's certificate at half life.
+  void tlsLoop() {
+    std::unique_lock lock(publish_mutex_);
+    while (!stopping_) {
+      publish_wake_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+      if (stopping_) break;
+      lock.unlock();
+      bool due = false;
+      {
+        std::lock_guard tls(tls_mutex_);
+        due = time_.systemNow() >= server_cert_renew_at_;
+      }
+      std::string error;
+      if (due && !renewServerCertificate(&error))
+        spdlog::error("cannot renew the control plane's TLS certificate: {}", error);
+      lock.lock();
+    }
+  }
+
+  CaStatus caStatus() const {
+    CaStatus s;
+    s.ok = true;
+    s.trust_domain = ca_->trustDomain();
+    auto convert = [](const identity::RootDescription& d) {
+      return CaRootInfo{d.fingerprint_sha256, d.subject, d.not_before, d.not_after};
+    };
+    s.active_root = convert(ca_->activeRoot());
+    for (const auto& r : ca_->retiringRoots()) s.retiring_roots.push_back(convert(r));
+    s.rotation_in_progress = !s.retiring_roots.empty();
+    // The newest certificate issued to each proxy (issued() is oldest first).
+    std::map<std::string, std::string> issuer_of;
+    for (const auto& c : ca_->issued())
+      if (!c.proxy_id.empty()) issuer_of[c.proxy_id] = c.issuer;
+    const std::string active = ca_->activeIssuer();
+    for (const auto& p : registry_.connectedProxies()) {
+      if (p.spiffe_id.empty()) continue;
+      const auto it = issuer_of.find(p.proxy_id);
+      if (it == issuer_of.end())
+        s.proxies_unknown_issuer.push_back(p.proxy_id);
+      else if (it->second != active)
+        s.proxies_on_retiring_root.push_back(p.proxy_id);
+    }
+    return s;
+  }
+
+  CaStatus rotateRoot(RootRotationAction action, bool force) {
+    if (!ca_) {
+      CaStatus s;
+      s.message = "the control plane has not started; its CA is not loaded";
+      return s;
+    }
+    std::lock_guard rotation(rotation_mutex_);
+    std::string error;
+    std::string message;
+    if (action == RootRotationAction::kBegin) {
+      if (!ca_->beginRootRotation(&error)) {
+        CaStatus s = caStatus();
+        s.ok = false;
+        s.message = "cannot begin a root rotation: " + error;
+        return s;
+      }
+      // The port keeps its certificate from the old root (still trusted by every proxy) and
+      // now accepts client certificates of either root.
+      if (tls_files_ && !rewriteTlsRoots(&error))
+        spdlog::error("root rotation: cannot update the TLS port's roots: {}", error);
+      discovery_.markDirty();
+      message =
+          "root rotation begun: new certificates are signed by the new root; the trust bundle "
+          "(old + new) is being pushed and proxies on the old root renew early";
+    } else if (action == RootRotationAction::kRetire) {
+      CaStatus before = caStatus();
+      if (!before.rotation_in_progress) {
+        before.ok = false;
+        before.message = "no root rotation in progress (run `meshdeckctl ca rotate begin` first)";
+        return before;
+      }
+      if (!before.proxies_on_retiring_root.empty() && !force) {
+        std::string names;
+        for (const auto& p : before.proxies_on_retiring_root)
+          names += (names.empty() ? "" : ", ") + p;
+        before.ok = false;
+        before.message = std::to_string(before.proxies_on_retiring_root.size()) +
+                         " connected prox" +
+                         (before.proxies_on_retiring_root.size() == 1 ? "y" : "ies") +
+                         " still hold a certificate from the retiring root (" + names +
+                         "); they renew early after BEGIN, so wait and retry, or use --force "
+                         "(their mutual TLS and renewals will then fail)";
+        return before;
+      }
+      // The port's certificate must come from the root that stays. It changes first, while
+      // every proxy still trusts both roots, and gRPC re-reads the files within a second:
+      // by the time a proxy learns that the old root is gone, the port presents the new one.
+      if (tls_files_) {
+        if (!renewServerCertificate(&error)) {
+          before.ok = false;
+          before.message = "cannot reissue the TLS port's certificate: " + error;
+          return before;
+        }
+        std::this_thread::sleep_for(kTlsReloadWait);
+      }
+      if (!ca_->retireOldRoot(&error)) {
+        before.ok = false;
+        before.message = "cannot retire the old root: " + error;
+        return before;
+      }
+      if (tls_files_ && !rewriteTlsRoots(&error))
+        spdlog::error("root rotation: cannot update the TLS port's roots: {}", error);
+      discovery_.markDirty();
+      message = "old root retired: the trust bundle holds the new root only";
+    }
+    CaStatus s = caStatus();
+    s.message = message;
+    if (!message.empty()) spdlog::info("identity: {}", message);
+    return s;
   }
 
   bool applyPolicyDir(std::string* error) {
@@ -172,6 +345,7 @@ class InProcessControlPlane::Impl {
     s.services = registry_.serviceNames();
     s.policies = store_.current();
     s.trust_domain = options_.trust_domain;
+    if (ca_) s.trust_bundle_pem = ca_->trustBundlePem();
     return s;
   }
 
@@ -294,6 +468,13 @@ class InProcessControlPlane::Impl {
   identity::BootstrapTokens tokens_;
   std::unique_ptr<identity::CertificateAuthority> ca_;  // created by start()
   std::unique_ptr<IdentityService> identity_;
+  std::unique_ptr<identity::ServerTlsFiles> tls_files_;  // the TLS port's identity (start())
+  std::mutex tls_mutex_;        // guards server_*_pem_ and server_cert_renew_at_
+  std::mutex tls_files_mutex_;  // serializes writes of tls_files_
+  std::mutex rotation_mutex_;   // one rotation action at a time
+  std::string server_key_pem_, server_chain_pem_;
+  pki::TimePoint server_cert_renew_at_;
+  std::thread tls_thread_;
 
   std::mutex publish_mutex_;
   std::condition_variable publish_wake_;
@@ -431,6 +612,10 @@ std::string InProcessControlPlane::issueBootstrapToken(const std::string& proxy_
   if (!pki::parseSpiffeId(pki::formatSpiffeId({impl_->options_.trust_domain, ns, service})))
     return {};
   return impl_->tokens_.issue(proxy_id, ns, service);
+}
+
+CaStatus InProcessControlPlane::rotateRoot(RootRotationAction action, bool force) {
+  return impl_->rotateRoot(action, force);
 }
 
 std::string InProcessControlPlane::listenAddress() {

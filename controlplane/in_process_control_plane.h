@@ -82,6 +82,7 @@ class InProcessControlPlane final : public ControlPlane {
   // "" for an identity that is not a valid SPIFFE id (tokens issued before start() are valid).
   std::string issueBootstrapToken(const std::string& proxy_id, const std::string& ns,
                                   const std::string& service) override;
+  CaStatus rotateRoot(RootRotationAction action, bool force) override;
   std::string listenAddress() override;
 
  private:

@@ -411,4 +411,18 @@ Validity validityAt(TimePoint not_before, TimePoint not_after, TimePoint now,
                                                                 : Validity::kValid;
 }
 
+std::string fingerprintSha256(const X509* cert) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (!cert || X509_digest(cert, EVP_sha256(), md, &n) != 1) return {};
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned int i = 0; i < n; ++i) {
+    if (i) out += ':';
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 15];
+  }
+  return out;
+}
+
 }  // namespace meshdeck::pki

@@ -125,6 +125,9 @@ struct CertificateInfo {
 // Facts of a certificate; nothing when its validity times cannot be read.
 std::optional<CertificateInfo> certificateInfo(const X509* cert);
 
+// SHA-256 of the DER encoding, upper-case hex bytes separated by colons ("" on failure).
+std::string fingerprintSha256(const X509* cert);
+
 // Verifies `leaf` (with `intermediates` as untrusted helpers) up to one of `roots` at time
 // `at`, with OpenSSL's X509_verify_cert (signatures, validity, CA flags, path length).
 // Returns false and fills `error` (when given) with OpenSSL's reason.

@@ -71,6 +71,19 @@ class ControlPlane {
     return {};
   }
 
+  // Reports the CA's roots (kStatus) or drives a root rotation (docs/security.md, "Root
+  // rotation"): kBegin makes a new root active while the old one stays trusted and pushes the
+  // new trust bundle to every proxy; kRetire drops the old root, and is refused while a
+  // connected proxy still holds a certificate from it unless `force`. The result is the state
+  // after the action, with ok = false and the reason when it was refused. The default (a
+  // control plane without a CA) refuses everything.
+  virtual CaStatus rotateRoot(RootRotationAction action, bool force) {
+    (void)action, (void)force;
+    CaStatus s;
+    s.message = "this control plane has no certificate authority";
+    return s;
+  }
+
   // Where this control plane accepts proxies ("127.0.0.1:15010"), for the status bar.
   virtual std::string listenAddress() = 0;
 };

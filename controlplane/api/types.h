@@ -139,6 +139,28 @@ struct CertificateInfo {
   SystemTime not_after;
 };
 
+// One root certificate of the mesh CA.
+struct CaRootInfo {
+  std::string fingerprint_sha256;  // of the DER certificate, "AB:CD:..."
+  std::string subject;             // RFC 2253
+  SystemTime not_before;
+  SystemTime not_after;
+};
+
+enum class RootRotationAction { kStatus, kBegin, kRetire };
+
+// The mesh CA's roots and rotation state (ControlPlane::rotateRoot).
+struct CaStatus {
+  bool ok = false;      // false: the action was refused or failed (`message` says why)
+  std::string message;  // what happened, or why not
+  std::string trust_domain;
+  CaRootInfo active_root;
+  std::vector<CaRootInfo> retiring_roots;  // non-empty exactly while a rotation is in progress
+  bool rotation_in_progress = false;
+  std::vector<std::string> proxies_on_retiring_root;  // connected, newest cert from an old root
+  std::vector<std::string> proxies_unknown_issuer;    // connected, no cert known since start
+};
+
 struct ActionResult {
   bool ok = false;
   std::string message;

@@ -401,6 +401,7 @@ void ConfigCompiler::compileLocal(const ProxyNode& self, v1::ProxyConfig* result
   auto* security = config.mutable_security();
   security->set_inbound_mode(mode);
   security->set_trust_domain(state_.trust_domain);
+  for (const auto& pem : state_.trust_bundle_pem) security->add_trust_bundle_pem(pem);
   // DENY rules are listed first: a request matching any DENY is refused whatever ALLOWs say.
   bool any_allow_policy = false;
   for (int pass = 0; pass < 2; ++pass) {

@@ -16,6 +16,7 @@ struct MeshState {
   std::set<std::string> services;  // registered services (with or without proxies)
   std::shared_ptr<const PolicySet> policies;
   std::string trust_domain = "meshdeck.local";
+  std::vector<std::string> trust_bundle_pem;  // the CA's roots, the signing one first
 };
 
 // ConfigCompiler turns registry + policies into each proxy's complete ProxyConfig. This is the

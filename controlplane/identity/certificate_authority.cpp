@@ -421,6 +421,37 @@ bool CertificateAuthority::rotationInProgress() const {
   return !retiring_.empty();
 }
 
+namespace {
+RootDescription describe(const X509* cert) {
+  RootDescription d;
+  d.fingerprint_sha256 = pki::fingerprintSha256(cert);
+  if (const auto info = pki::certificateInfo(cert)) {
+    d.subject = info->subject;
+    d.not_before = info->not_before;
+    d.not_after = info->not_after;
+  }
+  return d;
+}
+}  // namespace
+
+RootDescription CertificateAuthority::activeRoot() const {
+  std::lock_guard lock(mu_);
+  return describe(active_->cert.get());
+}
+
+std::vector<RootDescription> CertificateAuthority::retiringRoots() const {
+  std::lock_guard lock(mu_);
+  std::vector<RootDescription> out;
+  for (const auto& r : retiring_) out.push_back(describe(r.get()));
+  return out;
+}
+
+std::string CertificateAuthority::activeIssuer() const {
+  std::lock_guard lock(mu_);
+  const auto info = pki::certificateInfo(active_->cert.get());
+  return info ? info->subject : std::string();
+}
+
 std::vector<IssuedCertificate> CertificateAuthority::issued() const {
   std::lock_guard lock(mu_);
   const auto now = time_.systemNow();

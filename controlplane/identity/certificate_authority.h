@@ -59,6 +59,14 @@ struct KeyAndChain {
   std::string chain_pem;
 };
 
+// One root of the CA, as shown to operators.
+struct RootDescription {
+  std::string fingerprint_sha256;
+  std::string subject;  // RFC 2253
+  pki::TimePoint not_before;
+  pki::TimePoint not_after;
+};
+
 // CertificateAuthority is the mesh's CA: a self-signed EC P-256 root (10 years) that signs
 // short-lived workload certificates with one SPIFFE URI SAN.
 //
@@ -122,6 +130,12 @@ class CertificateAuthority {
   // is in progress.
   bool retireOldRoot(std::string* error);
   bool rotationInProgress() const;
+  // The active root and the retiring ones (empty unless a rotation is in progress).
+  RootDescription activeRoot() const;
+  std::vector<RootDescription> retiringRoots() const;
+  // The issuer name (RFC 2253) of certificates signed now; compare with
+  // IssuedCertificate::issuer to tell leaves of the active root from older ones.
+  std::string activeIssuer() const;
 
   // Issued certificates that have not expired, oldest first (at most kMaxIssuedRecords).
   std::vector<IssuedCertificate> issued() const;

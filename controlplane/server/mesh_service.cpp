@@ -269,4 +269,46 @@ grpc::ServerUnaryReactor* MeshService::ListCertificates(grpc::CallbackServerCont
   return done(ctx);
 }
 
+// A refused action (RETIRE with proxies still on the old root, BEGIN during a rotation, no CA)
+// is FAILED_PRECONDITION with the reason; the state is then read with ROOT_ROTATION_STATUS.
+grpc::ServerUnaryReactor* MeshService::RotateRoot(grpc::CallbackServerContext* ctx,
+                                                  const v1::RotateRootRequest* request,
+                                                  v1::RotateRootResponse* response) {
+  using google::protobuf::util::TimeUtil;
+  RootRotationAction action = RootRotationAction::kStatus;
+  switch (request->action()) {
+    case v1::ROOT_ROTATION_BEGIN:
+      action = RootRotationAction::kBegin;
+      break;
+    case v1::ROOT_ROTATION_RETIRE:
+      action = RootRotationAction::kRetire;
+      break;
+    case v1::ROOT_ROTATION_STATUS:
+    case v1::ROOT_ROTATION_ACTION_UNSPECIFIED:
+      break;
+    default:
+      return done(ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                    "unknown root rotation action " +
+                                        std::to_string(static_cast<int>(request->action()))));
+  }
+  const CaStatus s = cp_.rotateRoot(action, request->force());
+  if (!s.ok) return done(ctx, grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, s.message));
+  auto root = [](const CaRootInfo& r, v1::CaRoot* out) {
+    out->set_fingerprint_sha256(r.fingerprint_sha256);
+    out->set_subject(r.subject);
+    *out->mutable_not_before() =
+        TimeUtil::TimeTToTimestamp(std::chrono::system_clock::to_time_t(r.not_before));
+    *out->mutable_not_after() =
+        TimeUtil::TimeTToTimestamp(std::chrono::system_clock::to_time_t(r.not_after));
+  };
+  response->set_trust_domain(s.trust_domain);
+  root(s.active_root, response->mutable_active_root());
+  for (const auto& r : s.retiring_roots) root(r, response->add_retiring_roots());
+  response->set_rotation_in_progress(s.rotation_in_progress);
+  for (const auto& p : s.proxies_on_retiring_root) response->add_proxies_on_retiring_root(p);
+  for (const auto& p : s.proxies_unknown_issuer) response->add_proxies_unknown_issuer(p);
+  response->set_message(s.message);
+  return done(ctx);
+}
+
 }  // namespace meshdeck::cp

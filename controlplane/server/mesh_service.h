@@ -58,6 +58,9 @@ class MeshService final : public meshdeck::v1::Mesh::CallbackService {
   grpc::ServerUnaryReactor* ListCertificates(
       grpc::CallbackServerContext* ctx, const meshdeck::v1::ListCertificatesRequest* request,
       meshdeck::v1::ListCertificatesResponse* response) override;
+  grpc::ServerUnaryReactor* RotateRoot(grpc::CallbackServerContext* ctx,
+                                       const meshdeck::v1::RotateRootRequest* request,
+                                       meshdeck::v1::RotateRootResponse* response) override;
 
  private:
   ControlPlane& cp_;

@@ -76,9 +76,13 @@ bool MeshAgent::requestCertificate(bool renewal, std::string* error, bool* retry
   std::shared_ptr<grpc::Channel> channel;
   if (renewal) {
     grpc::SslCredentialsOptions tls;
-    tls.pem_root_certs = bundle_pem_;
-    tls.pem_private_key = key_pem_;
-    tls.pem_cert_chain = chain_pem_;
+    {
+      // The bundle accepts the TLS port's certificate of either root during a rotation.
+      std::lock_guard lock(id_mu_);
+      tls.pem_root_certs = bundle_pem_;
+      tls.pem_private_key = key_pem_;
+      tls.pem_cert_chain = chain_pem_;
+    }
     grpc::ChannelArguments args;
     // The TLS port's certificate names this host (docs/security.md).
     args.SetSslTargetNameOverride("meshdeck-controlplane");
@@ -122,6 +126,7 @@ bool MeshAgent::requestCertificate(bool renewal, std::string* error, bool* retry
     return false;
   }
   std::string why;
+  std::lock_guard id_lock(id_mu_);
   if (!proxy_.setTlsIdentity(response.certificate_chain_pem(), key_pem, bundle, &why)) {
     *error = "the issued certificate cannot be installed: " + why;
     return false;
@@ -140,6 +145,40 @@ bool MeshAgent::requestCertificate(bool renewal, std::string* error, bool* retry
   spdlog::info("identity: {} {} (serial {}, valid until {:%Y-%m-%dT%H:%M:%SZ})",
                renewal ? "renewed" : "installed", response.spiffe_id(), info->serial_hex,
                fmt::gmtime(std::chrono::system_clock::to_time_t(info->not_after)));
+  return true;
+}
+
+bool MeshAgent::applyTrustBundle(const std::string& bundle_pem, const std::string& signing_root_pem,
+                                 std::string* error) {
+  bool renew_early = false;
+  {
+    std::lock_guard lock(id_mu_);
+    if (chain_pem_.empty() || bundle_pem == bundle_pem_) return true;
+    if (!proxy_.setTlsIdentity(chain_pem_, key_pem_, bundle_pem, error)) return false;
+    bundle_pem_ = bundle_pem;
+    ++counters_.bundles_installed;
+    const auto chain = pki::loadCertChainPem(chain_pem_);
+    const auto root = pki::loadCertPem(signing_root_pem);
+    std::vector<X509*> intermediates;
+    for (size_t i = 1; i < chain.size(); ++i) intermediates.push_back(chain[i].get());
+    std::string why;
+    renew_early = !chain.empty() && root &&
+                  !pki::verifyCertificate(chain.front().get(), intermediates, {root.get()},
+                                          std::chrono::system_clock::now(), &why);
+  }
+  spdlog::info("identity: trust bundle updated from the control plane{}",
+               renew_early ? "; the certificate is from an older root, renewing early" : "");
+  if (renew_early && !identity_.control_plane_tls.empty()) {
+    thread_local std::mt19937_64 rng(std::random_device{}());
+    const auto at = std::chrono::system_clock::now() + std::chrono::seconds(1) +
+                    std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(0, 5000)(rng));
+    {
+      std::lock_guard lock(mu_);
+      if (at < early_renewal_at_) early_renewal_at_ = at;
+    }
+    ++counters_.early_renewals;
+    cv_.notify_all();
+  }
   return true;
 }
 
@@ -182,12 +221,28 @@ void MeshAgent::runRenewal() {
     // Half of the lifetime as received: the CA backdates notBefore by a minute for clock skew,
     // which would put half life of a short-lived certificate in the past. At least a second
     // between renewals, whatever the certificate says.
-    const auto at = pki::renewalTime(std::max(not_before_, installed_at_), not_after_, 0.1, rng());
+    std::chrono::system_clock::time_point at, not_after;
+    {
+      std::lock_guard lock(id_mu_);
+      at = pki::renewalTime(std::max(not_before_, installed_at_), not_after_, 0.1, rng());
+      not_after = not_after_;
+    }
     const auto wait = std::max<std::chrono::milliseconds>(
         std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::milliseconds>(
                                      at - std::chrono::system_clock::now()));
     spdlog::info("identity: renewal in {:.1f} s", double(wait.count()) / 1000);
-    if (!sleepFor(wait)) return;
+    {
+      // Until the renewal time, or an early renewal asked for by a new trust bundle.
+      const auto regular = std::chrono::system_clock::now() + wait;
+      std::unique_lock lock(mu_);
+      while (!stopping_) {
+        const auto until = std::min(regular, early_renewal_at_);
+        if (std::chrono::system_clock::now() >= until) break;
+        cv_.wait_until(lock, until);
+      }
+      if (stopping_) return;
+      early_renewal_at_ = std::chrono::system_clock::time_point::max();
+    }
     for (uint32_t attempt = 0; !stopping_; ++attempt) {
       std::string error;
       bool retryable = false;
@@ -197,7 +252,7 @@ void MeshAgent::runRenewal() {
       }
       if (stopping_) return;
       ++counters_.sign_failures;
-      const bool expired = std::chrono::system_clock::now() >= not_after_;
+      const bool expired = std::chrono::system_clock::now() >= not_after;
       spdlog::log(expired ? spdlog::level::err : spdlog::level::warn,
                   "identity: renewal of {} failed{}: {}", spiffeId(),
                   expired ? " and the certificate has EXPIRED" : "", error);
@@ -266,7 +321,13 @@ void MeshAgent::runDiscovery() {
         v1::DiscoveryRequest answer;
         answer.set_response_nonce(response.nonce());
         std::string error;
-        if (proxy_.applyConfig(response.config(), &error)) {
+        const auto& security = response.config().security();
+        std::string bundle;
+        for (const auto& pem : security.trust_bundle_pem()) bundle += pem;
+        const bool bundle_ok =
+            bundle.empty() || applyTrustBundle(bundle, security.trust_bundle_pem(0), &error);
+        if (!bundle_ok) error = "trust bundle: " + error;
+        if (bundle_ok && proxy_.applyConfig(response.config(), &error)) {
           applied_version = response.version_info();
           ++counters_.configs_applied;
           if (response.config().telemetry().has_interval()) {

@@ -36,6 +36,9 @@ struct MeshAgentCounters {
   std::atomic<uint64_t> connects{0}, configs_applied{0}, configs_rejected{0};
   std::atomic<uint64_t> reports_sent{0}, reports_failed{0};
   std::atomic<uint64_t> certificates_issued{0}, certificates_renewed{0}, sign_failures{0};
+  // Trust bundles installed from a configuration push; early renewals asked for because the
+  // certificate does not chain to the bundle's signing root (a root rotation began).
+  std::atomic<uint64_t> bundles_installed{0}, early_renewals{0};
 };
 
 // MeshAgent connects a running Proxy to the control plane:
@@ -53,6 +56,12 @@ struct MeshAgentCounters {
 //   it at pki::renewalTime (half life ± 10 %) over the TLS port, authenticated by the current
 //   certificate (fresh key each time), retrying every few seconds until it succeeds. Without a
 //   certificate the proxy runs in plaintext and announces no identity.
+// - Trust bundle (root rotation): a pushed configuration carries the CA's roots
+//   (Security.trust_bundle_pem, signing root first). A changed bundle is installed at once with
+//   the current certificate (new connections use it, open ones are kept); failing that, the
+//   configuration is NACKed. When the certificate does not chain to the signing root, the
+//   renewal thread renews early, after a random 1-6 s (so that every proxy has the new bundle
+//   before peers present certificates of the new root, and renewals do not arrive at once).
 // When the control plane disappears, both streams reconnect with jittered exponential backoff
 // (100 ms doubling to 5 s, full jitter) and resync; traffic keeps flowing on the last config.
 //
@@ -82,6 +91,10 @@ class MeshAgent {
   // One Sign call (renewal: over TLS with the current certificate) and installation.
   // `retryable` tells whether the failure was transport (the control plane unreachable).
   bool requestCertificate(bool renewal, std::string* error, bool* retryable);
+  // Installs a pushed trust bundle (see the class comment); false with a reason when the
+  // identity cannot be rebuilt with it.
+  bool applyTrustBundle(const std::string& bundle_pem, const std::string& signing_root_pem,
+                        std::string* error);
   // Sleeps for a jittered backoff; returns false when stopping.
   bool backoff(uint32_t attempt);
   bool sleepFor(std::chrono::milliseconds d);
@@ -90,10 +103,14 @@ class MeshAgent {
   const MeshIdentity identity_;
   std::string bootstrap_token_;  // emptied after use
   std::string spiffe_id_;        // guarded by mu_
-  // Current identity material, only touched by the discovery thread (first certificate, before
-  // the renewal thread starts) and then by the renewal thread.
+  // Current identity material, guarded by id_mu_ (the discovery thread installs pushed bundles,
+  // the renewal thread certificates).
+  std::mutex id_mu_;
   std::string key_pem_, chain_pem_, bundle_pem_;
   std::chrono::system_clock::time_point not_before_, not_after_, installed_at_;
+  // When to renew early (max(): not asked); guarded by mu_, wakes cv_.
+  std::chrono::system_clock::time_point early_renewal_at_ =
+      std::chrono::system_clock::time_point::max();
   MeshAgentCounters counters_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint32_t> interval_ms_{1000};

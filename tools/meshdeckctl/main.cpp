@@ -68,11 +68,30 @@ int main(int argc, char** argv) {
   fleet_scale->add_option("replicas", o.replicas, "Instances wanted (0-16)")->required();
   fleet_scale->add_option("--version", o.version, "Version (default: the first declared)");
 
+  auto* ca = app.add_subcommand("ca", "The mesh certificate authority: roots and root rotation");
+  ca->require_subcommand(1);
+  auto* ca_status = ca->add_subcommand("status", "Active and retiring roots, rotation progress");
+  auto* ca_rotate = ca->add_subcommand("rotate", "Rotate the root: begin, then retire");
+  ca_rotate->require_subcommand(1);
+  auto* ca_begin = ca_rotate->add_subcommand(
+      "begin", "A new root signs from now on; proxies get the new bundle and renew early");
+  auto* ca_retire = ca_rotate->add_subcommand(
+      "retire", "Drop the old root (refused while a connected proxy still holds its certificate)");
+  ca_retire->add_flag("--force", o.force,
+                      "Retire even though some proxies still hold a certificate of the old root");
+  for (auto* sub : {ca_status, ca_begin, ca_retire})
+    sub->add_option("-o,--output", o.output, "table | json | yaml")
+        ->check(CLI::IsMember({"table", "json", "yaml"}))
+        ->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
   if (*fleet_ls) o.fleet_action = "ls";
   if (*fleet_logs) o.fleet_action = "logs";
   if (*fleet_restart) o.fleet_action = "restart";
   if (*fleet_scale) o.fleet_action = "scale";
+  if (*ca_status) o.ca_action = "status";
+  if (*ca_begin) o.ca_action = "begin";
+  if (*ca_retire) o.ca_action = "retire";
   meshdeck::tools::Ctl ctl(o);
   if (*get) return ctl.get();
   if (*apply) return ctl.apply();
@@ -83,5 +102,6 @@ int main(int argc, char** argv) {
   if (*snapshot) return ctl.snapshot();
   if (*top) return ctl.top();
   if (*fleet) return ctl.fleet();
+  if (*ca) return ctl.ca();
   return 2;
 }

@@ -148,6 +148,47 @@ int Ctl::failed(const grpc::Status& status) const {
   return unreachable ? 2 : 1;
 }
 
+// The CA's roots and rotation state; `begin` and `retire` drive a root rotation.
+int Ctl::ca() {
+  v1::RotateRootRequest req;
+  req.set_action(o_.ca_action == "begin"    ? v1::ROOT_ROTATION_BEGIN
+                 : o_.ca_action == "retire" ? v1::ROOT_ROTATION_RETIRE
+                                            : v1::ROOT_ROTATION_STATUS);
+  req.set_force(o_.force);
+  v1::RotateRootResponse r;
+  auto s = stub_->RotateRoot(context().get(), req, &r);
+  if (!s.ok()) return failed(s);
+  if (o_.output == "json") {
+    std::cout << json(r) << "\n";
+    return 0;
+  }
+  if (o_.output == "yaml") {
+    std::cout << yamlOf(json(r));
+    return 0;
+  }
+  auto day = [](const google::protobuf::Timestamp& t) {
+    return TimeUtil::ToString(t).substr(0, 10);
+  };
+  if (!r.message().empty()) std::cout << r.message() << "\n";
+  std::cout << fmt::format("trust domain: {}\nrotation in progress: {}\n", r.trust_domain(),
+                           r.rotation_in_progress() ? "yes" : "no");
+  Table t({"ROOT", "SUBJECT", "SHA-256", "NOT BEFORE", "NOT AFTER"});
+  const auto& a = r.active_root();
+  t.add({"active", a.subject(), a.fingerprint_sha256(), day(a.not_before()), day(a.not_after())});
+  for (const auto& c : r.retiring_roots())
+    t.add(
+        {"retiring", c.subject(), c.fingerprint_sha256(), day(c.not_before()), day(c.not_after())});
+  std::cout << t.str();
+  if (r.rotation_in_progress())
+    std::cout << fmt::format("proxies still on the retiring root: {}\n",
+                             join(r.proxies_on_retiring_root()));
+  if (!r.proxies_unknown_issuer().empty())
+    std::cout << fmt::format(
+        "proxies with a certificate issued before this control plane started: {}\n",
+        join(r.proxies_unknown_issuer()));
+  return 0;
+}
+
 int Ctl::get() {
   if (o_.what == "certs") return certs();
   if (o_.what == "authz") return authz();

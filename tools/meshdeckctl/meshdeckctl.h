@@ -19,6 +19,8 @@ struct CtlOptions {
   int iterations = 0;
   std::string fleet_action, process, service, version;
   uint32_t tail = 200, replicas = 1;
+  std::string ca_action;  // status | begin | retire
+  bool force = false;
 };
 
 // Ctl runs one meshdeckctl command against the Mesh management API. Each command prints to
@@ -37,6 +39,8 @@ class Ctl {
   int top();
   // fleet ls | logs NAME | restart NAME | scale SERVICE REPLICAS [--version V]
   int fleet();
+  // ca status | ca rotate begin | ca rotate retire [--force]
+  int ca();
 
  private:
   int certs();

@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "common/pki/pki.h"
 #include "controlplane/identity/bootstrap_tokens.h"
+#include "controlplane/identity/server_tls_files.h"
 
 using namespace std::chrono_literals;
 namespace pki = meshdeck::pki;
@@ -304,6 +305,75 @@ class CertificateAuthorityTest : public QObject {
     auto reopened = CertificateAuthority::openOrCreate(state, kTd, clock, &error);
     QVERIFY2(reopened, error.c_str());
     QCOMPARE(reopened->trustBundlePem(), after);
+  }
+
+  void describesTheRootsDuringARotation() {
+    meshdeck::common::SimulatedTimeSource clock;
+    auto ca = memoryCa(clock);
+    QVERIFY(ca);
+    std::string error;
+    const auto before = ca->activeRoot();
+    QCOMPARE(before.fingerprint_sha256.size(), size_t{32 * 3 - 1});  // "AB:CD:..."
+    QVERIFY(before.subject.find("Meshdeck Root CA") != std::string::npos);
+    QVERIFY(before.not_after > clock.systemNow() + 24h * 365 * 9);
+    QVERIFY(ca->retiringRoots().empty());
+    const auto key = pki::generateKey(pki::KeyType::kP256);
+    const auto old_leaf = ca->sign(pki::csrPem(key, kId), kId, 1h, "p");
+    QCOMPARE(old_leaf.issuer, ca->activeIssuer());
+
+    QVERIFY2(ca->beginRootRotation(&error), error.c_str());
+    const auto after = ca->activeRoot();
+    QVERIFY(after.fingerprint_sha256 != before.fingerprint_sha256);
+    QCOMPARE(ca->retiringRoots().size(), size_t{1});
+    QCOMPARE(ca->retiringRoots().front().fingerprint_sha256, before.fingerprint_sha256);
+    // Leaves of the old root are told apart by their issuer name.
+    QVERIFY(old_leaf.issuer != ca->activeIssuer());
+    QCOMPARE(ca->sign(pki::csrPem(key, kId), kId, 1h, "p").issuer, ca->activeIssuer());
+    QVERIFY2(ca->retireOldRoot(&error), error.c_str());
+    QVERIFY(ca->retiringRoots().empty());
+    QCOMPARE(ca->activeRoot().fingerprint_sha256, after.fingerprint_sha256);
+  }
+
+  void serverTlsFilesSwapWholeGenerations() {
+    QTemporaryDir dir;
+    const std::filesystem::path tls = std::filesystem::path(dir.path().toStdString()) / "tls";
+    std::string error;
+    auto files = meshdeck::cp::identity::ServerTlsFiles::open(tls, &error);
+    QVERIFY2(files, error.c_str());
+    QCOMPARE(modeOf(tls), 0700u);
+    for (int i = 1; i <= 4; ++i) {
+      const std::string n = std::to_string(i);
+      QVERIFY2(files->update("key" + n, "cert" + n, "roots" + n, &error), error.c_str());
+      std::string text;
+      QVERIFY(meshdeck::common::readFile(files->keyPath(), &text, &error));
+      QCOMPARE(text, "key" + n);
+      QVERIFY(meshdeck::common::readFile(files->certPath(), &text, &error));
+      QCOMPARE(text, "cert" + n);
+      QVERIFY(meshdeck::common::readFile(files->rootsPath(), &text, &error));
+      QCOMPARE(text, "roots" + n);
+      QCOMPARE(modeOf(files->keyPath()), 0600u);
+      QVERIFY(std::filesystem::is_symlink(tls / "current"));
+    }
+    // The current and the previous generation are kept, older ones removed.
+    QVERIFY(std::filesystem::exists(tls / "gen-4"));
+    QVERIFY(std::filesystem::exists(tls / "gen-3"));
+    QVERIFY(!std::filesystem::exists(tls / "gen-2"));
+    QVERIFY(!std::filesystem::exists(tls / "gen-1"));
+    // Reopened (a restart): numbering continues, nothing is overwritten in place.
+    files = meshdeck::cp::identity::ServerTlsFiles::open(tls, &error);
+    QVERIFY2(files, error.c_str());
+    QCOMPARE(files->generation(), uint64_t{4});
+    QVERIFY(files->update("k", "c", "r", &error));
+    QVERIFY(std::filesystem::exists(tls / "gen-5"));
+
+    // Without a directory: a private temporary one, removed with the object.
+    auto temporary = meshdeck::cp::identity::ServerTlsFiles::open({}, &error);
+    QVERIFY2(temporary, error.c_str());
+    QVERIFY(temporary->update("k", "c", "r", &error));
+    const auto where = temporary->keyPath().parent_path().parent_path();
+    QCOMPARE(modeOf(where), 0700u);
+    temporary.reset();
+    QVERIFY(!std::filesystem::exists(where));
   }
 
   void issuesAServerCertificateWithADnsName() {
