@@ -233,6 +233,12 @@ Inspector::Inspector(ControlPlaneClient* client, QWidget* parent)
   node_identity_->setObjectName(QStringLiteral("nodeIdentity"));
   node_identity_->setWordWrap(true);
   node_identity_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  node_authz_title_ =
+      new QLabel(tr("<b>Authorization</b> (decisions of its inbound proxies)"), node_page);
+  node_authz_ = makeTable({tr("Policy"), tr("Rule"), tr("Action"), tr("Allowed"), tr("Denied"),
+                           tr("Dry run would deny")},
+                          node_page);
+  node_authz_->setObjectName(QStringLiteral("nodeAuthorization"));
   node_histogram_chart_ = new QChart;
   node_histogram_chart_->setTitle(tr("Server-side latency histogram (window)"));
   node_histogram_chart_->legend()->hide();
@@ -244,6 +250,8 @@ Inspector::Inspector(ControlPlaneClient* client, QWidget* parent)
   nl->addWidget(new QLabel(tr("<b>Instances and their proxies</b>"), node_page));
   nl->addWidget(node_identity_);
   nl->addWidget(node_proxies_);
+  nl->addWidget(node_authz_title_);
+  nl->addWidget(node_authz_);
   nl->addWidget(makeChartView(node_histogram_chart_, node_page, 230));
   nl->addStretch();
   node_scroll->setWidget(node_page);
@@ -507,7 +515,25 @@ void Inspector::showNode(const cp::ServiceNode& node) {
                                     .arg(identities.join(QStringLiteral(", ")))
                                     .arg(with_certificate)
                                     .arg(node_proxies_->rowCount()));
-  for (QTableWidget* t : {node_edges_, node_proxies_}) {
+  node_authz_->setRowCount(0);
+  for (const auto& a : node.authorization) {
+    const int row = node_authz_->rowCount();
+    node_authz_->insertRow(row);
+    setItem(node_authz_, row, 0,
+            a.policy.empty() ? tr("(no rule matched)") : QString::fromStdString(a.policy));
+    setItem(node_authz_, row, 1, QString::fromStdString(a.rule));
+    setItem(node_authz_, row, 2,
+            a.dry_run ? tr("%1 (dry run)").arg(QString::fromStdString(a.action))
+                      : QString::fromStdString(a.action));
+    setItem(node_authz_, row, 3, QString::number(a.allowed));
+    auto* denied = setItem(node_authz_, row, 4, QString::number(a.denied));
+    if (a.denied) denied->setBackground(QColor(0xd6, 0x33, 0x33, 60));
+    auto* dry = setItem(node_authz_, row, 5, QString::number(a.dry_run_denied));
+    if (a.dry_run_denied) dry->setBackground(QColor(0xd9, 0x8e, 0x04, 60));
+  }
+  node_authz_title_->setVisible(!node.authorization.empty());
+  node_authz_->setVisible(!node.authorization.empty());
+  for (QTableWidget* t : {node_edges_, node_proxies_, node_authz_}) {
     t->resizeColumnsToContents();
     // Show every row without an inner scroll bar: the page itself scrolls.
     int height = t->horizontalHeader()->height() + 2 * t->frameWidth();

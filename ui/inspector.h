@@ -50,6 +50,8 @@ class Inspector : public QWidget {
   // The service's SPIFFE id(s) and how many of its proxies hold a certificate.
   QString identityText() const;
   QTableWidget* proxiesTable() const { return node_proxies_; }
+  // The service's authorization rules with their decisions over the window.
+  QTableWidget* authorizationTable() const { return node_authz_; }
 
  protected:
   void changeEvent(QEvent* event) override;
@@ -96,6 +98,8 @@ class Inspector : public QWidget {
   QTableWidget* node_edges_;
   QTableWidget* node_proxies_;
   QLabel* node_identity_;
+  QLabel* node_authz_title_;
+  QTableWidget* node_authz_;
   QChart* node_histogram_chart_;
   QList<QChart*> charts_;
 };
