@@ -174,8 +174,10 @@ struct Session::Attempt {
   const char* tls_code = nullptr;  // TLS / UI when the connect failure was about TLS
 };
 
-Session::Session(Worker& worker, tcp::socket socket, std::shared_ptr<ListenerShared> listener)
-    : worker_(worker), down_(beast::tcp_stream(std::move(socket))), listener_(std::move(listener)) {
+Session::Session(Worker& worker, Socket socket, std::shared_ptr<ListenerShared> listener)
+    : worker_(worker),
+      down_(tls::MeshStream::TcpStream(std::move(socket))),
+      listener_(std::move(listener)) {
   beast::error_code ec;
   const auto ep = down_.socket().remote_endpoint(ec);
   if (!ec) peer_ip_ = ep.address().to_string();

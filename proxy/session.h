@@ -50,8 +50,9 @@ inline constexpr const char* kUpstreamIdentity = "UI";  // 502: upstream's SPIFF
 // connection is the request's source identity for authorization; plain peers have none.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(Worker& worker, boost::asio::ip::tcp::socket socket,
-          std::shared_ptr<ListenerShared> listener);
+  using Socket = tls::MeshStream::TcpStream::socket_type;  // on the worker's io_context
+
+  Session(Worker& worker, Socket socket, std::shared_ptr<ListenerShared> listener);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;

@@ -135,7 +135,8 @@ void Worker::addListener(std::shared_ptr<tcp::acceptor> acceptor,
       [this, acceptor, shared]() -> asio::awaitable<void> {
         constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
         for (;;) {
-          auto [ec, socket] = co_await acceptor->async_accept(kNoThrow);
+          // Accepted onto this worker's io_context executor (the type Session wants).
+          auto [ec, socket] = co_await acceptor->async_accept(io_, kNoThrow);
           if (!acceptor->is_open() || ec == asio::error::operation_aborted) break;
           if (ec) {
             // Out of descriptors and the like: back off briefly instead of spinning.

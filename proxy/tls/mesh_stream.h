@@ -1,6 +1,7 @@
 #pragma once
 
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream_base.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -19,7 +20,11 @@ namespace meshdeck::proxy::tls {
 // (like the streams it wraps): one read and one write may be outstanding at a time.
 class MeshStream {
  public:
-  using TcpStream = boost::beast::tcp_stream;
+  // On the worker's io_context executor itself rather than beast::tcp_stream's
+  // any_io_executor: the stream's operations, timer and work guards then skip the type-erased
+  // executor (a heap allocation and indirect calls per operation).
+  using TcpStream =
+      boost::beast::basic_stream<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
   using TlsStream = boost::beast::ssl_stream<TcpStream>;
   using executor_type = TcpStream::executor_type;
 
@@ -42,7 +47,7 @@ class MeshStream {
 
   // The TCP stream underneath: connect, timeouts, socket options, close.
   TcpStream& tcp() noexcept { return tls_ ? boost::beast::get_lowest_layer(*tls_) : *plain_; }
-  boost::asio::ip::tcp::socket& socket() noexcept { return tcp().socket(); }
+  TcpStream::socket_type& socket() noexcept { return tcp().socket(); }
   void expires_after(std::chrono::steady_clock::duration d) { tcp().expires_after(d); }
   void expires_at(std::chrono::steady_clock::time_point t) { tcp().expires_at(t); }
   void expires_never() { tcp().expires_never(); }
