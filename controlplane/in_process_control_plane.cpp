@@ -267,6 +267,11 @@ class InProcessControlPlane::Impl {
         before.message = "no root rotation in progress (run `meshdeckctl ca rotate begin` first)";
         return before;
       }
+      spdlog::info(
+          "identity: retire requested{}: {} connected prox(ies) on the retiring root, {} with an "
+          "unknown issuer",
+          force ? " (forced)" : "", before.proxies_on_retiring_root.size(),
+          before.proxies_unknown_issuer.size());
       if (!before.proxies_on_retiring_root.empty() && !force) {
         std::string names;
         for (const auto& p : before.proxies_on_retiring_root)
