@@ -31,6 +31,13 @@ struct ControlPlaneOptions {
   // Every *.yaml / *.yml file of this directory is applied at start (author "policy-dir").
   // Empty: none.
   std::string policy_dir;
+  // Import the CA from this directory at start (root-cert.pem, ca-cert.pem, ca-key.pem,
+  // optional cert-chain.pem; see identity::CaImport and docs/security.md). It is validated
+  // completely, then stored in the CA state, so later starts need not repeat it. Empty: keep
+  // the stored CA (or create a self-signed root on first use).
+  std::string ca_import_dir;
+  // Allow the import to replace a stored CA with another root (identity::CaImport::replace).
+  bool ca_import_replace = false;
   // SPIFFE trust domain of the mesh (spiffe://<trust_domain>/ns/<ns>/sa/<service>).
   std::string trust_domain = "meshdeck.local";
 

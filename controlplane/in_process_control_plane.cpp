@@ -71,9 +71,17 @@ class InProcessControlPlane::Impl {
     if (!options_.policy_dir.empty() && !applyPolicyDir(error)) return false;
     if (!ca_) {
       // The CA lives next to the policy history (identity/ca.json), or in memory without one.
-      ca_ = identity::CertificateAuthority::openOrCreate(options_.state_dir, options_.trust_domain,
-                                                         time_, error);
+      // With --ca-import, the imported root + intermediate replace it (validated first).
+      const identity::CaImport import{options_.ca_import_dir, options_.ca_import_replace};
+      ca_ = identity::CertificateAuthority::openOrCreate(
+          options_.state_dir, options_.trust_domain, time_, error,
+          options_.ca_import_dir.empty() ? nullptr : &import);
       if (!ca_) return false;
+      if (ca_->imported())
+        spdlog::info("identity: CA {} (root {}, signing with intermediate {})",
+                     options_.ca_import_dir.empty() ? "imported earlier"
+                                                    : "imported from " + options_.ca_import_dir,
+                     ca_->activeRoot().subject, ca_->activeIssuer());
       identity_ = std::make_unique<IdentityService>(*ca_, tokens_);
     }
     const std::string secure = options_.listen.empty() ? "" : secureListenOf(options_);

@@ -52,6 +52,16 @@ int main(int argc, char** argv) {
                  "<state-dir>/tokens");
   app.add_option("--trust-domain", options.trust_domain, "SPIFFE trust domain of the mesh")
       ->capture_default_str();
+  app.add_option("--ca-import", options.ca_import_dir,
+                 "Run the CA from an imported root + intermediate: DIR/root-cert.pem (trust "
+                 "anchor), DIR/ca-cert.pem (the intermediate that signs), DIR/ca-key.pem (its "
+                 "key, mode 0600, owned by this user), optional DIR/cert-chain.pem (intermediate "
+                 "... root). Validated completely, then stored in <state-dir>/identity/ca.json "
+                 "(later starts need not repeat it). See docs/security.md")
+      ->check(CLI::ExistingDirectory);
+  app.add_flag("--ca-import-replace", options.ca_import_replace,
+               "Let --ca-import replace a stored CA with another root: every certificate issued "
+               "under the old root stops verifying for peers until its proxy renews");
   app.add_option("--history-seconds", options.history_seconds, "Seconds of per-edge history kept")
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
@@ -86,6 +96,10 @@ int main(int argc, char** argv) {
   spdlog::info("meshdeck-controlplane {} starting (state {}, policies {})", meshdeck::kVersion,
                options.state_dir, options.policy_dir.empty() ? "-" : options.policy_dir);
   if (secure_opt->count() > 0) options.secure_listen = secure_listen;
+  if (options.ca_import_replace && options.ca_import_dir.empty()) {
+    spdlog::error("--ca-import-replace needs --ca-import DIR");
+    return 1;
+  }
   meshdeck::cp::InProcessControlPlane control_plane(options);
   std::string error;
   if (!control_plane.start(&error)) {

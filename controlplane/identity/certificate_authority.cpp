@@ -7,7 +7,10 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <ctime>
 
 #include "common/atomic_file.h"
 #include "common/clock.h"
@@ -57,12 +60,166 @@ bool addSan(X509* cert, const std::vector<std::string>& uris, const std::vector<
   return ok;
 }
 
+RootDescription describe(const X509* cert) {
+  RootDescription d;
+  d.fingerprint_sha256 = pki::fingerprintSha256(cert);
+  if (const auto info = pki::certificateInfo(cert)) {
+    d.subject = info->subject;
+    d.not_before = info->not_before;
+    d.not_after = info->not_after;
+  }
+  return d;
+}
+
+// The digest to sign with `key`: none for Ed25519/Ed448 (pure signatures), SHA-256 otherwise.
+const EVP_MD* signDigest(EVP_PKEY* key) {
+  const int id = EVP_PKEY_get_base_id(key);
+  return id == EVP_PKEY_ED25519 || id == EVP_PKEY_ED448 ? nullptr : EVP_sha256();
+}
+
+std::string isoTime(pki::TimePoint t) {
+  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Names of the files of an import directory (CaImport).
+constexpr const char* kRootCertFile = "root-cert.pem";
+constexpr const char* kCaCertFile = "ca-cert.pem";
+constexpr const char* kCaKeyFile = "ca-key.pem";
+constexpr const char* kCertChainFile = "cert-chain.pem";
+
+// The PEM texts of an imported CA (from an import directory or from ca.json).
+struct ImportPem {
+  std::string root_cert;
+  std::string ca_cert;
+  std::string ca_key;
+  std::string cert_chain;  // "" → ca-cert + root
+};
+
+// Why `cert` cannot be a CA certificate ("" when it can): basicConstraints CA:TRUE and, when
+// it has a keyUsage extension, keyCertSign in it (a CA certificate without keyUsage is refused
+// too: RFC 5280 requires it).
+std::string notACaReason(X509* cert) {
+  const uint32_t flags = X509_get_extension_flags(cert);
+  if (!(flags & EXFLAG_BCONS) || !(flags & EXFLAG_CA))
+    return "it is not a CA certificate (basicConstraints CA:TRUE missing)";
+  if (!(flags & EXFLAG_KUSAGE)) return "it has no keyUsage extension (keyCertSign required)";
+  if (!(X509_get_key_usage(cert) & KU_KEY_CERT_SIGN))
+    return "its keyUsage does not allow certificate signing (keyCertSign missing)";
+  return {};
+}
+
+// Why `cert` is not valid at `now` ("" when it is).
+std::string validityReason(const X509* cert, pki::TimePoint now) {
+  const auto info = pki::certificateInfo(cert);
+  if (!info) return "its validity dates cannot be read";
+  if (now < info->not_before) return "it is not valid before " + isoTime(info->not_before);
+  if (now >= info->not_after) return "it expired at " + isoTime(info->not_after);
+  return {};
+}
+
 }  // namespace
 
 struct CertificateAuthority::Root {
-  pki::PKey key;
-  pki::X509Ptr cert;
-  pki::TimePoint not_after;
+  pki::PKey key;             // the signing key
+  pki::X509Ptr cert;         // the signing certificate: the self-signed root or the intermediate
+  pki::TimePoint not_after;  // no leaf outlives this (the earliest expiry of the chain)
+  // Imported CA only: the trust anchor (root-cert.pem; null: `cert` is its own root) and the
+  // intermediates between `cert` and the anchor (from cert-chain.pem).
+  pki::X509Ptr anchor;
+  std::vector<pki::X509Ptr> extra;
+
+  X509* trustAnchor() const { return anchor ? anchor.get() : cert.get(); }
+  // What follows a leaf in the chains sent to peers: the intermediates (nothing for a
+  // self-generated root).
+  std::string chainAfterLeaf() const {
+    if (!anchor) return {};
+    std::string out = pki::certPem(cert.get());
+    for (const auto& c : extra) out += pki::certPem(c.get());
+    return out;
+  }
+
+  // Validates imported PEM (see validateImport; `where` prefixes the file names) and builds the
+  // signing root. `min_lifetime`: how long the intermediate must still be valid.
+  static std::unique_ptr<Root> fromImport(const ImportPem& pem, const std::string& where,
+                                          pki::TimePoint now, std::chrono::seconds min_lifetime,
+                                          std::string* error) {
+    auto bad = [&](const char* file, const std::string& why) {
+      fail(error, where + file + ": " + why);
+      return nullptr;
+    };
+    auto root = std::make_unique<Root>();
+    const auto roots = pki::loadCertChainPem(pem.root_cert);
+    if (roots.empty()) {
+      pki::opensslErrors();
+      return bad(kRootCertFile, "not a PEM certificate (parse error)");
+    }
+    if (roots.size() != 1)
+      return bad(kRootCertFile,
+                 "holds " + std::to_string(roots.size()) + " certificates; expected one root");
+    root->anchor.reset(X509_dup(roots.front().get()));
+    const auto cas = pki::loadCertChainPem(pem.ca_cert);
+    if (cas.empty()) {
+      pki::opensslErrors();
+      return bad(kCaCertFile, "not a PEM certificate (parse error)");
+    }
+    if (cas.size() != 1)
+      return bad(kCaCertFile, "holds " + std::to_string(cas.size()) +
+                                  " certificates; expected only the intermediate (put the chain "
+                                  "in cert-chain.pem)");
+    root->cert.reset(X509_dup(cas.front().get()));
+    root->key = pki::loadPrivateKeyPem(pem.ca_key);
+    if (!root->key) {
+      pki::opensslErrors();
+      return bad(kCaKeyFile, "not an unencrypted PEM private key (parse error)");
+    }
+    if (!pem.cert_chain.empty()) {
+      auto chain = pki::loadCertChainPem(pem.cert_chain);
+      if (chain.empty()) {
+        pki::opensslErrors();
+        return bad(kCertChainFile, "not a PEM certificate chain (parse error)");
+      }
+      if (X509_cmp(chain.front().get(), root->cert.get()) != 0)
+        return bad(kCertChainFile, "its first certificate is not ca-cert.pem");
+      for (size_t i = 1; i < chain.size(); ++i)
+        if (X509_cmp(chain[i].get(), root->anchor.get()) != 0)
+          root->extra.push_back(std::move(chain[i]));
+    }
+    if (X509_check_private_key(root->cert.get(), root->key.get()) != 1) {
+      pki::opensslErrors();
+      return bad(kCaKeyFile, "does not match the public key of ca-cert.pem");
+    }
+    std::string why = notACaReason(root->anchor.get());
+    if (!why.empty()) return bad(kRootCertFile, why);
+    why = notACaReason(root->cert.get());
+    if (!why.empty()) return bad(kCaCertFile, why);
+    for (const auto& c : root->extra)
+      if (why = notACaReason(c.get()); !why.empty()) return bad(kCertChainFile, why);
+    why = validityReason(root->anchor.get(), now);
+    if (!why.empty()) return bad(kRootCertFile, why);
+    why = validityReason(root->cert.get(), now);
+    if (!why.empty()) return bad(kCaCertFile, why);
+    std::vector<X509*> untrusted;
+    for (const auto& c : root->extra) untrusted.push_back(c.get());
+    if (!pki::verifyCertificate(root->cert.get(), untrusted, {root->anchor.get()}, now, &why))
+      return bad(kCaCertFile, "does not chain to root-cert.pem: " + why);
+    root->not_after = pki::TimePoint::max();
+    std::vector<const X509*> all{root->anchor.get(), root->cert.get()};
+    for (const auto& c : root->extra) all.push_back(c.get());
+    for (const X509* c : all)
+      if (const auto info = pki::certificateInfo(c))
+        root->not_after = std::min(root->not_after, info->not_after);
+    if (root->not_after < now + min_lifetime)
+      return bad(kCaCertFile, "the chain expires at " + isoTime(root->not_after) +
+                                  ", before a leaf issued now (" +
+                                  std::to_string(min_lifetime.count() / 3600) +
+                                  " h) would; import a longer-lived intermediate");
+    return root;
+  }
 
   // A fresh self-signed P-256 root valid for kRootLifetime from `now`.
   static std::unique_ptr<Root> create(const std::string& trust_domain, pki::TimePoint now,
@@ -104,6 +261,58 @@ struct CertificateAuthority::Root {
   }
 };
 
+namespace {
+// Reads `path` into `out`; a missing or unreadable file is an error naming it.
+bool readImportFile(const std::filesystem::path& path, std::string* out, std::string* error) {
+  std::string why;
+  if (common::readFile(path, out, &why)) return true;
+  return fail(error, path.string() + ": cannot read it: " + why);
+}
+}  // namespace
+
+std::unique_ptr<CertificateAuthority::Root> CertificateAuthority::readImportDir(
+    const std::filesystem::path& dir, pki::TimePoint now, std::string* error) {
+  const std::filesystem::path key_file = dir / kCaKeyFile;
+  struct stat st {};
+  if (::stat(key_file.c_str(), &st) != 0) {
+    fail(error, key_file.string() + ": cannot read it: " + std::strerror(errno));
+    return nullptr;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    fail(error, key_file.string() + ": not a regular file");
+    return nullptr;
+  }
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    fail(error, key_file.string() + ": the CA private key is accessible by group or others (mode " +
+                    mode + "); refusing to use it. Run: chmod 600 " + key_file.string());
+    return nullptr;
+  }
+  if (st.st_uid != ::geteuid()) {
+    fail(error, key_file.string() + ": the CA private key belongs to another user (uid " +
+                    std::to_string(st.st_uid) + "); refusing to use it");
+    return nullptr;
+  }
+  ImportPem pem;
+  if (!readImportFile(dir / kRootCertFile, &pem.root_cert, error) ||
+      !readImportFile(dir / kCaCertFile, &pem.ca_cert, error) ||
+      !readImportFile(key_file, &pem.ca_key, error))
+    return nullptr;
+  std::error_code ec;
+  if (std::filesystem::exists(dir / kCertChainFile, ec) &&
+      !readImportFile(dir / kCertChainFile, &pem.cert_chain, error))
+    return nullptr;
+  auto root = Root::fromImport(pem, (dir / "").string(), now, kDefaultTtl, error);
+  OPENSSL_cleanse(pem.ca_key.data(), pem.ca_key.size());
+  return root;
+}
+
+bool CertificateAuthority::validateImport(const std::filesystem::path& dir, pki::TimePoint now,
+                                          std::string* error) {
+  return readImportDir(dir, now, error) != nullptr;
+}
+
 CertificateAuthority::CertificateAuthority(std::string trust_domain, const common::TimeSource& time,
                                            std::filesystem::path state_file)
     : trust_domain_(std::move(trust_domain)), time_(time), state_file_(std::move(state_file)) {}
@@ -112,7 +321,7 @@ CertificateAuthority::~CertificateAuthority() = default;
 
 std::unique_ptr<CertificateAuthority> CertificateAuthority::openOrCreate(
     const std::filesystem::path& state_dir, const std::string& trust_domain,
-    const common::TimeSource& time, std::string* error) {
+    const common::TimeSource& time, std::string* error, const CaImport* import) {
   std::string why;
   if (!pki::parseSpiffeId("spiffe://" + trust_domain + "/ns/x/sa/x", &why)) {
     fail(error, "invalid trust domain \"" + trust_domain + "\": " + why);
@@ -121,10 +330,53 @@ std::unique_ptr<CertificateAuthority> CertificateAuthority::openOrCreate(
   const std::filesystem::path dir =
       state_dir.empty() ? std::filesystem::path() : state_dir / "identity";
   const std::filesystem::path file = state_dir.empty() ? std::filesystem::path() : dir / "ca.json";
-  std::unique_ptr<CertificateAuthority> ca(new CertificateAuthority(trust_domain, time, file));
   const auto now = time.systemNow();
-
   std::error_code ec;
+
+  if (import) {
+    // Everything is validated before anything is used or written.
+    std::unique_ptr<Root> imported = readImportDir(import->dir, now, error);
+    if (!imported) return nullptr;
+    std::unique_ptr<CertificateAuthority> ca;
+    if (!file.empty() && std::filesystem::exists(file, ec) && !import->replace) {
+      std::string why;
+      ca = openOrCreate(state_dir, trust_domain, time, &why);
+      if (!ca) {
+        fail(error, "cannot read the existing CA state to check the import against it: " + why +
+                        " (pass --ca-import-replace to overwrite it)");
+        return nullptr;
+      }
+      if (X509_cmp(ca->active_->trustAnchor(), imported->trustAnchor()) != 0) {
+        const RootDescription old = describe(ca->active_->trustAnchor());
+        fail(error, file.string() + " already holds a CA with another root (" + old.subject +
+                        ", SHA-256 " + old.fingerprint_sha256 + ") than " +
+                        (import->dir / kRootCertFile).string() +
+                        ". Replacing it makes every certificate issued so far (every proxy's, "
+                        "the control plane's) stop verifying for peers that trust only the new "
+                        "root, until each proxy has renewed: mTLS between old and new "
+                        "certificates fails meanwhile. To do it anyway, pass "
+                        "--ca-import-replace (see docs/security.md)");
+        return nullptr;
+      }
+    }
+    if (!ca) ca.reset(new CertificateAuthority(trust_domain, time, file));
+    std::lock_guard lock(ca->mu_);
+    ca->active_ = std::move(imported);
+    ca->retiring_.clear();
+    if (!file.empty()) {
+      std::filesystem::create_directories(dir, ec);
+      if (ec) {
+        fail(error, "cannot create " + dir.string() + ": " + ec.message());
+        return nullptr;
+      }
+      std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
+                                   std::filesystem::perm_options::replace, ec);
+      if (!ca->persistLocked(error)) return nullptr;
+    }
+    return ca;
+  }
+
+  std::unique_ptr<CertificateAuthority> ca(new CertificateAuthority(trust_domain, time, file));
   if (!file.empty() && std::filesystem::exists(file, ec)) {
     struct stat st {};
     if (::stat(file.c_str(), &st) != 0) {
@@ -169,20 +421,39 @@ std::unique_ptr<CertificateAuthority> CertificateAuthority::openOrCreate(
                       trust_domain + "\" (use another --state-dir or --trust-domain)");
       return nullptr;
     }
-    const auto key_pem = str("root_key_pem");
-    const auto cert_pem = str("root_cert_pem");
-    if (!key_pem || !cert_pem) return corrupt("root_key_pem or root_cert_pem missing");
-    auto root = std::make_unique<Root>();
-    root->key = pki::loadPrivateKeyPem(*key_pem);
-    root->cert = pki::loadCertPem(*cert_pem);
-    if (!root->key || !root->cert) return corrupt("the root key or certificate does not parse");
-    if (X509_check_private_key(root->cert.get(), root->key.get()) != 1) {
-      pki::opensslErrors();
-      return corrupt("the root key does not match the root certificate");
+    std::unique_ptr<Root> root;
+    const json::value* imported = o.if_contains("imported");
+    if (imported && imported->is_bool() && imported->as_bool()) {
+      // Validated again as at import (except the remaining lifetime: a restart near the
+      // intermediate's expiry still starts, leaves are capped at its expiry).
+      const auto root_pem = str("root_cert_pem");
+      const auto ca_pem = str("ca_cert_pem");
+      const auto ca_key = str("ca_key_pem");
+      const auto chain = str("cert_chain_pem");
+      if (!root_pem || !ca_pem || !ca_key || !chain)
+        return corrupt("root_cert_pem, ca_cert_pem, ca_key_pem or cert_chain_pem missing");
+      root = Root::fromImport({*root_pem, *ca_pem, *ca_key, *chain}, file.string() + ": imported ",
+                              now, std::chrono::seconds::zero(), error);
+      if (!root) {
+        if (error) *error += " (import a valid CA again with --ca-import DIR)";
+        return nullptr;
+      }
+    } else {
+      const auto key_pem = str("root_key_pem");
+      const auto cert_pem = str("root_cert_pem");
+      if (!key_pem || !cert_pem) return corrupt("root_key_pem or root_cert_pem missing");
+      root = std::make_unique<Root>();
+      root->key = pki::loadPrivateKeyPem(*key_pem);
+      root->cert = pki::loadCertPem(*cert_pem);
+      if (!root->key || !root->cert) return corrupt("the root key or certificate does not parse");
+      if (X509_check_private_key(root->cert.get(), root->key.get()) != 1) {
+        pki::opensslErrors();
+        return corrupt("the root key does not match the root certificate");
+      }
+      const auto info = pki::certificateInfo(root->cert.get());
+      if (!info) return corrupt("the root certificate has unreadable validity");
+      root->not_after = info->not_after;
     }
-    const auto info = pki::certificateInfo(root->cert.get());
-    if (!info) return corrupt("the root certificate has unreadable validity");
-    root->not_after = info->not_after;
     ca->active_ = std::move(root);
     if (const json::value* r = o.if_contains("retiring_root_certs_pem")) {
       if (!r->is_array()) return corrupt("retiring_root_certs_pem is not an array");
@@ -217,8 +488,21 @@ bool CertificateAuthority::persistLocked(std::string* error) const {
   json::object o;
   o["version"] = kStateVersion;
   o["trust_domain"] = trust_domain_;
-  o["root_key_pem"] = pki::privateKeyPem(active_->key.get());
-  o["root_cert_pem"] = pki::certPem(active_->cert.get());
+  if (active_->anchor) {
+    o["imported"] = true;
+    o["root_cert_pem"] = pki::certPem(active_->anchor.get());
+    o["ca_cert_pem"] = pki::certPem(active_->cert.get());
+    o["ca_key_pem"] = pki::privateKeyPem(active_->key.get());
+    std::string chain;
+    if (!active_->extra.empty()) {
+      chain = pki::certPem(active_->cert.get());
+      for (const auto& c : active_->extra) chain += pki::certPem(c.get());
+    }
+    o["cert_chain_pem"] = chain;
+  } else {
+    o["root_key_pem"] = pki::privateKeyPem(active_->key.get());
+    o["root_cert_pem"] = pki::certPem(active_->cert.get());
+  }
   json::array retiring;
   for (const auto& c : retiring_) retiring.emplace_back(pki::certPem(c.get()));
   o["retiring_root_certs_pem"] = std::move(retiring);
@@ -298,14 +582,14 @@ SignResult CertificateAuthority::sign(std::string_view csr_pem, std::string_view
                   addExt(c, issuer, NID_subject_key_identifier, "hash") &&
                   addExt(c, issuer, NID_authority_key_identifier, "keyid:always") &&
                   addSan(c, {std::string(expected_spiffe_id)}, {}, true) &&
-                  X509_sign(c, active_->key.get(), EVP_sha256()) > 0;
+                  X509_sign(c, active_->key.get(), signDigest(active_->key.get())) > 0;
   if (!ok) return refuse(SignError::kInternal, "signing failed: " + pki::opensslErrors());
   const auto info = pki::certificateInfo(c);
   if (!info) return refuse(SignError::kInternal, "the issued certificate does not read back");
 
   SignResult r;
   r.ok = true;
-  r.chain_pem = pki::certPem(c);
+  r.chain_pem = pki::certPem(c) + active_->chainAfterLeaf();
   r.spiffe_id = std::string(expected_spiffe_id);
   r.serial_hex = info->serial_hex;
   r.issuer = info->issuer;
@@ -344,7 +628,7 @@ std::optional<KeyAndChain> CertificateAuthority::issueServerCertificate(
                   addExt(c, issuer, NID_subject_key_identifier, "hash") &&
                   addExt(c, issuer, NID_authority_key_identifier, "keyid:always") &&
                   addSan(c, {spiffe_id}, dns_names, true) &&
-                  X509_sign(c, active_->key.get(), EVP_sha256()) > 0;
+                  X509_sign(c, active_->key.get(), signDigest(active_->key.get())) > 0;
   const auto info = ok ? pki::certificateInfo(c) : std::nullopt;
   if (!info) {
     fail(error, "cannot issue the server certificate: " + pki::opensslErrors());
@@ -354,12 +638,12 @@ std::optional<KeyAndChain> CertificateAuthority::issueServerCertificate(
   if (issued_.size() >= kMaxIssuedRecords) issued_.erase(issued_.begin());
   issued_.push_back({"controlplane", spiffe_id, info->issuer, info->serial_hex, info->not_before,
                      info->not_after});
-  return KeyAndChain{pki::privateKeyPem(key.get()), pki::certPem(c)};
+  return KeyAndChain{pki::privateKeyPem(key.get()), pki::certPem(c) + active_->chainAfterLeaf()};
 }
 
 std::vector<std::string> CertificateAuthority::trustBundlePem() const {
   std::lock_guard lock(mu_);
-  std::vector<std::string> out{pki::certPem(active_->cert.get())};
+  std::vector<std::string> out{pki::certPem(active_->trustAnchor())};
   for (const auto& r : retiring_) out.push_back(pki::certPem(r.get()));
   return out;
 }
@@ -374,7 +658,7 @@ std::optional<std::string> CertificateAuthority::verifyPeer(std::string_view cha
   std::vector<X509*> intermediates;
   for (size_t i = 1; i < chain.size(); ++i) intermediates.push_back(chain[i].get());
   std::lock_guard lock(mu_);
-  std::vector<X509*> roots{active_->cert.get()};
+  std::vector<X509*> roots{active_->trustAnchor()};
   for (const auto& r : retiring_) roots.push_back(r.get());
   std::string why;
   if (!pki::verifyCertificate(chain.front().get(), intermediates, roots, time_.systemNow(), &why)) {
@@ -388,6 +672,11 @@ std::optional<std::string> CertificateAuthority::verifyPeer(std::string_view cha
 
 bool CertificateAuthority::beginRootRotation(std::string* error) {
   std::lock_guard lock(mu_);
+  if (active_->anchor)
+    return fail(error,
+                "this CA was imported (--ca-import) and the control plane has no root key; "
+                "rotate by importing the new root + intermediate with --ca-import DIR "
+                "--ca-import-replace (see \"Rotating an imported CA\" in docs/security.md)");
   if (!retiring_.empty())
     return fail(error, "a root rotation is already in progress; retire the old root first");
   auto next = Root::create(trust_domain_, time_.systemNow(), error);
@@ -416,27 +705,19 @@ bool CertificateAuthority::retireOldRoot(std::string* error) {
   return true;
 }
 
+bool CertificateAuthority::imported() const {
+  std::lock_guard lock(mu_);
+  return active_->anchor != nullptr;
+}
+
 bool CertificateAuthority::rotationInProgress() const {
   std::lock_guard lock(mu_);
   return !retiring_.empty();
 }
 
-namespace {
-RootDescription describe(const X509* cert) {
-  RootDescription d;
-  d.fingerprint_sha256 = pki::fingerprintSha256(cert);
-  if (const auto info = pki::certificateInfo(cert)) {
-    d.subject = info->subject;
-    d.not_before = info->not_before;
-    d.not_after = info->not_after;
-  }
-  return d;
-}
-}  // namespace
-
 RootDescription CertificateAuthority::activeRoot() const {
   std::lock_guard lock(mu_);
-  return describe(active_->cert.get());
+  return describe(active_->trustAnchor());
 }
 
 std::vector<RootDescription> CertificateAuthority::retiringRoots() const {

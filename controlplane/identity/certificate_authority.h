@@ -35,7 +35,7 @@ struct SignResult {
   bool ok = false;
   SignError error_kind = SignError::kInternal;  // meaningful when !ok
   std::string error;                            // readable reason when !ok
-  std::string chain_pem;                        // leaf first, then intermediates (none today)
+  std::string chain_pem;  // leaf first, then the intermediates (imported CA; none otherwise)
   std::string spiffe_id;
   std::string serial_hex;
   std::string issuer;
@@ -67,15 +67,30 @@ struct RootDescription {
   pki::TimePoint not_after;
 };
 
+// An operator's CA to import (meshdeck-controlplane --ca-import DIR), Istio's "plug-in CA
+// certificates" layout: DIR/root-cert.pem (the trust anchor), DIR/ca-cert.pem (the
+// intermediate that signs), DIR/ca-key.pem (its unencrypted PEM private key, a regular file of
+// this user with mode 0600 or stricter) and optionally DIR/cert-chain.pem (ca-cert first, then
+// any further intermediates, optionally the root; default: ca-cert + root).
+struct CaImport {
+  std::filesystem::path dir;
+  // Allow replacing a CA state whose trust anchor differs from root-cert.pem (every proxy's
+  // certificate, issued under the old root, stops verifying for peers with the new bundle).
+  bool replace = false;
+};
+
 // CertificateAuthority is the mesh's CA: a self-signed EC P-256 root (10 years) that signs
-// short-lived workload certificates with one SPIFFE URI SAN.
+// short-lived workload certificates with one SPIFFE URI SAN; or an imported root plus an
+// intermediate (CaImport): the intermediate signs, leaves are returned with the intermediate
+// chain after them, and the trust bundle is the imported root only.
 //
 // State: with a state directory, `<state_dir>/identity/ca.json` (mode 0600, in a 0700
 // directory, written atomically) holds the active root's key and certificate and, during a
-// rotation, the retiring root's certificate. A key file readable by group or others, or owned
-// by another user, is refused at load. The key is never logged. Without a state directory the
-// CA lives in memory only. Issued certificates are recorded in memory only (they are short
-// lived; proxies renew after a restart).
+// rotation, the retiring root's certificate; for an imported CA, the intermediate's key and
+// certificate, the further intermediates and the root certificate (no root key). A key file
+// readable by group or others, or owned by another user, is refused at load. The key is never
+// logged. Without a state directory the CA lives in memory only. Issued certificates are recorded
+// in memory only (they are short lived; proxies renew after a restart).
 //
 // Thread-safe: every method may be called from any thread.
 class CertificateAuthority {
@@ -89,10 +104,25 @@ class CertificateAuthority {
   // Loads the CA of `state_dir` (creating it on first use), or an in-memory CA when
   // `state_dir` is empty. Null with a reason in `error` on failure: unreadable or corrupted
   // state, an unsafe key file, a state made for another trust domain, an invalid trust domain.
+  //
+  // With `import`, the imported material is validated completely first (validateImport) and
+  // then replaces the state: allowed when there is no state yet, or when the state's trust
+  // anchor is the same root (a new intermediate under the same root); any other state (a
+  // self-generated root, another imported root) is refused unless import->replace.
   static std::unique_ptr<CertificateAuthority> openOrCreate(const std::filesystem::path& state_dir,
                                                             const std::string& trust_domain,
                                                             const common::TimeSource& time,
-                                                            std::string* error);
+                                                            std::string* error,
+                                                            const CaImport* import = nullptr);
+
+  // Checks an import directory without using it: the key file's owner and mode, that every
+  // file parses, that ca-key.pem matches ca-cert.pem, that ca-cert.pem (with cert-chain.pem's
+  // intermediates) chains to root-cert.pem (X509_verify_cert at `now`), that root and
+  // intermediate are CAs (basicConstraints CA:TRUE, keyUsage keyCertSign) valid at `now`, and
+  // that the intermediate is valid for at least kDefaultTtl more (a leaf issued now must not
+  // outlive its issuer). On failure `error` names the file and the reason.
+  static bool validateImport(const std::filesystem::path& dir, pki::TimePoint now,
+                             std::string* error);
   ~CertificateAuthority();
   CertificateAuthority(const CertificateAuthority&) = delete;
   CertificateAuthority& operator=(const CertificateAuthority&) = delete;
@@ -124,12 +154,16 @@ class CertificateAuthority {
   std::optional<std::string> verifyPeer(std::string_view chain_pem, std::string* error) const;
 
   // Root rotation, step 1: a new root becomes active (new leaves are signed by it) and the
-  // bundle holds old + new, so leaves of either verify. Fails if a rotation is in progress.
+  // bundle holds old + new, so leaves of either verify. Fails if a rotation is in progress, and
+  // for an imported CA (see imported()).
   bool beginRootRotation(std::string* error);
   // Step 2: the old root leaves the bundle; its leaves no longer verify. Fails if no rotation
   // is in progress.
   bool retireOldRoot(std::string* error);
   bool rotationInProgress() const;
+  // True for an imported root + intermediate (--ca-import); such a CA is not rotated by
+  // beginRootRotation (it has no root key): import the new material instead.
+  bool imported() const;
   // The active root and the retiring ones (empty unless a rotation is in progress).
   RootDescription activeRoot() const;
   std::vector<RootDescription> retiringRoots() const;
@@ -148,6 +182,8 @@ class CertificateAuthority {
 
  private:
   struct Root;
+  static std::unique_ptr<Root> readImportDir(const std::filesystem::path& dir, pki::TimePoint now,
+                                             std::string* error);
   CertificateAuthority(std::string trust_domain, const common::TimeSource& time,
                        std::filesystem::path state_file);
   bool persistLocked(std::string* error) const;
