@@ -233,13 +233,16 @@ class InProcessControlPlane::Impl {
     for (const auto& c : ca_->issued())
       if (!c.proxy_id.empty()) issuer_of[c.proxy_id] = c.issuer;
     const std::string active = ca_->activeIssuer();
+    // What this CA issued decides, not the identity a proxy announced on its discovery stream:
+    // a sidecar may open that stream before its first certificate arrives (its node then names
+    // no SPIFFE id although it holds an old-root leaf a moment later).
     for (const auto& p : registry_.connectedProxies()) {
-      if (p.spiffe_id.empty()) continue;
       const auto it = issuer_of.find(p.proxy_id);
-      if (it == issuer_of.end())
+      if (it != issuer_of.end()) {
+        if (it->second != active) s.proxies_on_retiring_root.push_back(p.proxy_id);
+      } else if (!p.spiffe_id.empty()) {
         s.proxies_unknown_issuer.push_back(p.proxy_id);
-      else if (it->second != active)
-        s.proxies_on_retiring_root.push_back(p.proxy_id);
+      }
     }
     return s;
   }
