@@ -155,6 +155,7 @@ struct Session::Exchange {
   uint32_t retries = 0;
   bool timeout = false, circuit_open = false, rate_limited = false, fault = false, denied = false;
   std::string source_service, source_version;
+  std::optional<AuthorizationDecision> authz;  // set when inbound authorization ran
   bool upgrade = false;
   bool upstream_tls = false;  // the upstream connection that answered was mutual TLS
 };
@@ -529,12 +530,16 @@ asio::awaitable<bool> Session::handleRequest(RequestParser& parser, Exchange& ex
   const auto& security = ex.config->security;
   if (!outbound && (!security.authorization.empty() || security.default_deny)) {
     const AuthorizationRequest request{peer_identity_, sv(req.method_string()), path, &req.base()};
-    const auto decision = authorize(security.authorization, security.default_deny, request);
-    countAuthorization(security.authorization, decision, worker_.stats().authz);
-    if (!ex.config->workload.service.empty()) {
-      const EdgeId edge{ex.source_service,           ex.source_version, ex.config->workload.service,
-                        ex.config->workload.version, ex.route->name,    false};
-      countAuthorization(security.authorization, decision, worker_.edges()[edge].authz);
+    auto& decision =
+        ex.authz.emplace(authorize(security.authorization, security.default_deny, request));
+    // Counted by the rule's dense slot (the telemetry edge's count is added in finish(), where
+    // the edge is looked up anyway); a config without slot table is counted by id.
+    auto& stats = worker_.stats();
+    if (const auto& slots = security.authorization_slots) {
+      if (stats.authz_slots.table != slots) stats.authz_slots.bind(slots, stats.authz);
+      countAuthorization(decision, stats.authz_slots.counts);
+    } else {
+      countAuthorization(security.authorization, decision, stats.authz);
     }
     logDryRunDenials(security.authorization, decision, request);
     if (!decision.allowed) {
@@ -1133,6 +1138,14 @@ void Session::finish(Exchange& ex) {
   e.rate_limited += ex.rate_limited ? 1 : 0;
   e.faults_injected += ex.fault ? 1 : 0;
   e.denied += ex.denied ? 1 : 0;
+  if (ex.authz && !id.client_side) {
+    if (const auto& slots = ex.config->security.authorization_slots) {
+      if (e.authz_slots.table != slots) e.authz_slots.bind(slots, e.authz);
+      countAuthorization(*ex.authz, e.authz_slots.counts);
+    } else {
+      countAuthorization(ex.config->security.authorization, *ex.authz, e.authz);
+    }
+  }
   // Transport of the edge's hop between the two sidecars: the upstream connection on the
   // client side, the downstream connection on the server side.
   const bool mtls = id.client_side ? ex.upstream_tls : mtls_;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace meshdeck::proxy {
 namespace {
 
@@ -108,7 +110,29 @@ void EdgeDelta::merge(const EdgeDelta& o) {
   mtls_requests += o.mtls_requests;
   plaintext_requests += o.plaintext_requests;
   for (const auto& [k, v] : o.authz) authz[k].merge(v);
+  o.authz_slots.addTo(authz);
   latency->merge(*o.latency);
+}
+
+void AuthzSlotCounters::bind(const AuthzSlotTablePtr& t, AuthzCounterMap& into) {
+  addTo(into);
+  table = t;
+  counts.assign(t ? t->size() : 0, AuthzCounts{});
+}
+
+void AuthzSlotCounters::addTo(AuthzCounterMap& into) const {
+  if (!table) return;
+  const size_t n = std::min(table->size(), counts.size());
+  for (size_t i = 0; i < n; ++i) {
+    const auto& c = counts[i];
+    if (c.allowed || c.denied || c.dry_run_denied) into[(*table)[i]].merge(c);
+  }
+}
+
+AuthzCounterMap WorkerStats::authzTotals() const {
+  AuthzCounterMap all = authz;
+  authz_slots.addTo(all);
+  return all;
 }
 
 const char* authzActionName(AuthzAction a) {
@@ -127,6 +151,8 @@ WorkerStats WorkerStats::clone() const {
   WorkerStats c = *this;
   for (auto& [_, l] : c.listeners) l.latency = copyOf(l.latency);
   for (auto& [_, cl] : c.clusters) cl.latency = copyOf(cl.latency);
+  c.authz = authzTotals();
+  c.authz_slots = {};
   return c;
 }
 
@@ -144,6 +170,7 @@ void WorkerStats::merge(const WorkerStats& o) {
   for (const auto& [k, v] : o.malformed) malformed[k] += v;
   config_applied += o.config_applied;
   for (const auto& [k, v] : o.authz) authz[k].merge(v);
+  o.authz_slots.addTo(authz);
   if (!o.tls_identity.empty()) {
     tls_identity = o.tls_identity;
     tls_not_after = o.tls_not_after;
@@ -284,7 +311,7 @@ std::string WorkerStats::renderPrometheus() const {
   {
     // A rule whose action changed between configs is still one series.
     std::map<std::pair<std::string, std::string>, AuthzCounts> by_rule;
-    for (const auto& [id, c] : authz) by_rule[{id.policy, id.rule}].merge(c);
+    for (const auto& [id, c] : authzTotals()) by_rule[{id.policy, id.rule}].merge(c);
     for (const auto& [id, c] : by_rule) {
       const std::pair<const char*, uint64_t> decisions[] = {
           {"allow", c.allowed}, {"deny", c.denied}, {"dry_run_deny", c.dry_run_denied}};

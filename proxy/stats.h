@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "common/latency_histogram.h"
 
@@ -99,6 +100,26 @@ struct AuthzCounts {
 
 using AuthzCounterMap = std::map<AuthzRuleId, AuthzCounts>;
 
+// The ids of one compiled config's authorization rules by dense slot: slot i is rule i of
+// SecurityConfig::authorization, the last slot the default decision. Built once per config by
+// compileConfig(), so that counting a request is an index into a vector, with no string work.
+using AuthzSlotTable = std::vector<AuthzRuleId>;
+using AuthzSlotTablePtr = std::shared_ptr<const AuthzSlotTable>;
+
+// Counters by slot of one slot table. Requests are counted into `counts`; when a request of
+// another config comes, bind() first adds the counts so far to a cumulative map (by id), so
+// totals never go down across config changes.
+struct AuthzSlotCounters {
+  AuthzSlotTablePtr table;
+  std::vector<AuthzCounts> counts;  // counts[i]: slot i of *table
+
+  // Makes `t` the current table with zeroed counts; the counts for the previous table are added
+  // to `into` first.
+  void bind(const AuthzSlotTablePtr& t, AuthzCounterMap& into);
+  // Adds the counts to `into` by id, leaving them as they are.
+  void addTo(AuthzCounterMap& into) const;
+};
+
 // One directed edge of the service graph as measured by this proxy (telemetry deltas).
 struct EdgeId {
   std::string source_service, source_version, destination_service, destination_version, route;
@@ -123,7 +144,10 @@ struct EdgeDelta {
   uint64_t denied = 0;
   uint64_t mtls_requests = 0;
   uint64_t plaintext_requests = 0;
-  AuthzCounterMap authz;  // server side only: decisions of the callee's rules
+  // Server side only: decisions of the callee's rules, by id and (for the config the worker
+  // counted last) by slot. merge() adds `o`'s slots to `authz` by id.
+  AuthzCounterMap authz;
+  AuthzSlotCounters authz_slots;
   std::shared_ptr<common::LatencyHistogram> latency = std::make_shared<common::LatencyHistogram>();
   void merge(const EdgeDelta& o);
 };
@@ -137,7 +161,12 @@ struct WorkerStats {
   std::map<std::string, uint64_t> errors;     // by x-meshdeck-error code
   std::map<std::string, uint64_t> malformed;  // by reason
   uint64_t config_applied = 0;
-  AuthzCounterMap authz;  // since start
+  // Authorization decisions since start: by id for earlier configs, by slot for the config
+  // counted last (the request path). clone(), merge() and renderPrometheus() add the slots to
+  // the ids; authzTotals() gives both together.
+  AuthzCounterMap authz;
+  AuthzSlotCounters authz_slots;
+  AuthzCounterMap authzTotals() const;
   // The proxy's own certificate (set by Proxy::collectStats, not by workers).
   std::string tls_identity;
   int64_t tls_not_after = 0;  // seconds since the epoch; 0: no identity

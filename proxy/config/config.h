@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "proxy/stats.h"
+
 namespace meshdeck::proxy {
 
 using Duration = std::chrono::nanoseconds;
@@ -203,7 +205,11 @@ struct AuthorizationRuleConfig {
 };
 
 struct SecurityConfig {
+  // A rule's dense index is its position here; authorization_slots names them (and the default
+  // decision, the last slot) for the per-rule counters. compileConfig() sets it; a Config built
+  // by hand with rules and no slots is counted by id, the slow way.
   std::vector<AuthorizationRuleConfig> authorization;
+  AuthzSlotTablePtr authorization_slots;
   bool default_deny = false;
   TlsMode inbound_mode = TlsMode::kPlaintext;
   // Trust domain peers must belong to; empty: the trust domain of the proxy's own certificate.

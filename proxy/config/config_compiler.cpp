@@ -8,6 +8,7 @@
 #include <set>
 
 #include "meshdeck/v1/discovery.pb.h"
+#include "proxy/policy/authorization.h"
 #include "proxy/tls/spiffe.h"
 
 namespace meshdeck::proxy {
@@ -400,6 +401,7 @@ ConfigPtr compileConfig(const pb::ProxyConfig& proto, std::string* error) {
     config->security.authorization.push_back(std::move(rule));
   }
   config->security.default_deny = proto.security().default_deny();
+  config->security.authorization_slots = authorizationSlotTable(config->security.authorization);
 
   if (proto.telemetry().has_interval()) {
     const auto interval = toDuration(proto.telemetry().interval());

@@ -396,7 +396,9 @@ void fillReport(const EdgeMap& edges, const std::string& proxy_id, uint64_t sequ
     e->set_denied(d.denied);
     e->set_mtls_requests(d.mtls_requests);
     e->set_plaintext_requests(d.plaintext_requests);
-    for (const auto& [rule, n] : d.authz) {
+    AuthzCounterMap authz = d.authz;
+    d.authz_slots.addTo(authz);
+    for (const auto& [rule, n] : authz) {
       auto* a = e->add_authorization();
       a->set_policy(rule.policy);
       a->set_rule(rule.rule);

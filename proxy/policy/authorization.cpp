@@ -100,6 +100,30 @@ AuthzRuleId authorizationRuleId(const std::vector<AuthorizationRuleConfig>& rule
   return id;
 }
 
+AuthzSlotTablePtr authorizationSlotTable(const std::vector<AuthorizationRuleConfig>& rules) {
+  auto table = std::make_shared<AuthzSlotTable>();
+  table->reserve(rules.size() + 1);
+  for (size_t i = 0; i < rules.size(); ++i)
+    table->push_back(authorizationRuleId(rules, static_cast<int>(i)));
+  table->push_back(authorizationRuleId(rules, AuthorizationDecision::kNoRule));
+  return table;
+}
+
+void countAuthorization(const AuthorizationDecision& decision, std::span<AuthzCounts> slots) {
+  if (slots.empty()) return;
+  const size_t default_slot = slots.size() - 1;
+  auto slot = [&](int index) -> AuthzCounts& {
+    return index >= 0 && static_cast<size_t>(index) < default_slot
+               ? slots[static_cast<size_t>(index)]
+               : slots[default_slot];
+  };
+  auto& decided = slot(decision.rule);
+  ++(decision.allowed ? decided.allowed : decided.denied);
+  for (int i : decision.dry_run_denials) ++slot(i).dry_run_denied;
+  if (decision.dry_run_allow_unmatched != AuthorizationDecision::kNoRule)
+    ++slot(decision.dry_run_allow_unmatched).dry_run_denied;
+}
+
 void countAuthorization(const std::vector<AuthorizationRuleConfig>& rules,
                         const AuthorizationDecision& decision, AuthzCounterMap& counters) {
   auto& decided = counters[authorizationRuleId(rules, decision.rule)];

@@ -3,6 +3,7 @@
 #include <boost/beast/http/fields.hpp>
 #include <chrono>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,8 +59,17 @@ AuthorizationDecision authorize(const std::vector<AuthorizationRuleConfig>& rule
 // The id under which `rules[index]` is counted (kNoRule: the default decision).
 AuthzRuleId authorizationRuleId(const std::vector<AuthorizationRuleConfig>& rules, int index);
 
+// The ids of `rules` by dense slot (see AuthzSlotTable): authorizationRuleId(rules, i) for each
+// rule, then the default decision's. Built once per compiled config.
+AuthzSlotTablePtr authorizationSlotTable(const std::vector<AuthorizationRuleConfig>& rules);
+
 // Adds one request's decision to `counters`: the deciding rule (or the default) counts an allow
 // or a deny; each dry-run rule that would have denied counts a dry-run deny.
+//
+// By slot (the request path: indexes only, no strings, no allocation): `slots` has one entry
+// per rule the decision was made over plus the default's, the last one.
+void countAuthorization(const AuthorizationDecision& decision, std::span<AuthzCounts> slots);
+// By id (a Config without a slot table; tests).
 void countAuthorization(const std::vector<AuthorizationRuleConfig>& rules,
                         const AuthorizationDecision& decision, AuthzCounterMap& counters);
 

@@ -216,6 +216,107 @@ class AuthorizationTest : public QObject {
     QCOMPARE(counters[default_id].allowed, uint64_t{2});  // nothing was denied
   }
 
+  void countsBySlotAsById() {
+    // The request path counts by dense slot; the result, by id, is the same as counting by id.
+    auto deny = rule(true, {}, {"DELETE"});
+    deny.policy = "no-delete";
+    deny.rule = "rules[0]";
+    auto dry = rule(true, {kBatch}, {}, {}, true);
+    dry.policy = "no-batch";
+    dry.rule = "rules[0]";
+    auto dry_allow = rule(false, {kFrontend}, {}, {}, true);
+    dry_allow.policy = "only-frontend";
+    dry_allow.rule = "rules[0]";
+    auto allow = rule(false, {kFrontend, kBatch});
+    allow.policy = "callers";
+    allow.rule = "rules[0]";
+    const std::vector rules{deny, dry, dry_allow, allow};
+    const auto table = authorizationSlotTable(rules);
+    QCOMPARE(table->size(), rules.size() + 1);
+    QCOMPARE(table->back().rule, std::string("default"));
+
+    AuthzCounterMap by_id;
+    AuthzSlotCounters by_slot;
+    by_slot.bind(table, by_id);
+    QCOMPARE(by_slot.counts.size(), table->size());
+    AuthzCounterMap expected;
+    const std::pair<std::string_view, std::string_view> requests[] = {
+        {kFrontend, "GET"}, {kFrontend, "DELETE"}, {kBatch, "GET"},
+        {kBatch, "DELETE"}, {"", "GET"},           {kFrontend, "GET"}};
+    for (const auto& [source, method] : requests) {
+      const auto d = check(rules, source, method, "/");
+      countAuthorization(d, by_slot.counts);
+      countAuthorization(rules, d, expected);
+    }
+    QVERIFY(by_id.empty());  // nothing is folded until asked
+    by_slot.addTo(by_id);
+    QCOMPARE(by_id.size(), expected.size());
+    for (const auto& [id, c] : expected) {
+      QVERIFY2(by_id.count(id), id.policy.c_str());
+      QCOMPARE(by_id[id].allowed, c.allowed);
+      QCOMPARE(by_id[id].denied, c.denied);
+      QCOMPARE(by_id[id].dry_run_denied, c.dry_run_denied);
+    }
+    const AuthzRuleId allow_id{"callers", "rules[0]", AuthzAction::kAllow, false};
+    QCOMPARE(by_id[allow_id].allowed, uint64_t{3});
+    const AuthzRuleId dry_allow_id{"only-frontend", "rules[0]", AuthzAction::kAllow, true};
+    QCOMPARE(by_id[dry_allow_id].dry_run_denied, uint64_t{3});  // batch twice, plain peer once
+  }
+
+  void slotCountersSurviveANewConfig() {
+    // A new config (another slot table, rules moved and one gone) folds the counts so far into
+    // the cumulative map: /stats totals never go down, and a rule that kept its id goes on
+    // counting on the same series.
+    auto a = rule(false, {kFrontend});
+    a.policy = "callers";
+    a.rule = "rules[0]";
+    auto b = rule(true, {}, {"DELETE"});
+    b.policy = "no-delete";
+    b.rule = "rules[0]";
+    const std::vector first{a, b};
+    const std::vector second{b};  // "callers" removed, "no-delete" now slot 0
+
+    WorkerStats stats;
+    auto count = [&](const std::vector<AuthorizationRuleConfig>& rules,
+                     const AuthzSlotTablePtr& table, std::string_view method) {
+      if (stats.authz_slots.table != table) stats.authz_slots.bind(table, stats.authz);
+      countAuthorization(check(rules, kFrontend, method, "/"), stats.authz_slots.counts);
+    };
+    const auto t1 = authorizationSlotTable(first);
+    count(first, t1, "GET");
+    count(first, t1, "DELETE");
+    const AuthzRuleId a_id{"callers", "rules[0]", AuthzAction::kAllow, false};
+    const AuthzRuleId b_id{"no-delete", "rules[0]", AuthzAction::kDeny, false};
+    const AuthzRuleId default_id{"", "default", AuthzAction::kDefault, false};
+    QCOMPARE(stats.clone().authz[a_id].allowed, uint64_t{1});
+    QCOMPARE(stats.clone().authz[b_id].denied, uint64_t{1});
+
+    const auto t2 = authorizationSlotTable(second);
+    count(second, t2, "DELETE");
+    count(second, t2, "GET");  // the default allows now
+    auto totals = stats.clone().authz;
+    QCOMPARE(totals[a_id].allowed, uint64_t{1});
+    QCOMPARE(totals[b_id].denied, uint64_t{2});
+    QCOMPARE(totals[default_id].allowed, uint64_t{1});
+    QVERIFY(stats.clone().authz_slots.counts.empty());  // a clone is folded
+
+    // merge() and the Prometheus text see the slots of the worker too.
+    WorkerStats merged;
+    merged.merge(stats);
+    QCOMPARE(merged.authz[b_id].denied, uint64_t{2});
+    QVERIFY(stats.renderPrometheus().find("meshdeck_authz_requests_total{policy=\"no-delete\","
+                                          "rule=\"rules[0]\",decision=\"deny\"} 2\n") !=
+            std::string::npos);
+
+    // The same for a telemetry edge: merging folds the slots into the ids.
+    EdgeDelta edge;
+    edge.authz_slots.bind(t2, edge.authz);
+    countAuthorization(check(second, kFrontend, "DELETE", "/"), edge.authz_slots.counts);
+    EdgeDelta sum;
+    sum.merge(edge);
+    QCOMPARE(sum.authz[b_id].denied, uint64_t{1});
+  }
+
   void logLinesAreRateLimited() {
     LogRateLimiter limiter(3);
     auto t = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);

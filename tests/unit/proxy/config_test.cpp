@@ -80,6 +80,17 @@ class ConfigTest : public QObject {
     QCOMPARE(rules[1].policy, std::string("local"));
     QCOMPARE(rules[1].rule, std::string("1"));
     QVERIFY(!rules[1].deny);
+    // Each rule's dense slot is its index; the default decision has the last one.
+    const auto& slot_ids = config->security.authorization_slots;
+    QVERIFY(slot_ids);
+    QCOMPARE(slot_ids->size(), size_t{3});
+    QCOMPARE((*slot_ids)[0].policy, std::string("no-delete"));
+    QVERIFY((*slot_ids)[0].dry_run);
+    QVERIFY((*slot_ids)[0].action == AuthzAction::kDeny);
+    QCOMPARE((*slot_ids)[1].policy, std::string("local"));
+    QVERIFY((*slot_ids)[1].action == AuthzAction::kAllow);
+    QCOMPARE((*slot_ids)[2].rule, std::string("default"));
+    QVERIFY((*slot_ids)[2].action == AuthzAction::kDefault);
   }
 
   void yamlErrorsNameLineColumnAndField() {
