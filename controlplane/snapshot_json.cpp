@@ -63,12 +63,22 @@ std::string snapshotToJson(const GraphSnapshot& g, const std::vector<PolicyInfo>
   for (const auto& s : g.services) {
     json::array versions;
     for (const auto& v : s.versions) versions.push_back(json::string(v));
+    json::array authorization;
+    for (const auto& a : s.authorization)
+      authorization.push_back(json::object{{"policy", a.policy},
+                                           {"rule", a.rule},
+                                           {"action", a.action},
+                                           {"dry_run", a.dry_run},
+                                           {"allowed", a.allowed},
+                                           {"denied", a.denied},
+                                           {"dry_run_denied", a.dry_run_denied}});
     services.push_back(json::object{{"name", s.name},
                                     {"namespace", s.ns},
                                     {"versions", std::move(versions)},
                                     {"tier", s.tier},
                                     {"instances", s.instances},
-                                    {"inbound", metricsJson(s.inbound)}});
+                                    {"inbound", metricsJson(s.inbound)},
+                                    {"authorization", std::move(authorization)}});
   }
   for (const auto& e : g.edges) {
     json::array ps;

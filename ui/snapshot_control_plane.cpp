@@ -199,6 +199,24 @@ bool parseSnapshotJson(const QByteArray& json, SnapshotDocument* doc, QString* e
       *error = QStringLiteral("service %1: %2").arg(QString::fromStdString(n.name), *error);
       return false;
     }
+    // Per-rule authorization decisions over the window (absent in older snapshots).
+    for (const QJsonValue& r : field(o, "authorization").toArray()) {
+      const QJsonObject a = r.toObject();
+      cp::AuthorizationRuleStats rule;
+      rule.policy = str(field(a, "policy"));
+      rule.rule = str(field(a, "rule"));
+      rule.action = str(field(a, "action"));
+      rule.dry_run = field(a, "dryRun", "dry_run").toBool();
+      rule.allowed = u64(field(a, "allowed"));
+      rule.denied = u64(field(a, "denied"));
+      rule.dry_run_denied = u64(field(a, "dryRunDenied", "dry_run_denied"));
+      if (rule.rule.empty()) {
+        *error = QStringLiteral("service %1: an authorization entry has no rule")
+                     .arg(QString::fromStdString(n.name));
+        return false;
+      }
+      n.authorization.push_back(std::move(rule));
+    }
     g.services.push_back(std::move(n));
   }
   for (const QJsonValue& v : field(graph, "edges").toArray()) {

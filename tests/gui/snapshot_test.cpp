@@ -5,6 +5,7 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include "controlplane/snapshot_json.h"
 #include "support/fake_control_plane.h"
 #include "ui/control_plane_client.h"
 #include "ui/graph_items.h"
@@ -93,6 +94,66 @@ class SnapshotTest : public QObject {
     QTRY_COMPARE_WITH_TIMEOUT(window.policyPanel()->model()->rowCount(), 1, 5000);
     const QString dir_env = qEnvironmentVariable("MESHDECK_SCREENSHOT_DIR");
     if (!dir_env.isEmpty()) window.grab().save(dir_env + "/snapshot-offline.png");
+  }
+
+  // The control plane's own writer (what `meshdeckctl snapshot` saves) carries each service's
+  // per-rule authorization counts, as documented, and the app reads them back.
+  void authorizationCountsPerService() {
+    cp::GraphSnapshot g;
+    g.window_seconds = 10;
+    cp::ServiceNode reviews;
+    reviews.name = "reviews";
+    reviews.authorization = {
+        {"", "default", "DEFAULT", false, 1200, 0, 0},
+        {"reviews-audit", "rules[0]", "DENY", true, 0, 0, 37},
+        {"reviews-no-delete", "rules[0]", "DENY", false, 0, 12, 0},
+    };
+    cp::ServiceNode cart;
+    cart.name = "cart";
+    g.services = {reviews, cart};
+    const std::string text = cp::snapshotToJson(g, {}, "test");
+
+    const auto doc = QJsonDocument::fromJson(QByteArray::fromStdString(text));
+    QCOMPARE(doc["format_version"].toInt(), cp::kSnapshotFormatVersion);
+    const QJsonArray services = doc["services"].toArray();
+    QCOMPARE(services.size(), 2);
+    const QJsonArray rules = services[0].toObject()["authorization"].toArray();
+    QCOMPARE(rules.size(), 3);
+    const QJsonObject audit = rules[1].toObject();
+    QCOMPARE(audit["policy"].toString(), QStringLiteral("reviews-audit"));
+    QCOMPARE(audit["rule"].toString(), QStringLiteral("rules[0]"));
+    QCOMPARE(audit["action"].toString(), QStringLiteral("DENY"));
+    QCOMPARE(audit["dry_run"].toBool(), true);
+    QCOMPARE(audit["dry_run_denied"].toInteger(), qint64(37));
+    QCOMPARE(audit["allowed"].toInteger(), qint64(0));
+    QCOMPARE(rules[2].toObject()["denied"].toInteger(), qint64(12));
+    QCOMPARE(rules[0].toObject()["allowed"].toInteger(), qint64(1200));
+    QVERIFY(services[1].toObject()["authorization"].isArray());  // present, empty
+    QVERIFY(services[1].toObject()["authorization"].toArray().isEmpty());
+
+    ui::SnapshotDocument reread;
+    QString error;
+    QVERIFY2(ui::parseSnapshotJson(QByteArray::fromStdString(text), &reread, &error),
+             qPrintable(error));
+    QCOMPARE(reread.graph.services.size(), size_t(2));
+    const auto& back = reread.graph.services[0].authorization;
+    QCOMPARE(back.size(), size_t(3));
+    for (size_t i = 0; i < back.size(); ++i) {
+      const auto& want = reviews.authorization[i];
+      QCOMPARE(back[i].policy, want.policy);
+      QCOMPARE(back[i].rule, want.rule);
+      QCOMPARE(back[i].action, want.action);
+      QCOMPARE(back[i].dry_run, want.dry_run);
+      QCOMPARE(back[i].allowed, want.allowed);
+      QCOMPARE(back[i].denied, want.denied);
+      QCOMPARE(back[i].dry_run_denied, want.dry_run_denied);
+    }
+    QVERIFY(reread.graph.services[1].authorization.empty());
+    // An entry without a rule is refused, not half-read.
+    QVERIFY(!ui::parseSnapshotJson(
+        R"({"services":[{"name":"a","authorization":[{"policy":"p","denied":1}]}]})", &reread,
+        &error));
+    QVERIFY2(error.contains("authorization"), qPrintable(error));
   }
 
   void refusesBrokenFiles() {
