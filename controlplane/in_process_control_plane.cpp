@@ -222,6 +222,9 @@ class InProcessControlPlane::Impl {
     CaStatus s;
     s.ok = true;
     s.trust_domain = ca_->trustDomain();
+    if (ca_->imported())
+      s.message = "imported CA (--ca-import): certificates are issued by the intermediate " +
+                  ca_->activeIssuer() + "; the root below is the trust anchor";
     auto convert = [](const identity::RootDescription& d) {
       return CaRootInfo{d.fingerprint_sha256, d.subject, d.not_before, d.not_after};
     };
@@ -318,7 +321,7 @@ class InProcessControlPlane::Impl {
       message = "old root retired: the trust bundle holds the new root only";
     }
     CaStatus s = caStatus();
-    s.message = message;
+    if (!message.empty()) s.message = message;  // else caStatus()'s (imported CA)
     if (!message.empty()) spdlog::info("identity: {}", message);
     return s;
   }

@@ -73,6 +73,16 @@ grpc::ServerUnaryReactor* IdentityService::Sign(grpc::CallbackServerContext* ctx
   if (const auto auth = ctx->auth_context()) {
     const auto values = auth->FindPropertyValues("x509_pem_cert");
     if (!values.empty()) peer_pem.assign(values.front().data(), values.front().size());
+    // Then the intermediates the client presented (an imported CA's leaves verify only with
+    // them). gRPC takes them from SSL_get_peer_cert_chain, which on a server does not hold the
+    // leaf; skip it anyway should a version include it.
+    const auto chain = auth->FindPropertyValues("x509_pem_cert_chain");
+    if (!peer_pem.empty() && !chain.empty()) {
+      const auto leaf = pki::loadCertPem(peer_pem);
+      for (const auto& cert :
+           pki::loadCertChainPem(std::string_view(chain.front().data(), chain.front().size())))
+        if (!leaf || X509_cmp(cert.get(), leaf.get()) != 0) peer_pem += pki::certPem(cert.get());
+    }
   }
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(sign(*request, peer_pem, response));

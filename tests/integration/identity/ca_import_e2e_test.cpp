@@ -1,0 +1,414 @@
+// An imported CA with real processes on 127.0.0.1 (issue #7): the test makes a root and an
+// intermediate with the `openssl` CLI (as an operator's PKI would), starts
+// `meshdeck-controlplane --ca-import DIR`, two sidecars with bootstrap tokens and a demo backend:
+//
+//   meshdeck-load --proxy --> [frontend sidecar] ==mTLS==> [reviews sidecar] --> demo reviews
+//
+// Checked: a ca-key.pem readable by others is refused (exit 1, the file named); with 0600 the
+// import succeeds; `meshdeckctl ca status` shows the imported root and `get certs` the
+// intermediate as issuer of both sidecars' certificates; 100/100 requests succeed over mutual
+// TLS through the sidecar pair; the reviews sidecar presents leaf + intermediate, verified by
+// `openssl s_client -CAfile root-cert.pem` (root only) with a client certificate that is itself
+// leaf + intermediate; the control plane's TLS port certificate is issued by the intermediate
+// and renewals over that port work; a restart without --ca-import keeps the imported CA.
+#include <signal.h>
+#include <unistd.h>
+
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QRegularExpression>
+#include <QTemporaryDir>
+#include <QtTest>
+#include <random>
+#include <thread>
+
+#include "controlplane/fleet/demo_fleet.h"
+#include "controlplane/fleet/loopback_http.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using meshdeck::cp::fleet::loopbackHttp;
+
+QString bin(const QString& name) { return qEnvironmentVariable("MESHDECK_BIN_DIR") + "/" + name; }
+
+double msSince(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+struct Sidecar {
+  QString id;
+  uint16_t app = 0, inbound = 0, outbound = 0, admin = 0;
+};
+
+const char* kOpensslConfig = R"([req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = unused
+[v3_root]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[v3_intermediate]
+basicConstraints = critical,CA:TRUE,pathlen:0
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[v3_client]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+subjectAltName = critical,URI:spiffe://meshdeck.local/ns/default/sa/tester
+)";
+
+const QString kRootSubject = "CN=Example Root CA,O=Example Corp";
+const QString kIntermediateSubject = "CN=Example Mesh Intermediate CA,O=Example Corp";
+
+}  // namespace
+
+class CaImportIntegrationTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void initTestCase() {
+    dir_ = std::make_unique<QTemporaryDir>();
+    QVERIFY(dir_->isValid());
+    std::random_device rd;
+    const uint16_t first = static_cast<uint16_t>(25000 + rd() % 1500);
+    ports_ = std::make_unique<meshdeck::cp::fleet::PortAllocator>(first, 27999);
+  }
+  void cleanupTestCase() {
+    for (auto it = children_.rbegin(); it != children_.rend(); ++it) stopProcess(**it);
+    children_.clear();
+  }
+
+  void runsTheMeshFromAnImportedRootAndIntermediate() {
+    const auto t0 = Clock::now();
+    // The operator's PKI, with the openssl CLI.
+    ca_dir_ = dir_->filePath("plugin-ca");
+    QVERIFY(QDir().mkpath(ca_dir_));
+    QFile cnf(ca_dir_ + "/openssl.cnf");
+    QVERIFY(cnf.open(QIODevice::WriteOnly));
+    cnf.write(kOpensslConfig);
+    cnf.close();
+    const QString c = ca_dir_ + "/openssl.cnf";
+    QVERIFY(openssl({"genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out",
+                     "root-key.pem"}));
+    QVERIFY(openssl({"req", "-new", "-x509", "-key", "root-key.pem", "-out", "root-cert.pem",
+                     "-days", "3650", "-subj", "/O=Example Corp/CN=Example Root CA", "-config", c,
+                     "-extensions", "v3_root"}));
+    QVERIFY(openssl({"genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out",
+                     "ca-key.pem"}));
+    QVERIFY(openssl({"req", "-new", "-key", "ca-key.pem", "-out", "ca.csr", "-subj",
+                     "/O=Example Corp/CN=Example Mesh Intermediate CA", "-config", c}));
+    QVERIFY(openssl({"x509", "-req", "-in", "ca.csr", "-CA", "root-cert.pem", "-CAkey",
+                     "root-key.pem", "-CAcreateserial", "-out", "ca-cert.pem", "-days", "365",
+                     "-extfile", c, "-extensions", "v3_intermediate"}));
+    // The import directory holds only what the control plane needs (no root key).
+    import_dir_ = dir_->filePath("import");
+    QVERIFY(QDir().mkpath(import_dir_));
+    for (const char* f : {"root-cert.pem", "ca-cert.pem", "ca-key.pem"})
+      QVERIFY(QFile::copy(ca_dir_ + "/" + f, import_dir_ + "/" + f));
+    const QString key = import_dir_ + "/ca-key.pem";
+
+    const uint16_t plain = port(), secure = port();
+    address_ = QString("127.0.0.1:%1").arg(plain);
+    const QString tokens = dir_->filePath("tokens");
+    const QStringList cp_args{"--listen",          address_,
+                              "--secure-listen",   QString("127.0.0.1:%1").arg(secure),
+                              "--state-dir",       dir_->filePath("state"),
+                              "--token-dir",       tokens,
+                              "--bootstrap-token", "frontend=default/frontend",
+                              "--bootstrap-token", "reviews-v1=default/reviews"};
+
+    // A key readable by others is refused before anything is used.
+    QVERIFY(QFile::setPermissions(key, QFile::ReadOwner | QFile::WriteOwner | QFile::ReadOther));
+    {
+      QProcess refused;
+      refused.start(bin("meshdeck-controlplane"),
+                    cp_args + QStringList{"--ca-import", import_dir_});
+      QVERIFY(refused.waitForFinished(15'000));
+      const QString err = QString::fromUtf8(refused.readAllStandardError());
+      QCOMPARE(refused.exitCode(), 1);
+      QVERIFY2(err.contains(key + ": the CA private key is accessible by group or others"),
+               qPrintable(err));
+      QVERIFY(!QFile::exists(dir_->filePath("state/identity/ca.json")));
+    }
+    QVERIFY(QFile::setPermissions(key, QFile::ReadOwner | QFile::WriteOwner));
+
+    cp_ = &spawn("meshdeck-controlplane", cp_args + QStringList{"--ca-import", import_dir_});
+    QVERIFY2(waitLog("TLS listening on ", 10'000), qPrintable(log_));
+    QVERIFY2(log_.contains("identity: CA imported from " + import_dir_), qPrintable(log_));
+    // The TLS port's certificate is issued by the intermediate and its file carries the chain.
+    QVERIFY(log_.contains(QRegularExpression("control plane TLS certificate \\S+ issued by " +
+                                             QRegularExpression::escape(kIntermediateSubject))));
+    QFile tls_cert(dir_->filePath("state/identity/tls/current/cert.pem"));
+    QVERIFY(tls_cert.open(QIODevice::ReadOnly));
+    QCOMPARE(QString::fromUtf8(tls_cert.readAll()).count("BEGIN CERTIFICATE"), 2);
+    // The private key is never logged.
+    QFile key_file(key);
+    QVERIFY(key_file.open(QIODevice::ReadOnly));
+    const QString key_body = QString::fromUtf8(key_file.readAll()).split('\n').value(1);
+    QVERIFY(key_body.size() > 20);
+    QVERIFY(!log_.contains(key_body));
+
+    const uint16_t app = port();
+    spawn("meshdeck-demo-service",
+          {"--name", "reviews", "--version", "v1", "--listen", QString("127.0.0.1:%1").arg(app),
+           "--latency-p50", "1ms", "--latency-p99", "3ms", "--log-level", "warn"});
+    const QString cp_tls = QString("127.0.0.1:%1").arg(secure);
+    reviews_ = startSidecar("reviews", "reviews-v1", app, tokens + "/reviews-v1.token", cp_tls);
+    // The frontend's certificates live 12 s: it renews over the TLS port during the test.
+    frontend_ = startSidecar("frontend", "frontend", port(), tokens + "/frontend.token", cp_tls,
+                             {"--cert-ttl", "12"});
+    frontend_process_ = children_.back().get();
+    QVERIFY2(waitReady({reviews_, frontend_}, 15'000), qPrintable(log_.right(3000)));
+    QVERIFY(waitConfig(frontend_, "MUTUAL_TLS", 5000));
+
+    // ca status: the imported root is the trust anchor; get certs: the intermediate issued.
+    const QJsonObject status = caStatus();
+    QCOMPARE(status["active_root"].toObject()["subject"].toString(), kRootSubject);
+    QVERIFY2(
+        status["message"].toString().contains("issued by the intermediate " + kIntermediateSubject),
+        qPrintable(status["message"].toString()));
+    QVERIFY2(waitIssuers(kIntermediateSubject, 5000), qPrintable(log_.right(3000)));
+    const QString table = QString::fromUtf8(ctl({"get", "certs"}));
+    QVERIFY2(table.contains(kIntermediateSubject), qPrintable(table));
+    qInfo("%s", qPrintable(table));
+
+    // 100 requests over mutual TLS through the sidecar pair.
+    QProcess& load =
+        spawn("meshdeck-load", {"--url", "http://reviews/", "--proxy",
+                                QString("http://127.0.0.1:%1").arg(frontend_.outbound), "--rate",
+                                "50", "--connections", "2", "--duration", "2s", "--json"});
+    QVERIFY(load.waitForFinished(30'000));
+    const QJsonObject report = QJsonDocument::fromJson(load.readAllStandardOutput()).object();
+    qInfo("load: %lld completed, %lld 2xx, %lld errors", report["completed"].toInteger(),
+          report["responses"].toObject()["2xx"].toInteger(),
+          report["errors"].toObject()["total"].toInteger());
+    QCOMPARE(report["completed"].toInteger(), qint64(100));
+    QCOMPARE(report["responses"].toObject()["2xx"].toInteger(), qint64(100));
+    QCOMPARE(report["errors"].toObject()["total"].toInteger(), qint64(0));
+
+    // The reviews sidecar's inbound port: presents leaf + intermediate, which verifies against
+    // the imported root alone; accepts a client that presents leaf + intermediate.
+    QVERIFY(openssl({"genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out",
+                     "client-key.pem"}));
+    QVERIFY(openssl({"req", "-new", "-key", "client-key.pem", "-out", "client.csr", "-subj",
+                     "/O=Example Corp", "-config", c}));
+    QVERIFY(openssl({"x509", "-req", "-in", "client.csr", "-CA", "ca-cert.pem", "-CAkey",
+                     "ca-key.pem", "-CAcreateserial", "-out", "client-cert.pem", "-days", "1",
+                     "-extfile", c, "-extensions", "v3_client"}));
+    QProcess s_client;
+    s_client.setWorkingDirectory(ca_dir_);
+    s_client.start(
+        "openssl",
+        {"s_client", "-connect", QString("127.0.0.1:%1").arg(reviews_.inbound), "-tls1_3",
+         "-CAfile", "root-cert.pem", "-verify_return_error", "-showcerts", "-cert",
+         "client-cert.pem", "-key", "client-key.pem", "-cert_chain", "ca-cert.pem", "-ign_eof"});
+    QVERIFY(s_client.waitForStarted(5000));
+    // An HTTP request over the connection: an answer proves the sidecar accepted the client's
+    // leaf + intermediate (TLS 1.3 checks the client certificate after the client's Finished).
+    s_client.write("GET / HTTP/1.1\r\nHost: reviews\r\nConnection: close\r\n\r\n");
+    s_client.closeWriteChannel();
+    if (!s_client.waitForFinished(15'000)) {
+      s_client.kill();
+      s_client.waitForFinished();
+      QFAIL("openssl s_client did not finish");
+    }
+    const QString shown = QString::fromUtf8(s_client.readAllStandardOutput());
+    const QString shown_err = QString::fromUtf8(s_client.readAllStandardError());
+    QVERIFY2(shown.contains("Verify return code: 0 (ok)"), qPrintable(shown + shown_err));
+    // Depth 0: the sidecar's leaf issued by the intermediate; depth 1: the intermediate, issued
+    // by the imported root.
+    QVERIFY2(shown.contains(QRegularExpression(
+                 " 0 s:\\s*\\n?\\s*i:O = Example Corp, CN = Example Mesh Intermediate CA")),
+             qPrintable(shown));
+    QVERIFY2(shown.contains(QRegularExpression("1 s:O = Example Corp, CN = Example Mesh "
+                                               "Intermediate CA\\s*\\n\\s*i:O = Example Corp, CN "
+                                               "= Example Root CA")),
+             qPrintable(shown));
+    QCOMPARE(shown.count("BEGIN CERTIFICATE"), 2);
+    QVERIFY2(shown.contains(QRegularExpression("HTTP/1.1 [0-9]{3}")), qPrintable(shown));
+    qInfo("s_client: server chain of 2 verified against the imported root alone");
+
+    // A renewal over the TLS port (mutual TLS with chains on both sides).
+    const auto renew_from = Clock::now();
+    while (renewals("frontend") == 0 && msSince(renew_from) < 15'000) readLog(200);
+    if (renewals("frontend") == 0) {
+      qWarning("frontend: %s",
+               qPrintable(QString::fromUtf8(frontend_process_->readAllStandardError()).right(3000)));
+      for (const QString& line : log_.right(4000).split('\n')) qWarning("cp: %s", qPrintable(line));
+    }
+    QVERIFY(renewals("frontend") > 0);
+
+    // A restart without --ca-import keeps the imported CA.
+    stopProcess(*cp_);
+    log_.clear();
+    cp_ = &spawn("meshdeck-controlplane", cp_args);
+    QVERIFY2(waitLog("TLS listening on ", 10'000), qPrintable(log_));
+    QVERIFY2(log_.contains("identity: CA imported earlier"), qPrintable(log_));
+    QCOMPARE(caStatus()["active_root"].toObject()["subject"].toString(), kRootSubject);
+    // And BEGIN is refused with the way to rotate an imported CA.
+    ctl({"ca", "rotate", "begin"});
+    QCOMPARE(last_code_, 1);
+    QVERIFY2(last_error_.contains("rotate by importing the new root + intermediate"),
+             last_error_.constData());
+
+    for (auto& child : children_) {
+      const QString err = QString::fromUtf8(child->readAllStandardError());
+      QVERIFY2(!err.contains("renewal of"), qPrintable(err.right(2000)));
+    }
+    qInfo("whole test: %.1f s", msSince(t0) / 1000);
+  }
+
+ private:
+  bool openssl(const QStringList& args) {
+    QProcess p;
+    p.setWorkingDirectory(ca_dir_);
+    p.start("openssl", args);
+    if (!p.waitForFinished(15'000)) {
+      p.kill();
+      p.waitForFinished();
+      qWarning("openssl %s timed out", qPrintable(args.join(' ')));
+      return false;
+    }
+    if (p.exitCode() != 0)
+      qWarning("openssl %s: %s", qPrintable(args.join(' ')), p.readAllStandardError().constData());
+    return p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0;
+  }
+  QProcess& spawn(const QString& program, const QStringList& args) {
+    auto p = std::make_unique<QProcess>();
+    p->setProcessChannelMode(QProcess::SeparateChannels);
+    p->start(bin(program), args);
+    p->waitForStarted(5000);
+    children_.push_back(std::move(p));
+    return *children_.back();
+  }
+  static void stopProcess(QProcess& p) {
+    if (p.state() == QProcess::NotRunning) return;
+    ::kill(static_cast<pid_t>(p.processId()), SIGTERM);
+    if (!p.waitForFinished(10'000)) {
+      p.kill();
+      p.waitForFinished(5000);
+    }
+  }
+  uint16_t port() {
+    const uint16_t p = ports_->allocate();
+    if (p == 0) qFatal("no free port");
+    return p;
+  }
+  void readLog(int wait_ms) {
+    cp_->waitForReadyRead(wait_ms);
+    log_ += QString::fromUtf8(cp_->readAllStandardError());
+  }
+  bool waitLog(const QString& needle, int timeout_ms) {
+    const auto t = Clock::now();
+    readLog(0);
+    while (!log_.contains(needle) && msSince(t) < timeout_ms) readLog(100);
+    return log_.contains(needle);
+  }
+  qsizetype renewals(const QString& proxy) const {
+    return log_.count(QRegularExpression("identity: renewed \\S+ for proxy \"" + proxy + "\""));
+  }
+  Sidecar startSidecar(const QString& service, const QString& id, uint16_t app,
+                       const QString& token_file, const QString& cp_tls,
+                       const QStringList& extra = {}) {
+    Sidecar s{id, app, port(), port(), port()};
+    spawn("meshdeck-proxy", extra + QStringList{"--control-plane",
+                                                address_,
+                                                "--control-plane-tls",
+                                                cp_tls,
+                                                "--bootstrap-token-file",
+                                                token_file,
+                                                "--service",
+                                                service,
+                                                "--version",
+                                                "v1",
+                                                "--proxy-id",
+                                                id,
+                                                "--inbound-port",
+                                                QString::number(s.inbound),
+                                                "--app-port",
+                                                QString::number(s.app),
+                                                "--outbound-port",
+                                                QString::number(s.outbound),
+                                                "--admin-port",
+                                                QString::number(s.admin),
+                                                "--workers",
+                                                "1",
+                                                "--log-level",
+                                                "warn"});
+    return s;
+  }
+  bool waitReady(const std::vector<Sidecar>& sidecars, int timeout_ms) {
+    const auto t = Clock::now();
+    while (msSince(t) < timeout_ms) {
+      bool ready = true;
+      for (const auto& s : sidecars)
+        ready = ready && loopbackHttp(s.admin, "GET", "/ready", "", std::chrono::milliseconds(500),
+                                      nullptr, nullptr) == 200;
+      if (ready) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+  bool waitConfig(const Sidecar& s, const QString& needle, int timeout_ms) {
+    const auto t = Clock::now();
+    while (msSince(t) < timeout_ms) {
+      std::string body;
+      loopbackHttp(s.admin, "GET", "/config", "", std::chrono::milliseconds(500), &body, nullptr);
+      if (QString::fromStdString(body).contains(needle)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+  QByteArray ctl(QStringList args) {
+    QProcess p;
+    p.start(bin("meshdeckctl"), QStringList{"--server", address_} + args);
+    last_code_ = -1;
+    if (!p.waitForFinished(15'000)) {
+      p.kill();
+      p.waitForFinished();
+      return {};
+    }
+    last_code_ = p.exitCode();
+    last_error_ = p.readAllStandardError();
+    return p.readAllStandardOutput();
+  }
+  QJsonObject caStatus() {
+    return QJsonDocument::fromJson(ctl({"ca", "status", "-o", "json"})).object();
+  }
+  // True once the newest certificate of each sidecar (`meshdeckctl get certs`) was issued by
+  // `issuer`.
+  bool waitIssuers(const QString& issuer, int timeout_ms) {
+    const auto t = Clock::now();
+    while (msSince(t) < timeout_ms) {
+      QMap<QString, QString> newest;
+      for (const auto& c : QJsonDocument::fromJson(ctl({"get", "certs", "-o", "json"})).array())
+        newest[c.toObject()["proxy_id"].toString()] = c.toObject()["issuer"].toString();
+      if (newest.value("frontend") == issuer && newest.value("reviews-v1") == issuer) return true;
+      readLog(0);
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return false;
+  }
+
+  std::unique_ptr<QTemporaryDir> dir_;
+  std::unique_ptr<meshdeck::cp::fleet::PortAllocator> ports_;
+  std::vector<std::unique_ptr<QProcess>> children_;
+  QProcess* cp_ = nullptr;
+  QProcess* frontend_process_ = nullptr;
+  QString log_;
+  QString address_;
+  QString ca_dir_, import_dir_;
+  Sidecar reviews_, frontend_;
+  int last_code_ = -1;
+  QByteArray last_error_;
+};
+
+QTEST_GUILESS_MAIN(CaImportIntegrationTest)
+#include "ca_import_e2e_test.moc"
