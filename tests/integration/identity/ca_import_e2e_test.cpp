@@ -239,8 +239,9 @@ class CaImportIntegrationTest : public QObject {
     const auto renew_from = Clock::now();
     while (renewals("frontend") == 0 && msSince(renew_from) < 15'000) readLog(200);
     if (renewals("frontend") == 0) {
-      qWarning("frontend: %s",
-               qPrintable(QString::fromUtf8(frontend_process_->readAllStandardError()).right(3000)));
+      qWarning(
+          "frontend: %s",
+          qPrintable(QString::fromUtf8(frontend_process_->readAllStandardError()).right(3000)));
       for (const QString& line : log_.right(4000).split('\n')) qWarning("cp: %s", qPrintable(line));
     }
     QVERIFY(renewals("frontend") > 0);
