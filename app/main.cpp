@@ -74,7 +74,10 @@ int main(int argc, char** argv) {
       "When to take --screenshot, in seconds after start (default 10); several times, e.g. "
       "3,8,20, save FILE-3s.png, FILE-8s.png, ...",
       "SECONDS", "10");
-  parser.addOptions({demo, connect, listen, state_dir, scenario, screenshot, screenshot_after});
+  const QCommandLineOption select(
+      "select", "Select service NAME in the graph and the inspector once it is shown.", "NAME");
+  parser.addOptions(
+      {demo, connect, listen, state_dir, scenario, screenshot, screenshot_after, select});
   parser.addPositionalArgument("snapshot", "A snapshot file to open read-only, offline.", "[FILE]");
   parser.process(app);
 
@@ -135,6 +138,7 @@ int main(int argc, char** argv) {
     control_plane = std::move(in_process);
     options.source = QStringLiteral("Embedded control plane");
   }
+  options.select_service = parser.value(select);
   if (parser.isSet(demo)) {
     options.demo = parser.value(demo);
     options.demo_status = QStringLiteral("Demo %1: starting…").arg(options.demo);

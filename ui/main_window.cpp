@@ -25,11 +25,14 @@
 #include <QTableView>
 #include <QToolBar>
 #include <QVBoxLayout>
+#include <algorithm>
+#include <utility>
 
 #include "meshdeck/version.h"
 #include "ui/certificates_panel.h"
 #include "ui/control_plane_client.h"
 #include "ui/fleet_panel.h"
+#include "ui/graph_items.h"
 #include "ui/graph_view.h"
 #include "ui/inspector.h"
 #include "ui/policy_panel.h"
@@ -109,6 +112,7 @@ MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWind
     graph_->highlightDestinations(targets, 6000);
   });
   connect(client_, &ControlPlaneClient::snapshotUpdated, this, &MainWindow::onSnapshot);
+  connect(graph_, &GraphView::layoutFinished, this, [this](double) { trySelectPending(); });
   connect(scenarios_, &ScenarioPanel::focusEdgesChanged, graph_, &GraphView::setFocusEdges);
 
   createGraphToolbar();
@@ -116,6 +120,7 @@ MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWind
   createStatusBar();
   restoreSettings();
   inspector_dock->hide();
+  pending_select_ = options_.select_service;
 
   client_->start();
   policies_->refresh();
@@ -262,10 +267,30 @@ QString MainWindow::statusText() const {
   return parts.join(QStringLiteral(" | "));
 }
 
+void MainWindow::selectServiceWhenShown(const QString& name) {
+  pending_select_ = name;
+  trySelectPending();
+}
+
+void MainWindow::trySelectPending() {
+  // A node is shown (and selectable) once a layout has placed it.
+  const NodeItem* node = pending_select_.isEmpty() ? nullptr : graph_->nodeItem(pending_select_);
+  if (node == nullptr || !node->isVisible()) return;
+  const QString name = std::exchange(pending_select_, QString());
+  graph_->selectNode(name);
+  // Opened this way (nobody dragged it yet), the inspector gets the width its tables need
+  // (e.g. all columns of Authorization), up to 45 % of the window.
+  if (auto* dock = findChild<QDockWidget*>(QStringLiteral("inspectorDock"))) {
+    const int wanted = std::min(640, width() * 45 / 100);
+    if (dock->width() < wanted) resizeDocks({dock}, {wanted}, Qt::Horizontal);
+  }
+}
+
 void MainWindow::onSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot) {
   graph_->showSnapshot(snapshot);
   inspector_->showSnapshot(snapshot);
   services_model_->setSnapshot(snapshot);
+  trySelectPending();
 
   const QStringList tiers = graph_->tiers();
   for (const QString& t : tiers) {

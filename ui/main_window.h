@@ -38,6 +38,8 @@ struct MainWindowOptions {
   QString demo_status;
   // Keep QSettings untouched (tests).
   bool use_settings = true;
+  // A service to select once it is in the graph (`meshdeck --select SERVICE`); empty: none.
+  QString select_service;
 };
 
 // The Meshdeck main window: the service graph in the centre, a side panel (Services, Policies,
@@ -72,6 +74,10 @@ class MainWindow : public QMainWindow {
   void setDemoStatus(const QString& text);
   // The scenarios of that demo mesh, for the Scenarios panel (not owned; nullptr: none).
   void setScenarioRunner(ScenarioRunner* runner);
+  // Selects service `name` in the graph (and so in the inspector) as soon as it is shown: now,
+  // or when a later snapshot or layout brings it (a demo still starting). Once: a later click
+  // elsewhere is not undone.
+  void selectServiceWhenShown(const QString& name);
 
  signals:
   void exportFinished(bool ok, const QString& message);
@@ -85,11 +91,13 @@ class MainWindow : public QMainWindow {
   void createMenus();
   void createStatusBar();
   void onSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot);
+  void trySelectPending();
   void editThresholds();
   void restoreSettings();
   void saveSettings();
 
   MainWindowOptions options_;
+  QString pending_select_;  // selectServiceWhenShown() not done yet
   ControlPlaneClient* client_;
   GraphView* graph_;
   Inspector* inspector_;

@@ -67,7 +67,8 @@ class InspectorAuthzTest : public QObject {
   }
 
   // The window with reviews selected, its rules from the bundled reviews-authz.yaml sample and a
-  // dry-run audit policy (MESHDECK_SCREENSHOT_DIR: docs/screenshots/inspector-authz-rules.png).
+  // dry-run audit policy, with made-up counts (MESHDECK_SCREENSHOT_DIR:
+  // inspector-authz-window-fake.png; the picture in docs/ comes from the real app and demo).
   void windowShowsTheRulesOfTheSelectedService() {
     auto fake = std::make_shared<FakeControlPlane>();
     cp::GraphSnapshot snapshot = *fake->snapshot();
@@ -108,7 +109,39 @@ class InspectorAuthzTest : public QObject {
     QCOMPARE(table->item(3, 0)->text(), QStringLiteral("reviews-readers"));
     QCOMPARE(table->item(3, 3)->text(), QStringLiteral("1843"));
     const QString dir = qEnvironmentVariable("MESHDECK_SCREENSHOT_DIR");
-    if (!dir.isEmpty()) QVERIFY(window.grab().save(dir + "/inspector-authz-rules.png"));
+    if (!dir.isEmpty()) QVERIFY(window.grab().save(dir + "/inspector-authz-window-fake.png"));
+  }
+
+  // `meshdeck --select SERVICE` (MainWindowOptions::select_service): the service is selected,
+  // and the inspector opens on it, once the graph shows it; a name not (yet) in the graph
+  // selects nothing and waits.
+  void selectOptionSelectsTheServiceOnceShown() {
+    auto fake = std::make_shared<FakeControlPlane>();
+    ui::MainWindowOptions options;
+    options.source = "Fake control plane";
+    options.use_settings = false;
+    options.select_service = "reviews";
+    ui::MainWindow window(fake, options);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    QTRY_COMPARE_WITH_TIMEOUT(window.graphView()->selection().kind, ui::GraphSelection::Kind::kNode,
+                              10000);
+    QCOMPARE(window.graphView()->selection().node, QStringLiteral("reviews"));
+    QTRY_VERIFY_WITH_TIMEOUT(window.inspector()->isVisible(), 5000);
+    QTRY_VERIFY_WITH_TIMEOUT(window.inspector()->title().contains("reviews"), 5000);
+
+    // Not in the graph: nothing happens (the selection stays), until it is.
+    window.selectServiceWhenShown("no-such-service");
+    QTest::qWait(300);
+    QCOMPARE(window.graphView()->selection().node, QStringLiteral("reviews"));
+    window.selectServiceWhenShown("cart");
+    QCOMPARE(window.graphView()->selection().node, QStringLiteral("cart"));
+    // Done once: a later snapshot does not take the user's selection away.
+    window.graphView()->selectNode("catalog");
+    fake->publish();
+    QTest::qWait(300);
+    QCOMPARE(window.graphView()->selection().node, QStringLiteral("catalog"));
+    window.client()->waitForIdle();
   }
 };
 
