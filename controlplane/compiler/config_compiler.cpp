@@ -106,6 +106,22 @@ v1::TlsMode inboundMode(MtlsMode mode) {
   }
 }
 
+// The SPIFFE ids a service's workloads have: the ids its connected proxies hold, plus the id
+// of its service account in each namespace those proxies run in (a proxy still waiting for
+// its certificate will have it); "default" when no proxy of the service is connected.
+std::vector<std::string> serviceIdentities(const MeshState& state, const std::string& service) {
+  std::set<std::string> ids;
+  for (const auto& p : state.proxies) {
+    if (p.service != service) continue;
+    if (!p.spiffe_id.empty()) ids.insert(p.spiffe_id);
+    ids.insert(fmt::format("spiffe://{}/ns/{}/sa/{}", state.trust_domain,
+                           p.ns.empty() ? "default" : p.ns, service));
+  }
+  if (ids.empty())
+    ids.insert(fmt::format("spiffe://{}/ns/default/sa/{}", state.trust_domain, service));
+  return {ids.begin(), ids.end()};
+}
+
 }  // namespace
 
 std::string clusterName(const std::string& service, const std::string& version) {
@@ -303,8 +319,7 @@ void ConfigCompiler::buildShared() {
       if (mutual) {
         tls->set_mode(v1::MUTUAL_TLS);
         if (identities.empty())
-          identities.insert(
-              fmt::format("spiffe://{}/ns/default/sa/{}", state_.trust_domain, service));
+          for (const auto& id : serviceIdentities(state_, service)) identities.insert(id);
         for (const auto& id : identities) tls->add_expected_identities(id);
       } else {
         tls->set_mode(v1::PLAINTEXT);
@@ -415,7 +430,7 @@ void ConfigCompiler::compileLocal(const ProxyNode& self, v1::ProxyConfig* result
         const auto& rule = ap->rules[i];
         std::vector<std::string> sources = rule.principals;
         for (const auto& s : rule.source_services)
-          sources.push_back(fmt::format("spiffe://{}/ns/default/sa/{}", state_.trust_domain, s));
+          for (auto& id : serviceIdentities(state_, s)) sources.push_back(std::move(id));
         const size_t ops = std::max<size_t>(1, rule.methods.size());
         for (size_t op = 0; op < ops; ++op) {
           auto* r = security->add_authorization();

@@ -323,6 +323,33 @@ spec: {selector: {service: reviews}}
     QCOMPARE(c.security().authorization_size(), 0);
     QVERIFY(c.security().default_deny());
   }
+
+  // `services: [catalog]` names the identities catalog's workloads really have: their
+  // namespace comes from the proxies (namespace "shop" here), not a fixed "default".
+  void sourceServicesResolveToTheirNamespace() {
+    MeshState state;
+    state.proxies = {node("cat-1", "catalog", "v1", 100), node("rev-1", "reviews", "v1", 200),
+                     node("cat-2", "catalog", "v2", 300)};
+    state.proxies[0].ns = "shop";
+    state.proxies[0].spiffe_id = "spiffe://meshdeck.local/ns/shop/sa/catalog";
+    state.proxies[2].ns = "shop";  // still waiting for its certificate
+    state.proxies[1].ns = "shop";
+    state.policies = policies(R"(apiVersion: meshdeck.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: readers}
+spec:
+  selector: {service: reviews}
+  rules:
+  - from: [{source: {services: [catalog, gone]}}]
+)");
+    const auto c = ConfigCompiler(state).compile(state.proxies[1]);
+    QCOMPARE(c.security().authorization_size(), 1);
+    const auto& sources = c.security().authorization(0).sources();
+    QCOMPARE(sources.size(), 2);
+    QCOMPARE(sources.Get(0), std::string("spiffe://meshdeck.local/ns/shop/sa/catalog"));
+    // A service without connected proxies keeps the default namespace.
+    QCOMPARE(sources.Get(1), std::string("spiffe://meshdeck.local/ns/default/sa/gone"));
+  }
 };
 
 QTEST_GUILESS_MAIN(ConfigCompilerTest)
