@@ -4,56 +4,27 @@
 //
 //   meshdeck-load --proxy --> [frontend sidecar] --> [reviews-v1 sidecar] --> demo reviews v1
 //                                                \-> [reviews-v2 sidecar] --> demo reviews v2
-#include <signal.h>
-
 #include <QtTest>
 #include <cmath>
-#include <random>
 #include <thread>
 
-#include "controlplane/fleet/demo_fleet.h"
 #include "controlplane/fleet/loopback_http.h"
+#include "integration/common/mesh_harness.h"
 #include "integration/e2e/discovery_relay.h"
 
-namespace {
-
-using Clock = std::chrono::steady_clock;
 using meshdeck::cp::fleet::loopbackHttp;
+using namespace meshdeck::test;
 
-QString bin(const QString& name) { return qEnvironmentVariable("MESHDECK_BIN_DIR") + "/" + name; }
-
-double msSince(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
-struct CtlResult {
-  int code = -1;
-  QByteArray out, err;
-};
-
-struct Sidecar {
-  QString id;
-  uint16_t app = 0, inbound = 0, outbound = 0, admin = 0;
-};
-
-}  // namespace
-
-class MeshE2eTest : public QObject {
+class MeshE2eTest : public QObject, public MeshHarness {
   Q_OBJECT
 
  private slots:
   void init() {
-    dir_ = std::make_unique<QTemporaryDir>();
-    std::random_device rd;
-    // Free ports checked with bind(), from a range of their own (a random start, so parallel
-    // test runs rarely race for the same one), below the ephemeral range.
-    const uint16_t first = static_cast<uint16_t>(15100 + rd() % 1500);
-    ports_ = std::make_unique<meshdeck::cp::fleet::PortAllocator>(first, 20999);
+    // Free ports checked with bind(), from a range of their own, below the ephemeral range.
+    QVERIFY(initHarness(15100, 20999));
   }
   void cleanup() {
-    for (auto it = children_.rbegin(); it != children_.rend(); ++it) stopProcess(**it);
-    children_.clear();
-    cp_ = nullptr;
+    stopAll();
     if (relay_) relay_->stop();
     relay_.reset();
   }
@@ -252,7 +223,7 @@ class MeshE2eTest : public QObject {
     QCOMPARE(status["state"].toString(), QString("REJECTED"));
     QVERIFY(status["nack_reason"].toString().contains("invalid regular expression"));
     QCOMPARE(status["version_acked"].toString(), good);
-    const CtlResult table = ctl({"get", "proxies"});
+    const CtlResult table = ctlRun({"get", "proxies"});
     QVERIFY2(QRegularExpression("frontend +frontend .* rejected ").match(table.out).hasMatch(),
              table.out.constData());
 
@@ -273,55 +244,19 @@ class MeshE2eTest : public QObject {
 
  private:
   // --- processes ---------------------------------------------------------------------------
-  QProcess& spawn(const QString& program, const QStringList& args) {
-    auto p = std::make_unique<QProcess>();
-    p->setProcessChannelMode(QProcess::SeparateChannels);
-    p->start(bin(program), args);
-    p->waitForStarted(5000);
-    children_.push_back(std::move(p));
-    return *children_.back();
-  }
-  static void stopProcess(QProcess& p) {
-    if (p.state() == QProcess::NotRunning) return;
-    ::kill(static_cast<pid_t>(p.processId()), SIGTERM);
-    if (!p.waitForFinished(10'000)) {
-      p.kill();
-      p.waitForFinished(5000);
-    }
-  }
-  uint16_t port() {
-    const uint16_t p = ports_->allocate();
-    if (p == 0) qFatal("no free port");
-    return p;
-  }
-
   void startControlPlane() {
     if (cp_port_ == 0) cp_port_ = port();
-    cp_ = &spawn("meshdeck-controlplane", {"--listen", QString("127.0.0.1:%1").arg(cp_port_),
-                                           "--state-dir", dir_->filePath("state")});
-    QString log;
-    for (int i = 0; i < 100 && !log.contains("listening on "); ++i) {
-      cp_->waitForReadyRead(100);
-      log += QString::fromUtf8(cp_->readAllStandardError());
-    }
-    QVERIFY2(log.contains("listening on "), qPrintable(log));
     address_ = QString("127.0.0.1:%1").arg(cp_port_);
+    MeshHarness::startControlPlane({"--listen", address_, "--state-dir", dir_->filePath("state")});
+    QVERIFY2(waitLog("listening on ", 10'000), qPrintable(log_));
   }
 
   Sidecar startSidecar(const QString& service, const QString& version, const QString& id,
                        uint16_t app, const QString& control_plane) {
-    Sidecar s{id, app, port(), port(), port()};
-    spawn("meshdeck-proxy", {"--control-plane", control_plane,
-                             "--service",       service,
-                             "--version",       version,
-                             "--proxy-id",      id,
-                             "--inbound-port",  QString::number(s.inbound),
-                             "--app-port",      QString::number(s.app),
-                             "--outbound-port", QString::number(s.outbound),
-                             "--admin-port",    QString::number(s.admin),
-                             "--workers",       "1",
-                             "--log-level",     "warn"});
-    return s;
+    SidecarOptions o;
+    o.control_plane = control_plane;
+    o.version = version;
+    return MeshHarness::startSidecar(service, id, app, o);
   }
 
   void startMesh(bool relay_frontend) {
@@ -335,53 +270,21 @@ class MeshE2eTest : public QObject {
     reviews_.clear();
     for (const QString v : {"v1", "v2"}) {
       const uint16_t app = port();
-      spawn("meshdeck-demo-service",
-            {"--name", "reviews", "--version", v, "--listen", QString("127.0.0.1:%1").arg(app),
-             "--latency-p50", "1ms", "--latency-p99", "3ms", "--log-level", "warn"});
+      startDemo("reviews", v, app);
       reviews_.push_back(startSidecar("reviews", v, "reviews-" + v, app, address_));
     }
     // The frontend has no app: the load generator plays it, through the sidecar's outbound port.
     frontend_ = startSidecar("frontend", "v1", "frontend", port(), frontend_cp);
-    const auto t = Clock::now();
-    bool ready = false;
-    while (!ready && msSince(t) < 15'000) {
-      ready = true;
-      for (const auto* s : {&reviews_[0], &reviews_[1], &frontend_})
-        ready = ready && loopbackHttp(s->admin, "GET", "/ready", "", std::chrono::milliseconds(500),
-                                      nullptr, nullptr) == 200;
-      if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    QVERIFY2(ready, "sidecars not ready");
+    QVERIFY2(waitReady({reviews_[0], reviews_[1], frontend_}, 15'000), "sidecars not ready");
     QVERIFY(waitSynced(3, 10'000));
   }
 
   // --- what a user would type --------------------------------------------------------------
-  CtlResult ctl(QStringList args) {
-    QProcess p;
-    p.start(bin("meshdeckctl"), QStringList{"--server", address_} + args);
-    CtlResult r;
-    if (!p.waitForFinished(15'000)) {
-      p.kill();
-      p.waitForFinished();
-      return r;
-    }
-    r.code = p.exitCode();
-    r.out = p.readAllStandardOutput();
-    r.err = p.readAllStandardError();
-    return r;
-  }
-  CtlResult apply(const QString& yaml) {
-    const QString file = dir_->filePath(QString("policy-%1.yaml").arg(++files_));
-    QFile f(file);
-    if (!f.open(QIODevice::WriteOnly)) return {};
-    f.write(yaml.toUtf8());
-    f.close();
-    return ctl({"apply", "-f", file});
-  }
   // `meshdeckctl get proxies -o json`, by proxy id.
   QMap<QString, QJsonObject> proxies() {
     QMap<QString, QJsonObject> by_id;
-    for (const auto& p : QJsonDocument::fromJson(ctl({"get", "proxies", "-o", "json"}).out).array())
+    for (const auto& p :
+         QJsonDocument::fromJson(ctlRun({"get", "proxies", "-o", "json"}).out).array())
       by_id[p.toObject()["proxy_id"].toString()] = p.toObject();
     return by_id;
   }
@@ -393,52 +296,24 @@ class MeshE2eTest : public QObject {
       if (synced == count) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    qWarning("not synced: %s", ctl({"get", "proxies"}).out.constData());
+    qWarning("not synced: %s", ctlRun({"get", "proxies"}).out.constData());
     return false;
   }
   qint64 policyRevision() {
-    const auto r = ctl({"snapshot", "-o", "-"});
+    const auto r = ctlRun({"snapshot", "-o", "-"});
     return QJsonDocument::fromJson(r.out)["policy_revision"].toInteger(-1);
-  }
-  QJsonObject findEdge(const QString& source, const QString& destination, int window_s) {
-    const auto r = ctl({"get", "edges", "-o", "json", "-w", QString::number(window_s)});
-    for (const auto& e : QJsonDocument::fromJson(r.out).array())
-      if (e.toObject()["source"].toString() == source &&
-          e.toObject()["destination"].toString() == destination)
-        return e.toObject();
-    return {};
-  }
-  QString proxyConfig(const Sidecar& s) {
-    std::string body;
-    loopbackHttp(s.admin, "GET", "/config", "", std::chrono::milliseconds(500), &body, nullptr);
-    return QString::fromStdString(body);
-  }
-  bool waitConfig(const Sidecar& s, const QString& needle, int timeout_ms) {
-    const auto t = Clock::now();
-    while (msSince(t) < timeout_ms) {
-      if (proxyConfig(s).contains(needle)) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
   }
   qint64 demoRequests(const Sidecar& s) {
     std::string body;
     loopbackHttp(s.app, "GET", "/_demo/stats", "", std::chrono::milliseconds(1000), &body, nullptr);
     return QJsonDocument::fromJson(QByteArray::fromStdString(body))["requests"].toInteger(-1);
   }
+  // meshdeck-load through the frontend's sidecar, 8 connections.
   QProcess& startLoad(int rate, const QString& duration) {
-    return spawn("meshdeck-load",
-                 {"--url", "http://reviews/", "--proxy",
-                  QString("http://127.0.0.1:%1").arg(frontend_.outbound), "--rate",
-                  QString::number(rate), "--connections", "8", "--duration", duration, "--json"});
+    return MeshHarness::startLoad(frontend_, rate, duration, 8);
   }
   QJsonObject load(int rate, const QString& duration) {
-    QProcess& p = startLoad(rate, duration);
-    p.waitForFinished(60'000);
-    const auto out = p.readAllStandardOutput();
-    const auto doc = QJsonDocument::fromJson(out);
-    if (!doc.isObject()) qWarning("meshdeck-load: %s", out.constData());
-    return doc.object();
+    return MeshHarness::load(frontend_, rate, duration, 8, 60'000);
   }
 
   // --- policies ----------------------------------------------------------------------------
@@ -462,16 +337,10 @@ class MeshE2eTest : public QObject {
            fault + "}\n";
   }
 
-  std::unique_ptr<QTemporaryDir> dir_;
-  std::unique_ptr<meshdeck::cp::fleet::PortAllocator> ports_;
-  std::vector<std::unique_ptr<QProcess>> children_;
   std::unique_ptr<meshdeck::test::DiscoveryRelay> relay_;
-  QProcess* cp_ = nullptr;
   uint16_t cp_port_ = 0;
-  QString address_;
   std::vector<Sidecar> reviews_;
   Sidecar frontend_;
-  int files_ = 0;
 };
 
 QTEST_GUILESS_MAIN(MeshE2eTest)

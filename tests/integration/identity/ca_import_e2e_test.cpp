@@ -11,9 +11,6 @@
 // `openssl s_client -CAfile root-cert.pem` (root only) with a client certificate that is itself
 // leaf + intermediate; the control plane's TLS port certificate is issued by the intermediate
 // and renewals over that port work; a restart without --ca-import keeps the imported CA.
-#include <signal.h>
-#include <unistd.h>
-
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -21,27 +18,13 @@
 #include <QRegularExpression>
 #include <QTemporaryDir>
 #include <QtTest>
-#include <random>
 #include <thread>
 
-#include "controlplane/fleet/demo_fleet.h"
-#include "controlplane/fleet/loopback_http.h"
+#include "integration/common/mesh_harness.h"
+
+using namespace meshdeck::test;
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-using meshdeck::cp::fleet::loopbackHttp;
-
-QString bin(const QString& name) { return qEnvironmentVariable("MESHDECK_BIN_DIR") + "/" + name; }
-
-double msSince(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
-struct Sidecar {
-  QString id;
-  uint16_t app = 0, inbound = 0, outbound = 0, admin = 0;
-};
 
 const char* kOpensslConfig = R"([req]
 distinguished_name = dn
@@ -69,21 +52,12 @@ const QString kIntermediateSubject = "CN=Example Mesh Intermediate CA,O=Example 
 
 }  // namespace
 
-class CaImportIntegrationTest : public QObject {
+class CaImportIntegrationTest : public QObject, public MeshHarness {
   Q_OBJECT
 
  private slots:
-  void initTestCase() {
-    dir_ = std::make_unique<QTemporaryDir>();
-    QVERIFY(dir_->isValid());
-    std::random_device rd;
-    const uint16_t first = static_cast<uint16_t>(25000 + rd() % 1500);
-    ports_ = std::make_unique<meshdeck::cp::fleet::PortAllocator>(first, 27999);
-  }
-  void cleanupTestCase() {
-    for (auto it = children_.rbegin(); it != children_.rend(); ++it) stopProcess(**it);
-    children_.clear();
-  }
+  void initTestCase() { QVERIFY(initHarness(25000, 27999)); }
+  void cleanupTestCase() { stopAll(); }
 
   void runsTheMeshFromAnImportedRootAndIntermediate() {
     const auto t0 = Clock::now();
@@ -117,12 +91,8 @@ class CaImportIntegrationTest : public QObject {
     const uint16_t plain = port(), secure = port();
     address_ = QString("127.0.0.1:%1").arg(plain);
     const QString tokens = dir_->filePath("tokens");
-    const QStringList cp_args{"--listen",          address_,
-                              "--secure-listen",   QString("127.0.0.1:%1").arg(secure),
-                              "--state-dir",       dir_->filePath("state"),
-                              "--token-dir",       tokens,
-                              "--bootstrap-token", "frontend=default/frontend",
-                              "--bootstrap-token", "reviews-v1=default/reviews"};
+    const QStringList cp_args = secureControlPlaneArgs(
+        secure, tokens, {"frontend=default/frontend", "reviews-v1=default/reviews"});
 
     // A key readable by others is refused before anything is used.
     QVERIFY(QFile::setPermissions(key, QFile::ReadOwner | QFile::WriteOwner | QFile::ReadOther));
@@ -139,7 +109,7 @@ class CaImportIntegrationTest : public QObject {
     }
     QVERIFY(QFile::setPermissions(key, QFile::ReadOwner | QFile::WriteOwner));
 
-    cp_ = &spawn("meshdeck-controlplane", cp_args + QStringList{"--ca-import", import_dir_});
+    startControlPlane(cp_args + QStringList{"--ca-import", import_dir_});
     QVERIFY2(waitLog("TLS listening on ", 10'000), qPrintable(log_));
     QVERIFY2(log_.contains("identity: CA imported from " + import_dir_), qPrintable(log_));
     // The TLS port's certificate is issued by the intermediate and its file carries the chain.
@@ -156,14 +126,14 @@ class CaImportIntegrationTest : public QObject {
     QVERIFY(!log_.contains(key_body));
 
     const uint16_t app = port();
-    spawn("meshdeck-demo-service",
-          {"--name", "reviews", "--version", "v1", "--listen", QString("127.0.0.1:%1").arg(app),
-           "--latency-p50", "1ms", "--latency-p99", "3ms", "--log-level", "warn"});
+    startDemo("reviews", "v1", app);
     const QString cp_tls = QString("127.0.0.1:%1").arg(secure);
-    reviews_ = startSidecar("reviews", "reviews-v1", app, tokens + "/reviews-v1.token", cp_tls);
+    reviews_ = startSidecar("reviews", "reviews-v1", app,
+                            bootstrapped(cp_tls, tokens + "/reviews-v1.token"));
     // The frontend's certificates live 12 s: it renews over the TLS port during the test.
-    frontend_ = startSidecar("frontend", "frontend", port(), tokens + "/frontend.token", cp_tls,
-                             {"--cert-ttl", "12"});
+    frontend_ =
+        startSidecar("frontend", "frontend", port(),
+                     bootstrapped(cp_tls, tokens + "/frontend.token", {"--cert-ttl", "12"}));
     frontend_process_ = children_.back().get();
     QVERIFY2(waitReady({reviews_, frontend_}, 15'000), qPrintable(log_.right(3000)));
     QVERIFY(waitConfig(frontend_, "MUTUAL_TLS", 5000));
@@ -180,10 +150,7 @@ class CaImportIntegrationTest : public QObject {
     qInfo("%s", qPrintable(table));
 
     // 100 requests over mutual TLS through the sidecar pair.
-    QProcess& load =
-        spawn("meshdeck-load", {"--url", "http://reviews/", "--proxy",
-                                QString("http://127.0.0.1:%1").arg(frontend_.outbound), "--rate",
-                                "50", "--connections", "2", "--duration", "2s", "--json"});
+    QProcess& load = startLoad(frontend_, 50, "2s", 2);
     QVERIFY(load.waitForFinished(30'000));
     const QJsonObject report = QJsonDocument::fromJson(load.readAllStandardOutput()).object();
     qInfo("load: %lld completed, %lld 2xx, %lld errors", report["completed"].toInteger(),
@@ -248,8 +215,7 @@ class CaImportIntegrationTest : public QObject {
 
     // A restart without --ca-import keeps the imported CA.
     stopProcess(*cp_);
-    log_.clear();
-    cp_ = &spawn("meshdeck-controlplane", cp_args);
+    startControlPlane(cp_args);  // log_ starts empty
     QVERIFY2(waitLog("TLS listening on ", 10'000), qPrintable(log_));
     QVERIFY2(log_.contains("identity: CA imported earlier"), qPrintable(log_));
     QCOMPARE(caStatus()["active_root"].toObject()["subject"].toString(), kRootSubject);
@@ -281,134 +247,9 @@ class CaImportIntegrationTest : public QObject {
       qWarning("openssl %s: %s", qPrintable(args.join(' ')), p.readAllStandardError().constData());
     return p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0;
   }
-  QProcess& spawn(const QString& program, const QStringList& args) {
-    auto p = std::make_unique<QProcess>();
-    p->setProcessChannelMode(QProcess::SeparateChannels);
-    p->start(bin(program), args);
-    p->waitForStarted(5000);
-    children_.push_back(std::move(p));
-    return *children_.back();
-  }
-  static void stopProcess(QProcess& p) {
-    if (p.state() == QProcess::NotRunning) return;
-    ::kill(static_cast<pid_t>(p.processId()), SIGTERM);
-    if (!p.waitForFinished(10'000)) {
-      p.kill();
-      p.waitForFinished(5000);
-    }
-  }
-  uint16_t port() {
-    const uint16_t p = ports_->allocate();
-    if (p == 0) qFatal("no free port");
-    return p;
-  }
-  void readLog(int wait_ms) {
-    cp_->waitForReadyRead(wait_ms);
-    log_ += QString::fromUtf8(cp_->readAllStandardError());
-  }
-  bool waitLog(const QString& needle, int timeout_ms) {
-    const auto t = Clock::now();
-    readLog(0);
-    while (!log_.contains(needle) && msSince(t) < timeout_ms) readLog(100);
-    return log_.contains(needle);
-  }
-  qsizetype renewals(const QString& proxy) const {
-    return log_.count(QRegularExpression("identity: renewed \\S+ for proxy \"" + proxy + "\""));
-  }
-  Sidecar startSidecar(const QString& service, const QString& id, uint16_t app,
-                       const QString& token_file, const QString& cp_tls,
-                       const QStringList& extra = {}) {
-    Sidecar s{id, app, port(), port(), port()};
-    spawn("meshdeck-proxy", extra + QStringList{"--control-plane",
-                                                address_,
-                                                "--control-plane-tls",
-                                                cp_tls,
-                                                "--bootstrap-token-file",
-                                                token_file,
-                                                "--service",
-                                                service,
-                                                "--version",
-                                                "v1",
-                                                "--proxy-id",
-                                                id,
-                                                "--inbound-port",
-                                                QString::number(s.inbound),
-                                                "--app-port",
-                                                QString::number(s.app),
-                                                "--outbound-port",
-                                                QString::number(s.outbound),
-                                                "--admin-port",
-                                                QString::number(s.admin),
-                                                "--workers",
-                                                "1",
-                                                "--log-level",
-                                                "warn"});
-    return s;
-  }
-  bool waitReady(const std::vector<Sidecar>& sidecars, int timeout_ms) {
-    const auto t = Clock::now();
-    while (msSince(t) < timeout_ms) {
-      bool ready = true;
-      for (const auto& s : sidecars)
-        ready = ready && loopbackHttp(s.admin, "GET", "/ready", "", std::chrono::milliseconds(500),
-                                      nullptr, nullptr) == 200;
-      if (ready) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
-  }
-  bool waitConfig(const Sidecar& s, const QString& needle, int timeout_ms) {
-    const auto t = Clock::now();
-    while (msSince(t) < timeout_ms) {
-      std::string body;
-      loopbackHttp(s.admin, "GET", "/config", "", std::chrono::milliseconds(500), &body, nullptr);
-      if (QString::fromStdString(body).contains(needle)) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
-  }
-  QByteArray ctl(QStringList args) {
-    QProcess p;
-    p.start(bin("meshdeckctl"), QStringList{"--server", address_} + args);
-    last_code_ = -1;
-    if (!p.waitForFinished(15'000)) {
-      p.kill();
-      p.waitForFinished();
-      return {};
-    }
-    last_code_ = p.exitCode();
-    last_error_ = p.readAllStandardError();
-    return p.readAllStandardOutput();
-  }
-  QJsonObject caStatus() {
-    return QJsonDocument::fromJson(ctl({"ca", "status", "-o", "json"})).object();
-  }
-  // True once the newest certificate of each sidecar (`meshdeckctl get certs`) was issued by
-  // `issuer`.
-  bool waitIssuers(const QString& issuer, int timeout_ms) {
-    const auto t = Clock::now();
-    while (msSince(t) < timeout_ms) {
-      QMap<QString, QString> newest;
-      for (const auto& c : QJsonDocument::fromJson(ctl({"get", "certs", "-o", "json"})).array())
-        newest[c.toObject()["proxy_id"].toString()] = c.toObject()["issuer"].toString();
-      if (newest.value("frontend") == issuer && newest.value("reviews-v1") == issuer) return true;
-      readLog(0);
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    return false;
-  }
-
-  std::unique_ptr<QTemporaryDir> dir_;
-  std::unique_ptr<meshdeck::cp::fleet::PortAllocator> ports_;
-  std::vector<std::unique_ptr<QProcess>> children_;
-  QProcess* cp_ = nullptr;
   QProcess* frontend_process_ = nullptr;
-  QString log_;
-  QString address_;
   QString ca_dir_, import_dir_;
   Sidecar reviews_, frontend_;
-  int last_code_ = -1;
-  QByteArray last_error_;
 };
 
 QTEST_GUILESS_MAIN(CaImportIntegrationTest)
