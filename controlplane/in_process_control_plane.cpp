@@ -397,6 +397,10 @@ class InProcessControlPlane::Impl {
         if (target == e.destination || target == "*") e.policies.push_back(p.id());
       }
     }
+    // A service's namespace is its proxies' (the one their identities are issued in).
+    for (const auto& p : registry_.connectedProxies())
+      if (auto it = services.find(p.service); it != services.end() && !p.ns.empty())
+        it->second.ns = p.ns;
     std::string signature;
     for (auto& [name, n] : services) {
       if (auto it = nodes.find(name); it != nodes.end()) n.inbound = it->second;

@@ -1,5 +1,6 @@
 #include <QTemporaryDir>
 #include <QtTest>
+#include <map>
 #include <thread>
 
 #include "common/histogram_proto.h"
@@ -183,6 +184,18 @@ class ControlPlanePushTest : public QObject {
     QVERIFY(waitForSnapshot(*cp_, [](const auto& g) {
       const auto* s = proxy(g, "reviews-v1-0");
       return s && s->state == cp::SyncState::kSynced && s->nack_reason.empty();
+    }));
+  }
+
+  void serviceTakesItsProxiesNamespace() {
+    auto node = testing::makeNode("catalog-v1-0", "catalog", "v1", 20030);
+    node.set_namespace_("shop");
+    proxies_.push_back(std::make_unique<testing::FakeProxy>(discovery_.get(), node));
+    add("reviews-v1-0", "reviews", "v1", 20040);  // no namespace given: "default"
+    QVERIFY(waitForSnapshot(*cp_, [](const auto& g) {
+      std::map<std::string, std::string> ns;
+      for (const auto& s : g.services) ns[s.name] = s.ns;
+      return ns["catalog"] == "shop" && ns["reviews"] == "default";
     }));
   }
 
