@@ -98,14 +98,23 @@ QProcess& MeshHarness::startControlPlane(const QStringList& args) {
   return *cp_;
 }
 
-QStringList MeshHarness::secureControlPlaneArgs(uint16_t secure, const QString& tokens,
-                                                const QStringList& bootstrap) const {
-  QStringList args{"--listen",        address_,
-                   "--secure-listen", QString("127.0.0.1:%1").arg(secure),
-                   "--state-dir",     dir_->filePath("state"),
-                   "--token-dir",     tokens};
-  for (const auto& b : bootstrap) args << "--bootstrap-token" << b;
-  return args;
+bool MeshHarness::startControlPlaneAndWait(const QStringList& args, const QString& needle,
+                                           int timeout_ms) {
+  startControlPlane(args);
+  return waitLog(needle, timeout_ms);
+}
+
+MeshHarness::SecurePlane MeshHarness::secureControlPlane(const QStringList& bootstrap) {
+  const uint16_t plain = port(), secure = port();
+  address_ = QString("127.0.0.1:%1").arg(plain);
+  SecurePlane plane;
+  plane.tls = QString("127.0.0.1:%1").arg(secure);
+  plane.tokens = dir_->filePath("tokens");
+  plane.args = QStringList{"--listen",    address_,      "--secure-listen",
+                           plane.tls,     "--state-dir", dir_->filePath("state"),
+                           "--token-dir", plane.tokens};
+  for (const auto& b : bootstrap) plane.args << "--bootstrap-token" << b;
+  return plane;
 }
 
 void MeshHarness::readLog(int wait_ms) {

@@ -75,10 +75,20 @@ class MeshHarness {
 
   // meshdeck-controlplane with `args` (cp_; log_ starts empty). Wait with waitLog().
   QProcess& startControlPlane(const QStringList& args);
-  // --listen address_ --secure-listen 127.0.0.1:secure --state-dir DIR/state --token-dir
-  // tokens, and one --bootstrap-token per entry of `bootstrap` ("proxy-id=namespace/account").
-  QStringList secureControlPlaneArgs(uint16_t secure, const QString& tokens,
-                                     const QStringList& bootstrap) const;
+  // startControlPlane(), then waitLog(needle, timeout_ms).
+  bool startControlPlaneAndWait(const QStringList& args, const QString& needle,
+                                int timeout_ms = 10'000);
+  // A control plane with a TLS port and bootstrap tokens: two fresh ports (address_ is set to
+  // the plain one) and the arguments --listen address_ --secure-listen <tls> --state-dir
+  // DIR/state --token-dir DIR/tokens, one --bootstrap-token per entry of `bootstrap`
+  // ("proxy-id=namespace/account").
+  struct SecurePlane {
+    QString tls;     // 127.0.0.1:<TLS port>, for --control-plane-tls
+    QString tokens;  // the token directory: <proxy-id>.token files
+    QStringList args;
+  };
+  SecurePlane secureControlPlane(const QStringList& bootstrap = {"frontend=default/frontend",
+                                                                 "reviews-v1=default/reviews"});
   void readLog(int wait_ms);
   bool waitLog(const QString& needle, int timeout_ms);
   // "identity: renewed ... for proxy "<proxy>"" lines in log_.
@@ -111,9 +121,9 @@ class MeshHarness {
   bool waitConfigGone(const Sidecar& s, const QString& needle, int timeout_ms);
 
   // --- meshdeck-load to http://reviews/ through `via`'s outbound port ------------------------
-  QProcess& startLoad(const Sidecar& via, int rate, const QString& duration, int connections);
-  QJsonObject load(const Sidecar& via, int rate, const QString& duration, int connections,
-                   int timeout_ms);
+  QProcess& startLoad(const Sidecar& via, int rate, const QString& duration, int connections = 4);
+  QJsonObject load(const Sidecar& via, int rate, const QString& duration, int connections = 4,
+                   int timeout_ms = 30'000);
 
   std::unique_ptr<QTemporaryDir> dir_;
   std::unique_ptr<meshdeck::cp::fleet::PortAllocator> ports_;

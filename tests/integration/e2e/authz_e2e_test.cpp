@@ -39,23 +39,18 @@ class AuthzE2eTest : public QObject, public MeshHarness {
 
   void dryRunThenDenyCountedPerRule() {
     const auto t0 = Clock::now();
-    const uint16_t plain = port(), secure = port();
-    address_ = QString("127.0.0.1:%1").arg(plain);
-    const QString tokens = dir_->filePath("tokens");
-    startControlPlane(secureControlPlaneArgs(
-        secure, tokens, {"frontend=default/frontend", "reviews-v1=default/reviews"}));
-    QVERIFY2(waitLog("TLS listening on ", 10'000), qPrintable(log_));
+    const auto plane = secureControlPlane();
+    QVERIFY2(startControlPlaneAndWait(plane.args, "TLS listening on "), qPrintable(log_));
 
     const uint16_t app = port();
     startDemo("reviews", "v1", app);
-    const QString cp_tls = QString("127.0.0.1:%1").arg(secure);
     // The callee logs at info: the dry-run lines are what the operator reads.
-    SidecarOptions callee = bootstrapped(cp_tls, tokens + "/reviews-v1.token");
+    SidecarOptions callee = bootstrapped(plane.tls, plane.tokens + "/reviews-v1.token");
     callee.log_level = "info";
     reviews_ = startSidecar("reviews", "reviews-v1", app, callee);
     reviews_process_ = children_.back().get();
     frontend_ = startSidecar("frontend", "frontend", port(),
-                             bootstrapped(cp_tls, tokens + "/frontend.token"));
+                             bootstrapped(plane.tls, plane.tokens + "/frontend.token"));
     QVERIFY(waitReady({reviews_, frontend_}, 15'000));
     QVERIFY(waitConfig(frontend_, "MUTUAL_TLS", 5000));
 
@@ -67,7 +62,7 @@ class AuthzE2eTest : public QObject, public MeshHarness {
                  .code,
              0);
     QVERIFY(waitConfig(reviews_, "audit-frontend", 3000));
-    QJsonObject report = load(50, "2s");
+    QJsonObject report = load(frontend_, 50, "2s");
     QCOMPARE(report["completed"].toInteger(), qint64(100));
     QCOMPARE(report["responses"].toObject()["2xx"].toInteger(), qint64(100));
 
@@ -117,7 +112,7 @@ class AuthzE2eTest : public QObject, public MeshHarness {
     QVERIFY2(denied.startsWith("HTTP/1.1 403"), denied.constData());
     QVERIFY2(denied.contains("policy deny-frontend rule rules[0]"), denied.constData());
     ++refused;
-    report = load(50, "2s");
+    report = load(frontend_, 50, "2s");
     QCOMPARE(report["completed"].toInteger(), qint64(100));
     QCOMPARE(report["responses"].toObject()["4xx"].toInteger(), qint64(100));  // config in force
     refused += 100;
@@ -159,13 +154,6 @@ class AuthzE2eTest : public QObject, public MeshHarness {
   }
 
  private:
-  QProcess& startLoad(int rate, const QString& duration) {
-    return MeshHarness::startLoad(frontend_, rate, duration, 4);
-  }
-  QJsonObject load(int rate, const QString& duration) {
-    return MeshHarness::load(frontend_, rate, duration, 4, 30'000);
-  }
-
   // At most one stale request per pooled connection (--connections 4 of meshdeck-load).
   static constexpr int kStaleRequests = 4;
   Sidecar reviews_, frontend_;

@@ -247,8 +247,9 @@ class MeshE2eTest : public QObject, public MeshHarness {
   void startControlPlane() {
     if (cp_port_ == 0) cp_port_ = port();
     address_ = QString("127.0.0.1:%1").arg(cp_port_);
-    MeshHarness::startControlPlane({"--listen", address_, "--state-dir", dir_->filePath("state")});
-    QVERIFY2(waitLog("listening on ", 10'000), qPrintable(log_));
+    QVERIFY2(startControlPlaneAndWait(
+                 {"--listen", address_, "--state-dir", dir_->filePath("state")}, "listening on "),
+             qPrintable(log_));
   }
 
   Sidecar startSidecar(const QString& service, const QString& version, const QString& id,

@@ -22,26 +22,22 @@ class MeshMtlsE2eTest : public QObject, public MeshHarness {
 
   void sidecarsGetCertificatesAndTalkMutualTls() {
     const auto t0 = Clock::now();
-    const uint16_t plain = port(), secure = port();
-    address_ = QString("127.0.0.1:%1").arg(plain);
-    const QString tokens = dir_->filePath("tokens");
-    startControlPlane(secureControlPlaneArgs(
-        secure, tokens, {"frontend=default/frontend", "reviews-v1=default/reviews"}));
-    QVERIFY2(waitLog("TLS listening on ", 10'000), qPrintable(log_));
+    const auto plane = secureControlPlane();
+    QVERIFY2(startControlPlaneAndWait(plane.args, "TLS listening on "), qPrintable(log_));
     // The tokens are handed over as 0600 files in a 0700 directory.
-    QCOMPARE(QFile::permissions(tokens + "/frontend.token") &
+    QCOMPARE(QFile::permissions(plane.tokens + "/frontend.token") &
                  (QFile::ReadGroup | QFile::ReadOther | QFile::WriteGroup | QFile::WriteOther),
              QFileDevice::Permissions());
 
     const uint16_t app = port();
     startDemo("reviews", "v1", app);
-    const QString cp_tls = QString("127.0.0.1:%1").arg(secure);
     reviews_ = startSidecar("reviews", "reviews-v1", app,
-                            bootstrapped(cp_tls, tokens + "/reviews-v1.token"));
+                            bootstrapped(plane.tls, plane.tokens + "/reviews-v1.token"));
     // The frontend's certificates live 8 s: it renews about every 4 s over the TLS port,
     // authenticated by its current certificate, while the traffic below runs.
-    frontend_ = startSidecar("frontend", "frontend", port(),
-                             bootstrapped(cp_tls, tokens + "/frontend.token", {"--cert-ttl", "8"}));
+    frontend_ = startSidecar(
+        "frontend", "frontend", port(),
+        bootstrapped(plane.tls, plane.tokens + "/frontend.token", {"--cert-ttl", "8"}));
     QVERIFY(waitReady({reviews_, frontend_}, 15'000));
 
     // Both announced identities: one certificate each, issued by the mesh CA.
@@ -65,7 +61,7 @@ class MeshMtlsE2eTest : public QObject, public MeshHarness {
     QVERIFY(proxyConfig(frontend_).contains("spiffe://meshdeck.local/ns/default/sa/reviews"));
 
     // Traffic: every request succeeds and is counted as mutual TLS on the edge.
-    QJsonObject report = load(50, "2s");
+    QJsonObject report = load(frontend_, 50, "2s");
     QCOMPARE(report["completed"].toInteger(), qint64(100));
     QCOMPARE(report["errors"].toObject()["total"].toInteger(), qint64(0));
     QJsonObject m;
@@ -95,7 +91,7 @@ class MeshMtlsE2eTest : public QObject, public MeshHarness {
       denied = rawRequest(frontend_.outbound, "reviews");
     QVERIFY2(denied.startsWith("HTTP/1.1 403"), denied.constData());
     QVERIFY2(denied.toLower().contains("x-meshdeck-error: deny"), denied.constData());
-    report = load(50, "2s");
+    report = load(frontend_, 50, "2s");
     QCOMPARE(report["completed"].toInteger(), qint64(100));
     QVERIFY(report["responses"].toObject()["4xx"].toInteger() >= 100 - kStaleRequests);
     for (int i = 0; i < 40; ++i) {
@@ -124,7 +120,7 @@ class MeshMtlsE2eTest : public QObject, public MeshHarness {
     for (int i = 0; i < kStaleRequests + 2 && !healed; ++i)
       healed = rawRequest(frontend_.outbound, "reviews").startsWith("HTTP/1.1 200");
     QVERIFY(healed);
-    QProcess& healing = startLoad(50, "4s");
+    QProcess& healing = startLoad(frontend_, 50, "4s");
     std::this_thread::sleep_for(std::chrono::milliseconds(3500));
     const QJsonObject recent = edgeMetrics("frontend", "reviews", 2);
     QVERIFY(healing.waitForFinished(10'000));
@@ -156,13 +152,6 @@ class MeshMtlsE2eTest : public QObject, public MeshHarness {
   }
 
  private:
-  QProcess& startLoad(int rate, const QString& duration) {
-    return MeshHarness::startLoad(frontend_, rate, duration, 4);
-  }
-  QJsonObject load(int rate, const QString& duration) {
-    return MeshHarness::load(frontend_, rate, duration, 4, 30'000);
-  }
-
   // At most one stale request per pooled connection (--connections 4 of meshdeck-load).
   static constexpr int kStaleRequests = 4;
   Sidecar reviews_, frontend_;

@@ -88,18 +88,14 @@ class CaImportIntegrationTest : public QObject, public MeshHarness {
       QVERIFY(QFile::copy(ca_dir_ + "/" + f, import_dir_ + "/" + f));
     const QString key = import_dir_ + "/ca-key.pem";
 
-    const uint16_t plain = port(), secure = port();
-    address_ = QString("127.0.0.1:%1").arg(plain);
-    const QString tokens = dir_->filePath("tokens");
-    const QStringList cp_args = secureControlPlaneArgs(
-        secure, tokens, {"frontend=default/frontend", "reviews-v1=default/reviews"});
+    const auto plane = secureControlPlane();
 
     // A key readable by others is refused before anything is used.
     QVERIFY(QFile::setPermissions(key, QFile::ReadOwner | QFile::WriteOwner | QFile::ReadOther));
     {
       QProcess refused;
       refused.start(bin("meshdeck-controlplane"),
-                    cp_args + QStringList{"--ca-import", import_dir_});
+                    plane.args + QStringList{"--ca-import", import_dir_});
       QVERIFY(refused.waitForFinished(15'000));
       const QString err = QString::fromUtf8(refused.readAllStandardError());
       QCOMPARE(refused.exitCode(), 1);
@@ -109,8 +105,9 @@ class CaImportIntegrationTest : public QObject, public MeshHarness {
     }
     QVERIFY(QFile::setPermissions(key, QFile::ReadOwner | QFile::WriteOwner));
 
-    startControlPlane(cp_args + QStringList{"--ca-import", import_dir_});
-    QVERIFY2(waitLog("TLS listening on ", 10'000), qPrintable(log_));
+    QVERIFY2(startControlPlaneAndWait(plane.args + QStringList{"--ca-import", import_dir_},
+                                      "TLS listening on "),
+             qPrintable(log_));
     QVERIFY2(log_.contains("identity: CA imported from " + import_dir_), qPrintable(log_));
     // The TLS port's certificate is issued by the intermediate and its file carries the chain.
     QVERIFY(log_.contains(QRegularExpression("control plane TLS certificate \\S+ issued by " +
@@ -127,13 +124,12 @@ class CaImportIntegrationTest : public QObject, public MeshHarness {
 
     const uint16_t app = port();
     startDemo("reviews", "v1", app);
-    const QString cp_tls = QString("127.0.0.1:%1").arg(secure);
     reviews_ = startSidecar("reviews", "reviews-v1", app,
-                            bootstrapped(cp_tls, tokens + "/reviews-v1.token"));
+                            bootstrapped(plane.tls, plane.tokens + "/reviews-v1.token"));
     // The frontend's certificates live 12 s: it renews over the TLS port during the test.
-    frontend_ =
-        startSidecar("frontend", "frontend", port(),
-                     bootstrapped(cp_tls, tokens + "/frontend.token", {"--cert-ttl", "12"}));
+    frontend_ = startSidecar(
+        "frontend", "frontend", port(),
+        bootstrapped(plane.tls, plane.tokens + "/frontend.token", {"--cert-ttl", "12"}));
     frontend_process_ = children_.back().get();
     QVERIFY2(waitReady({reviews_, frontend_}, 15'000), qPrintable(log_.right(3000)));
     QVERIFY(waitConfig(frontend_, "MUTUAL_TLS", 5000));
@@ -215,8 +211,7 @@ class CaImportIntegrationTest : public QObject, public MeshHarness {
 
     // A restart without --ca-import keeps the imported CA.
     stopProcess(*cp_);
-    startControlPlane(cp_args);  // log_ starts empty
-    QVERIFY2(waitLog("TLS listening on ", 10'000), qPrintable(log_));
+    QVERIFY2(startControlPlaneAndWait(plane.args, "TLS listening on "), qPrintable(log_));
     QVERIFY2(log_.contains("identity: CA imported earlier"), qPrintable(log_));
     QCOMPARE(caStatus()["active_root"].toObject()["subject"].toString(), kRootSubject);
     // And BEGIN is refused with the way to rotate an imported CA.

@@ -31,12 +31,8 @@ class RootRotationTest : public QObject, public MeshHarness {
 
   void rotatesTheRootUnderTrafficWithoutAFailedRequest() {
     const auto t0 = Clock::now();
-    const uint16_t plain = port(), secure = port();
-    address_ = QString("127.0.0.1:%1").arg(plain);
-    const QString tokens = dir_->filePath("tokens");
-    startControlPlane(secureControlPlaneArgs(
-        secure, tokens, {"frontend=default/frontend", "reviews-v1=default/reviews"}));
-    QVERIFY2(waitLog("TLS listening on ", 10'000), qPrintable(log_));
+    const auto plane = secureControlPlane();
+    QVERIFY2(startControlPlaneAndWait(plane.args, "TLS listening on "), qPrintable(log_));
     // The TLS port's identity lives in files gRPC re-reads, 0600 in the state directory.
     const QString tls_key = dir_->filePath("state/identity/tls/current/key.pem");
     QVERIFY(QFile::exists(tls_key));
@@ -45,14 +41,13 @@ class RootRotationTest : public QObject, public MeshHarness {
 
     const uint16_t app = port();
     startDemo("reviews", "v1", app);
-    const QString cp_tls = QString("127.0.0.1:%1").arg(secure);
     // reviews keeps the default 24 h certificate: it renews only because of the rotation. The
     // frontend's live 12 s, so it also renews on its own about every 6 s.
     reviews_ = startSidecar("reviews", "reviews-v1", app,
-                            bootstrapped(cp_tls, tokens + "/reviews-v1.token"));
-    frontend_ =
-        startSidecar("frontend", "frontend", port(),
-                     bootstrapped(cp_tls, tokens + "/frontend.token", {"--cert-ttl", "12"}));
+                            bootstrapped(plane.tls, plane.tokens + "/reviews-v1.token"));
+    frontend_ = startSidecar(
+        "frontend", "frontend", port(),
+        bootstrapped(plane.tls, plane.tokens + "/frontend.token", {"--cert-ttl", "12"}));
     QVERIFY(waitReady({reviews_, frontend_}, 15'000));
     QVERIFY(waitConfig(frontend_, "MUTUAL_TLS", 5000));
 
