@@ -37,6 +37,19 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// Counts one authorization decision: by the config's dense slot table (compileConfig() builds
+// one), or by rule id for a hand-built config without it. Shared by the worker's totals and
+// the telemetry edge.
+void countDecision(const SecurityConfig& security, const AuthorizationDecision& decision,
+                   AuthzSlotCounters& slots, AuthzCounterMap& by_id) {
+  if (const auto& table = security.authorization_slots) {
+    if (slots.table != table) slots.bind(table, by_id);
+    countAuthorization(decision, slots.counts);
+  } else {
+    countAuthorization(security.authorization, decision, by_id);
+  }
+}
+
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kMaxHeaderBytes = 64 * 1024;
 constexpr size_t kMaxRequestLine = 16 * 1024;
@@ -535,12 +548,7 @@ asio::awaitable<bool> Session::handleRequest(RequestParser& parser, Exchange& ex
     // Counted by the rule's dense slot (the telemetry edge's count is added in finish(), where
     // the edge is looked up anyway); a config without slot table is counted by id.
     auto& stats = worker_.stats();
-    if (const auto& slots = security.authorization_slots) {
-      if (stats.authz_slots.table != slots) stats.authz_slots.bind(slots, stats.authz);
-      countAuthorization(decision, stats.authz_slots.counts);
-    } else {
-      countAuthorization(security.authorization, decision, stats.authz);
-    }
+    countDecision(security, decision, stats.authz_slots, stats.authz);
     logDryRunDenials(security.authorization, decision, request);
     if (!decision.allowed) {
       ex.denied = true;
@@ -1138,14 +1146,8 @@ void Session::finish(Exchange& ex) {
   e.rate_limited += ex.rate_limited ? 1 : 0;
   e.faults_injected += ex.fault ? 1 : 0;
   e.denied += ex.denied ? 1 : 0;
-  if (ex.authz && !id.client_side) {
-    if (const auto& slots = ex.config->security.authorization_slots) {
-      if (e.authz_slots.table != slots) e.authz_slots.bind(slots, e.authz);
-      countAuthorization(*ex.authz, e.authz_slots.counts);
-    } else {
-      countAuthorization(ex.config->security.authorization, *ex.authz, e.authz);
-    }
-  }
+  if (ex.authz && !id.client_side)
+    countDecision(ex.config->security, *ex.authz, e.authz_slots, e.authz);
   // Transport of the edge's hop between the two sidecars: the upstream connection on the
   // client side, the downstream connection on the server side.
   const bool mtls = id.client_side ? ex.upstream_tls : mtls_;
