@@ -76,7 +76,7 @@ bool AdminServer::start(const std::string& address, std::string* error) {
       } else if (get && path == "/config") {
         res.set(http::field::content_type, "application/json");
         auto config = proxy_.config();
-        res.body() = config ? config->json : "{}";
+        res.body() = config ? configJson(*config) : "{}";
       } else if (get && path == "/listeners") {
         res.set(http::field::content_type, "application/json");
         std::string body = "{";

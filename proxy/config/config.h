@@ -223,8 +223,11 @@ struct Config {
   WorkloadConfig workload;
   SecurityConfig security;
   Duration telemetry_interval = std::chrono::seconds(1);
-  // The source configuration as canonical JSON, served by the admin /config endpoint.
-  std::string json;
+  // The source configuration, binary protobuf (meshdeck.v1.ProxyConfig): the admin /config
+  // endpoint renders it as JSON on request (configJson()). Kept binary because the JSON printer
+  // builds protobuf's descriptor pool and reflection: at every start and config push that cost
+  // ~1 MB of resident code pages and CPU for an endpoint an operator reads now and then.
+  std::string proto_bytes;
 
   // Whether some listener or cluster needs a TLS identity (certificate, key, trust bundle).
   bool needsTls() const {

@@ -415,11 +415,19 @@ ConfigPtr compileConfig(const pb::ProxyConfig& proto, std::string* error) {
     if (error) *error = c.errors();
     return nullptr;
   }
+  (void)proto.SerializeToString(&config->proto_bytes);
+  return config;
+}
+
+std::string configJson(const Config& config) {
+  pb::ProxyConfig proto;
+  if (!proto.ParseFromString(config.proto_bytes)) return "{}";
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = true;
   options.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(proto, &config->json, options);
-  return config;
+  std::string json;
+  (void)google::protobuf::util::MessageToJsonString(proto, &json, options);
+  return json;
 }
 
 bool parseHostPort(const std::string& text, std::string* host, uint16_t* port) {

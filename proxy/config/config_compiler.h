@@ -17,6 +17,10 @@ namespace meshdeck::proxy {
 // Nothing is partially applied: the caller keeps its old config on failure.
 ConfigPtr compileConfig(const meshdeck::v1::ProxyConfig& proto, std::string* error);
 
+// The source configuration of `config` as canonical JSON (preserved proto field names), for the
+// admin /config endpoint.
+std::string configJson(const Config& config);
+
 // The ProxyConfig of the standalone reverse proxy: one INBOUND listener "main" on `listen`
 // (host:port) routing every request round robin to `upstreams` (host:port each).
 bool standaloneConfig(const std::string& listen, const std::vector<std::string>& upstreams,

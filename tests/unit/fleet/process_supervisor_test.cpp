@@ -117,7 +117,8 @@ class ProcessSupervisorTest : public QObject {
     QVERIFY(st && st->state == ProcessState::kRunning && st->pid > 0);
     QVERIFY(sup.remove("greeter", 2s));
     QVERIFY(!sup.status("greeter"));
-    QVERIFY(processGroupGone(st->pid, 2s));
+    // Bounded generously: on a loaded 2-core machine the group's exit can take seconds.
+    QVERIFY(processGroupGone(st->pid, 10s));
   }
 
   void restartsCrashedProcessWithBackoffThenGivesUp() {
@@ -225,7 +226,9 @@ class ProcessSupervisorTest : public QObject {
   void reportsResources() {
     ProcessSupervisor sup;
     QVERIFY(sup.add(shell("busy", "while :; do :; done")));
-    QVERIFY(eventually([&] { return sup.status("busy")->cpu_percent > 20; }, 5s));
+    // A busy loop, against an idle process's ~0 %: > 5 % even when other builds share the
+    // machine's two cores.
+    QVERIFY(eventually([&] { return sup.status("busy")->cpu_percent > 5; }, 10s));
     QVERIFY(sup.status("busy")->rss_bytes > 0);
   }
 };

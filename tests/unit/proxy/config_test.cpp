@@ -54,7 +54,9 @@ class ConfigTest : public QObject {
     QCOMPARE(r.retry.attempts, 2u);
     QCOMPARE(r.retry.retry_on, uint32_t(kRetryOn5xx | kRetryOnConnectFailure));
     QCOMPARE(config->findCluster("app")->outlier.base_ejection_time, std::chrono::nanoseconds(30s));
-    QVERIFY(config->json.find("\"route_tables\"") != std::string::npos);
+    const std::string json = configJson(*config);
+    QVERIFY(json.find("\"route_tables\"") != std::string::npos);
+    QVERIFY(json.find("\"header_timeout\": \"0.250s\"") != std::string::npos);
   }
 
   void authorizationRulesCarryTheirId() {
