@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <list>
+#include <set>
 #include <thread>
 
 #include "common/atomic_file.h"
@@ -231,10 +232,21 @@ class InProcessControlPlane::Impl {
     s.active_root = convert(ca_->activeRoot());
     for (const auto& r : ca_->retiringRoots()) s.retiring_roots.push_back(convert(r));
     s.rotation_in_progress = !s.retiring_roots.empty();
-    // The newest certificate issued to each proxy (issued() is oldest first).
-    std::map<std::string, std::string> issuer_of;
+    // The newest certificate of each proxy: what this CA issued to it, or what the proxy
+    // reports having installed (a restarted control plane has no issued records until the
+    // proxy renews), whichever is newer.
+    std::map<std::string, std::pair<SystemTime, std::string>> newest;
+    auto consider = [&newest](const std::string& proxy, SystemTime not_before,
+                              const std::string& issuer) {
+      auto [it, inserted] = newest.try_emplace(proxy, not_before, issuer);
+      if (!inserted && not_before >= it->second.first) it->second = {not_before, issuer};
+    };
     for (const auto& c : ca_->issued())
-      if (!c.proxy_id.empty()) issuer_of[c.proxy_id] = c.issuer;
+      if (!c.proxy_id.empty()) consider(c.proxy_id, c.not_before, c.issuer);
+    for (const auto& c : registry_.reportedCertificates())
+      consider(c.proxy_id, c.not_before, c.issuer);
+    std::map<std::string, std::string> issuer_of;
+    for (auto& [proxy, cert] : newest) issuer_of[proxy] = std::move(cert.second);
     const std::string active = ca_->activeIssuer();
     // What this CA issued decides, not the identity a proxy announced on its discovery stream:
     // a sidecar may open that stream before its first certificate arrives (its node then names
@@ -623,9 +635,17 @@ identity::CertificateAuthority* InProcessControlPlane::certificateAuthority() {
 std::vector<CertificateInfo> InProcessControlPlane::certificates() {
   std::vector<CertificateInfo> out;
   if (!impl_->ca_) return out;
-  for (auto& c : impl_->ca_->issued())
+  std::set<std::string> serials;
+  for (auto& c : impl_->ca_->issued()) {
+    serials.insert(c.serial_hex);
     out.push_back({std::move(c.proxy_id), std::move(c.spiffe_id), std::move(c.issuer),
                    std::move(c.serial_hex), c.not_before, c.not_after});
+  }
+  // Certificates that proxies report and this process did not issue (issued before a restart).
+  for (auto& c : impl_->registry_.reportedCertificates())
+    if (!serials.count(c.serial)) out.push_back(std::move(c));
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.not_before < b.not_before; });
   return out;
 }
 

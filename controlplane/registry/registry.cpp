@@ -81,6 +81,23 @@ bool Registry::recordReport(const std::string& proxy_id, SystemTime now) {
   return true;
 }
 
+bool Registry::recordCertificate(const std::string& proxy_id, CertificateInfo cert) {
+  std::lock_guard lock(mutex_);
+  auto it = proxies_.find(proxy_id);
+  if (it == proxies_.end()) return false;
+  cert.proxy_id = proxy_id;
+  it->second.certificate = std::move(cert);
+  return true;
+}
+
+std::vector<CertificateInfo> Registry::reportedCertificates() const {
+  std::lock_guard lock(mutex_);
+  std::vector<CertificateInfo> out;
+  for (const auto& [id, e] : proxies_)
+    if (e.connected && e.certificate) out.push_back(*e.certificate);
+  return out;
+}
+
 std::vector<ProxyNode> Registry::connectedProxies() const {
   std::lock_guard lock(mutex_);
   std::vector<ProxyNode> out;

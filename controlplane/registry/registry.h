@@ -48,6 +48,11 @@ class Registry {
   void recordNack(const std::string& proxy_id, const std::string& reason);
   // Returns false when the proxy is unknown.
   bool recordReport(const std::string& proxy_id, SystemTime now);
+  // The certificate a proxy reports it has installed (TelemetryReport.certificate); kept until
+  // the proxy reports another. Returns false when the proxy is unknown.
+  bool recordCertificate(const std::string& proxy_id, CertificateInfo cert);
+  // The reported certificates of connected proxies, by proxy id.
+  std::vector<CertificateInfo> reportedCertificates() const;
 
   // Connected proxies (the endpoints of the mesh), sorted by proxy id.
   std::vector<ProxyNode> connectedProxies() const;
@@ -63,6 +68,7 @@ class Registry {
     uint64_t connection = 0;
     bool connected = false;
     ProxyInfo info;
+    std::optional<CertificateInfo> certificate;
   };
   mutable std::mutex mutex_;
   std::map<std::string, Entry> proxies_;

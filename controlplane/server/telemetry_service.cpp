@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "common/histogram_proto.h"
+#include "common/pki/pki.h"
 #include "controlplane/server/proto_convert.h"
 
 namespace meshdeck::cp {
@@ -70,6 +71,34 @@ bool edgeReportFromProto(const v1::EdgeStats& in, EdgeReport* out, std::string* 
   return true;
 }
 
+bool certificateFromProto(const v1::WorkloadCertificate& in, CertificateInfo* out,
+                          std::string* error) {
+  if (!pki::parseSpiffeId(in.spiffe_id())) {
+    *error = "certificate: spiffe_id '" + in.spiffe_id().substr(0, 200) + "' is not a SPIFFE id";
+    return false;
+  }
+  const std::string& serial = in.serial_hex();
+  if (serial.empty() || serial.size() > 40 ||
+      serial.find_first_not_of("0123456789ABCDEF") != std::string::npos) {
+    *error = "certificate: serial_hex must be 1-40 upper-case hex digits";
+    return false;
+  }
+  if (in.issuer().empty() || in.issuer().size() > 1024) {
+    *error = "certificate: issuer must be 1-1024 characters";
+    return false;
+  }
+  if (in.not_after().seconds() <= in.not_before().seconds()) {
+    *error = "certificate: not_after must be after not_before";
+    return false;
+  }
+  out->spiffe_id = in.spiffe_id();
+  out->serial = serial;
+  out->issuer = in.issuer();
+  out->not_before = SystemTime(std::chrono::seconds(in.not_before().seconds()));
+  out->not_after = SystemTime(std::chrono::seconds(in.not_after().seconds()));
+  return true;
+}
+
 TelemetryIngestService::TelemetryIngestService(TelemetryAggregator& aggregator, Registry& registry,
                                                const common::TimeSource& time)
     : aggregator_(aggregator), registry_(registry), time_(time) {}
@@ -87,6 +116,15 @@ uint32_t TelemetryIngestService::ingest(const v1::TelemetryReport& report) {
       continue;
     }
     aggregator_.ingest(edge);
+  }
+  if (report.has_certificate()) {
+    CertificateInfo cert;
+    if (certificateFromProto(report.certificate(), &cert, &error)) {
+      registry_.recordCertificate(report.proxy_id(), std::move(cert));
+    } else {
+      ++certificates_rejected_;
+      spdlog::warn("proxy {}: reported certificate ignored: {}", report.proxy_id(), error);
+    }
   }
   edges_accepted_ += static_cast<uint64_t>(report.edges_size()) - rejected;
   edges_rejected_ += rejected;

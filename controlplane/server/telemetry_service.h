@@ -17,6 +17,13 @@ namespace meshdeck::cp {
 // kept.
 bool edgeReportFromProto(const meshdeck::v1::EdgeStats& in, EdgeReport* out, std::string* error);
 
+// Converts a reported WorkloadCertificate. Returns false with a reason when it is not valid
+// (no parseable SPIFFE id, a serial that is not 1-40 upper-case hex digits, an empty or
+// over-long issuer, or not_after not after not_before); such a certificate is counted and
+// ignored, the report's edges are kept.
+bool certificateFromProto(const meshdeck::v1::WorkloadCertificate& in, CertificateInfo* out,
+                          std::string* error);
+
 // TelemetryIngestService serves TelemetryIngest.Report: each report's edges are validated,
 // merged into the aggregator, and acknowledged with the number of edges refused.
 class TelemetryIngestService final : public meshdeck::v1::TelemetryIngest::CallbackService {
@@ -31,6 +38,7 @@ class TelemetryIngestService final : public meshdeck::v1::TelemetryIngest::Callb
   uint64_t reports() const { return reports_.load(); }
   uint64_t edgesAccepted() const { return edges_accepted_.load(); }
   uint64_t edgesRejected() const { return edges_rejected_.load(); }
+  uint64_t certificatesRejected() const { return certificates_rejected_.load(); }
 
   // TelemetryIngest
   grpc::ServerBidiReactor<meshdeck::v1::TelemetryReport, meshdeck::v1::ReportAck>* Report(
@@ -41,7 +49,8 @@ class TelemetryIngestService final : public meshdeck::v1::TelemetryIngest::Callb
   TelemetryAggregator& aggregator_;
   Registry& registry_;
   const common::TimeSource& time_;
-  std::atomic<uint64_t> reports_{0}, edges_accepted_{0}, edges_rejected_{0};
+  std::atomic<uint64_t> reports_{0}, edges_accepted_{0}, edges_rejected_{0},
+      certificates_rejected_{0};
 };
 
 }  // namespace meshdeck::cp

@@ -141,6 +141,10 @@ bool MeshAgent::requestCertificate(bool renewal, std::string* error, bool* retry
   {
     std::lock_guard lock(mu_);
     spiffe_id_ = info->spiffe_id.value_or(response.spiffe_id());
+    cert_serial_ = info->serial_hex;
+    cert_issuer_ = info->issuer;
+    cert_not_before_ = info->not_before;
+    cert_not_after_ = info->not_after;
   }
   spdlog::info("identity: {} {} (serial {}, valid until {:%Y-%m-%dT%H:%M:%SZ})",
                renewal ? "renewed" : "installed", response.spiffe_id(), info->serial_hex,
@@ -414,6 +418,22 @@ void fillReport(const EdgeMap& edges, const std::string& proxy_id, uint64_t sequ
 
 }  // namespace
 
+v1::WorkloadCertificate MeshAgent::installedCertificate() const {
+  v1::WorkloadCertificate cert;
+  std::lock_guard lock(mu_);
+  if (cert_serial_.empty()) return cert;
+  cert.set_spiffe_id(spiffe_id_);
+  cert.set_serial_hex(cert_serial_);
+  cert.set_issuer(cert_issuer_);
+  auto stamp = [](std::chrono::system_clock::time_point t, google::protobuf::Timestamp* out) {
+    out->set_seconds(
+        std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count());
+  };
+  stamp(cert_not_before_, cert.mutable_not_before());
+  stamp(cert_not_after_, cert.mutable_not_after());
+  return cert;
+}
+
 void MeshAgent::runTelemetry() {
   auto channel = grpc::CreateChannel(identity_.control_plane, grpc::InsecureChannelCredentials());
   auto stub = v1::TelemetryIngest::NewStub(channel);
@@ -428,6 +448,8 @@ void MeshAgent::runTelemetry() {
       telemetry_ctx_ = ctx;
     }
     auto stream = stub->Report(ctx.get());
+    std::string reported_serial;  // certificate named on this stream ("" none yet)
+    uint32_t quiet_intervals = 0;
     // Acks must be read so the server's writes never back up; nothing else depends on them.
     std::thread ack_reader([&stream] {
       v1::ReportAck ack;
@@ -438,13 +460,20 @@ void MeshAgent::runTelemetry() {
     while (ok && !stopping_) {
       if (!sleepFor(std::chrono::milliseconds(interval_ms_.load()))) break;
       for (auto& [id, d] : proxy_.takeEdgeDeltas()) pending[id].merge(d);
-      if (pending.empty()) continue;
+      v1::WorkloadCertificate cert = installedCertificate();
+      // Something to say: traffic, a certificate the control plane has not heard of on this
+      // stream, or a heartbeat (the control plane shows when each proxy last reported).
+      const bool cert_changed = cert.serial_hex() != reported_serial;
+      if (pending.empty() && !cert_changed && ++quiet_intervals < kHeartbeatIntervals) continue;
       v1::TelemetryReport report;
       fillReport(pending, identity_.proxy_id, ++sequence, interval_ms_.load(), &report);
+      if (!cert.serial_hex().empty()) *report.mutable_certificate() = std::move(cert);
       ok = stream->Write(report);
       if (ok) {
         pending.clear();
         attempt = 0;
+        quiet_intervals = 0;
+        reported_serial = report.certificate().serial_hex();
         ++counters_.reports_sent;
       } else {
         ++counters_.reports_failed;

@@ -12,6 +12,9 @@
 namespace grpc {
 class ClientContext;
 }
+namespace meshdeck::v1 {
+class WorkloadCertificate;
+}
 
 namespace meshdeck::proxy {
 
@@ -46,7 +49,11 @@ struct MeshAgentCounters {
 //   Proxy::applyConfig and answers ACK (version, nonce) or NACK (error detail). After a NACK
 //   the proxy keeps serving with its last good configuration.
 // - TelemetryIngest.Report: every interval sends the per-edge deltas (Proxy::takeEdgeDeltas).
-//   Deltas of a report that could not be sent are merged into the next one, so nothing is lost
+//   A report also goes out when the installed certificate changed, and at least every
+//   kHeartbeatIntervals intervals without traffic; each report names the installed certificate
+//   (serial, issuer, validity: no key material), so a restarted control plane learns which root
+//   every proxy is on. Deltas of a report that could not be sent are merged into the next one,
+//   so nothing is lost
 //   while the control plane is away, and memory stays bounded by the number of edges.
 // - Identity (when MeshIdentity.bootstrap_token is set): a P-256 key and a CSR for the mesh
 //   identity, Identity.Sign on the plaintext address with the token, before the discovery
@@ -81,6 +88,7 @@ class MeshAgent {
   std::string spiffeId() const;
 
   static constexpr uint32_t kFirstSignAttempts = 6;
+  static constexpr uint32_t kHeartbeatIntervals = 5;
 
  private:
   void runDiscovery();
@@ -95,6 +103,8 @@ class MeshAgent {
   // identity cannot be rebuilt with it.
   bool applyTrustBundle(const std::string& bundle_pem, const std::string& signing_root_pem,
                         std::string* error);
+  // The installed certificate's facts for a telemetry report (empty without one).
+  v1::WorkloadCertificate installedCertificate() const;
   // Sleeps for a jittered backoff; returns false when stopping.
   bool backoff(uint32_t attempt);
   bool sleepFor(std::chrono::milliseconds d);
@@ -108,6 +118,10 @@ class MeshAgent {
   std::mutex id_mu_;
   std::string key_pem_, chain_pem_, bundle_pem_;
   std::chrono::system_clock::time_point not_before_, not_after_, installed_at_;
+  // Facts of the installed certificate for telemetry reports (WorkloadCertificate), guarded by
+  // mu_; empty serial without a certificate.
+  std::string cert_serial_, cert_issuer_;
+  std::chrono::system_clock::time_point cert_not_before_, cert_not_after_;
   // When to renew early (max(): not asked); guarded by mu_, wakes cv_.
   std::chrono::system_clock::time_point early_renewal_at_ =
       std::chrono::system_clock::time_point::max();

@@ -9,6 +9,11 @@
 // certificate lives 24 h, so only the rotation makes it renew); RETIRE then succeeds; a renewal
 // over the TLS port after RETIRE works (the port's certificate is from the new root and the
 // proxies trust only that one); not a single request fails throughout.
+//
+// Second case: a control plane restarted with the same state directory has no record of the
+// certificates it issued before; its proxies report the certificate they hold in their
+// telemetry, so `get certs` lists it again and RETIRE is still refused while a proxy is on the
+// old root.
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -132,6 +137,56 @@ class RootRotationTest : public QObject, public MeshHarness {
       QVERIFY2(!err.contains("renewal of"), qPrintable(err.right(2000)));
     }
     qInfo("whole test: %.1f s", msSince(t0) / 1000);
+  }
+
+  void aRestartedControlPlaneKnowsWhichRootEachProxyIsOn() {
+    stopAll();
+    const auto plane = secureControlPlane({"reviews-v1=default/reviews"});
+    QVERIFY2(startControlPlaneAndWait(plane.args, "TLS listening on "), qPrintable(log_));
+    const uint16_t app = port();
+    startDemo("reviews", "v1", app);
+    reviews_ = startSidecar("reviews", "reviews-v1", app,
+                            bootstrapped(plane.tls, plane.tokens + "/reviews-v1.token"));
+    QVERIFY(waitReady({reviews_}, 15'000));
+    const QString root = caStatus()["active_root"].toObject()["subject"].toString();
+    QVERIFY(!root.isEmpty());
+
+    // Restart: the state directory keeps the CA, not the issued records. The sidecar keeps
+    // its 24 h certificate and reconnects.
+    stopProcess(*cp_);
+    QVERIFY2(startControlPlaneAndWait(plane.args, "TLS listening on "), qPrintable(log_));
+    QString serial;
+    const auto t = Clock::now();
+    while (serial.isEmpty() && msSince(t) < 15'000) {
+      for (const auto& c : QJsonDocument::fromJson(ctl({"get", "certs", "-o", "json"})).array()) {
+        const QJsonObject o = c.toObject();
+        if (o["proxy_id"] == "reviews-v1" && o["issuer"] == root) serial = o["serial"].toString();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    QVERIFY2(!serial.isEmpty(), qPrintable(ctl({"get", "certs"}) + log_.right(3000)));
+    qInfo("the restarted control plane learnt reviews-v1's certificate %s after %.1f s",
+          qPrintable(serial), msSince(t) / 1000);
+    // Not issued by this process: nothing in its log about signing it.
+    readLog(0);
+    QVERIFY2(!log_.contains(QRegularExpression("identity: \\S+ spiffe://\\S+ for proxy")),
+             qPrintable(log_));
+
+    // BEGIN, then RETIRE at once: refused, the proxy still holds the old root's certificate.
+    ctl({"ca", "rotate", "begin"});
+    QCOMPARE(last_code_, 0);
+    ctl({"ca", "rotate", "retire"});
+    QCOMPARE(last_code_, 1);
+    QVERIFY2(last_error_.contains("still hold a certificate from the retiring root (reviews-v1)"),
+             last_error_.constData());
+    // The pushed bundle makes it renew from the new root; RETIRE then goes through.
+    QVERIFY2(waitLog("renewed spiffe://meshdeck.local/ns/default/sa/reviews for proxy "
+                     "\"reviews-v1\"",
+                     15'000),
+             qPrintable(log_.right(3000)));
+    ctl({"ca", "rotate", "retire"});
+    QCOMPARE(last_code_, 0);
+    stopAll();
   }
 
  private:

@@ -4,6 +4,8 @@
 #include "controlplane/server/proto_convert.h"
 
 #include <QtTest>
+#include <ctime>
+#include <functional>
 
 #include "controlplane/server/telemetry_service.h"
 
@@ -67,6 +69,82 @@ class ProtoConvertTest : public QObject {
     e.add_authorization()->set_denied(1);
     QVERIFY(!edgeReportFromProto(e, &report, &error));
     QCOMPARE(error, std::string("authorization count without rule"));
+  }
+
+  // A proxy's reported certificate (TelemetryReport.certificate) is checked, recorded in the
+  // registry for that proxy, and listed while the proxy is connected; a bad one is counted and
+  // ignored while the report's edges still count.
+  void reportedCertificatesAreCheckedAndRecorded() {
+    v1::WorkloadCertificate c;
+    c.set_spiffe_id("spiffe://meshdeck.local/ns/shop/sa/reviews");
+    c.set_serial_hex("1A2B3C");
+    c.set_issuer("CN=Meshdeck Root CA,O=meshdeck.local");
+    c.mutable_not_before()->set_seconds(1'800'000'000);
+    c.mutable_not_after()->set_seconds(1'800'086'400);
+    CertificateInfo info;
+    std::string error;
+    QVERIFY2(certificateFromProto(c, &info, &error), error.c_str());
+    QCOMPARE(info.serial, std::string("1A2B3C"));
+    QCOMPARE(info.issuer, c.issuer());
+    QCOMPARE(std::chrono::system_clock::to_time_t(info.not_after), std::time_t{1'800'086'400});
+
+    struct Bad {
+      const char* field;
+      std::function<void(v1::WorkloadCertificate&)> spoil;
+    };
+    const std::vector<Bad> bad = {
+        {"spiffe_id", [](auto& x) { x.set_spiffe_id("https://example.com/reviews"); }},
+        {"serial_hex", [](auto& x) { x.set_serial_hex("1a2b"); }},
+        {"serial_hex", [](auto& x) { x.set_serial_hex(std::string(41, 'A')); }},
+        {"serial_hex", [](auto& x) { x.clear_serial_hex(); }},
+        {"issuer", [](auto& x) { x.clear_issuer(); }},
+        {"not_after", [](auto& x) { x.mutable_not_after()->set_seconds(1'700'000'000); }},
+    };
+    for (const auto& b : bad) {
+      v1::WorkloadCertificate spoilt = c;
+      b.spoil(spoilt);
+      QVERIFY2(!certificateFromProto(spoilt, &info, &error), b.field);
+      QVERIFY2(error.find(b.field) != std::string::npos, error.c_str());
+    }
+
+    common::SimulatedTimeSource clock;
+    TelemetryAggregator aggregator(clock, 60, 60);
+    Registry registry;
+    TelemetryIngestService ingest(aggregator, registry, clock);
+    ProxyNode node;
+    node.proxy_id = "reviews-v1";
+    node.service = "reviews";
+    const uint64_t connection = registry.connect(node, clock.systemNow());
+
+    v1::TelemetryReport report;
+    report.set_proxy_id("reviews-v1");
+    *report.mutable_certificate() = c;
+    report.mutable_certificate()->set_serial_hex("not hex");
+    auto* e = report.add_edges();
+    e->mutable_key()->set_destination_service("reviews");
+    e->set_side(v1::SERVER);
+    e->set_requests(3);
+    QCOMPARE(ingest.ingest(report), uint32_t{0});  // the edge is kept
+    QCOMPARE(ingest.certificatesRejected(), uint64_t{1});
+    QVERIFY(registry.reportedCertificates().empty());
+
+    *report.mutable_certificate() = c;
+    ingest.ingest(report);
+    auto listed = registry.reportedCertificates();
+    QCOMPARE(listed.size(), size_t{1});
+    QCOMPARE(listed[0].proxy_id, std::string("reviews-v1"));
+    QCOMPARE(listed[0].serial, std::string("1A2B3C"));
+    QCOMPARE(listed[0].spiffe_id, c.spiffe_id());
+    // A renewal replaces it.
+    report.mutable_certificate()->set_serial_hex("FF");
+    ingest.ingest(report);
+    QCOMPARE(registry.reportedCertificates().at(0).serial, std::string("FF"));
+    // Only connected proxies' certificates are listed; an unknown proxy's report records none.
+    registry.disconnect("reviews-v1", connection);
+    QVERIFY(registry.reportedCertificates().empty());
+    report.set_proxy_id("stranger");
+    ingest.ingest(report);
+    QVERIFY(registry.reportedCertificates().empty());
   }
 };
 
