@@ -172,7 +172,7 @@ struct Session::Exchange {
   std::optional<AuthorizationDecision> authz;  // set when inbound authorization ran
   bool upgrade = false;
   bool upstream_tls = false;  // the upstream connection that answered was mutual TLS
-  boost::beast::http::request_header<> head;  // the request head as it goes upstream
+  RequestHeader head;         // the request head as it goes upstream
 };
 
 // What admitRequest() / prepareUpstreamRequest() decided about a request.
@@ -679,8 +679,7 @@ Session::Verdict Session::prepareUpstreamRequest(RequestParser& parser, Exchange
   return v;
 }
 
-Awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex,
-                                 http::request_header<>& head) {
+Awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex, RequestHeader& head) {
   // Read the first piece of the body before anything goes upstream: a malformed chunked body
   // is refused without the upstream ever seeing the request, and a body that fits entirely
   // can be replayed by retries.
@@ -755,10 +754,10 @@ Awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex,
   }
 }
 
-void Session::sendMirror(Exchange& ex, const http::request_header<>& head) {
+void Session::sendMirror(Exchange& ex, const RequestHeader& head) {
   const MirrorConfig& mirror = ex.route->mirror;
   if (selectPercent(mirror.percent, worker_.rng()())) {
-    auto shadow = std::make_shared<http::request<http::string_body>>(head);
+    auto shadow = std::make_shared<http::request<http::string_body, Fields>>(head);
     shadow->body().assign(body_->data(), prefetched_);
     shadow->chunked(false);
     shadow->prepare_payload();
@@ -797,9 +796,8 @@ void Session::sendMirror(Exchange& ex, const http::request_header<>& head) {
   }
 }
 
-Awaitable<void> Session::runAttempt(RequestParser& parser, Exchange& ex,
-                                    const http::request_header<>& head, bool replayable,
-                                    bool fresh_only, Attempt& at) {
+Awaitable<void> Session::runAttempt(RequestParser& parser, Exchange& ex, const RequestHeader& head,
+                                    bool replayable, bool fresh_only, Attempt& at) {
   (void)replayable;  // the caller decides about replays; a fresh connection is asked for instead
   auto cluster = worker_.cluster(ex.cluster_name);
   at.cluster = cluster;
@@ -1038,7 +1036,7 @@ Awaitable<bool> Session::relayResponse(RequestParser& parser, Exchange& ex, Atte
   const bool upgraded = status == 101 && ex.upgrade;
   const bool close_delimited = !rp.is_done() && !rp.chunked() && !rp.content_length();
 
-  http::response<http::buffer_body> out{std::move(rp.get().base())};
+  http::response<http::buffer_body, Fields> out{std::move(rp.get().base())};
   removeHopByHopHeaders(out.base(), upgraded);
   for (const auto& name : ex.route->response_headers.remove) out.erase(name);
   for (const auto& [k, v] : ex.route->response_headers.set) out.set(k, v);

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "proxy/config/config.h"
+#include "proxy/http/field_allocator.h"
 #include "proxy/policy/retry_policy.h"
 #include "proxy/tls/mesh_stream.h"
 #include "proxy/worker.h"
@@ -69,8 +70,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void closeIfIdle();
 
  private:
-  using RequestParser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
-  using ResponseParser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
+  using RequestParser =
+      boost::beast::http::request_parser<boost::beast::http::buffer_body, FieldAllocator<char>>;
+  using ResponseParser =
+      boost::beast::http::response_parser<boost::beast::http::buffer_body, FieldAllocator<char>>;
   struct Exchange;
   struct Verdict;
   struct Attempt;
@@ -90,14 +93,12 @@ class Session : public std::enable_shared_from_this<Session> {
   // Fault abort, destination and the upstream head (into ex.head).
   Verdict prepareUpstreamRequest(RequestParser& parser, Exchange& ex);
   Awaitable<void> sleepFor(Duration d);
-  Awaitable<bool> forward(RequestParser& parser, Exchange& ex,
-                          boost::beast::http::request_header<>& head);
+  Awaitable<bool> forward(RequestParser& parser, Exchange& ex, RequestHeader& head);
   // Sends a copy of a replayable request to the route's mirror cluster (by its percentage),
   // in a detached coroutine whose response is ignored.
-  void sendMirror(Exchange& ex, const boost::beast::http::request_header<>& head);
-  Awaitable<void> runAttempt(RequestParser& parser, Exchange& ex,
-                             const boost::beast::http::request_header<>& head, bool replayable,
-                             bool fresh_only, Attempt& at);
+  void sendMirror(Exchange& ex, const RequestHeader& head);
+  Awaitable<void> runAttempt(RequestParser& parser, Exchange& ex, const RequestHeader& head,
+                             bool replayable, bool fresh_only, Attempt& at);
   Awaitable<bool> relayResponse(RequestParser& parser, Exchange& ex, Attempt& at);
   Awaitable<void> tunnel(UpstreamConnection& upstream);
   // Frames what goes out next: what wire_ holds (a serialized head, or nothing) followed by one

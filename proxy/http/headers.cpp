@@ -10,7 +10,7 @@ namespace meshdeck::proxy {
 
 namespace http = boost::beast::http;
 
-void removeHopByHopHeaders(http::fields& headers, bool keep_upgrade) {
+void removeHopByHopHeaders(Fields& headers, bool keep_upgrade) {
   std::vector<std::string> named;
   bool upgrade_token = false;
   for (auto it = headers.find(http::field::connection);
@@ -68,8 +68,23 @@ namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
 
-// Writes `digits` random lower-case hex digits at `out`, 16 per draw of `rng`.
+// The two hex digits of every byte value.
+constexpr auto kHexPairs = [] {
+  std::array<char, 512> t{};
+  for (size_t i = 0; i < 256; ++i) {
+    t[2 * i] = kHex[i >> 4];
+    t[2 * i + 1] = kHex[i & 0xf];
+  }
+  return t;
+}();
+
+// Writes `digits` random lower-case hex digits at `out`, 16 per draw of `rng` (two per table
+// look-up: request ids and traceparents take 80 digits per request).
 void writeHex(char* out, std::mt19937_64& rng, size_t digits) {
+  for (; digits >= 16; digits -= 16) {
+    uint64_t v = rng();
+    for (int i = 0; i < 8; ++i, v >>= 8, out += 2) std::memcpy(out, &kHexPairs[2 * (v & 0xff)], 2);
+  }
   while (digits > 0) {
     uint64_t v = rng();
     for (int i = 0; i < 16 && digits > 0; ++i, --digits) {
@@ -144,7 +159,7 @@ std::string newRequestId(std::mt19937_64& rng) { return std::string(makeRequestI
 
 namespace {
 
-void appendFields(std::string& out, const http::fields& fields) {
+void appendFields(std::string& out, const Fields& fields) {
   for (const auto& f : fields) {
     const auto name = f.name_string();
     const auto value = f.value();
@@ -166,7 +181,7 @@ void appendVersion(std::string& out, unsigned version) {
 
 }  // namespace
 
-void appendHead(std::string& out, const http::request_header<>& head) {
+void appendHead(std::string& out, const RequestHeader& head) {
   const auto method = head.method_string();
   const auto target = head.target();
   out.append(method.data(), method.size());
@@ -178,7 +193,7 @@ void appendHead(std::string& out, const http::request_header<>& head) {
   appendFields(out, head);
 }
 
-void appendHead(std::string& out, const http::response_header<>& head) {
+void appendHead(std::string& out, const ResponseHeader& head) {
   appendVersion(out, head.version());
   const unsigned code = head.result_int();
   const char status[5] = {' ', static_cast<char>('0' + code / 100 % 10),
@@ -192,7 +207,7 @@ void appendHead(std::string& out, const http::response_header<>& head) {
   appendFields(out, head);
 }
 
-bool isChunked(const http::fields& fields) {
+bool isChunked(const Fields& fields) {
   // As Beast's message::chunked(): chunked is the last transfer coding.
   bool chunked = false;
   for (auto token : http::token_list{fields[http::field::transfer_encoding]})
