@@ -660,16 +660,24 @@ Session::Verdict Session::prepareUpstreamRequest(RequestParser& parser, Exchange
   removeHopByHopHeaders(head, ex.upgrade);
   head.erase(http::field::expect);
   head.version(11);
+  // A header known to be absent is inserted rather than set (set() looks it up again to erase).
   if (!peer_ip_.empty()) {
     auto xff = head.find("x-forwarded-for");
     if (xff == head.end())
-      head.set("x-forwarded-for", peer_ip_);
+      head.insert("x-forwarded-for", peer_ip_);
     else
       head.set("x-forwarded-for", std::string(sv(xff->value())) + ", " + peer_ip_);
   }
-  if (!head.count("x-forwarded-proto")) head.set("x-forwarded-proto", mtls_ ? "https" : "http");
-  if (!head.count("x-request-id")) head.set("x-request-id", makeRequestId(worker_.rng()).view());
-  head.set("traceparent", makeTraceparent(sv(head["traceparent"]), worker_.rng()).view());
+  if (!head.count("x-forwarded-proto")) head.insert("x-forwarded-proto", mtls_ ? "https" : "http");
+  if (!head.count("x-request-id")) head.insert("x-request-id", makeRequestId(worker_.rng()).view());
+  const auto incoming_trace = head.find("traceparent");
+  const bool has_trace = incoming_trace != head.end();
+  const auto trace =
+      makeTraceparent(has_trace ? sv(incoming_trace->value()) : std::string_view{}, worker_.rng());
+  if (has_trace)
+    head.set("traceparent", trace.view());
+  else
+    head.insert("traceparent", trace.view());
   const auto& edits = ex.route->request_headers;
   for (const auto& name : edits.remove) head.erase(name);
   for (const auto& [k, v] : edits.set) head.set(k, v);
