@@ -11,6 +11,11 @@ struct FreeBlock {
   FreeBlock* next;
 };
 
+// Set when this thread's free lists are gone (thread exit, or static destruction on the main
+// thread): blocks freed after that go straight back to operator delete. A trivially
+// destructible thread_local, so it can still be read then.
+thread_local bool t_lists_gone = false;
+
 // One thread's free lists; what they hold goes back to operator delete when the thread ends.
 struct FreeLists {
   std::array<FreeBlock*, kClasses> head{};
@@ -20,6 +25,7 @@ struct FreeLists {
   FreeLists(const FreeLists&) = delete;
   FreeLists& operator=(const FreeLists&) = delete;
   ~FreeLists() {
+    t_lists_gone = true;
     for (size_t c = 0; c < kClasses; ++c) {
       while (FreeBlock* b = head[c]) {
         head[c] = b->next;
@@ -38,7 +44,7 @@ size_t classOf(size_t bytes) { return (bytes - 1) / kGranule; }
 }  // namespace
 
 void* allocate(size_t bytes) {
-  if (bytes == 0 || bytes > kMaxPooledBytes) return ::operator new(bytes);
+  if (bytes == 0 || bytes > kMaxPooledBytes || t_lists_gone) return ::operator new(bytes);
   const size_t c = classOf(bytes);
   auto& lists = t_lists;
   if (FreeBlock* b = lists.head[c]) {
@@ -51,7 +57,7 @@ void* allocate(size_t bytes) {
 
 void deallocate(void* p, size_t bytes) noexcept {
   if (!p) return;
-  if (bytes == 0 || bytes > kMaxPooledBytes) {
+  if (bytes == 0 || bytes > kMaxPooledBytes || t_lists_gone) {
     ::operator delete(p);
     return;
   }
