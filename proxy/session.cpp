@@ -20,6 +20,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/url/parse.hpp>
 #include <cerrno>
+#include <tuple>
 
 #include "proxy/http/headers.h"
 #include "proxy/policy/authorization.h"
@@ -50,7 +51,7 @@ void countDecision(const SecurityConfig& security, const AuthorizationDecision& 
   }
 }
 
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable_t<Executor>{});
 constexpr size_t kMaxHeaderBytes = 64 * 1024;
 constexpr size_t kMaxRequestLine = 16 * 1024;
 constexpr size_t kMaxHeaderCount = 100;
@@ -97,9 +98,9 @@ enum class ConnectOutcome { kOk, kConnectFailed, kTimeout, kTlsFailed, kIdentity
 // then does the TLS 1.3 handshake with the worker's current identity (offering the last
 // session of that endpoint, so most handshakes are resumptions) and checks the server's SPIFFE
 // id against the trust domain and the cluster's expected identities.
-asio::awaitable<ConnectOutcome> connectUpstream(Worker& w, UpstreamConnection& conn,
-                                                const EndpointConfig& ep, const ClusterConfig& cc,
-                                                Clock::time_point deadline, ClusterStats& cs) {
+Awaitable<ConnectOutcome> connectUpstream(Worker& w, UpstreamConnection& conn,
+                                          const EndpointConfig& ep, const ClusterConfig& cc,
+                                          Clock::time_point deadline, ClusterStats& cs) {
   conn.address = ep.address();
   conn.pool_key = cc.tls.mutual ? conn.address + "|tls" : conn.address;
   beast::error_code ec;
@@ -171,6 +172,19 @@ struct Session::Exchange {
   std::optional<AuthorizationDecision> authz;  // set when inbound authorization ran
   bool upgrade = false;
   bool upstream_tls = false;  // the upstream connection that answered was mutual TLS
+  RequestHeader head;         // the request head as it goes upstream
+};
+
+// What admitRequest() / prepareUpstreamRequest() decided about a request.
+struct Session::Verdict {
+  enum Kind { kAdmit, kRefuse, kLocal };
+  Kind kind = kAdmit;
+  unsigned version = 11;          // kRefuse: HTTP version of the refusal
+  unsigned status = 0;            // kRefuse, kLocal
+  const char* code = nullptr;     // kRefuse: malformed reason; kLocal: error code
+  std::string detail;             // kLocal
+  std::optional<Duration> delay;  // kAdmit: fault delay, then prepareUpstreamRequest()
+  bool expect_continue = false;   // kAdmit: answer 100 Continue before reading the body
 };
 
 // The state of one upstream attempt.
@@ -210,7 +224,9 @@ Session::~Session() {
   --worker_.stats().listeners[listener_->name].cx_active;
 }
 
-void Session::start() { asio::co_spawn(worker_.io(), run(shared_from_this()), asio::detached); }
+void Session::start() {
+  asio::co_spawn(worker_.io().get_executor(), run(shared_from_this()), asio::detached);
+}
 
 void Session::closeIfIdle() {
   if (idle_ && buffer_.size() == 0 && !closed_) {
@@ -221,7 +237,7 @@ void Session::closeIfIdle() {
   }
 }
 
-asio::awaitable<void> Session::run(std::shared_ptr<Session> keep) {
+Awaitable<void> Session::run(std::shared_ptr<Session> keep) {
   (void)keep;
   try {
     refreshListenerConfig(worker_.config());
@@ -322,7 +338,7 @@ void Session::refreshListenerConfig(const ConfigPtr& config) {
     if (l.name == listener_->name) listener_config_ = l;
 }
 
-asio::awaitable<bool> Session::establishTransport() {
+Awaitable<bool> Session::establishTransport() {
   const TlsMode mode = listener_config_.tls_mode;
   if (mode == TlsMode::kPlaintext) co_return true;
   auto& ls = worker_.stats().listeners[listener_->name];
@@ -382,8 +398,8 @@ asio::awaitable<bool> Session::establishTransport() {
   co_return true;
 }
 
-asio::awaitable<Session::HeadResult> Session::readHead(const ListenerConfig& listener, bool first,
-                                                       size_t* head_size) {
+Awaitable<Session::HeadResult> Session::readHead(const ListenerConfig& listener, bool first,
+                                                 size_t* head_size) {
   Clock::time_point header_deadline = Clock::time_point::max();
   size_t scanned = 0;
   for (;;) {
@@ -423,8 +439,7 @@ asio::awaitable<Session::HeadResult> Session::readHead(const ListenerConfig& lis
   }
 }
 
-asio::awaitable<bool> Session::refuseMalformed(unsigned version, unsigned status,
-                                               const char* reason) {
+Awaitable<bool> Session::refuseMalformed(unsigned version, unsigned status, const char* reason) {
   ++worker_.stats().malformed[reason];
   ++worker_.stats().errors[error_code::kBadRequest];
   auto& ls = worker_.stats().listeners[listener_->name];
@@ -441,8 +456,8 @@ asio::awaitable<bool> Session::refuseMalformed(unsigned version, unsigned status
   co_return false;
 }
 
-asio::awaitable<bool> Session::sendLocal(Exchange& ex, unsigned status, const char* code,
-                                         bool keep_alive, const char* detail) {
+Awaitable<bool> Session::sendLocal(Exchange& ex, unsigned status, const char* code, bool keep_alive,
+                                   const char* detail) {
   ex.status = status;
   ex.error_code = code;
   http::response<http::string_body> res{static_cast<http::status>(status), ex.version};
@@ -461,29 +476,75 @@ asio::awaitable<bool> Session::sendLocal(Exchange& ex, unsigned status, const ch
   co_return keep_alive && !ec;
 }
 
-asio::awaitable<bool> Session::handleRequest(RequestParser& parser, Exchange& ex) {
+Awaitable<bool> Session::handleRequest(RequestParser& parser, Exchange& ex) {
+  // The checks, routing and the upstream head are built by plain functions; only the waits
+  // are here, which keeps this coroutine's frame small (frames over 1 KiB are never recycled by
+  // asio and cost a large-bin malloc each).
+  const bool body_pending = !parser.is_done();
+  Verdict verdict = admitRequest(parser, ex);
+  if (verdict.kind == Verdict::kAdmit && verdict.delay) {
+    co_await sleepFor(*verdict.delay);
+    verdict = prepareUpstreamRequest(parser, ex);
+  }
+  switch (verdict.kind) {
+    case Verdict::kRefuse:
+      co_return co_await refuseMalformed(verdict.version, verdict.status, verdict.code);
+    case Verdict::kLocal:
+      co_return co_await sendLocal(ex, verdict.status, verdict.code, !body_pending,
+                                   verdict.detail.c_str());
+    case Verdict::kAdmit:
+      break;
+  }
+  if (body_pending && verdict.expect_continue) {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    down_.expires_after(ex.listener->idle_timeout);
+    auto [ec, n] = co_await asio::async_write(down_, asio::buffer(kContinue), kNoThrow);
+    if (ec) co_return false;
+  }
+  co_return co_await forward(parser, ex, ex.head);
+}
+
+Awaitable<void> Session::sleepFor(Duration d) {
+  asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor> timer(worker_.io());
+  timer.expires_after(d);
+  co_await timer.async_wait(kNoThrow);
+}
+
+Session::Verdict Session::admitRequest(RequestParser& parser, Exchange& ex) {
+  auto refuse = [](unsigned version, unsigned status, const char* reason) {
+    Verdict v;
+    v.kind = Verdict::kRefuse;
+    v.version = version;
+    v.status = status;
+    v.code = reason;
+    return v;
+  };
+  auto local = [](unsigned status, const char* code, std::string detail = {}) {
+    Verdict v;
+    v.kind = Verdict::kLocal;
+    v.status = status;
+    v.code = code;
+    v.detail = std::move(detail);
+    return v;
+  };
   auto& req = parser.get();
   ex.version = req.version() == 10 ? 10 : 11;
   ex.is_head = req.method() == http::verb::head;
   const size_t header_count = static_cast<size_t>(std::distance(req.begin(), req.end()));
-  if (header_count > kMaxHeaderCount)
-    co_return co_await refuseMalformed(ex.version, 431, "too_many_headers");
-  if (req.version() != 10 && req.version() != 11)
-    co_return co_await refuseMalformed(11, 505, "bad_version");
-  if (req.count(http::field::host) > 1)
-    co_return co_await refuseMalformed(ex.version, 400, "multiple_host");
+  if (header_count > kMaxHeaderCount) return refuse(ex.version, 431, "too_many_headers");
+  if (req.version() != 10 && req.version() != 11) return refuse(11, 505, "bad_version");
+  if (req.count(http::field::host) > 1) return refuse(ex.version, 400, "multiple_host");
   if (req.count(http::field::transfer_encoding) && !parser.chunked())
-    co_return co_await refuseMalformed(ex.version, 501, "unsupported_transfer_encoding");
+    return refuse(ex.version, 501, "unsupported_transfer_encoding");
   if (req.method() == http::verb::unknown || req.method() == http::verb::connect)
-    co_return co_await refuseMalformed(ex.version, 501, "unsupported_method");
+    return refuse(ex.version, 501, "unsupported_method");
 
   // The authority comes from an absolute-form target (HTTP-proxy mode) or the Host header.
   std::string authority;
   const std::string_view target = sv(req.target());
   if (target.size() > 7 && beast::iequals(target.substr(0, 7), "http://")) {
     auto url = boost::urls::parse_absolute_uri(target);
-    if (!url || url->encoded_host().empty())
-      co_return co_await refuseMalformed(ex.version, 400, "bad_target");
+    if (!url || url->encoded_host().empty()) return refuse(ex.version, 400, "bad_target");
     authority = lower(sv(url->encoded_host_and_port()));
     std::string origin(sv(url->encoded_path()));
     if (origin.empty()) origin = "/";
@@ -494,17 +555,16 @@ asio::awaitable<bool> Session::handleRequest(RequestParser& parser, Exchange& ex
              (target[0] == '/' || (target == "*" && req.method() == http::verb::options))) {
     auto host = req.find(http::field::host);
     if (host == req.end()) {
-      if (req.version() == 11) co_return co_await refuseMalformed(ex.version, 400, "missing_host");
+      if (req.version() == 11) return refuse(ex.version, 400, "missing_host");
     } else {
       authority = lower(sv(host->value()));
     }
   } else {
-    co_return co_await refuseMalformed(ex.version, 400, "bad_target");
+    return refuse(ex.version, 400, "bad_target");
   }
   if (parser.content_length() && req.count(http::field::content_length) > 1)
     req.content_length(*parser.content_length());  // identical duplicates collapse to one
 
-  const bool body_pending = !parser.is_done();
   const bool outbound = ex.listener->direction == Direction::kOutbound;
 
   // Source of the request for telemetry: our own workload on the way out, the peer's outbound
@@ -523,20 +583,15 @@ asio::awaitable<bool> Session::handleRequest(RequestParser& parser, Exchange& ex
   }
   req.erase(kSourceHeader);
 
-  if (!ex.config)
-    co_return co_await sendLocal(ex, 503, error_code::kNoRoute, !body_pending,
-                                 "no configuration yet");
+  if (!ex.config) return local(503, error_code::kNoRoute, "no configuration yet");
   auto table = ex.config->route_tables.find(ex.listener->route_table);
-  if (table == ex.config->route_tables.end())
-    co_return co_await sendLocal(ex, 404, error_code::kNoRoute, !body_pending);
+  if (table == ex.config->route_tables.end()) return local(404, error_code::kNoRoute);
   ex.vhost = matchVirtualHost(table->second, authority);
-  if (!ex.vhost)
-    co_return co_await sendLocal(ex, 404, error_code::kNoRoute, !body_pending, "no virtual host");
+  if (!ex.vhost) return local(404, error_code::kNoRoute, "no virtual host");
   std::string_view path = sv(req.target());
   path = path.substr(0, path.find('?'));
   ex.route = matchRoute(*ex.vhost, sv(req.method_string()), path, req.base());
-  if (!ex.route)
-    co_return co_await sendLocal(ex, 404, error_code::kNoRoute, !body_pending, "no route");
+  if (!ex.route) return local(404, error_code::kNoRoute, "no route");
 
   // Authorization (inbound only). The source identity is the verified SPIFFE id of an mTLS
   // peer; plain peers have none (a label header proves nothing).
@@ -553,10 +608,9 @@ asio::awaitable<bool> Session::handleRequest(RequestParser& parser, Exchange& ex
     if (!decision.allowed) {
       ex.denied = true;
       const auto rule = authorizationRuleId(security.authorization, decision.rule);
-      const std::string reason = rule.policy.empty()
-                                     ? std::string("no rule allows the request")
-                                     : fmt::format("policy {} rule {}", rule.policy, rule.rule);
-      co_return co_await sendLocal(ex, 403, error_code::kDenied, !body_pending, reason.c_str());
+      return local(403, error_code::kDenied,
+                   rule.policy.empty() ? std::string("no rule allows the request")
+                                       : fmt::format("policy {} rule {}", rule.policy, rule.rule));
     }
   }
 
@@ -564,22 +618,30 @@ asio::awaitable<bool> Session::handleRequest(RequestParser& parser, Exchange& ex
   for (const RateLimitConfig* limit : {&ex.vhost->rate_limit, &ex.route->rate_limit}) {
     if (limit->enabled() && !worker_.bucket(limit).tryTake(now)) {
       ex.rate_limited = true;
-      co_return co_await sendLocal(ex, 429, error_code::kRateLimited, !body_pending);
+      return local(429, error_code::kRateLimited);
     }
   }
 
   const FaultConfig& fault = ex.route->fault;
-  if (fault.enabled()) {
-    if (selectPercent(fault.delay_percent, worker_.rng()())) {
-      ex.fault = true;
-      asio::steady_timer timer(worker_.io());
-      timer.expires_after(fault.delay);
-      co_await timer.async_wait(kNoThrow);
-    }
-    if (selectPercent(fault.abort_percent, worker_.rng()())) {
-      ex.fault = true;
-      co_return co_await sendLocal(ex, fault.abort_status, error_code::kFault, !body_pending);
-    }
+  if (fault.enabled() && selectPercent(fault.delay_percent, worker_.rng()())) {
+    ex.fault = true;
+    Verdict delayed;
+    delayed.delay = fault.delay;  // handleRequest() waits, then prepareUpstreamRequest()
+    return delayed;
+  }
+  return prepareUpstreamRequest(parser, ex);
+}
+
+Session::Verdict Session::prepareUpstreamRequest(RequestParser& parser, Exchange& ex) {
+  auto& req = parser.get();
+  const FaultConfig& fault = ex.route->fault;
+  if (fault.enabled() && selectPercent(fault.abort_percent, worker_.rng()())) {
+    ex.fault = true;
+    Verdict v;
+    v.kind = Verdict::kLocal;
+    v.status = fault.abort_status;
+    v.code = error_code::kFault;
+    return v;
   }
 
   const auto& dest = pickDestination(*ex.route, worker_.rng()());
@@ -588,42 +650,44 @@ asio::awaitable<bool> Session::handleRequest(RequestParser& parser, Exchange& ex
 
   // The request head as it goes upstream.
   ex.upgrade = parser.upgrade();
-  const bool expect_continue =
+  Verdict v;
+  v.expect_continue =
       req.version() == 11 && beast::iequals(sv(req[http::field::expect]), "100-continue");
   // Moved, not copied: the request's own header is not looked at again (the parser keeps
   // its framing flags; trailers of a chunked body go into the emptied fields).
-  http::request_header<> head = std::move(req.base());
+  auto& head = ex.head;
+  head = std::move(req.base());
   removeHopByHopHeaders(head, ex.upgrade);
   head.erase(http::field::expect);
   head.version(11);
+  // A header known to be absent is inserted rather than set (set() looks it up again to erase).
   if (!peer_ip_.empty()) {
     auto xff = head.find("x-forwarded-for");
     if (xff == head.end())
-      head.set("x-forwarded-for", peer_ip_);
+      head.insert("x-forwarded-for", peer_ip_);
     else
       head.set("x-forwarded-for", std::string(sv(xff->value())) + ", " + peer_ip_);
   }
-  if (!head.count("x-forwarded-proto")) head.set("x-forwarded-proto", mtls_ ? "https" : "http");
-  if (!head.count("x-request-id")) head.set("x-request-id", makeRequestId(worker_.rng()).view());
-  head.set("traceparent", makeTraceparent(sv(head["traceparent"]), worker_.rng()).view());
+  if (!head.count("x-forwarded-proto")) head.insert("x-forwarded-proto", mtls_ ? "https" : "http");
+  if (!head.count("x-request-id")) head.insert("x-request-id", makeRequestId(worker_.rng()).view());
+  const auto incoming_trace = head.find("traceparent");
+  const bool has_trace = incoming_trace != head.end();
+  const auto trace =
+      makeTraceparent(has_trace ? sv(incoming_trace->value()) : std::string_view{}, worker_.rng());
+  if (has_trace)
+    head.set("traceparent", trace.view());
+  else
+    head.insert("traceparent", trace.view());
   const auto& edits = ex.route->request_headers;
   for (const auto& name : edits.remove) head.erase(name);
   for (const auto& [k, v] : edits.set) head.set(k, v);
   for (const auto& [k, v] : edits.add) head.insert(k, v);
-  if (outbound && !ex.source_service.empty())
+  if (ex.listener->direction == Direction::kOutbound && !ex.source_service.empty())
     head.set(kSourceHeader, ex.source_service + "/" + ex.source_version);
-
-  if (body_pending && expect_continue) {
-    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    down_.expires_after(ex.listener->idle_timeout);
-    auto [ec, n] = co_await asio::async_write(down_, asio::buffer(kContinue), kNoThrow);
-    if (ec) co_return false;
-  }
-  co_return co_await forward(parser, ex, head);
+  return v;
 }
 
-asio::awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex,
-                                       http::request_header<>& head) {
+Awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex, RequestHeader& head) {
   // Read the first piece of the body before anything goes upstream: a malformed chunked body
   // is refused without the upstream ever seeing the request, and a body that fits entirely
   // can be replayed by retries.
@@ -646,45 +710,7 @@ asio::awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex,
   const bool replayable = parser.is_done() && !ex.upgrade;
 
   // Mirror a copy (replayable requests only; the body is in hand) and forget about it.
-  const MirrorConfig& mirror = ex.route->mirror;
-  if (!mirror.cluster.empty() && replayable && selectPercent(mirror.percent, worker_.rng()())) {
-    auto shadow = std::make_shared<http::request<http::string_body>>(head);
-    shadow->body().assign(body_->data(), prefetched_);
-    shadow->chunked(false);
-    shadow->prepare_payload();
-    if (auto cluster = worker_.cluster(mirror.cluster)) {
-      ++worker_.stats().clusters[mirror.cluster].mirror_sent;
-      Worker* w = &worker_;
-      asio::co_spawn(
-          worker_.io(),
-          [w, cluster, shadow]() -> asio::awaitable<void> {
-            std::vector<EndpointView> views = cluster->endpoints;
-            const int i = cluster->lb.pick(views, w->rng()(), nullptr);
-            if (i < 0) co_return;
-            const auto& ep = cluster->config->endpoints[static_cast<size_t>(i)];
-            const auto& cc = *cluster->config;
-            auto conn = w->takeIdle(cc.tls.mutual ? ep.address() + "|tls" : ep.address());
-            if (!conn || !stillOpen(*conn)) {
-              conn = std::make_unique<UpstreamConnection>(w->io());
-              auto& cs = w->stats().clusters[cc.name];
-              const auto outcome = co_await connectUpstream(*w, *conn, ep, cc,
-                                                            Clock::now() + cc.connect_timeout, cs);
-              if (outcome != ConnectOutcome::kOk) co_return;
-            }
-            conn->stream.expires_after(std::chrono::seconds(5));
-            auto [wec, wn] = co_await http::async_write(conn->stream, *shadow, kNoThrow);
-            if (wec) co_return;
-            http::response<http::string_body> ignored;
-            http::response_parser<http::string_body> rp;
-            rp.body_limit(1024 * 1024);
-            if (shadow->method() == http::verb::head) rp.skip(true);
-            auto [rec, rn] = co_await http::async_read(conn->stream, conn->buffer, rp, kNoThrow);
-            if (!rec && rp.keep_alive())
-              w->returnIdle(std::move(conn), cluster->config->max_idle_connections);
-          },
-          asio::detached);
-    }
-  }
+  if (replayable && !ex.route->mirror.cluster.empty()) sendMirror(ex, head);
 
   uint32_t retries = 0;
   bool fresh_retry_used = false;
@@ -713,10 +739,8 @@ asio::awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex,
         ++ex.retries;
         ++cs.rq_retry;
         at.conn.reset();  // the failed response's body is not wanted: drop the connection
-        asio::steady_timer timer(worker_.io());
         const auto wait = retryBackoff(retry, retries, worker_.rng()());
-        timer.expires_after(std::min<Duration>(wait, ex.deadline - Clock::now()));
-        co_await timer.async_wait(kNoThrow);
+        co_await sleepFor(std::min<Duration>(wait, ex.deadline - Clock::now()));
         at.cluster->retry_budget.release();
         continue;
       }
@@ -738,9 +762,50 @@ asio::awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex,
   }
 }
 
-asio::awaitable<void> Session::runAttempt(RequestParser& parser, Exchange& ex,
-                                          const http::request_header<>& head, bool replayable,
-                                          bool fresh_only, Attempt& at) {
+void Session::sendMirror(Exchange& ex, const RequestHeader& head) {
+  const MirrorConfig& mirror = ex.route->mirror;
+  if (selectPercent(mirror.percent, worker_.rng()())) {
+    auto shadow = std::make_shared<http::request<http::string_body, Fields>>(head);
+    shadow->body().assign(body_->data(), prefetched_);
+    shadow->chunked(false);
+    shadow->prepare_payload();
+    if (auto cluster = worker_.cluster(mirror.cluster)) {
+      ++worker_.stats().clusters[mirror.cluster].mirror_sent;
+      Worker* w = &worker_;
+      asio::co_spawn(
+          worker_.io().get_executor(),
+          [w, cluster, shadow]() -> Awaitable<void> {
+            std::vector<EndpointView> views = cluster->endpoints;
+            const int i = cluster->lb.pick(views, w->rng()(), nullptr);
+            if (i < 0) co_return;
+            const auto& ep = cluster->config->endpoints[static_cast<size_t>(i)];
+            const auto& cc = *cluster->config;
+            auto conn = w->takeIdle(cc.tls.mutual ? ep.address() + "|tls" : ep.address());
+            if (!conn || !stillOpen(*conn)) {
+              conn = std::make_unique<UpstreamConnection>(w->io());
+              auto& cs = w->stats().clusters[cc.name];
+              const auto outcome = co_await connectUpstream(*w, *conn, ep, cc,
+                                                            Clock::now() + cc.connect_timeout, cs);
+              if (outcome != ConnectOutcome::kOk) co_return;
+            }
+            conn->stream.expires_after(std::chrono::seconds(5));
+            auto [wec, wn] = co_await http::async_write(conn->stream, *shadow, kNoThrow);
+            if (wec) co_return;
+            http::response<http::string_body> ignored;
+            http::response_parser<http::string_body> rp;
+            rp.body_limit(1024 * 1024);
+            if (shadow->method() == http::verb::head) rp.skip(true);
+            auto [rec, rn] = co_await http::async_read(conn->stream, conn->buffer, rp, kNoThrow);
+            if (!rec && rp.keep_alive())
+              w->returnIdle(std::move(conn), cluster->config->max_idle_connections);
+          },
+          asio::detached);
+    }
+  }
+}
+
+Awaitable<void> Session::runAttempt(RequestParser& parser, Exchange& ex, const RequestHeader& head,
+                                    bool replayable, bool fresh_only, Attempt& at) {
   (void)replayable;  // the caller decides about replays; a fresh connection is asked for instead
   auto cluster = worker_.cluster(ex.cluster_name);
   at.cluster = cluster;
@@ -899,7 +964,10 @@ asio::awaitable<void> Session::runAttempt(RequestParser& parser, Exchange& ex,
   for (;;) {
     stream.expires_at(at.request_sent ? Clock::now() + ex.listener->idle_timeout
                                       : attempt_deadline);
-    const auto ec = co_await sendPiece(stream, piece, piece_size, chunked, !more);
+    beast::error_code ec;
+    if (framePiece(piece, piece_size, chunked, !more) > 0)
+      std::tie(ec, std::ignore) = co_await asio::async_write(stream, wire_buffers_, kNoThrow);
+    clearWire();
     if (ec) {
       onFailure(ec == beast::error::timeout ? AttemptFailure::kTimeout : AttemptFailure::kReset);
       co_return;
@@ -969,14 +1037,14 @@ asio::awaitable<void> Session::runAttempt(RequestParser& parser, Exchange& ex,
   }
 }
 
-asio::awaitable<bool> Session::relayResponse(RequestParser& parser, Exchange& ex, Attempt& at) {
+Awaitable<bool> Session::relayResponse(RequestParser& parser, Exchange& ex, Attempt& at) {
   auto& rp = *at.response;
   const unsigned status = rp.get().result_int();
   ex.status = status;
   const bool upgraded = status == 101 && ex.upgrade;
   const bool close_delimited = !rp.is_done() && !rp.chunked() && !rp.content_length();
 
-  http::response<http::buffer_body> out{std::move(rp.get().base())};
+  http::response<http::buffer_body, Fields> out{std::move(rp.get().base())};
   removeHopByHopHeaders(out.base(), upgraded);
   for (const auto& name : ex.route->response_headers.remove) out.erase(name);
   for (const auto& [k, v] : ex.route->response_headers.set) out.set(k, v);
@@ -1000,7 +1068,10 @@ asio::awaitable<bool> Session::relayResponse(RequestParser& parser, Exchange& ex
   if (upgraded || rp.is_done()) {
     // No body (HEAD, 1xx, 204, 304, empty) or a tunnel: the head alone.
     down_.expires_after(ex.listener->idle_timeout);
-    if (co_await sendPiece(down_, nullptr, 0, false, false)) co_return false;
+    framePiece(nullptr, 0, false, false);
+    auto [ec, n] = co_await asio::async_write(down_, wire_buffers_, kNoThrow);
+    clearWire();
+    if (ec) co_return false;
     if (upgraded) {
       co_await tunnel(*at.conn);
       co_return false;
@@ -1027,8 +1098,11 @@ asio::awaitable<bool> Session::relayResponse(RequestParser& parser, Exchange& ex
       head_sent = true;
       const bool more = !rp.is_done() && !(close_delimited && got == 0);
       down_.expires_after(ex.listener->idle_timeout);
-      if (co_await sendPiece(down_, got ? body_->data() : nullptr, got, chunked, !more))
-        co_return false;
+      beast::error_code wec;
+      if (framePiece(got ? body_->data() : nullptr, got, chunked, !more) > 0)
+        std::tie(wec, std::ignore) = co_await asio::async_write(down_, wire_buffers_, kNoThrow);
+      clearWire();
+      if (wec) co_return false;
       if (!more) break;
     }
   }
@@ -1037,35 +1111,31 @@ asio::awaitable<bool> Session::relayResponse(RequestParser& parser, Exchange& ex
   co_return keep_alive;
 }
 
-asio::awaitable<beast::error_code> Session::sendPiece(tls::MeshStream& to, const char* data,
-                                                      size_t size, bool chunked, bool last) {
+size_t Session::framePiece(const char* data, size_t size, bool chunked, bool last) {
   // Pieces up to this size are copied behind the head; larger ones are sent from the relay
   // buffer as a second iovec of the same send.
   constexpr size_t kCoalesceLimit = 4096;
   static constexpr std::string_view kChunkEnd = "\r\n";
   static constexpr std::string_view kChunkEndLast = "\r\n0\r\n\r\n";
   if (chunked && size > 0) appendChunkHeader(wire_, size);
-  std::array<asio::const_buffer, 3> buffers;
   if (size <= kCoalesceLimit) {
     if (size > 0) wire_.append(data, size);
     if (chunked && size > 0) wire_.append(kChunkEnd);
     if (chunked && last) wire_.append(kLastChunk);
-    buffers[0] = asio::buffer(wire_);
+    wire_buffers_ = {asio::buffer(wire_), asio::const_buffer(), asio::const_buffer()};
   } else {
     const std::string_view tail = !chunked ? std::string_view{} : last ? kChunkEndLast : kChunkEnd;
-    buffers = {asio::buffer(wire_), asio::buffer(data, size), asio::buffer(tail)};
+    wire_buffers_ = {asio::buffer(wire_), asio::buffer(data, size), asio::buffer(tail)};
   }
-  beast::error_code ec;
-  if (asio::buffer_size(buffers) > 0) {
-    auto [wec, n] = co_await asio::async_write(to, buffers, kNoThrow);
-    ec = wec;
-  }
-  wire_.clear();
-  if (wire_.capacity() > 16 * 1024) wire_.shrink_to_fit();  // after an unusually large head
-  co_return ec;
+  return asio::buffer_size(wire_buffers_);
 }
 
-asio::awaitable<void> Session::tunnel(UpstreamConnection& upstream) {
+void Session::clearWire() {
+  wire_.clear();
+  if (wire_.capacity() > 16 * 1024) wire_.shrink_to_fit();  // after an unusually large head
+}
+
+Awaitable<void> Session::tunnel(UpstreamConnection& upstream) {
   // After a 101 both sides speak another protocol: copy bytes until either side closes. Either
   // side may be TLS; one read and one write are outstanding per stream at most.
   auto& up = upstream.stream;
@@ -1084,7 +1154,7 @@ asio::awaitable<void> Session::tunnel(UpstreamConnection& upstream) {
   // upstream connection (owned by the caller) outlives every operation on it. The direction
   // that ends first closes both sockets, which ends the other.
   auto pump = [](tls::MeshStream& from, tls::MeshStream& to, char* buf,
-                 size_t size) -> asio::awaitable<void> {
+                 size_t size) -> Awaitable<void> {
     for (;;) {
       auto [ec, n] = co_await from.async_read_some(asio::buffer(buf, size), kNoThrow);
       if (ec) break;

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "proxy/config/config.h"
+#include "proxy/http/field_allocator.h"
 #include "proxy/policy/retry_policy.h"
 #include "proxy/tls/mesh_stream.h"
 #include "proxy/worker.h"
@@ -48,6 +49,13 @@ inline constexpr const char* kUpstreamIdentity = "UI";  // 502: upstream's SPIFF
 // Transport: per the listener's TLS mode the connection is plain, mutual TLS 1.3 (STRICT), or
 // either (PERMISSIVE: the first byte decides). The verified peer SPIFFE id of an mTLS
 // connection is the request's source identity for authorization; plain peers have none.
+// The session's coroutines run on the worker's io_context executor itself, like its sockets and
+// timers (tls::MeshStream): with boost::asio::awaitable's default any_io_executor every resume
+// and every co_await went through the type-erased executor (copies, prefer/require dispatch).
+using Executor = boost::asio::io_context::executor_type;
+template <typename T>
+using Awaitable = boost::asio::awaitable<T, Executor>;
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   using Socket = tls::MeshStream::TcpStream::socket_type;  // on the worker's io_context
@@ -62,37 +70,46 @@ class Session : public std::enable_shared_from_this<Session> {
   void closeIfIdle();
 
  private:
-  using RequestParser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
-  using ResponseParser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
+  using RequestParser =
+      boost::beast::http::request_parser<boost::beast::http::buffer_body, FieldAllocator<char>>;
+  using ResponseParser =
+      boost::beast::http::response_parser<boost::beast::http::buffer_body, FieldAllocator<char>>;
   struct Exchange;
+  struct Verdict;
   struct Attempt;
   enum class HeadResult { kOk, kClosed, kIdleTimeout, kHeaderTimeout, kTooLarge, kObsFold };
 
-  boost::asio::awaitable<void> run(std::shared_ptr<Session> keep);
+  Awaitable<void> run(std::shared_ptr<Session> keep);
   // Takes this session's listener config from `config` if that is a newer config.
   void refreshListenerConfig(const ConfigPtr& config);
   // Peeks the first byte and does the TLS handshake as the listener's mode asks; false when
   // the connection is refused (counted by reason) or gone.
-  boost::asio::awaitable<bool> establishTransport();
-  boost::asio::awaitable<HeadResult> readHead(const ListenerConfig& listener, bool first,
-                                              size_t* head_size);
-  boost::asio::awaitable<bool> handleRequest(RequestParser& parser, Exchange& ex);
-  boost::asio::awaitable<bool> forward(RequestParser& parser, Exchange& ex,
-                                       boost::beast::http::request_header<>& head);
-  boost::asio::awaitable<void> runAttempt(RequestParser& parser, Exchange& ex,
-                                          const boost::beast::http::request_header<>& head,
-                                          bool replayable, bool fresh_only, Attempt& at);
-  boost::asio::awaitable<bool> relayResponse(RequestParser& parser, Exchange& ex, Attempt& at);
-  boost::asio::awaitable<void> tunnel(UpstreamConnection& upstream);
-  // Sends what wire_ holds (a serialized head, or nothing) followed by one body piece, framed
-  // as a chunk when `chunked` (with the last chunk when `last`), in one gathered write; then
-  // empties wire_.
-  boost::asio::awaitable<boost::system::error_code> sendPiece(tls::MeshStream& to, const char* data,
-                                                              size_t size, bool chunked, bool last);
-  boost::asio::awaitable<bool> sendLocal(Exchange& ex, unsigned status, const char* code,
-                                         bool keep_alive, const char* detail = "");
-  boost::asio::awaitable<bool> refuseMalformed(unsigned version, unsigned status,
-                                               const char* reason);
+  Awaitable<bool> establishTransport();
+  Awaitable<HeadResult> readHead(const ListenerConfig& listener, bool first, size_t* head_size);
+  Awaitable<bool> handleRequest(RequestParser& parser, Exchange& ex);
+  // Checks and routes a request (validation, route, authorization, rate limits, fault delay);
+  // for an admitted one without delay also prepareUpstreamRequest().
+  Verdict admitRequest(RequestParser& parser, Exchange& ex);
+  // Fault abort, destination and the upstream head (into ex.head).
+  Verdict prepareUpstreamRequest(RequestParser& parser, Exchange& ex);
+  Awaitable<void> sleepFor(Duration d);
+  Awaitable<bool> forward(RequestParser& parser, Exchange& ex, RequestHeader& head);
+  // Sends a copy of a replayable request to the route's mirror cluster (by its percentage),
+  // in a detached coroutine whose response is ignored.
+  void sendMirror(Exchange& ex, const RequestHeader& head);
+  Awaitable<void> runAttempt(RequestParser& parser, Exchange& ex, const RequestHeader& head,
+                             bool replayable, bool fresh_only, Attempt& at);
+  Awaitable<bool> relayResponse(RequestParser& parser, Exchange& ex, Attempt& at);
+  Awaitable<void> tunnel(UpstreamConnection& upstream);
+  // Frames what goes out next: what wire_ holds (a serialized head, or nothing) followed by one
+  // body piece, framed as a chunk when `chunked` (with the last chunk when `last`), as the
+  // buffers of one gathered write (wire_buffers_); returns their size. Not a coroutine: the
+  // caller co_awaits the write itself (one coroutine frame less per send), then clearWire().
+  size_t framePiece(const char* data, size_t size, bool chunked, bool last);
+  void clearWire();
+  Awaitable<bool> sendLocal(Exchange& ex, unsigned status, const char* code, bool keep_alive,
+                            const char* detail = "");
+  Awaitable<bool> refuseMalformed(unsigned version, unsigned status, const char* reason);
   void finish(Exchange& ex);
 
   Worker& worker_;
@@ -107,6 +124,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool idle_ = false;
   bool closed_ = false;
   std::string wire_;  // serialized head (and small body piece) on its way out
+  std::array<boost::asio::const_buffer, 3> wire_buffers_;  // wire_ [, body piece, chunk end]
   RelayBuffer body_;  // relay buffer, both directions; lent by the worker for one exchange
   size_t prefetched_ = 0;
 };

@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/http/field_allocator.h"
+
 namespace meshdeck::proxy {
 
 // Header rules of a proxy hop (RFC 9110 §7.6.1, W3C Trace Context). No I/O.
@@ -15,7 +17,7 @@ namespace meshdeck::proxy {
 // Proxy-Connection, TE, Trailer, Upgrade, Proxy-Authenticate/-Authorization). Transfer-Encoding
 // is left alone: the serializer re-frames bodies from the message's chunked flag.
 // When `keep_upgrade` is set, Upgrade and "Connection: upgrade" survive for a tunnel.
-void removeHopByHopHeaders(boost::beast::http::fields& headers, bool keep_upgrade);
+void removeHopByHopHeaders(Fields& headers, bool keep_upgrade);
 
 // Where the header block of a request starts being too much, and what is wrong with a raw
 // header block (the bytes up to and including the blank line). The byte checks here cover what
@@ -51,10 +53,10 @@ std::string newRequestId(std::mt19937_64& rng);
 // the blank line — the same bytes Beast's serializer writes, but into one contiguous buffer
 // so that a head (and a small body after it) leaves in one send with one iovec. Responses
 // without a reason phrase get the standard one for the code.
-void appendHead(std::string& out, const boost::beast::http::request_header<>& head);
-void appendHead(std::string& out, const boost::beast::http::response_header<>& head);
+void appendHead(std::string& out, const RequestHeader& head);
+void appendHead(std::string& out, const ResponseHeader& head);
 // Whether the body is chunked: "chunked" is the last coding in Transfer-Encoding.
-bool isChunked(const boost::beast::http::fields& fields);
+bool isChunked(const Fields& fields);
 // The line that starts a chunk of `size` bytes ("<hex>\r\n"); the chunk data is followed by
 // "\r\n", the body by the last chunk kLastChunk (no trailers).
 void appendChunkHeader(std::string& out, size_t size);

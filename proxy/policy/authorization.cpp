@@ -34,7 +34,7 @@ bool authorizationRuleMatches(const AuthorizationRuleConfig& rule,
     if (!method) return false;
   }
   if (!rule.headers.empty()) {
-    static const boost::beast::http::fields kNone;
+    static const Fields kNone;
     const auto& headers = request.headers ? *request.headers : kNone;
     for (const auto& h : rule.headers)
       if (!headerMatches(h, headers)) return false;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "proxy/config/config.h"
+#include "proxy/http/field_allocator.h"
 #include "proxy/stats.h"
 
 namespace meshdeck::proxy {
@@ -32,8 +33,8 @@ bool authorizationPatternMatches(std::string_view pattern, std::string_view valu
 struct AuthorizationRequest {
   std::string_view source;  // verified SPIFFE id of the peer; empty for a plain-text peer
   std::string_view method;
-  std::string_view path;                                // without the query
-  const boost::beast::http::fields* headers = nullptr;  // nullptr: no headers
+  std::string_view path;            // without the query
+  const Fields* headers = nullptr;  // nullptr: no headers
 };
 
 struct AuthorizationDecision {

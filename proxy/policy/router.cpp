@@ -50,7 +50,7 @@ const VirtualHostConfig* matchVirtualHost(const RouteTableConfig& table,
   return nullptr;
 }
 
-bool headerMatches(const HeaderMatcher& matcher, const boost::beast::http::fields& headers) {
+bool headerMatches(const HeaderMatcher& matcher, const Fields& headers) {
   auto it = headers.find(matcher.name);
   bool result = false;
   if (it != headers.end()) {
@@ -61,7 +61,7 @@ bool headerMatches(const HeaderMatcher& matcher, const boost::beast::http::field
 }
 
 const RouteConfig* matchRoute(const VirtualHostConfig& host, std::string_view method,
-                              std::string_view path, const boost::beast::http::fields& headers) {
+                              std::string_view path, const Fields& headers) {
   for (const auto& route : host.routes) {
     if (!route.match.path.matches(path)) continue;
     if (!route.match.methods.empty()) {

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "proxy/config/config.h"
+#include "proxy/http/field_allocator.h"
 
 namespace meshdeck::proxy {
 
@@ -21,10 +22,10 @@ const VirtualHostConfig* matchVirtualHost(const RouteTableConfig& table,
 
 // The first route of `host` whose conditions all hold, or nullptr. `path` excludes the query.
 const RouteConfig* matchRoute(const VirtualHostConfig& host, std::string_view method,
-                              std::string_view path, const boost::beast::http::fields& headers);
+                              std::string_view path, const Fields& headers);
 
 // Whether one header condition holds for `headers`.
-bool headerMatches(const HeaderMatcher& matcher, const boost::beast::http::fields& headers);
+bool headerMatches(const HeaderMatcher& matcher, const Fields& headers);
 
 // Picks a destination by weight; `random` is a uniformly distributed 64-bit value.
 // Requires route.total_weight > 0.

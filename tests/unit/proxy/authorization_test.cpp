@@ -24,7 +24,7 @@ AuthorizationRuleConfig rule(bool deny, std::vector<std::string> sources = {},
 
 AuthorizationDecision check(const std::vector<AuthorizationRuleConfig>& rules,
                             std::string_view source, std::string_view method, std::string_view path,
-                            bool default_deny = false, const http::fields* headers = nullptr) {
+                            bool default_deny = false, const Fields* headers = nullptr) {
   return authorize(rules, default_deny, {source, method, path, headers});
 }
 
@@ -87,9 +87,9 @@ class AuthorizationTest : public QObject {
     h.value.value = "1";
     r.headers.push_back(h);
     const std::vector rules{r};
-    http::fields with;
+    Fields with;
     with.set("X-Debug", "1");
-    http::fields other;
+    Fields other;
     other.set("X-Debug", "0");
     QVERIFY(!check(rules, kFrontend, "GET", "/", false, &with).allowed);
     QVERIFY(check(rules, kFrontend, "GET", "/", false, &other).allowed);

@@ -7,7 +7,9 @@
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <cstring>
 #include <sstream>
+#include <vector>
 
 using namespace meshdeck::proxy;
 namespace http = boost::beast::http;
@@ -17,7 +19,7 @@ class HeadersTest : public QObject {
 
  private slots:
   void removesHopByHopAndConnectionNamedHeaders() {
-    http::fields f;
+    Fields f;
     f.set(http::field::connection, "keep-alive, X-Secret, upgrade");
     f.set("x-secret", "1");
     f.set(http::field::keep_alive, "timeout=5");
@@ -25,7 +27,7 @@ class HeadersTest : public QObject {
     f.set(http::field::te, "trailers");
     f.set(http::field::upgrade, "websocket");
     f.set("x-keep", "yes");
-    http::fields g = f;
+    Fields g = f;
     removeHopByHopHeaders(f, false);
     for (const char* gone :
          {"connection", "x-secret", "keep-alive", "proxy-connection", "te", "upgrade"})
@@ -79,28 +81,63 @@ class HeadersTest : public QObject {
   // appendHead() must write exactly the bytes Beast's serializer writes for the same head
   // (the proxy used the serializer before and peers must see no difference).
   void headsAreSerializedAsBeastDoes() {
-    http::request<http::empty_body> req{http::verb::post, "/api/items?x=1", 11};
+    http::request<http::empty_body, Fields> req{http::verb::post, "/api/items?x=1", 11};
     req.set(http::field::host, "catalog:8080");
     req.set("x-request-id", "abc");
     req.insert("x-dup", "1");
     req.insert("x-dup", "2");
     QCOMPARE(serialized(req), headOf(req.base()));
-    http::request<http::empty_body> custom{http::verb::unknown, "*", 10};
+    http::request<http::empty_body, Fields> custom{http::verb::unknown, "*", 10};
     custom.method_string("PURGE");
     QCOMPARE(serialized(custom), headOf(custom.base()));
     QVERIFY(headOf(custom.base()).starts_with("PURGE * HTTP/1.0\r\n"));
 
-    http::response<http::empty_body> res{http::status::not_found, 11};
+    http::response<http::empty_body, Fields> res{http::status::not_found, 11};
     res.set(http::field::server, "backend");
     res.set(http::field::content_length, "0");
     QCOMPARE(serialized(res), headOf(res.base()));
     res.reason("Gone Fishing");
     QCOMPARE(serialized(res), headOf(res.base()));
-    http::response<http::empty_body> odd;
+    http::response<http::empty_body, Fields> odd;
     odd.version(10);
     odd.result(599);  // no standard reason phrase
     QCOMPARE(serialized(odd), headOf(odd.base()));
     QVERIFY(headOf(odd.base()).starts_with("HTTP/1.0 599 "));
+  }
+
+  // Field memory is recycled per thread: a freed block is handed out again for any size of its
+  // class, oversized blocks are not kept, and a class keeps at most kMaxFreeBlocks.
+  void fieldMemoryIsRecycled() {
+    namespace fm = field_memory;
+    const size_t before = fm::cachedBlocks();
+    void* a = fm::allocate(40);
+    fm::deallocate(a, 40);
+    QCOMPARE(fm::cachedBlocks(), before + 1);
+    void* b = fm::allocate(60);  // the same class (33..64 bytes)
+    QCOMPARE(b, a);
+    QCOMPARE(fm::cachedBlocks(), before);
+    std::memset(b, 0xab, 64);  // the class's whole size is usable
+    fm::deallocate(b, 60);
+    void* big = fm::allocate(fm::kMaxPooledBytes + 1);
+    fm::deallocate(big, fm::kMaxPooledBytes + 1);
+    QCOMPARE(fm::cachedBlocks(), before + 1);
+
+    std::vector<void*> blocks;
+    for (size_t i = 0; i < fm::kMaxFreeBlocks + 10; ++i) blocks.push_back(fm::allocate(500));
+    const size_t drained = fm::cachedBlocks();  // none of 500 bytes' class left
+    for (void* p : blocks) fm::deallocate(p, 500);
+    QCOMPARE(fm::cachedBlocks(), drained + fm::kMaxFreeBlocks);
+
+    // Fields on this allocator behave like Beast's own, long values included.
+    Fields f;
+    f.set("x-long", std::string(2 * fm::kMaxPooledBytes, 'v'));
+    f.insert("x-dup", "1");
+    f.insert("x-dup", "2");
+    Fields g = f;
+    f.erase("x-long");
+    QCOMPARE(g["x-long"].size(), 2 * fm::kMaxPooledBytes);
+    QCOMPARE(g.count("x-dup"), size_t{2});
+    QVERIFY(f.find("x-long") == f.end());
   }
 
   void chunkFraming() {
@@ -110,7 +147,7 @@ class HeadersTest : public QObject {
     out.clear();
     appendChunkHeader(out, 1);
     QCOMPARE(out, std::string("1\r\n"));
-    http::fields f;
+    Fields f;
     QVERIFY(!isChunked(f));
     f.set(http::field::transfer_encoding, "gzip, chunked");
     QVERIFY(isChunked(f));
@@ -119,7 +156,7 @@ class HeadersTest : public QObject {
     f.set(http::field::transfer_encoding, "Chunked");
     QVERIFY(isChunked(f));
     // The same framing as Beast's serializer for a body sent in two pieces.
-    http::request<http::string_body> whole{http::verb::put, "/", 11};
+    http::request<http::string_body, Fields> whole{http::verb::put, "/", 11};
     whole.chunked(true);
     whole.body() = "hello";
     std::string expected = serialized(whole);
@@ -132,13 +169,13 @@ class HeadersTest : public QObject {
 
  private:
   template <bool isRequest, class Body>
-  static std::string serialized(const http::message<isRequest, Body>& m) {
+  static std::string serialized(const http::message<isRequest, Body, Fields>& m) {
     std::ostringstream os;
     os << m;
     return os.str();
   }
   template <bool isRequest>
-  static std::string headOf(const http::header<isRequest>& h) {
+  static std::string headOf(const http::header<isRequest, Fields>& h) {
     std::string out = "garbage";  // appended to, not replaced
     appendHead(out, h);
     return out.substr(7);

@@ -90,8 +90,8 @@ class RouterTest : public QObject {
   void routeMatchesPathMethodHeaders() {
     auto config = compile(kYaml);
     const auto& host = config->route_tables.at("outbound").virtual_hosts[0];
-    http::fields none;
-    http::fields debug;
+    Fields none;
+    Fields debug;
     debug.set("x-debug", "1");
     QCOMPARE(matchRoute(host, "GET", "/api/v2/books", none)->name, std::string("reviews-api"));
     QVERIFY(matchRoute(host, "POST", "/api/v2/books", none) == nullptr ||
