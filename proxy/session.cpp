@@ -73,11 +73,11 @@ std::string lower(std::string_view s) {
 constexpr auto kTrustRecentlyIdle = std::chrono::milliseconds(200);
 
 // Whether a pooled connection still looks usable: no EOF and no unexpected bytes waiting
-// (for TLS, neither bytes read ahead into the SSL object nor records on the socket, which
+// (for TLS, neither input already received by the stream nor records on the socket, which
 // would be a close_notify or an alert at this point).
 bool stillOpen(UpstreamConnection& c) {
   if (c.buffer.size() > 0) return false;
-  if (SSL* ssl = c.stream.ssl(); ssl && SSL_has_pending(ssl)) return false;
+  if (c.stream.tlsInputPending()) return false;
   if (Clock::now() - c.idle_since < kTrustRecentlyIdle) return true;
   char byte;
   const auto r = ::recv(c.stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);

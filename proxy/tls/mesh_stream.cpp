@@ -17,28 +17,30 @@ namespace asio = boost::asio;
 
 namespace {
 
-using Socket = TcpStream::socket_type;
-
-// A socket BIO reading and writing the asio socket's descriptor. Unlike BIO_s_socket it sends
-// with MSG_NOSIGNAL (a peer gone away is EPIPE, not SIGPIPE) and looks the descriptor up on
-// every call, so a closed socket fails (EBADF) instead of touching a descriptor number that
-// may already belong to another connection.
-int socketOf(BIO* b) { return static_cast<Socket*>(BIO_get_data(b))->native_handle(); }
+// The BIO of a TlsConnection: output goes to the socket at once (MSG_NOSIGNAL: a peer gone
+// away is EPIPE, not SIGPIPE; MSG_DONTWAIT: a full socket is a retry, whatever the descriptor's
+// mode); input comes from the connection's input buffer. The descriptor is looked up on every
+// send, so a closed socket fails (EBADF) instead of writing to a descriptor number that may
+// already belong to another connection.
+TlsConnection& connectionOf(BIO* b) { return *static_cast<TlsConnection*>(BIO_get_data(b)); }
 
 int bioRead(BIO* b, char* data, int size) {
   BIO_clear_retry_flags(b);
-  ssize_t n;
-  do n = ::recv(socketOf(b), data, static_cast<size_t>(size), 0);
-  while (n < 0 && errno == EINTR);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) BIO_set_retry_read(b);
-  if (n == 0) BIO_set_flags(b, BIO_FLAGS_IN_EOF);
-  return static_cast<int>(n);
+  auto& c = connectionOf(b);
+  const int n = c.takeInput(data, size);
+  if (n == 0 && !c.inputEnded()) {
+    BIO_set_retry_read(b);
+    return -1;
+  }
+  return n;
 }
 
 int bioWrite(BIO* b, const char* data, int size) {
   BIO_clear_retry_flags(b);
   ssize_t n;
-  do n = ::send(socketOf(b), data, static_cast<size_t>(size), MSG_NOSIGNAL);
+  do
+    n = ::send(connectionOf(b).tcp.socket().native_handle(), data, static_cast<size_t>(size),
+               MSG_NOSIGNAL | MSG_DONTWAIT);
   while (n < 0 && errno == EINTR);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) BIO_set_retry_write(b);
   return static_cast<int>(n);
@@ -49,9 +51,9 @@ long bioCtrl(BIO* b, int cmd, long, void* ptr) {
     case BIO_CTRL_FLUSH:
       return 1;
     case BIO_CTRL_EOF:
-      return BIO_test_flags(b, BIO_FLAGS_IN_EOF) != 0;
+      return connectionOf(b).inputEnded() ? 1 : 0;
     case BIO_C_GET_FD: {
-      const int fd = socketOf(b);
+      const int fd = connectionOf(b).tcp.socket().native_handle();
       if (ptr) *static_cast<int*>(ptr) = fd;
       return fd;
     }
@@ -88,23 +90,21 @@ SSL* newSsl(SSL_CTX* ctx) {
 TlsConnection::TlsConnection(TcpStream stream, SSL_CTX* ctx, Clock::time_point deadline)
     : tcp(std::move(stream)), ssl(newSsl(ctx)), timer_(tcp.get_executor()), deadline_(deadline) {
   BIO_METHOD* method = socketBioMethod();
-  BIO* bio = method ? BIO_new(method) : nullptr;
-  if (!bio) {
+  bio_ = method ? BIO_new(method) : nullptr;
+  if (!bio_) {
     SSL_free(ssl);
     ERR_clear_error();
     throw boost::system::system_error(asio::error::no_memory, "BIO_new");
   }
-  BIO_set_data(bio, &tcp.socket());
-  BIO_set_init(bio, 1);
-  SSL_set_bio(ssl, bio, bio);  // one reference, for both directions
-  // Partial writes: SSL_write returns after each record, so a write operation reports what
-  // left; a retry after WANT_WRITE may come from another address (the same bytes).
+  BIO_set_data(bio_, this);
+  BIO_set_init(bio_, 1);
+  SSL_set_bio(ssl, bio_, bio_);  // one reference, for both directions
+  // Partial writes: SSL_write returns after each record; a retry after a full socket may come
+  // from another address (the same bytes, e.g. from the staging buffer).
   SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-  // Read as much as the socket has in one recv() instead of a header and then a body per
-  // record. The bytes read ahead stay in the SSL (SSL_has_pending).
+  // OpenSSL takes all it can from the input buffer at once instead of a header and then a
+  // body per record.
   SSL_set_read_ahead(ssl, 1);
-  boost::system::error_code ec;
-  tcp.socket().non_blocking(true, ec);
 }
 
 TlsConnection::~TlsConnection() {
@@ -118,6 +118,18 @@ TlsConnection::~TlsConnection() {
 Step TlsConnection::failed(int result) {
   const int sys = errno;
   Step s;
+  // Waiting, as the BIO said when OpenSSL last used it (what SSL_get_error() would find too,
+  // after looking at the thread's error queue first).
+  if (BIO_should_retry(bio_)) {
+    if (BIO_should_read(bio_)) {
+      s.want = Want::kRead;
+      return s;
+    }
+    if (BIO_should_write(bio_)) {
+      s.want = Want::kWrite;
+      return s;
+    }
+  }
   switch (SSL_get_error(ssl, result)) {
     case SSL_ERROR_WANT_READ:
       s.want = Want::kRead;
@@ -157,8 +169,10 @@ Step TlsConnection::failed(int result) {
   }
 }
 
-// The error queue is emptied before each call: SSL_get_error() reads it, and an error left by
-// unrelated code on this thread would otherwise fail this connection.
+// Only the handshake empties the thread's error queue first, so that the reason it reports for
+// a refused peer is its own. Reads and writes do not (ERR_clear_error() was a noticeable part of
+// each): waiting is decided from the BIO's retry state without the queue, and every error
+// taken from the queue empties it.
 Step TlsConnection::handshake() {
   ERR_clear_error();
   errno = 0;
@@ -168,14 +182,13 @@ Step TlsConnection::handshake() {
 }
 
 Step TlsConnection::read(void* data, size_t size) {
-  ERR_clear_error();
   errno = 0;
   int r = SSL_read(ssl, data, clampInt(size));
   if (r <= 0) return failed(r);
   size_t total = static_cast<size_t>(r);
   // More records already read from the socket: take them too. Whatever stops this (no more
   // data, an alert, a close_notify) is found again by the next read.
-  while (total < size && SSL_has_pending(ssl)) {
+  while (total < size && (in_begin_ != in_end_ || SSL_has_pending(ssl))) {
     r = SSL_read(ssl, static_cast<char*>(data) + total, clampInt(size - total));
     if (r <= 0) {
       ERR_clear_error();
@@ -187,7 +200,6 @@ Step TlsConnection::read(void* data, size_t size) {
 }
 
 Step TlsConnection::write(const char* data, size_t size, size_t& done) {
-  ERR_clear_error();
   while (done < size) {
     errno = 0;
     const int r = SSL_write(ssl, data + done, clampInt(size - done));
@@ -216,6 +228,41 @@ asio::const_buffer TlsConnection::stage(const asio::const_buffer* pieces, size_t
     used += n;
   }
   return {staging_.get(), used};
+}
+
+namespace {
+constexpr size_t kInputSize = 16 * 1024 + 512;  // a full record with its header and tag
+}  // namespace
+
+asio::mutable_buffer TlsConnection::receiveBuffer() {
+  if (receiving_ || in_begin_ != in_end_ || in_eof_) return {};
+  if (!in_) in_ = std::make_unique<char[]>(kInputSize);
+  in_begin_ = in_end_ = 0;
+  receiving_ = true;
+  return {in_.get(), kInputSize};
+}
+
+void TlsConnection::received(boost::system::error_code& ec, size_t n) {
+  receiving_ = false;
+  in_end_ = n;
+  if (parked_) {
+    parked_ = false;
+    woken_ = true;
+    wake_.emit(asio::cancellation_type::all);
+  }
+  // The end of the TCP stream is OpenSSL's to judge (after a close_notify or not).
+  if (ec == asio::error::eof) {
+    in_eof_ = true;
+    ec = {};
+  }
+}
+
+int TlsConnection::takeInput(char* data, int size) {
+  const size_t n = std::min(in_end_ - in_begin_, static_cast<size_t>(size));
+  if (n == 0) return 0;
+  std::memcpy(data, in_.get() + in_begin_, n);
+  in_begin_ += n;
+  return static_cast<int>(n);
 }
 
 void TlsConnection::setDeadline(Clock::time_point deadline) {

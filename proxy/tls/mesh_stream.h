@@ -6,7 +6,9 @@
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -29,7 +31,8 @@ using TcpStream =
     boost::beast::basic_stream<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
 
 // What a non-blocking SSL call ended with: done (with an error or not, and the bytes moved so
-// far), or waiting until the socket is readable / writable.
+// far), or waiting for input (received into the connection's input buffer) or for the socket
+// to take more output.
 enum class Want { kNothing, kRead, kWrite };
 struct Step {
   Want want = Want::kNothing;
@@ -37,22 +40,27 @@ struct Step {
   size_t n = 0;
 };
 
-// One TLS connection: an SSL object reading and writing the non-blocking TCP socket itself
-// (through a small socket BIO), the way HAProxy and nginx do it, instead of asio's ssl::stream
-// and its memory BIO pair, copies and composed operations. The MeshStream's operations call
-// SSL_read / SSL_write / SSL_do_handshake directly and, only when OpenSSL wants the socket to
-// be readable or writable, wait for it on the reactor and try again.
+// One TLS connection driven by hand, the way HAProxy and nginx do it, instead of asio's
+// ssl::stream (memory BIO pair, a copy of each record through the engine's buffers, a composed
+// operation per call, the error queue cleared and polled around each): the MeshStream's
+// operations call SSL_read / SSL_write / SSL_do_handshake directly on an SSL whose BIO
+//  - writes straight to the socket (send(MSG_DONTWAIT | MSG_NOSIGNAL)); only when the socket
+//    is full does an operation wait for it to be writable;
+//  - reads from the connection's input buffer, which is filled by a plain asio receive on the
+//    socket when OpenSSL wants more (asio's receive is tried at once only when the socket may
+//    have data, and parks on the reactor without re-arming epoll otherwise, like the plain
+//    stream's reads; a readiness wait would cost an epoll_ctl each time).
 //
 // Timeouts: beast::basic_stream's expiry only covers its own operations, so the connection
-// keeps its own deadline and one timer. The timer is armed lazily (only while a wait is
-// pending, and not moved when the deadline moves later: it fires at the earlier time and is
-// armed again), so a request-response exchange does not re-program it. At the deadline a
-// pending operation ends with beast::error::timeout and the socket is closed, as basic_stream
-// does; an operation that has to wait after the deadline fails the same way at once.
+// keeps its own deadline and one timer. The timer is armed lazily (only while an operation
+// waits, and not moved when the deadline moves later: it fires at the earlier time and is armed
+// again), so a request-response exchange does not re-program it. At the deadline a waiting
+// operation ends with beast::error::timeout and the socket is closed, as basic_stream does; an
+// operation that has to wait after the deadline fails the same way at once.
 //
-// Owned through a shared_ptr: a pending operation keeps it alive, so the socket object and
-// the SSL outlive every wait even if the MeshStream goes first (its destructor closes the
-// socket, which ends the waits).
+// Owned through a shared_ptr: a waiting operation keeps it alive, so the socket object and the
+// SSL outlive every wait even if the MeshStream goes first (its destructor closes the socket,
+// which ends the waits).
 class TlsConnection : public std::enable_shared_from_this<TlsConnection> {
  public:
   TlsConnection(TcpStream tcp, SSL_CTX* ctx, Clock::time_point deadline);
@@ -69,16 +77,43 @@ class TlsConnection : public std::enable_shared_from_this<TlsConnection> {
   // Encrypts [data + done, data + size) until all of it is sent or the socket is full; `done`
   // counts what is sent across calls (a retry after a wait passes the same data).
   Step write(const char* data, size_t size, size_t& done);
+  // Whether a read would find something without waiting: decrypted or undecrypted bytes, or
+  // the end of the input.
+  bool inputPending() const noexcept {
+    return in_begin_ != in_end_ || in_eof_ || SSL_has_pending(ssl);
+  }
 
   // Copies up to one record of a gathered write into the connection's staging buffer (so the
   // pieces leave as one TLS record) and returns it.
   boost::asio::const_buffer stage(const boost::asio::const_buffer* pieces, size_t count);
+
+  // The input buffer for the next receive (when empty and no receive is pending; else none:
+  // the caller waits for readability instead), and what the receive brought.
+  boost::asio::mutable_buffer receiveBuffer();
+  void received(boost::system::error_code& ec, size_t n);
+  // An operation that needs input while another one receives waits for readability, and is
+  // woken (its wait cancelled) when that receive completes, whichever comes first. Only the
+  // handshake could read from a write in TLS 1.3; this keeps it from ever waiting for input
+  // that the other operation has already taken.
+  boost::asio::cancellation_slot park() {
+    parked_ = true;
+    return wake_.slot();
+  }
+  // Whether the parked operation's wait was cancelled by received(), not by anyone else.
+  bool unpark() noexcept {
+    parked_ = false;
+    return std::exchange(woken_, false);
+  }
 
   void setDeadline(Clock::time_point deadline);
   // Before a wait on the socket: false (and the socket closed) when the deadline has passed.
   bool beginWait();
   void endWait() noexcept { --waiting_; }
   bool timedOut() const noexcept { return timed_out_; }
+
+  // The BIO's side of the input buffer.
+  int takeInput(char* data, int size);
+  bool inputEnded() const noexcept { return in_eof_; }
 
  private:
   using Timer = boost::asio::basic_waitable_timer<Clock, boost::asio::wait_traits<Clock>,
@@ -88,12 +123,20 @@ class TlsConnection : public std::enable_shared_from_this<TlsConnection> {
   void onTimer(uint64_t generation);
   void timeout();
 
+  BIO* bio_ = nullptr;
   Timer timer_;
   Clock::time_point deadline_;
   Clock::time_point armed_ = Clock::time_point::max();  // the timer's expiry while it waits
   uint64_t generation_ = 0;                             // of the timer's current wait
   int waiting_ = 0;                                     // operations waiting on the socket
   bool timed_out_ = false;
+  bool receiving_ = false;
+  bool in_eof_ = false;
+  bool parked_ = false;
+  bool woken_ = false;
+  boost::asio::cancellation_signal wake_;
+  std::unique_ptr<char[]> in_;  // received, not yet taken by OpenSSL: [in_begin_, in_end_)
+  size_t in_begin_ = 0, in_end_ = 0;
   std::unique_ptr<char[]> staging_;
   size_t staging_size_ = 0;
 };
@@ -131,7 +174,7 @@ class TlsOp {
     return boost::asio::get_associated_cancellation_slot(h_);
   }
 
-  // Tries once now; waits for the socket only if OpenSSL asks for it.
+  // Tries once now; waits only if OpenSSL asks for it.
   static void start(const std::shared_ptr<TlsConnection>& c, Handler&& h, Action a) {
     const Step s = a(*c);
     if (s.want == Want::kNothing)
@@ -139,25 +182,47 @@ class TlsOp {
     if (!c->beginWait())
       return postCompletion<Action::kWithSize>(c->tcp.get_executor(), std::move(h),
                                                boost::beast::error::timeout, s.n);
-    auto& socket = c->tcp.socket();
-    socket.async_wait(waitType(s.want), TlsOp(c, std::move(h), std::move(a)));
+    wait(*c, s.want, TlsOp(c, std::move(h), std::move(a)));
+  }
+  // A read that finds nothing buffered receives first (saves an SSL_read that would only ask
+  // for input).
+  static void startReceiving(const std::shared_ptr<TlsConnection>& c, Handler&& h, Action a) {
+    if (!c->beginWait())
+      return postCompletion<Action::kWithSize>(c->tcp.get_executor(), std::move(h),
+                                               boost::beast::error::timeout, 0);
+    wait(*c, Want::kRead, TlsOp(c, std::move(h), std::move(a)));
   }
 
+  // After a receive into the input buffer.
+  void operator()(boost::system::error_code ec, size_t n) {
+    c_->received(ec, n);
+    (*this)(ec);
+  }
+  // After a receive, or a wait for the socket.
   void operator()(boost::system::error_code ec) {
     c_->endWait();
+    if (parked_ && std::exchange(parked_, false) && c_->unpark() &&
+        ec == boost::asio::error::operation_aborted)
+      ec = {};
     if (!ec && !c_->tcp.socket().is_open()) ec = boost::asio::error::operation_aborted;
     if (ec) return complete(c_->timedOut() ? boost::beast::error::timeout : ec, a_.progress());
     const Step s = a_(*c_);
     if (s.want == Want::kNothing) return complete(s.ec, s.n);
     if (!c_->beginWait()) return complete(boost::beast::error::timeout, s.n);
-    auto& socket = c_->tcp.socket();
-    socket.async_wait(waitType(s.want), std::move(*this));
+    auto& c = *c_;
+    wait(c, s.want, std::move(*this));
   }
 
  private:
-  static boost::asio::socket_base::wait_type waitType(Want w) {
-    return w == Want::kRead ? boost::asio::socket_base::wait_read
-                            : boost::asio::socket_base::wait_write;
+  static void wait(TlsConnection& c, Want want, TlsOp&& op) {
+    auto& socket = c.tcp.socket();
+    if (want == Want::kWrite)
+      return socket.async_wait(boost::asio::socket_base::wait_write, std::move(op));
+    const auto into = c.receiveBuffer();
+    if (into.size() > 0) return socket.async_receive(into, std::move(op));
+    op.parked_ = true;
+    socket.async_wait(boost::asio::socket_base::wait_read,
+                      boost::asio::bind_cancellation_slot(c.park(), std::move(op)));
   }
   void complete(boost::system::error_code ec, size_t n) {
     c_.reset();
@@ -170,6 +235,7 @@ class TlsOp {
   std::shared_ptr<TlsConnection> c_;
   Handler h_;
   Action a_;
+  bool parked_ = false;
 };
 
 struct HandshakeAction {
@@ -265,6 +331,8 @@ class MeshStream {
   }
   bool isTls() const noexcept { return tls_ != nullptr; }
   SSL* ssl() noexcept { return tls_ ? tls_->ssl : nullptr; }
+  // TLS input received and not read yet (records, an alert, a close_notify, the end).
+  bool tlsInputPending() const noexcept { return tls_ && tls_->inputPending(); }
 
   // The TLS handshake (after startTls()); completes with (error_code).
   template <typename HandshakeToken = boost::asio::default_completion_token_t<executor_type>>
@@ -305,8 +373,12 @@ class MeshStream {
           if (first.size() == 0)
             return detail::postCompletion<true>(tls_->tcp.get_executor(),
                                                 std::forward<decltype(handler)>(handler), {}, 0);
-          detail::TlsOp<H, detail::ReadAction>::start(
-              tls_, std::forward<decltype(handler)>(handler), {first.data(), first.size()});
+          using Op = detail::TlsOp<H, detail::ReadAction>;
+          if (tls_->inputPending() || !SSL_is_init_finished(tls_->ssl))
+            Op::start(tls_, std::forward<decltype(handler)>(handler), {first.data(), first.size()});
+          else
+            Op::startReceiving(tls_, std::forward<decltype(handler)>(handler),
+                               {first.data(), first.size()});
         },
         token, buffers);
   }
