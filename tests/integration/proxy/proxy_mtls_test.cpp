@@ -402,6 +402,19 @@ clusters:
              1.0);
     QCOMPARE(inbound.stat(transport("inbound", "mtls")), 3.0);
 
+    // Bodies larger than a TLS record, both ways, in gathered and partial writes.
+    auto download = app.request("GET", "/download?bytes=3000000", {{"host", "reviews"}});
+    QCOMPARE(download.status, 200);
+    QCOMPARE(download.body.size(), size_t{3000000});
+    auto chunked = app.request("GET", "/chunked?bytes=1000000", {{"host", "reviews"}});
+    QCOMPARE(chunked.status, 200);
+    QCOMPARE(chunked.body.size(), size_t{1000000});
+    std::string upload(900000, '\0');
+    for (size_t i = 0; i < upload.size(); ++i) upload[i] = static_cast<char>('a' + (i * 7) % 26);
+    auto echo = app.request("POST", "/echo", {{"host", "reviews"}}, upload);
+    QCOMPARE(echo.status, 200);
+    QVERIFY(echo.body == upload);
+
     // A server whose identity is not the expected one, and one that does not speak TLS.
     auto wrong = app.request("GET", "/name", {{"host", "ratings"}});
     QCOMPARE(wrong.status, 502);
