@@ -333,6 +333,13 @@ clusters:
     ::close(fd);
     QVERIFY2(closedByTimeout(ms, 400), QByteArray::number(ms));
     QCOMPARE(proxy.stat(refused("inbound", "timeout")), 1.0);
+    // The same half ClientHello, then the client goes away: refused as "closed", at once.
+    fd = connectAndSend(port, std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11));
+    QVERIFY(fd >= 0);
+    ::close(fd);
+    for (int i = 0; i < 100 && proxy.stat(refused("inbound", "closed")) < 1.0; ++i)
+      QTest::qWait(20);
+    QCOMPARE(proxy.stat(refused("inbound", "closed")), 1.0);
 
     // Handshake done, then silence / half a request head / one request and silence.
     asio::io_context io;
