@@ -74,11 +74,11 @@ std::string lower(std::string_view s) {
 constexpr auto kTrustRecentlyIdle = std::chrono::milliseconds(200);
 
 // Whether a pooled connection still looks usable: no EOF and no unexpected bytes waiting
-// (for TLS, neither decrypted bytes in the SSL object nor records on the socket, which would
-// be a close_notify or an alert at this point).
+// (for TLS, neither input already received by the stream nor records on the socket, which
+// would be a close_notify or an alert at this point).
 bool stillOpen(UpstreamConnection& c) {
   if (c.buffer.size() > 0) return false;
-  if (SSL* ssl = c.stream.ssl(); ssl && SSL_pending(ssl) > 0) return false;
+  if (c.stream.tlsInputPending()) return false;
   if (Clock::now() - c.idle_since < kTrustRecentlyIdle) return true;
   char byte;
   const auto r = ::recv(c.stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -122,8 +122,7 @@ Awaitable<ConnectOutcome> connectUpstream(Worker& w, UpstreamConnection& conn,
   }
   conn.stream.startTls(contexts->client());
   w.tlsSessions().prepare(conn.stream.ssl(), conn.address, contexts->generation());
-  auto [hec] =
-      co_await conn.stream.tls()->async_handshake(asio::ssl::stream_base::client, kNoThrow);
+  auto [hec] = co_await conn.stream.async_handshake(asio::ssl::stream_base::client, kNoThrow);
   if (hec) {
     ++cs.tls_failures;
     spdlog::debug("cluster {}: TLS handshake with {} failed: {}", cc.name, conn.address,
@@ -373,7 +372,7 @@ Awaitable<bool> Session::establishTransport() {
   }
   down_.startTls(contexts->server());
   down_.expires_after(listener_config_.header_timeout);
-  auto [ec] = co_await down_.tls()->async_handshake(asio::ssl::stream_base::server, kNoThrow);
+  auto [ec] = co_await down_.async_handshake(asio::ssl::stream_base::server, kNoThrow);
   if (ec) {
     const char* reason = tls::handshakeFailureReason(ec, down_.ssl());
     ++ls.tls_refused[reason];

@@ -1,67 +1,360 @@
 #pragma once
 
+#include <openssl/ssl.h>
+
+#include <boost/asio/associated_allocator.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream_base.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
+#include <chrono>
+#include <cstddef>
+#include <memory>
 #include <optional>
 #include <utility>
 
 namespace meshdeck::proxy::tls {
 
+namespace detail {
+
+using Clock = std::chrono::steady_clock;
+using TcpStream =
+    boost::beast::basic_stream<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
+
+// What a non-blocking SSL call ended with: done (with an error or not, and the bytes moved so
+// far), or waiting for input (received into the connection's input buffer) or for the socket
+// to take more output.
+enum class Want { kNothing, kRead, kWrite };
+struct Step {
+  Want want = Want::kNothing;
+  boost::system::error_code ec;
+  size_t n = 0;
+};
+
+// One TLS connection driven by hand, the way HAProxy and nginx do it, instead of asio's
+// ssl::stream (memory BIO pair, a copy of each record through the engine's buffers, a composed
+// operation per call, the error queue cleared and polled around each): the MeshStream's
+// operations call SSL_read / SSL_write / SSL_do_handshake directly on an SSL whose BIO
+//  - writes straight to the socket (send(MSG_DONTWAIT | MSG_NOSIGNAL)); only when the socket
+//    is full does an operation wait for it to be writable;
+//  - reads from the connection's input buffer, which is filled by a plain asio receive on the
+//    socket when OpenSSL wants more (asio's receive is tried at once only when the socket may
+//    have data, and parks on the reactor without re-arming epoll otherwise, like the plain
+//    stream's reads; a readiness wait would cost an epoll_ctl each time).
+//
+// Timeouts: beast::basic_stream's expiry only covers its own operations, so the connection
+// keeps its own deadline and one timer. The timer is armed lazily (only while an operation
+// waits, and not moved when the deadline moves later: it fires at the earlier time and is armed
+// again), so a request-response exchange does not re-program it. At the deadline a waiting
+// operation ends with beast::error::timeout and the socket is closed, as basic_stream does; an
+// operation that has to wait after the deadline fails the same way at once.
+//
+// Owned through a shared_ptr: a waiting operation keeps it alive, so the socket object and the
+// SSL outlive every wait even if the MeshStream goes first (its destructor closes the socket,
+// which ends the waits).
+class TlsConnection : public std::enable_shared_from_this<TlsConnection> {
+ public:
+  TlsConnection(TcpStream tcp, SSL_CTX* ctx, Clock::time_point deadline);
+  ~TlsConnection();
+  TlsConnection(const TlsConnection&) = delete;
+  TlsConnection& operator=(const TlsConnection&) = delete;
+
+  TcpStream tcp;
+  SSL* const ssl;
+
+  Step handshake();
+  // Decrypts into [data, data + size): at least one byte, more while OpenSSL holds more.
+  Step read(void* data, size_t size);
+  // Encrypts [data + done, data + size) until all of it is sent or the socket is full; `done`
+  // counts what is sent across calls (a retry after a wait passes the same data).
+  Step write(const char* data, size_t size, size_t& done);
+  // Whether a read would find something without waiting: decrypted or undecrypted bytes, or
+  // the end of the input.
+  bool inputPending() const noexcept {
+    return in_begin_ != in_end_ || in_eof_ || SSL_has_pending(ssl);
+  }
+
+  // Copies up to one record of a gathered write into the connection's staging buffer (so the
+  // pieces leave as one TLS record) and returns it.
+  boost::asio::const_buffer stage(const boost::asio::const_buffer* pieces, size_t count);
+
+  // The input buffer for the next receive (when empty and no receive is pending; else none:
+  // the caller waits for readability instead), and what the receive brought.
+  boost::asio::mutable_buffer receiveBuffer();
+  void received(boost::system::error_code& ec, size_t n);
+  // An operation that needs input while another one receives waits for readability, and is
+  // woken (its wait cancelled) when that receive completes, whichever comes first. Only the
+  // handshake could read from a write in TLS 1.3; this keeps it from ever waiting for input
+  // that the other operation has already taken.
+  boost::asio::cancellation_slot park() {
+    parked_ = true;
+    return wake_.slot();
+  }
+  // Whether the parked operation's wait was cancelled by received(), not by anyone else.
+  bool unpark() noexcept {
+    parked_ = false;
+    return std::exchange(woken_, false);
+  }
+
+  void setDeadline(Clock::time_point deadline);
+  // Before a wait on the socket: false (and the socket closed) when the deadline has passed.
+  bool beginWait();
+  void endWait() noexcept { --waiting_; }
+  bool timedOut() const noexcept { return timed_out_; }
+
+  // The BIO's side of the input buffer.
+  int takeInput(char* data, int size);
+  bool inputEnded() const noexcept { return in_eof_; }
+
+ private:
+  using Timer = boost::asio::basic_waitable_timer<Clock, boost::asio::wait_traits<Clock>,
+                                                  TcpStream::executor_type>;
+  Step failed(int result);
+  void arm();
+  void onTimer(uint64_t generation);
+  void timeout();
+
+  BIO* bio_ = nullptr;
+  Timer timer_;
+  Clock::time_point deadline_;
+  Clock::time_point armed_ = Clock::time_point::max();  // the timer's expiry while it waits
+  uint64_t generation_ = 0;                             // of the timer's current wait
+  int waiting_ = 0;                                     // operations waiting on the socket
+  bool timed_out_ = false;
+  bool receiving_ = false;
+  bool in_eof_ = false;
+  bool parked_ = false;
+  bool woken_ = false;
+  boost::asio::cancellation_signal wake_;
+  std::unique_ptr<char[]> in_;  // received, not yet taken by OpenSSL: [in_begin_, in_end_)
+  size_t in_begin_ = 0, in_end_ = 0;
+  std::unique_ptr<char[]> staging_;
+  size_t staging_size_ = 0;
+};
+
+// Completes `handler` later, never from inside the initiating call (as asio's own operations),
+// with (ec, n) or, for a handshake, (ec).
+template <bool kWithSize, typename Handler>
+void postCompletion(const TcpStream::executor_type& io, Handler&& handler,
+                    boost::system::error_code ec, size_t n) {
+  auto ex = boost::asio::get_associated_executor(handler, io);
+  if constexpr (kWithSize)
+    boost::asio::post(ex, boost::beast::bind_front_handler(std::forward<Handler>(handler), ec, n));
+  else
+    boost::asio::post(ex, boost::beast::bind_front_handler(std::forward<Handler>(handler), ec));
+}
+
+// The part of an operation that waits: one SSL call (the action) per readiness of the socket.
+template <typename Handler, typename Action>
+class TlsOp {
+ public:
+  using executor_type = boost::asio::associated_executor_t<Handler, TcpStream::executor_type>;
+  using allocator_type = boost::asio::associated_allocator_t<Handler>;
+  using cancellation_slot_type = boost::asio::associated_cancellation_slot_t<Handler>;
+
+  TlsOp(std::shared_ptr<TlsConnection> c, Handler&& h, Action a)
+      : c_(std::move(c)), h_(std::move(h)), a_(std::move(a)) {}
+
+  executor_type get_executor() const noexcept {
+    return boost::asio::get_associated_executor(h_, c_->tcp.get_executor());
+  }
+  allocator_type get_allocator() const noexcept {
+    return boost::asio::get_associated_allocator(h_);
+  }
+  cancellation_slot_type get_cancellation_slot() const noexcept {
+    return boost::asio::get_associated_cancellation_slot(h_);
+  }
+
+  // Tries once now; waits only if OpenSSL asks for it.
+  static void start(const std::shared_ptr<TlsConnection>& c, Handler&& h, Action a) {
+    const Step s = a(*c);
+    if (s.want == Want::kNothing)
+      return postCompletion<Action::kWithSize>(c->tcp.get_executor(), std::move(h), s.ec, s.n);
+    if (!c->beginWait())
+      return postCompletion<Action::kWithSize>(c->tcp.get_executor(), std::move(h),
+                                               boost::beast::error::timeout, s.n);
+    wait(*c, s.want, TlsOp(c, std::move(h), std::move(a)));
+  }
+  // A read that finds nothing buffered receives first (saves an SSL_read that would only ask
+  // for input).
+  static void startReceiving(const std::shared_ptr<TlsConnection>& c, Handler&& h, Action a) {
+    if (!c->beginWait())
+      return postCompletion<Action::kWithSize>(c->tcp.get_executor(), std::move(h),
+                                               boost::beast::error::timeout, 0);
+    wait(*c, Want::kRead, TlsOp(c, std::move(h), std::move(a)));
+  }
+
+  // After a receive into the input buffer.
+  void operator()(boost::system::error_code ec, size_t n) {
+    c_->received(ec, n);
+    (*this)(ec);
+  }
+  // After a receive, or a wait for the socket.
+  void operator()(boost::system::error_code ec) {
+    c_->endWait();
+    if (parked_ && std::exchange(parked_, false) && c_->unpark() &&
+        ec == boost::asio::error::operation_aborted)
+      ec = {};
+    if (!ec && !c_->tcp.socket().is_open()) ec = boost::asio::error::operation_aborted;
+    if (ec) return complete(c_->timedOut() ? boost::beast::error::timeout : ec, a_.progress());
+    const Step s = a_(*c_);
+    if (s.want == Want::kNothing) return complete(s.ec, s.n);
+    if (!c_->beginWait()) return complete(boost::beast::error::timeout, s.n);
+    auto& c = *c_;
+    wait(c, s.want, std::move(*this));
+  }
+
+ private:
+  static void wait(TlsConnection& c, Want want, TlsOp&& op) {
+    auto& socket = c.tcp.socket();
+    if (want == Want::kWrite)
+      return socket.async_wait(boost::asio::socket_base::wait_write, std::move(op));
+    const auto into = c.receiveBuffer();
+    if (into.size() > 0) return socket.async_receive(into, std::move(op));
+    op.parked_ = true;
+    socket.async_wait(boost::asio::socket_base::wait_read,
+                      boost::asio::bind_cancellation_slot(c.park(), std::move(op)));
+  }
+  void complete(boost::system::error_code ec, size_t n) {
+    c_.reset();
+    if constexpr (Action::kWithSize)
+      std::move(h_)(ec, n);
+    else
+      std::move(h_)(ec);
+  }
+
+  std::shared_ptr<TlsConnection> c_;
+  Handler h_;
+  Action a_;
+  bool parked_ = false;
+};
+
+struct HandshakeAction {
+  static constexpr bool kWithSize = false;
+  Step operator()(TlsConnection& c) const { return c.handshake(); }
+  size_t progress() const { return 0; }
+};
+struct ReadAction {
+  static constexpr bool kWithSize = true;
+  void* data;
+  size_t size;
+  Step operator()(TlsConnection& c) const { return c.read(data, size); }
+  size_t progress() const { return 0; }
+};
+struct WriteAction {
+  static constexpr bool kWithSize = true;
+  const char* data;
+  size_t size;
+  size_t done = 0;
+  Step operator()(TlsConnection& c) { return c.write(data, size, done); }
+  size_t progress() const { return done; }
+};
+
+}  // namespace detail
+
 // A connection that is either plain TCP or TLS over TCP, with the one interface Beast's HTTP
 // algorithms need (AsyncReadStream / AsyncWriteStream), so the request path is written once.
-// Both variants sit on a beast::tcp_stream, whose expiry (expires_after / expires_at) keeps
-// working for TLS too: the TLS layer reads and writes through it.
+// Both variants sit on a beast::tcp_stream: the plain one does its I/O through it, the TLS one
+// (detail::TlsConnection) calls OpenSSL on its socket directly. Expiry (expires_after /
+// expires_at / expires_never) works the same for both: an operation pending at the deadline
+// ends with beast::error::timeout and the socket is closed.
 //
-// A stream starts plain; startTls() wraps it in TLS before the handshake. Not thread-safe
+// A stream starts plain; startTls() switches it to TLS before the handshake. Not thread-safe
 // (like the streams it wraps): one read and one write may be outstanding at a time.
+//
+// End of a TLS stream: a close_notify from the peer reads as asio::error::eof, a TCP end
+// without one as asio::ssl::error::stream_truncated (as with asio's ssl::stream); a TLS error
+// is an error_code of asio's SSL category holding OpenSSL's error (handshakeFailureReason()).
 class MeshStream {
  public:
   // On the worker's io_context executor itself rather than beast::tcp_stream's
   // any_io_executor: the stream's operations, timer and work guards then skip the type-erased
   // executor (a heap allocation and indirect calls per operation).
-  using TcpStream =
-      boost::beast::basic_stream<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
-  using TlsStream = boost::beast::ssl_stream<TcpStream>;
+  using TcpStream = detail::TcpStream;
   using executor_type = TcpStream::executor_type;
+  using Clock = detail::Clock;
 
   explicit MeshStream(TcpStream tcp) : plain_(std::move(tcp)) {}
   template <typename ExecutionContext>
   explicit MeshStream(ExecutionContext& context) : plain_(std::in_place, context) {}
 
-  // An SSL freed without a shutdown has its session marked not resumable by OpenSSL, which
-  // would defeat ClientSessionCache: connections are closed without close_notify (like TCP
-  // ones), so the shutdown state is set by hand. Fatal TLS errors still mark the session.
+  // Closes the socket, which ends any wait still pending on it. The SSL goes with the last
+  // operation holding it (see TlsConnection), without a close_notify: connections are closed
+  // like TCP ones.
   ~MeshStream() {
-    if (tls_) SSL_set_shutdown(tls_->native_handle(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    if (tls_) {
+      boost::system::error_code ignored;
+      tls_->tcp.socket().close(ignored);
+    }
   }
   MeshStream(const MeshStream&) = delete;
   MeshStream& operator=(const MeshStream&) = delete;
 
-  executor_type get_executor() noexcept {
-    return tls_ ? tls_->get_executor() : plain_->get_executor();
+  executor_type get_executor() noexcept { return tcp().get_executor(); }
+
+  // The TCP stream underneath: connect, socket options, close. Its own expiry applies to its
+  // own operations (connect); use the MeshStream's expires_* for everything else.
+  TcpStream& tcp() noexcept { return tls_ ? tls_->tcp : *plain_; }
+  TcpStream::socket_type& socket() noexcept { return tcp().socket(); }
+  void expires_after(Clock::duration d) { expires_at(Clock::now() + d); }
+  void expires_at(Clock::time_point t) {
+    deadline_ = t;
+    if (tls_)
+      tls_->setDeadline(t);
+    else
+      plain_->expires_at(t);
+  }
+  void expires_never() {
+    deadline_ = Clock::time_point::max();
+    if (tls_)
+      tls_->setDeadline(deadline_);
+    else
+      plain_->expires_never();
   }
 
-  // The TCP stream underneath: connect, timeouts, socket options, close.
-  TcpStream& tcp() noexcept { return tls_ ? boost::beast::get_lowest_layer(*tls_) : *plain_; }
-  TcpStream::socket_type& socket() noexcept { return tcp().socket(); }
-  void expires_after(std::chrono::steady_clock::duration d) { tcp().expires_after(d); }
-  void expires_at(std::chrono::steady_clock::time_point t) { tcp().expires_at(t); }
-  void expires_never() { tcp().expires_never(); }
-
-  // Wraps the TCP connection in TLS with `context` (call before any TLS handshake). The SSL
-  // object holds its own reference to the context's SSL_CTX.
+  // Switches the connection to TLS with `context` (call before the handshake; the deadline
+  // carries over). The SSL object holds its own reference to the context's SSL_CTX.
   void startTls(boost::asio::ssl::context& context) {
     if (tls_) return;
-    tls_.emplace(std::move(*plain_), context);
+    tls_ = std::make_shared<detail::TlsConnection>(std::move(*plain_), context.native_handle(),
+                                                   deadline_);
     plain_.reset();
   }
-  bool isTls() const noexcept { return tls_.has_value(); }
-  TlsStream* tls() noexcept { return tls_ ? &*tls_ : nullptr; }
-  SSL* ssl() noexcept { return tls_ ? tls_->native_handle() : nullptr; }
+  bool isTls() const noexcept { return tls_ != nullptr; }
+  SSL* ssl() noexcept { return tls_ ? tls_->ssl : nullptr; }
+  // TLS input received and not read yet (records, an alert, a close_notify, the end).
+  bool tlsInputPending() const noexcept { return tls_ && tls_->inputPending(); }
+
+  // The TLS handshake (after startTls()); completes with (error_code).
+  template <typename HandshakeToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_handshake(
+      boost::asio::ssl::stream_base::handshake_type role,
+      HandshakeToken&& token = boost::asio::default_completion_token_t<executor_type>{}) {
+    return boost::asio::async_initiate<HandshakeToken, void(boost::system::error_code)>(
+        [this, role](auto&& handler) {
+          using H = std::decay_t<decltype(handler)>;
+          if (!tls_)
+            return detail::postCompletion<false>(plain_->get_executor(),
+                                                 std::forward<decltype(handler)>(handler),
+                                                 boost::asio::error::not_connected, 0);
+          if (role == boost::asio::ssl::stream_base::server)
+            SSL_set_accept_state(tls_->ssl);
+          else
+            SSL_set_connect_state(tls_->ssl);
+          detail::TlsOp<H, detail::HandshakeAction>::start(
+              tls_, std::forward<decltype(handler)>(handler), {});
+        },
+        token);
+  }
 
   template <typename MutableBufferSequence,
             typename ReadToken = boost::asio::default_completion_token_t<executor_type>>
@@ -70,10 +363,22 @@ class MeshStream {
       ReadToken&& token = boost::asio::default_completion_token_t<executor_type>{}) {
     return boost::asio::async_initiate<ReadToken, void(boost::system::error_code, std::size_t)>(
         [this](auto&& handler, const MutableBufferSequence& b) {
-          if (tls_)
-            tls_->async_read_some(b, std::forward<decltype(handler)>(handler));
+          using H = std::decay_t<decltype(handler)>;
+          if (!tls_) return plain_->async_read_some(b, std::forward<decltype(handler)>(handler));
+          // Into the first non-empty buffer, as asio's ssl::stream does.
+          boost::asio::mutable_buffer first;
+          for (auto it = boost::asio::buffer_sequence_begin(b);
+               it != boost::asio::buffer_sequence_end(b) && first.size() == 0; ++it)
+            first = *it;
+          if (first.size() == 0)
+            return detail::postCompletion<true>(tls_->tcp.get_executor(),
+                                                std::forward<decltype(handler)>(handler), {}, 0);
+          using Op = detail::TlsOp<H, detail::ReadAction>;
+          if (tls_->inputPending() || !SSL_is_init_finished(tls_->ssl))
+            Op::start(tls_, std::forward<decltype(handler)>(handler), {first.data(), first.size()});
           else
-            plain_->async_read_some(b, std::forward<decltype(handler)>(handler));
+            Op::startReceiving(tls_, std::forward<decltype(handler)>(handler),
+                               {first.data(), first.size()});
         },
         token, buffers);
   }
@@ -85,17 +390,42 @@ class MeshStream {
       WriteToken&& token = boost::asio::default_completion_token_t<executor_type>{}) {
     return boost::asio::async_initiate<WriteToken, void(boost::system::error_code, std::size_t)>(
         [this](auto&& handler, const ConstBufferSequence& b) {
-          if (tls_)
-            tls_->async_write_some(b, std::forward<decltype(handler)>(handler));
-          else
-            plain_->async_write_some(b, std::forward<decltype(handler)>(handler));
+          using H = std::decay_t<decltype(handler)>;
+          if (!tls_) return plain_->async_write_some(b, std::forward<decltype(handler)>(handler));
+          // The non-empty pieces (the proxy writes up to three): one is written as it is; more
+          // are gathered into one record unless the first fills whole records by itself.
+          constexpr size_t kMaxPieces = 8;
+          boost::asio::const_buffer pieces[kMaxPieces];
+          size_t count = 0;
+          for (auto it = boost::asio::buffer_sequence_begin(b);
+               it != boost::asio::buffer_sequence_end(b) && count < kMaxPieces; ++it) {
+            boost::asio::const_buffer piece(*it);
+            if (piece.size() > 0) pieces[count++] = piece;
+          }
+          boost::asio::const_buffer src;
+          if (count == 1 || (count > 1 && pieces[0].size() >= kRecord))
+            src = count == 1
+                      ? pieces[0]
+                      : boost::asio::buffer(pieces[0].data(), pieces[0].size() / kRecord * kRecord);
+          else if (count > 1)
+            src = tls_->stage(pieces, count);
+          if (src.size() == 0)
+            return detail::postCompletion<true>(tls_->tcp.get_executor(),
+                                                std::forward<decltype(handler)>(handler), {}, 0);
+          detail::TlsOp<H, detail::WriteAction>::start(
+              tls_, std::forward<decltype(handler)>(handler),
+              {static_cast<const char*>(src.data()), src.size()});
         },
         token, buffers);
   }
 
+  // The largest TLS record's plaintext.
+  static constexpr size_t kRecord = 16384;
+
  private:
   std::optional<TcpStream> plain_;
-  std::optional<TlsStream> tls_;
+  std::shared_ptr<detail::TlsConnection> tls_;
+  Clock::time_point deadline_ = Clock::time_point::max();
 };
 
 }  // namespace meshdeck::proxy::tls

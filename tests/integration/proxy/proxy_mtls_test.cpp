@@ -2,12 +2,19 @@
 // STRICT port refuses plain HTTP, TLS 1.2, anonymous clients and certificates the mesh does
 // not vouch for (each reason counted in /stats); PERMISSIVE takes both and counts them;
 // authorization by verified identity; a sidecar pair (outbound → mTLS → inbound → backend)
-// with identity checks on the client side, pooling, resumption and an Upgrade tunnel; and a
-// certificate rotation under steady load that loses no request.
+// with identity checks on the client side, pooling, resumption and an Upgrade tunnel; clients
+// stalled before, in and after the handshake closed by the timeouts; and a certificate
+// rotation under steady load that loses no request.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <QElapsedTimer>
 #include <QProcess>
 #include <QtTest>
 #include <atomic>
@@ -113,6 +120,43 @@ std::string clusterEvent(const std::string& cluster, const std::string& event) {
 std::string transport(const std::string& listener, const std::string& t) {
   return "meshdeck_listener_requests_by_transport_total{listener=\"" + listener +
          "\",transport=\"" + t + "\"}";
+}
+
+std::string timeouts(const std::string& listener, const std::string& kind) {
+  return "meshdeck_listener_timeouts_total{listener=\"" + listener + "\",kind=\"" + kind + "\"}";
+}
+
+// A TCP connection to 127.0.0.1:port that sends `bytes` and then only waits.
+int connectAndSend(uint16_t port, const std::string& bytes) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      (!bytes.empty() && ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) !=
+                             static_cast<ssize_t>(bytes.size()))) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Milliseconds until the peer closes `fd` (end of stream or reset), reading and dropping what
+// it sends; -1 if it is still open after `limit_ms`.
+qint64 msUntilClosed(int fd, int limit_ms) {
+  QElapsedTimer t;
+  t.start();
+  char buf[4096];
+  while (t.elapsed() < limit_ms) {
+    pollfd p{fd, POLLIN, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(std::max<qint64>(1, limit_ms - t.elapsed())));
+    if (ready <= 0) continue;
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return t.elapsed();
+  }
+  return -1;
 }
 
 }  // namespace
@@ -251,6 +295,108 @@ clusters:
              qPrintable(proxy.output()));
   }
 
+  void stalledClientsAreClosedByTheTimeouts() {
+    // The TLS connection's timeouts are its own (not beast::tcp_stream's): each stage a client
+    // can stall in on a STRICT port ends by the listener's header or idle timeout.
+    const QString yaml = QString(R"(tls: {cert: reviews.crt, key: reviews.key, trust_bundle: ca.pem}
+workload: {service: reviews, version: v1}
+security: {inbound_mode: MUTUAL_TLS}
+listeners:
+  - {name: inbound, address: {port: 0}, direction: INBOUND, route_table: inbound, header_timeout: 1s, idle_timeout: 1500ms}
+route_tables:
+  - name: inbound
+    virtual_hosts: [{name: local, domains: ["*"], routes: [{name: in, destinations: [{cluster: local}]}]}]
+clusters:
+  - {name: local, endpoints: [{address: {port: %1}}]}
+)")
+                             .arg(backend_->port());
+    QVERIFY(writeFile(path("timeouts.yaml"), yaml.toStdString()));
+    ProxyProcess proxy;
+    QVERIFY(proxy.start({"--config", path("timeouts.yaml"), "--workers", "1"}));
+    const uint16_t port = proxy.port("inbound");
+    constexpr int kLimitMs = 5000;
+    // The socket is closed before the worker counts why: wait (bounded) for the count.
+    const auto statReaches = [&proxy](const std::string& series, double value) {
+      for (int i = 0; i < 100 && proxy.stat(series) < value; ++i) QTest::qWait(20);
+      return proxy.stat(series);
+    };
+    const auto closedByTimeout = [](qint64 ms, int timeout_ms) {
+      return ms >= timeout_ms - 50 && ms < kLimitMs - 1000;
+    };
+
+    // Connected, silent: closed before any TLS.
+    int fd = connectAndSend(port, "");
+    QVERIFY(fd >= 0);
+    qint64 ms = msUntilClosed(fd, kLimitMs);
+    ::close(fd);
+    QVERIFY2(closedByTimeout(ms, 1000), QByteArray::number(ms));
+    // Half a ClientHello: a handshake record announcing 512 bytes, of which 10 come.
+    fd = connectAndSend(port, std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) +
+                                  std::string(10, 'r'));
+    QVERIFY(fd >= 0);
+    ms = msUntilClosed(fd, kLimitMs);
+    ::close(fd);
+    QVERIFY2(closedByTimeout(ms, 1000), QByteArray::number(ms));
+    QCOMPARE(statReaches(refused("inbound", "timeout"), 1.0), 1.0);
+    // The same half ClientHello, then the client goes away: refused as "closed", at once.
+    fd = connectAndSend(port, std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11));
+    QVERIFY(fd >= 0);
+    ::close(fd);
+    for (int i = 0; i < 100 && proxy.stat(refused("inbound", "closed")) < 1.0; ++i)
+      QTest::qWait(20);
+    QCOMPARE(proxy.stat(refused("inbound", "closed")), 1.0);
+
+    // Handshake done, then silence / half a request head / one request and silence.
+    asio::io_context io;
+    asio::ssl::context ctx(asio::ssl::context::tls_client);
+    boost::system::error_code ec;
+    ctx.use_certificate_chain(asio::buffer(productpage_.cert_pem), ec);
+    ctx.use_private_key(asio::buffer(productpage_.key_pem), asio::ssl::context::pem, ec);
+    ctx.add_certificate_authority(asio::buffer(ca_->certPem()), ec);
+    ctx.set_verify_mode(asio::ssl::verify_peer);
+    const auto stalled = [&](const std::string& request, int timeout_ms, std::string* answer) {
+      asio::ssl::stream<asio::ip::tcp::socket> stream(io, ctx);
+      stream.lowest_layer().connect({asio::ip::make_address("127.0.0.1"), port}, ec);
+      if (ec) return qint64{-2};
+      timeval tv{kLimitMs / 1000, 0};
+      ::setsockopt(stream.lowest_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      stream.handshake(asio::ssl::stream_base::client, ec);
+      if (ec) return qint64{-3};
+      QElapsedTimer t;
+      t.start();
+      if (!request.empty()) asio::write(stream, asio::buffer(request), ec);
+      if (ec) {
+        qWarning("write after the handshake: %s\n%s", ec.message().c_str(),
+                 qPrintable(proxy.output()));
+        return qint64{-4};
+      }
+      char buf[4096];
+      for (;;) {
+        const size_t n = stream.read_some(asio::buffer(buf), ec);
+        if (answer) answer->append(buf, n);
+        if (ec) break;
+      }
+      // Closed by the proxy (no close_notify: a truncated stream), not by our receive timeout.
+      if (ec != asio::ssl::error::stream_truncated && ec != asio::error::eof &&
+          ec != asio::error::connection_reset)
+        return qint64{-5};
+      const qint64 ms = t.elapsed();
+      return ms >= timeout_ms - 50 && ms < kLimitMs - 1000 ? ms : -6 - ms;
+    };
+    ms = stalled("", 1000, nullptr);
+    QVERIFY2(ms > 0, QByteArray::number(ms));
+    ms = stalled("GET /name HTTP/1.1\r\nHost: reviews\r\nX-Slow: ", 1000, nullptr);
+    QVERIFY2(ms > 0, QByteArray::number(ms));
+    std::string answer;
+    ms = stalled("GET /name HTTP/1.1\r\nHost: reviews\r\n\r\n", 1500, &answer);
+    QVERIFY2(ms > 0, QByteArray::number(ms));
+    QVERIFY2(answer.rfind("HTTP/1.1 200", 0) == 0, answer.c_str());
+
+    QCOMPARE(statReaches(timeouts("inbound", "header"), 3.0), 3.0);
+    QCOMPARE(statReaches(timeouts("inbound", "idle"), 1.0), 1.0);
+    QCOMPARE(proxy.stat(transport("inbound", "mtls")), 1.0);
+  }
+
   void sidecarPair() {
     ProxyProcess inbound, outbound;
     QVERIFY(startPair(inbound, outbound, "300ms", 64));
@@ -271,6 +417,19 @@ clusters:
                  "meshdeck_listener_tls_handshakes_total{listener=\"inbound\",resumed=\"true\"}"),
              1.0);
     QCOMPARE(inbound.stat(transport("inbound", "mtls")), 3.0);
+
+    // Bodies larger than a TLS record, both ways, in gathered and partial writes.
+    auto download = app.request("GET", "/download?bytes=3000000", {{"host", "reviews"}});
+    QCOMPARE(download.status, 200);
+    QCOMPARE(download.body.size(), size_t{3000000});
+    auto chunked = app.request("GET", "/chunked?bytes=1000000", {{"host", "reviews"}});
+    QCOMPARE(chunked.status, 200);
+    QCOMPARE(chunked.body.size(), size_t{1000000});
+    std::string upload(900000, '\0');
+    for (size_t i = 0; i < upload.size(); ++i) upload[i] = static_cast<char>('a' + (i * 7) % 26);
+    auto echo = app.request("POST", "/echo", {{"host", "reviews"}}, upload);
+    QCOMPARE(echo.status, 200);
+    QVERIFY(echo.body == upload);
 
     // A server whose identity is not the expected one, and one that does not speak TLS.
     auto wrong = app.request("GET", "/name", {{"host", "ratings"}});
