@@ -44,8 +44,11 @@ size_t classOf(size_t bytes) { return (bytes - 1) / kGranule; }
 }  // namespace
 
 void* allocate(size_t bytes) {
-  if (bytes == 0 || bytes > kMaxPooledBytes || t_lists_gone) return ::operator new(bytes);
+  if (bytes == 0 || bytes > kMaxPooledBytes) return ::operator new(bytes);
   const size_t c = classOf(bytes);
+  // Always the class's full size, even without lists: the block may be freed on a thread that
+  // has them and be handed out later for any request of its class.
+  if (t_lists_gone) return ::operator new((c + 1) * kGranule);
   auto& lists = t_lists;
   if (FreeBlock* b = lists.head[c]) {
     lists.head[c] = b->next;
