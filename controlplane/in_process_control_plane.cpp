@@ -245,16 +245,14 @@ class InProcessControlPlane::Impl {
       if (!c.proxy_id.empty()) consider(c.proxy_id, c.not_before, c.issuer);
     for (const auto& c : registry_.reportedCertificates())
       consider(c.proxy_id, c.not_before, c.issuer);
-    std::map<std::string, std::string> issuer_of;
-    for (auto& [proxy, cert] : newest) issuer_of[proxy] = std::move(cert.second);
     const std::string active = ca_->activeIssuer();
-    // What this CA issued decides, not the identity a proxy announced on its discovery stream:
-    // a sidecar may open that stream before its first certificate arrives (its node then names
-    // no SPIFFE id although it holds an old-root leaf a moment later).
+    // Certificates decide (issued or reported), not the identity a proxy announced on its
+    // discovery stream: a sidecar may open that stream before its first certificate arrives
+    // (its node then names no SPIFFE id although it holds an old-root leaf a moment later).
     for (const auto& p : registry_.connectedProxies()) {
-      const auto it = issuer_of.find(p.proxy_id);
-      if (it != issuer_of.end()) {
-        if (it->second != active) s.proxies_on_retiring_root.push_back(p.proxy_id);
+      const auto it = newest.find(p.proxy_id);
+      if (it != newest.end()) {
+        if (it->second.second != active) s.proxies_on_retiring_root.push_back(p.proxy_id);
       } else if (!p.spiffe_id.empty()) {
         s.proxies_unknown_issuer.push_back(p.proxy_id);
       }

@@ -363,16 +363,7 @@ std::unique_ptr<CertificateAuthority> CertificateAuthority::openOrCreate(
     std::lock_guard lock(ca->mu_);
     ca->active_ = std::move(imported);
     ca->retiring_.clear();
-    if (!file.empty()) {
-      std::filesystem::create_directories(dir, ec);
-      if (ec) {
-        fail(error, "cannot create " + dir.string() + ": " + ec.message());
-        return nullptr;
-      }
-      std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
-                                   std::filesystem::perm_options::replace, ec);
-      if (!ca->persistLocked(error)) return nullptr;
-    }
+    if (!ca->persistNewLocked(error)) return nullptr;
     return ca;
   }
 
@@ -469,18 +460,23 @@ std::unique_ptr<CertificateAuthority> CertificateAuthority::openOrCreate(
 
   ca->active_ = Root::create(trust_domain, now, error);
   if (!ca->active_) return nullptr;
-  if (!file.empty()) {
-    std::filesystem::create_directories(dir, ec);
-    if (ec) {
-      fail(error, "cannot create " + dir.string() + ": " + ec.message());
-      return nullptr;
-    }
-    std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
-                                 std::filesystem::perm_options::replace, ec);
-    std::lock_guard lock(ca->mu_);
-    if (!ca->persistLocked(error)) return nullptr;
-  }
+  std::lock_guard lock(ca->mu_);
+  if (!ca->persistNewLocked(error)) return nullptr;
   return ca;
+}
+
+bool CertificateAuthority::persistNewLocked(std::string* error) const {
+  if (state_file_.empty()) return true;
+  const std::filesystem::path dir = state_file_.parent_path();
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    fail(error, "cannot create " + dir.string() + ": " + ec.message());
+    return false;
+  }
+  std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, ec);
+  return persistLocked(error);
 }
 
 bool CertificateAuthority::persistLocked(std::string* error) const {

@@ -187,6 +187,8 @@ class CertificateAuthority {
   CertificateAuthority(std::string trust_domain, const common::TimeSource& time,
                        std::filesystem::path state_file);
   bool persistLocked(std::string* error) const;
+  // persistLocked() for a new state: first makes the state file's directory, owner-only (0700).
+  bool persistNewLocked(std::string* error) const;
   SignResult refuse(SignError kind, std::string text);
 
   const std::string trust_domain_;
