@@ -217,6 +217,8 @@ Session::Session(Worker& worker, Socket socket, std::shared_ptr<ListenerShared> 
 }
 
 Session::~Session() {
+  // An exchange ended by an exception (or a frame destroyed at shutdown) still has its loan.
+  if (body_) worker_.returnRelayBuffer(std::move(body_));
   worker_.unregisterSession(this);
   worker_.active_sessions.fetch_sub(1, std::memory_order_relaxed);
   listener_->connections.fetch_sub(1, std::memory_order_relaxed);

@@ -37,6 +37,10 @@ Worker::Worker(size_t index, WorkerContext context)
 Worker::~Worker() {
   stop();
   join();
+  // Sessions still waiting (their coroutine frames sit in the io_context's queues) are
+  // destroyed here, while the sets, stats and pools their destructors touch still exist.
+  shut_down_ = true;
+  io_.shutdown();
 }
 
 void Worker::start() {
@@ -109,22 +113,27 @@ TokenBucket& Worker::bucket(const RateLimitConfig* limit) {
 }
 
 namespace {
-// Spare relay buffers a worker keeps: enough for the requests in flight at once on a busy
-// worker without asking malloc, few enough that a burst does not pin memory for long.
-constexpr size_t kMaxSpareRelayBuffers = 16;
+// How often a worker holding more spare relay buffers than the minimum lets the reserve
+// follow demand down (RelayBufferPool::trim).
+constexpr auto kRelayTrimInterval = std::chrono::seconds(2);
 }  // namespace
 
-RelayBuffer Worker::takeRelayBuffer() {
-  if (spare_relay_buffers_.empty())
-    return RelayBuffer(new std::array<char, kRelayBufferSize>);  // default-initialised: untouched
-  RelayBuffer b = std::move(spare_relay_buffers_.back());
-  spare_relay_buffers_.pop_back();
-  return b;
+void Worker::returnRelayBuffer(RelayBuffer buffer) {
+  relay_buffers_.give(std::move(buffer));
+  armRelayTrim();
 }
 
-void Worker::returnRelayBuffer(RelayBuffer buffer) {
-  if (buffer && spare_relay_buffers_.size() < kMaxSpareRelayBuffers)
-    spare_relay_buffers_.push_back(std::move(buffer));
+void Worker::armRelayTrim() {
+  if (shut_down_ || relay_trim_armed_ || !relay_buffers_.trimmable()) return;
+  if (!relay_trim_timer_) relay_trim_timer_ = std::make_unique<asio::steady_timer>(io_);
+  relay_trim_armed_ = true;
+  relay_trim_timer_->expires_after(kRelayTrimInterval);
+  relay_trim_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    relay_trim_armed_ = false;
+    relay_buffers_.trim();
+    armRelayTrim();
+  });
 }
 
 void Worker::addListener(std::shared_ptr<tcp::acceptor> acceptor,

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <chrono>
@@ -20,6 +21,7 @@
 #include "proxy/policy/outlier_detector.h"
 #include "proxy/policy/retry_policy.h"
 #include "proxy/policy/token_bucket.h"
+#include "proxy/relay_buffer_pool.h"
 #include "proxy/stats.h"
 #include "proxy/tls/mesh_stream.h"
 #include "proxy/tls/tls_contexts.h"
@@ -27,12 +29,6 @@
 namespace meshdeck::proxy {
 
 class Session;
-
-// The buffer one exchange relays body bytes through (both directions). Lent by the worker for
-// the length of one request (see Worker::takeRelayBuffer), so that a kept-alive connection
-// waiting for its next request holds none.
-inline constexpr size_t kRelayBufferSize = 64 * 1024;
-using RelayBuffer = std::unique_ptr<std::array<char, kRelayBufferSize>>;
 
 // Shared by all workers of one listener: the connection limit holds across workers.
 struct ListenerShared {
@@ -83,6 +79,14 @@ struct WorkerContext {
   uint32_t default_max_connections = 10000;
 };
 
+// The worker's io_context, with shutdown() public: ~Worker destroys the pending handlers (the
+// session coroutines' frames, whose destructors use the worker) while the worker is still whole.
+class WorkerIoContext : public boost::asio::io_context {
+ public:
+  using boost::asio::execution_context::shutdown;
+  using boost::asio::io_context::io_context;
+};
+
 // One worker thread: its own io_context, acceptors (SO_REUSEPORT), sessions, upstream
 // connection pool, cluster runtimes and stats. Everything here is touched only on the worker's
 // thread, except io() and the thread control calls.
@@ -114,9 +118,10 @@ class Worker {
   void returnIdle(std::unique_ptr<UpstreamConnection> connection, uint32_t max_idle);
   TokenBucket& bucket(const RateLimitConfig* limit);
 
-  // A relay buffer for one exchange (not zero-filled), and back. The worker keeps up to
-  // kMaxSpareRelayBuffers spare ones for the next exchanges; the rest are freed.
-  RelayBuffer takeRelayBuffer();
+  // A relay buffer for one exchange (not zero-filled), and back. The worker keeps as many
+  // spare ones as its exchanges recently needed at once (see RelayBufferPool) and trims the
+  // reserve every kRelayTrimInterval while it holds more than the minimum.
+  RelayBuffer takeRelayBuffer() { return relay_buffers_.take(); }
   void returnRelayBuffer(RelayBuffer buffer);
 
   // The mesh identity for new TLS connections (nullptr: none yet). Swapped by the proxy on
@@ -136,6 +141,7 @@ class Worker {
   std::atomic<size_t> active_sessions{0};
 
  private:
+  void armRelayTrim();
   void acceptLoop(std::shared_ptr<boost::asio::ip::tcp::acceptor> acceptor,
                   std::shared_ptr<ListenerShared> shared);
 
@@ -145,7 +151,7 @@ class Worker {
   // reactor's per-descriptor mutex is switched off (UNSAFE_IO); posting from other threads
   // (config swaps, stats, stop) and registering descriptors (acceptors opened by the control
   // thread) stay locked.
-  boost::asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  WorkerIoContext io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::unique_ptr<std::thread> thread_;
   ConfigPtr config_;
   std::unordered_map<std::string, std::shared_ptr<ClusterRuntime>> clusters_;
@@ -153,7 +159,10 @@ class Worker {
   std::unordered_map<const RateLimitConfig*, TokenBucket> buckets_;
   std::unordered_map<std::string, std::shared_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
   std::unordered_set<Session*> sessions_;
-  std::vector<RelayBuffer> spare_relay_buffers_;
+  RelayBufferPool relay_buffers_;
+  std::unique_ptr<boost::asio::steady_timer> relay_trim_timer_;  // armed while trimmable
+  bool relay_trim_armed_ = false;
+  bool shut_down_ = false;  // ~Worker is destroying the pending handlers
   tls::TlsContextsPtr tls_;
   tls::ClientSessionCache tls_sessions_;
   WorkerStats stats_;
