@@ -66,7 +66,7 @@ void deallocate(void* p, size_t bytes) noexcept {
   }
   const size_t c = classOf(bytes);
   auto& lists = t_lists;
-  if (lists.count[c] >= kMaxFreeBlocks) {
+  if (lists.count[c] >= kMaxFreeBytesPerClass / ((c + 1) * kGranule)) {
     ::operator delete(p);
     return;
   }

@@ -11,13 +11,19 @@ namespace meshdeck::proxy {
 // field (name and value behind the list/tree node) and frees it with the message, so a proxied
 // request costs a dozen malloc/free pairs for its two heads; glibc's per-thread cache holds only
 // seven blocks of a size, and the rest went the slow way. Blocks up to kMaxPooledBytes are kept
-// in per-thread free lists by size class instead (at most kMaxFreeBlocks each; a block freed on
-// another thread simply joins that thread's list), larger ones come from operator new.
+// in per-thread free lists by size class instead (at most kMaxFreeBytesPerClass of each class:
+// enough for the heads of a burst of 64 exchanges, ~700 blocks of 96 bytes, so a busy worker's
+// bursts are served from the lists; a block freed on another thread simply joins that thread's
+// list), larger ones come from operator new.
 namespace field_memory {
 inline constexpr size_t kGranule = 32;
 inline constexpr size_t kClasses = 16;
 inline constexpr size_t kMaxPooledBytes = kGranule * kClasses;  // 512
-inline constexpr size_t kMaxFreeBlocks = 128;
+inline constexpr size_t kMaxFreeBytesPerClass = 64 * 1024;
+// How many free blocks the lists keep of the class that holds requests of `bytes`.
+constexpr size_t maxFreeBlocks(size_t bytes) {
+  return kMaxFreeBytesPerClass / (((bytes - 1) / kGranule + 1) * kGranule);
+}
 
 void* allocate(size_t bytes);
 void deallocate(void* p, size_t bytes) noexcept;

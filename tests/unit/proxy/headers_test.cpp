@@ -106,7 +106,7 @@ class HeadersTest : public QObject {
   }
 
   // Field memory is recycled per thread: a freed block is handed out again for any size of its
-  // class, oversized blocks are not kept, and a class keeps at most kMaxFreeBlocks.
+  // class, oversized blocks are not kept, and a class keeps at most kMaxFreeBytesPerClass.
   void fieldMemoryIsRecycled() {
     namespace fm = field_memory;
     const size_t before = fm::cachedBlocks();
@@ -123,10 +123,13 @@ class HeadersTest : public QObject {
     QCOMPARE(fm::cachedBlocks(), before + 1);
 
     std::vector<void*> blocks;
-    for (size_t i = 0; i < fm::kMaxFreeBlocks + 10; ++i) blocks.push_back(fm::allocate(500));
+    for (size_t i = 0; i < fm::maxFreeBlocks(500) + 10; ++i) blocks.push_back(fm::allocate(500));
     const size_t drained = fm::cachedBlocks();  // none of 500 bytes' class left
     for (void* p : blocks) fm::deallocate(p, 500);
-    QCOMPARE(fm::cachedBlocks(), drained + fm::kMaxFreeBlocks);
+    QCOMPARE(fm::cachedBlocks(), drained + fm::maxFreeBlocks(500));
+    // The class of the common field (name, value and node: ~96 bytes) keeps enough blocks for
+    // the heads of 64 exchanges in flight at once (~10 fields each).
+    QVERIFY(fm::maxFreeBlocks(96) >= 640);
 
     // Fields on this allocator behave like Beast's own, long values included.
     Fields f;
