@@ -117,14 +117,23 @@ std::string stateName(v1::ProxyStatus::SyncState s) {
   }
 }
 
+// How the hop between the two sidecars was carried in the window, as the graph's edge badge
+// says it: mtls, plaintext, mixed (both: a PERMISSIVE migration still in progress), or "-".
+std::string transport(const v1::WindowMetrics& m) {
+  if (m.mtls_requests() > 0 && m.plaintext_requests() > 0) return "mixed";
+  if (m.mtls_requests() > 0) return "mtls";
+  if (m.plaintext_requests() > 0) return "plaintext";
+  return "-";
+}
+
 std::string edgeTable(const v1::GraphSnapshot& g) {
   Table t({"SOURCE", "DESTINATION", "RPS", "SUCCESS", "P50", "P90", "P99", "FAULTS", "SPLIT",
-           "POLICIES"});
+           "TRANSPORT", "POLICIES"});
   for (const auto& e : g.edges()) {
     const auto& m = e.metrics();
     t.add({e.source(), e.destination(), fmt::format("{:.1f}", m.requests_per_second()),
            pct(m.success_rate()), ms(m.p50_ms()), ms(m.p90_ms()), ms(m.p99_ms()),
-           std::to_string(m.faults_injected()), split(e), join(e.policies())});
+           std::to_string(m.faults_injected()), split(e), transport(m), join(e.policies())});
   }
   return t.str();
 }
