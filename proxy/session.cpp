@@ -170,8 +170,9 @@ struct Session::Exchange {
   std::string source_service, source_version;
   std::optional<AuthorizationDecision> authz;  // set when inbound authorization ran
   bool upgrade = false;
-  bool upstream_tls = false;  // the upstream connection that answered was mutual TLS
-  RequestHeader head;         // the request head as it goes upstream
+  bool upstream_tls = false;   // the upstream connection that answered was mutual TLS
+  bool upstream_used = false;  // a connection to the upstream carried the request
+  RequestHeader head;          // the request head as it goes upstream
 };
 
 // What admitRequest() / prepareUpstreamRequest() decided about a request.
@@ -952,6 +953,7 @@ Awaitable<void> Session::runAttempt(RequestParser& parser, Exchange& ex, const R
     ++cs.cx_connect;
   }
   ex.upstream_tls = at.conn->stream.isTls();
+  ex.upstream_used = true;
 
   // Request head and body. The head is serialized into one buffer and leaves together with
   // the first piece of the body: one send, one iovec for a small request.
@@ -1220,9 +1222,13 @@ void Session::finish(Exchange& ex) {
   if (ex.authz && !id.client_side)
     countDecision(ex.config->security, *ex.authz, e.authz_slots, e.authz);
   // Transport of the edge's hop between the two sidecars: the upstream connection on the
-  // client side, the downstream connection on the server side.
-  const bool mtls = id.client_side ? ex.upstream_tls : mtls_;
-  ++(mtls ? e.mtls_requests : e.plaintext_requests);
+  // client side, the downstream connection on the server side. A request that never reached
+  // the upstream (connect failure, local reply) crossed no hop and is counted as neither:
+  // a peer that just died must not make an mTLS edge look "mixed".
+  if (!id.client_side || ex.upstream_used) {
+    const bool mtls = id.client_side ? ex.upstream_tls : mtls_;
+    ++(mtls ? e.mtls_requests : e.plaintext_requests);
+  }
   e.latency->record(latency);
 }
 
