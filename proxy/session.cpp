@@ -66,6 +66,11 @@ std::string lower(std::string_view s) {
   return out;
 }
 
+// The idle-pool key of connections to endpoint `ep` of cluster `cc` (TLS ones apart).
+std::string poolKey(const EndpointConfig& ep, const ClusterConfig& cc) {
+  return cc.tls.mutual ? ep.address() + "|tls" : ep.address();
+}
+
 // A connection back in the pool for less than this is reused without asking the kernel
 // whether the peer closed it. Servers close idle keep-alive connections after seconds, not
 // milliseconds, and a connection that did die in between fails its attempt as a reset on a
@@ -102,7 +107,7 @@ Awaitable<ConnectOutcome> connectUpstream(Worker& w, UpstreamConnection& conn,
                                           const EndpointConfig& ep, const ClusterConfig& cc,
                                           Clock::time_point deadline, ClusterStats& cs) {
   conn.address = ep.address();
-  conn.pool_key = cc.tls.mutual ? conn.address + "|tls" : conn.address;
+  conn.pool_key = poolKey(ep, cc);
   beast::error_code ec;
   const tcp::endpoint target(asio::ip::make_address(ep.host, ec), ep.port);
   if (ec) co_return ConnectOutcome::kConnectFailed;
@@ -170,9 +175,9 @@ struct Session::Exchange {
   std::string source_service, source_version;
   std::optional<AuthorizationDecision> authz;  // set when inbound authorization ran
   bool upgrade = false;
-  bool upstream_tls = false;   // the upstream connection that answered was mutual TLS
-  bool upstream_used = false;  // a connection to the upstream carried the request
-  RequestHeader head;          // the request head as it goes upstream
+  // Set when a connection to the upstream carried the request: whether it was mutual TLS.
+  std::optional<bool> upstream_tls;
+  RequestHeader head;  // the request head as it goes upstream
 };
 
 // What admitRequest() / prepareUpstreamRequest() decided about a request.
@@ -503,7 +508,7 @@ Awaitable<bool> Session::handleRequest(RequestParser& parser, Exchange& ex) {
     auto [ec, n] = co_await asio::async_write(down_, asio::buffer(kContinue), kNoThrow);
     if (ec) co_return false;
   }
-  co_return co_await forward(parser, ex, ex.head);
+  co_return co_await forward(parser, ex);
 }
 
 Awaitable<void> Session::sleepFor(Duration d) {
@@ -689,7 +694,7 @@ Session::Verdict Session::prepareUpstreamRequest(RequestParser& parser, Exchange
   return v;
 }
 
-Awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex, RequestHeader& head) {
+Awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex) {
   // Read the first piece of the body before anything goes upstream: a malformed chunked body
   // is refused without the upstream ever seeing the request, and a body that fits entirely
   // can be replayed by retries.
@@ -712,13 +717,13 @@ Awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex, RequestHea
   const bool replayable = parser.is_done() && !ex.upgrade;
 
   // Mirror a copy (replayable requests only; the body is in hand) and forget about it.
-  if (replayable && !ex.route->mirror.cluster.empty()) sendMirror(ex, head);
+  if (replayable && !ex.route->mirror.cluster.empty()) sendMirror(ex);
 
   uint32_t retries = 0;
   bool fresh_retry_used = false;
   for (;;) {
     Attempt at;
-    co_await runAttempt(parser, ex, head, replayable, !replayable || fresh_retry_used, at);
+    co_await runAttempt(parser, ex, replayable, !replayable || fresh_retry_used, at);
     if (at.downstream_failed) co_return false;
     if (at.local_code) {
       co_return co_await sendLocal(ex, at.local_status, at.local_code, parser.is_done());
@@ -764,50 +769,49 @@ Awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex, RequestHea
   }
 }
 
-void Session::sendMirror(Exchange& ex, const RequestHeader& head) {
+void Session::sendMirror(Exchange& ex) {
   const MirrorConfig& mirror = ex.route->mirror;
-  if (selectPercent(mirror.percent, worker_.rng()())) {
-    auto shadow = std::make_shared<http::request<http::string_body, Fields>>(head);
-    shadow->body().assign(body_->data(), prefetched_);
-    shadow->chunked(false);
-    shadow->prepare_payload();
-    if (auto cluster = worker_.cluster(mirror.cluster)) {
-      ++worker_.stats().clusters[mirror.cluster].mirror_sent;
-      Worker* w = &worker_;
-      asio::co_spawn(
-          worker_.io().get_executor(),
-          [w, cluster, shadow]() -> Awaitable<void> {
-            std::vector<EndpointView> views = cluster->endpoints;
-            const int i = cluster->lb.pick(views, w->rng()(), nullptr);
-            if (i < 0) co_return;
-            const auto& ep = cluster->config->endpoints[static_cast<size_t>(i)];
-            const auto& cc = *cluster->config;
-            auto conn = w->takeIdle(cc.tls.mutual ? ep.address() + "|tls" : ep.address());
-            if (!conn || !stillOpen(*conn)) {
-              conn = std::make_unique<UpstreamConnection>(w->io());
-              auto& cs = w->stats().clusters[cc.name];
-              const auto outcome = co_await connectUpstream(*w, *conn, ep, cc,
-                                                            Clock::now() + cc.connect_timeout, cs);
-              if (outcome != ConnectOutcome::kOk) co_return;
-            }
-            conn->stream.expires_after(std::chrono::seconds(5));
-            auto [wec, wn] = co_await http::async_write(conn->stream, *shadow, kNoThrow);
-            if (wec) co_return;
-            http::response<http::string_body> ignored;
-            http::response_parser<http::string_body> rp;
-            rp.body_limit(1024 * 1024);
-            if (shadow->method() == http::verb::head) rp.skip(true);
-            auto [rec, rn] = co_await http::async_read(conn->stream, conn->buffer, rp, kNoThrow);
-            if (!rec && rp.keep_alive())
-              w->returnIdle(std::move(conn), cluster->config->max_idle_connections);
-          },
-          asio::detached);
-    }
-  }
+  if (!selectPercent(mirror.percent, worker_.rng()())) return;
+  auto cluster = worker_.cluster(mirror.cluster);
+  if (!cluster) return;
+  auto shadow = std::make_shared<http::request<http::string_body, Fields>>(ex.head);
+  shadow->body().assign(body_->data(), prefetched_);
+  shadow->chunked(false);
+  shadow->prepare_payload();
+  ++worker_.stats().clusters[mirror.cluster].mirror_sent;
+  Worker* w = &worker_;
+  asio::co_spawn(
+      worker_.io().get_executor(),
+      [w, cluster, shadow]() -> Awaitable<void> {
+        std::vector<EndpointView> views = cluster->endpoints;
+        const int i = cluster->lb.pick(views, w->rng()(), nullptr);
+        if (i < 0) co_return;
+        const auto& ep = cluster->config->endpoints[static_cast<size_t>(i)];
+        const auto& cc = *cluster->config;
+        auto conn = w->takeIdle(poolKey(ep, cc));
+        if (!conn || !stillOpen(*conn)) {
+          conn = std::make_unique<UpstreamConnection>(w->io());
+          auto& cs = w->stats().clusters[cc.name];
+          const auto outcome =
+              co_await connectUpstream(*w, *conn, ep, cc, Clock::now() + cc.connect_timeout, cs);
+          if (outcome != ConnectOutcome::kOk) co_return;
+        }
+        conn->stream.expires_after(std::chrono::seconds(5));
+        auto [wec, wn] = co_await http::async_write(conn->stream, *shadow, kNoThrow);
+        if (wec) co_return;
+        http::response_parser<http::string_body> rp;
+        rp.body_limit(1024 * 1024);
+        if (shadow->method() == http::verb::head) rp.skip(true);
+        auto [rec, rn] = co_await http::async_read(conn->stream, conn->buffer, rp, kNoThrow);
+        if (!rec && rp.keep_alive())
+          w->returnIdle(std::move(conn), cluster->config->max_idle_connections);
+      },
+      asio::detached);
 }
 
-Awaitable<void> Session::runAttempt(RequestParser& parser, Exchange& ex, const RequestHeader& head,
-                                    bool replayable, bool fresh_only, Attempt& at) {
+Awaitable<void> Session::runAttempt(RequestParser& parser, Exchange& ex, bool replayable,
+                                    bool fresh_only, Attempt& at) {
+  const RequestHeader& head = ex.head;
   (void)replayable;  // the caller decides about replays; a fresh connection is asked for instead
   auto cluster = worker_.cluster(ex.cluster_name);
   at.cluster = cluster;
@@ -892,7 +896,7 @@ Awaitable<void> Session::runAttempt(RequestParser& parser, Exchange& ex, const R
   };
 
   if (!fresh_only) {
-    const std::string pool_key = cc.tls.mutual ? ep.address() + "|tls" : ep.address();
+    const std::string pool_key = poolKey(ep, cc);
     while (auto idle = worker_.takeIdle(pool_key)) {
       // A pooled TLS connection was verified against the expectations of its time: check them
       // again in case the cluster's expected identities changed since.
@@ -953,7 +957,6 @@ Awaitable<void> Session::runAttempt(RequestParser& parser, Exchange& ex, const R
     ++cs.cx_connect;
   }
   ex.upstream_tls = at.conn->stream.isTls();
-  ex.upstream_used = true;
 
   // Request head and body. The head is serialized into one buffer and leaves together with
   // the first piece of the body: one send, one iovec for a small request.
@@ -1225,10 +1228,8 @@ void Session::finish(Exchange& ex) {
   // client side, the downstream connection on the server side. A request that never reached
   // the upstream (connect failure, local reply) crossed no hop and is counted as neither:
   // a peer that just died must not make an mTLS edge look "mixed".
-  if (!id.client_side || ex.upstream_used) {
-    const bool mtls = id.client_side ? ex.upstream_tls : mtls_;
-    ++(mtls ? e.mtls_requests : e.plaintext_requests);
-  }
+  const std::optional<bool> mtls = id.client_side ? ex.upstream_tls : mtls_;
+  if (mtls) ++(*mtls ? e.mtls_requests : e.plaintext_requests);
   e.latency->record(latency);
 }
 

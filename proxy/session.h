@@ -93,12 +93,13 @@ class Session : public std::enable_shared_from_this<Session> {
   // Fault abort, destination and the upstream head (into ex.head).
   Verdict prepareUpstreamRequest(RequestParser& parser, Exchange& ex);
   Awaitable<void> sleepFor(Duration d);
-  Awaitable<bool> forward(RequestParser& parser, Exchange& ex, RequestHeader& head);
+  // Sends ex.head (and the body) upstream, with retries, and relays the response.
+  Awaitable<bool> forward(RequestParser& parser, Exchange& ex);
   // Sends a copy of a replayable request to the route's mirror cluster (by its percentage),
   // in a detached coroutine whose response is ignored.
-  void sendMirror(Exchange& ex, const RequestHeader& head);
-  Awaitable<void> runAttempt(RequestParser& parser, Exchange& ex, const RequestHeader& head,
-                             bool replayable, bool fresh_only, Attempt& at);
+  void sendMirror(Exchange& ex);
+  Awaitable<void> runAttempt(RequestParser& parser, Exchange& ex, bool replayable, bool fresh_only,
+                             Attempt& at);
   Awaitable<bool> relayResponse(RequestParser& parser, Exchange& ex, Attempt& at);
   Awaitable<void> tunnel(UpstreamConnection& upstream);
   // Frames what goes out next: what wire_ holds (a serialized head, or nothing) followed by one

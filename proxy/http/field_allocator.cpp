@@ -37,10 +37,6 @@ struct FreeLists {
 
 thread_local FreeLists t_lists;
 
-// Size class of a block of `bytes` (> 0, <= kMaxPooledBytes): blocks of a class all have the
-// class's largest size, so any block of the class fits any request of it.
-size_t classOf(size_t bytes) { return (bytes - 1) / kGranule; }
-
 }  // namespace
 
 void* allocate(size_t bytes) {
@@ -66,7 +62,7 @@ void deallocate(void* p, size_t bytes) noexcept {
   }
   const size_t c = classOf(bytes);
   auto& lists = t_lists;
-  if (lists.count[c] >= kMaxFreeBytesPerClass / ((c + 1) * kGranule)) {
+  if (lists.count[c] >= kMaxFreeBlocksOfClass[c]) {
     ::operator delete(p);
     return;
   }

@@ -1,8 +1,10 @@
 #pragma once
 
+#include <array>
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
 
 namespace meshdeck::proxy {
@@ -20,10 +22,19 @@ inline constexpr size_t kGranule = 32;
 inline constexpr size_t kClasses = 16;
 inline constexpr size_t kMaxPooledBytes = kGranule * kClasses;  // 512
 inline constexpr size_t kMaxFreeBytesPerClass = 64 * 1024;
+// The size class of a block of `bytes` (> 0, <= kMaxPooledBytes): blocks of a class all have
+// the class's largest size, (class + 1) * kGranule, so any block of the class fits any request
+// of it.
+constexpr size_t classOf(size_t bytes) { return (bytes - 1) / kGranule; }
+// How many free blocks the lists keep of each class (a table: no division when freeing).
+inline constexpr auto kMaxFreeBlocksOfClass = [] {
+  std::array<uint32_t, kClasses> t{};
+  for (size_t c = 0; c < kClasses; ++c)
+    t[c] = static_cast<uint32_t>(kMaxFreeBytesPerClass / ((c + 1) * kGranule));
+  return t;
+}();
 // How many free blocks the lists keep of the class that holds requests of `bytes`.
-constexpr size_t maxFreeBlocks(size_t bytes) {
-  return kMaxFreeBytesPerClass / (((bytes - 1) / kGranule + 1) * kGranule);
-}
+constexpr size_t maxFreeBlocks(size_t bytes) { return kMaxFreeBlocksOfClass[classOf(bytes)]; }
 
 void* allocate(size_t bytes);
 void deallocate(void* p, size_t bytes) noexcept;

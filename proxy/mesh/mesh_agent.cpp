@@ -141,10 +141,7 @@ bool MeshAgent::requestCertificate(bool renewal, std::string* error, bool* retry
   {
     std::lock_guard lock(mu_);
     spiffe_id_ = info->spiffe_id.value_or(response.spiffe_id());
-    cert_serial_ = info->serial_hex;
-    cert_issuer_ = info->issuer;
-    cert_not_before_ = info->not_before;
-    cert_not_after_ = info->not_after;
+    installed_cert_ = *info;
   }
   spdlog::info("identity: {} {} (serial {}, valid until {:%Y-%m-%dT%H:%M:%SZ})",
                renewal ? "renewed" : "installed", response.spiffe_id(), info->serial_hex,
@@ -421,16 +418,16 @@ void fillReport(const EdgeMap& edges, const std::string& proxy_id, uint64_t sequ
 v1::WorkloadCertificate MeshAgent::installedCertificate() const {
   v1::WorkloadCertificate cert;
   std::lock_guard lock(mu_);
-  if (cert_serial_.empty()) return cert;
+  if (!installed_cert_) return cert;
   cert.set_spiffe_id(spiffe_id_);
-  cert.set_serial_hex(cert_serial_);
-  cert.set_issuer(cert_issuer_);
+  cert.set_serial_hex(installed_cert_->serial_hex);
+  cert.set_issuer(installed_cert_->issuer);
   auto stamp = [](std::chrono::system_clock::time_point t, google::protobuf::Timestamp* out) {
     out->set_seconds(
         std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count());
   };
-  stamp(cert_not_before_, cert.mutable_not_before());
-  stamp(cert_not_after_, cert.mutable_not_after());
+  stamp(installed_cert_->not_before, cert.mutable_not_before());
+  stamp(installed_cert_->not_after, cert.mutable_not_after());
   return cert;
 }
 

@@ -6,8 +6,11 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+
+#include "common/pki/pki.h"
 
 namespace grpc {
 class ClientContext;
@@ -53,8 +56,8 @@ struct MeshAgentCounters {
 //   kHeartbeatIntervals intervals without traffic; each report names the installed certificate
 //   (serial, issuer, validity: no key material), so a restarted control plane learns which root
 //   every proxy is on. Deltas of a report that could not be sent are merged into the next one,
-//   so nothing is lost
-//   while the control plane is away, and memory stays bounded by the number of edges.
+//   so nothing is lost while the control plane is away, and memory stays bounded by the number
+//   of edges.
 // - Identity (when MeshIdentity.bootstrap_token is set): a P-256 key and a CSR for the mesh
 //   identity, Identity.Sign on the plaintext address with the token, before the discovery
 //   stream opens (at most kFirstSignAttempts tries while the control plane is unreachable; a
@@ -119,9 +122,8 @@ class MeshAgent {
   std::string key_pem_, chain_pem_, bundle_pem_;
   std::chrono::system_clock::time_point not_before_, not_after_, installed_at_;
   // Facts of the installed certificate for telemetry reports (WorkloadCertificate), guarded by
-  // mu_; empty serial without a certificate.
-  std::string cert_serial_, cert_issuer_;
-  std::chrono::system_clock::time_point cert_not_before_, cert_not_after_;
+  // mu_; none before the first certificate.
+  std::optional<pki::CertificateInfo> installed_cert_;
   // When to renew early (max(): not asked); guarded by mu_, wakes cv_.
   std::chrono::system_clock::time_point early_renewal_at_ =
       std::chrono::system_clock::time_point::max();
