@@ -34,8 +34,42 @@ echo "meshdeck setup: installing ${#missing[@]} missing Debian packages: ${missi
 sudo=()
 [ "$(id -u)" -ne 0 ] && sudo=(sudo)
 export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# On a freshly booted machine another package manager (unattended-upgrades, cloud-init) may
+# hold dpkg's or apt's lock. Wait for it, bounded, and say who holds it; apt itself then waits
+# the same bound (DPkg::Lock::Timeout) for any lock taken between the check and the call.
+lock_wait_s="${MESHDECK_APT_LOCK_WAIT:-600}"
+lock_holders() {
+  local fd
+  for fd in /proc/[0-9]*/fd/*; do
+    case "$(readlink "$fd" 2>/dev/null)" in
+      /var/lib/dpkg/lock-frontend | /var/lib/dpkg/lock | /var/lib/apt/lists/lock | \
+        /var/cache/apt/archives/lock)
+        fd="${fd#/proc/}"
+        echo "${fd%%/*}"
+        ;;
+    esac
+  done 2>/dev/null | sort -u
+}
+waited=0
+while holders="$(lock_holders)" && [ -n "$holders" ]; do
+  if [ "$waited" -eq 0 ]; then
+    names=""
+    for pid in $holders; do names+=" $pid ($(cat "/proc/$pid/comm" 2>/dev/null || echo '?'))"; done
+    echo "meshdeck setup: waiting up to ${lock_wait_s} s for the package manager lock held by${names}"
+  fi
+  if [ "$waited" -ge "$lock_wait_s" ]; then
+    echo "meshdeck setup: the package manager lock is still held after ${lock_wait_s} s;" \
+      "try again when it is free (set MESHDECK_APT_LOCK_WAIT to wait longer)" >&2
+    exit 1
+  fi
+  sleep 2
+  waited=$((waited + 2))
+done
+[ "$waited" -gt 0 ] && echo "meshdeck setup: the lock was released after ${waited} s"
+apt_opts=(-o "DPkg::Lock::Timeout=${lock_wait_s}")
+"${sudo[@]}" apt-get "${apt_opts[@]}" update -qq
+"${sudo[@]}" apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # nginx and haproxy are benchmark peers only: do not leave their system services running.
 for svc in nginx haproxy; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
