@@ -188,9 +188,18 @@ ApplyResult PolicyStore::commitLocked(std::vector<Policy> next, const std::strin
     std::string error;
     if (!common::writeFileAtomically(std::filesystem::path(state_dir_) / kStateFileName,
                                      serializeLocked(revisions), &error, 0600)) {
+      // A read-only or full state directory: refuse the change (a revision that is not on disk
+      // would be lost by a restart), keep serving the current one, accept changes again as soon
+      // as the directory is writable.
+      const std::string text = fmt::format(
+          "the state directory {} is not writable ({}): revision {} was not saved and the "
+          "policies are unchanged (still revision {}); apply again once it is writable",
+          state_dir_, error, number, current_->revision);
       result.ok = false;
       result.revision = current_->revision;
-      result.errors.push_back(ValidationError{"", 0, 0, "", "cannot save the revision: " + error});
+      result.errors.push_back(ValidationError{"", 0, 0, "", text});
+      lock.unlock();
+      spdlog::error("policy change by {} refused: {}", rev.info.author, text);
       return result;
     }
   }
