@@ -176,8 +176,9 @@ ApplyResult PolicyStore::commitLocked(std::vector<Policy> next, const std::strin
   auto set = std::make_shared<PolicySet>();
   set->revision = number;
   set->policies = std::move(next);
-  Revision rev{
-      RevisionInfo{number, author.empty() ? "unknown" : author, time_.systemNow(), summary}, set};
+  // Milliseconds, as the state file keeps it: a restarted control plane shows the same time.
+  const SystemTime now = std::chrono::time_point_cast<std::chrono::milliseconds>(time_.systemNow());
+  Revision rev{RevisionInfo{number, author.empty() ? "unknown" : author, now, summary}, set};
   std::vector<Revision> revisions = revisions_;
   revisions.push_back(rev);
   if (revisions.size() > kMaxRevisions)
