@@ -36,6 +36,8 @@ constexpr std::chrono::hours kServerCertLifetime{24 * 30};
 // gRPC re-reads the TLS port's files every second (FileWatcherCertificateProvider); waiting
 // twice that makes sure a new certificate is in use.
 constexpr std::chrono::seconds kTlsReloadWait{2};
+// A change of the wall clock against the monotonic clock beyond this is reported as a jump.
+constexpr std::chrono::seconds kClockJump{5};
 
 // The TLS address to use: options.secure_listen, or its documented default.
 std::string secureListenOf(const ControlPlaneOptions& o) {
@@ -100,7 +102,19 @@ class InProcessControlPlane::Impl {
                 ? std::filesystem::path()
                 : std::filesystem::path(options_.state_dir) / "identity" / "tls",
             error);
-        if (!tls_files_ || !renewServerCertificate(error)) return false;
+        if ((!tls_files_ || !renewServerCertificate(error)) && !options_.state_dir.empty()) {
+          // A read-only or full state directory must not keep the control plane down: it
+          // serves the policies it has and refuses changes until the directory is writable.
+          // The port's files are issued afresh at every start, so a private directory will do.
+          spdlog::warn(
+              "the state directory {} is not writable ({}): the TLS port's certificate is kept "
+              "in a private temporary directory, and policy changes are refused until the state "
+              "directory is writable again",
+              options_.state_dir, *error);
+          tls_files_ = identity::ServerTlsFiles::open({}, error);
+          if (tls_files_ && !renewServerCertificate(error)) tls_files_.reset();
+        }
+        if (!tls_files_) return false;
         auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
             tls_files_->keyPath().string(), tls_files_->certPath().string(),
             tls_files_->rootsPath().string(), 1);
@@ -435,7 +449,21 @@ class InProcessControlPlane::Impl {
 
   void publishLoop() {
     std::unique_lock lock(publish_mutex_);
+    auto wall_offset =
+        time_.systemNow().time_since_epoch() - time_.monotonicNow().time_since_epoch();
     while (!stopping_) {
+      // The wall clock moving against the monotonic one is a jump (an operator, NTP stepping, a
+      // resumed VM): say so, since telemetry windows and revision times follow the wall clock.
+      const auto offset =
+          time_.systemNow().time_since_epoch() - time_.monotonicNow().time_since_epoch();
+      if (const auto jump = std::chrono::duration_cast<std::chrono::seconds>(offset - wall_offset);
+          jump >= kClockJump || jump <= -kClockJump) {
+        spdlog::warn(
+            "the wall clock jumped by {:+} s: edge metrics restart from the new time (a window "
+            "shows only traffic since the jump), new revisions carry the new time",
+            jump.count());
+      }
+      wall_offset = offset;
       lock.unlock();
       auto snap = buildSnapshot(options_.window_seconds);
       lock.lock();

@@ -18,6 +18,8 @@ packages=(
   xvfb xauth
   # benchmark peers and integration-test tools
   haproxy nginx-light wrk openssl procps curl
+  # chaos test: the control plane's wall clock jumps (LD_PRELOAD, that process only)
+  faketime libfaketime
   # packaging checks
   dpkg-dev file desktop-file-utils appstream lintian help2man
 )

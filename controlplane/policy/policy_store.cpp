@@ -176,8 +176,9 @@ ApplyResult PolicyStore::commitLocked(std::vector<Policy> next, const std::strin
   auto set = std::make_shared<PolicySet>();
   set->revision = number;
   set->policies = std::move(next);
-  Revision rev{
-      RevisionInfo{number, author.empty() ? "unknown" : author, time_.systemNow(), summary}, set};
+  // Milliseconds, as the state file keeps it: a restarted control plane shows the same time.
+  const SystemTime now = std::chrono::time_point_cast<std::chrono::milliseconds>(time_.systemNow());
+  Revision rev{RevisionInfo{number, author.empty() ? "unknown" : author, now, summary}, set};
   std::vector<Revision> revisions = revisions_;
   revisions.push_back(rev);
   if (revisions.size() > kMaxRevisions)
@@ -188,9 +189,18 @@ ApplyResult PolicyStore::commitLocked(std::vector<Policy> next, const std::strin
     std::string error;
     if (!common::writeFileAtomically(std::filesystem::path(state_dir_) / kStateFileName,
                                      serializeLocked(revisions), &error, 0600)) {
+      // A read-only or full state directory: refuse the change (a revision that is not on disk
+      // would be lost by a restart), keep serving the current one, accept changes again as soon
+      // as the directory is writable.
+      const std::string text = fmt::format(
+          "the state directory {} is not writable ({}): revision {} was not saved and the "
+          "policies are unchanged (still revision {}); apply again once it is writable",
+          state_dir_, error, number, current_->revision);
       result.ok = false;
       result.revision = current_->revision;
-      result.errors.push_back(ValidationError{"", 0, 0, "", "cannot save the revision: " + error});
+      result.errors.push_back(ValidationError{"", 0, 0, "", text});
+      lock.unlock();
+      spdlog::error("policy change by {} refused: {}", rev.info.author, text);
       return result;
     }
   }
