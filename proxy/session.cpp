@@ -22,6 +22,7 @@
 #include <cerrno>
 #include <tuple>
 
+#include "proxy/http/framing.h"
 #include "proxy/http/headers.h"
 #include "proxy/policy/authorization.h"
 #include "proxy/policy/router.h"
@@ -64,6 +65,37 @@ std::string lower(std::string_view s) {
   std::string out(s);
   for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
+}
+
+// Whether Beast's parser reads the body as `f` says: the session reads by the decision
+// through Beast, so a message on which they could differ is refused instead.
+template <bool isRequest>
+bool parserAgrees(const http::basic_parser<isRequest>& p, const Framing& f) {
+  switch (f.kind) {
+    case BodyFraming::kNone:
+      return p.is_done();
+    case BodyFraming::kContentLength:
+      return !p.chunked() && p.content_length() == f.length;
+    case BodyFraming::kChunked:
+      return p.chunked() && !p.content_length();
+    case BodyFraming::kCloseDelimited:
+      return !isRequest && !p.is_done() && !p.chunked() && !p.content_length();
+    case BodyFraming::kRefuse:
+      break;
+  }
+  return false;
+}
+
+// The malformed-request reason of a parse error found while reading a request body (a bad chunk
+// or a bad trailer section), or nullptr when the client went away or timed out.
+const char* bodyErrorReason(const beast::error_code& ec) {
+  if (ec == http::error::bad_chunk || ec == http::error::bad_chunk_extension) return "bad_chunk";
+  if (ec == http::error::bad_field || ec == http::error::bad_value ||
+      ec == http::error::bad_content_length || ec == http::error::multiple_content_length ||
+      ec == http::error::bad_transfer_encoding || ec == http::error::bad_line_ending ||
+      ec == http::error::header_limit || ec == http::error::bad_obs_fold)
+    return "bad_trailer";
+  return nullptr;
 }
 
 // The idle-pool key of connections to endpoint `ep` of cluster `cc` (TLS ones apart).
@@ -175,6 +207,7 @@ struct Session::Exchange {
   std::string source_service, source_version;
   std::optional<AuthorizationDecision> authz;  // set when inbound authorization ran
   bool upgrade = false;
+  Framing framing;  // of the request: how its body is read and framed upstream
   // Set when a connection to the upstream carried the request: whether it was mutual TLS.
   std::optional<bool> upstream_tls;
   RequestHeader head;  // the request head as it goes upstream
@@ -199,10 +232,12 @@ struct Session::Attempt {
   unsigned local_status = 0;
   std::unique_ptr<UpstreamConnection> conn;
   std::optional<ResponseParser> response;
+  Framing framing;  // of the response head
   int endpoint = -1;
   bool reused = false;
   bool request_sent = false;
   bool downstream_failed = false;
+  const char* malformed = nullptr;  // downstream_failed by a malformed body: the reason
   std::shared_ptr<ClusterRuntime> cluster;
   const char* tls_code = nullptr;  // TLS / UI when the connect failure was about TLS
 };
@@ -287,7 +322,6 @@ Awaitable<void> Session::run(std::shared_ptr<Session> keep) {
         const auto* data = static_cast<const char*>(buffer_.data().data());
         used += parser.put(asio::buffer(data + used, head_size - used), ec);
       }
-      buffer_.consume(used);
       if (ec || !parser.is_header_done()) {
         const bool too_large = ec == http::error::header_limit;
         const char* reason = "bad_request";
@@ -309,10 +343,25 @@ Awaitable<void> Session::run(std::shared_ptr<Session> keep) {
           reason = "bad_version";
         else if (too_large)
           reason = "header_too_large";
-        const unsigned status = too_large ? 431 : ec == http::error::bad_version ? 505 : 400;
+        unsigned status = too_large ? 431 : ec == http::error::bad_version ? 505 : 400;
+        if (ec == http::error::bad_content_length || ec == http::error::multiple_content_length ||
+            ec == http::error::bad_transfer_encoding) {
+          // Named by the framing decision, so that a head is refused for the same reason
+          // whichever parser met the problem first.
+          RequestHeader raw;
+          Framing refusal;
+          const auto* data = static_cast<const char*>(buffer_.data().data());
+          if (parseRequestHead({data, head_size}, raw, refusal) > 0)
+            refusal = decideRequestFraming(raw);
+          if (refusal.refused()) {
+            status = refusal.status;
+            reason = refusal.reason;
+          }
+        }
         co_await refuseMalformed(11, status, reason);
         break;
       }
+      buffer_.consume(used);
       // The config in force when the request arrived, not when the connection began waiting
       // for it: a kept-alive connection may have waited through a push.
       refreshListenerConfig(worker_.config());
@@ -540,9 +589,10 @@ Session::Verdict Session::admitRequest(RequestParser& parser, Exchange& ex) {
   const size_t header_count = static_cast<size_t>(std::distance(req.begin(), req.end()));
   if (header_count > kMaxHeaderCount) return refuse(ex.version, 431, "too_many_headers");
   if (req.version() != 10 && req.version() != 11) return refuse(11, 505, "bad_version");
-  if (req.count(http::field::host) > 1) return refuse(ex.version, 400, "multiple_host");
-  if (req.count(http::field::transfer_encoding) && !parser.chunked())
-    return refuse(ex.version, 501, "unsupported_transfer_encoding");
+  // Framing and Host: one decision, by which the body is read and the upstream head framed.
+  ex.framing = decideRequestFraming(req);
+  if (ex.framing.refused()) return refuse(ex.version, ex.framing.status, ex.framing.reason);
+  if (!parserAgrees(parser, ex.framing)) return refuse(ex.version, 400, "framing_mismatch");
   if (req.method() == http::verb::unknown || req.method() == http::verb::connect)
     return refuse(ex.version, 501, "unsupported_method");
 
@@ -551,7 +601,11 @@ Session::Verdict Session::admitRequest(RequestParser& parser, Exchange& ex) {
   const std::string_view target = sv(req.target());
   if (target.size() > 7 && beast::iequals(target.substr(0, 7), "http://")) {
     auto url = boost::urls::parse_absolute_uri(target);
-    if (!url || url->encoded_host().empty()) return refuse(ex.version, 400, "bad_target");
+    // The authority replaces Host (RFC 9112 §3.2.2); userinfo in it is an error (RFC 9110
+    // §4.2.4).
+    if (!url || url->encoded_host().empty() || url->has_userinfo() ||
+        !isValidHost(sv(url->encoded_host_and_port()), false))
+      return refuse(ex.version, 400, "bad_target");
     authority = lower(sv(url->encoded_host_and_port()));
     std::string origin(sv(url->encoded_path()));
     if (origin.empty()) origin = "/";
@@ -560,17 +614,12 @@ Session::Verdict Session::admitRequest(RequestParser& parser, Exchange& ex) {
     req.set(http::field::host, authority);
   } else if (!target.empty() &&
              (target[0] == '/' || (target == "*" && req.method() == http::verb::options))) {
+    // Presence and syntax of Host were checked with the framing.
     auto host = req.find(http::field::host);
-    if (host == req.end()) {
-      if (req.version() == 11) return refuse(ex.version, 400, "missing_host");
-    } else {
-      authority = lower(sv(host->value()));
-    }
+    if (host != req.end()) authority = lower(sv(host->value()));
   } else {
     return refuse(ex.version, 400, "bad_target");
   }
-  if (parser.content_length() && req.count(http::field::content_length) > 1)
-    req.content_length(*parser.content_length());  // identical duplicates collapse to one
 
   const bool outbound = ex.listener->direction == Direction::kOutbound;
 
@@ -664,6 +713,8 @@ Session::Verdict Session::prepareUpstreamRequest(RequestParser& parser, Exchange
   // its framing flags; trailers of a chunked body go into the emptied fields).
   auto& head = ex.head;
   head = std::move(req.base());
+  // An HTTP/2 upgrade is never passed on (the backend would switch protocols under us).
+  if (ex.framing.h2c && !removeH2c(head)) ex.upgrade = false;
   removeHopByHopHeaders(head, ex.upgrade);
   head.erase(http::field::expect);
   head.version(11);
@@ -691,6 +742,10 @@ Session::Verdict Session::prepareUpstreamRequest(RequestParser& parser, Exchange
   for (const auto& [k, v] : edits.add) head.insert(k, v);
   if (ex.listener->direction == Direction::kOutbound && !ex.source_service.empty())
     head.set(kSourceHeader, ex.source_service + "/" + ex.source_version);
+  // Last: the forwarded head states exactly the framing the body is read and sent with,
+  // whatever the client or the route's edits wrote.
+  if (ex.framing.rewrite || !edits.set.empty() || !edits.add.empty() || !edits.remove.empty())
+    writeFramingHeaders(head, ex.framing.declared, ex.framing.length);
   return v;
 }
 
@@ -707,12 +762,19 @@ Awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex) {
     auto [ec, n] = co_await http::async_read(down_, buffer_, parser, kNoThrow);
     if (ec == http::error::need_buffer) ec = {};
     if (ec) {
-      if (ec == http::error::bad_chunk || ec == http::error::bad_chunk_extension)
-        co_return co_await refuseMalformed(ex.version, 400, "bad_chunk");
+      if (const char* reason = bodyErrorReason(ec))
+        co_return co_await refuseMalformed(ex.version, 400, reason);
       co_return false;
     }
     prefetched_ = body_->size() - parser.get().body().size;
     ex.bytes_in += prefetched_;
+    // The trailer section of a chunked body is never forwarded; one that tries to frame or
+    // route the message refuses it. (The request's head was moved out: the parser's fields
+    // hold only the trailer.)
+    if (parser.is_done() && ex.framing.kind == BodyFraming::kChunked) {
+      if (const char* reason = checkTrailer(parser.get()))
+        co_return co_await refuseMalformed(ex.version, 400, reason);
+    }
   }
   const bool replayable = parser.is_done() && !ex.upgrade;
 
@@ -724,7 +786,8 @@ Awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex) {
   for (;;) {
     Attempt at;
     co_await runAttempt(parser, ex, replayable, !replayable || fresh_retry_used, at);
-    if (at.downstream_failed) co_return false;
+    if (at.downstream_failed)
+      co_return at.malformed ? co_await refuseMalformed(ex.version, 400, at.malformed) : false;
     if (at.local_code) {
       co_return co_await sendLocal(ex, at.local_status, at.local_code, parser.is_done());
     }
@@ -961,7 +1024,7 @@ Awaitable<void> Session::runAttempt(RequestParser& parser, Exchange& ex, bool re
   // Request head and body. The head is serialized into one buffer and leaves together with
   // the first piece of the body: one send, one iovec for a small request.
   auto& stream = at.conn->stream;
-  const bool chunked = isChunked(head);
+  const bool chunked = ex.framing.kind == BodyFraming::kChunked;
   wire_.clear();
   appendHead(wire_, head);
   const char* piece = prefetched_ ? body_->data() : nullptr;
@@ -985,10 +1048,12 @@ Awaitable<void> Session::runAttempt(RequestParser& parser, Exchange& ex, bool re
     down_.expires_after(ex.listener->idle_timeout);
     auto [rec, rn] = co_await http::async_read(down_, buffer_, parser, kNoThrow);
     if (rec == http::error::need_buffer) rec = {};
-    if (rec) {
-      // The client went away or sent a malformed chunk mid-body: the upstream connection
-      // is dropped so it never sees a complete request.
-      if (rec == http::error::bad_chunk) ++worker_.stats().malformed["bad_chunk"];
+    // The client went away, or sent a malformed chunk or trailer mid-body: the upstream
+    // connection is dropped (the last chunk is not sent yet) so it never sees a complete
+    // request, and a malformed request is answered by forward().
+    if (!rec && parser.is_done() && chunked) at.malformed = checkTrailer(parser.get());
+    if (rec || at.malformed) {
+      if (rec) at.malformed = bodyErrorReason(rec);
       at.downstream_failed = true;
       at.conn.reset();
       ex.status = 400;
@@ -1012,6 +1077,15 @@ Awaitable<void> Session::runAttempt(RequestParser& parser, Exchange& ex, bool re
         co_await http::async_read_header(stream, at.conn->buffer, *at.response, kNoThrow);
     if (ec) {
       at.response.reset();
+      if (ec.category() == http::make_error_code(http::error::bad_field).category()) {
+        // A head Beast's parser refused (CL with TE, differing lengths, bad syntax).
+        ++worker_.stats().malformed_responses[ec == http::error::bad_content_length ||
+                                                      ec == http::error::multiple_content_length ||
+                                                      ec == http::error::bad_transfer_encoding
+                                                  ? "bad_framing"
+                                                  : "bad_response"];
+        at.reused = false;  // not a pooled connection the upstream had closed
+      }
       onFailure(ec == beast::error::timeout ? AttemptFailure::kTimeout : AttemptFailure::kReset);
       co_return;
     }
@@ -1021,13 +1095,32 @@ Awaitable<void> Session::runAttempt(RequestParser& parser, Exchange& ex, bool re
         http::response<http::empty_body> interim;
         interim.version(11);
         interim.result(status);  // result() would map codes Beast has no name for to 0
-        for (const auto& f : at.response->get()) interim.insert(f.name_string(), f.value());
+        for (const auto& f : at.response->get()) {
+          if (f.name() == http::field::content_length || f.name() == http::field::transfer_encoding)
+            continue;  // a 1xx has no body and declares none
+          interim.insert(f.name_string(), f.value());
+        }
         down_.expires_after(ex.listener->idle_timeout);
         co_await http::async_write(down_, interim, kNoThrow);
       }
       continue;
     }
     break;
+  }
+  // The response's framing: one decision for reading its body and framing what the client
+  // gets. A malformed one is a failed attempt (502 UR), and its connection is not reused.
+  at.framing = decideResponseFraming(at.response->get(), ex.is_head);
+  if (!at.framing.refused() && !parserAgrees(*at.response, at.framing)) {
+    at.framing.kind = BodyFraming::kRefuse;
+    at.framing.reason = "framing_mismatch";
+  }
+  if (at.framing.refused()) {
+    ++worker_.stats().malformed_responses[at.framing.reason];
+    at.response.reset();
+    at.conn.reset();
+    at.reused = false;
+    onFailure(AttemptFailure::kReset);
+    co_return;
   }
   const unsigned status = at.response->get().result_int();
   ++cs.rq_total;
@@ -1048,7 +1141,8 @@ Awaitable<bool> Session::relayResponse(RequestParser& parser, Exchange& ex, Atte
   const unsigned status = rp.get().result_int();
   ex.status = status;
   const bool upgraded = status == 101 && ex.upgrade;
-  const bool close_delimited = !rp.is_done() && !rp.chunked() && !rp.content_length();
+  const Framing& in = at.framing;
+  const bool close_delimited = in.kind == BodyFraming::kCloseDelimited;
 
   http::response<http::buffer_body, Fields> out{std::move(rp.get().base())};
   removeHopByHopHeaders(out.base(), upgraded);
@@ -1057,20 +1151,25 @@ Awaitable<bool> Session::relayResponse(RequestParser& parser, Exchange& ex, Atte
   for (const auto& [k, v] : ex.route->response_headers.add) out.insert(k, v);
   out.version(ex.version);
   bool keep_alive = parser.keep_alive() && parser.is_done() && !worker_.draining();
-  // Note: message::chunked() also drops Content-Length, so it is only called to re-frame.
-  if (!rp.is_done()) {
-    if (ex.version == 11) {
-      if (close_delimited) out.chunked(true);
-    } else if (rp.chunked() || close_delimited) {
-      if (rp.chunked()) out.chunked(false);
-      keep_alive = false;  // an HTTP/1.0 client reads to the end of the connection
-    }
+  // What the client reads: the upstream's framing, re-framed where the client needs it. A
+  // close-delimited body goes out chunked to HTTP/1.1 clients; HTTP/1.0 clients know no
+  // chunked coding and read to the end of the connection.
+  BodyFraming wire = in.declared;
+  if (ex.version == 11) {
+    if (wire == BodyFraming::kCloseDelimited) wire = BodyFraming::kChunked;
+  } else if (wire == BodyFraming::kChunked || wire == BodyFraming::kCloseDelimited) {
+    wire = BodyFraming::kCloseDelimited;
+    if (in.kind != BodyFraming::kNone) keep_alive = false;
   }
+  const auto& edits = ex.route->response_headers;
+  if (in.rewrite || wire != in.declared || !edits.set.empty() || !edits.add.empty() ||
+      !edits.remove.empty())
+    writeFramingHeaders(out.base(), wire, in.length);
   if (!upgraded) out.keep_alive(keep_alive);
 
   wire_.clear();
   appendHead(wire_, out.base());
-  const bool chunked = out.chunked();
+  const bool chunked = wire == BodyFraming::kChunked && in.kind != BodyFraming::kNone;
   if (upgraded || rp.is_done()) {
     // No body (HEAD, 1xx, 204, 304, empty) or a tunnel: the head alone.
     down_.expires_after(ex.listener->idle_timeout);

@@ -168,6 +168,7 @@ void WorkerStats::merge(const WorkerStats& o) {
   }
   for (const auto& [k, v] : o.errors) errors[k] += v;
   for (const auto& [k, v] : o.malformed) malformed[k] += v;
+  for (const auto& [k, v] : o.malformed_responses) malformed_responses[k] += v;
   config_applied += o.config_applied;
   for (const auto& [k, v] : o.authz) authz[k].merge(v);
   o.authz_slots.addTo(authz);
@@ -305,6 +306,10 @@ std::string WorkerStats::renderPrometheus() const {
   counter("meshdeck_malformed_requests_total", "Requests refused as malformed, by reason.");
   for (const auto& [reason, v] : malformed)
     out += fmt::format("meshdeck_malformed_requests_total{{reason=\"{}\"}} {}\n", esc(reason), v);
+  counter("meshdeck_malformed_responses_total",
+          "Upstream responses refused as malformed (answered 502 UR), by reason.");
+  for (const auto& [reason, v] : malformed_responses)
+    out += fmt::format("meshdeck_malformed_responses_total{{reason=\"{}\"}} {}\n", esc(reason), v);
   counter("meshdeck_authz_requests_total",
           "Inbound authorization decisions by rule (rule \"default\": no enforced rule matched; "
           "dry_run_deny: a dry-run rule would have denied).");

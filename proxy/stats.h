@@ -158,8 +158,9 @@ struct WorkerStats {
   std::map<std::string, ListenerStats> listeners;
   std::map<std::string, RouteStats> routes;
   std::map<std::string, ClusterStats> clusters;
-  std::map<std::string, uint64_t> errors;     // by x-meshdeck-error code
-  std::map<std::string, uint64_t> malformed;  // by reason
+  std::map<std::string, uint64_t> errors;               // by x-meshdeck-error code
+  std::map<std::string, uint64_t> malformed;            // by reason
+  std::map<std::string, uint64_t> malformed_responses;  // upstream responses refused, by reason
   uint64_t config_applied = 0;
   // Authorization decisions since start: by id for earlier configs, by slot for the config
   // counted last (the request path). clone(), merge() and renderPrometheus() add the slots to

@@ -223,14 +223,6 @@ void appendHead(std::string& out, const ResponseHeader& head) {
   appendFields(out, head);
 }
 
-bool isChunked(const Fields& fields) {
-  // As Beast's message::chunked(): chunked is the last transfer coding.
-  bool chunked = false;
-  for (auto token : http::token_list{fields[http::field::transfer_encoding]})
-    chunked = boost::beast::iequals(token, "chunked");
-  return chunked;
-}
-
 void appendChunkHeader(std::string& out, size_t size) {
   char digits[2 * sizeof(size_t)];
   char* end = digits + sizeof digits;

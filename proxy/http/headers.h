@@ -15,7 +15,7 @@ namespace meshdeck::proxy {
 
 // Removes the hop-by-hop headers (Connection and every header it names, Keep-Alive,
 // Proxy-Connection, TE, Trailer, Upgrade, Proxy-Authenticate/-Authorization). Transfer-Encoding
-// is left alone: the serializer re-frames bodies from the message's chunked flag.
+// and Content-Length are left alone: writeFramingHeaders() (proxy/http/framing.h) states them.
 // When `keep_upgrade` is set, Upgrade and "Connection: upgrade" survive for a tunnel.
 void removeHopByHopHeaders(Fields& headers, bool keep_upgrade);
 
@@ -55,8 +55,6 @@ std::string newRequestId(std::mt19937_64& rng);
 // without a reason phrase get the standard one for the code.
 void appendHead(std::string& out, const RequestHeader& head);
 void appendHead(std::string& out, const ResponseHeader& head);
-// Whether the body is chunked: "chunked" is the last coding in Transfer-Encoding.
-bool isChunked(const Fields& fields);
 // The line that starts a chunk of `size` bytes ("<hex>\r\n"); the chunk data is followed by
 // "\r\n", the body by the last chunk kLastChunk (no trailers).
 void appendChunkHeader(std::string& out, size_t size);

@@ -69,6 +69,11 @@ std::string TestBackend::lastHeaders() {
   return last_headers_;
 }
 
+std::vector<std::string> TestBackend::targets() {
+  std::lock_guard lock(mutex_);
+  return targets_;
+}
+
 namespace {
 
 uint64_t queryNumber(const std::string& target, const std::string& key, uint64_t fallback) {
@@ -102,6 +107,7 @@ void TestBackend::serve(tcp::socket socket) {
     {
       std::lock_guard lock(mutex_);
       last_headers_ = headers.str();
+      targets_.emplace_back(req.target());
     }
     const std::string target(req.target());
     const std::string path = target.substr(0, target.find('?'));
@@ -153,6 +159,19 @@ void TestBackend::serve(tcp::socket socket) {
     if (always_fail || fail_next > 0) {
       if (fail_next > 0) --fail_next;
       reply(503, "failing\n");
+    } else if (path.rfind("/path/", 0) == 0) {
+      reply(200, target);
+    } else if (path == "/bad-framing") {
+      writeAll(socket,
+               "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "0\r\n\r\n");
+    } else if (path == "/bad-te") {
+      writeAll(socket, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nxxxx");
+      break;
+    } else if (path == "/bad-te-lines") {
+      writeAll(socket,
+               "HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\nTransfer-Encoding: "
+               "chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
     } else if (path == "/name") {
       reply(200, name_);
     } else if (path == "/headers") {

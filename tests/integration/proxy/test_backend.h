@@ -20,6 +20,10 @@ namespace meshdeck::proxy::testing {
 //   /status/N        status N, empty body         /slow?ms=N  answers after N ms
 //   /interim         103 Early Hints, then 200    /close-delimited  body ends at close
 //   /ws              101 Switching Protocols, then echoes raw bytes
+//   /path/...        body = the request target
+//   /bad-framing     a response with Content-Length and Transfer-Encoding: chunked
+//   /bad-te          a response with Transfer-Encoding: gzip
+//   /bad-te-lines    a response with Transfer-Encoding: identity and a second line chunked
 // Knobs: fail_next (answer 503 to that many requests), reset_next (close abruptly instead).
 class TestBackend {
  public:
@@ -34,6 +38,8 @@ class TestBackend {
   std::atomic<int> reset_next{0};
   std::atomic<uint64_t> requests{0};
   std::string lastHeaders();
+  // Every request target received, in order.
+  std::vector<std::string> targets();
 
  private:
   void serve(boost::asio::ip::tcp::socket socket);
@@ -46,6 +52,7 @@ class TestBackend {
   std::vector<std::thread> threads_;
   std::vector<int> fds_;
   std::string last_headers_;
+  std::vector<std::string> targets_;
   std::atomic<bool> stopped_{false};
 };
 
