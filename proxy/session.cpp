@@ -313,6 +313,10 @@ Awaitable<void> Session::run(std::shared_ptr<Session> keep) {
         co_await refuseMalformed(11, 400, "obs_fold");
         break;
       }
+      if (head == HeadResult::kBadRequestLine) {
+        co_await refuseMalformed(11, 400, "bad_request_line");
+        break;
+      }
       RequestParser parser;
       parser.header_limit(kMaxHeaderBytes);
       parser.body_limit(boost::none);
@@ -476,6 +480,8 @@ Awaitable<Session::HeadResult> Session::readHead(const ListenerConfig& listener,
       }
     }
     scanned = data.size();
+    if (!isPlausibleRequestPrefix(data.substr(0, std::min(data.size(), kMaxRequestLine + 2))))
+      co_return HeadResult::kBadRequestLine;
     if (data.size() >= kMaxHeaderBytes) co_return HeadResult::kTooLarge;
     if (data.size() > kMaxRequestLine && data.find("\r\n") == std::string_view::npos)
       co_return HeadResult::kTooLarge;
@@ -495,12 +501,18 @@ Awaitable<Session::HeadResult> Session::readHead(const ListenerConfig& listener,
   }
 }
 
-Awaitable<bool> Session::refuseMalformed(unsigned version, unsigned status, const char* reason) {
+Awaitable<bool> Session::refuseMalformed(unsigned version, unsigned status, const char* reason,
+                                         Exchange* ex) {
   ++worker_.stats().malformed[reason];
-  ++worker_.stats().errors[error_code::kBadRequest];
-  auto& ls = worker_.stats().listeners[listener_->name];
-  ++ls.rq_total;
-  ++ls.responses[statusClass(status)];
+  if (ex) {
+    ex->status = status;
+    ex->error_code = error_code::kBadRequest;
+  } else {
+    ++worker_.stats().errors[error_code::kBadRequest];
+    auto& ls = worker_.stats().listeners[listener_->name];
+    ++ls.rq_total;
+    ++ls.responses[statusClass(status)];
+  }
   http::response<http::string_body> res{static_cast<http::status>(status), version};
   res.set(kErrorHeader, error_code::kBadRequest);
   res.set(http::field::content_type, "text/plain");
@@ -544,7 +556,7 @@ Awaitable<bool> Session::handleRequest(RequestParser& parser, Exchange& ex) {
   }
   switch (verdict.kind) {
     case Verdict::kRefuse:
-      co_return co_await refuseMalformed(verdict.version, verdict.status, verdict.code);
+      co_return co_await refuseMalformed(verdict.version, verdict.status, verdict.code, &ex);
     case Verdict::kLocal:
       co_return co_await sendLocal(ex, verdict.status, verdict.code, !body_pending,
                                    verdict.detail.c_str());
@@ -763,7 +775,7 @@ Awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex) {
     if (ec == http::error::need_buffer) ec = {};
     if (ec) {
       if (const char* reason = bodyErrorReason(ec))
-        co_return co_await refuseMalformed(ex.version, 400, reason);
+        co_return co_await refuseMalformed(ex.version, 400, reason, &ex);
       co_return false;
     }
     prefetched_ = body_->size() - parser.get().body().size;
@@ -773,7 +785,7 @@ Awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex) {
     // hold only the trailer.)
     if (parser.is_done() && ex.framing.kind == BodyFraming::kChunked) {
       if (const char* reason = checkTrailer(parser.get()))
-        co_return co_await refuseMalformed(ex.version, 400, reason);
+        co_return co_await refuseMalformed(ex.version, 400, reason, &ex);
     }
   }
   const bool replayable = parser.is_done() && !ex.upgrade;
@@ -787,7 +799,7 @@ Awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex) {
     Attempt at;
     co_await runAttempt(parser, ex, replayable, !replayable || fresh_retry_used, at);
     if (at.downstream_failed)
-      co_return at.malformed ? co_await refuseMalformed(ex.version, 400, at.malformed) : false;
+      co_return at.malformed ? co_await refuseMalformed(ex.version, 400, at.malformed, &ex) : false;
     if (at.local_code) {
       co_return co_await sendLocal(ex, at.local_status, at.local_code, parser.is_done());
     }

@@ -77,7 +77,15 @@ class Session : public std::enable_shared_from_this<Session> {
   struct Exchange;
   struct Verdict;
   struct Attempt;
-  enum class HeadResult { kOk, kClosed, kIdleTimeout, kHeaderTimeout, kTooLarge, kObsFold };
+  enum class HeadResult {
+    kOk,
+    kClosed,
+    kIdleTimeout,
+    kHeaderTimeout,
+    kTooLarge,
+    kObsFold,
+    kBadRequestLine
+  };
 
   Awaitable<void> run(std::shared_ptr<Session> keep);
   // Takes this session's listener config from `config` if that is a newer config.
@@ -110,7 +118,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void clearWire();
   Awaitable<bool> sendLocal(Exchange& ex, unsigned status, const char* code, bool keep_alive,
                             const char* detail = "");
-  Awaitable<bool> refuseMalformed(unsigned version, unsigned status, const char* reason);
+  // Answers a malformed request with `status` and closes. Within an exchange (`ex` set) the
+  // request is counted once, by finish(); before one exists, here.
+  Awaitable<bool> refuseMalformed(unsigned version, unsigned status, const char* reason,
+                                  Exchange* ex = nullptr);
   void finish(Exchange& ex);
 
   Worker& worker_;

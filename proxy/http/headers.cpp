@@ -62,6 +62,35 @@ size_t findHeaderEnd(std::string_view data) {
   return at == std::string_view::npos ? std::string_view::npos : at + 4;
 }
 
+bool isPlausibleRequestPrefix(std::string_view data) {
+  size_t i = 0;
+  while (i + 1 < data.size() && data[i] == '\r' && data[i + 1] == '\n') i += 2;
+  if (i < data.size() && data[i] == '\r') return i + 1 == data.size();
+  // method = token
+  const size_t method_start = i;
+  for (; i < data.size() && data[i] != ' '; ++i)
+    if (!http::detail::is_token_char(data[i])) return false;
+  if (i == data.size()) return true;
+  if (i == method_start) return false;
+  // request-target: no controls, no spaces (obs-text is left to the parser)
+  const size_t target_start = ++i;
+  for (; i < data.size() && data[i] != ' '; ++i) {
+    const auto c = static_cast<unsigned char>(data[i]);
+    if (c < 0x21 || c == 0x7f) return false;
+  }
+  if (i == data.size()) return true;
+  if (i == target_start) return false;
+  // HTTP-version CRLF, compared as far as it has arrived
+  const std::string_view rest = data.substr(i + 1);
+  constexpr std::string_view kShape = "HTTP/0.0\r\n";
+  for (size_t k = 0; k < rest.size() && k < kShape.size(); ++k) {
+    const char want = kShape[k];
+    const bool ok = want == '0' ? (rest[k] >= '0' && rest[k] <= '9') : rest[k] == want;
+    if (!ok) return false;
+  }
+  return true;
+}
+
 RawHeaderProblem checkRawHeader(std::string_view block, size_t max_request_line) {
   // Leading empty lines before the request line are tolerated (RFC 9112 §2.2).
   size_t start = 0;

@@ -25,6 +25,12 @@ void removeHopByHopHeaders(Fields& headers, bool keep_upgrade);
 enum class RawHeaderProblem { kNone, kObsFold, kRequestLineTooLong };
 RawHeaderProblem checkRawHeader(std::string_view block, size_t max_request_line);
 
+// Whether `data`, the start of a request head whose end has not arrived yet, can still begin a
+// valid request line (RFC 9112 §3: optional empty lines, method token, SP, a target without
+// controls or spaces, SP, HTTP-version, CRLF). Bytes that cannot are refused at once instead of
+// waiting for the rest of a head that will never be valid (binary input, another protocol).
+bool isPlausibleRequestPrefix(std::string_view data);
+
 // Index one past the blank line ending the header block in `data`, or npos.
 size_t findHeaderEnd(std::string_view data);
 

@@ -187,6 +187,15 @@ class ProxySmugglingTest : public QObject {
         "POST /path/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n"
         "Host: evil\r\n\r\n",
         400, "bad_trailer");
+    // Bytes that can never begin a request line are answered at once, not after the header
+    // timeout (the head's end never arrives).
+    QByteArray binary;
+    for (int i = 0; i < 1024; ++i) binary.append(static_cast<char>(i % 256));
+    row("binary", binary, 400, "bad_request_line");
+    row("tls client hello on a plain port", QByteArray::fromHex("1603010200010001fc0303"), 400,
+        "bad_request_line");
+    row("control in target", QByteArray("GET /a\x01b HTTP/1.1\r\nHo", 24), 400, "bad_request_line");
+    row("not http version", "GET / SPDY/3\r\nHost: a", 400, "bad_request_line");
     row("bad chunk",
         "POST /path/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0"
         "\r\n\r\n",
@@ -200,6 +209,13 @@ class ProxySmugglingTest : public QObject {
     const std::string series =
         "meshdeck_malformed_requests_total{reason=\"" + reason.toStdString() + "\"}";
     const double before = std::max(0.0, proxy_.stat(series));
+    // Each refused request is one downstream request, counted once under its status class.
+    const std::string status_class = std::string("meshdeck_listener_requests_total{listener=") +
+                                     "\"main\",class=\"" + std::to_string(status / 100) + "xx\"}";
+    const std::string no_class =
+        "meshdeck_listener_requests_total{listener=\"main\",class=\"none\"}";
+    const double class_before = std::max(0.0, proxy_.stat(status_class));
+    const double none_before = std::max(0.0, proxy_.stat(no_class));
     const size_t seen = backend_->targets().size();
     // Keep-alive is asked for: the proxy must close anyway.
     const auto r = exchangeUntilClose(port_, request.toStdString());
@@ -208,6 +224,8 @@ class ProxySmugglingTest : public QObject {
     QVERIFY2(r.closed, "the connection stayed open");
     QCOMPARE(backend_->targets().size(), seen);  // no complete request reached the backend
     QCOMPARE(proxy_.stat(series) - before, 1.0);
+    QCOMPARE(proxy_.stat(status_class) - class_before, 1.0);
+    QCOMPARE(std::max(0.0, proxy_.stat(no_class)) - none_before, 0.0);
   }
 
   void acceptedShapesAreForwardedNormalised() {

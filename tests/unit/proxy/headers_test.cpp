@@ -45,6 +45,13 @@ class HeadersTest : public QObject {
     QCOMPARE(checkRawHeader("GET / HTTP/1.1\r\n\tX: a\r\n\r\n", 100), RawHeaderProblem::kObsFold);
     QCOMPARE(checkRawHeader("GET /" + std::string(200, 'a') + " HTTP/1.1\r\n\r\n", 100),
              RawHeaderProblem::kRequestLineTooLong);
+    for (const char* ok :
+         {"", "G", "GET", "GET ", "GET /a", "GET /a ", "GET /a HT", "GET /a HTTP/1",
+          "GET /a HTTP/1.1\r", "GET /a HTTP/1.1\r\nHost", "\r\n\r\nGET /", "\r"})
+      QVERIFY2(isPlausibleRequestPrefix(ok), ok);
+    for (const char* bad : {"\x16\x03\x01", " GET", "GE\x01", "GET  /", "GET /a\x7f", "GET /\t",
+                            "GET / SPDY", "GET / HTTP/x", "GET / HTTP/1.1\n", "\r\nG\x01"})
+      QVERIFY2(!isPlausibleRequestPrefix(bad), bad);
     QCOMPARE(findHeaderEnd("GET / HTTP/1.1\r\n\r\nbody"), size_t{18});
     QCOMPARE(findHeaderEnd("GET / HTTP/1.1\r\n"), std::string_view::npos);
   }
