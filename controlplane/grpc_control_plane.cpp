@@ -9,21 +9,40 @@
 #include <mutex>
 #include <thread>
 
+#include "common/bounded_file.h"
+#include "common/input_limits.h"
 #include "controlplane/server/proto_convert.h"
 #include "meshdeck/v1/management.grpc.pb.h"
 
 namespace meshdeck::cp {
 namespace v1 = meshdeck::v1;
 
+namespace {
+ApplyResult refused(const std::string& file, std::string message) {
+  ApplyResult r;
+  r.errors.push_back(ValidationError{file, 0, 0, "", std::move(message)});
+  return r;
+}
+}  // namespace
+
 class GrpcControlPlane::Impl {
  public:
   Impl(std::string address, std::chrono::milliseconds deadline)
       : address_(std::move(address)),
         deadline_(deadline),
-        stub_(v1::Mesh::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()))),
+        stub_(v1::Mesh::NewStub(grpc::CreateCustomChannel(
+            address_, grpc::InsecureChannelCredentials(), channelArguments()))),
         latest_(std::make_shared<GraphSnapshot>()) {}
 
   ~Impl() { stopWatch(); }
+
+  // The management API's limits, not gRPC's defaults (4 MiB received).
+  static grpc::ChannelArguments channelArguments() {
+    grpc::ChannelArguments args;
+    args.SetMaxSendMessageSize(static_cast<int>(common::limits::kMaxReceiveMessageBytes));
+    args.SetMaxReceiveMessageSize(static_cast<int>(common::limits::kMaxManagementResponseBytes));
+    return args;
+  }
 
   std::unique_ptr<grpc::ClientContext> ctx() const {
     auto c = std::make_unique<grpc::ClientContext>();
@@ -192,6 +211,13 @@ std::vector<PolicyInfo> GrpcControlPlane::policies() {
 
 ApplyResult GrpcControlPlane::applyPolicies(const std::string& yaml, const std::string& file,
                                             const std::string& author, bool dry_run) {
+  // Refused here as the control plane would refuse it, without sending megabytes first.
+  if (yaml.size() > common::limits::kMaxPolicyTextBytes)
+    return refused(file, "policy text is " + common::formatBytes(yaml.size()) +
+                             "; the control plane accepts at most " +
+                             common::formatBytes(common::limits::kMaxPolicyTextBytes));
+  if (const auto bad = common::findInvalidUtf8(yaml))
+    return refused(file, "policy text is not UTF-8 (" + bad->toString() + ")");
   v1::ApplyPoliciesRequest req;
   req.set_yaml(yaml);
   req.set_file(file);

@@ -13,6 +13,8 @@
 #include <thread>
 
 #include "common/atomic_file.h"
+#include "common/bounded_file.h"
+#include "common/input_limits.h"
 #include "controlplane/fleet/demo_fleet.h"
 #include "controlplane/identity/bootstrap_tokens.h"
 #include "controlplane/identity/certificate_authority.h"
@@ -90,6 +92,9 @@ class InProcessControlPlane::Impl {
     const std::string secure = options_.listen.empty() ? "" : secureListenOf(options_);
     if (!options_.listen.empty()) {
       grpc::ServerBuilder builder;
+      // Our limit, not gRPC's default (4 MiB): a policy text of kMaxPolicyTextBytes and the
+      // request around it. The services check their own, smaller limits per message.
+      builder.SetMaxReceiveMessageSize(static_cast<int>(common::limits::kMaxReceiveMessageBytes));
       int port = 0, secure_port = 0;
       builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
       if (!secure.empty()) {
@@ -156,20 +161,36 @@ class InProcessControlPlane::Impl {
   void stop() {
     if (!started_) return;
     started_ = false;
+    // First, so that management calls waiting for the policy store give up at once.
+    shutting_down_ = true;
+    stop_phase_ = "stopping the snapshot publisher";
     {
       std::lock_guard lock(publish_mutex_);
       stopping_ = true;
     }
     publish_wake_.notify_all();
     if (publisher_.joinable()) publisher_.join();
+    stop_phase_ = "stopping the TLS renewal thread";
     if (tls_thread_.joinable()) tls_thread_.join();
+    stop_phase_ = "stopping the push thread";
     discovery_.stop();
     if (server_) {
-      // Streams are long-lived: cancel them after a short grace period.
+      // Streams are long-lived: cancel them after a short grace period. Handlers of
+      // management calls see shutting_down_ and return; Wait() returns once they have.
+      stop_phase_ = "shutting the gRPC server down";
       server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+      stop_phase_ = "waiting for gRPC handlers to return";
       server_->Wait();
       server_.reset();
     }
+    stop_phase_ = "stopped";
+  }
+
+  std::string stopStatus() const {
+    return fmt::format(
+        "{}; {} management call(s) in flight, {} discovery stream(s), {} telemetry "
+        "stream(s)",
+        stop_phase_.load(), mesh_.inFlight(), discovery_.streams(), telemetry_.streams());
   }
 
   // Issues a new certificate for the TLS port from the active root and writes it with the
@@ -367,7 +388,8 @@ class InProcessControlPlane::Impl {
     std::vector<std::pair<std::string, std::string>> files;
     for (const auto& p : paths) {
       std::string text;
-      if (!common::readFile(p, &text, error)) return false;
+      if (!common::readFileLimited(p, common::limits::kMaxPolicyFileBytes, &text, error))
+        return false;
       files.emplace_back(p.string(), std::move(text));
     }
     if (files.empty()) return true;
@@ -549,6 +571,8 @@ class InProcessControlPlane::Impl {
   std::string listen_address_;
   std::string secure_listen_address_;
   bool started_ = false;
+  std::atomic<bool> shutting_down_{false};
+  std::atomic<const char*> stop_phase_{"running"};
   std::unique_ptr<grpc::Server> server_;  // last: destroyed first, before the services
 };
 
@@ -575,6 +599,10 @@ InProcessControlPlane::Counters InProcessControlPlane::counters() const {
   c.reports = impl_->telemetry_.reports();
   c.edges_accepted = impl_->telemetry_.edgesAccepted();
   c.edges_rejected = impl_->telemetry_.edgesRejected();
+  c.reports_refused = impl_->telemetry_.reportsRefused();
+  c.answers_ignored = impl_->discovery_.answersIgnored();
+  c.management_refused = impl_->mesh_.refusedRequests();
+  c.management_cancelled = impl_->mesh_.cancelledCalls();
   return c;
 }
 
@@ -594,8 +622,19 @@ std::vector<PolicyInfo> InProcessControlPlane::policies() { return impl_->polici
 
 ApplyResult InProcessControlPlane::applyPolicies(const std::string& yaml, const std::string& file,
                                                  const std::string& author, bool dry_run) {
-  return impl_->store_.apply(yaml, file, author, dry_run);
+  return applyPoliciesUntil(yaml, file, author, dry_run, {});
 }
+
+ApplyResult InProcessControlPlane::applyPoliciesUntil(const std::string& yaml,
+                                                      const std::string& file,
+                                                      const std::string& author, bool dry_run,
+                                                      const std::function<bool()>& cancelled) {
+  return impl_->store_.apply(yaml, file, author, dry_run, [&] {
+    return impl_->shutting_down_.load() || (cancelled && cancelled());
+  });
+}
+
+std::string InProcessControlPlane::stopStatus() const { return impl_->stopStatus(); }
 
 ApplyResult InProcessControlPlane::deletePolicy(const std::string& kind, const std::string& name,
                                                 const std::string& author) {

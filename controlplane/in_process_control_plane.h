@@ -35,8 +35,12 @@ class InProcessControlPlane final : public ControlPlane {
   // false with a readable reason in `error` (corrupted state file, invalid policy file, port in
   // use); nothing keeps running then.
   bool start(std::string* error);
-  // Closes every stream and stops the threads. Idempotent.
+  // Closes every stream and stops the threads. Idempotent. Management calls in flight are
+  // cancelled (they end without changing anything); streams get 200 ms, then are cancelled.
   void stop();
+  // What stop() is doing and what is still running (for the shutdown watchdog's log).
+  // Thread-safe, never blocks.
+  std::string stopStatus() const;
 
   // Declares a service before any of its proxies connects (the fleet does this), so that
   // policies may name it and the graph shows it.
@@ -55,6 +59,11 @@ class InProcessControlPlane final : public ControlPlane {
   struct Counters {
     uint64_t pushes = 0, acks = 0, nacks = 0, bad_discovery_requests = 0;
     uint64_t reports = 0, edges_accepted = 0, edges_rejected = 0;
+    // Telemetry reports refused whole (size, edge count, rate, identity); discovery answers
+    // with a stale or unknown nonce; management requests refused for size or encoding, and
+    // applies cancelled (client gone, out of time, shutdown).
+    uint64_t reports_refused = 0, answers_ignored = 0;
+    uint64_t management_refused = 0, management_cancelled = 0;
   };
   Counters counters() const;
 
@@ -67,6 +76,9 @@ class InProcessControlPlane final : public ControlPlane {
   std::vector<PolicyInfo> policies() override;
   ApplyResult applyPolicies(const std::string& yaml, const std::string& file,
                             const std::string& author, bool dry_run) override;
+  ApplyResult applyPoliciesUntil(const std::string& yaml, const std::string& file,
+                                 const std::string& author, bool dry_run,
+                                 const std::function<bool()>& cancelled) override;
   ApplyResult deletePolicy(const std::string& kind, const std::string& name,
                            const std::string& author) override;
   std::vector<RevisionInfo> revisions() override;

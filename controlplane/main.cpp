@@ -24,6 +24,22 @@ std::string defaultStateDir() {
     return std::string(home) + "/.local/state/meshdeck";
   return ".meshdeck-state";
 }
+
+// Makes sure a stop signal ends the process: if the orderly shutdown (streams, calls, fleet)
+// has not finished within `grace`, it logs what is still running and leaves with status 3.
+// The fleet's children die with us (PR_SET_PDEATHSIG); the state files are written atomically,
+// so cutting a write short leaves the previous revision.
+void armShutdownWatchdog(std::chrono::milliseconds grace,
+                         const meshdeck::cp::InProcessControlPlane& control_plane) {
+  std::thread([grace, &control_plane] {
+    std::this_thread::sleep_for(grace);
+    spdlog::error("shutdown did not finish within {} ms; still running: {}; exiting now",
+                  grace.count(), control_plane.stopStatus());
+    spdlog::default_logger()->flush();
+    std::cerr.flush();
+    ::_exit(3);
+  }).detach();
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -65,6 +81,12 @@ int main(int argc, char** argv) {
   app.add_option("--history-seconds", options.history_seconds, "Seconds of per-edge history kept")
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+  double shutdown_grace_seconds = 5;
+  app.add_option("--shutdown-grace", shutdown_grace_seconds,
+                 "Seconds an orderly shutdown may take after SIGTERM/SIGINT; then the process "
+                 "logs what is still running and exits with status 3")
+      ->check(CLI::Range(0.1, 3600.0))
       ->capture_default_str();
   std::string demo, scenario, duration_text;
   uint64_t seed = 0;
@@ -132,11 +154,13 @@ int main(int argc, char** argv) {
       spdlog::info("bootstrap token for proxy \"{}\" written to {}", proxy, file->string());
     }
   }
+  const auto grace = std::chrono::milliseconds(static_cast<int64_t>(shutdown_grace_seconds * 1000));
   int status = 0;
   if (demo.empty()) {
     int sig = 0;
     sigwait(&set, &sig);
     spdlog::info("signal {}: shutting down", sig);
+    armShutdownWatchdog(grace, control_plane);
   } else {
     meshdeck::cp::fleet::DemoRunOptions run;
     run.demo = demo;
@@ -165,6 +189,7 @@ int main(int argc, char** argv) {
       sigwait(&set, &sig);
       if (sig == SIGUSR1) return;  // our own wake-up at the end of the run
       spdlog::info("signal {}: stopping the demo", sig);
+      armShutdownWatchdog(grace, control_plane);
       cancelled = true;
     });
     meshdeck::cp::fleet::DemoRunner runner(control_plane, run, std::cout);

@@ -7,6 +7,8 @@
 #include <memory>
 
 #include "common/atomic_file.h"
+#include "common/bounded_file.h"
+#include "common/input_limits.h"
 #include "common/logging.h"
 #include "meshdeck/v1/discovery.pb.h"
 #include "meshdeck/version.h"
@@ -25,7 +27,9 @@ bool loadTlsIdentity(const TlsFiles& files, Proxy& proxy, std::string* error) {
   std::string chain, key, bundle;
   for (const auto& [path, out] :
        {std::pair{&files.cert, &chain}, {&files.key, &key}, {&files.trust_bundle, &bundle}}) {
-    if (!meshdeck::common::readFile(*path, out, error)) return false;
+    if (!meshdeck::common::readFileLimited(*path, meshdeck::common::limits::kMaxPemFileBytes, out,
+                                           error))
+      return false;
   }
   if (!proxy.setTlsIdentity(chain, key, bundle, error)) {
     *error = files.cert.string() + ": " + *error;
@@ -161,7 +165,9 @@ int main(int argc, char** argv) {
     if (!trust_domain.empty()) mesh.trust_domain = trust_domain;
     if (!bootstrap_token_file.empty()) {
       // Read once; the agent forgets the token after its first use.
-      if (!meshdeck::common::readFile(bootstrap_token_file, &mesh.bootstrap_token, &error)) {
+      if (!meshdeck::common::readFileLimited(bootstrap_token_file,
+                                             meshdeck::common::limits::kMaxTokenFileBytes,
+                                             &mesh.bootstrap_token, &error)) {
         std::cerr << "meshdeck-proxy: --bootstrap-token-file: " << error << "\n";
         return 2;
       }

@@ -8,6 +8,8 @@
 #include <array>
 #include <thread>
 
+#include "common/bounded_file.h"
+#include "common/input_limits.h"
 #include "common/latency_histogram.h"
 
 namespace meshdeck::ui {
@@ -312,9 +314,13 @@ std::unique_ptr<SnapshotControlPlane> SnapshotControlPlane::open(const QString& 
     return nullptr;
   }
   // A snapshot is a few megabytes at most; refuse something that clearly is not one.
-  constexpr qint64 kMaxBytes = 256LL << 20;
-  if (file.size() > kMaxBytes) {
-    *error = QStringLiteral("%1 is larger than 256 MiB: not a snapshot").arg(path);
+  constexpr auto kMaxBytes = common::limits::kMaxSnapshotFileBytes;
+  if (static_cast<uint64_t>(file.size()) > kMaxBytes) {
+    *error =
+        QStringLiteral("%1 is %2; the limit for a snapshot file is %3")
+            .arg(path,
+                 QString::fromStdString(common::formatBytes(static_cast<uint64_t>(file.size()))),
+                 QString::fromStdString(common::formatBytes(kMaxBytes)));
     return nullptr;
   }
   SnapshotDocument doc;

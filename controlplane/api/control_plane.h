@@ -41,6 +41,16 @@ class ControlPlane {
   // Validates and applies YAML documents all-or-nothing. `file` names the source in errors.
   virtual ApplyResult applyPolicies(const std::string& yaml, const std::string& file,
                                     const std::string& author, bool dry_run) = 0;
+  // The same for a caller that may give up: `cancelled` is polled (from the calling thread)
+  // between the steps of the work and while waiting for the policy store; once it returns
+  // true the call ends without changing anything (errors name the reason). The default
+  // ignores it.
+  virtual ApplyResult applyPoliciesUntil(const std::string& yaml, const std::string& file,
+                                         const std::string& author, bool dry_run,
+                                         const std::function<bool()>& cancelled) {
+    (void)cancelled;
+    return applyPolicies(yaml, file, author, dry_run);
+  }
   virtual ApplyResult deletePolicy(const std::string& kind, const std::string& name,
                                    const std::string& author) = 0;
   virtual std::vector<RevisionInfo> revisions() = 0;

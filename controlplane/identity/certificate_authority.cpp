@@ -13,7 +13,9 @@
 #include <ctime>
 
 #include "common/atomic_file.h"
+#include "common/bounded_file.h"
 #include "common/clock.h"
+#include "common/input_limits.h"
 
 namespace meshdeck::cp::identity {
 namespace {
@@ -265,7 +267,7 @@ namespace {
 // Reads `path` into `out`; a missing or unreadable file is an error naming it.
 bool readImportFile(const std::filesystem::path& path, std::string* out, std::string* error) {
   std::string why;
-  if (common::readFile(path, out, &why)) return true;
+  if (common::readFileLimited(path, common::limits::kMaxPemFileBytes, out, &why)) return true;
   return fail(error, path.string() + ": cannot read it: " + why);
 }
 }  // namespace
@@ -388,7 +390,10 @@ std::unique_ptr<CertificateAuthority> CertificateAuthority::openOrCreate(
       return nullptr;
     }
     std::string text;
-    if (!common::readFile(file, &text, error)) return nullptr;
+    if (!common::readFileLimited(file, common::limits::kMaxCaStateFileBytes, &text, error)) {
+      fail(error, "CA state: " + *error);
+      return nullptr;
+    }
     auto corrupt = [&](const std::string& what) {
       fail(error, file.string() + " is not a valid CA state: " + what);
       return nullptr;

@@ -9,6 +9,8 @@
 #include <map>
 
 #include "common/atomic_file.h"
+#include "common/bounded_file.h"
+#include "common/input_limits.h"
 #include "controlplane/policy/policy_parser.h"
 #include "controlplane/policy/unified_diff.h"
 
@@ -17,6 +19,9 @@ namespace json = boost::json;
 
 namespace {
 constexpr const char* kFormat = "meshdeck.policy-store/v1";
+constexpr const char* kCancelledMessage =
+    "cancelled, nothing changed: the caller gave up, the call ran out of time or the control "
+    "plane is shutting down";
 
 void sortById(std::vector<Policy>* policies) {
   std::sort(policies->begin(), policies->end(),
@@ -46,7 +51,11 @@ bool PolicyStore::load(std::string* error) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return true;
   std::string text;
-  if (!common::readFile(path, &text, error)) return false;
+  if (!common::readFileLimited(path, common::limits::kMaxPolicyStateFileBytes, &text, error)) {
+    *error = "policy state file: " + *error +
+             ". Nothing was loaded; move the file away to start with an empty policy history.";
+    return false;
+  }
   auto corrupted = [&](const std::string& why) {
     *error = fmt::format(
         "policy state file {} is corrupted: {}. Nothing was loaded; move the file away to start "
@@ -126,7 +135,8 @@ std::string PolicyStore::serializeLocked(const std::vector<Revision>& revisions)
 
 ApplyResult PolicyStore::commitLocked(std::vector<Policy> next, const std::string& author,
                                       std::string summary_prefix, bool dry_run,
-                                      std::unique_lock<std::mutex>& lock) {
+                                      std::unique_lock<std::timed_mutex>& lock,
+                                      const std::function<bool()>& cancelled) {
   ApplyResult result;
   sortById(&next);
   // Services named by the policies in force stay known: they were checked when applied, and a
@@ -167,6 +177,12 @@ ApplyResult PolicyStore::commitLocked(std::vector<Policy> next, const std::strin
   const uint64_t number = (revisions_.empty() ? 0 : revisions_.back().info.number) + 1;
   result.revision = number;
   if (dry_run) return result;
+  if (cancelled && cancelled()) {
+    result.ok = false;
+    result.revision = current_->revision;
+    result.errors.push_back(ValidationError{"", 0, 0, "", kCancelledMessage});
+    return result;
+  }
 
   for (auto& p : next) {
     auto it = before.find(p.id());
@@ -187,20 +203,43 @@ ApplyResult PolicyStore::commitLocked(std::vector<Policy> next, const std::strin
     std::error_code ec;
     std::filesystem::create_directories(state_dir_, ec);
     std::string error;
-    if (!common::writeFileAtomically(std::filesystem::path(state_dir_) / kStateFileName,
-                                     serializeLocked(revisions), &error, 0600)) {
+    // The file must stay loadable: drop the oldest revisions until it fits under the limit
+    // load() enforces (JSON escaping of the YAML costs a little over its size).
+    std::string text = serializeLocked(revisions);
+    while (text.size() > common::limits::kMaxPolicyStateFileBytes && revisions.size() > 1) {
+      const size_t excess = text.size() - common::limits::kMaxPolicyStateFileBytes;
+      size_t dropped_bytes = 0, drop = 0;
+      while (drop + 1 < revisions.size() && dropped_bytes <= excess) {
+        for (const auto& p : revisions[drop].set->policies) dropped_bytes += p.yaml.size() + 64;
+        ++drop;
+      }
+      revisions.erase(revisions.begin(), revisions.begin() + static_cast<std::ptrdiff_t>(drop));
+      text = serializeLocked(revisions);
+    }
+    if (text.size() > common::limits::kMaxPolicyStateFileBytes) {
+      result.ok = false;
+      result.revision = current_->revision;
+      result.errors.push_back(ValidationError{
+          "", 0, 0, "",
+          fmt::format("the policies would take {} in the state file; the limit is {}",
+                      common::formatBytes(text.size()),
+                      common::formatBytes(common::limits::kMaxPolicyStateFileBytes))});
+      return result;
+    }
+    if (!common::writeFileAtomically(std::filesystem::path(state_dir_) / kStateFileName, text,
+                                     &error, 0600)) {
       // A read-only or full state directory: refuse the change (a revision that is not on disk
       // would be lost by a restart), keep serving the current one, accept changes again as soon
       // as the directory is writable.
-      const std::string text = fmt::format(
+      const std::string message = fmt::format(
           "the state directory {} is not writable ({}): revision {} was not saved and the "
           "policies are unchanged (still revision {}); apply again once it is writable",
           state_dir_, error, number, current_->revision);
       result.ok = false;
       result.revision = current_->revision;
-      result.errors.push_back(ValidationError{"", 0, 0, "", text});
+      result.errors.push_back(ValidationError{"", 0, 0, "", message});
       lock.unlock();
-      spdlog::error("policy change by {} refused: {}", rev.info.author, text);
+      spdlog::error("policy change by {} refused: {}", rev.info.author, message);
       return result;
     }
   }
@@ -213,13 +252,22 @@ ApplyResult PolicyStore::commitLocked(std::vector<Policy> next, const std::strin
 }
 
 ApplyResult PolicyStore::apply(const std::string& yaml, const std::string& file,
-                               const std::string& author, bool dry_run) {
-  return applyFiles({{file, yaml}}, author, dry_run);
+                               const std::string& author, bool dry_run,
+                               const std::function<bool()>& cancelled) {
+  return applyFiles({{file, yaml}}, author, dry_run, cancelled);
 }
 
 ApplyResult PolicyStore::applyFiles(const std::vector<std::pair<std::string, std::string>>& files,
-                                    const std::string& author, bool dry_run) {
+                                    const std::string& author, bool dry_run,
+                                    const Cancelled& cancelled) {
   ApplyResult result;
+  auto gaveUp = [&] {
+    if (!cancelled || !cancelled()) return false;
+    result.ok = false;
+    result.errors.assign(1, ValidationError{"", 0, 0, "", kCancelledMessage});
+    return true;
+  };
+  if (gaveUp()) return result;
   std::vector<Policy> parsed;
   for (const auto& [file, yaml] : files) {
     auto more = parsePolicies(yaml, file, &result.errors);
@@ -235,8 +283,12 @@ ApplyResult PolicyStore::applyFiles(const std::vector<std::pair<std::string, std
       parsed.push_back(std::move(p));
     }
   }
-  std::unique_lock lock(mutex_);
+  // Wait for the commits ahead of this one, but not past the caller's patience.
+  std::unique_lock lock(mutex_, std::defer_lock);
+  while (!lock.try_lock_for(std::chrono::milliseconds(20)))
+    if (gaveUp()) return result;
   result.revision = current_->revision;
+  if (gaveUp()) return result;
   if (!result.errors.empty()) return result;
   if (parsed.empty()) {
     result.errors.push_back(ValidationError{files.size() == 1 ? files[0].first : "", 0, 0, "",
@@ -248,7 +300,7 @@ ApplyResult PolicyStore::applyFiles(const std::vector<std::pair<std::string, std
   for (auto& p : parsed) merged[p.id()] = std::move(p);
   std::vector<Policy> next;
   for (auto& [id, p] : merged) next.push_back(std::move(p));
-  return commitLocked(std::move(next), author, "", dry_run, lock);
+  return commitLocked(std::move(next), author, "", dry_run, lock, cancelled);
 }
 
 ApplyResult PolicyStore::remove(const std::string& kind, const std::string& name,

@@ -52,11 +52,15 @@ class PolicyStore {
 
   // Creates or replaces the documents of `yaml` (kubectl apply semantics).
   ApplyResult apply(const std::string& yaml, const std::string& file, const std::string& author,
-                    bool dry_run);
+                    bool dry_run, const std::function<bool()>& cancelled = {});
   // The same for several files at once (a policy directory): one revision, validated together,
   // so documents may refer to each other across files. Pairs are (file name, YAML).
+  // `cancelled` (may be empty) is polled before and after parsing, while waiting for the
+  // store's lock and before the write: a call whose client gave up, whose time ran out or
+  // whose process is shutting down ends with an error and changes nothing.
+  using Cancelled = std::function<bool()>;
   ApplyResult applyFiles(const std::vector<std::pair<std::string, std::string>>& files,
-                         const std::string& author, bool dry_run);
+                         const std::string& author, bool dry_run, const Cancelled& cancelled = {});
   ApplyResult remove(const std::string& kind, const std::string& name, const std::string& author);
   // Makes a new revision whose policies equal those of `revision`.
   ApplyResult revert(uint64_t revision, const std::string& author);
@@ -74,7 +78,8 @@ class PolicyStore {
   };
   ApplyResult commitLocked(std::vector<Policy> next, const std::string& author,
                            std::string summary_prefix, bool dry_run,
-                           std::unique_lock<std::mutex>& lock);
+                           std::unique_lock<std::timed_mutex>& lock,
+                           const std::function<bool()>& cancelled = {});
   std::string serializeLocked(const std::vector<Revision>& revisions) const;
   const Revision* findLocked(uint64_t number) const;
 
@@ -82,7 +87,8 @@ class PolicyStore {
   const common::TimeSource& time_;
   KnownServices known_services_;
   std::function<void(std::shared_ptr<const PolicySet>)> on_change_;
-  mutable std::mutex mutex_;
+  // Timed, so that a call waiting for a long commit can give up (see applyFiles).
+  mutable std::timed_mutex mutex_;
   std::vector<Revision> revisions_;  // oldest first
   std::shared_ptr<const PolicySet> current_;
 };

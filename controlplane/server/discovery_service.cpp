@@ -8,6 +8,10 @@
 #include <spdlog/spdlog.h>
 
 #include <optional>
+#include <tuple>
+
+#include "common/bounded_file.h"
+#include "common/input_limits.h"
 
 namespace meshdeck::cp {
 namespace v1 = meshdeck::v1;
@@ -18,7 +22,10 @@ namespace v1 = meshdeck::v1;
 class DiscoveryService::Session final
     : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  explicit Session(DiscoveryService& service) : service_(service) { StartRead(&in_); }
+  explicit Session(DiscoveryService& service) : service_(service) {
+    ++service_.streams_;
+    StartRead(&in_);
+  }
 
   // Queues a serialized DiscoveryResponse (replacing one not yet written). Called by the push
   // thread.
@@ -51,6 +58,26 @@ class DiscoveryService::Session final
       finish(grpc::Status::OK);
       return;
     }
+    namespace limits = common::limits;
+    if (in_.Length() > limits::kMaxDiscoveryRequestBytes) {
+      refuse(grpc::StatusCode::RESOURCE_EXHAUSTED,
+             fmt::format("a discovery request of {}; the limit is {}",
+                         common::formatBytes(in_.Length()),
+                         common::formatBytes(limits::kMaxDiscoveryRequestBytes)));
+      return;
+    }
+    // A proxy answers each push once; a peer sending far more is not a proxy.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - window_start_ >= std::chrono::seconds(1)) {
+      window_start_ = now;
+      window_requests_ = 0;
+    }
+    if (++window_requests_ > limits::kMaxDiscoveryRequestsPerSecond) {
+      refuse(grpc::StatusCode::RESOURCE_EXHAUSTED,
+             fmt::format("more than {} discovery requests in one second",
+                         limits::kMaxDiscoveryRequestsPerSecond));
+      return;
+    }
     request_.Clear();
     if (!grpc::SerializationTraits<v1::DiscoveryRequest>::Deserialize(&in_, &request_).ok()) {
       ++service_.bad_requests_;
@@ -67,6 +94,22 @@ class DiscoveryService::Session final
       }
       // A node with an impossible port would be copied into every other proxy's endpoints, and
       // each of them would NACK every config: refuse it here, before it joins the registry.
+      // Names are copied into the registry, every proxy's config and the UI: bounded.
+      for (const auto& [field, value, max] :
+           {std::tuple{"proxy_id", &n.proxy_id(), limits::kMaxNameBytes},
+            std::tuple{"service", &n.service(), limits::kMaxNameBytes},
+            std::tuple{"version", &n.version(), limits::kMaxNameBytes},
+            std::tuple{"namespace", &n.namespace_(), limits::kMaxNameBytes},
+            std::tuple{"host", &n.host(), limits::kMaxNameBytes},
+            std::tuple{"build_version", &n.build_version(), limits::kMaxUriBytes},
+            std::tuple{"spiffe_id", &n.spiffe_id(), limits::kMaxUriBytes}}) {
+        if (value->size() > max) {
+          refuse(
+              grpc::StatusCode::INVALID_ARGUMENT,
+              fmt::format("node.{} is {} bytes long; the limit is {}", field, value->size(), max));
+          return;
+        }
+      }
       for (const auto& [field, port] :
            {std::pair{"inbound_port", n.inbound_port()}, std::pair{"app_port", n.app_port()},
             std::pair{"outbound_port", n.outbound_port()},
@@ -132,6 +175,7 @@ class DiscoveryService::Session final
       service_.registry_.disconnect(node_.proxy_id, connection_);
       spdlog::info("proxy {} disconnected", node_.proxy_id);
     }
+    --service_.streams_;
     delete this;
   }
 
@@ -144,21 +188,44 @@ class DiscoveryService::Session final
       std::lock_guard lock(mutex_);
       nonce = last_nonce_;
     }
-    // An answer to an older response is superseded by the one in flight: ignore it.
-    if (request_.response_nonce() != nonce) return;
+    // An answer to an older response is superseded by the one in flight: ignore it. So is one
+    // naming a nonce never sent on this stream (or sent before anything was): counted.
+    if (request_.response_nonce() != nonce) {
+      ++service_.answers_ignored_;
+      if (!warned_nonce_) {
+        warned_nonce_ = true;
+        spdlog::info(
+            "proxy {}: answer to nonce \"{}\" ignored (current \"{}\"); further ones are "
+            "only counted",
+            node_.proxy_id, request_.response_nonce().substr(0, 64), nonce);
+      }
+      return;
+    }
     if (request_.has_error_detail() &&
         (!request_.error_detail().code().empty() || !request_.error_detail().message().empty())) {
       ++service_.nacks_;
-      const std::string reason = request_.error_detail().code().empty()
-                                     ? request_.error_detail().message()
-                                     : fmt::format("{}: {}", request_.error_detail().code(),
-                                                   request_.error_detail().message());
+      std::string reason = request_.error_detail().code().empty()
+                               ? request_.error_detail().message()
+                               : fmt::format("{}: {}", request_.error_detail().code(),
+                                             request_.error_detail().message());
+      if (reason.size() > common::limits::kMaxNackReasonBytes) {
+        reason.resize(common::limits::kMaxNackReasonBytes);
+        reason += " (cut)";
+      }
       spdlog::warn("proxy {} rejected config {}: {}", node_.proxy_id, last_sent_version_, reason);
       service_.registry_.recordNack(node_.proxy_id, reason);
     } else {
       ++service_.acks_;
       service_.registry_.recordAck(node_.proxy_id, request_.version_info());
     }
+  }
+
+  // Ends the stream for a request that breaks a limit; counted and logged.
+  void refuse(grpc::StatusCode code, const std::string& why) {
+    ++service_.bad_requests_;
+    spdlog::warn("discovery stream of proxy {} refused: {}",
+                 registered_ ? node_.proxy_id : std::string("(not yet identified)"), why);
+    finish(grpc::Status(code, why));
   }
 
   void finish(grpc::Status status) {
@@ -180,6 +247,9 @@ class DiscoveryService::Session final
   ProxyNode node_;
   bool registered_ = false;
   bool announced_ = false;
+  bool warned_nonce_ = false;
+  std::chrono::steady_clock::time_point window_start_{};
+  uint32_t window_requests_ = 0;
   uint64_t connection_ = 0;
 
   std::mutex mutex_;

@@ -59,7 +59,12 @@ class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::WithRawCall
   uint64_t pushesSent() const { return pushes_sent_.load(); }
   uint64_t acks() const { return acks_.load(); }
   uint64_t nacks() const { return nacks_.load(); }
+  // Requests refused (malformed, over a limit: size, rate, name lengths); each ends its stream.
   uint64_t badRequests() const { return bad_requests_.load(); }
+  // ACKs/NACKs naming a nonce other than the last one sent on their stream.
+  uint64_t answersIgnored() const { return answers_ignored_.load(); }
+  // Open streams.
+  int streams() const { return streams_.load(); }
 
   // ConfigDiscovery
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Stream(
@@ -92,7 +97,8 @@ class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::WithRawCall
   bool hold_released_ = false;
   std::thread pusher_;
   std::atomic<uint64_t> nonce_{0};
-  std::atomic<uint64_t> pushes_sent_{0}, acks_{0}, nacks_{0}, bad_requests_{0};
+  std::atomic<uint64_t> pushes_sent_{0}, acks_{0}, nacks_{0}, bad_requests_{0}, answers_ignored_{0};
+  std::atomic<int> streams_{0};
 };
 
 }  // namespace meshdeck::cp

@@ -1,11 +1,14 @@
 #include "controlplane/server/mesh_service.h"
 
+#include <fmt/format.h>
 #include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
 #include <chrono>
 #include <mutex>
 
+#include "common/bounded_file.h"
+#include "common/input_limits.h"
 #include "controlplane/server/proto_convert.h"
 
 namespace meshdeck::cp {
@@ -129,9 +132,48 @@ grpc::ServerUnaryReactor* MeshService::ListPolicies(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* MeshService::ApplyPolicies(grpc::CallbackServerContext* ctx,
                                                      const v1::ApplyPoliciesRequest* request,
                                                      v1::ApplyPoliciesResponse* response) {
-  toProto(
-      cp_.applyPolicies(request->yaml(), request->file(), request->author(), request->dry_run()),
-      response);
+  namespace limits = common::limits;
+  if (request->yaml().size() > limits::kMaxPolicyTextBytes) {
+    ++refused_requests_;
+    return done(ctx, grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                  fmt::format("policy text is {}; the control plane accepts at "
+                                              "most {}",
+                                              common::formatBytes(request->yaml().size()),
+                                              common::formatBytes(limits::kMaxPolicyTextBytes))));
+  }
+  if (const auto bad = common::findInvalidUtf8(request->yaml())) {
+    ++refused_requests_;
+    return done(ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                  fmt::format("{}: policy text is not UTF-8 ({})",
+                                              request->file().empty() ? "-" : request->file(),
+                                              bad->toString())));
+  }
+  // The server's own bound on the call, whatever deadline the client chose (or none).
+  const auto start = std::chrono::system_clock::now();
+  const auto deadline = std::min(
+      ctx->deadline(), start + std::chrono::milliseconds(limits::kMaxManagementCallMillis));
+  bool client_gone = false, out_of_time = false;
+  auto cancelled = [&] {
+    client_gone = client_gone || ctx->IsCancelled();
+    out_of_time = out_of_time || std::chrono::system_clock::now() >= deadline;
+    return client_gone || out_of_time;
+  };
+  const InFlight in_flight(in_flight_);
+  const auto result = cp_.applyPoliciesUntil(request->yaml(), request->file(), request->author(),
+                                             request->dry_run(), cancelled);
+  if (!result.ok && (client_gone || out_of_time)) {
+    ++cancelled_calls_;
+    return done(ctx,
+                grpc::Status(
+                    client_gone ? grpc::StatusCode::CANCELLED : grpc::StatusCode::DEADLINE_EXCEEDED,
+                    client_gone ? "the client cancelled the apply; nothing changed"
+                                : fmt::format("the apply did not finish within "
+                                              "its {} ms; nothing changed",
+                                              std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                  deadline - start)
+                                                  .count())));
+  }
+  toProto(result, response);
   return done(ctx);
 }
 

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <atomic>
+
 #include "controlplane/api/control_plane.h"
 #include "meshdeck/v1/management.grpc.pb.h"
 
@@ -62,8 +64,21 @@ class MeshService final : public meshdeck::v1::Mesh::CallbackService {
                                        const meshdeck::v1::RotateRootRequest* request,
                                        meshdeck::v1::RotateRootResponse* response) override;
 
+  // Requests refused for their size or encoding; applies cancelled (client gone or out of
+  // time); management calls being worked on now.
+  uint64_t refusedRequests() const { return refused_requests_.load(); }
+  uint64_t cancelledCalls() const { return cancelled_calls_.load(); }
+  int inFlight() const { return in_flight_.load(); }
+
  private:
+  struct InFlight {
+    explicit InFlight(std::atomic<int>& n) : n_(n) { ++n_; }
+    ~InFlight() { --n_; }
+    std::atomic<int>& n_;
+  };
   ControlPlane& cp_;
+  std::atomic<uint64_t> refused_requests_{0}, cancelled_calls_{0};
+  std::atomic<int> in_flight_{0};
 };
 
 }  // namespace meshdeck::cp

@@ -1,11 +1,14 @@
 #include "controlplane/server/telemetry_service.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <deque>
 #include <mutex>
 
+#include "common/bounded_file.h"
 #include "common/histogram_proto.h"
+#include "common/input_limits.h"
 #include "common/pki/pki.h"
 #include "controlplane/server/proto_convert.h"
 
@@ -13,6 +16,25 @@ namespace meshdeck::cp {
 namespace v1 = meshdeck::v1;
 
 bool edgeReportFromProto(const v1::EdgeStats& in, EdgeReport* out, std::string* error) {
+  namespace limits = common::limits;
+  // Names become map keys and UI labels: bounded, like the discovery stream's.
+  for (const auto& [field, value] :
+       {std::pair{"source_service", &in.key().source_service()},
+        std::pair{"source_version", &in.key().source_version()},
+        std::pair{"destination_service", &in.key().destination_service()},
+        std::pair{"destination_version", &in.key().destination_version()},
+        std::pair{"route", &in.key().route()}}) {
+    if (value->size() > limits::kMaxNameBytes) {
+      *error = fmt::format("key.{} is {} bytes long; the limit is {}", field, value->size(),
+                           limits::kMaxNameBytes);
+      return false;
+    }
+  }
+  if (in.authorization_size() > limits::kMaxAuthorizationRulesPerEdge) {
+    *error = fmt::format("{} authorization counts; the limit is {}", in.authorization_size(),
+                         limits::kMaxAuthorizationRulesPerEdge);
+    return false;
+  }
   if (in.key().destination_service().empty()) {
     *error = "edge without destination service";
     return false;
@@ -48,6 +70,12 @@ bool edgeReportFromProto(const v1::EdgeStats& in, EdgeReport* out, std::string* 
   for (const auto& a : in.authorization()) {
     if (a.rule().empty()) {
       *error = "authorization count without rule";
+      return false;
+    }
+    if (a.rule().size() > limits::kMaxNameBytes || a.policy().size() > limits::kMaxNameBytes ||
+        a.action().size() > limits::kMaxNameBytes) {
+      *error = fmt::format("authorization rule, policy or action longer than {} bytes",
+                           limits::kMaxNameBytes);
       return false;
     }
     out->authorization.push_back(fromProto(a));
@@ -115,7 +143,11 @@ uint32_t TelemetryIngestService::ingest(const v1::TelemetryReport& report) {
       spdlog::debug("proxy {}: edge refused: {}", report.proxy_id(), error);
       continue;
     }
-    aggregator_.ingest(edge);
+    if (!aggregator_.ingest(edge)) {
+      ++rejected;
+      error = fmt::format("the aggregator holds its limit of {} edge/node series",
+                          common::limits::kMaxTelemetrySeries);
+    }
   }
   if (report.has_certificate()) {
     CertificateInfo cert;
@@ -137,7 +169,10 @@ uint32_t TelemetryIngestService::ingest(const v1::TelemetryReport& report) {
 class TelemetryIngestService::Session final
     : public grpc::ServerBidiReactor<v1::TelemetryReport, v1::ReportAck> {
  public:
-  explicit Session(TelemetryIngestService& service) : service_(service) { StartRead(&report_); }
+  explicit Session(TelemetryIngestService& service) : service_(service) {
+    ++service_.streams_;
+    StartRead(&report_);
+  }
 
   void OnReadDone(bool ok) override {
     if (!ok) {
@@ -148,7 +183,20 @@ class TelemetryIngestService::Session final
     }
     v1::ReportAck ack;
     ack.set_sequence(report_.sequence());
-    ack.set_rejected_edges(service_.ingest(report_));
+    if (const std::string why = check(); !why.empty()) {
+      // Refused whole: acknowledged with every edge rejected, counted, logged once a stream.
+      ++service_.reports_refused_;
+      ++refused_;
+      service_.edges_rejected_ += static_cast<uint64_t>(report_.edges_size());
+      ack.set_rejected_edges(static_cast<uint32_t>(report_.edges_size()));
+      if (refused_ == 1)
+        spdlog::warn(
+            "telemetry from proxy {} refused: {} (further refusals on this stream are "
+            "counted, and summed up when it ends)",
+            proxy_id_.empty() ? "(not identified)" : proxy_id_, why);
+    } else {
+      ack.set_rejected_edges(service_.ingest(report_));
+    }
     {
       std::lock_guard lock(mutex_);
       // Acks are small; bound the queue anyway against a client that never reads.
@@ -171,9 +219,51 @@ class TelemetryIngestService::Session final
       Finish(grpc::Status::OK);
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    if (refused_ > 1)
+      spdlog::warn("telemetry stream of proxy {} ended: {} report(s) refused",
+                   proxy_id_.empty() ? "(not identified)" : proxy_id_, refused_);
+    --service_.streams_;
+    delete this;
+  }
 
  private:
+  // Why report_ is refused whole ("" when it is not). The first report names the proxy and
+  // binds the stream to it.
+  std::string check() {
+    namespace limits = common::limits;
+    const auto size = report_.ByteSizeLong();
+    if (size > limits::kMaxTelemetryReportBytes)
+      return fmt::format("a report of {}; the limit is {}", common::formatBytes(size),
+                         common::formatBytes(limits::kMaxTelemetryReportBytes));
+    if (report_.proxy_id().empty()) return "a report without proxy_id";
+    if (report_.proxy_id().size() > limits::kMaxNameBytes)
+      return fmt::format("proxy_id longer than {} bytes", limits::kMaxNameBytes);
+    if (proxy_id_.empty()) {
+      proxy_id_ = report_.proxy_id();
+      if (!service_.registry_.recordReport(proxy_id_, service_.time_.systemNow())) {
+        // Telemetry before the discovery stream named the proxy (or from one that never
+        // opens one): accepted, since the two streams race at a proxy's start, but counted.
+        ++service_.reports_unknown_proxy_;
+        spdlog::info("telemetry from proxy {} before it connected for discovery", proxy_id_);
+      }
+    } else if (report_.proxy_id() != proxy_id_) {
+      return fmt::format("proxy_id \"{}\" on the stream of proxy {}",
+                         report_.proxy_id().substr(0, limits::kMaxNameBytes), proxy_id_);
+    }
+    if (report_.edges_size() > limits::kMaxEdgesPerReport)
+      return fmt::format("{} edges in one report; the limit is {}", report_.edges_size(),
+                         limits::kMaxEdgesPerReport);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - window_start_ >= std::chrono::seconds(1)) {
+      window_start_ = now;
+      window_reports_ = 0;
+    }
+    if (++window_reports_ > limits::kMaxReportsPerSecond)
+      return fmt::format("more than {} reports in one second", limits::kMaxReportsPerSecond);
+    return {};
+  }
+
   void writeNextLocked() {
     out_ = queue_.front();
     queue_.pop_front();
@@ -187,6 +277,10 @@ class TelemetryIngestService::Session final
   std::deque<v1::ReportAck> queue_;
   v1::ReportAck out_;
   bool writing_ = false, done_reading_ = false;
+  std::string proxy_id_;  // named by the stream's first report
+  uint64_t refused_ = 0;
+  std::chrono::steady_clock::time_point window_start_{};
+  uint32_t window_reports_ = 0;
 };
 
 grpc::ServerBidiReactor<v1::TelemetryReport, v1::ReportAck>* TelemetryIngestService::Report(

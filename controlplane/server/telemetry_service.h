@@ -39,6 +39,12 @@ class TelemetryIngestService final : public meshdeck::v1::TelemetryIngest::Callb
   uint64_t edgesAccepted() const { return edges_accepted_.load(); }
   uint64_t edgesRejected() const { return edges_rejected_.load(); }
   uint64_t certificatesRejected() const { return certificates_rejected_.load(); }
+  // Reports refused whole (size, edge count, rate, no or another proxy id; see
+  // common/input_limits.h), and reports from a proxy not connected for discovery (accepted).
+  uint64_t reportsRefused() const { return reports_refused_.load(); }
+  uint64_t reportsFromUnknownProxies() const { return reports_unknown_proxy_.load(); }
+  // Open streams.
+  int streams() const { return streams_.load(); }
 
   // TelemetryIngest
   grpc::ServerBidiReactor<meshdeck::v1::TelemetryReport, meshdeck::v1::ReportAck>* Report(
@@ -50,7 +56,8 @@ class TelemetryIngestService final : public meshdeck::v1::TelemetryIngest::Callb
   Registry& registry_;
   const common::TimeSource& time_;
   std::atomic<uint64_t> reports_{0}, edges_accepted_{0}, edges_rejected_{0},
-      certificates_rejected_{0};
+      certificates_rejected_{0}, reports_refused_{0}, reports_unknown_proxy_{0};
+  std::atomic<int> streams_{0};
 };
 
 }  // namespace meshdeck::cp

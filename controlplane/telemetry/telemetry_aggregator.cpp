@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <functional>
 
+#include "common/input_limits.h"
+
 namespace meshdeck::cp {
 
 using common::LatencyHistogram;
@@ -177,8 +179,8 @@ void TelemetryAggregator::forWindow(const Series& s, int64_t now, uint32_t windo
     if (sec.t > from && sec.t <= now) f(sec);
 }
 
-void TelemetryAggregator::ingest(const EdgeReport& r) {
-  ingestSeries(r);
+bool TelemetryAggregator::ingest(const EdgeReport& r) {
+  if (!ingestSeries(r)) return false;
   if (!r.client_side && !r.authorization.empty()) ingestAuthorization(r);
   // Authorization and local rate limits are decided by the callee's inbound proxy, so only the
   // server side counts them; the caller just sees a 403 or a 429. Attribute them to the edge
@@ -192,16 +194,24 @@ void TelemetryAggregator::ingest(const EdgeReport& r) {
     callee.rate_limited = r.rate_limited;
     ingestSeries(callee);
   }
+  return true;
 }
 
-void TelemetryAggregator::ingestSeries(const EdgeReport& r) {
+bool TelemetryAggregator::ingestSeries(const EdgeReport& r) {
   const int64_t now = nowSecond();
   const std::string source = r.source_service.empty() ? "(external)" : r.source_service;
   const std::string key =
       r.client_side ? "c|" + source + "|" + r.destination_service : "s||" + r.destination_service;
   Shard& shard = shardOf(key);
   std::lock_guard lock(shard.mutex);
-  Series& s = shard.series[key];
+  auto found = shard.series.find(key);
+  if (found == shard.series.end()) {
+    // Series are never dropped (idle ones cost their history only): the count bounds memory.
+    if (series_count_.load() >= common::limits::kMaxTelemetrySeries) return false;
+    ++series_count_;
+    found = shard.series.emplace(key, Series{}).first;
+  }
+  Series& s = found->second;
   if (s.destination.empty()) {
     s.source = r.client_side ? source : "";
     s.destination = r.destination_service;
@@ -217,11 +227,12 @@ void TelemetryAggregator::ingestSeries(const EdgeReport& r) {
   if (r.client_side && r.requests) {
     auto it = std::find_if(sec.by_version.begin(), sec.by_version.end(),
                            [&](const auto& v) { return v.first == r.destination_version; });
-    if (it == sec.by_version.end())
-      sec.by_version.emplace_back(r.destination_version, r.requests);
-    else
+    if (it != sec.by_version.end())
       it->second += r.requests;
+    else if (sec.by_version.size() < common::limits::kMaxVersionsPerEdgeSecond)
+      sec.by_version.emplace_back(r.destination_version, r.requests);
   }
+  return true;
 }
 
 WindowMetrics TelemetryAggregator::windowOf(const Series& s, int64_t now, uint32_t window) const {
@@ -298,7 +309,13 @@ void TelemetryAggregator::ingestAuthorization(const EdgeReport& r) {
   const int64_t now = nowSecond();
   std::lock_guard lock(authz_mutex_);
   for (const auto& a : r.authorization) {
-    AuthzSeries& s = authz_[{r.destination_service, a.policy, a.rule}];
+    const auto key = std::make_tuple(r.destination_service, a.policy, a.rule);
+    auto found = authz_.find(key);
+    if (found == authz_.end()) {
+      if (authz_.size() >= common::limits::kMaxAuthorizationSeries) continue;
+      found = authz_.emplace(key, AuthzSeries{}).first;
+    }
+    AuthzSeries& s = found->second;
     s.action = a.action;
     s.dry_run = a.dry_run;
     if (s.seconds.empty() || s.seconds.back().t != now) s.seconds.push_back(AuthzSecond{now});

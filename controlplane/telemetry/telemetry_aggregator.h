@@ -1,6 +1,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -68,8 +69,12 @@ class TelemetryAggregator {
                       uint32_t histogram_seconds);
 
   // Merges one report. A server-side report's denials and rate-limit refusals are also
-  // counted on its edge (source → destination), since only the callee sees them.
-  void ingest(const EdgeReport& report);
+  // counted on its edge (source → destination), since only the callee sees them. Returns
+  // false (and merges nothing) when the report would start a new series while
+  // limits::kMaxTelemetrySeries are held; new authorization rules beyond
+  // kMaxAuthorizationSeries and destination versions beyond kMaxVersionsPerEdgeSecond in one
+  // second are dropped.
+  bool ingest(const EdgeReport& report);
 
   // Client-side metrics of every edge over the last `window_seconds` (capped at
   // histogram_seconds), sorted by source then destination. Edges idle in the whole history are
@@ -91,7 +96,7 @@ class TelemetryAggregator {
   size_t seriesCount() const;
 
  private:
-  void ingestSeries(const EdgeReport& report);
+  bool ingestSeries(const EdgeReport& report);
   struct Counters {
     uint64_t requests = 0;
     std::array<uint64_t, 5> classes{};
@@ -147,6 +152,7 @@ class TelemetryAggregator {
   const common::TimeSource& time_;
   const uint32_t history_seconds_, histogram_seconds_;
   mutable std::array<Shard, kShards> shards_;
+  std::atomic<size_t> series_count_{0};
   mutable std::mutex authz_mutex_;
   // Key: service, policy, rule.
   mutable std::map<std::tuple<std::string, std::string, std::string>, AuthzSeries> authz_;

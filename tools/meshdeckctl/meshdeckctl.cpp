@@ -9,11 +9,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 #include <vector>
 
 #include "common/atomic_file.h"
+#include "common/bounded_file.h"
+#include "common/input_limits.h"
 #include "common/pki/pki.h"
 
 namespace meshdeck::tools {
@@ -141,7 +144,13 @@ std::string edgeTable(const v1::GraphSnapshot& g) {
 }  // namespace
 
 Ctl::Ctl(CtlOptions options) : o_(std::move(options)) {
-  stub_ = v1::Mesh::NewStub(grpc::CreateChannel(o_.server, grpc::InsecureChannelCredentials()));
+  // Our limits, not gRPC's defaults (4 MiB received): requests up to what the control plane
+  // accepts, responses up to a large mesh's exported snapshot.
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(static_cast<int>(common::limits::kMaxReceiveMessageBytes));
+  args.SetMaxReceiveMessageSize(static_cast<int>(common::limits::kMaxManagementResponseBytes));
+  stub_ = v1::Mesh::NewStub(
+      grpc::CreateCustomChannel(o_.server, grpc::InsecureChannelCredentials(), args));
 }
 
 std::unique_ptr<grpc::ClientContext> Ctl::context() const {
@@ -151,6 +160,16 @@ std::unique_ptr<grpc::ClientContext> Ctl::context() const {
 }
 
 int Ctl::failed(const grpc::Status& status) const {
+  if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+      status.error_message().rfind("Received message larger than max", 0) == 0) {
+    // gRPC's own wording for a message over a size limit, on either side.
+    std::cerr << fmt::format(
+        "meshdeckctl: {}: a message was larger than the limit ({}); the control plane accepts "
+        "requests of at most {}\n",
+        o_.server, status.error_message(),
+        common::formatBytes(common::limits::kMaxReceiveMessageBytes));
+    return 1;
+  }
   std::cerr << fmt::format("meshdeckctl: {}: {}\n", o_.server, status.error_message());
   const bool unreachable = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
                            status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
@@ -352,8 +371,23 @@ int Ctl::printApply(const v1::ApplyPoliciesResponse& r) const {
 int Ctl::apply() {
   v1::ApplyPoliciesRequest req;
   std::string error;
-  if (!common::readFile(o_.file, req.mutable_yaml(), &error)) {
+  // Checked here, before anything is sent, with the limits the control plane enforces.
+  namespace limits = common::limits;
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(o_.file, ec);
+  if (!ec && size > limits::kMaxPolicyTextBytes) {
+    std::cerr << fmt::format(
+        "meshdeckctl: {}: policy file is {}; the control plane accepts at most {}\n", o_.file,
+        common::formatBytes(size), common::formatBytes(limits::kMaxPolicyTextBytes));
+    return 1;
+  }
+  if (!common::readFileLimited(o_.file, limits::kMaxPolicyTextBytes, req.mutable_yaml(), &error)) {
     std::cerr << "meshdeckctl: " << error << "\n";
+    return 1;
+  }
+  if (const auto bad = common::findInvalidUtf8(req.yaml())) {
+    std::cerr << fmt::format("meshdeckctl: {}: file is not UTF-8 text ({})\n", o_.file,
+                             bad->toString());
     return 1;
   }
   req.set_file(o_.file);

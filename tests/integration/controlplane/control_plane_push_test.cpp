@@ -217,6 +217,111 @@ class ControlPlanePushTest : public QObject {
     QVERIFY(proxy(*cp_->snapshot(), "bad-v1-0") == nullptr);
   }
 
+  // A peer sending each bad shape on the discovery stream is refused and counted.
+  void discoveryRefusesOversizedAndMisbehavingPeers() {
+    auto refusedWith = [&](const v1::DiscoveryRequest& first) {
+      grpc::ClientContext ctx;
+      auto stream = discovery_->Stream(&ctx);
+      stream->Write(first);
+      stream->WritesDone();
+      v1::DiscoveryResponse response;
+      while (stream->Read(&response)) {
+      }
+      return stream->Finish();
+    };
+    const auto bad_before = cp_->counters().bad_discovery_requests;
+    v1::DiscoveryRequest huge;
+    *huge.mutable_node() = testing::makeNode("huge-v1-0", "huge", "v1", 20100);
+    huge.mutable_node()->set_build_version(std::string(100 * 1024, 'x'));
+    auto status = refusedWith(huge);
+    QCOMPARE(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    QVERIFY2(status.error_message().find("the limit is 64 KiB") != std::string::npos,
+             status.error_message().c_str());
+    v1::DiscoveryRequest long_name;
+    *long_name.mutable_node() = testing::makeNode("long-v1-0", std::string(300, 's'), "v1", 20101);
+    status = refusedWith(long_name);
+    QCOMPARE(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    QVERIFY2(status.error_message().find("node.service is 300 bytes long") != std::string::npos,
+             status.error_message().c_str());
+    QCOMPARE(cp_->counters().bad_discovery_requests, bad_before + 2);
+
+    // An ACK naming a nonce never sent is ignored and counted; a flood closes the stream.
+    grpc::ClientContext ctx;
+    auto stream = discovery_->Stream(&ctx);
+    v1::DiscoveryRequest hello;
+    *hello.mutable_node() = testing::makeNode("noisy-v1-0", "noisy", "v1", 20102);
+    QVERIFY(stream->Write(hello));
+    v1::DiscoveryRequest unknown;
+    unknown.set_response_nonce("no-such-nonce");
+    QVERIFY(stream->Write(unknown));
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (cp_->counters().answers_ignored == 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(20ms);
+    QVERIFY(cp_->counters().answers_ignored >= 1);
+    for (int i = 0; i < 400 && stream->Write(unknown); ++i) {
+    }
+    stream->WritesDone();
+    v1::DiscoveryResponse response;
+    while (stream->Read(&response)) {
+    }
+    status = stream->Finish();
+    QCOMPARE(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    QVERIFY2(status.error_message().find("discovery requests in one second") != std::string::npos,
+             status.error_message().c_str());
+  }
+
+  // Each bad shape on the telemetry stream is refused whole, acknowledged as rejected and
+  // counted; the stream stays usable.
+  void telemetryRefusesBadReportsAndCountsThem() {
+    FakeReporterHolder reporter(telemetry_.get());
+    auto edge = [](v1::TelemetryReport* r, const std::string& destination) {
+      auto* e = r->add_edges();
+      e->mutable_key()->set_source_service("a");
+      e->mutable_key()->set_destination_service(destination);
+      e->set_side(v1::CLIENT);
+      e->set_requests(1);
+    };
+    v1::ReportAck ack;
+    v1::TelemetryReport anonymous;  // telemetry before the proxy names itself
+    edge(&anonymous, "b");
+    QVERIFY(reporter->send(anonymous, &ack));
+    QCOMPARE(ack.rejected_edges(), 1u);
+    QCOMPARE(cp_->counters().reports_refused, uint64_t{1});
+
+    v1::TelemetryReport many;
+    many.set_proxy_id("a-v1-0");
+    for (int i = 0; i < 2049; ++i) edge(&many, "b");
+    QVERIFY(reporter->send(many, &ack));
+    QCOMPARE(ack.rejected_edges(), 2049u);
+    QCOMPARE(cp_->counters().reports_refused, uint64_t{2});
+
+    v1::TelemetryReport other;  // another proxy's id on this stream
+    other.set_proxy_id("z-v1-0");
+    edge(&other, "b");
+    QVERIFY(reporter->send(other, &ack));
+    QCOMPARE(ack.rejected_edges(), 1u);
+
+    v1::TelemetryReport labels;  // one edge with an over-long label, one good
+    labels.set_proxy_id("a-v1-0");
+    edge(&labels, std::string(300, 'd'));
+    edge(&labels, "b");
+    QVERIFY(reporter->send(labels, &ack));
+    QCOMPARE(ack.rejected_edges(), 1u);
+
+    // More than 20 reports in one second: the rest of the second is refused.
+    v1::TelemetryReport ok;
+    ok.set_proxy_id("a-v1-0");
+    edge(&ok, "b");
+    uint32_t refused = 0;
+    for (int i = 0; i < 100; ++i) {
+      QVERIFY(reporter->send(ok, &ack));
+      refused += ack.rejected_edges();
+    }
+    // At most 20 a second pass: 100 sent within 3 s leave at least 40 refused.
+    QVERIFY2(refused >= 40, std::to_string(refused).c_str());
+    QVERIFY(cp_->counters().reports_refused >= 3 + 40);
+  }
+
   void disconnectedProxyLeavesEndpoints() {
     auto* page = add("productpage-v1-0", "productpage", "v1", 20000);
     add("reviews-v1-0", "reviews", "v1", 20010);

@@ -1,3 +1,8 @@
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -85,6 +90,127 @@ class ControlPlaneCliTest : public QObject {
     QVERIFY2(p.readAllStandardError().contains("is corrupted"), "no clear error");
   }
 
+  void applyRefusesOversizedAndNonUtf8FilesBeforeSending() {
+    startServer();
+    // 15 089 024 bytes: gRPC's default would answer "Received message larger than max".
+    const QString big = dir_->filePath("big.yaml");
+    {
+      QFile f(big);
+      QVERIFY(f.open(QIODevice::WriteOnly));
+      const QByteArray line = QByteArray("# ").append(QByteArray(125, 'x')).append('\n');
+      for (int i = 0; i < 15089024 / 128; ++i) f.write(line);
+    }
+    auto r = ctl({"apply", "-f", big});
+    QCOMPARE(r.code, 1);
+    QVERIFY2(r.err.contains("big.yaml: policy file is 14.4 MiB; the control plane accepts at most "
+                            "8 MiB"),
+             qPrintable(r.err));
+    const QString binary = dir_->filePath("binary.yaml");
+    {
+      QFile f(binary);
+      QVERIFY(f.open(QIODevice::WriteOnly));
+      f.write("kind: TrafficRoute\nname: ab\xff\xfe\x00\x01");
+    }
+    r = ctl({"apply", "-f", binary});
+    QCOMPARE(r.code, 1);
+    QVERIFY2(r.err.contains("binary.yaml: file is not UTF-8 text (byte 0xff at line 2, column 9)"),
+             qPrintable(r.err));
+    QVERIFY2(!r.err.contains("serializ"), qPrintable(r.err));
+    QCOMPARE(ctl({"history"}).out.split('\n', Qt::SkipEmptyParts).size(), 1);  // header only
+  }
+
+  // SIGTERM while applies of a large valid policy file are being worked on and a connection
+  // that never reads is open: the control plane exits within its grace period, and the policy
+  // history it wrote is intact after a restart.
+  void sigtermStopsWhileCallsAreInFlight() {
+    startServer({"--shutdown-grace", "5"});
+    QCOMPARE(ctl({"apply", "-f", policy("reviews-destination.yaml")}).code, 0);
+    QStringList files;
+    for (int k = 0; k < 6; ++k) files << largePolicy(k, 12000);  // ~3.3 MiB each
+    // A peer that connects and never reads.
+    const int idle = ::socket(AF_INET, SOCK_STREAM, 0);
+    QVERIFY(idle >= 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(address_.mid(address_.lastIndexOf(':') + 1).toUShort());
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    QCOMPARE(::connect(idle, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+    const QByteArray preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    QCOMPARE(::write(idle, preface.data(), preface.size()), ssize_t(preface.size()));
+    std::vector<std::unique_ptr<QProcess>> applies;
+    for (const auto& f : files) {
+      applies.push_back(std::make_unique<QProcess>());
+      applies.back()->start(bin_ + "/meshdeckctl",
+                            {"--server", address_, "--timeout", "60000", "apply", "-f", f});
+    }
+    for (auto& a : applies) QVERIFY(a->waitForStarted());
+    QTest::qWait(1500);  // the calls are sent and being parsed, committed or waiting
+    QElapsedTimer t;
+    t.start();
+    ::kill(static_cast<pid_t>(server_->processId()), SIGTERM);
+    QVERIFY(server_->waitForFinished(9000));
+    const qint64 took = t.elapsed();
+    const QString log = QString::fromUtf8(server_->readAllStandardError());
+    qInfo("SIGTERM to exit: %lld ms (exit code %d)", took, server_->exitCode());
+    QVERIFY2(took < 5000 + 2000, qPrintable(log.right(2000)));
+    QVERIFY2(server_->exitStatus() == QProcess::NormalExit &&
+                 (server_->exitCode() == 0 || server_->exitCode() == 3),
+             qPrintable(log.right(2000)));
+    if (server_->exitCode() == 3) QVERIFY(log.contains("still running"));
+    server_.reset();
+    for (auto& a : applies) {
+      if (!a->waitForFinished(10000)) a->kill();
+      a->waitForFinished();
+    }
+    // The history is intact: the server starts from it and lists revision 1 first-applied.
+    startServer();
+    auto history = ctl({"history"});
+    QCOMPARE(history.code, 0);
+    const auto rows = history.out.split('\n', Qt::SkipEmptyParts);
+    QVERIFY2(rows.size() >= 2, qPrintable(history.out));
+    QVERIFY2(rows.last().startsWith("1 "), qPrintable(history.out));
+    QCOMPARE(ctl({"get", "policies"}).code, 0);
+    ::close(idle);
+  }
+
+  // A call that keeps the server busy past the grace period (a YAML alias bomb, until the
+  // parser refuses them): SIGTERM still ends the process, by the watchdog if need be.
+  void sigtermEndsEvenABusyCall() {
+    startServer({"--shutdown-grace", "2"});
+    const QString bomb = dir_->filePath("bomb.yaml");
+    {
+      QFile f(bomb);
+      QVERIFY(f.open(QIODevice::WriteOnly));
+      QByteArray text = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+      for (int i = 1; i < 12; ++i)
+        text += QString("a%1: &a%1 [*a%2, *a%2, *a%2, *a%2, *a%2, *a%2, *a%2, *a%2, *a%2]\n")
+                    .arg(i)
+                    .arg(i - 1)
+                    .toUtf8();
+      text +=
+          "apiVersion: meshdeck.io/v1alpha1\nkind: DestinationPolicy\nmetadata:\n  name: b\n"
+          "spec:\n  host: *a11\n";
+      f.write(text);
+    }
+    QProcess apply;
+    apply.start(bin_ + "/meshdeckctl",
+                {"--server", address_, "--timeout", "1000", "apply", "-f", bomb});
+    QVERIFY(apply.waitForFinished(15000));
+    QTest::qWait(200);
+    QElapsedTimer t;
+    t.start();
+    ::kill(static_cast<pid_t>(server_->processId()), SIGTERM);
+    QVERIFY(server_->waitForFinished(8000));
+    qInfo("SIGTERM to exit with a busy call: %lld ms (exit code %d)", t.elapsed(),
+          server_->exitCode());
+    QVERIFY(t.elapsed() < 2000 + 2000);
+    const QString log = QString::fromUtf8(server_->readAllStandardError());
+    QVERIFY2(
+        server_->exitCode() == 0 || (server_->exitCode() == 3 && log.contains("still running")),
+        qPrintable(log.right(2000)));
+    server_.reset();
+  }
+
   void unreachableServerExits2() {
     auto r = ctl({"--server", "127.0.0.1:1", "--timeout", "500", "get", "edges"});
     QCOMPARE(r.code, 2);
@@ -96,6 +222,21 @@ class ControlPlaneCliTest : public QObject {
     QString out, err;
   };
   QString policy(const char* name) const { return src_ + "/resources/policies/" + name; }
+
+  // `count` DestinationPolicy documents (each declares its own service), distinct per `k`.
+  QString largePolicy(int k, int count) {
+    const QString path = dir_->filePath(QString("large-%1.yaml").arg(k));
+    QFile f(path);
+    if (!f.open(QIODevice::WriteOnly)) return path;
+    for (int i = 0; i < count; ++i)
+      f.write(QString("apiVersion: meshdeck.io/v1alpha1\nkind: DestinationPolicy\nmetadata:\n"
+                      "  name: svc-%1\nspec:\n  host: svc-%1\n  trafficPolicy:\n"
+                      "    connectionPool:\n      maxConnections: %2\n---\n")
+                  .arg(i)
+                  .arg(100 + k)
+                  .toUtf8());
+    return path;
+  }
 
   Result ctl(QStringList args) {
     if (!args.contains("--server")) args = QStringList{"--server", address_} + args;
