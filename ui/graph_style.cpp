@@ -4,6 +4,8 @@
 
 #include <QtGlobal>
 
+#include "common/yaml/yaml_input.h"
+
 namespace meshdeck::ui {
 
 Health metricsHealth(const cp::WindowMetrics& m, const HealthThresholds& t) {
@@ -125,8 +127,12 @@ QColor GraphStyle::tierColor(const QString& tier) const {
 
 EdgeBadges badgesForPolicy(const cp::PolicyInfo& policy) {
   EdgeBadges b;
+  // The text comes from a control plane, possibly remote: read it with the limits too.
+  const common::YamlDocuments loaded =
+      common::loadYaml(policy.yaml, policy.kind + "/" + policy.name);
+  if (!loaded.ok()) return b;
   try {
-    const YAML::Node doc = YAML::Load(policy.yaml);
+    const YAML::Node doc = loaded.first();
     const YAML::Node spec = doc["spec"];
     if (!spec || !spec.IsMap()) return b;
     if (policy.kind == "RateLimit") b.rate_limit = true;

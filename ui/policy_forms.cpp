@@ -22,6 +22,7 @@
 #include <QVBoxLayout>
 #include <optional>
 
+#include "common/yaml/yaml_input.h"
 #include "ui/yaml_highlighter.h"
 
 namespace meshdeck::ui {
@@ -75,8 +76,11 @@ std::optional<Existing> findExisting(const std::vector<cp::PolicyInfo>& existing
                                      const QString& service, bool by_host) {
   for (const auto& p : existing) {
     if (p.kind != kind) continue;
+    // The text comes from a control plane, possibly remote: read it with the limits too.
+    const common::YamlDocuments loaded = common::loadYaml(p.yaml, p.kind + "/" + p.name);
+    if (!loaded.ok()) continue;
     try {
-      YAML::Node doc = YAML::Load(p.yaml);
+      YAML::Node doc = loaded.first();
       const YAML::Node spec = doc["spec"];
       if (!spec.IsMap()) continue;
       std::string named;

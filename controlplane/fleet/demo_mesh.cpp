@@ -12,7 +12,6 @@
 #include <set>
 #include <sstream>
 
-#include "common/atomic_file.h"
 #include "common/duration.h"
 #include "controlplane/fleet/yaml_reader.h"
 
@@ -21,14 +20,6 @@ using meshdeck::cp::fleet::detail::Reader;
 using meshdeck::cp::fleet::detail::validName;
 
 namespace meshdeck::cp::fleet {
-
-std::string FileError::toString() const {
-  std::string s = file.empty() ? "<input>" : file;
-  if (line > 0) s += ":" + std::to_string(line) + ":" + std::to_string(column);
-  s += ": ";
-  if (!field.empty()) s += field + ": ";
-  return s + message;
-}
 
 const DemoService* DemoMesh::find(const std::string& service) const {
   for (const auto& s : services)
@@ -48,11 +39,13 @@ uint32_t DemoMesh::appsPerProcess() const {
   return instanceCount() > kPackThreshold ? kAutoAppsPerProcess : 1;
 }
 
-std::optional<DemoMesh> parseDemoMesh(const std::string& yaml, const std::string& file,
-                                      std::vector<FileError>* errors) {
+namespace {
+
+std::optional<DemoMesh> parseLoaded(const common::YamlDocuments& loaded, const std::string& file,
+                                    std::vector<FileError>* errors) {
   const size_t errors_before = errors->size();
   Reader r(file, errors);
-  const auto doc = detail::loadDocument(r, yaml, file, "DemoMesh", errors);
+  const auto doc = detail::loadDocument(r, loaded, "DemoMesh", errors);
   if (!doc) return std::nullopt;
   const YAML::Node root = *doc;
   DemoMesh mesh;
@@ -215,14 +208,16 @@ std::optional<DemoMesh> parseDemoMesh(const std::string& yaml, const std::string
   return mesh;
 }
 
+}  // namespace
+
+std::optional<DemoMesh> parseDemoMesh(const std::string& yaml, const std::string& file,
+                                      std::vector<FileError>* errors) {
+  return parseLoaded(common::loadYaml(yaml, file), file, errors);
+}
+
 std::optional<DemoMesh> loadDemoMesh(const std::filesystem::path& file,
                                      std::vector<FileError>* errors) {
-  std::string text, why;
-  if (!common::readFile(file, &text, &why)) {
-    errors->push_back({file.string(), 0, 0, "", "cannot open file (" + why + ")"});
-    return std::nullopt;
-  }
-  auto parsed = parseDemoMesh(text, file.string(), errors);
+  auto parsed = parseLoaded(common::loadYamlFile(file), file.string(), errors);
   if (parsed) parsed->source = file;
   return parsed;
 }

@@ -7,16 +7,13 @@
 #include <string>
 #include <vector>
 
+#include "common/yaml/yaml_error.h"
+
 namespace meshdeck::cp::fleet {
 
-// A problem in a demo or scenario file, located precisely.
-struct FileError {
-  std::string file;
-  uint32_t line = 0, column = 0;  // 1-based; 0 when unknown
-  std::string field;              // "spec.services[3].versions[0].replicas"
-  std::string message;
-  std::string toString() const;
-};
+// A problem in a demo or scenario file, located precisely: the YAML readers' one error type
+// (field e.g. "spec.services[3].versions[0].replicas").
+using FileError = common::YamlError;
 
 // How a demo service instance behaves (meshdeck-demo-service flags).
 struct Behaviour {

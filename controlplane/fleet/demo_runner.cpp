@@ -135,7 +135,7 @@ int DemoRunner::run(const std::function<bool()>& cancelled) {
     scenario = loadScenario(*file, &errors);
   }
   if (!errors.empty()) {
-    for (const auto& e : errors) say(e.toString());
+    for (const auto& e : errors) say(e.str());
     return 2;
   }
   if (scenario && scenario->demo != mesh->name) {
@@ -144,7 +144,7 @@ int DemoRunner::run(const std::function<bool()>& cancelled) {
     return 2;
   }
   if (scenario && !checkHighlights(*scenario, *mesh, scenario_file.string(), &errors)) {
-    for (const auto& e : errors) say(e.toString());
+    for (const auto& e : errors) say(e.str());
     return 2;
   }
 
@@ -218,9 +218,10 @@ int DemoRunner::run(const std::function<bool()>& cancelled) {
       if (auto next = options_.next_scenario ? options_.next_scenario() : std::nullopt) {
         std::vector<FileError> refused;
         if (next->demo != mesh->name)
-          refused.push_back({next->name, 0, 0, "spec.demo",
+          refused.push_back({next->name, 0, 0,
                              "scenario '" + next->name + "' is written for demo '" + next->demo +
-                                 "', not '" + mesh->name + "'"});
+                                 "', not '" + mesh->name + "'",
+                             "spec.demo"});
         else
           checkHighlights(*next, *mesh, next->name, &refused);
         if (refused.empty()) {
@@ -230,8 +231,8 @@ int DemoRunner::run(const std::function<bool()>& cancelled) {
         } else {
           std::string why;
           for (const auto& e : refused) {
-            say(e.toString());
-            why += (why.empty() ? "" : "; ") + e.toString();
+            say(e.str());
+            why += (why.empty() ? "" : "; ") + e.str();
           }
           if (options_.on_scenario_event) {
             ScenarioEvent e;

@@ -100,7 +100,7 @@ bool DemoSession::runScenario(const std::string& name_or_path, std::string* erro
   std::vector<FileError> errors;
   auto scenario = loadScenario(*file, &errors);
   if (!scenario) {
-    for (const auto& e : errors) *error += (error->empty() ? "" : "\n") + e.toString();
+    for (const auto& e : errors) *error += (error->empty() ? "" : "\n") + e.str();
     return false;
   }
   std::lock_guard lock(scenario_mu_);

@@ -6,7 +6,6 @@
 #include <set>
 #include <sstream>
 
-#include "common/atomic_file.h"
 #include "controlplane/fleet/yaml_reader.h"
 
 namespace meshdeck::cp::fleet {
@@ -42,8 +41,10 @@ std::string describe(const ScenarioAction& action) {
     std::string operator()(const ApplyPolicyAction& a) {
       // Name the documents applied: "apply TrafficRoute/x".
       std::string names;
+      const common::YamlDocuments loaded = common::loadYaml(a.yaml, "policy");
+      if (!loaded.ok()) return "apply policy";
       try {
-        for (const auto& doc : YAML::LoadAll(a.yaml))
+        for (const auto& doc : loaded.documents)
           names +=
               fmt::format("{}{}/{}", names.empty() ? "" : ", ", doc["kind"].as<std::string>("?"),
                           doc["metadata"]["name"].as<std::string>("?"));
@@ -147,13 +148,11 @@ std::optional<ScenarioAction> readAction(Reader& r, const YAML::Node& a, const s
   return SetLoadAction{r.str(v, "name", vp), r.number(v, "rate", vp, 10, 0.1, 100000)};
 }
 
-}  // namespace
-
-std::optional<Scenario> parseScenario(const std::string& yaml, const std::string& file,
-                                      std::vector<FileError>* errors) {
+std::optional<Scenario> parseLoaded(const common::YamlDocuments& loaded, const std::string& file,
+                                    std::vector<FileError>* errors) {
   const size_t before = errors->size();
   Reader r(file, errors);
-  const auto doc = detail::loadDocument(r, yaml, file, "Scenario", errors);
+  const auto doc = detail::loadDocument(r, loaded, "Scenario", errors);
   if (!doc) return std::nullopt;
   const YAML::Node root = *doc;
   Scenario sc;
@@ -244,14 +243,16 @@ std::optional<Scenario> parseScenario(const std::string& yaml, const std::string
   return sc;
 }
 
+}  // namespace
+
+std::optional<Scenario> parseScenario(const std::string& yaml, const std::string& file,
+                                      std::vector<FileError>* errors) {
+  return parseLoaded(common::loadYaml(yaml, file), file, errors);
+}
+
 std::optional<Scenario> loadScenario(const std::filesystem::path& file,
                                      std::vector<FileError>* errors) {
-  std::string text, why;
-  if (!common::readFile(file, &text, &why)) {
-    errors->push_back({file.string(), 0, 0, "", "cannot open file (" + why + ")"});
-    return std::nullopt;
-  }
-  return parseScenario(text, file.string(), errors);
+  return parseLoaded(common::loadYamlFile(file), file.string(), errors);
 }
 
 std::optional<std::filesystem::path> findScenarioFile(const std::string& name_or_path) {
@@ -304,7 +305,8 @@ std::vector<std::string> policyTargets(const std::string& yaml) {
   try {
     // A missing key yields an invalid node whose type queries throw: ask IsDefined() first.
     auto scalar = [](const YAML::Node& n) { return n.IsDefined() && n.IsScalar(); };
-    for (const auto& doc : YAML::LoadAll(yaml)) {
+    // A refused text has no documents: the control plane reports why when the action runs.
+    for (const auto& doc : common::loadYaml(yaml, "policy").documents) {
       const YAML::Node spec = doc["spec"];
       if (!spec.IsDefined() || !spec.IsMap()) continue;
       const YAML::Node host = spec["host"], selector = spec["selector"];
@@ -367,7 +369,7 @@ bool checkHighlights(const Scenario& scenario, const DemoMesh& mesh, const std::
       const auto& h = hl[k];
       const std::string field = fmt::format("spec.steps[{}].highlight[{}]", i, k);
       auto fail = [&](const std::string& message) {
-        errors->push_back({file, h.line, h.column, field, message});
+        errors->push_back({file, h.line, h.column, message, field});
       };
       for (const auto* name : {&h.source, &h.destination}) {
         if (!name->empty() && !names.count(*name))

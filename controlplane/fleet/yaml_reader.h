@@ -11,23 +11,20 @@
 #include <vector>
 
 #include "common/duration.h"
+#include "common/yaml/yaml_input.h"
 #include "controlplane/fleet/demo_mesh.h"
 
 namespace meshdeck::cp::fleet::detail {
 
 // Reads YAML nodes into typed values, collecting errors with their position and field path.
+// The nodes come from common::loadYaml(), so their size, depth and aliases are already bounded.
 class Reader {
  public:
   Reader(std::string file, std::vector<FileError>* errors)
       : file_(std::move(file)), errors_(errors) {}
 
   void error(const YAML::Node& node, const std::string& field, const std::string& message) {
-    FileError e{file_, 0, 0, field, message};
-    if (node.IsDefined() && node.Mark().line >= 0) {
-      e.line = static_cast<uint32_t>(node.Mark().line + 1);
-      e.column = static_cast<uint32_t>(node.Mark().column + 1);
-    }
-    errors_->push_back(std::move(e));
+    errors_->push_back(common::yamlErrorAt(file_, node, field, message));
   }
 
   // Reports keys of `map` not in `allowed`.
@@ -130,19 +127,17 @@ inline Behaviour readBehaviour(Reader& r, const YAML::Node& v, const std::string
   return b;
 }
 
-// Parses one document of `kind` (apiVersion meshdeck.io/v1alpha1): YAML syntax, the top-level
-// keys, apiVersion and kind. Returns the root mapping, or nullopt when it is not one.
-inline std::optional<YAML::Node> loadDocument(Reader& r, const std::string& yaml,
-                                              const std::string& file, const std::string& kind,
+// Checks the first document of `loaded` as one of `kind` (apiVersion meshdeck.io/v1alpha1): the
+// loader's refusal (limits, encoding, syntax), the top-level keys, apiVersion and kind. Returns
+// the root mapping, or nullopt when it is not one.
+inline std::optional<YAML::Node> loadDocument(Reader& r, const common::YamlDocuments& loaded,
+                                              const std::string& kind,
                                               std::vector<FileError>* errors) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml);
-  } catch (const YAML::Exception& e) {
-    errors->push_back({file, static_cast<uint32_t>(e.mark.line + 1),
-                       static_cast<uint32_t>(e.mark.column + 1), "", e.msg});
+  if (!loaded.ok()) {
+    errors->push_back(*loaded.error);
     return std::nullopt;
   }
+  const YAML::Node root = loaded.first();
   if (!r.isMap(root, "")) return std::nullopt;
   r.onlyKeys(root, "", {"apiVersion", "kind", "metadata", "spec"});
   if (r.str(root, "apiVersion", "") != "meshdeck.io/v1alpha1")

@@ -9,6 +9,7 @@
 #include <regex>
 
 #include "common/duration.h"
+#include "common/yaml/yaml_input.h"
 
 namespace meshdeck::cp {
 namespace {
@@ -24,20 +25,18 @@ class Reader {
       : file_(file), errors_(errors) {}
 
   SourceLocation at(const YAML::Node& n) const {
-    SourceLocation loc{file_, 0, 0};
-    const YAML::Mark m = n.Mark();
-    if (m.line >= 0 && m.column >= 0) {
-      loc.line = static_cast<uint32_t>(m.line + 1);
-      loc.column = static_cast<uint32_t>(m.column + 1);
-    }
-    return loc;
+    const common::YamlError e = common::yamlErrorAt(file_, n, "", "");
+    return SourceLocation{file_, e.line, e.column};
   }
 
+  void fail(const common::YamlError& e) {
+    errors_->push_back(ValidationError{e.source, e.line, e.column, e.field, e.message});
+  }
   void fail(const SourceLocation& loc, const std::string& path, std::string message) {
-    errors_->push_back(ValidationError{loc.file, loc.line, loc.column, path, std::move(message)});
+    fail(common::YamlError{loc.file, loc.line, loc.column, std::move(message), path});
   }
   void fail(const YAML::Node& n, const std::string& path, std::string message) {
-    fail(at(n), path, std::move(message));
+    fail(common::yamlErrorAt(file_, n, path, std::move(message)));
   }
 
   // Checks that `n` is a mapping whose keys are all in `allowed` (and not repeated).
@@ -999,18 +998,13 @@ std::vector<Policy> parsePolicies(std::string_view yaml, const std::string& file
                                   std::vector<ValidationError>* errors) {
   std::vector<Policy> out;
   Reader r(file, errors);
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(std::string(yaml));
-  } catch (const YAML::Exception& e) {
-    SourceLocation loc{file, 0, 0};
-    if (e.mark.line >= 0) {
-      loc.line = static_cast<uint32_t>(e.mark.line + 1);
-      loc.column = static_cast<uint32_t>(e.mark.column + 1);
-    }
-    r.fail(loc, "", fmt::format("invalid YAML: {}", e.msg));
+  // Limits, encoding and syntax are checked before any walk (the messages say which limit).
+  const common::YamlDocuments loaded = common::loadYaml(yaml, file);
+  if (!loaded.ok()) {
+    r.fail(*loaded.error);
     return out;
   }
+  const std::vector<YAML::Node>& docs = loaded.documents;
   for (const auto& doc : docs) {
     if (doc.IsNull()) continue;
     try {

@@ -10,8 +10,8 @@
 #include <cmath>
 #include <map>
 
-#include "common/atomic_file.h"
 #include "common/duration.h"
+#include "common/yaml/yaml_input.h"
 #include "meshdeck/v1/discovery.pb.h"
 #include "proxy/config/config_compiler.h"
 
@@ -20,12 +20,6 @@ namespace {
 
 namespace gp = google::protobuf;
 namespace json = boost::json;
-
-struct ConvertError {
-  YAML::Mark mark;
-  std::string path;
-  std::string message;
-};
 
 class Converter {
  public:
@@ -69,13 +63,13 @@ class Converter {
     return true;
   }
 
-  const ConvertError& error() const { return error_; }
+  const common::YamlError& error() const { return error_; }
   // Where each field path (as the compiler names it) was written.
   const std::map<std::string, YAML::Mark>& positions() const { return positions_; }
 
  private:
   bool fail(const YAML::Node& node, const std::string& path, const std::string& message) {
-    error_ = {node.Mark(), path, message};
+    error_ = common::yamlErrorAt(file_, node, path.empty() ? "(document)" : path, message);
     return false;
   }
 
@@ -198,7 +192,7 @@ class Converter {
   }
 
   std::string file_;
-  ConvertError error_;
+  common::YamlError error_;
   std::map<std::string, YAML::Mark> positions_;
 };
 
@@ -231,16 +225,14 @@ std::string locate(const std::string& errors, const std::string& file,
   return out;
 }
 
-std::string at(const std::string& file, const YAML::Mark& mark) {
-  return fmt::format("{}:{}:{}", file, mark.line + 1, mark.column + 1);
-}
-
 // Reads and removes the top-level `tls:` section (file paths, not part of ProxyConfig).
 bool takeTlsSection(YAML::Node& root, const std::string& file, TlsFiles* out, std::string* error) {
   if (!root.IsMap() || !root["tls"]) return true;
   const YAML::Node section = root["tls"];
   if (!section.IsMap()) {
-    *error = at(file, section.Mark()) + ": tls: expected a mapping (cert, key, trust_bundle)";
+    *error =
+        common::yamlErrorAt(file, section, "tls", "expected a mapping (cert, key, trust_bundle)")
+            .str();
     return false;
   }
   TlsFiles files;
@@ -252,12 +244,13 @@ bool takeTlsSection(YAML::Node& root, const std::string& file, TlsFiles* out, st
                                     : key == "trust_bundle" ? &files.trust_bundle
                                                             : nullptr;
     if (!target) {
-      *error = at(file, kv.first.Mark()) + ": tls." + key +
-               ": unknown field (expected one of: cert, key, trust_bundle)";
+      *error = common::yamlErrorAt(file, kv.first, "tls." + key,
+                                   "unknown field (expected one of: cert, key, trust_bundle)")
+                   .str();
       return false;
     }
     if (!kv.second.IsScalar() || kv.second.Scalar().empty()) {
-      *error = at(file, kv.second.Mark()) + ": tls." + key + ": expected a file path";
+      *error = common::yamlErrorAt(file, kv.second, "tls." + key, "expected a file path").str();
       return false;
     }
     std::filesystem::path p = kv.second.Scalar();
@@ -268,7 +261,7 @@ bool takeTlsSection(YAML::Node& root, const std::string& file, TlsFiles* out, st
         {"key", &files.key},
         {"trust_bundle", &files.trust_bundle}}) {
     if (path->empty()) {
-      *error = at(file, section.Mark()) + ": tls." + name + ": required";
+      *error = common::yamlErrorAt(file, section, std::string("tls.") + name, "required").str();
       return false;
     }
   }
@@ -277,17 +270,14 @@ bool takeTlsSection(YAML::Node& root, const std::string& file, TlsFiles* out, st
   return true;
 }
 
-}  // namespace
-
-bool parseProxyConfigYaml(const std::string& text, const std::string& file_name,
-                          meshdeck::v1::ProxyConfig* out, std::string* error, TlsFiles* tls) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
-    *error = fmt::format("{}:{}:{}: {}", file_name, e.mark.line + 1, e.mark.column + 1, e.msg);
+bool parseLoaded(const common::YamlDocuments& loaded, const std::string& file_name,
+                 meshdeck::v1::ProxyConfig* out, std::string* error, TlsFiles* tls) {
+  // Limits, encoding and syntax are checked before any walk (the message names the limit).
+  if (!loaded.ok()) {
+    *error = loaded.error->str();
     return false;
   }
+  YAML::Node root = loaded.first();
   Converter converter(file_name);
   json::value value;
   bool ok = false;
@@ -296,13 +286,11 @@ bool parseProxyConfigYaml(const std::string& text, const std::string& file_name,
     if (!takeTlsSection(root, file_name, &tls_files, error)) return false;
     ok = converter.message(root, meshdeck::v1::ProxyConfig::descriptor(), "", &value);
   } catch (const YAML::Exception& e) {
-    *error = fmt::format("{}:{}:{}: {}", file_name, e.mark.line + 1, e.mark.column + 1, e.msg);
+    *error = common::yamlErrorAt(file_name, e.mark, "", e.msg).str();
     return false;
   }
   if (!ok) {
-    const auto& e = converter.error();
-    *error = fmt::format("{}:{}:{}: {}: {}", file_name, e.mark.line + 1, e.mark.column + 1,
-                         e.path.empty() ? "(document)" : e.path, e.message);
+    *error = converter.error().str();
     return false;
   }
   meshdeck::v1::ProxyConfig parsed;
@@ -323,11 +311,16 @@ bool parseProxyConfigYaml(const std::string& text, const std::string& file_name,
   return true;
 }
 
+}  // namespace
+
+bool parseProxyConfigYaml(const std::string& text, const std::string& file_name,
+                          meshdeck::v1::ProxyConfig* out, std::string* error, TlsFiles* tls) {
+  return parseLoaded(common::loadYaml(text, file_name), file_name, out, error, tls);
+}
+
 bool loadProxyConfigFile(const std::filesystem::path& path, meshdeck::v1::ProxyConfig* out,
                          std::string* error, TlsFiles* tls) {
-  std::string text;
-  if (!common::readFile(path, &text, error)) return false;
-  return parseProxyConfigYaml(text, path.string(), out, error, tls);
+  return parseLoaded(common::loadYamlFile(path), path.string(), out, error, tls);
 }
 
 }  // namespace meshdeck::proxy

@@ -12,6 +12,8 @@
 #include <set>
 #include <sstream>
 
+#include "common/yaml/yaml_input.h"
+
 namespace meshdeck::testing {
 namespace {
 
@@ -177,17 +179,13 @@ std::string policyTarget(const YAML::Node& spec) {
   return {};
 }
 
+cp::ValidationError toValidationError(const common::YamlError& e) {
+  return {e.source, e.line, e.column, e.field, e.message};
+}
+
 cp::ValidationError errorAt(const std::string& file, const YAML::Mark& mark, std::string field,
                             std::string message) {
-  cp::ValidationError e;
-  e.file = file;
-  if (mark.line >= 0) {
-    e.line = static_cast<uint32_t>(mark.line + 1);
-    e.column = static_cast<uint32_t>(mark.column + 1);
-  }
-  e.field = std::move(field);
-  e.message = std::move(message);
-  return e;
+  return toValidationError(common::yamlErrorAt(file, mark, std::move(field), std::move(message)));
 }
 
 }  // namespace
@@ -426,9 +424,12 @@ cp::ApplyResult FakeControlPlane::applyPolicies(const std::string& yaml, const s
                                                "AuthorizationPolicy", "PeerAuthentication",
                                                "RateLimit"};
   std::vector<cp::PolicyInfo> parsed;
+  // Through the real reader, so the fake refuses what the control plane refuses.
+  const common::YamlDocuments loaded = common::loadYaml(yaml, file);
+  if (!loaded.ok()) result.errors.push_back(toValidationError(*loaded.error));
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(yaml);
-    if (docs.empty()) result.errors.push_back({file, 0, 0, "", "no YAML document"});
+    const std::vector<YAML::Node>& docs = loaded.documents;
+    if (loaded.ok() && docs.empty()) result.errors.push_back({file, 0, 0, "", "no YAML document"});
     for (const auto& doc : docs) {
       if (!doc.IsMap()) {
         result.errors.push_back(errorAt(file, doc.Mark(), "", "a policy must be a mapping"));

@@ -6,21 +6,15 @@
 #include <charconv>
 #include <set>
 
-#include "common/atomic_file.h"
+#include "common/yaml/yaml_input.h"
 
 namespace meshdeck::tools {
 
 namespace {
 
-// A located configuration error; caught once at the top and turned into the message.
-struct ConfigError {
-  YAML::Mark mark;
-  std::string path;
-  std::string message;
-};
-
+// Throws the located error; caught once at the top, where the source is known.
 [[noreturn]] void fail(const YAML::Node& node, std::string path, std::string message) {
-  throw ConfigError{node.Mark(), std::move(path), std::move(message)};
+  throw common::yamlErrorAt("", node, std::move(path), std::move(message));
 }
 
 std::string scalar(const YAML::Node& node, const std::string& path) {
@@ -82,12 +76,15 @@ ServiceConfig parseService(const YAML::Node& node, const std::string& path) {
   return svc;
 }
 
-}  // namespace
-
-bool parseDemoConfig(std::string_view yaml, std::string_view source, DemoConfig* out,
-                     std::string* error) {
+bool parseLoaded(const common::YamlDocuments& loaded, std::string_view source, DemoConfig* out,
+                 std::string* error) {
+  // Limits, encoding and syntax are checked before any walk (the message names the limit).
+  if (!loaded.ok()) {
+    *error = loaded.error->str();
+    return false;
+  }
   try {
-    const YAML::Node root = YAML::Load(std::string(yaml));
+    const YAML::Node root = loaded.first();
     if (!root.IsMap()) fail(root, "", "the file must be a mapping with 'services'");
     DemoConfig config;
     bool has_services = false;
@@ -116,19 +113,24 @@ bool parseDemoConfig(std::string_view yaml, std::string_view source, DemoConfig*
     }
     *out = std::move(config);
     return true;
-  } catch (const ConfigError& e) {
-    *error = fmt::format("{}:{}:{}: {}{}{}", source, e.mark.line + 1, e.mark.column + 1, e.path,
-                         e.path.empty() ? "" : ": ", e.message);
+  } catch (common::YamlError& e) {
+    e.source = source;
+    *error = e.str();
   } catch (const YAML::Exception& e) {
-    *error = fmt::format("{}:{}:{}: {}", source, e.mark.line + 1, e.mark.column + 1, e.msg);
+    *error = common::yamlErrorAt(std::string(source), e.mark, "", e.msg).str();
   }
   return false;
 }
 
+}  // namespace
+
+bool parseDemoConfig(std::string_view yaml, std::string_view source, DemoConfig* out,
+                     std::string* error) {
+  return parseLoaded(common::loadYaml(yaml, std::string(source)), source, out, error);
+}
+
 bool loadDemoConfigFile(const std::filesystem::path& path, DemoConfig* out, std::string* error) {
-  std::string text;
-  if (!common::readFile(path, &text, error)) return false;
-  return parseDemoConfig(text, path.string(), out, error);
+  return parseLoaded(common::loadYamlFile(path), path.string(), out, error);
 }
 
 std::string validateDemoConfig(const DemoConfig& config) {

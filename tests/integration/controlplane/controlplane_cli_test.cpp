@@ -68,6 +68,23 @@ class ControlPlaneCliTest : public QObject {
     QCOMPARE(doc["policies"].toArray().size(), 1);
   }
 
+  // Issue 15: the "billion laughs" policy is refused at once, naming the limit and where; the
+  // control plane keeps answering (before the reader's limits, it pinned a thread for good).
+  void refusesAliasBombAndKeepsServing() {
+    startServer();
+    const QString bomb = src_ + "/tests/data/yaml/billion-laughs.yaml";
+    QElapsedTimer timer;
+    timer.start();
+    auto refused = ctl({"apply", "-f", bomb});
+    QCOMPARE(refused.code, 1);
+    QVERIFY2(refused.err.contains("billion-laughs.yaml:4:36: too many alias expansions (limit "
+                                  "10000)"),
+             qPrintable(refused.err));
+    auto list = ctl({"get", "policies"});
+    QCOMPARE(list.code, 0);
+    QVERIFY(timer.elapsed() < 10000);
+  }
+
   void policyDirAndCorruptState() {
     // A policy directory is applied at start as one revision.
     QDir().mkpath(dir_->filePath("policies"));

@@ -2,6 +2,8 @@
 
 #include <QtTest>
 
+#include "support/hostile_yaml.h"
+
 using namespace meshdeck::cp;
 
 namespace {
@@ -400,6 +402,23 @@ spec:
     validatePolicySet(set, {}, &errors);
     QCOMPARE(errors.size(), size_t(1));
     QVERIFY(errors[0].message.find("the whole mesh") != std::string::npos);
+  }
+
+  // The "billion laughs" policy is refused by the reader's limits before any walk, fast.
+  void refusesAliasBombBeforeWalking() {
+    const std::string bomb =
+        "apiVersion: meshdeck.io/v1alpha1\nkind: RateLimit\n"
+        "metadata: {name: bomb}\nspec:\n" +
+        meshdeck::testing::billionLaughs();
+    QElapsedTimer timer;
+    timer.start();
+    std::vector<ValidationError> errors;
+    QVERIFY(parsePolicies(bomb, "bomb.yaml", &errors).empty());
+    QVERIFY(timer.elapsed() < 2000);
+    QCOMPARE(errors.size(), size_t{1});
+    // Four header lines before the bomb's own.
+    QCOMPARE(QString::fromStdString(errors[0].toString()),
+             QStringLiteral("bomb.yaml:8:36: too many alias expansions (limit 10000)"));
   }
 };
 

@@ -5,12 +5,14 @@
 #include <map>
 #include <set>
 
+#include "support/hostile_yaml.h"
+
 using namespace meshdeck::cp::fleet;
 
 namespace {
 std::string errorsText(const std::vector<FileError>& errors) {
   std::string s;
-  for (const auto& e : errors) s += e.toString() + "\n";
+  for (const auto& e : errors) s += e.str() + "\n";
   return s;
 }
 }  // namespace
@@ -135,6 +137,18 @@ class DemoMeshTest : public QObject {
     errors.clear();
     QVERIFY(!loadDemoMesh("/nonexistent/demo.yaml", &errors));
     QVERIFY(errorsText(errors).find("cannot open") != std::string::npos);
+  }
+
+  // The "billion laughs" is refused by the YAML reader's limits, from text and from a file.
+  void refusesAliasBomb() {
+    std::vector<FileError> errors;
+    QVERIFY(!parseDemoMesh(meshdeck::testing::billionLaughs(), "bomb.yaml", &errors));
+    QCOMPARE(errorsText(errors),
+             "bomb.yaml" + std::string(meshdeck::testing::kBillionLaughsRefusal) + "\n");
+    errors.clear();
+    const auto file = meshdeck::testing::hostileYamlFile("billion-laughs.yaml");
+    QVERIFY(!loadDemoMesh(file, &errors));
+    QCOMPARE(errorsText(errors), file.string() + meshdeck::testing::kBillionLaughsRefusal + "\n");
   }
 };
 

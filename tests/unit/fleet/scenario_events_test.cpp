@@ -87,7 +87,7 @@ Scenario parse(const std::string& yaml) {
   std::vector<FileError> errors;
   auto sc = parseScenario(yaml, "t.yaml", &errors);
   std::string text;
-  for (const auto& e : errors) text += e.toString() + "\n";
+  for (const auto& e : errors) text += e.str() + "\n";
   if (!sc) qFatal("scenario does not parse: %s", text.c_str());
   return *sc;
 }
@@ -186,7 +186,7 @@ spec:
     std::vector<FileError> errors;
     QVERIFY(!checkHighlights(sc, smallMesh(), "t.yaml", &errors));
     std::string text;
-    for (const auto& e : errors) text += e.toString() + "\n";
+    for (const auto& e : errors) text += e.str() + "\n";
     QCOMPARE(errors.size(), size_t{3});
     QVERIFY2(text.find("t.yaml:9:11: spec.steps[0].highlight[0]: 'nobody' is not a service or "
                        "load of demo 'small'") != std::string::npos,
@@ -214,7 +214,7 @@ spec:
 )",
                            "h.yaml", &errors));
     std::string text;
-    for (const auto& e : errors) text += e.toString() + "\n";
+    for (const auto& e : errors) text += e.str() + "\n";
     QCOMPARE(errors.size(), size_t{4});
     QVERIFY2(text.find("h.yaml:8:19: spec.steps[0].highlight[0]: must be 'source -> destination' "
                        "or a service name") != std::string::npos,

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "common/clock.h"
+#include "support/hostile_yaml.h"
 
 using namespace meshdeck::cp;
 using namespace meshdeck::cp::fleet;
@@ -156,7 +157,7 @@ class ScenarioTest : public QObject {
                        "      checkpoint: {edge: a b, metric: p42, above: 1, below: 2}\n",
                        "bad.yaml", &errors));
     std::string text;
-    for (const auto& e : errors) text += e.toString() + "\n";
+    for (const auto& e : errors) text += e.str() + "\n";
     QVERIFY2(text.find("bad.yaml:9:11: spec.steps[0].actions[0].explode: unknown action") !=
                  std::string::npos,
              text.c_str());
@@ -175,7 +176,7 @@ class ScenarioTest : public QObject {
       std::vector<FileError> errors;
       const auto sc = loadScenario(file, &errors);
       std::string text;
-      for (const auto& e : errors) text += e.toString() + "\n";
+      for (const auto& e : errors) text += e.str() + "\n";
       QVERIFY2(sc.has_value(), text.c_str());
       const auto demo_file = findDemoFile(sc->demo);
       QVERIFY2(demo_file.has_value(), sc->demo.c_str());
@@ -197,6 +198,19 @@ class ScenarioTest : public QObject {
             QVERIFY2(demo->find(b->service), b->service.c_str());
       }
     }
+  }
+
+  // The "billion laughs" is refused by the YAML reader's limits, from text and from a file.
+  void refusesAliasBomb() {
+    std::vector<FileError> errors;
+    QVERIFY(!parseScenario(meshdeck::testing::billionLaughs(), "bomb.yaml", &errors));
+    QCOMPARE(errors.size(), size_t{1});
+    QCOMPARE(errors[0].str(), "bomb.yaml" + std::string(meshdeck::testing::kBillionLaughsRefusal));
+    errors.clear();
+    const auto file = meshdeck::testing::hostileYamlFile("billion-laughs.yaml");
+    QVERIFY(!loadScenario(file, &errors));
+    QCOMPARE(errors.size(), size_t{1});
+    QCOMPARE(errors[0].str(), file.string() + meshdeck::testing::kBillionLaughsRefusal);
   }
 };
 

@@ -3,6 +3,7 @@
 #include "meshdeck/v1/discovery.pb.h"
 #include "proxy/config/config_compiler.h"
 #include "proxy/config/yaml_loader.h"
+#include "support/hostile_yaml.h"
 
 using namespace meshdeck::proxy;
 using namespace std::chrono_literals;
@@ -93,6 +94,19 @@ class ConfigTest : public QObject {
     QVERIFY((*slot_ids)[1].action == AuthzAction::kAllow);
     QCOMPARE((*slot_ids)[2].rule, std::string("default"));
     QVERIFY((*slot_ids)[2].action == AuthzAction::kDefault);
+  }
+
+  // The "billion laughs" config file is refused by the YAML reader's limits before any walk.
+  void refusesAliasBomb() {
+    const auto file = meshdeck::testing::hostileYamlFile("billion-laughs.yaml");
+    meshdeck::v1::ProxyConfig proto;
+    std::string error;
+    QVERIFY(!loadProxyConfigFile(file, &proto, &error));
+    QCOMPARE(QString::fromStdString(error),
+             QString::fromStdString(file.string() + meshdeck::testing::kBillionLaughsRefusal));
+    QVERIFY(!parse(meshdeck::testing::billionLaughs(), &proto, &error));
+    QCOMPARE(QString::fromStdString(error),
+             QString("proxy.yaml") + meshdeck::testing::kBillionLaughsRefusal);
   }
 
   void yamlErrorsNameLineColumnAndField() {

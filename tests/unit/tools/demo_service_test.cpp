@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 #include <thread>
 
+#include "support/hostile_yaml.h"
 #include "tools/demo_service/behaviour.h"
 #include "tools/demo_service/demo_config.h"
 #include "unit/tools/test_http_server.h"
@@ -205,6 +206,20 @@ class DemoServiceTest : public QObject {
                                           "f", &config, &error));
     QVERIFY(error.find("two services listen on 127.0.0.1:9000") != std::string::npos);
     QVERIFY(!meshdeck::tools::parseDemoConfig("services: [\n", "f", &config, &error));
+  }
+
+  // The "billion laughs" config is refused by the YAML reader's limits, from text and file.
+  void refusesAliasBomb() {
+    meshdeck::tools::DemoConfig config;
+    std::string error;
+    QVERIFY(!meshdeck::tools::parseDemoConfig(meshdeck::testing::billionLaughs(), "bomb.yaml",
+                                              &config, &error));
+    QCOMPARE(QString::fromStdString(error),
+             QString("bomb.yaml") + meshdeck::testing::kBillionLaughsRefusal);
+    const auto file = meshdeck::testing::hostileYamlFile("billion-laughs.yaml");
+    QVERIFY(!meshdeck::tools::loadDemoConfigFile(file, &config, &error));
+    QCOMPARE(QString::fromStdString(error),
+             QString::fromStdString(file.string() + meshdeck::testing::kBillionLaughsRefusal));
   }
 
   void errorRateAndStatusAreApplied() {
