@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/text/utf8.h"  // findInvalidUtf8, for the readers of text files
+
 namespace meshdeck::common {
 
 // Reads a whole file of at most `max_bytes`. Returns false and fills `error` with a message
@@ -19,17 +21,5 @@ bool readFileLimited(const std::filesystem::path& path, uint64_t max_bytes, std:
 // "8 MiB", "14.4 MiB", "512 KiB", "17 bytes": binary units, one decimal when not
 // whole.
 std::string formatBytes(uint64_t bytes);
-
-// Where a text stops being UTF-8: the first offending byte and its 1-based line and column
-// (the column counts characters).
-struct Utf8Error {
-  size_t offset = 0;
-  unsigned char byte = 0;
-  size_t line = 1, column = 1;
-  // "byte 0xff at line 3, column 7"
-  std::string toString() const;
-};
-// Nothing when `text` is valid UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF).
-std::optional<Utf8Error> findInvalidUtf8(std::string_view text);
 
 }  // namespace meshdeck::common

@@ -10,62 +10,18 @@
 #include <sstream>
 #include <system_error>
 
+#include "common/text/utf8.h"
+
 namespace meshdeck::common {
 namespace {
 
-std::string hexByte(unsigned char c) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "0x%02X", c);
-  return buf;
-}
-
-// The first byte that is not UTF-8 text a YAML author could have typed: an invalid, overlong or
-// truncated sequence, a surrogate, a code point above U+10FFFF, or a control character other
-// than tab, line feed and carriage return (YAML's printable set; NUL also makes yaml-cpp guess
-// UTF-16 or UTF-32). Columns count characters, as an editor does.
+// Text a YAML author could have typed: UTF-8 without control characters but tab, LF and CR
+// (YAML's printable set; NUL also makes yaml-cpp guess UTF-16 or UTF-32).
 std::optional<YamlError> checkText(std::string_view text, const std::string& source) {
-  uint32_t line = 1, column = 1;
-  size_t i = 0;
-  const auto bad = [&](std::string why) {
-    return YamlError{source, line, column, "not UTF-8 text (" + std::move(why) + ")", ""};
-  };
-  while (i < text.size()) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x80) {
-      if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F)
-        return bad("control character " + hexByte(c));
-      ++i;
-      if (c == '\n') {
-        ++line;
-        column = 1;
-      } else {
-        ++column;
-      }
-      continue;
-    }
-    size_t len = 0;
-    uint32_t cp = 0, min = 0;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2, cp = c & 0x1F, min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3, cp = c & 0x0F, min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4, cp = c & 0x07, min = 0x10000;
-    } else {
-      return bad("invalid byte " + hexByte(c));
-    }
-    if (i + len > text.size()) return bad("truncated sequence at byte " + hexByte(c));
-    for (size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(text[i + k]);
-      if ((cc & 0xC0) != 0x80) return bad("invalid sequence at byte " + hexByte(c));
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-      return bad("invalid sequence at byte " + hexByte(c));
-    i += len;
-    ++column;
-  }
-  return std::nullopt;
+  const auto bad = findInvalidUtf8(text, /*refuse_controls=*/true);
+  if (!bad) return std::nullopt;
+  return YamlError{source, static_cast<uint32_t>(bad->line), static_cast<uint32_t>(bad->column),
+                   "not UTF-8 text (" + bad->what() + ")", ""};
 }
 
 // Thrown by the counter to stop the parser at the first limit passed.
@@ -82,6 +38,12 @@ class LimitCounter : public YAML::EventHandler {
   LimitCounter(const YamlLimits& limits, YamlStats* stats) : limits_(limits), stats_(stats) {}
 
   void OnDocumentStart(const YAML::Mark& mark) override {
+    // yaml-cpp 0.7 keeps "finding" empty documents at a token it cannot parse (a leading ','
+    // loops LoadAll forever, yaml-cpp#1040): a document that starts where the last one did is
+    // a syntax error, not another document.
+    if (stats_->documents > 0 && mark.pos == last_document_pos_)
+      refuse(mark, "invalid YAML: unexpected character (no document can start here)");
+    last_document_pos_ = mark.pos;
     if (++stats_->documents > limits_.max_documents)
       refuse(mark, "too many documents (limit " + std::to_string(limits_.max_documents) + ")");
     anchors_.clear();
@@ -188,6 +150,7 @@ class LimitCounter : public YAML::EventHandler {
   YamlStats* stats_;
   std::vector<Expanded> anchors_;
   std::vector<Open> open_;
+  int last_document_pos_ = -1;  // where the last document started
 };
 
 YamlError refused(const std::string& source, const YAML::Mark& mark, std::string message) {

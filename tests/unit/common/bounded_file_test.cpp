@@ -65,9 +65,18 @@ class BoundedFileTest : public QObject {
     // Overlong encoding, a surrogate, a truncated sequence, a lone continuation byte.
     for (const char* bad : {"\xc0\xaf", "\xed\xa0\x80", "ab\xe2\x82", "\x80"})
       QVERIFY2(findInvalidUtf8(bad).has_value(), bad);
+    // A sequence cut short is reported at its lead byte.
     e = findInvalidUtf8("\xc3(");
     QVERIFY(e.has_value());
-    QCOMPARE(e->offset, size_t{1});
+    QCOMPARE(e->offset, size_t{0});
+    QCOMPARE(e->kind, meshdeck::common::Utf8Error::Kind::kTruncated);
+    QCOMPARE(e->what(), std::string("truncated sequence at byte 0xC3"));
+    // Control characters are text unless refused (YAML refuses them).
+    QVERIFY(!findInvalidUtf8(std::string_view("a\0b", 3)).has_value());
+    e = findInvalidUtf8(std::string_view("a\0b", 3), true);
+    QVERIFY(e.has_value());
+    QCOMPARE(e->column, size_t{2});
+    QCOMPARE(e->what(), std::string("control character 0x00"));
   }
 
   void limitsAreConsistent() {

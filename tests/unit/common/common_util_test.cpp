@@ -51,7 +51,8 @@ class CommonUtilTest : public QObject {
              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     // Only the file itself is left behind: no temporary files.
     QCOMPARE(std::distance(std::filesystem::directory_iterator(dir.path().toStdString()),
-                           std::filesystem::directory_iterator{}), 1);
+                           std::filesystem::directory_iterator{}),
+             1);
     QVERIFY(!meshdeck::common::writeFileAtomically("/nonexistent-dir/x", "a", &error));
     QVERIFY(error.find("/nonexistent-dir") != std::string::npos);
     QVERIFY(!meshdeck::common::readFile(dir.filePath("missing").toStdString(), &contents, &error));

@@ -1,3 +1,4 @@
+#include <QElapsedTimer>
 #include <QtTest>
 #include <filesystem>
 #include <fstream>
@@ -153,6 +154,20 @@ class CommonYamlTest : public QObject {
              std::string("/dev/zero: file too large (more than 16 bytes, limit 16)"));
     QVERIFY(errorText(loadYamlFile(dir.filePath("missing.yaml").toStdString()))
                 .find(": cannot open file (No such file or directory)") != std::string::npos);
+  }
+
+  void refusesInputYamlCppWouldLoopOn() {
+    // yaml-cpp 0.7's LoadAll never returns on these (yaml-cpp#1040, found by the policy_parser
+    // fuzzer): each is one syntax error, found at once.
+    for (const char* text : {",", "\n,\n", "a: b\n---\n,", "- !+(.,.)"}) {
+      QElapsedTimer timer;
+      timer.start();
+      const auto r = loadYaml(text, "loop.yaml");
+      QVERIFY2(!r.ok(), text);
+      QVERIFY2(errorText(r).find("loop.yaml:") == 0, errorText(r).c_str());
+      QVERIFY2(errorText(r).find("too many documents") == std::string::npos, errorText(r).c_str());
+      QVERIFY(timer.elapsed() < 2000);
+    }
   }
 
   void refusesBinaryInput() {

@@ -1,3 +1,5 @@
+#include "common/latency_histogram.h"
+
 #include <QtTest>
 #include <algorithm>
 #include <cmath>
@@ -5,7 +7,6 @@
 #include <vector>
 
 #include "common/histogram_proto.h"
-#include "common/latency_histogram.h"
 #include "meshdeck/v1/telemetry.pb.h"
 
 using meshdeck::common::LatencyHistogram;
@@ -25,15 +26,18 @@ std::vector<uint64_t> sample(const QString& distribution, size_t n, uint32_t see
   std::mt19937_64 rng(seed);
   std::vector<uint64_t> out;
   out.reserve(n);
-  std::uniform_real_distribution<double> uniform(1e3, 5e8);       // 1 us .. 500 ms
+  std::uniform_real_distribution<double> uniform(1e3, 5e8);           // 1 us .. 500 ms
   std::lognormal_distribution<double> lognormal(std::log(2e6), 0.8);  // median 2 ms
-  std::normal_distribution<double> fast(3e5, 5e4), slow(8e7, 1e7);     // 300 us and 80 ms
+  std::normal_distribution<double> fast(3e5, 5e4), slow(8e7, 1e7);    // 300 us and 80 ms
   std::bernoulli_distribution pick_slow(0.1);
   for (size_t i = 0; i < n; ++i) {
     double v = 0;
-    if (distribution == "uniform") v = uniform(rng);
-    else if (distribution == "lognormal") v = lognormal(rng);
-    else v = pick_slow(rng) ? slow(rng) : fast(rng);
+    if (distribution == "uniform")
+      v = uniform(rng);
+    else if (distribution == "lognormal")
+      v = lognormal(rng);
+    else
+      v = pick_slow(rng) ? slow(rng) : fast(rng);
     out.push_back(static_cast<uint64_t>(std::max(1000.0, v)));
   }
   return out;
@@ -65,8 +69,11 @@ class LatencyHistogramTest : public QObject {
       const double error = std::abs(estimate - exact) / exact;
       worst = std::max(worst, error);
       QVERIFY2(error <= 0.01, qPrintable(QString("%1 p%2: exact %3 estimate %4 error %5%")
-                                             .arg(distribution).arg(p).arg(exact)
-                                             .arg(estimate).arg(error * 100)));
+                                             .arg(distribution)
+                                             .arg(p)
+                                             .arg(exact)
+                                             .arg(estimate)
+                                             .arg(error * 100)));
     }
     qInfo("%s: worst relative error %.4f%%", qPrintable(distribution), worst * 100);
   }
@@ -87,8 +94,14 @@ class LatencyHistogramTest : public QObject {
     const auto a = sample("lognormal", 100'000, 1);
     const auto b = sample("bimodal", 100'000, 2);
     LatencyHistogram ha, hb, all;
-    for (auto v : a) { ha.record(v); all.record(v); }
-    for (auto v : b) { hb.record(v); all.record(v); }
+    for (auto v : a) {
+      ha.record(v);
+      all.record(v);
+    }
+    for (auto v : b) {
+      hb.record(v);
+      all.record(v);
+    }
     ha.merge(hb);
     QVERIFY(ha == all);
     QCOMPARE(ha.percentile(99), all.percentile(99));
