@@ -7,6 +7,7 @@
 // and body), in order. A request the client did not send as a request, or bytes that do not
 // frame, trap. Sanitizer reports from the proxy's worker thread end the run as usual.
 //
+// libFuzzer's -timeout arms SIGALRM every second: every system call here retries on EINTR.
 // Per input: connect, write, half-close, read the answers until the proxy closes (bounded),
 // then let the backend catch up. Backend connections the proxy keeps pooled survive between
 // inputs (a pool that hands out a connection in the middle of a message is a finding too), but
@@ -23,6 +24,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/url/parse.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -180,6 +182,7 @@ class Backend {
         if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         Conn& c = conns[i - 1];
         const ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
+        if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
           ::close(c.fd);
           c.fd = -1;
@@ -227,7 +230,8 @@ class Backend {
       }
       c.data.erase(0, consumed);
       const std::string_view r = head ? kHeadResponse : kResponse;
-      (void)!::send(c.fd, r.data(), r.size(), MSG_NOSIGNAL);
+      while (::send(c.fd, r.data(), r.size(), MSG_NOSIGNAL) < 0 && errno == EINTR) {
+      }
     }
   }
 
@@ -281,7 +285,11 @@ void exchange(uint16_t port, std::string_view input) {
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   a.sin_port = htons(port);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+  int rc;
+  do {
+    rc = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
     std::perror("proxy_http1: connect");
     std::abort();
   }
@@ -297,9 +305,13 @@ void exchange(uint16_t port, std::string_view input) {
     pollfd p{fd, static_cast<short>(POLLIN | (write_open ? POLLOUT : 0)), 0};
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) break;
+    if (left <= 0) break;
+    const int ready = ::poll(&p, 1, static_cast<int>(left));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) break;
     if (p.revents & POLLOUT) {
       const ssize_t n = ::send(fd, input.data() + sent, input.size() - sent, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
         write_open = false;  // the proxy closed on us: read what it said
       } else {
@@ -307,7 +319,9 @@ void exchange(uint16_t port, std::string_view input) {
       }
     }
     if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
-      if (::recv(fd, buf, sizeof buf, 0) <= 0) break;
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
     }
   }
   ::close(fd);
@@ -336,6 +350,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string violation;
   const std::vector<Message> received = h.backend.finish(&violation, std::chrono::milliseconds(20));
 
+  static const bool debug = std::getenv("MESHDECK_FUZZ_DEBUG") != nullptr;
+  if (debug) {
+    for (const Message& m : sent)
+      std::fprintf(stderr, "client sent: %s %s (%zu body bytes)\n", m.method.c_str(),
+                   printable(m.target).c_str(), m.body.size());
+    for (const Message& m : received)
+      std::fprintf(stderr, "upstream got: %s %s (%zu body bytes)\n", m.method.c_str(),
+                   printable(m.target).c_str(), m.body.size());
+  }
   if (violation.empty()) {
     // Each upstream request must be a request of the input, in order (a retry may repeat one).
     size_t j = 0;
