@@ -49,7 +49,7 @@ uint32_t DemoMesh::appsPerProcess() const {
 }
 
 std::optional<DemoMesh> parseDemoMesh(const std::string& yaml, const std::string& file,
-                                      std::vector<FileError>* errors) {
+                                      std::vector<FileError>* errors) try {
   const size_t errors_before = errors->size();
   Reader r(file, errors);
   const auto doc = detail::loadDocument(r, yaml, file, "DemoMesh", errors);
@@ -213,6 +213,9 @@ std::optional<DemoMesh> parseDemoMesh(const std::string& yaml, const std::string
   }
   if (errors->size() != errors_before) return std::nullopt;
   return mesh;
+} catch (const YAML::Exception& e) {
+  detail::addYamlError(e, file, errors);
+  return std::nullopt;
 }
 
 std::optional<DemoMesh> loadDemoMesh(const std::filesystem::path& file,

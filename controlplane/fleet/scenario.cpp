@@ -150,7 +150,7 @@ std::optional<ScenarioAction> readAction(Reader& r, const YAML::Node& a, const s
 }  // namespace
 
 std::optional<Scenario> parseScenario(const std::string& yaml, const std::string& file,
-                                      std::vector<FileError>* errors) {
+                                      std::vector<FileError>* errors) try {
   const size_t before = errors->size();
   Reader r(file, errors);
   const auto doc = detail::loadDocument(r, yaml, file, "Scenario", errors);
@@ -242,6 +242,9 @@ std::optional<Scenario> parseScenario(const std::string& yaml, const std::string
   }
   if (errors->size() != before) return std::nullopt;
   return sc;
+} catch (const YAML::Exception& e) {
+  detail::addYamlError(e, file, errors);
+  return std::nullopt;
 }
 
 std::optional<Scenario> loadScenario(const std::filesystem::path& file,
