@@ -9,9 +9,11 @@
 //
 // libFuzzer's -timeout arms SIGALRM every second: every system call here retries on EINTR.
 // Per input: connect, write, half-close, read the answers until the proxy closes (bounded),
-// then let the backend catch up. Backend connections the proxy keeps pooled survive between
-// inputs (a pool that hands out a connection in the middle of a message is a finding too), but
-// a connection left holding half a request is closed so that the next input starts clean.
+// then let the backend catch up. A request the client sent completely that the backend holds
+// half of while the proxy keeps the client waiting is a framing disagreement, reported too.
+// Backend connections the proxy keeps pooled survive between inputs (a pool that hands out a
+// connection in the middle of a message is a finding too), but a connection left holding half
+// a request is closed so that the next input starts clean.
 #include <netinet/in.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
@@ -139,7 +141,8 @@ class Backend {
   // Waits until the backend has looked at everything that is readable now (and, for up to
   // `linger`, for connections holding half a request to complete or close; those still open
   // then are closed), then returns what was received.
-  std::vector<Message> finish(std::string* violation, std::chrono::milliseconds linger) {
+  std::vector<Message> finish(std::string* violation, std::chrono::milliseconds linger,
+                              std::vector<std::string>* partials) {
     const auto deadline = Clock::now() + linger;
     uint64_t target = 0;
     {
@@ -151,6 +154,7 @@ class Backend {
       std::lock_guard lock(mutex_);
       if (passes_ < target) continue;
       if (partial_ == 0 || Clock::now() >= deadline) {
+        *partials = partial_data_;
         if (partial_ != 0) close_partial_ = true;
         *violation = violation_;
         return received_;
@@ -189,10 +193,14 @@ class Backend {
           continue;
         }
         c.data.append(buf, static_cast<size_t>(n));
+        if (std::getenv("MESHDECK_FUZZ_DEBUG") != nullptr)
+          std::fprintf(stderr, "upstream bytes: %s\n",
+                       printable({buf, static_cast<size_t>(n)}).c_str());
         serve(c);
       }
       std::lock_guard lock(mutex_);
       size_t partial = 0;
+      partial_data_.clear();
       for (auto& c : conns) {
         if (c.fd >= 0 && !c.data.empty()) {
           if (close_partial_) {
@@ -200,6 +208,7 @@ class Backend {
             c.fd = -1;
           } else {
             ++partial;
+            partial_data_.push_back(c.data);
           }
         }
       }
@@ -242,6 +251,7 @@ class Backend {
   std::vector<Message> received_;
   std::string violation_;
   size_t partial_ = 0;
+  std::vector<std::string> partial_data_;
   uint64_t passes_ = 0;
   bool close_partial_ = false;
 };
@@ -279,7 +289,8 @@ Harness& harness() {
 }
 
 // Sends the input, half-closes, and reads until the proxy closes or a deadline passes.
-void exchange(uint16_t port, std::string_view input) {
+// Returns whether the proxy closed the connection.
+bool exchange(uint16_t port, std::string_view input) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -297,6 +308,7 @@ void exchange(uint16_t port, std::string_view input) {
   size_t sent = 0;
   bool write_open = true;
   char buf[16384];
+  bool closed = false;
   for (;;) {
     if (write_open && sent == input.size()) {
       ::shutdown(fd, SHUT_WR);
@@ -321,10 +333,24 @@ void exchange(uint16_t port, std::string_view input) {
     if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
       const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
+      if (n <= 0) {
+        closed = true;
+        break;
+      }
     }
   }
   ::close(fd);
+  return closed;
+}
+
+// The request line of a partial message whose header is complete.
+std::optional<Message> headOf(std::string_view data) {
+  http::request_parser<http::string_body> p;
+  p.header_limit(64 * 1024);
+  boost::system::error_code ec;
+  p.put(boost::asio::buffer(data.data(), data.size()), ec);
+  if (!p.is_header_done()) return std::nullopt;
+  return Message{std::string(p.get().method_string()), std::string(p.get().target()), {}};
 }
 
 }  // namespace
@@ -346,9 +372,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 
   h.backend.begin();
-  exchange(h.port, input);
+  const bool closed = exchange(h.port, input);
   std::string violation;
-  const std::vector<Message> received = h.backend.finish(&violation, std::chrono::milliseconds(20));
+  std::vector<std::string> partials;
+  const std::vector<Message> received =
+      h.backend.finish(&violation, std::chrono::milliseconds(closed ? 20 : 200), &partials);
+  // The proxy still holds the client connection and the upstream holds half a message whose
+  // head is that of a request the client sent completely: proxy and upstream disagree on where
+  // that request ends (its next bytes would be read as another request).
+  if (violation.empty() && !closed) {
+    for (const std::string& data : partials) {
+      const auto head = headOf(data);
+      if (!head) continue;
+      for (const Message& s : sent) {
+        if (s.method == head->method && originForm(s.target) == head->target) {
+          violation = "a request the client sent completely reached the upstream incomplete:\n" +
+                      printable(data);
+          break;
+        }
+      }
+    }
+  }
 
   static const bool debug = std::getenv("MESHDECK_FUZZ_DEBUG") != nullptr;
   if (debug) {
