@@ -42,7 +42,7 @@ uint32_t DemoMesh::appsPerProcess() const {
 namespace {
 
 std::optional<DemoMesh> parseLoaded(const common::YamlDocuments& loaded, const std::string& file,
-                                    std::vector<FileError>* errors) {
+                                    std::vector<FileError>* errors) try {
   const size_t errors_before = errors->size();
   Reader r(file, errors);
   const auto doc = detail::loadDocument(r, loaded, "DemoMesh", errors);
@@ -206,6 +206,9 @@ std::optional<DemoMesh> parseLoaded(const common::YamlDocuments& loaded, const s
   }
   if (errors->size() != errors_before) return std::nullopt;
   return mesh;
+} catch (const YAML::Exception& e) {
+  detail::addYamlError(e, file, errors);
+  return std::nullopt;
 }
 
 }  // namespace

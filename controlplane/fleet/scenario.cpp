@@ -149,7 +149,7 @@ std::optional<ScenarioAction> readAction(Reader& r, const YAML::Node& a, const s
 }
 
 std::optional<Scenario> parseLoaded(const common::YamlDocuments& loaded, const std::string& file,
-                                    std::vector<FileError>* errors) {
+                                    std::vector<FileError>* errors) try {
   const size_t before = errors->size();
   Reader r(file, errors);
   const auto doc = detail::loadDocument(r, loaded, "Scenario", errors);
@@ -241,6 +241,9 @@ std::optional<Scenario> parseLoaded(const common::YamlDocuments& loaded, const s
   }
   if (errors->size() != before) return std::nullopt;
   return sc;
+} catch (const YAML::Exception& e) {
+  detail::addYamlError(e, file, errors);
+  return std::nullopt;
 }
 
 }  // namespace

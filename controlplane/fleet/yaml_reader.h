@@ -40,7 +40,13 @@ class Reader {
     }
   }
 
+  // `n` may be the result of a lookup of a missing key on a const node: yaml-cpp's "zombie",
+  // on which everything but IsDefined() throws YAML::InvalidNode.
   bool isMap(const YAML::Node& n, const std::string& path) {
+    if (!n.IsDefined()) {
+      error(n, path, "is required");
+      return false;
+    }
     if (n.IsMap()) return true;
     error(n, path, "must be a mapping");
     return false;
@@ -125,6 +131,18 @@ inline Behaviour readBehaviour(Reader& r, const YAML::Node& v, const std::string
   b.error_status = static_cast<uint32_t>(r.number(v, "errorStatus", path, 503, 400, 599));
   b.response_size = static_cast<uint32_t>(r.number(v, "responseSize", path, 256, 0, 16 << 20));
   return b;
+}
+
+// A yaml-cpp exception escaping a reader (a node used in a way its kind does not allow) as a
+// located error, so that a malformed file is refused instead of ending the process.
+inline void addYamlError(const YAML::Exception& e, const std::string& file,
+                         std::vector<FileError>* errors) {
+  FileError err{file, 0, 0, "malformed document: " + e.msg, ""};
+  if (e.mark.line >= 0) {
+    err.line = static_cast<uint32_t>(e.mark.line + 1);
+    err.column = static_cast<uint32_t>(e.mark.column + 1);
+  }
+  errors->push_back(std::move(err));
 }
 
 // Checks the first document of `loaded` as one of `kind` (apiVersion meshdeck.io/v1alpha1): the

@@ -5,6 +5,7 @@
 
 #include <deque>
 #include <mutex>
+#include <utility>
 
 #include "common/bounded_file.h"
 #include "common/histogram_proto.h"
@@ -114,6 +115,17 @@ bool certificateFromProto(const v1::WorkloadCertificate& in, CertificateInfo* ou
   if (in.issuer().empty() || in.issuer().size() > 1024) {
     *error = "certificate: issuer must be 1-1024 characters";
     return false;
+  }
+  // Seconds from a peer, converted to the clock's nanoseconds below: beyond ~292 years from 1970
+  // the multiplication would overflow.
+  constexpr int64_t kMaxSeconds =
+      std::chrono::duration_cast<std::chrono::seconds>(SystemTime::duration::max()).count();
+  for (const auto& [name, ts] :
+       {std::pair{"not_before", &in.not_before()}, std::pair{"not_after", &in.not_after()}}) {
+    if (ts->seconds() < -kMaxSeconds || ts->seconds() > kMaxSeconds) {
+      *error = std::string("certificate: ") + name + " is out of range";
+      return false;
+    }
   }
   if (in.not_after().seconds() <= in.not_before().seconds()) {
     *error = "certificate: not_after must be after not_before";

@@ -154,7 +154,7 @@ void TelemetryAggregator::expireLocked(Series& s, int64_t now) const {
     block.latency.merge(sec.latency);
     for (const auto& [v, n] : sec.by_version) {
       auto it = std::find_if(block.by_version.begin(), block.by_version.end(),
-                             [&](const auto& b) { return b.first == v; });
+                             [&version = v](const auto& b) { return b.first == version; });
       if (it == block.by_version.end())
         block.by_version.emplace_back(v, n);
       else

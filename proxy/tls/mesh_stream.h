@@ -336,9 +336,8 @@ class MeshStream {
 
   // The TLS handshake (after startTls()); completes with (error_code).
   template <typename HandshakeToken = boost::asio::default_completion_token_t<executor_type>>
-  auto async_handshake(
-      boost::asio::ssl::stream_base::handshake_type role,
-      HandshakeToken&& token = boost::asio::default_completion_token_t<executor_type>{}) {
+  auto async_handshake(boost::asio::ssl::stream_base::handshake_type role,
+                       HandshakeToken&& token = HandshakeToken{}) {
     return boost::asio::async_initiate<HandshakeToken, void(boost::system::error_code)>(
         [this, role](auto&& handler) {
           using H = std::decay_t<decltype(handler)>;
@@ -358,9 +357,7 @@ class MeshStream {
 
   template <typename MutableBufferSequence,
             typename ReadToken = boost::asio::default_completion_token_t<executor_type>>
-  auto async_read_some(
-      const MutableBufferSequence& buffers,
-      ReadToken&& token = boost::asio::default_completion_token_t<executor_type>{}) {
+  auto async_read_some(const MutableBufferSequence& buffers, ReadToken&& token = ReadToken{}) {
     return boost::asio::async_initiate<ReadToken, void(boost::system::error_code, std::size_t)>(
         [this](auto&& handler, const MutableBufferSequence& b) {
           using H = std::decay_t<decltype(handler)>;
@@ -385,9 +382,7 @@ class MeshStream {
 
   template <typename ConstBufferSequence,
             typename WriteToken = boost::asio::default_completion_token_t<executor_type>>
-  auto async_write_some(
-      const ConstBufferSequence& buffers,
-      WriteToken&& token = boost::asio::default_completion_token_t<executor_type>{}) {
+  auto async_write_some(const ConstBufferSequence& buffers, WriteToken&& token = WriteToken{}) {
     return boost::asio::async_initiate<WriteToken, void(boost::system::error_code, std::size_t)>(
         [this](auto&& handler, const ConstBufferSequence& b) {
           using H = std::decay_t<decltype(handler)>;

@@ -99,6 +99,9 @@ class ProtoConvertTest : public QObject {
         {"serial_hex", [](auto& x) { x.clear_serial_hex(); }},
         {"issuer", [](auto& x) { x.clear_issuer(); }},
         {"not_after", [](auto& x) { x.mutable_not_after()->set_seconds(1'700'000'000); }},
+        // Found by the telemetry_report fuzzer: seconds * 10^9 overflowed (undefined behaviour).
+        {"not_after", [](auto& x) { x.mutable_not_after()->set_seconds(15'390'294'656); }},
+        {"not_before", [](auto& x) { x.mutable_not_before()->set_seconds(INT64_MIN); }},
     };
     for (const auto& b : bad) {
       v1::WorkloadCertificate spoilt = c;

@@ -150,6 +150,26 @@ class DemoMeshTest : public QObject {
     QVERIFY(!loadDemoMesh(file, &errors));
     QCOMPARE(errorsText(errors), file.string() + meshdeck::testing::kBillionLaughsRefusal + "\n");
   }
+
+  // Found by the demo_scenario fuzzer: a lookup of a missing key on a const yaml-cpp node yields
+  // a node on which IsMap() throws, and the exception ended the process.
+  void missingSectionsAreRefusedNotThrown() {
+    std::vector<FileError> errors;
+    std::optional<DemoMesh> mesh;
+    QVERIFY_THROWS_NO_EXCEPTION(
+        mesh =
+            parseDemoMesh("apiVersion: meshdeck.io/v1alpha1\nkind: DemoMesh\n", "m.yaml", &errors));
+    QVERIFY(!mesh);
+    QVERIFY2(errorsText(errors).find("metadata: is required") != std::string::npos,
+             errorsText(errors).c_str());
+    QVERIFY2(errorsText(errors).find("spec: is required") != std::string::npos,
+             errorsText(errors).c_str());
+    errors.clear();
+    QVERIFY_THROWS_NO_EXCEPTION(
+        mesh = parseDemoMesh("a: &a [x, x]\nb: [*a, *a]\n", "m.yaml", &errors));
+    QVERIFY(!mesh);
+    QVERIFY(!errors.empty());
+  }
 };
 
 QTEST_APPLESS_MAIN(DemoMeshTest)

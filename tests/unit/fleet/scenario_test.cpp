@@ -169,6 +169,22 @@ class ScenarioTest : public QObject {
     QVERIFY2(text.find("needs exactly one of above or below") != std::string::npos, text.c_str());
   }
 
+  // Found by the demo_scenario fuzzer: missing sections made yaml-cpp throw out of the parser.
+  void missingSectionsAreRefusedNotThrown() {
+    std::vector<FileError> errors;
+    std::optional<Scenario> sc;
+    QVERIFY_THROWS_NO_EXCEPTION(sc = parseScenario("kind: Scenario\n", "s.yaml", &errors));
+    QVERIFY(!sc);
+    QVERIFY(!errors.empty());
+    errors.clear();
+    QVERIFY_THROWS_NO_EXCEPTION(
+        sc = parseScenario("apiVersion: meshdeck.io/v1alpha1\nkind: Scenario\nmetadata: {name: s}\n"
+                           "spec: {demo: storefront}\n",
+                           "s.yaml", &errors));
+    QVERIFY(!sc);
+    QVERIFY(!errors.empty());
+  }
+
   void bundledScenariosAreValidForTheirDemo() {
     const auto files = bundledScenarios();
     QVERIFY(files.size() >= 4);

@@ -1,0 +1,43 @@
+// snapshot_reader: the snapshot file reader (ui::parseSnapshotJson, what File > Open snapshot
+// and `meshdeck --snapshot` use) on arbitrary bytes.
+//
+// The reader exists only in ui/ (it is written on QJsonDocument); it is compiled here from its
+// one source file against Qt Core alone, no widgets. The control plane has the writer only
+// (cp::snapshotToJson), which the oracle uses.
+// Oracle: no crash, hang or sanitizer report; a snapshot that parses, written again by the
+// control plane's writer, parses again with the same services, edges and proxies.
+#include <spdlog/spdlog.h>
+
+#include <QByteArray>
+#include <QString>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "controlplane/snapshot_json.h"
+#include "ui/snapshot_control_plane.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const bool quiet = (spdlog::set_level(spdlog::level::off), true);
+  (void)quiet;
+  const QByteArray json(reinterpret_cast<const char*>(data), static_cast<qsizetype>(size));
+  meshdeck::ui::SnapshotDocument doc;
+  QString error;
+  if (!meshdeck::ui::parseSnapshotJson(json, &doc, &error)) return 0;
+
+  const std::string written = meshdeck::cp::snapshotToJson(doc.graph, doc.policies, "fuzz");
+  meshdeck::ui::SnapshotDocument again;
+  if (!meshdeck::ui::parseSnapshotJson(QByteArray::fromStdString(written), &again, &error)) {
+    std::fprintf(stderr, "snapshot_reader: the writer's output does not read back: %s\n%s\n",
+                 error.toStdString().c_str(), written.c_str());
+    __builtin_trap();
+  }
+  if (again.graph.services.size() != doc.graph.services.size() ||
+      again.graph.edges.size() != doc.graph.edges.size() ||
+      again.graph.proxies.size() != doc.graph.proxies.size()) {
+    std::fprintf(stderr, "snapshot_reader: services/edges/proxies lost in a round trip\n%s\n",
+                 written.c_str());
+    __builtin_trap();
+  }
+  return 0;
+}
