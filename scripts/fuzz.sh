@@ -18,22 +18,8 @@ usage() {
 }
 [ $# -ge 1 ] || usage
 
-# What the fuzz preset needs beyond scripts/setup.sh: clang 14 and its libFuzzer runtime.
-"$root/scripts/setup.sh"
-missing=()
-for p in clang-14 libclang-rt-14-dev; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "meshdeck fuzz: installing ${#missing[@]} missing Debian packages: ${missing[*]}"
-  sudo=()
-  [ "$(id -u)" -ne 0 ] && sudo=(sudo)
-  export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# What the fuzz preset needs beyond scripts/setup.sh's list: clang 14 and its libFuzzer runtime.
+"$root/scripts/setup.sh" clang-14 libclang-rt-14-dev
 
 cd "$root"
 export CCACHE_BASEDIR="$root"

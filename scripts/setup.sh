@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine lacks to build, test and run Meshdeck.
 # Idempotent: silent when everything is present. Needs root (or sudo) only when installing.
+# Usage: scripts/setup.sh [EXTRA_PACKAGE...]   (extra packages a single script needs, e.g. the
+# fuzz preset's clang-14; installed the same way, under the same lock wait)
 set -euo pipefail
 
 packages=(
@@ -24,6 +26,7 @@ packages=(
   dpkg-dev file desktop-file-utils appstream lintian help2man
 )
 
+packages+=("$@")
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
