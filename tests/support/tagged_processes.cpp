@@ -13,6 +13,13 @@ QByteArray newProcessTag() {
   return "MESHDECK_TEST_TAG=" + QUuid::createUuid().toByteArray(QUuid::WithoutBraces);
 }
 
+QProcessEnvironment taggedEnvironment(const QByteArray& tag) {
+  auto env = QProcessEnvironment::systemEnvironment();
+  const qsizetype eq = tag.indexOf('=');
+  env.insert(QString::fromUtf8(tag.left(eq)), QString::fromUtf8(tag.mid(eq + 1)));
+  return env;
+}
+
 QList<int> processesTagged(const QByteArray& tag) {
   QList<int> pids;
   for (const auto& entry : QDir("/proc").entryList(QDir::Dirs)) {

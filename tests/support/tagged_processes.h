@@ -4,11 +4,15 @@
 
 #include <QByteArray>
 #include <QList>
+#include <QProcessEnvironment>
 
 namespace meshdeck::test {
 
 // A fresh "MESHDECK_TEST_TAG=<uuid>" to put in a child's environment.
 QByteArray newProcessTag();
+
+// This process's environment with `tag` (a newProcessTag()) added, for QProcess.
+QProcessEnvironment taggedEnvironment(const QByteArray& tag);
 
 // The pids of the processes, other than this one, whose environment contains `tag`. Processes
 // of other users are not readable and never listed.

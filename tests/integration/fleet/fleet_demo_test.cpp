@@ -23,9 +23,7 @@ Result runControlPlane(const QStringList& args, int timeout_ms) {
   const QByteArray tag = newProcessTag();
   QTemporaryDir state;
   QProcess p;
-  auto env = QProcessEnvironment::systemEnvironment();
-  env.insert(QString::fromLatin1(tag.split('=')[0]), QString::fromLatin1(tag.split('=')[1]));
-  p.setProcessEnvironment(env);
+  p.setProcessEnvironment(taggedEnvironment(tag));
   p.setProcessChannelMode(QProcess::MergedChannels);
   p.start(bin("meshdeck-controlplane"),
           QStringList{"--listen", "127.0.0.1:0", "--state-dir", state.path()} + args);

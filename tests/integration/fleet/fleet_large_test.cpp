@@ -35,9 +35,7 @@ class FleetLargeTest : public QObject {
     }
     const QByteArray tag = newProcessTag();
     QProcess cp;
-    auto env = QProcessEnvironment::systemEnvironment();
-    env.insert(QString::fromLatin1(tag.split('=')[0]), QString::fromLatin1(tag.split('=')[1]));
-    cp.setProcessEnvironment(env);
+    cp.setProcessEnvironment(taggedEnvironment(tag));
     cp.setProcessChannelMode(QProcess::MergedChannels);
     cp.start(bin("meshdeck-controlplane"),
              {"--listen", "127.0.0.1:0", "--state-dir", dir.filePath("state"), "--demo", demo,
