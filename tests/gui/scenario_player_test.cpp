@@ -3,25 +3,21 @@
 // picked and started in the Scenarios panel, and its first checkpoint ticks green while the
 // graph marks the step's edges. No process is left behind.
 #include <QComboBox>
-#include <QDir>
 #include <QLabel>
 #include <QPushButton>
 #include <QTabWidget>
 #include <QTemporaryDir>
 #include <QTextBrowser>
-#include <QUuid>
 #include <QtTest>
-#include <thread>
 
 #include "app/demo_controller.h"
 #include "controlplane/in_process_control_plane.h"
+#include "support/tagged_processes.h"
 #include "ui/graph_items.h"
 #include "ui/graph_view.h"
 #include "ui/main_window.h"
 #include "ui/scenario_model.h"
 #include "ui/scenario_panel.h"
-#include "support/binaries.h"
-#include "support/tagged_processes.h"
 
 using namespace meshdeck;
 using namespace meshdeck::test;
