@@ -75,8 +75,11 @@ struct MeshAgentCounters {
 // When the control plane disappears, both streams reconnect with jittered exponential backoff
 // (100 ms doubling to 5 s, full jitter) and resync; traffic keeps flowing on the last config.
 //
-// Threading: two threads of its own (discovery, telemetry); start() and stop() from one
-// control thread.
+// Threading: up to three threads of its own: discovery and telemetry, started by start(), and
+// renewal, started by the discovery thread once the first certificate is installed (only with a
+// bootstrap token and --control-plane-tls). The telemetry thread also runs a short-lived reader
+// of the stream's acks while each stream is open. start() and stop() from one control thread;
+// stop() joins them all.
 class MeshAgent {
  public:
   MeshAgent(Proxy& proxy, MeshIdentity identity);

@@ -3,18 +3,16 @@
 // picked and started in the Scenarios panel, and its first checkpoint ticks green while the
 // graph marks the step's edges. No process is left behind.
 #include <QComboBox>
-#include <QDir>
 #include <QLabel>
 #include <QPushButton>
 #include <QTabWidget>
 #include <QTemporaryDir>
 #include <QTextBrowser>
-#include <QUuid>
 #include <QtTest>
-#include <thread>
 
 #include "app/demo_controller.h"
 #include "controlplane/in_process_control_plane.h"
+#include "support/tagged_processes.h"
 #include "ui/graph_items.h"
 #include "ui/graph_view.h"
 #include "ui/main_window.h"
@@ -22,22 +20,10 @@
 #include "ui/scenario_panel.h"
 
 using namespace meshdeck;
+using namespace meshdeck::test;
 using State = ui::ScenarioStepsModel::State;
 
 namespace {
-
-// Processes whose environment carries `tag` (the fleet inherits this process's environment).
-QList<int> processesTagged(const QByteArray& tag) {
-  QList<int> pids;
-  for (const auto& entry : QDir("/proc").entryList(QDir::Dirs)) {
-    bool ok = false;
-    const int pid = entry.toInt(&ok);
-    if (!ok || pid == QCoreApplication::applicationPid()) continue;
-    QFile env("/proc/" + entry + "/environ");
-    if (env.open(QIODevice::ReadOnly) && env.readAll().contains(tag)) pids << pid;
-  }
-  return pids;
-}
 
 void saveScreenshot(QWidget* w, const QString& name) {
   const QString dir = qEnvironmentVariable("MESHDECK_SCREENSHOT_DIR");
@@ -53,7 +39,7 @@ class ScenarioPlayerTest : public QObject {
  private slots:
   void initTestCase() {
     QStandardPaths::setTestModeEnabled(true);
-    tag_ = "MESHDECK_TEST_TAG=" + QUuid::createUuid().toByteArray(QUuid::WithoutBraces);
+    tag_ = newProcessTag();
     qputenv("MESHDECK_TEST_TAG", tag_.split('=')[1]);
   }
 
@@ -161,12 +147,7 @@ class ScenarioPlayerTest : public QObject {
     window.reset();
     demo.reset();
     control_plane->stop();
-    QList<int> left;
-    for (int i = 0; i < 50; ++i) {
-      left = processesTagged(tag_);
-      if (left.isEmpty()) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    const QList<int> left = survivorsTagged(tag_);
     QVERIFY2(left.isEmpty(), qPrintable(QString("processes left behind: %1").arg(left.size())));
   }
 

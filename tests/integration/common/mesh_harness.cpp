@@ -10,16 +10,14 @@
 #include <QJsonDocument>
 #include <QMap>
 #include <QRegularExpression>
-#include <random>
 #include <thread>
 
 #include "controlplane/fleet/loopback_http.h"
+#include "support/free_ports.h"
 
 namespace meshdeck::test {
 
 using meshdeck::cp::fleet::loopbackHttp;
-
-QString bin(const QString& name) { return qEnvironmentVariable("MESHDECK_BIN_DIR") + "/" + name; }
 
 double msSince(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
@@ -52,12 +50,8 @@ QByteArray rawRequest(uint16_t port, const QByteArray& host) {
 
 MeshHarness::~MeshHarness() { stopAll(); }
 
-bool MeshHarness::initHarness(uint16_t first, uint16_t last) {
+bool MeshHarness::initHarness() {
   dir_ = std::make_unique<QTemporaryDir>();
-  std::random_device rd;
-  // A random start, so parallel test runs rarely race for the same port.
-  const auto start = static_cast<uint16_t>(first + rd() % 1500);
-  ports_ = std::make_unique<meshdeck::cp::fleet::PortAllocator>(start, last);
   files_ = 0;
   return dir_->isValid();
 }
@@ -86,11 +80,7 @@ void MeshHarness::stopProcess(QProcess& p) {
   }
 }
 
-uint16_t MeshHarness::port() {
-  const uint16_t p = ports_->allocate();
-  if (p == 0) qFatal("no free port");
-  return p;
-}
+uint16_t MeshHarness::port() { return freePort(); }
 
 QProcess& MeshHarness::startControlPlane(const QStringList& args) {
   log_.clear();

@@ -16,14 +16,12 @@
 #include <memory>
 #include <vector>
 
-#include "controlplane/fleet/demo_fleet.h"
+#include "support/binaries.h"
 
 namespace meshdeck::test {
 
 using Clock = std::chrono::steady_clock;
 
-// A project binary, from MESHDECK_BIN_DIR.
-QString bin(const QString& name);
 double msSince(Clock::time_point t);
 
 // One HTTP/1.1 GET through a sidecar's outbound (HTTP proxy) port; the raw response.
@@ -62,16 +60,16 @@ class MeshHarness {
   ~MeshHarness();
 
  protected:
-  // A fresh temporary directory and ports from [first + random(0..1499), last], checked with
-  // bind(). False when the directory cannot be made.
-  bool initHarness(uint16_t first, uint16_t last);
+  // A fresh temporary directory. False when it cannot be made.
+  bool initHarness();
   // Stops every spawned process, newest first.
   void stopAll();
 
   // --- processes ---------------------------------------------------------------------------
   QProcess& spawn(const QString& program, const QStringList& args);
   static void stopProcess(QProcess& p);
-  uint16_t port();
+  // A free loopback port for a process started later (support/free_ports.h: the small race).
+  static uint16_t port();
 
   // meshdeck-controlplane with `args` (cp_; log_ starts empty). Wait with waitLog().
   QProcess& startControlPlane(const QStringList& args);
@@ -126,7 +124,6 @@ class MeshHarness {
                    int timeout_ms = 30'000);
 
   std::unique_ptr<QTemporaryDir> dir_;
-  std::unique_ptr<meshdeck::cp::fleet::PortAllocator> ports_;
   std::vector<std::unique_ptr<QProcess>> children_;
   QProcess* cp_ = nullptr;
   QString log_;      // the control plane's stderr so far

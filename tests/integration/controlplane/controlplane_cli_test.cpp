@@ -8,6 +8,10 @@
 #include <QtTest>
 #include <csignal>
 
+#include "support/binaries.h"
+
+using meshdeck::test::bin;
+
 // Real processes on loopback: meshdeck-controlplane and meshdeckctl.
 class ControlPlaneCliTest : public QObject {
   Q_OBJECT
@@ -15,9 +19,8 @@ class ControlPlaneCliTest : public QObject {
  private slots:
   void init() {
     dir_ = std::make_unique<QTemporaryDir>();
-    bin_ = qEnvironmentVariable("MESHDECK_BIN_DIR");
     src_ = qEnvironmentVariable("MESHDECK_SOURCE_DIR");
-    QVERIFY(!bin_.isEmpty() && !src_.isEmpty());
+    QVERIFY(qEnvironmentVariableIsSet("MESHDECK_BIN_DIR") && !src_.isEmpty());
   }
   void cleanup() { stopServer(); }
 
@@ -100,7 +103,7 @@ class ControlPlaneCliTest : public QObject {
     state.write("{\"format\": \"meshdeck.policy-store/v1\", \"revisions\": [");
     state.close();
     QProcess p;
-    p.start(bin_ + "/meshdeck-controlplane",
+    p.start(bin("meshdeck-controlplane"),
             {"--listen", "127.0.0.1:0", "--state-dir", dir_->filePath("state")});
     QVERIFY(p.waitForFinished(10000));
     QCOMPARE(p.exitCode(), 1);
@@ -157,7 +160,7 @@ class ControlPlaneCliTest : public QObject {
     std::vector<std::unique_ptr<QProcess>> applies;
     for (const auto& f : files) {
       applies.push_back(std::make_unique<QProcess>());
-      applies.back()->start(bin_ + "/meshdeckctl",
+      applies.back()->start(bin("meshdeckctl"),
                             {"--server", address_, "--timeout", "60000", "apply", "-f", f});
     }
     for (auto& a : applies) QVERIFY(a->waitForStarted());
@@ -210,7 +213,7 @@ class ControlPlaneCliTest : public QObject {
       f.write(text);
     }
     QProcess apply;
-    apply.start(bin_ + "/meshdeckctl",
+    apply.start(bin("meshdeckctl"),
                 {"--server", address_, "--timeout", "1000", "apply", "-f", bomb});
     QVERIFY(apply.waitForFinished(15000));
     QTest::qWait(200);
@@ -258,7 +261,7 @@ class ControlPlaneCliTest : public QObject {
   Result ctl(QStringList args) {
     if (!args.contains("--server")) args = QStringList{"--server", address_} + args;
     QProcess p;
-    p.start(bin_ + "/meshdeckctl", args);
+    p.start(bin("meshdeckctl"), args);
     Result r;
     if (!p.waitForFinished(15000)) {
       p.kill();
@@ -275,7 +278,7 @@ class ControlPlaneCliTest : public QObject {
     server_ = std::make_unique<QProcess>();
     server_->setProcessChannelMode(QProcess::SeparateChannels);
     server_->start(
-        bin_ + "/meshdeck-controlplane",
+        bin("meshdeck-controlplane"),
         QStringList{"--listen", "127.0.0.1:0", "--state-dir", dir_->filePath("state")} + extra);
     QVERIFY(server_->waitForStarted());
     // The chosen port is logged: "control plane listening on 127.0.0.1:PORT".
@@ -299,7 +302,7 @@ class ControlPlaneCliTest : public QObject {
 
   std::unique_ptr<QTemporaryDir> dir_;
   std::unique_ptr<QProcess> server_;
-  QString bin_, src_, address_;
+  QString src_, address_;
   int exit_code_ = -1;
 };
 

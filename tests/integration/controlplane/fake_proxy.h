@@ -15,9 +15,11 @@
 
 namespace meshdeck::testing {
 
-// FakeProxy speaks the proxy side of ConfigDiscovery.Stream with the gRPC callback API, so
-// tests and the convergence benchmark can run many simulated proxies in one process without a
-// thread each. It ACKs every response, or NACKs it when the reject predicate says so.
+// FakeProxy speaks the proxy side of ConfigDiscovery.Stream with the gRPC callback API, so a
+// test can run many simulated proxies in one process without a thread each. It parses every
+// response and ACKs it, or NACKs it when the reject predicate says so. Used by
+// controlplane_push_test and controlplane_grpc_control_plane_test; the convergence benchmark
+// (bench/cp_convergence.cpp) has its own LightProxy, which decodes only the version and nonce.
 class FakeProxy final : public grpc::ClientBidiReactor<meshdeck::v1::DiscoveryRequest,
                                                        meshdeck::v1::DiscoveryResponse> {
  public:

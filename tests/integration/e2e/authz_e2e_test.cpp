@@ -34,7 +34,7 @@ class AuthzE2eTest : public QObject, public MeshHarness {
   Q_OBJECT
 
  private slots:
-  void initTestCase() { QVERIFY(initHarness(21000, 23999)); }
+  void initTestCase() { QVERIFY(initHarness()); }
   void cleanupTestCase() { stopAll(); }
 
   void dryRunThenDenyCountedPerRule() {

@@ -17,7 +17,7 @@ class MeshMtlsE2eTest : public QObject, public MeshHarness {
   Q_OBJECT
 
  private slots:
-  void initTestCase() { QVERIFY(initHarness(16700, 20999)); }
+  void initTestCase() { QVERIFY(initHarness()); }
   void cleanupTestCase() { stopAll(); }
 
   void sidecarsGetCertificatesAndTalkMutualTls() {

@@ -16,12 +16,15 @@
 #include <random>
 #include <thread>
 
+#include "support/binaries.h"
+#include "support/tagged_processes.h"
+
+using namespace meshdeck::test;
+
 namespace {
 
 constexpr const char* kFakeTimeLib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
 constexpr int kRecoveryMs = 60'000;  // per fault, generous: the machine is shared and loaded
-
-QString bin(const QString& name) { return qEnvironmentVariable("MESHDECK_BIN_DIR") + "/" + name; }
 
 void sleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
@@ -38,19 +41,6 @@ std::pair<int, QString> run(const QString& program, const QStringList& args,
   }
   return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1,
           QString::fromUtf8(p.readAll())};
-}
-
-// Processes whose environment carries `tag` (children inherit the control plane's environment).
-QList<int> processesTagged(const QByteArray& tag) {
-  QList<int> pids;
-  for (const auto& entry : QDir("/proc").entryList(QDir::Dirs)) {
-    bool ok = false;
-    const int pid = entry.toInt(&ok);
-    if (!ok || pid == QCoreApplication::applicationPid()) continue;
-    QFile env("/proc/" + entry + "/environ");
-    if (env.open(QIODevice::ReadOnly) && env.readAll().contains(tag)) pids << pid;
-  }
-  return pids;
 }
 
 // The scenario that plays during the chaos: a real policy change with a checkpoint, then a
@@ -94,8 +84,7 @@ class FleetChaosTest : public QObject {
   // --- the control plane ---------------------------------------------------------------------
   void startControlPlane() {
     cp_ = std::make_unique<QProcess>();
-    auto env = QProcessEnvironment::systemEnvironment();
-    env.insert("MESHDECK_TEST_TAG", tag_);
+    auto env = taggedEnvironment(tag_);
     // libfaketime for the control plane only (preload_once.cpp keeps its children from
     // inheriting it), the wall clock only, its offset read from a file we change.
     env.insert("LD_PRELOAD", QString(kFakeTimeLib) + ":" + preload_once_);
@@ -323,7 +312,7 @@ class FleetChaosTest : public QObject {
   QTemporaryDir base_;
   QString preload_once_, state_, faketime_file_, scenario_file_, address_, cp_out_;
   qsizetype cp_output_start_ = 0;
-  QString tag_ = QUuid::createUuid().toString(QUuid::WithoutBraces);
+  const QByteArray tag_ = newProcessTag();
   std::unique_ptr<QProcess> cp_;
   int mounted_ = 0;
   bool no_mount_ = false;
@@ -439,19 +428,14 @@ class FleetChaosTest : public QObject {
     const QString before = history();
     QString why;
     QVERIFY2(stateIsWhole(before, &why), qPrintable(why));
-    const QList<int> fleet = processesTagged(tag_.toUtf8());
+    const QList<int> fleet = processesTagged(tag_);
     qInfo("kill -9 of the control plane (pid %lld, %lld processes in its fleet)",
           static_cast<long long>(cp_->processId()), static_cast<long long>(fleet.size()));
     QCOMPARE(::kill(static_cast<pid_t>(cp_->processId()), SIGKILL), 0);
     QVERIFY(cp_->waitForFinished(20'000));
     pump();
     // Its children die with it (PR_SET_PDEATHSIG), bounded.
-    QList<int> left;
-    for (int i = 0; i < 100; ++i) {
-      left = processesTagged(tag_.toUtf8());
-      if (left.isEmpty()) break;
-      sleepMs(100);
-    }
+    const QList<int> left = survivorsTagged(tag_, 10'000);
     QVERIFY2(left.isEmpty(),
              qPrintable(QString("%1 processes outlived the control plane").arg(left.size())));
     QElapsedTimer restart;
@@ -565,12 +549,7 @@ class FleetChaosTest : public QObject {
   void cleanupTestCase() {
     const bool running = cp_ && cp_->state() != QProcess::NotRunning;
     teardown();
-    QList<int> left;
-    for (int i = 0; i < 100; ++i) {
-      left = processesTagged(tag_.toUtf8());
-      if (left.isEmpty()) break;
-      sleepMs(100);
-    }
+    const QList<int> left = survivorsTagged(tag_, 10'000);
     qInfo("chaos test done in %lld ms", static_cast<long long>(total_.elapsed()));
     QVERIFY2(running, qPrintable("the control plane had exited:\n" + tail()));
     QVERIFY2(left.isEmpty(), qPrintable(QString("%1 processes left behind").arg(left.size())));

@@ -6,22 +6,12 @@
 #include <QtTest>
 #include <thread>
 
+#include "support/binaries.h"
+#include "support/tagged_processes.h"
+
+using namespace meshdeck::test;
+
 namespace {
-
-QString bin(const QString& name) { return qEnvironmentVariable("MESHDECK_BIN_DIR") + "/" + name; }
-
-// Processes whose environment carries `tag` (children inherit the control plane's environment).
-QList<int> processesTagged(const QByteArray& tag) {
-  QList<int> pids;
-  for (const auto& entry : QDir("/proc").entryList(QDir::Dirs)) {
-    bool ok = false;
-    const int pid = entry.toInt(&ok);
-    if (!ok || pid == QCoreApplication::applicationPid()) continue;
-    QFile env("/proc/" + entry + "/environ");
-    if (env.open(QIODevice::ReadOnly) && env.readAll().contains(tag)) pids << pid;
-  }
-  return pids;
-}
 
 struct Result {
   int code = -1;
@@ -30,13 +20,10 @@ struct Result {
 };
 
 Result runControlPlane(const QStringList& args, int timeout_ms) {
-  const QByteArray tag =
-      "MESHDECK_TEST_TAG=" + QUuid::createUuid().toByteArray(QUuid::WithoutBraces);
+  const QByteArray tag = newProcessTag();
   QTemporaryDir state;
   QProcess p;
-  auto env = QProcessEnvironment::systemEnvironment();
-  env.insert(QString::fromLatin1(tag.split('=')[0]), QString::fromLatin1(tag.split('=')[1]));
-  p.setProcessEnvironment(env);
+  p.setProcessEnvironment(taggedEnvironment(tag));
   p.setProcessChannelMode(QProcess::MergedChannels);
   p.start(bin("meshdeck-controlplane"),
           QStringList{"--listen", "127.0.0.1:0", "--state-dir", state.path()} + args);
@@ -48,12 +35,7 @@ Result runControlPlane(const QStringList& args, int timeout_ms) {
   }
   r.out += QString::fromUtf8(p.readAll());
   r.code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-  // Give the kernel a moment to deliver death signals, then look for survivors.
-  for (int i = 0; i < 50; ++i) {
-    r.leftovers = processesTagged(tag);
-    if (r.leftovers.isEmpty()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  r.leftovers = survivorsTagged(tag);
   return r;
 }
 

@@ -8,23 +8,10 @@
 #include <QtTest>
 #include <thread>
 
-namespace {
+#include "support/binaries.h"
+#include "support/tagged_processes.h"
 
-QString bin(const QString& name) { return qEnvironmentVariable("MESHDECK_BIN_DIR") + "/" + name; }
-
-QList<int> processesTagged(const QByteArray& tag) {
-  QList<int> pids;
-  for (const auto& entry : QDir("/proc").entryList(QDir::Dirs)) {
-    bool ok = false;
-    const int pid = entry.toInt(&ok);
-    if (!ok || pid == QCoreApplication::applicationPid()) continue;
-    QFile env("/proc/" + entry + "/environ");
-    if (env.open(QIODevice::ReadOnly) && env.readAll().contains(tag)) pids << pid;
-  }
-  return pids;
-}
-
-}  // namespace
+using namespace meshdeck::test;
 
 class FleetLargeTest : public QObject {
   Q_OBJECT
@@ -46,12 +33,9 @@ class FleetLargeTest : public QObject {
                   .arg(kAppsPerProcess)
                   .toUtf8());
     }
-    const QByteArray tag =
-        "MESHDECK_TEST_TAG=" + QUuid::createUuid().toByteArray(QUuid::WithoutBraces);
+    const QByteArray tag = newProcessTag();
     QProcess cp;
-    auto env = QProcessEnvironment::systemEnvironment();
-    env.insert(QString::fromLatin1(tag.split('=')[0]), QString::fromLatin1(tag.split('=')[1]));
-    cp.setProcessEnvironment(env);
+    cp.setProcessEnvironment(taggedEnvironment(tag));
     cp.setProcessChannelMode(QProcess::MergedChannels);
     cp.start(bin("meshdeck-controlplane"),
              {"--listen", "127.0.0.1:0", "--state-dir", dir.filePath("state"), "--demo", demo,
@@ -107,12 +91,7 @@ class FleetLargeTest : public QObject {
     }
     stop();
     out += QString::fromUtf8(cp.readAll());
-    QList<int> leftovers;
-    for (int i = 0; i < 50; ++i) {
-      leftovers = processesTagged(tag);
-      if (leftovers.isEmpty()) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    const QList<int> leftovers = survivorsTagged(tag);
     qInfo("large-%d: %d proxies synced of %lld, %d sidecars, %d app processes, %d of %d edges busy",
           kServices, synced, static_cast<long long>(proxies.size()), sidecars, packs, busy, total);
     const int load_streams = qMax(1, kServices / 50);

@@ -56,7 +56,7 @@ class CaImportIntegrationTest : public QObject, public MeshHarness {
   Q_OBJECT
 
  private slots:
-  void initTestCase() { QVERIFY(initHarness(25000, 27999)); }
+  void initTestCase() { QVERIFY(initHarness()); }
   void cleanupTestCase() { stopAll(); }
 
   void runsTheMeshFromAnImportedRootAndIntermediate() {

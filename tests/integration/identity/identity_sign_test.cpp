@@ -12,6 +12,9 @@
 #include "common/atomic_file.h"
 #include "common/pki/pki.h"
 #include "meshdeck/v1/identity.grpc.pb.h"
+#include "support/binaries.h"
+
+using meshdeck::test::bin;
 
 using namespace std::chrono_literals;
 namespace pki = meshdeck::pki;
@@ -59,12 +62,11 @@ class IdentitySignTest : public QObject {
 
  private slots:
   void initTestCase() {
-    bin_ = qEnvironmentVariable("MESHDECK_BIN_DIR");
-    QVERIFY(!bin_.isEmpty());
+    QVERIFY(qEnvironmentVariableIsSet("MESHDECK_BIN_DIR"));
     QVERIFY(dir_.isValid());
     server_.setProcessChannelMode(QProcess::SeparateChannels);
     server_.start(
-        bin_ + "/meshdeck-controlplane",
+        bin("meshdeck-controlplane"),
         {"--listen", "127.0.0.1:0", "--state-dir", dir_.filePath("state"), "--bootstrap-token",
          "reviews-1=default/reviews", "--bootstrap-token", "ratings-1=default/ratings"});
     QVERIFY(server_.waitForStarted());
@@ -183,7 +185,7 @@ class IdentitySignTest : public QObject {
 
   void meshdeckctlListsTheCertificates() {
     QProcess ctl;
-    ctl.start(bin_ + "/meshdeckctl",
+    ctl.start(bin("meshdeckctl"),
               {"--server", QString::fromStdString(plain_), "get", "certs", "-o", "json"});
     QVERIFY(ctl.waitForFinished(10000));
     QCOMPARE(ctl.exitCode(), 0);
@@ -199,7 +201,7 @@ class IdentitySignTest : public QObject {
     QVERIFY(serials.contains(QString::fromStdString(renewed_serial_)));
     QVERIFY(proxies.contains("controlplane"));  // the TLS port's own certificate
 
-    ctl.start(bin_ + "/meshdeckctl", {"--server", QString::fromStdString(plain_), "get", "certs"});
+    ctl.start(bin("meshdeckctl"), {"--server", QString::fromStdString(plain_), "get", "certs"});
     QVERIFY(ctl.waitForFinished(10000));
     QCOMPARE(ctl.exitCode(), 0);
     const QString table = QString::fromUtf8(ctl.readAllStandardOutput());
@@ -219,7 +221,6 @@ class IdentitySignTest : public QObject {
   }
 
  private:
-  QString bin_;
   QTemporaryDir dir_;
   QProcess server_;
   std::string plain_, tls_, reviews_token_, ratings_token_;

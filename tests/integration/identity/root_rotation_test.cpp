@@ -31,7 +31,7 @@ class RootRotationTest : public QObject, public MeshHarness {
   Q_OBJECT
 
  private slots:
-  void initTestCase() { QVERIFY(initHarness(22000, 24999)); }
+  void initTestCase() { QVERIFY(initHarness()); }
   void cleanupTestCase() { stopAll(); }
 
   void rotatesTheRootUnderTrafficWithoutAFailedRequest() {

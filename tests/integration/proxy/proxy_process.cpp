@@ -5,6 +5,7 @@
 #include <QFile>
 #include <QThread>
 
+#include "support/binaries.h"
 #include "test_backend.h"
 
 namespace meshdeck::proxy::testing {
@@ -24,8 +25,7 @@ bool ProxyProcess::start(QStringList args) {
   if (!args.contains("--admin"))
     args << "--admin"
          << "127.0.0.1:0";
-  const QString bin = qEnvironmentVariable("MESHDECK_BIN_DIR") + "/meshdeck-proxy";
-  process_.start(bin, args);
+  process_.start(meshdeck::test::bin("meshdeck-proxy"), args);
   if (!process_.waitForStarted(5000)) return false;
   for (int i = 0; i < 200; ++i) {
     if (reloadPortFile() && ports_.count("admin")) return true;

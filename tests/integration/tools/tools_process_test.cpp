@@ -11,14 +11,16 @@
 #include <boost/beast/http.hpp>
 #include <csignal>
 
+#include "support/binaries.h"
+
 // The real meshdeck-demo-service and meshdeck-load binaries on loopback, port 0.
+using meshdeck::test::bin;
+
 namespace {
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-
-QString bin(const char* name) { return qEnvironmentVariable("MESHDECK_BIN_DIR") + "/" + name; }
 
 struct Reply {
   unsigned status = 0;
