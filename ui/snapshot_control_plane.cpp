@@ -6,6 +6,8 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <array>
+#include <cstdint>
+#include <limits>
 #include <thread>
 
 #include "common/bounded_file.h"
@@ -30,7 +32,14 @@ QJsonValue field(const QJsonObject& o, const char* camel, const char* snake = nu
 // 64-bit integers arrive as strings (protobuf JSON) or numbers.
 uint64_t u64(const QJsonValue& v) {
   if (v.isString()) return v.toString().toULongLong();
-  if (v.isDouble()) return v.toDouble() < 0 ? 0 : static_cast<uint64_t>(v.toDouble());
+  if (v.isDouble()) {
+    // Saturated: a double beyond uint64_t (or NaN) must not be converted (undefined behaviour,
+    // found by the snapshot_reader fuzzer).
+    const double d = v.toDouble();
+    if (!(d > 0)) return 0;
+    if (d >= 18446744073709551616.0) return std::numeric_limits<uint64_t>::max();
+    return static_cast<uint64_t>(d);
+  }
   return 0;
 }
 
@@ -290,7 +299,8 @@ bool parseSnapshotJson(const QByteArray& json, SnapshotDocument* doc, QString* e
     p.state = str(field(o, "state"));
     p.instance = static_cast<uint32_t>(u64(field(o, "instance")));
     p.restarts = static_cast<uint32_t>(u64(field(o, "restarts")));
-    p.pid = static_cast<int32_t>(number(field(o, "pid")));
+    const double pid = number(field(o, "pid"));
+    p.pid = pid > 0 && pid <= std::numeric_limits<int32_t>::max() ? static_cast<int32_t>(pid) : 0;
     p.uptime_seconds = number(field(o, "uptimeSeconds", "uptime_seconds"));
     p.cpu_percent = number(field(o, "cpuPercent", "cpu_percent"));
     p.rss_bytes = u64(field(o, "rssBytes", "rss_bytes"));
