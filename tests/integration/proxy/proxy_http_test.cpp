@@ -31,10 +31,8 @@ class ProxyHttpTest : public QObject {
  private slots:
   void initTestCase() {
     backend_ = std::make_unique<TestBackend>("b1");
-    QVERIFY(proxy_.start({"--listen", "127.0.0.1:0", "--upstream",
-                          QString("127.0.0.1:%1").arg(backend_->port()), "--workers", "2"}));
+    QVERIFY(proxy_.startStandalone(backend_->port(), 2));
     port_ = proxy_.port("main");
-    QVERIFY(port_ != 0);
   }
 
   void forwardsWithProxyHeaders() {

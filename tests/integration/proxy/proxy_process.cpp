@@ -46,6 +46,12 @@ bool ProxyProcess::reloadPortFile() {
   return true;
 }
 
+bool ProxyProcess::startStandalone(uint16_t upstream_port, int workers) {
+  return start({"--listen", "127.0.0.1:0", "--upstream", QString("127.0.0.1:%1").arg(upstream_port),
+                "--workers", QString::number(workers)}) &&
+         port("main") != 0;
+}
+
 uint16_t ProxyProcess::port(const std::string& listener) const {
   auto it = ports_.find(listener);
   return it == ports_.end() ? 0 : it->second;

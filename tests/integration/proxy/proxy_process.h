@@ -18,6 +18,8 @@ class ProxyProcess {
   ~ProxyProcess();
   // Adds --port-file and --admin 127.0.0.1:0 unless given. Waits up to 10 s for the ports.
   bool start(QStringList args);
+  // Standalone reverse proxy ("main" listener on 127.0.0.1:0) in front of 127.0.0.1:upstream.
+  bool startStandalone(uint16_t upstream_port, int workers);
   uint16_t port(const std::string& listener) const;
   uint16_t adminPort() const { return port("admin"); }
   long pid() const { return static_cast<long>(process_.processId()); }
