@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "controlplane/fleet/demo_mesh.h"
@@ -41,9 +42,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<fleet::FileError> errors;
   const auto demo = fleet::parseDemoMesh(text, "fuzz.yaml", &errors);
   if (demo) {
+    // A set, not DemoMesh::find per call: a generated mesh of 2000 services with a few calls
+    // each made the linear look-ups of this check alone pass libFuzzer's 10 s timeout.
+    std::unordered_set<std::string> declared;
+    for (const auto& s : demo->services) declared.insert(s.name);
     for (const auto& s : demo->services) {
       for (const auto& call : s.calls) {
-        if (demo->find(call.service) == nullptr) {
+        if (!declared.count(call.service)) {
           std::fprintf(stderr, "demo_scenario: %s calls undeclared %s\n", s.name.c_str(),
                        call.service.c_str());
           __builtin_trap();
