@@ -102,7 +102,8 @@ class Includes:
 
 
 def check_includes(root):
-    errors = []
+    """One error per offending (rule, file, include), shown with the first chain that reaches it."""
+    found = {}
     graph = Includes(root)
     counts = {}
     for top in ("ui",) + CORE_DIRS + ("controlplane/fleet",):
@@ -111,23 +112,27 @@ def check_includes(root):
         for start in files:
             for path, chain in graph.walk(start):
                 via = " -> ".join(chain)
+
+                def report(rule):
+                    found.setdefault((rule, path, name), f"{rule}: {via} includes {shown}")
+
                 for kind, name, resolved in graph.direct(path):
                     shown = f"<{name}>" if kind == "<" else f'"{name}"'
                     if top == "ui":
                         if GRPC_RE.search(name):
-                            errors.append(f"ui-no-grpc: {via} includes {shown}")
+                            report("ui-no-grpc")
                         if (resolved and resolved.startswith("controlplane/")
                                 and not resolved.startswith("controlplane/api/")):
-                            errors.append(f"ui-api-only: {via} includes {shown}")
+                            report("ui-api-only")
                     elif top == "controlplane/fleet":
                         if GRPC_RE.search(name):
-                            errors.append(f"fleet-no-grpc: {via} includes {shown}")
+                            report("fleet-no-grpc")
                     else:
                         if kind == "<" and QT_RE.search(name):
-                            errors.append(f"core-no-qt: {via} includes {shown}")
+                            report("core-no-qt")
                         if resolved and resolved.split("/")[0] in ("ui", "app"):
-                            errors.append(f"core-no-qt: {via} includes {shown}")
-    return errors, counts
+                            report("core-no-qt")
+    return sorted(found.values()), counts
 
 
 def parse_cmake(root):
