@@ -4,6 +4,11 @@
 # One Qt Test executable per class or feature, registered with CTest. GUI tests always run with
 # QT_QPA_PLATFORM=offscreen so they need no display. Integration tests find the project's
 # binaries through MESHDECK_BIN_DIR.
+#
+# Every test labelled unit is also a dependency of the unit_tests target, so that the unit tests
+# can be built alone (scripts/ci-extra.sh builds them under the sanitizers).
+add_custom_target(unit_tests)
+
 function(meshdeck_add_test)
   cmake_parse_arguments(T "" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS;ENV" ${ARGN})
   if(NOT T_NAME OR NOT T_SOURCES OR NOT T_LABELS)
@@ -26,4 +31,7 @@ function(meshdeck_add_test)
   endif()
   set_tests_properties(${T_NAME} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT}
     ENVIRONMENT "${env}")
+  if("unit" IN_LIST T_LABELS)
+    add_dependencies(unit_tests ${T_NAME})
+  endif()
 endfunction()

@@ -37,17 +37,19 @@ class RealTimeSource final : public TimeSource {
 class SimulatedTimeSource final : public TimeSource {
  public:
   SimulatedTimeSource()
-      : system_start_(std::chrono::system_clock::time_point{} + std::chrono::hours(24 * 365 * 56)) {}
+      : system_start_(std::chrono::system_clock::time_point{} + kStartAfterEpoch) {}
   std::chrono::steady_clock::time_point monotonicNow() const override {
     return std::chrono::steady_clock::time_point{} + elapsed();
   }
   std::chrono::system_clock::time_point systemNow() const override {
-    return system_start_ + std::chrono::duration_cast<std::chrono::system_clock::duration>(elapsed());
+    using std::chrono::system_clock;
+    return system_start_ + std::chrono::duration_cast<system_clock::duration>(elapsed());
   }
   void advance(std::chrono::nanoseconds d) { elapsed_ns_ += d.count(); }
 
  private:
   std::chrono::nanoseconds elapsed() const { return std::chrono::nanoseconds{elapsed_ns_.load()}; }
+  static constexpr std::chrono::hours kStartAfterEpoch{24 * 365 * 56};
   std::chrono::system_clock::time_point system_start_;
   std::atomic<int64_t> elapsed_ns_{0};
 };

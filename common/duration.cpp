@@ -1,9 +1,9 @@
 #include "duration.h"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <cmath>
-
-#include <fmt/format.h>
 
 namespace meshdeck::common {
 
@@ -19,13 +19,16 @@ std::optional<std::chrono::nanoseconds> parseDuration(std::string_view text) {
   if (ec != std::errc{} || end != text.data() + unit_at || !std::isfinite(number))
     return std::nullopt;
   const std::string_view unit = text.substr(unit_at);
+  struct Unit {
+    std::string_view name;
+    double ns;
+  };
+  static constexpr Unit kUnits[] = {
+      {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
   double scale = 0;
-  if (unit == "us") scale = 1e3;
-  else if (unit == "ms") scale = 1e6;
-  else if (unit == "s") scale = 1e9;
-  else if (unit == "m") scale = 60e9;
-  else if (unit == "h") scale = 3600e9;
-  else return std::nullopt;
+  for (const Unit& u : kUnits)
+    if (u.name == unit) scale = u.ns;
+  if (scale == 0) return std::nullopt;
   const double ns = number * scale;
   if (ns > 9.0e18) return std::nullopt;
   return std::chrono::nanoseconds{static_cast<int64_t>(std::llround(ns))};

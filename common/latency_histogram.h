@@ -59,8 +59,8 @@ class LatencyHistogram {
 
   // Sets the summary fields directly; used when decoding a serialized histogram whose
   // buckets were restored with addToBucket(). Returns false when they are inconsistent.
-  bool restoreSummary(uint64_t count, uint64_t sum, uint64_t min, uint64_t max,
-                      uint64_t underflow, uint64_t overflow) noexcept;
+  bool restoreSummary(uint64_t count, uint64_t sum, uint64_t min, uint64_t max, uint64_t underflow,
+                      uint64_t overflow) noexcept;
   void addToBucket(int index, uint64_t n) noexcept { buckets_[static_cast<size_t>(index)] += n; }
 
   bool operator==(const LatencyHistogram& other) const noexcept = default;

@@ -24,6 +24,8 @@ packages=(
   faketime libfaketime
   # packaging checks
   dpkg-dev file desktop-file-utils appstream lintian help2man
+  # source checks (tests/checks): the formatter the tree is formatted with
+  clang-format-14
 )
 
 packages+=("$@")

@@ -24,7 +24,8 @@ Run run(const QString& program, const QStringList& args, int timeout_ms = 300'00
     p.waitForFinished();
     return {-2, program + " timed out:\n" + QString::fromUtf8(p.readAll())};
   }
-  return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -3, QString::fromUtf8(p.readAll())};
+  return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -3,
+          QString::fromUtf8(p.readAll())};
 }
 
 }  // namespace
@@ -80,8 +81,10 @@ class PackagingTest : public QObject {
     if (with_ui_) {
       QVERIFY(QFileInfo(root_ + "/usr/bin/meshdeck").isExecutable());
       QVERIFY(QFile::exists(root_ + "/usr/share/man/man1/meshdeck.1.gz"));
-      QVERIFY(QFile::exists(root_ + "/usr/share/icons/hicolor/scalable/apps/io.meshdeck.Meshdeck.svg"));
-      QVERIFY(QFile::exists(root_ + "/usr/share/icons/hicolor/48x48/apps/io.meshdeck.Meshdeck.png"));
+      QVERIFY(
+          QFile::exists(root_ + "/usr/share/icons/hicolor/scalable/apps/io.meshdeck.Meshdeck.svg"));
+      QVERIFY(
+          QFile::exists(root_ + "/usr/share/icons/hicolor/48x48/apps/io.meshdeck.Meshdeck.png"));
     }
   }
 
@@ -93,8 +96,9 @@ class PackagingTest : public QObject {
     const Run d = run("desktop-file-validate",
                       {root_ + "/usr/share/applications/io.meshdeck.Meshdeck.desktop"});
     QVERIFY2(d.code == 0 && d.out.trimmed().isEmpty(), qPrintable(d.out));
-    const Run a = run("appstreamcli", {"validate", "--no-net", "--pedantic",
-                                       root_ + "/usr/share/metainfo/io.meshdeck.Meshdeck.metainfo.xml"});
+    const Run a =
+        run("appstreamcli", {"validate", "--no-net", "--pedantic",
+                             root_ + "/usr/share/metainfo/io.meshdeck.Meshdeck.metainfo.xml"});
     QVERIFY2(a.code == 0, qPrintable(a.out));
   }
 
