@@ -205,7 +205,8 @@ Framing framingOf(const Scan& s, unsigned version, unsigned bad_status, unsigned
     if (s.te_bad || s.te_elements == 0) return refuse(bad_status, "bad_transfer_encoding");
     if (s.chunked_count > 1) return refuse(bad_status, "chunked_twice");
     if (s.chunked_count == 1 && !s.chunked_last) return refuse(bad_status, "chunked_not_last");
-    // RFC 9112 §6.1: any coding besides chunked is not implemented here.
+    // RFC 9112 §6.1: a coding the proxy does not decode (anything but chunked) is answered 501,
+    // as the RFC asks of a server that does not understand a transfer coding.
     if (s.te_unknown) return refuse(unknown_status, "unsupported_transfer_encoding");
     f.kind = f.declared = BodyFraming::kChunked;
     f.rewrite = s.te_lines != 1 || !s.te_canonical;

@@ -6,8 +6,8 @@
 // or half-written, and the control plane's output and `meshdeckctl` must say what happened.
 //
 // The state directory is a small tmpfs the test mounts (and a read-only bind mount over it), so
-// the test needs CAP_SYS_ADMIN. Without it the test fails, unless MESHDECK_CHAOS_ALLOW_NO_MOUNT=1
-// opts out of the two state-directory faults (they are then reported as skipped).
+// the test needs CAP_SYS_ADMIN (CI runs as root). Without it the test fails and says why: a
+// chaos test that quietly leaves out two of its faults would pass without proving them.
 // MESHDECK_CHAOS_SEED picks the random victims again (the seed used is always printed).
 #include <signal.h>
 #include <sys/mount.h>
@@ -315,7 +315,6 @@ class FleetChaosTest : public QObject {
   const QByteArray tag_ = newProcessTag();
   std::unique_ptr<QProcess> cp_;
   int mounted_ = 0;
-  bool no_mount_ = false;
   int applies_ = 0;
   Mesh baseline_;
   std::mt19937_64 random_;
@@ -334,15 +333,10 @@ class FleetChaosTest : public QObject {
     // The state directory is a 1 MiB tmpfs: small enough to fill, ours to remount read-only.
     const auto [rc, out] =
         run("mount", {"-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", state_});
-    if (!mountOk("mount -t tmpfs", rc, out)) {
-      QVERIFY2(qEnvironmentVariable("MESHDECK_CHAOS_ALLOW_NO_MOUNT") == "1",
-               "this test mounts a tmpfs and a read-only bind mount for the state directory and "
-               "cannot here (needs root / CAP_SYS_ADMIN); set MESHDECK_CHAOS_ALLOW_NO_MOUNT=1 to "
-               "run without the read-only and full state directory faults");
-      no_mount_ = true;
-    } else {
-      mounted_ = 1;
-    }
+    QVERIFY2(mountOk("mount -t tmpfs", rc, out),
+             "this test mounts a tmpfs and a read-only bind mount for the state directory and "
+             "cannot here (needs root / CAP_SYS_ADMIN)");
+    mounted_ = 1;
     faketime_file_ = base_.filePath("faketime");
     QFile ft(faketime_file_);
     QVERIFY(ft.open(QIODevice::WriteOnly));
@@ -453,7 +447,6 @@ class FleetChaosTest : public QObject {
   }
 
   void readOnlyStateDirRefusesAppliesThenRecovers() {
-    if (no_mount_) QSKIP("MESHDECK_CHAOS_ALLOW_NO_MOUNT=1: no read-only state directory");
     const QString before = history();
     {
       const auto [rc, out] = run("mount", {"--bind", state_, state_});
@@ -484,7 +477,6 @@ class FleetChaosTest : public QObject {
   }
 
   void fullStateDirRefusesAppliesThenRecovers() {
-    if (no_mount_) QSKIP("MESHDECK_CHAOS_ALLOW_NO_MOUNT=1: no full state directory");
     const QString before = history();
     QFile filler(state_ + "/filler");
     QVERIFY(filler.open(QIODevice::WriteOnly));
