@@ -9,6 +9,8 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include "support/argv.h"
+
 using namespace meshdeck::cp;
 
 namespace {
@@ -17,11 +19,9 @@ namespace {
 bool parse(std::vector<std::string> args, CommandLine* cl, std::string* error) {
   CLI::App app{"test"};
   declareOptions(app, *cl);
-  args.insert(args.begin(), "meshdeck-controlplane");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
+  meshdeck::test::Argv argv("meshdeck-controlplane", std::move(args));
   try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
+    app.parse(argv.argc(), argv.argv());
   } catch (const CLI::ParseError& e) {
     *error = e.what();
     return false;

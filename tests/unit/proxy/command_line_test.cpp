@@ -7,6 +7,8 @@
 #include <QtTest>
 #include <fstream>
 
+#include "support/argv.h"
+
 using namespace meshdeck::proxy;
 
 namespace {
@@ -15,11 +17,9 @@ namespace {
 bool parse(std::vector<std::string> args, CommandLine* cl, std::string* refusal = nullptr) {
   CLI::App app{"test"};
   declareOptions(app, *cl);
-  args.insert(args.begin(), "meshdeck-proxy");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
+  meshdeck::test::Argv argv("meshdeck-proxy", std::move(args));
   try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
+    app.parse(argv.argc(), argv.argv());
     return true;
   } catch (const CLI::ParseError& e) {
     if (refusal) *refusal = e.what();
