@@ -45,6 +45,101 @@ class ActiveRequest {
   size_t i_;
 };
 
+// The circuit breaker's request limit, then an endpoint by the balancer with the outlier
+// detector's ejections left out. false (at.local_* set) when the attempt ends here.
+bool pickEndpoint(SessionHost& host, Exchange& ex, ClusterRuntime& cluster, ClusterStats& cs,
+                  Attempt& at) {
+  const ClusterConfig& cc = *cluster.config;
+  const auto& cb = cc.circuit_breaker;
+  if (cb.max_requests && cluster.active_requests >= cb.max_requests) {
+    ++cs.cb_overflow;
+    ex.circuit_open = true;
+    at.local_status = 503;
+    at.local_code = error_code::kOverflow;
+    return false;
+  }
+  const auto now = host.now();
+  for (size_t i = 0; i < cluster.endpoints.size(); ++i)
+    cluster.endpoints[i].available = !cluster.outlier.isEjected(i, now);
+  uint64_t hash = 0;
+  const uint64_t* hash_ptr = nullptr;
+  if (cc.lb_policy == LbPolicy::kRingHash) {
+    auto it = ex.head.find(cc.hash_header);
+    if (it != ex.head.end()) {
+      hash = LoadBalancer::hashKey(sv(it->value()));
+      hash_ptr = &hash;
+    }
+  }
+  at.endpoint = cluster.lb.pick(cluster.endpoints, host.random(), hash_ptr);
+  if (at.endpoint < 0) {
+    ++cs.no_healthy;
+    at.local_status = 503;
+    at.local_code = error_code::kNoHealthy;
+    return false;
+  }
+  return true;
+}
+
+// Counts a failed attempt on endpoint `idx` (and tells the outlier detector).
+void recordFailure(SessionHost& host, ClusterRuntime& cluster, ClusterStats& cs, size_t idx,
+                   Attempt& at, AttemptFailure f) {
+  const ClusterConfig& cc = *cluster.config;
+  const EndpointConfig& ep = cc.endpoints[idx];
+  spdlog::debug("cluster {}: attempt to {} failed ({}, {} connection)", cc.name, ep.address(),
+                f == AttemptFailure::kConnectFailure ? "connect"
+                : f == AttemptFailure::kReset        ? "reset"
+                                                     : "timeout",
+                at.reused ? "pooled" : "new");
+  at.failure = f;
+  if (f == AttemptFailure::kConnectFailure)
+    ++cs.cx_connect_fail;
+  else if (f == AttemptFailure::kReset)
+    ++cs.rq_reset;
+  else if (f == AttemptFailure::kTimeout)
+    ++cs.rq_timeout;
+  ++cs.rq_total;
+  ++cs.responses[0];
+  if (cluster.outlier.onFailure(idx, host.now())) {
+    ++cs.outlier_ejections;
+    spdlog::info("cluster {}: endpoint {} ejected", cc.name, ep.address());
+  }
+}
+
+// Checks the final response head's framing (one decision for reading its body and framing
+// what the client gets) and counts the response; false (attempt failed, connection dropped)
+// when it is malformed.
+bool acceptResponseHead(SessionHost& host, Exchange& ex, ClusterRuntime& cluster, ClusterStats& cs,
+                        size_t idx, Attempt& at,
+                        std::chrono::steady_clock::time_point attempt_start) {
+  at.framing = decideResponseFraming(at.response->get(), ex.is_head);
+  if (!at.framing.refused() && !parserAgrees(*at.response, at.framing)) {
+    at.framing.kind = BodyFraming::kRefuse;
+    at.framing.reason = "framing_mismatch";
+  }
+  if (at.framing.refused()) {
+    ++host.stats().malformed_responses[at.framing.reason];
+    at.response.reset();
+    at.conn.reset();
+    at.reused = false;
+    recordFailure(host, cluster, cs, idx, at, AttemptFailure::kReset);
+    return false;
+  }
+  const unsigned status = at.response->get().result_int();
+  ++cs.rq_total;
+  ++cs.responses[statusClass(status)];
+  cs.latency->record(static_cast<uint64_t>((host.now() - attempt_start).count()));
+  if (status >= 500) {
+    if (cluster.outlier.onFailure(idx, host.now())) {
+      ++cs.outlier_ejections;
+      spdlog::info("cluster {}: endpoint {} ejected after 5xx", cluster.config->name,
+                   cluster.config->endpoints[idx].address());
+    }
+  } else {
+    cluster.outlier.onSuccess(idx);
+  }
+  return true;
+}
+
 }  // namespace
 
 bool parserAgrees(const ResponseParser& p, const Framing& f) {
@@ -127,32 +222,7 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
   auto& cs = cluster->statsIn(host.stats());
   const ClusterConfig& cc = *cluster->config;
   const auto& cb = cc.circuit_breaker;
-  if (cb.max_requests && cluster->active_requests >= cb.max_requests) {
-    ++cs.cb_overflow;
-    ex.circuit_open = true;
-    at.local_status = 503;
-    at.local_code = error_code::kOverflow;
-    co_return;
-  }
-  const auto now = host.now();
-  for (size_t i = 0; i < cluster->endpoints.size(); ++i)
-    cluster->endpoints[i].available = !cluster->outlier.isEjected(i, now);
-  uint64_t hash = 0;
-  const uint64_t* hash_ptr = nullptr;
-  if (cc.lb_policy == LbPolicy::kRingHash) {
-    auto it = head.find(cc.hash_header);
-    if (it != head.end()) {
-      hash = LoadBalancer::hashKey(sv(it->value()));
-      hash_ptr = &hash;
-    }
-  }
-  at.endpoint = cluster->lb.pick(cluster->endpoints, host.random(), hash_ptr);
-  if (at.endpoint < 0) {
-    ++cs.no_healthy;
-    at.local_status = 503;
-    at.local_code = error_code::kNoHealthy;
-    co_return;
-  }
+  if (!pickEndpoint(host, ex, *cluster, cs, at)) co_return;
   const size_t idx = static_cast<size_t>(at.endpoint);
   assert(idx < cc.endpoints.size() && idx < cluster->pool_keys.size());
   const EndpointConfig& ep = cc.endpoints[idx];
@@ -168,26 +238,7 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
   if (attempt_deadline == Exchange::TimePoint::max())
     attempt_deadline = attempt_start + ex.listener->idle_timeout;
 
-  auto onFailure = [&](AttemptFailure f) {
-    spdlog::debug("cluster {}: attempt to {} failed ({}, {} connection)", cc.name, ep.address(),
-                  f == AttemptFailure::kConnectFailure ? "connect"
-                  : f == AttemptFailure::kReset        ? "reset"
-                                                       : "timeout",
-                  at.reused ? "pooled" : "new");
-    at.failure = f;
-    if (f == AttemptFailure::kConnectFailure)
-      ++cs.cx_connect_fail;
-    else if (f == AttemptFailure::kReset)
-      ++cs.rq_reset;
-    else if (f == AttemptFailure::kTimeout)
-      ++cs.rq_timeout;
-    ++cs.rq_total;
-    ++cs.responses[0];
-    if (cluster->outlier.onFailure(idx, host.now())) {
-      ++cs.outlier_ejections;
-      spdlog::info("cluster {}: endpoint {} ejected", cc.name, ep.address());
-    }
-  };
+  auto onFailure = [&](AttemptFailure f) { recordFailure(host, *cluster, cs, idx, at, f); };
 
   if (!fresh_only) {
     at.conn = host.pool().takeUsable(cluster->pool_keys[idx], cc.tls, host.now());
@@ -213,24 +264,16 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
         host, *at.conn, ep, cc, std::min(attempt_deadline, host.now() + cc.connect_timeout), cs);
     assert(cluster->pending_requests > 0 && "cluster pending requests underflow");
     --cluster->pending_requests;
-    switch (outcome) {
-      case ConnectOutcome::kOk:
-        break;
-      case ConnectOutcome::kTimeout:
-        onFailure(host.now() >= attempt_deadline ? AttemptFailure::kTimeout
-                                                 : AttemptFailure::kConnectFailure);
-        co_return;
-      case ConnectOutcome::kConnectFailed:
-        onFailure(AttemptFailure::kConnectFailure);
-        co_return;
-      case ConnectOutcome::kTlsFailed:
-        at.tls_code = error_code::kUpstreamTls;
-        onFailure(AttemptFailure::kConnectFailure);
-        co_return;
-      case ConnectOutcome::kIdentityMismatch:
-        at.tls_code = error_code::kUpstreamIdentity;
-        onFailure(AttemptFailure::kConnectFailure);
-        co_return;
+    if (outcome != ConnectOutcome::kOk) {
+      // A connect timeout is the attempt's timeout once its deadline has passed; TLS failures
+      // keep their own codes (TLS, UI) for the 502.
+      at.tls_code = outcome == ConnectOutcome::kTlsFailed          ? error_code::kUpstreamTls
+                    : outcome == ConnectOutcome::kIdentityMismatch ? error_code::kUpstreamIdentity
+                                                                   : nullptr;
+      onFailure(outcome == ConnectOutcome::kTimeout && host.now() >= attempt_deadline
+                    ? AttemptFailure::kTimeout
+                    : AttemptFailure::kConnectFailure);
+      co_return;
     }
     ++cs.cx_connect;
   }
@@ -305,33 +348,8 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
     }
     break;
   }
-  // The response's framing: one decision for reading its body and framing what the client
-  // gets. A malformed one is a failed attempt (502 UR), and its connection is not reused.
-  at.framing = decideResponseFraming(at.response->get(), ex.is_head);
-  if (!at.framing.refused() && !parserAgrees(*at.response, at.framing)) {
-    at.framing.kind = BodyFraming::kRefuse;
-    at.framing.reason = "framing_mismatch";
-  }
-  if (at.framing.refused()) {
-    ++host.stats().malformed_responses[at.framing.reason];
-    at.response.reset();
-    at.conn.reset();
-    at.reused = false;
-    onFailure(AttemptFailure::kReset);
-    co_return;
-  }
-  const unsigned status = at.response->get().result_int();
-  ++cs.rq_total;
-  ++cs.responses[statusClass(status)];
-  cs.latency->record(static_cast<uint64_t>((host.now() - attempt_start).count()));
-  if (status >= 500) {
-    if (cluster->outlier.onFailure(idx, host.now())) {
-      ++cs.outlier_ejections;
-      spdlog::info("cluster {}: endpoint {} ejected after 5xx", cc.name, ep.address());
-    }
-  } else {
-    cluster->outlier.onSuccess(idx);
-  }
+  // A malformed framing is a failed attempt (502 UR), and its connection is not reused.
+  (void)acceptResponseHead(host, ex, *cluster, cs, idx, at, attempt_start);
 }
 
 }  // namespace meshdeck::proxy
