@@ -232,13 +232,13 @@ Awaitable<bool> Session::handleRequest(RequestParser& parser, Exchange& ex) {
   // The checks, routing and the upstream head are decided by admission's plain functions; only
   // the waits are here, which keeps this coroutine's frame small (frames over 1 KiB are never
   // recycled by asio and cost a large-bin malloc each).
+  // (The codec's view and the peer are made afresh for each call rather than kept across the
+  // delay: what lives across a co_await grows the frame.)
   const bool body_pending = !parser.is_done();
-  const CodecFraming codec = codecFraming(parser);
-  const PeerInfo peer{peer_ip_, peer_identity_, mtls_};
-  Verdict verdict = admit(parser.get().base(), codec, peer, ex, host_);
+  Verdict verdict = admit(parser.get().base(), codecFraming(parser), peer(), ex, host_);
   if (verdict.kind == Verdict::kAdmit && verdict.delay) {
     co_await sleepFor(*verdict.delay);
-    verdict = prepareUpstreamRequest(parser.get().base(), codec, peer, ex, host_);
+    verdict = prepareUpstreamRequest(parser.get().base(), codecFraming(parser), peer(), ex, host_);
   }
   switch (verdict.kind) {
     case Verdict::kRefuse:
@@ -310,27 +310,28 @@ Awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex) {
   // Read the first piece of the body before anything goes upstream: a malformed chunked body
   // is refused without the upstream ever seeing the request, and a body that fits entirely
   // can be replayed by retries.
-  prefetched_ = 0;
-  BodyPiece first;
-  first.last = parser.is_done();
-  if (!first.last) {
+  // The piece in hand is a member (first_piece_), not a local: what lives across a co_await
+  // grows this coroutine's frame, which is allocated for every request.
+  first_piece_ = BodyPiece{};
+  first_piece_.last = parser.is_done();
+  if (!first_piece_.last) {
     buffer_.reserve(16 * 1024);  // Beast reads at most the free capacity at a time
-    first = co_await readBody(ex);
-    if (first.failed && !first.malformed) co_return false;
-    prefetched_ = first.size;  // counted even when its trailer is refused
-    ex.bytes_in += prefetched_;
-    if (first.failed) co_return co_await refuseMalformed(ex.version, 400, first.malformed, &ex);
+    first_piece_ = co_await readBody(ex);
+    if (first_piece_.failed && !first_piece_.malformed) co_return false;
+    ex.bytes_in += first_piece_.size;  // counted even when its trailer is refused
+    if (first_piece_.failed)
+      co_return co_await refuseMalformed(ex.version, 400, first_piece_.malformed, &ex);
   }
   const bool replayable = parser.is_done() && !ex.upgrade;
 
   // Mirror a copy (replayable requests only; the body is in hand) and forget about it.
   if (replayable && !ex.route->mirror.cluster.empty())
-    sendMirror(host_, ex, body_->data(), prefetched_);
+    sendMirror(host_, ex, body_->data(), first_piece_.size);
 
   RetryState retry(ex.route->retry, replayable, ex.deadline);
   for (;;) {
     Attempt at;
-    co_await runAttempt(host_, *this, wire_, ex, first, retry.freshOnly(), at);
+    co_await runAttempt(host_, *this, wire_, ex, first_piece_, retry.freshOnly(), at);
     if (at.downstream_failed)
       co_return at.malformed ? co_await refuseMalformed(ex.version, 400, at.malformed, &ex) : false;
     if (at.local_code)

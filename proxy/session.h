@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "proxy/admission.h"
 #include "proxy/awaitable.h"
 #include "proxy/config/config.h"
 #include "proxy/exchange.h"
@@ -85,6 +86,8 @@ class Session : public std::enable_shared_from_this<Session>, private Downstream
   // Counts the exchange: listener, route, errors and the telemetry edge.
   void finish(Exchange& ex);
 
+  PeerInfo peer() const { return {peer_ip_, peer_identity_, mtls_}; }
+
   // Downstream (for upstream attempts)
   Awaitable<BodyPiece> readBody(Exchange& ex) override;
   Awaitable<void> sendInterim(Exchange& ex, const ResponseHeader& interim) override;
@@ -104,7 +107,7 @@ class Session : public std::enable_shared_from_this<Session>, private Downstream
   WireFrames wire_;   // what goes out next, framed
   RelayBuffer body_;  // relay buffer, both directions; lent by the host for one exchange
   RequestParser* parser_ = nullptr;  // of the exchange being handled
-  size_t prefetched_ = 0;
+  BodyPiece first_piece_;            // the request body read before the first attempt (replayable)
 };
 
 }  // namespace meshdeck::proxy

@@ -208,7 +208,7 @@ Awaitable<ConnectOutcome> connectUpstream(SessionHost& host, UpstreamConnection&
 }
 
 Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames& wire,
-                           Exchange& ex, BodyPiece first, bool fresh_only, Attempt& at) {
+                           Exchange& ex, const BodyPiece& first, bool fresh_only, Attempt& at) {
   assert(ex.destination && ex.route && "an attempt needs a destination");
   const RequestHeader& head = ex.head;
   auto cluster = host.cluster(*ex.config, ex.destination->cluster_slot, ex.destination->cluster);

@@ -56,7 +56,7 @@ struct Attempt {
 // On return `at` says how it ended; its connection, when kept, is positioned at the response
 // body. `wire` is the downstream connection's frame buffer (free while an attempt runs).
 Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames& wire,
-                           Exchange& ex, BodyPiece first, bool fresh_only, Attempt& at);
+                           Exchange& ex, const BodyPiece& first, bool fresh_only, Attempt& at);
 
 // Whether `p` reads a message body as `f` says (the response side of admission's check).
 bool parserAgrees(const ResponseParser& p, const Framing& f);
