@@ -31,9 +31,12 @@ import re
 import sys
 import tempfile
 
-# Today (issue 16): the longest main.cpp is proxy/main.cpp at 256 lines, app/ is 526 lines.
-MAX_MAIN_LINES = 270
-MAX_APP_LINES = 560
+# Issue 16: the command lines of meshdeck-proxy, meshdeck-controlplane and meshdeck moved out of
+# their main.cpp into tested libraries (proxy/cli, controlplane/cli, app/command_line). Today the
+# longest main.cpp is tools/demo_service/main.cpp at 167 lines (was proxy/main.cpp at 256), and
+# app/ is 616 lines, the desktop's command-line checks included (moved out of main.cpp).
+MAX_MAIN_LINES = 180
+MAX_APP_LINES = 640
 
 SOURCE_EXTENSIONS = (".h", ".hpp", ".cpp", ".cc")
 CORE_DIRS = ("common", "proxy", "controlplane")
