@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/latency_histogram.h"
+#include "common/telemetry/counter_fields.h"
 
 namespace meshdeck::proxy {
 
@@ -24,23 +25,14 @@ inline size_t statusClass(unsigned status) {
 }
 
 struct ListenerStats {
-  uint64_t cx_total = 0;
-  uint64_t cx_active = 0;
-  uint64_t cx_overflow = 0;
-  uint64_t rq_total = 0;
+  // Scalar counters and gauges (cx_total, cx_active, cx_overflow, header_timeouts,
+  // idle_timeouts, bytes_in, bytes_out, tls_handshakes, tls_resumed, rq_mtls, rq_plaintext,
+  // rq_total): declared, merged and exposed from MESHDECK_LISTENER_COUNTERS.
+  MESHDECK_LISTENER_COUNTERS(MESHDECK_COUNTER_MEMBER)
   ClassCounters responses{};
-  uint64_t header_timeouts = 0;
-  uint64_t idle_timeouts = 0;
-  uint64_t bytes_in = 0;
-  uint64_t bytes_out = 0;
-  // Transport security (inbound): handshakes completed (full / resumed), connections refused
-  // by reason (plaintext, protocol_version, no_client_certificate, expired, self_signed,
-  // unknown_ca, wrong_trust_domain, ...), requests by transport.
-  uint64_t tls_handshakes = 0;
-  uint64_t tls_resumed = 0;
+  // Inbound connections refused by transport security, by reason (plaintext, protocol_version,
+  // no_client_certificate, expired, self_signed, unknown_ca, wrong_trust_domain, ...).
   std::map<std::string, uint64_t> tls_refused;
-  uint64_t rq_mtls = 0;
-  uint64_t rq_plaintext = 0;
   std::shared_ptr<common::LatencyHistogram> latency = std::make_shared<common::LatencyHistogram>();
   void merge(const ListenerStats& o);
 };
@@ -54,21 +46,11 @@ struct RouteStats {
 struct ClusterStats {
   uint64_t rq_total = 0;
   ClassCounters responses{};
-  uint64_t cx_connect = 0;
-  uint64_t cx_connect_fail = 0;
-  uint64_t cx_reused = 0;
-  uint64_t rq_reset = 0;
-  uint64_t rq_timeout = 0;
-  uint64_t rq_retry = 0;
-  uint64_t rq_retry_budget_exhausted = 0;
-  uint64_t cb_overflow = 0;
-  uint64_t outlier_ejections = 0;
-  uint64_t no_healthy = 0;
-  uint64_t mirror_sent = 0;
-  uint64_t tls_handshakes = 0;         // full TLS handshakes towards endpoints
-  uint64_t tls_resumed = 0;            // resumed ones (session ticket accepted)
-  uint64_t tls_failures = 0;           // handshake failed (TLS)
-  uint64_t tls_identity_mismatch = 0;  // peer identity not the expected one (UI)
+  // Upstream events (cx_connect, cx_connect_fail, cx_reused, rq_reset, rq_timeout, rq_retry,
+  // rq_retry_budget_exhausted, cb_overflow, outlier_ejections, no_healthy, mirror_sent,
+  // tls_handshakes, tls_resumed, tls_failures, tls_identity_mismatch): declared, merged and
+  // exposed from MESHDECK_CLUSTER_EVENT_COUNTERS.
+  MESHDECK_CLUSTER_EVENT_COUNTERS(MESHDECK_COUNTER_MEMBER)
   std::shared_ptr<common::LatencyHistogram> latency = std::make_shared<common::LatencyHistogram>();
   void merge(const ClusterStats& o);
 };
@@ -132,18 +114,12 @@ struct EdgeId {
 };
 
 struct EdgeDelta {
-  uint64_t requests = 0;
+  // requests, retries, timeouts, circuit_breaker_rejections, rate_limited, faults_injected,
+  // denied, mtls_requests, plaintext_requests, bytes_in, bytes_out: declared, merged and
+  // reported from MESHDECK_EDGE_COUNTERS and MESHDECK_EDGE_PROXY_COUNTERS.
+  MESHDECK_EDGE_COUNTERS(MESHDECK_COUNTER_MEMBER)
+  MESHDECK_EDGE_PROXY_COUNTERS(MESHDECK_COUNTER_MEMBER)
   std::map<uint32_t, uint64_t> responses_by_code;
-  uint64_t bytes_in = 0;
-  uint64_t bytes_out = 0;
-  uint64_t retries = 0;
-  uint64_t timeouts = 0;
-  uint64_t circuit_breaker_rejections = 0;
-  uint64_t rate_limited = 0;
-  uint64_t faults_injected = 0;
-  uint64_t denied = 0;
-  uint64_t mtls_requests = 0;
-  uint64_t plaintext_requests = 0;
   // Server side only: decisions of the callee's rules, by id and (for the config the worker
   // counted last) by slot. merge() adds `o`'s slots to `authz` by id.
   AuthzCounterMap authz;
