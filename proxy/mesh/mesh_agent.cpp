@@ -364,10 +364,8 @@ void MeshAgent::runDiscovery() {
   }
 }
 
-namespace {
-
-void fillReport(const EdgeMap& edges, const std::string& proxy_id, uint64_t sequence,
-                uint32_t interval_ms, v1::TelemetryReport* report) {
+void fillTelemetryReport(const EdgeMap& edges, const std::string& proxy_id, uint64_t sequence,
+                         uint32_t interval_ms, v1::TelemetryReport* report) {
   report->set_proxy_id(proxy_id);
   report->set_sequence(sequence);
   report->set_interval_ms(interval_ms);
@@ -406,8 +404,6 @@ void fillReport(const EdgeMap& edges, const std::string& proxy_id, uint64_t sequ
     if (d.latency) common::toProto(*d.latency, e->mutable_latency());
   }
 }
-
-}  // namespace
 
 v1::WorkloadCertificate MeshAgent::installedCertificate() const {
   v1::WorkloadCertificate cert;
@@ -457,7 +453,7 @@ void MeshAgent::runTelemetry() {
       const bool cert_changed = cert.serial_hex() != reported_serial;
       if (pending.empty() && !cert_changed && ++quiet_intervals < kHeartbeatIntervals) continue;
       v1::TelemetryReport report;
-      fillReport(pending, identity_.proxy_id, ++sequence, interval_ms_.load(), &report);
+      fillTelemetryReport(pending, identity_.proxy_id, ++sequence, interval_ms_.load(), &report);
       if (!cert.serial_hex().empty()) *report.mutable_certificate() = std::move(cert);
       ok = stream->Write(report);
       if (ok) {
