@@ -25,9 +25,8 @@ inline size_t statusClass(unsigned status) {
 }
 
 struct ListenerStats {
-  // Scalar counters and gauges (cx_total, cx_active, cx_overflow, header_timeouts,
-  // idle_timeouts, bytes_in, bytes_out, tls_handshakes, tls_resumed, rq_mtls, rq_plaintext,
-  // rq_total): declared, merged and exposed from MESHDECK_LISTENER_COUNTERS.
+  // One uint64_t per entry of MESHDECK_LISTENER_COUNTERS (common/telemetry/counter_fields.h:
+  // the scalar counters and gauges, their merge and their /stats families).
   MESHDECK_LISTENER_COUNTERS(MESHDECK_COUNTER_MEMBER)
   ClassCounters responses{};
   // Inbound connections refused by transport security, by reason (plaintext, protocol_version,
@@ -46,10 +45,8 @@ struct RouteStats {
 struct ClusterStats {
   uint64_t rq_total = 0;
   ClassCounters responses{};
-  // Upstream events (cx_connect, cx_connect_fail, cx_reused, rq_reset, rq_timeout, rq_retry,
-  // rq_retry_budget_exhausted, cb_overflow, outlier_ejections, no_healthy, mirror_sent,
-  // tls_handshakes, tls_resumed, tls_failures, tls_identity_mismatch): declared, merged and
-  // exposed from MESHDECK_CLUSTER_EVENT_COUNTERS.
+  // One uint64_t per upstream event of MESHDECK_CLUSTER_EVENT_COUNTERS
+  // (common/telemetry/counter_fields.h), merged and exposed from there.
   MESHDECK_CLUSTER_EVENT_COUNTERS(MESHDECK_COUNTER_MEMBER)
   std::shared_ptr<common::LatencyHistogram> latency = std::make_shared<common::LatencyHistogram>();
   void merge(const ClusterStats& o);
@@ -114,9 +111,8 @@ struct EdgeId {
 };
 
 struct EdgeDelta {
-  // requests, retries, timeouts, circuit_breaker_rejections, rate_limited, faults_injected,
-  // denied, mtls_requests, plaintext_requests, bytes_in, bytes_out: declared, merged and
-  // reported from MESHDECK_EDGE_COUNTERS and MESHDECK_EDGE_PROXY_COUNTERS.
+  // One uint64_t per entry of MESHDECK_EDGE_COUNTERS and MESHDECK_EDGE_PROXY_COUNTERS
+  // (common/telemetry/counter_fields.h), merged and reported from there.
   MESHDECK_EDGE_COUNTERS(MESHDECK_COUNTER_MEMBER)
   MESHDECK_EDGE_PROXY_COUNTERS(MESHDECK_COUNTER_MEMBER)
   std::map<uint32_t, uint64_t> responses_by_code;

@@ -23,8 +23,8 @@ struct WindowMetrics {
   double requests_per_second = 0;
   double success_rate = 1.0;  // share of non-5xx responses, 0..1; 1 when idle
   double p50_ms = 0, p90_ms = 0, p99_ms = 0;
-  // requests, retries, timeouts, circuit_breaker_rejections, rate_limited, faults_injected,
-  // denied, mtls_requests, plaintext_requests: sums over the window (MESHDECK_EDGE_COUNTERS).
+  // One uint64_t per entry of MESHDECK_EDGE_COUNTERS (common/telemetry/counter_fields.h):
+  // sums over the window.
   MESHDECK_EDGE_COUNTERS(MESHDECK_COUNTER_MEMBER)
   std::array<uint64_t, 5> responses_by_class{};  // [0]=1xx .. [4]=5xx
   // Merged latency of the window; shared because it is large and immutable once published.

@@ -25,7 +25,7 @@ struct CtlOptions {
 };
 
 // The edge table of `get edges` and `top`: source, destination, rate, success, percentiles, the
-// edge counters (the default table: faults_injected; wide: every counter of
+// edge counters (the default table: the few meshdeckctl.cpp chooses; wide: every counter of
 // common::kEdgeCounters, headed by its column name), split, transport, policies.
 std::vector<std::string> edgeTableColumns(bool wide);
 std::string edgeTable(const meshdeck::v1::GraphSnapshot& snapshot, bool wide);
