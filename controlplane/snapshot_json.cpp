@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 
+#include "common/telemetry/counter_fields.h"
 #include "controlplane/server/proto_convert.h"
 
 namespace meshdeck::cp {
@@ -37,21 +38,14 @@ json::object metricsJson(const WindowMetrics& m) {
                  {"success_rate", m.success_rate},
                  {"p50_ms", m.p50_ms},
                  {"p90_ms", m.p90_ms},
-                 {"p99_ms", m.p99_ms},
-                 {"requests", m.requests},
-                 {"responses_by_class", json::object{{"1xx", m.responses_by_class[0]},
-                                                     {"2xx", m.responses_by_class[1]},
-                                                     {"3xx", m.responses_by_class[2]},
-                                                     {"4xx", m.responses_by_class[3]},
-                                                     {"5xx", m.responses_by_class[4]}}},
-                 {"retries", m.retries},
-                 {"timeouts", m.timeouts},
-                 {"circuit_breaker_rejections", m.circuit_breaker_rejections},
-                 {"rate_limited", m.rate_limited},
-                 {"faults_injected", m.faults_injected},
-                 {"denied", m.denied},
-                 {"mtls_requests", m.mtls_requests},
-                 {"plaintext_requests", m.plaintext_requests}};
+                 {"p99_ms", m.p99_ms}};
+  common::forEachEdgeCounter([&](const common::EdgeCounterField& f, uint64_t v) { o[f.name] = v; },
+                             m);
+  o["responses_by_class"] = json::object{{"1xx", m.responses_by_class[0]},
+                                         {"2xx", m.responses_by_class[1]},
+                                         {"3xx", m.responses_by_class[2]},
+                                         {"4xx", m.responses_by_class[3]},
+                                         {"5xx", m.responses_by_class[4]}};
   o["latency"] = m.latency ? json::value(histogramJson(*m.latency)) : json::value(nullptr);
   return o;
 }

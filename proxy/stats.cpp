@@ -53,20 +53,9 @@ void histogram(std::string& out, const std::string& name, const std::string& lab
 }  // namespace
 
 void ListenerStats::merge(const ListenerStats& o) {
-  cx_total += o.cx_total;
-  cx_active += o.cx_active;
-  cx_overflow += o.cx_overflow;
-  rq_total += o.rq_total;
+  common::forEachListenerCounter([](const auto&, uint64_t& a, uint64_t b) { a += b; }, *this, o);
   add(responses, o.responses);
-  header_timeouts += o.header_timeouts;
-  idle_timeouts += o.idle_timeouts;
-  bytes_in += o.bytes_in;
-  bytes_out += o.bytes_out;
-  tls_handshakes += o.tls_handshakes;
-  tls_resumed += o.tls_resumed;
   for (const auto& [k, v] : o.tls_refused) tls_refused[k] += v;
-  rq_mtls += o.rq_mtls;
-  rq_plaintext += o.rq_plaintext;
   latency->merge(*o.latency);
 }
 
@@ -78,37 +67,14 @@ void RouteStats::merge(const RouteStats& o) {
 void ClusterStats::merge(const ClusterStats& o) {
   rq_total += o.rq_total;
   add(responses, o.responses);
-  cx_connect += o.cx_connect;
-  cx_connect_fail += o.cx_connect_fail;
-  cx_reused += o.cx_reused;
-  rq_reset += o.rq_reset;
-  rq_timeout += o.rq_timeout;
-  rq_retry += o.rq_retry;
-  rq_retry_budget_exhausted += o.rq_retry_budget_exhausted;
-  cb_overflow += o.cb_overflow;
-  outlier_ejections += o.outlier_ejections;
-  no_healthy += o.no_healthy;
-  mirror_sent += o.mirror_sent;
-  tls_handshakes += o.tls_handshakes;
-  tls_resumed += o.tls_resumed;
-  tls_failures += o.tls_failures;
-  tls_identity_mismatch += o.tls_identity_mismatch;
+  common::forEachClusterEvent([](const auto&, uint64_t& a, uint64_t b) { a += b; }, *this, o);
   latency->merge(*o.latency);
 }
 
 void EdgeDelta::merge(const EdgeDelta& o) {
-  requests += o.requests;
+  common::addEdgeCounters(*this, o);
+  common::forEachEdgeProxyCounter([](const auto&, uint64_t& a, uint64_t b) { a += b; }, *this, o);
   for (const auto& [code, n] : o.responses_by_code) responses_by_code[code] += n;
-  bytes_in += o.bytes_in;
-  bytes_out += o.bytes_out;
-  retries += o.retries;
-  timeouts += o.timeouts;
-  circuit_breaker_rejections += o.circuit_breaker_rejections;
-  rate_limited += o.rate_limited;
-  faults_injected += o.faults_injected;
-  denied += o.denied;
-  mtls_requests += o.mtls_requests;
-  plaintext_requests += o.plaintext_requests;
   for (const auto& [k, v] : o.authz) authz[k].merge(v);
   o.authz_slots.addTo(authz);
   latency->merge(*o.latency);
@@ -188,50 +154,27 @@ std::string WorkerStats::renderPrometheus() const {
     out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name, help, name);
   };
 
-  counter("meshdeck_listener_connections_total", "Downstream connections accepted.");
-  for (const auto& [n, l] : listeners)
-    out += fmt::format("meshdeck_listener_connections_total{{listener=\"{}\"}} {}\n", esc(n),
-                       l.cx_total);
-  gauge("meshdeck_listener_connections_active", "Downstream connections open.");
-  for (const auto& [n, l] : listeners)
-    out += fmt::format("meshdeck_listener_connections_active{{listener=\"{}\"}} {}\n", esc(n),
-                       l.cx_active);
-  counter("meshdeck_listener_connections_overflow_total",
-          "Connections refused by the connection limit.");
-  for (const auto& [n, l] : listeners)
-    out += fmt::format("meshdeck_listener_connections_overflow_total{{listener=\"{}\"}} {}\n",
-                       esc(n), l.cx_overflow);
-  counter("meshdeck_listener_timeouts_total", "Downstream connections closed by a timeout.");
-  for (const auto& [n, l] : listeners) {
-    out += fmt::format("meshdeck_listener_timeouts_total{{listener=\"{}\",kind=\"header\"}} {}\n",
-                       esc(n), l.header_timeouts);
-    out += fmt::format("meshdeck_listener_timeouts_total{{listener=\"{}\",kind=\"idle\"}} {}\n",
-                       esc(n), l.idle_timeouts);
+  // Scalar listener families from the table, then the ones with a structure of their own.
+  std::string_view family;
+  for (const auto& f : common::kListenerCounters) {
+    if (f.metric.empty() || f.metric == family) continue;
+    family = f.metric;
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", f.metric, f.help, f.metric,
+                       common::metricTypeName(f.type));
+    for (const auto& [n, l] : listeners)
+      common::forEachListenerCounter(
+          [&](const common::ListenerCounterField& g, uint64_t v) {
+            if (g.metric != family) return;
+            out += fmt::format("{}{{listener=\"{}\"{}{}}} {}\n", g.metric, esc(n),
+                               g.label.empty() ? "" : ",", g.label, v);
+          },
+          l);
   }
   counter("meshdeck_listener_requests_total", "Downstream requests by response class.");
   for (const auto& [n, l] : listeners)
     for (size_t c = 0; c < l.responses.size(); ++c)
       out += fmt::format("meshdeck_listener_requests_total{{listener=\"{}\",class=\"{}\"}} {}\n",
                          esc(n), kClassNames[c], l.responses[c]);
-  counter("meshdeck_listener_body_bytes_total", "Body bytes received from / sent to downstream.");
-  for (const auto& [n, l] : listeners) {
-    out +=
-        fmt::format("meshdeck_listener_body_bytes_total{{listener=\"{}\",direction=\"in\"}} {}\n",
-                    esc(n), l.bytes_in);
-    out +=
-        fmt::format("meshdeck_listener_body_bytes_total{{listener=\"{}\",direction=\"out\"}} {}\n",
-                    esc(n), l.bytes_out);
-  }
-  counter("meshdeck_listener_tls_handshakes_total",
-          "Inbound TLS handshakes completed, full or resumed.");
-  for (const auto& [n, l] : listeners) {
-    out += fmt::format(
-        "meshdeck_listener_tls_handshakes_total{{listener=\"{}\",resumed=\"false\"}} {}\n", esc(n),
-        l.tls_handshakes);
-    out += fmt::format(
-        "meshdeck_listener_tls_handshakes_total{{listener=\"{}\",resumed=\"true\"}} {}\n", esc(n),
-        l.tls_resumed);
-  }
   counter("meshdeck_listener_tls_refused_total",
           "Inbound connections refused by transport security, by reason.");
   for (const auto& [n, l] : listeners)
@@ -239,18 +182,6 @@ std::string WorkerStats::renderPrometheus() const {
       out +=
           fmt::format("meshdeck_listener_tls_refused_total{{listener=\"{}\",reason=\"{}\"}} {}\n",
                       esc(n), esc(reason), v);
-  counter("meshdeck_listener_requests_by_transport_total",
-          "Downstream requests by transport (mtls or plaintext).");
-  for (const auto& [n, l] : listeners) {
-    out += fmt::format(
-        "meshdeck_listener_requests_by_transport_total{{listener=\"{}\",transport=\"mtls\"}} "
-        "{}\n",
-        esc(n), l.rq_mtls);
-    out += fmt::format(
-        "meshdeck_listener_requests_by_transport_total{{listener=\"{}\",transport=\"plaintext\"}} "
-        "{}\n",
-        esc(n), l.rq_plaintext);
-  }
   out +=
       "# HELP meshdeck_listener_request_duration_seconds Downstream request latency.\n"
       "# TYPE meshdeck_listener_request_duration_seconds histogram\n";
@@ -270,27 +201,13 @@ std::string WorkerStats::renderPrometheus() const {
       out += fmt::format("meshdeck_cluster_requests_total{{cluster=\"{}\",class=\"{}\"}} {}\n",
                          esc(n), kClassNames[c], cl.responses[c]);
   counter("meshdeck_cluster_events_total", "Upstream events per cluster.");
-  for (const auto& [n, cl] : clusters) {
-    const std::pair<const char*, uint64_t> events[] = {
-        {"connect", cl.cx_connect},
-        {"connect_fail", cl.cx_connect_fail},
-        {"reused", cl.cx_reused},
-        {"reset", cl.rq_reset},
-        {"timeout", cl.rq_timeout},
-        {"retry", cl.rq_retry},
-        {"retry_budget_exhausted", cl.rq_retry_budget_exhausted},
-        {"circuit_breaker_overflow", cl.cb_overflow},
-        {"outlier_ejection", cl.outlier_ejections},
-        {"no_healthy", cl.no_healthy},
-        {"mirror", cl.mirror_sent},
-        {"tls_handshake", cl.tls_handshakes},
-        {"tls_resumed", cl.tls_resumed},
-        {"tls_failure", cl.tls_failures},
-        {"tls_identity_mismatch", cl.tls_identity_mismatch}};
-    for (const auto& [event, v] : events)
-      out += fmt::format("meshdeck_cluster_events_total{{cluster=\"{}\",event=\"{}\"}} {}\n",
-                         esc(n), event, v);
-  }
+  for (const auto& [n, cl] : clusters)
+    common::forEachClusterEvent(
+        [&](const common::ClusterEventField& f, uint64_t v) {
+          out += fmt::format("meshdeck_cluster_events_total{{cluster=\"{}\",event=\"{}\"}} {}\n",
+                             esc(n), f.event, v);
+        },
+        cl);
   out +=
       "# HELP meshdeck_cluster_upstream_duration_seconds Upstream attempt latency to response "
       "headers.\n"

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/latency_histogram.h"
+#include "common/telemetry/counter_fields.h"
 
 namespace meshdeck::proxy {
 
@@ -24,23 +25,13 @@ inline size_t statusClass(unsigned status) {
 }
 
 struct ListenerStats {
-  uint64_t cx_total = 0;
-  uint64_t cx_active = 0;
-  uint64_t cx_overflow = 0;
-  uint64_t rq_total = 0;
+  // One uint64_t per entry of MESHDECK_LISTENER_COUNTERS (common/telemetry/counter_fields.h:
+  // the scalar counters and gauges, their merge and their /stats families).
+  MESHDECK_LISTENER_COUNTERS(MESHDECK_COUNTER_MEMBER)
   ClassCounters responses{};
-  uint64_t header_timeouts = 0;
-  uint64_t idle_timeouts = 0;
-  uint64_t bytes_in = 0;
-  uint64_t bytes_out = 0;
-  // Transport security (inbound): handshakes completed (full / resumed), connections refused
-  // by reason (plaintext, protocol_version, no_client_certificate, expired, self_signed,
-  // unknown_ca, wrong_trust_domain, ...), requests by transport.
-  uint64_t tls_handshakes = 0;
-  uint64_t tls_resumed = 0;
+  // Inbound connections refused by transport security, by reason (plaintext, protocol_version,
+  // no_client_certificate, expired, self_signed, unknown_ca, wrong_trust_domain, ...).
   std::map<std::string, uint64_t> tls_refused;
-  uint64_t rq_mtls = 0;
-  uint64_t rq_plaintext = 0;
   std::shared_ptr<common::LatencyHistogram> latency = std::make_shared<common::LatencyHistogram>();
   void merge(const ListenerStats& o);
 };
@@ -54,21 +45,9 @@ struct RouteStats {
 struct ClusterStats {
   uint64_t rq_total = 0;
   ClassCounters responses{};
-  uint64_t cx_connect = 0;
-  uint64_t cx_connect_fail = 0;
-  uint64_t cx_reused = 0;
-  uint64_t rq_reset = 0;
-  uint64_t rq_timeout = 0;
-  uint64_t rq_retry = 0;
-  uint64_t rq_retry_budget_exhausted = 0;
-  uint64_t cb_overflow = 0;
-  uint64_t outlier_ejections = 0;
-  uint64_t no_healthy = 0;
-  uint64_t mirror_sent = 0;
-  uint64_t tls_handshakes = 0;         // full TLS handshakes towards endpoints
-  uint64_t tls_resumed = 0;            // resumed ones (session ticket accepted)
-  uint64_t tls_failures = 0;           // handshake failed (TLS)
-  uint64_t tls_identity_mismatch = 0;  // peer identity not the expected one (UI)
+  // One uint64_t per upstream event of MESHDECK_CLUSTER_EVENT_COUNTERS
+  // (common/telemetry/counter_fields.h), merged and exposed from there.
+  MESHDECK_CLUSTER_EVENT_COUNTERS(MESHDECK_COUNTER_MEMBER)
   std::shared_ptr<common::LatencyHistogram> latency = std::make_shared<common::LatencyHistogram>();
   void merge(const ClusterStats& o);
 };
@@ -132,18 +111,11 @@ struct EdgeId {
 };
 
 struct EdgeDelta {
-  uint64_t requests = 0;
+  // One uint64_t per entry of MESHDECK_EDGE_COUNTERS and MESHDECK_EDGE_PROXY_COUNTERS
+  // (common/telemetry/counter_fields.h), merged and reported from there.
+  MESHDECK_EDGE_COUNTERS(MESHDECK_COUNTER_MEMBER)
+  MESHDECK_EDGE_PROXY_COUNTERS(MESHDECK_COUNTER_MEMBER)
   std::map<uint32_t, uint64_t> responses_by_code;
-  uint64_t bytes_in = 0;
-  uint64_t bytes_out = 0;
-  uint64_t retries = 0;
-  uint64_t timeouts = 0;
-  uint64_t circuit_breaker_rejections = 0;
-  uint64_t rate_limited = 0;
-  uint64_t faults_injected = 0;
-  uint64_t denied = 0;
-  uint64_t mtls_requests = 0;
-  uint64_t plaintext_requests = 0;
   // Server side only: decisions of the callee's rules, by id and (for the config the worker
   // counted last) by slot. merge() adds `o`'s slots to `authz` by id.
   AuthzCounterMap authz;

@@ -13,20 +13,25 @@
 #include "common/bounded_file.h"
 #include "common/input_limits.h"
 #include "common/latency_histogram.h"
+#include "common/telemetry/counter_fields.h"
 
 namespace meshdeck::ui {
 namespace {
 
 // Protobuf's JSON mapping writes lowerCamelCase; a writer that preserves proto field names
 // writes snake_case. Accept both.
-QJsonValue field(const QJsonObject& o, const char* camel, const char* snake = nullptr) {
-  auto it = o.find(QLatin1String(camel));
+QJsonValue field(const QJsonObject& o, QLatin1String camel, QLatin1String snake = {}) {
+  auto it = o.find(camel);
   if (it != o.end()) return it.value();
-  if (snake != nullptr) {
-    it = o.find(QLatin1String(snake));
+  if (!snake.isEmpty()) {
+    it = o.find(snake);
     if (it != o.end()) return it.value();
   }
   return {};
+}
+
+QJsonValue field(const QJsonObject& o, const char* camel, const char* snake = nullptr) {
+  return field(o, QLatin1String(camel), snake ? QLatin1String(snake) : QLatin1String());
 }
 
 // 64-bit integers arrive as strings (protobuf JSON) or numbers.
@@ -109,17 +114,13 @@ bool parseMetrics(const QJsonObject& o, cp::WindowMetrics* m, QString* error) {
   m->p50_ms = number(field(o, "p50Ms", "p50_ms"));
   m->p90_ms = number(field(o, "p90Ms", "p90_ms"));
   m->p99_ms = number(field(o, "p99Ms", "p99_ms"));
-  m->requests = u64(field(o, "requests"));
+  common::forEachEdgeCounter(
+      [&](const common::EdgeCounterField& f, uint64_t& v) {
+        v = u64(field(o, QLatin1String(f.json_name.data(), qsizetype(f.json_name.size())),
+                      QLatin1String(f.name.data(), qsizetype(f.name.size()))));
+      },
+      *m);
   readClasses(field(o, "responsesByClass", "responses_by_class"), &m->responses_by_class);
-  m->retries = u64(field(o, "retries"));
-  m->timeouts = u64(field(o, "timeouts"));
-  m->circuit_breaker_rejections =
-      u64(field(o, "circuitBreakerRejections", "circuit_breaker_rejections"));
-  m->rate_limited = u64(field(o, "rateLimited", "rate_limited"));
-  m->faults_injected = u64(field(o, "faultsInjected", "faults_injected"));
-  m->denied = u64(field(o, "denied"));
-  m->mtls_requests = u64(field(o, "mtlsRequests", "mtls_requests"));
-  m->plaintext_requests = u64(field(o, "plaintextRequests", "plaintext_requests"));
   const QJsonValue latency = field(o, "latency");
   if (latency.isObject()) {
     auto h = std::make_shared<common::LatencyHistogram>();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/latency_histogram.h"
+#include "common/telemetry/counter_fields.h"
 
 // Plain C++ types of the ControlPlane interface. No protobuf, no Qt: the UI and the control
 // plane's inside both use these; protobuf stays at the gRPC edge.
@@ -22,10 +23,10 @@ struct WindowMetrics {
   double requests_per_second = 0;
   double success_rate = 1.0;  // share of non-5xx responses, 0..1; 1 when idle
   double p50_ms = 0, p90_ms = 0, p99_ms = 0;
-  uint64_t requests = 0;
+  // One uint64_t per entry of MESHDECK_EDGE_COUNTERS (common/telemetry/counter_fields.h):
+  // sums over the window.
+  MESHDECK_EDGE_COUNTERS(MESHDECK_COUNTER_MEMBER)
   std::array<uint64_t, 5> responses_by_class{};  // [0]=1xx .. [4]=5xx
-  uint64_t retries = 0, timeouts = 0, circuit_breaker_rejections = 0, rate_limited = 0;
-  uint64_t faults_injected = 0, denied = 0, mtls_requests = 0, plaintext_requests = 0;
   // Merged latency of the window; shared because it is large and immutable once published.
   std::shared_ptr<const common::LatencyHistogram> latency;
 };

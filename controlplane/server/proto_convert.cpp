@@ -3,6 +3,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include "common/histogram_proto.h"
+#include "common/telemetry/counter_fields.h"
 
 namespace meshdeck::cp {
 namespace v1 = meshdeck::v1;
@@ -41,16 +42,10 @@ void toProto(const WindowMetrics& in, v1::WindowMetrics* out) {
   out->set_p50_ms(in.p50_ms);
   out->set_p90_ms(in.p90_ms);
   out->set_p99_ms(in.p99_ms);
-  out->set_requests(in.requests);
+#define MESHDECK_SET_(member, ...) out->set_##member(in.member);
+  MESHDECK_EDGE_COUNTERS(MESHDECK_SET_)
+#undef MESHDECK_SET_
   for (auto c : in.responses_by_class) out->add_responses_by_class(c);
-  out->set_retries(in.retries);
-  out->set_timeouts(in.timeouts);
-  out->set_circuit_breaker_rejections(in.circuit_breaker_rejections);
-  out->set_denied(in.denied);
-  out->set_mtls_requests(in.mtls_requests);
-  out->set_plaintext_requests(in.plaintext_requests);
-  out->set_rate_limited(in.rate_limited);
-  out->set_faults_injected(in.faults_injected);
   if (in.latency && in.latency->count()) common::toProto(*in.latency, out->mutable_latency());
 }
 
@@ -61,17 +56,11 @@ WindowMetrics fromProto(const v1::WindowMetrics& in) {
   m.p50_ms = in.p50_ms();
   m.p90_ms = in.p90_ms();
   m.p99_ms = in.p99_ms();
-  m.requests = in.requests();
+#define MESHDECK_GET_(member, ...) m.member = in.member();
+  MESHDECK_EDGE_COUNTERS(MESHDECK_GET_)
+#undef MESHDECK_GET_
   for (int i = 0; i < in.responses_by_class_size() && i < 5; ++i)
     m.responses_by_class[static_cast<size_t>(i)] = in.responses_by_class(i);
-  m.retries = in.retries();
-  m.timeouts = in.timeouts();
-  m.circuit_breaker_rejections = in.circuit_breaker_rejections();
-  m.denied = in.denied();
-  m.mtls_requests = in.mtls_requests();
-  m.plaintext_requests = in.plaintext_requests();
-  m.rate_limited = in.rate_limited();
-  m.faults_injected = in.faults_injected();
   if (in.has_latency()) {
     auto h = std::make_shared<common::LatencyHistogram>();
     std::string error;

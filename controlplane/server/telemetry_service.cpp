@@ -11,6 +11,7 @@
 #include "common/histogram_proto.h"
 #include "common/input_limits.h"
 #include "common/pki/pki.h"
+#include "common/telemetry/counter_fields.h"
 #include "controlplane/server/proto_convert.h"
 
 namespace meshdeck::cp {
@@ -50,7 +51,9 @@ bool edgeReportFromProto(const v1::EdgeStats& in, EdgeReport* out, std::string* 
   out->destination_version = in.key().destination_version();
   out->route = in.key().route();
   out->client_side = in.side() == v1::CLIENT;
-  out->requests = in.requests();
+#define MESHDECK_GET_(member, ...) out->member = in.member();
+  MESHDECK_EDGE_COUNTERS(MESHDECK_GET_)
+#undef MESHDECK_GET_
   out->responses_by_class = {};
   for (const auto& [code, n] : in.responses_by_code()) {
     if (code < 100 || code > 599) {
@@ -59,14 +62,6 @@ bool edgeReportFromProto(const v1::EdgeStats& in, EdgeReport* out, std::string* 
     }
     out->responses_by_class[code / 100 - 1] += n;
   }
-  out->retries = in.retries();
-  out->timeouts = in.timeouts();
-  out->circuit_breaker_rejections = in.circuit_breaker_rejections();
-  out->rate_limited = in.rate_limited();
-  out->faults_injected = in.faults_injected();
-  out->denied = in.denied();
-  out->mtls_requests = in.mtls_requests();
-  out->plaintext_requests = in.plaintext_requests();
   out->authorization.clear();
   for (const auto& a : in.authorization()) {
     if (a.rule().empty()) {

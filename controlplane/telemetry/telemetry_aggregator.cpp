@@ -82,29 +82,13 @@ SparseHistogram SparseHistogram::fromDense(const LatencyHistogram& h) {
 }
 
 void TelemetryAggregator::Counters::add(const EdgeReport& r) {
-  requests += r.requests;
+  common::addEdgeCounters(*this, r);
   for (size_t i = 0; i < classes.size(); ++i) classes[i] += r.responses_by_class[i];
-  retries += r.retries;
-  timeouts += r.timeouts;
-  circuit_breaker_rejections += r.circuit_breaker_rejections;
-  rate_limited += r.rate_limited;
-  faults_injected += r.faults_injected;
-  denied += r.denied;
-  mtls_requests += r.mtls_requests;
-  plaintext_requests += r.plaintext_requests;
 }
 
 void TelemetryAggregator::Counters::add(const Counters& c) {
-  requests += c.requests;
+  common::addEdgeCounters(*this, c);
   for (size_t i = 0; i < classes.size(); ++i) classes[i] += c.classes[i];
-  retries += c.retries;
-  timeouts += c.timeouts;
-  circuit_breaker_rejections += c.circuit_breaker_rejections;
-  rate_limited += c.rate_limited;
-  faults_injected += c.faults_injected;
-  denied += c.denied;
-  mtls_requests += c.mtls_requests;
-  plaintext_requests += c.plaintext_requests;
 }
 
 TelemetryAggregator::TelemetryAggregator(const common::TimeSource& time, uint32_t history_seconds,
@@ -243,7 +227,7 @@ WindowMetrics TelemetryAggregator::windowOf(const Series& s, int64_t now, uint32
     total.add(sec.counters);
     sec.latency.addTo(hist.get());
   });
-  m.requests = total.requests;
+  common::addEdgeCounters(m, total);
   m.requests_per_second = double(total.requests) / window;
   m.responses_by_class = total.classes;
   uint64_t responses = 0;
@@ -252,14 +236,6 @@ WindowMetrics TelemetryAggregator::windowOf(const Series& s, int64_t now, uint32
   m.p50_ms = hist->percentile(50) / 1e6;
   m.p90_ms = hist->percentile(90) / 1e6;
   m.p99_ms = hist->percentile(99) / 1e6;
-  m.retries = total.retries;
-  m.timeouts = total.timeouts;
-  m.circuit_breaker_rejections = total.circuit_breaker_rejections;
-  m.rate_limited = total.rate_limited;
-  m.faults_injected = total.faults_injected;
-  m.denied = total.denied;
-  m.mtls_requests = total.mtls_requests;
-  m.plaintext_requests = total.plaintext_requests;
   m.latency = std::move(hist);
   return m;
 }

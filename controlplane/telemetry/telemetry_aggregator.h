@@ -15,6 +15,7 @@
 
 #include "common/clock.h"
 #include "common/latency_histogram.h"
+#include "common/telemetry/counter_fields.h"
 #include "controlplane/api/types.h"
 
 namespace meshdeck::cp {
@@ -36,10 +37,8 @@ struct SparseHistogram {
 struct EdgeReport {
   std::string source_service, source_version, destination_service, destination_version, route;
   bool client_side = true;  // false: measured by the callee's inbound proxy
-  uint64_t requests = 0;
+  MESHDECK_EDGE_COUNTERS(MESHDECK_COUNTER_MEMBER)
   std::array<uint64_t, 5> responses_by_class{};
-  uint64_t retries = 0, timeouts = 0, circuit_breaker_rejections = 0, rate_limited = 0;
-  uint64_t faults_injected = 0, denied = 0, mtls_requests = 0, plaintext_requests = 0;
   SparseHistogram latency;
   // Server side only: decisions per authorization rule of the callee's inbound proxy.
   std::vector<AuthorizationRuleStats> authorization;
@@ -98,10 +97,8 @@ class TelemetryAggregator {
  private:
   bool ingestSeries(const EdgeReport& report);
   struct Counters {
-    uint64_t requests = 0;
+    MESHDECK_EDGE_COUNTERS(MESHDECK_COUNTER_MEMBER)
     std::array<uint64_t, 5> classes{};
-    uint64_t retries = 0, timeouts = 0, circuit_breaker_rejections = 0, rate_limited = 0;
-    uint64_t faults_injected = 0, denied = 0, mtls_requests = 0, plaintext_requests = 0;
     void add(const EdgeReport& r);
     void add(const Counters& c);
   };

@@ -9,6 +9,7 @@
 
 #include "common/histogram_proto.h"
 #include "common/pki/pki.h"
+#include "common/telemetry/counter_fields.h"
 #include "meshdeck/v1/discovery.grpc.pb.h"
 #include "meshdeck/v1/identity.grpc.pb.h"
 #include "meshdeck/v1/telemetry.grpc.pb.h"
@@ -363,10 +364,8 @@ void MeshAgent::runDiscovery() {
   }
 }
 
-namespace {
-
-void fillReport(const EdgeMap& edges, const std::string& proxy_id, uint64_t sequence,
-                uint32_t interval_ms, v1::TelemetryReport* report) {
+void fillTelemetryReport(const EdgeMap& edges, const std::string& proxy_id, uint64_t sequence,
+                         uint32_t interval_ms, v1::TelemetryReport* report) {
   report->set_proxy_id(proxy_id);
   report->set_sequence(sequence);
   report->set_interval_ms(interval_ms);
@@ -385,18 +384,11 @@ void fillReport(const EdgeMap& edges, const std::string& proxy_id, uint64_t sequ
     k->set_route(id.route);
     k->set_protocol("http/1.1");
     e->set_side(id.client_side ? v1::CLIENT : v1::SERVER);
-    e->set_requests(d.requests);
+#define MESHDECK_SET_(member, ...) e->set_##member(d.member);
+    MESHDECK_EDGE_COUNTERS(MESHDECK_SET_)
+    MESHDECK_EDGE_PROXY_COUNTERS(MESHDECK_SET_)
+#undef MESHDECK_SET_
     for (const auto& [code, n] : d.responses_by_code) (*e->mutable_responses_by_code())[code] = n;
-    e->set_bytes_in(d.bytes_in);
-    e->set_bytes_out(d.bytes_out);
-    e->set_retries(d.retries);
-    e->set_timeouts(d.timeouts);
-    e->set_circuit_breaker_rejections(d.circuit_breaker_rejections);
-    e->set_rate_limited(d.rate_limited);
-    e->set_faults_injected(d.faults_injected);
-    e->set_denied(d.denied);
-    e->set_mtls_requests(d.mtls_requests);
-    e->set_plaintext_requests(d.plaintext_requests);
     AuthzCounterMap authz = d.authz;
     d.authz_slots.addTo(authz);
     for (const auto& [rule, n] : authz) {
@@ -412,8 +404,6 @@ void fillReport(const EdgeMap& edges, const std::string& proxy_id, uint64_t sequ
     if (d.latency) common::toProto(*d.latency, e->mutable_latency());
   }
 }
-
-}  // namespace
 
 v1::WorkloadCertificate MeshAgent::installedCertificate() const {
   v1::WorkloadCertificate cert;
@@ -463,7 +453,7 @@ void MeshAgent::runTelemetry() {
       const bool cert_changed = cert.serial_hex() != reported_serial;
       if (pending.empty() && !cert_changed && ++quiet_intervals < kHeartbeatIntervals) continue;
       v1::TelemetryReport report;
-      fillReport(pending, identity_.proxy_id, ++sequence, interval_ms_.load(), &report);
+      fillTelemetryReport(pending, identity_.proxy_id, ++sequence, interval_ms_.load(), &report);
       if (!cert.serial_hex().empty()) *report.mutable_certificate() = std::move(cert);
       ok = stream->Write(report);
       if (ok) {

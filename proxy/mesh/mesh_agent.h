@@ -11,17 +11,25 @@
 #include <thread>
 
 #include "common/pki/pki.h"
+#include "proxy/stats.h"
 
 namespace grpc {
 class ClientContext;
 }
 namespace meshdeck::v1 {
+class TelemetryReport;
 class WorkloadCertificate;
-}
+}  // namespace meshdeck::v1
 
 namespace meshdeck::proxy {
 
 class Proxy;
+
+// Fills one telemetry report from a merged interval of edge deltas: every counter of
+// MESHDECK_EDGE_COUNTERS and MESHDECK_EDGE_PROXY_COUNTERS, responses by code, authorization
+// decisions and latency per edge.
+void fillTelemetryReport(const EdgeMap& edges, const std::string& proxy_id, uint64_t sequence,
+                         uint32_t interval_ms, meshdeck::v1::TelemetryReport* report);
 
 // What the proxy says about itself on the discovery stream (meshdeck.v1.Node).
 struct MeshIdentity {

@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/telemetry/counter_fields.h"
 #include "common/yaml/yaml_input.h"
 
 namespace meshdeck::testing {
@@ -121,16 +122,12 @@ QJsonObject metricsJson(const cp::WindowMetrics& m) {
                 {"success_rate", m.success_rate},
                 {"p50_ms", m.p50_ms},
                 {"p90_ms", m.p90_ms},
-                {"p99_ms", m.p99_ms},
-                {"requests", u64(m.requests)},
-                {"retries", u64(m.retries)},
-                {"timeouts", u64(m.timeouts)},
-                {"circuit_breaker_rejections", u64(m.circuit_breaker_rejections)},
-                {"rate_limited", u64(m.rate_limited)},
-                {"faults_injected", u64(m.faults_injected)},
-                {"denied", u64(m.denied)},
-                {"mtls_requests", u64(m.mtls_requests)},
-                {"plaintext_requests", u64(m.plaintext_requests)}};
+                {"p99_ms", m.p99_ms}};
+  common::forEachEdgeCounter(
+      [&](const common::EdgeCounterField& f, uint64_t v) {
+        o[QLatin1String(f.name.data(), qsizetype(f.name.size()))] = u64(v);
+      },
+      m);
   QJsonObject classes;
   for (int i = 0; i < 5; ++i)
     classes[QStringLiteral("%1xx").arg(i + 1)] = u64(m.responses_by_class[size_t(i)]);

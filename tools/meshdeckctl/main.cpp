@@ -19,8 +19,9 @@ int main(int argc, char** argv) {
   get->add_option("what", o.what, "services | edges | proxies | policies | certs | authz")
       ->required()
       ->check(CLI::IsMember({"services", "edges", "proxies", "policies", "certs", "authz"}));
-  get->add_option("-o,--output", o.output, "table | json | yaml")
-      ->check(CLI::IsMember({"table", "json", "yaml"}))
+  get->add_option("-o,--output", o.output,
+                  "table | wide (edges: a column per counter) | json | yaml")
+      ->check(CLI::IsMember({"table", "wide", "json", "yaml"}))
       ->capture_default_str();
   get->add_option("-w,--window", o.window_seconds, "Metrics window in seconds")
       ->capture_default_str();

@@ -18,6 +18,7 @@
 #include "common/bounded_file.h"
 #include "common/input_limits.h"
 #include "common/pki/pki.h"
+#include "common/telemetry/counter_fields.h"
 
 namespace meshdeck::tools {
 namespace v1 = meshdeck::v1;
@@ -129,19 +130,48 @@ std::string transport(const v1::WindowMetrics& m) {
   return "-";
 }
 
-std::string edgeTable(const v1::GraphSnapshot& g) {
-  Table t({"SOURCE", "DESTINATION", "RPS", "SUCCESS", "P50", "P90", "P99", "FAULTS", "SPLIT",
-           "TRANSPORT", "POLICIES"});
+// Edge counters the default table shows; `-o wide` shows every one of
+// common::kEdgeCounters.
+constexpr std::string_view kDefaultEdgeCounters[] = {"faults_injected"};
+
+bool shown(const common::EdgeCounterField& f, bool wide) {
+  return wide || std::find(std::begin(kDefaultEdgeCounters), std::end(kDefaultEdgeCounters),
+                           f.name) != std::end(kDefaultEdgeCounters);
+}
+
+}  // namespace
+
+std::vector<std::string> edgeTableColumns(bool wide) {
+  std::vector<std::string> columns{"SOURCE", "DESTINATION", "RPS", "SUCCESS", "P50", "P90", "P99"};
+  for (const auto& f : common::kEdgeCounters)
+    if (shown(f, wide)) columns.emplace_back(f.column);
+  columns.insert(columns.end(), {"SPLIT", "TRANSPORT", "POLICIES"});
+  return columns;
+}
+
+std::string edgeTable(const v1::GraphSnapshot& g, bool wide) {
+  Table t(edgeTableColumns(wide));
   for (const auto& e : g.edges()) {
     const auto& m = e.metrics();
-    t.add({e.source(), e.destination(), fmt::format("{:.1f}", m.requests_per_second()),
-           pct(m.success_rate()), ms(m.p50_ms()), ms(m.p90_ms()), ms(m.p99_ms()),
-           std::to_string(m.faults_injected()), split(e), transport(m), join(e.policies())});
+    std::vector<std::string> row{e.source(),
+                                 e.destination(),
+                                 fmt::format("{:.1f}", m.requests_per_second()),
+                                 pct(m.success_rate()),
+                                 ms(m.p50_ms()),
+                                 ms(m.p90_ms()),
+                                 ms(m.p99_ms())};
+#define MESHDECK_CELL_(member, ...) \
+  if (shown(common::kEdgeCounters[i++], wide)) row.push_back(std::to_string(m.member()));
+    size_t i = 0;
+    MESHDECK_EDGE_COUNTERS(MESHDECK_CELL_)
+#undef MESHDECK_CELL_
+    row.insert(row.end(), {split(e), transport(m), join(e.policies())});
+    t.add(std::move(row));
   }
   return t.str();
 }
 
-}  // namespace
+namespace {}  // namespace
 
 Ctl::Ctl(CtlOptions options) : o_(std::move(options)) {
   // Our limits, not gRPC's defaults (4 MiB received): requests up to what the control plane
@@ -218,6 +248,8 @@ int Ctl::ca() {
 }
 
 int Ctl::get() {
+  // Only the edge table has more columns to show; "wide" is the plain table elsewhere.
+  if (o_.output == "wide" && o_.what != "edges") o_.output = "table";
   if (o_.what == "certs") return certs();
   if (o_.what == "authz") return authz();
   if (o_.what == "policies") {
@@ -240,10 +272,10 @@ int Ctl::get() {
   auto s = stub_->GetGraph(context().get(), req, &g);
   if (!s.ok()) return failed(s);
   if (o_.what == "edges") {
-    if (o_.output != "table")
+    if (o_.output != "table" && o_.output != "wide")
       printList(g.edges(), o_.output);
     else
-      std::cout << edgeTable(g);
+      std::cout << edgeTable(g, o_.output == "wide");
   } else if (o_.what == "services") {
     if (o_.output != "table") {
       printList(g.services(), o_.output);
@@ -475,7 +507,7 @@ int Ctl::top() {
     std::cout << fmt::format("{}  revision {}  window {}s  {} proxies\n",
                              TimeUtil::ToString(g.time()), g.policy_revision(), g.window_seconds(),
                              g.proxies_size())
-              << edgeTable(g) << std::flush;
+              << edgeTable(g, false) << std::flush;
   }
   return 0;
 }

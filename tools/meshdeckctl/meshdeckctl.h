@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "meshdeck/v1/management.grpc.pb.h"
 
@@ -22,6 +23,12 @@ struct CtlOptions {
   std::string ca_action;  // status | begin | retire
   bool force = false;
 };
+
+// The edge table of `get edges` and `top`: source, destination, rate, success, percentiles, the
+// edge counters (the default table: the few meshdeckctl.cpp chooses; wide: every counter of
+// common::kEdgeCounters, headed by its column name), split, transport, policies.
+std::vector<std::string> edgeTableColumns(bool wide);
+std::string edgeTable(const meshdeck::v1::GraphSnapshot& snapshot, bool wide);
 
 // Ctl runs one meshdeckctl command against the Mesh management API. Each command prints to
 // stdout (errors to stderr) and returns the exit code: 0 done, 1 refused (e.g. an invalid
