@@ -10,8 +10,7 @@ namespace meshdeck::cp {
 class InProcessControlPlane;
 namespace fleet {
 class DemoSession;
-struct ScenarioEvent;
-}  // namespace fleet
+}
 }  // namespace meshdeck::cp
 
 namespace meshdeck::app {
