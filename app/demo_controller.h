@@ -10,7 +10,7 @@ namespace meshdeck::cp {
 class InProcessControlPlane;
 namespace fleet {
 class DemoSession;
-}
+}  // namespace fleet
 }  // namespace meshdeck::cp
 
 namespace meshdeck::app {
