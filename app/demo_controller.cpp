@@ -7,58 +7,10 @@
 #include "controlplane/in_process_control_plane.h"
 
 namespace meshdeck::app {
-namespace {
-
-ui::ScenarioProgress toProgress(const cp::fleet::ScenarioEvent& e) {
-  using In = cp::fleet::ScenarioEvent::Kind;
-  using Out = ui::ScenarioProgress::Kind;
-  ui::ScenarioProgress p;
-  switch (e.kind) {
-    case In::kScenarioStarted:
-      p.kind = Out::kScenarioStarted;
-      break;
-    case In::kStepStarted:
-      p.kind = Out::kStepStarted;
-      break;
-    case In::kActionDone:
-      p.kind = Out::kActionDone;
-      break;
-    case In::kActionFailed:
-      p.kind = Out::kActionFailed;
-      break;
-    case In::kCheckpointStarted:
-      p.kind = Out::kCheckpointStarted;
-      break;
-    case In::kCheckpointPassed:
-      p.kind = Out::kCheckpointPassed;
-      break;
-    case In::kCheckpointFailed:
-      p.kind = Out::kCheckpointFailed;
-      break;
-    case In::kScenarioFinished:
-      p.kind = Out::kScenarioFinished;
-      break;
-  }
-  p.scenario = QString::fromStdString(e.scenario);
-  const bool step_event = e.kind != In::kScenarioStarted && e.kind != In::kScenarioFinished;
-  p.step = step_event ? int(e.step) : -1;
-  p.action = e.kind == In::kActionDone || e.kind == In::kActionFailed ? int(e.action) : -1;
-  p.text = QString::fromStdString(e.text);
-  p.value = e.value;
-  p.at_ms = e.at.count();
-  p.within_ms = e.within.count();
-  p.passed = e.passed;
-  p.cancelled = e.cancelled;
-  p.steps_completed = int(e.steps_completed);
-  return p;
-}
-
-}  // namespace
 
 DemoController::DemoController(cp::InProcessControlPlane& control_plane, const QString& demo,
                                const QString& bin_dir, QObject* parent)
     : ui::ScenarioRunner(parent), demo_(demo) {
-  qRegisterMetaType<ui::ScenarioProgress>();
   loadScenarios();
   cp::fleet::DemoRunOptions run;
   run.demo = demo.toStdString();
@@ -98,10 +50,7 @@ DemoController::DemoController(cp::InProcessControlPlane& control_plane, const Q
           emit readyChanged(true);
         });
       },
-      [this](const cp::fleet::ScenarioEvent& e) {
-        const ui::ScenarioProgress p = toProgress(e);
-        post([this, p] { emit progress(p); });
-      });
+      [this](const cp::ScenarioEvent& e) { post([this, e] { emit progress(e); }); });
 }
 
 DemoController::~DemoController() { stopDemo(); }

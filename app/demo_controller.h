@@ -10,7 +10,6 @@ namespace meshdeck::cp {
 class InProcessControlPlane;
 namespace fleet {
 class DemoSession;
-struct ScenarioEvent;
 }  // namespace fleet
 }  // namespace meshdeck::cp
 

@@ -204,8 +204,7 @@ std::vector<PolicyInfo> GrpcControlPlane::policies() {
   v1::ListPoliciesResponse r;
   std::vector<PolicyInfo> out;
   if (!impl_->stub_->ListPolicies(impl_->ctx().get(), {}, &r).ok()) return out;
-  for (const auto& p : r.policies())
-    out.push_back(PolicyInfo{p.kind(), p.name(), p.target(), p.yaml(), p.revision()});
+  for (const auto& p : r.policies()) out.push_back(fromProto(p));
   return out;
 }
 

@@ -530,7 +530,8 @@ class InProcessControlPlane::Impl {
     std::vector<PolicyInfo> out;
     const auto set = store_.current();
     for (const auto& p : set->policies)
-      out.push_back(PolicyInfo{kindName(p.kind), p.name, p.target(), p.yaml, p.changed_in});
+      out.push_back(
+          PolicyInfo{kindName(p.kind), p.name, p.target(), p.yaml, p.changed_in, p.badges()});
     return out;
   }
 

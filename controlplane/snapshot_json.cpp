@@ -107,7 +107,11 @@ std::string snapshotToJson(const GraphSnapshot& g, const std::vector<PolicyInfo>
                                 {"name", p.name},
                                 {"target", p.target},
                                 {"revision", p.revision},
-                                {"yaml", p.yaml}});
+                                {"yaml", p.yaml},
+                                {"badges", json::object{{"fault", p.badges.fault},
+                                                        {"canary", p.badges.canary},
+                                                        {"rate_limit", p.badges.rate_limit},
+                                                        {"mtls", p.badges.mtls}}}});
   }
   json::object doc{{"format", "meshdeck-snapshot"},
                    {"format_version", kSnapshotFormatVersion},

@@ -7,6 +7,7 @@
 #include <QStyleOptionGraphicsItem>
 #include <QtMath>
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <functional>
 
@@ -187,9 +188,10 @@ QString EdgeItem::tooltipText() const {
                 .arg(m.retries)
                 .arg(m.timeouts)
                 .arg(m.circuit_breaker_rejections);
-    if (m.mtls_requests + m.plaintext_requests > 0) {
+    const cp::EdgeTransport transport = cp::edgeTransport(m.mtls_requests, m.plaintext_requests);
+    if (transport != cp::EdgeTransport::kNone) {
       text += QStringLiteral("<br>%1: %2 over mTLS · %3 plaintext")
-                  .arg(mtlsStateName(mtlsStateOf(m)))
+                  .arg(transportLabel(transport))
                   .arg(m.mtls_requests)
                   .arg(m.plaintext_requests);
     }
@@ -394,31 +396,32 @@ MtlsBadgeItem::MtlsBadgeItem(QGraphicsItem* edge) : QGraphicsItem(edge) {
 
 void MtlsBadgeItem::setState(const cp::WindowMetrics& m, bool required_by_policy,
                              const GraphStyle& style) {
-  state_ = mtlsStateOf(m);
+  state_ = cp::edgeTransport(m.mtls_requests, m.plaintext_requests);
   required_ = required_by_policy;
   style_ = style;
   const uint64_t total = m.mtls_requests + m.plaintext_requests;
   QString tip;
   switch (state_) {
-    case MtlsState::kMtls:
+    case cp::EdgeTransport::kMtls:
       tip = QStringLiteral("<b>mTLS</b>: all %1 requests of the window used mutual TLS")
                 .arg(m.mtls_requests);
       break;
-    case MtlsState::kPlaintext:
+    case cp::EdgeTransport::kPlaintext:
       tip = QStringLiteral("<b>Plaintext</b>: %1 requests of the window, none over mTLS")
                 .arg(m.plaintext_requests);
       break;
-    case MtlsState::kMixed:
+    case cp::EdgeTransport::kMixed:
+      assert(total > 0);  // mixed: some of each
       tip = QStringLiteral("<b>Mixed</b>: %1 over mTLS, %2 in plaintext (%3 mTLS)")
                 .arg(m.mtls_requests)
                 .arg(m.plaintext_requests)
                 .arg(formatPercent(double(m.mtls_requests) / double(total)));
       break;
-    case MtlsState::kNone:
+    case cp::EdgeTransport::kNone:
       tip = QStringLiteral("<b>mTLS</b> required by policy; no request in the window yet");
       break;
   }
-  if (required_ && state_ != MtlsState::kNone)
+  if (required_ && state_ != cp::EdgeTransport::kNone)
     tip += QStringLiteral("<br>A policy asks for mTLS on this edge.");
   setToolTip(tip);
   update();
@@ -426,10 +429,10 @@ void MtlsBadgeItem::setState(const cp::WindowMetrics& m, bool required_by_policy
 
 void MtlsBadgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem*, QWidget*) {
   painter->setRenderHint(QPainter::Antialiasing);
-  const QColor colour = state_ == MtlsState::kMtls        ? style_.healthy
-                        : state_ == MtlsState::kMixed     ? style_.warning
-                        : state_ == MtlsState::kPlaintext ? style_.critical
-                                                          : style_.muted_text;
+  const QColor colour = state_ == cp::EdgeTransport::kMtls        ? style_.healthy
+                        : state_ == cp::EdgeTransport::kMixed     ? style_.warning
+                        : state_ == cp::EdgeTransport::kPlaintext ? style_.critical
+                                                                  : style_.muted_text;
   // A disc in the node colour keeps the padlock readable over the edge stroke.
   QColor disc = style_.node_fill;
   disc.setAlpha(235);
@@ -442,7 +445,7 @@ void MtlsBadgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem*, QW
   painter->setPen(QPen(colour, 1.4, Qt::SolidLine, Qt::FlatCap));
   // The shackle: closed over the body, or lifted and swung open for plaintext.
   QPainterPath shackle;
-  if (state_ == MtlsState::kPlaintext) {
+  if (state_ == cp::EdgeTransport::kPlaintext) {
     shackle.moveTo(body.left() + 1.2, body.top() - 1.5);
     shackle.arcTo(QRectF(body.left() + 1.2, body.top() - 6, 4.6, 6), 180, -180);
     shackle.lineTo(body.left() + 5.8, body.top() - 1);
@@ -455,10 +458,10 @@ void MtlsBadgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem*, QW
     painter->drawPath(shackle);
   }
   painter->setPen(Qt::NoPen);
-  if (state_ == MtlsState::kNone) {
+  if (state_ == cp::EdgeTransport::kNone) {
     painter->setPen(QPen(colour, 1.2));
     painter->drawRoundedRect(body, 1, 1);
-  } else if (state_ == MtlsState::kMixed) {
+  } else if (state_ == cp::EdgeTransport::kMixed) {
     // Half filled: half of the requests (roughly) were protected.
     painter->setPen(QPen(colour, 1.2));
     painter->drawRoundedRect(body, 1, 1);

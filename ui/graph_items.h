@@ -76,6 +76,7 @@ class EdgeItem : public QGraphicsItem {
   void setEdge(const cp::ServiceEdge& edge, EdgeMetric metric, const EdgeBadges& badges,
                const GraphStyle& style, const HealthThresholds& thresholds);
   const cp::ServiceEdge& edge() const { return edge_; }
+  const EdgeBadges& badges() const { return badges_; }
   NodeItem* sourceNode() const { return source_; }
   NodeItem* destinationNode() const { return destination_; }
   Health health() const { return health_; }
@@ -155,17 +156,17 @@ class MtlsBadgeItem : public QGraphicsItem {
   explicit MtlsBadgeItem(QGraphicsItem* edge);
 
   void setState(const cp::WindowMetrics& metrics, bool required_by_policy, const GraphStyle& style);
-  MtlsState state() const { return state_; }
+  cp::EdgeTransport state() const { return state_; }
   bool requiredByPolicy() const { return required_; }
   // Whether the badge has anything to say (it is hidden otherwise).
-  bool shown() const { return state_ != MtlsState::kNone || required_; }
+  bool shown() const { return state_ != cp::EdgeTransport::kNone || required_; }
 
   int type() const override { return Type; }
   QRectF boundingRect() const override { return QRectF(0, 0, kSize, kSize); }
   void paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget* widget) override;
 
  private:
-  MtlsState state_ = MtlsState::kNone;
+  cp::EdgeTransport state_ = cp::EdgeTransport::kNone;
   bool required_ = false;
   GraphStyle style_;
 };

@@ -1,10 +1,6 @@
 #include "ui/graph_style.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <QtGlobal>
-
-#include "common/yaml/yaml_input.h"
 
 namespace meshdeck::ui {
 
@@ -62,22 +58,15 @@ QString healthName(Health h) {
   return {};
 }
 
-MtlsState mtlsStateOf(const cp::WindowMetrics& m) {
-  if (m.mtls_requests > 0 && m.plaintext_requests > 0) return MtlsState::kMixed;
-  if (m.mtls_requests > 0) return MtlsState::kMtls;
-  if (m.plaintext_requests > 0) return MtlsState::kPlaintext;
-  return MtlsState::kNone;
-}
-
-QString mtlsStateName(MtlsState s) {
-  switch (s) {
-    case MtlsState::kNone:
+QString transportLabel(cp::EdgeTransport transport) {
+  switch (transport) {
+    case cp::EdgeTransport::kNone:
       return QStringLiteral("no traffic");
-    case MtlsState::kMtls:
+    case cp::EdgeTransport::kMtls:
       return QStringLiteral("mTLS");
-    case MtlsState::kPlaintext:
+    case cp::EdgeTransport::kPlaintext:
       return QStringLiteral("plaintext");
-    case MtlsState::kMixed:
+    case cp::EdgeTransport::kMixed:
       return QStringLiteral("mixed");
   }
   return {};
@@ -123,42 +112,6 @@ QColor GraphStyle::tierColor(const QString& tier) const {
   if (tier.isEmpty()) return node_border;
   // Other tiers get a stable colour from their name.
   return QColor::fromHsv(static_cast<int>(qHash(tier) % 360), 140, 200);
-}
-
-EdgeBadges badgesForPolicy(const cp::PolicyInfo& policy) {
-  EdgeBadges b;
-  // The text comes from a control plane, possibly remote: read it with the limits too.
-  const common::YamlDocuments loaded =
-      common::loadYaml(policy.yaml, policy.kind + "/" + policy.name);
-  if (!loaded.ok()) return b;
-  try {
-    const YAML::Node doc = loaded.first();
-    const YAML::Node spec = doc["spec"];
-    if (!spec || !spec.IsMap()) return b;
-    if (policy.kind == "RateLimit") b.rate_limit = true;
-    if (policy.kind == "PeerAuthentication") {
-      YAML::Node mode = spec["mtls"] && spec["mtls"].IsMap() ? spec["mtls"]["mode"] : spec["mode"];
-      const std::string m = mode && mode.IsScalar() ? mode.as<std::string>() : "STRICT";
-      b.mtls = m != "DISABLE";
-    }
-    if (policy.kind == "TrafficRoute" && spec["http"] && spec["http"].IsSequence()) {
-      // Istio-shaped: spec.http[].route[] weighted destinations, spec.http[].fault.
-      for (const auto& route : spec["http"]) {
-        if (!route.IsMap()) continue;
-        if (route["fault"]) b.fault = true;
-        int weighted = 0;
-        if (route["route"] && route["route"].IsSequence()) {
-          for (const auto& d : route["route"]) {
-            if (d.IsMap() && d["weight"] && d["weight"].as<int>(0) > 0) ++weighted;
-          }
-        }
-        if (weighted >= 2) b.canary = true;
-      }
-    }
-  } catch (const YAML::Exception&) {
-    return {};
-  }
-  return b;
 }
 
 }  // namespace meshdeck::ui

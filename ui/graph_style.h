@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "controlplane/api/edge_transport.h"
 #include "controlplane/api/types.h"
 
 namespace meshdeck::ui {
@@ -45,27 +46,22 @@ struct GraphStyle {
   QColor tierColor(const QString& tier) const;
 };
 
-// How an edge's requests of the window travelled: all over mutual TLS, all in plaintext, or
-// some of each. kNone: no request in the window said either way.
-enum class MtlsState { kNone, kMtls, kPlaintext, kMixed };
+// How an edge's requests of the window travelled (the control plane's rule,
+// cp::edgeTransport), as the graph says it: "no traffic", "mTLS", "plaintext", "mixed".
+QString transportLabel(cp::EdgeTransport transport);
 
-MtlsState mtlsStateOf(const cp::WindowMetrics& m);
-QString mtlsStateName(MtlsState s);
-
-// Badges an edge carries, read from the policies that apply to it and from what its traffic
-// shows (faults injected, rate-limited requests, mTLS share).
+// Badges an edge carries: those the control plane computed for the policies that apply to it
+// (cp::PolicyBadges) and what its traffic shows (faults injected, rate-limited requests, mTLS
+// share).
 struct EdgeBadges {
-  // A policy asks for mTLS on the edge (PeerAuthentication STRICT or PERMISSIVE).
+  // A policy asks for mTLS on the edge (cp::PolicyBadges::mtls).
   bool mtls = false;
   bool fault = false, canary = false, rate_limit = false;
   // What the traffic showed: a padlock, closed (all mTLS), half (mixed) or open (plaintext).
-  MtlsState traffic = MtlsState::kNone;
-  bool any() const { return mtls || fault || canary || rate_limit || traffic != MtlsState::kNone; }
+  cp::EdgeTransport traffic = cp::EdgeTransport::kNone;
+  bool any() const {
+    return mtls || fault || canary || rate_limit || traffic != cp::EdgeTransport::kNone;
+  }
 };
-
-// Reads a policy's YAML to tell which badges it implies (a TrafficRoute with a `fault` section,
-// one with two or more weighted destinations, a RateLimit, a PeerAuthentication in STRICT or
-// PERMISSIVE mode). Unparsable YAML implies none.
-EdgeBadges badgesForPolicy(const cp::PolicyInfo& policy);
 
 }  // namespace meshdeck::ui

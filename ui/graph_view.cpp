@@ -444,7 +444,7 @@ void GraphView::updateSceneRect(const QRectF& extra) {
 EdgeBadges GraphView::badgesFor(const cp::ServiceEdge& edge) const {
   EdgeBadges b;
   for (const auto& p : edge.policies) {
-    const EdgeBadges pb = policy_badges_.value(QString::fromStdString(p));
+    const cp::PolicyBadges pb = policy_badges_.value(QString::fromStdString(p));
     b.mtls |= pb.mtls;
     b.fault |= pb.fault;
     b.canary |= pb.canary;
@@ -453,14 +453,14 @@ EdgeBadges GraphView::badgesFor(const cp::ServiceEdge& edge) const {
   const auto& m = edge.metrics;
   if (m.faults_injected > 0) b.fault = true;
   if (m.rate_limited > 0) b.rate_limit = true;
-  b.traffic = mtlsStateOf(m);
+  b.traffic = cp::edgeTransport(m.mtls_requests, m.plaintext_requests);
   return b;
 }
 
 void GraphView::setPolicies(const std::vector<cp::PolicyInfo>& policies) {
   policy_badges_.clear();
   for (const auto& p : policies) {
-    policy_badges_.insert(QString::fromStdString(p.kind + "/" + p.name), badgesForPolicy(p));
+    policy_badges_.insert(QString::fromStdString(p.kind + "/" + p.name), p.badges);
   }
   restyle();
 }

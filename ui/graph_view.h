@@ -74,6 +74,8 @@ class GraphView : public QGraphicsView {
   bool autoFit() const { return auto_fit_; }
 
   void showSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot);
+  // The policies in force: their badges (PolicyInfo::badges, computed by the control plane) go
+  // on the edges whose `policies` name them.
   void setPolicies(const std::vector<cp::PolicyInfo>& policies);
 
   void setMetric(EdgeMetric metric);
@@ -160,8 +162,8 @@ class GraphView : public QGraphicsView {
 
   std::shared_ptr<const cp::GraphSnapshot> snapshot_;
   QHash<QString, NodeItem*> nodes_;
-  QHash<QString, EdgeItem*> edges_;           // key: LayoutResult::edgeKey
-  QHash<QString, EdgeBadges> policy_badges_;  // "Kind/name" -> badges
+  QHash<QString, EdgeItem*> edges_;                 // key: LayoutResult::edgeKey
+  QHash<QString, cp::PolicyBadges> policy_badges_;  // "Kind/name" -> what the control plane said
   quint64 generation_ = 0;
   bool layout_in_flight_ = false;
   bool layout_wanted_ = false;

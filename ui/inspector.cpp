@@ -19,9 +19,11 @@
 #include <QVBoxLayout>
 #include <QValueAxis>
 #include <algorithm>
+#include <cassert>
 #include <chrono>
 
 #include "common/latency_histogram.h"
+#include "controlplane/api/edge_transport.h"
 #include "ui/control_plane_client.h"
 #include "ui/graph_style.h"
 #include "ui/table_models.h"
@@ -88,17 +90,28 @@ QTableWidgetItem* setItem(QTableWidget* table, int row, int column, const QStrin
 
 // How the requests of a window travelled and how many the callee's authorization refused.
 QString securityHtml(const cp::WindowMetrics& m) {
-  const uint64_t transported = m.mtls_requests + m.plaintext_requests;
+  const cp::EdgeTransport how = cp::edgeTransport(m.mtls_requests, m.plaintext_requests);
   QString transport;
-  if (transported == 0) {
+  if (how == cp::EdgeTransport::kNone) {
     transport = QObject::tr("Transport: no requests counted");
   } else {
+    const uint64_t transported = m.mtls_requests + m.plaintext_requests;
+    assert(transported > 0);  // some request went one way or the other
     const double mtls = double(m.mtls_requests) / double(transported);
-    const QString kind = m.plaintext_requests == 0 ? QObject::tr(
-                                                         "<b style='color:#1f9d55'>all "
-                                                         "mutual TLS</b>")
-                         : m.mtls_requests == 0 ? QObject::tr("<b>plain text</b>")
-                                                : QObject::tr("<b style='color:#d98e04'>mixed</b>");
+    QString kind;
+    switch (how) {
+      case cp::EdgeTransport::kMtls:
+        kind = QObject::tr("<b style='color:#1f9d55'>all mutual TLS</b>");
+        break;
+      case cp::EdgeTransport::kPlaintext:
+        kind = QObject::tr("<b>plain text</b>");
+        break;
+      case cp::EdgeTransport::kMixed:
+        kind = QObject::tr("<b style='color:#d98e04'>mixed</b>");
+        break;
+      case cp::EdgeTransport::kNone:
+        break;
+    }
     transport = QObject::tr("Transport: mTLS %1 (%2) · plaintext %3 (%4) · %5")
                     .arg(m.mtls_requests)
                     .arg(formatPercent(mtls))

@@ -108,11 +108,14 @@ void ScenarioStepsModel::stopRunning(State to) {
   }
 }
 
-void ScenarioStepsModel::apply(const ScenarioProgress& e) {
-  using Kind = ScenarioProgress::Kind;
-  if (e.scenario != scenario_.name) return;
-  const bool has_step = e.step >= 0 && e.step < int(rows_.size());
-  if (e.kind != Kind::kScenarioStarted && e.kind != Kind::kScenarioFinished && !has_step) return;
+void ScenarioStepsModel::apply(const cp::ScenarioEvent& e) {
+  using Kind = cp::ScenarioEvent::Kind;
+  if (QString::fromStdString(e.scenario) != scenario_.name) return;
+  // The indices come from the engine on another thread, for a scenario loaded separately:
+  // checked, not trusted.
+  if (e.hasStep() && e.step >= rows_.size()) return;
+  if (e.hasAction() && e.action >= rows_[e.step].actions.size()) return;
+  const int step = int(e.step);
   switch (e.kind) {
     case Kind::kScenarioStarted:
       // A replay: everything is pending again.
@@ -133,43 +136,44 @@ void ScenarioStepsModel::apply(const ScenarioProgress& e) {
     case Kind::kStepStarted: {
       // A step without a checkpoint is done when the next one starts.
       stopRunning(State::kPassed);
-      rows_[size_t(e.step)].state = State::kRunning;
+      rows_[e.step].state = State::kRunning;
       const int previous = current_;
-      current_ = e.step;
+      current_ = step;
       if (previous >= 0) changed(previous);
-      changed(e.step);
+      changed(step);
       break;
     }
     case Kind::kActionDone:
     case Kind::kActionFailed: {
-      StepRow& row = rows_[size_t(e.step)];
-      if (e.action < 0 || e.action >= int(row.actions.size())) return;
+      StepRow& row = rows_[e.step];
       const bool ok = e.kind == Kind::kActionDone;
-      row.actions[size_t(e.action)] = {ok ? State::kPassed : State::kFailed, e.text};
-      changed(e.step, e.action);
+      row.actions[e.action] = {ok ? State::kPassed : State::kFailed,
+                               QString::fromStdString(e.text)};
+      changed(step, int(e.action));
       if (!ok) {
         row.state = State::kFailed;
-        changed(e.step);
+        changed(step);
       }
       break;
     }
     case Kind::kCheckpointStarted: {
-      StepRow& row = rows_[size_t(e.step)];
+      StepRow& row = rows_[e.step];
       row.checkpoint = State::kRunning;
-      row.deadline = QDeadlineTimer(e.within_ms);
-      changed(e.step, int(row.actions.size()));
+      row.deadline = QDeadlineTimer(e.within.count());
+      changed(step, int(row.actions.size()));
       break;
     }
     case Kind::kCheckpointPassed:
     case Kind::kCheckpointFailed: {
-      StepRow& row = rows_[size_t(e.step)];
+      StepRow& row = rows_[e.step];
       const bool ok = e.kind == Kind::kCheckpointPassed;
+      const QString text = QString::fromStdString(e.text);
       row.checkpoint = ok ? State::kPassed : State::kFailed;
       row.state = row.checkpoint;
       row.checkpoint_result =
-          ok ? tr("Passed at %1: %2").arg(seconds(e.at_ms), e.text) : tr("Failed: %1").arg(e.text);
-      changed(e.step, int(row.actions.size()));
-      changed(e.step);
+          ok ? tr("Passed at %1: %2").arg(seconds(e.at.count()), text) : tr("Failed: %1").arg(text);
+      changed(step, int(row.actions.size()));
+      changed(step);
       break;
     }
     case Kind::kScenarioFinished: {

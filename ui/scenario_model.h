@@ -28,8 +28,9 @@ class ScenarioStepsModel : public QAbstractItemModel {
 
   void setScenario(const ScenarioInfo& scenario);
   const ScenarioInfo& scenario() const { return scenario_; }
-  // Applies one progress event of this scenario (events of another scenario are ignored).
-  void apply(const ScenarioProgress& event);
+  // Applies one progress event of this scenario (events of another scenario, and steps or
+  // actions it does not have, are ignored).
+  void apply(const cp::ScenarioEvent& event);
   // Refreshes the countdown of the waiting checkpoint.
   void tick();
 

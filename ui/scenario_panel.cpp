@@ -160,18 +160,20 @@ void ScenarioPanel::startOrStop() {
   updateControls();
 }
 
-void ScenarioPanel::onProgress(const ScenarioProgress& e) {
-  using Kind = ScenarioProgress::Kind;
-  if (e.scenario != playing_) return;
+void ScenarioPanel::onProgress(const cp::ScenarioEvent& e) {
+  using Kind = cp::ScenarioEvent::Kind;
+  if (QString::fromStdString(e.scenario) != playing_) return;
   model_->apply(e);
   switch (e.kind) {
     case Kind::kScenarioStarted:
       updateControls();
       break;
     case Kind::kStepStarted:
-      showStep(e.step);
-      if (e.step >= 0 && e.step < model_->scenario().steps.size())
-        emit focusEdgesChanged(model_->scenario().steps[e.step].edges);
+      if (e.step < size_t(model_->scenario().steps.size())) {
+        const int step = int(e.step);
+        showStep(step);
+        emit focusEdgesChanged(model_->scenario().steps[step].edges);
+      }
       break;
     case Kind::kCheckpointPassed:
     case Kind::kCheckpointFailed:
@@ -182,22 +184,19 @@ void ScenarioPanel::onProgress(const ScenarioProgress& e) {
       emit focusEdgesChanged({});
       countdown_.stop();
       const int total = int(model_->scenario().steps.size());
-      const QString took = QStringLiteral("%1 s").arg(double(e.at_ms) / 1000.0, 0, 'f', 1);
+      const QString took = QStringLiteral("%1 s").arg(double(e.at.count()) / 1000.0, 0, 'f', 1);
+      const QString why = QString::fromStdString(e.text).toHtmlEscaped();
       if (e.passed) {
         showResult(tr("✔ Passed: all %1 steps in %2.").arg(total).arg(took),
                    QStringLiteral("#1f9d55"));
       } else if (e.cancelled) {
-        showResult(tr("Stopped after %1 of %2 steps: %3")
-                       .arg(e.steps_completed)
-                       .arg(total)
-                       .arg(e.text.toHtmlEscaped()),
-                   QString());
+        showResult(
+            tr("Stopped after %1 of %2 steps: %3").arg(e.steps_completed).arg(total).arg(why),
+            QString());
       } else {
-        showResult(tr("✘ Failed after %1 of %2 steps: %3")
-                       .arg(e.steps_completed)
-                       .arg(total)
-                       .arg(e.text.toHtmlEscaped()),
-                   QStringLiteral("#d63333"));
+        showResult(
+            tr("✘ Failed after %1 of %2 steps: %3").arg(e.steps_completed).arg(total).arg(why),
+            QStringLiteral("#d63333"));
       }
       playing_.clear();
       updateControls();

@@ -50,7 +50,7 @@ class ScenarioPanel : public QWidget {
 
  private:
   void reload();
-  void onProgress(const ScenarioProgress& event);
+  void onProgress(const cp::ScenarioEvent& event);
   void showOverview();
   void showStep(int step);
   void showResult(const QString& text, const QString& colour);

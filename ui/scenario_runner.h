@@ -6,7 +6,12 @@
 #include <QPair>
 #include <QString>
 #include <QStringList>
-#include <optional>
+
+#include "controlplane/api/scenario_event.h"
+
+// The player's progress events are the scenario engine's own (plain C++, controlplane/api); a
+// runner may emit them from a queued call, so they are a Qt metatype.
+Q_DECLARE_METATYPE(meshdeck::cp::ScenarioEvent)
 
 namespace meshdeck::ui {
 
@@ -31,36 +36,6 @@ struct ScenarioInfo {
   QList<ScenarioStepInfo> steps;
 };
 
-// What a playing scenario just did. Per run, in order: kScenarioStarted; per step kStepStarted,
-// one kActionDone per action (or kActionFailed, which ends the run), for a step with a
-// checkpoint kCheckpointStarted then kCheckpointPassed or kCheckpointFailed (which ends the
-// run); finally kScenarioFinished, also when the run was stopped or refused.
-struct ScenarioProgress {
-  enum class Kind {
-    kScenarioStarted,
-    kStepStarted,
-    kActionDone,
-    kActionFailed,
-    kCheckpointStarted,
-    kCheckpointPassed,
-    kCheckpointFailed,
-    kScenarioFinished
-  };
-  Kind kind = Kind::kScenarioStarted;
-  QString scenario;  // ScenarioInfo::name
-  int step = -1;     // step events
-  int action = -1;   // action events
-  // Step title; what an action did and the answer; a checkpoint's condition, the value that
-  // passed it or why it failed; a summary at the end.
-  QString text;
-  std::optional<double> value;  // checkpoint passed/failed: the last value seen
-  qint64 at_ms = 0;             // since the scenario started
-  qint64 within_ms = 0;         // kCheckpointStarted: the time the checkpoint has
-  bool passed = false;          // kScenarioFinished
-  bool cancelled = false;       // kScenarioFinished: stopped or refused before the end
-  int steps_completed = 0;      // kScenarioFinished
-};
-
 // Plays scenarios on a running demo mesh. The UI's only door to the scenario engine (which
 // lives in the control plane's fleet and never sees Qt); the app implements it over its demo
 // session.
@@ -70,7 +45,9 @@ class ScenarioRunner : public QObject {
   Q_OBJECT
 
  public:
-  using QObject::QObject;
+  explicit ScenarioRunner(QObject* parent = nullptr) : QObject(parent) {
+    qRegisterMetaType<meshdeck::cp::ScenarioEvent>();
+  }
 
   // The scenarios written for the running demo, sorted by name. Available before the demo is
   // up, so the user can read them while it starts.
@@ -86,9 +63,9 @@ class ScenarioRunner : public QObject {
 
  signals:
   void readyChanged(bool ready);
-  void progress(const meshdeck::ui::ScenarioProgress& event);
+  // What the playing scenario just did (see cp::ScenarioEvent for the order); `scenario` is
+  // ScenarioInfo::name.
+  void progress(const meshdeck::cp::ScenarioEvent& event);
 };
 
 }  // namespace meshdeck::ui
-
-Q_DECLARE_METATYPE(meshdeck::ui::ScenarioProgress)

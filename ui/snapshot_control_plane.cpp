@@ -266,8 +266,14 @@ bool parseSnapshotJson(const QByteArray& json, SnapshotDocument* doc, QString* e
   }
   for (const QJsonValue& v : field(root, "policies").toArray()) {
     const QJsonObject o = v.toObject();
-    out.policies.push_back({str(field(o, "kind")), str(field(o, "name")), str(field(o, "target")),
-                            str(field(o, "yaml")), u64(field(o, "revision"))});
+    // Badges: absent in files written before they were added (read as none).
+    const QJsonObject b = field(o, "badges").toObject();
+    out.policies.push_back(
+        {str(field(o, "kind")), str(field(o, "name")), str(field(o, "target")),
+         str(field(o, "yaml")), u64(field(o, "revision")),
+         cp::PolicyBadges{field(b, "fault").toBool(), field(b, "canary").toBool(),
+                          field(b, "rateLimit", "rate_limit").toBool(),
+                          field(b, "mtls").toBool()}});
   }
   for (const QJsonValue& v : field(root, "revisions").toArray()) {
     const QJsonObject o = v.toObject();

@@ -93,9 +93,21 @@ struct EdgeSample {
   std::array<uint64_t, 5> responses_by_class{};
 };
 
+// What a policy means for the graph's edge badges. Computed by the control plane from the
+// parsed policy (Policy::badges()), so that no client reads the policy's YAML to find out.
+struct PolicyBadges {
+  bool fault = false;       // a TrafficRoute injecting a fault (delay or abort) on some route
+  bool canary = false;      // a TrafficRoute splitting some route over 2+ weighted destinations
+  bool rate_limit = false;  // a RateLimit
+  bool mtls = false;        // a PeerAuthentication asking for mTLS (any mode but DISABLE)
+  bool any() const { return fault || canary || rate_limit || mtls; }
+  bool operator==(const PolicyBadges&) const = default;
+};
+
 struct PolicyInfo {
   std::string kind, name, target, yaml;
   uint64_t revision = 0;
+  PolicyBadges badges{};  // braces: PolicyInfo{kind, name, ...} may leave it out
 };
 
 struct ValidationError {

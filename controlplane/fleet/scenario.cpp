@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cassert>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -386,28 +387,6 @@ bool checkHighlights(const Scenario& scenario, const DemoMesh& mesh, const std::
   return errors->size() == before;
 }
 
-const char* toString(ScenarioEvent::Kind kind) {
-  switch (kind) {
-    case ScenarioEvent::Kind::kScenarioStarted:
-      return "scenario started";
-    case ScenarioEvent::Kind::kStepStarted:
-      return "step started";
-    case ScenarioEvent::Kind::kActionDone:
-      return "action done";
-    case ScenarioEvent::Kind::kActionFailed:
-      return "action failed";
-    case ScenarioEvent::Kind::kCheckpointStarted:
-      return "checkpoint started";
-    case ScenarioEvent::Kind::kCheckpointPassed:
-      return "checkpoint passed";
-    case ScenarioEvent::Kind::kCheckpointFailed:
-      return "checkpoint failed";
-    case ScenarioEvent::Kind::kScenarioFinished:
-      return "scenario finished";
-  }
-  return "?";
-}
-
 ScenarioEngine::ScenarioEngine(ScenarioTarget& target, Sleep sleep, Now now,
                                std::chrono::milliseconds poll)
     : target_(target), sleep_(std::move(sleep)), now_(std::move(now)), poll_(poll) {}
@@ -424,6 +403,9 @@ ScenarioResult ScenarioEngine::run(const Scenario& scenario,
     return e;
   };
   auto report = [&](ScenarioEvent e) {
+    // The player indexes its rows with these: they must name a step and action that exist.
+    assert(!e.hasStep() || e.step < scenario.steps.size());
+    assert(!e.hasAction() || e.action < scenario.steps[e.step].actions.size());
     if (!sink_) return;
     e.scenario = scenario.name;
     e.at = std::chrono::duration_cast<std::chrono::milliseconds>(now_() - started);

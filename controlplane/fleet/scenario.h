@@ -7,6 +7,7 @@
 #include <variant>
 #include <vector>
 
+#include "controlplane/api/scenario_event.h"
 #include "controlplane/api/types.h"
 #include "controlplane/fleet/demo_mesh.h"
 
@@ -142,37 +143,8 @@ struct StepEvent {
   std::optional<double> value;  // the metric's value when a checkpoint ends
 };
 
-// The structured progress of a run, for a player UI (ScenarioEngine::setEventSink). Every run
-// reports, in this order: kScenarioStarted; per step kStepStarted, one kActionDone per action
-// (or kActionFailed, which ends the run), then for a step with a checkpoint kCheckpointStarted
-// and kCheckpointPassed or kCheckpointFailed (which ends the run); finally kScenarioFinished,
-// also when the run was cancelled.
-struct ScenarioEvent {
-  enum class Kind {
-    kScenarioStarted,
-    kStepStarted,
-    kActionDone,
-    kActionFailed,
-    kCheckpointStarted,
-    kCheckpointPassed,
-    kCheckpointFailed,
-    kScenarioFinished
-  };
-  Kind kind = Kind::kScenarioStarted;
-  std::string scenario;  // the scenario's name
-  size_t step = 0;       // every kind but kScenarioStarted/kScenarioFinished
-  size_t action = 0;     // kActionDone, kActionFailed: index in the step's actions
-  // kStepStarted: the title; actions: what was done and the answer; checkpoint started: its
-  // condition; passed: the condition and the value; failed: why; finished: a summary.
-  std::string text;
-  std::optional<double> value;          // checkpoint passed/failed: the last value seen
-  std::chrono::milliseconds at{0};      // engine time since kScenarioStarted
-  std::chrono::milliseconds within{0};  // kCheckpointStarted: the time the checkpoint has
-  bool passed = false;                  // kScenarioFinished
-  bool cancelled = false;               // kScenarioFinished: stopped before it ended
-  size_t steps_completed = 0;           // kScenarioFinished
-};
-const char* toString(ScenarioEvent::Kind kind);
+// The structured progress of a run, for a player UI (ScenarioEngine::setEventSink), is
+// cp::ScenarioEvent (controlplane/api/scenario_event.h): one type from the engine to the UI.
 
 struct ScenarioResult {
   bool passed = false;

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cassert>
+
 namespace meshdeck::cp {
 
 const char* kindName(PolicyKind kind) {
@@ -64,6 +67,27 @@ std::string Policy::target() const {
         }
       },
       spec);
+}
+
+PolicyBadges Policy::badges() const {
+  // PolicySpec lists its alternatives in PolicyKind's order; the parser keeps the two in step.
+  assert(spec.index() == static_cast<size_t>(kind));
+  PolicyBadges b;
+  if (const auto* route = std::get_if<TrafficRouteSpec>(&spec)) {
+    for (const HttpRoute& r : route->http) {
+      if (r.fault) b.fault = true;
+      const auto weighted = std::count_if(r.destinations.begin(), r.destinations.end(),
+                                          [](const RouteDestination& d) { return d.weight > 0; });
+      if (weighted >= 2) b.canary = true;
+    }
+  } else if (const auto* peer = std::get_if<PeerAuthenticationSpec>(&spec)) {
+    // UNSET counts: callers then use mTLS wherever both sides have an identity (the compiler's
+    // auto-mTLS), as under PERMISSIVE.
+    b.mtls = peer->mode != MtlsMode::kDisable;
+  } else if (std::holds_alternative<RateLimitSpec>(spec)) {
+    b.rate_limit = true;
+  }
+  return b;
 }
 
 }  // namespace meshdeck::cp

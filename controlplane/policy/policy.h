@@ -8,6 +8,8 @@
 #include <variant>
 #include <vector>
 
+#include "controlplane/api/types.h"
+
 // The typed form of the policy kinds (docs/policies.md). Parsed from YAML by PolicyParser,
 // cross-checked by validatePolicySet() and compiled into proxy configs by ConfigCompiler.
 // Plain C++: no YAML or protobuf types leak out of the parser and the compiler.
@@ -179,6 +181,10 @@ struct Policy {
 
   std::string id() const;      // "TrafficRoute/reviews-canary"
   std::string target() const;  // service acted on; "*" for mesh-wide
+  // The edge badges it implies (PolicyInfo::badges): fault and canary for a TrafficRoute with a
+  // fault on a route or a route over two or more destinations of weight > 0, rate_limit for a
+  // RateLimit, mtls for a PeerAuthentication in any mode but DISABLE.
+  PolicyBadges badges() const;
 };
 
 }  // namespace meshdeck::cp

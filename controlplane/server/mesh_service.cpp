@@ -116,12 +116,7 @@ grpc::ServerUnaryReactor* MeshService::ListPolicies(grpc::CallbackServerContext*
                                                     v1::ListPoliciesResponse* response) {
   uint64_t revision = 0;
   for (const auto& p : cp_.policies()) {
-    auto* out = response->add_policies();
-    out->set_kind(p.kind);
-    out->set_name(p.name);
-    out->set_target(p.target);
-    out->set_yaml(p.yaml);
-    out->set_revision(p.revision);
+    toProto(p, response->add_policies());
     revision = std::max(revision, p.revision);
   }
   const auto revs = cp_.revisions();

@@ -237,4 +237,24 @@ ApplyResult fromProto(const v1::ApplyPoliciesResponse& in) {
   return r;
 }
 
+void toProto(const PolicyInfo& in, v1::Policy* out) {
+  out->set_kind(in.kind);
+  out->set_name(in.name);
+  out->set_target(in.target);
+  out->set_yaml(in.yaml);
+  out->set_revision(in.revision);
+  auto* b = out->mutable_badges();
+  b->set_fault(in.badges.fault);
+  b->set_canary(in.badges.canary);
+  b->set_rate_limit(in.badges.rate_limit);
+  b->set_mtls(in.badges.mtls);
+}
+
+PolicyInfo fromProto(const v1::Policy& in) {
+  const auto& b = in.badges();
+  return PolicyInfo{in.kind(),     in.name(),
+                    in.target(),   in.yaml(),
+                    in.revision(), PolicyBadges{b.fault(), b.canary(), b.rate_limit(), b.mtls()}};
+}
+
 }  // namespace meshdeck::cp

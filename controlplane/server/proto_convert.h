@@ -17,6 +17,8 @@ void toProto(const GraphSnapshot& in, meshdeck::v1::GraphSnapshot* out);
 GraphSnapshot fromProto(const meshdeck::v1::GraphSnapshot& in);
 void toProto(const ApplyResult& in, meshdeck::v1::ApplyPoliciesResponse* out);
 ApplyResult fromProto(const meshdeck::v1::ApplyPoliciesResponse& in);
+void toProto(const PolicyInfo& in, meshdeck::v1::Policy* out);
+PolicyInfo fromProto(const meshdeck::v1::Policy& in);
 
 const char* syncStateName(SyncState state);
 

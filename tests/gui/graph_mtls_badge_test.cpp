@@ -6,7 +6,7 @@
 #include "ui/graph_view.h"
 
 using namespace meshdeck;
-using ui::MtlsState;
+using cp::EdgeTransport;
 
 namespace {
 
@@ -29,17 +29,6 @@ class GraphMtlsBadgeTest : public QObject {
   Q_OBJECT
 
  private slots:
-  void stateFromCounts() {
-    cp::WindowMetrics m;
-    QCOMPARE(ui::mtlsStateOf(m), MtlsState::kNone);
-    m.mtls_requests = 5;
-    QCOMPARE(ui::mtlsStateOf(m), MtlsState::kMtls);
-    m.plaintext_requests = 1;
-    QCOMPARE(ui::mtlsStateOf(m), MtlsState::kMixed);
-    m.mtls_requests = 0;
-    QCOMPARE(ui::mtlsStateOf(m), MtlsState::kPlaintext);
-  }
-
   void badgesOnTheGraph() {
     ui::GraphView view;
     view.resize(1000, 700);
@@ -55,24 +44,26 @@ class GraphMtlsBadgeTest : public QObject {
     s->edges = {edge("web", "cart", 120, 0), edge("web", "pay", 0, 40), edge("cart", "db", 90, 10),
                 edge("web", "idle", 0, 0), edge("pay", "strict", 0, 0)};
     s->edges.back().policies = {"PeerAuthentication/strict"};
-    cp::PolicyInfo strict{"PeerAuthentication", "strict", "strict",
-                          "spec:\n  mtls:\n    mode: STRICT\n", 1};
+    cp::PolicyInfo strict{
+        "PeerAuthentication", "strict", "strict", "spec:\n  mtls:\n    mode: STRICT\n", 1,
+        cp::PolicyBadges{}};
+    strict.badges.mtls = true;  // as the control plane computes it
     view.setPolicies({strict});
     view.showSnapshot(s);
     QTRY_COMPARE_WITH_TIMEOUT(view.layoutsDone(), quint64(1), 10000);
 
     ui::MtlsBadgeItem* all = view.edgeItem("web", "cart")->mtlsBadge();
-    QCOMPARE(all->state(), MtlsState::kMtls);
+    QCOMPARE(all->state(), EdgeTransport::kMtls);
     QVERIFY(all->isVisible());
     QVERIFY2(all->toolTip().contains("all 120 requests"), qPrintable(all->toolTip()));
 
     ui::MtlsBadgeItem* plain = view.edgeItem("web", "pay")->mtlsBadge();
-    QCOMPARE(plain->state(), MtlsState::kPlaintext);
+    QCOMPARE(plain->state(), EdgeTransport::kPlaintext);
     QVERIFY(plain->isVisible());
     QVERIFY2(plain->toolTip().contains("40 requests"), qPrintable(plain->toolTip()));
 
     ui::MtlsBadgeItem* mixed = view.edgeItem("cart", "db")->mtlsBadge();
-    QCOMPARE(mixed->state(), MtlsState::kMixed);
+    QCOMPARE(mixed->state(), EdgeTransport::kMixed);
     QVERIFY2(mixed->toolTip().contains("90 over mTLS, 10 in plaintext"),
              qPrintable(mixed->toolTip()));
     QVERIFY(mixed->toolTip().contains("90.00 %"));
@@ -82,7 +73,7 @@ class GraphMtlsBadgeTest : public QObject {
     // No traffic, but a policy asks for mTLS: a hollow padlock that says so.
     ui::MtlsBadgeItem* required = view.edgeItem("pay", "strict")->mtlsBadge();
     QVERIFY(required->isVisible());
-    QCOMPARE(required->state(), MtlsState::kNone);
+    QCOMPARE(required->state(), EdgeTransport::kNone);
     QVERIFY(required->requiredByPolicy());
     QVERIFY(required->toolTip().contains("required by policy"));
 
@@ -96,7 +87,7 @@ class GraphMtlsBadgeTest : public QObject {
     auto next = std::make_shared<cp::GraphSnapshot>(*s);
     next->edges[2] = edge("cart", "db", 0, 70);
     view.showSnapshot(next);
-    QCOMPARE(mixed->state(), MtlsState::kPlaintext);
+    QCOMPARE(mixed->state(), EdgeTransport::kPlaintext);
     QCOMPARE(view.layoutsDone(), quint64(1));  // metrics only: no new layout
 
     // Painting every state does not fail (and gives the picture for a quick look).

@@ -152,29 +152,69 @@ class GraphViewTest : public QObject {
     QCOMPARE(fine->health(), ui::Health::kWarning);
   }
 
-  void badgesComeFromPolicies() {
-    cp::PolicyInfo canary{
-        "TrafficRoute", "reviews-canary", "reviews",
-        "apiVersion: meshdeck.io/v1alpha1\nkind: TrafficRoute\nmetadata:\n  name: reviews-canary\n"
-        "spec:\n  host: reviews\n  http:\n    - route:\n        - destination: {host: reviews, "
-        "subset: v1}\n"
-        "          weight: 90\n        - destination: {host: reviews, subset: v2}\n          "
-        "weight: 10\n",
-        2};
-    QVERIFY(ui::badgesForPolicy(canary).canary);
-    QVERIFY(!ui::badgesForPolicy(canary).fault);
-    cp::PolicyInfo fault{"TrafficRoute", "ratings-delay", "ratings",
-                         "spec:\n  host: ratings\n  http:\n    - fault:\n        delay: "
-                         "{percentage: 50, fixedDelay: 200ms}\n",
-                         3};
-    QVERIFY(ui::badgesForPolicy(fault).fault);
-    cp::PolicyInfo strict{"PeerAuthentication", "mesh", "", "spec:\n  mtls:\n    mode: STRICT\n",
-                          4};
-    QVERIFY(ui::badgesForPolicy(strict).mtls);
-    cp::PolicyInfo off{"PeerAuthentication", "off", "", "spec:\n  mtls:\n    mode: DISABLE\n", 4};
-    QVERIFY(!ui::badgesForPolicy(off).mtls);
-    cp::PolicyInfo broken{"RateLimit", "x", "", "spec: [", 5};
-    QVERIFY(!ui::badgesForPolicy(broken).any());
+  // The UI shows the badges the control plane computed (PolicyInfo::badges) and never reads the
+  // policy's YAML for them: text that says otherwise changes nothing.
+  void badgesComeFromThePolicyInfo() {
+    auto s = std::make_shared<cp::GraphSnapshot>();
+    for (const char* name : {"web", "reviews", "ratings", "db"}) {
+      cp::ServiceNode n;
+      n.name = name;
+      n.instances = 1;
+      s->services.push_back(n);
+    }
+    cp::ServiceEdge canary_edge, fault_edge, plain_edge;
+    canary_edge.source = "web";
+    canary_edge.destination = "reviews";
+    canary_edge.policies = {"TrafficRoute/reviews-canary", "RateLimit/reviews"};
+    fault_edge.source = "reviews";
+    fault_edge.destination = "ratings";
+    fault_edge.policies = {"TrafficRoute/ratings-delay", "PeerAuthentication/ratings"};
+    plain_edge.source = "ratings";
+    plain_edge.destination = "db";
+    plain_edge.policies = {"DestinationPolicy/db"};
+    s->edges = {canary_edge, fault_edge, plain_edge};
+    const std::string misleading = "spec:\n  http:\n    - fault: {abort: {httpStatus: 503}}\n";
+    view_->setPolicies({
+        {"TrafficRoute", "reviews-canary", "reviews", "", 2, {false, true, false, false}},
+        {"RateLimit", "reviews", "reviews", "", 2, {false, false, true, false}},
+        {"TrafficRoute", "ratings-delay", "ratings", "", 3, {true, false, false, false}},
+        {"PeerAuthentication", "ratings", "ratings", "", 3, {false, false, false, true}},
+        {"DestinationPolicy", "db", "db", misleading, 4, {}},
+    });
+    view_->showSnapshot(s);
+    QTRY_COMPARE_WITH_TIMEOUT(view_->layoutsDone(), quint64(1), 10000);
+
+    const ui::EdgeBadges& a = view_->edgeItem("web", "reviews")->badges();
+    QVERIFY(a.canary && a.rate_limit && !a.fault && !a.mtls);
+    const ui::EdgeBadges& b = view_->edgeItem("reviews", "ratings")->badges();
+    QVERIFY(b.fault && b.mtls && !b.canary && !b.rate_limit);
+    QVERIFY(view_->edgeItem("reviews", "ratings")->mtlsBadge()->requiredByPolicy());
+    QVERIFY(!view_->edgeItem("ratings", "db")->badges().any());
+
+    // New policies, same snapshot: the badges follow.
+    view_->setPolicies({{"DestinationPolicy", "db", "db", "", 5, {true, false, false, false}}});
+    QVERIFY(view_->edgeItem("ratings", "db")->badges().fault);
+    QVERIFY(!view_->edgeItem("web", "reviews")->badges().any());
+  }
+
+  // End to end through a ControlPlane: a policy applied there comes back with its badges, and
+  // the edge into its target shows them.
+  void badgesOfAnAppliedPolicy() {
+    FakeControlPlane fake;
+    const cp::ApplyResult applied = fake.applyPolicies(
+        "apiVersion: meshdeck.io/v1alpha1\nkind: TrafficRoute\nmetadata: {name: ratings-canary}\n"
+        "spec:\n  host: ratings\n  http:\n    - route:\n"
+        "        - destination: {host: ratings, subset: v1}\n          weight: 80\n"
+        "        - destination: {host: ratings, subset: v2}\n          weight: 20\n",
+        "canary.yaml", "test", false);
+    QVERIFY(applied.ok);
+    QCOMPARE(fake.policies().size(), size_t{1});
+    QVERIFY(fake.policies()[0].badges.canary);
+    view_->setPolicies(fake.policies());
+    view_->showSnapshot(fake.snapshot());
+    QTRY_COMPARE_WITH_TIMEOUT(view_->layoutsDone(), quint64(1), 10000);
+    QVERIFY(view_->edgeItem("reviews", "ratings")->badges().canary);
+    QVERIFY(!view_->edgeItem("frontend", "auth")->badges().canary);
   }
 
   void metricLabels() {

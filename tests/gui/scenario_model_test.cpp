@@ -6,7 +6,8 @@
 
 using namespace meshdeck;
 using Model = ui::ScenarioStepsModel;
-using Kind = ui::ScenarioProgress::Kind;
+using Kind = cp::ScenarioEvent::Kind;
+using std::chrono::milliseconds;
 
 namespace {
 
@@ -31,8 +32,11 @@ ui::ScenarioInfo twoSteps() {
   return s;
 }
 
-ui::ScenarioProgress progress(Kind kind, int step = -1, int action = -1, const QString& text = {}) {
-  ui::ScenarioProgress e;
+// The engine's event as the runner forwards it; `step` and `action` count only for the kinds
+// that have them (ScenarioEvent::hasStep, hasAction).
+cp::ScenarioEvent progress(Kind kind, size_t step = 0, size_t action = 0,
+                           const std::string& text = {}) {
+  cp::ScenarioEvent e;
   e.kind = kind;
   e.scenario = "canary";
   e.step = step;
@@ -80,7 +84,7 @@ class ScenarioModelTest : public QObject {
     QSignalSpy changes(&model, &QAbstractItemModel::dataChanged);
 
     model.apply(progress(Kind::kScenarioStarted));
-    model.apply(progress(Kind::kStepStarted, 0, -1, "Baseline"));
+    model.apply(progress(Kind::kStepStarted, 0, 0, "Baseline"));
     QCOMPARE(model.currentStep(), 0);
     QCOMPARE(state(model.index(0, 0)), Model::State::kRunning);
     QVERIFY(model.index(0, 0).data(Qt::FontRole).value<QFont>().bold());
@@ -89,8 +93,8 @@ class ScenarioModelTest : public QObject {
              QStringLiteral("apply TrafficRoute/r: revision 3"));
     QCOMPARE(state(model.index(0, 0, model.index(0, 0))), Model::State::kPassed);
 
-    auto waiting = progress(Kind::kCheckpointStarted, 0, -1, "success rate …");
-    waiting.within_ms = 30'000;
+    auto waiting = progress(Kind::kCheckpointStarted, 0, 0, "success rate …");
+    waiting.within = milliseconds(30'000);
     model.apply(waiting);
     QCOMPARE(model.checkpointState(0), Model::State::kRunning);
     const QString countdown = model.checkpointText(0);
@@ -101,9 +105,9 @@ class ScenarioModelTest : public QObject {
     QCOMPARE(int(changes.count()), before + 1);  // the countdown row only
     QCOMPARE(changes.last().at(0).value<QModelIndex>(), model.checkpointIndex(0));
 
-    auto passed = progress(Kind::kCheckpointPassed, 0, -1,
+    auto passed = progress(Kind::kCheckpointPassed, 0, 0,
                            "success rate of a -> b above 0.99 within 30s (observed 1)");
-    passed.at_ms = 4200;
+    passed.at = milliseconds(4200);
     passed.value = 1.0;
     model.apply(passed);
     QCOMPARE(model.checkpointState(0), Model::State::kPassed);
@@ -118,13 +122,13 @@ class ScenarioModelTest : public QObject {
     model.tick();
     QCOMPARE(int(changes.count()), after_tick);
 
-    model.apply(progress(Kind::kStepStarted, 1, -1, "Break it"));
+    model.apply(progress(Kind::kStepStarted, 1, 0, "Break it"));
     QCOMPARE(model.currentStep(), 1);
     QVERIFY(!model.index(0, 0).data(Qt::FontRole).value<QFont>().bold());
     model.apply(progress(Kind::kActionDone, 1, 0, "made b v2 fail"));
     model.apply(progress(Kind::kActionDone, 1, 1, "wait 2s"));
     model.apply(progress(Kind::kCheckpointStarted, 1));
-    auto failed = progress(Kind::kCheckpointFailed, 1, -1,
+    auto failed = progress(Kind::kCheckpointFailed, 1, 0,
                            "error rate above 0.04 not reached within 20s (observed 0)");
     failed.value = 0.0;
     model.apply(failed);
@@ -134,7 +138,7 @@ class ScenarioModelTest : public QObject {
              QStringLiteral("Failed: error rate above 0.04 not reached within 20s (observed 0)"));
     QCOMPARE(model.checkpointIndex(1).data(Qt::ForegroundRole).value<QBrush>().color(),
              QColor(0xd6, 0x33, 0x33));
-    auto finished = progress(Kind::kScenarioFinished, -1, -1, "step 2: checkpoint failed");
+    auto finished = progress(Kind::kScenarioFinished, 0, 0, "step 2: checkpoint failed");
     finished.steps_completed = 1;
     model.apply(finished);
     QCOMPARE(model.currentStep(), -1);
@@ -168,7 +172,7 @@ class ScenarioModelTest : public QObject {
     model.apply(progress(Kind::kStepStarted, 0));
     model.apply(progress(Kind::kActionDone, 0, 0));
     model.apply(progress(Kind::kCheckpointStarted, 0));
-    auto stopped = progress(Kind::kScenarioFinished, -1, -1, "stopped");
+    auto stopped = progress(Kind::kScenarioFinished, 0, 0, "stopped");
     stopped.cancelled = true;
     model.apply(stopped);
     QCOMPARE(model.stepState(0), Model::State::kStopped);
@@ -178,7 +182,8 @@ class ScenarioModelTest : public QObject {
     // A step without a checkpoint is done when the next starts, or when the run passes.
     model.apply(progress(Kind::kScenarioStarted));
     model.apply(progress(Kind::kStepStarted, 2));
-    auto done = progress(Kind::kScenarioFinished);
+    // `step` and `action` of a kind that has none are not read (here: out of range).
+    auto done = progress(Kind::kScenarioFinished, 99, 99);
     done.passed = true;
     model.apply(done);
     QCOMPARE(model.stepState(2), Model::State::kPassed);

@@ -33,7 +33,7 @@ class SnapshotTest : public QObject {
     QVERIFY(
         fake->applyPolicies(
                 "apiVersion: meshdeck.io/v1alpha1\nkind: RateLimit\nmetadata:\n  name: cart-limit\n"
-                "spec:\n  service: cart\n  requestsPerSecond: 50\n",
+                "spec:\n  selector: {service: cart}\n  requestsPerSecond: 50\n",
                 "t", "test", false)
             .ok);
     {
@@ -74,6 +74,8 @@ class SnapshotTest : public QObject {
     QVERIFY(reopened->edges[5].metrics.latency);
     QVERIFY(*reopened->edges[5].metrics.latency == *original->edges[5].metrics.latency);
     QCOMPARE(offline->policies().size(), size_t(1));
+    QVERIFY(fake->policies()[0].badges.rate_limit);
+    QVERIFY(offline->policies()[0].badges == fake->policies()[0].badges);
     QVERIFY(!offline->applyPolicies("kind: RateLimit", "x", "y", false).ok);
     QVERIFY(!offline->restartProcess("x").ok);
 
@@ -86,6 +88,12 @@ class SnapshotTest : public QObject {
     QVERIFY(QTest::qWaitForWindowExposed(&window));
     QTRY_VERIFY_WITH_TIMEOUT(window.graphView()->layoutsDone() >= 1, 10000);
     QCOMPARE(window.graphView()->nodeCount(), 12);
+    // The reopened file shows the policy's badge (the fake's traffic limits nothing).
+    QCOMPARE(window.graphView()->edgeItem("frontend", "cart")->edge().metrics.rate_limited,
+             uint64_t{0});
+    QTRY_VERIFY_WITH_TIMEOUT(window.graphView()->edgeItem("frontend", "cart")->badges().rate_limit,
+                             5000);
+    QVERIFY(!window.graphView()->edgeItem("frontend", "auth")->badges().rate_limit);
     QVERIFY(window.windowTitle().contains("read-only"));
     window.graphView()->selectEdge("frontend", "catalog");
     QTRY_VERIFY_WITH_TIMEOUT(window.inspector()->historyPoints() > 100, 5000);
@@ -154,6 +162,41 @@ class SnapshotTest : public QObject {
         R"({"services":[{"name":"a","authorization":[{"policy":"p","denied":1}]}]})", &reread,
         &error));
     QVERIFY2(error.contains("authorization"), qPrintable(error));
+  }
+
+  // Each policy's badges are written by the control plane's writer and read back; a file written
+  // before they existed reads as no badges.
+  void policyBadgesInTheFile() {
+    cp::GraphSnapshot g;
+    const std::vector<cp::PolicyInfo> policies = {
+        {"TrafficRoute", "reviews-canary", "reviews", "x", 3, {true, true, false, false}},
+        {"PeerAuthentication", "mesh", "*", "y", 4, {false, false, false, true}},
+        {"RateLimit", "cart", "cart", "z", 5, {false, false, true, false}},
+    };
+    const std::string text = cp::snapshotToJson(g, policies, "test");
+    const auto doc = QJsonDocument::fromJson(QByteArray::fromStdString(text));
+    const QJsonObject first = doc["policies"].toArray()[0].toObject()["badges"].toObject();
+    QCOMPARE(first["fault"].toBool(), true);
+    QCOMPARE(first["canary"].toBool(), true);
+    QCOMPARE(first["rate_limit"].toBool(), false);
+    QCOMPARE(first["mtls"].toBool(), false);
+
+    ui::SnapshotDocument reread;
+    QString error;
+    QVERIFY2(ui::parseSnapshotJson(QByteArray::fromStdString(text), &reread, &error),
+             qPrintable(error));
+    QCOMPARE(reread.policies.size(), policies.size());
+    for (size_t i = 0; i < policies.size(); ++i) {
+      QCOMPARE(reread.policies[i].name, policies[i].name);
+      QVERIFY(reread.policies[i].badges == policies[i].badges);
+    }
+    QVERIFY2(ui::parseSnapshotJson(
+                 R"({"format":"meshdeck-snapshot","format_version":1,"services":[],)"
+                 R"("policies":[{"kind":"RateLimit","name":"old","yaml":"kind: RateLimit\n"}]})",
+                 &reread, &error),
+             qPrintable(error));
+    QCOMPARE(reread.policies.size(), size_t(1));
+    QVERIFY(!reread.policies[0].badges.any());
   }
 
   void refusesBrokenFiles() {

@@ -14,6 +14,7 @@
 
 #include "common/telemetry/counter_fields.h"
 #include "common/yaml/yaml_input.h"
+#include "controlplane/policy/policy_parser.h"
 
 namespace meshdeck::testing {
 namespace {
@@ -491,6 +492,18 @@ cp::ApplyResult FakeControlPlane::applyPolicies(const std::string& yaml, const s
   } catch (const YAML::Exception& e) {
     result.errors.push_back(errorAt(file, e.mark, "", e.msg));
   }
+  if (result.errors.empty()) {
+    // Badges as the control plane computes them: from the real parser's typed policies (a
+    // document only the fake accepts gets none).
+    std::vector<cp::ValidationError> typed_errors;
+    const std::vector<cp::Policy> typed = cp::parsePolicies(yaml, file, &typed_errors);
+    for (auto& p : parsed) {
+      for (const auto& t : typed) {
+        if (typed_errors.empty() && cp::kindName(t.kind) == p.kind && t.name == p.name)
+          p.badges = t.badges();
+      }
+    }
+  }
   if (!result.errors.empty() || dry_run) {
     result.ok = result.errors.empty();
     result.summary = result.ok ? "valid (dry run)" : "rejected: nothing changed";
@@ -653,7 +666,11 @@ std::string FakeControlPlane::exportSnapshotJson(uint32_t window_seconds) {
                                 {"name", QString::fromStdString(p.name)},
                                 {"target", QString::fromStdString(p.target)},
                                 {"yaml", QString::fromStdString(p.yaml)},
-                                {"revision", u64(p.revision)}});
+                                {"revision", u64(p.revision)},
+                                {"badges", QJsonObject{{"fault", p.badges.fault},
+                                                       {"canary", p.badges.canary},
+                                                       {"rate_limit", p.badges.rate_limit},
+                                                       {"mtls", p.badges.mtls}}}});
   }
   for (const auto& r : this->revisions()) {
     revisions.append(QJsonObject{{"number", u64(r.number)},

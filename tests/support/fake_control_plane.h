@@ -18,6 +18,8 @@ namespace meshdeck::testing {
 // services whose metrics move with a simulated clock, or a synthetic N-node graph. Policies are
 // parsed with yaml-cpp and checked for the basics (apiVersion, kind, metadata.name, spec,
 // TrafficRoute weights summing to 100), reporting line and column like the real control plane.
+// Each accepted policy's badges (PolicyInfo::badges) come from the control plane's own parser
+// and Policy::badges(), so the UI sees the same badges as from a real control plane.
 //
 // Threading: every method is thread-safe. Subscribers are called on the fake's own publisher
 // thread (never the caller's), as the interface promises; publish() asks that thread to send

@@ -19,6 +19,7 @@
 #include "common/input_limits.h"
 #include "common/pki/pki.h"
 #include "common/telemetry/counter_fields.h"
+#include "controlplane/api/edge_transport.h"
 
 namespace meshdeck::tools {
 namespace v1 = meshdeck::v1;
@@ -121,13 +122,12 @@ std::string stateName(v1::ProxyStatus::SyncState s) {
   }
 }
 
-// How the hop between the two sidecars was carried in the window, as the graph's edge badge
-// says it: mtls, plaintext, mixed (both: a PERMISSIVE migration still in progress), or "-".
+// How the hop between the two sidecars was carried in the window, by the rule the graph's edge
+// badge uses (cp::edgeTransport): mtls, plaintext, mixed (both: a PERMISSIVE migration still in
+// progress), or "-".
 std::string transport(const v1::WindowMetrics& m) {
-  if (m.mtls_requests() > 0 && m.plaintext_requests() > 0) return "mixed";
-  if (m.mtls_requests() > 0) return "mtls";
-  if (m.plaintext_requests() > 0) return "plaintext";
-  return "-";
+  const cp::EdgeTransport t = cp::edgeTransport(m.mtls_requests(), m.plaintext_requests());
+  return t == cp::EdgeTransport::kNone ? "-" : cp::toString(t);
 }
 
 // Edge counters the default table shows; `-o wide` shows every one of

@@ -40,6 +40,9 @@ class GrpcControlPlaneTest : public QObject {
     QCOMPARE(ok.revision, 1u);
     QCOMPARE(local.policies().size(), size_t(1));
     QCOMPARE(remote.policies()[0].name, std::string("r"));
+    // The badges the control plane computed travel with the policy.
+    QVERIFY(local.policies()[0].badges.rate_limit);
+    QVERIFY(remote.policies()[0].badges == local.policies()[0].badges);
     QCOMPARE(remote.revisions()[0].author, std::string("me"));
     QVERIFY(remote.diffRevisions(0, 1).find("+kind: RateLimit") != std::string::npos);
     QVERIFY(remote.deletePolicy("RateLimit", "r", "me").ok);

@@ -16,6 +16,32 @@ class ProtoConvertTest : public QObject {
   Q_OBJECT
 
  private slots:
+  // ListPolicies carries each policy's badges, so a remote UI shows what an embedded one does.
+  void policyBadgesSurviveTheRoundTrip() {
+    for (int bits = 0; bits < 16; ++bits) {
+      PolicyInfo in{
+          "TrafficRoute",
+          "reviews-canary",
+          "reviews",
+          "spec: {}\n",
+          7,
+          PolicyBadges{(bits & 1) != 0, (bits & 2) != 0, (bits & 4) != 0, (bits & 8) != 0}};
+      v1::Policy wire;
+      toProto(in, &wire);
+      QCOMPARE(wire.badges().fault(), in.badges.fault);
+      QCOMPARE(wire.badges().canary(), in.badges.canary);
+      QCOMPARE(wire.badges().rate_limit(), in.badges.rate_limit);
+      QCOMPARE(wire.badges().mtls(), in.badges.mtls);
+      const PolicyInfo back = fromProto(wire);
+      QCOMPARE(back.kind, in.kind);
+      QCOMPARE(back.name, in.name);
+      QCOMPARE(back.target, in.target);
+      QCOMPARE(back.yaml, in.yaml);
+      QCOMPARE(back.revision, in.revision);
+      QVERIFY(back.badges == in.badges);
+    }
+  }
+
   void authorizationCountsSurviveTheRoundTrip() {
     GraphSnapshot g;
     g.window_seconds = 30;
