@@ -530,7 +530,7 @@ class InProcessControlPlane::Impl {
     std::vector<PolicyInfo> out;
     const auto set = store_.current();
     for (const auto& p : set->policies)
-      out.push_back(PolicyInfo{kindName(p.kind), p.name, p.target(), p.yaml, p.changed_in});
+      out.push_back(PolicyInfo{toString(p.kind), p.name, p.target(), p.yaml, p.changed_in});
     return out;
   }
 

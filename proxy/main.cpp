@@ -146,8 +146,9 @@ int main(int argc, char** argv) {
   TlsFiles tls_files = tls_flags;
   if (!config_file.empty()) {
     TlsFiles from_file;
-    if (!loadProxyConfigFile(config_file, &config, &error, &from_file)) {
-      std::cerr << "meshdeck-proxy: " << error << "\n";
+    std::vector<meshdeck::common::LocatedError> errors;
+    if (!loadProxyConfigFile(config_file, &config, &errors, &from_file)) {
+      std::cerr << "meshdeck-proxy: " << meshdeck::common::toString(errors) << "\n";
       return 2;
     }
     if (tls_files.empty()) tls_files = from_file;
@@ -219,8 +220,10 @@ int main(int argc, char** argv) {
       std::string why;
       if (!config_file.empty()) {
         TlsFiles from_file;
-        if (!loadProxyConfigFile(config_file, &next, &why, &from_file)) {
-          spdlog::error("reload of {} refused, keeping the running config: {}", config_file, why);
+        std::vector<meshdeck::common::LocatedError> errors;
+        if (!loadProxyConfigFile(config_file, &next, &errors, &from_file)) {
+          spdlog::error("reload of {} refused, keeping the running config: {}", config_file,
+                        meshdeck::common::toString(errors));
           return;
         }
         if (files.empty()) files = from_file;

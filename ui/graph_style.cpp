@@ -48,7 +48,7 @@ QString formatMetric(const cp::WindowMetrics& m, EdgeMetric metric) {
   return {};
 }
 
-QString healthName(Health h) {
+QString displayName(Health h) {
   switch (h) {
     case Health::kIdle:
       return QStringLiteral("idle");
@@ -69,7 +69,7 @@ MtlsState mtlsStateOf(const cp::WindowMetrics& m) {
   return MtlsState::kNone;
 }
 
-QString mtlsStateName(MtlsState s) {
+QString displayName(MtlsState s) {
   switch (s) {
     case MtlsState::kNone:
       return QStringLiteral("no traffic");

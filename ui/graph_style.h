@@ -29,7 +29,8 @@ QString formatMetric(const cp::WindowMetrics& m, EdgeMetric metric);
 QString formatLatency(double ms);
 QString formatRate(double rps);
 QString formatPercent(double share);
-QString healthName(Health h);
+// The label of a health state ("idle", "healthy", "degraded", "failing").
+QString displayName(Health h);
 
 // Colours of the graph, derived from the application palette so that the graph follows the
 // system's light or dark theme.
@@ -50,7 +51,8 @@ struct GraphStyle {
 enum class MtlsState { kNone, kMtls, kPlaintext, kMixed };
 
 MtlsState mtlsStateOf(const cp::WindowMetrics& m);
-QString mtlsStateName(MtlsState s);
+// The label of a transport state ("no traffic", "mTLS", "plaintext", "mixed").
+QString displayName(MtlsState s);
 
 // Badges an edge carries, read from the policies that apply to it and from what its traffic
 // shows (faults injected, rate-limited requests, mTLS share).

@@ -18,6 +18,4 @@ GraphSnapshot fromProto(const meshdeck::v1::GraphSnapshot& in);
 void toProto(const ApplyResult& in, meshdeck::v1::ApplyPoliciesResponse* out);
 ApplyResult fromProto(const meshdeck::v1::ApplyPoliciesResponse& in);
 
-const char* syncStateName(SyncState state);
-
 }  // namespace meshdeck::cp
