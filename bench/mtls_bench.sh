@@ -56,47 +56,11 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-if [[ -z "$bin_dir" ]]; then
-  for d in "$root/build/release/bin" "$root"/build/*/bin; do
-    if [[ -x "$d/meshdeck-load" ]]; then bin_dir="$d"; break; fi
-  done
-fi
-load_bin="$bin_dir/meshdeck-load"
-[[ -x "$load_bin" ]] || { echo "mtls_bench: no meshdeck-load in '$bin_dir' (--bin-dir)" >&2; exit 2; }
-[[ -n "$proxy_bin" ]] || proxy_bin="$bin_dir/meshdeck-proxy"
-[[ -x "$proxy_bin" ]] || { echo "mtls_bench: no meshdeck-proxy at '$proxy_bin' (--proxy-bin)" >&2; exit 2; }
-for tool in haproxy nginx openssl taskset python3 curl wrk; do
-  command -v "$tool" > /dev/null || { echo "mtls_bench: $tool is not installed" >&2; exit 2; }
-done
-
-work="$(mktemp -d /tmp/meshdeck-mtls-bench.XXXXXX)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2> /dev/null || true; done
-  sleep 0.2
-  for pid in "${pids[@]}"; do kill -9 "$pid" 2> /dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-used_ports=""
-free_port() {
-  local port
-  for _ in $(seq 1 50); do
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    if [[ " $used_ports " != *" $port "* ]]; then used_ports+=" $port"; echo "$port"; return; fi
-  done
-  echo "mtls_bench: no free port" >&2; exit 1
-}
-wait_http() {
-  for _ in $(seq 1 100); do
-    if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/"; then return 0; fi
-    sleep 0.05
-  done
-  echo "mtls_bench: nothing answers on port $1" >&2; return 1
-}
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-clk_tck=$(getconf CLK_TCK)
+bench_name=mtls_bench
+source "$root/bench/lib/common.sh"
+bench_find_binaries
+[[ -x "$proxy_bin" ]] || bench_fail "no meshdeck-proxy at '$proxy_bin' (--proxy-bin)"
+bench_require_tools haproxy nginx openssl taskset python3 curl wrk
 
 # Certificates: one CA, one leaf per side with a SPIFFE URI SAN (P-256, like the mesh CA).
 td="spiffe://meshdeck.local/ns/default/sa"
@@ -113,27 +77,7 @@ for svc in client server; do
   cat "$work/$svc.crt" "$work/$svc.key" > "$work/$svc.pem"  # HAProxy wants both in one file
 done
 
-backend_port=$(free_port)
-cat > "$work/backend.conf" << CONF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $work/backend.pid;
-error_log $work/backend-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 10000000;
-  keepalive_timeout 120s;
-  server {
-    listen 127.0.0.1:$backend_port reuseport backlog=4096;
-    location / { default_type text/plain; return 200 "hello from the backend\n"; }
-  }
-}
-CONF
-"${prio[@]}" taskset -c 1 nginx -p "$work" -c "$work/backend.conf" -e "$work/backend-error.log" &
-pids+=($!)
-wait_http "$backend_port"
+bench_start_backend
 
 declare -A entry_port client_pid server_pid client_admin server_admin
 admin_of() {  # port file -> admin port
@@ -175,13 +119,7 @@ global
   maxconn 4096
   stats socket $work/haproxy-server.sock
   ssl-default-bind-options ssl-min-ver TLSv1.3 ssl-max-ver TLSv1.3
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-  timeout http-keep-alive 60s
-  http-reuse always
+$(haproxy_defaults)
 frontend mesh
   bind 127.0.0.1:$in_port ssl crt $work/server.pem ca-file $work/ca.pem verify required
   default_backend app
@@ -194,13 +132,7 @@ global
   maxconn 4096
   stats socket $work/haproxy-client.sock
   ssl-default-server-options ssl-min-ver TLSv1.3 ssl-max-ver TLSv1.3
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-  timeout http-keep-alive 60s
-  http-reuse always
+$(haproxy_defaults)
 frontend app
   bind 127.0.0.1:$out_port
   default_backend mesh
@@ -216,8 +148,6 @@ CONF
     *) echo "mtls_bench: unknown target $name" >&2; exit 2 ;;
   esac
 done
-
-ticks_of() { [[ -n "${1:-}" ]] && cpu_ticks "$1" || echo 0; }
 
 for round in $(seq 1 "$rounds"); do
   for name in $targets; do
@@ -256,12 +186,10 @@ PY
   esac
 done
 
-python3 - "$work" "$clk_tck" "$rounds" "$rate" "$connections" "$duration" $targets << 'PY' | tee "${out_file:-/dev/null}"
-import json, re, statistics, sys
+PYTHONPATH="$root/bench/lib" python3 - "$work" "$clk_tck" "$rounds" "$rate" "$connections" "$duration" $targets << 'PY' | tee "${out_file:-/dev/null}"
+import re, statistics, sys
+from benchlib import read, wrk_result, load_result
 work, tck, rounds, rate, conns, dur, names = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7:]
-def read(p, d=""):
-    try: return open(p).read()
-    except OSError: return d
 def stat(text, series):
     m = re.search("^" + re.escape(series) + r" (\S+)$", text, re.M)
     return int(float(m.group(1))) if m else 0
@@ -273,23 +201,19 @@ for n in names:
     p50, p99, ccpu, scpu, errors, done = [], [], [], [], 0, 0
     sat, sat_ccpu, sat_scpu = [], [], []
     for r in range(1, rounds + 1):
-        j = json.loads(read(f"{work}/{n}-{r}.json"))
+        j = load_result(f"{work}/{n}-{r}.json")
         p50.append(j["latency_us"]["p50"]); p99.append(j["latency_us"]["p99"])
         errors += j["errors"]["total"]; done += j["completed"]
         c, s = (int(x) for x in read(f"{work}/{n}-{r}.ticks").split())
         ccpu.append(c / tck * 1e6 / max(1, j["completed"])); scpu.append(s / tck * 1e6 / max(1, j["completed"]))
-        wrk = read(f"{work}/{n}-wrk-{r}.txt")
-        total = int(re.search(r"(\d+) requests in", wrk).group(1))
-        sat.append(float(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1)))
-        bad = re.search(r"Non-2xx or 3xx responses: (\d+)", wrk)
-        errors += int(bad.group(1)) if bad else 0
-        sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", wrk)
-        errors += sum(int(x) for x in sock.groups()) if sock else 0
+        total, sat_rate, wrk_errors = wrk_result(f"{work}/{n}-wrk-{r}.txt")
+        sat.append(sat_rate)
+        errors += wrk_errors
         c, s = (int(x) for x in read(f"{work}/{n}-wrk-{r}.ticks").split())
         sat_ccpu.append(c / tck * 1e6 / max(1, total)); sat_scpu.append(s / tck * 1e6 / max(1, total))
     hs = "—"
     if n == "mtls-pair":
-        c = read(f"{work}/{n}-client.stats"); s = read(f"{work}/{n}-server.stats")
+        c = read(f"{work}/{n}-client.stats", ""); s = read(f"{work}/{n}-server.stats", "")
         full = stat(c, 'meshdeck_cluster_events_total{cluster="upstream",event="tls_handshake"}')
         res = stat(c, 'meshdeck_cluster_events_total{cluster="upstream",event="tls_resumed"}')
         reused = stat(c, 'meshdeck_cluster_events_total{cluster="upstream",event="reused"}')
@@ -297,7 +221,7 @@ for n in names:
         sres = stat(s, 'meshdeck_listener_tls_handshakes_total{listener="main",resumed="true"}')
         hs = f"client: {full} full / {res} resumed, {reused} pooled reuses; server: {sfull} full / {sres} resumed"
     elif n == "haproxy":
-        s = read(f"{work}/{n}-server.info")
+        s = read(f"{work}/{n}-server.info", "")
         hs = f"server: {info(s, 'SslFrontendSessionReuse_pct')} % frontend session reuse, max key rate {info(s, 'SslFrontendMaxKeyRate')}/s"
     rows[n] = dict(p50=statistics.median(p50), p99=statistics.median(p99), p99_all=p99,
                    ccpu=statistics.median(ccpu), scpu=statistics.median(scpu), errors=errors, done=done, hs=hs,

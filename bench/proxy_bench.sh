@@ -51,76 +51,14 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-if [[ -z "$bin_dir" ]]; then
-  for d in "$root/build/release/bin" "$root"/build/*/bin; do
-    if [[ -x "$d/meshdeck-load" ]]; then bin_dir="$d"; break; fi
-  done
-fi
-load_bin="$bin_dir/meshdeck-load"
-[[ -x "$load_bin" ]] || { echo "proxy_bench: no meshdeck-load in '$bin_dir' (--bin-dir)" >&2; exit 2; }
-[[ -n "$proxy_bin" ]] || proxy_bin="$bin_dir/meshdeck-proxy"
-for tool in haproxy nginx wrk taskset python3; do
-  command -v "$tool" > /dev/null || { echo "proxy_bench: $tool is not installed" >&2; exit 2; }
-done
+bench_name=proxy_bench
+source "$root/bench/lib/common.sh"
+bench_find_binaries
+bench_require_tools haproxy nginx wrk taskset python3 curl
 if [[ " $targets " == *" meshdeck "* && ! -x "$proxy_bin" ]]; then
-  echo "proxy_bench: no meshdeck-proxy at '$proxy_bin' (--proxy-bin)" >&2; exit 2
+  bench_fail "no meshdeck-proxy at '$proxy_bin' (--proxy-bin)"
 fi
-
-work="$(mktemp -d /tmp/meshdeck-proxy-bench.XXXXXX)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2> /dev/null || true; done
-  sleep 0.2
-  for pid in "${pids[@]}"; do kill -9 "$pid" 2> /dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# A free loopback TCP port (the kernel's choice), different from every one handed out before.
-used_ports=""
-free_port() {
-  local port
-  for _ in $(seq 1 50); do
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    if [[ " $used_ports " != *" $port "* ]]; then used_ports+=" $port"; echo "$port"; return; fi
-  done
-  echo "proxy_bench: no free port" >&2; exit 1
-}
-
-# Waits (at most 5 s) until http://127.0.0.1:$1/ answers.
-wait_http() {
-  for _ in $(seq 1 100); do
-    if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/"; then return 0; fi
-    sleep 0.05
-  done
-  echo "proxy_bench: nothing answers on port $1" >&2; return 1
-}
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-clk_tck=$(getconf CLK_TCK)
-
-backend_port=$(free_port)
-cat > "$work/backend.conf" << CONF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $work/backend.pid;
-error_log $work/backend-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 10000000;
-  keepalive_timeout 120s;
-  server {
-    listen 127.0.0.1:$backend_port reuseport backlog=4096;
-    location / { default_type text/plain; return 200 "hello from the backend\n"; }
-  }
-}
-CONF
-"${prio[@]}" taskset -c 1 nginx -p "$work" -c "$work/backend.conf" -e "$work/backend-error.log" &
-pids+=($!)
-wait_http "$backend_port"
+bench_start_backend
 
 start_target() {  # name port -> sets target_pid
   local name="$1" port="$2"
@@ -134,13 +72,7 @@ start_target() {  # name port -> sets target_pid
 global
   nbthread 1
   maxconn 4096
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-  timeout http-keep-alive 60s
-  http-reuse always
+$(haproxy_defaults)
 frontend bench
   bind 127.0.0.1:$port
   default_backend backend
@@ -197,8 +129,6 @@ for name in $targets; do
   fi
 done
 
-ticks_of() { [[ -n "$1" ]] && cpu_ticks "$1" || echo 0; }
-
 # 1 and 2: memory.
 for name in $targets; do
   pid=${pid_of[$name]}
@@ -239,30 +169,21 @@ for round in $(seq 1 "$rounds"); do
   done
 done
 
-python3 - "$work" "$clk_tck" "$rounds" $targets << 'PY' | tee "${out_file:-/dev/null}"
-import json, re, statistics, sys
+PYTHONPATH="$root/bench/lib" python3 - "$work" "$clk_tck" "$rounds" $targets << 'PY' | tee "${out_file:-/dev/null}"
+import json, statistics, sys
+from benchlib import read, wrk_result, load_result
 work, tck, rounds, names = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
-
-def read(path, default=None):
-    try:
-        return open(path).read()
-    except OSError:
-        return default
 
 rows = {}
 for name in names:
     sat, sat_cpu, p50, p99, fixed_cpu, errors = [], [], [], [], [], 0
     for r in range(1, rounds + 1):
-        wrk = read(f"{work}/{name}-wrk-{r}.txt")
-        total = int(re.search(r"(\d+) requests in", wrk).group(1))
-        sat.append(float(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1)))
-        bad = re.search(r"Non-2xx or 3xx responses: (\d+)", wrk)
-        errors += int(bad.group(1)) if bad else 0
-        sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", wrk)
-        errors += sum(int(x) for x in sock.groups()) if sock else 0
+        total, rate, wrk_errors = wrk_result(f"{work}/{name}-wrk-{r}.txt")
+        sat.append(rate)
+        errors += wrk_errors
         ticks = int(read(f"{work}/{name}-wrk-{r}.ticks"))
         sat_cpu.append(ticks / tck * 1e6 / total)
-        fixed = json.loads(read(f"{work}/{name}-1000-{r}.json"))
+        fixed = load_result(f"{work}/{name}-1000-{r}.json")
         p50.append(fixed["latency_us"]["p50"])
         p99.append(fixed["latency_us"]["p99"])
         errors += fixed["errors"]["total"]

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cassert>
 
 namespace meshdeck::common {
 
@@ -9,10 +10,13 @@ int LatencyHistogram::bucketIndex(uint64_t v) noexcept {
   v = std::clamp(v, kLowestTrackable, kHighestTrackable);
   const int exponent = std::bit_width(v) - 1;
   const int sub = static_cast<int>((v >> (exponent - kSubBucketBits)) & (kSubBuckets - 1));
-  return (exponent - kLowestExponent) * kSubBuckets + sub;
+  const int index = (exponent - kLowestExponent) * kSubBuckets + sub;
+  assert(index >= 0 && index < kBucketCount);
+  return index;
 }
 
 uint64_t LatencyHistogram::bucketLower(int index) noexcept {
+  assert(index >= 0 && index < kBucketCount);
   const int exponent = kLowestExponent + index / kSubBuckets;
   const uint64_t sub = static_cast<uint64_t>(index % kSubBuckets);
   return (uint64_t{1} << exponent) + (sub << (exponent - kSubBucketBits));

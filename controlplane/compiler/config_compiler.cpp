@@ -16,6 +16,8 @@ using google::protobuf::util::TimeUtil;
 
 namespace {
 
+using Subsets = std::map<std::string, std::map<std::string, std::string>>;
+
 constexpr const char* kInbound = "inbound";
 constexpr const char* kOutbound = "outbound";
 constexpr const char* kLocalCluster = "inbound|local";
@@ -62,8 +64,8 @@ void fillEdits(const HeaderEditSpec& e, v1::HeaderEdits* out) {
   for (const auto& r : e.remove) out->add_remove(r);
 }
 
-std::string subsetVersion(const std::map<std::string, std::map<std::string, std::string>>& subsets,
-                          const std::string& host, const std::string& subset) {
+std::string subsetVersion(const Subsets& subsets, const std::string& host,
+                          const std::string& subset) {
   if (subset.empty()) return {};
   auto h = subsets.find(host);
   if (h == subsets.end()) return subset;
@@ -122,6 +124,98 @@ std::vector<std::string> serviceIdentities(const MeshState& state, const std::st
   return {ids.begin(), ids.end()};
 }
 
+// One HttpRoute of a TrafficRoute as the proxy's route (without its match).
+v1::Route compileRoute(const HttpRoute& http, const Subsets& subsets) {
+  v1::Route proto;
+  proto.set_name(http.name);
+  for (const auto& d : http.destinations) {
+    auto* wc = proto.add_destinations();
+    wc->set_cluster(clusterName(d.host, subsetVersion(subsets, d.host, d.subset)));
+    wc->set_weight(d.weight);
+  }
+  if (http.timeout) setDuration(*http.timeout, proto.mutable_timeout());
+  if (http.retries) {
+    auto* r = proto.mutable_retry();
+    r->set_attempts(http.retries->attempts);
+    if (http.retries->per_try_timeout)
+      setDuration(*http.retries->per_try_timeout, r->mutable_per_try_timeout());
+    for (const auto& on : http.retries->retry_on) r->add_retry_on(on);
+  }
+  if (http.fault) {
+    auto* f = proto.mutable_fault();
+    if (http.fault->delay_percent) {
+      f->set_delay_percent(*http.fault->delay_percent);
+      setDuration(http.fault->delay, f->mutable_delay());
+    }
+    if (http.fault->abort_percent) {
+      f->set_abort_percent(*http.fault->abort_percent);
+      f->set_abort_status(http.fault->abort_status);
+    }
+  }
+  if (http.mirror) {
+    proto.mutable_mirror()->set_cluster(clusterName(
+        http.mirror->host, subsetVersion(subsets, http.mirror->host, http.mirror->subset)));
+    proto.mutable_mirror()->set_percent(http.mirror->percent);
+  }
+  if (!http.request_headers.empty())
+    fillEdits(http.request_headers, proto.mutable_request_headers());
+  if (!http.response_headers.empty())
+    fillEdits(http.response_headers, proto.mutable_response_headers());
+  return proto;
+}
+
+void fillMatch(const HttpMatch& m, v1::RouteMatch* match) {
+  if (m.uri) {
+    switch (m.uri->type) {
+      case StringMatch::Type::kExact:
+        match->set_path_exact(m.uri->value);
+        break;
+      case StringMatch::Type::kPrefix:
+        match->set_path_prefix(m.uri->value);
+        break;
+      case StringMatch::Type::kRegex:
+        match->set_path_regex(m.uri->value);
+        break;
+    }
+  }
+  for (const auto& meth : m.methods) match->add_methods(meth);
+  fillHeaders(m.headers, match->mutable_headers());
+}
+
+// A DestinationPolicy's load balancing, connect timeout, circuit breaker and outlier detection.
+void applyDestinationPolicy(const DestinationPolicySpec& d, v1::Cluster* c) {
+  switch (d.load_balancer) {
+    case LoadBalancer::kDefault:
+      break;
+    case LoadBalancer::kRoundRobin:
+      c->set_lb_policy(v1::Cluster::ROUND_ROBIN);
+      break;
+    case LoadBalancer::kLeastRequest:
+      c->set_lb_policy(v1::Cluster::LEAST_REQUEST);
+      break;
+    case LoadBalancer::kRandom:
+      c->set_lb_policy(v1::Cluster::RANDOM);
+      break;
+    case LoadBalancer::kRingHash:
+      c->set_lb_policy(v1::Cluster::RING_HASH);
+      c->set_hash_header(d.hash_header);
+      break;
+  }
+  if (d.connect_timeout) setDuration(*d.connect_timeout, c->mutable_connect_timeout());
+  if (d.max_connections || d.max_pending_requests || d.max_requests) {
+    auto* cb = c->mutable_circuit_breaker();
+    cb->set_max_connections(d.max_connections);
+    cb->set_max_pending_requests(d.max_pending_requests);
+    cb->set_max_requests(d.max_requests);
+  }
+  if (d.consecutive_errors) {
+    auto* od = c->mutable_outlier_detection();
+    od->set_consecutive_errors(d.consecutive_errors);
+    if (d.base_ejection_time) setDuration(*d.base_ejection_time, od->mutable_base_ejection_time());
+    od->set_max_ejection_percent(d.max_ejection_percent);
+  }
+}
+
 }  // namespace
 
 std::string clusterName(const std::string& service, const std::string& version) {
@@ -152,7 +246,7 @@ void ConfigCompiler::buildShared() {
     services.insert(p.service);
     versions[p.service].insert(p.version);
   }
-  std::map<std::string, std::map<std::string, std::string>> subsets;  // host -> subset -> version
+  Subsets subsets;
   std::map<std::string, const DestinationPolicySpec*> dest_policy;
   for (const auto& [p, s] : policiesOf<DestinationPolicySpec>(set)) {
     services.insert(s->host);
@@ -164,174 +258,105 @@ void ConfigCompiler::buildShared() {
   }
   for (const auto& [p, s] : policiesOf<TrafficRouteSpec>(set)) services.insert(s->host);
 
-  // Outbound route table: one virtual host per service, its TrafficRoutes in name order, then
-  // a default route to every version unless a route already matches everything.
   outbound_.set_name(kOutbound);
+  for (const auto& service : services) buildVirtualHost(service, subsets);
   for (const auto& service : services) {
-    auto* vh = outbound_.add_virtual_hosts();
-    vh->set_name(service);
-    vh->add_domains(service);
-    bool catch_all = false;
-    for (const auto& [p, tr] : policiesOf<TrafficRouteSpec>(set)) {
-      if (tr->host != service) continue;
-      for (const auto& http : tr->http) {
-        v1::Route proto;
-        proto.set_name(http.name);
-        for (const auto& d : http.destinations) {
-          auto* wc = proto.add_destinations();
-          wc->set_cluster(clusterName(d.host, subsetVersion(subsets, d.host, d.subset)));
-          wc->set_weight(d.weight);
-        }
-        if (http.timeout) setDuration(*http.timeout, proto.mutable_timeout());
-        if (http.retries) {
-          auto* r = proto.mutable_retry();
-          r->set_attempts(http.retries->attempts);
-          if (http.retries->per_try_timeout)
-            setDuration(*http.retries->per_try_timeout, r->mutable_per_try_timeout());
-          for (const auto& on : http.retries->retry_on) r->add_retry_on(on);
-        }
-        if (http.fault) {
-          auto* f = proto.mutable_fault();
-          if (http.fault->delay_percent) {
-            f->set_delay_percent(*http.fault->delay_percent);
-            setDuration(http.fault->delay, f->mutable_delay());
-          }
-          if (http.fault->abort_percent) {
-            f->set_abort_percent(*http.fault->abort_percent);
-            f->set_abort_status(http.fault->abort_status);
-          }
-        }
-        if (http.mirror) {
-          proto.mutable_mirror()->set_cluster(clusterName(
-              http.mirror->host, subsetVersion(subsets, http.mirror->host, http.mirror->subset)));
-          proto.mutable_mirror()->set_percent(http.mirror->percent);
-        }
-        if (!http.request_headers.empty())
-          fillEdits(http.request_headers, proto.mutable_request_headers());
-        if (!http.response_headers.empty())
-          fillEdits(http.response_headers, proto.mutable_response_headers());
-        if (http.matches.empty()) {
-          catch_all = true;
-          *vh->add_routes() = proto;
-        }
-        // Istio semantics: any one of the match conditions selects the route, so each becomes
-        // its own route with the same behaviour.
-        for (const auto& m : http.matches) {
-          auto* route = vh->add_routes();
-          *route = proto;
-          auto* match = route->mutable_match();
-          if (m.uri) {
-            switch (m.uri->type) {
-              case StringMatch::Type::kExact:
-                match->set_path_exact(m.uri->value);
-                break;
-              case StringMatch::Type::kPrefix:
-                match->set_path_prefix(m.uri->value);
-                break;
-              case StringMatch::Type::kRegex:
-                match->set_path_regex(m.uri->value);
-                break;
-            }
-          }
-          for (const auto& meth : m.methods) match->add_methods(meth);
-          fillHeaders(m.headers, match->mutable_headers());
-        }
-      }
-    }
-    if (!catch_all) {
-      auto* route = vh->add_routes();
-      route->set_name("default");
-      auto* wc = route->add_destinations();
-      wc->set_cluster(service);
-      wc->set_weight(100);
-    }
-  }
-
-  // Clusters: every version, and every subset, of every service.
-  for (const auto& service : services) {
-    const Policy* pa = peerAuthFor(service);
-    const MtlsMode mode = pa ? std::get<PeerAuthenticationSpec>(pa->spec).mode : MtlsMode::kUnset;
-    std::vector<std::string> cluster_versions{""};
-    for (const auto& v : versions[service]) cluster_versions.push_back(v);
-    for (const auto& version : cluster_versions) {
-      v1::Cluster c;
-      c.set_name(clusterName(service, version));
-      c.set_service(service);
-      c.set_version(version);
-      for (const auto& p : state_.proxies) {
-        if (p.service != service || (!version.empty() && p.version != version)) continue;
-        auto* ep = c.add_endpoints();
-        ep->mutable_address()->set_host(p.host.empty() ? "127.0.0.1" : p.host);
-        ep->mutable_address()->set_port(p.inbound_port);
-        ep->set_version(p.version);
-        ep->set_proxy_id(p.proxy_id);
-      }
-      if (auto it = dest_policy.find(service); it != dest_policy.end()) {
-        const DestinationPolicySpec& d = *it->second;
-        switch (d.load_balancer) {
-          case LoadBalancer::kDefault:
-            break;
-          case LoadBalancer::kRoundRobin:
-            c.set_lb_policy(v1::Cluster::ROUND_ROBIN);
-            break;
-          case LoadBalancer::kLeastRequest:
-            c.set_lb_policy(v1::Cluster::LEAST_REQUEST);
-            break;
-          case LoadBalancer::kRandom:
-            c.set_lb_policy(v1::Cluster::RANDOM);
-            break;
-          case LoadBalancer::kRingHash:
-            c.set_lb_policy(v1::Cluster::RING_HASH);
-            c.set_hash_header(d.hash_header);
-            break;
-        }
-        if (d.connect_timeout) setDuration(*d.connect_timeout, c.mutable_connect_timeout());
-        if (d.max_connections || d.max_pending_requests || d.max_requests) {
-          auto* cb = c.mutable_circuit_breaker();
-          cb->set_max_connections(d.max_connections);
-          cb->set_max_pending_requests(d.max_pending_requests);
-          cb->set_max_requests(d.max_requests);
-        }
-        if (d.consecutive_errors) {
-          auto* od = c.mutable_outlier_detection();
-          od->set_consecutive_errors(d.consecutive_errors);
-          if (d.base_ejection_time)
-            setDuration(*d.base_ejection_time, od->mutable_base_ejection_time());
-          od->set_max_ejection_percent(d.max_ejection_percent);
-        }
-      }
-      // Istio auto-mTLS: callers use mutual TLS when the callee requires it (STRICT), and
-      // otherwise (PERMISSIVE or no PeerAuthentication) whenever every endpoint of the cluster
-      // has an identity and so accepts it. DISABLE: plaintext.
-      std::set<std::string> identities;
-      bool all_have_identity = c.endpoints_size() > 0;
-      for (const auto& p : state_.proxies) {
-        if (p.service != service || (!version.empty() && p.version != version)) continue;
-        if (p.spiffe_id.empty())
-          all_have_identity = false;
-        else
-          identities.insert(p.spiffe_id);
-      }
-      auto* tls = c.mutable_tls();
-      const bool mutual =
-          mode == MtlsMode::kStrict ||
-          ((mode == MtlsMode::kPermissive || mode == MtlsMode::kUnset) && all_have_identity);
-      if (mutual) {
-        tls->set_mode(v1::MUTUAL_TLS);
-        if (identities.empty())
-          for (const auto& id : serviceIdentities(state_, service)) identities.insert(id);
-        for (const auto& id : identities) tls->add_expected_identities(id);
-      } else {
-        tls->set_mode(v1::PLAINTEXT);
-      }
-      clusters_.push_back(std::move(c));
-    }
+    const auto it = dest_policy.find(service);
+    buildClusters(service, versions[service], it == dest_policy.end() ? nullptr : it->second);
   }
   v1::ProxyConfig shared;
   *shared.add_route_tables() = outbound_;
   for (const auto& c : clusters_) *shared.add_clusters() = c;
   shared_bytes_ = deterministicBytes(shared);
   shared_hash_ = fnv1a(shared_bytes_);
+}
+
+void ConfigCompiler::buildVirtualHost(const std::string& service, const Subsets& subsets) {
+  // One virtual host per service: its TrafficRoutes in name order, then a default route to
+  // every version unless a route already matches everything.
+  auto* vh = outbound_.add_virtual_hosts();
+  vh->set_name(service);
+  vh->add_domains(service);
+  bool catch_all = false;
+  for (const auto& [p, tr] : policiesOf<TrafficRouteSpec>(*state_.policies)) {
+    if (tr->host != service) continue;
+    for (const auto& http : tr->http) {
+      const v1::Route proto = compileRoute(http, subsets);
+      if (http.matches.empty()) {
+        catch_all = true;
+        *vh->add_routes() = proto;
+      }
+      // Istio semantics: any one of the match conditions selects the route, so each becomes
+      // its own route with the same behaviour.
+      for (const auto& m : http.matches) {
+        auto* route = vh->add_routes();
+        *route = proto;
+        fillMatch(m, route->mutable_match());
+      }
+    }
+  }
+  if (!catch_all) {
+    auto* route = vh->add_routes();
+    route->set_name("default");
+    auto* wc = route->add_destinations();
+    wc->set_cluster(service);
+    wc->set_weight(100);
+  }
+}
+
+void ConfigCompiler::buildClusters(const std::string& service,
+                                   const std::set<std::string>& versions,
+                                   const DestinationPolicySpec* destination) {
+  // Every version of the service, and the service as a whole (version "").
+  const Policy* pa = peerAuthFor(service);
+  const MtlsMode mode = pa ? std::get<PeerAuthenticationSpec>(pa->spec).mode : MtlsMode::kUnset;
+  std::vector<std::string> cluster_versions{""};
+  for (const auto& v : versions) cluster_versions.push_back(v);
+  for (const auto& version : cluster_versions) {
+    v1::Cluster c;
+    c.set_name(clusterName(service, version));
+    c.set_service(service);
+    c.set_version(version);
+    for (const auto& p : state_.proxies) {
+      if (p.service != service || (!version.empty() && p.version != version)) continue;
+      auto* ep = c.add_endpoints();
+      ep->mutable_address()->set_host(p.host.empty() ? "127.0.0.1" : p.host);
+      ep->mutable_address()->set_port(p.inbound_port);
+      ep->set_version(p.version);
+      ep->set_proxy_id(p.proxy_id);
+    }
+    if (destination) applyDestinationPolicy(*destination, &c);
+    applyAutoMtls(service, version, mode, &c);
+    clusters_.push_back(std::move(c));
+  }
+}
+
+void ConfigCompiler::applyAutoMtls(const std::string& service, const std::string& version,
+                                   MtlsMode mode, v1::Cluster* c) const {
+  // Istio auto-mTLS: callers use mutual TLS when the callee requires it (STRICT), and
+  // otherwise (PERMISSIVE or no PeerAuthentication) whenever every endpoint of the cluster
+  // has an identity and so accepts it. DISABLE: plaintext.
+  std::set<std::string> identities;
+  bool all_have_identity = c->endpoints_size() > 0;
+  for (const auto& p : state_.proxies) {
+    if (p.service != service || (!version.empty() && p.version != version)) continue;
+    if (p.spiffe_id.empty())
+      all_have_identity = false;
+    else
+      identities.insert(p.spiffe_id);
+  }
+  auto* tls = c->mutable_tls();
+  const bool mutual =
+      mode == MtlsMode::kStrict ||
+      ((mode == MtlsMode::kPermissive || mode == MtlsMode::kUnset) && all_have_identity);
+  if (!mutual) {
+    tls->set_mode(v1::PLAINTEXT);
+    return;
+  }
+  tls->set_mode(v1::MUTUAL_TLS);
+  if (identities.empty())
+    for (const auto& id : serviceIdentities(state_, service)) identities.insert(id);
+  for (const auto& id : identities) tls->add_expected_identities(id);
 }
 
 v1::ProxyConfig ConfigCompiler::compile(const ProxyNode& self) const {

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -54,7 +56,15 @@ class ConfigCompiler {
   const MeshState& state() const { return state_; }
 
  private:
+  // host -> subset name -> version, from the DestinationPolicies.
+  using Subsets = std::map<std::string, std::map<std::string, std::string>>;
+  // The shared part, built once per state: the outbound route table and every cluster.
   void buildShared();
+  void buildVirtualHost(const std::string& service, const Subsets& subsets);
+  void buildClusters(const std::string& service, const std::set<std::string>& versions,
+                     const DestinationPolicySpec* destination);
+  void applyAutoMtls(const std::string& service, const std::string& version, MtlsMode mode,
+                     meshdeck::v1::Cluster* c) const;
   // Everything but the shared outbound route table and clusters.
   void compileLocal(const ProxyNode& self, meshdeck::v1::ProxyConfig* out) const;
   const Policy* peerAuthFor(const std::string& service) const;

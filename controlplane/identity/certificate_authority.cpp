@@ -329,144 +329,156 @@ std::unique_ptr<CertificateAuthority> CertificateAuthority::openOrCreate(
     fail(error, "invalid trust domain \"" + trust_domain + "\": " + why);
     return nullptr;
   }
-  const std::filesystem::path dir =
-      state_dir.empty() ? std::filesystem::path() : state_dir / "identity";
-  const std::filesystem::path file = state_dir.empty() ? std::filesystem::path() : dir / "ca.json";
-  const auto now = time.systemNow();
+  const std::filesystem::path file =
+      state_dir.empty() ? std::filesystem::path() : state_dir / "identity" / "ca.json";
+  if (import) return adoptImport(*import, state_dir, file, trust_domain, time, error);
   std::error_code ec;
-
-  if (import) {
-    // Everything is validated before anything is used or written.
-    std::unique_ptr<Root> imported = readImportDir(import->dir, now, error);
-    if (!imported) return nullptr;
-    std::unique_ptr<CertificateAuthority> ca;
-    if (!file.empty() && std::filesystem::exists(file, ec) && !import->replace) {
-      std::string why;
-      ca = openOrCreate(state_dir, trust_domain, time, &why);
-      if (!ca) {
-        fail(error, "cannot read the existing CA state to check the import against it: " + why +
-                        " (pass --ca-import-replace to overwrite it)");
-        return nullptr;
-      }
-      if (X509_cmp(ca->active_->trustAnchor(), imported->trustAnchor()) != 0) {
-        const RootDescription old = describe(ca->active_->trustAnchor());
-        fail(error, file.string() + " already holds a CA with another root (" + old.subject +
-                        ", SHA-256 " + old.fingerprint_sha256 + ") than " +
-                        (import->dir / kRootCertFile).string() +
-                        ". Replacing it makes every certificate issued so far (every proxy's, "
-                        "the control plane's) stop verifying for peers that trust only the new "
-                        "root, until each proxy has renewed: mTLS between old and new "
-                        "certificates fails meanwhile. To do it anyway, pass "
-                        "--ca-import-replace (see docs/security.md)");
-        return nullptr;
-      }
-    }
-    if (!ca) ca.reset(new CertificateAuthority(trust_domain, time, file));
-    std::lock_guard lock(ca->mu_);
-    ca->active_ = std::move(imported);
-    ca->retiring_.clear();
-    if (!ca->persistNewLocked(error)) return nullptr;
-    return ca;
-  }
-
+  if (!file.empty() && std::filesystem::exists(file, ec))
+    return loadState(file, trust_domain, time, error);
   std::unique_ptr<CertificateAuthority> ca(new CertificateAuthority(trust_domain, time, file));
-  if (!file.empty() && std::filesystem::exists(file, ec)) {
-    struct stat st {};
-    if (::stat(file.c_str(), &st) != 0) {
-      fail(error, "cannot stat " + file.string());
-      return nullptr;
-    }
-    if ((st.st_mode & 077) != 0) {
-      char mode[8];
-      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-      fail(error, file.string() + " holds the CA private key but is accessible by group or " +
-                      "others (mode " + mode + "); refusing to use it. Run: chmod 600 " +
-                      file.string());
-      return nullptr;
-    }
-    if (st.st_uid != ::geteuid()) {
-      fail(error, file.string() + " holds the CA private key but belongs to another user (uid " +
-                      std::to_string(st.st_uid) + "); refusing to use it");
-      return nullptr;
-    }
-    std::string text;
-    if (!common::readFileLimited(file, common::limits::kMaxCaStateFileBytes, &text, error)) {
-      fail(error, "CA state: " + *error);
-      return nullptr;
-    }
-    auto corrupt = [&](const std::string& what) {
-      fail(error, file.string() + " is not a valid CA state: " + what);
-      return nullptr;
-    };
-    json::error_code jec;
-    const json::value doc = json::parse(text, jec);
-    if (jec || !doc.is_object()) return corrupt("not a JSON object");
-    const json::object& o = doc.as_object();
-    auto str = [&](const char* key) -> std::optional<std::string> {
-      const json::value* v = o.if_contains(key);
-      if (!v || !v->is_string()) return std::nullopt;
-      return std::string(v->as_string());
-    };
-    const json::value* version = o.if_contains("version");
-    if (!version || !version->is_int64() || version->as_int64() != kStateVersion)
-      return corrupt("unknown version (expected 1)");
-    const auto td = str("trust_domain");
-    if (!td) return corrupt("no trust_domain");
-    if (*td != trust_domain) {
-      fail(error, file.string() + " is the CA of trust domain \"" + *td + "\", not \"" +
-                      trust_domain + "\" (use another --state-dir or --trust-domain)");
-      return nullptr;
-    }
-    std::unique_ptr<Root> root;
-    const json::value* imported = o.if_contains("imported");
-    if (imported && imported->is_bool() && imported->as_bool()) {
-      // Validated again as at import (except the remaining lifetime: a restart near the
-      // intermediate's expiry still starts, leaves are capped at its expiry).
-      const auto root_pem = str("root_cert_pem");
-      const auto ca_pem = str("ca_cert_pem");
-      const auto ca_key = str("ca_key_pem");
-      const auto chain = str("cert_chain_pem");
-      if (!root_pem || !ca_pem || !ca_key || !chain)
-        return corrupt("root_cert_pem, ca_cert_pem, ca_key_pem or cert_chain_pem missing");
-      root = Root::fromImport({*root_pem, *ca_pem, *ca_key, *chain}, file.string() + ": imported ",
-                              now, std::chrono::seconds::zero(), error);
-      if (!root) {
-        if (error) *error += " (import a valid CA again with --ca-import DIR)";
-        return nullptr;
-      }
-    } else {
-      const auto key_pem = str("root_key_pem");
-      const auto cert_pem = str("root_cert_pem");
-      if (!key_pem || !cert_pem) return corrupt("root_key_pem or root_cert_pem missing");
-      root = std::make_unique<Root>();
-      root->key = pki::loadPrivateKeyPem(*key_pem);
-      root->cert = pki::loadCertPem(*cert_pem);
-      if (!root->key || !root->cert) return corrupt("the root key or certificate does not parse");
-      if (X509_check_private_key(root->cert.get(), root->key.get()) != 1) {
-        pki::opensslErrors();
-        return corrupt("the root key does not match the root certificate");
-      }
-      const auto info = pki::certificateInfo(root->cert.get());
-      if (!info) return corrupt("the root certificate has unreadable validity");
-      root->not_after = info->not_after;
-    }
-    ca->active_ = std::move(root);
-    if (const json::value* r = o.if_contains("retiring_root_certs_pem")) {
-      if (!r->is_array()) return corrupt("retiring_root_certs_pem is not an array");
-      for (const auto& v : r->as_array()) {
-        if (!v.is_string()) return corrupt("retiring_root_certs_pem holds a non-string");
-        auto cert = pki::loadCertPem(std::string(v.as_string()));
-        if (!cert) return corrupt("a retiring root certificate does not parse");
-        ca->retiring_.push_back(std::move(cert));
-      }
-    }
-    return ca;
-  }
-
-  ca->active_ = Root::create(trust_domain, now, error);
+  ca->active_ = Root::create(trust_domain, time.systemNow(), error);
   if (!ca->active_) return nullptr;
   std::lock_guard lock(ca->mu_);
   if (!ca->persistNewLocked(error)) return nullptr;
+  return ca;
+}
+
+std::unique_ptr<CertificateAuthority> CertificateAuthority::adoptImport(
+    const CaImport& import, const std::filesystem::path& state_dir,
+    const std::filesystem::path& file, const std::string& trust_domain,
+    const common::TimeSource& time, std::string* error) {
+  // Everything is validated before anything is used or written.
+  std::unique_ptr<Root> imported = readImportDir(import.dir, time.systemNow(), error);
+  if (!imported) return nullptr;
+  std::unique_ptr<CertificateAuthority> ca;
+  std::error_code ec;
+  if (!file.empty() && std::filesystem::exists(file, ec) && !import.replace) {
+    std::string why;
+    ca = openOrCreate(state_dir, trust_domain, time, &why);
+    if (!ca) {
+      fail(error, "cannot read the existing CA state to check the import against it: " + why +
+                      " (pass --ca-import-replace to overwrite it)");
+      return nullptr;
+    }
+    if (X509_cmp(ca->active_->trustAnchor(), imported->trustAnchor()) != 0) {
+      const RootDescription old = describe(ca->active_->trustAnchor());
+      fail(error, file.string() + " already holds a CA with another root (" + old.subject +
+                      ", SHA-256 " + old.fingerprint_sha256 + ") than " +
+                      (import.dir / kRootCertFile).string() +
+                      ". Replacing it makes every certificate issued so far (every proxy's, "
+                      "the control plane's) stop verifying for peers that trust only the new "
+                      "root, until each proxy has renewed: mTLS between old and new "
+                      "certificates fails meanwhile. To do it anyway, pass "
+                      "--ca-import-replace (see docs/security.md)");
+      return nullptr;
+    }
+  }
+  if (!ca) ca.reset(new CertificateAuthority(trust_domain, time, file));
+  std::lock_guard lock(ca->mu_);
+  ca->active_ = std::move(imported);
+  ca->retiring_.clear();
+  if (!ca->persistNewLocked(error)) return nullptr;
+  return ca;
+}
+
+namespace {
+
+// The CA state file holds the CA's private key: it must be this user's and private (0600).
+bool checkPrivateStateFile(const std::filesystem::path& file, std::string* error) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return fail(error, "cannot stat " + file.string());
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return fail(error, file.string() + " holds the CA private key but is accessible by group or " +
+                           "others (mode " + mode + "); refusing to use it. Run: chmod 600 " +
+                           file.string());
+  }
+  if (st.st_uid != ::geteuid())
+    return fail(error, file.string() +
+                           " holds the CA private key but belongs to another user (uid " +
+                           std::to_string(st.st_uid) + "); refusing to use it");
+  return true;
+}
+
+}  // namespace
+
+std::unique_ptr<CertificateAuthority> CertificateAuthority::loadState(
+    const std::filesystem::path& file, const std::string& trust_domain,
+    const common::TimeSource& time, std::string* error) {
+  if (!checkPrivateStateFile(file, error)) return nullptr;
+  std::string text;
+  if (!common::readFileLimited(file, common::limits::kMaxCaStateFileBytes, &text, error)) {
+    fail(error, "CA state: " + *error);
+    return nullptr;
+  }
+  auto corrupt = [&](const std::string& what) {
+    fail(error, file.string() + " is not a valid CA state: " + what);
+    return nullptr;
+  };
+  json::error_code jec;
+  const json::value doc = json::parse(text, jec);
+  if (jec || !doc.is_object()) return corrupt("not a JSON object");
+  const json::object& o = doc.as_object();
+  auto str = [&](const char* key) -> std::optional<std::string> {
+    const json::value* v = o.if_contains(key);
+    if (!v || !v->is_string()) return std::nullopt;
+    return std::string(v->as_string());
+  };
+  const json::value* version = o.if_contains("version");
+  if (!version || !version->is_int64() || version->as_int64() != kStateVersion)
+    return corrupt("unknown version (expected 1)");
+  const auto td = str("trust_domain");
+  if (!td) return corrupt("no trust_domain");
+  if (*td != trust_domain) {
+    fail(error, file.string() + " is the CA of trust domain \"" + *td + "\", not \"" +
+                    trust_domain + "\" (use another --state-dir or --trust-domain)");
+    return nullptr;
+  }
+  std::unique_ptr<Root> root;
+  const json::value* imported = o.if_contains("imported");
+  if (imported && imported->is_bool() && imported->as_bool()) {
+    // Validated again as at import (except the remaining lifetime: a restart near the
+    // intermediate's expiry still starts, leaves are capped at its expiry).
+    const auto root_pem = str("root_cert_pem");
+    const auto ca_pem = str("ca_cert_pem");
+    const auto ca_key = str("ca_key_pem");
+    const auto chain = str("cert_chain_pem");
+    if (!root_pem || !ca_pem || !ca_key || !chain)
+      return corrupt("root_cert_pem, ca_cert_pem, ca_key_pem or cert_chain_pem missing");
+    root = Root::fromImport({*root_pem, *ca_pem, *ca_key, *chain}, file.string() + ": imported ",
+                            time.systemNow(), std::chrono::seconds::zero(), error);
+    if (!root) {
+      if (error) *error += " (import a valid CA again with --ca-import DIR)";
+      return nullptr;
+    }
+  } else {
+    const auto key_pem = str("root_key_pem");
+    const auto cert_pem = str("root_cert_pem");
+    if (!key_pem || !cert_pem) return corrupt("root_key_pem or root_cert_pem missing");
+    root = std::make_unique<Root>();
+    root->key = pki::loadPrivateKeyPem(*key_pem);
+    root->cert = pki::loadCertPem(*cert_pem);
+    if (!root->key || !root->cert) return corrupt("the root key or certificate does not parse");
+    if (X509_check_private_key(root->cert.get(), root->key.get()) != 1) {
+      pki::opensslErrors();
+      return corrupt("the root key does not match the root certificate");
+    }
+    const auto info = pki::certificateInfo(root->cert.get());
+    if (!info) return corrupt("the root certificate has unreadable validity");
+    root->not_after = info->not_after;
+  }
+  std::unique_ptr<CertificateAuthority> ca(new CertificateAuthority(trust_domain, time, file));
+  ca->active_ = std::move(root);
+  if (const json::value* r = o.if_contains("retiring_root_certs_pem")) {
+    if (!r->is_array()) return corrupt("retiring_root_certs_pem is not an array");
+    for (const auto& v : r->as_array()) {
+      if (!v.is_string()) return corrupt("retiring_root_certs_pem holds a non-string");
+      auto cert = pki::loadCertPem(std::string(v.as_string()));
+      if (!cert) return corrupt("a retiring root certificate does not parse");
+      ca->retiring_.push_back(std::move(cert));
+    }
+  }
   return ca;
 }
 

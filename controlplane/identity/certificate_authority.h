@@ -184,6 +184,18 @@ class CertificateAuthority {
   struct Root;
   static std::unique_ptr<Root> readImportDir(const std::filesystem::path& dir, pki::TimePoint now,
                                              std::string* error);
+  // openOrCreate() with --ca-import: validated, checked against a stored CA, then stored.
+  static std::unique_ptr<CertificateAuthority> adoptImport(const CaImport& import,
+                                                           const std::filesystem::path& state_dir,
+                                                           const std::filesystem::path& file,
+                                                           const std::string& trust_domain,
+                                                           const common::TimeSource& time,
+                                                           std::string* error);
+  // openOrCreate() of an existing state file: private, well-formed, of this trust domain.
+  static std::unique_ptr<CertificateAuthority> loadState(const std::filesystem::path& file,
+                                                         const std::string& trust_domain,
+                                                         const common::TimeSource& time,
+                                                         std::string* error);
   CertificateAuthority(std::string trust_domain, const common::TimeSource& time,
                        std::filesystem::path state_file);
   bool persistLocked(std::string* error) const;

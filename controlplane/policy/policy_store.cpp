@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cassert>
 #include <filesystem>
 #include <map>
 
@@ -245,6 +246,9 @@ ApplyResult PolicyStore::commitLocked(std::vector<Policy> next, const std::strin
   }
   revisions_ = std::move(revisions);
   current_ = set;
+  // Revision numbers only grow, and the newest kept revision is the one in force.
+  assert(!revisions_.empty() && revisions_.back().info.number == number);
+  assert(revisions_.size() < 2 || revisions_[revisions_.size() - 2].info.number < number);
   lock.unlock();
   spdlog::info("policy revision {} by {}: {}", number, rev.info.author, summary);
   if (on_change_) on_change_(set);

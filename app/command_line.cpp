@@ -1,0 +1,127 @@
+#include "app/command_line.h"
+
+#include <QDir>
+#include <QStandardPaths>
+
+#include "app/screenshots.h"
+#include "controlplane/grpc_control_plane.h"
+#include "controlplane/in_process_control_plane.h"
+#include "ui/snapshot_control_plane.h"
+
+namespace meshdeck::app {
+
+void declareOptions(QCommandLineParser& parser) {
+  parser.setApplicationDescription("Meshdeck: a desktop service mesh");
+  parser.addHelpOption();
+  parser.addVersionOption();
+  parser.addOptions({
+      {"demo", "Start the bundled demo mesh NAME (storefront, large) or a demo file.", "NAME"},
+      {"connect", "Show the remote control plane at HOST:PORT.", "HOST:PORT"},
+      {"listen", "Address the embedded control plane listens on.", "HOST:PORT", "127.0.0.1:15010"},
+      {"state-dir", "Directory of the control plane's durable state (policy revisions).", "DIR"},
+      {"scenario", "With --demo: play scenario NAME as soon as the demo is up.", "NAME"},
+      {"screenshot", "Save a PNG of the window to FILE (see --screenshot-after), then quit.",
+       "FILE"},
+      {"screenshot-after",
+       "When to take --screenshot, in seconds after start (default 10); several times, e.g. "
+       "3,8,20, save FILE-3s.png, FILE-8s.png, ...",
+       "SECONDS", "10"},
+      {"select", "Select service NAME in the graph and the inspector once it is shown.", "NAME"},
+  });
+  parser.addPositionalArgument("snapshot", "A snapshot file to open read-only, offline.", "[FILE]");
+}
+
+bool readCommandLine(const QCommandLineParser& parser, AppCommandLine* out, QString* error) {
+  AppCommandLine cl;
+  cl.demo = parser.value("demo");
+  cl.scenario = parser.value("scenario");
+  cl.connect = parser.value("connect");
+  cl.listen = parser.value("listen");
+  cl.state_dir = parser.value("state-dir");
+  cl.screenshot = parser.value("screenshot");
+  cl.select = parser.value("select");
+  const QStringList files = parser.positionalArguments();
+  const bool demo = parser.isSet("demo"), connect = parser.isSet("connect");
+  if (files.size() > 1) {
+    *error = QStringLiteral("give at most one snapshot file");
+    return false;
+  }
+  if (!files.isEmpty() && (connect || demo)) {
+    *error = QStringLiteral(
+        "a snapshot file opens offline: it cannot be combined with --connect or --demo");
+    return false;
+  }
+  if (connect && demo) {
+    *error = QStringLiteral(
+        "--demo starts a mesh on the embedded control plane: it cannot be combined with "
+        "--connect");
+    return false;
+  }
+  if (parser.isSet("scenario") && !demo) {
+    *error = QStringLiteral("--scenario plays on a demo mesh: give --demo too");
+    return false;
+  }
+  if (parser.isSet("screenshot")) {
+    cl.screenshot_times = ScheduledScreenshots::parseTimes(parser.value("screenshot-after"), error);
+    if (cl.screenshot_times.isEmpty()) return false;
+  }
+  if (!files.isEmpty()) cl.snapshot = files.first();
+  *out = std::move(cl);
+  return true;
+}
+
+bool openControlPlane(const AppCommandLine& cl, OpenedControlPlane* out, QString* error) {
+  OpenedControlPlane opened;
+  if (!cl.connect.isEmpty()) {
+    auto remote = std::make_shared<cp::GrpcControlPlane>(cl.connect.toStdString());
+    std::string why;
+    if (!remote->ping(&why)) {
+      *error = QStringLiteral("cannot reach the control plane at %1: %2")
+                   .arg(cl.connect, QString::fromStdString(why));
+      return false;
+    }
+    opened.control_plane = std::move(remote);
+    opened.source = QStringLiteral("Remote control plane %1").arg(cl.connect);
+  } else if (!cl.snapshot.isEmpty()) {
+    opened.control_plane = ui::SnapshotControlPlane::open(cl.snapshot, error);
+    if (!opened.control_plane) return false;
+    opened.source = QStringLiteral("Snapshot %1").arg(cl.snapshot);
+    opened.read_only = true;
+  } else {
+    cp::ControlPlaneOptions options;
+    options.listen = cl.listen.toStdString();
+    QString dir = cl.state_dir;
+    if (dir.isEmpty())
+      dir = QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation) + "/state";
+    if (!QDir().mkpath(dir)) {
+      *error = QStringLiteral("cannot create the state directory %1").arg(dir);
+      return false;
+    }
+    options.state_dir = dir.toStdString();
+    auto in_process = std::make_shared<cp::InProcessControlPlane>(options);
+    std::string why;
+    if (!in_process->start(&why)) {
+      *error = QString::fromStdString(why);
+      return false;
+    }
+    opened.embedded = in_process.get();
+    opened.control_plane = std::move(in_process);
+    opened.source = QStringLiteral("Embedded control plane");
+  }
+  *out = std::move(opened);
+  return true;
+}
+
+ui::MainWindowOptions mainWindowOptions(const AppCommandLine& cl, const OpenedControlPlane& cp) {
+  ui::MainWindowOptions options;
+  options.source = cp.source;
+  options.read_only = cp.read_only;
+  options.select_service = cl.select;
+  if (!cl.demo.isEmpty()) {
+    options.demo = cl.demo;
+    options.demo_status = QStringLiteral("Demo %1: starting…").arg(cl.demo);
+  }
+  return options;
+}
+
+}  // namespace meshdeck::app

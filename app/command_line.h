@@ -1,0 +1,52 @@
+#pragma once
+
+#include <QCommandLineParser>
+#include <QList>
+#include <QString>
+#include <QStringList>
+#include <memory>
+
+#include "ui/main_window.h"
+
+namespace meshdeck::cp {
+class ControlPlane;
+class InProcessControlPlane;
+}  // namespace meshdeck::cp
+
+namespace meshdeck::app {
+
+// What the desktop app's command line asks for, checked (see parseCommandLine).
+struct AppCommandLine {
+  QString demo;      // --demo NAME or file; empty: none
+  QString scenario;  // --scenario NAME (needs --demo)
+  QString connect;   // --connect HOST:PORT; empty: embedded control plane
+  QString listen = QStringLiteral("127.0.0.1:15010");
+  QString state_dir;  // empty: the platform's app data location + /state
+  QString snapshot;   // a snapshot file opened offline; empty: none
+  QString screenshot;
+  QList<double> screenshot_times;  // seconds after start, when --screenshot is given
+  QString select;
+};
+
+// Declares the options on `parser` (with --help and --version).
+void declareOptions(QCommandLineParser& parser);
+
+// Reads the options `parser` has parsed and checks the combinations: at most one snapshot, a
+// snapshot not with --connect or --demo, --demo not with --connect, --scenario only with
+// --demo, valid --screenshot-after times. False with a message for the user.
+bool readCommandLine(const QCommandLineParser& parser, AppCommandLine* out, QString* error);
+
+// The control plane the command line names: remote (--connect, pinged once), a snapshot
+// (read-only), or embedded (started, state directory created).
+struct OpenedControlPlane {
+  std::shared_ptr<cp::ControlPlane> control_plane;
+  cp::InProcessControlPlane* embedded = nullptr;  // set when it runs in this process
+  QString source;                                 // "Embedded control plane", "Snapshot F", ...
+  bool read_only = false;
+};
+bool openControlPlane(const AppCommandLine& cl, OpenedControlPlane* out, QString* error);
+
+// The main window's options for this command line and control plane.
+ui::MainWindowOptions mainWindowOptions(const AppCommandLine& cl, const OpenedControlPlane& cp);
+
+}  // namespace meshdeck::app

@@ -1,0 +1,158 @@
+#include "controlplane/cli/command_line.h"
+
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <filesystem>
+
+#include "common/duration.h"
+#include "controlplane/identity/bootstrap_tokens.h"
+#include "meshdeck/version.h"
+
+namespace meshdeck::cp {
+
+std::string defaultStateDir() {
+  if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg && *xdg)
+    return std::string(xdg) + "/meshdeck";
+  if (const char* home = std::getenv("HOME"); home && *home)
+    return std::string(home) + "/.local/state/meshdeck";
+  return ".meshdeck-state";
+}
+
+void declareOptions(CLI::App& app, CommandLine& cl) {
+  auto& options = cl.options;
+  options.state_dir = defaultStateDir();
+  app.add_option("--listen", options.listen, "Address for proxies and management clients")
+      ->capture_default_str();
+  app.add_option("--state-dir", options.state_dir, "Directory of the durable policy history")
+      ->capture_default_str();
+  app.add_option("--policy-dir", options.policy_dir,
+                 "Apply every *.yaml file of this directory at start");
+  app.add_option("--secure-listen", cl.secure_listen,
+                 "TLS address (mutual TLS: certificate renewals); default 127.0.0.1:15012, or "
+                 "port 0 when --listen uses port 0; \"\" for none");
+  app.add_option("--bootstrap-token", cl.token_requests,
+                 "Issue a one-time bootstrap token PROXY_ID=NAMESPACE/SERVICE into --token-dir "
+                 "(repeatable)");
+  app.add_option("--token-dir", cl.token_dir,
+                 "Directory (0700) of bootstrap token files <proxy-id>.token (0600); default "
+                 "<state-dir>/tokens");
+  app.add_option("--trust-domain", options.trust_domain, "SPIFFE trust domain of the mesh")
+      ->capture_default_str();
+  app.add_option("--ca-import", options.ca_import_dir,
+                 "Run the CA from an imported root + intermediate: DIR/root-cert.pem (trust "
+                 "anchor), DIR/ca-cert.pem (the intermediate that signs), DIR/ca-key.pem (its "
+                 "key, mode 0600, owned by this user), optional DIR/cert-chain.pem (intermediate "
+                 "... root). Validated completely, then stored in <state-dir>/identity/ca.json "
+                 "(later starts need not repeat it). See docs/security.md")
+      ->check(CLI::ExistingDirectory);
+  app.add_flag("--ca-import-replace", options.ca_import_replace,
+               "Let --ca-import replace a stored CA with another root: every certificate issued "
+               "under the old root stops verifying for peers until its proxy renews");
+  app.add_option("--history-seconds", options.history_seconds, "Seconds of per-edge history kept")
+      ->capture_default_str();
+  app.add_option("--log-level", cl.log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+  app.add_option("--shutdown-grace", cl.shutdown_grace_seconds,
+                 "Seconds an orderly shutdown may take after SIGTERM/SIGINT; then the process "
+                 "logs what is still running and exits with status 3")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  app.add_option("--demo", cl.demo,
+                 "Start a demo mesh: a bundled name (storefront, large) or a DemoMesh file");
+  app.add_option("--scenario", cl.scenario,
+                 "Run a training scenario over the demo (bundled name or file); exit 1 if a "
+                 "checkpoint fails")
+      ->needs("--demo");
+  app.add_option("--duration", cl.duration_text, "Stop the demo after this long (e.g. 60s, 10m)")
+      ->needs("--demo");
+  app.add_option("--seed", cl.seed, "Seed of the demo's random behaviour (default: the scenario's)")
+      ->needs("--demo");
+  app.set_version_flag("--version", kVersion);
+}
+
+bool finishParse(CLI::App& app, CommandLine& cl, std::string* error) {
+  if (app.get_option("--secure-listen")->count() > 0) cl.options.secure_listen = cl.secure_listen;
+  if (cl.options.ca_import_replace && cl.options.ca_import_dir.empty()) {
+    *error = "--ca-import-replace needs --ca-import DIR";
+    return false;
+  }
+  if (!cl.duration_text.empty() && !common::parseDuration(cl.duration_text)) {
+    *error = "--duration: \"" + cl.duration_text + "\" is not a duration like 60s or 10m";
+    return false;
+  }
+  for (const auto& request : cl.token_requests) {
+    if (!parseTokenRequest(request)) {
+      *error = "--bootstrap-token \"" + request + "\": expected PROXY_ID=NAMESPACE/SERVICE";
+      return false;
+    }
+  }
+  return true;
+}
+
+std::optional<TokenRequest> parseTokenRequest(const std::string& text) {
+  const auto eq = text.find('=');
+  if (eq == std::string::npos) return std::nullopt;
+  const auto slash = text.find('/', eq);
+  if (slash == std::string::npos) return std::nullopt;
+  TokenRequest r{text.substr(0, eq), text.substr(eq + 1, slash - eq - 1), text.substr(slash + 1)};
+  if (r.proxy_id.empty() || r.ns.empty() || r.service.empty()) return std::nullopt;
+  return r;
+}
+
+bool issueBootstrapTokens(InProcessControlPlane& control_plane, const CommandLine& cl,
+                          std::string* error) {
+  const std::string dir = cl.token_dir.empty()
+                              ? (std::filesystem::path(cl.options.state_dir) / "tokens").string()
+                              : cl.token_dir;
+  for (const auto& text : cl.token_requests) {
+    const auto request = parseTokenRequest(text);
+    const std::string token = request ? control_plane.issueBootstrapToken(
+                                            request->proxy_id, request->ns, request->service)
+                                      : std::string();
+    if (token.empty()) {
+      *error = "--bootstrap-token \"" + text +
+               "\": expected PROXY_ID=NAMESPACE/SERVICE with a valid identity";
+      return false;
+    }
+    std::string why;
+    const auto file = identity::writeTokenFile(dir, request->proxy_id, token, &why);
+    if (!file) {
+      *error = "--bootstrap-token \"" + text + "\": " + why;
+      return false;
+    }
+    spdlog::info("bootstrap token for proxy \"{}\" written to {}", request->proxy_id,
+                 file->string());
+  }
+  return true;
+}
+
+std::optional<fleet::DemoRunOptions> demoRunOptions(const CommandLine& cl,
+                                                    InProcessControlPlane& control_plane,
+                                                    std::string* error) {
+  fleet::DemoRunOptions run;
+  run.demo = cl.demo;
+  if (!cl.scenario.empty()) run.scenario = cl.scenario;
+  if (!cl.duration_text.empty()) {
+    const auto d = common::parseDuration(cl.duration_text);
+    if (!d) {
+      *error = "--duration: \"" + cl.duration_text + "\" is not a duration like 60s or 10m";
+      return std::nullopt;
+    }
+    run.duration = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+  }
+  run.seed = cl.seed;
+  run.bin_dir = std::filesystem::read_symlink("/proc/self/exe").parent_path();
+  run.control_plane_address = control_plane.listenAddress();
+  run.control_plane_tls_address = control_plane.secureListenAddress();
+  run.trust_domain = cl.options.trust_domain;
+  run.register_service = [&control_plane](const std::string& s, const std::string& v,
+                                          const std::string& t) {
+    control_plane.registerService(s, v, t);
+  };
+  run.on_fleet = [&control_plane](fleet::DemoFleet* f) { control_plane.setFleet(f); };
+  return run;
+}
+
+}  // namespace meshdeck::cp

@@ -1,0 +1,56 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "controlplane/fleet/demo_runner.h"
+#include "controlplane/in_process_control_plane.h"
+
+namespace CLI {
+class App;
+}
+
+namespace meshdeck::cp {
+
+// What meshdeck-controlplane's command line says.
+struct CommandLine {
+  ControlPlaneOptions options;  // state_dir defaults to defaultStateDir()
+  std::string log_level = "info";
+  std::string secure_listen;  // applied only when --secure-listen was given ("" : none)
+  std::vector<std::string> token_requests;  // PROXY_ID=NAMESPACE/SERVICE
+  std::string token_dir;                    // empty: <state-dir>/tokens
+  double shutdown_grace_seconds = 5;
+  // Demo mode (--demo and the options that need it).
+  std::string demo, scenario, duration_text;
+  uint64_t seed = 0;
+};
+
+// $XDG_STATE_HOME/meshdeck, else ~/.local/state/meshdeck, else ./.meshdeck-state.
+std::string defaultStateDir();
+
+// Declares every option on `app`, bound to `cl`. `cl` must outlive the parse; call
+// finishParse() after it.
+void declareOptions(CLI::App& app, CommandLine& cl);
+
+// Checks what CLI11 cannot and applies the options given: false with a message for the user.
+bool finishParse(CLI::App& app, CommandLine& cl, std::string* error);
+
+// One --bootstrap-token request, PROXY_ID=NAMESPACE/SERVICE.
+struct TokenRequest {
+  std::string proxy_id, ns, service;
+};
+std::optional<TokenRequest> parseTokenRequest(const std::string& text);
+
+// Issues one bootstrap token per request into the token directory (0700, files 0600; the
+// token itself is never logged). False with the request and the reason in `error`.
+bool issueBootstrapTokens(InProcessControlPlane& control_plane, const CommandLine& cl,
+                          std::string* error);
+
+// The demo run the command line asks for, wired to `control_plane`; nullopt with a message
+// when --duration is not a duration.
+std::optional<fleet::DemoRunOptions> demoRunOptions(const CommandLine& cl,
+                                                    InProcessControlPlane& control_plane,
+                                                    std::string* error);
+
+}  // namespace meshdeck::cp

@@ -1,0 +1,122 @@
+// meshdeck-controlplane's command line: options, the checks CLI11 cannot make, bootstrap token
+// requests, and tokens issued by a real control plane (loopback, port 0) into 0600 files.
+#include "controlplane/cli/command_line.h"
+
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <QFile>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include "support/argv.h"
+
+using namespace meshdeck::cp;
+
+namespace {
+
+// Parses `args` as argv and runs finishParse(); false with CLI11's or finishParse()'s message.
+bool parse(std::vector<std::string> args, CommandLine* cl, std::string* error) {
+  CLI::App app{"test"};
+  declareOptions(app, *cl);
+  meshdeck::test::Argv argv("meshdeck-controlplane", std::move(args));
+  try {
+    app.parse(argv.argc(), argv.argv());
+  } catch (const CLI::ParseError& e) {
+    *error = e.what();
+    return false;
+  }
+  return finishParse(app, *cl, error);
+}
+
+}  // namespace
+
+class ControlPlaneCommandLineTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void tokenRequests() {
+    const auto r = parseTokenRequest("reviews-v1=default/reviews");
+    QVERIFY(r.has_value());
+    QCOMPARE(r->proxy_id, std::string("reviews-v1"));
+    QCOMPARE(r->ns, std::string("default"));
+    QCOMPARE(r->service, std::string("reviews"));
+    for (const char* bad : {"", "reviews-v1", "reviews-v1=default", "=default/reviews",
+                            "p=/reviews", "p=default/", "p/x=default"})
+      QVERIFY2(!parseTokenRequest(bad), bad);
+  }
+
+  void refusesWhatCannotWork() {
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+        {{"--ca-import-replace"}, "--ca-import-replace needs --ca-import DIR"},
+        {{"--demo", "storefront", "--duration", "soon"},
+         "--duration: \"soon\" is not a duration like 60s or 10m"},
+        {{"--bootstrap-token", "frontend"},
+         "--bootstrap-token \"frontend\": expected PROXY_ID=NAMESPACE/SERVICE"},
+        {{"--scenario", "outage"}, "--scenario requires --demo"},
+        {{"--shutdown-grace", "0"}, "--shutdown-grace"},
+    };
+    for (const auto& [args, expected] : cases) {
+      CommandLine cl;
+      std::string error;
+      QVERIFY2(!parse(args, &cl, &error), expected.c_str());
+      QVERIFY2(error.find(expected) != std::string::npos, error.c_str());
+    }
+  }
+
+  void secureListenOnlyWhenGiven() {
+    CommandLine defaults;
+    std::string error;
+    QVERIFY2(parse({}, &defaults, &error), error.c_str());
+    QVERIFY(!defaults.options.secure_listen.has_value());  // the control plane picks
+    CommandLine none;
+    QVERIFY2(parse({"--secure-listen", ""}, &none, &error), error.c_str());
+    QCOMPARE(none.options.secure_listen, std::optional<std::string>(""));
+  }
+
+  void stateDirFollowsXdg() {
+    const QByteArray saved = qgetenv("XDG_STATE_HOME");
+    qputenv("XDG_STATE_HOME", "/tmp/xdg-state");
+    QCOMPARE(defaultStateDir(), std::string("/tmp/xdg-state/meshdeck"));
+    qunsetenv("XDG_STATE_HOME");
+    QVERIFY(defaultStateDir().ends_with("/.local/state/meshdeck") ||
+            defaultStateDir() == ".meshdeck-state");
+    if (!saved.isEmpty()) qputenv("XDG_STATE_HOME", saved);
+  }
+
+  void issuesTokensIntoPrivateFiles() {
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    CommandLine cl;
+    std::string error;
+    QVERIFY2(parse({"--listen", "127.0.0.1:0", "--secure-listen", "", "--state-dir",
+                    dir.filePath("state").toStdString(), "--bootstrap-token",
+                    "frontend=default/frontend", "--bootstrap-token", "reviews-v1=default/reviews"},
+                   &cl, &error),
+             error.c_str());
+    InProcessControlPlane control_plane(cl.options);
+    QVERIFY2(control_plane.start(&error), error.c_str());
+    QVERIFY2(issueBootstrapTokens(control_plane, cl, &error), error.c_str());
+    const QString tokens = dir.filePath("state/tokens");
+    struct stat st {};
+    QCOMPARE(::stat(tokens.toLocal8Bit().constData(), &st), 0);
+    QCOMPARE(st.st_mode & 0777, 0700u);
+    for (const char* proxy : {"frontend", "reviews-v1"}) {
+      const QString file = tokens + "/" + proxy + ".token";
+      QCOMPARE(::stat(file.toLocal8Bit().constData(), &st), 0);
+      QCOMPARE(st.st_mode & 0777, 0600u);
+      QFile f(file);
+      QVERIFY(f.open(QIODevice::ReadOnly));
+      QVERIFY(f.readAll().trimmed().size() >= 16);
+    }
+    // A request the control plane cannot issue says which one.
+    CommandLine bad = cl;
+    bad.token_requests = {"x=default/"};
+    QVERIFY(!issueBootstrapTokens(control_plane, bad, &error));
+    QVERIFY2(error.find("\"x=default/\"") != std::string::npos, error.c_str());
+    control_plane.stop();
+  }
+};
+
+QTEST_APPLESS_MAIN(ControlPlaneCommandLineTest)
+#include "command_line_test.moc"

@@ -1,0 +1,178 @@
+// meshdeck-proxy's command line: the rules between options (CLI11 refuses), the mode each
+// command line picks and what it resolves to (planStartup), from real argv vectors and files.
+#include "proxy/cli/command_line.h"
+
+#include <CLI/CLI.hpp>
+#include <QTemporaryDir>
+#include <QtTest>
+#include <fstream>
+
+#include "support/argv.h"
+
+using namespace meshdeck::proxy;
+
+namespace {
+
+// Parses `args` as meshdeck-proxy's argv would be; false (and the CLI11 message) on refusal.
+bool parse(std::vector<std::string> args, CommandLine* cl, std::string* refusal = nullptr) {
+  CLI::App app{"test"};
+  declareOptions(app, *cl);
+  meshdeck::test::Argv argv("meshdeck-proxy", std::move(args));
+  try {
+    app.parse(argv.argc(), argv.argv());
+    return true;
+  } catch (const CLI::ParseError& e) {
+    if (refusal) *refusal = e.what();
+    return false;
+  }
+}
+
+void writeFile(const QString& path, const std::string& text) {
+  std::ofstream(path.toStdString()) << text;
+}
+
+}  // namespace
+
+class CommandLineTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void refusesOptionsOfAnotherMode() {
+    const std::vector<std::vector<std::string>> refused = {
+        {"--listen", "127.0.0.1:0"},  // --listen needs --upstream
+        {"--upstream", "127.0.0.1:1"},
+        {"--control-plane", "127.0.0.1:1", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1"},
+        {"--config", "a.yaml", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1"},
+        {"--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--upstream-identity", "x"},
+        {"--bootstrap-token-file", "t"},  // mesh-mode option without --control-plane
+        {"--tls-cert", "c.pem"},          // needs --tls-key and --tls-trust
+        {"--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--listen-tls-mode", "maybe"},
+        {"--drain-timeout", "-1"},
+    };
+    for (const auto& args : refused) {
+      CommandLine cl;
+      std::string why;
+      QVERIFY2(!parse(args, &cl, &why), args.front().c_str());
+      QVERIFY(!why.empty());
+    }
+  }
+
+  void versionAloneOrAsTheWorkloadsVersion() {
+    CommandLine alone;
+    QVERIFY(parse({"--version"}, &alone));
+    QVERIFY(alone.print_version);
+    CommandLine labelled;
+    QVERIFY(parse({"--control-plane", "127.0.0.1:1", "--version", "v2"}, &labelled));
+    QVERIFY(!labelled.print_version);
+    QCOMPARE(labelled.mesh.version, std::string("v2"));
+  }
+
+  void noModeIsAnError() {
+    CommandLine cl;
+    QVERIFY(parse({"--workers", "2"}, &cl));
+    StartupPlan plan;
+    std::string error;
+    QVERIFY(!planStartup(cl, &plan, &error));
+    QCOMPARE(error, std::string("give --listen and --upstream, --config, or --control-plane"));
+  }
+
+  void standaloneBuildsItsConfig() {
+    CommandLine cl;
+    QVERIFY(parse({"--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9001", "--upstream",
+                   "127.0.0.1:9002", "--listen-tls-mode", "strict", "--upstream-tls",
+                   "--upstream-identity", "spiffe://example.org/ns/default/sa/b", "--trust-domain",
+                   "example.org", "--drain-timeout", "2.5"},
+                  &cl));
+    StartupPlan plan;
+    std::string error;
+    QVERIFY2(planStartup(cl, &plan, &error), error.c_str());
+    QCOMPARE(plan.mode, StartupPlan::Mode::kStandalone);
+    QVERIFY(!plan.mesh);
+    QVERIFY(plan.options.require_tls_identity);
+    QCOMPARE(plan.options.drain_timeout.count(), 2500);
+    QCOMPARE(plan.config.listeners_size(), 1);
+    QCOMPARE(plan.config.listeners(0).tls_mode(), meshdeck::v1::MUTUAL_TLS);
+    QCOMPARE(plan.config.clusters(0).endpoints_size(), 2);
+    QCOMPARE(plan.config.clusters(0).tls().mode(), meshdeck::v1::MUTUAL_TLS);
+    QCOMPARE(plan.config.clusters(0).tls().expected_identities(0),
+             std::string("spiffe://example.org/ns/default/sa/b"));
+    QCOMPARE(plan.config.security().trust_domain(), std::string("example.org"));
+
+    CommandLine bad;
+    QVERIFY(parse({"--listen", "nowhere", "--upstream", "127.0.0.1:1"}, &bad));
+    QVERIFY(!planStartup(bad, &plan, &error));
+    QVERIFY2(error.find("nowhere") != std::string::npos, error.c_str());
+  }
+
+  void meshModeDefaultsAndItsToken() {
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString token = dir.filePath("token");
+    writeFile(token, "s3cret \n");
+    CommandLine cl;
+    QVERIFY(parse({"--control-plane", "127.0.0.1:1", "--service", "reviews", "--inbound-port", "1",
+                   "--app-port", "2", "--outbound-port", "3", "--admin-port", "4",
+                   "--bootstrap-token-file", token.toStdString(), "--trust-domain", "example.org"},
+                  &cl));
+    StartupPlan plan;
+    std::string error;
+    QVERIFY2(planStartup(cl, &plan, &error), error.c_str());
+    QCOMPARE(plan.mode, StartupPlan::Mode::kMesh);
+    QVERIFY(plan.mesh.has_value());
+    QCOMPARE(plan.mesh->version, std::string("v1"));
+    QVERIFY(plan.mesh->proxy_id.rfind("reviews-v1-", 0) == 0);
+    QCOMPARE(plan.mesh->bootstrap_token, std::string("s3cret"));  // trailing space and newline
+    QCOMPARE(plan.mesh->trust_domain, std::string("example.org"));
+    QCOMPARE(plan.options.admin_address, std::string("127.0.0.1:4"));
+    QCOMPARE(plan.config.listeners_size(), 0);  // the control plane sends the config
+
+    writeFile(token, " \n\n");
+    QVERIFY(!planStartup(cl, &plan, &error));
+    QVERIFY2(error.find("is empty") != std::string::npos, error.c_str());
+
+    CommandLine missing;
+    QVERIFY(parse({"--control-plane", "127.0.0.1:1", "--service", "reviews"}, &missing));
+    QVERIFY(!planStartup(missing, &plan, &error));
+    QVERIFY2(error.find("--inbound-port") != std::string::npos, error.c_str());
+
+    CommandLine absent;
+    QVERIFY(parse({"--control-plane", "127.0.0.1:1", "--service", "r", "--inbound-port", "1",
+                   "--app-port", "2", "--outbound-port", "3", "--bootstrap-token-file",
+                   dir.filePath("no-such-file").toStdString()},
+                  &absent));
+    QVERIFY(!planStartup(absent, &plan, &error));
+    QVERIFY2(error.rfind("--bootstrap-token-file: ", 0) == 0, error.c_str());
+  }
+
+  void staticConfigReadsTheFileOrSaysWhere() {
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString good = dir.filePath("proxy.yaml");
+    writeFile(
+        good,
+        "listeners:\n  - name: inbound\n    address: {port: 0}\n    route_table: main\n"
+        "route_tables:\n  - name: main\n    virtual_hosts:\n      - domains: [\"*\"]\n"
+        "        routes:\n          - name: all\n            destinations: [{cluster: app}]\n"
+        "clusters:\n  - name: app\n    endpoints: [{address: {host: 127.0.0.1, port: 9000}}]\n");
+    CommandLine cl;
+    QVERIFY(parse({"--config", good.toStdString()}, &cl));
+    StartupPlan plan;
+    std::string error;
+    QVERIFY2(planStartup(cl, &plan, &error), error.c_str());
+    QCOMPARE(plan.mode, StartupPlan::Mode::kStaticConfig);
+    QVERIFY(plan.options.require_tls_identity);
+    QCOMPARE(plan.config.listeners(0).name(), std::string("inbound"));
+    QCOMPARE(plan.config.clusters(0).name(), std::string("app"));
+
+    const QString bad = dir.filePath("bad.yaml");
+    writeFile(bad, "listeners:\n  - name: a\n    adress: {port: 1}\n");
+    CommandLine wrong;
+    QVERIFY(parse({"--config", bad.toStdString()}, &wrong));
+    QVERIFY(!planStartup(wrong, &plan, &error));
+    QVERIFY2(error.find("bad.yaml:3:5: listeners[0].adress: unknown field") != std::string::npos,
+             error.c_str());
+  }
+};
+
+QTEST_APPLESS_MAIN(CommandLineTest)
+#include "command_line_test.moc"
