@@ -70,7 +70,8 @@ class Converter {
 
  private:
   bool fail(const YAML::Node& node, const std::string& path, const std::string& message) {
-    error_ = common::yamlErrorAt(file_, node, path.empty() ? "(document)" : path, message);
+    // An empty path (the document itself) leaves the field out.
+    error_ = common::yamlErrorAt(file_, node, path, message);
     return false;
   }
 

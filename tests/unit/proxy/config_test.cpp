@@ -142,6 +142,11 @@ class ConfigTest : public QObject {
       QVERIFY2(error.find(c.expected) != std::string::npos, error.c_str());
       QCOMPARE(proto.listeners(0).name(), std::string("untouched"));
     }
+    // A problem with the document itself names no field.
+    meshdeck::v1::ProxyConfig proto;
+    std::string error;
+    QVERIFY(!parse("[1, 2]\n", &proto, &error));
+    QCOMPARE(error, std::string("proxy.yaml:1:1: expected a mapping (ProxyConfig)"));
   }
 
   void compilerRefusesInconsistentConfigs() {
