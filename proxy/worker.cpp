@@ -2,11 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cassert>
 
 #include "proxy/session.h"
 
@@ -27,7 +29,10 @@ ClusterRuntime::ClusterRuntime(std::shared_ptr<const ClusterConfig> cfg)
     : config(std::move(cfg)),
       lb(config->lb_policy, endpointKeys(*config)),
       outlier(config->outlier, config->endpoints.size()),
-      endpoints(config->endpoints.size()) {}
+      endpoints(config->endpoints.size()) {
+  pool_keys.reserve(config->endpoints.size());
+  for (const auto& ep : config->endpoints) pool_keys.push_back(poolKey(ep, *config));
+}
 
 Worker::Worker(size_t index, WorkerContext context)
     : index_(index),
@@ -73,6 +78,9 @@ void Worker::setConfig(ConfigPtr config) {
     }
   }
   clusters_ = std::move(next);
+  cluster_slots_.clear();
+  cluster_slots_.reserve(config->cluster_slots.size());
+  for (const auto& cc : config->cluster_slots) cluster_slots_.push_back(clusters_.at(cc->name));
   buckets_.clear();
   config_ = std::move(config);
 }
@@ -82,34 +90,36 @@ std::shared_ptr<ClusterRuntime> Worker::cluster(const std::string& name) {
   return it == clusters_.end() ? nullptr : it->second;
 }
 
-std::unique_ptr<UpstreamConnection> Worker::takeIdle(const std::string& pool_key) {
-  auto it = idle_.find(pool_key);
-  if (it == idle_.end() || it->second.empty()) return nullptr;
-  auto c = std::move(it->second.back());
-  it->second.pop_back();
-  return c;
+std::shared_ptr<ClusterRuntime> Worker::cluster(const Config& config, int32_t slot,
+                                                const std::string& name) {
+  if (slot >= 0 && &config == config_.get()) {
+    assert(static_cast<size_t>(slot) < cluster_slots_.size());
+    assert(cluster_slots_[static_cast<size_t>(slot)]->config->name == name);
+    return cluster_slots_[static_cast<size_t>(slot)];
+  }
+  return cluster(name);
 }
 
-void Worker::returnIdle(std::unique_ptr<UpstreamConnection> connection, uint32_t max_idle) {
-  auto& list = idle_[connection->pool_key];
-  if (list.size() >= max_idle) return;
-  connection->stream.expires_never();
-  connection->idle_since = std::chrono::steady_clock::now();
-  list.push_back(std::move(connection));
-}
-
-TokenBucket& Worker::bucket(const RateLimitConfig* limit) {
-  auto it = buckets_.find(limit);
+TokenBucket& Worker::bucket(const RateLimitConfig& limit) {
+  auto it = buckets_.find(&limit);
   if (it == buckets_.end()) {
-    // The limit is shared out between workers: each one refills at 1/N of the rate.
     const double n = static_cast<double>(context_.worker_count);
-    const double burst = std::max(1.0, limit->burst / n);
-    it = buckets_
-             .emplace(limit, TokenBucket(limit->requests_per_second / n, burst,
-                                         std::chrono::steady_clock::now()))
-             .first;
+    const double burst = std::max(1.0, limit.burst / n);
+    it = buckets_.emplace(&limit, TokenBucket(limit.requests_per_second / n, burst, now())).first;
   }
   return it->second;
+}
+
+void Worker::sessionOpened(Session* s) {
+  sessions_.insert(s);
+  active_sessions.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Worker::sessionClosed(Session* s) {
+  const bool known = sessions_.erase(s) == 1;
+  assert(known && "session closed twice or never opened");
+  (void)known;
+  active_sessions.fetch_sub(1, std::memory_order_relaxed);
 }
 
 namespace {

@@ -16,15 +16,14 @@
 #include <unordered_set>
 #include <vector>
 
+#include "proxy/cluster_runtime.h"
 #include "proxy/config/config.h"
-#include "proxy/policy/load_balancer.h"
-#include "proxy/policy/outlier_detector.h"
-#include "proxy/policy/retry_policy.h"
 #include "proxy/policy/token_bucket.h"
 #include "proxy/relay_buffer_pool.h"
+#include "proxy/session_host.h"
 #include "proxy/stats.h"
-#include "proxy/tls/mesh_stream.h"
 #include "proxy/tls/tls_contexts.h"
+#include "proxy/upstream_pool.h"
 
 namespace meshdeck::proxy {
 
@@ -34,42 +33,6 @@ class Session;
 struct ListenerShared {
   std::string name;
   std::atomic<uint32_t> connections{0};
-};
-
-// Upstream connection counters of one cluster on one worker; connections keep the counters
-// alive so a config change that replaces the cluster does not confuse the accounting.
-struct ClusterCounters {
-  uint32_t connections = 0;
-};
-
-// An upstream connection, owned by one request at a time or idle in the pool.
-struct UpstreamConnection {
-  explicit UpstreamConnection(boost::asio::io_context& io) : stream(io) {}
-  ~UpstreamConnection() {
-    if (counters && counters->connections > 0) --counters->connections;
-  }
-  tls::MeshStream stream;  // plain TCP, or mutual TLS towards MUTUAL_TLS clusters
-  boost::beast::flat_buffer buffer;
-  std::string address;
-  std::string pool_key;       // address, plus "|tls" for TLS connections
-  std::string peer_identity;  // verified SPIFFE id of a TLS peer
-  std::shared_ptr<ClusterCounters> counters;
-  // When the connection last went back to the pool (stillOpen() trusts a recent one).
-  std::chrono::steady_clock::time_point idle_since{};
-};
-
-// Runtime state of one cluster on one worker: balancer, outlier detector, circuit breaker
-// counters, retry budget. Rebuilt when the cluster's config changes.
-struct ClusterRuntime {
-  ClusterRuntime(std::shared_ptr<const ClusterConfig> cfg);
-  std::shared_ptr<const ClusterConfig> config;
-  LoadBalancer lb;
-  OutlierDetector outlier;
-  RetryBudget retry_budget;
-  std::vector<EndpointView> endpoints;
-  std::shared_ptr<ClusterCounters> counters = std::make_shared<ClusterCounters>();
-  uint32_t active_requests = 0;
-  uint32_t pending_requests = 0;
 };
 
 // Hooks a worker needs from the proxy that owns it.
@@ -89,13 +52,13 @@ class WorkerIoContext : public boost::asio::io_context {
 
 // One worker thread: its own io_context, acceptors (SO_REUSEPORT), sessions, upstream
 // connection pool, cluster runtimes and stats. Everything here is touched only on the worker's
-// thread, except io() and the thread control calls.
-class Worker {
+// thread, except io() and the thread control calls. Sessions see it as a SessionHost.
+class Worker final : public SessionHost {
  public:
   Worker(size_t index, WorkerContext context);
-  ~Worker();
+  ~Worker() override;
 
-  boost::asio::io_context& io() { return io_; }
+  boost::asio::io_context& io() override { return io_; }
   size_t index() const { return index_; }
   void start();
   void stop();  // stops the io_context; call join() afterwards
@@ -103,7 +66,7 @@ class Worker {
 
   // --- called on the worker thread (post to io() from elsewhere) ---
   void setConfig(ConfigPtr config);
-  const ConfigPtr& config() const { return config_; }
+  const ConfigPtr& config() const override { return config_; }
   void addListener(std::shared_ptr<boost::asio::ip::tcp::acceptor> acceptor,
                    std::shared_ptr<ListenerShared> shared);
   void closeListener(const std::string& name);
@@ -112,33 +75,37 @@ class Worker {
   void closeIdleSessions();
   size_t sessionCount() const { return sessions_.size(); }
 
+  // The runtime of cluster `name` in the current config, or nullptr.
   std::shared_ptr<ClusterRuntime> cluster(const std::string& name);
-  // Idle pooled connection for `pool_key` (UpstreamConnection::pool_key), if any.
-  std::unique_ptr<UpstreamConnection> takeIdle(const std::string& pool_key);
-  void returnIdle(std::unique_ptr<UpstreamConnection> connection, uint32_t max_idle);
-  TokenBucket& bucket(const RateLimitConfig* limit);
-
-  // A relay buffer for one exchange (not zero-filled), and back. The worker keeps as many
-  // spare ones as its exchanges recently needed at once (see RelayBufferPool) and trims the
-  // reserve every kRelayTrimInterval while it holds more than the minimum.
-  RelayBuffer takeRelayBuffer() { return relay_buffers_.take(); }
-  void returnRelayBuffer(RelayBuffer buffer);
 
   // The mesh identity for new TLS connections (nullptr: none yet). Swapped by the proxy on
   // rotation; connections already made keep theirs.
   void setTls(tls::TlsContextsPtr contexts) { tls_ = std::move(contexts); }
-  const tls::TlsContextsPtr& tls() const { return tls_; }
-  tls::ClientSessionCache& tlsSessions() { return tls_sessions_; }
 
-  WorkerStats& stats() { return stats_; }
-  EdgeMap& edges() { return edges_; }
-  std::mt19937_64& rng() { return rng_; }
   const WorkerContext& context() const { return context_; }
-  bool draining() const { return context_.draining->load(std::memory_order_relaxed); }
-
-  void registerSession(Session* s) { sessions_.insert(s); }
-  void unregisterSession(Session* s) { sessions_.erase(s); }
   std::atomic<size_t> active_sessions{0};
+
+  // SessionHost
+  TimePoint now() override { return std::chrono::steady_clock::now(); }
+  uint64_t random() override { return rng_(); }
+  std::mt19937_64& idGenerator() override { return rng_; }
+  // The limit is shared out between workers: each one refills at 1/N of the rate.
+  TokenBucket& bucket(const RateLimitConfig& limit) override;
+  WorkerStats& stats() override { return stats_; }
+  bool draining() const override { return context_.draining->load(std::memory_order_relaxed); }
+  EdgeMap& edges() override { return edges_; }
+  std::shared_ptr<ClusterRuntime> cluster(const Config& config, int32_t slot,
+                                          const std::string& name) override;
+  UpstreamPool& pool() override { return pool_; }
+  const tls::TlsContextsPtr& tls() const override { return tls_; }
+  tls::ClientSessionCache& tlsSessions() override { return tls_sessions_; }
+  // A relay buffer (not zero-filled). The worker keeps as many spare ones as its exchanges
+  // recently needed at once (see RelayBufferPool) and trims the reserve every
+  // kRelayTrimInterval while it holds more than the minimum.
+  RelayBuffer takeRelayBuffer() override { return relay_buffers_.take(); }
+  void returnRelayBuffer(RelayBuffer buffer) override;
+  void sessionOpened(Session* s) override;
+  void sessionClosed(Session* s) override;
 
  private:
   void armRelayTrim();
@@ -155,7 +122,9 @@ class Worker {
   std::unique_ptr<std::thread> thread_;
   ConfigPtr config_;
   std::unordered_map<std::string, std::shared_ptr<ClusterRuntime>> clusters_;
-  std::unordered_map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
+  // clusters_ by the slots of config_ (Config::cluster_slots).
+  std::vector<std::shared_ptr<ClusterRuntime>> cluster_slots_;
+  UpstreamPool pool_;
   std::unordered_map<const RateLimitConfig*, TokenBucket> buckets_;
   std::unordered_map<std::string, std::shared_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
   std::unordered_set<Session*> sessions_;

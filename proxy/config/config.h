@@ -44,6 +44,9 @@ struct RouteMatch {
 struct WeightedDestination {
   std::string cluster;
   uint32_t weight = 1;
+  // Index of `cluster` in Config::cluster_slots (indexClusters() sets it once per config, so
+  // that the request path finds the cluster without hashing its name); -1: not indexed.
+  int32_t cluster_slot = -1;
 };
 
 // Bits of RetryConfig::retry_on.
@@ -75,6 +78,7 @@ struct FaultConfig {
 struct MirrorConfig {
   std::string cluster;  // empty: no mirroring
   double percent = 0;
+  int32_t cluster_slot = -1;  // as WeightedDestination::cluster_slot
 };
 
 struct HeaderEdits {
@@ -220,6 +224,8 @@ struct Config {
   std::vector<ListenerConfig> listeners;
   std::unordered_map<std::string, RouteTableConfig> route_tables;
   std::unordered_map<std::string, std::shared_ptr<const ClusterConfig>> clusters;
+  // The clusters by dense slot (indexClusters()); destinations and mirrors name theirs by slot.
+  std::vector<std::shared_ptr<const ClusterConfig>> cluster_slots;
   WorkloadConfig workload;
   SecurityConfig security;
   Duration telemetry_interval = std::chrono::seconds(1);
@@ -245,5 +251,10 @@ struct Config {
 };
 
 using ConfigPtr = std::shared_ptr<const Config>;
+
+// Numbers the clusters of `config` (Config::cluster_slots) and points every route destination
+// and mirror at its cluster's slot (-1 for a name that is no cluster). compileConfig() calls it;
+// a Config built by hand without it is served by cluster name, the slow way.
+void indexClusters(Config& config);
 
 }  // namespace meshdeck::proxy

@@ -7,6 +7,8 @@
 #include <cassert>
 #include <charconv>
 #include <set>
+#include <string_view>
+#include <unordered_map>
 
 #include "meshdeck/v1/discovery.pb.h"
 #include "proxy/policy/authorization.h"
@@ -423,8 +425,28 @@ ConfigPtr compileConfig(const pb::ProxyConfig& proto, std::vector<common::Locate
     if (errors) errors->insert(errors->end(), c.errors().begin(), c.errors().end());
     return nullptr;
   }
+  indexClusters(*config);
   (void)proto.SerializeToString(&config->proto_bytes);
   return config;
+}
+
+void indexClusters(Config& config) {
+  config.cluster_slots.clear();
+  std::unordered_map<std::string_view, int32_t> slot_of;
+  for (const auto& [name, cluster] : config.clusters) {
+    slot_of.emplace(name, static_cast<int32_t>(config.cluster_slots.size()));
+    config.cluster_slots.push_back(cluster);
+  }
+  auto slot = [&](const std::string& name) {
+    auto it = slot_of.find(name);
+    return it == slot_of.end() ? -1 : it->second;
+  };
+  for (auto& [_, table] : config.route_tables)
+    for (auto& host : table.virtual_hosts)
+      for (auto& route : host.routes) {
+        for (auto& d : route.destinations) d.cluster_slot = slot(d.cluster);
+        route.mirror.cluster_slot = route.mirror.cluster.empty() ? -1 : slot(route.mirror.cluster);
+      }
 }
 
 std::string configJson(const Config& config) {

@@ -1,0 +1,247 @@
+#include "proxy/admission.h"
+
+#include <fmt/format.h>
+
+#include <boost/beast/core/string.hpp>
+#include <boost/url/parse.hpp>
+#include <cassert>
+#include <cctype>
+#include <iterator>
+
+#include "proxy/http/headers.h"
+#include "proxy/policy/router.h"
+
+namespace meshdeck::proxy {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace {
+
+std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Whether the codec reads the body as `f` says: the body is read by the decision through the
+// codec, so a message on which they could differ is refused instead.
+bool codecAgrees(const CodecFraming& codec, const Framing& f) {
+  switch (f.kind) {
+    case BodyFraming::kNone:
+      return codec.body_done;
+    case BodyFraming::kContentLength:
+      return !codec.chunked && codec.content_length == f.length;
+    case BodyFraming::kChunked:
+      return codec.chunked && !codec.content_length;
+    case BodyFraming::kCloseDelimited:  // a request body is never close-delimited
+    case BodyFraming::kRefuse:
+      break;
+  }
+  return false;
+}
+
+Verdict refuse(unsigned version, unsigned status, const char* reason) {
+  Verdict v;
+  v.kind = Verdict::kRefuse;
+  v.version = version;
+  v.status = status;
+  v.code = reason;
+  return v;
+}
+
+Verdict local(unsigned status, const char* code, std::string detail = {}) {
+  Verdict v;
+  v.kind = Verdict::kLocal;
+  v.status = status;
+  v.code = code;
+  v.detail = std::move(detail);
+  return v;
+}
+
+}  // namespace
+
+void countDecision(const SecurityConfig& security, const AuthorizationDecision& decision,
+                   AuthzSlotCounters& slots, AuthzCounterMap& by_id) {
+  if (const auto& table = security.authorization_slots) {
+    if (slots.table != table) slots.bind(table, by_id);
+    countAuthorization(decision, slots.counts);
+  } else {
+    countAuthorization(security.authorization, decision, by_id);
+  }
+}
+
+Verdict admit(RequestHeader& req, const CodecFraming& codec, const PeerInfo& peer, Exchange& ex,
+              AdmissionServices& services) {
+  assert(ex.listener && "admission needs the listener's config");
+  ex.version = req.version() == 10 ? 10 : 11;
+  ex.is_head = req.method() == http::verb::head;
+  const size_t header_count = static_cast<size_t>(std::distance(req.begin(), req.end()));
+  if (header_count > kMaxHeaderCount) return refuse(ex.version, 431, "too_many_headers");
+  if (req.version() != 10 && req.version() != 11) return refuse(11, 505, "bad_version");
+  // Framing and Host: one decision, by which the body is read and the upstream head framed.
+  ex.framing = decideRequestFraming(req);
+  if (ex.framing.refused()) return refuse(ex.version, ex.framing.status, ex.framing.reason);
+  if (!codecAgrees(codec, ex.framing)) return refuse(ex.version, 400, "framing_mismatch");
+  if (req.method() == http::verb::unknown || req.method() == http::verb::connect)
+    return refuse(ex.version, 501, "unsupported_method");
+
+  // The authority comes from an absolute-form target (HTTP-proxy mode) or the Host header.
+  std::string authority;
+  const std::string_view target = sv(req.target());
+  if (target.size() > 7 && beast::iequals(target.substr(0, 7), "http://")) {
+    auto url = boost::urls::parse_absolute_uri(target);
+    // The authority replaces Host (RFC 9112 §3.2.2); userinfo in it is an error (RFC 9110
+    // §4.2.4).
+    if (!url || url->encoded_host().empty() || url->has_userinfo() ||
+        !isValidHost(sv(url->encoded_host_and_port()), false))
+      return refuse(ex.version, 400, "bad_target");
+    authority = lower(sv(url->encoded_host_and_port()));
+    std::string origin(sv(url->encoded_path()));
+    if (origin.empty()) origin = "/";
+    if (url->has_query()) origin += "?" + std::string(sv(url->encoded_query()));
+    req.target(origin);
+    req.set(http::field::host, authority);
+  } else if (!target.empty() &&
+             (target[0] == '/' || (target == "*" && req.method() == http::verb::options))) {
+    // Presence and syntax of Host were checked with the framing.
+    auto host = req.find(http::field::host);
+    if (host != req.end()) authority = lower(sv(host->value()));
+  } else {
+    return refuse(ex.version, 400, "bad_target");
+  }
+
+  const bool outbound = ex.listener->direction == Direction::kOutbound;
+
+  // Source of the request for telemetry: our own workload on the way out, the peer's outbound
+  // proxy's label on the way in. The label is only trusted on inbound listeners.
+  if (!outbound) {
+    auto src = req.find(kSourceHeader);
+    if (src != req.end()) {
+      const std::string_view v = sv(src->value());
+      const auto slash = v.find('/');
+      ex.source_service = std::string(v.substr(0, slash));
+      if (slash != std::string_view::npos) ex.source_version = std::string(v.substr(slash + 1));
+    }
+  } else if (ex.config) {
+    ex.source_service = ex.config->workload.service;
+    ex.source_version = ex.config->workload.version;
+  }
+  req.erase(kSourceHeader);
+
+  if (!ex.config) return local(503, error_code::kNoRoute, "no configuration yet");
+  auto table = ex.config->route_tables.find(ex.listener->route_table);
+  if (table == ex.config->route_tables.end()) return local(404, error_code::kNoRoute);
+  ex.vhost = matchVirtualHost(table->second, authority);
+  if (!ex.vhost) return local(404, error_code::kNoRoute, "no virtual host");
+  std::string_view path = sv(req.target());
+  path = path.substr(0, path.find('?'));
+  const Fields& fields = req;
+  ex.route = matchRoute(*ex.vhost, sv(req.method_string()), path, fields);
+  if (!ex.route) return local(404, error_code::kNoRoute, "no route");
+
+  // Authorization (inbound only). The source identity is the verified SPIFFE id of an mTLS
+  // peer; plain peers have none (a label header proves nothing).
+  const auto& security = ex.config->security;
+  if (!outbound && (!security.authorization.empty() || security.default_deny)) {
+    const AuthorizationRequest request{peer.identity, sv(req.method_string()), path, &fields};
+    auto& decision =
+        ex.authz.emplace(authorize(security.authorization, security.default_deny, request));
+    // Counted by the rule's dense slot (the telemetry edge's count is added in finish(), where
+    // the edge is looked up anyway); a config without slot table is counted by id.
+    auto& stats = services.stats();
+    countDecision(security, decision, stats.authz_slots, stats.authz);
+    logDryRunDenials(security.authorization, decision, request);
+    if (!decision.allowed) {
+      ex.denied = true;
+      const auto rule = authorizationRuleId(security.authorization, decision.rule);
+      return local(403, error_code::kDenied,
+                   rule.policy.empty() ? std::string("no rule allows the request")
+                                       : fmt::format("policy {} rule {}", rule.policy, rule.rule));
+    }
+  }
+
+  const auto now = services.now();
+  for (const RateLimitConfig* limit : {&ex.vhost->rate_limit, &ex.route->rate_limit}) {
+    if (limit->enabled() && !services.bucket(*limit).tryTake(now)) {
+      ex.rate_limited = true;
+      return local(429, error_code::kRateLimited);
+    }
+  }
+
+  const FaultConfig& fault = ex.route->fault;
+  if (fault.enabled() && selectPercent(fault.delay_percent, services.random())) {
+    ex.fault = true;
+    Verdict delayed;
+    delayed.delay = fault.delay;  // the caller waits, then prepareUpstreamRequest()
+    return delayed;
+  }
+  return prepareUpstreamRequest(req, codec, peer, ex, services);
+}
+
+Verdict prepareUpstreamRequest(RequestHeader& req, const CodecFraming& codec, const PeerInfo& peer,
+                               Exchange& ex, AdmissionServices& services) {
+  assert(ex.route && "prepareUpstreamRequest() after an admitting verdict only");
+  const FaultConfig& fault = ex.route->fault;
+  if (fault.enabled() && selectPercent(fault.abort_percent, services.random())) {
+    ex.fault = true;
+    Verdict v;
+    v.kind = Verdict::kLocal;
+    v.status = fault.abort_status;
+    v.code = error_code::kFault;
+    return v;
+  }
+
+  ex.destination = &pickDestination(*ex.route, services.random());
+  if (ex.route->timeout.count() > 0) ex.deadline = ex.start + ex.route->timeout;
+
+  // The request head as it goes upstream.
+  ex.upgrade = codec.upgrade;
+  Verdict v;
+  v.expect_continue =
+      req.version() == 11 && beast::iequals(sv(req[http::field::expect]), "100-continue");
+  // Moved, not copied: the request's own header is not looked at again (an HTTP/1.1 parser
+  // keeps its framing flags; trailers of a chunked body go into the emptied fields).
+  auto& head = ex.head;
+  head = std::move(req);
+  // An HTTP/2 upgrade is never passed on (the backend would switch protocols under us).
+  if (ex.framing.h2c && !removeH2c(head)) ex.upgrade = false;
+  removeHopByHopHeaders(head, ex.upgrade);
+  head.erase(http::field::expect);
+  head.version(11);
+  // A header known to be absent is inserted rather than set (set() looks it up again to erase).
+  if (!peer.ip.empty()) {
+    auto xff = head.find("x-forwarded-for");
+    if (xff == head.end())
+      head.insert("x-forwarded-for", peer.ip);
+    else
+      head.set("x-forwarded-for", std::string(sv(xff->value())) + ", " + std::string(peer.ip));
+  }
+  if (!head.count("x-forwarded-proto"))
+    head.insert("x-forwarded-proto", peer.mtls ? "https" : "http");
+  auto& ids = services.idGenerator();
+  if (!head.count("x-request-id")) head.insert("x-request-id", makeRequestId(ids).view());
+  const auto incoming_trace = head.find("traceparent");
+  const bool has_trace = incoming_trace != head.end();
+  const auto trace =
+      makeTraceparent(has_trace ? sv(incoming_trace->value()) : std::string_view{}, ids);
+  if (has_trace)
+    head.set("traceparent", trace.view());
+  else
+    head.insert("traceparent", trace.view());
+  const auto& edits = ex.route->request_headers;
+  for (const auto& name : edits.remove) head.erase(name);
+  for (const auto& [k, v] : edits.set) head.set(k, v);
+  for (const auto& [k, v] : edits.add) head.insert(k, v);
+  if (ex.listener->direction == Direction::kOutbound && !ex.source_service.empty())
+    head.set(kSourceHeader, ex.source_service + "/" + ex.source_version);
+  // Last: the forwarded head states exactly the framing the body is read and sent with,
+  // whatever the client or the route's edits wrote.
+  if (ex.framing.rewrite || !edits.set.empty() || !edits.add.empty() || !edits.remove.empty())
+    writeFramingHeaders(head, ex.framing.declared, ex.framing.length);
+  return v;
+}
+
+}  // namespace meshdeck::proxy

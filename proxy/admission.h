@@ -1,0 +1,78 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "proxy/config/config.h"
+#include "proxy/exchange.h"
+#include "proxy/session_host.h"
+
+namespace meshdeck::proxy {
+
+// Admission of one request: validation, routing, authorization, rate limits, fault injection,
+// the destination and the head that goes upstream. Pure functions of the request head, the
+// peer, the compiled config (Exchange::config, Exchange::listener) and the services injected
+// (clock, random values, token buckets, counters): no I/O, no sockets, no real time, so they
+// are unit-tested with fakes (tests/unit/proxy/admission_test.cpp). The same steps serve any
+// protocol that delivers a request head.
+
+// What the codec found about the request's body while it parsed the head (for HTTP/1.1,
+// Beast's parser). Admission refuses a request whose framing the codec reads otherwise.
+struct CodecFraming {
+  bool body_done = false;  // no body, or the whole body arrived with the head
+  bool chunked = false;
+  std::optional<uint64_t> content_length;
+  bool upgrade = false;  // Connection: upgrade with an Upgrade header
+};
+
+// Who sent the request.
+struct PeerInfo {
+  std::string_view ip;        // "" when unknown
+  std::string_view identity;  // verified SPIFFE id of a mutual TLS peer, else ""
+  bool mtls = false;
+};
+
+// What admission decided about a request.
+struct Verdict {
+  enum Kind {
+    kAdmit,   // forward it (after `delay`, when set, and prepareUpstreamRequest())
+    kRefuse,  // malformed: answer `status` with reason `code` and close
+    kLocal    // answer `status` with error code `code` and `detail`, without the upstream
+  };
+  Kind kind = kAdmit;
+  unsigned version = 11;          // kRefuse: HTTP version of the refusal
+  unsigned status = 0;            // kRefuse, kLocal
+  const char* code = nullptr;     // kRefuse: malformed reason; kLocal: error code
+  std::string detail;             // kLocal
+  std::optional<Duration> delay;  // kAdmit: fault delay, then prepareUpstreamRequest()
+  bool expect_continue = false;   // kAdmit: answer 100 Continue before reading the body
+};
+
+// Largest number of header fields a request may have (431 above).
+inline constexpr size_t kMaxHeaderCount = 100;
+// The header carrying the source workload between sidecars ("service/version").
+inline constexpr std::string_view kSourceHeader = "x-meshdeck-source";
+
+// Checks and routes `req` (validation, route, authorization, rate limits, fault delay), writing
+// what it learns into `ex` (version, framing, route, flags counted by finish()). For a request
+// admitted without fault delay it goes on with prepareUpstreamRequest(). `req` is changed: an
+// absolute-form target becomes origin-form with Host set, the source header is removed.
+// Requires: ex.listener set (ex.config may be null: 503 NR).
+Verdict admit(RequestHeader& req, const CodecFraming& codec, const PeerInfo& peer, Exchange& ex,
+              AdmissionServices& services);
+
+// The second half of admission, after a fault delay: fault abort, the destination (by weight),
+// the route's deadline and the upstream head (moved out of `req` into ex.head, with
+// hop-by-hop headers removed, X-Forwarded-*, request id, traceparent, the route's header
+// edits and the framing headers). Requires: admit() returned kAdmit, so ex.route is set.
+Verdict prepareUpstreamRequest(RequestHeader& req, const CodecFraming& codec, const PeerInfo& peer,
+                               Exchange& ex, AdmissionServices& services);
+
+// Counts one authorization decision: by the config's dense slot table (compileConfig() builds
+// one), or by rule id for a hand-built config without it.
+void countDecision(const SecurityConfig& security, const AuthorizationDecision& decision,
+                   AuthzSlotCounters& slots, AuthzCounterMap& by_id);
+
+}  // namespace meshdeck::proxy

@@ -1,0 +1,44 @@
+#pragma once
+
+#include <cassert>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "proxy/config/config.h"
+#include "proxy/policy/load_balancer.h"
+#include "proxy/policy/outlier_detector.h"
+#include "proxy/policy/retry_policy.h"
+#include "proxy/stats.h"
+#include "proxy/upstream_pool.h"
+
+namespace meshdeck::proxy {
+
+// Runtime state of one cluster on one worker: balancer, outlier detector, circuit breaker
+// counters, retry budget, the idle-pool key of each endpoint. Rebuilt when the cluster's config
+// changes; kept (with its counters) when a config push leaves it as it was.
+struct ClusterRuntime {
+  explicit ClusterRuntime(std::shared_ptr<const ClusterConfig> cfg);
+  std::shared_ptr<const ClusterConfig> config;
+  LoadBalancer lb;
+  OutlierDetector outlier;
+  RetryBudget retry_budget;
+  std::vector<EndpointView> endpoints;
+  std::vector<std::string> pool_keys;  // poolKey() of each endpoint, made once
+  std::shared_ptr<ClusterCounters> counters = std::make_shared<ClusterCounters>();
+  uint32_t active_requests = 0;
+  uint32_t pending_requests = 0;
+
+  // This cluster's counters in `stats`, looked up by name once (entries of WorkerStats are
+  // never removed, so the address stays valid).
+  ClusterStats& statsIn(WorkerStats& stats) {
+    if (!stats_) stats_ = &stats.clusters[config->name];
+    assert(stats_ == &stats.clusters[config->name]);
+    return *stats_;
+  }
+
+ private:
+  ClusterStats* stats_ = nullptr;
+};
+
+}  // namespace meshdeck::proxy

@@ -1,0 +1,111 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "proxy/awaitable.h"
+#include "proxy/config/config.h"
+#include "proxy/http/field_allocator.h"
+#include "proxy/http/framing.h"
+#include "proxy/policy/authorization.h"
+
+namespace meshdeck::proxy {
+
+// Short reason codes of responses the proxy generates itself, sent as `x-meshdeck-error`.
+namespace error_code {
+inline constexpr const char* kUpstreamConnect = "UC";   // 502: connect failed or refused
+inline constexpr const char* kUpstreamReset = "UR";     // 502: connection reset / bad response
+inline constexpr const char* kNoHealthy = "UH";         // 503: no endpoint available
+inline constexpr const char* kOverflow = "UO";          // 503: circuit breaker open
+inline constexpr const char* kTimeout = "UT";           // 504: route or per-try timeout
+inline constexpr const char* kRateLimited = "RL";       // 429: local rate limit
+inline constexpr const char* kFault = "FI";             // configured status: fault injection
+inline constexpr const char* kDenied = "DENY";          // 403: authorization rule
+inline constexpr const char* kNoRoute = "NR";           // 404: no virtual host or route matched
+inline constexpr const char* kBadRequest = "BR";        // 400/431/501/505: malformed request
+inline constexpr const char* kDraining = "DR";          // 503: proxy shutting down
+inline constexpr const char* kUpstreamTls = "TLS";      // 502: TLS handshake with upstream failed
+inline constexpr const char* kUpstreamIdentity = "UI";  // 502: upstream's SPIFFE id unexpected
+}  // namespace error_code
+
+// One request and its response, whatever protocol carried them: what admission decided, the
+// request head as it goes upstream, the timing and the outcome that finish() counts and turns
+// into telemetry. Filled by admission (proxy/admission.h), the upstream attempts
+// (proxy/upstream_attempt.h) and the relay; owned by the downstream connection for the length
+// of one request. An HTTP/1.1 connection has one at a time; an HTTP/2 connection would have
+// one per stream.
+struct Exchange {
+  using TimePoint = std::chrono::steady_clock::time_point;
+
+  // --- set when the request arrives ---
+  ConfigPtr config;  // the config in force when the request arrived; kept to the end
+  const ListenerConfig* listener = nullptr;
+  TimePoint start;
+
+  // --- admission ---
+  unsigned version = 11;  // HTTP version of the request (10 or 11): the response's
+  bool is_head = false;
+  Framing framing;  // of the request: how its body is read and framed upstream
+  bool upgrade = false;
+  std::string source_service, source_version;  // telemetry source of the request
+  const VirtualHostConfig* vhost = nullptr;
+  const RouteConfig* route = nullptr;
+  std::optional<AuthorizationDecision> authz;  // set when inbound authorization ran
+  // The destination picked by weight (nullptr: none picked: a local reply came first).
+  const WeightedDestination* destination = nullptr;
+  TimePoint deadline = TimePoint::max();  // of the route's timeout
+  RequestHeader head;                     // the request head as it goes upstream
+
+  // --- outcome ---
+  unsigned status = 0;               // sent to the client (0: none)
+  const char* error_code = nullptr;  // x-meshdeck-error of a local reply
+  std::string destination_version;   // version of the endpoint that answered
+  std::optional<bool> upstream_tls;  // set when an upstream connection carried the request
+  uint64_t bytes_in = 0;             // request body bytes read
+  uint64_t bytes_out = 0;            // response body bytes sent
+  uint32_t retries = 0;
+  bool timeout = false, circuit_open = false, rate_limited = false, fault = false, denied = false;
+
+  // The destination's cluster name ("" before one is picked).
+  const std::string& clusterName() const {
+    static const std::string kNone;
+    return destination ? destination->cluster : kNone;
+  }
+  // The destination's cluster in `config` (nullptr: none picked or no such cluster).
+  const ClusterConfig* clusterConfig() const {
+    if (!destination || !config) return nullptr;
+    if (destination->cluster_slot >= 0 &&
+        static_cast<size_t>(destination->cluster_slot) < config->cluster_slots.size())
+      return config->cluster_slots[static_cast<size_t>(destination->cluster_slot)].get();
+    return config->findCluster(destination->cluster);
+  }
+};
+
+// One piece of a request body, read by the downstream connection into its relay buffer.
+struct BodyPiece {
+  const char* data = nullptr;  // nullptr when size is 0
+  size_t size = 0;
+  bool last = false;  // the body is complete
+  // The client went away or timed out (`malformed` null, size 0), or sent a malformed chunk
+  // (size 0) or trailer section (the piece before it is still described) (`malformed`: the
+  // reason).
+  bool failed = false;
+  const char* malformed = nullptr;
+};
+
+// What an upstream attempt needs from the side the request came from, whatever its protocol:
+// the rest of the request body, and a way to pass interim (1xx) responses on.
+class Downstream {
+ public:
+  virtual ~Downstream() = default;
+  // Reads the next piece of the request body (valid until the next call). Called only while
+  // the body is not complete.
+  virtual Awaitable<BodyPiece> readBody(Exchange& ex) = 0;
+  // Passes an interim response (1xx other than 100 and 101) on to the client.
+  virtual Awaitable<void> sendInterim(Exchange& ex, const ResponseHeader& interim) = 0;
+};
+
+}  // namespace meshdeck::proxy

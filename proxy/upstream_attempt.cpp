@@ -1,0 +1,355 @@
+#include "proxy/upstream_attempt.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream_base.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/read.hpp>
+#include <cassert>
+#include <tuple>
+
+#include "proxy/http/headers.h"
+#include "proxy/tls/spiffe.h"
+
+namespace meshdeck::proxy {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
+
+// Active-request accounting for least-request balancing, the circuit breaker and the retry
+// budget, for the length of one attempt.
+class ActiveRequest {
+ public:
+  ActiveRequest(std::shared_ptr<ClusterRuntime> c, size_t i) : c_(std::move(c)), i_(i) {
+    ++c_->active_requests;
+    ++c_->endpoints[i_].active_requests;
+  }
+  ~ActiveRequest() {
+    assert(c_->active_requests > 0 && "cluster active requests underflow");
+    --c_->active_requests;
+    if (i_ < c_->endpoints.size() && c_->endpoints[i_].active_requests > 0)
+      --c_->endpoints[i_].active_requests;
+  }
+  ActiveRequest(const ActiveRequest&) = delete;
+  ActiveRequest& operator=(const ActiveRequest&) = delete;
+
+ private:
+  std::shared_ptr<ClusterRuntime> c_;
+  size_t i_;
+};
+
+// The circuit breaker's request limit, then an endpoint by the balancer with the outlier
+// detector's ejections left out. false (at.local_* set) when the attempt ends here.
+bool pickEndpoint(SessionHost& host, Exchange& ex, ClusterRuntime& cluster, ClusterStats& cs,
+                  Attempt& at) {
+  const ClusterConfig& cc = *cluster.config;
+  const auto& cb = cc.circuit_breaker;
+  if (cb.max_requests && cluster.active_requests >= cb.max_requests) {
+    ++cs.cb_overflow;
+    ex.circuit_open = true;
+    at.local_status = 503;
+    at.local_code = error_code::kOverflow;
+    return false;
+  }
+  const auto now = host.now();
+  for (size_t i = 0; i < cluster.endpoints.size(); ++i)
+    cluster.endpoints[i].available = !cluster.outlier.isEjected(i, now);
+  uint64_t hash = 0;
+  const uint64_t* hash_ptr = nullptr;
+  if (cc.lb_policy == LbPolicy::kRingHash) {
+    auto it = ex.head.find(cc.hash_header);
+    if (it != ex.head.end()) {
+      hash = LoadBalancer::hashKey(sv(it->value()));
+      hash_ptr = &hash;
+    }
+  }
+  at.endpoint = cluster.lb.pick(cluster.endpoints, host.random(), hash_ptr);
+  if (at.endpoint < 0) {
+    ++cs.no_healthy;
+    at.local_status = 503;
+    at.local_code = error_code::kNoHealthy;
+    return false;
+  }
+  return true;
+}
+
+// Counts a failed attempt on endpoint `idx` (and tells the outlier detector).
+void recordFailure(SessionHost& host, ClusterRuntime& cluster, ClusterStats& cs, size_t idx,
+                   Attempt& at, AttemptFailure f) {
+  const ClusterConfig& cc = *cluster.config;
+  const EndpointConfig& ep = cc.endpoints[idx];
+  spdlog::debug("cluster {}: attempt to {} failed ({}, {} connection)", cc.name, ep.address(),
+                f == AttemptFailure::kConnectFailure ? "connect"
+                : f == AttemptFailure::kReset        ? "reset"
+                                                     : "timeout",
+                at.reused ? "pooled" : "new");
+  at.failure = f;
+  if (f == AttemptFailure::kConnectFailure)
+    ++cs.cx_connect_fail;
+  else if (f == AttemptFailure::kReset)
+    ++cs.rq_reset;
+  else if (f == AttemptFailure::kTimeout)
+    ++cs.rq_timeout;
+  ++cs.rq_total;
+  ++cs.responses[0];
+  if (cluster.outlier.onFailure(idx, host.now())) {
+    ++cs.outlier_ejections;
+    spdlog::info("cluster {}: endpoint {} ejected", cc.name, ep.address());
+  }
+}
+
+// Checks the final response head's framing (one decision for reading its body and framing
+// what the client gets) and counts the response; false (attempt failed, connection dropped)
+// when it is malformed.
+bool acceptResponseHead(SessionHost& host, Exchange& ex, ClusterRuntime& cluster, ClusterStats& cs,
+                        size_t idx, Attempt& at,
+                        std::chrono::steady_clock::time_point attempt_start) {
+  at.framing = decideResponseFraming(at.response->get(), ex.is_head);
+  if (!at.framing.refused() && !parserAgrees(*at.response, at.framing)) {
+    at.framing.kind = BodyFraming::kRefuse;
+    at.framing.reason = "framing_mismatch";
+  }
+  if (at.framing.refused()) {
+    ++host.stats().malformed_responses[at.framing.reason];
+    at.response.reset();
+    at.conn.reset();
+    at.reused = false;
+    recordFailure(host, cluster, cs, idx, at, AttemptFailure::kReset);
+    return false;
+  }
+  const unsigned status = at.response->get().result_int();
+  ++cs.rq_total;
+  ++cs.responses[statusClass(status)];
+  cs.latency->record(static_cast<uint64_t>((host.now() - attempt_start).count()));
+  if (status >= 500) {
+    if (cluster.outlier.onFailure(idx, host.now())) {
+      ++cs.outlier_ejections;
+      spdlog::info("cluster {}: endpoint {} ejected after 5xx", cluster.config->name,
+                   cluster.config->endpoints[idx].address());
+    }
+  } else {
+    cluster.outlier.onSuccess(idx);
+  }
+  return true;
+}
+
+}  // namespace
+
+bool parserAgrees(const ResponseParser& p, const Framing& f) {
+  switch (f.kind) {
+    case BodyFraming::kNone:
+      return p.is_done();
+    case BodyFraming::kContentLength:
+      return !p.chunked() && p.content_length() == f.length;
+    case BodyFraming::kChunked:
+      return p.chunked() && !p.content_length();
+    case BodyFraming::kCloseDelimited:
+      return !p.is_done() && !p.chunked() && !p.content_length();
+    case BodyFraming::kRefuse:
+      break;
+  }
+  return false;
+}
+
+Awaitable<ConnectOutcome> connectUpstream(SessionHost& host, UpstreamConnection& conn,
+                                          const EndpointConfig& ep, const ClusterConfig& cc,
+                                          std::chrono::steady_clock::time_point deadline,
+                                          ClusterStats& cs) {
+  conn.address = ep.address();
+  conn.pool_key = poolKey(ep, cc);
+  beast::error_code ec;
+  const tcp::endpoint target(asio::ip::make_address(ep.host, ec), ep.port);
+  if (ec) co_return ConnectOutcome::kConnectFailed;
+  conn.stream.expires_at(deadline);
+  auto [cec] = co_await conn.stream.tcp().async_connect(target, kNoThrow);
+  if (cec)
+    co_return cec == beast::error::timeout ? ConnectOutcome::kTimeout
+                                           : ConnectOutcome::kConnectFailed;
+  conn.stream.socket().set_option(tcp::no_delay(true), ec);
+  if (!cc.tls.mutual) co_return ConnectOutcome::kOk;
+
+  auto contexts = host.tls();
+  if (!contexts) {
+    ++cs.tls_failures;
+    spdlog::debug("cluster {}: MUTUAL_TLS but this proxy has no identity yet", cc.name);
+    co_return ConnectOutcome::kTlsFailed;
+  }
+  conn.stream.startTls(contexts->client());
+  host.tlsSessions().prepare(conn.stream.ssl(), conn.address, contexts->generation());
+  auto [hec] = co_await conn.stream.async_handshake(asio::ssl::stream_base::client, kNoThrow);
+  if (hec) {
+    ++cs.tls_failures;
+    spdlog::debug("cluster {}: TLS handshake with {} failed: {}", cc.name, conn.address,
+                  hec.message());
+    co_return hec == beast::error::timeout ? ConnectOutcome::kTimeout : ConnectOutcome::kTlsFailed;
+  }
+  const auto id = tls::spiffeIdOf(SSL_get0_peer_certificate(conn.stream.ssl()));
+  const auto check =
+      tls::checkServerIdentity(id, trustDomain(host, *contexts), cc.tls.expected_identities);
+  if (check != tls::PeerIdentityCheck::kOk) {
+    ++cs.tls_identity_mismatch;
+    spdlog::warn("cluster {}: endpoint {} presented {} ({})", cc.name, conn.address,
+                 id ? *id : std::string("no SPIFFE id"), tls::toString(check));
+    co_return ConnectOutcome::kIdentityMismatch;
+  }
+  conn.peer_identity = *id;
+  if (SSL_session_reused(conn.stream.ssl()))
+    ++cs.tls_resumed;
+  else
+    ++cs.tls_handshakes;
+  co_return ConnectOutcome::kOk;
+}
+
+Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames& wire,
+                           Exchange& ex, const BodyPiece& first, bool fresh_only, Attempt& at) {
+  assert(ex.destination && ex.route && "an attempt needs a destination");
+  const RequestHeader& head = ex.head;
+  auto cluster = host.cluster(*ex.config, ex.destination->cluster_slot, ex.destination->cluster);
+  at.cluster = cluster;
+  if (!cluster) {
+    (void)host.stats().clusters[ex.destination->cluster];  // listed, with no requests
+    at.local_status = 503;
+    at.local_code = error_code::kNoHealthy;
+    co_return;
+  }
+  auto& cs = cluster->statsIn(host.stats());
+  const ClusterConfig& cc = *cluster->config;
+  const auto& cb = cc.circuit_breaker;
+  if (!pickEndpoint(host, ex, *cluster, cs, at)) co_return;
+  const size_t idx = static_cast<size_t>(at.endpoint);
+  assert(idx < cc.endpoints.size() && idx < cluster->pool_keys.size());
+  const EndpointConfig& ep = cc.endpoints[idx];
+  ex.destination_version = ep.version.empty() ? cc.version : ep.version;
+
+  // Undone when the attempt's scope ends.
+  const ActiveRequest active(cluster, idx);
+
+  const auto attempt_start = host.now();
+  auto attempt_deadline = ex.deadline;
+  if (ex.route->retry.per_try_timeout.count() > 0)
+    attempt_deadline = std::min(attempt_deadline, attempt_start + ex.route->retry.per_try_timeout);
+  if (attempt_deadline == Exchange::TimePoint::max())
+    attempt_deadline = attempt_start + ex.listener->idle_timeout;
+
+  auto onFailure = [&](AttemptFailure f) { recordFailure(host, *cluster, cs, idx, at, f); };
+
+  if (!fresh_only) {
+    at.conn = host.pool().takeUsable(cluster->pool_keys[idx], cc.tls, host.now());
+    if (at.conn) {
+      at.reused = true;
+      ++cs.cx_reused;
+    }
+  }
+  if (!at.conn) {
+    if ((cb.max_connections && cluster->counters->connections >= cb.max_connections) ||
+        (cb.max_pending_requests && cluster->pending_requests >= cb.max_pending_requests)) {
+      ++cs.cb_overflow;
+      ex.circuit_open = true;
+      at.local_status = 503;
+      at.local_code = error_code::kOverflow;
+      co_return;
+    }
+    at.conn = std::make_unique<UpstreamConnection>(host.io());
+    at.conn->counters = cluster->counters;
+    ++cluster->counters->connections;
+    ++cluster->pending_requests;
+    const auto outcome = co_await connectUpstream(
+        host, *at.conn, ep, cc, std::min(attempt_deadline, host.now() + cc.connect_timeout), cs);
+    assert(cluster->pending_requests > 0 && "cluster pending requests underflow");
+    --cluster->pending_requests;
+    if (outcome != ConnectOutcome::kOk) {
+      // A connect timeout is the attempt's timeout once its deadline has passed; TLS failures
+      // keep their own codes (TLS, UI) for the 502.
+      at.tls_code = outcome == ConnectOutcome::kTlsFailed          ? error_code::kUpstreamTls
+                    : outcome == ConnectOutcome::kIdentityMismatch ? error_code::kUpstreamIdentity
+                                                                   : nullptr;
+      onFailure(outcome == ConnectOutcome::kTimeout && host.now() >= attempt_deadline
+                    ? AttemptFailure::kTimeout
+                    : AttemptFailure::kConnectFailure);
+      co_return;
+    }
+    ++cs.cx_connect;
+  }
+  ex.upstream_tls = at.conn->stream.isTls();
+
+  // Request head and body. The head is serialized into one buffer and leaves together with
+  // the first piece of the body: one send, one iovec for a small request.
+  auto& stream = at.conn->stream;
+  const bool chunked = ex.framing.kind == BodyFraming::kChunked;
+  wire.clear();
+  appendHead(wire.head(), head);
+  const char* piece = first.size ? first.data : nullptr;
+  size_t piece_size = first.size;
+  bool more = !first.last;
+  for (;;) {
+    stream.expires_at(at.request_sent ? host.now() + ex.listener->idle_timeout : attempt_deadline);
+    beast::error_code ec;
+    if (wire.frame(piece, piece_size, chunked, !more) > 0)
+      std::tie(ec, std::ignore) = co_await asio::async_write(stream, wire.buffers(), kNoThrow);
+    wire.clear();
+    if (ec) {
+      onFailure(ec == beast::error::timeout ? AttemptFailure::kTimeout : AttemptFailure::kReset);
+      co_return;
+    }
+    at.request_sent = true;
+    if (!more) break;
+    // The client went away, or sent a malformed chunk or trailer mid-body: the upstream
+    // connection is dropped (the last chunk is not sent yet) so it never sees a complete
+    // request, and a malformed request is answered by the caller.
+    const BodyPiece next = co_await downstream.readBody(ex);
+    if (next.failed) {
+      at.malformed = next.malformed;
+      at.downstream_failed = true;
+      at.conn.reset();
+      ex.status = 400;
+      co_return;
+    }
+    ex.bytes_in += next.size;
+    piece = next.size ? next.data : nullptr;
+    piece_size = next.size;
+    more = !next.last;
+  }
+
+  // Response head; interim 1xx responses other than 101 are passed on (HTTP/1.1 clients only).
+  for (;;) {
+    at.response.emplace();
+    at.response->body_limit(boost::none);
+    at.response->header_limit(kMaxHeaderBytes);
+    if (ex.is_head) at.response->skip(true);
+    stream.expires_at(attempt_deadline);
+    auto [ec, n] =
+        co_await http::async_read_header(stream, at.conn->buffer, *at.response, kNoThrow);
+    if (ec) {
+      at.response.reset();
+      if (ec.category() == http::make_error_code(http::error::bad_field).category()) {
+        // A head Beast's parser refused (CL with TE, differing lengths, bad syntax).
+        ++host.stats().malformed_responses[ec == http::error::bad_content_length ||
+                                                   ec == http::error::multiple_content_length ||
+                                                   ec == http::error::bad_transfer_encoding
+                                               ? "bad_framing"
+                                               : "bad_response"];
+        at.reused = false;  // not a pooled connection the upstream had closed
+      }
+      onFailure(ec == beast::error::timeout ? AttemptFailure::kTimeout : AttemptFailure::kReset);
+      co_return;
+    }
+    const unsigned status = at.response->get().result_int();
+    if (status >= 100 && status < 200 && status != 101) {
+      if (status != 100 && ex.version == 11)
+        co_await downstream.sendInterim(ex, at.response->get().base());
+      continue;
+    }
+    break;
+  }
+  // A malformed framing is a failed attempt (502 UR), and its connection is not reused.
+  (void)acceptResponseHead(host, ex, *cluster, cs, idx, at, attempt_start);
+}
+
+}  // namespace meshdeck::proxy

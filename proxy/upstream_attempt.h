@@ -1,0 +1,64 @@
+#pragma once
+
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <memory>
+#include <optional>
+
+#include "proxy/awaitable.h"
+#include "proxy/cluster_runtime.h"
+#include "proxy/exchange.h"
+#include "proxy/http/wire_frames.h"
+#include "proxy/session_host.h"
+#include "proxy/upstream_pool.h"
+
+namespace meshdeck::proxy {
+
+// Largest response or request head the proxy reads.
+inline constexpr size_t kMaxHeaderBytes = 64 * 1024;
+
+using ResponseParser =
+    boost::beast::http::response_parser<boost::beast::http::buffer_body, FieldAllocator<char>>;
+
+enum class ConnectOutcome { kOk, kConnectFailed, kTimeout, kTlsFailed, kIdentityMismatch };
+
+// Opens `conn` to endpoint `ep` of cluster `cc` before `deadline`. For a MUTUAL_TLS cluster it
+// then does the TLS 1.3 handshake with the host's current identity (offering the last session
+// of that endpoint, so most handshakes are resumptions) and checks the server's SPIFFE id
+// against the trust domain and the cluster's expected identities. Counts into `cs`.
+Awaitable<ConnectOutcome> connectUpstream(SessionHost& host, UpstreamConnection& conn,
+                                          const EndpointConfig& ep, const ClusterConfig& cc,
+                                          std::chrono::steady_clock::time_point deadline,
+                                          ClusterStats& cs);
+
+// The state and result of one upstream attempt (Envoy's UpstreamRequest).
+struct Attempt {
+  AttemptFailure failure = AttemptFailure::kNone;
+  const char* local_code = nullptr;  // set when the attempt ended in a local reply (UH, UO)
+  unsigned local_status = 0;
+  std::unique_ptr<UpstreamConnection> conn;
+  std::optional<ResponseParser> response;  // the response head, when one was read
+  Framing framing;                         // of the response head
+  int endpoint = -1;
+  bool reused = false;
+  bool request_sent = false;
+  bool downstream_failed = false;
+  const char* malformed = nullptr;  // downstream_failed by a malformed body: the reason
+  std::shared_ptr<ClusterRuntime> cluster;
+  const char* tls_code = nullptr;  // TLS / UI when the connect failure was about TLS
+};
+
+// One attempt to carry the request of `ex` upstream: the circuit breaker, an endpoint by the
+// cluster's balancer (outlier ejections left out), a pooled connection (unless `fresh_only`)
+// or a new one (connect, TLS), the head with `first` (the body piece in hand) as one send, the
+// rest of the body as `downstream` delivers it, and the response head (interim 1xx responses
+// passed on through `downstream`). Counts into the cluster's stats and the outlier detector.
+// On return `at` says how it ended; its connection, when kept, is positioned at the response
+// body. `wire` is the downstream connection's frame buffer (free while an attempt runs).
+Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames& wire,
+                           Exchange& ex, const BodyPiece& first, bool fresh_only, Attempt& at);
+
+// Whether `p` reads a message body as `f` says (the response side of admission's check).
+bool parserAgrees(const ResponseParser& p, const Framing& f);
+
+}  // namespace meshdeck::proxy

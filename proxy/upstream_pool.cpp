@@ -1,0 +1,78 @@
+#include "proxy/upstream_pool.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cerrno>
+
+namespace meshdeck::proxy {
+
+UpstreamConnection::~UpstreamConnection() {
+  if (counters) {
+    assert(counters->connections > 0 && "cluster connection count underflow");
+    if (counters->connections > 0) --counters->connections;
+  }
+}
+
+std::string poolKey(const EndpointConfig& ep, const ClusterConfig& cc) {
+  return cc.tls.mutual ? ep.address() + "|tls" : ep.address();
+}
+
+std::unique_ptr<UpstreamConnection> UpstreamPool::take(const std::string& key) {
+  auto it = idle_.find(key);
+  if (it == idle_.end() || it->second.empty()) return nullptr;
+  auto c = std::move(it->second.back());
+  it->second.pop_back();
+  assert(c->idle);
+  c->idle = false;
+  return c;
+}
+
+std::unique_ptr<UpstreamConnection> UpstreamPool::takeUsable(const std::string& key,
+                                                             const UpstreamTlsConfig& tls,
+                                                             TimePoint now) {
+  while (auto idle = take(key)) {
+    // A pooled TLS connection was verified against the expectations of its time: check them
+    // again in case the cluster's expected identities changed since.
+    if (tls.mutual && !tls.expected_identities.empty() &&
+        std::find(tls.expected_identities.begin(), tls.expected_identities.end(),
+                  idle->peer_identity) == tls.expected_identities.end())
+      continue;
+    if (stillOpen(*idle, now)) return idle;
+  }
+  return nullptr;
+}
+
+void UpstreamPool::give(std::unique_ptr<UpstreamConnection> connection, uint32_t max_idle,
+                        TimePoint now) {
+  assert(connection && !connection->idle && "connection returned to the pool twice");
+  auto& list = idle_[connection->pool_key];
+  if (list.size() >= max_idle) return;
+  connection->stream.expires_never();
+  connection->idle_since = now;
+  connection->idle = true;
+  list.push_back(std::move(connection));
+}
+
+bool UpstreamPool::stillOpen(UpstreamConnection& c, TimePoint now) const {
+  // For TLS, neither input already received by the stream nor records on the socket, which
+  // would be a close_notify or an alert at this point.
+  if (c.buffer.size() > 0) return false;
+  if (c.stream.tlsInputPending()) return false;
+  if (now - c.idle_since < kTrustRecentlyIdle) return true;
+  return probe_(c);
+}
+
+size_t UpstreamPool::idleCount(const std::string& key) const {
+  auto it = idle_.find(key);
+  return it == idle_.end() ? 0 : it->second.size();
+}
+
+bool UpstreamPool::peekSocket(UpstreamConnection& c) {
+  char byte;
+  const auto r = ::recv(c.stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+}  // namespace meshdeck::proxy
