@@ -64,7 +64,7 @@ void DemoController::loadScenarios() {
   namespace fleet = cp::fleet;
   const auto demo_file = fleet::findDemoFile(demo_.toStdString());
   if (!demo_file) return;
-  std::vector<fleet::FileError> errors;
+  std::vector<common::LocatedError> errors;
   const auto mesh = fleet::loadDemoMesh(*demo_file, &errors);
   if (!mesh) return;
   for (const auto& file : fleet::bundledScenarios()) {

@@ -20,7 +20,7 @@ namespace v1 = meshdeck::v1;
 namespace {
 ApplyResult refused(const std::string& file, std::string message) {
   ApplyResult r;
-  r.errors.push_back(ValidationError{file, 0, 0, "", std::move(message)});
+  r.errors.push_back(common::LocatedError{file, 0, 0, "", std::move(message)});
   return r;
 }
 }  // namespace
@@ -52,7 +52,7 @@ class GrpcControlPlane::Impl {
 
   static ApplyResult failure(const grpc::Status& s) {
     ApplyResult r;
-    r.errors.push_back(ValidationError{"", 0, 0, "", "control plane: " + s.error_message()});
+    r.errors.push_back(common::LocatedError{"", 0, 0, "", "control plane: " + s.error_message()});
     return r;
   }
 

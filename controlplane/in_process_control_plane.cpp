@@ -531,7 +531,7 @@ class InProcessControlPlane::Impl {
     const auto set = store_.current();
     for (const auto& p : set->policies)
       out.push_back(
-          PolicyInfo{kindName(p.kind), p.name, p.target(), p.yaml, p.changed_in, p.badges()});
+          PolicyInfo{toString(p.kind), p.name, p.target(), p.yaml, p.changed_in, p.badges()});
     return out;
   }
 

@@ -93,7 +93,7 @@ std::string snapshotToJson(const GraphSnapshot& g, const std::vector<PolicyInfo>
         {"host", p.host},
         {"inbound_port", p.inbound_port},
         {"admin_port", p.admin_port},
-        {"state", syncStateName(p.state)},
+        {"state", toString(p.state)},
         {"version_sent", p.version_sent},
         {"version_acked", p.version_acked},
         {"nack_reason", p.nack_reason},

@@ -101,7 +101,7 @@ AuthzCounterMap WorkerStats::authzTotals() const {
   return all;
 }
 
-const char* authzActionName(AuthzAction a) {
+const char* toString(AuthzAction a) {
   switch (a) {
     case AuthzAction::kAllow:
       return "ALLOW";

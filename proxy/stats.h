@@ -56,7 +56,7 @@ struct ClusterStats {
 // position there; the default decision (no enforced rule matched) has policy "" and rule
 // "default".
 enum class AuthzAction { kAllow, kDeny, kDefault };
-const char* authzActionName(AuthzAction a);  // "ALLOW", "DENY", "DEFAULT"
+const char* toString(AuthzAction a);  // "ALLOW", "DENY", "DEFAULT"
 
 struct AuthzRuleId {
   std::string policy, rule;

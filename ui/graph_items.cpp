@@ -179,7 +179,7 @@ QString EdgeItem::tooltipText() const {
   const auto& m = edge_.metrics;
   QString text = QStringLiteral("<b>%1 → %2</b> (%3)")
                      .arg(QString::fromStdString(edge_.source),
-                          QString::fromStdString(edge_.destination), healthName(health_));
+                          QString::fromStdString(edge_.destination), displayName(health_));
   if (m.requests > 0) {
     text += QStringLiteral("<br>%1 · %2 ok<br>p50 %3 · p90 %4 · p99 %5")
                 .arg(formatRate(m.requests_per_second), formatPercent(m.success_rate),
@@ -191,7 +191,7 @@ QString EdgeItem::tooltipText() const {
     const cp::EdgeTransport transport = cp::edgeTransport(m.mtls_requests, m.plaintext_requests);
     if (transport != cp::EdgeTransport::kNone) {
       text += QStringLiteral("<br>%1: %2 over mTLS · %3 plaintext")
-                  .arg(transportLabel(transport))
+                  .arg(displayName(transport))
                   .arg(m.mtls_requests)
                   .arg(m.plaintext_requests);
     }

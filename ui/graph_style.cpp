@@ -44,7 +44,7 @@ QString formatMetric(const cp::WindowMetrics& m, EdgeMetric metric) {
   return {};
 }
 
-QString healthName(Health h) {
+QString displayName(Health h) {
   switch (h) {
     case Health::kIdle:
       return QStringLiteral("idle");
@@ -58,7 +58,7 @@ QString healthName(Health h) {
   return {};
 }
 
-QString transportLabel(cp::EdgeTransport transport) {
+QString displayName(cp::EdgeTransport transport) {
   switch (transport) {
     case cp::EdgeTransport::kNone:
       return QStringLiteral("no traffic");

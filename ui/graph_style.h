@@ -30,7 +30,8 @@ QString formatMetric(const cp::WindowMetrics& m, EdgeMetric metric);
 QString formatLatency(double ms);
 QString formatRate(double rps);
 QString formatPercent(double share);
-QString healthName(Health h);
+// The label of a health state ("idle", "healthy", "degraded", "failing").
+QString displayName(Health h);
 
 // Colours of the graph, derived from the application palette so that the graph follows the
 // system's light or dark theme.
@@ -48,7 +49,7 @@ struct GraphStyle {
 
 // How an edge's requests of the window travelled (the control plane's rule,
 // cp::edgeTransport), as the graph says it: "no traffic", "mTLS", "plaintext", "mixed".
-QString transportLabel(cp::EdgeTransport transport);
+QString displayName(cp::EdgeTransport transport);
 
 // Badges an edge carries: those the control plane computed for the policies that apply to it
 // (cp::PolicyBadges) and what its traffic shows (faults injected, rate-limited requests, mTLS

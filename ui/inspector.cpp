@@ -40,7 +40,7 @@ QChartView* makeChartView(QChart* chart, QWidget* parent, int height) {
   return view;
 }
 
-QString syncStateName(cp::SyncState s) {
+QString displayName(cp::SyncState s) {
   switch (s) {
     case cp::SyncState::kNeverSent:
       return QStringLiteral("never sent");
@@ -491,7 +491,7 @@ void Inspector::showNode(const cp::ServiceNode& node) {
     node_proxies_->insertRow(row);
     auto* proxy = setItem(node_proxies_, row, 0, QString::fromStdString(p.proxy_id));
     setItem(node_proxies_, row, 1, QString::fromStdString(p.version));
-    setItem(node_proxies_, row, 2, syncStateName(p.state));
+    setItem(node_proxies_, row, 2, displayName(p.state));
     setItem(node_proxies_, row, 3,
             QStringLiteral("%1 / %2").arg(QString::fromStdString(p.version_sent),
                                           QString::fromStdString(p.version_acked)));

@@ -180,7 +180,7 @@ void setService(QComboBox* box, const QString& service) {
 
 }  // namespace
 
-QString policyFormTitle(PolicyFormKind kind) {
+QString displayName(PolicyFormKind kind) {
   switch (kind) {
     case PolicyFormKind::kCanary:
       return QObject::tr("Canary split");
@@ -814,7 +814,7 @@ PolicyFormDialog::PolicyFormDialog(PolicyFormKind kind, const QStringList& servi
                                    const QMap<QString, QStringList>& versions,
                                    std::vector<cp::PolicyInfo> existing, QWidget* parent)
     : QDialog(parent), kind_(kind), existing_(std::move(existing)) {
-  setWindowTitle(policyFormTitle(kind));
+  setWindowTitle(displayName(kind));
   setObjectName(QStringLiteral("policyFormDialog"));
   switch (kind) {
     case PolicyFormKind::kCanary:

@@ -29,7 +29,7 @@ namespace meshdeck::ui {
 
 enum class PolicyFormKind { kCanary, kRetries, kTimeout, kFault, kMtls, kAuthorization };
 
-QString policyFormTitle(PolicyFormKind kind);
+QString displayName(PolicyFormKind kind);
 
 // What a form wrote: the YAML (one or several documents) and one line for the status label.
 struct PolicyFormResult {

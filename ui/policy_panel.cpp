@@ -125,7 +125,7 @@ PolicyPanel::PolicyPanel(ControlPlaneClient* client, QWidget* parent)
   for (PolicyFormKind kind :
        {PolicyFormKind::kCanary, PolicyFormKind::kRetries, PolicyFormKind::kTimeout,
         PolicyFormKind::kFault, PolicyFormKind::kMtls, PolicyFormKind::kAuthorization}) {
-    forms_menu->addAction(policyFormTitle(kind) + QStringLiteral("…"), this,
+    forms_menu->addAction(displayName(kind) + QStringLiteral("…"), this,
                           [this, kind] { showForm(kind); });
   }
   forms_button_->setMenu(forms_menu);
@@ -236,16 +236,18 @@ void PolicyPanel::submit(bool dry_run) {
       });
 }
 
-void PolicyPanel::showErrors(const std::vector<cp::ValidationError>& errors) {
+void PolicyPanel::showErrors(const std::vector<common::LocatedError>& errors) {
   errors_->clear();
   QList<QTextEdit::ExtraSelection> marks;
   const QColor error_colour(0xd6, 0x33, 0x33);
   for (const auto& e : errors) {
-    QString where =
+    // The editor is the file: its position in words (a click jumps there), then the error's own
+    // text without the location ("field: message").
+    const QString where =
         e.line > 0 ? tr("line %1, column %2").arg(e.line).arg(e.column) : tr("document");
-    QString text = where + QStringLiteral(": ");
-    if (!e.field.empty()) text += QString::fromStdString(e.field) + QStringLiteral(": ");
-    text += QString::fromStdString(e.message);
+    const QString text =
+        where + QStringLiteral(": ") +
+        QString::fromStdString(common::LocatedError{"", 0, 0, e.field, e.message}.toString());
     auto* item = new QListWidgetItem(text, errors_);
     item->setData(kLineRole, int(e.line));
     item->setData(kColumnRole, int(e.column));

@@ -59,7 +59,7 @@ class PolicyPanel : public QWidget {
 
  private:
   void submit(bool dry_run);
-  void showErrors(const std::vector<cp::ValidationError>& errors);
+  void showErrors(const std::vector<common::LocatedError>& errors);
   void clearErrors();
   void jumpTo(int line, int column);
 

@@ -17,11 +17,11 @@ namespace {
 
 // Text a YAML author could have typed: UTF-8 without control characters but tab, LF and CR
 // (YAML's printable set; NUL also makes yaml-cpp guess UTF-16 or UTF-32).
-std::optional<YamlError> checkText(std::string_view text, const std::string& source) {
+std::optional<LocatedError> checkText(std::string_view text, const std::string& source) {
   const auto bad = findInvalidUtf8(text, /*refuse_controls=*/true);
   if (!bad) return std::nullopt;
-  return YamlError{source, static_cast<uint32_t>(bad->line), static_cast<uint32_t>(bad->column),
-                   "not UTF-8 text (" + bad->what() + ")", ""};
+  return LocatedError{source, static_cast<uint32_t>(bad->line), static_cast<uint32_t>(bad->column),
+                      "", "not UTF-8 text (" + bad->what() + ")"};
 }
 
 // Thrown by the counter to stop the parser at the first limit passed.
@@ -153,7 +153,7 @@ class LimitCounter : public YAML::EventHandler {
   int last_document_pos_ = -1;  // where the last document started
 };
 
-YamlError refused(const std::string& source, const YAML::Mark& mark, std::string message) {
+LocatedError refused(const std::string& source, const YAML::Mark& mark, std::string message) {
   return yamlErrorAt(source, mark, "", std::move(message));
 }
 
@@ -168,10 +168,9 @@ YamlDocuments loadYaml(std::string_view text, const std::string& source_name,
   YamlDocuments out;
   out.stats.bytes = text.size();
   if (text.size() > limits.max_bytes) {
-    out.error = YamlError{source_name, 0, 0,
-                          "text too large (" + std::to_string(text.size()) + " bytes, limit " +
-                              std::to_string(limits.max_bytes) + ")",
-                          ""};
+    out.error = LocatedError{source_name, 0, 0, "",
+                             "text too large (" + std::to_string(text.size()) + " bytes, limit " +
+                                 std::to_string(limits.max_bytes) + ")"};
     return out;
   }
   if (auto bad = checkText(text, source_name)) {
@@ -199,7 +198,7 @@ YamlDocuments loadYamlFile(const std::filesystem::path& path, const YamlLimits& 
   YamlDocuments out;
   const std::string source = path.string();
   const auto fail = [&](std::string message) {
-    out.error = YamlError{source, 0, 0, std::move(message), ""};
+    out.error = LocatedError{source, 0, 0, "", std::move(message)};
     return out;
   };
   std::ifstream in(path, std::ios::binary);

@@ -55,7 +55,7 @@ struct YamlStats {
 // The documents of one input, or the one reason it was refused.
 struct YamlDocuments {
   std::vector<YAML::Node> documents;  // in order; an empty document is a Null node
-  std::optional<YamlError> error;     // set when refused; `documents` is then empty
+  std::optional<LocatedError> error;  // set when refused; `documents` is then empty
   YamlStats stats;                    // what was counted (up to the refusal)
 
   bool ok() const { return !error.has_value(); }

@@ -1,14 +1,21 @@
 #include "controlplane/api/types.h"
 
-#include <fmt/format.h>
-
 namespace meshdeck::cp {
 
-std::string ValidationError::toString() const {
-  std::string where = file.empty() ? std::string("<input>") : file;
-  if (line > 0) where += fmt::format(":{}:{}", line, column);
-  return field.empty() ? fmt::format("{}: {}", where, message)
-                       : fmt::format("{}: {}: {}", where, field, message);
+const char* toString(SyncState state) {
+  switch (state) {
+    case SyncState::kNeverSent:
+      return "never-sent";
+    case SyncState::kSynced:
+      return "synced";
+    case SyncState::kStale:
+      return "stale";
+    case SyncState::kRejected:
+      return "rejected";
+    case SyncState::kDisconnected:
+      return "disconnected";
+  }
+  return "?";
 }
 
 }  // namespace meshdeck::cp

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/latency_histogram.h"
+#include "common/located_error.h"
 #include "common/telemetry/counter_fields.h"
 
 // Plain C++ types of the ControlPlane interface. No protobuf, no Qt: the UI and the control
@@ -64,6 +65,8 @@ struct ServiceEdge {
 };
 
 enum class SyncState { kNeverSent, kSynced, kStale, kRejected, kDisconnected };
+// "never-sent", "synced", "stale", "rejected", "disconnected" (the snapshot file's spelling).
+const char* toString(SyncState state);
 
 struct ProxyInfo {
   std::string proxy_id, service, version, host;
@@ -110,18 +113,10 @@ struct PolicyInfo {
   PolicyBadges badges{};  // braces: PolicyInfo{kind, name, ...} may leave it out
 };
 
-struct ValidationError {
-  std::string file;
-  uint32_t line = 0, column = 0;  // 1-based; 0 when unknown
-  std::string field;              // "spec.destinations[1].weight"
-  std::string message;
-  std::string toString() const;  // "file:line:column: field: message"
-};
-
 struct ApplyResult {
   bool ok = false;
   uint64_t revision = 0;
-  std::vector<ValidationError> errors;
+  std::vector<common::LocatedError> errors;
   std::string summary;
 };
 

@@ -42,7 +42,7 @@ uint32_t DemoMesh::appsPerProcess() const {
 namespace {
 
 std::optional<DemoMesh> parseLoaded(const common::YamlDocuments& loaded, const std::string& file,
-                                    std::vector<FileError>* errors) try {
+                                    std::vector<common::LocatedError>* errors) try {
   const size_t errors_before = errors->size();
   Reader r(file, errors);
   const auto doc = detail::loadDocument(r, loaded, "DemoMesh", errors);
@@ -214,12 +214,12 @@ std::optional<DemoMesh> parseLoaded(const common::YamlDocuments& loaded, const s
 }  // namespace
 
 std::optional<DemoMesh> parseDemoMesh(const std::string& yaml, const std::string& file,
-                                      std::vector<FileError>* errors) {
+                                      std::vector<common::LocatedError>* errors) {
   return parseLoaded(common::loadYaml(yaml, file), file, errors);
 }
 
 std::optional<DemoMesh> loadDemoMesh(const std::filesystem::path& file,
-                                     std::vector<FileError>* errors) {
+                                     std::vector<common::LocatedError>* errors) {
   auto parsed = parseLoaded(common::loadYamlFile(file), file.string(), errors);
   if (parsed) parsed->source = file;
   return parsed;

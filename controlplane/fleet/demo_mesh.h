@@ -11,10 +11,6 @@
 
 namespace meshdeck::cp::fleet {
 
-// A problem in a demo or scenario file, located precisely: the YAML readers' one error type
-// (field e.g. "spec.services[3].versions[0].replicas").
-using FileError = common::YamlError;
-
 // How a demo service instance behaves (meshdeck-demo-service flags).
 struct Behaviour {
   std::chrono::nanoseconds latency_p50{std::chrono::milliseconds(2)};
@@ -77,10 +73,10 @@ struct DemoMesh {
 // (unknown fields, wrong types, out-of-range numbers, calls to undeclared services, call
 // cycles, duplicate names), each with file, line, column and field path.
 std::optional<DemoMesh> loadDemoMesh(const std::filesystem::path& file,
-                                     std::vector<FileError>* errors);
+                                     std::vector<common::LocatedError>* errors);
 // Same, from text (`file` names it in errors).
 std::optional<DemoMesh> parseDemoMesh(const std::string& yaml, const std::string& file,
-                                      std::vector<FileError>* errors);
+                                      std::vector<common::LocatedError>* errors);
 
 // A generated mesh of `services` services in layers (edge, frontend, business, data) whose
 // call graph has a heavy-tailed in-degree (preferential attachment), deterministic for a seed.

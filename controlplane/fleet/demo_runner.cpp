@@ -10,11 +10,10 @@
 namespace meshdeck::cp::fleet {
 
 namespace {
-std::string errorsToText(const std::vector<ValidationError>& errors) {
+// One indented line per error, after a "refused:" prefix.
+std::string errorsToText(const std::vector<common::LocatedError>& errors) {
   std::string s;
-  for (const auto& e : errors)
-    s += fmt::format("\n  {}:{}:{}: {}{}", e.file, e.line, e.column,
-                     e.field.empty() ? "" : e.field + ": ", e.message);
+  for (const auto& e : errors) s += "\n  " + e.toString();
   return s;
 }
 }  // namespace
@@ -114,7 +113,7 @@ int DemoRunner::run(const std::function<bool()>& cancelled) {
   started_ = Clock::now();
   const auto started = started_;
 
-  std::vector<FileError> errors;
+  std::vector<common::LocatedError> errors;
   const auto demo_file = findDemoFile(options_.demo);
   if (!demo_file) {
     std::string dirs;
@@ -135,7 +134,7 @@ int DemoRunner::run(const std::function<bool()>& cancelled) {
     scenario = loadScenario(*file, &errors);
   }
   if (!errors.empty()) {
-    for (const auto& e : errors) say(e.str());
+    for (const auto& e : errors) say(e.toString());
     return 2;
   }
   if (scenario && scenario->demo != mesh->name) {
@@ -144,7 +143,7 @@ int DemoRunner::run(const std::function<bool()>& cancelled) {
     return 2;
   }
   if (scenario && !checkHighlights(*scenario, *mesh, scenario_file.string(), &errors)) {
-    for (const auto& e : errors) say(e.str());
+    for (const auto& e : errors) say(e.toString());
     return 2;
   }
 
@@ -216,12 +215,11 @@ int DemoRunner::run(const std::function<bool()>& cancelled) {
     auto over = [&] { return Clock::now() >= deadline || (cancelled && cancelled()); };
     while (!over()) {
       if (auto next = options_.next_scenario ? options_.next_scenario() : std::nullopt) {
-        std::vector<FileError> refused;
+        std::vector<common::LocatedError> refused;
         if (next->demo != mesh->name)
-          refused.push_back({next->name, 0, 0,
+          refused.push_back({next->name, 0, 0, "spec.demo",
                              "scenario '" + next->name + "' is written for demo '" + next->demo +
-                                 "', not '" + mesh->name + "'",
-                             "spec.demo"});
+                                 "', not '" + mesh->name + "'"});
         else
           checkHighlights(*next, *mesh, next->name, &refused);
         if (refused.empty()) {
@@ -231,8 +229,8 @@ int DemoRunner::run(const std::function<bool()>& cancelled) {
         } else {
           std::string why;
           for (const auto& e : refused) {
-            say(e.str());
-            why += (why.empty() ? "" : "; ") + e.str();
+            say(e.toString());
+            why += (why.empty() ? "" : "; ") + e.toString();
           }
           if (options_.on_scenario_event) {
             ScenarioEvent e;

@@ -97,10 +97,10 @@ bool DemoSession::runScenario(const std::string& name_or_path, std::string* erro
     *error = "no scenario named '" + name_or_path + "'";
     return false;
   }
-  std::vector<FileError> errors;
+  std::vector<common::LocatedError> errors;
   auto scenario = loadScenario(*file, &errors);
   if (!scenario) {
-    for (const auto& e : errors) *error += (error->empty() ? "" : "\n") + e.str();
+    for (const auto& e : errors) *error += (error->empty() ? "" : "\n") + e.toString();
     return false;
   }
   std::lock_guard lock(scenario_mu_);

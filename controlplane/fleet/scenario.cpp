@@ -150,7 +150,7 @@ std::optional<ScenarioAction> readAction(Reader& r, const YAML::Node& a, const s
 }
 
 std::optional<Scenario> parseLoaded(const common::YamlDocuments& loaded, const std::string& file,
-                                    std::vector<FileError>* errors) try {
+                                    std::vector<common::LocatedError>* errors) try {
   const size_t before = errors->size();
   Reader r(file, errors);
   const auto doc = detail::loadDocument(r, loaded, "Scenario", errors);
@@ -250,12 +250,12 @@ std::optional<Scenario> parseLoaded(const common::YamlDocuments& loaded, const s
 }  // namespace
 
 std::optional<Scenario> parseScenario(const std::string& yaml, const std::string& file,
-                                      std::vector<FileError>* errors) {
+                                      std::vector<common::LocatedError>* errors) {
   return parseLoaded(common::loadYaml(yaml, file), file, errors);
 }
 
 std::optional<Scenario> loadScenario(const std::filesystem::path& file,
-                                     std::vector<FileError>* errors) {
+                                     std::vector<common::LocatedError>* errors) {
   return parseLoaded(common::loadYamlFile(file), file.string(), errors);
 }
 
@@ -358,7 +358,7 @@ std::vector<ScenarioEdge> stepEdges(const ScenarioStep& step, const DemoMesh& me
 }
 
 bool checkHighlights(const Scenario& scenario, const DemoMesh& mesh, const std::string& file,
-                     std::vector<FileError>* errors) {
+                     std::vector<common::LocatedError>* errors) {
   const size_t before = errors->size();
   const std::set<ScenarioEdge> all = meshEdges(mesh);
   std::set<std::string> names;
@@ -373,7 +373,7 @@ bool checkHighlights(const Scenario& scenario, const DemoMesh& mesh, const std::
       const auto& h = hl[k];
       const std::string field = fmt::format("spec.steps[{}].highlight[{}]", i, k);
       auto fail = [&](const std::string& message) {
-        errors->push_back({file, h.line, h.column, message, field});
+        errors->push_back({file, h.line, h.column, field, message});
       };
       for (const auto* name : {&h.source, &h.destination}) {
         if (!name->empty() && !names.count(*name))

@@ -88,9 +88,9 @@ struct Scenario {
 };
 
 std::optional<Scenario> parseScenario(const std::string& yaml, const std::string& file,
-                                      std::vector<FileError>* errors);
+                                      std::vector<common::LocatedError>* errors);
 std::optional<Scenario> loadScenario(const std::filesystem::path& file,
-                                     std::vector<FileError>* errors);
+                                     std::vector<common::LocatedError>* errors);
 // Bundled scenario by name or path (same directories as findDemoFile, subfolder scenarios/).
 std::optional<std::filesystem::path> findScenarioFile(const std::string& name_or_path);
 // Every bundled scenario file.
@@ -108,7 +108,7 @@ std::vector<ScenarioEdge> stepEdges(const ScenarioStep& step, const DemoMesh& me
 // service or a load of `mesh`, and an edge must be a call of the demo. Appends one error per
 // unknown name (file, line, column, field) and returns false when there was any.
 bool checkHighlights(const Scenario& scenario, const DemoMesh& mesh, const std::string& file,
-                     std::vector<FileError>* errors);
+                     std::vector<common::LocatedError>* errors);
 
 // What the engine acts on. Implemented over the control plane and the demo fleet by
 // ScenarioTarget (in the binaries), and by fakes in tests.

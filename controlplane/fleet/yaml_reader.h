@@ -20,7 +20,7 @@ namespace meshdeck::cp::fleet::detail {
 // The nodes come from common::loadYaml(), so their size, depth and aliases are already bounded.
 class Reader {
  public:
-  Reader(std::string file, std::vector<FileError>* errors)
+  Reader(std::string file, std::vector<common::LocatedError>* errors)
       : file_(std::move(file)), errors_(errors) {}
 
   void error(const YAML::Node& node, const std::string& field, const std::string& message) {
@@ -105,7 +105,7 @@ class Reader {
 
  private:
   std::string file_;
-  std::vector<FileError>* errors_;
+  std::vector<common::LocatedError>* errors_;
 };
 
 inline bool validName(const std::string& s) {
@@ -136,13 +136,8 @@ inline Behaviour readBehaviour(Reader& r, const YAML::Node& v, const std::string
 // A yaml-cpp exception escaping a reader (a node used in a way its kind does not allow) as a
 // located error, so that a malformed file is refused instead of ending the process.
 inline void addYamlError(const YAML::Exception& e, const std::string& file,
-                         std::vector<FileError>* errors) {
-  FileError err{file, 0, 0, "malformed document: " + e.msg, ""};
-  if (e.mark.line >= 0) {
-    err.line = static_cast<uint32_t>(e.mark.line + 1);
-    err.column = static_cast<uint32_t>(e.mark.column + 1);
-  }
-  errors->push_back(std::move(err));
+                         std::vector<common::LocatedError>* errors) {
+  errors->push_back(common::yamlErrorAt(file, e.mark, "", "malformed document: " + e.msg));
 }
 
 // Checks the first document of `loaded` as one of `kind` (apiVersion meshdeck.io/v1alpha1): the
@@ -150,7 +145,7 @@ inline void addYamlError(const YAML::Exception& e, const std::string& file,
 // the root mapping, or nullopt when it is not one.
 inline std::optional<YAML::Node> loadDocument(Reader& r, const common::YamlDocuments& loaded,
                                               const std::string& kind,
-                                              std::vector<FileError>* errors) {
+                                              std::vector<common::LocatedError>* errors) {
   if (!loaded.ok()) {
     errors->push_back(*loaded.error);
     return std::nullopt;

@@ -7,7 +7,7 @@
 
 namespace meshdeck::cp {
 
-const char* kindName(PolicyKind kind) {
+const char* toString(PolicyKind kind) {
   switch (kind) {
     case PolicyKind::kTrafficRoute:
       return "TrafficRoute";
@@ -23,11 +23,11 @@ const char* kindName(PolicyKind kind) {
   return "?";
 }
 
-std::optional<PolicyKind> kindFromName(const std::string& name) {
+std::optional<PolicyKind> policyKindFromString(const std::string& name) {
   for (auto k :
        {PolicyKind::kTrafficRoute, PolicyKind::kDestinationPolicy, PolicyKind::kAuthorizationPolicy,
         PolicyKind::kPeerAuthentication, PolicyKind::kRateLimit}) {
-    if (name == kindName(k)) return k;
+    if (name == toString(k)) return k;
   }
   return std::nullopt;
 }
@@ -53,7 +53,7 @@ std::string HttpMatch::key() const {
   return k;
 }
 
-std::string Policy::id() const { return fmt::format("{}/{}", kindName(kind), name); }
+std::string Policy::id() const { return fmt::format("{}/{}", toString(kind), name); }
 
 std::string Policy::target() const {
   return std::visit(

@@ -25,8 +25,10 @@ enum class PolicyKind {
   kRateLimit
 };
 
-const char* kindName(PolicyKind kind);
-std::optional<PolicyKind> kindFromName(const std::string& name);
+// The YAML's `kind` ("TrafficRoute", ...); policyKindFromString() reads it back (nullopt for any
+// other text).
+const char* toString(PolicyKind kind);
+std::optional<PolicyKind> policyKindFromString(const std::string& name);
 
 // Where a value came from, so that cross-reference errors found after parsing still point at
 // the right line and column.

@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <map>
 #include <regex>
@@ -21,19 +22,25 @@ constexpr const char* kApiVersion = "meshdeck.io/v1alpha1";
 // shows every problem of a file at once.
 class Reader {
  public:
-  Reader(const std::string& file, std::vector<ValidationError>* errors)
-      : file_(file), errors_(errors) {}
+  Reader(const std::string& file, std::vector<common::LocatedError>* errors)
+      : file_(file), errors_(errors) {
+    assert(errors != nullptr);
+  }
 
   SourceLocation at(const YAML::Node& n) const {
-    const common::YamlError e = common::yamlErrorAt(file_, n, "", "");
-    return SourceLocation{file_, e.line, e.column};
+    // yaml-cpp's marks are 0-based, -1 when unknown (an undefined node has none at all).
+    const YAML::Mark m = n.IsDefined() ? n.Mark() : YAML::Mark::null_mark();
+    if (m.line < 0 || m.column < 0) return SourceLocation{file_, 0, 0};
+    return SourceLocation{file_, static_cast<uint32_t>(m.line + 1),
+                          static_cast<uint32_t>(m.column + 1)};
   }
 
-  void fail(const common::YamlError& e) {
-    errors_->push_back(ValidationError{e.source, e.line, e.column, e.field, e.message});
+  void fail(common::LocatedError e) {
+    assert(!e.message.empty());
+    errors_->push_back(std::move(e));
   }
   void fail(const SourceLocation& loc, const std::string& path, std::string message) {
-    fail(common::YamlError{loc.file, loc.line, loc.column, std::move(message), path});
+    fail(common::LocatedError{loc.file, loc.line, loc.column, path, std::move(message)});
   }
   void fail(const YAML::Node& n, const std::string& path, std::string message) {
     fail(common::yamlErrorAt(file_, n, path, std::move(message)));
@@ -232,7 +239,7 @@ class Reader {
 
  private:
   std::string file_;
-  std::vector<ValidationError>* errors_;
+  std::vector<common::LocatedError>* errors_;
 };
 
 bool present(const YAML::Node& n) { return n.IsDefined(); }
@@ -942,7 +949,9 @@ std::optional<Policy> parseDocument(Reader& r, const YAML::Node& doc) {
                    {"TrafficRoute", "DestinationPolicy", "AuthorizationPolicy",
                     "PeerAuthentication", "RateLimit"});
   if (!k) return std::nullopt;
-  p.kind = *kindFromName(*k);
+  const auto parsed_kind = policyKindFromString(*k);
+  assert(parsed_kind.has_value());  // oneOf() accepted only the kinds' names
+  p.kind = *parsed_kind;
   auto meta = r.child(doc, "metadata", "", true);
   if (present(meta) &&
       r.mapping(meta, "metadata", {"name", "namespace", "labels", "annotations"})) {
@@ -995,7 +1004,7 @@ std::optional<Policy> parseDocument(Reader& r, const YAML::Node& doc) {
 }  // namespace
 
 std::vector<Policy> parsePolicies(std::string_view yaml, const std::string& file,
-                                  std::vector<ValidationError>* errors) {
+                                  std::vector<common::LocatedError>* errors) {
   std::vector<Policy> out;
   Reader r(file, errors);
   // Limits, encoding and syntax are checked before any walk (the messages say which limit).

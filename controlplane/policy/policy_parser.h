@@ -17,7 +17,7 @@ namespace meshdeck::cp {
 // with file, line, column and field path; the returned policies are only meaningful when no
 // error was added. Empty documents are skipped.
 std::vector<Policy> parsePolicies(std::string_view yaml, const std::string& file,
-                                  std::vector<ValidationError>* errors);
+                                  std::vector<common::LocatedError>* errors);
 
 // Checks what only the complete set of a revision can tell: names are unique per kind, every
 // referenced service is known, every referenced subset is declared by the DestinationPolicy of
@@ -26,7 +26,7 @@ std::vector<Policy> parsePolicies(std::string_view yaml, const std::string& file
 // proxies or the fleet; hosts of DestinationPolicies count as known too.
 void validatePolicySet(const std::vector<Policy>& policies,
                        const std::set<std::string>& known_services,
-                       std::vector<ValidationError>* errors);
+                       std::vector<common::LocatedError>* errors);
 
 // Services a policy names (hosts, selectors, route and mirror destinations).
 std::set<std::string> referencedServices(const Policy& policy);

@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include <cassert>
 #include <map>
 
 #include "controlplane/policy/policy_parser.h"
@@ -7,10 +8,11 @@
 namespace meshdeck::cp {
 namespace {
 
-void fail(std::vector<ValidationError>* errors, const SourceLocation& loc, std::string field,
+void fail(std::vector<common::LocatedError>* errors, const SourceLocation& loc, std::string field,
           std::string message) {
+  assert(errors != nullptr && !message.empty());
   errors->push_back(
-      ValidationError{loc.file, loc.line, loc.column, std::move(field), std::move(message)});
+      common::LocatedError{loc.file, loc.line, loc.column, std::move(field), std::move(message)});
 }
 
 }  // namespace
@@ -42,7 +44,7 @@ std::set<std::string> referencedServices(const Policy& policy) {
 
 void validatePolicySet(const std::vector<Policy>& policies,
                        const std::set<std::string>& known_services,
-                       std::vector<ValidationError>* errors) {
+                       std::vector<common::LocatedError>* errors) {
   std::set<std::string> known = known_services;
   // host -> subset name -> declaration
   std::map<std::string, std::map<std::string, const SubsetSpec*>> subsets;

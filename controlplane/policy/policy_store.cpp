@@ -88,7 +88,7 @@ bool PolicyStore::load(std::string* error) {
       set->revision = rev.info.number;
       for (const auto& pv : r.at("policies").as_array()) {
         const std::string yaml = json::value_to<std::string>(pv.as_object().at("yaml"));
-        std::vector<ValidationError> errors;
+        std::vector<common::LocatedError> errors;
         auto parsed =
             parsePolicies(yaml, fmt::format("{}@{}", kStateFileName, rev.info.number), &errors);
         if (!errors.empty()) return corrupted(errors.front().toString());
@@ -123,7 +123,7 @@ std::string PolicyStore::serializeLocked(const std::vector<Revision>& revisions)
     json::array policies;
     for (const auto& p : r.set->policies) {
       policies.push_back(
-          json::object{{"kind", kindName(p.kind)}, {"name", p.name}, {"yaml", p.yaml}});
+          json::object{{"kind", toString(p.kind)}, {"name", p.name}, {"yaml", p.yaml}});
     }
     revs.push_back(json::object{{"number", r.info.number},
                                 {"author", r.info.author},
@@ -181,7 +181,7 @@ ApplyResult PolicyStore::commitLocked(std::vector<Policy> next, const std::strin
   if (cancelled && cancelled()) {
     result.ok = false;
     result.revision = current_->revision;
-    result.errors.push_back(ValidationError{"", 0, 0, "", kCancelledMessage});
+    result.errors.push_back(common::LocatedError{"", 0, 0, "", kCancelledMessage});
     return result;
   }
 
@@ -220,7 +220,7 @@ ApplyResult PolicyStore::commitLocked(std::vector<Policy> next, const std::strin
     if (text.size() > common::limits::kMaxPolicyStateFileBytes) {
       result.ok = false;
       result.revision = current_->revision;
-      result.errors.push_back(ValidationError{
+      result.errors.push_back(common::LocatedError{
           "", 0, 0, "",
           fmt::format("the policies would take {} in the state file; the limit is {}",
                       common::formatBytes(text.size()),
@@ -238,7 +238,7 @@ ApplyResult PolicyStore::commitLocked(std::vector<Policy> next, const std::strin
           state_dir_, error, number, current_->revision);
       result.ok = false;
       result.revision = current_->revision;
-      result.errors.push_back(ValidationError{"", 0, 0, "", message});
+      result.errors.push_back(common::LocatedError{"", 0, 0, "", message});
       lock.unlock();
       spdlog::error("policy change by {} refused: {}", rev.info.author, message);
       return result;
@@ -268,7 +268,7 @@ ApplyResult PolicyStore::applyFiles(const std::vector<std::pair<std::string, std
   auto gaveUp = [&] {
     if (!cancelled || !cancelled()) return false;
     result.ok = false;
-    result.errors.assign(1, ValidationError{"", 0, 0, "", kCancelledMessage});
+    result.errors.assign(1, common::LocatedError{"", 0, 0, "", kCancelledMessage});
     return true;
   };
   if (gaveUp()) return result;
@@ -279,9 +279,9 @@ ApplyResult PolicyStore::applyFiles(const std::vector<std::pair<std::string, std
       for (const auto& earlier : parsed) {
         if (earlier.id() == p.id() && earlier.where.file != p.where.file) {
           result.errors.push_back(
-              ValidationError{p.where.file, p.where.line, p.where.column, "metadata.name",
-                              fmt::format("{} is also defined in {}:{}", p.id(), earlier.where.file,
-                                          earlier.where.line)});
+              common::LocatedError{p.where.file, p.where.line, p.where.column, "metadata.name",
+                                   fmt::format("{} is also defined in {}:{}", p.id(),
+                                               earlier.where.file, earlier.where.line)});
         }
       }
       parsed.push_back(std::move(p));
@@ -295,8 +295,8 @@ ApplyResult PolicyStore::applyFiles(const std::vector<std::pair<std::string, std
   if (gaveUp()) return result;
   if (!result.errors.empty()) return result;
   if (parsed.empty()) {
-    result.errors.push_back(ValidationError{files.size() == 1 ? files[0].first : "", 0, 0, "",
-                                            "no policy document found"});
+    result.errors.push_back(common::LocatedError{files.size() == 1 ? files[0].first : "", 0, 0, "",
+                                                 "no policy document found"});
     return result;
   }
   std::map<std::string, Policy> merged;
@@ -315,14 +315,14 @@ ApplyResult PolicyStore::remove(const std::string& kind, const std::string& name
   std::vector<Policy> next;
   bool found = false;
   for (const auto& p : current_->policies) {
-    if (kindName(p.kind) == kind && p.name == name)
+    if (toString(p.kind) == kind && p.name == name)
       found = true;
     else
       next.push_back(p);
   }
   if (!found) {
     result.errors.push_back(
-        ValidationError{"", 0, 0, "", fmt::format("no policy {}/{} exists", kind, name)});
+        common::LocatedError{"", 0, 0, "", fmt::format("no policy {}/{} exists", kind, name)});
     return result;
   }
   return commitLocked(std::move(next), author, "", false, lock);
@@ -337,7 +337,7 @@ ApplyResult PolicyStore::revert(uint64_t revision, const std::string& author) {
     const Revision* r = findLocked(revision);
     if (!r) {
       result.errors.push_back(
-          ValidationError{"", 0, 0, "", fmt::format("revision {} does not exist", revision)});
+          common::LocatedError{"", 0, 0, "", fmt::format("revision {} does not exist", revision)});
       return result;
     }
     target = r->set->policies;

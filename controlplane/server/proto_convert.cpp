@@ -20,22 +20,6 @@ SystemTime fromTs(const google::protobuf::Timestamp& t) {
 }
 }  // namespace
 
-const char* syncStateName(SyncState state) {
-  switch (state) {
-    case SyncState::kNeverSent:
-      return "never-sent";
-    case SyncState::kSynced:
-      return "synced";
-    case SyncState::kStale:
-      return "stale";
-    case SyncState::kRejected:
-      return "rejected";
-    case SyncState::kDisconnected:
-      return "disconnected";
-  }
-  return "?";
-}
-
 void toProto(const WindowMetrics& in, v1::WindowMetrics* out) {
   out->set_requests_per_second(in.requests_per_second);
   out->set_success_rate(in.success_rate);
@@ -233,7 +217,8 @@ ApplyResult fromProto(const v1::ApplyPoliciesResponse& in) {
   r.revision = in.revision();
   r.summary = in.summary();
   for (const auto& e : in.errors())
-    r.errors.push_back(ValidationError{e.file(), e.line(), e.column(), e.field(), e.message()});
+    r.errors.push_back(
+        common::LocatedError{e.file(), e.line(), e.column(), e.field(), e.message()});
   return r;
 }
 

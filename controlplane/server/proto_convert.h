@@ -20,6 +20,4 @@ ApplyResult fromProto(const meshdeck::v1::ApplyPoliciesResponse& in);
 void toProto(const PolicyInfo& in, meshdeck::v1::Policy* out);
 PolicyInfo fromProto(const meshdeck::v1::Policy& in);
 
-const char* syncStateName(SyncState state);
-
 }  // namespace meshdeck::cp

@@ -162,7 +162,11 @@ bool planStartup(const CommandLine& cl, StartupPlan* plan, std::string* error) {
   plan->tls_files = cl.tls_flags;
   if (!cl.config_file.empty()) {
     TlsFiles from_file;
-    if (!loadProxyConfigFile(cl.config_file, &plan->config, error, &from_file)) return false;
+    std::vector<common::LocatedError> errors;
+    if (!loadProxyConfigFile(cl.config_file, &plan->config, &errors, &from_file)) {
+      *error = common::toString(errors);
+      return false;
+    }
     if (plan->tls_files.empty()) plan->tls_files = from_file;
     plan->mode = StartupPlan::Mode::kStaticConfig;
     plan->options.require_tls_identity = true;
@@ -194,8 +198,10 @@ std::function<void()> makeReloadHook(Proxy& proxy, std::string config_file, TlsF
     std::string why;
     if (!config_file.empty()) {
       TlsFiles from_file;
-      if (!loadProxyConfigFile(config_file, &next, &why, &from_file)) {
-        spdlog::error("reload of {} refused, keeping the running config: {}", config_file, why);
+      std::vector<common::LocatedError> errors;
+      if (!loadProxyConfigFile(config_file, &next, &errors, &from_file)) {
+        spdlog::error("reload of {} refused, keeping the running config: {}", config_file,
+                      common::toString(errors));
         return;
       }
       if (files.empty()) files = from_file;

@@ -4,6 +4,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <cassert>
 #include <charconv>
 #include <set>
 #include <string_view>
@@ -31,10 +32,10 @@ Duration toDuration(const google::protobuf::Duration& d) {
 class Compiler {
  public:
   void fail(const std::string& path, const std::string& what) {
-    if (!errors_.empty()) errors_ += '\n';
-    errors_ += path + ": " + what;
+    assert(!path.empty() && !what.empty());
+    errors_.push_back(common::LocatedError{"", 0, 0, path, what});
   }
-  const std::string& errors() const { return errors_; }
+  std::vector<common::LocatedError>& errors() { return errors_; }
 
   std::shared_ptr<const std::regex> regex(const std::string& path, const std::string& pattern) {
     try {
@@ -285,12 +286,19 @@ class Compiler {
   std::set<std::string> cluster_names_;
 
  private:
-  std::string errors_;
+  std::vector<common::LocatedError> errors_;
 };
 
 }  // namespace
 
 ConfigPtr compileConfig(const pb::ProxyConfig& proto, std::string* error) {
+  std::vector<common::LocatedError> errors;
+  ConfigPtr config = compileConfig(proto, &errors);
+  if (!config && error) *error = common::toString(errors);
+  return config;
+}
+
+ConfigPtr compileConfig(const pb::ProxyConfig& proto, std::vector<common::LocatedError>* errors) {
   Compiler c;
   auto config = std::make_shared<Config>();
 
@@ -414,7 +422,7 @@ ConfigPtr compileConfig(const pb::ProxyConfig& proto, std::string* error) {
   }
 
   if (!c.errors().empty()) {
-    if (error) *error = c.errors();
+    if (errors) errors->insert(errors->end(), c.errors().begin(), c.errors().end());
     return nullptr;
   }
   indexClusters(*config);

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "common/located_error.h"
 #include "proxy/config/config.h"
 
 namespace meshdeck::v1 {
@@ -12,9 +13,13 @@ class ProxyConfig;
 namespace meshdeck::proxy {
 
 // Validates a ProxyConfig and turns it into the immutable Config the workers run. Returns
-// nullptr and explains every problem found (one per line, each naming the field path, e.g.
-// "clusters[2].endpoints[0].address.port: must be 1..65535") when the config is invalid.
-// Nothing is partially applied: the caller keeps its old config on failure.
+// nullptr and appends every problem found to `errors` (each with its field path, e.g.
+// "clusters[2].endpoints[0].address.port", no file or position: a proto has none) when the
+// config is invalid. Nothing is partially applied: the caller keeps its old config on failure.
+ConfigPtr compileConfig(const meshdeck::v1::ProxyConfig& proto,
+                        std::vector<common::LocatedError>* errors);
+// The same, the problems as text, one per line ("clusters[2]...port: must be 1..65535"): the
+// NACK detail sent to the control plane.
 ConfigPtr compileConfig(const meshdeck::v1::ProxyConfig& proto, std::string* error);
 
 // The source configuration of `config` as canonical JSON (preserved proto field names), for the

@@ -6,6 +6,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <boost/json.hpp>
+#include <cassert>
 #include <charconv>
 #include <cmath>
 #include <map>
@@ -63,13 +64,14 @@ class Converter {
     return true;
   }
 
-  const common::YamlError& error() const { return error_; }
+  const common::LocatedError& error() const { return error_; }
   // Where each field path (as the compiler names it) was written.
   const std::map<std::string, YAML::Mark>& positions() const { return positions_; }
 
  private:
   bool fail(const YAML::Node& node, const std::string& path, const std::string& message) {
-    error_ = common::yamlErrorAt(file_, node, path.empty() ? "(document)" : path, message);
+    // An empty path (the document itself) leaves the field out.
+    error_ = common::yamlErrorAt(file_, node, path, message);
     return false;
   }
 
@@ -192,47 +194,38 @@ class Converter {
   }
 
   std::string file_;
-  common::YamlError error_;
+  common::LocatedError error_;
   std::map<std::string, YAML::Mark> positions_;
 };
 
-// Prefixes each "path: message" line of a compiler error with file:line:column of the longest
-// known prefix of its path.
-std::string locate(const std::string& errors, const std::string& file,
-                   const std::map<std::string, YAML::Mark>& positions) {
-  std::string out;
-  size_t start = 0;
-  while (start < errors.size()) {
-    size_t end = errors.find('\n', start);
-    if (end == std::string::npos) end = errors.size();
-    const std::string line = errors.substr(start, end - start);
-    std::string path = line.substr(0, line.find(": "));
-    std::string where = file;
+// Places each compiler error (a field path, no position) in `file` at the longest known prefix
+// of its path.
+void locate(std::vector<common::LocatedError>* errors, const std::string& file,
+            const std::map<std::string, YAML::Mark>& positions) {
+  for (auto& e : *errors) {
+    e.file = file;
+    std::string path = e.field;
     for (;;) {
       auto it = positions.find(path);
       if (it != positions.end()) {
-        where = fmt::format("{}:{}:{}", file, it->second.line + 1, it->second.column + 1);
+        e = common::yamlErrorAt(file, it->second, std::move(e.field), std::move(e.message));
         break;
       }
       const auto cut = path.find_last_of(".[");
       if (cut == std::string::npos || cut == 0) break;
       path = path.substr(0, cut);
     }
-    if (!out.empty()) out += '\n';
-    out += where + ": " + line;
-    start = end + 1;
   }
-  return out;
 }
 
 // Reads and removes the top-level `tls:` section (file paths, not part of ProxyConfig).
-bool takeTlsSection(YAML::Node& root, const std::string& file, TlsFiles* out, std::string* error) {
+bool takeTlsSection(YAML::Node& root, const std::string& file, TlsFiles* out,
+                    common::LocatedError* error) {
   if (!root.IsMap() || !root["tls"]) return true;
   const YAML::Node section = root["tls"];
   if (!section.IsMap()) {
     *error =
-        common::yamlErrorAt(file, section, "tls", "expected a mapping (cert, key, trust_bundle)")
-            .str();
+        common::yamlErrorAt(file, section, "tls", "expected a mapping (cert, key, trust_bundle)");
     return false;
   }
   TlsFiles files;
@@ -245,12 +238,11 @@ bool takeTlsSection(YAML::Node& root, const std::string& file, TlsFiles* out, st
                                                             : nullptr;
     if (!target) {
       *error = common::yamlErrorAt(file, kv.first, "tls." + key,
-                                   "unknown field (expected one of: cert, key, trust_bundle)")
-                   .str();
+                                   "unknown field (expected one of: cert, key, trust_bundle)");
       return false;
     }
     if (!kv.second.IsScalar() || kv.second.Scalar().empty()) {
-      *error = common::yamlErrorAt(file, kv.second, "tls." + key, "expected a file path").str();
+      *error = common::yamlErrorAt(file, kv.second, "tls." + key, "expected a file path");
       return false;
     }
     std::filesystem::path p = kv.second.Scalar();
@@ -261,7 +253,7 @@ bool takeTlsSection(YAML::Node& root, const std::string& file, TlsFiles* out, st
         {"key", &files.key},
         {"trust_bundle", &files.trust_bundle}}) {
     if (path->empty()) {
-      *error = common::yamlErrorAt(file, section, std::string("tls.") + name, "required").str();
+      *error = common::yamlErrorAt(file, section, std::string("tls.") + name, "required");
       return false;
     }
   }
@@ -271,10 +263,12 @@ bool takeTlsSection(YAML::Node& root, const std::string& file, TlsFiles* out, st
 }
 
 bool parseLoaded(const common::YamlDocuments& loaded, const std::string& file_name,
-                 meshdeck::v1::ProxyConfig* out, std::string* error, TlsFiles* tls) {
+                 meshdeck::v1::ProxyConfig* out, std::vector<common::LocatedError>* errors,
+                 TlsFiles* tls) {
+  assert(out != nullptr && errors != nullptr);
   // Limits, encoding and syntax are checked before any walk (the message names the limit).
   if (!loaded.ok()) {
-    *error = loaded.error->str();
+    errors->push_back(*loaded.error);
     return false;
   }
   YAML::Node root = loaded.first();
@@ -283,27 +277,33 @@ bool parseLoaded(const common::YamlDocuments& loaded, const std::string& file_na
   bool ok = false;
   TlsFiles tls_files;
   try {
-    if (!takeTlsSection(root, file_name, &tls_files, error)) return false;
+    common::LocatedError tls_error;
+    if (!takeTlsSection(root, file_name, &tls_files, &tls_error)) {
+      errors->push_back(std::move(tls_error));
+      return false;
+    }
     ok = converter.message(root, meshdeck::v1::ProxyConfig::descriptor(), "", &value);
   } catch (const YAML::Exception& e) {
-    *error = common::yamlErrorAt(file_name, e.mark, "", e.msg).str();
+    errors->push_back(common::yamlErrorAt(file_name, e.mark, "", e.msg));
     return false;
   }
   if (!ok) {
-    *error = converter.error().str();
+    errors->push_back(converter.error());
     return false;
   }
   meshdeck::v1::ProxyConfig parsed;
   const auto status = gp::util::JsonStringToMessage(json::serialize(value), &parsed);
   if (!status.ok()) {
-    *error = fmt::format("{}: {}", file_name, status.ToString());
+    errors->push_back(common::LocatedError{file_name, 0, 0, "", status.ToString()});
     return false;
   }
   // Semantic checks (references, ranges, regexes) run here too, so their errors can point at
   // the line that caused them; the proxy compiles the config again when it applies it.
-  std::string problems;
+  std::vector<common::LocatedError> problems;
   if (!compileConfig(parsed, &problems)) {
-    *error = locate(problems, file_name, converter.positions());
+    assert(!problems.empty());
+    locate(&problems, file_name, converter.positions());
+    errors->insert(errors->end(), problems.begin(), problems.end());
     return false;
   }
   *out = std::move(parsed);
@@ -314,13 +314,14 @@ bool parseLoaded(const common::YamlDocuments& loaded, const std::string& file_na
 }  // namespace
 
 bool parseProxyConfigYaml(const std::string& text, const std::string& file_name,
-                          meshdeck::v1::ProxyConfig* out, std::string* error, TlsFiles* tls) {
-  return parseLoaded(common::loadYaml(text, file_name), file_name, out, error, tls);
+                          meshdeck::v1::ProxyConfig* out, std::vector<common::LocatedError>* errors,
+                          TlsFiles* tls) {
+  return parseLoaded(common::loadYaml(text, file_name), file_name, out, errors, tls);
 }
 
 bool loadProxyConfigFile(const std::filesystem::path& path, meshdeck::v1::ProxyConfig* out,
-                         std::string* error, TlsFiles* tls) {
-  return parseLoaded(common::loadYamlFile(path), path.string(), out, error, tls);
+                         std::vector<common::LocatedError>* errors, TlsFiles* tls) {
+  return parseLoaded(common::loadYamlFile(path), path.string(), out, errors, tls);
 }
 
 }  // namespace meshdeck::proxy

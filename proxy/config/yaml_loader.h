@@ -2,6 +2,9 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
+
+#include "common/located_error.h"
 
 namespace meshdeck::v1 {
 class ProxyConfig;
@@ -27,12 +30,13 @@ struct TlsFiles {
 //   proxy.yaml:12:9: clusters[0].lb_policy: unknown value "ROUND" (expected ROUND_ROBIN, ...)
 // The JSON is then parsed by protobuf's json_util and validated by compileConfig(), whose
 // errors are located too ("proxy.yaml:9:15: route_tables[0]...: unknown cluster \"x\"").
-// Returns false and leaves `out` untouched on error.
+// Returns false, appends the problems to `errors` (one for a YAML or schema problem, every one
+// the compiler found otherwise; print them with common::toString) and leaves `out` untouched.
 // `tls` (may be null) receives the `tls:` section; without one it is left empty.
 bool parseProxyConfigYaml(const std::string& text, const std::string& file_name,
-                          meshdeck::v1::ProxyConfig* out, std::string* error,
+                          meshdeck::v1::ProxyConfig* out, std::vector<common::LocatedError>* errors,
                           TlsFiles* tls = nullptr);
 bool loadProxyConfigFile(const std::filesystem::path& path, meshdeck::v1::ProxyConfig* out,
-                         std::string* error, TlsFiles* tls = nullptr);
+                         std::vector<common::LocatedError>* errors, TlsFiles* tls = nullptr);
 
 }  // namespace meshdeck::proxy

@@ -395,7 +395,7 @@ void fillTelemetryReport(const EdgeMap& edges, const std::string& proxy_id, uint
       auto* a = e->add_authorization();
       a->set_policy(rule.policy);
       a->set_rule(rule.rule);
-      a->set_action(authzActionName(rule.action));
+      a->set_action(toString(rule.action));
       a->set_dry_run(rule.dry_run);
       a->set_allowed(n.allowed);
       a->set_denied(n.denied);

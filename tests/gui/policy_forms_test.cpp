@@ -45,7 +45,7 @@ std::shared_ptr<cp::InProcessControlPlane> makeControlPlane() {
 
 // Parses `yaml` with the control plane's parser; fails the test on any error.
 std::vector<cp::Policy> parse(const QString& yaml) {
-  std::vector<cp::ValidationError> errors;
+  std::vector<common::LocatedError> errors;
   auto policies = cp::parsePolicies(yaml.toStdString(), "form", &errors);
   for (const auto& e : errors) qWarning("%s", e.toString().c_str());
   if (!errors.empty()) return {};

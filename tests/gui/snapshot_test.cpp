@@ -30,12 +30,13 @@ class SnapshotTest : public QObject {
     QVERIFY(dir.isValid());
     const QString path = dir.filePath("storefront.json");
     auto fake = std::make_shared<FakeControlPlane>();
-    QVERIFY(
-        fake->applyPolicies(
-                "apiVersion: meshdeck.io/v1alpha1\nkind: RateLimit\nmetadata:\n  name: cart-limit\n"
-                "spec:\n  selector: {service: cart}\n  requestsPerSecond: 50\n",
-                "t", "test", false)
-            .ok);
+    // A RateLimit the control plane accepts (the fake checks with its parser).
+    const cp::ApplyResult applied = fake->applyPolicies(
+        "apiVersion: meshdeck.io/v1alpha1\nkind: RateLimit\nmetadata:\n  name: cart-limit\n"
+        "spec:\n  selector: {service: cart}\n  requestsPerSecond: 50\n",
+        "t", "test", false);
+    QVERIFY2(applied.ok, common::toString(applied.errors).c_str());
+    QCOMPARE(fake->policies().at(0).target, std::string("cart"));
     {
       ui::MainWindowOptions options;
       options.source = "Fake control plane";

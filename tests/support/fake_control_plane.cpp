@@ -1,19 +1,17 @@
 #include "support/fake_control_plane.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <QDateTime>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <random>
 #include <set>
 #include <sstream>
 
 #include "common/telemetry/counter_fields.h"
-#include "common/yaml/yaml_input.h"
 #include "controlplane/policy/policy_parser.h"
 
 namespace meshdeck::testing {
@@ -151,41 +149,6 @@ QJsonObject metricsJson(const cp::WindowMetrics& m) {
   }
   return o;
 }
-
-const char* syncStateName(cp::SyncState s) {
-  switch (s) {
-    case cp::SyncState::kSynced:
-      return "SYNCED";
-    case cp::SyncState::kStale:
-      return "STALE";
-    case cp::SyncState::kRejected:
-      return "REJECTED";
-    case cp::SyncState::kDisconnected:
-      return "DISCONNECTED";
-    case cp::SyncState::kNeverSent:
-      break;
-  }
-  return "SYNC_STATE_UNSPECIFIED";
-}
-
-std::string policyTarget(const YAML::Node& spec) {
-  for (const char* key : {"host", "service"}) {
-    if (spec[key] && spec[key].IsScalar()) return spec[key].as<std::string>();
-  }
-  if (spec["selector"] && spec["selector"]["service"])
-    return spec["selector"]["service"].as<std::string>();
-  return {};
-}
-
-cp::ValidationError toValidationError(const common::YamlError& e) {
-  return {e.source, e.line, e.column, e.field, e.message};
-}
-
-cp::ValidationError errorAt(const std::string& file, const YAML::Mark& mark, std::string field,
-                            std::string message) {
-  return toValidationError(common::yamlErrorAt(file, mark, std::move(field), std::move(message)));
-}
-
 }  // namespace
 
 FakeControlPlane::FakeControlPlane() {
@@ -418,92 +381,11 @@ cp::ApplyResult FakeControlPlane::applyPolicies(const std::string& yaml, const s
                                                 const std::string& author, bool dry_run) {
   ++apply_calls_;
   cp::ApplyResult result;
-  static const std::set<std::string> kKinds = {"TrafficRoute", "DestinationPolicy",
-                                               "AuthorizationPolicy", "PeerAuthentication",
-                                               "RateLimit"};
-  std::vector<cp::PolicyInfo> parsed;
-  // Through the real reader, so the fake refuses what the control plane refuses.
-  const common::YamlDocuments loaded = common::loadYaml(yaml, file);
-  if (!loaded.ok()) result.errors.push_back(toValidationError(*loaded.error));
-  try {
-    const std::vector<YAML::Node>& docs = loaded.documents;
-    if (loaded.ok() && docs.empty()) result.errors.push_back({file, 0, 0, "", "no YAML document"});
-    for (const auto& doc : docs) {
-      if (!doc.IsMap()) {
-        result.errors.push_back(errorAt(file, doc.Mark(), "", "a policy must be a mapping"));
-        continue;
-      }
-      if (!doc["apiVersion"] || doc["apiVersion"].as<std::string>() != "meshdeck.io/v1alpha1") {
-        result.errors.push_back(errorAt(file,
-                                        doc["apiVersion"] ? doc["apiVersion"].Mark() : doc.Mark(),
-                                        "apiVersion", "must be meshdeck.io/v1alpha1"));
-      }
-      const YAML::Node kind = doc["kind"];
-      if (!kind || !kind.IsScalar() || !kKinds.count(kind.as<std::string>())) {
-        result.errors.push_back(errorAt(file, kind ? kind.Mark() : doc.Mark(), "kind",
-                                        "unknown kind (TrafficRoute, DestinationPolicy, "
-                                        "AuthorizationPolicy, PeerAuthentication, RateLimit)"));
-        continue;
-      }
-      const YAML::Node name = doc["metadata"] ? doc["metadata"]["name"] : YAML::Node();
-      if (!name || !name.IsScalar() || name.as<std::string>().empty()) {
-        result.errors.push_back(errorAt(file, doc.Mark(), "metadata.name", "is required"));
-        continue;
-      }
-      const YAML::Node spec = doc["spec"];
-      if (!spec || !spec.IsMap()) {
-        result.errors.push_back(errorAt(file, doc.Mark(), "spec", "is required"));
-        continue;
-      }
-      if (kind.as<std::string>() == "TrafficRoute") {
-        if (!spec["host"] || !spec["host"].IsScalar()) {
-          result.errors.push_back(errorAt(file, spec.Mark(), "spec.host", "is required"));
-        }
-        const YAML::Node http = spec["http"];
-        for (size_t r = 0; http && http.IsSequence() && r < http.size(); ++r) {
-          const YAML::Node dests = http[r]["route"];
-          if (!dests || !dests.IsSequence()) continue;
-          int sum = 0;
-          bool bad = false;
-          for (size_t i = 0; i < dests.size(); ++i) {
-            const YAML::Node w = dests[i]["weight"];
-            int value = 100;
-            if (w && (!YAML::convert<int>::decode(w, value) || value < 0 || value > 100)) {
-              bad = true;
-              result.errors.push_back(errorAt(
-                  file, w.Mark(),
-                  "spec.http[" + std::to_string(r) + "].route[" + std::to_string(i) + "].weight",
-                  "must be an integer from 0 to 100"));
-            }
-            sum += value;
-          }
-          if (!bad && sum != 100) {
-            result.errors.push_back(
-                errorAt(file, dests.Mark(), "spec.http[" + std::to_string(r) + "].route",
-                        "weights add up to " + std::to_string(sum) + ", not 100"));
-          }
-        }
-      }
-      std::ostringstream out;
-      out << doc;
-      parsed.push_back({kind.as<std::string>(), name.as<std::string>(), policyTarget(spec),
-                        out.str() + "\n", 0});
-    }
-  } catch (const YAML::Exception& e) {
-    result.errors.push_back(errorAt(file, e.mark, "", e.msg));
-  }
-  if (result.errors.empty()) {
-    // Badges as the control plane computes them: from the real parser's typed policies (a
-    // document only the fake accepts gets none).
-    std::vector<cp::ValidationError> typed_errors;
-    const std::vector<cp::Policy> typed = cp::parsePolicies(yaml, file, &typed_errors);
-    for (auto& p : parsed) {
-      for (const auto& t : typed) {
-        if (typed_errors.empty() && cp::kindName(t.kind) == p.kind && t.name == p.name)
-          p.badges = t.badges();
-      }
-    }
-  }
+  // The control plane's own parser: the fake refuses what a document alone makes invalid, with
+  // the same errors. No set validation: the fake has no registry to check references against.
+  std::vector<cp::Policy> parsed = cp::parsePolicies(yaml, file, &result.errors);
+  if (result.errors.empty() && parsed.empty())
+    result.errors.push_back({file, 0, 0, "", "no policy document found"});
   if (!result.errors.empty() || dry_run) {
     result.ok = result.errors.empty();
     result.summary = result.ok ? "valid (dry run)" : "rejected: nothing changed";
@@ -512,9 +394,11 @@ cp::ApplyResult FakeControlPlane::applyPolicies(const std::string& yaml, const s
   std::lock_guard lock(mutex_);
   std::vector<cp::PolicyInfo> next = policies_;
   for (auto& p : parsed) {
+    const std::string kind = cp::toString(p.kind);
     std::erase_if(next,
-                  [&p](const cp::PolicyInfo& q) { return q.kind == p.kind && q.name == p.name; });
-    next.push_back(std::move(p));
+                  [&](const cp::PolicyInfo& q) { return q.kind == kind && q.name == p.name; });
+    const cp::PolicyBadges badges = p.badges();  // as the control plane computes them
+    next.push_back(cp::PolicyInfo{kind, p.name, p.target(), std::move(p.yaml), 0, badges});
   }
   commitLocked(std::move(next), author, "applied " + std::to_string(parsed.size()) + " policy(ies)",
                &result);
@@ -524,6 +408,7 @@ cp::ApplyResult FakeControlPlane::applyPolicies(const std::string& yaml, const s
 
 void FakeControlPlane::commitLocked(std::vector<cp::PolicyInfo> next, const std::string& author,
                                     const std::string& summary, cp::ApplyResult* result) {
+  assert(!revisions_.empty());  // the constructor records revision 1
   const uint64_t number = revisions_.back().info.number + 1;
   for (auto& p : next) {
     if (p.revision == 0) p.revision = number;
@@ -653,7 +538,7 @@ std::string FakeControlPlane::exportSnapshotJson(uint32_t window_seconds) {
                   {"host", QString::fromStdString(p.host)},
                   {"inbound_port", int(p.inbound_port)},
                   {"admin_port", int(p.admin_port)},
-                  {"state", syncStateName(p.state)},
+                  {"state", cp::toString(p.state)},
                   {"version_sent", QString::fromStdString(p.version_sent)},
                   {"version_acked", QString::fromStdString(p.version_acked)},
                   {"nack_reason", QString::fromStdString(p.nack_reason)}};

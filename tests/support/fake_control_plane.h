@@ -16,10 +16,11 @@ namespace meshdeck::testing {
 
 // A ControlPlane for UI tests and screenshots: a deterministic storefront-like mesh of twelve
 // services whose metrics move with a simulated clock, or a synthetic N-node graph. Policies are
-// parsed with yaml-cpp and checked for the basics (apiVersion, kind, metadata.name, spec,
-// TrafficRoute weights summing to 100), reporting line and column like the real control plane.
-// Each accepted policy's badges (PolicyInfo::badges) come from the control plane's own parser
-// and Policy::badges(), so the UI sees the same badges as from a real control plane.
+// checked with the control plane's own parser (cp::parsePolicies: schema, types, ranges, each
+// error located), so the fake refuses what one document alone makes invalid exactly as the
+// control plane does; references between policies and services are not checked (no registry).
+// Each accepted policy's badges (PolicyInfo::badges) come from Policy::badges(), as in the
+// control plane.
 //
 // Threading: every method is thread-safe. Subscribers are called on the fake's own publisher
 // thread (never the caller's), as the interface promises; publish() asks that thread to send

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cassert>
 #include <charconv>
 #include <set>
 
@@ -77,10 +78,11 @@ ServiceConfig parseService(const YAML::Node& node, const std::string& path) {
 }
 
 bool parseLoaded(const common::YamlDocuments& loaded, std::string_view source, DemoConfig* out,
-                 std::string* error) {
+                 common::LocatedError* error) {
+  assert(error != nullptr);
   // Limits, encoding and syntax are checked before any walk (the message names the limit).
   if (!loaded.ok()) {
-    *error = loaded.error->str();
+    *error = *loaded.error;
     return false;
   }
   try {
@@ -108,16 +110,16 @@ bool parseLoaded(const common::YamlDocuments& loaded, std::string_view source, D
     }
     if (!has_services) fail(root, "services", "is required");
     if (auto problem = validateDemoConfig(config); !problem.empty()) {
-      *error = fmt::format("{}: {}", source, problem);
+      *error = common::LocatedError{std::string(source), 0, 0, "", problem};
       return false;
     }
     *out = std::move(config);
     return true;
-  } catch (common::YamlError& e) {
-    e.source = source;
-    *error = e.str();
+  } catch (common::LocatedError& e) {
+    e.file = source;
+    *error = std::move(e);
   } catch (const YAML::Exception& e) {
-    *error = common::yamlErrorAt(std::string(source), e.mark, "", e.msg).str();
+    *error = common::yamlErrorAt(std::string(source), e.mark, "", e.msg);
   }
   return false;
 }
@@ -125,11 +127,12 @@ bool parseLoaded(const common::YamlDocuments& loaded, std::string_view source, D
 }  // namespace
 
 bool parseDemoConfig(std::string_view yaml, std::string_view source, DemoConfig* out,
-                     std::string* error) {
+                     common::LocatedError* error) {
   return parseLoaded(common::loadYaml(yaml, std::string(source)), source, out, error);
 }
 
-bool loadDemoConfigFile(const std::filesystem::path& path, DemoConfig* out, std::string* error) {
+bool loadDemoConfigFile(const std::filesystem::path& path, DemoConfig* out,
+                        common::LocatedError* error) {
   return parseLoaded(common::loadYamlFile(path), path.string(), out, error);
 }
 

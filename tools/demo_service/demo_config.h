@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/located_error.h"
 #include "tools/demo_service/behaviour.h"
 #include "tools/load/http_url.h"
 
@@ -45,10 +46,12 @@ struct DemoConfig {
 //       latency_p99: 40ms
 //       calls: [http://reviews/items]
 //       ...any other behaviour field (see Behaviour)
-// Returns false with "source:line:column: services[i].field: problem" in `error`.
+// Returns false with the first problem in `error` (its toString() reads
+// "source:line:column: services[i].field: problem").
 bool parseDemoConfig(std::string_view yaml, std::string_view source, DemoConfig* out,
-                     std::string* error);
-bool loadDemoConfigFile(const std::filesystem::path& path, DemoConfig* out, std::string* error);
+                     common::LocatedError* error);
+bool loadDemoConfigFile(const std::filesystem::path& path, DemoConfig* out,
+                        common::LocatedError* error);
 
 // Problems that only show across services (two services on one fixed port). Empty when fine.
 std::string validateDemoConfig(const DemoConfig& config);

@@ -106,9 +106,9 @@ int main(int argc, char** argv) {
     if (!config_file.empty()) {
       if (!name.empty() || !calls.empty())
         throw CLI::ValidationError("--config", "describe services either by flags or by --config");
-      std::string error;
+      meshdeck::common::LocatedError error;
       if (!meshdeck::tools::loadDemoConfigFile(config_file, &config, &error))
-        throw CLI::ValidationError("--config", error);
+        throw CLI::ValidationError("--config", error.toString());
     } else {
       if (name.empty()) throw CLI::ValidationError("--name", "is required without --config");
       config.seed = seed;

@@ -2,7 +2,7 @@
 
 namespace meshdeck::tools {
 
-std::string_view transportErrorName(TransportError e) {
+std::string_view toString(TransportError e) {
   switch (e) {
     case TransportError::kConnect:
       return "connect";

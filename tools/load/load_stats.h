@@ -16,7 +16,7 @@ enum class TransportError : uint8_t {
   kProtocol,  // the response was not valid HTTP/1.1
 };
 inline constexpr int kTransportErrorCount = 4;
-std::string_view transportErrorName(TransportError e);
+std::string_view toString(TransportError e);
 
 // What a load run counted. Every scheduled request ends in exactly one of: a response
 // (counted by status class, latency recorded), a transport error, or "unfinished" (the run was

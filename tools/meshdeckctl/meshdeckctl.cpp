@@ -17,6 +17,7 @@
 #include "common/atomic_file.h"
 #include "common/bounded_file.h"
 #include "common/input_limits.h"
+#include "common/located_error.h"
 #include "common/pki/pki.h"
 #include "common/telemetry/counter_fields.h"
 #include "controlplane/api/edge_transport.h"
@@ -107,7 +108,7 @@ std::string join(const google::protobuf::RepeatedPtrField<std::string>& items) {
   return out.empty() ? "-" : out;
 }
 
-std::string stateName(v1::ProxyStatus::SyncState s) {
+std::string toString(v1::ProxyStatus::SyncState s) {
   switch (s) {
     case v1::ProxyStatus::SYNCED:
       return "synced";
@@ -297,7 +298,7 @@ int Ctl::get() {
     Table t({"PROXY", "SERVICE", "VERSION", "INBOUND", "STATE", "SENT", "ACKED", "REASON"});
     for (const auto& p : g.proxies())
       t.add({p.proxy_id(), p.service(), p.version(), std::to_string(p.inbound_port()),
-             stateName(p.state()), p.version_sent().empty() ? "-" : p.version_sent(),
+             toString(p.state()), p.version_sent().empty() ? "-" : p.version_sent(),
              p.version_acked().empty() ? "-" : p.version_acked(),
              p.nack_reason().empty() ? "-" : p.nack_reason()});
     std::cout << t.str();
@@ -386,10 +387,8 @@ int Ctl::certs() {
 int Ctl::printApply(const v1::ApplyPoliciesResponse& r) const {
   if (!r.ok()) {
     for (const auto& e : r.errors()) {
-      std::string where = e.file().empty() ? "<input>" : e.file();
-      if (e.line()) where += fmt::format(":{}:{}", e.line(), e.column());
-      std::cerr << (e.field().empty() ? fmt::format("{}: {}\n", where, e.message())
-                                      : fmt::format("{}: {}: {}\n", where, e.field(), e.message()));
+      const common::LocatedError error{e.file(), e.line(), e.column(), e.field(), e.message()};
+      std::cerr << error.toString() << "\n";
     }
     std::cerr << fmt::format("refused: {} error(s), nothing changed (revision {})\n",
                              r.errors_size(), r.revision());

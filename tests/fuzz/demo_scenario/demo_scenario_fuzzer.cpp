@@ -21,7 +21,7 @@ namespace {
 
 const fleet::DemoMesh& storefront() {
   static const fleet::DemoMesh* mesh = [] {
-    std::vector<fleet::FileError> errors;
+    std::vector<meshdeck::common::LocatedError> errors;
     const auto file = fleet::findDemoFile("storefront");
     auto loaded = file ? fleet::loadDemoMesh(*file, &errors) : std::nullopt;
     if (!loaded) {
@@ -39,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const bool quiet = (spdlog::set_level(spdlog::level::off), true);
   (void)quiet;
   const std::string text(reinterpret_cast<const char*>(data), size);
-  std::vector<fleet::FileError> errors;
+  std::vector<meshdeck::common::LocatedError> errors;
   const auto demo = fleet::parseDemoMesh(text, "fuzz.yaml", &errors);
   if (demo) {
     // A set, not DemoMesh::find per call: a generated mesh of 2000 services with a few calls

@@ -16,7 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const bool quiet = (spdlog::set_level(spdlog::level::off), true);
   (void)quiet;
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  std::vector<meshdeck::cp::ValidationError> errors;
+  std::vector<meshdeck::common::LocatedError> errors;
   const auto policies = meshdeck::cp::parsePolicies(text, "fuzz.yaml", &errors);
   if (!errors.empty()) return 0;
   std::set<std::string> known;

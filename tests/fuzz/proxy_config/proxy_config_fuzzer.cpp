@@ -20,7 +20,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   meshdeck::v1::ProxyConfig config;
   std::string error;
   meshdeck::proxy::TlsFiles tls;
-  if (!meshdeck::proxy::parseProxyConfigYaml(text, "fuzz.yaml", &config, &error, &tls)) return 0;
+  std::vector<meshdeck::common::LocatedError> errors;
+  if (!meshdeck::proxy::parseProxyConfigYaml(text, "fuzz.yaml", &config, &errors, &tls)) {
+    // A refusal always says why, and where: in the input named, with a message.
+    if (errors.empty()) __builtin_trap();
+    for (const auto& e : errors) {
+      if (e.file != "fuzz.yaml" || e.message.empty()) __builtin_trap();
+    }
+    return 0;
+  }
   const auto compiled = meshdeck::proxy::compileConfig(config, &error);
   if (!compiled) return 0;
   const std::string json = meshdeck::proxy::configJson(*compiled);

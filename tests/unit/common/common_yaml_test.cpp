@@ -9,8 +9,8 @@
 
 using meshdeck::common::loadYaml;
 using meshdeck::common::loadYamlFile;
+using meshdeck::common::LocatedError;
 using meshdeck::common::YamlDocuments;
-using meshdeck::common::YamlError;
 using meshdeck::common::YamlLimits;
 
 namespace QTest {
@@ -22,7 +22,9 @@ inline char* toString(const std::string& s) {
 
 namespace {
 
-std::string errorText(const YamlDocuments& d) { return d.error ? d.error->str() : "(accepted)"; }
+std::string errorText(const YamlDocuments& d) {
+  return d.error ? d.error->toString() : "(accepted)";
+}
 
 std::string readTestFile(const std::string& name) {
   std::string text, why;
@@ -198,16 +200,27 @@ class CommonYamlTest : public QObject {
   }
 
   void formatsLocatedErrors() {
-    QCOMPARE((YamlError{"f.yaml", 3, 9, "must be a number", "spec.rate"}.str()),
+    QCOMPARE((LocatedError{"f.yaml", 3, 9, "spec.rate", "must be a number"}.toString()),
              std::string("f.yaml:3:9: spec.rate: must be a number"));
-    QCOMPARE((YamlError{"f.yaml", 0, 0, "cannot open file", ""}.str()),
+    QCOMPARE((LocatedError{"f.yaml", 0, 0, "", "cannot open file"}.toString()),
              std::string("f.yaml: cannot open file"));
-    QCOMPARE((YamlError{"", 1, 2, "bad", ""}.str()), std::string("<input>:1:2: bad"));
+    QCOMPARE((LocatedError{"f.yaml", 0, 0, "spec.rate", "required"}.toString()),
+             std::string("f.yaml: spec.rate: required"));
+    QCOMPARE((LocatedError{"", 1, 2, "", "bad"}.toString()), std::string("<input>:1:2: bad"));
+    // Neither file nor position known: the location is left out, not replaced by "<input>".
+    QCOMPARE((LocatedError{"", 0, 0, "clusters[0].name", "must not be empty"}.toString()),
+             std::string("clusters[0].name: must not be empty"));
+    QCOMPARE((LocatedError{"", 0, 0, "", "no policy TrafficRoute/x exists"}.toString()),
+             std::string("no policy TrafficRoute/x exists"));
+    QCOMPARE(meshdeck::common::toString({LocatedError{"a.yaml", 1, 1, "", "first"},
+                                         LocatedError{"", 0, 0, "f", "second"}}),
+             std::string("a.yaml:1:1: first\nf: second"));
+    QCOMPARE(meshdeck::common::toString(std::vector<LocatedError>{}), std::string());
     const auto d = loadYaml("a:\n  b: [1, x]\n", "f.yaml");
     const auto e = meshdeck::common::yamlErrorAt("f.yaml", d.first()["a"]["b"][1], "a.b[1]",
                                                  "must be a number");
-    QCOMPARE(e.str(), std::string("f.yaml:2:10: a.b[1]: must be a number"));
-    QCOMPARE(meshdeck::common::yamlErrorAt("f.yaml", YAML::Node(), "a", "required").str(),
+    QCOMPARE(e.toString(), std::string("f.yaml:2:10: a.b[1]: must be a number"));
+    QCOMPARE(meshdeck::common::yamlErrorAt("f.yaml", YAML::Node(), "a", "required").toString(),
              std::string("f.yaml: a: required"));
   }
 

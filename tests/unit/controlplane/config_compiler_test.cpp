@@ -5,6 +5,7 @@
 #include "controlplane/policy/policy_parser.h"
 
 using namespace meshdeck::cp;
+using meshdeck::common::LocatedError;
 namespace v1 = meshdeck::v1;
 
 namespace {
@@ -22,7 +23,7 @@ ProxyNode node(const std::string& id, const std::string& svc, const std::string&
 }
 
 std::shared_ptr<PolicySet> policies(const std::string& yaml) {
-  std::vector<ValidationError> errors;
+  std::vector<LocatedError> errors;
   auto set = std::make_shared<PolicySet>();
   set->revision = 1;
   set->policies = parsePolicies(yaml, "t.yaml", &errors);

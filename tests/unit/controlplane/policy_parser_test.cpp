@@ -5,11 +5,12 @@
 #include "support/hostile_yaml.h"
 
 using namespace meshdeck::cp;
+using meshdeck::common::LocatedError;
 
 namespace {
 
-std::vector<ValidationError> parseErrors(const std::string& yaml) {
-  std::vector<ValidationError> errors;
+std::vector<LocatedError> parseErrors(const std::string& yaml) {
+  std::vector<LocatedError> errors;
   parsePolicies(yaml, "p.yaml", &errors);
   return errors;
 }
@@ -69,7 +70,7 @@ class PolicyParserTest : public QObject {
 
  private slots:
   void parsesEveryTrafficRouteField() {
-    std::vector<ValidationError> errors;
+    std::vector<LocatedError> errors;
     auto policies = parsePolicies(kCanary, "p.yaml", &errors);
     QVERIFY2(errors.empty(), errors.empty() ? "" : errors[0].toString().c_str());
     QCOMPARE(policies.size(), size_t(1));
@@ -141,7 +142,7 @@ spec:
   requestsPerSecond: 2.5
 ---
 )";
-    std::vector<ValidationError> errors;
+    std::vector<LocatedError> errors;
     auto policies = parsePolicies(yaml, "p.yaml", &errors);
     QVERIFY2(errors.empty(), errors.empty() ? "" : errors[0].toString().c_str());
     QCOMPARE(policies.size(), size_t(4));
@@ -295,7 +296,7 @@ spec:
 
   // Cross references: the whole resulting set is checked against the known services.
   void validatesReferences() {
-    std::vector<ValidationError> errors;
+    std::vector<LocatedError> errors;
     auto set = parsePolicies(kCanary, "p.yaml", &errors);
     QVERIFY(errors.empty());
     validatePolicySet(set, {}, &errors);
@@ -376,7 +377,7 @@ spec:
     - {methods: [GET, POST], uri: {prefix: /x}}
     route: [{destination: {host: reviews}}]
 )";
-    std::vector<ValidationError> errors;
+    std::vector<LocatedError> errors;
     auto set = parsePolicies(a, "a.yaml", &errors);
     auto more = parsePolicies(b, "b.yaml", &errors);
     set.insert(set.end(), more.begin(), more.end());
@@ -395,7 +396,7 @@ spec:
     const char* b =
         "apiVersion: meshdeck.io/v1alpha1\nkind: PeerAuthentication\nmetadata: "
         "{name: b}\nspec: {mtls: {mode: DISABLE}}\n";
-    std::vector<ValidationError> errors;
+    std::vector<LocatedError> errors;
     auto set = parsePolicies(a, "a.yaml", &errors);
     auto more = parsePolicies(b, "b.yaml", &errors);
     set.insert(set.end(), more.begin(), more.end());
@@ -412,7 +413,7 @@ spec:
         meshdeck::testing::billionLaughs();
     QElapsedTimer timer;
     timer.start();
-    std::vector<ValidationError> errors;
+    std::vector<LocatedError> errors;
     QVERIFY(parsePolicies(bomb, "bomb.yaml", &errors).empty());
     QVERIFY(timer.elapsed() < 2000);
     QCOMPARE(errors.size(), size_t{1});

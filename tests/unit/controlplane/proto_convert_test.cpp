@@ -42,6 +42,26 @@ class ProtoConvertTest : public QObject {
     }
   }
 
+  // meshdeck.v1.ValidationError carries the five fields of a LocatedError, unknown parts too.
+  void applyErrorsSurviveTheRoundTrip() {
+    ApplyResult in;
+    in.ok = false;
+    in.revision = 7;
+    in.summary = "rejected";
+    in.errors = {common::LocatedError{"f.yaml", 16, 19, "spec.http[0].route[1].weight",
+                                      "must be an integer from 0 to 100"},
+                 common::LocatedError{"", 0, 0, "", "no policy TrafficRoute/x exists"}};
+    v1::ApplyPoliciesResponse wire;
+    toProto(in, &wire);
+    QCOMPARE(wire.errors_size(), 2);
+    QCOMPARE(wire.errors(0).line(), 16u);
+    QCOMPARE(wire.errors(0).field(), std::string("spec.http[0].route[1].weight"));
+    const ApplyResult out = fromProto(wire);
+    QVERIFY(out.errors == in.errors);
+    QCOMPARE(out.revision, uint64_t(7));
+    QCOMPARE(out.errors[1].toString(), std::string("no policy TrafficRoute/x exists"));
+  }
+
   void authorizationCountsSurviveTheRoundTrip() {
     GraphSnapshot g;
     g.window_seconds = 30;

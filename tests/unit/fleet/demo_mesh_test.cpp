@@ -8,11 +8,12 @@
 #include "support/hostile_yaml.h"
 
 using namespace meshdeck::cp::fleet;
+using meshdeck::common::LocatedError;
 
 namespace {
-std::string errorsText(const std::vector<FileError>& errors) {
+std::string errorsText(const std::vector<LocatedError>& errors) {
   std::string s;
-  for (const auto& e : errors) s += e.str() + "\n";
+  for (const auto& e : errors) s += e.toString() + "\n";
   return s;
 }
 }  // namespace
@@ -24,7 +25,7 @@ class DemoMeshTest : public QObject {
   void bundledStorefrontIsValidAndRealistic() {
     const auto file = findDemoFile("storefront");
     QVERIFY(file.has_value());
-    std::vector<FileError> errors;
+    std::vector<LocatedError> errors;
     const auto mesh = loadDemoMesh(*file, &errors);
     QVERIFY2(mesh.has_value(), errorsText(errors).c_str());
     QCOMPARE(mesh->name, std::string("storefront"));
@@ -43,7 +44,7 @@ class DemoMeshTest : public QObject {
   }
 
   void bundledLargeIsGenerated() {
-    std::vector<FileError> errors;
+    std::vector<LocatedError> errors;
     const auto mesh = loadDemoMesh(*findDemoFile("large"), &errors);
     QVERIFY2(mesh.has_value(), errorsText(errors).c_str());
     QCOMPARE(mesh->services.size(), size_t{200});
@@ -53,7 +54,7 @@ class DemoMeshTest : public QObject {
   }
 
   void packIsReadAndValidated() {
-    std::vector<FileError> errors;
+    std::vector<LocatedError> errors;
     const std::string head =
         "apiVersion: meshdeck.io/v1alpha1\nkind: DemoMesh\nmetadata: {name: p}\nspec:\n"
         "  generate: {services: 10, seed: 1}\n";
@@ -93,7 +94,7 @@ class DemoMeshTest : public QObject {
   }
 
   void malformedFilesAreRefusedWithLineAndField() {
-    std::vector<FileError> errors;
+    std::vector<LocatedError> errors;
     const std::string yaml =
         "apiVersion: meshdeck.io/v1alpha1\n"
         "kind: DemoMesh\n"
@@ -123,7 +124,7 @@ class DemoMeshTest : public QObject {
   }
 
   void cyclesAndSyntaxErrorsAreRefused() {
-    std::vector<FileError> errors;
+    std::vector<LocatedError> errors;
     QVERIFY(!parseDemoMesh(
         "apiVersion: meshdeck.io/v1alpha1\nkind: DemoMesh\nmetadata: {name: c}\n"
         "spec:\n  services:\n    - {name: a, calls: [b]}\n    - {name: b, calls: [a]}\n",
@@ -141,7 +142,7 @@ class DemoMeshTest : public QObject {
 
   // The "billion laughs" is refused by the YAML reader's limits, from text and from a file.
   void refusesAliasBomb() {
-    std::vector<FileError> errors;
+    std::vector<LocatedError> errors;
     QVERIFY(!parseDemoMesh(meshdeck::testing::billionLaughs(), "bomb.yaml", &errors));
     QCOMPARE(errorsText(errors),
              "bomb.yaml" + std::string(meshdeck::testing::kBillionLaughsRefusal) + "\n");
@@ -154,7 +155,7 @@ class DemoMeshTest : public QObject {
   // Found by the demo_scenario fuzzer: a lookup of a missing key on a const yaml-cpp node yields
   // a node on which IsMap() throws, and the exception ended the process.
   void missingSectionsAreRefusedNotThrown() {
-    std::vector<FileError> errors;
+    std::vector<LocatedError> errors;
     std::optional<DemoMesh> mesh;
     QVERIFY_THROWS_NO_EXCEPTION(
         mesh =

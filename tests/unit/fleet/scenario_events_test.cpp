@@ -7,6 +7,7 @@
 
 using namespace meshdeck::cp;
 using namespace meshdeck::cp::fleet;
+using meshdeck::common::LocatedError;
 using namespace std::chrono_literals;
 
 namespace {
@@ -84,10 +85,10 @@ std::string edgesText(const std::vector<ScenarioEdge>& edges) {
 }
 
 Scenario parse(const std::string& yaml) {
-  std::vector<FileError> errors;
+  std::vector<LocatedError> errors;
   auto sc = parseScenario(yaml, "t.yaml", &errors);
   std::string text;
-  for (const auto& e : errors) text += e.str() + "\n";
+  for (const auto& e : errors) text += e.toString() + "\n";
   if (!sc) qFatal("scenario does not parse: %s", text.c_str());
   return *sc;
 }
@@ -165,7 +166,7 @@ spec:
     QCOMPARE(sc.steps[4].highlight[1].line, uint32_t{38});
     QCOMPARE(sc.steps[4].highlight[1].column, uint32_t{22});
 
-    std::vector<FileError> errors;
+    std::vector<LocatedError> errors;
     QVERIFY(checkHighlights(sc, mesh, "t.yaml", &errors));
     QVERIFY(errors.empty());
   }
@@ -183,10 +184,10 @@ spec:
         - c -> a
         - a -> ghost
 )");
-    std::vector<FileError> errors;
+    std::vector<LocatedError> errors;
     QVERIFY(!checkHighlights(sc, smallMesh(), "t.yaml", &errors));
     std::string text;
-    for (const auto& e : errors) text += e.str() + "\n";
+    for (const auto& e : errors) text += e.toString() + "\n";
     QCOMPARE(errors.size(), size_t{3});
     QVERIFY2(text.find("t.yaml:9:11: spec.steps[0].highlight[0]: 'nobody' is not a service or "
                        "load of demo 'small'") != std::string::npos,
@@ -200,7 +201,7 @@ spec:
   }
 
   void malformedHighlightIsAParseError() {
-    std::vector<FileError> errors;
+    std::vector<LocatedError> errors;
     QVERIFY(!parseScenario(R"(apiVersion: meshdeck.io/v1alpha1
 kind: Scenario
 metadata: {name: x}
@@ -214,7 +215,7 @@ spec:
 )",
                            "h.yaml", &errors));
     std::string text;
-    for (const auto& e : errors) text += e.str() + "\n";
+    for (const auto& e : errors) text += e.toString() + "\n";
     QCOMPARE(errors.size(), size_t{4});
     QVERIFY2(text.find("h.yaml:8:19: spec.steps[0].highlight[0]: must be 'source -> destination' "
                        "or a service name") != std::string::npos,
@@ -230,7 +231,7 @@ spec:
     const auto files = bundledScenarios();
     QVERIFY(files.size() >= 4);
     for (const auto& file : files) {
-      std::vector<FileError> errors;
+      std::vector<LocatedError> errors;
       const auto sc = loadScenario(file, &errors);
       QVERIFY(sc.has_value());
       const auto mesh = loadDemoMesh(*findDemoFile(sc->demo), &errors);

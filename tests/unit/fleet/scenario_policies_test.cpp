@@ -8,6 +8,7 @@
 
 using namespace meshdeck::cp;
 using namespace meshdeck::cp::fleet;
+using meshdeck::common::LocatedError;
 
 class ScenarioPoliciesTest : public QObject {
   Q_OBJECT
@@ -17,7 +18,7 @@ class ScenarioPoliciesTest : public QObject {
     const auto files = bundledScenarios();
     QVERIFY(files.size() >= 4);
     for (const auto& file : files) {
-      std::vector<FileError> ferrors;
+      std::vector<LocatedError> ferrors;
       const auto sc = loadScenario(file, &ferrors);
       QVERIFY(sc.has_value());
       const auto demo = loadDemoMesh(*findDemoFile(sc->demo), &ferrors);

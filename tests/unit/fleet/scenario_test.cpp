@@ -8,6 +8,7 @@
 
 using namespace meshdeck::cp;
 using namespace meshdeck::cp::fleet;
+using meshdeck::common::LocatedError;
 using namespace std::chrono_literals;
 
 namespace {
@@ -90,7 +91,7 @@ class ScenarioTest : public QObject {
   void runsStepsInOrderOnSimulatedTime() {
     meshdeck::common::SimulatedTimeSource clock;
     FakeTarget target(clock);
-    std::vector<FileError> errors;
+    std::vector<LocatedError> errors;
     const auto sc = parseScenario(kScenario, "t.yaml", &errors);
     QVERIFY(sc.has_value());
     ScenarioEngine engine(
@@ -116,7 +117,7 @@ class ScenarioTest : public QObject {
   void failedCheckpointStopsTheRun() {
     meshdeck::common::SimulatedTimeSource clock;
     FakeTarget target(clock);
-    std::vector<FileError> errors;
+    std::vector<LocatedError> errors;
     auto sc = parseScenario(kScenario, "t.yaml", &errors);
     QVERIFY(sc.has_value());
     sc->steps[1].actions.erase(sc->steps[1].actions.begin());  // b never breaks
@@ -137,7 +138,7 @@ class ScenarioTest : public QObject {
     meshdeck::common::SimulatedTimeSource clock;
     FakeTarget target(clock);
     target.fail_delete = true;
-    std::vector<FileError> errors;
+    std::vector<LocatedError> errors;
     const auto sc = parseScenario(kScenario, "t.yaml", &errors);
     ScenarioEngine engine(
         target, [&](std::chrono::milliseconds d) { clock.advance(d); },
@@ -149,7 +150,7 @@ class ScenarioTest : public QObject {
   }
 
   void malformedScenarioNamesLineAndField() {
-    std::vector<FileError> errors;
+    std::vector<LocatedError> errors;
     QVERIFY(
         !parseScenario("apiVersion: meshdeck.io/v1alpha1\nkind: Scenario\nmetadata: {name: x}\n"
                        "spec:\n  demo: storefront\n  steps:\n    - title: one\n"
@@ -157,7 +158,7 @@ class ScenarioTest : public QObject {
                        "      checkpoint: {edge: a b, metric: p42, above: 1, below: 2}\n",
                        "bad.yaml", &errors));
     std::string text;
-    for (const auto& e : errors) text += e.str() + "\n";
+    for (const auto& e : errors) text += e.toString() + "\n";
     QVERIFY2(text.find("bad.yaml:9:11: spec.steps[0].actions[0].explode: unknown action") !=
                  std::string::npos,
              text.c_str());
@@ -171,7 +172,7 @@ class ScenarioTest : public QObject {
 
   // Found by the demo_scenario fuzzer: missing sections made yaml-cpp throw out of the parser.
   void missingSectionsAreRefusedNotThrown() {
-    std::vector<FileError> errors;
+    std::vector<LocatedError> errors;
     std::optional<Scenario> sc;
     QVERIFY_THROWS_NO_EXCEPTION(sc = parseScenario("kind: Scenario\n", "s.yaml", &errors));
     QVERIFY(!sc);
@@ -189,10 +190,10 @@ class ScenarioTest : public QObject {
     const auto files = bundledScenarios();
     QVERIFY(files.size() >= 4);
     for (const auto& file : files) {
-      std::vector<FileError> errors;
+      std::vector<LocatedError> errors;
       const auto sc = loadScenario(file, &errors);
       std::string text;
-      for (const auto& e : errors) text += e.str() + "\n";
+      for (const auto& e : errors) text += e.toString() + "\n";
       QVERIFY2(sc.has_value(), text.c_str());
       const auto demo_file = findDemoFile(sc->demo);
       QVERIFY2(demo_file.has_value(), sc->demo.c_str());
@@ -218,15 +219,16 @@ class ScenarioTest : public QObject {
 
   // The "billion laughs" is refused by the YAML reader's limits, from text and from a file.
   void refusesAliasBomb() {
-    std::vector<FileError> errors;
+    std::vector<LocatedError> errors;
     QVERIFY(!parseScenario(meshdeck::testing::billionLaughs(), "bomb.yaml", &errors));
     QCOMPARE(errors.size(), size_t{1});
-    QCOMPARE(errors[0].str(), "bomb.yaml" + std::string(meshdeck::testing::kBillionLaughsRefusal));
+    QCOMPARE(errors[0].toString(),
+             "bomb.yaml" + std::string(meshdeck::testing::kBillionLaughsRefusal));
     errors.clear();
     const auto file = meshdeck::testing::hostileYamlFile("billion-laughs.yaml");
     QVERIFY(!loadScenario(file, &errors));
     QCOMPARE(errors.size(), size_t{1});
-    QCOMPARE(errors[0].str(), file.string() + meshdeck::testing::kBillionLaughsRefusal);
+    QCOMPARE(errors[0].toString(), file.string() + meshdeck::testing::kBillionLaughsRefusal);
   }
 };
 

@@ -77,8 +77,10 @@ clusters:
 
 ConfigPtr compile(const char* yaml) {
   meshdeck::v1::ProxyConfig proto;
+  std::vector<meshdeck::common::LocatedError> errors;
+  if (!parseProxyConfigYaml(yaml, "test.yaml", &proto, &errors))
+    qFatal("%s", meshdeck::common::toString(errors).c_str());
   std::string error;
-  if (!parseProxyConfigYaml(yaml, "test.yaml", &proto, &error)) qFatal("%s", error.c_str());
   auto config = compileConfig(proto, &error);
   if (!config) qFatal("%s", error.c_str());
   return config;

@@ -9,8 +9,12 @@ using namespace meshdeck::proxy;
 using namespace std::chrono_literals;
 
 namespace {
+// The loader's errors as the proxy prints them, one per line.
 bool parse(const std::string& yaml, meshdeck::v1::ProxyConfig* out, std::string* error) {
-  return parseProxyConfigYaml(yaml, "proxy.yaml", out, error);
+  std::vector<meshdeck::common::LocatedError> errors;
+  const bool ok = parseProxyConfigYaml(yaml, "proxy.yaml", out, &errors);
+  *error = meshdeck::common::toString(errors);
+  return ok;
 }
 const char* kBase = R"(listeners:
   - name: inbound
@@ -100,10 +104,12 @@ class ConfigTest : public QObject {
   void refusesAliasBomb() {
     const auto file = meshdeck::testing::hostileYamlFile("billion-laughs.yaml");
     meshdeck::v1::ProxyConfig proto;
-    std::string error;
-    QVERIFY(!loadProxyConfigFile(file, &proto, &error));
-    QCOMPARE(QString::fromStdString(error),
+    std::vector<meshdeck::common::LocatedError> errors;
+    QVERIFY(!loadProxyConfigFile(file, &proto, &errors));
+    QCOMPARE(errors.size(), size_t(1));
+    QCOMPARE(QString::fromStdString(errors[0].toString()),
              QString::fromStdString(file.string() + meshdeck::testing::kBillionLaughsRefusal));
+    std::string error;
     QVERIFY(!parse(meshdeck::testing::billionLaughs(), &proto, &error));
     QCOMPARE(QString::fromStdString(error),
              QString("proxy.yaml") + meshdeck::testing::kBillionLaughsRefusal);
@@ -136,6 +142,11 @@ class ConfigTest : public QObject {
       QVERIFY2(error.find(c.expected) != std::string::npos, error.c_str());
       QCOMPARE(proto.listeners(0).name(), std::string("untouched"));
     }
+    // A problem with the document itself names no field.
+    meshdeck::v1::ProxyConfig proto;
+    std::string error;
+    QVERIFY(!parse("[1, 2]\n", &proto, &error));
+    QCOMPARE(error, std::string("proxy.yaml:1:1: expected a mapping (ProxyConfig)"));
   }
 
   void compilerRefusesInconsistentConfigs() {
@@ -188,12 +199,22 @@ class ConfigTest : public QObject {
     QVERIFY2(error.find("proxy.yaml:9:29: route_tables[0].virtual_hosts[0].routes[0]"
                         ".destinations[0].cluster: unknown cluster \"nope\"") != std::string::npos,
              error.c_str());
+    // The same error, structured: each compiler problem is one located error.
+    std::vector<meshdeck::common::LocatedError> errors;
+    QVERIFY(!parseProxyConfigYaml(yaml, "proxy.yaml", &proto, &errors));
+    QCOMPARE(errors.size(), size_t(1));
+    QCOMPARE(errors[0], (meshdeck::common::LocatedError{
+                            "proxy.yaml", 9, 29,
+                            "route_tables[0].virtual_hosts[0].routes[0].destinations[0].cluster",
+                            "unknown cluster \"nope\""}));
     // A proto with the same problem (as pushed by a control plane) is refused by the compiler.
     meshdeck::v1::ProxyConfig pushed;
     auto* route = pushed.add_route_tables()->add_virtual_hosts()->add_routes();
     route->add_destinations()->set_cluster("nope");
     QVERIFY(compileConfig(pushed, &error) == nullptr);
     QVERIFY2(error.find("unknown cluster \"nope\"") != std::string::npos, error.c_str());
+    // Its text (the NACK detail) has no location: "path: message" per line.
+    QVERIFY2(error.rfind("route_tables[0].", 0) == 0, error.c_str());
   }
 
   void standaloneConfigRoutesEverythingRoundRobin() {

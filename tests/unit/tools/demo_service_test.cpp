@@ -181,8 +181,9 @@ class DemoServiceTest : public QObject {
         "    error_status: 500\n"
         "    response_size: 128\n";
     meshdeck::tools::DemoConfig config;
-    std::string error;
-    QVERIFY2(meshdeck::tools::parseDemoConfig(yaml, "demo.yaml", &config, &error), error.c_str());
+    meshdeck::common::LocatedError error;
+    QVERIFY2(meshdeck::tools::parseDemoConfig(yaml, "demo.yaml", &config, &error),
+             error.toString().c_str());
     QCOMPARE(config.seed, uint64_t{11});
     QCOMPARE(config.services.size(), size_t{2});
     QCOMPARE(config.services[0].behaviour.calls.size(), size_t{2});
@@ -193,32 +194,40 @@ class DemoServiceTest : public QObject {
     // Errors name the file, line, column and field.
     const char* bad = "services:\n  - name: a\n    latency_p50: fast\n";
     QVERIFY(!meshdeck::tools::parseDemoConfig(bad, "bad.yaml", &config, &error));
-    QVERIFY2(error.starts_with("bad.yaml:3:18: services[0].latency_p50:"), error.c_str());
+    QVERIFY2(error.toString().starts_with("bad.yaml:3:18: services[0].latency_p50:"),
+             error.toString().c_str());
+    QCOMPARE(error.file, std::string("bad.yaml"));
+    QCOMPARE(error.line, 3u);
+    QCOMPARE(error.column, 18u);
+    QCOMPARE(error.field, std::string("services[0].latency_p50"));
     QVERIFY(
         !meshdeck::tools::parseDemoConfig("services:\n  - version: v1\n", "f", &config, &error));
-    QVERIFY2(error.find("services[0].name: is required") != std::string::npos, error.c_str());
+    QVERIFY2(error.toString().find("services[0].name: is required") != std::string::npos,
+             error.toString().c_str());
     QVERIFY(!meshdeck::tools::parseDemoConfig("services:\n  - name: a\n    colour: red\n", "f",
                                               &config, &error));
-    QVERIFY2(error.starts_with("f:3:5: services[0].colour: unknown field"), error.c_str());
+    QVERIFY2(error.toString().starts_with("f:3:5: services[0].colour: unknown field"),
+             error.toString().c_str());
     QVERIFY(
         !meshdeck::tools::parseDemoConfig("services:\n  - {name: a, listen: '127.0.0.1:9000'}\n  - "
                                           "{name: b, listen: '127.0.0.1:9000'}\n",
                                           "f", &config, &error));
-    QVERIFY(error.find("two services listen on 127.0.0.1:9000") != std::string::npos);
+    QCOMPARE(error.toString(),
+             std::string("f: two services listen on 127.0.0.1:9000 (the second is b)"));
     QVERIFY(!meshdeck::tools::parseDemoConfig("services: [\n", "f", &config, &error));
   }
 
   // The "billion laughs" config is refused by the YAML reader's limits, from text and file.
   void refusesAliasBomb() {
     meshdeck::tools::DemoConfig config;
-    std::string error;
+    meshdeck::common::LocatedError error;
     QVERIFY(!meshdeck::tools::parseDemoConfig(meshdeck::testing::billionLaughs(), "bomb.yaml",
                                               &config, &error));
-    QCOMPARE(QString::fromStdString(error),
+    QCOMPARE(QString::fromStdString(error.toString()),
              QString("bomb.yaml") + meshdeck::testing::kBillionLaughsRefusal);
     const auto file = meshdeck::testing::hostileYamlFile("billion-laughs.yaml");
     QVERIFY(!meshdeck::tools::loadDemoConfigFile(file, &config, &error));
-    QCOMPARE(QString::fromStdString(error),
+    QCOMPARE(QString::fromStdString(error.toString()),
              QString::fromStdString(file.string() + meshdeck::testing::kBillionLaughsRefusal));
   }
 
