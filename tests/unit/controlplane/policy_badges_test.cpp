@@ -15,7 +15,7 @@ namespace {
 
 // The one policy `yaml` holds; fails the test on any parse error.
 Policy parseOne(const std::string& yaml) {
-  std::vector<common::LocatedError> errors;
+  std::vector<meshdeck::common::LocatedError> errors;
   auto policies = parsePolicies(yaml, "p.yaml", &errors);
   if (!errors.empty()) qWarning("%s", errors[0].toString().c_str());
   [&] {
@@ -81,7 +81,7 @@ class PolicyBadgesTest : public QObject {
       std::string text;
       std::string error;
       QVERIFY2(meshdeck::common::readFile(entry.path(), &text, &error), error.c_str());
-      std::vector<common::LocatedError> errors;
+      std::vector<meshdeck::common::LocatedError> errors;
       const auto policies = parsePolicies(text, entry.path().string(), &errors);
       QVERIFY2(errors.empty(), errors.empty() ? "" : errors[0].toString().c_str());
       for (const auto& p : policies) {
