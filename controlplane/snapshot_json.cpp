@@ -3,7 +3,9 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <cstddef>
 
 #include "common/telemetry/counter_fields.h"
 #include "controlplane/server/proto_convert.h"
@@ -83,12 +85,22 @@ json::array revisionsJson(const std::vector<RevisionInfo>& revisions) {
 }
 }  // namespace
 
-SnapshotExtras snapshotExtras(ControlPlane& control_plane, const GraphSnapshot& graph) {
+SnapshotExtras snapshotExtras(ControlPlane& control_plane, const GraphSnapshot& graph,
+                              size_t max_samples) {
   SnapshotExtras extras;
+  size_t total = 0;
   for (const auto& e : graph.edges) {
     auto samples = control_plane.edgeHistory(e.source, e.destination, kSnapshotHistorySeconds);
+    total += samples.size();
     if (!samples.empty())
       extras.edge_history.push_back({e.source, e.destination, std::move(samples)});
+  }
+  if (total > max_samples) {
+    const size_t keep = std::max<size_t>(1, max_samples / extras.edge_history.size());
+    for (auto& h : extras.edge_history) {
+      if (h.samples.size() > keep)
+        h.samples.erase(h.samples.begin(), h.samples.end() - static_cast<std::ptrdiff_t>(keep));
+    }
   }
   extras.revisions = control_plane.revisions();
   return extras;

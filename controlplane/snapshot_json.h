@@ -30,9 +30,16 @@ struct SnapshotExtras {
   std::vector<RevisionInfo> revisions;
 };
 
+// At most this many history samples in one snapshot (about 250 bytes of JSON each): a mesh with
+// many edges gets a shorter span per edge rather than a file of hundreds of megabytes.
+constexpr size_t kSnapshotHistoryMaxSamples = 150'000;
+
 // What `control_plane` holds of those for `graph`: the last kSnapshotHistorySeconds of every
-// edge that has history, and every revision. The control plane's export uses it.
-SnapshotExtras snapshotExtras(ControlPlane& control_plane, const GraphSnapshot& graph);
+// edge that has history (each edge cut to its newest max_samples / edges samples when all of
+// them would be more than `max_samples`), and every revision. The control plane's export uses
+// it.
+SnapshotExtras snapshotExtras(ControlPlane& control_plane, const GraphSnapshot& graph,
+                              size_t max_samples = kSnapshotHistoryMaxSamples);
 
 std::string snapshotToJson(const GraphSnapshot& graph, const std::vector<PolicyInfo>& policies,
                            const std::string& control_plane_version,

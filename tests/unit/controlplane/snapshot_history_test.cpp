@@ -112,6 +112,38 @@ class SnapshotHistoryTest : public QObject {
     QCOMPARE(offline.revisions().size(), size_t(2));
   }
 
+  // What the export takes from a control plane (here: a snapshot file's): every edge with
+  // history, 300 s each, the revisions; past the sample budget each edge keeps its newest.
+  void extrasFromAControlPlane() {
+    const cp::GraphSnapshot g = graph();
+    cp::SnapshotExtras written;
+    written.edge_history = {{"web", "reviews", samples(1'790'000'000'000, 1.0)},
+                            {"reviews", "ratings", samples(1'790'000'000'000, 2.0)}};
+    written.revisions = {{1, "alice", at(1'789'999'000'000), "created"}};
+    ui::SnapshotDocument doc;
+    QString error;
+    QVERIFY2(
+        ui::parseSnapshotJson(QByteArray::fromStdString(cp::snapshotToJson(g, {}, "test", written)),
+                              &doc, &error),
+        qPrintable(error));
+    ui::SnapshotControlPlane source(std::move(doc));
+
+    const cp::SnapshotExtras all = cp::snapshotExtras(source, g);
+    QCOMPARE(all.edge_history.size(), size_t(2));
+    QCOMPARE(all.edge_history[0].source, std::string("web"));
+    QCOMPARE(all.edge_history[0].samples.size(), size_t(cp::kSnapshotHistorySeconds));
+    QCOMPARE(all.revisions.size(), size_t(1));
+
+    // A budget of 100 samples for 2 edges: the newest 50 of each.
+    const cp::SnapshotExtras capped = cp::snapshotExtras(source, g, 100);
+    QCOMPARE(capped.edge_history.size(), size_t(2));
+    for (size_t i = 0; i < 2; ++i) {
+      QCOMPARE(capped.edge_history[i].samples.size(), size_t(50));
+      QVERIFY(capped.edge_history[i].samples.back().time == at(1'790'000'000'000));
+      QVERIFY(capped.edge_history[i].samples.front().time == at(1'790'000'000'000 - 49'000));
+    }
+  }
+
   // Older snapshots (and exports without history) have neither field: they still open, with no
   // history and no revisions; the writer leaves empty parts out.
   void withoutExtrasStillReads() {
