@@ -135,17 +135,18 @@ class SnapshotOfflineTest : public QObject {
       QTRY_VERIFY_WITH_TIMEOUT(live.graphView()->layoutsDone() >= 1, 10000);
       QSignalSpy finished(&live, &ui::MainWindow::exportFinished);
       // Ctrl+E asks where to save (a modal file dialog): type the path there and accept.
-      bool answered = false;
-      QTimer::singleShot(0, [&] {
+      // (Captures by value, tied to the window: harmless if the key never opened the dialog.)
+      auto answered = std::make_shared<bool>(false);
+      QTimer::singleShot(0, &live, [answered, path] {
         QTRY_VERIFY_WITH_TIMEOUT(qobject_cast<QFileDialog*>(QApplication::activeModalWidget()),
                                  5000);
         auto* dialog = qobject_cast<QFileDialog*>(QApplication::activeModalWidget());
         dialog->selectFile(path);
         static_cast<QDialog*>(dialog)->accept();  // QFileDialog::accept() checks the name
-        answered = true;
+        *answered = true;
       });
       QTest::keyClick(&live, Qt::Key_E, Qt::ControlModifier);
-      QVERIFY(answered);
+      QVERIFY(*answered);
       QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 10000);
       QVERIFY2(finished.first().at(0).toBool(), qPrintable(finished.first().at(1).toString()));
     }
