@@ -293,6 +293,11 @@ class SnapshotOfflineTest : public QObject {
                                                           "snapshot"),
         5000);
     QCOMPARE(window.inspector()->historyPoints(), 0);
+    if (const QString shots = qEnvironmentVariable("MESHDECK_SCREENSHOT_DIR"); !shots.isEmpty()) {
+      window.resize(1280, 720);
+      QTest::qWait(300);  // screenshot only
+      QVERIFY(window.grab().save(shots + "/offline-snapshot-no-history-1280x720.png"));
+    }
     QVERIFY(window.inspector()->latencyChart()->isVisible() == false ||
             window.inspector()->findChild<QLabel*>("historyEmpty")->isVisible());
 
