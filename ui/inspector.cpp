@@ -537,7 +537,9 @@ void Inspector::showNode(const cp::ServiceNode& node) {
     }
   }
   node_identity_->setText(identities.isEmpty()
-                              ? tr("Identity: no certificate issued to its proxies")
+                              ? (client_->readOnly()
+                                     ? tr("Identity: certificates are not part of this snapshot")
+                                     : tr("Identity: no certificate issued to its proxies"))
                               : tr("Identity: %1 (%2 of %3 proxies hold a certificate)")
                                     .arg(identities.join(QStringLiteral(", ")))
                                     .arg(with_certificate)

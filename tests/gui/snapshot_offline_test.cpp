@@ -301,6 +301,17 @@ class SnapshotOfflineTest : public QObject {
     QVERIFY(window.inspector()->latencyChart()->isVisible() == false ||
             window.inspector()->findChild<QLabel*>("historyEmpty")->isVisible());
 
+    // A service: its identity line does not claim that no certificate was issued.
+    ui::NodeItem* catalog = window.graphView()->nodeItem("catalog");
+    QVERIFY(catalog);
+    window.graphView()->centerOn(catalog);
+    QTest::mouseClick(window.graphView()->viewport(), Qt::LeftButton, {},
+                      window.graphView()->mapFromScene(catalog->sceneBoundingRect().center()));
+    QCOMPARE(window.graphView()->selection().kind, ui::GraphSelection::Kind::kNode);
+    QTRY_COMPARE_WITH_TIMEOUT(
+        window.inspector()->identityText(),
+        QStringLiteral("Identity: certificates are not part of this snapshot"), 5000);
+
     QDialog* history = openHistory(&window);
     QVERIFY(history);
     auto* text = history->findChild<QPlainTextEdit*>();
