@@ -660,7 +660,9 @@ std::shared_ptr<const GraphSnapshot> InProcessControlPlane::snapshotForWindow(
 
 std::string InProcessControlPlane::exportSnapshotJson(uint32_t window_seconds) {
   const auto g = impl_->buildSnapshot(window_seconds ? window_seconds : 60);
-  return snapshotToJson(*g, policies(), kVersion);
+  // The edges' history and the revision list go along, so a reopened file has working charts
+  // and a History (docs/snapshot-format.md).
+  return snapshotToJson(*g, policies(), kVersion, snapshotExtras(*this, *g));
 }
 
 void InProcessControlPlane::setFleet(fleet::DemoFleet* fleet) {

@@ -3,7 +3,9 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <cstddef>
 
 #include "common/telemetry/counter_fields.h"
 #include "controlplane/server/proto_convert.h"
@@ -49,10 +51,63 @@ json::object metricsJson(const WindowMetrics& m) {
   o["latency"] = m.latency ? json::value(histogramJson(*m.latency)) : json::value(nullptr);
   return o;
 }
+
+json::object classesJson(const std::array<uint64_t, 5>& c) {
+  return json::object{{"1xx", c[0]}, {"2xx", c[1]}, {"3xx", c[2]}, {"4xx", c[3]}, {"5xx", c[4]}};
+}
+
+json::array edgeHistoryJson(const std::vector<EdgeHistory>& history) {
+  json::array out;
+  for (const auto& h : history) {
+    json::array samples;
+    for (const auto& s : h.samples)
+      samples.push_back(json::object{{"time", rfc3339(s.time)},
+                                     {"requests_per_second", s.requests_per_second},
+                                     {"success_rate", s.success_rate},
+                                     {"p50_ms", s.p50_ms},
+                                     {"p90_ms", s.p90_ms},
+                                     {"p99_ms", s.p99_ms},
+                                     {"responses_by_class", classesJson(s.responses_by_class)}});
+    out.push_back(json::object{
+        {"source", h.source}, {"destination", h.destination}, {"samples", std::move(samples)}});
+  }
+  return out;
+}
+
+json::array revisionsJson(const std::vector<RevisionInfo>& revisions) {
+  json::array out;
+  for (const auto& r : revisions)
+    out.push_back(json::object{{"number", r.number},
+                               {"author", r.author},
+                               {"time", rfc3339(r.time)},
+                               {"summary", r.summary}});
+  return out;
+}
 }  // namespace
 
+SnapshotExtras snapshotExtras(ControlPlane& control_plane, const GraphSnapshot& graph,
+                              size_t max_samples) {
+  SnapshotExtras extras;
+  size_t total = 0;
+  for (const auto& e : graph.edges) {
+    auto samples = control_plane.edgeHistory(e.source, e.destination, kSnapshotHistorySeconds);
+    total += samples.size();
+    if (!samples.empty())
+      extras.edge_history.push_back({e.source, e.destination, std::move(samples)});
+  }
+  if (total > max_samples) {
+    const size_t keep = std::max<size_t>(1, max_samples / extras.edge_history.size());
+    for (auto& h : extras.edge_history) {
+      if (h.samples.size() > keep)
+        h.samples.erase(h.samples.begin(), h.samples.end() - static_cast<std::ptrdiff_t>(keep));
+    }
+  }
+  extras.revisions = control_plane.revisions();
+  return extras;
+}
+
 std::string snapshotToJson(const GraphSnapshot& g, const std::vector<PolicyInfo>& policies,
-                           const std::string& control_plane_version) {
+                           const std::string& control_plane_version, const SnapshotExtras& extras) {
   json::array services, edges, proxies, pols;
   for (const auto& s : g.services) {
     json::array versions;
@@ -125,6 +180,8 @@ std::string snapshotToJson(const GraphSnapshot& g, const std::vector<PolicyInfo>
                    {"edges", std::move(edges)},
                    {"proxies", std::move(proxies)},
                    {"policies", std::move(pols)}};
+  if (!extras.revisions.empty()) doc["revisions"] = revisionsJson(extras.revisions);
+  if (!extras.edge_history.empty()) doc["edge_history"] = edgeHistoryJson(extras.edge_history);
   return json::serialize(doc) + "\n";
 }
 

@@ -71,10 +71,14 @@ void CertificatesPanel::refresh() {
         const int expired = model_->count(CertificateState::kExpired);
         if (certificates.empty()) {
           summary_->setText(
-              tr("No workload certificates: this control plane has no CA, or no "
-                 "proxy has asked for one yet."));
+              offline_ ? tr("This snapshot holds no certificates: a snapshot saves the graph, "
+                            "the proxies' sync state and the policies, not the mesh CA's "
+                            "certificates.")
+                       : tr("No workload certificates: this control plane has no CA, or no "
+                            "proxy has asked for one yet."));
         } else {
           QString text = tr("<b>%n certificate(s)</b>", "", int(certificates.size()));
+          if (offline_) text = tr("As of the snapshot: %1").arg(text);
           text += expiring > 0
                       ? tr(" · <span style='color:#d98e04'><b>%1 expiring</b></span>").arg(expiring)
                       : tr(" · 0 expiring");

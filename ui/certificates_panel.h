@@ -31,6 +31,8 @@ class CertificatesPanel : public QWidget {
   void refresh();
   // The clock the highlighting is computed against (tests; default: the system clock).
   void setClock(std::function<cp::SystemTime()> clock) { clock_ = std::move(clock); }
+  // A snapshot opened offline: the texts speak of the snapshot (set its time as the clock).
+  void setOffline(bool offline) { offline_ = offline; }
 
   CertificatesModel* model() const { return model_; }
   QTableView* table() const { return table_; }
@@ -48,6 +50,7 @@ class CertificatesPanel : public QWidget {
   QTimer poll_;
   std::function<cp::SystemTime()> clock_;
   bool in_flight_ = false;
+  bool offline_ = false;
 };
 
 }  // namespace meshdeck::ui

@@ -72,6 +72,21 @@ void FleetPanel::setReadOnly(bool read_only) {
   restart_->setEnabled(!read_only);
   scale_->setEnabled(!read_only);
   replicas_->setEnabled(!read_only);
+  // Read-only means a snapshot opened offline: nothing of it runs.
+  if (read_only) updateExplanation(false);
+}
+
+void FleetPanel::updateExplanation(bool has_processes) {
+  // A live control plane without processes explains why the table is empty; a snapshot
+  // always says that nothing of it runs.
+  explanation_->setVisible(read_only_ || !has_processes);
+  if (!read_only_) return;
+  explanation_->setText(
+      has_processes
+          ? tr("This snapshot has no live fleet: the processes below are as they were when it "
+               "was taken; nothing runs, so there is nothing to restart or scale.")
+          : tr("This snapshot has no live fleet: nothing runs, and it holds no process list "
+               "(the proxies it saw are in each service's inspector)."));
 }
 
 void FleetPanel::refresh() {
@@ -81,7 +96,7 @@ void FleetPanel::refresh() {
                                              this,
                                              [this](std::vector<cp::ProcessInfo> processes) {
                                                in_flight_ = false;
-                                               explanation_->setVisible(processes.empty());
+                                               updateExplanation(!processes.empty());
                                                const bool had_rows = model_->rowCount() > 0;
                                                model_->setProcesses(std::move(processes));
                                                if (!had_rows && model_->rowCount() > 0)

@@ -31,6 +31,7 @@ class FleetPanel : public QWidget {
 
  private:
   void loadLogs();
+  void updateExplanation(bool has_processes);
   void restartSelected();
   void scaleSelected();
 

@@ -217,8 +217,17 @@ Inspector::Inspector(ControlPlaneClient* client, QWidget* parent)
   edge_histogram_chart_ = new QChart;
   edge_histogram_chart_->setTitle(tr("Latency histogram (window)"));
   edge_histogram_chart_->legend()->hide();
-  el->addWidget(makeChartView(latency_chart_, edge_page, 200));
-  el->addWidget(makeChartView(rate_chart_, edge_page, 210));
+  history_empty_ = new QLabel(edge_page);
+  history_empty_->setObjectName(QStringLiteral("historyEmpty"));
+  history_empty_->setWordWrap(true);
+  history_empty_->setAlignment(Qt::AlignCenter);
+  history_empty_->setMargin(16);
+  history_empty_->hide();
+  el->addWidget(history_empty_);
+  latency_view_ = makeChartView(latency_chart_, edge_page, 200);
+  rate_view_ = makeChartView(rate_chart_, edge_page, 210);
+  el->addWidget(latency_view_);
+  el->addWidget(rate_view_);
   el->addWidget(makeChartView(classes_chart_, edge_page, 160));
   el->addWidget(makeChartView(edge_histogram_chart_, edge_page, 230));
   el->addStretch();
@@ -341,20 +350,26 @@ void Inspector::showEdge(const cp::ServiceEdge& edge) {
 
   classes_chart_->removeAllSeries();
   for (auto* axis : classes_chart_->axes()) classes_chart_->removeAxis(axis), delete axis;
-  auto* set = new QBarSet(tr("responses"));
-  for (uint64_t c : edge.metrics.responses_by_class) *set << double(c);
-  auto* series = new QBarSeries;
-  series->append(set);
-  classes_chart_->addSeries(series);
-  auto* categories = new QBarCategoryAxis;
-  categories->append({QStringLiteral("1xx"), QStringLiteral("2xx"), QStringLiteral("3xx"),
-                      QStringLiteral("4xx"), QStringLiteral("5xx")});
-  classes_chart_->addAxis(categories, Qt::AlignBottom);
-  series->attachAxis(categories);
-  auto* counts = new QValueAxis;
-  counts->setLabelFormat(QStringLiteral("%.0f"));
-  classes_chart_->addAxis(counts, Qt::AlignLeft);
-  series->attachAxis(counts);
+  uint64_t responses = 0;
+  for (uint64_t c : edge.metrics.responses_by_class) responses += c;
+  classes_chart_->setTitle(responses == 0 ? tr("Responses by class: none in the window")
+                                          : tr("Responses by class (window)"));
+  if (responses > 0) {  // no axes of nothing
+    auto* set = new QBarSet(tr("responses"));
+    for (uint64_t c : edge.metrics.responses_by_class) *set << double(c);
+    auto* series = new QBarSeries;
+    series->append(set);
+    classes_chart_->addSeries(series);
+    auto* categories = new QBarCategoryAxis;
+    categories->append({QStringLiteral("1xx"), QStringLiteral("2xx"), QStringLiteral("3xx"),
+                        QStringLiteral("4xx"), QStringLiteral("5xx")});
+    classes_chart_->addAxis(categories, Qt::AlignBottom);
+    series->attachAxis(categories);
+    auto* counts = new QValueAxis;
+    counts->setLabelFormat(QStringLiteral("%.0f"));
+    classes_chart_->addAxis(counts, Qt::AlignLeft);
+    series->attachAxis(counts);
+  }
 
   fillHistogram(edge_histogram_chart_, edge.metrics);
   fetchHistory();
@@ -446,7 +461,19 @@ void Inspector::applyHistory(const std::vector<cp::EdgeSample>& samples) {
   p99_->replace(p99);
   rps_->replace(rps);
   success_->replace(success);
-  if (samples.empty()) return;
+  // Without samples the axes would show their defaults (0..1, one time six times): say why
+  // instead.
+  history_empty_->setVisible(samples.empty());
+  latency_view_->setVisible(!samples.empty());
+  rate_view_->setVisible(!samples.empty());
+  if (samples.empty()) {
+    history_empty_->setText(
+        client_->readOnly()
+            ? tr("No history of this edge in this snapshot: it was saved without the edges' "
+                 "history (older exports have none), so only the window's figures are shown.")
+            : tr("No history of this edge yet: the charts start with its first report."));
+    return;
+  }
   const QDateTime from = QDateTime::fromMSecsSinceEpoch(qint64(p50.first().x()));
   const QDateTime to = QDateTime::fromMSecsSinceEpoch(qint64(p50.last().x()));
   for (QChart* c : {latency_chart_, rate_chart_}) {
@@ -523,7 +550,9 @@ void Inspector::showNode(const cp::ServiceNode& node) {
     }
   }
   node_identity_->setText(identities.isEmpty()
-                              ? tr("Identity: no certificate issued to its proxies")
+                              ? (client_->readOnly()
+                                     ? tr("Identity: certificates are not part of this snapshot")
+                                     : tr("Identity: no certificate issued to its proxies"))
                               : tr("Identity: %1 (%2 of %3 proxies hold a certificate)")
                                     .arg(identities.join(QStringLiteral(", ")))
                                     .arg(with_certificate)
@@ -599,6 +628,10 @@ QString Inspector::title() const {
 }
 
 int Inspector::historyPoints() const { return static_cast<int>(p99_->count()); }
+
+QString Inspector::historyEmptyText() const {
+  return history_empty_->isHidden() ? QString() : history_empty_->text();
+}
 
 int Inspector::histogramBars() const {
   QChart* chart = stack_->currentIndex() == 2 ? node_histogram_chart_ : edge_histogram_chart_;

@@ -43,6 +43,11 @@ class Inspector : public QWidget {
   // For tests and the status of the panel.
   QString title() const;
   int historyPoints() const;
+  // What the edge page says in place of its history charts when there is no history ("" while
+  // the charts are shown).
+  QString historyEmptyText() const;
+  QChart* latencyChart() const { return latency_chart_; }
+  QChart* rateChart() const { return rate_chart_; }
   int histogramBars() const;
   int proxyRows() const;
   // The edge's transport and denied line ("mTLS 950 (95.0 %) · plaintext 50 (5.0 %) · mixed").
@@ -92,6 +97,10 @@ class Inspector : public QWidget {
   QLineSeries* success_;
   QChart* classes_chart_;
   QChart* edge_histogram_chart_;
+  // Shown instead of the two history charts while the edge has no history (no axes of nothing).
+  QLabel* history_empty_;
+  QWidget* latency_view_;
+  QWidget* rate_view_;
   // Node page.
   QLabel* node_title_;
   QLabel* node_stats_;

@@ -5,6 +5,7 @@
 #include <QApplication>
 #include <QCloseEvent>
 #include <QComboBox>
+#include <QDateTime>
 #include <QDialog>
 #include <QDialogButtonBox>
 #include <QDockWidget>
@@ -26,6 +27,7 @@
 #include <QToolBar>
 #include <QVBoxLayout>
 #include <algorithm>
+#include <chrono>
 #include <utility>
 
 #include "meshdeck/version.h"
@@ -99,6 +101,15 @@ MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWind
 
   policies_->setReadOnly(options_.read_only);
   fleet_->setReadOnly(options_.read_only);
+  if (options_.read_only) {
+    // Certificates of a snapshot are judged at the time it was taken, not today.
+    certificates_->setOffline(true);
+    certificates_->setClock([this] {
+      const auto latest = client_->latest();
+      return latest && latest->time != cp::SystemTime{} ? latest->time
+                                                        : std::chrono::system_clock::now();
+    });
+  }
 
   connect(graph_, &GraphView::selectionChanged, inspector_, &Inspector::setSelection);
   // An empty inspector would take a quarter of the window from the graph: it opens with the
@@ -316,11 +327,51 @@ void MainWindow::onSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot) {
   proxies_label_->setStyleSheet(rejected > 0 ? QStringLiteral("color: #d63333; font-weight: bold")
                                 : stale > 0  ? QStringLiteral("color: #d98e04")
                                              : QString());
+  // Offline, nothing listens and nothing is connected: say instead when the snapshot was taken
+  // and what it holds.
+  if (options_.read_only) showOfflineStatus(*snapshot);
   revision_label_->setText(tr("Policy revision %1").arg(snapshot->policy_revision));
   if (snapshot->policy_revision != last_policy_revision_) {
     last_policy_revision_ = snapshot->policy_revision;
     policies_->refresh();
   }
+}
+
+void MainWindow::showOfflineStatus(const cp::GraphSnapshot& snapshot) {
+  const QDateTime taken = QDateTime::fromMSecsSinceEpoch(
+      std::chrono::duration_cast<std::chrono::milliseconds>(snapshot.time.time_since_epoch())
+          .count());
+  listen_label_->setText(
+      tr("Snapshot taken %1").arg(taken.toString(QStringLiteral("yyyy-MM-dd HH:mm:ss"))));
+  listen_label_->setToolTip(tr("%1 UTC; the control plane listened on %2 then")
+                                .arg(taken.toUTC().toString(Qt::ISODate),
+                                     QString::fromStdString(snapshot.listen_address)));
+  int synced = 0;
+  for (const auto& p : snapshot.proxies) synced += p.state == cp::SyncState::kSynced ? 1 : 0;
+  const QString holds = tr("holds %1 services · %2 edges · %3 proxies (%4 synced then)")
+                            .arg(snapshot.services.size())
+                            .arg(snapshot.edges.size())
+                            .arg(snapshot.proxies.size())
+                            .arg(synced);
+  proxies_label_->setText(holds);
+  proxies_label_->setStyleSheet(QString());
+  // Whether the file carries the edges' history (older exports do not): the charts depend on it.
+  std::vector<std::pair<std::string, std::string>> edges;
+  for (const auto& e : snapshot.edges) edges.emplace_back(e.source, e.destination);
+  client_->run<int>(
+      [edges](cp::ControlPlane& cp) {
+        int with_history = 0;
+        for (const auto& [s, d] : edges)
+          with_history += cp.edgeHistory(s, d, Inspector::kHistorySeconds).empty() ? 0 : 1;
+        return with_history;
+      },
+      proxies_label_,
+      [this, holds, total = int(edges.size())](int with_history) {
+        proxies_label_->setText(
+            with_history == 0
+                ? tr("%1 · no edge history").arg(holds)
+                : tr("%1 · history of %2 of %3 edges").arg(holds).arg(with_history).arg(total));
+      });
 }
 
 void MainWindow::setDemoStatus(const QString& text) {

@@ -92,6 +92,8 @@ class MainWindow : public QMainWindow {
   void createStatusBar();
   void onSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot);
   void trySelectPending();
+  // The status bar of a snapshot opened offline: when it was taken and what it holds.
+  void showOfflineStatus(const cp::GraphSnapshot& snapshot);
   void editThresholds();
   void restoreSettings();
   void saveSettings();

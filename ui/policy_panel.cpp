@@ -381,7 +381,12 @@ void PolicyPanel::showHistory() {
 
   client_->run<std::vector<cp::RevisionInfo>>(
       [](cp::ControlPlane& cp) { return cp.revisions(); }, list,
-      [list](std::vector<cp::RevisionInfo> revisions) {
+      [this, list, diff](std::vector<cp::RevisionInfo> revisions) {
+        if (revisions.empty() && read_only_) {
+          diff->setPlainText(
+              tr("This snapshot holds no policy history: a snapshot holds the policies in "
+                 "force, not their history (older exports carry no revision list)."));
+        }
         for (const auto& r : revisions) {
           auto* item =
               new QListWidgetItem(QObject::tr("r%1 · %2 · %3\n%4")

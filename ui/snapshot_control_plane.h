@@ -17,8 +17,9 @@ namespace meshdeck::ui {
 // (docs/snapshot-format.md, written by the control plane's snapshotToJson): snake_case fields
 // at the top level, histogram buckets as [index, count] pairs, responses by class as
 // {"1xx": n, ...}. It also accepts the protobuf JSON spelling (lowerCamelCase, the graph
-// wrapped in "graph", buckets as objects, 64-bit integers as strings) and an optional
-// "edge_history" list of per-edge samples, which lets the inspector draw charts offline.
+// wrapped in "graph", buckets as objects, 64-bit integers as strings). The optional
+// "edge_history" (per-edge samples) and "revisions" lists, which the control plane's export
+// writes, let the inspector draw charts and History list revisions offline.
 struct SnapshotDocument {
   cp::GraphSnapshot graph;
   std::vector<cp::PolicyInfo> policies;

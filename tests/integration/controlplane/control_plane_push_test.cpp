@@ -1,5 +1,6 @@
 #include <QTemporaryDir>
 #include <QtTest>
+#include <boost/json.hpp>
 #include <map>
 #include <thread>
 
@@ -428,6 +429,15 @@ class ControlPlanePushTest : public QObject {
     const std::string json = cp_->exportSnapshotJson(60);
     QVERIFY(json.find("\"format\":\"meshdeck-snapshot\"") != std::string::npos);
     QVERIFY(json.find("\"destination\":\"reviews\"") != std::string::npos);
+    // ... and the edge's history, so a reopened file draws its charts (docs/snapshot-format.md).
+    const auto doc = boost::json::parse(json).as_object();
+    QVERIFY(doc.contains("edge_history"));
+    const auto& history = doc.at("edge_history").as_array();
+    QCOMPARE(history.size(), size_t(1));
+    QVERIFY(history[0].at("source").as_string() == "productpage");
+    const auto& samples = history[0].at("samples").as_array();
+    QCOMPARE(samples.size(), size_t(1));
+    QCOMPARE(samples[0].at("requests_per_second").as_double(), 100.0);
   }
 
  private:
