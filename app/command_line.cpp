@@ -4,6 +4,7 @@
 #include <QStandardPaths>
 
 #include "app/screenshots.h"
+#include "controlplane/fleet/demo_state.h"
 #include "controlplane/grpc_control_plane.h"
 #include "controlplane/in_process_control_plane.h"
 #include "ui/snapshot_control_plane.h"
@@ -19,6 +20,7 @@ void declareOptions(QCommandLineParser& parser) {
       {"connect", "Show the remote control plane at HOST:PORT.", "HOST:PORT"},
       {"listen", "Address the embedded control plane listens on.", "HOST:PORT", "127.0.0.1:15010"},
       {"state-dir", "Directory of the control plane's durable state (policy revisions).", "DIR"},
+      {"keep-state", "With --demo: keep the policies of its last run (default: start clean)."},
       {"scenario", "With --demo: play scenario NAME as soon as the demo is up.", "NAME"},
       {"screenshot", "Save a PNG of the window to FILE (see --screenshot-after), then quit.",
        "FILE"},
@@ -38,6 +40,7 @@ bool readCommandLine(const QCommandLineParser& parser, AppCommandLine* out, QStr
   cl.connect = parser.value("connect");
   cl.listen = parser.value("listen");
   cl.state_dir = parser.value("state-dir");
+  cl.keep_state = parser.isSet("keep-state");
   cl.screenshot = parser.value("screenshot");
   cl.select = parser.value("select");
   const QStringList files = parser.positionalArguments();
@@ -59,6 +62,10 @@ bool readCommandLine(const QCommandLineParser& parser, AppCommandLine* out, QStr
   }
   if (parser.isSet("scenario") && !demo) {
     *error = QStringLiteral("--scenario plays on a demo mesh: give --demo too");
+    return false;
+  }
+  if (cl.keep_state && !demo) {
+    *error = QStringLiteral("--keep-state keeps a demo's policies: give --demo too");
     return false;
   }
   if (parser.isSet("screenshot")) {
@@ -91,8 +98,16 @@ bool openControlPlane(const AppCommandLine& cl, OpenedControlPlane* out, QString
     cp::ControlPlaneOptions options;
     options.listen = cl.listen.toStdString();
     QString dir = cl.state_dir;
-    if (dir.isEmpty())
-      dir = QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation) + "/state";
+    const QString data = QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation);
+    const bool demo = !cl.demo.isEmpty(), clean = demo && dir.isEmpty() && !cl.keep_state;
+    const auto demo_dir = cp::fleet::demoStateDir(data.toStdString(), cl.demo.toStdString());
+    if (dir.isEmpty()) dir = demo ? QString::fromStdString(demo_dir) : data + "/state";
+    std::string aside, aside_error;
+    if (clean && !cp::fleet::moveStateAside(dir.toStdString(), &aside, &aside_error)) {
+      *error = QString::fromStdString(aside_error);
+      return false;
+    }
+    opened.moved_aside = QString::fromStdString(aside);
     if (!QDir().mkpath(dir)) {
       *error = QStringLiteral("cannot create the state directory %1").arg(dir);
       return false;
@@ -104,6 +119,9 @@ bool openControlPlane(const AppCommandLine& cl, OpenedControlPlane* out, QString
       *error = QString::fromStdString(why);
       return false;
     }
+    opened.state_dir = dir;
+    if (const auto revisions = in_process->revisions(); demo && !clean && !revisions.empty())
+      opened.restored_revision = revisions.front().number;  // newest first
     opened.embedded = in_process.get();
     opened.control_plane = std::move(in_process);
     opened.source = QStringLiteral("Embedded control plane");
@@ -120,6 +138,8 @@ ui::MainWindowOptions mainWindowOptions(const AppCommandLine& cl, const OpenedCo
   if (!cl.demo.isEmpty()) {
     options.demo = cl.demo;
     options.demo_status = QStringLiteral("Demo %1: starting…").arg(cl.demo);
+    if (const uint64_t n = cp.restored_revision; n > 0)
+      options.state_status = QStringLiteral("Restored policy revision %1 from the last run").arg(n);
   }
   return options;
 }

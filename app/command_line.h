@@ -21,8 +21,9 @@ struct AppCommandLine {
   QString scenario;  // --scenario NAME (needs --demo)
   QString connect;   // --connect HOST:PORT; empty: embedded control plane
   QString listen = QStringLiteral("127.0.0.1:15010");
-  QString state_dir;  // empty: the platform's app data location + /state
-  QString snapshot;   // a snapshot file opened offline; empty: none
+  QString state_dir;        // empty: the platform's app data location + /state (a demo: below)
+  bool keep_state = false;  // --keep-state: a demo keeps the policies of its last run
+  QString snapshot;         // a snapshot file opened offline; empty: none
   QString screenshot;
   QList<double> screenshot_times;  // seconds after start, when --screenshot is given
   QString select;
@@ -32,17 +33,20 @@ struct AppCommandLine {
 void declareOptions(QCommandLineParser& parser);
 
 // Reads the options `parser` has parsed and checks the combinations: at most one snapshot, a
-// snapshot not with --connect or --demo, --demo not with --connect, --scenario only with
-// --demo, valid --screenshot-after times. False with a message for the user.
+// snapshot not with --connect or --demo, --demo not with --connect, --scenario and --keep-state
+// only with --demo, valid --screenshot-after times. False with a message for the user.
 bool readCommandLine(const QCommandLineParser& parser, AppCommandLine* out, QString* error);
 
 // The control plane the command line names: remote (--connect, pinged once), a snapshot
 // (read-only), or embedded (started, state directory created).
+// State (docs/ui.md): a demo's is moved aside unless --keep-state; the others' is kept.
 struct OpenedControlPlane {
   std::shared_ptr<cp::ControlPlane> control_plane;
   cp::InProcessControlPlane* embedded = nullptr;  // set when it runs in this process
   QString source;                                 // "Embedded control plane", "Snapshot F", ...
   bool read_only = false;
+  QString state_dir, moved_aside;  // the embedded one's state; a demo's last run moved there
+  uint64_t restored_revision = 0;  // a demo that kept its state: the policy revision in force
 };
 bool openControlPlane(const AppCommandLine& cl, OpenedControlPlane* out, QString* error);
 

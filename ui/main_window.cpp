@@ -192,6 +192,11 @@ void MainWindow::createMenus() {
   file->addAction(tr("&Open Snapshot…"), QKeySequence::Open, this, &MainWindow::openSnapshot);
   file->addAction(tr("&Export Snapshot…"), QKeySequence(Qt::CTRL | Qt::Key_E), this,
                   &MainWindow::exportSnapshot);
+  if (!options_.demo.isEmpty() && !options_.read_only) {
+    file->addSeparator();
+    file->addAction(tr("&Reset Demo State…"), this, &MainWindow::resetDemoState)
+        ->setObjectName("resetDemoState");
+  }
   file->addSeparator();
   file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
 
@@ -265,6 +270,10 @@ void MainWindow::createStatusBar() {
   demo_label_ = new QLabel(options_.demo_status, this);
   demo_label_->setVisible(!options_.demo_status.isEmpty());
   statusBar()->addWidget(demo_label_, 1);
+  state_label_ = new QLabel(options_.state_status, this);
+  state_label_->setObjectName("stateLabel");
+  state_label_->setVisible(!options_.state_status.isEmpty());
+  statusBar()->addWidget(state_label_);
   for (QLabel* l : {source_label_, listen_label_, proxies_label_, revision_label_}) {
     statusBar()->addPermanentWidget(l);
   }
@@ -371,6 +380,35 @@ void MainWindow::showOfflineStatus(const cp::GraphSnapshot& snapshot) {
             with_history == 0
                 ? tr("%1 · no edge history").arg(holds)
                 : tr("%1 · history of %2 of %3 edges").arg(holds).arg(with_history).arg(total));
+      });
+}
+
+void MainWindow::resetDemoState() {
+  if (options_.read_only) return;
+  if (QMessageBox::question(
+          this, tr("Reset demo state"),
+          tr("Remove every policy in force? This creates a new revision without policies; the "
+             "history stays, and Policies → History… can revert to any earlier revision.")) !=
+      QMessageBox::Yes) {
+    return;
+  }
+  client_->run<cp::ApplyResult>(
+      [](cp::ControlPlane& cp) { return cp.revertToRevision(0, "meshdeck-ui"); }, this,
+      [this](cp::ApplyResult result) {
+        QString text;
+        if (!result.ok)
+          text = tr("Reset refused: %1")
+                     .arg(result.errors.empty()
+                              ? QString::fromStdString(result.summary)
+                              : QString::fromStdString(result.errors.front().message));
+        else if (result.summary == "no change")
+          text =
+              tr("Demo state reset: no policies were in force (revision %1)").arg(result.revision);
+        else
+          text = tr("Demo state reset: revision %1, no policies in force").arg(result.revision);
+        state_label_->setText(text);
+        state_label_->setVisible(true);
+        policies_->refresh();
       });
 }
 

@@ -40,6 +40,9 @@ struct MainWindowOptions {
   bool use_settings = true;
   // A service to select once it is in the graph (`meshdeck --select SERVICE`); empty: none.
   QString select_service;
+  // What the status bar says about the policy state a demo kept from its last run ("Restored
+  // policy revision 8 from the last run"); empty: nothing (a demo that started clean).
+  QString state_status;
 };
 
 // The Meshdeck main window: the service graph in the centre, a side panel (Services, Policies,
@@ -72,6 +75,9 @@ class MainWindow : public QMainWindow {
   void focusFind();
   // What a demo mesh started beside the window is doing ("storefront: 12 services ready").
   void setDemoStatus(const QString& text);
+  // File → Reset demo state (a demo on a control plane that can change): after a confirmation,
+  // every policy in force is removed as a new revision (revertToRevision(0)); the history stays.
+  void resetDemoState();
   // The scenarios of that demo mesh, for the Scenarios panel (not owned; nullptr: none).
   void setScenarioRunner(ScenarioRunner* runner);
   // Selects service `name` in the graph (and so in the inspector) as soon as it is shown: now,
@@ -122,6 +128,7 @@ class MainWindow : public QMainWindow {
   QLabel* proxies_label_;
   QLabel* revision_label_;
   QLabel* demo_label_;
+  QLabel* state_label_ = nullptr;  // options_.state_status, then the outcome of a reset
   uint64_t last_policy_revision_ = UINT64_MAX;
   bool exporting_ = false;
 };

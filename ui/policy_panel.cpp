@@ -361,24 +361,60 @@ void PolicyPanel::showForm(PolicyFormKind kind) {
 
 void PolicyPanel::showHistory() {
   auto* dialog = new QDialog(this);
+  dialog->setObjectName("policyHistory");
   dialog->setAttribute(Qt::WA_DeleteOnClose);
   dialog->setWindowTitle(tr("Policy history"));
   dialog->resize(820, 520);
   auto* layout = new QVBoxLayout(dialog);
   auto* splitter = new QSplitter(Qt::Horizontal, dialog);
   auto* list = new QListWidget(splitter);
+  list->setObjectName("historyList");
+  // Long summaries ("created A, created B, ...") wrap instead of being cut.
+  list->setWordWrap(true);
+  list->setTextElideMode(Qt::ElideNone);
   auto* diff = new QPlainTextEdit(splitter);
+  diff->setObjectName("historyDiff");
   diff->setReadOnly(true);
   diff->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
   new DiffHighlighter(diff->document());
   splitter->setStretchFactor(1, 3);
+  splitter->setSizes({290, 530});
   layout->addWidget(splitter);
   auto* buttons = new QDialogButtonBox(QDialogButtonBox::Close, dialog);
   auto* revert = buttons->addButton(tr("Revert to this revision"), QDialogButtonBox::ActionRole);
+  revert->setObjectName("historyRevert");
   revert->setEnabled(false);
   connect(buttons, &QDialogButtonBox::rejected, dialog, &QDialog::close);
   layout->addWidget(buttons);
 
+  // Every revision is diffed against the one before it; revision 1 against the empty set
+  // (revision 0), so it shows what it created.
+  connect(list, &QListWidget::currentItemChanged, diff,
+          [this, list, diff, revert](QListWidgetItem* item) {
+            if (item == nullptr) return;
+            const uint64_t number = item->data(Qt::UserRole).toULongLong();
+            // The newest revision is the one in force: reverting to it would change nothing.
+            const bool newest = list->row(item) == 0;
+            revert->setEnabled(!read_only_ && number > 0 && !newest);
+            revert->setToolTip(newest ? tr("This revision is in force.") : QString());
+            diff->setPlainText(tr("Loading…"));
+            const QString summary = item->data(Qt::UserRole + 1).toString();
+            client_->run<std::string>(
+                [number](cp::ControlPlane& cp) {
+                  return number > 0 ? cp.diffRevisions(number - 1, number) : std::string();
+                },
+                diff,
+                [diff, number, summary](std::string text) {
+                  // Empty: the revision before it is no longer kept (the store keeps the newest
+                  // ones); its summary still says what it changed.
+                  diff->setPlainText(
+                      text.empty() ? QObject::tr("(no diff: revision %1 is no longer kept)\n%2")
+                                         .arg(number - 1)
+                                         .arg(summary)
+                                   : QString::fromStdString(text));
+                });
+          });
+  // Opens on the newest revision.
   client_->run<std::vector<cp::RevisionInfo>>(
       [](cp::ControlPlane& cp) { return cp.revisions(); }, list,
       [this, list, diff](std::vector<cp::RevisionInfo> revisions) {
@@ -395,27 +431,21 @@ void PolicyPanel::showHistory() {
                                            QString::fromStdString(r.summary)),
                                   list);
           item->setData(Qt::UserRole, QVariant::fromValue<qulonglong>(r.number));
+          item->setData(Qt::UserRole + 1, QString::fromStdString(r.summary));
+          item->setToolTip(item->text());
         }
+        if (list->count() > 0) list->setCurrentRow(0);
       });
-  connect(list, &QListWidget::currentItemChanged, diff,
-          [this, diff, revert](QListWidgetItem* item) {
-            if (item == nullptr) return;
-            const uint64_t number = item->data(Qt::UserRole).toULongLong();
-            revert->setEnabled(!read_only_ && number > 0);
-            diff->setPlainText(tr("Loading…"));
-            client_->run<std::string>(
-                [number](cp::ControlPlane& cp) {
-                  return number > 1 ? cp.diffRevisions(number - 1, number) : std::string();
-                },
-                diff,
-                [diff](std::string text) {
-                  diff->setPlainText(text.empty() ? QObject::tr("(no changes)")
-                                                  : QString::fromStdString(text));
-                });
-          });
   connect(revert, &QPushButton::clicked, dialog, [this, list, dialog] {
     if (list->currentItem() == nullptr) return;
     const uint64_t number = list->currentItem()->data(Qt::UserRole).toULongLong();
+    // Confirmed like Delete: a revert replaces every policy in force.
+    if (QMessageBox::question(dialog, tr("Revert policies"),
+                              tr("Revert to revision %1? The policies in force are replaced by "
+                                 "those of revision %1; this creates a new revision.")
+                                  .arg(number)) != QMessageBox::Yes) {
+      return;
+    }
     client_->run<cp::ApplyResult>(
         [number](cp::ControlPlane& cp) { return cp.revertToRevision(number, "meshdeck-ui"); }, this,
         [this, number](cp::ApplyResult result) {

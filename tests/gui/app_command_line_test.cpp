@@ -41,6 +41,7 @@ class AppCommandLineTest : public QObject {
         {{"--scenario", "outage"}, "--scenario plays on a demo mesh: give --demo too"},
         {{"--screenshot", "x.png", "--screenshot-after", "soon"}, "soon"},
         {{"--no-such-option"}, "no-such-option"},
+        {{"--keep-state"}, "--keep-state keeps a demo's policies: give --demo too"},
     };
     for (const auto& [args, expected] : cases) {
       AppCommandLine cl;
@@ -61,6 +62,12 @@ class AppCommandLineTest : public QObject {
     QCOMPARE(cl.scenario, QString("outage"));
     QCOMPARE(cl.screenshot_times, (QList<double>{3, 8}));
     QCOMPARE(cl.listen, QString("127.0.0.1:15010"));  // the default
+    QVERIFY(!cl.keep_state);                          // a demo starts clean by default
+    QVERIFY(read({"--demo", "storefront", "--keep-state"}, &cl, &error));
+    QVERIFY(cl.keep_state);
+    QVERIFY(read({"--demo", "storefront", "--scenario", "outage", "--screenshot", "x.png",
+                  "--screenshot-after", "3,8", "--select", "cart"},
+                 &cl, &error));
     QVERIFY(cl.snapshot.isEmpty());
     const auto options = mainWindowOptions(cl, OpenedControlPlane{});
     QCOMPARE(options.demo, QString("storefront"));

@@ -393,15 +393,19 @@ cp::ApplyResult FakeControlPlane::applyPolicies(const std::string& yaml, const s
   }
   std::lock_guard lock(mutex_);
   std::vector<cp::PolicyInfo> next = policies_;
+  // Summarised as the control plane's store does: "created K/N, updated K/N".
+  std::string summary;
   for (auto& p : parsed) {
     const std::string kind = cp::toString(p.kind);
-    std::erase_if(next,
-                  [&](const cp::PolicyInfo& q) { return q.kind == kind && q.name == p.name; });
+    const bool existed = std::erase_if(next, [&](const cp::PolicyInfo& q) {
+                           return q.kind == kind && q.name == p.name;
+                         }) > 0;
+    summary += (summary.empty() ? "" : ", ") + std::string(existed ? "updated " : "created ") +
+               kind + "/" + p.name;
     const cp::PolicyBadges badges = p.badges();  // as the control plane computes them
     next.push_back(cp::PolicyInfo{kind, p.name, p.target(), std::move(p.yaml), 0, badges});
   }
-  commitLocked(std::move(next), author, "applied " + std::to_string(parsed.size()) + " policy(ies)",
-               &result);
+  commitLocked(std::move(next), author, summary, &result);
   applied_count_ += static_cast<int>(parsed.size());
   return result;
 }
@@ -444,6 +448,9 @@ std::vector<cp::RevisionInfo> FakeControlPlane::revisions() {
 
 std::string FakeControlPlane::diffRevisions(uint64_t from, uint64_t to) {
   std::lock_guard lock(mutex_);
+  // As the control plane's store: `from` 0 is the empty set before revision 1, `to` 0 the
+  // current revision.
+  static const Revision kEmpty{{0, "", {}, ""}, {}};
   auto find = [this](uint64_t n) -> const Revision* {
     if (n == 0) return &revisions_.back();
     for (const auto& r : revisions_) {
@@ -451,7 +458,7 @@ std::string FakeControlPlane::diffRevisions(uint64_t from, uint64_t to) {
     }
     return nullptr;
   };
-  const Revision* a = find(from);
+  const Revision* a = from == 0 ? &kEmpty : find(from);
   const Revision* b = find(to);
   if (!a || !b) return "";
   auto lines = [](const Revision* r) {
