@@ -684,12 +684,19 @@ void GraphView::renderGraph(QPainter* painter, const QRectF& target) {
   painter->fillRect(target, style_.background);
   const auto selected = scene_->selectedItems();
   scene_->clearSelection();
+  // Find is a way of looking, not part of the mesh: its highlight stays out of the export.
+  for (const QString& name : find_matches_) {
+    if (NodeItem* n = nodes_.value(name)) n->setHighlighted(false);
+  }
   // Cached items would be drawn as bitmaps: an SVG would lose its text and a 2x PNG its
   // sharpness. Paint them directly for the export.
   for (NodeItem* n : nodes_) n->setCacheMode(QGraphicsItem::NoCache);
   scene_->render(painter, target, source, Qt::KeepAspectRatio);
   for (NodeItem* n : nodes_) n->setCacheMode(QGraphicsItem::DeviceCoordinateCache);
   for (auto* item : selected) item->setSelected(true);
+  for (const QString& name : find_matches_) {
+    if (NodeItem* n = nodes_.value(name)) n->setHighlighted(true);
+  }
 }
 
 void GraphView::wheelEvent(QWheelEvent* event) {

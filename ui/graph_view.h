@@ -91,6 +91,8 @@ class GraphView : public QGraphicsView {
   // Selects the first service whose name contains `text` (case-insensitive), centres on it and
   // highlights every match. Returns the number of matches.
   int find(const QString& text);
+  // The services the last find() highlights (0 when Find is empty).
+  int findMatches() const { return static_cast<int>(find_matches_.size()); }
   void selectNode(const QString& name);
   void selectEdge(const QString& source, const QString& destination);
   GraphSelection selection() const;
@@ -106,7 +108,8 @@ class GraphView : public QGraphicsView {
   void zoomBy(double factor);
   void resetZoom();
 
-  // The graph as shown (visible items, no animation) for export.
+  // The graph as shown (visible items, no animation, no selection or Find highlight) for
+  // export.
   QRectF graphBounds() const;
   void renderGraph(QPainter* painter, const QRectF& target);
 

@@ -140,11 +140,30 @@ void MainWindow::createGraphToolbar() {
   find_edit_->setPlaceholderText(tr("Find service (Ctrl+F)"));
   find_edit_->setClearButtonEnabled(true);
   find_edit_->setMaximumWidth(220);
+  find_edit_->setObjectName(QStringLiteral("findEdit"));
   connect(find_edit_, &QLineEdit::textChanged, this, [this](const QString& text) {
     const int matches = graph_->find(text);
     services_proxy_->setFilterFixedString(text);
     if (!text.isEmpty()) statusBar()->showMessage(tr("%n service(s) match", "", matches), 3000);
+    // A Find that filters the Services table is visibly on.
+    find_edit_->setStyleSheet(text.isEmpty() ? QString()
+                                             : QStringLiteral("QLineEdit { border: 2px solid "
+                                                              "palette(highlight); }"));
   });
+  // Escape clears Find, and with it the Services filter and the graph's highlight; a second
+  // Escape gives the keyboard back to the graph.
+  auto* clear_find = new QAction(tr("Clear Find"), find_edit_);
+  clear_find->setObjectName(QStringLiteral("clearFindAction"));
+  clear_find->setShortcut(QKeySequence(Qt::Key_Escape));
+  clear_find->setShortcutContext(Qt::WidgetShortcut);
+  connect(clear_find, &QAction::triggered, this, [this] {
+    if (find_edit_->text().isEmpty()) {
+      graph_->setFocus(Qt::ShortcutFocusReason);
+    } else {
+      find_edit_->clear();
+    }
+  });
+  find_edit_->addAction(clear_find);
   bar->addWidget(find_edit_);
   bar->addSeparator();
   bar->addWidget(new QLabel(tr(" Label: "), bar));

@@ -1,13 +1,19 @@
 // Issue 17, problems 8–10 and the Help menu, clicked through the main window (offscreen,
 // against FakeControlPlane).
+#include <QImage>
 #include <QLabel>
+#include <QLineEdit>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QSignalSpy>
+#include <QTabWidget>
 #include <QTableView>
+#include <QTemporaryDir>
 #include <QtTest>
 
 #include "support/fake_control_plane.h"
 #include "ui/fleet_panel.h"
+#include "ui/graph_items.h"
 #include "ui/graph_view.h"
 #include "ui/main_window.h"
 #include "ui/table_models.h"
@@ -118,6 +124,56 @@ class UxPolishTest : public QObject {
     QTRY_VERIFY_WITH_TIMEOUT(fleet->logView()->toPlainText().contains("pid 6000 ready"), 8000);
     QCOMPARE(fleet->model()->processAt(table->currentIndex().row())->name,
              std::string("reviews-v2-0"));
+  }
+
+  // Problem 9: Escape in Find clears the text, the Services filter and the highlight.
+  void escapeClearsFind() {
+    auto* find = window_->findChild<QLineEdit*>("findEdit");
+    QVERIFY(find != nullptr);
+    auto* services = qobject_cast<QTableView*>(window_->sidePanel()->widget(0));
+    QVERIFY(services != nullptr);
+    window_->sidePanel()->setCurrentWidget(services);
+    QCOMPARE(services->model()->rowCount(), 12);
+    QTest::keyClick(window_.get(), Qt::Key_F, Qt::ControlModifier);
+    QTRY_VERIFY_WITH_TIMEOUT(find->hasFocus(), 2000);
+    QTest::keyClicks(find, "rev");
+    QCOMPARE(find->text(), QString("rev"));
+    QCOMPARE(window_->graphView()->findMatches(), 1);
+    QCOMPARE(services->model()->rowCount(), 1);
+    QVERIFY(!find->styleSheet().isEmpty());  // shown as on while it filters
+
+    QTest::keyClick(find, Qt::Key_Escape);
+    QCOMPARE(find->text(), QString());
+    QCOMPARE(services->model()->rowCount(), 12);
+    QCOMPARE(window_->graphView()->findMatches(), 0);
+    QVERIFY(find->styleSheet().isEmpty());
+    // A second Escape hands the keyboard back to the graph.
+    QTest::keyClick(find, Qt::Key_Escape);
+    QTRY_VERIFY_WITH_TIMEOUT(window_->graphView()->hasFocus(), 2000);
+  }
+
+  // Problem 9: the exported PNG is the same with and without a Find highlight on screen.
+  void findHighlightIsNotExported() {
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    auto exportPng = [this, &dir](const QString& base) {
+      QSignalSpy done(window_.get(), &ui::MainWindow::exportFinished);
+      window_->exportSnapshotTo(dir.filePath(base + ".json"));
+      [&] { QTRY_COMPARE_WITH_TIMEOUT(done.size(), 1, 10000); }();
+      return QImage(dir.filePath(base + ".png"));
+    };
+    const QImage plain = exportPng("plain");
+    QVERIFY(!plain.isNull());
+    auto* find = window_->findChild<QLineEdit*>("findEdit");
+    QTest::keyClick(window_.get(), Qt::Key_F, Qt::ControlModifier);
+    QTest::keyClicks(find, "reviews");
+    QCOMPARE(window_->graphView()->findMatches(), 1);
+    const QImage found = exportPng("found");
+    QVERIFY(!found.isNull());
+    QCOMPARE(found.size(), plain.size());
+    QVERIFY2(found == plain, "the Find highlight was drawn into the exported PNG");
+    // On screen the highlight is still there after the export.
+    QCOMPARE(window_->graphView()->findMatches(), 1);
   }
 
  private:
