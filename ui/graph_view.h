@@ -16,6 +16,8 @@
 #include "ui/graph_layout.h"
 #include "ui/graph_style.h"
 
+class QLabel;
+
 namespace meshdeck::ui {
 
 class EdgeItem;
@@ -87,6 +89,10 @@ class GraphView : public QGraphicsView {
   void setTierFilter(const QString& tier);  // empty: every tier
   QStringList tiers() const;
   void setAnimateTraffic(bool on);
+  // Why the canvas is empty when the filters leave no service ("No unhealthy services — all
+  // 12 services are healthy"); empty while something is shown. Drawn over the viewport, never
+  // exported.
+  QString emptyMessage() const;
 
   // Selects the first service whose name contains `text` (case-insensitive), centres on it and
   // highlights every match. Returns the number of matches.
@@ -151,12 +157,14 @@ class GraphView : public QGraphicsView {
   // The overview only earns its corner when part of the graph is out of view.
   void updateMinimapVisibility();
   EdgeBadges badgesFor(const cp::ServiceEdge& edge) const;
+  void updateEmptyMessage();
 
   QGraphicsScene* scene_;
   const common::TimeSource* clock_ = &common::RealTimeSource::instance();
   QThread layout_thread_;
   LayoutWorker* worker_;
   Minimap* minimap_;
+  QLabel* empty_message_;
   TrafficLayer* traffic_;
   QTimer animation_;
   QElapsedTimer frame_clock_;

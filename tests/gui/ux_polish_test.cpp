@@ -1,24 +1,33 @@
 // Issue 17, problems 8–10 and the Help menu, clicked through the main window (offscreen,
 // against FakeControlPlane).
+#include <QDockWidget>
 #include <QImage>
 #include <QLabel>
 #include <QLineEdit>
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSignalSpy>
+#include <QTabBar>
 #include <QTabWidget>
 #include <QTableView>
 #include <QTemporaryDir>
+#include <QToolBar>
+#include <QToolButton>
 #include <QtTest>
 
+#include "gui/certificates_control_plane.h"
 #include "support/fake_control_plane.h"
+#include "ui/certificates_panel.h"
+#include "ui/control_plane_client.h"
 #include "ui/fleet_panel.h"
 #include "ui/graph_items.h"
 #include "ui/graph_view.h"
 #include "ui/main_window.h"
 #include "ui/table_models.h"
 
+using meshdeck::testing::CertificatesControlPlane;
 using meshdeck::testing::FakeControlPlane;
+using namespace std::chrono_literals;
 using namespace meshdeck;
 
 namespace {
@@ -42,7 +51,33 @@ QPushButton* buttonNamed(QWidget* parent, const QString& text) {
   return nullptr;
 }
 
-[[maybe_unused]] void saveScreenshot(QWidget* w, const QString& name) {
+[[maybe_unused]] // Clicks the tool bar button of the window's action `text`.
+void clickToolButton(QMainWindow* window, const QString& text) {
+  for (auto* bar : window->findChildren<QToolBar*>()) {
+    for (auto* action : bar->actions()) {
+      if (action->text() != text) continue;
+      auto* button = qobject_cast<QToolButton*>(bar->widgetForAction(action));
+      QVERIFY2(button != nullptr && button->isVisible(), qPrintable(text));
+      QTest::mouseClick(button, Qt::LeftButton);
+      return;
+    }
+  }
+  QFAIL(qPrintable("no tool bar button " + text));
+}
+
+// Clicks the tab `text` of the side panel.
+void clickTab(QTabWidget* tabs, const QString& text) {
+  for (int i = 0; i < tabs->count(); ++i) {
+    if (tabs->tabText(i).remove('&') != text) continue;
+    QTabBar* bar = tabs->tabBar();
+    QTest::mouseClick(bar, Qt::LeftButton, {}, bar->tabRect(i).center());
+    QCOMPARE(tabs->currentIndex(), i);
+    return;
+  }
+  QFAIL(qPrintable("no tab " + text));
+}
+
+void saveScreenshot(QWidget* w, const QString& name) {
   const QString dir = qEnvironmentVariable("MESHDECK_SCREENSHOT_DIR");
   if (dir.isEmpty()) return;
   QVERIFY(w->grab().save(dir + "/" + name + ".png"));
@@ -174,6 +209,83 @@ class UxPolishTest : public QObject {
     QVERIFY2(found == plain, "the Find highlight was drawn into the exported PNG");
     // On screen the highlight is still there after the export.
     QCOMPARE(window_->graphView()->findMatches(), 1);
+  }
+
+  // Problem 10: "Only unhealthy" on a healthy mesh says so instead of a blank canvas.
+  void onlyUnhealthyOnAHealthyMeshSaysSo() {
+    ui::GraphView* view = window_->graphView();
+    // Lenient thresholds (View > Health Thresholds): every busy service of the mesh is healthy.
+    ui::HealthThresholds lenient;
+    lenient.success_warning = 0.0;
+    lenient.success_critical = 0.0;
+    lenient.p99_warning_ms = 60000;
+    lenient.p99_critical_ms = 60000;
+    view->setThresholds(lenient);
+    QVERIFY(view->emptyMessage().isEmpty());
+    clickToolButton(window_.get(), "Only unhealthy");
+    const QString message = view->emptyMessage();
+    QVERIFY2(message.contains("No unhealthy services"), qPrintable(message));
+    QVERIFY2(message.contains("No unhealthy services — all 12 services are healthy"),
+             qPrintable(message));
+    auto* label = view->findChild<QLabel*>("graphEmptyMessage");
+    QVERIFY(label != nullptr && label->isVisible());
+    QVERIFY(view->viewport()->rect().contains(label->geometry().center()));
+    saveScreenshot(window_.get(), "empty-state-only-unhealthy");
+    // Off again: the mesh is back and the message goes.
+    clickToolButton(window_.get(), "Only unhealthy");
+    QVERIFY(view->emptyMessage().isEmpty());
+    QVERIFY(!label->isVisible());
+    QVERIFY(view->nodeItem("reviews")->isVisible());
+  }
+
+  // Problem 10: a restarted proxy's old certificate does not count as a second live one.
+  void aReplacedCertificateIsNotCountedTwice() {
+    auto fake = std::make_shared<FakeControlPlane>();
+    auto plane = std::make_shared<CertificatesControlPlane>(fake);
+    const auto now = std::chrono::system_clock::now();
+    auto certificates =
+        CertificatesControlPlane::forProxies(*fake->snapshot(), now, {2h, 7h, 11h, 3h});
+    const int proxies = int(certificates.size());
+    QVERIFY(proxies > 2);
+    // Proxy 0 restarted a minute ago and got a new certificate for the same identity.
+    cp::CertificateInfo renewed = certificates[0];
+    renewed.serial = "7A11CE";
+    renewed.not_before = now - 1min;
+    renewed.not_after = renewed.not_before + 24h;
+    certificates.push_back(renewed);
+    plane->setCertificates(certificates);
+    ui::MainWindowOptions options;
+    options.source = "Fake control plane";
+    options.use_settings = false;
+    ui::MainWindow window(plane, options);
+    window.resize(1280, 720);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    clickTab(window.sidePanel(), "Certificates");
+    ui::CertificatesPanel* panel = window.certificatesPanel();
+    QTRY_COMPARE_WITH_TIMEOUT(panel->model()->rowCount(), proxies + 1, 5000);
+    const QString summary = panel->summary()->text();
+    QVERIFY2(summary.contains(QString("%1 certificate(s)").arg(proxies)), qPrintable(summary));
+    QVERIFY2(summary.contains("1 replaced"), qPrintable(summary));
+    QCOMPARE(panel->model()->liveCount(), proxies);
+    // The old one says so; the new one is valid.
+    int old_row = -1, new_row = -1;
+    for (int r = 0; r < panel->model()->rowCount(); ++r) {
+      const auto* c = panel->model()->certificateAt(r);
+      if (c->proxy_id != renewed.proxy_id) continue;
+      (c->serial == renewed.serial ? new_row : old_row) = r;
+    }
+    QVERIFY(old_row >= 0 && new_row >= 0);
+    auto state = [panel](int row) {
+      return panel->model()
+          ->data(panel->model()->index(row, ui::CertificatesModel::kState), Qt::DisplayRole)
+          .toString();
+    };
+    QCOMPARE(state(old_row), QString("replaced"));
+    QCOMPARE(state(new_row), QString("valid"));
+    QVERIFY(panel->model()->replacedAt(old_row));
+    QVERIFY(!panel->model()->replacedAt(new_row));
+    window.client()->waitForIdle();
   }
 
  private:
