@@ -34,6 +34,7 @@
 #include "ui/fleet_panel.h"
 #include "ui/graph_items.h"
 #include "ui/graph_view.h"
+#include "ui/help_dialogs.h"
 #include "ui/inspector.h"
 #include "ui/policy_panel.h"
 #include "ui/scenario_panel.h"
@@ -141,6 +142,7 @@ void MainWindow::createGraphToolbar() {
   find_edit_->setClearButtonEnabled(true);
   find_edit_->setMaximumWidth(220);
   find_edit_->setObjectName(QStringLiteral("findEdit"));
+  find_edit_->setAccessibleName(tr("Find field"));
   connect(find_edit_, &QLineEdit::textChanged, this, [this](const QString& text) {
     const int matches = graph_->find(text);
     services_proxy_->setFilterFixedString(text);
@@ -256,6 +258,20 @@ void MainWindow::createMenus() {
   });
 
   auto* help = menuBar()->addMenu(tr("&Help"));
+  // Non-modal: the legend can stay open beside the graph. Built when opened, so that it
+  // draws with the current palette and thresholds, and lists every shortcut registered by then.
+  help->addAction(tr("&Legend"), QKeySequence(Qt::Key_F1), this, [this] {
+    QDialog* dialog =
+        createLegendDialog(GraphStyle::fromPalette(graph_->palette()), graph_->thresholds(), this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    dialog->show();
+  });
+  help->addAction(tr("&Keyboard Shortcuts"), this, [this] {
+    QDialog* dialog = createShortcutsDialog(this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    dialog->show();
+  });
+  help->addSeparator();
   help->addAction(tr("&About Meshdeck"), this, [this] {
     QMessageBox::about(this, tr("About Meshdeck"),
                        tr("<b>Meshdeck %1</b><p>A desktop service mesh: control plane, sidecar "

@@ -1,15 +1,20 @@
 // Issue 17, problems 8–10 and the Help menu, clicked through the main window (offscreen,
 // against FakeControlPlane).
+#include <QDialog>
 #include <QDockWidget>
 #include <QImage>
 #include <QLabel>
 #include <QLineEdit>
+#include <QMenu>
+#include <QMenuBar>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QScrollArea>
 #include <QSignalSpy>
 #include <QTabBar>
 #include <QTabWidget>
 #include <QTableView>
+#include <QTableWidget>
 #include <QTemporaryDir>
 #include <QToolBar>
 #include <QToolButton>
@@ -22,6 +27,7 @@
 #include "ui/fleet_panel.h"
 #include "ui/graph_items.h"
 #include "ui/graph_view.h"
+#include "ui/help_dialogs.h"
 #include "ui/main_window.h"
 #include "ui/table_models.h"
 
@@ -75,6 +81,25 @@ void clickTab(QTabWidget* tabs, const QString& text) {
     return;
   }
   QFAIL(qPrintable("no tab " + text));
+}
+
+// Opens menu `menu_text` of the window's menu bar and clicks its item `item_text`.
+void clickMenuItem(QMainWindow* window, const QString& menu_text, const QString& item_text) {
+  QMenuBar* bar = window->menuBar();
+  QAction* top = nullptr;
+  for (QAction* a : bar->actions()) {
+    if (a->text().remove('&') == menu_text) top = a;
+  }
+  QVERIFY2(top != nullptr && top->menu() != nullptr, qPrintable(menu_text));
+  QTest::mouseClick(bar, Qt::LeftButton, {}, bar->actionGeometry(top).center());
+  QMenu* menu = top->menu();
+  QTRY_VERIFY_WITH_TIMEOUT(menu->isVisible(), 3000);
+  QAction* item = nullptr;
+  for (QAction* a : menu->actions()) {
+    if (a->text().remove('&') == item_text) item = a;
+  }
+  QVERIFY2(item != nullptr, qPrintable(menu_text + " > " + item_text));
+  QTest::mouseClick(menu, Qt::LeftButton, {}, menu->actionGeometry(item).center());
 }
 
 void saveScreenshot(QWidget* w, const QString& name) {
@@ -286,6 +311,92 @@ class UxPolishTest : public QObject {
     QVERIFY(panel->model()->replacedAt(old_row));
     QVERIFY(!panel->model()->replacedAt(new_row));
     window.client()->waitForIdle();
+  }
+
+  // Help > Legend: every colour, badge and line style of the graph, drawn by its own items.
+  void helpLegendExplainsTheGraph() {
+    clickMenuItem(window_.get(), "Help", "Legend");
+    QDialog* legend = nullptr;
+    QTRY_VERIFY_WITH_TIMEOUT(
+        (legend = window_->findChild<QDialog*>("legendDialog")) != nullptr && legend->isVisible(),
+        3000);
+    QStringList texts;
+    for (auto* l : legend->findChildren<QLabel*>()) texts << l->text();
+    const QString all = texts.join('\n');
+    for (const char* needle : {"Healthy",   "Degraded",     "Failing",       "Idle",
+                               "dashed",    "tier",         "Find",          "arrow",
+                               "Width",     "violet halo",  "yellow glow",   "fault",
+                               "canary",    "limit",        "Closed, green", "Half open, amber",
+                               "Open, red", "Hollow, grey", "99.00 %",       "250 ms"}) {
+      QVERIFY2(all.contains(needle), needle);
+    }
+    // A picture beside every explanation, each drawn (not blank).
+    const auto swatches = legend->findChildren<QLabel*>("legendSwatch");
+    QCOMPARE(swatches.size(), 18);
+    for (auto* s : swatches) {
+      const QImage image = s->pixmap().toImage();
+      QVERIFY(!image.isNull());
+      const QRgb first = image.pixel(0, 0);
+      bool drawn = false;
+      for (int y = 0; y < image.height() && !drawn; ++y)
+        for (int x = 0; x < image.width() && !drawn; ++x) drawn = image.pixel(x, y) != first;
+      QVERIFY(drawn);
+    }
+    // The whole legend, for the docs.
+    // The whole legend, for the docs: tall enough that nothing scrolls.
+    auto* page = legend->findChild<QScrollArea*>()->widget();
+    legend->resize(720, page->heightForWidth(680) + 150);
+    saveScreenshot(legend, "help-legend");
+    legend->close();
+    // F1 opens it too.
+    QTRY_VERIFY_WITH_TIMEOUT(window_->findChild<QDialog*>("legendDialog") == nullptr, 3000);
+    window_->activateWindow();
+    QTRY_VERIFY_WITH_TIMEOUT(window_->isActiveWindow(), 3000);
+    QTest::keyClick(window_->graphView(), Qt::Key_F1);
+    QTRY_VERIFY_WITH_TIMEOUT(window_->findChild<QDialog*>("legendDialog") != nullptr, 3000);
+  }
+
+  // Help > Keyboard Shortcuts lists every shortcut the window registers, from the actions.
+  void helpShortcutsListsEveryRegisteredShortcut() {
+    // An action added later shows up too: the list is generated, it cannot drift.
+    auto* extra = new QAction("Extra test action", window_.get());
+    extra->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Y));
+    window_->addAction(extra);
+    clickMenuItem(window_.get(), "Help", "Keyboard Shortcuts");
+    QDialog* dialog = nullptr;
+    QTRY_VERIFY_WITH_TIMEOUT(
+        (dialog = window_->findChild<QDialog*>("shortcutsDialog")) != nullptr &&
+            dialog->isVisible(),
+        3000);
+    auto* table = dialog->findChild<QTableWidget*>("shortcutsTable");
+    QVERIFY(table != nullptr);
+    QStringList rows;
+    for (int r = 0; r < table->rowCount(); ++r)
+      rows << table->item(r, 0)->text() + " = " + table->item(r, 1)->text();
+    // Every action of the window with a shortcut, found independently, is in the table.
+    int expected = 0;
+    for (QAction* a : window_->findChildren<QAction*>()) {
+      for (const QKeySequence& k : a->shortcuts()) {
+        ++expected;
+        const QString keys = k.toString(QKeySequence::NativeText);
+        const QString name = a->text().remove('&');
+        bool listed = false;
+        for (const QString& row : rows)
+          listed = listed || (row.startsWith(keys + " = ") && row.endsWith(name));
+        QVERIFY2(listed, qPrintable(keys + " " + name + " missing from\n" + rows.join('\n')));
+      }
+    }
+    QCOMPARE(table->rowCount(), expected);
+    const QString all = rows.join('\n');
+    for (const QString& needle :
+         {QString("Edit ▸ Find Service"), QString("Find field ▸ Clear Find"),
+          QString("Scenario ▸ Start / Stop Scenario"), QString("Help ▸ Legend"),
+          QString("View ▸ Edge Label ▸ p99 latency"), QString("Extra test action")}) {
+      QVERIFY2(all.contains(needle), qPrintable(needle + " missing from\n" + all));
+    }
+    QVERIFY(all.contains(QKeySequence(Qt::Key_Escape).toString(QKeySequence::NativeText) +
+                         " = Find field ▸ Clear Find"));
+    saveScreenshot(dialog, "help-keyboard-shortcuts");
   }
 
  private:
