@@ -63,7 +63,8 @@ GraphView::GraphView(QWidget* parent)
   minimap_ = new Minimap(this, this);
   minimap_->resize(200, 130);
   minimap_->hide();
-  empty_message_ = new QLabel(viewport());
+  // A child of the view, not of the viewport: panning scrolls the viewport's children.
+  empty_message_ = new QLabel(this);
   empty_message_->setObjectName(QStringLiteral("graphEmptyMessage"));
   empty_message_->setAlignment(Qt::AlignCenter);
   empty_message_->setWordWrap(true);
@@ -603,7 +604,7 @@ void GraphView::updateEmptyMessage() {
     QPalette pal = empty_message_->palette();
     pal.setColor(QPalette::WindowText, style_.text);
     empty_message_->setPalette(pal);
-    empty_message_->setGeometry(viewport()->rect());
+    empty_message_->setGeometry(viewport()->geometry());
   }
 }
 
@@ -762,7 +763,7 @@ void GraphView::wheelEvent(QWheelEvent* event) {
 
 void GraphView::resizeEvent(QResizeEvent* event) {
   QGraphicsView::resizeEvent(event);
-  empty_message_->setGeometry(viewport()->rect());
+  empty_message_->setGeometry(viewport()->geometry());
   placeMinimap();
   if (auto_fit_ && first_layout_done_) fitGraph();
 }

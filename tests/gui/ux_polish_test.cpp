@@ -254,7 +254,7 @@ class UxPolishTest : public QObject {
              qPrintable(message));
     auto* label = view->findChild<QLabel*>("graphEmptyMessage");
     QVERIFY(label != nullptr && label->isVisible());
-    QVERIFY(view->viewport()->rect().contains(label->geometry().center()));
+    QVERIFY(view->viewport()->geometry().contains(label->geometry().center()));
     saveScreenshot(window_.get(), "empty-state-only-unhealthy");
     // Off again: the mesh is back and the message goes.
     clickToolButton(window_.get(), "Only unhealthy");
