@@ -77,7 +77,10 @@ void CertificatesPanel::refresh() {
                        : tr("No workload certificates: this control plane has no CA, or no "
                             "proxy has asked for one yet."));
         } else {
-          QString text = tr("<b>%n certificate(s)</b>", "", int(certificates.size()));
+          // A certificate replaced by a newer one of the same proxy (a restart) is not live.
+          QString text = tr("<b>%n certificate(s)</b>", "", model_->liveCount());
+          if (model_->replacedCount() > 0)
+            text += tr(" (+ %n replaced)", "", model_->replacedCount());
           if (offline_) text = tr("As of the snapshot: %1").arg(text);
           text += expiring > 0
                       ? tr(" · <span style='color:#d98e04'><b>%1 expiring</b></span>").arg(expiring)

@@ -50,6 +50,7 @@ FleetPanel::FleetPanel(ControlPlaneClient* client, QWidget* parent)
   replicas_->setPrefix(tr("replicas: "));
   scale_ = new QPushButton(tr("Scale"), this);
   status_ = new QLabel(this);
+  status_->setObjectName(QStringLiteral("fleetStatus"));
   actions->addWidget(restart_);
   actions->addWidget(replicas_);
   actions->addWidget(scale_);
@@ -59,6 +60,10 @@ FleetPanel::FleetPanel(ControlPlaneClient* client, QWidget* parent)
   connect(scale_, &QPushButton::clicked, this, &FleetPanel::scaleSelected);
   connect(table_->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
           [this] { loadLogs(); });
+
+  status_expiry_.setSingleShot(true);
+  status_expiry_.setInterval(kStatusMs);
+  connect(&status_expiry_, &QTimer::timeout, status_, &QLabel::clear);
 
   poll_.setInterval(2000);
   connect(&poll_, &QTimer::timeout, this, [this] {
@@ -101,13 +106,43 @@ void FleetPanel::refresh() {
                                                model_->setProcesses(std::move(processes));
                                                if (!had_rows && model_->rowCount() > 0)
                                                  table_->resizeColumnsToContents();
+                                               followSelected();
                                              });
+}
+
+void FleetPanel::showStatus(const QString& text) {
+  status_->setText(text);
+  status_expiry_.start();
+}
+
+void FleetPanel::followSelected() {
+  if (shown_name_.empty()) return;
+  int row = -1;
+  for (int r = 0; r < model_->rowCount(); ++r) {
+    if (model_->processAt(r)->name == shown_name_) row = r;
+  }
+  if (row < 0) return;
+  // A reset model (rows added or gone) loses the selection: keep it on the same process.
+  if (table_->currentIndex().row() != row) {
+    table_->setCurrentIndex(model_->index(row, 0));  // reloads the log
+    return;
+  }
+  const cp::ProcessInfo* p = model_->processAt(row);
+  if (restarting_ == p->name && p->pid != restarting_pid_ && p->state == "running") {
+    restarting_.clear();
+    showStatus(tr("%1 running again (pid %2)").arg(QString::fromStdString(p->name)).arg(p->pid));
+  }
+  if (p->pid == shown_pid_ && p->restarts == shown_restarts_) return;
+  loadLogs();
 }
 
 void FleetPanel::loadLogs() {
   const cp::ProcessInfo* p = model_->processAt(table_->currentIndex().row());
   if (p == nullptr) return;
   const std::string name = p->name;
+  shown_name_ = name;
+  shown_pid_ = p->pid;
+  shown_restarts_ = p->restarts;
   client_->run<std::vector<std::string>>(
       [name](cp::ControlPlane& cp) { return cp.processLogs(name, 500); }, this,
       [this](std::vector<std::string> lines) {
@@ -122,14 +157,19 @@ void FleetPanel::loadLogs() {
 void FleetPanel::restartSelected() {
   const cp::ProcessInfo* p = model_->processAt(table_->currentIndex().row());
   if (p == nullptr || read_only_) {
-    status_->setText(tr("Select a process first."));
+    showStatus(tr("Select a process first."));
     return;
   }
   const std::string name = p->name;
+  const int32_t pid = p->pid;
   client_->run<cp::ActionResult>([name](cp::ControlPlane& cp) { return cp.restartProcess(name); },
                                  this,
-                                 [this](cp::ActionResult r) {
-                                   status_->setText(QString::fromStdString(r.message));
+                                 [this, name, pid](cp::ActionResult r) {
+                                   if (r.ok) {
+                                     restarting_ = name;
+                                     restarting_pid_ = pid;
+                                   }
+                                   showStatus(QString::fromStdString(r.message));
                                    refresh();
                                  });
 }
@@ -137,7 +177,7 @@ void FleetPanel::restartSelected() {
 void FleetPanel::scaleSelected() {
   const cp::ProcessInfo* p = model_->processAt(table_->currentIndex().row());
   if (p == nullptr || read_only_) {
-    status_->setText(tr("Select a process of the service to scale."));
+    showStatus(tr("Select a process of the service to scale."));
     return;
   }
   const std::string service = p->service, version = p->version;
@@ -148,7 +188,7 @@ void FleetPanel::scaleSelected() {
       },
       this,
       [this](cp::ActionResult r) {
-        status_->setText(QString::fromStdString(r.message));
+        showStatus(QString::fromStdString(r.message));
         refresh();
       });
 }

@@ -2,6 +2,7 @@
 
 #include <QEvent>
 #include <QGraphicsScene>
+#include <QLabel>
 #include <QMouseEvent>
 #include <QPainter>
 #include <QScrollBar>
@@ -62,6 +63,14 @@ GraphView::GraphView(QWidget* parent)
   minimap_ = new Minimap(this, this);
   minimap_->resize(200, 130);
   minimap_->hide();
+  // A child of the view, not of the viewport: panning scrolls the viewport's children.
+  empty_message_ = new QLabel(this);
+  empty_message_->setObjectName(QStringLiteral("graphEmptyMessage"));
+  empty_message_->setAlignment(Qt::AlignCenter);
+  empty_message_->setWordWrap(true);
+  empty_message_->setAttribute(Qt::WA_TransparentForMouseEvents);
+  empty_message_->setContentsMargins(24, 24, 24, 24);
+  empty_message_->hide();
   connect(horizontalScrollBar(), &QScrollBar::valueChanged, this,
           &GraphView::updateMinimapVisibility);
   connect(verticalScrollBar(), &QScrollBar::valueChanged, this,
@@ -551,6 +560,52 @@ void GraphView::applyFilters() {
     e->setVisible(visible);
   }
   for (NodeItem* n : nodes_) n->setHighlighted(find_matches_.contains(n->name()));
+  updateEmptyMessage();
+}
+
+QString GraphView::emptyMessage() const {
+  return empty_message_->isHidden() ? QString() : empty_message_->text();
+}
+
+void GraphView::updateEmptyMessage() {
+  int placed = 0, shown = 0, healthy = 0, idle = 0, in_tier = 0;
+  for (NodeItem* n : nodes_) {
+    if (!n->placed()) continue;
+    ++placed;
+    if (n->isVisible()) ++shown;
+    if (!tier_.isEmpty() && QString::fromStdString(n->service().tier) != tier_) continue;
+    ++in_tier;
+    if (n->health() == Health::kHealthy) ++healthy;
+    if (n->health() == Health::kIdle) ++idle;
+  }
+  QString text;
+  if (placed > 0 && shown == 0) {
+    const QString where =
+        tier_.isEmpty() ? QString() : tr(" in tier %1").arg(tier_.toHtmlEscaped());
+    if (!only_unhealthy_ || in_tier == 0) {
+      text = tr("<b>No services%1</b><br>Choose another tier to see the mesh.").arg(where);
+    } else if (idle == 0) {
+      const QString all = in_tier == 1 ? tr("the one service is healthy")
+                                       : tr("all %1 services are healthy").arg(in_tier);
+      text = tr("<b>No unhealthy services%1 — %2</b><br>Turn off “Only unhealthy” to see the "
+                "whole mesh.")
+                 .arg(where, all);
+    } else {
+      text = tr("<b>No unhealthy services%1</b> — %2 healthy, %3 idle (no requests)<br>Turn "
+                "off “Only unhealthy” to see the whole mesh.")
+                 .arg(where)
+                 .arg(healthy)
+                 .arg(idle);
+    }
+  }
+  empty_message_->setText(text);
+  empty_message_->setVisible(!text.isEmpty());
+  if (!text.isEmpty()) {
+    QPalette pal = empty_message_->palette();
+    pal.setColor(QPalette::WindowText, style_.text);
+    empty_message_->setPalette(pal);
+    empty_message_->setGeometry(viewport()->geometry());
+  }
 }
 
 int GraphView::find(const QString& text) {
@@ -684,12 +739,19 @@ void GraphView::renderGraph(QPainter* painter, const QRectF& target) {
   painter->fillRect(target, style_.background);
   const auto selected = scene_->selectedItems();
   scene_->clearSelection();
+  // Find is a way of looking, not part of the mesh: its highlight stays out of the export.
+  for (const QString& name : find_matches_) {
+    if (NodeItem* n = nodes_.value(name)) n->setHighlighted(false);
+  }
   // Cached items would be drawn as bitmaps: an SVG would lose its text and a 2x PNG its
   // sharpness. Paint them directly for the export.
   for (NodeItem* n : nodes_) n->setCacheMode(QGraphicsItem::NoCache);
   scene_->render(painter, target, source, Qt::KeepAspectRatio);
   for (NodeItem* n : nodes_) n->setCacheMode(QGraphicsItem::DeviceCoordinateCache);
   for (auto* item : selected) item->setSelected(true);
+  for (const QString& name : find_matches_) {
+    if (NodeItem* n = nodes_.value(name)) n->setHighlighted(true);
+  }
 }
 
 void GraphView::wheelEvent(QWheelEvent* event) {
@@ -701,6 +763,7 @@ void GraphView::wheelEvent(QWheelEvent* event) {
 
 void GraphView::resizeEvent(QResizeEvent* event) {
   QGraphicsView::resizeEvent(event);
+  empty_message_->setGeometry(viewport()->geometry());
   placeMinimap();
   if (auto_fit_ && first_layout_done_) fitGraph();
 }

@@ -16,6 +16,8 @@
 #include "ui/graph_layout.h"
 #include "ui/graph_style.h"
 
+class QLabel;
+
 namespace meshdeck::ui {
 
 class EdgeItem;
@@ -89,10 +91,16 @@ class GraphView : public QGraphicsView {
   void setTierFilter(const QString& tier);  // empty: every tier
   QStringList tiers() const;
   void setAnimateTraffic(bool on);
+  // Why the canvas is empty when the filters leave no service ("No unhealthy services — all
+  // 12 services are healthy"); empty while something is shown. Drawn over the viewport, never
+  // exported.
+  QString emptyMessage() const;
 
   // Selects the first service whose name contains `text` (case-insensitive), centres on it and
   // highlights every match. Returns the number of matches.
   int find(const QString& text);
+  // The services the last find() highlights (0 when Find is empty).
+  int findMatches() const { return static_cast<int>(find_matches_.size()); }
   void selectNode(const QString& name);
   void selectEdge(const QString& source, const QString& destination);
   GraphSelection selection() const;
@@ -108,7 +116,8 @@ class GraphView : public QGraphicsView {
   void zoomBy(double factor);
   void resetZoom();
 
-  // The graph as shown (visible items, no animation) for export.
+  // The graph as shown (visible items, no animation, no selection or Find highlight) for
+  // export.
   QRectF graphBounds() const;
   void renderGraph(QPainter* painter, const QRectF& target);
 
@@ -150,12 +159,14 @@ class GraphView : public QGraphicsView {
   // The overview only earns its corner when part of the graph is out of view.
   void updateMinimapVisibility();
   EdgeBadges badgesFor(const cp::ServiceEdge& edge) const;
+  void updateEmptyMessage();
 
   QGraphicsScene* scene_;
   const common::TimeSource* clock_ = &common::RealTimeSource::instance();
   QThread layout_thread_;
   LayoutWorker* worker_;
   Minimap* minimap_;
+  QLabel* empty_message_;
   TrafficLayer* traffic_;
   QTimer animation_;
   QElapsedTimer frame_clock_;

@@ -36,6 +36,7 @@
 #include "ui/fleet_panel.h"
 #include "ui/graph_items.h"
 #include "ui/graph_view.h"
+#include "ui/help_dialogs.h"
 #include "ui/inspector.h"
 #include "ui/policy_panel.h"
 #include "ui/scenario_panel.h"
@@ -151,11 +152,31 @@ void MainWindow::createGraphToolbar() {
   find_edit_->setPlaceholderText(tr("Find service (Ctrl+F)"));
   find_edit_->setClearButtonEnabled(true);
   find_edit_->setMaximumWidth(220);
+  find_edit_->setObjectName(QStringLiteral("findEdit"));
+  find_edit_->setAccessibleName(tr("Find field"));
   connect(find_edit_, &QLineEdit::textChanged, this, [this](const QString& text) {
     const int matches = graph_->find(text);
     services_proxy_->setFilterFixedString(text);
     if (!text.isEmpty()) statusBar()->showMessage(tr("%n service(s) match", "", matches), 3000);
+    // A Find that filters the Services table is visibly on.
+    find_edit_->setStyleSheet(text.isEmpty() ? QString()
+                                             : QStringLiteral("QLineEdit { border: 2px solid "
+                                                              "palette(highlight); }"));
   });
+  // Escape clears Find, and with it the Services filter and the graph's highlight; a second
+  // Escape gives the keyboard back to the graph.
+  auto* clear_find = new QAction(tr("Clear Find"), find_edit_);
+  clear_find->setObjectName(QStringLiteral("clearFindAction"));
+  clear_find->setShortcut(QKeySequence(Qt::Key_Escape));
+  clear_find->setShortcutContext(Qt::WidgetShortcut);
+  connect(clear_find, &QAction::triggered, this, [this] {
+    if (find_edit_->text().isEmpty()) {
+      graph_->setFocus(Qt::ShortcutFocusReason);
+    } else {
+      find_edit_->clear();
+    }
+  });
+  find_edit_->addAction(clear_find);
   bar->addWidget(find_edit_);
   bar->addSeparator();
   bar->addWidget(new QLabel(tr(" Label: "), bar));
@@ -253,6 +274,20 @@ void MainWindow::createMenus() {
   });
 
   auto* help = menuBar()->addMenu(tr("&Help"));
+  // Non-modal: the legend can stay open beside the graph. Built when opened, so that it
+  // draws with the current palette and thresholds, and lists every shortcut registered by then.
+  help->addAction(tr("&Legend"), QKeySequence(Qt::Key_F1), this, [this] {
+    QDialog* dialog =
+        createLegendDialog(GraphStyle::fromPalette(graph_->palette()), graph_->thresholds(), this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    dialog->show();
+  });
+  help->addAction(tr("&Keyboard Shortcuts"), this, [this] {
+    QDialog* dialog = createShortcutsDialog(this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    dialog->show();
+  });
+  help->addSeparator();
   help->addAction(tr("&About Meshdeck"), this, [this] {
     QMessageBox::about(this, tr("About Meshdeck"),
                        tr("<b>Meshdeck %1</b><p>A desktop service mesh: control plane, sidecar "

@@ -3,6 +3,7 @@
 #include <QColor>
 #include <QDateTime>
 #include <QStringList>
+#include <algorithm>
 #include <chrono>
 
 #include "ui/graph_style.h"
@@ -271,8 +272,30 @@ QString formatRemaining(cp::SystemTime not_after, cp::SystemTime now) {
   return QObject::tr("in %1").arg(formatSpan(s));
 }
 
+namespace {
+
+// For each certificate: does the same proxy hold a newer one for the same SPIFFE id?
+std::vector<bool> replacedCertificates(const std::vector<cp::CertificateInfo>& certificates) {
+  std::vector<bool> out(certificates.size(), false);
+  for (size_t i = 0; i < certificates.size(); ++i) {
+    const auto& c = certificates[i];
+    for (const auto& other : certificates) {
+      if (&other == &c || other.proxy_id != c.proxy_id || other.spiffe_id != c.spiffe_id) continue;
+      if (other.not_before > c.not_before ||
+          (other.not_before == c.not_before && other.serial > c.serial)) {
+        out[i] = true;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 void CertificatesModel::setCertificates(std::vector<cp::CertificateInfo> certificates,
                                         cp::SystemTime now) {
+  replaced_ = replacedCertificates(certificates);
   bool same_rows = certificates.size() == certificates_.size();
   for (size_t i = 0; same_rows && i < certificates.size(); ++i) {
     same_rows = certificates[i].serial == certificates_[i].serial;
@@ -298,9 +321,18 @@ CertificateState CertificatesModel::stateAt(int row) const {
   return c ? certificateState(*c, now_) : CertificateState::kValid;
 }
 
+bool CertificatesModel::replacedAt(int row) const {
+  return row >= 0 && row < rowCount() && replaced_[static_cast<size_t>(row)];
+}
+
+int CertificatesModel::replacedCount() const {
+  return static_cast<int>(std::count(replaced_.begin(), replaced_.end(), true));
+}
+
 int CertificatesModel::count(CertificateState state) const {
   int n = 0;
-  for (const auto& c : certificates_) n += certificateState(c, now_) == state ? 1 : 0;
+  for (size_t i = 0; i < certificates_.size(); ++i)
+    n += !replaced_[i] && certificateState(certificates_[i], now_) == state ? 1 : 0;
   return n;
 }
 
@@ -317,6 +349,14 @@ QVariant CertificatesModel::data(const QModelIndex& index, int role) const {
     return {};
   const auto& c = certificates_[static_cast<size_t>(index.row())];
   const CertificateState state = certificateState(c, now_);
+  const bool replaced = replaced_[static_cast<size_t>(index.row())];
+  if (replaced && index.column() == kState) {
+    // After the live states when sorted; grey, untinted: nothing to act on.
+    if (role == Qt::DisplayRole) return tr("replaced");
+    if (role == Qt::UserRole) return int(CertificateState::kExpired) + 1;
+  }
+  if (replaced && role == Qt::BackgroundRole) return {};
+  if (replaced && role == Qt::ForegroundRole) return QColor(0x80, 0x80, 0x80);
   if (role == Qt::DisplayRole || role == Qt::UserRole) {
     switch (index.column()) {
       case kProxy:
@@ -351,10 +391,12 @@ QVariant CertificatesModel::data(const QModelIndex& index, int role) const {
     return {};
   }
   if (role == Qt::ToolTipRole) {
-    return tr("%1\nissued by %2\nserial %3\nvalid %4 – %5 (%6)")
-        .arg(QString::fromStdString(c.spiffe_id), QString::fromStdString(c.issuer),
-             QString::fromStdString(c.serial), formatTime(c.not_before), formatTime(c.not_after),
-             formatRemaining(c.not_after, now_));
+    const QString tip =
+        tr("%1\nissued by %2\nserial %3\nvalid %4 – %5 (%6)")
+            .arg(QString::fromStdString(c.spiffe_id), QString::fromStdString(c.issuer),
+                 QString::fromStdString(c.serial), formatTime(c.not_before),
+                 formatTime(c.not_after), formatRemaining(c.not_after, now_));
+    return replaced ? tip + tr("\nreplaced by a newer certificate of the same proxy") : tip;
   }
   return {};
 }

@@ -103,7 +103,13 @@ class CertificatesModel : public QAbstractTableModel {
   void setCertificates(std::vector<cp::CertificateInfo> certificates, cp::SystemTime now);
   const cp::CertificateInfo* certificateAt(int row) const;
   CertificateState stateAt(int row) const;
+  // A certificate is replaced when the same proxy holds a newer one for the same identity (a
+  // restarted or renewed proxy): shown as "replaced", left out of count().
+  bool replacedAt(int row) const;
+  int replacedCount() const;
+  // Live (not replaced) certificates in `state`.
   int count(CertificateState state) const;
+  int liveCount() const { return rowCount() - replacedCount(); }
 
   int rowCount(const QModelIndex& parent = {}) const override;
   int columnCount(const QModelIndex& parent = {}) const override;
@@ -112,6 +118,7 @@ class CertificatesModel : public QAbstractTableModel {
 
  private:
   std::vector<cp::CertificateInfo> certificates_;
+  std::vector<bool> replaced_;
   cp::SystemTime now_{};
 };
 
