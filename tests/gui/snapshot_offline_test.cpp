@@ -119,7 +119,7 @@ class SnapshotOfflineTest : public QObject {
     QVERIFY(
         fake->applyPolicies(
                 "apiVersion: meshdeck.io/v1alpha1\nkind: RateLimit\nmetadata:\n  name: cart-limit\n"
-                "spec:\n  service: cart\n  requestsPerSecond: 50\n",
+                "spec:\n  selector: {service: cart}\n  requestsPerSecond: 50\n",
                 "t", "test", false)
             .ok);
     const auto expected = fake->edgeHistory("frontend", "catalog", ui::Inspector::kHistorySeconds);
