@@ -9,6 +9,7 @@
 #include "meshdeck/v1/discovery.pb.h"
 #include "proxy/config/config_compiler.h"
 #include "proxy/config/yaml_loader.h"
+#include "unit/proxy/compile_yaml.h"
 
 using namespace meshdeck::proxy;
 using meshdeck::proxy::testing::FakeAdmissionServices;
@@ -75,16 +76,7 @@ clusters:
                     "      action: ALLOW\n"
                     "      sources: [\"spiffe://mesh.local/ns/default/sa/productpage\"]\n";
 
-ConfigPtr compile(const char* yaml) {
-  meshdeck::v1::ProxyConfig proto;
-  std::vector<meshdeck::common::LocatedError> errors;
-  if (!parseProxyConfigYaml(yaml, "test.yaml", &proto, &errors))
-    qFatal("%s", meshdeck::common::toString(errors).c_str());
-  std::string error;
-  auto config = compileConfig(proto, &error);
-  if (!config) qFatal("%s", error.c_str());
-  return config;
-}
+ConfigPtr compile(const char* yaml) { return meshdeck::proxy::test::compileYaml(yaml); }
 
 RequestHeader get(std::string_view host, std::string_view target) {
   RequestHeader req;

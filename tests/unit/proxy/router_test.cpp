@@ -6,6 +6,7 @@
 #include "meshdeck/v1/discovery.pb.h"
 #include "proxy/config/config_compiler.h"
 #include "proxy/config/yaml_loader.h"
+#include "unit/proxy/compile_yaml.h"
 
 using namespace meshdeck::proxy;
 namespace http = boost::beast::http;
@@ -52,16 +53,7 @@ clusters:
     endpoints: [{address: {port: 9002}}]
 )";
 
-ConfigPtr compile(const char* yaml) {
-  meshdeck::v1::ProxyConfig proto;
-  std::vector<meshdeck::common::LocatedError> errors;
-  if (!parseProxyConfigYaml(yaml, "test.yaml", &proto, &errors))
-    qFatal("%s", meshdeck::common::toString(errors).c_str());
-  std::string error;
-  auto config = compileConfig(proto, &error);
-  if (!config) qFatal("%s", error.c_str());
-  return config;
-}
+ConfigPtr compile(const char* yaml) { return meshdeck::proxy::test::compileYaml(yaml); }
 
 }  // namespace
 

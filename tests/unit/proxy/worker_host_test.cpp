@@ -8,6 +8,7 @@
 #include "proxy/config/config_compiler.h"
 #include "proxy/config/yaml_loader.h"
 #include "proxy/worker.h"
+#include "unit/proxy/compile_yaml.h"
 
 using namespace meshdeck::proxy;
 
@@ -35,16 +36,7 @@ clusters:
     endpoints: [{address: {port: 9002}}]
 )";
 
-ConfigPtr compile(const char* yaml) {
-  meshdeck::v1::ProxyConfig proto;
-  std::vector<meshdeck::common::LocatedError> errors;
-  if (!parseProxyConfigYaml(yaml, "test.yaml", &proto, &errors))
-    qFatal("%s", meshdeck::common::toString(errors).c_str());
-  std::string error;
-  auto config = compileConfig(proto, &error);
-  if (!config) qFatal("%s", error.c_str());
-  return config;
-}
+ConfigPtr compile(const char* yaml) { return meshdeck::proxy::test::compileYaml(yaml); }
 
 const RouteConfig& onlyRoute(const Config& c) {
   return c.route_tables.at("outbound").virtual_hosts.at(0).routes.at(0);
