@@ -101,9 +101,25 @@ void DemoController::stopDemo() {
   if (session_) session_->stop();
 }
 
+QStringList DemoController::collisions(const QString& name) {
+  QStringList out;
+  for (const auto& p : session_->scenarioCollisions(name.toStdString()))
+    out << QString::fromStdString(p.kind + "/" + p.name);
+  return out;
+}
+
 bool DemoController::start(const QString& name, QString* error) {
   std::string why;
   if (!session_->runScenario(name.toStdString(), &why)) {
+    *error = QString::fromStdString(why);
+    return false;
+  }
+  return true;
+}
+
+bool DemoController::startSettingAside(const QString& name, QString* error) {
+  std::string why;
+  if (!session_->runScenario(name.toStdString(), &why, true)) {
     *error = QString::fromStdString(why);
     return false;
   }

@@ -39,6 +39,8 @@ class DemoController final : public ui::ScenarioRunner {
   QList<ui::ScenarioInfo> scenarios() const override { return scenarios_; }
   bool ready() const override { return ready_; }
   bool start(const QString& name, QString* error) override;
+  QStringList collisions(const QString& name) override;
+  bool startSettingAside(const QString& name, QString* error) override;
   void stop() override;
 
  signals:

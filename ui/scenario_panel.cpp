@@ -4,6 +4,7 @@
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
+#include <QMessageBox>
 #include <QPushButton>
 #include <QSplitter>
 #include <QTextBrowser>
@@ -148,8 +149,22 @@ void ScenarioPanel::startOrStop() {
   }
   const ScenarioInfo* s = selected();
   if (s == nullptr) return;
+  // Policies in force that the scenario would collide with (a form-made canary on the same
+  // service, say): set them aside for the scenario and restore them after, or do not play.
+  const QStringList collisions = runner_->collisions(s->name);
+  if (!collisions.isEmpty()) {
+    const auto answer = QMessageBox::question(
+        this, tr("Scenario"),
+        tr("This scenario would collide with %1 in force. Set them aside for the scenario and "
+           "restore them after?")
+            .arg(collisions.join(QStringLiteral(", "))),
+        QMessageBox::Yes | QMessageBox::No, QMessageBox::Yes);
+    if (answer != QMessageBox::Yes) return;
+  }
   QString error;
-  if (!runner_->start(s->name, &error)) {
+  const bool started = collisions.isEmpty() ? runner_->start(s->name, &error)
+                                            : runner_->startSettingAside(s->name, &error);
+  if (!started) {
     showResult(tr("Could not start: %1").arg(error.toHtmlEscaped()), QStringLiteral("#d63333"));
     return;
   }

@@ -57,6 +57,15 @@ class ScenarioRunner : public QObject {
   // Plays scenario `name` (it starts as soon as the demo is up). Returns false with the reason
   // when it cannot (unknown, unreadable, one already playing, no demo running).
   virtual bool start(const QString& name, QString* error) = 0;
+  // The policies in force that scenario `name` would collide with ("DestinationPolicy/x"):
+  // the player asks before it plays. The default: none.
+  virtual QStringList collisions(const QString& name) {
+    Q_UNUSED(name);
+    return {};
+  }
+  // start(), with the policies collisions() names set aside before step 1 and restored when
+  // the scenario ends (passed, failed or stopped). The default ignores them.
+  virtual bool startSettingAside(const QString& name, QString* error) { return start(name, error); }
   // Stops the playing scenario; it reports kScenarioFinished (cancelled). The demo keeps
   // running.
   virtual void stop() = 0;

@@ -4,6 +4,7 @@
 #include <fmt/ostream.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <set>
 #include <thread>
 
@@ -17,6 +18,53 @@ std::string errorsToText(const std::vector<common::LocatedError>& errors) {
   return s;
 }
 }  // namespace
+
+namespace {
+// TrafficRoutes first: they may use the subsets of a DestinationPolicy deleted after them.
+std::vector<PolicyInfo> routesFirst(std::vector<PolicyInfo> policies) {
+  std::stable_partition(policies.begin(), policies.end(),
+                        [](const PolicyInfo& p) { return p.kind == "TrafficRoute"; });
+  return policies;
+}
+
+std::string joinYaml(const std::vector<PolicyInfo>& policies) {
+  std::string yaml;
+  for (const auto& p : policies) {
+    if (!yaml.empty()) yaml += "\n---\n";
+    yaml += p.yaml;
+  }
+  return yaml;
+}
+}  // namespace
+
+bool setAsidePolicies(ControlPlane& cp, const std::vector<PolicyInfo>& policies,
+                      const std::string& author, std::string* error) {
+  std::vector<PolicyInfo> deleted;
+  for (const auto& p : routesFirst(policies)) {
+    const auto r = cp.deletePolicy(p.kind, p.name, author);
+    if (!r.ok) {
+      *error = "delete " + p.kind + "/" + p.name + " refused:" + errorsToText(r.errors);
+      if (!deleted.empty()) cp.applyPolicies(joinYaml(deleted), "set aside", author, false);
+      return false;
+    }
+    deleted.push_back(p);
+  }
+  return true;
+}
+
+bool restorePolicies(ControlPlane& cp, const std::vector<PolicyInfo>& policies,
+                     const std::string& author, std::string* error) {
+  for (const auto& p : routesFirst(policyCollisions(policies, cp.policies()))) {
+    const auto r = cp.deletePolicy(p.kind, p.name, author);
+    if (!r.ok) {
+      *error = "delete " + p.kind + "/" + p.name + " refused:" + errorsToText(r.errors);
+      return false;
+    }
+  }
+  const auto r = cp.applyPolicies(joinYaml(policies), "set aside", author, false);
+  if (!r.ok) *error = "refused:" + errorsToText(r.errors);
+  return r.ok;
+}
 
 ActionResult ControlPlaneScenarioTarget::applyPolicy(const std::string& yaml) {
   const auto r = cp_.applyPolicies(yaml, "scenario", author_, false);
@@ -257,7 +305,27 @@ int DemoRunner::run(const std::function<bool()>& cancelled) {
 bool DemoRunner::runScenario(const Scenario& scenario, const std::function<bool()>& cancelled) {
   using Clock = std::chrono::steady_clock;
   say("scenario: " + scenario.title);
-  ControlPlaneScenarioTarget target(cp_, *fleet_, "scenario:" + scenario.name);
+  const std::string author = "scenario:" + scenario.name;
+  // The player agreed to set the colliding policies aside: they come back when it ends,
+  // passed, failed or stopped.
+  std::vector<PolicyInfo> set_aside;
+  if (scenario.set_aside_collisions) {
+    set_aside = scenarioCollisions(scenario, cp_.policies());
+    std::string error;
+    if (!set_aside.empty() && !setAsidePolicies(cp_, set_aside, author, &error)) {
+      say("cannot set aside " + policyNames(set_aside) + ": " + error);
+      if (options_.on_scenario_event) {
+        ScenarioEvent e;
+        e.kind = ScenarioEvent::Kind::kScenarioFinished;
+        e.scenario = scenario.name;
+        e.text = "refused: cannot set aside " + policyNames(set_aside) + ": " + error;
+        options_.on_scenario_event(e);
+      }
+      return false;
+    }
+    if (!set_aside.empty()) say("set aside for the scenario: " + policyNames(set_aside));
+  }
+  ControlPlaneScenarioTarget target(cp_, *fleet_, author);
   ScenarioEngine engine(
       target, [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); },
       [] { return Clock::now(); });
@@ -286,6 +354,13 @@ bool DemoRunner::runScenario(const Scenario& scenario, const std::function<bool(
       cancelled);
   say(fmt::format("scenario {}: {} of {} steps", result.passed ? "passed" : "failed",
                   result.steps_completed, scenario.steps.size()));
+  if (!set_aside.empty()) {
+    std::string error;
+    if (restorePolicies(cp_, set_aside, author, &error))
+      say("restored: " + policyNames(set_aside));
+    else
+      say("cannot restore " + policyNames(set_aside) + ": " + error);
+  }
   return result.passed;
 }
 

@@ -77,6 +77,16 @@ struct DemoRunOptions {
   std::function<bool()> scenario_cancelled;
 };
 
+// Sets `policies` (in force on `cp`) aside for a scenario: deletes them, TrafficRoutes first
+// (they may use the subsets of a DestinationPolicy). When a delete is refused, applies again
+// the ones already deleted and returns false with the reason.
+bool setAsidePolicies(ControlPlane& cp, const std::vector<PolicyInfo>& policies,
+                      const std::string& author, std::string* error);
+// Brings back policies set aside: deletes the policies in force that now collide with them
+// (policyCollisions; a scenario's own), then applies them again in one revision.
+bool restorePolicies(ControlPlane& cp, const std::vector<PolicyInfo>& policies,
+                     const std::string& author, std::string* error);
+
 // Runs a demo mesh (and optionally a scenario) against a started control plane, printing each
 // step to `out`, until the scenario ends, `duration` passes or `cancelled()` turns true. Without
 // a scenario at start, scenarios handed over by `next_scenario` run on the running demo.

@@ -83,7 +83,16 @@ void DemoSession::start() {
   });
 }
 
-bool DemoSession::runScenario(const std::string& name_or_path, std::string* error) {
+std::vector<PolicyInfo> DemoSession::scenarioCollisions(const std::string& name_or_path) {
+  const auto file = findScenarioFile(name_or_path);
+  if (!file) return {};
+  std::vector<common::LocatedError> errors;
+  const auto scenario = loadScenario(*file, &errors);
+  if (!scenario) return {};
+  return fleet::scenarioCollisions(*scenario, cp_.policies());
+}
+
+bool DemoSession::runScenario(const std::string& name_or_path, std::string* error, bool set_aside) {
   if (!running_ || cancelled_) {
     *error = "the demo is not running";
     return false;
@@ -110,6 +119,7 @@ bool DemoSession::runScenario(const std::string& name_or_path, std::string* erro
   }
   scenario_cancelled_ = false;
   scenario_active_ = true;
+  scenario->set_aside_collisions = set_aside;
   pending_ = std::move(scenario);
   return true;
 }

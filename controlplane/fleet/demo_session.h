@@ -42,7 +42,13 @@ class DemoSession {
   // column and field, a scenario already queued or playing, the session not running or started
   // with a scenario of its own); the rest (a scenario for another demo) is refused through a
   // kScenarioFinished event. The demo keeps running after the scenario.
-  bool runScenario(const std::string& name_or_path, std::string* error);
+  // `set_aside`: set the policies scenarioCollisions() names aside before step 1 and restore
+  // them when the scenario ends (Scenario::set_aside_collisions).
+  bool runScenario(const std::string& name_or_path, std::string* error, bool set_aside = false);
+  // The policies in force that scenario `name_or_path` would collide with (scenarioCollisions
+  // against the control plane's current policies); empty when it is unknown or unreadable
+  // (runScenario says why). Thread-safe.
+  std::vector<PolicyInfo> scenarioCollisions(const std::string& name_or_path);
   // Stops the scenario started with runScenario (it reports kScenarioFinished, cancelled); the
   // demo keeps running. Thread-safe; does nothing when none plays.
   void stopScenario();

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cassert>
 #include <fstream>
 #include <set>
@@ -514,6 +515,62 @@ ScenarioResult ScenarioEngine::run(const Scenario& scenario,
   }
   result.passed = true;
   return finish(false, fmt::format("all {} steps passed", scenario.steps.size()));
+}
+
+namespace {
+// kind, name and target service of every document a scenario applies.
+std::vector<PolicyInfo> scenarioPolicies(const Scenario& scenario) {
+  std::vector<PolicyInfo> out;
+  for (const auto& step : scenario.steps)
+    for (const auto& action : step.actions) {
+      const auto* a = std::get_if<ApplyPolicyAction>(&action);
+      if (a == nullptr) continue;
+      const common::YamlDocuments loaded = common::loadYaml(a->yaml, "policy");
+      if (!loaded.ok()) continue;
+      for (const auto& doc : loaded.documents) {
+        try {
+          PolicyInfo p;
+          p.kind = doc["kind"].as<std::string>("");
+          p.name = doc["metadata"]["name"].as<std::string>("");
+          const YAML::Node spec = doc["spec"];
+          if (spec.IsMap()) {
+            if (spec["host"]) p.target = spec["host"].as<std::string>("");
+            if (p.target.empty() && spec["selector"].IsMap() && spec["selector"]["service"])
+              p.target = spec["selector"]["service"].as<std::string>("");
+          }
+          out.push_back(std::move(p));
+        } catch (const YAML::Exception&) {
+        }
+      }
+    }
+  return out;
+}
+}  // namespace
+
+std::vector<PolicyInfo> scenarioCollisions(const Scenario& scenario,
+                                           const std::vector<PolicyInfo>& in_force) {
+  return policyCollisions(scenarioPolicies(scenario), in_force);
+}
+
+std::vector<PolicyInfo> policyCollisions(const std::vector<PolicyInfo>& mine,
+                                         const std::vector<PolicyInfo>& in_force) {
+  std::vector<PolicyInfo> out;
+  for (const auto& p : in_force) {
+    const bool collides = std::any_of(mine.begin(), mine.end(), [&](const PolicyInfo& m) {
+      if (m.kind != p.kind) return false;
+      if (m.name == p.name) return true;
+      const bool one_per_service = m.kind == "DestinationPolicy" || m.kind == "TrafficRoute";
+      return one_per_service && !m.target.empty() && m.target == p.target;
+    });
+    if (collides) out.push_back(p);
+  }
+  return out;
+}
+
+std::string policyNames(const std::vector<PolicyInfo>& policies) {
+  std::string out;
+  for (const auto& p : policies) out += (out.empty() ? "" : ", ") + p.kind + "/" + p.name;
+  return out;
 }
 
 }  // namespace meshdeck::cp::fleet

@@ -85,6 +85,9 @@ struct Scenario {
   std::string name, title, description, demo;
   uint64_t seed = 1;
   std::vector<ScenarioStep> steps;
+  // Not from the file: the player's answer to scenarioCollisions(). When set, the runner sets
+  // the colliding policies aside before step 1 and restores them when the scenario ends.
+  bool set_aside_collisions = false;
 };
 
 std::optional<Scenario> parseScenario(const std::string& yaml, const std::string& file,
@@ -109,6 +112,18 @@ std::vector<ScenarioEdge> stepEdges(const ScenarioStep& step, const DemoMesh& me
 // unknown name (file, line, column, field) and returns false when there was any.
 bool checkHighlights(const Scenario& scenario, const DemoMesh& mesh, const std::string& file,
                      std::vector<common::LocatedError>* errors);
+
+// The policies in `in_force` that the scenario's applyPolicy actions would collide with: one of
+// the same kind and name (the scenario would overwrite it), or a second DestinationPolicy or
+// TrafficRoute for the same service (the policy set allows one of each per service, so the
+// scenario's apply would be refused). In the order of `in_force`, without duplicates.
+std::vector<PolicyInfo> scenarioCollisions(const Scenario& scenario,
+                                           const std::vector<PolicyInfo>& in_force);
+// The same rule between any two sets: the policies of `in_force` that `mine` collides with.
+std::vector<PolicyInfo> policyCollisions(const std::vector<PolicyInfo>& mine,
+                                         const std::vector<PolicyInfo>& in_force);
+// "DestinationPolicy/x, TrafficRoute/y"
+std::string policyNames(const std::vector<PolicyInfo>& policies);
 
 // What the engine acts on. Implemented over the control plane and the demo fleet by
 // ScenarioTarget (in the binaries), and by fakes in tests.

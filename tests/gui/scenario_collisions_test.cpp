@@ -1,0 +1,154 @@
+// Issue 17, problem 2: a policy made with a form (a canary on recommendations) no longer breaks
+// "A canary goes bad". On the real storefront demo, Start in the Scenarios panel asks whether to
+// set the colliding policies aside; No does not play, Yes plays (step 1's apply goes through
+// and its checkpoint ticks green) and the policies come back when the scenario ends.
+#include <QApplication>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QTabWidget>
+#include <QTemporaryDir>
+#include <QTimer>
+#include <QtTest>
+#include <memory>
+
+#include "app/demo_controller.h"
+#include "controlplane/in_process_control_plane.h"
+#include "support/tagged_processes.h"
+#include "ui/main_window.h"
+#include "ui/scenario_model.h"
+#include "ui/scenario_panel.h"
+
+using namespace meshdeck;
+using namespace meshdeck::test;
+using State = ui::ScenarioStepsModel::State;
+
+namespace {
+
+// What a Canary split form makes on recommendations: names of its own, one service.
+const char* kFormCanary = R"(apiVersion: meshdeck.io/v1alpha1
+kind: DestinationPolicy
+metadata: {name: recommendations-form}
+spec:
+  host: recommendations
+  subsets:
+    - {name: v1, labels: {version: v1}}
+---
+apiVersion: meshdeck.io/v1alpha1
+kind: TrafficRoute
+metadata: {name: recommendations-form-split}
+spec:
+  host: recommendations
+  http:
+    - name: default
+      route:
+        - {destination: {host: recommendations, subset: v1}, weight: 100}
+)";
+
+// Clicks `answer` in the next message box (bounded wait), keeping its text.
+void answerNextMessageBox(QMessageBox::StandardButton answer, std::shared_ptr<QString> text) {
+  auto* timer = new QTimer(qApp);
+  auto tries = std::make_shared<int>(0);
+  QObject::connect(timer, &QTimer::timeout, [timer, tries, answer, text] {
+    auto* box = qobject_cast<QMessageBox*>(QApplication::activeModalWidget());
+    if (box == nullptr && ++*tries < 250) return;
+    timer->deleteLater();
+    if (box == nullptr) return;
+    *text = box->text();
+    QTest::mouseClick(box->button(answer), Qt::LeftButton);
+  });
+  timer->start(20);
+}
+
+QStringList policyNames(cp::ControlPlane& control_plane) {
+  QStringList out;
+  for (const auto& p : control_plane.policies())
+    out << QString::fromStdString(p.kind + "/" + p.name);
+  out.sort();
+  return out;
+}
+
+}  // namespace
+
+class ScenarioCollisionsTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void initTestCase() {
+    QStandardPaths::setTestModeEnabled(true);
+    tag_ = newProcessTag();
+    qputenv("MESHDECK_TEST_TAG", tag_.split('=')[1]);
+  }
+
+  void formCanarySetAsideAndRestored() {
+    QTemporaryDir state;
+    cp::ControlPlaneOptions options;
+    options.listen = "127.0.0.1:0";
+    options.state_dir = state.path().toStdString();
+    auto control_plane = std::make_shared<cp::InProcessControlPlane>(options);
+    std::string error;
+    QVERIFY2(control_plane->start(&error), error.c_str());
+
+    ui::MainWindowOptions window_options;
+    window_options.source = "Embedded control plane";
+    window_options.demo = "storefront";
+    window_options.use_settings = false;
+    auto window = std::make_unique<ui::MainWindow>(control_plane, window_options);
+    auto demo = std::make_unique<app::DemoController>(*control_plane, "storefront",
+                                                      qEnvironmentVariable("MESHDECK_BIN_DIR"));
+    window->setScenarioRunner(demo.get());
+    window->show();
+    QVERIFY(QTest::qWaitForWindowExposed(window.get()));
+    demo->startDemo();
+    ui::ScenarioPanel* panel = window->scenarioPanel();
+    window->sidePanel()->setCurrentWidget(panel);
+    QVERIFY(panel->selectScenario("canary-goes-bad"));
+    QTRY_VERIFY_WITH_TIMEOUT(demo->ready(), 120'000);
+
+    // The operator's canary, as the form makes it, is in force.
+    const auto applied = control_plane->applyPolicies(kFormCanary, "form", "operator", false);
+    QVERIFY(applied.ok);
+    const QStringList mine = {"DestinationPolicy/recommendations-form",
+                              "TrafficRoute/recommendations-form-split"};
+    QCOMPARE(policyNames(*control_plane), mine);
+
+    // Start asks; No: the scenario does not play and nothing changes.
+    auto text = std::make_shared<QString>();
+    answerNextMessageBox(QMessageBox::No, text);
+    QTest::mouseClick(panel->startButton(), Qt::LeftButton);
+    QVERIFY2(text->contains("DestinationPolicy/recommendations-form") &&
+                 text->contains("TrafficRoute/recommendations-form-split") &&
+                 text->contains("Set them aside"),
+             qPrintable(*text));
+    QVERIFY(!panel->playing());
+    QCOMPARE(policyNames(*control_plane), mine);
+
+    // Yes: the scenario plays from a known state; step 1 applies its own policies and passes.
+    text->clear();
+    answerNextMessageBox(QMessageBox::Yes, text);
+    QTest::mouseClick(panel->startButton(), Qt::LeftButton);
+    QVERIFY2(text->contains("recommendations-form"), qPrintable(*text));
+    QVERIFY(panel->playing());
+    ui::ScenarioStepsModel* model = panel->model();
+    QTRY_COMPARE_WITH_TIMEOUT(model->checkpointState(0), State::kPassed, 60'000);
+    QVERIFY(policyNames(*control_plane).contains("DestinationPolicy/recommendations-subsets"));
+    QVERIFY(!policyNames(*control_plane).contains("DestinationPolicy/recommendations-form"));
+
+    // Stop: the scenario ends and the operator's policies are back, the scenario's gone.
+    QTest::mouseClick(panel->startButton(), Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(!panel->playing(), 15'000);
+    QTRY_COMPARE_WITH_TIMEOUT(policyNames(*control_plane), mine, 15'000);
+
+    demo->stopDemo();
+    window.reset();
+    demo.reset();
+    control_plane->stop();
+    const QList<int> left = survivorsTagged(tag_);
+    QVERIFY2(left.isEmpty(), qPrintable(QString("processes left behind: %1").arg(left.size())));
+  }
+
+ private:
+  QByteArray tag_;
+};
+
+QTEST_MAIN(ScenarioCollisionsTest)
+#include "scenario_collisions_test.moc"
