@@ -54,7 +54,19 @@ bool setAsidePolicies(ControlPlane& cp, const std::vector<PolicyInfo>& policies,
 
 bool restorePolicies(ControlPlane& cp, const std::vector<PolicyInfo>& policies,
                      const std::string& author, std::string* error) {
-  for (const auto& p : routesFirst(policyCollisions(policies, cp.policies()))) {
+  const auto in_force = cp.policies();
+  std::vector<PolicyInfo> in_the_way = policyCollisions(policies, in_force);
+  // A TrafficRoute for a service whose DestinationPolicy goes uses that policy's subsets: it
+  // goes too (the real control plane refuses to delete subsets in use).
+  for (const auto& dp : std::vector<PolicyInfo>(in_the_way)) {
+    if (dp.kind != "DestinationPolicy") continue;
+    for (const auto& p : in_force)
+      if (p.kind == "TrafficRoute" && p.target == dp.target &&
+          std::none_of(in_the_way.begin(), in_the_way.end(),
+                       [&](const PolicyInfo& q) { return q.kind == p.kind && q.name == p.name; }))
+        in_the_way.push_back(p);
+  }
+  for (const auto& p : routesFirst(in_the_way)) {
     const auto r = cp.deletePolicy(p.kind, p.name, author);
     if (!r.ok) {
       *error = "delete " + p.kind + "/" + p.name + " refused:" + errorsToText(r.errors);

@@ -83,7 +83,8 @@ struct DemoRunOptions {
 bool setAsidePolicies(ControlPlane& cp, const std::vector<PolicyInfo>& policies,
                       const std::string& author, std::string* error);
 // Brings back policies set aside: deletes the policies in force that now collide with them
-// (policyCollisions; a scenario's own), then applies them again in one revision.
+// (policyCollisions; a scenario's own) and the TrafficRoutes that use the subsets of a
+// DestinationPolicy so deleted, then applies them again in one revision.
 bool restorePolicies(ControlPlane& cp, const std::vector<PolicyInfo>& policies,
                      const std::string& author, std::string* error);
 

@@ -130,6 +130,27 @@ class ScenarioCollisionsTest : public QObject {
       for (const auto& c : collisions)
         if (p.kind == c.kind && p.name == c.name) QCOMPARE(p.target, c.target);
   }
+
+  // Only a DestinationPolicy set aside: the scenario's TrafficRoute uses the subsets of the
+  // scenario's DestinationPolicy, so it goes too when the operator's comes back.
+  void restoreRemovesTheRoutesOfAReplacedDestinationPolicy() {
+    const Scenario sc = canaryGoesBad();
+    meshdeck::testing::FakeControlPlane cp;
+    const std::string dp_only =
+        std::string(kFormCanary).substr(0, std::string(kFormCanary).find("---"));
+    QVERIFY(cp.applyPolicies(dp_only, "form", "test", false).ok);
+    QVERIFY(cp.applyPolicies(kReviewsRoute, "form", "test", false).ok);
+    const auto collisions = scenarioCollisions(sc, cp.policies());
+    QCOMPARE(names(collisions),
+             (std::vector<std::string>{"DestinationPolicy/recommendations-form"}));
+    std::string error;
+    QVERIFY2(setAsidePolicies(cp, collisions, "scenario:canary-goes-bad", &error), error.c_str());
+    QVERIFY(cp.applyPolicies(firstApply(sc), "scenario", "scenario:canary-goes-bad", false).ok);
+    QVERIFY2(restorePolicies(cp, collisions, "scenario:canary-goes-bad", &error), error.c_str());
+    QCOMPARE(names(cp.policies()),
+             (std::vector<std::string>{"DestinationPolicy/recommendations-form",
+                                       "TrafficRoute/reviews-route"}));
+  }
 };
 
 QTEST_GUILESS_MAIN(ScenarioCollisionsTest)
