@@ -185,6 +185,23 @@ spec:
           r.errors[0].message.find("TrafficRoute/other uses subset \"v9\"") != std::string::npos,
           r.errors[0].message.c_str());
     }
+    {
+      // A change in the request that breaks a policy in force (the DestinationPolicy without
+      // v1) is located in that policy, not in the request.
+      PolicyStore store(dir(), *clock_);
+      std::string error;
+      QVERIFY2(store.load(&error), error.c_str());
+      std::string narrowed = kDestination;
+      narrowed.erase(narrowed.find("  - {name: v1"),
+                     narrowed.find("  - {name: v2") - narrowed.find("  - {name: v1"));
+      auto r = store.apply(narrowed, "editor", "a", true);
+      QVERIFY(!r.ok);
+      QCOMPARE(r.errors.size(), size_t(1));
+      QCOMPARE(r.errors[0].file, std::string("TrafficRoute/canary"));
+      QVERIFY2(
+          r.errors[0].message.find("TrafficRoute/canary uses subset \"v1\"") != std::string::npos,
+          r.errors[0].message.c_str());
+    }
     // The same after a restart (policies read back from the state file).
     PolicyStore reloaded(dir(), *clock_);
     std::string error;
