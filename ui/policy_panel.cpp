@@ -29,6 +29,9 @@ namespace {
 
 constexpr int kLineRole = Qt::UserRole + 1;
 constexpr int kColumnRole = Qt::UserRole + 2;
+constexpr int kFileRole = Qt::UserRole + 3;  // set when the error lies in another policy's text
+// The file name under which the editor's text is applied: errors in it are the editor's.
+constexpr char kEditorFile[] = "editor";
 
 const char* kTemplate =
     "apiVersion: meshdeck.io/v1alpha1\n"
@@ -102,13 +105,23 @@ PolicyPanel::PolicyPanel(ControlPlaneClient* client, QWidget* parent)
   errors_->setObjectName(QStringLiteral("policyErrors"));
   errors_->setMaximumHeight(90);
   errors_->hide();
-  connect(errors_, &QListWidget::itemActivated, this, [this](QListWidgetItem* item) {
-    jumpTo(item->data(kLineRole).toInt(), item->data(kColumnRole).toInt());
-  });
-  connect(errors_, &QListWidget::itemClicked, this, [this](QListWidgetItem* item) {
-    jumpTo(item->data(kLineRole).toInt(), item->data(kColumnRole).toInt());
-  });
+  auto follow = [this](QListWidgetItem* item) {
+    const QString file = item->data(kFileRole).toString();
+    if (!file.isEmpty())
+      openPolicy(file);
+    else
+      jumpTo(item->data(kLineRole).toInt(), item->data(kColumnRole).toInt());
+  };
+  connect(errors_, &QListWidget::itemActivated, this, follow);
+  connect(errors_, &QListWidget::itemClicked, this, follow);
   el->addWidget(errors_);
+
+  open_referenced_ = new QPushButton(editor_box);
+  open_referenced_->setObjectName(QStringLiteral("openReferencedPolicy"));
+  open_referenced_->hide();
+  connect(open_referenced_, &QPushButton::clicked, this,
+          [this] { openPolicy(open_referenced_->property("policyId").toString()); });
+  el->addWidget(open_referenced_, 0, Qt::AlignLeft);
 
   status_ = new QLabel(editor_box);
   status_->setWordWrap(true);
@@ -197,7 +210,7 @@ void PolicyPanel::submit(bool dry_run) {
   status_->setText(dry_run ? tr("Validating…") : tr("Applying…"));
   client_->run<cp::ApplyResult>(
       [yaml, dry_run](cp::ControlPlane& cp) {
-        return cp.applyPolicies(yaml, "editor", "meshdeck-ui", dry_run);
+        return cp.applyPolicies(yaml, kEditorFile, "meshdeck-ui", dry_run);
       },
       this,
       [this, dry_run](cp::ApplyResult result) {
@@ -238,20 +251,41 @@ void PolicyPanel::submit(bool dry_run) {
 
 void PolicyPanel::showErrors(const std::vector<common::LocatedError>& errors) {
   errors_->clear();
+  last_errors_ = errors;
   QList<QTextEdit::ExtraSelection> marks;
   const QColor error_colour(0xd6, 0x33, 0x33);
+  QString first_other;
   for (const auto& e : errors) {
-    // The editor is the file: its position in words (a click jumps there), then the error's own
-    // text without the location ("field: message").
-    const QString where =
-        e.line > 0 ? tr("line %1, column %2").arg(e.line).arg(e.column) : tr("document");
-    const QString text =
-        where + QStringLiteral(": ") +
-        QString::fromStdString(common::LocatedError{"", 0, 0, e.field, e.message}.toString());
+    const bool in_editor = e.file.empty() || e.file == kEditorFile;
+    QString text;
+    if (in_editor) {
+      // The editor is the file: its position in words (a click jumps there), then the error's
+      // own text without the location ("field: message").
+      const QString where =
+          e.line > 0 ? tr("line %1, column %2").arg(e.line).arg(e.column) : tr("document");
+      text = where + QStringLiteral(": ") +
+             QString::fromStdString(common::LocatedError{"", 0, 0, e.field, e.message}.toString());
+    } else {
+      // Another policy's text (a policy in force that the change would break): its line and
+      // column are not the editor's, so none is shown; the policy is named, and a click opens it
+      // (then its errors are marked at their places in the text shown).
+      const QString file = QString::fromStdString(e.file);
+      const QString rest =
+          QString::fromStdString(common::LocatedError{"", 0, 0, e.field, e.message}.toString());
+      text =
+          QString::fromStdString(e.message).contains(file) ? rest : tr("in %1: %2").arg(file, rest);
+      if (rowOfPolicy(file) >= 0 && first_other.isEmpty()) first_other = file;
+    }
     auto* item = new QListWidgetItem(text, errors_);
+    item->setToolTip(text);
+    item->setForeground(error_colour);
+    if (!in_editor) {
+      if (rowOfPolicy(QString::fromStdString(e.file)) >= 0)
+        item->setData(kFileRole, QString::fromStdString(e.file));
+      continue;
+    }
     item->setData(kLineRole, int(e.line));
     item->setData(kColumnRole, int(e.column));
-    item->setForeground(error_colour);
     if (e.line == 0) continue;
     const QTextBlock block = editor_->document()->findBlockByNumber(int(e.line) - 1);
     if (!block.isValid()) continue;
@@ -275,14 +309,51 @@ void PolicyPanel::showErrors(const std::vector<common::LocatedError>& errors) {
     marks << token;
   }
   errors_->setVisible(!errors.empty());
+  open_referenced_->setProperty("policyId", first_other);
+  open_referenced_->setText(tr("Open %1").arg(first_other));
+  open_referenced_->setVisible(!first_other.isEmpty());
   editor_->setExtraSelections(marks);
-  if (!errors.empty()) jumpTo(int(errors.front().line), int(errors.front().column));
+  for (const auto& e : errors) {
+    if (e.file.empty() || e.file == kEditorFile) {
+      jumpTo(int(e.line), int(e.column));
+      break;
+    }
+  }
 }
 
 void PolicyPanel::clearErrors() {
   errors_->clear();
   errors_->hide();
+  open_referenced_->hide();
   editor_->setExtraSelections({});
+}
+
+int PolicyPanel::rowOfPolicy(const QString& id) const {
+  for (int row = 0; row < model_->rowCount(); ++row) {
+    const cp::PolicyInfo* p = model_->policyAt(row);
+    if (p != nullptr && QString::fromStdString(p->kind + "/" + p->name) == id) return row;
+  }
+  return -1;
+}
+
+void PolicyPanel::openPolicy(const QString& id) {
+  const int row = rowOfPolicy(id);
+  if (row < 0) return;
+  // Its errors, now in the editor's text (selecting the row replaces the text and clears the
+  // marks, so they are taken first).
+  std::vector<common::LocatedError> own;
+  for (const auto& e : last_errors_) {
+    if (QString::fromStdString(e.file) != id) continue;
+    own.push_back(e);
+    own.back().file = kEditorFile;
+  }
+  table_->selectRow(row);
+  table_->setCurrentIndex(model_->index(row, 0));
+  const cp::PolicyInfo* p = model_->policyAt(row);
+  editor_->setPlainText(QString::fromStdString(p->yaml));
+  showErrors(own);
+  status_->setText(tr("Opened %1: change or delete it, then try again.").arg(id));
+  editor_->setFocus();
 }
 
 void PolicyPanel::jumpTo(int line, int column) {

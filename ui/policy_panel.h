@@ -36,6 +36,9 @@ class PolicyPanel : public QWidget {
   QPlainTextEdit* editor() const { return editor_; }
   QListWidget* errorList() const { return errors_; }
   QLabel* statusLabel() const { return status_; }
+  // Shown under the errors when one lies in another policy in force than the editor's text
+  // ("Open TrafficRoute/reviews-canary"): selects that policy and opens it in the editor.
+  QPushButton* openReferencedButton() const { return open_referenced_; }
   PoliciesModel* model() const { return model_; }
   QTableView* table() const { return table_; }
 
@@ -62,6 +65,10 @@ class PolicyPanel : public QWidget {
   void showErrors(const std::vector<common::LocatedError>& errors);
   void clearErrors();
   void jumpTo(int line, int column);
+  // Selects the policy `id` ("Kind/name") in the list, which puts its YAML in the editor, and
+  // marks the last errors that lie in it at their lines and columns of that text.
+  void openPolicy(const QString& id);
+  int rowOfPolicy(const QString& id) const;
 
   ControlPlaneClient* client_;
   PoliciesModel* model_;
@@ -70,6 +77,8 @@ class PolicyPanel : public QWidget {
   YamlHighlighter* highlighter_;
   QListWidget* errors_;
   QLabel* status_;
+  QPushButton* open_referenced_;
+  std::vector<common::LocatedError> last_errors_;  // as shown by showErrors()
   QPushButton* validate_button_;
   QPushButton* apply_button_;
   QPushButton* delete_button_;

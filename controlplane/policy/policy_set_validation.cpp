@@ -75,14 +75,18 @@ void validatePolicySet(const std::vector<Policy>& policies,
                      "DestinationPolicy declares it",
                      service));
   };
-  auto checkSubset = [&](const std::string& host, const std::string& subset,
+  // The message names the policy that holds the reference: when the set is refused for a
+  // change elsewhere (a DestinationPolicy deleted or its subset removed), that policy is the
+  // one to act on.
+  auto checkSubset = [&](const Policy& holder, const std::string& host, const std::string& subset,
                          const SourceLocation& where, const std::string& field) {
     if (subset.empty() || !known.count(host)) return;
     const auto it = subsets.find(host);
     if (it == subsets.end() || !it->second.count(subset)) {
       fail(errors, where, field,
-           fmt::format("subset \"{}\" of service \"{}\" is not declared by a DestinationPolicy",
-                       subset, host));
+           fmt::format("{} uses subset \"{}\" of service \"{}\", which no DestinationPolicy "
+                       "declares",
+                       holder.id(), subset, host));
     }
   };
 
@@ -104,11 +108,11 @@ void validatePolicySet(const std::vector<Policy>& policies,
           const auto& d = route.destinations[j];
           const std::string dp = fmt::format("{}.route[{}].destination", rp, j);
           checkService(d.host, d.where, dp + ".host");
-          checkSubset(d.host, d.subset, d.where, dp + ".subset");
+          checkSubset(p, d.host, d.subset, d.where, dp + ".subset");
         }
         if (route.mirror) {
           checkService(route.mirror->host, route.mirror->where, rp + ".mirror.host");
-          checkSubset(route.mirror->host, route.mirror->subset, route.mirror->where,
+          checkSubset(p, route.mirror->host, route.mirror->subset, route.mirror->where,
                       rp + ".mirror.subset");
         }
         std::vector<std::pair<std::string, SourceLocation>> keys;

@@ -19,6 +19,23 @@ namespace meshdeck::cp {
 namespace json = boost::json;
 
 namespace {
+
+// A policy in force is shown (and opened in the desktop's editor) as its own normalized YAML
+// under its id. It is read again from that text, named by its id ("TrafficRoute/reviews-canary"),
+// so that an error found in it later (a delete that takes away a subset it routes to) names the
+// policy as its file and points at a line and column of the text the user can open. The text
+// was accepted before, so it parses again; if it somehow did not, the policy is left as it was.
+void locateInOwnYaml(Policy* p) {
+  if (p->where.file == p->id()) return;
+  std::vector<common::LocatedError> errors;
+  auto again = parsePolicies(p->yaml, p->id(), &errors);
+  if (!errors.empty() || again.size() != 1 || again.front().id() != p->id()) return;
+  const uint64_t changed_in = p->changed_in;
+  std::string yaml = std::move(p->yaml);
+  *p = std::move(again.front());
+  p->yaml = std::move(yaml);
+  p->changed_in = changed_in;
+}
 constexpr const char* kFormat = "meshdeck.policy-store/v1";
 constexpr const char* kCancelledMessage =
     "cancelled, nothing changed: the caller gave up, the call ran out of time or the control "
@@ -94,6 +111,7 @@ bool PolicyStore::load(std::string* error) {
         if (!errors.empty()) return corrupted(errors.front().toString());
         if (parsed.size() != 1)
           return corrupted(fmt::format("revision {} holds an empty policy", rev.info.number));
+        locateInOwnYaml(&parsed.front());
         set->policies.push_back(std::move(parsed.front()));
       }
       sortById(&set->policies);
@@ -186,6 +204,7 @@ ApplyResult PolicyStore::commitLocked(std::vector<Policy> next, const std::strin
   }
 
   for (auto& p : next) {
+    locateInOwnYaml(&p);
     auto it = before.find(p.id());
     p.changed_in =
         it != before.end() && it->second->yaml == p.yaml ? it->second->changed_in : number;
@@ -325,7 +344,14 @@ ApplyResult PolicyStore::remove(const std::string& kind, const std::string& name
         common::LocatedError{"", 0, 0, "", fmt::format("no policy {}/{} exists", kind, name)});
     return result;
   }
-  return commitLocked(std::move(next), author, "", false, lock);
+  result = commitLocked(std::move(next), author, "", false, lock);
+  // Every policy left is one in force, so every error lies in one of them (its `file` is that
+  // policy's id): it is the object to act on before this delete can go through.
+  for (auto& e : result.errors) {
+    if (!e.file.empty() && e.file != kind + "/" + name)
+      e.message += fmt::format(": delete or change {} first", e.file);
+  }
+  return result;
 }
 
 ApplyResult PolicyStore::revert(uint64_t revision, const std::string& author) {

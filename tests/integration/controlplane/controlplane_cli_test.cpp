@@ -58,6 +58,12 @@ class ControlPlaneCliTest : public QObject {
              qPrintable(revert.out));
     auto del = ctl({"delete", "DestinationPolicy", "reviews"});
     QCOMPARE(del.code, 1);  // the route still uses its subsets
+    // The refusal names the route to act on, located in its own YAML (`get` shows that text).
+    QVERIFY2(del.err.contains("TrafficRoute/reviews-canary:") &&
+                 del.err.contains("TrafficRoute/reviews-canary uses subset \"v1\" of service "
+                                  "\"reviews\"") &&
+                 del.err.contains("delete or change TrafficRoute/reviews-canary first"),
+             qPrintable(del.err));
     QCOMPARE(ctl({"delete", "TrafficRoute", "reviews-canary"}).code, 0);
 
     const QString snap = dir_->filePath("snap.json");

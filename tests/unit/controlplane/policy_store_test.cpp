@@ -118,6 +118,97 @@ class PolicyStoreTest : public QObject {
     QCOMPARE(store.current()->policies.size(), size_t(0));
   }
 
+  // Issue 17, problem 4: a refused delete names the policy that holds the reference, and its
+  // position is a line and column of that policy's own text (what the desktop opens), not of the
+  // file it was once applied from.
+  void deleteRefusalNamesTheReferencingPolicy() {
+    auto lineOf = [](const std::string& text, uint32_t line) {
+      size_t start = 0;
+      for (uint32_t i = 1; i < line && start != std::string::npos; ++i) {
+        start = text.find('\n', start);
+        if (start != std::string::npos) ++start;
+      }
+      if (start == std::string::npos) return std::string();
+      return text.substr(start, text.find('\n', start) - start);
+    };
+    auto checkRefusal = [&](PolicyStore& store) {
+      auto refused = store.remove("DestinationPolicy", "reviews", "a");
+      QVERIFY(!refused.ok);
+      QCOMPARE(refused.errors.size(), size_t(2));  // v1 and v2
+      const Policy* canary = nullptr;
+      for (const auto& p : store.current()->policies)
+        if (p.id() == "TrafficRoute/canary") canary = &p;
+      QVERIFY(canary != nullptr);
+      const auto& e = refused.errors[0];
+      QCOMPARE(e.file, std::string("TrafficRoute/canary"));
+      QVERIFY2(e.message.find("TrafficRoute/canary uses subset \"v1\" of service \"reviews\"") !=
+                   std::string::npos,
+               e.message.c_str());
+      QVERIFY2(e.message.find("delete or change TrafficRoute/canary first") != std::string::npos,
+               e.message.c_str());
+      // The position is in the stored text of the route: the destination there whose subset is
+      // v1 (the first subset written after that line and column).
+      QVERIFY(e.line > 0);
+      const std::string line = lineOf(canary->yaml, e.line);
+      QVERIFY(e.column > 0 && e.column <= line.size());
+      QVERIFY2(line.find("destination") != std::string::npos, line.c_str());
+      size_t offset = 0;
+      for (uint32_t i = 1; i < e.line; ++i) offset = canary->yaml.find('\n', offset) + 1;
+      const size_t subset = canary->yaml.find("subset:", offset + e.column - 1);
+      QVERIFY(subset != std::string::npos);
+      QCOMPARE(canary->yaml.substr(subset, 10), std::string("subset: v1"));
+    };
+    {
+      PolicyStore store(dir(), *clock_);
+      // Applied from a long file: the route's subset sits on line 23 of it.
+      std::string file = "# comment\n# comment\n# comment\n# comment\n";
+      file += std::string(kDestination) + "---\n" + kCanary;
+      QVERIFY(store.apply(file, "editor", "a", false).ok);
+      checkRefusal(store);
+      // Applying a set that breaks a reference in a policy of the request still points into
+      // the request's own text.
+      const char* bad = R"(apiVersion: meshdeck.io/v1alpha1
+kind: TrafficRoute
+metadata: {name: other}
+spec:
+  host: reviews
+  http:
+  - match: [{uri: {prefix: /x}}]
+    route:
+    - {destination: {host: reviews, subset: v9}}
+)";
+      auto r = store.apply(bad, "editor", "a", true);
+      QVERIFY(!r.ok);
+      QCOMPARE(r.errors[0].file, std::string("editor"));
+      QCOMPARE(r.errors[0].line, 9u);
+      QVERIFY2(
+          r.errors[0].message.find("TrafficRoute/other uses subset \"v9\"") != std::string::npos,
+          r.errors[0].message.c_str());
+    }
+    {
+      // A change in the request that breaks a policy in force (the DestinationPolicy without
+      // v1) is located in that policy, not in the request.
+      PolicyStore store(dir(), *clock_);
+      std::string error;
+      QVERIFY2(store.load(&error), error.c_str());
+      std::string narrowed = kDestination;
+      narrowed.erase(narrowed.find("  - {name: v1"),
+                     narrowed.find("  - {name: v2") - narrowed.find("  - {name: v1"));
+      auto r = store.apply(narrowed, "editor", "a", true);
+      QVERIFY(!r.ok);
+      QCOMPARE(r.errors.size(), size_t(1));
+      QCOMPARE(r.errors[0].file, std::string("TrafficRoute/canary"));
+      QVERIFY2(
+          r.errors[0].message.find("TrafficRoute/canary uses subset \"v1\"") != std::string::npos,
+          r.errors[0].message.c_str());
+    }
+    // The same after a restart (policies read back from the state file).
+    PolicyStore reloaded(dir(), *clock_);
+    std::string error;
+    QVERIFY2(reloaded.load(&error), error.c_str());
+    checkRefusal(reloaded);
+  }
+
   void persistsAndReloads() {
     {
       PolicyStore store(dir(), *clock_);
