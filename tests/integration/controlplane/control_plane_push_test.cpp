@@ -119,11 +119,13 @@ class ControlPlanePushTest : public QObject {
     auto* page = add("productpage-v1-0", "productpage", "v1", 20000);
     add("reviews-v1-0", "reviews", "v1", 20010);
     add("reviews-v2-0", "reviews", "v2", 20020);
-    // First push: every proxy gets its listeners and the peers as endpoints.
+    // First push with every peer: the three proxies connect in any order, so wait until both
+    // reviews proxies are endpoints (reviews|v2 alone can come before reviews-v1 has connected).
     QVERIFY(page->waitFor(
         [](const auto& r) {
           const auto* c = findCluster(r.config(), "reviews|v2");
-          return c && c->endpoints_size() == 1;
+          const auto* all = findCluster(r.config(), "reviews");
+          return c && c->endpoints_size() == 1 && all && all->endpoints_size() == 2;
         },
         5s));
     const auto first = page->last();
