@@ -161,9 +161,10 @@ std::string WorkerStats::renderPrometheus() const {
     family = f.metric;
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", f.metric, f.help, f.metric,
                        common::metricTypeName(f.type));
-    for (const auto& [n, l] : listeners)
+    for (const auto& [listener_name, l] : listeners)
       common::forEachListenerCounter(
-          [&](const common::ListenerCounterField& g, uint64_t v) {
+          // The name by an init-capture: clang 14 cannot capture a structured binding.
+          [&, &n = listener_name](const common::ListenerCounterField& g, uint64_t v) {
             if (g.metric != family) return;
             out += fmt::format("{}{{listener=\"{}\"{}{}}} {}\n", g.metric, esc(n),
                                g.label.empty() ? "" : ",", g.label, v);
@@ -201,9 +202,9 @@ std::string WorkerStats::renderPrometheus() const {
       out += fmt::format("meshdeck_cluster_requests_total{{cluster=\"{}\",class=\"{}\"}} {}\n",
                          esc(n), kClassNames[c], cl.responses[c]);
   counter("meshdeck_cluster_events_total", "Upstream events per cluster.");
-  for (const auto& [n, cl] : clusters)
+  for (const auto& [cluster_name, cl] : clusters)
     common::forEachClusterEvent(
-        [&](const common::ClusterEventField& f, uint64_t v) {
+        [&, &n = cluster_name](const common::ClusterEventField& f, uint64_t v) {
           out += fmt::format("meshdeck_cluster_events_total{{cluster=\"{}\",event=\"{}\"}} {}\n",
                              esc(n), f.event, v);
         },
