@@ -29,6 +29,10 @@ void declareOptions(QCommandLineParser& parser) {
        "3,8,20, save FILE-3s.png, FILE-8s.png, ...",
        "SECONDS", "10"},
       {"select", "Select service NAME in the graph and the inspector once it is shown.", "NAME"},
+      {"window-size",
+       "Open the window at WIDTHxHEIGHT pixels (e.g. 1280x720) instead of the last "
+       "size used.",
+       "WxH"},
   });
   parser.addPositionalArgument("snapshot", "A snapshot file to open read-only, offline.", "[FILE]");
 }
@@ -71,6 +75,17 @@ bool readCommandLine(const QCommandLineParser& parser, AppCommandLine* out, QStr
   if (parser.isSet("screenshot")) {
     cl.screenshot_times = ScheduledScreenshots::parseTimes(parser.value("screenshot-after"), error);
     if (cl.screenshot_times.isEmpty()) return false;
+  }
+  if (parser.isSet("window-size")) {
+    const QStringList wh = parser.value("window-size").split(QLatin1Char('x'));
+    bool w_ok = false, h_ok = false;
+    if (wh.size() == 2) cl.window_size = QSize(wh[0].toInt(&w_ok), wh[1].toInt(&h_ok));
+    if (!w_ok || !h_ok || cl.window_size.width() < 320 || cl.window_size.height() < 240 ||
+        cl.window_size.width() > 16384 || cl.window_size.height() > 16384) {
+      *error = QStringLiteral("--window-size wants WIDTHxHEIGHT, from 320x240 to 16384x16384: %1")
+                   .arg(parser.value("window-size"));
+      return false;
+    }
   }
   if (!files.isEmpty()) cl.snapshot = files.first();
   *out = std::move(cl);
@@ -135,6 +150,7 @@ ui::MainWindowOptions mainWindowOptions(const AppCommandLine& cl, const OpenedCo
   options.source = cp.source;
   options.read_only = cp.read_only;
   options.select_service = cl.select;
+  options.size = cl.window_size;
   if (!cl.demo.isEmpty()) {
     options.demo = cl.demo;
     options.demo_status = QStringLiteral("Demo %1: starting…").arg(cl.demo);

@@ -2,6 +2,7 @@
 
 #include <QCommandLineParser>
 #include <QList>
+#include <QSize>
 #include <QString>
 #include <QStringList>
 #include <memory>
@@ -27,6 +28,7 @@ struct AppCommandLine {
   QString screenshot;
   QList<double> screenshot_times;  // seconds after start, when --screenshot is given
   QString select;
+  QSize window_size;  // --window-size WxH; invalid: the remembered or default size
 };
 
 // Declares the options on `parser` (with --help and --version).

@@ -1,6 +1,7 @@
 #include "app/demo_controller.h"
 
 #include <QMetaObject>
+#include <QRegularExpression>
 
 #include "controlplane/fleet/demo_session.h"
 #include "controlplane/identity/certificate_authority.h"
@@ -26,8 +27,11 @@ DemoController::DemoController(cp::InProcessControlPlane& control_plane, const Q
   session_ = std::make_unique<cp::fleet::DemoSession>(
       control_plane, std::move(run),
       [this](const std::string& line) {
-        const QString text =
-            QStringLiteral("Demo %1: %2").arg(demo_, QString::fromStdString(line).trimmed());
+        // The runner's lines start with the seconds since start ("[  1.5s] "): the window
+        // shows the event, not the log line.
+        static const QRegularExpression stamp(QStringLiteral("^\\s*\\[\\s*[0-9.]+s\\]\\s*"));
+        const QString text = QStringLiteral("Demo %1: %2")
+                                 .arg(demo_, QString::fromStdString(line).remove(stamp).trimmed());
         post([this, text] { emit statusChanged(text); });
       },
       [this](int code) {

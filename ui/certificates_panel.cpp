@@ -8,6 +8,7 @@
 #include <QVBoxLayout>
 #include <chrono>
 
+#include "ui/column_fitter.h"
 #include "ui/control_plane_client.h"
 #include "ui/table_models.h"
 
@@ -38,11 +39,10 @@ CertificatesPanel::CertificatesPanel(ControlPlaneClient* client, QWidget* parent
   table_->setSelectionBehavior(QAbstractItemView::SelectRows);
   table_->setSelectionMode(QAbstractItemView::SingleSelection);
   table_->verticalHeader()->hide();
-  table_->horizontalHeader()->setStretchLastSection(true);
-  // Serial and not-before are in the tooltip; the panel stays narrow beside the graph.
-  table_->hideColumn(CertificatesModel::kSerial);
-  table_->hideColumn(CertificatesModel::kNotBefore);
-  table_->setWordWrap(false);
+  // Serial and not-before are in the tooltip (and in the header's menu); the panel stays narrow
+  // beside the graph.
+  using C = CertificatesModel;
+  new ColumnFitter(table_, {C::kProxy, C::kExpires, C::kState, C::kSpiffeId, C::kIssuer});
   layout->addWidget(table_, 1);
 
   poll_.setInterval(kRefreshMs);
@@ -64,9 +64,7 @@ void CertificatesPanel::refresh() {
       [](cp::ControlPlane& cp) { return cp.certificates(); }, this,
       [this](std::vector<cp::CertificateInfo> certificates) {
         in_flight_ = false;
-        const bool had_rows = model_->rowCount() > 0;
         model_->setCertificates(certificates, clock_());
-        if (!had_rows && model_->rowCount() > 0) table_->resizeColumnsToContents();
         const int expiring = model_->count(CertificateState::kExpiring);
         const int expired = model_->count(CertificateState::kExpired);
         if (certificates.empty()) {

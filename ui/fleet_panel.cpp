@@ -11,7 +11,9 @@
 #include <QTableView>
 #include <QVBoxLayout>
 
+#include "ui/column_fitter.h"
 #include "ui/control_plane_client.h"
+#include "ui/elided_label.h"
 #include "ui/table_models.h"
 
 namespace meshdeck::ui {
@@ -35,6 +37,11 @@ FleetPanel::FleetPanel(ControlPlaneClient* client, QWidget* parent)
   table_->setSelectionMode(QAbstractItemView::SingleSelection);
   table_->verticalHeader()->hide();
   table_->setAlternatingRowColors(true);
+  // The process name says service, version, instance and role: those columns go first when
+  // the dock is narrow.
+  using P = ProcessesModel;
+  new ColumnFitter(table_, {P::kName, P::kState, P::kRestarts, P::kCpu, P::kMemory, P::kUptime,
+                            P::kPid, P::kPorts, P::kRole, P::kService, P::kVersion, P::kInstance});
   logs_ = new QPlainTextEdit(splitter);
   logs_->setReadOnly(true);
   logs_->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
@@ -49,7 +56,8 @@ FleetPanel::FleetPanel(ControlPlaneClient* client, QWidget* parent)
   replicas_->setValue(1);
   replicas_->setPrefix(tr("replicas: "));
   scale_ = new QPushButton(tr("Scale"), this);
-  status_ = new QLabel(this);
+  // Elided in a narrow dock (the whole text in its tooltip): a long message never widens it.
+  status_ = new ElidedLabel(QString(), this);
   status_->setObjectName(QStringLiteral("fleetStatus"));
   actions->addWidget(restart_);
   actions->addWidget(replicas_);
@@ -63,7 +71,7 @@ FleetPanel::FleetPanel(ControlPlaneClient* client, QWidget* parent)
 
   status_expiry_.setSingleShot(true);
   status_expiry_.setInterval(kStatusMs);
-  connect(&status_expiry_, &QTimer::timeout, status_, &QLabel::clear);
+  connect(&status_expiry_, &QTimer::timeout, status_, &ElidedLabel::clear);
 
   poll_.setInterval(2000);
   connect(&poll_, &QTimer::timeout, this, [this] {
@@ -102,10 +110,7 @@ void FleetPanel::refresh() {
                                              [this](std::vector<cp::ProcessInfo> processes) {
                                                in_flight_ = false;
                                                updateExplanation(!processes.empty());
-                                               const bool had_rows = model_->rowCount() > 0;
                                                model_->setProcesses(std::move(processes));
-                                               if (!had_rows && model_->rowCount() > 0)
-                                                 table_->resizeColumnsToContents();
                                                followSelected();
                                              });
 }

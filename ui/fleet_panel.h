@@ -15,6 +15,7 @@ class QTableView;
 namespace meshdeck::ui {
 
 class ControlPlaneClient;
+class ElidedLabel;
 class ProcessesModel;
 
 // The processes the control plane supervises: a table (service, version, instance, ports,
@@ -32,7 +33,7 @@ class FleetPanel : public QWidget {
   void refresh();
   ProcessesModel* model() const { return model_; }
   QLabel* explanation() const { return explanation_; }
-  QLabel* statusLabel() const { return status_; }
+  ElidedLabel* statusLabel() const { return status_; }
   QPlainTextEdit* logView() const { return logs_; }
 
   static constexpr int kStatusMs = 5000;
@@ -53,7 +54,7 @@ class FleetPanel : public QWidget {
   QPushButton* restart_;
   QPushButton* scale_;
   QSpinBox* replicas_;
-  QLabel* status_;
+  ElidedLabel* status_;
   QTimer poll_;
   QTimer status_expiry_;
   // The process whose log is shown (pid and restarts when loaded) and one being restarted.

@@ -634,7 +634,8 @@ void GraphView::selectNode(const QString& name) {
   if (NodeItem* n = nodes_.value(name)) {
     scene_->clearSelection();
     n->setSelected(true);
-    centerOn(n);
+    // Scroll only when it is out of sight: a fitted graph stays where the user sees it.
+    ensureVisible(n, 24, 24);
   }
 }
 
@@ -642,7 +643,7 @@ void GraphView::selectEdge(const QString& source, const QString& destination) {
   if (EdgeItem* e = edgeItem(source, destination)) {
     scene_->clearSelection();
     e->setSelected(true);
-    centerOn(e->labelCentre());
+    ensureVisible(QRectF(e->labelCentre(), QSizeF(1, 1)), 24, 24);
   }
 }
 

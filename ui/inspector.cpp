@@ -24,6 +24,7 @@
 
 #include "common/latency_histogram.h"
 #include "controlplane/api/edge_transport.h"
+#include "ui/column_fitter.h"
 #include "ui/control_plane_client.h"
 #include "ui/graph_style.h"
 #include "ui/table_models.h"
@@ -131,10 +132,15 @@ QTableWidget* makeTable(const QStringList& headers, QWidget* parent) {
   auto* table = new QTableWidget(0, static_cast<int>(headers.size()), parent);
   table->setHorizontalHeaderLabels(headers);
   table->verticalHeader()->hide();
-  table->horizontalHeader()->setStretchLastSection(true);
   table->setSelectionMode(QAbstractItemView::NoSelection);
   table->setVerticalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
   table->setSizeAdjustPolicy(QAbstractScrollArea::AdjustToContents);
+  // Columns sized to content, the last ones hidden (header menu) when the dock is narrow, the
+  // first one eliding before that: never a scroll bar over the last row.
+  QList<int> columns;
+  for (int c = 0; c < headers.size(); ++c) columns << c;
+  auto* fitter = new ColumnFitter(table, columns);
+  fitter->setElastic(0, 90);
   return table;
 }
 
@@ -519,9 +525,14 @@ void Inspector::showNode(const cp::ServiceNode& node) {
     auto* proxy = setItem(node_proxies_, row, 0, QString::fromStdString(p.proxy_id));
     setItem(node_proxies_, row, 1, QString::fromStdString(p.version));
     setItem(node_proxies_, row, 2, displayName(p.state));
-    setItem(node_proxies_, row, 3,
-            QStringLiteral("%1 / %2").arg(QString::fromStdString(p.version_sent),
-                                          QString::fromStdString(p.version_acked)));
+    // Config versions are hashes: 8 characters tell them apart; the tooltip has them whole.
+    const QString sent = QString::fromStdString(p.version_sent),
+                  acked = QString::fromStdString(p.version_acked);
+    auto* versions = setItem(
+        node_proxies_, row, 3,
+        sent == acked ? sent.left(8) : QStringLiteral("%1 / %2").arg(sent.left(8), acked.left(8)));
+    versions->setToolTip(
+        tr("sent %1\nacked %2").arg(sent, acked.isEmpty() ? tr("nothing") : acked));
     setItem(node_proxies_, row, 5, QString::fromStdString(p.nack_reason));
     const auto cert = certificates_.find(p.proxy_id);
     if (cert == certificates_.end()) {
@@ -576,14 +587,9 @@ void Inspector::showNode(const cp::ServiceNode& node) {
   node_authz_title_->setVisible(!node.authorization.empty());
   node_authz_->setVisible(!node.authorization.empty());
   for (QTableWidget* t : {node_edges_, node_proxies_, node_authz_}) {
-    t->resizeColumnsToContents();
     // Show every row without an inner scroll bar: the page itself scrolls.
     int height = t->horizontalHeader()->height() + 2 * t->frameWidth();
     for (int r = 0; r < t->rowCount(); ++r) height += t->rowHeight(r);
-    int width = 0;
-    for (int c = 0; c < t->columnCount(); ++c) width += t->columnWidth(c);
-    // A horizontal scroll bar would cover the last row.
-    if (width > t->viewport()->width()) height += t->horizontalScrollBar()->sizeHint().height();
     t->setFixedHeight(height);
   }
   fillHistogram(node_histogram_chart_, node.inbound);

@@ -32,7 +32,9 @@
 
 #include "meshdeck/version.h"
 #include "ui/certificates_panel.h"
+#include "ui/column_fitter.h"
 #include "ui/control_plane_client.h"
+#include "ui/elided_label.h"
 #include "ui/fleet_panel.h"
 #include "ui/graph_items.h"
 #include "ui/graph_view.h"
@@ -40,6 +42,7 @@
 #include "ui/inspector.h"
 #include "ui/policy_panel.h"
 #include "ui/scenario_panel.h"
+#include "ui/scenario_runner.h"
 #include "ui/snapshot_export.h"
 #include "ui/table_models.h"
 
@@ -73,9 +76,10 @@ MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWind
   services_table_->setSelectionMode(QAbstractItemView::SingleSelection);
   services_table_->verticalHeader()->hide();
   services_table_->setAlternatingRowColors(true);
-  services_table_->hideColumn(ServicesModel::kNamespace);
-  services_table_->hideColumn(ServicesModel::kTier);
-  services_table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+  // Namespace and tier are in the header's menu (and the Tier filter).
+  using S = ServicesModel;
+  new ColumnFitter(services_table_,
+                   {S::kName, S::kSuccess, S::kP99, S::kRate, S::kVersions, S::kInstances});
   connect(services_table_, &QTableView::clicked, this, [this](const QModelIndex& index) {
     graph_->selectNode(services_model_->serviceAt(services_proxy_->mapToSource(index).row()));
   });
@@ -88,17 +92,20 @@ MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWind
   side_panel_->addTab(scenarios_, tr("Scenarios"));
   certificates_ = new CertificatesPanel(client_, side_panel_);
   side_panel_->addTab(certificates_, tr("Certificates"));
-  auto* side_dock = new QDockWidget(tr("Mesh"), this);
-  side_dock->setObjectName(QStringLiteral("meshDock"));
-  side_dock->setWidget(side_panel_);
-  addDockWidget(Qt::LeftDockWidgetArea, side_dock);
+  // Every tab reads whole: no elided "C…" for Certificates. The dock is as wide as its tabs.
+  side_panel_->tabBar()->setElideMode(Qt::ElideNone);
+  side_panel_->setUsesScrollButtons(true);
+  side_dock_ = new QDockWidget(tr("Mesh"), this);
+  side_dock_->setObjectName(QStringLiteral("meshDock"));
+  side_dock_->setWidget(side_panel_);
+  addDockWidget(Qt::LeftDockWidgetArea, side_dock_);
 
   inspector_ = new Inspector(client_, this);
-  auto* inspector_dock = new QDockWidget(tr("Inspector"), this);
-  inspector_dock->setObjectName(QStringLiteral("inspectorDock"));
-  inspector_dock->setWidget(inspector_);
-  addDockWidget(Qt::RightDockWidgetArea, inspector_dock);
-  resizeDocks({side_dock, inspector_dock}, {330, 380}, Qt::Horizontal);
+  inspector_dock_ = new QDockWidget(tr("Inspector"), this);
+  inspector_dock_->setObjectName(QStringLiteral("inspectorDock"));
+  inspector_dock_->setWidget(inspector_);
+  addDockWidget(Qt::RightDockWidgetArea, inspector_dock_);
+  setTabPosition(Qt::AllDockWidgetAreas, QTabWidget::North);
 
   policies_->setReadOnly(options_.read_only);
   fleet_->setReadOnly(options_.read_only);
@@ -115,8 +122,8 @@ MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWind
   connect(graph_, &GraphView::selectionChanged, inspector_, &Inspector::setSelection);
   // An empty inspector would take a quarter of the window from the graph: it opens with the
   // first selection (and stays until closed; View > Inspector brings it back).
-  connect(graph_, &GraphView::selectionChanged, this, [inspector_dock](const GraphSelection& s) {
-    if (s.kind != GraphSelection::Kind::kNone) inspector_dock->show();
+  connect(graph_, &GraphView::selectionChanged, this, [this](const GraphSelection& s) {
+    if (s.kind != GraphSelection::Kind::kNone) revealInspector();
   });
   connect(policies_, &PolicyPanel::policiesChanged, graph_, &GraphView::setPolicies);
   connect(policies_, &PolicyPanel::applied, this, [this](const QStringList& targets, quint64) {
@@ -131,7 +138,9 @@ MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWind
   createMenus();
   createStatusBar();
   restoreSettings();
-  inspector_dock->hide();
+  if (options_.size.isValid()) resize(options_.size);
+  arrangeDocks(true);
+  inspector_dock_->hide();
   pending_select_ = options_.select_service;
 
   client_->start();
@@ -302,10 +311,19 @@ void MainWindow::createStatusBar() {
   listen_label_ = new QLabel(this);
   proxies_label_ = new QLabel(tr("no proxies"), this);
   revision_label_ = new QLabel(this);
-  demo_label_ = new QLabel(options_.demo_status, this);
+  // The demo's and the kept state's texts give way to the control plane's state when the window
+  // is narrow (elided, the whole text in the tooltip); a demo's progress line expires.
+  demo_label_ = new ElidedLabel(options_.demo_status, this);
+  demo_label_->setObjectName(QStringLiteral("demoLabel"));
   demo_label_->setVisible(!options_.demo_status.isEmpty());
   statusBar()->addWidget(demo_label_, 1);
-  state_label_ = new QLabel(options_.state_status, this);
+  demo_status_expiry_.setSingleShot(true);
+  demo_status_expiry_.setInterval(options_.demo_status_ms);
+  connect(&demo_status_expiry_, &QTimer::timeout, this, [this] {
+    if (scenario_runner_ != nullptr && scenario_runner_->ready())
+      demo_label_->setText(tr("Demo %1: running").arg(options_.demo));
+  });
+  state_label_ = new ElidedLabel(options_.state_status, this);
   state_label_->setObjectName("stateLabel");
   state_label_->setVisible(!options_.state_status.isEmpty());
   statusBar()->addWidget(state_label_);
@@ -316,8 +334,9 @@ void MainWindow::createStatusBar() {
 
 QString MainWindow::statusText() const {
   QStringList parts;
-  for (QLabel* l : {demo_label_, source_label_, listen_label_, proxies_label_, revision_label_}) {
-    if (!l->text().isEmpty()) parts << l->text();
+  for (const QString& text : {demo_label_->text(), source_label_->text(), listen_label_->text(),
+                              proxies_label_->text(), revision_label_->text()}) {
+    if (!text.isEmpty()) parts << text;
   }
   return parts.join(QStringLiteral(" | "));
 }
@@ -333,12 +352,48 @@ void MainWindow::trySelectPending() {
   if (node == nullptr || !node->isVisible()) return;
   const QString name = std::exchange(pending_select_, QString());
   graph_->selectNode(name);
-  // Opened this way (nobody dragged it yet), the inspector gets the width its tables need
-  // (e.g. all columns of Authorization), up to 45 % of the window.
-  if (auto* dock = findChild<QDockWidget*>(QStringLiteral("inspectorDock"))) {
-    const int wanted = std::min(640, width() * 45 / 100);
-    if (dock->width() < wanted) resizeDocks({dock}, {wanted}, Qt::Horizontal);
+}
+
+void MainWindow::arrangeDocks(bool force) {
+  const bool side_by_side = width() >= kSideBySideWidth;
+  if (!force && docks_arranged_ && side_by_side == docks_side_by_side_) return;
+  docks_arranged_ = true;
+  docks_side_by_side_ = side_by_side;
+  const bool inspector_shown = inspector_dock_->isVisible();
+  if (side_by_side) {
+    addDockWidget(Qt::RightDockWidgetArea, inspector_dock_);
+  } else {
+    tabifyDockWidget(side_dock_, inspector_dock_);
+    side_dock_->raise();
   }
+  inspector_dock_->setVisible(inspector_shown);
+  // The side panel gets the width its tab labels need and room for four telling columns
+  // (Policies: name, kind, target, revision), more on a big screen, within a third of the
+  // window.
+  const int tabs = side_panel_->tabBar()->sizeHint().width() + 8;
+  const int wanted = std::max({tabs, 420, width() * 22 / 100});
+  resizeDocks({side_dock_}, {std::clamp(wanted, 330, std::max(330, width() / 3))},
+              Qt::Horizontal);
+}
+
+void MainWindow::revealInspector() {
+  const bool was_shown = inspector_dock_->isVisible();
+  inspector_dock_->show();
+  if (!docks_side_by_side_) {
+    inspector_dock_->raise();
+    return;
+  }
+  // The inspector takes what its content asks for, within a quarter of the window; the graph
+  // re-fits to what is left.
+  if (!was_shown || inspector_dock_->width() < 360) {
+    const int wanted = std::clamp(inspector_->sizeHint().width() + 24, 360, width() / 4);
+    resizeDocks({inspector_dock_}, {wanted}, Qt::Horizontal);
+  }
+}
+
+void MainWindow::resizeEvent(QResizeEvent* event) {
+  QMainWindow::resizeEvent(event);
+  arrangeDocks(false);
 }
 
 void MainWindow::onSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot) {
@@ -363,11 +418,13 @@ void MainWindow::onSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot) {
     if (p.state == cp::SyncState::kStale) ++stale;
     if (p.state == cp::SyncState::kRejected) ++rejected;
   }
-  proxies_label_->setText(tr("Proxies: %1 connected · %2 synced · %3 stale · %4 rejected")
-                              .arg(connected)
-                              .arg(synced)
-                              .arg(stale)
-                              .arg(rejected));
+  proxies_label_->setText(connected > 0 && synced == connected
+                              ? tr("Proxies: %1 connected · all synced").arg(connected)
+                              : tr("Proxies: %1 connected · %2 synced · %3 stale · %4 rejected")
+                                    .arg(connected)
+                                    .arg(synced)
+                                    .arg(stale)
+                                    .arg(rejected));
   proxies_label_->setStyleSheet(rejected > 0 ? QStringLiteral("color: #d63333; font-weight: bold")
                                 : stale > 0  ? QStringLiteral("color: #d98e04")
                                              : QString());
@@ -450,9 +507,14 @@ void MainWindow::resetDemoState() {
 void MainWindow::setDemoStatus(const QString& text) {
   demo_label_->setText(text);
   demo_label_->setVisible(!text.isEmpty());
+  // What just happened is news for a while; then the status bar says how the demo is.
+  demo_status_expiry_.start();
 }
 
-void MainWindow::setScenarioRunner(ScenarioRunner* runner) { scenarios_->setRunner(runner); }
+void MainWindow::setScenarioRunner(ScenarioRunner* runner) {
+  scenario_runner_ = runner;
+  scenarios_->setRunner(runner);
+}
 
 void MainWindow::focusFind() {
   find_edit_->setFocus(Qt::ShortcutFocusReason);

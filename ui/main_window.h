@@ -2,6 +2,7 @@
 
 #include <QMainWindow>
 #include <QPointer>
+#include <QTimer>
 #include <memory>
 
 #include "controlplane/api/control_plane.h"
@@ -18,6 +19,7 @@ namespace meshdeck::ui {
 
 class CertificatesPanel;
 class ControlPlaneClient;
+class ElidedLabel;
 class FleetPanel;
 class GraphView;
 class Inspector;
@@ -43,6 +45,11 @@ struct MainWindowOptions {
   // What the status bar says about the policy state a demo kept from its last run ("Restored
   // policy revision 8 from the last run"); empty: nothing (a demo that started clean).
   QString state_status;
+  // The window's size (`meshdeck --window-size`); invalid: the size of the last session, or
+  // 1440×900 the first time.
+  QSize size;
+  // How long a demo's progress line shows before "Demo NAME: running" (once the demo is up).
+  int demo_status_ms = 12000;
 };
 
 // The Meshdeck main window: the service graph in the centre, a side panel (Services, Policies,
@@ -66,6 +73,10 @@ class MainWindow : public QMainWindow {
   QTabWidget* sidePanel() const { return side_panel_; }
   ControlPlaneClient* client() const { return client_; }
   QString statusText() const;
+  // Below this width the inspector shares the side dock's place as a tab (the graph keeps the
+  // rest); from it up the inspector has its own dock on the right.
+  static constexpr int kSideBySideWidth = 1600;
+  bool docksSideBySide() const { return docks_side_by_side_; }
 
  public slots:
   // Exports the snapshot JSON, PNG and SVG (`<base>.json/.png/.svg`); emits exportFinished.
@@ -91,6 +102,7 @@ class MainWindow : public QMainWindow {
  protected:
   void closeEvent(QCloseEvent* event) override;
   void changeEvent(QEvent* event) override;
+  void resizeEvent(QResizeEvent* event) override;
 
  private:
   void createGraphToolbar();
@@ -98,6 +110,12 @@ class MainWindow : public QMainWindow {
   void createStatusBar();
   void onSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot);
   void trySelectPending();
+  // Places the docks for the window's width (see kSideBySideWidth) when it crosses the
+  // threshold, or always with `force`.
+  void arrangeDocks(bool force);
+  // Shows the inspector: its tab raised when it shares the side dock, else its dock at the width
+  // its content asks for, within a quarter of the window.
+  void revealInspector();
   // The status bar of a snapshot opened offline: when it was taken and what it holds.
   void showOfflineStatus(const cp::GraphSnapshot& snapshot);
   void editThresholds();
@@ -114,6 +132,10 @@ class MainWindow : public QMainWindow {
   ScenarioPanel* scenarios_;
   CertificatesPanel* certificates_;
   QTabWidget* side_panel_;
+  QDockWidget* side_dock_;
+  QDockWidget* inspector_dock_;
+  bool docks_side_by_side_ = true;
+  bool docks_arranged_ = false;
   ServicesModel* services_model_;
   QSortFilterProxyModel* services_proxy_;
   QTableView* services_table_;
@@ -127,8 +149,10 @@ class MainWindow : public QMainWindow {
   QLabel* listen_label_;
   QLabel* proxies_label_;
   QLabel* revision_label_;
-  QLabel* demo_label_;
-  QLabel* state_label_ = nullptr;  // options_.state_status, then the outcome of a reset
+  ElidedLabel* demo_label_;
+  ElidedLabel* state_label_ = nullptr;  // options_.state_status, then the outcome of a reset
+  QTimer demo_status_expiry_;
+  ScenarioRunner* scenario_runner_ = nullptr;
   uint64_t last_policy_revision_ = UINT64_MAX;
   bool exporting_ = false;
 };

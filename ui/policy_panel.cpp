@@ -20,6 +20,7 @@
 #include <QVBoxLayout>
 #include <chrono>
 
+#include "ui/column_fitter.h"
 #include "ui/control_plane_client.h"
 #include "ui/table_models.h"
 #include "ui/yaml_highlighter.h"
@@ -70,8 +71,11 @@ PolicyPanel::PolicyPanel(ControlPlaneClient* client, QWidget* parent)
   table_->setSelectionBehavior(QAbstractItemView::SelectRows);
   table_->setSelectionMode(QAbstractItemView::SingleSelection);
   table_->verticalHeader()->hide();
-  table_->horizontalHeader()->setStretchLastSection(true);
   table_->setAlternatingRowColors(true);
+  // A long name elides (its tooltip is the YAML) before Target or Revision goes.
+  auto* fitter = new ColumnFitter(table_, {PoliciesModel::kName, PoliciesModel::kKind,
+                                           PoliciesModel::kTarget, PoliciesModel::kRevision});
+  fitter->setElastic(PoliciesModel::kName, 100);
   connect(table_->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
           [this](const QModelIndex& current) {
             if (const cp::PolicyInfo* p = model_->policyAt(current.row())) {
@@ -188,7 +192,6 @@ void PolicyPanel::refresh() {
                                             this,
                                             [this](std::vector<cp::PolicyInfo> policies) {
                                               model_->setPolicies(policies);
-                                              table_->resizeColumnsToContents();
                                               emit policiesChanged(policies);
                                             });
 }
@@ -236,7 +239,6 @@ void PolicyPanel::submit(bool dry_run) {
             [](cp::ControlPlane& cp) { return cp.policies(); }, this,
             [this, revision](std::vector<cp::PolicyInfo> policies) {
               model_->setPolicies(policies);
-              table_->resizeColumnsToContents();
               QStringList targets;
               for (const auto& p : policies) {
                 if (p.revision == revision && !p.target.empty()) {

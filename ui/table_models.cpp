@@ -373,8 +373,8 @@ QVariant CertificatesModel::data(const QModelIndex& index, int role) const {
       case kExpires:
         return role == Qt::UserRole
                    ? QVariant(msSinceEpoch(c.not_after))
-                   : QVariant(QStringLiteral("%1 (%2)").arg(formatTime(c.not_after),
-                                                            formatRemaining(c.not_after, now_)));
+                   // The time left reads at a glance; the date is in the tooltip.
+                   : QVariant(formatRemaining(c.not_after, now_));
       case kState:
         if (role == Qt::UserRole) return int(state);
         return state == CertificateState::kExpired    ? tr("expired")

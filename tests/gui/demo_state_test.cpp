@@ -19,6 +19,7 @@
 #include "app/command_line.h"
 #include "controlplane/in_process_control_plane.h"
 #include "ui/control_plane_client.h"
+#include "ui/elided_label.h"
 #include "ui/main_window.h"
 
 using namespace meshdeck;
@@ -130,7 +131,7 @@ class DemoStateTest : public QObject {
         window.resize(1280, 720);
         window.show();
         QVERIFY(QTest::qWaitForWindowExposed(&window));
-        auto* state = window.findChild<QLabel*>("stateLabel");
+        auto* state = window.findChild<ui::ElidedLabel*>("stateLabel");
         QVERIFY(state != nullptr);
         QVERIFY(state->isVisible());
         QCOMPARE(state->text(), QString("Restored policy revision 1 from the last run"));
@@ -177,7 +178,7 @@ class DemoStateTest : public QObject {
       ui::MainWindow window(opened.control_plane, options);
       window.show();
       QVERIFY(QTest::qWaitForWindowExposed(&window));
-      auto* state = window.findChild<QLabel*>("stateLabel");
+      auto* state = window.findChild<ui::ElidedLabel*>("stateLabel");
       QVERIFY(state != nullptr && !state->isVisible());
       window.client()->waitForIdle();
       opened.embedded->stop();

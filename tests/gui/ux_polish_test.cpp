@@ -24,6 +24,7 @@
 #include "support/fake_control_plane.h"
 #include "ui/certificates_panel.h"
 #include "ui/control_plane_client.h"
+#include "ui/elided_label.h"
 #include "ui/fleet_panel.h"
 #include "ui/graph_items.h"
 #include "ui/graph_view.h"
