@@ -372,8 +372,7 @@ void MainWindow::arrangeDocks(bool force) {
   // window.
   const int tabs = side_panel_->tabBar()->sizeHint().width() + 8;
   const int wanted = std::max({tabs, 420, width() * 22 / 100});
-  resizeDocks({side_dock_}, {std::clamp(wanted, 330, std::max(330, width() / 3))},
-              Qt::Horizontal);
+  resizeDocks({side_dock_}, {std::clamp(wanted, 330, std::max(330, width() / 3))}, Qt::Horizontal);
 }
 
 void MainWindow::revealInspector() {

@@ -371,10 +371,9 @@ QVariant CertificatesModel::data(const QModelIndex& index, int role) const {
         return role == Qt::UserRole ? QVariant(msSinceEpoch(c.not_before))
                                     : QVariant(formatTime(c.not_before));
       case kExpires:
-        return role == Qt::UserRole
-                   ? QVariant(msSinceEpoch(c.not_after))
-                   // The time left reads at a glance; the date is in the tooltip.
-                   : QVariant(formatRemaining(c.not_after, now_));
+        return role == Qt::UserRole ? QVariant(msSinceEpoch(c.not_after))
+                                    // The time left reads at a glance; the date is in the tooltip.
+                                    : QVariant(formatRemaining(c.not_after, now_));
       case kState:
         if (role == Qt::UserRole) return int(state);
         return state == CertificateState::kExpired    ? tr("expired")
