@@ -7,9 +7,11 @@
 #include <QMessageBox>
 #include <QPushButton>
 #include <QSplitter>
+#include <QStyledItemDelegate>
 #include <QTextBrowser>
 #include <QTreeView>
 #include <QVBoxLayout>
+#include <algorithm>
 
 #include "ui/scenario_model.h"
 
@@ -23,6 +25,33 @@ QString edgeList(const QList<GraphEdge>& edges) {
                  .arg(source.toHtmlEscaped(), destination.toHtmlEscaped());
   return parts.join(QStringLiteral(", "));
 }
+
+// Step rows wrap to the width they really have: the view's, less the indentation of their depth
+// and the icon. (The default measures with the column's full width, so a wrapped line had no
+// room and was cut with "…".)
+class WrappingDelegate : public QStyledItemDelegate {
+ public:
+  explicit WrappingDelegate(QTreeView* view) : QStyledItemDelegate(view), view_(view) {}
+
+  QSize sizeHint(const QStyleOptionViewItem& option, const QModelIndex& index) const override {
+    QStyleOptionViewItem opt = option;
+    initStyleOption(&opt, index);
+    int depth = view_->rootIsDecorated() ? 1 : 0;
+    for (QModelIndex p = index.parent(); p.isValid(); p = p.parent()) ++depth;
+    const int icon = opt.features.testFlag(QStyleOptionViewItem::HasDecoration)
+                         ? opt.decorationSize.width() + 8
+                         : 0;
+    const int width = std::max(
+        60, view_->viewport()->width() - view_->indentation() * depth - icon - 2 * kTextMargin);
+    const QRect text = opt.fontMetrics.boundingRect(QRect(0, 0, width, 1 << 20),
+                                                    Qt::TextWordWrap | Qt::AlignLeft, opt.text);
+    return {text.width(), std::max(text.height(), opt.decorationSize.height()) + 6};
+  }
+
+ private:
+  static constexpr int kTextMargin = 6;
+  QTreeView* view_;
+};
 
 }  // namespace
 
@@ -54,6 +83,7 @@ ScenarioPanel::ScenarioPanel(QWidget* parent)
   steps_->setModel(model_);
   steps_->setHeaderHidden(true);
   steps_->setWordWrap(true);
+  steps_->setItemDelegate(new WrappingDelegate(steps_));
   steps_->setTextElideMode(Qt::ElideNone);
   steps_->setUniformRowHeights(false);
   steps_->setSelectionMode(QAbstractItemView::NoSelection);
@@ -61,6 +91,9 @@ ScenarioPanel::ScenarioPanel(QWidget* parent)
   steps_->setIconSize(QSize(16, 16));
   steps_->header()->setStretchLastSection(true);
   steps_->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  // The rows' heights depend on the width: a scroll bar that came and went with them would
+  // change the width again, and again.
+  steps_->setVerticalScrollBarPolicy(Qt::ScrollBarAlwaysOn);
   splitter->setStretchFactor(0, 2);
   splitter->setStretchFactor(1, 3);
   layout->addWidget(splitter, 1);

@@ -13,6 +13,7 @@
 #include <QTabWidget>
 #include <QTableView>
 #include <QToolTip>
+#include <QTreeView>
 #include <QtTest>
 
 #include "gui/certificates_control_plane.h"
@@ -25,6 +26,7 @@
 #include "ui/graph_view.h"
 #include "ui/main_window.h"
 #include "ui/policy_panel.h"
+#include "ui/scenario_panel.h"
 #include "ui/scenario_runner.h"
 #include "ui/table_models.h"
 
@@ -91,7 +93,22 @@ spec:
 // A runner that is up, for the demo status expiry.
 class ReadyRunner final : public ui::ScenarioRunner {
  public:
-  QList<ui::ScenarioInfo> scenarios() const override { return {}; }
+  // One scenario whose steps say a lot, as the bundled ones do.
+  QList<ui::ScenarioInfo> scenarios() const override {
+    ui::ScenarioInfo info;
+    info.name = "canary-goes-bad";
+    info.title = "A canary goes bad";
+    ui::ScenarioStepInfo step;
+    step.title = "Ship v2 as a 20 % canary — and it fails";
+    step.actions = {
+        "make recommendations v2 answer in p50 2ms / p99 10ms with 50% errors: "
+        "changed behaviour of 1 instance(s) of recommendations",
+        "apply DestinationPolicy/recommendations-subsets, "
+        "TrafficRoute/recommendations-canary"};
+    step.checkpoint = "error rate of storefront-web -> recommendations above 0.04 within 30s";
+    info.steps = {step, step};
+    return {info};
+  }
   bool ready() const override { return true; }
   bool start(const QString&, QString* error) override {
     *error = QStringLiteral("none");
@@ -287,6 +304,43 @@ class LayoutFitTest : public QObject {
     window_->setDemoStatus("Demo storefront: first complete graph: every edge has traffic");
     QVERIFY(window_->statusText().contains("first complete graph"));
     QTRY_VERIFY_WITH_TIMEOUT(window_->statusText().startsWith("Demo storefront: running"), 3000);
+    window_->setScenarioRunner(nullptr);
+  }
+
+  // Scenario steps wrap to the width they have: no row is cut.
+  void scenarioStepsWrap() {
+    ReadyRunner runner;
+    window_->setScenarioRunner(&runner);
+    window_->resize(1280, 720);
+    window_->show();
+    QVERIFY(QTest::qWaitForWindowExposed(window_.get()));
+    window_->sidePanel()->setCurrentWidget(window_->scenarioPanel());
+    auto* steps = window_->scenarioPanel()->findChild<QTreeView*>("scenarioSteps");
+    QVERIFY(steps != nullptr);
+    QTRY_VERIFY_WITH_TIMEOUT(steps->model()->rowCount() == 2, 3000);
+    QTest::qWait(100);
+    int rows = 0;
+    for (int r = 0; r < steps->model()->rowCount(); ++r) {
+      const QModelIndex step = steps->model()->index(r, 0);
+      for (int c = -1; c < steps->model()->rowCount(step); ++c) {
+        const QModelIndex index = c < 0 ? step : steps->model()->index(c, 0, step);
+        const QRect row = steps->visualRect(index);
+        if (row.isEmpty()) continue;  // scrolled out of the view
+        ++rows;
+        // The text's own width: the row less the icon and the delegate's margins.
+        const int width = row.width() - steps->iconSize().width() - 20;
+        const QString text = index.data().toString();
+        const QRect needed =
+            steps->fontMetrics().boundingRect(QRect(0, 0, width, 1 << 20), Qt::TextWordWrap, text);
+        QVERIFY2(needed.height() <= row.height(),
+                 qPrintable(QStringLiteral("%1: needs %2 px, has %3")
+                                .arg(text)
+                                .arg(needed.height())
+                                .arg(row.height())));
+      }
+    }
+    QVERIFY(rows >= 4);
+    saveScreenshot(window_.get(), "layout-scenario-steps-1280x720");
     window_->setScenarioRunner(nullptr);
   }
 
