@@ -165,9 +165,18 @@ class PolicyHistoryTest : public QObject {
     client.waitForIdle();
   }
 
-  // What the docs show: the history dialog over the main window at 1280x720, on revision 1.
-  // Saved only with MESHDECK_SCREENSHOT_DIR.
+  void screenshotOfTheHistoryOverTheWindow_data() {
+    QTest::addColumn<QSize>("size");
+    QTest::addColumn<QSize>("dialog_size");
+    QTest::newRow("1280x720") << QSize(1280, 720) << QSize(900, 520);
+    QTest::newRow("1920x1080") << QSize(1920, 1080) << QSize(1200, 720);
+  }
+
+  // What the docs show: the history dialog over the main window at 1280x720 and 1920x1080, on
+  // revision 1. Saved only with MESHDECK_SCREENSHOT_DIR.
   void screenshotOfTheHistoryOverTheWindow() {
+    QFETCH(QSize, size);
+    QFETCH(QSize, dialog_size);
     const QString dir = qEnvironmentVariable("MESHDECK_SCREENSHOT_DIR");
     auto fake = std::make_shared<testing::FakeControlPlane>();
     const cp::ApplyResult applied =
@@ -178,7 +187,7 @@ class PolicyHistoryTest : public QObject {
     options.source = "Fake control plane";
     options.use_settings = false;
     ui::MainWindow window(fake, options);
-    window.resize(1280, 720);
+    window.resize(size);
     window.show();
     QVERIFY(QTest::qWaitForWindowExposed(&window));
     window.sidePanel()->setCurrentWidget(window.policyPanel());
@@ -197,7 +206,7 @@ class PolicyHistoryTest : public QObject {
     QVERIFY(row >= 0);
     clickItem(list, row);
     QTRY_VERIFY_WITH_TIMEOUT(diff->toPlainText().contains("+kind: DestinationPolicy"), 5000);
-    dialog->resize(900, 520);
+    dialog->resize(dialog_size);
     QTest::qWait(200);
     const QPixmap dialog_picture = dialog->grab();
     QPixmap picture = window.grab();
@@ -210,7 +219,11 @@ class PolicyHistoryTest : public QObject {
       painter.setPen(QColor(0x80, 0x80, 0x80));
       painter.drawRect(QRect(at, dialog_picture.size()).adjusted(0, 0, -1, -1));
     }
-    if (!dir.isEmpty()) QVERIFY(picture.save(dir + "/policy-history.png"));
+    if (!dir.isEmpty())
+      QVERIFY(picture.save(QStringLiteral("%1/policy-history-%2x%3.png")
+                               .arg(dir)
+                               .arg(size.width())
+                               .arg(size.height())));
     dialog->close();
     window.client()->waitForIdle();
   }
