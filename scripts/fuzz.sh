@@ -77,8 +77,8 @@ fuzz() {
   "$bin" "${common_opts[@]}" "${dict[@]}" -max_total_time="$seconds" \
     -artifact_prefix="$build/crashes/$t/" "$work" >"$log" 2>&1 || status=$?
   local execs rate
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
-  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+  execs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+  rate=$(grep -ao 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
   if [ "$status" -eq 0 ]; then
     echo "meshdeck fuzz: $t: ${seconds} s, ${execs:-0} runs, ${rate:-0} exec/s, no crash"
   else

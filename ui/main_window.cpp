@@ -109,6 +109,7 @@ MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWind
 
   policies_->setReadOnly(options_.read_only);
   fleet_->setReadOnly(options_.read_only);
+  scenarios_->setOffline(options_.read_only);
   if (options_.read_only) {
     // Certificates of a snapshot are judged at the time it was taken, not today.
     certificates_->setOffline(true);

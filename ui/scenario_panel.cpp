@@ -60,6 +60,7 @@ ScenarioPanel::ScenarioPanel(QWidget* parent)
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(4, 4, 4, 4);
   intro_ = new QLabel(this);
+  intro_->setObjectName(QStringLiteral("scenarioIntro"));
   intro_->setWordWrap(true);
   layout->addWidget(intro_);
 
@@ -153,8 +154,17 @@ bool ScenarioPanel::selectScenario(const QString& name) {
   return true;
 }
 
+void ScenarioPanel::setOffline(bool offline) {
+  offline_ = offline;
+  updateControls();
+}
+
 void ScenarioPanel::updateControls() {
-  if (!runner_) {
+  if (!runner_ && offline_) {
+    intro_->setText(
+        tr("This is a saved snapshot: scenarios play on a running demo mesh, not on a file. "
+           "The snapshot's policy history is under Policies → History…"));
+  } else if (!runner_) {
     intro_->setText(
         tr("Scenarios play on a demo mesh started by Meshdeck. Start one with <tt>meshdeck "
            "--demo storefront</tt> to walk through a canary going bad, latency injection, "

@@ -30,6 +30,9 @@ class ScenarioPanel : public QWidget {
   // says how to start one). Not owned.
   void setRunner(ScenarioRunner* runner);
   ScenarioRunner* runner() const { return runner_; }
+  // A saved snapshot opened offline: nothing plays here, and the panel says so (instead of how
+  // to start a demo).
+  void setOffline(bool offline);
   bool playing() const { return !playing_.isEmpty(); }
 
   ScenarioStepsModel* model() const { return model_; }
@@ -67,6 +70,7 @@ class ScenarioPanel : public QWidget {
   QTreeView* steps_;
   QLabel* result_;
   QTimer countdown_;
+  bool offline_ = false;
   QString playing_;  // the scenario started from this panel, until it finishes
 };
 

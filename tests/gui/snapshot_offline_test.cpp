@@ -24,6 +24,7 @@
 #include "ui/inspector.h"
 #include "ui/main_window.h"
 #include "ui/policy_panel.h"
+#include "ui/scenario_panel.h"
 #include "ui/snapshot_control_plane.h"
 
 using meshdeck::testing::FakeControlPlane;
@@ -241,6 +242,13 @@ class SnapshotOfflineTest : public QObject {
         5000);
     QVERIFY(!window.fleetPanel()->explanation()->isHidden());
     QVERIFY(!window.fleetPanel()->explanation()->text().contains("control plane"));
+
+    // Scenarios: nothing plays on a file, and the panel does not tell how to start a demo.
+    window.sidePanel()->setCurrentWidget(window.scenarioPanel());
+    auto* intro = window.scenarioPanel()->findChild<QLabel*>("scenarioIntro");
+    QVERIFY(intro != nullptr);
+    QVERIFY2(intro->text().startsWith("This is a saved snapshot"), qPrintable(intro->text()));
+    QVERIFY(!intro->text().contains("--demo"));
 
     // Certificates: what the snapshot holds, not "this control plane".
     window.sidePanel()->setCurrentWidget(window.certificatesPanel());
