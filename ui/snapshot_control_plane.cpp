@@ -62,7 +62,9 @@ std::string str(const QJsonValue& v) { return v.toString().toStdString(); }
 
 cp::SystemTime timeOf(const QJsonValue& v) {
   const QDateTime t = QDateTime::fromString(v.toString(), Qt::ISODateWithMs);
-  if (!t.isValid()) return {};
+  // The clock counts nanoseconds in 64 bits (1678 to 2262): a time outside it is unknown, not
+  // an overflow (the fuzzer found year -954).
+  if (!t.isValid() || t.date().year() < 1900 || t.date().year() > 2200) return {};
   return cp::SystemTime(std::chrono::milliseconds(t.toMSecsSinceEpoch()));
 }
 

@@ -5,7 +5,8 @@
 // one source file against Qt Core alone, no widgets. The control plane has the writer only
 // (cp::snapshotToJson), which the oracle uses.
 // Oracle: no crash, hang or sanitizer report; a snapshot that parses, written again by the
-// control plane's writer, parses again with the same services, edges and proxies.
+// control plane's writer (with its revisions and edge history), parses again with the same
+// services, edges, proxies, revisions and history samples.
 #include <spdlog/spdlog.h>
 
 #include <QByteArray>
@@ -25,7 +26,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   QString error;
   if (!meshdeck::ui::parseSnapshotJson(json, &doc, &error)) return 0;
 
-  const std::string written = meshdeck::cp::snapshotToJson(doc.graph, doc.policies, "fuzz");
+  meshdeck::cp::SnapshotExtras extras;
+  extras.revisions = doc.revisions;
+  size_t samples = 0;
+  for (const auto& [edge, history] : doc.history) {
+    extras.edge_history.push_back({edge.first, edge.second, history});
+    samples += history.size();
+  }
+  const std::string written = meshdeck::cp::snapshotToJson(doc.graph, doc.policies, "fuzz", extras);
   meshdeck::ui::SnapshotDocument again;
   if (!meshdeck::ui::parseSnapshotJson(QByteArray::fromStdString(written), &again, &error)) {
     std::fprintf(stderr, "snapshot_reader: the writer's output does not read back: %s\n%s\n",
@@ -34,9 +42,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (again.graph.services.size() != doc.graph.services.size() ||
       again.graph.edges.size() != doc.graph.edges.size() ||
-      again.graph.proxies.size() != doc.graph.proxies.size()) {
-    std::fprintf(stderr, "snapshot_reader: services/edges/proxies lost in a round trip\n%s\n",
+      again.graph.proxies.size() != doc.graph.proxies.size() ||
+      again.revisions.size() != doc.revisions.size()) {
+    std::fprintf(stderr,
+                 "snapshot_reader: services/edges/proxies/revisions lost in a round trip\n%s\n",
                  written.c_str());
+    __builtin_trap();
+  }
+  size_t samples_again = 0;
+  for (const auto& [edge, history] : again.history) samples_again += history.size();
+  if (samples_again != samples) {
+    std::fprintf(stderr, "snapshot_reader: %zu of %zu history samples read back\n%s\n",
+                 samples_again, samples, written.c_str());
     __builtin_trap();
   }
   return 0;
