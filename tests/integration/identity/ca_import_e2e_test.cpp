@@ -131,8 +131,10 @@ class CaImportIntegrationTest : public QObject, public MeshHarness {
         "frontend", "frontend", port(),
         bootstrapped(plane.tls, plane.tokens + "/frontend.token", {"--cert-ttl", "12"}));
     frontend_process_ = children_.back().get();
-    QVERIFY2(waitReady({reviews_, frontend_}, 15'000), qPrintable(log_.right(3000)));
-    QVERIFY(waitConfig(frontend_, "MUTUAL_TLS", 5000));
+    // Generous bounds: on a loaded 2-core machine (a build beside the tests) two sidecars took
+    // more than 15 s to be ready once.
+    QVERIFY2(waitReady({reviews_, frontend_}, 40'000), qPrintable(log_.right(3000)));
+    QVERIFY(waitConfig(frontend_, "MUTUAL_TLS", 15'000));
 
     // ca status: the imported root is the trust anchor; get certs: the intermediate issued.
     const QJsonObject status = caStatus();
@@ -140,7 +142,7 @@ class CaImportIntegrationTest : public QObject, public MeshHarness {
     QVERIFY2(
         status["message"].toString().contains("issued by the intermediate " + kIntermediateSubject),
         qPrintable(status["message"].toString()));
-    QVERIFY2(waitIssuers(kIntermediateSubject, 5000), qPrintable(log_.right(3000)));
+    QVERIFY2(waitIssuers(kIntermediateSubject, 15'000), qPrintable(log_.right(3000)));
     const QString table = QString::fromUtf8(ctl({"get", "certs"}));
     QVERIFY2(table.contains(kIntermediateSubject), qPrintable(table));
     qInfo("%s", qPrintable(table));
