@@ -10,6 +10,7 @@
 #include <QWheelEvent>
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 #include "ui/graph_items.h"
 #include "ui/minimap.h"
@@ -29,8 +30,11 @@ GraphView::GraphView(QWidget* parent)
   qRegisterMetaType<LayoutResult>();
   qRegisterMetaType<GraphSelection>();
   setScene(scene_);
-  // BSP indexing pays off for hit tests on big graphs; items move rarely.
-  scene_->setItemIndexMethod(QGraphicsScene::BspTreeIndex);
+  // No index: a BSP tree re-files an item on every geometry change, at a cost that grows with
+  // the scene (long edges span many of its leaves), so a restyle of every edge cost O(edges²)
+  // and a 5,000-edge graph never appeared. Painting culls by bounding rect in one pass over the
+  // items, and hit tests are a linear scan: both cheap next to drawing (docs/graph-scale.md).
+  scene_->setItemIndexMethod(QGraphicsScene::NoIndex);
   setRenderHints(QPainter::Antialiasing | QPainter::TextAntialiasing);
   setDragMode(QGraphicsView::ScrollHandDrag);
   setTransformationAnchor(QGraphicsView::AnchorUnderMouse);
@@ -81,7 +85,9 @@ GraphView::GraphView(QWidget* parent)
   animation_.setInterval(33);
   connect(&animation_, &QTimer::timeout, this, [this] {
     const double dt = frame_clock_.isValid() ? double(frame_clock_.restart()) / 1000.0 : 0.0;
-    traffic_->advance(std::min(dt, 0.2));
+    // Zoomed out too far for dots, the layer draws nothing: repainting it (and so every edge
+    // under it) 30 times a second would only cost time.
+    if (transform().m11() >= TrafficLayer::kDotLevel) traffic_->advance(std::min(dt, 0.2));
   });
   frame_clock_.start();
   animation_.start();
@@ -100,6 +106,7 @@ EdgeItem* GraphView::edgeItem(const QString& source, const QString& destination)
 
 void GraphView::showSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot) {
   if (!snapshot) return;
+  auto batch = std::make_unique<EdgeGeometryBatch>();
   snapshot_ = std::move(snapshot);
   bool topology_changed = false;
 
@@ -189,6 +196,7 @@ void GraphView::showSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot) 
     layout_wanted_ = true;
     sendLayout();
   }
+  batch.reset();
   applyFilters();
   if (!animating()) arrangeLabels();
 }
@@ -301,6 +309,8 @@ void GraphView::applyLayout(const LayoutResult& result, bool full) {
       if (!fixed_only) keep_places = false;
     }
   }
+  // Every edge is re-routed once, after all moves, not once per end moved.
+  auto batch = std::make_unique<EdgeGeometryBatch>();
   if (!keep_places) {
     centres.clear();
     fixed.clear();
@@ -353,6 +363,7 @@ void GraphView::applyLayout(const LayoutResult& result, bool full) {
   const bool first = !first_layout_done_;
   first_layout_done_ = true;
   moveNodes(targets);
+  batch.reset();
   // Items placed by this layout become visible here; the fit measures visible items only.
   applyFilters();
   if (!animating()) arrangeLabels();
@@ -392,6 +403,7 @@ void GraphView::moveNodes(const QHash<QString, QPointF>& targets) {
 }
 
 void GraphView::onMoveStep(double t) {
+  auto batch = std::make_unique<EdgeGeometryBatch>();
   for (auto it = moves_.cbegin(); it != moves_.cend(); ++it) {
     NodeItem* node = nodes_.value(it.key());
     // A service the user grabbed while it moved is theirs.
@@ -399,6 +411,7 @@ void GraphView::onMoveStep(double t) {
     const auto& [from, to] = it.value();
     node->placeAt(t >= 1.0 ? to : from + (to - from) * t);
   }
+  batch.reset();  // the edges follow before labels are arranged
   if (t >= 1.0) {
     moves_.clear();
     arrangeLabels();
@@ -476,6 +489,7 @@ void GraphView::setPolicies(const std::vector<cp::PolicyInfo>& policies) {
 
 void GraphView::restyle() {
   if (!snapshot_) return;
+  auto batch = std::make_unique<EdgeGeometryBatch>();
   for (const auto& s : snapshot_->services) {
     if (NodeItem* n = nodes_.value(QString::fromStdString(s.name))) {
       n->setService(s, style_, thresholds_);
@@ -487,6 +501,7 @@ void GraphView::restyle() {
       item->setEdge(e, metric_, badgesFor(e), style_, thresholds_);
     }
   }
+  batch.reset();
   applyFilters();
 }
 
