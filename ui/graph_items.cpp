@@ -206,7 +206,8 @@ void EdgeGeometryBatch::forget(EdgeItem* edge) {
 
 EdgeItem::EdgeItem(NodeItem* source, NodeItem* destination)
     : source_(source), destination_(destination), mtls_badge_(new MtlsBadgeItem(this)) {
-  setFlags(ItemIsSelectable);
+  // The exposed rect lets paint() stroke only the part of a long curve that is in view.
+  setFlags(ItemIsSelectable | ItemUsesExtendedStyleOption);
   setAcceptHoverEvents(true);
   setZValue(1);
   source_->addEdge(this);
@@ -320,13 +321,14 @@ void EdgeItem::rebuildRoute() {
     path_.cubicTo(a + QPointF(dx, 0), b - QPointF(dx, 0), b);
   }
   route_bounds_ = path_.controlPointRect();
-  shape_ = QPainterPath();
+  stroke_ = QPainterPath();
 
   // The curve flattened once, then sampled evenly by length (what pointAtPercent would give,
   // without measuring the whole path again for every point).
   QPolygonF line;
   for (const QPolygonF& part : path_.toSubpathPolygons()) line += part;
   if (line.size() < 2) line = QPolygonF({path_.currentPosition(), path_.currentPosition()});
+  flat_ = line;
   std::vector<double> along(static_cast<size_t>(line.size()), 0.0);
   for (qsizetype i = 1; i < line.size(); ++i)
     along[static_cast<size_t>(i)] =
@@ -382,7 +384,6 @@ void EdgeItem::rebuildDecorations(bool route_changed) {
   addBadge(badges_.fault, "fault");
   addBadge(badges_.canary, "canary");
   addBadge(badges_.rate_limit, "limit");
-  shape_ = QPainterPath();  // the label is part of it
 
   // The bounds hold the curve with the widest stroke (9), its focus halo (width + 16) and the
   // arrowhead (at most 16 from the tip), plus the label and badges with room to change width:
@@ -434,19 +435,41 @@ QPointF EdgeItem::pointAt(double t) const {
 QRectF EdgeItem::boundingRect() const { return bounds_; }
 
 QPainterPath EdgeItem::shape() const {
-  if (shape_.isEmpty()) {
+  // Stroked once per curve (a long curve takes a millisecond): the hit width is that of a
+  // middling edge, and the label is added as it is now.
+  if (stroke_.isEmpty()) {
     QPainterPathStroker stroker;
-    stroker.setWidth(std::max(10.0, width_ + 6));
-    shape_ = stroker.createStroke(path_);
-    shape_.addRect(label_rect_);
+    stroker.setWidth(kHitWidth);
+    stroke_ = stroker.createStroke(path_);
   }
-  return shape_;
+  QPainterPath shape = stroke_;
+  shape.addRect(label_rect_);
+  return shape;
+}
+
+bool EdgeItem::contains(const QPointF& point) const {
+  // What shape().contains() answers, without stroking: hit tests (clicks, hover) run over
+  // every edge whose bounds hold the point, and on a big graph that is hundreds.
+  if (label_rect_.contains(point)) return true;
+  const double r = kHitWidth / 2;
+  if (!route_bounds_.adjusted(-r, -r, r, r).contains(point)) return false;
+  for (qsizetype i = 1; i < flat_.size(); ++i) {
+    const QPointF a = flat_[i - 1], ab = flat_[i] - a;
+    const double len2 = QPointF::dotProduct(ab, ab);
+    const double t =
+        len2 > 0 ? std::clamp(QPointF::dotProduct(point - a, ab) / len2, 0.0, 1.0) : 0.0;
+    const QPointF d = point - (a + ab * t);
+    if (QPointF::dotProduct(d, d) <= r * r) return true;
+  }
+  return false;
 }
 
 void EdgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget*) {
   const double lod = option->levelOfDetailFromTransform(painter->worldTransform());
   const bool detail = lod >= kDetailLevel;
-  painter->setRenderHint(QPainter::Antialiasing);
+  // Far out, thousands of edges cross the view: antialiasing them triples the pixels blended
+  // for lines a pixel or two wide.
+  painter->setRenderHint(QPainter::Antialiasing, detail);
   const bool selected = option->state & QStyle::State_Selected;
   if (focused_) {
     QColor halo = style_.focus;
@@ -471,13 +494,43 @@ void EdgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
   QPen pen(color_, width_, dashed ? Qt::DashLine : Qt::SolidLine, Qt::RoundCap);
   painter->setPen(pen);
   painter->setBrush(Qt::NoBrush);
-  if (detail || samples_.size() < 2)
-    painter->drawPath(path_);
-  else
+  if (!detail && samples_.size() >= 2) {
     painter->drawPolyline(samples_.data(), static_cast<int>(samples_.size()));
-  painter->setPen(Qt::NoPen);
-  painter->setBrush(color_);
-  painter->drawPolygon(arrow_);
+  } else {
+    // Zoomed in, a long curve crosses the view: stroking all of it (and filling that outline)
+    // costs in proportion to its whole length. Only the runs of the flattened curve near the
+    // exposed rect are drawn.
+    const double m = width_ + 4;
+    const QRectF view = option->exposedRect.adjusted(-m, -m, m, m);
+    if (view.contains(route_bounds_) || flat_.size() < 2) {
+      painter->drawPath(path_);
+    } else {
+      QPolygonF run;
+      auto flush = [&] {
+        if (run.size() >= 2) painter->drawPolyline(run);
+        run.clear();
+      };
+      for (qsizetype i = 1; i < flat_.size(); ++i) {
+        const QPointF a = flat_[i - 1], b = flat_[i];
+        const bool near =
+            std::max(a.x(), b.x()) >= view.left() && std::min(a.x(), b.x()) <= view.right() &&
+            std::max(a.y(), b.y()) >= view.top() && std::min(a.y(), b.y()) <= view.bottom();
+        if (near) {
+          if (run.isEmpty()) run << a;
+          run << b;
+        } else {
+          flush();
+        }
+      }
+      flush();
+    }
+  }
+  // The arrowhead is 7 to 16 units long: below a fifth it would be a speck.
+  if (lod >= kArrowLevel) {
+    painter->setPen(Qt::NoPen);
+    painter->setBrush(color_);
+    painter->drawPolygon(arrow_);
+  }
   // Labels and badges give way to colour and width when they could not be read.
   if (!detail) return;
 

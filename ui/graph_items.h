@@ -71,7 +71,8 @@ class NodeItem : public QGraphicsItem {
 // Cost at scale (docs/graph-scale.md): the curve is flattened and sampled only when an end
 // moves or the route changes (adjust()); a metric update (setEdge) recomputes the label and
 // badges and calls prepareGeometryChange() only when they reach beyond the bounding rect, which
-// otherwise stays as it is. The hit-test shape is stroked lazily, on the first shape() call.
+// otherwise stays as it is. Hit tests measure the distance to the flattened curve (contains());
+// shape() strokes the curve once, on its first call after the curve changed.
 // Inside an EdgeGeometryBatch, adjust() only marks the edge; the batch rebuilds each marked
 // edge once when it ends. At low zoom (level of detail below kDetailLevel) paint() leaves out
 // the label and badges and keeps the colour and width.
@@ -81,6 +82,8 @@ class EdgeItem : public QGraphicsItem {
   // Below this level of detail (QStyleOptionGraphicsItem::levelOfDetailFromTransform) labels,
   // badges and the padlock give way to colour and width alone.
   static constexpr double kDetailLevel = 0.45;
+  // Below this one the arrowhead (two or three pixels then) is left out too.
+  static constexpr double kArrowLevel = 0.2;
 
   // Counters for tests and benchmarks (GUI thread only): how many times any edge flattened its
   // curve, and how many times any edge announced a geometry change to the scene.
@@ -131,10 +134,13 @@ class EdgeItem : public QGraphicsItem {
   int type() const override { return Type; }
   QRectF boundingRect() const override;
   QPainterPath shape() const override;
+  bool contains(const QPointF& point) const override;
   void paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget* widget) override;
 
  private:
   friend class EdgeGeometryBatch;
+  // How wide the curve is for clicks and hover.
+  static constexpr double kHitWidth = 12;
   // The curve from the ends (or the layout's route): path, samples, end tangent.
   void rebuildRoute();
   // Arrow, label, badges and padlock along the curve; the bounding rect when they outgrow it
@@ -161,14 +167,15 @@ class EdgeItem : public QGraphicsItem {
   QPointF layout_source_, layout_dest_;
 
   QPainterPath path_;
-  mutable QPainterPath shape_;  // stroked on demand (hit tests); empty: not yet
-  QRectF route_bounds_;         // the curve's control points
-  double end_angle_ = 0;        // radians, the curve's direction at its end
+  mutable QPainterPath stroke_;  // the curve stroked kHitWidth wide, on demand; empty: not yet
+  QRectF route_bounds_;          // the curve's control points
+  double end_angle_ = 0;         // radians, the curve's direction at its end
   QPolygonF arrow_;
   QString label_;
   QRectF label_rect_;
   std::vector<std::pair<QRectF, QString>> badge_rects_;
   std::vector<QPointF> samples_;  // the curve sampled evenly by length: pointAt, traffic dots
+  QPolygonF flat_;                // the curve flattened: drawn in parts when zoomed in
   QRectF bounds_;
   bool route_dirty_ = true;  // adjust() inside a batch: rebuild when the batch ends
   bool batched_ = false;     // queued in the current batch
@@ -229,6 +236,10 @@ class TrafficLayer : public QGraphicsItem {
   void setBounds(const QRectF& bounds);
 
   QRectF boundingRect() const override { return bounds_; }
+  // Never hit: the layer covers the whole graph, and a press on it is a press on the background
+  // (which pans).
+  QPainterPath shape() const override { return {}; }
+  bool contains(const QPointF&) const override { return false; }
   void paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget* widget) override;
 
  private:

@@ -87,10 +87,17 @@ GraphView::GraphView(QWidget* parent)
     const double dt = frame_clock_.isValid() ? double(frame_clock_.restart()) / 1000.0 : 0.0;
     // Zoomed out too far for dots, the layer draws nothing: repainting it (and so every edge
     // under it) 30 times a second would only cost time.
-    if (transform().m11() >= TrafficLayer::kDotLevel) traffic_->advance(std::min(dt, 0.2));
+    if (transform().m11() >= TrafficLayer::kDotLevel && !inGesture())
+      traffic_->advance(std::min(dt, 0.2));
   });
   frame_clock_.start();
   animation_.start();
+  gesture_settle_.setSingleShot(true);
+  gesture_settle_.setInterval(kGestureSettleMs);
+  connect(&gesture_settle_, &QTimer::timeout, this, [this] {
+    gesture_frame_ = QPixmap();
+    viewport()->update();
+  });
   style_ = GraphStyle::fromPalette(palette());
   setBackgroundBrush(style_.background);
 }
@@ -727,10 +734,18 @@ void GraphView::fitRect(const QRectF& r) {
 
 void GraphView::zoomBy(double factor) {
   auto_fit_ = false;
+  gestureStep();
   const double current = transform().m11();
   const double next = std::clamp(current * factor, 0.05, 4.0);
   scale(next / current, next / current);
   updateMinimapVisibility();
+}
+
+void GraphView::panBy(int dx, int dy) {
+  auto_fit_ = false;
+  gestureStep();
+  horizontalScrollBar()->setValue(horizontalScrollBar()->value() + dx);
+  verticalScrollBar()->setValue(verticalScrollBar()->value() + dy);
 }
 
 void GraphView::resetZoom() {
@@ -785,8 +800,66 @@ void GraphView::resizeEvent(QResizeEvent* event) {
 
 void GraphView::mousePressEvent(QMouseEvent* event) {
   // Dragging the background pans: from then on the user owns the viewport.
-  if (itemAt(event->position().toPoint()) == nullptr) auto_fit_ = false;
+  if (itemAt(event->position().toPoint()) == nullptr) {
+    auto_fit_ = false;
+    panning_ = event->button() == Qt::LeftButton;
+  }
   QGraphicsView::mousePressEvent(event);
+}
+
+void GraphView::mouseMoveEvent(QMouseEvent* event) {
+  if (panning_ && (event->buttons() & Qt::LeftButton)) gestureStep();
+  QGraphicsView::mouseMoveEvent(event);
+}
+
+void GraphView::mouseReleaseEvent(QMouseEvent* event) {
+  panning_ = false;
+  QGraphicsView::mouseReleaseEvent(event);
+}
+
+void GraphView::gestureStep() {
+  if (!gesture_frame_.isNull()) {
+    gesture_settle_.start();
+    return;
+  }
+  // A graph that repaints in a frame's time is simply repainted.
+  if (last_full_paint_ms_ < kGestureFrameMs || !viewport()->isVisible()) return;
+  const qreal dpr = viewport()->devicePixelRatioF();
+  QPixmap frame(viewport()->size() * dpr);
+  frame.setDevicePixelRatio(dpr);
+  frame.fill(style_.background);
+  {
+    QPainter painter(&frame);
+    render(&painter, QRectF(QPointF(0, 0), QSizeF(viewport()->size())), viewport()->rect());
+  }
+  gesture_frame_ = frame;
+  gesture_from_ = viewportTransform().inverted();
+  gesture_settle_.start();
+}
+
+void GraphView::scrollContentsBy(int dx, int dy) {
+  QGraphicsView::scrollContentsBy(dx, dy);
+  // The frame is drawn moved, not scrolled in pieces.
+  if (inGesture()) viewport()->update();
+}
+
+void GraphView::paintEvent(QPaintEvent* event) {
+  if (inGesture()) {
+    QPainter painter(viewport());
+    painter.fillRect(viewport()->rect(), style_.background);
+    // Old viewport pixels -> scene -> new viewport pixels.
+    painter.setTransform(gesture_from_ * viewportTransform());
+    painter.setRenderHint(QPainter::SmoothPixmapTransform);
+    painter.drawPixmap(QPointF(0, 0), gesture_frame_);
+    return;
+  }
+  QElapsedTimer timer;
+  timer.start();
+  QGraphicsView::paintEvent(event);
+  // Only a repaint of (nearly) the whole viewport says what a zoom step would cost.
+  const QRect r = event->rect();
+  if (r.width() * r.height() >= viewport()->width() * viewport()->height() * 3 / 4)
+    last_full_paint_ms_ = double(timer.nsecsElapsed()) / 1e6;
 }
 
 void GraphView::updateMinimapVisibility() {

@@ -3,6 +3,7 @@
 #include <QMouseEvent>
 #include <QPainter>
 #include <QScrollBar>
+#include <QTimer>
 
 namespace meshdeck::ui {
 
@@ -11,6 +12,16 @@ Minimap::Minimap(QGraphicsView* main_view, QWidget* parent)
   setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
   setVerticalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
   setInteractive(false);
+  // A change in the scene (traffic dots 30 times a second, every edge on a metric update) does
+  // not repaint the overview: on a big graph that repaint cost more than the main view's. It
+  // is repainted when the main view moves, at refit(), and once every two seconds.
+  setViewportUpdateMode(QGraphicsView::NoViewportUpdate);
+  auto* refresh = new QTimer(this);
+  refresh->setInterval(2000);
+  connect(refresh, &QTimer::timeout, this, [this] {
+    if (isVisible()) viewport()->update();
+  });
+  refresh->start();
   setRenderHint(QPainter::Antialiasing, false);
   setFrameShape(QFrame::Box);
   setCursor(Qt::PointingHandCursor);
