@@ -183,6 +183,13 @@ double percentile(std::vector<double> v, double p) {
 }
 
 std::atomic<const char*> g_phase{"start"};
+// What is measured so far, for the watchdog's line.
+std::mutex g_so_far_mutex;
+std::string g_so_far;
+void soFar(const std::string& text) {
+  std::lock_guard lock(g_so_far_mutex);
+  g_so_far += " | " + text;
+}
 
 }  // namespace
 
@@ -210,8 +217,10 @@ int main(int argc, char** argv) {
     std::unique_lock lock(wd_mutex);
     if (wd_cv.wait_for(lock, std::chrono::seconds(timeout_s), [&] { return finished; })) return;
     const Memory m = memory();
-    std::printf("%s | TIMEOUT after %d s (phase: %s) | RSS %.0f MB, peak %.0f MB, PSS %.0f MB\n",
-                label.c_str(), timeout_s, g_phase.load(), m.rss_mb, m.hwm_mb, m.pss_mb);
+    std::lock_guard so_far_lock(g_so_far_mutex);
+    std::printf("%s | TIMEOUT after %d s (phase: %s) | RSS %.0f MB, peak %.0f MB, PSS %.0f MB%s\n",
+                label.c_str(), timeout_s, g_phase.load(), m.rss_mb, m.hwm_mb, m.pss_mb,
+                g_so_far.c_str());
     std::fflush(stdout);
     std::_Exit(3);
   });
@@ -266,6 +275,9 @@ int main(int argc, char** argv) {
   const double layout_ms = graph->lastLayoutMilliseconds();
   std::fprintf(stderr, "%s: first paint at %.0f ms (layout %.0f ms, that paint %.0f ms)\n",
                label.c_str(), first_paint_ms, layout_ms, first_paint_duration);
+  soFar("first paint " + std::to_string(int(first_paint_ms)) + " ms, RSS " +
+        std::to_string(int(at_paint.rss_mb)) + " MB, PSS " + std::to_string(int(at_paint.pss_mb)) +
+        " MB");
 
   // Live updates at 1 Hz: every metric of every service and edge changed.
   g_phase = "live updates";
@@ -295,6 +307,10 @@ int main(int argc, char** argv) {
                  label.c_str(), u + 1, applied, update_ms.back());
   }
 
+  if (!update_ms.empty()) {
+    soFar("update median " + std::to_string(int(percentile(update_ms, 0.5))) + " ms, max " +
+          std::to_string(int(percentile(update_ms, 1.0))) + " ms");
+  }
   // The graph view's share of an update: the same snapshots straight into GraphView.
   std::vector<double> view_ms;
   for (int u = 0; u < std::min(updates, 3); ++u) {
@@ -396,6 +412,8 @@ int main(int argc, char** argv) {
       runs.push_back(r);
       std::fprintf(stderr, "%s: pan/zoom %s %.1f fps, full repaint %.1f ms\n", label.c_str(),
                    r.name, r.fps, r.full);
+      soFar(std::string("pan/zoom ") + r.name + " " + std::to_string(int(r.fps)) +
+            " fps, full repaint " + std::to_string(int(r.full)) + " ms");
     }
   }
   const Memory at_end = memory();

@@ -3,6 +3,7 @@
 #include <QFontMetricsF>
 #include <QGraphicsScene>
 #include <QGraphicsSceneMouseEvent>
+#include <QHash>
 #include <QPainter>
 #include <QStyleOptionGraphicsItem>
 #include <QtMath>
@@ -360,8 +361,15 @@ void EdgeItem::rebuildDecorations(bool route_changed) {
 
   label_ = formatMetric(edge_.metrics, metric_);
   static const QFontMetricsF fm(labelFont());
+  // Measuring text shapes it (HarfBuzz); labels repeat ("12.3 ms"), so widths are remembered.
+  static QHash<QString, double> widths;
+  auto width = widths.constFind(label_);
+  if (width == widths.constEnd()) {
+    if (widths.size() > 20000) widths.clear();
+    width = widths.insert(label_, fm.horizontalAdvance(label_));
+  }
   const QPointF mid = pointAt(label_t_);
-  const double lw = fm.horizontalAdvance(label_) + 12, lh = fm.height() + 4;
+  const double lw = width.value() + 12, lh = fm.height() + 4;
   label_rect_ = QRectF(mid.x() - lw / 2, mid.y() - lh / 2, lw, lh);
 
   badge_rects_.clear();

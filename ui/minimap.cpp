@@ -14,7 +14,8 @@ Minimap::Minimap(QGraphicsView* main_view, QWidget* parent)
   setInteractive(false);
   // A change in the scene (traffic dots 30 times a second, every edge on a metric update) does
   // not repaint the overview: on a big graph that repaint cost more than the main view's. It
-  // is repainted when the main view moves, at refit(), and once every two seconds.
+  // is repainted when the main view moves (at most 4 times a second), at refit(), and once every
+  // two seconds.
   setViewportUpdateMode(QGraphicsView::NoViewportUpdate);
   auto* refresh = new QTimer(this);
   refresh->setInterval(2000);
@@ -26,7 +27,15 @@ Minimap::Minimap(QGraphicsView* main_view, QWidget* parent)
   setFrameShape(QFrame::Box);
   setCursor(Qt::PointingHandCursor);
   setToolTip(tr("Overview: click to move the view"));
-  auto repaint = [this] { viewport()->update(); };
+  // The main view moving repaints the overview (its outline of the view) at most 4 times a
+  // second: a pan or zoom moves it on every step, and the overview draws the whole graph.
+  auto* moved = new QTimer(this);
+  moved->setSingleShot(true);
+  moved->setInterval(250);
+  connect(moved, &QTimer::timeout, this, [this] { viewport()->update(); });
+  auto repaint = [moved] {
+    if (!moved->isActive()) moved->start();
+  };
   connect(main_view_->horizontalScrollBar(), &QScrollBar::valueChanged, this, repaint);
   connect(main_view_->verticalScrollBar(), &QScrollBar::valueChanged, this, repaint);
 }
