@@ -3,6 +3,7 @@
 #include <QFontMetricsF>
 #include <QGraphicsScene>
 #include <QGraphicsSceneMouseEvent>
+#include <QHash>
 #include <QPainter>
 #include <QStyleOptionGraphicsItem>
 #include <QtMath>
@@ -14,17 +15,25 @@
 namespace meshdeck::ui {
 namespace {
 
-QFont labelFont() {
-  QFont f;
-  f.setPointSizeF(8.5);
-  return f;
+// Built once (on the GUI thread, after the application): thousands of edges use them on every
+// update and paint.
+const QFont& labelFont() {
+  static const QFont font = [] {
+    QFont f;
+    f.setPointSizeF(8.5);
+    return f;
+  }();
+  return font;
 }
 
-QFont badgeFont() {
-  QFont f;
-  f.setPointSizeF(7);
-  f.setBold(true);
-  return f;
+const QFont& badgeFont() {
+  static const QFont font = [] {
+    QFont f;
+    f.setPointSizeF(7);
+    f.setBold(true);
+    return f;
+  }();
+  return font;
 }
 
 QString versionsText(const cp::ServiceNode& s) {
@@ -94,6 +103,17 @@ void NodeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
   if (highlighted_) border = style_.highlight;
   painter->setPen(QPen(border, selected || highlighted_ ? 2.5 : 1.2));
   painter->setBrush(style_.node_fill);
+  const double lod = option->levelOfDetailFromTransform(painter->worldTransform());
+  if (lod < EdgeItem::kDetailLevel) {
+    // Too small to read: the box, its tier stripe and a health dot large enough to see.
+    painter->drawRect(box);
+    painter->setPen(Qt::NoPen);
+    painter->fillRect(QRectF(box.left(), box.top(), 12, box.height()),
+                      style_.tierColor(QString::fromStdString(service_.tier)));
+    painter->setBrush(style_.healthColor(health_));
+    painter->drawEllipse(QRectF(box.right() - 40, box.top() + 12, 32, 32));
+    return;
+  }
   painter->drawRoundedRect(box, 9, 9);
 
   // Tier stripe on the left edge.
@@ -150,14 +170,52 @@ void NodeItem::mouseReleaseEvent(QGraphicsSceneMouseEvent* event) {
 
 // ---------------------------------------------------------------------------------- EdgeItem
 
+EdgeItem::Counters& EdgeItem::counters() {
+  static Counters c;
+  return c;
+}
+
+namespace {
+std::vector<EdgeItem*> g_batch_pending;
+int g_batch_depth = 0;
+}  // namespace
+
+EdgeGeometryBatch::EdgeGeometryBatch() { ++g_batch_depth; }
+
+EdgeGeometryBatch::~EdgeGeometryBatch() {
+  if (--g_batch_depth > 0) return;
+  // Rebuilding may not add edges (no batch is active now), so the list is stable.
+  std::vector<EdgeItem*> pending;
+  pending.swap(g_batch_pending);
+  for (EdgeItem* e : pending) {
+    e->batched_ = false;
+    e->adjust();
+  }
+}
+
+bool EdgeGeometryBatch::active() { return g_batch_depth > 0; }
+
+void EdgeGeometryBatch::add(EdgeItem* edge) {
+  if (edge->batched_) return;
+  edge->batched_ = true;
+  g_batch_pending.push_back(edge);
+}
+
+void EdgeGeometryBatch::forget(EdgeItem* edge) {
+  if (edge->batched_) std::erase(g_batch_pending, edge);
+}
+
 EdgeItem::EdgeItem(NodeItem* source, NodeItem* destination)
     : source_(source), destination_(destination), mtls_badge_(new MtlsBadgeItem(this)) {
-  setFlags(ItemIsSelectable);
+  // The exposed rect lets paint() stroke only the part of a long curve that is in view.
+  setFlags(ItemIsSelectable | ItemUsesExtendedStyleOption);
   setAcceptHoverEvents(true);
   setZValue(1);
   source_->addEdge(this);
   destination_->addEdge(this);
 }
+
+EdgeItem::~EdgeItem() { EdgeGeometryBatch::forget(this); }
 
 void EdgeItem::setEdge(const cp::ServiceEdge& edge, EdgeMetric metric, const EdgeBadges& badges,
                        const GraphStyle& style, const HealthThresholds& thresholds) {
@@ -172,7 +230,14 @@ void EdgeItem::setEdge(const cp::ServiceEdge& edge, EdgeMetric metric, const Edg
   setOpacity(edge.idle() ? 0.45 : 1.0);
   mtls_badge_->setState(edge.metrics, badges.mtls, style);
   setToolTip(tooltipText());
-  adjust();
+  // The curve stays; only what sits on it changes. An edge whose ends moved is rebuilt whole
+  // (now, or when the batch it waits in ends).
+  if (route_dirty_) {
+    if (!batched_) adjust();
+  } else {
+    rebuildDecorations(false);
+    update();
+  }
 }
 
 QString EdgeItem::tooltipText() const {
@@ -229,12 +294,19 @@ void EdgeItem::setFocused(bool on) {
 }
 
 void EdgeItem::adjust() {
-  prepareGeometryChange();
-  rebuildGeometry();
+  route_dirty_ = true;
+  if (EdgeGeometryBatch::active()) {
+    EdgeGeometryBatch::add(this);
+    return;
+  }
+  rebuildRoute();
+  rebuildDecorations(true);
   update();
 }
 
-void EdgeItem::rebuildGeometry() {
+void EdgeItem::rebuildRoute() {
+  ++counters().route_rebuilds;
+  route_dirty_ = false;
   const QPointF s = source_->pos(), d = destination_->pos();
   const bool route_valid = !layout_route_.isEmpty() && QLineF(s, layout_source_).length() < 0.5 &&
                            QLineF(d, layout_dest_).length() < 0.5;
@@ -249,28 +321,59 @@ void EdgeItem::rebuildGeometry() {
     path_ = QPainterPath(a);
     path_.cubicTo(a + QPointF(dx, 0), b - QPointF(dx, 0), b);
   }
+  route_bounds_ = path_.controlPointRect();
+  stroke_ = QPainterPath();
+
+  // The curve flattened once, then sampled evenly by length (what pointAtPercent would give,
+  // without measuring the whole path again for every point).
+  QPolygonF line;
+  for (const QPolygonF& part : path_.toSubpathPolygons()) line += part;
+  if (line.size() < 2) line = QPolygonF({path_.currentPosition(), path_.currentPosition()});
+  flat_ = line;
+  std::vector<double> along(static_cast<size_t>(line.size()), 0.0);
+  for (qsizetype i = 1; i < line.size(); ++i)
+    along[static_cast<size_t>(i)] =
+        along[static_cast<size_t>(i - 1)] + QLineF(line[i - 1], line[i]).length();
+  const double total = along.back();
+  constexpr int kSamples = 48;
+  samples_.clear();
+  samples_.reserve(kSamples + 1);
+  size_t seg = 1;
+  for (int i = 0; i <= kSamples; ++i) {
+    const double want = total * double(i) / kSamples;
+    while (seg + 1 < along.size() && along[seg] < want) ++seg;
+    const double len = along[seg] - along[seg - 1];
+    const double f = len > 0 ? std::clamp((want - along[seg - 1]) / len, 0.0, 1.0) : 1.0;
+    samples_.push_back(line[qsizetype(seg - 1)] * (1 - f) + line[qsizetype(seg)] * f);
+  }
+  // The direction at the end, as angleAtPercent(0.98) would give it.
+  const QPointF v = samples_[kSamples] - samples_[kSamples - 1];
+  end_angle_ = (v.x() == 0 && v.y() == 0) ? 0.0 : std::atan2(-v.y(), v.x());
+}
+
+void EdgeItem::rebuildDecorations(bool route_changed) {
   // Arrowhead along the final tangent.
-  const QPointF tip = path_.pointAtPercent(1.0);
-  const double angle = qDegreesToRadians(path_.angleAtPercent(0.98));
+  const QPointF tip = samples_.empty() ? path_.currentPosition() : samples_.back();
   const double size = 7 + width_;
-  const QPointF back(std::cos(angle) * size, -std::sin(angle) * size);
-  const QPointF side(-std::sin(angle) * size * 0.45, -std::cos(angle) * size * 0.45);
+  const QPointF back(std::cos(end_angle_) * size, -std::sin(end_angle_) * size);
+  const QPointF side(-std::sin(end_angle_) * size * 0.45, -std::cos(end_angle_) * size * 0.45);
   arrow_ = QPolygonF({tip, tip - back + side, tip - back - side});
 
-  samples_.clear();
-  constexpr int kSamples = 48;
-  samples_.reserve(kSamples + 1);
-  for (int i = 0; i <= kSamples; ++i)
-    samples_.push_back(path_.pointAtPercent(double(i) / kSamples));
-
   label_ = formatMetric(edge_.metrics, metric_);
-  const QFontMetricsF fm(labelFont());
-  const QPointF mid = path_.pointAtPercent(label_t_);
-  const double lw = fm.horizontalAdvance(label_) + 12, lh = fm.height() + 4;
+  static const QFontMetricsF fm(labelFont());
+  // Measuring text shapes it (HarfBuzz); labels repeat ("12.3 ms"), so widths are remembered.
+  static QHash<QString, double> widths;
+  auto width = widths.constFind(label_);
+  if (width == widths.constEnd()) {
+    if (widths.size() > 20000) widths.clear();
+    width = widths.insert(label_, fm.horizontalAdvance(label_));
+  }
+  const QPointF mid = pointAt(label_t_);
+  const double lw = width.value() + 12, lh = fm.height() + 4;
   label_rect_ = QRectF(mid.x() - lw / 2, mid.y() - lh / 2, lw, lh);
 
   badge_rects_.clear();
-  const QFontMetricsF bm(badgeFont());
+  static const QFontMetricsF bm(badgeFont());
   double x = label_rect_.right() + 3;
   // mTLS is common enough that a word on every edge would be noise: it gets a padlock (a child
   // item with its own tooltip).
@@ -290,28 +393,38 @@ void EdgeItem::rebuildGeometry() {
   addBadge(badges_.canary, "canary");
   addBadge(badges_.rate_limit, "limit");
 
-  QPainterPathStroker stroker;
-  stroker.setWidth(std::max(10.0, width_ + 6));
-  shape_ = stroker.createStroke(path_);
-  shape_.addRect(label_rect_);
-  // The focus halo (width_ + 16) reaches 5 px beyond the shape; the margin covers it.
-  bounds_ = shape_.boundingRect().united(arrow_.boundingRect()).adjusted(-8, -8, 8, 8);
-  for (const auto& b : badge_rects_) bounds_ = bounds_.united(b.first.adjusted(-1, -1, 1, 1));
+  // The bounds hold the curve with the widest stroke (9), its focus halo (width + 16) and the
+  // arrowhead (at most 16 from the tip), plus the label and badges with room to change width:
+  // a new value in the label rarely changes the bounds, so the scene rarely hears of it.
+  constexpr double kCurveMargin = 16 + 8;
+  QRectF needed = route_bounds_.adjusted(-kCurveMargin, -kCurveMargin, kCurveMargin, kCurveMargin);
+  QRectF decor = label_rect_;
+  for (const auto& b : badge_rects_) decor = decor.united(b.first.adjusted(-1, -1, 1, 1));
   if (mtls_badge_->shown())
-    bounds_ = bounds_.united(mtls_badge_->mapRectToParent(mtls_badge_->boundingRect()));
-  label_box_ = labelBoxAt(label_t_).adjusted(-3, -3, 3, 3);
+    decor = decor.united(mtls_badge_->mapRectToParent(mtls_badge_->boundingRect()));
+  label_box_ = decor.adjusted(-3, -3, 3, 3);
+  needed = needed.united(decor.adjusted(-16, -2, 16, 2));
+  if (route_changed ? needed != bounds_ : !bounds_.contains(needed)) {
+    ++counters().geometry_changes;
+    prepareGeometryChange();
+    bounds_ = route_changed ? needed : bounds_.united(needed);
+  }
 }
 
 void EdgeItem::setLabelAt(double t) {
   if (t == label_t_) return;
   label_t_ = t;
-  adjust();
+  if (route_dirty_) {
+    if (!batched_) adjust();
+  } else {
+    rebuildDecorations(false);
+    update();
+  }
 }
 
 QRectF EdgeItem::labelBoxAt(double t) const {
-  // The label pill and the badges after it, as rebuildGeometry() lays them out.
-  const QPointF at = path_.pointAtPercent(t);
-  const QPointF shift = at - path_.pointAtPercent(label_t_);
+  // The label pill and the badges after it, as rebuildDecorations() lays them out.
+  const QPointF shift = pointAt(t) - pointAt(label_t_);
   QRectF box = label_rect_;
   for (const auto& b : badge_rects_) box = box.united(b.first);
   if (mtls_badge_->shown())
@@ -320,7 +433,7 @@ QRectF EdgeItem::labelBoxAt(double t) const {
 }
 
 QPointF EdgeItem::pointAt(double t) const {
-  if (samples_.empty()) return {};
+  if (samples_.size() < 2) return samples_.empty() ? QPointF() : samples_.front();
   const double x = std::clamp(t, 0.0, 1.0) * double(samples_.size() - 1);
   const size_t i = std::min(static_cast<size_t>(x), samples_.size() - 2);
   const double f = x - double(i);
@@ -329,10 +442,42 @@ QPointF EdgeItem::pointAt(double t) const {
 
 QRectF EdgeItem::boundingRect() const { return bounds_; }
 
-QPainterPath EdgeItem::shape() const { return shape_; }
+QPainterPath EdgeItem::shape() const {
+  // Stroked once per curve (a long curve takes a millisecond): the hit width is that of a
+  // middling edge, and the label is added as it is now.
+  if (stroke_.isEmpty()) {
+    QPainterPathStroker stroker;
+    stroker.setWidth(kHitWidth);
+    stroke_ = stroker.createStroke(path_);
+  }
+  QPainterPath shape = stroke_;
+  shape.addRect(label_rect_);
+  return shape;
+}
+
+bool EdgeItem::contains(const QPointF& point) const {
+  // What shape().contains() answers, without stroking: hit tests (clicks, hover) run over
+  // every edge whose bounds hold the point, and on a big graph that is hundreds.
+  if (label_rect_.contains(point)) return true;
+  const double r = kHitWidth / 2;
+  if (!route_bounds_.adjusted(-r, -r, r, r).contains(point)) return false;
+  for (qsizetype i = 1; i < flat_.size(); ++i) {
+    const QPointF a = flat_[i - 1], ab = flat_[i] - a;
+    const double len2 = QPointF::dotProduct(ab, ab);
+    const double t =
+        len2 > 0 ? std::clamp(QPointF::dotProduct(point - a, ab) / len2, 0.0, 1.0) : 0.0;
+    const QPointF d = point - (a + ab * t);
+    if (QPointF::dotProduct(d, d) <= r * r) return true;
+  }
+  return false;
+}
 
 void EdgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget*) {
-  painter->setRenderHint(QPainter::Antialiasing);
+  const double lod = option->levelOfDetailFromTransform(painter->worldTransform());
+  const bool detail = lod >= kDetailLevel;
+  // Far out, thousands of edges cross the view: antialiasing them triples the pixels blended
+  // for lines a pixel or two wide.
+  painter->setRenderHint(QPainter::Antialiasing, detail);
   const bool selected = option->state & QStyle::State_Selected;
   if (focused_) {
     QColor halo = style_.focus;
@@ -351,13 +496,51 @@ void EdgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
     painter->setBrush(Qt::NoBrush);
     painter->drawPath(path_);
   }
-  QPen pen(color_, width_, edge_.idle() ? Qt::DashLine : Qt::SolidLine, Qt::RoundCap);
+  // Far out, the curve is drawn as its samples (the same curve to a fraction of a pixel) and an
+  // idle edge is thin and faded rather than dashed: stroking dashes costs more than the rest.
+  const bool dashed = edge_.idle() && detail;
+  QPen pen(color_, width_, dashed ? Qt::DashLine : Qt::SolidLine, Qt::RoundCap);
   painter->setPen(pen);
   painter->setBrush(Qt::NoBrush);
-  painter->drawPath(path_);
-  painter->setPen(Qt::NoPen);
-  painter->setBrush(color_);
-  painter->drawPolygon(arrow_);
+  if (!detail && samples_.size() >= 2) {
+    painter->drawPolyline(samples_.data(), static_cast<int>(samples_.size()));
+  } else {
+    // Zoomed in, a long curve crosses the view: stroking all of it (and filling that outline)
+    // costs in proportion to its whole length. Only the runs of the flattened curve near the
+    // exposed rect are drawn.
+    const double m = width_ + 4;
+    const QRectF view = option->exposedRect.adjusted(-m, -m, m, m);
+    if (view.contains(route_bounds_) || flat_.size() < 2) {
+      painter->drawPath(path_);
+    } else {
+      QPolygonF run;
+      auto flush = [&] {
+        if (run.size() >= 2) painter->drawPolyline(run);
+        run.clear();
+      };
+      for (qsizetype i = 1; i < flat_.size(); ++i) {
+        const QPointF a = flat_[i - 1], b = flat_[i];
+        const bool near =
+            std::max(a.x(), b.x()) >= view.left() && std::min(a.x(), b.x()) <= view.right() &&
+            std::max(a.y(), b.y()) >= view.top() && std::min(a.y(), b.y()) <= view.bottom();
+        if (near) {
+          if (run.isEmpty()) run << a;
+          run << b;
+        } else {
+          flush();
+        }
+      }
+      flush();
+    }
+  }
+  // The arrowhead is 7 to 16 units long: below a fifth it would be a speck.
+  if (lod >= kArrowLevel) {
+    painter->setPen(Qt::NoPen);
+    painter->setBrush(color_);
+    painter->drawPolygon(arrow_);
+  }
+  // Labels and badges give way to colour and width when they could not be read.
+  if (!detail) return;
 
   // Label pill.
   painter->setFont(labelFont());
@@ -427,7 +610,10 @@ void MtlsBadgeItem::setState(const cp::WindowMetrics& m, bool required_by_policy
   update();
 }
 
-void MtlsBadgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem*, QWidget*) {
+void MtlsBadgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget*) {
+  // Gives way with the label it sits next to.
+  if (option->levelOfDetailFromTransform(painter->worldTransform()) < EdgeItem::kDetailLevel)
+    return;
   painter->setRenderHint(QPainter::Antialiasing);
   const QColor colour = state_ == cp::EdgeTransport::kMtls        ? style_.healthy
                         : state_ == cp::EdgeTransport::kMixed     ? style_.warning
@@ -497,6 +683,8 @@ void TrafficLayer::advance(double seconds) {
 void TrafficLayer::paint(QPainter* painter, const QStyleOptionGraphicsItem* option,
                          QWidget* widget) {
   if (widget != viewport_) return;
+  // Far out the dots would be specks over thousands of edges: colour and width say it.
+  if (option->levelOfDetailFromTransform(painter->worldTransform()) < kDotLevel) return;
   painter->setRenderHint(QPainter::Antialiasing);
   painter->setPen(Qt::NoPen);
   const QRectF exposed = option->exposedRect;

@@ -67,11 +67,34 @@ class NodeItem : public QGraphicsItem {
 // both ends sit where the layout put them, otherwise from a computed cubic. Colour = health,
 // width = traffic, label = the chosen metric, badges from policies; idle edges fade. Geometry,
 // label and badges are computed once per update so paint() only draws.
+//
+// Cost at scale (docs/graph-scale.md): the curve is flattened and sampled only when an end
+// moves or the route changes (adjust()); a metric update (setEdge) recomputes the label and
+// badges and calls prepareGeometryChange() only when they reach beyond the bounding rect, which
+// otherwise stays as it is. Hit tests measure the distance to the flattened curve (contains());
+// shape() strokes the curve once, on its first call after the curve changed.
+// Inside an EdgeGeometryBatch, adjust() only marks the edge; the batch rebuilds each marked
+// edge once when it ends. At low zoom (level of detail below kDetailLevel) paint() leaves out
+// the label and badges and keeps the colour and width.
 class EdgeItem : public QGraphicsItem {
  public:
   enum { Type = UserType + 2 };
+  // Below this level of detail (QStyleOptionGraphicsItem::levelOfDetailFromTransform) labels,
+  // badges and the padlock give way to colour and width alone.
+  static constexpr double kDetailLevel = 0.45;
+  // Below this one the arrowhead (two or three pixels then) is left out too.
+  static constexpr double kArrowLevel = 0.2;
+
+  // Counters for tests and benchmarks (GUI thread only): how many times any edge flattened its
+  // curve, and how many times any edge announced a geometry change to the scene.
+  struct Counters {
+    quint64 route_rebuilds = 0;
+    quint64 geometry_changes = 0;
+  };
+  static Counters& counters();
 
   EdgeItem(NodeItem* source, NodeItem* destination);
+  ~EdgeItem() override;
 
   void setEdge(const cp::ServiceEdge& edge, EdgeMetric metric, const EdgeBadges& badges,
                const GraphStyle& style, const HealthThresholds& thresholds);
@@ -111,10 +134,18 @@ class EdgeItem : public QGraphicsItem {
   int type() const override { return Type; }
   QRectF boundingRect() const override;
   QPainterPath shape() const override;
+  bool contains(const QPointF& point) const override;
   void paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget* widget) override;
 
  private:
-  void rebuildGeometry();
+  friend class EdgeGeometryBatch;
+  // How wide the curve is for clicks and hover.
+  static constexpr double kHitWidth = 12;
+  // The curve from the ends (or the layout's route): path, samples, end tangent.
+  void rebuildRoute();
+  // Arrow, label, badges and padlock along the curve; the bounding rect when they outgrow it
+  // (or, after a new curve, whenever it differs).
+  void rebuildDecorations(bool route_changed);
   QString tooltipText() const;
 
   NodeItem* source_;
@@ -135,13 +166,34 @@ class EdgeItem : public QGraphicsItem {
   QPainterPath layout_route_;
   QPointF layout_source_, layout_dest_;
 
-  QPainterPath path_, shape_;
+  QPainterPath path_;
+  mutable QPainterPath stroke_;  // the curve stroked kHitWidth wide, on demand; empty: not yet
+  QRectF route_bounds_;          // the curve's control points
+  double end_angle_ = 0;         // radians, the curve's direction at its end
   QPolygonF arrow_;
   QString label_;
   QRectF label_rect_;
   std::vector<std::pair<QRectF, QString>> badge_rects_;
-  std::vector<QPointF> samples_;  // the curve sampled evenly, for the traffic dots
+  std::vector<QPointF> samples_;  // the curve sampled evenly by length: pointAt, traffic dots
+  QPolygonF flat_;                // the curve flattened: drawn in parts when zoomed in
   QRectF bounds_;
+  bool route_dirty_ = true;  // adjust() inside a batch: rebuild when the batch ends
+  bool batched_ = false;     // queued in the current batch
+};
+
+// While one exists (GUI thread), EdgeItem::adjust() only marks an edge: moving many services
+// (a layout) re-routes each edge once, when the outermost batch ends, instead of once per end
+// moved. Nestable.
+class EdgeGeometryBatch {
+ public:
+  EdgeGeometryBatch();
+  ~EdgeGeometryBatch();
+  EdgeGeometryBatch(const EdgeGeometryBatch&) = delete;
+  EdgeGeometryBatch& operator=(const EdgeGeometryBatch&) = delete;
+  // An edge being deleted leaves the pending list.
+  static void forget(EdgeItem* edge);
+  static bool active();
+  static void add(EdgeItem* edge);
 };
 
 // The padlock on an edge: closed and green when every request of the window used mutual TLS,
@@ -176,12 +228,18 @@ class MtlsBadgeItem : public QGraphicsItem {
 // main view's viewport (not the minimap, not exports).
 class TrafficLayer : public QGraphicsItem {
  public:
+  // Below this level of detail no dots are drawn (the view then stops animating them).
+  static constexpr double kDotLevel = 0.3;
   explicit TrafficLayer(QWidget* viewport);
   void setEdges(std::vector<EdgeItem*> edges);
   void advance(double seconds);
   void setBounds(const QRectF& bounds);
 
   QRectF boundingRect() const override { return bounds_; }
+  // Never hit: the layer covers the whole graph, and a press on it is a press on the background
+  // (which pans).
+  QPainterPath shape() const override { return {}; }
+  bool contains(const QPointF&) const override { return false; }
   void paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget* widget) override;
 
  private:

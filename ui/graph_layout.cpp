@@ -6,6 +6,7 @@
 #include <QElapsedTimer>
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <numeric>
 #include <string>
 #include <unordered_map>
@@ -295,8 +296,44 @@ int separateOverlaps(QHash<QString, QPointF>* centres, const QSet<QString>& fixe
   return moved;
 }
 
+int dotWorkEstimate(const LayoutInput& input) {
+  const int n = static_cast<int>(input.nodes.size());
+  QHash<QString, int> index;
+  index.reserve(n);
+  for (int i = 0; i < n; ++i) index.insert(input.nodes[static_cast<size_t>(i)].id, i);
+  std::vector<std::vector<int>> out(static_cast<size_t>(n));
+  std::vector<int> indegree(static_cast<size_t>(n), 0), rank(static_cast<size_t>(n), 0);
+  std::vector<std::pair<int, int>> edges;
+  edges.reserve(input.edges.size());
+  for (const auto& e : input.edges) {
+    const int a = index.value(e.source, -1), b = index.value(e.destination, -1);
+    if (a < 0 || b < 0 || a == b) continue;
+    out[static_cast<size_t>(a)].push_back(b);
+    ++indegree[static_cast<size_t>(b)];
+    edges.emplace_back(a, b);
+  }
+  // Longest-path ranks (Kahn's order); services on a cycle keep the rank reached so far.
+  std::vector<int> queue;
+  for (int i = 0; i < n; ++i) {
+    if (indegree[static_cast<size_t>(i)] == 0) queue.push_back(i);
+  }
+  for (size_t q = 0; q < queue.size(); ++q) {
+    const int v = queue[q];
+    for (int w : out[static_cast<size_t>(v)]) {
+      rank[static_cast<size_t>(w)] =
+          std::max(rank[static_cast<size_t>(w)], rank[static_cast<size_t>(v)] + 1);
+      if (--indegree[static_cast<size_t>(w)] == 0) queue.push_back(w);
+    }
+  }
+  long long work = n;
+  for (const auto& [a, b] : edges)
+    work += std::max(0, std::abs(rank[static_cast<size_t>(b)] - rank[static_cast<size_t>(a)]) - 1);
+  return static_cast<int>(std::min<long long>(work, INT32_MAX));
+}
+
 LayoutResult computeLayout(const LayoutInput& input) {
-  if (input.edges.size() > static_cast<size_t>(kDotEdgeLimit))
+  if (input.edges.size() > static_cast<size_t>(kDotEdgeLimit) ||
+      dotWorkEstimate(input) > kDotWorkLimit)
     return computeFastLayeredLayout(input);
   return computeDotLayout(input);
 }

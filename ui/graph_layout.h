@@ -49,6 +49,13 @@ struct LayoutResult {
 // during crossing minimisation), so computeLayout() switches to computeFastLayeredLayout().
 inline constexpr int kDotEdgeLimit = 1500;
 
+// What `dot` has to place: the services plus one virtual node per rank an edge crosses
+// (longest-path ranks). Edges that span many ranks (a random call graph) multiply dot's work:
+// 300 services / 1,200 such edges (about 5,800) took 5-9 s, a layered 300 / 1,200 (about 460)
+// under a second. Above kDotWorkLimit computeLayout() uses the fast layered layout. Thread-safe.
+int dotWorkEstimate(const LayoutInput& input);
+inline constexpr int kDotWorkLimit = 2500;
+
 // Computes a left-to-right layered layout with Graphviz `dot`, linked as a library with the dot
 // layout plugin registered in-process (no plugin cache, no `dot` executable).
 //
@@ -73,8 +80,8 @@ std::optional<std::pair<QString, QString>> findOverlap(const QHash<QString, QPoi
 int separateOverlaps(QHash<QString, QPointF>* centres, const QSet<QString>& fixed,
                      const QSizeF& size, double gap);
 
-// dot up to kDotEdgeLimit edges, the fast layered layout above it. Same threading rule as
-// computeDotLayout().
+// dot up to kDotEdgeLimit edges and kDotWorkLimit of estimated work, the fast layered layout
+// above either. Same threading rule as computeDotLayout().
 LayoutResult computeLayout(const LayoutInput& input);
 
 }  // namespace meshdeck::ui

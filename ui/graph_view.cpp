@@ -10,6 +10,7 @@
 #include <QWheelEvent>
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 #include "ui/graph_items.h"
 #include "ui/minimap.h"
@@ -29,8 +30,11 @@ GraphView::GraphView(QWidget* parent)
   qRegisterMetaType<LayoutResult>();
   qRegisterMetaType<GraphSelection>();
   setScene(scene_);
-  // BSP indexing pays off for hit tests on big graphs; items move rarely.
-  scene_->setItemIndexMethod(QGraphicsScene::BspTreeIndex);
+  // No index: a BSP tree re-files an item on every geometry change, at a cost that grows with
+  // the scene (long edges span many of its leaves), so a restyle of every edge cost O(edges²)
+  // and a 5,000-edge graph never appeared. Painting culls by bounding rect in one pass over the
+  // items, and hit tests are a linear scan: both cheap next to drawing (docs/graph-scale.md).
+  scene_->setItemIndexMethod(QGraphicsScene::NoIndex);
   setRenderHints(QPainter::Antialiasing | QPainter::TextAntialiasing);
   setDragMode(QGraphicsView::ScrollHandDrag);
   setTransformationAnchor(QGraphicsView::AnchorUnderMouse);
@@ -81,10 +85,19 @@ GraphView::GraphView(QWidget* parent)
   animation_.setInterval(33);
   connect(&animation_, &QTimer::timeout, this, [this] {
     const double dt = frame_clock_.isValid() ? double(frame_clock_.restart()) / 1000.0 : 0.0;
-    traffic_->advance(std::min(dt, 0.2));
+    // Zoomed out too far for dots, the layer draws nothing: repainting it (and so every edge
+    // under it) 30 times a second would only cost time.
+    if (transform().m11() >= TrafficLayer::kDotLevel && !inGesture())
+      traffic_->advance(std::min(dt, 0.2));
   });
   frame_clock_.start();
   animation_.start();
+  gesture_settle_.setSingleShot(true);
+  gesture_settle_.setInterval(kGestureSettleMs);
+  connect(&gesture_settle_, &QTimer::timeout, this, [this] {
+    gesture_frame_ = QPixmap();
+    viewport()->update();
+  });
   style_ = GraphStyle::fromPalette(palette());
   setBackgroundBrush(style_.background);
 }
@@ -100,6 +113,7 @@ EdgeItem* GraphView::edgeItem(const QString& source, const QString& destination)
 
 void GraphView::showSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot) {
   if (!snapshot) return;
+  auto batch = std::make_unique<EdgeGeometryBatch>();
   snapshot_ = std::move(snapshot);
   bool topology_changed = false;
 
@@ -189,6 +203,7 @@ void GraphView::showSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot) 
     layout_wanted_ = true;
     sendLayout();
   }
+  batch.reset();
   applyFilters();
   if (!animating()) arrangeLabels();
 }
@@ -301,6 +316,8 @@ void GraphView::applyLayout(const LayoutResult& result, bool full) {
       if (!fixed_only) keep_places = false;
     }
   }
+  // Every edge is re-routed once, after all moves, not once per end moved.
+  auto batch = std::make_unique<EdgeGeometryBatch>();
   if (!keep_places) {
     centres.clear();
     fixed.clear();
@@ -353,6 +370,7 @@ void GraphView::applyLayout(const LayoutResult& result, bool full) {
   const bool first = !first_layout_done_;
   first_layout_done_ = true;
   moveNodes(targets);
+  batch.reset();
   // Items placed by this layout become visible here; the fit measures visible items only.
   applyFilters();
   if (!animating()) arrangeLabels();
@@ -392,6 +410,7 @@ void GraphView::moveNodes(const QHash<QString, QPointF>& targets) {
 }
 
 void GraphView::onMoveStep(double t) {
+  auto batch = std::make_unique<EdgeGeometryBatch>();
   for (auto it = moves_.cbegin(); it != moves_.cend(); ++it) {
     NodeItem* node = nodes_.value(it.key());
     // A service the user grabbed while it moved is theirs.
@@ -399,6 +418,7 @@ void GraphView::onMoveStep(double t) {
     const auto& [from, to] = it.value();
     node->placeAt(t >= 1.0 ? to : from + (to - from) * t);
   }
+  batch.reset();  // the edges follow before labels are arranged
   if (t >= 1.0) {
     moves_.clear();
     arrangeLabels();
@@ -476,6 +496,7 @@ void GraphView::setPolicies(const std::vector<cp::PolicyInfo>& policies) {
 
 void GraphView::restyle() {
   if (!snapshot_) return;
+  auto batch = std::make_unique<EdgeGeometryBatch>();
   for (const auto& s : snapshot_->services) {
     if (NodeItem* n = nodes_.value(QString::fromStdString(s.name))) {
       n->setService(s, style_, thresholds_);
@@ -487,6 +508,7 @@ void GraphView::restyle() {
       item->setEdge(e, metric_, badgesFor(e), style_, thresholds_);
     }
   }
+  batch.reset();
   applyFilters();
 }
 
@@ -713,10 +735,18 @@ void GraphView::fitRect(const QRectF& r) {
 
 void GraphView::zoomBy(double factor) {
   auto_fit_ = false;
+  gestureStep();
   const double current = transform().m11();
   const double next = std::clamp(current * factor, 0.05, 4.0);
   scale(next / current, next / current);
   updateMinimapVisibility();
+}
+
+void GraphView::panBy(int dx, int dy) {
+  auto_fit_ = false;
+  gestureStep();
+  horizontalScrollBar()->setValue(horizontalScrollBar()->value() + dx);
+  verticalScrollBar()->setValue(verticalScrollBar()->value() + dy);
 }
 
 void GraphView::resetZoom() {
@@ -771,8 +801,66 @@ void GraphView::resizeEvent(QResizeEvent* event) {
 
 void GraphView::mousePressEvent(QMouseEvent* event) {
   // Dragging the background pans: from then on the user owns the viewport.
-  if (itemAt(event->position().toPoint()) == nullptr) auto_fit_ = false;
+  if (itemAt(event->position().toPoint()) == nullptr) {
+    auto_fit_ = false;
+    panning_ = event->button() == Qt::LeftButton;
+  }
   QGraphicsView::mousePressEvent(event);
+}
+
+void GraphView::mouseMoveEvent(QMouseEvent* event) {
+  if (panning_ && (event->buttons() & Qt::LeftButton)) gestureStep();
+  QGraphicsView::mouseMoveEvent(event);
+}
+
+void GraphView::mouseReleaseEvent(QMouseEvent* event) {
+  panning_ = false;
+  QGraphicsView::mouseReleaseEvent(event);
+}
+
+void GraphView::gestureStep() {
+  if (!gesture_frame_.isNull()) {
+    gesture_settle_.start();
+    return;
+  }
+  // A graph that repaints in a frame's time is simply repainted.
+  if (last_full_paint_ms_ < kGestureFrameMs || !viewport()->isVisible()) return;
+  const qreal dpr = viewport()->devicePixelRatioF();
+  QPixmap frame(viewport()->size() * dpr);
+  frame.setDevicePixelRatio(dpr);
+  frame.fill(style_.background);
+  {
+    QPainter painter(&frame);
+    render(&painter, QRectF(QPointF(0, 0), QSizeF(viewport()->size())), viewport()->rect());
+  }
+  gesture_frame_ = frame;
+  gesture_from_ = viewportTransform().inverted();
+  gesture_settle_.start();
+}
+
+void GraphView::scrollContentsBy(int dx, int dy) {
+  QGraphicsView::scrollContentsBy(dx, dy);
+  // The frame is drawn moved, not scrolled in pieces.
+  if (inGesture()) viewport()->update();
+}
+
+void GraphView::paintEvent(QPaintEvent* event) {
+  if (inGesture()) {
+    QPainter painter(viewport());
+    painter.fillRect(viewport()->rect(), style_.background);
+    // Old viewport pixels -> scene -> new viewport pixels.
+    painter.setTransform(gesture_from_ * viewportTransform());
+    painter.setRenderHint(QPainter::SmoothPixmapTransform);
+    painter.drawPixmap(QPointF(0, 0), gesture_frame_);
+    return;
+  }
+  QElapsedTimer timer;
+  timer.start();
+  QGraphicsView::paintEvent(event);
+  // Only a repaint of (nearly) the whole viewport says what a zoom step would cost.
+  const QRect r = event->rect();
+  if (r.width() * r.height() >= viewport()->width() * viewport()->height() * 3 / 4)
+    last_full_paint_ms_ = double(timer.nsecsElapsed()) / 1e6;
 }
 
 void GraphView::updateMinimapVisibility() {

@@ -3,6 +3,7 @@
 #include <QElapsedTimer>
 #include <QGraphicsView>
 #include <QHash>
+#include <QPixmap>
 #include <QSet>
 #include <QThread>
 #include <QTimer>
@@ -114,7 +115,18 @@ class GraphView : public QGraphicsView {
 
   void fitGraph();
   void zoomBy(double factor);
+  // Moves the view by this many pixels, as dragging the background does.
+  void panBy(int dx, int dy);
   void resetZoom();
+  // While the user zooms or drag-pans a graph whose full repaint is slow (over kGestureFrameMs),
+  // the view shows the frame it had when the gesture began, moved and scaled, and repaints in
+  // full kGestureSettleMs after the last step (as map viewers and Cytoscape's
+  // textureOnViewport do). True while it does.
+  static constexpr double kGestureFrameMs = 20;
+  static constexpr int kGestureSettleMs = 150;
+  bool inGesture() const { return !gesture_frame_.isNull(); }
+  // How long the last full repaint of the viewport took.
+  double lastFullPaintMilliseconds() const { return last_full_paint_ms_; }
 
   // The graph as shown (visible items, no animation, no selection or Find highlight) for
   // export.
@@ -139,6 +151,10 @@ class GraphView : public QGraphicsView {
  protected:
   void wheelEvent(QWheelEvent* event) override;
   void mousePressEvent(QMouseEvent* event) override;
+  void mouseMoveEvent(QMouseEvent* event) override;
+  void mouseReleaseEvent(QMouseEvent* event) override;
+  void scrollContentsBy(int dx, int dy) override;
+  void paintEvent(QPaintEvent* event) override;
   void resizeEvent(QResizeEvent* event) override;
   void changeEvent(QEvent* event) override;
   void drawBackground(QPainter* painter, const QRectF& rect) override;
@@ -160,6 +176,8 @@ class GraphView : public QGraphicsView {
   void updateMinimapVisibility();
   EdgeBadges badgesFor(const cp::ServiceEdge& edge) const;
   void updateEmptyMessage();
+  // A zoom or pan step: keeps (or starts) the gesture frame.
+  void gestureStep();
 
   QGraphicsScene* scene_;
   const common::TimeSource* clock_ = &common::RealTimeSource::instance();
@@ -170,6 +188,11 @@ class GraphView : public QGraphicsView {
   TrafficLayer* traffic_;
   QTimer animation_;
   QElapsedTimer frame_clock_;
+  QPixmap gesture_frame_;    // the view when the gesture began
+  QTransform gesture_from_;  // viewport -> scene when it was taken
+  QTimer gesture_settle_;
+  double last_full_paint_ms_ = 0;
+  bool panning_ = false;  // the background is being dragged
 
   std::shared_ptr<const cp::GraphSnapshot> snapshot_;
   QHash<QString, NodeItem*> nodes_;

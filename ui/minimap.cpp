@@ -3,6 +3,7 @@
 #include <QMouseEvent>
 #include <QPainter>
 #include <QScrollBar>
+#include <QTimer>
 
 namespace meshdeck::ui {
 
@@ -11,11 +12,30 @@ Minimap::Minimap(QGraphicsView* main_view, QWidget* parent)
   setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
   setVerticalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
   setInteractive(false);
+  // A change in the scene (traffic dots 30 times a second, every edge on a metric update) does
+  // not repaint the overview: on a big graph that repaint cost more than the main view's. It
+  // is repainted when the main view moves (at most 4 times a second), at refit(), and once every
+  // two seconds.
+  setViewportUpdateMode(QGraphicsView::NoViewportUpdate);
+  auto* refresh = new QTimer(this);
+  refresh->setInterval(2000);
+  connect(refresh, &QTimer::timeout, this, [this] {
+    if (isVisible()) viewport()->update();
+  });
+  refresh->start();
   setRenderHint(QPainter::Antialiasing, false);
   setFrameShape(QFrame::Box);
   setCursor(Qt::PointingHandCursor);
   setToolTip(tr("Overview: click to move the view"));
-  auto repaint = [this] { viewport()->update(); };
+  // The main view moving repaints the overview (its outline of the view) at most 4 times a
+  // second: a pan or zoom moves it on every step, and the overview draws the whole graph.
+  auto* moved = new QTimer(this);
+  moved->setSingleShot(true);
+  moved->setInterval(250);
+  connect(moved, &QTimer::timeout, this, [this] { viewport()->update(); });
+  auto repaint = [moved] {
+    if (!moved->isActive()) moved->start();
+  };
   connect(main_view_->horizontalScrollBar(), &QScrollBar::valueChanged, this, repaint);
   connect(main_view_->verticalScrollBar(), &QScrollBar::valueChanged, this, repaint);
 }

@@ -5,7 +5,9 @@
 namespace meshdeck::ui {
 
 // An overview of the whole scene in a corner of the graph view: the part the main view shows is
-// outlined, and clicking or dragging moves the main view there.
+// outlined, and clicking or dragging moves the main view there. It is not repainted by changes
+// in the scene (see the constructor): after a move of the main view (at most 4 times a second),
+// a refit, and every two seconds.
 class Minimap : public QGraphicsView {
   Q_OBJECT
 

@@ -70,6 +70,30 @@ class GraphLayoutTest : public QObject {
     QVERIFY(meshdeck::ui::computeDotLayout(LayoutInput{}).ok);
   }
 
+  void longEdgesCountAsDotWork() {
+    // A chain of 4 ranks: services only. One edge from the first to the last crosses two ranks.
+    LayoutInput chain;
+    for (const char* n : {"a", "b", "c", "d"}) chain.nodes.push_back({n, QSizeF(100, 40)});
+    chain.edges = {{"a", "b"}, {"b", "c"}, {"c", "d"}};
+    QCOMPARE(meshdeck::ui::dotWorkEstimate(chain), 4);
+    chain.edges.push_back({"a", "d"});
+    QCOMPARE(meshdeck::ui::dotWorkEstimate(chain), 4 + 2);
+    // Few edges but long ones (every service calls every later one): past the limit, so the
+    // view gets the fast layout (no routes) although dot would take the edge count.
+    LayoutInput dense;
+    const int n = 90;
+    for (int i = 0; i < n; ++i) dense.nodes.push_back({QString::number(i), QSizeF(100, 40)});
+    for (int i = 0; i < n; ++i) {
+      for (int j = i + 1; j < n && j <= i + 12; ++j)
+        dense.edges.push_back({QString::number(i), QString::number(j)});
+    }
+    QVERIFY(dense.edges.size() <= static_cast<size_t>(meshdeck::ui::kDotEdgeLimit));
+    QVERIFY(meshdeck::ui::dotWorkEstimate(dense) > meshdeck::ui::kDotWorkLimit);
+    const LayoutResult r = meshdeck::ui::computeLayout(dense);
+    QVERIFY(r.ok);
+    QVERIFY(r.routes.isEmpty());
+  }
+
   void largeGraphsUseTheFastLayeredLayout() {
     const auto snap = FakeControlPlane::syntheticSnapshot(1000, 5000, 11);
     const LayoutInput in = inputFrom(snap);

@@ -1,0 +1,196 @@
+// The graph's cost grows linearly with its size (issue 18), checked by counting, not timing:
+// a restyle or a metric update of N edges re-routes none of them and announces at most N
+// geometry changes to a scene that keeps no index (a BSP index re-files every changed item at
+// a cost that grows with the scene: O(N²) per restyle); a layout re-routes each edge once, not
+// once per end moved; dragging a service re-routes only its edges. And the level of detail:
+// far out, labels give way to colour and width.
+#include <QtTest>
+#include <memory>
+
+#include "support/fake_control_plane.h"
+#include "ui/graph_items.h"
+#include "ui/graph_style.h"
+#include "ui/graph_view.h"
+
+using meshdeck::testing::FakeControlPlane;
+using namespace meshdeck;
+
+namespace {
+
+constexpr int kServices = 400;
+constexpr int kEdges = 2000;
+
+// Every metric of every service and edge changed, as the next second brings.
+std::shared_ptr<const cp::GraphSnapshot> nextSecond(const cp::GraphSnapshot& base, double f) {
+  auto s = std::make_shared<cp::GraphSnapshot>(base);
+  auto change = [f](cp::WindowMetrics& m) {
+    m.requests_per_second = m.requests_per_second * f + 1;
+    m.requests = static_cast<uint64_t>(double(m.requests) * f) + 10;
+    m.p50_ms = m.p50_ms * f + 1;
+    m.p90_ms = m.p90_ms * f + 2;
+    m.p99_ms = m.p99_ms * f + 3;
+    m.success_rate = std::max(0.0, m.success_rate - 0.001);
+    m.mtls_requests = m.requests;
+  };
+  for (auto& n : s->services) change(n.inbound);
+  for (auto& e : s->edges) change(e.metrics);
+  return s;
+}
+
+// How many pixels in `rect` of `image` are dark (text in the light palette).
+int darkPixels(const QImage& image, const QRect& rect) {
+  int dark = 0;
+  for (int y = std::max(0, rect.top()); y <= std::min(image.height() - 1, rect.bottom()); ++y) {
+    for (int x = std::max(0, rect.left()); x <= std::min(image.width() - 1, rect.right()); ++x) {
+      const QColor c = image.pixelColor(x, y);
+      if (c.red() < 90 && c.green() < 90 && c.blue() < 90) ++dark;
+    }
+  }
+  return dark;
+}
+
+}  // namespace
+
+class GraphScaleTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void init() {
+    view_ = std::make_unique<ui::GraphView>();
+    view_->setAnimationDuration(0);
+    view_->resize(1000, 700);
+    view_->show();
+    QVERIFY(QTest::qWaitForWindowExposed(view_.get()));
+    base_ = FakeControlPlane::syntheticSnapshot(kServices, kEdges, 7);
+    view_->showSnapshot(std::make_shared<const cp::GraphSnapshot>(base_));
+    QTRY_COMPARE_WITH_TIMEOUT(view_->layoutsDone(), quint64(1), 20000);
+    QCOMPARE(view_->edgeCount(), static_cast<int>(base_.edges.size()));
+    QVERIFY(view_->edgeCount() >= kEdges * 9 / 10);
+  }
+  void cleanup() { view_.reset(); }
+
+  void sceneKeepsNoIndex() { QCOMPARE(view_->scene()->itemIndexMethod(), QGraphicsScene::NoIndex); }
+
+  void restyleNeitherReroutesNorChangesGeometry() {
+    // The path of the issue's stack: the policies panel reports, the view restyles every edge.
+    ui::EdgeItem::counters() = {};
+    view_->setPolicies({});
+    QCOMPARE(ui::EdgeItem::counters().route_rebuilds, quint64(0));
+    QCOMPARE(ui::EdgeItem::counters().geometry_changes, quint64(0));
+    // Another label metric: every label changes, the curves do not.
+    view_->setMetric(ui::EdgeMetric::kRequestRate);
+    QCOMPARE(ui::EdgeItem::counters().route_rebuilds, quint64(0));
+    QVERIFY2(ui::EdgeItem::counters().geometry_changes <= quint64(view_->edgeCount()),
+             qPrintable(QString::number(ui::EdgeItem::counters().geometry_changes)));
+  }
+
+  void metricUpdatesStayLinear() {
+    ui::EdgeItem::counters() = {};
+    const quint64 layouts = view_->layoutsDone();
+    for (int second = 1; second <= 5; ++second)
+      view_->showSnapshot(nextSecond(base_, 1.0 + 0.1 * second));
+    QCOMPARE(view_->layoutsDone(), layouts);  // metrics only: no layout
+    QCOMPARE(ui::EdgeItem::counters().route_rebuilds, quint64(0));
+    // Labels change width; the bounds leave room for that, so most updates change nothing.
+    // At most one announcement per edge and update, whatever the size.
+    QVERIFY2(ui::EdgeItem::counters().geometry_changes <= quint64(5 * view_->edgeCount()),
+             qPrintable(QString::number(ui::EdgeItem::counters().geometry_changes)));
+  }
+
+  void layoutReroutesEachEdgeOnce() {
+    // A new service and edge while the topology is still growing: a full layout moves every
+    // service; each edge must be re-routed once, not once per end moved.
+    auto grown = std::make_shared<cp::GraphSnapshot>(base_);
+    cp::ServiceNode n;
+    n.name = "newcomer";
+    grown->services.push_back(n);
+    cp::ServiceEdge e;
+    e.source = base_.services.front().name;
+    e.destination = "newcomer";
+    grown->edges.push_back(e);
+    ui::EdgeItem::counters() = {};
+    const quint64 layouts = view_->layoutsDone();
+    view_->showSnapshot(grown);
+    QTRY_COMPARE_WITH_TIMEOUT(view_->layoutsDone(), layouts + 1, 20000);
+    QVERIFY(!view_->animating());
+    const quint64 edges = quint64(view_->edgeCount());
+    QVERIFY2(ui::EdgeItem::counters().route_rebuilds <= edges + 1,
+             qPrintable(QStringLiteral("%1 re-routes for %2 edges")
+                            .arg(ui::EdgeItem::counters().route_rebuilds)
+                            .arg(edges)));
+  }
+
+  void draggingAServiceReroutesOnlyItsEdges() {
+    ui::NodeItem* node = view_->nodeItem(QString::fromStdString(base_.services[10].name));
+    QVERIFY(node != nullptr);
+    ui::EdgeItem::counters() = {};
+    node->setPos(node->pos() + QPointF(40, 30));
+    QCOMPARE(ui::EdgeItem::counters().route_rebuilds, quint64(node->edges().size()));
+  }
+
+  void labelsGiveWayToColourFarOut() {
+    // One edge alone in a scene, drawn at 1:1 and at a fifth.
+    QGraphicsScene scene;
+    const ui::GraphStyle style = ui::GraphStyle::fromPalette(QPalette(Qt::white));
+    auto* a = new ui::NodeItem("a");
+    auto* b = new ui::NodeItem("b");
+    scene.addItem(a);
+    scene.addItem(b);
+    for (ui::NodeItem* n : {a, b}) {
+      cp::ServiceNode service;
+      service.name = n->name().toStdString();
+      service.tier = "frontend";
+      n->setService(service, style, ui::HealthThresholds{});
+    }
+    a->placeAt(QPointF(0, 0));
+    b->placeAt(QPointF(600, 0));
+    auto* edge = new ui::EdgeItem(a, b);
+    scene.addItem(edge);
+    cp::ServiceEdge e;
+    e.source = "a";
+    e.destination = "b";
+    e.metrics.requests = 6000;
+    e.metrics.requests_per_second = 100;
+    e.metrics.p99_ms = 888;
+    e.metrics.success_rate = 1.0;
+    edge->setEdge(e, ui::EdgeMetric::kP99, ui::EdgeBadges{}, style, ui::HealthThresholds{});
+    const QRectF source = scene.itemsBoundingRect();
+    auto render = [&](double scale, QRect* label) {
+      QImage image((source.size() * scale).toSize() + QSize(2, 2), QImage::Format_ARGB32);
+      image.fill(Qt::white);
+      QPainter p(&image);
+      scene.render(&p, QRectF(QPointF(0, 0), source.size() * scale), source);
+      p.end();
+      const QRectF r = edge->labelBox().translated(-source.topLeft());
+      *label = QRectF(r.topLeft() * scale, r.size() * scale).toAlignedRect();
+      return image;
+    };
+    QRect near_label, far_label;
+    const QImage near = render(1.0, &near_label);
+    const QImage far = render(0.2, &far_label);
+    QVERIFY(0.2 < ui::EdgeItem::kDetailLevel);
+    // Near: the label's digits are there. Far: no text, but the edge keeps its colour.
+    QVERIFY(darkPixels(near, near_label) > 10);
+    QCOMPARE(darkPixels(far, far_label), 0);
+    QCOMPARE(darkPixels(far, far.rect()), 0);  // nor the services' names
+    // Where the label was, the curve now shows in its health colour (amber: p99 above the
+    // warning threshold; antialiased at under a pixel, so the hue, not the exact colour).
+    const QColor amber = edge->color();
+    QCOMPARE(amber, style.healthColor(ui::Health::kWarning));
+    int coloured = 0;
+    for (int y = far_label.top(); y <= far_label.bottom(); ++y) {
+      for (int x = far_label.left(); x <= far_label.right(); ++x) {
+        const QColor c = far.pixelColor(x, y);
+        if (c.hsvSaturation() > 30 && std::abs(c.hsvHue() - amber.hsvHue()) < 25) ++coloured;
+      }
+    }
+    QVERIFY2(coloured >= 3, qPrintable(QString::number(coloured)));
+  }
+
+ private:
+  std::unique_ptr<ui::GraphView> view_;
+  cp::GraphSnapshot base_;
+};
+
+QTEST_MAIN(GraphScaleTest)
+#include "graph_scale_test.moc"
