@@ -78,19 +78,20 @@ bool edgeReportFromProto(const v1::EdgeStats& in, EdgeReport* out, std::string* 
   }
   out->latency = SparseHistogram{};
   if (in.has_latency() && in.latency().count() > 0) {
-    // Validate with the common decoder, then keep the (now known good) buckets sparse.
-    thread_local common::LatencyHistogram scratch;
-    if (!common::fromProto(in.latency(), &scratch, error)) return false;
+    // Validate with the common decoder's checks (without filling a dense histogram), then keep
+    // the (now known good) buckets sparse.
+    const auto& l = in.latency();
+    if (!common::validateProto(l, error)) return false;
     auto& h = out->latency;
-    h.buckets.reserve(static_cast<size_t>(in.latency().buckets_size()));
-    for (const auto& b : in.latency().buckets())
+    h.buckets.reserve(static_cast<size_t>(l.buckets_size()));
+    for (const auto& b : l.buckets())
       h.buckets.emplace_back(static_cast<uint16_t>(b.index()), b.count());
-    h.count = scratch.count();
-    h.sum = scratch.sum();
-    h.min = scratch.min();
-    h.max = scratch.max();
-    h.underflow = scratch.underflow();
-    h.overflow = scratch.overflow();
+    h.count = l.count();
+    h.sum = l.sum_ns();
+    h.min = l.min_ns();  // count > 0
+    h.max = l.max_ns();
+    h.underflow = l.underflow();
+    h.overflow = l.overflow();
   }
   return true;
 }
