@@ -58,7 +58,8 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 // A discovery client that answers each response with an ACK after decoding only fields 1
-// (version_info) and 2 (nonce) of the DiscoveryResponse.
+// (version_info) and 2 (nonce) of the DiscoveryResponse (from its first slice when they are
+// there: the simulator does not copy the config bytes it skips).
 class LightProxy final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   LightProxy(grpc::GenericStub* stub, const v1::Node& node) {
@@ -80,20 +81,17 @@ class LightProxy final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::
     if (!ok) return;
     std::vector<grpc::Slice> slices;
     (void)in_.Dump(&slices);
-    std::string bytes;
-    for (const auto& sl : slices)
-      bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
-    google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
-                                              static_cast<int>(bytes.size()));
+    // The control plane writes version_info and nonce first: read them from the first slice,
+    // and copy the whole message only when they are not both in it.
     std::string version, nonce;
-    while (uint32_t tag = in.ReadTag()) {
-      const int field = static_cast<int>(tag >> 3);
-      if (field == 1)
-        (void)google::protobuf::internal::WireFormatLite::ReadString(&in, &version);
-      else if (field == 2)
-        (void)google::protobuf::internal::WireFormatLite::ReadString(&in, &nonce);
-      else if (!google::protobuf::internal::WireFormatLite::SkipField(&in, tag))
-        break;
+    if (!slices.empty() && readHead(slices[0].begin(), slices[0].size(), &version, &nonce) < 2) {
+      std::string bytes;
+      for (const auto& sl : slices)
+        bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+      version.clear();
+      nonce.clear();
+      (void)readHead(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &version,
+                     &nonce);
     }
     v1::DiscoveryRequest ack;
     ack.set_version_info(version);
@@ -117,6 +115,24 @@ class LightProxy final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::
   }
 
  private:
+  // Reads fields 1 and 2 of a DiscoveryResponse (prefix) until field 3; returns how many.
+  static int readHead(const uint8_t* data, size_t size, std::string* version, std::string* nonce) {
+    google::protobuf::io::CodedInputStream in(data, static_cast<int>(size));
+    int found = 0;
+    while (found < 2) {
+      const uint32_t tag = in.ReadTag();
+      const int field = static_cast<int>(tag >> 3);
+      if (field == 1 || field == 2) {
+        if (!google::protobuf::internal::WireFormatLite::ReadString(&in,
+                                                                    field == 1 ? version : nonce))
+          break;
+        ++found;
+      } else if (tag == 0 || !google::protobuf::internal::WireFormatLite::SkipField(&in, tag)) {
+        break;
+      }
+    }
+    return found;
+  }
   static grpc::ByteBuffer serialize(const v1::DiscoveryRequest& r) {
     grpc::ByteBuffer bb;
     bool own = false;

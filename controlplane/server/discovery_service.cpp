@@ -366,8 +366,12 @@ void DiscoveryService::pushAll() {
   size_t sent = 0, held = 0;
   using google::protobuf::internal::WireFormatLite;
   const grpc::Slice shared(compiler.sharedBytes());  // one copy, referenced by every response
+  std::chrono::steady_clock::duration compiling{}, sending{};
+  const auto compiled = std::chrono::steady_clock::now();
   for (Session* s : sessions_) {
+    const auto t0 = std::chrono::steady_clock::now();
     auto local = compiler.compileLocalBytes(s->node());
+    compiling += std::chrono::steady_clock::now() - t0;
     if (local.version == s->lastSentVersion()) continue;
     if (holding && s->announced()) {
       ++held;
@@ -388,11 +392,18 @@ void DiscoveryService::pushAll() {
     const grpc::Slice parts[2] = {grpc::Slice(head), shared};
     ++pushes_sent_;
     ++sent;
+    const auto t1 = std::chrono::steady_clock::now();
     s->send(grpc::ByteBuffer(parts, 2), local.version, nonce);
+    sending += std::chrono::steady_clock::now() - t1;
   }
   if (held > 0)
     spdlog::info("push: {} reconnected proxies keep their config until the mesh has resynced",
                  held);
+  spdlog::debug("push: shared {} bytes; build {} us, local parts {} us, send {} us",
+                shared.size(),
+                std::chrono::duration_cast<std::chrono::microseconds>(compiled - start).count(),
+                std::chrono::duration_cast<std::chrono::microseconds>(compiling).count(),
+                std::chrono::duration_cast<std::chrono::microseconds>(sending).count());
   spdlog::debug("push: {} of {} proxies got a new config in {} us", sent, sessions_.size(),
                 std::chrono::duration_cast<std::chrono::microseconds>(
                     std::chrono::steady_clock::now() - start)
