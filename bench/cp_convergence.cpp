@@ -386,6 +386,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--edges-per-report", edges_per_report, "Edges in each telemetry report")
       ->capture_default_str();
+  double round_timeout = 10;
+  app.add_option("--round-timeout", round_timeout,
+                 "Seconds a round may take before the run fails (every proxy ACKed)")
+      ->capture_default_str();
   std::string log_level = "warn";
   app.add_option("--log-level", log_level)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -493,13 +497,14 @@ spec:
     const auto result = control_plane.applyPolicies(route, "route.yaml", "bench", false);
     const auto t0 = Clock::now();
     if (!result.ok) return 1;
-    const auto deadline = t0 + 10s;
+    const auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(
+                                   std::chrono::duration<double>(round_timeout));
     while (control_plane.counters().acks < acks_before + uint64_t(proxies) &&
            Clock::now() < deadline)
       std::this_thread::sleep_for(200us);
     const auto t1 = Clock::now();
     if (t1 >= deadline) {
-      fmt::print(stderr, "round {}: not every proxy ACKed within 10 s\n", r);
+      fmt::print(stderr, "round {}: not every proxy ACKed within {} s\n", r, round_timeout);
       return 1;
     }
     samples.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
