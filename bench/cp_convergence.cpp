@@ -11,8 +11,18 @@
 // parses would measure the simulator, not the control plane (a real proxy parses its own
 // config on its own core).
 //
+// With --telemetry-rate R (reports per second per proxy, simulated proxies only), every
+// simulated proxy also opens its TelemetryIngest.Report stream on the same channel and sends R
+// reports a second of --edges-per-report edges (the shape bench/cp_ingest.cpp merges: one
+// server edge and client edges to the next services, 100 requests and a 100-sample latency
+// histogram each), spread evenly over each second, while the rounds run: one control plane
+// under both loads. A report is sent only when the stream's previous one has been written, so
+// a control plane that falls behind shows as reports skipped and as a backlog (sent, not yet
+// acknowledged) that grows; both are printed with the ingest rate.
+//
 //   cp_convergence [--proxies 500] [--services 50] [--rounds 30]
-//   cp_convergence --real --proxies 10 --services 5 [--proxy-bin PATH]
+//   cp_convergence --proxies 2000 --services 100 --rounds 10 --telemetry-rate 1 --edges-per-report
+//   20 cp_convergence --real --proxies 10 --services 5 [--proxy-bin PATH]
 #include <fmt/format.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
@@ -31,11 +41,15 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <random>
 #include <thread>
 
+#include "common/histogram_proto.h"
 #include "controlplane/in_process_control_plane.h"
 #include "meshdeck/v1/discovery.grpc.pb.h"
+#include "meshdeck/v1/telemetry.pb.h"
 
 using namespace meshdeck;
 using namespace std::chrono_literals;
@@ -44,7 +58,8 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 // A discovery client that answers each response with an ACK after decoding only fields 1
-// (version_info) and 2 (nonce) of the DiscoveryResponse.
+// (version_info) and 2 (nonce) of the DiscoveryResponse (from its first slice when they are
+// there: the simulator does not copy the config bytes it skips).
 class LightProxy final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   LightProxy(grpc::GenericStub* stub, const v1::Node& node) {
@@ -66,20 +81,17 @@ class LightProxy final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::
     if (!ok) return;
     std::vector<grpc::Slice> slices;
     (void)in_.Dump(&slices);
-    std::string bytes;
-    for (const auto& sl : slices)
-      bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
-    google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
-                                              static_cast<int>(bytes.size()));
+    // The control plane writes version_info and nonce first: read them from the first slice,
+    // and copy the whole message only when they are not both in it.
     std::string version, nonce;
-    while (uint32_t tag = in.ReadTag()) {
-      const int field = static_cast<int>(tag >> 3);
-      if (field == 1)
-        (void)google::protobuf::internal::WireFormatLite::ReadString(&in, &version);
-      else if (field == 2)
-        (void)google::protobuf::internal::WireFormatLite::ReadString(&in, &nonce);
-      else if (!google::protobuf::internal::WireFormatLite::SkipField(&in, tag))
-        break;
+    if (!slices.empty() && readHead(slices[0].begin(), slices[0].size(), &version, &nonce) < 2) {
+      std::string bytes;
+      for (const auto& sl : slices)
+        bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+      version.clear();
+      nonce.clear();
+      (void)readHead(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &version,
+                     &nonce);
     }
     v1::DiscoveryRequest ack;
     ack.set_version_info(version);
@@ -103,6 +115,24 @@ class LightProxy final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::
   }
 
  private:
+  // Reads fields 1 and 2 of a DiscoveryResponse (prefix) until field 3; returns how many.
+  static int readHead(const uint8_t* data, size_t size, std::string* version, std::string* nonce) {
+    google::protobuf::io::CodedInputStream in(data, static_cast<int>(size));
+    int found = 0;
+    while (found < 2) {
+      const uint32_t tag = in.ReadTag();
+      const int field = static_cast<int>(tag >> 3);
+      if (field == 1 || field == 2) {
+        if (!google::protobuf::internal::WireFormatLite::ReadString(&in,
+                                                                    field == 1 ? version : nonce))
+          break;
+        ++found;
+      } else if (tag == 0 || !google::protobuf::internal::WireFormatLite::SkipField(&in, tag)) {
+        break;
+      }
+    }
+    return found;
+  }
   static grpc::ByteBuffer serialize(const v1::DiscoveryRequest& r) {
     grpc::ByteBuffer bb;
     bool own = false;
@@ -122,6 +152,136 @@ class LightProxy final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::
   std::deque<grpc::ByteBuffer> queue_;
   bool writing_ = false, done_ = false;
 };
+
+// Totals of every simulated telemetry stream.
+struct TelemetryTotals {
+  std::atomic<uint64_t> sent{0}, acked{0}, skipped{0}, failed{0};
+};
+
+// A proxy's telemetry stream: sends its (pre-serialized) report when told to, one write in
+// flight at most, and counts the acknowledgements.
+class TelemetryStream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  TelemetryStream(grpc::GenericStub* stub, const v1::TelemetryReport& report,
+                  TelemetryTotals& totals)
+      : totals_(totals) {
+    bool own = false;
+    (void)grpc::SerializationTraits<v1::TelemetryReport>::Serialize(report, &report_, &own);
+    stub->PrepareBidiStreamingCall(&context_, "/meshdeck.v1.TelemetryIngest/Report",
+                                   grpc::StubOptions(), this);
+    StartRead(&in_);
+    StartCall();
+  }
+  // Sends one report, or counts it skipped while the previous one is still being written.
+  void send() {
+    std::lock_guard lock(mutex_);
+    if (done_) return;
+    if (writing_) {
+      ++totals_.skipped;
+      return;
+    }
+    writing_ = true;
+    out_ = report_;  // shares the slices
+    ++totals_.sent;
+    StartWrite(&out_);
+  }
+  void stop() {
+    context_.TryCancel();
+    std::unique_lock lock(mutex_);
+    cv_.wait_for(lock, 5s, [&] { return done_; });
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    ++totals_.acked;
+    StartRead(&in_);
+  }
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(mutex_);
+    writing_ = false;
+    if (!ok) ++totals_.failed;
+  }
+  void OnDone(const grpc::Status&) override {
+    std::lock_guard lock(mutex_);
+    done_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  TelemetryTotals& totals_;
+  grpc::ClientContext context_;
+  grpc::ByteBuffer report_, in_, out_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool writing_ = false, done_ = false;
+};
+
+// The report of a proxy of service `src` (of `services`): `edges` edges shaped like
+// cp_ingest's (the first the server side, the rest client edges to the next services).
+v1::TelemetryReport makeReport(const std::string& proxy_id, int src, int services, int edges) {
+  static std::mt19937_64 rng(42);
+  std::lognormal_distribution<double> latency(std::log(3e6), 0.6);
+  v1::TelemetryReport r;
+  r.set_proxy_id(proxy_id);
+  r.set_interval_ms(1000);
+  for (int e = 0; e < edges; ++e) {
+    auto* es = r.add_edges();
+    es->mutable_key()->set_source_service(fmt::format("svc{}", src));
+    es->mutable_key()->set_destination_service(fmt::format("svc{}", (src + 1 + e) % services));
+    es->mutable_key()->set_destination_version(e % 2 ? "v2" : "v1");
+    es->set_side(e == 0 ? v1::SERVER : v1::CLIENT);
+    es->set_requests(100);
+    (*es->mutable_responses_by_code())[200] = 99;
+    (*es->mutable_responses_by_code())[503] = 1;
+    common::LatencyHistogram h;
+    for (int i = 0; i < 100; ++i) h.record(static_cast<uint64_t>(latency(rng)));
+    common::toProto(h, es->mutable_latency());
+  }
+  return r;
+}
+
+// Drives every stream's send() at `rate` per second, spread over 100 ticks a second.
+class TelemetryDriver {
+ public:
+  TelemetryDriver(std::vector<std::unique_ptr<TelemetryStream>>& streams, double rate)
+      : streams_(streams), rate_(rate) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~TelemetryDriver() { stop(); }
+  void stop() {
+    stopping_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void run() {
+    constexpr int kTicks = 100;
+    const auto period = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(1.0 / rate_ / kTicks));
+    auto next = Clock::now();
+    for (uint64_t tick = 0; !stopping_; ++tick) {
+      const size_t slice = tick % kTicks;
+      for (size_t i = slice; i < streams_.size(); i += kTicks) streams_[i]->send();
+      next += period;
+      std::this_thread::sleep_until(next);
+    }
+  }
+  std::vector<std::unique_ptr<TelemetryStream>>& streams_;
+  const double rate_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+// Resident and proportional set size of this process in MiB (smaps_rollup), or -1.
+std::pair<double, double> selfMemoryMiB() {
+  std::ifstream in("/proc/self/smaps_rollup");
+  std::string line;
+  double rss = -1, pss = -1;
+  while (std::getline(in, line)) {
+    if (line.rfind("Rss:", 0) == 0) rss = std::stod(line.substr(4)) / 1024.0;
+    if (line.rfind("Pss:", 0) == 0) pss = std::stod(line.substr(4)) / 1024.0;
+  }
+  return {rss, pss};
+}
 
 v1::Node makeNode(const std::string& id, const std::string& service, const std::string& version,
                   uint32_t port) {
@@ -219,6 +379,17 @@ int main(int argc, char** argv) {
       (std::filesystem::path(argv[0]).parent_path() / "meshdeck-proxy").string();
   app.add_option("--proxy-bin", proxy_bin, "meshdeck-proxy binary for --real")
       ->capture_default_str();
+  double telemetry_rate = 0;
+  int edges_per_report = 20;
+  app.add_option("--telemetry-rate", telemetry_rate,
+                 "Telemetry reports per second per simulated proxy while the rounds run (0: none)")
+      ->capture_default_str();
+  app.add_option("--edges-per-report", edges_per_report, "Edges in each telemetry report")
+      ->capture_default_str();
+  double round_timeout = 10;
+  app.add_option("--round-timeout", round_timeout,
+                 "Seconds a round may take before the run fails (every proxy ACKed)")
+      ->capture_default_str();
   std::string log_level = "warn";
   app.add_option("--log-level", log_level)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -236,7 +407,13 @@ int main(int argc, char** argv) {
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   std::vector<std::unique_ptr<grpc::GenericStub>> stubs;
   std::vector<std::unique_ptr<LightProxy>> fleet;
+  std::vector<std::unique_ptr<TelemetryStream>> telemetry;
+  TelemetryTotals totals;
   RealFleet real_fleet;
+  if (real && telemetry_rate > 0) {
+    fmt::print(stderr, "--telemetry-rate drives simulated proxies only\n");
+    return 1;
+  }
   for (int i = 0; i < proxies && real; ++i) {
     const std::string svc = fmt::format("svc{}", i % services);
     const std::string ver = (i / services) % 2 ? "v2" : "v1";
@@ -259,6 +436,11 @@ int main(int argc, char** argv) {
     fleet.push_back(std::make_unique<LightProxy>(
         stubs.back().get(),
         makeNode(fmt::format("{}-{}", svc, i), svc, ver, 20000 + 4 * uint32_t(i))));
+    if (telemetry_rate > 0)
+      telemetry.push_back(std::make_unique<TelemetryStream>(
+          stubs.back().get(),
+          makeReport(fmt::format("{}-{}", svc, i), i % services, services, edges_per_report),
+          totals));
   }
   // Everyone connected and synced on the initial config.
   const auto connect_deadline = Clock::now() + 60s;
@@ -288,6 +470,15 @@ spec:
   if (!control_plane.applyPolicies(dest, "dest.yaml", "bench", false).ok) return 1;
   std::this_thread::sleep_for(500ms);
 
+  // The telemetry load: running for 3 s before the first round, measured from there on.
+  std::unique_ptr<TelemetryDriver> driver;
+  if (telemetry_rate > 0) driver = std::make_unique<TelemetryDriver>(telemetry, telemetry_rate);
+  if (driver) std::this_thread::sleep_for(3s);
+  const auto load_t0 = Clock::now();
+  const uint64_t sent0 = totals.sent, acked0 = totals.acked, skipped0 = totals.skipped;
+  const uint64_t backlog0 = sent0 - acked0;
+  uint64_t backlog_max = backlog0;
+
   std::vector<double> samples;
   for (int r = 0; r < rounds; ++r) {
     const int w = 10 + r % 80;
@@ -306,18 +497,25 @@ spec:
     const auto result = control_plane.applyPolicies(route, "route.yaml", "bench", false);
     const auto t0 = Clock::now();
     if (!result.ok) return 1;
-    const auto deadline = t0 + 10s;
+    const auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(
+                                   std::chrono::duration<double>(round_timeout));
     while (control_plane.counters().acks < acks_before + uint64_t(proxies) &&
            Clock::now() < deadline)
       std::this_thread::sleep_for(200us);
     const auto t1 = Clock::now();
     if (t1 >= deadline) {
-      fmt::print(stderr, "round {}: not every proxy ACKed within 10 s\n", r);
+      fmt::print(stderr, "round {}: not every proxy ACKed within {} s\n", r, round_timeout);
       return 1;
     }
     samples.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-    std::this_thread::sleep_for(100ms);
+    backlog_max = std::max(backlog_max, totals.sent.load() - totals.acked.load());
+    // With telemetry, rounds 1 s apart (each proxy reports once between two pushes).
+    std::this_thread::sleep_for(driver ? 1000ms : 100ms);
+    backlog_max = std::max(backlog_max, totals.sent.load() - totals.acked.load());
   }
+  const double load_s = std::chrono::duration<double>(Clock::now() - load_t0).count();
+  const uint64_t sent1 = totals.sent, acked1 = totals.acked, skipped1 = totals.skipped;
+  if (driver) driver->stop();
   std::sort(samples.begin(), samples.end());
   auto pct = [&](double p) {
     return samples[std::min(samples.size() - 1, size_t(p / 100.0 * double(samples.size())))];
@@ -327,6 +525,25 @@ spec:
       "p99={:.1f} max={:.1f}\n",
       real ? "real" : "simulated", proxies, services, rounds, options.push_debounce.count(),
       pct(50), pct(90), pct(99), samples.back());
+  if (telemetry_rate > 0) {
+    const double offered = telemetry_rate * proxies;
+    fmt::print(
+        "telemetry: {:.0f} reports/s offered x {} edges over {:.1f} s: {:.0f} reports/s "
+        "acknowledged ({:.0f} edge-reports/s), {} skipped (previous report still being "
+        "written), backlog (sent, not acknowledged) {} at the start, {} at the end, {} at most; "
+        "control plane counted {} reports, {} edges accepted, {} rejected\n",
+        offered, edges_per_report, load_s, double(acked1 - acked0) / load_s,
+        double(acked1 - acked0) * edges_per_report / load_s, skipped1 - skipped0, backlog0,
+        sent1 - acked1, backlog_max, control_plane.counters().reports,
+        control_plane.counters().edges_accepted, control_plane.counters().edges_rejected);
+  }
+  const auto [rss, pss] = selfMemoryMiB();
+  fmt::print(
+      "memory of the benchmark process (control plane and simulator): RSS {:.0f} MiB, "
+      "PSS {:.0f} MiB\n",
+      rss, pss);
+  for (auto& t : telemetry) t->stop();
+  telemetry.clear();
   for (auto& p : fleet) p->stop();
   fleet.clear();
   real_fleet.stop();

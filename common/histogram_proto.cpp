@@ -22,27 +22,39 @@ void toProto(const LatencyHistogram& h, meshdeck::v1::Histogram* out) {
   out->set_overflow(h.overflow());
 }
 
-bool fromProto(const meshdeck::v1::Histogram& in, LatencyHistogram* out, std::string* error) {
-  out->reset();
+bool validateProto(const meshdeck::v1::Histogram& in, std::string* error) {
   auto fail = [&](std::string why) {
-    out->reset();
     if (error) *error = std::move(why);
     return false;
   };
   if (in.layout() != LatencyHistogram::kLayout)
     return fail("unknown histogram layout " + std::to_string(in.layout()));
   int64_t previous = -1;
+  uint64_t total = 0;  // wraps like the dense histogram's sum of its buckets
   for (const auto& b : in.buckets()) {
     if (b.index() >= static_cast<uint32_t>(LatencyHistogram::kBucketCount))
       return fail("bucket index " + std::to_string(b.index()) + " out of range");
     if (static_cast<int64_t>(b.index()) <= previous)
       return fail("bucket indices not strictly increasing");
     previous = b.index();
-    out->addToBucket(static_cast<int>(b.index()), b.count());
+    total += b.count();
   }
-  if (!out->restoreSummary(in.count(), in.sum_ns(), in.min_ns(), in.max_ns(), in.underflow(),
-                           in.overflow()))
+  // The conditions of LatencyHistogram::restoreSummary().
+  const uint64_t count = in.count(), min = in.min_ns(), max = in.max_ns();
+  if (total != count || in.underflow() + in.overflow() > count ||
+      (count > 0 && (min > max || min < LatencyHistogram::kLowestTrackable ||
+                     max > LatencyHistogram::kHighestTrackable)))
     return fail("histogram summary does not match its buckets");
+  return true;
+}
+
+bool fromProto(const meshdeck::v1::Histogram& in, LatencyHistogram* out, std::string* error) {
+  out->reset();
+  if (!validateProto(in, error)) return false;
+  for (const auto& b : in.buckets()) out->addToBucket(static_cast<int>(b.index()), b.count());
+  const bool restored = out->restoreSummary(in.count(), in.sum_ns(), in.min_ns(), in.max_ns(),
+                                            in.underflow(), in.overflow());
+  (void)restored;  // validateProto() checked exactly its conditions
   return true;
 }
 

@@ -18,4 +18,9 @@ void toProto(const LatencyHistogram& h, meshdeck::v1::Histogram* out);
 // not increasing, counts that do not add up); `out` is then left empty.
 bool fromProto(const meshdeck::v1::Histogram& in, LatencyHistogram* out, std::string* error);
 
+// The checks of fromProto() alone, without a dense histogram (3456 buckets to clear and sum):
+// true exactly when fromProto() would accept `in`, with the same explanation when not. For
+// receivers that keep the buckets sparse.
+bool validateProto(const meshdeck::v1::Histogram& in, std::string* error);
+
 }  // namespace meshdeck::common

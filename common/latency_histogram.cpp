@@ -54,6 +54,16 @@ void LatencyHistogram::merge(const LatencyHistogram& other) noexcept {
   overflow_ += other.overflow_;
 }
 
+void LatencyHistogram::addSummary(uint64_t count, uint64_t sum, uint64_t min, uint64_t max,
+                                  uint64_t underflow, uint64_t overflow) noexcept {
+  count_ += count;
+  sum_ += sum;
+  min_ = std::min(min_, min);
+  max_ = std::max(max_, max);
+  underflow_ += underflow;
+  overflow_ += overflow;
+}
+
 void LatencyHistogram::reset() noexcept { *this = LatencyHistogram{}; }
 
 double LatencyHistogram::percentile(double p) const noexcept {

@@ -62,6 +62,11 @@ class LatencyHistogram {
   bool restoreSummary(uint64_t count, uint64_t sum, uint64_t min, uint64_t max, uint64_t underflow,
                       uint64_t overflow) noexcept;
   void addToBucket(int index, uint64_t n) noexcept { buckets_[static_cast<size_t>(index)] += n; }
+  // The summary half of merge(): adds the count, sum, extremes and out-of-range counts of values
+  // whose buckets were added with addToBucket() (a merge from a sparse form without building a
+  // dense copy first). `count` must be > 0 and the values consistent (see restoreSummary()).
+  void addSummary(uint64_t count, uint64_t sum, uint64_t min, uint64_t max, uint64_t underflow,
+                  uint64_t overflow) noexcept;
 
   bool operator==(const LatencyHistogram& other) const noexcept = default;
 

@@ -7,6 +7,7 @@
 #include <grpcpp/support/proto_buffer_reader.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <optional>
 #include <tuple>
 
@@ -302,7 +303,8 @@ void DiscoveryService::addSession(Session* s) {
   {
     std::lock_guard lock(mutex_);
     sessions_.insert(s);
-    dirty_ = true;
+    new_sessions_ = true;
+    members_dirty_ = true;  // its endpoints join every other proxy's clusters
   }
   wake_.notify_all();
 }
@@ -311,9 +313,14 @@ void DiscoveryService::removeSession(Session* s) {
   {
     std::lock_guard lock(mutex_);
     sessions_.erase(s);
-    dirty_ = true;  // its endpoints leave every other proxy's clusters
+    members_dirty_ = true;  // its endpoints leave every other proxy's clusters
   }
   wake_.notify_all();
+}
+
+std::chrono::milliseconds DiscoveryService::membershipIntervalLocked() const {
+  const auto scaled = std::chrono::milliseconds(5 * static_cast<int64_t>(sessions_.size()));
+  return std::clamp(scaled, debounce_, std::max(debounce_, std::chrono::milliseconds(2000)));
 }
 
 bool DiscoveryService::inResyncGrace() {
@@ -331,15 +338,27 @@ bool DiscoveryService::holdingLocked(const PolicySet* policies) {
 }
 
 void DiscoveryService::pushLoop() {
+  using SteadyClock = std::chrono::steady_clock;
   std::unique_lock lock(mutex_);
+  const auto pending = [&] { return dirty_ || new_sessions_ || members_dirty_ || stopping_; };
   while (!stopping_) {
     // While reconnected proxies are held, wake up when the grace ends to push what is due.
     const auto grace_end = started_ + resync_grace_;
-    if (!hold_released_ && !dirty_ && time_.monotonicNow() < grace_end) {
-      wake_.wait_for(lock, grace_end - time_.monotonicNow(), [&] { return dirty_ || stopping_; });
-      if (!dirty_ && !stopping_) dirty_ = true;
+    if (!hold_released_ && !pending() && time_.monotonicNow() < grace_end) {
+      wake_.wait_for(lock, grace_end - time_.monotonicNow(), pending);
+      if (!pending()) dirty_ = true;
     }
-    wake_.wait(lock, [&] { return dirty_ || stopping_; });
+    // Something to push: everyone (dirty_), new proxies, or membership changes once due.
+    for (;;) {
+      if (stopping_ || dirty_ || new_sessions_) break;
+      if (members_dirty_) {
+        const auto due = last_full_push_ + membershipIntervalLocked();
+        if (SteadyClock::now() >= due) break;
+        wake_.wait_until(lock, due);
+      } else {
+        wake_.wait(lock);
+      }
+    }
     if (stopping_) break;
     // Throttle, not a plain debounce: at most one push per `debounce_`. A change after a quiet
     // period goes out at once (an operator's apply is not delayed); the changes of a burst (a
@@ -349,15 +368,23 @@ void DiscoveryService::pushLoop() {
     if (std::chrono::steady_clock::now() < next_allowed)
       wake_.wait_until(lock, next_allowed, [&] { return stopping_; });
     if (stopping_) break;
+    const auto now = SteadyClock::now();
+    const bool full =
+        dirty_ || (members_dirty_ && now >= last_full_push_ + membershipIntervalLocked());
     dirty_ = false;
-    last_push_ = std::chrono::steady_clock::now();
+    new_sessions_ = false;
+    if (full) {
+      members_dirty_ = false;
+      last_full_push_ = now;
+    }
+    last_push_ = now;
     lock.unlock();
-    pushAll();
+    pushAll(!full);
     lock.lock();
   }
 }
 
-void DiscoveryService::pushAll() {
+void DiscoveryService::pushAll(bool only_new) {
   const auto start = std::chrono::steady_clock::now();
   const MeshState state = state_();
   const ConfigCompiler compiler(state);
@@ -366,8 +393,14 @@ void DiscoveryService::pushAll() {
   size_t sent = 0, held = 0;
   using google::protobuf::internal::WireFormatLite;
   const grpc::Slice shared(compiler.sharedBytes());  // one copy, referenced by every response
+  std::chrono::steady_clock::duration compiling{}, sending{};
+  const auto compiled = std::chrono::steady_clock::now();
   for (Session* s : sessions_) {
+    // Configured (or announced) proxies wait for the next full push.
+    if (only_new && (s->announced() || !s->lastSentVersion().empty())) continue;
+    const auto t0 = std::chrono::steady_clock::now();
     auto local = compiler.compileLocalBytes(s->node());
+    compiling += std::chrono::steady_clock::now() - t0;
     if (local.version == s->lastSentVersion()) continue;
     if (holding && s->announced()) {
       ++held;
@@ -388,11 +421,17 @@ void DiscoveryService::pushAll() {
     const grpc::Slice parts[2] = {grpc::Slice(head), shared};
     ++pushes_sent_;
     ++sent;
+    const auto t1 = std::chrono::steady_clock::now();
     s->send(grpc::ByteBuffer(parts, 2), local.version, nonce);
+    sending += std::chrono::steady_clock::now() - t1;
   }
   if (held > 0)
     spdlog::info("push: {} reconnected proxies keep their config until the mesh has resynced",
                  held);
+  spdlog::debug("push: shared {} bytes; build {} us, local parts {} us, send {} us", shared.size(),
+                std::chrono::duration_cast<std::chrono::microseconds>(compiled - start).count(),
+                std::chrono::duration_cast<std::chrono::microseconds>(compiling).count(),
+                std::chrono::duration_cast<std::chrono::microseconds>(sending).count());
   spdlog::debug("push: {} of {} proxies got a new config in {} us", sent, sessions_.size(),
                 std::chrono::duration_cast<std::chrono::microseconds>(
                     std::chrono::steady_clock::now() - start)

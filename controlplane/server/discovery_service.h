@@ -26,6 +26,14 @@ namespace meshdeck::cp {
 // a newer config replaces one still waiting. ACKs and NACKs (matched by nonce) update the
 // proxy's sync state in the registry; a NACKing proxy shows as rejected with its reason.
 //
+// Proxies coming and going change only endpoints, and in a fleet that starts they come by the
+// hundred: pushing every configured proxy its whole config again per arrival costs N pushes
+// per arrival, O(N^2) parses on the proxies' side while they all boot. So a newly connected
+// proxy gets its first config at the debounce rate, but the proxies already configured get
+// membership changes at most once per membershipInterval() (5 ms per connected proxy, between
+// `debounce` and 2 s): a fleet of 200 starting gets each proxy a few configs instead of dozens.
+// Policy changes (markDirty) are pushed to everyone at once, as before.
+//
 // Resync after a control-plane restart: a proxy whose first request announces a version it
 // already runs (`version_info`) was configured by an earlier incarnation and keeps serving with
 // it. For `resync_grace` after start() such a proxy is recorded as synced at that version and
@@ -76,7 +84,10 @@ class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::WithRawCall
   void addSession(Session* s);
   void removeSession(Session* s);
   void pushLoop();
-  void pushAll();
+  // Pushes every session whose config changed, or with `only_new` those never sent one.
+  void pushAll(bool only_new);
+  // How long membership changes wait for the proxies already configured (see the class comment).
+  std::chrono::milliseconds membershipIntervalLocked() const;
   // True while reconnected proxies keep their announced config (see the class comment).
   bool holdingLocked(const PolicySet* policies);
   bool inResyncGrace();
@@ -85,12 +96,15 @@ class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::WithRawCall
   const common::TimeSource& time_;
   StateProvider state_;
   const std::chrono::milliseconds debounce_;
-  std::chrono::steady_clock::time_point last_push_{};  // pushLoop() only
+  std::chrono::steady_clock::time_point last_push_{};       // pushLoop() only
+  std::chrono::steady_clock::time_point last_full_push_{};  // pushLoop() only
 
   std::mutex mutex_;
   std::condition_variable wake_;
   std::set<Session*> sessions_;
-  bool dirty_ = false, stopping_ = false;
+  // dirty_: push everyone (policies changed); new_sessions_: proxies waiting for a first config;
+  // members_dirty_: proxies came or went since the last full push.
+  bool dirty_ = false, new_sessions_ = false, members_dirty_ = false, stopping_ = false;
   std::chrono::milliseconds resync_grace_{10'000};
   std::chrono::steady_clock::time_point started_{};
   const PolicySet* policies_at_start_ = nullptr;

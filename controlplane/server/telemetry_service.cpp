@@ -1,9 +1,13 @@
 #include "controlplane/server/telemetry_service.h"
 
 #include <fmt/format.h>
+#include <google/protobuf/arena.h>
+#include <grpcpp/support/proto_buffer_reader.h>
+#include <grpcpp/support/proto_buffer_writer.h>
 #include <spdlog/spdlog.h>
 
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <utility>
 
@@ -78,19 +82,20 @@ bool edgeReportFromProto(const v1::EdgeStats& in, EdgeReport* out, std::string* 
   }
   out->latency = SparseHistogram{};
   if (in.has_latency() && in.latency().count() > 0) {
-    // Validate with the common decoder, then keep the (now known good) buckets sparse.
-    thread_local common::LatencyHistogram scratch;
-    if (!common::fromProto(in.latency(), &scratch, error)) return false;
+    // Validate with the common decoder's checks (without filling a dense histogram), then keep
+    // the (now known good) buckets sparse.
+    const auto& l = in.latency();
+    if (!common::validateProto(l, error)) return false;
     auto& h = out->latency;
-    h.buckets.reserve(static_cast<size_t>(in.latency().buckets_size()));
-    for (const auto& b : in.latency().buckets())
+    h.buckets.reserve(static_cast<size_t>(l.buckets_size()));
+    for (const auto& b : l.buckets())
       h.buckets.emplace_back(static_cast<uint16_t>(b.index()), b.count());
-    h.count = scratch.count();
-    h.sum = scratch.sum();
-    h.min = scratch.min();
-    h.max = scratch.max();
-    h.underflow = scratch.underflow();
-    h.overflow = scratch.overflow();
+    h.count = l.count();
+    h.sum = l.sum_ns();
+    h.min = l.min_ns();  // count > 0
+    h.max = l.max_ns();
+    h.underflow = l.underflow();
+    h.overflow = l.overflow();
   }
   return true;
 }
@@ -173,44 +178,76 @@ uint32_t TelemetryIngestService::ingest(const v1::TelemetryReport& report) {
   return rejected;
 }
 
+namespace {
+// The arena a serving thread parses reports into: its first block is reused report after
+// report, so a report of the usual size costs no heap allocation at all.
+class ReportArena {
+ public:
+  ReportArena() : arena_(options()) {}
+  v1::TelemetryReport* fresh() {
+    arena_.Reset();
+    return google::protobuf::Arena::CreateMessage<v1::TelemetryReport>(&arena_);
+  }
+
+ private:
+  google::protobuf::ArenaOptions options() {
+    google::protobuf::ArenaOptions o;
+    o.initial_block = first_block_.get();
+    o.initial_block_size = kFirstBlock;
+    return o;
+  }
+  static constexpr size_t kFirstBlock = 64 * 1024;
+  std::unique_ptr<char[]> first_block_ = std::make_unique<char[]>(kFirstBlock);
+  google::protobuf::Arena arena_;
+};
+}  // namespace
+
 class TelemetryIngestService::Session final
-    : public grpc::ServerBidiReactor<v1::TelemetryReport, v1::ReportAck> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   explicit Session(TelemetryIngestService& service) : service_(service) {
     ++service_.streams_;
-    StartRead(&report_);
+    StartRead(&in_);
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) {
+    thread_local ReportArena arena;
+    v1::TelemetryReport* parsed = ok ? arena.fresh() : nullptr;
+    // A message that does not parse ends the reading like a failed read (as the typed method's
+    // deserialization did).
+    if (!ok || !grpc::SerializationTraits<v1::TelemetryReport>::Deserialize(&in_, parsed).ok()) {
       std::lock_guard lock(mutex_);
       done_reading_ = true;
       if (!writing_) Finish(grpc::Status::OK);
       return;
     }
+    const v1::TelemetryReport& report = *parsed;
     v1::ReportAck ack;
-    ack.set_sequence(report_.sequence());
-    if (const std::string why = check(); !why.empty()) {
+    ack.set_sequence(report.sequence());
+    if (const std::string why = check(report); !why.empty()) {
       // Refused whole: acknowledged with every edge rejected, counted, logged once a stream.
       ++service_.reports_refused_;
       ++refused_;
-      service_.edges_rejected_ += static_cast<uint64_t>(report_.edges_size());
-      ack.set_rejected_edges(static_cast<uint32_t>(report_.edges_size()));
+      service_.edges_rejected_ += static_cast<uint64_t>(report.edges_size());
+      ack.set_rejected_edges(static_cast<uint32_t>(report.edges_size()));
       if (refused_ == 1)
         spdlog::warn(
             "telemetry from proxy {} refused: {} (further refusals on this stream are "
             "counted, and summed up when it ends)",
             proxy_id_.empty() ? "(not identified)" : proxy_id_, why);
     } else {
-      ack.set_rejected_edges(service_.ingest(report_));
+      ack.set_rejected_edges(service_.ingest(report));
     }
+    grpc::ByteBuffer ack_bytes;
+    bool own = false;
+    (void)grpc::SerializationTraits<v1::ReportAck>::Serialize(ack, &ack_bytes, &own);
     {
       std::lock_guard lock(mutex_);
       // Acks are small; bound the queue anyway against a client that never reads.
-      if (queue_.size() < 64) queue_.push_back(ack);
+      if (queue_.size() < 64) queue_.push_back(std::move(ack_bytes));
       if (!writing_) writeNextLocked();
     }
-    StartRead(&report_);
+    StartRead(&in_);
   }
 
   void OnWriteDone(bool ok) override {
@@ -235,31 +272,31 @@ class TelemetryIngestService::Session final
   }
 
  private:
-  // Why report_ is refused whole ("" when it is not). The first report names the proxy and
+  // Why `report` is refused whole ("" when it is not). The first report names the proxy and
   // binds the stream to it.
-  std::string check() {
+  std::string check(const v1::TelemetryReport& report) {
     namespace limits = common::limits;
-    const auto size = report_.ByteSizeLong();
+    const auto size = report.ByteSizeLong();
     if (size > limits::kMaxTelemetryReportBytes)
       return fmt::format("a report of {}; the limit is {}", common::formatBytes(size),
                          common::formatBytes(limits::kMaxTelemetryReportBytes));
-    if (report_.proxy_id().empty()) return "a report without proxy_id";
-    if (report_.proxy_id().size() > limits::kMaxNameBytes)
+    if (report.proxy_id().empty()) return "a report without proxy_id";
+    if (report.proxy_id().size() > limits::kMaxNameBytes)
       return fmt::format("proxy_id longer than {} bytes", limits::kMaxNameBytes);
     if (proxy_id_.empty()) {
-      proxy_id_ = report_.proxy_id();
+      proxy_id_ = report.proxy_id();
       if (!service_.registry_.recordReport(proxy_id_, service_.time_.systemNow())) {
         // Telemetry before the discovery stream named the proxy (or from one that never
         // opens one): accepted, since the two streams race at a proxy's start, but counted.
         ++service_.reports_unknown_proxy_;
         spdlog::info("telemetry from proxy {} before it connected for discovery", proxy_id_);
       }
-    } else if (report_.proxy_id() != proxy_id_) {
+    } else if (report.proxy_id() != proxy_id_) {
       return fmt::format("proxy_id \"{}\" on the stream of proxy {}",
-                         report_.proxy_id().substr(0, limits::kMaxNameBytes), proxy_id_);
+                         report.proxy_id().substr(0, limits::kMaxNameBytes), proxy_id_);
     }
-    if (report_.edges_size() > limits::kMaxEdgesPerReport)
-      return fmt::format("{} edges in one report; the limit is {}", report_.edges_size(),
+    if (report.edges_size() > limits::kMaxEdgesPerReport)
+      return fmt::format("{} edges in one report; the limit is {}", report.edges_size(),
                          limits::kMaxEdgesPerReport);
     const auto now = std::chrono::steady_clock::now();
     if (now - window_start_ >= std::chrono::seconds(1)) {
@@ -279,10 +316,10 @@ class TelemetryIngestService::Session final
   }
 
   TelemetryIngestService& service_;
-  v1::TelemetryReport report_;
+  grpc::ByteBuffer in_;
   std::mutex mutex_;
-  std::deque<v1::ReportAck> queue_;
-  v1::ReportAck out_;
+  std::deque<grpc::ByteBuffer> queue_;
+  grpc::ByteBuffer out_;
   bool writing_ = false, done_reading_ = false;
   std::string proxy_id_;  // named by the stream's first report
   uint64_t refused_ = 0;
@@ -290,7 +327,7 @@ class TelemetryIngestService::Session final
   uint32_t window_reports_ = 0;
 };
 
-grpc::ServerBidiReactor<v1::TelemetryReport, v1::ReportAck>* TelemetryIngestService::Report(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* TelemetryIngestService::Report(
     grpc::CallbackServerContext*) {
   return new Session(*this);
 }

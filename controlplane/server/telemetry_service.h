@@ -26,7 +26,14 @@ bool certificateFromProto(const meshdeck::v1::WorkloadCertificate& in, Certifica
 
 // TelemetryIngestService serves TelemetryIngest.Report: each report's edges are validated,
 // merged into the aggregator, and acknowledged with the number of edges refused.
-class TelemetryIngestService final : public meshdeck::v1::TelemetryIngest::CallbackService {
+//
+// The stream is a raw (ByteBuffer) callback method: each report is parsed into a protobuf arena
+// of the serving thread, reset after the report is merged, instead of a heap message per
+// stream (whose every histogram bucket is a heap object freed and allocated again by the next
+// parse). On the wire it is the ordinary TelemetryReport/ReportAck stream.
+class TelemetryIngestService final
+    : public meshdeck::v1::TelemetryIngest::WithRawCallbackMethod_Report<
+          meshdeck::v1::TelemetryIngest::Service> {
  public:
   TelemetryIngestService(TelemetryAggregator& aggregator, Registry& registry,
                          const common::TimeSource& time);
@@ -47,7 +54,7 @@ class TelemetryIngestService final : public meshdeck::v1::TelemetryIngest::Callb
   int streams() const { return streams_.load(); }
 
   // TelemetryIngest
-  grpc::ServerBidiReactor<meshdeck::v1::TelemetryReport, meshdeck::v1::ReportAck>* Report(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Report(
       grpc::CallbackServerContext* context) override;
 
  private:

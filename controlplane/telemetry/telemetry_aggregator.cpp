@@ -58,12 +58,39 @@ void SparseHistogram::merge(const SparseHistogram& other) {
   overflow += other.overflow;
 }
 
+bool SparseHistogram::consistent() const {
+  uint64_t total = 0;
+  for (const auto& b : buckets) total += b.second;
+  return total == count && underflow + overflow <= count &&
+         (count == 0 || (min <= max && min >= LatencyHistogram::kLowestTrackable &&
+                         max <= LatencyHistogram::kHighestTrackable));
+}
+
 void SparseHistogram::addTo(LatencyHistogram* dense) const {
-  if (count == 0) return;
-  LatencyHistogram part;
-  for (const auto& [index, n] : buckets) part.addToBucket(index, n);
-  part.restoreSummary(count, sum, min, max, underflow, overflow);
-  dense->merge(part);
+  if (count == 0 || !consistent()) return;
+  for (const auto& [index, n] : buckets) dense->addToBucket(index, n);
+  dense->addSummary(count, sum, min, max, underflow, overflow);
+}
+
+double SparseHistogram::percentile(double p) const {
+  // LatencyHistogram::percentile() over the non-empty buckets, in index order.
+  if (count == 0 || !consistent()) return 0.0;
+  p = std::clamp(p, 0.0, 100.0);
+  const double rank = std::max(1.0, p / 100.0 * static_cast<double>(count));
+  uint64_t cumulative = 0;
+  for (const auto& [index, c] : buckets) {
+    if (c == 0) continue;
+    if (static_cast<double>(cumulative + c) >= rank) {
+      const double lower = static_cast<double>(LatencyHistogram::bucketLower(index));
+      const double width = static_cast<double>(LatencyHistogram::bucketUpper(index) -
+                                               LatencyHistogram::bucketLower(index));
+      const double within = (rank - static_cast<double>(cumulative)) / static_cast<double>(c);
+      const double value = lower + within * width;
+      return std::clamp(value, static_cast<double>(min), static_cast<double>(max));
+    }
+    cumulative += c;
+  }
+  return static_cast<double>(max);
 }
 
 SparseHistogram SparseHistogram::fromDense(const LatencyHistogram& h) {
@@ -113,11 +140,9 @@ TelemetryAggregator::CompactSample TelemetryAggregator::summarize(const Second& 
   for (size_t i = 0; i < c.classes.size(); ++i)
     c.classes[i] = static_cast<uint32_t>(std::min<uint64_t>(s.counters.classes[i], UINT32_MAX));
   if (s.latency.count) {
-    LatencyHistogram h;
-    s.latency.addTo(&h);
-    c.p50_ms = static_cast<float>(h.percentile(50) / 1e6);
-    c.p90_ms = static_cast<float>(h.percentile(90) / 1e6);
-    c.p99_ms = static_cast<float>(h.percentile(99) / 1e6);
+    c.p50_ms = static_cast<float>(s.latency.percentile(50) / 1e6);
+    c.p90_ms = static_cast<float>(s.latency.percentile(90) / 1e6);
+    c.p99_ms = static_cast<float>(s.latency.percentile(99) / 1e6);
   }
   return c;
 }

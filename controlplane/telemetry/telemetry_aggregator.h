@@ -27,9 +27,17 @@ struct SparseHistogram {
   uint64_t count = 0, sum = 0, min = UINT64_MAX, max = 0, underflow = 0, overflow = 0;
 
   void merge(const SparseHistogram& other);
-  void addTo(common::LatencyHistogram* dense) const;  // merges into a dense histogram
+  // Merges into a dense histogram (as merging a dense copy would, without building one).
+  void addTo(common::LatencyHistogram* dense) const;
+  // The same value as LatencyHistogram::percentile() of a dense copy, without building one.
+  double percentile(double p) const;
   static SparseHistogram fromDense(const common::LatencyHistogram& h);
   size_t memoryBytes() const { return sizeof(*this) + buckets.capacity() * sizeof(buckets[0]); }
+
+ private:
+  // Whether a dense copy would take this summary (LatencyHistogram::restoreSummary()); one
+  // that would not (a bucket saturated at 2^32-1) counts as empty, as its dense copy did.
+  bool consistent() const;
 };
 
 // The counters of one edge, as measured by one side during one report interval (the plain C++

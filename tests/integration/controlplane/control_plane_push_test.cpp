@@ -1,3 +1,5 @@
+#include <fmt/format.h>
+
 #include <QTemporaryDir>
 #include <QtTest>
 #include <boost/json.hpp>
@@ -345,6 +347,30 @@ class ControlPlanePushTest : public QObject {
       const auto* p = proxy(g, "reviews-v1-0");
       return p && p->state == cp::SyncState::kDisconnected;
     }));
+  }
+
+  // Proxies joining one after another (each waits for its first config before the next
+  // connects, so no two arrivals share a push) reach a proxy already configured coalesced:
+  // fewer configs than arrivals, where one push per arrival gave it one config each. Every
+  // newcomer still gets its config, and the configured proxy ends with every endpoint.
+  void joiningProxiesReachConfiguredOnesCoalesced() {
+    auto* page = add("productpage-v1-0", "productpage", "v1", 20000);
+    QVERIFY(page->waitForResponses(1, 5s));
+    const uint64_t before = page->responses();
+    constexpr int kJoining = 100;
+    for (int i = 0; i < kJoining; ++i) {
+      auto* r = add(fmt::format("reviews-v1-{}", i), "reviews", "v1", 21000 + 10 * uint32_t(i));
+      QVERIFY2(r->waitForResponses(1, 5s), fmt::format("reviews-v1-{}: no config", i).c_str());
+    }
+    QVERIFY(page->waitFor(
+        [](const auto& r) {
+          const auto* c = findCluster(r.config(), "reviews");
+          return c && c->endpoints_size() == kJoining;
+        },
+        10s));
+    const uint64_t received = page->responses() - before;
+    QVERIFY2(received < uint64_t(kJoining),
+             fmt::format("{} configs for {} arrivals", received, kJoining).c_str());
   }
 
   void telemetryBecomesEdgeMetrics() {

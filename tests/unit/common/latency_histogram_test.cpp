@@ -174,6 +174,47 @@ class LatencyHistogramTest : public QObject {
     *bad.add_buckets() = good.buckets(0);
     QVERIFY(!meshdeck::common::fromProto(bad, &out, &error));
   }
+
+  // validateProto() (the receivers that keep buckets sparse) accepts and refuses exactly what
+  // fromProto() does, with the same explanation.
+  void validateProtoAgreesWithFromProto() {
+    LatencyHistogram h;
+    for (auto v : sample("bimodal", 1'000, 3)) h.record(v);
+    h.record(0);  // an underflow
+    meshdeck::v1::Histogram good;
+    meshdeck::common::toProto(h, &good);
+    std::vector<meshdeck::v1::Histogram> cases{good, meshdeck::v1::Histogram{}};
+    auto edit = [&](auto f) {
+      auto m = good;
+      f(m);
+      cases.push_back(m);
+    };
+    edit([](auto& m) { m.set_layout(2); });
+    edit([](auto& m) { m.mutable_buckets(1)->set_index(LatencyHistogram::kBucketCount); });
+    edit([](auto& m) { m.mutable_buckets(1)->set_index(m.buckets(0).index()); });
+    edit([](auto& m) { m.set_count(m.count() + 1); });
+    edit([](auto& m) { m.mutable_buckets(0)->set_count(m.buckets(0).count() + 1); });
+    edit([](auto& m) { m.set_underflow(m.count() + 1); });
+    edit([](auto& m) { m.set_min_ns(m.max_ns() + 1); });
+    edit([](auto& m) { m.set_min_ns(1); });
+    edit([](auto& m) { m.set_max_ns(LatencyHistogram::kHighestTrackable + 1); });
+    edit([](auto& m) { m.set_sum_ns(1); });  // the sum is not checked
+    edit([](auto& m) {
+      // One less in bucket 0 (modulo 2^64), one more in bucket 1: the total still wraps to count.
+      m.mutable_buckets(0)->set_count(m.buckets(0).count() + UINT64_MAX);
+      m.mutable_buckets(1)->set_count(m.buckets(1).count() + 1);
+    });
+    int refused = 0;
+    for (const auto& m : cases) {
+      std::string from_error = "unset", validate_error = "unset";
+      LatencyHistogram out;
+      const bool from = meshdeck::common::fromProto(m, &out, &from_error);
+      QCOMPARE(meshdeck::common::validateProto(m, &validate_error), from);
+      QCOMPARE(validate_error, from_error);
+      refused += from ? 0 : 1;
+    }
+    QCOMPARE(refused, 10);
+  }
 };
 
 QTEST_APPLESS_MAIN(LatencyHistogramTest)

@@ -48,6 +48,31 @@ class TelemetryAggregatorTest : public QObject {
     QCOMPARE(s.buckets.size(), size_t(5));
   }
 
+  // The sparse percentile (the per-second history summaries) is the dense one's, value for
+  // value; a sparse histogram whose counts do not add up reads as empty, as its dense copy did.
+  void sparsePercentileEqualsDense() {
+    common::LatencyHistogram dense;
+    uint64_t v = 700;
+    for (int i = 0; i < 5'000; ++i) {
+      v = v * 6364136223846793005ull + 1442695040888963407ull;
+      dense.record(1'000 + (v >> 40) % 90'000'000);
+    }
+    dense.record(100);  // an underflow
+    const auto sparse = SparseHistogram::fromDense(dense);
+    for (double p : {0.0, 1.0, 25.0, 50.0, 90.0, 99.0, 99.9, 100.0, 150.0})
+      QCOMPARE(sparse.percentile(p), dense.percentile(p));
+    common::LatencyHistogram back;
+    sparse.addTo(&back);
+    QVERIFY(back == dense);
+    auto broken = sparse;
+    broken.count += 1;
+    QCOMPARE(broken.percentile(50), 0.0);
+    common::LatencyHistogram untouched = dense;
+    broken.addTo(&untouched);
+    QVERIFY(untouched == dense);
+    QCOMPARE(SparseHistogram{}.percentile(50), 0.0);
+  }
+
   void windowsRatesAndPercentiles() {
     common::SimulatedTimeSource clock;
     TelemetryAggregator agg(clock, 3600, 60);

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# demo_start.sh: a bundled demo (or a DemoMesh file) started headless by meshdeck-controlplane;
+# reports the time to the first complete graph, the CPU the sidecars used until then, the
+# configs pushed, and memory by PSS and RSS (/proc/PID/smaps_rollup) of the control plane and
+# every process of its fleet, in all and per sidecar. While the fleet comes up, the process
+# tree's PSS is sampled every --sample seconds.
+#
+#   bench/demo_start.sh [--bin-dir DIR] [--demo large] [--duration 12s] [--settle 5] [--sample 20]
+set -euo pipefail
+bench_name=demo_start
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bin_dir="" proxy_bin="" demo=large duration=12s settle=5 sample=20
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --bin-dir) bin_dir="$2"; shift 2 ;;
+    --demo) demo="$2"; shift 2 ;;
+    --duration) duration="$2"; shift 2 ;;
+    --settle) settle="$2"; shift 2 ;;
+    --sample) sample="$2"; shift 2 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) echo "$bench_name: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+source "$root/bench/lib/common.sh"
+bench_find_binaries
+[[ -x "$bin_dir/meshdeck-demo-service" ]] || bench_fail "no meshdeck-demo-service in $bin_dir"
+
+# Every process of the tree under $1 (the control plane's fleet: sidecars, apps, load).
+tree() { echo "$1"; for c in $(pgrep -P "$1" || true); do tree "$c"; done; }
+# "PSS-kB RSS-kB count" summed over the pids on stdin.
+mem_sum() {
+  while read -r p; do
+    awk '/^Rss:/{r=$2} /^Pss:/{s=$2} END{if (r) print s, r}' "/proc/$p/smaps_rollup" 2> /dev/null || true
+  done | awk '{s+=$1; r+=$2; n++} END{printf "%d %d %d\n", s, r, n}'
+}
+
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$bin_dir/meshdeck-controlplane" --listen 127.0.0.1:0 --state-dir "$work/state" --demo "$demo" \
+  --duration "$duration" > "$work/run.log" 2>&1 &
+cp=$!
+pids+=("$cp")
+start=$(date +%s)
+next_sample=$sample
+while ! grep -q "first complete graph\|did not come up\|no traffic yet\|cannot start" "$work/run.log"; do
+  kill -0 "$cp" 2> /dev/null || break
+  sleep 0.1
+  t=$(( $(date +%s) - start ))
+  if (( t >= next_sample )); then
+    read -r s r n < <(tree "$cp" | mem_sum)
+    echo "t=${t}s: $n processes, PSS $((s / 1024)) MiB, sum of RSS $((r / 1024)) MiB;" \
+      "started $(grep -c 'fleet: started' "$work/run.log"), ready $(grep -c ' is ready' "$work/run.log");" \
+      "load $(cut -d' ' -f1 /proc/loadavg)"
+    next_sample=$(( next_sample + sample ))
+  fi
+done
+grep -E "processes running and ready|first complete graph|did not come up|cannot start" "$work/run.log" \
+  | grep -v '^\[20' || true
+if grep -q "first complete graph" "$work/run.log"; then
+  sidecars=$(pgrep -P "$cp" -f "meshdeck-proxy --control-plane" || true)
+  ticks=0
+  for p in $sidecars; do ticks=$(( ticks + $(ticks_of "$p") )); done
+  echo "sidecars: $(echo "$sidecars" | wc -w), CPU until the first complete graph:" \
+    "$(awk -v t="$ticks" -v c="$clk_tck" 'BEGIN{printf "%.2f", t / c}') s in all;" \
+    "control plane $(awk -v c="$clk_tck" '{printf "%.2f", ($14 + $15) / c}' "/proc/$cp/stat") s"
+  sleep "$settle"
+  read -r s r n < <(tree "$cp" | mem_sum)
+  echo "memory ${settle} s later: $n processes, PSS $((s / 1024)) MiB in all, sum of RSS $((r / 1024)) MiB"
+  for p in $(pgrep -P "$cp" -f "meshdeck-proxy --control-plane" || true); do
+    awk '/^Rss:/{r=$2} /^Pss:/{s=$2} /^Private_Clean:/{c=$2} /^Private_Dirty:/{d=$2}
+         /^Anonymous:/{a=$2} END{print r, s, c + d, a}' "/proc/$p/smaps_rollup" 2> /dev/null || true
+  done | awk '{n++; r+=$1; s+=$2; v+=$3; a+=$4; if ($1>mr) mr=$1; if ($3>mv) mv=$3}
+    END{if (n) printf "per sidecar (%d): RSS %.1f MiB (max %.1f), PSS %.1f MiB, private %.1f MiB (max %.1f), anonymous %.1f MiB\n",
+        n, r/n/1024, mr/1024, s/n/1024, v/n/1024, mv/1024, a/n/1024}'
+fi
+wait "$cp" || true
+grep "stopped:" "$work/run.log" | sed 's/.*stopped: /control plane at stop: /' || true
+grep -E "rejected config|cannot (bind|listen)" "$work/run.log" | head -5 || true
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
