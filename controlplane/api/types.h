@@ -2,7 +2,6 @@
 
 #include <array>
 #include <chrono>
-#include <compare>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -118,7 +117,9 @@ struct PolicyInfo {
 struct EdgeRef {
   std::string source, destination;
   bool operator==(const EdgeRef&) const = default;
-  auto operator<=>(const EdgeRef&) const = default;
+  bool operator<(const EdgeRef& o) const {
+    return source != o.source ? source < o.source : destination < o.destination;
+  }
 };
 
 // A policy that is valid but would not do what it seems to (docs/policies.md, "Warnings"): a
