@@ -165,7 +165,9 @@ class EffectChecker {
       const std::string rp = fmt::format("spec.http[{}]", i);
       for (size_t j = 0; j < route.destinations.size(); ++j) {
         const RouteDestination& d = route.destinations[j];
-        if (d.weight == 0) continue;
+        // Without a subset, a route to its own host sends requests where they would go anyway:
+        // a service without instances fails them with or without the policy.
+        if (d.weight == 0 || (d.subset.empty() && d.host == tr.host)) continue;
         const std::string reason = noInstanceReason(d.host, d.subset);
         if (reason.empty()) continue;
         warnDestination(
@@ -179,6 +181,7 @@ class EffectChecker {
       }
       if (route.mirror) {
         const MirrorSpec& m = *route.mirror;
+        if (m.subset.empty() && m.host == tr.host) continue;
         const std::string reason = noInstanceReason(m.host, m.subset);
         if (reason.empty()) continue;
         warnDestination(

@@ -24,8 +24,9 @@ struct WorkloadInventory {
 // Checks a valid policy set (one that passed validatePolicySet) for its effect and returns a
 // warning for each thing it would do that is probably not meant:
 //   - a route destination of weight > 0, or a mirror, to a subset whose version has no running
-//     instance or does not exist, or to a service with no running instance at all (the
-//     requests sent there fail with 503);
+//     instance or does not exist, or to another service than the route's host that has no
+//     running instance at all (the requests sent there fail with 503; a route to its own host
+//     without subset changes nothing about where requests go);
 //   - a route that can never match because an earlier route (of the same TrafficRoute, or of a
 //     TrafficRoute of the same host that comes before it in name order) already takes every
 //     request it would.

@@ -139,6 +139,19 @@ spec:
             std::string::npos);
     const std::vector<EdgeRef> edges{{"catalog", "ratings"}, {"frontend", "ratings"}};
     QCOMPARE(ws[0].edges, edges);
+    // Retries on ratings' own route send nothing elsewhere: no warning, instances or not.
+    QVERIFY(policyEffects(parse(R"(apiVersion: meshdeck.io/v1alpha1
+kind: TrafficRoute
+metadata: {name: ratings-retries}
+spec:
+  host: ratings
+  http:
+  - retries: {attempts: 2}
+    route:
+    - destination: {host: ratings}
+)"),
+                          nullptr, &inv)
+                .empty());
   }
 
   void mirrorToMissingVersionWarns() {
