@@ -65,6 +65,7 @@ class InProcessControlPlane::Impl {
         tokens_(time_),
         latest_(std::make_shared<GraphSnapshot>()) {
     store_.setKnownServices([this] { return registry_.serviceNames(); });
+    store_.setInventory([this] { return inventory(); });
     store_.setOnChange([this](auto) { discovery_.markDirty(); });
   }
 
@@ -402,6 +403,17 @@ class InProcessControlPlane::Impl {
     spdlog::info("applied {} policy file(s) from {}: revision {} ({})", files.size(),
                  options_.policy_dir, result.revision, result.summary);
     return true;
+  }
+
+  // Versions ever seen per service with their connected instances, and who calls whom in the
+  // latest graph: what the policy warnings are checked against.
+  WorkloadInventory inventory() {
+    WorkloadInventory inv;
+    for (const auto& s : registry_.services())
+      for (const auto& v : s.versions) inv.instances[s.name][v] = 0;
+    for (const auto& p : registry_.connectedProxies()) ++inv.instances[p.service][p.version];
+    for (const auto& e : snapshot()->edges) inv.callers[e.destination].insert(e.source);
+    return inv;
   }
 
   MeshState meshState() const {

@@ -109,6 +109,7 @@ class EdgeItem : public QGraphicsItem {
   // Recomputes geometry after a node moved.
   void adjust();
   void setHighlighted(bool on);
+  bool highlighted() const { return highlighted_; }
   // The edge is what the playing scenario step is about: a wide halo in the focus colour under
   // the health-coloured stroke, so both stay readable.
   void setFocused(bool on);

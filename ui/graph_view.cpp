@@ -694,9 +694,19 @@ void GraphView::highlightDestinations(const QStringList& services, int milliseco
   }
   QTimer::singleShot(milliseconds, this, [this, services] {
     for (EdgeItem* e : edges_) {
-      if (services.contains(e->destinationNode()->name())) e->setHighlighted(false);
+      if (services.contains(e->destinationNode()->name()) &&
+          !warning_edges_.contains({e->sourceNode()->name(), e->destinationNode()->name()}))
+        e->setHighlighted(false);
     }
   });
+}
+
+void GraphView::setWarningEdges(const QList<QPair<QString, QString>>& edges) {
+  for (const auto& [source, destination] : warning_edges_)
+    if (EdgeItem* e = edgeItem(source, destination)) e->setHighlighted(false);
+  warning_edges_ = edges;
+  for (const auto& [source, destination] : warning_edges_)
+    if (EdgeItem* e = edgeItem(source, destination)) e->setHighlighted(true);
 }
 
 void GraphView::setFocusEdges(const QList<QPair<QString, QString>>& edges) {

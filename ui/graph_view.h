@@ -112,6 +112,10 @@ class GraphView : public QGraphicsView {
   void setFocusEdges(const QList<QPair<QString, QString>>& edges);
   // The marked edges that are in the scene now, sorted.
   QList<QPair<QString, QString>> focusedEdges() const;
+  // Highlights the edges a policy warning concerns (PolicyPanel::warningEdgesChanged) until the
+  // next call; an empty list clears them. Edges that appear later are not marked.
+  void setWarningEdges(const QList<QPair<QString, QString>>& edges);
+  QList<QPair<QString, QString>> warningEdges() const { return warning_edges_; }
 
   void fitGraph();
   void zoomBy(double factor);
@@ -224,7 +228,8 @@ class GraphView : public QGraphicsView {
   bool hide_idle_ = false, only_unhealthy_ = false, animate_ = true;
   QString tier_;
   QSet<QString> find_matches_;
-  QSet<QString> focus_;  // edge keys (LayoutResult::edgeKey)
+  QSet<QString> focus_;                           // edge keys (LayoutResult::edgeKey)
+  QList<QPair<QString, QString>> warning_edges_;  // as given to setWarningEdges
 };
 
 }  // namespace meshdeck::ui

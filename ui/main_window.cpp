@@ -127,6 +127,7 @@ MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWind
     if (s.kind != GraphSelection::Kind::kNone) revealInspector();
   });
   connect(policies_, &PolicyPanel::policiesChanged, graph_, &GraphView::setPolicies);
+  connect(policies_, &PolicyPanel::warningEdgesChanged, graph_, &GraphView::setWarningEdges);
   connect(policies_, &PolicyPanel::applied, this, [this](const QStringList& targets, quint64) {
     // Show where the change lands: the edges into the affected services glow for a while.
     graph_->highlightDestinations(targets, 6000);

@@ -23,6 +23,7 @@
 #include <optional>
 
 #include "common/yaml/yaml_input.h"
+#include "controlplane/api/policy_names.h"
 #include "ui/yaml_highlighter.h"
 
 namespace meshdeck::ui {
@@ -98,6 +99,11 @@ std::optional<Existing> findExisting(const std::vector<cp::PolicyInfo>& existing
   return std::nullopt;
 }
 
+// The name of a policy the form writes (cp::policyObjectName: the scheme scenarios follow too).
+QString objectName(const QString& service, const char* purpose) {
+  return QString::fromStdString(cp::policyObjectName(service.toStdString(), purpose));
+}
+
 YAML::Node destination(const QString& host, const QString& subset) {
   YAML::Node d;
   d["destination"]["host"] = str(host);
@@ -107,7 +113,7 @@ YAML::Node destination(const QString& host, const QString& subset) {
 
 // Sets `key` = `section` on the routes of the TrafficRoute in force for the service (see
 // RetriesValues), or writes a new TrafficRoute.
-PolicyFormResult routeSection(const QString& service, const QString& prefix, const char* suffix,
+PolicyFormResult routeSection(const QString& service, const QString& prefix, const char* purpose,
                               const char* key, const YAML::Node& section, const QString& what,
                               const std::vector<cp::PolicyInfo>& existing) {
   if (prefix.isEmpty()) {
@@ -124,7 +130,7 @@ PolicyFormResult routeSection(const QString& service, const QString& prefix, con
       }
     }
   }
-  YAML::Node doc = envelope("TrafficRoute", service + QLatin1Char('-') + QLatin1String(suffix));
+  YAML::Node doc = envelope("TrafficRoute", objectName(service, purpose));
   doc["spec"]["host"] = str(service);
   YAML::Node route;
   if (!prefix.isEmpty()) {
@@ -208,7 +214,7 @@ PolicyFormResult canaryYaml(const CanaryValues& v, const std::vector<cp::PolicyI
   if (auto found = findExisting(existing, "DestinationPolicy", v.service, true)) {
     dp = found->doc;
   } else {
-    dp = envelope("DestinationPolicy", v.service);
+    dp = envelope("DestinationPolicy", objectName(v.service, cp::purpose::kDestination));
     dp["spec"]["host"] = str(v.service);
   }
   YAML::Node subsets = dp["spec"]["subsets"];
@@ -260,7 +266,7 @@ PolicyFormResult canaryYaml(const CanaryValues& v, const std::vector<cp::PolicyI
     }
   }
   if (!placed) {
-    tr = envelope("TrafficRoute", v.service + QStringLiteral("-canary"));
+    tr = envelope("TrafficRoute", objectName(v.service, cp::purpose::kCanary));
     tr["spec"]["host"] = str(v.service);
     YAML::Node route;
     route["route"] = split;
@@ -278,12 +284,12 @@ PolicyFormResult retriesYaml(const RetriesValues& v, const std::vector<cp::Polic
   retries["attempts"] = v.attempts;
   if (v.per_try_timeout_ms > 0) retries["perTryTimeout"] = duration(v.per_try_timeout_ms);
   if (!v.retry_on.isEmpty()) retries["retryOn"] = str(v.retry_on.join(QLatin1Char(',')));
-  return routeSection(v.service, v.path_prefix, "retries", "retries", retries,
+  return routeSection(v.service, v.path_prefix, cp::purpose::kRetries, "retries", retries,
                       QObject::tr("Retries"), existing);
 }
 
 PolicyFormResult timeoutYaml(const TimeoutValues& v, const std::vector<cp::PolicyInfo>& existing) {
-  return routeSection(v.service, v.path_prefix, "timeout", "timeout",
+  return routeSection(v.service, v.path_prefix, cp::purpose::kTimeout, "timeout",
                       YAML::Node(duration(v.timeout_ms)), QObject::tr("A timeout"), existing);
 }
 
@@ -297,12 +303,12 @@ PolicyFormResult faultYaml(const FaultValues& v, const std::vector<cp::PolicyInf
     fault["abort"]["percentage"] = number(v.abort_percent);
     fault["abort"]["httpStatus"] = v.abort_status;
   }
-  return routeSection(v.service, v.path_prefix, "fault", "fault", fault,
+  return routeSection(v.service, v.path_prefix, cp::purpose::kFault, "fault", fault,
                       QObject::tr("Fault injection"), existing);
 }
 
 PolicyFormResult mtlsYaml(const MtlsValues& v, const std::vector<cp::PolicyInfo>& existing) {
-  QString name = v.service.isEmpty() ? QStringLiteral("mesh") : v.service + QStringLiteral("-mtls");
+  QString name = objectName(v.service, cp::purpose::kMtls);
   if (auto found = findExisting(existing, "PeerAuthentication", v.service, false))
     name = found->name;
   YAML::Node doc = envelope("PeerAuthentication", name);
@@ -316,9 +322,9 @@ PolicyFormResult mtlsYaml(const MtlsValues& v, const std::vector<cp::PolicyInfo>
 }
 
 PolicyFormResult authorizationYaml(const AuthorizationValues& v) {
-  const QString scope = v.service.isEmpty() ? QStringLiteral("mesh") : v.service;
   QString name = v.name.trimmed();
-  if (name.isEmpty()) name = scope + (v.deny ? QStringLiteral("-deny") : QStringLiteral("-allow"));
+  if (name.isEmpty())
+    name = objectName(v.service, v.deny ? cp::purpose::kDeny : cp::purpose::kAllow);
   std::vector<YAML::Node> docs;
   YAML::Node doc = envelope("AuthorizationPolicy", name);
   if (!v.service.isEmpty()) doc["spec"]["selector"]["service"] = str(v.service);
@@ -342,7 +348,8 @@ PolicyFormResult authorizationYaml(const AuthorizationValues& v) {
   if (v.default_deny) {
     // Istio's "allow-nothing": an ALLOW policy without rules selects the service, so a request
     // no ALLOW rule names is refused.
-    YAML::Node nothing = envelope("AuthorizationPolicy", scope + QStringLiteral("-allow-nothing"));
+    YAML::Node nothing =
+        envelope("AuthorizationPolicy", objectName(v.service, cp::purpose::kAllowNothing));
     if (!v.service.isEmpty()) nothing["spec"]["selector"]["service"] = str(v.service);
     nothing["spec"]["action"] = "ALLOW";
     docs.push_back(nothing);
@@ -361,16 +368,15 @@ CanaryForm::CanaryForm(const QStringList& services, const QMap<QString, QStringL
     : PolicyForm(parent), versions_(versions) {
   auto* form = new QFormLayout(this);
   service_ = serviceBox(services, this);
+  // Not editable: only a version that runs can take traffic.
   stable_ = new QComboBox(this);
-  stable_->setEditable(true);
   stable_->setObjectName(QStringLiteral("stable"));
   canary_ = new QComboBox(this);
-  canary_->setEditable(true);
   canary_->setObjectName(QStringLiteral("canary"));
   weight_ = new QSlider(Qt::Horizontal, this);
   weight_->setObjectName(QStringLiteral("weight"));
   weight_->setRange(0, 100);
-  weight_->setValue(10);
+  weight_->setValue(CanaryValues{}.canary_weight);
   share_ = new QLabel(this);
   form->addRow(tr("Service"), service_);
   form->addRow(tr("Stable version"), stable_);
@@ -378,23 +384,24 @@ CanaryForm::CanaryForm(const QStringList& services, const QMap<QString, QStringL
   form->addRow(tr("Canary weight"), weight_);
   form->addRow(QString(), share_);
   auto fill_versions = [this] {
-    const QStringList vs = versions_.value(service_->currentText());
+    const QStringList vs = versions_.value(service_->currentText().trimmed());
     for (QComboBox* b : {stable_, canary_}) {
-      const QString keep = b->currentText();
+      const QSignalBlocker quiet(b);
       b->clear();
       b->addItems(vs);
-      b->setEditText(keep);
     }
-    if (vs.size() >= 2 && stable_->currentText().isEmpty()) {
-      stable_->setEditText(vs.front());
-      canary_->setEditText(vs.back());
-    }
+    // Defaults that run: the first version stable, the last other one the canary; none when
+    // there is no other one.
+    stable_->setCurrentIndex(vs.isEmpty() ? -1 : 0);
+    canary_->setCurrentIndex(vs.size() >= 2 ? int(vs.size()) - 1 : -1);
+    stable_->setEnabled(!vs.isEmpty());
+    canary_->setEnabled(vs.size() >= 2);
+    weight_->setEnabled(vs.size() >= 2);
   };
   connect(service_, &QComboBox::currentTextChanged, this, [this, fill_versions] {
     fill_versions();
     emit changed();
   });
-  fill_versions();
   for (QComboBox* b : {stable_, canary_})
     connect(b, &QComboBox::currentTextChanged, this, &PolicyForm::changed);
   connect(weight_, &QSlider::valueChanged, this, [this] {
@@ -402,9 +409,13 @@ CanaryForm::CanaryForm(const QStringList& services, const QMap<QString, QStringL
         tr("%1 % to the canary, %2 % stable").arg(weight_->value()).arg(100 - weight_->value()));
     emit changed();
   });
-  setValues(CanaryValues{});
   if (!services.contains(QStringLiteral("reviews")) && !services.isEmpty())
     setService(service_, services.front());
+  else
+    setService(service_, CanaryValues{}.service);
+  fill_versions();
+  share_->setText(
+      tr("%1 % to the canary, %2 % stable").arg(weight_->value()).arg(100 - weight_->value()));
 }
 
 CanaryValues CanaryForm::values() const {
@@ -414,8 +425,9 @@ CanaryValues CanaryForm::values() const {
 
 void CanaryForm::setValues(const CanaryValues& v) {
   setService(service_, v.service);
-  stable_->setEditText(v.stable);
-  canary_->setEditText(v.canary);
+  // Only versions that run can be chosen; another one leaves the default in place.
+  if (const int i = stable_->findText(v.stable); i >= 0) stable_->setCurrentIndex(i);
+  if (const int i = canary_->findText(v.canary); i >= 0) canary_->setCurrentIndex(i);
   weight_->setValue(v.canary_weight);
   share_->setText(
       tr("%1 % to the canary, %2 % stable").arg(weight_->value()).arg(100 - weight_->value()));
@@ -424,8 +436,20 @@ void CanaryForm::setValues(const CanaryValues& v) {
 QString CanaryForm::problem() const {
   const CanaryValues v = values();
   if (v.service.isEmpty()) return tr("Choose a service.");
-  if (v.stable.isEmpty() || v.canary.isEmpty()) return tr("Name both versions.");
+  const QStringList running = versions_.value(v.service);
+  if (running.isEmpty())
+    return tr("%1 has no running instance: a canary needs two running versions — start it in "
+              "Fleet.")
+        .arg(v.service);
+  if (running.size() == 1)
+    return tr("%1 runs only %2: a canary needs a second version — scale one up in Fleet.")
+        .arg(v.service, running.front());
+  if (v.stable.isEmpty() || v.canary.isEmpty()) return tr("Choose both versions.");
   if (v.stable == v.canary) return tr("The canary must be another version than the stable one.");
+  for (const QString& version : {v.stable, v.canary}) {
+    if (!running.contains(version))
+      return tr("%1 %2 does not run: choose a running version.").arg(v.service, version);
+  }
   return {};
 }
 

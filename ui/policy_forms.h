@@ -37,10 +37,12 @@ struct PolicyFormResult {
   QString summary;
 };
 
+// No version is assumed: the form fills them from the versions that run (a canary to a version
+// without instances fails every request sent to it).
 struct CanaryValues {
   QString service = QStringLiteral("reviews");
-  QString stable = QStringLiteral("v1"), canary = QStringLiteral("v2");
-  int canary_weight = 10;  // 0..100; the stable version gets the rest
+  QString stable, canary;
+  int canary_weight = 5;  // 0..100; the stable version gets the rest. Small: a first step.
 };
 
 // Retries, timeout and fault act on the routes of a TrafficRoute. With no path prefix they are
@@ -111,6 +113,9 @@ class PolicyForm : public QWidget {
   void changed();
 };
 
+// `versions`: the versions of each service that run now (connected instances). Only those are
+// offered; the stable version defaults to the first, the canary to the last other one. A
+// service with fewer than two running versions cannot have a canary, and problem() says so.
 class CanaryForm : public PolicyForm {
   Q_OBJECT
  public:

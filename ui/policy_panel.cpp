@@ -11,10 +11,12 @@
 #include <QListWidget>
 #include <QMenu>
 #include <QMessageBox>
+#include <QPair>
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSet>
 #include <QSplitter>
+#include <QStyle>
 #include <QTableView>
 #include <QTextBlock>
 #include <QVBoxLayout>
@@ -51,6 +53,23 @@ const char* kTemplate =
     "            host: reviews\n";
 
 bool isDark(const QWidget* w) { return w->palette().color(QPalette::Window).lightness() < 128; }
+
+// Warnings read as warnings, apart from the red errors: amber, dark enough on a light window
+// and light enough on a dark one.
+QColor warningColour(const QWidget* w) {
+  return isDark(w) ? QColor(0xe3, 0xb3, 0x41) : QColor(0x9a, 0x67, 0x00);
+}
+
+// "line 21, column 7: field: message" for a position in the editor's text; the located text
+// otherwise (a warning about another policy in force).
+QString locatedText(const common::LocatedError& e, const char* editor_file) {
+  const bool in_editor = e.file.empty() || e.file == editor_file;
+  if (!in_editor) return QString::fromStdString(e.toString());
+  const QString where = e.line > 0 ? QObject::tr("line %1, column %2").arg(e.line).arg(e.column)
+                                   : QObject::tr("document");
+  return where + QStringLiteral(": ") +
+         QString::fromStdString(common::LocatedError{"", 0, 0, e.field, e.message}.toString());
+}
 
 QString revisionTime(cp::SystemTime t) {
   const auto ms =
@@ -119,6 +138,20 @@ PolicyPanel::PolicyPanel(ControlPlaneClient* client, QWidget* parent)
   connect(errors_, &QListWidget::itemActivated, this, follow);
   connect(errors_, &QListWidget::itemClicked, this, follow);
   el->addWidget(errors_);
+
+  warnings_ = new QListWidget(editor_box);
+  warnings_->setObjectName(QStringLiteral("policyWarnings"));
+  // Whole messages, wrapped at the panel's width: a warning cut short would hide its point.
+  warnings_->setWordWrap(true);
+  warnings_->setTextElideMode(Qt::ElideNone);
+  warnings_->setResizeMode(QListView::Adjust);
+  warnings_->setVerticalScrollMode(QAbstractItemView::ScrollPerPixel);
+  warnings_->setMaximumHeight(130);
+  warnings_->hide();
+  connect(warnings_, &QListWidget::itemClicked, this, [this](QListWidgetItem* item) {
+    jumpTo(item->data(kLineRole).toInt(), item->data(kColumnRole).toInt());
+  });
+  el->addWidget(warnings_);
 
   open_referenced_ = new QPushButton(editor_box);
   open_referenced_->setObjectName(QStringLiteral("openReferencedPolicy"));
@@ -200,6 +233,12 @@ void PolicyPanel::validate() { submit(true); }
 
 void PolicyPanel::apply() { submit(false); }
 
+void PolicyPanel::setBusy(bool busy) {
+  busy_ = busy;
+  apply_button_->setEnabled(!busy && !read_only_);
+  validate_button_->setEnabled(!busy && !read_only_);
+}
+
 void PolicyPanel::submit(bool dry_run) {
   if (read_only_ || busy_) return;
   const std::string yaml = editor_->toPlainText().toStdString();
@@ -207,19 +246,74 @@ void PolicyPanel::submit(bool dry_run) {
     status_->setText(tr("Nothing to apply: the editor is empty."));
     return;
   }
-  busy_ = true;
-  apply_button_->setEnabled(false);
-  validate_button_->setEnabled(false);
+  setBusy(true);
   status_->setText(dry_run ? tr("Validating…") : tr("Applying…"));
+  // Apply validates first: a change with warnings is applied only once the user has read them
+  // and chosen "Apply anyway".
   client_->run<cp::ApplyResult>(
-      [yaml, dry_run](cp::ControlPlane& cp) {
-        return cp.applyPolicies(yaml, kEditorFile, "meshdeck-ui", dry_run);
+      [yaml](cp::ControlPlane& cp) {
+        return cp.applyPolicies(yaml, kEditorFile, "meshdeck-ui", true);
       },
       this,
-      [this, dry_run](cp::ApplyResult result) {
-        busy_ = false;
-        apply_button_->setEnabled(!read_only_);
-        validate_button_->setEnabled(!read_only_);
+      [this, dry_run, yaml](cp::ApplyResult result) {
+        if (!result.ok) {
+          setBusy(false);
+          showErrors(result.errors);
+          status_->setText(tr("<b>Rejected</b>: %n error(s); nothing was changed.", "",
+                              static_cast<int>(result.errors.size())));
+          return;
+        }
+        clearErrors();
+        showWarnings(result.warnings);
+        const int count = static_cast<int>(result.warnings.size());
+        if (dry_run) {
+          setBusy(false);
+          if (count == 0) {
+            status_->setText(tr("Valid. %1").arg(QString::fromStdString(result.summary)));
+          } else {
+            status_->setText(
+                tr("<span style=\"color:%1\"><b>Valid, with %n warning(s)</b></span>: it can "
+                   "be applied, but probably does not do what you mean. %2",
+                   "", count)
+                    .arg(warningColour(this).name(),
+                         QString::fromStdString(result.summary).toHtmlEscaped()));
+          }
+          return;
+        }
+        if (count > 0 && !confirmWarnings(result.warnings)) {
+          setBusy(false);
+          status_->setText(tr("Not applied: %n warning(s) to look at first.", "", count));
+          return;
+        }
+        commit(yaml);
+      });
+}
+
+bool PolicyPanel::confirmWarnings(const std::vector<cp::PolicyWarning>& warnings) {
+  QStringList lines;
+  for (const auto& w : warnings) lines << QStringLiteral("• ") + locatedText(w.where, kEditorFile);
+  QMessageBox box(QMessageBox::Warning, tr("Apply with warnings"),
+                  tr("This change is valid, but %n warning(s) say it probably does not do what "
+                     "you mean. Apply it anyway?",
+                     "", static_cast<int>(warnings.size())),
+                  QMessageBox::Cancel, this);
+  box.setObjectName(QStringLiteral("applyWarningsConfirmation"));
+  box.setInformativeText(lines.join(QLatin1Char('\n')));
+  QPushButton* anyway = box.addButton(tr("Apply anyway"), QMessageBox::AcceptRole);
+  anyway->setObjectName(QStringLiteral("applyAnyway"));
+  box.setDefaultButton(QMessageBox::Cancel);
+  box.exec();
+  return box.clickedButton() == anyway;
+}
+
+void PolicyPanel::commit(const std::string& yaml) {
+  client_->run<cp::ApplyResult>(
+      [yaml](cp::ControlPlane& cp) {
+        return cp.applyPolicies(yaml, kEditorFile, "meshdeck-ui", false);
+      },
+      this,
+      [this](cp::ApplyResult result) {
+        setBusy(false);
         if (!result.ok) {
           showErrors(result.errors);
           status_->setText(tr("<b>Rejected</b>: %n error(s); nothing was changed.", "",
@@ -227,13 +321,15 @@ void PolicyPanel::submit(bool dry_run) {
           return;
         }
         clearErrors();
-        if (dry_run) {
-          status_->setText(tr("Valid. %1").arg(QString::fromStdString(result.summary)));
-          return;
-        }
-        status_->setText(tr("Applied as revision %1. %2")
-                             .arg(result.revision)
-                             .arg(QString::fromStdString(result.summary)));
+        showWarnings(result.warnings);
+        status_->setText(result.warnings.empty()
+                             ? tr("Applied as revision %1. %2")
+                                   .arg(result.revision)
+                                   .arg(QString::fromStdString(result.summary))
+                             : tr("Applied as revision %1, with %n warning(s). %2", "",
+                                  static_cast<int>(result.warnings.size()))
+                                   .arg(result.revision)
+                                   .arg(QString::fromStdString(result.summary)));
         const quint64 revision = result.revision;
         client_->run<std::vector<cp::PolicyInfo>>(
             [](cp::ControlPlane& cp) { return cp.policies(); }, this,
@@ -251,7 +347,45 @@ void PolicyPanel::submit(bool dry_run) {
       });
 }
 
+void PolicyPanel::showWarnings(const std::vector<cp::PolicyWarning>& warnings) {
+  warnings_->clear();
+  const QColor colour = warningColour(this);
+  QList<QTextEdit::ExtraSelection> marks = editor_->extraSelections();
+  QList<QPair<QString, QString>> edges;
+  for (const auto& w : warnings) {
+    const QString text = tr("warning: %1").arg(locatedText(w.where, kEditorFile));
+    auto* item = new QListWidgetItem(text, warnings_);
+    item->setToolTip(text);
+    item->setForeground(colour);
+    item->setIcon(style()->standardIcon(QStyle::SP_MessageBoxWarning));
+    for (const auto& e : w.edges) {
+      const QPair<QString, QString> edge{QString::fromStdString(e.source),
+                                         QString::fromStdString(e.destination)};
+      if (!edges.contains(edge)) edges << edge;
+    }
+    const bool in_editor = w.where.file.empty() || w.where.file == kEditorFile;
+    if (!in_editor || w.where.line == 0) continue;
+    item->setData(kLineRole, int(w.where.line));
+    item->setData(kColumnRole, int(w.where.column));
+    const QTextBlock block = editor_->document()->findBlockByNumber(int(w.where.line) - 1);
+    if (!block.isValid()) continue;
+    QTextEdit::ExtraSelection line;
+    QColor faint = colour;
+    faint.setAlpha(45);
+    line.format.setBackground(faint);
+    line.format.setProperty(QTextFormat::FullWidthSelection, true);
+    line.format.setToolTip(text);
+    line.cursor = QTextCursor(block);
+    marks << line;
+  }
+  warnings_->setVisible(!warnings.empty());
+  editor_->setExtraSelections(marks);
+  if (!warnings.empty() || warnings_shown_) emit warningEdgesChanged(edges);
+  warnings_shown_ = !warnings.empty();
+}
+
 void PolicyPanel::showErrors(const std::vector<common::LocatedError>& errors) {
+  showWarnings({});  // a refused change has none, and earlier ones no longer hold
   errors_->clear();
   last_errors_ = errors;
   QList<QTextEdit::ExtraSelection> marks;
@@ -328,6 +462,10 @@ void PolicyPanel::clearErrors() {
   errors_->hide();
   open_referenced_->hide();
   editor_->setExtraSelections({});
+  warnings_->clear();
+  warnings_->hide();
+  if (warnings_shown_) emit warningEdgesChanged({});
+  warnings_shown_ = false;
 }
 
 int PolicyPanel::rowOfPolicy(const QString& id) const {
@@ -408,16 +546,20 @@ void PolicyPanel::canaryForm() { showForm(PolicyFormKind::kCanary); }
 
 void PolicyPanel::showForm(PolicyFormKind kind) {
   if (read_only_) return;
-  // Services and versions of the latest snapshot fill the pickers; the policies in force let a
-  // form extend them instead of writing a conflicting second one.
+  // Services and running versions of the latest snapshot fill the pickers; the policies in force
+  // let a form extend them instead of writing a conflicting second one.
   QStringList services;
   QMap<QString, QStringList> versions;
+  // Only versions with a connected instance are offered: a route to any other fails.
   if (const auto snapshot = client_->latest()) {
-    for (const auto& s : snapshot->services) {
-      const QString name = QString::fromStdString(s.name);
-      services << name;
-      for (const auto& v : s.versions) versions[name] << QString::fromStdString(v);
+    for (const auto& s : snapshot->services) services << QString::fromStdString(s.name);
+    for (const auto& p : snapshot->proxies) {
+      if (p.state == cp::SyncState::kDisconnected || p.version.empty()) continue;
+      QStringList& running = versions[QString::fromStdString(p.service)];
+      if (!running.contains(QString::fromStdString(p.version)))
+        running << QString::fromStdString(p.version);
     }
+    for (QStringList& running : versions) running.sort();
   }
   services.sort();
   auto* dialog = new PolicyFormDialog(kind, services, versions, model_->policies(), this);

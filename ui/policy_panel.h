@@ -20,7 +20,9 @@ class YamlHighlighter;
 
 // Policies: the list of the current revision (kind, name, target, revision), a YAML editor with
 // syntax highlighting, Validate (dry run) and Apply through the control plane, inline errors at
-// the line and column it reports (nothing is applied then), Delete, and History with a diff of
+// the line and column it reports (nothing is applied then), warnings (what a valid change would
+// do that is probably not meant: shown apart from errors, their edges marked in the graph, and
+// Apply asks "Apply anyway" first), Delete, and History with a diff of
 // each revision and one-click revert. Forms (canary split, retries, timeout, fault injection,
 // mTLS mode, allow/deny) write YAML into the editor for review; they never apply it themselves.
 class PolicyPanel : public QWidget {
@@ -35,6 +37,9 @@ class PolicyPanel : public QWidget {
 
   QPlainTextEdit* editor() const { return editor_; }
   QListWidget* errorList() const { return errors_; }
+  // The warnings of the last Validate or Apply (ApplyResult::warnings), one item each, wrapped,
+  // in the warning colour; hidden when there are none.
+  QListWidget* warningList() const { return warnings_; }
   QLabel* statusLabel() const { return status_; }
   // Shown under the errors when one lies in another policy in force than the editor's text
   // ("Open TrafficRoute/reviews-canary"): selects that policy and opens it in the editor.
@@ -56,13 +61,21 @@ class PolicyPanel : public QWidget {
   void policiesChanged(const std::vector<meshdeck::cp::PolicyInfo>& policies);
   // After a successful apply: the services whose edges it affects, for the graph to highlight.
   void applied(const QStringList& targets, quint64 revision);
+  // The edges the warnings shown concern (empty once none are shown), for the graph to mark.
+  void warningEdgesChanged(const QList<QPair<QString, QString>>& edges);
 
  protected:
   void changeEvent(QEvent* event) override;
 
  private:
   void submit(bool dry_run);
+  // Apply for real (after a dry run found no warning, or the user chose "Apply anyway").
+  void commit(const std::string& yaml);
+  void setBusy(bool busy);
+  // Asks whether to apply a change with warnings; true for "Apply anyway".
+  bool confirmWarnings(const std::vector<cp::PolicyWarning>& warnings);
   void showErrors(const std::vector<common::LocatedError>& errors);
+  void showWarnings(const std::vector<cp::PolicyWarning>& warnings);
   void clearErrors();
   void jumpTo(int line, int column);
   // Selects the policy `id` ("Kind/name") in the list, which puts its YAML in the editor, and
@@ -79,6 +92,8 @@ class PolicyPanel : public QWidget {
   QLabel* status_;
   QPushButton* open_referenced_;
   std::vector<common::LocatedError> last_errors_;  // as shown by showErrors()
+  QListWidget* warnings_;
+  bool warnings_shown_ = false;
   QPushButton* validate_button_;
   QPushButton* apply_button_;
   QPushButton* delete_button_;

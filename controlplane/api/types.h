@@ -113,11 +113,33 @@ struct PolicyInfo {
   PolicyBadges badges{};  // braces: PolicyInfo{kind, name, ...} may leave it out
 };
 
+// One directed edge of the graph, by service name.
+struct EdgeRef {
+  std::string source, destination;
+  bool operator==(const EdgeRef&) const = default;
+  bool operator<(const EdgeRef& o) const {
+    return source != o.source ? source < o.source : destination < o.destination;
+  }
+};
+
+// A policy that is valid but would not do what it seems to (docs/policies.md, "Warnings"): a
+// route to a subset with no running instances, a weight to a version that does not exist, a
+// route that an earlier one shadows. Computed by the control plane on every apply and dry run;
+// never blocks the change.
+struct PolicyWarning {
+  common::LocatedError where;  // located in the text the user submitted, like an error
+  std::vector<EdgeRef> edges;  // the edges whose traffic it changes (caller -> destination)
+  bool operator==(const PolicyWarning&) const = default;
+};
+
 struct ApplyResult {
   bool ok = false;
   uint64_t revision = 0;
   std::vector<common::LocatedError> errors;
   std::string summary;
+  // Set when ok (or on a dry run that would be ok): what the change would do that is probably
+  // not meant. Empty when the change is refused.
+  std::vector<PolicyWarning> warnings;
 };
 
 struct RevisionInfo {

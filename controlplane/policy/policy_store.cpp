@@ -155,7 +155,8 @@ std::string PolicyStore::serializeLocked(const std::vector<Revision>& revisions)
 ApplyResult PolicyStore::commitLocked(std::vector<Policy> next, const std::string& author,
                                       std::string summary_prefix, bool dry_run,
                                       std::unique_lock<std::timed_mutex>& lock,
-                                      const std::function<bool()>& cancelled) {
+                                      const std::function<bool()>& cancelled,
+                                      const std::set<std::string>* submitted) {
   ApplyResult result;
   sortById(&next);
   // Services named by the policies in force stay known: they were checked when applied, and a
@@ -185,9 +186,22 @@ ApplyResult PolicyStore::commitLocked(std::vector<Policy> next, const std::strin
   for (const auto& [id, p] : before)
     if (!after.count(id)) parts.push_back("deleted " + id);
   result.ok = true;
+  std::vector<PolicyWarning> warnings;
+  {
+    std::set<std::string> changed;
+    for (const auto& [id, p] : after) {
+      auto it = before.find(id);
+      if (it == before.end() || it->second->yaml != p->yaml) changed.insert(id);
+    }
+    std::optional<WorkloadInventory> inventory;
+    if (inventory_) inventory = inventory_();
+    warnings =
+        policyEffects(next, submitted ? submitted : &changed, inventory ? &*inventory : nullptr);
+  }
   if (parts.empty()) {
     result.revision = current_->revision;
     result.summary = "no change";
+    result.warnings = std::move(warnings);
     return result;
   }
   std::string summary = summary_prefix;
@@ -195,7 +209,10 @@ ApplyResult PolicyStore::commitLocked(std::vector<Policy> next, const std::strin
   result.summary = summary;
   const uint64_t number = (revisions_.empty() ? 0 : revisions_.back().info.number) + 1;
   result.revision = number;
-  if (dry_run) return result;
+  if (dry_run) {
+    result.warnings = std::move(warnings);
+    return result;
+  }
   if (cancelled && cancelled()) {
     result.ok = false;
     result.revision = current_->revision;
@@ -270,6 +287,8 @@ ApplyResult PolicyStore::commitLocked(std::vector<Policy> next, const std::strin
   assert(revisions_.size() < 2 || revisions_[revisions_.size() - 2].info.number < number);
   lock.unlock();
   spdlog::info("policy revision {} by {}: {}", number, rev.info.author, summary);
+  for (const auto& w : warnings) spdlog::warn("policy revision {}: {}", number, w.where.toString());
+  result.warnings = std::move(warnings);
   if (on_change_) on_change_(set);
   return result;
 }
@@ -318,12 +337,14 @@ ApplyResult PolicyStore::applyFiles(const std::vector<std::pair<std::string, std
                                                  "no policy document found"});
     return result;
   }
+  std::set<std::string> submitted;
+  for (const auto& p : parsed) submitted.insert(p.id());
   std::map<std::string, Policy> merged;
   for (const auto& p : current_->policies) merged[p.id()] = p;
   for (auto& p : parsed) merged[p.id()] = std::move(p);
   std::vector<Policy> next;
   for (auto& [id, p] : merged) next.push_back(std::move(p));
-  return commitLocked(std::move(next), author, "", dry_run, lock, cancelled);
+  return commitLocked(std::move(next), author, "", dry_run, lock, cancelled, &submitted);
 }
 
 ApplyResult PolicyStore::remove(const std::string& kind, const std::string& name,

@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "controlplane/api/types.h"
 #include "controlplane/policy/policy.h"
+#include "controlplane/policy/policy_effects.h"
 
 namespace meshdeck::cp {
 
@@ -45,6 +46,11 @@ class PolicyStore {
   // Services that are known even though no policy names them (registered proxies, the fleet).
   using KnownServices = std::function<std::set<std::string>()>;
   void setKnownServices(KnownServices known) { known_services_ = std::move(known); }
+  // What runs now, for the warnings of every apply, dry run, delete and revert
+  // (policyEffects); called under the store's lock. Unset: only the checks that need no
+  // inventory run.
+  using Inventory = std::function<WorkloadInventory()>;
+  void setInventory(Inventory inventory) { inventory_ = std::move(inventory); }
   // Called after each new revision became current, outside the store's lock.
   void setOnChange(std::function<void(std::shared_ptr<const PolicySet>)> on_change) {
     on_change_ = std::move(on_change);
@@ -76,16 +82,20 @@ class PolicyStore {
     RevisionInfo info;
     std::shared_ptr<const PolicySet> set;
   };
+  // `submitted`: the ids of the policies the caller sent, which the warnings are about (null:
+  // the ones the change creates or updates).
   ApplyResult commitLocked(std::vector<Policy> next, const std::string& author,
                            std::string summary_prefix, bool dry_run,
                            std::unique_lock<std::timed_mutex>& lock,
-                           const std::function<bool()>& cancelled = {});
+                           const std::function<bool()>& cancelled = {},
+                           const std::set<std::string>* submitted = nullptr);
   std::string serializeLocked(const std::vector<Revision>& revisions) const;
   const Revision* findLocked(uint64_t number) const;
 
   const std::string state_dir_;
   const common::TimeSource& time_;
   KnownServices known_services_;
+  Inventory inventory_;
   std::function<void(std::shared_ptr<const PolicySet>)> on_change_;
   // Timed, so that a call waiting for a long commit can give up (see applyFiles).
   mutable std::timed_mutex mutex_;

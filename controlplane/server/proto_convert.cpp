@@ -209,6 +209,20 @@ void toProto(const ApplyResult& in, v1::ApplyPoliciesResponse* out) {
     pe->set_field(e.field);
     pe->set_message(e.message);
   }
+  for (const auto& w : in.warnings) {
+    auto* pw = out->add_warnings();
+    auto* pe = pw->mutable_where();
+    pe->set_file(w.where.file);
+    pe->set_line(w.where.line);
+    pe->set_column(w.where.column);
+    pe->set_field(w.where.field);
+    pe->set_message(w.where.message);
+    for (const auto& e : w.edges) {
+      auto* pedge = pw->add_edges();
+      pedge->set_source(e.source);
+      pedge->set_destination(e.destination);
+    }
+  }
 }
 
 ApplyResult fromProto(const v1::ApplyPoliciesResponse& in) {
@@ -219,6 +233,14 @@ ApplyResult fromProto(const v1::ApplyPoliciesResponse& in) {
   for (const auto& e : in.errors())
     r.errors.push_back(
         common::LocatedError{e.file(), e.line(), e.column(), e.field(), e.message()});
+  for (const auto& w : in.warnings()) {
+    PolicyWarning pw;
+    const auto& e = w.where();
+    pw.where = common::LocatedError{e.file(), e.line(), e.column(), e.field(), e.message()};
+    for (const auto& edge : w.edges())
+      pw.edges.push_back(EdgeRef{edge.source(), edge.destination()});
+    r.warnings.push_back(std::move(pw));
+  }
   return r;
 }
 

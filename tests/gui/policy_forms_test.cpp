@@ -110,6 +110,39 @@ class PolicyFormsTest : public QObject {
     QCOMPARE(trafficRoute(parse(again.yaml))->http[0].destinations[1].weight, 50u);
   }
 
+  // Only versions that run are offered; with one running version there is no canary to choose
+  // and the form says why (issue 17, problem 1); with two, the defaults run and the weight is
+  // small. The names follow cp::policyObjectName.
+  void canaryFormOffersOnlyRunningVersions() {
+    const QStringList services{"ratings", "recommendations", "reviews"};
+    {
+      ui::CanaryForm form(services, {{"reviews", {"v1"}}, {"recommendations", {"v1", "v2"}}});
+      QCOMPARE(form.values().service, QString("reviews"));
+      QCOMPARE(form.values().stable, QString("v1"));
+      QCOMPARE(form.values().canary, QString());
+      QCOMPARE(form.problem(),
+               QString("reviews runs only v1: a canary needs a second version — scale one up in "
+                       "Fleet."));
+      // A version that does not run cannot be set.
+      form.setValues({"reviews", "v1", "v2", 10});
+      QCOMPARE(form.values().canary, QString());
+      QVERIFY(!form.problem().isEmpty());
+      form.setValues({"recommendations", "", "", 5});
+      QCOMPARE(form.values().stable, QString("v1"));
+      QCOMPARE(form.values().canary, QString("v2"));
+      QVERIFY(form.values().canary_weight <= 10);
+      QVERIFY(form.problem().isEmpty());
+      form.setValues({"ratings", "", "", 5});
+      QVERIFY2(form.problem().contains("ratings has no running instance"),
+               qPrintable(form.problem()));
+    }
+    const auto r = ui::canaryYaml({"recommendations", "v1", "v2", 5}, {});
+    const auto policies = parse(r.yaml);
+    QCOMPARE(policies.size(), size_t(2));
+    QCOMPARE(policies[0].name, std::string("recommendations-destination"));
+    QCOMPARE(policies[1].name, std::string("recommendations-canary"));
+  }
+
   void retriesAreAcceptedAndRoundTrip() {
     auto plane = makeControlPlane();
     ui::RetriesValues v;

@@ -130,7 +130,7 @@ class ScenarioCollisionsTest : public QObject {
     QVERIFY(panel->playing());
     ui::ScenarioStepsModel* model = panel->model();
     QTRY_COMPARE_WITH_TIMEOUT(model->checkpointState(0), State::kPassed, 60'000);
-    QVERIFY(policyNames(*control_plane).contains("DestinationPolicy/recommendations-subsets"));
+    QVERIFY(policyNames(*control_plane).contains("DestinationPolicy/recommendations-destination"));
     QVERIFY(!policyNames(*control_plane).contains("DestinationPolicy/recommendations-form"));
 
     // Stop: the scenario ends and the operator's policies are back, the scenario's gone.

@@ -394,6 +394,12 @@ int Ctl::printApply(const v1::ApplyPoliciesResponse& r) const {
                              r.errors_size(), r.revision());
     return 1;
   }
+  // Warnings never make the command fail: the change was (or would be) applied.
+  for (const auto& w : r.warnings()) {
+    const auto& e = w.where();
+    const common::LocatedError where{e.file(), e.line(), e.column(), e.field(), e.message()};
+    std::cerr << "warning: " << where.toString() << "\n";
+  }
   std::cout << fmt::format("revision {}{}: {}\n", r.revision(), o_.dry_run ? " (dry run)" : "",
                            r.summary());
   return 0;

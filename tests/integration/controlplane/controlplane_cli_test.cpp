@@ -79,6 +79,36 @@ class ControlPlaneCliTest : public QObject {
 
   // Issue 15: the "billion laughs" policy is refused at once, naming the limit and where; the
   // control plane keeps answering (before the reader's limits, it pinned a thread for good).
+  // A valid change that would send requests nowhere is applied, with a warning per route
+  // destination on stderr ("warning: file:line:column: field: message"), dry run or not.
+  void applyPrintsWarningsAndSucceeds() {
+    startServer();
+    QCOMPARE(ctl({"apply", "-f", policy("reviews-destination.yaml")}).code, 0);
+    // No proxy of reviews has registered: neither v1 nor v2 runs.
+    const QString canary = policy("reviews-canary.yaml");
+    const QRegularExpression first(
+        "warning: " + QRegularExpression::escape(canary) +
+        ":15:\\d+: spec.http\\[0\\].route\\[0\\].destination.subset: route \"testers\" "
+        "sends 100% of its requests to \"reviews\" subset \"v2\", but subset \"v2\" selects "
+        "version \"v2\" of \"reviews\", which does not exist");
+    for (const bool dry_run : {true, false}) {
+      QStringList args{"apply", "-f", canary};
+      if (dry_run) args << "--dry-run";
+      auto r = ctl(args);
+      QCOMPARE(r.code, 0);
+      QVERIFY2(r.err.contains(first), qPrintable(r.err));
+      QCOMPARE(r.err.count("warning: "), 3);
+      QCOMPARE(r.out.trimmed(), dry_run
+                                    ? QString("revision 2 (dry run): created "
+                                              "TrafficRoute/reviews-canary")
+                                    : QString("revision 2: created TrafficRoute/reviews-canary"));
+    }
+    // A change without surprises prints none.
+    auto quiet = ctl({"apply", "-f", policy("reviews-ratelimit.yaml")});
+    QCOMPARE(quiet.code, 0);
+    QVERIFY2(!quiet.err.contains("warning"), qPrintable(quiet.err));
+  }
+
   void refusesAliasBombAndKeepsServing() {
     startServer();
     const QString bomb = src_ + "/tests/data/yaml/billion-laughs.yaml";

@@ -62,6 +62,26 @@ class ProtoConvertTest : public QObject {
     QCOMPARE(out.errors[1].toString(), std::string("no policy TrafficRoute/x exists"));
   }
 
+  // meshdeck.v1.PolicyWarning: the located message and the edges it concerns.
+  void applyWarningsSurviveTheRoundTrip() {
+    ApplyResult in;
+    in.ok = true;
+    in.revision = 3;
+    in.warnings = {
+        PolicyWarning{common::LocatedError{"edit.yaml", 21, 7, "spec.http[0].route[1].destination",
+                                           "subset \"v2\" has no running instance"},
+                      {EdgeRef{"catalog", "reviews"}, EdgeRef{"frontend", "reviews"}}},
+        PolicyWarning{common::LocatedError{"", 0, 0, "", "no edges"}, {}}};
+    v1::ApplyPoliciesResponse wire;
+    toProto(in, &wire);
+    QCOMPARE(wire.warnings_size(), 2);
+    QCOMPARE(wire.warnings(0).where().column(), 7u);
+    QCOMPARE(wire.warnings(0).edges(1).source(), std::string("frontend"));
+    const ApplyResult out = fromProto(wire);
+    QVERIFY(out.warnings == in.warnings);
+    QVERIFY(out.ok);
+  }
+
   void authorizationCountsSurviveTheRoundTrip() {
     GraphSnapshot g;
     g.window_seconds = 30;

@@ -116,7 +116,7 @@ class ScenarioCollisionsTest : public QObject {
     // The scenario runs and leaves its own policies for recommendations in force.
     QVERIFY(cp.applyPolicies(firstApply(sc), "scenario", "scenario:canary-goes-bad", false).ok);
     QCOMPARE(names(cp.policies()),
-             (std::vector<std::string>{"DestinationPolicy/recommendations-subsets",
+             (std::vector<std::string>{"DestinationPolicy/recommendations-destination",
                                        "TrafficRoute/recommendations-canary",
                                        "TrafficRoute/reviews-route"}));
 

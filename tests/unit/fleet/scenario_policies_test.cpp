@@ -1,9 +1,12 @@
 // Every policy a bundled scenario applies is valid for its demo mesh, in the order the
-// scenario applies it, as the control plane's own policy store judges it.
+// scenario applies it, as the control plane's own policy store judges it; and it is named with
+// the scheme the desktop's forms use (cp::policyObjectName).
 #include <QtTest>
 
 #include "common/clock.h"
+#include "controlplane/api/policy_names.h"
 #include "controlplane/fleet/scenario.h"
+#include "controlplane/policy/policy_parser.h"
 #include "controlplane/policy/policy_store.h"
 
 using namespace meshdeck::cp;
@@ -52,6 +55,44 @@ class ScenarioPoliciesTest : public QObject {
       }
       QVERIFY2(applied > 0, file.c_str());
     }
+  }
+
+  // `<service>-<purpose>` (docs/operator-ux.md): a scenario and a form doing the same thing to
+  // the same service name the same object.
+  void scenarioPoliciesFollowTheNamingScheme() {
+    const std::map<PolicyKind, std::vector<std::string>> purposes{
+        {PolicyKind::kDestinationPolicy, {purpose::kDestination}},
+        {PolicyKind::kTrafficRoute,
+         {purpose::kCanary, purpose::kRetries, purpose::kTimeout, purpose::kFault}},
+        {PolicyKind::kPeerAuthentication, {purpose::kMtls}},
+        {PolicyKind::kRateLimit, {purpose::kRateLimit}},
+        {PolicyKind::kAuthorizationPolicy,
+         {purpose::kAllow, purpose::kDeny, purpose::kAllowNothing, purpose::kAudit}}};
+    int checked = 0;
+    for (const auto& file : bundledScenarios()) {
+      std::vector<LocatedError> errors;
+      const auto sc = loadScenario(file, &errors);
+      QVERIFY(sc.has_value());
+      for (const auto& step : sc->steps) {
+        for (const auto& action : step.actions) {
+          const auto* a = std::get_if<ApplyPolicyAction>(&action);
+          if (!a) continue;
+          for (const auto& p : parsePolicies(a->yaml, file.string(), &errors)) {
+            const std::string target = p.target() == "*" ? "" : p.target();
+            bool follows = false;
+            for (const auto& purpose : purposes.at(p.kind))
+              follows = follows || p.name == policyObjectName(target, purpose);
+            QVERIFY2(follows,
+                     qPrintable(QString::fromStdString(file.filename().string() + ": " + p.id())));
+            ++checked;
+          }
+        }
+      }
+      QVERIFY(errors.empty());
+    }
+    QVERIFY(checked >= 6);
+    QCOMPARE(policyObjectName("reviews", purpose::kCanary), std::string("reviews-canary"));
+    QCOMPARE(policyObjectName("", purpose::kMtls), std::string("mesh-mtls"));
   }
 };
 
