@@ -151,7 +151,7 @@ struct ServerCodec::Callbacks {
   static int onDataChunk(nghttp2_session* s, uint8_t, int32_t id, const uint8_t* data, size_t len,
                          void* user) {
     auto& c = codec(user);
-    if (stream(c, id))
+    if (StreamState* st = stream(c, id); st && st->head_done)
       c.events_.onRequestData(id, reinterpret_cast<const char*>(data), len);
     else
       nghttp2_session_consume_connection(s, len);  // nobody reads it: the window stays open
@@ -164,7 +164,8 @@ struct ServerCodec::Callbacks {
     if (it == c.streams_.end()) return 0;
     auto st = std::move(it->second);
     c.streams_.erase(it);
-    c.events_.onStreamClosed(id, error_code);
+    // Only streams whose head went up are known above.
+    if (st->head_done) c.events_.onStreamClosed(id, error_code);
     return 0;
   }
 
@@ -244,6 +245,10 @@ ServerCodec::ServerCodec(Events& events, const Limits& limits) : events_(events)
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
   };
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+  // The connection's receive window: room for several streams' windows at once, so one
+  // stream whose upstream is slow does not stall the others.
+  nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
+                                        static_cast<int32_t>(limits_.connection_window));
 }
 
 ServerCodec::~ServerCodec() { nghttp2_session_del(session_); }

@@ -21,9 +21,10 @@ inline constexpr std::string_view kClientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n
 
 // The limits of one downstream HTTP/2 connection (docs/http2.md, "Hardening").
 struct Limits {
-  uint32_t max_concurrent_streams = 100;  // SETTINGS_MAX_CONCURRENT_STREAMS
-  uint32_t initial_window = 64 * 1024;    // SETTINGS_INITIAL_WINDOW_SIZE (per stream)
-  size_t max_header_list = 64 * 1024;     // SETTINGS_MAX_HEADER_LIST_SIZE; past it: 431
+  uint32_t max_concurrent_streams = 100;     // SETTINGS_MAX_CONCURRENT_STREAMS
+  uint32_t initial_window = 64 * 1024;       // SETTINGS_INITIAL_WINDOW_SIZE (per stream)
+  uint32_t connection_window = 1024 * 1024;  // the connection's receive window
+  size_t max_header_list = 64 * 1024;        // SETTINGS_MAX_HEADER_LIST_SIZE; past it: 431
   // Decoded header bytes of one block past which the connection is closed (an HPACK bomb:
   // small indexed references to a large table entry).
   size_t max_decoded_header_block = 1024 * 1024;

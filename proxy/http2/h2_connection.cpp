@@ -32,6 +32,7 @@ namespace http = beast::http;
 namespace {
 
 constexpr std::string_view kErrorHeader = "x-meshdeck-error";
+constexpr auto kCloseGrace = std::chrono::seconds(2);
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -189,8 +190,20 @@ Awaitable<void> Connection::run(std::string already) {
     st->signal.notify();
   }
   write_signal_.notify();
-  idle_timer_.cancel();
+  // The last frames (a GOAWAY) get a moment to leave; a client that reads nothing (a flood of
+  // PINGs whose acks pile up) does not keep the connection open.
+  idle_timer_.expires_after(kCloseGrace);
+  asio::co_spawn(executor(), closeWatch(self), asio::detached);
   while (handlers_ > 0 || !writer_done_) co_await done_signal_.wait();
+  idle_timer_.cancel();
+}
+
+Awaitable<void> Connection::closeWatch(std::shared_ptr<Connection> self) {
+  (void)self;
+  co_await idle_timer_.async_wait(kNoThrow);
+  if (writer_done_) co_return;  // run() may have returned: the session may be gone
+  beast::error_code ec;
+  session_.down_.socket().close(ec);
 }
 
 Awaitable<void> Connection::writeLoop(std::shared_ptr<Connection> self) {
@@ -483,8 +496,8 @@ Awaitable<void> Connection::relayResponse(Stream& st, Attempt& at) {
       // Back-pressure: the next piece is read from the upstream only once this one is framed
       // (which the client's flow-control window allows).
       while (codec_.queued(st.id) > 0 && !st.closed) co_await st.signal.wait();
+      if (!more) break;  // (the stream closes once its last frame is out: that is no reset)
       if (st.closed) co_return;
-      if (!more) break;
     }
   }
   if (rp.keep_alive() && rp.is_done() && !close_delimited && at.conn && at.cluster)

@@ -56,6 +56,7 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
 
   Awaitable<void> writeLoop(std::shared_ptr<Connection> self);
   Awaitable<void> idleWatch(std::shared_ptr<Connection> self);
+  Awaitable<void> closeWatch(std::shared_ptr<Connection> self);
   Awaitable<void> serveStream(std::shared_ptr<Connection> self, std::shared_ptr<Stream> st);
   Awaitable<void> forward(Stream& st);
   Awaitable<void> relayResponse(Stream& st, Attempt& at);
