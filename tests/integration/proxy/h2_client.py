@@ -257,13 +257,17 @@ def mode_empty_data(port, n):
 
 def mode_ping_flood(port, n):
     n = int(n)
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
     # A small receive buffer and no reading: the proxy's PING acks pile up.
-    out = PREFACE + hf.SettingsFrame(0).serialize()
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    frames = [PREFACE, hf.SettingsFrame(0).serialize()]
     for i in range(n):
         p = hf.PingFrame(0)
         p.opaque_data = i.to_bytes(8, "big")
-        out += p.serialize()
+        frames.append(p.serialize())
+    out = b"".join(frames)
     try:
         s.sendall(out)
     except (BrokenPipeError, ConnectionResetError):
