@@ -14,8 +14,10 @@
 # Measures, per target:
 #   1. Memory per idle HTTP/2 connection: VmRSS with 200 open, idle h2c connections (preface
 #      and SETTINGS exchanged) minus VmRSS before, divided by 200.
-#   2. Saturated: h2load -t1 -c16 -m32 for the duration; requests/s, and CPU µs per request
-#      from the proxy's utime+stime over the run.
+#   2. Saturated: h2load -t1 -c16 -m4 (64 streams at once, as wrk -c64 in proxy_bench.sh) and
+#      -m32 (512 streams at once: more than the upstream pool's 64 idle connections, so
+#      upstream connections churn) for the duration; requests/s, and CPU µs per request from
+#      the proxy's utime+stime over the run.
 #   3. Fixed rate: h2load -c16 -m1 --rps 62 (≈ 1000 req/s), per-request times from its
 #      --log-file: p50 and p99, and CPU µs per request.
 # Placement: the proxy under test on CPU 0; backend and h2load on CPU 1.
@@ -114,11 +116,13 @@ for round in $(seq 1 "$rounds"); do
     echo "h2_bench: round $round/$rounds: $name" >&2
     pid=${pid_of[$name]}
     url="http://127.0.0.1:${port_of[$name]}/"
-    t0=$(ticks_of "$pid")
-    "${prio[@]}" taskset -c 1 h2load -t1 -c16 -m32 -D "$duration" "$url" > "$work/$name-sat-$round.txt"
-    t1=$(ticks_of "$pid")
-    echo $((t1 - t0)) > "$work/$name-sat-$round.ticks"
-    sleep 1
+    for m in 4 32; do
+      t0=$(ticks_of "$pid")
+      "${prio[@]}" taskset -c 1 h2load -t1 -c16 -m$m -D "$duration" "$url" > "$work/$name-sat$m-$round.txt"
+      t1=$(ticks_of "$pid")
+      echo $((t1 - t0)) > "$work/$name-sat$m-$round.ticks"
+      sleep 1
+    done
     t0=$(ticks_of "$pid")
     "${prio[@]}" taskset -c 1 h2load -t1 -c16 -m1 --rps "$rps_per_client" -D "$duration" \
       --log-file "$work/$name-fixed-$round.log" "$url" > "$work/$name-fixed-$round.txt"
@@ -145,11 +149,13 @@ def percentile(values, q):
 rows = {}
 for name in names:
     sat, sat_cpu, p50, p99, fixed_cpu, errors = [], [], [], [], [], 0
+    sat32, sat32_cpu = [], []
     for r in range(1, rounds + 1):
-        done, ok, secs = h2load_result(f"{work}/{name}-sat-{r}.txt")
-        sat.append(ok / secs)
-        errors += done - ok
-        sat_cpu.append(int(open(f"{work}/{name}-sat-{r}.ticks").read()) / tck * 1e6 / max(1, ok))
+        for m, rates, cpus in ((4, sat, sat_cpu), (32, sat32, sat32_cpu)):
+            done, ok, secs = h2load_result(f"{work}/{name}-sat{m}-{r}.txt")
+            rates.append(ok / secs)
+            errors += done - ok
+            cpus.append(int(open(f"{work}/{name}-sat{m}-{r}.ticks").read()) / tck * 1e6 / max(1, ok))
         done, ok, secs = h2load_result(f"{work}/{name}-fixed-{r}.txt")
         errors += done - ok
         times = [int(l.split("\t")[2]) for l in open(f"{work}/{name}-fixed-{r}.log") if l.strip()]
@@ -159,17 +165,19 @@ for name in names:
     before = int(open(f"{work}/{name}.rss_before").read())
     idle = int(open(f"{work}/{name}.idle").read())
     rows[name] = {"sat": statistics.median(sat), "sat_all": sat,
+                  "sat32": statistics.median(sat32), "sat32_cpu": statistics.median(sat32_cpu),
                   "sat_cpu": statistics.median(sat_cpu), "fixed_cpu": statistics.median(fixed_cpu),
                   "p50": statistics.median(p50), "p99": statistics.median(p99),
                   "kb_per_conn": (idle - before) / 200, "errors": errors}
 
 print(f"Medians of {rounds} rounds. h2c prior knowledge downstream, HTTP/1.1 to one nginx backend.")
-print("Saturated: h2load -t1 -c16 -m32. Fixed: h2load -c16 -m1 --rps 62 (≈ 1000 req/s).")
+print("Saturated: h2load -t1 -c16 -m4 (64 streams) and -m32 (512 streams). Fixed: h2load -c16 -m1 --rps 62 (≈ 1000 req/s).")
 print()
-print("| target | saturated req/s | CPU µs/req saturated | p50 @1000 rps (µs) | p99 @1000 rps (µs) | CPU µs/req @1000 rps | KiB per idle h2 connection | errors |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
+print("| target | saturated req/s, 64 streams | CPU µs/req | saturated req/s, 512 streams | CPU µs/req | p50 @1000 rps (µs) | p99 @1000 rps (µs) | CPU µs/req @1000 rps | KiB per idle h2 connection | errors |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for name, r in rows.items():
-    print(f"| {name} | {r['sat']:.0f} | {r['sat_cpu']:.1f} | {r['p50']:.0f} | {r['p99']:.0f} | "
+    print(f"| {name} | {r['sat']:.0f} | {r['sat_cpu']:.1f} | {r['sat32']:.0f} | {r['sat32_cpu']:.1f} | "
+          f"{r['p50']:.0f} | {r['p99']:.0f} | "
           f"{r['fixed_cpu']:.1f} | {r['kb_per_conn']:.1f} | {r['errors']} |")
 print()
 for name, r in rows.items():
@@ -178,9 +186,10 @@ hap, md = rows.get("haproxy"), rows.get("meshdeck")
 if hap and md:
     ratio = lambda a, b: "—" if not b else f"{a / b:.2f}×"
     print()
-    print("| meshdeck vs HAProxy | throughput | CPU µs/req saturated | p99 @1000 rps | CPU µs/req @1000 rps | memory per idle connection |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| meshdeck vs HAProxy | throughput, 64 streams | CPU µs/req, 64 streams | throughput, 512 streams | CPU µs/req, 512 streams | p99 @1000 rps | CPU µs/req @1000 rps | memory per idle connection |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     print(f"| ratio | {ratio(md['sat'], hap['sat'])} | {ratio(md['sat_cpu'], hap['sat_cpu'])} | "
+          f"{ratio(md['sat32'], hap['sat32'])} | {ratio(md['sat32_cpu'], hap['sat32_cpu'])} | "
           f"{ratio(md['p99'], hap['p99'])} | {ratio(md['fixed_cpu'], hap['fixed_cpu'])} | "
           f"{ratio(md['kb_per_conn'], hap['kb_per_conn'])} |")
 PY
