@@ -100,6 +100,12 @@ clusters:
     // No connection-specific field reaches an HTTP/2 client.
     QVERIFY(!edited["headers"].toObject().contains("connection"));
     QVERIFY(!edited["headers"].toObject().contains("keep-alive"));
+    // Trailers of a chunked HTTP/1.1 upstream body reach the HTTP/2 client as trailers.
+    auto trailers = stream(h2client({"get", port_, "/trailers"}), 1);
+    QCOMPARE(trailers["status"].toInt(), 200);
+    QCOMPARE(trailers["text"].toString(), QString("hello"));
+    QCOMPARE(trailers["trailers"].toObject()["grpc-status"].toString(), QString("0"));
+    QCOMPARE(trailers["trailers"].toObject()["grpc-message"].toString(), QString("fine"));
     auto nocontent = stream(h2client({"get", port_, "/status/204"}), 1);
     QCOMPARE(nocontent["status"].toInt(), 204);
     QVERIFY(nocontent["ended"].toBool());
