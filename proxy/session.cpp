@@ -109,6 +109,10 @@ void Session::start() {
 }
 
 void Session::closeIfIdle() {
+  if (h2_) {
+    h2_->drain();
+    return;
+  }
   if (idle_ && buffer_.size() == 0 && !closed_) {
     closed_ = true;
     beast::error_code ec;
@@ -137,7 +141,9 @@ Awaitable<void> Session::run(std::shared_ptr<Session> keep) {
         std::string already(static_cast<const char*>(buffer_.data().data()), buffer_.size());
         buffer_.consume(buffer_.size());
         auto h2 = std::make_shared<h2::Connection>(*this, h2::Limits{});
+        h2_ = h2.get();
         co_await h2->run(std::move(already));
+        h2_ = nullptr;
         break;
       }
       if (head == HeadResult::kIdleTimeout) {

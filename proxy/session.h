@@ -53,7 +53,8 @@ class Session : public std::enable_shared_from_this<Session>, private Downstream
   Session& operator=(const Session&) = delete;
 
   void start();
-  // Closes the connection if it waits for its next request (drain, listener removal).
+  // Closes the connection if it waits for its next request (drain, listener removal); an
+  // HTTP/2 connection is sent GOAWAY first and closed once its streams are done.
   void closeIfIdle();
 
  private:
@@ -116,6 +117,7 @@ class Session : public std::enable_shared_from_this<Session>, private Downstream
   WireFrames wire_;   // what goes out next, framed
   RelayBuffer body_;  // relay buffer, both directions; lent by the host for one exchange
   RequestParser* parser_ = nullptr;  // of the exchange being handled
+  h2::Connection* h2_ = nullptr;     // serving this connection after an HTTP/2 preface
   BodyPiece first_piece_;            // the request body read before the first attempt (replayable)
 };
 

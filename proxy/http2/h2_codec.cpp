@@ -296,6 +296,8 @@ bool ServerCodec::pendingOutput(std::string& out, size_t max) {
   return out.size() > before;
 }
 
+bool ServerCodec::wantsWrite() const { return nghttp2_session_want_write(session_) != 0; }
+
 bool ServerCodec::finished() const {
   return (fatal_ || !nghttp2_session_want_read(session_)) && !nghttp2_session_want_write(session_);
 }

@@ -76,6 +76,8 @@ class ServerCodec {
   bool receive(const char* data, size_t size);
   // Appends the frames ready to go to `out` (at most about `max` bytes); false when none.
   bool pendingOutput(std::string& out, size_t max = 64 * 1024);
+  // Frames are waiting to go out.
+  bool wantsWrite() const;
   // Neither side wants anything more (after GOAWAY, or a fatal error).
   bool finished() const;
   // Starts a graceful end: GOAWAY with `error_code` (0: NO_ERROR) and the last stream seen.

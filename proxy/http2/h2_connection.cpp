@@ -212,7 +212,9 @@ Awaitable<void> Connection::writeLoop(std::shared_ptr<Connection> self) {
   for (;;) {
     out.clear();
     if (codec_.pendingOutput(out)) {
+      writing_ = true;
       auto [ec, n] = co_await asio::async_write(session_.down_, asio::buffer(out), kNoThrow);
+      writing_ = false;
       if (ec) break;
       last_activity_ = session_.host_.now();
       continue;
@@ -228,6 +230,21 @@ Awaitable<void> Connection::writeLoop(std::shared_ptr<Connection> self) {
     session_.down_.socket().cancel(ec);
   }
   done_signal_.notify();
+}
+
+void Connection::drain() {
+  if (closing_) return;
+  if (!goaway_queued_) {
+    goaway_queued_ = true;
+    codec_.goAway(NGHTTP2_NO_ERROR);
+    write_signal_.notify();
+    return;
+  }
+  if (handlers_ == 0 && !writing_ && !codec_.wantsWrite()) {
+    closing_ = true;
+    beast::error_code ec;
+    session_.down_.socket().cancel(ec);
+  }
 }
 
 Awaitable<void> Connection::idleWatch(std::shared_ptr<Connection> self) {

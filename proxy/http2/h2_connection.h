@@ -50,6 +50,10 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
   // Serves the connection; `already` holds the bytes read before the protocol was known (the
   // preface and whatever followed it).
   Awaitable<void> run(std::string already);
+  // The proxy drains (called again and again until the session ends): the first call sends
+  // GOAWAY (NO_ERROR, the last stream seen: no new streams), a later one closes the connection
+  // once no stream is left and the GOAWAY is out.
+  void drain();
 
  private:
   struct Stream;
@@ -85,6 +89,8 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
   size_t handlers_ = 0;
   bool closing_ = false;  // the read side ended: streams finish, then the connection closes
   bool writer_done_ = false;
+  bool writing_ = false;        // a write is under way
+  bool goaway_queued_ = false;  // drain() sent the GOAWAY
   std::chrono::steady_clock::time_point last_activity_;
 };
 

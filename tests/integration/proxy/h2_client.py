@@ -12,6 +12,8 @@ Usage: h2_client.py MODE PORT [ARGS...]; prints one JSON object on stdout.
   continuation PORT N                HEADERS without END_HEADERS, then N CONTINUATION frames
   empty_data PORT N                  N empty DATA frames on an open stream
   ping_flood PORT N                  N PINGs without reading the acks
+  drain PORT PID                     one request, then SIGTERM to PID (the proxy), then how the
+                                     connection ended
 
 The attack modes write raw frames (hyperframe, hpack) and report how the connection ended:
 {"goaway": <error code or null>, "closed": bool, "responses": <statuses seen>}.
@@ -293,7 +295,22 @@ def mode_big_headers(port, size):
     return {"streams": summary(streams), "ended": ended}
 
 
+def mode_drain(port, pid):
+    import os
+    import signal
+    s, conn = connect(port)
+    conn.send_headers(1, base_headers(port, "/name"), end_stream=True)
+    s.sendall(conn.data_to_send())
+    streams = {}
+    run_until(s, conn, lambda st: st.get(1, {}).get("ended"), streams)
+    os.kill(int(pid), signal.SIGTERM)
+    outcome = read_outcome(s)
+    outcome["first"] = streams.get(1, {}).get("status")
+    return outcome
+
+
 MODES = {
+    "drain": mode_drain,
     "get": mode_get,
     "concurrent": mode_concurrent,
     "upload": mode_upload,

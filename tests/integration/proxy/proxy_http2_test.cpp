@@ -195,6 +195,19 @@ clusters:
     servesOthers();
   }
 
+  void drainSendsGoawayAndEnds() {
+    // An idle HTTP/2 connection is told GOAWAY (NO_ERROR) when the proxy drains, then closed,
+    // and the proxy exits without waiting for the drain timeout.
+    ProxyProcess p;
+    QVERIFY(p.startStandalone(backend_->port(), 1));
+    auto r = h2client({"drain", QString::number(p.port("main")), QString::number(p.pid())});
+    QCOMPARE(r["first"].toInt(), 200);
+    QCOMPARE(r["goaway"].toInt(-1), 0);
+    QVERIFY(r["closed"].toBool());
+    QCOMPARE(p.waitForExit(10'000), 0);
+    QVERIFY2(!p.output().contains("drain timeout"), qPrintable(p.output()));
+  }
+
  private:
   // The proxy still answers HTTP/2 and HTTP/1.1 clients.
   void servesOthers() {
