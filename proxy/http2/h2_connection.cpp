@@ -59,6 +59,31 @@ std::vector<ServerCodec::Header> h2Fields(const Fields& fields, size_t skip = 0)
   return out;
 }
 
+// The gRPC status of a response the proxy generates with HTTP status `status` (the gRPC
+// spec's HTTP mapping, with the proxy's own meanings of 429 and 504 as Envoy has them).
+unsigned grpcStatusOf(unsigned status) {
+  switch (status) {
+    case 400:
+    case 431:
+      return 13;  // INTERNAL
+    case 401:
+      return 16;  // UNAUTHENTICATED
+    case 403:
+      return 7;  // PERMISSION_DENIED
+    case 404:
+      return 12;  // UNIMPLEMENTED
+    case 429:
+      return 8;  // RESOURCE_EXHAUSTED
+    case 502:
+    case 503:
+      return 14;  // UNAVAILABLE
+    case 504:
+      return 4;  // DEADLINE_EXCEEDED
+    default:
+      return 2;  // UNKNOWN
+  }
+}
+
 }  // namespace
 
 void countRefusal(ListenerStats& ls, const char* reason) {
@@ -98,6 +123,7 @@ struct Connection::Stream final : Downstream {
   bool too_large = false;
   bool end_stream = false;    // the request body is complete (END_STREAM seen)
   bool body_at_head = false;  // the request had no body beyond its head
+  bool grpc = false;          // content-type application/grpc*: local replies are gRPC errors
   std::string in;             // request body bytes received, not yet read
   size_t unconsumed = 0;      // read and passed upstream, window not yet opened again
   bool closed = false;        // reset (or the connection ended): nothing more goes out
@@ -321,6 +347,7 @@ Awaitable<void> Connection::serveStream(std::shared_ptr<Connection> self,
   ex.listener = &session_.listener_config_;
   ex.start = host.now();
   st->body = host.takeRelayBuffer();
+  st->grpc = st->head[http::field::content_type].starts_with("application/grpc");
   try {
     if (st->too_large) {
       countRefusal(session_.listener_stats_, "header_list_too_large");
@@ -391,6 +418,19 @@ void Connection::sendLocal(Stream& st, unsigned status, const char* code, const 
   ex.status = status;
   ex.error_code = code;
   if (st.closed) return;
+  if (st.grpc) {
+    // A gRPC caller gets a gRPC error: HTTP 200 with grpc-status and grpc-message in one
+    // trailers-only HEADERS frame. The exchange keeps the HTTP status it stands for, so the
+    // edge still counts the failure.
+    std::vector<ServerCodec::Header> headers{
+        {std::string(kErrorHeader), code},
+        {"content-type", "application/grpc"},
+        {"grpc-status", std::to_string(grpcStatusOf(status))},
+        {"grpc-message", fmt::format("{} {}{}{}", status, code, *detail ? ": " : "", detail)}};
+    codec_.respond(st.id, 200, headers, true);
+    write_signal_.notify();
+    return;
+  }
   const std::string body = fmt::format("{} {}{}{}\n", status, code, *detail ? ": " : "", detail);
   std::vector<ServerCodec::Header> headers{{std::string(kErrorHeader), code},
                                            {"content-type", "text/plain"},

@@ -155,6 +155,21 @@ clusters:
     }
   }
 
+  void proxyErrorsToGrpcCallersAreGrpcErrors() {
+    // A fault abort (418) to a gRPC caller: HTTP 200, grpc-status UNKNOWN, no body.
+    auto r = stream(h2client({"get", port_, "/broken/call", "content-type=application/grpc"}), 1);
+    QCOMPARE(r["status"].toInt(), 200);
+    const auto h = r["headers"].toObject();
+    QCOMPARE(h["grpc-status"].toString(), QString("2"));
+    QVERIFY2(h["grpc-message"].toString().startsWith("418 FI"),
+             qPrintable(h["grpc-message"].toString()));
+    QCOMPARE(h["x-meshdeck-error"].toString(), QString("FI"));
+    QCOMPARE(r["size"].toInt(), 0);
+    QVERIFY(r["ended"].toBool());
+    // The same fault to a plain HTTP/2 caller stays an HTTP error.
+    QCOMPARE(stream(h2client({"get", port_, "/broken/call"}), 1)["status"].toInt(), 418);
+  }
+
   void rapidResetEndsWithGoaway() {
     const double before = proxy_.stat(series("rapid_reset").toStdString());
     auto r = h2client({"rapid_reset", port_, "500"});
