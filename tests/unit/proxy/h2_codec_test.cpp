@@ -252,6 +252,24 @@ class H2CodecTest : public QObject {
     QVERIFY(ev.refused.empty());
   }
 
+  void hpackBombIsRefused() {
+    Recorded ev;
+    h2::ServerCodec server(ev, h2::Limits{});
+    Client c(1 << 22);
+    // One 2 000-byte field (small enough for nghttp2's encoder to index it), then 600 one-byte
+    // references to it in the dynamic table: a block of about 2.6 KiB that decodes to 1.2 MB.
+    std::vector<std::pair<std::string, std::string>> fields(600,
+                                                            {"x-bomb", std::string(2000, 'a')});
+    c.request("GET", "/", fields);
+    bool alive = true;
+    pump(c, server, &alive);
+    QVERIFY(!alive);
+    QVERIFY2(ev.refused.size() == 1, "no single refusal");
+    QVERIFY2(ev.refused.front() == "hpack_bomb", ev.refused.front().c_str());
+    QCOMPARE(c.goaway, static_cast<int>(NGHTTP2_ENHANCE_YOUR_CALM));
+    QVERIFY(ev.heads.empty());
+  }
+
   void continuationFloodIsRefused() {
     Recorded ev;
     h2::ServerCodec server(ev, h2::Limits{});
