@@ -22,6 +22,7 @@
 #include "proxy/admission.h"
 #include "proxy/http/framing.h"
 #include "proxy/http/headers.h"
+#include "proxy/http2/h2_connection.h"
 #include "proxy/mirror.h"
 #include "proxy/retry_state.h"
 #include "proxy/tls/spiffe.h"
@@ -108,6 +109,10 @@ void Session::start() {
 }
 
 void Session::closeIfIdle() {
+  if (h2_) {
+    h2_->drain();
+    return;
+  }
   if (idle_ && buffer_.size() == 0 && !closed_) {
     closed_ = true;
     beast::error_code ec;
@@ -132,6 +137,15 @@ Awaitable<void> Session::run(std::shared_ptr<Session> keep) {
       first = false;
       auto& ls = listener_stats_;
       if (head == HeadResult::kClosed) break;
+      if (head == HeadResult::kHttp2) {
+        std::string already(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+        buffer_.consume(buffer_.size());
+        auto h2 = std::make_shared<h2::Connection>(*this, h2::Limits{});
+        h2_ = h2.get();
+        co_await h2->run(std::move(already));
+        h2_ = nullptr;
+        break;
+      }
       if (head == HeadResult::kIdleTimeout) {
         ++ls.idle_timeouts;
         break;
@@ -435,6 +449,22 @@ Awaitable<Session::HeadResult> Session::readHead(const ListenerConfig& listener,
     const std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
     if (!data.empty() && header_deadline == Clock::time_point::max())
       header_deadline = host_.now() + listener.header_timeout;
+    // HTTP/2 with prior knowledge opens with its preface instead of a request.
+    if (first && !data.empty()) {
+      const auto n = std::min(data.size(), h2::kClientPreface.size());
+      if (data.substr(0, n) == h2::kClientPreface.substr(0, n)) {
+        if (n == h2::kClientPreface.size()) co_return HeadResult::kHttp2;
+        scanned = 0;
+        if (header_deadline == Clock::time_point::max())
+          header_deadline = host_.now() + listener.header_timeout;
+        down_.expires_at(header_deadline);
+        auto [ec, got] = co_await down_.async_read_some(buffer_.prepare(4096), kNoThrow);
+        buffer_.commit(got);
+        if (ec == beast::error::timeout) co_return HeadResult::kHeaderTimeout;
+        if (ec) co_return HeadResult::kClosed;
+        continue;
+      }
+    }
     const size_t from = scanned > 3 ? scanned - 3 : 0;
     const auto end = findHeaderEnd(data.substr(from));
     if (end != std::string_view::npos) {

@@ -23,6 +23,9 @@ struct ListenerShared;
 struct ListenerStats;
 struct Attempt;
 struct UpstreamConnection;
+namespace h2 {
+class Connection;
+}
 
 // One downstream HTTP/1.1 connection: the transport (plain, or mutual TLS), the read loop,
 // the request body, the response relay and the counting of each exchange. What a request is
@@ -33,6 +36,9 @@ struct UpstreamConnection;
 // directions, so memory stays bounded whatever the body size). Requests on a connection are
 // handled one at a time, which answers pipelined requests in order. Lives on one worker
 // thread; everything of the worker it uses goes through SessionHost.
+//
+// A connection that opens with the HTTP/2 preface (h2c prior knowledge, or over TLS) is served
+// by h2::Connection (proxy/http2/h2_connection.h) on the same transport instead.
 //
 // Transport: per the listener's TLS mode the connection is plain, mutual TLS 1.3 (STRICT), or
 // either (PERMISSIVE: the first byte decides). The verified peer SPIFFE id of an mTLS
@@ -47,7 +53,8 @@ class Session : public std::enable_shared_from_this<Session>, private Downstream
   Session& operator=(const Session&) = delete;
 
   void start();
-  // Closes the connection if it waits for its next request (drain, listener removal).
+  // Closes the connection if it waits for its next request (drain, listener removal); an
+  // HTTP/2 connection is sent GOAWAY first and closed once its streams are done.
   void closeIfIdle();
 
  private:
@@ -60,8 +67,11 @@ class Session : public std::enable_shared_from_this<Session>, private Downstream
     kHeaderTimeout,
     kTooLarge,
     kObsFold,
-    kBadRequestLine
+    kBadRequestLine,
+    kHttp2  // the HTTP/2 client connection preface (prior knowledge): h2::Connection serves it
   };
+  // An HTTP/2 connection serves its streams with this session's transport, config and counters.
+  friend class h2::Connection;
 
   Awaitable<void> run(std::shared_ptr<Session> keep);
   // Takes this session's listener config from `config` if that is a newer config.
@@ -107,6 +117,7 @@ class Session : public std::enable_shared_from_this<Session>, private Downstream
   WireFrames wire_;   // what goes out next, framed
   RelayBuffer body_;  // relay buffer, both directions; lent by the host for one exchange
   RequestParser* parser_ = nullptr;  // of the exchange being handled
+  h2::Connection* h2_ = nullptr;     // serving this connection after an HTTP/2 preface
   BodyPiece first_piece_;            // the request body read before the first attempt (replayable)
 };
 

@@ -16,10 +16,14 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   # TLS, YAML, logging, command lines, graph layout
   libssl-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev libgraphviz-dev
+  # HTTP/2 codec of the proxy (docs/http2.md)
+  libnghttp2-dev
   # headless display for screenshots and the app on display-less machines
   xvfb xauth
   # benchmark peers and integration-test tools
   haproxy nginx-light wrk openssl procps curl
+  # HTTP/2 clients for the proxy's HTTP/2 tests and benchmark (nghttp, h2load; python3-h2)
+  nghttp2-client python3-h2
   # chaos test: the control plane's wall clock jumps (LD_PRELOAD, that process only)
   faketime libfaketime
   # packaging checks

@@ -79,7 +79,28 @@
            "transport=\"mtls\"", "Downstream requests by transport (mtls or plaintext).")       \
   LISTENER(rq_plaintext, kCounter, "meshdeck_listener_requests_by_transport_total",             \
            "transport=\"plaintext\"", "")                                                       \
-  LISTENER(rq_total, kCounter, "", "", "Downstream requests (kept, not exposed).")
+  LISTENER(rq_total, kCounter, "", "", "Downstream requests (kept, not exposed).")              \
+  LISTENER(h2_connections, kCounter, "meshdeck_listener_http2_connections_total", "",           \
+           "Downstream connections that spoke HTTP/2.")                                         \
+  LISTENER(h2_rapid_reset, kCounter, "meshdeck_listener_http2_refused_total",                   \
+           "reason=\"rapid_reset\"",                                                            \
+           "HTTP/2 connections, streams or header lists refused by a guard, by reason.")        \
+  LISTENER(h2_continuation_flood, kCounter, "meshdeck_listener_http2_refused_total",            \
+           "reason=\"continuation_flood\"", "")                                                 \
+  LISTENER(h2_hpack_bomb, kCounter, "meshdeck_listener_http2_refused_total",                    \
+           "reason=\"hpack_bomb\"", "")                                                         \
+  LISTENER(h2_empty_frames, kCounter, "meshdeck_listener_http2_refused_total",                  \
+           "reason=\"empty_frames\"", "")                                                       \
+  LISTENER(h2_frame_flood, kCounter, "meshdeck_listener_http2_refused_total",                   \
+           "reason=\"frame_flood\"", "")                                                        \
+  LISTENER(h2_header_list_too_large, kCounter, "meshdeck_listener_http2_refused_total",         \
+           "reason=\"header_list_too_large\"", "")                                              \
+  LISTENER(h2_stream_limit, kCounter, "meshdeck_listener_http2_refused_total",                  \
+           "reason=\"stream_limit\"", "")                                                       \
+  LISTENER(h2_bad_preface, kCounter, "meshdeck_listener_http2_refused_total",                   \
+           "reason=\"bad_preface\"", "")                                                        \
+  LISTENER(h2_protocol_error, kCounter, "meshdeck_listener_http2_refused_total",                \
+           "reason=\"protocol_error\"", "")
 
 // Upstream events of a proxy cluster (proxy::ClusterStats), exposed as
 // meshdeck_cluster_events_total{cluster="...",event="<event>"}.

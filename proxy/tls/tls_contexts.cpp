@@ -46,6 +46,20 @@ int slotIndex() {
   return index;
 }
 
+// ALPN on the server side: `h2` when the client offers it (the connection then opens with the
+// HTTP/2 preface, which Session detects, docs/http2.md), else `http/1.1` when offered; a
+// client that offers neither gets no ALPN answer and the handshake goes on.
+int selectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+               unsigned int inlen, void*) {
+  static constexpr unsigned char kServerProtocols[] = "\x02h2\x08http/1.1";
+  unsigned char* chosen = nullptr;
+  if (SSL_select_next_proto(&chosen, outlen, kServerProtocols, sizeof kServerProtocols - 1, in,
+                            inlen) != OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_NOACK;
+  *out = chosen;
+  return SSL_TLSEXT_ERR_OK;
+}
+
 bool tls13Only(asio::ssl::context& ctx, std::string* error) {
   SSL_CTX* h = ctx.native_handle();
   if (SSL_CTX_set_min_proto_version(h, TLS1_3_VERSION) != 1 ||
@@ -146,6 +160,7 @@ std::shared_ptr<TlsContexts> TlsContexts::create(const TlsMaterial& m, std::stri
   // a session without a session id context in that case).
   SSL_CTX_set_session_id_context(server, kSessionIdContext, sizeof kSessionIdContext - 1);
   SSL_CTX_set_num_tickets(server, 2);
+  SSL_CTX_set_alpn_select_cb(server, &selectAlpn, nullptr);
 
   SSL_CTX* client = out->client_.native_handle();
   SSL_CTX_set_verify(client, SSL_VERIFY_PEER, nullptr);

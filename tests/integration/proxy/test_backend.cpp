@@ -203,6 +203,11 @@ void TestBackend::serve(tcp::socket socket) {
         left -= n;
       }
       writeAll(socket, "0\r\n\r\n");
+    } else if (path == "/trailers") {
+      // A chunked body with a trailer section, as a gRPC server's status would travel.
+      writeAll(socket,
+               "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: grpc-status\r\n\r\n"
+               "5\r\nhello\r\n0\r\ngrpc-status: 0\r\ngrpc-message: fine\r\n\r\n");
     } else if (path.rfind("/status/", 0) == 0) {
       reply(static_cast<unsigned>(std::stoi(path.substr(8))), "");
     } else if (path == "/slow") {

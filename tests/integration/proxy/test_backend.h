@@ -19,6 +19,7 @@ namespace meshdeck::proxy::testing {
 //   /download?bytes=N  N bytes, Content-Length    /chunked?bytes=N  N bytes, chunked
 //   /status/N        status N, empty body         /slow?ms=N  answers after N ms
 //   /interim         103 Early Hints, then 200    /close-delimited  body ends at close
+//   /trailers        chunked "hello" with trailers grpc-status: 0, grpc-message: fine
 //   /ws              101 Switching Protocols, then echoes raw bytes
 //   /path/...        body = the request target
 //   /bad-framing     a response with Content-Length and Transfer-Encoding: chunked

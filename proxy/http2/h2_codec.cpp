@@ -1,0 +1,361 @@
+#include "proxy/http2/h2_codec.h"
+
+#include <nghttp2/nghttp2.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace meshdeck::proxy::h2 {
+
+namespace {
+
+std::string_view view(const uint8_t* p, size_t n) { return {reinterpret_cast<const char*>(p), n}; }
+
+nghttp2_nv nv(std::string_view name, std::string_view value) {
+  return {const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(name.data())),
+          const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(value.data())), name.size(),
+          value.size(), NGHTTP2_NV_FLAG_NONE};
+}
+
+}  // namespace
+
+struct ServerCodec::StreamState {
+  int32_t id = 0;
+  RequestHeader head;
+  std::string authority, cookie;
+  size_t header_bytes = 0;   // as SETTINGS_MAX_HEADER_LIST_SIZE counts them
+  size_t decoded_bytes = 0;  // every decoded field, kept or not
+  bool too_large = false;
+  bool head_done = false;
+  bool responded = false;  // a final response head was submitted
+  std::string out;         // response body bytes not yet framed
+  size_t out_offset = 0;
+  bool out_last = false;
+  std::vector<Header> trailers;
+};
+
+struct ServerCodec::Callbacks {
+  static ServerCodec& codec(void* user) { return *static_cast<ServerCodec*>(user); }
+
+  static StreamState* stream(ServerCodec& c, int32_t id) {
+    auto it = c.streams_.find(id);
+    return it == c.streams_.end() ? nullptr : it->second.get();
+  }
+
+  static int onBeginFrame(nghttp2_session*, const nghttp2_frame_hd* hd, void* user) {
+    auto& c = codec(user);
+    if (hd->type == NGHTTP2_HEADERS) {
+      c.continuations_ = 0;
+    } else if (hd->type == NGHTTP2_CONTINUATION) {
+      if (++c.continuations_ > c.limits_.max_continuations) {
+        c.refuse("continuation_flood", NGHTTP2_ENHANCE_YOUR_CALM);
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+      }
+    }
+    return 0;
+  }
+
+  static int onBeginHeaders(nghttp2_session* s, const nghttp2_frame* frame, void* user) {
+    auto& c = codec(user);
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    auto st = std::make_unique<StreamState>();
+    st->id = frame->hd.stream_id;
+    st->head.version(11);
+    nghttp2_session_set_stream_user_data(s, st->id, st.get());
+    c.streams_[st->id] = std::move(st);
+    return 0;
+  }
+
+  static int onHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
+                      size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void* user) {
+    auto& c = codec(user);
+    StreamState* st = stream(c, frame->hd.stream_id);
+    if (!st) return 0;
+    st->decoded_bytes += namelen + valuelen;
+    if (st->decoded_bytes > c.limits_.max_decoded_header_block) {
+      c.refuse("hpack_bomb", NGHTTP2_ENHANCE_YOUR_CALM);
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    if (st->head_done) return 0;  // request trailers are not passed to an HTTP/1.1 upstream
+    st->header_bytes += namelen + valuelen + 32;  // RFC 9113 §6.5.2
+    if (st->header_bytes > c.limits_.max_header_list) st->too_large = true;
+    if (st->too_large) return 0;  // dropped: the request is answered 431
+    const auto n = view(name, namelen);
+    const auto v = view(value, valuelen);
+    if (n == ":method")
+      st->head.method_string(v);
+    else if (n == ":path")
+      st->head.target(v);
+    else if (n == ":authority")
+      st->authority.assign(v);
+    else if (!n.empty() && n[0] == ':')
+      ;  // :scheme (and :protocol) are not carried to an HTTP/1.1 upstream
+    else if (n == "cookie")
+      st->cookie.append(st->cookie.empty() ? "" : "; ").append(v);  // RFC 9113 §8.2.3
+    else
+      st->head.insert(n, v);
+    return 0;
+  }
+
+  static int onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    auto& c = codec(user);
+    const int32_t id = frame->hd.stream_id;
+    if (frame->hd.type == NGHTTP2_DATA && frame->hd.length == 0 &&
+        !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+      if (++c.empty_frames_ > c.limits_.max_empty_frames) {
+        c.refuse("empty_frames", NGHTTP2_ENHANCE_YOUR_CALM);
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+      }
+    } else if (frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) {
+      c.empty_frames_ = 0;
+    }
+    StreamState* st = stream(c, id);
+    switch (frame->hd.type) {
+      case NGHTTP2_HEADERS:
+        if (!st) return 0;
+        if (!st->head_done && (frame->hd.flags & NGHTTP2_FLAG_END_HEADERS)) {
+          st->head_done = true;
+          if (!st->authority.empty() &&
+              st->head.find(boost::beast::http::field::host) == st->head.end())
+            st->head.set(boost::beast::http::field::host, st->authority);
+          if (!st->cookie.empty()) st->head.set(boost::beast::http::field::cookie, st->cookie);
+          const bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+          c.events_.onRequestHead(id, st->head, end, st->too_large);
+        } else if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+          c.events_.onRequestEnd(id);  // after trailers
+        }
+        return 0;
+      case NGHTTP2_DATA:
+        if (st && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) c.events_.onRequestEnd(id);
+        return 0;
+      case NGHTTP2_RST_STREAM: {
+        // Rapid reset (CVE-2023-44487): streams the client opens and cancels before any
+        // response cost the proxy an upstream request each and the client nothing.
+        if (!st || st->responded) return 0;
+        const auto now = std::chrono::steady_clock::now();
+        if (now - c.reset_window_start_ > c.limits_.rapid_reset_window) {
+          c.reset_window_start_ = now;
+          c.resets_in_window_ = 0;
+        }
+        if (++c.resets_in_window_ > c.limits_.rapid_reset_limit) {
+          c.refuse("rapid_reset", NGHTTP2_ENHANCE_YOUR_CALM);
+          return NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
+        return 0;
+      }
+      default:
+        return 0;
+    }
+  }
+
+  static int onDataChunk(nghttp2_session* s, uint8_t, int32_t id, const uint8_t* data, size_t len,
+                         void* user) {
+    auto& c = codec(user);
+    if (StreamState* st = stream(c, id); st && st->head_done)
+      c.events_.onRequestData(id, reinterpret_cast<const char*>(data), len);
+    else
+      nghttp2_session_consume_connection(s, len);  // nobody reads it: the window stays open
+    return 0;
+  }
+
+  static int onStreamClose(nghttp2_session*, int32_t id, uint32_t error_code, void* user) {
+    auto& c = codec(user);
+    auto it = c.streams_.find(id);
+    if (it == c.streams_.end()) return 0;
+    auto st = std::move(it->second);
+    c.streams_.erase(it);
+    // Only streams whose head went up are known above.
+    if (st->head_done) c.events_.onStreamClosed(id, error_code);
+    return 0;
+  }
+
+  static int onFrameSend(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    auto& c = codec(user);
+    if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR &&
+        !c.refused_) {
+      // A GOAWAY nghttp2 decided on (a protocol error of the client).
+      c.refused_ = "protocol_error";
+      c.events_.onRefused(c.refused_);
+    } else if (frame->hd.type == NGHTTP2_RST_STREAM &&
+               frame->rst_stream.error_code == NGHTTP2_REFUSED_STREAM) {
+      c.events_.onRefused("stream_limit");
+    }
+    return 0;
+  }
+
+  static ssize_t readBody(nghttp2_session* s, int32_t id, uint8_t* buf, size_t length,
+                          uint32_t* flags, nghttp2_data_source*, void* user) {
+    auto& c = codec(user);
+    StreamState* st = stream(c, id);
+    if (!st) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    const size_t left = st->out.size() - st->out_offset;
+    const size_t n = std::min(left, length);
+    if (n) std::memcpy(buf, st->out.data() + st->out_offset, n);
+    st->out_offset += n;
+    if (st->out_offset == st->out.size()) {
+      st->out.clear();
+      st->out_offset = 0;
+      if (st->out_last) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (!st->trailers.empty()) {
+          std::vector<nghttp2_nv> nva;
+          nva.reserve(st->trailers.size());
+          for (const auto& [k, v] : st->trailers) nva.push_back(nv(k, v));
+          if (nghttp2_submit_trailer(s, id, nva.data(), nva.size()) == 0)
+            *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        }
+      } else if (n == 0) {
+        return NGHTTP2_ERR_DEFERRED;
+      }
+      c.events_.onDrained(id);
+    }
+    return static_cast<ssize_t>(n);
+  }
+};
+
+ServerCodec::ServerCodec(Events& events, const Limits& limits) : events_(events), limits_(limits) {
+  nghttp2_session_callbacks* cbs = nullptr;
+  nghttp2_session_callbacks_new(&cbs);
+  nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, &Callbacks::onBeginFrame);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, &Callbacks::onBeginHeaders);
+  nghttp2_session_callbacks_set_on_header_callback(cbs, &Callbacks::onHeader);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, &Callbacks::onFrameRecv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, &Callbacks::onDataChunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &Callbacks::onStreamClose);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cbs, &Callbacks::onFrameSend);
+
+  nghttp2_option* opt = nullptr;
+  nghttp2_option_new(&opt);
+  nghttp2_option_set_no_auto_window_update(opt, 1);
+  nghttp2_option_set_max_settings(opt, limits_.max_settings);
+  nghttp2_option_set_max_outbound_ack(opt, limits_.max_outbound_ack);
+  nghttp2_option_set_max_send_header_block_length(opt, 64 * 1024);
+  // nghttp2's own guards stay on behind ours, with more room (ours count and say why).
+  nghttp2_option_set_max_continuations(opt, limits_.max_continuations + 1);
+  nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
+
+  nghttp2_session_server_new2(&session_, cbs, this, opt);
+  nghttp2_option_del(opt);
+  nghttp2_session_callbacks_del(cbs);
+
+  const nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, limits_.max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, limits_.initial_window},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<uint32_t>(limits_.max_header_list)},
+      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+  };
+  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+  // The connection's receive window: room for several streams' windows at once, so one
+  // stream whose upstream is slow does not stall the others.
+  nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
+                                        static_cast<int32_t>(limits_.connection_window));
+}
+
+ServerCodec::~ServerCodec() { nghttp2_session_del(session_); }
+
+void ServerCodec::refuse(const char* reason, uint32_t goaway_code) {
+  if (!refused_) {
+    refused_ = reason;
+    events_.onRefused(reason);
+  }
+  nghttp2_session_terminate_session(session_, goaway_code);
+}
+
+bool ServerCodec::receive(const char* data, size_t size) {
+  if (fatal_) return false;
+  const auto n = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(data), size);
+  if (n < 0) {
+    if (n == NGHTTP2_ERR_FLOODED)
+      refuse("frame_flood", NGHTTP2_ENHANCE_YOUR_CALM);
+    else if (n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
+      refuse("continuation_flood", NGHTTP2_ENHANCE_YOUR_CALM);
+    else if (n == NGHTTP2_ERR_BAD_CLIENT_MAGIC || n == NGHTTP2_ERR_SETTINGS_EXPECTED)
+      refuse("bad_preface", NGHTTP2_PROTOCOL_ERROR);
+    else if (n != NGHTTP2_ERR_CALLBACK_FAILURE)
+      refuse("protocol_error", NGHTTP2_PROTOCOL_ERROR);
+    else
+      nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
+    // The GOAWAY queued above may still go out; nothing more is read.
+    fatal_ = true;
+    return false;
+  }
+  return nghttp2_session_want_read(session_) != 0;
+}
+
+bool ServerCodec::pendingOutput(std::string& out, size_t max) {
+  const size_t before = out.size();
+  while (out.size() - before < max) {
+    const uint8_t* p = nullptr;
+    const auto n = nghttp2_session_mem_send(session_, &p);
+    if (n <= 0) {
+      if (n < 0) fatal_ = true;
+      break;
+    }
+    out.append(reinterpret_cast<const char*>(p), static_cast<size_t>(n));
+  }
+  return out.size() > before;
+}
+
+bool ServerCodec::wantsWrite() const { return nghttp2_session_want_write(session_) != 0; }
+
+bool ServerCodec::finished() const {
+  return (fatal_ || !nghttp2_session_want_read(session_)) && !nghttp2_session_want_write(session_);
+}
+
+void ServerCodec::goAway(uint32_t error_code) {
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(session_), error_code, nullptr, 0);
+}
+
+bool ServerCodec::respond(int32_t stream, unsigned status, const std::vector<Header>& headers,
+                          bool end_stream) {
+  auto* st = Callbacks::stream(*this, stream);
+  if (!st || st->responded) return false;
+  st->responded = true;
+  const std::string code = std::to_string(status);
+  std::vector<nghttp2_nv> nva;
+  nva.reserve(headers.size() + 1);
+  nva.push_back(nv(":status", code));
+  for (const auto& [k, v] : headers) nva.push_back(nv(k, v));
+  nghttp2_data_provider provider{};
+  provider.read_callback = &Callbacks::readBody;
+  return nghttp2_submit_response(session_, stream, nva.data(), nva.size(),
+                                 end_stream ? nullptr : &provider) == 0;
+}
+
+void ServerCodec::sendInterim(int32_t stream, unsigned status, const std::vector<Header>& headers) {
+  if (!Callbacks::stream(*this, stream)) return;
+  const std::string code = std::to_string(status);
+  std::vector<nghttp2_nv> nva;
+  nva.push_back(nv(":status", code));
+  for (const auto& [k, v] : headers) nva.push_back(nv(k, v));
+  nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, stream, nullptr, nva.data(), nva.size(),
+                         nullptr);
+}
+
+void ServerCodec::queueData(int32_t stream, const char* data, size_t size, bool last) {
+  auto* st = Callbacks::stream(*this, stream);
+  if (!st) return;
+  st->out.append(data, size);
+  st->out_last = st->out_last || last;
+  nghttp2_session_resume_data(session_, stream);
+}
+
+void ServerCodec::sendTrailers(int32_t stream, std::vector<Header> trailers) {
+  if (auto* st = Callbacks::stream(*this, stream)) st->trailers = std::move(trailers);
+}
+
+size_t ServerCodec::queued(int32_t stream) const {
+  auto it = streams_.find(stream);
+  return it == streams_.end() ? 0 : it->second->out.size() - it->second->out_offset;
+}
+
+void ServerCodec::consumed(int32_t stream, size_t size) {
+  if (size) nghttp2_session_consume(session_, stream, size);
+}
+
+void ServerCodec::resetStream(int32_t stream, uint32_t error_code) {
+  nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream, error_code);
+}
+
+}  // namespace meshdeck::proxy::h2

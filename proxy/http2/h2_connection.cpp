@@ -1,0 +1,564 @@
+#include "proxy/http2/h2_connection.h"
+
+#include <fmt/format.h>
+#include <nghttp2/nghttp2.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/read.hpp>
+#include <cassert>
+#include <cctype>
+#include <charconv>
+#include <cstring>
+
+#include "proxy/admission.h"
+#include "proxy/http/headers.h"
+#include "proxy/mirror.h"
+#include "proxy/retry_state.h"
+#include "proxy/session.h"
+#include "proxy/stats.h"
+#include "proxy/upstream_attempt.h"
+
+namespace meshdeck::proxy::h2 {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace {
+
+constexpr std::string_view kErrorHeader = "x-meshdeck-error";
+constexpr auto kCloseGrace = std::chrono::seconds(2);
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Fields an HTTP/2 message must not carry (RFC 9113 §8.2.2), besides those Connection names
+// (removeHopByHopHeaders() took them out already).
+bool connectionSpecific(std::string_view name) {
+  return name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
+         name == "transfer-encoding" || name == "upgrade" || name == "te";
+}
+
+std::vector<ServerCodec::Header> h2Fields(const Fields& fields, size_t skip = 0) {
+  std::vector<ServerCodec::Header> out;
+  size_t i = 0;
+  for (const auto& f : fields) {
+    if (i++ < skip) continue;
+    auto name = lower(f.name_string());
+    if (connectionSpecific(name)) continue;
+    out.emplace_back(std::move(name), std::string(f.value()));
+  }
+  return out;
+}
+
+// The gRPC status of a response the proxy generates with HTTP status `status` (the gRPC
+// spec's HTTP mapping, with the proxy's own meanings of 429 and 504 as Envoy has them).
+unsigned grpcStatusOf(unsigned status) {
+  switch (status) {
+    case 400:
+    case 431:
+      return 13;  // INTERNAL
+    case 401:
+      return 16;  // UNAUTHENTICATED
+    case 403:
+      return 7;  // PERMISSION_DENIED
+    case 404:
+      return 12;  // UNIMPLEMENTED
+    case 429:
+      return 8;  // RESOURCE_EXHAUSTED
+    case 502:
+    case 503:
+      return 14;  // UNAVAILABLE
+    case 504:
+      return 4;  // DEADLINE_EXCEEDED
+    default:
+      return 2;  // UNKNOWN
+  }
+}
+
+}  // namespace
+
+void countRefusal(ListenerStats& ls, const char* reason) {
+  const std::string_view r = reason;
+  if (r == "rapid_reset")
+    ++ls.h2_rapid_reset;
+  else if (r == "continuation_flood")
+    ++ls.h2_continuation_flood;
+  else if (r == "hpack_bomb")
+    ++ls.h2_hpack_bomb;
+  else if (r == "empty_frames")
+    ++ls.h2_empty_frames;
+  else if (r == "frame_flood")
+    ++ls.h2_frame_flood;
+  else if (r == "header_list_too_large")
+    ++ls.h2_header_list_too_large;
+  else if (r == "stream_limit")
+    ++ls.h2_stream_limit;
+  else if (r == "bad_preface")
+    ++ls.h2_bad_preface;
+  else
+    ++ls.h2_protocol_error;
+}
+
+Awaitable<void> Signal::wait() {
+  timer_.expires_at(std::chrono::steady_clock::time_point::max());
+  co_await timer_.async_wait(kNoThrow);
+}
+
+// One stream's request and response: the Downstream of its upstream attempts.
+struct Connection::Stream final : Downstream {
+  Stream(Connection& c, int32_t stream_id) : conn(c), id(stream_id), signal(c.executor()) {}
+
+  Connection& conn;
+  int32_t id;
+  RequestHeader head;
+  bool too_large = false;
+  bool end_stream = false;    // the request body is complete (END_STREAM seen)
+  bool body_at_head = false;  // the request had no body beyond its head
+  bool grpc = false;          // content-type application/grpc*: local replies are gRPC errors
+  std::string in;             // request body bytes received, not yet read
+  size_t unconsumed = 0;      // read and passed upstream, window not yet opened again
+  bool closed = false;        // reset (or the connection ended): nothing more goes out
+  Signal signal;
+  Exchange ex;
+  RelayBuffer body;
+  WireFrames wire;
+  BodyPiece first;
+
+  Awaitable<BodyPiece> readBody(Exchange&) override {
+    // The previous piece went upstream: its bytes may come again.
+    if (unconsumed) {
+      conn.codec_.consumed(id, unconsumed);
+      unconsumed = 0;
+      conn.write_signal_.notify();
+    }
+    BodyPiece piece;
+    for (;;) {
+      if (closed) {
+        piece.failed = true;
+        co_return piece;
+      }
+      if (!in.empty()) {
+        const size_t n = std::min(in.size(), kRelayBufferSize);
+        std::memcpy(body->data(), in.data(), n);
+        in.erase(0, n);
+        unconsumed = n;
+        piece.data = body->data();
+        piece.size = n;
+        piece.last = end_stream && in.empty();
+        co_return piece;
+      }
+      if (end_stream) {
+        piece.last = true;
+        co_return piece;
+      }
+      co_await signal.wait();
+    }
+  }
+
+  Awaitable<void> sendInterim(Exchange&, const ResponseHeader& interim) override {
+    if (!closed) {
+      conn.codec_.sendInterim(id, interim.result_int(), h2Fields(interim));
+      conn.write_signal_.notify();
+    }
+    co_return;
+  }
+};
+
+Connection::Connection(Session& session, const Limits& limits)
+    : session_(session),
+      limits_(limits),
+      codec_(*this, limits),
+      write_signal_(session.host_.io().get_executor()),
+      done_signal_(session.host_.io().get_executor()),
+      read_signal_(session.host_.io().get_executor()),
+      idle_timer_(session.host_.io().get_executor()) {}
+
+Connection::~Connection() = default;
+
+Executor Connection::executor() { return session_.host_.io().get_executor(); }
+
+Awaitable<void> Connection::run(std::string already) {
+  auto self = shared_from_this();
+  auto& down = session_.down_;
+  ++session_.listener_stats_.h2_connections;
+  last_activity_ = session_.host_.now();
+  down.expires_never();  // the idle watch below ends an idle connection
+  asio::co_spawn(executor(), writeLoop(self), asio::detached);
+  asio::co_spawn(executor(), idleWatch(self), asio::detached);
+
+  bool ok = codec_.receive(already.data(), already.size());
+  write_signal_.notify();
+  std::array<char, 16 * 1024> buf;
+  while (ok && !closing_) {
+    // Handlers still at work for streams already closed (reset by the client) hold no slot
+    // of SETTINGS_MAX_CONCURRENT_STREAMS: past twice that, stop reading until some end.
+    while (handlers_ >= 2 * limits_.max_concurrent_streams && !closing_)
+      co_await read_signal_.wait();
+    auto [ec, n] = co_await down.async_read_some(asio::buffer(buf), kNoThrow);
+    if (ec || closing_) break;
+    last_activity_ = session_.host_.now();
+    ok = codec_.receive(buf.data(), n);
+    write_signal_.notify();
+  }
+  closing_ = true;
+  // Nobody reads the responses now: every handler ends at its next wait.
+  for (auto& [id, st] : streams_) {
+    st->closed = true;
+    st->signal.notify();
+  }
+  write_signal_.notify();
+  // The last frames (a GOAWAY) get a moment to leave; a client that reads nothing (a flood of
+  // PINGs whose acks pile up) does not keep the connection open.
+  idle_timer_.expires_after(kCloseGrace);
+  asio::co_spawn(executor(), closeWatch(self), asio::detached);
+  while (handlers_ > 0 || !writer_done_) co_await done_signal_.wait();
+  idle_timer_.cancel();
+}
+
+Awaitable<void> Connection::closeWatch(std::shared_ptr<Connection> self) {
+  (void)self;
+  co_await idle_timer_.async_wait(kNoThrow);
+  if (writer_done_) co_return;  // run() may have returned: the session may be gone
+  beast::error_code ec;
+  session_.down_.socket().close(ec);
+}
+
+Awaitable<void> Connection::writeLoop(std::shared_ptr<Connection> self) {
+  (void)self;
+  std::string out;
+  for (;;) {
+    out.clear();
+    if (codec_.pendingOutput(out)) {
+      writing_ = true;
+      auto [ec, n] = co_await asio::async_write(session_.down_, asio::buffer(out), kNoThrow);
+      writing_ = false;
+      if (ec) break;
+      last_activity_ = session_.host_.now();
+      continue;
+    }
+    if (closing_ || codec_.finished()) break;
+    co_await write_signal_.wait();
+  }
+  writer_done_ = true;
+  if (!closing_) {
+    // The codec has nothing more to say (GOAWAY sent): end the read side too.
+    closing_ = true;
+    beast::error_code ec;
+    session_.down_.socket().cancel(ec);
+  }
+  done_signal_.notify();
+}
+
+void Connection::drain() {
+  if (closing_) return;
+  if (!goaway_queued_) {
+    goaway_queued_ = true;
+    codec_.goAway(NGHTTP2_NO_ERROR);
+    write_signal_.notify();
+    return;
+  }
+  if (handlers_ == 0 && !writing_ && !codec_.wantsWrite()) {
+    closing_ = true;
+    beast::error_code ec;
+    session_.down_.socket().cancel(ec);
+  }
+}
+
+Awaitable<void> Connection::idleWatch(std::shared_ptr<Connection> self) {
+  (void)self;
+  while (!closing_) {
+    const Duration idle = session_.listener_config_.idle_timeout;
+    idle_timer_.expires_at(last_activity_ + idle);
+    co_await idle_timer_.async_wait(kNoThrow);
+    if (closing_) break;
+    if (handlers_ == 0 && session_.host_.now() - last_activity_ >= idle) {
+      ++session_.listener_stats_.idle_timeouts;
+      closing_ = true;
+      beast::error_code ec;
+      session_.down_.socket().cancel(ec);
+      break;
+    }
+    if (handlers_ > 0) last_activity_ = session_.host_.now();
+  }
+}
+
+void Connection::onRequestHead(int32_t id, RequestHeader& head, bool end_stream, bool too_large) {
+  auto st = std::make_shared<Stream>(*this, id);
+  st->head = std::move(head);
+  st->end_stream = end_stream;
+  st->body_at_head = end_stream;
+  st->too_large = too_large;
+  streams_[id] = st;
+  ++handlers_;
+  asio::co_spawn(executor(), serveStream(shared_from_this(), std::move(st)), asio::detached);
+}
+
+void Connection::onRequestData(int32_t id, const char* data, size_t size) {
+  auto it = streams_.find(id);
+  if (it == streams_.end() || it->second->closed) {
+    codec_.consumed(id, size);  // nobody will read it
+    return;
+  }
+  it->second->in.append(data, size);
+  it->second->signal.notify();
+}
+
+void Connection::onRequestEnd(int32_t id) {
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return;
+  it->second->end_stream = true;
+  it->second->signal.notify();
+}
+
+void Connection::onStreamClosed(int32_t id, uint32_t) {
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return;
+  it->second->closed = true;
+  it->second->signal.notify();
+}
+
+void Connection::onDrained(int32_t id) {
+  auto it = streams_.find(id);
+  if (it != streams_.end()) it->second->signal.notify();
+}
+
+void Connection::onRefused(const char* reason) {
+  countRefusal(session_.listener_stats_, reason);
+  spdlog::debug("listener {}: HTTP/2 connection from {}: refused ({})",
+                session_.listener_config_.name, session_.peer_ip_, reason);
+}
+
+Awaitable<void> Connection::serveStream(std::shared_ptr<Connection> self,
+                                        std::shared_ptr<Stream> st) {
+  (void)self;
+  auto& host = session_.host_;
+  session_.refreshListenerConfig(host.config());
+  Exchange& ex = st->ex;
+  ex.config = host.config();
+  ex.listener = &session_.listener_config_;
+  ex.start = host.now();
+  st->body = host.takeRelayBuffer();
+  st->grpc = st->head[http::field::content_type].starts_with("application/grpc");
+  try {
+    if (st->too_large) {
+      countRefusal(session_.listener_stats_, "header_list_too_large");
+      ++host.stats().malformed["header_too_large"];
+      sendLocal(*st, 431, error_code::kBadRequest, "header_too_large");
+    } else {
+      // HTTP/2 frames the body itself; to an HTTP/1.1 upstream a body of unknown length goes
+      // chunked (the client cannot have sent Transfer-Encoding: nghttp2 refuses it).
+      CodecFraming codec;
+      codec.body_done = st->body_at_head;
+      if (const auto cl = st->head.find(http::field::content_length); cl != st->head.end()) {
+        // nghttp2 checked that it is a number and that the DATA frames add up to it.
+        uint64_t v = 0;
+        const auto text = cl->value();
+        if (std::from_chars(text.data(), text.data() + text.size(), v).ec == std::errc{})
+          codec.content_length = v;
+      } else if (!codec.body_done) {
+        st->head.set(http::field::transfer_encoding, "chunked");
+        codec.chunked = true;
+      }
+      Verdict verdict = admit(st->head, codec, session_.peer(), ex, host);
+      if (verdict.kind == Verdict::kAdmit && verdict.delay) {
+        asio::basic_waitable_timer<std::chrono::steady_clock,
+                                   asio::wait_traits<std::chrono::steady_clock>, Executor>
+            timer(executor());
+        timer.expires_after(*verdict.delay);
+        co_await timer.async_wait(kNoThrow);
+        if (!st->closed)
+          verdict = prepareUpstreamRequest(st->head, codec, session_.peer(), ex, host);
+      }
+      if (!st->closed) {
+        switch (verdict.kind) {
+          case Verdict::kRefuse:
+            ++host.stats().malformed[verdict.code];
+            sendLocal(*st, verdict.status, error_code::kBadRequest, verdict.code);
+            break;
+          case Verdict::kLocal:
+            sendLocal(*st, verdict.status, verdict.code, verdict.detail.c_str());
+            break;
+          case Verdict::kAdmit:
+            if (verdict.expect_continue && !st->end_stream) {
+              codec_.sendInterim(st->id, 100, {});
+              write_signal_.notify();
+            }
+            co_await forward(*st);
+            break;
+        }
+      }
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("HTTP/2 stream on listener {} ended by exception: {}",
+                 session_.listener_config_.name, e.what());
+  }
+  session_.finish(ex);
+  host.returnRelayBuffer(std::move(st->body));
+  // What the client sent and nobody read opens the window again.
+  codec_.consumed(st->id, st->in.size() + st->unconsumed);
+  st->in.clear();
+  streams_.erase(st->id);
+  --handlers_;
+  write_signal_.notify();
+  read_signal_.notify();
+  if (closing_ && handlers_ == 0) done_signal_.notify();
+}
+
+void Connection::sendLocal(Stream& st, unsigned status, const char* code, const char* detail) {
+  Exchange& ex = st.ex;
+  ex.status = status;
+  ex.error_code = code;
+  if (st.closed) return;
+  if (st.grpc) {
+    // A gRPC caller gets a gRPC error: HTTP 200 with grpc-status and grpc-message in one
+    // trailers-only HEADERS frame. The exchange keeps the HTTP status it stands for, so the
+    // edge still counts the failure.
+    std::vector<ServerCodec::Header> headers{
+        {std::string(kErrorHeader), code},
+        {"content-type", "application/grpc"},
+        {"grpc-status", std::to_string(grpcStatusOf(status))},
+        {"grpc-message", fmt::format("{} {}{}{}", status, code, *detail ? ": " : "", detail)}};
+    codec_.respond(st.id, 200, headers, true);
+    write_signal_.notify();
+    return;
+  }
+  const std::string body = fmt::format("{} {}{}{}\n", status, code, *detail ? ": " : "", detail);
+  std::vector<ServerCodec::Header> headers{{std::string(kErrorHeader), code},
+                                           {"content-type", "text/plain"},
+                                           {"content-length", std::to_string(body.size())}};
+  if (ex.route)
+    for (const auto& [k, v] : ex.route->response_headers.set) headers.emplace_back(lower(k), v);
+  codec_.respond(st.id, status, headers, false);
+  codec_.queueData(st.id, body.data(), body.size(), true);
+  ex.bytes_out += body.size();
+  write_signal_.notify();
+}
+
+Awaitable<void> Connection::forward(Stream& st) {
+  auto& host = session_.host_;
+  Exchange& ex = st.ex;
+  // As for HTTP/1.1 (Session::forward): the first piece of the body is in hand before the
+  // first attempt, so a body that fits can be replayed by retries.
+  st.first = BodyPiece{};
+  st.first.last = st.body_at_head;
+  if (!st.first.last) {
+    st.first = co_await st.readBody(ex);
+    if (st.first.failed) co_return;
+    ex.bytes_in += st.first.size;
+  }
+  const bool replayable = st.first.last && !ex.upgrade;
+  if (replayable && !ex.route->mirror.cluster.empty())
+    sendMirror(host, ex, st.body->data(), st.first.size);
+
+  RetryState retry(ex.route->retry, replayable, ex.deadline);
+  for (;;) {
+    Attempt at;
+    co_await runAttempt(host, st, st.wire, ex, st.first, retry.freshOnly(), at);
+    if (st.closed || at.downstream_failed) co_return;  // reset by the client: nobody to answer
+    if (at.local_code) {
+      sendLocal(st, at.local_status, at.local_code);
+      co_return;
+    }
+    const AttemptOutcome outcome{at.failure, at.response ? at.response->get().result_int() : 0u,
+                                 at.reused};
+    RetryBudget* budget = at.cluster ? &at.cluster->retry_budget : nullptr;
+    const auto decision = retry.next(outcome, budget, at.cluster ? at.cluster->active_requests : 0,
+                                     host.now(), [&host] { return host.random(); });
+    if (decision.action == RetryState::Action::kRetryFresh) continue;
+    if (decision.action == RetryState::Action::kRetry) {
+      ++ex.retries;
+      ++at.cluster->statsIn(host.stats()).rq_retry;
+      at.conn.reset();
+      asio::basic_waitable_timer<std::chrono::steady_clock,
+                                 asio::wait_traits<std::chrono::steady_clock>, Executor>
+          timer(executor());
+      timer.expires_after(decision.backoff);
+      co_await timer.async_wait(kNoThrow);
+      at.cluster->retry_budget.release();
+      if (st.closed) co_return;
+      continue;
+    }
+    if (decision.budget_exhausted) ++at.cluster->statsIn(host.stats()).rq_retry_budget_exhausted;
+    switch (at.failure) {
+      case AttemptFailure::kConnectFailure:
+        sendLocal(st, 502, at.tls_code ? at.tls_code : error_code::kUpstreamConnect);
+        co_return;
+      case AttemptFailure::kReset:
+        sendLocal(st, 502, error_code::kUpstreamReset);
+        co_return;
+      case AttemptFailure::kTimeout:
+        ex.timeout = true;
+        sendLocal(st, 504, error_code::kTimeout);
+        co_return;
+      case AttemptFailure::kNone:
+        break;
+    }
+    co_await relayResponse(st, at);
+    co_return;
+  }
+}
+
+Awaitable<void> Connection::relayResponse(Stream& st, Attempt& at) {
+  auto& host = session_.host_;
+  Exchange& ex = st.ex;
+  auto& rp = *at.response;
+  const unsigned status = rp.get().result_int();
+  ex.status = status;
+  const bool close_delimited = at.framing.kind == BodyFraming::kCloseDelimited;
+  auto& fields = rp.get().base();
+  removeHopByHopHeaders(fields, false);
+  for (const auto& name : ex.route->response_headers.remove) fields.erase(name);
+  for (const auto& [k, v] : ex.route->response_headers.set) fields.set(k, v);
+  for (const auto& [k, v] : ex.route->response_headers.add) fields.insert(k, v);
+  const auto head_fields = static_cast<size_t>(std::distance(fields.begin(), fields.end()));
+  const bool no_body = rp.is_done() || ex.is_head;
+  if (st.closed) co_return;
+  codec_.respond(st.id, status, h2Fields(fields), no_body);
+  write_signal_.notify();
+  if (!no_body) {
+    for (;;) {
+      rp.get().body().data = st.body->data();
+      rp.get().body().size = kRelayBufferSize;
+      at.conn->stream.expires_after(ex.listener->idle_timeout);
+      auto [ec, n] = co_await http::async_read(at.conn->stream, at.conn->buffer, rp, kNoThrow);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec == http::error::end_of_stream && close_delimited) ec = {};
+      if (ec) {
+        // Mid-body upstream failure: the stream is reset, the client sees it end unfinished.
+        ++at.cluster->statsIn(host.stats()).rq_reset;
+        if (!st.closed) codec_.resetStream(st.id, NGHTTP2_INTERNAL_ERROR);
+        write_signal_.notify();
+        co_return;
+      }
+      const size_t got = kRelayBufferSize - rp.get().body().size;
+      ex.bytes_out += got;
+      const bool more = !rp.is_done() && !(close_delimited && got == 0);
+      if (st.closed) co_return;
+      // Trailers of a chunked upstream body follow the head's fields in the parser's fields.
+      if (!more && rp.get().chunked()) {
+        auto trailers = h2Fields(rp.get().base(), head_fields);
+        if (!trailers.empty()) codec_.sendTrailers(st.id, std::move(trailers));
+      }
+      codec_.queueData(st.id, st.body->data(), got, !more);
+      write_signal_.notify();
+      // Back-pressure: the next piece is read from the upstream only once this one is framed
+      // (which the client's flow-control window allows).
+      while (codec_.queued(st.id) > 0 && !st.closed) co_await st.signal.wait();
+      if (!more) break;  // (the stream closes once its last frame is out: that is no reset)
+      if (st.closed) co_return;
+    }
+  }
+  if (rp.keep_alive() && rp.is_done() && !close_delimited && at.conn && at.cluster)
+    host.pool().give(std::move(at.conn), at.cluster->config->max_idle_connections, host.now());
+}
+
+}  // namespace meshdeck::proxy::h2

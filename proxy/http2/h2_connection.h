@@ -1,0 +1,98 @@
+#pragma once
+
+#include <boost/asio/steady_timer.hpp>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "proxy/awaitable.h"
+#include "proxy/exchange.h"
+#include "proxy/http/wire_frames.h"
+#include "proxy/http2/h2_codec.h"
+#include "proxy/relay_buffer_pool.h"
+
+namespace meshdeck::proxy {
+
+class Session;
+struct ListenerStats;
+struct Attempt;
+
+namespace h2 {
+
+// Counts one refusal of the HTTP/2 codec (Events::onRefused reasons) into the listener's
+// h2_* counters (common/telemetry/counter_fields.h).
+void countRefusal(ListenerStats& stats, const char* reason);
+
+// A wake-up for one waiting coroutine on one thread: notify() ends a pending wait(); the waiter
+// checks its condition again, so a notify with nobody waiting is not lost.
+class Signal {
+ public:
+  explicit Signal(const Executor& ex) : timer_(ex) {}
+  void notify() { timer_.cancel(); }
+  Awaitable<void> wait();
+
+ private:
+  boost::asio::basic_waitable_timer<std::chrono::steady_clock,
+                                    boost::asio::wait_traits<std::chrono::steady_clock>, Executor>
+      timer_;
+};
+
+// One downstream HTTP/2 connection over the Session's transport (plain TCP or mTLS), after
+// the client's connection preface: ServerCodec (nghttp2) frames the bytes, each stream becomes
+// an Exchange that goes through the same admission, upstream attempts, retries and counting as
+// an HTTP/1.1 request (docs/http2.md). Lives on the session's worker thread; run() returns
+// when the connection and every stream handler are done.
+class Connection final : public std::enable_shared_from_this<Connection>, private Events {
+ public:
+  Connection(Session& session, const Limits& limits);
+  ~Connection() override;
+  // Serves the connection; `already` holds the bytes read before the protocol was known (the
+  // preface and whatever followed it).
+  Awaitable<void> run(std::string already);
+  // The proxy drains (called again and again until the session ends): the first call sends
+  // GOAWAY (NO_ERROR, the last stream seen: no new streams), a later one closes the connection
+  // once no stream is left and the GOAWAY is out.
+  void drain();
+
+ private:
+  struct Stream;
+
+  Awaitable<void> writeLoop(std::shared_ptr<Connection> self);
+  Awaitable<void> idleWatch(std::shared_ptr<Connection> self);
+  Awaitable<void> closeWatch(std::shared_ptr<Connection> self);
+  Awaitable<void> serveStream(std::shared_ptr<Connection> self, std::shared_ptr<Stream> st);
+  Awaitable<void> forward(Stream& st);
+  Awaitable<void> relayResponse(Stream& st, Attempt& at);
+  // Answers the stream with a response the proxy generates (as Session::sendLocal does).
+  void sendLocal(Stream& st, unsigned status, const char* code, const char* detail = "");
+  Executor executor();
+
+  // Events
+  void onRequestHead(int32_t stream, RequestHeader& head, bool end_stream, bool too_large) override;
+  void onRequestData(int32_t stream, const char* data, size_t size) override;
+  void onRequestEnd(int32_t stream) override;
+  void onStreamClosed(int32_t stream, uint32_t error_code) override;
+  void onDrained(int32_t stream) override;
+  void onRefused(const char* reason) override;
+
+  Session& session_;
+  Limits limits_;
+  ServerCodec codec_;
+  Signal write_signal_;  // frames may be ready to go
+  Signal done_signal_;   // a handler or the writer ended
+  Signal read_signal_;   // a handler ended (the read loop may be waiting for one)
+  boost::asio::basic_waitable_timer<std::chrono::steady_clock,
+                                    boost::asio::wait_traits<std::chrono::steady_clock>, Executor>
+      idle_timer_;
+  std::map<int32_t, std::shared_ptr<Stream>> streams_;  // handlers running
+  size_t handlers_ = 0;
+  bool closing_ = false;  // the read side ended: streams finish, then the connection closes
+  bool writer_done_ = false;
+  bool writing_ = false;        // a write is under way
+  bool goaway_queued_ = false;  // drain() sent the GOAWAY
+  std::chrono::steady_clock::time_point last_activity_;
+};
+
+}  // namespace h2
+}  // namespace meshdeck::proxy
