@@ -285,6 +285,12 @@ void EdgeItem::setHighlighted(bool on) {
   update();
 }
 
+void EdgeItem::setWarned(bool on) {
+  if (warned_ == on) return;
+  warned_ = on;
+  update();
+}
+
 void EdgeItem::setFocused(bool on) {
   if (focused_ == on) return;
   focused_ = on;
@@ -487,6 +493,13 @@ void EdgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
     painter->drawPath(path_);
     halo.setAlpha(170);
     painter->setPen(QPen(halo, width_ + 7, Qt::SolidLine, Qt::RoundCap));
+    painter->drawPath(path_);
+  }
+  if (warned_) {
+    QColor amber = style_.highlight;
+    amber.setAlpha(150);
+    painter->setPen(QPen(amber, width_ + 12, Qt::SolidLine, Qt::RoundCap));
+    painter->setBrush(Qt::NoBrush);
     painter->drawPath(path_);
   }
   if (selected || highlighted_) {

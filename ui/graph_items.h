@@ -110,6 +110,10 @@ class EdgeItem : public QGraphicsItem {
   void adjust();
   void setHighlighted(bool on);
   bool highlighted() const { return highlighted_; }
+  // A policy being edited would change this edge in a way that is probably not meant (a policy
+  // warning): a wide amber halo until the warning goes, apart from the timed highlight.
+  void setWarned(bool on);
+  bool warned() const { return warned_; }
   // The edge is what the playing scenario step is about: a wide halo in the focus colour under
   // the health-coloured stroke, so both stay readable.
   void setFocused(bool on);
@@ -158,6 +162,7 @@ class EdgeItem : public QGraphicsItem {
   Health health_ = Health::kIdle;
   QColor color_;
   double width_ = 1.5;
+  bool warned_ = false;
   bool highlighted_ = false;
   bool focused_ = false;
   MtlsBadgeItem* mtls_badge_;

@@ -703,10 +703,10 @@ void GraphView::highlightDestinations(const QStringList& services, int milliseco
 
 void GraphView::setWarningEdges(const QList<QPair<QString, QString>>& edges) {
   for (const auto& [source, destination] : warning_edges_)
-    if (EdgeItem* e = edgeItem(source, destination)) e->setHighlighted(false);
+    if (EdgeItem* e = edgeItem(source, destination)) e->setWarned(false);
   warning_edges_ = edges;
   for (const auto& [source, destination] : warning_edges_)
-    if (EdgeItem* e = edgeItem(source, destination)) e->setHighlighted(true);
+    if (EdgeItem* e = edgeItem(source, destination)) e->setWarned(true);
 }
 
 void GraphView::setFocusEdges(const QList<QPair<QString, QString>>& edges) {

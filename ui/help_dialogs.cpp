@@ -81,7 +81,7 @@ class Swatches {
   }
 
   QPixmap edge(const cp::WindowMetrics& m, const EdgeBadges& badges = {}, bool focused = false,
-               bool highlighted = false) {
+               bool highlighted = false, bool warned = false) {
     QGraphicsScene scene;
     auto* a = new NodeItem(QStringLiteral("a"));
     auto* b = new NodeItem(QStringLiteral("b"));
@@ -98,6 +98,7 @@ class Swatches {
     e->setEdge(edge, EdgeMetric::kP99, badges, style_, thresholds_);
     e->setFocused(focused);
     e->setHighlighted(highlighted);
+    e->setWarned(warned);
     a->hide();
     b->hide();
     const double x0 = NodeItem::kWidth / 2 - 4, x1 = NodeItem::kWidth / 2 + 264;
@@ -252,6 +253,9 @@ QDialog* createLegendDialog(const GraphStyle& style, const HealthThresholds& t, 
   add(sw.edge(metrics(60, 1.0, 40), {}, false, true),
       QObject::tr("A yellow glow: the edges into services a policy just changed (a few seconds "
                   "after Apply)."));
+  add(sw.edge(metrics(60, 1.0, 40), {}, false, false, true),
+      QObject::tr("A wide amber halo: the edges a policy in the editor would change in a way that "
+                  "is probably not meant (its warnings, after Validate or Apply)."));
 
   heading(QObject::tr("Badges"));
   EdgeBadges fault, canary, limit;

@@ -248,9 +248,9 @@ class PolicyWarningsTest : public QObject {
     // The edges it would change are highlighted in the graph.
     const QList<QPair<QString, QString>> catalog_reviews{{"catalog", "reviews"}};
     QCOMPARE(graph->warningEdges(), catalog_reviews);
-    QVERIFY(graph->edgeItem("catalog", "reviews")->highlighted());
+    QVERIFY(graph->edgeItem("catalog", "reviews")->warned());
     QVERIFY(graph->edgeItem("catalog", "product-db") != nullptr);
-    QVERIFY(!graph->edgeItem("catalog", "product-db")->highlighted());
+    QVERIFY(!graph->edgeItem("catalog", "product-db")->warned());
 
     if (const QString dir = qEnvironmentVariable("MESHDECK_SCREENSHOT_DIR"); !dir.isEmpty()) {
       for (const QSize size : {QSize(1280, 720), QSize(1920, 1080)}) {

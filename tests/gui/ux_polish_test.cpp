@@ -324,16 +324,16 @@ class UxPolishTest : public QObject {
     QStringList texts;
     for (auto* l : legend->findChildren<QLabel*>()) texts << l->text();
     const QString all = texts.join('\n');
-    for (const char* needle : {"Healthy",   "Degraded",     "Failing",       "Idle",
-                               "dashed",    "tier",         "Find",          "arrow",
-                               "Width",     "violet halo",  "yellow glow",   "fault",
-                               "canary",    "limit",        "Closed, green", "Half open, amber",
-                               "Open, red", "Hollow, grey", "99.00 %",       "250 ms"}) {
+    for (const char* needle :
+         {"Healthy",      "Degraded", "Failing", "Idle",          "dashed",           "tier",
+          "Find",         "arrow",    "Width",   "violet halo",   "yellow glow",      "amber halo",
+          "fault",        "canary",   "limit",   "Closed, green", "Half open, amber", "Open, red",
+          "Hollow, grey", "99.00 %",  "250 ms"}) {
       QVERIFY2(all.contains(needle), needle);
     }
     // A picture beside every explanation, each drawn (not blank).
     const auto swatches = legend->findChildren<QLabel*>("legendSwatch");
-    QCOMPARE(swatches.size(), 18);
+    QCOMPARE(swatches.size(), 19);
     for (auto* s : swatches) {
       const QImage image = s->pixmap().toImage();
       QVERIFY(!image.isNull());
