@@ -18,6 +18,7 @@
 
 #include "controlplane/in_process_control_plane.h"
 #include "support/fake_control_plane.h"
+#include "support/policy_fixtures.h"
 #include "ui/control_plane_client.h"
 #include "ui/main_window.h"
 #include "ui/policy_panel.h"
@@ -27,25 +28,7 @@ using namespace meshdeck;
 namespace {
 
 // Two policies in one apply: revision 1 creates both.
-const char* kTwoPolicies = R"(apiVersion: meshdeck.io/v1alpha1
-kind: DestinationPolicy
-metadata: {name: reviews}
-spec:
-  host: reviews
-  subsets:
-  - {name: v1, labels: {version: v1}}
-  - {name: v2, labels: {version: v2}}
----
-apiVersion: meshdeck.io/v1alpha1
-kind: TrafficRoute
-metadata: {name: reviews-canary}
-spec:
-  host: reviews
-  http:
-  - route:
-    - {destination: {host: reviews, subset: v1}, weight: 90}
-    - {destination: {host: reviews, subset: v2}, weight: 10}
-)";
+const std::string kTwoPolicies = testing::canaryPolicies("reviews", "reviews");
 const char* kShifted = R"(apiVersion: meshdeck.io/v1alpha1
 kind: TrafficRoute
 metadata: {name: reviews-canary}

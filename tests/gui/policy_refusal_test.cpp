@@ -15,6 +15,7 @@
 #include <QtTest>
 
 #include "controlplane/in_process_control_plane.h"
+#include "support/policy_fixtures.h"
 #include "ui/control_plane_client.h"
 #include "ui/policy_panel.h"
 
@@ -24,7 +25,7 @@ namespace {
 
 // Applied from a longer file (comments first), as an operator's editor held it: the route's
 // subsets sit far below the last line of the DestinationPolicy's own text.
-const char* kPolicies = R"(# storefront canary
+const std::string kPolicies = R"(# storefront canary
 # recommendations v2 gets a tenth of the requests
 #
 # owner: team-recs
@@ -32,25 +33,7 @@ const char* kPolicies = R"(# storefront canary
 # ticket: RECS-42
 # rollback: delete the TrafficRoute first
 #
-apiVersion: meshdeck.io/v1alpha1
-kind: DestinationPolicy
-metadata: {name: recommendations}
-spec:
-  host: recommendations
-  subsets:
-  - {name: v1, labels: {version: v1}}
-  - {name: v2, labels: {version: v2}}
----
-apiVersion: meshdeck.io/v1alpha1
-kind: TrafficRoute
-metadata: {name: recommendations-canary}
-spec:
-  host: recommendations
-  http:
-  - route:
-    - {destination: {host: recommendations, subset: v1}, weight: 90}
-    - {destination: {host: recommendations, subset: v2}, weight: 10}
-)";
+)" + testing::canaryPolicies("recommendations", "recommendations");
 
 std::shared_ptr<cp::InProcessControlPlane> makeControlPlane() {
   cp::ControlPlaneOptions options;

@@ -26,6 +26,8 @@
 
 #include "app/demo_controller.h"
 #include "controlplane/in_process_control_plane.h"
+#include "gui/demo_window.h"
+#include "support/policy_fixtures.h"
 #include "support/tagged_processes.h"
 #include "ui/control_plane_client.h"
 #include "ui/graph_items.h"
@@ -37,28 +39,12 @@
 using namespace meshdeck;
 using namespace meshdeck::test;
 
+using meshdeck::testing::DemoWindow;
+
 namespace {
 
 // What the old form wrote for reviews: 10 % to v2, a version that does not run.
-const char* kOutage = R"(apiVersion: meshdeck.io/v1alpha1
-kind: DestinationPolicy
-metadata: {name: reviews-destination}
-spec:
-  host: reviews
-  subsets:
-  - {name: v1, labels: {version: v1}}
-  - {name: v2, labels: {version: v2}}
----
-apiVersion: meshdeck.io/v1alpha1
-kind: TrafficRoute
-metadata: {name: reviews-canary}
-spec:
-  host: reviews
-  http:
-  - route:
-    - {destination: {host: reviews, subset: v1}, weight: 90}
-    - {destination: {host: reviews, subset: v2}, weight: 10}
-)";
+const std::string kOutage = testing::canaryPolicies("reviews", "reviews-destination");
 
 QPushButton* buttonWithText(QWidget* parent, const QString& text) {
   for (auto* b : parent->findChildren<QPushButton*>())
@@ -138,26 +124,12 @@ class PolicyWarningsTest : public QObject {
   }
 
   void formsCannotMakeTheOutageAndWarningsShowBeforeApply() {
-    QTemporaryDir state;
-    cp::ControlPlaneOptions options;
-    options.listen = "127.0.0.1:0";
-    options.state_dir = state.path().toStdString();
-    auto control_plane = std::make_shared<cp::InProcessControlPlane>(options);
-    std::string error;
-    QVERIFY2(control_plane->start(&error), error.c_str());
-
-    ui::MainWindowOptions window_options;
-    window_options.source = "Embedded control plane";
-    window_options.demo = "storefront";
-    window_options.use_settings = false;
-    auto window = std::make_unique<ui::MainWindow>(control_plane, window_options);
-    auto demo = std::make_unique<app::DemoController>(*control_plane, "storefront",
-                                                      qEnvironmentVariable("MESHDECK_BIN_DIR"));
-    window->setScenarioRunner(demo.get());
-    window->resize(1280, 720);
-    window->show();
-    QVERIFY(QTest::qWaitForWindowExposed(window.get()));
-    demo->startDemo();
+    DemoWindow mesh;
+    QString error;
+    QVERIFY2(mesh.start("storefront", QSize(1280, 720), &error), qPrintable(error));
+    cp::InProcessControlPlane* control_plane = &mesh.controlPlane();
+    ui::MainWindow* window = &mesh.window();
+    app::DemoController* demo = &mesh.demo();
     QTRY_VERIFY_WITH_TIMEOUT(demo->ready(), 120'000);
     ui::GraphView* graph = window->graphView();
     // reviews v1 is connected and catalog's calls to it are on the graph.
@@ -220,11 +192,11 @@ class PolicyWarningsTest : public QObject {
     panel->editor()->setFocus();
     QTest::keyClick(panel->editor(), Qt::Key_A, Qt::ControlModifier);
     QTest::keyClick(panel->editor(), Qt::Key_Delete);
-    for (const QString& line : QString(kOutage).split('\n', Qt::SkipEmptyParts)) {
+    for (const QString& line : QString::fromStdString(kOutage).split('\n', Qt::SkipEmptyParts)) {
       QTest::keyClicks(panel->editor(), line);
       QTest::keyClick(panel->editor(), Qt::Key_Return);
     }
-    QCOMPARE(panel->editor()->toPlainText(), QString(kOutage));
+    QCOMPARE(panel->editor()->toPlainText(), QString::fromStdString(kOutage));
     QTest::mouseClick(validate, Qt::LeftButton);
     QListWidget* warnings = panel->warningList();
     QTRY_VERIFY_WITH_TIMEOUT(warnings->isVisible() && warnings->count() == 1, 10'000);
@@ -288,11 +260,7 @@ class PolicyWarningsTest : public QObject {
     QCOMPARE(control_plane->policies().size(), size_t(2));
     QVERIFY(control_plane->revisions().front().number > revision);
 
-    demo->stopDemo();
-    window->client()->waitForIdle();
-    window.reset();
-    demo.reset();
-    control_plane->stop();
+    mesh.stop();
     const QList<int> left = survivorsTagged(tag_);
     QVERIFY2(left.isEmpty(), qPrintable(QString("processes left behind: %1").arg(left.size())));
   }

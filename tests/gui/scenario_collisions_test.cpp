@@ -13,6 +13,7 @@
 
 #include "app/demo_controller.h"
 #include "controlplane/in_process_control_plane.h"
+#include "gui/demo_window.h"
 #include "support/tagged_processes.h"
 #include "ui/main_window.h"
 #include "ui/scenario_model.h"
@@ -21,6 +22,8 @@
 using namespace meshdeck;
 using namespace meshdeck::test;
 using State = ui::ScenarioStepsModel::State;
+
+using meshdeck::testing::DemoWindow;
 
 namespace {
 
@@ -80,25 +83,12 @@ class ScenarioCollisionsTest : public QObject {
   }
 
   void formCanarySetAsideAndRestored() {
-    QTemporaryDir state;
-    cp::ControlPlaneOptions options;
-    options.listen = "127.0.0.1:0";
-    options.state_dir = state.path().toStdString();
-    auto control_plane = std::make_shared<cp::InProcessControlPlane>(options);
-    std::string error;
-    QVERIFY2(control_plane->start(&error), error.c_str());
-
-    ui::MainWindowOptions window_options;
-    window_options.source = "Embedded control plane";
-    window_options.demo = "storefront";
-    window_options.use_settings = false;
-    auto window = std::make_unique<ui::MainWindow>(control_plane, window_options);
-    auto demo = std::make_unique<app::DemoController>(*control_plane, "storefront",
-                                                      qEnvironmentVariable("MESHDECK_BIN_DIR"));
-    window->setScenarioRunner(demo.get());
-    window->show();
-    QVERIFY(QTest::qWaitForWindowExposed(window.get()));
-    demo->startDemo();
+    DemoWindow mesh;
+    QString error;
+    QVERIFY2(mesh.start("storefront", QSize(), &error), qPrintable(error));
+    cp::InProcessControlPlane* control_plane = &mesh.controlPlane();
+    ui::MainWindow* window = &mesh.window();
+    app::DemoController* demo = &mesh.demo();
     ui::ScenarioPanel* panel = window->scenarioPanel();
     window->sidePanel()->setCurrentWidget(panel);
     QVERIFY(panel->selectScenario("canary-goes-bad"));
@@ -138,10 +128,7 @@ class ScenarioCollisionsTest : public QObject {
     QTRY_VERIFY_WITH_TIMEOUT(!panel->playing(), 15'000);
     QTRY_COMPARE_WITH_TIMEOUT(policyNames(*control_plane), mine, 15'000);
 
-    demo->stopDemo();
-    window.reset();
-    demo.reset();
-    control_plane->stop();
+    mesh.stop();
     const QList<int> left = survivorsTagged(tag_);
     QVERIFY2(left.isEmpty(), qPrintable(QString("processes left behind: %1").arg(left.size())));
   }

@@ -12,6 +12,7 @@
 
 #include "app/demo_controller.h"
 #include "controlplane/in_process_control_plane.h"
+#include "gui/demo_window.h"
 #include "support/tagged_processes.h"
 #include "ui/graph_items.h"
 #include "ui/graph_view.h"
@@ -22,6 +23,8 @@
 using namespace meshdeck;
 using namespace meshdeck::test;
 using State = ui::ScenarioStepsModel::State;
+
+using meshdeck::testing::DemoWindow;
 
 namespace {
 
@@ -44,27 +47,11 @@ class ScenarioPlayerTest : public QObject {
   }
 
   void firstCheckpointOfAScenarioTicksGreen() {
-    QTemporaryDir state;
-    cp::ControlPlaneOptions options;
-    options.listen = "127.0.0.1:0";
-    options.state_dir = state.path().toStdString();
-    auto control_plane = std::make_shared<cp::InProcessControlPlane>(options);
-    std::string error;
-    QVERIFY2(control_plane->start(&error), error.c_str());
-
-    ui::MainWindowOptions window_options;
-    window_options.source = "Embedded control plane";
-    window_options.demo = "storefront";
-    window_options.use_settings = false;
-    auto window = std::make_unique<ui::MainWindow>(control_plane, window_options);
-    auto demo = std::make_unique<app::DemoController>(*control_plane, "storefront",
-                                                      qEnvironmentVariable("MESHDECK_BIN_DIR"));
-    connect(demo.get(), &app::DemoController::statusChanged, window.get(),
-            &ui::MainWindow::setDemoStatus);
-    window->setScenarioRunner(demo.get());
-    window->show();
-    QVERIFY(QTest::qWaitForWindowExposed(window.get()));
-    demo->startDemo();
+    DemoWindow mesh;
+    QString error;
+    QVERIFY2(mesh.start("storefront", QSize(), &error), qPrintable(error));
+    ui::MainWindow* window = &mesh.window();
+    app::DemoController* demo = &mesh.demo();
 
     // The panel lists the storefront's scenarios before the demo is up.
     ui::ScenarioPanel* panel = window->scenarioPanel();
@@ -124,12 +111,12 @@ class ScenarioPlayerTest : public QObject {
       QVERIFY(!window->graphView()->edgeItem("web-gateway", "storefront-web")->focused());
       QVERIFY2(model->checkpointText(1).contains(" s left"), qPrintable(model->checkpointText(1)));
     }
-    saveScreenshot(window.get(), "scenario-player");
+    saveScreenshot(window, "scenario-player");
 
     // Stop (F5 through the menu's shortcut) ends the scenario, not the demo.
     window->activateWindow();
-    QVERIFY(QTest::qWaitForWindowActive(window.get()));
-    QTest::keyClick(window.get(), Qt::Key_F5);
+    QVERIFY(QTest::qWaitForWindowActive(window));
+    QTest::keyClick(window, Qt::Key_F5);
     QTRY_VERIFY_WITH_TIMEOUT(!panel->playing(), 15'000);
     QVERIFY2(panel->resultLabel()->text().startsWith("Stopped after") ||
                  panel->resultLabel()->text().contains("Passed"),
@@ -143,10 +130,7 @@ class ScenarioPlayerTest : public QObject {
     QCOMPARE(panel->startButton()->text(), QStringLiteral("Start (F5)"));
 
     // Closing: the demo stops before the control plane; nothing survives.
-    demo->stopDemo();
-    window.reset();
-    demo.reset();
-    control_plane->stop();
+    mesh.stop();
     const QList<int> left = survivorsTagged(tag_);
     QVERIFY2(left.isEmpty(), qPrintable(QString("processes left behind: %1").arg(left.size())));
   }

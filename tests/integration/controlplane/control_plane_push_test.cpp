@@ -10,31 +10,14 @@
 #include "controlplane/in_process_control_plane.h"
 #include "integration/controlplane/fake_proxy.h"
 #include "meshdeck/v1/management.grpc.pb.h"
+#include "support/policy_fixtures.h"
 
 using namespace meshdeck;
 using namespace std::chrono_literals;
 
 namespace {
 
-const char* kPolicies = R"(apiVersion: meshdeck.io/v1alpha1
-kind: DestinationPolicy
-metadata: {name: reviews}
-spec:
-  host: reviews
-  subsets:
-  - {name: v1, labels: {version: v1}}
-  - {name: v2, labels: {version: v2}}
----
-apiVersion: meshdeck.io/v1alpha1
-kind: TrafficRoute
-metadata: {name: reviews-canary}
-spec:
-  host: reviews
-  http:
-  - route:
-    - {destination: {host: reviews, subset: v1}, weight: 90}
-    - {destination: {host: reviews, subset: v2}, weight: 10}
-)";
+const std::string kPolicies = testing::canaryPolicies("reviews", "reviews");
 
 const char* kFault = R"(apiVersion: meshdeck.io/v1alpha1
 kind: TrafficRoute
