@@ -1,5 +1,6 @@
 #include "ui/graph_view.h"
 
+#include <QApplication>
 #include <QEvent>
 #include <QGraphicsScene>
 #include <QLabel>
@@ -810,16 +811,22 @@ void GraphView::resizeEvent(QResizeEvent* event) {
 }
 
 void GraphView::mousePressEvent(QMouseEvent* event) {
-  // Dragging the background pans: from then on the user owns the viewport.
+  // Dragging the background pans: from then on the user owns the viewport. A click that does
+  // not move (to clear the selection) leaves the view fitting the graph.
   if (itemAt(event->position().toPoint()) == nullptr) {
-    auto_fit_ = false;
     panning_ = event->button() == Qt::LeftButton;
+    press_at_ = event->position().toPoint();
   }
   QGraphicsView::mousePressEvent(event);
 }
 
 void GraphView::mouseMoveEvent(QMouseEvent* event) {
-  if (panning_ && (event->buttons() & Qt::LeftButton)) gestureStep();
+  if (panning_ && (event->buttons() & Qt::LeftButton)) {
+    if ((event->position().toPoint() - press_at_).manhattanLength() >=
+        QApplication::startDragDistance())
+      auto_fit_ = false;
+    gestureStep();
+  }
   QGraphicsView::mouseMoveEvent(event);
 }
 

@@ -197,6 +197,7 @@ class GraphView : public QGraphicsView {
   QTimer gesture_settle_;
   double last_full_paint_ms_ = 0;
   bool panning_ = false;  // the background is being dragged
+  QPoint press_at_;       // where the background was pressed
 
   std::shared_ptr<const cp::GraphSnapshot> snapshot_;
   QHash<QString, NodeItem*> nodes_;

@@ -369,6 +369,7 @@ void MainWindow::arrangeDocks(bool force) {
     side_dock_->raise();
   }
   inspector_dock_->setVisible(inspector_shown);
+  if (side_by_side && inspector_shown) sizeInspector();
   // The side panel gets the width its tab labels need and room for four telling columns
   // (Policies: name, kind, target, revision), more on a big screen, within a third of the
   // window.
@@ -384,12 +385,14 @@ void MainWindow::revealInspector() {
     inspector_dock_->raise();
     return;
   }
-  // The inspector takes what its content asks for, within a quarter of the window; the graph
+  // The inspector takes what its content asks for, within 30 % of the window; the graph
   // re-fits to what is left.
-  if (!was_shown || inspector_dock_->width() < 360) {
-    const int wanted = std::clamp(inspector_->sizeHint().width() + 24, 360, width() / 4);
-    resizeDocks({inspector_dock_}, {wanted}, Qt::Horizontal);
-  }
+  if (!was_shown || inspector_dock_->width() < 360) sizeInspector();
+}
+
+void MainWindow::sizeInspector() {
+  const int wanted = std::clamp(inspector_->sizeHint().width() + 24, 360, width() * 30 / 100);
+  resizeDocks({inspector_dock_}, {wanted}, Qt::Horizontal);
 }
 
 void MainWindow::resizeEvent(QResizeEvent* event) {

@@ -114,8 +114,10 @@ class MainWindow : public QMainWindow {
   // threshold, or always with `force`.
   void arrangeDocks(bool force);
   // Shows the inspector: its tab raised when it shares the side dock, else its dock at the width
-  // its content asks for, within a quarter of the window.
+  // its content asks for, within 30 % of the window.
   void revealInspector();
+  // The inspector's dock (on the right) at the width its content asks for, within 30 %.
+  void sizeInspector();
   // The status bar of a snapshot opened offline: when it was taken and what it holds.
   void showOfflineStatus(const cp::GraphSnapshot& snapshot);
   void editThresholds();
