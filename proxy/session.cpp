@@ -455,8 +455,6 @@ Awaitable<Session::HeadResult> Session::readHead(const ListenerConfig& listener,
       if (data.substr(0, n) == h2::kClientPreface.substr(0, n)) {
         if (n == h2::kClientPreface.size()) co_return HeadResult::kHttp2;
         scanned = 0;
-        if (header_deadline == Clock::time_point::max())
-          header_deadline = host_.now() + listener.header_timeout;
         down_.expires_at(header_deadline);
         auto [ec, got] = co_await down_.async_read_some(buffer_.prepare(4096), kNoThrow);
         buffer_.commit(got);

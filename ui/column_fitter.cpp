@@ -29,7 +29,6 @@ ColumnFitter::ColumnFitter(QTableView* table, QList<int> priority)
   table_->setTextElideMode(Qt::ElideRight);
   table_->setWordWrap(false);
   table_->viewport()->installEventFilter(this);
-  table_->installEventFilter(this);
   if (QAbstractItemModel* m = table_->model()) {
     connect(m, &QAbstractItemModel::modelReset, this, &ColumnFitter::scheduleRefit);
     connect(m, &QAbstractItemModel::rowsInserted, this, &ColumnFitter::scheduleRefit);
@@ -116,7 +115,8 @@ void ColumnFitter::setElastic(int column, int min_width) {
 }
 
 bool ColumnFitter::eventFilter(QObject* watched, QEvent* event) {
-  if (watched == table_ && event->type() == QEvent::Resize) scheduleRefit();
+  // The viewport's width is what the columns share (it changes with the table's and with a
+  // vertical scroll bar coming or going).
   if (watched == table_->viewport() && event->type() == QEvent::Resize) scheduleRefit();
   if (watched == table_->viewport() && event->type() == QEvent::ToolTip) {
     auto* help = static_cast<QHelpEvent*>(event);

@@ -14,6 +14,7 @@
 #include "app/demo_controller.h"
 #include "controlplane/in_process_control_plane.h"
 #include "gui/demo_window.h"
+#include "support/policy_fixtures.h"
 #include "support/tagged_processes.h"
 #include "ui/main_window.h"
 #include "ui/scenario_model.h"
@@ -27,25 +28,7 @@ using meshdeck::testing::DemoWindow;
 
 namespace {
 
-// What a Canary split form makes on recommendations: names of its own, one service.
-const char* kFormCanary = R"(apiVersion: meshdeck.io/v1alpha1
-kind: DestinationPolicy
-metadata: {name: recommendations-form}
-spec:
-  host: recommendations
-  subsets:
-    - {name: v1, labels: {version: v1}}
----
-apiVersion: meshdeck.io/v1alpha1
-kind: TrafficRoute
-metadata: {name: recommendations-form-split}
-spec:
-  host: recommendations
-  http:
-    - name: default
-      route:
-        - {destination: {host: recommendations, subset: v1}, weight: 100}
-)";
+const char* kFormCanary = meshdeck::testing::kFormCanaryOnRecommendations;
 
 // Clicks `answer` in the next message box (bounded wait), keeping its text.
 void answerNextMessageBox(QMessageBox::StandardButton answer, std::shared_ptr<QString> text) {

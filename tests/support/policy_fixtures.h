@@ -41,4 +41,26 @@ inline std::string canaryPolicies(const std::string& service, const std::string&
          service + ", subset: v2}, weight: " + std::to_string(canary_percent) + "}\n";
 }
 
+// What a Canary split form made on recommendations (before forms and scenarios shared one
+// naming scheme): a DestinationPolicy and a TrafficRoute with names of their own, which the
+// scenario-collision tests set aside and restore.
+inline constexpr const char* kFormCanaryOnRecommendations = R"(apiVersion: meshdeck.io/v1alpha1
+kind: DestinationPolicy
+metadata: {name: recommendations-form}
+spec:
+  host: recommendations
+  subsets:
+    - {name: v1, labels: {version: v1}}
+---
+apiVersion: meshdeck.io/v1alpha1
+kind: TrafficRoute
+metadata: {name: recommendations-form-split}
+spec:
+  host: recommendations
+  http:
+    - name: default
+      route:
+        - {destination: {host: recommendations, subset: v1}, weight: 100}
+)";
+
 }  // namespace meshdeck::testing

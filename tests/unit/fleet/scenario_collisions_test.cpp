@@ -7,32 +7,14 @@
 #include "controlplane/fleet/demo_runner.h"
 #include "controlplane/fleet/scenario.h"
 #include "tests/support/fake_control_plane.h"
+#include "tests/support/policy_fixtures.h"
 
 using namespace meshdeck::cp;
 using namespace meshdeck::cp::fleet;
 
 namespace {
 
-// What a Canary split form makes on recommendations: a DestinationPolicy and a TrafficRoute
-// with names of their own.
-const char* kFormCanary = R"(apiVersion: meshdeck.io/v1alpha1
-kind: DestinationPolicy
-metadata: {name: recommendations-form}
-spec:
-  host: recommendations
-  subsets:
-    - {name: v1, labels: {version: v1}}
----
-apiVersion: meshdeck.io/v1alpha1
-kind: TrafficRoute
-metadata: {name: recommendations-form-split}
-spec:
-  host: recommendations
-  http:
-    - name: default
-      route:
-        - {destination: {host: recommendations, subset: v1}, weight: 100}
-)";
+const char* kFormCanary = meshdeck::testing::kFormCanaryOnRecommendations;
 
 // A route on another service: the scenario leaves it alone.
 const char* kReviewsRoute = R"(apiVersion: meshdeck.io/v1alpha1
