@@ -42,6 +42,12 @@ class AppCommandLineTest : public QObject {
         {{"--screenshot", "x.png", "--screenshot-after", "soon"}, "soon"},
         {{"--no-such-option"}, "no-such-option"},
         {{"--keep-state"}, "--keep-state keeps a demo's policies: give --demo too"},
+        {{"--window-size", "99999999999999999999x1"}, "--window-size wants WIDTHxHEIGHT"},
+        {{"--window-size", "1280x720x3"}, "--window-size wants WIDTHxHEIGHT"},
+        {{"--window-size", "-5x-5"}, "--window-size wants WIDTHxHEIGHT"},
+        {{"--window-size", "100x100"}, "from 320x240 to 16384x16384"},
+        {{"--window-size", QString::fromLatin1("\x01\xff")}, "--window-size wants WIDTHxHEIGHT"},
+        {{"--window-size", ""}, "--window-size wants WIDTHxHEIGHT"},
     };
     for (const auto& [args, expected] : cases) {
       AppCommandLine cl;
@@ -55,12 +61,13 @@ class AppCommandLineTest : public QObject {
     AppCommandLine cl;
     QString error;
     QVERIFY2(read({"--demo", "storefront", "--scenario", "outage", "--screenshot", "x.png",
-                   "--screenshot-after", "3,8", "--select", "cart"},
+                   "--screenshot-after", "3,8", "--select", "cart", "--window-size", "1280x720"},
                   &cl, &error),
              qPrintable(error));
     QCOMPARE(cl.demo, QString("storefront"));
     QCOMPARE(cl.scenario, QString("outage"));
     QCOMPARE(cl.screenshot_times, (QList<double>{3, 8}));
+    QCOMPARE(cl.window_size, QSize(1280, 720));
     QCOMPARE(cl.listen, QString("127.0.0.1:15010"));  // the default
     QVERIFY(!cl.keep_state);                          // a demo starts clean by default
     QVERIFY(read({"--demo", "storefront", "--keep-state"}, &cl, &error));
