@@ -18,6 +18,7 @@
 
 #include "app/command_line.h"
 #include "controlplane/in_process_control_plane.h"
+#include "gui/message_box_answer.h"
 #include "ui/control_plane_client.h"
 #include "ui/elided_label.h"
 #include "ui/main_window.h"
@@ -50,22 +51,6 @@ bool open(QStringList args, AppCommandLine* cl, OpenedControlPlane* opened) {
     return false;
   }
   return opened->embedded != nullptr;
-}
-
-// Answers the next QMessageBox that opens (modal: looked for from a timer while its own event
-// loop runs) and records its text. Gives up after about 5 s.
-void answerNextMessageBox(QMessageBox::StandardButton answer, QString* text) {
-  auto* timer = new QTimer(qApp);
-  auto tries = std::make_shared<int>(0);
-  QObject::connect(timer, &QTimer::timeout, [timer, tries, answer, text] {
-    auto* box = qobject_cast<QMessageBox*>(QApplication::activeModalWidget());
-    if (box == nullptr && ++*tries < 250) return;
-    timer->deleteLater();
-    if (box == nullptr) return;
-    *text = box->text();
-    QTest::mouseClick(box->button(answer), Qt::LeftButton);
-  });
-  timer->start(20);
 }
 
 // Opens File with a click on the menu bar and clicks `action` in it.
@@ -138,19 +123,17 @@ class DemoStateTest : public QObject {
         auto* reset = window.findChild<QAction*>("resetDemoState");
         QVERIFY(reset != nullptr && reset->isEnabled());
 
-        QString question;
-        answerNextMessageBox(QMessageBox::No, &question);
+        auto question = testing::answerNextMessageBox(QMessageBox::No);
         clickFileMenuItem(window, reset);
-        QTRY_VERIFY_WITH_TIMEOUT(question.contains("Remove every policy in force"), 5000);
+        QTRY_VERIFY_WITH_TIMEOUT(question->text.contains("Remove every policy in force"), 5000);
         QTest::qWait(0);
         window.client()->waitForIdle();
         QCOMPARE(opened.control_plane->policies().size(), size_t(1));  // "No": unchanged
         QCOMPARE(opened.control_plane->revisions().size(), size_t(1));
 
-        question.clear();
-        answerNextMessageBox(QMessageBox::Yes, &question);
+        question = testing::answerNextMessageBox(QMessageBox::Yes);
         clickFileMenuItem(window, reset);
-        QTRY_VERIFY_WITH_TIMEOUT(question.contains("Remove every policy in force"), 5000);
+        QTRY_VERIFY_WITH_TIMEOUT(question->text.contains("Remove every policy in force"), 5000);
         QTRY_VERIFY_WITH_TIMEOUT(opened.control_plane->policies().empty(), 10000);
         const auto revisions = opened.control_plane->revisions();  // the history stays
         QCOMPARE(revisions.size(), size_t(2));

@@ -17,6 +17,7 @@
 #include <QtTest>
 
 #include "controlplane/in_process_control_plane.h"
+#include "gui/message_box_answer.h"
 #include "support/fake_control_plane.h"
 #include "support/policy_fixtures.h"
 #include "ui/control_plane_client.h"
@@ -54,22 +55,6 @@ QPushButton* buttonWithText(QWidget* parent, const QString& text) {
   for (auto* b : parent->findChildren<QPushButton*>())
     if (b->text() == text) return b;
   return nullptr;
-}
-
-// Answers the next QMessageBox that opens (modal, so it is looked for from a timer while its
-// own event loop runs); records its text. Gives up after about 5 s.
-void answerNextMessageBox(QMessageBox::StandardButton answer, QString* text) {
-  auto* timer = new QTimer(qApp);
-  auto tries = std::make_shared<int>(0);
-  QObject::connect(timer, &QTimer::timeout, [timer, tries, answer, text] {
-    auto* box = qobject_cast<QMessageBox*>(QApplication::activeModalWidget());
-    if (box == nullptr && ++*tries < 250) return;
-    timer->deleteLater();
-    if (box == nullptr) return;
-    *text = box->text();
-    QTest::mouseClick(box->button(answer), Qt::LeftButton);
-  });
-  timer->start(20);
 }
 
 void clickItem(QListWidget* list, int row) {
@@ -127,18 +112,16 @@ class PolicyHistoryTest : public QObject {
     QVERIFY(revert->isEnabled());
 
     // Revert asks first; "No" changes nothing and leaves the dialog open.
-    QString question;
-    answerNextMessageBox(QMessageBox::No, &question);
+    auto question = testing::answerNextMessageBox(QMessageBox::No);
     QTest::mouseClick(revert, Qt::LeftButton);
-    QVERIFY2(question.contains("Revert to revision 1?"), qPrintable(question));
+    QVERIFY2(question->text.contains("Revert to revision 1?"), qPrintable(question->text));
     QCOMPARE(plane->revisions().size(), size_t(2));
     QVERIFY(dialog->isVisible());
 
     // "Yes" reverts: a new revision 3 with revision 1's policies.
-    question.clear();
-    answerNextMessageBox(QMessageBox::Yes, &question);
+    question = testing::answerNextMessageBox(QMessageBox::Yes);
     QTest::mouseClick(revert, Qt::LeftButton);
-    QVERIFY(question.contains("Revert to revision 1?"));
+    QVERIFY(question->text.contains("Revert to revision 1?"));
     QTRY_COMPARE_WITH_TIMEOUT(plane->revisions().size(), size_t(3), 10000);
     QTRY_VERIFY_WITH_TIMEOUT(panel.statusLabel()->text().contains("now revision 3"), 10000);
     const auto in_force = plane->policies();

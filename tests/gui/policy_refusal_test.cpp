@@ -15,6 +15,7 @@
 #include <QtTest>
 
 #include "controlplane/in_process_control_plane.h"
+#include "gui/message_box_answer.h"
 #include "support/policy_fixtures.h"
 #include "ui/control_plane_client.h"
 #include "ui/policy_panel.h"
@@ -49,21 +50,6 @@ QPushButton* buttonWithText(QWidget* parent, const QString& text) {
   for (auto* b : parent->findChildren<QPushButton*>())
     if (b->text() == text) return b;
   return nullptr;
-}
-
-// Answers the next QMessageBox that opens (modal, so it is looked for from a timer while its
-// own event loop runs). Gives up after about 5 s.
-void answerNextMessageBox(QMessageBox::StandardButton answer) {
-  auto* timer = new QTimer(qApp);
-  auto tries = std::make_shared<int>(0);
-  QObject::connect(timer, &QTimer::timeout, [timer, tries, answer] {
-    auto* box = qobject_cast<QMessageBox*>(QApplication::activeModalWidget());
-    if (box == nullptr && ++*tries < 250) return;
-    timer->deleteLater();
-    if (box == nullptr) return;
-    QTest::mouseClick(box->button(answer), Qt::LeftButton);
-  });
-  timer->start(20);
 }
 
 int rowOf(QTableView* table, const QString& kind) {
@@ -122,8 +108,9 @@ class PolicyRefusalTest : public QObject {
     // Delete clicked and confirmed: refused, naming the TrafficRoute.
     QPushButton* del = buttonWithText(&panel, "Delete");
     QVERIFY(del != nullptr);
-    answerNextMessageBox(QMessageBox::Yes);
+    auto confirm = testing::answerNextMessageBox(QMessageBox::Yes);
     QTest::mouseClick(del, Qt::LeftButton);
+    QVERIFY(confirm->seen);
     QListWidget* errors = panel.errorList();
     QTRY_VERIFY_WITH_TIMEOUT(errors->count() > 0, 10000);
     QTRY_VERIFY_WITH_TIMEOUT(panel.statusLabel()->text().contains("refused"), 5000);

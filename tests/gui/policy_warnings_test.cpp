@@ -27,6 +27,7 @@
 #include "app/demo_controller.h"
 #include "controlplane/in_process_control_plane.h"
 #include "gui/demo_window.h"
+#include "gui/message_box_answer.h"
 #include "support/policy_fixtures.h"
 #include "support/tagged_processes.h"
 #include "ui/control_plane_client.h"
@@ -50,30 +51,6 @@ QPushButton* buttonWithText(QWidget* parent, const QString& text) {
   for (auto* b : parent->findChildren<QPushButton*>())
     if (b->text() == text) return b;
   return nullptr;
-}
-
-// Clicks the button named `button_text` in the next message box (bounded wait), keeping its
-// text and informative text; sets *seen once it was there.
-void answerNextMessageBox(const QString& button_text, std::shared_ptr<QString> text,
-                          std::shared_ptr<bool> seen) {
-  auto* timer = new QTimer(qApp);
-  auto tries = std::make_shared<int>(0);
-  QObject::connect(timer, &QTimer::timeout, [timer, tries, button_text, text, seen] {
-    auto* box = qobject_cast<QMessageBox*>(QApplication::activeModalWidget());
-    if (box == nullptr && ++*tries < 500) return;
-    timer->deleteLater();
-    if (box == nullptr) return;
-    *text = box->text() + "\n" + box->informativeText();
-    *seen = true;
-    for (QAbstractButton* b : box->buttons()) {
-      if (b->text() == button_text) {
-        QTest::mouseClick(b, Qt::LeftButton);
-        return;
-      }
-    }
-    box->reject();
-  });
-  timer->start(20);
 }
 
 // Opens Forms → `entry` with clicks: the button's menu, then the entry in it.
@@ -238,21 +215,19 @@ class PolicyWarningsTest : public QObject {
     // Apply asks first; Cancel applies nothing.
     const uint64_t revision = control_plane->snapshot()->policy_revision;
     QPushButton* apply = panel->findChild<QPushButton*>("applyButton");
-    auto box_text = std::make_shared<QString>();
-    auto seen = std::make_shared<bool>(false);
-    answerNextMessageBox("Cancel", box_text, seen);
+    auto box = testing::answerNextMessageBox("Cancel", 10'000);
     QTest::mouseClick(apply, Qt::LeftButton);
-    QTRY_VERIFY_WITH_TIMEOUT(*seen, 15'000);
-    QVERIFY2(box_text->contains("Apply it anyway?") && box_text->contains("does not exist"),
-             qPrintable(*box_text));
+    QTRY_VERIFY_WITH_TIMEOUT(box->seen, 15'000);
+    const QString box_text = box->text + "\n" + box->informative;
+    QVERIFY2(box_text.contains("Apply it anyway?") && box_text.contains("does not exist"),
+             qPrintable(box_text));
     QTRY_VERIFY_WITH_TIMEOUT(panel->statusLabel()->text().startsWith("Not applied"), 10'000);
     QVERIFY(control_plane->policies().empty());
 
     // "Apply anyway" applies it, and says it did so with a warning.
-    *seen = false;
-    answerNextMessageBox("Apply anyway", box_text, seen);
+    box = testing::answerNextMessageBox("Apply anyway", 10'000);
     QTest::mouseClick(apply, Qt::LeftButton);
-    QTRY_VERIFY_WITH_TIMEOUT(*seen, 15'000);
+    QTRY_VERIFY_WITH_TIMEOUT(box->seen, 15'000);
     QTRY_VERIFY_WITH_TIMEOUT(panel->statusLabel()->text().startsWith("Applied as revision"),
                              10'000);
     QVERIFY2(panel->statusLabel()->text().contains("with 1 warning"),

@@ -14,6 +14,7 @@
 #include "app/demo_controller.h"
 #include "controlplane/in_process_control_plane.h"
 #include "gui/demo_window.h"
+#include "gui/message_box_answer.h"
 #include "support/policy_fixtures.h"
 #include "support/tagged_processes.h"
 #include "ui/main_window.h"
@@ -29,21 +30,6 @@ using meshdeck::testing::DemoWindow;
 namespace {
 
 const char* kFormCanary = meshdeck::testing::kFormCanaryOnRecommendations;
-
-// Clicks `answer` in the next message box (bounded wait), keeping its text.
-void answerNextMessageBox(QMessageBox::StandardButton answer, std::shared_ptr<QString> text) {
-  auto* timer = new QTimer(qApp);
-  auto tries = std::make_shared<int>(0);
-  QObject::connect(timer, &QTimer::timeout, [timer, tries, answer, text] {
-    auto* box = qobject_cast<QMessageBox*>(QApplication::activeModalWidget());
-    if (box == nullptr && ++*tries < 250) return;
-    timer->deleteLater();
-    if (box == nullptr) return;
-    *text = box->text();
-    QTest::mouseClick(box->button(answer), Qt::LeftButton);
-  });
-  timer->start(20);
-}
 
 QStringList policyNames(cp::ControlPlane& control_plane) {
   QStringList out;
@@ -85,21 +71,19 @@ class ScenarioCollisionsTest : public QObject {
     QCOMPARE(policyNames(*control_plane), mine);
 
     // Start asks; No: the scenario does not play and nothing changes.
-    auto text = std::make_shared<QString>();
-    answerNextMessageBox(QMessageBox::No, text);
+    auto box = testing::answerNextMessageBox(QMessageBox::No);
     QTest::mouseClick(panel->startButton(), Qt::LeftButton);
-    QVERIFY2(text->contains("DestinationPolicy/recommendations-form") &&
-                 text->contains("TrafficRoute/recommendations-form-split") &&
-                 text->contains("Set them aside"),
-             qPrintable(*text));
+    QVERIFY2(box->text.contains("DestinationPolicy/recommendations-form") &&
+                 box->text.contains("TrafficRoute/recommendations-form-split") &&
+                 box->text.contains("Set them aside"),
+             qPrintable(box->text));
     QVERIFY(!panel->playing());
     QCOMPARE(policyNames(*control_plane), mine);
 
     // Yes: the scenario plays from a known state; step 1 applies its own policies and passes.
-    text->clear();
-    answerNextMessageBox(QMessageBox::Yes, text);
+    box = testing::answerNextMessageBox(QMessageBox::Yes);
     QTest::mouseClick(panel->startButton(), Qt::LeftButton);
-    QVERIFY2(text->contains("recommendations-form"), qPrintable(*text));
+    QVERIFY2(box->text.contains("recommendations-form"), qPrintable(box->text));
     QVERIFY(panel->playing());
     ui::ScenarioStepsModel* model = panel->model();
     QTRY_COMPARE_WITH_TIMEOUT(model->checkpointState(0), State::kPassed, 60'000);
