@@ -38,6 +38,13 @@ struct ControlPlaneOptions {
   std::string ca_import_dir;
   // Allow the import to replace a stored CA with another root (identity::CaImport::replace).
   bool ca_import_replace = false;
+  // Management calls on the plaintext `listen` port (docs/security.md, "Operators and roles"):
+  // served to loopback clients only, as the admin; none at all when `plaintext_management` is
+  // false (--no-plaintext-management); to any client, also on a non-loopback `listen`, when
+  // `insecure_management` is true (--insecure-management). The TLS port always needs an
+  // operator certificate and checks its role.
+  bool plaintext_management = true;
+  bool insecure_management = false;
   // SPIFFE trust domain of the mesh (spiffe://<trust_domain>/ns/<ns>/sa/<service>).
   std::string trust_domain = "meshdeck.local";
 

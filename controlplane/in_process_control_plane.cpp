@@ -21,6 +21,7 @@
 #include "controlplane/identity/server_tls_files.h"
 #include "controlplane/policy/policy_store.h"
 #include "controlplane/registry/registry.h"
+#include "controlplane/security/management_security.h"
 #include "controlplane/server/discovery_service.h"
 #include "controlplane/server/identity_service.h"
 #include "controlplane/server/mesh_service.h"
@@ -61,7 +62,13 @@ class InProcessControlPlane::Impl {
         discovery_(
             registry_, time_, [this] { return meshState(); }, options_.push_debounce),
         telemetry_(aggregator_, registry_, time_),
-        mesh_(self),
+        security_(std::make_unique<security::ManagementSecurity>(
+            options_.state_dir, options_.trust_domain, options_.listen,
+            security::ManagementAccess{options_.plaintext_management,
+                                       options_.insecure_management})),
+        mesh_(self, security_.get(),
+              MeshService::OperatorAdmin{[this] { return ca_.get(); },
+                                         [this] { return secure_listen_address_; }}),
         tokens_(time_),
         latest_(std::make_shared<GraphSnapshot>()) {
     store_.setKnownServices([this] { return registry_.serviceNames(); });
@@ -149,6 +156,10 @@ class InProcessControlPlane::Impl {
         const auto c = secure.rfind(':');
         secure_listen_address_ = secure.substr(0, c) + ":" + std::to_string(secure_port);
         spdlog::info("control plane TLS listening on {}", secure_listen_address_);
+        // Like kubeadm's admin.conf: the first start leaves the way in for the first admin.
+        std::string why;
+        if (!security_->ensureAdminCredentials(*ca_, secure_listen_address_, &why))
+          spdlog::error("cannot write the admin credentials: {}", why);
       }
     }
     discovery_.start();
@@ -560,6 +571,7 @@ class InProcessControlPlane::Impl {
   TelemetryAggregator aggregator_;
   DiscoveryService discovery_;
   TelemetryIngestService telemetry_;
+  std::unique_ptr<security::ManagementSecurity> security_;
   MeshService mesh_;
   identity::BootstrapTokens tokens_;
   std::unique_ptr<identity::CertificateAuthority> ca_;  // created by start()
@@ -616,6 +628,8 @@ InProcessControlPlane::Counters InProcessControlPlane::counters() const {
   c.answers_ignored = impl_->discovery_.answersIgnored();
   c.management_refused = impl_->mesh_.refusedRequests();
   c.management_cancelled = impl_->mesh_.cancelledCalls();
+  c.management_unauthenticated = impl_->security_->refusedUnauthenticated();
+  c.management_forbidden = impl_->security_->refusedPermission();
   return c;
 }
 

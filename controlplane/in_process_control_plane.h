@@ -64,6 +64,9 @@ class InProcessControlPlane final : public ControlPlane {
     // applies cancelled (client gone, out of time, shutdown).
     uint64_t reports_refused = 0, answers_ignored = 0;
     uint64_t management_refused = 0, management_cancelled = 0;
+    // Management calls refused by authorization: no or an unknown identity; a role, place or
+    // identity kind that may not make the call (docs/security.md).
+    uint64_t management_unauthenticated = 0, management_forbidden = 0;
   };
   Counters counters() const;
 

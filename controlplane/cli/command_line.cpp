@@ -50,6 +50,13 @@ void declareOptions(CLI::App& app, CommandLine& cl) {
   app.add_flag("--ca-import-replace", options.ca_import_replace,
                "Let --ca-import replace a stored CA with another root: every certificate issued "
                "under the old root stops verifying for peers until its proxy renews");
+  app.add_flag("--no-plaintext-management{false}", options.plaintext_management,
+               "Refuse every management call on the plaintext --listen port (operators use the "
+               "TLS port with their credentials; proxies keep using --listen)");
+  app.add_flag("--insecure-management", options.insecure_management,
+               "Serve management calls on the plaintext --listen port to any client, also when "
+               "it listens beyond loopback (no identity, no role: whoever reaches the port may "
+               "change the mesh)");
   app.add_option("--history-seconds", options.history_seconds, "Seconds of per-edge history kept")
       ->capture_default_str();
   app.add_option("--log-level", cl.log_level, "trace, debug, info, warn, error")
@@ -76,6 +83,10 @@ bool finishParse(CLI::App& app, CommandLine& cl, std::string* error) {
   if (app.get_option("--secure-listen")->count() > 0) cl.options.secure_listen = cl.secure_listen;
   if (cl.options.ca_import_replace && cl.options.ca_import_dir.empty()) {
     *error = "--ca-import-replace needs --ca-import DIR";
+    return false;
+  }
+  if (!cl.options.plaintext_management && cl.options.insecure_management) {
+    *error = "--no-plaintext-management and --insecure-management contradict each other";
     return false;
   }
   if (!cl.duration_text.empty() && !common::parseDuration(cl.duration_text)) {

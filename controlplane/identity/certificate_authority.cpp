@@ -619,6 +619,20 @@ SignResult CertificateAuthority::sign(std::string_view csr_pem, std::string_view
 std::optional<KeyAndChain> CertificateAuthority::issueServerCertificate(
     const std::string& spiffe_id, const std::vector<std::string>& dns_names,
     std::chrono::seconds ttl, std::string* error) {
+  return issueKeyAndChain(spiffe_id, dns_names, ttl, "controlplane", "serverAuth,clientAuth",
+                          error);
+}
+
+std::optional<KeyAndChain> CertificateAuthority::issueClientCertificate(
+    const std::string& spiffe_id, std::chrono::seconds ttl, const std::string& record_as,
+    std::string* error) {
+  return issueKeyAndChain(spiffe_id, {}, ttl, record_as, "clientAuth", error);
+}
+
+std::optional<KeyAndChain> CertificateAuthority::issueKeyAndChain(
+    const std::string& spiffe_id, const std::vector<std::string>& dns_names,
+    std::chrono::seconds ttl, const std::string& record_as, const char* extended_key_usage,
+    std::string* error) {
   const pki::PKey key = pki::generateKey(pki::KeyType::kP256);
   if (!key) {
     fail(error, "cannot generate a key: " + pki::opensslErrors());
@@ -637,20 +651,20 @@ std::optional<KeyAndChain> CertificateAuthority::issueServerCertificate(
                   X509_set_pubkey(c, key.get()) == 1 &&
                   addExt(c, issuer, NID_basic_constraints, "critical,CA:FALSE") &&
                   addExt(c, issuer, NID_key_usage, "critical,digitalSignature") &&
-                  addExt(c, issuer, NID_ext_key_usage, "serverAuth,clientAuth") &&
+                  addExt(c, issuer, NID_ext_key_usage, extended_key_usage) &&
                   addExt(c, issuer, NID_subject_key_identifier, "hash") &&
                   addExt(c, issuer, NID_authority_key_identifier, "keyid:always") &&
                   addSan(c, {spiffe_id}, dns_names, true) &&
                   X509_sign(c, active_->key.get(), signDigest(active_->key.get())) > 0;
   const auto info = ok ? pki::certificateInfo(c) : std::nullopt;
   if (!info) {
-    fail(error, "cannot issue the server certificate: " + pki::opensslErrors());
+    fail(error, "cannot issue the certificate: " + pki::opensslErrors());
     return std::nullopt;
   }
   ++counters_.signed_ok;
   if (issued_.size() >= kMaxIssuedRecords) issued_.erase(issued_.begin());
-  issued_.push_back({"controlplane", spiffe_id, info->issuer, info->serial_hex, info->not_before,
-                     info->not_after});
+  issued_.push_back(
+      {record_as, spiffe_id, info->issuer, info->serial_hex, info->not_before, info->not_after});
   return KeyAndChain{pki::privateKeyPem(key.get()), pki::certPem(c) + active_->chainAfterLeaf()};
 }
 

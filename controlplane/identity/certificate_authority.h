@@ -146,6 +146,13 @@ class CertificateAuthority {
   std::optional<KeyAndChain> issueServerCertificate(const std::string& spiffe_id,
                                                     const std::vector<std::string>& dns_names,
                                                     std::chrono::seconds ttl, std::string* error);
+  // A new P-256 key and a client certificate (extKeyUsage clientAuth only) with `spiffe_id` as
+  // its one SAN: an operator's identity (spiffe://<td>/operator/<name>). `ttl` is capped only
+  // by the root's expiry. Recorded in issued() with `record_as` as the proxy id.
+  std::optional<KeyAndChain> issueClientCertificate(const std::string& spiffe_id,
+                                                    std::chrono::seconds ttl,
+                                                    const std::string& record_as,
+                                                    std::string* error);
 
   // The roots to trust, PEM, newest first (two during a rotation).
   std::vector<std::string> trustBundlePem() const;
@@ -198,6 +205,11 @@ class CertificateAuthority {
                                                          std::string* error);
   CertificateAuthority(std::string trust_domain, const common::TimeSource& time,
                        std::filesystem::path state_file);
+  std::optional<KeyAndChain> issueKeyAndChain(const std::string& spiffe_id,
+                                              const std::vector<std::string>& dns_names,
+                                              std::chrono::seconds ttl,
+                                              const std::string& record_as,
+                                              const char* extended_key_usage, std::string* error);
   bool persistLocked(std::string* error) const;
   // persistLocked() for a new state: first makes the state file's directory, owner-only (0700).
   bool persistNewLocked(std::string* error) const;

@@ -9,6 +9,7 @@
 
 #include "common/bounded_file.h"
 #include "common/input_limits.h"
+#include "controlplane/identity/certificate_authority.h"
 #include "controlplane/server/proto_convert.h"
 
 namespace meshdeck::cp {
@@ -21,6 +22,48 @@ grpc::ServerUnaryReactor* done(grpc::CallbackServerContext* ctx,
   reactor->Finish(std::move(status));
   return reactor;
 }
+
+grpc::Status statusOf(const security::Decision& d) {
+  using Code = security::Decision::Code;
+  switch (d.code) {
+    case Code::kOk:
+      return grpc::Status::OK;
+    case Code::kUnauthenticated:
+      return {grpc::StatusCode::UNAUTHENTICATED, d.message};
+    case Code::kPermissionDenied:
+      return {grpc::StatusCode::PERMISSION_DENIED, d.message};
+    case Code::kUnavailable:
+      return {grpc::StatusCode::FAILED_PRECONDITION, d.message};
+  }
+  return {grpc::StatusCode::INTERNAL, d.message};
+}
+
+// What the transport says about the caller: the TLS port (gRPC's transport_security_type is
+// "tls" there, "ssl" for its older credentials, "insecure" on the plaintext port) and the client
+// certificate gRPC verified against the mesh roots. Nothing the client sends in metadata is
+// trusted.
+security::PeerInfo peerInfo(grpc::CallbackServerContext* ctx) {
+  security::PeerInfo p;
+  p.address = ctx->peer();
+  if (const auto auth = ctx->auth_context()) {
+    const auto type = auth->FindPropertyValues("transport_security_type");
+    // Anything but plaintext counts as TLS, which then needs an operator certificate.
+    p.tls =
+        !type.empty() && std::string_view(type.front().data(), type.front().size()) != "insecure";
+    if (p.tls) {
+      const auto cert = auth->FindPropertyValues("x509_pem_cert");
+      if (!cert.empty()) p.cert_pem.assign(cert.front().data(), cert.front().size());
+    }
+  }
+  return p;
+}
+
+// A stream refused before it starts.
+class RefusedWriter final : public grpc::ServerWriteReactor<v1::GraphSnapshot> {
+ public:
+  explicit RefusedWriter(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
 
 // Streams snapshots to one watcher: the newest one whenever the previous write finished and
 // the rate limit allows; snapshots produced meanwhile are skipped, never queued.
@@ -95,18 +138,24 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::GraphSnapshot> {
 grpc::ServerUnaryReactor* MeshService::GetGraph(grpc::CallbackServerContext* ctx,
                                                 const v1::GetGraphRequest* request,
                                                 v1::GraphSnapshot* response) {
+  const auto decision = authorize(ctx, "GetGraph");
+  if (!decision.ok()) return done(ctx, statusOf(decision));
   toProto(*cp_.snapshotForWindow(request->window_seconds()), response);
   return done(ctx);
 }
 
 grpc::ServerWriteReactor<v1::GraphSnapshot>* MeshService::WatchGraph(
-    grpc::CallbackServerContext*, const v1::WatchGraphRequest* request) {
+    grpc::CallbackServerContext* ctx, const v1::WatchGraphRequest* request) {
+  const auto decision = authorize(ctx, "WatchGraph");
+  if (!decision.ok()) return new RefusedWriter(statusOf(decision));
   return new WatchReactor(cp_, request->max_rate_hz());
 }
 
 grpc::ServerUnaryReactor* MeshService::ListProxies(grpc::CallbackServerContext* ctx,
                                                    const v1::ListProxiesRequest*,
                                                    v1::ListProxiesResponse* response) {
+  const auto decision = authorize(ctx, "ListProxies");
+  if (!decision.ok()) return done(ctx, statusOf(decision));
   for (const auto& p : cp_.snapshot()->proxies) toProto(p, response->add_proxies());
   return done(ctx);
 }
@@ -114,6 +163,8 @@ grpc::ServerUnaryReactor* MeshService::ListProxies(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* MeshService::ListPolicies(grpc::CallbackServerContext* ctx,
                                                     const v1::ListPoliciesRequest*,
                                                     v1::ListPoliciesResponse* response) {
+  const auto decision = authorize(ctx, "ListPolicies");
+  if (!decision.ok()) return done(ctx, statusOf(decision));
   uint64_t revision = 0;
   for (const auto& p : cp_.policies()) {
     toProto(p, response->add_policies());
@@ -127,6 +178,8 @@ grpc::ServerUnaryReactor* MeshService::ListPolicies(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* MeshService::ApplyPolicies(grpc::CallbackServerContext* ctx,
                                                      const v1::ApplyPoliciesRequest* request,
                                                      v1::ApplyPoliciesResponse* response) {
+  const auto decision = authorize(ctx, "ApplyPolicies");
+  if (!decision.ok()) return done(ctx, statusOf(decision));
   namespace limits = common::limits;
   if (request->yaml().size() > limits::kMaxPolicyTextBytes) {
     ++refused_requests_;
@@ -154,8 +207,11 @@ grpc::ServerUnaryReactor* MeshService::ApplyPolicies(grpc::CallbackServerContext
     return client_gone || out_of_time;
   };
   const InFlight in_flight(in_flight_);
-  const auto result = cp_.applyPoliciesUntil(request->yaml(), request->file(), request->author(),
-                                             request->dry_run(), cancelled);
+  const auto result =
+      cp_.applyPoliciesUntil(request->yaml(), request->file(),
+                             authorOf(decision, request->author()), request->dry_run(), cancelled);
+  if (!request->dry_run())
+    audit(decision, "ApplyPolicies", result, request->file().empty() ? "-" : request->file());
   if (!result.ok && (client_gone || out_of_time)) {
     ++cancelled_calls_;
     return done(ctx,
@@ -175,13 +231,20 @@ grpc::ServerUnaryReactor* MeshService::ApplyPolicies(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* MeshService::DeletePolicy(grpc::CallbackServerContext* ctx,
                                                     const v1::DeletePolicyRequest* request,
                                                     v1::ApplyPoliciesResponse* response) {
-  toProto(cp_.deletePolicy(request->kind(), request->name(), request->author()), response);
+  const auto decision = authorize(ctx, "DeletePolicy");
+  if (!decision.ok()) return done(ctx, statusOf(decision));
+  const auto result =
+      cp_.deletePolicy(request->kind(), request->name(), authorOf(decision, request->author()));
+  audit(decision, "DeletePolicy", result, request->kind() + "/" + request->name());
+  toProto(result, response);
   return done(ctx);
 }
 
 grpc::ServerUnaryReactor* MeshService::ListRevisions(grpc::CallbackServerContext* ctx,
                                                      const v1::ListRevisionsRequest*,
                                                      v1::ListRevisionsResponse* response) {
+  const auto decision = authorize(ctx, "ListRevisions");
+  if (!decision.ok()) return done(ctx, statusOf(decision));
   using google::protobuf::util::TimeUtil;
   for (const auto& r : cp_.revisions()) {
     auto* out = response->add_revisions();
@@ -197,6 +260,8 @@ grpc::ServerUnaryReactor* MeshService::ListRevisions(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* MeshService::DiffRevisions(grpc::CallbackServerContext* ctx,
                                                      const v1::DiffRevisionsRequest* request,
                                                      v1::DiffRevisionsResponse* response) {
+  const auto decision = authorize(ctx, "DiffRevisions");
+  if (!decision.ok()) return done(ctx, statusOf(decision));
   const auto revs = cp_.revisions();
   auto exists = [&](uint64_t n) {
     return n == 0 || std::any_of(revs.begin(), revs.end(), [&](auto& r) { return r.number == n; });
@@ -210,13 +275,20 @@ grpc::ServerUnaryReactor* MeshService::DiffRevisions(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* MeshService::RevertToRevision(grpc::CallbackServerContext* ctx,
                                                         const v1::RevertToRevisionRequest* request,
                                                         v1::ApplyPoliciesResponse* response) {
-  toProto(cp_.revertToRevision(request->revision(), request->author()), response);
+  const auto decision = authorize(ctx, "RevertToRevision");
+  if (!decision.ok()) return done(ctx, statusOf(decision));
+  const auto result =
+      cp_.revertToRevision(request->revision(), authorOf(decision, request->author()));
+  audit(decision, "RevertToRevision", result, "to revision " + std::to_string(request->revision()));
+  toProto(result, response);
   return done(ctx);
 }
 
 grpc::ServerUnaryReactor* MeshService::ExportSnapshot(grpc::CallbackServerContext* ctx,
                                                       const v1::ExportSnapshotRequest* request,
                                                       v1::ExportSnapshotResponse* response) {
+  const auto decision = authorize(ctx, "ExportSnapshot");
+  if (!decision.ok()) return done(ctx, statusOf(decision));
   response->set_json(
       cp_.exportSnapshotJson(request->window_seconds() ? request->window_seconds() : 60));
   return done(ctx);
@@ -225,6 +297,8 @@ grpc::ServerUnaryReactor* MeshService::ExportSnapshot(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* MeshService::ListProcesses(grpc::CallbackServerContext* ctx,
                                                      const v1::ListProcessesRequest*,
                                                      v1::ListProcessesResponse* response) {
+  const auto decision = authorize(ctx, "ListProcesses");
+  if (!decision.ok()) return done(ctx, statusOf(decision));
   for (const auto& p : cp_.processes()) {
     auto* out = response->add_processes();
     out->set_name(p.name);
@@ -246,6 +320,8 @@ grpc::ServerUnaryReactor* MeshService::ListProcesses(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* MeshService::GetProcessLogs(grpc::CallbackServerContext* ctx,
                                                       const v1::GetProcessLogsRequest* request,
                                                       v1::GetProcessLogsResponse* response) {
+  const auto decision = authorize(ctx, "GetProcessLogs");
+  if (!decision.ok()) return done(ctx, statusOf(decision));
   for (auto& line : cp_.processLogs(request->name(), request->tail() ? request->tail() : 200))
     response->add_lines(std::move(line));
   return done(ctx);
@@ -254,7 +330,10 @@ grpc::ServerUnaryReactor* MeshService::GetProcessLogs(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* MeshService::RestartProcess(grpc::CallbackServerContext* ctx,
                                                       const v1::RestartProcessRequest* request,
                                                       v1::FleetActionResponse* response) {
+  const auto decision = authorize(ctx, "RestartProcess");
+  if (!decision.ok()) return done(ctx, statusOf(decision));
   const auto r = cp_.restartProcess(request->name());
+  audit(decision, "RestartProcess", r.ok, request->name() + ": " + r.message);
   response->set_ok(r.ok);
   response->set_message(r.message);
   return done(ctx);
@@ -263,7 +342,12 @@ grpc::ServerUnaryReactor* MeshService::RestartProcess(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* MeshService::ScaleService(grpc::CallbackServerContext* ctx,
                                                     const v1::ScaleServiceRequest* request,
                                                     v1::FleetActionResponse* response) {
+  const auto decision = authorize(ctx, "ScaleService");
+  if (!decision.ok()) return done(ctx, statusOf(decision));
   const auto r = cp_.scaleService(request->service(), request->version(), request->replicas());
+  audit(decision, "ScaleService", r.ok,
+        fmt::format("{} {} to {}: {}", request->service(), request->version(), request->replicas(),
+                    r.message));
   response->set_ok(r.ok);
   response->set_message(r.message);
   return done(ctx);
@@ -272,6 +356,8 @@ grpc::ServerUnaryReactor* MeshService::ScaleService(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* MeshService::GetEdgeHistory(grpc::CallbackServerContext* ctx,
                                                       const v1::GetEdgeHistoryRequest* request,
                                                       v1::GetEdgeHistoryResponse* response) {
+  const auto decision = authorize(ctx, "GetEdgeHistory");
+  if (!decision.ok()) return done(ctx, statusOf(decision));
   using google::protobuf::util::TimeUtil;
   const uint32_t seconds = request->seconds() ? request->seconds() : 300;
   for (const auto& h : cp_.edgeHistory(request->source(), request->destination(), seconds)) {
@@ -291,6 +377,8 @@ grpc::ServerUnaryReactor* MeshService::GetEdgeHistory(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* MeshService::ListCertificates(grpc::CallbackServerContext* ctx,
                                                         const v1::ListCertificatesRequest*,
                                                         v1::ListCertificatesResponse* response) {
+  const auto decision = authorize(ctx, "ListCertificates");
+  if (!decision.ok()) return done(ctx, statusOf(decision));
   using google::protobuf::util::TimeUtil;
   for (const auto& c : cp_.certificates()) {
     auto* out = response->add_certificates();
@@ -328,7 +416,14 @@ grpc::ServerUnaryReactor* MeshService::RotateRoot(grpc::CallbackServerContext* c
                                     "unknown root rotation action " +
                                         std::to_string(static_cast<int>(request->action()))));
   }
+  const char* call = action == RootRotationAction::kBegin    ? "RotateRoot/begin"
+                     : action == RootRotationAction::kRetire ? "RotateRoot/retire"
+                                                             : "RotateRoot/status";
+  const auto decision = authorize(ctx, call);
+  if (!decision.ok()) return done(ctx, statusOf(decision));
   const CaStatus s = cp_.rotateRoot(action, request->force());
+  if (action != RootRotationAction::kStatus)
+    audit(decision, call, s.ok, s.message + (request->force() ? " (--force)" : ""));
   if (!s.ok) return done(ctx, grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, s.message));
   auto root = [](const CaRootInfo& r, v1::CaRoot* out) {
     out->set_fingerprint_sha256(r.fingerprint_sha256);
@@ -345,6 +440,127 @@ grpc::ServerUnaryReactor* MeshService::RotateRoot(grpc::CallbackServerContext* c
   for (const auto& p : s.proxies_on_retiring_root) response->add_proxies_on_retiring_root(p);
   for (const auto& p : s.proxies_unknown_issuer) response->add_proxies_unknown_issuer(p);
   response->set_message(s.message);
+  return done(ctx);
+}
+
+security::Decision MeshService::authorize(grpc::CallbackServerContext* ctx, std::string_view call) {
+  if (!security_) {
+    security::Decision d;
+    d.caller = {"in-process", security::Role::kAdmin, ctx->peer(), false};
+    return d;
+  }
+  auto d = security_->authorize(peerInfo(ctx), call);
+  if (!d.ok()) {
+    const auto* rule = security::ruleOf(call);
+    if (!rule || rule->mutating) security_->audit(d.caller, call, "refused", d.message, 0);
+  }
+  return d;
+}
+
+void MeshService::audit(const security::Decision& d, std::string_view call,
+                        const ApplyResult& result, std::string_view detail) {
+  if (!security_) return;
+  std::string what(detail);
+  if (result.ok) {
+    if (!result.summary.empty()) what += ": " + result.summary;
+  } else if (!result.errors.empty()) {
+    what += ": " + result.errors.front().toString();
+  }
+  security_->audit(d.caller, call, result.ok ? "ok" : "failed", what,
+                   result.ok ? result.revision : 0);
+}
+
+void MeshService::audit(const security::Decision& d, std::string_view call, bool ok,
+                        std::string_view detail) {
+  if (security_) security_->audit(d.caller, call, ok ? "ok" : "failed", detail, 0);
+}
+
+std::string MeshService::authorOf(const security::Decision& d, const std::string& claimed) {
+  if (d.caller.tls) return d.caller.identity;
+  return claimed;
+}
+
+grpc::ServerUnaryReactor* MeshService::AddOperator(grpc::CallbackServerContext* ctx,
+                                                   const v1::AddOperatorRequest* request,
+                                                   v1::AddOperatorResponse* response) {
+  const auto decision = authorize(ctx, "AddOperator");
+  if (!decision.ok()) return done(ctx, statusOf(decision));
+  const std::string detail = request->name() + " as " + request->role();
+  const auto role = security::parseRole(request->role());
+  if (!role) {
+    audit(decision, "AddOperator", false, detail + ": unknown role");
+    return done(
+        ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "unknown role \"" + request->role() + "\" (viewer, operator or admin)"));
+  }
+  auto* ca = admin_.ca ? admin_.ca() : nullptr;
+  const std::string tls = admin_.tls_address ? admin_.tls_address() : "";
+  if (!security_ || !ca || tls.empty()) {
+    audit(decision, "AddOperator", false, detail + ": no TLS port");
+    return done(ctx, grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                  "this control plane has no TLS port (--secure-listen \"\"): "
+                                  "operators have nowhere to connect"));
+  }
+  std::string error;
+  const auto c = security_->addOperator(request->name(), *role, *ca, tls, &error);
+  audit(decision, "AddOperator", c.has_value(), c ? detail : detail + ": " + error);
+  if (!c) return done(ctx, grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, error));
+  response->set_name(c->operator_name);
+  response->set_role(c->role);
+  response->set_spiffe_id(security::operatorSpiffeId(security_->trustDomain(), c->operator_name));
+  response->set_certificate_pem(c->certificate_pem);
+  response->set_key_pem(c->key_pem);
+  response->set_trust_bundle_pem(c->trust_bundle_pem);
+  response->set_server(c->server);
+  return done(ctx);
+}
+
+grpc::ServerUnaryReactor* MeshService::ListOperators(grpc::CallbackServerContext* ctx,
+                                                     const v1::ListOperatorsRequest*,
+                                                     v1::ListOperatorsResponse* response) {
+  const auto decision = authorize(ctx, "ListOperators");
+  if (!decision.ok()) return done(ctx, statusOf(decision));
+  if (!security_) return done(ctx);
+  for (const auto& o : security_->operators()) {
+    auto* out = response->add_operators();
+    out->set_name(o.name);
+    out->set_role(std::string(security::toString(o.role)));
+    out->set_spiffe_id(security::operatorSpiffeId(security_->trustDomain(), o.name));
+    for (const auto& s : o.serials) out->add_serials(s);
+    out->set_revoked(o.revoked);
+    out->set_created(o.created);
+  }
+  return done(ctx);
+}
+
+grpc::ServerUnaryReactor* MeshService::RevokeOperator(grpc::CallbackServerContext* ctx,
+                                                      const v1::RevokeOperatorRequest* request,
+                                                      v1::RevokeOperatorResponse* response) {
+  const auto decision = authorize(ctx, "RevokeOperator");
+  if (!decision.ok()) return done(ctx, statusOf(decision));
+  std::string error;
+  const bool ok = security_ && security_->revokeOperator(request->name(), &error);
+  audit(decision, "RevokeOperator", ok, ok ? request->name() : request->name() + ": " + error);
+  if (!ok) return done(ctx, grpc::Status(grpc::StatusCode::NOT_FOUND, error));
+  response->set_message("operator " + request->name() +
+                        " revoked: its certificates are refused from now on");
+  return done(ctx);
+}
+
+grpc::ServerUnaryReactor* MeshService::ReadAudit(grpc::CallbackServerContext* ctx,
+                                                 const v1::ReadAuditRequest* request,
+                                                 v1::ReadAuditResponse* response) {
+  const auto decision = authorize(ctx, "ReadAudit");
+  if (!decision.ok()) return done(ctx, statusOf(decision));
+  if (!security_) return done(ctx);
+  const auto since =
+      request->since_seconds() == 0
+          ? std::chrono::system_clock::time_point{}
+          : std::chrono::system_clock::now() - std::chrono::seconds(std::min<uint64_t>(
+                                                   request->since_seconds(), uint64_t{1} << 40));
+  std::string error;
+  for (auto& line : security_->readAudit(since, &error)) response->add_entries(std::move(line));
+  if (!error.empty()) return done(ctx, grpc::Status(grpc::StatusCode::INTERNAL, error));
   return done(ctx);
 }
 

@@ -1,17 +1,32 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
+#include <string_view>
 
 #include "controlplane/api/control_plane.h"
+#include "controlplane/security/management_security.h"
 #include "meshdeck/v1/management.grpc.pb.h"
 
 namespace meshdeck::cp {
 
 // MeshService serves the management API (Mesh.*) on top of any ControlPlane: the remote face
-// of the embedded control plane, used by meshdeckctl and `meshdeck --connect`.
+// of the embedded control plane, used by meshdeckctl and `meshdeck --connect`. Every call is
+// first decided by `security` (security/roles.h's table, from the call's transport and client
+// certificate); mutating calls are written to its audit log, and the policy revisions they
+// make name the operator as author. Without `security` every call is allowed (in-process
+// tests).
 class MeshService final : public meshdeck::v1::Mesh::CallbackService {
  public:
-  explicit MeshService(ControlPlane& control_plane) : cp_(control_plane) {}
+  // Operator management needs the CA and the TLS address the credentials point to; both are
+  // known only once the control plane has started.
+  struct OperatorAdmin {
+    std::function<identity::CertificateAuthority*()> ca;
+    std::function<std::string()> tls_address;
+  };
+  explicit MeshService(ControlPlane& control_plane,
+                       security::ManagementSecurity* security = nullptr, OperatorAdmin admin = {})
+      : cp_(control_plane), security_(security), admin_(std::move(admin)) {}
 
   grpc::ServerUnaryReactor* GetGraph(grpc::CallbackServerContext* ctx,
                                      const meshdeck::v1::GetGraphRequest* request,
@@ -63,6 +78,18 @@ class MeshService final : public meshdeck::v1::Mesh::CallbackService {
   grpc::ServerUnaryReactor* RotateRoot(grpc::CallbackServerContext* ctx,
                                        const meshdeck::v1::RotateRootRequest* request,
                                        meshdeck::v1::RotateRootResponse* response) override;
+  grpc::ServerUnaryReactor* AddOperator(grpc::CallbackServerContext* ctx,
+                                        const meshdeck::v1::AddOperatorRequest* request,
+                                        meshdeck::v1::AddOperatorResponse* response) override;
+  grpc::ServerUnaryReactor* ListOperators(grpc::CallbackServerContext* ctx,
+                                          const meshdeck::v1::ListOperatorsRequest* request,
+                                          meshdeck::v1::ListOperatorsResponse* response) override;
+  grpc::ServerUnaryReactor* RevokeOperator(grpc::CallbackServerContext* ctx,
+                                           const meshdeck::v1::RevokeOperatorRequest* request,
+                                           meshdeck::v1::RevokeOperatorResponse* response) override;
+  grpc::ServerUnaryReactor* ReadAudit(grpc::CallbackServerContext* ctx,
+                                      const meshdeck::v1::ReadAuditRequest* request,
+                                      meshdeck::v1::ReadAuditResponse* response) override;
 
   // Requests refused for their size or encoding; applies cancelled (client gone or out of
   // time); management calls being worked on now.
@@ -71,12 +98,23 @@ class MeshService final : public meshdeck::v1::Mesh::CallbackService {
   int inFlight() const { return in_flight_.load(); }
 
  private:
+  // Decides `call` for the caller of `ctx`; a refused mutating call is audited.
+  security::Decision authorize(grpc::CallbackServerContext* ctx, std::string_view call);
+  // Audits an allowed mutating call with its outcome.
+  void audit(const security::Decision& d, std::string_view call, const ApplyResult& result,
+             std::string_view detail);
+  void audit(const security::Decision& d, std::string_view call, bool ok, std::string_view detail);
+  // The author a revision records: the operator on the TLS port, else what the client says.
+  static std::string authorOf(const security::Decision& d, const std::string& claimed);
+
   struct InFlight {
     explicit InFlight(std::atomic<int>& n) : n_(n) { ++n_; }
     ~InFlight() { --n_; }
     std::atomic<int>& n_;
   };
   ControlPlane& cp_;
+  security::ManagementSecurity* security_;
+  OperatorAdmin admin_;
   std::atomic<uint64_t> refused_requests_{0}, cancelled_calls_{0};
   std::atomic<int> in_flight_{0};
 };

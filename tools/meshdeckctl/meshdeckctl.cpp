@@ -184,6 +184,9 @@ Ctl::Ctl(CtlOptions options) : o_(std::move(options)) {
       grpc::CreateCustomChannel(o_.server, grpc::InsecureChannelCredentials(), args));
 }
 
+Ctl::Ctl(CtlOptions options, std::shared_ptr<grpc::Channel> channel)
+    : o_(std::move(options)), stub_(v1::Mesh::NewStub(std::move(channel))) {}
+
 std::unique_ptr<grpc::ClientContext> Ctl::context() const {
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(o_.timeout_ms));

@@ -22,7 +22,20 @@ struct CtlOptions {
   uint32_t tail = 200, replicas = 1;
   std::string ca_action;  // status | begin | retire
   bool force = false;
+  // --credentials FILE: mutual TLS to the file's server (or --server when given) with its
+  // client certificate, verifying the server against its trust bundle.
+  std::string credentials;
+  bool server_given = false;
+  std::string operator_action;  // add | list | revoke
+  std::string operator_role = "viewer";
+  std::string since;  // audit --since (a duration, e.g. 1h)
 };
+
+// The channel to the control plane `o` names: plaintext to o.server, or with o.credentials
+// mutual TLS (the file's server unless o.server_given). Null with the reason in `error`;
+// `warning` is set when the credentials file is readable by group or others. Fills
+// o.server with the address used. (tools/meshdeckctl/credentials.cpp)
+std::shared_ptr<grpc::Channel> makeChannel(CtlOptions& o, std::string* error, std::string* warning);
 
 // The edge table of `get edges` and `top`: source, destination, rate, success, percentiles, the
 // edge counters (the default table: the few meshdeckctl.cpp chooses; wide: every counter of
@@ -36,6 +49,8 @@ std::string edgeTable(const meshdeck::v1::GraphSnapshot& snapshot, bool wide);
 class Ctl {
  public:
   explicit Ctl(CtlOptions options);
+  // Over `channel` (makeChannel()).
+  Ctl(CtlOptions options, std::shared_ptr<grpc::Channel> channel);
   int get();
   int apply();
   int remove();
@@ -48,6 +63,11 @@ class Ctl {
   int fleet();
   // ca status | ca rotate begin | ca rotate retire [--force]
   int ca();
+  // operator add NAME --role R -o FILE | operator list | operator revoke NAME
+  // (tools/meshdeckctl/operators.cpp)
+  int operators();
+  // audit [--since D]: the audit log's entries (admin only).
+  int audit();
 
  private:
   int certs();
