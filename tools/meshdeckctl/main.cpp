@@ -4,6 +4,7 @@
 
 #include "meshdeck/version.h"
 #include "tools/meshdeckctl/meshdeckctl.h"
+#include "tools/meshdeckctl/security_options.h"
 
 int main(int argc, char** argv) {
   meshdeck::tools::CtlOptions o;
@@ -13,12 +14,11 @@ int main(int argc, char** argv) {
   auto* server = app.add_option("--server", o.server,
                                 "Control plane address (with --credentials: overrides the file's)")
                      ->capture_default_str();
-  app.add_option("--credentials", o.credentials,
-                 "Operator credentials file (e.g. <state-dir>/admin.credentials, or one written "
-                 "by `operator add`): mutual TLS to its server with its certificate");
   app.add_option("--timeout", o.timeout_ms, "Deadline of each call in milliseconds")
       ->capture_default_str();
   app.require_subcommand(1);
+  meshdeck::tools::SecurityCommands security;
+  meshdeck::tools::declareSecurityCommands(app, o, security);
 
   auto* get = app.add_subcommand(
       "get", "List services, edges, proxies, policies, certs or authz decisions");
@@ -91,36 +91,8 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"table", "json", "yaml"}))
         ->capture_default_str();
 
-  auto* op = app.add_subcommand("operator", "Operators of the management API (admin only)");
-  op->require_subcommand(1);
-  auto* op_add = op->add_subcommand(
-      "add", "Issue a certificate for a new operator and write its credentials file (0600)");
-  op_add->add_option("name", o.name, "Operator name (a-z 0-9 . _ -)")->required();
-  op_add->add_option("--role", o.operator_role, "viewer | operator | admin")
-      ->check(CLI::IsMember({"viewer", "operator", "admin"}))
-      ->required();
-  op_add->add_option("-o,--output", o.file, "Credentials file to write (never overwritten)")
-      ->required();
-  auto* op_list = op->add_subcommand("list", "List operators: role, state, certificate serials");
-  op_list->add_option("-o,--output", o.output, "table | json")
-      ->check(CLI::IsMember({"table", "json"}))
-      ->capture_default_str();
-  auto* op_revoke =
-      op->add_subcommand("revoke", "Refuse every certificate of an operator from now on");
-  op_revoke->add_option("name", o.name, "Operator name")->required();
-
-  auto* audit = app.add_subcommand(
-      "audit", "Mutating management calls, allowed or refused, with who made them (admin only)");
-  audit->add_option("--since", o.since, "Only entries of this last duration, e.g. 30m, 2h");
-  audit->add_option("-o,--output", o.output, "table | json (one JSON object a line)")
-      ->check(CLI::IsMember({"table", "json"}))
-      ->capture_default_str();
-
   CLI11_PARSE(app, argc, argv);
-  o.server_given = server->count() > 0;
-  if (*op_add) o.operator_action = "add";
-  if (*op_list) o.operator_action = "list";
-  if (*op_revoke) o.operator_action = "revoke";
+  if (const auto done = finishSecurityCommands(security, server->count() > 0, o)) return *done;
   if (*fleet_ls) o.fleet_action = "ls";
   if (*fleet_logs) o.fleet_action = "logs";
   if (*fleet_restart) o.fleet_action = "restart";
@@ -146,7 +118,7 @@ int main(int argc, char** argv) {
   if (*top) return ctl.top();
   if (*fleet) return ctl.fleet();
   if (*ca) return ctl.ca();
-  if (*op) return ctl.operators();
-  if (*audit) return ctl.audit();
+  if (*security.op) return ctl.operators();
+  if (*security.audit) return ctl.audit();
   return 2;
 }

@@ -88,6 +88,10 @@ class OperatorAuthTest : public QObject {
 
   Run ctl(const QStringList& args) {
     QProcess p;
+    // Contexts live in the test's own config directory, never the user's.
+    auto env = QProcessEnvironment::systemEnvironment();
+    env.insert("XDG_CONFIG_HOME", path("config"));
+    p.setProcessEnvironment(env);
     p.start(bin("meshdeckctl"), args);
     Run r;
     if (!p.waitForFinished(20000)) {
@@ -319,6 +323,45 @@ class OperatorAuthTest : public QObject {
              qPrintable(r.out));
   }
 
+  void contexts() {
+    auto r = ctl({"config", "add-context", "bob-ctx", "--credentials", path("bob.creds"),
+                  "--server", QString::fromStdString(tls_)});
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    const QString file = path("config/meshdeck/contexts.yaml");
+    QVERIFY2(r.out.contains("context bob-ctx saved in " + file), qPrintable(r.out));
+    QVERIFY(privateFile(file.toStdString()));
+    r = ctl({"--context", "bob-ctx", "get", "policies"});
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    QVERIFY2(r.out.contains("reviews-subsets"), qPrintable(r.out));
+    // The first context added is the current one: used when neither --credentials nor
+    // --server is given (as bob: refused an admin call, naming him).
+    r = ctl({"operator", "list"});
+    QCOMPARE(r.code, 1);
+    QVERIFY2(r.err.contains("operator list needs the admin role; you are bob (operator)"),
+             qPrintable(r.err));
+    r = ctl({"config", "add-context", "admin-ctx", "--credentials", path("state/admin.credentials"),
+             "--server", QString::fromStdString(tls_)});
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    r = ctl({"config", "use-context", "admin-ctx"});
+    QVERIFY2(r.code == 0 && r.out.contains("current context: admin-ctx"), qPrintable(r.err));
+    r = ctl({"operator", "list"});
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    r = ctl({"config", "get-contexts"});
+    QVERIFY2(r.out.contains(QRegularExpression("\\*\\s+admin-ctx")), qPrintable(r.out));
+    r = ctl({"--context", "nope", "get", "policies"});
+    QCOMPARE(r.code, 1);
+    QVERIFY2(r.err.contains("meshdeckctl: --context: no context \"nope\" in " + file),
+             qPrintable(r.err));
+    r = ctl({"config", "use-context", "nope"});
+    QCOMPARE(r.code, 1);
+    QVERIFY2(r.err.contains("meshdeckctl: no context \"nope\" in " + file), qPrintable(r.err));
+    r = ctl({"config", "add-context", "x", "--credentials", path("missing.creds")});
+    QCOMPARE(r.code, 1);
+    QVERIFY2(r.err.contains("meshdeckctl: --credentials: cannot open"), qPrintable(r.err));
+    // Leave no current context for the tests after this one.
+    QVERIFY(QFile::remove(file));
+  }
+
   void restartKeepsCredentialsAndCanCloseThePlaintextPort() {
     std::string before, after, error;
     QVERIFY(meshdeck::common::readFile(fsPath("state/admin.credentials"), &before, &error));
@@ -359,6 +402,41 @@ class OperatorAuthTest : public QObject {
     QVERIFY2(r.err.contains("meshdeckctl: warning: " + path("bob.creds") +
                             " is readable or writable by group or others and holds a private key"),
              qPrintable(r.err));
+  }
+
+  // --listen beyond loopback: the plaintext port serves no management calls, even to a local
+  // client, unless --insecure-management.
+  void aPlaintextPortBeyondLoopbackRefusesManagement() {
+    for (const bool insecure : {false, true}) {
+      QTemporaryDir state;
+      QProcess wide;
+      wide.setProcessChannelMode(QProcess::SeparateChannels);
+      QStringList args{"--listen",    "0.0.0.0:0",   "--secure-listen",
+                       "127.0.0.1:0", "--state-dir", state.path()};
+      if (insecure) args << "--insecure-management";
+      wide.start(bin("meshdeck-controlplane"), args);
+      QVERIFY(wide.waitForStarted());
+      QString log;
+      for (int i = 0; i < 100 && !log.contains("admin credentials written"); ++i) {
+        wide.waitForReadyRead(100);
+        log += QString::fromUtf8(wide.readAllStandardError());
+      }
+      const auto m =
+          QRegularExpression("control plane listening on 0\\.0\\.0\\.0:(\\d+)").match(log);
+      QVERIFY2(m.hasMatch(), qPrintable(log));
+      const auto r = ctl({"--server", "127.0.0.1:" + m.captured(1), "get", "policies"});
+      wide.terminate();
+      wide.waitForFinished(10000);
+      if (insecure) {
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+      } else {
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("get policies refused: the plaintext port listens on 0.0.0.0:0, "
+                                "beyond loopback, so it serves no management calls (start with "
+                                "--insecure-management to allow them)"),
+                 qPrintable(r.err));
+      }
+    }
   }
 
   void cleanupTestCase() { stopServer(); }

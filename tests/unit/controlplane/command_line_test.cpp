@@ -55,6 +55,8 @@ class ControlPlaneCommandLineTest : public QObject {
          "--bootstrap-token \"frontend\": expected PROXY_ID=NAMESPACE/SERVICE"},
         {{"--scenario", "outage"}, "--scenario requires --demo"},
         {{"--shutdown-grace", "0"}, "--shutdown-grace"},
+        {{"--no-plaintext-management", "--insecure-management"},
+         "--no-plaintext-management and --insecure-management contradict each other"},
     };
     for (const auto& [args, expected] : cases) {
       CommandLine cl;
@@ -62,6 +64,21 @@ class ControlPlaneCommandLineTest : public QObject {
       QVERIFY2(!parse(args, &cl, &error), expected.c_str());
       QVERIFY2(error.find(expected) != std::string::npos, error.c_str());
     }
+  }
+
+  void managementAccessFlags() {
+    CommandLine cl;
+    std::string error;
+    QVERIFY2(parse({}, &cl, &error), error.c_str());
+    QVERIFY(cl.options.plaintext_management);
+    QVERIFY(!cl.options.insecure_management);
+    CommandLine off;
+    QVERIFY2(parse({"--no-plaintext-management"}, &off, &error), error.c_str());
+    QVERIFY(!off.options.plaintext_management);
+    CommandLine open;
+    QVERIFY2(parse({"--insecure-management"}, &open, &error), error.c_str());
+    QVERIFY(open.options.insecure_management);
+    QVERIFY(open.options.plaintext_management);
   }
 
   void secureListenOnlyWhenGiven() {
