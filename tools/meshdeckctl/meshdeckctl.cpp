@@ -207,6 +207,12 @@ int Ctl::failed(const grpc::Status& status) const {
   std::cerr << fmt::format("meshdeckctl: {}: {}\n", o_.server, status.error_message());
   const bool unreachable = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
                            status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+  if (unreachable && !o_.credentials.empty())
+    std::cerr << fmt::format(
+        "meshdeckctl: no TLS connection with {}'s certificate: is {} the control plane's TLS "
+        "port, and is the certificate from this mesh's CA (a foreign or retired root is refused "
+        "in the handshake)?\n",
+        o_.credentials, o_.server);
   return unreachable ? 2 : 1;
 }
 

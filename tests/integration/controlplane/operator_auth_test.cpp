@@ -250,6 +250,12 @@ class OperatorAuthTest : public QObject {
     QVERIFY2(r.err.contains(QString::fromStdString("meshdeckctl: " + tls_ + ": ")) &&
                  r.err.contains("UNAVAILABLE"),
              qPrintable(r.err));
+    QVERIFY2(r.err.contains(QString::fromStdString(
+                 "meshdeckctl: no TLS connection with " + path("foreign.creds").toStdString() +
+                 "'s certificate: is " + tls_ +
+                 " the control plane's TLS port, and is the certificate from this mesh's CA (a "
+                 "foreign or retired root is refused in the handshake)?")),
+             qPrintable(r.err));
     // Nothing was served: the audit log has no entry by this certificate either.
   }
 
