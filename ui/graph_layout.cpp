@@ -61,10 +61,6 @@ LayoutResult computeDotLayout(const LayoutInput& input) {
   setAttr(g, "nodesep", "0.45");
   setAttr(g, "ranksep", "1.3");
   setAttr(g, "splines", "spline");
-  // Services without edges yet (a mesh coming up) would stand in one long rank: each connected
-  // part is laid out on its own and the parts are packed in rows, so they form a grid.
-  setAttr(g, "pack", "24");
-  setAttr(g, "packmode", "array_t");
   // Sizes are given in inches and fixed: no text measurement (no text-layout plugin needed).
   agattr(g, AGNODE, mutableString("shape"), mutableString("box"));
   agattr(g, AGNODE, mutableString("fixedsize"), mutableString("true"));
@@ -75,12 +71,32 @@ LayoutResult computeDotLayout(const LayoutInput& input) {
 
   std::unordered_map<std::string, Agnode_t*> nodes;
   nodes.reserve(input.nodes.size());
+  // Expanded groups: one `subgraph cluster_N` each, so dot keeps their members together (the
+  // view draws the frame around them).
+  QHash<QString, Agraph_t*> clusters;
   for (const auto& n : input.nodes) {
     std::string id = n.id.toStdString();
     Agnode_t* node = agnode(g, id.data(), 1);
     setAttr(node, "width", std::to_string(n.size.width() / kPointsPerInch));
     setAttr(node, "height", std::to_string(n.size.height() / kPointsPerInch));
+    if (!n.cluster.isEmpty()) {
+      Agraph_t* sub = clusters.value(n.cluster);
+      if (sub == nullptr) {
+        std::string name = "cluster_" + std::to_string(clusters.size());
+        sub = agsubg(g, name.data(), 1);
+        setAttr(sub, "margin", "28");
+        clusters.insert(n.cluster, sub);
+      }
+      agsubnode(sub, node, 1);
+    }
     nodes.emplace(std::move(id), node);
+  }
+  // Services without edges yet (a mesh coming up) would stand in one long rank: each connected
+  // part is laid out on its own and the parts are packed in rows, so they form a grid. Not with
+  // clusters: this Graphviz (2.43) crashes in gv_postprocess when it packs clustered parts.
+  if (clusters.isEmpty()) {
+    setAttr(g, "pack", "24");
+    setAttr(g, "packmode", "array_t");
   }
   std::vector<std::pair<Agedge_t*, QString>> edges;
   edges.reserve(input.edges.size());

@@ -12,6 +12,7 @@ class QComboBox;
 class QLabel;
 class QLineEdit;
 class QSortFilterProxyModel;
+class QSpinBox;
 class QTabWidget;
 class QTableView;
 
@@ -144,6 +145,11 @@ class MainWindow : public QMainWindow {
   QLineEdit* find_edit_ = nullptr;
   QComboBox* metric_box_ = nullptr;
   QComboBox* tier_box_ = nullptr;
+  QComboBox* group_box_ = nullptr;
+  bool group_chosen_ = false;  // the user picked a grouping (saved in QSettings)
+  QLabel* focus_label_ = nullptr;
+  QSpinBox* focus_hops_ = nullptr;
+  QList<QAction*> focus_actions_;  // toolbar items shown while the graph is focused
   QAction* hide_idle_ = nullptr;
   QAction* only_unhealthy_ = nullptr;
   QAction* animate_ = nullptr;
