@@ -432,10 +432,14 @@ void MainWindow::selectServiceWhenShown(const QString& name) {
 
 void MainWindow::trySelectPending() {
   // A node is shown (and selectable) once a layout has placed it.
+  // A service inside a collapsed group is shown as its group.
   const NodeItem* node = pending_select_.isEmpty() ? nullptr : graph_->nodeItem(pending_select_);
+  if (node == nullptr && !pending_select_.isEmpty())
+    node = graph_->nodeItem(graph_->groupOf(pending_select_));
   if (node == nullptr || !node->isVisible()) return;
   const QString name = std::exchange(pending_select_, QString());
   graph_->selectNode(name);
+  if (std::exchange(options_.focus_selected, false)) graph_->focusService(name);
 }
 
 void MainWindow::arrangeDocks(bool force) {

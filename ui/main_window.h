@@ -43,6 +43,8 @@ struct MainWindowOptions {
   bool use_settings = true;
   // A service to select once it is in the graph (`meshdeck --select SERVICE`); empty: none.
   QString select_service;
+  // Focus the graph on select_service once it is selected (`meshdeck --focus SERVICE`).
+  bool focus_selected = false;
   // What the status bar says about the policy state a demo kept from its last run ("Restored
   // policy revision 8 from the last run"); empty: nothing (a demo that started clean).
   QString state_status;
