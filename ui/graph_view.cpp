@@ -221,7 +221,7 @@ void GraphView::focusService(const QString& node, int hops) {
   relayoutAll();
   display();
   emit serviceFocusChanged(focus_centre_, focus_hops_);
-  selectNode(focus_centre_);
+  select_after_layout_ = focus_centre_;  // hidden items cannot be selected before it
 }
 
 void GraphView::setFocusHops(int hops) {
@@ -240,7 +240,7 @@ void GraphView::clearServiceFocus() {
   relayoutAll();
   display();
   emit serviceFocusChanged(QString(), focus_hops_);
-  selectNode(was);
+  select_after_layout_ = was;
 }
 
 void GraphView::updateFrames() {
@@ -266,8 +266,9 @@ void GraphView::updateFrames() {
   }
   for (auto it = frames_.begin(); it != frames_.end();) {
     if (!wanted.contains(it.key())) {
-      delete it.value();
+      GroupFrameItem* frame = it.value();
       it = frames_.erase(it);
+      delete frame;
     } else {
       ++it;
     }
@@ -331,11 +332,15 @@ void GraphView::showDisplayed(std::shared_ptr<const cp::GraphSnapshot> snapshot)
   }
   for (auto it = edges_.begin(); it != edges_.end();) {
     if (!seen_edges.contains(it.key())) {
+      // Out of the map first, and deselected while whole: deleting a selected item makes the
+      // scene report a new selection, and what that triggers (the inspector, a dock resize, a
+      // refit) reads the maps.
       EdgeItem* item = it.value();
+      it = edges_.erase(it);
       item->sourceNode()->removeEdge(item);
       item->destinationNode()->removeEdge(item);
+      item->setSelected(false);
       delete item;
-      it = edges_.erase(it);
       topology_changed = true;
     } else {
       ++it;
@@ -343,8 +348,10 @@ void GraphView::showDisplayed(std::shared_ptr<const cp::GraphSnapshot> snapshot)
   }
   for (auto it = nodes_.begin(); it != nodes_.end();) {
     if (!seen_nodes.contains(it.key())) {
-      delete it.value();
+      NodeItem* node = it.value();
       it = nodes_.erase(it);
+      node->setSelected(false);
+      delete node;
       topology_changed = true;
     } else {
       ++it;
@@ -553,6 +560,7 @@ void GraphView::applyLayout(const LayoutResult& result, bool full) {
   if (first || auto_fit_) fitRect(going);
   minimap_->refit();
   updateMinimapVisibility();
+  if (!select_after_layout_.isEmpty()) selectNode(std::exchange(select_after_layout_, QString()));
   emit layoutFinished(result.milliseconds);
 }
 

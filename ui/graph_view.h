@@ -260,6 +260,7 @@ class GraphView : public QGraphicsView {
   QHash<QString, GroupFrameItem*> frames_;     // expanded group node id -> its frame
   QString focus_centre_;
   int focus_hops_ = 1;
+  QString select_after_layout_;  // the focused (or unfocused) service, once it is placed
   QHash<QString, NodeItem*> nodes_;
   QHash<QString, EdgeItem*> edges_;                 // key: LayoutResult::edgeKey
   QHash<QString, cp::PolicyBadges> policy_badges_;  // "Kind/name" -> what the control plane said

@@ -17,6 +17,7 @@
 #include "support/fake_control_plane.h"
 #include "ui/graph_items.h"
 #include "ui/graph_view.h"
+#include "ui/inspector.h"
 #include "ui/main_window.h"
 
 using meshdeck::testing::FakeControlPlane;
@@ -242,6 +243,7 @@ class GraphGroupingTest : public QObject {
     QTRY_COMPARE_WITH_TIMEOUT(view_->layoutsDone(), layouts + 1, 20000);
     QCOMPARE(sorted(nodeNames()), sorted({"edge-0", "frontend-0", "backend-0"}));
     QCOMPARE(view_->edgeCount(), 2);
+    QCOMPARE(view_->selection().node, QStringLiteral("frontend-0"));
     view_->setFocusHops(2);
     QTRY_COMPARE_WITH_TIMEOUT(view_->layoutsDone(), layouts + 2, 20000);
     QCOMPARE(sorted(nodeNames()), sorted({"edge-0", "frontend-0", "backend-0", "backend-2"}));
@@ -302,6 +304,27 @@ class GraphGroupingTest : public QObject {
     QCOMPARE(box->currentData().toString(), QStringLiteral("tier"));
     QTRY_VERIFY_WITH_TIMEOUT(window.graphView()->layoutsDone() > 0, 20000);
     QVERIFY(window.graphView()->nodeCount() <= 3);
+    // A selected group expanded (its node deleted while selected, the inspector revealing
+    // itself on the way) and focus from the main window's action on the selected service.
+    const QString group = window.graphView()->grouped().collapsed.values().first();
+    window.graphView()->selectNode(group);
+    QTRY_VERIFY(window.inspector()->isVisible());
+    const quint64 layouts = window.graphView()->layoutsDone();
+    window.graphView()->setGroupExpanded(group, true);
+    QTRY_VERIFY_WITH_TIMEOUT(window.graphView()->layoutsDone() > layouts, 20000);
+    QVERIFY(window.graphView()->nodeItem(group) == nullptr);
+    const QString member = window.graphView()->grouped().members.value(group).first();
+    window.graphView()->selectNode(member);
+    auto* focus = window.findChild<QAction*>(QStringLiteral("focusServiceAction"));
+    QVERIFY(focus != nullptr);
+    focus->trigger();
+    QCOMPARE(window.graphView()->serviceFocus(), member);
+    QTRY_COMPARE_WITH_TIMEOUT(window.graphView()->selection().node, member, 20000);
+    auto* clear = window.findChild<QAction*>(QStringLiteral("clearFocusAction"));
+    QVERIFY(clear != nullptr && clear->isVisible());
+    clear->trigger();
+    QVERIFY(window.graphView()->serviceFocus().isEmpty());
+    QVERIFY(!clear->isVisible());
     // Choosing in the combo regroups.
     box->setCurrentIndex(box->findData(QStringLiteral("none")));
     QCOMPARE(ui::toString(window.graphView()->groupBy()), ui::toString(ui::GroupBy::kNone));
