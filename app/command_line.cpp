@@ -29,6 +29,10 @@ void declareOptions(QCommandLineParser& parser) {
        "3,8,20, save FILE-3s.png, FILE-8s.png, ...",
        "SECONDS", "10"},
       {"select", "Select service NAME in the graph and the inspector once it is shown.", "NAME"},
+      {"focus",
+       "Select service NAME once it is shown and focus the graph on it (its 1-hop "
+       "neighbourhood).",
+       "NAME"},
       {"window-size",
        "Open the window at WIDTHxHEIGHT pixels (e.g. 1280x720) instead of the last "
        "size used.",
@@ -47,6 +51,8 @@ bool readCommandLine(const QCommandLineParser& parser, AppCommandLine* out, QStr
   cl.keep_state = parser.isSet("keep-state");
   cl.screenshot = parser.value("screenshot");
   cl.select = parser.value("select");
+  cl.focus = parser.value("focus");
+  if (!cl.focus.isEmpty()) cl.select = cl.focus;
   const QStringList files = parser.positionalArguments();
   const bool demo = parser.isSet("demo"), connect = parser.isSet("connect");
   if (files.size() > 1) {
@@ -150,6 +156,7 @@ ui::MainWindowOptions mainWindowOptions(const AppCommandLine& cl, const OpenedCo
   options.source = cp.source;
   options.read_only = cp.read_only;
   options.select_service = cl.select;
+  options.focus_selected = !cl.focus.isEmpty();
   options.size = cl.window_size;
   if (!cl.demo.isEmpty()) {
     options.demo = cl.demo;

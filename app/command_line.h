@@ -28,6 +28,7 @@ struct AppCommandLine {
   QString screenshot;
   QList<double> screenshot_times;  // seconds after start, when --screenshot is given
   QString select;
+  QString focus;      // --focus NAME: select it, then focus the graph on it
   QSize window_size;  // --window-size WxH; invalid: the remembered or default size
 };
 

@@ -11,6 +11,9 @@
 // One snapshot per run (RSS is per process); bench/graph_scale.sh runs the sizes and prints the
 // table. A watchdog ends the run after --timeout seconds and reports how far it got.
 // Usage: bench_graph_e2e FILE.json [--timeout S] [--updates N] [--frames N] [--label TEXT]
+//        [--group-by none|namespace|tier|app|auto]
+// --group-by: how the graph groups services (default none, the whole graph; auto: as the window
+// does on its own, by tier above GraphView::kGroupAbove services).
 // Run with QT_QPA_PLATFORM=offscreen when there is no display.
 #include <CLI/CLI.hpp>
 #include <QApplication>
@@ -206,6 +209,9 @@ int main(int argc, char** argv) {
   cli.add_option("--frames", frames, "frames per pan/zoom run (0: skip)")
       ->check(CLI::Range(0, 100000));
   cli.add_option("--label", label, "first column of the output line");
+  std::string group_by = "none";
+  cli.add_option("--group-by", group_by, "none, namespace, tier, app or auto")
+      ->check(CLI::IsMember({"none", "namespace", "tier", "app", "auto"}));
   CLI11_PARSE(cli, argc, argv);
   if (label.empty()) label = file;
 
@@ -253,6 +259,8 @@ int main(int argc, char** argv) {
   g_phase = "first paint";
   meshdeck::ui::MainWindow window(cp, options);
   meshdeck::ui::GraphView* graph = window.graphView();
+  if (group_by != "auto")
+    graph->setGroupBy(meshdeck::ui::groupByFromString(QString::fromStdString(group_by)));
   std::vector<double> paints;  // durations, while recording
   bool recording = false;
   int paint_count = 0;

@@ -70,6 +70,25 @@ void NodeItem::setService(const cp::ServiceNode& service, const GraphStyle& styl
   update();
 }
 
+void NodeItem::setGroup(const QString& label, const QString& kind, int members, Health worst,
+                        double inner_rate) {
+  group_label_ = label;
+  group_kind_ = kind;
+  group_members_ = members;
+  group_inner_rate_ = inner_rate;
+  health_ = worst;
+  const auto& m = service_.inbound;
+  setToolTip(QStringLiteral("<b>%1</b> (%2 group, %3 services)<br>worst member: %4<br>inbound: "
+                            "%5 · %6 ok<br>p50 %7 · p90 %8 · p99 %9<br>inside: %10<br>"
+                            "Double-click to expand")
+                 .arg(label, kind)
+                 .arg(members)
+                 .arg(displayName(worst), formatRate(m.requests_per_second),
+                      formatPercent(m.success_rate), formatLatency(m.p50_ms),
+                      formatLatency(m.p90_ms), formatLatency(m.p99_ms), formatRate(inner_rate)));
+  update();
+}
+
 void NodeItem::removeEdge(EdgeItem* edge) { std::erase(edges_, edge); }
 
 void NodeItem::setHighlighted(bool on) {
@@ -114,6 +133,11 @@ void NodeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
     painter->drawEllipse(QRectF(box.right() - 40, box.top() + 12, 32, 32));
     return;
   }
+  if (isGroup()) {
+    // A stack of cards: a second box peeks out behind the first.
+    painter->drawRoundedRect(box.translated(3, -3), 9, 9);
+    painter->setPen(QPen(border, selected || highlighted_ ? 2.5 : 1.6));
+  }
   painter->drawRoundedRect(box, 9, 9);
 
   // Tier stripe on the left edge.
@@ -135,14 +159,24 @@ void NodeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
   painter->setFont(title);
   painter->setPen(style_.text);
   const QRectF title_rect(box.left() + 13, box.top() + 6, box.width() - 34, 20);
-  painter->drawText(title_rect, Qt::AlignLeft | Qt::AlignVCenter,
-                    QFontMetricsF(title).elidedText(name_, Qt::ElideRight, title_rect.width()));
+  const QString title_text = isGroup() ? group_label_ : name_;
+  painter->drawText(
+      title_rect, Qt::AlignLeft | Qt::AlignVCenter,
+      QFontMetricsF(title).elidedText(title_text, Qt::ElideRight, title_rect.width()));
   QFont small;
   small.setPointSizeF(8);
   painter->setFont(small);
   painter->setPen(style_.muted_text);
+  const QString second =
+      isGroup() ? (group_inner_rate_ > 0
+                       ? QStringLiteral("%1 · %2 services · %3 inside")
+                             .arg(group_kind_)
+                             .arg(group_members_)
+                             .arg(formatRate(group_inner_rate_))
+                       : QStringLiteral("%1 · %2 services").arg(group_kind_).arg(group_members_))
+                : versionsText(service_);
   painter->drawText(QRectF(box.left() + 13, box.top() + 26, box.width() - 20, 14),
-                    Qt::AlignLeft | Qt::AlignVCenter, versionsText(service_));
+                    Qt::AlignLeft | Qt::AlignVCenter, second);
   const auto& m = service_.inbound;
   const QString line = m.requests == 0
                            ? QStringLiteral("no traffic")
@@ -166,6 +200,36 @@ void NodeItem::mouseReleaseEvent(QGraphicsSceneMouseEvent* event) {
     pinned_ = true;
   }
   QGraphicsItem::mouseReleaseEvent(event);
+}
+
+// ---------------------------------------------------------------------------- GroupFrameItem
+
+GroupFrameItem::GroupFrameItem(const QString& id, const QString& label) : id_(id), label_(label) {
+  setZValue(-1);
+  setToolTip(QStringLiteral("<b>%1</b><br>Double-click the frame to collapse").arg(id));
+}
+
+void GroupFrameItem::setFrame(const QRectF& rect, const GraphStyle& style) {
+  if (rect != rect_) prepareGeometryChange();
+  rect_ = rect;
+  style_ = style;
+  update();
+}
+
+void GroupFrameItem::paint(QPainter* painter, const QStyleOptionGraphicsItem*, QWidget*) {
+  painter->setRenderHint(QPainter::Antialiasing);
+  QColor fill = style_.node_border;
+  fill.setAlpha(24);
+  painter->setBrush(fill);
+  painter->setPen(QPen(style_.muted_text, 1.2, Qt::DashLine));
+  painter->drawRoundedRect(rect_, 14, 14);
+  QFont font;
+  font.setPointSizeF(11);
+  font.setBold(true);
+  painter->setFont(font);
+  painter->setPen(style_.text);
+  painter->drawText(QRectF(rect_.left() + 10, rect_.top() - 22, rect_.width() - 20, 20),
+                    Qt::AlignLeft | Qt::AlignBottom, id_);
 }
 
 // ---------------------------------------------------------------------------------- EdgeItem

@@ -28,6 +28,15 @@ class NodeItem : public QGraphicsItem {
                   const HealthThresholds& thresholds);
   const cp::ServiceNode& service() const { return service_; }
   QString name() const { return name_; }
+  // A collapsed group drawn as one node (docs/graph-scale.md, "Grouping"): its key
+  // ("frontend"), what it groups by ("tier"), how many services it holds, the health of its
+  // worst member (the colour of its dot) and the requests per second between its members
+  // (hidden edges). Call after setService(), which takes the health from the metrics.
+  void setGroup(const QString& label, const QString& kind, int members, Health worst,
+                double inner_rate);
+  bool isGroup() const { return group_members_ > 0; }
+  int groupMembers() const { return group_members_; }
+  QString groupLabel() const { return group_label_; }
   Health health() const { return health_; }
 
   void addEdge(EdgeItem* edge) { edges_.push_back(edge); }
@@ -61,6 +70,28 @@ class NodeItem : public QGraphicsItem {
   bool placing_ = false;
   bool placed_ = false;
   bool highlighted_ = false;
+  QString group_label_, group_kind_;
+  int group_members_ = 0;
+  double group_inner_rate_ = 0;
+};
+
+// The frame around the members of an expanded group: a dashed rounded rectangle with the
+// group's name on top. Double-click (or the context menu) collapses the group.
+class GroupFrameItem : public QGraphicsItem {
+ public:
+  enum { Type = UserType + 5 };
+  GroupFrameItem(const QString& id, const QString& label);
+  QString id() const { return id_; }
+  QString label() const { return label_; }
+  void setFrame(const QRectF& rect, const GraphStyle& style);
+  int type() const override { return Type; }
+  QRectF boundingRect() const override { return rect_.adjusted(-2, -24, 2, 2); }
+  void paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget* widget) override;
+
+ private:
+  QString id_, label_;
+  QRectF rect_;
+  GraphStyle style_;
 };
 
 // A directed call between two services. The curve comes from the layout (Graphviz spline) while

@@ -61,10 +61,6 @@ LayoutResult computeDotLayout(const LayoutInput& input) {
   setAttr(g, "nodesep", "0.45");
   setAttr(g, "ranksep", "1.3");
   setAttr(g, "splines", "spline");
-  // Services without edges yet (a mesh coming up) would stand in one long rank: each connected
-  // part is laid out on its own and the parts are packed in rows, so they form a grid.
-  setAttr(g, "pack", "24");
-  setAttr(g, "packmode", "array_t");
   // Sizes are given in inches and fixed: no text measurement (no text-layout plugin needed).
   agattr(g, AGNODE, mutableString("shape"), mutableString("box"));
   agattr(g, AGNODE, mutableString("fixedsize"), mutableString("true"));
@@ -75,12 +71,32 @@ LayoutResult computeDotLayout(const LayoutInput& input) {
 
   std::unordered_map<std::string, Agnode_t*> nodes;
   nodes.reserve(input.nodes.size());
+  // Expanded groups: one `subgraph cluster_N` each, so dot keeps their members together (the
+  // view draws the frame around them).
+  QHash<QString, Agraph_t*> clusters;
   for (const auto& n : input.nodes) {
     std::string id = n.id.toStdString();
     Agnode_t* node = agnode(g, id.data(), 1);
     setAttr(node, "width", std::to_string(n.size.width() / kPointsPerInch));
     setAttr(node, "height", std::to_string(n.size.height() / kPointsPerInch));
+    if (!n.cluster.isEmpty()) {
+      Agraph_t* sub = clusters.value(n.cluster);
+      if (sub == nullptr) {
+        std::string name = "cluster_" + std::to_string(clusters.size());
+        sub = agsubg(g, name.data(), 1);
+        setAttr(sub, "margin", "28");
+        clusters.insert(n.cluster, sub);
+      }
+      agsubnode(sub, node, 1);
+    }
     nodes.emplace(std::move(id), node);
+  }
+  // Services without edges yet (a mesh coming up) would stand in one long rank: each connected
+  // part is laid out on its own and the parts are packed in rows, so they form a grid. Not with
+  // clusters: this Graphviz (2.43) crashes in gv_postprocess when it packs clustered parts.
+  if (clusters.isEmpty()) {
+    setAttr(g, "pack", "24");
+    setAttr(g, "packmode", "array_t");
   }
   std::vector<std::pair<Agedge_t*, QString>> edges;
   edges.reserve(input.edges.size());
@@ -309,10 +325,44 @@ int dotWorkEstimate(const LayoutInput& input) {
     const int a = index.value(e.source, -1), b = index.value(e.destination, -1);
     if (a < 0 || b < 0 || a == b) continue;
     out[static_cast<size_t>(a)].push_back(b);
-    ++indegree[static_cast<size_t>(b)];
     edges.emplace_back(a, b);
   }
-  // Longest-path ranks (Kahn's order); services on a cycle keep the rank reached so far.
+  // Cycles broken as dot breaks them (a depth-first search turns its back edges round): a
+  // dense graph of groups calling each other both ways is a long chain of ranks for dot, not
+  // one rank (40 namespaces with 1,475 edges between them took dot minutes).
+  {
+    std::vector<int> state(static_cast<size_t>(n), 0);  // 0 new, 1 on the stack, 2 done
+    std::vector<std::pair<int, size_t>> stack;
+    std::vector<std::vector<int>> dag(static_cast<size_t>(n));
+    for (int root = 0; root < n; ++root) {
+      if (state[static_cast<size_t>(root)] != 0) continue;
+      stack.emplace_back(root, 0);
+      state[static_cast<size_t>(root)] = 1;
+      while (!stack.empty()) {
+        auto& [v, next] = stack.back();
+        const auto& targets = out[static_cast<size_t>(v)];
+        if (next == targets.size()) {
+          state[static_cast<size_t>(v)] = 2;
+          stack.pop_back();
+          continue;
+        }
+        const int w = targets[next++];
+        if (state[static_cast<size_t>(w)] == 1) {
+          dag[static_cast<size_t>(w)].push_back(v);  // a back edge, turned round
+        } else {
+          dag[static_cast<size_t>(v)].push_back(w);
+          if (state[static_cast<size_t>(w)] == 0) {
+            state[static_cast<size_t>(w)] = 1;
+            stack.emplace_back(w, 0);
+          }
+        }
+      }
+    }
+    out = std::move(dag);
+  }
+  for (const auto& targets : out)
+    for (int w : targets) ++indegree[static_cast<size_t>(w)];
+  // Longest-path ranks (Kahn's order).
   std::vector<int> queue;
   for (int i = 0; i < n; ++i) {
     if (indegree[static_cast<size_t>(i)] == 0) queue.push_back(i);

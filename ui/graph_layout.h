@@ -20,6 +20,9 @@ struct LayoutInput {
   struct Node {
     QString id;
     QSizeF size;  // scene units (1 unit = 1 Graphviz point)
+    // Nodes with the same non-empty cluster are kept together (an expanded group: a
+    // `subgraph cluster_N` in dot; the fast layout ignores it).
+    QString cluster = QString();
   };
   struct Edge {
     QString source;

@@ -1,9 +1,12 @@
 #include "ui/graph_view.h"
 
 #include <QApplication>
+#include <QContextMenuEvent>
 #include <QEvent>
 #include <QGraphicsScene>
+#include <QKeyEvent>
 #include <QLabel>
+#include <QMenu>
 #include <QMouseEvent>
 #include <QPainter>
 #include <QScrollBar>
@@ -114,6 +117,165 @@ EdgeItem* GraphView::edgeItem(const QString& source, const QString& destination)
 
 void GraphView::showSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot) {
   if (!snapshot) return;
+  source_ = std::move(snapshot);
+  // Above kGroupAbove services single services cannot be read at Fit: group them, once, unless
+  // the user chose how to group.
+  if (auto_group_ && !group_chosen_ && source_->services.size() > size_t(kGroupAbove)) {
+    group_chosen_ = true;
+    const bool tiers = std::any_of(source_->services.begin(), source_->services.end(),
+                                   [](const cp::ServiceNode& s) { return !s.tier.empty(); });
+    group_by_ = tiers ? GroupBy::kTier : GroupBy::kNamespace;
+    relayoutAll();
+    emit groupByChanged(group_by_);
+  }
+  display();
+}
+
+void GraphView::display() {
+  if (!source_) return;
+  grouped_ = groupSnapshot(source_, group_by_, expanded_);
+  updateGroupHealth();
+  std::shared_ptr<const cp::GraphSnapshot> shown = grouped_.snapshot;
+  if (!focus_centre_.isEmpty()) {
+    const bool present = std::any_of(
+        shown->services.begin(), shown->services.end(),
+        [this](const cp::ServiceNode& s) { return s.name == focus_centre_.toStdString(); });
+    if (present) {
+      shown = restrictTo(shown, neighbourhood(*shown, focus_centre_, focus_hops_));
+    } else {
+      // The focused service went away (or into a collapsed group): the whole graph again.
+      focus_centre_.clear();
+      relayoutAll();
+      emit serviceFocusChanged(QString(), focus_hops_);
+    }
+  }
+  showDisplayed(std::move(shown));
+}
+
+void GraphView::updateGroupHealth() {
+  group_worst_.clear();
+  group_tiers_.clear();
+  if (group_by_ == GroupBy::kNone || !source_) return;
+  for (const auto& s : source_->services) {
+    const QString id = grouped_.group_of.value(QString::fromStdString(s.name));
+    const Health h = metricsHealth(s.inbound, thresholds_);
+    auto it = group_worst_.find(id);
+    if (it == group_worst_.end()) {
+      group_worst_.insert(id, h);
+    } else if (h > it.value()) {
+      it.value() = h;
+    }
+    group_tiers_[id].insert(QString::fromStdString(s.tier));
+  }
+}
+
+void GraphView::relayoutAll() {
+  full_wanted_ = true;
+  auto_fit_ = true;
+  // The topology of the drawing changes completely: a group change is not the mesh growing.
+  last_topology_change_.reset();
+}
+
+void GraphView::styleNode(NodeItem* node, const cp::ServiceNode& service) {
+  node->setService(service, style_, thresholds_);
+  const QString name = node->name();
+  if (grouped_.collapsed.contains(name)) {
+    node->setGroup(grouped_.labels.value(name), toString(group_by_),
+                   static_cast<int>(grouped_.members.value(name).size()),
+                   group_worst_.value(name, Health::kIdle), grouped_.inner_rate.value(name));
+  }
+}
+
+void GraphView::setGroupBy(GroupBy by) {
+  group_chosen_ = true;
+  if (by == group_by_) return;
+  group_by_ = by;
+  expanded_.clear();
+  focus_centre_.clear();
+  relayoutAll();
+  display();
+  emit groupByChanged(by);
+  emit serviceFocusChanged(QString(), focus_hops_);
+}
+
+void GraphView::setGroupExpanded(const QString& group, bool expanded) {
+  if (!grouped_.members.contains(group) || expanded_.contains(group) == expanded) return;
+  if (expanded) {
+    expanded_.insert(group);
+  } else {
+    expanded_.remove(group);
+  }
+  // Focused on a member of a group that collapses: the focus moves to the group.
+  if (!expanded && grouped_.group_of.value(focus_centre_) == group) focus_centre_ = group;
+  relayoutAll();
+  display();
+}
+
+void GraphView::focusService(const QString& node, int hops) {
+  QString centre = node;
+  // A service inside a collapsed group: focus on it, so its group opens.
+  const QString group = grouped_.group_of.value(node);
+  if (!nodes_.contains(node) && grouped_.collapsed.contains(group)) expanded_.insert(group);
+  focus_centre_ = centre;
+  focus_hops_ = std::clamp(hops, 1, 5);
+  relayoutAll();
+  display();
+  emit serviceFocusChanged(focus_centre_, focus_hops_);
+  select_after_layout_ = focus_centre_;  // hidden items cannot be selected before it
+}
+
+void GraphView::setFocusHops(int hops) {
+  hops = std::clamp(hops, 1, 5);
+  if (hops == focus_hops_) return;
+  focus_hops_ = hops;
+  if (focus_centre_.isEmpty()) return;
+  relayoutAll();
+  display();
+  emit serviceFocusChanged(focus_centre_, focus_hops_);
+}
+
+void GraphView::clearServiceFocus() {
+  if (focus_centre_.isEmpty()) return;
+  const QString was = std::exchange(focus_centre_, QString());
+  relayoutAll();
+  display();
+  emit serviceFocusChanged(QString(), focus_hops_);
+  select_after_layout_ = was;
+}
+
+void GraphView::updateFrames() {
+  QSet<QString> wanted;
+  if (group_by_ != GroupBy::kNone) {
+    for (const QString& group : expanded_) {
+      if (!grouped_.members.contains(group)) continue;
+      QRectF r;
+      for (const QString& member : grouped_.members.value(group)) {
+        NodeItem* n = nodes_.value(member);
+        if (n != nullptr && n->isVisible()) r = r.united(n->sceneBoundingRect());
+      }
+      if (!r.isValid()) continue;
+      wanted.insert(group);
+      GroupFrameItem* frame = frames_.value(group);
+      if (frame == nullptr) {
+        frame = new GroupFrameItem(group, grouped_.labels.value(group));
+        scene_->addItem(frame);
+        frames_.insert(group, frame);
+      }
+      frame->setFrame(r.adjusted(-14, -14, 14, 14), style_);
+    }
+  }
+  for (auto it = frames_.begin(); it != frames_.end();) {
+    if (!wanted.contains(it.key())) {
+      GroupFrameItem* frame = it.value();
+      it = frames_.erase(it);
+      delete frame;
+    } else {
+      ++it;
+    }
+  }
+}
+
+void GraphView::showDisplayed(std::shared_ptr<const cp::GraphSnapshot> snapshot) {
   auto batch = std::make_unique<EdgeGeometryBatch>();
   snapshot_ = std::move(snapshot);
   bool topology_changed = false;
@@ -130,7 +292,7 @@ void GraphView::showSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot) 
       nodes_.insert(name, node);
       topology_changed = true;
     }
-    node->setService(s, style_, thresholds_);
+    styleNode(node, s);
   }
   // Edges may name services the snapshot does not list (traffic from outside the mesh).
   for (const auto& e : snapshot_->edges) {
@@ -170,11 +332,15 @@ void GraphView::showSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot) 
   }
   for (auto it = edges_.begin(); it != edges_.end();) {
     if (!seen_edges.contains(it.key())) {
+      // Out of the map first, and deselected while whole: deleting a selected item makes the
+      // scene report a new selection, and what that triggers (the inspector, a dock resize, a
+      // refit) reads the maps.
       EdgeItem* item = it.value();
+      it = edges_.erase(it);
       item->sourceNode()->removeEdge(item);
       item->destinationNode()->removeEdge(item);
+      item->setSelected(false);
       delete item;
-      it = edges_.erase(it);
       topology_changed = true;
     } else {
       ++it;
@@ -182,8 +348,10 @@ void GraphView::showSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot) 
   }
   for (auto it = nodes_.begin(); it != nodes_.end();) {
     if (!seen_nodes.contains(it.key())) {
-      delete it.value();
+      NodeItem* node = it.value();
       it = nodes_.erase(it);
+      node->setSelected(false);
+      delete node;
       topology_changed = true;
     } else {
       ++it;
@@ -217,8 +385,12 @@ void GraphView::sendLayout() {
   QStringList names = nodes_.keys();
   names.sort();
   input.nodes.reserve(static_cast<size_t>(names.size()));
-  for (const QString& name : names)
-    input.nodes.push_back({name, QSizeF(NodeItem::kWidth, NodeItem::kHeight)});
+  for (const QString& name : names) {
+    // Members of an expanded group are kept together (a cluster in dot).
+    const QString group = grouped_.group_of.value(name);
+    input.nodes.push_back({name, QSizeF(NodeItem::kWidth, NodeItem::kHeight),
+                           expanded_.contains(group) ? group : QString()});
+  }
   QStringList keys = edges_.keys();
   keys.sort();
   input.edges.reserve(static_cast<size_t>(keys.size()));
@@ -383,10 +555,12 @@ void GraphView::applyLayout(const LayoutResult& result, bool full) {
     if (node != nullptr && node->isVisible())
       going = going.united(node->boundingRect().translated(it.value()));
   }
+  for (GroupFrameItem* f : frames_) going = going.united(f->sceneBoundingRect());
   updateSceneRect(going);
   if (first || auto_fit_) fitRect(going);
   minimap_->refit();
   updateMinimapVisibility();
+  if (!select_after_layout_.isEmpty()) selectNode(std::exchange(select_after_layout_, QString()));
   emit layoutFinished(result.milliseconds);
 }
 
@@ -422,6 +596,7 @@ void GraphView::onMoveStep(double t) {
   batch.reset();  // the edges follow before labels are arranged
   if (t >= 1.0) {
     moves_.clear();
+    updateFrames();
     arrangeLabels();
     updateSceneRect();
     if (auto_fit_) fitGraph();
@@ -498,10 +673,9 @@ void GraphView::setPolicies(const std::vector<cp::PolicyInfo>& policies) {
 void GraphView::restyle() {
   if (!snapshot_) return;
   auto batch = std::make_unique<EdgeGeometryBatch>();
+  updateGroupHealth();
   for (const auto& s : snapshot_->services) {
-    if (NodeItem* n = nodes_.value(QString::fromStdString(s.name))) {
-      n->setService(s, style_, thresholds_);
-    }
+    if (NodeItem* n = nodes_.value(QString::fromStdString(s.name))) styleNode(n, s);
   }
   for (const auto& e : snapshot_->edges) {
     if (EdgeItem* item =
@@ -551,6 +725,13 @@ void GraphView::setAnimateTraffic(bool on) {
 
 QStringList GraphView::tiers() const {
   QStringList out;
+  // The tiers of the services, grouped or not.
+  if (source_) {
+    for (const auto& s : source_->services) {
+      const QString t = QString::fromStdString(s.tier);
+      if (!t.isEmpty() && !out.contains(t)) out << t;
+    }
+  }
   for (NodeItem* n : nodes_) {
     const QString t = QString::fromStdString(n->service().tier);
     if (!t.isEmpty() && !out.contains(t)) out << t;
@@ -570,8 +751,10 @@ void GraphView::applyFilters() {
     }
   }
   for (NodeItem* n : nodes_) {
-    bool visible =
-        n->placed() && (tier_.isEmpty() || QString::fromStdString(n->service().tier) == tier_);
+    // A group is in a tier when one of its members is.
+    const bool in_tier = tier_.isEmpty() || QString::fromStdString(n->service().tier) == tier_ ||
+                         (n->isGroup() && group_tiers_.value(n->name()).contains(tier_));
+    bool visible = n->placed() && in_tier;
     if (only_unhealthy_)
       visible = visible && (unhealthy(n->health()) || touched_by_unhealthy.contains(n));
     n->setVisible(visible);
@@ -583,6 +766,7 @@ void GraphView::applyFilters() {
     e->setVisible(visible);
   }
   for (NodeItem* n : nodes_) n->setHighlighted(find_matches_.contains(n->name()));
+  updateFrames();
   updateEmptyMessage();
 }
 
@@ -634,13 +818,24 @@ void GraphView::updateEmptyMessage() {
 int GraphView::find(const QString& text) {
   find_matches_.clear();
   NodeItem* first = nullptr;
+  int matches = 0;
   if (!text.trimmed().isEmpty()) {
-    QStringList names = nodes_.keys();
+    // The services drawn, and the members of collapsed groups: a match inside a collapsed
+    // group highlights (and selects) the group.
+    QStringList names;
+    for (auto it = nodes_.cbegin(); it != nodes_.cend(); ++it) {
+      if (!it.value()->isGroup()) names << it.key();
+    }
+    for (const QString& group : grouped_.collapsed) {
+      if (nodes_.contains(group)) names << grouped_.members.value(group);
+    }
     names.sort();
     for (const QString& name : names) {
       if (name.contains(text.trimmed(), Qt::CaseInsensitive)) {
-        find_matches_.insert(name);
-        if (first == nullptr) first = nodes_.value(name);
+        ++matches;
+        const QString shown = nodes_.contains(name) ? name : grouped_.group_of.value(name);
+        find_matches_.insert(shown);
+        if (first == nullptr) first = nodes_.value(shown);
       }
     }
   }
@@ -650,11 +845,14 @@ int GraphView::find(const QString& text) {
     first->setSelected(true);
     centerOn(first);
   }
-  return static_cast<int>(find_matches_.size());
+  return matches;
 }
 
 void GraphView::selectNode(const QString& name) {
-  if (NodeItem* n = nodes_.value(name)) {
+  // A service inside a collapsed group: its group.
+  NodeItem* n = nodes_.value(name);
+  if (n == nullptr) n = nodes_.value(grouped_.group_of.value(name));
+  if (n != nullptr) {
     scene_->clearSelection();
     n->setSelected(true);
     // Scroll only when it is out of sight: a fitted graph stays where the user sees it.
@@ -773,6 +971,7 @@ QRectF GraphView::graphBounds() const {
   for (EdgeItem* e : edges_) {
     if (e->isVisible()) r = r.united(e->sceneBoundingRect());
   }
+  for (GroupFrameItem* f : frames_) r = r.united(f->sceneBoundingRect());
   return r;
 }
 
@@ -794,6 +993,66 @@ void GraphView::renderGraph(QPainter* painter, const QRectF& target) {
   for (const QString& name : find_matches_) {
     if (NodeItem* n = nodes_.value(name)) n->setHighlighted(true);
   }
+}
+
+void GraphView::mouseDoubleClickEvent(QMouseEvent* event) {
+  QGraphicsItem* item = itemAt(event->position().toPoint());
+  if (auto* node = qgraphicsitem_cast<NodeItem*>(item)) {
+    if (node->isGroup()) {
+      setGroupExpanded(node->name(), true);
+      event->accept();
+      return;
+    }
+    const QString group = grouped_.group_of.value(node->name());
+    if (expanded_.contains(group)) {
+      setGroupExpanded(group, false);
+      event->accept();
+      return;
+    }
+  } else if (auto* frame = qgraphicsitem_cast<GroupFrameItem*>(item)) {
+    setGroupExpanded(frame->id(), false);
+    event->accept();
+    return;
+  }
+  QGraphicsView::mouseDoubleClickEvent(event);
+}
+
+void GraphView::contextMenuEvent(QContextMenuEvent* event) {
+  QGraphicsItem* item = itemAt(event->pos());
+  QMenu menu(this);
+  if (auto* node = qgraphicsitem_cast<NodeItem*>(item)) {
+    const QString name = node->name();
+    const QString group = grouped_.group_of.value(name);
+    if (node->isGroup()) {
+      menu.addAction(tr("Expand Group"), this, [this, name] { setGroupExpanded(name, true); });
+    } else if (expanded_.contains(group)) {
+      menu.addAction(tr("Collapse Group %1").arg(group), this,
+                     [this, group] { setGroupExpanded(group, false); });
+    }
+    menu.addAction(node->isGroup() ? tr("Focus on Group") : tr("Focus on Service"), this,
+                   [this, name] { focusService(name, focus_hops_); });
+  } else if (auto* frame = qgraphicsitem_cast<GroupFrameItem*>(item)) {
+    const QString group = frame->id();
+    menu.addAction(tr("Collapse Group %1").arg(group), this,
+                   [this, group] { setGroupExpanded(group, false); });
+  }
+  if (!focus_centre_.isEmpty())
+    menu.addAction(tr("Clear Focus"), this, &GraphView::clearServiceFocus);
+  if (menu.isEmpty()) {
+    QGraphicsView::contextMenuEvent(event);
+    return;
+  }
+  menu.exec(event->globalPos());
+  event->accept();
+}
+
+void GraphView::keyPressEvent(QKeyEvent* event) {
+  if (event->key() == Qt::Key_Escape && !focus_centre_.isEmpty()) {
+    clearServiceFocus();
+    event->accept();
+    return;
+  }
+  QGraphicsView::keyPressEvent(event);
 }
 
 void GraphView::wheelEvent(QWheelEvent* event) {

@@ -14,6 +14,7 @@
 
 #include "common/clock.h"
 #include "controlplane/api/types.h"
+#include "ui/graph_grouping.h"
 #include "ui/graph_layout.h"
 #include "ui/graph_style.h"
 
@@ -22,6 +23,7 @@ class QLabel;
 namespace meshdeck::ui {
 
 class EdgeItem;
+class GroupFrameItem;
 class NodeItem;
 class TrafficLayer;
 class Minimap;
@@ -77,6 +79,38 @@ class GraphView : public QGraphicsView {
   bool autoFit() const { return auto_fit_; }
 
   void showSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot);
+  // The snapshot as drawn: grouped (collapsed groups are services named by their node id, their
+  // edges aggregated) and restricted to the focus, if any. The last one given when neither.
+  std::shared_ptr<const cp::GraphSnapshot> shownSnapshot() const { return snapshot_; }
+
+  // Grouping (docs/graph-scale.md, "Grouping"). Every group starts collapsed: one node with its
+  // member count and the health of its worst member, whose edges aggregate its members'
+  // traffic (GroupedGraph). Double-click or the context menu expands a group (its members in
+  // a labelled frame, kept together by the layout) or collapses it again.
+  static constexpr int kGroupAbove = 60;
+  // The user's choice: from now on the size default no longer applies.
+  void setGroupBy(GroupBy by);
+  GroupBy groupBy() const { return group_by_; }
+  // While on and the user has made no choice, the first snapshot with more than kGroupAbove
+  // services groups the graph by tier (by namespace when no service has a tier). Off by
+  // default; the main window turns it on.
+  void setAutoGroup(bool on) { auto_group_ = on; }
+  bool autoGroup() const { return auto_group_; }
+  void setGroupExpanded(const QString& group, bool expanded);
+  bool groupExpanded(const QString& group) const { return expanded_.contains(group); }
+  // The node id of the group `service` belongs to; empty when not grouped.
+  QString groupOf(const QString& service) const { return grouped_.group_of.value(service); }
+  const GroupedGraph& grouped() const { return grouped_; }
+  GroupFrameItem* groupFrame(const QString& group) const { return frames_.value(group); }
+  int frameCount() const { return static_cast<int>(frames_.size()); }
+
+  // Focus: only the services within `hops` calls of `node` (as drawn: a group node focuses on
+  // the group) are shown, laid out on their own, until clearServiceFocus() (or Escape).
+  void focusService(const QString& node, int hops = 1);
+  void setFocusHops(int hops);
+  void clearServiceFocus();
+  QString serviceFocus() const { return focus_centre_; }
+  int focusHops() const { return focus_hops_; }
   // The policies in force: their badges (PolicyInfo::badges, computed by the control plane) go
   // on the edges whose `policies` name them.
   void setPolicies(const std::vector<cp::PolicyInfo>& policies);
@@ -151,9 +185,15 @@ class GraphView : public QGraphicsView {
   void selectionChanged(const meshdeck::ui::GraphSelection& selection);
   void layoutFinished(double milliseconds);
   void requestLayout(quint64 generation, const meshdeck::ui::LayoutInput& input);
+  void groupByChanged(meshdeck::ui::GroupBy by);
+  // Empty `centre`: the focus was cleared.
+  void serviceFocusChanged(const QString& centre, int hops);
 
  protected:
   void wheelEvent(QWheelEvent* event) override;
+  void mouseDoubleClickEvent(QMouseEvent* event) override;
+  void contextMenuEvent(QContextMenuEvent* event) override;
+  void keyPressEvent(QKeyEvent* event) override;
   void mousePressEvent(QMouseEvent* event) override;
   void mouseMoveEvent(QMouseEvent* event) override;
   void mouseReleaseEvent(QMouseEvent* event) override;
@@ -164,6 +204,15 @@ class GraphView : public QGraphicsView {
   void drawBackground(QPainter* painter, const QRectF& rect) override;
 
  private:
+  // Groups and focuses the last snapshot given and shows the result.
+  void display();
+  void showDisplayed(std::shared_ptr<const cp::GraphSnapshot> snapshot);
+  // A group change or focus: the next layout moves everything, and the view fits again.
+  void relayoutAll();
+  // The worst health and the tiers of every group's members.
+  void updateGroupHealth();
+  void styleNode(NodeItem* node, const cp::ServiceNode& service);
+  void updateFrames();
   void onLaidOut(quint64 generation, const LayoutResult& result);
   void applyLayout(const LayoutResult& result, bool full);
   void moveNodes(const QHash<QString, QPointF>& targets);
@@ -199,7 +248,19 @@ class GraphView : public QGraphicsView {
   bool panning_ = false;  // the background is being dragged
   QPoint press_at_;       // where the background was pressed
 
-  std::shared_ptr<const cp::GraphSnapshot> snapshot_;
+  std::shared_ptr<const cp::GraphSnapshot> source_;    // as given to showSnapshot()
+  std::shared_ptr<const cp::GraphSnapshot> snapshot_;  // as drawn
+  GroupBy group_by_ = GroupBy::kNone;
+  bool auto_group_ = false;
+  bool group_chosen_ = false;  // by the user, or by the size default once
+  QSet<QString> expanded_;
+  GroupedGraph grouped_;
+  QHash<QString, Health> group_worst_;         // group node id -> worst member's health
+  QHash<QString, QSet<QString>> group_tiers_;  // group node id -> its members' tiers
+  QHash<QString, GroupFrameItem*> frames_;     // expanded group node id -> its frame
+  QString focus_centre_;
+  int focus_hops_ = 1;
+  QString select_after_layout_;  // the focused (or unfocused) service, once it is placed
   QHash<QString, NodeItem*> nodes_;
   QHash<QString, EdgeItem*> edges_;                 // key: LayoutResult::edgeKey
   QHash<QString, cp::PolicyBadges> policy_badges_;  // "Kind/name" -> what the control plane said

@@ -495,11 +495,29 @@ void Inspector::showNode(const cp::ServiceNode& node) {
   stack_->setCurrentIndex(2);
   QStringList versions;
   for (const auto& v : node.versions) versions << QString::fromStdString(v);
-  node_title_->setText(QStringLiteral("<h3>%1</h3>%2 · tier %3 · versions %4 · %5 instance(s)")
-                           .arg(QString::fromStdString(node.name), QString::fromStdString(node.ns),
-                                node.tier.empty() ? tr("none") : QString::fromStdString(node.tier),
-                                versions.join(QStringLiteral(", ")))
-                           .arg(node.instances));
+  const QString name = QString::fromStdString(node.name);
+  if (groups_.contains(name)) {
+    // A collapsed group: its members, then the figures of all of them together (rates summed,
+    // latency from the merged histograms).
+    const QStringList members = groups_.value(name);
+    constexpr int kListed = 40;
+    QString list = members.mid(0, kListed).join(QStringLiteral(", "));
+    if (members.size() > kListed) list += tr(" and %1 more").arg(members.size() - kListed);
+    node_title_->setText(
+        tr("<h3>%1</h3>Group of %2 services · %3 instance(s)<br><b>Members:</b> %4<br>"
+           "<i>Figures below: all members together (latency from the merged histograms).</i>")
+            .arg(name.toHtmlEscaped())
+            .arg(members.size())
+            .arg(node.instances)
+            .arg(list.toHtmlEscaped()));
+  } else {
+    node_title_->setText(
+        QStringLiteral("<h3>%1</h3>%2 · tier %3 · versions %4 · %5 instance(s)")
+            .arg(QString::fromStdString(node.name), QString::fromStdString(node.ns),
+                 node.tier.empty() ? tr("none") : QString::fromStdString(node.tier),
+                 versions.join(QStringLiteral(", ")))
+            .arg(node.instances));
+  }
   node_stats_->setText(statsHtml(node.inbound, snapshot_->window_seconds));
   node_stats_->setMinimumHeight(node_stats_->sizeHint().height());
   node_edges_->setRowCount(0);

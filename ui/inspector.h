@@ -1,5 +1,6 @@
 #pragma once
 
+#include <QHash>
 #include <QWidget>
 #include <map>
 #include <memory>
@@ -39,6 +40,9 @@ class Inspector : public QWidget {
 
   void setSelection(const GraphSelection& selection);
   void showSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot);
+  // The groups of the graph (GroupedGraph::members): a selected group node shows its members
+  // above its aggregate figures. Call before showSnapshot().
+  void setGroups(const QHash<QString, QStringList>& members) { groups_ = members; }
 
   // For tests and the status of the panel.
   QString title() const;
@@ -74,6 +78,7 @@ class Inspector : public QWidget {
   ControlPlaneClient* client_;
   GraphSelection selection_;
   std::shared_ptr<const cp::GraphSnapshot> snapshot_;
+  QHash<QString, QStringList> groups_;
   qint64 last_history_fetch_ms_ = 0;
   bool history_in_flight_ = false;
   // The newest certificate of each proxy, refreshed at most every few seconds while a service

@@ -20,6 +20,7 @@
 #include <QProcess>
 #include <QSettings>
 #include <QSortFilterProxyModel>
+#include <QSpinBox>
 #include <QStandardPaths>
 #include <QStatusBar>
 #include <QTabWidget>
@@ -59,6 +60,8 @@ MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWind
 
   graph_ = new GraphView(this);
   setCentralWidget(graph_);
+  // Big meshes open grouped by tier unless the user chose a grouping (restoreSettings()).
+  graph_->setAutoGroup(true);
 
   // Side panel.
   side_panel_ = new QTabWidget(this);
@@ -135,6 +138,29 @@ MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWind
   connect(client_, &ControlPlaneClient::snapshotUpdated, this, &MainWindow::onSnapshot);
   connect(graph_, &GraphView::layoutFinished, this, [this](double) { trySelectPending(); });
   connect(scenarios_, &ScenarioPanel::focusEdgesChanged, graph_, &GraphView::setFocusEdges);
+  // The inspector reads what the graph draws: a group node's aggregate figures and members.
+  connect(graph_, &GraphView::groupByChanged, this, [this](GroupBy by) {
+    inspector_->setGroups(graph_->grouped().members);
+    inspector_->showSnapshot(graph_->shownSnapshot());
+    const int index = group_box_ == nullptr ? -1 : group_box_->findData(toString(by));
+    // The graph chose (the size default): the combo and the menu follow, and that is no choice
+    // of the user's to remember.
+    if (index >= 0 && index != group_box_->currentIndex()) {
+      const bool chosen = group_chosen_;
+      group_box_->setCurrentIndex(index);
+      group_chosen_ = chosen;
+    }
+  });
+  connect(graph_, &GraphView::serviceFocusChanged, this, [this](const QString& centre, int hops) {
+    inspector_->setGroups(graph_->grouped().members);
+    inspector_->showSnapshot(graph_->shownSnapshot());
+    focus_label_->setText(tr(" Focus: %1 ").arg(centre));
+    {
+      const QSignalBlocker block(focus_hops_);
+      focus_hops_->setValue(hops);
+    }
+    for (QAction* a : focus_actions_) a->setVisible(!centre.isEmpty());
+  });
 
   createGraphToolbar();
   createMenus();
@@ -215,8 +241,41 @@ void MainWindow::createGraphToolbar() {
   connect(tier_box_, &QComboBox::currentIndexChanged, this,
           [this](int i) { graph_->setTierFilter(tier_box_->itemData(i).toString()); });
   bar->addWidget(tier_box_);
+  bar->addWidget(new QLabel(tr(" Group: "), bar));
+  group_box_ = new QComboBox(bar);
+  group_box_->setObjectName(QStringLiteral("groupByBox"));
+  group_box_->setToolTip(
+      tr("Group services by namespace, tier or app (Ctrl+G); double-click a "
+         "group to expand or collapse it"));
+  group_box_->addItem(tr("none"), toString(GroupBy::kNone));
+  group_box_->addItem(tr("namespace"), toString(GroupBy::kNamespace));
+  group_box_->addItem(tr("tier"), toString(GroupBy::kTier));
+  group_box_->addItem(tr("app"), toString(GroupBy::kApp));
+  connect(group_box_, &QComboBox::currentIndexChanged, this, [this](int i) {
+    const GroupBy by = groupByFromString(group_box_->itemData(i).toString());
+    if (by == graph_->groupBy()) return;  // following the graph
+    group_chosen_ = true;
+    graph_->setGroupBy(by);
+  });
+  bar->addWidget(group_box_);
   bar->addSeparator();
   bar->addAction(tr("Fit"), graph_, &GraphView::fitGraph);
+  // Shown while the graph is focused on a service: how far around it, and the way back.
+  bar->addSeparator();
+  focus_label_ = new QLabel(bar);
+  focus_actions_ << bar->addWidget(focus_label_);
+  focus_hops_ = new QSpinBox(bar);
+  focus_hops_->setObjectName(QStringLiteral("focusHops"));
+  focus_hops_->setRange(1, 5);
+  focus_hops_->setSuffix(tr(" hop(s)"));
+  focus_hops_->setToolTip(tr("How many calls away from the focused service to show"));
+  connect(focus_hops_, &QSpinBox::valueChanged, graph_, &GraphView::setFocusHops);
+  focus_actions_ << bar->addWidget(focus_hops_);
+  auto* clear_focus = bar->addAction(tr("Clear focus"), graph_, &GraphView::clearServiceFocus);
+  clear_focus->setObjectName(QStringLiteral("clearFocusAction"));
+  clear_focus->setToolTip(tr("Show the whole graph again (Escape in the graph)"));
+  focus_actions_ << clear_focus;
+  for (QAction* a : focus_actions_) a->setVisible(false);
 }
 
 void MainWindow::createMenus() {
@@ -268,6 +327,29 @@ void MainWindow::createMenus() {
             [a, i](int current) { a->setChecked(current == i); });
     a->setChecked(i == metric_box_->currentIndex());
   }
+  auto* grouping = view->addMenu(tr("&Group By"));
+  auto* grouping_actions = new QActionGroup(this);
+  for (int i = 0; i < group_box_->count(); ++i) {
+    auto* a = grouping->addAction(group_box_->itemText(i));
+    a->setCheckable(true);
+    grouping_actions->addAction(a);
+    connect(a, &QAction::triggered, this, [this, i] { group_box_->setCurrentIndex(i); });
+    connect(group_box_, &QComboBox::currentIndexChanged, a,
+            [a, i](int current) { a->setChecked(current == i); });
+    a->setChecked(i == group_box_->currentIndex());
+  }
+  grouping->addSeparator();
+  grouping->addAction(tr("&Next Grouping"), QKeySequence(Qt::CTRL | Qt::Key_G), this, [this] {
+    group_box_->setCurrentIndex((group_box_->currentIndex() + 1) % group_box_->count());
+  });
+  auto* focus = view->addAction(tr("F&ocus on Selected Service"),
+                                QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_F), this, [this] {
+                                  const GraphSelection s = graph_->selection();
+                                  if (s.kind == GraphSelection::Kind::kNode)
+                                    graph_->focusService(s.node, focus_hops_->value());
+                                });
+  focus->setObjectName(QStringLiteral("focusServiceAction"));
+  view->addAction(tr("C&lear Focus"), graph_, &GraphView::clearServiceFocus);
   view->addAction(hide_idle_);
   view->addAction(only_unhealthy_);
   animate_ = view->addAction(tr("Animate &Traffic"));
@@ -350,10 +432,14 @@ void MainWindow::selectServiceWhenShown(const QString& name) {
 
 void MainWindow::trySelectPending() {
   // A node is shown (and selectable) once a layout has placed it.
+  // A service inside a collapsed group is shown as its group.
   const NodeItem* node = pending_select_.isEmpty() ? nullptr : graph_->nodeItem(pending_select_);
+  if (node == nullptr && !pending_select_.isEmpty())
+    node = graph_->nodeItem(graph_->groupOf(pending_select_));
   if (node == nullptr || !node->isVisible()) return;
   const QString name = std::exchange(pending_select_, QString());
   graph_->selectNode(name);
+  if (std::exchange(options_.focus_selected, false)) graph_->focusService(name);
 }
 
 void MainWindow::arrangeDocks(bool force) {
@@ -402,7 +488,9 @@ void MainWindow::resizeEvent(QResizeEvent* event) {
 
 void MainWindow::onSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot) {
   graph_->showSnapshot(snapshot);
-  inspector_->showSnapshot(snapshot);
+  // What the graph draws (grouped, focused): a group node's figures and members.
+  inspector_->setGroups(graph_->grouped().members);
+  inspector_->showSnapshot(graph_->shownSnapshot());
   services_model_->setSnapshot(snapshot);
   trySelectPending();
 
@@ -603,6 +691,14 @@ void MainWindow::restoreSettings() {
   restoreState(s.value(QStringLiteral("window/state")).toByteArray());
   metric_box_->setCurrentIndex(s.value(QStringLiteral("graph/metric"), 0).toInt());
   hide_idle_->setChecked(s.value(QStringLiteral("graph/hideIdle"), false).toBool());
+  // A grouping the user chose once holds from then on; without one, big meshes are grouped by
+  // tier (GraphView::kGroupAbove).
+  if (s.contains(QStringLiteral("graph/groupBy"))) {
+    const int index = group_box_->findData(s.value(QStringLiteral("graph/groupBy")).toString());
+    if (index >= 0) group_box_->setCurrentIndex(index);
+    group_chosen_ = true;
+    graph_->setGroupBy(groupByFromString(s.value(QStringLiteral("graph/groupBy")).toString()));
+  }
   animate_->setChecked(s.value(QStringLiteral("graph/animate"), true).toBool());
   HealthThresholds t;
   t.success_warning =
@@ -622,6 +718,7 @@ void MainWindow::saveSettings() {
   s.setValue(QStringLiteral("window/state"), saveState());
   s.setValue(QStringLiteral("graph/metric"), metric_box_->currentIndex());
   s.setValue(QStringLiteral("graph/hideIdle"), hide_idle_->isChecked());
+  if (group_chosen_) s.setValue(QStringLiteral("graph/groupBy"), toString(graph_->groupBy()));
   s.setValue(QStringLiteral("graph/animate"), animate_->isChecked());
   const HealthThresholds& t = graph_->thresholds();
   s.setValue(QStringLiteral("health/successWarning"), t.success_warning);

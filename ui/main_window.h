@@ -12,6 +12,7 @@ class QComboBox;
 class QLabel;
 class QLineEdit;
 class QSortFilterProxyModel;
+class QSpinBox;
 class QTabWidget;
 class QTableView;
 
@@ -42,6 +43,8 @@ struct MainWindowOptions {
   bool use_settings = true;
   // A service to select once it is in the graph (`meshdeck --select SERVICE`); empty: none.
   QString select_service;
+  // Focus the graph on select_service once it is selected (`meshdeck --focus SERVICE`).
+  bool focus_selected = false;
   // What the status bar says about the policy state a demo kept from its last run ("Restored
   // policy revision 8 from the last run"); empty: nothing (a demo that started clean).
   QString state_status;
@@ -144,6 +147,11 @@ class MainWindow : public QMainWindow {
   QLineEdit* find_edit_ = nullptr;
   QComboBox* metric_box_ = nullptr;
   QComboBox* tier_box_ = nullptr;
+  QComboBox* group_box_ = nullptr;
+  bool group_chosen_ = false;  // the user picked a grouping (saved in QSettings)
+  QLabel* focus_label_ = nullptr;
+  QSpinBox* focus_hops_ = nullptr;
+  QList<QAction*> focus_actions_;  // toolbar items shown while the graph is focused
   QAction* hide_idle_ = nullptr;
   QAction* only_unhealthy_ = nullptr;
   QAction* animate_ = nullptr;

@@ -94,6 +94,29 @@ class GraphLayoutTest : public QObject {
     QVERIFY(r.routes.isEmpty());
   }
 
+  void cyclesCountAsDotWork() {
+    // Groups calling each other both ways (40 namespaces of a random mesh, 1,475 edges between
+    // them): no rank order at all, yet dot turns edges round to make one and then routes a
+    // long chain. Counted as dot breaks the cycles, past the limit: the fast layout.
+    LayoutInput groups;
+    const int n = 40;
+    for (int i = 0; i < n; ++i) groups.nodes.push_back({QString::number(i), QSizeF(100, 40)});
+    for (int i = 0; i < n; ++i) {
+      for (int j = 0; j < n && groups.edges.size() < 1400; ++j)
+        if (i != j && (i + j) % 3 != 0)
+          groups.edges.push_back({QString::number(i), QString::number(j)});
+    }
+    QVERIFY(groups.edges.size() <= static_cast<size_t>(meshdeck::ui::kDotEdgeLimit));
+    QVERIFY2(meshdeck::ui::dotWorkEstimate(groups) > meshdeck::ui::kDotWorkLimit,
+             qPrintable(QString::number(meshdeck::ui::dotWorkEstimate(groups))));
+    // A single cycle stays cheap: a ring of 4 is 4 services and one edge turned round across
+    // two ranks.
+    LayoutInput ring;
+    for (const char* v : {"a", "b", "c", "d"}) ring.nodes.push_back({v, QSizeF(100, 40)});
+    ring.edges = {{"a", "b"}, {"b", "c"}, {"c", "d"}, {"d", "a"}};
+    QCOMPARE(meshdeck::ui::dotWorkEstimate(ring), 4 + 2);
+  }
+
   void largeGraphsUseTheFastLayeredLayout() {
     const auto snap = FakeControlPlane::syntheticSnapshot(1000, 5000, 11);
     const LayoutInput in = inputFrom(snap);
