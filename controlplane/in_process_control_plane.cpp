@@ -616,6 +616,8 @@ InProcessControlPlane::Counters InProcessControlPlane::counters() const {
   c.answers_ignored = impl_->discovery_.answersIgnored();
   c.management_refused = impl_->mesh_.refusedRequests();
   c.management_cancelled = impl_->mesh_.cancelledCalls();
+  c.discovery_bytes = impl_->discovery_.bytesSent();
+  c.incremental_fallbacks = impl_->discovery_.incrementalFallbacks();
   return c;
 }
 

@@ -64,6 +64,9 @@ class InProcessControlPlane final : public ControlPlane {
     // applies cancelled (client gone, out of time, shutdown).
     uint64_t reports_refused = 0, answers_ignored = 0;
     uint64_t management_refused = 0, management_cancelled = 0;
+    // Bytes of discovery responses sent; streams that stopped taking incremental shared
+    // resources because their proxy's digest contradicted what was sent.
+    uint64_t discovery_bytes = 0, incremental_fallbacks = 0;
   };
   Counters counters() const;
 
