@@ -63,7 +63,8 @@ namespace {
 // there: the simulator does not copy the config bytes it skips).
 class LightProxy final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  LightProxy(grpc::GenericStub* stub, const v1::Node& node) {
+  LightProxy(grpc::GenericStub* stub, const v1::Node& node)
+      : incremental_(node.client_features_size() > 0) {
     v1::DiscoveryRequest first;
     *first.mutable_node() = node;
     queue_.push_back(serialize(first));
@@ -124,7 +125,7 @@ class LightProxy final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::
   };
   // Reads fields 1 and 2 of a DiscoveryResponse, skips 3 and reads the digest (field 1) of
   // field 4 when present; true when every field needed was in `data`.
-  static bool readHead(const uint8_t* data, size_t size, Head* head) {
+  bool readHead(const uint8_t* data, size_t size, Head* head) const {
     using google::protobuf::internal::WireFormatLite;
     google::protobuf::io::CodedInputStream in(data, static_cast<int>(size));
     int found = 0;
@@ -152,7 +153,10 @@ class LightProxy final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::
         break;
       }
     }
-    return found == (head->incremental ? 3 : 2);
+    // The slices are the transport's, not the sender's: a first slice may end anywhere, so
+    // without field 4 found a proxy that takes increments cannot tell from it whether the
+    // response has one.
+    return found == (incremental_ ? 3 : 2);
   }
   static grpc::ByteBuffer serialize(const v1::DiscoveryRequest& r) {
     grpc::ByteBuffer bb;
@@ -166,6 +170,7 @@ class LightProxy final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::
     writing_ = true;
     StartWrite(&out_);
   }
+  const bool incremental_;  // it announced incremental_shared_resources
   grpc::ClientContext context_;
   grpc::ByteBuffer in_, out_;
   std::mutex mutex_;
