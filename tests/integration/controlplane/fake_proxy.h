@@ -84,6 +84,19 @@ class FakeProxy final : public grpc::ClientBidiReactor<meshdeck::v1::DiscoveryRe
     std::lock_guard lock(mutex_);
     reject_ = std::move(reject);
   }
+  // While holding, answers are kept back (the proxy applies responses but the control plane hears
+  // nothing); release sends them all, in order.
+  void holdAnswers() {
+    std::lock_guard lock(mutex_);
+    holding_ = true;
+  }
+  void releaseAnswers() {
+    std::lock_guard lock(mutex_);
+    holding_ = false;
+    for (auto& a : held_answers_) queue_.push_back(std::move(a));
+    held_answers_.clear();
+    if (!writing_ && !queue_.empty()) writeNextLocked();
+  }
   // Replaces the digest its answers name (a lying or broken proxy), given the true one.
   void setAnswerDigest(std::function<std::string(const std::string&)> f) {
     std::lock_guard lock(mutex_);
@@ -157,8 +170,12 @@ class FakeProxy final : public grpc::ClientBidiReactor<meshdeck::v1::DiscoveryRe
     }
     if (incremental)
       answer.set_shared_digest(answer_digest_ ? answer_digest_(held_.digest()) : held_.digest());
-    queue_.push_back(answer);
-    if (!writing_) writeNextLocked();
+    if (holding_) {
+      held_answers_.push_back(answer);
+    } else {
+      queue_.push_back(answer);
+      if (!writing_) writeNextLocked();
+    }
     lock.unlock();
     cv_.notify_all();
     StartRead(&in_);
@@ -201,6 +218,8 @@ class FakeProxy final : public grpc::ClientBidiReactor<meshdeck::v1::DiscoveryRe
   meshdeck::v1::ProxyConfig applied_;
   meshdeck::v1::SharedResourcesDelta last_shared_;
   uint64_t incremental_responses_ = 0;
+  bool holding_ = false;
+  std::deque<meshdeck::v1::DiscoveryRequest> held_answers_;
   std::function<std::string(const std::string&)> answer_digest_;
 };
 

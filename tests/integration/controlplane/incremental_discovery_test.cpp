@@ -246,6 +246,41 @@ class IncrementalDiscoveryTest : public QObject {
     QCOMPARE(cp_->counters().incremental_fallbacks, uint64_t(0));
   }
 
+  // Responses outrun the answers: the proxy applies a route change (B) and the change back (C)
+  // before the control plane hears of either. C is the same as what it ACKed (A) but not as B,
+  // which it runs: the delta to C must carry the route again, or the proxy would keep B's.
+  void responsesOutrunAnswers() {
+    auto* page = add("productpage-v1-0", "productpage", "v1", 20000);
+    add("reviews-v1-0", "reviews", "v1", 20010);
+    add("reviews-v2-0", "reviews", "v2", 20020);
+    add("ref-v1-0", "ref", "v1", 20040, false);
+    QVERIFY(cp_->applyPolicies(testing::canaryPolicies("reviews", "reviews", 10), "canary.yaml",
+                               "test", false)
+                .ok);
+    QVERIFY(eventually([&] { return hasCanary(page->applied(), 10); }));
+    QVERIFY(converged());
+    page->holdAnswers();
+    QVERIFY(cp_->applyPolicies(testing::canaryPolicies("reviews", "reviews", 20), "canary.yaml",
+                               "test", false)
+                .ok);
+    QVERIFY(eventually([&] { return hasCanary(page->applied(), 20); }));
+    add("reviews-v1-1", "reviews", "v1", 20060);  // and a membership change meanwhile
+    QVERIFY(eventually([&] { return endpointIds(page->applied(), "reviews").size() == 3; }));
+    QVERIFY(cp_->applyPolicies(testing::canaryPolicies("reviews", "reviews", 10), "canary.yaml",
+                               "test", false)
+                .ok);
+    QVERIFY(eventually([&] { return hasCanary(page->applied(), 10); }));
+    const auto d = page->lastShared();
+    QVERIFY(std::any_of(d.resources().begin(), d.resources().end(),
+                        [](const auto& r) { return r.name() == "route/reviews"; }));
+    page->releaseAnswers();
+    QVERIFY(converged());
+    QVERIFY(hasCanary(page->applied(), 10));
+    QCOMPARE(endpointIds(page->applied(), "reviews"),
+             (std::set<std::string>{"reviews-v1-0", "reviews-v1-1", "reviews-v2-0"}));
+    QCOMPARE(cp_->counters().incremental_fallbacks, uint64_t(0));
+  }
+
   // A proxy that NACKs keeps its last good config; pushes meanwhile (an endpoint joining) are
   // built against both what it ACKed and what it refused, and once it accepts again it runs
   // exactly the whole config.
