@@ -47,6 +47,7 @@
 #include <thread>
 
 #include "common/histogram_proto.h"
+#include "common/shared_resources.h"
 #include "controlplane/in_process_control_plane.h"
 #include "meshdeck/v1/discovery.grpc.pb.h"
 #include "meshdeck/v1/telemetry.pb.h"
@@ -62,7 +63,8 @@ namespace {
 // there: the simulator does not copy the config bytes it skips).
 class LightProxy final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  LightProxy(grpc::GenericStub* stub, const v1::Node& node) {
+  LightProxy(grpc::GenericStub* stub, const v1::Node& node)
+      : incremental_(node.client_features_size() > 0) {
     v1::DiscoveryRequest first;
     *first.mutable_node() = node;
     queue_.push_back(serialize(first));
@@ -82,20 +84,22 @@ class LightProxy final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::
     std::vector<grpc::Slice> slices;
     (void)in_.Dump(&slices);
     // The control plane writes version_info and nonce first: read them from the first slice,
-    // and copy the whole message only when they are not both in it.
-    std::string version, nonce;
-    if (!slices.empty() && readHead(slices[0].begin(), slices[0].size(), &version, &nonce) < 2) {
+    // and copy the whole message only when they are not both in it, or when it is incremental
+    // and the digest (first in `shared`, in the second slice) is needed.
+    Head head;
+    if (slices.empty() || !readHead(slices[0].begin(), slices[0].size(), &head)) {
       std::string bytes;
       for (const auto& sl : slices)
         bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
-      version.clear();
-      nonce.clear();
-      (void)readHead(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &version,
-                     &nonce);
+      head = Head{};
+      (void)readHead(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &head);
     }
     v1::DiscoveryRequest ack;
-    ack.set_version_info(version);
-    ack.set_response_nonce(nonce);
+    ack.set_version_info(head.version);
+    ack.set_response_nonce(head.nonce);
+    // It does not keep the resources: it answers with the digest it was sent, as a proxy that
+    // applied them would.
+    if (head.incremental) ack.set_shared_digest(head.digest);
     {
       std::lock_guard lock(mutex_);
       queue_.push_back(serialize(ack));
@@ -115,23 +119,44 @@ class LightProxy final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::
   }
 
  private:
-  // Reads fields 1 and 2 of a DiscoveryResponse (prefix) until field 3; returns how many.
-  static int readHead(const uint8_t* data, size_t size, std::string* version, std::string* nonce) {
+  struct Head {
+    std::string version, nonce, digest;
+    bool incremental = false;
+  };
+  // Reads fields 1 and 2 of a DiscoveryResponse, skips 3 and reads the digest (field 1) of
+  // field 4 when present; true when every field needed was in `data`.
+  bool readHead(const uint8_t* data, size_t size, Head* head) const {
+    using google::protobuf::internal::WireFormatLite;
     google::protobuf::io::CodedInputStream in(data, static_cast<int>(size));
     int found = 0;
-    while (found < 2) {
+    for (;;) {
       const uint32_t tag = in.ReadTag();
       const int field = static_cast<int>(tag >> 3);
       if (field == 1 || field == 2) {
-        if (!google::protobuf::internal::WireFormatLite::ReadString(&in,
-                                                                    field == 1 ? version : nonce))
-          break;
+        if (!WireFormatLite::ReadString(&in, field == 1 ? &head->version : &head->nonce)) break;
         ++found;
-      } else if (tag == 0 || !google::protobuf::internal::WireFormatLite::SkipField(&in, tag)) {
+      } else if (field == 4) {
+        head->incremental = true;
+        uint32_t length = 0;
+        if (!in.ReadVarint32(&length)) break;
+        in.PushLimit(static_cast<int>(length));
+        for (;;) {
+          const uint32_t inner = in.ReadTag();
+          if (inner >> 3 == 1) {
+            if (WireFormatLite::ReadString(&in, &head->digest)) ++found;
+            break;
+          }
+          if (inner == 0 || !WireFormatLite::SkipField(&in, inner)) break;
+        }
+        break;
+      } else if (tag == 0 || !WireFormatLite::SkipField(&in, tag)) {
         break;
       }
     }
-    return found;
+    // The slices are the transport's, not the sender's: a first slice may end anywhere, so
+    // without field 4 found a proxy that takes increments cannot tell from it whether the
+    // response has one.
+    return found == (incremental_ ? 3 : 2);
   }
   static grpc::ByteBuffer serialize(const v1::DiscoveryRequest& r) {
     grpc::ByteBuffer bb;
@@ -145,6 +170,7 @@ class LightProxy final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::
     writing_ = true;
     StartWrite(&out_);
   }
+  const bool incremental_;  // it announced incremental_shared_resources
   grpc::ClientContext context_;
   grpc::ByteBuffer in_, out_;
   std::mutex mutex_;
@@ -284,8 +310,9 @@ std::pair<double, double> selfMemoryMiB() {
 }
 
 v1::Node makeNode(const std::string& id, const std::string& service, const std::string& version,
-                  uint32_t port) {
+                  uint32_t port, bool incremental) {
   v1::Node n;
+  if (incremental) n.add_client_features(common::kIncrementalSharedResources);
   n.set_proxy_id(id);
   n.set_service(service);
   n.set_version(version);
@@ -390,6 +417,10 @@ int main(int argc, char** argv) {
   app.add_option("--round-timeout", round_timeout,
                  "Seconds a round may take before the run fails (every proxy ACKed)")
       ->capture_default_str();
+  bool whole_configs = false;
+  app.add_flag("--whole-configs", whole_configs,
+               "Simulated proxies do not announce incremental_shared_resources: every response "
+               "carries the whole config (the protocol before it)");
   std::string log_level = "warn";
   app.add_option("--log-level", log_level)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -435,7 +466,7 @@ int main(int argc, char** argv) {
     const std::string ver = (i / services) % 2 ? "v2" : "v1";
     fleet.push_back(std::make_unique<LightProxy>(
         stubs.back().get(),
-        makeNode(fmt::format("{}-{}", svc, i), svc, ver, 20000 + 4 * uint32_t(i))));
+        makeNode(fmt::format("{}-{}", svc, i), svc, ver, 20000 + 4 * uint32_t(i), !whole_configs)));
     if (telemetry_rate > 0)
       telemetry.push_back(std::make_unique<TelemetryStream>(
           stubs.back().get(),
@@ -480,6 +511,7 @@ spec:
   uint64_t backlog_max = backlog0;
 
   std::vector<double> samples;
+  const uint64_t bytes0 = control_plane.counters().discovery_bytes;
   for (int r = 0; r < rounds; ++r) {
     const int w = 10 + r % 80;
     const std::string route = fmt::format(R"(apiVersion: meshdeck.io/v1alpha1
@@ -514,6 +546,7 @@ spec:
     backlog_max = std::max(backlog_max, totals.sent.load() - totals.acked.load());
   }
   const double load_s = std::chrono::duration<double>(Clock::now() - load_t0).count();
+  const uint64_t round_bytes = control_plane.counters().discovery_bytes - bytes0;
   const uint64_t sent1 = totals.sent, acked1 = totals.acked, skipped1 = totals.skipped;
   if (driver) driver->stop();
   std::sort(samples.begin(), samples.end());
@@ -525,6 +558,14 @@ spec:
       "p99={:.1f} max={:.1f}\n",
       real ? "real" : "simulated", proxies, services, rounds, options.push_debounce.count(),
       pct(50), pct(90), pct(99), samples.back());
+  fmt::print(
+      "discovery: {} ({}) proxies, {:.0f} bytes per proxy per round, {} incremental fallbacks\n",
+      proxies,
+      real            ? "real"
+      : whole_configs ? "whole configs"
+                      : "incremental",
+      double(round_bytes) / std::max(1, rounds) / std::max(1, proxies),
+      control_plane.counters().incremental_fallbacks);
   if (telemetry_rate > 0) {
     const double offered = telemetry_rate * proxies;
     fmt::print(

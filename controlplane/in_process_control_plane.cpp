@@ -630,6 +630,8 @@ InProcessControlPlane::Counters InProcessControlPlane::counters() const {
   c.management_cancelled = impl_->mesh_.cancelledCalls();
   c.management_unauthenticated = impl_->security_->refusedUnauthenticated();
   c.management_forbidden = impl_->security_->refusedPermission();
+  c.discovery_bytes = impl_->discovery_.bytesSent();
+  c.incremental_fallbacks = impl_->discovery_.incrementalFallbacks();
   return c;
 }
 

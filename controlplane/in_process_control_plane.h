@@ -67,6 +67,9 @@ class InProcessControlPlane final : public ControlPlane {
     // Management calls refused by authorization: no or an unknown identity; a role, place or
     // identity kind that may not make the call (docs/security.md).
     uint64_t management_unauthenticated = 0, management_forbidden = 0;
+    // Bytes of discovery responses sent; streams that stopped taking incremental shared
+    // resources because their proxy's digest contradicted what was sent.
+    uint64_t discovery_bytes = 0, incremental_fallbacks = 0;
   };
   Counters counters() const;
 

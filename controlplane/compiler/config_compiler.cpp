@@ -264,11 +264,18 @@ void ConfigCompiler::buildShared() {
     const auto it = dest_policy.find(service);
     buildClusters(service, versions[service], it == dest_policy.end() ? nullptr : it->second);
   }
-  v1::ProxyConfig shared;
-  *shared.add_route_tables() = outbound_;
-  for (const auto& c : clusters_) *shared.add_clusters() = c;
-  shared_bytes_ = deterministicBytes(shared);
-  shared_hash_ = fnv1a(shared_bytes_);
+  resources_ = makeSharedResources(outbound_, clusters_);
+  shared_hash_ = fnv1a(resources_->digest);
+}
+
+const std::string& ConfigCompiler::sharedBytes() const {
+  std::call_once(shared_bytes_once_, [this] {
+    v1::ProxyConfig shared;
+    *shared.add_route_tables() = outbound_;
+    for (const auto& c : clusters_) *shared.add_clusters() = c;
+    shared_bytes_ = deterministicBytes(shared);
+  });
+  return shared_bytes_;
 }
 
 void ConfigCompiler::buildVirtualHost(const std::string& service, const Subsets& subsets) {

@@ -2,10 +2,12 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "controlplane/compiler/shared_resources.h"
 #include "controlplane/policy/policy_store.h"
 #include "controlplane/registry/registry.h"
 #include "meshdeck/v1/discovery.pb.h"
@@ -29,7 +31,9 @@ struct MeshState {
 //    host per service with domains ["<service>"];
 //  - clusters "<service>" (every version) and "<service>|<version>" (per version and subset),
 //    whose endpoints are the peers' inbound ports.
-// The part every proxy shares (outbound routes and clusters) is built once per state.
+// The part every proxy shares (outbound routes and clusters) is built once per state, both as
+// one serialized piece (sharedBytes(), for proxies that get whole configs) and as named,
+// versioned resources (sharedResources(), for proxies that accept increments).
 class ConfigCompiler {
  public:
   explicit ConfigCompiler(MeshState state);
@@ -39,7 +43,8 @@ class ConfigCompiler {
   // The same, into `out` (which may live on an arena: the push builds hundreds at once).
   void compileInto(const ProxyNode& self, meshdeck::v1::ProxyConfig* out) const;
   // Version of compile(self): a content hash combining the proxy's own part with the shared
-  // part hashed once, so unchanged configs keep their version without serializing them whole.
+  // part's digest (its resources' names and content hashes), so unchanged configs keep their
+  // version without serializing them whole.
   std::string version(const ProxyNode& self) const;
   // The push path: the proxy's own part serialized, and its version. The complete config on
   // the wire is localBytes followed by sharedBytes() (protobuf concatenation appends repeated
@@ -49,7 +54,11 @@ class ConfigCompiler {
     std::string version;
   };
   LocalPart compileLocalBytes(const ProxyNode& self) const;
-  const std::string& sharedBytes() const { return shared_bytes_; }
+  // Serialized on first use (a push where every proxy takes increments never needs it).
+  const std::string& sharedBytes() const;
+  // The shared part as resources: compileInto() is compileLocal() plus these, assembled by
+  // common::SharedResourceSet::appendTo (up to the order of the clusters).
+  const std::shared_ptr<const SharedResources>& sharedResources() const { return resources_; }
   // A content hash of a configuration (deterministic serialization).
   static std::string contentHash(const meshdeck::v1::ProxyConfig& config);
 
@@ -73,7 +82,9 @@ class ConfigCompiler {
   meshdeck::v1::RouteTable outbound_;
   std::vector<meshdeck::v1::Cluster> clusters_;
   uint64_t shared_hash_ = 0;
-  std::string shared_bytes_;
+  std::shared_ptr<const SharedResources> resources_;
+  mutable std::once_flag shared_bytes_once_;
+  mutable std::string shared_bytes_;
 };
 
 // Cluster name of a destination: "<service>" or "<service>|<version>" of a subset.

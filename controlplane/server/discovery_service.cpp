@@ -8,14 +8,58 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <tuple>
+#include <vector>
 
 #include "common/bounded_file.h"
 #include "common/input_limits.h"
+#include "common/shared_resources.h"
 
 namespace meshdeck::cp {
 namespace v1 = meshdeck::v1;
+
+namespace {
+using google::protobuf::internal::WireFormatLite;
+
+// Appends a length-delimited field's tag and length.
+void appendFieldHead(int field, size_t length, std::string* out) {
+  google::protobuf::io::StringOutputStream stream(out);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.WriteTag(WireFormatLite::MakeTag(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
+  coded.WriteVarint32(static_cast<uint32_t>(length));
+}
+}  // namespace
+
+// What one push shares between the responses it sends: the shared part whole (serialized on
+// first use) and the deltas of the shared resources, one per set of bases (the streams that
+// ACKed the same push share one), encoded once and referenced by every response.
+struct DiscoveryService::PushContext {
+  const ConfigCompiler* compiler = nullptr;
+  std::shared_ptr<const SharedResources> target;
+  std::optional<grpc::Slice> whole;
+  std::map<std::vector<const SharedResources*>, grpc::Slice> deltas;
+  // The bases whose addresses are keys of `deltas`, kept alive for the push.
+  std::vector<std::shared_ptr<const SharedResources>> bases;
+  uint64_t bytes = 0, incremental = 0;
+
+  const grpc::Slice& wholeShared() {
+    if (!whole) whole.emplace(compiler->sharedBytes());
+    return *whole;
+  }
+  // The delta from any of `held` (none: complete) to `target`.
+  const grpc::Slice& delta(const std::vector<std::shared_ptr<const SharedResources>>& held) {
+    std::vector<const SharedResources*> key;
+    for (const auto& h : held) key.push_back(h.get());
+    auto it = deltas.find(key);
+    if (it == deltas.end()) {
+      it = deltas.emplace(key, grpc::Slice(encodeSharedDelta(*target, key))).first;
+      bases.insert(bases.end(), held.begin(), held.end());
+    }
+    return it->second;
+  }
+};
 
 // One proxy's discovery stream. Lives until OnDone; the service's session set (guarded by the
 // service mutex) is how the push thread reaches it, so it is removed from the set before it
@@ -28,12 +72,49 @@ class DiscoveryService::Session final
     StartRead(&in_);
   }
 
-  // Queues a serialized DiscoveryResponse (replacing one not yet written). Called by the push
-  // thread.
-  void send(grpc::ByteBuffer response, const std::string& version, const std::string& nonce) {
+  // Queues the response carrying `local` (replacing one not yet written): the shared part whole,
+  // or, to a stream that takes increments, the delta from what the proxy may hold (see the
+  // class comment). Called by the push thread.
+  void send(const ConfigCompiler::LocalPart& local, const std::string& nonce, PushContext& push) {
     std::lock_guard lock(mutex_);
     if (finishing_) return;
-    last_sent_version_ = version;
+    resend_ = false;
+    // DiscoveryResponse{version_info = 1, nonce = 2, config = 3 (the local part, followed by
+    // the shared part whole: protobuf concatenation appends repeated fields), shared = 4}.
+    std::string head;
+    {
+      google::protobuf::io::StringOutputStream stream(&head);
+      google::protobuf::io::CodedOutputStream out(&stream);
+      WireFormatLite::WriteString(1, local.version, &out);
+      WireFormatLite::WriteString(2, nonce, &out);
+    }
+    grpc::Slice shared;
+    if (incremental_) {
+      // Too many responses unanswered: stop tracking them, send everything.
+      if (unacked_.size() >= kMaxUnacked) acked_.reset();
+      if (!acked_) unacked_.clear();
+      std::vector<std::shared_ptr<const SharedResources>> held;
+      if (acked_) {
+        held.push_back(acked_);
+        held.insert(held.end(), unacked_.begin(), unacked_.end());
+      }
+      shared = push.delta(held);
+      unacked_.push_back(push.target);
+      last_incremental_ = true;
+      appendFieldHead(3, local.bytes.size(), &head);
+      head += local.bytes;
+      appendFieldHead(4, shared.size(), &head);
+      ++push.incremental;
+    } else {
+      shared = push.wholeShared();
+      last_incremental_ = false;
+      appendFieldHead(3, local.bytes.size() + shared.size(), &head);
+      head += local.bytes;
+    }
+    push.bytes += head.size() + shared.size();
+    const grpc::Slice parts[2] = {grpc::Slice(head), shared};
+    grpc::ByteBuffer response(parts, 2);
+    last_sent_version_ = local.version;
     last_nonce_ = nonce;
     service_.registry_.recordSent(node_.proxy_id, last_sent_version_);
     if (writing_) {
@@ -52,6 +133,11 @@ class DiscoveryService::Session final
   std::string lastSentVersion() {
     std::lock_guard lock(mutex_);
     return last_sent_version_;
+  }
+  // It lost its incremental view and waits for a whole config (see the class comment).
+  bool resendDue() {
+    std::lock_guard lock(mutex_);
+    return resend_;
   }
 
   void OnReadDone(bool ok) override {
@@ -135,6 +221,11 @@ class DiscoveryService::Session final
       node_.admin_port = n.admin_port();
       node_.build_version = n.build_version();
       node_.spiffe_id = n.spiffe_id();
+      {
+        std::lock_guard lock(mutex_);
+        incremental_ = std::find(n.client_features().begin(), n.client_features().end(),
+                                 common::kIncrementalSharedResources) != n.client_features().end();
+      }
       connection_ = service_.registry_.connect(node_, service_.time_.systemNow());
       registered_ = true;
       if (!request_.version_info().empty() && service_.inResyncGrace()) {
@@ -184,10 +275,16 @@ class DiscoveryService::Session final
 
  private:
   void handleAnswer() {
+    const bool nack = request_.has_error_detail() && (!request_.error_detail().code().empty() ||
+                                                      !request_.error_detail().message().empty());
     std::string nonce;
+    bool resend = false;
     {
+      // The nonce and the view under one lock: a response sent meanwhile is not the one
+      // answered.
       std::lock_guard lock(mutex_);
       nonce = last_nonce_;
+      if (request_.response_nonce() == nonce) resend = updateViewLocked(nack);
     }
     // An answer to an older response is superseded by the one in flight: ignore it. So is one
     // naming a nonce never sent on this stream (or sent before anything was): counted.
@@ -202,8 +299,8 @@ class DiscoveryService::Session final
       }
       return;
     }
-    if (request_.has_error_detail() &&
-        (!request_.error_detail().code().empty() || !request_.error_detail().message().empty())) {
+    if (resend) service_.requestResend();
+    if (nack) {
       ++service_.nacks_;
       std::string reason = request_.error_detail().code().empty()
                                ? request_.error_detail().message()
@@ -219,6 +316,43 @@ class DiscoveryService::Session final
       ++service_.acks_;
       service_.registry_.recordAck(node_.proxy_id, request_.version_info());
     }
+  }
+
+  // The answer to the last response sent, for a stream that takes increments. An ACK makes what
+  // that response led to the known state; a NACK leaves the view as it was (the proxy keeps what
+  // it had, one of the states the view allows for). The proxy's digest is only ever used to
+  // distrust: when an ACK names another digest than the one sent, or a NACK one that matches
+  // none of the states the proxy can be in, the view is dropped and the stream gets whole
+  // configs from now on (true: a whole config is due at once).
+  bool updateViewLocked(bool nack) {
+    if (!incremental_ || !last_incremental_ || unacked_.empty()) return false;
+    const std::string& digest = request_.shared_digest();
+    bool consistent = false;
+    if (!nack) {
+      consistent = digest == unacked_.back()->digest;
+    } else {
+      consistent = (acked_ && digest == acked_->digest) ||
+                   std::any_of(unacked_.begin(), unacked_.end(),
+                               [&](const auto& u) { return digest == u->digest; });
+    }
+    if (consistent) {
+      if (!nack) {
+        acked_ = unacked_.back();
+        unacked_.clear();
+      }
+      return false;
+    }
+    ++service_.incremental_fallbacks_;
+    spdlog::warn(
+        "proxy {}: its shared resources (digest \"{}\") are not what was sent; sending it whole "
+        "configs from now on",
+        node_.proxy_id, digest.substr(0, 64));
+    incremental_ = false;
+    acked_.reset();
+    unacked_.clear();
+    last_sent_version_.clear();
+    resend_ = true;
+    return true;
   }
 
   // Ends the stream for a request that breaks a limit; counted and logged.
@@ -259,6 +393,14 @@ class DiscoveryService::Session final
   bool writing_ = false, finishing_ = false, finish_after_write_ = false;
   grpc::Status finish_status_;
   std::string last_sent_version_, last_nonce_;
+  // Incremental shared resources (see the class comment): whether this stream takes them, what
+  // it is known to hold (null: unknown, the next response is complete), the targets of the
+  // responses sent since its last ACK (each may have been applied), and whether the last
+  // response sent was incremental.
+  static constexpr size_t kMaxUnacked = 8;
+  bool incremental_ = false, last_incremental_ = false, resend_ = false;
+  std::shared_ptr<const SharedResources> acked_;
+  std::vector<std::shared_ptr<const SharedResources>> unacked_;
 };
 
 DiscoveryService::DiscoveryService(Registry& registry, const common::TimeSource& time,
@@ -305,6 +447,14 @@ void DiscoveryService::addSession(Session* s) {
     sessions_.insert(s);
     new_sessions_ = true;
     members_dirty_ = true;  // its endpoints join every other proxy's clusters
+  }
+  wake_.notify_all();
+}
+
+void DiscoveryService::requestResend() {
+  {
+    std::lock_guard lock(mutex_);
+    new_sessions_ = true;
   }
   wake_.notify_all();
 }
@@ -391,13 +541,15 @@ void DiscoveryService::pushAll(bool only_new) {
   std::lock_guard lock(mutex_);
   const bool holding = holdingLocked(state.policies.get());
   size_t sent = 0, held = 0;
-  using google::protobuf::internal::WireFormatLite;
-  const grpc::Slice shared(compiler.sharedBytes());  // one copy, referenced by every response
+  PushContext push;
+  push.compiler = &compiler;
+  push.target = compiler.sharedResources();
   std::chrono::steady_clock::duration compiling{}, sending{};
   const auto compiled = std::chrono::steady_clock::now();
   for (Session* s : sessions_) {
-    // Configured (or announced) proxies wait for the next full push.
-    if (only_new && (s->announced() || !s->lastSentVersion().empty())) continue;
+    // Configured (or announced) proxies wait for the next full push, unless a whole config is
+    // due (the stream's incremental view was dropped).
+    if (only_new && !s->resendDue() && (s->announced() || !s->lastSentVersion().empty())) continue;
     const auto t0 = std::chrono::steady_clock::now();
     auto local = compiler.compileLocalBytes(s->node());
     compiling += std::chrono::steady_clock::now() - t0;
@@ -407,31 +559,24 @@ void DiscoveryService::pushAll(bool only_new) {
       continue;
     }
     const std::string nonce = fmt::format("{:x}", ++nonce_);
-    // DiscoveryResponse{version_info = 1, nonce = 2, config = 3 (local bytes + shared bytes)}.
-    std::string head;
-    {
-      google::protobuf::io::StringOutputStream stream(&head);
-      google::protobuf::io::CodedOutputStream out(&stream);
-      WireFormatLite::WriteString(1, local.version, &out);
-      WireFormatLite::WriteString(2, nonce, &out);
-      out.WriteTag(WireFormatLite::MakeTag(3, WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
-      out.WriteVarint32(static_cast<uint32_t>(local.bytes.size() + shared.size()));
-    }
-    head += local.bytes;
-    const grpc::Slice parts[2] = {grpc::Slice(head), shared};
     ++pushes_sent_;
     ++sent;
     const auto t1 = std::chrono::steady_clock::now();
-    s->send(grpc::ByteBuffer(parts, 2), local.version, nonce);
+    s->send(local, nonce, push);
     sending += std::chrono::steady_clock::now() - t1;
   }
   if (held > 0)
     spdlog::info("push: {} reconnected proxies keep their config until the mesh has resynced",
                  held);
-  spdlog::debug("push: shared {} bytes; build {} us, local parts {} us, send {} us", shared.size(),
-                std::chrono::duration_cast<std::chrono::microseconds>(compiled - start).count(),
-                std::chrono::duration_cast<std::chrono::microseconds>(compiling).count(),
-                std::chrono::duration_cast<std::chrono::microseconds>(sending).count());
+  bytes_sent_ += push.bytes;
+  spdlog::debug(
+      "push: shared {} bytes whole, {} resources; {} bytes to {} proxies ({} incremental, {} "
+      "deltas encoded); build {} us, local parts {} us, send {} us",
+      push.whole ? push.whole->size() : 0, push.target->entries.size(), push.bytes, sent,
+      push.incremental, push.deltas.size(),
+      std::chrono::duration_cast<std::chrono::microseconds>(compiled - start).count(),
+      std::chrono::duration_cast<std::chrono::microseconds>(compiling).count(),
+      std::chrono::duration_cast<std::chrono::microseconds>(sending).count());
   spdlog::debug("push: {} of {} proxies got a new config in {} us", sent, sessions_.size(),
                 std::chrono::duration_cast<std::chrono::microseconds>(
                     std::chrono::steady_clock::now() - start)

@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "controlplane/compiler/config_compiler.h"
+#include "controlplane/compiler/shared_resources.h"
 #include "controlplane/registry/registry.h"
 #include "meshdeck/v1/discovery.grpc.pb.h"
 
@@ -43,9 +44,23 @@ namespace meshdeck::cp {
 // config equals the announced one and nothing needs to be sent at all. A proxy that announces
 // nothing gets its config at once.
 //
+// Incremental shared resources (docs/cp-scale.md): a proxy whose node lists
+// "incremental_shared_resources" gets the shared part (outbound virtual hosts, clusters) as
+// named, versioned resources, and after its first response only those that changed. Each such
+// stream keeps a view of what its proxy holds, built only from what was sent and which nonce
+// was ACKed, never from what the proxy says it holds: the resources it ACKed last (unknown
+// before its first ACK, and the next response is then complete) and the targets of the
+// responses sent since (a proxy may have applied any of them, and a NACK keeps the previous
+// one). A response carries every resource that differs in any of those states and removes every
+// name any of them has that the target lacks, so whichever one the proxy holds, it ends at the
+// target. Beyond 8 unanswered responses the view is dropped (the next one is complete). The
+// proxy's digest in its answers serves only to distrust: an ACK naming another digest than the
+// one sent, or a NACK one of no possible state, drops the view and the stream gets whole
+// configs from then on, one at once. Streams with the same view share one encoded delta.
+//
 // The stream is a raw (ByteBuffer) callback method: each response is assembled from a small
-// per-proxy part and the shared part serialized once per push, referenced by every stream
-// without copying. On the wire it is an ordinary DiscoveryResponse.
+// per-proxy part and the shared part (whole, or a delta), serialized once per push and
+// referenced by every stream without copying. On the wire it is an ordinary DiscoveryResponse.
 class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::WithRawCallbackMethod_Stream<
                                    meshdeck::v1::ConfigDiscovery::Service> {
  public:
@@ -73,6 +88,11 @@ class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::WithRawCall
   uint64_t answersIgnored() const { return answers_ignored_.load(); }
   // Open streams.
   int streams() const { return streams_.load(); }
+  // Bytes of discovery responses handed to gRPC since start.
+  uint64_t bytesSent() const { return bytes_sent_.load(); }
+  // Streams that stopped taking increments because the proxy's digest contradicted what was
+  // sent (see the class comment).
+  uint64_t incrementalFallbacks() const { return incremental_fallbacks_.load(); }
 
   // ConfigDiscovery
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Stream(
@@ -80,8 +100,11 @@ class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::WithRawCall
 
  private:
   class Session;
+  struct PushContext;
   friend class Session;
   void addSession(Session* s);
+  // Wakes the push thread for streams that wait for a whole config.
+  void requestResend();
   void removeSession(Session* s);
   void pushLoop();
   // Pushes every session whose config changed, or with `only_new` those never sent one.
@@ -112,6 +135,7 @@ class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::WithRawCall
   std::thread pusher_;
   std::atomic<uint64_t> nonce_{0};
   std::atomic<uint64_t> pushes_sent_{0}, acks_{0}, nacks_{0}, bad_requests_{0}, answers_ignored_{0};
+  std::atomic<uint64_t> bytes_sent_{0}, incremental_fallbacks_{0};
   std::atomic<int> streams_{0};
 };
 

@@ -9,6 +9,7 @@
 
 #include "common/histogram_proto.h"
 #include "common/pki/pki.h"
+#include "common/shared_resources.h"
 #include "common/telemetry/counter_fields.h"
 #include "meshdeck/v1/discovery.grpc.pb.h"
 #include "meshdeck/v1/identity.grpc.pb.h"
@@ -290,6 +291,8 @@ void MeshAgent::runDiscovery() {
   auto channel = grpc::CreateChannel(identity_.control_plane, grpc::InsecureChannelCredentials());
   auto stub = v1::ConfigDiscovery::NewStub(channel);
   std::string applied_version;  // last version applied successfully, announced on reconnect
+  // The shared resources of the applied config, when it came in increments.
+  common::SharedResourceSet shared;
   uint32_t attempt = 0;
   while (!stopping_) {
     auto ctx = std::make_shared<grpc::ClientContext>();
@@ -312,6 +315,7 @@ void MeshAgent::runDiscovery() {
     node->set_build_version(meshdeck::kVersion);
     node->set_host("127.0.0.1");
     node->set_spiffe_id(spiffeId());
+    node->add_client_features(common::kIncrementalSharedResources);
     hello.set_version_info(applied_version);
     bool got_response = false;
     if (stream->Write(hello)) {
@@ -323,28 +327,54 @@ void MeshAgent::runDiscovery() {
         v1::DiscoveryRequest answer;
         answer.set_response_nonce(response.nonce());
         std::string error;
-        const auto& security = response.config().security();
+        // With increments, the config is the own part plus the shared resources held after
+        // applying the delta; both are kept only when the whole config is applied.
+        const bool incremental = response.has_shared();
+        common::SharedResourceSet next_shared;
+        v1::ProxyConfig assembled;
+        bool shared_ok = true;
+        if (incremental) {
+          shared_ok = shared.apply(response.shared(), &next_shared, &error);
+          if (shared_ok) {
+            assembled = response.config();
+            next_shared.appendTo(&assembled);
+          } else {
+            error = "shared resources: " + error;
+          }
+        }
+        const v1::ProxyConfig& config = incremental ? assembled : response.config();
+        const auto& security = config.security();
         std::string bundle;
         for (const auto& pem : security.trust_bundle_pem()) bundle += pem;
-        const bool bundle_ok =
-            bundle.empty() || applyTrustBundle(bundle, security.trust_bundle_pem(0), &error);
+        const bool bundle_ok = !shared_ok || bundle.empty() ||
+                               applyTrustBundle(bundle, security.trust_bundle_pem(0), &error);
         if (!bundle_ok) error = "trust bundle: " + error;
-        if (bundle_ok && proxy_.applyConfig(response.config(), &error)) {
+        if (shared_ok && bundle_ok && proxy_.applyConfig(config, &error)) {
           applied_version = response.version_info();
+          if (incremental)
+            shared = std::move(next_shared);
+          else
+            shared.clear();
           ++counters_.configs_applied;
-          if (response.config().telemetry().has_interval()) {
-            const auto& d = response.config().telemetry().interval();
+          if (config.telemetry().has_interval()) {
+            const auto& d = config.telemetry().interval();
             const int64_t ms = d.seconds() * 1000 + d.nanos() / 1'000'000;
             if (ms >= 100 && ms <= 60'000) interval_ms_ = static_cast<uint32_t>(ms);
           }
-          spdlog::info("config {} applied", applied_version);
+          spdlog::info("config {} applied{}", applied_version,
+                       incremental ? fmt::format(" ({} shared resources changed, {} removed)",
+                                                 response.shared().resources_size(),
+                                                 response.shared().removed_size())
+                                   : std::string());
         } else {
           ++counters_.configs_rejected;
-          answer.mutable_error_detail()->set_code("invalid_config");
+          answer.mutable_error_detail()->set_code(shared_ok ? "invalid_config"
+                                                            : "invalid_shared_resources");
           answer.mutable_error_detail()->set_message(error);
           spdlog::warn("config {} rejected, keeping {}: {}", response.version_info(),
                        applied_version.empty() ? "none" : applied_version, error);
         }
+        if (incremental) answer.set_shared_digest(shared.digest());
         answer.set_version_info(applied_version);
         if (!stream->Write(answer)) break;
       }

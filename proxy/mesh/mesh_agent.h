@@ -58,7 +58,12 @@ struct MeshAgentCounters {
 // MeshAgent connects a running Proxy to the control plane:
 // - ConfigDiscovery.Stream: announces the node, applies every pushed configuration with
 //   Proxy::applyConfig and answers ACK (version, nonce) or NACK (error detail). After a NACK
-//   the proxy keeps serving with its last good configuration.
+//   the proxy keeps serving with its last good configuration. It announces the feature
+//   "incremental_shared_resources": a response then carries the proxy's own part whole and the
+//   shared part (outbound virtual hosts, clusters) as changes to the resources it holds
+//   (common::SharedResourceSet); the config applied is the own part plus the resources after
+//   the change, whose digest must be the one the control plane sent (else NACK). The resources
+//   are kept only with a config applied; every answer names their digest.
 // - TelemetryIngest.Report: every interval sends the per-edge deltas (Proxy::takeEdgeDeltas).
 //   A report also goes out when the installed certificate changed, and at least every
 //   kHeartbeatIntervals intervals without traffic; each report names the installed certificate

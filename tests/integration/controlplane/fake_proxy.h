@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "common/shared_resources.h"
 #include "meshdeck/v1/discovery.grpc.pb.h"
 #include "meshdeck/v1/telemetry.grpc.pb.h"
 
@@ -20,6 +21,9 @@ namespace meshdeck::testing {
 // response and ACKs it, or NACKs it when the reject predicate says so. Used by
 // controlplane_push_test and controlplane_grpc_control_plane_test; the convergence benchmark
 // (bench/cp_convergence.cpp) has its own LightProxy, which decodes only the version and nonce.
+// When its node lists "incremental_shared_resources" it keeps the shared resources the way
+// meshdeck-proxy does (common::SharedResourceSet): last().config() is then the assembled config
+// (own part plus the resources held after the delta), and each answer names their digest.
 class FakeProxy final : public grpc::ClientBidiReactor<meshdeck::v1::DiscoveryRequest,
                                                        meshdeck::v1::DiscoveryResponse> {
  public:
@@ -62,6 +66,7 @@ class FakeProxy final : public grpc::ClientBidiReactor<meshdeck::v1::DiscoveryRe
     return cv_.wait_for(lock, timeout, [&] { return responses_ >= n; });
   }
 
+  const meshdeck::v1::Node& node() const { return node_; }
   meshdeck::v1::DiscoveryResponse last() {
     std::lock_guard lock(mutex_);
     return last_;
@@ -79,6 +84,48 @@ class FakeProxy final : public grpc::ClientBidiReactor<meshdeck::v1::DiscoveryRe
     std::lock_guard lock(mutex_);
     reject_ = std::move(reject);
   }
+  // While holding, answers are kept back (the proxy applies responses but the control plane hears
+  // nothing); release sends them all, in order.
+  void holdAnswers() {
+    std::lock_guard lock(mutex_);
+    holding_ = true;
+  }
+  void releaseAnswers() {
+    std::lock_guard lock(mutex_);
+    holding_ = false;
+    for (auto& a : held_answers_) queue_.push_back(std::move(a));
+    held_answers_.clear();
+    if (!writing_ && !queue_.empty()) writeNextLocked();
+  }
+  // Replaces the digest its answers name (a lying or broken proxy), given the true one.
+  void setAnswerDigest(std::function<std::string(const std::string&)> f) {
+    std::lock_guard lock(mutex_);
+    answer_digest_ = std::move(f);
+  }
+  // The config it last applied (incremental proxies only: whole ones do not copy theirs), and
+  // the shared resources held.
+  meshdeck::v1::ProxyConfig applied() {
+    std::lock_guard lock(mutex_);
+    return applied_;
+  }
+  meshdeck::common::SharedResourceSet held() {
+    std::lock_guard lock(mutex_);
+    return held_;
+  }
+  // The `shared` part of the last response (resources and removed names), and how many
+  // responses came with and without one.
+  meshdeck::v1::SharedResourcesDelta lastShared() {
+    std::lock_guard lock(mutex_);
+    return last_shared_;
+  }
+  uint64_t incrementalResponses() {
+    std::lock_guard lock(mutex_);
+    return incremental_responses_;
+  }
+  uint64_t wholeResponses() {
+    std::lock_guard lock(mutex_);
+    return responses_ - incremental_responses_;
+  }
   bool done() {
     std::lock_guard lock(mutex_);
     return done_;
@@ -93,7 +140,20 @@ class FakeProxy final : public grpc::ClientBidiReactor<meshdeck::v1::DiscoveryRe
     last_time_ = Clock::now();
     meshdeck::v1::DiscoveryRequest answer;
     answer.set_response_nonce(last_.nonce());
-    std::optional<std::string> why = reject_ ? reject_(last_.config()) : std::nullopt;
+    const bool incremental = last_.has_shared();
+    meshdeck::common::SharedResourceSet next;
+    std::optional<std::string> why;
+    if (incremental) {
+      ++incremental_responses_;
+      std::string error;
+      if (held_.apply(last_.shared(), &next, &error))
+        next.appendTo(last_.mutable_config());
+      else
+        why = "shared resources: " + error;
+      last_shared_.Swap(last_.mutable_shared());
+      last_.clear_shared();
+    }
+    if (!why && reject_) why = reject_(last_.config());
     if (why) {
       answer.set_version_info(applied_version_);
       answer.mutable_error_detail()->set_code("rejected_by_test");
@@ -101,9 +161,21 @@ class FakeProxy final : public grpc::ClientBidiReactor<meshdeck::v1::DiscoveryRe
     } else {
       applied_version_ = last_.version_info();
       answer.set_version_info(applied_version_);
+      if (incremental) {
+        applied_ = last_.config();  // a copy: only incremental proxies keep it
+        held_ = std::move(next);
+      } else {
+        held_.clear();
+      }
     }
-    queue_.push_back(answer);
-    if (!writing_) writeNextLocked();
+    if (incremental)
+      answer.set_shared_digest(answer_digest_ ? answer_digest_(held_.digest()) : held_.digest());
+    if (holding_) {
+      held_answers_.push_back(answer);
+    } else {
+      queue_.push_back(answer);
+      if (!writing_) writeNextLocked();
+    }
     lock.unlock();
     cv_.notify_all();
     StartRead(&in_);
@@ -142,11 +214,20 @@ class FakeProxy final : public grpc::ClientBidiReactor<meshdeck::v1::DiscoveryRe
   Clock::time_point last_time_{};
   std::string applied_version_;
   grpc::Status status_;
+  meshdeck::common::SharedResourceSet held_;
+  meshdeck::v1::ProxyConfig applied_;
+  meshdeck::v1::SharedResourcesDelta last_shared_;
+  uint64_t incremental_responses_ = 0;
+  bool holding_ = false;
+  std::deque<meshdeck::v1::DiscoveryRequest> held_answers_;
+  std::function<std::string(const std::string&)> answer_digest_;
 };
 
 inline meshdeck::v1::Node makeNode(const std::string& id, const std::string& service,
-                                   const std::string& version, uint32_t inbound_port) {
+                                   const std::string& version, uint32_t inbound_port,
+                                   bool incremental = false) {
   meshdeck::v1::Node n;
+  if (incremental) n.add_client_features(meshdeck::common::kIncrementalSharedResources);
   n.set_proxy_id(id);
   n.set_service(service);
   n.set_version(version);

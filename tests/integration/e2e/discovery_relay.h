@@ -47,6 +47,14 @@ class DiscoveryRelay final : public meshdeck::v1::ConfigDiscovery::Service {
     armed_for_.clear();
   }
   uint64_t tampered() const { return tampered_; }
+  // Responses relayed with incremental shared resources, and the `shared` part of the last one
+  // (names only: resources keep their name and version, bodies dropped).
+  uint64_t incrementalResponses() const { return incremental_; }
+  uint64_t wholeResponses() const { return whole_; }
+  meshdeck::v1::SharedResourcesDelta lastShared() {
+    std::lock_guard lock(mu_);
+    return last_shared_;
+  }
 
   grpc::Status Stream(grpc::ServerContext* down_ctx,
                       grpc::ServerReaderWriter<meshdeck::v1::DiscoveryResponse,
@@ -66,6 +74,7 @@ class DiscoveryRelay final : public meshdeck::v1::ConfigDiscovery::Service {
           id = proxy_id;
         }
         if (shouldTamper(id)) corrupt(&response);
+        record(response);
         if (!down->Write(response)) break;
       }
       down_ctx->TryCancel();
@@ -105,11 +114,24 @@ class DiscoveryRelay final : public meshdeck::v1::ConfigDiscovery::Service {
     }
   }
 
+  void record(const meshdeck::v1::DiscoveryResponse& response) {
+    if (!response.has_shared()) {
+      ++whole_;
+      return;
+    }
+    meshdeck::v1::SharedResourcesDelta names = response.shared();
+    for (auto& r : *names.mutable_resources()) r.clear_body();
+    std::lock_guard lock(mu_);
+    last_shared_ = std::move(names);
+    ++incremental_;
+  }
+
   const std::string upstream_;
   std::unique_ptr<grpc::Server> server_;
   std::mutex mu_;
   std::string armed_for_;
-  std::atomic<uint64_t> tampered_{0};
+  std::atomic<uint64_t> tampered_{0}, incremental_{0}, whole_{0};
+  meshdeck::v1::SharedResourcesDelta last_shared_;
 };
 
 }  // namespace meshdeck::test

@@ -239,6 +239,53 @@ class MeshE2eTest : public QObject, public MeshHarness {
     QVERIFY(waitSynced(3, 3000));
   }
 
+  // (6) Incremental shared resources with real sidecars: a reviews v3 endpoint joins and leaves
+  // while ratings stays as it was. The frontend's sidecar receives only the reviews clusters
+  // (seen by a relay on its discovery stream), and its routing follows: calls reach v3 while it
+  // is there, and all succeed once it has gone.
+  void endpointChangesArriveAsIncrements() {
+    startMesh(true);
+    const uint16_t ratings_app = port();
+    startDemo("ratings", "v1", ratings_app);
+    const Sidecar ratings = startSidecar("ratings", "v1", "ratings-v1", ratings_app, address_);
+    QVERIFY(waitReady({ratings}, 15'000));
+    QVERIFY(waitSynced(4, 10'000));
+    QVERIFY(waitConfig(frontend_, "ratings|v1", 5000));
+    QVERIFY(relay_->incrementalResponses() >= 1);
+    QCOMPARE(relay_->wholeResponses(), uint64_t(0));
+
+    const uint16_t v3_app = port();
+    startDemo("reviews", "v3", v3_app);
+    const Sidecar v3 = startSidecar("reviews", "v3", "reviews-v3", v3_app, address_);
+    QProcess& v3_sidecar = *children_.back();
+    QVERIFY(waitReady({v3}, 15'000));
+    QVERIFY(waitConfig(frontend_, "reviews|v3", 5000));
+    QVERIFY(waitSynced(5, 10'000));
+    auto names = [](const meshdeck::v1::SharedResourcesDelta& d) {
+      QStringList out;
+      for (const auto& r : d.resources()) out << QString::fromStdString(r.name());
+      for (const auto& r : d.removed()) out << "-" + QString::fromStdString(r);
+      return out;
+    };
+    QCOMPARE(names(relay_->lastShared()), (QStringList{"cluster/reviews", "cluster/reviews|v3"}));
+    QVERIFY(!relay_->lastShared().complete());
+    // Round robin over three endpoints: v3's backend gets its share.
+    const qint64 v3_before = demoRequests(v3);
+    for (int i = 0; i < 30; ++i)
+      QVERIFY(rawRequest(frontend_.outbound, "reviews").startsWith("HTTP/1.1 200"));
+    QVERIFY2(demoRequests(v3) - v3_before >= 5,
+             qPrintable(QString("v3 served %1 of 30").arg(demoRequests(v3) - v3_before)));
+
+    stopProcess(v3_sidecar);
+    QVERIFY(waitConfigGone(frontend_, "reviews|v3", 5000));
+    QCOMPARE(names(relay_->lastShared()), (QStringList{"cluster/reviews", "-cluster/reviews|v3"}));
+    QVERIFY(waitSynced(4, 10'000));
+    for (int i = 0; i < 30; ++i)
+      QVERIFY(rawRequest(frontend_.outbound, "reviews").startsWith("HTTP/1.1 200"));
+    QVERIFY(waitConfig(frontend_, "ratings|v1", 1000));  // untouched, still there
+    QCOMPARE(relay_->wholeResponses(), uint64_t(0));
+  }
+
  private:
   // --- processes ---------------------------------------------------------------------------
   void startControlPlane() {
