@@ -20,7 +20,9 @@
 #include "common/located_error.h"
 #include "common/pki/pki.h"
 #include "common/telemetry/counter_fields.h"
+#include "common/telemetry/grpc_status.h"
 #include "controlplane/api/edge_transport.h"
+#include "controlplane/api/types.h"
 
 namespace meshdeck::tools {
 namespace v1 = meshdeck::v1;
