@@ -48,6 +48,10 @@ json::object metricsJson(const WindowMetrics& m) {
                                          {"3xx", m.responses_by_class[2]},
                                          {"4xx", m.responses_by_class[3]},
                                          {"5xx", m.responses_by_class[4]}};
+  json::object grpc;
+  for (uint32_t s = 0; s < m.grpc_statuses.size(); ++s)
+    if (m.grpc_statuses[s]) grpc[common::grpcStatusName(s)] = m.grpc_statuses[s];
+  o["grpc_statuses"] = std::move(grpc);
   o["latency"] = m.latency ? json::value(histogramJson(*m.latency)) : json::value(nullptr);
   return o;
 }
@@ -136,6 +140,7 @@ std::string snapshotToJson(const GraphSnapshot& g, const std::vector<PolicyInfo>
     for (const auto& [v, n] : e.requests_by_destination_version) split[v] = n;
     edges.push_back(json::object{{"source", e.source},
                                  {"destination", e.destination},
+                                 {"protocol", e.protocol},
                                  {"policies", std::move(ps)},
                                  {"requests_by_destination_version", std::move(split)},
                                  {"metrics", metricsJson(e.metrics)}});

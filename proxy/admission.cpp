@@ -8,6 +8,7 @@
 #include <cctype>
 #include <iterator>
 
+#include "proxy/http/grpc.h"
 #include "proxy/http/headers.h"
 #include "proxy/policy/router.h"
 
@@ -191,11 +192,26 @@ Verdict prepareUpstreamRequest(RequestHeader& req, const CodecFraming& codec, co
     v.kind = Verdict::kLocal;
     v.status = fault.abort_status;
     v.code = error_code::kFault;
+    v.grpc_status = fault.abort_grpc_status;
     return v;
   }
 
   ex.destination = &pickDestination(*ex.route, services.random());
   if (ex.route->timeout.count() > 0) ex.deadline = ex.start + ex.route->timeout;
+  // A gRPC call's own deadline (grpc-timeout) applies when it is shorter than the route's. A
+  // malformed value is treated as absent: counted, and not passed on. The upstream is told the
+  // time left at each attempt (the HTTP/2 codec rewrites the header).
+  if (ex.protocol == Exchange::Protocol::kGrpc) {
+    if (const auto gt = req.find("grpc-timeout"); gt != req.end()) {
+      if (const auto t = parseGrpcTimeout(sv(gt->value()))) {
+        const auto left = ex.deadline - ex.start;
+        if (*t < left) ex.deadline = ex.start + *t;
+      } else {
+        ++services.stats().grpc_timeout_malformed;
+        req.erase(gt);
+      }
+    }
+  }
 
   // The request head as it goes upstream.
   ex.upgrade = codec.upgrade;

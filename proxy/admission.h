@@ -46,6 +46,7 @@ struct Verdict {
   unsigned status = 0;            // kRefuse, kLocal
   const char* code = nullptr;     // kRefuse: malformed reason; kLocal: error code
   std::string detail;             // kLocal
+  int grpc_status = -1;           // kLocal: the gRPC status of a fault abort (-1: of `status`)
   std::optional<Duration> delay;  // kAdmit: fault delay, then prepareUpstreamRequest()
   bool expect_continue = false;   // kAdmit: answer 100 Continue before reading the body
 };

@@ -40,13 +40,18 @@ inline constexpr const char* kUpstreamIdentity = "UI";  // 502: upstream's SPIFF
 struct Exchange {
   using TimePoint = std::chrono::steady_clock::time_point;
 
+  // Protocol of the request as the proxy received it (the edge's protocol in telemetry).
+  enum class Protocol : uint8_t { kHttp1, kHttp2, kGrpc };
+  static constexpr uint8_t kNoGrpcStatus = 0xff;
+
   // --- set when the request arrives ---
   ConfigPtr config;  // the config in force when the request arrived; kept to the end
   const ListenerConfig* listener = nullptr;
   TimePoint start;
 
   // --- admission ---
-  unsigned version = 11;  // HTTP version of the request (10 or 11): the response's
+  unsigned version = 11;                 // HTTP version of the request (10 or 11): the response's
+  Protocol protocol = Protocol::kHttp1;  // set by the downstream codec before admission
   bool is_head = false;
   Framing framing;  // of the request: how its body is read and framed upstream
   bool upgrade = false;
@@ -67,6 +72,9 @@ struct Exchange {
   uint64_t bytes_in = 0;             // request body bytes read
   uint64_t bytes_out = 0;            // response body bytes sent
   uint32_t retries = 0;
+  // gRPC calls (protocol kGrpc): the call's grpc-status (docs/http2.md#grpc), kNoGrpcStatus
+  // until known; finish() counts UNKNOWN for a call that got none.
+  uint8_t grpc_status = kNoGrpcStatus;
   bool timeout = false, circuit_open = false, rate_limited = false, fault = false, denied = false;
 
   // The destination's cluster name ("" before one is picked).

@@ -11,8 +11,9 @@ namespace meshdeck::proxy {
 // How one upstream attempt ended, as the retry decision sees it.
 struct AttemptOutcome {
   AttemptFailure failure = AttemptFailure::kNone;
-  unsigned status = 0;  // the response's status when failure is kNone
-  bool reused = false;  // the attempt ran on a pooled connection
+  unsigned status = 0;   // the response's status when failure is kNone
+  bool reused = false;   // the attempt ran on a pooled connection
+  int grpc_status = -1;  // a gRPC call answered trailers-only: its grpc-status (0..16)
 };
 
 // The retry decisions of one request (Envoy's RetryStateImpl): after each attempt, whether to
@@ -57,9 +58,10 @@ class RetryState {
       d.action = Action::kRetryFresh;
       return d;
     }
-    const bool retriable = replayable_ && retries_ < policy_.attempts &&
-                           isRetriable(policy_.retry_on, outcome.failure, outcome.status) &&
-                           now < deadline_;
+    const bool retriable =
+        replayable_ && retries_ < policy_.attempts &&
+        isRetriable(policy_.retry_on, outcome.failure, outcome.status, outcome.grpc_status) &&
+        now < deadline_;
     if (!retriable || !budget) return d;
     if (!budget->tryAcquire(policy_, active_requests + 1)) {
       d.budget_exhausted = true;

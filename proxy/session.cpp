@@ -21,6 +21,7 @@
 
 #include "proxy/admission.h"
 #include "proxy/http/framing.h"
+#include "proxy/http/grpc.h"
 #include "proxy/http/headers.h"
 #include "proxy/http2/h2_connection.h"
 #include "proxy/mirror.h"
@@ -631,6 +632,17 @@ void Session::finish(Exchange& ex) {
   const auto latency = static_cast<uint64_t>((host_.now() - ex.start).count());
   ls.latency->record(latency);
   if (ex.error_code) ++stats.errors[ex.error_code];
+  // A gRPC call succeeds or fails by its grpc-status, not by its HTTP status (200 for nearly
+  // every call). A call without a status failed: CANCELLED when the client reset it before any
+  // answer, else UNKNOWN or the HTTP status's mapping (docs/http2.md#grpc).
+  const bool grpc = ex.protocol == Exchange::Protocol::kGrpc;
+  uint32_t grpc_status = 0;
+  if (grpc) {
+    grpc_status = ex.grpc_status != Exchange::kNoGrpcStatus ? ex.grpc_status
+                  : ex.status == 0                          ? common::kGrpcCancelled
+                                   : grpcCallStatus(ex.status, std::nullopt);
+    ++ls.grpc_statuses[grpc_status];
+  }
   if (!ex.route) return;
   auto& rs = stats.routes[ex.route->name];
   ++rs.rq_total;
@@ -640,6 +652,7 @@ void Session::finish(Exchange& ex) {
   if (!ex.config || ex.config->workload.service.empty()) return;
   EdgeId id;
   id.route = ex.route->name;
+  id.protocol = static_cast<uint8_t>(ex.protocol);
   if (ex.listener->direction == Direction::kOutbound) {
     id.client_side = true;
     id.source_service = ex.config->workload.service;
@@ -656,7 +669,14 @@ void Session::finish(Exchange& ex) {
   }
   auto& e = host_.edges()[id];
   ++e.requests;
-  ++e.responses_by_code[ex.status];
+  if (grpc) {
+    // Counted by status, and by code as the HTTP status it stands for, so that the edge's
+    // classes and success rate see its server errors.
+    ++e.grpc_statuses[grpc_status];
+    ++e.responses_by_code[common::grpcStatusHttpEquivalent(grpc_status)];
+  } else {
+    ++e.responses_by_code[ex.status];
+  }
   e.bytes_in += ex.bytes_in;
   e.bytes_out += ex.bytes_out;
   e.retries += ex.retries;

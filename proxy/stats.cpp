@@ -56,6 +56,7 @@ void ListenerStats::merge(const ListenerStats& o) {
   common::forEachListenerCounter([](const auto&, uint64_t& a, uint64_t b) { a += b; }, *this, o);
   add(responses, o.responses);
   for (const auto& [k, v] : o.tls_refused) tls_refused[k] += v;
+  for (size_t i = 0; i < grpc_statuses.size(); ++i) grpc_statuses[i] += o.grpc_statuses[i];
   latency->merge(*o.latency);
 }
 
@@ -75,6 +76,7 @@ void EdgeDelta::merge(const EdgeDelta& o) {
   common::addEdgeCounters(*this, o);
   common::forEachEdgeProxyCounter([](const auto&, uint64_t& a, uint64_t b) { a += b; }, *this, o);
   for (const auto& [code, n] : o.responses_by_code) responses_by_code[code] += n;
+  for (size_t i = 0; i < grpc_statuses.size(); ++i) grpc_statuses[i] += o.grpc_statuses[i];
   for (const auto& [k, v] : o.authz) authz[k].merge(v);
   o.authz_slots.addTo(authz);
   latency->merge(*o.latency);
@@ -136,6 +138,7 @@ void WorkerStats::merge(const WorkerStats& o) {
   for (const auto& [k, v] : o.malformed) malformed[k] += v;
   for (const auto& [k, v] : o.malformed_responses) malformed_responses[k] += v;
   config_applied += o.config_applied;
+  grpc_timeout_malformed += o.grpc_timeout_malformed;
   for (const auto& [k, v] : o.authz) authz[k].merge(v);
   o.authz_slots.addTo(authz);
   if (!o.tls_identity.empty()) {
@@ -176,6 +179,14 @@ std::string WorkerStats::renderPrometheus() const {
     for (size_t c = 0; c < l.responses.size(); ++c)
       out += fmt::format("meshdeck_listener_requests_total{{listener=\"{}\",class=\"{}\"}} {}\n",
                          esc(n), kClassNames[c], l.responses[c]);
+  counter("meshdeck_listener_grpc_calls_total",
+          "Downstream gRPC calls by grpc-status (docs/http2.md#grpc); statuses with calls only.");
+  for (const auto& [n, l] : listeners)
+    for (uint32_t s = 0; s < l.grpc_statuses.size(); ++s)
+      if (l.grpc_statuses[s])
+        out += fmt::format(
+            "meshdeck_listener_grpc_calls_total{{listener=\"{}\",grpc_status=\"{}\"}} {}\n", esc(n),
+            common::grpcStatusName(s), l.grpc_statuses[s]);
   counter("meshdeck_listener_tls_refused_total",
           "Inbound connections refused by transport security, by reason.");
   for (const auto& [n, l] : listeners)
@@ -228,6 +239,9 @@ std::string WorkerStats::renderPrometheus() const {
           "Upstream responses refused as malformed (answered 502 UR), by reason.");
   for (const auto& [reason, v] : malformed_responses)
     out += fmt::format("meshdeck_malformed_responses_total{{reason=\"{}\"}} {}\n", esc(reason), v);
+  counter("meshdeck_grpc_timeout_malformed_total",
+          "gRPC calls whose grpc-timeout header was malformed (treated as absent).");
+  out += fmt::format("meshdeck_grpc_timeout_malformed_total {}\n", grpc_timeout_malformed);
   counter("meshdeck_authz_requests_total",
           "Inbound authorization decisions by rule (rule \"default\": no enforced rule matched; "
           "dry_run_deny: a dry-run rule would have denied).");

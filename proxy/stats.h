@@ -10,6 +10,7 @@
 
 #include "common/latency_histogram.h"
 #include "common/telemetry/counter_fields.h"
+#include "common/telemetry/grpc_status.h"
 
 namespace meshdeck::proxy {
 
@@ -32,6 +33,7 @@ struct ListenerStats {
   // Inbound connections refused by transport security, by reason (plaintext, protocol_version,
   // no_client_certificate, expired, self_signed, unknown_ca, wrong_trust_domain, ...).
   std::map<std::string, uint64_t> tls_refused;
+  common::GrpcStatusCounts grpc_statuses{};  // downstream gRPC calls by grpc-status
   std::shared_ptr<common::LatencyHistogram> latency = std::make_shared<common::LatencyHistogram>();
   void merge(const ListenerStats& o);
 };
@@ -103,9 +105,10 @@ struct AuthzSlotCounters {
 struct EdgeId {
   std::string source_service, source_version, destination_service, destination_version, route;
   bool client_side = false;  // true: measured on an outbound listener
+  uint8_t protocol = 0;      // Exchange::Protocol of the requests: 0 HTTP/1.x, 1 HTTP/2, 2 gRPC
   auto tie() const {
     return std::tie(source_service, source_version, destination_service, destination_version, route,
-                    client_side);
+                    client_side, protocol);
   }
   bool operator<(const EdgeId& o) const { return tie() < o.tie(); }
 };
@@ -116,6 +119,8 @@ struct EdgeDelta {
   MESHDECK_EDGE_COUNTERS(MESHDECK_COUNTER_MEMBER)
   MESHDECK_EDGE_PROXY_COUNTERS(MESHDECK_COUNTER_MEMBER)
   std::map<uint32_t, uint64_t> responses_by_code;
+  // gRPC calls by grpc-status (an edge of protocol gRPC only; zeros elsewhere).
+  common::GrpcStatusCounts grpc_statuses{};
   // Server side only: decisions of the callee's rules, by id and (for the config the worker
   // counted last) by slot. merge() adds `o`'s slots to `authz` by id.
   AuthzCounterMap authz;
@@ -134,6 +139,8 @@ struct WorkerStats {
   std::map<std::string, uint64_t> malformed;            // by reason
   std::map<std::string, uint64_t> malformed_responses;  // upstream responses refused, by reason
   uint64_t config_applied = 0;
+  // gRPC calls whose grpc-timeout header was malformed (treated as absent, not passed on).
+  uint64_t grpc_timeout_malformed = 0;
   // Authorization decisions since start: by id for earlier configs, by slot for the config
   // counted last (the request path). clone(), merge() and renderPrometheus() add the slots to
   // the ids; authzTotals() gives both together.

@@ -21,8 +21,10 @@
 #include <algorithm>
 #include <cassert>
 #include <chrono>
+#include <vector>
 
 #include "common/latency_histogram.h"
+#include "common/telemetry/grpc_status.h"
 #include "controlplane/api/edge_transport.h"
 #include "ui/column_fitter.h"
 #include "ui/control_plane_client.h"
@@ -128,6 +130,35 @@ QString securityHtml(const cp::WindowMetrics& m) {
   return transport + QStringLiteral("<br>") + denied;
 }
 
+// The edge's protocols and, for gRPC calls, their statuses in the window, most frequent first,
+// server errors (common::grpcStatusIsServerError) in red. "" for an edge without either.
+QString grpcHtml(const cp::ServiceEdge& edge) {
+  const auto& counts = edge.metrics.grpc_statuses;
+  uint64_t calls = 0;
+  for (uint64_t n : counts) calls += n;
+  if (edge.protocol.empty() && calls == 0) return {};
+  QString html = QObject::tr("Protocol: <b>%1</b>").arg(QString::fromStdString(edge.protocol));
+  if (calls == 0) return html;
+  std::vector<uint32_t> codes;
+  for (uint32_t i = 0; i < counts.size(); ++i)
+    if (counts[i]) codes.push_back(i);
+  std::stable_sort(codes.begin(), codes.end(),
+                   [&](uint32_t a, uint32_t b) { return counts[a] > counts[b]; });
+  html += QObject::tr("<br>gRPC statuses (window):<table cellspacing=4>");
+  for (const uint32_t code : codes) {
+    const QString name = QString::fromLatin1(common::grpcStatusName(code).data(),
+                                             qsizetype(common::grpcStatusName(code).size()));
+    const QString cell = common::grpcStatusIsServerError(code)
+                             ? QStringLiteral("<b style='color:#d63333'>%1</b>").arg(name)
+                             : name;
+    html += QStringLiteral("<tr><td>%1</td><td>%2</td><td>%3</td></tr>")
+                .arg(cell)
+                .arg(counts[code])
+                .arg(formatPercent(double(counts[code]) / double(calls)));
+  }
+  return html + QStringLiteral("</table>");
+}
+
 QTableWidget* makeTable(const QStringList& headers, QWidget* parent) {
   auto* table = new QTableWidget(0, static_cast<int>(headers.size()), parent);
   table->setHorizontalHeaderLabels(headers);
@@ -177,6 +208,11 @@ Inspector::Inspector(ControlPlaneClient* client, QWidget* parent)
   el->addWidget(edge_title_);
   el->addWidget(edge_stats_);
   el->addWidget(edge_security_);
+  edge_grpc_ = new QLabel(edge_page);
+  edge_grpc_->setObjectName(QStringLiteral("edgeGrpc"));
+  edge_grpc_->setTextFormat(Qt::RichText);
+  edge_grpc_->setWordWrap(true);
+  el->addWidget(edge_grpc_);
   el->addWidget(edge_policies_);
 
   latency_chart_ = new QChart;
@@ -348,6 +384,9 @@ void Inspector::showEdge(const cp::ServiceEdge& edge) {
   // Rich-text labels report a small minimum size; keep the whole table when the page is tall.
   edge_stats_->setMinimumHeight(edge_stats_->sizeHint().height());
   edge_security_->setText(securityHtml(edge.metrics));
+  const QString grpc = grpcHtml(edge);
+  edge_grpc_->setText(grpc);
+  edge_grpc_->setVisible(!grpc.isEmpty());
   QStringList policies;
   for (const auto& p : edge.policies) policies << QString::fromStdString(p);
   edge_policies_->setText(policies.isEmpty()
@@ -671,6 +710,10 @@ QString Inspector::identityText() const { return node_identity_->text(); }
 
 QString Inspector::securityText() const {
   return QTextDocumentFragment::fromHtml(edge_security_->text()).toPlainText();
+}
+
+QString Inspector::grpcText() const {
+  return QTextDocumentFragment::fromHtml(edge_grpc_->text()).toPlainText();
 }
 
 }  // namespace meshdeck::ui

@@ -56,6 +56,8 @@ class Inspector : public QWidget {
   int proxyRows() const;
   // The edge's transport and denied line ("mTLS 950 (95.0 %) · plaintext 50 (5.0 %) · mixed").
   QString securityText() const;
+  // The edge's protocol and gRPC status breakdown ("" when hidden: no protocol, no gRPC call).
+  QString grpcText() const;
   // The service's SPIFFE id(s) and how many of its proxies hold a certificate.
   QString identityText() const;
   QTableWidget* proxiesTable() const { return node_proxies_; }
@@ -92,6 +94,7 @@ class Inspector : public QWidget {
   QLabel* edge_title_;
   QLabel* edge_stats_;
   QLabel* edge_security_;
+  QLabel* edge_grpc_;  // protocol and gRPC status breakdown; hidden for an edge without gRPC
   QLabel* edge_policies_;
   QChart* latency_chart_;
   QLineSeries* p50_;

@@ -8,12 +8,15 @@
 #include <array>
 #include <cstdint>
 #include <limits>
+#include <optional>
+#include <string_view>
 #include <thread>
 
 #include "common/bounded_file.h"
 #include "common/input_limits.h"
 #include "common/latency_histogram.h"
 #include "common/telemetry/counter_fields.h"
+#include "common/telemetry/grpc_status.h"
 
 namespace meshdeck::ui {
 namespace {
@@ -110,6 +113,23 @@ bool parseHistogram(const QJsonObject& o, common::LatencyHistogram* h, QString* 
   return true;
 }
 
+// gRPC calls by status: {"OK": 97, "UNAVAILABLE": 3} (snapshot file: names) or {"14": "3"}
+// (protobuf JSON: codes). Keys that name no status 0..16 are ignored (a newer writer's).
+void readGrpcStatuses(const QJsonValue& v, common::GrpcStatusCounts* out) {
+  const QJsonObject o = v.toObject();
+  for (auto it = o.begin(); it != o.end(); ++it) {
+    const QByteArray key = it.key().toUtf8();
+    std::optional<uint32_t> code =
+        common::grpcStatusFromName(std::string_view(key.constData(), size_t(key.size())));
+    if (!code) {
+      bool ok = false;
+      const uint n = it.key().toUInt(&ok);
+      if (ok && n < common::kGrpcStatusCount) code = n;
+    }
+    if (code) (*out)[*code] = u64(it.value());
+  }
+}
+
 bool parseMetrics(const QJsonObject& o, cp::WindowMetrics* m, QString* error) {
   m->requests_per_second = number(field(o, "requestsPerSecond", "requests_per_second"));
   m->success_rate = number(field(o, "successRate", "success_rate"), 1.0);
@@ -123,6 +143,7 @@ bool parseMetrics(const QJsonObject& o, cp::WindowMetrics* m, QString* error) {
       },
       *m);
   readClasses(field(o, "responsesByClass", "responses_by_class"), &m->responses_by_class);
+  readGrpcStatuses(field(o, "grpcStatuses", "grpc_statuses"), &m->grpc_statuses);
   const QJsonValue latency = field(o, "latency");
   if (latency.isObject()) {
     auto h = std::make_shared<common::LatencyHistogram>();
@@ -245,6 +266,7 @@ bool parseSnapshotJson(const QByteArray& json, SnapshotDocument* doc, QString* e
       return false;
     }
     e.policies = strings(field(o, "policies"));
+    e.protocol = str(field(o, "protocol"));
     g.edges.push_back(std::move(e));
   }
   for (const QJsonValue& v : field(graph, "proxies").toArray()) {

@@ -1,5 +1,7 @@
 #include "controlplane/api/types.h"
 
+#include <algorithm>
+
 namespace meshdeck::cp {
 
 const char* toString(SyncState state) {
@@ -16,6 +18,34 @@ const char* toString(SyncState state) {
       return "disconnected";
   }
   return "?";
+}
+
+std::string protocolNames(uint8_t bits) {
+  std::string out;
+  for (const auto& [bit, name] :
+       {std::pair{kProtocolHttp1, "http1"}, std::pair{kProtocolHttp2, "http2"},
+        std::pair{kProtocolGrpc, "grpc"}}) {
+    if (!(bits & bit)) continue;
+    if (!out.empty()) out += ',';
+    out += name;
+  }
+  return out;
+}
+
+std::string grpcStatusSummary(const common::GrpcStatusCounts& counts, size_t max) {
+  std::vector<uint32_t> codes;
+  for (uint32_t i = 0; i < counts.size(); ++i)
+    if (counts[i]) codes.push_back(i);
+  std::stable_sort(codes.begin(), codes.end(),
+                   [&](uint32_t a, uint32_t b) { return counts[a] > counts[b]; });
+  std::string out;
+  for (size_t i = 0; i < codes.size() && i < max; ++i) {
+    if (!out.empty()) out += ',';
+    out += common::grpcStatusName(codes[i]);
+    out += '=';
+    out += std::to_string(counts[codes[i]]);
+  }
+  return out;
 }
 
 }  // namespace meshdeck::cp

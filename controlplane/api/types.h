@@ -12,6 +12,7 @@
 #include "common/latency_histogram.h"
 #include "common/located_error.h"
 #include "common/telemetry/counter_fields.h"
+#include "common/telemetry/grpc_status.h"
 
 // Plain C++ types of the ControlPlane interface. No protobuf, no Qt: the UI and the control
 // plane's inside both use these; protobuf stays at the gRPC edge.
@@ -28,6 +29,10 @@ struct WindowMetrics {
   // sums over the window.
   MESHDECK_EDGE_COUNTERS(MESHDECK_COUNTER_MEMBER)
   std::array<uint64_t, 5> responses_by_class{};  // [0]=1xx .. [4]=5xx
+  // gRPC calls by grpc-status code (index 0 OK .. 16 UNAUTHENTICATED; all zero without gRPC
+  // traffic). A gRPC call is also in responses_by_class, under the HTTP status its gRPC status
+  // stands for (common/telemetry/grpc_status.h), so success_rate sees its server errors.
+  common::GrpcStatusCounts grpc_statuses{};
   // Merged latency of the window; shared because it is large and immutable once published.
   std::shared_ptr<const common::LatencyHistogram> latency;
 };
@@ -61,8 +66,19 @@ struct ServiceEdge {
   // Requests of the window per destination version (client side): how a canary split really
   // went.
   std::map<std::string, uint64_t> requests_by_destination_version;
+  // Protocols seen on the edge since the control plane started, comma-separated in the order
+  // "http1", "http2", "grpc" ("" before traffic): protocolNames() of the proxies' reports.
+  std::string protocol;
   bool idle() const { return metrics.requests == 0; }
 };
+
+// Protocol bits of an edge's traffic (EdgeReport::protocol, from the proxies' EdgeKey.protocol).
+inline constexpr uint8_t kProtocolHttp1 = 1, kProtocolHttp2 = 2, kProtocolGrpc = 4;
+// "http1,grpc" for kProtocolHttp1 | kProtocolGrpc; "" for 0.
+std::string protocolNames(uint8_t bits);
+// The top `max` gRPC statuses with calls, by count (ties by code): "OK=97,UNAVAILABLE=3"; ""
+// without gRPC calls.
+std::string grpcStatusSummary(const common::GrpcStatusCounts& counts, size_t max = 3);
 
 enum class SyncState { kNeverSent, kSynced, kStale, kRejected, kDisconnected };
 // "never-sent", "synced", "stale", "rejected", "disconnected" (the snapshot file's spelling).

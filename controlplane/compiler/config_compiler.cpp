@@ -150,6 +150,7 @@ v1::Route compileRoute(const HttpRoute& http, const Subsets& subsets) {
     if (http.fault->abort_percent) {
       f->set_abort_percent(*http.fault->abort_percent);
       f->set_abort_status(http.fault->abort_status);
+      if (http.fault->abort_grpc_status) f->set_abort_grpc_status(*http.fault->abort_grpc_status);
     }
   }
   if (http.mirror) {

@@ -79,7 +79,8 @@ struct FaultSpec {
   std::optional<double> delay_percent;
   Nanos delay{0};
   std::optional<double> abort_percent;
-  uint32_t abort_status = 0;
+  uint32_t abort_status = 0;                  // httpStatus (0: grpcStatus given instead)
+  std::optional<uint32_t> abort_grpc_status;  // grpcStatus: 1..16
 };
 
 struct MirrorSpec {

@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <regex>
 
 #include "common/duration.h"
+#include "common/telemetry/grpc_status.h"
 #include "common/yaml/yaml_input.h"
 
 namespace meshdeck::cp {
@@ -243,6 +245,33 @@ class Reader {
 };
 
 bool present(const YAML::Node& n) { return n.IsDefined(); }
+
+// fault.abort.grpcStatus: a status name (UNAVAILABLE; any case) or its code 1..16. OK is no
+// abort.
+std::optional<uint32_t> grpcAbortStatus(Reader& r, const YAML::Node& n, const std::string& path) {
+  const auto text = r.string(n, path);
+  if (!text) return std::nullopt;
+  std::string upper = *text;
+  for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  std::optional<uint32_t> code = common::grpcStatusFromName(upper);
+  if (!code && !text->empty() && text->size() <= 2 &&
+      text->find_first_not_of("0123456789") == std::string::npos) {
+    const auto n_code = static_cast<uint32_t>(std::stoul(*text));
+    if (n_code < common::kGrpcStatusCount) code = n_code;
+  }
+  if (!code) {
+    r.fail(n, path,
+           fmt::format("\"{}\" is not a gRPC status (a name such as UNAVAILABLE, "
+                       "DEADLINE_EXCEEDED or RESOURCE_EXHAUSTED, or a code 1..16)",
+                       text->substr(0, 64)));
+    return std::nullopt;
+  }
+  if (*code == common::kGrpcOk) {
+    r.fail(n, path, "OK is not an abort status (use a failure status such as UNAVAILABLE)");
+    return std::nullopt;
+  }
+  return code;
+}
 
 std::optional<StringMatch> parseStringMatch(Reader& r, const YAML::Node& n,
                                             const std::string& path) {
@@ -517,12 +546,16 @@ std::optional<HttpRoute> parseHttpRoute(Reader& r, const YAML::Node& n, const st
             std::string cond = s->substr(start, comma - start);
             cond.erase(0, cond.find_first_not_of(' '));
             cond.erase(cond.find_last_not_of(' ') + 1);
-            static const std::vector<std::string> kConds{"5xx", "gateway-error", "connect-failure",
-                                                         "reset"};
+            // HTTP conditions, then gRPC statuses (Envoy's names; docs/policies.md).
+            static const std::vector<std::string> kConds{
+                "5xx",      "gateway-error",      "connect-failure",
+                "reset",    "cancelled",          "deadline-exceeded",
+                "internal", "resource-exhausted", "unavailable"};
             if (std::find(kConds.begin(), kConds.end(), cond) == kConds.end()) {
               r.fail(on, op,
                      fmt::format("\"{}\" is not a retry condition (5xx, gateway-error, "
-                                 "connect-failure, reset)",
+                                 "connect-failure, reset; for gRPC: cancelled, "
+                                 "deadline-exceeded, internal, resource-exhausted, unavailable)",
                                  cond));
             } else {
               spec.retry_on.push_back(cond);
@@ -551,11 +584,22 @@ std::optional<HttpRoute> parseHttpRoute(Reader& r, const YAML::Node& n, const st
       }
       if (auto a = r.child(f, "abort", p, false); present(a)) {
         const std::string ap = Reader::join(p, "abort");
-        if (r.mapping(a, ap, {"percentage", "httpStatus"})) {
+        if (r.mapping(a, ap, {"percentage", "httpStatus", "grpcStatus"})) {
           if (auto pc = r.child(a, "percentage", ap, true); present(pc))
             spec.abort_percent = r.number(pc, Reader::join(ap, "percentage"), 0, 100);
-          if (auto st = r.child(a, "httpStatus", ap, true); present(st))
+          const auto st = r.child(a, "httpStatus", ap, false);
+          const auto gs = r.child(a, "grpcStatus", ap, false);
+          if (present(st) && present(gs)) {
+            r.fail(gs, Reader::join(ap, "grpcStatus"),
+                   "set httpStatus or grpcStatus, not both (a gRPC status abort answers callers "
+                   "that are not gRPC with the HTTP status it stands for)");
+          } else if (present(st)) {
             spec.abort_status = r.integer(st, Reader::join(ap, "httpStatus"), 200, 599).value_or(0);
+          } else if (present(gs)) {
+            spec.abort_grpc_status = grpcAbortStatus(r, gs, Reader::join(ap, "grpcStatus"));
+          } else {
+            r.fail(a, ap, "set httpStatus or grpcStatus");
+          }
         }
       }
       if (!present(r.child(f, "delay", p, false)) && !present(r.child(f, "abort", p, false))) {

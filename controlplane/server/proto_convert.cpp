@@ -30,6 +30,8 @@ void toProto(const WindowMetrics& in, v1::WindowMetrics* out) {
   MESHDECK_EDGE_COUNTERS(MESHDECK_SET_)
 #undef MESHDECK_SET_
   for (auto c : in.responses_by_class) out->add_responses_by_class(c);
+  for (uint32_t s = 0; s < in.grpc_statuses.size(); ++s)
+    if (in.grpc_statuses[s]) (*out->mutable_grpc_statuses())[s] = in.grpc_statuses[s];
   if (in.latency && in.latency->count()) common::toProto(*in.latency, out->mutable_latency());
 }
 
@@ -45,6 +47,8 @@ WindowMetrics fromProto(const v1::WindowMetrics& in) {
 #undef MESHDECK_GET_
   for (int i = 0; i < in.responses_by_class_size() && i < 5; ++i)
     m.responses_by_class[static_cast<size_t>(i)] = in.responses_by_class(i);
+  for (const auto& [code, n] : in.grpc_statuses())
+    if (code < m.grpc_statuses.size()) m.grpc_statuses[code] = n;
   if (in.has_latency()) {
     auto h = std::make_shared<common::LatencyHistogram>();
     std::string error;
@@ -140,6 +144,7 @@ void toProto(const GraphSnapshot& in, v1::GraphSnapshot* out) {
     for (const auto& p : e.policies) pe->add_policies(p);
     for (const auto& [v, n] : e.requests_by_destination_version)
       (*pe->mutable_requests_by_destination_version())[v] = n;
+    pe->set_protocol(e.protocol);
   }
   for (const auto& p : in.proxies) toProto(p, out->add_proxies());
 }
@@ -191,6 +196,7 @@ GraphSnapshot fromProto(const v1::GraphSnapshot& in) {
     e.policies.assign(pe.policies().begin(), pe.policies().end());
     for (const auto& [v, n] : pe.requests_by_destination_version())
       e.requests_by_destination_version[v] = n;
+    e.protocol = pe.protocol();
     g.edges.push_back(std::move(e));
   }
   for (const auto& p : in.proxies()) g.proxies.push_back(fromProto(p));

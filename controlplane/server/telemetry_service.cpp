@@ -66,6 +66,19 @@ bool edgeReportFromProto(const v1::EdgeStats& in, EdgeReport* out, std::string* 
     }
     out->responses_by_class[code / 100 - 1] += n;
   }
+  out->grpc_statuses = {};
+  for (const auto& [code, n] : in.grpc_statuses()) {
+    if (code >= out->grpc_statuses.size()) {
+      *error = "gRPC status " + std::to_string(code) + " out of range";
+      return false;
+    }
+    out->grpc_statuses[code] += n;
+  }
+  const std::string& protocol = in.key().protocol();
+  out->protocol = protocol == "grpc"       ? kProtocolGrpc
+                  : protocol == "h2"       ? kProtocolHttp2
+                  : protocol == "http/1.1" ? kProtocolHttp1
+                                           : 0;
   out->authorization.clear();
   for (const auto& a : in.authorization()) {
     if (a.rule().empty()) {

@@ -111,11 +111,13 @@ SparseHistogram SparseHistogram::fromDense(const LatencyHistogram& h) {
 void TelemetryAggregator::Counters::add(const EdgeReport& r) {
   common::addEdgeCounters(*this, r);
   for (size_t i = 0; i < classes.size(); ++i) classes[i] += r.responses_by_class[i];
+  for (size_t i = 0; i < grpc.size(); ++i) grpc[i] += r.grpc_statuses[i];
 }
 
 void TelemetryAggregator::Counters::add(const Counters& c) {
   common::addEdgeCounters(*this, c);
   for (size_t i = 0; i < classes.size(); ++i) classes[i] += c.classes[i];
+  for (size_t i = 0; i < grpc.size(); ++i) grpc[i] += c.grpc[i];
 }
 
 TelemetryAggregator::TelemetryAggregator(const common::TimeSource& time, uint32_t history_seconds,
@@ -231,6 +233,7 @@ bool TelemetryAggregator::ingestSeries(const EdgeReport& r) {
     s.recent.back().t = now;
   }
   Second& sec = s.recent.back();
+  if (r.requests) s.protocols |= r.protocol;
   sec.counters.add(r);
   sec.latency.merge(r.latency);
   if (r.client_side && r.requests) {
@@ -255,6 +258,7 @@ WindowMetrics TelemetryAggregator::windowOf(const Series& s, int64_t now, uint32
   common::addEdgeCounters(m, total);
   m.requests_per_second = double(total.requests) / window;
   m.responses_by_class = total.classes;
+  m.grpc_statuses = total.grpc;
   uint64_t responses = 0;
   for (auto c : total.classes) responses += c;
   m.success_rate = responses ? 1.0 - double(total.classes[4]) / double(responses) : 1.0;
@@ -279,6 +283,7 @@ std::vector<ServiceEdge> TelemetryAggregator::edges(uint32_t window_seconds) con
       e.source = s.source;
       e.destination = s.destination;
       e.metrics = windowOf(s, now, window);
+      e.protocol = protocolNames(s.protocols);
       forWindow(s, now, window, [&](const Second& sec) {
         for (const auto& [v, n] : sec.by_version) e.requests_by_destination_version[v] += n;
       });

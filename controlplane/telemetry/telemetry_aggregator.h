@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "common/latency_histogram.h"
 #include "common/telemetry/counter_fields.h"
+#include "common/telemetry/grpc_status.h"
 #include "controlplane/api/types.h"
 
 namespace meshdeck::cp {
@@ -47,6 +48,9 @@ struct EdgeReport {
   bool client_side = true;  // false: measured by the callee's inbound proxy
   MESHDECK_EDGE_COUNTERS(MESHDECK_COUNTER_MEMBER)
   std::array<uint64_t, 5> responses_by_class{};
+  // Protocol of the requests: kProtocolHttp1, kProtocolHttp2 or kProtocolGrpc (0: unknown).
+  uint8_t protocol = 0;
+  common::GrpcStatusCounts grpc_statuses{};  // gRPC calls by grpc-status
   SparseHistogram latency;
   // Server side only: decisions per authorization rule of the callee's inbound proxy.
   std::vector<AuthorizationRuleStats> authorization;
@@ -107,6 +111,7 @@ class TelemetryAggregator {
   struct Counters {
     MESHDECK_EDGE_COUNTERS(MESHDECK_COUNTER_MEMBER)
     std::array<uint64_t, 5> classes{};
+    common::GrpcStatusCounts grpc{};
     void add(const EdgeReport& r);
     void add(const Counters& c);
   };
@@ -125,6 +130,7 @@ class TelemetryAggregator {
   };
   struct Series {
     std::string source, destination;
+    uint8_t protocols = 0;      // EdgeReport::protocol bits of every report with requests
     std::deque<Second> recent;  // one per second, the last kFineSeconds
     std::deque<Second> blocks;  // t = start of a kFineSeconds block, up to histogram_seconds
     std::deque<CompactSample> history;

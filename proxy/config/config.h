@@ -55,6 +55,12 @@ enum RetryOn : uint32_t {
   kRetryOnGatewayError = 1u << 1,  // 502, 503, 504
   kRetryOnConnectFailure = 1u << 2,
   kRetryOnReset = 1u << 3,
+  // gRPC statuses (Envoy's names), retried only when they arrive in a trailers-only response.
+  kRetryOnGrpcCancelled = 1u << 4,
+  kRetryOnGrpcDeadlineExceeded = 1u << 5,
+  kRetryOnGrpcInternal = 1u << 6,
+  kRetryOnGrpcResourceExhausted = 1u << 7,
+  kRetryOnGrpcUnavailable = 1u << 8,
 };
 
 struct RetryConfig {
@@ -71,7 +77,8 @@ struct FaultConfig {
   double delay_percent = 0;
   Duration delay{0};
   double abort_percent = 0;
-  uint32_t abort_status = 0;
+  uint32_t abort_status = 0;       // with abort_grpc_status: the HTTP status it stands for
+  int32_t abort_grpc_status = -1;  // 0..16: gRPC calls are aborted with it (trailers-only)
   bool enabled() const { return delay_percent > 0 || abort_percent > 0; }
 };
 

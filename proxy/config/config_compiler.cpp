@@ -10,6 +10,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "common/telemetry/grpc_status.h"
 #include "meshdeck/v1/discovery.pb.h"
 #include "proxy/policy/authorization.h"
 #include "proxy/tls/spiffe.h"
@@ -157,10 +158,21 @@ class Compiler {
           out.retry.retry_on |= kRetryOnConnectFailure;
         else if (on == "reset")
           out.retry.retry_on |= kRetryOnReset;
+        else if (on == "cancelled")
+          out.retry.retry_on |= kRetryOnGrpcCancelled;
+        else if (on == "deadline-exceeded")
+          out.retry.retry_on |= kRetryOnGrpcDeadlineExceeded;
+        else if (on == "internal")
+          out.retry.retry_on |= kRetryOnGrpcInternal;
+        else if (on == "resource-exhausted")
+          out.retry.retry_on |= kRetryOnGrpcResourceExhausted;
+        else if (on == "unavailable")
+          out.retry.retry_on |= kRetryOnGrpcUnavailable;
         else
           fail(fmt::format("{}.retry.retry_on[{}]", path, i),
                fmt::format("unknown condition \"{}\" (expected 5xx, gateway-error, "
-                           "connect-failure or reset)",
+                           "connect-failure, reset, cancelled, deadline-exceeded, internal, "
+                           "resource-exhausted or unavailable)",
                            on));
       }
       if (rp.attempts() > 0 && rp.retry_on_size() == 0)
@@ -182,10 +194,19 @@ class Compiler {
       out.fault.delay_percent = f.delay_percent();
       out.fault.abort_percent = f.abort_percent();
       out.fault.abort_status = f.abort_status();
+      if (f.has_abort_grpc_status()) {
+        if (f.abort_grpc_status() >= common::kGrpcStatusCount)
+          fail(path + ".fault.abort_grpc_status", "must be a gRPC status 0..16");
+        else
+          out.fault.abort_grpc_status = static_cast<int32_t>(f.abort_grpc_status());
+        // Callers that are not gRPC get the HTTP status it stands for.
+        if (f.abort_status() == 0)
+          out.fault.abort_status = common::grpcStatusHttpEquivalent(f.abort_grpc_status());
+      }
       if (nonNegative(path + ".fault.delay", f.delay())) out.fault.delay = toDuration(f.delay());
       if (!percent(f.delay_percent())) fail(path + ".fault.delay_percent", "must be within 0..100");
       if (!percent(f.abort_percent())) fail(path + ".fault.abort_percent", "must be within 0..100");
-      if (f.abort_percent() > 0 && (f.abort_status() < 200 || f.abort_status() > 599))
+      if (f.abort_percent() > 0 && (out.fault.abort_status < 200 || out.fault.abort_status > 599))
         fail(path + ".fault.abort_status", "must be an HTTP status 200..599");
     }
     if (r.has_mirror() && !r.mirror().cluster().empty()) {

@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "proxy/admission.h"
+#include "proxy/http/grpc.h"
 #include "proxy/http/headers.h"
 #include "proxy/mirror.h"
 #include "proxy/retry_state.h"
@@ -57,31 +58,6 @@ std::vector<ServerCodec::Header> h2Fields(const Fields& fields, size_t skip = 0)
     out.emplace_back(std::move(name), std::string(f.value()));
   }
   return out;
-}
-
-// The gRPC status of a response the proxy generates with HTTP status `status` (the gRPC
-// spec's HTTP mapping, with the proxy's own meanings of 429 and 504 as Envoy has them).
-unsigned grpcStatusOf(unsigned status) {
-  switch (status) {
-    case 400:
-    case 431:
-      return 13;  // INTERNAL
-    case 401:
-      return 16;  // UNAUTHENTICATED
-    case 403:
-      return 7;  // PERMISSION_DENIED
-    case 404:
-      return 12;  // UNIMPLEMENTED
-    case 429:
-      return 8;  // RESOURCE_EXHAUSTED
-    case 502:
-    case 503:
-      return 14;  // UNAVAILABLE
-    case 504:
-      return 4;  // DEADLINE_EXCEEDED
-    default:
-      return 2;  // UNKNOWN
-  }
 }
 
 }  // namespace
@@ -347,7 +323,11 @@ Awaitable<void> Connection::serveStream(std::shared_ptr<Connection> self,
   ex.listener = &session_.listener_config_;
   ex.start = host.now();
   st->body = host.takeRelayBuffer();
-  st->grpc = st->head[http::field::content_type].starts_with("application/grpc");
+  {
+    const auto ct = st->head[http::field::content_type];
+    st->grpc = isGrpcContentType({ct.data(), ct.size()});
+  }
+  ex.protocol = st->grpc ? Exchange::Protocol::kGrpc : Exchange::Protocol::kHttp2;
   try {
     if (st->too_large) {
       countRefusal(session_.listener_stats_, "header_list_too_large");
@@ -385,7 +365,8 @@ Awaitable<void> Connection::serveStream(std::shared_ptr<Connection> self,
             sendLocal(*st, verdict.status, error_code::kBadRequest, verdict.code);
             break;
           case Verdict::kLocal:
-            sendLocal(*st, verdict.status, verdict.code, verdict.detail.c_str());
+            sendLocal(*st, verdict.status, verdict.code, verdict.detail.c_str(),
+                      verdict.grpc_status);
             break;
           case Verdict::kAdmit:
             if (verdict.expect_continue && !st->end_stream) {
@@ -413,24 +394,29 @@ Awaitable<void> Connection::serveStream(std::shared_ptr<Connection> self,
   if (closing_ && handlers_ == 0) done_signal_.notify();
 }
 
-void Connection::sendLocal(Stream& st, unsigned status, const char* code, const char* detail) {
+void Connection::sendLocal(Stream& st, unsigned status, const char* code, const char* detail,
+                           int grpc_status) {
   Exchange& ex = st.ex;
   ex.status = status;
   ex.error_code = code;
-  if (st.closed) return;
   if (st.grpc) {
     // A gRPC caller gets a gRPC error: HTTP 200 with grpc-status and grpc-message in one
-    // trailers-only HEADERS frame. The exchange keeps the HTTP status it stands for, so the
-    // edge still counts the failure.
+    // trailers-only HEADERS frame. The exchange keeps the HTTP status it stands for (listener
+    // and route counters); the edge counts the call by its gRPC status.
+    const uint32_t gs =
+        grpc_status >= 0 ? static_cast<uint32_t>(grpc_status) : grpcStatusOfLocalReply(status);
+    ex.grpc_status = static_cast<uint8_t>(gs);
+    if (st.closed) return;
     std::vector<ServerCodec::Header> headers{
         {std::string(kErrorHeader), code},
         {"content-type", "application/grpc"},
-        {"grpc-status", std::to_string(grpcStatusOf(status))},
+        {"grpc-status", std::to_string(gs)},
         {"grpc-message", fmt::format("{} {}{}{}", status, code, *detail ? ": " : "", detail)}};
     codec_.respond(st.id, 200, headers, true);
     write_signal_.notify();
     return;
   }
+  if (st.closed) return;
   const std::string body = fmt::format("{} {}{}{}\n", status, code, *detail ? ": " : "", detail);
   std::vector<ServerCodec::Header> headers{{std::string(kErrorHeader), code},
                                            {"content-type", "text/plain"},
@@ -460,7 +446,12 @@ Awaitable<void> Connection::forward(Stream& st) {
     sendMirror(host, ex, st.body->data(), st.first.size);
 
   RetryState retry(ex.route->retry, replayable, ex.deadline);
+  // A gRPC call's grpc-timeout (admission kept only a valid one) tells the upstream the time
+  // left of the call's deadline, at each attempt.
+  const bool grpc_timeout = st.grpc && ex.deadline != Exchange::TimePoint::max() &&
+                            ex.head.find("grpc-timeout") != ex.head.end();
   for (;;) {
+    if (grpc_timeout) ex.head.set("grpc-timeout", formatGrpcTimeout(ex.deadline - host.now()));
     Attempt at;
     co_await runAttempt(host, st, st.wire, ex, st.first, retry.freshOnly(), at);
     if (st.closed || at.downstream_failed) co_return;  // reset by the client: nobody to answer
@@ -468,8 +459,14 @@ Awaitable<void> Connection::forward(Stream& st) {
       sendLocal(st, at.local_status, at.local_code);
       co_return;
     }
-    const AttemptOutcome outcome{at.failure, at.response ? at.response->get().result_int() : 0u,
-                                 at.reused};
+    AttemptOutcome outcome{at.failure, at.response ? at.response->get().result_int() : 0u,
+                           at.reused};
+    // A trailers-only gRPC answer (its status in the head, nothing relayed yet) may be retried
+    // by its status; one whose body or trailers follow never is.
+    if (st.grpc && at.response) {
+      if (const auto gs = headerGrpcStatus(at.response->get().base()))
+        outcome.grpc_status = static_cast<int>(*gs);
+    }
     RetryBudget* budget = at.cluster ? &at.cluster->retry_budget : nullptr;
     const auto decision = retry.next(outcome, budget, at.cluster ? at.cluster->active_requests : 0,
                                      host.now(), [&host] { return host.random(); });
@@ -521,6 +518,11 @@ Awaitable<void> Connection::relayResponse(Stream& st, Attempt& at) {
   for (const auto& [k, v] : ex.route->response_headers.add) fields.insert(k, v);
   const auto head_fields = static_cast<size_t>(std::distance(fields.begin(), fields.end()));
   const bool no_body = rp.is_done() || ex.is_head;
+  // A gRPC call's status: in a trailers-only response, in the head; else in the trailers below.
+  // Without one the call failed (finish() counts UNKNOWN, or the HTTP status's mapping).
+  if (st.grpc) {
+    if (const auto gs = headerGrpcStatus(fields)) ex.grpc_status = static_cast<uint8_t>(*gs);
+  }
   if (st.closed) co_return;
   codec_.respond(st.id, status, h2Fields(fields), no_body);
   write_signal_.notify();
@@ -546,6 +548,12 @@ Awaitable<void> Connection::relayResponse(Stream& st, Attempt& at) {
       // Trailers of a chunked upstream body follow the head's fields in the parser's fields.
       if (!more && rp.get().chunked()) {
         auto trailers = h2Fields(rp.get().base(), head_fields);
+        if (st.grpc) {
+          for (const auto& [name, value] : trailers)
+            if (name == "grpc-status")
+              ex.grpc_status =
+                  static_cast<uint8_t>(parseGrpcStatus(value).value_or(common::kGrpcUnknown));
+        }
         if (!trailers.empty()) codec_.sendTrailers(st.id, std::move(trailers));
       }
       codec_.queueData(st.id, st.body->data(), got, !more);

@@ -64,8 +64,10 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
   Awaitable<void> serveStream(std::shared_ptr<Connection> self, std::shared_ptr<Stream> st);
   Awaitable<void> forward(Stream& st);
   Awaitable<void> relayResponse(Stream& st, Attempt& at);
-  // Answers the stream with a response the proxy generates (as Session::sendLocal does).
-  void sendLocal(Stream& st, unsigned status, const char* code, const char* detail = "");
+  // Answers the stream with a response the proxy generates (as Session::sendLocal does); a
+  // gRPC call gets a trailers-only gRPC error, of `grpc_status` when it is not -1.
+  void sendLocal(Stream& st, unsigned status, const char* code, const char* detail = "",
+                 int grpc_status = -1);
   Executor executor();
 
   // Events

@@ -412,13 +412,15 @@ void fillTelemetryReport(const EdgeMap& edges, const std::string& proxy_id, uint
     k->set_destination_service(id.destination_service);
     k->set_destination_version(id.destination_version);
     k->set_route(id.route);
-    k->set_protocol("http/1.1");
+    k->set_protocol(id.protocol == 2 ? "grpc" : id.protocol == 1 ? "h2" : "http/1.1");
     e->set_side(id.client_side ? v1::CLIENT : v1::SERVER);
 #define MESHDECK_SET_(member, ...) e->set_##member(d.member);
     MESHDECK_EDGE_COUNTERS(MESHDECK_SET_)
     MESHDECK_EDGE_PROXY_COUNTERS(MESHDECK_SET_)
 #undef MESHDECK_SET_
     for (const auto& [code, n] : d.responses_by_code) (*e->mutable_responses_by_code())[code] = n;
+    for (uint32_t s = 0; s < d.grpc_statuses.size(); ++s)
+      if (d.grpc_statuses[s]) (*e->mutable_grpc_statuses())[s] = d.grpc_statuses[s];
     AuthzCounterMap authz = d.authz;
     d.authz_slots.addTo(authz);
     for (const auto& [rule, n] : authz) {

@@ -4,7 +4,7 @@
 
 namespace meshdeck::proxy {
 
-bool isRetriable(uint32_t retry_on, AttemptFailure failure, unsigned status) {
+bool isRetriable(uint32_t retry_on, AttemptFailure failure, unsigned status, int grpc_status) {
   switch (failure) {
     case AttemptFailure::kConnectFailure:
       return (retry_on & (kRetryOnConnectFailure | kRetryOn5xx)) != 0;
@@ -13,6 +13,25 @@ bool isRetriable(uint32_t retry_on, AttemptFailure failure, unsigned status) {
     case AttemptFailure::kTimeout:
       return (retry_on & (kRetryOn5xx | kRetryOnGatewayError)) != 0;
     case AttemptFailure::kNone:
+      switch (grpc_status) {
+        case 1:
+          if (retry_on & kRetryOnGrpcCancelled) return true;
+          break;
+        case 4:
+          if (retry_on & kRetryOnGrpcDeadlineExceeded) return true;
+          break;
+        case 8:
+          if (retry_on & kRetryOnGrpcResourceExhausted) return true;
+          break;
+        case 13:
+          if (retry_on & kRetryOnGrpcInternal) return true;
+          break;
+        case 14:
+          if (retry_on & kRetryOnGrpcUnavailable) return true;
+          break;
+        default:
+          break;
+      }
       if (status >= 500 && (retry_on & kRetryOn5xx)) return true;
       return (status == 502 || status == 503 || status == 504) && (retry_on & kRetryOnGatewayError);
   }

@@ -10,8 +10,10 @@ namespace meshdeck::proxy {
 enum class AttemptFailure { kNone, kConnectFailure, kReset, kTimeout };
 
 // Whether an attempt that ended with `failure` (or, when kNone, with HTTP `status`) may be
-// retried under `retry_on` (RetryOn bits). A per-try timeout counts as a 504.
-bool isRetriable(uint32_t retry_on, AttemptFailure failure, unsigned status);
+// retried under `retry_on` (RetryOn bits). A per-try timeout counts as a 504. `grpc_status`
+// (0..16, -1: none) is the status of a gRPC call's trailers-only response: retried when its
+// RetryOn bit (cancelled, deadline-exceeded, internal, resource-exhausted, unavailable) is set.
+bool isRetriable(uint32_t retry_on, AttemptFailure failure, unsigned status, int grpc_status = -1);
 
 // Exponential backoff with full jitter: a uniform value in [0, min(max, base × 2^(retry-1))],
 // retry counting from 1. `random` is a uniformly distributed 64-bit value.

@@ -20,7 +20,9 @@
 #include "common/located_error.h"
 #include "common/pki/pki.h"
 #include "common/telemetry/counter_fields.h"
+#include "common/telemetry/grpc_status.h"
 #include "controlplane/api/edge_transport.h"
+#include "controlplane/api/types.h"
 
 namespace meshdeck::tools {
 namespace v1 = meshdeck::v1;
@@ -146,7 +148,9 @@ std::vector<std::string> edgeTableColumns(bool wide) {
   std::vector<std::string> columns{"SOURCE", "DESTINATION", "RPS", "SUCCESS", "P50", "P90", "P99"};
   for (const auto& f : common::kEdgeCounters)
     if (shown(f, wide)) columns.emplace_back(f.column);
-  columns.insert(columns.end(), {"SPLIT", "TRANSPORT", "POLICIES"});
+  columns.insert(columns.end(), {"SPLIT", "TRANSPORT"});
+  if (wide) columns.insert(columns.end(), {"PROTOCOL", "GRPC"});
+  columns.emplace_back("POLICIES");
   return columns;
 }
 
@@ -166,7 +170,17 @@ std::string edgeTable(const v1::GraphSnapshot& g, bool wide) {
     size_t i = 0;
     MESHDECK_EDGE_COUNTERS(MESHDECK_CELL_)
 #undef MESHDECK_CELL_
-    row.insert(row.end(), {split(e), transport(m), join(e.policies())});
+    row.insert(row.end(), {split(e), transport(m)});
+    if (wide) {
+      // The edge's protocols, and its three most frequent gRPC statuses ("OK=97,UNAVAILABLE=3").
+      common::GrpcStatusCounts grpc{};
+      for (const auto& [code, n] : m.grpc_statuses())
+        if (code < grpc.size()) grpc[code] = n;
+      const std::string statuses = cp::grpcStatusSummary(grpc);
+      row.push_back(e.protocol().empty() ? "-" : e.protocol());
+      row.push_back(statuses.empty() ? "-" : statuses);
+    }
+    row.push_back(join(e.policies()));
     t.add(std::move(row));
   }
   return t.str();

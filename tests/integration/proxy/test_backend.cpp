@@ -156,9 +156,36 @@ void TestBackend::serve(tcp::socket socket) {
       writeAll(socket, head);
       if (req.method() != http::verb::head) writeAll(socket, text);
     };
+    // gRPC-shaped answers (content-type application/grpc): trailers-only, or a chunked body
+    // with the status in its trailer section.
+    auto grpcTrailersOnly = [&](unsigned code) {
+      reply(200, "",
+            "Content-Type: application/grpc\r\ngrpc-status: " + std::to_string(code) +
+                "\r\ngrpc-message: from " + name_ + "\r\n");
+    };
+    auto grpcWithTrailer = [&](const std::string& trailer) {
+      std::string text =
+          "HTTP/1.1 200 OK\r\nContent-Type: application/grpc\r\n"
+          "Transfer-Encoding: chunked\r\n";
+      if (!keep) text += "Connection: close\r\n";
+      text += "\r\n5\r\n" + std::string(5, '\0') + "\r\n0\r\n" + trailer + "\r\n";
+      writeAll(socket, std::string_view(text.data(), text.size()));
+    };
     if (always_fail || fail_next > 0) {
       if (fail_next > 0) --fail_next;
       reply(503, "failing\n");
+    } else if (path.rfind("/grpc/", 0) == 0 && grpc_fail_next > 0) {
+      --grpc_fail_next;
+      grpcTrailersOnly(14);  // UNAVAILABLE
+    } else if (path.rfind("/grpc/status/", 0) == 0) {
+      grpcTrailersOnly(static_cast<unsigned>(std::stoi(path.substr(13))));
+    } else if (path.rfind("/grpc/trailer/", 0) == 0) {
+      grpcWithTrailer("grpc-status: " + path.substr(14) + "\r\n");
+    } else if (path == "/grpc/missing") {
+      grpcWithTrailer("");
+    } else if (path == "/grpc/slow") {
+      std::this_thread::sleep_for(std::chrono::milliseconds(queryNumber(target, "ms", 100)));
+      grpcWithTrailer("grpc-status: 0\r\n");
     } else if (path.rfind("/path/", 0) == 0) {
       reply(200, target);
     } else if (path == "/bad-framing") {

@@ -25,7 +25,13 @@ namespace meshdeck::proxy::testing {
 //   /bad-framing     a response with Content-Length and Transfer-Encoding: chunked
 //   /bad-te          a response with Transfer-Encoding: gzip
 //   /bad-te-lines    a response with Transfer-Encoding: identity and a second line chunked
-// Knobs: fail_next (answer 503 to that many requests), reset_next (close abruptly instead).
+// gRPC-shaped (content-type application/grpc, a 5-byte empty message where there is a body):
+//   /grpc/status/N   trailers-only: grpc-status N in the head, no body
+//   /grpc/trailer/N  chunked body, grpc-status N in the trailer section
+//   /grpc/missing    chunked body, no grpc-status at all
+//   /grpc/slow?ms=N  answers (grpc-status 0 in the trailers) after N ms
+// Knobs: fail_next (answer 503 to that many requests), reset_next (close abruptly instead),
+// grpc_fail_next (answer that many /grpc/ requests trailers-only UNAVAILABLE).
 class TestBackend {
  public:
   explicit TestBackend(std::string name);
@@ -37,6 +43,7 @@ class TestBackend {
   std::atomic<int> fail_next{0};
   std::atomic<bool> always_fail{false};
   std::atomic<int> reset_next{0};
+  std::atomic<int> grpc_fail_next{0};
   std::atomic<uint64_t> requests{0};
   std::string lastHeaders();
   // Every request target received, in order.

@@ -73,6 +73,39 @@ class CounterFieldsSnapshotReaderTest : public QObject {
     QVERIFY2(ui::parseSnapshotJson(QJsonDocument(root).toJson(), &doc, &error), qPrintable(error));
     check(doc.graph.edges[0].metrics, "camelCase edge");
   }
+
+  // gRPC statuses (by name in the snapshot file, by code in protobuf JSON) and the edge's
+  // protocol read back; unknown status keys are ignored, not fatal.
+  void readsGrpcStatusesAndProtocol() {
+    cp::GraphSnapshot g;
+    cp::ServiceEdge e;
+    e.source = "checkout";
+    e.destination = "payments";
+    e.protocol = "grpc";
+    e.metrics.requests = 100;
+    e.metrics.grpc_statuses[0] = 97;
+    e.metrics.grpc_statuses[4] = 3;
+    g.edges.push_back(e);
+    const QByteArray written = QByteArray::fromStdString(cp::snapshotToJson(g, {}, "test"));
+    ui::SnapshotDocument doc;
+    QString error;
+    QVERIFY2(ui::parseSnapshotJson(written, &doc, &error), qPrintable(error));
+    QCOMPARE(doc.graph.edges.at(0).protocol, std::string("grpc"));
+    QVERIFY(doc.graph.edges.at(0).metrics.grpc_statuses == e.metrics.grpc_statuses);
+
+    QJsonObject root = QJsonDocument::fromJson(written).object();
+    QJsonArray edges = root["edges"].toArray();
+    QJsonObject edge = edges[0].toObject();
+    QJsonObject metrics = edge["metrics"].toObject();
+    metrics.remove("grpc_statuses");
+    metrics["grpcStatuses"] =
+        QJsonObject{{"0", "97"}, {"4", "3"}, {"99", "5"}, {"NOT_A_STATUS", 7}, {"-1", 2}};
+    edge["metrics"] = metrics;
+    edges[0] = edge;
+    root["edges"] = edges;
+    QVERIFY2(ui::parseSnapshotJson(QJsonDocument(root).toJson(), &doc, &error), qPrintable(error));
+    QVERIFY(doc.graph.edges.at(0).metrics.grpc_statuses == e.metrics.grpc_statuses);
+  }
 };
 
 QTEST_GUILESS_MAIN(CounterFieldsSnapshotReaderTest)

@@ -177,6 +177,97 @@ class CounterFieldsTest : public QObject {
     checkEdgeCounters(cp::fromProto(wire), "management proto");
   }
 
+  // gRPC statuses and the edge's protocol come through the same layers: proxy merge, telemetry
+  // proto, the control plane's check and aggregator, the management proto, the snapshot JSON
+  // and meshdeckctl's wide table.
+  void grpcStatusesThroughEveryLayer() {
+    proxy::EdgeDelta a, b;
+    a.requests = 60;
+    a.grpc_statuses[0] = 57;
+    a.grpc_statuses[14] = 3;
+    a.responses_by_code[200] = 57;
+    a.responses_by_code[503] = 3;
+    b.requests = 40;
+    b.grpc_statuses[0] = 40;
+    b.responses_by_code[200] = 40;
+    a.merge(b);
+    QCOMPARE(a.grpc_statuses[0], uint64_t{97});
+    proxy::EdgeId grpc_id;
+    grpc_id.source_service = "checkout";
+    grpc_id.destination_service = "payments";
+    grpc_id.client_side = true;
+    grpc_id.protocol = 2;  // Exchange::Protocol::kGrpc
+    proxy::EdgeId http_id = grpc_id;
+    http_id.protocol = 0;
+    proxy::EdgeDelta plain;
+    plain.requests = 5;
+    plain.responses_by_code[200] = 5;
+    proxy::EdgeMap edges;
+    edges.emplace(grpc_id, a);
+    edges.emplace(http_id, plain);
+    v1::TelemetryReport report;
+    proxy::fillTelemetryReport(edges, "checkout-1", 1, 1000, &report);
+    QCOMPARE(report.edges_size(), 2);
+    common::SimulatedTimeSource clock;
+    cp::TelemetryAggregator aggregator(clock, 60, 60);
+    for (const auto& e : report.edges()) {
+      if (e.key().protocol() == "grpc") {
+        QCOMPARE(e.grpc_statuses().at(0), uint64_t{97});
+        QCOMPARE(e.grpc_statuses().at(14), uint64_t{3});
+        QCOMPARE(e.grpc_statuses().size(), size_t{2});  // zeros are not sent
+      } else {
+        QCOMPARE(e.key().protocol(), std::string("http/1.1"));
+        QVERIFY(e.grpc_statuses().empty());
+      }
+      cp::EdgeReport received;
+      std::string error;
+      QVERIFY2(cp::edgeReportFromProto(e, &received, &error), error.c_str());
+      QVERIFY(aggregator.ingest(received));
+    }
+    const auto window = aggregator.edges(10);
+    QCOMPARE(window.size(), size_t{1});
+    QCOMPARE(window[0].protocol, std::string("http1,grpc"));
+    QCOMPARE(window[0].metrics.grpc_statuses[0], uint64_t{97});
+    QCOMPARE(window[0].metrics.grpc_statuses[14], uint64_t{3});
+    QCOMPARE(window[0].metrics.success_rate, 1.0 - 3.0 / 105.0);
+
+    cp::GraphSnapshot g;
+    g.edges = window;
+    v1::GraphSnapshot wire;
+    cp::toProto(g, &wire);
+    QCOMPARE(wire.edges(0).protocol(), std::string("http1,grpc"));
+    QCOMPARE(wire.edges(0).metrics().grpc_statuses().at(14), uint64_t{3});
+    const auto back = cp::fromProto(wire);
+    QVERIFY(back.edges[0].metrics.grpc_statuses == window[0].metrics.grpc_statuses);
+
+    const auto doc = boost::json::parse(cp::snapshotToJson(g, {}, "test"));
+    const auto& edge = doc.at("edges").at(0).as_object();
+    QCOMPARE(boost::json::value_to<std::string>(edge.at("protocol")), std::string("http1,grpc"));
+    const auto& statuses = edge.at("metrics").at("grpc_statuses").as_object();
+    QCOMPARE(statuses.size(), size_t{2});
+    QCOMPARE(boost::json::value_to<uint64_t>(statuses.at("OK")), uint64_t{97});
+    QCOMPARE(boost::json::value_to<uint64_t>(statuses.at("UNAVAILABLE")), uint64_t{3});
+
+    const auto columns = tools::edgeTableColumns(true);
+    std::istringstream table(tools::edgeTable(wire, true));
+    std::string header, row;
+    std::getline(table, header);
+    std::getline(table, row);
+    std::vector<std::string> heads, cells;
+    for (std::istringstream s(header); s >> header;) heads.push_back(header);
+    for (std::istringstream s(row); s >> row;) cells.push_back(row);
+    QCOMPARE(heads, columns);
+    QCOMPARE(cells.size(), heads.size());
+    const auto at = [&](const char* column) {
+      return cells[size_t(std::find(heads.begin(), heads.end(), column) - heads.begin())];
+    };
+    QCOMPARE(at("PROTOCOL"), std::string("http1,grpc"));
+    QCOMPARE(at("GRPC"), std::string("OK=97,UNAVAILABLE=3"));
+    // The default table stays as it was.
+    const auto narrow = tools::edgeTableColumns(false);
+    QCOMPARE(std::count(narrow.begin(), narrow.end(), "GRPC"), 0);
+  }
+
   // Snapshot JSON writes every counter under its name; meshdeckctl shows every one in -o wide.
   void edgeCountersInSnapshotJsonAndColumns() {
     cp::GraphSnapshot g;

@@ -242,6 +242,53 @@ spec:
     yaml.replace(yaml.find("5xx,connect-failure"), 19, "5xx,sometimes");
     expectOneError(yaml, 17, 59, "spec.http[0].retries.retryOn", "\"sometimes\" is not a retry");
   }
+  void parsesGrpcRetryConditionsAndAbortStatus() {
+    for (const auto& [text, code] :
+         {std::pair{"grpcStatus: UNAVAILABLE", 14u}, std::pair{"grpcStatus: deadline_exceeded", 4u},
+          std::pair{"grpcStatus: 8", 8u}}) {
+      std::string yaml = kCanary;
+      yaml.replace(yaml.find("httpStatus: 503"), 15, text);
+      yaml.replace(yaml.find("5xx,connect-failure"), 19,
+                   "unavailable, resource-exhausted,cancelled,deadline-exceeded,internal");
+      std::vector<LocatedError> errors;
+      auto policies = parsePolicies(yaml, "p.yaml", &errors);
+      QVERIFY2(errors.empty(), errors.empty() ? "" : errors[0].toString().c_str());
+      const auto& tr = std::get<TrafficRouteSpec>(policies.at(0).spec);
+      QCOMPARE(tr.http[1].fault->abort_grpc_status, std::optional<uint32_t>(code));
+      QCOMPARE(tr.http[1].fault->abort_status, 0u);
+      QCOMPARE(tr.http[0].retries->retry_on,
+               (std::vector<std::string>{"unavailable", "resource-exhausted", "cancelled",
+                                         "deadline-exceeded", "internal"}));
+    }
+  }
+  void reportsBadGrpcAbortStatusAndRetryCondition() {
+    const auto withAbort = [](const std::string& abort) {
+      std::string yaml = kCanary;
+      yaml.replace(yaml.find("httpStatus: 503"), 15, abort);
+      return yaml;
+    };
+    expectOneError(withAbort("grpcStatus: NOPE"), 25, 42, "spec.http[1].fault.abort.grpcStatus",
+                   "\"NOPE\" is not a gRPC status");
+    expectOneError(withAbort("grpcStatus: 17"), 25, 42, "spec.http[1].fault.abort.grpcStatus",
+                   "is not a gRPC status");
+    expectOneError(withAbort("grpcStatus: 99999999999999999999"), 25, 42,
+                   "spec.http[1].fault.abort.grpcStatus", "is not a gRPC status");
+    expectOneError(withAbort("grpcStatus: \"1 4\""), 25, 42, "spec.http[1].fault.abort.grpcStatus",
+                   "is not a gRPC status");
+    expectOneError(withAbort("grpcStatus: OK"), 25, 42, "spec.http[1].fault.abort.grpcStatus",
+                   "OK is not an abort status");
+    expectOneError(withAbort("grpcStatus: [14]"), 25, 42, "spec.http[1].fault.abort.grpcStatus",
+                   "must be a string");
+    expectOneError(withAbort("httpStatus: 503, grpcStatus: UNAVAILABLE"), 25, 59,
+                   "spec.http[1].fault.abort.grpcStatus", "not both");
+    std::string yaml = kCanary;
+    yaml.replace(yaml.find(", httpStatus: 503"), 17, "");
+    expectOneError(yaml, 25, 14, "spec.http[1].fault.abort", "set httpStatus or grpcStatus");
+    yaml = kCanary;
+    yaml.replace(yaml.find("5xx,connect-failure"), 19, "5xx,UNAVAILABLE");
+    expectOneError(yaml, 17, 59, "spec.http[0].retries.retryOn",
+                   "\"UNAVAILABLE\" is not a retry condition");
+  }
   void reportsBadRegexAndMethod() {
     std::string yaml = kCanary;
     yaml.replace(yaml.find("{prefix: /api}"), 14, "{regex: \"(\"}");

@@ -137,6 +137,50 @@ class ProtoConvertTest : public QObject {
     QCOMPARE(error, std::string("authorization count without rule"));
   }
 
+  // gRPC statuses and the protocol of a report are read, out-of-range statuses refused; a graph
+  // keeps them through the management API.
+  void grpcStatusesAndProtocolAreReadAndChecked() {
+    v1::EdgeStats e;
+    e.mutable_key()->set_destination_service("payments");
+    e.mutable_key()->set_protocol("grpc");
+    e.set_side(v1::CLIENT);
+    (*e.mutable_grpc_statuses())[0] = 97;
+    (*e.mutable_grpc_statuses())[14] = 3;
+    EdgeReport report;
+    std::string error;
+    QVERIFY2(edgeReportFromProto(e, &report, &error), error.c_str());
+    QCOMPARE(report.grpc_statuses[0], uint64_t{97});
+    QCOMPARE(report.grpc_statuses[14], uint64_t{3});
+    QCOMPARE(report.protocol, kProtocolGrpc);
+    e.mutable_key()->set_protocol("h2");
+    QVERIFY(edgeReportFromProto(e, &report, &error));
+    QCOMPARE(report.protocol, kProtocolHttp2);
+    e.mutable_key()->set_protocol("carrier-pigeon");
+    QVERIFY(edgeReportFromProto(e, &report, &error));
+    QCOMPARE(report.protocol, uint8_t{0});
+    (*e.mutable_grpc_statuses())[17] = 1;
+    QVERIFY(!edgeReportFromProto(e, &report, &error));
+    QCOMPARE(error, std::string("gRPC status 17 out of range"));
+
+    GraphSnapshot g;
+    ServiceEdge edge;
+    edge.source = "checkout";
+    edge.destination = "payments";
+    edge.protocol = "http1,grpc";
+    edge.metrics.grpc_statuses[0] = 97;
+    edge.metrics.grpc_statuses[14] = 3;
+    g.edges.push_back(edge);
+    v1::GraphSnapshot wire;
+    toProto(g, &wire);
+    const auto back = fromProto(wire);
+    QCOMPARE(back.edges.at(0).protocol, std::string("http1,grpc"));
+    QVERIFY(back.edges.at(0).metrics.grpc_statuses == edge.metrics.grpc_statuses);
+    QCOMPARE(grpcStatusSummary(back.edges.at(0).metrics.grpc_statuses),
+             std::string("OK=97,UNAVAILABLE=3"));
+    QCOMPARE(protocolNames(kProtocolGrpc | kProtocolHttp1), std::string("http1,grpc"));
+    QCOMPARE(protocolNames(0), std::string());
+  }
+
   // A proxy's reported certificate (TelemetryReport.certificate) is checked, recorded in the
   // registry for that proxy, and listed while the proxy is connected; a bad one is counted and
   // ignored while the report's edges still count.

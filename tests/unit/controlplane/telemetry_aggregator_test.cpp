@@ -73,6 +73,41 @@ class TelemetryAggregatorTest : public QObject {
     QCOMPARE(SparseHistogram{}.percentile(50), 0.0);
   }
 
+  // gRPC calls: counted by status over the window, their server errors (by the HTTP status
+  // they stand for) in the success rate, and the edge's protocols remembered.
+  void grpcStatusesAndProtocols() {
+    common::SimulatedTimeSource clock;
+    TelemetryAggregator agg(clock, 3600, 60);
+    for (int s = 0; s < 3; ++s) {
+      EdgeReport r = report("checkout", "payments", 0, 0, 1'000'000);
+      r.protocol = kProtocolGrpc;
+      r.requests = 100;
+      r.grpc_statuses[0] = 90;  // OK: 200
+      r.grpc_statuses[14] = 6;  // UNAVAILABLE: 503
+      r.grpc_statuses[5] = 4;   // NOT_FOUND: 404, a client error
+      r.responses_by_class[1] = 90;
+      r.responses_by_class[4] = 6;
+      r.responses_by_class[3] = 4;
+      agg.ingest(r);
+      clock.advance(1s);
+    }
+    EdgeReport plain = report("checkout", "payments", 10, 0, 1'000'000);
+    plain.protocol = kProtocolHttp1;
+    agg.ingest(plain);
+    const auto edges = agg.edges(10);
+    QCOMPARE(edges.size(), size_t(1));
+    const auto& m = edges[0].metrics;
+    QCOMPARE(m.grpc_statuses[0], uint64_t{270});
+    QCOMPARE(m.grpc_statuses[14], uint64_t{18});
+    QCOMPARE(m.grpc_statuses[5], uint64_t{12});
+    QCOMPARE(m.success_rate, 1.0 - 18.0 / 310.0);
+    QCOMPARE(edges[0].protocol, std::string("http1,grpc"));
+    // Past the fine window the counts live on in the ten-second blocks.
+    clock.advance(15s);
+    QCOMPARE(agg.edges(60)[0].metrics.grpc_statuses[14], uint64_t{18});
+    QCOMPARE(agg.edges(60)[0].protocol, std::string("http1,grpc"));
+  }
+
   void windowsRatesAndPercentiles() {
     common::SimulatedTimeSource clock;
     TelemetryAggregator agg(clock, 3600, 60);

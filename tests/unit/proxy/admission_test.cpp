@@ -54,6 +54,10 @@ route_tables:
             match: {path_prefix: /delay}
             fault: {delay_percent: 100, delay: 2s}
             destinations: [{cluster: "reviews|v2"}]
+          - name: ratings-grpc-abort
+            match: {path_prefix: /grpc-abort}
+            fault: {abort_percent: 100, abort_grpc_status: 8}
+            destinations: [{cluster: "reviews|v1"}]
   - name: inbound
     virtual_hosts:
       - name: local
@@ -300,6 +304,60 @@ class AdmissionTest : public QObject {
     QVERIFY(!ex2.fault);
     QVERIFY(ex2.destination);
     QCOMPARE(f.services.draws_taken, size_t(5));
+  }
+
+  // A fault with a gRPC status: the verdict carries it (gRPC callers get it trailers-only), and
+  // its HTTP status is the one that status stands for (RESOURCE_EXHAUSTED: 429).
+  void faultAbortsWithAGrpcStatus() {
+    Fixture f;
+    auto ex = f.exchange("outbound");
+    auto req = get("ratings", "/grpc-abort");
+    const auto v = admit(req, noBody(), kPlainPeer, ex, f.services);
+    QCOMPARE(v.kind, Verdict::kLocal);
+    QCOMPARE(v.status, 429u);
+    QCOMPARE(v.grpc_status, 8);
+    QVERIFY(ex.fault);
+    // A fault with an HTTP status only leaves the gRPC status to the status's mapping.
+    f.services.draws = {0, 0};
+    auto ex2 = f.exchange("outbound");
+    auto req2 = get("ratings", "/abort");
+    QCOMPARE(admit(req2, noBody(), kPlainPeer, ex2, f.services).grpc_status, -1);
+  }
+
+  // grpc-timeout: the earlier of it and the route's timeout (2 s) is the call's deadline; a
+  // malformed one is counted and not passed on; a request that is not gRPC keeps its header
+  // as it is and the route's deadline.
+  void grpcTimeoutCapsTheDeadline() {
+    using namespace std::chrono_literals;
+    Fixture f;
+    const auto call = [&](const char* timeout, Exchange::Protocol protocol) {
+      auto ex = f.exchange("outbound");
+      ex.protocol = protocol;
+      auto req = get("reviews", "/api/x");
+      req.set(http::field::content_type, "application/grpc");
+      req.set("grpc-timeout", timeout);
+      const auto v = admit(req, noBody(), kPlainPeer, ex, f.services);
+      [&] { QCOMPARE(v.kind, Verdict::kAdmit); }();
+      return ex;
+    };
+    auto ex = call("500m", Exchange::Protocol::kGrpc);
+    QCOMPARE(ex.deadline - ex.start, Duration(500ms));
+    QCOMPARE(std::string(ex.head["grpc-timeout"]), std::string("500m"));
+    ex = call("10S", Exchange::Protocol::kGrpc);
+    QCOMPARE(ex.deadline - ex.start, Duration(2s));
+    QCOMPARE(f.services.stats().grpc_timeout_malformed, uint64_t{0});
+    for (const char* bad : {"1x", "", "123456789m", "-5S", "5 S"}) {
+      ex = call(bad, Exchange::Protocol::kGrpc);
+      QCOMPARE(ex.deadline - ex.start, Duration(2s));
+      QVERIFY(ex.head.find("grpc-timeout") == ex.head.end());
+    }
+    QCOMPARE(f.services.stats().grpc_timeout_malformed, uint64_t{5});
+    ex = call("500m", Exchange::Protocol::kHttp2);
+    QCOMPARE(ex.deadline - ex.start, Duration(2s));
+    QCOMPARE(std::string(ex.head["grpc-timeout"]), std::string("500m"));
+    ex = call("1x", Exchange::Protocol::kHttp1);
+    QCOMPARE(std::string(ex.head["grpc-timeout"]), std::string("1x"));
+    QCOMPARE(f.services.stats().grpc_timeout_malformed, uint64_t{5});
   }
 
   void faultDelaysThenPreparesTheRequest() {
