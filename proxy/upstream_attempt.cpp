@@ -376,6 +376,12 @@ Awaitable<ConnectOutcome> connectUpstream(SessionHost& host, UpstreamConnection&
     co_return ConnectOutcome::kTlsFailed;
   }
   conn.stream.startTls(contexts->client());
+  if (cc.http2()) {
+    // The HTTP/2 the connection will speak is offered by ALPN too (a peer proxy serves HTTP/2
+    // by the preface either way).
+    static constexpr unsigned char kH2[] = {2, 'h', '2'};
+    SSL_set_alpn_protos(conn.stream.ssl(), kH2, sizeof kH2);
+  }
   host.tlsSessions().prepare(conn.stream.ssl(), conn.address, contexts->generation());
   auto [hec] = co_await conn.stream.async_handshake(asio::ssl::stream_base::client, kNoThrow);
   if (hec) {
