@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <boost/beast/core/string.hpp>
+#include <boost/beast/http/rfc7230.hpp>
 #include <boost/url/parse.hpp>
 #include <cassert>
 #include <cctype>
@@ -224,6 +225,8 @@ Verdict prepareUpstreamRequest(RequestHeader& req, const CodecFraming& codec, co
   head = std::move(req);
   // An HTTP/2 upgrade is never passed on (the backend would switch protocols under us).
   if (ex.framing.h2c && !removeH2c(head)) ex.upgrade = false;
+  for (auto te : http::token_list{head[http::field::te]})
+    if (beast::iequals(te, "trailers")) ex.te_trailers = true;
   removeHopByHopHeaders(head, ex.upgrade);
   head.erase(http::field::expect);
   head.version(11);

@@ -14,6 +14,10 @@
 
 namespace meshdeck::proxy {
 
+namespace h2 {
+class ClientConnection;
+}
+
 // Runtime state of one cluster on one worker: balancer, outlier detector, circuit breaker
 // counters, retry budget, the idle-pool key of each endpoint. Rebuilt when the cluster's config
 // changes; kept (with its counters) when a config push leaves it as it was.
@@ -25,6 +29,9 @@ struct ClusterRuntime {
   RetryBudget retry_budget;
   std::vector<EndpointView> endpoints;
   std::vector<std::string> pool_keys;  // poolKey() of each endpoint, made once
+  // The multiplexed connections of each endpoint of an HTTP/2 or gRPC cluster on this worker
+  // (proxy/http2/h2_upstream.h); closed ones are dropped when the next attempt looks.
+  std::vector<std::vector<std::shared_ptr<h2::ClientConnection>>> h2_connections;
   std::shared_ptr<ClusterCounters> counters = std::make_shared<ClusterCounters>();
   uint32_t active_requests = 0;
   uint32_t pending_requests = 0;

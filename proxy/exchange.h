@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -13,6 +15,10 @@
 #include "proxy/policy/authorization.h"
 
 namespace meshdeck::proxy {
+
+namespace h2 {
+class UpstreamStream;
+}
 
 // Short reason codes of responses the proxy generates itself, sent as `x-meshdeck-error`.
 namespace error_code {
@@ -55,6 +61,7 @@ struct Exchange {
   bool is_head = false;
   Framing framing;  // of the request: how its body is read and framed upstream
   bool upgrade = false;
+  bool te_trailers = false;                    // the client sent `te: trailers` (it reads trailers)
   std::string source_service, source_version;  // telemetry source of the request
   const VirtualHostConfig* vhost = nullptr;
   const RouteConfig* route = nullptr;
@@ -114,6 +121,18 @@ class Downstream {
   virtual Awaitable<BodyPiece> readBody(Exchange& ex) = 0;
   // Passes an interim response (1xx other than 100 and 101) on to the client.
   virtual Awaitable<void> sendInterim(Exchange& ex, const ResponseHeader& interim) = 0;
+  // Whether readBody() may run while the response is being relayed (an HTTP/2 stream): an
+  // HTTP/2 upstream attempt then sends the rest of the body from a pump of its own, so that a
+  // bidirectional stream works. An HTTP/1.1 connection reads and writes one thing at a time.
+  virtual bool concurrentBody() const { return false; }
+  // The client gave the request up (an HTTP/2 stream reset).
+  virtual bool cancelled() const { return false; }
+  // Set by an HTTP/2 upstream attempt while it waits: called when the client gives the
+  // request up, so the upstream stream is reset too (cancellation reaches the server).
+  std::function<void()> on_cancel;
+  // The HTTP/2 upstream stream whose request body pump (concurrentBody()) may still run: the
+  // downstream waits for it (UpstreamStream::pumping, pump_done) before the exchange ends.
+  std::shared_ptr<h2::UpstreamStream> pump;
 };
 
 }  // namespace meshdeck::proxy

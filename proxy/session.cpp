@@ -24,6 +24,7 @@
 #include "proxy/http/grpc.h"
 #include "proxy/http/headers.h"
 #include "proxy/http2/h2_connection.h"
+#include "proxy/http2/h2_upstream.h"
 #include "proxy/mirror.h"
 #include "proxy/retry_state.h"
 #include "proxy/tls/spiffe.h"
@@ -351,8 +352,7 @@ Awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex) {
       co_return at.malformed ? co_await refuseMalformed(ex.version, 400, at.malformed, &ex) : false;
     if (at.local_code)
       co_return co_await sendLocal(ex, at.local_status, at.local_code, parser.is_done());
-    const AttemptOutcome outcome{at.failure, at.response ? at.response->get().result_int() : 0u,
-                                 at.reused};
+    const AttemptOutcome outcome{at.failure, at.status(), at.reused};
     RetryBudget* budget = at.cluster ? &at.cluster->retry_budget : nullptr;
     const auto decision = retry.next(outcome, budget, at.cluster ? at.cluster->active_requests : 0,
                                      host_.now(), [this] { return host_.random(); });
@@ -541,7 +541,88 @@ Awaitable<bool> Session::sendLocal(Exchange& ex, unsigned status, const char* co
   co_return keep_alive && !ec;
 }
 
+Awaitable<bool> Session::relayH2Response(RequestParser& parser, Exchange& ex, Attempt& at) {
+  auto& up = *at.h2;
+  const unsigned status = up.status();
+  ex.status = status;
+  http::response<http::empty_body, Fields> out;
+  out.result(status);
+  out.version(ex.version);
+  for (const auto& [k, v] : up.headers()) out.insert(k, v);
+  removeHopByHopHeaders(out, false);
+  for (const auto& name : ex.route->response_headers.remove) out.erase(name);
+  for (const auto& [k, v] : ex.route->response_headers.set) out.set(k, v);
+  for (const auto& [k, v] : ex.route->response_headers.add) out.insert(k, v);
+  bool keep_alive = parser.keep_alive() && parser.is_done() && !host_.draining();
+  // HTTP/2 frames the body itself: the HTTP/1.1 client gets the content-length the upstream
+  // gave (nghttp2 checked the DATA frames against it), else a chunked body (HTTP/1.0: one
+  // delimited by the connection's end).
+  const bool bodiless_status = status == 204 || status == 304;
+  const bool no_body = up.headEnded() || ex.is_head || bodiless_status;
+  const bool has_length = out.count(http::field::content_length) > 0;
+  bool chunked = false;
+  if (!no_body && !has_length) {
+    if (ex.version == 11) {
+      out.set(http::field::transfer_encoding, "chunked");
+      chunked = true;
+    } else {
+      keep_alive = false;
+    }
+  } else if (no_body && !ex.is_head && !bodiless_status && !has_length) {
+    out.set(http::field::content_length, "0");
+  }
+  out.keep_alive(keep_alive);
+  wire_.clear();
+  appendHead(wire_.head(), out.base());
+  if (no_body) {
+    down_.expires_after(ex.listener->idle_timeout);
+    wire_.frame(nullptr, 0, false, false);
+    auto [ec, n] = co_await asio::async_write(down_, wire_.buffers(), kNoThrow);
+    wire_.clear();
+    co_return keep_alive && !ec;
+  }
+  // Trailers go to a client that said it reads them (te: trailers), in the last chunk.
+  std::string trailer_section;
+  bool head_sent = false;
+  for (;;) {
+    bool last = false;
+    const long got = co_await up.read(body_->data(), body_->size(), &last,
+                                      host_.now() + ex.listener->idle_timeout);
+    if (got < 0) {
+      ++at.cluster->statsIn(host_.stats()).rq_reset;
+      if (!head_sent) co_return co_await sendLocal(ex, 502, error_code::kUpstreamReset, false);
+      co_return false;
+    }
+    const auto n = static_cast<size_t>(got);
+    ex.bytes_out += n;
+    head_sent = true;
+    const bool trailers = last && chunked && ex.te_trailers && !up.trailers().empty();
+    down_.expires_after(ex.listener->idle_timeout);
+    beast::error_code wec;
+    if (wire_.frame(n ? body_->data() : nullptr, n, chunked, last && !trailers) > 0)
+      std::tie(wec, std::ignore) = co_await asio::async_write(down_, wire_.buffers(), kNoThrow);
+    wire_.clear();
+    if (wec) co_return false;
+    if (trailers) {
+      trailer_section = "0\r\n";
+      for (const auto& [k, v] : up.trailers()) {
+        if (k.find_first_of("\r\n:") != std::string::npos ||
+            v.find_first_of("\r\n") != std::string::npos)
+          continue;
+        trailer_section.append(k).append(": ").append(v).append("\r\n");
+      }
+      trailer_section.append("\r\n");
+      std::tie(wec, std::ignore) =
+          co_await asio::async_write(down_, asio::buffer(trailer_section), kNoThrow);
+      if (wec) co_return false;
+    }
+    if (last) break;
+  }
+  co_return keep_alive;
+}
+
 Awaitable<bool> Session::relayResponse(RequestParser& parser, Exchange& ex, Attempt& at) {
+  if (at.h2) co_return co_await relayH2Response(parser, ex, at);
   auto& rp = *at.response;
   const unsigned status = rp.get().result_int();
   ex.status = status;

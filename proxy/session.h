@@ -87,6 +87,8 @@ class Session : public std::enable_shared_from_this<Session>, private Downstream
   // Sends ex.head (and the body) upstream, with retries, and relays the response.
   Awaitable<bool> forward(RequestParser& parser, Exchange& ex);
   Awaitable<bool> relayResponse(RequestParser& parser, Exchange& ex, Attempt& at);
+  // The response of an HTTP/2 upstream stream (at.h2), framed for this HTTP/1.x client.
+  Awaitable<bool> relayH2Response(RequestParser& parser, Exchange& ex, Attempt& at);
   Awaitable<bool> sendLocal(Exchange& ex, unsigned status, const char* code, bool keep_alive,
                             const char* detail = "");
   // Answers a malformed request with `status` and closes. Within an exchange (`ex` set) the

@@ -2,14 +2,18 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream_base.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
 #include <cassert>
+#include <cctype>
 #include <tuple>
 
 #include "proxy/http/headers.h"
+#include "proxy/http2/h2_upstream.h"
 #include "proxy/tls/spiffe.h"
 
 namespace meshdeck::proxy {
@@ -140,7 +144,197 @@ bool acceptResponseHead(SessionHost& host, Exchange& ex, ClusterRuntime& cluster
   return true;
 }
 
+// The request head of `ex` as HTTP/2 fields: the pseudo-headers first, lower-case names, no
+// connection-specific fields (RFC 9113 §8.2.2); `te: trailers` when the client reads trailers
+// and always to a gRPC cluster.
+std::vector<h2::ClientCodec::Header> h2RequestFields(const Exchange& ex, bool tls, bool grpc) {
+  std::vector<h2::ClientCodec::Header> out;
+  const RequestHeader& head = ex.head;
+  out.emplace_back(":method", std::string(sv(head.method_string())));
+  out.emplace_back(":scheme", tls ? "https" : "http");
+  if (auto host = head.find(http::field::host); host != head.end())
+    out.emplace_back(":authority", std::string(sv(host->value())));
+  out.emplace_back(":path", std::string(sv(head.target())));
+  for (const auto& f : head) {
+    if (f.name() == http::field::host) continue;
+    std::string name(sv(f.name_string()));
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
+        name == "transfer-encoding" || name == "upgrade" || name == "te")
+      continue;
+    out.emplace_back(std::move(name), std::string(sv(f.value())));
+  }
+  if (ex.te_trailers || grpc) out.emplace_back("te", "trailers");
+  return out;
+}
+
+// Sends the rest of a request body to an HTTP/2 upstream while the response is relayed (an
+// HTTP/2 downstream: Downstream::concurrentBody()). Ends when the body is complete, the client
+// gave up (the upstream stream is reset) or the upstream stream ended.
+Awaitable<void> pumpRequestBody(Downstream& downstream, Exchange& ex,
+                                std::shared_ptr<h2::UpstreamStream> st, Duration idle) {
+  for (;;) {
+    const BodyPiece next = co_await downstream.readBody(ex);
+    if (next.failed) {
+      st->cancel();
+      break;
+    }
+    ex.bytes_in += next.size;
+    if (!co_await st->send(next.data, next.size, next.last,
+                           std::chrono::steady_clock::now() + idle))
+      break;
+    if (next.last) break;
+  }
+  st->pumping = false;
+  st->pump_done.notify();
+}
+
+// runAttempt() to an HTTP/2 or gRPC cluster, past the breaker and the endpoint's choice: a
+// stream on a multiplexed connection of the endpoint with room for one (a new connection when
+// none has), the request head and body, the final response head (see docs/http2.md).
+Awaitable<void> runH2Attempt(SessionHost& host, Downstream& downstream, Exchange& ex,
+                             const BodyPiece& first, Attempt& at, ClusterRuntime& cluster,
+                             ClusterStats& cs, size_t idx,
+                             std::chrono::steady_clock::time_point attempt_deadline,
+                             std::chrono::steady_clock::time_point attempt_start) {
+  const ClusterConfig& cc = *cluster.config;
+  const EndpointConfig& ep = cc.endpoints[idx];
+  const auto& cb = cc.circuit_breaker;
+  auto onFailure = [&](AttemptFailure f) { recordFailure(host, cluster, cs, idx, at, f); };
+  // A live multiplexed connection is known to be open (its read loop would have seen the
+  // end), so unlike an idle HTTP/1.1 one it is used even for a request that cannot be
+  // replayed.
+  auto& conns = cluster.h2_connections[idx];
+  std::erase_if(conns, [](const auto& c) { return !c->usable(); });
+  std::shared_ptr<h2::ClientConnection> conn;
+  for (auto& c : conns)
+    if (c->hasCapacity()) {
+      conn = c;
+      break;
+    }
+  if (conn) {
+    at.reused = true;
+    ++cs.cx_reused;
+  } else {
+    if ((cb.max_connections && cluster.counters->connections >= cb.max_connections) ||
+        (cb.max_pending_requests && cluster.pending_requests >= cb.max_pending_requests)) {
+      ++cs.cb_overflow;
+      ex.circuit_open = true;
+      at.local_status = 503;
+      at.local_code = error_code::kOverflow;
+      co_return;
+    }
+    auto transport = std::make_unique<UpstreamConnection>(host.io());
+    transport->counters = cluster.counters;
+    ++cluster.counters->connections;
+    ++cluster.pending_requests;
+    const auto outcome = co_await connectUpstream(
+        host, *transport, ep, cc, std::min(attempt_deadline, host.now() + cc.connect_timeout), cs);
+    assert(cluster.pending_requests > 0 && "cluster pending requests underflow");
+    --cluster.pending_requests;
+    if (outcome != ConnectOutcome::kOk) {
+      at.tls_code = outcome == ConnectOutcome::kTlsFailed          ? error_code::kUpstreamTls
+                    : outcome == ConnectOutcome::kIdentityMismatch ? error_code::kUpstreamIdentity
+                                                                   : nullptr;
+      onFailure(outcome == ConnectOutcome::kTimeout && host.now() >= attempt_deadline
+                    ? AttemptFailure::kTimeout
+                    : AttemptFailure::kConnectFailure);
+      co_return;
+    }
+    ++cs.cx_connect;
+    conn = std::make_shared<h2::ClientConnection>(std::move(transport), h2::ClientLimits{},
+                                                  ex.listener->idle_timeout);
+    conn->start();
+    conns.push_back(conn);
+  }
+  const bool tls = conn->transport().stream.isTls();
+  ex.upstream_tls = tls;
+
+  const bool no_body = first.last && first.size == 0;
+  auto st = conn->open(h2RequestFields(ex, tls, cc.protocol == UpstreamProtocol::kGrpc), no_body);
+  if (!st) {
+    onFailure(AttemptFailure::kReset);
+    co_return;
+  }
+  at.request_sent = true;
+  // The client giving the request up resets the upstream stream (cancellation reaches the
+  // server); the hook holds no reference, so it may outlive the stream.
+  downstream.on_cancel = [w = std::weak_ptr<h2::UpstreamStream>(st)] {
+    if (auto s = w.lock()) s->cancel();
+  };
+  if (downstream.cancelled()) {
+    at.downstream_failed = true;
+    co_return;
+  }
+
+  // The request body: the piece in hand, then the rest, inline (one thing at a time, as an
+  // HTTP/1.1 downstream reads) or by a pump that runs while the response is relayed.
+  bool sent = true;
+  if (!no_body) sent = co_await st->send(first.data, first.size, first.last, attempt_deadline);
+  if (sent && !first.last) {
+    if (downstream.concurrentBody()) {
+      st->pumping = true;
+      downstream.pump = st;
+      asio::co_spawn(host.io().get_executor(),
+                     pumpRequestBody(downstream, ex, st, ex.listener->idle_timeout),
+                     asio::detached);
+    } else {
+      for (bool more = true; more && sent;) {
+        const BodyPiece next = co_await downstream.readBody(ex);
+        if (next.failed) {
+          st->cancel();
+          at.malformed = next.malformed;
+          at.downstream_failed = true;
+          ex.status = 400;
+          co_return;
+        }
+        ex.bytes_in += next.size;
+        more = !next.last;
+        sent = co_await st->send(next.data, next.size, next.last,
+                                 host.now() + ex.listener->idle_timeout);
+      }
+    }
+  }
+
+  const bool head = co_await st->waitHead(attempt_deadline);
+  if (downstream.cancelled()) {
+    at.downstream_failed = true;
+    co_return;
+  }
+  if (!head) {
+    if (const char* reason = st->malformed()) ++host.stats().malformed_responses[reason];
+    if (st->timedOut()) {
+      st->cancel();
+      onFailure(AttemptFailure::kTimeout);
+    } else {
+      // A stream the server refused untouched (REFUSED_STREAM, or past a GOAWAY's last
+      // stream) is safe to send again: it counts as a reset on a reused connection.
+      at.reused = at.reused || st->refused();
+      onFailure(AttemptFailure::kReset);
+    }
+    co_return;
+  }
+  const unsigned status = st->status();
+  ++cs.rq_total;
+  ++cs.responses[statusClass(status)];
+  cs.latency->record(static_cast<uint64_t>((host.now() - attempt_start).count()));
+  if (status >= 500) {
+    if (cluster.outlier.onFailure(idx, host.now())) {
+      ++cs.outlier_ejections;
+      spdlog::info("cluster {}: endpoint {} ejected after 5xx", cc.name, ep.address());
+    }
+  } else {
+    cluster.outlier.onSuccess(idx);
+  }
+  at.h2 = std::move(st);
+}
+
 }  // namespace
+
+unsigned Attempt::status() const {
+  if (h2) return h2->status();
+  return response ? response->get().result_int() : 0u;
+}
 
 bool parserAgrees(const ResponseParser& p, const Framing& f) {
   switch (f.kind) {
@@ -182,6 +376,12 @@ Awaitable<ConnectOutcome> connectUpstream(SessionHost& host, UpstreamConnection&
     co_return ConnectOutcome::kTlsFailed;
   }
   conn.stream.startTls(contexts->client());
+  if (cc.http2()) {
+    // The HTTP/2 the connection will speak is offered by ALPN too (a peer proxy serves HTTP/2
+    // by the preface either way).
+    static constexpr unsigned char kH2[] = {2, 'h', '2'};
+    SSL_set_alpn_protos(conn.stream.ssl(), kH2, sizeof kH2);
+  }
   host.tlsSessions().prepare(conn.stream.ssl(), conn.address, contexts->generation());
   auto [hec] = co_await conn.stream.async_handshake(asio::ssl::stream_base::client, kNoThrow);
   if (hec) {
@@ -237,6 +437,12 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
     attempt_deadline = std::min(attempt_deadline, attempt_start + ex.route->retry.per_try_timeout);
   if (attempt_deadline == Exchange::TimePoint::max())
     attempt_deadline = attempt_start + ex.listener->idle_timeout;
+
+  if (cc.http2()) {
+    co_await runH2Attempt(host, downstream, ex, first, at, *cluster, cs, idx, attempt_deadline,
+                          attempt_start);
+    co_return;
+  }
 
   auto onFailure = [&](AttemptFailure f) { recordFailure(host, *cluster, cs, idx, at, f); };
 

@@ -14,6 +14,10 @@
 
 namespace meshdeck::proxy {
 
+namespace h2 {
+class UpstreamStream;
+}
+
 // Largest response or request head the proxy reads.
 inline constexpr size_t kMaxHeaderBytes = 64 * 1024;
 
@@ -38,7 +42,10 @@ struct Attempt {
   unsigned local_status = 0;
   std::unique_ptr<UpstreamConnection> conn;
   std::optional<ResponseParser> response;  // the response head, when one was read
-  Framing framing;                         // of the response head
+  // To an HTTP/2 or gRPC cluster: the stream whose final response head arrived (instead of
+  // `conn` and `response`); its body and trailers are read from it.
+  std::shared_ptr<h2::UpstreamStream> h2;
+  Framing framing;  // of the response head
   int endpoint = -1;
   bool reused = false;
   bool request_sent = false;
@@ -46,15 +53,20 @@ struct Attempt {
   const char* malformed = nullptr;  // downstream_failed by a malformed body: the reason
   std::shared_ptr<ClusterRuntime> cluster;
   const char* tls_code = nullptr;  // TLS / UI when the connect failure was about TLS
+
+  // The final response's status (0: none came).
+  unsigned status() const;
 };
 
 // One attempt to carry the request of `ex` upstream: the circuit breaker, an endpoint by the
 // cluster's balancer (outlier ejections left out), a pooled connection (unless `fresh_only`)
 // or a new one (connect, TLS), the head with `first` (the body piece in hand) as one send, the
 // rest of the body as `downstream` delivers it, and the response head (interim 1xx responses
-// passed on through `downstream`). Counts into the cluster's stats and the outlier detector.
-// On return `at` says how it ended; its connection, when kept, is positioned at the response
-// body. `wire` is the downstream connection's frame buffer (free while an attempt runs).
+// passed on through `downstream`). To an HTTP/2 or gRPC cluster the request is a stream on the
+// endpoint's multiplexed connection instead (at.h2; see docs/http2.md, "Upstream HTTP/2"). Counts
+// into the cluster's stats and the outlier detector. On return `at` says how it ended; its
+// connection, when kept, is positioned at the response body. `wire` is the downstream connection's
+// frame buffer (free while an attempt runs).
 Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames& wire,
                            Exchange& ex, const BodyPiece& first, bool fresh_only, Attempt& at);
 

@@ -29,7 +29,8 @@ ClusterRuntime::ClusterRuntime(std::shared_ptr<const ClusterConfig> cfg)
     : config(std::move(cfg)),
       lb(config->lb_policy, endpointKeys(*config)),
       outlier(config->outlier, config->endpoints.size()),
-      endpoints(config->endpoints.size()) {
+      endpoints(config->endpoints.size()),
+      h2_connections(config->endpoints.size()) {
   pool_keys.reserve(config->endpoints.size());
   for (const auto& ep : config->endpoints) pool_keys.push_back(poolKey(ep, *config));
 }

@@ -23,7 +23,7 @@ packages=(
   # benchmark peers and integration-test tools
   haproxy nginx-light wrk openssl procps curl
   # HTTP/2 clients for the proxy's HTTP/2 tests and benchmark (nghttp, h2load; python3-h2)
-  nghttp2-client python3-h2
+  nghttp2-client python3-h2 python3-grpcio
   # chaos test: the control plane's wall clock jumps (LD_PRELOAD, that process only)
   faketime libfaketime
   # packaging checks

@@ -48,6 +48,12 @@ void declareOptions(CLI::App& app, CommandLine& cl) {
           ->check(CLI::IsMember({"strict", "permissive", "disable"}));
   auto* upstream_tls_opt = app.add_flag("--upstream-tls", cl.upstream_tls,
                                         "Standalone mode: mutual TLS towards the upstreams");
+  auto* upstream_protocol_opt =
+      app.add_option("--upstream-protocol", cl.upstream_protocol,
+                     "Standalone mode: protocol spoken to the upstreams: http1 (default) or "
+                     "http2 (prior knowledge: h2c, or h2 over --upstream-tls; many requests "
+                     "multiplexed on one connection per upstream)")
+          ->check(CLI::IsMember({"http1", "http2"}));
   auto* upstream_id_opt = app.add_option(
       "--upstream-identity", cl.upstream_identities,
       "Standalone mode: SPIFFE id the upstream must present (repeatable; default: any of the "
@@ -88,7 +94,8 @@ void declareOptions(CLI::App& app, CommandLine& cl) {
   listen_opt->needs(upstream_opt);
   upstream_opt->needs(listen_opt);
   config_opt->excludes(listen_opt);
-  for (auto* o : {listen_tls_opt, upstream_tls_opt, upstream_id_opt}) o->needs(listen_opt);
+  for (auto* o : {listen_tls_opt, upstream_tls_opt, upstream_id_opt, upstream_protocol_opt})
+    o->needs(listen_opt);
   for (auto* o : {token_opt, cp_tls_opt, cert_ttl_opt}) o->needs(control_opt);
   trust_domain_opt->excludes(config_opt);
   upstream_id_opt->needs(upstream_tls_opt);
@@ -146,6 +153,7 @@ bool planStandalone(const CommandLine& cl, StartupPlan* plan, std::string* error
     tls->set_mode(v1::MUTUAL_TLS);
     for (const auto& id : cl.upstream_identities) tls->add_expected_identities(id);
   }
+  if (cl.upstream_protocol == "http2") config.mutable_clusters(0)->set_protocol(v1::Cluster::HTTP2);
   config.mutable_security()->set_trust_domain(cl.trust_domain);
   plan->mode = StartupPlan::Mode::kStandalone;
   plan->options.require_tls_identity = true;

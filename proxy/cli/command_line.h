@@ -24,6 +24,7 @@ struct CommandLine {
   std::string listen_tls_mode;  // "strict", "permissive", "disable" or empty
   bool upstream_tls = false;
   std::vector<std::string> upstream_identities;
+  std::string upstream_protocol = "http1";  // "http1" or "http2"
   // Static-config mode.
   std::string config_file;
   // Mesh mode.

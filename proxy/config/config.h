@@ -129,6 +129,9 @@ struct RouteTableConfig {
 
 enum class LbPolicy { kRoundRobin, kLeastRequest, kRandom, kRingHash };
 
+// What a cluster's endpoints speak (docs/http2.md, "Upstream HTTP/2").
+enum class UpstreamProtocol { kHttp1, kHttp2, kGrpc };
+
 struct EndpointConfig {
   std::string host = "127.0.0.1";
   uint16_t port = 0;
@@ -177,6 +180,8 @@ struct ClusterConfig {
   std::string version;
   uint32_t max_idle_connections = 64;
   UpstreamTlsConfig tls;
+  UpstreamProtocol protocol = UpstreamProtocol::kHttp1;
+  bool http2() const { return protocol != UpstreamProtocol::kHttp1; }
   bool operator==(const ClusterConfig&) const = default;
 };
 

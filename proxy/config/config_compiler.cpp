@@ -272,6 +272,9 @@ class Compiler {
     out.service = c.service();
     out.version = c.version();
     if (c.max_idle_connections() != 0) out.max_idle_connections = c.max_idle_connections();
+    out.protocol = c.protocol() == pb::Cluster::HTTP2  ? UpstreamProtocol::kHttp2
+                   : c.protocol() == pb::Cluster::GRPC ? UpstreamProtocol::kGrpc
+                                                       : UpstreamProtocol::kHttp1;
     switch (c.tls().mode()) {
       case pb::TLS_MODE_UNSPECIFIED:
       case pb::PLAINTEXT:

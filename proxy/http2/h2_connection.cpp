@@ -18,6 +18,7 @@
 #include "proxy/admission.h"
 #include "proxy/http/grpc.h"
 #include "proxy/http/headers.h"
+#include "proxy/http2/h2_upstream.h"
 #include "proxy/mirror.h"
 #include "proxy/retry_state.h"
 #include "proxy/session.h"
@@ -89,9 +90,15 @@ Awaitable<void> Signal::wait() {
   co_await timer_.async_wait(kNoThrow);
 }
 
+Awaitable<void> Signal::waitUntil(std::chrono::steady_clock::time_point deadline) {
+  timer_.expires_at(deadline);
+  co_await timer_.async_wait(kNoThrow);
+}
+
 // One stream's request and response: the Downstream of its upstream attempts.
 struct Connection::Stream final : Downstream {
-  Stream(Connection& c, int32_t stream_id) : conn(c), id(stream_id), signal(c.executor()) {}
+  Stream(Connection& c, int32_t stream_id)
+      : conn(c), id(stream_id), signal(c.executor()), body_signal(c.executor()) {}
 
   Connection& conn;
   int32_t id;
@@ -103,7 +110,8 @@ struct Connection::Stream final : Downstream {
   std::string in;             // request body bytes received, not yet read
   size_t unconsumed = 0;      // read and passed upstream, window not yet opened again
   bool closed = false;        // reset (or the connection ended): nothing more goes out
-  Signal signal;
+  Signal signal;              // the handler: its response pieces went out, or the stream closed
+  Signal body_signal;         // readBody(): request body bytes came, or the stream closed
   Exchange ex;
   RelayBuffer body;
   WireFrames wire;
@@ -136,8 +144,19 @@ struct Connection::Stream final : Downstream {
         piece.last = true;
         co_return piece;
       }
-      co_await signal.wait();
+      co_await body_signal.wait();
     }
+  }
+
+  bool concurrentBody() const override { return true; }
+  bool cancelled() const override { return closed; }
+
+  // The stream is done for the client (reset, or the connection ended).
+  void close() {
+    closed = true;
+    signal.notify();
+    body_signal.notify();
+    if (on_cancel) on_cancel();
   }
 
   Awaitable<void> sendInterim(Exchange&, const ResponseHeader& interim) override {
@@ -187,10 +206,7 @@ Awaitable<void> Connection::run(std::string already) {
   }
   closing_ = true;
   // Nobody reads the responses now: every handler ends at its next wait.
-  for (auto& [id, st] : streams_) {
-    st->closed = true;
-    st->signal.notify();
-  }
+  for (auto& [id, st] : streams_) st->close();
   write_signal_.notify();
   // The last frames (a GOAWAY) get a moment to leave; a client that reads nothing (a flood of
   // PINGs whose acks pile up) does not keep the connection open.
@@ -285,21 +301,20 @@ void Connection::onRequestData(int32_t id, const char* data, size_t size) {
     return;
   }
   it->second->in.append(data, size);
-  it->second->signal.notify();
+  it->second->body_signal.notify();
 }
 
 void Connection::onRequestEnd(int32_t id) {
   auto it = streams_.find(id);
   if (it == streams_.end()) return;
   it->second->end_stream = true;
-  it->second->signal.notify();
+  it->second->body_signal.notify();
 }
 
 void Connection::onStreamClosed(int32_t id, uint32_t) {
   auto it = streams_.find(id);
   if (it == streams_.end()) return;
-  it->second->closed = true;
-  it->second->signal.notify();
+  it->second->close();
 }
 
 void Connection::onDrained(int32_t id) {
@@ -382,6 +397,17 @@ Awaitable<void> Connection::serveStream(std::shared_ptr<Connection> self,
     spdlog::warn("HTTP/2 stream on listener {} ended by exception: {}",
                  session_.listener_config_.name, e.what());
   }
+  // A request body pump to an HTTP/2 upstream still running (the response ended before the
+  // request did, or failed): both streams are reset and the pump ends before the exchange.
+  if (auto pump = std::move(st->pump); pump && pump->pumping) {
+    if (!st->closed) {
+      codec_.resetStream(st->id, NGHTTP2_NO_ERROR);
+      write_signal_.notify();
+    }
+    pump->cancel();
+    while (pump->pumping) co_await pump->pump_done.wait();
+  }
+  st->on_cancel = nullptr;
   session_.finish(ex);
   host.returnRelayBuffer(std::move(st->body));
   // What the client sent and nobody read opens the window again.
@@ -429,6 +455,26 @@ void Connection::sendLocal(Stream& st, unsigned status, const char* code, const 
   write_signal_.notify();
 }
 
+namespace {
+
+// The grpc-status in the field list of an HTTP/2 upstream's head or trailers; nullopt without
+// one (a malformed value is UNKNOWN, as headerGrpcStatus() has it).
+std::optional<uint32_t> grpcStatusIn(const std::vector<h2::UpstreamStream::Header>& fields) {
+  for (const auto& [name, value] : fields)
+    if (name == "grpc-status") return parseGrpcStatus(value).value_or(common::kGrpcUnknown);
+  return std::nullopt;
+}
+
+// The grpc-status of an attempt's response head (a trailers-only answer), whichever protocol
+// the upstream spoke.
+std::optional<uint32_t> headGrpcStatus(Attempt& at) {
+  if (at.h2) return grpcStatusIn(at.h2->headers());
+  if (at.response) return headerGrpcStatus(at.response->get().base());
+  return std::nullopt;
+}
+
+}  // namespace
+
 Awaitable<void> Connection::forward(Stream& st) {
   auto& host = session_.host_;
   Exchange& ex = st.ex;
@@ -459,13 +505,11 @@ Awaitable<void> Connection::forward(Stream& st) {
       sendLocal(st, at.local_status, at.local_code);
       co_return;
     }
-    AttemptOutcome outcome{at.failure, at.response ? at.response->get().result_int() : 0u,
-                           at.reused};
+    AttemptOutcome outcome{at.failure, at.status(), at.reused};
     // A trailers-only gRPC answer (its status in the head, nothing relayed yet) may be retried
     // by its status; one whose body or trailers follow never is.
-    if (st.grpc && at.response) {
-      if (const auto gs = headerGrpcStatus(at.response->get().base()))
-        outcome.grpc_status = static_cast<int>(*gs);
+    if (st.grpc) {
+      if (const auto gs = headGrpcStatus(at)) outcome.grpc_status = static_cast<int>(*gs);
     }
     RetryBudget* budget = at.cluster ? &at.cluster->retry_budget : nullptr;
     const auto decision = retry.next(outcome, budget, at.cluster ? at.cluster->active_requests : 0,
@@ -504,7 +548,62 @@ Awaitable<void> Connection::forward(Stream& st) {
   }
 }
 
+Awaitable<void> Connection::relayH2Response(Stream& st, Attempt& at) {
+  auto& host = session_.host_;
+  Exchange& ex = st.ex;
+  auto& up = *at.h2;
+  const unsigned status = up.status();
+  ex.status = status;
+  ResponseHeader fields;
+  for (const auto& [k, v] : up.headers()) fields.insert(k, v);
+  removeHopByHopHeaders(fields, false);
+  for (const auto& name : ex.route->response_headers.remove) fields.erase(name);
+  for (const auto& [k, v] : ex.route->response_headers.set) fields.set(k, v);
+  for (const auto& [k, v] : ex.route->response_headers.add) fields.insert(k, v);
+  const bool no_body = up.headEnded() || ex.is_head;
+  // A gRPC call's status: in a trailers-only response, in the head; else in the trailers below.
+  if (st.grpc) {
+    if (const auto gs = grpcStatusIn(up.headers())) ex.grpc_status = static_cast<uint8_t>(*gs);
+  }
+  if (st.closed) co_return;
+  codec_.respond(st.id, status, h2Fields(fields), no_body);
+  write_signal_.notify();
+  if (no_body) co_return;
+  for (;;) {
+    bool last = false;
+    const long n = co_await up.read(st.body->data(), kRelayBufferSize, &last,
+                                    host.now() + ex.listener->idle_timeout);
+    if (st.closed) co_return;
+    if (n < 0) {
+      // Mid-body upstream failure (reset, GOAWAY, the connection lost, no byte for the idle
+      // timeout): the stream is reset, the client sees it end unfinished.
+      ++at.cluster->statsIn(host.stats()).rq_reset;
+      codec_.resetStream(st.id, NGHTTP2_INTERNAL_ERROR);
+      write_signal_.notify();
+      co_return;
+    }
+    ex.bytes_out += static_cast<uint64_t>(n);
+    if (last) {
+      if (st.grpc) {
+        if (const auto gs = grpcStatusIn(up.trailers())) ex.grpc_status = static_cast<uint8_t>(*gs);
+      }
+      std::vector<ServerCodec::Header> trailers;
+      for (auto& [k, v] : up.trailers())
+        if (!connectionSpecific(k)) trailers.emplace_back(k, v);
+      if (!trailers.empty()) codec_.sendTrailers(st.id, std::move(trailers));
+    }
+    codec_.queueData(st.id, st.body->data(), static_cast<size_t>(n), last);
+    write_signal_.notify();
+    while (codec_.queued(st.id) > 0 && !st.closed) co_await st.signal.wait();
+    if (last || st.closed) co_return;
+  }
+}
+
 Awaitable<void> Connection::relayResponse(Stream& st, Attempt& at) {
+  if (at.h2) {
+    co_await relayH2Response(st, at);
+    co_return;
+  }
   auto& host = session_.host_;
   Exchange& ex = st.ex;
   auto& rp = *at.response;

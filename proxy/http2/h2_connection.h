@@ -31,6 +31,8 @@ class Signal {
   explicit Signal(const Executor& ex) : timer_(ex) {}
   void notify() { timer_.cancel(); }
   Awaitable<void> wait();
+  // wait(), ending at `deadline` too.
+  Awaitable<void> waitUntil(std::chrono::steady_clock::time_point deadline);
 
  private:
   boost::asio::basic_waitable_timer<std::chrono::steady_clock,
@@ -64,6 +66,8 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
   Awaitable<void> serveStream(std::shared_ptr<Connection> self, std::shared_ptr<Stream> st);
   Awaitable<void> forward(Stream& st);
   Awaitable<void> relayResponse(Stream& st, Attempt& at);
+  // The response of an HTTP/2 upstream stream (at.h2): head, body, trailers.
+  Awaitable<void> relayH2Response(Stream& st, Attempt& at);
   // Answers the stream with a response the proxy generates (as Session::sendLocal does); a
   // gRPC call gets a trailers-only gRPC error, of `grpc_status` when it is not -1.
   void sendLocal(Stream& st, unsigned status, const char* code, const char* detail = "",

@@ -477,6 +477,43 @@ clusters:
     QVERIFY2(out.find("\r\n\r\nping-bytes") != std::string::npos, out.c_str());
   }
 
+  void sidecarPairOverHttp2() {
+    // The hop between the sidecars as HTTP/2 over mutual TLS (ALPN h2): the HTTP/1.1 app's
+    // requests become streams on one connection, whatever the app does with its own.
+    ProxyProcess inbound, outbound;
+    QVERIFY(startPair(inbound, outbound, "60s", 64, "http2"));
+    const uint16_t port = outbound.port("outbound");
+    for (int i = 0; i < 5; ++i) {
+      Client app(port);  // a new app connection each time
+      auto res = app.request("GET", "/name", {{"host", "reviews"}});
+      QCOMPARE(res.status, 200);
+      QCOMPARE(res.body, std::string("b1"));
+    }
+    Client app(port);
+    std::string upload(900000, 'u');
+    auto echo = app.request("POST", "/echo", {{"host", "reviews"}}, upload);
+    QCOMPARE(echo.status, 200);
+    QVERIFY(echo.body == upload);
+    auto download = app.request("GET", "/download?bytes=3000000", {{"host", "reviews"}});
+    QCOMPARE(download.body.size(), size_t{3000000});
+    // One connection, one handshake, one HTTP/2 connection on the inbound side.
+    QCOMPARE(outbound.stat(clusterEvent("reviews", "connect")), 1.0);
+    QCOMPARE(outbound.stat(clusterEvent("reviews", "tls_handshake")), 1.0);
+    QVERIFY(outbound.stat(clusterEvent("reviews", "reused")) >= 6);
+    QCOMPARE(inbound.stat("meshdeck_listener_http2_connections_total{listener=\"inbound\"}"), 1.0);
+    QCOMPARE(inbound.stat(transport("inbound", "mtls")), 7.0);
+    // Trailers survive end to end for an app that reads them (te: trailers): the backend's
+    // chunked trailers cross the hop as HTTP/2 trailers and come back as chunked trailers.
+    const std::string out = rawExchange(
+        port,
+        "GET /trailers HTTP/1.1\r\nHost: reviews\r\nte: trailers\r\nConnection: close\r\n\r\n",
+        3000);
+    QVERIFY2(out.rfind("HTTP/1.1 200", 0) == 0, out.c_str());
+    QVERIFY2(
+        out.find("hello\r\n0\r\ngrpc-status: 0\r\ngrpc-message: fine\r\n\r\n") != std::string::npos,
+        out.c_str());
+  }
+
   void rotationUnderLoadLosesNoRequest() {
     ProxyProcess inbound, outbound;
     // One idle connection kept per endpoint for four concurrent callers: connections (and
@@ -554,8 +591,9 @@ clusters:
     QVERIFY(::rename(qPrintable(path(name + ".crt.tmp")), qPrintable(path(name + ".crt"))) == 0);
   }
 
+  // `protocol`: of the outbound side's mesh cluster "reviews" (the hop), "" for the default.
   bool startPair(ProxyProcess& inbound, ProxyProcess& outbound, const char* inbound_idle,
-                 int max_idle) {
+                 int max_idle, const char* protocol = "") {
     const QString in_yaml =
         QString(R"(tls: {cert: reviews.crt, key: reviews.key, trust_bundle: ca.pem}
 workload: {service: reviews, version: v1}
@@ -589,6 +627,7 @@ clusters:
     max_idle_connections: %3
     endpoints: [{address: {port: %1}}]
     tls: {mode: MUTUAL_TLS, expected_identities: ["%4"]}
+    %6
   - name: ratings
     service: ratings
     endpoints: [{address: {port: %1}}]
@@ -601,7 +640,8 @@ clusters:
             .arg(backend_->port())
             .arg(max_idle)
             .arg(QString::fromStdString(id("reviews")))
-            .arg(QString::fromStdString(id("ratings")));
+            .arg(QString::fromStdString(id("ratings")))
+            .arg(*protocol ? QString("protocol: %1").arg(protocol) : QString());
     if (!writeFile(path("outbound.yaml"), out_yaml.toStdString())) return false;
     return outbound.start({"--config", path("outbound.yaml"), "--workers", "1"});
   }

@@ -47,6 +47,8 @@ class CommandLineTest : public QObject {
         {"--bootstrap-token-file", "t"},  // mesh-mode option without --control-plane
         {"--tls-cert", "c.pem"},          // needs --tls-key and --tls-trust
         {"--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--listen-tls-mode", "maybe"},
+        {"--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--upstream-protocol", "h3"},
+        {"--config", "a.yaml", "--upstream-protocol", "http2"},  // standalone only
         {"--drain-timeout", "-1"},
     };
     for (const auto& args : refused) {
@@ -97,6 +99,21 @@ class CommandLineTest : public QObject {
     QCOMPARE(plan.config.clusters(0).tls().expected_identities(0),
              std::string("spiffe://example.org/ns/default/sa/b"));
     QCOMPARE(plan.config.security().trust_domain(), std::string("example.org"));
+
+    // HTTP/1.1 upstreams unless asked; --upstream-protocol http2 makes the cluster HTTP/2.
+    QCOMPARE(plan.config.clusters(0).protocol(), meshdeck::v1::Cluster::PROTOCOL_UNSPECIFIED);
+    CommandLine h2;
+    QVERIFY(parse(
+        {"--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9001", "--upstream-protocol", "http2"},
+        &h2));
+    QVERIFY2(planStartup(h2, &plan, &error), error.c_str());
+    QCOMPARE(plan.config.clusters(0).protocol(), meshdeck::v1::Cluster::HTTP2);
+    CommandLine h1;
+    QVERIFY(parse(
+        {"--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9001", "--upstream-protocol", "http1"},
+        &h1));
+    QVERIFY2(planStartup(h1, &plan, &error), error.c_str());
+    QCOMPARE(plan.config.clusters(0).protocol(), meshdeck::v1::Cluster::PROTOCOL_UNSPECIFIED);
 
     CommandLine bad;
     QVERIFY(parse({"--listen", "nowhere", "--upstream", "127.0.0.1:1"}, &bad));

@@ -33,6 +33,7 @@ route_tables:
 clusters:
   - name: app
     lb_policy: least_request
+    protocol: grpc
     endpoints: [{address: {host: 127.0.0.1, port: 8080}}]
     outlier_detection: {consecutive_errors: 5, base_ejection_time: 30s}
 )";
@@ -59,6 +60,9 @@ class ConfigTest : public QObject {
     QCOMPARE(r.retry.attempts, 2u);
     QCOMPARE(r.retry.retry_on, uint32_t(kRetryOn5xx | kRetryOnConnectFailure));
     QCOMPARE(config->findCluster("app")->outlier.base_ejection_time, std::chrono::nanoseconds(30s));
+    QCOMPARE(proto.clusters(0).protocol(), meshdeck::v1::Cluster::GRPC);
+    QVERIFY(config->findCluster("app")->protocol == UpstreamProtocol::kGrpc);
+    QVERIFY(config->findCluster("app")->http2());
     const std::string json = configJson(*config);
     QVERIFY(json.find("\"route_tables\"") != std::string::npos);
     QVERIFY(json.find("\"header_timeout\": \"0.250s\"") != std::string::npos);
@@ -125,6 +129,9 @@ class ConfigTest : public QObject {
          "proxy.yaml:3:5: listeners[0].adress: unknown field"},
         {"clusters:\n  - name: c\n    lb_policy: ROUND\n",
          "proxy.yaml:3:16: clusters[0].lb_policy: unknown value \"ROUND\""},
+        {"clusters:\n  - name: c\n    protocol: h3\n",
+         "proxy.yaml:3:15: clusters[0].protocol: unknown value \"h3\" (expected "
+         "PROTOCOL_UNSPECIFIED, HTTP1, HTTP2, GRPC)"},
         {"listeners:\n  - header_timeout: 10 seconds\n",
          "proxy.yaml:2:21: listeners[0].header_timeout: \"10 seconds\" is not a duration"},
 
