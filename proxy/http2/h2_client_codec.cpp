@@ -6,19 +6,12 @@
 #include <charconv>
 #include <cstring>
 
+#include "proxy/http2/nghttp2_session_io.h"
+
 namespace meshdeck::proxy::h2 {
 
-namespace {
-
-std::string_view view(const uint8_t* p, size_t n) { return {reinterpret_cast<const char*>(p), n}; }
-
-nghttp2_nv nv(std::string_view name, std::string_view value) {
-  return {const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(name.data())),
-          const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(value.data())), name.size(),
-          value.size(), NGHTTP2_NV_FLAG_NONE};
-}
-
-}  // namespace
+using detail::nv;
+using detail::view;
 
 struct ClientCodec::StreamState {
   int32_t id = 0;
@@ -191,17 +184,7 @@ bool ClientCodec::receive(const char* data, size_t size) {
 }
 
 bool ClientCodec::pendingOutput(std::string& out, size_t max) {
-  const size_t before = out.size();
-  while (out.size() - before < max) {
-    const uint8_t* p = nullptr;
-    const auto n = nghttp2_session_mem_send(session_, &p);
-    if (n <= 0) {
-      if (n < 0) fatal_ = true;
-      break;
-    }
-    out.append(reinterpret_cast<const char*>(p), static_cast<size_t>(n));
-  }
-  return out.size() > before;
+  return detail::drainOutput(session_, out, max, fatal_);
 }
 
 bool ClientCodec::wantsWrite() const { return nghttp2_session_want_write(session_) != 0; }
