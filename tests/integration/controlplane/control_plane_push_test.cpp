@@ -9,6 +9,7 @@
 #include "common/histogram_proto.h"
 #include "controlplane/in_process_control_plane.h"
 #include "integration/controlplane/fake_proxy.h"
+#include "integration/controlplane/proxy_config_lookup.h"
 #include "meshdeck/v1/management.grpc.pb.h"
 #include "support/policy_fixtures.h"
 
@@ -17,33 +18,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using testing::findCluster;
+using testing::findHost;
+const char* const kFault = testing::kReviewsFault;
+
 const std::string kPolicies = testing::canaryPolicies("reviews", "reviews");
-
-const char* kFault = R"(apiVersion: meshdeck.io/v1alpha1
-kind: TrafficRoute
-metadata: {name: reviews-canary}
-spec:
-  host: reviews
-  http:
-  - route:
-    - {destination: {host: reviews, subset: v1}}
-    fault:
-      abort: {percentage: 50, httpStatus: 503}
-)";
-
-const v1::Cluster* findCluster(const v1::ProxyConfig& c, const std::string& name) {
-  for (const auto& cl : c.clusters())
-    if (cl.name() == name) return &cl;
-  return nullptr;
-}
-
-const v1::VirtualHost* findHost(const v1::ProxyConfig& c, const std::string& name) {
-  for (const auto& rt : c.route_tables())
-    if (rt.name() == "outbound")
-      for (const auto& vh : rt.virtual_hosts())
-        if (vh.name() == name) return &vh;
-  return nullptr;
-}
 
 bool hasCanary(const v1::DiscoveryResponse& r) {
   const auto* vh = findHost(r.config(), "reviews");
