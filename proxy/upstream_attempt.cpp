@@ -168,6 +168,46 @@ std::vector<h2::ClientCodec::Header> h2RequestFields(const Exchange& ex, bool tl
   return out;
 }
 
+// A new upstream connection to endpoint `idx` for an attempt, under the cluster's circuit
+// breaker (HTTP/1.1 and HTTP/2 alike). nullptr when the breaker refused it (a local 503 on
+// `at`) or the connect failed (recorded on `at`: a TLS failure keeps its own code for the
+// 502; a connect timeout is the attempt's timeout once its deadline has passed).
+Awaitable<std::unique_ptr<UpstreamConnection>> connectForAttempt(
+    SessionHost& host, Exchange& ex, Attempt& at, ClusterRuntime& cluster, ClusterStats& cs,
+    size_t idx, std::chrono::steady_clock::time_point attempt_deadline) {
+  const ClusterConfig& cc = *cluster.config;
+  const auto& cb = cc.circuit_breaker;
+  if ((cb.max_connections && cluster.counters->connections >= cb.max_connections) ||
+      (cb.max_pending_requests && cluster.pending_requests >= cb.max_pending_requests)) {
+    ++cs.cb_overflow;
+    ex.circuit_open = true;
+    at.local_status = 503;
+    at.local_code = error_code::kOverflow;
+    co_return nullptr;
+  }
+  auto conn = std::make_unique<UpstreamConnection>(host.io());
+  conn->counters = cluster.counters;
+  ++cluster.counters->connections;
+  ++cluster.pending_requests;
+  const auto outcome =
+      co_await connectUpstream(host, *conn, cc.endpoints[idx], cc,
+                               std::min(attempt_deadline, host.now() + cc.connect_timeout), cs);
+  assert(cluster.pending_requests > 0 && "cluster pending requests underflow");
+  --cluster.pending_requests;
+  if (outcome != ConnectOutcome::kOk) {
+    at.tls_code = outcome == ConnectOutcome::kTlsFailed          ? error_code::kUpstreamTls
+                  : outcome == ConnectOutcome::kIdentityMismatch ? error_code::kUpstreamIdentity
+                                                                 : nullptr;
+    recordFailure(host, cluster, cs, idx, at,
+                  outcome == ConnectOutcome::kTimeout && host.now() >= attempt_deadline
+                      ? AttemptFailure::kTimeout
+                      : AttemptFailure::kConnectFailure);
+    co_return nullptr;
+  }
+  ++cs.cx_connect;
+  co_return conn;
+}
+
 // Sends the rest of a request body to an HTTP/2 upstream while the response is relayed (an
 // HTTP/2 downstream: Downstream::concurrentBody()). Ends when the body is complete, the client
 // gave up (the upstream stream is reset) or the upstream stream ended.
@@ -199,7 +239,6 @@ Awaitable<void> runH2Attempt(SessionHost& host, Downstream& downstream, Exchange
                              std::chrono::steady_clock::time_point attempt_start) {
   const ClusterConfig& cc = *cluster.config;
   const EndpointConfig& ep = cc.endpoints[idx];
-  const auto& cb = cc.circuit_breaker;
   auto onFailure = [&](AttemptFailure f) { recordFailure(host, cluster, cs, idx, at, f); };
   // A live multiplexed connection is known to be open (its read loop would have seen the
   // end), so unlike an idle HTTP/1.1 one it is used even for a request that cannot be
@@ -216,32 +255,8 @@ Awaitable<void> runH2Attempt(SessionHost& host, Downstream& downstream, Exchange
     at.reused = true;
     ++cs.cx_reused;
   } else {
-    if ((cb.max_connections && cluster.counters->connections >= cb.max_connections) ||
-        (cb.max_pending_requests && cluster.pending_requests >= cb.max_pending_requests)) {
-      ++cs.cb_overflow;
-      ex.circuit_open = true;
-      at.local_status = 503;
-      at.local_code = error_code::kOverflow;
-      co_return;
-    }
-    auto transport = std::make_unique<UpstreamConnection>(host.io());
-    transport->counters = cluster.counters;
-    ++cluster.counters->connections;
-    ++cluster.pending_requests;
-    const auto outcome = co_await connectUpstream(
-        host, *transport, ep, cc, std::min(attempt_deadline, host.now() + cc.connect_timeout), cs);
-    assert(cluster.pending_requests > 0 && "cluster pending requests underflow");
-    --cluster.pending_requests;
-    if (outcome != ConnectOutcome::kOk) {
-      at.tls_code = outcome == ConnectOutcome::kTlsFailed          ? error_code::kUpstreamTls
-                    : outcome == ConnectOutcome::kIdentityMismatch ? error_code::kUpstreamIdentity
-                                                                   : nullptr;
-      onFailure(outcome == ConnectOutcome::kTimeout && host.now() >= attempt_deadline
-                    ? AttemptFailure::kTimeout
-                    : AttemptFailure::kConnectFailure);
-      co_return;
-    }
-    ++cs.cx_connect;
+    auto transport = co_await connectForAttempt(host, ex, at, cluster, cs, idx, attempt_deadline);
+    if (!transport) co_return;
     conn = std::make_shared<h2::ClientConnection>(std::move(transport), h2::ClientLimits{},
                                                   ex.listener->idle_timeout);
     conn->start();
@@ -421,7 +436,6 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
   }
   auto& cs = cluster->statsIn(host.stats());
   const ClusterConfig& cc = *cluster->config;
-  const auto& cb = cc.circuit_breaker;
   if (!pickEndpoint(host, ex, *cluster, cs, at)) co_return;
   const size_t idx = static_cast<size_t>(at.endpoint);
   assert(idx < cc.endpoints.size() && idx < cluster->pool_keys.size());
@@ -454,34 +468,8 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
     }
   }
   if (!at.conn) {
-    if ((cb.max_connections && cluster->counters->connections >= cb.max_connections) ||
-        (cb.max_pending_requests && cluster->pending_requests >= cb.max_pending_requests)) {
-      ++cs.cb_overflow;
-      ex.circuit_open = true;
-      at.local_status = 503;
-      at.local_code = error_code::kOverflow;
-      co_return;
-    }
-    at.conn = std::make_unique<UpstreamConnection>(host.io());
-    at.conn->counters = cluster->counters;
-    ++cluster->counters->connections;
-    ++cluster->pending_requests;
-    const auto outcome = co_await connectUpstream(
-        host, *at.conn, ep, cc, std::min(attempt_deadline, host.now() + cc.connect_timeout), cs);
-    assert(cluster->pending_requests > 0 && "cluster pending requests underflow");
-    --cluster->pending_requests;
-    if (outcome != ConnectOutcome::kOk) {
-      // A connect timeout is the attempt's timeout once its deadline has passed; TLS failures
-      // keep their own codes (TLS, UI) for the 502.
-      at.tls_code = outcome == ConnectOutcome::kTlsFailed          ? error_code::kUpstreamTls
-                    : outcome == ConnectOutcome::kIdentityMismatch ? error_code::kUpstreamIdentity
-                                                                   : nullptr;
-      onFailure(outcome == ConnectOutcome::kTimeout && host.now() >= attempt_deadline
-                    ? AttemptFailure::kTimeout
-                    : AttemptFailure::kConnectFailure);
-      co_return;
-    }
-    ++cs.cx_connect;
+    at.conn = co_await connectForAttempt(host, ex, at, *cluster, cs, idx, attempt_deadline);
+    if (!at.conn) co_return;
   }
   ex.upstream_tls = at.conn->stream.isTls();
 
