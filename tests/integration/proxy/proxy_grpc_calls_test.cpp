@@ -13,33 +13,21 @@
 #include <string>
 
 #include "proxy_process.h"
+#include "python_peer.h"
 #include "test_backend.h"
 
 using namespace meshdeck::proxy::testing;
 
 namespace {
 
-void writeFile(const QString& path, const QString& text) {
-  QFile f(path);
-  QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
-  f.write(text.toUtf8());
-}
-
 // One request with tests/integration/proxy/h2_client.py; stream 1 of its JSON.
 QJsonObject call(const QString& port, const QString& path, QStringList headers = {},
                  bool grpc = true) {
-  const QString script = QString::fromLocal8Bit(qgetenv("MESHDECK_SOURCE_DIR")) +
-                         "/tests/integration/proxy/h2_client.py";
   if (grpc)
     headers << "content-type=application/grpc"
             << "te=trailers";
-  QProcess p;
-  p.start("/usr/bin/python3", QStringList{script, "get", port, path} + headers);
-  if (!p.waitForFinished(60'000)) {
-    p.kill();
-    p.waitForFinished();
-  }
-  const auto doc = QJsonDocument::fromJson(p.readAllStandardOutput()).object();
+  const auto doc = runPeerJson(peerScript("h2_client.py"), QStringList{"get", port, path} + headers,
+                               nullptr, 60'000);
   return doc["streams"].toObject()["1"].toObject();
 }
 

@@ -7,39 +7,15 @@
 #include <memory>
 
 #include "proxy_process.h"
+#include "python_peer.h"
 #include "test_backend.h"
 
 using namespace meshdeck::proxy::testing;
 
 namespace {
 
-QString script(const char* name) {
-  return QString::fromLocal8Bit(qgetenv("MESHDECK_SOURCE_DIR")) + "/tests/integration/proxy/" +
-         name;
-}
-
-void writeFile(const QString& path, const QString& text) {
-  QFile f(path);
-  QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
-  f.write(text.toUtf8());
-}
-
-// Runs a one-shot mode of grpc_peer.py / h2_client.py and returns the JSON it printed.
-QJsonObject runJson(const QString& path, const QStringList& args, QString* error = nullptr) {
-  QProcess p;
-  p.start("/usr/bin/python3", QStringList{path} + args);
-  if (!p.waitForFinished(90'000)) {
-    p.kill();
-    p.waitForFinished();
-  }
-  const QByteArray out = p.readAllStandardOutput();
-  if (error)
-    *error = QString::fromLocal8Bit(p.readAllStandardError()) + QString::fromLocal8Bit(out);
-  return QJsonDocument::fromJson(out).object();
-}
-
 QJsonObject peer(const QStringList& args, QString* error = nullptr) {
-  return runJson(script("grpc_peer.py"), args, error);
+  return runPeerJson(peerScript("grpc_peer.py"), args, error);
 }
 
 // A long-running helper (grpc_peer.py serve, h2_bad_server.py) that prints its ports on its
@@ -88,7 +64,7 @@ class ProxyGrpcTest : public QObject {
     check.start("/usr/bin/python3", {"-c", "import grpc, h2"});
     QVERIFY(check.waitForFinished(30'000));
     QVERIFY2(check.exitCode() == 0, "python3-grpcio or python3-h2 is missing (scripts/setup.sh)");
-    grpc_ = std::make_unique<Server>(script("grpc_peer.py"), QStringList{"serve", "a", "b"});
+    grpc_ = std::make_unique<Server>(peerScript("grpc_peer.py"), QStringList{"serve", "a", "b"});
     QVERIFY(grpc_->port(0) != 0 && grpc_->port(1) != 0);
     QVERIFY(proxy_.start({"--listen", "127.0.0.1:0", "--upstream",
                           QString("127.0.0.1:%1").arg(grpc_->port(0)), "--upstream",
@@ -227,7 +203,7 @@ clusters:
         {"hang", 504, "meshdeck_proxy_errors_total{code=\"UT\"}"},
     };
     for (const auto& c : cases) {
-      Server bad(script("h2_bad_server.py"), {c.mode});
+      Server bad(peerScript("h2_bad_server.py"), {c.mode});
       QVERIFY(bad.port() != 0);
       ProxyProcess proxy;
       // A short route timeout only where the wait is the point (python-h2 takes its time to
@@ -244,7 +220,7 @@ clusters:
                                                       .arg(QString::fromStdString(res.error))
                                                       .arg(QString::fromStdString(res.body))));
       // The same through an HTTP/2 client: a response, not a reset.
-      const auto h2 = runJson(script("h2_client.py"), {"get", QString::number(port), "/x"});
+      const auto h2 = runPeerJson(peerScript("h2_client.py"), {"get", QString::number(port), "/x"});
       QCOMPARE(h2["streams"].toObject()["1"].toObject()["status"].toInt(), c.status);
       QVERIFY2(proxy.stat(c.counter) >= 1, c.mode);
       QVERIFY(proxy.running());
@@ -252,7 +228,7 @@ clusters:
 
     // GOAWAY in the middle of a body: the head is out, so the HTTP/1.1 client sees a body
     // shorter than its content-length and the connection closed; the HTTP/2 client a reset.
-    Server bad(script("h2_bad_server.py"), {"goaway_mid"});
+    Server bad(peerScript("h2_bad_server.py"), {"goaway_mid"});
     ProxyProcess proxy;
     QVERIFY(proxy.start({"--config", badConfig(proxy.dir(), bad.port(), "30s"), "--workers", "1"}));
     const uint16_t port = proxy.port("edge");
@@ -261,7 +237,7 @@ clusters:
     QVERIFY2(raw.starts_with("HTTP/1.1 200 OK\r\n"), raw.c_str());
     QVERIFY(raw.find("content-length: 100000\r\n") != std::string::npos);
     QVERIFY(raw.size() < 100000);
-    const auto h2 = runJson(script("h2_client.py"), {"get", QString::number(port), "/x"});
+    const auto h2 = runPeerJson(peerScript("h2_client.py"), {"get", QString::number(port), "/x"});
     const auto s1 = h2["streams"].toObject()["1"].toObject();
     QCOMPARE(s1["status"].toInt(), 200);
     QCOMPARE(s1["ended"].toBool(), false);

@@ -6,32 +6,16 @@
 #include <QtTest>
 
 #include "proxy_process.h"
+#include "python_peer.h"
 #include "test_backend.h"
 
 using namespace meshdeck::proxy::testing;
 
 namespace {
 
-void writeFile(const QString& path, const QString& text) {
-  QFile f(path);
-  QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
-  f.write(text.toUtf8());
-}
-
 // Runs tests/integration/proxy/h2_client.py (Debian's python3-h2) and returns its JSON.
 QJsonObject h2client(const QStringList& args, QString* error = nullptr) {
-  const QString script = QString::fromLocal8Bit(qgetenv("MESHDECK_SOURCE_DIR")) +
-                         "/tests/integration/proxy/h2_client.py";
-  QProcess p;
-  p.start("/usr/bin/python3", QStringList{script} + args);
-  if (!p.waitForFinished(90'000)) {
-    p.kill();
-    p.waitForFinished();
-  }
-  const QByteArray out = p.readAllStandardOutput();
-  if (error)
-    *error = QString::fromLocal8Bit(p.readAllStandardError()) + QString::fromLocal8Bit(out);
-  return QJsonDocument::fromJson(out).object();
+  return runPeerJson(peerScript("h2_client.py"), args, error);
 }
 
 QJsonObject stream(const QJsonObject& result, int id) {
