@@ -119,11 +119,12 @@ class ControlPlanePushTest : public QObject {
         if (p.state != cp::SyncState::kSynced || p.version_acked != p.version_sent) return false;
       return g.policy_revision == r.revision;
     }));
-    // Each of the 3 proxies answered at least 2 responses (its first config, the canary). An
-    // answer to a response already superseded when it arrived counts as ignored, not as an
-    // ACK (how many are superseded depends on timing), so the two together are at least 6.
+    // Every proxy ACKed (all three are synced above). The page answered at least 2 responses
+    // (the first config it was seen to hold, then the canary); the reviews proxies at least 1
+    // each (their first config may already carry the canary: pushes are debounced). An answer
+    // to a response already superseded when it arrived counts as ignored, not as an ACK.
     const auto counters = cp_->counters();
-    QVERIFY2(counters.acks >= 3 && counters.acks + counters.answers_ignored >= 6,
+    QVERIFY2(counters.acks >= 3 && counters.acks + counters.answers_ignored >= 4,
              qPrintable(
                  QString("acks %1, ignored %2").arg(counters.acks).arg(counters.answers_ignored)));
   }
