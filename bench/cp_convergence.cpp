@@ -74,6 +74,9 @@ class LightProxy final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::
     StartRead(&in_);
     StartCall();
   }
+  // Every way out of main() (a failed round returns early) ends the call before the reactor
+  // goes: gRPC must not call back into a destroyed object.
+  ~LightProxy() override { stop(); }
   void stop() {
     context_.TryCancel();
     std::unique_lock lock(mutex_);
@@ -211,6 +214,9 @@ class TelemetryStream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, g
     ++totals_.sent;
     StartWrite(&out_);
   }
+  // Every way out of main() (a failed round returns early) ends the call before the reactor
+  // goes: gRPC must not call back into a destroyed object.
+  ~TelemetryStream() override { stop(); }
   void stop() {
     context_.TryCancel();
     std::unique_lock lock(mutex_);
