@@ -75,11 +75,8 @@ void countDecision(const SecurityConfig& security, const AuthorizationDecision& 
   }
 }
 
-Verdict admit(RequestHeader& req, const CodecFraming& codec, const PeerInfo& peer, Exchange& ex,
-              AdmissionServices& services) {
-  assert(ex.listener && "admission needs the listener's config");
+Verdict checkRequestHead(const RequestHeader& req, const CodecFraming& codec, Exchange& ex) {
   ex.version = req.version() == 10 ? 10 : 11;
-  ex.is_head = req.method() == http::verb::head;
   const size_t header_count = static_cast<size_t>(std::distance(req.begin(), req.end()));
   if (header_count > kMaxHeaderCount) return refuse(ex.version, 431, "too_many_headers");
   if (req.version() != 10 && req.version() != 11) return refuse(11, 505, "bad_version");
@@ -87,6 +84,14 @@ Verdict admit(RequestHeader& req, const CodecFraming& codec, const PeerInfo& pee
   ex.framing = decideRequestFraming(req);
   if (ex.framing.refused()) return refuse(ex.version, ex.framing.status, ex.framing.reason);
   if (!codecAgrees(codec, ex.framing)) return refuse(ex.version, 400, "framing_mismatch");
+  return {};
+}
+
+Verdict admit(RequestHeader& req, const CodecFraming& codec, const PeerInfo& peer, Exchange& ex,
+              AdmissionServices& services) {
+  assert(ex.listener && "admission needs the listener's config");
+  ex.is_head = req.method() == http::verb::head;
+  if (Verdict v = checkRequestHead(req, codec, ex); v.kind != Verdict::kAdmit) return v;
   if (req.method() == http::verb::unknown || req.method() == http::verb::connect)
     return refuse(ex.version, 501, "unsupported_method");
 

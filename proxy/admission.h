@@ -56,6 +56,11 @@ inline constexpr size_t kMaxHeaderCount = 100;
 // The header carrying the source workload between sidecars ("service/version").
 inline constexpr std::string_view kSourceHeader = "x-meshdeck-source";
 
+// The first checks of admit(), on the head alone: header count (431), version (505), the
+// framing and Host decision (decideRequestFraming()) and its agreement with the codec
+// (`framing_mismatch`). Sets ex.version and ex.framing; kAdmit when the head passes.
+Verdict checkRequestHead(const RequestHeader& req, const CodecFraming& codec, Exchange& ex);
+
 // Checks and routes `req` (validation, route, authorization, rate limits, fault delay), writing
 // what it learns into `ex` (version, framing, route, flags counted by finish()). For a request
 // admitted without fault delay it goes on with prepareUpstreamRequest(). `req` is changed: an

@@ -20,6 +20,7 @@
 #include <tuple>
 
 #include "proxy/admission.h"
+#include "proxy/http/beast_head.h"
 #include "proxy/http/framing.h"
 #include "proxy/http/grpc.h"
 #include "proxy/http/headers.h"
@@ -55,20 +56,6 @@ const char* bodyErrorReason(const beast::error_code& ec) {
       ec == http::error::header_limit || ec == http::error::bad_obs_fold)
     return "bad_trailer";
   return nullptr;
-}
-
-// The malformed-request reason and status of a head Beast's parser refused.
-std::pair<unsigned, const char*> headErrorReason(const beast::error_code& ec) {
-  if (ec == http::error::bad_content_length) return {400, "bad_content_length"};
-  if (ec == http::error::multiple_content_length) return {400, "multiple_content_length"};
-  if (ec == http::error::bad_transfer_encoding) return {400, "bad_transfer_encoding"};
-  if (ec == http::error::bad_field) return {400, "bad_header_name"};
-  if (ec == http::error::bad_value) return {400, "bad_header_value"};
-  if (ec == http::error::bad_method) return {400, "bad_method"};
-  if (ec == http::error::bad_target) return {400, "bad_target"};
-  if (ec == http::error::bad_version) return {505, "bad_version"};
-  if (ec == http::error::header_limit) return {431, "header_too_large"};
-  return {400, "bad_request"};
 }
 
 template <typename Parser>
@@ -204,35 +191,11 @@ Awaitable<void> Session::run(std::shared_ptr<Session> keep) {
 }
 
 const char* Session::parseHead(RequestParser& parser, size_t head_size, unsigned* status_out) {
-  parser.header_limit(kMaxHeaderBytes);
-  parser.body_limit(boost::none);
-  beast::error_code ec;
+  const std::string_view block(static_cast<const char*>(buffer_.data().data()), head_size);
   size_t used = 0;
-  while (!ec && !parser.is_header_done() && used < head_size) {
-    const auto* data = static_cast<const char*>(buffer_.data().data());
-    used += parser.put(asio::buffer(data + used, head_size - used), ec);
-  }
-  if (ec || !parser.is_header_done()) {
-    auto [status, reason] = headErrorReason(ec);
-    if (ec == http::error::bad_content_length || ec == http::error::multiple_content_length ||
-        ec == http::error::bad_transfer_encoding) {
-      // Named by the framing decision, so that a head is refused for the same reason
-      // whichever parser met the problem first.
-      RequestHeader raw;
-      Framing refusal;
-      const auto* data = static_cast<const char*>(buffer_.data().data());
-      if (parseRequestHead({data, head_size}, raw, refusal) > 0)
-        refusal = decideRequestFraming(raw);
-      if (refusal.refused()) {
-        status = refusal.status;
-        reason = refusal.reason;
-      }
-    }
-    *status_out = status;
-    return reason;
-  }
-  buffer_.consume(used);
-  return nullptr;
+  const char* reason = parseRequestHeadWithBeast(parser, block, kMaxHeaderBytes, status_out, &used);
+  if (!reason) buffer_.consume(used);
+  return reason;
 }
 
 void Session::refreshListenerConfig(const ConfigPtr& config) {
@@ -464,25 +427,19 @@ Awaitable<Session::HeadResult> Session::readHead(const ListenerConfig& listener,
         continue;
       }
     }
-    const size_t from = scanned > 3 ? scanned - 3 : 0;
-    const auto end = findHeaderEnd(data.substr(from));
-    if (end != std::string_view::npos) {
-      *head_size = from + end;
-      switch (checkRawHeader(data.substr(0, *head_size), kMaxRequestLine)) {
-        case RawHeaderProblem::kNone:
-          co_return HeadResult::kOk;
-        case RawHeaderProblem::kObsFold:
-          co_return HeadResult::kObsFold;
-        case RawHeaderProblem::kRequestLineTooLong:
-          co_return HeadResult::kTooLarge;
-      }
+    switch (scanRequestHead(data, scanned, kMaxRequestLine, kMaxHeaderBytes, head_size)) {
+      case RequestHeadScan::kComplete:
+        co_return HeadResult::kOk;
+      case RequestHeadScan::kObsFold:
+        co_return HeadResult::kObsFold;
+      case RequestHeadScan::kTooLarge:
+        co_return HeadResult::kTooLarge;
+      case RequestHeadScan::kBadRequestLine:
+        co_return HeadResult::kBadRequestLine;
+      case RequestHeadScan::kIncomplete:
+        break;
     }
     scanned = data.size();
-    if (!isPlausibleRequestPrefix(data.substr(0, std::min(data.size(), kMaxRequestLine + 2))))
-      co_return HeadResult::kBadRequestLine;
-    if (data.size() >= kMaxHeaderBytes) co_return HeadResult::kTooLarge;
-    if (data.size() > kMaxRequestLine && data.find("\r\n") == std::string_view::npos)
-      co_return HeadResult::kTooLarge;
     if (data.empty())
       down_.expires_after(first ? listener.header_timeout : listener.idle_timeout);
     else

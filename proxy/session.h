@@ -11,6 +11,7 @@
 #include "proxy/awaitable.h"
 #include "proxy/config/config.h"
 #include "proxy/exchange.h"
+#include "proxy/http/beast_head.h"
 #include "proxy/http/field_allocator.h"
 #include "proxy/http/wire_frames.h"
 #include "proxy/relay_buffer_pool.h"
@@ -58,8 +59,7 @@ class Session : public std::enable_shared_from_this<Session>, private Downstream
   void closeIfIdle();
 
  private:
-  using RequestParser =
-      boost::beast::http::request_parser<boost::beast::http::buffer_body, FieldAllocator<char>>;
+  using RequestParser = BeastRequestParser;
   enum class HeadResult {
     kOk,
     kClosed,

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "proxy/http/field_allocator.h"
+#include "proxy/http/host_syntax.h"
 
 namespace meshdeck::proxy {
 
@@ -64,11 +65,6 @@ bool removeH2c(Fields& fields);
 // Trailers are never forwarded (the proxy ends bodies with a bare last chunk); fields that
 // would frame, route, authenticate or control the message (RFC 9110 §6.5.1) refuse the request.
 const char* checkTrailer(const Fields& trailer);
-
-// Whether `value` is a valid Host field value / authority: uri-host [":" port] with uri-host an
-// IP-literal, IPv4address or reg-name (RFC 3986 §3.2.2), port at most 65535. An empty host is
-// valid only when `allow_empty_host`.
-bool isValidHost(std::string_view value, bool allow_empty_host);
 
 // Differential oracle for fuzzing: the same rules applied to a raw byte stream.
 

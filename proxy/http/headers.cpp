@@ -1,5 +1,6 @@
 #include "proxy/http/headers.h"
 
+#include <algorithm>
 #include <array>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/rfc7230.hpp>
@@ -107,6 +108,29 @@ RawHeaderProblem checkRawHeader(std::string_view block, size_t max_request_line)
   if (line_end + 2 < block.size() && (block[line_end + 2] == ' ' || block[line_end + 2] == '\t'))
     return RawHeaderProblem::kObsFold;
   return RawHeaderProblem::kNone;
+}
+
+RequestHeadScan scanRequestHead(std::string_view data, size_t scanned, size_t max_request_line,
+                                size_t max_header_bytes, size_t* head_size) {
+  const size_t from = scanned > 3 ? scanned - 3 : 0;
+  const auto end = findHeaderEnd(data.substr(from));
+  if (end != std::string_view::npos) {
+    *head_size = from + end;
+    switch (checkRawHeader(data.substr(0, *head_size), max_request_line)) {
+      case RawHeaderProblem::kNone:
+        return RequestHeadScan::kComplete;
+      case RawHeaderProblem::kObsFold:
+        return RequestHeadScan::kObsFold;
+      case RawHeaderProblem::kRequestLineTooLong:
+        return RequestHeadScan::kTooLarge;
+    }
+  }
+  if (!isPlausibleRequestPrefix(data.substr(0, std::min(data.size(), max_request_line + 2))))
+    return RequestHeadScan::kBadRequestLine;
+  if (data.size() >= max_header_bytes) return RequestHeadScan::kTooLarge;
+  if (data.size() > max_request_line && data.find("\r\n") == std::string_view::npos)
+    return RequestHeadScan::kTooLarge;
+  return RequestHeadScan::kIncomplete;
 }
 
 namespace {

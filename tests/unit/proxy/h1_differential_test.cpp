@@ -1,0 +1,201 @@
+#include <QtTest>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "unit/proxy/h1_cases.h"
+#include "unit/proxy/h1_reference.h"
+
+using namespace meshdeck::proxy;
+using namespace meshdeck::proxy::h1test;
+
+namespace {
+
+std::string printable(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+// The seeds: the codec's rows and every file of the proxy_http1 fuzz corpus.
+std::vector<std::string> seeds() {
+  std::vector<std::string> out;
+  for (const auto& c : framingCases()) out.push_back(c.raw);
+  const char* root = std::getenv("MESHDECK_SOURCE_DIR");
+  const std::filesystem::path dir =
+      std::filesystem::path(root ? root : MESHDECK_SOURCE_DIR_FALLBACK) /
+      "tests/fuzz/proxy_http1/corpus";
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    out.push_back(ss.str());
+  }
+  return out;
+}
+
+// Pieces the mutations insert: the bytes and words HTTP/1.1 framing turns on.
+const std::vector<std::string>& dictionary() {
+  static const std::vector<std::string> d = {"\r",
+                                             "\n",
+                                             "\r\n",
+                                             "\r\n\r\n",
+                                             " ",
+                                             "\t",
+                                             ":",
+                                             ",",
+                                             ";",
+                                             "0",
+                                             "5",
+                                             "/",
+                                             "@",
+                                             "[",
+                                             "]",
+                                             "%",
+                                             "\x7f",
+                                             std::string(1, '\0'),
+                                             "\x80",
+                                             "\xff",
+                                             "(",
+                                             "chunked",
+                                             "Chunked",
+                                             "gzip",
+                                             "identity",
+                                             "h2c",
+                                             "close",
+                                             "keep-alive",
+                                             "upgrade",
+                                             "Transfer-Encoding: chunked\r\n",
+                                             "Content-Length: 5\r\n",
+                                             "Content-Length: 0\r\n",
+                                             "Content-Length: 5, 5\r\n",
+                                             "Host: a\r\n",
+                                             "Host: \r\n",
+                                             "Connection: close\r\n",
+                                             "Upgrade: h2c\r\n",
+                                             "HTTP2-Settings: x\r\n",
+                                             "Transfer-Encoding: gzip\r\n",
+                                             "Transfer-Encoding: ,\r\n",
+                                             "Proxy-Connection: a b\r\n",
+                                             "HTTP/1.0",
+                                             "HTTP/1.1",
+                                             "http://a/",
+                                             " HTTP/1.1\r\n",
+                                             "X: a\r\n ",
+                                             "Content-Length: +5\r\n"};
+  return d;
+}
+
+std::string mutate(std::string s, std::mt19937& rng) {
+  const auto& d = dictionary();
+  const int steps = 1 + static_cast<int>(rng() % 3);
+  for (int k = 0; k < steps; ++k) {
+    const size_t at = s.empty() ? 0 : rng() % (s.size() + 1);
+    switch (rng() % 6) {
+      case 0:  // insert a dictionary word
+        s.insert(at, d[rng() % d.size()]);
+        break;
+      case 1:  // overwrite a byte
+        if (!s.empty()) s[at % s.size()] = static_cast<char>(rng() % 256);
+        break;
+      case 2:  // delete a few bytes
+        if (!s.empty()) s.erase(at % s.size(), 1 + rng() % 4);
+        break;
+      case 3:  // replace a byte with a dictionary word
+        if (!s.empty()) s.replace(at % s.size(), 1, d[rng() % d.size()]);
+        break;
+      case 4: {  // duplicate a line
+        const size_t start = s.rfind("\r\n", at);
+        const size_t from = start == std::string::npos ? 0 : start + 2;
+        const size_t end = s.find("\r\n", from);
+        if (end != std::string::npos) s.insert(from, s.substr(from, end + 2 - from));
+        break;
+      }
+      default:  // flip the case of a byte
+        if (!s.empty()) s[at % s.size()] ^= 0x20;
+        break;
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
+// The differential test of the HTTP/1.1 codec (docs/h1-codec.md): the same bytes through the
+// proxy's path of today (the read loop's checks, Beast's parser with the session's reason
+// mapping, admission's head checks) and through proxy/http/h1_parser.h must get the same
+// verdict: need-more, or refused with the same status and reason, or accepted with the same
+// method, target, version, fields, size and body framing.
+class H1DifferentialTest : public QObject {
+  Q_OBJECT
+
+  int compared_ = 0;
+  std::vector<std::string> differences_;
+
+  void compare(const std::string& input) {
+    ++compared_;
+    const Outcome old_path = referenceVerdict(input);
+    const Outcome codec = codecVerdict(input);
+    if (old_path == codec) return;
+    if (differences_.size() < 10)
+      differences_.push_back("input \"" + printable(input.substr(0, 300)) + "\"\n  proxy today: " +
+                             old_path.describe() + "\n  h1 codec:    " + codec.describe());
+    else
+      differences_.emplace_back();
+  }
+
+  void check(const char* what) {
+    std::string report;
+    for (const auto& d : differences_)
+      if (!d.empty()) report += d + "\n";
+    const auto n = differences_.size();
+    differences_.clear();
+    QVERIFY2(n == 0, (std::string(what) + ": " + std::to_string(n) + " differences in " +
+                      std::to_string(compared_) + " inputs\n" + report)
+                         .c_str());
+  }
+
+ private slots:
+  void seedsAgree() {
+    const auto all = seeds();
+    QVERIFY(all.size() > framingCases().size());  // the corpus was found
+    for (const auto& s : all) compare(s);
+    check("seeds");
+  }
+
+  // Bounded, seeded mutations of every seed (reproducible: a difference names its input).
+  void mutationsAgree() {
+    std::mt19937 rng(20);
+    const auto all = seeds();
+    int accepted = 0, refused = 0;
+    const int before = compared_;
+    for (int round = 0; round < 250; ++round) {
+      for (const auto& s : all) {
+        const std::string input = mutate(s, rng);
+        compare(input);
+        const auto o = referenceVerdict(input);
+        accepted += o.kind == Outcome::kAccept;
+        refused += o.kind == Outcome::kRefuse;
+      }
+    }
+    qInfo("mutations: %d compared, %d accepted and %d refused by the proxy today",
+          compared_ - before, accepted, refused);
+    QVERIFY(accepted > 100 && refused > 100);  // the mutations exercise both sides
+    check("mutations");
+  }
+};
+
+QTEST_APPLESS_MAIN(H1DifferentialTest)
+#include "h1_differential_test.moc"
