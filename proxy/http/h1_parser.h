@@ -63,7 +63,13 @@ class RequestHead {
   const std::string_view* find(std::string_view name) const;
 
   void clear();
-  void add(Field f);
+  void add(Field f) {
+    if (count_ < kInlineFields)
+      inline_[count_] = f;
+    else
+      overflow_.push_back(f);
+    ++count_;
+  }
 
  private:
   Field inline_[kInlineFields];
