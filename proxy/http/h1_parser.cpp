@@ -623,6 +623,11 @@ void RequestHead::clear() {
   count_ = 0;
 }
 
+void RequestHead::addOverflow(Field f) {
+  overflow_.push_back(f);
+  ++count_;
+}
+
 Result RequestParser::parse(std::string_view data, RequestHead& head) {
   // The end of the head: the first blank line, searched from where the last call stopped.
   const size_t from = scanned_ > 3 ? scanned_ - 3 : 0;

@@ -64,14 +64,15 @@ class RequestHead {
 
   void clear();
   void add(Field f) {
-    if (count_ < kInlineFields)
-      inline_[count_] = f;
+    if (count_ < kInlineFields) [[likely]]
+      inline_[count_++] = f;
     else
-      overflow_.push_back(f);
-    ++count_;
+      addOverflow(f);
   }
 
  private:
+  void addOverflow(Field f);
+
   Field inline_[kInlineFields];
   std::vector<Field> overflow_;
   size_t count_ = 0;
