@@ -21,10 +21,12 @@ constexpr int64_t kDropStep = 600;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS buckets (
+  id INTEGER PRIMARY KEY,
   resolution INTEGER NOT NULL, start INTEGER NOT NULL, kind INTEGER NOT NULL,
   source TEXT NOT NULL, destination TEXT NOT NULL,
-  requests INTEGER NOT NULL, counters BLOB NOT NULL, latency BLOB NOT NULL,
-  PRIMARY KEY (resolution, start, kind, source, destination)) WITHOUT ROWID;
+  requests INTEGER NOT NULL, counters BLOB NOT NULL, latency BLOB NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS buckets_key
+  ON buckets (resolution, start, kind, source, destination);
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL,
   detail TEXT NOT NULL, author TEXT NOT NULL);
@@ -597,13 +599,14 @@ void HistoryStore::applySizeLimit() {
   // Bounded: every round deletes the oldest kDropStep that holds data.
   for (int round = 0; round < 100000 && used() > options_.max_bytes; ++round) {
     Statement oldest(writer_,
-                     "SELECT MIN(t) FROM (SELECT MIN(start) AS t FROM buckets UNION ALL "
-                     "SELECT MIN(time_ms) / 1000 FROM events)");
+                     "SELECT MIN(t) FROM (SELECT MIN(start) AS t FROM buckets WHERE "
+                     "resolution=10 UNION ALL SELECT MIN(start) FROM buckets WHERE resolution=60 "
+                     "UNION ALL SELECT MIN(time_ms) / 1000 FROM events)");
     if (oldest.step() != SQLITE_ROW || oldest.null(0)) break;
     const int64_t first = oldest.integer(0);
     const int64_t cut = floorTo(first, kDropStep) + kDropStep;
     exec(writer_, "BEGIN");
-    Statement b(writer_, "DELETE FROM buckets WHERE start<?");
+    Statement b(writer_, "DELETE FROM buckets WHERE resolution IN (10, 60) AND start<?");
     b.bind(1, cut).step();
     Statement e(writer_, "DELETE FROM events WHERE time_ms<?");
     e.bind(1, cut * 1000).step();
