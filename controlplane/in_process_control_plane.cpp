@@ -653,6 +653,8 @@ class InProcessControlPlane::Impl {
       if (signature != topology_signature_) {
         topology_signature_ = signature;
         ++topology_version_;
+        recordEvent("topology.change", fmt::format("version {}", topology_version_),
+                    fmt::format("{} services, {} edges", g->services.size(), g->edges.size()));
       }
       g->topology_version = topology_version_;
     }

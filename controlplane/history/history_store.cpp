@@ -619,11 +619,18 @@ void HistoryStore::applySizeLimit() {
   }
   exec(writer_, "PRAGMA incremental_vacuum");
   exec(writer_, "PRAGMA wal_checkpoint(TRUNCATE)");
-  spdlog::warn(
-      "history: {} exceeded its limit of {} MiB ({:.1f} MiB used): data before {} was "
-      "dropped",
-      path_.string(), options_.max_bytes >> 20, double(before) / (1 << 20),
-      utcStamp(Clock::time_point{} + std::chrono::seconds(dropped_until)));
+  // A full store drops data every few minutes: say so once an hour, not each time.
+  const int64_t now =
+      std::chrono::duration_cast<std::chrono::seconds>(time_.systemNow().time_since_epoch())
+          .count();
+  if (now >= last_size_warning_ + 3600 || now < last_size_warning_) {
+    last_size_warning_ = now;
+    spdlog::warn(
+        "history: {} reached its limit of {} MiB ({:.1f} MiB used): data before {} was dropped "
+        "(the oldest goes first; --history-max-mb raises the limit)",
+        path_.string(), options_.max_bytes >> 20, double(before) / (1 << 20),
+        utcStamp(Clock::time_point{} + std::chrono::seconds(dropped_until)));
+  }
 }
 
 std::vector<Bucket> HistoryStore::buckets(int64_t resolution, int64_t from, int64_t to) const {

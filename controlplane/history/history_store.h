@@ -173,6 +173,7 @@ class HistoryStore {
   bool stopping_ = false;
   std::atomic<uint64_t> dropped_{0}, batches_{0};
   int64_t last_maintenance_ = 0;
+  int64_t last_size_warning_ = INT64_MIN / 2;  // the writer's
   int64_t rolled_up_until_ = 0;  // the writer's: minutes before it have their coarse bucket
   std::thread writer_thread_;
 };
