@@ -37,6 +37,26 @@ CREATE TABLE IF NOT EXISTS revisions (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 )sql";
 
+// Errors of the writer (a full or read-only disk fails every statement): the first one, then at
+// most one a minute with the number left out, so that a full disk does not fill the log too.
+template <typename... Args>
+void logError(fmt::format_string<Args...> format, Args&&... args) {
+  static std::mutex mutex;
+  static std::chrono::steady_clock::time_point last{};
+  static uint64_t suppressed = 0;
+  std::lock_guard lock(mutex);
+  const auto now = std::chrono::steady_clock::now();
+  if (last != std::chrono::steady_clock::time_point{} && now - last < std::chrono::minutes(1)) {
+    ++suppressed;
+    return;
+  }
+  last = now;
+  if (suppressed)
+    spdlog::error("history: {} more error(s) in the last minute, not shown", suppressed);
+  suppressed = 0;
+  spdlog::error(format, std::forward<Args>(args)...);
+}
+
 void putVarint(std::string* out, uint64_t v) {
   while (v >= 0x80) {
     out->push_back(static_cast<char>((v & 0x7f) | 0x80));
@@ -106,7 +126,7 @@ class Statement {
  public:
   Statement(sqlite3* db, const char* sql) {
     if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
-      spdlog::error("history: cannot prepare \"{}\": {}", sql, sqlite3_errmsg(db));
+      logError("history: cannot prepare \"{}\": {}", sql, sqlite3_errmsg(db));
       stmt_ = nullptr;
     }
   }
@@ -152,7 +172,7 @@ bool exec(sqlite3* db, const char* sql, std::string* error = nullptr) {
   if (error)
     *error = why;
   else
-    spdlog::error("history: \"{}\" failed: {}", sql, why);
+    logError("history: \"{}\" failed: {}", sql, why);
   return false;
 }
 
@@ -484,7 +504,7 @@ void HistoryStore::mergeInto(int64_t resolution, const Bucket& b) {
       .bindBlob(7, encodeCounters(merged.counters))
       .bindBlob(8, merged.latency.encode());
   if (put.step() != SQLITE_DONE)
-    spdlog::error("history: cannot write a bucket: {}", sqlite3_errmsg(writer_));
+    logError("history: cannot write a bucket: {}", sqlite3_errmsg(writer_));
 }
 
 void HistoryStore::writeBatch(std::deque<Item>& batch) {
@@ -508,7 +528,7 @@ void HistoryStore::writeBatch(std::deque<Item>& batch) {
           .bind(4, e->detail)
           .bind(5, e->author);
       if (event.step() != SQLITE_DONE)
-        spdlog::error("history: cannot write an event: {}", sqlite3_errmsg(writer_));
+        logError("history: cannot write an event: {}", sqlite3_errmsg(writer_));
       event.reset();
     } else if (const auto* r = std::get_if<RevisionItem>(&item)) {
       revision.bind(1, static_cast<int64_t>(r->revision))
@@ -516,7 +536,7 @@ void HistoryStore::writeBatch(std::deque<Item>& batch) {
           .bind(3, r->author)
           .bind(4, r->summary);
       if (revision.step() != SQLITE_DONE)
-        spdlog::error("history: cannot write a revision: {}", sqlite3_errmsg(writer_));
+        logError("history: cannot write a revision: {}", sqlite3_errmsg(writer_));
       revision.reset();
     }
   }
