@@ -130,7 +130,16 @@ class Statement {
       stmt_ = nullptr;
     }
   }
-  ~Statement() { sqlite3_finalize(stmt_); }
+  // A statement prepared once and kept by the store: reset, not finalized, at scope exit.
+  explicit Statement(sqlite3_stmt* kept) : stmt_(kept), kept_(true) {}
+  ~Statement() {
+    if (!kept_) {
+      sqlite3_finalize(stmt_);
+    } else if (stmt_) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+  }
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
   bool ok() const { return stmt_ != nullptr; }
@@ -162,7 +171,18 @@ class Statement {
 
  private:
   sqlite3_stmt* stmt_ = nullptr;
+  bool kept_ = false;
 };
+
+// The statement `*slot` prepared once for `sql` (null when it cannot be prepared).
+sqlite3_stmt* kept(sqlite3* db, sqlite3_stmt** slot, const char* sql) {
+  if (!*slot &&
+      sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, nullptr) != SQLITE_OK) {
+    logError("history: cannot prepare \"{}\": {}", sql, sqlite3_errmsg(db));
+    *slot = nullptr;
+  }
+  return *slot;
+}
 
 bool exec(sqlite3* db, const char* sql, std::string* error = nullptr) {
   char* message = nullptr;
@@ -403,6 +423,8 @@ HistoryStore::~HistoryStore() {
   }
   wake_.notify_all();
   if (writer_thread_.joinable()) writer_thread_.join();
+  sqlite3_finalize(get_bucket_);
+  sqlite3_finalize(put_bucket_);
   sqlite3_close(reader_);
   sqlite3_close(writer_);
 }
@@ -475,9 +497,9 @@ void HistoryStore::mergeInto(int64_t resolution, const Bucket& b) {
   Bucket merged = b;
   merged.start = start;
   {
-    Statement get(writer_,
-                  "SELECT counters, latency FROM buckets WHERE resolution=? AND start=? AND "
-                  "kind=? AND source=? AND destination=?");
+    Statement get(kept(writer_, &get_bucket_,
+                       "SELECT counters, latency FROM buckets WHERE resolution=? AND start=? AND "
+                       "kind=? AND source=? AND destination=?"));
     get.bind(1, resolution)
         .bind(2, start)
         .bind(3, static_cast<int>(b.kind))
@@ -492,9 +514,9 @@ void HistoryStore::mergeInto(int64_t resolution, const Bucket& b) {
       }
     }
   }
-  Statement put(writer_,
-                "INSERT OR REPLACE INTO buckets(resolution, start, kind, source, destination, "
-                "requests, counters, latency) VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
+  Statement put(kept(writer_, &put_bucket_,
+                     "INSERT OR REPLACE INTO buckets(resolution, start, kind, source, "
+                     "destination, requests, counters, latency) VALUES(?, ?, ?, ?, ?, ?, ?, ?)"));
   put.bind(1, resolution)
       .bind(2, start)
       .bind(3, static_cast<int>(b.kind))

@@ -19,6 +19,7 @@
 #include "common/telemetry/grpc_status.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace meshdeck::cp::history {
 
@@ -162,7 +163,9 @@ class HistoryStore {
   const HistoryOptions options_;
   const common::TimeSource& time_;
   std::string moved_aside_;
-  sqlite3* writer_ = nullptr;  // the writer thread's
+  sqlite3* writer_ = nullptr;           // the writer thread's
+  sqlite3_stmt* get_bucket_ = nullptr;  // the writer thread's, prepared once (mergeInto())
+  sqlite3_stmt* put_bucket_ = nullptr;
   sqlite3* reader_ = nullptr;  // guarded by read_mutex_
   mutable std::mutex read_mutex_;
 
