@@ -54,6 +54,10 @@ struct ControlPlaneOptions {
   // which percentiles can be computed. The memory bound is in controlplane/README.md.
   uint32_t history_seconds = 3600;
   uint32_t histogram_seconds = 60;
+  // History store (docs/history.md): <state_dir>/history.db (none without a state directory),
+  // 10 s buckets for 24 h, 1 min buckets and events for 30 days, at most this many MiB (the
+  // oldest data is dropped first).
+  uint32_t history_max_mb = 256;
   // Default window of graph snapshots.
   uint32_t window_seconds = 10;
   // How often graph snapshots are published (the ceiling is 4 per second).

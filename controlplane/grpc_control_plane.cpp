@@ -376,4 +376,46 @@ ActionResult GrpcControlPlane::scaleService(const std::string& service, const st
 
 std::string GrpcControlPlane::listenAddress() { return impl_->address_; }
 
+namespace {
+google::protobuf::Timestamp timestampOf(SystemTime t) {
+  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
+}  // namespace
+
+HistoricalGraph GrpcControlPlane::graphBetween(SystemTime from, SystemTime to) {
+  v1::GetGraphAtRequest request;
+  *request.mutable_from() = timestampOf(from);
+  *request.mutable_to() = timestampOf(to);
+  v1::GetGraphAtResponse r;
+  const auto status = impl_->stub_->GetGraphAt(impl_->ctx().get(), request, &r);
+  if (!status.ok()) {
+    HistoricalGraph g;
+    g.from = from, g.to = to;
+    g.message = "GetGraphAt failed: " + status.error_message();
+    return g;
+  }
+  return fromProto(r);
+}
+
+EventList GrpcControlPlane::events(SystemTime since, SystemTime until,
+                                   const std::vector<std::string>& kinds, uint32_t limit) {
+  v1::ListEventsRequest request;
+  *request.mutable_since() = timestampOf(since);
+  *request.mutable_until() = timestampOf(until);
+  for (const auto& k : kinds) request.add_kinds(k);
+  request.set_limit(limit);
+  v1::ListEventsResponse r;
+  EventList l;
+  const auto status = impl_->stub_->ListEvents(impl_->ctx().get(), request, &r);
+  if (!status.ok()) {
+    l.message = "ListEvents failed: " + status.error_message();
+    return l;
+  }
+  l.available = r.available();
+  l.message = r.message();
+  for (const auto& e : r.events()) l.events.push_back(fromProto(e));
+  return l;
+}
+
 }  // namespace meshdeck::cp

@@ -43,6 +43,9 @@ class GrpcControlPlane final : public ControlPlane {
                             uint32_t replicas) override;
   CaStatus rotateRoot(RootRotationAction action, bool force) override;
   std::string listenAddress() override;
+  HistoricalGraph graphBetween(SystemTime from, SystemTime to) override;
+  EventList events(SystemTime since, SystemTime until, const std::vector<std::string>& kinds,
+                   uint32_t limit) override;
 
  private:
   class Impl;

@@ -16,6 +16,7 @@
 #include "common/bounded_file.h"
 #include "common/input_limits.h"
 #include "controlplane/fleet/demo_fleet.h"
+#include "controlplane/history/history_store.h"
 #include "controlplane/identity/bootstrap_tokens.h"
 #include "controlplane/identity/certificate_authority.h"
 #include "controlplane/identity/server_tls_files.h"
@@ -41,6 +42,44 @@ constexpr std::chrono::hours kServerCertLifetime{24 * 30};
 constexpr std::chrono::seconds kTlsReloadWait{2};
 // A change of the wall clock against the monotonic clock beyond this is reported as a jump.
 constexpr std::chrono::seconds kClockJump{5};
+
+int64_t epochSeconds(SystemTime t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+// An aggregator block as a history bucket.
+history::Bucket bucketOf(const EdgeReport& r, int64_t start) {
+  history::Bucket b;
+  b.start = start;
+  b.kind = r.client_side ? history::SeriesKind::kEdge : history::SeriesKind::kService;
+  b.source = r.client_side ? r.source_service : "";
+  b.destination = r.destination_service;
+  common::addEdgeCounters(b.counters, r);
+  b.counters.responses_by_class = r.responses_by_class;
+  b.counters.grpc_statuses = r.grpc_statuses;
+  common::LatencyHistogram dense;
+  r.latency.addTo(&dense);
+  b.latency = history::SparseLatency::fromDense(dense);
+  return b;
+}
+
+// A history bucket merged over `seconds` as the metrics of a window.
+WindowMetrics metricsOf(const history::Bucket& b, double seconds) {
+  WindowMetrics m;
+  common::addEdgeCounters(m, b.counters);
+  m.responses_by_class = b.counters.responses_by_class;
+  m.grpc_statuses = b.counters.grpc_statuses;
+  m.requests_per_second = seconds > 0 ? double(b.counters.requests) / seconds : 0;
+  uint64_t responses = 0;
+  for (auto c : m.responses_by_class) responses += c;
+  m.success_rate = responses ? 1.0 - double(m.responses_by_class[4]) / double(responses) : 1.0;
+  auto dense = std::make_shared<common::LatencyHistogram>(b.latency.dense());
+  m.p50_ms = dense->percentile(50) / 1e6;
+  m.p90_ms = dense->percentile(90) / 1e6;
+  m.p99_ms = dense->percentile(99) / 1e6;
+  m.latency = std::move(dense);
+  return m;
+}
 
 // The TLS address to use: options.secure_listen, or its documented default.
 std::string secureListenOf(const ControlPlaneOptions& o) {
@@ -74,6 +113,125 @@ class InProcessControlPlane::Impl {
     store_.setKnownServices([this] { return registry_.serviceNames(); });
     store_.setInventory([this] { return inventory(); });
     store_.setOnChange([this](auto) { discovery_.markDirty(); });
+    discovery_.setEventSink(eventSink());
+  }
+
+  // Reports an event to the history store (nothing without one).
+  void recordEvent(const char* kind, std::string subject, std::string detail,
+                   std::string author = {}) {
+    if (history_)
+      history_->recordEvent(history::Event{time_.systemNow(), kind, std::move(subject),
+                                           std::move(detail), std::move(author)});
+  }
+  EventSink eventSink() {
+    return [this](const char* kind, std::string subject, std::string detail) {
+      recordEvent(kind, std::move(subject), std::move(detail));
+    };
+  }
+  // A policy change that made a revision: its event and the revision with its author.
+  void recordChange(const char* kind, const std::string& subject, const ApplyResult& r,
+                    const std::string& author, bool dry_run) {
+    if (!history_ || !r.ok || dry_run || r.revision == 0) return;
+    recordEvent(kind, subject, fmt::format("revision {}: {}", r.revision, r.summary), author);
+    history_->recordRevision(r.revision, time_.systemNow(), author, r.summary);
+  }
+
+  // Opens <state-dir>/history.db. A store that cannot be opened leaves the control plane
+  // running without history (the policies and the CA do not depend on it).
+  void openHistory() {
+    if (options_.state_dir.empty() || history_) return;
+    history::HistoryOptions h;
+    h.max_bytes = uint64_t{options_.history_max_mb} << 20;
+    std::string error;
+    std::error_code ec;
+    std::filesystem::create_directories(options_.state_dir, ec);
+    history_ = history::HistoryStore::open(std::filesystem::path(options_.state_dir) / "history.db",
+                                           h, time_, &error);
+    if (!history_) {
+      spdlog::error("history: {}; the control plane runs without history", error);
+      return;
+    }
+    next_block_ = epochSeconds(time_.systemNow());
+    next_block_ -= next_block_ % TelemetryAggregator::kFineSeconds;
+    spdlog::info("history: {} (at most {} MiB)", history_->path().string(),
+                 options_.history_max_mb);
+  }
+
+  // Hands every closed 10 s block of the aggregator to the history store, once.
+  void feedHistory() {
+    if (!history_) return;
+    constexpr int64_t kBlock = TelemetryAggregator::kFineSeconds;
+    // A second of grace for reports of the block's last second still on their way.
+    const int64_t now = epochSeconds(time_.systemNow()) - 1;
+    // The aggregator holds blocks for histogram_seconds; older ones (the clock jumped, the
+    // loop stalled) are gone.
+    const int64_t oldest = now - static_cast<int64_t>(options_.histogram_seconds) + kBlock;
+    if (next_block_ < oldest) next_block_ = oldest - ((oldest % kBlock) + kBlock) % kBlock + kBlock;
+    if (next_block_ > now + kBlock) next_block_ = now - ((now % kBlock) + kBlock) % kBlock;
+    while (next_block_ + kBlock <= now) {
+      std::vector<history::Bucket> buckets;
+      for (const auto& r : aggregator_.block(next_block_))
+        buckets.push_back(bucketOf(r, next_block_));
+      history_->recordBuckets(std::move(buckets));
+      next_block_ += kBlock;
+    }
+  }
+
+  HistoricalGraph graphBetween(SystemTime from, SystemTime to) {
+    HistoricalGraph g;
+    g.from = from, g.to = to;
+    if (!history_) {
+      g.message = options_.state_dir.empty()
+                      ? "this control plane keeps no history (it has no state directory)"
+                      : "the history store could not be opened (see the control plane's log)";
+      return g;
+    }
+    if (to <= from) {
+      g.message = "the range is empty (its end is not after its start)";
+      return g;
+    }
+    g.available = true;
+    const int64_t a = epochSeconds(from), b = epochSeconds(to);
+    int64_t resolution = 0;
+    const auto edges = history_->seriesBetween(a, b, history::SeriesKind::kEdge, &resolution);
+    const auto services = history_->seriesBetween(a, b, history::SeriesKind::kService);
+    g.resolution_seconds = static_cast<uint32_t>(resolution);
+    const double seconds = double(b - a);
+    std::map<std::string, ServiceNode> nodes;
+    for (const auto& e : edges) {
+      ServiceEdge out;
+      out.source = e.source;
+      out.destination = e.destination;
+      out.metrics = metricsOf(e, seconds);
+      g.edges.push_back(std::move(out));
+      for (const auto* name : {&e.source, &e.destination}) nodes[*name].name = *name;
+    }
+    for (const auto& s : services) {
+      ServiceNode& n = nodes[s.destination];
+      n.name = s.destination;
+      n.inbound = metricsOf(s, seconds);
+    }
+    for (auto& [name, n] : nodes) g.services.push_back(std::move(n));
+    const auto revision = history_->revisionAt(to);
+    g.policy_revision = revision.revision;
+    g.revision_author = revision.author;
+    return g;
+  }
+
+  EventList events(SystemTime since, SystemTime until, const std::vector<std::string>& kinds,
+                   uint32_t limit) {
+    EventList l;
+    if (!history_) {
+      l.message = options_.state_dir.empty()
+                      ? "this control plane keeps no history (it has no state directory)"
+                      : "the history store could not be opened (see the control plane's log)";
+      return l;
+    }
+    l.available = true;
+    for (auto& e : history_->events(since, until, kinds, limit ? limit : 1000))
+      l.events.push_back(MeshEvent{e.time, std::move(e.kind), std::move(e.subject),
+                                   std::move(e.detail), std::move(e.author)});
+    return l;
   }
 
   ~Impl() { stop(); }
@@ -81,6 +239,7 @@ class InProcessControlPlane::Impl {
   bool start(std::string* error) {
     if (started_) return true;
     if (!store_.load(error)) return false;
+    openHistory();
     if (!options_.policy_dir.empty() && !applyPolicyDir(error)) return false;
     if (!ca_) {
       // The CA lives next to the policy history (identity/ca.json), or in memory without one.
@@ -96,6 +255,7 @@ class InProcessControlPlane::Impl {
                                                     : "imported from " + options_.ca_import_dir,
                      ca_->activeRoot().subject, ca_->activeIssuer());
       identity_ = std::make_unique<IdentityService>(*ca_, tokens_);
+      identity_->setEventSink(eventSink());
     }
     const std::string secure = options_.listen.empty() ? "" : secureListenOf(options_);
     if (!options_.listen.empty()) {
@@ -163,6 +323,7 @@ class InProcessControlPlane::Impl {
       }
     }
     discovery_.start();
+    recordEvent("controlplane.start", listen_address_, std::string("version ") + kVersion);
     stopping_ = false;
     publisher_ = std::thread([this] { publishLoop(); });
     if (tls_files_) tls_thread_ = std::thread([this] { tlsLoop(); });
@@ -194,6 +355,12 @@ class InProcessControlPlane::Impl {
       stop_phase_ = "waiting for gRPC handlers to return";
       server_->Wait();
       server_.reset();
+    }
+    if (history_) {
+      stop_phase_ = "writing the history";
+      feedHistory();
+      recordEvent("controlplane.stop", listen_address_, "");
+      history_->flush();
     }
     stop_phase_ = "stopped";
   }
@@ -413,6 +580,7 @@ class InProcessControlPlane::Impl {
     }
     spdlog::info("applied {} policy file(s) from {}: revision {} ({})", files.size(),
                  options_.policy_dir, result.revision, result.summary);
+    recordChange("policy.apply", options_.policy_dir, result, "policy-dir", false);
     return true;
   }
 
@@ -485,6 +653,8 @@ class InProcessControlPlane::Impl {
       if (signature != topology_signature_) {
         topology_signature_ = signature;
         ++topology_version_;
+        recordEvent("topology.change", fmt::format("version {}", topology_version_),
+                    fmt::format("{} services, {} edges", g->services.size(), g->edges.size()));
       }
       g->topology_version = topology_version_;
     }
@@ -511,6 +681,7 @@ class InProcessControlPlane::Impl {
       wall_offset = offset;
       lock.unlock();
       auto snap = buildSnapshot(options_.window_seconds);
+      feedHistory();
       lock.lock();
       latest_ = snap;
       std::vector<std::shared_ptr<Subscription>> subs(subscriptions_.begin(), subscriptions_.end());
@@ -598,6 +769,10 @@ class InProcessControlPlane::Impl {
   bool started_ = false;
   std::atomic<bool> shutting_down_{false};
   std::atomic<const char*> stop_phase_{"running"};
+  // The history store (openHistory()); written by the services' event sinks and the publish
+  // loop. Declared before server_ so that it outlives every handler.
+  std::unique_ptr<history::HistoryStore> history_;
+  int64_t next_block_ = 0;  // the next aggregator block for the history (publish loop, stop())
   std::unique_ptr<grpc::Server> server_;  // last: destroyed first, before the services
 };
 
@@ -658,16 +833,20 @@ ApplyResult InProcessControlPlane::applyPoliciesUntil(const std::string& yaml,
                                                       const std::string& file,
                                                       const std::string& author, bool dry_run,
                                                       const std::function<bool()>& cancelled) {
-  return impl_->store_.apply(yaml, file, author, dry_run, [&] {
+  auto result = impl_->store_.apply(yaml, file, author, dry_run, [&] {
     return impl_->shutting_down_.load() || (cancelled && cancelled());
   });
+  impl_->recordChange("policy.apply", file, result, author, dry_run);
+  return result;
 }
 
 std::string InProcessControlPlane::stopStatus() const { return impl_->stopStatus(); }
 
 ApplyResult InProcessControlPlane::deletePolicy(const std::string& kind, const std::string& name,
                                                 const std::string& author) {
-  return impl_->store_.remove(kind, name, author);
+  auto result = impl_->store_.remove(kind, name, author);
+  impl_->recordChange("policy.delete", kind + "/" + name, result, author, false);
+  return result;
 }
 
 std::vector<RevisionInfo> InProcessControlPlane::revisions() { return impl_->store_.revisions(); }
@@ -677,7 +856,10 @@ std::string InProcessControlPlane::diffRevisions(uint64_t from, uint64_t to) {
 }
 
 ApplyResult InProcessControlPlane::revertToRevision(uint64_t revision, const std::string& author) {
-  return impl_->store_.revert(revision, author);
+  auto result = impl_->store_.revert(revision, author);
+  impl_->recordChange("policy.revert", "revision " + std::to_string(revision), result, author,
+                      false);
+  return result;
 }
 
 std::shared_ptr<const GraphSnapshot> InProcessControlPlane::snapshotForWindow(
@@ -710,16 +892,26 @@ std::vector<std::string> InProcessControlPlane::processLogs(const std::string& n
 }
 
 ActionResult InProcessControlPlane::restartProcess(const std::string& name) {
-  std::lock_guard lock(fleet_mu_);
-  if (fleet_) return fleet_->restart(name);
-  return ActionResult{false, "this control plane runs no fleet (no process \"" + name + "\")"};
+  ActionResult result{false, "this control plane runs no fleet (no process \"" + name + "\")"};
+  {
+    std::lock_guard lock(fleet_mu_);
+    if (fleet_) result = fleet_->restart(name);
+  }
+  if (result.ok) impl_->recordEvent("fleet.restart", name, result.message);
+  return result;
 }
 
 ActionResult InProcessControlPlane::scaleService(const std::string& service,
                                                  const std::string& version, uint32_t replicas) {
-  std::lock_guard lock(fleet_mu_);
-  if (fleet_) return fleet_->scale(service, version, replicas);
-  return ActionResult{false, "this control plane runs no fleet (cannot scale \"" + service + "\")"};
+  ActionResult result{false, "this control plane runs no fleet (cannot scale \"" + service + "\")"};
+  {
+    std::lock_guard lock(fleet_mu_);
+    if (fleet_) result = fleet_->scale(service, version, replicas);
+  }
+  if (result.ok)
+    impl_->recordEvent("fleet.scale", service + " " + version,
+                       fmt::format("{} replicas: {}", replicas, result.message));
+  return result;
 }
 
 std::string InProcessControlPlane::secureListenAddress() { return impl_->secure_listen_address_; }
@@ -754,7 +946,26 @@ std::string InProcessControlPlane::issueBootstrapToken(const std::string& proxy_
 }
 
 CaStatus InProcessControlPlane::rotateRoot(RootRotationAction action, bool force) {
-  return impl_->rotateRoot(action, force);
+  auto status = impl_->rotateRoot(action, force);
+  if (status.ok && action != RootRotationAction::kStatus)
+    impl_->recordEvent(
+        action == RootRotationAction::kBegin ? "identity.rotate.begin" : "identity.rotate.retire",
+        status.active_root.subject, status.message);
+  return status;
+}
+
+HistoricalGraph InProcessControlPlane::graphBetween(SystemTime from, SystemTime to) {
+  return impl_->graphBetween(from, to);
+}
+
+EventList InProcessControlPlane::events(SystemTime since, SystemTime until,
+                                        const std::vector<std::string>& kinds, uint32_t limit) {
+  return impl_->events(since, until, kinds, limit);
+}
+
+void InProcessControlPlane::recordEvent(const std::string& kind, const std::string& subject,
+                                        const std::string& detail, const std::string& author) {
+  impl_->recordEvent(kind.c_str(), subject, detail, author);
 }
 
 std::string InProcessControlPlane::listenAddress() {

@@ -102,6 +102,14 @@ class InProcessControlPlane final : public ControlPlane {
                                   const std::string& service) override;
   CaStatus rotateRoot(RootRotationAction action, bool force) override;
   std::string listenAddress() override;
+  HistoricalGraph graphBetween(SystemTime from, SystemTime to) override;
+  EventList events(SystemTime since, SystemTime until, const std::vector<std::string>& kinds,
+                   uint32_t limit) override;
+
+  // Records an event that happened outside the control plane's own parts (the fleet's restarts,
+  // a scenario's steps, health changes) in the history store; nothing without one.
+  void recordEvent(const std::string& kind, const std::string& subject, const std::string& detail,
+                   const std::string& author = {});
 
  private:
   class Impl;

@@ -18,6 +18,8 @@ packages=(
   libssl-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev libgraphviz-dev
   # HTTP/2 codec of the proxy (docs/http2.md)
   libnghttp2-dev
+  # the control plane's history store (docs/history.md)
+  libsqlite3-dev
   # headless display for screenshots and the app on display-less machines
   xvfb xauth
   # benchmark peers and integration-test tools

@@ -94,6 +94,24 @@ class ControlPlane {
     return s;
   }
 
+  // History (docs/history.md). The mesh's edges and services merged over [from, to), from the
+  // history store's 10 s buckets (1 min beyond a day). The default keeps no history.
+  virtual HistoricalGraph graphBetween(SystemTime from, SystemTime to) {
+    HistoricalGraph g;
+    g.from = from, g.to = to;
+    g.message = "this control plane keeps no history";
+    return g;
+  }
+  // Events in [since, until), oldest first; `kinds` empty = every kind, else the kinds named
+  // and those below them ("push" takes "push.nack"); at most `limit`, the newest.
+  virtual EventList events(SystemTime since, SystemTime until,
+                           const std::vector<std::string>& kinds, uint32_t limit) {
+    (void)since, (void)until, (void)kinds, (void)limit;
+    EventList l;
+    l.message = "this control plane keeps no history";
+    return l;
+  }
+
   // Where this control plane accepts proxies ("127.0.0.1:15010"), for the status bar.
   virtual std::string listenAddress() = 0;
 };

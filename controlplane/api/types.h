@@ -212,4 +212,33 @@ struct ActionResult {
   std::string message;
 };
 
+// One thing that happened in the mesh, kept by the history store (docs/history.md, "Events"):
+// kind "policy.apply", "proxy.connect", "push.nack", "identity.issue", ...
+struct MeshEvent {
+  SystemTime time{};
+  std::string kind;     // dotted, most general word first
+  std::string subject;  // what it happened to: a proxy id, "TrafficRoute/canary", ...
+  std::string detail;   // free text
+  std::string author;   // who did it, when a person did ("" otherwise)
+};
+
+// The graph over a past range, from the history store (ControlPlane::graphBetween).
+struct HistoricalGraph {
+  bool available = false;  // false: this control plane keeps no history (`message` says why)
+  std::string message;
+  SystemTime from{}, to{};            // the range asked, [from, to)
+  uint32_t resolution_seconds = 0;    // 10 within the last 24 h, else 60
+  std::vector<ServiceEdge> edges;     // client side, metrics over the range, by source then dest
+  std::vector<ServiceNode> services;  // name and inbound metrics (server side), by name
+  uint64_t policy_revision = 0;       // the revision in force at `to` (0: none recorded)
+  std::string revision_author;
+};
+
+// Events of a range (ControlPlane::events).
+struct EventList {
+  bool available = false;  // false: this control plane keeps no history (`message` says why)
+  std::string message;
+  std::vector<MeshEvent> events;  // oldest first
+};
+
 }  // namespace meshdeck::cp

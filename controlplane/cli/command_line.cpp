@@ -57,6 +57,11 @@ void declareOptions(CLI::App& app, CommandLine& cl) {
                "Serve management calls on the plaintext --listen port to any client, also when "
                "it listens beyond loopback (no identity, no role: whoever reaches the port may "
                "change the mesh)");
+  app.add_option("--history-max-mb", options.history_max_mb,
+                 "Size limit of <state-dir>/history.db in MiB (the oldest data is dropped first; "
+                 "docs/history.md)")
+      ->check(CLI::Range(1u, 1u << 20))
+      ->capture_default_str();
   app.add_option("--history-seconds", options.history_seconds, "Seconds of per-edge history kept")
       ->capture_default_str();
   app.add_option("--log-level", cl.log_level, "trace, debug, info, warn, error")

@@ -37,6 +37,8 @@ const std::vector<CallRule>& callRules() {
       {"ListProcesses", "fleet ls", Role::kViewer, false},
       {"GetProcessLogs", "fleet logs", Role::kViewer, false},
       {"GetEdgeHistory", "edge history", Role::kViewer, false},
+      {"GetGraphAt", "get edges --at", Role::kViewer, false},
+      {"ListEvents", "events", Role::kViewer, false},
       {"ListCertificates", "get certs", Role::kViewer, false},
       {"RotateRoot/status", "ca status", Role::kViewer, false},
       {"ApplyPolicies", "apply", Role::kOperator, true},

@@ -238,6 +238,9 @@ class DiscoveryService::Session final
       }
       spdlog::info("proxy {} ({} {}) connected, inbound port {}", node_.proxy_id, node_.service,
                    node_.version, node_.inbound_port);
+      if (service_.events_)
+        service_.events_("proxy.connect", node_.proxy_id,
+                         fmt::format("{} {}", node_.service, node_.version));
       service_.addSession(this);
     } else {
       handleAnswer();
@@ -266,6 +269,9 @@ class DiscoveryService::Session final
       service_.removeSession(this);
       service_.registry_.disconnect(node_.proxy_id, connection_);
       spdlog::info("proxy {} disconnected", node_.proxy_id);
+      if (service_.events_)
+        service_.events_("proxy.disconnect", node_.proxy_id,
+                         fmt::format("{} {}", node_.service, node_.version));
     }
     --service_.streams_;
     delete this;
@@ -312,6 +318,9 @@ class DiscoveryService::Session final
       }
       spdlog::warn("proxy {} rejected config {}: {}", node_.proxy_id, last_sent_version_, reason);
       service_.registry_.recordNack(node_.proxy_id, reason);
+      if (service_.events_)
+        service_.events_("push.nack", node_.proxy_id,
+                         fmt::format("config {}: {}", last_sent_version_, reason));
     } else {
       ++service_.acks_;
       service_.registry_.recordAck(node_.proxy_id, request_.version_info());
@@ -569,6 +578,9 @@ void DiscoveryService::pushAll(bool only_new) {
     spdlog::info("push: {} reconnected proxies keep their config until the mesh has resynced",
                  held);
   bytes_sent_ += push.bytes;
+  if (events_ && sent > 0)
+    events_("push", fmt::format("{} prox{}", sent, sent == 1 ? "y" : "ies"),
+            fmt::format("{} bytes{}", push.bytes, only_new ? ", new proxies only" : ""));
   spdlog::debug(
       "push: shared {} bytes whole, {} resources; {} bytes to {} proxies ({} incremental, {} "
       "deltas encoded); build {} us, local parts {} us, send {} us",

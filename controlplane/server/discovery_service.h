@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "controlplane/compiler/config_compiler.h"
 #include "controlplane/compiler/shared_resources.h"
+#include "controlplane/history/event_sink.h"
 #include "controlplane/registry/registry.h"
 #include "meshdeck/v1/discovery.grpc.pb.h"
 
@@ -78,6 +79,9 @@ class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::WithRawCall
   // How long after start() reconnecting proxies keep their announced config (default 10 s,
   // longer than the proxies' longest reconnect backoff of 5 s). Call before start().
   void setResyncGrace(std::chrono::milliseconds grace) { resync_grace_ = grace; }
+  // Reports proxies connecting ("proxy.connect") and leaving ("proxy.disconnect"), pushes
+  // ("push", one per round that sent something) and NACKs ("push.nack"). Call before start().
+  void setEventSink(EventSink sink) { events_ = std::move(sink); }
 
   uint64_t pushesSent() const { return pushes_sent_.load(); }
   uint64_t acks() const { return acks_.load(); }
@@ -118,6 +122,7 @@ class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::WithRawCall
   Registry& registry_;
   const common::TimeSource& time_;
   StateProvider state_;
+  EventSink events_;
   const std::chrono::milliseconds debounce_;
   std::chrono::steady_clock::time_point last_push_{};       // pushLoop() only
   std::chrono::steady_clock::time_point last_full_push_{};  // pushLoop() only

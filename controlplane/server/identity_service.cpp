@@ -63,6 +63,9 @@ grpc::Status IdentityService::sign(const v1::SignRequest& request, const std::st
       "identity: {} {} for proxy \"{}\" (serial {}, expires in {} s)",
       renewal ? "renewed" : "issued", r.spiffe_id, request.proxy_id(), r.serial_hex,
       std::chrono::duration_cast<std::chrono::seconds>(r.not_after - r.not_before).count());
+  if (events_)
+    events_(renewal ? "identity.renew" : "identity.issue", request.proxy_id(),
+            fmt::format("{} serial {}", r.spiffe_id, r.serial_hex));
   return grpc::Status::OK;
 }
 

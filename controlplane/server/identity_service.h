@@ -3,6 +3,7 @@
 #include <atomic>
 #include <string>
 
+#include "controlplane/history/event_sink.h"
 #include "controlplane/identity/bootstrap_tokens.h"
 #include "controlplane/identity/certificate_authority.h"
 #include "meshdeck/v1/identity.grpc.pb.h"
@@ -33,6 +34,10 @@ class IdentityService final : public meshdeck::v1::Identity::CallbackService {
   grpc::Status sign(const meshdeck::v1::SignRequest& request, const std::string& peer_pem,
                     meshdeck::v1::SignResponse* response);
 
+  // Reports certificates issued ("identity.issue") and renewed ("identity.renew"). Call before
+  // the service is registered.
+  void setEventSink(EventSink sink) { events_ = std::move(sink); }
+
   uint64_t firstIssued() const { return first_issued_.load(); }
   uint64_t renewed() const { return renewed_.load(); }
   uint64_t refused() const { return refused_.load(); }
@@ -48,6 +53,7 @@ class IdentityService final : public meshdeck::v1::Identity::CallbackService {
 
   identity::CertificateAuthority& ca_;
   identity::BootstrapTokens& tokens_;
+  EventSink events_;
   std::atomic<uint64_t> first_issued_{0}, renewed_{0}, refused_{0};
 };
 

@@ -16,6 +16,11 @@ namespace meshdeck::cp {
 namespace v1 = meshdeck::v1;
 
 namespace {
+SystemTime timeOf(const google::protobuf::Timestamp& t) {
+  return SystemTime(std::chrono::duration_cast<SystemTime::duration>(
+      std::chrono::nanoseconds(google::protobuf::util::TimeUtil::TimestampToNanoseconds(t))));
+}
+
 grpc::ServerUnaryReactor* done(grpc::CallbackServerContext* ctx,
                                grpc::Status status = grpc::Status::OK) {
   auto* reactor = ctx->DefaultReactor();
@@ -371,6 +376,36 @@ grpc::ServerUnaryReactor* MeshService::GetEdgeHistory(grpc::CallbackServerContex
     out->set_p99_ms(h.p99_ms);
     for (const auto n : h.responses_by_class) out->add_responses_by_class(n);
   }
+  return done(ctx);
+}
+
+grpc::ServerUnaryReactor* MeshService::GetGraphAt(grpc::CallbackServerContext* ctx,
+                                                  const v1::GetGraphAtRequest* request,
+                                                  v1::GetGraphAtResponse* response) {
+  const auto decision = authorize(ctx, "GetGraphAt");
+  if (!decision.ok()) return done(ctx, statusOf(decision));
+  if (!request->has_from() || !request->has_to())
+    return done(ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                  "GetGraphAt needs both ends of the range (from, to)"));
+  toProto(cp_.graphBetween(timeOf(request->from()), timeOf(request->to())), response);
+  return done(ctx);
+}
+
+grpc::ServerUnaryReactor* MeshService::ListEvents(grpc::CallbackServerContext* ctx,
+                                                  const v1::ListEventsRequest* request,
+                                                  v1::ListEventsResponse* response) {
+  const auto decision = authorize(ctx, "ListEvents");
+  if (!decision.ok()) return done(ctx, statusOf(decision));
+  if (request->kinds_size() > 64)
+    return done(ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "at most 64 kinds"));
+  const SystemTime until =
+      request->has_until() ? timeOf(request->until()) : std::chrono::system_clock::now();
+  const std::vector<std::string> kinds(request->kinds().begin(), request->kinds().end());
+  const uint32_t limit = std::min<uint32_t>(request->limit() ? request->limit() : 1000, 100000);
+  const auto list = cp_.events(timeOf(request->since()), until, kinds, limit);
+  response->set_available(list.available);
+  response->set_message(list.message);
+  for (const auto& e : list.events) toProto(e, response->add_events());
   return done(ctx);
 }
 

@@ -72,6 +72,12 @@ class MeshService final : public meshdeck::v1::Mesh::CallbackService {
   grpc::ServerUnaryReactor* GetEdgeHistory(grpc::CallbackServerContext* ctx,
                                            const meshdeck::v1::GetEdgeHistoryRequest* request,
                                            meshdeck::v1::GetEdgeHistoryResponse* response) override;
+  grpc::ServerUnaryReactor* GetGraphAt(grpc::CallbackServerContext* ctx,
+                                       const meshdeck::v1::GetGraphAtRequest* request,
+                                       meshdeck::v1::GetGraphAtResponse* response) override;
+  grpc::ServerUnaryReactor* ListEvents(grpc::CallbackServerContext* ctx,
+                                       const meshdeck::v1::ListEventsRequest* request,
+                                       meshdeck::v1::ListEventsResponse* response) override;
   grpc::ServerUnaryReactor* ListCertificates(
       grpc::CallbackServerContext* ctx, const meshdeck::v1::ListCertificatesRequest* request,
       meshdeck::v1::ListCertificatesResponse* response) override;

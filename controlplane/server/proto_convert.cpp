@@ -270,4 +270,52 @@ PolicyInfo fromProto(const v1::Policy& in) {
                     in.revision(), PolicyBadges{b.fault(), b.canary(), b.rate_limit(), b.mtls()}};
 }
 
+// The edges and services travel as in a GraphSnapshot.
+void toProto(const HistoricalGraph& in, v1::GetGraphAtResponse* out) {
+  out->set_available(in.available);
+  out->set_message(in.message);
+  out->set_resolution_seconds(in.resolution_seconds);
+  out->set_policy_revision(in.policy_revision);
+  out->set_revision_author(in.revision_author);
+  *out->mutable_from() = ts(in.from);
+  *out->mutable_to() = ts(in.to);
+  GraphSnapshot g;
+  g.services = in.services;
+  g.edges = in.edges;
+  v1::GraphSnapshot p;
+  toProto(g, &p);
+  out->mutable_edges()->Swap(p.mutable_edges());
+  out->mutable_services()->Swap(p.mutable_services());
+}
+
+HistoricalGraph fromProto(const v1::GetGraphAtResponse& in) {
+  HistoricalGraph g;
+  g.available = in.available();
+  g.message = in.message();
+  g.resolution_seconds = in.resolution_seconds();
+  g.policy_revision = in.policy_revision();
+  g.revision_author = in.revision_author();
+  g.from = fromTs(in.from());
+  g.to = fromTs(in.to());
+  v1::GraphSnapshot p;
+  *p.mutable_edges() = in.edges();
+  *p.mutable_services() = in.services();
+  auto snapshot = fromProto(p);
+  g.edges = std::move(snapshot.edges);
+  g.services = std::move(snapshot.services);
+  return g;
+}
+
+void toProto(const MeshEvent& in, v1::MeshEvent* out) {
+  *out->mutable_time() = ts(in.time);
+  out->set_kind(in.kind);
+  out->set_subject(in.subject);
+  out->set_detail(in.detail);
+  out->set_author(in.author);
+}
+
+MeshEvent fromProto(const v1::MeshEvent& in) {
+  return MeshEvent{fromTs(in.time()), in.kind(), in.subject(), in.detail(), in.author()};
+}
+
 }  // namespace meshdeck::cp

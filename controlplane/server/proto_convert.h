@@ -19,5 +19,9 @@ void toProto(const ApplyResult& in, meshdeck::v1::ApplyPoliciesResponse* out);
 ApplyResult fromProto(const meshdeck::v1::ApplyPoliciesResponse& in);
 void toProto(const PolicyInfo& in, meshdeck::v1::Policy* out);
 PolicyInfo fromProto(const meshdeck::v1::Policy& in);
+void toProto(const HistoricalGraph& in, meshdeck::v1::GetGraphAtResponse* out);
+HistoricalGraph fromProto(const meshdeck::v1::GetGraphAtResponse& in);
+void toProto(const MeshEvent& in, meshdeck::v1::MeshEvent* out);
+MeshEvent fromProto(const meshdeck::v1::MeshEvent& in);
 
 }  // namespace meshdeck::cp

@@ -296,6 +296,40 @@ std::vector<ServiceEdge> TelemetryAggregator::edges(uint32_t window_seconds) con
   return out;
 }
 
+std::vector<EdgeReport> TelemetryAggregator::block(int64_t start) const {
+  const int64_t now = nowSecond();
+  std::vector<EdgeReport> out;
+  for (auto& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    for (auto& [key, s] : shard.series) {
+      expireLocked(s, now);
+      Counters total;
+      SparseHistogram latency;
+      bool any = false;
+      auto take = [&](const Second& sec) {
+        total.add(sec.counters);
+        latency.merge(sec.latency);
+        any = true;
+      };
+      for (const auto& b : s.blocks)
+        if (b.t == start) take(b);
+      for (const auto& sec : s.recent)
+        if (sec.t >= start && sec.t < start + kFineSeconds) take(sec);
+      if (!any) continue;
+      EdgeReport r;
+      r.client_side = key[0] == 'c';
+      r.source_service = s.source;
+      r.destination_service = s.destination;
+      common::addEdgeCounters(r, total);
+      r.responses_by_class = total.classes;
+      r.grpc_statuses = total.grpc;
+      r.latency = std::move(latency);
+      out.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
 std::map<std::string, WindowMetrics> TelemetryAggregator::nodes(uint32_t window_seconds) const {
   const int64_t now = nowSecond();
   const uint32_t window = std::clamp(window_seconds, 1u, histogram_seconds_);

@@ -102,6 +102,12 @@ class TelemetryAggregator {
   // One sample per second with traffic over the last `seconds` of one edge, oldest first.
   std::vector<EdgeSample> history(const std::string& source, const std::string& destination,
                                   uint32_t seconds) const;
+  // Every series' counters and merged histogram over the kFineSeconds block starting at
+  // `start` (seconds since the epoch, a multiple of kFineSeconds), one EdgeReport per series
+  // with traffic in it (client_side tells edges from services; a service's source is ""). For
+  // the history store, which takes each block once it has closed; a block is held for
+  // histogram_seconds.
+  std::vector<EdgeReport> block(int64_t start) const;
   // Approximate bytes held (for the documented memory bound and the benchmark).
   size_t memoryBytes() const;
   size_t seriesCount() const;

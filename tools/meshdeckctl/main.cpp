@@ -31,6 +31,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   get->add_option("-w,--window", o.window_seconds, "Metrics window in seconds")
       ->capture_default_str();
+  get->add_option("--at", o.at,
+                  "edges, services: the window ending at this time, from the history (-15m, "
+                  "2h, or RFC 3339: 2026-12-06T14:05:00Z)");
 
   auto* apply = app.add_subcommand("apply", "Validate and apply a policy file (all or nothing)");
   apply->add_option("-f,--filename", o.file, "YAML file with one or many policies")->required();
@@ -53,6 +56,17 @@ int main(int argc, char** argv) {
   auto* snapshot = app.add_subcommand("snapshot", "Export the whole mesh state as JSON");
   snapshot->add_option("-o,--output", o.file, "File to write (- for stdout)")->required();
   snapshot->add_option("-w,--window", o.window_seconds, "Metrics window in seconds");
+  snapshot->add_option("--at", o.at,
+                       "The graph of the window ending at this time, from the history (the "
+                       "GetGraphAt answer as JSON; -15m or RFC 3339)");
+
+  auto* events = app.add_subcommand("events", "What happened: pushes, NACKs, proxies, policies...");
+  events->add_option("--since", o.since, "From this time: 1h (ago), -15m, or RFC 3339")->required();
+  events->add_option("--until", o.until, "Up to this time (default: now)");
+  events->add_option("--kind", o.kinds, "Only these kinds and those below them (push, proxy...)");
+  events->add_option("-o,--output", o.output, "table | json | yaml")
+      ->check(CLI::IsMember({"table", "json", "yaml"}))
+      ->capture_default_str();
 
   auto* top = app.add_subcommand("top", "Live table of edges, refreshed every interval");
   top->add_option("-w,--window", o.window_seconds, "Metrics window in seconds")
@@ -116,6 +130,7 @@ int main(int argc, char** argv) {
   if (*diff) return ctl.diff();
   if (*snapshot) return ctl.snapshot();
   if (*top) return ctl.top();
+  if (*events) return ctl.events();
   if (*fleet) return ctl.fleet();
   if (*ca) return ctl.ca();
   if (*security.op) return ctl.operators();

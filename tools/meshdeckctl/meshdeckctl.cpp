@@ -23,6 +23,7 @@
 #include "common/telemetry/grpc_status.h"
 #include "controlplane/api/edge_transport.h"
 #include "controlplane/api/types.h"
+#include "tools/meshdeckctl/time_arg.h"
 
 namespace meshdeck::tools {
 namespace v1 = meshdeck::v1;
@@ -274,6 +275,7 @@ int Ctl::ca() {
 int Ctl::get() {
   // Only the edge table has more columns to show; "wide" is the plain table elsewhere.
   if (o_.output == "wide" && o_.what != "edges") o_.output = "table";
+  if (!o_.at.empty()) return getAt();
   if (o_.what == "certs") return certs();
   if (o_.what == "authz") return authz();
   if (o_.what == "policies") {
@@ -503,7 +505,142 @@ int Ctl::diff() {
   return 0;
 }
 
+namespace {
+google::protobuf::Timestamp timestampOf(std::chrono::system_clock::time_point t) {
+  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
+std::chrono::system_clock::time_point timeOf(const google::protobuf::Timestamp& t) {
+  return std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::nanoseconds(google::protobuf::util::TimeUtil::TimestampToNanoseconds(t))));
+}
+}  // namespace
+
+bool Ctl::graphAt(v1::GetGraphAtResponse* r, int* code) {
+  std::string error;
+  const auto now = std::chrono::system_clock::now();
+  const auto at = parseTimeArg(o_.at, now, &error);
+  if (!at) {
+    std::cerr << "meshdeckctl: --at: " << error << "\n";
+    *code = 1;
+    return false;
+  }
+  v1::GetGraphAtRequest req;
+  *req.mutable_from() = timestampOf(*at - std::chrono::seconds(o_.window_seconds));
+  *req.mutable_to() = timestampOf(*at);
+  auto s = stub_->GetGraphAt(context().get(), req, r);
+  if (!s.ok()) {
+    *code = failed(s);
+    return false;
+  }
+  if (!r->available()) {
+    std::cerr << "meshdeckctl: " << r->message() << "\n";
+    *code = 1;
+    return false;
+  }
+  return true;
+}
+
+int Ctl::getAt() {
+  if (o_.what != "edges" && o_.what != "services") {
+    std::cerr << "meshdeckctl: --at works with get edges and get services (the history keeps "
+                 "traffic, not "
+              << o_.what << ")\n";
+    return 1;
+  }
+  v1::GetGraphAtResponse r;
+  int code = 0;
+  if (!graphAt(&r, &code)) return code;
+  if (o_.output == "json" || o_.output == "yaml") {
+    if (o_.what == "edges")
+      printList(r.edges(), o_.output);
+    else
+      printList(r.services(), o_.output);
+    return 0;
+  }
+  std::cout << fmt::format("# {} .. {} ({} s buckets), policy revision {}{}\n",
+                           formatRfc3339(timeOf(r.from())), formatRfc3339(timeOf(r.to())),
+                           r.resolution_seconds(), r.policy_revision(),
+                           r.revision_author().empty() ? "" : " by " + r.revision_author());
+  if (o_.what == "edges") {
+    v1::GraphSnapshot g;
+    *g.mutable_edges() = r.edges();
+    std::cout << edgeTable(g, o_.output == "wide");
+    return 0;
+  }
+  Table t({"NAME", "RPS", "SUCCESS", "P50", "P99"});
+  for (const auto& n : r.services()) {
+    const auto& m = n.inbound();
+    t.add({n.name(), fmt::format("{:.1f}", m.requests_per_second()), pct(m.success_rate()),
+           ms(m.p50_ms()), ms(m.p99_ms())});
+  }
+  std::cout << t.str();
+  return 0;
+}
+
+int Ctl::events() {
+  std::string error;
+  const auto now = std::chrono::system_clock::now();
+  const auto since = parseTimeArg(o_.since, now, &error);
+  if (!since) {
+    std::cerr << "meshdeckctl: --since: " << error << "\n";
+    return 1;
+  }
+  v1::ListEventsRequest req;
+  *req.mutable_since() = timestampOf(*since);
+  if (!o_.until.empty()) {
+    const auto until = parseTimeArg(o_.until, now, &error);
+    if (!until) {
+      std::cerr << "meshdeckctl: --until: " << error << "\n";
+      return 1;
+    }
+    if (*until <= *since) {
+      std::cerr << "meshdeckctl: --until must be after --since\n";
+      return 1;
+    }
+    *req.mutable_until() = timestampOf(*until);
+  }
+  for (const auto& k : o_.kinds) req.add_kinds(k);
+  v1::ListEventsResponse r;
+  auto s = stub_->ListEvents(context().get(), req, &r);
+  if (!s.ok()) return failed(s);
+  if (!r.available()) {
+    std::cerr << "meshdeckctl: " << r.message() << "\n";
+    return 1;
+  }
+  if (o_.output == "json" || o_.output == "yaml") {
+    printList(r.events(), o_.output);
+    return 0;
+  }
+  Table t({"TIME", "KIND", "SUBJECT", "DETAIL", "AUTHOR"});
+  for (const auto& e : r.events())
+    t.add({formatRfc3339(timeOf(e.time())), e.kind(), e.subject(),
+           e.detail().empty() ? "-" : e.detail(), e.author().empty() ? "-" : e.author()});
+  std::cout << t.str();
+  return 0;
+}
+
 int Ctl::snapshot() {
+  if (!o_.at.empty()) {
+    // The history keeps the graph's traffic and the revision in force, not the whole state:
+    // the document is the GetGraphAt answer (docs/history.md), not a snapshot file.
+    v1::GetGraphAtResponse r;
+    int code = 0;
+    if (!graphAt(&r, &code)) return code;
+    const std::string text = json(r) + "\n";
+    if (o_.file == "-") {
+      std::cout << text;
+      return 0;
+    }
+    std::string error;
+    if (!common::writeFileAtomically(o_.file, text, &error)) {
+      std::cerr << "meshdeckctl: " << error << "\n";
+      return 1;
+    }
+    std::cout << fmt::format("wrote {} ({} bytes)\n", o_.file, text.size());
+    return 0;
+  }
   v1::ExportSnapshotRequest req;
   req.set_window_seconds(o_.window_seconds);
   v1::ExportSnapshotResponse r;

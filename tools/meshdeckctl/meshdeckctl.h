@@ -28,7 +28,11 @@ struct CtlOptions {
   bool server_given = false;
   std::string operator_action;  // add | list | revoke
   std::string operator_role = "viewer";
-  std::string since;  // audit --since (a duration, e.g. 1h)
+  std::string since;  // audit --since (a duration, e.g. 1h); events --since (time_arg.h)
+  // get --at, snapshot --at, events --until: a time as time_arg.h reads it ("" = now / unset);
+  // events --kind.
+  std::string at, until;
+  std::vector<std::string> kinds;
 };
 
 // The channel to the control plane `o` names: plaintext to o.server, or with o.credentials
@@ -59,6 +63,8 @@ class Ctl {
   int diff();
   int snapshot();
   int top();
+  // events --since T [--until T] [--kind K]...: what the history store recorded.
+  int events();
   // fleet ls | logs NAME | restart NAME | scale SERVICE REPLICAS [--version V]
   int fleet();
   // ca status | ca rotate begin | ca rotate retire [--force]
@@ -72,6 +78,10 @@ class Ctl {
  private:
   int certs();
   int authz();
+  // get edges|services --at T: the graph over [T - window, T) from the history store.
+  int getAt();
+  // Asks GetGraphAt for [at - window, at); a non-zero exit code in `code` when it failed.
+  bool graphAt(meshdeck::v1::GetGraphAtResponse* r, int* code);
   std::unique_ptr<grpc::ClientContext> context() const;
   int failed(const grpc::Status& status) const;
   int printApply(const meshdeck::v1::ApplyPoliciesResponse& r) const;

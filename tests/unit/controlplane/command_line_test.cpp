@@ -55,6 +55,7 @@ class ControlPlaneCommandLineTest : public QObject {
          "--bootstrap-token \"frontend\": expected PROXY_ID=NAMESPACE/SERVICE"},
         {{"--scenario", "outage"}, "--scenario requires --demo"},
         {{"--shutdown-grace", "0"}, "--shutdown-grace"},
+        {{"--history-max-mb", "0"}, "--history-max-mb"},
         {{"--no-plaintext-management", "--insecure-management"},
          "--no-plaintext-management and --insecure-management contradict each other"},
     };
@@ -79,6 +80,16 @@ class ControlPlaneCommandLineTest : public QObject {
     QVERIFY2(parse({"--insecure-management"}, &open, &error), error.c_str());
     QVERIFY(open.options.insecure_management);
     QVERIFY(open.options.plaintext_management);
+  }
+
+  void historySizeLimit() {
+    CommandLine defaults;
+    std::string error;
+    QVERIFY2(parse({}, &defaults, &error), error.c_str());
+    QCOMPARE(defaults.options.history_max_mb, 256u);
+    CommandLine small;
+    QVERIFY2(parse({"--history-max-mb", "64"}, &small, &error), error.c_str());
+    QCOMPARE(small.options.history_max_mb, 64u);
   }
 
   void secureListenOnlyWhenGiven() {

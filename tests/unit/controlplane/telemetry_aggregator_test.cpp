@@ -144,6 +144,43 @@ class TelemetryAggregatorTest : public QObject {
     QCOMPARE(edges[0].metrics.p99_ms, 0.0);
   }
 
+  // The history store's feed: a 10 s block is the same whether its seconds are still fine
+  // slots or already merged into the block, and seconds of other blocks stay out.
+  void blocksForTheHistory() {
+    common::SimulatedTimeSource clock;
+    TelemetryAggregator agg(clock, 3600, 60);
+    const int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(clock.systemNow().time_since_epoch())
+            .count();
+    clock.advance(std::chrono::seconds(10 - now % 10));  // at the start of a block
+    const int64_t start = now - now % 10 + 10;
+    for (int s = 0; s < 12; ++s) {  // ten seconds of one block, two of the next
+      agg.ingest(report("page", "reviews", 10, s == 3 ? 1 : 0, 2'000'000 + s * 100'000));
+      agg.ingest(report("page", "reviews", 4, 0, 1'000'000, false));
+      clock.advance(1s);
+    }
+    auto check = [&] {
+      auto block = agg.block(start);
+      QCOMPARE(block.size(), size_t(2));
+      std::sort(block.begin(), block.end(),
+                [](const auto& a, const auto& b) { return a.client_side > b.client_side; });
+      QCOMPARE(block[0].source_service, std::string("page"));
+      QCOMPARE(block[0].destination_service, std::string("reviews"));
+      QCOMPARE(block[0].requests, uint64_t(101));
+      QCOMPARE(block[0].responses_by_class[4], uint64_t(1));
+      QCOMPARE(block[0].latency.count, uint64_t(101));
+      QVERIFY(!block[1].client_side);
+      QCOMPARE(block[1].source_service, std::string());
+      QCOMPARE(block[1].requests, uint64_t(40));
+    };
+    check();  // seconds 2..9 still fine slots
+    clock.advance(20s);
+    check();  // all merged into the block
+    QCOMPARE(agg.block(start + 10).size(), size_t(2));
+    QCOMPARE(agg.block(start + 10)[0].requests + agg.block(start + 10)[1].requests, uint64_t(28));
+    QVERIFY(agg.block(start - 10).empty());
+  }
+
   void calleeDenialsShowOnTheEdge() {
     common::SimulatedTimeSource clock;
     TelemetryAggregator agg(clock, 3600, 60);
