@@ -43,6 +43,9 @@ class GrpcControlPlane final : public ControlPlane {
                             uint32_t replicas) override;
   CaStatus rotateRoot(RootRotationAction action, bool force) override;
   std::string listenAddress() override;
+  // A Mesh.Tap stream read by a thread of its own; releasing the token cancels it and joins.
+  std::shared_ptr<void> startTap(const TapFilter& filter, TapCallback callback,
+                                 std::string* error) override;
 
  private:
   class Impl;

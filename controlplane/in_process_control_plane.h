@@ -102,6 +102,9 @@ class InProcessControlPlane final : public ControlPlane {
                                   const std::string& service) override;
   CaStatus rotateRoot(RootRotationAction action, bool force) override;
   std::string listenAddress() override;
+  // Opens a tap on the proxies connected to this control plane (docs/tap.md).
+  std::shared_ptr<void> startTap(const TapFilter& filter, TapCallback callback,
+                                 std::string* error) override;
 
  private:
   class Impl;
