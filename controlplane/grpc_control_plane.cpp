@@ -396,9 +396,14 @@ std::shared_ptr<void> GrpcControlPlane::startTap(const TapFilter& filter, TapCal
   request.set_events_per_second(filter.events_per_second);
   request.set_headers(filter.headers);
   for (const auto& h : filter.redact_headers) request.add_redact_headers(h);
+  // The token: never null (ControlPlane::startTap's contract); the last copy cancels and joins.
   struct Stream {
     grpc::ClientContext ctx;
     std::thread reader;
+    ~Stream() {
+      ctx.TryCancel();
+      if (reader.joinable()) reader.join();
+    }
   };
   auto stream = std::make_shared<Stream>();
   stream->reader = std::thread(
@@ -417,10 +422,7 @@ std::shared_ptr<void> GrpcControlPlane::startTap(const TapFilter& filter, TapCal
         if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED)
           spdlog::warn("tap: {}", status.error_message());
       });
-  return std::shared_ptr<void>(nullptr, [stream](void*) {
-    stream->ctx.TryCancel();
-    stream->reader.join();
-  });
+  return stream;
 }
 
 }  // namespace meshdeck::cp

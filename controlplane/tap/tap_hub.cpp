@@ -20,6 +20,17 @@ struct TapHub::Tap {
   std::atomic<uint32_t> proxies{0};
 };
 
+namespace {
+// The token of an open tap: never null (ControlPlane::startTap's contract), closes it when the
+// last copy goes.
+struct TapToken {
+  std::function<void()> close;
+  ~TapToken() {
+    if (close) close();
+  }
+};
+}  // namespace
+
 bool ProxyTapSubscription::operator==(const ProxyTapSubscription& o) const {
   const auto& a = filter;
   const auto& b = o.filter;
@@ -67,7 +78,8 @@ std::shared_ptr<void> TapHub::open(TapFilter filter, TapCallback callback) {
   }
   spdlog::info("tap {} opened: {}", tap->id, tap->filter.describe());
   notifyChanged();
-  return std::shared_ptr<void>(nullptr, [this, tap](void*) {
+  auto token = std::make_shared<TapToken>();
+  token->close = [this, tap] {
     {
       std::lock_guard call(tap->call_mutex);
       tap->active = false;
@@ -78,7 +90,8 @@ std::shared_ptr<void> TapHub::open(TapFilter filter, TapCallback callback) {
     }
     spdlog::info("tap {} closed", tap->id);
     notifyChanged();
-  });
+  };
+  return token;
 }
 
 size_t TapHub::openTaps() const {

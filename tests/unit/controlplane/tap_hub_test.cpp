@@ -48,7 +48,7 @@ struct Sink {
   }
 };
 
-TapEvent event(uint64_t tap, const std::string& path) {
+TapEvent tapEvent(uint64_t tap, const std::string& path) {
   TapEvent e;
   e.tap_id = tap;
   e.path = path;
@@ -137,6 +137,7 @@ class TapHubTest : public QObject {
     TapFilter f;
     f.service = "reviews";
     auto token = hub.open(f, [](const TapBatch&) {});
+    QVERIFY(token);  // never null: Mesh.Tap tells an open tap from a refused one by it
     QCOMPARE(changes.load(), 1);
     QCOMPARE(hub.openTaps(), size_t{1});
     token.reset();
@@ -152,7 +153,7 @@ class TapHubTest : public QObject {
     f.service = "reviews";
     auto token = hub.open(f, sink.callback());
     const uint64_t id = hub.plan(kMesh).at("reviews-v1-0")[0].tap_id;
-    hub.deliver({event(id, "/a"), event(id, "/b"), event(id + 100, "/closed")}, {{id, 7}});
+    hub.deliver({tapEvent(id, "/a"), tapEvent(id, "/b"), tapEvent(id + 100, "/closed")}, {{id, 7}});
     QVERIFY(sink.waitFor([&] { return sink.events.size() == 2 && sink.dropped == 7; }));
     QCOMPARE(sink.events[0].path, std::string("/a"));
     QCOMPARE(sink.events[1].path, std::string("/b"));
@@ -180,7 +181,7 @@ class TapHubTest : public QObject {
     // The first (empty) batch is delivered at once and blocks.
     QVERIFY(entered.get_future().wait_for(std::chrono::seconds(10)) == std::future_status::ready);
     std::vector<TapEvent> many;
-    for (size_t i = 0; i < TapHub::kQueueEvents + 50; ++i) many.push_back(event(id, "/x"));
+    for (size_t i = 0; i < TapHub::kQueueEvents + 50; ++i) many.push_back(tapEvent(id, "/x"));
     hub.deliver(std::move(many), {});
     hold.unlock();
     QVERIFY(sink.waitFor([&] { return sink.events.size() == TapHub::kQueueEvents; }));
@@ -196,7 +197,7 @@ class TapHubTest : public QObject {
     const uint64_t id = hub.plan(kMesh).at("reviews-v1-0")[0].tap_id;
     token.reset();
     const int after_close = calls.load();
-    hub.deliver({event(id, "/late")}, {});
+    hub.deliver({tapEvent(id, "/late")}, {});
     QCOMPARE(hub.eventsForClosedTaps(), 1u);
     QCOMPARE(calls.load(), after_close);
   }
