@@ -4,6 +4,8 @@
 #
 # Usage: bench/proxy_bench.sh [--bin-dir DIR] [--proxy-bin PATH] [--duration SECONDS]
 #                             [--targets "direct meshdeck haproxy nginx"] [--out FILE]
+#   --targets    any of direct, meshdeck, meshdeck-tap (meshdeck-proxy with a tap of every
+#                request open at 100 events/s: --tap-bench 100, docs/tap.md), haproxy, nginx
 #   --bin-dir    where meshdeck-load is (default: build/release/bin, then any build/*/bin)
 #   --proxy-bin  the meshdeck-proxy binary (default: next to meshdeck-load)
 #   --duration   seconds of each measured run (default 5)
@@ -55,7 +57,7 @@ bench_name=proxy_bench
 source "$root/bench/lib/common.sh"
 bench_find_binaries
 bench_require_tools haproxy nginx wrk taskset python3 curl
-if [[ " $targets " == *" meshdeck "* && ! -x "$proxy_bin" ]]; then
+if [[ " $targets " == *" meshdeck"* && ! -x "$proxy_bin" ]]; then
   bench_fail "no meshdeck-proxy at '$proxy_bin' (--proxy-bin)"
 fi
 bench_start_backend
@@ -66,6 +68,10 @@ start_target() {  # name port -> sets target_pid
     meshdeck)
       "${prio[@]}" taskset -c 0 "$proxy_bin" --listen "127.0.0.1:$port" --upstream "127.0.0.1:$backend_port" \
         --workers 1 > "$work/meshdeck.log" 2>&1 &
+      ;;
+    meshdeck-tap)
+      "${prio[@]}" taskset -c 0 "$proxy_bin" --listen "127.0.0.1:$port" --upstream "127.0.0.1:$backend_port" \
+        --workers 1 --tap-bench 100 > "$work/meshdeck-tap.log" 2>&1 &
       ;;
     haproxy)
       cat > "$work/haproxy.cfg" << CONF

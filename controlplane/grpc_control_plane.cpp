@@ -12,6 +12,7 @@
 #include "common/bounded_file.h"
 #include "common/input_limits.h"
 #include "controlplane/server/proto_convert.h"
+#include "controlplane/server/telemetry_service.h"
 #include "meshdeck/v1/management.grpc.pb.h"
 
 namespace meshdeck::cp {
@@ -416,6 +417,54 @@ EventList GrpcControlPlane::events(SystemTime since, SystemTime until,
   l.message = r.message();
   for (const auto& e : r.events()) l.events.push_back(fromProto(e));
   return l;
+}
+
+std::shared_ptr<void> GrpcControlPlane::startTap(const TapFilter& filter, TapCallback callback,
+                                                 std::string* error) {
+  (void)error;  // a refusal (role, filter) ends the stream; the callback gets nothing
+  v1::TapRequest request;
+  auto* m = request.mutable_match();
+  m->set_service(filter.service);
+  m->set_service_version(filter.service_version);
+  m->set_source_service(filter.source_service);
+  m->set_source_version(filter.source_version);
+  m->set_destination_service(filter.destination_service);
+  m->set_destination_version(filter.destination_version);
+  m->set_method(filter.method);
+  m->set_path_prefix(filter.path_prefix);
+  m->set_authority(filter.authority);
+  m->set_status_class(filter.status_class);
+  m->set_min_latency_us(filter.min_latency_us);
+  request.set_events_per_second(filter.events_per_second);
+  request.set_headers(filter.headers);
+  for (const auto& h : filter.redact_headers) request.add_redact_headers(h);
+  // The token: never null (ControlPlane::startTap's contract); the last copy cancels and joins.
+  struct Stream {
+    grpc::ClientContext ctx;
+    std::thread reader;
+    ~Stream() {
+      ctx.TryCancel();
+      if (reader.joinable()) reader.join();
+    }
+  };
+  auto stream = std::make_shared<Stream>();
+  stream->reader = std::thread(
+      [stub = impl_->stub_.get(), stream = stream.get(), request, callback = std::move(callback)] {
+        auto reader = stub->Tap(&stream->ctx, request);
+        v1::TapResponse r;
+        while (reader->Read(&r)) {
+          TapBatch batch;
+          batch.dropped = r.dropped();
+          batch.proxies = r.proxies();
+          for (const auto& e : r.events())
+            batch.events.push_back(tapEventFromProto(e, e.proxy_id()));
+          callback(batch);
+        }
+        const grpc::Status status = reader->Finish();
+        if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED)
+          spdlog::warn("tap: {}", status.error_message());
+      });
+  return stream;
 }
 
 }  // namespace meshdeck::cp

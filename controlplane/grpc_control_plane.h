@@ -46,6 +46,9 @@ class GrpcControlPlane final : public ControlPlane {
   HistoricalGraph graphBetween(SystemTime from, SystemTime to) override;
   EventList events(SystemTime since, SystemTime until, const std::vector<std::string>& kinds,
                    uint32_t limit) override;
+  // A Mesh.Tap stream read by a thread of its own; releasing the token cancels it and joins.
+  std::shared_ptr<void> startTap(const TapFilter& filter, TapCallback callback,
+                                 std::string* error) override;
 
  private:
   class Impl;

@@ -114,6 +114,9 @@ class InProcessControlPlane::Impl {
     store_.setInventory([this] { return inventory(); });
     store_.setOnChange([this](auto) { discovery_.markDirty(); });
     discovery_.setEventSink(eventSink());
+    discovery_.setTapHub(&taps_);
+    telemetry_.setTapHub(&taps_);
+    taps_.setChangeListener([this] { discovery_.pushTaps(); });
   }
 
   // Reports an event to the history store (nothing without one).
@@ -740,6 +743,7 @@ class InProcessControlPlane::Impl {
   Registry registry_;
   PolicyStore store_;
   TelemetryAggregator aggregator_;
+  TapHub taps_;  // before the services that point to it (destroyed after them)
   DiscoveryService discovery_;
   TelemetryIngestService telemetry_;
   std::unique_ptr<security::ManagementSecurity> security_;
@@ -811,6 +815,12 @@ InProcessControlPlane::Counters InProcessControlPlane::counters() const {
 }
 
 std::shared_ptr<const GraphSnapshot> InProcessControlPlane::snapshot() { return impl_->snapshot(); }
+
+std::shared_ptr<void> InProcessControlPlane::startTap(const TapFilter& filter, TapCallback callback,
+                                                      std::string* error) {
+  (void)error;
+  return impl_->taps_.open(filter, std::move(callback));
+}
 
 std::shared_ptr<void> InProcessControlPlane::subscribe(SnapshotCallback callback) {
   return impl_->subscribe(std::move(callback));

@@ -110,6 +110,9 @@ class InProcessControlPlane final : public ControlPlane {
   // a scenario's steps, health changes) in the history store; nothing without one.
   void recordEvent(const std::string& kind, const std::string& subject, const std::string& detail,
                    const std::string& author = {});
+  // Opens a tap on the proxies connected to this control plane (docs/tap.md).
+  std::shared_ptr<void> startTap(const TapFilter& filter, TapCallback callback,
+                                 std::string* error) override;
 
  private:
   class Impl;

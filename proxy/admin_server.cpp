@@ -72,7 +72,7 @@ bool AdminServer::start(const std::string& address, std::string* error) {
       const bool post = req.method() == http::verb::post;
       if (get && path == "/stats") {
         res.set(http::field::content_type, "text/plain; version=0.0.4");
-        res.body() = proxy_.collectStats().renderPrometheus();
+        res.body() = proxy_.collectStats().renderPrometheus() + proxy_.tap().renderPrometheus();
       } else if (get && path == "/config") {
         res.set(http::field::content_type, "application/json");
         auto config = proxy_.config();

@@ -13,6 +13,7 @@
 #include "proxy/http/field_allocator.h"
 #include "proxy/http/framing.h"
 #include "proxy/policy/authorization.h"
+#include "proxy/tap/tap_registry.h"
 
 namespace meshdeck::proxy {
 
@@ -83,6 +84,10 @@ struct Exchange {
   // until known; finish() counts UNKNOWN for a call that got none.
   uint8_t grpc_status = kNoGrpcStatus;
   bool timeout = false, circuit_open = false, rate_limited = false, fault = false, denied = false;
+
+  // --- tap (docs/tap.md) ---
+  // Set at the request's start when an open tap matched it; finish() then offers the event.
+  std::unique_ptr<TapCapture> tap;
 
   // The destination's cluster name ("" before one is picked).
   const std::string& clusterName() const {

@@ -3,8 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
 #include <iostream>
 #include <memory>
+#include <thread>
 
 #include "common/logging.h"
 #include "meshdeck/version.h"
@@ -49,7 +52,25 @@ int main(int argc, char** argv) {
     agent = std::make_unique<MeshAgent>(proxy, std::move(*plan.mesh));
     agent->start();
   }
+  // --tap-bench: what a tap costs the request path, without a control plane (docs/tap.md).
+  std::atomic<bool> bench_stop{false};
+  std::thread tap_drain;
+  if (cl.tap_bench_rate > 0) {
+    TapSpec everything;
+    everything.tap_id = 1;
+    everything.events_per_second = cl.tap_bench_rate;
+    everything.burst = static_cast<uint32_t>(std::max(1.0, cl.tap_bench_rate));
+    proxy.tap().set({everything});
+    tap_drain = std::thread([&] {
+      while (!bench_stop) {
+        std::this_thread::sleep_for(MeshAgent::kTapFlushInterval);
+        proxy.tap().drain(nullptr);
+      }
+    });
+  }
   const int status = proxy.run();
+  bench_stop = true;
+  if (tap_drain.joinable()) tap_drain.join();
   if (agent) agent->stop();
   return status;
 }

@@ -63,6 +63,7 @@ bool Proxy::start(const meshdeck::v1::ProxyConfig& config, std::string* error) {
 
   WorkerContext context;
   context.draining = &draining_;
+  context.tap = &tap_;
   context.worker_count = options_.workers;
   context.default_max_connections = options_.default_max_connections;
   for (size_t i = 0; i < options_.workers; ++i) {

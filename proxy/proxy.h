@@ -12,6 +12,7 @@
 
 #include "proxy/config/config.h"
 #include "proxy/stats.h"
+#include "proxy/tap/tap_registry.h"
 #include "proxy/tls/tls_contexts.h"
 
 namespace meshdeck::v1 {
@@ -86,6 +87,8 @@ class Proxy {
   WorkerStats collectStats();
   // Telemetry deltas since the last call, merged over workers.
   EdgeMap takeEdgeDeltas();
+  // The open taps and their events (docs/tap.md); the mesh agent sets and drains it.
+  TapRegistry& tap() { return tap_; }
 
  private:
   struct BoundListener {
@@ -101,6 +104,7 @@ class Proxy {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<AdminServer> admin_;
   std::atomic<bool> draining_{false};
+  TapRegistry tap_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> stopped_{false};
   mutable std::mutex mutex_;  // guards config_, listeners_; never taken by workers

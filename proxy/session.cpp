@@ -72,6 +72,7 @@ CodecFraming codecFraming(const Parser& p) {
 
 Session::Session(SessionHost& host, Socket socket, std::shared_ptr<ListenerShared> listener)
     : host_(host),
+      tap_(host.tapRegistry()),
       down_(tls::MeshStream::TcpStream(std::move(socket))),
       listener_(std::move(listener)),
       listener_stats_(host.stats().listeners[listener_->name]) {
@@ -214,6 +215,7 @@ Awaitable<bool> Session::handleRequest(RequestParser& parser, Exchange& ex) {
   // (The codec's view and the peer are made afresh for each call rather than kept across the
   // delay: what lives across a co_await grows the frame.)
   const bool body_pending = !parser.is_done();
+  tapStart(parser.get().base(), ex);
   Verdict verdict = admit(parser.get().base(), codecFraming(parser), peer(), ex, host_);
   if (verdict.kind == Verdict::kAdmit && verdict.delay) {
     co_await sleepFor(*verdict.delay);
@@ -681,6 +683,7 @@ void Session::finish(Exchange& ex) {
                                    : grpcCallStatus(ex.status, std::nullopt);
     ++ls.grpc_statuses[grpc_status];
   }
+  if (ex.tap) tapFinish(ex, latency, grpc ? std::optional<uint32_t>(grpc_status) : std::nullopt);
   if (!ex.route) return;
   auto& rs = stats.routes[ex.route->name];
   ++rs.rq_total;
@@ -732,6 +735,80 @@ void Session::finish(Exchange& ex) {
   const std::optional<bool> mtls = id.client_side ? ex.upstream_tls : mtls_;
   if (mtls) ++(*mtls ? e.mtls_requests : e.plaintext_requests);
   e.latency->record(latency);
+}
+
+void Session::tapStartMatch(const RequestHeader& head, Exchange& ex) {
+  TapStartFacts f;
+  f.outbound = listener_config_.direction == Direction::kOutbound;
+  if (ex.config) {
+    f.workload_service = ex.config->workload.service;
+    f.workload_version = ex.config->workload.version;
+  }
+  const auto method = head.method_string();
+  const auto target = head.target();
+  const auto host = head[http::field::host];
+  f.method = {method.data(), method.size()};
+  f.target = {target.data(), target.size()};
+  f.host = {host.data(), host.size()};
+  f.peer_identity = peer_identity_;
+  ex.tap = tap_->start(f);
+  if (ex.tap && ex.tap->wants_headers)
+    for (const auto& field : head) {
+      const auto name = field.name_string();
+      const auto value = field.value();
+      ex.tap->addHeader({name.data(), name.size()}, {value.data(), value.size()});
+    }
+}
+
+void Session::tapFinish(const Exchange& ex, uint64_t latency_ns,
+                        std::optional<uint32_t> grpc_status) {
+  TapEndFacts f;
+  f.client_side = listener_config_.direction == Direction::kOutbound;
+  // The edge's two ends, as the telemetry edge names them (finish()).
+  static const std::string kNone;
+  const std::string& workload = ex.config ? ex.config->workload.service : kNone;
+  const std::string& workload_version = ex.config ? ex.config->workload.version : kNone;
+  if (f.client_side) {
+    f.source_service = workload;
+    f.source_version = workload_version;
+    const ClusterConfig* cc = ex.clusterConfig();
+    f.destination_service = cc && !cc->service.empty() ? std::string_view(cc->service)
+                            : ex.vhost                 ? std::string_view(ex.vhost->name)
+                                                       : std::string_view(ex.tap->authority);
+    f.destination_version = !ex.destination_version.empty()
+                                ? std::string_view(ex.destination_version)
+                            : cc ? std::string_view(cc->version)
+                                 : std::string_view();
+    f.mtls = ex.upstream_tls.value_or(false);
+  } else {
+    f.source_service = ex.source_service;
+    f.source_version = ex.source_version;
+    f.destination_service = workload;
+    f.destination_version = workload_version;
+    f.mtls = mtls_;
+  }
+  static constexpr std::string_view kProtocols[] = {"http/1.1", "h2", "grpc"};
+  f.protocol = kProtocols[static_cast<size_t>(ex.protocol)];
+  if (ex.route) f.route = ex.route->name;
+  if (ex.error_code) f.error_code = ex.error_code;
+  if (ex.authz && ex.config) {
+    const auto& rules = ex.config->security.authorization;
+    if (ex.authz->rule >= 0 && static_cast<size_t>(ex.authz->rule) < rules.size()) {
+      f.authorization_policy = rules[static_cast<size_t>(ex.authz->rule)].policy;
+      f.authorization_rule = rules[static_cast<size_t>(ex.authz->rule)].rule;
+    } else {
+      f.authorization_rule = "default";
+    }
+  }
+  const auto trace = ex.head["traceparent"];
+  f.traceparent = {trace.data(), trace.size()};
+  f.status = ex.status;
+  f.grpc_status = grpc_status;
+  f.latency_us = latency_ns / 1000;
+  f.bytes_in = ex.bytes_in;
+  f.bytes_out = ex.bytes_out;
+  f.retries = ex.retries;
+  tap_->finish(*ex.tap, f, host_.now());
 }
 
 }  // namespace meshdeck::proxy

@@ -95,8 +95,16 @@ class Session : public std::enable_shared_from_this<Session>, private Downstream
   // request is counted once, by finish(); before one exists, here.
   Awaitable<bool> refuseMalformed(unsigned version, unsigned status, const char* reason,
                                   Exchange* ex = nullptr);
-  // Counts the exchange: listener, route, errors and the telemetry edge.
+  // Counts the exchange: listener, route, errors and the telemetry edge; offers a tapped
+  // request's event.
   void finish(Exchange& ex);
+  // Request start of the taps (docs/tap.md): with no tap open, one relaxed atomic load.
+  void tapStart(const RequestHeader& head, Exchange& ex) {
+    if (tap_ && tap_->active()) [[unlikely]]
+      tapStartMatch(head, ex);
+  }
+  void tapStartMatch(const RequestHeader& head, Exchange& ex);
+  void tapFinish(const Exchange& ex, uint64_t latency_ns, std::optional<uint32_t> grpc_status);
 
   PeerInfo peer() const { return {peer_ip_, peer_identity_, mtls_}; }
 
@@ -105,6 +113,7 @@ class Session : public std::enable_shared_from_this<Session>, private Downstream
   Awaitable<void> sendInterim(Exchange& ex, const ResponseHeader& interim) override;
 
   SessionHost& host_;
+  TapRegistry* const tap_;
   tls::MeshStream down_;
   boost::beast::flat_buffer buffer_;
   std::shared_ptr<ListenerShared> listener_;

@@ -12,6 +12,7 @@
 #include "proxy/policy/token_bucket.h"
 #include "proxy/relay_buffer_pool.h"
 #include "proxy/stats.h"
+#include "proxy/tap/tap_registry.h"
 #include "proxy/tls/tls_contexts.h"
 #include "proxy/upstream_pool.h"
 
@@ -53,6 +54,8 @@ class SessionHost : public AdmissionServices {
   virtual bool draining() const = 0;
   // Telemetry edges since the last report.
   virtual EdgeMap& edges() = 0;
+  // The proxy's taps (docs/tap.md); nullptr: none (hosts of tests). Asked once per connection.
+  virtual TapRegistry* tapRegistry() { return nullptr; }
 
   // The runtime of the cluster a destination or mirror of `config` names: by its slot
   // (Config::cluster_slots) when `config` is the worker's current config, else by `name` (a

@@ -38,6 +38,7 @@ struct ListenerShared {
 // Hooks a worker needs from the proxy that owns it.
 struct WorkerContext {
   std::atomic<bool>* draining = nullptr;
+  TapRegistry* tap = nullptr;  // the proxy's taps (docs/tap.md)
   size_t worker_count = 1;
   uint32_t default_max_connections = 10000;
 };
@@ -94,6 +95,7 @@ class Worker final : public SessionHost {
   WorkerStats& stats() override { return stats_; }
   bool draining() const override { return context_.draining->load(std::memory_order_relaxed); }
   EdgeMap& edges() override { return edges_; }
+  TapRegistry* tapRegistry() override { return context_.tap; }
   std::shared_ptr<ClusterRuntime> cluster(const Config& config, int32_t slot,
                                           const std::string& name) override;
   UpstreamPool& pool() override { return pool_; }

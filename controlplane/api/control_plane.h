@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "controlplane/api/tap.h"
 #include "controlplane/api/types.h"
 
 namespace meshdeck::cp {
@@ -114,6 +115,18 @@ class ControlPlane {
 
   // Where this control plane accepts proxies ("127.0.0.1:15010"), for the status bar.
   virtual std::string listenAddress() = 0;
+
+  // Opens a tap (docs/tap.md): `callback` receives batches of the events of the requests that
+  // match `filter`, from a thread of the control plane (never the caller's), until the returned
+  // token is released; releasing it waits for a running callback to return, so the callback
+  // must not release it itself. nullptr with `error` set when this control plane cannot tap
+  // (the default: a snapshot file has no proxies).
+  virtual std::shared_ptr<void> startTap(const TapFilter& filter, TapCallback callback,
+                                         std::string* error) {
+    (void)filter, (void)callback;
+    if (error) *error = "a tap needs a live mesh; this view has no proxies";
+    return nullptr;
+  }
 };
 
 }  // namespace meshdeck::cp

@@ -5,6 +5,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -101,6 +104,38 @@ ActionResult ControlPlaneScenarioTarget::setBehaviour(const std::string& service
 ActionResult ControlPlaneScenarioTarget::killInstance(const std::string& service,
                                                       const std::string& version, uint32_t index) {
   return fleet_.killInstance(service, version, index);
+}
+
+ActionResult ControlPlaneScenarioTarget::tap(const TapFilter& filter,
+                                             std::chrono::milliseconds duration) {
+  std::mutex mutex;
+  std::map<std::string, uint64_t> seen;  // "GET /x 503 UT" -> requests
+  uint64_t events = 0, dropped = 0;
+  std::string error;
+  auto token = cp_.startTap(
+      filter,
+      [&](const TapBatch& batch) {
+        std::lock_guard lock(mutex);
+        dropped = batch.dropped;
+        for (const auto& e : batch.events) {
+          ++events;
+          ++seen[fmt::format("{} {} {}{}", e.method, e.path, e.status,
+                             e.error_code.empty() ? "" : " " + e.error_code)];
+        }
+      },
+      &error);
+  if (!token) return {false, error};
+  std::this_thread::sleep_for(duration);
+  token.reset();  // waits for a running callback: nothing writes below any more
+  std::vector<std::pair<uint64_t, std::string>> top;
+  for (const auto& [what, n] : seen) top.emplace_back(n, what);
+  std::sort(top.begin(), top.end(), std::greater<>());
+  std::string most;
+  for (size_t i = 0; i < top.size() && i < 3; ++i)
+    most += fmt::format("{}{} x{}", i ? ", " : "", top[i].second, top[i].first);
+  return {true, fmt::format("{} request(s) seen{}{}", events,
+                            dropped ? fmt::format(" ({} more dropped)", dropped) : "",
+                            most.empty() ? "" : ": " + most)};
 }
 
 ActionResult ControlPlaneScenarioTarget::setLoadRate(const std::string& load, double rate) {

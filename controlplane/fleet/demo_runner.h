@@ -28,6 +28,9 @@ class ControlPlaneScenarioTarget final : public ScenarioTarget {
   ActionResult killInstance(const std::string& service, const std::string& version,
                             uint32_t index) override;
   ActionResult setLoadRate(const std::string& load, double rate) override;
+  // ControlPlane::startTap for `duration`; the message counts the events and names the most
+  // frequent (method, path, status, error).
+  ActionResult tap(const TapFilter& filter, std::chrono::milliseconds duration) override;
   std::optional<double> edgeMetric(const std::string& source, const std::string& destination,
                                    EdgeMetric metric) override;
 

@@ -75,6 +75,10 @@ std::string describe(const ScenarioAction& action) {
     std::string operator()(const WaitAction& a) {
       return "wait " + common::formatDuration(a.duration);
     }
+    std::string operator()(const TapAction& a) {
+      return fmt::format("watch {} for {}", a.filter.describe(),
+                         common::formatDuration(a.duration));
+    }
   };
   return std::visit(Visitor{}, action);
 }
@@ -101,7 +105,7 @@ std::optional<ScenarioAction> readAction(Reader& r, const YAML::Node& a, const s
   if (!a.IsMap() || a.size() != 1) {
     r.error(a, path,
             "an action is a mapping with one key: applyPolicy, deletePolicy, setBehaviour, "
-            "killInstance, setLoad or wait");
+            "killInstance, setLoad, wait or tap");
     return std::nullopt;
   }
   const std::string key = a.begin()->first.as<std::string>("");
@@ -121,6 +125,40 @@ std::optional<ScenarioAction> readAction(Reader& r, const YAML::Node& a, const s
       return std::nullopt;
     }
     return WaitAction{std::chrono::duration_cast<std::chrono::milliseconds>(*d)};
+  }
+  if (key == "tap") {
+    if (!r.isMap(v, vp)) return std::nullopt;
+    r.onlyKeys(v, vp,
+               {"service", "version", "from", "to", "method", "path", "status", "minLatency",
+                "duration", "rate"});
+    TapAction t;
+    t.filter.service = r.str(v, "service", vp, "");
+    t.filter.service_version = r.str(v, "version", vp, "");
+    t.filter.source_service = r.str(v, "from", vp, "");
+    t.filter.destination_service = r.str(v, "to", vp, "");
+    t.filter.method = r.str(v, "method", vp, "");
+    t.filter.path_prefix = r.str(v, "path", vp, "");
+    t.filter.events_per_second =
+        r.number(v, "rate", vp, TapFilter::kDefaultRate, 1, TapFilter::kMaxTapRate);
+    const std::string status = r.str(v, "status", vp, "");
+    if (!status.empty()) {
+      if (status.size() != 3 || status[0] < '1' || status[0] > '5' || status.substr(1) != "xx")
+        r.error(v["status"], Reader::join(vp, "status"), "must be a status class: 1xx .. 5xx");
+      else
+        t.filter.status_class = static_cast<uint32_t>(status[0] - '0');
+    }
+    const auto duration = [&](const char* field) -> std::optional<std::chrono::microseconds> {
+      if (!v[field].IsDefined()) return std::nullopt;
+      const auto d = v[field].IsScalar() ? common::parseDuration(v[field].Scalar()) : std::nullopt;
+      if (!d) r.error(v[field], Reader::join(vp, field), "must be a duration like 5s or 100ms");
+      if (!d) return std::nullopt;
+      return std::chrono::duration_cast<std::chrono::microseconds>(*d);
+    };
+    if (const auto d = duration("minLatency"))
+      t.filter.min_latency_us = static_cast<uint64_t>(d->count());
+    if (const auto d = duration("duration"))
+      t.duration = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+    return t;
   }
   if (key != "deletePolicy" && key != "setBehaviour" && key != "killInstance" && key != "setLoad") {
     r.error(a.begin()->first, vp, "unknown action");
@@ -455,6 +493,8 @@ ScenarioResult ScenarioEngine::run(const Scenario& scenario,
         r = target_.killInstance(k->service, k->version, k->index);
       else if (const auto* l = std::get_if<SetLoadAction>(&action))
         r = target_.setLoadRate(l->load, l->rate);
+      else if (const auto* t = std::get_if<TapAction>(&action))
+        r = target_.tap(t->filter, t->duration);
       else if (const auto* w = std::get_if<WaitAction>(&action)) {
         sleep_(w->duration);
         r = {true, ""};

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "controlplane/api/scenario_event.h"
+#include "controlplane/api/tap.h"
 #include "controlplane/api/types.h"
 #include "controlplane/fleet/demo_mesh.h"
 
@@ -39,8 +40,14 @@ struct SetLoadAction {
 struct WaitAction {
   std::chrono::milliseconds duration{0};
 };
+// Opens a tap (docs/tap.md) for `duration` and reports what it saw: "watch the failing
+// requests".
+struct TapAction {
+  TapFilter filter;
+  std::chrono::milliseconds duration{5000};
+};
 using ScenarioAction = std::variant<ApplyPolicyAction, DeletePolicyAction, SetBehaviourAction,
-                                    KillInstanceAction, SetLoadAction, WaitAction>;
+                                    KillInstanceAction, SetLoadAction, WaitAction, TapAction>;
 std::string describe(const ScenarioAction& action);
 
 // Waits until metric(source -> destination) is above or below a threshold.
@@ -138,6 +145,12 @@ class ScenarioTarget {
   virtual ActionResult killInstance(const std::string& service, const std::string& version,
                                     uint32_t index) = 0;
   virtual ActionResult setLoadRate(const std::string& load, double rate) = 0;
+  // Taps the mesh for `duration` (docs/tap.md); the message sums up the requests seen. The
+  // default cannot tap.
+  virtual ActionResult tap(const TapFilter& filter, std::chrono::milliseconds duration) {
+    (void)filter, (void)duration;
+    return {false, "this scenario target cannot open a tap"};
+  }
   // Current value of a metric on an edge; nullopt while the edge has no traffic in the window.
   virtual std::optional<double> edgeMetric(const std::string& source,
                                            const std::string& destination, EdgeMetric metric) = 0;

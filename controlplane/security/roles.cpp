@@ -46,6 +46,8 @@ const std::vector<CallRule>& callRules() {
       {"RevertToRevision", "revert", Role::kOperator, true},
       {"RestartProcess", "fleet restart", Role::kOperator, true},
       {"ScaleService", "fleet scale", Role::kOperator, true},
+      // A tap shows live requests (paths, identities, headers when asked): audited.
+      {"Tap", "tap", Role::kOperator, true},
       {"RotateRoot/begin", "ca rotate begin", Role::kAdmin, true},
       {"RotateRoot/retire", "ca rotate retire", Role::kAdmin, true},
       {"AddOperator", "operator add", Role::kAdmin, true},

@@ -15,8 +15,9 @@ std::string_view toString(Role role);
 std::optional<Role> parseRole(std::string_view text);
 
 // One management call: its name (the gRPC method; RotateRoot split by action), the words an
-// operator knows it by (meshdeckctl's command), the least role it needs, and whether it changes
-// the mesh (mutating calls are written to the audit log, allowed or refused).
+// operator knows it by (meshdeckctl's command), the least role it needs, and whether it is
+// audited: calls that change the mesh, and taps, which show its traffic (such calls are written
+// to the audit log, allowed or refused).
 struct CallRule {
   std::string_view call;
   std::string_view command;

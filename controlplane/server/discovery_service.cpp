@@ -126,6 +126,30 @@ class DiscoveryService::Session final
     StartWrite(&out_);
   }
 
+  // Queues a response carrying only `taps` when it differs from the last one sent (see
+  // DiscoveryService::pushTaps). Called with the service's mutex held.
+  void sendTaps(const v1::TapSet& taps) {
+    std::string bytes;
+    taps.SerializeToString(&bytes);
+    std::lock_guard lock(mutex_);
+    if (finishing_ || bytes == last_taps_) return;
+    last_taps_ = std::move(bytes);
+    v1::DiscoveryResponse response;
+    *response.mutable_taps() = taps;
+    grpc::ByteBuffer buffer;
+    bool own = false;
+    if (!grpc::SerializationTraits<v1::DiscoveryResponse>::Serialize(response, &buffer, &own).ok())
+      return;
+    ++service_.tap_sets_sent_;
+    if (writing_) {
+      pending_taps_ = std::move(buffer);
+      return;
+    }
+    writing_ = true;
+    out_ = std::move(buffer);
+    StartWrite(&out_);
+  }
+
   const ProxyNode& node() const { return node_; }
   // It announced the config it runs when it connected during the resync grace.
   bool announced() const { return announced_; }
@@ -261,6 +285,11 @@ class DiscoveryService::Session final
       pending_.reset();
       writing_ = true;
       StartWrite(&out_);
+    } else if (pending_taps_) {
+      out_ = std::move(*pending_taps_);
+      pending_taps_.reset();
+      writing_ = true;
+      StartWrite(&out_);
     }
   }
 
@@ -377,6 +406,7 @@ class DiscoveryService::Session final
     if (finishing_) return;
     finishing_ = true;
     pending_.reset();
+    pending_taps_.reset();
     if (writing_) {
       finish_after_write_ = true;
       finish_status_ = std::move(status);
@@ -399,6 +429,10 @@ class DiscoveryService::Session final
   std::mutex mutex_;
   grpc::ByteBuffer out_;
   std::optional<grpc::ByteBuffer> pending_;
+  // Taps (docs/tap.md): a tap set waiting for the write in flight, and the last one sent
+  // (serialized; "" none).
+  std::optional<grpc::ByteBuffer> pending_taps_;
+  std::string last_taps_;
   bool writing_ = false, finishing_ = false, finish_after_write_ = false;
   grpc::Status finish_status_;
   std::string last_sent_version_, last_nonce_;
@@ -458,6 +492,7 @@ void DiscoveryService::addSession(Session* s) {
     members_dirty_ = true;  // its endpoints join every other proxy's clusters
   }
   wake_.notify_all();
+  if (tap_hub_ && tap_hub_->openTaps() > 0) pushTaps();
 }
 
 void DiscoveryService::requestResend() {
@@ -475,6 +510,49 @@ void DiscoveryService::removeSession(Session* s) {
     members_dirty_ = true;  // its endpoints leave every other proxy's clusters
   }
   wake_.notify_all();
+  // The tap's rate is split anew across the proxies that stay.
+  if (tap_hub_ && tap_hub_->openTaps() > 0) pushTaps();
+}
+
+void DiscoveryService::pushTaps() {
+  if (!tap_hub_) return;
+  std::lock_guard lock(mutex_);
+  std::vector<ProxyNode> nodes;
+  nodes.reserve(sessions_.size());
+  for (Session* s : sessions_) nodes.push_back(s->node());
+  const auto plan = tap_hub_->plan(nodes);
+  for (Session* s : sessions_) {
+    v1::TapSet set;
+    if (const auto it = plan.find(s->node().proxy_id); it != plan.end()) {
+      for (const auto& sub : it->second) {
+        auto* out = set.add_subscriptions();
+        out->set_tap_id(sub.tap_id);
+        const TapFilter& f = sub.filter;
+        auto* m = out->mutable_match();
+        m->set_service(f.service);
+        m->set_service_version(f.service_version);
+        m->set_source_service(f.source_service);
+        m->set_source_version(f.source_version);
+        m->set_destination_service(f.destination_service);
+        m->set_destination_version(f.destination_version);
+        m->set_method(f.method);
+        m->set_path_prefix(f.path_prefix);
+        m->set_authority(f.authority);
+        m->set_status_class(f.status_class);
+        m->set_min_latency_us(f.min_latency_us);
+        out->set_events_per_second(sub.events_per_second);
+        out->set_burst(sub.burst);
+        out->set_headers(f.headers);
+        for (const auto& h : f.redact_headers) out->add_redact_headers(h);
+        out->set_direction(sub.direction == ProxyTapSubscription::Direction::kInbound
+                               ? v1::TAP_INBOUND
+                           : sub.direction == ProxyTapSubscription::Direction::kOutbound
+                               ? v1::TAP_OUTBOUND
+                               : v1::TAP_DIRECTION_UNSPECIFIED);
+      }
+    }
+    s->sendTaps(set);
+  }
 }
 
 std::chrono::milliseconds DiscoveryService::membershipIntervalLocked() const {

@@ -13,6 +13,7 @@
 #include "controlplane/compiler/shared_resources.h"
 #include "controlplane/history/event_sink.h"
 #include "controlplane/registry/registry.h"
+#include "controlplane/tap/tap_hub.h"
 #include "meshdeck/v1/discovery.grpc.pb.h"
 
 namespace meshdeck::cp {
@@ -98,6 +99,15 @@ class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::WithRawCall
   // sent (see the class comment).
   uint64_t incrementalFallbacks() const { return incremental_fallbacks_.load(); }
 
+  // Taps (docs/tap.md): `hub` says which connected proxies each open tap needs. pushTaps()
+  // sends every connected proxy whose tap set changed a response carrying only `taps` (no
+  // version, nonce or config; not answered), after any config response waiting on its stream.
+  // Called by the hub when a tap opens or closes, and here when a proxy comes or goes. Call
+  // setTapHub() before the server starts.
+  void setTapHub(TapHub* hub) { tap_hub_ = hub; }
+  void pushTaps();
+  uint64_t tapSetsSent() const { return tap_sets_sent_.load(); }
+
   // ConfigDiscovery
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Stream(
       grpc::CallbackServerContext* context) override;
@@ -142,6 +152,8 @@ class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::WithRawCall
   std::atomic<uint64_t> pushes_sent_{0}, acks_{0}, nacks_{0}, bad_requests_{0}, answers_ignored_{0};
   std::atomic<uint64_t> bytes_sent_{0}, incremental_fallbacks_{0};
   std::atomic<int> streams_{0};
+  TapHub* tap_hub_ = nullptr;
+  std::atomic<uint64_t> tap_sets_sent_{0};
 };
 
 }  // namespace meshdeck::cp

@@ -599,4 +599,198 @@ grpc::ServerUnaryReactor* MeshService::ReadAudit(grpc::CallbackServerContext* ct
   return done(ctx);
 }
 
+namespace {
+void tapEventToProto(const TapEvent& e, v1::TapEvent* out) {
+  out->set_tap_id(e.tap_id);
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(e.start.time_since_epoch()).count();
+  out->mutable_start_time()->set_seconds(ns / 1'000'000'000);
+  out->mutable_start_time()->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
+  out->set_side(e.client_side ? v1::CLIENT : v1::SERVER);
+  out->set_proxy_id(e.proxy_id);
+  out->set_source_service(e.source_service);
+  out->set_source_version(e.source_version);
+  out->set_source_identity(e.source_identity);
+  out->set_destination_service(e.destination_service);
+  out->set_destination_version(e.destination_version);
+  out->set_protocol(e.protocol);
+  out->set_method(e.method);
+  out->set_authority(e.authority);
+  out->set_path(e.path);
+  out->set_status(e.status);
+  if (e.grpc_status) out->set_grpc_status(*e.grpc_status);
+  out->set_latency_us(e.latency_us);
+  out->set_bytes_in(e.bytes_in);
+  out->set_bytes_out(e.bytes_out);
+  out->set_retries(e.retries);
+  out->set_error_code(e.error_code);
+  out->set_route(e.route);
+  out->set_authorization_policy(e.authorization_policy);
+  out->set_authorization_rule(e.authorization_rule);
+  out->set_mtls(e.mtls);
+  out->set_trace_id(e.trace_id);
+  out->set_span_id(e.span_id);
+  for (const auto& [n, v] : e.request_headers) {
+    auto* h = out->add_request_headers();
+    h->set_name(n);
+    h->set_value(v);
+  }
+  for (const auto& [n, v] : e.response_headers) {
+    auto* h = out->add_response_headers();
+    h->set_name(n);
+    h->set_value(v);
+  }
+}
+
+class RefusedTapWriter final : public grpc::ServerWriteReactor<v1::TapResponse> {
+ public:
+  explicit RefusedTapWriter(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+}  // namespace
+
+// Streams one tap's batches to its client. Batches that arrive while a write is in flight are
+// merged into one waiting response of at most kMaxPending events; events beyond it are dropped
+// and counted with the tap's own drops, so a slow client never holds the control plane up.
+class MeshService::TapReactor final : public grpc::ServerWriteReactor<v1::TapResponse> {
+ public:
+  static constexpr int kMaxPending = 4096;
+
+  TapReactor(MeshService& service, security::Decision decision, TapFilter filter)
+      : service_(service), decision_(std::move(decision)), describe_(filter.describe()) {
+    std::string error;
+    token_ = service_.cp_.startTap(
+        filter, [this](const TapBatch& batch) { offer(batch); }, &error);
+    if (!token_) {
+      service_.audit(decision_, "Tap", false, describe_ + ": " + error);
+      std::lock_guard lock(mutex_);
+      finished_ = true;
+      Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, error));
+      return;
+    }
+    service_.audit(decision_, "Tap", true, "opened: " + describe_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(mutex_);
+    writing_ = false;
+    if (!ok) {
+      finishLocked();
+      return;
+    }
+    if (pending_finish_) {
+      pending_finish_ = false;
+      Finish(grpc::Status::OK);
+      return;
+    }
+    if (has_next_) writeLocked();
+  }
+  void OnCancel() override {
+    std::lock_guard lock(mutex_);
+    finishLocked();
+  }
+  void OnDone() override {
+    // The tap ends before this object goes away; the token's deleter waits for a running
+    // callback, which only takes our mutex briefly.
+    const bool opened = token_ != nullptr;
+    token_.reset();
+    if (opened)
+      service_.audit(decision_, "Tap", true,
+                     fmt::format("closed: {}: {} event(s) sent, {} dropped", describe_, sent_,
+                                 dropped_ + local_dropped_));
+    delete this;
+  }
+
+ private:
+  void offer(const TapBatch& batch) {
+    std::lock_guard lock(mutex_);
+    if (finished_) return;
+    dropped_ = batch.dropped;
+    for (const auto& e : batch.events) {
+      if (next_.events_size() >= kMaxPending) {
+        ++local_dropped_;
+        continue;
+      }
+      tapEventToProto(e, next_.add_events());
+    }
+    next_.set_dropped(dropped_ + local_dropped_);
+    next_.set_proxies(batch.proxies);
+    has_next_ = true;
+    if (!writing_) writeLocked();
+  }
+  void writeLocked() {
+    out_.Swap(&next_);
+    next_.Clear();
+    has_next_ = false;
+    sent_ += static_cast<uint64_t>(out_.events_size());
+    writing_ = true;
+    StartWrite(&out_);
+  }
+  void finishLocked() {
+    if (finished_) return;
+    finished_ = true;
+    if (!writing_)
+      Finish(grpc::Status::OK);
+    else
+      pending_finish_ = true;
+  }
+
+  MeshService& service_;
+  const security::Decision decision_;
+  const std::string describe_;
+  std::mutex mutex_;
+  v1::TapResponse out_, next_;
+  bool has_next_ = false, writing_ = false, finished_ = false, pending_finish_ = false;
+  uint64_t dropped_ = 0, local_dropped_ = 0, sent_ = 0;
+  std::shared_ptr<void> token_;
+};
+
+static TapFilter tapFilterFromProto(const v1::TapRequest& request) {
+  TapFilter f;
+  const auto& m = request.match();
+  f.service = m.service();
+  f.service_version = m.service_version();
+  f.source_service = m.source_service();
+  f.source_version = m.source_version();
+  f.destination_service = m.destination_service();
+  f.destination_version = m.destination_version();
+  f.method = m.method();
+  f.path_prefix = m.path_prefix();
+  f.authority = m.authority();
+  f.status_class = m.status_class();
+  f.min_latency_us = m.min_latency_us();
+  f.events_per_second =
+      request.events_per_second() > 0 ? request.events_per_second() : TapFilter::kDefaultRate;
+  f.headers = request.headers();
+  f.redact_headers.assign(request.redact_headers().begin(), request.redact_headers().end());
+  return f;
+}
+
+grpc::ServerWriteReactor<v1::TapResponse>* MeshService::Tap(grpc::CallbackServerContext* ctx,
+                                                            const v1::TapRequest* request) {
+  const auto decision = authorize(ctx, "Tap");
+  if (!decision.ok()) return new RefusedTapWriter(statusOf(decision));
+  namespace limits = common::limits;
+  const auto& m = request->match();
+  for (const std::string* field :
+       {&m.service(), &m.service_version(), &m.source_service(), &m.source_version(),
+        &m.destination_service(), &m.destination_version(), &m.method(), &m.authority()}) {
+    if (field->size() > limits::kMaxNameBytes) {
+      ++refused_requests_;
+      return new RefusedTapWriter(grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          fmt::format("a tap filter field is longer than {} bytes", limits::kMaxNameBytes)));
+    }
+  }
+  if (m.path_prefix().size() > limits::kMaxUriBytes || request->redact_headers_size() > 64 ||
+      m.status_class() > 5) {
+    ++refused_requests_;
+    return new RefusedTapWriter(grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        "a tap needs a path prefix of at most 2 KiB, at most 64 headers to redact and a status "
+        "class 1-5 (or none)"));
+  }
+  return new TapReactor(*this, decision, tapFilterFromProto(*request));
+}
+
 }  // namespace meshdeck::cp

@@ -96,6 +96,10 @@ class MeshService final : public meshdeck::v1::Mesh::CallbackService {
   grpc::ServerUnaryReactor* ReadAudit(grpc::CallbackServerContext* ctx,
                                       const meshdeck::v1::ReadAuditRequest* request,
                                       meshdeck::v1::ReadAuditResponse* response) override;
+  // Opens a tap through ControlPlane::startTap (docs/tap.md); audited when it opens and when it
+  // ends (events delivered, dropped).
+  grpc::ServerWriteReactor<meshdeck::v1::TapResponse>* Tap(
+      grpc::CallbackServerContext* ctx, const meshdeck::v1::TapRequest* request) override;
 
   // Requests refused for their size or encoding; applies cancelled (client gone or out of
   // time); management calls being worked on now.
@@ -104,6 +108,7 @@ class MeshService final : public meshdeck::v1::Mesh::CallbackService {
   int inFlight() const { return in_flight_.load(); }
 
  private:
+  class TapReactor;
   // Decides `call` for the caller of `ctx`; a refused mutating call is audited.
   security::Decision authorize(grpc::CallbackServerContext* ctx, std::string_view call);
   // Audits an allowed mutating call with its outcome.

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <utility>
@@ -156,6 +157,42 @@ TelemetryIngestService::TelemetryIngestService(TelemetryAggregator& aggregator, 
                                                const common::TimeSource& time)
     : aggregator_(aggregator), registry_(registry), time_(time) {}
 
+TapEvent tapEventFromProto(const v1::TapEvent& in, const std::string& proxy_id) {
+  TapEvent e;
+  e.tap_id = in.tap_id();
+  e.start = std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::seconds(in.start_time().seconds()) +
+          std::chrono::nanoseconds(in.start_time().nanos())));
+  e.client_side = in.side() == v1::CLIENT;
+  e.proxy_id = proxy_id;
+  e.source_service = in.source_service();
+  e.source_version = in.source_version();
+  e.source_identity = in.source_identity();
+  e.destination_service = in.destination_service();
+  e.destination_version = in.destination_version();
+  e.protocol = in.protocol();
+  e.method = in.method();
+  e.authority = in.authority();
+  e.path = in.path();
+  e.status = in.status();
+  if (in.has_grpc_status()) e.grpc_status = in.grpc_status();
+  e.latency_us = in.latency_us();
+  e.bytes_in = in.bytes_in();
+  e.bytes_out = in.bytes_out();
+  e.retries = in.retries();
+  e.error_code = in.error_code();
+  e.route = in.route();
+  e.authorization_policy = in.authorization_policy();
+  e.authorization_rule = in.authorization_rule();
+  e.mtls = in.mtls();
+  e.trace_id = in.trace_id();
+  e.span_id = in.span_id();
+  for (const auto& h : in.request_headers()) e.request_headers.emplace_back(h.name(), h.value());
+  for (const auto& h : in.response_headers()) e.response_headers.emplace_back(h.name(), h.value());
+  return e;
+}
+
 uint32_t TelemetryIngestService::ingest(const v1::TelemetryReport& report) {
   ++reports_;
   registry_.recordReport(report.proxy_id(), time_.systemNow());
@@ -182,6 +219,16 @@ uint32_t TelemetryIngestService::ingest(const v1::TelemetryReport& report) {
       ++certificates_rejected_;
       spdlog::warn("proxy {}: reported certificate ignored: {}", report.proxy_id(), error);
     }
+  }
+  if (tap_hub_ && (report.tap_events_size() > 0 || report.tap_dropped_size() > 0)) {
+    std::vector<TapEvent> events;
+    events.reserve(static_cast<size_t>(report.tap_events_size()));
+    for (const auto& e : report.tap_events())
+      events.push_back(tapEventFromProto(e, report.proxy_id()));
+    tap_events_ += events.size();
+    const std::map<uint64_t, uint64_t> dropped(report.tap_dropped().begin(),
+                                               report.tap_dropped().end());
+    tap_hub_->deliver(std::move(events), dropped);
   }
   edges_accepted_ += static_cast<uint64_t>(report.edges_size()) - rejected;
   edges_rejected_ += rejected;

@@ -6,6 +6,7 @@
 
 #include "common/clock.h"
 #include "controlplane/registry/registry.h"
+#include "controlplane/tap/tap_hub.h"
 #include "controlplane/telemetry/telemetry_aggregator.h"
 #include "meshdeck/v1/telemetry.grpc.pb.h"
 
@@ -16,6 +17,9 @@ namespace meshdeck::cp {
 // common::fromProto refuses); such an edge is counted and dropped, the rest of the report is
 // kept.
 bool edgeReportFromProto(const meshdeck::v1::EdgeStats& in, EdgeReport* out, std::string* error);
+
+// Converts a reported TapEvent; the proxy id is the reporting proxy's, whatever the event says.
+TapEvent tapEventFromProto(const meshdeck::v1::TapEvent& in, const std::string& proxy_id);
 
 // Converts a reported WorkloadCertificate. Returns false with a reason when it is not valid
 // (no parseable SPIFFE id, a serial that is not 1-40 upper-case hex digits, an empty or
@@ -52,6 +56,10 @@ class TelemetryIngestService final
   uint64_t reportsFromUnknownProxies() const { return reports_unknown_proxy_.load(); }
   // Open streams.
   int streams() const { return streams_.load(); }
+  // Where the reports' tap events go (docs/tap.md); none: they are dropped. Call before the
+  // server starts.
+  void setTapHub(TapHub* hub) { tap_hub_ = hub; }
+  uint64_t tapEventsReceived() const { return tap_events_.load(); }
 
   // TelemetryIngest
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Report(
@@ -65,6 +73,8 @@ class TelemetryIngestService final
   std::atomic<uint64_t> reports_{0}, edges_accepted_{0}, edges_rejected_{0},
       certificates_rejected_{0}, reports_refused_{0}, reports_unknown_proxy_{0};
   std::atomic<int> streams_{0};
+  TapHub* tap_hub_ = nullptr;
+  std::atomic<uint64_t> tap_events_{0};
 };
 
 }  // namespace meshdeck::cp

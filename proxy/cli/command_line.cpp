@@ -22,6 +22,9 @@ void declareOptions(CLI::App& app, CommandLine& cl) {
       "--config", cl.config_file,
       "Static configuration (YAML mapped onto meshdeck.v1.ProxyConfig); SIGHUP reloads it");
   app.add_option("--workers", cl.options.workers, "Worker threads (default: number of cores)");
+  app.add_option("--tap-bench", cl.tap_bench_rate,
+                 "Benchmarks only: a tap of every request open at this many events/s, its events "
+                 "discarded (docs/tap.md)");
   app.add_option("--admin", cl.options.admin_address,
                  "Admin listener host:port (/stats, /config, /ready, ...)");
   app.add_option(

@@ -37,6 +37,9 @@ struct CommandLine {
   std::string log_level = "info";
   double drain_seconds = 30;
   bool print_version = false;  // --version without a value
+  // --tap-bench RATE (benchmarks only, docs/tap.md): a tap of every request open from the start
+  // at RATE events/s, its events drained and discarded as the mesh agent would send them.
+  double tap_bench_rate = 0;
 };
 
 // Declares every option on `app`, bound to `cl`, with the rules between them (which mode an

@@ -363,6 +363,7 @@ Awaitable<void> Connection::serveStream(std::shared_ptr<Connection> self,
         st->head.set(http::field::transfer_encoding, "chunked");
         codec.chunked = true;
       }
+      session_.tapStart(st->head, ex);
       Verdict verdict = admit(st->head, codec, session_.peer(), ex, host);
       if (verdict.kind == Verdict::kAdmit && verdict.delay) {
         asio::basic_waitable_timer<std::chrono::steady_clock,

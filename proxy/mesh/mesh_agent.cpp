@@ -5,6 +5,8 @@
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <map>
 #include <random>
 
 #include "common/histogram_proto.h"
@@ -324,6 +326,11 @@ void MeshAgent::runDiscovery() {
       while (stream->Read(&response)) {
         got_response = true;
         attempt = 0;
+        if (response.has_taps()) {
+          // Tap subscriptions only (docs/tap.md): not a configuration, not answered.
+          applyTaps(response.taps());
+          continue;
+        }
         v1::DiscoveryRequest answer;
         answer.set_response_nonce(response.nonce());
         std::string error;
@@ -384,6 +391,8 @@ void MeshAgent::runDiscovery() {
       std::lock_guard lock(mu_);
       discovery_ctx_.reset();
     }
+    // Nobody listens to the taps of a control plane that is gone; a new stream brings them back.
+    if (proxy_.tap().active()) proxy_.tap().set({});
     if (stopping_) break;
     if (!got_response) ++attempt;
     spdlog::warn("control plane {} unreachable or stream closed ({}); keeping config {}, retrying",
@@ -477,14 +486,43 @@ void MeshAgent::runTelemetry() {
     });
     bool ok = true;
     while (ok && !stopping_) {
-      if (!sleepFor(std::chrono::milliseconds(interval_ms_.load()))) break;
+      // While a tap is open its events go out every kTapFlushInterval, in reports of their own
+      // between the interval's reports (docs/tap.md).
+      const auto due =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(interval_ms_.load());
+      bool stop = false;
+      for (;;) {
+        const auto left =
+            std::chrono::ceil<std::chrono::milliseconds>(due - std::chrono::steady_clock::now());
+        if (left.count() <= 0) break;
+        if (!sleepFor(proxy_.tap().active() ? std::min(left, kTapFlushInterval) : left)) {
+          stop = true;
+          break;
+        }
+        if (std::chrono::steady_clock::now() >= due) break;
+        v1::TelemetryReport tap_report;
+        if (!fillTapEvents(&tap_report)) continue;
+        tap_report.set_proxy_id(identity_.proxy_id);
+        tap_report.set_sequence(++sequence);
+        if (!stream->Write(tap_report)) {
+          ++counters_.reports_failed;
+          ok = false;
+          break;
+        }
+        ++counters_.tap_reports_sent;
+      }
+      if (stop || !ok) break;
       for (auto& [id, d] : proxy_.takeEdgeDeltas()) pending[id].merge(d);
       v1::WorkloadCertificate cert = installedCertificate();
-      // Something to say: traffic, a certificate the control plane has not heard of on this
-      // stream, or a heartbeat (the control plane shows when each proxy last reported).
-      const bool cert_changed = cert.serial_hex() != reported_serial;
-      if (pending.empty() && !cert_changed && ++quiet_intervals < kHeartbeatIntervals) continue;
       v1::TelemetryReport report;
+      const bool tap_events = fillTapEvents(&report);
+      // Something to say: traffic, a certificate the control plane has not heard of on this
+      // stream, tap events, or a heartbeat (the control plane shows when each proxy last
+      // reported).
+      const bool cert_changed = cert.serial_hex() != reported_serial;
+      if (pending.empty() && !cert_changed && !tap_events &&
+          ++quiet_intervals < kHeartbeatIntervals)
+        continue;
       fillTelemetryReport(pending, identity_.proxy_id, ++sequence, interval_ms_.load(), &report);
       if (!cert.serial_hex().empty()) *report.mutable_certificate() = std::move(cert);
       ok = stream->Write(report);
@@ -514,6 +552,81 @@ void MeshAgent::runTelemetry() {
     ++attempt;
     if (!backoff(attempt)) break;
   }
+}
+
+void MeshAgent::applyTaps(const v1::TapSet& set) {
+  std::vector<TapSpec> specs;
+  for (const auto& sub : set.subscriptions()) {
+    TapSpec s;
+    const auto& m = sub.match();
+    s.tap_id = sub.tap_id();
+    s.service = m.service();
+    s.service_version = m.service_version();
+    s.source_service = m.source_service();
+    s.source_version = m.source_version();
+    s.destination_service = m.destination_service();
+    s.destination_version = m.destination_version();
+    s.method = m.method();
+    s.path_prefix = m.path_prefix();
+    s.authority = m.authority();
+    s.status_class = m.status_class() <= 5 ? m.status_class() : 0;
+    s.min_latency_us = m.min_latency_us();
+    s.events_per_second = std::clamp(sub.events_per_second(), 0.0, 100'000.0);
+    s.burst = sub.burst();
+    s.headers = sub.headers();
+    s.redact_headers.assign(sub.redact_headers().begin(), sub.redact_headers().end());
+    s.direction = sub.direction() == v1::TAP_INBOUND    ? TapSpec::Direction::kInbound
+                  : sub.direction() == v1::TAP_OUTBOUND ? TapSpec::Direction::kOutbound
+                                                        : TapSpec::Direction::kBoth;
+    specs.push_back(std::move(s));
+  }
+  spdlog::info("tap: {} tap(s) open on this proxy", specs.size());
+  proxy_.tap().set(std::move(specs));
+}
+
+bool MeshAgent::fillTapEvents(v1::TelemetryReport* report) {
+  std::map<uint64_t, uint64_t> dropped;
+  auto records = proxy_.tap().drain(&dropped);
+  if (records.empty() && dropped.empty()) return false;
+  for (auto& r : records) {
+    auto* e = report->add_tap_events();
+    e->set_tap_id(r.tap_id);
+    const auto ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(r.start.time_since_epoch()).count();
+    e->mutable_start_time()->set_seconds(ns / 1'000'000'000);
+    e->mutable_start_time()->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
+    e->set_side(r.client_side ? v1::CLIENT : v1::SERVER);
+    e->set_proxy_id(identity_.proxy_id);
+    e->set_source_service(std::move(r.source_service));
+    e->set_source_version(std::move(r.source_version));
+    e->set_source_identity(std::move(r.source_identity));
+    e->set_destination_service(std::move(r.destination_service));
+    e->set_destination_version(std::move(r.destination_version));
+    e->set_protocol(std::move(r.protocol));
+    e->set_method(std::move(r.method));
+    e->set_authority(std::move(r.authority));
+    e->set_path(std::move(r.path));
+    e->set_status(r.status);
+    if (r.grpc_status) e->set_grpc_status(*r.grpc_status);
+    e->set_latency_us(r.latency_us);
+    e->set_bytes_in(r.bytes_in);
+    e->set_bytes_out(r.bytes_out);
+    e->set_retries(r.retries);
+    e->set_error_code(std::move(r.error_code));
+    e->set_route(std::move(r.route));
+    e->set_authorization_policy(std::move(r.authorization_policy));
+    e->set_authorization_rule(std::move(r.authorization_rule));
+    e->set_mtls(r.mtls);
+    e->set_trace_id(std::move(r.trace_id));
+    e->set_span_id(std::move(r.span_id));
+    for (auto& [name, value] : r.request_headers) {
+      auto* h = e->add_request_headers();
+      h->set_name(std::move(name));
+      h->set_value(std::move(value));
+    }
+  }
+  for (const auto& [id, n] : dropped) (*report->mutable_tap_dropped())[id] = n;
+  return true;
 }
 
 }  // namespace meshdeck::proxy

@@ -17,6 +17,7 @@ namespace grpc {
 class ClientContext;
 }
 namespace meshdeck::v1 {
+class TapSet;
 class TelemetryReport;
 class WorkloadCertificate;
 }  // namespace meshdeck::v1
@@ -53,6 +54,8 @@ struct MeshAgentCounters {
   // Trust bundles installed from a configuration push; early renewals asked for because the
   // certificate does not chain to the bundle's signing root (a root rotation began).
   std::atomic<uint64_t> bundles_installed{0}, early_renewals{0};
+  // Reports sent between intervals with tap events only (docs/tap.md).
+  std::atomic<uint64_t> tap_reports_sent{0};
 };
 
 // MeshAgent connects a running Proxy to the control plane:
@@ -85,6 +88,10 @@ struct MeshAgentCounters {
 //   configuration is NACKed. When the certificate does not chain to the signing root, the
 //   renewal thread renews early, after a random 1-6 s (so that every proxy has the new bundle
 //   before peers present certificates of the new root, and renewals do not arrive at once).
+// - Taps (docs/tap.md): a discovery response carrying only `taps` replaces the proxy's tap set
+//   (TapRegistry) and is not answered; the set is emptied when the stream ends. While a tap is
+//   open, the telemetry thread sends the buffered events every kTapFlushInterval in reports of
+//   their own (no edges), and the rest with the interval's report.
 // When the control plane disappears, both streams reconnect with jittered exponential backoff
 // (100 ms doubling to 5 s, full jitter) and resync; traffic keeps flowing on the last config.
 //
@@ -108,6 +115,8 @@ class MeshAgent {
 
   static constexpr uint32_t kFirstSignAttempts = 6;
   static constexpr uint32_t kHeartbeatIntervals = 5;
+  // While a tap is open, its events are sent this often (docs/tap.md).
+  static constexpr std::chrono::milliseconds kTapFlushInterval{200};
 
  private:
   void runDiscovery();
@@ -124,6 +133,10 @@ class MeshAgent {
                         std::string* error);
   // The installed certificate's facts for a telemetry report (empty without one).
   v1::WorkloadCertificate installedCertificate() const;
+  // Replaces the proxy's taps with a pushed tap set (docs/tap.md).
+  void applyTaps(const v1::TapSet& set);
+  // Moves the buffered tap events and drop counts into `report`; false when there were none.
+  bool fillTapEvents(v1::TelemetryReport* report);
   // Sleeps for a jittered backoff; returns false when stopping.
   bool backoff(uint32_t attempt);
   bool sleepFor(std::chrono::milliseconds d);

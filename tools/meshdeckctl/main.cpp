@@ -75,6 +75,33 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   top->add_option("--iterations", o.iterations, "Stop after this many refreshes (0: never)")
       ->capture_default_str();
+  top->add_flag("--routes", o.top_routes,
+                "Per-route table (method, path: count, success, best, worst, last latency) from a "
+                "tap of TARGET");
+
+  auto* tap = app.add_subcommand(
+      "tap", "Watch live requests of a service, a version or the mesh (operator role)");
+  // Filters shared by tap and top --routes.
+  for (auto* sub : {tap, top}) {
+    sub->add_option("target", o.tap_target, "svc/NAME, svc/NAME/VERSION or mesh");
+    sub->add_option("--to", o.tap_to, "Only requests to this service (svc/NAME[/VERSION])");
+    sub->add_option("--from", o.tap_from, "Only requests from this service (svc/NAME[/VERSION])");
+    sub->add_option("--method", o.tap_method, "Only this HTTP method");
+    sub->add_option("--path", o.tap_path, "Only paths starting with this");
+    sub->add_option("--authority", o.tap_authority, "Only this authority");
+    sub->add_option("--status", o.tap_status, "Only this status class: 1xx .. 5xx");
+    sub->add_option("--min-latency", o.tap_min_latency,
+                    "Only requests at least this slow (100ms, 2s, 500us)");
+    sub->add_option("--rate", o.tap_rate, "Events per second across the mesh (default 100)");
+  }
+  tap->add_option("--count", o.tap_count, "Stop after this many events (0: never)")
+      ->capture_default_str();
+  tap->add_flag("--headers", o.tap_headers,
+                "Show request headers (authorization, cookies and --redact ones redacted)");
+  tap->add_option("--redact", o.tap_redact, "Another header to redact (repeatable)");
+  tap->add_option("-o,--output", o.output, "table | wide | json (one object per line)")
+      ->check(CLI::IsMember({"table", "wide", "json"}))
+      ->capture_default_str();
 
   auto* fleet = app.add_subcommand("fleet", "Processes of the control plane's fleet (demo meshes)");
   fleet->require_subcommand(1);
@@ -131,6 +158,7 @@ int main(int argc, char** argv) {
   if (*snapshot) return ctl.snapshot();
   if (*top) return ctl.top();
   if (*events) return ctl.events();
+  if (*tap) return ctl.tap();
   if (*fleet) return ctl.fleet();
   if (*ca) return ctl.ca();
   if (*security.op) return ctl.operators();

@@ -660,6 +660,7 @@ int Ctl::snapshot() {
 }
 
 int Ctl::top() {
+  if (o_.top_routes) return topRoutes();
   const bool tty = isatty(STDOUT_FILENO);
   for (int i = 0; o_.iterations == 0 || i < o_.iterations; ++i) {
     if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(o_.interval_ms));

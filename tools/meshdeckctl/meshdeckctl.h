@@ -33,7 +33,41 @@ struct CtlOptions {
   // events --kind.
   std::string at, until;
   std::vector<std::string> kinds;
+  // tap TARGET / top --routes TARGET (docs/tap.md): svc/NAME[/VERSION] or "mesh".
+  std::string tap_target, tap_to, tap_from, tap_method, tap_path, tap_authority, tap_status,
+      tap_min_latency;
+  uint64_t tap_count = 0;  // stop after this many events (0: never)
+  double tap_rate = 0;     // events per second across the mesh (0: the control plane's default)
+  bool tap_headers = false;
+  std::vector<std::string> tap_redact;
+  bool top_routes = false;  // top: per-route table from a tap instead of the edge table
 };
+
+// Parses the tap options of `o` into a TapRequest (target svc/NAME[/VERSION] or mesh, --from and
+// --to svc/NAME[/VERSION] or NAME, --status 2xx..5xx, --min-latency 100ms/2s/500us). False with
+// the reason in `error`. (tools/meshdeckctl/tap.cpp)
+bool tapRequestFromOptions(const CtlOptions& o, meshdeck::v1::TapRequest* out, std::string* error);
+
+// Per-route rows of `top --routes`, aggregated from tap events (like Linkerd's top): method and
+// path, count, successes (not 5xx), best, worst and last latency.
+struct RouteRow {
+  std::string method, path;
+  uint64_t count = 0, success = 0;
+  uint64_t best_us = 0, worst_us = 0, last_us = 0;
+};
+class RouteTop {
+ public:
+  void add(const meshdeck::v1::TapEvent& e);
+  // The table, the busiest routes first.
+  std::string table() const;
+  const std::vector<RouteRow>& rows() const { return rows_; }
+
+ private:
+  std::vector<RouteRow> rows_;
+};
+// One line of `tap`'s table (wide: every field).
+std::string tapLine(const meshdeck::v1::TapEvent& e, bool wide);
+std::string tapHeader(bool wide);
 
 // The channel to the control plane `o` names: plaintext to o.server, or with o.credentials
 // mutual TLS (the file's server unless o.server_given). Null with the reason in `error`;
@@ -65,6 +99,9 @@ class Ctl {
   int top();
   // events --since T [--until T] [--kind K]...: what the history store recorded.
   int events();
+  // tap TARGET [--to/--from/--path/--method/--authority/--status/--min-latency] [--count N]
+  // [-o table|wide|json] (tools/meshdeckctl/tap.cpp)
+  int tap();
   // fleet ls | logs NAME | restart NAME | scale SERVICE REPLICAS [--version V]
   int fleet();
   // ca status | ca rotate begin | ca rotate retire [--force]
@@ -76,6 +113,7 @@ class Ctl {
   int audit();
 
  private:
+  int topRoutes();
   int certs();
   int authz();
   // get edges|services --at T: the graph over [T - window, T) from the history store.

@@ -3,6 +3,7 @@
 // decisions for each kind of caller, with certificates from a real in-memory CA.
 #include "controlplane/security/management_security.h"
 
+#include <google/protobuf/descriptor.h>
 #include <sys/stat.h>
 
 #include <QTemporaryDir>
@@ -15,6 +16,7 @@
 #include "common/pki/credentials_file.h"
 #include "common/pki/pki.h"
 #include "controlplane/identity/certificate_authority.h"
+#include "meshdeck/v1/management.pb.h"
 
 using namespace meshdeck::cp::security;
 using meshdeck::cp::identity::CertificateAuthority;
@@ -41,6 +43,24 @@ class ManagementSecurityTest : public QObject {
   Q_OBJECT
 
  private slots:
+  void everyMeshRpcHasARule() {
+    // A call missing from the table is refused to everyone: each RPC of Mesh must be in it
+    // (RotateRoot by action).
+    const auto* service = meshdeck::v1::TapRequest::descriptor()->file()->FindServiceByName("Mesh");
+    QVERIFY(service);
+    for (int i = 0; i < service->method_count(); ++i) {
+      const std::string name = service->method(i)->name();
+      const bool ruled = name == "RotateRoot"
+                             ? ruleOf("RotateRoot/status") && ruleOf("RotateRoot/begin") &&
+                                   ruleOf("RotateRoot/retire")
+                             : ruleOf(name) != nullptr;
+      QVERIFY2(ruled, name.c_str());
+    }
+    // A tap shows live traffic: the operator's, and audited.
+    QVERIFY(ruleOf("Tap")->least_role == Role::kOperator);
+    QVERIFY(ruleOf("Tap")->mutating);
+  }
+
   void roleTableNamesEveryCallOnce() {
     std::set<std::string_view> seen;
     for (const auto& r : callRules()) QVERIFY2(seen.insert(r.call).second, r.call.data());

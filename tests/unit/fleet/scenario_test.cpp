@@ -1,6 +1,7 @@
 #include "controlplane/fleet/scenario.h"
 
 #include <QtTest>
+#include <algorithm>
 #include <map>
 
 #include "common/clock.h"
@@ -41,6 +42,10 @@ class FakeTarget : public ScenarioTarget {
   ActionResult setLoadRate(const std::string& load, double rate) override {
     log.push_back("load:" + load + "/" + std::to_string(int(rate)));
     return {true, ""};
+  }
+  ActionResult tap(const TapFilter& filter, std::chrono::milliseconds duration) override {
+    log.push_back("tap:" + filter.describe() + "/" + std::to_string(duration.count()));
+    return {true, "3 request(s) seen: GET / 503 x3"};
   }
   std::optional<double> edgeMetric(const std::string& source, const std::string& destination,
                                    EdgeMetric metric) override {
@@ -112,6 +117,59 @@ class ScenarioTest : public QObject {
       return t.find("error rate of a -> b above 0.1 within 10s (observed 0.5)") !=
              std::string::npos;
     }));
+  }
+
+  void aTapStepWatchesTheFailingRequests() {
+    meshdeck::common::SimulatedTimeSource clock;
+    FakeTarget target(clock);
+    std::vector<LocatedError> errors;
+    const auto sc = parseScenario(R"(apiVersion: meshdeck.io/v1alpha1
+kind: Scenario
+metadata: {name: tap, title: Tap}
+spec:
+  demo: storefront
+  steps:
+    - title: watch the failing requests
+      actions:
+        - tap: {service: b, to: c, path: /api, status: 5xx, minLatency: 100ms, duration: 3s, rate: 20}
+)",
+                                  "t.yaml", &errors);
+    QVERIFY2(sc.has_value(), errors.empty() ? "" : errors.front().toString().c_str());
+    const auto& action = std::get<TapAction>(sc->steps[0].actions[0]);
+    QCOMPARE(action.filter.service, std::string("b"));
+    QCOMPARE(action.filter.destination_service, std::string("c"));
+    QCOMPARE(action.filter.path_prefix, std::string("/api"));
+    QCOMPARE(action.filter.status_class, 5u);
+    QCOMPARE(action.filter.min_latency_us, uint64_t{100'000});
+    QCOMPARE(action.filter.events_per_second, 20.0);
+    QCOMPARE(action.duration, std::chrono::milliseconds(3000));
+    ScenarioEngine engine(
+        target, [&](std::chrono::milliseconds d) { clock.advance(d); },
+        [&] { return clock.monotonicNow(); }, 250ms);
+    std::vector<std::string> narration;
+    const auto result = engine.run(*sc, [&](const StepEvent& e) { narration.push_back(e.text); });
+    QVERIFY(result.passed);
+    QCOMPARE(target.log.size(), size_t{1});
+    QVERIFY(target.log[0].rfind("tap:svc=b to=c path=/api status=5xx", 0) == 0);
+    QVERIFY(std::any_of(narration.begin(), narration.end(), [](const std::string& t) {
+      return t.find("watch svc=b") == 0 && t.find("GET / 503 x3") != std::string::npos;
+    }));
+    // A status that is not a class is refused with its place.
+    errors.clear();
+    QVERIFY(!parseScenario(R"(apiVersion: meshdeck.io/v1alpha1
+kind: Scenario
+metadata: {name: tap, title: Tap}
+spec:
+  demo: storefront
+  steps:
+    - title: bad
+      actions:
+        - tap: {service: b, status: 503}
+)",
+                           "t.yaml", &errors));
+    QVERIFY(!errors.empty());
+    QVERIFY2(errors.front().toString().find("status") != std::string::npos,
+             errors.front().toString().c_str());
   }
 
   void failedCheckpointStopsTheRun() {
