@@ -95,7 +95,6 @@ http {
   keepalive_timeout 120s;
   server {
     listen 127.0.0.1:$backend_port$listen_opts reuseport backlog=4096;
-    http2_max_requests 10000000;
     location / { default_type text/plain; return 200 "hello from the backend\n"; }
   }
 }
