@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # HTTP/2 benchmark: h2load (nghttp2-client) with HTTP/2 prior knowledge (h2c) through
 # meshdeck-proxy and HAProxy side by side in one run, each with one worker thread on loopback,
-# both speaking HTTP/1.1 to the same nginx backend (meshdeck has no HTTP/2 upstream yet; see
-# docs/http2.md). See docs/benchmarks.md.
+# both speaking HTTP/1.1 to the same nginx backend, or with --h2-upstream HTTP/2 on both sides
+# (meshdeck --upstream-protocol http2, HAProxy `proto h2`, nginx `listen ... http2`). See
+# docs/benchmarks.md.
 #
 # Usage: bench/h2_bench.sh [--proxy-bin PATH] [--duration SECONDS] [--rounds N] [--out FILE]
+#                          [--h2-upstream]
 #   --proxy-bin  the meshdeck-proxy binary (default: build/release/bin/meshdeck-proxy)
 #   --duration   seconds of each measured run (default 5)
 #   --rounds     repetitions, interleaved over the targets; medians reported (default 3)
@@ -30,6 +32,7 @@ duration=5
 rounds=3
 out_file=""
 prio=()
+h2_upstream=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --proxy-bin) proxy_bin="$2"; shift 2 ;;
@@ -37,7 +40,8 @@ while [[ $# -gt 0 ]]; do
     --rounds) rounds="$2"; shift 2 ;;
     --out) out_file="$2"; shift 2 ;;
     --rt) prio=(chrt -f 20); shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --h2-upstream) h2_upstream=1; shift ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "h2_bench: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -49,7 +53,13 @@ source "$root/bench/lib/common.sh"
 bench_require_tools haproxy nginx h2load taskset curl
 [[ -x /usr/bin/python3 ]] && /usr/bin/python3 -c 'import h2' 2> /dev/null ||
   bench_fail "Debian's python3-h2 is not installed (scripts/setup.sh)"
-bench_start_backend
+md_upstream=(); hap_server_proto=""; upstream_label="HTTP/1.1"
+if [[ $h2_upstream == 1 ]]; then
+  bench_start_backend h2c
+  md_upstream=(--upstream-protocol http2); hap_server_proto=" proto h2"; upstream_label="HTTP/2 (h2c)"
+else
+  bench_start_backend
+fi
 
 targets="meshdeck haproxy"
 declare -A port_of pid_of
@@ -58,7 +68,7 @@ for name in $targets; do
   case "$name" in
     meshdeck)
       "${prio[@]}" taskset -c 0 "$proxy_bin" --listen "127.0.0.1:$port" \
-        --upstream "127.0.0.1:$backend_port" --workers 1 > "$work/meshdeck.log" 2>&1 &
+        --upstream "127.0.0.1:$backend_port" --workers 1 "${md_upstream[@]}" > "$work/meshdeck.log" 2>&1 &
       ;;
     haproxy)
       cat > "$work/haproxy.cfg" << CONF
@@ -70,7 +80,7 @@ frontend bench
   bind 127.0.0.1:$port proto h2
   default_backend backend
 backend backend
-  server b1 127.0.0.1:$backend_port
+  server b1 127.0.0.1:$backend_port$hap_server_proto
 CONF
       "${prio[@]}" taskset -c 0 haproxy -db -f "$work/haproxy.cfg" > "$work/haproxy.log" 2>&1 &
       ;;
@@ -131,9 +141,9 @@ for round in $(seq 1 "$rounds"); do
   done
 done
 
-python3 - "$work" "$clk_tck" "$rounds" $targets << 'PY' | tee "${out_file:-/dev/null}"
+python3 - "$work" "$clk_tck" "$rounds" "$upstream_label" $targets << 'PY' | tee "${out_file:-/dev/null}"
 import re, statistics, sys
-work, tck, rounds, names = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+work, tck, rounds, upstream, names = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5:]
 
 def h2load_result(path):
     text = open(path).read()
@@ -170,7 +180,7 @@ for name in names:
                   "p50": statistics.median(p50), "p99": statistics.median(p99),
                   "kb_per_conn": (idle - before) / 200, "errors": errors}
 
-print(f"Medians of {rounds} rounds. h2c prior knowledge downstream, HTTP/1.1 to one nginx backend.")
+print(f"Medians of {rounds} rounds. h2c prior knowledge downstream, {upstream} to one nginx backend.")
 print("Saturated: h2load -t1 -c16 -m4 (64 streams) and -m32 (512 streams). Fixed: h2load -c16 -m1 --rps 62 (≈ 1000 req/s).")
 print()
 print("| target | saturated req/s, 64 streams | CPU µs/req | saturated req/s, 512 streams | CPU µs/req | p50 @1000 rps (µs) | p99 @1000 rps (µs) | CPU µs/req @1000 rps | KiB per idle h2 connection | errors |")

@@ -327,6 +327,8 @@ QString EdgeItem::tooltipText() const {
   } else {
     text += QStringLiteral("<br>no requests in the window");
   }
+  if (!edge_.protocol.empty())
+    text += QStringLiteral("<br>protocol: ") + QString::fromStdString(edge_.protocol);
   if (!edge_.policies.empty()) {
     QStringList names;
     for (const auto& p : edge_.policies) names << QString::fromStdString(p);
@@ -430,6 +432,8 @@ void EdgeItem::rebuildDecorations(bool route_changed) {
   arrow_ = QPolygonF({tip, tip - back + side, tip - back - side});
 
   label_ = formatMetric(edge_.metrics, metric_);
+  if (const QString tag = protocolTag(edge_.protocol); !tag.isEmpty())
+    label_ = tag + QStringLiteral(" · ") + label_;
   static const QFontMetricsF fm(labelFont());
   // Measuring text shapes it (HarfBuzz); labels repeat ("12.3 ms"), so widths are remembered.
   static QHash<QString, double> widths;

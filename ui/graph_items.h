@@ -134,6 +134,8 @@ class EdgeItem : public QGraphicsItem {
   NodeItem* sourceNode() const { return source_; }
   NodeItem* destinationNode() const { return destination_; }
   Health health() const { return health_; }
+  // The text on the edge: the protocol tag (protocolTag) and the chosen metric.
+  QString label() const { return label_; }
 
   // A route from the layout, valid while both nodes stay at the given centres.
   void setLayoutRoute(const QPainterPath& route, QPointF source_centre, QPointF dest_centre);

@@ -29,6 +29,12 @@ QString formatPercent(double share) {
   return QStringLiteral("%1 %").arg(pct, 0, 'f', pct >= 99.95 || pct < 10 ? 1 : 2);
 }
 
+QString protocolTag(const std::string& protocol) {
+  if (protocol.find("grpc") != std::string::npos) return QStringLiteral("gRPC");
+  if (protocol.find("http2") != std::string::npos) return QStringLiteral("h2");
+  return {};
+}
+
 QString formatMetric(const cp::WindowMetrics& m, EdgeMetric metric) {
   if (m.requests == 0) return QStringLiteral("idle");
   switch (metric) {

@@ -27,6 +27,9 @@ struct HealthThresholds {
 
 Health metricsHealth(const cp::WindowMetrics& m, const HealthThresholds& t);
 QString formatMetric(const cp::WindowMetrics& m, EdgeMetric metric);
+// What an edge label says about its protocol (cp::ServiceEdge::protocol, comma-separated):
+// "gRPC" when it carried gRPC calls, else "h2" for HTTP/2, else "" (HTTP/1.1, no traffic yet).
+QString protocolTag(const std::string& protocol);
 QString formatLatency(double ms);
 QString formatRate(double rps);
 QString formatPercent(double share);

@@ -47,10 +47,12 @@ free_port() {
   echo "$bench_name: no free port" >&2; exit 1
 }
 
-# Waits (at most 5 s) until http://127.0.0.1:$1/ answers.
+# Waits (at most 5 s) until http://127.0.0.1:$1/ answers (HTTP/2 prior knowledge with "h2c").
 wait_http() {
+  local h2=()
+  [[ "${2:-}" == h2c ]] && h2=(--http2-prior-knowledge)
   for _ in $(seq 1 100); do
-    if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/"; then return 0; fi
+    if curl -s "${h2[@]}" -o /dev/null --max-time 1 "http://127.0.0.1:$1/"; then return 0; fi
     sleep 0.05
   done
   echo "$bench_name: nothing answers on port $1" >&2; return 1
@@ -74,9 +76,11 @@ defaults
 CONF
 }
 
-# The backend: one nginx worker on CPU 1 answering every request with 23 bytes.
-# Sets backend_port.
+# The backend: one nginx worker on CPU 1 answering every request with 23 bytes; HTTP/2 with
+# prior knowledge only (h2c) when called with "h2c". Sets backend_port.
 bench_start_backend() {
+  local proto="${1:-}" listen_opts=""
+  [[ "$proto" == h2c ]] && listen_opts=" http2"
   backend_port=$(free_port)
   cat > "$work/backend.conf" << CONF
 daemon off;
@@ -90,12 +94,12 @@ http {
   keepalive_requests 10000000;
   keepalive_timeout 120s;
   server {
-    listen 127.0.0.1:$backend_port reuseport backlog=4096;
+    listen 127.0.0.1:$backend_port$listen_opts reuseport backlog=4096;
     location / { default_type text/plain; return 200 "hello from the backend\n"; }
   }
 }
 CONF
   "${prio[@]}" taskset -c 1 nginx -p "$work" -c "$work/backend.conf" -e "$work/backend-error.log" &
   pids+=($!)
-  wait_http "$backend_port"
+  wait_http "$backend_port" "$proto"
 }

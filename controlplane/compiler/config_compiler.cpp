@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace meshdeck::cp {
@@ -217,6 +218,27 @@ void applyDestinationPolicy(const DestinationPolicySpec& d, v1::Cluster* c) {
   }
 }
 
+v1::Cluster::Protocol toProto(Protocol p) {
+  switch (p) {
+    case Protocol::kHttp1:
+      return v1::Cluster::HTTP1;
+    case Protocol::kHttp2:
+      return v1::Cluster::HTTP2;
+    case Protocol::kGrpc:
+      return v1::Cluster::GRPC;
+    case Protocol::kUnset:
+      break;
+  }
+  return v1::Cluster::PROTOCOL_UNSPECIFIED;
+}
+
+Protocol declaredProtocol(const std::string& app_protocol) {
+  if (app_protocol == "http1") return Protocol::kHttp1;
+  if (app_protocol == "http2") return Protocol::kHttp2;
+  if (app_protocol == "grpc") return Protocol::kGrpc;
+  return Protocol::kUnset;
+}
+
 }  // namespace
 
 std::string clusterName(const std::string& service, const std::string& version) {
@@ -334,6 +356,7 @@ void ConfigCompiler::buildClusters(const std::string& service,
       ep->set_proxy_id(p.proxy_id);
     }
     if (destination) applyDestinationPolicy(*destination, &c);
+    c.set_protocol(toProto(serviceProtocol(service, destination, version)));
     applyAutoMtls(service, version, mode, &c);
     clusters_.push_back(std::move(c));
   }
@@ -365,6 +388,27 @@ void ConfigCompiler::applyAutoMtls(const std::string& service, const std::string
   if (identities.empty())
     for (const auto& id : serviceIdentities(state_, service)) identities.insert(id);
   for (const auto& id : identities) tls->add_expected_identities(id);
+}
+
+Protocol ConfigCompiler::serviceProtocol(const std::string& service,
+                                         const DestinationPolicySpec* destination,
+                                         const std::string& version) const {
+  if (destination && destination->protocol != Protocol::kUnset) return destination->protocol;
+  // Otherwise what the sidecars of the cluster's endpoints declare, when they all agree.
+  std::optional<Protocol> common;
+  for (const auto& p : state_.proxies) {
+    if (p.service != service || (!version.empty() && p.version != version)) continue;
+    const Protocol declared = declaredProtocol(p.app_protocol);
+    if (common && *common != declared) return Protocol::kUnset;
+    common = declared;
+  }
+  return common.value_or(Protocol::kUnset);
+}
+
+const DestinationPolicySpec* ConfigCompiler::destinationFor(const std::string& service) const {
+  for (const auto& [p, s] : policiesOf<DestinationPolicySpec>(*state_.policies))
+    if (s->host == service) return s;
+  return nullptr;
 }
 
 v1::ProxyConfig ConfigCompiler::compile(const ProxyNode& self) const {
@@ -445,6 +489,13 @@ void ConfigCompiler::compileLocal(const ProxyNode& self, v1::ProxyConfig* result
   ep->set_version(self.version);
   ep->set_proxy_id(self.proxy_id);
   local->mutable_tls()->set_mode(v1::PLAINTEXT);
+  // The application speaks what the DestinationPolicy of its service says, else what its
+  // sidecar declares.
+  const DestinationPolicySpec* own = destinationFor(self.service);
+  const Protocol app = own && own->protocol != Protocol::kUnset
+                           ? own->protocol
+                           : declaredProtocol(self.app_protocol);
+  local->set_protocol(toProto(app));
 
   auto* security = config.mutable_security();
   security->set_inbound_mode(mode);

@@ -30,7 +30,9 @@ struct MeshState {
 //  - listener "outbound" (OUTBOUND, Node.outbound_port) -> route table "outbound", one virtual
 //    host per service with domains ["<service>"];
 //  - clusters "<service>" (every version) and "<service>|<version>" (per version and subset),
-//    whose endpoints are the peers' inbound ports.
+//    whose endpoints are the peers' inbound ports;
+//  - every cluster of a service, and "inbound|local" of its own proxies, speak the service's
+//    protocol (DestinationPolicy trafficPolicy.protocol, else the sidecars' --app-protocol).
 // The part every proxy shares (outbound routes and clusters) is built once per state, both as
 // one serialized piece (sharedBytes(), for proxies that get whole configs) and as named,
 // versioned resources (sharedResources(), for proxies that accept increments).
@@ -77,6 +79,11 @@ class ConfigCompiler {
   // Everything but the shared outbound route table and clusters.
   void compileLocal(const ProxyNode& self, meshdeck::v1::ProxyConfig* out) const;
   const Policy* peerAuthFor(const std::string& service) const;
+  const DestinationPolicySpec* destinationFor(const std::string& service) const;
+  // The protocol of a cluster of `service` (version "" = every version): the DestinationPolicy's
+  // `protocol` when set, else what the sidecars of its endpoints declare when they all agree.
+  Protocol serviceProtocol(const std::string& service, const DestinationPolicySpec* destination,
+                           const std::string& version) const;
 
   MeshState state_;
   meshdeck::v1::RouteTable outbound_;

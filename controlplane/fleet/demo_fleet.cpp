@@ -83,14 +83,27 @@ DemoFleet::DemoFleet(ProcessSupervisor& supervisor, DemoFleetOptions options)
 DemoFleet::~DemoFleet() { stop(); }
 
 std::vector<std::string> DemoFleet::proxyArgs(const DemoInstance& inst) const {
-  return {(options_.bin_dir / "meshdeck-proxy").string(), "--control-plane", options_.control_plane,
-          "--service", inst.service, "--version", inst.version, "--namespace", mesh_.ns,
-          "--proxy-id", inst.proxy_id(), "--inbound-port", std::to_string(inst.inbound_port),
-          "--app-port", std::to_string(inst.app_port), "--outbound-port",
-          std::to_string(inst.outbound_port), "--admin-port", std::to_string(inst.admin_port),
-          "--workers", "1",
-          // Exit within the supervisor's 3 s stop grace rather than be killed after it.
-          "--drain-timeout", "2"};
+  std::vector<std::string> args{
+      (options_.bin_dir / "meshdeck-proxy").string(), "--control-plane", options_.control_plane,
+      "--service", inst.service, "--version", inst.version, "--namespace", mesh_.ns, "--proxy-id",
+      inst.proxy_id(), "--inbound-port", std::to_string(inst.inbound_port), "--app-port",
+      std::to_string(inst.app_port), "--outbound-port", std::to_string(inst.outbound_port),
+      "--admin-port", std::to_string(inst.admin_port), "--workers", "1",
+      // Exit within the supervisor's 3 s stop grace rather than be killed after it.
+      "--drain-timeout", "2"};
+  // A gRPC service's sidecar declares it: the control plane then makes the hop to the app and
+  // the clusters of the service HTTP/2 (gRPC), unless a DestinationPolicy says otherwise.
+  if (const DemoService* svc = mesh_.find(inst.service); svc && svc->protocol != "http1") {
+    args.push_back("--app-protocol");
+    args.push_back(svc->protocol);
+  }
+  return args;
+}
+
+std::string DemoFleet::callUrl(const DemoCall& call) const {
+  const DemoService* callee = mesh_.find(call.service);
+  if (callee && callee->protocol == "grpc") return "grpc://" + call.service + call.path;
+  return "http://" + call.service + call.path;
 }
 
 bool DemoFleet::ensureWorkDirLocked(std::string* error) {
@@ -188,8 +201,9 @@ bool DemoFleet::startInstanceLocked(const DemoService& svc, const DemoVersion& v
       << "http://127.0.0.1:" + std::to_string(inst.outbound_port);
     e << YAML::Key << "seed" << YAML::Value << std::to_string(seed);
     e << YAML::Key << "call_mode" << YAML::Value << svc.call_mode;
+    e << YAML::Key << "protocol" << YAML::Value << svc.protocol;
     e << YAML::Key << "calls" << YAML::Value << YAML::Flow << YAML::BeginSeq;
-    for (const auto& call : svc.calls) e << "http://" + call.service + call.path;
+    for (const auto& call : svc.calls) e << callUrl(call);
     e << YAML::EndSeq;
     e << YAML::Key << "latency_p50" << YAML::Value << common::formatDuration(b.latency_p50);
     e << YAML::Key << "latency_p99" << YAML::Value << common::formatDuration(b.latency_p99);
@@ -217,11 +231,13 @@ bool DemoFleet::startInstanceLocked(const DemoService& svc, const DemoVersion& v
                 "http://127.0.0.1:" + std::to_string(inst.outbound_port),
                 "--call-mode",
                 svc.call_mode,
+                "--protocol",
+                svc.protocol,
                 "--seed",
                 std::to_string(seed)};
     for (const auto& call : svc.calls) {
       app.argv.push_back("--call");
-      app.argv.push_back("http://" + call.service + call.path);
+      app.argv.push_back(callUrl(call));
     }
     for (auto& a : behaviourArgs(b)) app.argv.push_back(std::move(a));
     app.ports = {inst.app_port};

@@ -108,6 +108,8 @@ class DemoFleet {
   bool startPackLocked(Pack& pack, std::string* error);
   void startLoadLocked(const DemoLoad& load);
   std::vector<std::string> proxyArgs(const DemoInstance& inst) const;
+  // "http://<service><path>", or "grpc://<service><path>" when the callee speaks gRPC.
+  std::string callUrl(const DemoCall& call) const;
   // A sidecar process with its identity wiring (bootstrap token file, flags).
   ProcessSpec sidecarSpecLocked(const DemoInstance& inst);
   bool ensureWorkDirLocked(std::string* error);

@@ -85,7 +85,8 @@ std::optional<DemoMesh> parseLoaded(const common::YamlDocuments& loaded, const s
       const std::string path = Reader::index("spec.services", i);
       const YAML::Node s = services[i];
       if (!r.isMap(s, path)) continue;
-      r.onlyKeys(s, path, {"name", "tier", "external", "callMode", "calls", "versions"});
+      r.onlyKeys(s, path,
+                 {"name", "tier", "external", "callMode", "protocol", "calls", "versions"});
       DemoService svc;
       svc.name = r.str(s, "name", path);
       if (!svc.name.empty() && !validName(svc.name))
@@ -97,6 +98,9 @@ std::optional<DemoMesh> parseLoaded(const common::YamlDocuments& loaded, const s
       svc.call_mode = r.str(s, "callMode", path, "sequential");
       if (svc.call_mode != "sequential" && svc.call_mode != "parallel")
         r.error(s["callMode"], path + ".callMode", "must be sequential or parallel");
+      svc.protocol = r.str(s, "protocol", path, "http1");
+      if (svc.protocol != "http1" && svc.protocol != "grpc")
+        r.error(s["protocol"], path + ".protocol", "must be http1 or grpc");
       if (const YAML::Node calls = s["calls"]; calls.IsDefined()) {
         if (!calls.IsSequence()) r.error(calls, path + ".calls", "must be a list");
         for (size_t c = 0; calls.IsSequence() && c < calls.size(); ++c) {
@@ -192,6 +196,10 @@ std::optional<DemoMesh> parseLoaded(const common::YamlDocuments& loaded, const s
       l.target = r.str(load[i], "target", path);
       if (!l.target.empty() && !by_name.count(l.target))
         r.error(load[i]["target"], path + ".target", "unknown service '" + l.target + "'");
+      else if (!l.target.empty() && by_name[l.target]->protocol != "http1")
+        r.error(load[i]["target"], path + ".target",
+                "'" + l.target + "' speaks " + by_name[l.target]->protocol +
+                    "; the demo's load is HTTP/1.1 requests");
       l.path = r.str(load[i], "path", path, "/");
       l.rate = r.number(load[i], "rate", path, 10, 0.1, 100000);
       l.connections = static_cast<uint32_t>(r.number(load[i], "connections", path, 4, 1, 1024));

@@ -38,6 +38,11 @@ struct DemoService {
   std::string call_mode = "sequential";  // or "parallel"
   std::vector<DemoCall> calls;
   std::vector<DemoVersion> versions;
+  // What the service speaks: "http1" (HTTP/1.1 JSON) or "grpc" (meshdeck.demo.v1.Demo; its
+  // sidecar declares it with --app-protocol, callers call it over gRPC and a call's `path` is
+  // only its CallRequest.path). Last, so aggregate initializers of the
+  // fields above stay valid.
+  std::string protocol = "http1";
 };
 
 struct DemoLoad {

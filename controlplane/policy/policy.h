@@ -121,12 +121,18 @@ struct SubsetSpec {
 
 enum class LoadBalancer { kDefault, kRoundRobin, kLeastRequest, kRandom, kRingHash };
 
+// What a service's workloads speak (trafficPolicy.protocol): the protocol of the clusters of the
+// host and of the callee's inbound proxy to its application. kUnset: what the service's sidecars
+// declare (--app-protocol), else HTTP/1.1.
+enum class Protocol { kUnset, kHttp1, kHttp2, kGrpc };
+
 // Istio DestinationRule.
 struct DestinationPolicySpec {
   std::string host;
   SourceLocation host_where;
   LoadBalancer load_balancer = LoadBalancer::kDefault;
   std::string hash_header;  // RING_HASH
+  Protocol protocol = Protocol::kUnset;
   std::optional<Nanos> connect_timeout;
   uint32_t max_connections = 0, max_pending_requests = 0, max_requests = 0;
   uint32_t consecutive_errors = 0;  // 0: outlier detection off

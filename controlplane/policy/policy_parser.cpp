@@ -686,7 +686,23 @@ DestinationPolicySpec parseDestinationPolicy(Reader& r, const YAML::Node& spec) 
   }
   if (auto tp = r.child(spec, "trafficPolicy", "spec", false); present(tp)) {
     const std::string p = "spec.trafficPolicy";
-    if (r.mapping(tp, p, {"loadBalancer", "connectionPool", "outlierDetection"})) {
+    if (r.mapping(tp, p, {"loadBalancer", "connectionPool", "outlierDetection", "protocol"})) {
+      if (auto pr = r.child(tp, "protocol", p, false); present(pr)) {
+        // Case-insensitive, as the proxy's own config reads Cluster.protocol.
+        if (auto v = r.string(pr, p + ".protocol")) {
+          const std::string l = lower(*v);
+          if (l == "http1") {
+            out.protocol = Protocol::kHttp1;
+          } else if (l == "http2") {
+            out.protocol = Protocol::kHttp2;
+          } else if (l == "grpc") {
+            out.protocol = Protocol::kGrpc;
+          } else {
+            r.fail(pr, p + ".protocol",
+                   fmt::format("\"{}\" is not one of: http1, http2, grpc", *v));
+          }
+        }
+      }
       if (auto lb = r.child(tp, "loadBalancer", p, false); present(lb)) {
         const std::string lp = p + ".loadBalancer";
         if (r.mapping(lb, lp, {"simple", "consistentHash"})) {

@@ -20,6 +20,9 @@ struct ProxyNode {
   // an identity get mutual TLS by default (auto-mTLS, controlplane/compiler).
   std::string spiffe_id;
   uint32_t inbound_port = 0, app_port = 0, outbound_port = 0, admin_port = 0;
+  // What the application behind the proxy speaks, as its sidecar declares it
+  // (`meshdeck-proxy --app-protocol`): "http1", "http2", "grpc", or "" when not declared.
+  std::string app_protocol;
 };
 
 // A registered service (from proxies or from the fleet).

@@ -245,6 +245,19 @@ class DiscoveryService::Session final
       node_.admin_port = n.admin_port();
       node_.build_version = n.build_version();
       node_.spiffe_id = n.spiffe_id();
+      switch (n.app_protocol()) {
+        case v1::Cluster::HTTP1:
+          node_.app_protocol = "http1";
+          break;
+        case v1::Cluster::HTTP2:
+          node_.app_protocol = "http2";
+          break;
+        case v1::Cluster::GRPC:
+          node_.app_protocol = "grpc";
+          break;
+        default:
+          node_.app_protocol.clear();
+      }
       {
         std::lock_guard lock(mutex_);
         incremental_ = std::find(n.client_features().begin(), n.client_features().end(),

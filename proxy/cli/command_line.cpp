@@ -90,6 +90,12 @@ void declareOptions(CLI::App& app, CommandLine& cl) {
                  "Mesh mode: unique id (default service-version-pid)");
   app.add_option("--inbound-port", cl.mesh.inbound_port, "Mesh mode: port for mesh traffic in");
   app.add_option("--app-port", cl.mesh.app_port, "Mesh mode: local port of the application");
+  auto* app_protocol_opt =
+      app.add_option("--app-protocol", cl.mesh.app_protocol,
+                     "Mesh mode: what the application speaks: http1, http2 or grpc (announced to "
+                     "the control plane, which makes it the protocol towards the application and "
+                     "between sidecars unless a DestinationPolicy sets one)")
+          ->check(CLI::IsMember({"http1", "http2", "grpc"}));
   app.add_option("--outbound-port", cl.mesh.outbound_port,
                  "Mesh mode: port the application sends its calls to (HTTP proxy)");
   app.add_option("--admin-port", cl.mesh.admin_port, "Mesh mode: admin port on 127.0.0.1");
@@ -99,7 +105,7 @@ void declareOptions(CLI::App& app, CommandLine& cl) {
   config_opt->excludes(listen_opt);
   for (auto* o : {listen_tls_opt, upstream_tls_opt, upstream_id_opt, upstream_protocol_opt})
     o->needs(listen_opt);
-  for (auto* o : {token_opt, cp_tls_opt, cert_ttl_opt}) o->needs(control_opt);
+  for (auto* o : {token_opt, cp_tls_opt, cert_ttl_opt, app_protocol_opt}) o->needs(control_opt);
   trust_domain_opt->excludes(config_opt);
   upstream_id_opt->needs(upstream_tls_opt);
   app.parse_complete_callback([&cl, version_opt] {

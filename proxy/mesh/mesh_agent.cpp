@@ -317,6 +317,9 @@ void MeshAgent::runDiscovery() {
     node->set_build_version(meshdeck::kVersion);
     node->set_host("127.0.0.1");
     node->set_spiffe_id(spiffeId());
+    if (identity_.app_protocol == "http1") node->set_app_protocol(v1::Cluster::HTTP1);
+    if (identity_.app_protocol == "http2") node->set_app_protocol(v1::Cluster::HTTP2);
+    if (identity_.app_protocol == "grpc") node->set_app_protocol(v1::Cluster::GRPC);
     node->add_client_features(common::kIncrementalSharedResources);
     hello.set_version_info(applied_version);
     bool got_response = false;

@@ -37,6 +37,9 @@ struct MeshIdentity {
   std::string control_plane;  // host:port
   std::string proxy_id, service, version, ns = "default";
   uint32_t inbound_port = 0, app_port = 0, outbound_port = 0, admin_port = 0;
+  // What the application speaks: "http1", "http2", "grpc", or "" (not declared); announced in
+  // Node.app_protocol.
+  std::string app_protocol;
   // Identity (docs/security.md). With a bootstrap token the agent obtains a certificate for
   // spiffe://<trust_domain>/ns/<ns>/sa/<service> before it opens the discovery stream, and
   // renews it over the control plane's TLS port (control_plane_tls, host:port).

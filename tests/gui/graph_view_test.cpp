@@ -230,6 +230,32 @@ class GraphViewTest : public QObject {
     QCOMPARE(ui::formatMetric(m, ui::EdgeMetric::kSuccessRate), QStringLiteral("99.50 % ok"));
     m.requests = 0;
     QCOMPARE(ui::formatMetric(m, ui::EdgeMetric::kP99), QStringLiteral("idle"));
+    QCOMPARE(ui::protocolTag("grpc"), QStringLiteral("gRPC"));
+    QCOMPARE(ui::protocolTag("http1,grpc"), QStringLiteral("gRPC"));
+    QCOMPARE(ui::protocolTag("http2"), QStringLiteral("h2"));
+    QCOMPARE(ui::protocolTag("http1"), QString());
+    QCOMPARE(ui::protocolTag(""), QString());
+  }
+
+  // An edge that carried gRPC calls says so in its label and tooltip; HTTP/1.1 ones do not.
+  void edgeLabelsShowTheProtocol() {
+    FakeControlPlane fake;
+    auto s = std::make_shared<cp::GraphSnapshot>(*fake.snapshot());
+    bool marked = false;
+    for (auto& e : s->edges) {
+      if (e.source == "frontend" && e.destination == "auth") {
+        e.protocol = "grpc";
+        marked = true;
+      }
+    }
+    QVERIFY(marked);
+    view_->showSnapshot(s);
+    QTRY_COMPARE_WITH_TIMEOUT(view_->layoutsDone(), quint64(1), 10000);
+    ui::EdgeItem* grpc = view_->edgeItem("frontend", "auth");
+    QVERIFY2(grpc->label().startsWith(QStringLiteral("gRPC · ")), qPrintable(grpc->label()));
+    QVERIFY(grpc->toolTip().contains("protocol: grpc"));
+    ui::EdgeItem* http = view_->edgeItem("reviews", "ratings");
+    QVERIFY2(!http->label().contains(QStringLiteral("gRPC")), qPrintable(http->label()));
   }
 
  private:

@@ -62,6 +62,23 @@ bool asBool(const FieldValue& v, bool* out) {
 
 }  // namespace
 
+std::optional<HttpUrl> parseCallUrl(std::string_view text, std::string* error) {
+  constexpr std::string_view kGrpc = "grpc://";
+  if (!text.starts_with(kGrpc)) return parseHttpUrl(text, error);
+  std::string why;
+  auto url = parseHttpUrl("http://" + std::string(text.substr(kGrpc.size())), &why);
+  if (!url) {
+    *error = "'" + std::string(text) + "' is not a grpc:// URL";
+    return std::nullopt;
+  }
+  url->grpc = true;
+  return url;
+}
+
+std::string callUrlText(const HttpUrl& url) {
+  return url.grpc ? "grpc://" + url.authority + url.target : url.absoluteForm();
+}
+
 bool isBehaviourField(std::string_view name) {
   const auto& names = fieldNames();
   return std::find(names.begin(), names.end(), name) != names.end();
@@ -122,7 +139,7 @@ bool setBehaviourField(Behaviour& b, std::string_view name, const FieldValue& va
     std::vector<HttpUrl> calls;
     for (const auto& text : *list) {
       std::string why;
-      auto url = parseHttpUrl(text, &why);
+      auto url = parseCallUrl(text, &why);
       if (!url) {
         *error = "calls: " + why;
         return false;
@@ -209,7 +226,7 @@ bool applyBehaviourJson(const Behaviour& base, std::string_view json, Behaviour*
 
 std::string behaviourToJson(const Behaviour& b) {
   boost::json::array calls;
-  for (const auto& c : b.calls) calls.emplace_back(c.absoluteForm());
+  for (const auto& c : b.calls) calls.emplace_back(callUrlText(c));
   const boost::json::object obj{
       {"latency_p50", common::formatDuration(b.latency_p50)},
       {"latency_p99", common::formatDuration(b.latency_p99)},

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -22,14 +23,22 @@ struct Behaviour {
   std::chrono::nanoseconds latency_p99{0};
   double error_rate = 0;  // share of requests answered with error_status, 0..1
   unsigned error_status = 503;
-  size_t response_size = 0;    // the JSON body is padded to at least this many bytes
-  std::vector<HttpUrl> calls;  // downstream calls made for every request
+  size_t response_size = 0;  // the JSON body is padded to at least this many bytes
+  // Downstream calls made for every request: http:// URLs, or grpc://authority[/path] for a
+  // gRPC service (meshdeck.demo.v1.Demo/Call with the path as CallRequest.path).
+  std::vector<HttpUrl> calls;
   CallMode call_mode = CallMode::kSequential;
   std::chrono::nanoseconds call_timeout = std::chrono::seconds(5);
   // Answer 502 when a downstream call fails (transport error or 5xx), as a real service
   // that needs its dependencies would.
   bool propagate_errors = true;
 };
+
+// Parses a call URL: "http://..." (parseHttpUrl) or "grpc://host[:port][/path]" (port 80 when
+// absent, `grpc` set). Returns nullopt and explains in `error` otherwise.
+std::optional<HttpUrl> parseCallUrl(std::string_view text, std::string* error);
+// The URL as written: "grpc://authority/path" or "http://authority/path".
+std::string callUrlText(const HttpUrl& url);
 
 // A field's value as read from JSON or YAML: YAML scalars arrive as text, JSON numbers as
 // double, sequences as lists of text.

@@ -61,6 +61,10 @@ ServiceConfig parseService(const YAML::Node& node, const std::string& path) {
       if (ec != std::errc{} || end != text.data() + text.size())
         fail(value, field, "must be a whole number");
       svc.seed = seed;
+    } else if (key == "protocol") {
+      svc.protocol = scalar(value, field);
+      if (svc.protocol != "http1" && svc.protocol != "grpc")
+        fail(value, field, "must be http1 or grpc");
     } else if (key == "outbound_proxy") {
       auto proxy = parseHttpUrl(scalar(value, field), &error);
       if (!proxy) fail(value, field, error);

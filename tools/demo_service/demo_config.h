@@ -24,6 +24,10 @@ struct ServiceConfig {
   // Seed of this service's draws; the file's `seed` when unset. Lets a packed fleet give each
   // replica the stream it would have had in a process of its own.
   std::optional<uint64_t> seed;
+  // "http1": HTTP/1.1 only. "grpc": also serves meshdeck.demo.v1.Demo on the same port (a
+  // connection opening with the HTTP/2 preface goes to the gRPC server; the admin interface
+  // stays HTTP/1.1).
+  std::string protocol = "http1";
   Behaviour behaviour;
 };
 
@@ -41,10 +45,11 @@ struct DemoConfig {
 //       listen: 127.0.0.1:0
 //       port_file: /tmp/catalog.port
 //       outbound_proxy: http://127.0.0.1:15001
+//       protocol: grpc               (optional; http1 by default)
 //       seed: 7                      (optional; overrides the file's seed)
 //       latency_p50: 5ms
 //       latency_p99: 40ms
-//       calls: [http://reviews/items]
+//       calls: [http://reviews/items, grpc://payments]
 //       ...any other behaviour field (see Behaviour)
 // Returns false with the first problem in `error` (its toString() reads
 // "source:line:column: services[i].field: problem").

@@ -1,11 +1,18 @@
 #include "demo_service.h"
 
+#include <fmt/format.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/server_posix.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+
+#include "common/telemetry/grpc_status.h"
+#include "meshdeck/demo/v1/demo.grpc.pb.h"
+#include "tools/demo_service/grpc_downstream.h"
 
 namespace meshdeck::tools {
 
@@ -23,6 +30,8 @@ constexpr auto kIdleTimeout = std::chrono::seconds(120);
 constexpr std::array<std::string_view, 4> kPropagatedHeaders{"traceparent", "tracestate",
                                                              "x-request-id", "baggage"};
 
+constexpr std::string_view kH2Preface = "PRI * HTTP/2.0";
+
 uint64_t fnv1a(std::string_view text) {
   uint64_t h = 1469598103934665603ull;
   for (const unsigned char c : text) h = (h ^ c) * 1099511628211ull;
@@ -31,15 +40,182 @@ uint64_t fnv1a(std::string_view text) {
 
 }  // namespace
 
+uint32_t grpcStatusForHttp(unsigned http_status) {
+  switch (http_status) {
+    case 200:
+      return common::kGrpcOk;
+    case 400:
+      return common::kGrpcInvalidArgument;
+    case 401:
+      return 16;  // UNAUTHENTICATED
+    case 403:
+      return 7;  // PERMISSION_DENIED
+    case 404:
+      return 5;  // NOT_FOUND
+    case 409:
+      return 10;  // ABORTED
+    case 429:
+      return common::kGrpcResourceExhausted;
+    case 499:
+      return common::kGrpcCancelled;
+    case 500:
+      return common::kGrpcInternal;
+    case 501:
+      return 12;  // UNIMPLEMENTED
+    case 502:
+    case 503:
+      return common::kGrpcUnavailable;
+    case 504:
+      return common::kGrpcDeadlineExceeded;
+    default:
+      return http_status >= 500 ? common::kGrpcUnknown : 9;  // FAILED_PRECONDITION (400)
+  }
+}
+
+// A Demo/Call in progress: the reactor to finish and the response to fill.
+struct DemoService::GrpcPending {
+  grpc::ServerUnaryReactor* reactor = nullptr;
+  demo::v1::CallResponse* response = nullptr;
+  bool finished = false;           // guarded by the service's grpc_mutex_
+  std::weak_ptr<WorkloadRun> run;  // the service's thread only
+};
+
+// meshdeck.demo.v1.Demo on the callback API: each call is handed to the service.
+class GrpcDemoService final : public demo::v1::Demo::CallbackService {
+ public:
+  explicit GrpcDemoService(std::weak_ptr<DemoService> service) : service_(std::move(service)) {}
+
+  grpc::ServerUnaryReactor* Call(grpc::CallbackServerContext* context, const demo::v1::CallRequest*,
+                                 demo::v1::CallResponse* response) override {
+    auto* reactor = context->DefaultReactor();
+    auto service = service_.lock();
+    if (!service) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "stopping"));
+      return reactor;
+    }
+    auto call = std::make_shared<DemoService::GrpcPending>();
+    call->reactor = reactor;
+    call->response = response;
+    DownstreamClient::Headers forward;
+    for (const auto name : kPropagatedHeaders) {
+      const auto& metadata = context->client_metadata();
+      if (auto it = metadata.find(grpc::string_ref(name.data(), name.size())); it != metadata.end())
+        forward.emplace_back(std::string(name), std::string(it->second.data(), it->second.size()));
+    }
+    service->startGrpcCall(std::move(call), std::move(forward));
+    return reactor;
+  }
+
+ private:
+  std::weak_ptr<DemoService> service_;
+};
+
+// One workload request, whatever protocol brought it: draws its processing time and whether
+// it fails (in a fixed order, so a seed gives the same sequence every run), waits, makes the
+// downstream calls, then reports the status to answer (200, error_status for an injected
+// error, 502 when a needed downstream call failed) with the calls' results. Runs on the
+// service's thread.
+class WorkloadRun : public std::enable_shared_from_this<WorkloadRun> {
+ public:
+  using Done = std::function<void(unsigned status, std::string_view error,
+                                  const std::vector<DownstreamResult>& results)>;
+
+  WorkloadRun(std::shared_ptr<DemoService> service, DownstreamClient::Headers forward, Done done)
+      : service_(std::move(service)),
+        behaviour_(service_->behaviour_),
+        timer_(service_->ioc_),
+        forward_(std::move(forward)),
+        done_(std::move(done)) {}
+
+  const Behaviour& behaviour() const { return *behaviour_; }
+
+  void start() {
+    auto& svc = *service_;
+    ++svc.stats_.requests;
+    const auto delay =
+        LatencyModel(behaviour_->latency_p50, behaviour_->latency_p99).sample(svc.rng_);
+    const bool inject =
+        behaviour_->error_rate > 0 && std::bernoulli_distribution(behaviour_->error_rate)(svc.rng_);
+    timer_.expires_after(delay);
+    timer_.async_wait([self = shared_from_this(), inject](const beast::error_code& ec) {
+      if (ec) return;
+      if (inject) {
+        ++self->service_->stats_.injected_errors;
+        return self->report(self->behaviour_->error_status, "injected");
+      }
+      self->callDownstream();
+    });
+  }
+
+  // Stops waiting (the connection went away); the callback is not called then.
+  void cancel() {
+    cancelled_ = true;
+    timer_.cancel();
+  }
+
+ private:
+  void callDownstream() {
+    const auto& calls = behaviour_->calls;
+    if (calls.empty()) return answerFromResults();
+    results_.resize(calls.size());
+    if (behaviour_->call_mode == CallMode::kParallel) {
+      pending_ = calls.size();
+      for (size_t i = 0; i < calls.size(); ++i)
+        callOne(i, [self = shared_from_this()] {
+          if (--self->pending_ == 0) self->answerFromResults();
+        });
+    } else {
+      callSequential(0);
+    }
+  }
+
+  void callSequential(size_t i) {
+    if (i == behaviour_->calls.size()) return answerFromResults();
+    callOne(i, [self = shared_from_this(), i] { self->callSequential(i + 1); });
+  }
+
+  void callOne(size_t i, std::function<void()> next) {
+    ++service_->stats_.downstream_calls;
+    auto on_result = [self = shared_from_this(), i, next](DownstreamResult r) {
+      if (r.failed()) ++self->service_->stats_.downstream_failures;
+      self->results_[i] = std::move(r);
+      next();
+    };
+    const HttpUrl& url = behaviour_->calls[i];
+    if (url.grpc)
+      service_->grpcClient().call(url, forward_, behaviour_->call_timeout, std::move(on_result));
+    else
+      service_->client_->get(url, forward_, behaviour_->call_timeout, std::move(on_result));
+  }
+
+  void answerFromResults() {
+    bool failed = false;
+    for (const auto& r : results_) failed = failed || r.failed();
+    if (failed && behaviour_->propagate_errors) return report(502, "downstream");
+    report(200, {});
+  }
+
+  void report(unsigned status, std::string_view error) {
+    if (cancelled_) return;
+    done_(status, error, results_);
+  }
+
+  std::shared_ptr<DemoService> service_;
+  std::shared_ptr<const Behaviour> behaviour_;  // the one in force when the request came
+  net::steady_timer timer_;
+  DownstreamClient::Headers forward_;
+  Done done_;
+  std::vector<DownstreamResult> results_;
+  size_t pending_ = 0;
+  bool cancelled_ = false;
+};
+
 // One client connection: reads requests one after another and answers each, either from
 // the admin interface or as the workload.
 class DemoSession : public std::enable_shared_from_this<DemoSession> {
  public:
   DemoSession(std::shared_ptr<DemoService> service, tcp::socket socket, uint64_t id)
-      : service_(std::move(service)),
-        stream_(std::move(socket)),
-        timer_(stream_.get_executor()),
-        id_(id) {}
+      : service_(std::move(service)), stream_(std::move(socket)), id_(id) {}
   ~DemoSession() {
     if (!service_->stopped_) service_->sessions_.erase(id_);
   }
@@ -55,7 +231,7 @@ class DemoSession : public std::enable_shared_from_this<DemoSession> {
   }
 
   void close() {
-    timer_.cancel();
+    if (run_) run_->cancel();
     stream_.close();
   }
 
@@ -115,72 +291,29 @@ class DemoSession : public std::enable_shared_from_this<DemoSession> {
   }
 
   void handleWorkload() {
-    auto& svc = *service_;
-    ++svc.stats_.requests;
-    behaviour_ = svc.behaviour_;
-    // Draw in a fixed order so that a seed gives the same sequence every run.
-    const auto delay =
-        LatencyModel(behaviour_->latency_p50, behaviour_->latency_p99).sample(svc.rng_);
-    const bool inject =
-        behaviour_->error_rate > 0 && std::bernoulli_distribution(behaviour_->error_rate)(svc.rng_);
+    DownstreamClient::Headers forward;
     for (const auto name : kPropagatedHeaders)
       if (auto it = request_.find(name); it != request_.end())
-        forward_.emplace_back(std::string(name), std::string(it->value()));
-    results_.clear();
-    timer_.expires_after(delay);
-    timer_.async_wait([self = shared_from_this(), inject](const beast::error_code& ec) {
-      if (ec) return;
-      if (inject) return self->answer(self->behaviour_->error_status, "injected");
-      self->callDownstream();
-    });
-  }
-
-  void callDownstream() {
-    const auto& calls = behaviour_->calls;
-    if (calls.empty()) return answerFromResults();
-    results_.resize(calls.size());
-    if (behaviour_->call_mode == CallMode::kParallel) {
-      pending_ = calls.size();
-      for (size_t i = 0; i < calls.size(); ++i)
-        callOne(i, [self = shared_from_this()] {
-          if (--self->pending_ == 0) self->answerFromResults();
+        forward.emplace_back(std::string(name), std::string(it->value()));
+    run_ = std::make_shared<WorkloadRun>(
+        service_, std::move(forward),
+        [self = shared_from_this()](unsigned status, std::string_view error,
+                                    const std::vector<DownstreamResult>& results) {
+          self->answer(status, error, results);
         });
-    } else {
-      callSequential(0);
-    }
+    run_->start();
   }
 
-  void callSequential(size_t i) {
-    if (i == behaviour_->calls.size()) return answerFromResults();
-    callOne(i, [self = shared_from_this(), i] { self->callSequential(i + 1); });
-  }
-
-  void callOne(size_t i, std::function<void()> next) {
-    ++service_->stats_.downstream_calls;
-    service_->client_->get(behaviour_->calls[i], forward_, behaviour_->call_timeout,
-                           [self = shared_from_this(), i, next](DownstreamResult r) {
-                             if (r.failed()) ++self->service_->stats_.downstream_failures;
-                             self->results_[i] = std::move(r);
-                             next();
-                           });
-  }
-
-  void answerFromResults() {
-    bool failed = false;
-    for (const auto& r : results_) failed = failed || r.failed();
-    if (failed && behaviour_->propagate_errors) return answer(502, "downstream");
-    answer(200, {});
-  }
-
-  void answer(unsigned status, std::string_view error) {
+  void answer(unsigned status, std::string_view error,
+              const std::vector<DownstreamResult>& results) {
     auto& svc = *service_;
-    if (error == "injected") ++svc.stats_.injected_errors;
     boost::json::array calls;
-    for (const auto& r : results_) {
+    for (const auto& r : results) {
       boost::json::object c{
           {"url", r.url},
           {"status", r.status},
           {"latency_ms", std::chrono::duration<double, std::milli>(r.latency).count()}};
+      if (r.grpc_status) c["grpc_status"] = *r.grpc_status;
       if (!r.error.empty()) c["error"] = r.error;
       calls.push_back(std::move(c));
     }
@@ -192,7 +325,7 @@ class DemoSession : public std::enable_shared_from_this<DemoSession> {
     std::string text = boost::json::serialize(body);
     // Pad to the configured size with a field whose own syntax is accounted for.
     constexpr std::string_view kPadding = R"(,"padding":"")";
-    const size_t wanted = behaviour_->response_size;
+    const size_t wanted = run_->behaviour().response_size;
     if (wanted > text.size() + kPadding.size()) {
       text.pop_back();
       text += R"(,"padding":")";
@@ -233,24 +366,20 @@ class DemoSession : public std::enable_shared_from_this<DemoSession> {
     http::async_write(stream_, response_,
                       [self = shared_from_this()](const beast::error_code& ec, size_t) {
                         if (ec || !self->keep_alive_) return self->close();
-                        self->forward_.clear();
+                        self->run_.reset();
                         self->read();
                       });
   }
 
   std::shared_ptr<DemoService> service_;
   beast::tcp_stream stream_;
-  net::steady_timer timer_;
   uint64_t id_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::request<http::string_body> request_;
   Response response_;
   bool keep_alive_ = true;
-  std::shared_ptr<const Behaviour> behaviour_;
-  DownstreamClient::Headers forward_;
-  std::vector<DownstreamResult> results_;
-  size_t pending_ = 0;
+  std::shared_ptr<WorkloadRun> run_;  // the workload request being answered
 };
 
 std::shared_ptr<DemoService> DemoService::create(net::io_context& ioc, ServiceConfig config,
@@ -291,7 +420,21 @@ bool DemoService::listen(std::string* error) {
   return true;
 }
 
-void DemoService::start() { accept(); }
+DemoService::~DemoService() {
+  if (grpc_server_) grpc_server_->Shutdown(std::chrono::system_clock::now());
+}
+
+void DemoService::start() {
+  if (config_.protocol == "grpc") {
+    // No listening port of its own: connections arrive through the service's acceptor.
+    grpc_service_ = std::make_unique<GrpcDemoService>(weak_from_this());
+    grpc::ServerBuilder builder;
+    builder.RegisterService(grpc_service_.get());
+    grpc_server_ = builder.BuildAndStart();
+    if (!grpc_server_) spdlog::error("{}: the gRPC server did not start", config_.name);
+  }
+  accept();
+}
 
 void DemoService::accept() {
   acceptor_.async_accept([self = shared_from_this()](const beast::error_code& ec,
@@ -299,10 +442,10 @@ void DemoService::accept() {
     if (self->stopped_) return;
     if (!ec) {
       socket.set_option(tcp::no_delay(true));
-      const auto id = self->next_session_id_++;
-      auto session = std::make_shared<DemoSession>(self, std::move(socket), id);
-      self->sessions_[id] = session;
-      session->read();
+      if (self->grpc_server_)
+        self->sniff(std::make_shared<tcp::socket>(std::move(socket)), 0);
+      else
+        self->serve(std::move(socket));
     } else {
       // Out of descriptors or similar: wait a little rather than spin on the error.
       spdlog::warn("{}: accept failed: {}", self->config_.name, ec.message());
@@ -316,6 +459,110 @@ void DemoService::accept() {
   });
 }
 
+void DemoService::serve(tcp::socket socket) {
+  const auto id = next_session_id_++;
+  auto session = std::make_shared<DemoSession>(shared_from_this(), std::move(socket), id);
+  sessions_[id] = session;
+  session->read();
+}
+
+void DemoService::sniff(std::shared_ptr<tcp::socket> socket, int tries) {
+  socket->async_wait(tcp::socket::wait_read, [self = shared_from_this(), socket,
+                                              tries](const beast::error_code& ec) {
+    if (ec || self->stopped_) return;
+    std::array<char, kH2Preface.size()> head{};
+    beast::error_code peek_ec;
+    const size_t n = socket->receive(net::buffer(head), tcp::socket::message_peek, peek_ec);
+    if (peek_ec || n == 0) return;  // gone (the socket closes with the last reference)
+    const std::string_view got(head.data(), n);
+    if (got == kH2Preface) {
+      // An HTTP/2 client: the gRPC server takes the connection, preface and all.
+      beast::error_code release_ec;
+      const int fd = socket->release(release_ec);
+      if (!release_ec) grpc::AddInsecureChannelFromFd(self->grpc_server_.get(), fd);
+      return;
+    }
+    if (kH2Preface.starts_with(got) && tries < 50) {
+      // A prefix of the preface so far: look again shortly (bounded).
+      auto timer = std::make_shared<net::steady_timer>(self->ioc_, std::chrono::milliseconds(2));
+      timer->async_wait([self, socket, tries, timer](const beast::error_code& wait_ec) {
+        if (!wait_ec && !self->stopped_) self->sniff(socket, tries + 1);
+      });
+      return;
+    }
+    self->serve(std::move(*socket));
+  });
+}
+
+GrpcDownstream& DemoService::grpcClient() {
+  if (!grpc_client_)
+    grpc_client_ = GrpcDownstream::create(ioc_.get_executor(), config_.outbound_proxy);
+  return *grpc_client_;
+}
+
+void DemoService::startGrpcCall(std::shared_ptr<GrpcPending> call,
+                                DownstreamClient::Headers forward) {
+  {
+    std::lock_guard lock(grpc_mutex_);
+    if (grpc_stopping_) {
+      call->finished = true;
+      call->reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "stopping"));
+      return;
+    }
+    grpc_calls_.insert(call);
+  }
+  net::post(ioc_, [self = shared_from_this(), call, forward = std::move(forward)]() mutable {
+    {
+      std::lock_guard lock(self->grpc_mutex_);
+      if (call->finished) return;
+    }
+    ++self->stats_.grpc_calls;
+    auto run =
+        std::make_shared<WorkloadRun>(self, std::move(forward),
+                                      [self, call](unsigned status, std::string_view error,
+                                                   const std::vector<DownstreamResult>& results) {
+                                        self->finishGrpcCall(call, status, error, &results);
+                                      });
+    call->run = run;
+    run->start();
+  });
+}
+
+bool DemoService::finishGrpcCall(const std::shared_ptr<GrpcPending>& call, unsigned http_status,
+                                 std::string_view error,
+                                 const std::vector<DownstreamResult>* results) {
+  std::lock_guard lock(grpc_mutex_);
+  if (call->finished) return false;
+  call->finished = true;
+  grpc_calls_.erase(call);
+  const uint32_t code = grpcStatusForHttp(http_status);
+  const unsigned cls = common::grpcStatusHttpEquivalent(code) / 100;
+  ++stats_.responses[cls <= 5 ? cls : 0];
+  if (code != common::kGrpcOk) {
+    call->reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(code),
+                                       fmt::format("{}: {}", config_.name, error)));
+    return true;
+  }
+  auto& response = *call->response;
+  response.set_service(config_.name);
+  response.set_version(config_.version);
+  if (results) {
+    for (const auto& r : *results) {
+      auto* c = response.add_calls();
+      c->set_url(r.url);
+      c->set_status(r.status);
+      if (r.grpc_status) c->set_grpc_status(*r.grpc_status);
+      c->set_error(r.error);
+      c->set_latency_ms(std::chrono::duration<double, std::milli>(r.latency).count());
+    }
+  }
+  const size_t wanted = behaviour_->response_size;
+  const size_t have = response.ByteSizeLong();
+  if (wanted > have + 8) response.set_payload(std::string(wanted - have - 8, 'x'));
+  call->reactor->Finish(grpc::Status::OK);
+  return true;
+}
+
 void DemoService::stop() {
   if (stopped_) return;
   stopped_ = true;
@@ -325,6 +572,21 @@ void DemoService::stop() {
     if (auto s = weak.lock()) s->close();
   sessions_.clear();
   client_->closeIdle();
+  if (grpc_server_) {
+    std::set<std::shared_ptr<GrpcPending>> calls;
+    {
+      std::lock_guard lock(grpc_mutex_);
+      grpc_stopping_ = true;
+      calls.swap(grpc_calls_);
+      for (const auto& c : calls) {
+        c->finished = true;
+        c->reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "stopping"));
+        if (auto run = c->run.lock()) run->cancel();
+      }
+    }
+    // Every call is finished: the shutdown does not wait on this thread.
+    grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  }
 }
 
 std::string DemoService::statsJson() const {
@@ -332,6 +594,7 @@ std::string DemoService::statsJson() const {
   const boost::json::object obj{{"service", config_.name},
                                 {"version", config_.version},
                                 {"requests", s.requests},
+                                {"grpc_calls", s.grpc_calls},
                                 {"responses", boost::json::object{{"2xx", s.responses[2]},
                                                                   {"3xx", s.responses[3]},
                                                                   {"4xx", s.responses[4]},

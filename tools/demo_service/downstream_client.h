@@ -21,6 +21,7 @@ struct DownstreamResult {
   unsigned status = 0;  // 0 when no response came back
   std::string error;    // "connect", "timeout", "reset", "protocol", "resolve" when status is 0
   std::chrono::nanoseconds latency{0};
+  std::optional<uint32_t> grpc_status;  // gRPC calls: their status (status is what it stands for)
   bool failed() const { return status == 0 || status >= 500; }
 };
 

@@ -22,7 +22,7 @@ using meshdeck::tools::FieldValue;
 // Builds the one service described by flags; throws CLI::ValidationError on bad values.
 meshdeck::tools::ServiceConfig serviceFromFlags(
     const std::string& name, const std::string& version, const std::string& listen,
-    const std::string& port_file, const std::string& proxy,
+    const std::string& port_file, const std::string& proxy, const std::string& protocol,
     const std::vector<std::pair<std::string, FieldValue>>& fields) {
   meshdeck::tools::ServiceConfig svc;
   std::string error;
@@ -32,6 +32,7 @@ meshdeck::tools::ServiceConfig serviceFromFlags(
   if (!hp) throw CLI::ValidationError("--listen", error);
   svc.listen = *hp;
   svc.port_file = port_file;
+  svc.protocol = protocol;
   if (!proxy.empty()) {
     auto url = meshdeck::tools::parseHttpUrl(proxy, &error);
     if (!url) throw CLI::ValidationError("--outbound-proxy", error);
@@ -59,7 +60,7 @@ int main(int argc, char** argv) {
   // prints the program's version, as every Meshdeck binary does.
   std::string name, version, listen = "127.0.0.1:8080", port_file, proxy, config_file;
   std::string latency_p50 = "0", latency_p99 = "0", call_mode = "sequential", call_timeout = "5s";
-  std::string log_level = "info";
+  std::string log_level = "info", protocol = "http1";
   std::vector<std::string> calls;
   double error_rate = 0;
   unsigned error_status = 503;
@@ -73,7 +74,14 @@ int main(int argc, char** argv) {
   app.add_option("--listen", listen, "Listen address host:port (port 0 picks one)")
       ->capture_default_str();
   app.add_option("--port-file", port_file, "Write the bound port to this file");
-  app.add_option("--call", calls, "Downstream call made per request, e.g. http://catalog/items")
+  app.add_option("--protocol", protocol,
+                 "http1, or grpc: also serve meshdeck.demo.v1.Demo/Call on the same port (HTTP/2 "
+                 "connections go to the gRPC server)")
+      ->check(CLI::IsMember({"http1", "grpc"}))
+      ->capture_default_str();
+  app.add_option("--call", calls,
+                 "Downstream call made per request, e.g. http://catalog/items or grpc://payments "
+                 "(meshdeck.demo.v1.Demo/Call)")
       ->take_all();
   app.add_option("--call-mode", call_mode, "sequential or parallel")->capture_default_str();
   app.add_option("--call-timeout", call_timeout, "Budget of each downstream call")
@@ -112,7 +120,7 @@ int main(int argc, char** argv) {
     } else {
       if (name.empty()) throw CLI::ValidationError("--name", "is required without --config");
       config.seed = seed;
-      config.services.push_back(serviceFromFlags(name, version, listen, port_file, proxy,
+      config.services.push_back(serviceFromFlags(name, version, listen, port_file, proxy, protocol,
                                                  {{"latency_p50", latency_p50},
                                                   {"latency_p99", latency_p99},
                                                   {"error_rate", error_rate},

@@ -15,6 +15,9 @@ struct HttpUrl {
   uint16_t port = 80;     // explicit port, or 80
   std::string authority;  // host[:port] as written: the Host header and absolute-form prefix
   std::string target;     // origin-form request target: path and query, "/" when empty
+  // A demo service's "grpc://authority[/path]" call (tools/demo_service parseCallUrl): a
+  // meshdeck.demo.v1.Demo/Call to that authority; parseHttpUrl never sets it.
+  bool grpc = false;
 
   // "http://authority/target": the request target when the request goes through an HTTP
   // proxy (RFC 9112 absolute-form).

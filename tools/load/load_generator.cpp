@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "tools/load/h2_load.h"
 #include "tools/load/open_loop_schedule.h"
 
 namespace meshdeck::tools {
@@ -57,6 +58,13 @@ std::string validateLoadOptions(const LoadOptions& o) {
   if (o.timeout <= std::chrono::nanoseconds::zero()) return "--timeout must be above 0";
   if (http::string_to_verb(o.method) == http::verb::unknown)
     return "--method '" + o.method + "' is not an HTTP method";
+  if (o.streams < 1 || o.streams > 1000) return "--streams must be from 1 to 1000";
+  if (o.streams > 1 && o.protocol == LoadProtocol::kHttp1)
+    return "--streams needs --http2 or --grpc (HTTP/1.1 sends one request at a time)";
+  if (o.protocol == LoadProtocol::kGrpc && o.method != "GET" && o.method != "POST")
+    return "--grpc sends POST calls; --method does not apply";
+  if (o.protocol != LoadProtocol::kHttp1 && o.method == "HEAD")
+    return "--method HEAD is HTTP/1.1 only";
   for (const auto& [name, value] : o.headers) {
     if (name.empty() || name.find_first_of(" \t\r\n:") != std::string::npos)
       return "header name '" + name + "' is not valid";
@@ -94,7 +102,7 @@ double LoadResult::achievedRate() const {
 // thread, so it needs no locks; the generator only posts start and stop into it.
 class LoadWorker {
  public:
-  LoadWorker(const LoadOptions& options, const std::string& request,
+  LoadWorker(const LoadOptions& options, const std::string& request, const H2Request& h2_request,
              const tcp::resolver::results_type& endpoints, int index, int count, int connections)
       : options_(options),
         request_(request),
@@ -104,8 +112,17 @@ class LoadWorker {
         guard_(net::make_work_guard(ioc_)),
         tick_timer_(ioc_),
         end_timer_(ioc_),
-        hard_timer_(ioc_) {
-    for (int i = 0; i < connections; ++i) connections_.push_back(std::make_unique<Conn>(ioc_));
+        hard_timer_(ioc_),
+        sweep_timer_(ioc_),
+        h2_(options.protocol != LoadProtocol::kHttp1) {
+    for (int i = 0; i < connections; ++i) {
+      if (h2_)
+        h2_connections_.push_back(std::make_unique<H2LoadConnection>(
+            ioc_, options_, h2_request, endpoints_,
+            [this](H2LoadConnection* c, const H2LoadConnection::Outcome& o) { h2Done(c, o); }));
+      else
+        connections_.push_back(std::make_unique<Conn>(ioc_));
+    }
   }
 
   net::io_context& ioc() { return ioc_; }
@@ -115,6 +132,14 @@ class LoadWorker {
   // the handshakes; `done` runs (on this thread) once every attempt has finished.
   void preconnect(std::function<void()> done) {
     net::post(ioc_, [this, done = std::move(done)] {
+      if (h2_) {
+        pending_connects_ = h2_connections_.size();
+        for (auto& c : h2_connections_)
+          c->connect([this, done](bool) {
+            if (--pending_connects_ == 0) done();
+          });
+        return;
+      }
       pending_connects_ = connections_.size();
       for (auto& c : connections_) {
         c->stream.expires_after(options_.timeout);
@@ -133,6 +158,9 @@ class LoadWorker {
       guard_.reset();
       if (stopped_) return;
       for (auto& c : connections_) idle_.push_back(c.get());
+      for (int slot = 0; slot < options_.streams; ++slot)
+        for (auto& c : h2_connections_) h2_idle_.push_back(c.get());
+      if (h2_) sweep();
       const auto end = t0 + options_.duration;
       end_timer_.expires_at(end);
       end_timer_.async_wait([this](const beast::error_code& ec) {
@@ -204,6 +232,12 @@ class LoadWorker {
         ++stats_.scheduled;
         send(c, now);
       }
+      while (!scheduling_done_ && !h2_idle_.empty()) {
+        H2LoadConnection* c = h2_idle_.front();
+        h2_idle_.pop_front();
+        ++stats_.scheduled;
+        sendH2(c, now);
+      }
     }
     while (!queue_.empty()) {
       const auto scheduled = queue_.front();
@@ -211,6 +245,14 @@ class LoadWorker {
         // Waited its whole budget for a free connection: the server was too slow for it.
         queue_.pop_front();
         stats_.recordError(TransportError::kTimeout);
+        continue;
+      }
+      if (h2_) {
+        if (h2_idle_.empty()) break;
+        queue_.pop_front();
+        H2LoadConnection* c = h2_idle_.front();
+        h2_idle_.pop_front();
+        sendH2(c, scheduled);
         continue;
       }
       if (idle_.empty()) break;
@@ -269,6 +311,33 @@ class LoadWorker {
         });
   }
 
+  // HTTP/2 and gRPC: one stream per free slot; a connection has `streams` slots.
+  void sendH2(H2LoadConnection* c, Clock::time_point scheduled) {
+    ++busy_;
+    ++stats_.sent;
+    c->submit(scheduled);
+  }
+
+  void h2Done(H2LoadConnection* c, const H2LoadConnection::Outcome& o) {
+    if (o.status)
+      stats_.recordResponse(*o.status, nanosSince(o.scheduled, Clock::now()));
+    else
+      stats_.recordError(o.error);
+    --busy_;
+    h2_idle_.push_back(c);
+    dispatch();
+  }
+
+  // Resets the streams past their budget, every 10 ms while the run lasts.
+  void sweep() {
+    const auto now = Clock::now();
+    for (auto& c : h2_connections_) c->sweep(now);
+    sweep_timer_.expires_after(std::chrono::milliseconds(10));
+    sweep_timer_.async_wait([this](const beast::error_code& ec) {
+      if (!ec && !finished_) sweep();
+    });
+  }
+
   void fail(Conn* c, TransportError e) {
     stats_.recordError(e);
     disconnect(c);
@@ -301,7 +370,9 @@ class LoadWorker {
     tick_timer_.cancel();
     end_timer_.cancel();
     hard_timer_.cancel();
+    sweep_timer_.cancel();
     for (auto& c : connections_) disconnect(c.get());
+    for (auto& c : h2_connections_) c->close();
   }
 
   void stopNow() {
@@ -317,6 +388,11 @@ class LoadWorker {
       }
       disconnect(c.get());
     }
+    for (auto& c : h2_connections_) {
+      const size_t dropped = c->abandon();
+      stats_.unfinished += dropped;
+      busy_ -= dropped;
+    }
     maybeFinish();
   }
 
@@ -330,9 +406,13 @@ class LoadWorker {
   net::steady_timer tick_timer_;
   net::steady_timer end_timer_;
   net::steady_timer hard_timer_;
+  net::steady_timer sweep_timer_;
+  const bool h2_;
   std::vector<std::unique_ptr<Conn>> connections_;
   std::deque<Conn*> idle_;
-  std::deque<Clock::time_point> queue_;  // scheduled send times waiting for a connection
+  std::vector<std::unique_ptr<H2LoadConnection>> h2_connections_;
+  std::deque<H2LoadConnection*> h2_idle_;  // one entry per free stream slot
+  std::deque<Clock::time_point> queue_;    // scheduled send times waiting for a connection
   std::optional<OpenLoopSchedule> schedule_;
   uint64_t issued_ = 0;
   size_t busy_ = 0;
@@ -360,6 +440,7 @@ std::optional<LoadResult> LoadGenerator::run(std::string* error) {
     }
   }
   const std::string request = buildRequestBytes(options_);
+  const H2Request h2_request = buildH2Request(options_);
   const int count = options_.workers;
   std::vector<std::thread> threads;
   std::latch connected(count);
@@ -368,7 +449,7 @@ std::optional<LoadResult> LoadGenerator::run(std::string* error) {
     for (int i = 0; i < count; ++i) {
       const int share = options_.connections / count + (i < options_.connections % count ? 1 : 0);
       workers_.push_back(
-          std::make_unique<LoadWorker>(options_, request, endpoints, i, count, share));
+          std::make_unique<LoadWorker>(options_, request, h2_request, endpoints, i, count, share));
     }
     for (auto& w : workers_) {
       w->preconnect([&connected] { connected.count_down(); });

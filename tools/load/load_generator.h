@@ -15,8 +15,15 @@
 
 namespace meshdeck::tools {
 
+// What the connections speak: HTTP/1.1 (one request at a time each), HTTP/2 with prior
+// knowledge (h2c; `streams` requests at once on each connection), or gRPC unary calls over it.
+enum class LoadProtocol { kHttp1, kHttp2, kGrpc };
+
 // What to send, how fast and for how long.
 struct LoadOptions {
+  LoadProtocol protocol = LoadProtocol::kHttp1;
+  // HTTP/2 and gRPC: requests in flight at once on one connection (1..1000).
+  int streams = 1;
   HttpUrl url;
   // When set, connections go to this HTTP proxy and requests use absolute-form targets.
   std::optional<HttpUrl> proxy;

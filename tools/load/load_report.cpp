@@ -17,8 +17,13 @@ std::string formatLatency(double ns) {
 std::string describeLoad(const LoadOptions& o) {
   std::string mode = o.closed_loop ? std::string("closed loop (--max)")
                                    : fmt::format("open loop at {:g} req/s", o.rate);
+  if (o.protocol != LoadProtocol::kHttp1)
+    mode = fmt::format("{} {} stream{} per connection, {}",
+                       o.protocol == LoadProtocol::kGrpc ? "gRPC," : "HTTP/2,", o.streams,
+                       o.streams == 1 ? "" : "s", mode);
   return fmt::format(
-      "{} {}{}, {}, {} connections, {} worker{}, {:g}s", o.method, o.url.absoluteForm(),
+      "{} {}{}, {}, {} connections, {} worker{}, {:g}s",
+      o.protocol == LoadProtocol::kGrpc ? std::string("POST") : o.method, o.url.absoluteForm(),
       o.proxy ? " via proxy " + o.proxy->authority : std::string(), mode, o.connections, o.workers,
       o.workers == 1 ? "" : "s", std::chrono::duration<double>(o.duration).count());
 }
@@ -96,6 +101,11 @@ std::string formatLoadReportJson(const LoadOptions& o, const LoadResult& r) {
                     {"errors", std::move(errors)},
                     {"latency_us", std::move(latency)}};
   if (!o.closed_loop) root["target_rate"] = o.rate;
+  if (o.protocol != LoadProtocol::kHttp1) {
+    root["protocol"] = o.protocol == LoadProtocol::kGrpc ? "grpc" : "http2";
+    root["streams"] = o.streams;
+    if (o.protocol == LoadProtocol::kGrpc) root["method"] = "POST";
+  }
   if (o.proxy) root["proxy"] = o.proxy->absoluteForm();
   return json::serialize(root) + "\n";
 }

@@ -1,4 +1,5 @@
-// meshdeck-load: open-loop fixed-rate (or closed-loop --max) HTTP/1.1 load generator.
+// meshdeck-load: open-loop fixed-rate (or closed-loop --max) HTTP/1.1, HTTP/2 or gRPC load
+// generator.
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -25,7 +26,8 @@ std::chrono::nanoseconds toDuration(const std::string& text, const char* flag) {
 int main(int argc, char** argv) {
   using namespace meshdeck::tools;
   CLI::App app{
-      "meshdeck-load: open-loop fixed-rate HTTP/1.1 load generator. Latency is measured from "
+      "meshdeck-load: open-loop fixed-rate HTTP/1.1, HTTP/2 (--http2) or gRPC (--grpc) load "
+      "generator. Latency is measured from "
       "each request's scheduled send time, so a slow server cannot hide its stalls."};
   app.set_version_flag("--version", meshdeck::kVersion);
   std::string url_text, proxy_text, duration_text = "10s", timeout_text = "5s";
@@ -49,6 +51,14 @@ int main(int argc, char** argv) {
   app.add_option("--proxy", proxy_text,
                  "Send through this HTTP proxy with absolute-form targets, e.g. "
                  "http://127.0.0.1:15001");
+  bool h2 = false, grpc = false;
+  auto* h2_opt = app.add_flag("--http2", h2, "HTTP/2 with prior knowledge (h2c)");
+  app.add_flag("--grpc", grpc,
+               "gRPC unary calls over h2c: POST the URL's path (/meshdeck.demo.v1.Demo/Call "
+               "when it is /), status from grpc-status")
+      ->excludes(h2_opt);
+  app.add_option("--streams", options.streams, "HTTP/2, gRPC: requests at once per connection")
+      ->capture_default_str();
   app.add_flag("--json", json, "Print the result as one JSON object");
   CLI11_PARSE(app, argc, argv);
 
@@ -62,6 +72,8 @@ int main(int argc, char** argv) {
       if (!proxy) throw CLI::ValidationError("--proxy", error);
       options.proxy = *proxy;
     }
+    if (h2) options.protocol = LoadProtocol::kHttp2;
+    if (grpc) options.protocol = LoadProtocol::kGrpc;
     options.duration = toDuration(duration_text, "--duration");
     options.timeout = toDuration(timeout_text, "--timeout");
     for (const auto& h : header_texts) {

@@ -300,6 +300,29 @@ class IncrementalDiscoveryTest : public QObject {
     QCOMPARE(cp_->counters().incremental_fallbacks, uint64_t(0));
   }
 
+  // Node.app_protocol reaches the compiled config: a sidecar declaring gRPC gets a gRPC
+  // inbound|local cluster; an unknown enum value counts as not declared.
+  void appProtocolSetsTheLocalCluster() {
+    add("productpage-v1-0", "productpage", "v1", 20000);
+    QVERIFY(converged());
+    for (const auto& [declared, expected] :
+         {std::pair{static_cast<int>(v1::Cluster::GRPC), v1::Cluster::GRPC},
+          std::pair{77, v1::Cluster::PROTOCOL_UNSPECIFIED}}) {
+      grpc::ClientContext ctx;
+      auto stream = discovery_->Stream(&ctx);
+      v1::DiscoveryRequest hello;
+      *hello.mutable_node() =
+          testing::makeNode(fmt::format("payments-{}", declared), "payments", "v1", 20080, true);
+      hello.mutable_node()->set_app_protocol(static_cast<v1::Cluster::Protocol>(declared));
+      v1::DiscoveryResponse first;
+      QVERIFY(stream->Write(hello) && stream->Read(&first));
+      const auto* local = findCluster(first.config(), "inbound|local");
+      QVERIFY(local != nullptr);
+      QCOMPARE(local->protocol(), expected);
+      ctx.TryCancel();
+    }
+  }
+
   // Answers naming shared resources the proxy was never sent (a digest of another state, a huge
   // one, one that is not text) cannot make the control plane skip anything: the stream drops
   // its view and gets whole configs; an answer to a nonce never sent is ignored; honest proxies

@@ -312,6 +312,59 @@ spec: {selector: {service: ratings}, mtls: {mode: STRICT}}
     QCOMPARE(compiler.compile(state.proxies[2]).security().inbound_mode(), v1::MUTUAL_TLS);
   }
 
+  void protocolFromDestinationPolicyAndSidecars() {
+    MeshState state;
+    auto pay1 = node("pay-1", "payments", "v1", 200);
+    auto pay2 = node("pay-2", "payments", "v2", 300);
+    pay1.app_protocol = pay2.app_protocol = "grpc";
+    auto rec1 = node("rec-1", "recommendations", "v1", 400);
+    auto rec2 = node("rec-2", "recommendations", "v2", 500);
+    rec1.app_protocol = "http2";  // rec2 declares nothing: the sidecars disagree
+    state.proxies = {node("page-0", "productpage", "v1", 100), pay1, pay2, rec1, rec2};
+    state.policies = std::make_shared<PolicySet>();
+    {
+      ConfigCompiler compiler(state);
+      const auto page = compiler.compile(state.proxies[0]);
+      // Declared by every sidecar of payments: its clusters speak gRPC.
+      QCOMPARE(cluster(page, "payments")->protocol(), v1::Cluster::GRPC);
+      QCOMPARE(cluster(page, "productpage")->protocol(), v1::Cluster::PROTOCOL_UNSPECIFIED);
+      // Disagreeing sidecars: the whole service stays HTTP/1.1, each version follows its own.
+      QCOMPARE(cluster(page, "recommendations")->protocol(), v1::Cluster::PROTOCOL_UNSPECIFIED);
+      QCOMPARE(cluster(page, "recommendations|v1")->protocol(), v1::Cluster::HTTP2);
+      QCOMPARE(cluster(page, "recommendations|v2")->protocol(), v1::Cluster::PROTOCOL_UNSPECIFIED);
+      // Towards its own application a proxy speaks what its sidecar declares.
+      QCOMPARE(cluster(compiler.compile(pay1), "inbound|local")->protocol(), v1::Cluster::GRPC);
+      QCOMPARE(cluster(compiler.compile(rec1), "inbound|local")->protocol(), v1::Cluster::HTTP2);
+      QCOMPARE(cluster(compiler.compile(rec2), "inbound|local")->protocol(),
+               v1::Cluster::PROTOCOL_UNSPECIFIED);
+      QCOMPARE(cluster(page, "inbound|local")->protocol(), v1::Cluster::PROTOCOL_UNSPECIFIED);
+    }
+    // A DestinationPolicy's protocol wins, for every cluster of the host and the local hop.
+    state.policies = policies(R"(apiVersion: meshdeck.io/v1alpha1
+kind: DestinationPolicy
+metadata: {name: recommendations}
+spec:
+  host: recommendations
+  trafficPolicy: {protocol: grpc}
+  subsets:
+  - {name: v1, labels: {version: v1}}
+---
+apiVersion: meshdeck.io/v1alpha1
+kind: DestinationPolicy
+metadata: {name: payments}
+spec:
+  host: payments
+  trafficPolicy: {protocol: http1}
+)");
+    ConfigCompiler compiler(state);
+    const auto page = compiler.compile(state.proxies[0]);
+    QCOMPARE(cluster(page, "recommendations")->protocol(), v1::Cluster::GRPC);
+    QCOMPARE(cluster(page, "recommendations|v1")->protocol(), v1::Cluster::GRPC);
+    QCOMPARE(cluster(page, "recommendations|v2")->protocol(), v1::Cluster::GRPC);
+    QCOMPARE(cluster(page, "payments")->protocol(), v1::Cluster::HTTP1);
+    QCOMPARE(cluster(compiler.compile(rec2), "inbound|local")->protocol(), v1::Cluster::GRPC);
+    QCOMPARE(cluster(compiler.compile(pay1), "inbound|local")->protocol(), v1::Cluster::HTTP1);
+  }
   void allowNothingIsDefaultDeny() {
     MeshState state;
     state.proxies = {node("rev-1", "reviews", "v1", 200)};

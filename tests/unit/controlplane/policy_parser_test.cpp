@@ -289,6 +289,34 @@ spec:
     expectOneError(yaml, 17, 59, "spec.http[0].retries.retryOn",
                    "\"UNAVAILABLE\" is not a retry condition");
   }
+  void parsesDestinationProtocol() {
+    const auto withProtocol = [](const std::string& value) {
+      return "apiVersion: meshdeck.io/v1alpha1\nkind: DestinationPolicy\nmetadata: {name: pay}\n"
+             "spec:\n  host: payments\n  trafficPolicy:\n    protocol: " +
+             value + "\n";
+    };
+    for (const auto& [text, protocol] :
+         {std::pair{"grpc", Protocol::kGrpc}, std::pair{"GRPC", Protocol::kGrpc},
+          std::pair{"http2", Protocol::kHttp2}, std::pair{"Http1", Protocol::kHttp1}}) {
+      std::vector<LocatedError> errors;
+      auto policies = parsePolicies(withProtocol(text), "p.yaml", &errors);
+      QVERIFY2(errors.empty(), errors.empty() ? "" : errors[0].toString().c_str());
+      QCOMPARE(std::get<DestinationPolicySpec>(policies.at(0).spec).protocol, protocol);
+    }
+    // Absent: unset (the sidecars' declaration decides).
+    std::vector<LocatedError> errors;
+    auto policies = parsePolicies(
+        "apiVersion: meshdeck.io/v1alpha1\nkind: DestinationPolicy\nmetadata: {name: pay}\n"
+        "spec: {host: payments}\n",
+        "p.yaml", &errors);
+    QVERIFY(errors.empty());
+    QCOMPARE(std::get<DestinationPolicySpec>(policies.at(0).spec).protocol, Protocol::kUnset);
+    expectOneError(withProtocol("h3"), 7, 15, "spec.trafficPolicy.protocol",
+                   "\"h3\" is not one of: http1, http2, grpc");
+    expectOneError(withProtocol("[grpc]"), 7, 15, "spec.trafficPolicy.protocol",
+                   "must be a string");
+    expectOneError(withProtocol("\"\""), 7, 15, "spec.trafficPolicy.protocol", "is not one of");
+  }
   void reportsBadRegexAndMethod() {
     std::string yaml = kCanary;
     yaml.replace(yaml.find("{prefix: /api}"), 14, "{regex: \"(\"}");

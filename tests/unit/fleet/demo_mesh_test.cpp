@@ -43,6 +43,35 @@ class DemoMeshTest : public QObject {
     QVERIFY(!mesh->load.empty());
   }
 
+  void protocolIsReadAndValidated() {
+    const std::string head =
+        "apiVersion: meshdeck.io/v1alpha1\nkind: DemoMesh\nmetadata: {name: p}\nspec:\n"
+        "  services:\n"
+        "    - {name: a, calls: [b]}\n";
+    std::vector<LocatedError> errors;
+    auto mesh = parseDemoMesh(head + "    - {name: b, protocol: grpc}\n", "p.yaml", &errors);
+    QVERIFY2(mesh.has_value(), errorsText(errors).c_str());
+    QCOMPARE(mesh->find("a")->protocol, std::string("http1"));
+    QCOMPARE(mesh->find("b")->protocol, std::string("grpc"));
+    errors.clear();
+    QVERIFY(!parseDemoMesh(head + "    - {name: b, protocol: h3}\n", "p.yaml", &errors));
+    QVERIFY2(errorsText(errors).find("p.yaml:7:27: spec.services[1].protocol: must be http1 or "
+                                     "grpc") != std::string::npos,
+             errorsText(errors).c_str());
+    errors.clear();
+    QVERIFY(!parseDemoMesh(head + "    - {name: b, protocol: [grpc]}\n", "p.yaml", &errors));
+    QVERIFY2(
+        errorsText(errors).find("spec.services[1].protocol: must be a string") != std::string::npos,
+        errorsText(errors).c_str());
+    // The demo's load sends HTTP/1.1 requests: a gRPC target is refused.
+    errors.clear();
+    QVERIFY(!parseDemoMesh(head + "    - {name: b, protocol: grpc}\n  load:\n    - {target: b}\n",
+                           "p.yaml", &errors));
+    QVERIFY2(errorsText(errors).find("p.yaml:9:16: spec.load[0].target: 'b' speaks grpc") !=
+                 std::string::npos,
+             errorsText(errors).c_str());
+  }
+
   void bundledLargeIsGenerated() {
     std::vector<LocatedError> errors;
     const auto mesh = loadDemoMesh(*findDemoFile("large"), &errors);

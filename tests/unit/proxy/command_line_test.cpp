@@ -49,6 +49,8 @@ class CommandLineTest : public QObject {
         {"--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--listen-tls-mode", "maybe"},
         {"--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--upstream-protocol", "h3"},
         {"--config", "a.yaml", "--upstream-protocol", "http2"},  // standalone only
+        {"--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--app-protocol", "grpc"},
+        {"--control-plane", "127.0.0.1:1", "--service", "r", "--app-protocol", "h3"},
         {"--drain-timeout", "-1"},
     };
     for (const auto& args : refused) {
@@ -141,7 +143,15 @@ class CommandLineTest : public QObject {
     QCOMPARE(plan.mesh->bootstrap_token, std::string("s3cret"));  // trailing space and newline
     QCOMPARE(plan.mesh->trust_domain, std::string("example.org"));
     QCOMPARE(plan.options.admin_address, std::string("127.0.0.1:4"));
-    QCOMPARE(plan.config.listeners_size(), 0);  // the control plane sends the config
+    QCOMPARE(plan.config.listeners_size(), 0);         // the control plane sends the config
+    QCOMPARE(plan.mesh->app_protocol, std::string());  // not declared
+
+    CommandLine grpc;
+    QVERIFY(parse({"--control-plane", "127.0.0.1:1", "--service", "payments", "--inbound-port", "1",
+                   "--app-port", "2", "--outbound-port", "3", "--app-protocol", "grpc"},
+                  &grpc));
+    QVERIFY2(planStartup(grpc, &plan, &error), error.c_str());
+    QCOMPARE(plan.mesh->app_protocol, std::string("grpc"));
 
     writeFile(token, " \n\n");
     QVERIFY(!planStartup(cl, &plan, &error));

@@ -56,7 +56,9 @@ struct Client {
   size_t body_sent = 0;
   bool body_open_ended = false;  // an empty body_to_send waits (deferred) instead of ending
 
-  explicit Client(size_t max_header_block = 64 * 1024) {
+  // `assume_peer_streams`: the server's stream limit the client assumes before its SETTINGS
+  // arrive (0: nghttp2's default of 100, which well-behaved clients keep to).
+  explicit Client(size_t max_header_block = 64 * 1024, uint32_t assume_peer_streams = 0) {
     nghttp2_session_callbacks* cbs = nullptr;
     nghttp2_session_callbacks_new(&cbs);
     nghttp2_session_callbacks_set_on_header_callback(
@@ -87,6 +89,8 @@ struct Client {
     nghttp2_option* opt = nullptr;
     nghttp2_option_new(&opt);
     nghttp2_option_set_max_send_header_block_length(opt, max_header_block);
+    if (assume_peer_streams != 0)
+      nghttp2_option_set_peer_max_concurrent_streams(opt, assume_peer_streams);
     nghttp2_session_client_new2(&session, cbs, this, opt);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cbs);
@@ -285,6 +289,62 @@ class H2CodecTest : public QObject {
     QCOMPARE(ev.refused, std::vector<std::string>{"continuation_flood"});
     QCOMPARE(c.goaway, static_cast<int>(NGHTTP2_ENHANCE_YOUR_CALM));
     QVERIFY(ev.heads.empty());
+  }
+
+  // SETTINGS flood: frames whose ACKs the client never reads pile up in the server's output
+  // until nghttp2's outbound ACK limit (1000) says FLOODED.
+  void settingsFloodIsRefused() {
+    Recorded ev;
+    h2::ServerCodec server(ev, h2::Limits{});
+    std::string bytes = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    const std::string empty_settings("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9);
+    for (int i = 0; i < 1500; ++i) bytes += empty_settings;
+    // Never drained (pendingOutput is not called): the client does not read.
+    QVERIFY(!server.receive(bytes.data(), bytes.size()));
+    QCOMPARE(ev.refused, std::vector<std::string>{"frame_flood"});
+    QVERIFY(!server.receive(empty_settings.data(), empty_settings.size()));  // nothing more
+    QVERIFY(ev.heads.empty());
+  }
+
+  // Stream limit: a client that opens more streams than SETTINGS_MAX_CONCURRENT_STREAMS (100)
+  // before it saw our SETTINGS gets the extra ones refused (REFUSED_STREAM, retryable), and the
+  // connection lives on.
+  void streamsPastTheLimitAreRefused() {
+    Recorded ev;
+    h2::ServerCodec server(ev, h2::Limits{});
+    Client c(64 * 1024, 1000);  // a client that does not wait for our SETTINGS
+    c.body_open_ended = true;   // bodies never end: every stream stays open
+    for (int i = 0; i < 130; ++i) c.request("POST", "/", {}, true);
+    std::string up;
+    for (;;) {
+      const uint8_t* p = nullptr;
+      const auto n = nghttp2_session_mem_send(c.session, &p);
+      if (n <= 0) break;
+      up.append(reinterpret_cast<const char*>(p), static_cast<size_t>(n));
+    }
+    QVERIFY(server.receive(up.data(), up.size()));
+    std::string down;
+    server.pendingOutput(down, 1 << 20);  // the RST_STREAMs go out: counted on sending
+    QCOMPARE(ev.heads.size(), size_t{100});
+    QVERIFY(!ev.refused.empty());
+    QVERIFY(std::all_of(ev.refused.begin(), ev.refused.end(),
+                        [](const std::string& r) { return r == "stream_limit"; }));
+    QCOMPARE(ev.refused.size(), size_t{30});
+    // The client sees the refusals, and the connection still serves the admitted streams.
+    nghttp2_session_mem_recv(c.session, reinterpret_cast<const uint8_t*>(down.data()), down.size());
+    QCOMPARE(c.goaway, -1);
+    const int32_t first = ev.heads.begin()->first;
+    server.respond(first, 200, {}, true);
+    pump(c, server);
+    QCOMPARE(c.status[first], 200);
+  }
+
+  void badPrefaceIsRefused() {
+    Recorded ev;
+    h2::ServerCodec server(ev, h2::Limits{});
+    const std::string bytes = "PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n";
+    QVERIFY(!server.receive(bytes.data(), bytes.size()));
+    QCOMPARE(ev.refused, std::vector<std::string>{"bad_preface"});
   }
 };
 
