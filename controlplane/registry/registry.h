@@ -20,6 +20,9 @@ struct ProxyNode {
   // an identity get mutual TLS by default (auto-mTLS, controlplane/compiler).
   std::string spiffe_id;
   uint32_t inbound_port = 0, app_port = 0, outbound_port = 0, admin_port = 0;
+  // The discovery stream came over the TLS port with the certificate of `spiffe_id`
+  // (security::ProxyAuthenticator); false on the plaintext port.
+  bool authenticated = false;
 };
 
 // A registered service (from proxies or from the fleet).
@@ -54,6 +57,9 @@ class Registry {
   // The reported certificates of connected proxies, by proxy id.
   std::vector<CertificateInfo> reportedCertificates() const;
 
+  // The node a proxy last announced (also after it disconnected), or nothing for a proxy id
+  // never seen.
+  std::optional<ProxyNode> node(const std::string& proxy_id) const;
   // Connected proxies (the endpoints of the mesh), sorted by proxy id.
   std::vector<ProxyNode> connectedProxies() const;
   std::vector<ProxyInfo> proxies() const;

@@ -16,6 +16,10 @@
 
 namespace meshdeck::cp {
 
+namespace security {
+class ProxyAuthenticator;
+}
+
 // DiscoveryService serves ConfigDiscovery.Stream (gRPC callback API) and pushes configuration.
 //
 // A proxy's first request names its node; the proxy is registered and a push is scheduled.
@@ -78,6 +82,11 @@ class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::WithRawCall
   // How long after start() reconnecting proxies keep their announced config (default 10 s,
   // longer than the proxies' longest reconnect backoff of 5 s). Call before start().
   void setResyncGrace(std::chrono::milliseconds grace) { resync_grace_ = grace; }
+  // Binds every stream to its peer's identity (docs/security.md, "Proxies on the streams"):
+  // a stream the authenticator does not admit, or whose node is of another identity than its
+  // client certificate, ends PERMISSION_DENIED before the proxy is registered. Null (the
+  // default): every stream is served. Not owned; call before start().
+  void setProxyAuthenticator(security::ProxyAuthenticator* auth) { auth_ = auth; }
 
   uint64_t pushesSent() const { return pushes_sent_.load(); }
   uint64_t acks() const { return acks_.load(); }
@@ -118,6 +127,7 @@ class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::WithRawCall
   Registry& registry_;
   const common::TimeSource& time_;
   StateProvider state_;
+  security::ProxyAuthenticator* auth_ = nullptr;
   const std::chrono::milliseconds debounce_;
   std::chrono::steady_clock::time_point last_push_{};       // pushLoop() only
   std::chrono::steady_clock::time_point last_full_push_{};  // pushLoop() only
