@@ -96,6 +96,10 @@ class ControlPlane {
 
   // Where this control plane accepts proxies ("127.0.0.1:15010"), for the status bar.
   virtual std::string listenAddress() = 0;
+
+  // Who this client is to the control plane (its identity and role), for the window. The
+  // default: the embedding process itself, which may do everything.
+  virtual CallerIdentity whoAmI() { return CallerIdentity{"in-process", "admin", false, ""}; }
 };
 
 }  // namespace meshdeck::cp

@@ -545,4 +545,16 @@ grpc::ServerUnaryReactor* MeshService::ReadAudit(grpc::CallbackServerContext* ct
   return done(ctx);
 }
 
+grpc::ServerUnaryReactor* MeshService::WhoAmI(grpc::CallbackServerContext* ctx,
+                                              const v1::WhoAmIRequest*,
+                                              v1::WhoAmIResponse* response) {
+  const auto decision = authorize(ctx, "WhoAmI");
+  if (!decision.ok()) return done(ctx, statusOf(decision));
+  response->set_identity(decision.caller.identity);
+  response->set_role(decision.caller.role ? std::string(security::toString(*decision.caller.role))
+                                          : std::string());
+  response->set_tls(decision.caller.tls);
+  return done(ctx);
+}
+
 }  // namespace meshdeck::cp

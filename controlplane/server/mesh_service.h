@@ -90,6 +90,9 @@ class MeshService final : public meshdeck::v1::Mesh::CallbackService {
   grpc::ServerUnaryReactor* ReadAudit(grpc::CallbackServerContext* ctx,
                                       const meshdeck::v1::ReadAuditRequest* request,
                                       meshdeck::v1::ReadAuditResponse* response) override;
+  grpc::ServerUnaryReactor* WhoAmI(grpc::CallbackServerContext* ctx,
+                                   const meshdeck::v1::WhoAmIRequest* request,
+                                   meshdeck::v1::WhoAmIResponse* response) override;
 
   // Requests refused for their size or encoding; applies cancelled (client gone or out of
   // time); management calls being worked on now.
