@@ -57,6 +57,8 @@ class ControlPlaneCommandLineTest : public QObject {
         {{"--shutdown-grace", "0"}, "--shutdown-grace"},
         {{"--no-plaintext-management", "--insecure-management"},
          "--no-plaintext-management and --insecure-management contradict each other"},
+        {{"--no-plaintext-proxies", "--secure-listen", ""},
+         "--no-plaintext-proxies needs the TLS port, but --secure-listen is empty"},
     };
     for (const auto& [args, expected] : cases) {
       CommandLine cl;
@@ -79,6 +81,17 @@ class ControlPlaneCommandLineTest : public QObject {
     QVERIFY2(parse({"--insecure-management"}, &open, &error), error.c_str());
     QVERIFY(open.options.insecure_management);
     QVERIFY(open.options.plaintext_management);
+  }
+
+  void proxyAccessFlag() {
+    CommandLine cl;
+    std::string error;
+    QVERIFY2(parse({}, &cl, &error), error.c_str());
+    QVERIFY(cl.options.plaintext_proxies);
+    CommandLine off;
+    QVERIFY2(parse({"--no-plaintext-proxies"}, &off, &error), error.c_str());
+    QVERIFY(!off.options.plaintext_proxies);
+    QVERIFY(off.options.plaintext_management);
   }
 
   void secureListenOnlyWhenGiven() {
