@@ -5,8 +5,8 @@
 
 #include "app/screenshots.h"
 #include "controlplane/fleet/demo_state.h"
-#include "controlplane/grpc_control_plane.h"
 #include "controlplane/in_process_control_plane.h"
+#include "controlplane/remote_connection.h"
 #include "ui/snapshot_control_plane.h"
 
 namespace meshdeck::app {
@@ -17,7 +17,9 @@ void declareOptions(QCommandLineParser& parser) {
   parser.addVersionOption();
   parser.addOptions({
       {"demo", "Start the bundled demo mesh NAME (storefront, large) or a demo file.", "NAME"},
-      {"connect", "Show the remote control plane at HOST:PORT.", "HOST:PORT"},
+      {"connect", "Show a remote control plane: a meshdeckctl context NAME, or HOST:PORT.",
+       "NAME|HOST:PORT"},
+      {"credentials", "Reach its TLS port as the operator of this credentials FILE.", "FILE"},
       {"listen", "Address the embedded control plane listens on.", "HOST:PORT", "127.0.0.1:15010"},
       {"state-dir", "Directory of the control plane's durable state (policy revisions).", "DIR"},
       {"keep-state", "With --demo: keep the policies of its last run (default: start clean)."},
@@ -46,6 +48,7 @@ bool readCommandLine(const QCommandLineParser& parser, AppCommandLine* out, QStr
   cl.demo = parser.value("demo");
   cl.scenario = parser.value("scenario");
   cl.connect = parser.value("connect");
+  cl.credentials = parser.value("credentials");
   cl.listen = parser.value("listen");
   cl.state_dir = parser.value("state-dir");
   cl.keep_state = parser.isSet("keep-state");
@@ -54,7 +57,8 @@ bool readCommandLine(const QCommandLineParser& parser, AppCommandLine* out, QStr
   cl.focus = parser.value("focus");
   if (!cl.focus.isEmpty()) cl.select = cl.focus;
   const QStringList files = parser.positionalArguments();
-  const bool demo = parser.isSet("demo"), connect = parser.isSet("connect");
+  const bool demo = parser.isSet("demo"),
+             connect = parser.isSet("connect") || parser.isSet("credentials");
   if (files.size() > 1) {
     *error = QStringLiteral("give at most one snapshot file");
     return false;
@@ -100,16 +104,14 @@ bool readCommandLine(const QCommandLineParser& parser, AppCommandLine* out, QStr
 
 bool openControlPlane(const AppCommandLine& cl, OpenedControlPlane* out, QString* error) {
   OpenedControlPlane opened;
-  if (!cl.connect.isEmpty()) {
-    auto remote = std::make_shared<cp::GrpcControlPlane>(cl.connect.toStdString());
-    std::string why;
-    if (!remote->ping(&why)) {
-      *error = QStringLiteral("cannot reach the control plane at %1: %2")
-                   .arg(cl.connect, QString::fromStdString(why));
-      return false;
-    }
-    opened.control_plane = std::move(remote);
-    opened.source = QStringLiteral("Remote control plane %1").arg(cl.connect);
+  if (!cl.connect.isEmpty() || !cl.credentials.isEmpty()) {
+    std::string why, warning;
+    auto remote =
+        cp::connectRemote(cl.connect.toStdString(), cl.credentials.toStdString(), &why, &warning);
+    if (!warning.empty()) qWarning("meshdeck: warning: %s", warning.c_str());
+    if (!remote) return (*error = QString::fromStdString(why), false);
+    opened.source = QString::fromStdString(remote->description());
+    opened.control_plane = std::move(remote->control_plane);
   } else if (!cl.snapshot.isEmpty()) {
     opened.control_plane = ui::SnapshotControlPlane::open(cl.snapshot, error);
     if (!opened.control_plane) return false;

@@ -18,9 +18,10 @@ namespace meshdeck::app {
 
 // What the desktop app's command line asks for, checked (see parseCommandLine).
 struct AppCommandLine {
-  QString demo;      // --demo NAME or file; empty: none
-  QString scenario;  // --scenario NAME (needs --demo)
-  QString connect;   // --connect HOST:PORT; empty: embedded control plane
+  QString demo;         // --demo NAME or file; empty: none
+  QString scenario;     // --scenario NAME (needs --demo)
+  QString connect;      // --connect NAME (a context) or HOST:PORT; empty: embedded control plane
+  QString credentials;  // --credentials FILE: an operator's way in to the TLS port
   QString listen = QStringLiteral("127.0.0.1:15010");
   QString state_dir;        // empty: the platform's app data location + /state (a demo: below)
   bool keep_state = false;  // --keep-state: a demo keeps the policies of its last run
@@ -40,7 +41,8 @@ void declareOptions(QCommandLineParser& parser);
 // only with --demo, valid --screenshot-after times. False with a message for the user.
 bool readCommandLine(const QCommandLineParser& parser, AppCommandLine* out, QString* error);
 
-// The control plane the command line names: remote (--connect, pinged once), a snapshot
+// The control plane the command line names: remote (--connect, pinged once, and asked who we
+// are: `source` names the operator and role; cp::connectRemote), a snapshot
 // (read-only), or embedded (started, state directory created).
 // State (docs/ui.md): a demo's is moved aside unless --keep-state; the others' is kept.
 struct OpenedControlPlane {

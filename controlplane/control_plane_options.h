@@ -45,6 +45,11 @@ struct ControlPlaneOptions {
   // operator certificate and checks its role.
   bool plaintext_management = true;
   bool insecure_management = false;
+  // Proxies' discovery and telemetry streams on the plaintext `listen` port (docs/security.md,
+  // "Proxies on the streams"): false (--no-plaintext-proxies) refuses them, so that only proxies
+  // authenticated by their workload certificate on the TLS port are served. On the TLS port a
+  // stream is always bound to its certificate's identity.
+  bool plaintext_proxies = true;
   // SPIFFE trust domain of the mesh (spiffe://<trust_domain>/ns/<ns>/sa/<service>).
   std::string trust_domain = "meshdeck.local";
 

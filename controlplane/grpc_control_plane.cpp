@@ -28,12 +28,24 @@ ApplyResult refused(const std::string& file, std::string message) {
 
 class GrpcControlPlane::Impl {
  public:
-  Impl(std::string address, std::chrono::milliseconds deadline)
+  Impl(std::string address, const std::optional<ClientTls>& tls, std::chrono::milliseconds deadline)
       : address_(std::move(address)),
         deadline_(deadline),
-        stub_(v1::Mesh::NewStub(grpc::CreateCustomChannel(
-            address_, grpc::InsecureChannelCredentials(), channelArguments()))),
+        stub_(v1::Mesh::NewStub(channel(address_, tls))),
         latest_(std::make_shared<GraphSnapshot>()) {}
+
+  static std::shared_ptr<grpc::Channel> channel(const std::string& address,
+                                                const std::optional<ClientTls>& tls) {
+    auto args = channelArguments();
+    if (!tls) return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = tls->trust_bundle_pem;
+    ssl.pem_private_key = tls->key_pem;
+    ssl.pem_cert_chain = tls->certificate_pem;
+    // The TLS port's certificate names this DNS name, whatever address it is reached at.
+    args.SetSslTargetNameOverride("meshdeck-controlplane");
+    return grpc::CreateCustomChannel(address, grpc::SslCredentials(ssl), args);
+  }
 
   ~Impl() { stopWatch(); }
 
@@ -133,7 +145,11 @@ class GrpcControlPlane::Impl {
 };
 
 GrpcControlPlane::GrpcControlPlane(std::string address, std::chrono::milliseconds deadline)
-    : impl_(std::make_unique<Impl>(std::move(address), deadline)) {}
+    : impl_(std::make_unique<Impl>(std::move(address), std::nullopt, deadline)) {}
+
+GrpcControlPlane::GrpcControlPlane(std::string address, std::optional<ClientTls> tls,
+                                   std::chrono::milliseconds deadline)
+    : impl_(std::make_unique<Impl>(std::move(address), tls, deadline)) {}
 
 GrpcControlPlane::~GrpcControlPlane() = default;
 
@@ -465,6 +481,20 @@ std::shared_ptr<void> GrpcControlPlane::startTap(const TapFilter& filter, TapCal
           spdlog::warn("tap: {}", status.error_message());
       });
   return stream;
+}
+
+CallerIdentity GrpcControlPlane::whoAmI() {
+  v1::WhoAmIResponse r;
+  const auto s = impl_->stub_->WhoAmI(impl_->ctx().get(), {}, &r);
+  CallerIdentity c;
+  if (!s.ok()) {
+    c.error = s.error_message();
+    return c;
+  }
+  c.identity = r.identity();
+  c.role = r.role();
+  c.tls = r.tls();
+  return c;
 }
 
 }  // namespace meshdeck::cp

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "controlplane/api/control_plane.h"
@@ -13,9 +15,19 @@ namespace meshdeck::cp {
 // Subscriptions share one WatchGraph stream, reopened with backoff when it breaks.
 class GrpcControlPlane final : public ControlPlane {
  public:
+  // An operator's way in to the TLS port (pki::Credentials' PEM material): mutual TLS with this
+  // client certificate, the server's certificate checked against `trust_bundle_pem` under the
+  // name "meshdeck-controlplane" (docs/security.md).
+  struct ClientTls {
+    std::string certificate_pem, key_pem, trust_bundle_pem;
+  };
+
   // `address` is "host:port". Nothing connects until the first call.
   explicit GrpcControlPlane(std::string address,
                             std::chrono::milliseconds deadline = std::chrono::seconds(5));
+  // With `tls`, over mutual TLS (the control plane's TLS port); without, plaintext.
+  GrpcControlPlane(std::string address, std::optional<ClientTls> tls,
+                   std::chrono::milliseconds deadline = std::chrono::seconds(5));
   ~GrpcControlPlane() override;
 
   // Checks that the control plane answers; fills `error` when not.
@@ -49,6 +61,8 @@ class GrpcControlPlane final : public ControlPlane {
   // A Mesh.Tap stream read by a thread of its own; releasing the token cancels it and joins.
   std::shared_ptr<void> startTap(const TapFilter& filter, TapCallback callback,
                                  std::string* error) override;
+  // Mesh.WhoAmI; `error` set when the call failed.
+  CallerIdentity whoAmI() override;
 
  private:
   class Impl;

@@ -23,6 +23,7 @@
 #include "controlplane/policy/policy_store.h"
 #include "controlplane/registry/registry.h"
 #include "controlplane/security/management_security.h"
+#include "controlplane/security/proxy_auth.h"
 #include "controlplane/server/discovery_service.h"
 #include "controlplane/server/identity_service.h"
 #include "controlplane/server/mesh_service.h"
@@ -105,6 +106,11 @@ class InProcessControlPlane::Impl {
             options_.state_dir, options_.trust_domain, options_.listen,
             security::ManagementAccess{options_.plaintext_management,
                                        options_.insecure_management})),
+        proxy_auth_(options_.trust_domain, security::ProxyAccess{options_.plaintext_proxies},
+                    [this](const std::string& serial) {
+                      // ca_ is set by start() before the server accepts a stream.
+                      return ca_ ? ca_->issuedTo(serial) : std::string();
+                    }),
         mesh_(self, security_.get(),
               MeshService::OperatorAdmin{[this] { return ca_.get(); },
                                          [this] { return secure_listen_address_; }}),
@@ -117,6 +123,8 @@ class InProcessControlPlane::Impl {
     discovery_.setTapHub(&taps_);
     telemetry_.setTapHub(&taps_);
     taps_.setChangeListener([this] { discovery_.pushTaps(); });
+    discovery_.setProxyAuthenticator(&proxy_auth_);
+    telemetry_.setProxyAuthenticator(&proxy_auth_);
   }
 
   // Reports an event to the history store (nothing without one).
@@ -747,6 +755,7 @@ class InProcessControlPlane::Impl {
   DiscoveryService discovery_;
   TelemetryIngestService telemetry_;
   std::unique_ptr<security::ManagementSecurity> security_;
+  security::ProxyAuthenticator proxy_auth_;
   MeshService mesh_;
   identity::BootstrapTokens tokens_;
   std::unique_ptr<identity::CertificateAuthority> ca_;  // created by start()
@@ -811,6 +820,8 @@ InProcessControlPlane::Counters InProcessControlPlane::counters() const {
   c.management_forbidden = impl_->security_->refusedPermission();
   c.discovery_bytes = impl_->discovery_.bytesSent();
   c.incremental_fallbacks = impl_->discovery_.incrementalFallbacks();
+  c.proxy_streams_refused = impl_->proxy_auth_.streamsRefused();
+  c.proxy_identity_refused = impl_->proxy_auth_.identityRefused();
   return c;
 }
 

@@ -70,6 +70,10 @@ class InProcessControlPlane final : public ControlPlane {
     // Bytes of discovery responses sent; streams that stopped taking incremental shared
     // resources because their proxy's digest contradicted what was sent.
     uint64_t discovery_bytes = 0, incremental_fallbacks = 0;
+    // Proxy streams refused when they opened (the plaintext port with --no-plaintext-proxies, a
+    // TLS client without a workload certificate); discovery nodes and telemetry reports refused
+    // for speaking for another identity than the stream's (docs/security.md).
+    uint64_t proxy_streams_refused = 0, proxy_identity_refused = 0;
   };
   Counters counters() const;
 

@@ -127,6 +127,9 @@ class ControlPlane {
     if (error) *error = "a tap needs a live mesh; this view has no proxies";
     return nullptr;
   }
+  // Who this client is to the control plane (its identity and role), for the window. The
+  // default: the embedding process itself, which may do everything.
+  virtual CallerIdentity whoAmI() { return CallerIdentity{"in-process", "admin", false, ""}; }
 };
 
 }  // namespace meshdeck::cp

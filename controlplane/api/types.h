@@ -241,4 +241,13 @@ struct EventList {
   std::vector<MeshEvent> events;  // oldest first
 };
 
+// Who the control plane takes the caller for (ControlPlane::whoAmI; docs/security.md,
+// "Operators and roles").
+struct CallerIdentity {
+  std::string identity;  // the operator's name; "plaintext" on the plaintext port; "in-process"
+  std::string role;      // "viewer", "operator" or "admin"
+  bool tls = false;      // authenticated by an operator certificate on the TLS port
+  std::string error;     // why it could not be asked ("" when it was)
+};
+
 }  // namespace meshdeck::cp

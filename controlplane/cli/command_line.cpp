@@ -53,6 +53,10 @@ void declareOptions(CLI::App& app, CommandLine& cl) {
   app.add_flag("--no-plaintext-management{false}", options.plaintext_management,
                "Refuse every management call on the plaintext --listen port (operators use the "
                "TLS port with their credentials; proxies keep using --listen)");
+  app.add_flag("--no-plaintext-proxies{false}", options.plaintext_proxies,
+               "Refuse proxies' discovery and telemetry streams on the plaintext --listen port: "
+               "only proxies authenticated by their workload certificate on the TLS port are "
+               "served (meshdeck-proxy --bootstrap-token ... --control-plane-tls ADDR)");
   app.add_flag("--insecure-management", options.insecure_management,
                "Serve management calls on the plaintext --listen port to any client, also when "
                "it listens beyond loopback (no identity, no role: whoever reaches the port may "
@@ -92,6 +96,11 @@ bool finishParse(CLI::App& app, CommandLine& cl, std::string* error) {
   }
   if (!cl.options.plaintext_management && cl.options.insecure_management) {
     *error = "--no-plaintext-management and --insecure-management contradict each other";
+    return false;
+  }
+  if (!cl.options.plaintext_proxies && cl.options.secure_listen &&
+      cl.options.secure_listen->empty()) {
+    *error = "--no-plaintext-proxies needs the TLS port, but --secure-listen is empty";
     return false;
   }
   if (!cl.duration_text.empty() && !common::parseDuration(cl.duration_text)) {

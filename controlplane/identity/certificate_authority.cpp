@@ -769,6 +769,13 @@ std::vector<IssuedCertificate> CertificateAuthority::issued() const {
   return out;
 }
 
+std::string CertificateAuthority::issuedTo(std::string_view serial_hex) const {
+  std::lock_guard lock(mu_);
+  for (auto it = issued_.rbegin(); it != issued_.rend(); ++it)
+    if (it->serial_hex == serial_hex) return it->proxy_id;
+  return {};
+}
+
 CertificateAuthority::Counters CertificateAuthority::counters() const {
   std::lock_guard lock(mu_);
   return counters_;

@@ -180,6 +180,9 @@ class CertificateAuthority {
 
   // Issued certificates that have not expired, oldest first (at most kMaxIssuedRecords).
   std::vector<IssuedCertificate> issued() const;
+  // The proxy id the certificate with this serial was issued to ("" when this CA has no record
+  // of it: issued before a restart, or dropped beyond kMaxIssuedRecords).
+  std::string issuedTo(std::string_view serial_hex) const;
 
   struct Counters {
     uint64_t signed_ok = 0;

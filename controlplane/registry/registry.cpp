@@ -73,6 +73,13 @@ void Registry::recordNack(const std::string& proxy_id, const std::string& reason
   it->second.info.state = SyncState::kRejected;
 }
 
+std::optional<ProxyNode> Registry::node(const std::string& proxy_id) const {
+  std::lock_guard lock(mutex_);
+  const auto it = proxies_.find(proxy_id);
+  if (it == proxies_.end()) return std::nullopt;
+  return it->second.node;
+}
+
 bool Registry::recordReport(const std::string& proxy_id, SystemTime now) {
   std::lock_guard lock(mutex_);
   auto it = proxies_.find(proxy_id);

@@ -23,6 +23,9 @@ struct ProxyNode {
   // What the application behind the proxy speaks, as its sidecar declares it
   // (`meshdeck-proxy --app-protocol`): "http1", "http2", "grpc", or "" when not declared.
   std::string app_protocol;
+  // The discovery stream came over the TLS port with the certificate of `spiffe_id`
+  // (security::ProxyAuthenticator); false on the plaintext port.
+  bool authenticated = false;
 };
 
 // A registered service (from proxies or from the fleet).
@@ -57,6 +60,9 @@ class Registry {
   // The reported certificates of connected proxies, by proxy id.
   std::vector<CertificateInfo> reportedCertificates() const;
 
+  // The node a proxy last announced (also after it disconnected), or nothing for a proxy id
+  // never seen.
+  std::optional<ProxyNode> node(const std::string& proxy_id) const;
   // Connected proxies (the endpoints of the mesh), sorted by proxy id.
   std::vector<ProxyNode> connectedProxies() const;
   std::vector<ProxyInfo> proxies() const;

@@ -54,6 +54,7 @@ const std::vector<CallRule>& callRules() {
       {"RevokeOperator", "operator revoke", Role::kAdmin, true},
       {"ListOperators", "operator list", Role::kAdmin, false},
       {"ReadAudit", "audit", Role::kAdmin, false},
+      {"WhoAmI", "whoami", Role::kViewer, false},
   };
   return rules;
 }

@@ -16,6 +16,8 @@
 #include "common/bounded_file.h"
 #include "common/input_limits.h"
 #include "common/shared_resources.h"
+#include "controlplane/security/proxy_auth.h"
+#include "controlplane/server/peer_info.h"
 
 namespace meshdeck::cp {
 namespace v1 = meshdeck::v1;
@@ -67,7 +69,8 @@ struct DiscoveryService::PushContext {
 class DiscoveryService::Session final
     : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  explicit Session(DiscoveryService& service) : service_(service) {
+  Session(DiscoveryService& service, security::ProxyPeer peer)
+      : service_(service), peer_(std::move(peer)) {
     ++service_.streams_;
     StartRead(&in_);
   }
@@ -258,6 +261,21 @@ class DiscoveryService::Session final
         default:
           node_.app_protocol.clear();
       }
+      if (service_.auth_) {
+        std::optional<security::RegisteredProxy> registered;
+        if (const auto r = service_.registry_.node(node_.proxy_id))
+          registered = security::RegisteredProxy{r->ns, r->service, r->spiffe_id, r->authenticated};
+        const std::string why = service_.auth_->checkNode(
+            peer_, node_.proxy_id, node_.ns, node_.service, node_.spiffe_id, registered);
+        if (!why.empty()) {
+          spdlog::warn("proxy {} refused ({}): {}", node_.proxy_id, peer_.address, why);
+          finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, why));
+          return;
+        }
+        // Authenticated: the identity is the certificate's, whatever the node claims.
+        node_.authenticated = peer_.authenticated();
+        if (node_.authenticated) node_.spiffe_id = peer_.spiffe_id;
+      }
       {
         std::lock_guard lock(mutex_);
         incremental_ = std::find(n.client_features().begin(), n.client_features().end(),
@@ -429,6 +447,7 @@ class DiscoveryService::Session final
   }
 
   DiscoveryService& service_;
+  const security::ProxyPeer peer_;  // who is at the other end (the transport's word)
   grpc::ByteBuffer in_;
   v1::DiscoveryRequest request_;
   ProxyNode node_;
@@ -492,9 +511,31 @@ void DiscoveryService::markDirty() {
   wake_.notify_all();
 }
 
+namespace {
+// A stream refused before it starts.
+class RefusedStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  explicit RefusedStream(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+}  // namespace
+
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* DiscoveryService::Stream(
-    grpc::CallbackServerContext*) {
-  return new Session(*this);
+    grpc::CallbackServerContext* context) {
+  const auto info = peerInfo(context);
+  security::ProxyPeer peer;
+  peer.tls = info.tls;
+  peer.address = info.address;
+  if (auth_) {
+    std::string why;
+    auto admitted = auth_->admit(info, "discovery", &why);
+    if (!admitted) {
+      spdlog::warn("{} ({})", why, info.address);
+      return new RefusedStream(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, why));
+    }
+    peer = std::move(*admitted);
+  }
+  return new Session(*this, std::move(peer));
 }
 
 void DiscoveryService::addSession(Session* s) {

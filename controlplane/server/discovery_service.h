@@ -18,6 +18,10 @@
 
 namespace meshdeck::cp {
 
+namespace security {
+class ProxyAuthenticator;
+}
+
 // DiscoveryService serves ConfigDiscovery.Stream (gRPC callback API) and pushes configuration.
 //
 // A proxy's first request names its node; the proxy is registered and a push is scheduled.
@@ -83,6 +87,11 @@ class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::WithRawCall
   // Reports proxies connecting ("proxy.connect") and leaving ("proxy.disconnect"), pushes
   // ("push", one per round that sent something) and NACKs ("push.nack"). Call before start().
   void setEventSink(EventSink sink) { events_ = std::move(sink); }
+  // Binds every stream to its peer's identity (docs/security.md, "Proxies on the streams"):
+  // a stream the authenticator does not admit, or whose node is of another identity than its
+  // client certificate, ends PERMISSION_DENIED before the proxy is registered. Null (the
+  // default): every stream is served. Not owned; call before start().
+  void setProxyAuthenticator(security::ProxyAuthenticator* auth) { auth_ = auth; }
 
   uint64_t pushesSent() const { return pushes_sent_.load(); }
   uint64_t acks() const { return acks_.load(); }
@@ -133,6 +142,7 @@ class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::WithRawCall
   const common::TimeSource& time_;
   StateProvider state_;
   EventSink events_;
+  security::ProxyAuthenticator* auth_ = nullptr;
   const std::chrono::milliseconds debounce_;
   std::chrono::steady_clock::time_point last_push_{};       // pushLoop() only
   std::chrono::steady_clock::time_point last_full_push_{};  // pushLoop() only

@@ -26,6 +26,15 @@ grpc::Status IdentityService::sign(const v1::SignRequest& request, const std::st
     const auto peer_id = ca_.verifyPeer(peer_pem, &why);
     if (!peer_id) return refuse(request, grpc::StatusCode::UNAUTHENTICATED, why);
     expected = *peer_id;
+    // A renewal keeps the proxy id the certificate was issued to (the streams are bound to it,
+    // docs/security.md "Proxies on the streams"); unknown after a restart of this process.
+    const auto leaf = pki::loadCertPem(peer_pem);
+    const auto info = leaf ? pki::certificateInfo(leaf.get()) : std::nullopt;
+    if (const std::string owner = info ? ca_.issuedTo(info->serial_hex) : std::string();
+        !owner.empty() && owner != request.proxy_id())
+      return refuse(request, grpc::StatusCode::PERMISSION_DENIED,
+                    "a renewal for proxy " + request.proxy_id() +
+                        " with the certificate issued to proxy " + owner);
   } else {
     if (request.bootstrap_token().empty())
       return refuse(request, grpc::StatusCode::UNAUTHENTICATED,

@@ -10,6 +10,7 @@
 #include "common/bounded_file.h"
 #include "common/input_limits.h"
 #include "controlplane/identity/certificate_authority.h"
+#include "controlplane/server/peer_info.h"
 #include "controlplane/server/proto_convert.h"
 
 namespace meshdeck::cp {
@@ -41,26 +42,6 @@ grpc::Status statusOf(const security::Decision& d) {
       return {grpc::StatusCode::FAILED_PRECONDITION, d.message};
   }
   return {grpc::StatusCode::INTERNAL, d.message};
-}
-
-// What the transport says about the caller: the TLS port (gRPC's transport_security_type is
-// "tls" there, "ssl" for its older credentials, "insecure" on the plaintext port) and the client
-// certificate gRPC verified against the mesh roots. Nothing the client sends in metadata is
-// trusted.
-security::PeerInfo peerInfo(grpc::CallbackServerContext* ctx) {
-  security::PeerInfo p;
-  p.address = ctx->peer();
-  if (const auto auth = ctx->auth_context()) {
-    const auto type = auth->FindPropertyValues("transport_security_type");
-    // Anything but plaintext counts as TLS, which then needs an operator certificate.
-    p.tls =
-        !type.empty() && std::string_view(type.front().data(), type.front().size()) != "insecure";
-    if (p.tls) {
-      const auto cert = auth->FindPropertyValues("x509_pem_cert");
-      if (!cert.empty()) p.cert_pem.assign(cert.front().data(), cert.front().size());
-    }
-  }
-  return p;
 }
 
 // A stream refused before it starts.
@@ -791,6 +772,18 @@ grpc::ServerWriteReactor<v1::TapResponse>* MeshService::Tap(grpc::CallbackServer
         "class 1-5 (or none)"));
   }
   return new TapReactor(*this, decision, tapFilterFromProto(*request));
+}
+
+grpc::ServerUnaryReactor* MeshService::WhoAmI(grpc::CallbackServerContext* ctx,
+                                              const v1::WhoAmIRequest*,
+                                              v1::WhoAmIResponse* response) {
+  const auto decision = authorize(ctx, "WhoAmI");
+  if (!decision.ok()) return done(ctx, statusOf(decision));
+  response->set_identity(decision.caller.identity);
+  response->set_role(decision.caller.role ? std::string(security::toString(*decision.caller.role))
+                                          : std::string());
+  response->set_tls(decision.caller.tls);
+  return done(ctx);
 }
 
 }  // namespace meshdeck::cp

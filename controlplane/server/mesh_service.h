@@ -100,6 +100,9 @@ class MeshService final : public meshdeck::v1::Mesh::CallbackService {
   // ends (events delivered, dropped).
   grpc::ServerWriteReactor<meshdeck::v1::TapResponse>* Tap(
       grpc::CallbackServerContext* ctx, const meshdeck::v1::TapRequest* request) override;
+  grpc::ServerUnaryReactor* WhoAmI(grpc::CallbackServerContext* ctx,
+                                   const meshdeck::v1::WhoAmIRequest* request,
+                                   meshdeck::v1::WhoAmIResponse* response) override;
 
   // Requests refused for their size or encoding; applies cancelled (client gone or out of
   // time); management calls being worked on now.

@@ -17,6 +17,8 @@
 #include "common/input_limits.h"
 #include "common/pki/pki.h"
 #include "common/telemetry/counter_fields.h"
+#include "controlplane/security/proxy_auth.h"
+#include "controlplane/server/peer_info.h"
 #include "controlplane/server/proto_convert.h"
 
 namespace meshdeck::cp {
@@ -265,7 +267,8 @@ class ReportArena {
 class TelemetryIngestService::Session final
     : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  explicit Session(TelemetryIngestService& service) : service_(service) {
+  Session(TelemetryIngestService& service, security::ProxyPeer peer)
+      : service_(service), peer_(std::move(peer)) {
     ++service_.streams_;
     StartRead(&in_);
   }
@@ -284,6 +287,17 @@ class TelemetryIngestService::Session final
     const v1::TelemetryReport& report = *parsed;
     v1::ReportAck ack;
     ack.set_sequence(report.sequence());
+    if (const std::string why = checkIdentity(report); !why.empty()) {
+      // Another proxy's identity: nothing of it is used, and the stream ends.
+      ++service_.reports_refused_;
+      service_.edges_rejected_ += static_cast<uint64_t>(report.edges_size());
+      spdlog::warn("telemetry stream from {} refused: {}", peer_.address, why);
+      std::lock_guard lock(mutex_);
+      done_reading_ = true;
+      status_ = grpc::Status(grpc::StatusCode::PERMISSION_DENIED, why);
+      if (!writing_) Finish(status_);
+      return;
+    }
     if (const std::string why = check(report); !why.empty()) {
       // Refused whole: acknowledged with every edge rejected, counted, logged once a stream.
       ++service_.reports_refused_;
@@ -314,13 +328,13 @@ class TelemetryIngestService::Session final
     std::lock_guard lock(mutex_);
     writing_ = false;
     if (!ok) {
-      if (done_reading_) Finish(grpc::Status::OK);
+      if (done_reading_) Finish(status_);
       return;
     }
-    if (!queue_.empty())
+    if (!queue_.empty() && status_.ok())
       writeNextLocked();
     else if (done_reading_)
-      Finish(grpc::Status::OK);
+      Finish(status_);
   }
 
   void OnDone() override {
@@ -368,6 +382,24 @@ class TelemetryIngestService::Session final
     return {};
   }
 
+  // Why `report` is refused for its identity ("" when it is not; see
+  // TelemetryIngestService::setProxyAuthenticator).
+  std::string checkIdentity(const v1::TelemetryReport& report) {
+    auto* auth = service_.auth_;
+    if (!auth || report.proxy_id().empty()) return {};
+    std::optional<security::RegisteredProxy> registered;
+    if (const auto r = service_.registry_.node(report.proxy_id()))
+      registered = security::RegisteredProxy{r->ns, r->service, r->spiffe_id, r->authenticated};
+    std::vector<security::ReportedEdge> edges;
+    if (peer_.authenticated()) {
+      edges.reserve(static_cast<size_t>(report.edges_size()));
+      for (const auto& e : report.edges())
+        edges.push_back(
+            {e.side() == v1::CLIENT, e.key().source_service(), e.key().destination_service()});
+    }
+    return auth->checkReport(peer_, report.proxy_id(), registered, edges);
+  }
+
   void writeNextLocked() {
     out_ = queue_.front();
     queue_.pop_front();
@@ -376,6 +408,8 @@ class TelemetryIngestService::Session final
   }
 
   TelemetryIngestService& service_;
+  const security::ProxyPeer peer_;  // who is at the other end (the transport's word)
+  grpc::Status status_;             // how the stream ends (OK, or why its identity was refused)
   grpc::ByteBuffer in_;
   std::mutex mutex_;
   std::deque<grpc::ByteBuffer> queue_;
@@ -387,9 +421,31 @@ class TelemetryIngestService::Session final
   uint32_t window_reports_ = 0;
 };
 
+namespace {
+// A stream refused before it starts.
+class RefusedStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  explicit RefusedStream(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+}  // namespace
+
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* TelemetryIngestService::Report(
-    grpc::CallbackServerContext*) {
-  return new Session(*this);
+    grpc::CallbackServerContext* context) {
+  const auto info = peerInfo(context);
+  security::ProxyPeer peer;
+  peer.tls = info.tls;
+  peer.address = info.address;
+  if (auth_) {
+    std::string why;
+    auto admitted = auth_->admit(info, "telemetry", &why);
+    if (!admitted) {
+      spdlog::warn("{} ({})", why, info.address);
+      return new RefusedStream(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, why));
+    }
+    peer = std::move(*admitted);
+  }
+  return new Session(*this, std::move(peer));
 }
 
 }  // namespace meshdeck::cp

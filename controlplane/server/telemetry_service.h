@@ -12,6 +12,10 @@
 
 namespace meshdeck::cp {
 
+namespace security {
+class ProxyAuthenticator;
+}
+
 // Converts one received EdgeStats into an EdgeReport. Returns false with a reason when it is
 // not valid (no destination, no side, a status code outside 100-599, or a histogram that
 // common::fromProto refuses); such an edge is counted and dropped, the rest of the report is
@@ -45,6 +49,13 @@ class TelemetryIngestService final
   // Accepts one report (also used by the benchmark without a network). Returns the number of
   // edges refused.
   uint32_t ingest(const meshdeck::v1::TelemetryReport& report);
+  // Binds every stream to its peer's identity (docs/security.md, "Proxies on the streams"): a
+  // stream the authenticator does not admit ends PERMISSION_DENIED; a report for another
+  // identity than the client certificate's (or, on the plaintext port, for a proxy that
+  // connected with an identity) is refused whole, counted in reportsRefused(), and ends the
+  // stream PERMISSION_DENIED. Null (the default): every stream is served. Not owned; call
+  // before the server starts.
+  void setProxyAuthenticator(security::ProxyAuthenticator* auth) { auth_ = auth; }
 
   uint64_t reports() const { return reports_.load(); }
   uint64_t edgesAccepted() const { return edges_accepted_.load(); }
@@ -70,6 +81,7 @@ class TelemetryIngestService final
   TelemetryAggregator& aggregator_;
   Registry& registry_;
   const common::TimeSource& time_;
+  security::ProxyAuthenticator* auth_ = nullptr;
   std::atomic<uint64_t> reports_{0}, edges_accepted_{0}, edges_rejected_{0},
       certificates_rejected_{0}, reports_refused_{0}, reports_unknown_proxy_{0};
   std::atomic<int> streams_{0};

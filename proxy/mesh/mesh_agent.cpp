@@ -77,25 +77,9 @@ bool MeshAgent::requestCertificate(bool renewal, std::string* error, bool* retry
              pki::opensslErrors();
     return false;
   }
-  std::shared_ptr<grpc::Channel> channel;
-  if (renewal) {
-    grpc::SslCredentialsOptions tls;
-    {
-      // The bundle accepts the TLS port's certificate of either root during a rotation.
-      std::lock_guard lock(id_mu_);
-      tls.pem_root_certs = bundle_pem_;
-      tls.pem_private_key = key_pem_;
-      tls.pem_cert_chain = chain_pem_;
-    }
-    grpc::ChannelArguments args;
-    // The TLS port's certificate names this host (docs/security.md).
-    args.SetSslTargetNameOverride("meshdeck-controlplane");
-    channel =
-        grpc::CreateCustomChannel(identity_.control_plane_tls, grpc::SslCredentials(tls), args);
-  } else {
-    channel = grpc::CreateChannel(identity_.control_plane, grpc::InsecureChannelCredentials());
-  }
-  auto stub = v1::Identity::NewStub(channel);
+  auto stub = v1::Identity::NewStub(
+      renewal ? tlsChannel()
+              : grpc::CreateChannel(identity_.control_plane, grpc::InsecureChannelCredentials()));
   v1::SignRequest request;
   request.set_proxy_id(identity_.proxy_id);
   request.set_csr_pem(csr);
@@ -151,6 +135,43 @@ bool MeshAgent::requestCertificate(bool renewal, std::string* error, bool* retry
                renewal ? "renewed" : "installed", response.spiffe_id(), info->serial_hex,
                fmt::gmtime(std::chrono::system_clock::to_time_t(info->not_after)));
   return true;
+}
+
+std::shared_ptr<grpc::Channel> MeshAgent::tlsChannel() {
+  grpc::SslCredentialsOptions tls;
+  {
+    // The bundle accepts the TLS port's certificate of either root during a rotation.
+    std::lock_guard lock(id_mu_);
+    tls.pem_root_certs = bundle_pem_;
+    tls.pem_private_key = key_pem_;
+    tls.pem_cert_chain = chain_pem_;
+  }
+  grpc::ChannelArguments args;
+  // The TLS port's certificate names this host (docs/security.md).
+  args.SetSslTargetNameOverride("meshdeck-controlplane");
+  return grpc::CreateCustomChannel(identity_.control_plane_tls, grpc::SslCredentials(tls), args);
+}
+
+std::shared_ptr<grpc::Channel> MeshAgent::streamChannel(std::string* address) {
+  bool identified = false;
+  {
+    std::lock_guard lock(id_mu_);
+    identified = !chain_pem_.empty();
+  }
+  if (identified && !identity_.control_plane_tls.empty()) {
+    *address = identity_.control_plane_tls;
+    return tlsChannel();
+  }
+  *address = identity_.control_plane;
+  return grpc::CreateChannel(identity_.control_plane, grpc::InsecureChannelCredentials());
+}
+
+void MeshAgent::settleIdentity() {
+  {
+    std::lock_guard lock(mu_);
+    identity_settled_ = true;
+  }
+  cv_.notify_all();
 }
 
 bool MeshAgent::applyTrustBundle(const std::string& bundle_pem, const std::string& signing_root_pem,
@@ -286,12 +307,14 @@ void MeshAgent::runDiscovery() {
   // can use mutual TLS.
   if (!bootstrap_token_.empty() && obtainFirstCertificate()) {
     if (identity_.control_plane_tls.empty())
-      spdlog::warn("identity: no --control-plane-tls given; {} will not be renewed", spiffeId());
+      spdlog::warn(
+          "identity: no --control-plane-tls given; {} will not be renewed, and the discovery "
+          "and telemetry streams stay on the plaintext port {}",
+          spiffeId(), identity_.control_plane);
     else
       renewal_thread_ = std::thread([this] { runRenewal(); });
   }
-  auto channel = grpc::CreateChannel(identity_.control_plane, grpc::InsecureChannelCredentials());
-  auto stub = v1::ConfigDiscovery::NewStub(channel);
+  settleIdentity();
   std::string applied_version;  // last version applied successfully, announced on reconnect
   // The shared resources of the applied config, when it came in increments.
   common::SharedResourceSet shared;
@@ -303,6 +326,10 @@ void MeshAgent::runDiscovery() {
       if (stopping_) break;
       discovery_ctx_ = ctx;
     }
+    // A new channel at every (re)connection: with a certificate, the TLS port authenticated by
+    // the certificate installed now (renewals replace it).
+    std::string address;
+    auto stub = v1::ConfigDiscovery::NewStub(streamChannel(&address));
     auto stream = stub->Stream(ctx.get());
     v1::DiscoveryRequest hello;
     auto* node = hello.mutable_node();
@@ -399,8 +426,7 @@ void MeshAgent::runDiscovery() {
     if (stopping_) break;
     if (!got_response) ++attempt;
     spdlog::warn("control plane {} unreachable or stream closed ({}); keeping config {}, retrying",
-                 identity_.control_plane,
-                 status.error_message().empty() ? "closed" : status.error_message(),
+                 address, status.error_message().empty() ? "closed" : status.error_message(),
                  applied_version.empty() ? "none" : applied_version);
     if (!backoff(attempt)) break;
   }
@@ -466,8 +492,12 @@ v1::WorkloadCertificate MeshAgent::installedCertificate() const {
 }
 
 void MeshAgent::runTelemetry() {
-  auto channel = grpc::CreateChannel(identity_.control_plane, grpc::InsecureChannelCredentials());
-  auto stub = v1::TelemetryIngest::NewStub(channel);
+  {
+    // With a bootstrap token, the first stream waits for the certificate so that it is
+    // authenticated by it (see streamChannel).
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return identity_settled_ || stopping_.load(); });
+  }
   uint64_t sequence = 0;
   EdgeMap pending;  // deltas not yet delivered
   uint32_t attempt = 0;
@@ -478,6 +508,8 @@ void MeshAgent::runTelemetry() {
       if (stopping_) break;
       telemetry_ctx_ = ctx;
     }
+    std::string address;
+    auto stub = v1::TelemetryIngest::NewStub(streamChannel(&address));
     auto stream = stub->Report(ctx.get());
     std::string reported_serial;  // certificate named on this stream ("" none yet)
     uint32_t quiet_intervals = 0;

@@ -14,8 +14,9 @@
 #include "proxy/stats.h"
 
 namespace grpc {
+class Channel;
 class ClientContext;
-}
+}  // namespace grpc
 namespace meshdeck::v1 {
 class TapSet;
 class TelemetryReport;
@@ -85,6 +86,12 @@ struct MeshAgentCounters {
 //   it at pki::renewalTime (half life ± 10 %) over the TLS port, authenticated by the current
 //   certificate (fresh key each time), retrying every few seconds until it succeeds. Without a
 //   certificate the proxy runs in plaintext and announces no identity.
+// - Authenticated streams: once a certificate is installed (and --control-plane-tls given), the
+//   discovery and telemetry streams open on the TLS port, authenticated by it; the control
+//   plane binds them to its identity (docs/security.md, "Proxies on the streams"). Each
+//   reconnection uses the certificate installed then. With a bootstrap token the telemetry
+//   stream waits until the first certificate is installed or refused; without one both
+//   streams use the plaintext port.
 // - Trust bundle (root rotation): a pushed configuration carries the CA's roots
 //   (Security.trust_bundle_pem, signing root first). A changed bundle is installed at once with
 //   the current certificate (new connections use it, open ones are kept); failing that, the
@@ -134,6 +141,13 @@ class MeshAgent {
   // identity cannot be rebuilt with it.
   bool applyTrustBundle(const std::string& bundle_pem, const std::string& signing_root_pem,
                         std::string* error);
+  // A channel to the TLS port authenticated by the installed certificate.
+  std::shared_ptr<grpc::Channel> tlsChannel();
+  // The channel for a discovery or telemetry stream: tlsChannel() once a certificate is
+  // installed and --control-plane-tls given, else the plaintext port; `address` says which.
+  std::shared_ptr<grpc::Channel> streamChannel(std::string* address);
+  // The first certificate is installed or will not be: the telemetry stream may open.
+  void settleIdentity();
   // The installed certificate's facts for a telemetry report (empty without one).
   v1::WorkloadCertificate installedCertificate() const;
   // Replaces the proxy's taps with a pushed tap set (docs/tap.md).
@@ -160,6 +174,7 @@ class MeshAgent {
   std::chrono::system_clock::time_point early_renewal_at_ =
       std::chrono::system_clock::time_point::max();
   MeshAgentCounters counters_;
+  bool identity_settled_ = false;  // guarded by mu_, wakes cv_ (settleIdentity)
   std::atomic<bool> stopping_{false};
   std::atomic<uint32_t> interval_ms_{1000};
   mutable std::mutex mu_;

@@ -1,17 +1,24 @@
 // The desktop app's command line (app/command_line.h): the combinations it refuses, and the
 // control plane each accepted one opens — embedded (real, loopback port 0, its state directory
-// created), a snapshot file (read-only; a missing or broken file says so), an unreachable remote.
+// created), a snapshot file (read-only; a missing or broken file says so), an unreachable remote,
+// and a real control plane reached with a context of the contexts file or a credentials file:
+// the window's source names the operator and its role, and a viewer's apply is refused naming
+// the role it needs.
 #include <QFile>
+#include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
 
 #include "app/command_line.h"
+#include "common/pki/contexts_file.h"
 #include "controlplane/in_process_control_plane.h"
 #include "controlplane/snapshot_json.h"
+#include "support/binaries.h"
 #include "support/free_ports.h"
 
 using namespace meshdeck;
 using namespace meshdeck::app;
+namespace pki = meshdeck::pki;
 
 namespace {
 
@@ -128,6 +135,78 @@ class AppCommandLineTest : public QObject {
       QVERIFY(!openControlPlane(cl, &opened, &error));
       QVERIFY2(!error.isEmpty(), qPrintable(path));
     }
+  }
+
+  void connectsWithAContextOrCredentialsAndShowsTheRole() {
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    // A real control plane with a TLS port: its first start writes admin.credentials.
+    cp::ControlPlaneOptions options;
+    options.listen = "127.0.0.1:0";
+    options.state_dir = dir.filePath("state").toStdString();
+    QVERIFY(QDir().mkpath(dir.filePath("state")));
+    cp::InProcessControlPlane server(options);
+    std::string why;
+    QVERIFY2(server.start(&why), why.c_str());
+    const QString admin = dir.filePath("state/admin.credentials");
+    QVERIFY(QFile::exists(admin));
+    const QString tls = QString::fromStdString(server.secureListenAddress());
+
+    // The contexts file meshdeckctl writes, in this test's own config directory.
+    qputenv("XDG_CONFIG_HOME", dir.filePath("config").toUtf8());
+    pki::ContextConfig contexts;
+    contexts.current = "lab";
+    contexts.contexts.push_back({"lab", admin.toStdString(), ""});
+    QVERIFY2(pki::writeContexts(pki::contextsPath(), contexts, &why), why.c_str());
+
+    AppCommandLine cl;
+    QString error;
+    OpenedControlPlane opened;
+    QVERIFY(read({"--connect", "lab"}, &cl, &error));
+    QVERIFY2(openControlPlane(cl, &opened, &error), qPrintable(error));
+    QCOMPARE(opened.source,
+             QStringLiteral("Remote control plane %1 (context lab), as admin (admin)").arg(tls));
+
+    // A viewer, added by the admin with meshdeckctl, reached with --credentials alone.
+    QProcess ctl;
+    ctl.start(meshdeck::test::bin("meshdeckctl"),
+              {"--credentials", admin, "operator", "add", "alice", "--role", "viewer", "-o",
+               dir.filePath("alice.creds")});
+    QVERIFY(ctl.waitForFinished(20'000));
+    QVERIFY2(ctl.exitCode() == 0, ctl.readAllStandardError().constData());
+    QVERIFY(read({"--credentials", dir.filePath("alice.creds")}, &cl, &error));
+    QVERIFY2(openControlPlane(cl, &opened, &error), qPrintable(error));
+    QCOMPARE(opened.source, QStringLiteral("Remote control plane %1, as alice (viewer)").arg(tls));
+    // A viewer reads (the CA's status), but may not apply.
+    QVERIFY(opened.control_plane->rotateRoot(cp::RootRotationAction::kStatus, false).ok);
+    const auto applied = opened.control_plane->applyPolicies(
+        "apiVersion: meshdeck.io/v1alpha1\nkind: RateLimit\nmetadata: {name: x}\n"
+        "spec: {selector: {service: reviews}, requestsPerSecond: 5}\n",
+        "x.yaml", "alice", false);
+    QVERIFY(!applied.ok);
+    QVERIFY(!applied.errors.empty());
+    QCOMPARE(
+        QString::fromStdString(applied.errors.front().message),
+        QStringLiteral("control plane: apply needs the operator role; you are alice (viewer)"));
+
+    // The plaintext port on loopback is the local admin.
+    QVERIFY(read({"--connect", QString::fromStdString(server.listenAddress())}, &cl, &error));
+    QVERIFY2(openControlPlane(cl, &opened, &error), qPrintable(error));
+    QVERIFY2(opened.source.endsWith(", plaintext: as the local admin (admin)"),
+             qPrintable(opened.source));
+
+    // An unknown name that is not HOST:PORT is an error, never a silent fallback.
+    QVERIFY(read({"--connect", "nope"}, &cl, &error));
+    QVERIFY(!openControlPlane(cl, &opened, &error));
+    QCOMPARE(error, QStringLiteral("--connect: no context \"nope\" in %1, and not HOST:PORT (add "
+                                   "one with meshdeckctl config add-context nope --credentials "
+                                   "FILE)")
+                        .arg(QString::fromStdString(pki::contextsPath().string())));
+    QVERIFY(read({"--credentials", dir.filePath("missing.creds")}, &cl, &error));
+    QVERIFY(!openControlPlane(cl, &opened, &error));
+    QVERIFY2(error.startsWith("--credentials: cannot open " + dir.filePath("missing.creds")),
+             qPrintable(error));
+    qunsetenv("XDG_CONFIG_HOME");
   }
 
   void saysWhenTheRemoteCannotBeReached() {

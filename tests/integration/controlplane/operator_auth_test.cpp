@@ -1,9 +1,10 @@
 // Operators and roles against a real meshdeck-controlplane on loopback (docs/security.md,
 // "Operators and roles"): admin.credentials at first start (0600, kept at restarts), an admin
 // adding a viewer and an operator with meshdeckctl, each role's allowed and refused calls, no
-// client certificate, a foreign CA, a workload certificate and a revoked operator refused, the
-// plaintext port on loopback (and refused with --no-plaintext-management), the audit log and
-// the policy history naming the operator. Every refusal's printed error is checked.
+// client certificate, a foreign CA, an expired certificate of the mesh's own CA, an operator
+// certificate missing from the registry, a workload certificate and a revoked operator refused,
+// the plaintext port on loopback (and refused with --no-plaintext-management), the audit log
+// and the policy history naming the operator. Every refusal's printed error is checked.
 #include <grpcpp/grpcpp.h>
 
 #include <QProcess>
@@ -257,6 +258,59 @@ class OperatorAuthTest : public QObject {
                  "foreign or retired root is refused in the handshake)?")),
              qPrintable(r.err));
     // Nothing was served: the audit log has no entry by this certificate either.
+  }
+
+  void anExpiredOperatorCertificateIsRefused() {
+    // The mesh's own CA (its state, read by this process) issuing an admin certificate two
+    // days ago that lived an hour: signed by the right root, but expired.
+    meshdeck::common::SimulatedTimeSource past;
+    past.advance(std::chrono::system_clock::now() - 48h - past.systemNow());
+    std::string error;
+    auto ca = meshdeck::cp::identity::CertificateAuthority::openOrCreate(
+        fsPath("state"), "meshdeck.local", past, &error);
+    QVERIFY2(ca, error.c_str());
+    const auto kc =
+        ca->issueClientCertificate("spiffe://meshdeck.local/operator/admin", 1h, "x", &error);
+    QVERIFY2(kc, error.c_str());
+    const auto leaf = pki::loadCertPem(kc->chain_pem);
+    QVERIFY(leaf);
+    QVERIFY(pki::certificateInfo(leaf.get())->not_after < std::chrono::system_clock::now() - 40h);
+    writeCreds("expired.creds", kc->chain_pem, kc->key_pem);
+    const auto r = as(path("expired.creds"), {"get", "policies"});
+    QCOMPARE(r.code, 2);
+    // gRPC's TLS verifies the validity period: the handshake fails, nothing is served.
+    QVERIFY2(r.err.contains(QString::fromStdString("meshdeckctl: " + tls_ + ": ")) &&
+                 r.err.contains("UNAVAILABLE"),
+             qPrintable(r.err));
+    QVERIFY2(r.err.contains(QString::fromStdString(
+                 "meshdeckctl: no TLS connection with " + path("expired.creds").toStdString() +
+                 "'s certificate: is " + tls_ +
+                 " the control plane's TLS port, and is the certificate from this mesh's CA (a "
+                 "foreign or retired root is refused in the handshake)?")),
+             qPrintable(r.err));
+  }
+
+  void anOperatorCertificateNotInTheRegistryIsRefused() {
+    // A valid certificate of this mesh's CA for an operator id nobody added (as a stolen CA
+    // state or a bug in issuing would make): the registry decides, not the certificate.
+    meshdeck::common::SimulatedTimeSource now;
+    now.advance(std::chrono::system_clock::now() - now.systemNow());
+    std::string error;
+    auto ca = meshdeck::cp::identity::CertificateAuthority::openOrCreate(
+        fsPath("state"), "meshdeck.local", now, &error);
+    QVERIFY2(ca, error.c_str());
+    const auto kc =
+        ca->issueClientCertificate("spiffe://meshdeck.local/operator/mallory", 1h, "x", &error);
+    QVERIFY2(kc, error.c_str());
+    const auto serial = pki::certificateInfo(pki::loadCertPem(kc->chain_pem).get())->serial_hex;
+    writeCreds("mallory.creds", kc->chain_pem, kc->key_pem);
+    const auto r = as(path("mallory.creds"), {"get", "policies"});
+    QCOMPARE(r.code, 1);
+    QVERIFY2(
+        r.err.contains(QString::fromStdString("get policies refused: the certificate " + serial +
+                                              " of operator mallory is not in the "
+                                              "operator registry")),
+        qPrintable(r.err));
   }
 
   void aWorkloadCertificateIsRefused() {

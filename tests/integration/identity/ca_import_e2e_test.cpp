@@ -122,6 +122,10 @@ class CaImportIntegrationTest : public QObject, public MeshHarness {
     QVERIFY(key_body.size() > 20);
     QVERIFY(!log_.contains(key_body));
 
+    // The tokens are written after the ports listen, and a sidecar reads its file at start (a
+    // missing one ends it).
+    QVERIFY(waitLog("/frontend.token", 10'000));
+    QVERIFY(waitLog("/reviews-v1.token", 10'000));
     const uint16_t app = port();
     startDemo("reviews", "v1", app);
     reviews_ = startSidecar("reviews", "reviews-v1", app,
@@ -133,7 +137,7 @@ class CaImportIntegrationTest : public QObject, public MeshHarness {
     frontend_process_ = children_.back().get();
     // Generous bounds: on a loaded 2-core machine (a build beside the tests) two sidecars took
     // more than 15 s to be ready once.
-    QVERIFY2(waitReady({reviews_, frontend_}, 40'000), qPrintable(log_.right(3000)));
+    QVERIFY2(waitReady({reviews_, frontend_}, 40'000), qPrintable((readLog(0), log_.right(3000))));
     QVERIFY(waitConfig(frontend_, "MUTUAL_TLS", 15'000));
 
     // ca status: the imported root is the trust anchor; get certs: the intermediate issued.

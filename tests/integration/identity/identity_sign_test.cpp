@@ -153,6 +153,12 @@ class IdentitySignTest : public QObject {
     QCOMPARE(EVP_PKEY_eq(X509_get0_pubkey(leaf.get()), next.get()), 1);
     renewed_serial_ = pki::certificateInfo(leaf.get())->serial_hex;
     QVERIFY(renewed_serial_ != first_serial_);
+    // The renewal keeps the proxy id the certificate was issued to.
+    status = sign(*s, "reviews-2", pki::csrPem(next, kReviews), "", &r);
+    QCOMPARE(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    QCOMPARE(status.error_message(),
+             std::string("a renewal for proxy reviews-2 with the certificate issued to proxy "
+                         "reviews-1"));
     // The renewal must ask for the same identity.
     status = sign(*s, "reviews-1",
                   pki::csrPem(next, "spiffe://meshdeck.local/ns/default/sa/ratings"), "", &r);

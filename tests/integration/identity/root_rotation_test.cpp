@@ -38,6 +38,8 @@ class RootRotationTest : public QObject, public MeshHarness {
     const auto t0 = Clock::now();
     const auto plane = secureControlPlane();
     QVERIFY2(startControlPlaneAndWait(plane.args, "TLS listening on "), qPrintable(log_));
+    // The tokens are written after the ports listen; a sidecar whose file is missing exits.
+    QVERIFY(waitLog("/frontend.token", 10'000) && waitLog("/reviews-v1.token", 10'000));
     // The TLS port's identity lives in files gRPC re-reads, 0600 in the state directory.
     const QString tls_key = dir_->filePath("state/identity/tls/current/key.pem");
     QVERIFY(QFile::exists(tls_key));
@@ -143,6 +145,7 @@ class RootRotationTest : public QObject, public MeshHarness {
     stopAll();
     const auto plane = secureControlPlane({"reviews-v1=default/reviews"});
     QVERIFY2(startControlPlaneAndWait(plane.args, "TLS listening on "), qPrintable(log_));
+    QVERIFY(waitLog("/reviews-v1.token", 10'000));
     const uint16_t app = port();
     startDemo("reviews", "v1", app);
     reviews_ = startSidecar("reviews", "reviews-v1", app,

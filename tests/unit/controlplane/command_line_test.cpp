@@ -58,6 +58,8 @@ class ControlPlaneCommandLineTest : public QObject {
         {{"--history-max-mb", "0"}, "--history-max-mb"},
         {{"--no-plaintext-management", "--insecure-management"},
          "--no-plaintext-management and --insecure-management contradict each other"},
+        {{"--no-plaintext-proxies", "--secure-listen", ""},
+         "--no-plaintext-proxies needs the TLS port, but --secure-listen is empty"},
     };
     for (const auto& [args, expected] : cases) {
       CommandLine cl;
@@ -90,6 +92,17 @@ class ControlPlaneCommandLineTest : public QObject {
     CommandLine small;
     QVERIFY2(parse({"--history-max-mb", "64"}, &small, &error), error.c_str());
     QCOMPARE(small.options.history_max_mb, 64u);
+  }
+
+  void proxyAccessFlag() {
+    CommandLine cl;
+    std::string error;
+    QVERIFY2(parse({}, &cl, &error), error.c_str());
+    QVERIFY(cl.options.plaintext_proxies);
+    CommandLine off;
+    QVERIFY2(parse({"--no-plaintext-proxies"}, &off, &error), error.c_str());
+    QVERIFY(!off.options.plaintext_proxies);
+    QVERIFY(off.options.plaintext_management);
   }
 
   void secureListenOnlyWhenGiven() {
