@@ -16,6 +16,7 @@
 #include "common/bounded_file.h"
 #include "common/input_limits.h"
 #include "controlplane/fleet/demo_fleet.h"
+#include "controlplane/health/health.h"
 #include "controlplane/identity/bootstrap_tokens.h"
 #include "controlplane/identity/certificate_authority.h"
 #include "controlplane/identity/server_tls_files.h"
@@ -529,6 +530,13 @@ class InProcessControlPlane::Impl {
       g->topology_version = topology_version_;
     }
     g->proxies = registry_.proxies();
+    std::vector<CertificateInfo> certificates;
+    if (ca_)
+      for (auto& c : ca_->issued())
+        certificates.push_back({std::move(c.proxy_id), std::move(c.spiffe_id), std::move(c.issuer),
+                                std::move(c.serial_hex), c.not_before, c.not_after});
+    for (auto& c : registry_.reportedCertificates()) certificates.push_back(std::move(c));
+    health::computeHealth(g.get(), policies->policies, certificates, g->time);
     return g;
   }
 
