@@ -26,6 +26,10 @@ struct HealthThresholds {
 };
 
 Health metricsHealth(const cp::WindowMetrics& m, const HealthThresholds& t);
+// A service's health: the control plane's (cp::ServiceNode::health: degraded is kWarning,
+// failing kCritical) when it computed one, else metricsHealth() of its inbound metrics (old
+// snapshot files, control planes without the health model).
+Health serviceHealth(const cp::ServiceNode& s, const HealthThresholds& t);
 QString formatMetric(const cp::WindowMetrics& m, EdgeMetric metric);
 QString formatLatency(double ms);
 QString formatRate(double rps);

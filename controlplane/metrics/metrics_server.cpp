@@ -178,6 +178,9 @@ void MetricsServer::stop() {
   state_->io.stop();
   if (thread_ && thread_->joinable()) thread_->join();
   thread_.reset();
+  // Closed too, so that the port refuses connections at once (not only stops answering).
+  boost::system::error_code ignored;
+  state_->acceptor.close(ignored);
 }
 
 }  // namespace meshdeck::cp::metrics
