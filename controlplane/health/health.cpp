@@ -90,21 +90,30 @@ ServiceHealth evaluate(const HealthRules& rules, const HealthInputs& in) {
       findings.push_back({HealthState::kDegraded, fmt::format("{} prox{} not synced", unsynced,
                                                               unsynced == 1 ? "y" : "ies")});
   }
-  if (rules.certificate_expiry && !in.certificate_expiry.empty()) {
-    const auto soonest =
-        *std::min_element(in.certificate_expiry.begin(), in.certificate_expiry.end());
-    const auto left = std::chrono::duration_cast<std::chrono::seconds>(soonest - in.now);
-    const auto close =
-        std::count_if(in.certificate_expiry.begin(), in.certificate_expiry.end(),
-                      [&](SystemTime t) { return t - in.now < rules.certificate_warning; });
-    if (left.count() <= 0) {
-      findings.push_back({HealthState::kFailing, "certificate expired"});
-    } else if (close == 1) {
-      findings.push_back({HealthState::kDegraded, "certificate expires in " + inHours(left)});
-    } else if (close > 1) {
-      findings.push_back({HealthState::kDegraded,
-                          fmt::format("{} certificates expire within {}, the first in {}", close,
-                                      inHours(rules.certificate_warning), inHours(left))});
+  if (rules.certificate_expiry && !in.certificates.empty()) {
+    // The certificates inside their warning period, the soonest expiry first.
+    std::vector<SystemTime> close;
+    bool expired = false;
+    for (const auto& [not_before, not_after] : in.certificates) {
+      if (not_after <= in.now) {
+        expired = true;
+        continue;
+      }
+      const auto warning =
+          rules.certificate_warning
+              ? std::chrono::duration_cast<SystemTime::duration>(*rules.certificate_warning)
+              : (not_after - not_before) / 5;
+      if (not_after - in.now < warning) close.push_back(not_after);
+    }
+    std::sort(close.begin(), close.end());
+    if (expired) findings.push_back({HealthState::kFailing, "certificate expired"});
+    if (!close.empty()) {
+      const auto left = std::chrono::duration_cast<std::chrono::seconds>(close.front() - in.now);
+      findings.push_back(
+          {HealthState::kDegraded, close.size() == 1
+                                       ? "certificate expires in " + inHours(left)
+                                       : fmt::format("{} certificates expire soon, the first in {}",
+                                                     close.size(), inHours(left))});
     }
   }
   ServiceHealth h;
@@ -154,7 +163,7 @@ void computeHealth(GraphSnapshot* g, const std::vector<Policy>& policies,
       if (p.service != node.name || p.state == SyncState::kDisconnected) continue;
       in.proxy_states.push_back(p.state);
       if (auto it = newest.find(p.proxy_id); it != newest.end())
-        in.certificate_expiry.push_back(it->second->not_after);
+        in.certificates.emplace_back(it->second->not_before, it->second->not_after);
     }
     node.health = evaluate(rulesFor(node.name, specs), in);
   }

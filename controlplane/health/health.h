@@ -22,7 +22,9 @@ struct HealthRules {
   std::optional<double> p99_target_ms;
   bool proxies_not_synced = true;
   bool certificate_expiry = true;
-  std::chrono::seconds certificate_warning{24 * 3600};
+  // How close to its expiry a certificate degrades; unset: in the last 20 % of its lifetime
+  // (the inspector's amber; workload certificates live 24 h and renew well before that).
+  std::optional<std::chrono::seconds> certificate_warning;
 };
 
 // The rules of `service`: its own HealthPolicy's fields, then the mesh-wide one's (no
@@ -36,8 +38,8 @@ struct HealthInputs {
   common::GrpcStatusCounts grpc_statuses{};
   double p99_ms = 0;
   std::vector<SyncState> proxy_states;  // connected proxies of the service
-  // Expiry of the newest certificate of each of its connected proxies.
-  std::vector<SystemTime> certificate_expiry;
+  // Validity (not before, not after) of the newest certificate of each of its connected proxies.
+  std::vector<std::pair<SystemTime, SystemTime>> certificates;
   SystemTime now{};
 };
 

@@ -116,19 +116,26 @@ class HealthTest : public QObject {
     EXPECT_HEALTH(evaluate(rules, in), HealthState::kIdle, Reasons{});
   }
 
+  // Default: degraded in the last 20 % of a certificate's lifetime (a fresh 24 h workload
+  // certificate is fine); a warning period set by a HealthPolicy replaces that.
   void certificateExpiry() {
     HealthRules rules;
     HealthInputs in;
     in.now = SystemTime(1'000'000h);
-    in.certificate_expiry = {in.now + 30h};
+    in.certificates = {{in.now - 1min, in.now + 24h - 1min}};
     EXPECT_HEALTH(evaluate(rules, in), HealthState::kIdle, Reasons{});
-    in.certificate_expiry = {in.now + 30h, in.now + 3h + 10min};
+    in.certificates = {{in.now - 19h, in.now + 5h}};  // 5 h of 24: above 20 %
+    EXPECT_HEALTH(evaluate(rules, in), HealthState::kIdle, Reasons{});
+    in.certificates = {{in.now - 20h, in.now + 4h}, {in.now - 21h, in.now + 3h + 10min}};
     EXPECT_HEALTH(evaluate(rules, in), HealthState::kDegraded,
-                  Reasons{"certificate expires in 3 h"});
-    in.certificate_expiry = {in.now + 5h, in.now + 20min};
+                  Reasons{"2 certificates expire soon, the first in 3 h"});
+    in.certificates = {{in.now - 1h, in.now + 23h}, {in.now - 24h, in.now + 20min}};
     EXPECT_HEALTH(evaluate(rules, in), HealthState::kDegraded,
-                  Reasons{"2 certificates expire within 24 h, the first in 20 min"});
-    in.certificate_expiry = {in.now - 1s};
+                  Reasons{"certificate expires in 20 min"});
+    rules.certificate_warning = 24h;
+    EXPECT_HEALTH(evaluate(rules, in), HealthState::kDegraded,
+                  Reasons{"2 certificates expire soon, the first in 20 min"});
+    in.certificates = {{in.now - 24h, in.now - 1s}};
     EXPECT_HEALTH(evaluate(rules, in), HealthState::kFailing, Reasons{"certificate expired"});
     rules.certificate_expiry = false;
     EXPECT_HEALTH(evaluate(rules, in), HealthState::kIdle, Reasons{});
@@ -198,13 +205,13 @@ spec:
     gone.state = SyncState::kDisconnected;
     g.proxies.push_back(gone);
     std::vector<CertificateInfo> certs;
-    certs.push_back({"ratings-1", "", "", "1", g.time - 20h, g.time + 2h});
-    certs.push_back({"ratings-1", "", "", "2", g.time - 1h, g.time + 23h});  // newest
-    certs.push_back({"ratings-2", "", "", "3", g.time - 1h, g.time + 1h});   // disconnected
+    certs.push_back({"ratings-1", "", "", "1", g.time - 30h, g.time + 2h});
+    certs.push_back({"ratings-1", "", "", "2", g.time - 20h, g.time + 4h});  // newest
+    certs.push_back({"ratings-2", "", "", "3", g.time - 23h, g.time + 1h});  // disconnected
     computeHealth(&g, policies, certs, g.time);
     EXPECT_HEALTH(*g.services[0].health, HealthState::kFailing, Reasons{"5xx 4.0% ≥ 3%"});
     EXPECT_HEALTH(*g.services[1].health, HealthState::kDegraded,
-                  (Reasons{"5xx 4.0% ≥ 2%", "1 proxy not synced", "certificate expires in 23 h"}));
+                  (Reasons{"5xx 4.0% ≥ 2%", "1 proxy not synced", "certificate expires in 4 h"}));
     EXPECT_HEALTH(*g.services[2].health, HealthState::kHealthy, Reasons{});
   }
 };
