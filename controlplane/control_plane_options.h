@@ -50,6 +50,14 @@ struct ControlPlaneOptions {
   // authenticated by their workload certificate on the TLS port are served. On the TLS port a
   // stream is always bound to its certificate's identity.
   bool plaintext_proxies = true;
+  // Address of the Prometheus endpoint GET /metrics (its own HTTP port;
+  // docs/health-and-metrics.md). Port 0 picks a free port
+  // (InProcessControlPlane::metricsListenAddress()). Empty: none (the desktop's default;
+  // meshdeck-controlplane's is 127.0.0.1:15014).
+  std::string metrics_listen;
+  // When true, failing to bind `metrics_listen` logs a warning and the control plane runs
+  // without /metrics (a default address that happens to be busy); when false, start() fails.
+  bool metrics_listen_optional = false;
   // SPIFFE trust domain of the mesh (spiffe://<trust_domain>/ns/<ns>/sa/<service>).
   std::string trust_domain = "meshdeck.local";
 

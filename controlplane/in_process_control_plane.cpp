@@ -16,10 +16,13 @@
 #include "common/bounded_file.h"
 #include "common/input_limits.h"
 #include "controlplane/fleet/demo_fleet.h"
+#include "controlplane/health/health.h"
 #include "controlplane/history/history_store.h"
 #include "controlplane/identity/bootstrap_tokens.h"
 #include "controlplane/identity/certificate_authority.h"
 #include "controlplane/identity/server_tls_files.h"
+#include "controlplane/metrics/metrics_server.h"
+#include "controlplane/metrics/prometheus_text.h"
 #include "controlplane/policy/policy_store.h"
 #include "controlplane/registry/registry.h"
 #include "controlplane/security/management_security.h"
@@ -333,6 +336,14 @@ class InProcessControlPlane::Impl {
           spdlog::error("cannot write the admin credentials: {}", why);
       }
     }
+    if (!options_.metrics_listen.empty() && !startMetrics(error)) {
+      if (!options_.metrics_listen_optional) {
+        stopServer();
+        return false;
+      }
+      spdlog::warn("{}: running without /metrics", *error);
+      error->clear();
+    }
     discovery_.start();
     recordEvent("controlplane.start", listen_address_, std::string("version ") + kVersion);
     stopping_ = false;
@@ -342,9 +353,39 @@ class InProcessControlPlane::Impl {
     return true;
   }
 
+  bool startMetrics(std::string* error) {
+    auto server = std::make_unique<metrics::MetricsServer>([this] { return metricsText(); });
+    if (!server->start(options_.metrics_listen, error)) return false;
+    metrics_ = std::move(server);
+    spdlog::info("metrics (Prometheus) on http://{}/metrics", metrics_->address());
+    return true;
+  }
+
+  // One scrape: cumulative totals since start, the proxies now, the CA, the last health.
+  std::string metricsText() {
+    metrics::MetricsInput in;
+    in.edges = aggregator_.totals();
+    for (const auto& p : registry_.proxies()) ++in.proxies_by_state[static_cast<size_t>(p.state)];
+    if (ca_) in.ca_root_expiry = ca_->activeRoot().not_after;
+    if (const auto snap = snapshot())
+      for (const auto& n : snap->services)
+        if (n.health) in.health.emplace_back(n.name, *n.health);
+    in.bad_requests = metrics_ ? metrics_->badRequests() : 0;
+    return metrics::renderPrometheus(in);
+  }
+
+  // Stops the gRPC server of a start() that fails after it began listening.
+  void stopServer() {
+    if (!server_) return;
+    server_->Shutdown(std::chrono::system_clock::now());
+    server_->Wait();
+    server_.reset();
+  }
+
   void stop() {
     if (!started_) return;
     started_ = false;
+    if (metrics_) metrics_->stop();
     // First, so that management calls waiting for the policy store give up at once.
     shutting_down_ = true;
     stop_phase_ = "stopping the snapshot publisher";
@@ -670,6 +711,13 @@ class InProcessControlPlane::Impl {
       g->topology_version = topology_version_;
     }
     g->proxies = registry_.proxies();
+    std::vector<CertificateInfo> certificates;
+    if (ca_)
+      for (auto& c : ca_->issued())
+        certificates.push_back({std::move(c.proxy_id), std::move(c.spiffe_id), std::move(c.issuer),
+                                std::move(c.serial_hex), c.not_before, c.not_after});
+    for (auto& c : registry_.reportedCertificates()) certificates.push_back(std::move(c));
+    health::computeHealth(g.get(), policies->policies, certificates, g->time);
     return g;
   }
 
@@ -779,6 +827,7 @@ class InProcessControlPlane::Impl {
 
   std::string listen_address_;
   std::string secure_listen_address_;
+  std::unique_ptr<metrics::MetricsServer> metrics_;  // with options_.metrics_listen (start())
   bool started_ = false;
   std::atomic<bool> shutting_down_{false};
   std::atomic<const char*> stop_phase_{"running"};
@@ -936,6 +985,10 @@ ActionResult InProcessControlPlane::scaleService(const std::string& service,
 }
 
 std::string InProcessControlPlane::secureListenAddress() { return impl_->secure_listen_address_; }
+
+std::string InProcessControlPlane::metricsListenAddress() {
+  return impl_->metrics_ ? impl_->metrics_->address() : std::string();
+}
 
 identity::CertificateAuthority* InProcessControlPlane::certificateAuthority() {
   return impl_->ca_.get();

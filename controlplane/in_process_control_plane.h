@@ -52,6 +52,9 @@ class InProcessControlPlane final : public ControlPlane {
 
   // The chosen address of the TLS port ("" before start() or without one).
   std::string secureListenAddress();
+  // The chosen address of the /metrics port ("" before start(), without one, or when the
+  // optional default could not be bound).
+  std::string metricsListenAddress();
   // The mesh CA (null before start()); for tests and tools of the embedding process.
   identity::CertificateAuthority* certificateAuthority();
 

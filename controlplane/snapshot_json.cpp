@@ -125,13 +125,20 @@ std::string snapshotToJson(const GraphSnapshot& g, const std::vector<PolicyInfo>
                                            {"allowed", a.allowed},
                                            {"denied", a.denied},
                                            {"dry_run_denied", a.dry_run_denied}});
-    services.push_back(json::object{{"name", s.name},
-                                    {"namespace", s.ns},
-                                    {"versions", std::move(versions)},
-                                    {"tier", s.tier},
-                                    {"instances", s.instances},
-                                    {"inbound", metricsJson(s.inbound)},
-                                    {"authorization", std::move(authorization)}});
+    json::object service{{"name", s.name},
+                         {"namespace", s.ns},
+                         {"versions", std::move(versions)},
+                         {"tier", s.tier},
+                         {"instances", s.instances},
+                         {"inbound", metricsJson(s.inbound)},
+                         {"authorization", std::move(authorization)}};
+    if (s.health) {
+      json::array reasons;
+      for (const auto& r : s.health->reasons) reasons.push_back(json::string(r));
+      service["health"] =
+          json::object{{"state", toString(s.health->state)}, {"reasons", std::move(reasons)}};
+    }
+    services.push_back(std::move(service));
   }
   for (const auto& e : g.edges) {
     json::array ps;

@@ -59,7 +59,7 @@ void NodeItem::setService(const cp::ServiceNode& service, const GraphStyle& styl
                           const HealthThresholds& thresholds) {
   service_ = service;
   style_ = style;
-  health_ = metricsHealth(service.inbound, thresholds);
+  health_ = serviceHealth(service, thresholds);
   const auto& m = service.inbound;
   setToolTip(
       QStringLiteral("<b>%1</b> (%2)<br>%3<br>inbound: %4 · %5 ok<br>p50 %6 · p90 %7 · p99 %8")

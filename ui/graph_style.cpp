@@ -50,6 +50,21 @@ QString formatMetric(const cp::WindowMetrics& m, EdgeMetric metric) {
   return {};
 }
 
+Health serviceHealth(const cp::ServiceNode& s, const HealthThresholds& t) {
+  if (!s.health) return metricsHealth(s.inbound, t);
+  switch (s.health->state) {
+    case cp::HealthState::kIdle:
+      return Health::kIdle;
+    case cp::HealthState::kHealthy:
+      return Health::kHealthy;
+    case cp::HealthState::kDegraded:
+      return Health::kWarning;
+    case cp::HealthState::kFailing:
+      return Health::kCritical;
+  }
+  return Health::kIdle;
+}
+
 QString displayName(Health h) {
   switch (h) {
     case Health::kIdle:

@@ -26,6 +26,10 @@ struct HealthThresholds {
 };
 
 Health metricsHealth(const cp::WindowMetrics& m, const HealthThresholds& t);
+// A service's health: the control plane's (cp::ServiceNode::health: degraded is kWarning,
+// failing kCritical) when it computed one, else metricsHealth() of its inbound metrics (old
+// snapshot files, control planes without the health model).
+Health serviceHealth(const cp::ServiceNode& s, const HealthThresholds& t);
 QString formatMetric(const cp::WindowMetrics& m, EdgeMetric metric);
 // What an edge label says about its protocol (cp::ServiceEdge::protocol, comma-separated):
 // "gRPC" when it carried gRPC calls, else "h2" for HTTP/2, else "" (HTTP/1.1, no traffic yet).

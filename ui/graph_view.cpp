@@ -158,7 +158,7 @@ void GraphView::updateGroupHealth() {
   if (group_by_ == GroupBy::kNone || !source_) return;
   for (const auto& s : source_->services) {
     const QString id = grouped_.group_of.value(QString::fromStdString(s.name));
-    const Health h = metricsHealth(s.inbound, thresholds_);
+    const Health h = serviceHealth(s, thresholds_);
     auto it = group_worst_.find(id);
     if (it == group_worst_.end()) {
       group_worst_.insert(id, h);

@@ -306,7 +306,12 @@ Inspector::Inspector(ControlPlaneClient* client, QWidget* parent)
   node_histogram_chart_ = new QChart;
   node_histogram_chart_->setTitle(tr("Server-side latency histogram (window)"));
   node_histogram_chart_->legend()->hide();
+  node_health_ = new QLabel(node_page);
+  node_health_->setObjectName(QStringLiteral("nodeHealth"));
+  node_health_->setWordWrap(true);
+  node_health_->setTextInteractionFlags(Qt::TextSelectableByMouse);
   nl->addWidget(node_title_);
+  nl->addWidget(node_health_);
   nl->addWidget(new QLabel(tr("<b>Server side</b> (measured by its inbound proxies)"), node_page));
   nl->addWidget(node_stats_);
   nl->addWidget(new QLabel(tr("<b>Edges</b>"), node_page));
@@ -556,6 +561,15 @@ void Inspector::showNode(const cp::ServiceNode& node) {
                  node.tier.empty() ? tr("none") : QString::fromStdString(node.tier),
                  versions.join(QStringLiteral(", ")))
             .arg(node.instances));
+  }
+  // The control plane's health (docs/health-and-metrics.md); none in old snapshot files.
+  node_health_->setVisible(node.health.has_value() && !groups_.contains(name));
+  if (node.health) {
+    QString text = tr("<b>Health:</b> %1").arg(QString::fromUtf8(cp::toString(node.health->state)));
+    QStringList reasons;
+    for (const auto& r : node.health->reasons) reasons << QString::fromStdString(r).toHtmlEscaped();
+    if (!reasons.isEmpty()) text += QStringLiteral(" — ") + reasons.join(QStringLiteral("; "));
+    node_health_->setText(text);
   }
   node_stats_->setText(statsHtml(node.inbound, snapshot_->window_seconds));
   node_stats_->setMinimumHeight(node_stats_->sizeHint().height());

@@ -112,6 +112,7 @@ class Inspector : public QWidget {
   // Node page.
   QLabel* node_title_;
   QLabel* node_stats_;
+  QLabel* node_health_;  // the control plane's health and its reasons (hidden without one)
   QTableWidget* node_edges_;
   QTableWidget* node_proxies_;
   QLabel* node_identity_;

@@ -234,6 +234,19 @@ bool parseSnapshotJson(const QByteArray& json, SnapshotDocument* doc, QString* e
       *error = QStringLiteral("service %1: %2").arg(QString::fromStdString(n.name), *error);
       return false;
     }
+    // The control plane's health (absent in older snapshots: the view's thresholds judge then).
+    if (const auto h = field(o, "health"); h.isObject()) {
+      const auto state = cp::healthStateFromString(str(field(h.toObject(), "state")));
+      if (!state) {
+        *error =
+            QStringLiteral("service %1: unknown health state").arg(QString::fromStdString(n.name));
+        return false;
+      }
+      cp::ServiceHealth health;
+      health.state = *state;
+      health.reasons = strings(field(h.toObject(), "reasons"));
+      n.health = std::move(health);
+    }
     // Per-rule authorization decisions over the window (absent in older snapshots).
     for (const QJsonValue& r : field(o, "authorization").toArray()) {
       const QJsonObject a = r.toObject();

@@ -20,6 +20,27 @@ const char* toString(SyncState state) {
   return "?";
 }
 
+const char* toString(HealthState state) {
+  switch (state) {
+    case HealthState::kIdle:
+      return "idle";
+    case HealthState::kHealthy:
+      return "healthy";
+    case HealthState::kDegraded:
+      return "degraded";
+    case HealthState::kFailing:
+      return "failing";
+  }
+  return "?";
+}
+
+std::optional<HealthState> healthStateFromString(const std::string& text) {
+  for (const auto s :
+       {HealthState::kIdle, HealthState::kHealthy, HealthState::kDegraded, HealthState::kFailing})
+    if (text == toString(s)) return s;
+  return std::nullopt;
+}
+
 std::string protocolNames(uint8_t bits) {
   std::string out;
   for (const auto& [bit, name] :

@@ -46,6 +46,22 @@ struct AuthorizationRuleStats {
   uint64_t allowed = 0, denied = 0, dry_run_denied = 0;
 };
 
+// A service's health as the control plane computes it (docs/health-and-metrics.md): the worst
+// of its reasons; idle when it had no requests in the window and nothing else is wrong.
+enum class HealthState { kIdle, kHealthy, kDegraded, kFailing };
+// "idle", "healthy", "degraded", "failing" (the snapshot file's spelling); healthStateFromString
+// reads it back (nullopt for any other text).
+const char* toString(HealthState state);
+std::optional<HealthState> healthStateFromString(const std::string& text);
+
+struct ServiceHealth {
+  HealthState state = HealthState::kIdle;
+  // Why it is not healthy, worst first: "5xx 12.0% ≥ 10%", "p99 840 ms > 500 ms target",
+  // "2 proxies not synced", "certificate expires in 3 h". Empty when healthy or idle.
+  std::vector<std::string> reasons;
+  bool operator==(const ServiceHealth&) const = default;
+};
+
 struct ServiceNode {
   std::string name;
   std::string ns = "default";
@@ -56,6 +72,9 @@ struct ServiceNode {
   // Authorization decisions of its inbound proxies over the window, per rule (rules seen in the
   // retained history, sorted by policy then rule).
   std::vector<AuthorizationRuleStats> authorization;
+  // Computed by the control plane; unset in snapshots that do not carry it (files written
+  // before it existed): clients then judge by their own thresholds.
+  std::optional<ServiceHealth> health;
 };
 
 struct ServiceEdge {

@@ -32,6 +32,11 @@ void declareOptions(CLI::App& app, CommandLine& cl) {
   app.add_option("--secure-listen", cl.secure_listen,
                  "TLS address (mutual TLS: certificate renewals); default 127.0.0.1:15012, or "
                  "port 0 when --listen uses port 0; \"\" for none");
+  app.add_option("--metrics-listen", cl.metrics_listen,
+                 "Address of the Prometheus endpoint GET /metrics; \"off\" for none. When the "
+                 "default address is busy the control plane warns and runs without it; an address "
+                 "given here must be free")
+      ->capture_default_str();
   app.add_option("--bootstrap-token", cl.token_requests,
                  "Issue a one-time bootstrap token PROXY_ID=NAMESPACE/SERVICE into --token-dir "
                  "(repeatable)");
@@ -90,6 +95,25 @@ void declareOptions(CLI::App& app, CommandLine& cl) {
 
 bool finishParse(CLI::App& app, CommandLine& cl, std::string* error) {
   if (app.get_option("--secure-listen")->count() > 0) cl.options.secure_listen = cl.secure_listen;
+  const bool metrics_given = app.get_option("--metrics-listen")->count() > 0;
+  if (cl.metrics_listen == "off") {
+    cl.options.metrics_listen.clear();
+  } else if (metrics_given) {
+    if (cl.metrics_listen.rfind(':') == std::string::npos) {
+      *error = "--metrics-listen \"" + cl.metrics_listen + "\": expected HOST:PORT or off";
+      return false;
+    }
+    cl.options.metrics_listen = cl.metrics_listen;
+    cl.options.metrics_listen_optional = false;
+  } else {
+    // Like the TLS port: a control plane on port 0 (tests, throw-away runs) never collides.
+    const auto colon = cl.options.listen.rfind(':');
+    cl.options.metrics_listen =
+        colon != std::string::npos && cl.options.listen.substr(colon + 1) == "0"
+            ? cl.options.listen.substr(0, colon) + ":0"
+            : cl.metrics_listen;
+    cl.options.metrics_listen_optional = true;
+  }
   if (cl.options.ca_import_replace && cl.options.ca_import_dir.empty()) {
     *error = "--ca-import-replace needs --ca-import DIR";
     return false;

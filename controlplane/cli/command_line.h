@@ -18,6 +18,9 @@ struct CommandLine {
   ControlPlaneOptions options;  // state_dir defaults to defaultStateDir()
   std::string log_level = "info";
   std::string secure_listen;  // applied only when --secure-listen was given ("" : none)
+  // --metrics-listen: "off" for none; applied by finishParse() (default kDefaultMetricsListen,
+  // or port 0 on the --listen host when --listen uses port 0; only an explicit address must bind).
+  std::string metrics_listen = "127.0.0.1:15014";
   std::vector<std::string> token_requests;  // PROXY_ID=NAMESPACE/SERVICE
   std::string token_dir;                    // empty: <state-dir>/tokens
   double shutdown_grace_seconds = 5;

@@ -19,6 +19,8 @@ const char* toString(PolicyKind kind) {
       return "PeerAuthentication";
     case PolicyKind::kRateLimit:
       return "RateLimit";
+    case PolicyKind::kHealthPolicy:
+      return "HealthPolicy";
   }
   return "?";
 }
@@ -26,7 +28,7 @@ const char* toString(PolicyKind kind) {
 std::optional<PolicyKind> policyKindFromString(const std::string& name) {
   for (auto k :
        {PolicyKind::kTrafficRoute, PolicyKind::kDestinationPolicy, PolicyKind::kAuthorizationPolicy,
-        PolicyKind::kPeerAuthentication, PolicyKind::kRateLimit}) {
+        PolicyKind::kPeerAuthentication, PolicyKind::kRateLimit, PolicyKind::kHealthPolicy}) {
     if (name == toString(k)) return k;
   }
   return std::nullopt;

@@ -22,7 +22,8 @@ enum class PolicyKind {
   kDestinationPolicy,
   kAuthorizationPolicy,
   kPeerAuthentication,
-  kRateLimit
+  kRateLimit,
+  kHealthPolicy
 };
 
 // The YAML's `kind` ("TrafficRoute", ...); policyKindFromString() reads it back (nullopt for any
@@ -176,8 +177,26 @@ struct RateLimitSpec {
   uint32_t burst = 0;
 };
 
+// Degraded and failing thresholds of one status class, in percent of responses (docs/
+// health-and-metrics.md); unset: the mesh-wide HealthPolicy's, then the built-in default.
+struct HealthToleranceSpec {
+  std::optional<double> degraded, failed;
+};
+
+// How the control plane judges a service's health (a Kiali-like health config): one mesh-wide
+// (no selector) and at most one per service.
+struct HealthPolicySpec {
+  std::string service;  // empty: mesh-wide
+  SourceLocation service_where;
+  HealthToleranceSpec http5xx, http4xx, grpc;
+  std::optional<double> p99_target_ms;       // latency.p99
+  std::optional<bool> proxies_not_synced;    // count unsynced proxies
+  std::optional<bool> certificate_expiry;    // count expiring certificates
+  std::optional<Nanos> certificate_warning;  // how close to expiry degrades
+};
+
 using PolicySpec = std::variant<TrafficRouteSpec, DestinationPolicySpec, AuthorizationPolicySpec,
-                                PeerAuthenticationSpec, RateLimitSpec>;
+                                PeerAuthenticationSpec, RateLimitSpec, HealthPolicySpec>;
 
 // One policy document.
 struct Policy {

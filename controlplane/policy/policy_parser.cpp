@@ -979,6 +979,60 @@ RateLimitSpec parseRateLimit(Reader& r, const YAML::Node& spec) {
   return out;
 }
 
+void parseTolerance(Reader& r, const YAML::Node& tolerances, const char* key,
+                    HealthToleranceSpec* out) {
+  const std::string path = std::string("spec.tolerances.") + key;
+  auto t = r.child(tolerances, key, "spec.tolerances", false);
+  if (!present(t) || !r.mapping(t, path, {"degraded", "failed"})) return;
+  if (auto v = r.child(t, "degraded", path, false); present(v))
+    out->degraded = r.number(v, path + ".degraded", 0, 100);
+  if (auto v = r.child(t, "failed", path, false); present(v))
+    out->failed = r.number(v, path + ".failed", 0.001, 100);
+  if (out->degraded && out->failed && *out->degraded > *out->failed)
+    r.fail(
+        t, path,
+        fmt::format("degraded ({}%) must not be above failed ({}%)", *out->degraded, *out->failed));
+}
+
+HealthPolicySpec parseHealthPolicy(Reader& r, const YAML::Node& spec) {
+  HealthPolicySpec out;
+  if (!r.mapping(spec, "spec",
+                 {"selector", "tolerances", "latency", "proxiesNotSynced", "certificateExpiry",
+                  "certificateWarning"}))
+    return out;
+  parseSelector(r, spec, false, &out.service, &out.service_where);
+  if (auto t = r.child(spec, "tolerances", "spec", false);
+      present(t) && r.mapping(t, "spec.tolerances", {"http5xx", "http4xx", "grpc"})) {
+    parseTolerance(r, t, "http5xx", &out.http5xx);
+    parseTolerance(r, t, "http4xx", &out.http4xx);
+    parseTolerance(r, t, "grpc", &out.grpc);
+  }
+  if (auto l = r.child(spec, "latency", "spec", false);
+      present(l) && r.mapping(l, "spec.latency", {"p99"})) {
+    if (auto v = r.child(l, "p99", "spec.latency", false); present(v)) {
+      if (auto d = r.duration(v, "spec.latency.p99")) {
+        if (d->count() <= 0)
+          r.fail(v, "spec.latency.p99", "must be above 0");
+        else
+          out.p99_target_ms = double(d->count()) / 1e6;
+      }
+    }
+  }
+  if (auto v = r.child(spec, "proxiesNotSynced", "spec", false); present(v))
+    out.proxies_not_synced = r.boolean(v, "spec.proxiesNotSynced");
+  if (auto v = r.child(spec, "certificateExpiry", "spec", false); present(v))
+    out.certificate_expiry = r.boolean(v, "spec.certificateExpiry");
+  if (auto v = r.child(spec, "certificateWarning", "spec", false); present(v)) {
+    if (auto d = r.duration(v, "spec.certificateWarning")) {
+      if (d->count() <= 0)
+        r.fail(v, "spec.certificateWarning", "must be above 0");
+      else
+        out.certificate_warning = *d;
+    }
+  }
+  return out;
+}
+
 void setBlockStyle(YAML::Node n) {
   if (n.IsMap() || n.IsSequence()) {
     if (n.size() > 0) n.SetStyle(YAML::EmitterStyle::Block);
@@ -1007,7 +1061,7 @@ std::optional<Policy> parseDocument(Reader& r, const YAML::Node& doc) {
   if (!present(kind)) return std::nullopt;
   auto k = r.oneOf(kind, "kind",
                    {"TrafficRoute", "DestinationPolicy", "AuthorizationPolicy",
-                    "PeerAuthentication", "RateLimit"});
+                    "PeerAuthentication", "RateLimit", "HealthPolicy"});
   if (!k) return std::nullopt;
   const auto parsed_kind = policyKindFromString(*k);
   assert(parsed_kind.has_value());  // oneOf() accepted only the kinds' names
@@ -1048,6 +1102,9 @@ std::optional<Policy> parseDocument(Reader& r, const YAML::Node& doc) {
       break;
     case PolicyKind::kRateLimit:
       p.spec = parseRateLimit(r, spec);
+      break;
+    case PolicyKind::kHealthPolicy:
+      p.spec = parseHealthPolicy(r, spec);
       break;
   }
   if (!ok) return std::nullopt;

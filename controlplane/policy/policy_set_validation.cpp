@@ -96,7 +96,7 @@ void validatePolicySet(const std::vector<Policy>& policies,
     SourceLocation where;
   };
   std::map<std::string, std::map<std::string, Claim>> claims;
-  std::map<std::string, const Policy*> peer_auth_of, rate_limit_of;
+  std::map<std::string, const Policy*> peer_auth_of, rate_limit_of, health_of;
 
   for (const auto& p : policies) {
     if (const auto* tr = std::get_if<TrafficRouteSpec>(&p.spec)) {
@@ -152,6 +152,15 @@ void validatePolicySet(const std::vector<Policy>& policies,
              pa->service.empty() ? "spec" : "spec.selector.service",
              fmt::format("{} already sets the mTLS mode of {}", it->second->id(),
                          pa->service.empty() ? "the whole mesh" : "\"" + pa->service + "\""));
+      }
+    } else if (const auto* hp = std::get_if<HealthPolicySpec>(&p.spec)) {
+      checkService(hp->service, hp->service_where, "spec.selector.service");
+      const std::string key = hp->service.empty() ? "*" : hp->service;
+      if (auto [it, fresh] = health_of.emplace(key, &p); !fresh) {
+        fail(errors, hp->service.empty() ? p.where : hp->service_where,
+             hp->service.empty() ? "spec" : "spec.selector.service",
+             fmt::format("{} already sets the health rules of {}", it->second->id(),
+                         hp->service.empty() ? "the whole mesh" : "\"" + hp->service + "\""));
       }
     } else if (const auto* rl = std::get_if<RateLimitSpec>(&p.spec)) {
       checkService(rl->service, rl->service_where, "spec.selector.service");

@@ -135,6 +135,11 @@ void toProto(const GraphSnapshot& in, v1::GraphSnapshot* out) {
     n->set_instances(s.instances);
     toProto(s.inbound, n->mutable_inbound());
     for (const auto& a : s.authorization) toProto(a, n->add_authorization());
+    if (s.health) {
+      auto* h = n->mutable_health();
+      h->set_state(static_cast<v1::HealthState>(static_cast<int>(s.health->state) + 1));
+      for (const auto& r : s.health->reasons) h->add_reasons(r);
+    }
   }
   for (const auto& e : in.edges) {
     auto* pe = out->add_edges();
@@ -186,6 +191,14 @@ GraphSnapshot fromProto(const v1::GraphSnapshot& in) {
     s.instances = n.instances();
     s.inbound = fromProto(n.inbound());
     for (const auto& a : n.authorization()) s.authorization.push_back(fromProto(a));
+    // HEALTH_STATE_IDLE..FAILING are HealthState + 1; unspecified (or unknown): not computed.
+    if (n.has_health() && n.health().state() >= v1::HEALTH_STATE_IDLE &&
+        n.health().state() <= v1::HEALTH_STATE_FAILING) {
+      ServiceHealth h;
+      h.state = static_cast<HealthState>(static_cast<int>(n.health().state()) - 1);
+      h.reasons.assign(n.health().reasons().begin(), n.health().reasons().end());
+      s.health = std::move(h);
+    }
     g.services.push_back(std::move(s));
   }
   for (const auto& pe : in.edges()) {

@@ -236,6 +236,10 @@ bool TelemetryAggregator::ingestSeries(const EdgeReport& r) {
   if (r.requests) s.protocols |= r.protocol;
   sec.counters.add(r);
   sec.latency.merge(r.latency);
+  if (r.client_side) {
+    s.total.add(r);
+    s.total_latency.merge(r.latency);
+  }
   if (r.client_side && r.requests) {
     auto it = std::find_if(sec.by_version.begin(), sec.by_version.end(),
                            [&](const auto& v) { return v.first == r.destination_version; });
@@ -327,6 +331,28 @@ std::vector<EdgeReport> TelemetryAggregator::block(int64_t start) const {
       out.push_back(std::move(r));
     }
   }
+  return out;
+}
+
+std::vector<EdgeTotals> TelemetryAggregator::totals() const {
+  std::vector<EdgeTotals> out;
+  for (auto& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    for (const auto& [key, s] : shard.series) {
+      if (key[0] != 'c') continue;
+      EdgeTotals t;
+      t.source = s.source;
+      t.destination = s.destination;
+      t.requests = s.total.requests;
+      t.responses_by_class = s.total.classes;
+      t.grpc_statuses = s.total.grpc;
+      t.latency = s.total_latency;
+      out.push_back(std::move(t));
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.source, a.destination) < std::tie(b.source, b.destination);
+  });
   return out;
 }
 
@@ -447,6 +473,7 @@ size_t TelemetryAggregator::memoryBytes() const {
         }
       }
       bytes += s.history.size() * sizeof(CompactSample);
+      bytes += s.total_latency.buckets.capacity() * sizeof(s.total_latency.buckets[0]);
     }
   }
   return bytes;

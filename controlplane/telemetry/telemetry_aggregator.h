@@ -56,6 +56,16 @@ struct EdgeReport {
   std::vector<AuthorizationRuleStats> authorization;
 };
 
+// What one client-side edge measured since the control plane started (for /metrics: Prometheus
+// counters must only grow). Never reset; bounded by one sparse histogram per edge.
+struct EdgeTotals {
+  std::string source, destination;
+  uint64_t requests = 0;
+  std::array<uint64_t, 5> responses_by_class{};  // [0]=1xx .. [4]=5xx
+  common::GrpcStatusCounts grpc_statuses{};
+  SparseHistogram latency;  // every reported request's latency, merged
+};
+
 // TelemetryAggregator merges edge reports into per-second slots of service-level edges
 // (client side, keyed by source and destination service) and nodes (server side, keyed by the
 // destination service), and answers window and history queries.
@@ -108,6 +118,9 @@ class TelemetryAggregator {
   // the history store, which takes each block once it has closed; a block is held for
   // histogram_seconds.
   std::vector<EdgeReport> block(int64_t start) const;
+  // Cumulative totals of every client-side edge since start, sorted by source then
+  // destination. The totals only grow (monotonic counters).
+  std::vector<EdgeTotals> totals() const;
   // Approximate bytes held (for the documented memory bound and the benchmark).
   size_t memoryBytes() const;
   size_t seriesCount() const;
@@ -140,6 +153,8 @@ class TelemetryAggregator {
     std::deque<Second> recent;  // one per second, the last kFineSeconds
     std::deque<Second> blocks;  // t = start of a kFineSeconds block, up to histogram_seconds
     std::deque<CompactSample> history;
+    Counters total;                 // since start, never expired
+    SparseHistogram total_latency;  // since start
   };
   struct Shard {
     mutable std::mutex mutex;

@@ -9,6 +9,7 @@
 #include "support/fake_control_plane.h"
 #include "ui/control_plane_client.h"
 #include "ui/graph_items.h"
+#include "ui/graph_style.h"
 #include "ui/graph_view.h"
 #include "ui/inspector.h"
 #include "ui/main_window.h"
@@ -103,6 +104,48 @@ class SnapshotTest : public QObject {
     QTRY_COMPARE_WITH_TIMEOUT(window.policyPanel()->model()->rowCount(), 1, 5000);
     const QString dir_env = qEnvironmentVariable("MESHDECK_SCREENSHOT_DIR");
     if (!dir_env.isEmpty()) window.grab().save(dir_env + "/snapshot-offline.png");
+  }
+
+  // The control plane's health travels through the snapshot file; the node's health is the
+  // control plane's when given (even against the thresholds), the thresholds' without it.
+  void healthFromTheControlPlane() {
+    cp::GraphSnapshot g;
+    g.window_seconds = 10;
+    cp::ServiceNode reviews;
+    reviews.name = "reviews";
+    reviews.inbound.requests = 100;
+    reviews.inbound.success_rate = 1.0;  // the thresholds would call it healthy
+    reviews.health = cp::ServiceHealth{cp::HealthState::kFailing,
+                                       {"5xx 12.0% \u2265 10%", "2 proxies not synced"}};
+    cp::ServiceNode cart;
+    cart.name = "cart";
+    cart.inbound.requests = 100;
+    cart.inbound.success_rate = 0.5;  // no health from the control plane: thresholds judge
+    g.services = {reviews, cart};
+    const std::string text = cp::snapshotToJson(g, {}, "test");
+    const auto doc = QJsonDocument::fromJson(QByteArray::fromStdString(text));
+    const QJsonObject health = doc["services"][0]["health"].toObject();
+    QCOMPARE(health["state"].toString(), QStringLiteral("failing"));
+    QCOMPARE(health["reasons"].toArray().size(), 2);
+    QVERIFY(!doc["services"][1].toObject().contains("health"));
+
+    ui::SnapshotDocument reread;
+    QString error;
+    QVERIFY2(ui::parseSnapshotJson(QByteArray::fromStdString(text), &reread, &error),
+             qPrintable(error));
+    QCOMPARE(reread.graph.services[0].health, reviews.health);
+    QVERIFY(!reread.graph.services[1].health);
+    const ui::HealthThresholds thresholds;
+    QCOMPARE(ui::serviceHealth(reread.graph.services[0], thresholds), ui::Health::kCritical);
+    QCOMPARE(ui::serviceHealth(reread.graph.services[1], thresholds), ui::Health::kCritical);
+    cart.inbound.success_rate = 1.0;
+    QCOMPARE(ui::serviceHealth(cart, thresholds), ui::Health::kHealthy);
+    cart.health = cp::ServiceHealth{cp::HealthState::kDegraded, {"1 proxy not synced"}};
+    QCOMPARE(ui::serviceHealth(cart, thresholds), ui::Health::kWarning);
+    // An unknown state makes the file unreadable, as documented.
+    QVERIFY(!ui::parseSnapshotJson(
+        R"({"services":[{"name":"a","health":{"state":"fine","reasons":[]}}]})", &reread, &error));
+    QVERIFY2(error.contains("health"), qPrintable(error));
   }
 
   // The control plane's own writer (what `meshdeckctl snapshot` saves) carries each service's

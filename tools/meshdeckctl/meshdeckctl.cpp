@@ -273,8 +273,10 @@ int Ctl::ca() {
 }
 
 int Ctl::get() {
-  // Only the edge table has more columns to show; "wide" is the plain table elsewhere.
-  if (o_.output == "wide" && o_.what != "edges") o_.output = "table";
+  // Only the edge and service tables have more columns to show; "wide" is the plain table
+  // elsewhere.
+  const bool wide = o_.output == "wide";
+  if (wide && o_.what != "edges") o_.output = "table";
   if (!o_.at.empty()) return getAt();
   if (o_.what == "certs") return certs();
   if (o_.what == "authz") return authz();
@@ -307,12 +309,29 @@ int Ctl::get() {
       printList(g.services(), o_.output);
       return 0;
     }
-    Table t({"NAME", "VERSIONS", "INSTANCES", "RPS", "SUCCESS", "P50", "P99"});
+    std::vector<std::string> columns{"NAME",    "VERSIONS", "INSTANCES", "RPS",
+                                     "SUCCESS", "P50",      "P99",       "HEALTH"};
+    if (wide) columns.emplace_back("REASONS");
+    Table t(columns);
     for (const auto& n : g.services()) {
       const auto& m = n.inbound();
-      t.add({n.name(), join(n.versions()), std::to_string(n.instances()),
-             fmt::format("{:.1f}", m.requests_per_second()), pct(m.success_rate()), ms(m.p50_ms()),
-             ms(m.p99_ms())});
+      // The control plane's health (docs/health-and-metrics.md); "-" from one that has none.
+      static constexpr const char* kHealth[] = {"-", "idle", "healthy", "degraded", "failing"};
+      const int state = n.has_health() ? static_cast<int>(n.health().state()) : 0;
+      std::vector<std::string> row{n.name(),
+                                   join(n.versions()),
+                                   std::to_string(n.instances()),
+                                   fmt::format("{:.1f}", m.requests_per_second()),
+                                   pct(m.success_rate()),
+                                   ms(m.p50_ms()),
+                                   ms(m.p99_ms()),
+                                   state >= 0 && state <= 4 ? kHealth[state] : "-"};
+      if (wide) {
+        std::string reasons;
+        for (const auto& r : n.health().reasons()) reasons += (reasons.empty() ? "" : "; ") + r;
+        row.push_back(reasons.empty() ? "-" : reasons);
+      }
+      t.add(row);
     }
     std::cout << t.str();
   } else {

@@ -115,6 +115,30 @@ class ControlPlaneCommandLineTest : public QObject {
     QCOMPARE(none.options.secure_listen, std::optional<std::string>(""));
   }
 
+  // /metrics: on by default at 127.0.0.1:15014 but optional (a busy default only warns), port 0
+  // when --listen uses port 0, "off" for none; an address given must bind.
+  void metricsListen() {
+    std::string error;
+    CommandLine defaults;
+    QVERIFY2(parse({}, &defaults, &error), error.c_str());
+    QCOMPARE(defaults.options.metrics_listen, std::string("127.0.0.1:15014"));
+    QVERIFY(defaults.options.metrics_listen_optional);
+    CommandLine throwaway;
+    QVERIFY2(parse({"--listen", "127.0.0.1:0"}, &throwaway, &error), error.c_str());
+    QCOMPARE(throwaway.options.metrics_listen, std::string("127.0.0.1:0"));
+    QVERIFY(throwaway.options.metrics_listen_optional);
+    CommandLine given;
+    QVERIFY2(parse({"--metrics-listen", "0.0.0.0:9090"}, &given, &error), error.c_str());
+    QCOMPARE(given.options.metrics_listen, std::string("0.0.0.0:9090"));
+    QVERIFY(!given.options.metrics_listen_optional);
+    CommandLine off;
+    QVERIFY2(parse({"--metrics-listen", "off"}, &off, &error), error.c_str());
+    QVERIFY(off.options.metrics_listen.empty());
+    CommandLine bad;
+    QVERIFY(!parse({"--metrics-listen", "nowhere"}, &bad, &error));
+    QVERIFY2(error.find("--metrics-listen \"nowhere\"") != std::string::npos, error.c_str());
+  }
+
   void stateDirFollowsXdg() {
     const QByteArray saved = qgetenv("XDG_STATE_HOME");
     qputenv("XDG_STATE_HOME", "/tmp/xdg-state");

@@ -167,6 +167,64 @@ spec:
     QCOMPARE(rl.burst, 3u);  // default: one second of refill, rounded up
   }
 
+  // HealthPolicy: every field read, the unset ones left unset (they come from the mesh-wide
+  // policy, then the defaults).
+  void parsesHealthPolicy() {
+    const std::string yaml = R"(apiVersion: meshdeck.io/v1alpha1
+kind: HealthPolicy
+metadata: {name: reviews}
+spec:
+  selector: {service: reviews}
+  tolerances:
+    http5xx: {degraded: 1, failed: 5}
+    grpc: {failed: 20}
+  latency: {p99: 500ms}
+  proxiesNotSynced: false
+  certificateWarning: 6h
+---
+apiVersion: meshdeck.io/v1alpha1
+kind: HealthPolicy
+metadata: {name: mesh}
+spec: {}
+)";
+    std::vector<LocatedError> errors;
+    auto policies = parsePolicies(yaml, "p.yaml", &errors);
+    QVERIFY2(errors.empty(), errors.empty() ? "" : errors[0].toString().c_str());
+    QCOMPARE(policies.size(), size_t(2));
+    QCOMPARE(policies[0].id(), std::string("HealthPolicy/reviews"));
+    QCOMPARE(policies[0].target(), std::string("reviews"));
+    const auto& h = std::get<HealthPolicySpec>(policies[0].spec);
+    QCOMPARE(*h.http5xx.degraded, 1.0);
+    QCOMPARE(*h.http5xx.failed, 5.0);
+    QVERIFY(!h.http4xx.degraded && !h.http4xx.failed && !h.grpc.degraded);
+    QCOMPARE(*h.grpc.failed, 20.0);
+    QCOMPARE(*h.p99_target_ms, 500.0);
+    QCOMPARE(*h.proxies_not_synced, false);
+    QVERIFY(!h.certificate_expiry);
+    QCOMPARE(h.certificate_warning->count(), int64_t(6) * 3600 * 1'000'000'000);
+    QCOMPARE(policies[1].target(), std::string("*"));
+    QVERIFY(!policies[0].badges().any());
+  }
+  void reportsHealthPolicyErrors() {
+    const std::string head =
+        "apiVersion: meshdeck.io/v1alpha1\nkind: HealthPolicy\nmetadata: {name: h}\nspec:\n";
+    expectOneError(head + "  tolerances:\n    http5xx: {degraded: 20, failed: 10}\n", 6, 14,
+                   "spec.tolerances.http5xx", "degraded (20%) must not be above failed (10%)");
+    expectOneError(head + "  tolerances:\n    http4xx: {failed: 120}\n", 6, 23,
+                   "spec.tolerances.http4xx.failed", "out of range");
+    expectOneError(head + "  tolerances:\n    http3xx: {failed: 1}\n", 6, 5,
+                   "spec.tolerances.http3xx", "unknown field");
+    expectOneError(head + "  latency: {p99: fast}\n", 5, 18, "spec.latency.p99",
+                   "is not a duration");
+    expectOneError(head + "  latency: {p50: 1s}\n", 5, 13, "spec.latency.p50", "unknown field");
+    expectOneError(head + "  proxiesNotSynced: maybe\n", 5, 21, "spec.proxiesNotSynced",
+                   "must be true or false");
+    expectOneError(head + "  certificateWarning: 0s\n", 5, 23, "spec.certificateWarning",
+                   "must be above 0");
+    expectOneError(head + "  selector: {service: Bad_Name}\n", 5, 23, "spec.selector.service",
+                   "not a valid name");
+  }
+
   // Each kind of error names the line and column of the offending node and its field path.
   void reportsSyntaxErrorWithPosition() {
     expectOneError("apiVersion: meshdeck.io/v1alpha1\nkind: [unclosed\n", 3, 1, "", "invalid YAML");

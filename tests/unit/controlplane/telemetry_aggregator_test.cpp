@@ -181,6 +181,33 @@ class TelemetryAggregatorTest : public QObject {
     QVERIFY(agg.block(start - 10).empty());
   }
 
+  // /metrics' totals: cumulative since start, whatever the windows and the history forget;
+  // server-side reports are not in them.
+  void totalsAreCumulativeSinceStart() {
+    common::SimulatedTimeSource clock;
+    TelemetryAggregator agg(clock, 20, 10);
+    agg.ingest(report("page", "reviews", 9, 1, 2'000'000));
+    agg.ingest(report("page", "reviews", 50, 0, 1'000'000, false));
+    auto totals = agg.totals();
+    QCOMPARE(totals.size(), size_t(1));
+    QCOMPARE(totals[0].source, std::string("page"));
+    QCOMPARE(totals[0].destination, std::string("reviews"));
+    QCOMPARE(totals[0].requests, 10u);
+    QCOMPARE(totals[0].responses_by_class[4], 1u);
+    QCOMPARE(totals[0].latency.count, 10u);
+    QCOMPARE(totals[0].latency.sum, 20'000'000u);
+    clock.advance(100s);  // far beyond the history
+    agg.ingest(report("page", "reviews", 5, 0, 4'000'000));
+    agg.ingest(report("api", "page", 1, 0, 1'000'000));
+    QCOMPARE(agg.edges(10)[1].metrics.requests, 5u);
+    totals = agg.totals();
+    QCOMPARE(totals.size(), size_t(2));
+    QCOMPARE(totals[0].source, std::string("api"));
+    QCOMPARE(totals[1].requests, 15u);
+    QCOMPARE(totals[1].responses_by_class[1], 14u);
+    QCOMPARE(totals[1].latency.count, 15u);
+  }
+
   void calleeDenialsShowOnTheEdge() {
     common::SimulatedTimeSource clock;
     TelemetryAggregator agg(clock, 3600, 60);
