@@ -5,6 +5,7 @@
 #include <QDateTime>
 #include <QFile>
 #include <QFileDialog>
+#include <QFontMetrics>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QJsonArray>
@@ -236,14 +237,23 @@ TapPanel::TapPanel(ControlPlaneClient* client, QWidget* parent)
   auto* header = table_->horizontalHeader();
   header->setSectionResizeMode(QHeaderView::Interactive);
   header->setStretchLastSection(false);
-  const int digit = fontMetrics().horizontalAdvance(QLatin1Char('0'));
-  const QList<std::pair<int, int>> widths = {
-      {TapEventsModel::kTime, 14},        {TapEventsModel::kSource, 16},
-      {TapEventsModel::kDestination, 16}, {TapEventsModel::kMethod, 8},
-      {TapEventsModel::kPath, 26},        {TapEventsModel::kStatus, 12},
-      {TapEventsModel::kLatency, 11},     {TapEventsModel::kProtocol, 9},
-      {TapEventsModel::kSide, 8}};
-  for (const auto& [column, chars] : widths) header->resizeSection(column, digit * chars + 12);
+  // Each column as wide as its widest usual value (or its title); Path takes the rest.
+  const QList<std::pair<int, QString>> samples = {
+      {TapEventsModel::kTime, QStringLiteral("00:00:00.000")},
+      {TapEventsModel::kSource, QStringLiteral("storefront-web/v1")},
+      {TapEventsModel::kDestination, QStringLiteral("storefront-web/v1")},
+      {TapEventsModel::kMethod, QStringLiteral("DELETE")},
+      {TapEventsModel::kStatus, QStringLiteral("200 grpc 14")},
+      {TapEventsModel::kLatency, QStringLiteral("1000.0 ms")},
+      {TapEventsModel::kProtocol, QStringLiteral("http/1.1")},
+      {TapEventsModel::kSide, QStringLiteral("Seen by")}};
+  const QFontMetrics header_metrics(header->font());
+  for (const auto& [column, sample] : samples) {
+    const QString title = model_->headerData(column, Qt::Horizontal, Qt::DisplayRole).toString();
+    header->resizeSection(column, std::max(fontMetrics().horizontalAdvance(sample),
+                                           header_metrics.horizontalAdvance(title)) +
+                                      18);
+  }
   header->setSectionResizeMode(TapEventsModel::kPath, QHeaderView::Stretch);
 
   details_ = new QPlainTextEdit(this);
@@ -450,7 +460,8 @@ void TapPanel::updateStatus() {
   if (starting_)
     text = tr("Opening the tap…");
   else if (running())
-    text = tr("Tapping %1 · %2 proxies").arg(qs(filter().describe())).arg(proxies_);
+    text = proxies_ == 1 ? tr("Tapping %1 · 1 proxy").arg(qs(filter().describe()))
+                         : tr("Tapping %1 · %2 proxies").arg(qs(filter().describe())).arg(proxies_);
   else if (!message_.isEmpty())
     text = message_;
   else
