@@ -33,10 +33,7 @@ void declareOptions(QCommandLineParser& parser) {
        "Select service NAME once it is shown and focus the graph on it (its 1-hop "
        "neighbourhood).",
        "NAME"},
-      {"tap",
-       "Open the Tap panel on service NAME at start: its live requests (needs a live control "
-       "plane).",
-       "NAME"},
+      {"tap", "Open the Tap panel on the live requests of service NAME at start.", "NAME"},
       {"window-size",
        "Open the window at WIDTHxHEIGHT pixels (e.g. 1280x720) instead of the last "
        "size used.",
