@@ -1,5 +1,6 @@
 #include "ui/tap_panel.h"
 
+#include <QAction>
 #include <QColor>
 #include <QComboBox>
 #include <QDateTime>
@@ -13,6 +14,7 @@
 #include <QJsonObject>
 #include <QLabel>
 #include <QLineEdit>
+#include <QMenu>
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QScrollBar>
@@ -255,6 +257,22 @@ TapPanel::TapPanel(ControlPlaneClient* client, QWidget* parent)
                                       18);
   }
   header->setSectionResizeMode(TapEventsModel::kPath, QHeaderView::Stretch);
+  // Columns: the header's context menu shows or hides each one (Path always stays).
+  header->setContextMenuPolicy(Qt::CustomContextMenu);
+  for (int c = 0; c < TapEventsModel::kColumnCount; ++c) {
+    auto* a = new QAction(model_->headerData(c, Qt::Horizontal, Qt::DisplayRole).toString(), this);
+    a->setCheckable(true);
+    a->setChecked(true);
+    a->setEnabled(c != TapEventsModel::kPath);
+    connect(a, &QAction::toggled, this,
+            [this, c](bool shown) { table_->setColumnHidden(c, !shown); });
+    column_actions_.append(a);
+  }
+  connect(header, &QHeaderView::customContextMenuRequested, this, [this, header](const QPoint& at) {
+    QMenu menu(this);
+    menu.addActions(column_actions_);
+    menu.exec(header->mapToGlobal(at));
+  });
 
   details_ = new QPlainTextEdit(this);
   details_->setObjectName(QStringLiteral("tapDetails"));

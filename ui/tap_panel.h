@@ -1,6 +1,7 @@
 #pragma once
 
 #include <QAbstractTableModel>
+#include <QList>
 #include <QTimer>
 #include <QWidget>
 #include <cstdint>
@@ -11,6 +12,7 @@
 
 #include "controlplane/api/tap.h"
 
+class QAction;
 class QComboBox;
 class QLabel;
 class QLineEdit;
@@ -101,6 +103,8 @@ class TapPanel : public QWidget {
   QComboBox* methodBox() const { return method_; }
   QComboBox* statusBox() const { return status_class_; }
   QSpinBox* latencyBox() const { return min_latency_; }
+  // Show or hide each column (the header's context menu), in TapEventsModel::Column order.
+  const QList<QAction*>& columnActions() const { return column_actions_; }
 
   // Writes the captured events, one JSON object a line (TapEvent::toJson, the fields of
   // `meshdeckctl tap -o json`). False with `error` set when the file cannot be written.
@@ -151,6 +155,7 @@ class TapPanel : public QWidget {
   QComboBox* method_;
   QComboBox* status_class_;
   QSpinBox* min_latency_;
+  QList<QAction*> column_actions_;
   QTimer drain_timer_;
   std::shared_ptr<Inbox> inbox_;
   std::shared_ptr<void> token_;

@@ -120,6 +120,14 @@ class TapPanelTest : public QObject {
              QString("reviews/v1"));
     QCOMPARE(model->data(model->index(2, ui::TapEventsModel::kLatency)).toString(),
              QString("12.3 ms"));
+    // Columns: the header menu's actions hide and show them; Path cannot go.
+    const auto& columns = panel_->columnActions();
+    QCOMPARE(columns.size(), int(ui::TapEventsModel::kColumnCount));
+    QVERIFY(!columns[ui::TapEventsModel::kPath]->isEnabled());
+    columns[ui::TapEventsModel::kProtocol]->setChecked(false);
+    QVERIFY(panel_->table()->isColumnHidden(ui::TapEventsModel::kProtocol));
+    columns[ui::TapEventsModel::kProtocol]->setChecked(true);
+    QVERIFY(!panel_->table()->isColumnHidden(ui::TapEventsModel::kProtocol));
   }
 
   void pauseKeepsReceivingWithoutAppending() {
