@@ -13,6 +13,7 @@
 #include <QJsonObject>
 #include <QLabel>
 #include <QLineEdit>
+#include <QMenu>
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSpinBox>
@@ -23,6 +24,7 @@
 
 #include "support/fake_control_plane.h"
 #include "ui/control_plane_client.h"
+#include "ui/graph_items.h"
 #include "ui/graph_view.h"
 #include "ui/main_window.h"
 #include "ui/snapshot_control_plane.h"
@@ -270,6 +272,47 @@ class TapPanelTest : public QObject {
     QTRY_VERIFY_WITH_TIMEOUT(panel_->running(), 5000);
     QCOMPARE(fake_->tapFilters().back().service, std::string("cart"));
     QVERIFY(fake_->tapFilters().back().destination_service.empty());
+    QCOMPARE(fake_->openTaps(), 1);
+  }
+
+  // The graph's real context menu: Tap Service on a service, Tap Edge on an edge's label.
+  void graphContextMenuOffersTaps() {
+    QTRY_VERIFY_WITH_TIMEOUT(panel_->running(), 5000);
+    ui::GraphView* graph = window_->graphView();
+    auto chooseFromMenuAt = [graph](QPoint at, const QString& prefix) {
+      bool chosen = false;
+      QTimer::singleShot(0, graph, [&chosen, prefix] {
+        auto* menu = qobject_cast<QMenu*>(QApplication::activePopupWidget());
+        if (menu == nullptr) return;
+        for (QAction* a : menu->actions()) {
+          if (a->text().startsWith(prefix)) {
+            a->trigger();
+            chosen = true;
+            break;
+          }
+        }
+        menu->close();
+      });
+      QContextMenuEvent event(QContextMenuEvent::Mouse, at, graph->viewport()->mapToGlobal(at));
+      QApplication::sendEvent(graph->viewport(), &event);
+      return chosen;
+    };
+    const ui::NodeItem* cart = graph->nodeItem("cart");
+    QVERIFY(cart != nullptr);
+    QVERIFY(
+        chooseFromMenuAt(graph->mapFromScene(cart->sceneBoundingRect().center()), "Tap Service"));
+    QTRY_COMPARE_WITH_TIMEOUT(fake_->tapFilters().size(), size_t(2), 5000);
+    QCOMPARE(fake_->tapFilters().back().service, std::string("cart"));
+    QVERIFY(fake_->tapFilters().back().destination_service.empty());
+
+    const ui::EdgeItem* edge = graph->edgeItem("reviews", "ratings");
+    QVERIFY(edge != nullptr);
+    QVERIFY(chooseFromMenuAt(graph->mapFromScene(edge->mapToScene(edge->labelCentre())),
+                             "Tap Edge reviews → ratings"));
+    QTRY_COMPARE_WITH_TIMEOUT(fake_->tapFilters().size(), size_t(3), 5000);
+    QCOMPARE(fake_->tapFilters().back().service, std::string("reviews"));
+    QCOMPARE(fake_->tapFilters().back().destination_service, std::string("ratings"));
+    QTRY_VERIFY_WITH_TIMEOUT(panel_->running(), 5000);
     QCOMPARE(fake_->openTaps(), 1);
   }
 
