@@ -35,6 +35,7 @@ void declareOptions(QCommandLineParser& parser) {
        "Select service NAME once it is shown and focus the graph on it (its 1-hop "
        "neighbourhood).",
        "NAME"},
+      {"tap", "Open the Tap panel on the live requests of service NAME at start.", "NAME"},
       {"window-size",
        "Open the window at WIDTHxHEIGHT pixels (e.g. 1280x720) instead of the last "
        "size used.",
@@ -55,6 +56,7 @@ bool readCommandLine(const QCommandLineParser& parser, AppCommandLine* out, QStr
   cl.screenshot = parser.value("screenshot");
   cl.select = parser.value("select");
   cl.focus = parser.value("focus");
+  cl.tap = parser.value("tap");
   if (!cl.focus.isEmpty()) cl.select = cl.focus;
   const QStringList files = parser.positionalArguments();
   const bool demo = parser.isSet("demo"),
@@ -159,6 +161,7 @@ ui::MainWindowOptions mainWindowOptions(const AppCommandLine& cl, const OpenedCo
   options.read_only = cp.read_only;
   options.select_service = cl.select;
   options.focus_selected = !cl.focus.isEmpty();
+  options.tap_service = cl.tap;
   options.size = cl.window_size;
   if (!cl.demo.isEmpty()) {
     options.demo = cl.demo;

@@ -30,6 +30,7 @@ struct AppCommandLine {
   QList<double> screenshot_times;  // seconds after start, when --screenshot is given
   QString select;
   QString focus;      // --focus NAME: select it, then focus the graph on it
+  QString tap;        // --tap NAME: open the Tap panel on it at start
   QSize window_size;  // --window-size WxH; invalid: the remembered or default size
 };
 

@@ -1031,6 +1031,15 @@ void GraphView::contextMenuEvent(QContextMenuEvent* event) {
     }
     menu.addAction(node->isGroup() ? tr("Focus on Group") : tr("Focus on Service"), this,
                    [this, name] { focusService(name, focus_hops_); });
+    if (!node->isGroup())
+      menu.addAction(tr("Tap Service"), this, [this, name] { emit tapRequested(name, {}); });
+  } else if (auto* edge = qgraphicsitem_cast<EdgeItem*>(item);
+             edge != nullptr && !edge->sourceNode()->isGroup() &&
+             !edge->destinationNode()->isGroup()) {
+    const QString source = edge->sourceNode()->name();
+    const QString destination = edge->destinationNode()->name();
+    menu.addAction(tr("Tap Edge %1 → %2").arg(source, destination), this,
+                   [this, source, destination] { emit tapRequested(source, destination); });
   } else if (auto* frame = qgraphicsitem_cast<GroupFrameItem*>(item)) {
     const QString group = frame->id();
     menu.addAction(tr("Collapse Group %1").arg(group), this,

@@ -188,6 +188,9 @@ class GraphView : public QGraphicsView {
   void groupByChanged(meshdeck::ui::GroupBy by);
   // Empty `centre`: the focus was cleared.
   void serviceFocusChanged(const QString& centre, int hops);
+  // "Tap Service" (`destination` empty) or "Tap Edge" (`service` calling `destination`) was
+  // chosen in the context menu.
+  void tapRequested(const QString& service, const QString& destination);
 
  protected:
   void wheelEvent(QWheelEvent* event) override;

@@ -29,6 +29,7 @@
 #include <QVBoxLayout>
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <utility>
 
 #include "meshdeck/version.h"
@@ -46,8 +47,29 @@
 #include "ui/scenario_runner.h"
 #include "ui/snapshot_export.h"
 #include "ui/table_models.h"
+#include "ui/tap_panel.h"
 
 namespace meshdeck::ui {
+
+namespace {
+
+// A dock that says when the user closes it (its title bar's button).
+class ClosingDock : public QDockWidget {
+ public:
+  ClosingDock(const QString& title, QWidget* parent, std::function<void()> on_close)
+      : QDockWidget(title, parent), on_close_(std::move(on_close)) {}
+
+ protected:
+  void closeEvent(QCloseEvent* event) override {
+    on_close_();
+    QDockWidget::closeEvent(event);
+  }
+
+ private:
+  std::function<void()> on_close_;
+};
+
+}  // namespace
 
 MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWindowOptions options,
                        QWidget* parent)
@@ -110,6 +132,23 @@ MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWind
   addDockWidget(Qt::RightDockWidgetArea, inspector_dock_);
   setTabPosition(Qt::AllDockWidgetAreas, QTabWidget::North);
 
+  // The Tap panel (docs/tap.md): closing its dock closes the tap.
+  tap_ = new TapPanel(client_, this);
+  tap_dock_ = new ClosingDock(tr("Tap"), this, [this] { tap_->stop(); });
+  tap_dock_->setObjectName(QStringLiteral("tapDock"));
+  tap_dock_->setWidget(tap_);
+  addDockWidget(Qt::BottomDockWidgetArea, tap_dock_);
+  connect(tap_dock_->toggleViewAction(), &QAction::triggered, this, [this](bool shown) {
+    if (!shown) tap_->stop();
+  });
+  connect(tap_, &TapPanel::edgeActivated, this,
+          [this](const QString& source, const QString& destination) {
+            if (graph_->edgeItem(source, destination) != nullptr)
+              graph_->selectEdge(source, destination);
+            else
+              graph_->selectNode(destination.isEmpty() ? source : destination);
+          });
+
   policies_->setReadOnly(options_.read_only);
   fleet_->setReadOnly(options_.read_only);
   scenarios_->setOffline(options_.read_only);
@@ -138,6 +177,13 @@ MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWind
   connect(client_, &ControlPlaneClient::snapshotUpdated, this, &MainWindow::onSnapshot);
   connect(graph_, &GraphView::layoutFinished, this, [this](double) { trySelectPending(); });
   connect(scenarios_, &ScenarioPanel::focusEdgesChanged, graph_, &GraphView::setFocusEdges);
+  connect(graph_, &GraphView::tapRequested, this,
+          [this](const QString& service, const QString& destination) {
+            cp::TapFilter f;
+            f.service = service.toStdString();
+            f.destination_service = destination.toStdString();
+            openTap(f);
+          });
   // The inspector reads what the graph draws: a group node's aggregate figures and members.
   connect(graph_, &GraphView::groupByChanged, this, [this](GroupBy by) {
     inspector_->setGroups(graph_->grouped().members);
@@ -169,14 +215,22 @@ MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWind
   if (options_.size.isValid()) resize(options_.size);
   arrangeDocks(true);
   inspector_dock_->hide();
+  tap_dock_->hide();
   pending_select_ = options_.select_service;
 
   client_->start();
   policies_->refresh();
   fleet_->refresh();
+  if (!options_.tap_service.isEmpty()) {
+    cp::TapFilter f;
+    f.service = options_.tap_service.toStdString();
+    openTap(f);
+  }
 }
 
 MainWindow::~MainWindow() {
+  // The tap's token goes before the control plane's client.
+  tap_->stop();
   // Calls still running in the pool deliver into widgets that are about to go.
   client_->waitForIdle();
 }
@@ -357,6 +411,10 @@ void MainWindow::createMenus() {
   animate_->setChecked(true);
   connect(animate_, &QAction::toggled, graph_, &GraphView::setAnimateTraffic);
   view->addAction(tr("Health &Thresholds…"), this, &MainWindow::editThresholds);
+  auto* tap = view->addAction(tr("Ta&p Selection"), QKeySequence(Qt::CTRL | Qt::Key_T), this,
+                              &MainWindow::tapSelection);
+  tap->setObjectName(QStringLiteral("tapAction"));
+  tap->setToolTip(tr("Watch the live requests of the selected service or edge (Ctrl+T)"));
   view->addSeparator();
   for (auto* dock : findChildren<QDockWidget*>()) view->addAction(dock->toggleViewAction());
 
@@ -428,6 +486,29 @@ QString MainWindow::statusText() const {
 void MainWindow::selectServiceWhenShown(const QString& name) {
   pending_select_ = name;
   trySelectPending();
+}
+
+void MainWindow::openTap(const cp::TapFilter& filter) {
+  tap_->stop();
+  tap_->setFilter(filter);
+  tap_dock_->show();
+  tap_dock_->raise();
+  // The table needs rows to read: a third of the window's height.
+  resizeDocks({tap_dock_}, {std::max(220, height() / 3)}, Qt::Vertical);
+  tap_->start();
+}
+
+void MainWindow::tapSelection() {
+  const GraphSelection s = graph_->selection();
+  cp::TapFilter f;
+  if (s.kind == GraphSelection::Kind::kEdge) {
+    f.service = s.source.toStdString();
+    f.destination_service = s.destination.toStdString();
+  } else if (s.kind == GraphSelection::Kind::kNode && graph_->nodeItem(s.node) != nullptr &&
+             !graph_->nodeItem(s.node)->isGroup()) {
+    f.service = s.node.toStdString();
+  }
+  openTap(f);
 }
 
 void MainWindow::trySelectPending() {

@@ -28,6 +28,7 @@ class PolicyPanel;
 class ScenarioPanel;
 class ScenarioRunner;
 class ServicesModel;
+class TapPanel;
 
 // How the window was composed, for the title and the status bar.
 struct MainWindowOptions {
@@ -45,6 +46,8 @@ struct MainWindowOptions {
   QString select_service;
   // Focus the graph on select_service once it is selected (`meshdeck --focus SERVICE`).
   bool focus_selected = false;
+  // Open the Tap panel on this service at start (`meshdeck --tap SERVICE`); empty: closed.
+  QString tap_service;
   // What the status bar says about the policy state a demo kept from its last run ("Restored
   // policy revision 8 from the last run"); empty: nothing (a demo that started clean).
   QString state_status;
@@ -73,6 +76,8 @@ class MainWindow : public QMainWindow {
   FleetPanel* fleetPanel() const { return fleet_; }
   ScenarioPanel* scenarioPanel() const { return scenarios_; }
   CertificatesPanel* certificatesPanel() const { return certificates_; }
+  TapPanel* tapPanel() const { return tap_; }
+  QDockWidget* tapDock() const { return tap_dock_; }
   QTabWidget* sidePanel() const { return side_panel_; }
   ControlPlaneClient* client() const { return client_; }
   QString statusText() const;
@@ -98,6 +103,10 @@ class MainWindow : public QMainWindow {
   // or when a later snapshot or layout brings it (a demo still starting). Once: a later click
   // elsewhere is not undone.
   void selectServiceWhenShown(const QString& name);
+  // Shows the Tap panel with `filter` in its filter row and (re)starts the tap.
+  void openTap(const cp::TapFilter& filter);
+  // View → Tap (Ctrl+T): a tap of the selected service or edge (none: the whole mesh).
+  void tapSelection();
 
  signals:
   void exportFinished(bool ok, const QString& message);
@@ -139,6 +148,8 @@ class MainWindow : public QMainWindow {
   QTabWidget* side_panel_;
   QDockWidget* side_dock_;
   QDockWidget* inspector_dock_;
+  TapPanel* tap_;
+  QDockWidget* tap_dock_;
   bool docks_side_by_side_ = true;
   bool docks_arranged_ = false;
   ServicesModel* services_model_;

@@ -80,12 +80,14 @@ class AppCommandLineTest : public QObject {
     QVERIFY(read({"--demo", "storefront", "--keep-state"}, &cl, &error));
     QVERIFY(cl.keep_state);
     QVERIFY(read({"--demo", "storefront", "--scenario", "outage", "--screenshot", "x.png",
-                  "--screenshot-after", "3,8", "--select", "cart"},
+                  "--screenshot-after", "3,8", "--select", "cart", "--tap", "reviews"},
                  &cl, &error));
+    QCOMPARE(cl.tap, QString("reviews"));
     QVERIFY(cl.snapshot.isEmpty());
     const auto options = mainWindowOptions(cl, OpenedControlPlane{});
     QCOMPARE(options.demo, QString("storefront"));
     QCOMPARE(options.select_service, QString("cart"));
+    QCOMPARE(options.tap_service, QString("reviews"));
     QVERIFY(options.demo_status.startsWith("Demo storefront: starting"));
   }
 

@@ -656,4 +656,43 @@ cp::ActionResult FakeControlPlane::scaleService(const std::string& service,
   return {true, "scaled " + service + " to " + std::to_string(replicas)};
 }
 
+std::shared_ptr<void> FakeControlPlane::startTap(const cp::TapFilter& filter,
+                                                 cp::TapCallback callback, std::string* error) {
+  (void)error;
+  const std::lock_guard lock(taps_mutex_);
+  const uint64_t id = next_tap_++;
+  taps_.push_back({id, std::move(callback)});
+  tap_filters_.push_back(filter);
+  // A token that is not null (the UI tests whether it holds one).
+  return std::shared_ptr<void>(new uint64_t(id), [this](void* p) {
+    const uint64_t tap = *static_cast<uint64_t*>(p);
+    delete static_cast<uint64_t*>(p);
+    const std::lock_guard lock(taps_mutex_);
+    std::erase_if(taps_, [tap](const Tap& t) { return t.id == tap; });
+  });
+}
+
+int FakeControlPlane::deliverTap(const cp::TapBatch& batch) {
+  int delivered = 0;
+  std::thread deliverer([&] {
+    const std::lock_guard lock(taps_mutex_);
+    for (const Tap& t : taps_) {
+      t.callback(batch);
+      ++delivered;
+    }
+  });
+  deliverer.join();
+  return delivered;
+}
+
+int FakeControlPlane::openTaps() const {
+  const std::lock_guard lock(taps_mutex_);
+  return static_cast<int>(taps_.size());
+}
+
+std::vector<cp::TapFilter> FakeControlPlane::tapFilters() const {
+  const std::lock_guard lock(taps_mutex_);
+  return tap_filters_;
+}
+
 }  // namespace meshdeck::testing

@@ -69,6 +69,16 @@ class FakeControlPlane final : public cp::ControlPlane {
   cp::ActionResult scaleService(const std::string& service, const std::string& version,
                                 uint32_t replicas) override;
   std::string listenAddress() override { return "127.0.0.1:15010"; }
+  // Taps: recorded; events arrive only through deliverTap().
+  std::shared_ptr<void> startTap(const cp::TapFilter& filter, cp::TapCallback callback,
+                                 std::string* error) override;
+
+  // Calls every open tap's callback with `batch` on a thread of its own (as the control plane
+  // would), and waits for it. Returns how many taps received it.
+  int deliverTap(const cp::TapBatch& batch);
+  int openTaps() const;
+  // The filters of every tap opened so far, oldest first.
+  std::vector<cp::TapFilter> tapFilters() const;
 
  private:
   struct Subscriber {
@@ -103,6 +113,15 @@ class FakeControlPlane final : public cp::ControlPlane {
   std::mutex subscribers_mutex_;  // held while a callback runs, so unsubscribe waits for it
   std::vector<Subscriber> subscribers_;
   uint64_t next_subscriber_ = 1;
+
+  struct Tap {
+    uint64_t id;
+    cp::TapCallback callback;
+  };
+  mutable std::mutex taps_mutex_;  // held while a tap callback runs, so a release waits for it
+  std::vector<Tap> taps_;
+  std::vector<cp::TapFilter> tap_filters_;
+  uint64_t next_tap_ = 1;
 
   bool publish_requested_ = false;
   int tick_interval_ms_ = 0;
