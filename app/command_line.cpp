@@ -31,15 +31,9 @@ void declareOptions(QCommandLineParser& parser) {
        "3,8,20, save FILE-3s.png, FILE-8s.png, ...",
        "SECONDS", "10"},
       {"select", "Select service NAME in the graph and the inspector once it is shown.", "NAME"},
-      {"focus",
-       "Select service NAME once it is shown and focus the graph on it (its 1-hop "
-       "neighbourhood).",
-       "NAME"},
+      {"focus", "Select service NAME and focus the graph on it (1-hop neighbourhood).", "NAME"},
       {"tap", "Open the Tap panel on the live requests of service NAME at start.", "NAME"},
-      {"window-size",
-       "Open the window at WIDTHxHEIGHT pixels (e.g. 1280x720) instead of the last "
-       "size used.",
-       "WxH"},
+      {"window-size", "Open the window at WxH pixels (e.g. 1280x720), not the last size.", "WxH"},
   });
   parser.addPositionalArgument("snapshot", "A snapshot file to open read-only, offline.", "[FILE]");
 }

@@ -373,7 +373,7 @@ spec:
                    "\"h3\" is not one of: http1, http2, grpc");
     expectOneError(withProtocol("[grpc]"), 7, 15, "spec.trafficPolicy.protocol",
                    "must be a string");
-    expectOneError(withProtocol("\"\""), 7, 15, "spec.trafficPolicy.protocol", "is not one of");
+    expectOneError(withProtocol("\"\""), 7, 15, "spec.trafficPolicy.protocol", "must not be empty");
   }
   void reportsBadRegexAndMethod() {
     std::string yaml = kCanary;
