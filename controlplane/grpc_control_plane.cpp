@@ -13,6 +13,7 @@
 #include "common/input_limits.h"
 #include "controlplane/server/proto_convert.h"
 #include "controlplane/server/telemetry_service.h"
+#include "controlplane/tap/tap_proto.h"
 #include "meshdeck/v1/management.grpc.pb.h"
 
 namespace meshdeck::cp {

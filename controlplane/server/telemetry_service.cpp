@@ -20,6 +20,7 @@
 #include "controlplane/security/proxy_auth.h"
 #include "controlplane/server/peer_info.h"
 #include "controlplane/server/proto_convert.h"
+#include "controlplane/tap/tap_proto.h"
 
 namespace meshdeck::cp {
 namespace v1 = meshdeck::v1;
@@ -158,42 +159,6 @@ bool certificateFromProto(const v1::WorkloadCertificate& in, CertificateInfo* ou
 TelemetryIngestService::TelemetryIngestService(TelemetryAggregator& aggregator, Registry& registry,
                                                const common::TimeSource& time)
     : aggregator_(aggregator), registry_(registry), time_(time) {}
-
-TapEvent tapEventFromProto(const v1::TapEvent& in, const std::string& proxy_id) {
-  TapEvent e;
-  e.tap_id = in.tap_id();
-  e.start = std::chrono::system_clock::time_point(
-      std::chrono::duration_cast<std::chrono::system_clock::duration>(
-          std::chrono::seconds(in.start_time().seconds()) +
-          std::chrono::nanoseconds(in.start_time().nanos())));
-  e.client_side = in.side() == v1::CLIENT;
-  e.proxy_id = proxy_id;
-  e.source_service = in.source_service();
-  e.source_version = in.source_version();
-  e.source_identity = in.source_identity();
-  e.destination_service = in.destination_service();
-  e.destination_version = in.destination_version();
-  e.protocol = in.protocol();
-  e.method = in.method();
-  e.authority = in.authority();
-  e.path = in.path();
-  e.status = in.status();
-  if (in.has_grpc_status()) e.grpc_status = in.grpc_status();
-  e.latency_us = in.latency_us();
-  e.bytes_in = in.bytes_in();
-  e.bytes_out = in.bytes_out();
-  e.retries = in.retries();
-  e.error_code = in.error_code();
-  e.route = in.route();
-  e.authorization_policy = in.authorization_policy();
-  e.authorization_rule = in.authorization_rule();
-  e.mtls = in.mtls();
-  e.trace_id = in.trace_id();
-  e.span_id = in.span_id();
-  for (const auto& h : in.request_headers()) e.request_headers.emplace_back(h.name(), h.value());
-  for (const auto& h : in.response_headers()) e.response_headers.emplace_back(h.name(), h.value());
-  return e;
-}
 
 uint32_t TelemetryIngestService::ingest(const v1::TelemetryReport& report) {
   ++reports_;

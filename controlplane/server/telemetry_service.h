@@ -22,9 +22,6 @@ class ProxyAuthenticator;
 // kept.
 bool edgeReportFromProto(const meshdeck::v1::EdgeStats& in, EdgeReport* out, std::string* error);
 
-// Converts a reported TapEvent; the proxy id is the reporting proxy's, whatever the event says.
-TapEvent tapEventFromProto(const meshdeck::v1::TapEvent& in, const std::string& proxy_id);
-
 // Converts a reported WorkloadCertificate. Returns false with a reason when it is not valid
 // (no parseable SPIFFE id, a serial that is not 1-40 upper-case hex digits, an empty or
 // over-long issuer, or not_after not after not_before); such a certificate is counted and

@@ -11,6 +11,7 @@
 #include <map>
 
 #include "common/telemetry/grpc_status.h"
+#include "controlplane/tap/tap_proto.h"
 #include "tools/meshdeckctl/meshdeckctl.h"
 
 namespace meshdeck::tools {
@@ -67,41 +68,6 @@ std::string workload(const std::string& service, const std::string& version) {
   return version.empty() ? service : service + "/" + version;
 }
 
-cp::TapEvent toApi(const v1::TapEvent& in) {
-  cp::TapEvent e;
-  e.tap_id = in.tap_id();
-  e.start = std::chrono::system_clock::time_point(
-      std::chrono::duration_cast<std::chrono::system_clock::duration>(
-          std::chrono::seconds(in.start_time().seconds()) +
-          std::chrono::nanoseconds(in.start_time().nanos())));
-  e.client_side = in.side() == v1::CLIENT;
-  e.proxy_id = in.proxy_id();
-  e.source_service = in.source_service();
-  e.source_version = in.source_version();
-  e.source_identity = in.source_identity();
-  e.destination_service = in.destination_service();
-  e.destination_version = in.destination_version();
-  e.protocol = in.protocol();
-  e.method = in.method();
-  e.authority = in.authority();
-  e.path = in.path();
-  e.status = in.status();
-  if (in.has_grpc_status()) e.grpc_status = in.grpc_status();
-  e.latency_us = in.latency_us();
-  e.bytes_in = in.bytes_in();
-  e.bytes_out = in.bytes_out();
-  e.retries = in.retries();
-  e.error_code = in.error_code();
-  e.route = in.route();
-  e.authorization_policy = in.authorization_policy();
-  e.authorization_rule = in.authorization_rule();
-  e.mtls = in.mtls();
-  e.trace_id = in.trace_id();
-  e.span_id = in.span_id();
-  for (const auto& h : in.request_headers()) e.request_headers.emplace_back(h.name(), h.value());
-  for (const auto& h : in.response_headers()) e.response_headers.emplace_back(h.name(), h.value());
-  return e;
-}
 }  // namespace
 
 bool tapRequestFromOptions(const CtlOptions& o, v1::TapRequest* out, std::string* error) {
@@ -242,7 +208,8 @@ int Ctl::tap() {
   while (!done && reader->Read(&r)) {
     dropped = r.dropped();
     for (const auto& e : r.events()) {
-      std::cout << (json ? toApi(e).toJson() + "\n" : tapLine(e, wide));
+      std::cout << (json ? cp::tapEventFromProto(e, e.proxy_id()).toJson() + "\n"
+                         : tapLine(e, wide));
       if (o_.tap_count && ++seen >= o_.tap_count) {
         done = true;
         break;
