@@ -32,7 +32,12 @@ packages=(
   dpkg-dev file desktop-file-utils appstream lintian help2man
   # source checks (tests/checks): the formatter the tree is formatted with
   clang-format-14
+  # traffic capture test (meshdeck-proxy-init in network namespaces) and the manifests check
+  iptables python3-yaml
 )
+# kubectl with kustomize (deploy_manifests_test): Debian's kubernetes-client, unless a kubectl
+# from another package is already installed (the two own the same /usr/bin/kubectl).
+command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
 
 packages+=("$@")
 missing=()

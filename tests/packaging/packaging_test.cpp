@@ -69,8 +69,8 @@ class PackagingTest : public QObject {
   }
 
   void filesFollowTheFhs() {
-    for (const char* bin : {"meshdeck-proxy", "meshdeck-controlplane", "meshdeckctl",
-                            "meshdeck-demo-service", "meshdeck-load"})
+    for (const char* bin : {"meshdeck-proxy", "meshdeck-proxy-init", "meshdeck-controlplane",
+                            "meshdeckctl", "meshdeck-demo-service", "meshdeck-load"})
       QVERIFY2(QFileInfo(root_ + "/usr/bin/" + bin).isExecutable(), bin);
     QVERIFY(QFile::exists(root_ + "/usr/share/meshdeck/demo/storefront.yaml"));
     QVERIFY(QFile::exists(root_ + "/usr/share/meshdeck/demo/large.yaml"));
