@@ -15,8 +15,8 @@ import shutil
 import sys
 import tempfile
 
-TOP_FOLDERS = ["app", "bench", "common", "controlplane", "docs", "packaging", "proto", "proxy",
-               "resources", "scripts", "tests", "tools", "ui"]
+TOP_FOLDERS = ["app", "bench", "common", "controlplane", "deploy", "docs", "packaging", "proto",
+               "proxy", "resources", "scripts", "tests", "tools", "ui"]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
