@@ -1,10 +1,14 @@
 #include "proxy/init/capture_rules.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <cstdio>
+#include <cerrno>
+#include <cstring>
 #include <sstream>
 
 namespace meshdeck::proxy {
@@ -17,6 +21,9 @@ void declareCaptureOptions(CLI::App& app, CaptureOptions& o) {
   app.add_option("--proxy-uid", o.proxy_uid,
                  "Uid the sidecar runs as; its own connections are not redirected")
       ->capture_default_str();
+  app.add_option("--app-port", o.app_port,
+                 "The application's port, checked not to be a sidecar port (every inbound port "
+                 "is captured)");
   app.add_option("--exclude-inbound-ports", o.exclude_inbound_ports,
                  "Inbound destination ports not redirected (comma separated), e.g. the admin "
                  "port")
@@ -53,6 +60,10 @@ bool validateCaptureOptions(const CaptureOptions& o, std::string* error) {
   }
   if (o.inbound_port == o.outbound_port) {
     *error = "--inbound-port and --outbound-port must differ";
+    return false;
+  }
+  if (o.app_port != 0 && (o.app_port == o.inbound_port || o.app_port == o.outbound_port)) {
+    *error = "--app-port " + std::to_string(o.app_port) + " is one of the sidecar's ports";
     return false;
   }
   for (uint16_t port : o.exclude_inbound_ports)
@@ -113,16 +124,64 @@ std::string captureRuleset(const CaptureOptions& o) {
 
 namespace {
 
-// The exit status of a pclose()d command, as a message when it failed.
-bool commandSucceeded(int status, const std::string& command, std::string* error) {
-  if (status == -1) {
-    *error = command + ": could not be run";
+// Runs `argv` (looked up on PATH, no shell: the proxy image has none) with `input` on its
+// standard input, collecting its standard output into `*output`. False, with a message, when it
+// cannot be started or does not exit 0.
+bool runCommand(const std::vector<std::string>& argv, const std::string& input, std::string* output,
+                std::string* error) {
+  const std::string command = argv.front();
+  int in_pipe[2], out_pipe[2];
+  if (::pipe2(in_pipe, O_CLOEXEC) != 0 || ::pipe2(out_pipe, O_CLOEXEC) != 0) {
+    *error = command + ": pipe: " + std::strerror(errno);
     return false;
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, in_pipe[0], STDIN_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  const int spawned =
+      ::posix_spawnp(&pid, command.c_str(), &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(in_pipe[0]);
+  ::close(out_pipe[1]);
+  if (spawned != 0) {
+    ::close(in_pipe[1]);
+    ::close(out_pipe[0]);
+    *error = command + ": cannot be run: " + std::strerror(spawned) + " (is iptables installed?)";
+    return false;
+  }
+  // The ruleset is a few kilobytes, far below a pipe's buffer: writing it all before reading
+  // cannot deadlock, and iptables-save reads nothing.
+  bool written = true;
+  for (size_t done = 0; done < input.size();) {
+    const ssize_t n = ::write(in_pipe[1], input.data() + done, input.size() - done);
+    if (n <= 0) {
+      written = false;
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::close(in_pipe[1]);
+  char buffer[4096];
+  ssize_t n;
+  while ((n = ::read(out_pipe[0], buffer, sizeof buffer)) > 0)
+    output->append(buffer, static_cast<size_t>(n));
+  ::close(out_pipe[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     *error = command + " failed (exit status " +
              std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) +
-             "; is it installed, and is this process root or CAP_NET_ADMIN?)";
+             "; is this process root, or does it hold CAP_NET_ADMIN?)";
+    return false;
+  }
+  if (!written) {
+    *error = command + ": the ruleset could not be written to it";
     return false;
   }
   return true;
@@ -132,34 +191,14 @@ bool commandSucceeded(int status, const std::string& command, std::string* error
 
 bool applyCaptureRuleset(const std::string& ruleset, bool* already_present, std::string* error) {
   *already_present = false;
-  const std::string save = "iptables-save -t nat";
-  FILE* in = ::popen(save.c_str(), "r");
-  if (in == nullptr) {
-    *error = save + ": could not be run";
-    return false;
-  }
   std::string current;
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, in)) > 0) current.append(buffer, n);
-  if (!commandSucceeded(::pclose(in), save, error)) return false;
+  if (!runCommand({"iptables-save", "-t", "nat"}, "", &current, error)) return false;
   if (current.find(":MESHDECK_") != std::string::npos) {
     *already_present = true;
     return true;
   }
-  const std::string restore = "iptables-restore --noflush";
-  FILE* out = ::popen(restore.c_str(), "w");
-  if (out == nullptr) {
-    *error = restore + ": could not be run";
-    return false;
-  }
-  const bool written = std::fwrite(ruleset.data(), 1, ruleset.size(), out) == ruleset.size();
-  if (!commandSucceeded(::pclose(out), restore, error)) return false;
-  if (!written) {
-    *error = restore + ": the ruleset could not be written to it";
-    return false;
-  }
-  return true;
+  std::string ignored;
+  return runCommand({"iptables-restore", "--noflush"}, ruleset, &ignored, error);
 }
 
 }  // namespace meshdeck::proxy

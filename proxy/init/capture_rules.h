@@ -17,6 +17,9 @@ struct CaptureOptions {
   uint16_t inbound_port = 15006;   // the sidecar's inbound listener (0.0.0.0)
   uint16_t outbound_port = 15001;  // the sidecar's outbound listener (127.0.0.1 or 0.0.0.0)
   uint32_t proxy_uid = 65532;      // the sidecar's uid: its own connections are never redirected
+  // The application's port (0: not given). Every inbound port is captured whatever it is; it is
+  // only checked not to be one of the sidecar's ports, which the app could then not serve.
+  uint16_t app_port = 0;
   bool capture_inbound = true;
   bool capture_outbound = true;
   std::vector<uint16_t> exclude_inbound_ports;      // e.g. the sidecar's admin port
@@ -29,7 +32,7 @@ struct CaptureOptions {
 void declareCaptureOptions(CLI::App& app, CaptureOptions& options);
 
 // False, with a message, when the options cannot make a working ruleset (a zero port, the two
-// listeners on one port, a CIDR that is not IPv4 a.b.c.d/n).
+// listeners on one port, the app on a sidecar port, a CIDR that is not IPv4 a.b.c.d/n).
 bool validateCaptureOptions(const CaptureOptions& options, std::string* error);
 
 // The rules as `iptables-restore --noflush` input for the nat table. Chains:
@@ -44,7 +47,8 @@ std::string captureRuleset(const CaptureOptions& options);
 
 // Applies `ruleset` in the calling process's network namespace: unless `iptables-save -t nat`
 // already shows a MESHDECK_ chain (then nothing is done and `*already_present` is true), pipes
-// it into `iptables-restore --noflush`. False, with a message, when either command fails.
+// it into `iptables-restore --noflush`. Both are looked up on PATH and run without a shell.
+// False, with a message, when either cannot be run or fails.
 bool applyCaptureRuleset(const std::string& ruleset, bool* already_present, std::string* error);
 
 }  // namespace meshdeck::proxy

@@ -78,6 +78,8 @@ class PackagingTest : public QObject {
     QVERIFY(QFile::exists(root_ + "/usr/share/doc/meshdeck/copyright"));
     QVERIFY(QFile::exists(root_ + "/usr/share/man/man1/meshdeck-proxy.1.gz"));
     QVERIFY(QFile::exists(root_ + "/usr/share/man/man1/meshdeckctl.1.gz"));
+    QVERIFY(QFile::exists(root_ + "/usr/lib/systemd/system/meshdeck-controlplane.service"));
+    QVERIFY(QFile::exists(root_ + "/usr/lib/systemd/system/meshdeck-proxy@.service"));
     if (with_ui_) {
       QVERIFY(QFileInfo(root_ + "/usr/bin/meshdeck").isExecutable());
       QVERIFY(QFile::exists(root_ + "/usr/share/man/man1/meshdeck.1.gz"));

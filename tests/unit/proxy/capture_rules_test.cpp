@@ -98,6 +98,8 @@ class CaptureRulesTest : public QObject {
     const std::vector<std::vector<std::string>> refused = {
         {"--inbound-port", "0"},
         {"--inbound-port", "15001"},  // the same port as the outbound listener
+        {"--app-port", "15006"},      // the app on the sidecar's inbound port
+        {"--app-port", "15001"},
         {"--exclude-inbound-ports", "0"},
         {"--exclude-outbound-cidrs", "10.0.0.0"},
         {"--exclude-outbound-cidrs", "10.0.0.0/33"},
@@ -112,6 +114,7 @@ class CaptureRulesTest : public QObject {
     }
     std::string error;
     QVERIFY2(validateCaptureOptions(parse({}), &error), error.c_str());
+    QVERIFY2(validateCaptureOptions(parse({"--app-port", "9080"}), &error), error.c_str());
   }
 
   void refusesPortsOutOfRangeAtParse() {
