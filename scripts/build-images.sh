@@ -5,15 +5,19 @@
 #   meshdeck/meshdeck-controlplane:VERSION   meshdeck-controlplane, meshdeckctl
 #   meshdeck/meshdeck-proxy:VERSION          meshdeck-proxy, meshdeck-proxy-init and iptables
 #   meshdeck/meshdeck-demo:VERSION           meshdeck-demo-service, meshdeck-load
-# Usage: scripts/build-images.sh [--no-build] [--archive DIR]
-#   --no-build     use build/release/bin as it is (default: build the binaries first)
+# Usage: scripts/build-images.sh [--no-build] [--bin-dir DIR] [--archive DIR]
+#   --no-build     use the binaries as they are (default: build the release preset's first)
+#   --bin-dir DIR  take the binaries from DIR (default: build/release/bin)
 #   --archive DIR  also write each image as DIR/<name>.tar (oci-archive), for `kind load
 #                  image-archive`, `ctr images import` or `podman load`
-# Needs root and buildah (Debian: buildah); storage driver vfs unless STORAGE_DRIVER is set.
+# Needs root and buildah (Debian: buildah). Storage: buildah's default store with the vfs driver
+# (works inside containers and VMs alike); MESHDECK_IMAGE_DRIVER picks another driver and
+# MESHDECK_IMAGE_STORE=DIR a store of its own (DIR/root, DIR/run; the images test uses one).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build=1
 archive=""
+bin="$root/build/release/bin"
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-build) build=0 ;;
@@ -21,8 +25,12 @@ while [ $# -gt 0 ]; do
       archive="$2"
       shift
       ;;
+    --bin-dir)
+      bin="$2"
+      shift
+      ;;
     *)
-      echo "usage: $0 [--no-build] [--archive DIR]" >&2
+      echo "usage: $0 [--no-build] [--bin-dir DIR] [--archive DIR]" >&2
       exit 2
       ;;
   esac
@@ -32,13 +40,16 @@ command -v buildah >/dev/null || {
   echo "build-images: buildah is not installed (apt-get install buildah)" >&2
   exit 1
 }
-bin="$root/build/release/bin"
 if [ "$build" = 1 ]; then
   "$root/scripts/build.sh" release --target meshdeck-controlplane meshdeckctl meshdeck-proxy \
     meshdeck-proxy-init meshdeck-demo-service meshdeck-load
 fi
 version="$(grep -m1 -oE 'VERSION [0-9]+\.[0-9]+\.[0-9]+' "$root/CMakeLists.txt" | cut -d' ' -f2)"
-export STORAGE_DRIVER="${STORAGE_DRIVER:-vfs}"
+store=(--storage-driver "${MESHDECK_IMAGE_DRIVER:-vfs}")
+if [ -n "${MESHDECK_IMAGE_STORE:-}" ]; then
+  store+=(--root "$MESHDECK_IMAGE_STORE/root" --runroot "$MESHDECK_IMAGE_STORE/run")
+fi
+buildah() { command buildah "${store[@]}" "$@"; }
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 

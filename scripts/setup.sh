@@ -34,6 +34,8 @@ packages=(
   clang-format-14
   # traffic capture test (meshdeck-proxy-init in network namespaces) and the manifests check
   iptables python3-yaml
+  # the OCI images (scripts/build-images.sh, images_test)
+  buildah
 )
 # kubectl with kustomize (deploy_manifests_test): Debian's kubernetes-client, unless a kubectl
 # from another package is already installed (the two own the same /usr/bin/kubectl).

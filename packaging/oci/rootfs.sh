@@ -56,6 +56,10 @@ for program in "${programs[@]}"; do
     exit 1
   }
   install -m 0755 "$(readlink -f "$program")" "$root/usr/bin/$(basename "$program")"
+  # The release build keeps its debug information; the image does not need it.
+  if command -v strip >/dev/null && [ -w "$root/usr/bin/$(basename "$program")" ]; then
+    strip --strip-unneeded "$root/usr/bin/$(basename "$program")"
+  fi
   copy_libraries_of "$program"
 done
 for dir in "${extra_dirs[@]}"; do
