@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <cctype>
 
 #include "common/bounded_file.h"
@@ -99,13 +100,19 @@ void declareOptions(CLI::App& app, CommandLine& cl) {
   app.add_option("--outbound-port", cl.mesh.outbound_port,
                  "Mesh mode: port the application sends its calls to (HTTP proxy)");
   app.add_option("--admin-port", cl.mesh.admin_port, "Mesh mode: admin port on 127.0.0.1");
+  auto* host_opt = app.add_option("--host-address", cl.mesh.host,
+                                  "Mesh mode: IP address other sidecars reach this one at; the "
+                                  "inbound listener binds it (a host's or pod's IP beyond one "
+                                  "machine)")
+                       ->capture_default_str();
   control_opt->excludes(listen_opt)->excludes(config_opt);
   listen_opt->needs(upstream_opt);
   upstream_opt->needs(listen_opt);
   config_opt->excludes(listen_opt);
   for (auto* o : {listen_tls_opt, upstream_tls_opt, upstream_id_opt, upstream_protocol_opt})
     o->needs(listen_opt);
-  for (auto* o : {token_opt, cp_tls_opt, cert_ttl_opt, app_protocol_opt}) o->needs(control_opt);
+  for (auto* o : {token_opt, cp_tls_opt, cert_ttl_opt, app_protocol_opt, host_opt})
+    o->needs(control_opt);
   trust_domain_opt->excludes(config_opt);
   upstream_id_opt->needs(upstream_tls_opt);
   app.parse_complete_callback([&cl, version_opt] {
@@ -120,6 +127,12 @@ bool planMesh(const CommandLine& cl, StartupPlan* plan, std::string* error) {
   if (mesh.service.empty() || mesh.inbound_port == 0 || mesh.outbound_port == 0 ||
       mesh.app_port == 0) {
     *error = "mesh mode needs --service, --inbound-port, --app-port and --outbound-port";
+    return false;
+  }
+  boost::system::error_code bad_host;
+  boost::asio::ip::make_address(mesh.host, bad_host);
+  if (bad_host) {
+    *error = "--host-address \"" + mesh.host + "\": expected an IPv4 or IPv6 address";
     return false;
   }
   if (mesh.version.empty()) mesh.version = "v1";

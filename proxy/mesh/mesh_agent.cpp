@@ -342,7 +342,7 @@ void MeshAgent::runDiscovery() {
     node->set_outbound_port(identity_.outbound_port);
     node->set_admin_port(identity_.admin_port);
     node->set_build_version(meshdeck::kVersion);
-    node->set_host("127.0.0.1");
+    node->set_host(identity_.host);
     node->set_spiffe_id(spiffeId());
     if (identity_.app_protocol == "http1") node->set_app_protocol(v1::Cluster::HTTP1);
     if (identity_.app_protocol == "http2") node->set_app_protocol(v1::Cluster::HTTP2);

@@ -41,6 +41,11 @@ struct MeshIdentity {
   // What the application speaks: "http1", "http2", "grpc", or "" (not declared); announced in
   // Node.app_protocol.
   std::string app_protocol;
+  // The address other sidecars reach this one at, announced in Node.host: the control plane
+  // binds this sidecar's inbound listener to it and gives it to the others as this endpoint's
+  // address. 127.0.0.1 for a mesh on one machine; the host's or pod's IP beyond one
+  // (docs/plain-hosts.md, docs/kubernetes.md).
+  std::string host = "127.0.0.1";
   // Identity (docs/security.md). With a bootstrap token the agent obtains a certificate for
   // spiffe://<trust_domain>/ns/<ns>/sa/<service> before it opens the discovery stream, and
   // renews it over the control plane's TLS port (control_plane_tls, host:port).

@@ -18,8 +18,8 @@ For the base and for overlays/demo, renders with kubectl kustomize, then checks:
   - RBAC: no '*' anywhere; the control plane's ClusterRole grants exactly what docs/kubernetes.md
     lists; a binding's role and service account exist;
   - MutatingWebhookConfiguration: admission v1, sideEffects None, a Fail or Ignore policy, POST
-    /inject on a rendered Service port, namespaceSelector meshdeck.io/inject=enabled, a base64
-    caBundle;
+    /inject on a rendered Service port, namespaceSelector meshdeck.io/inject=enabled, no
+    caBundle or a base64 one (docs/kubernetes.md patches it in);
   - the control plane's Deployment: one replica, Recreate, --state-dir on the claimed volume;
   - overlays/demo: namespace shop labelled for injection, and a Service plus a Deployment
     labelled app/version for every service and version of resources/demo/storefront.yaml.
@@ -254,12 +254,12 @@ def check_webhooks(by_kind):
                            "rendered")
             elif svc.get("port", 443) not in [p.get("port") for p in services[0]["spec"]["ports"]]:
                 out.append(f"{where}: the service has no port {svc.get('port', 443)}")
-            try:
-                base64.b64decode(cc.get("caBundle", ""), validate=True)
-                if not cc.get("caBundle"):
-                    raise ValueError
-            except Exception:
-                out.append(f"{where}: caBundle is not base64")
+            if "caBundle" in cc:
+                try:
+                    if not base64.b64decode(cc["caBundle"], validate=True):
+                        raise ValueError
+                except Exception:
+                    out.append(f"{where}: caBundle is not base64")
             sel = (w.get("namespaceSelector") or {}).get("matchLabels") or {}
             if sel.get(INJECT_LABEL) != "enabled":
                 out.append(f"{where}: namespaceSelector must match {INJECT_LABEL}=enabled")
@@ -322,6 +322,17 @@ def find(objects, kind, name):
     return next(o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name)
 
 
+def plant_meshed_app(objects):
+    """A copy of the control plane's Deployment, meshed, in an injected namespace (its pods
+    run as 65532)."""
+    objects.append({"apiVersion": "v1", "kind": "Namespace",
+                    "metadata": {"name": "meshed", "labels": {INJECT_LABEL: "enabled"}}})
+    app = copy.deepcopy(find(objects, "Deployment", "meshdeck-controlplane"))
+    app["metadata"] = {"name": "app", "namespace": "meshed"}
+    app["spec"]["template"]["metadata"]["annotations"] = {}
+    objects.append(app)
+
+
 PLANTS = {
     "apiVersion": lambda o: find(o, "Deployment", "meshdeck-controlplane").update(
         apiVersion="extensions/v1beta1"),
@@ -342,6 +353,10 @@ PLANTS = {
         {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}),
     "targetPort": lambda o: find(o, "Service", "meshdeck-controlplane")["spec"]["ports"][0].update(
         targetPort="nope"),
+    "caBundle is not base64": lambda o: find(o, "MutatingWebhookConfiguration",
+                                             "meshdeck-sidecar-injector")["webhooks"][0][
+        "clientConfig"].update(caBundle="not base64!"),
+    "runs as the sidecar's uid": lambda o: plant_meshed_app(o),
     "namespaceSelector": lambda o: find(o, "MutatingWebhookConfiguration",
                                         "meshdeck-sidecar-injector")["webhooks"][0].pop(
         "namespaceSelector"),

@@ -45,7 +45,8 @@ class CommandLineTest : public QObject {
         {"--config", "a.yaml", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1"},
         {"--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--upstream-identity", "x"},
         {"--bootstrap-token-file", "t"},  // mesh-mode option without --control-plane
-        {"--tls-cert", "c.pem"},          // needs --tls-key and --tls-trust
+        {"--host-address", "10.0.0.3"},
+        {"--tls-cert", "c.pem"},  // needs --tls-key and --tls-trust
         {"--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--listen-tls-mode", "maybe"},
         {"--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--upstream-protocol", "h3"},
         {"--config", "a.yaml", "--upstream-protocol", "http2"},  // standalone only
@@ -143,8 +144,24 @@ class CommandLineTest : public QObject {
     QCOMPARE(plan.mesh->bootstrap_token, std::string("s3cret"));  // trailing space and newline
     QCOMPARE(plan.mesh->trust_domain, std::string("example.org"));
     QCOMPARE(plan.options.admin_address, std::string("127.0.0.1:4"));
-    QCOMPARE(plan.config.listeners_size(), 0);         // the control plane sends the config
-    QCOMPARE(plan.mesh->app_protocol, std::string());  // not declared
+    QCOMPARE(plan.config.listeners_size(), 0);            // the control plane sends the config
+    QCOMPARE(plan.mesh->app_protocol, std::string());     // not declared
+    QCOMPARE(plan.mesh->host, std::string("127.0.0.1"));  // a mesh on one machine
+
+    CommandLine beyond;
+    QVERIFY(parse({"--control-plane", "10.0.0.1:15010", "--service", "reviews", "--inbound-port",
+                   "1", "--app-port", "2", "--outbound-port", "3", "--host-address", "10.0.0.3"},
+                  &beyond));
+    QVERIFY2(planStartup(beyond, &plan, &error), error.c_str());
+    QCOMPARE(plan.mesh->host, std::string("10.0.0.3"));
+    for (const char* bad : {"reviews.example", "10.0.0", ""}) {
+      CommandLine refused;
+      QVERIFY(parse({"--control-plane", "10.0.0.1:15010", "--service", "reviews", "--inbound-port",
+                     "1", "--app-port", "2", "--outbound-port", "3", "--host-address", bad},
+                    &refused));
+      QVERIFY2(!planStartup(refused, &plan, &error), bad);
+      QVERIFY2(error.find("--host-address") != std::string::npos, error.c_str());
+    }
 
     CommandLine grpc;
     QVERIFY(parse({"--control-plane", "127.0.0.1:1", "--service", "payments", "--inbound-port", "1",
