@@ -7,6 +7,9 @@
 #      upstream in the client namespace: the sidecar's counters show each hop exactly once.
 #   3. The sidecar's own connections (uid 65532) are not redirected: the uid rule's counter
 #      moved, and the outbound listener saw one request per call, not a loop.
+#   4. Mesh mode, as in a cluster: a control plane in the client namespace configures a sidecar
+#      that announces the pod's IP (--host-address); its inbound listener is bound there and the
+#      captured requests reach the app through it.
 # Needs root, ip netns, iptables (nft backend is fine), setpriv and curl. It fails, never skips,
 # when they are missing. Usage: traffic_capture_test.sh BIN_DIR
 set -euo pipefail
@@ -21,7 +24,7 @@ fail() {
 for tool in ip iptables iptables-restore iptables-save setpriv curl; do
   command -v "$tool" >/dev/null || fail "'$tool' is not installed (scripts/setup.sh installs it)"
 done
-for b in meshdeck-proxy meshdeck-proxy-init meshdeck-demo-service; do
+for b in meshdeck-proxy meshdeck-proxy-init meshdeck-demo-service meshdeck-controlplane; do
   [ -x "$bin_dir/$b" ] || fail "$bin_dir/$b is not built"
 done
 
@@ -34,11 +37,15 @@ pod_ip=10.251.0.1
 client_ip=10.251.0.2
 sidecar_uid=65532
 work="$(mktemp -d /tmp/meshdeck-capture.XXXXXX)"
-pids=()
+pids=()  # each is the program itself: `ip netns exec` and setpriv exec, they do not fork
 
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # Anything still in the test's namespaces was started by this test.
+  for ns in "$pod" "$client"; do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+  done
   ip netns del "$pod" 2>/dev/null || true
   ip netns del "$client" 2>/dev/null || true
   ip link del "$veth_pod" 2>/dev/null || true
@@ -105,14 +112,14 @@ wait_ready() {
   fail "$url in $ns did not answer"
 }
 
-in_client "$bin_dir/meshdeck-demo-service" --name upstream --listen "$client_ip:9090" \
+ip netns exec "$client" "$bin_dir/meshdeck-demo-service" --name upstream --listen "$client_ip:9090" \
   --log-level warn >"$work/upstream.log" 2>&1 &
 pids+=($!)
 # The app calls http://upstream:9090/ on every request, knowing nothing of any proxy.
-in_pod "$bin_dir/meshdeck-demo-service" --name app --listen 0.0.0.0:8080 \
+ip netns exec "$pod" "$bin_dir/meshdeck-demo-service" --name app --listen 0.0.0.0:8080 \
   --call http://upstream:9090/ --log-level warn >"$work/app.log" 2>&1 &
 pids+=($!)
-in_pod setpriv --reuid "$sidecar_uid" --regid "$sidecar_uid" --clear-groups \
+ip netns exec "$pod" setpriv --reuid "$sidecar_uid" --regid "$sidecar_uid" --clear-groups \
   "$work/meshdeck-proxy" --config "$work/sidecar.yaml" --admin 127.0.0.1:15000 --workers 1 \
   --log-level warn >"$work/sidecar.log" 2>&1 &
 pids+=($!)
@@ -168,4 +175,38 @@ redirected="$(in_pod iptables -t nat -L MESHDECK_REDIRECT -v -n -x |
   awk '/redir ports 15001/ { print $1 }')"
 [ -n "$redirected" ] && [ "$redirected" -ge 1 ] && [ "$redirected" -le "$calls" ] ||
   fail "the app's outbound connections redirected: '$redirected', expected 1 to $calls"
+
+# 4. Mesh mode. The static sidecar stops; a control plane in the client namespace (reached by
+#    the sidecar's own connection, which the uid rule leaves alone) configures a new one.
+sidecar_pid="${pids[2]}"
+kill -9 "$sidecar_pid"
+wait "$sidecar_pid" 2>/dev/null || true
+mkdir -p "$work/cp"
+ip netns exec "$client" "$bin_dir/meshdeck-controlplane" --listen "$client_ip:15010" --secure-listen "" \
+  --metrics-listen off --state-dir "$work/cp" --log-level warn >"$work/cp.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+  in_client bash -c "exec 3<>/dev/tcp/$client_ip/15010" 2>/dev/null && break
+  sleep 0.1
+done
+ip netns exec "$pod" setpriv --reuid "$sidecar_uid" --regid "$sidecar_uid" --clear-groups \
+  "$work/meshdeck-proxy" --control-plane "$client_ip:15010" --service app --host-address "$pod_ip" \
+  --inbound-port 15006 --app-port 8080 --outbound-port 15001 --admin-port 15000 --workers 1 \
+  --log-level warn >"$work/mesh-sidecar.log" 2>&1 &
+pids+=($!)
+wait_ready "$pod" "http://127.0.0.1:15000/ready"
+in_pod ss -ltn | grep -q "$pod_ip:15006" ||
+  fail "the mesh-mode sidecar's inbound listener is not bound to $pod_ip:15006: $(in_pod ss -ltnp; cat "$work/mesh-sidecar.log" "$work/cp.log")"
+mesh_ok=0
+for i in 1 2; do
+  # The app's own call to upstream finds no route in this mesh (no upstream service is
+  # registered): only the inbound hop is checked here, on the app's health path.
+  in_client curl -fsS --max-time 5 -o /dev/null "http://$pod_ip:8080/_demo/health" ||
+    fail "mesh mode: the client's request $i to the app failed ($(cat "$work/mesh-sidecar.log"))"
+  mesh_ok=$((mesh_ok + 1))
+done
+inbound="$(stat "$inbound_ok")"
+[ "$inbound" = "$mesh_ok" ] ||
+  fail "mesh mode: the sidecar's inbound listener saw $inbound requests, expected $mesh_ok"
+echo "mesh mode: inbound 2xx $inbound through the listener on $pod_ip:15006"
 echo "traffic_capture_test: 1 passed, 0 failed"
