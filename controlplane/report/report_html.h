@@ -1,0 +1,38 @@
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "controlplane/report/report.h"
+
+// The report as one HTML document (docs/reports.md). In a browser: self-contained, the charts
+// inline as SVG, no script, no external resource. For a PDF the desktop lays out the same HTML
+// with QTextDocument, which draws no inline SVG: there the charts are <img> references to
+// images returned beside the text.
+namespace meshdeck::cp::report {
+
+struct HtmlOptions {
+  enum class Charts {
+    kInlineSvg,  // <svg> elements in the page (browsers)
+    kImages      // <img src="chart-N.svg">, the SVG texts in RenderedReport::images
+  };
+  Charts charts = Charts::kInlineSvg;
+  // Page breaks before the main sections (printing).
+  bool page_breaks = false;
+  // Rows of the events table; the rest is counted.
+  size_t max_event_rows = 300;
+};
+
+struct RenderedReport {
+  std::string html;
+  // Charts::kImages: (name used in <img src>, SVG text), in the order they appear.
+  std::vector<std::pair<std::string, std::string>> images;
+};
+
+RenderedReport renderHtml(const MeshReport& report, const HtmlOptions& options = {});
+
+// "2026-12-06 17:52:30 UTC".
+std::string formatTime(SystemTime t);
+
+}  // namespace meshdeck::cp::report
