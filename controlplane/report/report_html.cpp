@@ -175,14 +175,14 @@ class Writer {
     out_ +=
         "<p class=\"small\">All edges together (client side). Dashed lines and the strip "
         "below mark the events (pushes left out), listed at the end.</p>\n";
-    lineChart("requests/s", r_.series, &SeriesPoint::requests_per_second, 1, "", "#1f77b4", 720,
-              140);
+    const int w = o_.chart_width;
+    lineChart("requests/s", r_.series, &SeriesPoint::requests_per_second, 1, "", "#1f77b4", w, 140);
     out_ += "<br>";
-    lineChart("errors (5xx)", r_.series, &SeriesPoint::error_rate, 100, "%", "#d62728", 720, 120);
+    lineChart("errors (5xx)", r_.series, &SeriesPoint::error_rate, 100, "%", "#d62728", w, 120);
     out_ += "<br>";
-    lineChart("p99 latency", r_.series, &SeriesPoint::p99_ms, 1, " ms", "#ff7f0e", 720, 120);
+    lineChart("p99 latency", r_.series, &SeriesPoint::p99_ms, 1, " ms", "#ff7f0e", w, 120);
     out_ += "<br>";
-    strip(720);
+    strip(w);
     std::map<std::string, std::string> legend;
     for (const auto& e : r_.events) {
       if (e.kind.rfind("push", 0) == 0 && e.kind != "push.nack") continue;
@@ -247,12 +247,13 @@ class Writer {
       const auto& e = r_.edges[i];
       out_ += "<h3>" + escapeHtml(e.source) + " &rarr; " + escapeHtml(e.destination) + "</h3>\n";
       out_ += "<table cellspacing=\"0\" cellpadding=\"0\"><tr><td>";
-      lineChart("requests/s", e.series, &SeriesPoint::requests_per_second, 1, "", "#1f77b4", 240,
+      const int w = o_.chart_width / 3;
+      lineChart("requests/s", e.series, &SeriesPoint::requests_per_second, 1, "", "#1f77b4", w,
                 110);
       out_ += "</td><td>";
-      lineChart("5xx", e.series, &SeriesPoint::error_rate, 100, "%", "#d62728", 240, 110);
+      lineChart("5xx", e.series, &SeriesPoint::error_rate, 100, "%", "#d62728", w, 110);
       out_ += "</td><td>";
-      lineChart("p99", e.series, &SeriesPoint::p99_ms, 1, " ms", "#ff7f0e", 240, 110);
+      lineChart("p99", e.series, &SeriesPoint::p99_ms, 1, " ms", "#ff7f0e", w, 110);
       out_ += "</td></tr></table>\n";
     }
   }

@@ -20,6 +20,8 @@ struct HtmlOptions {
   Charts charts = Charts::kInlineSvg;
   // Page breaks before the main sections (printing).
   bool page_breaks = false;
+  // Width of the full-width charts in pixels (the worst edges' small ones take a third each).
+  int chart_width = 720;
   // Rows of the events table; the rest is counted.
   size_t max_event_rows = 300;
 };

@@ -1,0 +1,115 @@
+#include "ui/report_export.h"
+
+#include <QDateTimeEdit>
+#include <QDialog>
+#include <QDialogButtonBox>
+#include <QFile>
+#include <QFormLayout>
+#include <QImage>
+#include <QLabel>
+#include <QPageLayout>
+#include <QPageSize>
+#include <QPainter>
+#include <QPdfWriter>
+#include <QRegularExpression>
+#include <QSaveFile>
+#include <QSvgRenderer>
+#include <QTextDocument>
+#include <QUrl>
+
+namespace meshdeck::ui {
+namespace {
+
+// Charts are drawn at this multiple of their laid-out size, so that a printed page stays sharp.
+constexpr int kChartScale = 3;
+
+int countPdfPages(const QString& path) {
+  QFile f(path);
+  if (!f.open(QIODevice::ReadOnly)) return 0;
+  const QString text = QString::fromLatin1(f.readAll());
+  // Page objects, not the page tree ("/Type /Pages").
+  static const QRegularExpression page(QStringLiteral("/Type\\s*/Page(?![s])"));
+  int n = 0;
+  for (auto it = page.globalMatch(text); it.hasNext(); it.next()) ++n;
+  return n;
+}
+
+}  // namespace
+
+ReportFormat reportFormatFor(const QString& path) {
+  return path.endsWith(QStringLiteral(".pdf"), Qt::CaseInsensitive) ? ReportFormat::kPdf
+                                                                    : ReportFormat::kHtml;
+}
+
+int writeReport(const ReportDocument& doc, ReportFormat format, const QString& path,
+                QString* error) {
+  if (!doc.ok) {
+    *error = QString::fromStdString(doc.message);
+    return 0;
+  }
+  if (format == ReportFormat::kHtml) {
+    QSaveFile f(path);
+    if (!f.open(QIODevice::WriteOnly) || f.write(QByteArray::fromStdString(doc.html)) < 0 ||
+        !f.commit()) {
+      *error = QStringLiteral("cannot write %1: %2").arg(path, f.errorString());
+      return 0;
+    }
+    return 1;
+  }
+  QTextDocument text;
+  text.setDefaultFont(QFont(QStringLiteral("DejaVu Sans"), 9));
+  for (const auto& [name, svg] : doc.images) {
+    QSvgRenderer renderer(QByteArray::fromStdString(svg));
+    if (!renderer.isValid()) {
+      *error = QStringLiteral("chart %1 is not valid SVG").arg(QString::fromStdString(name));
+      return 0;
+    }
+    QImage image(renderer.defaultSize() * kChartScale, QImage::Format_ARGB32);
+    image.fill(Qt::white);
+    QPainter painter(&image);
+    renderer.render(&painter);
+    painter.end();
+    text.addResource(QTextDocument::ImageResource, QUrl(QString::fromStdString(name)), image);
+  }
+  text.setHtml(QString::fromStdString(doc.html));
+  {
+    QPdfWriter writer(path);
+    writer.setPageSize(QPageSize(QPageSize::A4));
+    writer.setPageMargins(QMarginsF(12, 12, 12, 12), QPageLayout::Millimeter);
+    writer.setTitle(QStringLiteral("Mesh health report"));
+    writer.setCreator(QStringLiteral("Meshdeck"));
+    text.print(&writer);
+  }
+  const int pages = countPdfPages(path);
+  if (pages == 0) *error = QStringLiteral("cannot write %1").arg(path);
+  return pages;
+}
+
+bool askReportRange(QWidget* parent, cp::SystemTime* from, cp::SystemTime* to) {
+  QDialog dialog(parent);
+  dialog.setWindowTitle(QObject::tr("Export Report"));
+  auto* form = new QFormLayout(&dialog);
+  form->addRow(new QLabel(QObject::tr("The mesh's health over a range, from the history.")));
+  const QDateTime now = QDateTime::currentDateTime();
+  auto* start = new QDateTimeEdit(now.addSecs(-3600), &dialog);
+  auto* end = new QDateTimeEdit(now, &dialog);
+  for (auto* e : {start, end}) {
+    e->setDisplayFormat(QStringLiteral("yyyy-MM-dd HH:mm:ss"));
+    e->setCalendarPopup(true);
+  }
+  start->setObjectName(QStringLiteral("reportFrom"));
+  end->setObjectName(QStringLiteral("reportTo"));
+  form->addRow(QObject::tr("From"), start);
+  form->addRow(QObject::tr("To"), end);
+  auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
+  form->addRow(buttons);
+  QObject::connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+  QObject::connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+  if (dialog.exec() != QDialog::Accepted) return false;
+  if (end->dateTime() <= start->dateTime()) return false;
+  *from = cp::SystemTime(std::chrono::milliseconds(start->dateTime().toMSecsSinceEpoch()));
+  *to = cp::SystemTime(std::chrono::milliseconds(end->dateTime().toMSecsSinceEpoch()));
+  return true;
+}
+
+}  // namespace meshdeck::ui
