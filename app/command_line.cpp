@@ -182,10 +182,11 @@ ui::ReportMaker reportMaker(const QString& source) {
     if (format == ui::ReportFormat::kPdf) {
       h.charts = cp::report::HtmlOptions::Charts::kImages;
       h.page_breaks = true;
-      h.chart_width = 640;  // an A4 page's width less its margins, in QTextDocument's pixels
+      h.chart_width = 680;  // an A4 page less 12 mm margins at 96 dpi is 703 px wide
     }
     auto out = cp::report::renderHtml(r, h);
-    return ui::ReportDocument{r.available, r.message, std::move(out.html), std::move(out.images)};
+    return ui::ReportDocument{r.available, r.message, std::move(out.html), std::move(out.images),
+                              cp::report::kPageBreak};
   };
 }
 

@@ -1,5 +1,6 @@
 #include "ui/report_export.h"
 
+#include <QAbstractTextDocumentLayout>
 #include <QDateTimeEdit>
 #include <QDialog>
 #include <QDialogButtonBox>
@@ -7,9 +8,11 @@
 #include <QFormLayout>
 #include <QImage>
 #include <QLabel>
+#include <QList>
 #include <QPageLayout>
 #include <QPageSize>
 #include <QPainter>
+#include <QPair>
 #include <QPdfWriter>
 #include <QRegularExpression>
 #include <QSaveFile>
@@ -22,6 +25,7 @@ namespace {
 
 // Charts are drawn at this multiple of their laid-out size, so that a printed page stays sharp.
 constexpr int kChartScale = 3;
+constexpr int kDpi = 96;
 
 int countPdfPages(const QString& path) {
   QFile f(path);
@@ -56,8 +60,7 @@ int writeReport(const ReportDocument& doc, ReportFormat format, const QString& p
     }
     return 1;
   }
-  QTextDocument text;
-  text.setDefaultFont(QFont(QStringLiteral("DejaVu Sans"), 9));
+  QList<QPair<QUrl, QImage>> charts;
   for (const auto& [name, svg] : doc.images) {
     QSvgRenderer renderer(QByteArray::fromStdString(svg));
     if (!renderer.isValid()) {
@@ -69,17 +72,49 @@ int writeReport(const ReportDocument& doc, ReportFormat format, const QString& p
     QPainter painter(&image);
     renderer.render(&painter);
     painter.end();
-    text.addResource(QTextDocument::ImageResource, QUrl(QString::fromStdString(name)), image);
+    charts.append({QUrl(QString::fromStdString(name)), image});
   }
-  text.setHtml(QString::fromStdString(doc.html));
-  {
-    QPdfWriter writer(path);
-    writer.setPageSize(QPageSize(QPageSize::A4));
-    writer.setPageMargins(QMarginsF(12, 12, 12, 12), QPageLayout::Millimeter);
-    writer.setTitle(QStringLiteral("Mesh health report"));
-    writer.setCreator(QStringLiteral("Meshdeck"));
-    text.print(&writer);
+  // Each part between page breaks is laid out as a document of its own, which starts a page:
+  // QTextDocument's own CSS page breaks left a stray page behind.
+  const QString html = QString::fromStdString(doc.html);
+  QStringList parts = doc.page_break.empty() ? QStringList{html}
+                                             : html.split(QString::fromStdString(doc.page_break));
+  const QString head = html.left(html.indexOf(QStringLiteral("<body>")) + 6);
+  for (int i = 1; i < parts.size(); ++i) parts[i].prepend(head);
+
+  // Painted page by page at 96 dpi, so that the HTML's pixel sizes (the charts' widths) are the
+  // page's.
+  QPdfWriter writer(path);
+  writer.setResolution(kDpi);
+  writer.setPageSize(QPageSize(QPageSize::A4));
+  writer.setPageMargins(QMarginsF(12, 12, 12, 12), QPageLayout::Millimeter);
+  writer.setTitle(QStringLiteral("Mesh health report"));
+  writer.setCreator(QStringLiteral("Meshdeck"));
+  const QSizeF page(writer.width(), writer.height());
+  QPainter painter;
+  if (!painter.begin(&writer)) {
+    *error = QStringLiteral("cannot write %1").arg(path);
+    return 0;
   }
+  bool first = true;
+  for (const QString& part : parts) {
+    QTextDocument text;
+    text.documentLayout()->setPaintDevice(&writer);
+    text.setDefaultFont(QFont(QStringLiteral("DejaVu Sans"), 9));
+    for (const auto& [url, image] : charts)
+      text.addResource(QTextDocument::ImageResource, url, image);
+    text.setHtml(part);
+    text.setPageSize(page);
+    for (int i = 0; i < text.pageCount(); ++i) {
+      if (!first) writer.newPage();
+      first = false;
+      painter.save();
+      painter.translate(0, -i * page.height());
+      text.drawContents(&painter, QRectF(0, i * page.height(), page.width(), page.height()));
+      painter.restore();
+    }
+  }
+  painter.end();
   const int pages = countPdfPages(path);
   if (pages == 0) *error = QStringLiteral("cannot write %1").arg(path);
   return pages;

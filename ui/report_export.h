@@ -24,6 +24,8 @@ struct ReportDocument {
   std::string message;  // why not, when !ok
   std::string html;
   std::vector<std::pair<std::string, std::string>> images;  // (name, SVG text)
+  // kPdf: the text in `html` before which a new page starts ("" : none).
+  std::string page_break;
 };
 
 // Makes the report of [from, to) from `cp` in `format`. Blocks (it asks the control plane):

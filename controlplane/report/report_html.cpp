@@ -37,6 +37,15 @@ std::string pct(double share) { return fmt("%.2f%%", share * 100.0); }
 std::string ms(double v) { return fmt("%.1f ms", v); }
 std::string rate(double v) { return fmt("%.2f", v); }
 
+// What every proxy does on every start, stop and renewal: counted, not listed or marked on the
+// charts (a demo's start alone makes a hundred of them).
+bool routine(const std::string& kind) {
+  for (const char* k : {"push", "identity.issue", "identity.renew", "proxy.connect",
+                        "proxy.disconnect", "topology.change"})
+    if (kind == k) return true;
+  return false;
+}
+
 std::string duration(SystemTime from, SystemTime to) {
   const auto s = std::chrono::duration_cast<std::chrono::seconds>(to - from).count();
   if (s % 3600 == 0 && s >= 3600) return std::to_string(s / 3600) + " h";
@@ -78,8 +87,8 @@ class Writer {
 
  private:
   void heading(const std::string& text, bool page_break) {
-    out_ += (page_break && o_.page_breaks) ? "<h2 style=\"page-break-before: always\">" : "<h2>";
-    out_ += escapeHtml(text) + "</h2>\n";
+    if (page_break && o_.page_breaks) out_ += kPageBreak;
+    out_ += "<h2>" + escapeHtml(text) + "</h2>\n";
   }
 
   void chart(const std::string& svg, int width, int height) {
@@ -96,7 +105,7 @@ class Writer {
   std::vector<SystemTime> eventTimes() const {
     std::vector<SystemTime> t;
     for (const auto& e : r_.events)
-      if (e.kind.rfind("push", 0) != 0 || e.kind == "push.nack") t.push_back(e.time);
+      if (!routine(e.kind)) t.push_back(e.time);
     return t;
   }
 
@@ -152,7 +161,7 @@ class Writer {
       return;
     }
     out_ +=
-        "<table border=\"1\" cellspacing=\"0\" cellpadding=\"4\" class=\"checkup\">"
+        "<table width=\"100%\" border=\"1\" cellspacing=\"0\" cellpadding=\"4\" class=\"checkup\">"
         "<tr><th>Check</th><th>Subject</th><th>Finding</th></tr>";
     for (const auto& c : r_.checkup)
       out_ += "<tr><td>" + escapeHtml(toString(c.kind)) + "</td><td>" + escapeHtml(c.subject) +
@@ -173,16 +182,18 @@ class Writer {
   void traffic() {
     heading("Traffic and events", true);
     out_ +=
-        "<p class=\"small\">All edges together (client side). Dashed lines and the strip "
-        "below mark the events (pushes left out), listed at the end.</p>\n";
+        "<p class=\"small\">All edges together (client side). Dashed lines mark the events "
+        "listed at the end; the strip below shows every event but pushes.</p>\n";
     const int w = o_.chart_width;
+    out_ += "<div>";
     lineChart("requests/s", r_.series, &SeriesPoint::requests_per_second, 1, "", "#1f77b4", w, 140);
-    out_ += "<br>";
+    out_ += "</div>\n<div>";
     lineChart("errors (5xx)", r_.series, &SeriesPoint::error_rate, 100, "%", "#d62728", w, 120);
-    out_ += "<br>";
+    out_ += "</div>\n<div>";
     lineChart("p99 latency", r_.series, &SeriesPoint::p99_ms, 1, " ms", "#ff7f0e", w, 120);
-    out_ += "<br>";
+    out_ += "</div>\n<div>";
     strip(w);
+    out_ += "</div>\n";
     std::map<std::string, std::string> legend;
     for (const auto& e : r_.events) {
       if (e.kind.rfind("push", 0) == 0 && e.kind != "push.nack") continue;
@@ -206,7 +217,7 @@ class Writer {
         "without an inbound proxy). Health judges the range's traffic with the "
         "HealthPolicies in force, and the proxies and certificates as they are now.</p>\n";
     out_ +=
-        "<table border=\"1\" cellspacing=\"0\" cellpadding=\"3\" class=\"services\">"
+        "<table width=\"100%\" border=\"1\" cellspacing=\"0\" cellpadding=\"3\" class=\"services\">"
         "<tr><th>Service</th><th>Health</th><th>Requests</th><th>req/s</th><th>5xx</th>"
         "<th>p99</th><th>Why</th></tr>";
     for (const auto& s : r_.services) {
@@ -230,7 +241,7 @@ class Writer {
       return;
     }
     out_ +=
-        "<table border=\"1\" cellspacing=\"0\" cellpadding=\"3\">"
+        "<table width=\"100%\" border=\"1\" cellspacing=\"0\" cellpadding=\"3\">"
         "<tr><th>Edge</th><th>Requests</th><th>req/s</th><th>5xx</th><th>p50</th>"
         "<th>p99</th><th>Retries</th></tr>";
     for (size_t i : which) {
@@ -273,16 +284,22 @@ class Writer {
       first = false;
     }
     if (r_.events_truncated) out_ += " (the newest only: the range holds more)";
-    out_ += "</p>\n";
     out_ +=
-        "<table border=\"1\" cellspacing=\"0\" cellpadding=\"3\" class=\"events\">"
+        "</p>\n<p class=\"small\">Listed below: all but the routine ones (pushes, "
+        "certificates issued and renewed, proxies connecting and leaving, topology "
+        "versions), which are only counted.</p>\n";
+    std::vector<const MeshEvent*> listed;
+    for (const auto& e : r_.events)
+      if (!routine(e.kind)) listed.push_back(&e);
+    if (listed.empty()) return;
+    out_ +=
+        "<table width=\"100%\" border=\"1\" cellspacing=\"0\" cellpadding=\"3\" class=\"events\">"
         "<tr><th>Time (UTC)</th><th>Kind</th><th>Subject</th><th>Detail</th>"
         "<th>Author</th></tr>";
     // The newest rows when there are too many: the end of a range is usually what is asked about.
-    const size_t skip =
-        r_.events.size() > o_.max_event_rows ? r_.events.size() - o_.max_event_rows : 0;
-    for (size_t i = skip; i < r_.events.size(); ++i) {
-      const auto& e = r_.events[i];
+    const size_t skip = listed.size() > o_.max_event_rows ? listed.size() - o_.max_event_rows : 0;
+    for (size_t i = skip; i < listed.size(); ++i) {
+      const auto& e = *listed[i];
       out_ += "<tr><td>" + escapeHtml(axisTime(e.time, false)) + timeSeconds(e.time) + "</td><td>" +
               escapeHtml(e.kind) + "</td><td>" + escapeHtml(e.subject) + "</td><td>" +
               escapeHtml(e.detail) + "</td><td>" + escapeHtml(e.author) + "</td></tr>";

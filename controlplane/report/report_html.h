@@ -12,13 +12,17 @@
 // images returned beside the text.
 namespace meshdeck::cp::report {
 
+// Where a new page starts, with HtmlOptions::page_breaks: an HTML comment, so the page reads the
+// same in a browser.
+inline constexpr const char* kPageBreak = "<!--meshdeck:page-->";
+
 struct HtmlOptions {
   enum class Charts {
     kInlineSvg,  // <svg> elements in the page (browsers)
     kImages      // <img src="chart-N.svg">, the SVG texts in RenderedReport::images
   };
   Charts charts = Charts::kInlineSvg;
-  // Page breaks before the main sections (printing).
+  // kPageBreak before each main section but the first (the desktop's PDF starts a page there).
   bool page_breaks = false;
   // Width of the full-width charts in pixels (the worst edges' small ones take a third each).
   int chart_width = 720;

@@ -57,10 +57,12 @@ TimeAxis axisOf(SystemTime from, SystemTime to, int width) {
 std::string timeTicks(const TimeAxis& ax, SystemTime from, SystemTime to, double y) {
   std::string out;
   const bool with_date = to - from > std::chrono::hours(24);
-  for (int i = 0; i <= 4; ++i) {
-    const auto t = from + (to - from) * i / 4;
+  // Five labels where they fit, three on a narrow chart.
+  const int n = ax.x1 - ax.x0 < 320 ? 2 : 4;
+  for (int i = 0; i <= n; ++i) {
+    const auto t = from + (to - from) * i / n;
     const double x = ax.x(std::chrono::time_point_cast<SystemTime::duration>(t));
-    const char* anchor = i == 0 ? "start" : i == 4 ? "end" : "middle";
+    const char* anchor = i == 0 ? "start" : i == n ? "end" : "middle";
     out += "<line x1=\"" + num(x) + "\" y1=\"" + num(y) + "\" x2=\"" + num(x) + "\" y2=\"" +
            num(y + 3) + "\" stroke=\"#888\"/>";
     out += "<text x=\"" + num(x) + "\" y=\"" + num(y + 14) + "\" text-anchor=\"" + anchor + "\">" +

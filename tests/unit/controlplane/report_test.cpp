@@ -256,6 +256,15 @@ class ReportTest : public QObject {
     QVERIFY(inline_svg.html.find("id=\"summary-errors\">1.25%<") != std::string::npos);
     QVERIFY(inline_svg.html.find("id=\"summary-p99\">42.2 ms<") != std::string::npos ||
             inline_svg.html.find("id=\"summary-p99\">42.3 ms<") != std::string::npos);
+    // One document, each section once.
+    auto occurrences = [](const std::string& text, const std::string& needle) {
+      size_t n = 0;
+      for (size_t p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
+      return n;
+    };
+    for (const char* once : {"<!DOCTYPE html>", "<h1>", "<h2>Summary", "<h2>Checkup",
+                             "<h2>Traffic and events", "<h2>Services", "<h2>Events", "</html>"})
+      QVERIFY2(occurrences(inline_svg.html, once) == 1, once);
     // Nothing fetched from elsewhere: no script, no link, no remote source.
     for (const char* needle : {"<script", "<link", "src=\"http", "href=\"http", "url("})
       QVERIFY2(inline_svg.html.find(needle) == std::string::npos, needle);
@@ -264,7 +273,8 @@ class ReportTest : public QObject {
     QVERIFY(!images.images.empty());
     for (const auto& [name, svg] : images.images)
       QVERIFY(images.html.find("<img src=\"" + name + "\"") != std::string::npos);
-    QVERIFY(images.html.find("page-break-before: always") != std::string::npos);
+    QVERIFY(images.html.find(kPageBreak) != std::string::npos);
+    QVERIFY(inline_svg.html.find(kPageBreak) == std::string::npos);
   }
 
   void chartScalesAndMarksEvents() {
