@@ -182,7 +182,7 @@ ui::ReportMaker reportMaker(const QString& source) {
     if (format == ui::ReportFormat::kPdf) {
       h.charts = cp::report::HtmlOptions::Charts::kImages;
       h.page_breaks = true;
-      h.chart_width = 680;  // an A4 page less 12 mm margins at 96 dpi is 703 px wide
+      h.chart_width = 600;  // an A4 page less its margins and the body's, at 96 dpi
     }
     auto out = cp::report::renderHtml(r, h);
     return ui::ReportDocument{r.available, r.message, std::move(out.html), std::move(out.images),

@@ -55,8 +55,10 @@ SeriesPoint pointOf(SystemTime t, double seconds, const WindowMetrics& m) {
   p.time = t;
   p.requests = m.requests;
   p.requests_per_second = seconds > 0 ? double(m.requests) / seconds : 0;
-  p.error_rate = errorRate(m);
-  p.p99_ms = m.requests ? m.p99_ms : 0;
+  uint64_t responses = 0;
+  for (auto c : m.responses_by_class) responses += c;
+  p.error_rate = responses ? errorRate(m) : std::nan("");
+  p.p99_ms = m.requests ? m.p99_ms : std::nan("");
   return p;
 }
 
@@ -222,7 +224,10 @@ MeshReport buildReport(ControlPlane& cp, SystemTime from, SystemTime to, SystemT
     step = (step + res - 1) / res * res;
     r.step_seconds = uint32_t(step);
     for (auto& e : r.edges) e.series.clear();
-    for (int64_t t = a; t < b; t += step) {
+    // The history gets a 10 s bucket a second after it ends: a step ending later than that has
+    // no data yet, not no traffic.
+    const int64_t written = epochSeconds(now) - 12;
+    for (int64_t t = a; t < b && std::min(t + step, b) <= std::max(written, a + step); t += step) {
       const int64_t end = std::min(t + step, b);
       const auto g = cp.graphBetween(fromEpoch(t), fromEpoch(end));
       const double seconds = double(end - t);

@@ -18,8 +18,8 @@ struct SeriesPoint {
   SystemTime time{};
   uint64_t requests = 0;
   double requests_per_second = 0;
-  double error_rate = 0;  // share of 5xx responses, 0..1 (0 without responses)
-  double p99_ms = 0;      // 0 without requests
+  double error_rate = 0;  // share of 5xx responses, 0..1; NaN without responses (a gap)
+  double p99_ms = 0;      // NaN without requests (a gap)
 };
 
 struct EdgeSection {

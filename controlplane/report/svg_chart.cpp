@@ -143,10 +143,18 @@ std::string renderLineChart(const LineChart& c) {
     out += "<line x1=\"" + num(x) + "\" y1=\"" + num(y1) + "\" x2=\"" + num(x) + "\" y2=\"" +
            num(y0) + "\" stroke=\"#b0b0b0\" stroke-dasharray=\"2,2\"/>";
   }
-  if (!c.points.empty()) {
+  if (std::any_of(c.points.begin(), c.points.end(),
+                  [](const auto& p) { return std::isfinite(p.second); })) {
+    // A value that is not a number (no requests in its step) breaks the line.
     std::string path;
+    bool pen_down = false;
     for (const auto& [t, v] : c.points) {
-      path += (path.empty() ? "M" : " L") + num(ax.x(t)) + "," + num(y(std::isfinite(v) ? v : 0));
+      if (!std::isfinite(v)) {
+        pen_down = false;
+        continue;
+      }
+      path += (path.empty() ? "M" : pen_down ? " L" : " M") + num(ax.x(t)) + "," + num(y(v));
+      pen_down = true;
     }
     out += "<path d=\"" + path + "\" fill=\"none\" stroke=\"" + escapeHtml(c.color) +
            "\" stroke-width=\"1.6\"/>";

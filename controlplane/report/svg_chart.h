@@ -21,7 +21,7 @@ std::string axisTime(SystemTime t, bool with_date);
 struct LineChart {
   std::string title;  // drawn at the top left ("requests/s")
   SystemTime from{}, to{};
-  std::vector<std::pair<SystemTime, double>> points;  // oldest first
+  std::vector<std::pair<SystemTime, double>> points;  // oldest first; NaN: a gap
   std::vector<SystemTime> marks;                      // event times: thin vertical lines
   std::string color = "#1f77b4";
   std::string unit;  // appended to the axis labels ("%", " ms")

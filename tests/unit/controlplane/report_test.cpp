@@ -292,6 +292,13 @@ class ReportTest : public QObject {
       ++dashed;
     QCOMPARE(dashed, size_t(1));
     QVERIFY(svg.find("<path d=\"M") != std::string::npos);
+    // A step without requests (NaN) breaks the line in two.
+    c.points = {{c.from, 1}, {c.from + 1min, std::nan("")}, {c.from + 2min, 2}, {c.to, 3}};
+    const auto gap = renderLineChart(c);
+    const auto d = gap.find("<path d=\"");
+    const auto path = gap.substr(d, gap.find('"', d + 9) - d);
+    QCOMPARE(std::count(path.begin(), path.end(), 'M'), 2);
+    QCOMPARE(std::count(path.begin(), path.end(), 'L'), 1);
   }
 };
 
