@@ -14,6 +14,7 @@
 #include <QPainter>
 #include <QPair>
 #include <QPdfWriter>
+#include <QPushButton>
 #include <QRegularExpression>
 #include <QSaveFile>
 #include <QSvgRenderer>
@@ -140,8 +141,13 @@ bool askReportRange(QWidget* parent, cp::SystemTime* from, cp::SystemTime* to) {
   form->addRow(buttons);
   QObject::connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
   QObject::connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
-  if (dialog.exec() != QDialog::Accepted) return false;
-  if (end->dateTime() <= start->dateTime()) return false;
+  // A range must end after it starts: OK waits until it does.
+  auto check = [start, end, buttons] {
+    buttons->button(QDialogButtonBox::Ok)->setEnabled(end->dateTime() > start->dateTime());
+  };
+  QObject::connect(start, &QDateTimeEdit::dateTimeChanged, &dialog, check);
+  QObject::connect(end, &QDateTimeEdit::dateTimeChanged, &dialog, check);
+  if (dialog.exec() != QDialog::Accepted || end->dateTime() <= start->dateTime()) return false;
   *from = cp::SystemTime(std::chrono::milliseconds(start->dateTime().toMSecsSinceEpoch()));
   *to = cp::SystemTime(std::chrono::milliseconds(end->dateTime().toMSecsSinceEpoch()));
   return true;

@@ -2,11 +2,17 @@
 // a valid PDF of several pages without a window, `--report FILE.html` the page whose figures are
 // the history's, the command line refuses what it cannot do, and File > Export Report… writes
 // the same report through the window (exportReportTo).
+#include <QApplication>
+#include <QDateTimeEdit>
+#include <QDialog>
+#include <QDialogButtonBox>
 #include <QFile>
 #include <QProcess>
+#include <QPushButton>
 #include <QRegularExpression>
 #include <QSignalSpy>
 #include <QTemporaryDir>
+#include <QTimer>
 #include <QtTest>
 #include <filesystem>
 
@@ -148,6 +154,37 @@ class ReportExportTest : public QObject {
     const auto demo = runMeshdeck({"--report", dir.filePath("r.pdf"), "--demo", "storefront"});
     QCOMPARE(demo.code, 2);
     QVERIFY2(demo.err.contains("not with --demo"), qPrintable(demo.err));
+  }
+
+  // The range dialog: the last hour by default; OK is disabled while the range ends before it
+  // starts; the range accepted is the one shown.
+  void rangeDialog() {
+    // Checked in the dialog's event loop; the dialog is always closed, so a failure cannot hang.
+    bool found = false, hour_by_default = false, ok_while_backwards = true, ok_after = false;
+    QTimer::singleShot(0, [&] {
+      auto* dialog = qobject_cast<QDialog*>(QApplication::activeModalWidget());
+      if (!dialog) return;
+      auto* from = dialog->findChild<QDateTimeEdit*>("reportFrom");
+      auto* to = dialog->findChild<QDateTimeEdit*>("reportTo");
+      auto* box = dialog->findChild<QDialogButtonBox*>();
+      auto* ok = box ? box->button(QDialogButtonBox::Ok) : nullptr;
+      found = from && to && ok;
+      if (!found) return dialog->reject();
+      hour_by_default = from->dateTime().secsTo(to->dateTime()) == 3600;
+      to->setDateTime(from->dateTime().addSecs(-60));
+      ok_while_backwards = ok->isEnabled();
+      to->setDateTime(from->dateTime().addSecs(600));
+      ok_after = ok->isEnabled();
+      ok->click();
+    });
+    cp::SystemTime a, b;
+    const bool accepted = ui::askReportRange(nullptr, &a, &b);
+    QVERIFY(found);
+    QVERIFY(hour_by_default);
+    QVERIFY(!ok_while_backwards);
+    QVERIFY(ok_after);
+    QVERIFY(accepted);
+    QCOMPARE(std::chrono::duration_cast<std::chrono::seconds>(b - a).count(), 600);
   }
 
   void exportFromTheWindow() {
