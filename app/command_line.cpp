@@ -2,11 +2,15 @@
 
 #include <QDir>
 #include <QStandardPaths>
+#include <cstdio>
 
-#include "app/screenshots.h"
 #include "controlplane/fleet/demo_state.h"
 #include "controlplane/in_process_control_plane.h"
 #include "controlplane/remote_connection.h"
+#include "controlplane/report/report.h"
+#include "controlplane/report/report_html.h"
+#include "tools/meshdeckctl/time_arg.h"
+#include "ui/scheduled_screenshots.h"
 #include "ui/snapshot_control_plane.h"
 
 namespace meshdeck::app {
@@ -34,6 +38,10 @@ void declareOptions(QCommandLineParser& parser) {
       {"focus", "Select service NAME and focus the graph on it (1-hop neighbourhood).", "NAME"},
       {"tap", "Open the Tap panel on the live requests of service NAME at start.", "NAME"},
       {"window-size", "Open the window at WxH pixels (e.g. 1280x720), not the last size.", "WxH"},
+      {"report", "Write the mesh-health report to FILE (.pdf or .html) and quit; no window.",
+       "FILE"},
+      {"since", "With --report: from this time (1h, 30m ago, or RFC 3339).", "TIME", "1h"},
+      {"until", "With --report: up to this time (default: now).", "TIME"},
   });
   parser.addPositionalArgument("snapshot", "A snapshot file to open read-only, offline.", "[FILE]");
 }
@@ -79,7 +87,8 @@ bool readCommandLine(const QCommandLineParser& parser, AppCommandLine* out, QStr
     return false;
   }
   if (parser.isSet("screenshot")) {
-    cl.screenshot_times = ScheduledScreenshots::parseTimes(parser.value("screenshot-after"), error);
+    cl.screenshot_times =
+        ui::ScheduledScreenshots::parseTimes(parser.value("screenshot-after"), error);
     if (cl.screenshot_times.isEmpty()) return false;
   }
   if (parser.isSet("window-size")) {
@@ -94,6 +103,20 @@ bool readCommandLine(const QCommandLineParser& parser, AppCommandLine* out, QStr
     }
   }
   if (!files.isEmpty()) cl.snapshot = files.first();
+  cl.report = parser.value("report");
+  if (!cl.report.isEmpty()) {
+    if (demo)
+      return (*error = QStringLiteral("--report reads the history: not with --demo"), false);
+    const auto now = std::chrono::system_clock::now();
+    std::string why;
+    const auto since = tools::parseTimeArg(parser.value("since").toStdString(), now, &why);
+    const auto until = parser.isSet("until")
+                           ? tools::parseTimeArg(parser.value("until").toStdString(), now, &why)
+                           : std::optional(now);
+    if (!since || !until) return (*error = QString::fromStdString(why), false);
+    if (*until <= *since) return (*error = QStringLiteral("--until must be after --since"), false);
+    cl.report_from = *since, cl.report_to = *until;
+  }
   *out = std::move(cl);
   return true;
 }
@@ -149,8 +172,40 @@ bool openControlPlane(const AppCommandLine& cl, OpenedControlPlane* out, QString
   return true;
 }
 
+ui::ReportMaker reportMaker(const QString& source) {
+  return [source = source.toStdString()](cp::ControlPlane& cp, cp::SystemTime from,
+                                         cp::SystemTime to, ui::ReportFormat format) {
+    cp::report::ReportOptions o;
+    o.source = source;
+    const auto r = cp::report::buildReport(cp, from, to, std::chrono::system_clock::now(), o);
+    cp::report::HtmlOptions h;
+    if (format == ui::ReportFormat::kPdf) {
+      h.charts = cp::report::HtmlOptions::Charts::kImages;
+      h.page_breaks = true;
+      h.chart_width = 600;  // an A4 page less its margins and the body's, at 96 dpi
+    }
+    auto out = cp::report::renderHtml(r, h);
+    return ui::ReportDocument{r.available, r.message, std::move(out.html), std::move(out.images),
+                              cp::report::kPageBreak};
+  };
+}
+
+int writeReportAndExit(const AppCommandLine& cl, const OpenedControlPlane& opened) {
+  const auto format = ui::reportFormatFor(cl.report);
+  const auto doc =
+      reportMaker(opened.source)(*opened.control_plane, cl.report_from, cl.report_to, format);
+  QString error;
+  const int pages = ui::writeReport(doc, format, cl.report, &error);
+  if (!pages)
+    std::fprintf(stderr, "meshdeck: --report: %s\n", qPrintable(error));
+  else
+    std::fprintf(stderr, "meshdeck: wrote %s (%d pages)\n", qPrintable(cl.report), pages);
+  return pages ? 0 : 1;
+}
+
 ui::MainWindowOptions mainWindowOptions(const AppCommandLine& cl, const OpenedControlPlane& cp) {
   ui::MainWindowOptions options;
+  options.report_maker = reportMaker(cp.source);
   options.source = cp.source;
   options.read_only = cp.read_only;
   options.select_service = cl.select;

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "ui/main_window.h"
+#include "ui/report_export.h"
 
 namespace meshdeck::cp {
 class ControlPlane;
@@ -32,6 +33,8 @@ struct AppCommandLine {
   QString focus;      // --focus NAME: select it, then focus the graph on it
   QString tap;        // --tap NAME: open the Tap panel on it at start
   QSize window_size;  // --window-size WxH; invalid: the remembered or default size
+  QString report;     // --report FILE (.pdf or .html): write the report of the range, no window
+  cp::SystemTime report_from{}, report_to{};  // --since (default 1h ago), --until (now)
 };
 
 // Declares the options on `parser` (with --help and --version).
@@ -55,6 +58,14 @@ struct OpenedControlPlane {
   uint64_t restored_revision = 0;  // a demo that kept its state: the policy revision in force
 };
 bool openControlPlane(const AppCommandLine& cl, OpenedControlPlane* out, QString* error);
+
+// What File > Export Report… and --report use: controlplane/report's report, titled `source`,
+// rendered for `format`.
+ui::ReportMaker reportMaker(const QString& source);
+
+// --report: writes the report of the command line's range from `opened`. The exit status: 0
+// written, 1 with the reason on stderr.
+int writeReportAndExit(const AppCommandLine& cl, const OpenedControlPlane& opened);
 
 // The main window's options for this command line and control plane.
 ui::MainWindowOptions mainWindowOptions(const AppCommandLine& cl, const OpenedControlPlane& cp);

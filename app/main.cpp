@@ -9,11 +9,11 @@
 
 #include "app/command_line.h"
 #include "app/demo_controller.h"
-#include "app/screenshots.h"
 #include "controlplane/in_process_control_plane.h"
 #include "meshdeck/version.h"
 #include "ui/main_window.h"
 #include "ui/scenario_panel.h"
+#include "ui/scheduled_screenshots.h"
 
 namespace {
 
@@ -29,6 +29,9 @@ bool textOnly(int argc, char** argv) {
     const QByteArray a(argv[i]);
     if (a == "-h" || a == "--help" || a == "--help-all" || a == "-v" || a == "--version")
       return true;
+    // A report is written without a window, with or without a display.
+    if (a == "--report" && !qEnvironmentVariableIsSet("QT_QPA_PLATFORM"))
+      qputenv("QT_QPA_PLATFORM", "offscreen");
   }
   return false;
 }
@@ -37,6 +40,7 @@ bool textOnly(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   using namespace meshdeck::app;
+  using meshdeck::ui::ScheduledScreenshots;
   std::unique_ptr<QCoreApplication> holder;
   if (textOnly(argc, argv)) {
     holder = std::make_unique<QCoreApplication>(argc, argv);
@@ -58,6 +62,11 @@ int main(int argc, char** argv) {
   QString error;
   if (!readCommandLine(parser, &cl, &error) || !openControlPlane(cl, &opened, &error))
     return fail(error);
+  if (!cl.report.isEmpty()) {
+    const int status = writeReportAndExit(cl, opened);
+    if (opened.embedded != nullptr) opened.embedded->stop();
+    return status;
+  }
 
   meshdeck::ui::MainWindow window(opened.control_plane, mainWindowOptions(cl, opened));
   // The demo fleet runs on its own thread; it must stop before the control plane it talks to.

@@ -337,6 +337,9 @@ void MainWindow::createMenus() {
   file->addAction(tr("&Open Snapshot…"), QKeySequence::Open, this, &MainWindow::openSnapshot);
   file->addAction(tr("&Export Snapshot…"), QKeySequence(Qt::CTRL | Qt::Key_E), this,
                   &MainWindow::exportSnapshot);
+  auto* report = file->addAction(tr("Export &Report…"), this, &MainWindow::exportReport);
+  report->setObjectName("exportReport");
+  report->setEnabled(static_cast<bool>(options_.report_maker));
   if (!options_.demo.isEmpty() && !options_.read_only) {
     file->addSeparator();
     file->addAction(tr("&Reset Demo State…"), this, &MainWindow::resetDemoState)
@@ -719,6 +722,37 @@ void MainWindow::exportSnapshotTo(const QString& json_path) {
                               statusBar()->showMessage(message, 8000);
                               emit exportFinished(r.ok, message);
                             });
+}
+
+void MainWindow::exportReport() {
+  cp::SystemTime from, to;
+  if (!askReportRange(this, &from, &to)) return;
+  const QString dir = QStandardPaths::writableLocation(QStandardPaths::DocumentsLocation);
+  const QString name =
+      QStringLiteral("%1/meshdeck-report-%2.pdf")
+          .arg(dir, QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss")));
+  const QString path = QFileDialog::getSaveFileName(this, tr("Export Report"), name,
+                                                    tr("PDF (*.pdf);;HTML (*.html)"));
+  if (!path.isEmpty()) exportReportTo(from, to, path);
+}
+
+void MainWindow::exportReportTo(cp::SystemTime from, cp::SystemTime to, const QString& path) {
+  if (exporting_ || !options_.report_maker) return;
+  exporting_ = true;
+  statusBar()->showMessage(tr("Making the report…"));
+  const ReportFormat format = reportFormatFor(path);
+  client_->run<ReportDocument>([maker = options_.report_maker, from, to, format](
+                                   cp::ControlPlane& cp) { return maker(cp, from, to, format); },
+                               this,
+                               [this, path, format](ReportDocument doc) {
+                                 exporting_ = false;
+                                 QString error;
+                                 const int pages = writeReport(doc, format, path, &error);
+                                 const QString message = pages ? tr("Exported report %1").arg(path)
+                                                               : tr("Report failed: %1").arg(error);
+                                 statusBar()->showMessage(message, 8000);
+                                 emit exportFinished(pages > 0, message);
+                               });
 }
 
 void MainWindow::openSnapshot() {

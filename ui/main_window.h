@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "controlplane/api/control_plane.h"
+#include "ui/report_export.h"
 
 class QAction;
 class QComboBox;
@@ -56,6 +57,8 @@ struct MainWindowOptions {
   QSize size;
   // How long a demo's progress line shows before "Demo NAME: running" (once the demo is up).
   int demo_status_ms = 12000;
+  // Makes mesh-health reports (File > Export Report…); unset: the action is disabled.
+  ReportMaker report_maker;
 };
 
 // The Meshdeck main window: the service graph in the centre, a side panel (Services, Policies,
@@ -91,6 +94,12 @@ class MainWindow : public QMainWindow {
   void exportSnapshotTo(const QString& json_path);
   void exportSnapshot();
   void openSnapshot();
+  // File > Export Report…: asks for a range (the last hour by default) and a file (.pdf or
+  // .html), then exportReportTo().
+  void exportReport();
+  // Writes the report of [from, to) at `path` (PDF or HTML by its extension), made off the GUI
+  // thread; emits exportFinished.
+  void exportReportTo(cp::SystemTime from, cp::SystemTime to, const QString& path);
   void focusFind();
   // What a demo mesh started beside the window is doing ("storefront: 12 services ready").
   void setDemoStatus(const QString& text);

@@ -68,6 +68,11 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"table", "json", "yaml"}))
       ->capture_default_str();
 
+  auto* report = app.add_subcommand("report", "Mesh-health report of a range as one HTML file");
+  report->add_option("--since", o.since, "From this time: 1h (ago), or RFC 3339")->required();
+  report->add_option("--until", o.until, "Up to this time (default: now)");
+  report->add_option("-o,--output", o.file, "HTML file to write (- for stdout)")->required();
+
   auto* top = app.add_subcommand("top", "Live table of edges, refreshed every interval");
   top->add_option("-w,--window", o.window_seconds, "Metrics window in seconds")
       ->capture_default_str();
@@ -158,6 +163,7 @@ int main(int argc, char** argv) {
   if (*snapshot) return ctl.snapshot();
   if (*top) return ctl.top();
   if (*events) return ctl.events();
+  if (*report) return ctl.report();
   if (*tap) return ctl.tap();
   if (*fleet) return ctl.fleet();
   if (*ca) return ctl.ca();

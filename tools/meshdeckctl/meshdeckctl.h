@@ -111,6 +111,9 @@ class Ctl {
   int operators();
   // audit [--since D]: the audit log's entries (admin only).
   int audit();
+  // report --since T [--until T] -o FILE: the mesh-health report of the range as HTML
+  // (tools/meshdeckctl/report.cpp, docs/reports.md).
+  int report();
 
  private:
   int topRoutes();

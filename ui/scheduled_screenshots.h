@@ -6,7 +6,7 @@
 #include <QString>
 #include <QWidget>
 
-namespace meshdeck::app {
+namespace meshdeck::ui {
 
 // Saves PNGs of a window at given times after start (--screenshot FILE --screenshot-after S),
 // for documentation and for looking at what the app shows while a demo comes up. With one time
@@ -42,4 +42,4 @@ class ScheduledScreenshots : public QObject {
   bool all_ok_ = true;
 };
 
-}  // namespace meshdeck::app
+}  // namespace meshdeck::ui

@@ -1,4 +1,4 @@
-#include "app/screenshots.h"
+#include "ui/scheduled_screenshots.h"
 
 #include <QFileInfo>
 #include <QPixmap>
@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
-namespace meshdeck::app {
+namespace meshdeck::ui {
 
 ScheduledScreenshots::ScheduledScreenshots(QWidget* window, QString file, QList<double> seconds,
                                            QObject* parent)
@@ -64,4 +64,4 @@ void ScheduledScreenshots::take(double seconds) {
   if (--pending_ == 0) emit finished(all_ok_);
 }
 
-}  // namespace meshdeck::app
+}  // namespace meshdeck::ui
