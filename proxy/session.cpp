@@ -475,6 +475,7 @@ Awaitable<bool> Session::refuseMalformed(unsigned version, unsigned status, cons
   res.body() = fmt::format("{} {}\n", status, reason);
   res.prepare_payload();
   res.keep_alive(false);
+  if (ex && ex->tap) ex->tap->addResponseHead(res.base());
   down_.expires_after(std::chrono::seconds(5));
   co_await http::async_write(down_, res, kNoThrow);
   co_return false;
@@ -494,6 +495,7 @@ Awaitable<bool> Session::sendLocal(Exchange& ex, unsigned status, const char* co
   res.prepare_payload();
   keep_alive = keep_alive && !host_.draining();
   res.keep_alive(keep_alive);
+  if (ex.tap) ex.tap->addResponseHead(res.base());
   down_.expires_after(ex.listener->idle_timeout);
   auto [ec, n] = co_await http::async_write(down_, res, kNoThrow);
   ex.bytes_out += res.body().size();
@@ -531,6 +533,7 @@ Awaitable<bool> Session::relayH2Response(RequestParser& parser, Exchange& ex, At
     out.set(http::field::content_length, "0");
   }
   out.keep_alive(keep_alive);
+  if (ex.tap) ex.tap->addResponseHead(out.base());
   wire_.clear();
   appendHead(wire_.head(), out.base());
   if (no_body) {
@@ -611,6 +614,7 @@ Awaitable<bool> Session::relayResponse(RequestParser& parser, Exchange& ex, Atte
       !edits.remove.empty())
     writeFramingHeaders(out.base(), wire, in.length);
   if (!upgraded) out.keep_alive(keep_alive);
+  if (ex.tap) ex.tap->addResponseHead(out.base());
 
   wire_.clear();
   appendHead(wire_.head(), out.base());
@@ -751,6 +755,7 @@ void Session::tapStartMatch(const RequestHeader& head, Exchange& ex) {
   f.target = {target.data(), target.size()};
   f.host = {host.data(), host.size()};
   f.peer_identity = peer_identity_;
+  f.from_mesh_proxy = !f.outbound && head.find(kSourceHeader) != head.end();
   ex.tap = tap_->start(f);
   if (ex.tap && ex.tap->wants_headers)
     for (const auto& field : head) {

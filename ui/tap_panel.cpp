@@ -18,6 +18,8 @@
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QScrollBar>
+#include <QSettings>
+#include <QSortFilterProxyModel>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QStandardPaths>
@@ -119,6 +121,20 @@ QVariant TapEventsModel::data(const QModelIndex& index, int role) const {
         return {};
     }
   }
+  if (role == kSortRole) {
+    switch (index.column()) {
+      case kTime:
+        return qint64(
+            std::chrono::duration_cast<std::chrono::microseconds>(e.start.time_since_epoch())
+                .count());
+      case kStatus:  // by HTTP status, then gRPC status (a call without one first)
+        return qint64(e.status) * 100 + (e.grpc_status ? qint64(*e.grpc_status) + 1 : 0);
+      case kLatency:
+        return qint64(e.latency_us);
+      default:
+        return data(index, Qt::DisplayRole);
+    }
+  }
   if (role == Qt::TextAlignmentRole && (index.column() == kLatency || index.column() == kStatus))
     return int(Qt::AlignRight | Qt::AlignVCenter);
   const QString sev = severity(e);
@@ -164,7 +180,12 @@ QVariant TapEventsModel::headerData(int section, Qt::Orientation orientation, in
 }
 
 TapPanel::TapPanel(ControlPlaneClient* client, QWidget* parent)
-    : QWidget(parent), client_(client), model_(new TapEventsModel(this)) {
+    : QWidget(parent),
+      client_(client),
+      model_(new TapEventsModel(this)),
+      sorted_(new QSortFilterProxyModel(this)) {
+  sorted_->setSourceModel(model_);
+  sorted_->setSortRole(TapEventsModel::kSortRole);
   setObjectName(QStringLiteral("tapPanel"));
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(4, 4, 4, 4);
@@ -229,7 +250,7 @@ TapPanel::TapPanel(ControlPlaneClient* client, QWidget* parent)
 
   table_ = new QTableView(this);
   table_->setObjectName(QStringLiteral("tapTable"));
-  table_->setModel(model_);
+  table_->setModel(sorted_);
   table_->setSelectionBehavior(QAbstractItemView::SelectRows);
   table_->setSelectionMode(QAbstractItemView::SingleSelection);
   table_->verticalHeader()->hide();
@@ -257,19 +278,42 @@ TapPanel::TapPanel(ControlPlaneClient* client, QWidget* parent)
                                       18);
   }
   header->setSectionResizeMode(TapEventsModel::kPath, QHeaderView::Stretch);
-  // Columns: the header's context menu shows or hides each one (Path always stays).
+  // Sorting: a click on a header sorts by that column (again: the other way); until then, and
+  // after "Arrival Order", the rows keep the order the events arrived in.
+  header->setSortIndicator(-1, Qt::AscendingOrder);
+  table_->setSortingEnabled(true);
+  // Columns: the header's context menu shows or hides each one (Path always stays), and the
+  // choice is kept for the next session.
   header->setContextMenuPolicy(Qt::CustomContextMenu);
+  const QStringList hidden =
+      QSettings().value(QStringLiteral("tapPanel/hiddenColumns")).toStringList();
   for (int c = 0; c < TapEventsModel::kColumnCount; ++c) {
     auto* a = new QAction(model_->headerData(c, Qt::Horizontal, Qt::DisplayRole).toString(), this);
     a->setCheckable(true);
-    a->setChecked(true);
+    const bool shown = c == TapEventsModel::kPath || !hidden.contains(QString::number(c));
+    a->setChecked(shown);
+    table_->setColumnHidden(c, !shown);
     a->setEnabled(c != TapEventsModel::kPath);
-    connect(a, &QAction::toggled, this,
-            [this, c](bool shown) { table_->setColumnHidden(c, !shown); });
+    connect(a, &QAction::toggled, this, [this, c](bool on) {
+      table_->setColumnHidden(c, !on);
+      QStringList now;
+      for (int i = 0; i < column_actions_.size(); ++i)
+        if (!column_actions_[i]->isChecked()) now << QString::number(i);
+      QSettings().setValue(QStringLiteral("tapPanel/hiddenColumns"), now);
+    });
     column_actions_.append(a);
   }
+  arrival_order_ = new QAction(tr("Arrival Order"), this);
+  arrival_order_->setToolTip(tr("Rows in the order the events arrived, newest last"));
+  connect(arrival_order_, &QAction::triggered, this, [this, header] {
+    header->setSortIndicator(-1, Qt::AscendingOrder);
+    sorted_->sort(-1);
+    table_->scrollToBottom();
+  });
   connect(header, &QHeaderView::customContextMenuRequested, this, [this, header](const QPoint& at) {
     QMenu menu(this);
+    menu.addAction(arrival_order_);
+    menu.addSeparator();
     menu.addActions(column_actions_);
     menu.exec(header->mapToGlobal(at));
   });
@@ -299,7 +343,7 @@ TapPanel::TapPanel(ControlPlaneClient* client, QWidget* parent)
   connect(table_->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
           &TapPanel::showDetails);
   connect(table_, &QTableView::clicked, this, [this](const QModelIndex& index) {
-    const cp::TapEvent& e = model_->event(index.row());
+    const cp::TapEvent& e = eventAt(index.row());
     emit edgeActivated(qs(e.source_service), qs(e.destination_service));
   });
   drain_timer_.setInterval(kDrainMs);
@@ -308,6 +352,10 @@ TapPanel::TapPanel(ControlPlaneClient* client, QWidget* parent)
 }
 
 TapPanel::~TapPanel() { stop(); }
+
+const cp::TapEvent& TapPanel::eventAt(int table_row) const {
+  return model_->event(sorted_->mapToSource(sorted_->index(table_row, 0)).row());
+}
 
 void TapPanel::setFilter(const cp::TapFilter& f) {
   // An edge (source → destination) is the source's requests to the destination.
@@ -433,11 +481,19 @@ void TapPanel::drain() {
   if (paused_) {
     paused_count_ += events.size();
   } else if (!events.empty()) {
-    // Follow the newest row unless the user scrolled up to read.
+    // Follow the newest row unless the user scrolled away to read: at the bottom in arrival
+    // order or oldest first; at the top newest first; sorted by another column, stay.
     const QScrollBar* bar = table_->verticalScrollBar();
+    const int column = sorted_->sortColumn();
+    const bool newest_last = column < 0 || (column == TapEventsModel::kTime &&
+                                            sorted_->sortOrder() == Qt::AscendingOrder);
+    const bool newest_first =
+        column == TapEventsModel::kTime && sorted_->sortOrder() == Qt::DescendingOrder;
     const bool at_bottom = bar->value() >= bar->maximum();
+    const bool at_top = bar->value() <= bar->minimum();
     model_->append(std::move(events));
-    if (at_bottom) table_->scrollToBottom();
+    if (newest_last && at_bottom) table_->scrollToBottom();
+    if (newest_first && at_top) table_->scrollToTop();
   }
   updateStatus();
 }
@@ -448,7 +504,7 @@ void TapPanel::showDetails() {
     details_->clear();
     return;
   }
-  const cp::TapEvent& e = model_->event(current.row());
+  const cp::TapEvent& e = eventAt(current.row());
   const QJsonObject o = QJsonDocument::fromJson(QByteArray::fromStdString(e.toJson())).object();
   QStringList lines;
   for (auto it = o.begin(); it != o.end(); ++it) {

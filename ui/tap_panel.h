@@ -18,6 +18,7 @@ class QLabel;
 class QLineEdit;
 class QPlainTextEdit;
 class QPushButton;
+class QSortFilterProxyModel;
 class QSpinBox;
 class QTableView;
 
@@ -25,11 +26,13 @@ namespace meshdeck::ui {
 
 class ControlPlaneClient;
 
-// The events a tap delivered, newest last, at most `capacity` (the oldest go first).
+// The events a tap delivered, newest last, at most `capacity` (the oldest go first). The
+// table shows it through a sort proxy (kSortRole: time, latency and status sort as numbers).
 class TapEventsModel : public QAbstractTableModel {
   Q_OBJECT
 
  public:
+  static constexpr int kSortRole = Qt::UserRole + 1;
   enum Column {
     kTime,
     kSource,
@@ -92,6 +95,11 @@ class TapPanel : public QWidget {
   uint64_t arrivedWhilePaused() const { return paused_count_; }
 
   TapEventsModel* model() const { return model_; }
+  // What the table shows: model() sorted by the column whose header was clicked (arrival
+  // order until then, and again after the header menu's "Arrival Order").
+  QSortFilterProxyModel* sortedModel() const { return sorted_; }
+  // The event of a row of the table (sortedModel()'s row).
+  const cp::TapEvent& eventAt(int table_row) const;
   QTableView* table() const { return table_; }
   QPlainTextEdit* details() const { return details_; }
   QLabel* statusLabel() const { return status_; }
@@ -103,8 +111,11 @@ class TapPanel : public QWidget {
   QComboBox* methodBox() const { return method_; }
   QComboBox* statusBox() const { return status_class_; }
   QSpinBox* latencyBox() const { return min_latency_; }
-  // Show or hide each column (the header's context menu), in TapEventsModel::Column order.
+  // Show or hide each column (the header's context menu), in TapEventsModel::Column order. The
+  // hidden ones are remembered (QSettings "tapPanel/hiddenColumns").
   const QList<QAction*>& columnActions() const { return column_actions_; }
+  // The header menu's "Arrival Order": back to the order events arrived in.
+  QAction* arrivalOrderAction() const { return arrival_order_; }
 
   // Writes the captured events, one JSON object a line (TapEvent::toJson, the fields of
   // `meshdeckctl tap -o json`). False with `error` set when the file cannot be written.
@@ -142,6 +153,7 @@ class TapPanel : public QWidget {
 
   ControlPlaneClient* client_;
   TapEventsModel* model_;
+  QSortFilterProxyModel* sorted_;
   QTableView* table_;
   QPlainTextEdit* details_;
   QLabel* status_;
@@ -156,6 +168,7 @@ class TapPanel : public QWidget {
   QComboBox* status_class_;
   QSpinBox* min_latency_;
   QList<QAction*> column_actions_;
+  QAction* arrival_order_;
   QTimer drain_timer_;
   std::shared_ptr<Inbox> inbox_;
   std::shared_ptr<void> token_;

@@ -25,7 +25,7 @@ struct TapFilter {
   uint32_t status_class = 0;       // 1..5; 0 any
   uint64_t min_latency_us = 0;     // at least this long
   double events_per_second = 100;  // across the mesh; the control plane caps it at kMaxTapRate
-  bool headers = false;            // copy request headers (redacted)
+  bool headers = false;            // copy request and response headers (redacted)
   std::vector<std::string> redact_headers;  // besides the ones always redacted
 
   static constexpr double kDefaultRate = 100;

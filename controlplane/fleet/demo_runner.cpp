@@ -119,7 +119,8 @@ ActionResult ControlPlaneScenarioTarget::tap(const TapFilter& filter,
         dropped = batch.dropped;
         for (const auto& e : batch.events) {
           ++events;
-          ++seen[fmt::format("{} {} {}{}", e.method, e.path, e.status,
+          ++seen[fmt::format("{} {} {}{}{}", e.method, e.path, e.status,
+                             e.grpc_status ? fmt::format(" grpc {}", *e.grpc_status) : "",
                              e.error_code.empty() ? "" : " " + e.error_code)];
         }
       },

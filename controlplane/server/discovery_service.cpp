@@ -598,11 +598,12 @@ void DiscoveryService::pushTaps() {
         out->set_burst(sub.burst);
         out->set_headers(f.headers);
         for (const auto& h : f.redact_headers) out->add_redact_headers(h);
-        out->set_direction(sub.direction == ProxyTapSubscription::Direction::kInbound
-                               ? v1::TAP_INBOUND
-                           : sub.direction == ProxyTapSubscription::Direction::kOutbound
-                               ? v1::TAP_OUTBOUND
-                               : v1::TAP_DIRECTION_UNSPECIFIED);
+        out->set_direction(
+            sub.direction == ProxyTapSubscription::Direction::kInbound    ? v1::TAP_INBOUND
+            : sub.direction == ProxyTapSubscription::Direction::kOutbound ? v1::TAP_OUTBOUND
+            : sub.direction == ProxyTapSubscription::Direction::kFirstHop
+                ? v1::TAP_FIRST_HOP
+                : v1::TAP_DIRECTION_UNSPECIFIED);
       }
     }
     s->sendTaps(set);

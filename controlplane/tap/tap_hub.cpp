@@ -113,11 +113,9 @@ bool TapHub::needs(const TapFilter& f, const ProxyNode& node,
     *direction = D::kOutbound;
     return is(f.source_service, f.source_version);
   }
-  if (!f.destination_service.empty()) {
-    *direction = D::kInbound;
-    return is(f.destination_service, f.destination_version);
-  }
-  *direction = D::kInbound;
+  // A destination alone or the whole mesh: the destination's requests may fail in any caller's
+  // proxy (the proxy filters the destination once the request is routed).
+  *direction = D::kFirstHop;
   return true;
 }
 

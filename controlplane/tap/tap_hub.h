@@ -20,7 +20,8 @@ namespace meshdeck::cp {
 
 // What one proxy is asked to do for one tap (meshdeck.v1.TapSubscription).
 struct ProxyTapSubscription {
-  enum class Direction { kBoth, kInbound, kOutbound };
+  // kFirstHop: each request once, by the first mesh proxy it passes (meshdeck.v1.TAP_FIRST_HOP).
+  enum class Direction { kBoth, kInbound, kOutbound, kFirstHop };
   uint64_t tap_id = 0;
   TapFilter filter;
   double events_per_second = 1;  // this proxy's share of the tap's rate
@@ -36,9 +37,11 @@ struct ProxyTapSubscription {
 // telemetry services convert to and from protobuf.
 //
 // Which proxies a tap needs: with `service`, that service's proxies (both directions); else with
-// a source, the source's proxies (their outbound requests); else with a destination, the
-// destination's (inbound); else every proxy, inbound only (each request of the mesh once, by
-// the proxy of the service it arrives at). The tap's rate is split evenly across them.
+// a source, the source's proxies (their outbound requests); else (a destination alone, or the
+// whole mesh) every proxy, each request once by the first mesh proxy it passes: the caller's
+// outbound side when the caller has a sidecar (it sees retries, the route, its own failures
+// such as a connect failure), else the callee's inbound side (a caller outside the mesh). The
+// tap's rate is split evenly across them.
 //
 // Threading: every method from any thread. The change listener (the discovery service pushing
 // new tap sets) is called without the hub's lock, after open() and after a tap closes.

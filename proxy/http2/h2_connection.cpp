@@ -439,6 +439,7 @@ void Connection::sendLocal(Stream& st, unsigned status, const char* code, const 
         {"content-type", "application/grpc"},
         {"grpc-status", std::to_string(gs)},
         {"grpc-message", fmt::format("{} {}{}{}", status, code, *detail ? ": " : "", detail)}};
+    if (ex.tap) ex.tap->addResponseHead(headers);
     codec_.respond(st.id, 200, headers, true);
     write_signal_.notify();
     return;
@@ -450,6 +451,7 @@ void Connection::sendLocal(Stream& st, unsigned status, const char* code, const 
                                            {"content-length", std::to_string(body.size())}};
   if (ex.route)
     for (const auto& [k, v] : ex.route->response_headers.set) headers.emplace_back(lower(k), v);
+  if (ex.tap) ex.tap->addResponseHead(headers);
   codec_.respond(st.id, status, headers, false);
   codec_.queueData(st.id, body.data(), body.size(), true);
   ex.bytes_out += body.size();
@@ -567,6 +569,7 @@ Awaitable<void> Connection::relayH2Response(Stream& st, Attempt& at) {
     if (const auto gs = grpcStatusIn(up.headers())) ex.grpc_status = static_cast<uint8_t>(*gs);
   }
   if (st.closed) co_return;
+  if (ex.tap) ex.tap->addResponseHead(fields);
   codec_.respond(st.id, status, h2Fields(fields), no_body);
   write_signal_.notify();
   if (no_body) co_return;
@@ -624,6 +627,7 @@ Awaitable<void> Connection::relayResponse(Stream& st, Attempt& at) {
     if (const auto gs = headerGrpcStatus(fields)) ex.grpc_status = static_cast<uint8_t>(*gs);
   }
   if (st.closed) co_return;
+  if (ex.tap) ex.tap->addResponseHead(fields);
   codec_.respond(st.id, status, h2Fields(fields), no_body);
   write_signal_.notify();
   if (!no_body) {

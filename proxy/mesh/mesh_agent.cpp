@@ -610,9 +610,10 @@ void MeshAgent::applyTaps(const v1::TapSet& set) {
     s.burst = sub.burst();
     s.headers = sub.headers();
     s.redact_headers.assign(sub.redact_headers().begin(), sub.redact_headers().end());
-    s.direction = sub.direction() == v1::TAP_INBOUND    ? TapSpec::Direction::kInbound
-                  : sub.direction() == v1::TAP_OUTBOUND ? TapSpec::Direction::kOutbound
-                                                        : TapSpec::Direction::kBoth;
+    s.direction = sub.direction() == v1::TAP_INBOUND     ? TapSpec::Direction::kInbound
+                  : sub.direction() == v1::TAP_OUTBOUND  ? TapSpec::Direction::kOutbound
+                  : sub.direction() == v1::TAP_FIRST_HOP ? TapSpec::Direction::kFirstHop
+                                                         : TapSpec::Direction::kBoth;
     specs.push_back(std::move(s));
   }
   spdlog::info("tap: {} tap(s) open on this proxy", specs.size());
@@ -656,6 +657,11 @@ bool MeshAgent::fillTapEvents(v1::TelemetryReport* report) {
     e->set_span_id(std::move(r.span_id));
     for (auto& [name, value] : r.request_headers) {
       auto* h = e->add_request_headers();
+      h->set_name(std::move(name));
+      h->set_value(std::move(value));
+    }
+    for (auto& [name, value] : r.response_headers) {
+      auto* h = e->add_response_headers();
       h->set_name(std::move(name));
       h->set_value(std::move(value));
     }

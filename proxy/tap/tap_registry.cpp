@@ -42,7 +42,8 @@ struct TapCapture::Set {
   std::vector<std::shared_ptr<Bucket>> buckets;
 };
 
-void TapCapture::addHeader(std::string_view name, std::string_view value) {
+std::pair<std::string, std::string> TapCapture::redacted(std::string_view name,
+                                                         std::string_view value) const {
   std::string lower(name);
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   bool redact = TapRegistry::alwaysRedacted(lower);
@@ -52,8 +53,16 @@ void TapCapture::addHeader(std::string_view name, std::string_view value) {
     redact = std::any_of(r.begin(), r.end(),
                          [&](const std::string& h) { return equalsIgnoreCase(h, lower); });
   }
-  headers.emplace_back(std::move(lower),
-                       redact ? std::string(TapRegistry::kRedacted) : std::string(value));
+  return {std::move(lower), redact ? std::string(TapRegistry::kRedacted) : std::string(value)};
+}
+
+void TapCapture::addHeader(std::string_view name, std::string_view value) {
+  headers.push_back(redacted(name, value));
+}
+
+void TapCapture::addResponseHeader(std::string_view name, std::string_view value) {
+  if (equalsIgnoreCase(name, "x-meshdeck-error")) response_error = value;
+  if (wants_headers) response_headers.push_back(redacted(name, value));
 }
 
 TapRegistry::TapRegistry() : set_(std::make_shared<TapCapture::Set>()) {}
@@ -130,6 +139,8 @@ std::unique_ptr<TapCapture> TapRegistry::start(const TapStartFacts& f) const {
     const TapSpec& s = set->specs[i];
     if (s.direction == TapSpec::Direction::kInbound && f.outbound) continue;
     if (s.direction == TapSpec::Direction::kOutbound && !f.outbound) continue;
+    // Each request once: one a mesh proxy sent was seen on that proxy's outbound side.
+    if (s.direction == TapSpec::Direction::kFirstHop && f.from_mesh_proxy) continue;
     if (!matches(s.method, f.method)) continue;
     if (!s.path_prefix.empty() && bare_path.substr(0, s.path_prefix.size()) != s.path_prefix)
       continue;
@@ -223,7 +234,7 @@ void TapRegistry::finish(const TapCapture& c, const TapEndFacts& f, SteadyTime n
     r.bytes_in = f.bytes_in;
     r.bytes_out = f.bytes_out;
     r.retries = f.retries;
-    r.error_code = f.error_code;
+    r.error_code = !f.error_code.empty() ? std::string(f.error_code) : c.response_error;
     r.route = f.route;
     r.authorization_policy = f.authorization_policy;
     r.authorization_rule = f.authorization_rule;
@@ -233,7 +244,10 @@ void TapRegistry::finish(const TapCapture& c, const TapEndFacts& f, SteadyTime n
       r.trace_id = f.traceparent.substr(3, 32);
       r.span_id = f.traceparent.substr(36, 16);
     }
-    if (s.headers) r.request_headers = c.headers;
+    if (s.headers) {
+      r.request_headers = c.headers;
+      r.response_headers = c.response_headers;
+    }
     ++counters_.built;
     std::lock_guard buffer_lock(buffer_mutex_);
     if (buffer_.size() >= kBufferEvents) {

@@ -17,7 +17,9 @@ namespace meshdeck::proxy {
 // One tap as a proxy runs it (meshdeck.v1.TapSubscription, docs/tap.md). Empty strings match
 // everything.
 struct TapSpec {
-  enum class Direction : uint8_t { kBoth, kInbound, kOutbound };
+  // kFirstHop: each request once, by the first mesh proxy it passes (docs/tap.md): every
+  // outbound request, and the inbound requests no mesh proxy sent (no x-meshdeck-source).
+  enum class Direction : uint8_t { kBoth, kInbound, kOutbound, kFirstHop };
   uint64_t tap_id = 0;
   std::string service, service_version;  // either side of the request
   std::string source_service, source_version, destination_service, destination_version;
@@ -37,6 +39,7 @@ struct TapStartFacts {
   std::string_view workload_service, workload_version;
   std::string_view method, target, host;  // target as received (origin or absolute form)
   std::string_view peer_identity;         // SPIFFE id of a mutual TLS peer
+  bool from_mesh_proxy = false;  // inbound and labelled by the caller's proxy (x-meshdeck-source)
 };
 
 // What the request start of the taps that matched keeps in the Exchange (docs/tap.md): which
@@ -48,15 +51,41 @@ struct TapCapture {
   std::chrono::system_clock::time_point wall_start;
   std::string method, authority, path, peer_identity;
   bool wants_headers = false;  // one of the matching taps copies headers: call addHeader()
-  std::vector<std::pair<std::string, std::string>> headers;
+  std::vector<std::pair<std::string, std::string>> headers, response_headers;
+  // x-meshdeck-error of the response as the client got it: the code of the proxy that made
+  // the reply, this one's or (on an outbound listener) the peer's.
+  std::string response_error;
   // Copies one request header, redacted per the matching taps (see TapRegistry).
   void addHeader(std::string_view name, std::string_view value);
+  // One header of the response head sent to the client: kept in response_headers (redacted as
+  // request headers are) when wants_headers; its x-meshdeck-error always.
+  void addResponseHeader(std::string_view name, std::string_view value);
+  // The same for a whole head: a Beast field list (name_string(), value()) or name/value pairs.
+  template <typename Fields>
+  void addResponseHead(const Fields& fields) {
+    response_headers.clear();
+    response_error.clear();
+    for (const auto& f : fields) {
+      if constexpr (requires { f.name_string(); }) {
+        const auto n = f.name_string();
+        const auto v = f.value();
+        addResponseHeader({n.data(), n.size()}, {v.data(), v.size()});
+      } else {
+        addResponseHeader(f.first, f.second);
+      }
+    }
+  }
+
+ private:
+  std::pair<std::string, std::string> redacted(std::string_view name, std::string_view value) const;
 };
 
 // What the end of the request adds (from the Exchange, in Session::finish).
 struct TapEndFacts {
   bool client_side = false;
   std::string_view source_service, source_version, destination_service, destination_version;
+  // error_code: of the proxy's own reply; "" when it relayed the upstream's (the event then has
+  // the capture's response_error: a peer proxy's code, if any).
   std::string_view protocol, route, error_code, authorization_policy, authorization_rule;
   std::string_view traceparent;  // as sent upstream ("" when none)
   uint32_t status = 0;
@@ -81,7 +110,7 @@ struct TapRecord {
   std::string error_code, route, authorization_policy, authorization_rule;
   bool mtls = false;
   std::string trace_id, span_id;
-  std::vector<std::pair<std::string, std::string>> request_headers;
+  std::vector<std::pair<std::string, std::string>> request_headers, response_headers;
 };
 
 // TapRegistry is a proxy's set of open taps and the buffer of their events (docs/tap.md).

@@ -9,6 +9,7 @@
 #include <QComboBox>
 #include <QDockWidget>
 #include <QFile>
+#include <QHeaderView>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLabel>
@@ -16,10 +17,13 @@
 #include <QMenu>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QSettings>
+#include <QSortFilterProxyModel>
 #include <QSpinBox>
 #include <QTableView>
 #include <QTemporaryDir>
 #include <QtTest>
+#include <algorithm>
 #include <memory>
 
 #include "support/fake_control_plane.h"
@@ -66,6 +70,7 @@ class TapPanelTest : public QObject {
   void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
 
   void init() {
+    QSettings().remove("tapPanel/hiddenColumns");  // each test starts with every column
     fake_ = std::make_shared<FakeControlPlane>();
     ui::MainWindowOptions options;
     options.source = "fake";
@@ -130,6 +135,98 @@ class TapPanelTest : public QObject {
     QVERIFY(panel_->table()->isColumnHidden(ui::TapEventsModel::kProtocol));
     columns[ui::TapEventsModel::kProtocol]->setChecked(true);
     QVERIFY(!panel_->table()->isColumnHidden(ui::TapEventsModel::kProtocol));
+  }
+
+  void hiddenColumnsAreRemembered() {
+    panel_->columnActions()[ui::TapEventsModel::kProtocol]->setChecked(false);
+    panel_->columnActions()[ui::TapEventsModel::kSide]->setChecked(false);
+    // The next window (the next session) hides them too.
+    window_.reset();
+    fake_ = std::make_shared<FakeControlPlane>();
+    ui::MainWindowOptions options;
+    options.source = "fake";
+    options.use_settings = false;
+    window_ = std::make_unique<ui::MainWindow>(fake_, options);
+    panel_ = window_->tapPanel();
+    QVERIFY(panel_->table()->isColumnHidden(ui::TapEventsModel::kProtocol));
+    QVERIFY(panel_->table()->isColumnHidden(ui::TapEventsModel::kSide));
+    QVERIFY(!panel_->columnActions()[ui::TapEventsModel::kSide]->isChecked());
+    QVERIFY(!panel_->table()->isColumnHidden(ui::TapEventsModel::kStatus));
+    panel_->columnActions()[ui::TapEventsModel::kSide]->setChecked(true);
+    QVERIFY(!panel_->table()->isColumnHidden(ui::TapEventsModel::kSide));
+    QCOMPARE(QSettings().value("tapPanel/hiddenColumns").toStringList(),
+             QStringList{QString::number(ui::TapEventsModel::kProtocol)});
+  }
+
+  void sortingByAColumnAndBack() {
+    QTRY_VERIFY_WITH_TIMEOUT(panel_->running(), 5000);
+    auto event = [](const std::string& from, const std::string& to, uint32_t status,
+                    uint64_t latency_us) {
+      auto e = tapEvent(from, to, status);
+      e.latency_us = latency_us;
+      e.path = "/" + std::to_string(latency_us);
+      return e;
+    };
+    cp::TapBatch batch;  // arrival order: 50 ms, 5 ms, 900 ms, 20 ms
+    batch.events = {
+        event("frontend", "reviews", 200, 50'000), event("reviews", "ratings", 503, 5'000),
+        event("frontend", "catalog", 404, 900'000), event("reviews", "ratings", 200, 20'000)};
+    fake_->deliverTap(batch);
+    QTRY_COMPARE_WITH_TIMEOUT(panel_->model()->rowCount(), 4, 5000);
+    QTableView* table = panel_->table();
+    QHeaderView* header = table->horizontalHeader();
+    const auto latencies = [&] {
+      std::vector<uint64_t> out;
+      for (int row = 0; row < panel_->sortedModel()->rowCount(); ++row)
+        out.push_back(panel_->eventAt(row).latency_us);
+      return out;
+    };
+    QCOMPARE(latencies(), (std::vector<uint64_t>{50'000, 5'000, 900'000, 20'000}));
+    const auto clickHeader = [&](int column) {
+      const QPoint at(header->sectionViewportPosition(column) + header->sectionSize(column) / 2,
+                      header->height() / 2);
+      QTest::mouseClick(header->viewport(), Qt::LeftButton, {}, at);
+    };
+    // A click on Latency sorts by it (as numbers: 900 ms is the longest), a second the other way.
+    clickHeader(ui::TapEventsModel::kLatency);
+    QCOMPARE(panel_->sortedModel()->sortColumn(), int(ui::TapEventsModel::kLatency));
+    const std::vector<uint64_t> ascending{5'000, 20'000, 50'000, 900'000};
+    const std::vector<uint64_t> descending{900'000, 50'000, 20'000, 5'000};
+    const bool up = panel_->sortedModel()->sortOrder() == Qt::AscendingOrder;
+    QCOMPARE(latencies(), up ? ascending : descending);
+    clickHeader(ui::TapEventsModel::kLatency);
+    QCOMPARE(latencies(), up ? descending : ascending);
+    // Events arriving meanwhile take their sorted place.
+    cp::TapBatch more;
+    more.events = {event("reviews", "ratings", 200, 100'000)};
+    fake_->deliverTap(more);
+    QTRY_COMPARE_WITH_TIMEOUT(panel_->model()->rowCount(), 5, 5000);
+    auto now = latencies();
+    QVERIFY(std::is_sorted(now.begin(), now.end()) || std::is_sorted(now.rbegin(), now.rend()));
+    // A click on a sorted row opens that row's event and edge (the row in the table, not in
+    // the arrival order).
+    int row_503 = -1;
+    for (int row = 0; row < 5; ++row)
+      if (panel_->eventAt(row).status == 503) row_503 = row;
+    QVERIFY(row_503 >= 0 && row_503 != 1);
+    const QRect cell = table->visualRect(table->model()->index(row_503, ui::TapEventsModel::kPath));
+    QTest::mouseClick(table->viewport(), Qt::LeftButton, {}, cell.center());
+    QCOMPARE(window_->graphView()->selection().source, QString("reviews"));
+    QCOMPARE(window_->graphView()->selection().destination, QString("ratings"));
+    QVERIFY2(panel_->details()->toPlainText().contains("503"),
+             qPrintable(panel_->details()->toPlainText()));
+    // Status sorts as a number too.
+    clickHeader(ui::TapEventsModel::kStatus);
+    QCOMPARE(panel_->sortedModel()->sortColumn(), int(ui::TapEventsModel::kStatus));
+    std::vector<uint32_t> statuses;
+    for (int row = 0; row < 5; ++row) statuses.push_back(panel_->eventAt(row).status);
+    QVERIFY(std::is_sorted(statuses.begin(), statuses.end()) ||
+            std::is_sorted(statuses.rbegin(), statuses.rend()));
+    QVERIFY(statuses.front() != statuses.back());
+    // The header menu's Arrival Order: back to the order they came in.
+    panel_->arrivalOrderAction()->trigger();
+    QCOMPARE(panel_->sortedModel()->sortColumn(), -1);
+    QCOMPARE(latencies(), (std::vector<uint64_t>{50'000, 5'000, 900'000, 20'000, 100'000}));
   }
 
   void pauseKeepsReceivingWithoutAppending() {
@@ -238,7 +335,7 @@ class TapPanelTest : public QObject {
     fake_->deliverTap(batch);
     QTRY_COMPARE_WITH_TIMEOUT(panel_->model()->rowCount(), 2, 5000);
     QTableView* table = panel_->table();
-    const QRect cell = table->visualRect(panel_->model()->index(1, ui::TapEventsModel::kPath));
+    const QRect cell = table->visualRect(table->model()->index(1, ui::TapEventsModel::kPath));
     QVERIFY(cell.isValid());
     QTest::mouseClick(table->viewport(), Qt::LeftButton, {}, cell.center());
     const ui::GraphSelection s = window_->graphView()->selection();

@@ -102,7 +102,8 @@ int main(int argc, char** argv) {
   tap->add_option("--count", o.tap_count, "Stop after this many events (0: never)")
       ->capture_default_str();
   tap->add_flag("--headers", o.tap_headers,
-                "Show request headers (authorization, cookies and --redact ones redacted)");
+                "Show request and response headers (authorization, cookies and --redact ones "
+                "redacted)");
   tap->add_option("--redact", o.tap_redact, "Another header to redact (repeatable)");
   tap->add_option("-o,--output", o.output, "table | wide | json (one object per line)")
       ->check(CLI::IsMember({"table", "wide", "json"}))

@@ -5,9 +5,13 @@
 // - idle: with no tap open, the sidecars build no tap event (their counter stays 0);
 // - filters: a tap of svc/reviews with a path prefix shows only those paths, with the facts of
 //   each request (both sides, method, status, route, trace id);
+// - a tap of the whole mesh, and one of a destination alone, see each request once, by the
+//   first mesh proxy it passes (the caller's outbound side; the callee's inbound side for a
+//   caller outside the mesh);
 // - limits: a tap at 10 events/s of a mesh under 200 requests/s delivers no more than the
 //   rate allows and counts the rest as dropped;
-// - redaction: authorization, cookie and a header the operator lists never leave the proxy;
+// - redaction: authorization, cookie and a header the operator lists never leave the proxy,
+//   in the request's headers and in the response's (HTTP/1.1 and HTTP/2 clients);
 // - closing the client's stream closes the proxies' subscriptions;
 // - meshdeckctl tap --count N -o json writes N JSON lines and stops.
 #include <arpa/inet.h>
@@ -19,6 +23,7 @@
 #include <QJsonDocument>
 #include <QtTest>
 #include <atomic>
+#include <set>
 #include <thread>
 
 #include "controlplane/fleet/loopback_http.h"
@@ -193,7 +198,7 @@ class TapE2eTest : public QObject, public MeshHarness {
 
   void rateLimitDropsAndCounts() {
     QVERIFY(waitStat(reviews_, "meshdeck_tap_active", "0", 5000));  // the last tap closed
-    v1::TapRequest req;  // the whole mesh: each request once, at the reviews proxy
+    v1::TapRequest req;  // the whole mesh: each request once, at its first proxy (frontend's)
     req.set_events_per_second(10);
     TapClient tap(address_, req);
     QVERIFY(waitStat(reviews_, "meshdeck_tap_active", "1", 5000));
@@ -209,8 +214,64 @@ class TapE2eTest : public QObject, public MeshHarness {
     QVERIFY2(double(events) <= 10 * seconds + 10, qPrintable(QString::number(events)));
     QVERIFY(events >= 10);
     QCOMPARE(events + tap.dropped(), size_t{600});
-    QCOMPARE(statLine(reviews_.admin, "meshdeck_tap_events_dropped_total{reason=\"rate\"}"),
+    // Dropped where the events are made: frontend's outbound side; reviews' inbound side
+    // skipped them all (sent by a mesh proxy) and built nothing.
+    QCOMPARE(statLine(frontend_.admin, "meshdeck_tap_events_dropped_total{reason=\"rate\"}"),
              std::to_string(tap.dropped()));
+    for (const auto& e : tap.events()) QCOMPARE(int(e.side()), int(v1::CLIENT));
+  }
+
+  void meshAndDestinationTapsSeeEachRequestOnce() {
+    QVERIFY(waitStat(reviews_, "meshdeck_tap_active", "0", 5000));  // the last tap closed
+    for (const bool whole_mesh : {true, false}) {
+      v1::TapRequest req;
+      req.mutable_match()->set_path_prefix("/once");
+      if (!whole_mesh) req.mutable_match()->set_destination_service("reviews");
+      TapClient tap(address_, req);
+      QVERIFY(waitStat(reviews_, "meshdeck_tap_active", "1", 5000));
+      QVERIFY(waitStat(frontend_, "meshdeck_tap_active", "1", 5000));
+      // Ten through frontend's sidecar, five from outside the mesh straight to reviews', then
+      // one more of each: each proxy's events arrive in order, so once both last ones are in,
+      // a second event of any earlier request (reviews' inbound side of the ten) would be too.
+      for (int i = 0; i < 10; ++i)
+        QVERIFY(get(frontend_.outbound, "reviews", "/once/in-mesh/" + QByteArray::number(i))
+                    .startsWith("HTTP/1.1 200"));
+      for (int i = 0; i < 5; ++i)
+        QVERIFY(get(reviews_.inbound, "reviews", "/once/outside/" + QByteArray::number(i))
+                    .startsWith("HTTP/1.1 200"));
+      QVERIFY(get(frontend_.outbound, "reviews", "/once/in-mesh/last").startsWith("HTTP/1.1 200"));
+      QVERIFY(get(reviews_.inbound, "reviews", "/once/outside/last").startsWith("HTTP/1.1 200"));
+      const auto seen = [&](const std::string& path) {
+        for (const auto& e : tap.events())
+          if (e.path() == path) return true;
+        return false;
+      };
+      QVERIFY(
+          waitFor([&] { return seen("/once/in-mesh/last") && seen("/once/outside/last"); }, 5000));
+      const auto events = tap.events();
+      qInfo("%s tap: %zu events", whole_mesh ? "mesh" : "--to reviews", events.size());
+      QCOMPARE(events.size(), size_t{17});
+      int in_mesh = 0, outside = 0;
+      for (const auto& e : events) {
+        QCOMPARE(e.destination_service(), std::string("reviews"));
+        if (e.path().rfind("/once/in-mesh/", 0) == 0) {
+          ++in_mesh;
+          QCOMPARE(int(e.side()), int(v1::CLIENT));
+          QCOMPARE(e.proxy_id(), std::string("frontend"));
+          QCOMPARE(e.source_service(), std::string("frontend"));
+        } else {
+          ++outside;
+          QCOMPARE(int(e.side()), int(v1::SERVER));
+          QCOMPARE(e.proxy_id(), std::string("reviews-v1"));
+          QCOMPARE(e.source_service(), std::string());
+        }
+      }
+      QCOMPARE(in_mesh, 11);
+      QCOMPARE(outside, 6);
+      QCOMPARE(tap.dropped(), 0u);
+      tap.stop();
+      QVERIFY(waitStat(reviews_, "meshdeck_tap_active", "0", 5000));
+    }
   }
 
   void headersAreRedacted() {
@@ -235,6 +296,62 @@ class TapE2eTest : public QObject, public MeshHarness {
       QCOMPARE(headers[name], std::string("[redacted]"));
     }
     QVERIFY(e.DebugString().find("TOPSECRET") == std::string::npos);
+  }
+
+  void responseHeadersAreRedacted() {
+    // The route adds response headers on frontend's outbound side, where a mesh tap sees the
+    // requests: one always redacted, one listed by the operator, one shown.
+    const CtlResult applied = apply(R"(apiVersion: meshdeck.io/v1alpha1
+kind: TrafficRoute
+metadata: {name: tap-response-headers}
+spec:
+  host: reviews
+  http:
+    - name: tapped
+      headers:
+        response: {set: {set-cookie: "session=TOPSECRET4", x-secret: TOPSECRET5, x-shown: visible}}
+      route:
+        - destination: {host: reviews}
+)");
+    QVERIFY2(applied.code == 0, applied.err.constData());
+    QVERIFY(waitConfig(frontend_, "x-shown", 5000));
+    QVERIFY(waitStat(reviews_, "meshdeck_tap_active", "0", 5000));  // the last tap closed
+    v1::TapRequest req;
+    req.mutable_match()->set_path_prefix("/resp");
+    req.set_headers(true);
+    req.add_redact_headers("X-Secret");
+    TapClient tap(address_, req);
+    QVERIFY(waitStat(frontend_, "meshdeck_tap_active", "1", 5000));
+    // HTTP/1.1 and HTTP/2 (prior knowledge) clients of frontend's sidecar.
+    QVERIFY(get(frontend_.outbound, "reviews", "/resp/h1", "X-Secret: TOPSECRET6\r\n")
+                .startsWith("HTTP/1.1 200"));
+    QProcess& h2 = spawn("meshdeck-load", {"--url", "http://reviews/resp/h2", "--proxy",
+                                           QString("http://127.0.0.1:%1").arg(frontend_.outbound),
+                                           "--http2", "--rate", "5", "--duration", "1s", "--json"});
+    QVERIFY(h2.waitForFinished(15'000));
+    const auto has = [&](const std::string& protocol) {
+      for (const auto& e : tap.events())
+        if (e.protocol() == protocol) return true;
+      return false;
+    };
+    QVERIFY(waitFor([&] { return has("http/1.1") && has("h2"); }, 5000));
+    std::set<std::string> protocols;
+    for (const auto& e : tap.events()) {
+      protocols.insert(e.protocol());
+      QVERIFY2(e.status() == 200, e.DebugString().c_str());
+      std::map<std::string, std::string> response;
+      for (const auto& h : e.response_headers()) response[h.name()] = h.value();
+      QCOMPARE(response["x-shown"], std::string("visible"));
+      QCOMPARE(response["set-cookie"], std::string("[redacted]"));
+      QCOMPARE(response["x-secret"], std::string("[redacted]"));
+      QVERIFY(response.count("content-length") || response.count("content-type"));
+      QVERIFY2(e.DebugString().find("TOPSECRET") == std::string::npos, e.DebugString().c_str());
+    }
+    QCOMPARE(protocols, (std::set<std::string>{"http/1.1", "h2"}));
+    tap.stop();
+    ctl({"delete", "TrafficRoute", "tap-response-headers"});
+    QCOMPARE(last_code_, 0);
+    QVERIFY(waitConfigGone(frontend_, "x-shown", 5000));
   }
 
   void closingTheClientClosesTheProxiesSubscription() {

@@ -141,6 +141,20 @@ class FleetDemoTest : public QObject {
     QFETCH(QString, scenario);
     const Result r = runControlPlane({"--demo", "storefront", "--scenario", scenario}, 300'000);
     QVERIFY2(r.code == 0 && r.out.contains("scenario passed"), qPrintable(r.out));
+    // "A canary goes bad" watches the failing requests with a tap: the step's result names
+    // them (docs/tap.md), and there are some (v2 answers half its calls with errors).
+    if (scenario == "canary-goes-bad") {
+      const QRegularExpression tapped(
+          "done: watch to=recommendations status=5xx [^\n]*: ([0-9]+) request\\(s\\) seen: "
+          "([^\n]*)");
+      const auto m = tapped.match(r.out);
+      QVERIFY2(m.hasMatch(), qPrintable(r.out));
+      qInfo("the tap step: %s requests: %s", qPrintable(m.captured(1)), qPrintable(m.captured(2)));
+      QVERIFY(m.captured(1).toInt() > 0);
+      // Each named request failed: HTTP 5xx or a gRPC error (grpc 13: INTERNAL, v2's 500).
+      QVERIFY2(m.captured(2).contains("grpc 13") || m.captured(2).contains(" 500"),
+               qPrintable(m.captured(2)));
+    }
     QVERIFY(r.leftovers.isEmpty());
   }
 

@@ -100,15 +100,21 @@ class TapHubTest : public QObject {
     const auto plan = hub.plan(kMesh);
     QCOMPARE(plan.size(), size_t{1});
     QVERIFY(plan.at("productpage-v1-0")[0].direction == ProxyTapSubscription::Direction::kOutbound);
-    // Only a destination: its inbound proxies.
+    // Only a destination: every proxy, each request once at its first mesh proxy (a caller's
+    // outbound side, or ratings' inbound side for a caller outside the mesh).
     TapFilter to;
     to.destination_service = "ratings";
     auto t2 = hub.open(to, [](const TapBatch&) {});
     const auto plan2 = hub.plan(kMesh);
-    QVERIFY(plan2.at("ratings-v1-0")[0].direction == ProxyTapSubscription::Direction::kInbound);
+    QCOMPARE(plan2.size(), kMesh.size());
+    for (const auto& [id, subs] : plan2) {
+      const auto& last = subs.back();  // the productpage proxy has the edge tap's first
+      QCOMPARE(last.filter.destination_service, std::string("ratings"));
+      QVERIFY(last.direction == ProxyTapSubscription::Direction::kFirstHop);
+    }
   }
 
-  void theMeshTapIsEveryInbound() {
+  void theMeshTapIsEveryProxysFirstHop() {
     TapHub hub;
     TapFilter f;
     f.events_per_second = 2;  // fewer than proxies: each still gets one a second
@@ -117,7 +123,7 @@ class TapHubTest : public QObject {
     QCOMPARE(plan.size(), kMesh.size());
     for (const auto& [id, subs] : plan) {
       QCOMPARE(subs[0].events_per_second, 1.0);
-      QVERIFY(subs[0].direction == ProxyTapSubscription::Direction::kInbound);
+      QVERIFY(subs[0].direction == ProxyTapSubscription::Direction::kFirstHop);
     }
   }
 

@@ -5,6 +5,7 @@
 
 #include <QtTest>
 #include <chrono>
+#include <map>
 
 using namespace meshdeck::proxy;
 using namespace std::chrono_literals;
@@ -307,6 +308,103 @@ class TapRegistryTest : public QObject {
         QVERIFY(value.find("secret") == std::string::npos);
       }
     }
+  }
+
+  void responseHeadersAreRedactedToo() {
+    TapRegistry r;
+    auto with = spec(1);
+    with.headers = true;
+    with.redact_headers = {"x-session-token"};
+    auto without = spec(2);
+    r.set({with, without});
+    auto c = r.start(outbound());
+    QVERIFY(c);
+    // A Beast-like head and a list of pairs (the HTTP/2 codec's) take the same way.
+    const std::vector<std::pair<std::string, std::string>> head{
+        {"Content-Type", "text/plain"},
+        {"Set-Cookie", "session=TOPSECRET1"},
+        {"X-Session-Token", "TOPSECRET2"},
+        {"x-served-by", "reviews-v2"}};
+    c->addResponseHead(head);
+    r.finish(*c, end(), kT0);
+    const auto events = r.drain(nullptr);
+    QCOMPARE(events.size(), size_t{2});
+    for (const auto& e : events) {
+      if (e.tap_id == 2) {
+        QVERIFY(e.response_headers.empty());  // not asked for
+        continue;
+      }
+      std::map<std::string, std::string> h(e.response_headers.begin(), e.response_headers.end());
+      QCOMPARE(h.size(), size_t{4});
+      QCOMPARE(h["content-type"], std::string("text/plain"));
+      QCOMPARE(h["x-served-by"], std::string("reviews-v2"));
+      QCOMPARE(h["set-cookie"], std::string(TapRegistry::kRedacted));
+      QCOMPARE(h["x-session-token"], std::string(TapRegistry::kRedacted));
+      for (const auto& [name, value] : e.response_headers)
+        QVERIFY(value.find("TOPSECRET") == std::string::npos);
+      QVERIFY(e.request_headers.empty());  // none were offered
+    }
+    // Headers not asked for by any tap: none kept.
+    r.set({spec(3)});
+    auto bare = r.start(outbound());
+    QVERIFY(bare && !bare->wants_headers);
+    bare->addResponseHead(head);
+    QVERIFY(bare->response_headers.empty());
+  }
+
+  void thePeersErrorCodeWhenRelayed() {
+    TapRegistry r;
+    r.set({spec(1)});
+    // The outbound proxy relayed the inbound proxy's 403 (its authorization said no).
+    auto c = r.start(outbound());
+    QVERIFY(c);
+    c->addResponseHead(std::vector<std::pair<std::string, std::string>>{
+        {"x-meshdeck-error", "DENY"}, {"content-type", "text/plain"}});
+    r.finish(*c, end(403), kT0);
+    // Its own reply's code wins over the head's.
+    auto own = r.start(outbound());
+    own->addResponseHead(
+        std::vector<std::pair<std::string, std::string>>{{"x-meshdeck-error", "UT"}});
+    auto facts = end(504);
+    facts.error_code = "UT";
+    r.finish(*own, facts, kT0);
+    // A plain response: no code.
+    auto plain = r.start(outbound());
+    plain->addResponseHead(
+        std::vector<std::pair<std::string, std::string>>{{"content-type", "text/plain"}});
+    r.finish(*plain, end(200), kT0);
+    const auto events = r.drain(nullptr);
+    QCOMPARE(events.size(), size_t{3});
+    QCOMPARE(events[0].error_code, std::string("DENY"));
+    QCOMPARE(events[1].error_code, std::string("UT"));
+    QCOMPARE(events[2].error_code, std::string());
+  }
+
+  void firstHopSeesEachRequestOnce() {
+    TapRegistry r;
+    auto mesh = spec(1);
+    mesh.direction = TapSpec::Direction::kFirstHop;
+    r.set({mesh});
+    // Outbound: the caller's proxy is the first mesh proxy.
+    QVERIFY(r.start(outbound()) != nullptr);
+    // Inbound from a caller's sidecar (labelled): already seen by that sidecar's outbound.
+    TapStartFacts in;
+    in.outbound = false;
+    in.workload_service = "reviews";
+    in.workload_version = "v2";
+    in.method = "GET";
+    in.target = "/api/reviews/1";
+    in.host = "reviews:9080";
+    in.from_mesh_proxy = true;
+    QVERIFY(r.start(in) == nullptr);
+    // Inbound from outside the mesh: this proxy is the first.
+    in.from_mesh_proxy = false;
+    QVERIFY(r.start(in) != nullptr);
+    // Other directions ignore the label.
+    auto both = spec(2);
+    r.set({both});
+    in.from_mesh_proxy = true;
+    QVERIFY(r.start(in) != nullptr);
   }
 
   void closedTapsLoseTheirEvents() {
