@@ -70,6 +70,12 @@ int main(int argc, char** argv) {
     control_plane.stop();
     return 2;
   }
+  auto webhook = startWebhook(control_plane, cl.webhook, &error);
+  if (!webhook && !error.empty()) {
+    spdlog::error("{}", error);
+    control_plane.stop();
+    return 1;
+  }
   const auto grace =
       std::chrono::milliseconds(static_cast<int64_t>(cl.shutdown_grace_seconds * 1000));
   int status = 0;
@@ -100,6 +106,7 @@ int main(int argc, char** argv) {
     if (!cancelled) ::kill(::getpid(), SIGUSR1);
     signal_waiter.join();
   }
+  if (webhook) webhook->stop();
   control_plane.stop();
   const auto c = control_plane.counters();
   spdlog::info("stopped: {} pushes, {} acks, {} nacks, {} reports, {} edges ({} refused)", c.pushes,
