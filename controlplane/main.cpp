@@ -106,7 +106,12 @@ int main(int argc, char** argv) {
     if (!cancelled) ::kill(::getpid(), SIGUSR1);
     signal_waiter.join();
   }
-  if (webhook) webhook->stop();
+  if (webhook) {
+    webhook->stop();
+    const auto w = webhook->counters();
+    spdlog::info("webhook: {} injected, {} left alone, {} refused, {} failed handshakes",
+                 w.injected, w.skipped, w.bad_requests, w.handshake_failures);
+  }
   control_plane.stop();
   const auto c = control_plane.counters();
   spdlog::info("stopped: {} pushes, {} acks, {} nacks, {} reports, {} edges ({} refused)", c.pushes,
