@@ -2,6 +2,7 @@
 
 #include <boost/json/string.hpp>
 #include <charconv>
+#include <utility>
 
 #include "meshdeck/version.h"
 
@@ -121,15 +122,30 @@ json::object sidecar(const InjectionSettings& s, const std::string& service,
                      const std::string& version, uint32_t app_port) {
   // $(VAR) in args is expanded by the kubelet from the container's env: the pod's name and
   // namespace are unknown at admission (generateName; the namespace of a template).
-  json::array args{"--control-plane", s.control_plane, "--control-plane-tls", s.control_plane_tls,
-                   "--sa-token-file", kTokenPath, "--trust-bundle", kCaPath, "--trust-domain",
-                   s.trust_domain, "--service", service, "--version", version, "--namespace",
-                   "$(POD_NAMESPACE)", "--proxy-id", "$(POD_NAME)", "--inbound-port",
-                   std::to_string(s.inbound_port), "--outbound-port",
-                   std::to_string(s.outbound_port), "--app-port", std::to_string(app_port),
-                   "--admin-port", std::to_string(s.admin_port),
-                   // On the pod IP too, for the kubelet's probes.
-                   "--admin", "0.0.0.0:" + std::to_string(s.admin_port)};
+  const std::pair<std::string_view, std::string> flags[] = {
+      {"--control-plane", s.control_plane},
+      {"--control-plane-tls", s.control_plane_tls},
+      {"--sa-token-file", std::string(kTokenPath)},
+      {"--trust-bundle", std::string(kCaPath)},
+      {"--trust-domain", s.trust_domain},
+      {"--service", service},
+      {"--version", version},
+      {"--namespace", "$(POD_NAMESPACE)"},
+      {"--proxy-id", "$(POD_NAME)"},
+      // Where the other sidecars reach this one (the inbound listener binds it).
+      {"--host-address", "$(POD_IP)"},
+      {"--inbound-port", std::to_string(s.inbound_port)},
+      {"--outbound-port", std::to_string(s.outbound_port)},
+      {"--app-port", std::to_string(app_port)},
+      {"--admin-port", std::to_string(s.admin_port)},
+      // On the pod IP too, for the kubelet's probes.
+      {"--admin", "0.0.0.0:" + std::to_string(s.admin_port)},
+  };
+  json::array args;
+  for (const auto& [flag, value] : flags) {
+    args.emplace_back(flag);
+    args.emplace_back(value);
+  }
   json::object resources{{"requests", {{"cpu", s.cpu_request}, {"memory", s.memory_request}}}};
   if (!s.memory_limit.empty()) resources["limits"] = {{"memory", s.memory_limit}};
   return {
@@ -173,8 +189,11 @@ json::array volumes(const InjectionSettings& s) {
   json::array out;
   out.push_back(json::object{{"name", kTokenVolume},
                              {"projected", json::object{{"sources", std::move(sources)}}}});
+  // Optional: a namespace without the ConfigMap still starts its pods (the sidecar then takes
+  // the trust bundle from its first Identity.Sign answer).
   out.push_back(
-      json::object{{"name", kCaVolume}, {"configMap", json::object{{"name", s.ca_configmap}}}});
+      json::object{{"name", kCaVolume},
+                   {"configMap", json::object{{"name", s.ca_configmap}, {"optional", true}}}});
   return out;
 }
 

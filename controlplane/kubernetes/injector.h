@@ -47,7 +47,9 @@ struct InjectionSettings {
   std::string token_audience = "meshdeck";
   int64_t token_expiration_seconds = 3600;  // the API server's minimum is 600
   uint32_t inbound_port = 15006, outbound_port = 15001, admin_port = 15000;
-  int64_t proxy_uid = 1337;  // the capture rules let this user's traffic through
+  // The sidecar's user (the images' nonroot user): the capture rules let its traffic through,
+  // so the application must run as another user.
+  int64_t proxy_uid = 65532;
   std::string cpu_request = "100m", memory_request = "128Mi", memory_limit = "512Mi";
   // Written as the value of meshdeck.io/injected; empty: the program version.
   std::string version;

@@ -161,7 +161,7 @@ class KubernetesInjectorTest : public QObject {
     const auto& proxy = inits[1];
     QCOMPARE(proxy["restartPolicy"], "Always");
     QCOMPARE(proxy["securityContext"]["runAsNonRoot"], true);
-    QCOMPARE(proxy["securityContext"]["runAsUser"], 1337);
+    QCOMPARE(proxy["securityContext"]["runAsUser"], 65532);
     QCOMPARE(proxy["securityContext"]["readOnlyRootFilesystem"], true);
     QCOMPARE(proxy["readinessProbe"]["httpGet"]["port"], 15000);
     QCOMPARE(proxy["readinessProbe"]["httpGet"]["path"], "/ready");
@@ -176,6 +176,12 @@ class KubernetesInjectorTest : public QObject {
     QCOMPARE(arg("--app-port"), "8080");    // the UDP port is not the application's
     QCOMPARE(arg("--sa-token-file"), "/var/run/secrets/meshdeck/token");
     QCOMPARE(arg("--proxy-id"), "$(POD_NAME)");
+    QCOMPARE(arg("--host-address"), "$(POD_IP)");
+    // The capture rules let the sidecar's user through, and exclude its admin port (probes).
+    std::vector<std::string> init_args = init["args"];
+    QCOMPARE(init_args, (std::vector<std::string>{
+                            "--proxy-uid", "65532", "--inbound-port", "15006", "--outbound-port",
+                            "15001", "--exclude-inbound-ports", "15000", "--app-port", "8080"}));
     std::set<std::string> env;
     for (const auto& e : proxy["env"]) env.insert(e["name"]);
     QVERIFY(env ==
