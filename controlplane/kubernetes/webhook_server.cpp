@@ -95,6 +95,7 @@ WebhookServer::Counters WebhookServer::counters() const {
   c.bad_requests = bad_requests_.load();
   c.handshake_failures = handshake_failures_.load();
   c.certificate_loads = certificate_loads_.load();
+  c.certificate_failures = certificate_failures_.load();
   return c;
 }
 
@@ -266,8 +267,10 @@ bool WebhookServer::start(const std::string& address, std::string* error) {
           auto [ec] = co_await state_->refresh_timer.async_wait(kNoThrow);
           if (ec) break;
           std::string why;
-          if (!loadCertificate(&why))
+          if (!loadCertificate(&why)) {
+            ++certificate_failures_;
             spdlog::warn("webhook: keeping the current certificate: {}", why);
+          }
         }
       },
       asio::detached);

@@ -51,7 +51,8 @@ class WebhookServer {
     uint64_t injected = 0, skipped = 0;
     // Requests refused (any reason above) and TLS handshakes that failed.
     uint64_t bad_requests = 0, handshake_failures = 0;
-    uint64_t certificate_loads = 0;
+    // Certificates taken from the source (start and refreshes), and refreshes that failed.
+    uint64_t certificate_loads = 0, certificate_failures = 0;
   };
   Counters counters() const;
 
@@ -65,7 +66,7 @@ class WebhookServer {
   std::unique_ptr<std::thread> thread_;
   std::string address_;
   std::atomic<uint64_t> injected_{0}, skipped_{0}, bad_requests_{0}, handshake_failures_{0},
-      certificate_loads_{0};
+      certificate_loads_{0}, certificate_failures_{0};
   std::atomic<int> connections_{0};
 };
 
