@@ -280,10 +280,12 @@ InjectionResult computeInjection(
     return r;
   }
 
+  // The service account first: Identity.Sign issues spiffe://<td>/ns/<ns>/sa/<account> for the
+  // pod's projected token and checks it against --service (docs/kubernetes-registry.md).
   std::string service = stringAt(annotations, kServiceAnnotation);
+  if (service.empty()) service = stringAt(spec, "serviceAccountName");
   for (const char* key : {"app.kubernetes.io/name", "app"})
     if (service.empty()) service = stringAt(labels, key);
-  if (service.empty()) service = stringAt(spec, "serviceAccountName");
   if (service.empty()) service = "default";
   std::string version;
   for (const char* key : {"app.kubernetes.io/version", "version"})

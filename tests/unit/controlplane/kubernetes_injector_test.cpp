@@ -207,6 +207,8 @@ class KubernetesInjectorTest : public QObject {
     // The annotation meshdeck.io/app-port wins over the declared containerPort.
     const std::string args = out["spec"]["initContainers"][0]["args"].dump();
     QVERIFY2(args.find("\"--app-port\",\"9080\"") != std::string::npos, args.c_str());
+    // The service account names the service (its certificate's identity), not the app label.
+    QVERIFY2(args.find("\"--service\",\"bookinfo-ratings\"") != std::string::npos, args.c_str());
   }
 
   void podsLeftAlone_data() {
