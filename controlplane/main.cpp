@@ -70,6 +70,12 @@ int main(int argc, char** argv) {
     control_plane.stop();
     return 2;
   }
+  auto webhook = startWebhook(control_plane, cl.webhook, &error);
+  if (!webhook && !error.empty()) {
+    spdlog::error("{}", error);
+    control_plane.stop();
+    return 1;
+  }
   const auto grace =
       std::chrono::milliseconds(static_cast<int64_t>(cl.shutdown_grace_seconds * 1000));
   int status = 0;
@@ -99,6 +105,12 @@ int main(int argc, char** argv) {
     status = runner.run([&] { return cancelled.load(); });
     if (!cancelled) ::kill(::getpid(), SIGUSR1);
     signal_waiter.join();
+  }
+  if (webhook) {
+    webhook->stop();
+    const auto w = webhook->counters();
+    spdlog::info("webhook: {} injected, {} left alone, {} refused, {} failed handshakes",
+                 w.injected, w.skipped, w.bad_requests, w.handshake_failures);
   }
   control_plane.stop();
   const auto c = control_plane.counters();

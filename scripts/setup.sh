@@ -20,6 +20,8 @@ packages=(
   libnghttp2-dev
   # the control plane's history store (docs/history.md)
   libsqlite3-dev
+  # the sidecar injector's tests apply its JSON patches with nlohmann::json (RFC 6902)
+  nlohmann-json3-dev
   # headless display for screenshots and the app on display-less machines
   xvfb xauth
   # benchmark peers and integration-test tools

@@ -90,6 +90,7 @@ void declareOptions(CLI::App& app, CommandLine& cl) {
       ->needs("--demo");
   app.add_option("--seed", cl.seed, "Seed of the demo's random behaviour (default: the scenario's)")
       ->needs("--demo");
+  declareWebhookOptions(app, cl.webhook);
   app.set_version_flag("--version", kVersion);
 }
 
@@ -114,6 +115,7 @@ bool finishParse(CLI::App& app, CommandLine& cl, std::string* error) {
             : cl.metrics_listen;
     cl.options.metrics_listen_optional = true;
   }
+  if (!finishWebhookOptions(cl.webhook, cl.options, error)) return false;
   if (cl.options.ca_import_replace && cl.options.ca_import_dir.empty()) {
     *error = "--ca-import-replace needs --ca-import DIR";
     return false;

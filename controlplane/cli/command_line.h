@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "controlplane/cli/webhook_command_line.h"
 #include "controlplane/fleet/demo_runner.h"
 #include "controlplane/in_process_control_plane.h"
 
@@ -27,6 +28,8 @@ struct CommandLine {
   // Demo mode (--demo and the options that need it).
   std::string demo, scenario, duration_text;
   uint64_t seed = 0;
+  // The sidecar injector's webhook (--webhook-listen and its options).
+  WebhookCommandLine webhook;
 };
 
 // $XDG_STATE_HOME/meshdeck, else ~/.local/state/meshdeck, else ./.meshdeck-state.

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "meshdeck/version.h"
+#include "tools/meshdeckctl/inject.h"
 #include "tools/meshdeckctl/meshdeckctl.h"
 #include "tools/meshdeckctl/security_options.h"
 
@@ -138,7 +139,11 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"table", "json", "yaml"}))
         ->capture_default_str();
 
+  meshdeck::tools::InjectOptions inject_options;
+  auto* inject = meshdeck::tools::declareInjectCommand(app, inject_options);
+
   CLI11_PARSE(app, argc, argv);
+  if (*inject) return meshdeck::tools::runInject(inject_options);
   if (const auto done = finishSecurityCommands(security, server->count() > 0, o)) return *done;
   if (*fleet_ls) o.fleet_action = "ls";
   if (*fleet_logs) o.fleet_action = "logs";
