@@ -77,9 +77,8 @@ std::optional<KubeApiConfig> KubeApiConfig::inCluster(std::string* error,
   return c;
 }
 
-std::optional<KubeApiConfig> KubeApiConfig::fromUrl(const std::string& url,
-                                                    std::string token_file, std::string ca_file,
-                                                    std::string* error) {
+std::optional<KubeApiConfig> KubeApiConfig::fromUrl(const std::string& url, std::string token_file,
+                                                    std::string ca_file, std::string* error) {
   KubeApiConfig c;
   std::string rest;
   if (url.rfind("https://", 0) == 0) {
@@ -139,8 +138,7 @@ std::string KubeApiClient::token() {
   const auto mtime = std::filesystem::last_write_time(config_.token_file, ec);
   const auto size = ec ? 0 : std::filesystem::file_size(config_.token_file, ec);
   if (ec) {
-    spdlog::warn("kubernetes: cannot read the token file {}: {}", config_.token_file,
-                 ec.message());
+    spdlog::warn("kubernetes: cannot read the token file {}: {}", config_.token_file, ec.message());
     return token_;
   }
   const std::pair<int64_t, uint64_t> stamp{mtime.time_since_epoch().count(), size};
@@ -259,7 +257,7 @@ asio::awaitable<void> runCall(Stream& stream, beast::tcp_stream& tcp_layer,
     parser.get().body().data = chunk.data();
     parser.get().body().size = chunk.size();
     tcp_layer.expires_after(idle);
-    co_await http::async_read(stream, buffer, parser, token);
+    co_await http::async_read_some(stream, buffer, parser, token);
     if (ec == http::error::need_buffer) ec = {};
     const size_t n = chunk.size() - parser.get().body().size;
     if (as_lines) {
@@ -267,16 +265,16 @@ asio::awaitable<void> runCall(Stream& stream, beast::tcp_stream& tcp_layer,
       if (lines->aborted) break;
     } else {
       if (out->body.size() + n > KubeApiClient::kMaxBodyBytes) {
-        out->error = "answer larger than " + std::to_string(KubeApiClient::kMaxBodyBytes) +
-                     " bytes";
+        out->error =
+            "answer larger than " + std::to_string(KubeApiClient::kMaxBodyBytes) + " bytes";
         co_return;
       }
       out->body.append(chunk.data(), n);
     }
     if (ec) {
-      out->error = ec == beast::error::timeout ? "nothing received for " +
-                                                     std::to_string(idle.count()) + " ms"
-                                               : "reading the answer: " + ec.message();
+      out->error = ec == beast::error::timeout
+                       ? "nothing received for " + std::to_string(idle.count()) + " ms"
+                       : "reading the answer: " + ec.message();
       co_return;
     }
   }
@@ -305,9 +303,9 @@ http::request<http::string_body> makeRequest(http::verb verb, const std::string&
 // Runs one call on `ioc`: at most `total` in all (nullopt: no bound, only `idle` per step).
 // False with `setup_error` when the call could not even start (name, CA file).
 bool perform(asio::io_context& ioc, const KubeApiConfig& config,
-                    http::request<http::string_body> req, LineReader* lines,
-                    std::chrono::milliseconds idle, std::optional<std::chrono::milliseconds> total,
-                    Outcome* out, std::string* setup_error) {
+             http::request<http::string_body> req, LineReader* lines,
+             std::chrono::milliseconds idle, std::optional<std::chrono::milliseconds> total,
+             Outcome* out, std::string* setup_error) {
   beast::error_code ec;
   tcp::resolver resolver(ioc);
   const auto endpoints = resolver.resolve(config.host, config.port, ec);

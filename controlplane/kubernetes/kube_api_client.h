@@ -51,9 +51,9 @@ struct KubeResponse {
 
 // How a watch stream ended.
 struct WatchEnd {
-  int status = 0;       // HTTP status of the answer; 0: no answer (connect, TLS, ...)
-  std::string error;    // transport error, or "" when the server ended the stream cleanly
-  std::string body;     // the (bounded) body of a non-200 answer
+  int status = 0;     // HTTP status of the answer; 0: no answer (connect, TLS, ...)
+  std::string error;  // transport error, or "" when the server ended the stream cleanly
+  std::string body;   // the (bounded) body of a non-200 answer
   bool cancelled = false;
 };
 
@@ -67,7 +67,7 @@ struct WatchEnd {
 // run concurrently on several threads. No exceptions escape.
 class KubeApiClient {
  public:
-  static constexpr size_t kMaxBodyBytes = 64u << 20;       // a list page
+  static constexpr size_t kMaxBodyBytes = 64u << 20;        // a list page
   static constexpr size_t kDefaultMaxLineBytes = 4u << 20;  // one watch event
 
   explicit KubeApiClient(KubeApiConfig config);
@@ -83,8 +83,8 @@ class KubeApiClient {
 
   // A watch (or any streamed GET): `on_line` gets every newline-terminated line of a 200
   // answer's body (chunked or not), without the newline, and returns false to end the stream
-  // there (the call then returns as if the server had ended it); a line longer than `max_line` is not
-  // delivered: `on_oversize` is called once for it and the rest of it is skipped. Returns when
+  // there (the call then returns as if the server had ended it); a line longer than `max_line` is
+  // not delivered: `on_oversize` is called once for it and the rest of it is skipped. Returns when
   // the server ends the stream, the connection breaks, nothing arrives for `idle`, or cancel().
   WatchEnd stream(const std::string& target, const std::function<bool(std::string_view)>& on_line,
                   const std::function<void()>& on_oversize, size_t max_line,
@@ -110,7 +110,7 @@ class KubeApiClient {
   std::set<boost::asio::io_context*> running_;  // guarded by mu_
   bool cancelled_ = false;                      // guarded by mu_
   std::mutex token_mu_;
-  std::string token_;  // guarded by token_mu_
+  std::string token_;                                        // guarded by token_mu_
   std::optional<std::pair<int64_t, uint64_t>> token_stamp_;  // mtime ns, size
   std::atomic<uint64_t> token_reads_{0};
 };

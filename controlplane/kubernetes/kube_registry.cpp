@@ -130,8 +130,8 @@ KubeRegistry::Slice sliceOf(const Meta& meta, const json::object& object) {
   if (const auto* ports = object.if_contains("ports"); ports && ports->is_array())
     for (const auto& p : ports->get_array())
       if (const auto* po = p.if_object())
-        if (const auto* n = po->if_contains("port"); n && n->is_int64() && n->get_int64() > 0 &&
-                                                     n->get_int64() <= 65535)
+        if (const auto* n = po->if_contains("port");
+            n && n->is_int64() && n->get_int64() > 0 && n->get_int64() <= 65535)
           s.ports.push_back(static_cast<uint32_t>(n->get_int64()));
   return s;
 }
@@ -197,8 +197,8 @@ KubeRegistry::LineOutcome KubeRegistry::applyWatchLine(KubeKind kind, std::strin
     return LineOutcome::kError;
   }
   const auto meta = metaOf(*object);
-  const std::string rv = meta ? meta->resource_version : stringAt(objectAt(*object, "metadata"),
-                                                                  "resourceVersion");
+  const std::string rv =
+      meta ? meta->resource_version : stringAt(objectAt(*object, "metadata"), "resourceVersion");
   if (type == "BOOKMARK") {
     if (rv.empty()) {
       ++counters_.bad_lines;
@@ -301,9 +301,8 @@ bool KubeRegistry::list(KubeKind kind) {
 bool KubeRegistry::backoff(uint32_t failures) {
   thread_local std::mt19937_64 rng(std::random_device{}());
   const int64_t min = options_.backoff_min.count();
-  const int64_t cap = std::min<int64_t>(options_.backoff_max.count(),
-                                        min << std::min<uint32_t>(failures > 0 ? failures - 1 : 0,
-                                                                  16));
+  const int64_t cap = std::min<int64_t>(
+      options_.backoff_max.count(), min << std::min<uint32_t>(failures > 0 ? failures - 1 : 0, 16));
   const auto wait =
       std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(cap / 2, cap)(rng));
   std::unique_lock lock(mu_);
@@ -327,9 +326,9 @@ void KubeRegistry::run(KubeKind kind) {
       need_list = false;
     }
     const std::string rv = resourceVersion(kind);
-    const std::string target = path + "?watch=1&allowWatchBookmarks=true&resourceVersion=" +
-                               queryEscape(rv) + "&timeoutSeconds=" +
-                               std::to_string(options_.watch_timeout.count());
+    const std::string target =
+        path + "?watch=1&allowWatchBookmarks=true&resourceVersion=" + queryEscape(rv) +
+        "&timeoutSeconds=" + std::to_string(options_.watch_timeout.count());
     {
       std::lock_guard lock(mu_);
       ++counters_.watches;
@@ -376,8 +375,9 @@ void KubeRegistry::run(KubeKind kind) {
         ++counters_.watch_failures;
       }
       spdlog::warn("kubernetes: watch of {} failed: {}", kindName(kind),
-                   end.status ? "HTTP " + std::to_string(end.status) + ": " + end.body.substr(0, 300)
-                              : end.error);
+                   end.status
+                       ? "HTTP " + std::to_string(end.status) + ": " + end.body.substr(0, 300)
+                       : end.error);
       if (!backoff(++failures)) return;
       continue;
     }

@@ -46,8 +46,8 @@ struct KubeMeshView {
     std::set<std::string> versions;
     bool operator==(const Service&) const = default;
   };
-  std::vector<Service> services;           // sorted by (name, ns)
-  std::vector<SourceEndpoint> endpoints;   // sorted by (service, host, port)
+  std::vector<Service> services;          // sorted by (name, ns)
+  std::vector<SourceEndpoint> endpoints;  // sorted by (service, host, port)
   bool operator==(const KubeMeshView&) const = default;
 };
 
@@ -126,7 +126,7 @@ class KubeRegistry {
   const Sink sink_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;  // guarded by mu_
+  bool stopping_ = false;                    // guarded by mu_
   std::map<std::string, Pod> pods_;          // "ns/name"; guarded by mu_
   std::map<std::string, Service> services_;  // guarded by mu_
   std::map<std::string, Slice> slices_;      // guarded by mu_

@@ -59,8 +59,8 @@ TokenReviewResult judgeTokenReview(const std::string& body, const std::string& a
   static constexpr std::string_view kPrefix = "system:serviceaccount:";
   const std::string_view name(r.username);
   const auto colon = name.size() > kPrefix.size() ? name.find(':', kPrefix.size()) : name.npos;
-  if (name.substr(0, kPrefix.size()) != kPrefix || colon == name.npos ||
-      colon == kPrefix.size() || colon + 1 == name.size()) {
+  if (name.substr(0, kPrefix.size()) != kPrefix || colon == name.npos || colon == kPrefix.size() ||
+      colon + 1 == name.size()) {
     r.outcome = Outcome::kNotServiceAccount;
     r.error = "the token is not a service account's (user \"" + r.username + "\")";
     return r;
@@ -116,8 +116,8 @@ TokenReviewResult KubeTokenReviewer::review(const std::string& token) {
 }
 
 KubeTokenReviewer::Counters KubeTokenReviewer::counters() const {
-  return {reviews_.load(),         authenticated_.load(), unauthenticated_.load(),
-          wrong_audience_.load(),  not_service_account_.load(), unavailable_.load()};
+  return {reviews_.load(),        authenticated_.load(),       unauthenticated_.load(),
+          wrong_audience_.load(), not_service_account_.load(), unavailable_.load()};
 }
 
 }  // namespace meshdeck::cp::kubernetes

@@ -11,11 +11,11 @@ class KubeApiClient;
 // What a TokenReview says of a service-account token.
 struct TokenReviewResult {
   enum class Outcome {
-    kAuthenticated,    // a service account's token for our audience
-    kUnauthenticated,  // the API server says the token is not valid (expired, revoked, forged)
-    kWrongAudience,    // valid, but not for our audience
+    kAuthenticated,      // a service account's token for our audience
+    kUnauthenticated,    // the API server says the token is not valid (expired, revoked, forged)
+    kWrongAudience,      // valid, but not for our audience
     kNotServiceAccount,  // valid, but the user is not system:serviceaccount:NS:SA
-    kUnavailable,      // the API server could not be asked or gave no usable answer
+    kUnavailable,        // the API server could not be asked or gave no usable answer
   };
   Outcome outcome = Outcome::kUnavailable;
   std::string ns, service_account, pod_name, username;

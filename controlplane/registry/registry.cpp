@@ -61,7 +61,8 @@ void Registry::setSourceEndpoints(const std::string& source,
 std::vector<SourceEndpoint> Registry::sourceEndpoints() const {
   std::lock_guard lock(mutex_);
   std::vector<SourceEndpoint> out;
-  for (const auto& [source, list] : source_endpoints_) out.insert(out.end(), list.begin(), list.end());
+  for (const auto& [source, list] : source_endpoints_)
+    out.insert(out.end(), list.begin(), list.end());
   std::sort(out.begin(), out.end(), [](const SourceEndpoint& a, const SourceEndpoint& b) {
     return std::tie(a.service, a.host, a.port) < std::tie(b.service, b.host, b.port);
   });

@@ -39,10 +39,10 @@ struct ServiceRecord {
 // knows, whether or not its sidecar is connected.
 struct SourceEndpoint {
   std::string service, version, ns;
-  std::string host;        // the pod's address
-  uint32_t port = 0;       // where its sidecar takes mesh traffic
-  uint32_t app_port = 0;   // the Service's target port (the first of the EndpointSlice), 0: none
-  std::string pod;         // the pod's name ("" when the address is not a pod's)
+  std::string host;       // the pod's address
+  uint32_t port = 0;      // where its sidecar takes mesh traffic
+  uint32_t app_port = 0;  // the Service's target port (the first of the EndpointSlice), 0: none
+  std::string pod;        // the pod's name ("" when the address is not a pod's)
   bool ready = true;
   bool operator==(const SourceEndpoint&) const = default;
 };
@@ -99,7 +99,7 @@ class Registry {
   };
   mutable std::mutex mutex_;
   std::map<std::string, Entry> proxies_;
-  std::map<std::string, ServiceRecord> declared_;  // services ever seen
+  std::map<std::string, ServiceRecord> declared_;                        // services ever seen
   std::map<std::string, std::vector<SourceEndpoint>> source_endpoints_;  // by source
   uint64_t next_connection_ = 1;
   uint64_t topology_version_ = 0;
