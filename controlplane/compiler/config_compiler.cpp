@@ -355,6 +355,13 @@ void ConfigCompiler::buildClusters(const std::string& service,
       ep->set_version(p.version);
       ep->set_proxy_id(p.proxy_id);
     }
+    for (const auto& e : state_.source_endpoints) {
+      if (e.service != service || (!version.empty() && e.version != version)) continue;
+      auto* ep = c.add_endpoints();
+      ep->mutable_address()->set_host(e.host);
+      ep->mutable_address()->set_port(e.port);
+      ep->set_version(e.version);
+    }
     if (destination) applyDestinationPolicy(*destination, &c);
     c.set_protocol(toProto(serviceProtocol(service, destination, version)));
     applyAutoMtls(service, version, mode, &c);
@@ -376,6 +383,9 @@ void ConfigCompiler::applyAutoMtls(const std::string& service, const std::string
     else
       identities.insert(p.spiffe_id);
   }
+  for (const auto& e : state_.source_endpoints)
+    if (e.service == service && (version.empty() || e.version == version))
+      all_have_identity = false;
   auto* tls = c->mutable_tls();
   const bool mutual =
       mode == MtlsMode::kStrict ||
