@@ -269,6 +269,10 @@ void ConfigCompiler::buildShared() {
     services.insert(p.service);
     versions[p.service].insert(p.version);
   }
+  for (const auto& e : state_.source_endpoints) {
+    services.insert(e.service);
+    versions[e.service].insert(e.version);
+  }
   Subsets subsets;
   std::map<std::string, const DestinationPolicySpec*> dest_policy;
   for (const auto& [p, s] : policiesOf<DestinationPolicySpec>(set)) {

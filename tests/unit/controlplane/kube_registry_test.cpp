@@ -196,9 +196,12 @@ class KubeRegistryTest : public QObject {
                                   endpoint("10.0.0.2", "reviews-v2-a", true) + "," +
                                   endpoint("10.0.0.3", "reviews-v3-a", true) + "]",
                               "102"));
-    QTRY_VERIFY(findEndpoint(registry_->view(), "10.0.0.3") != nullptr);
+    // The pod and the slice come on two watches, in either order: the view is right once both
+    // have arrived.
+    QTRY_VERIFY(findEndpoint(registry_->view(), "10.0.0.3") != nullptr &&
+                hasVersion(registry_->view(), "reviews", "v3"));
     auto view = registry_->view();
-    QVERIFY(hasVersion(view, "reviews", "v3"));
+    QCOMPARE(findEndpoint(view, "10.0.0.3")->version, std::string("v3"));
     QVERIFY(findEndpoint(view, "10.0.0.2")->ready);
     QCOMPARE(registry_->resourceVersion(KubeKind::kEndpointSlices), std::string("102"));
     server_->watchEvent(kServices, "ADDED", service("ratings", "103"));
