@@ -313,17 +313,26 @@ bool perform(asio::io_context& ioc, const KubeApiConfig& config,
     *setup_error = "resolving " + config.host + ": " + ec.message();
     return false;
   }
-  auto run = [&] {
+  // Runs the call; when it was cut short (deadline, cancel()), closes the socket and lets the
+  // aborted operations finish, so that the coroutine is done before the stream it uses goes
+  // away. What it reports after the cut is dropped.
+  auto run = [&](beast::tcp_stream& lowest) {
     if (total)
       ioc.run_for(*total);
     else
       ioc.run();
+    const Outcome at_cut = *out;
+    lowest.close();
+    ioc.restart();
+    for (int i = 0; i < 1000 && ioc.poll() > 0; ++i) {
+    }
+    *out = at_cut;
   };
   if (!config.tls) {
     beast::tcp_stream stream(ioc);
     asio::co_spawn(ioc, runCall(stream, stream, endpoints, false, std::move(req), lines, idle, out),
                    asio::detached);
-    run();
+    run(stream);
     return true;
   }
   asio::ssl::context ctx(asio::ssl::context::tls_client);
@@ -351,7 +360,7 @@ bool perform(asio::io_context& ioc, const KubeApiConfig& config,
                  runCall(stream, beast::get_lowest_layer(stream), endpoints, true, std::move(req),
                          lines, idle, out),
                  asio::detached);
-  run();
+  run(beast::get_lowest_layer(stream));
   return true;
 }
 
