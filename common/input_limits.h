@@ -62,6 +62,8 @@ constexpr size_t kMaxUriBytes = 2048;
 constexpr uint64_t kMaxSnapshotFileBytes = 256 * kMiB;
 // A bootstrap token file (a token is 43 characters).
 constexpr uint64_t kMaxTokenFileBytes = 4 * kKiB;
+// A Kubernetes projected service-account token (a JWT, ~1 KiB; long names make it grow).
+constexpr uint64_t kMaxSaTokenFileBytes = 16 * kKiB;
 // Each PEM file of --ca-import and each TLS identity file of the proxy.
 constexpr uint64_t kMaxPemFileBytes = 1 * kMiB;
 // The CA state (identity/ca.json).

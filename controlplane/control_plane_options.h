@@ -58,6 +58,15 @@ struct ControlPlaneOptions {
   // When true, failing to bind `metrics_listen` logs a warning and the control plane runs
   // without /metrics (a default address that happens to be busy); when false, start() fails.
   bool metrics_listen_optional = false;
+  // Where services, versions and endpoints come from besides the proxies that connect:
+  // "proxies" (only them, and the fleet) or "kubernetes" (also Pods, Services and EndpointSlices
+  // watched through the API server; docs/kubernetes-registry.md).
+  std::string registry = "proxies";
+  // The Kubernetes API server: `kube_api` https://HOST[:PORT] with `kube_token_file` and
+  // `kube_ca_file`; empty: in-cluster (KUBERNETES_SERVICE_HOST and the mounted service account).
+  // Used with registry "kubernetes" or when `kube_api` is given; then Identity.Sign also takes
+  // service-account tokens (TokenReview). `kube_namespace`: watch only this one ("" : all).
+  std::string kube_api, kube_token_file, kube_ca_file, kube_namespace;
   // SPIFFE trust domain of the mesh (spiffe://<trust_domain>/ns/<ns>/sa/<service>).
   std::string trust_domain = "meshdeck.local";
 

@@ -21,6 +21,9 @@
 #include "controlplane/identity/bootstrap_tokens.h"
 #include "controlplane/identity/certificate_authority.h"
 #include "controlplane/identity/server_tls_files.h"
+#include "controlplane/kubernetes/kube_api_client.h"
+#include "controlplane/kubernetes/kube_registry.h"
+#include "controlplane/kubernetes/token_review.h"
 #include "controlplane/metrics/metrics_server.h"
 #include "controlplane/metrics/prometheus_text.h"
 #include "controlplane/policy/policy_store.h"
@@ -270,6 +273,7 @@ class InProcessControlPlane::Impl {
                      ca_->activeRoot().subject, ca_->activeIssuer());
       identity_ = std::make_unique<IdentityService>(*ca_, tokens_);
       identity_->setEventSink(eventSink());
+      if (!startKubernetes(error)) return false;
     }
     const std::string secure = options_.listen.empty() ? "" : secureListenOf(options_);
     if (!options_.listen.empty()) {
@@ -353,6 +357,36 @@ class InProcessControlPlane::Impl {
     return true;
   }
 
+  // The Kubernetes API client, TokenReview for Identity.Sign, and the registry's watches
+  // (docs/kubernetes-registry.md); nothing without --registry kubernetes or --kube-api.
+  bool startKubernetes(std::string* error) {
+    const bool registry = options_.registry == "kubernetes";
+    if (!registry && options_.kube_api.empty()) return true;
+    auto config = options_.kube_api.empty() ? kubernetes::KubeApiConfig::inCluster(error)
+                                            : kubernetes::KubeApiConfig::fromUrl(
+                                                  options_.kube_api, options_.kube_token_file,
+                                                  options_.kube_ca_file, error);
+    if (!config) return false;
+    kube_client_ = std::make_unique<kubernetes::KubeApiClient>(*config);
+    kube_reviewer_ = std::make_unique<kubernetes::KubeTokenReviewer>(*kube_client_);
+    identity_->setTokenReviewer(kube_reviewer_.get());
+    spdlog::info(
+        "kubernetes: API server {}:{}; Identity.Sign accepts service-account tokens "
+        "(audience meshdeck)",
+        config->host, config->port);
+    if (registry) {
+      kubernetes::KubeRegistryOptions ko;
+      ko.watch_namespace = options_.kube_namespace;
+      kube_registry_ = std::make_unique<kubernetes::KubeRegistry>(
+          *kube_client_, ko, [this](const kubernetes::KubeMeshView& view) {
+            kubernetes::applyToRegistry(view, registry_);
+            discovery_.markDirty();
+          });
+      kube_registry_->start();
+    }
+    return true;
+  }
+
   bool startMetrics(std::string* error) {
     auto server = std::make_unique<metrics::MetricsServer>([this] { return metricsText(); });
     if (!server->start(options_.metrics_listen, error)) return false;
@@ -383,6 +417,7 @@ class InProcessControlPlane::Impl {
   }
 
   void stop() {
+    if (kube_registry_) kube_registry_->stop();
     if (!started_) return;
     started_ = false;
     if (metrics_) metrics_->stop();
@@ -651,6 +686,10 @@ class InProcessControlPlane::Impl {
     MeshState s;
     s.proxies = registry_.connectedProxies();
     s.services = registry_.serviceNames();
+    std::set<std::pair<std::string, uint32_t>> served;
+    for (const auto& p : s.proxies) served.insert({p.host, p.inbound_port});
+    for (auto& e : registry_.sourceEndpoints())
+      if (e.ready && !served.count({e.host, e.port})) s.source_endpoints.push_back(std::move(e));
     s.policies = store_.current();
     s.trust_domain = options_.trust_domain;
     if (ca_) s.trust_bundle_pem = ca_->trustBundlePem();
@@ -808,6 +847,9 @@ class InProcessControlPlane::Impl {
   identity::BootstrapTokens tokens_;
   std::unique_ptr<identity::CertificateAuthority> ca_;  // created by start()
   std::unique_ptr<IdentityService> identity_;
+  std::unique_ptr<kubernetes::KubeApiClient> kube_client_;
+  std::unique_ptr<kubernetes::KubeTokenReviewer> kube_reviewer_;
+  std::unique_ptr<kubernetes::KubeRegistry> kube_registry_;
   std::unique_ptr<identity::ServerTlsFiles> tls_files_;  // the TLS port's identity (start())
   std::mutex tls_mutex_;        // guards server_*_pem_ and server_cert_renew_at_
   std::mutex tls_files_mutex_;  // serializes writes of tls_files_

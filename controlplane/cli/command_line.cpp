@@ -91,6 +91,22 @@ void declareOptions(CLI::App& app, CommandLine& cl) {
   app.add_option("--seed", cl.seed, "Seed of the demo's random behaviour (default: the scenario's)")
       ->needs("--demo");
   declareWebhookOptions(app, cl.webhook);
+  app.add_option("--registry", options.registry,
+                 "Where services, versions and endpoints come from besides the connected proxies: "
+                 "proxies, or kubernetes (Pods, Services and EndpointSlices watched through the "
+                 "API server; docs/kubernetes-registry.md)")
+      ->check(CLI::IsMember({"proxies", "kubernetes"}))
+      ->capture_default_str();
+  app.add_option("--kube-api", options.kube_api,
+                 "Kubernetes API server https://HOST[:PORT] (default: in-cluster, from "
+                 "KUBERNETES_SERVICE_HOST and the pod's service account); with it, Identity.Sign "
+                 "also takes service-account tokens (TokenReview)");
+  app.add_option("--kube-token-file", options.kube_token_file,
+                 "Bearer token file for --kube-api (re-read when it changes)");
+  app.add_option("--kube-ca", options.kube_ca_file,
+                 "PEM file of the CA of the API server's certificate, for --kube-api");
+  app.add_option("--kube-namespace", options.kube_namespace,
+                 "Watch only this namespace (default: all)");
   app.set_version_flag("--version", kVersion);
 }
 
@@ -127,6 +143,11 @@ bool finishParse(CLI::App& app, CommandLine& cl, std::string* error) {
   if (!cl.options.plaintext_proxies && cl.options.secure_listen &&
       cl.options.secure_listen->empty()) {
     *error = "--no-plaintext-proxies needs the TLS port, but --secure-listen is empty";
+    return false;
+  }
+  if (cl.options.kube_api.empty() &&
+      (!cl.options.kube_token_file.empty() || !cl.options.kube_ca_file.empty())) {
+    *error = "--kube-token-file and --kube-ca need --kube-api URL";
     return false;
   }
   if (!cl.duration_text.empty() && !common::parseDuration(cl.duration_text)) {

@@ -269,6 +269,10 @@ void ConfigCompiler::buildShared() {
     services.insert(p.service);
     versions[p.service].insert(p.version);
   }
+  for (const auto& e : state_.source_endpoints) {
+    services.insert(e.service);
+    versions[e.service].insert(e.version);
+  }
   Subsets subsets;
   std::map<std::string, const DestinationPolicySpec*> dest_policy;
   for (const auto& [p, s] : policiesOf<DestinationPolicySpec>(set)) {
@@ -355,6 +359,13 @@ void ConfigCompiler::buildClusters(const std::string& service,
       ep->set_version(p.version);
       ep->set_proxy_id(p.proxy_id);
     }
+    for (const auto& e : state_.source_endpoints) {
+      if (e.service != service || (!version.empty() && e.version != version)) continue;
+      auto* ep = c.add_endpoints();
+      ep->mutable_address()->set_host(e.host);
+      ep->mutable_address()->set_port(e.port);
+      ep->set_version(e.version);
+    }
     if (destination) applyDestinationPolicy(*destination, &c);
     c.set_protocol(toProto(serviceProtocol(service, destination, version)));
     applyAutoMtls(service, version, mode, &c);
@@ -376,6 +387,9 @@ void ConfigCompiler::applyAutoMtls(const std::string& service, const std::string
     else
       identities.insert(p.spiffe_id);
   }
+  for (const auto& e : state_.source_endpoints)
+    if (e.service == service && (version.empty() || e.version == version))
+      all_have_identity = false;
   auto* tls = c->mutable_tls();
   const bool mutual =
       mode == MtlsMode::kStrict ||

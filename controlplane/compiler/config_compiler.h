@@ -17,6 +17,9 @@ namespace meshdeck::cp {
 // What the compiler reads: the mesh's endpoints and services and one policy revision.
 struct MeshState {
   std::vector<ProxyNode> proxies;  // connected proxies: the endpoints
+  // Ready endpoints a registry source knows (Kubernetes) at an address no connected proxy
+  // serves: endpoints too, without an identity (docs/kubernetes-registry.md).
+  std::vector<SourceEndpoint> source_endpoints;
   std::set<std::string> services;  // registered services (with or without proxies)
   std::shared_ptr<const PolicySet> policies;
   std::string trust_domain = "meshdeck.local";

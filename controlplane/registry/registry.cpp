@@ -1,5 +1,8 @@
 #include "controlplane/registry/registry.h"
 
+#include <algorithm>
+#include <tuple>
+
 namespace meshdeck::cp {
 
 uint64_t Registry::connect(const ProxyNode& node, SystemTime now) {
@@ -44,6 +47,26 @@ void Registry::registerService(const std::string& service, const std::string& ve
   if (!version.empty()) svc.versions.insert(version);
   if (!tier.empty()) svc.tier = tier;
   if (fresh) ++topology_version_;
+}
+
+void Registry::setSourceEndpoints(const std::string& source,
+                                  std::vector<SourceEndpoint> endpoints) {
+  std::lock_guard lock(mutex_);
+  auto& current = source_endpoints_[source];
+  if (current == endpoints) return;
+  current = std::move(endpoints);
+  ++topology_version_;
+}
+
+std::vector<SourceEndpoint> Registry::sourceEndpoints() const {
+  std::lock_guard lock(mutex_);
+  std::vector<SourceEndpoint> out;
+  for (const auto& [source, list] : source_endpoints_)
+    out.insert(out.end(), list.begin(), list.end());
+  std::sort(out.begin(), out.end(), [](const SourceEndpoint& a, const SourceEndpoint& b) {
+    return std::tie(a.service, a.host, a.port) < std::tie(b.service, b.host, b.port);
+  });
+  return out;
 }
 
 void Registry::recordSent(const std::string& proxy_id, const std::string& version) {

@@ -35,6 +35,18 @@ struct ServiceRecord {
   uint32_t instances = 0;  // connected proxies
 };
 
+// An endpoint of a service that a registry source (Kubernetes: docs/kubernetes-registry.md)
+// knows, whether or not its sidecar is connected.
+struct SourceEndpoint {
+  std::string service, version, ns;
+  std::string host;       // the pod's address
+  uint32_t port = 0;      // where its sidecar takes mesh traffic
+  uint32_t app_port = 0;  // the Service's target port (the first of the EndpointSlice), 0: none
+  std::string pod;        // the pod's name ("" when the address is not a pod's)
+  bool ready = true;
+  bool operator==(const SourceEndpoint&) const = default;
+};
+
 // Registry of services, versions and proxies with each proxy's config sync state. Services are
 // remembered for the life of the process even when their last proxy leaves, so policies naming
 // them stay valid while a proxy restarts. Thread-safe.
@@ -48,6 +60,12 @@ class Registry {
   // Declares a service without a proxy (the fleet, before its processes start).
   void registerService(const std::string& service, const std::string& version,
                        const std::string& tier);
+
+  // Replaces the endpoints `source` knows (e.g. "kubernetes"); the topology changes when they
+  // differ from the last ones.
+  void setSourceEndpoints(const std::string& source, std::vector<SourceEndpoint> endpoints);
+  // The endpoints of every source, ready or not, sorted by (service, host, port).
+  std::vector<SourceEndpoint> sourceEndpoints() const;
 
   void recordSent(const std::string& proxy_id, const std::string& version);
   void recordAck(const std::string& proxy_id, const std::string& version);
@@ -81,7 +99,8 @@ class Registry {
   };
   mutable std::mutex mutex_;
   std::map<std::string, Entry> proxies_;
-  std::map<std::string, ServiceRecord> declared_;  // services ever seen
+  std::map<std::string, ServiceRecord> declared_;                        // services ever seen
+  std::map<std::string, std::vector<SourceEndpoint>> source_endpoints_;  // by source
   uint64_t next_connection_ = 1;
   uint64_t topology_version_ = 0;
 };

@@ -4,6 +4,8 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include "controlplane/kubernetes/token_review.h"
+
 namespace meshdeck::cp {
 
 namespace v1 = meshdeck::v1;
@@ -21,7 +23,34 @@ grpc::Status IdentityService::sign(const v1::SignRequest& request, const std::st
     return refuse(request, grpc::StatusCode::INVALID_ARGUMENT, "proxy_id is required");
   std::string expected;
   const bool renewal = !peer_pem.empty();
-  if (renewal) {
+  bool by_service_account = false;
+  if (!renewal && !request.service_account_token().empty()) {
+    by_service_account = true;
+    if (!request.bootstrap_token().empty()) {
+      ++sa_refused_;
+      return refuse(request, grpc::StatusCode::INVALID_ARGUMENT,
+                    "a request carries a bootstrap token or a service-account token, not both");
+    }
+    if (!reviewer_) {
+      ++sa_refused_;
+      return refuse(request, grpc::StatusCode::UNAUTHENTICATED,
+                    "this control plane does not accept service-account tokens (it runs without "
+                    "the Kubernetes API: --registry kubernetes or --kube-api)");
+    }
+    using Outcome = kubernetes::TokenReviewResult::Outcome;
+    const auto review = reviewer_->review(request.service_account_token());
+    if (review.outcome != Outcome::kAuthenticated) {
+      ++sa_refused_;
+      return refuse(request,
+                    review.outcome == Outcome::kUnavailable ? grpc::StatusCode::UNAVAILABLE
+                                                            : grpc::StatusCode::UNAUTHENTICATED,
+                    "service-account token refused: " + review.error);
+    }
+    expected = pki::formatSpiffeId({ca_.trustDomain(), review.ns, review.service_account});
+    spdlog::info("identity: proxy \"{}\" authenticated by the service-account token of {}/{}{}",
+                 request.proxy_id(), review.ns, review.service_account,
+                 review.pod_name.empty() ? "" : " (pod " + review.pod_name + ")");
+  } else if (renewal) {
     std::string why;
     const auto peer_id = ca_.verifyPeer(peer_pem, &why);
     if (!peer_id) return refuse(request, grpc::StatusCode::UNAUTHENTICATED, why);
@@ -60,8 +89,10 @@ grpc::Status IdentityService::sign(const v1::SignRequest& request, const std::st
                           ? grpc::StatusCode::PERMISSION_DENIED
                       : r.error_kind == SignError::kInternal ? grpc::StatusCode::INTERNAL
                                                              : grpc::StatusCode::INVALID_ARGUMENT;
+    if (by_service_account) ++sa_refused_;
     return refuse(request, code, r.error);
   }
+  if (by_service_account) ++sa_issued_;
   response->set_certificate_chain_pem(r.chain_pem);
   for (auto& pem : ca_.trustBundlePem()) response->add_trust_bundle_pem(std::move(pem));
   *response->mutable_not_after() = google::protobuf::util::TimeUtil::TimeTToTimestamp(

@@ -1,5 +1,6 @@
 #include "proxy/cli/command_line.h"
 
+#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -70,6 +71,11 @@ void declareOptions(CLI::App& app, CommandLine& cl) {
       "--bootstrap-token-file", cl.bootstrap_token_file,
       "Mesh mode: file holding the one-time token for the first certificate (read once at "
       "start; keep it 0600 in a 0700 directory, never pass the token on the command line)");
+  auto* sa_token_opt = app.add_option(
+      "--sa-token-file", cl.mesh.sa_token_file,
+      "Mesh mode (Kubernetes): the pod's projected service-account token (audience meshdeck), "
+      "read before every request that sends it; instead of --bootstrap-token-file");
+  sa_token_opt->excludes(token_opt);
   auto* cp_tls_opt =
       app.add_option("--control-plane-tls", cl.mesh.control_plane_tls,
                      "Mesh mode: the control plane's TLS port host:port, used to renew the "
@@ -111,7 +117,7 @@ void declareOptions(CLI::App& app, CommandLine& cl) {
   config_opt->excludes(listen_opt);
   for (auto* o : {listen_tls_opt, upstream_tls_opt, upstream_id_opt, upstream_protocol_opt})
     o->needs(listen_opt);
-  for (auto* o : {token_opt, cp_tls_opt, cert_ttl_opt, app_protocol_opt, host_opt})
+  for (auto* o : {token_opt, sa_token_opt, cp_tls_opt, cert_ttl_opt, app_protocol_opt, host_opt})
     o->needs(control_opt);
   trust_domain_opt->excludes(config_opt);
   upstream_id_opt->needs(upstream_tls_opt);
@@ -154,6 +160,16 @@ bool planMesh(const CommandLine& cl, StartupPlan* plan, std::string* error) {
       *error = "--bootstrap-token-file " + cl.bootstrap_token_file + " is empty";
       return false;
     }
+  }
+  if (!mesh.sa_token_file.empty()) {
+    // Read again before each use; here only to fail early on a wrong path.
+    std::string token, why;
+    if (!common::readFileLimited(mesh.sa_token_file, common::limits::kMaxSaTokenFileBytes, &token,
+                                 &why)) {
+      *error = "--sa-token-file: " + why;
+      return false;
+    }
+    OPENSSL_cleanse(token.data(), token.size());
   }
   if (mesh.admin_port != 0 && plan->options.admin_address.empty())
     plan->options.admin_address = "127.0.0.1:" + std::to_string(mesh.admin_port);

@@ -6,10 +6,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <random>
 
+#include "common/bounded_file.h"
 #include "common/histogram_proto.h"
+#include "common/input_limits.h"
 #include "common/pki/pki.h"
 #include "common/shared_resources.h"
 #include "common/telemetry/counter_fields.h"
@@ -77,14 +80,31 @@ bool MeshAgent::requestCertificate(bool renewal, std::string* error, bool* retry
              pki::opensslErrors();
     return false;
   }
-  auto stub = v1::Identity::NewStub(
-      renewal ? tlsChannel()
-              : grpc::CreateChannel(identity_.control_plane, grpc::InsecureChannelCredentials()));
+  // Renewals use the current certificate on the TLS port; without one, a service-account token
+  // on the plaintext port (a bootstrap token is good for one use only).
+  const bool over_tls = renewal && !identity_.control_plane_tls.empty();
   v1::SignRequest request;
+  if (!over_tls && !identity_.sa_token_file.empty()) {
+    std::string token, why;
+    if (!common::readFileLimited(identity_.sa_token_file, common::limits::kMaxSaTokenFileBytes,
+                                 &token, &why)) {
+      *error = "--sa-token-file: " + why;
+      *retryable = true;  // the kubelet may be writing it
+      return false;
+    }
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
+      token.pop_back();
+    request.set_service_account_token(token);
+    OPENSSL_cleanse(token.data(), token.size());
+  } else if (!renewal) {
+    request.set_bootstrap_token(bootstrap_token_);
+  }
+  auto stub = v1::Identity::NewStub(
+      over_tls ? tlsChannel()
+               : grpc::CreateChannel(identity_.control_plane, grpc::InsecureChannelCredentials()));
   request.set_proxy_id(identity_.proxy_id);
   request.set_csr_pem(csr);
   request.set_requested_ttl_seconds(identity_.cert_ttl_seconds);
-  if (!renewal) request.set_bootstrap_token(bootstrap_token_);
   v1::SignResponse response;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -100,7 +120,7 @@ bool MeshAgent::requestCertificate(bool renewal, std::string* error, bool* retry
     *retryable = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
                  status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
     *error = fmt::format("Identity.Sign via {} refused ({}): {}",
-                         renewal ? identity_.control_plane_tls : identity_.control_plane,
+                         over_tls ? identity_.control_plane_tls : identity_.control_plane,
                          static_cast<int>(status.error_code()), status.error_message());
     return false;
   }
@@ -194,7 +214,7 @@ bool MeshAgent::applyTrustBundle(const std::string& bundle_pem, const std::strin
   }
   spdlog::info("identity: trust bundle updated from the control plane{}",
                renew_early ? "; the certificate is from an older root, renewing early" : "");
-  if (renew_early && !identity_.control_plane_tls.empty()) {
+  if (renew_early && (!identity_.control_plane_tls.empty() || !identity_.sa_token_file.empty())) {
     thread_local std::mt19937_64 rng(std::random_device{}());
     const auto at = std::chrono::system_clock::now() + std::chrono::seconds(1) +
                     std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(0, 5000)(rng));
@@ -305,8 +325,8 @@ bool MeshAgent::backoff(uint32_t attempt) {
 void MeshAgent::runDiscovery() {
   // The identity comes first, so the first Node already announces it and the first config
   // can use mutual TLS.
-  if (!bootstrap_token_.empty() && obtainFirstCertificate()) {
-    if (identity_.control_plane_tls.empty())
+  if ((!bootstrap_token_.empty() || !identity_.sa_token_file.empty()) && obtainFirstCertificate()) {
+    if (identity_.control_plane_tls.empty() && identity_.sa_token_file.empty())
       spdlog::warn(
           "identity: no --control-plane-tls given; {} will not be renewed, and the discovery "
           "and telemetry streams stay on the plaintext port {}",

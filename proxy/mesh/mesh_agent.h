@@ -50,6 +50,10 @@ struct MeshIdentity {
   // spiffe://<trust_domain>/ns/<ns>/sa/<service> before it opens the discovery stream, and
   // renews it over the control plane's TLS port (control_plane_tls, host:port).
   std::string bootstrap_token;  // one-time secret; the agent forgets it after the first use
+  // Kubernetes: the pod's projected service-account token (audience "meshdeck"), read again
+  // before every Sign that carries it: the first certificate, and renewals when there is no
+  // control_plane_tls. Replaces the bootstrap token (docs/kubernetes-registry.md).
+  std::string sa_token_file;
   std::string control_plane_tls;
   std::string trust_domain = "meshdeck.local";
   uint32_t cert_ttl_seconds = 0;  // requested lifetime; 0: the CA's default (24 h)
@@ -83,14 +87,18 @@ struct MeshAgentCounters {
 //   every proxy is on. Deltas of a report that could not be sent are merged into the next one,
 //   so nothing is lost while the control plane is away, and memory stays bounded by the number
 //   of edges.
-// - Identity (when MeshIdentity.bootstrap_token is set): a P-256 key and a CSR for the mesh
+// - Identity (when MeshIdentity.bootstrap_token or sa_token_file is set): a P-256 key and a CSR for
+// the mesh
 //   identity, Identity.Sign on the plaintext address with the token, before the discovery
 //   stream opens (at most kFirstSignAttempts tries while the control plane is unreachable; a
 //   refusal is final, because the token is burnt by any answer). The certificate is installed
 //   with Proxy::setTlsIdentity and its SPIFFE id announced in Node.spiffe_id. A thread renews
 //   it at pki::renewalTime (half life ± 10 %) over the TLS port, authenticated by the current
 //   certificate (fresh key each time), retrying every few seconds until it succeeds. Without a
-//   certificate the proxy runs in plaintext and announces no identity.
+//   certificate the proxy runs in plaintext and announces no identity. With a service-account
+//   token file instead of a bootstrap token, the token is read from the file for each request
+//   that sends it (the kubelet rotates it), and without --control-plane-tls renewals go to the
+//   plaintext port with the token.
 // - Authenticated streams: once a certificate is installed (and --control-plane-tls given), the
 //   discovery and telemetry streams open on the TLS port, authenticated by it; the control
 //   plane binds them to its identity (docs/security.md, "Proxies on the streams"). Each

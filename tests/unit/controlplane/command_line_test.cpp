@@ -105,6 +105,29 @@ class ControlPlaneCommandLineTest : public QObject {
     QVERIFY(off.options.plaintext_management);
   }
 
+  void kubernetesFlags() {
+    CommandLine defaults;
+    std::string error;
+    QVERIFY2(parse({}, &defaults, &error), error.c_str());
+    QCOMPARE(defaults.options.registry, std::string("proxies"));
+    QVERIFY(defaults.options.kube_api.empty());
+    CommandLine kube;
+    QVERIFY2(parse({"--registry", "kubernetes", "--kube-api", "https://10.96.0.1",
+                    "--kube-token-file", "/t", "--kube-ca", "/ca", "--kube-namespace", "shop"},
+                   &kube, &error),
+             error.c_str());
+    QCOMPARE(kube.options.registry, std::string("kubernetes"));
+    QCOMPARE(kube.options.kube_api, std::string("https://10.96.0.1"));
+    QCOMPARE(kube.options.kube_token_file, std::string("/t"));
+    QCOMPARE(kube.options.kube_ca_file, std::string("/ca"));
+    QCOMPARE(kube.options.kube_namespace, std::string("shop"));
+    CommandLine bad;
+    QVERIFY(!parse({"--registry", "consul"}, &bad, &error));
+    CommandLine orphan;
+    QVERIFY(!parse({"--kube-ca", "/ca"}, &orphan, &error));
+    QVERIFY(error.find("--kube-api") != std::string::npos);
+  }
+
   void secureListenOnlyWhenGiven() {
     CommandLine defaults;
     std::string error;

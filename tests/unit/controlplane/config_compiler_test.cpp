@@ -274,6 +274,47 @@ class ConfigCompilerTest : public QObject {
             compiler.version(state.proxies[0]));
   }
 
+  void sourceEndpointsJoinTheirClusters() {
+    // Kubernetes endpoints no connected proxy serves (docs/kubernetes-registry.md): endpoints
+    // of their service's clusters, without an identity.
+    MeshState state;
+    state.proxies = {node("page-0", "productpage", "v1", 100), node("rev-1", "reviews", "v1", 200),
+                     node("rev-2", "reviews", "v2", 300)};
+    const std::string kReviews = "spiffe://meshdeck.local/ns/default/sa/reviews";
+    state.proxies[0].spiffe_id = "spiffe://meshdeck.local/ns/default/sa/productpage";
+    state.proxies[1].spiffe_id = kReviews;
+    state.proxies[2].spiffe_id = kReviews;
+    SourceEndpoint e;
+    e.service = "reviews";
+    e.version = "v1";
+    e.host = "10.1.0.9";
+    e.port = 15006;
+    state.source_endpoints = {e};
+    const auto page = ConfigCompiler(state).compile(state.proxies[0]);
+    const auto* all = cluster(page, "reviews");
+    QVERIFY(all);
+    QCOMPARE(all->endpoints_size(), 3);
+    bool found = false;
+    for (const auto& ep : all->endpoints())
+      found = found || (ep.address().host() == "10.1.0.9" && ep.address().port() == 15006 &&
+                        ep.version() == "v1");
+    QVERIFY(found);
+    // No identity behind it: its clusters are plaintext; the other version's stay mutual TLS.
+    QCOMPARE(all->tls().mode(), v1::PLAINTEXT);
+    QCOMPARE(cluster(page, "reviews|v1")->tls().mode(), v1::PLAINTEXT);
+    QCOMPARE(cluster(page, "reviews|v1")->endpoints_size(), 2);
+    QCOMPARE(cluster(page, "reviews|v2")->tls().mode(), v1::MUTUAL_TLS);
+    QCOMPARE(cluster(page, "reviews|v2")->endpoints_size(), 1);
+    // A version only Kubernetes knows has its cluster too.
+    e.version = "v3";
+    e.host = "10.1.0.10";
+    state.source_endpoints.push_back(e);
+    const auto with_v3 = ConfigCompiler(state).compile(state.proxies[0]);
+    QVERIFY(cluster(with_v3, "reviews|v3"));
+    QCOMPARE(cluster(with_v3, "reviews|v3")->endpoints_size(), 1);
+    QCOMPARE(cluster(with_v3, "reviews")->endpoints_size(), 4);
+  }
+
   void peerAuthenticationOverridesAutoMtls() {
     MeshState state;
     state.proxies = {node("page-0", "productpage", "v1", 100), node("rev-1", "reviews", "v1", 200),

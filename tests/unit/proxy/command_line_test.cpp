@@ -188,6 +188,41 @@ class CommandLineTest : public QObject {
     QVERIFY2(error.rfind("--bootstrap-token-file: ", 0) == 0, error.c_str());
   }
 
+  void serviceAccountTokenFile() {
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString token = dir.filePath("sa-token");
+    writeFile(token, "eyJhbGciOi.payload.sig\n");
+    const std::vector<std::string> base{
+        "--control-plane", "127.0.0.1:1", "--service",       "reviews", "--inbound-port", "1",
+        "--app-port",      "2",           "--outbound-port", "3"};
+    auto with = [&](std::vector<std::string> extra) {
+      auto args = base;
+      args.insert(args.end(), extra.begin(), extra.end());
+      return args;
+    };
+    CommandLine cl;
+    QVERIFY(parse(with({"--sa-token-file", token.toStdString()}), &cl));
+    StartupPlan plan;
+    std::string error;
+    QVERIFY2(planStartup(cl, &plan, &error), error.c_str());
+    // The path is kept (the token is read before each use), no bootstrap token.
+    QCOMPARE(plan.mesh->sa_token_file, token.toStdString());
+    QVERIFY(plan.mesh->bootstrap_token.empty());
+    // A missing file fails at start.
+    CommandLine absent;
+    QVERIFY(parse(with({"--sa-token-file", dir.filePath("none").toStdString()}), &absent));
+    QVERIFY(!planStartup(absent, &plan, &error));
+    QVERIFY2(error.rfind("--sa-token-file: ", 0) == 0, error.c_str());
+    // Not with a bootstrap token, and only in mesh mode.
+    CommandLine both;
+    QVERIFY(!parse(with({"--sa-token-file", token.toStdString(), "--bootstrap-token-file",
+                         token.toStdString()}),
+                   &both));
+    CommandLine standalone;
+    QVERIFY(!parse({"--sa-token-file", token.toStdString()}, &standalone));
+  }
+
   void staticConfigReadsTheFileOrSaysWhere() {
     QTemporaryDir dir;
     QVERIFY(dir.isValid());
