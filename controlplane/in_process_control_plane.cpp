@@ -371,6 +371,13 @@ class InProcessControlPlane::Impl {
       for (const auto& n : snap->services)
         if (n.health) in.health.emplace_back(n.name, *n.health);
     in.bad_requests = metrics_ ? metrics_->badRequests() : 0;
+    in.refusals.proxy_streams = proxy_auth_.streamsRefused();
+    in.refusals.proxy_identity = proxy_auth_.identityRefused();
+    if (security_) {
+      in.refusals.management_unauthenticated = security_->refusedUnauthenticated();
+      in.refusals.management_forbidden = security_->refusedPermission();
+    }
+    in.refusals.identity_sign = identity_ ? identity_->refused() : 0;
     return metrics::renderPrometheus(in);
   }
 
