@@ -327,8 +327,12 @@ class DiscoveryService::Session final
 
   void OnDone() override {
     if (registered_) {
-      service_.removeSession(this);
+      // The registry first: removeSession() wakes the push thread, which compiles from the
+      // registry; were the proxy still connected there, that push would keep its endpoints and
+      // nothing would push again until some other change (e2e_mesh_test's
+      // endpointChangesArriveAsIncrements saw reviews|v3 stay after its sidecar had exited).
       service_.registry_.disconnect(node_.proxy_id, connection_);
+      service_.removeSession(this);
       spdlog::info("proxy {} disconnected", node_.proxy_id);
       if (service_.events_)
         service_.events_("proxy.disconnect", node_.proxy_id,
