@@ -325,6 +325,7 @@ class InProcessControlPlane::Impl {
       }
       const auto colon = options_.listen.rfind(':');
       listen_address_ = options_.listen.substr(0, colon) + ":" + std::to_string(port);
+      security_->setListenAddress(listen_address_);
       if (!secure.empty()) {
         const auto c = secure.rfind(':');
         secure_listen_address_ = secure.substr(0, c) + ":" + std::to_string(secure_port);

@@ -501,9 +501,11 @@ class OperatorAuthTest : public QObject {
         QVERIFY2(r.code == 0, qPrintable(r.err));
       } else {
         QCOMPARE(r.code, 1);
-        QVERIFY2(r.err.contains("get policies refused: the plaintext port listens on 0.0.0.0:0, "
-                                "beyond loopback, so it serves no management calls (start with "
-                                "--insecure-management to allow them)"),
+        // The port it is bound to, not the 0 it was given.
+        QVERIFY2(r.err.contains("get policies refused: the plaintext port listens on 0.0.0.0:" +
+                                m.captured(1) +
+                                ", beyond loopback, so it serves no management calls (start "
+                                "with --insecure-management to allow them)"),
                  qPrintable(r.err));
       }
     }
