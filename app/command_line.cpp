@@ -124,13 +124,12 @@ bool readCommandLine(const QCommandLineParser& parser, AppCommandLine* out, QStr
 bool openControlPlane(const AppCommandLine& cl, OpenedControlPlane* out, QString* error) {
   OpenedControlPlane opened;
   if (!cl.connect.isEmpty() || !cl.credentials.isEmpty()) {
-    std::string why, warning;
-    auto remote =
-        cp::connectRemote(cl.connect.toStdString(), cl.credentials.toStdString(), &why, &warning);
+    std::string source, why, warning;
+    opened.control_plane = cp::openRemote(cl.connect.toStdString(), cl.credentials.toStdString(),
+                                          &source, &why, &warning);
     if (!warning.empty()) qWarning("meshdeck: warning: %s", warning.c_str());
-    if (!remote) return (*error = QString::fromStdString(why), false);
-    opened.source = QString::fromStdString(remote->description());
-    opened.control_plane = std::move(remote->control_plane);
+    if (!opened.control_plane) return (*error = QString::fromStdString(why), false);
+    opened.source = QString::fromStdString(source);
   } else if (!cl.snapshot.isEmpty()) {
     opened.control_plane = ui::SnapshotControlPlane::open(cl.snapshot, error);
     if (!opened.control_plane) return false;
@@ -212,6 +211,7 @@ ui::MainWindowOptions mainWindowOptions(const AppCommandLine& cl, const OpenedCo
   options.focus_selected = !cl.focus.isEmpty();
   options.tap_service = cl.tap;
   options.size = cl.window_size;
+  options.connect_remote = cp::openRemote;  // File → Connect…
   if (!cl.demo.isEmpty()) {
     options.demo = cl.demo;
     options.demo_status = QStringLiteral("Demo %1: starting…").arg(cl.demo);

@@ -329,16 +329,20 @@ class InProcessControlPlane::Impl {
       }
       const auto colon = options_.listen.rfind(':');
       listen_address_ = options_.listen.substr(0, colon) + ":" + std::to_string(port);
-      spdlog::info("control plane listening on {}", listen_address_);
+      security_->setListenAddress(listen_address_);
       if (!secure.empty()) {
         const auto c = secure.rfind(':');
         secure_listen_address_ = secure.substr(0, c) + ":" + std::to_string(secure_port);
-        spdlog::info("control plane TLS listening on {}", secure_listen_address_);
-        // Like kubeadm's admin.conf: the first start leaves the way in for the first admin.
+        // Like kubeadm's admin.conf: the first start leaves the way in for the first admin. It
+        // names the TLS port's address, so it is written once the port is bound, and before
+        // the ports are announced: whoever waits for the "listening" lines finds it whole.
         std::string why;
         if (!security_->ensureAdminCredentials(*ca_, secure_listen_address_, &why))
           spdlog::error("cannot write the admin credentials: {}", why);
       }
+      spdlog::info("control plane listening on {}", listen_address_);
+      if (!secure.empty())
+        spdlog::info("control plane TLS listening on {}", secure_listen_address_);
     }
     if (!options_.metrics_listen.empty() && !startMetrics(error)) {
       if (!options_.metrics_listen_optional) {
@@ -405,6 +409,13 @@ class InProcessControlPlane::Impl {
       for (const auto& n : snap->services)
         if (n.health) in.health.emplace_back(n.name, *n.health);
     in.bad_requests = metrics_ ? metrics_->badRequests() : 0;
+    in.refusals.proxy_streams = proxy_auth_.streamsRefused();
+    in.refusals.proxy_identity = proxy_auth_.identityRefused();
+    if (security_) {
+      in.refusals.management_unauthenticated = security_->refusedUnauthenticated();
+      in.refusals.management_forbidden = security_->refusedPermission();
+    }
+    in.refusals.identity_sign = identity_ ? identity_->refused() : 0;
     return metrics::renderPrometheus(in);
   }
 

@@ -1,6 +1,6 @@
 // meshdeck-controlplane: the control plane without the desktop. Parses the command line
-// (controlplane/cli/command_line.h), starts the control plane, issues the bootstrap tokens
-// asked for, then serves until a stop signal, or runs the demo mesh and its scenario.
+// (controlplane/cli/command_line.h), issues the bootstrap tokens asked for, starts the control
+// plane, then serves until a stop signal, or runs the demo mesh and its scenario.
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -61,14 +61,15 @@ int main(int argc, char** argv) {
   spdlog::info("meshdeck-controlplane {} starting (state {}, policies {})", meshdeck::kVersion,
                cl.options.state_dir, cl.options.policy_dir.empty() ? "-" : cl.options.policy_dir);
   InProcessControlPlane control_plane(cl.options);
+  // The token files exist before the ports are announced ("listening on"): a sidecar started
+  // on that line reads its file at once.
+  if (!issueBootstrapTokens(control_plane, cl, &error)) {
+    spdlog::error("{}", error);
+    return 2;
+  }
   if (!control_plane.start(&error)) {
     spdlog::error("{}", error);
     return 1;
-  }
-  if (!issueBootstrapTokens(control_plane, cl, &error)) {
-    spdlog::error("{}", error);
-    control_plane.stop();
-    return 2;
   }
   auto webhook = startWebhook(control_plane, cl.webhook, &error);
   if (!webhook && !error.empty()) {

@@ -67,4 +67,13 @@ std::optional<RemoteConnection> connectRemote(const std::string& connect,
   return r;
 }
 
+std::shared_ptr<ControlPlane> openRemote(const std::string& connect, const std::string& credentials,
+                                         std::string* description, std::string* error,
+                                         std::string* warning) {
+  auto remote = connectRemote(connect, credentials, error, warning);
+  if (!remote) return nullptr;
+  *description = remote->description();
+  return std::move(remote->control_plane);
+}
+
 }  // namespace meshdeck::cp

@@ -31,4 +31,11 @@ std::optional<RemoteConnection> connectRemote(const std::string& connect,
                                               const std::string& credentials, std::string* error,
                                               std::string* warning);
 
+// The same, in the shape the desktop's window takes (ui::MainWindowOptions::connect_remote):
+// the control plane and, in `description`, RemoteConnection::description(); nullptr with the
+// reason in `error`.
+std::shared_ptr<ControlPlane> openRemote(const std::string& connect, const std::string& credentials,
+                                         std::string* description, std::string* error,
+                                         std::string* warning);
+
 }  // namespace meshdeck::cp

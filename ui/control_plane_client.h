@@ -30,6 +30,10 @@ class ControlPlaneClient : public QObject {
 
   // Subscribes to snapshots; the first one also arrives through snapshotUpdated().
   void start();
+  // Replaces the control plane (File → Connect…): drops the subscription to the old one, waits
+  // for its calls still running, and subscribes to the new one. latest() is empty until its
+  // first snapshot; a snapshot of the old one still queued is dropped.
+  void setControlPlane(std::shared_ptr<cp::ControlPlane> control_plane, bool read_only);
 
   // The last snapshot delivered on the GUI thread (never null).
   std::shared_ptr<const cp::GraphSnapshot> latest() const { return latest_; }
@@ -64,6 +68,7 @@ class ControlPlaneClient : public QObject {
   QThreadPool pool_;
   std::shared_ptr<void> subscription_;
   std::shared_ptr<const cp::GraphSnapshot> latest_;
+  uint64_t generation_ = 0;  // setControlPlane() calls: tells the old subscription's snapshots
 };
 
 }  // namespace meshdeck::ui

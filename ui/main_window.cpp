@@ -12,6 +12,7 @@
 #include <QDoubleSpinBox>
 #include <QFileDialog>
 #include <QFormLayout>
+#include <QFutureWatcher>
 #include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
@@ -32,9 +33,11 @@
 #include <functional>
 #include <utility>
 
+#include "common/pki/contexts_file.h"
 #include "meshdeck/version.h"
 #include "ui/certificates_panel.h"
 #include "ui/column_fitter.h"
+#include "ui/connect_dialog.h"
 #include "ui/control_plane_client.h"
 #include "ui/elided_label.h"
 #include "ui/fleet_panel.h"
@@ -334,6 +337,12 @@ void MainWindow::createGraphToolbar() {
 
 void MainWindow::createMenus() {
   auto* file = menuBar()->addMenu(tr("&File"));
+  connect_action_ = file->addAction(tr("&Connect…"), QKeySequence(Qt::CTRL | Qt::Key_K), this,
+                                    &MainWindow::showConnectDialog);
+  connect_action_->setEnabled(bool(options_.connect_remote));
+  connect_action_->setToolTip(
+      tr("Show another control plane: a meshdeckctl context, or an "
+         "address and an operator's credentials file"));
   file->addAction(tr("&Open Snapshot…"), QKeySequence::Open, this, &MainWindow::openSnapshot);
   file->addAction(tr("&Export Snapshot…"), QKeySequence(Qt::CTRL | Qt::Key_E), this,
                   &MainWindow::exportSnapshot);
@@ -764,6 +773,84 @@ void MainWindow::openSnapshot() {
     QMessageBox::warning(this, tr("Open Snapshot"),
                          tr("Could not start a viewer for %1.").arg(path));
   }
+}
+
+void MainWindow::showConnectDialog() {
+  if (!options_.connect_remote || connecting_) return;
+  ConnectDialog dialog(QString::fromStdString(pki::contextsPath().string()), this);
+  if (dialog.exec() != QDialog::Accepted) return;
+  connectTo(dialog.target(), dialog.credentials());
+}
+
+void MainWindow::connectTo(const QString& target, const QString& credentials) {
+  if (!options_.connect_remote || connecting_) return;
+  connecting_ = true;
+  connect_action_->setEnabled(false);
+  const QString what = target.isEmpty() ? credentials : target;
+  statusBar()->showMessage(tr("Connecting to %1…").arg(what));
+  struct Outcome {
+    std::shared_ptr<cp::ControlPlane> control_plane;
+    std::string description, error, warning;
+  };
+  auto* watcher = new QFutureWatcher<Outcome>(this);
+  connect(watcher, &QFutureWatcher<Outcome>::finished, this, [this, watcher, what] {
+    watcher->deleteLater();
+    Outcome o = watcher->result();
+    connecting_ = false;
+    connect_action_->setEnabled(true);
+    if (!o.control_plane) {
+      const QString why = QString::fromStdString(o.error);
+      statusBar()->showMessage(tr("Not connected to %1").arg(what), 8000);
+      auto* box = new QMessageBox(QMessageBox::Warning, tr("Connect"),
+                                  tr("Could not connect to %1.").arg(what), QMessageBox::Ok, this);
+      box->setInformativeText(why);
+      box->setAttribute(Qt::WA_DeleteOnClose);
+      box->open();
+      emit connectFinished(false, why);
+      return;
+    }
+    const QString source = QString::fromStdString(o.description);
+    replaceControlPlane(std::move(o.control_plane), source);
+    if (o.warning.empty())
+      statusBar()->showMessage(tr("Connected to %1").arg(what), 5000);
+    else
+      statusBar()->showMessage(tr("Warning: %1").arg(QString::fromStdString(o.warning)), 15000);
+    emit connectFinished(true, source);
+  });
+  watcher->setFuture(QtConcurrent::run([connect_remote = options_.connect_remote,
+                                        t = target.toStdString(), c = credentials.toStdString()] {
+    Outcome o;
+    o.control_plane = connect_remote(t, c, &o.description, &o.error, &o.warning);
+    return o;
+  }));
+}
+
+void MainWindow::replaceControlPlane(std::shared_ptr<cp::ControlPlane> control_plane,
+                                     const QString& source) {
+  tap_->stop();
+  tap_dock_->hide();
+  client_->setControlPlane(std::move(control_plane), false);
+  // Nothing of the old source stays: not its demo, its scenarios, its offline state.
+  options_.source = source;
+  options_.read_only = false;
+  options_.demo.clear();
+  setWindowTitle(tr("Meshdeck — %1").arg(source));
+  source_label_->setText(source);
+  source_label_->setToolTip(source);
+  listen_label_->clear();
+  listen_label_->setToolTip(QString());
+  demo_label_->setVisible(false);
+  state_label_->setVisible(false);
+  setScenarioRunner(nullptr);
+  policies_->setReadOnly(false);
+  fleet_->setReadOnly(false);
+  scenarios_->setOffline(false);
+  certificates_->setOffline(false);
+  certificates_->setClock([] { return std::chrono::system_clock::now(); });
+  last_policy_revision_ = UINT64_MAX;
+  policies_->refresh();
+  fleet_->refresh();
+  certificates_->refresh();
 }
 
 void MainWindow::editThresholds() {

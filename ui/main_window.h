@@ -3,7 +3,9 @@
 #include <QMainWindow>
 #include <QPointer>
 #include <QTimer>
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "controlplane/api/control_plane.h"
 #include "ui/report_export.h"
@@ -59,6 +61,15 @@ struct MainWindowOptions {
   int demo_status_ms = 12000;
   // Makes mesh-health reports (File > Export Report…); unset: the action is disabled.
   ReportMaker report_maker;
+  // File → Connect…: opens a remote control plane the way `meshdeck --connect TARGET
+  // [--credentials FILE]` does (TARGET a context of the contexts file or HOST:PORT; the app
+  // passes cp::openRemote): the control plane and its description for the title and status bar
+  // ("Remote control plane ADDR (context NAME), as alice (viewer)"), or nullptr and why. Called
+  // off the GUI thread. Unset: the action is disabled.
+  std::function<std::shared_ptr<cp::ControlPlane>(
+      const std::string& target, const std::string& credentials, std::string* description,
+      std::string* error, std::string* warning)>
+      connect_remote;
 };
 
 // The Meshdeck main window: the service graph in the centre, a side panel (Services, Policies,
@@ -116,9 +127,20 @@ class MainWindow : public QMainWindow {
   void openTap(const cp::TapFilter& filter);
   // View → Tap (Ctrl+T): a tap of the selected service or edge (none: the whole mesh).
   void tapSelection();
+  // File → Connect… (Ctrl+K): the ConnectDialog on the contexts file (pki::contextsPath()),
+  // then connectTo() what was chosen.
+  void showConnectDialog();
+  // Connects (off the GUI thread) to `target` (a context name or HOST:PORT) with `credentials`
+  // ("" : the context's, or plaintext). On success the window shows that control plane instead of
+  // its own — title, status bar, graph, panels — as if started with --connect; a demo started
+  // with the window keeps running unseen. Emits connectFinished either way; a failure changes
+  // nothing and is shown in a message box.
+  void connectTo(const QString& target, const QString& credentials);
 
  signals:
   void exportFinished(bool ok, const QString& message);
+  // connectTo() ended: `message` is the new source, or why not.
+  void connectFinished(bool ok, const QString& message);
 
  protected:
   void closeEvent(QCloseEvent* event) override;
@@ -142,6 +164,8 @@ class MainWindow : public QMainWindow {
   // The status bar of a snapshot opened offline: when it was taken and what it holds.
   void showOfflineStatus(const cp::GraphSnapshot& snapshot);
   void editThresholds();
+  // The window's data source becomes `control_plane` (a successful connectTo()).
+  void replaceControlPlane(std::shared_ptr<cp::ControlPlane> control_plane, const QString& source);
   void restoreSettings();
   void saveSettings();
 
@@ -185,6 +209,8 @@ class MainWindow : public QMainWindow {
   ScenarioRunner* scenario_runner_ = nullptr;
   uint64_t last_policy_revision_ = UINT64_MAX;
   bool exporting_ = false;
+  bool connecting_ = false;
+  QAction* connect_action_ = nullptr;
 };
 
 }  // namespace meshdeck::ui

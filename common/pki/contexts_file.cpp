@@ -35,6 +35,7 @@ std::optional<ContextConfig> readContexts(const std::filesystem::path& path, std
     if (!doc.IsMap()) throw YAML::Exception(YAML::Mark::null_mark(), "not a mapping");
     if (doc["current-context"]) config.current = doc["current-context"].as<std::string>();
     if (const auto list = doc["contexts"]) {
+      if (!list.IsSequence()) throw YAML::Exception(list.Mark(), "contexts: not a list");
       for (const auto& n : list) {
         Context c;
         c.name = n["name"].as<std::string>();

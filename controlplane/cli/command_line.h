@@ -49,7 +49,8 @@ struct TokenRequest {
 std::optional<TokenRequest> parseTokenRequest(const std::string& text);
 
 // Issues one bootstrap token per request into the token directory (0700, files 0600; the
-// token itself is never logged). False with the request and the reason in `error`.
+// token itself is never logged). False with the request and the reason in `error`. Called
+// before InProcessControlPlane::start(), so that the files exist when the ports are announced.
 bool issueBootstrapTokens(InProcessControlPlane& control_plane, const CommandLine& cl,
                           std::string* error);
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <utility>
 
 #include "common/latency_histogram.h"
 
@@ -163,6 +164,17 @@ std::string renderPrometheus(const MetricsInput& in) {
          "HTTP requests to the metrics port refused (malformed, too large, wrong method or "
          "path).");
   fmt::format_to(sink, "meshdeck_metrics_bad_requests_total {}\n", in.bad_requests);
+
+  family(out, "meshdeck_security_refusals_total", "counter",
+         "Callers refused by the control plane's security checks since it started, by reason "
+         "(docs/security.md).");
+  const auto& r = in.refusals;
+  for (const auto& [reason, n] : {std::pair{"proxy_stream", r.proxy_streams},
+                                  {"proxy_identity", r.proxy_identity},
+                                  {"management_unauthenticated", r.management_unauthenticated},
+                                  {"management_forbidden", r.management_forbidden},
+                                  {"identity_sign", r.identity_sign}})
+    fmt::format_to(sink, "meshdeck_security_refusals_total{{reason=\"{}\"}} {}\n", reason, n);
   return out;
 }
 

@@ -25,6 +25,17 @@ struct MetricsInput {
   // Health per service (services without a computed health are left out).
   std::vector<std::pair<std::string, ServiceHealth>> health;
   uint64_t bad_requests = 0;  // HTTP requests to the metrics port refused
+  // Security refusals since start (docs/security.md), each a `reason` of
+  // meshdeck_security_refusals_total: proxy streams refused when they opened; discovery nodes
+  // and telemetry reports speaking for another identity; management calls without a known
+  // identity, and with an identity, role or place that may not make them; Identity.Sign
+  // requests refused (token, CSR, identity).
+  struct SecurityRefusals {
+    uint64_t proxy_streams = 0, proxy_identity = 0;
+    uint64_t management_unauthenticated = 0, management_forbidden = 0;
+    uint64_t identity_sign = 0;
+  };
+  SecurityRefusals refusals;
 };
 
 // Upper bounds (seconds) of the latency histogram's buckets, before "+Inf".

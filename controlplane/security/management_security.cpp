@@ -34,6 +34,11 @@ bool isLoopbackListen(std::string_view listen) {
          listen.rfind("[::1]:", 0) == 0 || listen.rfind("unix:", 0) == 0;
 }
 
+void ManagementSecurity::setListenAddress(std::string bound) {
+  std::lock_guard lock(listen_mutex_);
+  listen_address_ = std::move(bound);
+}
+
 ManagementSecurity::ManagementSecurity(const std::filesystem::path& state_dir,
                                        std::string trust_domain, std::string listen_address,
                                        ManagementAccess access)
@@ -70,12 +75,17 @@ Decision ManagementSecurity::authorize(const PeerInfo& peer, std::string_view ca
                                 "(--no-plaintext-management); {}",
                                 rule->command, kUseTls),
                     caller);
-    if (!access_.insecure_management && !isLoopbackListen(listen_address_))
+    std::string listen;
+    {
+      std::lock_guard lock(listen_mutex_);
+      listen = listen_address_;
+    }
+    if (!access_.insecure_management && !isLoopbackListen(listen))
       return refuse(Code::kPermissionDenied,
                     fmt::format("{} refused: the plaintext port listens on {}, beyond loopback, "
                                 "so it serves no management calls (start with "
                                 "--insecure-management to allow them); {}",
-                                rule->command, listen_address_, kUseTls),
+                                rule->command, listen, kUseTls),
                     caller);
     if (!access_.insecure_management && !isLoopbackPeer(peer.address))
       return refuse(Code::kPermissionDenied,

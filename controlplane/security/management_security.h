@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -76,6 +77,9 @@ class ManagementSecurity {
                      std::string listen_address, ManagementAccess access);
 
   Decision authorize(const PeerInfo& peer, std::string_view call);
+  // The plaintext port's address once bound (port 0 given: the port chosen), for the refusal
+  // that names it. Any thread.
+  void setListenAddress(std::string bound);
   // Appends a mutating call to the audit log (failures are logged, never fatal).
   void audit(const Caller& caller, std::string_view call, std::string_view outcome,
              std::string_view detail, uint64_t revision);
@@ -107,7 +111,8 @@ class ManagementSecurity {
 
   const std::filesystem::path state_dir_;
   const std::string trust_domain_;
-  const std::string listen_address_;
+  mutable std::mutex listen_mutex_;
+  std::string listen_address_;  // guarded by listen_mutex_
   const ManagementAccess access_;
   std::unique_ptr<OperatorRegistry> registry_;
   std::string broken_;  // why the registry could not be read, "" when it could

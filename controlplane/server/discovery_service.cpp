@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <tuple>
+#include <variant>
 #include <vector>
 
 #include "common/bounded_file.h"
@@ -326,8 +327,12 @@ class DiscoveryService::Session final
 
   void OnDone() override {
     if (registered_) {
-      service_.removeSession(this);
+      // The registry first: removeSession() wakes the push thread, which compiles from the
+      // registry; were the proxy still connected there, that push would keep its endpoints and
+      // nothing would push again until some other change (e2e_mesh_test's
+      // endpointChangesArriveAsIncrements saw reviews|v3 stay after its sidecar had exited).
       service_.registry_.disconnect(node_.proxy_id, connection_);
+      service_.removeSession(this);
       spdlog::info("proxy {} disconnected", node_.proxy_id);
       if (service_.events_)
         service_.events_("proxy.disconnect", node_.proxy_id,
@@ -511,31 +516,11 @@ void DiscoveryService::markDirty() {
   wake_.notify_all();
 }
 
-namespace {
-// A stream refused before it starts.
-class RefusedStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
- public:
-  explicit RefusedStream(grpc::Status status) { Finish(std::move(status)); }
-  void OnDone() override { delete this; }
-};
-}  // namespace
-
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* DiscoveryService::Stream(
     grpc::CallbackServerContext* context) {
-  const auto info = peerInfo(context);
-  security::ProxyPeer peer;
-  peer.tls = info.tls;
-  peer.address = info.address;
-  if (auth_) {
-    std::string why;
-    auto admitted = auth_->admit(info, "discovery", &why);
-    if (!admitted) {
-      spdlog::warn("{} ({})", why, info.address);
-      return new RefusedStream(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, why));
-    }
-    peer = std::move(*admitted);
-  }
-  return new Session(*this, std::move(peer));
+  auto admitted = admitProxyStream(context, auth_, "discovery");
+  if (auto* refused = std::get_if<ProxyStreamReactor*>(&admitted)) return *refused;
+  return new Session(*this, std::move(std::get<security::ProxyPeer>(admitted)));
 }
 
 void DiscoveryService::addSession(Session* s) {

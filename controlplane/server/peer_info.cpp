@@ -1,6 +1,19 @@
 #include "controlplane/server/peer_info.h"
 
+#include <spdlog/spdlog.h>
+
+#include <string>
+
 namespace meshdeck::cp {
+
+namespace {
+// A stream refused before it starts.
+class RefusedStream final : public ProxyStreamReactor {
+ public:
+  explicit RefusedStream(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+}  // namespace
 
 security::PeerInfo peerInfo(grpc::CallbackServerContext* ctx) {
   security::PeerInfo p;
@@ -16,6 +29,22 @@ security::PeerInfo peerInfo(grpc::CallbackServerContext* ctx) {
     }
   }
   return p;
+}
+
+std::variant<security::ProxyPeer, ProxyStreamReactor*> admitProxyStream(
+    grpc::CallbackServerContext* ctx, security::ProxyAuthenticator* auth, std::string_view stream) {
+  const auto info = peerInfo(ctx);
+  security::ProxyPeer peer;
+  peer.tls = info.tls;
+  peer.address = info.address;
+  if (auth == nullptr) return peer;
+  std::string why;
+  auto admitted = auth->admit(info, stream, &why);
+  if (!admitted) {
+    spdlog::warn("{} ({})", why, info.address);
+    return new RefusedStream(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, why));
+  }
+  return std::move(*admitted);
 }
 
 }  // namespace meshdeck::cp

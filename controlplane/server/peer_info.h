@@ -2,7 +2,11 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <string_view>
+#include <variant>
+
 #include "controlplane/security/management_security.h"
+#include "controlplane/security/proxy_auth.h"
 
 namespace meshdeck::cp {
 
@@ -11,5 +15,15 @@ namespace meshdeck::cp {
 // credentials, "insecure" on the plaintext port) and the client certificate gRPC verified
 // against the mesh roots. Nothing the client sends in metadata is trusted.
 security::PeerInfo peerInfo(grpc::CallbackServerContext* ctx);
+
+using ProxyStreamReactor = grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>;
+
+// The check at the top of a proxy's stream (`stream`: "discovery" or "telemetry"; docs/
+// security.md, "Proxies on the streams"): the peer the stream runs as, or, when `auth` refuses
+// it, a reactor that has already finished the stream PERMISSION_DENIED with the reason (logged
+// with the peer's address; `auth` counts it). Without `auth` every stream is admitted as what
+// its transport says. The returned reactor deletes itself when gRPC is done with it.
+std::variant<security::ProxyPeer, ProxyStreamReactor*> admitProxyStream(
+    grpc::CallbackServerContext* ctx, security::ProxyAuthenticator* auth, std::string_view stream);
 
 }  // namespace meshdeck::cp

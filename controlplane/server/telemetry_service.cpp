@@ -386,31 +386,11 @@ class TelemetryIngestService::Session final
   uint32_t window_reports_ = 0;
 };
 
-namespace {
-// A stream refused before it starts.
-class RefusedStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
- public:
-  explicit RefusedStream(grpc::Status status) { Finish(std::move(status)); }
-  void OnDone() override { delete this; }
-};
-}  // namespace
-
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* TelemetryIngestService::Report(
     grpc::CallbackServerContext* context) {
-  const auto info = peerInfo(context);
-  security::ProxyPeer peer;
-  peer.tls = info.tls;
-  peer.address = info.address;
-  if (auth_) {
-    std::string why;
-    auto admitted = auth_->admit(info, "telemetry", &why);
-    if (!admitted) {
-      spdlog::warn("{} ({})", why, info.address);
-      return new RefusedStream(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, why));
-    }
-    peer = std::move(*admitted);
-  }
-  return new Session(*this, std::move(peer));
+  auto admitted = admitProxyStream(context, auth_, "telemetry");
+  if (auto* refused = std::get_if<ProxyStreamReactor*>(&admitted)) return *refused;
+  return new Session(*this, std::move(std::get<security::ProxyPeer>(admitted)));
 }
 
 }  // namespace meshdeck::cp

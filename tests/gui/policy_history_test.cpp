@@ -93,6 +93,9 @@ class PolicyHistoryTest : public QObject {
     QTRY_COMPARE_WITH_TIMEOUT(list->count(), 2, 10000);
     QTRY_COMPARE_WITH_TIMEOUT(list->currentRow(), 0, 5000);
     QVERIFY(list->item(0)->text().startsWith("r2"));
+    // Each revision names who made it (over the TLS port: the operator, docs/security.md).
+    QVERIFY2(list->item(0)->text().contains(" · bob\n"), qPrintable(list->item(0)->text()));
+    QVERIFY2(list->item(1)->text().contains(" · alice\n"), qPrintable(list->item(1)->text()));
     QCOMPARE(list->selectedItems(), QList<QListWidgetItem*>{list->item(0)});
     QTRY_VERIFY_WITH_TIMEOUT(diff->toPlainText().contains("weight: 50"), 10000);
     QVERIFY(diff->toPlainText().contains("revision 1"));

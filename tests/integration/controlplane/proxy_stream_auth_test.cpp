@@ -17,6 +17,9 @@
 #include "meshdeck/v1/discovery.grpc.pb.h"
 #include "meshdeck/v1/identity.grpc.pb.h"
 #include "meshdeck/v1/telemetry.grpc.pb.h"
+#include "support/free_ports.h"
+#include "support/prometheus_parser.h"
+#include "support/raw_http.h"
 
 using namespace meshdeck::test;
 using namespace std::chrono_literals;
@@ -151,12 +154,17 @@ class ProxyStreamAuthTest : public QObject, public MeshHarness {
   void aSecureMeshServesOnlyAuthenticatedProxies() {
     const auto plane = secureControlPlane(
         {"frontend=default/frontend", "reviews-v1=default/reviews", "ratings-1=default/ratings"});
-    QVERIFY2(startControlPlaneAndWait(plane.args + QStringList{"--no-plaintext-proxies"},
-                                      "TLS listening on "),
+    const std::string metrics = "127.0.0.1:" + std::to_string(freePort());
+    QVERIFY2(startControlPlaneAndWait(
+                 plane.args + QStringList{"--no-plaintext-proxies", "--metrics-listen",
+                                          QString::fromStdString(metrics)},
+                 "TLS listening on "),
              qPrintable(log_));
     const std::string plain = address_.toStdString(), tls = plane.tls.toStdString();
-    // The tokens are written after the ports listen; a sidecar reads its file at start.
-    QVERIFY(waitLog("ratings-1.token", 5000));
+    // The tokens are written before the ports are announced: a sidecar started on that line
+    // reads its file at once.
+    QVERIFY(log_.indexOf("ratings-1.token") >= 0);
+    QVERIFY(log_.indexOf("ratings-1.token") < log_.indexOf("TLS listening on "));
 
     // Two sidecars with identities: their streams go over the TLS port (the plaintext one is
     // closed to proxies), they get their configs and their edge appears.
@@ -231,13 +239,28 @@ class ProxyStreamAuthTest : public QObject, public MeshHarness {
     QCOMPARE(rejected, 0u);
     QVERIFY(waitLog("telemetry refused: a report for proxy reviews-v1", 2000));
     QVERIFY(log_.contains("proxy reviews-v1 refused (ipv4:127.0.0.1:"));
+
+    // The refusals on /metrics: the two plaintext streams, the three nodes and reports of
+    // another identity; nothing else was refused.
+    const std::string scraped = httpBody(
+        rawHttpExchange(metrics, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    std::string error;
+    const auto doc = parsePrometheus(scraped, &error);
+    QVERIFY2(doc, (error + "\n" + scraped).c_str());
+    const std::string family = "meshdeck_security_refusals_total";
+    QCOMPARE(*doc->value(family, {{"reason", "proxy_stream"}}), 2.0);
+    QCOMPARE(*doc->value(family, {{"reason", "proxy_identity"}}), 3.0);
+    QCOMPARE(*doc->value(family, {{"reason", "management_unauthenticated"}}), 0.0);
+    QCOMPARE(*doc->value(family, {{"reason", "management_forbidden"}}), 0.0);
+    QCOMPARE(*doc->value(family, {{"reason", "identity_sign"}}), 0.0);
   }
 
   void aPlaintextProxyCannotSpeakForAnAuthenticatedOne() {
     const auto plane = secureControlPlane({"reviews-v1=default/reviews"});
     QVERIFY2(startControlPlaneAndWait(plane.args, "TLS listening on "), qPrintable(log_));
     const std::string plain = address_.toStdString();
-    QVERIFY(waitLog("reviews-v1.token", 5000));
+    QVERIFY(log_.indexOf("reviews-v1.token") >= 0);
+    QVERIFY(log_.indexOf("reviews-v1.token") < log_.indexOf("TLS listening on "));
     const uint16_t app = port();
     startDemo("reviews", "v1", app);
     const Sidecar reviews = startSidecar(

@@ -24,7 +24,10 @@ class MeshMtlsE2eTest : public QObject, public MeshHarness {
     const auto t0 = Clock::now();
     const auto plane = secureControlPlane();
     QVERIFY2(startControlPlaneAndWait(plane.args, "TLS listening on "), qPrintable(log_));
-    // The tokens are handed over as 0600 files in a 0700 directory.
+    // The tokens are handed over as 0600 files in a 0700 directory, written before the ports
+    // are announced (a sidecar started on "TLS listening on" reads its file at once).
+    QVERIFY(QFile::exists(plane.tokens + "/frontend.token"));
+    QVERIFY(QFile::exists(plane.tokens + "/reviews-v1.token"));
     QCOMPARE(QFile::permissions(plane.tokens + "/frontend.token") &
                  (QFile::ReadGroup | QFile::ReadOther | QFile::WriteGroup | QFile::WriteOther),
              QFileDevice::Permissions());

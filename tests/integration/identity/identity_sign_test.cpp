@@ -70,14 +70,19 @@ class IdentitySignTest : public QObject {
         {"--listen", "127.0.0.1:0", "--state-dir", dir_.filePath("state"), "--bootstrap-token",
          "reviews-1=default/reviews", "--bootstrap-token", "ratings-1=default/ratings"});
     QVERIFY(server_.waitForStarted());
+    // The token files are written before the ports are announced.
+    const QRegularExpression announced("control plane TLS listening on \\S+\n");
     QString log;
-    for (int i = 0; i < 100 && !log.contains("ratings-1.token"); ++i) {
+    for (int i = 0; i < 100 && !announced.match(log).hasMatch(); ++i) {
       server_.waitForReadyRead(100);
       log += QString::fromUtf8(server_.readAllStandardError());
     }
     const auto plain = QRegularExpression("control plane listening on (\\S+)").match(log);
     const auto tls = QRegularExpression("control plane TLS listening on (\\S+)").match(log);
     QVERIFY2(plain.hasMatch() && tls.hasMatch(), qPrintable(log));
+    QVERIFY2(log.indexOf("ratings-1.token") >= 0 &&
+                 log.indexOf("ratings-1.token") < log.indexOf("listening on"),
+             qPrintable(log));
     QVERIFY2(!log.contains(QRegularExpression("[0-9a-f]{64}")), "a token was logged");
     plain_ = plain.captured(1).toStdString();
     tls_ = tls.captured(1).toStdString();

@@ -183,8 +183,10 @@ class ControlPlaneCommandLineTest : public QObject {
                    &cl, &error),
              error.c_str());
     InProcessControlPlane control_plane(cl.options);
-    QVERIFY2(control_plane.start(&error), error.c_str());
+    // Before start(), as meshdeck-controlplane does: the files exist when the ports are
+    // announced.
     QVERIFY2(issueBootstrapTokens(control_plane, cl, &error), error.c_str());
+    QVERIFY2(control_plane.start(&error), error.c_str());
     const QString tokens = dir.filePath("state/tokens");
     struct stat st {};
     QCOMPARE(::stat(tokens.toLocal8Bit().constData(), &st), 0);

@@ -45,6 +45,7 @@ class MetricsTest : public QObject {
     in.ca_root_expiry = SystemTime(std::chrono::seconds(1'900'000'000));
     in.health.emplace_back("reviews", ServiceHealth{HealthState::kDegraded, {"5xx 10.0% ≥ 0%"}});
     in.bad_requests = 7;
+    in.refusals = {2, 3, 5, 7, 11};
     const std::string text = metrics::renderPrometheus(in);
     std::string error;
     const auto doc = parsePrometheus(text, &error);
@@ -84,6 +85,13 @@ class MetricsTest : public QObject {
     QCOMPARE(*doc->value("meshdeck_service_health", {{"service", "reviews"}, {"state", "healthy"}}),
              0.0);
     QCOMPARE(*doc->value("meshdeck_metrics_bad_requests_total"), 7.0);
+    QCOMPARE(doc->types.at("meshdeck_security_refusals_total"), std::string("counter"));
+    const std::string refusals = "meshdeck_security_refusals_total";
+    QCOMPARE(*doc->value(refusals, {{"reason", "proxy_stream"}}), 2.0);
+    QCOMPARE(*doc->value(refusals, {{"reason", "proxy_identity"}}), 3.0);
+    QCOMPARE(*doc->value(refusals, {{"reason", "management_unauthenticated"}}), 5.0);
+    QCOMPARE(*doc->value(refusals, {{"reason", "management_forbidden"}}), 7.0);
+    QCOMPARE(*doc->value(refusals, {{"reason", "identity_sign"}}), 11.0);
   }
 
   // Service names come from the network: whatever they hold, the text stays parseable and the
