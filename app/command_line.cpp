@@ -34,6 +34,7 @@ void declareOptions(QCommandLineParser& parser) {
       {"focus", "Select service NAME and focus the graph on it (1-hop neighbourhood).", "NAME"},
       {"tap", "Open the Tap panel on the live requests of service NAME at start.", "NAME"},
       {"window-size", "Open the window at WxH pixels (e.g. 1280x720), not the last size.", "WxH"},
+      {"timeline-at", "Show on the timeline the moment S seconds after start (15 s later).", "S"},
   });
   parser.addPositionalArgument("snapshot", "A snapshot file to open read-only, offline.", "[FILE]");
 }
@@ -52,6 +53,15 @@ bool readCommandLine(const QCommandLineParser& parser, AppCommandLine* out, QStr
   cl.focus = parser.value("focus");
   cl.tap = parser.value("tap");
   if (!cl.focus.isEmpty()) cl.select = cl.focus;
+  if (parser.isSet("timeline-at")) {
+    bool ok = false;
+    cl.timeline_at = parser.value("timeline-at").toDouble(&ok);
+    if (!ok || !(cl.timeline_at >= 0 && cl.timeline_at <= 24 * 3600)) {
+      *error = QStringLiteral("--timeline-at: '%1' is not a time in seconds (>= 0)")
+                   .arg(parser.value("timeline-at"));
+      return false;
+    }
+  }
   const QStringList files = parser.positionalArguments();
   const bool demo = parser.isSet("demo"),
              connect = parser.isSet("connect") || parser.isSet("credentials");
@@ -157,6 +167,7 @@ ui::MainWindowOptions mainWindowOptions(const AppCommandLine& cl, const OpenedCo
   options.focus_selected = !cl.focus.isEmpty();
   options.tap_service = cl.tap;
   options.size = cl.window_size;
+  options.timeline_at_seconds = cl.timeline_at;
   if (!cl.demo.isEmpty()) {
     options.demo = cl.demo;
     options.demo_status = QStringLiteral("Demo %1: starting…").arg(cl.demo);

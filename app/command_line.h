@@ -29,9 +29,10 @@ struct AppCommandLine {
   QString screenshot;
   QList<double> screenshot_times;  // seconds after start, when --screenshot is given
   QString select;
-  QString focus;      // --focus NAME: select it, then focus the graph on it
-  QString tap;        // --tap NAME: open the Tap panel on it at start
-  QSize window_size;  // --window-size WxH; invalid: the remembered or default size
+  QString focus;            // --focus NAME: select it, then focus the graph on it
+  QString tap;              // --tap NAME: open the Tap panel on it at start
+  QSize window_size;        // --window-size WxH; invalid: the remembered or default size
+  double timeline_at = -1;  // --timeline-at S: the timeline shows that moment; -1: live
 };
 
 // Declares the options on `parser` (with --help and --version).

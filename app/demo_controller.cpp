@@ -24,6 +24,10 @@ DemoController::DemoController(cp::InProcessControlPlane& control_plane, const Q
   run.register_service = [embedded](const std::string& s, const std::string& v,
                                     const std::string& t) { embedded->registerService(s, v, t); };
   run.on_fleet = [embedded](cp::fleet::DemoFleet* f) { embedded->setFleet(f); };
+  run.record_event = [embedded](const std::string& kind, const std::string& subject,
+                                const std::string& detail, const std::string& author) {
+    embedded->recordEvent(kind, subject, detail, author);
+  };
   session_ = std::make_unique<cp::fleet::DemoSession>(
       control_plane, std::move(run),
       [this](const std::string& line) {

@@ -95,6 +95,7 @@ class InProcessControlPlane final : public ControlPlane {
   ApplyResult deletePolicy(const std::string& kind, const std::string& name,
                            const std::string& author) override;
   std::vector<RevisionInfo> revisions() override;
+  std::optional<std::vector<PolicyInfo>> policiesAt(uint64_t revision) override;
   std::string diffRevisions(uint64_t from, uint64_t to) override;
   ApplyResult revertToRevision(uint64_t revision, const std::string& author) override;
   std::string exportSnapshotJson(uint32_t window_seconds) override;
