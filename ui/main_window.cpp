@@ -242,9 +242,11 @@ MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWind
 
   if (options_.timeline_at_seconds >= 0 && !options_.read_only) {
     const int delay = MainWindowOptions::kTimelineAtDelay;
-    QTimer::singleShot(
-        static_cast<int>((options_.timeline_at_seconds + delay) * 1000), this,
-        [this, delay] { timeline_->showMoment(timeline_->now() - std::chrono::seconds(delay)); });
+    QTimer::singleShot(static_cast<int>((options_.timeline_at_seconds + delay) * 1000), this,
+                       [this, delay] {
+                         timeline_->showMoment(timeline_->now() - std::chrono::seconds(delay));
+                         side_panel_->setCurrentWidget(policies_);
+                       });
   }
   client_->start();
   policies_->refresh();
@@ -629,8 +631,12 @@ void MainWindow::showMoment(const TimelineMoment& moment) {
     return;
   }
   showGraph(moment.snapshot);
-  policies_->showPast(text, moment.policies);
-  revision_label_->setText(text);
+  const QString by =
+      moment.revision_author.empty()
+          ? text
+          : tr("%1 (by %2)").arg(text, QString::fromStdString(moment.revision_author));
+  policies_->showPast(by, moment.policies);
+  revision_label_->setText(by);
   revision_label_->setStyleSheet(QStringLiteral("color: palette(highlight); font-weight: bold"));
 }
 

@@ -57,7 +57,7 @@ struct MainWindowOptions {
   // 1440×900 the first time.
   QSize size;
   // `meshdeck --timeline-at S`: the timeline shows the moment S seconds after start, once its
-  // metrics are stored (kTimelineAtDelay later); negative: live.
+  // metrics are stored (kTimelineAtDelay later), with the Policies tab raised; negative: live.
   double timeline_at_seconds = -1;
   static constexpr int kTimelineAtDelay = 15;
   // How long a demo's progress line shows before "Demo NAME: running" (once the demo is up).

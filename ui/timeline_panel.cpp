@@ -24,6 +24,7 @@ using std::chrono::seconds;
 constexpr seconds kOldest{30 * 24 * 3600};
 constexpr seconds kFineFor{24 * 3600};
 constexpr seconds kMinSpan{120};
+constexpr seconds kStoredMargin{10};
 constexpr int kPlayTickMs = 250;
 constexpr int kEventsEveryMs = 5000;
 constexpr uint32_t kEventLimit = 2000;
@@ -112,8 +113,7 @@ TimelinePanel::TimelinePanel(ControlPlaneClient* client, QWidget* parent)
   axis_ = new TimelineAxis(this);
   moment_label_ = new QLabel(this);
   moment_label_->setObjectName(QStringLiteral("timelineMoment"));
-  moment_label_->setMinimumWidth(moment_label_->fontMetrics().horizontalAdvance(
-      QStringLiteral("Viewing 2026-12-31 23:59:59 — revision 9999")));
+  moment_label_->setSizePolicy(QSizePolicy::Fixed, QSizePolicy::Preferred);
 
   layout->addWidget(live_button_);
   layout->addWidget(play_button_);
@@ -179,7 +179,12 @@ cp::SystemTime TimelinePanel::now() const {
 
 std::pair<cp::SystemTime, cp::SystemTime> TimelinePanel::selectedRange() const {
   const cp::SystemTime end = range_end_ ? std::min(*range_end_, now()) : now();
-  return {end - span_, end};
+  cp::SystemTime from = end - span_;
+  // Following now with a history that starts within the span: the axis starts with it (a young
+  // history would otherwise be a sliver at the right end).
+  if (stored_from_ && !range_end_)
+    from = std::max(from, std::min(*stored_from_ - kStoredMargin, end - kMinSpan));
+  return {from, end};
 }
 
 QString TimelinePanel::momentText() const {
@@ -189,18 +194,18 @@ QString TimelinePanel::momentText() const {
                                                         : QStringLiteral("HH:mm:ss"));
   if (!moment_) return tr("Viewing %1 …").arg(when);
   if (!moment_->available) return tr("Viewing %1 — no history").arg(when);
-  QString text = moment_->policy_revision == 0
-                     ? tr("Viewing %1 — no policy revision").arg(when)
-                     : tr("Viewing %1 — revision %2").arg(when).arg(moment_->policy_revision);
-  if (!moment_->revision_author.empty())
-    text += tr(" (by %1)").arg(QString::fromStdString(moment_->revision_author));
-  return text;
+  return moment_->policy_revision == 0
+             ? tr("Viewing %1 — no policy revision").arg(when)
+             : tr("Viewing %1 — revision %2").arg(when).arg(moment_->policy_revision);
 }
 
 void TimelinePanel::setNow(cp::SystemTime now, uint32_t window_seconds) {
+  const bool first = !now_;
   now_ = now;
   live_window_seconds_ = std::max<uint32_t>(10, window_seconds);
   updateAxis();
+  // Until now the range was our clock's; the control plane's may be far from it.
+  if (first && isVisible()) refreshEvents();
 }
 
 void TimelinePanel::showMoment(cp::SystemTime at) {
@@ -306,15 +311,25 @@ void TimelinePanel::playTick() {
 void TimelinePanel::refreshEvents() {
   if (events_fetching_) return;
   events_fetching_ = true;
-  const auto [from, to] = selectedRange();
+  // The whole span, not the part the axis shows: the history may have started earlier.
+  const cp::SystemTime to = range_end_ ? std::min(*range_end_, now()) : now();
+  const cp::SystemTime from = to - span_;
   client_->run<cp::EventList>(
       [from = from, to = to](cp::ControlPlane& cp) {
         return cp.events(from, to + seconds(1), {}, kEventLimit);
       },
       this,
-      [this](cp::EventList list) {
+      [this, from](cp::EventList list) {
         events_fetching_ = false;
+        // All the span's events came (fewer than the limit): the first is where the stored
+        // history starts (the control plane records its start) unless the span starts later.
+        if (!range_end_ && list.available && list.events.size() < kEventLimit &&
+            !list.events.empty() && list.events.front().time > from)
+          stored_from_ = list.events.front().time;
+        else if (!range_end_)
+          stored_from_.reset();
         axis_->setEvents(std::move(list.events));
+        updateAxis();
       });
 }
 
@@ -370,6 +385,13 @@ void TimelinePanel::updateControls() {
   play_button_->setToolTip(playing_ ? tr("Pause (Space)")
                                     : tr("Play the history from the cursor (Space)"));
   moment_label_->setText(momentText());
+  moment_label_->setToolTip(
+      moment_ && !moment_->revision_author.empty()
+          ? tr("Revision %1 by %2; the graph shows the %3 s before this moment")
+                .arg(moment_->policy_revision)
+                .arg(QString::fromStdString(moment_->revision_author))
+                .arg(moment_->window_seconds)
+          : QString());
   QFont f = moment_label_->font();
   f.setBold(!live_);
   moment_label_->setFont(f);

@@ -69,13 +69,15 @@ class TimelinePanel : public QWidget {
   bool isPlaying() const { return playing_; }
   // The moment shown (now while live).
   cp::SystemTime cursor() const { return live_ ? now() : cursor_; }
-  // The range the axis shows, [from, to] (to: now unless zoomed into the past). For reports and
-  // exports of "what is on the timeline".
+  // The range the axis shows, [from, to] (to: now unless zoomed into the past; from: the span
+  // before it, or where the stored history starts when that is later). For reports and exports
+  // of "what is on the timeline".
   std::pair<cp::SystemTime, cp::SystemTime> selectedRange() const;
   // The control plane's now: the time of its last live snapshot (its clock, not ours).
   cp::SystemTime now() const;
   double speed() const { return speed_; }
-  // "Live", or "Viewing 14:03:20 — revision 7 (by alice)" once that moment is loaded.
+  // "Live", or "Viewing 14:03:20 — revision 7" once that moment is loaded (the author is in the
+  // label's tooltip, the policies panel's banner and the status bar).
   QString momentText() const;
   // The last moment loaded (nullopt while live or before the first arrives).
   const std::optional<TimelineMoment>& moment() const { return moment_; }
@@ -148,6 +150,8 @@ class TimelinePanel : public QWidget {
   std::chrono::seconds span_{3600};
   // The range's end when zoomed into the past; nullopt: it follows now.
   std::optional<cp::SystemTime> range_end_;
+  // Where the stored history starts, when it starts within the span (refreshEvents()).
+  std::optional<cp::SystemTime> stored_from_;
   std::optional<TimelineMoment> moment_;
   bool fetching_ = false, fetch_again_ = false;
   bool events_fetching_ = false;
