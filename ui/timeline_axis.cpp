@@ -47,9 +47,10 @@ void TimelineAxis::setRange(cp::SystemTime from, cp::SystemTime to) {
   update();
 }
 
-void TimelineAxis::setMoment(cp::SystemTime at, bool live) {
+void TimelineAxis::setMoment(cp::SystemTime at, bool live, std::chrono::seconds window) {
   cursor_ = at;
   live_ = live;
+  window_ = window;
   update();
 }
 
@@ -142,6 +143,14 @@ void TimelineAxis::paintEvent(QPaintEvent*) {
     const QString label = toDateTime(at).toString(format);
     const double w = p.fontMetrics().horizontalAdvance(label);
     p.drawText(QPointF(std::clamp(x - w / 2, 0.0, width() - w), height() - 4), label);
+  }
+
+  // The window the graph's metrics cover, behind the markers.
+  if (!live_ && window_.count() > 0) {
+    QColor band = pal.color(QPalette::Highlight);
+    band.setAlphaF(0.25);
+    const double a = xOf(cursor_ - window_), b = xOf(cursor_);
+    p.fillRect(QRectF(std::min(a, b - 3), r.top(), std::max(3.0, b - a), r.height()), band);
   }
 
   // Markers, oldest first so that the newest is on top.

@@ -2,6 +2,7 @@
 
 #include <QColor>
 #include <QWidget>
+#include <chrono>
 #include <vector>
 
 #include "controlplane/api/types.h"
@@ -25,8 +26,9 @@ class TimelineAxis : public QWidget {
   void setRange(cp::SystemTime from, cp::SystemTime to);
   cp::SystemTime rangeFrom() const { return from_; }
   cp::SystemTime rangeTo() const { return to_; }
-  // The cursor, or none (live: the cursor sits at the right end, drawn as "now").
-  void setMoment(cp::SystemTime at, bool live);
+  // The moment shown and the window of metrics that ends there (drawn as a band behind the
+  // cursor); live: the cursor sits at the right end, drawn as "now".
+  void setMoment(cp::SystemTime at, bool live, std::chrono::seconds window = {});
   // Events to mark, oldest first.
   void setEvents(std::vector<cp::MeshEvent> events);
   const std::vector<cp::MeshEvent>& events() const { return events_; }
@@ -65,6 +67,7 @@ class TimelineAxis : public QWidget {
 
   cp::SystemTime from_{}, to_{};
   cp::SystemTime cursor_{};
+  std::chrono::seconds window_{};
   bool live_ = true;
   bool dragging_ = false;
   std::vector<cp::MeshEvent> events_;

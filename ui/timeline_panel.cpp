@@ -376,7 +376,8 @@ void TimelinePanel::fetchMoment() {
 void TimelinePanel::updateAxis() {
   const auto [from, to] = selectedRange();
   axis_->setRange(from, to);
-  axis_->setMoment(live_ ? now() : cursor_, live_);
+  const uint32_t window = now() - cursor_ > kFineFor ? 60 : live_window_seconds_;
+  axis_->setMoment(live_ ? now() : cursor_, live_, seconds(live_ ? 0 : window));
 }
 
 void TimelinePanel::updateControls() {
