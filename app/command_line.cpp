@@ -53,15 +53,8 @@ bool readCommandLine(const QCommandLineParser& parser, AppCommandLine* out, QStr
   cl.focus = parser.value("focus");
   cl.tap = parser.value("tap");
   if (!cl.focus.isEmpty()) cl.select = cl.focus;
-  if (parser.isSet("timeline-at")) {
-    bool ok = false;
-    cl.timeline_at = parser.value("timeline-at").toDouble(&ok);
-    if (!ok || !(cl.timeline_at >= 0 && cl.timeline_at <= 24 * 3600)) {
-      *error = QStringLiteral("--timeline-at: '%1' is not a time in seconds (>= 0)")
-                   .arg(parser.value("timeline-at"));
-      return false;
-    }
-  }
+  if (parser.isSet("timeline-at") && (cl.timeline_at = parser.value("timeline-at").toDouble()) <= 0)
+    return *error = QStringLiteral("--timeline-at takes a time in seconds (> 0)"), false;
   const QStringList files = parser.positionalArguments();
   const bool demo = parser.isSet("demo"),
              connect = parser.isSet("connect") || parser.isSet("credentials");

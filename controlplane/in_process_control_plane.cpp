@@ -1085,6 +1085,12 @@ EventList InProcessControlPlane::events(SystemTime since, SystemTime until,
   return impl_->events(since, until, kinds, limit);
 }
 
+std::function<void(const std::string&, const std::string&, const std::string&, const std::string&)>
+InProcessControlPlane::eventRecorder() {
+  return [this](const std::string& kind, const std::string& subject, const std::string& detail,
+                const std::string& author) { recordEvent(kind, subject, detail, author); };
+}
+
 void InProcessControlPlane::recordEvent(const std::string& kind, const std::string& subject,
                                         const std::string& detail, const std::string& author) {
   impl_->recordEvent(kind.c_str(), subject, detail, author);

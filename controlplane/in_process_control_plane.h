@@ -118,6 +118,11 @@ class InProcessControlPlane final : public ControlPlane {
   // a scenario's steps, health changes) in the history store; nothing without one.
   void recordEvent(const std::string& kind, const std::string& subject, const std::string& detail,
                    const std::string& author = {});
+  // recordEvent() as a function (DemoRunOptions::record_event); this control plane must outlive
+  // it.
+  std::function<void(const std::string&, const std::string&, const std::string&,
+                     const std::string&)>
+  eventRecorder();
   // Opens a tap on the proxies connected to this control plane (docs/tap.md).
   std::shared_ptr<void> startTap(const TapFilter& filter, TapCallback callback,
                                  std::string* error) override;
