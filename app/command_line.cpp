@@ -42,6 +42,7 @@ void declareOptions(QCommandLineParser& parser) {
        "FILE"},
       {"since", "With --report: from this time (1h, 30m ago, or RFC 3339).", "TIME", "1h"},
       {"until", "With --report: up to this time (default: now).", "TIME"},
+      {"timeline-at", "Show on the timeline the moment S seconds after start (15 s later).", "S"},
   });
   parser.addPositionalArgument("snapshot", "A snapshot file to open read-only, offline.", "[FILE]");
 }
@@ -60,6 +61,8 @@ bool readCommandLine(const QCommandLineParser& parser, AppCommandLine* out, QStr
   cl.focus = parser.value("focus");
   cl.tap = parser.value("tap");
   if (!cl.focus.isEmpty()) cl.select = cl.focus;
+  if (parser.isSet("timeline-at") && (cl.timeline_at = parser.value("timeline-at").toDouble()) <= 0)
+    return *error = QStringLiteral("--timeline-at takes a time in seconds (> 0)"), false;
   const QStringList files = parser.positionalArguments();
   const bool demo = parser.isSet("demo"),
              connect = parser.isSet("connect") || parser.isSet("credentials");
@@ -212,6 +215,7 @@ ui::MainWindowOptions mainWindowOptions(const AppCommandLine& cl, const OpenedCo
   options.tap_service = cl.tap;
   options.size = cl.window_size;
   options.connect_remote = cp::openRemote;  // File → Connect…
+  options.timeline_at_seconds = cl.timeline_at;
   if (!cl.demo.isEmpty()) {
     options.demo = cl.demo;
     options.demo_status = QStringLiteral("Demo %1: starting…").arg(cl.demo);

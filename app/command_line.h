@@ -35,6 +35,7 @@ struct AppCommandLine {
   QSize window_size;  // --window-size WxH; invalid: the remembered or default size
   QString report;     // --report FILE (.pdf or .html): write the report of the range, no window
   cp::SystemTime report_from{}, report_to{};  // --since (default 1h ago), --until (now)
+  double timeline_at = -1;  // --timeline-at S: the timeline shows that moment; -1: live
 };
 
 // Declares the options on `parser` (with --help and --version).

@@ -24,6 +24,7 @@ DemoController::DemoController(cp::InProcessControlPlane& control_plane, const Q
   run.register_service = [embedded](const std::string& s, const std::string& v,
                                     const std::string& t) { embedded->registerService(s, v, t); };
   run.on_fleet = [embedded](cp::fleet::DemoFleet* f) { embedded->setFleet(f); };
+  run.record_event = control_plane.eventRecorder();
   session_ = std::make_unique<cp::fleet::DemoSession>(
       control_plane, std::move(run),
       [this](const std::string& line) {
@@ -112,22 +113,17 @@ QStringList DemoController::collisions(const QString& name) {
   return out;
 }
 
-bool DemoController::start(const QString& name, QString* error) {
-  std::string why;
-  if (!session_->runScenario(name.toStdString(), &why)) {
-    *error = QString::fromStdString(why);
-    return false;
-  }
-  return true;
-}
+bool DemoController::start(const QString& name, QString* error) { return play(name, false, error); }
 
 bool DemoController::startSettingAside(const QString& name, QString* error) {
+  return play(name, true, error);
+}
+
+bool DemoController::play(const QString& name, bool set_aside, QString* error) {
   std::string why;
-  if (!session_->runScenario(name.toStdString(), &why, true)) {
-    *error = QString::fromStdString(why);
-    return false;
-  }
-  return true;
+  if (session_->runScenario(name.toStdString(), &why, set_aside)) return true;
+  *error = QString::fromStdString(why);
+  return false;
 }
 
 void DemoController::stop() { session_->stopScenario(); }

@@ -52,6 +52,7 @@ class DemoController final : public ui::ScenarioRunner {
   // Runs `call` on the GUI thread (from the runner thread). Posted calls still queued when this
   // object goes are dropped with it; the destructor joins the runner thread first.
   void post(std::function<void()> call);
+  bool play(const QString& name, bool set_aside, QString* error);  // start(), startSettingAside()
 
   QString demo_;
   QList<ui::ScenarioInfo> scenarios_;

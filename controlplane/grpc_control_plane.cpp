@@ -226,6 +226,17 @@ std::vector<PolicyInfo> GrpcControlPlane::policies() {
   return out;
 }
 
+std::optional<std::vector<PolicyInfo>> GrpcControlPlane::policiesAt(uint64_t revision) {
+  v1::ListPoliciesRequest request;
+  request.set_revision(revision);
+  v1::ListPoliciesResponse r;
+  if (revision == 0) return std::vector<PolicyInfo>{};
+  if (!impl_->stub_->ListPolicies(impl_->ctx().get(), request, &r).ok()) return std::nullopt;
+  std::vector<PolicyInfo> out;
+  for (const auto& p : r.policies()) out.push_back(fromProto(p));
+  return out;
+}
+
 ApplyResult GrpcControlPlane::applyPolicies(const std::string& yaml, const std::string& file,
                                             const std::string& author, bool dry_run) {
   // Refused here as the control plane would refuse it, without sending megabytes first.

@@ -39,6 +39,7 @@ class GrpcControlPlane final : public ControlPlane {
   std::vector<EdgeSample> edgeHistory(const std::string& source, const std::string& destination,
                                       uint32_t seconds) override;
   std::vector<PolicyInfo> policies() override;
+  std::optional<std::vector<PolicyInfo>> policiesAt(uint64_t revision) override;
   ApplyResult applyPolicies(const std::string& yaml, const std::string& file,
                             const std::string& author, bool dry_run) override;
   ApplyResult deletePolicy(const std::string& kind, const std::string& name,

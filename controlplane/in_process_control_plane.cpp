@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <list>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -232,6 +233,20 @@ class InProcessControlPlane::Impl {
     const auto revision = history_->revisionAt(to);
     g.policy_revision = revision.revision;
     g.revision_author = revision.author;
+    // The revision's policies, when the store still keeps it: the edges' policies as
+    // buildSnapshot() names them, and the health judged by its HealthPolicies.
+    const auto set = store_.at(revision.revision);
+    const std::vector<Policy> no_policies;
+    const auto& in_force = set ? set->policies : no_policies;
+    for (auto& e : g.edges)
+      for (const auto& p : in_force)
+        if (const std::string target = p.target(); target == e.destination || target == "*")
+          e.policies.push_back(p.id());
+    GraphSnapshot judged;
+    judged.services = std::move(g.services);
+    judged.edges = g.edges;
+    health::computeHealth(&judged, in_force, {}, to);
+    g.services = std::move(judged.services);
     return g;
   }
 
@@ -771,6 +786,27 @@ class InProcessControlPlane::Impl {
     return g;
   }
 
+  // A `health.change` event for every service whose health state changed since the last
+  // published snapshot (publish thread only). Idle and healthy are one state here: a service
+  // between requests would otherwise flap between them; a service first seen degraded or
+  // failing counts as a change from healthy.
+  void recordHealthChanges(const GraphSnapshot& snap) {
+    auto rank = [](HealthState s) { return s == HealthState::kIdle ? HealthState::kHealthy : s; };
+    for (const auto& n : snap.services) {
+      if (!n.health) continue;
+      const HealthState now = n.health->state;
+      const auto it = last_health_.find(n.name);
+      const HealthState before = it == last_health_.end() ? HealthState::kHealthy : it->second;
+      last_health_[n.name] = now;
+      if (rank(now) == rank(before)) continue;
+      std::string reasons;
+      for (const auto& r : n.health->reasons) reasons += (reasons.empty() ? "" : "; ") + r;
+      recordEvent("health.change", n.name,
+                  fmt::format("{} -> {}{}{}", toString(rank(before)), toString(rank(now)),
+                              reasons.empty() ? "" : ": ", reasons));
+    }
+  }
+
   void publishLoop() {
     std::unique_lock lock(publish_mutex_);
     auto wall_offset =
@@ -790,6 +826,7 @@ class InProcessControlPlane::Impl {
       wall_offset = offset;
       lock.unlock();
       auto snap = buildSnapshot(options_.window_seconds);
+      recordHealthChanges(*snap);
       feedHistory();
       lock.lock();
       latest_ = snap;
@@ -829,10 +866,17 @@ class InProcessControlPlane::Impl {
     });
   }
 
-  std::vector<PolicyInfo> policies() {
+  std::vector<PolicyInfo> policies() { return infoOf(*store_.current()); }
+
+  std::optional<std::vector<PolicyInfo>> policiesAt(uint64_t revision) {
+    const auto set = store_.at(revision);
+    if (!set) return std::nullopt;
+    return infoOf(*set);
+  }
+
+  static std::vector<PolicyInfo> infoOf(const PolicySet& set) {
     std::vector<PolicyInfo> out;
-    const auto set = store_.current();
-    for (const auto& p : set->policies)
+    for (const auto& p : set.policies)
       out.push_back(
           PolicyInfo{toString(p.kind), p.name, p.target(), p.yaml, p.changed_in, p.badges()});
     return out;
@@ -846,6 +890,7 @@ class InProcessControlPlane::Impl {
 
   ControlPlaneOptions options_;
   const common::TimeSource& time_;
+  std::map<std::string, HealthState> last_health_;  // recordHealthChanges(), publish thread
   Registry registry_;
   PolicyStore store_;
   TelemetryAggregator aggregator_;
@@ -946,6 +991,9 @@ std::vector<EdgeSample> InProcessControlPlane::edgeHistory(const std::string& so
 }
 
 std::vector<PolicyInfo> InProcessControlPlane::policies() { return impl_->policies(); }
+std::optional<std::vector<PolicyInfo>> InProcessControlPlane::policiesAt(uint64_t revision) {
+  return impl_->policiesAt(revision);
+}
 
 ApplyResult InProcessControlPlane::applyPolicies(const std::string& yaml, const std::string& file,
                                                  const std::string& author, bool dry_run) {
@@ -1088,6 +1136,12 @@ HistoricalGraph InProcessControlPlane::graphBetween(SystemTime from, SystemTime 
 EventList InProcessControlPlane::events(SystemTime since, SystemTime until,
                                         const std::vector<std::string>& kinds, uint32_t limit) {
   return impl_->events(since, until, kinds, limit);
+}
+
+std::function<void(const std::string&, const std::string&, const std::string&, const std::string&)>
+InProcessControlPlane::eventRecorder() {
+  return [this](const std::string& kind, const std::string& subject, const std::string& detail,
+                const std::string& author) { recordEvent(kind, subject, detail, author); };
 }
 
 void InProcessControlPlane::recordEvent(const std::string& kind, const std::string& subject,

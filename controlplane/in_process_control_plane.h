@@ -95,6 +95,7 @@ class InProcessControlPlane final : public ControlPlane {
   ApplyResult deletePolicy(const std::string& kind, const std::string& name,
                            const std::string& author) override;
   std::vector<RevisionInfo> revisions() override;
+  std::optional<std::vector<PolicyInfo>> policiesAt(uint64_t revision) override;
   std::string diffRevisions(uint64_t from, uint64_t to) override;
   ApplyResult revertToRevision(uint64_t revision, const std::string& author) override;
   std::string exportSnapshotJson(uint32_t window_seconds) override;
@@ -117,6 +118,11 @@ class InProcessControlPlane final : public ControlPlane {
   // a scenario's steps, health changes) in the history store; nothing without one.
   void recordEvent(const std::string& kind, const std::string& subject, const std::string& detail,
                    const std::string& author = {});
+  // recordEvent() as a function (DemoRunOptions::record_event); this control plane must outlive
+  // it.
+  std::function<void(const std::string&, const std::string&, const std::string&,
+                     const std::string&)>
+  eventRecorder();
   // Opens a tap on the proxies connected to this control plane (docs/tap.md).
   std::shared_ptr<void> startTap(const TapFilter& filter, TapCallback callback,
                                  std::string* error) override;

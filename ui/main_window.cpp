@@ -51,6 +51,8 @@
 #include "ui/snapshot_export.h"
 #include "ui/table_models.h"
 #include "ui/tap_panel.h"
+#include "ui/timeline_axis.h"
+#include "ui/timeline_panel.h"
 
 namespace meshdeck::ui {
 
@@ -83,8 +85,20 @@ MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWind
                                     : tr("Meshdeck — %1").arg(options_.source));
   resize(1440, 900);
 
-  graph_ = new GraphView(this);
-  setCentralWidget(graph_);
+  // The graph with the timeline under it (time travel through the control plane's history).
+  auto* centre = new QWidget(this);
+  auto* centre_layout = new QVBoxLayout(centre);
+  centre_layout->setContentsMargins(0, 0, 0, 0);
+  centre_layout->setSpacing(0);
+  graph_ = new GraphView(centre);
+  timeline_ = new TimelinePanel(client_, centre);
+  centre_layout->addWidget(graph_, 1);
+  centre_layout->addWidget(timeline_);
+  setCentralWidget(centre);
+  // A snapshot file has no history to travel through.
+  timeline_->setVisible(!options_.read_only);
+  graph_->addAction(timeline_->playAction());
+  graph_->addAction(timeline_->liveAction());
   // Big meshes open grouped by tier unless the user chose a grouping (restoreSettings()).
   graph_->setAutoGroup(true);
 
@@ -178,6 +192,14 @@ MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWind
     graph_->highlightDestinations(targets, 6000);
   });
   connect(client_, &ControlPlaneClient::snapshotUpdated, this, &MainWindow::onSnapshot);
+  connect(timeline_, &TimelinePanel::momentLoaded, this, &MainWindow::showMoment);
+  connect(timeline_, &TimelinePanel::liveChanged, this, [this](bool live) {
+    if (!live) return;
+    policies_->showLive();
+    showGraph(client_->latest());
+    revision_label_->setText(tr("Policy revision %1").arg(client_->latest()->policy_revision));
+    revision_label_->setStyleSheet(QString());
+  });
   connect(graph_, &GraphView::layoutFinished, this, [this](double) { trySelectPending(); });
   connect(scenarios_, &ScenarioPanel::focusEdgesChanged, graph_, &GraphView::setFocusEdges);
   connect(graph_, &GraphView::tapRequested, this,
@@ -221,6 +243,14 @@ MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWind
   tap_dock_->hide();
   pending_select_ = options_.select_service;
 
+  if (options_.timeline_at_seconds >= 0 && !options_.read_only) {
+    const int delay = MainWindowOptions::kTimelineAtDelay;
+    QTimer::singleShot(static_cast<int>((options_.timeline_at_seconds + delay) * 1000), this,
+                       [this, delay] {
+                         timeline_->showMoment(timeline_->now() - std::chrono::seconds(delay));
+                         side_panel_->setCurrentWidget(policies_);
+                       });
+  }
   client_->start();
   policies_->refresh();
   fleet_->refresh();
@@ -428,6 +458,17 @@ void MainWindow::createMenus() {
   tap->setObjectName(QStringLiteral("tapAction"));
   tap->setToolTip(tr("Watch the live requests of the selected service or edge (Ctrl+T)"));
   view->addSeparator();
+  auto* timeline = view->addAction(tr("T&imeline"));
+  timeline->setObjectName(QStringLiteral("timelineAction"));
+  timeline->setCheckable(true);
+  timeline->setChecked(timeline_->isVisibleTo(this));
+  timeline->setEnabled(!options_.read_only);
+  connect(timeline, &QAction::toggled, this, [this](bool shown) {
+    if (!shown) timeline_->goLive();
+    timeline_->setVisible(shown);
+  });
+  view->addAction(tr("Back to &Live"), this, [this] { timeline_->goLive(); })
+      ->setEnabled(!options_.read_only);
   for (auto* dock : findChildren<QDockWidget*>()) view->addAction(dock->toggleViewAction());
 
   auto* scenario = menuBar()->addMenu(tr("&Scenario"));
@@ -579,7 +620,7 @@ void MainWindow::resizeEvent(QResizeEvent* event) {
   arrangeDocks(false);
 }
 
-void MainWindow::onSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot) {
+void MainWindow::showGraph(std::shared_ptr<const cp::GraphSnapshot> snapshot) {
   graph_->showSnapshot(snapshot);
   // What the graph draws (grouped, focused): a group node's figures and members.
   inspector_->setGroups(graph_->grouped().members);
@@ -591,6 +632,31 @@ void MainWindow::onSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot) {
   for (const QString& t : tiers) {
     if (tier_box_->findData(t) < 0) tier_box_->addItem(t, t);
   }
+}
+
+void MainWindow::showMoment(const TimelineMoment& moment) {
+  if (timeline_->isLive()) return;
+  const QString text = timeline_->momentText();
+  if (!moment.available) {
+    revision_label_->setText(tr("%1: %2").arg(text, QString::fromStdString(moment.message)));
+    revision_label_->setStyleSheet(QStringLiteral("color: #d98e04; font-weight: bold"));
+    return;
+  }
+  showGraph(moment.snapshot);
+  const QString by =
+      moment.revision_author.empty()
+          ? text
+          : tr("%1 (by %2)").arg(text, QString::fromStdString(moment.revision_author));
+  policies_->showPast(by, moment.policies);
+  revision_label_->setText(by);
+  revision_label_->setStyleSheet(QStringLiteral("color: palette(highlight); font-weight: bold"));
+}
+
+void MainWindow::onSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot) {
+  timeline_->setNow(snapshot->time, snapshot->window_seconds);
+  // Viewing the past: live snapshots keep the status bar current, never the graph or policies.
+  const bool live = timeline_->isLive();
+  if (live) showGraph(snapshot);
 
   listen_label_->setText(
       snapshot->listen_address.empty()
@@ -616,6 +682,7 @@ void MainWindow::onSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot) {
   // Offline, nothing listens and nothing is connected: say instead when the snapshot was taken
   // and what it holds.
   if (options_.read_only) showOfflineStatus(*snapshot);
+  if (!live) return;
   revision_label_->setText(tr("Policy revision %1").arg(snapshot->policy_revision));
   if (snapshot->policy_revision != last_policy_revision_) {
     last_policy_revision_ = snapshot->policy_revision;

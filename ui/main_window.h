@@ -32,6 +32,8 @@ class ScenarioPanel;
 class ScenarioRunner;
 class ServicesModel;
 class TapPanel;
+class TimelinePanel;
+struct TimelineMoment;
 
 // How the window was composed, for the title and the status bar.
 struct MainWindowOptions {
@@ -57,6 +59,10 @@ struct MainWindowOptions {
   // The window's size (`meshdeck --window-size`); invalid: the size of the last session, or
   // 1440×900 the first time.
   QSize size;
+  // `meshdeck --timeline-at S`: the timeline shows the moment S seconds after start, once its
+  // metrics are stored (kTimelineAtDelay later), with the Policies tab raised; negative: live.
+  double timeline_at_seconds = -1;
+  static constexpr int kTimelineAtDelay = 15;
   // How long a demo's progress line shows before "Demo NAME: running" (once the demo is up).
   int demo_status_ms = 12000;
   // Makes mesh-health reports (File > Export Report…); unset: the action is disabled.
@@ -92,6 +98,9 @@ class MainWindow : public QMainWindow {
   CertificatesPanel* certificatesPanel() const { return certificates_; }
   TapPanel* tapPanel() const { return tap_; }
   QDockWidget* tapDock() const { return tap_dock_; }
+  // The timeline under the graph (time travel). Its selectedRange() / selectedRangeChanged()
+  // say which part of the history is on screen (for reports).
+  TimelinePanel* timeline() const { return timeline_; }
   QTabWidget* sidePanel() const { return side_panel_; }
   ControlPlaneClient* client() const { return client_; }
   QString statusText() const;
@@ -152,6 +161,10 @@ class MainWindow : public QMainWindow {
   void createMenus();
   void createStatusBar();
   void onSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot);
+  // The graph, the inspector and the services table show `snapshot` (live or past).
+  void showGraph(std::shared_ptr<const cp::GraphSnapshot> snapshot);
+  // The timeline loaded a past moment: graph, policies (read-only) and status bar show it.
+  void showMoment(const TimelineMoment& moment);
   void trySelectPending();
   // Places the docks for the window's width (see kSideBySideWidth) when it crosses the
   // threshold, or always with `force`.
@@ -183,6 +196,7 @@ class MainWindow : public QMainWindow {
   QDockWidget* inspector_dock_;
   TapPanel* tap_;
   QDockWidget* tap_dock_;
+  TimelinePanel* timeline_;
   bool docks_side_by_side_ = true;
   bool docks_arranged_ = false;
   ServicesModel* services_model_;

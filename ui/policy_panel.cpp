@@ -83,6 +83,14 @@ PolicyPanel::PolicyPanel(ControlPlaneClient* client, QWidget* parent)
     : QWidget(parent), client_(client), model_(new PoliciesModel(this)) {
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(4, 4, 4, 4);
+  past_banner_ = new QLabel(this);
+  past_banner_->setObjectName(QStringLiteral("policyPastBanner"));
+  past_banner_->setWordWrap(true);
+  past_banner_->setStyleSheet(QStringLiteral(
+      "background: palette(highlight); color: palette(highlighted-text); padding: 4px; "
+      "font-weight: bold"));
+  past_banner_->hide();
+  layout->addWidget(past_banner_);
   auto* splitter = new QSplitter(Qt::Vertical, this);
 
   table_ = new QTableView(splitter);
@@ -221,12 +229,50 @@ void PolicyPanel::changeEvent(QEvent* event) {
 }
 
 void PolicyPanel::refresh() {
+  if (past_) return;
   client_->run<std::vector<cp::PolicyInfo>>([](cp::ControlPlane& cp) { return cp.policies(); },
                                             this,
                                             [this](std::vector<cp::PolicyInfo> policies) {
+                                              if (past_) return;  // the past came meanwhile
                                               model_->setPolicies(policies);
                                               emit policiesChanged(policies);
                                             });
+}
+
+void PolicyPanel::showPast(const QString& banner,
+                           const std::optional<std::vector<cp::PolicyInfo>>& policies) {
+  if (!past_) {
+    past_ = true;
+    live_text_ = editor_->toPlainText();
+    clearErrors();
+  }
+  past_banner_->setText(
+      policies ? tr("%1 · read-only").arg(banner)
+               : tr("%1 · read-only · this control plane no longer keeps that revision's "
+                    "policies")
+                     .arg(banner));
+  past_banner_->show();
+  editor_->setReadOnly(true);
+  for (auto* b : {new_button_, forms_button_, validate_button_, apply_button_, delete_button_})
+    b->setEnabled(false);
+  const std::vector<cp::PolicyInfo> shown = policies.value_or(std::vector<cp::PolicyInfo>{});
+  model_->setPolicies(shown);
+  if (shown.empty()) editor_->clear();
+  emit policiesChanged(shown);
+}
+
+void PolicyPanel::showLive() {
+  if (!past_) return;
+  past_ = false;
+  past_banner_->hide();
+  editor_->setReadOnly(read_only_);
+  for (auto* b : {new_button_, forms_button_, validate_button_, apply_button_, delete_button_})
+    b->setEnabled(!read_only_);
+  setBusy(busy_);
+  editor_->setPlainText(live_text_);
+  status_->clear();
+  if (read_only_) status_->setText(tr("Read-only: this is a saved snapshot."));
+  refresh();
 }
 
 void PolicyPanel::validate() { submit(true); }
@@ -235,12 +281,12 @@ void PolicyPanel::apply() { submit(false); }
 
 void PolicyPanel::setBusy(bool busy) {
   busy_ = busy;
-  apply_button_->setEnabled(!busy && !read_only_);
-  validate_button_->setEnabled(!busy && !read_only_);
+  apply_button_->setEnabled(!busy && !read_only_ && !past_);
+  validate_button_->setEnabled(!busy && !read_only_ && !past_);
 }
 
 void PolicyPanel::submit(bool dry_run) {
-  if (read_only_ || busy_) return;
+  if (read_only_ || busy_ || past_) return;
   const std::string yaml = editor_->toPlainText().toStdString();
   if (editor_->toPlainText().trimmed().isEmpty()) {
     status_->setText(tr("Nothing to apply: the editor is empty."));
@@ -508,7 +554,7 @@ void PolicyPanel::jumpTo(int line, int column) {
 }
 
 void PolicyPanel::deleteSelected() {
-  if (read_only_) return;
+  if (read_only_ || past_) return;
   const cp::PolicyInfo* p = model_->policyAt(table_->currentIndex().row());
   if (p == nullptr) {
     status_->setText(tr("Select a policy in the list to delete it."));
@@ -536,6 +582,7 @@ void PolicyPanel::deleteSelected() {
 }
 
 void PolicyPanel::newFromTemplate() {
+  if (past_) return;
   table_->clearSelection();
   editor_->setPlainText(QString::fromLatin1(kTemplate));
   clearErrors();
@@ -545,7 +592,7 @@ void PolicyPanel::newFromTemplate() {
 void PolicyPanel::canaryForm() { showForm(PolicyFormKind::kCanary); }
 
 void PolicyPanel::showForm(PolicyFormKind kind) {
-  if (read_only_) return;
+  if (read_only_ || past_) return;
   // Services and running versions of the latest snapshot fill the pickers; the policies in force
   // let a form extend them instead of writing a conflicting second one.
   QStringList services;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <QWidget>
+#include <optional>
 #include <vector>
 
 #include "controlplane/api/types.h"
@@ -32,8 +33,17 @@ class PolicyPanel : public QWidget {
   PolicyPanel(ControlPlaneClient* client, QWidget* parent = nullptr);
 
   void setReadOnly(bool read_only);
-  // Reloads the policy list from the control plane.
+  // Reloads the policy list from the control plane (not while viewing the past).
   void refresh();
+  // The timeline shows a past moment: lists `policies` (the revision then in force; nullopt:
+  // no longer kept) under a banner saying `banner` ("Viewing 14:03:20 — revision 7"), read-only
+  // until showLive(); the editor's text is put aside and comes back then. Live refreshes do not
+  // replace the list meanwhile. Emits policiesChanged() (the graph's badges follow).
+  void showPast(const QString& banner, const std::optional<std::vector<cp::PolicyInfo>>& policies);
+  // Back to the policies in force, editable again (unless read-only), the editor's text back.
+  void showLive();
+  bool viewingPast() const { return past_; }
+  QLabel* pastBanner() const { return past_banner_; }
 
   QPlainTextEdit* editor() const { return editor_; }
   QListWidget* errorList() const { return errors_; }
@@ -101,6 +111,9 @@ class PolicyPanel : public QWidget {
   QPushButton* forms_button_;
   bool read_only_ = false;
   bool busy_ = false;
+  QLabel* past_banner_;
+  bool past_ = false;
+  QString live_text_;  // the editor's text when the past was first shown
 };
 
 }  // namespace meshdeck::ui

@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,13 @@ class ControlPlane {
   virtual ApplyResult deletePolicy(const std::string& kind, const std::string& name,
                                    const std::string& author) = 0;
   virtual std::vector<RevisionInfo> revisions() = 0;
+  // The policies of an earlier revision (0: the empty set before the first), for a view of the
+  // past (the desktop's timeline). nullopt when the control plane no longer keeps it (or, the
+  // default, keeps no revisions).
+  virtual std::optional<std::vector<PolicyInfo>> policiesAt(uint64_t revision) {
+    (void)revision;
+    return std::nullopt;
+  }
   // Unified diff of the policies between two revisions (`to` 0 = current).
   virtual std::string diffRevisions(uint64_t from, uint64_t to) = 0;
   virtual ApplyResult revertToRevision(uint64_t revision, const std::string& author) = 0;
@@ -96,7 +104,9 @@ class ControlPlane {
   }
 
   // History (docs/history.md). The mesh's edges and services merged over [from, to), from the
-  // history store's 10 s buckets (1 min beyond a day). The default keeps no history.
+  // history store's 10 s buckets (1 min beyond a day), each edge with the policies of the
+  // revision in force at `to` and each service with its health judged on that traffic and that
+  // revision's HealthPolicies. The default keeps no history.
   virtual HistoricalGraph graphBetween(SystemTime from, SystemTime to) {
     HistoricalGraph g;
     g.from = from, g.to = to;

@@ -245,11 +245,15 @@ struct MeshEvent {
 struct HistoricalGraph {
   bool available = false;  // false: this control plane keeps no history (`message` says why)
   std::string message;
-  SystemTime from{}, to{};            // the range asked, [from, to)
-  uint32_t resolution_seconds = 0;    // 10 within the last 24 h, else 60
-  std::vector<ServiceEdge> edges;     // client side, metrics over the range, by source then dest
-  std::vector<ServiceNode> services;  // name and inbound metrics (server side), by name
-  uint64_t policy_revision = 0;       // the revision in force at `to` (0: none recorded)
+  SystemTime from{}, to{};          // the range asked, [from, to)
+  uint32_t resolution_seconds = 0;  // 10 within the last 24 h, else 60
+  // Client side, metrics over the range, by source then dest; `policies` those of the revision
+  // in force at `to` that apply to the edge (when the control plane still keeps it).
+  std::vector<ServiceEdge> edges;
+  // Name, inbound metrics (server side) and health (on that traffic and the HealthPolicies of
+  // that revision; no proxy or certificate reasons: the history keeps neither), by name.
+  std::vector<ServiceNode> services;
+  uint64_t policy_revision = 0;  // the revision in force at `to` (0: none recorded)
   std::string revision_author;
 };
 

@@ -224,6 +224,7 @@ std::optional<fleet::DemoRunOptions> demoRunOptions(const CommandLine& cl,
     control_plane.registerService(s, v, t);
   };
   run.on_fleet = [&control_plane](fleet::DemoFleet* f) { control_plane.setFleet(f); };
+  run.record_event = control_plane.eventRecorder();
   return run;
 }
 

@@ -204,6 +204,49 @@ void DemoRunner::say(const std::string& line) {
   out_.flush();
 }
 
+std::optional<RecordedEvent> scenarioHistoryEvent(const ScenarioEvent& e) {
+  using K = ScenarioEvent::Kind;
+  switch (e.kind) {
+    case K::kScenarioStarted:
+      return RecordedEvent{"scenario.start", e.scenario, e.text};
+    case K::kStepStarted:
+      return RecordedEvent{"scenario.step", fmt::format("{} step {}", e.scenario, e.step + 1),
+                           e.text};
+    case K::kActionFailed:
+      return RecordedEvent{"scenario.step", fmt::format("{} step {}", e.scenario, e.step + 1),
+                           "action failed: " + e.text};
+    case K::kCheckpointPassed:
+    case K::kCheckpointFailed:
+      return RecordedEvent{
+          "scenario.checkpoint", fmt::format("{} step {}", e.scenario, e.step + 1),
+          std::string(e.kind == K::kCheckpointPassed ? "passed: " : "failed: ") + e.text};
+    case K::kScenarioFinished:
+      return RecordedEvent{"scenario.finish", e.scenario,
+                           e.cancelled
+                               ? "stopped: " + e.text
+                               : fmt::format("{} ({} steps): {}", e.passed ? "passed" : "failed",
+                                             e.steps_completed, e.text)};
+    case K::kActionDone:
+    case K::kCheckpointStarted:
+      break;
+  }
+  return std::nullopt;
+}
+
+std::optional<RecordedEvent> fleetHistoryEvent(const ProcessStatus& s) {
+  std::string how = s.last_exit_signal ? fmt::format("signal {}", *s.last_exit_signal)
+                    : s.last_exit_code ? fmt::format("exit code {}", *s.last_exit_code)
+                                       : std::string("unknown status");
+  if (s.state == ProcessState::kBackoff)
+    return RecordedEvent{
+        "fleet.restart", s.spec.name,
+        fmt::format("exited ({}); restarted by the supervisor (restart {})", how, s.restarts)};
+  if (s.state == ProcessState::kFailed)
+    return RecordedEvent{"fleet.fail", s.spec.name,
+                         fmt::format("exited ({}) too often; the supervisor gave up", how)};
+  return std::nullopt;
+}
+
 int DemoRunner::run(const std::function<bool()>& cancelled) {
   using Clock = std::chrono::steady_clock;
   started_ = Clock::now();
@@ -254,6 +297,10 @@ int DemoRunner::run(const std::function<bool()>& cancelled) {
   fleet_options.control_plane_tls = options_.control_plane_tls_address;
   fleet_options.trust_domain = options_.trust_domain;
   fleet_ = std::make_unique<DemoFleet>(*supervisor_, std::move(fleet_options));
+  if (options_.record_event)
+    supervisor_->setObserver([record = options_.record_event](const ProcessStatus& s) {
+      if (const auto e = fleetHistoryEvent(s)) record(e->kind, e->subject, e->detail, "");
+    });
   say(fmt::format("starting demo '{}': {} services, {} instances, seed {}", mesh->name,
                   mesh->services.size(), mesh->instanceCount(), seed));
   if (options_.register_service) {
@@ -377,7 +424,12 @@ bool DemoRunner::runScenario(const Scenario& scenario, const std::function<bool(
   ScenarioEngine engine(
       target, [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); },
       [] { return Clock::now(); });
-  if (options_.on_scenario_event) engine.setEventSink(options_.on_scenario_event);
+  engine.setEventSink([this, &author](const ScenarioEvent& e) {
+    if (options_.record_event)
+      if (const auto h = scenarioHistoryEvent(e))
+        options_.record_event(h->kind, h->subject, h->detail, author);
+    if (options_.on_scenario_event) options_.on_scenario_event(e);
+  });
   const auto result = engine.run(
       scenario,
       [&](const StepEvent& e) {

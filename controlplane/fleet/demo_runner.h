@@ -78,7 +78,26 @@ struct DemoRunOptions {
   std::function<std::optional<Scenario>()> next_scenario;
   // Polled while a scenario from next_scenario runs: true stops that scenario, not the demo.
   std::function<bool()> scenario_cancelled;
+  // Records an event in the control plane's history (docs/history.md, "Events"): kind,
+  // subject, detail, author. The runner reports scenario progress (`scenario.start`,
+  // `scenario.step`, `scenario.checkpoint`, `scenario.finish`) and the supervisor's own
+  // restarts of a process that exited (`fleet.restart`) or its giving up (`fleet.fail`).
+  // Called from the runner's and the supervisor's threads. Empty: nothing is recorded.
+  std::function<void(const std::string&, const std::string&, const std::string&,
+                     const std::string&)>
+      record_event;
 };
+
+// An event for the history (kind, subject, detail).
+struct RecordedEvent {
+  std::string kind, subject, detail;
+};
+// The history event of a scenario event, or nullopt for the ones that are not kept (an action
+// done, a checkpoint started: the step and its outcome are).
+std::optional<RecordedEvent> scenarioHistoryEvent(const ScenarioEvent& e);
+// The history event of a supervisor status change: a restart after an exit the supervisor did
+// not ask for (state backoff) or giving up (failed); nullopt for every other change.
+std::optional<RecordedEvent> fleetHistoryEvent(const ProcessStatus& s);
 
 // Sets `policies` (in force on `cp`) aside for a scenario: deletes them, TrafficRoutes first
 // (they may use the subsets of a DestinationPolicy). When a delete is refused, applies again

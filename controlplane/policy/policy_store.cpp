@@ -404,6 +404,13 @@ std::shared_ptr<const PolicySet> PolicyStore::current() const {
   return current_;
 }
 
+std::shared_ptr<const PolicySet> PolicyStore::at(uint64_t revision) const {
+  if (revision == 0) return std::make_shared<const PolicySet>();
+  std::lock_guard lock(mutex_);
+  const Revision* r = findLocked(revision);
+  return r ? r->set : nullptr;
+}
+
 std::vector<RevisionInfo> PolicyStore::revisions() const {
   std::lock_guard lock(mutex_);
   std::vector<RevisionInfo> out;

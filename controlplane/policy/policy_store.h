@@ -72,6 +72,9 @@ class PolicyStore {
   ApplyResult revert(uint64_t revision, const std::string& author);
 
   std::shared_ptr<const PolicySet> current() const;
+  // The policies of `revision` (0: the empty set before the first one); null when it is not
+  // kept (never made, or dropped beyond kMaxRevisions).
+  std::shared_ptr<const PolicySet> at(uint64_t revision) const;
   std::vector<RevisionInfo> revisions() const;  // newest first
   // Unified diff of the policy YAML between two revisions (`to` 0 = current). Empty when equal;
   // nullopt when a revision is unknown.

@@ -148,10 +148,20 @@ grpc::ServerUnaryReactor* MeshService::ListProxies(grpc::CallbackServerContext* 
 }
 
 grpc::ServerUnaryReactor* MeshService::ListPolicies(grpc::CallbackServerContext* ctx,
-                                                    const v1::ListPoliciesRequest*,
+                                                    const v1::ListPoliciesRequest* request,
                                                     v1::ListPoliciesResponse* response) {
   const auto decision = authorize(ctx, "ListPolicies");
   if (!decision.ok()) return done(ctx, statusOf(decision));
+  if (request->revision() != 0) {
+    const auto past = cp_.policiesAt(request->revision());
+    if (!past)
+      return done(ctx, grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                    "revision " + std::to_string(request->revision()) +
+                                        " is not kept by this control plane"));
+    for (const auto& p : *past) toProto(p, response->add_policies());
+    response->set_revision(request->revision());
+    return done(ctx);
+  }
   uint64_t revision = 0;
   for (const auto& p : cp_.policies()) {
     toProto(p, response->add_policies());

@@ -55,6 +55,8 @@ class AppCommandLineTest : public QObject {
         {{"--window-size", "100x100"}, "from 320x240 to 16384x16384"},
         {{"--window-size", QString::fromLatin1("\x01\xff")}, "--window-size wants WIDTHxHEIGHT"},
         {{"--window-size", ""}, "--window-size wants WIDTHxHEIGHT"},
+        {{"--timeline-at", "soon"}, "--timeline-at takes a time in seconds (> 0)"},
+        {{"--timeline-at", "-5"}, "--timeline-at takes a time in seconds (> 0)"},
     };
     for (const auto& [args, expected] : cases) {
       AppCommandLine cl;
@@ -88,6 +90,9 @@ class AppCommandLineTest : public QObject {
     QCOMPARE(options.demo, QString("storefront"));
     QCOMPARE(options.select_service, QString("cart"));
     QCOMPARE(options.tap_service, QString("reviews"));
+    QCOMPARE(options.timeline_at_seconds, -1.0);  // live
+    QVERIFY(read({"--demo", "storefront", "--timeline-at", "12.5"}, &cl, &error));
+    QCOMPARE(mainWindowOptions(cl, OpenedControlPlane{}).timeline_at_seconds, 12.5);
     QVERIFY(options.demo_status.startsWith("Demo storefront: starting"));
   }
 

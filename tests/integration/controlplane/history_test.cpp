@@ -71,6 +71,17 @@ class HistoryTest : public QObject {
       QVERIFY(reporter.send(report, &ack));
     }
     const auto reported = clock.systemNow();
+    // The publish loop judges reviews degraded (2 of 40 answers were 503) in a snapshot: that
+    // change is a health event.
+    auto degraded = [&] {
+      for (const auto& n : local->snapshot()->services)
+        if (n.name == "reviews" && n.health) return n.health->state == HealthState::kDegraded;
+      return false;
+    };
+    const auto judged_by = std::chrono::steady_clock::now() + 10s;
+    while (!degraded() && std::chrono::steady_clock::now() < judged_by)
+      std::this_thread::sleep_for(20ms);
+    QVERIFY(degraded());
     QCOMPARE(local->edgeHistory("page", "reviews", 60).size(), size_t(1));
     auto applied = ctl({"apply", "-f", src + "/resources/policies/reviews-destination.yaml",
                         "--author", "tester"});
@@ -123,6 +134,23 @@ class HistoryTest : public QObject {
     QVERIFY2(pushes.out.contains("push.nack") && !pushes.out.contains("proxy.connect") &&
                  !pushes.out.contains("policy.apply"),
              qPrintable(pushes.out));
+    // Health changes: reviews turned degraded with the 503s (5xx above 0 %), and healthy again
+    // once the window had no more of them (the clock moved 25 s).
+    auto health = ctl({"events", "--since", since, "--until", to, "--kind", "health"});
+    QCOMPARE(health.code, 0);
+    QVERIFY2(health.out.contains("health.change") && health.out.contains("reviews") &&
+                 health.out.contains("healthy -> degraded: 5xx") &&
+                 !health.out.contains("push.nack"),
+             qPrintable(health.out));
+    auto recovered = [&] {
+      for (const auto& e : local->events(started, clock.systemNow() + 60s, {"health"}, 100).events)
+        if (e.subject == "reviews" && e.detail.rfind("degraded -> healthy", 0) == 0) return true;
+      return false;
+    };
+    const auto recovery_deadline = std::chrono::steady_clock::now() + 10s;
+    while (!recovered() && std::chrono::steady_clock::now() < recovery_deadline)
+      std::this_thread::sleep_for(50ms);
+    QVERIFY(recovered());
 
     const QString file = dir.filePath("at.json");
     QCOMPARE(ctl({"snapshot", "--at", at, "-w", "30", "-o", file}).code, 0);
