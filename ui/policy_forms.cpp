@@ -20,8 +20,10 @@
 #include <QSpinBox>
 #include <QSplitter>
 #include <QVBoxLayout>
+#include <algorithm>
 #include <optional>
 
+#include "common/telemetry/grpc_status.h"
 #include "common/yaml/yaml_input.h"
 #include "controlplane/api/policy_names.h"
 #include "ui/yaml_highlighter.h"
@@ -31,12 +33,30 @@ namespace {
 
 const QStringList kRetryConditions{QStringLiteral("5xx"), QStringLiteral("gateway-error"),
                                    QStringLiteral("connect-failure"), QStringLiteral("reset")};
+// For gRPC callers: the status of a trailers-only answer (docs/policies.md, retryOn).
+const QStringList kGrpcRetryConditions{
+    QStringLiteral("cancelled"), QStringLiteral("deadline-exceeded"), QStringLiteral("internal"),
+    QStringLiteral("resource-exhausted"), QStringLiteral("unavailable")};
 const QStringList kMethods{QStringLiteral("GET"),    QStringLiteral("HEAD"),
                            QStringLiteral("POST"),   QStringLiteral("PUT"),
                            QStringLiteral("PATCH"),  QStringLiteral("DELETE"),
                            QStringLiteral("OPTIONS")};
 
 std::string str(const QString& s) { return s.toStdString(); }
+
+// DestinationPolicy trafficPolicy.protocol values (docs/policies.md); "" leaves it out.
+const QStringList kProtocols{QString(), QStringLiteral("http1"), QStringLiteral("http2"),
+                             QStringLiteral("grpc")};
+
+// The statuses a gRPC abort can answer with: every one but OK (docs/policies.md).
+QStringList grpcAbortStatusNames() {
+  QStringList names;
+  for (uint32_t code = 1; code < common::kGrpcStatusCount; ++code) {
+    const std::string_view name = common::grpcStatusName(code);
+    names << QString::fromLatin1(name.data(), qsizetype(name.size()));
+  }
+  return names;
+}
 
 // "2s" when whole seconds, else "250ms": what a person would write.
 std::string duration(int ms) {
@@ -217,6 +237,7 @@ PolicyFormResult canaryYaml(const CanaryValues& v, const std::vector<cp::PolicyI
     dp = envelope("DestinationPolicy", objectName(v.service, cp::purpose::kDestination));
     dp["spec"]["host"] = str(v.service);
   }
+  if (!v.protocol.isEmpty()) dp["spec"]["trafficPolicy"]["protocol"] = str(v.protocol);
   YAML::Node subsets = dp["spec"]["subsets"];
   auto subsetFor = [&subsets](const QString& version) -> QString {
     if (subsets.IsSequence()) {
@@ -301,7 +322,11 @@ PolicyFormResult faultYaml(const FaultValues& v, const std::vector<cp::PolicyInf
   }
   if (v.abort) {
     fault["abort"]["percentage"] = number(v.abort_percent);
-    fault["abort"]["httpStatus"] = v.abort_status;
+    // One or the other: the parser refuses both.
+    if (v.abort_grpc_status.isEmpty())
+      fault["abort"]["httpStatus"] = v.abort_status;
+    else
+      fault["abort"]["grpcStatus"] = str(v.abort_grpc_status);
   }
   return routeSection(v.service, v.path_prefix, cp::purpose::kFault, "fault", fault,
                       QObject::tr("Fault injection"), existing);
@@ -378,11 +403,19 @@ CanaryForm::CanaryForm(const QStringList& services, const QMap<QString, QStringL
   weight_->setRange(0, 100);
   weight_->setValue(CanaryValues{}.canary_weight);
   share_ = new QLabel(this);
+  protocol_ = new QComboBox(this);
+  protocol_->setObjectName(QStringLiteral("protocol"));
+  for (const QString& p : kProtocols)
+    protocol_->addItem(p.isEmpty() ? tr("as the sidecars declare") : p, p);
+  protocol_->setToolTip(
+      tr("What the service's workloads speak (trafficPolicy.protocol of its "
+         "DestinationPolicy). grpc also makes the proxies answer gRPC errors as gRPC."));
   form->addRow(tr("Service"), service_);
   form->addRow(tr("Stable version"), stable_);
   form->addRow(tr("Canary version"), canary_);
   form->addRow(tr("Canary weight"), weight_);
   form->addRow(QString(), share_);
+  form->addRow(tr("Protocol"), protocol_);
   auto fill_versions = [this] {
     const QStringList vs = versions_.value(service_->currentText().trimmed());
     for (QComboBox* b : {stable_, canary_}) {
@@ -402,7 +435,7 @@ CanaryForm::CanaryForm(const QStringList& services, const QMap<QString, QStringL
     fill_versions();
     emit changed();
   });
-  for (QComboBox* b : {stable_, canary_})
+  for (QComboBox* b : {stable_, canary_, protocol_})
     connect(b, &QComboBox::currentTextChanged, this, &PolicyForm::changed);
   connect(weight_, &QSlider::valueChanged, this, [this] {
     share_->setText(
@@ -420,7 +453,7 @@ CanaryForm::CanaryForm(const QStringList& services, const QMap<QString, QStringL
 
 CanaryValues CanaryForm::values() const {
   return {service_->currentText().trimmed(), stable_->currentText().trimmed(),
-          canary_->currentText().trimmed(), weight_->value()};
+          canary_->currentText().trimmed(), weight_->value(), protocol_->currentData().toString()};
 }
 
 void CanaryForm::setValues(const CanaryValues& v) {
@@ -429,6 +462,7 @@ void CanaryForm::setValues(const CanaryValues& v) {
   if (const int i = stable_->findText(v.stable); i >= 0) stable_->setCurrentIndex(i);
   if (const int i = canary_->findText(v.canary); i >= 0) canary_->setCurrentIndex(i);
   weight_->setValue(v.canary_weight);
+  protocol_->setCurrentIndex(std::max(0, protocol_->findData(v.protocol.toLower())));
   share_->setText(
       tr("%1 % to the canary, %2 % stable").arg(weight_->value()).arg(100 - weight_->value()));
 }
@@ -471,21 +505,26 @@ RetriesForm::RetriesForm(const QStringList& services, QWidget* parent) : PolicyF
   per_try_->setSingleStep(50);
   per_try_->setSuffix(tr(" ms"));
   per_try_->setSpecialValueText(tr("none"));
-  auto* on = new QWidget(this);
-  auto* onl = new QHBoxLayout(on);
-  onl->setContentsMargins(0, 0, 0, 0);
-  for (const QString& c : kRetryConditions) {
-    auto* box = new QCheckBox(c, on);
-    box->setObjectName(QStringLiteral("retryOn-") + c);
-    onl->addWidget(box);
-    retry_on_ << box;
-    connect(box, &QCheckBox::toggled, this, &PolicyForm::changed);
-  }
+  auto conditions = [this](const QStringList& names) {
+    auto* on = new QWidget(this);
+    auto* onl = new QHBoxLayout(on);
+    onl->setContentsMargins(0, 0, 0, 0);
+    for (const QString& c : names) {
+      auto* box = new QCheckBox(c, on);
+      box->setObjectName(QStringLiteral("retryOn-") + c);
+      onl->addWidget(box);
+      retry_on_ << box;
+      connect(box, &QCheckBox::toggled, this, &PolicyForm::changed);
+    }
+    onl->addStretch();
+    return on;
+  };
   form->addRow(tr("Service"), service_);
   form->addRow(tr("Path prefix"), prefix_);
   form->addRow(tr("Attempts"), attempts_);
   form->addRow(tr("Per-try timeout"), per_try_);
-  form->addRow(tr("Retry on"), on);
+  form->addRow(tr("Retry on"), conditions(kRetryConditions));
+  form->addRow(tr("Retry on (gRPC)"), conditions(kGrpcRetryConditions));
   auto* hint = new QLabel(tr("None ticked: 5xx, connect-failure and reset."), this);
   hint->setEnabled(false);
   form->addRow(QString(), hint);
@@ -607,8 +646,33 @@ FaultForm::FaultForm(const QStringList& services, QWidget* parent) : PolicyForm(
   abort_status_ = new QSpinBox(abort_);
   abort_status_->setObjectName(QStringLiteral("abortStatus"));
   abort_status_->setRange(200, 599);
+  abort_kind_ = new QComboBox(abort_);
+  abort_kind_->setObjectName(QStringLiteral("abortKind"));
+  abort_kind_->addItems({tr("HTTP status"), tr("gRPC status")});
+  abort_kind_->setToolTip(
+      tr("A gRPC status answers gRPC callers as their server would (HTTP "
+         "200 with grpc-status); an HTTP status is what HTTP/1.1 and "
+         "HTTP/2 callers see."));
+  abort_grpc_status_ = new QComboBox(abort_);
+  abort_grpc_status_->setObjectName(QStringLiteral("abortGrpcStatus"));
+  abort_grpc_status_->addItems(grpcAbortStatusNames());
+  abort_grpc_status_->setCurrentText(QStringLiteral("UNAVAILABLE"));
   al->addRow(tr("Requests aborted"), abort_percent_);
+  al->addRow(tr("Answer with"), abort_kind_);
   al->addRow(tr("HTTP status"), abort_status_);
+  al->addRow(tr("gRPC status"), abort_grpc_status_);
+  // Exclusive, as the parser requires: only the chosen kind's status can be edited.
+  auto show_kind = [this] {
+    const bool grpc = abort_kind_->currentIndex() == 1;
+    abort_status_->setEnabled(!grpc);
+    abort_grpc_status_->setEnabled(grpc);
+  };
+  connect(abort_kind_, &QComboBox::currentIndexChanged, this, [this, show_kind] {
+    show_kind();
+    emit changed();
+  });
+  show_kind();
+  connect(abort_grpc_status_, &QComboBox::currentTextChanged, this, &PolicyForm::changed);
   layout->addWidget(delay_);
   layout->addWidget(abort_);
   connect(service_, &QComboBox::currentTextChanged, this, &PolicyForm::changed);
@@ -632,6 +696,7 @@ FaultValues FaultForm::values() const {
   v.abort = abort_->isChecked();
   v.abort_percent = abort_percent_->value();
   v.abort_status = abort_status_->value();
+  if (abort_kind_->currentIndex() == 1) v.abort_grpc_status = abort_grpc_status_->currentText();
   return v;
 }
 
@@ -644,6 +709,12 @@ void FaultForm::setValues(const FaultValues& v) {
   abort_->setChecked(v.abort);
   abort_percent_->setValue(v.abort_percent);
   abort_status_->setValue(v.abort_status);
+  // A name in any case, as the parser reads it; one it does not know leaves the HTTP status.
+  const int grpc = v.abort_grpc_status.isEmpty()
+                       ? -1
+                       : abort_grpc_status_->findText(v.abort_grpc_status.toUpper());
+  if (grpc >= 0) abort_grpc_status_->setCurrentIndex(grpc);
+  abort_kind_->setCurrentIndex(grpc >= 0 ? 1 : 0);
 }
 
 QString FaultForm::problem() const {

@@ -43,6 +43,9 @@ struct CanaryValues {
   QString service = QStringLiteral("reviews");
   QString stable, canary;
   int canary_weight = 5;  // 0..100; the stable version gets the rest. Small: a first step.
+  // The DestinationPolicy's trafficPolicy.protocol: "http1", "http2" or "grpc". Empty: what the
+  // service's sidecars declare (--app-protocol); a protocol already in force is then kept.
+  QString protocol;
 };
 
 // Retries, timeout and fault act on the routes of a TrafficRoute. With no path prefix they are
@@ -69,6 +72,9 @@ struct FaultValues {
   bool abort = false;
   double abort_percent = 5;
   int abort_status = 503;
+  // A gRPC status name (UNAVAILABLE): the abort answers gRPC callers with it (grpcStatus)
+  // instead of an HTTP status. Empty: httpStatus abort_status. The parser takes one, not both.
+  QString abort_grpc_status;
 };
 
 // PeerAuthentication. An empty service is the mesh-wide mode. The name of a PeerAuthentication
@@ -133,6 +139,7 @@ class CanaryForm : public PolicyForm {
   QComboBox* canary_;
   QSlider* weight_;
   QLabel* share_;
+  QComboBox* protocol_;
 };
 
 class RetriesForm : public PolicyForm {
@@ -184,7 +191,9 @@ class FaultForm : public PolicyForm {
   QSpinBox* delay_ms_;
   QGroupBox* abort_;
   QDoubleSpinBox* abort_percent_;
+  QComboBox* abort_kind_;  // HTTP status | gRPC status
   QSpinBox* abort_status_;
+  QComboBox* abort_grpc_status_;
 };
 
 class MtlsForm : public PolicyForm {

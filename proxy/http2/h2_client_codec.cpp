@@ -58,8 +58,11 @@ struct ClientCodec::Callbacks {
     const auto n = view(name, namelen);
     const auto v = view(value, valuelen);
     if (n == ":status") {
+      // nghttp2 checks for three digits only: "000" or "999" would reach us as a status.
+      // RFC 9110 §15: a status is 100..599.
       unsigned s = 0;
-      if (std::from_chars(v.data(), v.data() + v.size(), s).ec != std::errc{}) {
+      if (std::from_chars(v.data(), v.data() + v.size(), s).ec != std::errc{} || s < 100 ||
+          s > 599) {
         c.events_.onMalformed(st->id, "bad_status");
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
       }

@@ -7,6 +7,8 @@
 #include <QComboBox>
 #include <QDialogButtonBox>
 #include <QDockWidget>
+#include <QDoubleSpinBox>
+#include <QGroupBox>
 #include <QLabel>
 #include <QLineEdit>
 #include <QPainter>
@@ -18,6 +20,7 @@
 #include <optional>
 #include <variant>
 
+#include "common/telemetry/grpc_status.h"
 #include "controlplane/in_process_control_plane.h"
 #include "controlplane/policy/policy_parser.h"
 #include "support/fake_control_plane.h"
@@ -69,6 +72,13 @@ std::optional<cp::TrafficRouteSpec> trafficRoute(const std::vector<cp::Policy>& 
   return std::nullopt;
 }
 
+void setService(ui::PolicyForm& form, const QString& service) {
+  auto* box = form.findChild<QComboBox*>("service");
+  QVERIFY(box != nullptr);
+  box->setCurrentIndex(box->findText(service));
+  QCOMPARE(box->currentText(), service);
+}
+
 std::vector<std::string> strings(const QStringList& list) {
   std::vector<std::string> out;
   for (const QString& s : list) out.push_back(s.toStdString());
@@ -83,7 +93,7 @@ class PolicyFormsTest : public QObject {
  private slots:
   void canarySplitIsAcceptedAndRoundTrips() {
     auto plane = makeControlPlane();
-    ui::CanaryValues v{"reviews", "v1", "v2", 25};
+    ui::CanaryValues v{"reviews", "v1", "v2", 25, {}};
     const ui::PolicyFormResult r = ui::canaryYaml(v, plane->policies());
     QCOMPARE(applyTo(*plane, r.yaml), QString());
     const auto policies = parse(r.yaml);
@@ -124,19 +134,19 @@ class PolicyFormsTest : public QObject {
                QString("reviews runs only v1: a canary needs a second version — scale one up in "
                        "Fleet."));
       // A version that does not run cannot be set.
-      form.setValues({"reviews", "v1", "v2", 10});
+      form.setValues({"reviews", "v1", "v2", 10, {}});
       QCOMPARE(form.values().canary, QString());
       QVERIFY(!form.problem().isEmpty());
-      form.setValues({"recommendations", "", "", 5});
+      form.setValues({"recommendations", "", "", 5, {}});
       QCOMPARE(form.values().stable, QString("v1"));
       QCOMPARE(form.values().canary, QString("v2"));
       QVERIFY(form.values().canary_weight <= 10);
       QVERIFY(form.problem().isEmpty());
-      form.setValues({"ratings", "", "", 5});
+      form.setValues({"ratings", "", "", 5, {}});
       QVERIFY2(form.problem().contains("ratings has no running instance"),
                qPrintable(form.problem()));
     }
-    const auto r = ui::canaryYaml({"recommendations", "v1", "v2", 5}, {});
+    const auto r = ui::canaryYaml({"recommendations", "v1", "v2", 5, {}}, {});
     const auto policies = parse(r.yaml);
     QCOMPARE(policies.size(), size_t(2));
     QCOMPARE(policies[0].name, std::string("recommendations-destination"));
@@ -225,7 +235,7 @@ class PolicyFormsTest : public QObject {
   // TrafficRoute, so the four applies all succeed and the split survives.
   void routeFormsCombineWithTheRouteInForce() {
     auto plane = makeControlPlane();
-    QCOMPARE(applyTo(*plane, ui::canaryYaml({"reviews", "v1", "v2", 10}, {}).yaml), QString());
+    QCOMPARE(applyTo(*plane, ui::canaryYaml({"reviews", "v1", "v2", 10, {}}, {}).yaml), QString());
     ui::RetriesValues retries;
     retries.service = "reviews";
     const auto r = ui::retriesYaml(retries, plane->policies());
@@ -249,11 +259,158 @@ class PolicyFormsTest : public QObject {
     QCOMPARE(plane->policies().size(), size_t(2));
 
     // And the canary form again keeps the retries, timeout and fault.
-    const auto c = ui::canaryYaml({"reviews", "v1", "v2", 40}, plane->policies());
+    const auto c = ui::canaryYaml({"reviews", "v1", "v2", 40, {}}, plane->policies());
     QCOMPARE(applyTo(*plane, c.yaml), QString());
     const auto after = trafficRoute(parse(c.yaml));
     QCOMPARE(after->http[0].destinations[1].weight, 40u);
     QVERIFY(after->http[0].retries.has_value() && after->http[0].fault.has_value());
+  }
+
+  // Issue 19: a gRPC status abort and the DestinationPolicy protocol, filled in through the
+  // widgets as a person would, become YAML the parser accepts with those values, and a second
+  // form loaded from what the parser read shows the same values.
+  void grpcAbortFormRoundTripsThroughTheParser() {
+    auto plane = makeControlPlane();
+    const QStringList services{"cart", "ratings", "reviews"};
+    ui::FaultForm form(services);
+    auto* abort = form.findChild<QGroupBox*>("abort");
+    auto* kind = form.findChild<QComboBox*>("abortKind");
+    auto* http = form.findChild<QSpinBox*>("abortStatus");
+    auto* grpc = form.findChild<QComboBox*>("abortGrpcStatus");
+    auto* percent = form.findChild<QDoubleSpinBox*>("abortPercent");
+    QVERIFY(abort && kind && http && grpc && percent);
+    // 16 statuses, OK excluded; UNAVAILABLE by default; HTTP status until asked otherwise.
+    QCOMPARE(grpc->count(), 16);
+    QCOMPARE(grpc->itemText(0), QString("CANCELLED"));
+    QCOMPARE(grpc->currentText(), QString("UNAVAILABLE"));
+    setService(form, "ratings");
+    abort->setChecked(true);
+    QVERIFY(http->isEnabled() && !grpc->isEnabled());
+    percent->setValue(20);
+    QSignalSpy changed(&form, &ui::PolicyForm::changed);
+    kind->setCurrentIndex(1);
+    QVERIFY(!changed.isEmpty());
+    QVERIFY(!http->isEnabled() && grpc->isEnabled());
+    grpc->setCurrentText("DEADLINE_EXCEEDED");
+    QCOMPARE(form.problem(), QString());
+
+    const ui::PolicyFormResult r = form.result(plane->policies());
+    QVERIFY2(r.yaml.contains("grpcStatus: DEADLINE_EXCEEDED"), qPrintable(r.yaml));
+    QVERIFY2(!r.yaml.contains("httpStatus"), qPrintable(r.yaml));  // never both
+    QCOMPARE(applyTo(*plane, r.yaml), QString());
+    const auto tr = trafficRoute(parse(r.yaml));
+    QVERIFY(tr.has_value() && tr->http[0].fault.has_value());
+    const cp::FaultSpec& f = *tr->http[0].fault;
+    QCOMPARE(f.abort_grpc_status.value_or(0), common::kGrpcDeadlineExceeded);
+    QCOMPARE(f.abort_status, 0u);
+    QCOMPARE(f.abort_percent.value_or(-1), 20.0);
+
+    // Reload: the parsed fault into a fresh form gives the same values and the same YAML.
+    ui::FaultValues reread;
+    reread.service = QString::fromStdString(tr->host);
+    reread.delay = f.delay_percent.has_value();
+    if (f.delay_percent) reread.delay_percent = *f.delay_percent;
+    reread.abort = f.abort_percent.has_value();
+    reread.abort_percent = f.abort_percent.value_or(0);
+    const std::string_view name = common::grpcStatusName(*f.abort_grpc_status);
+    reread.abort_grpc_status = QString::fromLatin1(name.data(), qsizetype(name.size()));
+    ui::FaultForm again(services);
+    again.setValues(reread);
+    QCOMPARE(again.findChild<QComboBox*>("abortKind")->currentIndex(), 1);
+    const ui::FaultValues a = again.values(), b = form.values();
+    QCOMPARE(a.service, b.service);
+    QCOMPARE(a.delay, b.delay);
+    QCOMPARE(a.abort, b.abort);
+    QCOMPARE(a.abort_percent, b.abort_percent);
+    QCOMPARE(a.abort_grpc_status, QString("DEADLINE_EXCEEDED"));
+    QCOMPARE(b.abort_grpc_status, QString("DEADLINE_EXCEEDED"));
+    QCOMPARE(again.result({}).yaml, form.result({}).yaml);
+
+    // Back to an HTTP status: httpStatus only, and the gRPC name is dropped.
+    kind->setCurrentIndex(0);
+    http->setValue(429);
+    const ui::FaultValues h = form.values();
+    QVERIFY(h.abort_grpc_status.isEmpty());
+    const auto hy = form.result({});
+    QVERIFY(hy.yaml.contains("httpStatus: 429") && !hy.yaml.contains("grpcStatus"));
+    QCOMPARE(trafficRoute(parse(hy.yaml))->http[0].fault->abort_status, 429u);
+    // A lower-case name (the parser takes any case) loads as the upper-case entry.
+    ui::FaultValues lower = h;
+    lower.abort_grpc_status = "resource_exhausted";
+    again.setValues(lower);
+    QCOMPARE(again.values().abort_grpc_status, QString("RESOURCE_EXHAUSTED"));
+  }
+
+  // The gRPC retry conditions are ticked in their own row; the YAML names them, the parser
+  // reads them and the form reloads them.
+  void grpcRetryConditionsFromTheRetriesForm() {
+    auto plane = makeControlPlane();
+    ui::RetriesForm form({"cart", "ratings"});
+    for (const char* c :
+         {"cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable"})
+      QVERIFY2(form.findChild<QCheckBox*>(QString("retryOn-") + c) != nullptr, c);
+    for (auto* b : form.findChildren<QCheckBox*>()) b->setChecked(false);
+    form.findChild<QCheckBox*>("retryOn-5xx")->setChecked(true);
+    form.findChild<QCheckBox*>("retryOn-unavailable")->setChecked(true);
+    const ui::PolicyFormResult r = form.result(plane->policies());
+    QVERIFY2(r.yaml.contains("retryOn: 5xx,unavailable"), qPrintable(r.yaml));
+    QCOMPARE(applyTo(*plane, r.yaml), QString());
+    const auto tr = trafficRoute(parse(r.yaml));
+    QVERIFY(tr.has_value() && tr->http[0].retries.has_value());
+    QCOMPARE(tr->http[0].retries->retry_on, (std::vector<std::string>{"5xx", "unavailable"}));
+    ui::RetriesForm again({"cart", "ratings"});
+    again.setValues(form.values());
+    QCOMPARE(again.values().retry_on, (QStringList{"5xx", "unavailable"}));
+    QVERIFY(again.findChild<QCheckBox*>("retryOn-unavailable")->isChecked());
+  }
+
+  void protocolOfTheCanaryFormRoundTripsThroughTheParser() {
+    auto plane = makeControlPlane();
+    ui::CanaryForm form({"reviews"}, {{"reviews", {"v1", "v2"}}});
+    auto* protocol = form.findChild<QComboBox*>("protocol");
+    QVERIFY(protocol != nullptr);
+    QCOMPARE(protocol->count(), 4);
+    QCOMPARE(form.values().protocol, QString());  // as the sidecars declare
+    QVERIFY(!form.result({}).yaml.contains("protocol"));
+    QCOMPARE(parse(form.result({}).yaml).size(), size_t(2));
+    QSignalSpy changed(&form, &ui::PolicyForm::changed);
+    protocol->setCurrentIndex(protocol->findText("grpc"));
+    QVERIFY(!changed.isEmpty());
+    QCOMPARE(form.values().protocol, QString("grpc"));
+    const ui::PolicyFormResult r = form.result(plane->policies());
+    QVERIFY2(r.yaml.contains("protocol: grpc"), qPrintable(r.yaml));
+    QCOMPARE(applyTo(*plane, r.yaml), QString());
+    const auto policies = parse(r.yaml);
+    QCOMPARE(policies.size(), size_t(2));
+    const auto& dp = std::get<cp::DestinationPolicySpec>(policies[0].spec);
+    QVERIFY(dp.protocol == cp::Protocol::kGrpc);
+
+    // Reload from what the parser read.
+    const QMap<cp::Protocol, QString> names{{cp::Protocol::kUnset, ""},
+                                            {cp::Protocol::kHttp1, "http1"},
+                                            {cp::Protocol::kHttp2, "http2"},
+                                            {cp::Protocol::kGrpc, "grpc"}};
+    ui::CanaryValues reread = form.values();
+    reread.protocol = names.value(dp.protocol);
+    ui::CanaryForm again({"reviews"}, {{"reviews", {"v1", "v2"}}});
+    again.setValues(reread);
+    QCOMPARE(again.values().protocol, QString("grpc"));
+    QCOMPARE(again.result({}).yaml, form.result({}).yaml);
+
+    // Empty keeps the protocol in force (the DestinationPolicy the form extends); another one
+    // replaces it.
+    ui::CanaryValues keep = form.values();
+    keep.protocol.clear();
+    keep.canary_weight = 30;
+    const auto kept = ui::canaryYaml(keep, plane->policies());
+    QCOMPARE(applyTo(*plane, kept.yaml), QString());
+    QVERIFY(std::get<cp::DestinationPolicySpec>(parse(kept.yaml)[0].spec).protocol ==
+            cp::Protocol::kGrpc);
+    keep.protocol = "http2";
+    const auto h2 = ui::canaryYaml(keep, plane->policies());
+    QCOMPARE(applyTo(*plane, h2.yaml), QString());
+    QVERIFY(std::get<cp::DestinationPolicySpec>(parse(h2.yaml)[0].spec).protocol ==
+            cp::Protocol::kHttp2);
   }
 
   void mtlsModesAreAcceptedAndRoundTrip() {
@@ -352,14 +509,14 @@ class PolicyFormsTest : public QObject {
     const QStringList services{"cart", "ratings", "reviews"};
     {
       ui::CanaryForm form(services, {{"reviews", {"v1", "v2", "v3"}}});
-      form.setValues({"reviews", "v2", "v3", 35});
+      form.setValues({"reviews", "v2", "v3", 35, {}});
       const auto v = form.values();
       QCOMPARE(v.service, QString("reviews"));
       QCOMPARE(v.stable, QString("v2"));
       QCOMPARE(v.canary, QString("v3"));
       QCOMPARE(v.canary_weight, 35);
       QVERIFY(form.problem().isEmpty());
-      form.setValues({"reviews", "v2", "v2", 35});
+      form.setValues({"reviews", "v2", "v2", 35, {}});
       QVERIFY(!form.problem().isEmpty());
     }
     {

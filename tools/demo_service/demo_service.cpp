@@ -80,10 +80,63 @@ struct DemoService::GrpcPending {
   std::weak_ptr<WorkloadRun> run;  // the service's thread only
 };
 
+// Demo/Stream: writes the messages one after the other on the gRPC threads (it needs nothing
+// of the service's state but its name), then finishes OK; a cancelled call (client gone, server
+// shutting down) fails its pending write and finishes there.
+class DemoStreamWriter final : public grpc::ServerWriteReactor<demo::v1::StreamMessage> {
+ public:
+  static constexpr uint32_t kMaxCount = 10000;
+  static constexpr uint32_t kMaxMessageBytes = 1 << 20;
+
+  DemoStreamWriter(const demo::v1::StreamRequest& request, const std::string& service,
+                   const std::string& version)
+      : count_(request.count()) {
+    if (count_ > kMaxCount || request.message_bytes() > kMaxMessageBytes) {
+      Finish(grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          fmt::format("at most {} messages of at most {} bytes", kMaxCount, kMaxMessageBytes)));
+      return;
+    }
+    message_.set_service(service);
+    message_.set_version(version);
+    message_.set_payload(std::string(request.message_bytes(), 'x'));
+    next();
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled"));
+      return;
+    }
+    next();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void next() {
+    if (sent_ == count_) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    message_.set_index(sent_++);
+    StartWrite(&message_);
+  }
+
+  const uint32_t count_;
+  uint32_t sent_ = 0;
+  demo::v1::StreamMessage message_;
+};
+
 // meshdeck.demo.v1.Demo on the callback API: each call is handed to the service.
 class GrpcDemoService final : public demo::v1::Demo::CallbackService {
  public:
-  explicit GrpcDemoService(std::weak_ptr<DemoService> service) : service_(std::move(service)) {}
+  GrpcDemoService(std::weak_ptr<DemoService> service, std::string name, std::string version)
+      : service_(std::move(service)), name_(std::move(name)), version_(std::move(version)) {}
+
+  grpc::ServerWriteReactor<demo::v1::StreamMessage>* Stream(
+      grpc::CallbackServerContext*, const demo::v1::StreamRequest* request) override {
+    return new DemoStreamWriter(*request, name_, version_);
+  }
 
   grpc::ServerUnaryReactor* Call(grpc::CallbackServerContext* context, const demo::v1::CallRequest*,
                                  demo::v1::CallResponse* response) override {
@@ -108,6 +161,7 @@ class GrpcDemoService final : public demo::v1::Demo::CallbackService {
 
  private:
   std::weak_ptr<DemoService> service_;
+  const std::string name_, version_;
 };
 
 // One workload request, whatever protocol brought it: draws its processing time and whether
@@ -427,7 +481,8 @@ DemoService::~DemoService() {
 void DemoService::start() {
   if (config_.protocol == "grpc") {
     // No listening port of its own: connections arrive through the service's acceptor.
-    grpc_service_ = std::make_unique<GrpcDemoService>(weak_from_this());
+    grpc_service_ =
+        std::make_unique<GrpcDemoService>(weak_from_this(), config_.name, config_.version);
     grpc::ServerBuilder builder;
     builder.RegisterService(grpc_service_.get());
     grpc_server_ = builder.BuildAndStart();

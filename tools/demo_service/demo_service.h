@@ -48,9 +48,10 @@ class GrpcDemoService;
 // One demo service: an HTTP/1.1 server (Beast) that, per request, waits a drawn processing
 // time, makes its downstream calls, and answers JSON naming itself and the calls' results —
 // or answers error_status for a drawn share of requests. With protocol "grpc" it also serves
-// meshdeck.demo.v1.Demo/Call on the same port: a connection that opens with the HTTP/2 preface
-// is handed to an in-process gRPC server, whose calls run the same workload on this service's
-// thread and fail with grpcStatusForHttp() of the HTTP status they would have had.
+// meshdeck.demo.v1.Demo/Call (and Demo/Stream, a plain server stream) on the same port: a
+// connection that opens with the HTTP/2 preface is handed to an in-process gRPC server, whose
+// Demo/Call calls run the same workload on this service's thread and fail with
+// grpcStatusForHttp() of the HTTP status they would have had.
 //
 // Paths under /_demo/ are its admin interface on the same port (so each hosted service is
 // steered on its own port): GET|PUT /_demo/behaviour, GET /_demo/stats, GET /_demo/health.

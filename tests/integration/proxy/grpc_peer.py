@@ -23,6 +23,9 @@ Usage (each prints one JSON object on stdout, or one line "ports P1 P2..." for s
   stats PORT [N]          Stats of the server behind PORT (waiting for N cancellations)
   http1 PORT [TE]         a unary gRPC call as an HTTP/1.1 request with te: TE (default
                           trailers; "none": no te field), the raw response
+  demo-stream PORT N [B]  meshdeck.demo.v1.Demo/Stream of meshdeck-demo-service (protobuf coded
+                          by hand: no generated code): N messages of B payload bytes; their
+                          indexes, service, version, payload bytes and the call's status
 """
 import json
 import socket
@@ -206,6 +209,62 @@ def http1(port, te):
     print(json.dumps({"raw": data.decode("latin-1")}))
 
 
+def varint(n):
+    out = b""
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([byte | 0x80])
+        else:
+            return out + bytes([byte])
+
+
+def read_varint(data, at):
+    n, shift = 0, 0
+    while True:
+        byte = data[at]
+        at += 1
+        n |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return n, at
+
+
+def fields(data):
+    """The fields of a protobuf message: {number: value} (varints and length-delimited only)."""
+    out, at = {}, 0
+    while at < len(data):
+        key, at = read_varint(data, at)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            out[number], at = read_varint(data, at)
+        elif wire == 2:
+            size, at = read_varint(data, at)
+            out[number], at = data[at:at + size], at + size
+        else:
+            raise ValueError("wire type %d" % wire)
+    return out
+
+
+def demo_stream(port, count, message_bytes):
+    # StreamRequest {count = 1; message_bytes = 2}
+    request = b"\x08" + varint(count) + b"\x10" + varint(message_bytes)
+    out = {"indexes": [], "payload_bytes": 0, "code": "OK"}
+    with grpc.insecure_channel("127.0.0.1:%d" % port) as ch:
+        call = ch.unary_stream("/meshdeck.demo.v1.Demo/Stream")(request, timeout=30)
+        try:
+            for m in call:
+                f = fields(m)  # StreamMessage {service = 1; version = 2; index = 3; payload = 4}
+                out["service"] = f.get(1, b"").decode()
+                out["version"] = f.get(2, b"").decode()
+                out["indexes"].append(f.get(3, 0))
+                out["payload_bytes"] += len(f.get(4, b""))
+        except grpc.RpcError as e:
+            out.update(error(e))
+    print(json.dumps(out))
+
+
 def main():
     mode = sys.argv[1]
     if mode == "serve":
@@ -220,6 +279,9 @@ def main():
         cancel(int(sys.argv[2]))
     elif mode == "http1":
         http1(int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "trailers")
+    elif mode == "demo-stream":
+        demo_stream(int(sys.argv[2]), int(sys.argv[3]),
+                    int(sys.argv[4]) if len(sys.argv) > 4 else 0)
     else:
         sys.exit("unknown mode " + mode)
 

@@ -3,12 +3,15 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
+#include <QTemporaryDir>
 #include <QtTest>
 #include <memory>
 
 #include "proxy_process.h"
 #include "python_peer.h"
+#include "support/binaries.h"
 #include "test_backend.h"
+#include "unit/proxy/test_certificates.h"
 
 using namespace meshdeck::proxy::testing;
 
@@ -187,6 +190,106 @@ clusters:
     QVERIFY2(out.contains("clusters[0].protocol") && out.contains("http3") &&
                  out.contains("HTTP2") && out.contains("GRPC"),
              qPrintable(out));
+  }
+
+  // A server stream of meshdeck-demo-service (--protocol grpc, Demo/Stream) through a sidecar
+  // pair over mutual TLS, both clusters `protocol: grpc`: every message arrives in order, and
+  // both sidecars count the call by its grpc-status (what the graph's edge shows), OK and a
+  // refused one alike.
+  void demoStreamThroughASidecarPair() {
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString d = dir.path();
+    const std::string td = "spiffe://meshdeck.local/ns/default/sa/";
+    TestCa ca("meshdeck test root");
+    QVERIFY(writeText((d + "/ca.pem").toStdString(), ca.certPem()));
+    for (const char* service : {"storefront", "recommendations"}) {
+      const TestCertificate c = ca.issue(td + service);
+      QVERIFY(writeText(QString("%1/%2.crt").arg(d, service).toStdString(), c.cert_pem));
+      QVERIFY(writeText(QString("%1/%2.key").arg(d, service).toStdString(), c.key_pem));
+    }
+
+    QProcess demo;
+    demo.setProcessChannelMode(QProcess::ForwardedChannels);
+    demo.start(meshdeck::test::bin("meshdeck-demo-service"),
+               {"--name", "recommendations", "--version", "v2", "--protocol", "grpc", "--listen",
+                "127.0.0.1:0", "--port-file", d + "/demo.port", "--log-level", "warn"});
+    QVERIFY(demo.waitForStarted());
+    QFile port_file(d + "/demo.port");
+    QTRY_VERIFY_WITH_TIMEOUT(port_file.exists() && port_file.size() > 0, 10000);
+    QVERIFY(port_file.open(QIODevice::ReadOnly));
+    const QString demo_port = QString::fromLatin1(port_file.readAll()).trimmed();
+    QVERIFY(demo_port.toUShort() != 0);
+
+    ProxyProcess inbound, outbound;
+    writeFile(
+        d + "/inbound.yaml",
+        QString(
+            R"(tls: {cert: %1/recommendations.crt, key: %1/recommendations.key, trust_bundle: %1/ca.pem}
+workload: {service: recommendations, version: v2}
+security: {inbound_mode: MUTUAL_TLS}
+listeners:
+  - {name: inbound, address: {port: 0}, direction: INBOUND, route_table: inbound}
+route_tables:
+  - name: inbound
+    virtual_hosts: [{name: local, domains: ["*"], routes: [{name: in, destinations: [{cluster: "inbound|local"}]}]}]
+clusters:
+  - {name: "inbound|local", protocol: grpc, endpoints: [{address: {port: %2}}]}
+)")
+            .arg(d, demo_port));
+    QVERIFY(inbound.start({"--config", d + "/inbound.yaml", "--workers", "1"}));
+    writeFile(
+        d + "/outbound.yaml",
+        QString(R"(tls: {cert: %1/storefront.crt, key: %1/storefront.key, trust_bundle: %1/ca.pem}
+workload: {service: storefront, version: v1}
+listeners:
+  - {name: outbound, address: {port: 0}, direction: OUTBOUND, route_table: outbound}
+route_tables:
+  - name: outbound
+    virtual_hosts: [{name: recommendations, domains: ["*"], routes: [{name: r, destinations: [{cluster: recommendations}]}]}]
+clusters:
+  - name: recommendations
+    service: recommendations
+    protocol: grpc
+    endpoints: [{address: {port: %2}}]
+    tls: {mode: MUTUAL_TLS, expected_identities: ["%3recommendations"]}
+)")
+            .arg(d)
+            .arg(inbound.port("inbound"))
+            .arg(QString::fromStdString(td)));
+    QVERIFY(outbound.start({"--config", d + "/outbound.yaml", "--workers", "1"}));
+    const QString port = QString::number(outbound.port("outbound"));
+
+    QString err;
+    const auto r = peer({"demo-stream", port, "200", "1000"}, &err);
+    QVERIFY2(!r.isEmpty(), qPrintable(err));
+    QCOMPARE(r["code"].toString(), QString("OK"));
+    QCOMPARE(r["service"].toString(), QString("recommendations"));
+    QCOMPARE(r["version"].toString(), QString("v2"));
+    QJsonArray expected;
+    for (int i = 0; i < 200; ++i) expected.append(i);
+    QCOMPARE(r["indexes"].toArray(), expected);
+    QCOMPARE(r["payload_bytes"].toInt(), 200 * 1000);
+    // Too many messages: the demo refuses the call, a trailers-only INVALID_ARGUMENT.
+    const auto refused = peer({"demo-stream", port, "10001"}, &err);
+    QVERIFY2(!refused.isEmpty(), qPrintable(err));
+    QCOMPARE(refused["code"].toString(), QString("INVALID_ARGUMENT"));
+    QVERIFY(refused["indexes"].toArray().isEmpty());
+
+    // Each sidecar counted one call of each status, on the hop over mutual TLS.
+    for (auto [proxy, listener] : {std::pair{&outbound, "outbound"}, {&inbound, "inbound"}}) {
+      const auto calls = [&](const char* status) {
+        return proxy->stat(
+            QString("meshdeck_listener_grpc_calls_total{listener=\"%1\",grpc_status=\"%2\"}")
+                .arg(listener, status)
+                .toStdString());
+      };
+      QCOMPARE(calls("OK"), 1.0);
+      QCOMPARE(calls("INVALID_ARGUMENT"), 1.0);
+    }
+    QCOMPARE(inbound.stat("meshdeck_listener_http2_connections_total{listener=\"inbound\"}"), 1.0);
+    demo.kill();
+    demo.waitForFinished();
   }
 
   void misbehavingUpstreams() {

@@ -51,8 +51,19 @@ struct ClientSide : h2::ClientEvents {
   }
   void onStreamClosed(int32_t id, uint32_t code) override { closed[id] = code; }
   void onDrained(int32_t) override {}
-  void onMalformed(int32_t, const char*) override {}
+  std::map<int32_t, std::string> malformed;
+  void onMalformed(int32_t id, const char* reason) override { malformed[id] = reason; }
 };
+
+// One HTTP/2 frame: type, flags, stream and payload.
+std::string frame(uint8_t type, uint8_t flags, int32_t stream, const std::string& payload) {
+  std::string f;
+  for (int shift : {16, 8, 0}) f += static_cast<char>((payload.size() >> shift) & 0xff);
+  f += static_cast<char>(type);
+  f += static_cast<char>(flags);
+  for (int shift : {24, 16, 8, 0}) f += static_cast<char>((stream >> shift) & 0xff);
+  return f + payload;
+}
 
 // Moves bytes both ways until neither side has anything to say.
 void pump(h2::ClientCodec& client, h2::ServerCodec& server) {
@@ -173,6 +184,33 @@ class H2ClientCodecTest : public QObject {
     QVERIFY(server.respond(first, 204, {}, true));
     pump(client, server);
     QCOMPARE(c.status[first], 204u);
+  }
+
+  // A status outside 100..599 is a malformed response, never a head handed up: nghttp2 checks
+  // for three digits only, so "000" and "999" pass it (found by the proxy_http2_client fuzzer).
+  void statusOutsideTheHttpRangeIsMalformed() {
+    for (const std::string status : {"000", "099", "600", "999", "599", "200"}) {
+      ClientSide c;
+      h2::ClientCodec client(c, h2::ClientLimits{});
+      const int32_t id = client.submitRequest(request("GET", "/"), true);
+      std::string out;
+      QVERIFY(client.pendingOutput(out));
+      // The server's SETTINGS, then HEADERS (END_STREAM, END_HEADERS) with one HPACK field:
+      // literal with incremental indexing, name :status (static index 8), plain value.
+      const std::string frames = frame(4, 0, 0, "") + frame(1, 0x5, id, "\x48\x03" + status);
+      client.receive(frames.data(), frames.size());
+      out.clear();
+      client.pendingOutput(out);
+      QCOMPARE(c.closed.count(id), size_t{1});
+      if (status == "599" || status == "200") {
+        QCOMPARE(c.status[id], unsigned(std::stoul(status)));
+        QVERIFY(c.malformed.empty());
+      } else {
+        QVERIFY2(!c.status.count(id), status.c_str());
+        QCOMPARE(c.malformed[id], std::string("bad_status"));
+        QCOMPARE(c.closed.at(id), uint32_t{NGHTTP2_INTERNAL_ERROR});  // reset by us
+      }
+    }
   }
 };
 
