@@ -801,7 +801,9 @@ void MainWindow::exportSnapshotTo(const QString& json_path) {
 }
 
 void MainWindow::exportReport() {
-  cp::SystemTime from, to;
+  // The range on the timeline is offered first (issue 22: "with the range picked on the
+  // timeline").
+  auto [from, to] = timeline_->selectedRange();
   if (!askReportRange(this, &from, &to)) return;
   const QString dir = QStandardPaths::writableLocation(QStandardPaths::DocumentsLocation);
   const QString name =

@@ -126,9 +126,16 @@ bool askReportRange(QWidget* parent, cp::SystemTime* from, cp::SystemTime* to) {
   dialog.setWindowTitle(QObject::tr("Export Report"));
   auto* form = new QFormLayout(&dialog);
   form->addRow(new QLabel(QObject::tr("The mesh's health over a range, from the history.")));
-  const QDateTime now = QDateTime::currentDateTime();
-  auto* start = new QDateTimeEdit(now.addSecs(-3600), &dialog);
-  auto* end = new QDateTimeEdit(now, &dialog);
+  const auto ms = [](cp::SystemTime t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  };
+  const bool offered = *to > *from && ms(*from) > 0;
+  const QDateTime end_at =
+      offered ? QDateTime::fromMSecsSinceEpoch(ms(*to)) : QDateTime::currentDateTime();
+  const QDateTime start_at =
+      offered ? QDateTime::fromMSecsSinceEpoch(ms(*from)) : end_at.addSecs(-3600);
+  auto* start = new QDateTimeEdit(start_at, &dialog);
+  auto* end = new QDateTimeEdit(end_at, &dialog);
   for (auto* e : {start, end}) {
     e->setDisplayFormat(QStringLiteral("yyyy-MM-dd HH:mm:ss"));
     e->setCalendarPopup(true);

@@ -41,7 +41,8 @@ ReportFormat reportFormatFor(const QString& path);
 int writeReport(const ReportDocument& doc, ReportFormat format, const QString& path,
                 QString* error);
 
-// Asks for the range of a report (default: the last hour, ending now). False when cancelled.
+// Asks for the range of a report, offering [*from, *to] (the range on the timeline) or, when
+// that is empty, the last hour ending now. False when cancelled.
 bool askReportRange(QWidget* parent, cp::SystemTime* from, cp::SystemTime* to);
 
 }  // namespace meshdeck::ui

@@ -26,6 +26,7 @@
 #include "controlplane/remote_connection.h"
 #include "support/binaries.h"
 #include "support/fake_control_plane.h"
+#include "support/tagged_processes.h"
 #include "ui/control_plane_client.h"
 #include "ui/main_window.h"
 
@@ -114,7 +115,7 @@ class ConnectDialogTest : public QObject {
   void cleanupTestCase() {
     qunsetenv("XDG_CONFIG_HOME");
     if (server_.state() == QProcess::NotRunning) return;
-    ::kill(static_cast<pid_t>(server_.processId()), SIGTERM);
+    meshdeck::test::signalProcess(server_, SIGTERM);
     QVERIFY(server_.waitForFinished(10'000));
   }
 

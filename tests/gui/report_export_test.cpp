@@ -187,6 +187,31 @@ class ReportExportTest : public QObject {
     QCOMPARE(std::chrono::duration_cast<std::chrono::seconds>(b - a).count(), 600);
   }
 
+  // A range picked on the timeline is what the dialog offers.
+  void rangeDialogOffersTheTimelineRange() {
+    const auto to =
+        std::chrono::time_point_cast<std::chrono::seconds>(cp::SystemTime::clock::now()) -
+        std::chrono::hours(2);
+    const auto from = to - std::chrono::minutes(15);
+    qint64 shown_s = -1, shown_to_ms = -1;
+    QTimer::singleShot(0, [&] {
+      auto* dialog = qobject_cast<QDialog*>(QApplication::activeModalWidget());
+      if (!dialog) return;
+      auto* f = dialog->findChild<QDateTimeEdit*>("reportFrom");
+      auto* t = dialog->findChild<QDateTimeEdit*>("reportTo");
+      if (f && t) {
+        shown_s = f->dateTime().secsTo(t->dateTime());
+        shown_to_ms = t->dateTime().toMSecsSinceEpoch();
+      }
+      dialog->reject();
+    });
+    cp::SystemTime a = from, b = to;
+    QVERIFY(!ui::askReportRange(nullptr, &a, &b));
+    QCOMPARE(shown_s, 900);
+    QCOMPARE(shown_to_ms,
+             std::chrono::duration_cast<std::chrono::milliseconds>(to.time_since_epoch()).count());
+  }
+
   void exportFromTheWindow() {
     QTemporaryDir dir;
     uint64_t requests = 0;

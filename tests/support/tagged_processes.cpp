@@ -5,6 +5,7 @@
 #include <QFile>
 #include <QUuid>
 #include <chrono>
+#include <csignal>
 #include <thread>
 
 namespace meshdeck::test {
@@ -40,6 +41,11 @@ QList<int> survivorsTagged(const QByteArray& tag, int timeout_ms) {
     pids = processesTagged(tag);
   }
   return pids;
+}
+
+bool signalProcess(const QProcess& p, int signo) {
+  const qint64 pid = p.processId();
+  return pid > 0 && ::kill(static_cast<pid_t>(pid), signo) == 0;
 }
 
 }  // namespace meshdeck::test

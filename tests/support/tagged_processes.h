@@ -4,6 +4,7 @@
 
 #include <QByteArray>
 #include <QList>
+#include <QProcess>
 #include <QProcessEnvironment>
 
 namespace meshdeck::test {
@@ -21,5 +22,10 @@ QList<int> processesTagged(const QByteArray& tag);
 // processesTagged(tag), polled for up to `timeout_ms` until it is empty (death signals take a
 // moment to be delivered); the survivors.
 QList<int> survivorsTagged(const QByteArray& tag, int timeout_ms = 5'000);
+
+// Sends `signo` to the process `p` runs, and nothing when it runs none: QProcess::processId()
+// is 0 then, and kill(0, signo) would signal the test's own process group (ctest included).
+// False when nothing was signalled.
+bool signalProcess(const QProcess& p, int signo);
 
 }  // namespace meshdeck::test

@@ -14,6 +14,7 @@
 
 #include "controlplane/fleet/loopback_http.h"
 #include "support/free_ports.h"
+#include "support/tagged_processes.h"
 
 namespace meshdeck::test {
 
@@ -73,7 +74,7 @@ QProcess& MeshHarness::spawn(const QString& program, const QStringList& args) {
 
 void MeshHarness::stopProcess(QProcess& p) {
   if (p.state() == QProcess::NotRunning) return;
-  ::kill(static_cast<pid_t>(p.processId()), SIGTERM);
+  meshdeck::test::signalProcess(p, SIGTERM);
   if (!p.waitForFinished(10'000)) {
     p.kill();
     p.waitForFinished(5000);

@@ -9,6 +9,7 @@
 #include <csignal>
 
 #include "support/binaries.h"
+#include "support/tagged_processes.h"
 
 using meshdeck::test::bin;
 
@@ -203,7 +204,7 @@ class ControlPlaneCliTest : public QObject {
     QTest::qWait(1500);  // the calls are sent and being parsed, committed or waiting
     QElapsedTimer t;
     t.start();
-    ::kill(static_cast<pid_t>(server_->processId()), SIGTERM);
+    meshdeck::test::signalProcess(*server_, SIGTERM);
     QVERIFY(server_->waitForFinished(9000));
     const qint64 took = t.elapsed();
     const QString log = QString::fromUtf8(server_->readAllStandardError());
@@ -255,7 +256,7 @@ class ControlPlaneCliTest : public QObject {
     QTest::qWait(200);
     QElapsedTimer t;
     t.start();
-    ::kill(static_cast<pid_t>(server_->processId()), SIGTERM);
+    meshdeck::test::signalProcess(*server_, SIGTERM);
     QVERIFY(server_->waitForFinished(8000));
     qInfo("SIGTERM to exit with a busy call: %lld ms (exit code %d)", t.elapsed(),
           server_->exitCode());
@@ -330,7 +331,7 @@ class ControlPlaneCliTest : public QObject {
 
   void stopServer() {
     if (!server_) return;
-    ::kill(static_cast<pid_t>(server_->processId()), SIGTERM);
+    meshdeck::test::signalProcess(*server_, SIGTERM);
     QVERIFY(server_->waitForFinished(10000));
     exit_code_ = server_->exitStatus() == QProcess::NormalExit ? server_->exitCode() : -1;
     server_.reset();

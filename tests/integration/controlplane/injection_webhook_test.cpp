@@ -23,6 +23,7 @@
 #include "common/pki/credentials_file.h"
 #include "support/binaries.h"
 #include "support/raw_http.h"
+#include "support/tagged_processes.h"
 
 using meshdeck::test::bin;
 namespace asio = boost::asio;
@@ -328,7 +329,7 @@ class InjectionWebhookTest : public QObject {
   }
   QString stopServer() {
     if (!server_) return log_;
-    ::kill(static_cast<pid_t>(server_->processId()), SIGTERM);
+    meshdeck::test::signalProcess(*server_, SIGTERM);
     server_->waitForFinished(10000);
     log_ += QString::fromUtf8(server_->readAllStandardError());
     server_.reset();

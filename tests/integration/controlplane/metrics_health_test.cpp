@@ -17,6 +17,7 @@
 #include "support/free_ports.h"
 #include "support/prometheus_parser.h"
 #include "support/raw_http.h"
+#include "support/tagged_processes.h"
 
 using meshdeck::test::bin;
 using namespace std::chrono_literals;
@@ -52,7 +53,7 @@ class MetricsHealthTest : public QObject {
   void init() { dir_ = std::make_unique<QTemporaryDir>(); }
   void cleanup() {
     if (!server_) return;
-    ::kill(static_cast<pid_t>(server_->processId()), SIGTERM);
+    meshdeck::test::signalProcess(*server_, SIGTERM);
     QVERIFY(server_->waitForFinished(10000));
     server_.reset();
   }

@@ -278,7 +278,7 @@ class FleetChaosTest : public QObject {
   void teardown() {
     if (cp_) {
       if (cp_->state() != QProcess::NotRunning) {
-        ::kill(static_cast<pid_t>(cp_->processId()), SIGTERM);
+        meshdeck::test::signalProcess(*cp_, SIGTERM);
         if (!cp_->waitForFinished(30'000)) {
           cp_->kill();
           cp_->waitForFinished(10'000);
@@ -425,7 +425,7 @@ class FleetChaosTest : public QObject {
     const QList<int> fleet = processesTagged(tag_);
     qInfo("kill -9 of the control plane (pid %lld, %lld processes in its fleet)",
           static_cast<long long>(cp_->processId()), static_cast<long long>(fleet.size()));
-    QCOMPARE(::kill(static_cast<pid_t>(cp_->processId()), SIGKILL), 0);
+    QVERIFY(meshdeck::test::signalProcess(*cp_, SIGKILL));
     QVERIFY(cp_->waitForFinished(20'000));
     pump();
     // Its children die with it (PR_SET_PDEATHSIG), bounded.

@@ -29,7 +29,7 @@ Result runControlPlane(const QStringList& args, int timeout_ms) {
           QStringList{"--listen", "127.0.0.1:0", "--state-dir", state.path()} + args);
   Result r;
   if (!p.waitForFinished(timeout_ms)) {
-    ::kill(static_cast<pid_t>(p.processId()), SIGTERM);
+    meshdeck::test::signalProcess(p, SIGTERM);
     p.waitForFinished(15'000);
     r.out = "TIMED OUT\n";
   }
@@ -125,7 +125,7 @@ class FleetDemoTest : public QObject {
     QVERIFY2(downgraded.isEmpty(), qPrintable(downgraded));
     QVERIFY2(QRegularExpression("storefront-web +catalog .* mtls ").match(row).hasMatch(),
              qPrintable(row));
-    ::kill(static_cast<pid_t>(cp.processId()), SIGTERM);
+    meshdeck::test::signalProcess(cp, SIGTERM);
     QVERIFY(cp.waitForFinished(30'000));
     QCOMPARE(cp.exitCode(), 0);
   }

@@ -54,7 +54,7 @@ class FleetLargeTest : public QObject {
         m.hasMatch())
       address = m.captured(1);
     auto stop = [&] {
-      ::kill(static_cast<pid_t>(cp.processId()), SIGTERM);
+      meshdeck::test::signalProcess(cp, SIGTERM);
       cp.waitForFinished(30'000);
     };
     if (!out.contains("first complete graph")) stop();

@@ -6,6 +6,7 @@
 #include <QThread>
 
 #include "support/binaries.h"
+#include "support/tagged_processes.h"
 #include "test_backend.h"
 
 namespace meshdeck::proxy::testing {
@@ -57,7 +58,7 @@ uint16_t ProxyProcess::port(const std::string& listener) const {
   return it == ports_.end() ? 0 : it->second;
 }
 
-void ProxyProcess::signal(int signo) { ::kill(static_cast<pid_t>(process_.processId()), signo); }
+void ProxyProcess::signal(int signo) { meshdeck::test::signalProcess(process_, signo); }
 
 int ProxyProcess::waitForExit(int ms) {
   if (process_.state() != QProcess::NotRunning && !process_.waitForFinished(ms)) return -1;

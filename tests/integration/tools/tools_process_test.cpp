@@ -12,6 +12,7 @@
 #include <csignal>
 
 #include "support/binaries.h"
+#include "support/tagged_processes.h"
 
 // The real meshdeck-demo-service and meshdeck-load binaries on loopback, port 0.
 using meshdeck::test::bin;
@@ -71,7 +72,7 @@ void startDemo(QProcess& p, const QStringList& args) {
 }
 
 void terminate(QProcess& p) {
-  ::kill(static_cast<pid_t>(p.processId()), SIGTERM);
+  meshdeck::test::signalProcess(p, SIGTERM);
   QVERIFY(p.waitForFinished(5000));
   QCOMPARE(p.exitStatus(), QProcess::NormalExit);
   QCOMPARE(p.exitCode(), 0);
@@ -196,7 +197,7 @@ class ToolsProcessTest : public QObject {
                                       "--rate", "100", "--duration", "60s", "--json"});
     QVERIFY(load.waitForStarted(5000));
     QTest::qWait(800);
-    ::kill(static_cast<pid_t>(load.processId()), SIGINT);
+    meshdeck::test::signalProcess(load, SIGINT);
     QVERIFY(load.waitForFinished(5000));
     QCOMPARE(load.exitCode(), 0);
     const auto r = QJsonDocument::fromJson(load.readAllStandardOutput()).object();
