@@ -77,6 +77,7 @@ struct Exchange {
   const char* error_code = nullptr;  // x-meshdeck-error of a local reply
   std::string destination_version;   // version of the endpoint that answered
   std::optional<bool> upstream_tls;  // set when an upstream connection carried the request
+  std::string upstream_identity;     // SPIFFE id the upstream presented over TLS ("": plain text)
   uint64_t bytes_in = 0;             // request body bytes read
   uint64_t bytes_out = 0;            // response body bytes sent
   uint32_t retries = 0;

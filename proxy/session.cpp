@@ -813,6 +813,9 @@ void Session::tapFinish(const Exchange& ex, uint64_t latency_ns,
   f.bytes_in = ex.bytes_in;
   f.bytes_out = ex.bytes_out;
   f.retries = ex.retries;
+  const tls::TlsContextsPtr own = host_.tls();
+  if (own) f.own_identity = own->identity();
+  if (f.client_side) f.upstream_identity = ex.upstream_identity;
   tap_->finish(*ex.tap, f, host_.now());
 }
 

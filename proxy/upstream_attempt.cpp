@@ -264,6 +264,7 @@ Awaitable<void> runH2Attempt(SessionHost& host, Downstream& downstream, Exchange
   }
   const bool tls = conn->transport().stream.isTls();
   ex.upstream_tls = tls;
+  ex.upstream_identity = conn->transport().peer_identity;
 
   const bool no_body = first.last && first.size == 0;
   auto st = conn->open(h2RequestFields(ex, tls, cc.protocol == UpstreamProtocol::kGrpc), no_body);
@@ -472,6 +473,7 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
     if (!at.conn) co_return;
   }
   ex.upstream_tls = at.conn->stream.isTls();
+  ex.upstream_identity = at.conn->peer_identity;
 
   // Request head and body. The head is serialized into one buffer and leaves together with
   // the first piece of the body: one send, one iovec for a small request.

@@ -96,6 +96,7 @@ std::string TapEvent::toJson() const {
   if (!source_identity.empty()) str("sourceIdentity", source_identity);
   str("destination", destination_service);
   str("destinationVersion", destination_version);
+  if (!destination_identity.empty()) str("destinationIdentity", destination_identity);
   str("protocol", protocol);
   str("method", method);
   str("authority", authority);

@@ -41,7 +41,7 @@ struct TapEvent {
   bool client_side = false;  // seen by the caller's outbound proxy (else the callee's inbound)
   std::string proxy_id;
   std::string source_service, source_version, source_identity;
-  std::string destination_service, destination_version;
+  std::string destination_service, destination_version, destination_identity;
   std::string protocol;  // "http/1.1", "h2", "grpc"
   std::string method, authority, path;
   uint32_t status = 0;

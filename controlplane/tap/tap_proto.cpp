@@ -18,6 +18,7 @@ TapEvent tapEventFromProto(const v1::TapEvent& in, const std::string& proxy_id) 
   e.source_identity = in.source_identity();
   e.destination_service = in.destination_service();
   e.destination_version = in.destination_version();
+  e.destination_identity = in.destination_identity();
   e.protocol = in.protocol();
   e.method = in.method();
   e.authority = in.authority();
@@ -53,6 +54,7 @@ void tapEventToProto(const TapEvent& e, v1::TapEvent* out) {
   out->set_source_identity(e.source_identity);
   out->set_destination_service(e.destination_service);
   out->set_destination_version(e.destination_version);
+  out->set_destination_identity(e.destination_identity);
   out->set_protocol(e.protocol);
   out->set_method(e.method);
   out->set_authority(e.authority);

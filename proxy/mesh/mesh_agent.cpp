@@ -658,6 +658,7 @@ bool MeshAgent::fillTapEvents(v1::TelemetryReport* report) {
     e->set_source_identity(std::move(r.source_identity));
     e->set_destination_service(std::move(r.destination_service));
     e->set_destination_version(std::move(r.destination_version));
+    e->set_destination_identity(std::move(r.destination_identity));
     e->set_protocol(std::move(r.protocol));
     e->set_method(std::move(r.method));
     e->set_authority(std::move(r.authority));

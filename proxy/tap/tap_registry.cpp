@@ -221,9 +221,12 @@ void TapRegistry::finish(const TapCapture& c, const TapEndFacts& f, SteadyTime n
     r.client_side = f.client_side;
     r.source_service = f.source_service;
     r.source_version = f.source_version;
-    if (!f.client_side) r.source_identity = c.peer_identity;
+    // The proxy's own identity is the source's on an outbound listener and the destination's
+    // on an inbound one; the other end is the mutual TLS peer (downstream or upstream).
+    r.source_identity = f.client_side ? f.own_identity : std::string_view(c.peer_identity);
     r.destination_service = f.destination_service;
     r.destination_version = f.destination_version;
+    r.destination_identity = f.client_side ? f.upstream_identity : f.own_identity;
     r.protocol = f.protocol;
     r.method = c.method;
     r.authority = c.authority;

@@ -88,6 +88,9 @@ struct TapEndFacts {
   // the capture's response_error: a peer proxy's code, if any).
   std::string_view protocol, route, error_code, authorization_policy, authorization_rule;
   std::string_view traceparent;  // as sent upstream ("" when none)
+  // SPIFFE ids: the proxy's own ("" while it holds no workload certificate), and on an
+  // outbound listener the one the upstream presented over mutual TLS ("" for plain text).
+  std::string_view own_identity, upstream_identity;
   uint32_t status = 0;
   std::optional<uint32_t> grpc_status;
   uint64_t latency_us = 0, bytes_in = 0, bytes_out = 0;
@@ -101,7 +104,7 @@ struct TapRecord {
   std::chrono::system_clock::time_point start;
   bool client_side = false;
   std::string source_service, source_version, source_identity;
-  std::string destination_service, destination_version;
+  std::string destination_service, destination_version, destination_identity;
   std::string protocol, method, authority, path;
   uint32_t status = 0;
   std::optional<uint32_t> grpc_status;

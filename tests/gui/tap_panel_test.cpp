@@ -48,6 +48,8 @@ cp::TapEvent tapEvent(const std::string& from, const std::string& to, uint32_t s
   e.source_version = "v1";
   e.destination_service = to;
   e.destination_version = "v1";
+  e.source_identity = "spiffe://mesh.local/ns/default/sa/" + from;
+  e.destination_identity = "spiffe://mesh.local/ns/default/sa/" + to;
   e.protocol = grpc ? "grpc" : "http/1.1";
   e.method = "GET";
   e.authority = to;
@@ -345,6 +347,10 @@ class TapPanelTest : public QObject {
     const QString details = panel_->details()->toPlainText();
     QVERIFY2(details.contains("/api/ratings/42") && details.contains("abc123") &&
                  details.contains("x-request-id") && details.contains("req-7"),
+             qPrintable(details));
+    // Both ends' identities (issue 23).
+    QVERIFY2(details.contains("sourceIdentity: spiffe://mesh.local/ns/default/sa/reviews") &&
+                 details.contains("destinationIdentity: spiffe://mesh.local/ns/default/sa/ratings"),
              qPrintable(details));
   }
 

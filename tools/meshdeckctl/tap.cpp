@@ -128,9 +128,10 @@ std::string tapHeader(bool wide) {
       fmt::format("{:<12} {:<3} {:<22} {:<22} {:<6} {:<32} {:>6} {:>9}", "TIME", "DIR", "SOURCE",
                   "DESTINATION", "METHOD", "PATH", "STATUS", "LATENCY");
   if (wide)
-    line += fmt::format(" {:<16} {:>8} {:>9} {:>4} {:<5} {:<10} {:<5} {:<18} {:<32} {:<20} {}",
-                        "AUTHORITY", "BYTES-IN", "BYTES-OUT", "RTRY", "ERROR", "ROUTE", "MTLS",
-                        "PROXY", "TRACE", "AUTHZ", "SOURCE-ID");
+    line +=
+        fmt::format(" {:<16} {:>8} {:>9} {:>4} {:<5} {:<10} {:<5} {:<18} {:<32} {:<20} {:<40} {}",
+                    "AUTHORITY", "BYTES-IN", "BYTES-OUT", "RTRY", "ERROR", "ROUTE", "MTLS", "PROXY",
+                    "TRACE", "AUTHZ", "SOURCE-ID", "DESTINATION-ID");
   return line + "\n";
 }
 
@@ -146,12 +147,13 @@ std::string tapLine(const v1::TapEvent& e, bool wide) {
     std::string authz = e.authorization_policy().empty() && e.authorization_rule().empty()
                             ? "-"
                             : e.authorization_policy() + ":" + e.authorization_rule();
-    line += fmt::format(" {:<16} {:>8} {:>9} {:>4} {:<5} {:<10} {:<5} {:<18} {:<32} {:<20} {}",
-                        e.authority(), e.bytes_in(), e.bytes_out(), e.retries(),
-                        e.error_code().empty() ? "-" : e.error_code(),
-                        e.route().empty() ? "-" : e.route(), e.mtls() ? "mtls" : "plain",
-                        e.proxy_id(), e.trace_id().empty() ? "-" : e.trace_id(), authz,
-                        e.source_identity().empty() ? "-" : e.source_identity());
+    line += fmt::format(
+        " {:<16} {:>8} {:>9} {:>4} {:<5} {:<10} {:<5} {:<18} {:<32} {:<20} {:<40} {}",
+        e.authority(), e.bytes_in(), e.bytes_out(), e.retries(),
+        e.error_code().empty() ? "-" : e.error_code(), e.route().empty() ? "-" : e.route(),
+        e.mtls() ? "mtls" : "plain", e.proxy_id(), e.trace_id().empty() ? "-" : e.trace_id(), authz,
+        e.source_identity().empty() ? "-" : e.source_identity(),
+        e.destination_identity().empty() ? "-" : e.destination_identity());
     // Headers, when the tap copied them: > sent by the client, < answered.
     for (const auto& h : e.request_headers())
       line += fmt::format("\n    > {}: {}", h.name(), h.value());

@@ -9,6 +9,9 @@
 #include <future>
 #include <mutex>
 
+#include "controlplane/tap/tap_proto.h"
+#include "meshdeck/v1/telemetry.pb.h"
+
 using namespace meshdeck::cp;
 
 namespace {
@@ -237,6 +240,30 @@ class TapHubTest : public QObject {
             std::string::npos);
     QVERIFY(json.find('\n') == std::string::npos);
     QCOMPARE(e.statusClass(), 5u);
+  }
+
+  // Issue 23: both ends' SPIFFE ids survive the wire form and reach the JSON (meshdeckctl tap
+  // -o json, the Tap panel's detail pane); an empty one is left out.
+  void eventIdentities() {
+    meshdeck::v1::TapEvent wire;
+    wire.set_side(meshdeck::v1::CLIENT);
+    wire.set_source_identity("spiffe://mesh.local/ns/default/sa/productpage");
+    wire.set_destination_identity("spiffe://mesh.local/ns/default/sa/reviews");
+    const TapEvent e = tapEventFromProto(wire, "productpage-v1-0");
+    QCOMPARE(e.source_identity, std::string("spiffe://mesh.local/ns/default/sa/productpage"));
+    QCOMPARE(e.destination_identity, std::string("spiffe://mesh.local/ns/default/sa/reviews"));
+    meshdeck::v1::TapEvent back;
+    tapEventToProto(e, &back);
+    QCOMPARE(back.destination_identity(), wire.destination_identity());
+    QCOMPARE(back.source_identity(), wire.source_identity());
+    const std::string json = e.toJson();
+    QVERIFY(json.find("\"sourceIdentity\":\"spiffe://mesh.local/ns/default/sa/productpage\"") !=
+            std::string::npos);
+    QVERIFY(json.find("\"destinationIdentity\":\"spiffe://mesh.local/ns/default/sa/reviews\"") !=
+            std::string::npos);
+    TapEvent plain = e;
+    plain.destination_identity.clear();
+    QVERIFY(plain.toJson().find("destinationIdentity") == std::string::npos);
   }
 };
 

@@ -217,6 +217,58 @@ class TapRegistryTest : public QObject {
     QCOMPARE(r.counters().built.load(), 1u);
   }
 
+  // Issue 23: an event names both ends' SPIFFE ids. The proxy's own is the source's on the
+  // client side and the destination's on the server side; the other end's is the one its
+  // mutual TLS peer presented (the upstream's, the downstream's), "" over plain text.
+  void eventCarriesBothIdentities() {
+    const std::string productpage = "spiffe://mesh.local/ns/default/sa/productpage";
+    const std::string reviews = "spiffe://mesh.local/ns/default/sa/reviews";
+    TapRegistry r;
+    r.set({spec(1)});
+
+    // Client side over mutual TLS: productpage's proxy, reviews upstream.
+    auto client = end();
+    client.own_identity = productpage;
+    client.upstream_identity = reviews;
+    QVERIFY(request(r, outbound(), client));
+    // Client side over plain text, with a certificate of its own.
+    client.upstream_identity = "";
+    QVERIFY(request(r, outbound(), client));
+    // Client side without a workload certificate.
+    client.own_identity = "";
+    QVERIFY(request(r, outbound(), client));
+
+    // Server side: reviews' inbound proxy, productpage the mutual TLS peer. The upstream
+    // (the local workload) does not count on this side.
+    TapStartFacts in = outbound();
+    in.outbound = false;
+    in.workload_service = "reviews";
+    in.peer_identity = productpage;
+    auto server = end();
+    server.client_side = false;
+    server.own_identity = reviews;
+    server.upstream_identity = "spiffe://mesh.local/ns/default/sa/not-a-mesh-peer";
+    QVERIFY(request(r, in, server));
+    // Server side over plain text.
+    in.peer_identity = "";
+    QVERIFY(request(r, in, server));
+
+    const auto events = r.drain(nullptr);
+    QCOMPARE(events.size(), size_t{5});
+    QVERIFY(events[0].client_side);
+    QCOMPARE(events[0].source_identity, productpage);
+    QCOMPARE(events[0].destination_identity, reviews);
+    QCOMPARE(events[1].source_identity, productpage);
+    QCOMPARE(events[1].destination_identity, std::string());
+    QCOMPARE(events[2].source_identity, std::string());
+    QCOMPARE(events[2].destination_identity, std::string());
+    QVERIFY(!events[3].client_side);
+    QCOMPARE(events[3].source_identity, productpage);
+    QCOMPARE(events[3].destination_identity, reviews);
+    QCOMPARE(events[4].source_identity, std::string());
+    QCOMPARE(events[4].destination_identity, reviews);
+  }
+
   void rateShareIsATokenBucket() {
     TapRegistry r;
     auto s = spec(1);
