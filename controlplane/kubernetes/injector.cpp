@@ -248,6 +248,20 @@ InjectionResult computeInjection(
     return skipped("already injected (" + std::string(kInjectedAnnotation) + ": \"" +
                    stringAt(annotations, kInjectedAnnotation) + "\")");
   if (!spec) return skipped("no pod spec");
+  // A member the patch extends must be what the API's schema says (or absent/null): replacing
+  // a malformed value would hide the manifest's error.
+  for (const char* key : {"containers", "initContainers", "volumes"})
+    if (const auto* v = spec->if_contains(key); v && !v->is_null() && !v->is_array()) {
+      auto r = skipped("spec." + std::string(key) + " is not a list");
+      r.warnings.push_back("meshdeck: no sidecar injected: " + r.reason);
+      return r;
+    }
+  if (const auto* v = metadata ? metadata->if_contains("annotations") : nullptr;
+      v && !v->is_null() && !v->is_object()) {
+    auto r = skipped("metadata.annotations is not a map");
+    r.warnings.push_back("meshdeck: no sidecar injected: " + r.reason);
+    return r;
+  }
   const json::array* containers = arrayAt(*spec, "containers");
   const json::array* inits = arrayAt(*spec, "initContainers");
   if (hasContainerNamed(containers, kSidecarName) || hasContainerNamed(inits, kSidecarName))

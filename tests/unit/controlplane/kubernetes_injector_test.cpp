@@ -254,6 +254,20 @@ class KubernetesInjectorTest : public QObject {
     pod["spec"].as_object()["volumes"] =
         bj::array{bj::object{{"name", "meshdeck-token"}, {"emptyDir", bj::object{}}}};
     QVERIFY(!computeInjection(pod, testSettings()).injected);
+    // Members the patch extends, of the wrong type: refused, never replaced.
+    for (const char* key : {"containers", "initContainers", "volumes"}) {
+      pod = readPod("no-volumes");
+      pod["spec"].as_object()[key] = 5;
+      r = computeInjection(pod, testSettings());
+      QVERIFY(!r.injected);
+      QVERIFY2(r.reason == "spec." + std::string(key) + " is not a list", r.reason.c_str());
+      QVERIFY(!r.warnings.empty());
+    }
+    pod = readPod("no-volumes");
+    pod["metadata"].as_object()["annotations"] = "x";
+    r = computeInjection(pod, testSettings());
+    QVERIFY(!r.injected);
+    QVERIFY2(r.reason == "metadata.annotations is not a map", r.reason.c_str());
     // Namespace labels, when given (meshdeckctl does not; the webhook relies on the selector).
     pod = readPod("no-volumes");
     QVERIFY(!computeInjection(pod, testSettings(), std::map<std::string, std::string>{}).injected);
