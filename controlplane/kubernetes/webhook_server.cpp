@@ -17,6 +17,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <mutex>
 
+#include "common/net/tcp_listener.h"
 #include "controlplane/kubernetes/admission_review.h"
 
 namespace meshdeck::cp::kubernetes {
@@ -29,21 +30,6 @@ using tcp = asio::ip::tcp;
 
 namespace {
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
-
-// "host:port" or "[v6]:port".
-bool splitHostPort(const std::string& text, std::string* host, uint16_t* port) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) return false;
-  *host = text.substr(0, colon);
-  if (host->front() == '[' && host->back() == ']') *host = host->substr(1, host->size() - 2);
-  const std::string digits = text.substr(colon + 1);
-  if (digits.size() > 5 || digits.find_first_not_of("0123456789") != std::string::npos)
-    return false;
-  const unsigned long value = std::stoul(digits);
-  if (value > 65535) return false;
-  *port = static_cast<uint16_t>(value);
-  return true;
-}
 
 // A server context of TLS 1.2 and 1.3 (the API server speaks both) with this key and chain.
 std::shared_ptr<ssl::context> serverContext(const std::string& key_pem,
@@ -116,34 +102,7 @@ bool WebhookServer::start(const std::string& address, std::string* error) {
     return false;
   }
   if (!loadCertificate(error)) return false;
-  std::string host;
-  uint16_t port = 0;
-  if (!splitHostPort(address, &host, &port)) {
-    *error = fmt::format("webhook address \"{}\" is not host:port", address);
-    return false;
-  }
-  boost::system::error_code ec;
-  const auto ip = asio::ip::make_address(host, ec);
-  if (ec) {
-    *error = fmt::format("webhook address \"{}\": {}", address, ec.message());
-    return false;
-  }
-  auto& acceptor = state_->acceptor;
-  const tcp::endpoint ep(ip, port);
-  acceptor.open(ep.protocol(), ec);
-  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor.bind(ep, ec);
-  if (!ec) acceptor.listen(64, ec);
-  if (ec) {
-    *error = fmt::format("webhook listener {}: {}", address, ec.message());
-    boost::system::error_code ignored;
-    acceptor.close(ignored);
-    return false;
-  }
-  const auto local = acceptor.local_endpoint();
-  address_ = local.address().is_v6()
-                 ? fmt::format("[{}]:{}", local.address().to_string(), local.port())
-                 : fmt::format("{}:{}", local.address().to_string(), local.port());
+  if (!common::listenTcp(state_->acceptor, address, "webhook", &address_, error)) return false;
 
   const auto timeout = std::chrono::seconds(kRequestTimeoutSeconds);
   auto serve = [this, timeout](tcp::socket socket,
