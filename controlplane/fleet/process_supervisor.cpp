@@ -198,7 +198,15 @@ void ProcessSupervisor::startLocked(Managed& m) {
     return;
   }
   const pid_t parent = ::getpid();
+  // Until exec, the child runs this process's code with its signal handlers (Qt Test's, the
+  // app's): a SIGTERM then (a restart right after the start) ran such a handler in the child,
+  // which hung there instead of dying. Every signal stays blocked across fork(); the child puts
+  // every handler back to the default before it unblocks them.
+  sigset_t all, previous;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &previous);
   const pid_t pid = ::fork();
+  if (pid != 0) ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   if (pid < 0) {
     spdlog::error("fleet: cannot start {}: fork: {}", m.spec.name, std::strerror(errno));
     ::close(out[0]);
@@ -208,13 +216,17 @@ void ProcessSupervisor::startLocked(Managed& m) {
     return;
   }
   if (pid == 0) {
+    struct sigaction default_action {};
+    default_action.sa_handler = SIG_DFL;
+    sigemptyset(&default_action.sa_mask);
+    for (int signo = 1; signo < NSIG; ++signo)
+      if (signo != SIGKILL && signo != SIGSTOP) ::sigaction(signo, &default_action, nullptr);
     ::setpgid(0, 0);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);  // the supervisor died before prctl took effect
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the parent may block SIGTERM for sigwait
-    ::signal(SIGPIPE, SIG_DFL);
     const int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) ::dup2(devnull, 0);
     ::dup2(out[1], 1);
