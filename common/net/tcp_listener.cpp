@@ -2,7 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <exception>
+#include <memory>
 
 namespace meshdeck::common {
 
@@ -53,6 +59,29 @@ bool listenTcp(tcp::acceptor& acceptor, const std::string& address, std::string_
                ? fmt::format("[{}]:{}", local.address().to_string(), local.port())
                : fmt::format("{}:{}", local.address().to_string(), local.port());
   return true;
+}
+
+boost::asio::awaitable<void> acceptCapped(tcp::acceptor& acceptor, int max_connections,
+                                          ServeConnection serve, std::function<void()> refused) {
+  namespace asio = boost::asio;
+  // Shared with each connection's completion handler, so that the count and `serve` outlive
+  // this loop while a connection still runs (the acceptor closes before they end).
+  const auto live = std::make_shared<std::atomic<int>>(0);
+  const auto shared_serve = std::make_shared<ServeConnection>(std::move(serve));
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) break;
+    if (ec) continue;
+    if (live->load() >= max_connections) {
+      if (refused) refused();
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    ++*live;
+    asio::co_spawn(acceptor.get_executor(), (*shared_serve)(std::move(socket)),
+                   [live, shared_serve](std::exception_ptr) { --*live; });
+  }
 }
 
 }  // namespace meshdeck::common

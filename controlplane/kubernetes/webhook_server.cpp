@@ -114,7 +114,6 @@ bool WebhookServer::start(const std::string& address, std::string* error) {
     if (hec) {
       ++handshake_failures_;
       spdlog::debug("webhook: TLS handshake failed: {}", hec.message());
-      --connections_;
       co_return;
     }
     beast::flat_buffer buffer;
@@ -192,32 +191,20 @@ bool WebhookServer::start(const std::string& address, std::string* error) {
     }
     lowest.expires_after(std::chrono::seconds(2));
     co_await stream.async_shutdown(kNoThrow);
-    --connections_;
   };
-  asio::co_spawn(
-      state_->io,
-      [this, serve]() -> asio::awaitable<void> {
-        auto& acceptor = state_->acceptor;
-        for (;;) {
-          auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
-          if (ec == asio::error::operation_aborted || !acceptor.is_open()) break;
-          if (ec) continue;
-          if (connections_.load() >= kMaxConnections) {
-            ++bad_requests_;
-            boost::system::error_code ignored;
-            socket.close(ignored);
-            continue;
-          }
-          ++connections_;
-          std::shared_ptr<ssl::context> tls;
-          {
-            std::lock_guard lock(state_->mu);
-            tls = state_->tls;
-          }
-          asio::co_spawn(state_->io, serve(std::move(socket), std::move(tls)), asio::detached);
-        }
-      },
-      asio::detached);
+  // Each connection keeps the TLS context current when it was accepted.
+  auto with_current_tls = [this, serve](tcp::socket socket) {
+    std::shared_ptr<ssl::context> tls;
+    {
+      std::lock_guard lock(state_->mu);
+      tls = state_->tls;
+    }
+    return serve(std::move(socket), std::move(tls));
+  };
+  asio::co_spawn(state_->io,
+                 common::acceptCapped(state_->acceptor, kMaxConnections, with_current_tls,
+                                      [this] { ++bad_requests_; }),
+                 asio::detached);
   asio::co_spawn(
       state_->io,
       [this]() -> asio::awaitable<void> {

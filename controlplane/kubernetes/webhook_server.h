@@ -67,7 +67,6 @@ class WebhookServer {
   std::string address_;
   std::atomic<uint64_t> injected_{0}, skipped_{0}, bad_requests_{0}, handshake_failures_{0},
       certificate_loads_{0}, certificate_failures_{0};
-  std::atomic<int> connections_{0};
 };
 
 }  // namespace meshdeck::cp::kubernetes

@@ -109,26 +109,10 @@ bool MetricsServer::start(const std::string& address, std::string* error) {
     }
     boost::system::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    --connections_;
   };
   asio::co_spawn(
       state_->io,
-      [this, serve]() -> asio::awaitable<void> {
-        auto& acceptor = state_->acceptor;
-        for (;;) {
-          auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
-          if (ec == asio::error::operation_aborted || !acceptor.is_open()) break;
-          if (ec) continue;
-          if (connections_.load() >= kMaxConnections) {
-            ++bad_requests_;
-            boost::system::error_code ignored;
-            socket.close(ignored);
-            continue;
-          }
-          ++connections_;
-          asio::co_spawn(state_->io, serve(std::move(socket)), asio::detached);
-        }
-      },
+      common::acceptCapped(state_->acceptor, kMaxConnections, serve, [this] { ++bad_requests_; }),
       asio::detached);
   thread_ = std::make_unique<std::thread>([this] { state_->io.run(); });
   return true;

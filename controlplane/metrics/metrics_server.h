@@ -44,7 +44,6 @@ class MetricsServer {
   std::unique_ptr<std::thread> thread_;
   std::string address_;
   std::atomic<uint64_t> bad_requests_{0}, scrapes_{0};
-  std::atomic<int> connections_{0};
 };
 
 }  // namespace meshdeck::cp::metrics
