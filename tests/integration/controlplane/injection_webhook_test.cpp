@@ -24,10 +24,10 @@
 #include "support/binaries.h"
 #include "support/raw_http.h"
 #include "support/tagged_processes.h"
+#include "support/tls_client.h"
 
 using meshdeck::test::bin;
 namespace asio = boost::asio;
-namespace ssl = asio::ssl;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
@@ -102,19 +102,8 @@ Reply httpsRequest(const std::string& address, const std::string& ca_pem, const 
                    http::verb method, const std::string& target, const std::string& body) {
   Reply r;
   try {
-    asio::io_context io;
-    ssl::context ctx(ssl::context::tls_client);
-    ctx.add_certificate_authority(asio::buffer(ca_pem));
-    ctx.set_verify_mode(ssl::verify_peer);
-    beast::ssl_stream<beast::tcp_stream> stream(io, ctx);
-    SSL_set_tlsext_host_name(stream.native_handle(), host.c_str());
-    stream.set_verify_callback(ssl::host_name_verification(host));
-    const auto colon = address.rfind(':');
-    asio::ip::tcp::resolver resolver(io);
-    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
-    beast::get_lowest_layer(stream).connect(
-        resolver.resolve(address.substr(0, colon), address.substr(colon + 1)));
-    stream.handshake(ssl::stream_base::client);
+    meshdeck::test::TlsClient client(address, ca_pem, host, std::chrono::seconds(10));
+    auto& stream = client.stream();
     http::request<http::string_body> req{method, target, 11};
     req.set(http::field::host, host);
     req.set(http::field::content_type, "application/json");
@@ -132,23 +121,14 @@ Reply httpsRequest(const std::string& address, const std::string& ca_pem, const 
   return r;
 }
 
-// Raw bytes over TLS (what no HTTP client would send); returns what comes back until close.
+// Raw bytes over TLS (what no HTTP client would send), the server verified as by
+// httpsRequest(); returns what comes back until close.
 std::string tlsRawExchange(const std::string& address, const std::string& ca_pem,
                            const std::string& host, const std::string& bytes) {
   std::string out;
   try {
-    asio::io_context io;
-    ssl::context ctx(ssl::context::tls_client);
-    ctx.add_certificate_authority(asio::buffer(ca_pem));
-    ctx.set_verify_mode(ssl::verify_peer);
-    beast::ssl_stream<beast::tcp_stream> stream(io, ctx);
-    SSL_set_tlsext_host_name(stream.native_handle(), host.c_str());
-    const auto colon = address.rfind(':');
-    asio::ip::tcp::resolver resolver(io);
-    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
-    beast::get_lowest_layer(stream).connect(
-        resolver.resolve(address.substr(0, colon), address.substr(colon + 1)));
-    stream.handshake(ssl::stream_base::client);
+    meshdeck::test::TlsClient client(address, ca_pem, host, std::chrono::seconds(10));
+    auto& stream = client.stream();
     asio::write(stream, asio::buffer(bytes));
     char buf[4096];
     boost::system::error_code ec;

@@ -12,55 +12,16 @@
 #include "controlplane/in_process_control_plane.h"
 #include "controlplane/report/report_html.h"
 #include "support/binaries.h"
+#include "support/report_fixtures.h"
 #include "tools/meshdeckctl/time_arg.h"
 
 using namespace meshdeck::cp;
 using namespace meshdeck::cp::report;
 using namespace std::chrono_literals;
 using meshdeck::test::bin;
+using meshdeck::test::countChecks;
 
 namespace {
-
-// A fault left on, a service still PERMISSIVE, an authorization rule in dry run.
-const char* kPolicies = R"(apiVersion: meshdeck.io/v1alpha1
-kind: TrafficRoute
-metadata:
-  name: reviews-delay
-spec:
-  host: reviews
-  http:
-  - route:
-    - destination:
-        host: reviews
-    fault:
-      delay:
-        percentage: 10
-        fixedDelay: 300ms
----
-apiVersion: meshdeck.io/v1alpha1
-kind: PeerAuthentication
-metadata:
-  name: reviews-migration
-spec:
-  selector:
-    service: reviews
-  mtls:
-    mode: PERMISSIVE
----
-apiVersion: meshdeck.io/v1alpha1
-kind: AuthorizationPolicy
-metadata:
-  name: audit-reviews
-spec:
-  selector:
-    service: reviews
-  action: DENY
-  dryRun: true
-  rules:
-  - to:
-    - operation:
-        methods: [DELETE]
-)";
 
 const std::string kEvil = "<script>alert(1)</script>";
 
@@ -143,7 +104,8 @@ class ReportHistoryTest : public QObject {
     QVERIFY2(local.start(&error), error.c_str());
     local.registerService("frontend", "v1", "frontend");
     local.registerService("reviews", "v1", "backend");
-    const auto applied = local.applyPolicies(kPolicies, "report-test.yaml", "tester", false);
+    const auto applied =
+        local.applyPolicies(meshdeck::test::kLeftOnPolicies, "report-test.yaml", "tester", false);
     QVERIFY2(applied.ok, applied.errors.empty() ? "" : applied.errors[0].message.c_str());
 
     ReportOptions ro;
@@ -172,15 +134,10 @@ class ReportHistoryTest : public QObject {
     QCOMPARE(r.edges[r.worst_by_p99[0]].destination, kEvil);  // 50 ms
     QCOMPARE(r.policy_revision, uint64_t(0));                 // applied after the range
 
-    auto kinds = [&](CheckKind k) {
-      size_t n = 0;
-      for (const auto& c : r.checkup) n += c.kind == k;
-      return n;
-    };
-    QCOMPARE(kinds(CheckKind::kFaultInjection), size_t(1));
-    QCOMPARE(kinds(CheckKind::kPermissive), size_t(1));
-    QCOMPARE(kinds(CheckKind::kAuthorizationDryRun), size_t(1));
-    QCOMPARE(kinds(CheckKind::kHighRetryRate), size_t(2));
+    QCOMPARE(countChecks(r.checkup, CheckKind::kFaultInjection), size_t(1));
+    QCOMPARE(countChecks(r.checkup, CheckKind::kPermissive), size_t(1));
+    QCOMPARE(countChecks(r.checkup, CheckKind::kAuthorizationDryRun), size_t(1));
+    QCOMPARE(countChecks(r.checkup, CheckKind::kHighRetryRate), size_t(2));
 
     // The same figures through meshdeckctl, over the management API.
     const QString out = dir.filePath("report.html");

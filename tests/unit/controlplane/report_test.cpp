@@ -4,28 +4,18 @@
 
 #include "controlplane/report/report_html.h"
 #include "controlplane/report/svg_chart.h"
+#include "support/report_fixtures.h"
 
 using namespace meshdeck::cp;
 using namespace meshdeck::cp::report;
 using namespace std::chrono_literals;
+using meshdeck::test::countChecks;
 
 namespace {
 
-const char* kPolicies = R"(apiVersion: meshdeck.io/v1alpha1
-kind: TrafficRoute
-metadata:
-  name: reviews-delay
-spec:
-  host: reviews
-  http:
-  - route:
-    - destination:
-        host: reviews
-    fault:
-      delay:
-        percentage: 10
-        fixedDelay: 300ms
----
+// The three policies left on (support/report_fixtures.h), and three the checkup does not list:
+// a route without a fault, STRICT mTLS, an enforced authorization rule.
+const std::string kPolicies = std::string(meshdeck::test::kLeftOnPolicies) + R"(---
 apiVersion: meshdeck.io/v1alpha1
 kind: TrafficRoute
 metadata:
@@ -40,34 +30,10 @@ spec:
 apiVersion: meshdeck.io/v1alpha1
 kind: PeerAuthentication
 metadata:
-  name: reviews-migration
-spec:
-  selector:
-    service: reviews
-  mtls:
-    mode: PERMISSIVE
----
-apiVersion: meshdeck.io/v1alpha1
-kind: PeerAuthentication
-metadata:
   name: mesh
 spec:
   mtls:
     mode: STRICT
----
-apiVersion: meshdeck.io/v1alpha1
-kind: AuthorizationPolicy
-metadata:
-  name: audit-reviews
-spec:
-  selector:
-    service: reviews
-  action: DENY
-  dryRun: true
-  rules:
-  - to:
-    - operation:
-        methods: [DELETE]
 ---
 apiVersion: meshdeck.io/v1alpha1
 kind: AuthorizationPolicy
@@ -120,12 +86,6 @@ bool has(const std::vector<CheckItem>& items, CheckKind kind, const std::string&
   return false;
 }
 
-size_t count(const std::vector<CheckItem>& items, CheckKind kind) {
-  size_t n = 0;
-  for (const auto& i : items) n += i.kind == kind;
-  return n;
-}
-
 }  // namespace
 
 class ReportTest : public QObject {
@@ -167,25 +127,25 @@ class ReportTest : public QObject {
     const auto items = checkup(policyInfos(), edges, certs, snap, now, ReportOptions{});
 
     QVERIFY(has(items, CheckKind::kFaultInjection, "TrafficRoute/reviews-delay"));
-    QCOMPARE(count(items, CheckKind::kFaultInjection), size_t(1));  // not ratings-plain
+    QCOMPARE(countChecks(items, CheckKind::kFaultInjection), size_t(1));  // not ratings-plain
     for (const auto& i : items)
       if (i.kind == CheckKind::kFaultInjection)
         QVERIFY2(i.detail.find("97 requests") != std::string::npos, i.detail.c_str());
     QVERIFY(has(items, CheckKind::kPermissive, "PeerAuthentication/reviews-migration"));
-    QCOMPARE(count(items, CheckKind::kPermissive), size_t(1));  // STRICT is not listed
+    QCOMPARE(countChecks(items, CheckKind::kPermissive), size_t(1));  // STRICT is not listed
     QVERIFY(has(items, CheckKind::kPlaintext, "frontend -> ratings"));
-    QCOMPARE(count(items, CheckKind::kPlaintext), size_t(1));
+    QCOMPARE(countChecks(items, CheckKind::kPlaintext), size_t(1));
     QVERIFY(has(items, CheckKind::kCertificateExpiring, "ratings-v1-0"));
     QVERIFY(has(items, CheckKind::kCertificateExpiring, "old-0"));
-    QCOMPARE(count(items, CheckKind::kCertificateExpiring), size_t(2));  // reviews renewed
+    QCOMPARE(countChecks(items, CheckKind::kCertificateExpiring), size_t(2));  // reviews renewed
     QVERIFY(has(items, CheckKind::kProxyNotSynced, "ratings-v1-0"));
     QVERIFY(has(items, CheckKind::kProxyNotSynced, "reviews-v2-0"));
-    QCOMPARE(count(items, CheckKind::kProxyNotSynced), size_t(2));
+    QCOMPARE(countChecks(items, CheckKind::kProxyNotSynced), size_t(2));
     // 15 % retries is listed; 2 % is not; 5 requests are too few to judge.
     QVERIFY(has(items, CheckKind::kHighRetryRate, "frontend -> reviews"));
-    QCOMPARE(count(items, CheckKind::kHighRetryRate), size_t(1));
+    QCOMPARE(countChecks(items, CheckKind::kHighRetryRate), size_t(1));
     QVERIFY(has(items, CheckKind::kAuthorizationDryRun, "AuthorizationPolicy/audit-reviews"));
-    QCOMPARE(count(items, CheckKind::kAuthorizationDryRun), size_t(1));
+    QCOMPARE(countChecks(items, CheckKind::kAuthorizationDryRun), size_t(1));
     for (const auto& i : items)
       if (i.kind == CheckKind::kAuthorizationDryRun)
         QVERIFY2(i.detail.find("7 requests") != std::string::npos, i.detail.c_str());

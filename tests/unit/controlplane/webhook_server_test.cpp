@@ -5,24 +5,16 @@
 
 #include <QtTest>
 #include <atomic>
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/ssl.hpp>
 #include <mutex>
 #include <thread>
 
 #include "common/clock.h"
 #include "common/pki/pki.h"
 #include "controlplane/identity/certificate_authority.h"
+#include "support/tls_client.h"
 
 using namespace meshdeck;
 using namespace meshdeck::cp;
-namespace asio = boost::asio;
-namespace ssl = asio::ssl;
-namespace beast = boost::beast;
 
 namespace {
 
@@ -31,20 +23,8 @@ namespace {
 std::string servedSerial(const std::string& address, const std::string& roots,
                          const std::string& host) {
   try {
-    asio::io_context io;
-    ssl::context ctx(ssl::context::tls_client);
-    ctx.add_certificate_authority(asio::buffer(roots));
-    ctx.set_verify_mode(ssl::verify_peer);
-    beast::ssl_stream<beast::tcp_stream> stream(io, ctx);
-    SSL_set_tlsext_host_name(stream.native_handle(), host.c_str());
-    stream.set_verify_callback(ssl::host_name_verification(host));
-    const auto colon = address.rfind(':');
-    asio::ip::tcp::resolver resolver(io);
-    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
-    beast::get_lowest_layer(stream).connect(
-        resolver.resolve(address.substr(0, colon), address.substr(colon + 1)));
-    stream.handshake(ssl::stream_base::client);
-    X509* cert = SSL_get_peer_certificate(stream.native_handle());
+    meshdeck::test::TlsClient client(address, roots, host, std::chrono::seconds(5));
+    X509* cert = SSL_get_peer_certificate(client.stream().native_handle());
     if (!cert) return {};
     const auto info = pki::certificateInfo(cert);
     X509_free(cert);
