@@ -1,10 +1,5 @@
 #include "support/fake_kube_api_server.h"
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
-
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -12,6 +7,8 @@
 #include <boost/json.hpp>
 #include <fstream>
 #include <random>
+
+#include "support/test_certificates.h"
 
 namespace meshdeck::test {
 
@@ -22,72 +19,6 @@ namespace json = boost::json;
 using tcp = asio::ip::tcp;
 
 namespace {
-
-struct KeyDeleter {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-struct CertDeleter {
-  void operator()(X509* c) const { X509_free(c); }
-};
-using Key = std::unique_ptr<EVP_PKEY, KeyDeleter>;
-using Cert = std::unique_ptr<X509, CertDeleter>;
-
-Key newKey() { return Key(EVP_EC_gen("P-256")); }
-
-void addExt(X509* cert, X509* issuer, int nid, const char* value) {
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
-  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
-  if (ext) {
-    X509_add_ext(cert, ext, -1);
-    X509_EXTENSION_free(ext);
-  }
-}
-
-Cert newCert(EVP_PKEY* key, const char* cn, X509* issuer, EVP_PKEY* issuer_key, bool ca,
-             long serial) {
-  Cert cert(X509_new());
-  X509_set_version(cert.get(), 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), serial);
-  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 24 * 3600);
-  X509_set_pubkey(cert.get(), key);
-  X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn),
-                             -1, -1, 0);
-  X509_set_issuer_name(cert.get(), issuer ? X509_get_subject_name(issuer) : name);
-  X509* signer = issuer ? issuer : cert.get();
-  if (ca) {
-    addExt(cert.get(), signer, NID_basic_constraints, "critical,CA:TRUE");
-    addExt(cert.get(), signer, NID_key_usage, "critical,keyCertSign,cRLSign");
-  } else {
-    addExt(cert.get(), signer, NID_basic_constraints, "critical,CA:FALSE");
-    addExt(cert.get(), signer, NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost");
-  }
-  X509_sign(cert.get(), issuer_key ? issuer_key : key, EVP_sha256());
-  return cert;
-}
-
-std::string pemOf(X509* cert) {
-  BIO* bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_X509(bio, cert);
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(bio, &data);
-  std::string out(data, static_cast<size_t>(n));
-  BIO_free(bio);
-  return out;
-}
-
-std::string pemOf(EVP_PKEY* key) {
-  BIO* bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr);
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(bio, &data);
-  std::string out(data, static_cast<size_t>(n));
-  BIO_free(bio);
-  return out;
-}
 
 std::map<std::string, std::string> queryOf(const std::string& target, std::string* path) {
   std::map<std::string, std::string> q;
@@ -144,16 +75,17 @@ FakeKubeApiServer::~FakeKubeApiServer() {
 
 bool FakeKubeApiServer::start(std::string* error) {
   if (tls_) {
-    const Key ca_key = newKey();
-    const Cert ca = newCert(ca_key.get(), "fake kubernetes CA", nullptr, nullptr, true, 1);
-    const Key key = newKey();
-    const Cert cert = newCert(key.get(), "kube-apiserver", ca.get(), ca_key.get(), false, 2);
-    std::ofstream(dir_ / "ca.crt") << pemOf(ca.get());
+    const TestCa ca("fake kubernetes CA", 1);
+    LeafOptions leaf;
+    leaf.common_name = "kube-apiserver";
+    leaf.serial = 2;
+    leaf.dns_names = {"localhost"};
+    leaf.ip_addresses = {"127.0.0.1"};
+    const TestCertificate cert = ca.issue(leaf);
+    std::ofstream(dir_ / "ca.crt") << ca.certPem();
     beast::error_code ec;
-    const std::string chain = pemOf(cert.get());
-    const std::string key_pem = pemOf(key.get());
-    impl_->ssl.use_certificate_chain(asio::buffer(chain), ec);
-    if (!ec) impl_->ssl.use_private_key(asio::buffer(key_pem), asio::ssl::context::pem, ec);
+    impl_->ssl.use_certificate_chain(asio::buffer(cert.cert_pem), ec);
+    if (!ec) impl_->ssl.use_private_key(asio::buffer(cert.key_pem), asio::ssl::context::pem, ec);
     if (ec) {
       *error = "fake API server TLS: " + ec.message();
       return false;

@@ -10,10 +10,11 @@
 #include "proxy_process.h"
 #include "python_peer.h"
 #include "support/binaries.h"
+#include "support/test_certificates.h"
 #include "test_backend.h"
-#include "unit/proxy/test_certificates.h"
 
 using namespace meshdeck::proxy::testing;
+using namespace meshdeck::test;
 
 namespace {
 

@@ -25,10 +25,11 @@
 #include <thread>
 
 #include "proxy_process.h"
+#include "support/test_certificates.h"
 #include "test_backend.h"
-#include "unit/proxy/test_certificates.h"
 
 using namespace meshdeck::proxy::testing;
+using namespace meshdeck::test;
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
 

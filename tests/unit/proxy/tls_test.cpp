@@ -11,10 +11,10 @@
 
 #include "proxy/tls/spiffe.h"
 #include "proxy/tls/tls_contexts.h"
-#include "unit/proxy/test_certificates.h"
+#include "support/test_certificates.h"
 
 using namespace meshdeck::proxy;
-using namespace meshdeck::proxy::testing;
+using namespace meshdeck::test;
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "unit/proxy/test_certificates.h"
+#include "support/test_certificates.h"
 
 #include <openssl/bn.h>
 #include <openssl/ec.h>
@@ -9,7 +9,7 @@
 #include <fstream>
 #include <stdexcept>
 
-namespace meshdeck::proxy::testing {
+namespace meshdeck::test {
 
 namespace {
 
@@ -77,11 +77,14 @@ TestCertificate make(const std::string& cn, std::shared_ptr<EVP_PKEY> key, X509*
     addExtension(cert.get(), issuer_cert, NID_basic_constraints, "critical,CA:FALSE");
     addExtension(cert.get(), issuer_cert, NID_key_usage, "critical,digitalSignature");
     addExtension(cert.get(), issuer_cert, NID_ext_key_usage, "serverAuth,clientAuth");
-    if (!o.uris.empty()) {
-      std::string san;
-      for (const auto& u : o.uris) san += (san.empty() ? "URI:" : ",URI:") + u;
-      addExtension(cert.get(), issuer_cert, NID_subject_alt_name, san);
-    }
+    std::string san;
+    auto add = [&san](const char* type, const std::vector<std::string>& values) {
+      for (const auto& v : values) san += (san.empty() ? "" : ",") + std::string(type) + v;
+    };
+    add("URI:", o.uris);
+    add("DNS:", o.dns_names);
+    add("IP:", o.ip_addresses);
+    if (!san.empty()) addExtension(cert.get(), issuer_cert, NID_subject_alt_name, san);
   }
   if (X509_sign(cert.get(), issuer_key ? issuer_key : key.get(), EVP_sha256()) == 0)
     throw std::runtime_error("X509_sign failed");
@@ -104,14 +107,15 @@ std::string TestCertificate::serialHex() const {
   return out;
 }
 
-TestCa::TestCa(const std::string& common_name) {
+TestCa::TestCa(const std::string& common_name, long serial) {
   LeafOptions o;
   o.not_after_seconds = 10 * 86400;
+  o.serial = serial;
   ca_ = make(common_name, newKey(), nullptr, nullptr, true, o);
 }
 
 TestCertificate TestCa::issue(const LeafOptions& options) const {
-  return make("workload", newKey(), ca_.cert.get(), ca_.key.get(), false, options);
+  return make(options.common_name, newKey(), ca_.cert.get(), ca_.key.get(), false, options);
 }
 
 TestCertificate selfSigned(const std::string& spiffe_id) {
@@ -124,4 +128,4 @@ bool writeText(const std::string& path, const std::string& text) {
   return static_cast<bool>(f);
 }
 
-}  // namespace meshdeck::proxy::testing
+}  // namespace meshdeck::test

@@ -1,7 +1,8 @@
 #pragma once
 
-// Certificates for the proxy's TLS tests, made with OpenSSL's API in memory: a CA, leaves
-// with a given URI SAN and validity, self-signed leaves. P-256 keys, SHA-256 signatures.
+// Certificates for the TLS tests (the proxy's, the fake Kubernetes API server's), made with
+// OpenSSL's API in memory: a CA, leaves with given subject alternative names and validity,
+// self-signed leaves. P-256 keys, SHA-256 signatures. Library meshdeck_test_certificates.
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -10,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace meshdeck::proxy::testing {
+namespace meshdeck::test {
 
 struct TestCertificate {
   std::shared_ptr<EVP_PKEY> key;
@@ -25,11 +26,15 @@ struct LeafOptions {
   long not_before_seconds = -3600;  // relative to now
   long not_after_seconds = 86400;
   long serial = 0;  // 0: random
+  std::string common_name = "workload";
+  std::vector<std::string> dns_names{};     // DNS SANs ("localhost")
+  std::vector<std::string> ip_addresses{};  // IP SANs ("127.0.0.1")
 };
 
 class TestCa {
  public:
-  explicit TestCa(const std::string& common_name);
+  // A CA valid from an hour ago for ten days; `serial` 0: random.
+  explicit TestCa(const std::string& common_name, long serial = 0);
   const std::string& certPem() const { return ca_.cert_pem; }
   // A leaf signed by this CA.
   TestCertificate issue(const LeafOptions& options) const;
@@ -47,4 +52,4 @@ TestCertificate selfSigned(const std::string& spiffe_id);
 // Writes `text` to `path`; false on failure.
 bool writeText(const std::string& path, const std::string& text);
 
-}  // namespace meshdeck::proxy::testing
+}  // namespace meshdeck::test
