@@ -600,26 +600,15 @@ int Ctl::getAt() {
 
 int Ctl::events() {
   std::string error;
-  const auto now = std::chrono::system_clock::now();
-  const auto since = parseTimeArg(o_.since, now, &error);
-  if (!since) {
-    std::cerr << "meshdeckctl: --since: " << error << "\n";
+  const auto range = parseTimeRange(o_.since, o_.until, /*until_defaults_to_now=*/false,
+                                    std::chrono::system_clock::now(), &error);
+  if (!range) {
+    std::cerr << "meshdeckctl: " << error << "\n";
     return 1;
   }
   v1::ListEventsRequest req;
-  *req.mutable_since() = timestampOf(*since);
-  if (!o_.until.empty()) {
-    const auto until = parseTimeArg(o_.until, now, &error);
-    if (!until) {
-      std::cerr << "meshdeckctl: --until: " << error << "\n";
-      return 1;
-    }
-    if (*until <= *since) {
-      std::cerr << "meshdeckctl: --until must be after --since\n";
-      return 1;
-    }
-    *req.mutable_until() = timestampOf(*until);
-  }
+  *req.mutable_since() = timestampOf(range->since);
+  if (range->until) *req.mutable_until() = timestampOf(*range->until);
   for (const auto& k : o_.kinds) req.add_kinds(k);
   v1::ListEventsResponse r;
   auto s = stub_->ListEvents(context().get(), req, &r);

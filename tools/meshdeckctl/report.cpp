@@ -16,19 +16,10 @@ namespace meshdeck::tools {
 int Ctl::report() {
   std::string error;
   const auto now = std::chrono::system_clock::now();
-  const auto since = parseTimeArg(o_.since, now, &error);
-  if (!since) {
-    std::cerr << "meshdeckctl: --since: " << error << "\n";
-    return 1;
-  }
-  auto until = std::optional(now);
-  if (!o_.until.empty()) until = parseTimeArg(o_.until, now, &error);
-  if (!until) {
-    std::cerr << "meshdeckctl: --until: " << error << "\n";
-    return 1;
-  }
-  if (*until <= *since) {
-    std::cerr << "meshdeckctl: --until must be after --since\n";
+  const auto range =
+      parseTimeRange(o_.since, o_.until, /*until_defaults_to_now=*/true, now, &error);
+  if (!range) {
+    std::cerr << "meshdeckctl: " << error << "\n";
     return 1;
   }
   // The report reads through the ControlPlane interface, as the desktop does: the same gathering
@@ -51,7 +42,7 @@ int Ctl::report() {
   }
   cp::report::ReportOptions options;
   options.source = "control plane " + o_.server;
-  const auto report = cp::report::buildReport(remote, *since, *until, now, options);
+  const auto report = cp::report::buildReport(remote, range->since, *range->until, now, options);
   if (!report.available) {
     std::cerr << "meshdeckctl: " << report.message << "\n";
     return 1;

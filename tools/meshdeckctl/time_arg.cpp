@@ -117,6 +117,33 @@ std::optional<Clock::time_point> parseTimeArg(std::string_view text, Clock::time
   return now - std::chrono::duration_cast<Clock::duration>(*ago);
 }
 
+std::optional<TimeRange> parseTimeRange(std::string_view since_text, std::string_view until_text,
+                                        bool until_defaults_to_now, Clock::time_point now,
+                                        std::string* error) {
+  std::string why;
+  TimeRange range;
+  const auto since = parseTimeArg(since_text, now, &why);
+  if (!since) {
+    *error = "--since: " + why;
+    return std::nullopt;
+  }
+  range.since = *since;
+  if (!until_text.empty()) {
+    range.until = parseTimeArg(until_text, now, &why);
+    if (!range.until) {
+      *error = "--until: " + why;
+      return std::nullopt;
+    }
+  } else if (until_defaults_to_now) {
+    range.until = now;
+  }
+  if (range.until && *range.until <= range.since) {
+    *error = "--until must be after --since";
+    return std::nullopt;
+  }
+  return range;
+}
+
 std::string formatRfc3339(Clock::time_point t) {
   const std::time_t tt = Clock::to_time_t(t);
   std::tm tm{};

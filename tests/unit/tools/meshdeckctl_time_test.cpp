@@ -48,6 +48,40 @@ class MeshdeckctlTimeTest : public QObject {
     parseTimeArg("+5m", now, &error);
     QVERIFY2(error.find("future") != std::string::npos, error.c_str());
   }
+
+  void rangesOfSinceAndUntil() {
+    using meshdeck::tools::parseTimeRange;
+    const Clock::time_point now = Clock::from_time_t(1'800'000'000);
+    std::string error;
+    // Until not given: unset for `events`, now for `report`.
+    auto r = parseTimeRange("1h", "", false, now, &error);
+    QVERIFY2(r, error.c_str());
+    QVERIFY(r->since == now - 1h);
+    QVERIFY(!r->until);
+    r = parseTimeRange("1h", "", true, now, &error);
+    QVERIFY2(r, error.c_str());
+    QVERIFY(r->until == now);
+    r = parseTimeRange("2h", "30m", false, now, &error);
+    QVERIFY2(r, error.c_str());
+    QVERIFY(r->since == now - 2h);
+    QVERIFY(r->until == now - 30min);
+    // Each refusal names the option (meshdeckctl prints it after "meshdeckctl: ").
+    QVERIFY(!parseTimeRange("yesterday", "", true, now, &error));
+    QVERIFY2(error.rfind("--since: \"yesterday\" is neither", 0) == 0, error.c_str());
+    QVERIFY(!parseTimeRange("1h", "+5m", true, now, &error));
+    QVERIFY2(error.rfind("--until: \"+5m\" is in the future", 0) == 0, error.c_str());
+    for (const bool defaults : {false, true}) {
+      QVERIFY(!parseTimeRange("1h", "2h", defaults, now, &error));
+      QCOMPARE(error, std::string("--until must be after --since"));
+      QVERIFY(!parseTimeRange("1h", "1h", defaults, now, &error));
+      QCOMPARE(error, std::string("--until must be after --since"));
+    }
+    // A since of now with until defaulting to now is an empty range; with until unset it is not
+    // checked (events from now on).
+    QVERIFY(!parseTimeRange("now", "", true, now, &error));
+    QCOMPARE(error, std::string("--until must be after --since"));
+    QVERIFY(parseTimeRange("now", "", false, now, &error));
+  }
 };
 
 QTEST_GUILESS_MAIN(MeshdeckctlTimeTest)
