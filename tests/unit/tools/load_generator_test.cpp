@@ -6,6 +6,7 @@
 #include "tools/load/http_url.h"
 #include "tools/load/load_report.h"
 #include "tools/load/open_loop_schedule.h"
+#include "unit/tools/load_run.h"
 #include "unit/tools/test_http_server.h"
 
 using namespace std::chrono_literals;
@@ -15,34 +16,10 @@ using meshdeck::tools::LoadOptions;
 using meshdeck::tools::LoadResult;
 using meshdeck::tools::OpenLoopSchedule;
 using meshdeck::tools::TransportError;
+using meshdeck::tools::testing::checkAccounting;
+using meshdeck::tools::testing::optionsFor;
+using meshdeck::tools::testing::runLoad;
 using meshdeck::tools::testing::TestHttpServer;
-
-namespace {
-
-LoadOptions optionsFor(const std::string& url) {
-  std::string error;
-  LoadOptions o;
-  o.url = *meshdeck::tools::parseHttpUrl(url, &error);
-  return o;
-}
-
-LoadResult runLoad(const LoadOptions& o) {
-  LoadGenerator generator(o);
-  std::string error;
-  auto result = generator.run(&error);
-  if (!result) qFatal("load run failed: %s", error.c_str());
-  return *result;
-}
-
-// Every scheduled request must end in exactly one outcome.
-void checkAccounting(const LoadResult& r) {
-  const auto& s = r.stats;
-  uint64_t transport = 0;
-  for (const auto n : s.transport_errors) transport += n;
-  QCOMPARE(s.completed + transport + s.unfinished, s.scheduled);
-}
-
-}  // namespace
 
 class LoadGeneratorTest : public QObject {
   Q_OBJECT

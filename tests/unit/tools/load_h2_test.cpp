@@ -8,6 +8,7 @@
 #include "tools/demo_service/demo_service.h"
 #include "tools/load/h2_load.h"
 #include "tools/load/load_generator.h"
+#include "unit/tools/load_run.h"
 
 using namespace std::chrono_literals;
 using meshdeck::tools::DemoService;
@@ -16,6 +17,9 @@ using meshdeck::tools::LoadOptions;
 using meshdeck::tools::LoadProtocol;
 using meshdeck::tools::LoadResult;
 using meshdeck::tools::TransportError;
+using meshdeck::tools::testing::checkAccounting;
+using meshdeck::tools::testing::optionsFor;
+using meshdeck::tools::testing::runLoad;
 namespace net = boost::asio;
 
 namespace {
@@ -53,29 +57,6 @@ class GrpcServer {
   std::shared_ptr<DemoService> service_;
   std::thread thread_;
 };
-
-LoadOptions optionsFor(const std::string& url, LoadProtocol protocol) {
-  std::string error;
-  LoadOptions o;
-  o.url = *meshdeck::tools::parseHttpUrl(url, &error);
-  o.protocol = protocol;
-  return o;
-}
-
-LoadResult runLoad(const LoadOptions& o) {
-  LoadGenerator generator(o);
-  std::string error;
-  auto result = generator.run(&error);
-  if (!result) qFatal("load run failed: %s", error.c_str());
-  return *result;
-}
-
-void checkAccounting(const LoadResult& r) {
-  const auto& s = r.stats;
-  uint64_t transport = 0;
-  for (const auto n : s.transport_errors) transport += n;
-  QCOMPARE(s.completed + transport + s.unfinished, s.scheduled);
-}
 
 }  // namespace
 
