@@ -15,6 +15,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
 #include <condition_variable>
 #include <mutex>
 #include <stdexcept>
@@ -127,6 +128,29 @@ bool closedByServer(int fd) {
   return n == 0 || (n < 0 && errno == ECONNRESET);
 }
 
+// Connects to `server` until a connection is served as its `nth`, after a slot freed: the slot
+// frees just after the serve coroutine that held it ends, so a connection that raced that is
+// refused, and another is tried (20 at most). The served connection's fd, or -1.
+int connectUntilServed(Server& server, int nth) {
+  Seen& seen = server.seen();
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    const int refused_before = [&] {
+      std::lock_guard lock(seen.mu);
+      return seen.refused;
+    }();
+    const int fd = connectTo(server.port());
+    if (fd < 0) return -1;
+    if (!seen.waitFor([&] { return seen.started == nth || seen.refused > refused_before; })) {
+      ::close(fd);
+      return -1;
+    }
+    std::lock_guard lock(seen.mu);
+    if (seen.started == nth) return fd;
+    ::close(fd);
+  }
+  return -1;
+}
+
 }  // namespace
 
 class TcpListenerTest : public QObject {
@@ -179,26 +203,10 @@ class TcpListenerTest : public QObject {
     QVERIFY(closedByServer(c));
     ::close(c);
 
-    // `a` closed: its serve ends and its slot frees, so a new connection is served. (The slot
-    // frees just after the serve coroutine returns; a connection that raced it is refused, so
-    // try a bounded number of times.)
+    // `a` closed: its serve ends and its slot frees, so a new connection is served.
     ::close(a);
     QVERIFY(seen.waitFor([&] { return seen.ended == 1; }));
-    int d = -1;
-    for (int attempt = 0; attempt < 20 && d < 0; ++attempt) {
-      const int refused_before = [&] {
-        std::lock_guard lock(seen.mu);
-        return seen.refused;
-      }();
-      const int fd = connectTo(server.port());
-      QVERIFY(fd >= 0);
-      QVERIFY(seen.waitFor([&] { return seen.started == 3 || seen.refused > refused_before; }));
-      std::lock_guard lock(seen.mu);
-      if (seen.started == 3)
-        d = fd;
-      else
-        ::close(fd);
-    }
+    const int d = connectUntilServed(server, 3);
     QVERIFY(d >= 0);
 
     // `b` and `d` are live: the cap still holds.
@@ -226,21 +234,8 @@ class TcpListenerTest : public QObject {
     const int a = connectTo(server.port());
     QVERIFY(a >= 0);
     QVERIFY(seen.waitFor([&] { return seen.started == 1; }));
-    int b = -1;
-    for (int attempt = 0; attempt < 20 && b < 0; ++attempt) {
-      const int refused_before = [&] {
-        std::lock_guard lock(seen.mu);
-        return seen.refused;
-      }();
-      const int fd = connectTo(server.port());
-      QVERIFY(fd >= 0);
-      QVERIFY(seen.waitFor([&] { return seen.started == 2 || seen.refused > refused_before; }));
-      std::lock_guard lock(seen.mu);
-      if (seen.started == 2)
-        b = fd;
-      else
-        ::close(fd);
-    }
+    // Its serve threw: the slot is free for the next.
+    const int b = connectUntilServed(server, 2);
     QVERIFY(b >= 0);
     ::close(a);
     ::close(b);
