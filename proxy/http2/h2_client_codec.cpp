@@ -68,6 +68,7 @@ struct ClientCodec::Callbacks {
       }
       st->status = s;
     } else if (!n.empty() && n[0] != ':') {
+      if (st->fields.empty()) st->fields.reserve(8);  // one allocation for a typical head
       st->fields.emplace_back(std::string(n), std::string(v));
     }
     return 0;
