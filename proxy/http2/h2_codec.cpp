@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "proxy/http2/nghttp2_mem_pool.h"
 #include "proxy/http2/nghttp2_session_io.h"
 
 namespace meshdeck::proxy::h2 {
@@ -240,7 +241,7 @@ ServerCodec::ServerCodec(Events& events, const Limits& limits) : events_(events)
   nghttp2_option_set_max_continuations(opt, limits_.max_continuations + 1);
   nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
 
-  nghttp2_session_server_new2(&session_, cbs, this, opt);
+  nghttp2_session_server_new3(&session_, cbs, this, opt, detail::MemPool::mem());
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);
 

@@ -106,16 +106,6 @@ void countRefusal(ListenerStats& ls, const char* reason) {
     ++ls.h2_protocol_error;
 }
 
-Awaitable<void> Signal::wait() {
-  timer_.expires_at(std::chrono::steady_clock::time_point::max());
-  co_await timer_.async_wait(kNoThrow);
-}
-
-Awaitable<void> Signal::waitUntil(std::chrono::steady_clock::time_point deadline) {
-  timer_.expires_at(deadline);
-  co_await timer_.async_wait(kNoThrow);
-}
-
 // One stream's request and response: the Downstream of its upstream attempts.
 struct Connection::Stream final : Downstream {
   Stream(Connection& c, int32_t stream_id)
@@ -570,7 +560,10 @@ Awaitable<void> Connection::forward(Stream& st) {
       case AttemptFailure::kNone:
         break;
     }
-    co_await relayResponse(st, at);
+    if (at.h2)
+      co_await relayH2Response(st, at);
+    else
+      co_await relayResponse(st, at);
     co_return;
   }
 }
@@ -637,10 +630,6 @@ Awaitable<void> Connection::relayH2Response(Stream& st, Attempt& at) {
 }
 
 Awaitable<void> Connection::relayResponse(Stream& st, Attempt& at) {
-  if (at.h2) {
-    co_await relayH2Response(st, at);
-    co_return;
-  }
   auto& host = session_.host_;
   Exchange& ex = st.ex;
   auto& rp = *at.response;
