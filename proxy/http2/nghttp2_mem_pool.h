@@ -56,6 +56,14 @@ class MemPool {
     return raw + kHeader;
   }
 
+  // calloc(): `n` elements of `size` bytes, zeroed; nullptr when the product overflows.
+  void* allocateZeroed(size_t n, size_t size) {
+    if (size && n > SIZE_MAX / size) return nullptr;
+    void* p = allocate(n * size);
+    if (p) std::memset(p, 0, n * size);
+    return p;
+  }
+
   void release(void* p) {
     if (!p) return;
     unsigned char* raw = static_cast<unsigned char*>(p) - kHeader;
@@ -88,18 +96,21 @@ class MemPool {
     return q;
   }
 
-  // The nghttp2_mem to give nghttp2_session_*_new3().
+  // The nghttp2_mem to give nghttp2_session_*_new3(); nullptr (nghttp2's malloc) under
+  // AddressSanitizer, so that the fuzzers still see a use after free inside nghttp2.
   static nghttp2_mem* mem() {
+#if defined(__SANITIZE_ADDRESS__)
+    return nullptr;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return nullptr;
+#endif
+#endif
     static nghttp2_mem m{
         nullptr,
         [](size_t size, void*) { return local().allocate(size); },
         [](void* p, void*) { local().release(p); },
-        [](size_t n, size_t size, void*) -> void* {
-          if (size && n > SIZE_MAX / size) return nullptr;
-          void* p = local().allocate(n * size);
-          if (p) std::memset(p, 0, n * size);
-          return p;
-        },
+        [](size_t n, size_t size, void*) { return local().allocateZeroed(n, size); },
         [](void* p, size_t size, void*) { return local().reallocate(p, size); },
     };
     return &m;

@@ -226,11 +226,14 @@ class H2CodecTest : public QObject {
     void* d = pool.reallocate(c2, 8000);  // large blocks are malloc's, resized by copying
     QCOMPARE(static_cast<const char*>(d)[0], 'q');
     pool.release(d);
-    // Through nghttp2's interface: calloc zeroes.
-    nghttp2_mem* mem = h2::detail::MemPool::mem();
-    auto* z = static_cast<unsigned char*>(mem->calloc(10, 30, nullptr));
-    QVERIFY(std::all_of(z, z + 300, [](unsigned char ch) { return ch == 0; }));
-    mem->free(z, nullptr);
+    // calloc zeroes (a reused block held 0xab above), and refuses an overflowing product.
+    void* r = pool.allocate(100);
+    pool.release(r);
+    auto* z = static_cast<unsigned char*>(pool.allocateZeroed(10, 10));
+    QCOMPARE(static_cast<void*>(z), r);
+    QVERIFY(std::all_of(z, z + 100, [](unsigned char ch) { return ch == 0; }));
+    pool.release(z);
+    QCOMPARE(pool.allocateZeroed(SIZE_MAX / 2, 3), nullptr);
     // Many blocks of one class freed at once: the kMaxFree the list keeps come back.
     std::vector<void*> blocks;
     for (uint32_t i = 0; i < 2 * h2::detail::MemPool::kMaxFree; ++i)
