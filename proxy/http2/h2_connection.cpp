@@ -622,7 +622,12 @@ Awaitable<void> Connection::relayH2Response(Stream& st, Attempt& at) {
         if (!connectionSpecific(k)) trailers.emplace_back(k, v);
       if (!trailers.empty()) codec_.sendTrailers(st.id, std::move(trailers));
     }
-    codec_.queueDataBorrowed(st.id, st.body->data(), static_cast<size_t>(n), last);
+    // Framed from the relay buffer unless a request body pump still runs: it reads the
+    // client's next piece into the same buffer (a bidirectional call), so the piece is copied.
+    if (st.pump && st.pump->pumping)
+      codec_.queueData(st.id, st.body->data(), static_cast<size_t>(n), last);
+    else
+      codec_.queueDataBorrowed(st.id, st.body->data(), static_cast<size_t>(n), last);
     write_signal_.notify();
     while (codec_.queued(st.id) > 0 && !st.closed) co_await st.signal.wait();
     if (last || st.closed) co_return;
