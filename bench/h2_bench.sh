@@ -5,9 +5,11 @@
 # (meshdeck --upstream-protocol http2, HAProxy `proto h2`, nginx `listen ... http2`). See
 # docs/benchmarks.md.
 #
-# Usage: bench/h2_bench.sh [--proxy-bin PATH] [--duration SECONDS] [--rounds N] [--out FILE]
-#                          [--h2-upstream]
-#   --proxy-bin  the meshdeck-proxy binary (default: build/release/bin/meshdeck-proxy)
+# Usage: bench/h2_bench.sh [--proxy-bin PATH] [--baseline-bin PATH] [--duration SECONDS]
+#                          [--rounds N] [--out FILE] [--h2-upstream]
+#   --proxy-bin     the meshdeck-proxy binary (default: build/release/bin/meshdeck-proxy)
+#   --baseline-bin  a second meshdeck-proxy (e.g. one built from main) measured in the same
+#                   rounds as target "baseline", for an A/B beside HAProxy
 #   --duration   seconds of each measured run (default 5)
 #   --rounds     repetitions, interleaved over the targets; medians reported (default 3)
 #   --out        also write the markdown report to FILE
@@ -21,13 +23,15 @@
 #      upstream connections churn) for the duration; requests/s, and CPU µs per request from
 #      the proxy's utime+stime over the run.
 #   3. Fixed rate: h2load -c16 -m1 --rps 62 (≈ 1000 req/s), per-request times from its
-#      --log-file: p50 and p99, and CPU µs per request.
+#      --log-file: p50 and p99, and CPU µs per request; the same straight to the backend
+#      (h2load --h1 for an HTTP/1.1 one) each round gives the "added" p99 (path minus direct).
 # Placement: the proxy under test on CPU 0; backend and h2load on CPU 1.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin_dir=""
 proxy_bin=""
+baseline_bin=""
 duration=5
 rounds=3
 out_file=""
@@ -36,12 +40,13 @@ h2_upstream=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --proxy-bin) proxy_bin="$2"; shift 2 ;;
+    --baseline-bin) baseline_bin="$2"; shift 2 ;;
     --duration) duration="$2"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
     --out) out_file="$2"; shift 2 ;;
     --rt) prio=(chrt -f 20); shift ;;
     --h2-upstream) h2_upstream=1; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "h2_bench: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -50,6 +55,8 @@ bench_name=h2_bench
 source "$root/bench/lib/common.sh"
 [[ -n "$proxy_bin" ]] || proxy_bin="$root/build/release/bin/meshdeck-proxy"
 [[ -x "$proxy_bin" ]] || bench_fail "no meshdeck-proxy at '$proxy_bin' (--proxy-bin)"
+[[ -z "$baseline_bin" || -x "$baseline_bin" ]] ||
+  bench_fail "no meshdeck-proxy at '$baseline_bin' (--baseline-bin)"
 bench_require_tools haproxy nginx h2load taskset curl
 [[ -x /usr/bin/python3 ]] && /usr/bin/python3 -c 'import h2' 2> /dev/null ||
   bench_fail "Debian's python3-h2 is not installed (scripts/setup.sh)"
@@ -62,13 +69,16 @@ else
 fi
 
 targets="meshdeck haproxy"
+[[ -n "$baseline_bin" ]] && targets="meshdeck baseline haproxy"
 declare -A port_of pid_of
 for name in $targets; do
   port=$(free_port)
   case "$name" in
-    meshdeck)
-      "${prio[@]}" taskset -c 0 "$proxy_bin" --listen "127.0.0.1:$port" \
-        --upstream "127.0.0.1:$backend_port" --workers 1 "${md_upstream[@]}" > "$work/meshdeck.log" 2>&1 &
+    meshdeck|baseline)
+      bin="$proxy_bin"
+      [[ "$name" == baseline ]] && bin="$baseline_bin"
+      "${prio[@]}" taskset -c 0 "$bin" --listen "127.0.0.1:$port" \
+        --upstream "127.0.0.1:$backend_port" --workers 1 "${md_upstream[@]}" > "$work/$name.log" 2>&1 &
       ;;
     haproxy)
       cat > "$work/haproxy.cfg" << CONF
@@ -121,7 +131,12 @@ done
 
 # 2 and 3: rounds over the targets.
 rps_per_client=62
+direct_h1=(--h1)
+[[ $h2_upstream == 1 ]] && direct_h1=()
 for round in $(seq 1 "$rounds"); do
+  echo "h2_bench: round $round/$rounds: direct" >&2
+  "${prio[@]}" taskset -c 1 h2load "${direct_h1[@]}" -t1 -c16 -m1 --rps "$rps_per_client" -D "$duration" \
+    --log-file "$work/direct-fixed-$round.log" "http://127.0.0.1:$backend_port/" > "$work/direct-fixed-$round.txt"
   for name in $targets; do
     echo "h2_bench: round $round/$rounds: $name" >&2
     pid=${pid_of[$name]}
@@ -156,6 +171,9 @@ def percentile(values, q):
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))] if values else 0
 
+direct_p99 = statistics.median(
+    percentile([int(l.split("\t")[2]) for l in open(f"{work}/direct-fixed-{r}.log") if l.strip()], 0.99)
+    for r in range(1, rounds + 1))
 rows = {}
 for name in names:
     sat, sat_cpu, p50, p99, fixed_cpu, errors = [], [], [], [], [], 0
@@ -183,23 +201,29 @@ for name in names:
 print(f"Medians of {rounds} rounds. h2c prior knowledge downstream, {upstream} to one nginx backend.")
 print("Saturated: h2load -t1 -c16 -m4 (64 streams) and -m32 (512 streams). Fixed: h2load -c16 -m1 --rps 62 (≈ 1000 req/s).")
 print()
-print("| target | saturated req/s, 64 streams | CPU µs/req | saturated req/s, 512 streams | CPU µs/req | p50 @1000 rps (µs) | p99 @1000 rps (µs) | CPU µs/req @1000 rps | KiB per idle h2 connection | errors |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print(f"Direct to the backend at the fixed rate: p99 {direct_p99:.0f} µs (added p99 = p99 - this).")
+print()
+print("| target | saturated req/s, 64 streams | CPU µs/req | saturated req/s, 512 streams | CPU µs/req | p50 @1000 rps (µs) | p99 @1000 rps (µs) | added p99 (µs) | CPU µs/req @1000 rps | KiB per idle h2 connection | errors |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for name, r in rows.items():
     print(f"| {name} | {r['sat']:.0f} | {r['sat_cpu']:.1f} | {r['sat32']:.0f} | {r['sat32_cpu']:.1f} | "
-          f"{r['p50']:.0f} | {r['p99']:.0f} | "
+          f"{r['p50']:.0f} | {r['p99']:.0f} | {r['p99'] - direct_p99:.0f} | "
           f"{r['fixed_cpu']:.1f} | {r['kb_per_conn']:.1f} | {r['errors']} |")
 print()
 for name, r in rows.items():
     print(f"- {name}: saturated req/s per round: " + ", ".join(f"{s:.0f}" for s in r["sat_all"]))
-hap, md = rows.get("haproxy"), rows.get("meshdeck")
-if hap and md:
-    ratio = lambda a, b: "—" if not b else f"{a / b:.2f}×"
+hap = rows.get("haproxy")
+ratio = lambda a, b: "—" if not b else f"{a / b:.2f}×"
+if hap and any(n in rows for n in ("meshdeck", "baseline")):
     print()
-    print("| meshdeck vs HAProxy | throughput, 64 streams | CPU µs/req, 64 streams | throughput, 512 streams | CPU µs/req, 512 streams | p99 @1000 rps | CPU µs/req @1000 rps | memory per idle connection |")
+    print("| vs HAProxy | throughput, 64 streams | CPU µs/req, 64 streams | throughput, 512 streams | CPU µs/req, 512 streams | p99 @1000 rps | CPU µs/req @1000 rps | memory per idle connection |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| ratio | {ratio(md['sat'], hap['sat'])} | {ratio(md['sat_cpu'], hap['sat_cpu'])} | "
-          f"{ratio(md['sat32'], hap['sat32'])} | {ratio(md['sat32_cpu'], hap['sat32_cpu'])} | "
-          f"{ratio(md['p99'], hap['p99'])} | {ratio(md['fixed_cpu'], hap['fixed_cpu'])} | "
-          f"{ratio(md['kb_per_conn'], hap['kb_per_conn'])} |")
+    for name in ("meshdeck", "baseline"):
+        md = rows.get(name)
+        if not md:
+            continue
+        print(f"| {name} | {ratio(md['sat'], hap['sat'])} | {ratio(md['sat_cpu'], hap['sat_cpu'])} | "
+              f"{ratio(md['sat32'], hap['sat32'])} | {ratio(md['sat32_cpu'], hap['sat32_cpu'])} | "
+              f"{ratio(md['p99'], hap['p99'])} | {ratio(md['fixed_cpu'], hap['fixed_cpu'])} | "
+              f"{ratio(md['kb_per_conn'], hap['kb_per_conn'])} |")
 PY

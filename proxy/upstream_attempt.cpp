@@ -150,6 +150,7 @@ bool acceptResponseHead(SessionHost& host, Exchange& ex, ClusterRuntime& cluster
 std::vector<h2::ClientCodec::Header> h2RequestFields(const Exchange& ex, bool tls, bool grpc) {
   std::vector<h2::ClientCodec::Header> out;
   const RequestHeader& head = ex.head;
+  out.reserve(5 + static_cast<size_t>(std::distance(head.begin(), head.end())));
   out.emplace_back(":method", std::string(sv(head.method_string())));
   out.emplace_back(":scheme", tls ? "https" : "http");
   if (auto host = head.find(http::field::host); host != head.end())
@@ -158,7 +159,8 @@ std::vector<h2::ClientCodec::Header> h2RequestFields(const Exchange& ex, bool tl
   for (const auto& f : head) {
     if (f.name() == http::field::host) continue;
     std::string name(sv(f.name_string()));
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (auto& c : name)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');  // ASCII: a token
     if (name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
         name == "transfer-encoding" || name == "upgrade" || name == "te")
       continue;

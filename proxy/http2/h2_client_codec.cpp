@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "proxy/http2/nghttp2_mem_pool.h"
 #include "proxy/http2/nghttp2_session_io.h"
 
 namespace meshdeck::proxy::h2 {
@@ -68,6 +69,7 @@ struct ClientCodec::Callbacks {
       }
       st->status = s;
     } else if (!n.empty() && n[0] != ':') {
+      if (st->fields.empty()) st->fields.reserve(8);  // one allocation for a typical head
       st->fields.emplace_back(std::string(n), std::string(v));
     }
     return 0;
@@ -159,7 +161,7 @@ ClientCodec::ClientCodec(ClientEvents& events, const ClientLimits& limits)
   nghttp2_option_set_max_outbound_ack(opt, 1000);
   nghttp2_option_set_max_settings(opt, 32);
   nghttp2_option_set_max_continuations(opt, 17);
-  nghttp2_session_client_new2(&session_, cbs, this, opt);
+  nghttp2_session_client_new3(&session_, cbs, this, opt, detail::MemPool::mem());
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "proxy/http2/nghttp2_mem_pool.h"
 #include "proxy/http2/nghttp2_session_io.h"
 
 namespace meshdeck::proxy::h2 {
@@ -23,6 +24,9 @@ struct ServerCodec::StreamState {
   bool responded = false;  // a final response head was submitted
   std::string out;         // response body bytes not yet framed
   size_t out_offset = 0;
+  // Body bytes queued by queueDataBorrowed() (the caller's buffer), framed before `out`.
+  const char* borrowed = nullptr;
+  size_t borrowed_size = 0;
   bool out_last = false;
   std::vector<Header> trailers;
 };
@@ -181,13 +185,23 @@ struct ServerCodec::Callbacks {
     auto& c = codec(user);
     StreamState* st = stream(c, id);
     if (!st) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    const size_t left = st->out.size() - st->out_offset;
-    const size_t n = std::min(left, length);
-    if (n) std::memcpy(buf, st->out.data() + st->out_offset, n);
-    st->out_offset += n;
-    if (st->out_offset == st->out.size()) {
+    size_t n = 0;
+    if (st->borrowed_size) {
+      n = std::min(st->borrowed_size, length);
+      std::memcpy(buf, st->borrowed, n);
+      st->borrowed += n;
+      st->borrowed_size -= n;
+    }
+    if (!st->borrowed_size && n < length) {
+      const size_t m = std::min(st->out.size() - st->out_offset, length - n);
+      if (m) std::memcpy(buf + n, st->out.data() + st->out_offset, m);
+      st->out_offset += m;
+      n += m;
+    }
+    if (!st->borrowed_size && st->out_offset == st->out.size()) {
       st->out.clear();
       st->out_offset = 0;
+      st->borrowed = nullptr;
       if (st->out_last) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         if (!st->trailers.empty()) {
@@ -227,7 +241,7 @@ ServerCodec::ServerCodec(Events& events, const Limits& limits) : events_(events)
   nghttp2_option_set_max_continuations(opt, limits_.max_continuations + 1);
   nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
 
-  nghttp2_session_server_new2(&session_, cbs, this, opt);
+  nghttp2_session_server_new3(&session_, cbs, this, opt, detail::MemPool::mem());
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);
 
@@ -290,20 +304,44 @@ void ServerCodec::goAway(uint32_t error_code) {
                         nghttp2_session_get_last_proc_stream_id(session_), error_code, nullptr, 0);
 }
 
+namespace {
+
+// ":status" of a response: three digits, without a std::string per response.
+struct StatusText {
+  explicit StatusText(unsigned status) {
+    status = std::min(status, 999u);
+    text[0] = static_cast<char>('0' + status / 100);
+    text[1] = static_cast<char>('0' + status / 10 % 10);
+    text[2] = static_cast<char>('0' + status % 10);
+  }
+  std::string_view view() const { return {text, 3}; }
+  char text[3];
+};
+
+}  // namespace
+
 bool ServerCodec::respond(int32_t stream, unsigned status, const std::vector<Header>& headers,
                           bool end_stream) {
   auto* st = Callbacks::stream(*this, stream);
   if (!st || st->responded) return false;
   st->responded = true;
-  const std::string code = std::to_string(status);
-  std::vector<nghttp2_nv> nva;
-  nva.reserve(headers.size() + 1);
-  nva.push_back(nv(":status", code));
-  for (const auto& [k, v] : headers) nva.push_back(nv(k, v));
+  const StatusText code(status);
+  // A response head has a handful of fields: their entries live on the stack (nghttp2 copies
+  // them when it submits), a vector only for a long list.
+  constexpr size_t kInline = 32;
+  nghttp2_nv inline_nva[kInline];
+  std::vector<nghttp2_nv> heap_nva;
+  nghttp2_nv* nva = inline_nva;
+  if (headers.size() + 1 > kInline) {
+    heap_nva.resize(headers.size() + 1);
+    nva = heap_nva.data();
+  }
+  size_t n = 0;
+  nva[n++] = nv(":status", code.view());
+  for (const auto& [k, v] : headers) nva[n++] = nv(k, v);
   nghttp2_data_provider provider{};
   provider.read_callback = &Callbacks::readBody;
-  return nghttp2_submit_response(session_, stream, nva.data(), nva.size(),
-                                 end_stream ? nullptr : &provider) == 0;
+  return nghttp2_submit_response(session_, stream, nva, n, end_stream ? nullptr : &provider) == 0;
 }
 
 void ServerCodec::sendInterim(int32_t stream, unsigned status, const std::vector<Header>& headers) {
@@ -328,9 +366,36 @@ void ServerCodec::sendTrailers(int32_t stream, std::vector<Header> trailers) {
   if (auto* st = Callbacks::stream(*this, stream)) st->trailers = std::move(trailers);
 }
 
+void ServerCodec::queueDataBorrowed(int32_t stream, const char* data, size_t size, bool last) {
+  auto* st = Callbacks::stream(*this, stream);
+  if (!st) return;
+  if (st->borrowed_size || st->out_offset < st->out.size()) {
+    // Bytes are still waiting: these go after them, copied (keeps the order simple).
+    st->out.append(data, size);
+  } else {
+    st->borrowed = data;
+    st->borrowed_size = size;
+  }
+  st->out_last = st->out_last || last;
+  nghttp2_session_resume_data(session_, stream);
+}
+
+void ServerCodec::keepQueued(int32_t stream) {
+  auto* st = Callbacks::stream(*this, stream);
+  if (!st || !st->borrowed_size) return;
+  std::string rest(st->borrowed, st->borrowed_size);
+  rest.append(st->out, st->out_offset);
+  st->out = std::move(rest);
+  st->out_offset = 0;
+  st->borrowed = nullptr;
+  st->borrowed_size = 0;
+}
+
 size_t ServerCodec::queued(int32_t stream) const {
   auto it = streams_.find(stream);
-  return it == streams_.end() ? 0 : it->second->out.size() - it->second->out_offset;
+  return it == streams_.end()
+             ? 0
+             : it->second->borrowed_size + it->second->out.size() - it->second->out_offset;
 }
 
 void ServerCodec::consumed(int32_t stream, size_t size) {

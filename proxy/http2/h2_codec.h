@@ -92,6 +92,11 @@ class ServerCodec {
   // Queues body bytes (copied) of a response begun without end_stream; `last` ends the body
   // (with the trailers given by sendTrailers() before, if any).
   void queueData(int32_t stream, const char* data, size_t size, bool last);
+  // queueData() without the copy: the bytes stay the caller's, and must stay valid until
+  // queued() says they went into frames (Events::onDrained) or keepQueued() copied them.
+  void queueDataBorrowed(int32_t stream, const char* data, size_t size, bool last);
+  // Copies the borrowed bytes not framed yet into the codec (their buffer is about to go).
+  void keepQueued(int32_t stream);
   void sendTrailers(int32_t stream, std::vector<Header> trailers);
   // Body bytes queued and not yet framed.
   size_t queued(int32_t stream) const;

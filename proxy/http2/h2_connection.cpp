@@ -36,9 +36,11 @@ namespace {
 constexpr std::string_view kErrorHeader = "x-meshdeck-error";
 constexpr auto kCloseGrace = std::chrono::seconds(2);
 
+// ASCII lower case (field names are tokens); std::tolower is a locale-aware call per byte.
 std::string lower(std::string_view s) {
   std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   return out;
 }
 
@@ -49,8 +51,27 @@ bool connectionSpecific(std::string_view name) {
          name == "transfer-encoding" || name == "upgrade" || name == "te";
 }
 
+// The fields removeHopByHopHeaders() drops by name (without keeping Upgrade) and those
+// connectionSpecific() adds; a Connection field's own list is handled by the slow path.
+bool hopByHopName(std::string_view name) {
+  return connectionSpecific(name) || name == "trailer" || name == "proxy-authenticate" ||
+         name == "proxy-authorization";
+}
+
+// An HTTP/2 head whose hop-by-hop fields hopByHopName() finds alone: names in lower case
+// (nghttp2 checks that of an HTTP/2 server's) and no Connection field naming others.
+bool plainH2Fields(const std::vector<ServerCodec::Header>& fields) {
+  for (const auto& [name, value] : fields) {
+    if (name == "connection") return false;
+    for (const char c : name)
+      if (c >= 'A' && c <= 'Z') return false;
+  }
+  return true;
+}
+
 std::vector<ServerCodec::Header> h2Fields(const Fields& fields, size_t skip = 0) {
   std::vector<ServerCodec::Header> out;
+  out.reserve(8);
   size_t i = 0;
   for (const auto& f : fields) {
     if (i++ < skip) continue;
@@ -83,16 +104,6 @@ void countRefusal(ListenerStats& ls, const char* reason) {
     ++ls.h2_bad_preface;
   else
     ++ls.h2_protocol_error;
-}
-
-Awaitable<void> Signal::wait() {
-  timer_.expires_at(std::chrono::steady_clock::time_point::max());
-  co_await timer_.async_wait(kNoThrow);
-}
-
-Awaitable<void> Signal::waitUntil(std::chrono::steady_clock::time_point deadline) {
-  timer_.expires_at(deadline);
-  co_await timer_.async_wait(kNoThrow);
 }
 
 // One stream's request and response: the Downstream of its upstream attempts.
@@ -410,6 +421,9 @@ Awaitable<void> Connection::serveStream(std::shared_ptr<Connection> self,
   }
   st->on_cancel = nullptr;
   session_.finish(ex);
+  // A piece of the response still queued (the stream closed for us before it was framed)
+  // leaves the relay buffer before the buffer goes back.
+  codec_.keepQueued(st->id);
   host.returnRelayBuffer(std::move(st->body));
   // What the client sent and nobody read opens the window again.
   codec_.consumed(st->id, st->in.size() + st->unconsumed);
@@ -546,7 +560,10 @@ Awaitable<void> Connection::forward(Stream& st) {
       case AttemptFailure::kNone:
         break;
     }
-    co_await relayResponse(st, at);
+    if (at.h2)
+      co_await relayH2Response(st, at);
+    else
+      co_await relayResponse(st, at);
     co_return;
   }
 }
@@ -557,20 +574,29 @@ Awaitable<void> Connection::relayH2Response(Stream& st, Attempt& at) {
   auto& up = *at.h2;
   const unsigned status = up.status();
   ex.status = status;
-  ResponseHeader fields;
-  for (const auto& [k, v] : up.headers()) fields.insert(k, v);
-  removeHopByHopHeaders(fields, false);
-  for (const auto& name : ex.route->response_headers.remove) fields.erase(name);
-  for (const auto& [k, v] : ex.route->response_headers.set) fields.set(k, v);
-  for (const auto& [k, v] : ex.route->response_headers.add) fields.insert(k, v);
   const bool no_body = up.headEnded() || ex.is_head;
   // A gRPC call's status: in a trailers-only response, in the head; else in the trailers below.
   if (st.grpc) {
     if (const auto gs = grpcStatusIn(up.headers())) ex.grpc_status = static_cast<uint8_t>(*gs);
   }
   if (st.closed) co_return;
-  if (ex.tap) ex.tap->addResponseHead(fields);
-  codec_.respond(st.id, status, h2Fields(fields), no_body);
+  if (ex.route->response_headers.empty() && plainH2Fields(up.headers())) {
+    // The common case: no edits of the route and lower-case names without a Connection field
+    // (an HTTP/2 server's head). Dropping the hop-by-hop fields in place gives what the Beast
+    // field list below gives, without building it and converting it back.
+    std::erase_if(up.headers(), [](const auto& f) { return hopByHopName(f.first); });
+    if (ex.tap) ex.tap->addResponseHead(up.headers());
+    codec_.respond(st.id, status, up.headers(), no_body);
+  } else {
+    ResponseHeader fields;
+    for (const auto& [k, v] : up.headers()) fields.insert(k, v);
+    removeHopByHopHeaders(fields, false);
+    for (const auto& name : ex.route->response_headers.remove) fields.erase(name);
+    for (const auto& [k, v] : ex.route->response_headers.set) fields.set(k, v);
+    for (const auto& [k, v] : ex.route->response_headers.add) fields.insert(k, v);
+    if (ex.tap) ex.tap->addResponseHead(fields);
+    codec_.respond(st.id, status, h2Fields(fields), no_body);
+  }
   write_signal_.notify();
   if (no_body) co_return;
   for (;;) {
@@ -596,7 +622,12 @@ Awaitable<void> Connection::relayH2Response(Stream& st, Attempt& at) {
         if (!connectionSpecific(k)) trailers.emplace_back(k, v);
       if (!trailers.empty()) codec_.sendTrailers(st.id, std::move(trailers));
     }
-    codec_.queueData(st.id, st.body->data(), static_cast<size_t>(n), last);
+    // Framed from the relay buffer unless a request body pump still runs: it reads the
+    // client's next piece into the same buffer (a bidirectional call), so the piece is copied.
+    if (st.pump && st.pump->pumping)
+      codec_.queueData(st.id, st.body->data(), static_cast<size_t>(n), last);
+    else
+      codec_.queueDataBorrowed(st.id, st.body->data(), static_cast<size_t>(n), last);
     write_signal_.notify();
     while (codec_.queued(st.id) > 0 && !st.closed) co_await st.signal.wait();
     if (last || st.closed) co_return;
@@ -604,10 +635,6 @@ Awaitable<void> Connection::relayH2Response(Stream& st, Attempt& at) {
 }
 
 Awaitable<void> Connection::relayResponse(Stream& st, Attempt& at) {
-  if (at.h2) {
-    co_await relayH2Response(st, at);
-    co_return;
-  }
   auto& host = session_.host_;
   Exchange& ex = st.ex;
   auto& rp = *at.response;
@@ -660,7 +687,7 @@ Awaitable<void> Connection::relayResponse(Stream& st, Attempt& at) {
         }
         if (!trailers.empty()) codec_.sendTrailers(st.id, std::move(trailers));
       }
-      codec_.queueData(st.id, st.body->data(), got, !more);
+      codec_.queueDataBorrowed(st.id, st.body->data(), got, !more);
       write_signal_.notify();
       // Back-pressure: the next piece is read from the upstream only once this one is framed
       // (which the client's flow-control window allows).

@@ -43,7 +43,11 @@ class Responder final : public h2::Events {
     static constexpr std::string_view kBody = "hello from the fuzzer";
     codec->respond(id, too_large ? 431 : 200, {{"content-type", "text/plain"}}, false);
     codec->sendTrailers(id, {{"grpc-status", "0"}});
-    codec->queueData(id, kBody.data(), kBody.size(), true);
+    // Both ways of queueing a body: copied, and borrowed (the relay's way; kBody outlives it).
+    if (id % 4 == 1)
+      codec->queueData(id, kBody.data(), kBody.size(), true);
+    else
+      codec->queueDataBorrowed(id, kBody.data(), kBody.size(), true);
   }
   void onRequestData(int32_t id, const char*, size_t size) override {
     if (!open.count(id)) fail("data on a stream without head", id);

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "proxy/http2/nghttp2_mem_pool.h"
+
 using namespace meshdeck::proxy;
 
 namespace {
@@ -176,6 +178,76 @@ class H2CodecTest : public QObject {
     QCOMPARE(c.trailers[id]["grpc-status"], std::string("0"));
     QCOMPARE(ev.closed, std::vector<int32_t>{id});
     QVERIFY(ev.refused.empty());
+  }
+
+  void borrowedBodyIsFramedFromTheCallersBuffer() {
+    Recorded ev;
+    h2::ServerCodec server(ev, h2::Limits{});
+    Client c;
+    const int32_t id = c.request("GET", "/big");
+    pump(c, server);
+    QVERIFY(server.respond(id, 200, {{"content-type", "text/plain"}}, false));
+    // Not copied: what the buffer holds when the frames are made is what goes out.
+    std::string buf = "first piece;";
+    server.queueDataBorrowed(id, buf.data(), buf.size(), false);
+    QCOMPARE(server.queued(id), buf.size());
+    pump(c, server);
+    QCOMPARE(server.queued(id), size_t{0});
+    QCOMPARE(c.data[id], std::string("first piece;"));
+    // Queued behind bytes still waiting, a piece is copied after them, in order.
+    std::string second = "second;";
+    server.queueDataBorrowed(id, second.data(), second.size(), false);
+    server.queueDataBorrowed(id, "third;", 6, false);
+    QCOMPARE(server.queued(id), size_t{13});
+    // keepQueued(): the buffer may go now, the bytes stay queued.
+    server.keepQueued(id);
+    std::fill(second.begin(), second.end(), 'x');
+    QCOMPARE(server.queued(id), size_t{13});
+    server.queueData(id, "end", 3, true);
+    pump(c, server);
+    QCOMPARE(c.data[id], std::string("first piece;second;third;end"));
+    QCOMPARE(ev.closed, std::vector<int32_t>{id});
+  }
+
+  void memPoolReusesBlocks() {
+    auto& pool = h2::detail::MemPool::local();
+    // A freed small block comes back for the next allocation of its size class.
+    void* a = pool.allocate(100);
+    std::memset(a, 0xab, 100);
+    pool.release(a);
+    void* b = pool.allocate(97);
+    QCOMPARE(b, a);
+    // Growing within the class keeps the block; past it, the bytes move.
+    QCOMPARE(pool.reallocate(b, 112), b);
+    std::memset(b, 'q', 112);
+    void* c2 = pool.reallocate(b, 4000);
+    QVERIFY(c2 != nullptr);
+    QCOMPARE(static_cast<const char*>(c2)[111], 'q');
+    void* d = pool.reallocate(c2, 8000);  // large blocks are malloc's, resized by copying
+    QCOMPARE(static_cast<const char*>(d)[0], 'q');
+    pool.release(d);
+    // calloc zeroes (a reused block held 0xab above), and refuses an overflowing product.
+    void* r = pool.allocate(100);
+    pool.release(r);
+    auto* z = static_cast<unsigned char*>(pool.allocateZeroed(10, 10));
+    QCOMPARE(static_cast<void*>(z), r);
+    QVERIFY(std::all_of(z, z + 100, [](unsigned char ch) { return ch == 0; }));
+    pool.release(z);
+    QCOMPARE(pool.allocateZeroed(SIZE_MAX / 2, 3), nullptr);
+    // Many blocks of one class freed at once: the kMaxFree the list keeps come back.
+    std::vector<void*> blocks;
+    for (uint32_t i = 0; i < 2 * h2::detail::MemPool::kMaxFree; ++i)
+      blocks.push_back(pool.allocate(48));
+    for (void* p : blocks) pool.release(p);
+    std::vector<void*> again;
+    for (uint32_t i = 0; i < 2 * h2::detail::MemPool::kMaxFree; ++i)
+      again.push_back(pool.allocate(48));
+    const auto reused = std::count_if(again.begin(), again.end(), [&](void* p) {
+      return std::find(blocks.begin(), blocks.end(), p) != blocks.end();
+    });
+    QVERIFY2(reused >= static_cast<long>(h2::detail::MemPool::kMaxFree) - 1,
+             qPrintable(QString::number(reused)));
+    for (void* p : again) pool.release(p);
   }
 
   void requestWindowOpensOnlyAsConsumed() {
