@@ -2,10 +2,13 @@
 
 #include <QFontMetricsF>
 #include <QGraphicsScene>
+#include <QGraphicsSceneHelpEvent>
 #include <QGraphicsSceneMouseEvent>
+#include <QGraphicsView>
 #include <QHash>
 #include <QPainter>
 #include <QStyleOptionGraphicsItem>
+#include <QToolTip>
 #include <QtMath>
 #include <algorithm>
 #include <cassert>
@@ -46,6 +49,39 @@ QString versionsText(const cp::ServiceNode& s) {
 
 }  // namespace
 
+// -------------------------------------------------------------------------------- GraphScene
+
+QString GraphScene::toolTipOf(const QGraphicsItem* item) {
+  switch (item->type()) {
+    case NodeItem::Type:
+      return static_cast<const NodeItem*>(item)->toolTip();
+    case EdgeItem::Type:
+      return static_cast<const EdgeItem*>(item)->toolTip();
+    case MtlsBadgeItem::Type:
+      return static_cast<const MtlsBadgeItem*>(item)->toolTip();
+    default:
+      return item->toolTip();
+  }
+}
+
+void GraphScene::helpEvent(QGraphicsSceneHelpEvent* event) {
+  // As QGraphicsScene::helpEvent finds the item under the pointer (the topmost whose shape holds
+  // the point), but its text comes from toolTipOf(), built now.
+  const auto* view = event->widget()
+                         ? qobject_cast<const QGraphicsView*>(event->widget()->parentWidget())
+                         : nullptr;
+  const QList<QGraphicsItem*> under =
+      items(event->scenePos(), Qt::IntersectsItemShape, Qt::DescendingOrder,
+            view != nullptr ? view->viewportTransform() : QTransform());
+  QString text;
+  for (const QGraphicsItem* item : under) {
+    text = toolTipOf(item);
+    if (!text.isEmpty()) break;
+  }
+  QToolTip::showText(text.isEmpty() ? QPoint() : event->screenPos(), text, event->widget());
+  event->setAccepted(!text.isEmpty());
+}
+
 // ---------------------------------------------------------------------------------- NodeItem
 
 NodeItem::NodeItem(const QString& name) : name_(name) {
@@ -57,35 +93,53 @@ NodeItem::NodeItem(const QString& name) : name_(name) {
 
 void NodeItem::setService(const cp::ServiceNode& service, const GraphStyle& style,
                           const HealthThresholds& thresholds) {
+  const Health health = serviceHealth(service, thresholds);
+  // What the box and its tooltip show: unchanged, nothing to redraw.
+  const bool same = has_service_ && health == service_health_ && style == style_ &&
+                    service.tier == service_.tier && service.versions == service_.versions &&
+                    service.instances == service_.instances &&
+                    sameFigures(service.inbound, service_.inbound);
   service_ = service;
+  has_service_ = true;
+  if (same) return;
+  ++EdgeItem::counters().restyles;
   style_ = style;
-  health_ = serviceHealth(service, thresholds);
-  const auto& m = service.inbound;
-  setToolTip(
-      QStringLiteral("<b>%1</b> (%2)<br>%3<br>inbound: %4 · %5 ok<br>p50 %6 · p90 %7 · p99 %8")
-          .arg(name_, QString::fromStdString(service.tier.empty() ? "no tier" : service.tier),
-               versionsText(service), formatRate(m.requests_per_second),
-               formatPercent(m.success_rate), formatLatency(m.p50_ms), formatLatency(m.p90_ms),
-               formatLatency(m.p99_ms)));
+  service_health_ = health;
+  health_ = health;
   update();
+}
+
+QString NodeItem::toolTip() const {
+  ++EdgeItem::counters().texts;
+  const auto& m = service_.inbound;
+  if (isGroup()) {
+    return QStringLiteral(
+               "<b>%1</b> (%2 group, %3 services)<br>worst member: %4<br>inbound: "
+               "%5 · %6 ok<br>p50 %7 · p90 %8 · p99 %9<br>inside: %10<br>"
+               "Double-click to expand")
+        .arg(group_label_, group_kind_)
+        .arg(group_members_)
+        .arg(displayName(health_), formatRate(m.requests_per_second), formatPercent(m.success_rate),
+             formatLatency(m.p50_ms), formatLatency(m.p90_ms), formatLatency(m.p99_ms),
+             formatRate(group_inner_rate_));
+  }
+  return QStringLiteral("<b>%1</b> (%2)<br>%3<br>inbound: %4 · %5 ok<br>p50 %6 · p90 %7 · p99 %8")
+      .arg(name_, QString::fromStdString(service_.tier.empty() ? "no tier" : service_.tier),
+           versionsText(service_), formatRate(m.requests_per_second), formatPercent(m.success_rate),
+           formatLatency(m.p50_ms), formatLatency(m.p90_ms), formatLatency(m.p99_ms));
 }
 
 void NodeItem::setGroup(const QString& label, const QString& kind, int members, Health worst,
                         double inner_rate) {
+  if (label == group_label_ && kind == group_kind_ && members == group_members_ &&
+      worst == health_ && inner_rate == group_inner_rate_)
+    return;
+  ++EdgeItem::counters().restyles;
   group_label_ = label;
   group_kind_ = kind;
   group_members_ = members;
   group_inner_rate_ = inner_rate;
   health_ = worst;
-  const auto& m = service_.inbound;
-  setToolTip(QStringLiteral("<b>%1</b> (%2 group, %3 services)<br>worst member: %4<br>inbound: "
-                            "%5 · %6 ok<br>p50 %7 · p90 %8 · p99 %9<br>inside: %10<br>"
-                            "Double-click to expand")
-                 .arg(label, kind)
-                 .arg(members)
-                 .arg(displayName(worst), formatRate(m.requests_per_second),
-                      formatPercent(m.success_rate), formatLatency(m.p50_ms),
-                      formatLatency(m.p90_ms), formatLatency(m.p99_ms), formatRate(inner_rate)));
   update();
 }
 
@@ -283,17 +337,29 @@ EdgeItem::~EdgeItem() { EdgeGeometryBatch::forget(this); }
 
 void EdgeItem::setEdge(const cp::ServiceEdge& edge, EdgeMetric metric, const EdgeBadges& badges,
                        const GraphStyle& style, const HealthThresholds& thresholds) {
+  const Health health = metricsHealth(edge.metrics, thresholds);
+  // Nothing drawn or said changes (a quiet edge, a second without news): keep the new window's
+  // histogram, build no text, ask for no repaint.
+  if (has_edge_ && health == health_ && metric == metric_ && badges == badges_ && style == style_ &&
+      sameFigures(edge.metrics, edge_.metrics) && edge.protocol == edge_.protocol &&
+      edge.policies == edge_.policies &&
+      edge.requests_by_destination_version == edge_.requests_by_destination_version &&
+      edge.source == edge_.source && edge.destination == edge_.destination) {
+    edge_.metrics.latency = edge.metrics.latency;
+    return;
+  }
+  ++counters().restyles;
+  has_edge_ = true;
   edge_ = edge;
   metric_ = metric;
   badges_ = badges;
   style_ = style;
-  health_ = metricsHealth(edge.metrics, thresholds);
+  health_ = health;
   color_ = style.healthColor(health_);
   const double rps = edge.metrics.requests_per_second;
   width_ = edge.idle() ? 1.2 : std::clamp(1.4 + 1.6 * std::log10(1.0 + rps), 1.4, 9.0);
-  setOpacity(edge.idle() ? 0.45 : 1.0);
+  if (const double o = edge.idle() ? 0.45 : 1.0; o != opacity()) setOpacity(o);
   mtls_badge_->setState(edge.metrics, badges.mtls, style);
-  setToolTip(tooltipText());
   // The curve stays; only what sits on it changes. An edge whose ends moved is rebuilt whole
   // (now, or when the batch it waits in ends).
   if (route_dirty_) {
@@ -304,7 +370,8 @@ void EdgeItem::setEdge(const cp::ServiceEdge& edge, EdgeMetric metric, const Edg
   }
 }
 
-QString EdgeItem::tooltipText() const {
+QString EdgeItem::toolTip() const {
+  ++counters().texts;
   const auto& m = edge_.metrics;
   QString text = QStringLiteral("<b>%1 → %2</b> (%3)")
                      .arg(QString::fromStdString(edge_.source),
@@ -431,6 +498,7 @@ void EdgeItem::rebuildDecorations(bool route_changed) {
   const QPointF side(-std::sin(end_angle_) * size * 0.45, -std::cos(end_angle_) * size * 0.45);
   arrow_ = QPolygonF({tip, tip - back + side, tip - back - side});
 
+  ++counters().texts;
   label_ = formatMetric(edge_.metrics, metric_);
   if (const QString tag = protocolTag(edge_.protocol); !tag.isEmpty())
     label_ = tag + QStringLiteral(" · ") + label_;
@@ -660,26 +728,37 @@ MtlsBadgeItem::MtlsBadgeItem(QGraphicsItem* edge) : QGraphicsItem(edge) {
 
 void MtlsBadgeItem::setState(const cp::WindowMetrics& m, bool required_by_policy,
                              const GraphStyle& style) {
-  state_ = cp::edgeTransport(m.mtls_requests, m.plaintext_requests);
+  const cp::EdgeTransport state = cp::edgeTransport(m.mtls_requests, m.plaintext_requests);
+  mtls_ = m.mtls_requests;
+  plaintext_ = m.plaintext_requests;
+  // The counts are only in the tooltip (built when asked for): the padlock looks the same.
+  if (has_state_ && state == state_ && required_by_policy == required_ && style == style_) return;
+  ++EdgeItem::counters().restyles;
+  has_state_ = true;
+  state_ = state;
   required_ = required_by_policy;
   style_ = style;
-  const uint64_t total = m.mtls_requests + m.plaintext_requests;
+  update();
+}
+
+QString MtlsBadgeItem::toolTip() const {
+  ++EdgeItem::counters().texts;
+  const uint64_t total = mtls_ + plaintext_;
   QString tip;
   switch (state_) {
     case cp::EdgeTransport::kMtls:
-      tip = QStringLiteral("<b>mTLS</b>: all %1 requests of the window used mutual TLS")
-                .arg(m.mtls_requests);
+      tip = QStringLiteral("<b>mTLS</b>: all %1 requests of the window used mutual TLS").arg(mtls_);
       break;
     case cp::EdgeTransport::kPlaintext:
       tip = QStringLiteral("<b>Plaintext</b>: %1 requests of the window, none over mTLS")
-                .arg(m.plaintext_requests);
+                .arg(plaintext_);
       break;
     case cp::EdgeTransport::kMixed:
       assert(total > 0);  // mixed: some of each
       tip = QStringLiteral("<b>Mixed</b>: %1 over mTLS, %2 in plaintext (%3 mTLS)")
-                .arg(m.mtls_requests)
-                .arg(m.plaintext_requests)
-                .arg(formatPercent(double(m.mtls_requests) / double(total)));
+                .arg(mtls_)
+                .arg(plaintext_)
+                .arg(formatPercent(double(mtls_) / double(total)));
       break;
     case cp::EdgeTransport::kNone:
       tip = QStringLiteral("<b>mTLS</b> required by policy; no request in the window yet");
@@ -687,8 +766,7 @@ void MtlsBadgeItem::setState(const cp::WindowMetrics& m, bool required_by_policy
   }
   if (required_ && state_ != cp::EdgeTransport::kNone)
     tip += QStringLiteral("<br>A policy asks for mTLS on this edge.");
-  setToolTip(tip);
-  update();
+  return tip;
 }
 
 void MtlsBadgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget*) {
