@@ -47,6 +47,12 @@ QString versionsText(const cp::ServiceNode& s) {
   return QStringLiteral("%1  ·  %2 inst").arg(text).arg(s.instances);
 }
 
+// The level of detail the graph's view last painted `item`'s scene at (1 outside a GraphScene).
+double viewLevelOf(const QGraphicsItem* item) {
+  const auto* scene = dynamic_cast<const GraphScene*>(item->scene());
+  return scene != nullptr ? scene->viewLevel() : 1.0;
+}
+
 }  // namespace
 
 // -------------------------------------------------------------------------------- GraphScene
@@ -103,10 +109,18 @@ void NodeItem::setService(const cp::ServiceNode& service, const GraphStyle& styl
   has_service_ = true;
   if (same) return;
   ++EdgeItem::counters().restyles;
+  // Below the level of detail only the box, the tier stripe and the health dot are drawn: new
+  // figures alone change nothing there (the next paint at a closer zoom draws them).
+  const bool seen = !(style == style_) || health != health_ || service.tier != service_tier_ ||
+                    viewLevelOf(this) >= EdgeItem::kDetailLevel;
+  service_tier_ = service.tier;
   style_ = style;
   service_health_ = health;
   health_ = health;
-  update();
+  if (seen) {
+    ++EdgeItem::counters().repaints;
+    update();
+  }
 }
 
 QString NodeItem::toolTip() const {
@@ -349,6 +363,11 @@ void EdgeItem::setEdge(const cp::ServiceEdge& edge, EdgeMetric metric, const Edg
     return;
   }
   ++counters().restyles;
+  const bool first = !has_edge_;
+  const bool was_idle = edge_.idle();
+  const QColor old_colour = color_;
+  const double old_width = width_;
+  const bool restyled = !(style == style_) || !(badges == badges_);
   has_edge_ = true;
   edge_ = edge;
   metric_ = metric;
@@ -360,14 +379,32 @@ void EdgeItem::setEdge(const cp::ServiceEdge& edge, EdgeMetric metric, const Edg
   width_ = edge.idle() ? 1.2 : std::clamp(1.4 + 1.6 * std::log10(1.0 + rps), 1.4, 9.0);
   if (const double o = edge.idle() ? 0.45 : 1.0; o != opacity()) setOpacity(o);
   mtls_badge_->setState(edge.metrics, badges.mtls, style);
+  // Whether the view shows the change at the level of detail it draws at: far out an edge is
+  // its colour, its width in whole pixels and whether it is idle; the label, the padlock and the
+  // exact width (the arrowhead's size) only closer in. What is not seen now is drawn by the
+  // next paint at a closer zoom, which repaints everything.
+  bool seen = first || restyled || was_idle != edge.idle() || old_colour != color_;
+  if (!seen) {
+    const double lod = viewLevelOf(this);
+    seen = lod >= kDetailLevel  ? true
+           : lod >= kArrowLevel ? old_width != width_
+                                : lowDetailWidth(old_width, lod) != lowDetailWidth(width_, lod);
+  }
   // The curve stays; only what sits on it changes. An edge whose ends moved is rebuilt whole
   // (now, or when the batch it waits in ends).
   if (route_dirty_) {
     if (!batched_) adjust();
   } else {
     rebuildDecorations(false);
-    update();
+    if (seen) {
+      ++counters().repaints;
+      update();
+    }
   }
+}
+
+int EdgeItem::lowDetailWidth(double width, double lod) {
+  return std::max(1, static_cast<int>(std::lround(width * lod)));
 }
 
 QString EdgeItem::toolTip() const {
@@ -474,7 +511,7 @@ void EdgeItem::rebuildRoute() {
     along[static_cast<size_t>(i)] =
         along[static_cast<size_t>(i - 1)] + QLineF(line[i - 1], line[i]).length();
   const double total = along.back();
-  constexpr int kSamples = 48;
+  length_ = total;
   samples_.clear();
   samples_.reserve(kSamples + 1);
   size_t seg = 1;
@@ -649,10 +686,31 @@ void EdgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
   // idle edge is thin and faded rather than dashed: stroking dashes costs more than the rest.
   const bool dashed = edge_.idle() && detail;
   QPen pen(color_, width_, dashed ? Qt::DashLine : Qt::SolidLine, Qt::RoundCap);
+  if (!detail) {
+    // Whole device pixels (a hairline for most edges): what setEdge() compares to decide
+    // whether a new width is seen at all.
+    pen.setWidth(lowDetailWidth(width_, lod));
+    pen.setCosmetic(true);
+  }
   painter->setPen(pen);
   painter->setBrush(Qt::NoBrush);
   if (!detail && samples_.size() >= 2) {
-    painter->drawPolyline(samples_.data(), static_cast<int>(samples_.size()));
+    // Every sample would be a segment of a pixel or two on a short edge far out; each segment
+    // costs the stroker as much as a long one. Every k-th sample, so that a segment is about
+    // kLowDetailSegmentPx on screen (the ends always kept).
+    const int n = static_cast<int>(samples_.size());
+    const int segments =
+        std::clamp(static_cast<int>(length_ * lod / kLowDetailSegmentPx), 1, n - 1);
+    const int stride = std::max(1, (n - 1) / segments);
+    if (stride == 1) {
+      painter->drawPolyline(samples_.data(), n);
+    } else {
+      QPointF points[kSamples + 1];
+      int count = 0;
+      for (int i = 0; i < n - 1; i += stride) points[count++] = samples_[size_t(i)];
+      points[count++] = samples_.back();
+      painter->drawPolyline(points, count);
+    }
   } else {
     // Zoomed in, a long curve crosses the view: stroking all of it (and filling that outline)
     // costs in proportion to its whole length. Only the runs of the flattened curve near the

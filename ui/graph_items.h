@@ -23,16 +23,24 @@ class GraphScene : public QGraphicsScene {
   // What the graph shows when the pointer rests on `item`: NodeItem::toolTip(),
   // EdgeItem::toolTip(), MtlsBadgeItem::toolTip(), else QGraphicsItem::toolTip().
   static QString toolTipOf(const QGraphicsItem* item);
+  // The level of detail (QStyleOptionGraphicsItem::levelOfDetailFromTransform) the graph's view
+  // last painted at; GraphView sets it. Items ask for a repaint only for changes seen there.
+  double viewLevel() const { return view_level_; }
+  void setViewLevel(double level) { view_level_ = level; }
 
  protected:
   void helpEvent(QGraphicsSceneHelpEvent* event) override;
+
+ private:
+  double view_level_ = 1.0;
 };
 
 // A service: a rounded box with the name, its versions and instance count, a tier stripe and a
 // health ring from its server-side (inbound) metrics. Movable; a node the user dragged stays
 // pinned where it was dropped across layouts. Painting is cached in device coordinates.
 // setService() with what the node already shows (figures, tier, versions, style, health)
-// neither repaints nor rebuilds anything; the tooltip is built only when asked for.
+// neither repaints nor rebuilds anything; the tooltip is built only when asked for. Below the
+// level of detail (GraphScene::viewLevel()) only a new health, tier or style is repainted.
 class NodeItem : public QGraphicsItem {
  public:
   enum { Type = UserType + 1 };
@@ -85,6 +93,7 @@ class NodeItem : public QGraphicsItem {
   QString name_;
   cp::ServiceNode service_;
   bool has_service_ = false;
+  std::string service_tier_;  // as drawn
   GraphStyle style_;
   Health health_ = Health::kIdle;          // as drawn (a group: its worst member's)
   Health service_health_ = Health::kIdle;  // of service_ alone
@@ -127,10 +136,12 @@ class GroupFrameItem : public QGraphicsItem {
 // (same figures, badges, metric, style) only takes the new window's histogram: no text, no
 // repaint. One that changes something recomputes colour and width, and the label and badges;
 // it calls prepareGeometryChange() only when they reach beyond the bounding rect, which
-// otherwise stays as it is. The tooltip is built only when asked for (toolTip()). Hit tests measure
-// the distance to the flattened curve (contains()); shape() strokes the curve once, on its first
-// call after the curve changed. Inside an EdgeGeometryBatch, adjust() only marks the edge; the
-// batch rebuilds each marked edge once when it ends. At low zoom (level of detail below
+// otherwise stays as it is. The tooltip is built only when asked for (toolTip()). It asks for a
+// repaint only when the change shows at the level of detail the view draws at
+// (GraphScene::viewLevel()): far out, a new colour, idleness or width in whole pixels. Hit tests
+// measure the distance to the flattened curve (contains()); shape() strokes the curve once, on its
+// first call after the curve changed. Inside an EdgeGeometryBatch, adjust() only marks the edge;
+// the batch rebuilds each marked edge once when it ends. At low zoom (level of detail below
 // kDetailLevel) paint() leaves out the label and badges and keeps the colour and width.
 class EdgeItem : public QGraphicsItem {
  public:
@@ -144,13 +155,17 @@ class EdgeItem : public QGraphicsItem {
   // Counters for tests and benchmarks (GUI thread only): how many times any edge flattened its
   // curve, and how many times any edge announced a geometry change to the scene.
   // Also (NodeItem, MtlsBadgeItem and EdgeItem alike): how many updates changed what an item
-  // shows (and asked for its repaint), and how many texts (labels, tooltips) were formatted.
+  // holds, how many of those asked for a repaint of a service or an edge, and how many texts
+  // (labels, tooltips) were formatted.
   struct Counters {
     quint64 route_rebuilds = 0;
     quint64 geometry_changes = 0;
     quint64 restyles = 0;
+    quint64 repaints = 0;
     quint64 texts = 0;
   };
+  // The pen width, in whole device pixels, an edge is drawn with below kDetailLevel.
+  static int lowDetailWidth(double width, double lod);
   static Counters& counters();
 
   EdgeItem(NodeItem* source, NodeItem* destination);
@@ -212,6 +227,10 @@ class EdgeItem : public QGraphicsItem {
   friend class EdgeGeometryBatch;
   // How wide the curve is for clicks and hover.
   static constexpr double kHitWidth = 12;
+  // Samples along the curve (samples_ holds one more), and how long a drawn segment of them is
+  // on screen below kDetailLevel.
+  static constexpr int kSamples = 48;
+  static constexpr double kLowDetailSegmentPx = 6;
   // The curve from the ends (or the layout's route): path, samples, end tangent.
   void rebuildRoute();
   // Arrow, label, badges and padlock along the curve; the bounding rect when they outgrow it
@@ -241,6 +260,7 @@ class EdgeItem : public QGraphicsItem {
   QPainterPath path_;
   mutable QPainterPath stroke_;  // the curve stroked kHitWidth wide, on demand; empty: not yet
   QRectF route_bounds_;          // the curve's control points
+  double length_ = 0;            // of the flattened curve
   double end_angle_ = 0;         // radians, the curve's direction at its end
   QPolygonF arrow_;
   QString label_;

@@ -10,6 +10,7 @@
 #include <QMouseEvent>
 #include <QPainter>
 #include <QScrollBar>
+#include <QStyleOptionGraphicsItem>
 #include <QVariantAnimation>
 #include <QWheelEvent>
 #include <algorithm>
@@ -1168,6 +1169,9 @@ void GraphView::scrollContentsBy(int dx, int dy) {
 }
 
 void GraphView::paintEvent(QPaintEvent* event) {
+  // What the items compare a change with (EdgeItem::setEdge): the level this view draws at.
+  static_cast<GraphScene*>(scene_)->setViewLevel(
+      QStyleOptionGraphicsItem::levelOfDetailFromTransform(viewportTransform()));
   if (inGesture()) {
     QPainter painter(viewport());
     painter.fillRect(viewport()->rect(), style_.background);

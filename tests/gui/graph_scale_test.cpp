@@ -173,6 +173,34 @@ class GraphScaleTest : public QObject {
              qPrintable(QString::number(ui::EdgeItem::counters().texts)));
   }
 
+  void farOutOnlyWhatShowsIsRepainted() {
+    // New rates alone (no new health): far out an edge is its colour and a hairline, so nothing
+    // asks for a repaint; at 1:1 the labels show the rates, so every busy edge does.
+    auto busierBy = [this](double f) {
+      auto s = std::make_shared<cp::GraphSnapshot>(base_);
+      for (auto& e : s->edges) e.metrics.requests_per_second *= f;
+      for (auto& n : s->services) n.inbound.requests_per_second *= f;
+      return s;
+    };
+    int busy = 0;
+    for (const auto& e : base_.edges) busy += e.idle() ? 0 : 1;
+    QVERIFY(busy > kEdges / 2);
+    view_->resetTransform();
+    view_->scale(0.1, 0.1);
+    view_->viewport()->repaint();  // the view now draws at a tenth
+    ui::EdgeItem::counters() = {};
+    view_->showSnapshot(busierBy(1.05));
+    QVERIFY(ui::EdgeItem::counters().restyles >= quint64(busy));
+    QCOMPARE(ui::EdgeItem::counters().repaints, quint64(0));
+
+    view_->resetZoom();
+    view_->viewport()->repaint();
+    ui::EdgeItem::counters() = {};
+    view_->showSnapshot(busierBy(1.1));
+    QVERIFY2(ui::EdgeItem::counters().repaints >= quint64(busy),
+             qPrintable(QString::number(ui::EdgeItem::counters().repaints)));
+  }
+
   void tooltipIsBuiltWhenThePointerRests() {
     view_->showSnapshot(nextSecond(base_, 1.1));
     // At 1:1, the label of an edge that nothing covers there.
