@@ -741,13 +741,17 @@ void EdgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
     }
   }
   // The arrowhead is 7 to 16 units long: below a fifth it would be a speck.
-  if (lod >= kArrowLevel) {
+  // Zoomed in, a long edge is painted because its bounds meet the view, while its arrowhead and
+  // label are far outside it: drawing them anyway (text is shaped even when clipped away) cost
+  // more than the part in view.
+  const QRectF exposed = option->exposedRect;
+  if (lod >= kArrowLevel && exposed.intersects(arrow_.boundingRect())) {
     painter->setPen(Qt::NoPen);
     painter->setBrush(color_);
     painter->drawPolygon(arrow_);
   }
   // Labels and badges give way to colour and width when they could not be read.
-  if (!detail) return;
+  if (!detail || !exposed.intersects(label_box_)) return;
 
   // Label pill.
   painter->setFont(labelFont());
@@ -883,6 +887,9 @@ TrafficLayer::TrafficLayer(QWidget* viewport) : viewport_(viewport) {
   setZValue(1.5);
   setAcceptedMouseButtons(Qt::NoButton);
   setFlag(ItemHasNoContents, false);
+  // Without it the exposed rect is the whole layer (the whole graph): every busy edge of the
+  // graph had its dots drawn (and clipped away) in every frame zoomed in.
+  setFlag(ItemUsesExtendedStyleOption);
 }
 
 void TrafficLayer::setEdges(std::vector<EdgeItem*> edges) { edges_ = std::move(edges); }
@@ -905,6 +912,7 @@ void TrafficLayer::paint(QPainter* painter, const QStyleOptionGraphicsItem* opti
   painter->setRenderHint(QPainter::Antialiasing);
   painter->setPen(Qt::NoPen);
   const QRectF exposed = option->exposedRect;
+  const QRectF in_view = exposed.adjusted(-3, -3, 3, 3);
   for (EdgeItem* e : edges_) {
     if (!e->isVisible() || e->edge().idle()) continue;
     if (!exposed.intersects(e->boundingRect())) continue;
@@ -918,8 +926,8 @@ void TrafficLayer::paint(QPainter* painter, const QStyleOptionGraphicsItem* opti
     for (int i = 0; i < dots; ++i) {
       const double t = std::fmod(clock_ * speed + seed + double(i) / dots, 1.0);
       const QPointF p = e->pointAt(t);
-      // A dot passing under the label would blot out its digits.
-      if (e->labelBox().contains(p)) continue;
+      // A dot passing under the label would blot out its digits; one out of view is not drawn.
+      if (e->labelBox().contains(p) || !in_view.contains(p)) continue;
       painter->drawEllipse(p, 2.6, 2.6);
     }
   }
