@@ -2,10 +2,13 @@
 
 #include <QMetaObject>
 #include <QRegularExpression>
+#include <QTimer>
+#include <cstdio>
 
 #include "controlplane/fleet/demo_session.h"
 #include "controlplane/identity/certificate_authority.h"
 #include "controlplane/in_process_control_plane.h"
+#include "ui/main_window.h"
 
 namespace meshdeck::app {
 
@@ -101,6 +104,26 @@ void DemoController::loadScenarios() {
 }
 
 void DemoController::startDemo() { session_->start(); }
+
+void DemoController::reportFirstGraphIn(ui::MainWindow* window, QElapsedTimer started) {
+  auto say = [demo = demo_, started](const char* where) {
+    std::fprintf(stderr, "meshdeck: demo %s: first complete graph in the %s (%.1f s after start)\n",
+                 qPrintable(demo), where, static_cast<double>(started.elapsed()) / 1000.0);
+  };
+  auto ready = std::make_shared<QMetaObject::Connection>();
+  *ready = connect(this, &ScenarioRunner::readyChanged, window, [=](bool is_ready) {
+    if (!is_ready) return;
+    disconnect(*ready);
+    say("control plane");
+    // The window's next snapshot is at least as new as the one the runner found complete; the
+    // line is queued behind the repaint that snapshot scheduled.
+    auto shown = std::make_shared<QMetaObject::Connection>();
+    *shown = connect(window, &ui::MainWindow::graphShown, window, [=] {
+      disconnect(*shown);
+      QTimer::singleShot(0, window, [=] { say("window"); });
+    });
+  });
+}
 
 void DemoController::stopDemo() {
   if (session_) session_->stop();

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <QElapsedTimer>
 #include <QString>
 #include <functional>
 #include <memory>
@@ -12,6 +13,10 @@ namespace fleet {
 class DemoSession;
 }  // namespace fleet
 }  // namespace meshdeck::cp
+
+namespace meshdeck::ui {
+class MainWindow;
+}  // namespace meshdeck::ui
 
 namespace meshdeck::app {
 
@@ -32,6 +37,11 @@ class DemoController final : public ui::ScenarioRunner {
   ~DemoController() override;
 
   void startDemo();
+  // Writes two lines to stderr, once per run, S counted from `started` (the app's start): when the
+  // demo is ready ("meshdeck: demo NAME: first complete graph in the control plane (S s after
+  // start)"), and when `window` has then been given the next snapshot and painted it ("...: first
+  // complete graph in the window (S s after start)"). bench/demo_start.sh --window reads them.
+  void reportFirstGraphIn(ui::MainWindow* window, QElapsedTimer started);
   // Stops the demo and its processes; waits until they are gone.
   void stopDemo();
 

@@ -3,6 +3,7 @@
 // main window, and runs.
 #include <QApplication>
 #include <QByteArray>
+#include <QElapsedTimer>
 #include <QTabWidget>
 #include <cstdio>
 #include <memory>
@@ -41,6 +42,8 @@ bool textOnly(int argc, char** argv) {
 int main(int argc, char** argv) {
   using namespace meshdeck::app;
   using meshdeck::ui::ScheduledScreenshots;
+  QElapsedTimer started;
+  started.start();
   std::unique_ptr<QCoreApplication> holder;
   if (textOnly(argc, argv)) {
     holder = std::make_unique<QCoreApplication>(argc, argv);
@@ -77,6 +80,7 @@ int main(int argc, char** argv) {
     QObject::connect(demo_controller.get(), &DemoController::statusChanged, &window,
                      &meshdeck::ui::MainWindow::setDemoStatus);
     window.setScenarioRunner(demo_controller.get());
+    demo_controller->reportFirstGraphIn(&window, started);
     if (!cl.scenario.isEmpty() && !window.scenarioPanel()->selectScenario(cl.scenario))
       return fail(QStringLiteral("the demo has no scenario '%1'").arg(cl.scenario));
     demo_controller->startDemo();

@@ -5,11 +5,18 @@
 # every process of its fleet, in all and per sidecar. While the fleet comes up, the process
 # tree's PSS is sampled every --sample seconds.
 #
+# --window: the same demo the way a user meets it, in the desktop app (`meshdeck --demo NAME`,
+# QT_QPA_PLATFORM=offscreen): the time is that of the line the app writes when its window has
+# painted the first complete graph; the window is saved as a PNG (--shot, default
+# demo-start-window.png in the current folder) --shot-after seconds after start, then the app quits.
+#
 #   bench/demo_start.sh [--bin-dir DIR] [--demo large] [--duration 12s] [--settle 5] [--sample 20]
+#                       [--window [--shot FILE] [--shot-after 25]]
 set -euo pipefail
 bench_name=demo_start
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin_dir="" proxy_bin="" demo=large duration=12s settle=5 sample=20
+window=0 shot="$PWD/demo-start-window.png" shot_after=25
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --bin-dir) bin_dir="$2"; shift 2 ;;
@@ -17,7 +24,10 @@ while [[ $# -gt 0 ]]; do
     --duration) duration="$2"; shift 2 ;;
     --settle) settle="$2"; shift 2 ;;
     --sample) sample="$2"; shift 2 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    --window) window=1; shift ;;
+    --shot) shot="$(realpath -m "$2")"; shift 2 ;;
+    --shot-after) shot_after="$2"; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "$bench_name: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -35,13 +45,24 @@ mem_sum() {
 }
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$bin_dir/meshdeck-controlplane" --listen 127.0.0.1:0 --state-dir "$work/state" --demo "$demo" \
-  --duration "$duration" > "$work/run.log" 2>&1 &
+if (( window )); then
+  [[ -x "$bin_dir/meshdeck" ]] || bench_fail "no meshdeck (the desktop app) in $bin_dir"
+  # The app's own settings and state stay in the scratch folder.
+  XDG_CONFIG_HOME="$work/config" XDG_DATA_HOME="$work/data" XDG_STATE_HOME="$work/state" \
+    QT_QPA_PLATFORM=offscreen "$bin_dir/meshdeck" --demo "$demo" --state-dir "$work/cp-state" \
+    --screenshot "$shot" \
+    --screenshot-after "$shot_after" > "$work/run.log" 2>&1 &
+else
+  "$bin_dir/meshdeck-controlplane" --listen 127.0.0.1:0 --state-dir "$work/state" --demo "$demo" \
+    --duration "$duration" > "$work/run.log" 2>&1 &
+fi
 cp=$!
 pids+=("$cp")
 start=$(date +%s)
 next_sample=$sample
-while ! grep -q "first complete graph\|did not come up\|no traffic yet\|cannot start" "$work/run.log"; do
+done_re="first complete graph\|did not come up\|no traffic yet\|cannot start"
+(( window )) && done_re="first complete graph in the window\|meshdeck: [^d]"
+while ! grep -q "$done_re" "$work/run.log"; do
   kill -0 "$cp" 2> /dev/null || break
   sleep 0.1
   t=$(( $(date +%s) - start ))
@@ -53,7 +74,7 @@ while ! grep -q "first complete graph\|did not come up\|no traffic yet\|cannot s
     next_sample=$(( next_sample + sample ))
   fi
 done
-grep -E "processes running and ready|first complete graph|did not come up|cannot start" "$work/run.log" \
+grep -E "processes running and ready|first complete graph|did not come up|cannot start|meshdeck: " "$work/run.log" \
   | grep -v '^\[20' || true
 if grep -q "first complete graph" "$work/run.log"; then
   sidecars=$(pgrep -P "$cp" -f "meshdeck-proxy --control-plane" || true)

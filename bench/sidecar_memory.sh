@@ -23,10 +23,12 @@ cp_port=$(free_port)
   --state-dir "$work/state" --log-level warn > "$work/cp.log" 2>&1 &
 pids+=($!)
 sleep 1
-admin=$(free_port)
+# Ports first: a command substitution on the command line of a background job runs in the job's
+# shell, and on a loaded machine $! would still be that shell when memory is read.
+admin=$(free_port) inbound=$(free_port) app=$(free_port) outbound=$(free_port)
 "$proxy_bin" --control-plane "127.0.0.1:$cp_port" --service reviews --version v1 \
-  --namespace default --proxy-id reviews-v1-0 --inbound-port "$(free_port)" \
-  --app-port "$(free_port)" --outbound-port "$(free_port)" --admin-port "$admin" \
+  --namespace default --proxy-id reviews-v1-0 --inbound-port "$inbound" \
+  --app-port "$app" --outbound-port "$outbound" --admin-port "$admin" \
   --workers 1 --drain-timeout 2 --log-level warn > "$work/proxy.log" 2>&1 &
 px=$!
 pids+=("$px")

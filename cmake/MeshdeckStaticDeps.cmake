@@ -46,6 +46,8 @@ endif()
 option(MESHDECK_STATIC_PROXY
   "Link meshdeck-proxy statically against gRPC, protobuf, abseil, OpenSSL, yaml-cpp, Boost.JSON/URL"
   ${_meshdeck_static_default})
+option(MESHDECK_PROXY_STARTUP_ORDER
+  "Link meshdeck-proxy with lld, its start-to-idle code grouped by proxy/link/startup_order.txt" ON)
 if(MESHDECK_STATIC_PROXY AND _meshdeck_static_missing)
   message(FATAL_ERROR "MESHDECK_STATIC_PROXY: missing static archives: ${_meshdeck_static_missing}")
 endif()
@@ -82,14 +84,45 @@ meshdeck_switchable_dep(boost_json Boost::json)
 meshdeck_switchable_dep(boost_url Boost::url)
 
 # Opts an executable into the static bundle (when MESHDECK_STATIC_PROXY is on).
+#
+# ORDER_FILE: with lld, the functions the binary runs from start to idle are placed together at
+# the front of .text, in the order of that file (`--symbol-ordering-file`, one mangled symbol a
+# line; scripts/proxy_order_file.sh writes it). The kernel maps the text of a file 64 KB around
+# every page touched (fault-around), so code run at start spread over the whole 11 MB of .text
+# makes ~7 MB of it resident; grouped, ~4 MB (docs/benchmarks.md, "Sidecar memory"). Names the
+# file lists that the binary no longer has are ignored: a stale file only groups less. A map of
+# the link is written next to the binary's objects (<target>.map) for the script.
 function(meshdeck_link_static_deps target)
+  cmake_parse_arguments(PARSE_ARGV 1 arg "" "ORDER_FILE" "")
   if(NOT MESHDECK_STATIC_PROXY)
     return()
   endif()
   set_target_properties(${target} PROPERTIES MESHDECK_STATIC_DEPS ON)
   include(CheckLinkerFlag)
-  check_linker_flag(CXX "-Wl,-z,pack-relative-relocs" MESHDECK_HAVE_RELR)
   target_link_options(${target} PRIVATE -Wl,--gc-sections -Wl,--as-needed)
+  set(order OFF)
+  if(arg_ORDER_FILE AND MESHDECK_PROXY_STARTUP_ORDER)
+    check_linker_flag(CXX "-fuse-ld=lld" MESHDECK_HAVE_LLD)
+    set(order ${MESHDECK_HAVE_LLD})
+  endif()
+  if(order)
+    target_link_options(${target} PRIVATE -fuse-ld=lld
+      "LINKER:--symbol-ordering-file=${arg_ORDER_FILE}" "LINKER:--no-warn-symbol-ordering"
+      "LINKER:-Map=${CMAKE_CURRENT_BINARY_DIR}/${target}.map")
+    set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS "${arg_ORDER_FILE}")
+    check_linker_flag(CXX "-fuse-ld=lld;LINKER:--fatal-warnings;LINKER:-z,pack-relative-relocs"
+      MESHDECK_LLD_HAVE_RELR)
+    if(MESHDECK_LLD_HAVE_RELR)
+      target_link_options(${target} PRIVATE -Wl,-z,pack-relative-relocs)
+    else()
+      # lld 14 packs but does not add the version glibc checks for (proxy/link/relr_version_ref.cpp).
+      target_sources(${target} PRIVATE "${PROJECT_SOURCE_DIR}/proxy/link/relr_version_ref.cpp")
+      target_link_options(${target} PRIVATE "LINKER:--pack-dyn-relocs=relr"
+        "LINKER:-u,meshdeck_relr_version_ref")
+    endif()
+    return()
+  endif()
+  check_linker_flag(CXX "-Wl,-z,pack-relative-relocs" MESHDECK_HAVE_RELR)
   if(MESHDECK_HAVE_RELR)
     # Position-independent relocations packed (DT_RELR, glibc >= 2.36): the loader reads a
     # few KB instead of ~1 MB of .rela.dyn at start.

@@ -38,6 +38,8 @@ packages=(
   iptables python3-yaml
   # the OCI images (scripts/build-images.sh, images_test)
   buildah
+  # the sidecar's link in the order of its start (lld --symbol-ordering-file, proxy/link/)
+  lld
 )
 # kubectl with kustomize (deploy_manifests_test): Debian's kubernetes-client, unless a kubectl
 # from another package is already installed (the two own the same /usr/bin/kubectl).

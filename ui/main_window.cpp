@@ -632,6 +632,7 @@ void MainWindow::showGraph(std::shared_ptr<const cp::GraphSnapshot> snapshot) {
   for (const QString& t : tiers) {
     if (tier_box_->findData(t) < 0) tier_box_->addItem(t, t);
   }
+  emit graphShown();
 }
 
 void MainWindow::showMoment(const TimelineMoment& moment) {

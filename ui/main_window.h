@@ -148,6 +148,9 @@ class MainWindow : public QMainWindow {
 
  signals:
   void exportFinished(bool ok, const QString& message);
+  // The graph, the inspector and the services table were given a snapshot (live or past); the
+  // window paints it on the next turn of the event loop.
+  void graphShown();
   // connectTo() ended: `message` is the new source, or why not.
   void connectFinished(bool ok, const QString& message);
 

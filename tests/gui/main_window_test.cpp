@@ -99,6 +99,17 @@ class MainWindowTest : public QObject {
     QCOMPARE(window_->graphView()->nodeCount(), 12);
   }
 
+  // graphShown() follows every snapshot the window shows (the demo's "first complete graph in the
+  // window" line waits for it).
+  void graphShownFollowsEachLiveSnapshot() {
+    QSignalSpy shown(window_.get(), &ui::MainWindow::graphShown);
+    fake_->publish();
+    QTRY_COMPARE_WITH_TIMEOUT(shown.count(), 1, 5000);
+    QCOMPARE(window_->graphView()->nodeCount(), 12);
+    fake_->publish();
+    QTRY_COMPARE_WITH_TIMEOUT(shown.count(), 2, 5000);
+  }
+
   void clickingAnEdgeShowsItsInspector() {
     ui::GraphView* view = window_->graphView();
     ui::EdgeItem* edge = view->edgeItem("catalog", "reviews");
