@@ -12,12 +12,13 @@ namespace meshdeck::proxy::h1 {
 // allocation per field: a fixed array holds the first kInlineFields, a vector only the rest),
 // and it decides the body framing in the same pass. No Beast, no Qt.
 //
-// Its verdict is the proxy's verdict of today, rule for rule and reason for reason: the read
-// loop's checks (scanRequestHead() in proxy/http/headers.h), Beast's request parser with the
-// session's reason mapping (parseRequestHeadWithBeast() in proxy/http/beast_head.h) and the
-// head checks of admission (checkRequestHead() in proxy/admission.h: field count, framing and
-// Host decision of decideRequestFraming()). tests/unit/proxy/h1_differential_test.cpp and the
-// proxy_h1_parser fuzz target compare the two on every input they have.
+// The session reads request heads with it (Session::readHead). Its verdict is the proxy's
+// verdict from before, rule for rule and reason for reason: the read loop's checks
+// (scanRequestHead() in proxy/http/headers.h), Beast's request parser with the session's reason
+// mapping (parseRequestHeadWithBeast() in proxy/http/beast_head.h) and the head checks of
+// admission (checkRequestHead() in proxy/admission.h: field count, framing and Host decision of
+// decideRequestFraming()). tests/unit/proxy/h1_differential_test.cpp and the proxy_h1_parser
+// fuzz target compare the two on every input they have.
 
 // The session's limits (Session::readHead, kMaxHeaderBytes, kMaxHeaderCount).
 inline constexpr size_t kMaxRequestLineBytes = 16 * 1024;
