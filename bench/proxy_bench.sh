@@ -8,6 +8,10 @@
 #                request open at 100 events/s: --tap-bench 100, docs/tap.md), haproxy, nginx
 #   --bin-dir    where meshdeck-load is (default: build/release/bin, then any build/*/bin)
 #   --proxy-bin  the meshdeck-proxy binary (default: next to meshdeck-load)
+#   --baseline-bin  a second meshdeck-proxy binary (e.g. built from main), measured in the same
+#                run as target meshdeck-base (add it to --targets; it is added by default
+#                when this option is given)
+#   --wrk-connections  connections of the saturated wrk run (default 64)
 #   --duration   seconds of each measured run (default 5)
 #   --rounds     how many times each measurement is repeated, interleaved over the targets;
 #                the report gives the median (default 3)
@@ -39,26 +43,37 @@ rounds=3
 targets="direct meshdeck haproxy nginx"
 out_file=""
 prio=()
+baseline_bin=""
+wrk_connections=64
+targets_given=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --bin-dir) bin_dir="$2"; shift 2 ;;
     --proxy-bin) proxy_bin="$2"; shift 2 ;;
     --duration) duration="$2"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
-    --targets) targets="$2"; shift 2 ;;
+    --targets) targets="$2"; targets_given=1; shift 2 ;;
     --out) out_file="$2"; shift 2 ;;
     --rt) prio=(chrt -f 20); shift ;;
-    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
+    --baseline-bin) baseline_bin="$2"; shift 2 ;;
+    --wrk-connections) wrk_connections="$2"; shift 2 ;;
+    -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
     *) echo "proxy_bench: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 
+if [[ -n "$baseline_bin" && -z "$targets_given" ]]; then
+  targets="direct meshdeck meshdeck-base haproxy nginx"
+fi
 bench_name=proxy_bench
 source "$root/bench/lib/common.sh"
 bench_find_binaries
 bench_require_tools haproxy nginx wrk taskset python3 curl
 if [[ " $targets " == *" meshdeck"* && ! -x "$proxy_bin" ]]; then
   bench_fail "no meshdeck-proxy at '$proxy_bin' (--proxy-bin)"
+fi
+if [[ " $targets " == *" meshdeck-base "* && ! -x "$baseline_bin" ]]; then
+  bench_fail "no baseline meshdeck-proxy at '$baseline_bin' (--baseline-bin)"
 fi
 bench_start_backend
 
@@ -68,6 +83,10 @@ start_target() {  # name port -> sets target_pid
     meshdeck)
       "${prio[@]}" taskset -c 0 "$proxy_bin" --listen "127.0.0.1:$port" --upstream "127.0.0.1:$backend_port" \
         --workers 1 > "$work/meshdeck.log" 2>&1 &
+      ;;
+    meshdeck-base)
+      "${prio[@]}" taskset -c 0 "$baseline_bin" --listen "127.0.0.1:$port" --upstream "127.0.0.1:$backend_port" \
+        --workers 1 > "$work/meshdeck-base.log" 2>&1 &
       ;;
     meshdeck-tap)
       "${prio[@]}" taskset -c 0 "$proxy_bin" --listen "127.0.0.1:$port" --upstream "127.0.0.1:$backend_port" \
@@ -163,7 +182,7 @@ for round in $(seq 1 "$rounds"); do
     pid=${pid_of[$name]}
     url="http://127.0.0.1:${port_of[$name]}/"
     t0=$(ticks_of "$pid")
-    "${prio[@]}" taskset -c 1 wrk -t1 -c64 -d"${duration}s" "$url" > "$work/$name-wrk-$round.txt"
+    "${prio[@]}" taskset -c 1 wrk -t1 -c"$wrk_connections" -d"${duration}s" "$url" > "$work/$name-wrk-$round.txt"
     t1=$(ticks_of "$pid")
     echo $((t1 - t0)) > "$work/$name-wrk-$round.ticks"
     sleep 1  # let the saturation run's connections close before measuring latency
@@ -175,8 +194,8 @@ for round in $(seq 1 "$rounds"); do
   done
 done
 
-PYTHONPATH="$root/bench/lib" python3 - "$work" "$clk_tck" "$rounds" $targets << 'PY' | tee "${out_file:-/dev/null}"
-import json, statistics, sys
+PYTHONPATH="$root/bench/lib" WRK_CONNECTIONS="$wrk_connections" python3 - "$work" "$clk_tck" "$rounds" $targets << 'PY' | tee "${out_file:-/dev/null}"
+import json, os, statistics, sys
 from benchlib import read, wrk_result, load_result
 work, tck, rounds, names = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
 
@@ -219,7 +238,7 @@ def f(v, fmt="{:.0f}"):
 def ratio(a, b):
     return "—" if a is None or b in (None, 0) else "{:.2f}×".format(a / b)
 
-print(f"Medians of {rounds} rounds. Saturated: wrk -t1 -c64. Latency: meshdeck-load at 1000 req/s over 16 connections.")
+print(f"Medians of {rounds} rounds. Saturated: wrk -t1 -c{os.environ['WRK_CONNECTIONS']}. Latency: meshdeck-load at 1000 req/s over 16 connections.")
 print()
 print("| target | saturated req/s | p50 @1000 rps (µs) | p99 @1000 rps (µs) | added p50 (µs) | added p99 (µs) | CPU µs/req @1000 rps | CPU µs/req saturated | RSS idle (MB) | RSS 100 conns (MB) | errors |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

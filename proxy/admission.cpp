@@ -77,6 +77,10 @@ void countDecision(const SecurityConfig& security, const AuthorizationDecision& 
 
 Verdict checkRequestHead(const RequestHeader& req, const CodecFraming& codec, Exchange& ex) {
   ex.version = req.version() == 10 ? 10 : 11;
+  if (codec.decided) {
+    ex.framing = *codec.decided;
+    return {};
+  }
   const size_t header_count = static_cast<size_t>(std::distance(req.begin(), req.end()));
   if (header_count > kMaxHeaderCount) return refuse(ex.version, 431, "too_many_headers");
   if (req.version() != 10 && req.version() != 11) return refuse(11, 505, "bad_version");

@@ -25,6 +25,10 @@ struct CodecFraming {
   bool chunked = false;
   std::optional<uint64_t> content_length;
   bool upgrade = false;  // Connection: upgrade with an Upgrade header
+  // Set by a codec that made checkRequestHead()'s checks itself (the HTTP/1.1 codec,
+  // proxy/http/h1_parser.h: field count, framing and Host, agreement): its framing decision,
+  // which admission then takes as it is.
+  const Framing* decided = nullptr;
 };
 
 // Who sent the request.
@@ -58,7 +62,8 @@ inline constexpr std::string_view kSourceHeader = "x-meshdeck-source";
 
 // The first checks of admit(), on the head alone: header count (431), version (505), the
 // framing and Host decision (decideRequestFraming()) and its agreement with the codec
-// (`framing_mismatch`). Sets ex.version and ex.framing; kAdmit when the head passes.
+// (`framing_mismatch`). Sets ex.version and ex.framing; kAdmit when the head passes. With
+// `codec.decided` set, the codec has made these checks: ex.framing is its decision.
 Verdict checkRequestHead(const RequestHeader& req, const CodecFraming& codec, Exchange& ex);
 
 // Checks and routes `req` (validation, route, authorization, rate limits, fault delay), writing

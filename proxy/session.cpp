@@ -43,7 +43,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr size_t kMaxRequestLine = 16 * 1024;
 constexpr std::string_view kErrorHeader = "x-meshdeck-error";
 
 // The malformed-request reason of a parse error found while reading a request body (a bad chunk
@@ -58,15 +57,11 @@ const char* bodyErrorReason(const beast::error_code& ec) {
   return nullptr;
 }
 
-template <typename Parser>
-CodecFraming codecFraming(const Parser& p) {
-  CodecFraming f;
-  f.body_done = p.is_done();
-  f.chunked = p.chunked();
-  if (p.content_length()) f.content_length = *p.content_length();
-  f.upgrade = p.upgrade();
-  return f;
-}
+beast::string_view bsv(std::string_view s) { return {s.data(), s.size()}; }
+
+// The heads Beast's body parser is given instead of the request's (Session::startBody()).
+constexpr std::string_view kChunkedBodyHead =
+    "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
 
 }  // namespace
 
@@ -121,8 +116,7 @@ Awaitable<void> Session::run(std::shared_ptr<Session> keep) {
       refreshListenerConfig(host_.config());
       idle_ = true;
       if (host_.draining() && !first && buffer_.size() == 0) break;
-      size_t head_size = 0;
-      const HeadResult head = co_await readHead(listener_config_, first, &head_size);
+      const HeadResult head = co_await readHead(listener_config_, first);
       idle_ = false;
       first = false;
       auto& ls = listener_stats_;
@@ -146,24 +140,13 @@ Awaitable<void> Session::run(std::shared_ptr<Session> keep) {
         ++host_.stats().malformed["header_timeout"];
         break;
       }
-      if (head == HeadResult::kTooLarge) {
-        co_await refuseMalformed(11, 431, "header_too_large");
+      if (head == HeadResult::kMalformed && !h1_result_.head_checks) {
+        // Refused by the read loop's checks or the parser, before an exchange exists.
+        co_await refuseMalformed(11, h1_result_.http_status, h1_result_.reason);
         break;
       }
-      if (head == HeadResult::kObsFold) {
-        co_await refuseMalformed(11, 400, "obs_fold");
-        break;
-      }
-      if (head == HeadResult::kBadRequestLine) {
-        co_await refuseMalformed(11, 400, "bad_request_line");
-        break;
-      }
-      RequestParser parser;
-      unsigned refusal_status = 0;
-      if (const char* reason = parseHead(parser, head_size, &refusal_status)) {
-        co_await refuseMalformed(11, refusal_status, reason);
-        break;
-      }
+      Request rq;
+      buildRequest(rq);
       // The config in force when the request arrived, not when the connection began waiting
       // for it: a kept-alive connection may have waited through a push.
       refreshListenerConfig(host_.config());
@@ -171,13 +154,23 @@ Awaitable<void> Session::run(std::shared_ptr<Session> keep) {
       ex.config = host_.config();
       ex.listener = &listener_config_;
       ex.start = host_.now();
+      if (head == HeadResult::kMalformed) {
+        // Refused by admission's head checks (field count, framing, Host), which the codec
+        // made: answered within the exchange, in the request's version, as admit() would.
+        ex.version = h1_head_.version == 10 ? 10 : 11;
+        tapStart(rq.head, ex);
+        co_await refuseMalformed(ex.version, h1_result_.http_status, h1_result_.reason, &ex);
+        finish(ex);
+        break;
+      }
+      startBody(rq);
       // The relay buffer is lent for this exchange only: a kept-alive connection waiting for
       // its next request holds none.
-      assert(!body_ && !parser_ && "relay buffer lent twice");
+      assert(!body_ && !request_ && "relay buffer lent twice");
       body_ = host_.takeRelayBuffer();
-      parser_ = &parser;
-      const bool keep_alive = co_await handleRequest(parser, ex);
-      parser_ = nullptr;
+      request_ = &rq;
+      const bool keep_alive = co_await handleRequest(rq, ex);
+      request_ = nullptr;
       finish(ex);
       host_.returnRelayBuffer(std::move(body_));
       if (!keep_alive || closed_) break;
@@ -185,18 +178,58 @@ Awaitable<void> Session::run(std::shared_ptr<Session> keep) {
   } catch (const std::exception& e) {
     spdlog::warn("session on listener {} ended by exception: {}", listener_->name, e.what());
   }
-  parser_ = nullptr;
+  request_ = nullptr;
   beast::error_code ec;
   down_.socket().shutdown(tcp::socket::shutdown_send, ec);
   down_.socket().close(ec);
 }
 
-const char* Session::parseHead(RequestParser& parser, size_t head_size, unsigned* status_out) {
-  const std::string_view block(static_cast<const char*>(buffer_.data().data()), head_size);
-  size_t used = 0;
-  const char* reason = parseRequestHeadWithBeast(parser, block, kMaxHeaderBytes, status_out, &used);
-  if (!reason) buffer_.consume(used);
-  return reason;
+void Session::buildRequest(Request& rq) const {
+  const h1::RequestHead& h = h1_head_;
+  auto& req = rq.head;
+  // The same calls Beast's parser makes for a head (on_request_impl, on_field_impl): the
+  // fields in the order received, each after the last of its name.
+  req.method_string(bsv(h.method));
+  req.target(bsv(h.target));
+  req.version(h.version);
+  for (size_t i = 0; i < h.fieldCount(); ++i) {
+    const h1::Field& f = h.field(i);
+    req.insert(bsv(f.name), bsv(f.value));
+  }
+  Framing& f = rq.framing;
+  f.kind = f.declared = h.body == h1::BodyFraming::kChunked         ? BodyFraming::kChunked
+                        : h.body == h1::BodyFraming::kContentLength ? BodyFraming::kContentLength
+                                                                    : BodyFraming::kNone;
+  f.length = h.content_length;
+  f.rewrite = h.rewrite_framing;
+  f.h2c = h.h2c;
+  rq.keep_alive = h.keepAlive();
+  rq.upgrade = h.connection_upgrade;
+}
+
+void Session::startBody(Request& rq) {
+  buffer_.consume(h1_head_.size);  // the views of h1_head_ are gone from here on
+  const Framing& f = rq.framing;
+  if (f.kind != BodyFraming::kChunked && !(f.kind == BodyFraming::kContentLength && f.length > 0))
+    return;
+  // Beast's parser reads the body, after a head that states the framing the codec decided
+  // (so its flags are those the request's own head gave it); the fields that head leaves are
+  // cleared, so that the parser's fields hold a chunked body's trailer section only.
+  auto& parser = rq.body.emplace();
+  parser.header_limit(static_cast<std::uint32_t>(kMaxHeaderBytes));
+  parser.body_limit(boost::none);
+  char length_head[64];
+  std::string_view head = kChunkedBodyHead;
+  if (f.kind == BodyFraming::kContentLength) {
+    const auto end = fmt::format_to_n(length_head, sizeof length_head,
+                                      "POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n", f.length);
+    head = {length_head, end.out};
+  }
+  beast::error_code ec;
+  parser.put(asio::buffer(head.data(), head.size()), ec);
+  if (ec || !parser.is_header_done())
+    throw std::logic_error("the body parser refused its own head: " + ec.message());
+  parser.get().clear();
 }
 
 void Session::refreshListenerConfig(const ConfigPtr& config) {
@@ -208,18 +241,18 @@ void Session::refreshListenerConfig(const ConfigPtr& config) {
     if (l.name == listener_->name) listener_config_ = l;
 }
 
-Awaitable<bool> Session::handleRequest(RequestParser& parser, Exchange& ex) {
+Awaitable<bool> Session::handleRequest(Request& rq, Exchange& ex) {
   // The checks, routing and the upstream head are decided by admission's plain functions; only
   // the waits are here, which keeps this coroutine's frame small (frames over 1 KiB are never
   // recycled by asio and cost a large-bin malloc each).
   // (The codec's view and the peer are made afresh for each call rather than kept across the
   // delay: what lives across a co_await grows the frame.)
-  const bool body_pending = !parser.is_done();
-  tapStart(parser.get().base(), ex);
-  Verdict verdict = admit(parser.get().base(), codecFraming(parser), peer(), ex, host_);
+  const bool body_pending = !rq.done();
+  tapStart(rq.head, ex);
+  Verdict verdict = admit(rq.head, rq.codecFraming(), peer(), ex, host_);
   if (verdict.kind == Verdict::kAdmit && verdict.delay) {
     co_await sleepFor(*verdict.delay);
-    verdict = prepareUpstreamRequest(parser.get().base(), codecFraming(parser), peer(), ex, host_);
+    verdict = prepareUpstreamRequest(rq.head, rq.codecFraming(), peer(), ex, host_);
   }
   switch (verdict.kind) {
     case Verdict::kRefuse:
@@ -236,7 +269,7 @@ Awaitable<bool> Session::handleRequest(RequestParser& parser, Exchange& ex) {
     auto [ec, n] = co_await asio::async_write(down_, asio::buffer(kContinue), kNoThrow);
     if (ec) co_return false;
   }
-  co_return co_await forward(parser, ex);
+  co_return co_await forward(rq, ex);
 }
 
 Awaitable<void> Session::sleepFor(Duration d) {
@@ -246,8 +279,8 @@ Awaitable<void> Session::sleepFor(Duration d) {
 }
 
 Awaitable<BodyPiece> Session::readBody(Exchange& ex) {
-  assert(parser_ && body_ && "a body is read within an exchange only");
-  auto& parser = *parser_;
+  assert(request_ && request_->body && body_ && "a body is read within an exchange only");
+  auto& parser = *request_->body;
   parser.get().body().data = body_->data();
   parser.get().body().size = body_->size();
   down_.expires_after(ex.listener->idle_timeout);
@@ -263,8 +296,7 @@ Awaitable<BodyPiece> Session::readBody(Exchange& ex) {
   piece.data = piece.size ? body_->data() : nullptr;
   piece.last = parser.is_done();
   // The trailer section of a chunked body is never forwarded; one that tries to frame or route
-  // the message refuses it. (The request's head was moved out: the parser's fields hold only
-  // the trailer.)
+  // the message refuses it. (The parser's fields hold only the trailer: startBody().)
   if (piece.last && ex.framing.kind == BodyFraming::kChunked) {
     if (const char* reason = checkTrailer(parser.get())) {
       piece.failed = true;
@@ -287,14 +319,14 @@ Awaitable<void> Session::sendInterim(Exchange& ex, const ResponseHeader& upstrea
   co_await http::async_write(down_, interim, kNoThrow);
 }
 
-Awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex) {
+Awaitable<bool> Session::forward(Request& rq, Exchange& ex) {
   // Read the first piece of the body before anything goes upstream: a malformed chunked body
   // is refused without the upstream ever seeing the request, and a body that fits entirely
   // can be replayed by retries.
   // The piece in hand is a member (first_piece_), not a local: what lives across a co_await
   // grows this coroutine's frame, which is allocated for every request.
   first_piece_ = BodyPiece{};
-  first_piece_.last = parser.is_done();
+  first_piece_.last = rq.done();
   if (!first_piece_.last) {
     buffer_.reserve(16 * 1024);  // Beast reads at most the free capacity at a time
     first_piece_ = co_await readBody(ex);
@@ -303,7 +335,7 @@ Awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex) {
     if (first_piece_.failed)
       co_return co_await refuseMalformed(ex.version, 400, first_piece_.malformed, &ex);
   }
-  const bool replayable = parser.is_done() && !ex.upgrade;
+  const bool replayable = rq.done() && !ex.upgrade;
 
   // Mirror a copy (replayable requests only; the body is in hand) and forget about it.
   if (replayable && !ex.route->mirror.cluster.empty())
@@ -315,8 +347,7 @@ Awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex) {
     co_await runAttempt(host_, *this, wire_, ex, first_piece_, retry.freshOnly(), at);
     if (at.downstream_failed)
       co_return at.malformed ? co_await refuseMalformed(ex.version, 400, at.malformed, &ex) : false;
-    if (at.local_code)
-      co_return co_await sendLocal(ex, at.local_status, at.local_code, parser.is_done());
+    if (at.local_code) co_return co_await sendLocal(ex, at.local_status, at.local_code, rq.done());
     const AttemptOutcome outcome{at.failure, at.status(), at.reused};
     RetryBudget* budget = at.cluster ? &at.cluster->retry_budget : nullptr;
     const auto decision = retry.next(outcome, budget, at.cluster ? at.cluster->active_requests : 0,
@@ -334,16 +365,16 @@ Awaitable<bool> Session::forward(RequestParser& parser, Exchange& ex) {
     switch (at.failure) {
       case AttemptFailure::kConnectFailure:
         co_return co_await sendLocal(
-            ex, 502, at.tls_code ? at.tls_code : error_code::kUpstreamConnect, parser.is_done());
+            ex, 502, at.tls_code ? at.tls_code : error_code::kUpstreamConnect, rq.done());
       case AttemptFailure::kReset:
-        co_return co_await sendLocal(ex, 502, error_code::kUpstreamReset, parser.is_done());
+        co_return co_await sendLocal(ex, 502, error_code::kUpstreamReset, rq.done());
       case AttemptFailure::kTimeout:
         ex.timeout = true;
-        co_return co_await sendLocal(ex, 504, error_code::kTimeout, parser.is_done());
+        co_return co_await sendLocal(ex, 504, error_code::kTimeout, rq.done());
       case AttemptFailure::kNone:
         break;
     }
-    co_return co_await relayResponse(parser, ex, at);
+    co_return co_await relayResponse(rq, ex, at);
   }
 }
 
@@ -407,10 +438,9 @@ Awaitable<bool> Session::establishTransport() {
   co_return true;
 }
 
-Awaitable<Session::HeadResult> Session::readHead(const ListenerConfig& listener, bool first,
-                                                 size_t* head_size) {
+Awaitable<Session::HeadResult> Session::readHead(const ListenerConfig& listener, bool first) {
   Clock::time_point header_deadline = Clock::time_point::max();
-  size_t scanned = 0;
+  h1_parser_.reset();
   for (;;) {
     const std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
     if (!data.empty() && header_deadline == Clock::time_point::max())
@@ -420,7 +450,7 @@ Awaitable<Session::HeadResult> Session::readHead(const ListenerConfig& listener,
       const auto n = std::min(data.size(), h2::kClientPreface.size());
       if (data.substr(0, n) == h2::kClientPreface.substr(0, n)) {
         if (n == h2::kClientPreface.size()) co_return HeadResult::kHttp2;
-        scanned = 0;
+        h1_parser_.reset();
         down_.expires_at(header_deadline);
         auto [ec, got] = co_await down_.async_read_some(buffer_.prepare(4096), kNoThrow);
         buffer_.commit(got);
@@ -429,19 +459,13 @@ Awaitable<Session::HeadResult> Session::readHead(const ListenerConfig& listener,
         continue;
       }
     }
-    switch (scanRequestHead(data, scanned, kMaxRequestLine, kMaxHeaderBytes, head_size)) {
-      case RequestHeadScan::kComplete:
-        co_return HeadResult::kOk;
-      case RequestHeadScan::kObsFold:
-        co_return HeadResult::kObsFold;
-      case RequestHeadScan::kTooLarge:
-        co_return HeadResult::kTooLarge;
-      case RequestHeadScan::kBadRequestLine:
-        co_return HeadResult::kBadRequestLine;
-      case RequestHeadScan::kIncomplete:
-        break;
+    // The codec applies the read loop's checks to an incomplete head on every read (a request
+    // line that cannot be valid, the size limits) and parses the head once its blank line is in.
+    if (!data.empty()) {
+      h1_result_ = h1_parser_.parse(data, h1_head_);
+      if (h1_result_.status == h1::Status::kDone) co_return HeadResult::kOk;
+      if (h1_result_.status == h1::Status::kError) co_return HeadResult::kMalformed;
     }
-    scanned = data.size();
     if (data.empty())
       down_.expires_after(first ? listener.header_timeout : listener.idle_timeout);
     else
@@ -502,7 +526,7 @@ Awaitable<bool> Session::sendLocal(Exchange& ex, unsigned status, const char* co
   co_return keep_alive && !ec;
 }
 
-Awaitable<bool> Session::relayH2Response(RequestParser& parser, Exchange& ex, Attempt& at) {
+Awaitable<bool> Session::relayH2Response(Request& rq, Exchange& ex, Attempt& at) {
   auto& up = *at.h2;
   const unsigned status = up.status();
   ex.status = status;
@@ -514,7 +538,7 @@ Awaitable<bool> Session::relayH2Response(RequestParser& parser, Exchange& ex, At
   for (const auto& name : ex.route->response_headers.remove) out.erase(name);
   for (const auto& [k, v] : ex.route->response_headers.set) out.set(k, v);
   for (const auto& [k, v] : ex.route->response_headers.add) out.insert(k, v);
-  bool keep_alive = parser.keep_alive() && parser.is_done() && !host_.draining();
+  bool keep_alive = rq.keep_alive && rq.done() && !host_.draining();
   // HTTP/2 frames the body itself: the HTTP/1.1 client gets the content-length the upstream
   // gave (nghttp2 checked the DATA frames against it), else a chunked body (HTTP/1.0: one
   // delimited by the connection's end).
@@ -583,8 +607,8 @@ Awaitable<bool> Session::relayH2Response(RequestParser& parser, Exchange& ex, At
   co_return keep_alive;
 }
 
-Awaitable<bool> Session::relayResponse(RequestParser& parser, Exchange& ex, Attempt& at) {
-  if (at.h2) co_return co_await relayH2Response(parser, ex, at);
+Awaitable<bool> Session::relayResponse(Request& rq, Exchange& ex, Attempt& at) {
+  if (at.h2) co_return co_await relayH2Response(rq, ex, at);
   auto& rp = *at.response;
   const unsigned status = rp.get().result_int();
   ex.status = status;
@@ -598,7 +622,7 @@ Awaitable<bool> Session::relayResponse(RequestParser& parser, Exchange& ex, Atte
   for (const auto& [k, v] : ex.route->response_headers.set) out.set(k, v);
   for (const auto& [k, v] : ex.route->response_headers.add) out.insert(k, v);
   out.version(ex.version);
-  bool keep_alive = parser.keep_alive() && parser.is_done() && !host_.draining();
+  bool keep_alive = rq.keep_alive && rq.done() && !host_.draining();
   // What the client reads: the upstream's framing, re-framed where the client needs it. A
   // close-delimited body goes out chunked to HTTP/1.1 clients; HTTP/1.0 clients know no
   // chunked coding and read to the end of the connection.

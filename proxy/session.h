@@ -5,6 +5,7 @@
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "proxy/admission.h"
@@ -13,6 +14,7 @@
 #include "proxy/exchange.h"
 #include "proxy/http/beast_head.h"
 #include "proxy/http/field_allocator.h"
+#include "proxy/http/h1_parser.h"
 #include "proxy/http/wire_frames.h"
 #include "proxy/relay_buffer_pool.h"
 #include "proxy/session_host.h"
@@ -32,11 +34,12 @@ class Connection;
 // the request body, the response relay and the counting of each exchange. What a request is
 // allowed and where it goes is decided by admission (proxy/admission.h), the upstream side by
 // runAttempt() (proxy/upstream_attempt.h) under RetryState (proxy/retry_state.h); mirroring
-// and the upgrade tunnel are in proxy/mirror.h and proxy/tunnel.h. Reads requests with
-// Beast's parser, and streams bodies through one relay buffer (buffer_body in both
-// directions, so memory stays bounded whatever the body size). Requests on a connection are
-// handled one at a time, which answers pipelined requests in order. Lives on one worker
-// thread; everything of the worker it uses goes through SessionHost.
+// and the upgrade tunnel are in proxy/mirror.h and proxy/tunnel.h. Reads request heads with the
+// proxy's own HTTP/1.1 codec (proxy/http/h1_parser.h, docs/h1-codec.md) in place over the
+// receive buffer, bodies with Beast's parser, and streams bodies through one relay buffer
+// (buffer_body in both directions, so memory stays bounded whatever the body size). Requests on a
+// connection are handled one at a time, which answers pipelined requests in order. Lives on one
+// worker thread; everything of the worker it uses goes through SessionHost.
 //
 // A connection that opens with the HTTP/2 preface (h2c prior knowledge, or over TLS) is served
 // by h2::Connection (proxy/http2/h2_connection.h) on the same transport instead.
@@ -59,16 +62,37 @@ class Session : public std::enable_shared_from_this<Session>, private Downstream
   void closeIfIdle();
 
  private:
-  using RequestParser = BeastRequestParser;
+  // The request being handled. Its head as admission reads and edits it: Beast fields built
+  // from the codec's views (takeHead()); what the codec decided about it; and, only when the
+  // request has a body, Beast's parser to read that body (given a head of its own that states
+  // only the framing the codec decided, so that its chunked decoder, trailer rules and limits
+  // are the ones the proxy has always read bodies with).
+  struct Request {
+    RequestHeader head;
+    Framing framing;          // kNone, kContentLength or kChunked
+    bool keep_alive = false;  // h1::RequestHead::keepAlive()
+    bool upgrade = false;     // Connection: upgrade
+    std::optional<BeastRequestParser> body;
+    // The whole request is in: no body, or its last byte read.
+    bool done() const { return !body || body->is_done(); }
+    // What admission is told of the codec's reading: its framing decision, checks made.
+    CodecFraming codecFraming() const {
+      CodecFraming c;
+      c.body_done = done();
+      c.chunked = framing.kind == BodyFraming::kChunked;
+      if (framing.kind == BodyFraming::kContentLength) c.content_length = framing.length;
+      c.upgrade = upgrade;
+      c.decided = &framing;
+      return c;
+    }
+  };
   enum class HeadResult {
-    kOk,
+    kOk,  // h1_head_ holds the head
     kClosed,
     kIdleTimeout,
     kHeaderTimeout,
-    kTooLarge,
-    kObsFold,
-    kBadRequestLine,
-    kHttp2  // the HTTP/2 client connection preface (prior knowledge): h2::Connection serves it
+    kMalformed,  // refuse with h1_result_ (status, reason)
+    kHttp2       // the HTTP/2 client connection preface (prior knowledge): h2::Connection serves it
   };
   // An HTTP/2 connection serves its streams with this session's transport, config and counters.
   friend class h2::Connection;
@@ -79,16 +103,20 @@ class Session : public std::enable_shared_from_this<Session>, private Downstream
   // Peeks the first byte and does the TLS handshake as the listener's mode asks; false when
   // the connection is refused (counted by reason) or gone.
   Awaitable<bool> establishTransport();
-  Awaitable<HeadResult> readHead(const ListenerConfig& listener, bool first, size_t* head_size);
-  // Parses the head readHead() found; nullptr, or the reason (and `*status`) to refuse it.
-  const char* parseHead(RequestParser& parser, size_t head_size, unsigned* status);
-  Awaitable<bool> handleRequest(RequestParser& parser, Exchange& ex);
+  // Reads until the codec has a complete head (h1_head_, views into buffer_) or refuses it.
+  Awaitable<HeadResult> readHead(const ListenerConfig& listener, bool first);
+  // Fills `rq` from h1_head_ (Beast fields, framing, keep-alive); the head's bytes stay in the
+  // buffer.
+  void buildRequest(Request& rq) const;
+  // Consumes the head's bytes and, for a request with a body, sets up rq.body.
+  void startBody(Request& rq);
+  Awaitable<bool> handleRequest(Request& rq, Exchange& ex);
   Awaitable<void> sleepFor(Duration d);
   // Sends ex.head (and the body) upstream, with retries, and relays the response.
-  Awaitable<bool> forward(RequestParser& parser, Exchange& ex);
-  Awaitable<bool> relayResponse(RequestParser& parser, Exchange& ex, Attempt& at);
+  Awaitable<bool> forward(Request& rq, Exchange& ex);
+  Awaitable<bool> relayResponse(Request& rq, Exchange& ex, Attempt& at);
   // The response of an HTTP/2 upstream stream (at.h2), framed for this HTTP/1.x client.
-  Awaitable<bool> relayH2Response(RequestParser& parser, Exchange& ex, Attempt& at);
+  Awaitable<bool> relayH2Response(Request& rq, Exchange& ex, Attempt& at);
   Awaitable<bool> sendLocal(Exchange& ex, unsigned status, const char* code, bool keep_alive,
                             const char* detail = "");
   // Answers a malformed request with `status` and closes. Within an exchange (`ex` set) the
@@ -125,11 +153,14 @@ class Session : public std::enable_shared_from_this<Session>, private Downstream
   ConfigPtr listener_config_source_;  // the config listener_config_ was taken from
   bool idle_ = false;
   bool closed_ = false;
-  WireFrames wire_;   // what goes out next, framed
-  RelayBuffer body_;  // relay buffer, both directions; lent by the host for one exchange
-  RequestParser* parser_ = nullptr;  // of the exchange being handled
-  h2::Connection* h2_ = nullptr;     // serving this connection after an HTTP/2 preface
-  BodyPiece first_piece_;            // the request body read before the first attempt (replayable)
+  WireFrames wire_;              // what goes out next, framed
+  RelayBuffer body_;             // relay buffer, both directions; lent by the host for one exchange
+  h1::RequestParser h1_parser_;  // the request-head codec, reset for each head
+  h1::RequestHead h1_head_;      // the head it parsed (views into buffer_)
+  h1::Result h1_result_;         // its verdict on the last head
+  Request* request_ = nullptr;   // of the exchange being handled
+  h2::Connection* h2_ = nullptr;  // serving this connection after an HTTP/2 preface
+  BodyPiece first_piece_;         // the request body read before the first attempt (replayable)
 };
 
 }  // namespace meshdeck::proxy

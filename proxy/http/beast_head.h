@@ -20,7 +20,7 @@ using BeastRequestParser =
 // reason, `*status` the answer (400, 431, 505). A head Beast refuses for its Content-Length or
 // Transfer-Encoding is named by the framing decision (decideRequestFraming()) when the decision
 // refuses it too, so that the reason does not depend on which parser met the problem first.
-// Session::parseHead() is this function on the receive buffer; the HTTP/1.1 codec's
+// Session::parseHead() was this function on the receive buffer; the HTTP/1.1 codec's
 // differential test (tests/unit/proxy/h1_differential_test.cpp) compares it with
 // proxy/http/h1_parser.h.
 const char* parseRequestHeadWithBeast(BeastRequestParser& parser, std::string_view block,

@@ -400,6 +400,13 @@ Result error(unsigned status, const char* reason) {
   return r;
 }
 
+// A refusal by admission's head checks (Result::head_checks).
+Result headCheckError(unsigned status, const char* reason) {
+  Result r = error(status, reason);
+  r.head_checks = true;
+  return r;
+}
+
 // What the session refuses a complete head for before any parser sees it (over-long request
 // line, obs-fold anywhere), else `otherwise`.
 Result rawCheckOr(std::string_view b, Result otherwise) {
@@ -576,8 +583,9 @@ Result parseComplete(std::string_view b, RequestHead& h) {
   h.size = n;
 
   // --- admission's head checks (checkRequestHead()) ---
-  if (count > kMaxFieldCount) return error(431, "too_many_headers");
-  if (Refusal r = decide(h, special, n_special); r.reason) return error(r.status, r.reason);
+  if (count > kMaxFieldCount) return headCheckError(431, "too_many_headers");
+  if (Refusal r = decide(h, special, n_special); r.reason)
+    return headCheckError(r.status, r.reason);
   // The body is read by the decision; Beast's framing must agree with it (codecAgrees()).
   bool agrees = false;
   switch (h.body) {
@@ -591,7 +599,7 @@ Result parseComplete(std::string_view b, RequestHead& h) {
       agrees = beast.chunked && !beast.has_length;
       break;
   }
-  if (!agrees) return error(400, "framing_mismatch");
+  if (!agrees) return headCheckError(400, "framing_mismatch");
   Result r;
   r.status = Status::kDone;
   r.consumed = n;

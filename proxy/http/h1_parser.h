@@ -12,12 +12,13 @@ namespace meshdeck::proxy::h1 {
 // allocation per field: a fixed array holds the first kInlineFields, a vector only the rest),
 // and it decides the body framing in the same pass. No Beast, no Qt.
 //
-// Its verdict is the proxy's verdict of today, rule for rule and reason for reason: the read
-// loop's checks (scanRequestHead() in proxy/http/headers.h), Beast's request parser with the
-// session's reason mapping (parseRequestHeadWithBeast() in proxy/http/beast_head.h) and the
-// head checks of admission (checkRequestHead() in proxy/admission.h: field count, framing and
-// Host decision of decideRequestFraming()). tests/unit/proxy/h1_differential_test.cpp and the
-// proxy_h1_parser fuzz target compare the two on every input they have.
+// The session reads request heads with it (Session::readHead). Its verdict is the proxy's
+// verdict from before, rule for rule and reason for reason: the read loop's checks
+// (scanRequestHead() in proxy/http/headers.h), Beast's request parser with the session's reason
+// mapping (parseRequestHeadWithBeast() in proxy/http/beast_head.h) and the head checks of
+// admission (checkRequestHead() in proxy/admission.h: field count, framing and Host decision of
+// decideRequestFraming()). tests/unit/proxy/h1_differential_test.cpp and the proxy_h1_parser
+// fuzz target compare the two on every input they have.
 
 // The session's limits (Session::readHead, kMaxHeaderBytes, kMaxHeaderCount).
 inline constexpr size_t kMaxRequestLineBytes = 16 * 1024;
@@ -55,6 +56,11 @@ class RequestHead {
   bool connection_upgrade = false;
   bool has_upgrade = false;
 
+  // Whether the connection may carry another request after this one, as Beast's
+  // basic_parser::keep_alive() says of a request: HTTP/1.1 unless a Connection (or
+  // Proxy-Connection) token is "close", HTTP/1.0 only with a "keep-alive" token.
+  bool keepAlive() const { return version >= 11 ? !connection_close : connection_keep_alive; }
+
   size_t fieldCount() const { return count_; }
   const Field& field(size_t i) const {
     return i < kInlineFields ? inline_[i] : overflow_[i - kInlineFields];
@@ -89,6 +95,11 @@ struct Result {
   size_t consumed = 0;
   unsigned http_status = 0;  // kError: 400, 431, 501 or 505
   const char* reason = nullptr;
+  // kError: the complete head was refused by admission's head checks (checkRequestHead(): more
+  // than kMaxFieldCount fields, the framing and Host decision, framing_mismatch), which the
+  // session answers within an exchange (counted by finish(), in the request's HTTP version);
+  // `head` then holds the request line and the first kMaxFieldCount fields.
+  bool head_checks = false;
 };
 
 // Incremental parser of one request head. parse() is given every byte received so far for this

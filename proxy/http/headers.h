@@ -35,12 +35,12 @@ bool isPlausibleRequestPrefix(std::string_view data);
 size_t findHeaderEnd(std::string_view data);
 
 // What the bytes received so far for a request head say, before any parser sees them: the
-// checks the session's read loop makes on every read (Session::readHead), as one pure function
-// so that the differential test of the HTTP/1.1 codec (tests/unit/proxy/h1_differential_test)
-// runs the proxy's own rules. `scanned` is how much of `data` an earlier call had already
-// searched for the blank line (0 the first time). kComplete sets `head_size` (the bytes up to
-// and including the blank line); the refusals are answered 431 (kTooLarge), 400 `obs_fold` and
-// 400 `bad_request_line`.
+// checks the session's read loop made on every read before the codec took them over, as one pure
+// function so that the differential test of the HTTP/1.1 codec
+// (tests/unit/proxy/h1_differential_test) runs the proxy's own rules. `scanned` is how much of
+// `data` an earlier call had already searched for the blank line (0 the first time). kComplete sets
+// `head_size` (the bytes up to and including the blank line); the refusals are answered 431
+// (kTooLarge), 400 `obs_fold` and 400 `bad_request_line`.
 enum class RequestHeadScan { kIncomplete, kComplete, kTooLarge, kObsFold, kBadRequestLine };
 RequestHeadScan scanRequestHead(std::string_view data, size_t scanned, size_t max_request_line,
                                 size_t max_header_bytes, size_t* head_size);

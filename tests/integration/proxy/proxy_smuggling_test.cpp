@@ -226,6 +226,34 @@ class ProxySmugglingTest : public QObject {
     QCOMPARE(std::max(0.0, proxy_.stat(no_class)) - none_before, 0.0);
   }
 
+  // A head refused by admission's head checks (field count, framing, Host) is answered in the
+  // request's HTTP version and counted as a request of the listener; one the parser refuses
+  // (a byte rule) is answered HTTP/1.1 before any exchange exists. The HTTP/1.1 codec makes
+  // both kinds of checks in one pass and keeps the two answers apart (h1::Result::head_checks).
+  void refusalVersionFollowsTheCheckThatRefused() {
+    std::string many = "GET / HTTP/1.0\r\nHost: a\r\n";
+    for (int i = 0; i < 120; ++i) many += "X-H" + std::to_string(i) + ": v\r\n";
+    many += "\r\n";
+    const struct {
+      const char* name;
+      std::string bytes;
+      const char* status_line;
+    } cases[] = {
+        {"te in 1.0", "POST /x HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+         "HTTP/1.0 400 "},
+        {"too many headers in 1.0", many, "HTTP/1.0 431 "},
+        {"two hosts in 1.0", "GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", "HTTP/1.0 400 "},
+        {"bad name in 1.0", "GET / HTTP/1.0\r\nHost: a\r\nBad Name: x\r\n\r\n", "HTTP/1.1 400 "},
+        {"missing host in 1.1", "GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 400 "},
+    };
+    for (const auto& c : cases) {
+      const auto r = exchangeUntilClose(port_, c.bytes);
+      QVERIFY2(r.bytes.rfind(c.status_line, 0) == 0,
+               (std::string(c.name) + ": " + r.bytes).c_str());
+      QVERIFY2(r.closed, c.name);
+    }
+  }
+
   void acceptedShapesAreForwardedNormalised() {
     Client c(port_);
     // Identical Content-Length values collapse to one line.

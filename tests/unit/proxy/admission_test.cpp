@@ -229,6 +229,31 @@ class AdmissionTest : public QObject {
     }
   }
 
+  // The HTTP/1.1 codec makes checkRequestHead()'s checks itself and hands its decision over
+  // (CodecFraming::decided): admission takes it as it is instead of deciding again.
+  void aDecidedFramingIsTakenAsItIs() {
+    RequestHeader req;
+    req.method(boost::beast::http::verb::post);
+    req.target("/");
+    req.version(10);  // no Host, no framing lines: refused if admission decided itself
+    Framing decided;
+    decided.kind = decided.declared = BodyFraming::kChunked;
+    decided.rewrite = true;
+    CodecFraming codec;
+    codec.chunked = true;
+    codec.decided = &decided;
+    Exchange ex;
+    QCOMPARE(checkRequestHead(req, codec, ex).kind, Verdict::kAdmit);
+    QCOMPARE(ex.version, 10u);
+    QVERIFY(ex.framing.kind == BodyFraming::kChunked);
+    QVERIFY(ex.framing.rewrite);
+    codec.decided = nullptr;
+    req.version(11);
+    const Verdict v = checkRequestHead(req, codec, ex);
+    QCOMPARE(v.kind, Verdict::kRefuse);
+    QCOMPARE(std::string(v.code), std::string("missing_host"));
+  }
+
   void authorizationDeniesWith403() {
     Fixture f;
     auto ex = f.exchange("inbound");

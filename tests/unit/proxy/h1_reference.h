@@ -25,6 +25,9 @@ struct Outcome {
   enum Kind { kNeedMore, kAccept, kRefuse } kind = kNeedMore;
   unsigned status = 0;  // kRefuse
   std::string reason;   // kRefuse
+  // kRefuse: refused by admission's head checks (checkRequestHead()), which the session answers
+  // within an exchange, rather than by the read loop or the parser.
+  bool head_checks = false;
   // kAccept: what the head is.
   std::string method, target;
   unsigned version = 0;
@@ -32,14 +35,18 @@ struct Outcome {
   int body = 0;  // 0 none, 1 content-length, 2 chunked
   uint64_t length = 0;
   bool rewrite = false, h2c = false;
+  bool keep_alive = false, upgrade = false;  // the parser's keep_alive() and upgrade()
   size_t size = 0;
 
   std::string describe() const {
     if (kind == kNeedMore) return "need-more";
-    if (kind == kRefuse) return "refuse " + std::to_string(status) + " " + reason;
+    if (kind == kRefuse)
+      return "refuse " + std::to_string(status) + " " + reason +
+             (head_checks ? " (head checks)" : "");
     std::string s = "accept " + method + " " + target + " v" + std::to_string(version) + " size " +
                     std::to_string(size) + " body " + std::to_string(body) + "/" +
-                    std::to_string(length) + (rewrite ? " rewrite" : "") + (h2c ? " h2c" : "");
+                    std::to_string(length) + (rewrite ? " rewrite" : "") + (h2c ? " h2c" : "") +
+                    (keep_alive ? " keep-alive" : " close") + (upgrade ? " upgrade" : "");
     for (const auto& [n, v] : fields) s += " [" + n + ": " + v + "]";
     return s;
   }
@@ -98,7 +105,11 @@ inline Outcome referenceVerdict(std::string_view input) {
   Exchange ex;
   const auto& req = parser.get().base();
   const Verdict v = checkRequestHead(req, codec, ex);
-  if (v.kind == Verdict::kRefuse) return refusal(v.status, v.code);
+  if (v.kind == Verdict::kRefuse) {
+    Outcome o = refusal(v.status, v.code);
+    o.head_checks = true;
+    return o;
+  }
   Outcome o;
   o.kind = Outcome::kAccept;
   o.method = std::string(req.method_string());
@@ -111,13 +122,19 @@ inline Outcome referenceVerdict(std::string_view input) {
   o.length = ex.framing.kind == BodyFraming::kContentLength ? ex.framing.length : 0;
   o.rewrite = ex.framing.rewrite;
   o.h2c = ex.framing.h2c;
+  o.keep_alive = parser.keep_alive();
+  o.upgrade = parser.upgrade();
   o.size = used;
   return o;
 }
 
 inline Outcome outcomeOf(const h1::Result& r, const h1::RequestHead& h) {
   if (r.status == h1::Status::kNeedMore) return {};
-  if (r.status == h1::Status::kError) return refusal(r.http_status, r.reason);
+  if (r.status == h1::Status::kError) {
+    Outcome o = refusal(r.http_status, r.reason);
+    o.head_checks = r.head_checks;
+    return o;
+  }
   Outcome o;
   o.kind = Outcome::kAccept;
   o.method = std::string(h.method);
@@ -146,6 +163,8 @@ inline Outcome outcomeOf(const h1::Result& r, const h1::RequestHead& h) {
   o.length = h.content_length;
   o.rewrite = h.rewrite_framing;
   o.h2c = h.h2c;
+  o.keep_alive = h.keepAlive();
+  o.upgrade = h.connection_upgrade;
   o.size = r.consumed;
   return o;
 }
