@@ -66,15 +66,15 @@ const char* decide(ResponseHead& h, const Scan& s, const BeastState& beast, bool
   return agrees ? nullptr : "framing_mismatch";
 }
 
-// Parses the response head at the start of `b` as Beast's parser does when given `b` at once:
-// `complete` when `b` ends with the head's blank line (the first CRLF CRLF), else the bytes
-// received so far (kNeedMore when nothing refuses them yet).
-Result parseHead(std::string_view b, bool complete, ResponseHead& h, bool request_was_head) {
+// Parses the response head at the start of `b` (every byte received so far) as Beast's parser
+// does when given `b` at once: kNeedMore when nothing refuses the bytes yet. `head_end` is where
+// the first CRLF CRLF ends, npos when there is none yet.
+Result parseHead(std::string_view b, size_t head_end, ResponseHead& h, bool request_was_head) {
   h.clear();
   const size_t n = b.size();
   // Beast runs out of bytes: the 64 KiB header limit when it has that many, else it reads more.
   const auto needMore = [&](size_t available) {
-    if (available >= kMaxHeadBytes || complete) return refuse("bad_response");
+    if (available >= kMaxHeadBytes) return refuse("bad_response");
     return Result{};
   };
   // --- status line: HTTP-version SP 3DIGIT SP reason CRLF (within the first 64 KiB) ---
@@ -101,7 +101,7 @@ Result parseHead(std::string_view b, bool complete, ResponseHead& h, bool reques
   if (b[i + 1] != '\n') return refuse("bad_response");
   h.reason = b.substr(13, i - 13);
   i += 2;
-  if (i >= n) return complete ? refuse("bad_response") : Result{};  // Beast: no limit check here
+  if (i >= n) return {};  // Beast checks no limit here
 
   // --- fields, by Beast's rules, over at most 64 KiB of them ---
   const size_t remaining = n - i;
@@ -161,12 +161,12 @@ Result parseHead(std::string_view b, bool complete, ResponseHead& h, bool reques
     }
     h.add({name, value});
   }
-  if (!complete || p != n) return refuse("bad_response");  // cannot happen: b ends here
-  h.size = n;
+  if (p != head_end) return refuse("bad_response");  // cannot happen: the first CRLF CRLF
+  h.size = p;
   if (const char* reason = decide(h, s, beast, request_was_head)) return refuse(reason);
   Result r;
   r.status = Status::kDone;
-  r.consumed = n;
+  r.consumed = p;
   return r;
 }
 
@@ -184,12 +184,13 @@ void ResponseHead::clear() {
 Result ResponseParser::parse(std::string_view data, ResponseHead& head, bool request_was_head) {
   const size_t from = scanned_ > 3 ? scanned_ - 3 : 0;
   const size_t end = data.find("\r\n\r\n", from);
-  if (end != std::string_view::npos)
-    return parseHead(data.substr(0, end + 4), true, head, request_was_head);
+  if (end != std::string_view::npos) return parseHead(data, end + 4, head, request_was_head);
   scanned_ = data.size();
-  if (checked_ && data.size() < kMaxHeadBytes) return {};
-  checked_ = true;
-  return parseHead(data, false, head, request_was_head);
+  // The bytes so far are parsed again each time they have doubled (amortised O(n) for a head
+  // arriving in small pieces), and on every read once 64 KiB are buffered (Beast's limit).
+  if (data.size() < 2 * checked_ && data.size() < kMaxHeadBytes) return {};
+  checked_ = data.size();
+  return parseHead(data, std::string_view::npos, head, request_was_head);
 }
 
 Result parseResponseHead(std::string_view data, ResponseHead& head, bool request_was_head) {

@@ -65,9 +65,11 @@ class ResponseHead : public FieldList {
 
 // Incremental parser of one response head. parse() is given every byte received so far for
 // this head (more appended between calls, none consumed). It searches for the blank line from
-// where it stopped and parses the head in one pass once it is there; on the first call with an
-// incomplete head, and once 64 KiB are buffered, it also parses the bytes so far as Beast's first
-// read does, so that a head that can never be valid is refused before the rest arrives. A
+// where it stopped and parses the head in one pass once it is there. While the head is
+// incomplete it also parses the bytes so far as Beast's read does (on the first call, whenever
+// they have doubled since, and on every call past 64 KiB), so that a head that can never be
+// valid is refused before the rest arrives: at the latest once the bytes buffered have doubled
+// (Beast reparses on every read; the verdict is the same, it may come a read later). A
 // refusal has http_status 502 and one of the reasons above; kDone's `consumed` is the head size.
 class ResponseParser {
  public:
@@ -75,12 +77,12 @@ class ResponseParser {
   // For the next head (after an interim response, or the next request on the connection).
   void reset() {
     scanned_ = 0;
-    checked_ = false;
+    checked_ = 0;
   }
 
  private:
   size_t scanned_ = 0;
-  bool checked_ = false;
+  size_t checked_ = 0;  // bytes the last parse of an incomplete head saw
 };
 
 // Parses `data` as received at once: ResponseParser{}.parse(data, head, request_was_head).
