@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/http/response_head.h"
 #include "unit/proxy/h1_response_cases.h"
 #include "unit/proxy/h1_response_reference.h"
 
@@ -139,6 +140,31 @@ class H1ResponseTest : public QObject {
     QVERIFY(ka("HTTP/1.1 200 OK\r\n\r\n", true));  // a HEAD response has no body
     QVERIFY(!ka("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"));
     QVERIFY(ka("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n"));
+  }
+
+  // The relay head written from the views: Beast's order (fields of one name together), hop-by-hop
+  // fields and the fields Connection names dropped, the client's version, Connection: close.
+  void relayHeadFromViews() {
+    const std::string raw =
+        "HTTP/1.1 200 \r\nSet-Cookie: a=1\r\nServer: s\r\nset-cookie: b=2\r\nX-Gone: 1\r\n"
+        "Connection: keep-alive, X-Gone\r\nKeep-Alive: 5\r\nContent-Length: 05\r\n\r\n";
+    h1::ResponseHead head;
+    QVERIFY(h1::parseResponseHead(raw, head, false).status == h1::Status::kDone);
+    RelayHeadEdits e;
+    e.version = 10;
+    e.rewrite_framing = head.framing.rewrite;
+    e.wire = BodyFraming::kContentLength;
+    e.length = head.framing.length;
+    e.keep_alive = false;
+    std::string out;
+    appendEditedResponseHead(out, head, e);
+    QCOMPARE(out,
+             std::string("HTTP/1.0 200 OK\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\nServer: s\r\n"
+                         "Content-Length: 5\r\n\r\n"));
+    e.version = 11;
+    out.clear();
+    appendEditedResponseHead(out, head, e);
+    QVERIFY2(out.ends_with("Content-Length: 5\r\nConnection: close\r\n\r\n"), out.c_str());
   }
 
   // Incomplete heads: refused as soon as the bytes so far can never be valid (Beast's first read
