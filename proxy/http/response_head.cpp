@@ -30,15 +30,51 @@ namespace {
 using h1::detail::beastTokenList;
 using h1::detail::lower;
 
-bool same(std::string_view a, std::string_view b) {
+inline bool same(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i)
     if (lower(a[i]) != lower(b[i])) return false;
   return true;
 }
 
+// A cheap key of a field name (length, first and last letter case-folded): names that differ in
+// it differ; equal keys are compared in full.
+inline uint32_t keyOf(std::string_view n) {
+  if (n.empty()) return 0;
+  return static_cast<uint32_t>(n.size()) << 16 |
+         static_cast<uint32_t>(static_cast<unsigned char>(lower(n.front()))) << 8 |
+         static_cast<unsigned char>(lower(n.back()));
+}
+
+// The hop-by-hop fields removeHopByHopHeaders() knows by name.
+enum class Hop : uint8_t { kNone, kConnection, kDrop, kUpgrade };
+
+Hop hopOf(std::string_view n) {
+  switch (n.size()) {
+    case 2:
+      return same(n, "te") ? Hop::kDrop : Hop::kNone;
+    case 7:
+      if (same(n, "upgrade")) return Hop::kUpgrade;
+      return same(n, "trailer") ? Hop::kDrop : Hop::kNone;
+    case 10:
+      if (same(n, "connection")) return Hop::kConnection;
+      return same(n, "keep-alive") ? Hop::kDrop : Hop::kNone;
+    case 16:
+      return same(n, "proxy-connection") ? Hop::kDrop : Hop::kNone;
+    case 18:
+      return same(n, "proxy-authenticate") ? Hop::kDrop : Hop::kNone;
+    case 19:
+      return same(n, "proxy-authorization") ? Hop::kDrop : Hop::kNone;
+    default:
+      return Hop::kNone;
+  }
+}
+
 struct Entry {
   std::string_view name, value;
+  uint32_t key;
+  // The line "name: value CRLF" as received, copied as bytes when written (else rebuilt).
+  bool raw;
 };
 
 // Beast's fields container over views: insert() puts a field after the last one of the same
@@ -47,24 +83,27 @@ class EntryList {
  public:
   std::vector<Entry>& v;
 
-  void insert(std::string_view name, std::string_view value) {
+  void insert(std::string_view name, std::string_view value, bool raw = false) {
+    const uint32_t key = keyOf(name);
     for (size_t i = v.size(); i-- > 0;)
-      if (same(v[i].name, name)) {
-        v.insert(v.begin() + static_cast<std::ptrdiff_t>(i) + 1, {name, value});
+      if (v[i].key == key && same(v[i].name, name)) {
+        v.insert(v.begin() + static_cast<std::ptrdiff_t>(i) + 1, {name, value, key, raw});
         return;
       }
-    v.push_back({name, value});
+    v.push_back({name, value, key, raw});
   }
   void erase(std::string_view name) {
-    std::erase_if(v, [&](const Entry& e) { return same(e.name, name); });
+    const uint32_t key = keyOf(name);
+    std::erase_if(v, [&](const Entry& e) { return e.key == key && same(e.name, name); });
   }
   void set(std::string_view name, std::string_view value) {
     erase(name);
-    v.push_back({name, value});
+    v.push_back({name, value, keyOf(name), false});
   }
   const Entry* find(std::string_view name) const {
+    const uint32_t key = keyOf(name);
     for (const auto& e : v)
-      if (same(e.name, name)) return &e;
+      if (e.key == key && same(e.name, name)) return &e;
     return nullptr;
   }
 };
@@ -96,43 +135,47 @@ void appendEditedResponseHead(std::string& out, const h1::ResponseHead& head,
   storage.clear();
   named.clear();
   EntryList list{storage};
-  // The fields in Beast's order.
+  // The fields in Beast's order; a line is raw when it is exactly "name: value CRLF".
   bool duplicates = false;
+  bool upgrade_token = false, has_upgrade = false;
   for (size_t i = 0; i < head.fieldCount(); ++i) {
     const auto& f = head.field(i);
+    // removeHopByHopHeaders(): Connection (the fields it names go too) and the fixed names.
+    switch (hopOf(f.name)) {
+      case Hop::kConnection:
+        beastTokenList(f.value, [&](std::string_view t) {
+          if (same(t, "upgrade")) {
+            upgrade_token = true;
+            return;
+          }
+          if (same(t, "close") || same(t, "keep-alive") || same(t, "transfer-encoding")) return;
+          named.push_back(t);
+        });
+        continue;
+      case Hop::kDrop:
+        continue;
+      case Hop::kUpgrade:
+        has_upgrade = true;
+        break;
+      case Hop::kNone:
+        break;
+    }
+    const char* end = f.name.data() + f.name.size();
+    const bool raw = end[0] == ':' && end[1] == ' ' && f.value.data() == end + 2 &&
+                     f.value.data()[f.value.size()] == '\r';
+    const uint32_t key = keyOf(f.name);
     if (!duplicates) {
       for (const auto& x : storage)
-        if (same(x.name, f.name)) {
+        if (x.key == key && same(x.name, f.name)) {
           duplicates = true;
           break;
         }
     }
     if (duplicates)
-      list.insert(f.name, f.value);
+      list.insert(f.name, f.value, raw);
     else
-      storage.push_back({f.name, f.value});
+      storage.push_back({f.name, f.value, key, raw});
   }
-  // removeHopByHopHeaders().
-  bool upgrade_token = false, has_upgrade = false;
-  std::erase_if(storage, [&](const Entry& x) {
-    const auto n = x.name;
-    if (same(n, "connection")) {
-      beastTokenList(x.value, [&](std::string_view t) {
-        if (same(t, "upgrade")) {
-          upgrade_token = true;
-          return;
-        }
-        if (same(t, "close") || same(t, "keep-alive") || same(t, "transfer-encoding")) return;
-        named.push_back(t);
-      });
-      return true;
-    }
-    if (same(n, "keep-alive") || same(n, "proxy-connection") || same(n, "te") ||
-        same(n, "trailer") || same(n, "proxy-authenticate") || same(n, "proxy-authorization"))
-      return true;
-    if (same(n, "upgrade")) has_upgrade = true;
-    return false;
-  });
   for (const auto& n : named) list.erase(n);
   if (has_upgrade) {
     if (e.upgraded && upgrade_token && list.find("upgrade"))
@@ -211,11 +254,22 @@ void appendEditedResponseHead(std::string& out, const h1::ResponseHead& head,
     out.append(head.reason);
   }
   out.append("\r\n", 2);
-  for (const auto& x : storage) {
-    out.append(x.name);
-    out.append(": ", 2);
-    out.append(x.value);
-    out.append("\r\n", 2);
+  // Raw lines adjacent in the received head go out as one byte range.
+  for (size_t i = 0; i < storage.size();) {
+    const Entry& x = storage[i];
+    if (!x.raw) {
+      out.append(x.name);
+      out.append(": ", 2);
+      out.append(x.value);
+      out.append("\r\n", 2);
+      ++i;
+      continue;
+    }
+    const char* begin = x.name.data();
+    const char* end = x.value.data() + x.value.size() + 2;
+    for (++i; i < storage.size() && storage[i].raw && storage[i].name.data() == end; ++i)
+      end = storage[i].value.data() + storage[i].value.size() + 2;
+    out.append(begin, static_cast<size_t>(end - begin));
   }
   out.append("\r\n", 2);
 }
