@@ -24,6 +24,7 @@
 #include "proxy/http/framing.h"
 #include "proxy/http/grpc.h"
 #include "proxy/http/headers.h"
+#include "proxy/http/response_head.h"
 #include "proxy/http2/h2_connection.h"
 #include "proxy/http2/h2_upstream.h"
 #include "proxy/mirror.h"
@@ -616,12 +617,7 @@ Awaitable<bool> Session::relayResponse(Request& rq, Exchange& ex, Attempt& at) {
   const Framing& in = at.framing;
   const bool close_delimited = in.kind == BodyFraming::kCloseDelimited;
 
-  http::response<http::buffer_body, Fields> out{std::move(rp.get().base())};
-  removeHopByHopHeaders(out.base(), upgraded);
-  for (const auto& name : ex.route->response_headers.remove) out.erase(name);
-  for (const auto& [k, v] : ex.route->response_headers.set) out.set(k, v);
-  for (const auto& [k, v] : ex.route->response_headers.add) out.insert(k, v);
-  out.version(ex.version);
+  RelayedResponse out{std::move(rp.get().base())};
   bool keep_alive = rq.keep_alive && rq.done() && !host_.draining();
   // What the client reads: the upstream's framing, re-framed where the client needs it. A
   // close-delimited body goes out chunked to HTTP/1.1 clients; HTTP/1.0 clients know no
@@ -634,10 +630,18 @@ Awaitable<bool> Session::relayResponse(Request& rq, Exchange& ex, Attempt& at) {
     if (in.kind != BodyFraming::kNone) keep_alive = false;
   }
   const auto& edits = ex.route->response_headers;
-  if (in.rewrite || wire != in.declared || !edits.set.empty() || !edits.add.empty() ||
-      !edits.remove.empty())
-    writeFramingHeaders(out.base(), wire, in.length);
-  if (!upgraded) out.keep_alive(keep_alive);
+  // A temporary, so that it takes no room in the coroutine's frame.
+  editResponseHead(out,
+                   {.version = ex.version,
+                    .upgraded = upgraded,
+                    .remove = &edits.remove,
+                    .set = &edits.set,
+                    .add = &edits.add,
+                    .rewrite_framing = in.rewrite || wire != in.declared || !edits.set.empty() ||
+                                       !edits.add.empty() || !edits.remove.empty(),
+                    .wire = wire,
+                    .length = in.length,
+                    .keep_alive = keep_alive});
   if (ex.tap) ex.tap->addResponseHead(out.base());
 
   wire_.clear();

@@ -10,7 +10,7 @@
 # Exits non-zero when any input crashed, hung, leaked or ran out of memory.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-targets=(proxy_http1 proxy_h1_parser proxy_http2 proxy_http2_client proxy_config policy_parser demo_scenario snapshot_reader telemetry_report csr)
+targets=(proxy_http1 proxy_h1_parser proxy_h1_response proxy_http2 proxy_http2_client proxy_config policy_parser demo_scenario snapshot_reader telemetry_report csr)
 
 usage() {
   sed -n '/^# Usage/,/^# Exits/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2

@@ -34,8 +34,39 @@ struct Field {
 
 enum class BodyFraming : uint8_t { kNone, kContentLength, kChunked };
 
+// The fields of a parsed head, in the order received: views into the buffer it was parsed
+// from. A fixed array holds the first kInlineFields, a vector (kept when the head object is
+// reused) only the rest.
+class FieldList {
+ public:
+  size_t fieldCount() const { return count_; }
+  const Field& field(size_t i) const {
+    return i < kInlineFields ? inline_[i] : overflow_[i - kInlineFields];
+  }
+  // The value of the first field named `name` (case-insensitive), or nullptr.
+  const std::string_view* find(std::string_view name) const;
+
+  void clearFields() {
+    overflow_.clear();
+    count_ = 0;
+  }
+  void add(Field f) {
+    if (count_ < kInlineFields) [[likely]]
+      inline_[count_++] = f;
+    else
+      addOverflow(f);
+  }
+
+ private:
+  void addOverflow(Field f);
+
+  Field inline_[kInlineFields];
+  std::vector<Field> overflow_;
+  size_t count_ = 0;
+};
+
 // A parsed request head: views into the buffer it was parsed from, valid while those bytes are.
-class RequestHead {
+class RequestHead : public FieldList {
  public:
   std::string_view method;
   std::string_view target;
@@ -61,27 +92,7 @@ class RequestHead {
   // Proxy-Connection) token is "close", HTTP/1.0 only with a "keep-alive" token.
   bool keepAlive() const { return version >= 11 ? !connection_close : connection_keep_alive; }
 
-  size_t fieldCount() const { return count_; }
-  const Field& field(size_t i) const {
-    return i < kInlineFields ? inline_[i] : overflow_[i - kInlineFields];
-  }
-  // The value of the first field named `name` (case-insensitive), or nullptr.
-  const std::string_view* find(std::string_view name) const;
-
   void clear();
-  void add(Field f) {
-    if (count_ < kInlineFields) [[likely]]
-      inline_[count_++] = f;
-    else
-      addOverflow(f);
-  }
-
- private:
-  void addOverflow(Field f);
-
-  Field inline_[kInlineFields];
-  std::vector<Field> overflow_;
-  size_t count_ = 0;
 };
 
 enum class Status : uint8_t {

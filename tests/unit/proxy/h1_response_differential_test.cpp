@@ -1,0 +1,338 @@
+#include <QtTest>
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "proxy/http/headers.h"
+#include "proxy/http/response_head.h"
+#include "unit/proxy/h1_response_cases.h"
+#include "unit/proxy/h1_response_reference.h"
+
+using namespace meshdeck::proxy;
+using namespace meshdeck::proxy::h1test;
+
+namespace {
+
+std::string printable(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+// The seeds: the codec's rows and every file of the proxy_h1_response fuzz corpus.
+std::vector<std::string> seeds() {
+  std::vector<std::string> out;
+  for (const auto& c : responseCases()) out.push_back(c.raw);
+  const char* root = std::getenv("MESHDECK_SOURCE_DIR");
+  const std::filesystem::path dir =
+      std::filesystem::path(root ? root : MESHDECK_SOURCE_DIR_FALLBACK) /
+      "tests/fuzz/proxy_h1_response/corpus";
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    out.push_back(ss.str());
+  }
+  return out;
+}
+
+// Pieces the mutations insert: the bytes and words response framing turns on.
+const std::vector<std::string>& dictionary() {
+  static const std::vector<std::string> d = {"\r",
+                                             "\n",
+                                             "\r\n",
+                                             "\r\n\r\n",
+                                             " ",
+                                             "\t",
+                                             ":",
+                                             ",",
+                                             ";",
+                                             "0",
+                                             "1",
+                                             "5",
+                                             "\x7f",
+                                             std::string(1, '\0'),
+                                             "\x80",
+                                             "\xff",
+                                             "chunked",
+                                             "gzip",
+                                             "close",
+                                             "keep-alive",
+                                             "HTTP/1.0 ",
+                                             "HTTP/1.1 ",
+                                             "100 ",
+                                             "101 ",
+                                             "204 ",
+                                             "304 ",
+                                             "Transfer-Encoding: chunked\r\n",
+                                             "Transfer-Encoding: gzip\r\n",
+                                             "Transfer-Encoding: ,\r\n",
+                                             "Content-Length: 5\r\n",
+                                             "Content-Length: 0\r\n",
+                                             "Content-Length: 5, 5\r\n",
+                                             "Content-Length: +5\r\n",
+                                             "Connection: close\r\n",
+                                             "Connection: keep-alive\r\n",
+                                             "Proxy-Connection: a b\r\n",
+                                             "X: a\r\n "};
+  return d;
+}
+
+std::string mutate(std::string s, std::mt19937& rng) {
+  const auto& d = dictionary();
+  const int steps = 1 + static_cast<int>(rng() % 3);
+  for (int k = 0; k < steps; ++k) {
+    const size_t at = s.empty() ? 0 : rng() % (s.size() + 1);
+    switch (rng() % 6) {
+      case 0:
+        s.insert(at, d[rng() % d.size()]);
+        break;
+      case 1:
+        if (!s.empty()) s[at % s.size()] = static_cast<char>(rng() % 256);
+        break;
+      case 2:
+        if (!s.empty()) s.erase(at % s.size(), 1 + rng() % 4);
+        break;
+      case 3:
+        if (!s.empty()) s.replace(at % s.size(), 1, d[rng() % d.size()]);
+        break;
+      case 4: {  // duplicate a line
+        const size_t start = s.rfind("\r\n", at);
+        const size_t from = start == std::string::npos ? 0 : start + 2;
+        const size_t end = s.find("\r\n", from);
+        if (end != std::string::npos) s.insert(from, s.substr(from, end + 2 - from));
+        break;
+      }
+      default:
+        if (!s.empty()) s[at % s.size()] ^= 0x20;
+        break;
+    }
+  }
+  return s;
+}
+
+// The relay's head for `input` both ways: Beast's fields edited by editResponseHead() and
+// serialized by appendHead() (Session::relayResponse today), and the codec's head written by
+// appendEditedResponseHead(). Empty strings when Beast or the codec does not accept the head.
+std::pair<std::string, std::string> relayHeads(const std::string& input, const RelayHeadEdits& e) {
+  ResponseParser rp;
+  rp.body_limit(boost::none);
+  rp.header_limit(kMaxHeaderBytes);
+  boost::beast::error_code ec;
+  rp.put(boost::asio::buffer(input.data(), input.size()), ec);
+  h1::ResponseHead head;
+  const auto r = h1::parseResponseHead(input, head, false);
+  if (ec || !rp.is_header_done() || r.status != h1::Status::kDone) return {};
+  RelayedResponse out{std::move(rp.get().base())};
+  editResponseHead(out, e);
+  std::pair<std::string, std::string> both;
+  appendHead(both.first, out.base());
+  appendEditedResponseHead(both.second, head, e);
+  return both;
+}
+
+}  // namespace
+
+// The differential test of the HTTP/1.1 response codec (docs/h1-codec.md, "Response heads"):
+// the same bytes through the upstream attempt's path of today (Beast's response parser, its
+// errors named bad_framing / bad_response, decideResponseFraming(), parserAgrees()) and through
+// proxy/http/h1_response.h, as the answer to a HEAD request and to any other: the same
+// need-more, refusal reason, or accepted head (version, status, reason phrase, fields, size,
+// framing, declared framing, rewrite, keep-alive). The one allowed difference: the codec
+// refuses an obs-fold (`obs_fold`) that Beast joins.
+class H1ResponseDifferentialTest : public QObject {
+  Q_OBJECT
+
+  int compared_ = 0, accepted_ = 0, refused_ = 0, folds_ = 0;
+  std::vector<std::string> differences_;
+  std::vector<std::string> reasons_;
+
+  void compare(const std::string& input) {
+    for (bool is_head : {false, true}) {
+      ++compared_;
+      const ResponseOutcome today = referenceResponseVerdict(input, is_head);
+      accepted_ += today.kind == ResponseOutcome::kAccept;
+      if (today.kind == ResponseOutcome::kRefuse) {
+        ++refused_;
+        if (std::find(reasons_.begin(), reasons_.end(), today.reason) == reasons_.end())
+          reasons_.push_back(today.reason);
+      }
+      const ResponseOutcome codec = codecResponseVerdict(input, is_head);
+      if (today == codec) continue;
+      if (responseVerdictsAgree(input, today, codec)) {
+        ++folds_;
+        continue;
+      }
+      if (differences_.size() < 10)
+        differences_.push_back("input \"" + printable(input.substr(0, 300)) + "\"" +
+                               (is_head ? " (HEAD)" : "") + "\n  proxy today: " + today.describe() +
+                               "\n  h1 codec:    " + codec.describe());
+      else
+        differences_.emplace_back();
+    }
+  }
+
+  void check(const char* what) {
+    std::string report;
+    for (const auto& d : differences_)
+      if (!d.empty()) report += d + "\n";
+    const auto n = differences_.size();
+    differences_.clear();
+    QVERIFY2(n == 0, (std::string(what) + ": " + std::to_string(n) + " differences in " +
+                      std::to_string(compared_) + " inputs\n" + report)
+                         .c_str());
+  }
+
+ private slots:
+  void seedsAgree() {
+    const auto all = seeds();
+    QVERIFY(all.size() > responseCases().size());  // the corpus was found
+    for (const auto& s : all) compare(s);
+    check("seeds");
+  }
+
+  // Every row: the verdict the row states is the proxy's verdict of today too (except obs-fold,
+  // which Beast accepts).
+  void rowsStateTheProxyOfToday() {
+    for (const auto& c : responseCases()) {
+      const ResponseOutcome today = referenceResponseVerdict(c.raw, c.head);
+      if (c.reason == "obs_fold") {
+        QVERIFY2(today.kind != ResponseOutcome::kNeedMore, c.name);
+        continue;
+      }
+      if (c.reason == "need-more") {
+        QVERIFY2(today.kind == ResponseOutcome::kNeedMore, c.name);
+      } else if (c.reason.empty()) {
+        QVERIFY2(today.kind == ResponseOutcome::kAccept,
+                 (c.name + (": " + today.describe())).c_str());
+        QCOMPARE(today.body, c.body);
+        QCOMPARE(today.declared, c.declared);
+      } else {
+        QVERIFY2(today.kind == ResponseOutcome::kRefuse && today.reason == c.reason,
+                 (c.name + (": " + today.describe())).c_str());
+      }
+    }
+  }
+
+  // Heads around the 64 KiB limit (Beast's window over the status line, then over the fields).
+  void limitsAgree() {
+    const int before = compared_;
+    accepted_ = refused_ = 0;
+    reasons_.clear();
+    for (size_t fields = 65520; fields <= 65545; ++fields) {
+      const std::string value(fields - 5 - 2, 'v');
+      const std::string x = "X: " + value + "\r\n";
+      compare("HTTP/1.1 200 OK\r\n" + x + "\r\n");
+      compare("HTTP/1.1 200 OK\r\n" + x);
+      compare("HTTP/1.1 200 OK\r\n" + x.substr(0, x.size() - 4) + "\x01\r\n\r\n");
+      compare("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n" + x +
+              "Transfer-Encoding: chunked\r\n\r\n");
+      compare("HTTP/1.1 200 OK\r\n" + x + "\r\n" + std::string(100, 'b'));
+    }
+    for (size_t line = 65520; line <= 65545; ++line) {
+      const std::string start = "HTTP/1.1 200 " + std::string(line - 13, 'r');
+      compare(start + "\r\n\r\n");
+      compare(start);
+      compare(start + "\r\nContent-Length: 0\r\n\r\n");
+    }
+    QVERIFY(compared_ - before > 200);
+    std::string seen;
+    for (const auto& r : reasons_) seen += " " + r;
+    qInfo("limits: %d accepted, %d refused by the proxy today:%s", accepted_, refused_,
+          seen.c_str());
+    QVERIFY(accepted_ > 20 && refused_ > 20);
+    check("limits");
+  }
+
+  // Bounded, seeded mutations of every seed (reproducible: a difference names its input).
+  void mutationsAgree() {
+    std::mt19937 rng(19);
+    const auto all = seeds();
+    const int before = compared_;
+    accepted_ = refused_ = folds_ = 0;
+    for (int round = 0; round < 250; ++round)
+      for (const auto& s : all) compare(mutate(s, rng));
+    qInfo(
+        "mutations: %d compared, %d accepted and %d refused by the proxy today, %d obs-folds "
+        "refused by the codec only",
+        compared_ - before, accepted_, refused_, folds_);
+    QVERIFY(accepted_ > 100 && refused_ > 100);
+    check("mutations");
+  }
+
+  // The head the client gets: the codec's relay head with edits is the bytes the relay writes
+  // today from Beast's fields, for every accepted seed and mutation, under each kind of edit.
+  void relayHeadsAgree() {
+    const std::vector<std::string> remove = {"server", "x-1", "content-type"};
+    const std::vector<std::pair<std::string, std::string>> set = {{"X-A", "1"},
+                                                                  {"Cache-Control", "no-store"}};
+    const std::vector<std::pair<std::string, std::string>> add = {
+        {"Set-Cookie", "c=3"}, {"x-new", "v"}, {"Connection", "x-0, close"}};
+    std::vector<RelayHeadEdits> variants;
+    for (unsigned version : {10u, 11u})
+      for (bool upgraded : {false, true})
+        for (bool keep_alive : {false, true})
+          for (int framing = 0; framing < 4; ++framing)
+            for (int edits = 0; edits < 4; ++edits) {
+              RelayHeadEdits e;
+              e.version = version;
+              e.upgraded = upgraded;
+              e.keep_alive = keep_alive;
+              e.rewrite_framing = framing > 0;
+              e.wire = framing == 1   ? BodyFraming::kChunked
+                       : framing == 2 ? BodyFraming::kContentLength
+                                      : BodyFraming::kCloseDelimited;
+              e.length = 1234;
+              if (edits & 1) e.remove = &remove;
+              if (edits & 2) e.set = &set;
+              if (edits == 3) e.add = &add;
+              variants.push_back(e);
+            }
+    std::vector<std::string> inputs = seeds();
+    inputs.push_back(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade, x-1\r\n"
+        "X-1: gone\r\nKeep-Alive: 5\r\nTE: trailers\r\nTrailer: x\r\nProxy-Authenticate: "
+        "y\r\n\r\n");
+    inputs.push_back(
+        "HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nServer: s\r\nset-cookie: b=2\r\nX-A: 0\r\n"
+        "Connection: keep-alive, Server\r\nContent-Length: 5\r\nSET-COOKIE: c\r\n\r\n");
+    std::mt19937 rng(191);
+    const auto all = seeds();
+    for (int round = 0; round < 60; ++round)
+      for (const auto& s : all) inputs.push_back(mutate(s, rng));
+    int compared = 0, differ = 0;
+    std::string first;
+    for (const auto& input : inputs) {
+      for (const auto& e : variants) {
+        const auto [today, codec] = relayHeads(input, e);
+        if (today.empty() && codec.empty()) continue;
+        ++compared;
+        if (today == codec) continue;
+        if (++differ == 1)
+          first = "input \"" + printable(input.substr(0, 300)) + "\" v" +
+                  std::to_string(e.version) + (e.upgraded ? " upgraded" : "") +
+                  (e.keep_alive ? " keep-alive" : "") + "\n  today: " + printable(today) +
+                  "\n  codec: " + printable(codec);
+      }
+    }
+    qInfo("relay heads: %d compared, %d differ", compared, differ);
+    QVERIFY(compared > 10000);
+    QVERIFY2(differ == 0, first.c_str());
+  }
+};
+
+QTEST_APPLESS_MAIN(H1ResponseDifferentialTest)
+#include "h1_response_differential_test.moc"
