@@ -424,6 +424,10 @@ int main(int argc, char** argv) {
   app.add_option("--round-timeout", round_timeout,
                  "Seconds a round may take before the run fails (every proxy ACKed)")
       ->capture_default_str();
+  double connect_timeout = 60;
+  app.add_option("--connect-timeout", connect_timeout,
+                 "Seconds every proxy may take to connect and ACK its first config")
+      ->capture_default_str();
   bool whole_configs = false;
   app.add_flag("--whole-configs", whole_configs,
                "Simulated proxies do not announce incremental_shared_resources: every response "
@@ -508,7 +512,8 @@ int main(int argc, char** argv) {
           totals));
   }
   // Everyone connected and synced on the initial config.
-  const auto connect_deadline = Clock::now() + 60s;
+  const auto connect_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                   std::chrono::duration<double>(connect_timeout));
   for (;;) {
     const auto g = control_plane.snapshot();
     const auto synced = std::count_if(g->proxies.begin(), g->proxies.end(), [](const auto& p) {
@@ -516,7 +521,8 @@ int main(int argc, char** argv) {
     });
     if (synced == proxies) break;
     if (Clock::now() > connect_deadline) {
-      fmt::print(stderr, "only {} of {} proxies synced\n", synced, proxies);
+      fmt::print(stderr, "only {} of {} proxies synced within {} s\n", synced, proxies,
+                 connect_timeout);
       return 1;
     }
     std::this_thread::sleep_for(50ms);
