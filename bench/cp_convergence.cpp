@@ -316,8 +316,9 @@ std::pair<double, double> selfMemoryMiB() {
 }
 
 v1::Node makeNode(const std::string& id, const std::string& service, const std::string& version,
-                  uint32_t port, bool incremental) {
+                  uint32_t port, bool incremental, const std::vector<std::string>& dependencies) {
   v1::Node n;
+  for (const auto& d : dependencies) n.add_dependencies(d);
   if (incremental) n.add_client_features(common::kIncrementalSharedResources);
   n.set_proxy_id(id);
   n.set_service(service);
@@ -423,10 +424,21 @@ int main(int argc, char** argv) {
   app.add_option("--round-timeout", round_timeout,
                  "Seconds a round may take before the run fails (every proxy ACKed)")
       ->capture_default_str();
+  double connect_timeout = 60;
+  app.add_option("--connect-timeout", connect_timeout,
+                 "Seconds every proxy may take to connect and ACK its first config")
+      ->capture_default_str();
   bool whole_configs = false;
   app.add_flag("--whole-configs", whole_configs,
                "Simulated proxies do not announce incremental_shared_resources: every response "
                "carries the whole config (the protocol before it)");
+  int depends = 0;
+  app.add_option("--depends", depends,
+                 "Scoping: each simulated proxy of svc<s> declares the K services svc<s+1> .. "
+                 "svc<s+K> (mod --services) as its dependencies and gets only theirs; a round "
+                 "(a route of svc0) then pushes to the proxies that depend on svc0 alone. 0: none "
+                 "declared, every proxy gets the whole mesh")
+      ->capture_default_str();
   std::string log_level = "warn";
   app.add_option("--log-level", log_level)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -460,6 +472,25 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  // The dependencies of the proxies of service s, and how many proxies a round (svc0's route)
+  // reaches: with scoping only those depending on svc0.
+  depends = std::clamp(depends, 0, std::max(0, services - 1));
+  const auto dependenciesOf = [&](int s) {
+    std::vector<std::string> out;
+    for (int j = 1; j <= depends; ++j) out.push_back(fmt::format("svc{}", (s + j) % services));
+    return out;
+  };
+  int reached = 0;
+  for (int i = 0; i < proxies; ++i) {
+    const auto deps = dependenciesOf(i % services);
+    if (real || whole_configs || deps.empty() ||
+        std::find(deps.begin(), deps.end(), "svc0") != deps.end())
+      ++reached;
+  }
+  if (real && depends > 0) {
+    fmt::print(stderr, "--depends drives simulated proxies only\n");
+    return 1;
+  }
   for (int i = 0; i < proxies && !real; ++i) {
     if (i % 50 == 0) {
       grpc::ChannelArguments args;
@@ -472,7 +503,8 @@ int main(int argc, char** argv) {
     const std::string ver = (i / services) % 2 ? "v2" : "v1";
     fleet.push_back(std::make_unique<LightProxy>(
         stubs.back().get(),
-        makeNode(fmt::format("{}-{}", svc, i), svc, ver, 20000 + 4 * uint32_t(i), !whole_configs)));
+        makeNode(fmt::format("{}-{}", svc, i), svc, ver, 20000 + 4 * uint32_t(i), !whole_configs,
+                 dependenciesOf(i % services))));
     if (telemetry_rate > 0)
       telemetry.push_back(std::make_unique<TelemetryStream>(
           stubs.back().get(),
@@ -480,7 +512,8 @@ int main(int argc, char** argv) {
           totals));
   }
   // Everyone connected and synced on the initial config.
-  const auto connect_deadline = Clock::now() + 60s;
+  const auto connect_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                   std::chrono::duration<double>(connect_timeout));
   for (;;) {
     const auto g = control_plane.snapshot();
     const auto synced = std::count_if(g->proxies.begin(), g->proxies.end(), [](const auto& p) {
@@ -488,7 +521,8 @@ int main(int argc, char** argv) {
     });
     if (synced == proxies) break;
     if (Clock::now() > connect_deadline) {
-      fmt::print(stderr, "only {} of {} proxies synced\n", synced, proxies);
+      fmt::print(stderr, "only {} of {} proxies synced within {} s\n", synced, proxies,
+                 connect_timeout);
       return 1;
     }
     std::this_thread::sleep_for(50ms);
@@ -517,6 +551,7 @@ spec:
   uint64_t backlog_max = backlog0;
 
   std::vector<double> samples;
+  std::vector<uint64_t> round_pushes;
   const uint64_t bytes0 = control_plane.counters().discovery_bytes;
   for (int r = 0; r < rounds; ++r) {
     const int w = 10 + r % 80;
@@ -532,12 +567,13 @@ spec:
 )",
                                           100 - w, w);
     const uint64_t acks_before = control_plane.counters().acks;
+    const uint64_t pushes_before = control_plane.counters().pushes;
     const auto result = control_plane.applyPolicies(route, "route.yaml", "bench", false);
     const auto t0 = Clock::now();
     if (!result.ok) return 1;
     const auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(
                                    std::chrono::duration<double>(round_timeout));
-    while (control_plane.counters().acks < acks_before + uint64_t(proxies) &&
+    while (control_plane.counters().acks < acks_before + uint64_t(reached) &&
            Clock::now() < deadline)
       std::this_thread::sleep_for(200us);
     const auto t1 = Clock::now();
@@ -546,6 +582,7 @@ spec:
       return 1;
     }
     samples.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    round_pushes.push_back(control_plane.counters().pushes - pushes_before);
     backlog_max = std::max(backlog_max, totals.sent.load() - totals.acked.load());
     // With telemetry, rounds 1 s apart (each proxy reports once between two pushes).
     std::this_thread::sleep_for(driver ? 1000ms : 100ms);
@@ -572,6 +609,15 @@ spec:
                       : "incremental",
       double(round_bytes) / std::max(1, rounds) / std::max(1, proxies),
       control_plane.counters().incremental_fallbacks);
+  uint64_t pushes_min = UINT64_MAX, pushes_max = 0;
+  for (auto p : round_pushes) {
+    pushes_min = std::min(pushes_min, p);
+    pushes_max = std::max(pushes_max, p);
+  }
+  fmt::print(
+      "scoping: {} dependencies per proxy; a round must reach {} of {} proxies; pushes per round "
+      "(counted until its last ACK) {}..{}; {:.0f} bytes per round in all\n",
+      depends, reached, proxies, pushes_min, pushes_max, double(round_bytes) / std::max(1, rounds));
   if (telemetry_rate > 0) {
     const double offered = telemetry_rate * proxies;
     fmt::print(

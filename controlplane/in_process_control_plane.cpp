@@ -967,6 +967,8 @@ InProcessControlPlane::Counters InProcessControlPlane::counters() const {
   c.management_forbidden = impl_->security_->refusedPermission();
   c.discovery_bytes = impl_->discovery_.bytesSent();
   c.incremental_fallbacks = impl_->discovery_.incrementalFallbacks();
+  c.on_demand_requests = impl_->discovery_.onDemandRequests();
+  c.on_demand_unknown = impl_->discovery_.onDemandUnknown();
   c.proxy_streams_refused = impl_->proxy_auth_.streamsRefused();
   c.proxy_identity_refused = impl_->proxy_auth_.identityRefused();
   return c;

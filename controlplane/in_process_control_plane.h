@@ -73,6 +73,9 @@ class InProcessControlPlane final : public ControlPlane {
     // Bytes of discovery responses sent; streams that stopped taking incremental shared
     // resources because their proxy's digest contradicted what was sent.
     uint64_t discovery_bytes = 0, incremental_fallbacks = 0;
+    // Scoping (docs/cp-scale.md): on-demand discovery requests, and services asked for on demand
+    // that the mesh does not have.
+    uint64_t on_demand_requests = 0, on_demand_unknown = 0;
     // Proxy streams refused when they opened (the plaintext port with --no-plaintext-proxies, a
     // TLS client without a workload certificate); discovery nodes and telemetry reports refused
     // for speaking for another identity than the stream's (docs/security.md).

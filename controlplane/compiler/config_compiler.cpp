@@ -443,12 +443,14 @@ std::string ConfigCompiler::version(const ProxyNode& self) const {
   return compileLocalBytes(self).version;
 }
 
-ConfigCompiler::LocalPart ConfigCompiler::compileLocalBytes(const ProxyNode& self) const {
+ConfigCompiler::LocalPart ConfigCompiler::compileLocalBytes(const ProxyNode& self,
+                                                            const SharedResources* scoped) const {
   v1::ProxyConfig local;
   compileLocal(self, &local);
   LocalPart part;
   part.bytes = deterministicBytes(local);
-  part.version = fmt::format("{:016x}", fnv1a(part.bytes, shared_hash_));
+  part.version =
+      fmt::format("{:016x}", fnv1a(part.bytes, scoped ? fnv1a(scoped->digest) : shared_hash_));
   return part;
 }
 

@@ -58,7 +58,10 @@ class ConfigCompiler {
     std::string bytes;
     std::string version;
   };
-  LocalPart compileLocalBytes(const ProxyNode& self) const;
+  // With `scoped` (the resources of a scoped proxy, scopeSharedResources()), the version
+  // combines the own part with that set's digest instead: a change outside the proxy's scope
+  // leaves its version as it was.
+  LocalPart compileLocalBytes(const ProxyNode& self, const SharedResources* scoped = nullptr) const;
   // Serialized on first use (a push where every proxy takes increments never needs it).
   const std::string& sharedBytes() const;
   // The shared part as resources: compileInto() is compileLocal() plus these, assembled by

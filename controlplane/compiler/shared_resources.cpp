@@ -42,7 +42,7 @@ SharedResources::Entry makeEntry(const std::string& name, const Body& body,
   r.set_name(name);
   r.set_version(fnvHex(deterministicBytes(body)));
   *(r.*mutable_body)() = body;
-  return {name, r.version(), deterministicBytes(r)};
+  return {name, r.version(), std::make_shared<const std::string>(deterministicBytes(r)), {}};
 }
 }  // namespace
 
@@ -56,9 +56,19 @@ std::shared_ptr<const SharedResources> makeSharedResources(
     const v1::RouteTable& outbound, const std::vector<v1::Cluster>& clusters) {
   auto out = std::make_shared<SharedResources>();
   out->entries.reserve(static_cast<size_t>(outbound.virtual_hosts_size()) + clusters.size());
-  for (const auto& vh : outbound.virtual_hosts())
-    out->entries.push_back(makeEntry(common::kRouteResourcePrefix + vh.name(), vh,
-                                     &v1::SharedResource::mutable_outbound_virtual_host));
+  for (const auto& vh : outbound.virtual_hosts()) {
+    auto entry = makeEntry(common::kRouteResourcePrefix + vh.name(), vh,
+                           &v1::SharedResource::mutable_outbound_virtual_host);
+    std::set<std::string> refs;
+    for (const auto& route : vh.routes()) {
+      for (const auto& d : route.destinations())
+        refs.insert(common::kClusterResourcePrefix + d.cluster());
+      if (route.has_mirror() && !route.mirror().cluster().empty())
+        refs.insert(common::kClusterResourcePrefix + route.mirror().cluster());
+    }
+    entry.refs.assign(refs.begin(), refs.end());
+    out->entries.push_back(std::move(entry));
+  }
   for (const auto& c : clusters)
     out->entries.push_back(makeEntry(common::kClusterResourcePrefix + c.name(), c,
                                      &v1::SharedResource::mutable_cluster));
@@ -66,6 +76,38 @@ std::shared_ptr<const SharedResources> makeSharedResources(
                    [](const auto& a, const auto& b) { return a.name < b.name; });
   common::SharedDigest digest;
   for (const auto& e : out->entries) digest.add(e.name, e.version);
+  out->digest = digest.hex();
+  return out;
+}
+
+std::shared_ptr<const SharedResources> scopeSharedResources(const SharedResources& full,
+                                                            const std::set<std::string>& services) {
+  const std::string route_prefix = common::kRouteResourcePrefix;
+  const std::string cluster_prefix = common::kClusterResourcePrefix;
+  std::set<std::string> names;
+  for (const auto& service : services) {
+    const auto* route = full.find(route_prefix + service);
+    if (route) {
+      names.insert(route->name);
+      names.insert(route->refs.begin(), route->refs.end());
+    }
+    // cluster/<service> and cluster/<service>|<version>, among the names that start with
+    // cluster/<service> (cluster/<service>x... lies between them in name order).
+    const std::string own = cluster_prefix + service;
+    auto it = std::lower_bound(full.entries.begin(), full.entries.end(), own,
+                               [](const auto& e, const std::string& n) { return e.name < n; });
+    for (; it != full.entries.end() && it->name.compare(0, own.size(), own) == 0; ++it)
+      if (it->name.size() == own.size() || it->name[own.size()] == '|') names.insert(it->name);
+  }
+  auto out = std::make_shared<SharedResources>();
+  out->entries.reserve(names.size());
+  common::SharedDigest digest;
+  for (const auto& name : names) {
+    if (const auto* e = full.find(name)) {
+      out->entries.push_back(*e);
+      digest.add(e->name, e->version);
+    }
+  }
   out->digest = digest.hex();
   return out;
 }
@@ -84,12 +126,12 @@ std::string encodeSharedDelta(const SharedResources& target,
       const bool send = bases.empty() || std::any_of(bases.begin(), bases.end(), [&](auto* b) {
                           if (b == &target) return false;
                           const auto* held = b->find(e.name);
-                          return !held || held->bytes != e.bytes;
+                          return !held || (held->bytes != e.bytes && *held->bytes != *e.bytes);
                         });
       if (!send) continue;
       coded.WriteTag(WireFormatLite::MakeTag(3, WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
-      coded.WriteVarint32(static_cast<uint32_t>(e.bytes.size()));
-      coded.WriteRaw(e.bytes.data(), static_cast<int>(e.bytes.size()));
+      coded.WriteVarint32(static_cast<uint32_t>(e.bytes->size()));
+      coded.WriteRaw(e.bytes->data(), static_cast<int>(e.bytes->size()));
     }
     std::set<std::string> removed;
     for (const auto* b : bases)

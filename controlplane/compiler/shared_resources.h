@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,7 +18,10 @@ struct SharedResources {
   struct Entry {
     std::string name;     // "route/<virtual host>" or "cluster/<cluster>"
     std::string version;  // FNV-1a 64 of the body's deterministic serialization, hex
-    std::string bytes;    // the whole v1::SharedResource, serialized
+    // The whole v1::SharedResource, serialized; shared by every scoped set holding the entry.
+    std::shared_ptr<const std::string> bytes;
+    // A route's clusters: the resource names of every cluster its routes send or mirror to.
+    std::vector<std::string> refs;
   };
   std::vector<Entry> entries;  // by name
   std::string digest;          // common::SharedDigest of the entries
@@ -25,6 +29,13 @@ struct SharedResources {
   // The entry named `name`, or null.
   const Entry* find(const std::string& name) const;
 };
+
+// The part of `full` a proxy scoped to `services` holds (docs/cp-scale.md, "Scoping"): for each
+// service, route/<service>, every cluster of the service (cluster/<service> and
+// cluster/<service>|<version>) and every cluster its route names (TrafficRoute destinations and
+// mirrors, which may be other services'). Services `full` lacks are skipped.
+std::shared_ptr<const SharedResources> scopeSharedResources(const SharedResources& full,
+                                                            const std::set<std::string>& services);
 
 // Builds the resources of an outbound route table's virtual hosts and of `clusters`.
 std::shared_ptr<const SharedResources> makeSharedResources(

@@ -8,6 +8,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
+#include <set>
 
 #include "common/atomic_file.h"
 #include "common/duration.h"
@@ -96,6 +97,18 @@ std::vector<std::string> DemoFleet::proxyArgs(const DemoInstance& inst) const {
   if (const DemoService* svc = mesh_.find(inst.service); svc && svc->protocol != "http1") {
     args.push_back("--app-protocol");
     args.push_back(svc->protocol);
+  }
+  // Scoping (docs/cp-scale.md): the demo file says whom each service calls, so its sidecars
+  // take only those services' configuration. A service calling nobody still names itself, so
+  // that it gets a scope (and not the whole mesh); load generators' sidecars keep the whole mesh.
+  if (const DemoService* svc = mesh_.find(inst.service)) {
+    std::set<std::string> deps;
+    for (const auto& call : svc->calls) deps.insert(call.service);
+    if (deps.empty()) deps.insert(svc->name);
+    std::string joined;
+    for (const auto& d : deps) joined += (joined.empty() ? "" : ",") + d;
+    args.push_back("--depends");
+    args.push_back(joined);
   }
   return args;
 }

@@ -33,16 +33,24 @@ void appendFieldHead(int field, size_t length, std::string* out) {
   coded.WriteTag(WireFormatLite::MakeTag(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
   coded.WriteVarint32(static_cast<uint32_t>(length));
 }
+
+// Scoping (see the class comment): at most this many services in one proxy's scope (declared
+// and asked for on demand), and in one on-demand request.
+constexpr size_t kMaxScopeServices = 4096;
+constexpr int kMaxOnDemandPerRequest = 64;
 }  // namespace
 
 // What one push shares between the responses it sends: the shared part whole (serialized on
-// first use) and the deltas of the shared resources, one per set of bases (the streams that
-// ACKed the same push share one), encoded once and referenced by every response.
+// first use), the scoped sets (one per scope), and the deltas of the shared resources, one per
+// target and set of bases (the streams of one scope that ACKed the same push share one),
+// encoded once and referenced by every response.
 struct DiscoveryService::PushContext {
   const ConfigCompiler* compiler = nullptr;
   std::shared_ptr<const SharedResources> target;
   std::optional<grpc::Slice> whole;
-  std::map<std::vector<const SharedResources*>, grpc::Slice> deltas;
+  std::map<std::set<std::string>, std::shared_ptr<const SharedResources>> scoped;
+  using DeltaKey = std::pair<const SharedResources*, std::vector<const SharedResources*>>;
+  std::map<DeltaKey, grpc::Slice> deltas;
   // The bases whose addresses are keys of `deltas`, kept alive for the push.
   std::vector<std::shared_ptr<const SharedResources>> bases;
   uint64_t bytes = 0, incremental = 0;
@@ -51,14 +59,24 @@ struct DiscoveryService::PushContext {
     if (!whole) whole.emplace(compiler->sharedBytes());
     return *whole;
   }
-  // The delta from any of `held` (none: complete) to `target`.
-  const grpc::Slice& delta(const std::vector<std::shared_ptr<const SharedResources>>& held) {
-    std::vector<const SharedResources*> key;
-    for (const auto& h : held) key.push_back(h.get());
+  // The resources of a proxy scoped to `services`.
+  const std::shared_ptr<const SharedResources>& scopedTarget(
+      const std::set<std::string>& services) {
+    auto it = scoped.find(services);
+    if (it == scoped.end())
+      it = scoped.emplace(services, scopeSharedResources(*target, services)).first;
+    return it->second;
+  }
+  // The delta from any of `held` (none: complete) to `to`.
+  const grpc::Slice& delta(const std::shared_ptr<const SharedResources>& to,
+                           const std::vector<std::shared_ptr<const SharedResources>>& held) {
+    DeltaKey key{to.get(), {}};
+    for (const auto& h : held) key.second.push_back(h.get());
     auto it = deltas.find(key);
     if (it == deltas.end()) {
-      it = deltas.emplace(key, grpc::Slice(encodeSharedDelta(*target, key))).first;
+      it = deltas.emplace(key, grpc::Slice(encodeSharedDelta(*to, key.second))).first;
       bases.insert(bases.end(), held.begin(), held.end());
+      bases.push_back(to);
     }
     return it->second;
   }
@@ -78,8 +96,10 @@ class DiscoveryService::Session final
 
   // Queues the response carrying `local` (replacing one not yet written): the shared part whole,
   // or, to a stream that takes increments, the delta from what the proxy may hold (see the
-  // class comment). Called by the push thread.
-  void send(const ConfigCompiler::LocalPart& local, const std::string& nonce, PushContext& push) {
+  // class comment); `target` is what it holds after applying it (push.target, or its scoped
+  // set). Called by the push thread.
+  void send(const ConfigCompiler::LocalPart& local, const std::string& nonce, PushContext& push,
+            const std::shared_ptr<const SharedResources>& target) {
     std::lock_guard lock(mutex_);
     if (finishing_) return;
     resend_ = false;
@@ -102,8 +122,8 @@ class DiscoveryService::Session final
         held.push_back(acked_);
         held.insert(held.end(), unacked_.begin(), unacked_.end());
       }
-      shared = push.delta(held);
-      unacked_.push_back(push.target);
+      shared = push.delta(target, held);
+      unacked_.push_back(target);
       last_incremental_ = true;
       appendFieldHead(3, local.bytes.size(), &head);
       head += local.bytes;
@@ -152,6 +172,41 @@ class DiscoveryService::Session final
     writing_ = true;
     out_ = std::move(buffer);
     StartWrite(&out_);
+  }
+
+  // Queues a response naming services asked for on demand that the mesh does not have (see
+  // the class comment). Called by the push thread.
+  void sendUnknown(const std::vector<std::string>& names) {
+    std::lock_guard lock(mutex_);
+    if (finishing_) return;
+    unknown_pending_.insert(unknown_pending_.end(), names.begin(), names.end());
+    if (!writing_) writeUnknownLocked();
+  }
+
+  // Scoping (see the class comment). Whether the proxy gets its scope alone now: it declared
+  // dependencies and takes increments.
+  bool scopedNow() {
+    std::lock_guard lock(mutex_);
+    return scoped_ && incremental_;
+  }
+  // Its scope; read and changed by the push thread only (set before the session is added).
+  const std::set<std::string>& scope() const { return scope_; }
+  // Adds a service asked for on demand; false when the scope is full.
+  bool addToScope(const std::string& service) {
+    if (scope_.size() >= kMaxScopeServices && !scope_.count(service)) return false;
+    scope_.insert(service);
+    return true;
+  }
+  // Services asked for on demand since the last push (see DiscoveryService::pushAll).
+  bool onDemandDue() {
+    std::lock_guard lock(mutex_);
+    return !on_demand_.empty();
+  }
+  std::vector<std::string> takeOnDemand() {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> out;
+    out.swap(on_demand_);
+    return out;
   }
 
   const ProxyNode& node() const { return node_; }
@@ -277,10 +332,27 @@ class DiscoveryService::Session final
         node_.authenticated = peer_.authenticated();
         if (node_.authenticated) node_.spiffe_id = peer_.spiffe_id;
       }
+      if (static_cast<size_t>(n.dependencies_size()) > kMaxScopeServices) {
+        refuse(grpc::StatusCode::INVALID_ARGUMENT,
+               fmt::format("node.dependencies names {} services; the limit is {}",
+                           n.dependencies_size(), kMaxScopeServices));
+        return;
+      }
+      for (const auto& d : n.dependencies()) {
+        if (d.empty() || d.size() > limits::kMaxNameBytes) {
+          refuse(grpc::StatusCode::INVALID_ARGUMENT,
+                 fmt::format("node.dependencies: a name of {} bytes (1..{})", d.size(),
+                             limits::kMaxNameBytes));
+          return;
+        }
+      }
       {
         std::lock_guard lock(mutex_);
         incremental_ = std::find(n.client_features().begin(), n.client_features().end(),
                                  common::kIncrementalSharedResources) != n.client_features().end();
+        // Scoping needs increments: a proxy taking whole configs gets the whole mesh.
+        scoped_ = n.dependencies_size() > 0;
+        scope_.insert(n.dependencies().begin(), n.dependencies().end());
       }
       connection_ = service_.registry_.connect(node_, service_.time_.systemNow());
       registered_ = true;
@@ -298,6 +370,8 @@ class DiscoveryService::Session final
         service_.events_("proxy.connect", node_.proxy_id,
                          fmt::format("{} {}", node_.service, node_.version));
       service_.addSession(this);
+    } else if (request_.on_demand_services_size() > 0) {
+      if (!handleOnDemand()) return;
     } else {
       handleAnswer();
     }
@@ -322,6 +396,8 @@ class DiscoveryService::Session final
       pending_taps_.reset();
       writing_ = true;
       StartWrite(&out_);
+    } else if (!unknown_pending_.empty()) {
+      writeUnknownLocked();
     }
   }
 
@@ -390,6 +466,54 @@ class DiscoveryService::Session final
       ++service_.acks_;
       service_.registry_.recordAck(node_.proxy_id, request_.version_info());
     }
+  }
+
+  // A request for services on demand (see the class comment): queued for the push thread,
+  // which adds those that exist to the scope and names the others in unknown_services. False
+  // when the request broke a limit (the stream ends).
+  bool handleOnDemand() {
+    if (request_.on_demand_services_size() > kMaxOnDemandPerRequest) {
+      refuse(grpc::StatusCode::INVALID_ARGUMENT,
+             fmt::format("{} services asked for on demand at once; the limit is {}",
+                         request_.on_demand_services_size(), kMaxOnDemandPerRequest));
+      return false;
+    }
+    for (const auto& name : request_.on_demand_services()) {
+      if (name.empty() || name.size() > common::limits::kMaxNameBytes) {
+        refuse(grpc::StatusCode::INVALID_ARGUMENT,
+               fmt::format("on_demand_services: a name of {} bytes (1..{})", name.size(),
+                           common::limits::kMaxNameBytes));
+        return false;
+      }
+    }
+    {
+      std::lock_guard lock(mutex_);
+      if (on_demand_.size() + static_cast<size_t>(request_.on_demand_services_size()) >
+          kMaxScopeServices) {
+        // Not refused: the push thread takes the queue at the next push.
+        return true;
+      }
+      on_demand_.insert(on_demand_.end(), request_.on_demand_services().begin(),
+                        request_.on_demand_services().end());
+    }
+    ++service_.on_demand_requests_;
+    service_.requestResend();
+    return true;
+  }
+
+  // Writes the unknown services queued (sendUnknown), with the stream's mutex held and no
+  // write in flight.
+  void writeUnknownLocked() {
+    v1::DiscoveryResponse response;
+    for (const auto& name : unknown_pending_) response.add_unknown_services(name);
+    unknown_pending_.clear();
+    grpc::ByteBuffer buffer;
+    bool own = false;
+    if (!grpc::SerializationTraits<v1::DiscoveryResponse>::Serialize(response, &buffer, &own).ok())
+      return;
+    writing_ = true;
+    out_ = std::move(buffer);
+    StartWrite(&out_);
   }
 
   // The answer to the last response sent, for a stream that takes increments. An ACK makes what
@@ -481,6 +605,12 @@ class DiscoveryService::Session final
   bool incremental_ = false, last_incremental_ = false, resend_ = false;
   std::shared_ptr<const SharedResources> acked_;
   std::vector<std::shared_ptr<const SharedResources>> unacked_;
+  // Scoping (see the class comment): whether the proxy declared dependencies, its scope (the
+  // push thread's once the session is added), the services asked for on demand not yet taken
+  // by a push, and the unknown ones waiting to be written.
+  bool scoped_ = false;
+  std::set<std::string> scope_;
+  std::vector<std::string> on_demand_, unknown_pending_;
 };
 
 DiscoveryService::DiscoveryService(Registry& registry, const common::TimeSource& time,
@@ -675,10 +805,31 @@ void DiscoveryService::pushAll(bool only_new) {
   const auto compiled = std::chrono::steady_clock::now();
   for (Session* s : sessions_) {
     // Configured (or announced) proxies wait for the next full push, unless a whole config is
-    // due (the stream's incremental view was dropped).
-    if (only_new && !s->resendDue() && (s->announced() || !s->lastSentVersion().empty())) continue;
+    // due (the stream's incremental view was dropped) or they asked for services on demand.
+    const bool on_demand = s->onDemandDue();
+    if (only_new && !on_demand && !s->resendDue() &&
+        (s->announced() || !s->lastSentVersion().empty()))
+      continue;
+    const bool scoped = s->scopedNow();
+    if (on_demand) {
+      // Services the mesh has join the scope (a proxy with the whole mesh holds them already);
+      // the others are named back to the proxy at once.
+      std::vector<std::string> unknown;
+      for (const auto& name : s->takeOnDemand()) {
+        if (!push.target->find(common::kRouteResourcePrefix + name))
+          unknown.push_back(name);
+        else if (scoped && !s->addToScope(name))
+          unknown.push_back(name);
+      }
+      if (!unknown.empty()) {
+        on_demand_unknown_ += unknown.size();
+        s->sendUnknown(unknown);
+      }
+    }
     const auto t0 = std::chrono::steady_clock::now();
-    auto local = compiler.compileLocalBytes(s->node());
+    const std::shared_ptr<const SharedResources>& target =
+        scoped ? push.scopedTarget(s->scope()) : push.target;
+    auto local = compiler.compileLocalBytes(s->node(), scoped ? target.get() : nullptr);
     compiling += std::chrono::steady_clock::now() - t0;
     if (local.version == s->lastSentVersion()) continue;
     if (holding && s->announced()) {
@@ -689,7 +840,7 @@ void DiscoveryService::pushAll(bool only_new) {
     ++pushes_sent_;
     ++sent;
     const auto t1 = std::chrono::steady_clock::now();
-    s->send(local, nonce, push);
+    s->send(local, nonce, push, target);
     sending += std::chrono::steady_clock::now() - t1;
   }
   if (held > 0)
@@ -701,9 +852,9 @@ void DiscoveryService::pushAll(bool only_new) {
             fmt::format("{} bytes{}", push.bytes, only_new ? ", new proxies only" : ""));
   spdlog::debug(
       "push: shared {} bytes whole, {} resources; {} bytes to {} proxies ({} incremental, {} "
-      "deltas encoded); build {} us, local parts {} us, send {} us",
+      "scopes, {} deltas encoded); build {} us, local parts {} us, send {} us",
       push.whole ? push.whole->size() : 0, push.target->entries.size(), push.bytes, sent,
-      push.incremental, push.deltas.size(),
+      push.incremental, push.scoped.size(), push.deltas.size(),
       std::chrono::duration_cast<std::chrono::microseconds>(compiled - start).count(),
       std::chrono::duration_cast<std::chrono::microseconds>(compiling).count(),
       std::chrono::duration_cast<std::chrono::microseconds>(sending).count());

@@ -64,6 +64,15 @@ class ProxyAuthenticator;
 // one sent, or a NACK one of no possible state, drops the view and the stream gets whole
 // configs from then on, one at once. Streams with the same view share one encoded delta.
 //
+// Scoping (docs/cp-scale.md, "Scoping"): a proxy that takes increments and names its
+// dependencies (Node.dependencies) gets only the shared resources of those services, of the
+// clusters their routes name, and of the services it asked for on demand
+// (DiscoveryRequest.on_demand_services; each that exists joins its scope for the stream's life,
+// the others are named back in DiscoveryResponse.unknown_services at once). Its config version
+// hashes its own part with the digest of its scoped set, so a change outside its scope leaves
+// the version alone and nothing is sent to it. A proxy naming no dependencies, or taking whole
+// configs, gets the whole mesh as before.
+//
 // The stream is a raw (ByteBuffer) callback method: each response is assembled from a small
 // per-proxy part and the shared part (whole, or a delta), serialized once per push and
 // referenced by every stream without copying. On the wire it is an ordinary DiscoveryResponse.
@@ -107,6 +116,10 @@ class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::WithRawCall
   // Streams that stopped taking increments because the proxy's digest contradicted what was
   // sent (see the class comment).
   uint64_t incrementalFallbacks() const { return incremental_fallbacks_.load(); }
+  // Scoping (see the class comment): on-demand requests received, and services asked for that
+  // the mesh does not have (answered in unknown_services).
+  uint64_t onDemandRequests() const { return on_demand_requests_.load(); }
+  uint64_t onDemandUnknown() const { return on_demand_unknown_.load(); }
 
   // Taps (docs/tap.md): `hub` says which connected proxies each open tap needs. pushTaps()
   // sends every connected proxy whose tap set changed a response carrying only `taps` (no
@@ -161,6 +174,7 @@ class DiscoveryService final : public meshdeck::v1::ConfigDiscovery::WithRawCall
   std::atomic<uint64_t> nonce_{0};
   std::atomic<uint64_t> pushes_sent_{0}, acks_{0}, nacks_{0}, bad_requests_{0}, answers_ignored_{0};
   std::atomic<uint64_t> bytes_sent_{0}, incremental_fallbacks_{0};
+  std::atomic<uint64_t> on_demand_requests_{0}, on_demand_unknown_{0};
   std::atomic<int> streams_{0};
   TapHub* tap_hub_ = nullptr;
   std::atomic<uint64_t> tap_sets_sent_{0};

@@ -106,6 +106,12 @@ void declareOptions(CLI::App& app, CommandLine& cl) {
   app.add_option("--outbound-port", cl.mesh.outbound_port,
                  "Mesh mode: port the application sends its calls to (HTTP proxy)");
   app.add_option("--admin-port", cl.mesh.admin_port, "Mesh mode: admin port on 127.0.0.1");
+  auto* depends_opt =
+      app.add_option("--depends", cl.mesh.dependencies,
+                     "Mesh mode: services the application calls (comma-separated or repeated); "
+                     "the control plane then sends this sidecar only theirs. Default: the whole "
+                     "mesh")
+          ->delimiter(',');
   auto* host_opt = app.add_option("--host-address", cl.mesh.host,
                                   "Mesh mode: IP address other sidecars reach this one at; the "
                                   "inbound listener binds it (a host's or pod's IP beyond one "
@@ -117,7 +123,8 @@ void declareOptions(CLI::App& app, CommandLine& cl) {
   config_opt->excludes(listen_opt);
   for (auto* o : {listen_tls_opt, upstream_tls_opt, upstream_id_opt, upstream_protocol_opt})
     o->needs(listen_opt);
-  for (auto* o : {token_opt, sa_token_opt, cp_tls_opt, cert_ttl_opt, app_protocol_opt, host_opt})
+  for (auto* o :
+       {token_opt, sa_token_opt, cp_tls_opt, cert_ttl_opt, app_protocol_opt, host_opt, depends_opt})
     o->needs(control_opt);
   trust_domain_opt->excludes(config_opt);
   upstream_id_opt->needs(upstream_tls_opt);

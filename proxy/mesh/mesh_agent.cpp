@@ -368,6 +368,7 @@ void MeshAgent::runDiscovery() {
     if (identity_.app_protocol == "http2") node->set_app_protocol(v1::Cluster::HTTP2);
     if (identity_.app_protocol == "grpc") node->set_app_protocol(v1::Cluster::GRPC);
     node->add_client_features(common::kIncrementalSharedResources);
+    for (const auto& d : identity_.dependencies) node->add_dependencies(d);
     hello.set_version_info(applied_version);
     bool got_response = false;
     if (stream->Write(hello)) {
@@ -379,6 +380,13 @@ void MeshAgent::runDiscovery() {
         if (response.has_taps()) {
           // Tap subscriptions only (docs/tap.md): not a configuration, not answered.
           applyTaps(response.taps());
+          continue;
+        }
+        if (response.unknown_services_size() > 0) {
+          // Services asked for on demand that the mesh does not have: not a configuration, not
+          // answered (docs/cp-scale.md, "Scoping").
+          for (const auto& name : response.unknown_services())
+            spdlog::warn("the control plane knows no service \"{}\"", name);
           continue;
         }
         v1::DiscoveryRequest answer;

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/pki/pki.h"
 #include "proxy/stats.h"
@@ -46,6 +47,9 @@ struct MeshIdentity {
   // address. 127.0.0.1 for a mesh on one machine; the host's or pod's IP beyond one
   // (docs/plain-hosts.md, docs/kubernetes.md).
   std::string host = "127.0.0.1";
+  // The services the workload calls (`--depends`), announced in Node.dependencies: the control
+  // plane then sends only theirs (docs/cp-scale.md, "Scoping"). Empty: the whole mesh.
+  std::vector<std::string> dependencies;
   // Identity (docs/security.md). With a bootstrap token the agent obtains a certificate for
   // spiffe://<trust_domain>/ns/<ns>/sa/<service> before it opens the discovery stream, and
   // renews it over the control plane's TLS port (control_plane_tls, host:port).

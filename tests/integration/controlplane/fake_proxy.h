@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/shared_resources.h"
 #include "meshdeck/v1/discovery.grpc.pb.h"
@@ -131,9 +132,36 @@ class FakeProxy final : public grpc::ClientBidiReactor<meshdeck::v1::DiscoveryRe
     return done_;
   }
 
+  // Scoping: asks the control plane for `services` on demand (a request that answers nothing).
+  void askOnDemand(const std::vector<std::string>& services) {
+    meshdeck::v1::DiscoveryRequest ask;
+    for (const auto& s : services) ask.add_on_demand_services(s);
+    std::lock_guard lock(mutex_);
+    queue_.push_back(ask);
+    if (!writing_) writeNextLocked();
+  }
+  // The services the control plane named unknown (responses with unknown_services, which are
+  // not answered and not counted as responses).
+  std::vector<std::string> unknownServices() {
+    std::lock_guard lock(mutex_);
+    return unknown_;
+  }
+  bool waitForUnknown(size_t n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, timeout, [&] { return unknown_.size() >= n; });
+  }
+
   void OnReadDone(bool ok) override {
     if (!ok) return;
     std::unique_lock lock(mutex_);
+    if (in_.unknown_services_size() > 0) {
+      unknown_.insert(unknown_.end(), in_.unknown_services().begin(), in_.unknown_services().end());
+      in_.Clear();
+      lock.unlock();
+      cv_.notify_all();
+      StartRead(&in_);
+      return;
+    }
     // Swap, not copy: a simulated fleet of hundreds must not spend its CPU copying configs.
     last_.Swap(&in_);
     ++responses_;
@@ -221,12 +249,15 @@ class FakeProxy final : public grpc::ClientBidiReactor<meshdeck::v1::DiscoveryRe
   bool holding_ = false;
   std::deque<meshdeck::v1::DiscoveryRequest> held_answers_;
   std::function<std::string(const std::string&)> answer_digest_;
+  std::vector<std::string> unknown_;
 };
 
 inline meshdeck::v1::Node makeNode(const std::string& id, const std::string& service,
                                    const std::string& version, uint32_t inbound_port,
-                                   bool incremental = false) {
+                                   bool incremental = false,
+                                   const std::vector<std::string>& dependencies = {}) {
   meshdeck::v1::Node n;
+  for (const auto& d : dependencies) n.add_dependencies(d);
   if (incremental) n.add_client_features(meshdeck::common::kIncrementalSharedResources);
   n.set_proxy_id(id);
   n.set_service(service);

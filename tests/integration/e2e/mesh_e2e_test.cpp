@@ -286,6 +286,63 @@ class MeshE2eTest : public QObject, public MeshHarness {
     QCOMPARE(relay_->wholeResponses(), uint64_t(0));
   }
 
+  // Scoping (docs/cp-scale.md): a frontend sidecar started with `--depends reviews` holds
+  // reviews alone, reaches it, gets a clear 404 for ratings (outside its scope), and is pushed
+  // nothing when ratings changes (a route and a new endpoint); a change of reviews reaches it.
+  // Pushes are counted at the relay between it and the control plane.
+  void scopedSidecarHoldsItsDependenciesOnly() {
+    startControlPlane();
+    relay_ = std::make_unique<meshdeck::test::DiscoveryRelay>(address_.toStdString());
+    const QString frontend_cp = QString::fromStdString(relay_->start());
+    QVERIFY(!frontend_cp.isEmpty());
+    reviews_.clear();
+    const uint16_t reviews_app = port();
+    startDemo("reviews", "v1", reviews_app);
+    reviews_.push_back(startSidecar("reviews", "v1", "reviews-v1", reviews_app, address_));
+    const uint16_t ratings_app = port();
+    startDemo("ratings", "v1", ratings_app);
+    const Sidecar ratings = startSidecar("ratings", "v1", "ratings-v1", ratings_app, address_);
+    SidecarOptions o;
+    o.control_plane = frontend_cp;
+    o.extra = {"--depends", "reviews"};
+    frontend_ = MeshHarness::startSidecar("frontend", "frontend", port(), o);
+    QVERIFY2(waitReady({reviews_[0], ratings, frontend_}, 15'000), "sidecars not ready");
+    QVERIFY(waitSynced(3, 10'000));
+    QVERIFY(waitConfig(frontend_, "reviews|v1", 5000));
+    QVERIFY(waitConfigGone(frontend_, "ratings", 1000));
+    QVERIFY(rawRequest(frontend_.outbound, "reviews").startsWith("HTTP/1.1 200"));
+    const QByteArray outside = rawRequest(frontend_.outbound, "ratings");
+    QVERIFY2(outside.startsWith("HTTP/1.1 404") && outside.contains("x-meshdeck-error: NR"),
+             outside.constData());
+
+    // Outside its scope: ratings' route and a second ratings endpoint.
+    const uint64_t before = relay_->incrementalResponses() + relay_->wholeResponses();
+    QCOMPARE(apply("apiVersion: meshdeck.io/v1alpha1\nkind: TrafficRoute\nmetadata: {name: "
+                   "ratings-fault}\nspec:\n  host: ratings\n  http:\n  - route:\n    - "
+                   "destination: {host: ratings}\n    fault: {abort: {percentage: 50, httpStatus: "
+                   "503}}\n")
+                 .code,
+             0);
+    const uint16_t ratings2_app = port();
+    startDemo("ratings", "v2", ratings2_app);
+    const Sidecar ratings2 = startSidecar("ratings", "v2", "ratings-v2", ratings2_app, address_);
+    QVERIFY(waitReady({ratings2}, 15'000));
+    QVERIFY(waitConfig(reviews_[0], "ratings|v2", 5000));  // reviews has the whole mesh
+    QVERIFY(waitSynced(4, 10'000));
+    QCOMPARE(relay_->incrementalResponses() + relay_->wholeResponses(), before);
+
+    // Inside it: a second reviews endpoint, one increment.
+    const uint16_t reviews2_app = port();
+    startDemo("reviews", "v2", reviews2_app);
+    const Sidecar reviews2 = startSidecar("reviews", "v2", "reviews-v2", reviews2_app, address_);
+    QVERIFY(waitReady({reviews2}, 15'000));
+    QVERIFY(waitConfig(frontend_, "reviews|v2", 5000));
+    QVERIFY(waitSynced(5, 10'000));
+    QVERIFY(relay_->incrementalResponses() + relay_->wholeResponses() > before);
+    QVERIFY(waitConfigGone(frontend_, "ratings", 1000));
+    QVERIFY(rawRequest(frontend_.outbound, "reviews").startsWith("HTTP/1.1 200"));
+  }
+
  private:
   // --- processes ---------------------------------------------------------------------------
   void startControlPlane() {

@@ -139,6 +139,61 @@ class SharedResourcesTest : public QObject {
     }
   }
 
+  // Scoping: a scope holds each service's route, every cluster of the service (not those of a
+  // service whose name only starts with it), and the clusters its routes name; its digest is
+  // that of exactly those entries, and a change outside it leaves the scoped version alone.
+  void scopeHoldsItsServicesAndWhatTheirRoutesName() {
+    auto state = mesh(base());
+    state.proxies.push_back(node("rev-x", "reviews2", "v1", 500));  // "reviews" is its prefix
+    state.services.insert("reviews2");
+    const ConfigCompiler c(state);
+    const auto& full = *c.sharedResources();
+    QVERIFY(full.find("cluster/reviews2|v1"));
+    const auto scoped = scopeSharedResources(full, {"reviews"});
+    std::vector<std::string> got;
+    for (const auto& e : scoped->entries) got.push_back(e.name);
+    QCOMPARE(got, (std::vector<std::string>{"cluster/reviews", "cluster/reviews|v1",
+                                            "cluster/reviews|v2", "route/reviews"}));
+    for (const auto& e : scoped->entries) {
+      QCOMPARE(e.version, full.find(e.name)->version);
+      QCOMPARE(e.bytes.get(), full.find(e.name)->bytes.get());  // shared, not copied
+    }
+    const auto held = holding(*scoped);
+    QCOMPARE(held.digest(), scoped->digest);
+    QCOMPARE(held.size(), size_t(4));
+    // Unknown services are skipped; an empty scope holds nothing.
+    QCOMPARE(scopeSharedResources(full, {"nowhere"})->entries.size(), size_t(0));
+
+    // A route naming another service's cluster (a mirror) brings that cluster, not its route.
+    auto mirrored = state;
+    mirrored.policies = policies(
+        "apiVersion: meshdeck.io/v1alpha1\nkind: TrafficRoute\nmetadata: {name: m}\n"
+        "spec:\n  host: reviews\n  http:\n  - route:\n    - {destination: {host: reviews}}\n"
+        "    mirror: {host: ratings, percentage: 5}\n");
+    const ConfigCompiler m(mirrored);
+    const auto with_mirror = scopeSharedResources(*m.sharedResources(), {"reviews"});
+    QVERIFY(with_mirror->find("cluster/ratings"));
+    QVERIFY(!with_mirror->find("route/ratings"));
+    QVERIFY(!with_mirror->find("cluster/ratings|v1"));
+
+    // Versions: ratings' endpoints change; the version of a proxy scoped to reviews does not,
+    // that of a proxy with the whole mesh does.
+    auto moved = state;
+    moved.proxies.push_back(node("rat-2", "ratings", "v2", 600));
+    const ConfigCompiler after(moved);
+    const auto scoped_after = scopeSharedResources(*after.sharedResources(), {"reviews"});
+    const auto& self = state.proxies[0];
+    QCOMPARE(after.compileLocalBytes(self, scoped_after.get()).version,
+             c.compileLocalBytes(self, scoped.get()).version);
+    QVERIFY(after.compileLocalBytes(self).version != c.compileLocalBytes(self).version);
+    // A change inside it does change it.
+    auto grown = state;
+    grown.proxies.push_back(node("rev-3", "reviews", "v3", 700));
+    const ConfigCompiler g(grown);
+    QVERIFY(g.compileLocalBytes(self, scopeSharedResources(*g.sharedResources(), {"reviews"}).get())
+                .version != c.compileLocalBytes(self, scoped.get()).version);
+  }
+
   void routeChangeSendsOnlyThatVirtualHost() {
     const ConfigCompiler before(mesh(base(), 10)), after(mesh(base(), 20));
     const auto delta =

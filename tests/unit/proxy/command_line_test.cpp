@@ -53,6 +53,7 @@ class CommandLineTest : public QObject {
         {"--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--app-protocol", "grpc"},
         {"--control-plane", "127.0.0.1:1", "--service", "r", "--app-protocol", "h3"},
         {"--drain-timeout", "-1"},
+        {"--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--depends", "reviews"},
     };
     for (const auto& args : refused) {
       CommandLine cl;
@@ -169,6 +170,17 @@ class CommandLineTest : public QObject {
                   &grpc));
     QVERIFY2(planStartup(grpc, &plan, &error), error.c_str());
     QCOMPARE(plan.mesh->app_protocol, std::string("grpc"));
+
+    // Scoping: --depends, comma-separated or repeated, reaches the node's dependencies.
+    CommandLine scoped;
+    QVERIFY(parse(
+        {"--control-plane", "127.0.0.1:1", "--service", "page", "--inbound-port", "1", "--app-port",
+         "2", "--outbound-port", "3", "--depends", "reviews,ratings", "--depends", "details"},
+        &scoped));
+    QVERIFY2(planStartup(scoped, &plan, &error), error.c_str());
+    QCOMPARE(plan.mesh->dependencies, (std::vector<std::string>{"reviews", "ratings", "details"}));
+    QVERIFY2(planStartup(grpc, &plan, &error), error.c_str());
+    QVERIFY(plan.mesh->dependencies.empty());  // none: the whole mesh
 
     writeFile(token, " \n\n");
     QVERIFY(!planStartup(cl, &plan, &error));
