@@ -2,10 +2,13 @@
 
 #include <QFontMetricsF>
 #include <QGraphicsScene>
+#include <QGraphicsSceneHelpEvent>
 #include <QGraphicsSceneMouseEvent>
+#include <QGraphicsView>
 #include <QHash>
 #include <QPainter>
 #include <QStyleOptionGraphicsItem>
+#include <QToolTip>
 #include <QtMath>
 #include <algorithm>
 #include <cassert>
@@ -44,7 +47,46 @@ QString versionsText(const cp::ServiceNode& s) {
   return QStringLiteral("%1  ·  %2 inst").arg(text).arg(s.instances);
 }
 
+// The level of detail the graph's view last painted `item`'s scene at (1 outside a GraphScene).
+double viewLevelOf(const QGraphicsItem* item) {
+  const auto* scene = dynamic_cast<const GraphScene*>(item->scene());
+  return scene != nullptr ? scene->viewLevel() : 1.0;
+}
+
 }  // namespace
+
+// -------------------------------------------------------------------------------- GraphScene
+
+QString GraphScene::toolTipOf(const QGraphicsItem* item) {
+  switch (item->type()) {
+    case NodeItem::Type:
+      return static_cast<const NodeItem*>(item)->toolTip();
+    case EdgeItem::Type:
+      return static_cast<const EdgeItem*>(item)->toolTip();
+    case MtlsBadgeItem::Type:
+      return static_cast<const MtlsBadgeItem*>(item)->toolTip();
+    default:
+      return item->toolTip();
+  }
+}
+
+void GraphScene::helpEvent(QGraphicsSceneHelpEvent* event) {
+  // As QGraphicsScene::helpEvent finds the item under the pointer (the topmost whose shape holds
+  // the point), but its text comes from toolTipOf(), built now.
+  const auto* view = event->widget()
+                         ? qobject_cast<const QGraphicsView*>(event->widget()->parentWidget())
+                         : nullptr;
+  const QList<QGraphicsItem*> under =
+      items(event->scenePos(), Qt::IntersectsItemShape, Qt::DescendingOrder,
+            view != nullptr ? view->viewportTransform() : QTransform());
+  QString text;
+  for (const QGraphicsItem* item : under) {
+    text = toolTipOf(item);
+    if (!text.isEmpty()) break;
+  }
+  QToolTip::showText(text.isEmpty() ? QPoint() : event->screenPos(), text, event->widget());
+  event->setAccepted(!text.isEmpty());
+}
 
 // ---------------------------------------------------------------------------------- NodeItem
 
@@ -57,35 +99,61 @@ NodeItem::NodeItem(const QString& name) : name_(name) {
 
 void NodeItem::setService(const cp::ServiceNode& service, const GraphStyle& style,
                           const HealthThresholds& thresholds) {
+  const Health health = serviceHealth(service, thresholds);
+  // What the box and its tooltip show: unchanged, nothing to redraw.
+  const bool same = has_service_ && health == service_health_ && style == style_ &&
+                    service.tier == service_.tier && service.versions == service_.versions &&
+                    service.instances == service_.instances &&
+                    sameFigures(service.inbound, service_.inbound);
   service_ = service;
+  has_service_ = true;
+  if (same) return;
+  ++EdgeItem::counters().restyles;
+  // Below the level of detail only the box, the tier stripe and the health dot are drawn: new
+  // figures alone change nothing there (the next paint at a closer zoom draws them).
+  const bool seen = !(style == style_) || health != health_ || service.tier != service_tier_ ||
+                    viewLevelOf(this) >= EdgeItem::kDetailLevel;
+  service_tier_ = service.tier;
   style_ = style;
-  health_ = serviceHealth(service, thresholds);
-  const auto& m = service.inbound;
-  setToolTip(
-      QStringLiteral("<b>%1</b> (%2)<br>%3<br>inbound: %4 · %5 ok<br>p50 %6 · p90 %7 · p99 %8")
-          .arg(name_, QString::fromStdString(service.tier.empty() ? "no tier" : service.tier),
-               versionsText(service), formatRate(m.requests_per_second),
-               formatPercent(m.success_rate), formatLatency(m.p50_ms), formatLatency(m.p90_ms),
-               formatLatency(m.p99_ms)));
-  update();
+  service_health_ = health;
+  health_ = health;
+  if (seen) {
+    ++EdgeItem::counters().repaints;
+    update();
+  }
+}
+
+QString NodeItem::toolTip() const {
+  ++EdgeItem::counters().texts;
+  const auto& m = service_.inbound;
+  if (isGroup()) {
+    return QStringLiteral(
+               "<b>%1</b> (%2 group, %3 services)<br>worst member: %4<br>inbound: "
+               "%5 · %6 ok<br>p50 %7 · p90 %8 · p99 %9<br>inside: %10<br>"
+               "Double-click to expand")
+        .arg(group_label_, group_kind_)
+        .arg(group_members_)
+        .arg(displayName(health_), formatRate(m.requests_per_second), formatPercent(m.success_rate),
+             formatLatency(m.p50_ms), formatLatency(m.p90_ms), formatLatency(m.p99_ms),
+             formatRate(group_inner_rate_));
+  }
+  return QStringLiteral("<b>%1</b> (%2)<br>%3<br>inbound: %4 · %5 ok<br>p50 %6 · p90 %7 · p99 %8")
+      .arg(name_, QString::fromStdString(service_.tier.empty() ? "no tier" : service_.tier),
+           versionsText(service_), formatRate(m.requests_per_second), formatPercent(m.success_rate),
+           formatLatency(m.p50_ms), formatLatency(m.p90_ms), formatLatency(m.p99_ms));
 }
 
 void NodeItem::setGroup(const QString& label, const QString& kind, int members, Health worst,
                         double inner_rate) {
+  if (label == group_label_ && kind == group_kind_ && members == group_members_ &&
+      worst == health_ && inner_rate == group_inner_rate_)
+    return;
+  ++EdgeItem::counters().restyles;
   group_label_ = label;
   group_kind_ = kind;
   group_members_ = members;
   group_inner_rate_ = inner_rate;
   health_ = worst;
-  const auto& m = service_.inbound;
-  setToolTip(QStringLiteral("<b>%1</b> (%2 group, %3 services)<br>worst member: %4<br>inbound: "
-                            "%5 · %6 ok<br>p50 %7 · p90 %8 · p99 %9<br>inside: %10<br>"
-                            "Double-click to expand")
-                 .arg(label, kind)
-                 .arg(members)
-                 .arg(displayName(worst), formatRate(m.requests_per_second),
-                      formatPercent(m.success_rate), formatLatency(m.p50_ms),
-                      formatLatency(m.p90_ms), formatLatency(m.p99_ms), formatRate(inner_rate)));
   update();
 }
 
@@ -283,28 +351,64 @@ EdgeItem::~EdgeItem() { EdgeGeometryBatch::forget(this); }
 
 void EdgeItem::setEdge(const cp::ServiceEdge& edge, EdgeMetric metric, const EdgeBadges& badges,
                        const GraphStyle& style, const HealthThresholds& thresholds) {
+  const Health health = metricsHealth(edge.metrics, thresholds);
+  // Nothing drawn or said changes (a quiet edge, a second without news): keep the new window's
+  // histogram, build no text, ask for no repaint.
+  if (has_edge_ && health == health_ && metric == metric_ && badges == badges_ && style == style_ &&
+      sameFigures(edge.metrics, edge_.metrics) && edge.protocol == edge_.protocol &&
+      edge.policies == edge_.policies &&
+      edge.requests_by_destination_version == edge_.requests_by_destination_version &&
+      edge.source == edge_.source && edge.destination == edge_.destination) {
+    edge_.metrics.latency = edge.metrics.latency;
+    return;
+  }
+  ++counters().restyles;
+  const bool first = !has_edge_;
+  const bool was_idle = edge_.idle();
+  const QColor old_colour = color_;
+  const double old_width = width_;
+  const bool restyled = !(style == style_) || !(badges == badges_);
+  has_edge_ = true;
   edge_ = edge;
   metric_ = metric;
   badges_ = badges;
   style_ = style;
-  health_ = metricsHealth(edge.metrics, thresholds);
+  health_ = health;
   color_ = style.healthColor(health_);
   const double rps = edge.metrics.requests_per_second;
   width_ = edge.idle() ? 1.2 : std::clamp(1.4 + 1.6 * std::log10(1.0 + rps), 1.4, 9.0);
-  setOpacity(edge.idle() ? 0.45 : 1.0);
+  if (const double o = edge.idle() ? 0.45 : 1.0; o != opacity()) setOpacity(o);
   mtls_badge_->setState(edge.metrics, badges.mtls, style);
-  setToolTip(tooltipText());
+  // Whether the view shows the change at the level of detail it draws at: far out an edge is
+  // its colour, its width in whole pixels and whether it is idle; the label, the padlock and the
+  // exact width (the arrowhead's size) only closer in. What is not seen now is drawn by the
+  // next paint at a closer zoom, which repaints everything.
+  bool seen = first || restyled || was_idle != edge.idle() || old_colour != color_;
+  if (!seen) {
+    const double lod = viewLevelOf(this);
+    seen = lod >= kDetailLevel  ? true
+           : lod >= kArrowLevel ? old_width != width_
+                                : lowDetailWidth(old_width, lod) != lowDetailWidth(width_, lod);
+  }
   // The curve stays; only what sits on it changes. An edge whose ends moved is rebuilt whole
   // (now, or when the batch it waits in ends).
   if (route_dirty_) {
     if (!batched_) adjust();
   } else {
     rebuildDecorations(false);
-    update();
+    if (seen) {
+      ++counters().repaints;
+      update();
+    }
   }
 }
 
-QString EdgeItem::tooltipText() const {
+int EdgeItem::lowDetailWidth(double width, double lod) {
+  return std::max(1, static_cast<int>(std::lround(width * lod)));
+}
+
+QString EdgeItem::toolTip() const {
+  ++counters().texts;
   const auto& m = edge_.metrics;
   QString text = QStringLiteral("<b>%1 → %2</b> (%3)")
                      .arg(QString::fromStdString(edge_.source),
@@ -407,7 +511,7 @@ void EdgeItem::rebuildRoute() {
     along[static_cast<size_t>(i)] =
         along[static_cast<size_t>(i - 1)] + QLineF(line[i - 1], line[i]).length();
   const double total = along.back();
-  constexpr int kSamples = 48;
+  length_ = total;
   samples_.clear();
   samples_.reserve(kSamples + 1);
   size_t seg = 1;
@@ -431,6 +535,7 @@ void EdgeItem::rebuildDecorations(bool route_changed) {
   const QPointF side(-std::sin(end_angle_) * size * 0.45, -std::cos(end_angle_) * size * 0.45);
   arrow_ = QPolygonF({tip, tip - back + side, tip - back - side});
 
+  ++counters().texts;
   label_ = formatMetric(edge_.metrics, metric_);
   if (const QString tag = protocolTag(edge_.protocol); !tag.isEmpty())
     label_ = tag + QStringLiteral(" · ") + label_;
@@ -581,10 +686,31 @@ void EdgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
   // idle edge is thin and faded rather than dashed: stroking dashes costs more than the rest.
   const bool dashed = edge_.idle() && detail;
   QPen pen(color_, width_, dashed ? Qt::DashLine : Qt::SolidLine, Qt::RoundCap);
+  if (!detail) {
+    // Whole device pixels (a hairline for most edges): what setEdge() compares to decide
+    // whether a new width is seen at all.
+    pen.setWidth(lowDetailWidth(width_, lod));
+    pen.setCosmetic(true);
+  }
   painter->setPen(pen);
   painter->setBrush(Qt::NoBrush);
   if (!detail && samples_.size() >= 2) {
-    painter->drawPolyline(samples_.data(), static_cast<int>(samples_.size()));
+    // Every sample would be a segment of a pixel or two on a short edge far out; each segment
+    // costs the stroker as much as a long one. Every k-th sample, so that a segment is about
+    // kLowDetailSegmentPx on screen (the ends always kept).
+    const int n = static_cast<int>(samples_.size());
+    const int segments =
+        std::clamp(static_cast<int>(length_ * lod / kLowDetailSegmentPx), 1, n - 1);
+    const int stride = std::max(1, (n - 1) / segments);
+    if (stride == 1) {
+      painter->drawPolyline(samples_.data(), n);
+    } else {
+      QPointF points[kSamples + 1];
+      int count = 0;
+      for (int i = 0; i < n - 1; i += stride) points[count++] = samples_[size_t(i)];
+      points[count++] = samples_.back();
+      painter->drawPolyline(points, count);
+    }
   } else {
     // Zoomed in, a long curve crosses the view: stroking all of it (and filling that outline)
     // costs in proportion to its whole length. Only the runs of the flattened curve near the
@@ -615,13 +741,17 @@ void EdgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
     }
   }
   // The arrowhead is 7 to 16 units long: below a fifth it would be a speck.
-  if (lod >= kArrowLevel) {
+  // Zoomed in, a long edge is painted because its bounds meet the view, while its arrowhead and
+  // label are far outside it: drawing them anyway (text is shaped even when clipped away) cost
+  // more than the part in view.
+  const QRectF exposed = option->exposedRect;
+  if (lod >= kArrowLevel && exposed.intersects(arrow_.boundingRect())) {
     painter->setPen(Qt::NoPen);
     painter->setBrush(color_);
     painter->drawPolygon(arrow_);
   }
   // Labels and badges give way to colour and width when they could not be read.
-  if (!detail) return;
+  if (!detail || !exposed.intersects(label_box_)) return;
 
   // Label pill.
   painter->setFont(labelFont());
@@ -660,26 +790,37 @@ MtlsBadgeItem::MtlsBadgeItem(QGraphicsItem* edge) : QGraphicsItem(edge) {
 
 void MtlsBadgeItem::setState(const cp::WindowMetrics& m, bool required_by_policy,
                              const GraphStyle& style) {
-  state_ = cp::edgeTransport(m.mtls_requests, m.plaintext_requests);
+  const cp::EdgeTransport state = cp::edgeTransport(m.mtls_requests, m.plaintext_requests);
+  mtls_ = m.mtls_requests;
+  plaintext_ = m.plaintext_requests;
+  // The counts are only in the tooltip (built when asked for): the padlock looks the same.
+  if (has_state_ && state == state_ && required_by_policy == required_ && style == style_) return;
+  ++EdgeItem::counters().restyles;
+  has_state_ = true;
+  state_ = state;
   required_ = required_by_policy;
   style_ = style;
-  const uint64_t total = m.mtls_requests + m.plaintext_requests;
+  update();
+}
+
+QString MtlsBadgeItem::toolTip() const {
+  ++EdgeItem::counters().texts;
+  const uint64_t total = mtls_ + plaintext_;
   QString tip;
   switch (state_) {
     case cp::EdgeTransport::kMtls:
-      tip = QStringLiteral("<b>mTLS</b>: all %1 requests of the window used mutual TLS")
-                .arg(m.mtls_requests);
+      tip = QStringLiteral("<b>mTLS</b>: all %1 requests of the window used mutual TLS").arg(mtls_);
       break;
     case cp::EdgeTransport::kPlaintext:
       tip = QStringLiteral("<b>Plaintext</b>: %1 requests of the window, none over mTLS")
-                .arg(m.plaintext_requests);
+                .arg(plaintext_);
       break;
     case cp::EdgeTransport::kMixed:
       assert(total > 0);  // mixed: some of each
       tip = QStringLiteral("<b>Mixed</b>: %1 over mTLS, %2 in plaintext (%3 mTLS)")
-                .arg(m.mtls_requests)
-                .arg(m.plaintext_requests)
-                .arg(formatPercent(double(m.mtls_requests) / double(total)));
+                .arg(mtls_)
+                .arg(plaintext_)
+                .arg(formatPercent(double(mtls_) / double(total)));
       break;
     case cp::EdgeTransport::kNone:
       tip = QStringLiteral("<b>mTLS</b> required by policy; no request in the window yet");
@@ -687,8 +828,7 @@ void MtlsBadgeItem::setState(const cp::WindowMetrics& m, bool required_by_policy
   }
   if (required_ && state_ != cp::EdgeTransport::kNone)
     tip += QStringLiteral("<br>A policy asks for mTLS on this edge.");
-  setToolTip(tip);
-  update();
+  return tip;
 }
 
 void MtlsBadgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget*) {
@@ -747,6 +887,9 @@ TrafficLayer::TrafficLayer(QWidget* viewport) : viewport_(viewport) {
   setZValue(1.5);
   setAcceptedMouseButtons(Qt::NoButton);
   setFlag(ItemHasNoContents, false);
+  // Without it the exposed rect is the whole layer (the whole graph): every busy edge of the
+  // graph had its dots drawn (and clipped away) in every frame zoomed in.
+  setFlag(ItemUsesExtendedStyleOption);
 }
 
 void TrafficLayer::setEdges(std::vector<EdgeItem*> edges) { edges_ = std::move(edges); }
@@ -769,6 +912,7 @@ void TrafficLayer::paint(QPainter* painter, const QStyleOptionGraphicsItem* opti
   painter->setRenderHint(QPainter::Antialiasing);
   painter->setPen(Qt::NoPen);
   const QRectF exposed = option->exposedRect;
+  const QRectF in_view = exposed.adjusted(-3, -3, 3, 3);
   for (EdgeItem* e : edges_) {
     if (!e->isVisible() || e->edge().idle()) continue;
     if (!exposed.intersects(e->boundingRect())) continue;
@@ -782,8 +926,8 @@ void TrafficLayer::paint(QPainter* painter, const QStyleOptionGraphicsItem* opti
     for (int i = 0; i < dots; ++i) {
       const double t = std::fmod(clock_ * speed + seed + double(i) / dots, 1.0);
       const QPointF p = e->pointAt(t);
-      // A dot passing under the label would blot out its digits.
-      if (e->labelBox().contains(p)) continue;
+      // A dot passing under the label would blot out its digits; one out of view is not drawn.
+      if (e->labelBox().contains(p) || !in_view.contains(p)) continue;
       painter->drawEllipse(p, 2.6, 2.6);
     }
   }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <QGraphicsItem>
+#include <QGraphicsScene>
 #include <QPainterPath>
 #include <QPolygonF>
 #include <vector>
@@ -13,9 +14,33 @@ namespace meshdeck::ui {
 class EdgeItem;
 class MtlsBadgeItem;
 
+// The graph's scene. The tooltips of services, edges and padlocks are built when the pointer
+// rests on one (helpEvent() asks the item under it, through toolTipOf()), never on an update:
+// a live update of thousands of edges would otherwise format thousands of texts nobody reads.
+class GraphScene : public QGraphicsScene {
+ public:
+  using QGraphicsScene::QGraphicsScene;
+  // What the graph shows when the pointer rests on `item`: NodeItem::toolTip(),
+  // EdgeItem::toolTip(), MtlsBadgeItem::toolTip(), else QGraphicsItem::toolTip().
+  static QString toolTipOf(const QGraphicsItem* item);
+  // The level of detail (QStyleOptionGraphicsItem::levelOfDetailFromTransform) the graph's view
+  // last painted at; GraphView sets it. Items ask for a repaint only for changes seen there.
+  double viewLevel() const { return view_level_; }
+  void setViewLevel(double level) { view_level_ = level; }
+
+ protected:
+  void helpEvent(QGraphicsSceneHelpEvent* event) override;
+
+ private:
+  double view_level_ = 1.0;
+};
+
 // A service: a rounded box with the name, its versions and instance count, a tier stripe and a
 // health ring from its server-side (inbound) metrics. Movable; a node the user dragged stays
 // pinned where it was dropped across layouts. Painting is cached in device coordinates.
+// setService() with what the node already shows (figures, tier, versions, style, health)
+// neither repaints nor rebuilds anything; the tooltip is built only when asked for. Below the
+// level of detail (GraphScene::viewLevel()) only a new health, tier or style is repainted.
 class NodeItem : public QGraphicsItem {
  public:
   enum { Type = UserType + 1 };
@@ -26,6 +51,10 @@ class NodeItem : public QGraphicsItem {
 
   void setService(const cp::ServiceNode& service, const GraphStyle& style,
                   const HealthThresholds& thresholds);
+  // The tooltip (name, tier, versions, inbound figures; for a group its members and worst
+  // health), built from what the node holds now. Hides QGraphicsItem::toolTip(), which stays
+  // empty: GraphScene shows this one.
+  QString toolTip() const;
   const cp::ServiceNode& service() const { return service_; }
   QString name() const { return name_; }
   // A collapsed group drawn as one node (docs/graph-scale.md, "Grouping"): its key
@@ -63,8 +92,11 @@ class NodeItem : public QGraphicsItem {
  private:
   QString name_;
   cp::ServiceNode service_;
+  bool has_service_ = false;
+  std::string service_tier_;  // as drawn
   GraphStyle style_;
-  Health health_ = Health::kIdle;
+  Health health_ = Health::kIdle;          // as drawn (a group: its worst member's)
+  Health service_health_ = Health::kIdle;  // of service_ alone
   std::vector<EdgeItem*> edges_;
   bool pinned_ = false;
   bool placing_ = false;
@@ -100,13 +132,17 @@ class GroupFrameItem : public QGraphicsItem {
 // label and badges are computed once per update so paint() only draws.
 //
 // Cost at scale (docs/graph-scale.md): the curve is flattened and sampled only when an end
-// moves or the route changes (adjust()); a metric update (setEdge) recomputes the label and
-// badges and calls prepareGeometryChange() only when they reach beyond the bounding rect, which
-// otherwise stays as it is. Hit tests measure the distance to the flattened curve (contains());
-// shape() strokes the curve once, on its first call after the curve changed.
-// Inside an EdgeGeometryBatch, adjust() only marks the edge; the batch rebuilds each marked
-// edge once when it ends. At low zoom (level of detail below kDetailLevel) paint() leaves out
-// the label and badges and keeps the colour and width.
+// moves or the route changes (adjust()); a metric update (setEdge) that changes nothing drawn
+// (same figures, badges, metric, style) only takes the new window's histogram: no text, no
+// repaint. One that changes something recomputes colour and width, and the label and badges;
+// it calls prepareGeometryChange() only when they reach beyond the bounding rect, which
+// otherwise stays as it is. The tooltip is built only when asked for (toolTip()). It asks for a
+// repaint only when the change shows at the level of detail the view draws at
+// (GraphScene::viewLevel()): far out, a new colour, idleness or width in whole pixels. Hit tests
+// measure the distance to the flattened curve (contains()); shape() strokes the curve once, on its
+// first call after the curve changed. Inside an EdgeGeometryBatch, adjust() only marks the edge;
+// the batch rebuilds each marked edge once when it ends. At low zoom (level of detail below
+// kDetailLevel) paint() leaves out the label and badges and keeps the colour and width.
 class EdgeItem : public QGraphicsItem {
  public:
   enum { Type = UserType + 2 };
@@ -118,10 +154,18 @@ class EdgeItem : public QGraphicsItem {
 
   // Counters for tests and benchmarks (GUI thread only): how many times any edge flattened its
   // curve, and how many times any edge announced a geometry change to the scene.
+  // Also (NodeItem, MtlsBadgeItem and EdgeItem alike): how many updates changed what an item
+  // holds, how many of those asked for a repaint of a service or an edge, and how many texts
+  // (labels, tooltips) were formatted.
   struct Counters {
     quint64 route_rebuilds = 0;
     quint64 geometry_changes = 0;
+    quint64 restyles = 0;
+    quint64 repaints = 0;
+    quint64 texts = 0;
   };
+  // The pen width, in whole device pixels, an edge is drawn with below kDetailLevel.
+  static int lowDetailWidth(double width, double lod);
   static Counters& counters();
 
   EdgeItem(NodeItem* source, NodeItem* destination);
@@ -136,6 +180,10 @@ class EdgeItem : public QGraphicsItem {
   Health health() const { return health_; }
   // The text on the edge: the protocol tag (protocolTag) and the chosen metric.
   QString label() const { return label_; }
+  // The tooltip (the call, its health and figures, transport, protocol, policies), built from
+  // what the edge holds now. Hides QGraphicsItem::toolTip(), which stays empty: GraphScene shows
+  // this one.
+  QString toolTip() const;
 
   // A route from the layout, valid while both nodes stay at the given centres.
   void setLayoutRoute(const QPainterPath& route, QPointF source_centre, QPointF dest_centre);
@@ -179,16 +227,20 @@ class EdgeItem : public QGraphicsItem {
   friend class EdgeGeometryBatch;
   // How wide the curve is for clicks and hover.
   static constexpr double kHitWidth = 12;
+  // Samples along the curve (samples_ holds one more), and how long a drawn segment of them is
+  // on screen below kDetailLevel.
+  static constexpr int kSamples = 48;
+  static constexpr double kLowDetailSegmentPx = 6;
   // The curve from the ends (or the layout's route): path, samples, end tangent.
   void rebuildRoute();
   // Arrow, label, badges and padlock along the curve; the bounding rect when they outgrow it
   // (or, after a new curve, whenever it differs).
   void rebuildDecorations(bool route_changed);
-  QString tooltipText() const;
 
   NodeItem* source_;
   NodeItem* destination_;
   cp::ServiceEdge edge_;
+  bool has_edge_ = false;
   EdgeMetric metric_ = EdgeMetric::kP99;
   EdgeBadges badges_;
   GraphStyle style_;
@@ -208,6 +260,7 @@ class EdgeItem : public QGraphicsItem {
   QPainterPath path_;
   mutable QPainterPath stroke_;  // the curve stroked kHitWidth wide, on demand; empty: not yet
   QRectF route_bounds_;          // the curve's control points
+  double length_ = 0;            // of the flattened curve
   double end_angle_ = 0;         // radians, the curve's direction at its end
   QPolygonF arrow_;
   QString label_;
@@ -246,8 +299,13 @@ class MtlsBadgeItem : public QGraphicsItem {
 
   explicit MtlsBadgeItem(QGraphicsItem* edge);
 
+  // Repaints only when the state, the policy or the style changed (the counts are only in the
+  // tooltip).
   void setState(const cp::WindowMetrics& metrics, bool required_by_policy, const GraphStyle& style);
   cp::EdgeTransport state() const { return state_; }
+  // The counts behind the state, built when asked for. Hides QGraphicsItem::toolTip(), which
+  // stays empty: GraphScene shows this one.
+  QString toolTip() const;
   bool requiredByPolicy() const { return required_; }
   // Whether the badge has anything to say (it is hidden otherwise).
   bool shown() const { return state_ != cp::EdgeTransport::kNone || required_; }
@@ -259,6 +317,8 @@ class MtlsBadgeItem : public QGraphicsItem {
  private:
   cp::EdgeTransport state_ = cp::EdgeTransport::kNone;
   bool required_ = false;
+  bool has_state_ = false;
+  uint64_t mtls_ = 0, plaintext_ = 0;
   GraphStyle style_;
 };
 

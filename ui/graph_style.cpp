@@ -35,6 +35,15 @@ QString protocolTag(const std::string& protocol) {
   return {};
 }
 
+bool sameFigures(const cp::WindowMetrics& a, const cp::WindowMetrics& b) {
+#define MESHDECK_SAME_COUNTER(name, ...) &&a.name == b.name
+  return a.requests_per_second == b.requests_per_second && a.success_rate == b.success_rate &&
+         a.p50_ms == b.p50_ms && a.p90_ms == b.p90_ms &&
+         a.p99_ms == b.p99_ms MESHDECK_EDGE_COUNTERS(MESHDECK_SAME_COUNTER) &&
+         a.responses_by_class == b.responses_by_class && a.grpc_statuses == b.grpc_statuses;
+#undef MESHDECK_SAME_COUNTER
+}
+
 QString formatMetric(const cp::WindowMetrics& m, EdgeMetric metric) {
   if (m.requests == 0) return QStringLiteral("idle");
   switch (metric) {

@@ -31,6 +31,10 @@ Health metricsHealth(const cp::WindowMetrics& m, const HealthThresholds& t);
 // snapshot files, control planes without the health model).
 Health serviceHealth(const cp::ServiceNode& s, const HealthThresholds& t);
 QString formatMetric(const cp::WindowMetrics& m, EdgeMetric metric);
+// Whether two windows carry the same figures (rates, percentiles, every counter), whatever
+// their latency histograms: what the graph draws and says of an edge or a service comes from
+// these alone, so an update that leaves them as they were changes nothing on screen.
+bool sameFigures(const cp::WindowMetrics& a, const cp::WindowMetrics& b);
 // What an edge label says about its protocol (cp::ServiceEdge::protocol, comma-separated):
 // "gRPC" when it carried gRPC calls, else "h2" for HTTP/2, else "" (HTTP/1.1, no traffic yet).
 QString protocolTag(const std::string& protocol);
@@ -52,6 +56,7 @@ struct GraphStyle {
   static GraphStyle fromPalette(const QPalette& palette);
   QColor healthColor(Health h) const;
   QColor tierColor(const QString& tier) const;
+  bool operator==(const GraphStyle&) const = default;
 };
 
 // How an edge's requests of the window travelled (the control plane's rule,
@@ -70,6 +75,7 @@ struct EdgeBadges {
   bool any() const {
     return mtls || fault || canary || rate_limit || traffic != cp::EdgeTransport::kNone;
   }
+  bool operator==(const EdgeBadges&) const = default;
 };
 
 }  // namespace meshdeck::ui

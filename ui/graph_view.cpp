@@ -10,6 +10,7 @@
 #include <QMouseEvent>
 #include <QPainter>
 #include <QScrollBar>
+#include <QStyleOptionGraphicsItem>
 #include <QVariantAnimation>
 #include <QWheelEvent>
 #include <algorithm>
@@ -29,7 +30,7 @@ void LayoutWorker::layout(quint64 generation, const LayoutInput& input) {
 }
 
 GraphView::GraphView(QWidget* parent)
-    : QGraphicsView(parent), scene_(new QGraphicsScene(this)), worker_(new LayoutWorker) {
+    : QGraphicsView(parent), scene_(new GraphScene(this)), worker_(new LayoutWorker) {
   qRegisterMetaType<LayoutInput>();
   qRegisterMetaType<LayoutResult>();
   qRegisterMetaType<GraphSelection>();
@@ -275,10 +276,43 @@ void GraphView::updateFrames() {
   }
 }
 
+bool GraphView::restyleInPlace(const cp::GraphSnapshot& next) {
+  // The services and edges of the last snapshot drawn, in the same order: the items are those
+  // of the last call, index for index. What a live update nearly always is.
+  const cp::GraphSnapshot* last = snapshot_.get();
+  if (last == nullptr || next.services.size() != last->services.size() ||
+      next.edges.size() != last->edges.size() || node_order_.size() != next.services.size() ||
+      edge_order_.size() != next.edges.size())
+    return false;
+  for (size_t i = 0; i < next.services.size(); ++i) {
+    if (next.services[i].name != last->services[i].name) return false;
+  }
+  for (size_t i = 0; i < next.edges.size(); ++i) {
+    if (next.edges[i].source != last->edges[i].source ||
+        next.edges[i].destination != last->edges[i].destination)
+      return false;
+  }
+  for (size_t i = 0; i < next.services.size(); ++i) styleNode(node_order_[i], next.services[i]);
+  for (size_t i = 0; i < next.edges.size(); ++i) {
+    if (EdgeItem* item = edge_order_[i])
+      item->setEdge(next.edges[i], metric_, badgesFor(next.edges[i]), style_, thresholds_);
+  }
+  return true;
+}
+
 void GraphView::showDisplayed(std::shared_ptr<const cp::GraphSnapshot> snapshot) {
   auto batch = std::make_unique<EdgeGeometryBatch>();
+  if (restyleInPlace(*snapshot)) {
+    snapshot_ = std::move(snapshot);
+    batch.reset();
+    applyFilters();
+    if (!animating()) arrangeLabels();
+    return;
+  }
   snapshot_ = std::move(snapshot);
   bool topology_changed = false;
+  node_order_.clear();
+  edge_order_.clear();
 
   QSet<QString> seen_nodes;
   for (const auto& s : snapshot_->services) {
@@ -293,6 +327,7 @@ void GraphView::showDisplayed(std::shared_ptr<const cp::GraphSnapshot> snapshot)
       topology_changed = true;
     }
     styleNode(node, s);
+    node_order_.push_back(node);
   }
   // Edges may name services the snapshot does not list (traffic from outside the mesh).
   for (const auto& e : snapshot_->edges) {
@@ -316,7 +351,10 @@ void GraphView::showDisplayed(std::shared_ptr<const cp::GraphSnapshot> snapshot)
   for (const auto& e : snapshot_->edges) {
     const QString src = QString::fromStdString(e.source.empty() ? "(outside)" : e.source);
     const QString dst = QString::fromStdString(e.destination.empty() ? "(outside)" : e.destination);
-    if (src == dst) continue;
+    if (src == dst) {
+      edge_order_.push_back(nullptr);
+      continue;
+    }
     const QString key = LayoutResult::edgeKey(src, dst);
     seen_edges.insert(key);
     EdgeItem* item = edges_.value(key);
@@ -329,6 +367,7 @@ void GraphView::showDisplayed(std::shared_ptr<const cp::GraphSnapshot> snapshot)
       topology_changed = true;
     }
     item->setEdge(e, metric_, badgesFor(e), style_, thresholds_);
+    edge_order_.push_back(item);
   }
   for (auto it = edges_.begin(); it != edges_.end();) {
     if (!seen_edges.contains(it.key())) {
@@ -1130,6 +1169,9 @@ void GraphView::scrollContentsBy(int dx, int dy) {
 }
 
 void GraphView::paintEvent(QPaintEvent* event) {
+  // What the items compare a change with (EdgeItem::setEdge): the level this view draws at.
+  static_cast<GraphScene*>(scene_)->setViewLevel(
+      QStyleOptionGraphicsItem::levelOfDetailFromTransform(viewportTransform()));
   if (inGesture()) {
     QPainter painter(viewport());
     painter.fillRect(viewport()->rect(), style_.background);

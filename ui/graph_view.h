@@ -210,6 +210,9 @@ class GraphView : public QGraphicsView {
   // Groups and focuses the last snapshot given and shows the result.
   void display();
   void showDisplayed(std::shared_ptr<const cp::GraphSnapshot> snapshot);
+  // When `next` has the services and edges of the snapshot drawn, in the same order: restyles
+  // the items in place (no lookups, no topology check) and returns true.
+  bool restyleInPlace(const cp::GraphSnapshot& next);
   // A group change or focus: the next layout moves everything, and the view fits again.
   void relayoutAll();
   // The worst health and the tiers of every group's members.
@@ -265,7 +268,11 @@ class GraphView : public QGraphicsView {
   int focus_hops_ = 1;
   QString select_after_layout_;  // the focused (or unfocused) service, once it is placed
   QHash<QString, NodeItem*> nodes_;
-  QHash<QString, EdgeItem*> edges_;                 // key: LayoutResult::edgeKey
+  QHash<QString, EdgeItem*> edges_;  // key: LayoutResult::edgeKey
+  // The items of snapshot_->services and snapshot_->edges, index for index (nullptr for an
+  // edge from a service to itself, which is not drawn).
+  std::vector<NodeItem*> node_order_;
+  std::vector<EdgeItem*> edge_order_;
   QHash<QString, cp::PolicyBadges> policy_badges_;  // "Kind/name" -> what the control plane said
   quint64 generation_ = 0;
   bool layout_in_flight_ = false;

@@ -5,6 +5,7 @@
 #include <QStringList>
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include "ui/graph_style.h"
 
@@ -34,9 +35,29 @@ void ServicesModel::setSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapsho
     same_rows = snapshot_->services[i].name == snapshot->services[i].name;
   }
   if (same_rows) {
-    snapshot_ = std::move(snapshot);
-    if (!snapshot_->services.empty()) {
-      emit dataChanged(index(0, 0), index(rowCount() - 1, kColumns - 1));
+    // Only the rows whose cells say something new, in runs of neighbouring rows: a sorted
+    // proxy re-sorts and the table repaints for what changed, not for every row each second.
+    const std::shared_ptr<const cp::GraphSnapshot> old = std::exchange(snapshot_, snapshot);
+    auto same = [](const cp::ServiceNode& a, const cp::ServiceNode& b) {
+      const auto &ma = a.inbound, &mb = b.inbound;
+      return a.ns == b.ns && a.tier == b.tier && a.versions == b.versions &&
+             a.instances == b.instances && (ma.requests == 0) == (mb.requests == 0) &&
+             ma.requests_per_second == mb.requests_per_second &&
+             ma.success_rate == mb.success_rate && ma.p99_ms == mb.p99_ms;
+    };
+    const int rows = rowCount();
+    for (int first = 0; first < rows;) {
+      if (same(old->services[size_t(first)], snapshot_->services[size_t(first)])) {
+        ++first;
+        continue;
+      }
+      int last = first;
+      while (last + 1 < rows &&
+             !same(old->services[size_t(last + 1)], snapshot_->services[size_t(last + 1)]))
+        ++last;
+      rows_changed_ += quint64(last - first + 1);
+      emit dataChanged(index(first, 0), index(last, kColumns - 1));
+      first = last + 1;
     }
     return;
   }

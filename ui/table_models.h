@@ -17,8 +17,12 @@ class ServicesModel : public QAbstractTableModel {
   enum Column { kName, kNamespace, kTier, kVersions, kInstances, kRate, kSuccess, kP99, kColumns };
   using QAbstractTableModel::QAbstractTableModel;
 
+  // The same services in the same order as before: dataChanged() for the rows whose cells
+  // change, and only those; otherwise a reset.
   void setSnapshot(std::shared_ptr<const cp::GraphSnapshot> snapshot);
   QString serviceAt(int row) const;
+  // How many rows dataChanged() has announced since the model was made (tests).
+  quint64 rowsChanged() const { return rows_changed_; }
 
   int rowCount(const QModelIndex& parent = {}) const override;
   int columnCount(const QModelIndex& parent = {}) const override;
@@ -27,6 +31,7 @@ class ServicesModel : public QAbstractTableModel {
 
  private:
   std::shared_ptr<const cp::GraphSnapshot> snapshot_;
+  quint64 rows_changed_ = 0;
 };
 
 // Policies of the current revision: kind, name, target, revision.

@@ -2,8 +2,11 @@
 // a restyle or a metric update of N edges re-routes none of them and announces at most N
 // geometry changes to a scene that keeps no index (a BSP index re-files every changed item at
 // a cost that grows with the scene: O(N²) per restyle); a layout re-routes each edge once, not
-// once per end moved; dragging a service re-routes only its edges. And the level of detail:
-// far out, labels give way to colour and width.
+// once per end moved; dragging a service re-routes only its edges; an update restyles only the
+// items whose figures changed and formats no tooltip until the pointer rests on an item. And
+// the level of detail: far out, labels give way to colour and width.
+#include <QHelpEvent>
+#include <QToolTip>
 #include <QtTest>
 #include <memory>
 
@@ -126,6 +129,105 @@ class GraphScaleTest : public QObject {
     ui::EdgeItem::counters() = {};
     node->setPos(node->pos() + QPointF(40, 30));
     QCOMPARE(ui::EdgeItem::counters().route_rebuilds, quint64(node->edges().size()));
+  }
+
+  void anUpdateThatChangesNothingBuildsNothing() {
+    // The same figures again in a new snapshot (a quiet second): no item restyled, no text
+    // formatted, no geometry announced.
+    ui::EdgeItem::counters() = {};
+    for (int second = 0; second < 3; ++second)
+      view_->showSnapshot(std::make_shared<const cp::GraphSnapshot>(base_));
+    QCOMPARE(ui::EdgeItem::counters().restyles, quint64(0));
+    QCOMPARE(ui::EdgeItem::counters().texts, quint64(0));
+    QCOMPARE(ui::EdgeItem::counters().geometry_changes, quint64(0));
+    QCOMPARE(ui::EdgeItem::counters().route_rebuilds, quint64(0));
+  }
+
+  void anUpdateOfOneEdgeTouchesOneItem() {
+    auto next = std::make_shared<cp::GraphSnapshot>(base_);
+    cp::ServiceEdge& changed = next->edges[17];
+    QVERIFY(changed.metrics.requests > 0);
+    changed.metrics.p99_ms += 123;  // the label changes; the padlock's state does not
+    changed.metrics.requests_per_second *= 2;
+    ui::EdgeItem::counters() = {};
+    view_->showSnapshot(next);
+    QCOMPARE(ui::EdgeItem::counters().restyles, quint64(1));
+    // Its label (the tooltip waits until someone asks).
+    QCOMPARE(ui::EdgeItem::counters().texts, quint64(1));
+    ui::EdgeItem* item = view_->edgeItem(QString::fromStdString(changed.source),
+                                         QString::fromStdString(changed.destination));
+    QVERIFY(item != nullptr);
+    QCOMPARE(item->edge().metrics.p99_ms, changed.metrics.p99_ms);
+  }
+
+  void everyFigureChangedFormatsNoTooltip() {
+    // Every service and edge changed: each item is restyled once, and the only texts formatted
+    // are the edges' labels, never a tooltip.
+    ui::EdgeItem::counters() = {};
+    view_->showSnapshot(nextSecond(base_, 1.3));
+    const quint64 items = quint64(view_->nodeCount() + 2 * view_->edgeCount());
+    QVERIFY2(ui::EdgeItem::counters().restyles <= items,
+             qPrintable(QString::number(ui::EdgeItem::counters().restyles)));
+    QVERIFY(ui::EdgeItem::counters().restyles >= quint64(view_->edgeCount()));
+    QVERIFY2(ui::EdgeItem::counters().texts <= quint64(view_->edgeCount()),
+             qPrintable(QString::number(ui::EdgeItem::counters().texts)));
+  }
+
+  void farOutOnlyWhatShowsIsRepainted() {
+    // New rates alone (no new health): far out an edge is its colour and a hairline, so nothing
+    // asks for a repaint; at 1:1 the labels show the rates, so every busy edge does.
+    auto busierBy = [this](double f) {
+      auto s = std::make_shared<cp::GraphSnapshot>(base_);
+      for (auto& e : s->edges) e.metrics.requests_per_second *= f;
+      for (auto& n : s->services) n.inbound.requests_per_second *= f;
+      return s;
+    };
+    int busy = 0;
+    for (const auto& e : base_.edges) busy += e.idle() ? 0 : 1;
+    QVERIFY(busy > kEdges / 2);
+    view_->resetTransform();
+    view_->scale(0.1, 0.1);
+    view_->viewport()->repaint();  // the view now draws at a tenth
+    ui::EdgeItem::counters() = {};
+    view_->showSnapshot(busierBy(1.05));
+    QVERIFY(ui::EdgeItem::counters().restyles >= quint64(busy));
+    QCOMPARE(ui::EdgeItem::counters().repaints, quint64(0));
+
+    view_->resetZoom();
+    view_->viewport()->repaint();
+    ui::EdgeItem::counters() = {};
+    view_->showSnapshot(busierBy(1.1));
+    QVERIFY2(ui::EdgeItem::counters().repaints >= quint64(busy),
+             qPrintable(QString::number(ui::EdgeItem::counters().repaints)));
+  }
+
+  void tooltipIsBuiltWhenThePointerRests() {
+    view_->showSnapshot(nextSecond(base_, 1.1));
+    // At 1:1, the label of an edge that nothing covers there.
+    view_->resetZoom();
+    ui::EdgeItem* item = nullptr;
+    QPoint at;
+    const cp::ServiceEdge* e = nullptr;
+    for (size_t i = 0; i < 100 && item == nullptr; ++i) {
+      e = &base_.edges[i];
+      ui::EdgeItem* candidate = view_->edgeItem(QString::fromStdString(e->source),
+                                                QString::fromStdString(e->destination));
+      if (candidate == nullptr || !candidate->isVisible()) continue;
+      view_->centerOn(candidate->labelCentre());
+      at = view_->mapFromScene(candidate->labelCentre());
+      if (view_->itemAt(at) == candidate) item = candidate;
+    }
+    QVERIFY(item != nullptr);
+    // Nothing is stored in the item: QGraphicsItem's own tooltip stays empty.
+    QVERIFY(static_cast<QGraphicsItem*>(item)->toolTip().isEmpty());
+    ui::EdgeItem::counters() = {};
+    QHelpEvent help(QEvent::ToolTip, at, view_->viewport()->mapToGlobal(at));
+    QApplication::sendEvent(view_->viewport(), &help);
+    QCOMPARE(ui::EdgeItem::counters().texts, quint64(1));
+    const QString arrow = QString::fromStdString(e->source + " → " + e->destination);
+    QVERIFY2(QToolTip::text().contains(arrow), qPrintable(QToolTip::text()));
+    QCOMPARE(QToolTip::text(), item->toolTip());
+    QToolTip::hideText();
   }
 
   void labelsGiveWayToColourFarOut() {

@@ -40,6 +40,37 @@ class TableModelsTest : public QObject {
     QVERIFY(model.serviceAt(99).isEmpty());
   }
 
+  void servicesModelAnnouncesOnlyChangedRows() {
+    ui::ServicesModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    const cp::GraphSnapshot base = FakeControlPlane::syntheticSnapshot(200, 400, 5);
+    model.setSnapshot(std::make_shared<const cp::GraphSnapshot>(base));
+    QSignalSpy resets(&model, &QAbstractItemModel::modelReset);
+    QSignalSpy changes(&model, &QAbstractItemModel::dataChanged);
+    // The same figures in a new snapshot: nothing to announce.
+    model.setSnapshot(std::make_shared<const cp::GraphSnapshot>(base));
+    QCOMPARE(changes.count(), 0);
+    QCOMPARE(model.rowsChanged(), quint64(0));
+    // One service's rate: that row alone.
+    auto next = std::make_shared<cp::GraphSnapshot>(base);
+    next->services[42].inbound.requests_per_second += 5;
+    next->services[42].inbound.requests += 50;
+    model.setSnapshot(next);
+    QCOMPARE(resets.count(), 0);
+    QCOMPARE(changes.count(), 1);
+    QCOMPARE(changes[0][0].value<QModelIndex>().row(), 42);
+    QCOMPARE(changes[0][1].value<QModelIndex>().row(), 42);
+    QCOMPARE(model.rowsChanged(), quint64(1));
+    QCOMPARE(model.data(model.index(42, ui::ServicesModel::kRate), Qt::UserRole).toDouble(),
+             next->services[42].inbound.requests_per_second);
+    // Two runs of neighbours: two announcements of four rows in all.
+    auto later = std::make_shared<cp::GraphSnapshot>(*next);
+    for (size_t row : {10u, 11u, 12u, 150u}) later->services[row].inbound.p99_ms += 7;
+    model.setSnapshot(later);
+    QCOMPARE(changes.count(), 3);
+    QCOMPARE(model.rowsChanged(), quint64(5));
+  }
+
   void policiesModel() {
     ui::PoliciesModel model;
     QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
