@@ -516,17 +516,8 @@ void GraphView::applyLayout(const LayoutResult& result, bool full) {
       centres.insert(it.key(), pos.value() + shift);
       placed_now.insert(it.key());
     }
-    // A new service that would land on another one makes this a full layout after all.
-    if (findOverlap(centres, box, kGap)) {
-      bool fixed_only = true;
-      for (const QString& name : placed_now) {
-        for (auto it = centres.cbegin(); it != centres.cend(); ++it) {
-          if (it.key() != name && boxesOverlap(centres.value(name), it.value(), box, kGap))
-            fixed_only = false;
-        }
-      }
-      if (!fixed_only) keep_places = false;
-    }
+    // A new service that would land on another one is moved off it below (separateOverlaps,
+    // with every kept service fixed): the services the user knows stay where they are.
   }
   // Every edge is re-routed once, after all moves, not once per end moved.
   auto batch = std::make_unique<EdgeGeometryBatch>();

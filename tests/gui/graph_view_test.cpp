@@ -82,6 +82,9 @@ class GraphViewTest : public QObject {
     clock.advance(ui::GraphView::kStableAfter + std::chrono::seconds(1));
     view_->showSnapshot(withExtraService(*fake.snapshot()));
     QTRY_COMPARE_WITH_TIMEOUT(view_->layoutsDone(), quint64(2), 10000);
+    // Where things end, not where a glide happens to be: the check once ran before the first
+    // animation step and so passed while every service was gliding to a new place.
+    QTRY_VERIFY_WITH_TIMEOUT(!view_->animating(), 5000);
     for (auto it = before.cbegin(); it != before.cend(); ++it) {
       if (it.key() == "ratings") continue;
       QCOMPARE(view_->nodeItem(it.key())->pos(), it.value());
