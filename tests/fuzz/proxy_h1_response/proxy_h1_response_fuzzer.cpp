@@ -15,30 +15,17 @@
 #include <string>
 #include <string_view>
 
+#include "unit/proxy/differential_support.h"
 #include "unit/proxy/h1_response_reference.h"
 
 namespace {
 
 namespace t = meshdeck::proxy::h1test;
 
-std::string printable(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  return out;
-}
-
 [[noreturn]] void fail(const char* what, std::string_view input, const t::ResponseOutcome& a,
                        const t::ResponseOutcome& b) {
   std::fprintf(stderr, "proxy_h1_response oracle: %s\ninput: %s\n  %s\n  %s\n", what,
-               printable(input).c_str(), a.describe().c_str(), b.describe().c_str());
+               t::printable(input).c_str(), a.describe().c_str(), b.describe().c_str());
   std::abort();
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "unit/proxy/differential_support.h"
 #include "unit/proxy/h1_cases.h"
 #include "unit/proxy/h1_reference.h"
 
@@ -15,20 +16,6 @@ using namespace meshdeck::proxy;
 using namespace meshdeck::proxy::h1test;
 
 namespace {
-
-std::string printable(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  return out;
-}
 
 // The seeds: the codec's rows and every file of the proxy_http1 fuzz corpus.
 std::vector<std::string> seeds() {
@@ -38,12 +25,7 @@ std::vector<std::string> seeds() {
   const std::filesystem::path dir =
       std::filesystem::path(root ? root : MESHDECK_SOURCE_DIR_FALLBACK) /
       "tests/fuzz/proxy_http1/corpus";
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    std::ifstream in(entry.path(), std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    out.push_back(ss.str());
-  }
+  appendFiles(dir, out);
   return out;
 }
 
