@@ -110,15 +110,12 @@ bool readCommandLine(const QCommandLineParser& parser, AppCommandLine* out, QStr
   if (!cl.report.isEmpty()) {
     if (demo)
       return (*error = QStringLiteral("--report reads the history: not with --demo"), false);
-    const auto now = std::chrono::system_clock::now();
     std::string why;
-    const auto since = tools::parseTimeArg(parser.value("since").toStdString(), now, &why);
-    const auto until = parser.isSet("until")
-                           ? tools::parseTimeArg(parser.value("until").toStdString(), now, &why)
-                           : std::optional(now);
-    if (!since || !until) return (*error = QString::fromStdString(why), false);
-    if (*until <= *since) return (*error = QStringLiteral("--until must be after --since"), false);
-    cl.report_from = *since, cl.report_to = *until;
+    const auto range = tools::parseTimeRange(parser.value("since").toStdString(),
+                                             parser.value("until").toStdString(), true,
+                                             std::chrono::system_clock::now(), &why);
+    if (!range) return (*error = QString::fromStdString(why), false);
+    cl.report_from = range->since, cl.report_to = *range->until;
   }
   *out = std::move(cl);
   return true;

@@ -13,7 +13,7 @@
 
 #include "common/shared_resources.h"
 #include "controlplane/in_process_control_plane.h"
-#include "integration/controlplane/fake_proxy.h"
+#include "integration/controlplane/discovery_fixture.h"
 #include "integration/controlplane/proxy_config_lookup.h"
 #include "support/policy_fixtures.h"
 
@@ -22,6 +22,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using testing::eventually;
 using testing::findCluster;
 using testing::findHost;
 const char* const kFault = testing::kReviewsFault;
@@ -68,38 +69,17 @@ std::vector<std::string> names(const v1::SharedResourcesDelta& d) {
   return out;
 }
 
-// Polls `pred` until it holds (at most `timeout`).
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
-
 }  // namespace
 
-class IncrementalDiscoveryTest : public QObject {
+class IncrementalDiscoveryTest : public QObject, private testing::DiscoveryFixture {
   Q_OBJECT
 
  private slots:
   void init() {
-    dir_ = std::make_unique<QTemporaryDir>();
-    cp::ControlPlaneOptions options;
-    options.listen = "127.0.0.1:0";
-    options.state_dir = dir_->path().toStdString();
-    cp_ = std::make_unique<cp::InProcessControlPlane>(options);
     std::string error;
-    QVERIFY2(cp_->start(&error), error.c_str());
-    channel_ = grpc::CreateChannel(cp_->listenAddress(), grpc::InsecureChannelCredentials());
-    discovery_ = v1::ConfigDiscovery::NewStub(channel_);
+    QVERIFY2(start(&error), error.c_str());
   }
-  void cleanup() {
-    proxies_.clear();
-    cp_->stop();
-    cp_.reset();
-  }
+  void cleanup() { stop(); }
 
   // A policy change that only touches routes sends incremental proxies that one virtual host;
   // what they run equals what the whole-config proxy runs.
@@ -430,17 +410,6 @@ class IncrementalDiscoveryTest : public QObject {
   }
 
  private:
-  testing::FakeProxy* add(const std::string& id, const std::string& service,
-                          const std::string& version, uint32_t port, bool incremental = true) {
-    proxies_.push_back(std::make_unique<testing::FakeProxy>(
-        discovery_.get(), testing::makeNode(id, service, version, port, incremental)));
-    return proxies_.back().get();
-  }
-  void remove(testing::FakeProxy* p) {
-    p->stop();
-    proxies_.erase(std::find_if(proxies_.begin(), proxies_.end(),
-                                [&](const auto& q) { return q.get() == p; }));
-  }
   cp::ProxyInfo proxy(const std::string& id) {
     for (const auto& p : cp_->snapshot()->proxies)
       if (p.proxy_id == id) return p;
@@ -450,22 +419,14 @@ class IncrementalDiscoveryTest : public QObject {
   // one running the same shared part as the whole-config proxies.
   bool converged() {
     const bool ok = eventually([&] {
-      const auto g = cp_->snapshot();
-      std::map<std::string, const cp::ProxyInfo*> by_id;
-      for (const auto& p : g->proxies) by_id[p.proxy_id] = &p;
+      const auto by_id = records();
       std::string reference;
       for (const auto& f : proxies_) {
         if (f->incrementalResponses() > 0 || f->responses() == 0) continue;
         reference = sharedPart(f->last().config());
       }
       for (const auto& f : proxies_) {
-        const auto last = f->last();
-        const auto it = by_id.find(f->node().proxy_id());
-        if (f->responses() == 0 || it == by_id.end()) return false;
-        const auto& info = *it->second;
-        if (info.state != cp::SyncState::kSynced || info.version_acked != info.version_sent ||
-            info.version_sent != last.version_info())
-          return false;
+        if (!ackedLast(by_id, *f)) return false;
         if (f->incrementalResponses() > 0 && !reference.empty() &&
             sharedPart(f->applied()) != reference)
           return false;
@@ -479,12 +440,6 @@ class IncrementalDiscoveryTest : public QObject {
     }
     return ok;
   }
-
-  std::unique_ptr<QTemporaryDir> dir_;
-  std::unique_ptr<cp::InProcessControlPlane> cp_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::ConfigDiscovery::Stub> discovery_;
-  std::vector<std::unique_ptr<testing::FakeProxy>> proxies_;
 };
 
 QTEST_GUILESS_MAIN(IncrementalDiscoveryTest)

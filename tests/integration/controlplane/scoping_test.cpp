@@ -12,7 +12,7 @@
 
 #include "common/shared_resources.h"
 #include "controlplane/in_process_control_plane.h"
-#include "integration/controlplane/fake_proxy.h"
+#include "integration/controlplane/discovery_fixture.h"
 #include "integration/controlplane/proxy_config_lookup.h"
 #include "support/policy_fixtures.h"
 
@@ -21,6 +21,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using testing::eventually;
 using testing::findCluster;
 using testing::findHost;
 
@@ -41,15 +42,6 @@ bool hasCanary(const v1::ProxyConfig& c, int v2_weight) {
   const auto* vh = findHost(c, "reviews");
   return vh && vh->routes_size() > 0 && vh->routes(0).destinations_size() == 2 &&
          vh->routes(0).destinations(1).weight() == uint32_t(v2_weight);
-}
-
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
 }
 
 const char* const kRatingsFault = R"(apiVersion: meshdeck.io/v1alpha1
@@ -78,30 +70,19 @@ spec:
 
 }  // namespace
 
-class ScopingTest : public QObject {
+class ScopingTest : public QObject, private testing::DiscoveryFixture {
   Q_OBJECT
 
  private slots:
   void init() {
-    dir_ = std::make_unique<QTemporaryDir>();
-    cp::ControlPlaneOptions options;
-    options.listen = "127.0.0.1:0";
-    options.state_dir = dir_->path().toStdString();
-    cp_ = std::make_unique<cp::InProcessControlPlane>(options);
     std::string error;
-    QVERIFY2(cp_->start(&error), error.c_str());
-    channel_ = grpc::CreateChannel(cp_->listenAddress(), grpc::InsecureChannelCredentials());
-    discovery_ = v1::ConfigDiscovery::NewStub(channel_);
+    QVERIFY2(start(&error), error.c_str());
     add("reviews-v1-0", "reviews", "v1", 20010);
     add("reviews-v2-0", "reviews", "v2", 20020);
     add("ratings-v1-0", "ratings", "v1", 20030);
     add("details-v1-0", "details", "v1", 20040);
   }
-  void cleanup() {
-    proxies_.clear();
-    cp_->stop();
-    cp_.reset();
-  }
+  void cleanup() { stop(); }
 
   // A proxy naming reviews holds reviews' route and clusters and nothing of ratings or details,
   // and what it holds of reviews is what a proxy with the whole mesh holds.
@@ -231,38 +212,15 @@ class ScopingTest : public QObject {
   }
 
  private:
-  testing::FakeProxy* add(const std::string& id, const std::string& service,
-                          const std::string& version, uint32_t port, bool incremental = true,
-                          const std::vector<std::string>& dependencies = {}) {
-    proxies_.push_back(std::make_unique<testing::FakeProxy>(
-        discovery_.get(),
-        testing::makeNode(id, service, version, port, incremental, dependencies)));
-    return proxies_.back().get();
-  }
   // Every fake proxy still connected ACKed the last config the control plane sent it.
   bool synced() {
     return eventually([&] {
-      const auto g = cp_->snapshot();
-      std::map<std::string, const cp::ProxyInfo*> by_id;
-      for (const auto& p : g->proxies) by_id[p.proxy_id] = &p;
-      for (const auto& f : proxies_) {
-        if (f->done()) continue;
-        const auto it = by_id.find(f->node().proxy_id());
-        if (f->responses() == 0 || it == by_id.end()) return false;
-        const auto& info = *it->second;
-        if (info.state != cp::SyncState::kSynced || info.version_acked != info.version_sent ||
-            info.version_sent != f->last().version_info())
-          return false;
-      }
+      const auto by_id = records();
+      for (const auto& f : proxies_)
+        if (!f->done() && !ackedLast(by_id, *f)) return false;
       return true;
     });
   }
-
-  std::unique_ptr<QTemporaryDir> dir_;
-  std::unique_ptr<cp::InProcessControlPlane> cp_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::ConfigDiscovery::Stub> discovery_;
-  std::vector<std::unique_ptr<testing::FakeProxy>> proxies_;
 };
 
 QTEST_GUILESS_MAIN(ScopingTest)

@@ -144,7 +144,10 @@ class LoadH2Test : public QObject {
   }
 
   // Streams: with one connection and 8 streams, 8 slow calls run at once; their latency is
-  // the server's, not 8 times it.
+  // the server's, not a queue's. Served one at a time, call k (every 25 ms, 100 ms each) would
+  // end at 100 (k + 1) ms, a p99 of about 1.5 s; two at a time still about 0.6 s. The bound
+  // sits well below both and leaves room for a loaded machine's scheduling delays (180 ms,
+  // the bound before, failed under load with the calls running concurrently).
   void streamsRunConcurrentlyOnOneConnection() {
     meshdeck::tools::Behaviour b;
     b.latency_p50 = b.latency_p99 = 100ms;
@@ -157,7 +160,7 @@ class LoadH2Test : public QObject {
     const auto r = runLoad(o);
     checkAccounting(r);
     QCOMPARE(r.stats.completed, uint64_t{20});
-    QVERIFY2(r.stats.latency.percentile(99) < 180e6,
+    QVERIFY2(r.stats.latency.percentile(99) < 450e6,
              qPrintable(QString::number(r.stats.latency.percentile(99) / 1e6)));
   }
 
