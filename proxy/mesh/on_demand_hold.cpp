@@ -10,7 +10,7 @@ namespace meshdeck::proxy {
 
 namespace asio = boost::asio;
 
-Awaitable<OnDemandResult> waitOnDemand(OnDemand& on_demand, const std::string& service) {
+Awaitable<OnDemandResult> waitOnDemand(OnDemand& on_demand, std::string service) {
   using Clock = OnDemand::Clock;
   using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor>;
   struct State {
@@ -50,8 +50,7 @@ Awaitable<OnDemandResult> waitOnDemand(OnDemand& on_demand, const std::string& s
   co_return state->result.value_or(OnDemandResult::kTimeout);
 }
 
-Awaitable<bool> holdForService(OnDemand* on_demand, const std::string& missing_host,
-                               std::string* detail) {
+Awaitable<bool> holdForService(OnDemand* on_demand, std::string missing_host, std::string* detail) {
   if (!on_demand || missing_host.empty() || !on_demand->scoped()) co_return false;
   const std::string service = onDemandServiceName(missing_host);
   if (service.empty()) co_return false;
