@@ -352,14 +352,15 @@ class MeshE2eTest : public QObject, public MeshHarness {
     QCOMPARE(onDemandStat(frontend_, "found"), QByteArray("1"));
     QVERIFY(rawRequest(frontend_.outbound, "ratings:9080").startsWith("HTTP/1.1 200"));
     QCOMPARE(onDemandStat(frontend_, "found"), QByteArray("1"));  // routed, not held
-    // Unknown: within rawRequest's 5 s read limit, far under the 30 s hold.
+    // Unknown: answered long before the 30 s hold would end. (rawRequest reads until the proxy
+    // closes the connection or its 5 s read limit passes; the time includes that wait.)
     const auto asked = std::chrono::steady_clock::now();
     const QByteArray unknown = rawRequest(frontend_.outbound, "nosuch");
     const auto took = std::chrono::steady_clock::now() - asked;
     QVERIFY2(unknown.startsWith("HTTP/1.1 404") && unknown.contains("x-meshdeck-error: NR") &&
                  unknown.contains("knows no service"),
              unknown.constData());
-    QVERIFY(took < std::chrono::seconds(5));
+    QVERIFY(took < std::chrono::seconds(15));
     QCOMPARE(onDemandStat(frontend_, "unknown"), QByteArray("1"));
     QCOMPARE(onDemandStat(frontend_, "timeout"), QByteArray("0"));
     QCOMPARE(onDemandStat(frontend_, "overflow"), QByteArray("0"));
