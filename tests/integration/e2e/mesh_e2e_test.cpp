@@ -292,7 +292,8 @@ class MeshE2eTest : public QObject, public MeshHarness {
   // between it and the control plane. Then on demand: a request for ratings is held while the
   // sidecar asks for it and is answered by ratings; one for a service the mesh does not have gets
   // a clear 404 NR as soon as the control plane says so (long before the hold's timeout, 30 s
-  // here); both counted in the sidecar's /stats.
+  // here); the same over HTTP/2 with a third service, details; all counted in the sidecar's
+  // /stats.
   void scopedSidecarHoldsItsDependenciesOnly() {
     startControlPlane();
     relay_ = std::make_unique<meshdeck::test::DiscoveryRelay>(address_.toStdString());
@@ -367,6 +368,29 @@ class MeshE2eTest : public QObject, public MeshHarness {
     // An address is not a service: refused at once, nothing held or asked.
     QVERIFY(rawRequest(frontend_.outbound, "127.0.0.9:1").startsWith("HTTP/1.1 404"));
     QCOMPARE(onDemandStat(frontend_, "unknown"), QByteArray("1"));
+
+    // The same over HTTP/2 (nghttp, prior knowledge): a new service, details, found on demand,
+    // and an unknown one.
+    const uint16_t details_app = port();
+    startDemo("details", "v1", details_app);
+    const Sidecar details = startSidecar("details", "v1", "details-v1", details_app, address_);
+    QVERIFY(waitReady({details}, 15'000));
+    QVERIFY(waitConfig(reviews_[0], "details|v1", 5000));  // the control plane has it
+    auto h2get = [&](const QString& authority) {
+      QProcess nghttp;
+      nghttp.start("/usr/bin/nghttp", {"-v", "-n", "-H", ":authority: " + authority,
+                                       QString("http://127.0.0.1:%1/").arg(frontend_.outbound)});
+      nghttp.waitForFinished(20'000);
+      return nghttp.readAllStandardOutput();
+    };
+    const QByteArray h2_found = h2get("details");
+    QVERIFY2(h2_found.contains(":status: 200"), h2_found.constData());
+    QCOMPARE(onDemandStat(frontend_, "found"), QByteArray("2"));
+    const QByteArray h2_unknown = h2get("nosuch2");
+    QVERIFY2(h2_unknown.contains(":status: 404") && h2_unknown.contains("x-meshdeck-error: NR"),
+             h2_unknown.constData());
+    QCOMPARE(onDemandStat(frontend_, "unknown"), QByteArray("2"));
+    QCOMPARE(onDemandStat(frontend_, "timeout"), QByteArray("0"));
   }
 
  private:
