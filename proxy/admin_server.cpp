@@ -73,6 +73,8 @@ bool AdminServer::start(const std::string& address, std::string* error) {
       if (get && path == "/stats") {
         res.set(http::field::content_type, "text/plain; version=0.0.4");
         res.body() = proxy_.collectStats().renderPrometheus() + proxy_.tap().renderPrometheus();
+        // A scoped sidecar's on-demand discovery (docs/counters.md).
+        if (proxy_.onDemand().scoped()) res.body() += proxy_.onDemand().renderPrometheus();
       } else if (get && path == "/config") {
         res.set(http::field::content_type, "application/json");
         auto config = proxy_.config();

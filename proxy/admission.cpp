@@ -146,7 +146,11 @@ Verdict admit(RequestHeader& req, const CodecFraming& codec, const PeerInfo& pee
   auto table = ex.config->route_tables.find(ex.listener->route_table);
   if (table == ex.config->route_tables.end()) return local(404, error_code::kNoRoute);
   ex.vhost = matchVirtualHost(table->second, authority);
-  if (!ex.vhost) return local(404, error_code::kNoRoute, "no virtual host");
+  if (!ex.vhost) {
+    Verdict v = local(404, error_code::kNoRoute, "no virtual host");
+    if (outbound) v.missing_host = std::move(authority);
+    return v;
+  }
   std::string_view path = sv(req.target());
   path = path.substr(0, path.find('?'));
   const Fields& fields = req;

@@ -53,6 +53,9 @@ struct Verdict {
   int grpc_status = -1;           // kLocal: the gRPC status of a fault abort (-1: of `status`)
   std::optional<Duration> delay;  // kAdmit: fault delay, then prepareUpstreamRequest()
   bool expect_continue = false;   // kAdmit: answer 100 Continue before reading the body
+  // kLocal 404 NR "no virtual host" on an outbound listener: the authority nothing routes,
+  // which a scoped sidecar may fetch on demand (proxy/mesh/on_demand.h). Else empty.
+  std::string missing_host;
 };
 
 // Largest number of header fields a request may have (431 above).

@@ -29,7 +29,7 @@ struct Proxy::Control {
   std::thread thread;
 };
 
-Proxy::Proxy(Options options) : options_(std::move(options)) {
+Proxy::Proxy(Options options) : options_(std::move(options)), on_demand_(options_.on_demand) {
   if (options_.workers == 0) options_.workers = std::max(1u, std::thread::hardware_concurrency());
 }
 
@@ -64,6 +64,7 @@ bool Proxy::start(const meshdeck::v1::ProxyConfig& config, std::string* error) {
   WorkerContext context;
   context.draining = &draining_;
   context.tap = &tap_;
+  context.on_demand = &on_demand_;
   context.worker_count = options_.workers;
   context.default_max_connections = options_.default_max_connections;
   for (size_t i = 0; i < options_.workers; ++i) {
@@ -197,6 +198,8 @@ bool Proxy::applyConfig(const meshdeck::v1::ProxyConfig& proto, std::string* err
     spdlog::info("listener {} on {}:{} ({})", o.bound.config.name, o.bound.config.host,
                  o.bound.port,
                  o.bound.config.direction == Direction::kOutbound ? "outbound" : "inbound");
+  // After the workers were given the config: requests held for a service it routes go on.
+  on_demand_.configApplied(config);
   if (!config->listeners.empty()) ready_ = true;
   writePortFile();
   return true;

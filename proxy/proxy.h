@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "proxy/config/config.h"
+#include "proxy/mesh/on_demand.h"
 #include "proxy/stats.h"
 #include "proxy/tap/tap_registry.h"
 #include "proxy/tls/tls_contexts.h"
@@ -44,6 +45,8 @@ class Proxy {
     // cluster) while no identity is set. Static and standalone modes set it; in mesh mode the
     // identity arrives after the first configuration.
     bool require_tls_identity = false;
+    // On-demand discovery of a scoped sidecar (proxy/mesh/on_demand.h).
+    OnDemandOptions on_demand;
   };
 
   explicit Proxy(Options options);
@@ -89,6 +92,8 @@ class Proxy {
   EdgeMap takeEdgeDeltas();
   // The open taps and their events (docs/tap.md); the mesh agent sets and drains it.
   TapRegistry& tap() { return tap_; }
+  // Requests held for services outside a scoped sidecar's scope; the mesh agent asks for them.
+  OnDemand& onDemand() { return on_demand_; }
 
  private:
   struct BoundListener {
@@ -101,6 +106,8 @@ class Proxy {
   void onEachWorker(Fn fn);  // runs fn(worker) on every worker thread and waits
 
   Options options_;
+  // Before workers_: held requests leave it when the workers' coroutine frames are destroyed.
+  OnDemand on_demand_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<AdminServer> admin_;
   std::atomic<bool> draining_{false};

@@ -27,6 +27,7 @@
 #include "proxy/http/response_head.h"
 #include "proxy/http2/h2_connection.h"
 #include "proxy/http2/h2_upstream.h"
+#include "proxy/mesh/on_demand_hold.h"
 #include "proxy/mirror.h"
 #include "proxy/retry_state.h"
 #include "proxy/tls/spiffe.h"
@@ -251,6 +252,13 @@ Awaitable<bool> Session::handleRequest(Request& rq, Exchange& ex) {
   const bool body_pending = !rq.done();
   tapStart(rq.head, ex);
   Verdict verdict = admit(rq.head, rq.codecFraming(), peer(), ex, host_);
+  // A host outside a scoped sidecar's scope: held while it is asked for (on_demand.h).
+  if (!verdict.missing_host.empty() &&
+      co_await holdForService(host_.onDemand(), verdict.missing_host, &verdict.detail)) {
+    refreshListenerConfig(host_.config());
+    ex.config = host_.config();
+    verdict = admit(rq.head, rq.codecFraming(), peer(), ex, host_);
+  }
   if (verdict.kind == Verdict::kAdmit && verdict.delay) {
     co_await sleepFor(*verdict.delay);
     verdict = prepareUpstreamRequest(rq.head, rq.codecFraming(), peer(), ex, host_);

@@ -19,6 +19,7 @@
 namespace meshdeck::proxy {
 
 class Session;
+class OnDemand;
 
 // What admission (proxy/admission.h) needs from the worker it runs on. Implemented by Worker;
 // tests implement it with a simulated clock, scripted random values and their own buckets.
@@ -56,6 +57,8 @@ class SessionHost : public AdmissionServices {
   virtual EdgeMap& edges() = 0;
   // The proxy's taps (docs/tap.md); nullptr: none (hosts of tests). Asked once per connection.
   virtual TapRegistry* tapRegistry() { return nullptr; }
+  // The proxy's on-demand discovery (proxy/mesh/on_demand.h); nullptr: none (hosts of tests).
+  virtual OnDemand* onDemand() { return nullptr; }
 
   // The runtime of the cluster a destination or mirror of `config` names: by its slot
   // (Config::cluster_slots) when `config` is the worker's current config, else by `name` (a

@@ -38,7 +38,8 @@ struct ListenerShared {
 // Hooks a worker needs from the proxy that owns it.
 struct WorkerContext {
   std::atomic<bool>* draining = nullptr;
-  TapRegistry* tap = nullptr;  // the proxy's taps (docs/tap.md)
+  TapRegistry* tap = nullptr;     // the proxy's taps (docs/tap.md)
+  OnDemand* on_demand = nullptr;  // on-demand discovery (proxy/mesh/on_demand.h)
   size_t worker_count = 1;
   uint32_t default_max_connections = 10000;
 };
@@ -96,6 +97,7 @@ class Worker final : public SessionHost {
   bool draining() const override { return context_.draining->load(std::memory_order_relaxed); }
   EdgeMap& edges() override { return edges_; }
   TapRegistry* tapRegistry() override { return context_.tap; }
+  OnDemand* onDemand() override { return context_.on_demand; }
   std::shared_ptr<ClusterRuntime> cluster(const Config& config, int32_t slot,
                                           const std::string& name) override;
   UpstreamPool& pool() override { return pool_; }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <boost/asio/ip/address.hpp>
 #include <cctype>
 
@@ -112,6 +113,12 @@ void declareOptions(CLI::App& app, CommandLine& cl) {
                      "the control plane then sends this sidecar only theirs. Default: the whole "
                      "mesh")
           ->delimiter(',');
+  auto* on_demand_opt =
+      app.add_option("--on-demand-timeout", cl.on_demand_timeout_seconds,
+                     "Mesh mode with --depends: seconds a request for a service outside the "
+                     "scope is held while the control plane is asked for it (then 404 NR)")
+          ->check(CLI::Range(0.001, 3600.0))
+          ->capture_default_str();
   auto* host_opt = app.add_option("--host-address", cl.mesh.host,
                                   "Mesh mode: IP address other sidecars reach this one at; the "
                                   "inbound listener binds it (a host's or pod's IP beyond one "
@@ -126,6 +133,7 @@ void declareOptions(CLI::App& app, CommandLine& cl) {
   for (auto* o :
        {token_opt, sa_token_opt, cp_tls_opt, cert_ttl_opt, app_protocol_opt, host_opt, depends_opt})
     o->needs(control_opt);
+  on_demand_opt->needs(depends_opt);
   trust_domain_opt->excludes(config_opt);
   upstream_id_opt->needs(upstream_tls_opt);
   app.parse_complete_callback([&cl, version_opt] {
@@ -212,6 +220,8 @@ bool planStartup(const CommandLine& cl, StartupPlan* plan, std::string* error) {
   plan->options = cl.options;
   plan->options.drain_timeout =
       std::chrono::milliseconds(static_cast<int64_t>(cl.drain_seconds * 1000));
+  plan->options.on_demand.timeout = std::chrono::milliseconds(
+      std::max<int64_t>(1, static_cast<int64_t>(cl.on_demand_timeout_seconds * 1000)));
   plan->tls_files = cl.tls_flags;
   if (!cl.config_file.empty()) {
     TlsFiles from_file;

@@ -36,6 +36,8 @@ struct CommandLine {
   Proxy::Options options;
   std::string log_level = "info";
   double drain_seconds = 30;
+  // How long a scoped sidecar holds a request for a service it asks for on demand.
+  double on_demand_timeout_seconds = 5;
   bool print_version = false;  // --version without a value
   // --tap-bench RATE (benchmarks only, docs/tap.md): a tap of every request open from the start
   // at RATE events/s, its events drained and discarded as the mesh agent would send them.

@@ -19,6 +19,7 @@
 #include "proxy/http/grpc.h"
 #include "proxy/http/headers.h"
 #include "proxy/http2/h2_upstream.h"
+#include "proxy/mesh/on_demand_hold.h"
 #include "proxy/mirror.h"
 #include "proxy/retry_state.h"
 #include "proxy/session.h"
@@ -376,6 +377,14 @@ Awaitable<void> Connection::serveStream(std::shared_ptr<Connection> self,
       }
       session_.tapStart(st->head, ex);
       Verdict verdict = admit(st->head, codec, session_.peer(), ex, host);
+      // A host outside a scoped sidecar's scope: held while it is asked for (on_demand.h).
+      if (!verdict.missing_host.empty() &&
+          co_await holdForService(host.onDemand(), verdict.missing_host, &verdict.detail) &&
+          !st->closed) {
+        session_.refreshListenerConfig(host.config());
+        ex.config = host.config();
+        verdict = admit(st->head, codec, session_.peer(), ex, host);
+      }
       if (verdict.kind == Verdict::kAdmit && verdict.delay) {
         asio::basic_waitable_timer<std::chrono::steady_clock,
                                    asio::wait_traits<std::chrono::steady_clock>, Executor>

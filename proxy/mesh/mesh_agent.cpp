@@ -1,6 +1,7 @@
 #include "proxy/mesh/mesh_agent.h"
 
 #include <fmt/chrono.h>
+#include <fmt/ranges.h>
 #include <grpcpp/grpcpp.h>
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
@@ -34,6 +35,8 @@ MeshAgent::MeshAgent(Proxy& proxy, MeshIdentity identity)
         return copy;
       }()),
       bootstrap_token_(std::move(identity.bootstrap_token)) {
+  // A scoped sidecar holds requests for services outside its scope and asks for them.
+  proxy_.onDemand().setScoped(!identity_.dependencies.empty());
   if (!identity.bootstrap_token.empty())
     OPENSSL_cleanse(identity.bootstrap_token.data(), identity.bootstrap_token.size());
 }
@@ -369,10 +372,28 @@ void MeshAgent::runDiscovery() {
     if (identity_.app_protocol == "grpc") node->set_app_protocol(v1::Cluster::GRPC);
     node->add_client_features(common::kIncrementalSharedResources);
     for (const auto& d : identity_.dependencies) node->add_dependencies(d);
+    // And the services found on demand on earlier streams, within the control plane's limit.
+    auto& on_demand = proxy_.onDemand();
+    for (const auto& s : on_demand.learned()) {
+      if (node->dependencies_size() >= static_cast<int>(kMaxScopeServices)) break;
+      if (std::find(identity_.dependencies.begin(), identity_.dependencies.end(), s) ==
+          identity_.dependencies.end())
+        node->add_dependencies(s);
+    }
     hello.set_version_info(applied_version);
     bool got_response = false;
+    // One Write at a time on the stream: the answers below, and the on-demand asks, which the
+    // asker thread writes while this thread waits in Read (gRPC allows one of each at once).
+    std::mutex write_mu;
+    std::atomic<bool> asking{false};
+    std::thread asker;
     if (stream->Write(hello)) {
       ++counters_.connects;
+      if (on_demand.scoped()) {
+        on_demand.streamOpened();
+        asking = true;
+        asker = std::thread([&] { askOnDemand(*stream, write_mu, asking); });
+      }
       v1::DiscoveryResponse response;
       while (stream->Read(&response)) {
         got_response = true;
@@ -385,8 +406,10 @@ void MeshAgent::runDiscovery() {
         if (response.unknown_services_size() > 0) {
           // Services asked for on demand that the mesh does not have: not a configuration, not
           // answered (docs/cp-scale.md, "Scoping").
-          for (const auto& name : response.unknown_services())
+          for (const auto& name : response.unknown_services()) {
             spdlog::warn("the control plane knows no service \"{}\"", name);
+            on_demand.unknownService(name);
+          }
           continue;
         }
         v1::DiscoveryRequest answer;
@@ -441,8 +464,14 @@ void MeshAgent::runDiscovery() {
         }
         if (incremental) answer.set_shared_digest(shared.digest());
         answer.set_version_info(applied_version);
+        std::lock_guard write_lock(write_mu);
         if (!stream->Write(answer)) break;
       }
+    }
+    if (asker.joinable()) {
+      asking = false;
+      on_demand.interrupt();
+      asker.join();
     }
     const grpc::Status status = stream->Finish();
     {
@@ -457,6 +486,28 @@ void MeshAgent::runDiscovery() {
                  address, status.error_message().empty() ? "closed" : status.error_message(),
                  applied_version.empty() ? "none" : applied_version);
     if (!backoff(attempt)) break;
+  }
+}
+
+void MeshAgent::askOnDemand(
+    grpc::ClientReaderWriter<v1::DiscoveryRequest, v1::DiscoveryResponse>& stream,
+    std::mutex& write_mu, const std::atomic<bool>& asking) {
+  auto& on_demand = proxy_.onDemand();
+  std::vector<std::string> names;
+  while (asking && !stopping_) {
+    names.clear();
+    if (!on_demand.takeAsks(&names, kMaxOnDemandPerAsk, std::chrono::seconds(1))) continue;
+    v1::DiscoveryRequest ask;
+    for (const auto& name : names) ask.add_on_demand_services(name);
+    {
+      std::lock_guard lock(write_mu);
+      if (!asking || !stream.Write(ask)) return;
+    }
+    spdlog::info("asked the control plane for {} service(s) on demand: {}", names.size(),
+                 fmt::join(names, ", "));
+    // Paced, so that asks stay well under the stream's request rate limit whatever the traffic;
+    // the services that come up meanwhile go together in the next one.
+    sleepFor(kOnDemandAskInterval);
   }
 }
 

@@ -17,8 +17,12 @@
 namespace grpc {
 class Channel;
 class ClientContext;
+template <class W, class R>
+class ClientReaderWriter;
 }  // namespace grpc
 namespace meshdeck::v1 {
+class DiscoveryRequest;
+class DiscoveryResponse;
 class TapSet;
 class TelemetryReport;
 class WorkloadCertificate;
@@ -144,9 +148,19 @@ class MeshAgent {
   static constexpr uint32_t kHeartbeatIntervals = 5;
   // While a tap is open, its events are sent this often (docs/tap.md).
   static constexpr std::chrono::milliseconds kTapFlushInterval{200};
+  // On demand (proxy/mesh/on_demand.h): at most this many services in one ask (the control
+  // plane's limit), one ask per interval at most, and at most this many services announced in
+  // Node.dependencies (the control plane's scope limit; docs/cp-scale.md, "Limits").
+  static constexpr size_t kMaxOnDemandPerAsk = 64;
+  static constexpr std::chrono::milliseconds kOnDemandAskInterval{20};
+  static constexpr size_t kMaxScopeServices = 4096;
 
  private:
   void runDiscovery();
+  // The asker thread of one discovery stream: writes the services held requests wait for
+  // (OnDemand::takeAsks) as on-demand requests until `asking` goes false or a write fails.
+  void askOnDemand(grpc::ClientReaderWriter<v1::DiscoveryRequest, v1::DiscoveryResponse>& stream,
+                   std::mutex& write_mu, const std::atomic<bool>& asking);
   void runTelemetry();
   void runRenewal();
   // First certificate with the bootstrap token (bounded retries); true when installed.

@@ -287,9 +287,13 @@ class MeshE2eTest : public QObject, public MeshHarness {
   }
 
   // Scoping (docs/cp-scale.md): a frontend sidecar started with `--depends reviews` holds
-  // reviews alone, reaches it, gets a clear 404 for ratings (outside its scope), and is pushed
-  // nothing when ratings changes (a route and a new endpoint); a change of reviews reaches it.
-  // Pushes are counted at the relay between it and the control plane.
+  // reviews alone, reaches it, and is pushed nothing when ratings (outside its scope) changes (a
+  // route and a new endpoint); a change of reviews reaches it. Pushes are counted at the relay
+  // between it and the control plane. Then on demand: a request for ratings is held while the
+  // sidecar asks for it and is answered by ratings; one for a service the mesh does not have gets
+  // a clear 404 NR as soon as the control plane says so (long before the hold's timeout, 30 s
+  // here); the same over HTTP/2 with a third service, details; all counted in the sidecar's
+  // /stats.
   void scopedSidecarHoldsItsDependenciesOnly() {
     startControlPlane();
     relay_ = std::make_unique<meshdeck::test::DiscoveryRelay>(address_.toStdString());
@@ -304,16 +308,13 @@ class MeshE2eTest : public QObject, public MeshHarness {
     const Sidecar ratings = startSidecar("ratings", "v1", "ratings-v1", ratings_app, address_);
     SidecarOptions o;
     o.control_plane = frontend_cp;
-    o.extra = {"--depends", "reviews"};
+    o.extra = {"--depends", "reviews", "--on-demand-timeout", "30"};
     frontend_ = MeshHarness::startSidecar("frontend", "frontend", port(), o);
     QVERIFY2(waitReady({reviews_[0], ratings, frontend_}, 15'000), "sidecars not ready");
     QVERIFY(waitSynced(3, 10'000));
     QVERIFY(waitConfig(frontend_, "reviews|v1", 5000));
     QVERIFY(waitConfigGone(frontend_, "ratings", 1000));
     QVERIFY(rawRequest(frontend_.outbound, "reviews").startsWith("HTTP/1.1 200"));
-    const QByteArray outside = rawRequest(frontend_.outbound, "ratings");
-    QVERIFY2(outside.startsWith("HTTP/1.1 404") && outside.contains("x-meshdeck-error: NR"),
-             outside.constData());
 
     // Outside its scope: ratings' route and a second ratings endpoint.
     const uint64_t before = relay_->incrementalResponses() + relay_->wholeResponses();
@@ -341,9 +342,72 @@ class MeshE2eTest : public QObject, public MeshHarness {
     QVERIFY(relay_->incrementalResponses() + relay_->wholeResponses() > before);
     QVERIFY(waitConfigGone(frontend_, "ratings", 1000));
     QVERIFY(rawRequest(frontend_.outbound, "reviews").startsWith("HTTP/1.1 200"));
+    QCOMPARE(onDemandStat(frontend_, "found"), QByteArray("0"));
+
+    // On demand. The fault route goes first (not pushed to the frontend: outside its scope).
+    ctl({"delete", "TrafficRoute", "ratings-fault"});
+    QCOMPARE(last_code_, 0);
+    const QByteArray reached = rawRequest(frontend_.outbound, "ratings");
+    QVERIFY2(reached.startsWith("HTTP/1.1 200"), reached.constData());
+    QVERIFY(waitConfig(frontend_, "ratings|v1", 1000));  // ratings joined its scope
+    QCOMPARE(onDemandStat(frontend_, "found"), QByteArray("1"));
+    QVERIFY(rawRequest(frontend_.outbound, "ratings:9080").startsWith("HTTP/1.1 200"));
+    QCOMPARE(onDemandStat(frontend_, "found"), QByteArray("1"));  // routed, not held
+    // Unknown: answered long before the 30 s hold would end. (rawRequest reads until the proxy
+    // closes the connection or its 5 s read limit passes; the time includes that wait.)
+    const auto asked = std::chrono::steady_clock::now();
+    const QByteArray unknown = rawRequest(frontend_.outbound, "nosuch");
+    const auto took = std::chrono::steady_clock::now() - asked;
+    QVERIFY2(unknown.startsWith("HTTP/1.1 404") && unknown.contains("x-meshdeck-error: NR") &&
+                 unknown.contains("knows no service"),
+             unknown.constData());
+    QVERIFY(took < std::chrono::seconds(15));
+    QCOMPARE(onDemandStat(frontend_, "unknown"), QByteArray("1"));
+    QCOMPARE(onDemandStat(frontend_, "timeout"), QByteArray("0"));
+    QCOMPARE(onDemandStat(frontend_, "overflow"), QByteArray("0"));
+    // An address is not a service: refused at once, nothing held or asked.
+    QVERIFY(rawRequest(frontend_.outbound, "127.0.0.9:1").startsWith("HTTP/1.1 404"));
+    QCOMPARE(onDemandStat(frontend_, "unknown"), QByteArray("1"));
+
+    // The same over HTTP/2 (nghttp, prior knowledge): a new service, details, found on demand,
+    // and an unknown one.
+    const uint16_t details_app = port();
+    startDemo("details", "v1", details_app);
+    const Sidecar details = startSidecar("details", "v1", "details-v1", details_app, address_);
+    QVERIFY(waitReady({details}, 15'000));
+    QVERIFY(waitConfig(reviews_[0], "details|v1", 5000));  // the control plane has it
+    auto h2get = [&](const QString& authority) {
+      QProcess nghttp;
+      nghttp.start("/usr/bin/nghttp", {"-v", "-n", "-H", ":authority: " + authority,
+                                       QString("http://127.0.0.1:%1/").arg(frontend_.outbound)});
+      nghttp.waitForFinished(20'000);
+      return nghttp.readAllStandardOutput();
+    };
+    const QByteArray h2_found = h2get("details");
+    QVERIFY2(h2_found.contains(":status: 200"), h2_found.constData());
+    QCOMPARE(onDemandStat(frontend_, "found"), QByteArray("2"));
+    const QByteArray h2_unknown = h2get("nosuch2");
+    QVERIFY2(h2_unknown.contains(":status: 404") && h2_unknown.contains("x-meshdeck-error: NR"),
+             h2_unknown.constData());
+    QCOMPARE(onDemandStat(frontend_, "unknown"), QByteArray("2"));
+    QCOMPARE(onDemandStat(frontend_, "timeout"), QByteArray("0"));
   }
 
  private:
+  // meshdeck_on_demand_requests_total{result="<result>"} in the sidecar's /stats ("" absent).
+  static QByteArray onDemandStat(const Sidecar& s, const char* result) {
+    std::string stats;
+    if (loopbackHttp(s.admin, "GET", "/stats", "", std::chrono::milliseconds(2000), &stats,
+                     nullptr) != 200)
+      return {};
+    const std::string name =
+        std::string("\nmeshdeck_on_demand_requests_total{result=\"") + result + "\"} ";
+    const auto at = stats.find(name);
+    if (at == std::string::npos) return {};
+    const auto start = at + name.size();
+    return QByteArray::fromStdString(stats.substr(start, stats.find('\n', start) - start));
+  }
+
   // --- processes ---------------------------------------------------------------------------
   void startControlPlane() {
     if (cp_port_ == 0) cp_port_ = port();

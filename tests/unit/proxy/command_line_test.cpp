@@ -179,8 +179,21 @@ class CommandLineTest : public QObject {
         &scoped));
     QVERIFY2(planStartup(scoped, &plan, &error), error.c_str());
     QCOMPARE(plan.mesh->dependencies, (std::vector<std::string>{"reviews", "ratings", "details"}));
+    QCOMPARE(plan.options.on_demand.timeout, std::chrono::milliseconds(5000));  // the default
     QVERIFY2(planStartup(grpc, &plan, &error), error.c_str());
     QVERIFY(plan.mesh->dependencies.empty());  // none: the whole mesh
+    // The on-demand hold's timeout, in seconds; only with --depends.
+    CommandLine held;
+    QVERIFY(parse(
+        {"--control-plane", "127.0.0.1:1", "--service", "page", "--inbound-port", "1", "--app-port",
+         "2", "--outbound-port", "3", "--depends", "reviews", "--on-demand-timeout", "0.25"},
+        &held));
+    QVERIFY2(planStartup(held, &plan, &error), error.c_str());
+    QCOMPARE(plan.options.on_demand.timeout, std::chrono::milliseconds(250));
+    CommandLine unscoped_hold;
+    QVERIFY(!parse({"--control-plane", "127.0.0.1:1", "--service", "page", "--inbound-port", "1",
+                    "--app-port", "2", "--outbound-port", "3", "--on-demand-timeout", "1"},
+                   &unscoped_hold));
 
     writeFile(token, " \n\n");
     QVERIFY(!planStartup(cl, &plan, &error));
