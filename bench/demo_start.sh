@@ -2,8 +2,12 @@
 # demo_start.sh: a bundled demo (or a DemoMesh file) started headless by meshdeck-controlplane;
 # reports the time to the first complete graph, the CPU the sidecars used until then, the
 # configs pushed, and memory by PSS and RSS (/proc/PID/smaps_rollup) of the control plane and
-# every process of its fleet, in all and per sidecar. While the fleet comes up, the process
-# tree's PSS is sampled every --sample seconds.
+# every process of its fleet, in all and per sidecar: at the moment the first complete graph is
+# logged (the sum of /proc/PID/smaps_rollup Pss over the control plane or app and every
+# process under it) and again --settle seconds later. While the fleet comes up, the process
+# tree's PSS is sampled every --sample seconds. --ports FIRST-LAST gives the fleet its own
+# loopback ports (meshdeck-controlplane --demo-ports; default 21000-32000), so that two demos
+# run at the same time do not take each other's.
 #
 # --window: the same demo the way a user meets it, in the desktop app (`meshdeck --demo NAME`,
 # QT_QPA_PLATFORM=offscreen): the time is that of the line the app writes when its window has
@@ -11,12 +15,12 @@
 # demo-start-window.png in the current folder) --shot-after seconds after start, then the app quits.
 #
 #   bench/demo_start.sh [--bin-dir DIR] [--demo large] [--duration 12s] [--settle 5] [--sample 20]
-#                       [--window [--shot FILE] [--shot-after 25]]
+#                       [--ports FIRST-LAST] [--window [--shot FILE] [--shot-after 25]]
 set -euo pipefail
 bench_name=demo_start
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin_dir="" proxy_bin="" demo=large duration=12s settle=5 sample=20
-window=0 shot="$PWD/demo-start-window.png" shot_after=25
+window=0 shot="$PWD/demo-start-window.png" shot_after=25 ports=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --bin-dir) bin_dir="$2"; shift 2 ;;
@@ -25,9 +29,10 @@ while [[ $# -gt 0 ]]; do
     --settle) settle="$2"; shift 2 ;;
     --sample) sample="$2"; shift 2 ;;
     --window) window=1; shift ;;
+    --ports) ports="$2"; shift 2 ;;
     --shot) shot="$(realpath -m "$2")"; shift 2 ;;
     --shot-after) shot_after="$2"; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "$bench_name: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -35,15 +40,23 @@ source "$root/bench/lib/common.sh"
 bench_find_binaries
 [[ -x "$bin_dir/meshdeck-demo-service" ]] || bench_fail "no meshdeck-demo-service in $bin_dir"
 
-# Every process of the tree under $1 (the control plane's fleet: sidecars, apps, load).
-tree() { echo "$1"; for c in $(pgrep -P "$1" || true); do tree "$c"; done; }
+# Every process of the tree under $1 (the control plane's fleet: sidecars, apps, load), from one
+# `ps` (a pgrep per process scanned /proc 1,060 times for the 1,000-service demo: minutes under
+# load, and the loop sees the log only between samples).
+tree() {
+  ps -e -o pid=,ppid= | awk -v root="$1" '{kids[$2] = kids[$2] " " $1}
+    END{n = split(root, todo); for (i = 1; i <= n; i++) {p = todo[i]; print p;
+        m = split(kids[p], k, " "); for (j = 1; j <= m; j++) todo[++n] = k[j]}}'
+}
 # "PSS-kB RSS-kB count" summed over the pids on stdin.
+# One cat for all: each smaps_rollup starts with its "[rollup]" line; a process gone meanwhile
+# is skipped.
 mem_sum() {
-  while read -r p; do
-    awk '/^Rss:/{r=$2} /^Pss:/{s=$2} END{if (r) print s, r}' "/proc/$p/smaps_rollup" 2> /dev/null || true
-  done | awk '{s+=$1; r+=$2; n++} END{printf "%d %d %d\n", s, r, n}'
+  sed 's|.*|/proc/&/smaps_rollup|' | xargs cat 2> /dev/null |
+    awk '/\[rollup\]/{n++} /^Rss:/{r+=$2} /^Pss:/{s+=$2} END{printf "%d %d %d\n", s, r, n}' || true
 }
 
+(( window )) && [[ -n "$ports" ]] && bench_fail "--ports is for the headless run (the app has no --demo-ports)"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 if (( window )); then
   [[ -x "$bin_dir/meshdeck" ]] || bench_fail "no meshdeck (the desktop app) in $bin_dir"
@@ -54,7 +67,7 @@ if (( window )); then
     --screenshot-after "$shot_after" > "$work/run.log" 2>&1 &
 else
   "$bin_dir/meshdeck-controlplane" --listen 127.0.0.1:0 --state-dir "$work/state" --demo "$demo" \
-    --duration "$duration" > "$work/run.log" 2>&1 &
+    --duration "$duration" ${ports:+--demo-ports "$ports"} > "$work/run.log" 2>&1 &
 fi
 cp=$!
 pids+=("$cp")
@@ -74,9 +87,16 @@ while ! grep -q "$done_re" "$work/run.log"; do
     next_sample=$(( next_sample + sample ))
   fi
 done
+# The tree's memory at the moment the line was seen (the loop looks every 0.1 s).
+graph_s=$(( $(date +%s) - start ))
+read -r gs gr gn < <(tree "$cp" | mem_sum)
 grep -E "processes running and ready|first complete graph|did not come up|cannot start|meshdeck: " "$work/run.log" \
   | grep -v '^\[20' || true
+# A wait that ran out names the edges still without traffic (the first 20 of them).
+grep -A 21 "no traffic yet" "$work/run.log" || true
 if grep -q "first complete graph" "$work/run.log"; then
+  echo "at the first complete graph (seen at ~${graph_s} s): $gn processes, PSS $((gs / 1024)) MiB" \
+    "in all, sum of RSS $((gr / 1024)) MiB; load $(cut -d' ' -f1-3 /proc/loadavg)"
   sidecars=$(pgrep -P "$cp" -f "meshdeck-proxy --control-plane" || true)
   ticks=0
   for p in $sidecars; do ticks=$(( ticks + $(ticks_of "$p") )); done

@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # sidecar_memory.sh: one idle mesh-mode meshdeck-proxy (the demo's arguments: --workers 1, no
-# traffic, no TLS) against a headless control plane; after --wait seconds prints its memory
-# from /proc/PID/smaps_rollup (RSS, PSS, private, anonymous, file pages) and its threads.
+# traffic, no TLS) against a headless control plane; --wait seconds after it is ready prints its memory
+# from /proc/PID/smaps_rollup (RSS, PSS, private, anonymous, file pages), its threads, and the
+# resident memory per mapping of /proc/PID/smaps (file and permissions; anonymous mappings of
+# 8 MB are thread stacks, of 132 KB malloc arenas). --proxy-bin runs another meshdeck-proxy
+# (a baseline) against the same control plane binary.
 #
-#   bench/sidecar_memory.sh [--bin-dir DIR] [--wait 6]
+#   bench/sidecar_memory.sh [--bin-dir DIR] [--proxy-bin FILE] [--wait 5]
 set -euo pipefail
 bench_name=sidecar_memory
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bin_dir="" proxy_bin="" wait_s=6
+bin_dir="" proxy_bin="" wait_s=5
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --bin-dir) bin_dir="$2"; shift 2 ;;
     --wait) wait_s="$2"; shift 2 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    --proxy-bin) proxy_bin="$(realpath "$2")"; shift 2 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "$bench_name: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -32,9 +36,35 @@ admin=$(free_port) inbound=$(free_port) app=$(free_port) outbound=$(free_port)
   --workers 1 --drain-timeout 2 --log-level warn > "$work/proxy.log" 2>&1 &
 px=$!
 pids+=("$px")
+# Idle = --wait seconds after the proxy answers /ready (at most 60 s for that): a fixed time
+# from the start measured a proxy still loading when the machine was busy.
+ready=no
+for _ in $(seq 1 600); do
+  if [[ "$(curl -s --max-time 2 "http://127.0.0.1:$admin/ready" || true)" == ready ]]; then ready=yes; break; fi
+  sleep 0.1
+done
 sleep "$wait_s"
-echo "ready: $(curl -s --max-time 2 "http://127.0.0.1:$admin/ready" || echo no)"
+echo "ready: $ready ($proxy_bin); load $(cut -d' ' -f1-3 /proc/loadavg)"
 awk '/^Rss:/{r=$2} /^Pss:/{s=$2} /^Private_Clean:/{c=$2} /^Private_Dirty:/{d=$2}
      /^Anonymous:/{a=$2} END{printf "RSS %.1f MB, PSS %.1f MB, private %.1f MB, anonymous %.1f MB, file pages %.1f MB\n",
      r/1000, s/1000, (c+d)/1000, a/1000, (r-a)/1000}' "/proc/$px/smaps_rollup"
 echo "threads: $(ls "/proc/$px/task" | wc -l); VmSize: $(awk '/^VmSize:/{print $2, $3}' "/proc/$px/status")"
+# Resident kB per mapping kind, largest first ("meshdeck-proxy r-xp 4416 kB", "thread stacks 180 kB").
+python3 - "/proc/$px/smaps" <<'PY'
+import collections, re, sys
+res, name = collections.Counter(), None
+for line in open(sys.argv[1]):
+    m = re.match(r'([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)', line)
+    if m:
+        kb = (int(m.group(2), 16) - int(m.group(1), 16)) // 1024
+        path = m.group(4).strip()
+        if not path:
+            name = 'thread stacks' if kb == 8192 else ('malloc arenas' if kb == 132 else 'anonymous, other')
+        elif path.startswith('['):
+            name = path
+        else:
+            name = path.rsplit('/', 1)[-1] + ' ' + m.group(3)
+    elif line.startswith('Rss:'):
+        res[name] += int(line.split()[1])
+print('resident by mapping: ' + ', '.join(f'{k} {v} kB' for k, v in res.most_common(14) if v))
+PY

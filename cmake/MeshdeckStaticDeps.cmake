@@ -108,7 +108,11 @@ function(meshdeck_link_static_deps target)
   if(order)
     target_link_options(${target} PRIVATE -fuse-ld=lld
       "LINKER:--symbol-ordering-file=${arg_ORDER_FILE}" "LINKER:--no-warn-symbol-ordering"
-      "LINKER:-Map=${CMAKE_CURRENT_BINARY_DIR}/${target}.map")
+      "LINKER:-Map=${CMAKE_CURRENT_BINARY_DIR}/${target}.map"
+      # Symbols in the map as the order file names them: mangled. lld demangles with LLVM's
+      # demangler ("'lambda'()") and c++filt with GNU's ("{lambda()#1}"), so every function
+      # with a lambda in its name (most Asio/Beast handlers) was left out of the order.
+      "LINKER:--no-demangle")
     set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS "${arg_ORDER_FILE}")
     check_linker_flag(CXX "-fuse-ld=lld;LINKER:--fatal-warnings;LINKER:-z,pack-relative-relocs"
       MESHDECK_LLD_HAVE_RELR)

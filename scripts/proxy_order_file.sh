@@ -81,7 +81,10 @@ for line in open(map_path):
         section_of.setdefault(name, section)
 seen, keep = set(), []
 for mangled, demangled_name in zip(names, plain):
-    sec = section_of.get(demangled_name)
+    # The map names symbols mangled (the build links with --no-demangle); a map written without
+    # it names them demangled by LLVM, which spells lambdas differently from c++filt, so such
+    # functions are found only in a mangled map.
+    sec = section_of.get(mangled) or section_of.get(demangled_name)
     if sec is None or sec in seen:
         continue
     seen.add(sec)

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
@@ -90,6 +91,11 @@ void declareOptions(CLI::App& app, CommandLine& cl) {
       ->needs("--demo");
   app.add_option("--seed", cl.seed, "Seed of the demo's random behaviour (default: the scenario's)")
       ->needs("--demo");
+  app.add_option("--demo-ports", cl.demo_ports_text,
+                 "Loopback ports the demo's processes listen on, FIRST-LAST (default "
+                 "21000-32000; keep below 32768, where outgoing connections take theirs); give two "
+                 "demos on one machine ranges that do not overlap")
+      ->needs("--demo");
   declareWebhookOptions(app, cl.webhook);
   app.add_option("--registry", options.registry,
                  "Where services, versions and endpoints come from besides the connected proxies: "
@@ -154,6 +160,16 @@ bool finishParse(CLI::App& app, CommandLine& cl, std::string* error) {
     *error = "--duration: \"" + cl.duration_text + "\" is not a duration like 60s or 10m";
     return false;
   }
+  if (!cl.demo_ports_text.empty()) {
+    const auto range = parsePortRange(cl.demo_ports_text);
+    if (!range) {
+      *error = "--demo-ports: \"" + cl.demo_ports_text +
+               "\" is not a port range FIRST-LAST with 1024 <= FIRST < LAST <= 65535";
+      return false;
+    }
+    cl.demo_port_first = range->first;
+    cl.demo_port_last = range->second;
+  }
   for (const auto& request : cl.token_requests) {
     if (!parseTokenRequest(request)) {
       *error = "--bootstrap-token \"" + request + "\": expected PROXY_ID=NAMESPACE/SERVICE";
@@ -200,6 +216,20 @@ bool issueBootstrapTokens(InProcessControlPlane& control_plane, const CommandLin
   return true;
 }
 
+std::optional<std::pair<uint16_t, uint16_t>> parsePortRange(const std::string& text) {
+  const auto dash = text.find('-');
+  if (dash == std::string::npos) return std::nullopt;
+  auto number = [](const std::string& digits) -> std::optional<uint32_t> {
+    if (digits.empty() || digits.size() > 5 ||
+        !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return std::nullopt;
+    return static_cast<uint32_t>(std::stoul(digits));
+  };
+  const auto first = number(text.substr(0, dash)), last = number(text.substr(dash + 1));
+  if (!first || !last || *first < 1024 || *first >= *last || *last > 65535) return std::nullopt;
+  return std::pair<uint16_t, uint16_t>(static_cast<uint16_t>(*first), static_cast<uint16_t>(*last));
+}
+
 std::optional<fleet::DemoRunOptions> demoRunOptions(const CommandLine& cl,
                                                     InProcessControlPlane& control_plane,
                                                     std::string* error) {
@@ -215,6 +245,8 @@ std::optional<fleet::DemoRunOptions> demoRunOptions(const CommandLine& cl,
     run.duration = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
   }
   run.seed = cl.seed;
+  run.port_first = cl.demo_port_first;
+  run.port_last = cl.demo_port_last;
   run.bin_dir = std::filesystem::read_symlink("/proc/self/exe").parent_path();
   run.control_plane_address = control_plane.listenAddress();
   run.control_plane_tls_address = control_plane.secureListenAddress();

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "controlplane/cli/webhook_command_line.h"
@@ -28,6 +30,9 @@ struct CommandLine {
   // Demo mode (--demo and the options that need it).
   std::string demo, scenario, duration_text;
   uint64_t seed = 0;
+  // --demo-ports FIRST-LAST: the loopback ports of the demo's fleet (finishParse checks it).
+  std::string demo_ports_text;
+  uint16_t demo_port_first = 21000, demo_port_last = 32000;
   // The sidecar injector's webhook (--webhook-listen and its options).
   WebhookCommandLine webhook;
 };
@@ -53,6 +58,9 @@ std::optional<TokenRequest> parseTokenRequest(const std::string& text);
 // before InProcessControlPlane::start(), so that the files exist when the ports are announced.
 bool issueBootstrapTokens(InProcessControlPlane& control_plane, const CommandLine& cl,
                           std::string* error);
+
+// "FIRST-LAST" (1024 <= FIRST < LAST <= 65535): a range of loopback ports; nullopt otherwise.
+std::optional<std::pair<uint16_t, uint16_t>> parsePortRange(const std::string& text);
 
 // The demo run the command line asks for, wired to `control_plane`; nullopt with a message
 // when --duration is not a duration.

@@ -189,6 +189,39 @@ bool graphComplete(const DemoMesh& mesh, const GraphSnapshot& snapshot,
   return complete;
 }
 
+size_t callEdgeCount(const DemoMesh& mesh) {
+  size_t n = mesh.load.size();
+  for (const auto& s : mesh.services) n += s.calls.size();
+  return n;
+}
+
+GraphWait waitForCompleteGraph(
+    const DemoMesh& mesh, const std::function<std::shared_ptr<const GraphSnapshot>()>& snapshot,
+    std::chrono::steady_clock::time_point deadline, const std::function<bool()>& cancelled,
+    std::chrono::milliseconds poll) {
+  GraphWait wait;
+  for (;;) {
+    wait.missing.clear();
+    const auto snap = snapshot();
+    if (snap && graphComplete(mesh, *snap, &wait.missing)) {
+      wait.complete = true;
+      return wait;
+    }
+    if (!snap) {
+      graphComplete(mesh, GraphSnapshot{}, &wait.missing);
+    }
+    if (std::chrono::steady_clock::now() >= deadline || (cancelled && cancelled())) return wait;
+    std::this_thread::sleep_for(poll);
+  }
+}
+
+std::string missingEdgesText(const std::vector<std::string>& missing, size_t edges, size_t listed) {
+  std::string text = fmt::format("no traffic yet on {} of {} call edges:", missing.size(), edges);
+  for (size_t i = 0; i < missing.size() && i < listed; ++i) text += "\n  " + missing[i];
+  if (missing.size() > listed) text += fmt::format("\n  ... and {} more", missing.size() - listed);
+  return text;
+}
+
 DemoRunner::DemoRunner(ControlPlane& control_plane, DemoRunOptions options, std::ostream& out)
     : cp_(control_plane), options_(std::move(options)), out_(out) {}
 
@@ -289,6 +322,8 @@ int DemoRunner::run(const std::function<bool()>& cancelled) {
   const uint64_t seed = options_.seed ? options_.seed : (scenario ? scenario->seed : 1);
   supervisor_ = std::make_unique<ProcessSupervisor>();
   DemoFleetOptions fleet_options{options_.bin_dir, options_.control_plane_address, seed};
+  fleet_options.port_first = options_.port_first;
+  fleet_options.port_last = options_.port_last;
   // Every sidecar gets a certificate from the control plane's CA (mutual TLS by default).
   fleet_options.issue_bootstrap_token = [this](const std::string& proxy_id, const std::string& ns,
                                                const std::string& service) {
@@ -331,18 +366,14 @@ int DemoRunner::run(const std::function<bool()>& cancelled) {
   }
   say(fmt::format("{} processes running and ready", names.size()));
 
-  // Wait for the first complete graph: every call edge carries traffic.
-  std::vector<std::string> missing;
-  for (;;) {
-    missing.clear();
-    if (graphComplete(*mesh, *cp_.snapshot(), &missing)) break;
-    if (Clock::now() - started > options_.start_timeout || (cancelled && cancelled())) {
-      std::string list;
-      for (const auto& m : missing) list += "\n  " + m;
-      say("no traffic yet on:" + list);
-      return 3;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Wait for the first complete graph: every call edge carries traffic. The time for that
+  // counts from now, not from the start (a large fleet may take most of start_timeout to be
+  // ready).
+  const auto wait = waitForCompleteGraph(
+      *mesh, [this] { return cp_.snapshot(); }, Clock::now() + options_.graph_timeout, cancelled);
+  if (!wait.complete) {
+    say(missingEdgesText(wait.missing, callEdgeCount(*mesh)));
+    return 3;
   }
   say(fmt::format("first complete graph: every edge has traffic ({:.1f} s after start)",
                   std::chrono::duration<double>(Clock::now() - started).count()));

@@ -49,6 +49,28 @@ std::optional<double> edgeMetricFrom(const GraphSnapshot& snapshot, const std::s
 bool graphComplete(const DemoMesh& mesh, const GraphSnapshot& snapshot,
                    std::vector<std::string>* missing = nullptr);
 
+// The call edges graphComplete() wants: every `calls` entry of every service and every load.
+size_t callEdgeCount(const DemoMesh& mesh);
+
+// How a wait for the first complete graph ended.
+struct GraphWait {
+  bool complete = false;
+  std::vector<std::string> missing;  // the edges without traffic at the last look
+};
+
+// Polls `snapshot` every `poll` until graphComplete() holds (complete), `deadline` passes or
+// `cancelled` returns true. Looks at least once, so a graph already complete is reported even
+// when the deadline has passed.
+GraphWait waitForCompleteGraph(
+    const DemoMesh& mesh, const std::function<std::shared_ptr<const GraphSnapshot>()>& snapshot,
+    std::chrono::steady_clock::time_point deadline, const std::function<bool()>& cancelled,
+    std::chrono::milliseconds poll = std::chrono::milliseconds(100));
+
+// "no traffic yet on N of M call edges:" and the first `listed` of them, one a line, then
+// "... and K more" (at 1,000 services the whole list is over a thousand lines).
+std::string missingEdgesText(const std::vector<std::string>& missing, size_t edges,
+                             size_t listed = 20);
+
 struct DemoRunOptions {
   std::string demo = "storefront";                    // bundled name or a path
   std::optional<std::string> scenario;                // bundled name or a path
@@ -59,7 +81,15 @@ struct DemoRunOptions {
   // The control plane's TLS port, where sidecars renew their certificates ("" : no renewal).
   std::string control_plane_tls_address;
   std::string trust_domain = "meshdeck.local";
+  // How long the fleet may take to be running and ready (from the fleet's start).
   std::chrono::seconds start_timeout{60};
+  // Then how long every call edge may take to carry traffic (from the moment all processes are
+  // ready; it was counted from the start, so a fleet ready at 55 s had 5 s for a graph of
+  // ~2,000 edges and the 1,000-service demo never reported its first complete graph).
+  std::chrono::seconds graph_timeout{60};
+  // The loopback ports the fleet's processes listen on (DemoFleetOptions::port_first/last);
+  // two demos on one machine need ranges that do not overlap.
+  uint16_t port_first = 21000, port_last = 32000;
   // Declares each service (name, version, tier) to the control plane before its proxies
   // connect, so policies may name it at once and the graph knows its tier.
   std::function<void(const std::string&, const std::string&, const std::string&)> register_service;

@@ -54,6 +54,10 @@ class ControlPlaneCommandLineTest : public QObject {
         {{"--bootstrap-token", "frontend"},
          "--bootstrap-token \"frontend\": expected PROXY_ID=NAMESPACE/SERVICE"},
         {{"--scenario", "outage"}, "--scenario requires --demo"},
+        {{"--demo", "huge", "--demo-ports", "40000"},
+         "--demo-ports: \"40000\" is not a port range"},
+        {{"--demo", "huge", "--demo-ports", "42000-41000"}, "--demo-ports"},
+        {{"--demo-ports", "41000-42000"}, "--demo-ports requires --demo"},
         {{"--shutdown-grace", "0"}, "--shutdown-grace"},
         {{"--history-max-mb", "0"}, "--history-max-mb"},
         {{"--no-plaintext-management", "--insecure-management"},
@@ -67,6 +71,25 @@ class ControlPlaneCommandLineTest : public QObject {
       QVERIFY2(!parse(args, &cl, &error), expected.c_str());
       QVERIFY2(error.find(expected) != std::string::npos, error.c_str());
     }
+  }
+
+  void demoPortRange() {
+    QCOMPARE(parsePortRange("41000-52000"), (std::optional<std::pair<uint16_t, uint16_t>>(
+                                                std::pair<uint16_t, uint16_t>(41000, 52000))));
+    for (const char* bad :
+         {"", "41000", "-52000", "41000-", "52000-41000", "41000-41000", "80-1000", "41000-70000",
+          "4a000-52000", "41000-52000-60000", "+41000-52000", "041000-52000x"})
+      QVERIFY2(!parsePortRange(bad), bad);
+    CommandLine defaults;
+    std::string error;
+    QVERIFY2(parse({"--demo", "huge"}, &defaults, &error), error.c_str());
+    QCOMPARE(defaults.demo_port_first, uint16_t(21000));
+    QCOMPARE(defaults.demo_port_last, uint16_t(32000));
+    CommandLine given;
+    QVERIFY2(parse({"--demo", "huge", "--demo-ports", "41000-52000"}, &given, &error),
+             error.c_str());
+    QCOMPARE(given.demo_port_first, uint16_t(41000));
+    QCOMPARE(given.demo_port_last, uint16_t(52000));
   }
 
   void managementAccessFlags() {
