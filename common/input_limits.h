@@ -38,9 +38,11 @@ constexpr size_t kMaxNackReasonBytes = 4 * kKiB;
 constexpr uint64_t kMaxTelemetryReportBytes = 4 * kMiB;
 // Edges in one report; a report with more is refused whole.
 constexpr int kMaxEdgesPerReport = 2048;
-// Reports per stream in one second (the proxies report once a second by default); extra
-// reports are refused whole.
+// Reports per stream: a rate of kMaxReportsPerSecond with bursts of kMaxReportsBurst (a token
+// bucket; the proxies report once a second by default, so a burst is a minute of backlog read
+// at once after the control plane fell behind); extra reports are refused whole.
 constexpr uint32_t kMaxReportsPerSecond = 20;
+constexpr uint32_t kMaxReportsBurst = 60;
 // Authorization rule counts in one edge.
 constexpr int kMaxAuthorizationRulesPerEdge = 256;
 // Edge/node series the telemetry aggregator keeps; new series beyond it are refused.

@@ -17,6 +17,7 @@
 #include "common/input_limits.h"
 #include "common/pki/pki.h"
 #include "common/telemetry/counter_fields.h"
+#include "common/token_bucket.h"
 #include "controlplane/security/proxy_auth.h"
 #include "controlplane/server/peer_info.h"
 #include "controlplane/server/proto_convert.h"
@@ -337,13 +338,9 @@ class TelemetryIngestService::Session final
     if (report.edges_size() > limits::kMaxEdgesPerReport)
       return fmt::format("{} edges in one report; the limit is {}", report.edges_size(),
                          limits::kMaxEdgesPerReport);
-    const auto now = std::chrono::steady_clock::now();
-    if (now - window_start_ >= std::chrono::seconds(1)) {
-      window_start_ = now;
-      window_reports_ = 0;
-    }
-    if (++window_reports_ > limits::kMaxReportsPerSecond)
-      return fmt::format("more than {} reports in one second", limits::kMaxReportsPerSecond);
+    if (!rate_.tryTake(std::chrono::steady_clock::now()))
+      return fmt::format("more than {} reports a second (bursts of {})",
+                         limits::kMaxReportsPerSecond, limits::kMaxReportsBurst);
     return {};
   }
 
@@ -382,8 +379,10 @@ class TelemetryIngestService::Session final
   bool writing_ = false, done_reading_ = false;
   std::string proxy_id_;  // named by the stream's first report
   uint64_t refused_ = 0;
-  std::chrono::steady_clock::time_point window_start_{};
-  uint32_t window_reports_ = 0;
+  // Reports are counted when they are read: a burst after the control plane fell behind is
+  // the backlog of a well-behaved proxy, so the limit is a rate with a burst, not a window.
+  common::TokenBucket rate_{limits::kMaxReportsPerSecond, limits::kMaxReportsBurst,
+                            std::chrono::steady_clock::now()};
 };
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* TelemetryIngestService::Report(
