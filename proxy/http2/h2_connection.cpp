@@ -37,6 +37,8 @@ namespace {
 
 constexpr std::string_view kErrorHeader = "x-meshdeck-error";
 constexpr auto kCloseGrace = std::chrono::seconds(2);
+// How long a connection without traffic waits before it gives its frame buffer's pages back.
+constexpr auto kQuiet = std::chrono::seconds(1);
 
 // ASCII lower case (field names are tokens); std::tolower is a locale-aware call per byte.
 std::string lower(std::string_view s) {
@@ -328,11 +330,22 @@ void Connection::drain() {
 
 Awaitable<void> Connection::idleWatch(std::shared_ptr<Connection> self) {
   (void)self;
+  // The activity after which the frame buffer was last given back (never: min()).
+  auto released_after = std::chrono::steady_clock::time_point::min();
   while (!closing_) {
     const Duration idle = session_.listener_config_.idle_timeout;
-    idle_timer_.expires_at(last_activity_ + idle);
+    // A connection quiet for kQuiet gives nghttp2's frame buffer back once (docs/http2.md,
+    // "Memory per idle connection"); a busy one is woken at most once per kQuiet for it.
+    auto wake = last_activity_ + idle;
+    if (released_after != last_activity_) wake = std::min(wake, last_activity_ + kQuiet);
+    idle_timer_.expires_at(wake);
     co_await idle_timer_.async_wait(kNoThrow);
     if (closing_) break;
+    if (released_after != last_activity_ && handlers_ == 0 && !writing_ &&
+        session_.host_.now() - last_activity_ >= kQuiet) {
+      codec_.releaseIdleMemory();
+      released_after = last_activity_;
+    }
     if (handlers_ == 0 && session_.host_.now() - last_activity_ >= idle) {
       ++session_.listener_stats_.idle_timeouts;
       closing_ = true;
