@@ -1,6 +1,8 @@
 #include "proxy/http2/h2_codec.h"
 
 #include <nghttp2/nghttp2.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -241,7 +243,14 @@ ServerCodec::ServerCodec(Events& events, const Limits& limits) : events_(events)
   nghttp2_option_set_max_continuations(opt, limits_.max_continuations + 1);
   nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
 
+  detail::MemPool::LargeBlock frame_buffer;
+  detail::MemPool::local().capture(&frame_buffer);
   nghttp2_session_server_new3(&session_, cbs, this, opt, detail::MemPool::mem());
+  detail::MemPool::local().capture(nullptr);
+  if (!frame_buffer.ambiguous) {
+    frame_buffer_ = frame_buffer.data;
+    frame_buffer_size_ = frame_buffer.size;
+  }
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);
 
@@ -404,6 +413,19 @@ void ServerCodec::consumed(int32_t stream, size_t size) {
 
 void ServerCodec::resetStream(int32_t stream, uint32_t error_code) {
   nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream, error_code);
+}
+
+size_t ServerCodec::releaseIdleMemory() {
+  // With nothing to send, nghttp2 has reset the frame buffer: the next frame is written from
+  // its start, nothing in it is read again.
+  if (!frame_buffer_ || nghttp2_session_want_write(session_)) return 0;
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(frame_buffer_);
+  const uintptr_t first = (begin + page - 1) / page * page;
+  const uintptr_t end = (begin + frame_buffer_size_) / page * page;
+  if (end <= first) return 0;
+  if (madvise(reinterpret_cast<void*>(first), end - first, MADV_DONTNEED) != 0) return 0;
+  return end - first;
 }
 
 }  // namespace meshdeck::proxy::h2

@@ -104,6 +104,12 @@ class ServerCodec {
   void consumed(int32_t stream, size_t size);
   void resetStream(int32_t stream, uint32_t error_code);
 
+  // While nothing waits to go out: gives the pages of nghttp2's output frame buffer (16 KiB,
+  // kept for the session's life, dirty once a large frame went through it) back to the kernel;
+  // they come back zero-filled when the next frame is written. Returns the bytes given back
+  // (0 with nghttp2's own allocator, i.e. under AddressSanitizer, or with output pending).
+  size_t releaseIdleMemory();
+
   // For the nghttp2 callbacks (h2_codec.cpp).
   struct StreamState;
   struct Callbacks;
@@ -117,6 +123,8 @@ class ServerCodec {
   std::unordered_map<int32_t, std::unique_ptr<StreamState>> streams_;
   bool fatal_ = false;
   const char* refused_ = nullptr;  // the reason of the GOAWAY we sent, once counted
+  void* frame_buffer_ = nullptr;   // nghttp2's output frame buffer, when known
+  size_t frame_buffer_size_ = 0;
   size_t continuations_ = 0;
   uint32_t empty_frames_ = 0;
   uint32_t resets_in_window_ = 0;

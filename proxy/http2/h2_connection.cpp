@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <nghttp2/nghttp2.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
@@ -19,6 +20,7 @@
 #include "proxy/http/grpc.h"
 #include "proxy/http/headers.h"
 #include "proxy/http2/h2_upstream.h"
+#include "proxy/http2/io_buffer_pool.h"
 #include "proxy/mesh/on_demand_hold.h"
 #include "proxy/mirror.h"
 #include "proxy/retry_state.h"
@@ -36,6 +38,8 @@ namespace {
 
 constexpr std::string_view kErrorHeader = "x-meshdeck-error";
 constexpr auto kCloseGrace = std::chrono::seconds(2);
+// How long a connection without traffic waits before it gives its frame buffer's pages back.
+constexpr auto kQuiet = std::chrono::seconds(1);
 
 // ASCII lower case (field names are tokens); std::tolower is a locale-aware call per byte.
 std::string lower(std::string_view s) {
@@ -203,17 +207,28 @@ Awaitable<void> Connection::run(std::string already) {
   asio::co_spawn(executor(), idleWatch(self), asio::detached);
 
   bool ok = codec_.receive(already.data(), already.size());
+  // Neither the bytes read before the protocol was known nor the session's HTTP/1.1 read
+  // buffer are needed again: their capacity would stay for the connection's life.
+  std::string().swap(already);
+  session_.buffer_.clear();
+  session_.buffer_.shrink_to_fit();
   write_signal_.notify();
-  std::array<char, 16 * 1024> buf;
+  // An idle connection holds no read buffer (docs/http2.md, "Memory per idle connection"): it
+  // waits with a read into `peek` (a few bytes in this frame), and only when more bytes are
+  // there than that holds does it borrow a buffer of the worker's pool, read them into it,
+  // parse them and give it back.
+  auto& pool = IoBufferPool::local();
+  std::array<char, kPeekSize> peek;
   while (ok && !closing_) {
     // Handlers still at work for streams already closed (reset by the client) hold no slot
     // of SETTINGS_MAX_CONCURRENT_STREAMS: past twice that, stop reading until some end.
     while (handlers_ >= 2 * limits_.max_concurrent_streams && !closing_)
       co_await read_signal_.wait();
-    auto [ec, n] = co_await down.async_read_some(asio::buffer(buf), kNoThrow);
+    auto [ec, n] = co_await down.async_read_some(asio::buffer(peek), kNoThrow);
     if (ec || closing_) break;
     last_activity_ = session_.host_.now();
-    ok = codec_.receive(buf.data(), n);
+    ok = codec_.receive(peek.data(), n);
+    if (ok && (n == peek.size() || down.tlsInputPending())) ok = co_await readPending(pool);
     write_signal_.notify();
   }
   closing_ = true;
@@ -228,6 +243,37 @@ Awaitable<void> Connection::run(std::string already) {
   idle_timer_.cancel();
 }
 
+Awaitable<bool> Connection::readPending(IoBufferPool& pool) {
+  auto& down = session_.down_;
+  bool ok = true;
+  if (down.isTls()) {
+    // What OpenSSL holds (decrypted, or records received and not decrypted yet) is read
+    // without waiting for the socket, except for the rest of a record received in part.
+    while (ok && !closing_ && down.tlsInputPending()) {
+      auto buf = pool.takeRead();
+      auto [ec, n] =
+          co_await down.async_read_some(asio::buffer(buf.get(), IoBufferPool::kReadSize), kNoThrow);
+      if (!ec && !closing_) ok = codec_.receive(buf.get(), n);
+      pool.giveRead(std::move(buf));
+      if (ec) break;  // the next read in run() sees the end or the error again
+    }
+    co_return ok;
+  }
+  // Plain TCP: what the socket holds now, without waiting (the socket is non-blocking for
+  // asio's own operations already).
+  const int fd = down.socket().native_handle();
+  while (ok && !closing_) {
+    auto buf = pool.takeRead();
+    const ssize_t n = ::recv(fd, buf.get(), IoBufferPool::kReadSize, MSG_DONTWAIT);
+    if (n > 0) ok = codec_.receive(buf.get(), static_cast<size_t>(n));
+    pool.giveRead(std::move(buf));
+    // Less than a full buffer: the socket is empty (for now). The end, an error or EAGAIN:
+    // the next read in run() waits for, or reports, them.
+    if (n < static_cast<ssize_t>(IoBufferPool::kReadSize)) break;
+  }
+  co_return ok;
+}
+
 Awaitable<void> Connection::closeWatch(std::shared_ptr<Connection> self) {
   (void)self;
   co_await idle_timer_.async_wait(kNoThrow);
@@ -238,16 +284,22 @@ Awaitable<void> Connection::closeWatch(std::shared_ptr<Connection> self) {
 
 Awaitable<void> Connection::writeLoop(std::shared_ptr<Connection> self) {
   (void)self;
-  std::string out;
+  // The frames go out of a buffer of the worker's pool, borrowed while there is something to
+  // write: an idle connection holds none.
+  auto& pool = IoBufferPool::local();
   for (;;) {
-    out.clear();
-    if (codec_.pendingOutput(out)) {
-      writing_ = true;
-      auto [ec, n] = co_await asio::async_write(session_.down_, asio::buffer(out), kNoThrow);
-      writing_ = false;
-      if (ec) break;
-      last_activity_ = session_.host_.now();
-      continue;
+    if (codec_.wantsWrite()) {
+      std::string out = pool.takeOutput();
+      if (codec_.pendingOutput(out)) {
+        writing_ = true;
+        auto [ec, n] = co_await asio::async_write(session_.down_, asio::buffer(out), kNoThrow);
+        writing_ = false;
+        pool.giveOutput(std::move(out));
+        if (ec) break;
+        last_activity_ = session_.host_.now();
+        continue;
+      }
+      pool.giveOutput(std::move(out));
     }
     if (closing_ || codec_.finished()) break;
     co_await write_signal_.wait();
@@ -279,11 +331,22 @@ void Connection::drain() {
 
 Awaitable<void> Connection::idleWatch(std::shared_ptr<Connection> self) {
   (void)self;
+  // The activity after which the frame buffer was last given back (never: min()).
+  auto released_after = std::chrono::steady_clock::time_point::min();
   while (!closing_) {
     const Duration idle = session_.listener_config_.idle_timeout;
-    idle_timer_.expires_at(last_activity_ + idle);
+    // A connection quiet for kQuiet gives nghttp2's frame buffer back once (docs/http2.md,
+    // "Memory per idle connection"); a busy one is woken at most once per kQuiet for it.
+    auto wake = last_activity_ + idle;
+    if (released_after != last_activity_) wake = std::min(wake, last_activity_ + kQuiet);
+    idle_timer_.expires_at(wake);
     co_await idle_timer_.async_wait(kNoThrow);
     if (closing_) break;
+    if (released_after != last_activity_ && handlers_ == 0 && !writing_ &&
+        session_.host_.now() - last_activity_ >= kQuiet) {
+      codec_.releaseIdleMemory();
+      released_after = last_activity_;
+    }
     if (handlers_ == 0 && session_.host_.now() - last_activity_ >= idle) {
       ++session_.listener_stats_.idle_timeouts;
       closing_ = true;

@@ -49,6 +49,8 @@ class Signal {
 // an Exchange that goes through the same admission, upstream attempts, retries and counting as
 // an HTTP/1.1 request (docs/http2.md). Lives on the session's worker thread; run() returns
 // when the connection and every stream handler are done.
+class IoBufferPool;
+
 class Connection final : public std::enable_shared_from_this<Connection>, private Events {
  public:
   Connection(Session& session, const Limits& limits);
@@ -64,6 +66,12 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
  private:
   struct Stream;
 
+  // Bytes the read loop waits for arrive into a small buffer in its frame; more than that
+  // are read by readPending() into buffers of the worker's IoBufferPool.
+  static constexpr size_t kPeekSize = 512;
+  // Reads and parses what is already there (in the socket, or held by OpenSSL) into borrowed
+  // buffers, given back before it returns. False when the connection must end.
+  Awaitable<bool> readPending(IoBufferPool& pool);
   Awaitable<void> writeLoop(std::shared_ptr<Connection> self);
   Awaitable<void> idleWatch(std::shared_ptr<Connection> self);
   Awaitable<void> closeWatch(std::shared_ptr<Connection> self);

@@ -34,12 +34,30 @@ class MemPool {
     return pool;
   }
 
+  // A large block nghttp2 allocated while a capture was on (see capture()).
+  struct LargeBlock {
+    void* data = nullptr;
+    size_t size = 0;
+    bool ambiguous = false;  // more than one: none is known to be the frame buffer
+  };
+  static constexpr size_t kCaptureMin = 8 * 1024;
+
+  // Until capture(nullptr), the blocks of kCaptureMin bytes or more that nghttp2 allocates are
+  // recorded in `into`: a server session's output frame buffer is the only one
+  // nghttp2_session_server_new3() makes (ServerCodec::releaseIdleMemory()).
+  void capture(LargeBlock* into) { capture_ = into; }
+
   void* allocate(size_t size) {
     if (size == 0) size = 1;
     if (size > kMaxPooled) {
       auto* raw = static_cast<unsigned char*>(std::malloc(kHeader + size));
       if (!raw) return nullptr;
       writeHeader(raw, kUnpooled, size);
+      if (capture_ && size >= kCaptureMin) {
+        capture_->ambiguous = capture_->ambiguous || capture_->data;
+        capture_->data = raw + kHeader;
+        capture_->size = size;
+      }
       return raw + kHeader;
     }
     const uint32_t cls = static_cast<uint32_t>((size - 1) / kGranule);
@@ -150,6 +168,7 @@ class MemPool {
     return static_cast<size_t>(s);
   }
 
+  LargeBlock* capture_ = nullptr;
   std::array<Block*, kClasses> free_{};
   std::array<uint32_t, kClasses> count_{};
   bool reaper_armed_ = false;
