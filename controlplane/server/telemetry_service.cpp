@@ -381,7 +381,7 @@ class TelemetryIngestService::Session final
   uint64_t refused_ = 0;
   // Reports are counted when they are read: a burst after the control plane fell behind is
   // the backlog of a well-behaved proxy, so the limit is a rate with a burst, not a window.
-  common::TokenBucket rate_{limits::kMaxReportsPerSecond, limits::kMaxReportsBurst,
+  common::TokenBucket rate_{common::limits::kMaxReportsPerSecond, common::limits::kMaxReportsBurst,
                             std::chrono::steady_clock::now()};
 };
 
