@@ -8,6 +8,7 @@
 #include "proxy/awaitable.h"
 #include "proxy/cluster_runtime.h"
 #include "proxy/exchange.h"
+#include "proxy/http/h1_response.h"
 #include "proxy/http/wire_frames.h"
 #include "proxy/session_host.h"
 #include "proxy/upstream_pool.h"
@@ -41,7 +42,19 @@ struct Attempt {
   const char* local_code = nullptr;  // set when the attempt ended in a local reply (UH, UO)
   unsigned local_status = 0;
   std::unique_ptr<UpstreamConnection> conn;
-  std::optional<ResponseParser> response;  // the response head, when one was read
+  // The final response head of an HTTP/1.1 upstream, read by the proxy's codec
+  // (proxy/http/h1_response.h, docs/h1-codec.md): views into conn->buffer, whose first
+  // head.size bytes are the head until consumeHead() (or beastResponse()) takes them out.
+  h1::ResponseHead head;
+  bool has_head = false;  // `head` holds the final response head
+  bool head_consumed = false;
+  // The body read by readResponseBody(): bytes of a content-length body still to come, and
+  // whether the body is complete.
+  uint64_t body_left = 0;
+  bool body_done = false;
+  // Beast's parser, only where the body is still read with it (a chunked body, the relay to
+  // an HTTP/2 client): set up by beastResponse() from the head's bytes.
+  std::optional<ResponseParser> response;
   // To an HTTP/2 or gRPC cluster: the stream whose final response head arrived (instead of
   // `conn` and `response`); its body and trailers are read from it.
   std::shared_ptr<h2::UpstreamStream> h2;
@@ -56,7 +69,29 @@ struct Attempt {
 
   // The final response's status (0: none came).
   unsigned status() const;
+  // Takes the head's bytes out of conn->buffer (after the relay wrote the head from the views,
+  // which then no longer point anywhere) and sets up the body's reading.
+  void consumeHead();
+  // Beast's response parser positioned at the body, exactly as Beast's head read left it before
+  // the codec: the head's bytes (still in conn->buffer) put into a fresh parser, then consumed.
+  // Returns the parser (at.response) or nullptr if Beast refused the head (never seen: the
+  // codec refuses a superset of Beast's refusals).
+  ResponseParser* beastResponse(bool request_was_head);
 };
+
+// One piece of the response body of an HTTP/1.1 upstream (Session::relayResponse), read into
+// `buf`: as Beast's async_read of a buffer_body does (until `buf` is full, the body is complete
+// or the read fails), by the attempt itself for a content-length or close-delimited body and by
+// Beast's parser (beastResponse()) for a chunked one. `ec`: the upstream failed mid-body (an
+// end of stream before a content-length or chunked body is complete included).
+struct ResponseBodyPiece {
+  boost::beast::error_code ec;
+  size_t size = 0;
+  bool last = false;  // the body is complete
+};
+Awaitable<ResponseBodyPiece> readResponseBody(Attempt& at, char* buf, size_t size, Duration idle);
+// Whether the upstream connection may carry another request once the body was read.
+bool reusableAfterBody(const Attempt& at);
 
 // One attempt to carry the request of `ex` upstream: the circuit breaker, an endpoint by the
 // cluster's balancer (outlier ejections left out), a pooled connection (unless `fresh_only`)
