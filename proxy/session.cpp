@@ -644,7 +644,7 @@ Awaitable<bool> Session::relayResponse(Request& rq, Exchange& ex, Attempt& at) {
        .length = in.length,
        .keep_alive = keep_alive});
   if (ex.tap) ex.tap->addResponseHead(headFields(wire_.head()));
-  if (in.kind != BodyFraming::kChunked) at.consumeHead();  // (chunked: Beast's parser takes it)
+  at.consumeHead();
   const bool chunked = wire == BodyFraming::kChunked && in.kind != BodyFraming::kNone;
   if (upgraded || at.body_done) {
     // No body (HEAD, 1xx, 204, 304, empty) or a tunnel: the head alone.

@@ -408,19 +408,29 @@ ResponseParser* Attempt::beastResponse(bool request_was_head) {
 
 bool reusableAfterBody(const Attempt& at) {
   if (!at.conn || at.framing.kind == BodyFraming::kCloseDelimited) return false;
-  if (at.response) return at.response->keep_alive() && at.response->is_done();
+  if (at.response)
+    return at.head.keepAlive() && at.response->keep_alive() && at.response->is_done();
   return at.head.keepAlive() && at.body_done;
 }
 
 Awaitable<ResponseBodyPiece> readResponseBody(Attempt& at, char* buf, size_t size, Duration idle) {
   ResponseBodyPiece piece;
   if (at.framing.kind == BodyFraming::kChunked) {
-    // Chunked: Beast's decoder, as before the codec (its chunk and trailer rules, its limits).
-    auto* rp = at.beastResponse(false);
-    if (!rp) {
-      piece.ec = http::error::bad_chunk;
-      co_return piece;
+    // Chunked: Beast's decoder, as before the codec (its chunk and trailer rules, its limits),
+    // set up by a head that states only the framing (the real head was read by the codec; a
+    // chunked response is HTTP/1.1, and Connection: close in it is head.keepAlive()'s).
+    if (!at.response) {
+      at.consumeHead();
+      at.response.emplace();
+      at.response->body_limit(boost::none);
+      at.response->header_limit(kMaxHeaderBytes);
+      static constexpr std::string_view kChunkedHead =
+          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+      beast::error_code ec;
+      at.response->put(asio::buffer(kChunkedHead.data(), kChunkedHead.size()), ec);
+      assert(!ec && at.response->is_header_done() && at.response->chunked());
     }
+    auto* rp = &*at.response;
     rp->get().body().data = buf;
     rp->get().body().size = size;
     at.conn->stream.expires_after(idle);

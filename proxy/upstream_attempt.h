@@ -52,8 +52,9 @@ struct Attempt {
   // whether the body is complete.
   uint64_t body_left = 0;
   bool body_done = false;
-  // Beast's parser, only where the body is still read with it (a chunked body, the relay to
-  // an HTTP/2 client): set up by beastResponse() from the head's bytes.
+  // Beast's parser, only where the body is still read with it: a chunked body (set up by
+  // readResponseBody() with a head that states only the framing) and the relay to an HTTP/2
+  // client (beastResponse(): the head's bytes put into it).
   std::optional<ResponseParser> response;
   // To an HTTP/2 or gRPC cluster: the stream whose final response head arrived (instead of
   // `conn` and `response`); its body and trailers are read from it.
@@ -82,8 +83,9 @@ struct Attempt {
 // One piece of the response body of an HTTP/1.1 upstream (Session::relayResponse), read into
 // `buf`: as Beast's async_read of a buffer_body does (until `buf` is full, the body is complete
 // or the read fails), by the attempt itself for a content-length or close-delimited body and by
-// Beast's parser (beastResponse()) for a chunked one. `ec`: the upstream failed mid-body (an
-// end of stream before a content-length or chunked body is complete included).
+// Beast's parser for a chunked one. Call consumeHead() first (after writing the head). `ec`: the
+// upstream failed mid-body (an end of stream before a content-length or chunked body is complete
+// included).
 struct ResponseBodyPiece {
   boost::beast::error_code ec;
   size_t size = 0;
@@ -100,8 +102,9 @@ bool reusableAfterBody(const Attempt& at);
 // passed on through `downstream`). To an HTTP/2 or gRPC cluster the request is a stream on the
 // endpoint's multiplexed connection instead (at.h2; see docs/http2.md, "Upstream HTTP/2"). Counts
 // into the cluster's stats and the outlier detector. On return `at` says how it ended; its
-// connection, when kept, is positioned at the response body. `wire` is the downstream connection's
-// frame buffer (free while an attempt runs).
+// connection, when kept, holds the final response head at the start of its buffer (at.head:
+// views into it) until the relay takes it (Attempt::consumeHead()). `wire` is the downstream
+// connection's frame buffer (free while an attempt runs).
 Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames& wire,
                            Exchange& ex, const BodyPiece& first, bool fresh_only, Attempt& at);
 
