@@ -618,14 +618,12 @@ Awaitable<bool> Session::relayH2Response(Request& rq, Exchange& ex, Attempt& at)
 
 Awaitable<bool> Session::relayResponse(Request& rq, Exchange& ex, Attempt& at) {
   if (at.h2) co_return co_await relayH2Response(rq, ex, at);
-  auto& rp = *at.response;
-  const unsigned status = rp.get().result_int();
+  const unsigned status = at.head.status;
   ex.status = status;
   const bool upgraded = status == 101 && ex.upgrade;
   const Framing& in = at.framing;
   const bool close_delimited = in.kind == BodyFraming::kCloseDelimited;
 
-  RelayedResponse out{std::move(rp.get().base())};
   bool keep_alive = rq.keep_alive && rq.done() && !host_.draining();
   // What the client reads: the upstream's framing, re-framed where the client needs it. A
   // close-delimited body goes out chunked to HTTP/1.1 clients; HTTP/1.0 clients know no
@@ -638,24 +636,25 @@ Awaitable<bool> Session::relayResponse(Request& rq, Exchange& ex, Attempt& at) {
     if (in.kind != BodyFraming::kNone) keep_alive = false;
   }
   const auto& edits = ex.route->response_headers;
-  // A temporary, so that it takes no room in the coroutine's frame.
-  editResponseHead(out,
-                   {.version = ex.version,
-                    .upgraded = upgraded,
-                    .remove = &edits.remove,
-                    .set = &edits.set,
-                    .add = &edits.add,
-                    .rewrite_framing = in.rewrite || wire != in.declared || !edits.set.empty() ||
-                                       !edits.add.empty() || !edits.remove.empty(),
-                    .wire = wire,
-                    .length = in.length,
-                    .keep_alive = keep_alive});
-  if (ex.tap) ex.tap->addResponseHead(out.base());
-
+  // The head the client gets, written from the codec's views (the received lines copied, the
+  // edits applied: proxy/http/response_head.h); then its bytes leave the upstream buffer.
   wire_.clear();
-  appendHead(wire_.head(), out.base());
+  appendEditedResponseHead(
+      wire_.head(), at.head,
+      {.version = ex.version,
+       .upgraded = upgraded,
+       .remove = &edits.remove,
+       .set = &edits.set,
+       .add = &edits.add,
+       .rewrite_framing = in.rewrite || wire != in.declared || !edits.set.empty() ||
+                          !edits.add.empty() || !edits.remove.empty(),
+       .wire = wire,
+       .length = in.length,
+       .keep_alive = keep_alive});
+  if (ex.tap) ex.tap->addResponseHead(headFields(wire_.head()));
+  at.consumeHead();
   const bool chunked = wire == BodyFraming::kChunked && in.kind != BodyFraming::kNone;
-  if (upgraded || rp.is_done()) {
+  if (upgraded || at.body_done) {
     // No body (HEAD, 1xx, 204, 304, empty) or a tunnel: the head alone.
     down_.expires_after(ex.listener->idle_timeout);
     wire_.frame(nullptr, 0, false, false);
@@ -670,23 +669,19 @@ Awaitable<bool> Session::relayResponse(Request& rq, Exchange& ex, Attempt& at) {
     // The head leaves with the first piece of the body: one send for a small response.
     bool head_sent = false;
     for (;;) {
-      rp.get().body().data = body_->data();
-      rp.get().body().size = body_->size();
-      at.conn->stream.expires_after(ex.listener->idle_timeout);
-      auto [ec, n] = co_await http::async_read(at.conn->stream, at.conn->buffer, rp, kNoThrow);
-      if (ec == http::error::need_buffer) ec = {};
-      if (ec == http::error::end_of_stream && close_delimited) ec = {};
-      if (ec) {
+      const auto piece =
+          co_await readResponseBody(at, body_->data(), body_->size(), ex.listener->idle_timeout);
+      if (piece.ec) {
         // Mid-body upstream failure: the client sees a truncated message and a closed
         // connection, which is the only honest signal left once the head may be out.
         ++at.cluster->statsIn(host_.stats()).rq_reset;
         if (!head_sent) co_return co_await sendLocal(ex, 502, error_code::kUpstreamReset, false);
         co_return false;
       }
-      const size_t got = body_->size() - rp.get().body().size;
+      const size_t got = piece.size;
       ex.bytes_out += got;
       head_sent = true;
-      const bool more = !rp.is_done() && !(close_delimited && got == 0);
+      const bool more = !piece.last && !(close_delimited && got == 0);
       down_.expires_after(ex.listener->idle_timeout);
       beast::error_code wec;
       if (wire_.frame(got ? body_->data() : nullptr, got, chunked, !more) > 0)
@@ -696,7 +691,7 @@ Awaitable<bool> Session::relayResponse(Request& rq, Exchange& ex, Attempt& at) {
       if (!more) break;
     }
   }
-  if (rp.keep_alive() && rp.is_done() && !close_delimited && at.conn && at.cluster)
+  if (reusableAfterBody(at) && at.cluster)
     host_.pool().give(std::move(at.conn), at.cluster->config->max_idle_connections, host_.now());
   co_return keep_alive;
 }

@@ -7,9 +7,11 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream_base.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/read.hpp>
 #include <cassert>
 #include <cctype>
+#include <cstring>
 #include <tuple>
 
 #include "proxy/http/headers.h"
@@ -109,26 +111,33 @@ void recordFailure(SessionHost& host, ClusterRuntime& cluster, ClusterStats& cs,
   }
 }
 
-// Checks the final response head's framing (one decision for reading its body and framing
-// what the client gets) and counts the response; false (attempt failed, connection dropped)
-// when it is malformed.
-bool acceptResponseHead(SessionHost& host, Exchange& ex, ClusterRuntime& cluster, ClusterStats& cs,
-                        size_t idx, Attempt& at,
-                        std::chrono::steady_clock::time_point attempt_start) {
-  at.framing = decideResponseFraming(at.response->get(), ex.is_head);
-  if (!at.framing.refused() && !parserAgrees(*at.response, at.framing)) {
-    at.framing.kind = BodyFraming::kRefuse;
-    at.framing.reason = "framing_mismatch";
+BodyFraming bodyFraming(h1::ResponseBody b) {
+  switch (b) {
+    case h1::ResponseBody::kContentLength:
+      return BodyFraming::kContentLength;
+    case h1::ResponseBody::kChunked:
+      return BodyFraming::kChunked;
+    case h1::ResponseBody::kCloseDelimited:
+      return BodyFraming::kCloseDelimited;
+    case h1::ResponseBody::kNone:
+      break;
   }
-  if (at.framing.refused()) {
-    ++host.stats().malformed_responses[at.framing.reason];
-    at.response.reset();
-    at.conn.reset();
-    at.reused = false;
-    recordFailure(host, cluster, cs, idx, at, AttemptFailure::kReset);
-    return false;
-  }
-  const unsigned status = at.response->get().result_int();
+  return BodyFraming::kNone;
+}
+
+// Takes the framing the codec decided for the final response head (one decision for reading
+// its body and framing what the client gets) and counts the response. The codec refused a
+// malformed head already (Beast's rules, decideResponseFraming(), parserAgrees()).
+void acceptResponseHead(SessionHost& host, ClusterRuntime& cluster, ClusterStats& cs, size_t idx,
+                        Attempt& at, std::chrono::steady_clock::time_point attempt_start) {
+  const h1::ResponseFraming& hf = at.head.framing;
+  at.framing = Framing{};
+  at.framing.kind = bodyFraming(hf.body);
+  at.framing.declared = bodyFraming(hf.declared);
+  at.framing.length = hf.length;
+  at.framing.rewrite = hf.rewrite;
+  at.has_head = true;
+  const unsigned status = at.head.status;
   ++cs.rq_total;
   ++cs.responses[statusClass(status)];
   cs.latency->record(static_cast<uint64_t>((host.now() - attempt_start).count()));
@@ -141,7 +150,23 @@ bool acceptResponseHead(SessionHost& host, Exchange& ex, ClusterRuntime& cluster
   } else {
     cluster.outlier.onSuccess(idx);
   }
-  return true;
+}
+
+// An interim head as the Beast header Downstream::sendInterim() takes (rare: 102, 103, ...).
+ResponseHeader interimHeader(const h1::ResponseHead& h) {
+  ResponseHeader out;
+  out.version(h.version);
+  out.result(h.status);
+  for (size_t i = 0; i < h.fieldCount(); ++i) {
+    const auto& f = h.field(i);
+    out.insert(beast::string_view(f.name.data(), f.name.size()),
+               beast::string_view(f.value.data(), f.value.size()));
+  }
+  return out;
+}
+
+std::string_view bufferView(const beast::flat_buffer& b) {
+  return {static_cast<const char*>(b.data().data()), b.size()};
 }
 
 // The request head of `ex` as HTTP/2 fields: the pseudo-headers first, lower-case names, no
@@ -351,7 +376,110 @@ Awaitable<void> runH2Attempt(SessionHost& host, Downstream& downstream, Exchange
 
 unsigned Attempt::status() const {
   if (h2) return h2->status();
-  return response ? response->get().result_int() : 0u;
+  return has_head ? head.status : 0u;
+}
+
+void Attempt::consumeHead() {
+  if (head_consumed) return;
+  head_consumed = true;
+  conn->buffer.consume(head.size);
+  const auto& f = head.framing;
+  body_left = f.body == h1::ResponseBody::kContentLength ? f.length : 0;
+  body_done = f.body == h1::ResponseBody::kNone ||
+              (f.body == h1::ResponseBody::kContentLength && f.length == 0);
+}
+
+ResponseParser* Attempt::beastResponse(bool request_was_head) {
+  if (response) return &*response;
+  assert(has_head && !head_consumed && "the head's bytes are still in the buffer");
+  response.emplace();
+  response->body_limit(boost::none);
+  response->header_limit(kMaxHeaderBytes);
+  if (request_was_head) response->skip(true);
+  beast::error_code ec;
+  const size_t used = response->put(asio::buffer(conn->buffer.data().data(), head.size), ec);
+  if (ec || used != head.size || !response->is_header_done()) {
+    response.reset();
+    return nullptr;
+  }
+  consumeHead();
+  return &*response;
+}
+
+bool reusableAfterBody(const Attempt& at) {
+  if (!at.conn || at.framing.kind == BodyFraming::kCloseDelimited) return false;
+  if (at.response)
+    return at.head.keepAlive() && at.response->keep_alive() && at.response->is_done();
+  return at.head.keepAlive() && at.body_done;
+}
+
+Awaitable<ResponseBodyPiece> readResponseBody(Attempt& at, char* buf, size_t size, Duration idle) {
+  ResponseBodyPiece piece;
+  if (at.framing.kind == BodyFraming::kChunked) {
+    // Chunked: Beast's decoder, as before the codec (its chunk and trailer rules, its limits),
+    // set up by a head that states only the framing (the real head was read by the codec; a
+    // chunked response is HTTP/1.1, and Connection: close in it is head.keepAlive()'s).
+    if (!at.response) {
+      at.consumeHead();
+      at.response.emplace();
+      at.response->body_limit(boost::none);
+      at.response->header_limit(kMaxHeaderBytes);
+      static constexpr std::string_view kChunkedHead =
+          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+      beast::error_code ec;
+      at.response->put(asio::buffer(kChunkedHead.data(), kChunkedHead.size()), ec);
+      assert(!ec && at.response->is_header_done() && at.response->chunked());
+    }
+    auto* rp = &*at.response;
+    rp->get().body().data = buf;
+    rp->get().body().size = size;
+    at.conn->stream.expires_after(idle);
+    auto [ec, n] = co_await http::async_read(at.conn->stream, at.conn->buffer, *rp, kNoThrow);
+    if (ec == http::error::need_buffer) ec = {};
+    piece.ec = ec;
+    piece.size = size - rp->get().body().size;
+    piece.last = rp->is_done();
+    co_return piece;
+  }
+  // Content-length or close-delimited: the bytes read past the head first, then reads into
+  // `buf` until it is full or the body complete (a content-length body never reads past its
+  // end, so a response that follows stays unread).
+  at.consumeHead();
+  const bool close_delimited = at.framing.kind == BodyFraming::kCloseDelimited;
+  auto want = [&] {
+    const size_t room = size - piece.size;
+    return close_delimited ? room : static_cast<size_t>(std::min<uint64_t>(room, at.body_left));
+  };
+  auto& buffered = at.conn->buffer;
+  if (buffered.size() && !at.body_done) {
+    const size_t n = std::min(want(), buffered.size());
+    std::memcpy(buf, buffered.data().data(), n);
+    buffered.consume(n);
+    piece.size = n;
+    if (!close_delimited) at.body_left -= n;
+  }
+  if (!close_delimited && at.body_left == 0) at.body_done = true;
+  if (!at.body_done && want() > 0) {
+    at.conn->stream.expires_after(idle);
+    while (!at.body_done && want() > 0) {
+      auto [ec, n] = co_await at.conn->stream.async_read_some(
+          asio::buffer(buf + piece.size, want()), kNoThrow);
+      piece.size += n;
+      if (!close_delimited) at.body_left -= n;
+      if (ec == asio::error::eof && close_delimited) {
+        at.body_done = true;  // the end of a close-delimited body
+        break;
+      }
+      if (ec) {
+        // Beast's partial_message: an end of stream before the length was read.
+        piece.ec = ec == asio::error::eof ? beast::error_code(http::error::partial_message) : ec;
+        co_return piece;
+      }
+      if (!close_delimited && at.body_left == 0) at.body_done = true;
+    }
+  }
+  piece.last = at.body_done;
+  co_return piece;
 }
 
 bool parserAgrees(const ResponseParser& p, const Framing& f) {
@@ -515,39 +643,52 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
     more = !next.last;
   }
 
-  // Response head; interim 1xx responses other than 101 are passed on (HTTP/1.1 clients only).
+  // Response head, read by the codec in place over the connection's buffer (the views in
+  // at.head point into it); interim 1xx responses other than 101 are passed on (HTTP/1.1
+  // clients only).
+  h1::ResponseParser parser;
+  auto& buffer = at.conn->buffer;
   for (;;) {
-    at.response.emplace();
-    at.response->body_limit(boost::none);
-    at.response->header_limit(kMaxHeaderBytes);
-    if (ex.is_head) at.response->skip(true);
+    parser.reset();
     stream.expires_at(attempt_deadline);
-    auto [ec, n] =
-        co_await http::async_read_header(stream, at.conn->buffer, *at.response, kNoThrow);
-    if (ec) {
-      at.response.reset();
-      if (ec.category() == http::make_error_code(http::error::bad_field).category()) {
-        // A head Beast's parser refused (CL with TE, differing lengths, bad syntax).
-        ++host.stats().malformed_responses[ec == http::error::bad_content_length ||
-                                                   ec == http::error::multiple_content_length ||
-                                                   ec == http::error::bad_transfer_encoding
-                                               ? "bad_framing"
-                                               : "bad_response"];
-        at.reused = false;  // not a pooled connection the upstream had closed
+    h1::Result r;
+    for (;;) {
+      r = parser.parse(bufferView(buffer), at.head, ex.is_head);
+      if (r.status != h1::Status::kNeedMore) break;
+      const size_t room = beast::read_size(buffer, 65536);
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(room), kNoThrow);
+      buffer.commit(n);
+      if (ec) {
+        // As Beast's header read: an end of stream, before or inside the head, is
+        // end_of_stream / partial_message, a head the upstream cut short (bad_response, and
+        // not a pooled connection the upstream had closed); other errors are the transport's.
+        if (ec == asio::error::eof) {
+          ++host.stats().malformed_responses["bad_response"];
+          at.reused = false;
+        }
+        at.conn.reset();
+        onFailure(ec == beast::error::timeout ? AttemptFailure::kTimeout : AttemptFailure::kReset);
+        co_return;
       }
-      onFailure(ec == beast::error::timeout ? AttemptFailure::kTimeout : AttemptFailure::kReset);
+    }
+    if (r.status == h1::Status::kError) {
+      // A malformed head (Beast's rules, the framing decision): a failed attempt (502 UR), and
+      // its connection is not reused.
+      ++host.stats().malformed_responses[r.reason];
+      at.conn.reset();
+      at.reused = false;
+      onFailure(AttemptFailure::kReset);
       co_return;
     }
-    const unsigned status = at.response->get().result_int();
-    if (status >= 100 && status < 200 && status != 101) {
-      if (status != 100 && ex.version == 11)
-        co_await downstream.sendInterim(ex, at.response->get().base());
+    if (at.head.interim()) {
+      if (at.head.status != 100 && ex.version == 11)
+        co_await downstream.sendInterim(ex, interimHeader(at.head));
+      buffer.consume(at.head.size);
       continue;
     }
     break;
   }
-  // A malformed framing is a failed attempt (502 UR), and its connection is not reused.
-  (void)acceptResponseHead(host, ex, *cluster, cs, idx, at, attempt_start);
+  acceptResponseHead(host, *cluster, cs, idx, at, attempt_start);
 }
 
 }  // namespace meshdeck::proxy

@@ -8,6 +8,7 @@
 #include "proxy/awaitable.h"
 #include "proxy/cluster_runtime.h"
 #include "proxy/exchange.h"
+#include "proxy/http/h1_response.h"
 #include "proxy/http/wire_frames.h"
 #include "proxy/session_host.h"
 #include "proxy/upstream_pool.h"
@@ -41,7 +42,20 @@ struct Attempt {
   const char* local_code = nullptr;  // set when the attempt ended in a local reply (UH, UO)
   unsigned local_status = 0;
   std::unique_ptr<UpstreamConnection> conn;
-  std::optional<ResponseParser> response;  // the response head, when one was read
+  // The final response head of an HTTP/1.1 upstream, read by the proxy's codec
+  // (proxy/http/h1_response.h, docs/h1-codec.md): views into conn->buffer, whose first
+  // head.size bytes are the head until consumeHead() (or beastResponse()) takes them out.
+  h1::ResponseHead head;
+  bool has_head = false;  // `head` holds the final response head
+  bool head_consumed = false;
+  // The body read by readResponseBody(): bytes of a content-length body still to come, and
+  // whether the body is complete.
+  uint64_t body_left = 0;
+  bool body_done = false;
+  // Beast's parser, only where the body is still read with it: a chunked body (set up by
+  // readResponseBody() with a head that states only the framing) and the relay to an HTTP/2
+  // client (beastResponse(): the head's bytes put into it).
+  std::optional<ResponseParser> response;
   // To an HTTP/2 or gRPC cluster: the stream whose final response head arrived (instead of
   // `conn` and `response`); its body and trailers are read from it.
   std::shared_ptr<h2::UpstreamStream> h2;
@@ -56,7 +70,30 @@ struct Attempt {
 
   // The final response's status (0: none came).
   unsigned status() const;
+  // Takes the head's bytes out of conn->buffer (after the relay wrote the head from the views,
+  // which then no longer point anywhere) and sets up the body's reading.
+  void consumeHead();
+  // Beast's response parser positioned at the body, exactly as Beast's head read left it before
+  // the codec: the head's bytes (still in conn->buffer) put into a fresh parser, then consumed.
+  // Returns the parser (at.response) or nullptr if Beast refused the head (never seen: the
+  // codec refuses a superset of Beast's refusals).
+  ResponseParser* beastResponse(bool request_was_head);
 };
+
+// One piece of the response body of an HTTP/1.1 upstream (Session::relayResponse), read into
+// `buf`: as Beast's async_read of a buffer_body does (until `buf` is full, the body is complete
+// or the read fails), by the attempt itself for a content-length or close-delimited body and by
+// Beast's parser for a chunked one. Call consumeHead() first (after writing the head). `ec`: the
+// upstream failed mid-body (an end of stream before a content-length or chunked body is complete
+// included).
+struct ResponseBodyPiece {
+  boost::beast::error_code ec;
+  size_t size = 0;
+  bool last = false;  // the body is complete
+};
+Awaitable<ResponseBodyPiece> readResponseBody(Attempt& at, char* buf, size_t size, Duration idle);
+// Whether the upstream connection may carry another request once the body was read.
+bool reusableAfterBody(const Attempt& at);
 
 // One attempt to carry the request of `ex` upstream: the circuit breaker, an endpoint by the
 // cluster's balancer (outlier ejections left out), a pooled connection (unless `fresh_only`)
@@ -65,8 +102,9 @@ struct Attempt {
 // passed on through `downstream`). To an HTTP/2 or gRPC cluster the request is a stream on the
 // endpoint's multiplexed connection instead (at.h2; see docs/http2.md, "Upstream HTTP/2"). Counts
 // into the cluster's stats and the outlier detector. On return `at` says how it ended; its
-// connection, when kept, is positioned at the response body. `wire` is the downstream connection's
-// frame buffer (free while an attempt runs).
+// connection, when kept, holds the final response head at the start of its buffer (at.head:
+// views into it) until the relay takes it (Attempt::consumeHead()). `wire` is the downstream
+// connection's frame buffer (free while an attempt runs).
 Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames& wire,
                            Exchange& ex, const BodyPiece& first, bool fresh_only, Attempt& at);
 

@@ -13,7 +13,8 @@ namespace meshdeck::proxy::h1 {
 // phrase and fields are views into it (no allocation per field), and the body framing is
 // decided in the same pass.
 //
-// Its verdict is the one upstream_attempt.cpp reaches today with Beast: Beast's response parser
+// Its verdict is the one upstream_attempt.cpp reached with Beast before it read heads with this
+// codec (tests/unit/proxy/h1_response_reference.h keeps that path): Beast's response parser
 // (64 KiB header limit, skip() for a HEAD request) with its errors counted as `bad_framing`
 // (Content-Length / Transfer-Encoding) or `bad_response` (everything else, header limit
 // included), then decideResponseFraming() (proxy/http/framing.h) and parserAgrees() (Beast's

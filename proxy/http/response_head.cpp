@@ -274,4 +274,24 @@ void appendEditedResponseHead(std::string& out, const h1::ResponseHead& head,
   out.append("\r\n", 2);
 }
 
+std::vector<std::pair<std::string_view, std::string_view>> headFields(std::string_view head) {
+  std::vector<std::pair<std::string_view, std::string_view>> out;
+  size_t pos = head.find("\r\n");
+  while (pos != std::string_view::npos) {
+    pos += 2;
+    const size_t end = head.find("\r\n", pos);
+    if (end == std::string_view::npos || end == pos) break;
+    const std::string_view line = head.substr(pos, end - pos);
+    const size_t colon = line.find(':');
+    if (colon != std::string_view::npos) {
+      std::string_view value = line.substr(colon + 1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+        value.remove_prefix(1);
+      out.emplace_back(line.substr(0, colon), value);
+    }
+    pos = end;
+  }
+  return out;
+}
+
 }  // namespace meshdeck::proxy

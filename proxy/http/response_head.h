@@ -4,6 +4,7 @@
 #include <boost/beast/http/message.hpp>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -40,5 +41,10 @@ void editResponseHead(RelayedResponse& out, const RelayHeadEdits& edits);
 // the two equal.
 void appendEditedResponseHead(std::string& out, const h1::ResponseHead& head,
                               const RelayHeadEdits& edits);
+
+// The fields of a head as appendHead() / appendEditedResponseHead() wrote it ("name: value" lines
+// after the start line, up to the blank line), as views into `head`: what a tap records of the
+// head the client got.
+std::vector<std::pair<std::string_view, std::string_view>> headFields(std::string_view head);
 
 }  // namespace meshdeck::proxy

@@ -558,7 +558,10 @@ std::optional<uint32_t> grpcStatusIn(const std::vector<h2::UpstreamStream::Heade
 // the upstream spoke.
 std::optional<uint32_t> headGrpcStatus(Attempt& at) {
   if (at.h2) return grpcStatusIn(at.h2->headers());
-  if (at.response) return headerGrpcStatus(at.response->get().base());
+  if (at.has_head) {
+    if (const auto* v = at.head.find("grpc-status"))
+      return parseGrpcStatus(*v).value_or(common::kGrpcUnknown);
+  }
   return std::nullopt;
 }
 
@@ -709,7 +712,15 @@ Awaitable<void> Connection::relayH2Response(Stream& st, Attempt& at) {
 Awaitable<void> Connection::relayResponse(Stream& st, Attempt& at) {
   auto& host = session_.host_;
   Exchange& ex = st.ex;
-  auto& rp = *at.response;
+  // Still Beast's parser for this relay (docs/h1-codec.md, step (d) not done): the head the
+  // codec read is put into it.
+  auto* parsed = at.beastResponse(ex.is_head);
+  if (!parsed) {
+    ++at.cluster->statsIn(host.stats()).rq_reset;
+    sendLocal(st, 502, error_code::kUpstreamReset);
+    co_return;
+  }
+  auto& rp = *parsed;
   const unsigned status = rp.get().result_int();
   ex.status = status;
   const bool close_delimited = at.framing.kind == BodyFraming::kCloseDelimited;

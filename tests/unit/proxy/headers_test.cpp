@@ -11,6 +11,8 @@
 #include <sstream>
 #include <vector>
 
+#include "proxy/http/response_head.h"
+
 using namespace meshdeck::proxy;
 namespace http = boost::beast::http;
 
@@ -110,6 +112,28 @@ class HeadersTest : public QObject {
     odd.result(599);  // no standard reason phrase
     QCOMPARE(serialized(odd), headOf(odd.base()));
     QVERIFY(headOf(odd.base()).starts_with("HTTP/1.0 599 "));
+  }
+
+  // headFields() reads back the fields of a written head (what a tap records of the head the
+  // client got): the same names, values and order as the Beast fields it was written from.
+  void headFieldsReadsTheWrittenHead() {
+    http::response<http::empty_body, Fields> res{http::status::ok, 11};
+    res.set(http::field::server, "backend");
+    res.insert("x-dup", "1");
+    res.insert("x-empty", "");
+    res.insert("x-dup", "two words: with colon");
+    res.set(http::field::content_length, "12");
+    const std::string head = headOf(res.base());
+    const auto fields = headFields(head);
+    std::vector<std::pair<std::string, std::string>> want;
+    for (const auto& f : res.base())
+      want.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    QCOMPARE(fields.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      QCOMPARE(std::string(fields[i].first), want[i].first);
+      QCOMPARE(std::string(fields[i].second), want[i].second);
+    }
+    QVERIFY(headFields("HTTP/1.1 204 No Content\r\n\r\n").empty());
   }
 
   // Field memory is recycled per thread: a freed block is handed out again for any size of its

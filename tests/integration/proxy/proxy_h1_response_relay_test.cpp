@@ -1,0 +1,226 @@
+#include <signal.h>
+
+#include <QtTest>
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "proxy_process.h"
+#include "test_backend.h"
+
+using namespace meshdeck::proxy::testing;
+namespace asio = boost::asio;
+using namespace std::string_literals;
+
+namespace {
+
+// An upstream that answers each request with bytes scripted by its path, written in the pieces
+// given (so a head may arrive split mid-line, or a head with its body and the next head in one
+// write). An empty piece list closes the connection without answering; `close` closes it after
+// the pieces. Counts the connections it accepted.
+class ScriptedUpstream {
+ public:
+  struct Script {
+    std::vector<std::string> pieces;
+    bool close = false;
+  };
+
+  explicit ScriptedUpstream(std::map<std::string, Script> scripts)
+      : scripts_(std::move(scripts)), acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
+    port_ = acceptor_.local_endpoint().port();
+    thread_ = std::thread([this] {
+      for (;;) {
+        asio::ip::tcp::socket s(io_);
+        boost::system::error_code ec;
+        acceptor_.accept(s, ec);
+        if (ec || stopped_) break;
+        ++connections;
+        std::lock_guard lock(mutex_);
+        conns_.emplace_back([this, sock = std::move(s)]() mutable { serve(std::move(sock)); });
+      }
+    });
+  }
+  ~ScriptedUpstream() {
+    stopped_ = true;
+    boost::system::error_code ec;
+    {
+      asio::io_context io;
+      asio::ip::tcp::socket poke(io);
+      poke.connect({asio::ip::make_address("127.0.0.1"), port_}, ec);
+    }
+    thread_.join();
+    std::lock_guard lock(mutex_);
+    for (auto& t : conns_) t.join();
+  }
+  uint16_t port() const { return port_; }
+  std::atomic<int> connections{0};
+  std::atomic<int> requests{0};
+
+ private:
+  void serve(asio::ip::tcp::socket s) {
+    asio::streambuf in;
+    boost::system::error_code ec;
+    for (int n = 0; n < 100 && !stopped_; ++n) {
+      const size_t got = asio::read_until(s, in, "\r\n\r\n", ec);
+      if (ec) return;
+      std::string head(asio::buffers_begin(in.data()), asio::buffers_begin(in.data()) + got);
+      in.consume(got);
+      ++requests;
+      const auto sp = head.find(' ');
+      const std::string path = head.substr(sp + 1, head.find(' ', sp + 1) - sp - 1);
+      const auto it = scripts_.find(path);
+      if (it == scripts_.end() || it->second.pieces.empty()) return;  // closes
+      for (const auto& p : it->second.pieces) {
+        asio::write(s, asio::buffer(p), ec);
+        if (ec) return;
+      }
+      if (it->second.close) {
+        s.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+        return;
+      }
+    }
+  }
+
+  std::map<std::string, Script> scripts_;
+  asio::io_context io_;
+  asio::ip::tcp::acceptor acceptor_;
+  uint16_t port_ = 0;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::vector<std::thread> conns_;
+  std::atomic<bool> stopped_{false};
+};
+
+ScriptedUpstream::Script pieces(std::vector<std::string> p, bool close = false) {
+  return {std::move(p), close};
+}
+
+}  // namespace
+
+// The upstream response path through the real proxy: the head read by the proxy's HTTP/1.1
+// codec over the connection's buffer, the body by the attempt's own reader (content-length,
+// close-delimited) or Beast's (chunked), the errors counted as before (docs/h1-codec.md,
+// "Response heads: integration").
+class ProxyH1ResponseRelayTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void initTestCase() {
+    upstream_ = std::make_unique<ScriptedUpstream>(std::map<std::string, ScriptedUpstream::Script>{
+        // A head split mid-line and its body in two more pieces; the connection is kept.
+        {"/split",
+         pieces({"HTTP/1.1 200 OK\r\nContent-Le", "ngth: 10\r\nX-A: 1\r\n\r\n0123", "456789"})},
+        // Head, body and nothing more in one write.
+        {"/one", pieces({"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"})},
+        // An interim head and the final one with its body in one write.
+        {"/interim", pieces({"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+                             "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"})},
+        // A chunked body arriving with its head (Beast's decoder is given the head's bytes).
+        {"/chunked", pieces({"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+                             "lo\r\n6\r\n world\r\n0\r\n\r\n"})},
+        // A body that ends at the close, in two pieces: chunked to an HTTP/1.1 client.
+        {"/close-delimited", pieces({"HTTP/1.1 200 OK\r\n\r\nfirst,", "second"}, true)},
+        // The connection closes 10 bytes into a 100-byte body: nothing was sent yet, 502.
+        {"/truncated", pieces({"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"}, true)},
+        // The connection closes inside the head, or before any of it.
+        {"/eof-in-head", pieces({"HTTP/1.1 200 OK\r\nContent-"}, true)},
+        {"/eof", pieces({})},
+        // obs-fold stays refused.
+        {"/obs-fold", pieces({"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n"})},
+        // A header with a NUL byte: Beast's rules, bad_response.
+        {"/nul", pieces({"HTTP/1.1 200 OK\r\nX-A: a\0b\r\nContent-Length: 0\r\n\r\n"s})},
+    });
+    QVERIFY(proxy_.startStandalone(upstream_->port(), 1));
+    port_ = proxy_.port("main");
+  }
+
+  void bodiesAcrossReadsAndKeptConnections() {
+    Client c(port_);
+    const int conns = upstream_->connections;
+    for (int i = 0; i < 3; ++i) {
+      auto r = c.request("GET", "/split");
+      QCOMPARE(r.status, 200);
+      QCOMPARE(r.body, std::string("0123456789"));
+      QCOMPARE(std::string(r.headers["x-a"]), std::string("1"));
+      auto one = c.request("GET", "/one");
+      QCOMPARE(one.status, 200);
+      QCOMPARE(one.body, std::string("abc"));
+    }
+    // Six responses over one pooled upstream connection: each body was read to its end and no
+    // further, the head of the next one parsed from a clean buffer.
+    QCOMPARE(upstream_->connections - conns, 1);
+  }
+
+  void interimHeadThenFinalInOneRead() {
+    const std::string raw =
+        rawExchange(port_, "GET /interim HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    // (The interim head's reason phrase is Beast's for the status, as before: sendInterim().)
+    QVERIFY2(raw.rfind("HTTP/1.1 103 ", 0) == 0, raw.c_str());
+    QVERIFY2(raw.find("link: </a.css>\r\n") != std::string::npos ||
+                 raw.find("Link: </a.css>\r\n") != std::string::npos,
+             raw.c_str());
+    const auto final_head = raw.find("HTTP/1.1 200 OK\r\n");
+    QVERIFY2(final_head != std::string::npos, raw.c_str());
+    QVERIFY2(raw.size() >= 2 && raw.substr(raw.size() - 2) == "ok", raw.c_str());
+  }
+
+  void chunkedAndCloseDelimitedBodies() {
+    Client c(port_);
+    auto ch = c.request("GET", "/chunked");
+    QCOMPARE(ch.status, 200);
+    QCOMPARE(ch.body, std::string("hello world"));
+    Client d(port_);
+    auto cd = d.request("GET", "/close-delimited");
+    QCOMPARE(cd.status, 200);
+    QCOMPARE(cd.body, std::string("first,second"));
+    QCOMPARE(std::string(cd.headers["transfer-encoding"]), std::string("chunked"));
+  }
+
+  void upstreamFailuresAre502AndCountedAsBefore_data() {
+    QTest::addColumn<QByteArray>("path");
+    QTest::addColumn<QByteArray>("reason");  // malformed_responses_total, "" for none
+    QTest::newRow("eof before the head") << QByteArray("/eof") << QByteArray("bad_response");
+    QTest::newRow("eof inside the head")
+        << QByteArray("/eof-in-head") << QByteArray("bad_response");
+    QTest::newRow("obs-fold") << QByteArray("/obs-fold") << QByteArray("obs_fold");
+    QTest::newRow("nul in a value") << QByteArray("/nul") << QByteArray("bad_response");
+    QTest::newRow("eof inside the body") << QByteArray("/truncated") << QByteArray();
+  }
+
+  void upstreamFailuresAre502AndCountedAsBefore() {
+    QFETCH(QByteArray, path);
+    QFETCH(QByteArray, reason);
+    const std::string series =
+        "meshdeck_malformed_responses_total{reason=\"" + reason.toStdString() + "\"}";
+    const double before = reason.isEmpty() ? 0.0 : std::max(0.0, proxy_.stat(series));
+    Client c(port_);
+    auto r = c.request("GET", path.toStdString());
+    QCOMPARE(r.status, 502);
+    QCOMPARE(std::string(r.headers["x-meshdeck-error"]), std::string("UR"));
+    if (!reason.isEmpty()) QCOMPARE(proxy_.stat(series) - before, 1.0);
+    // The next request works.
+    Client next(port_);
+    QCOMPARE(next.request("GET", "/one").body, std::string("abc"));
+  }
+
+  void cleanupTestCase() {
+    proxy_.signal(SIGTERM);
+    QCOMPARE(proxy_.waitForExit(10000), 0);
+    upstream_.reset();
+  }
+
+ private:
+  std::unique_ptr<ScriptedUpstream> upstream_;
+  ProxyProcess proxy_;
+  uint16_t port_ = 0;
+};
+
+QTEST_GUILESS_MAIN(ProxyH1ResponseRelayTest)
+#include "proxy_h1_response_relay_test.moc"
