@@ -138,7 +138,7 @@ Awaitable<void> Session::run(std::shared_ptr<Session> keep) {
       }
       if (head == HeadResult::kHeaderTimeout) {
         ++ls.header_timeouts;
-        // Beast's tcp_stream has closed the socket on timeout: there is no one to send a 408 to.
+        // The stream's timeout has closed the socket: there is no one to send a 408 to.
         ++host_.stats().malformed["header_timeout"];
         break;
       }

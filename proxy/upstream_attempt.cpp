@@ -508,7 +508,7 @@ Awaitable<ConnectOutcome> connectUpstream(SessionHost& host, UpstreamConnection&
   const tcp::endpoint target(asio::ip::make_address(ep.host, ec), ep.port);
   if (ec) co_return ConnectOutcome::kConnectFailed;
   conn.stream.expires_at(deadline);
-  auto [cec] = co_await conn.stream.tcp().async_connect(target, kNoThrow);
+  auto [cec] = co_await conn.stream.async_connect(target, kNoThrow);
   if (cec)
     co_return cec == beast::error::timeout ? ConnectOutcome::kTimeout
                                            : ConnectOutcome::kConnectFailed;

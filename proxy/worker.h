@@ -121,7 +121,9 @@ class Worker final : public SessionHost {
   // One thread runs it and every socket and timer on it is used from that thread only, so the
   // reactor's per-descriptor mutex is switched off (UNSAFE_IO); posting from other threads
   // (config swaps, stats, stop) and registering descriptors (acceptors opened by the control
-  // thread) stay locked.
+  // thread) stay locked. The deadlines of the worker's plain connections are on its
+  // CoarseTimers (proxy/timer_wheel.h), a service of this io_context: one timer wheel and one
+  // steady timer per worker.
   WorkerIoContext io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::unique_ptr<std::thread> thread_;
   ConfigPtr config_;

@@ -22,6 +22,8 @@
 #include <optional>
 #include <utility>
 
+#include "proxy/timer_wheel.h"
+
 namespace meshdeck::proxy::tls {
 
 namespace detail {
@@ -259,6 +261,105 @@ struct WriteAction {
   size_t progress() const { return done; }
 };
 
+// The deadline of a plain stream, on its worker's coarse timer wheel (CoarseTimers), and what
+// the sweep needs to end the operations pending at it: it closes the socket and marks each
+// pending direction, whose operation then completes with beast::error::timeout, as
+// beast::basic_stream's own timer does. A deadline found past with nothing pending is noted,
+// and the next operation fails at once with timeout. Shared by the stream and its pending
+// operations (a plain count: one thread), so a completion that comes after the stream is gone
+// still finds it.
+struct PlainDeadline : CoarseTimers::Timed {
+  PlainDeadline(CoarseTimers& t, TcpStream* s) : timers(&t), tcp(s) {
+    expired = &PlainDeadline::onExpired;
+  }
+  CoarseTimers* timers;
+  TcpStream* tcp;  // null once the stream is gone (or has become TLS)
+  uint32_t refs = 1;
+  uint32_t reading = 0, writing = 0;
+  bool read_timeout = false, write_timeout = false, past = false;
+
+  void release() noexcept {
+    if (--refs == 0) delete this;
+  }
+  // Closes the socket as basic_stream does on timeout (ending both directions).
+  void close() noexcept {
+    boost::system::error_code ignored;
+    if (tcp) tcp->socket().close(ignored);
+  }
+  static void onExpired(CoarseTimers::Timed& t) {
+    auto& d = static_cast<PlainDeadline&>(t);
+    if (d.reading == 0 && d.writing == 0) {
+      d.past = true;
+      return;
+    }
+    d.read_timeout = d.reading > 0;
+    d.write_timeout = d.writing > 0;
+    d.close();
+  }
+};
+
+// Wraps the handler of a plain operation timed by a PlainDeadline: counts it as pending and
+// turns its error into beast::error::timeout when the sweep ended it. Keeps the handler's
+// executor, allocator and cancellation slot.
+template <typename Handler, bool kRead>
+class TimedHandler {
+ public:
+  using executor_type = boost::asio::associated_executor_t<Handler, TcpStream::executor_type>;
+  using allocator_type = boost::asio::associated_allocator_t<Handler>;
+  using cancellation_slot_type = boost::asio::associated_cancellation_slot_t<Handler>;
+
+  TimedHandler(Handler&& h, PlainDeadline* d, TcpStream::executor_type io)
+      : h_(std::move(h)), d_(d), io_(std::move(io)) {
+    ++d_->refs;
+    ++(kRead ? d_->reading : d_->writing);
+  }
+  TimedHandler(TimedHandler&& o) noexcept
+      : h_(std::move(o.h_)), d_(std::exchange(o.d_, nullptr)), io_(std::move(o.io_)) {}
+  TimedHandler(const TimedHandler&) = delete;
+  TimedHandler& operator=(const TimedHandler&) = delete;
+  TimedHandler& operator=(TimedHandler&&) = delete;
+  // Destroyed without being called (the io_context going away): no longer pending.
+  ~TimedHandler() {
+    if (d_) finish();
+  }
+
+  executor_type get_executor() const noexcept {
+    return boost::asio::get_associated_executor(h_, io_);
+  }
+  allocator_type get_allocator() const noexcept {
+    return boost::asio::get_associated_allocator(h_);
+  }
+  cancellation_slot_type get_cancellation_slot() const noexcept {
+    return boost::asio::get_associated_cancellation_slot(h_);
+  }
+
+  template <typename... Args>
+  void operator()(boost::system::error_code ec, Args... args) {
+    if (finish()) ec = boost::beast::error::timeout;
+    std::move(h_)(ec, args...);
+  }
+
+ private:
+  // Whether the sweep ended the operation.
+  bool finish() noexcept {
+    auto* d = std::exchange(d_, nullptr);
+    bool timed_out;
+    if constexpr (kRead) {
+      --d->reading;
+      timed_out = std::exchange(d->read_timeout, false);
+    } else {
+      --d->writing;
+      timed_out = std::exchange(d->write_timeout, false);
+    }
+    d->release();
+    return timed_out;
+  }
+
+  Handler h_;
+  PlainDeadline* d_;
+  TcpStream::executor_type io_;
+};
+
 }  // namespace detail
 
 // A connection that is either plain TCP or TLS over TCP, with the one interface Beast's HTTP
@@ -266,7 +367,10 @@ struct WriteAction {
 // Both variants sit on a beast::tcp_stream: the plain one does its I/O through it, the TLS one
 // (detail::TlsConnection) calls OpenSSL on its socket directly. Expiry (expires_after /
 // expires_at / expires_never) works the same for both: an operation pending at the deadline
-// ends with beast::error::timeout and the socket is closed.
+// ends with beast::error::timeout and the socket is closed. A plain stream's deadline is an
+// entry in the coarse timer wheel of its io_context (CoarseTimers, proxy/timer_wheel.h):
+// setting it is a store, no timer is armed per operation, and a timeout fires up to one tick
+// (100 ms) after the deadline. The TLS connection keeps its own lazily armed timer.
 //
 // A stream starts plain; startTls() switches it to TLS before the handshake. Not thread-safe
 // (like the streams it wraps): one read and one write may be outstanding at a time.
@@ -291,6 +395,7 @@ class MeshStream {
   // operation holding it (see TlsConnection), without a close_notify: connections are closed
   // like TCP ones.
   ~MeshStream() {
+    dropPlainDeadline();
     if (tls_) {
       boost::system::error_code ignored;
       tls_->tcp.socket().close(ignored);
@@ -301,30 +406,54 @@ class MeshStream {
 
   executor_type get_executor() noexcept { return tcp().get_executor(); }
 
-  // The TCP stream underneath: connect, socket options, close. Its own expiry applies to its
-  // own operations (connect); use the MeshStream's expires_* for everything else.
+  // The TCP stream underneath: socket options, close. Its own expiry applies only to its own
+  // operations; use the MeshStream's expires_* and async_connect, which the deadline covers.
   TcpStream& tcp() noexcept { return tls_ ? tls_->tcp : *plain_; }
   TcpStream::socket_type& socket() noexcept { return tcp().socket(); }
   void expires_after(Clock::duration d) { expires_at(Clock::now() + d); }
   void expires_at(Clock::time_point t) {
     deadline_ = t;
-    if (tls_)
-      tls_->setDeadline(t);
-    else
-      plain_->expires_at(t);
+    if (tls_) return tls_->setDeadline(t);
+    if (t == Clock::time_point::max()) return expires_never();
+    if (!plain_deadline_)
+      plain_deadline_ = new detail::PlainDeadline(
+          boost::asio::use_service<CoarseTimers>(plain_->get_executor().context()), &*plain_);
+    plain_deadline_->past = false;
+    plain_deadline_->timers->arm(*plain_deadline_, t);
   }
   void expires_never() {
     deadline_ = Clock::time_point::max();
-    if (tls_)
-      tls_->setDeadline(deadline_);
-    else
-      plain_->expires_never();
+    if (tls_) return tls_->setDeadline(deadline_);
+    if (plain_deadline_) {
+      plain_deadline_->past = false;
+      plain_deadline_->timers->cancel(*plain_deadline_);
+    }
+  }
+
+  // Connects the plain stream (before startTls()), within the deadline; completes with
+  // (error_code), beast::error::timeout when the deadline passed first.
+  template <typename ConnectToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_connect(const boost::asio::ip::tcp::endpoint& to,
+                     ConnectToken&& token = ConnectToken{}) {
+    return boost::asio::async_initiate<ConnectToken, void(boost::system::error_code)>(
+        [this](auto&& handler, const boost::asio::ip::tcp::endpoint& ep) {
+          using H = std::decay_t<decltype(handler)>;
+          auto& socket = tcp().socket();
+          if (tls_ || !plain_deadline_)
+            return socket.async_connect(ep, std::forward<decltype(handler)>(handler));
+          if (plain_deadline_->past) return timedOutNow<false>(std::move(handler));
+          socket.async_connect(ep,
+                               detail::TimedHandler<H, false>(std::move(handler), plain_deadline_,
+                                                              plain_->get_executor()));
+        },
+        token, to);
   }
 
   // Switches the connection to TLS with `context` (call before the handshake; the deadline
   // carries over). The SSL object holds its own reference to the context's SSL_CTX.
   void startTls(boost::asio::ssl::context& context) {
     if (tls_) return;
+    dropPlainDeadline();
     tls_ = std::make_shared<detail::TlsConnection>(std::move(*plain_), context.native_handle(),
                                                    deadline_);
     plain_.reset();
@@ -361,7 +490,15 @@ class MeshStream {
     return boost::asio::async_initiate<ReadToken, void(boost::system::error_code, std::size_t)>(
         [this](auto&& handler, const MutableBufferSequence& b) {
           using H = std::decay_t<decltype(handler)>;
-          if (!tls_) return plain_->async_read_some(b, std::forward<decltype(handler)>(handler));
+          if (!tls_) {
+            auto& socket = plain_->socket();
+            if (!plain_deadline_)
+              return socket.async_read_some(b, std::forward<decltype(handler)>(handler));
+            if (plain_deadline_->past) return timedOutNow<true>(std::move(handler));
+            return socket.async_read_some(
+                b, detail::TimedHandler<H, true>(std::move(handler), plain_deadline_,
+                                                 plain_->get_executor()));
+          }
           // Into the first non-empty buffer, as asio's ssl::stream does.
           boost::asio::mutable_buffer first;
           for (auto it = boost::asio::buffer_sequence_begin(b);
@@ -386,7 +523,15 @@ class MeshStream {
     return boost::asio::async_initiate<WriteToken, void(boost::system::error_code, std::size_t)>(
         [this](auto&& handler, const ConstBufferSequence& b) {
           using H = std::decay_t<decltype(handler)>;
-          if (!tls_) return plain_->async_write_some(b, std::forward<decltype(handler)>(handler));
+          if (!tls_) {
+            auto& socket = plain_->socket();
+            if (!plain_deadline_)
+              return socket.async_write_some(b, std::forward<decltype(handler)>(handler));
+            if (plain_deadline_->past) return timedOutNow<true>(std::move(handler));
+            return socket.async_write_some(
+                b, detail::TimedHandler<H, false>(std::move(handler), plain_deadline_,
+                                                  plain_->get_executor()));
+          }
           // The non-empty pieces (the proxy writes up to three): one is written as it is; more
           // are gathered into one record unless the first fills whole records by itself.
           constexpr size_t kMaxPieces = 8;
@@ -418,8 +563,24 @@ class MeshStream {
   static constexpr size_t kRecord = 16384;
 
  private:
+  // An operation started after the sweep found the deadline past: fails at once with timeout
+  // and closes the socket, as basic_stream does (with (ec, 0) or, for a connect, (ec)).
+  template <bool kWithSize, typename Handler>
+  void timedOutNow(Handler&& handler) {
+    plain_deadline_->close();
+    detail::postCompletion<kWithSize>(plain_->get_executor(), std::forward<Handler>(handler),
+                                      boost::beast::error::timeout, 0);
+  }
+  void dropPlainDeadline() noexcept {
+    if (!plain_deadline_) return;
+    plain_deadline_->timers->cancel(*plain_deadline_);
+    plain_deadline_->tcp = nullptr;
+    std::exchange(plain_deadline_, nullptr)->release();
+  }
+
   std::optional<TcpStream> plain_;
   std::shared_ptr<detail::TlsConnection> tls_;
+  detail::PlainDeadline* plain_deadline_ = nullptr;  // once a deadline has been set (plain)
   Clock::time_point deadline_ = Clock::time_point::max();
 };
 

@@ -1,0 +1,328 @@
+// Unit tests of the coarse timer wheel (proxy/timer_wheel.h) with a manual clock: arming,
+// re-arming later (lazy) and earlier, cancelling, the order of expiry, deadlines past a turn of
+// the wheel, the bound on a sweep's work, callbacks that change the wheel. Then a plain
+// MeshStream on a loopback connection, timed by its io_context's CoarseTimers, swept by hand
+// at a chosen time: no sleeps, nothing waits for the clock.
+
+#include "proxy/timer_wheel.h"
+
+#include <QtTest>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
+#include <chrono>
+#include <optional>
+#include <vector>
+
+#include "proxy/tls/mesh_stream.h"
+
+using namespace meshdeck::proxy;
+using namespace std::chrono_literals;
+using Clock = TimerWheel::Clock;
+
+namespace {
+
+const Clock::time_point kT0 = Clock::time_point(std::chrono::hours(1000));
+
+struct Expired {
+  std::vector<TimerWheel::Entry*> entries;
+  auto fn() {
+    return [this](TimerWheel::Entry& e) { entries.push_back(&e); };
+  }
+};
+
+// A plain MeshStream accepted from a loopback connection, and the client's socket.
+struct Loopback {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor acceptor{io, {boost::asio::ip::make_address("127.0.0.1"), 0}};
+  boost::asio::ip::tcp::socket client{io};
+  std::optional<tls::MeshStream> stream;
+  Loopback() {
+    client.connect(acceptor.local_endpoint());
+    stream.emplace(tls::MeshStream::TcpStream(acceptor.accept(io)));
+  }
+  CoarseTimers& timers() { return boost::asio::use_service<CoarseTimers>(io); }
+  // Runs handlers until `done` (bounded: a loopback operation completes at once).
+  template <typename Pred>
+  bool runUntil(Pred done) {
+    for (int i = 0; i < 100 && !done(); ++i) io.run_one_for(100ms);
+    return done();
+  }
+};
+
+struct Outcome {
+  bool done = false;
+  boost::system::error_code ec;
+  size_t n = 0;
+  auto handler() {
+    return [this](boost::system::error_code e, size_t got) {
+      done = true;
+      ec = e;
+      n = got;
+    };
+  }
+};
+
+}  // namespace
+
+class TimerWheelTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void anEntryExpiresAtTheFirstSweepAtOrAfterItsDeadlineNeverBefore() {
+    TimerWheel w(100ms, kT0);
+    TimerWheel::Entry e;
+    QVERIFY(w.arm(e, kT0 + 250ms));  // the wheel was empty
+    QCOMPARE(w.size(), size_t{1});
+    Expired x;
+    QCOMPARE(w.advance(kT0 + 200ms, x.fn()), size_t{0});
+    QCOMPARE(w.advance(kT0 + 250ms, x.fn()), size_t{0});  // its tick (200–300 ms) not over yet
+    QCOMPARE(w.advance(kT0 + 299ms, x.fn()), size_t{0});
+    QCOMPARE(w.advance(kT0 + 300ms, x.fn()), size_t{1});  // one tick late at most
+    QCOMPARE(x.entries, std::vector<TimerWheel::Entry*>{&e});
+    QVERIFY(!e.armed());
+    QVERIFY(w.empty());
+    QCOMPARE(w.advance(kT0 + 10s, x.fn()), size_t{0});  // once only
+  }
+
+  void reArmingLaterIsAStoreAndTheSweepMovesTheEntry() {
+    TimerWheel w(100ms, kT0);
+    TimerWheel::Entry e;
+    w.arm(e, kT0 + 150ms);
+    const auto tick = e.tick;
+    QVERIFY(!w.arm(e, kT0 + 450ms));
+    QCOMPARE(e.tick, tick);  // not moved: only the deadline changed
+    QCOMPARE(e.deadline, kT0 + 450ms);
+    Expired x;
+    QCOMPARE(w.advance(kT0 + 200ms, x.fn()), size_t{0});  // reached its old slot: moved on
+    QVERIFY(e.armed());
+    QVERIFY(e.tick > tick);
+    QCOMPARE(w.advance(kT0 + 400ms, x.fn()), size_t{0});
+    QCOMPARE(w.advance(kT0 + 500ms, x.fn()), size_t{1});
+    QCOMPARE(w.size(), size_t{0});
+  }
+
+  void reArmingEarlierMovesTheEntryAtOnce() {
+    TimerWheel w(100ms, kT0);
+    TimerWheel::Entry e;
+    w.arm(e, kT0 + 900ms);
+    w.arm(e, kT0 + 150ms);
+    QCOMPARE(w.size(), size_t{1});
+    Expired x;
+    QCOMPARE(w.advance(kT0 + 200ms, x.fn()), size_t{1});
+  }
+
+  void cancelledEntriesNeverExpire() {
+    TimerWheel w(100ms, kT0);
+    TimerWheel::Entry a, b;
+    QVERIFY(w.arm(a, kT0 + 150ms));
+    QVERIFY(!w.arm(b, kT0 + 150ms));  // not empty any more
+    w.cancel(a);
+    w.cancel(a);  // twice is harmless
+    QVERIFY(!a.armed());
+    QCOMPARE(w.size(), size_t{1});
+    w.arm(b, Clock::time_point::max());  // max() cancels too
+    QVERIFY(w.empty());
+    Expired x;
+    QCOMPARE(w.advance(kT0 + 1h, x.fn()), size_t{0});
+    QVERIFY(w.arm(a, kT0 + 2h));  // empty again: re-armable
+  }
+
+  void entriesExpireOldestTickFirst() {
+    TimerWheel w(100ms, kT0);
+    TimerWheel::Entry a, b, c, d;
+    w.arm(a, kT0 + 350ms);
+    w.arm(b, kT0 + 150ms);
+    w.arm(c, kT0 + 250ms);
+    w.arm(d, kT0 + 120ms);
+    Expired x;
+    QCOMPARE(w.advance(kT0 + 1s, x.fn()), size_t{4});  // one sweep over several ticks
+    QCOMPARE(x.entries.size(), size_t{4});
+    // b and d share a tick (100–200 ms), in either order; then c, then a.
+    QVERIFY((x.entries[0] == &b && x.entries[1] == &d) ||
+            (x.entries[0] == &d && x.entries[1] == &b));
+    QCOMPARE(x.entries[2], &c);
+    QCOMPARE(x.entries[3], &a);
+  }
+
+  void deadlinesBeyondOneTurnOfTheWheelWaitForTheirTurn() {
+    TimerWheel w(100ms, kT0);
+    const auto turn = 100ms * TimerWheel::kSlots;  // 51.2 s
+    TimerWheel::Entry e;
+    w.arm(e, kT0 + 2 * turn + 50ms);
+    Expired x;
+    // Sweep every tick for two turns and a bit: the entry's slot comes up twice before.
+    size_t expired = 0;
+    auto now = kT0;
+    for (size_t i = 0; i < 2 * TimerWheel::kSlots; ++i) {
+      now += 100ms;
+      expired += w.advance(now, x.fn());
+    }
+    QCOMPARE(expired, size_t{0});
+    QCOMPARE(w.advance(now + 100ms, x.fn()), size_t{1});
+  }
+
+  void aDeadlineAlreadyPastExpiresAtTheNextSweep() {
+    TimerWheel w(100ms, kT0);
+    Expired x;
+    w.advance(kT0 + 1s, x.fn());
+    TimerWheel::Entry e;
+    w.arm(e, kT0);                                            // before the last sweep
+    QCOMPARE(w.advance(kT0 + 1s + 50ms, x.fn()), size_t{0});  // same tick: not swept again
+    QCOMPARE(w.advance(kT0 + 1s + 100ms, x.fn()), size_t{1});
+  }
+
+  void aSweepAfterALongGapVisitsEachSlotOnce() {
+    TimerWheel w(100ms, kT0);
+    std::vector<TimerWheel::Entry> far(1000), near(1000);
+    for (size_t i = 0; i < far.size(); ++i) {
+      w.arm(far[i], kT0 + 10h + std::chrono::milliseconds(i * 37));
+      w.arm(near[i], kT0 + std::chrono::milliseconds(i * 53));
+    }
+    Expired x;
+    // Five hours without a sweep: 180,000 ticks, but one turn of the wheel is enough to see
+    // every entry; each is looked at no more than twice (once more after being moved on).
+    QCOMPARE(w.advance(kT0 + 5h, x.fn()), near.size());
+    QVERIFY(w.visited() <= 2 * (far.size() + near.size()));
+    QCOMPARE(w.size(), far.size());
+    const auto before = w.visited();
+    QCOMPARE(w.advance(kT0 + 5h, x.fn()), size_t{0});  // nothing new: no work
+    QCOMPARE(w.visited(), before);
+    QCOMPARE(w.advance(kT0 + 11h, x.fn()), far.size());
+    QVERIFY(w.empty());
+  }
+
+  void anExpiryMayCancelOrReArmEntries() {
+    TimerWheel w(100ms, kT0);
+    TimerWheel::Entry a, b, c;
+    w.arm(a, kT0 + 150ms);
+    w.arm(b, kT0 + 150ms);
+    w.arm(c, kT0 + 150ms);
+    std::vector<TimerWheel::Entry*> seen;
+    QCOMPARE(w.advance(kT0 + 200ms,
+                       [&](TimerWheel::Entry& e) {
+                         seen.push_back(&e);
+                         // The first to expire cancels the others of its slot and re-arms
+                         // itself for later.
+                         for (auto* o : {&a, &b, &c})
+                           if (o != &e) w.cancel(*o);
+                         w.arm(e, kT0 + 1s);
+                       }),
+             size_t{1});
+    QCOMPARE(seen.size(), size_t{1});
+    QCOMPARE(w.size(), size_t{1});
+    QVERIFY(seen[0]->armed());
+    QCOMPARE(w.advance(kT0 + 1s, [&](TimerWheel::Entry& e) { seen.push_back(&e); }), size_t{1});
+    QCOMPARE(seen.size(), size_t{2});
+    QCOMPARE(seen[1], seen[0]);
+  }
+
+  void destroyingTheWheelUnlinksItsEntries() {
+    TimerWheel::Entry e;
+    {
+      TimerWheel w(100ms, kT0);
+      w.arm(e, kT0 + 1s);
+    }
+    QVERIFY(!e.armed());
+  }
+
+  // --- a plain MeshStream on its io_context's wheel ---
+
+  void aPendingReadEndsWithTimeoutWhenTheSweepPassesItsDeadline() {
+    Loopback l;
+    char buf[16];
+    Outcome r;
+    l.stream->expires_after(1h);
+    l.stream->async_read_some(boost::asio::buffer(buf), r.handler());
+    l.io.poll();
+    QVERIFY(!r.done);
+    QCOMPARE(l.timers().sweep(Clock::now() + 30min), size_t{0});
+    l.io.poll();
+    QVERIFY(!r.done);
+    QCOMPARE(l.timers().sweep(Clock::now() + 2h), size_t{1});
+    QVERIFY(l.runUntil([&] { return r.done; }));
+    QCOMPARE(r.ec, boost::system::error_code(boost::beast::error::timeout));
+    QVERIFY(!l.stream->socket().is_open());  // closed, as basic_stream does
+  }
+
+  void aDeadlineMovedLaterOrClearedDoesNotEndTheRead() {
+    Loopback l;
+    char buf[16];
+    Outcome r;
+    l.stream->expires_after(1h);
+    l.stream->async_read_some(boost::asio::buffer(buf), r.handler());
+    l.stream->expires_after(3h);  // later: a store
+    QCOMPARE(l.timers().sweep(Clock::now() + 2h), size_t{0});
+    l.stream->expires_never();
+    QCOMPARE(l.timers().sweep(Clock::now() + 5h), size_t{0});
+    QVERIFY(l.timers().wheel().empty());
+    boost::asio::write(l.client, boost::asio::buffer("hi", 2));
+    QVERIFY(l.runUntil([&] { return r.done; }));
+    QVERIFY(!r.ec);
+    QCOMPARE(r.n, size_t{2});
+    QVERIFY(l.stream->socket().is_open());
+  }
+
+  void anOperationStartedAfterTheDeadlinePassedFailsAtOnce() {
+    Loopback l;
+    l.stream->expires_after(1h);
+    QCOMPARE(l.timers().sweep(Clock::now() + 2h), size_t{1});  // nothing pending: noted
+    QVERIFY(l.stream->socket().is_open());
+    boost::asio::write(l.client, boost::asio::buffer("hi", 2));  // even with data waiting
+    char buf[16];
+    Outcome r;
+    l.stream->async_read_some(boost::asio::buffer(buf), r.handler());
+    QVERIFY(l.runUntil([&] { return r.done; }));
+    QCOMPARE(r.ec, boost::system::error_code(boost::beast::error::timeout));
+    QVERIFY(!l.stream->socket().is_open());
+  }
+
+  void aNewDeadlineClearsOnePassedWithNothingPending() {
+    Loopback l;
+    l.stream->expires_after(1h);
+    QCOMPARE(l.timers().sweep(Clock::now() + 2h), size_t{1});
+    l.stream->expires_after(10h);
+    boost::asio::write(l.client, boost::asio::buffer("hi", 2));
+    char buf[16];
+    Outcome r;
+    l.stream->async_read_some(boost::asio::buffer(buf), r.handler());
+    QVERIFY(l.runUntil([&] { return r.done; }));
+    QVERIFY(!r.ec);
+    QCOMPARE(r.n, size_t{2});
+  }
+
+  void aPendingWriteEndsWithTimeoutToo() {
+    Loopback l;
+    // Fill the socket's buffers (the client reads nothing) so that the next write waits.
+    l.stream->socket().non_blocking(true);
+    std::vector<char> chunk(64 * 1024, 'x');
+    boost::system::error_code ec;
+    for (int i = 0; i < 10000 && !ec; ++i)
+      l.stream->socket().write_some(boost::asio::buffer(chunk), ec);
+    QCOMPARE(ec, boost::system::error_code(boost::asio::error::would_block));
+    Outcome w;
+    l.stream->expires_after(1h);
+    l.stream->async_write_some(boost::asio::buffer(chunk), w.handler());
+    l.io.poll();
+    QVERIFY(!w.done);
+    QCOMPARE(l.timers().sweep(Clock::now() + 2h), size_t{1});
+    QVERIFY(l.runUntil([&] { return w.done; }));
+    QCOMPARE(w.ec, boost::system::error_code(boost::beast::error::timeout));
+  }
+
+  void aStreamGoneBeforeItsReadCompletesIsSafe() {
+    Loopback l;
+    char buf[16];
+    Outcome r;
+    l.stream->expires_after(1h);
+    l.stream->async_read_some(boost::asio::buffer(buf), r.handler());
+    l.stream.reset();  // closes the socket; the read completes later, aborted
+    QVERIFY(l.timers().wheel().empty());
+    QVERIFY(l.runUntil([&] { return r.done; }));
+    QCOMPARE(r.ec, boost::system::error_code(boost::asio::error::operation_aborted));
+  }
+};
+
+QTEST_APPLESS_MAIN(TimerWheelTest)
+#include "timer_wheel_test.moc"
