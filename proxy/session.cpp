@@ -267,7 +267,7 @@ Awaitable<bool> Session::handleRequest(Request& rq, Exchange& ex) {
     case Verdict::kRefuse:
       co_return co_await refuseMalformed(verdict.version, verdict.status, verdict.code, &ex);
     case Verdict::kLocal:
-      co_return co_await sendLocal(ex, verdict.status, verdict.code, !body_pending,
+      co_return co_await sendLocal(ex, verdict.status, verdict.code, rq.keep_alive && !body_pending,
                                    verdict.detail.c_str());
     case Verdict::kAdmit:
       break;
@@ -356,7 +356,8 @@ Awaitable<bool> Session::forward(Request& rq, Exchange& ex) {
     co_await runAttempt(host_, *this, wire_, ex, first_piece_, retry.freshOnly(), at);
     if (at.downstream_failed)
       co_return at.malformed ? co_await refuseMalformed(ex.version, 400, at.malformed, &ex) : false;
-    if (at.local_code) co_return co_await sendLocal(ex, at.local_status, at.local_code, rq.done());
+    if (at.local_code)
+      co_return co_await sendLocal(ex, at.local_status, at.local_code, rq.keep_alive && rq.done());
     const AttemptOutcome outcome{at.failure, at.status(), at.reused};
     RetryBudget* budget = at.cluster ? &at.cluster->retry_budget : nullptr;
     const auto decision = retry.next(outcome, budget, at.cluster ? at.cluster->active_requests : 0,
@@ -373,13 +374,15 @@ Awaitable<bool> Session::forward(Request& rq, Exchange& ex) {
     if (decision.budget_exhausted) ++at.cluster->statsIn(host_.stats()).rq_retry_budget_exhausted;
     switch (at.failure) {
       case AttemptFailure::kConnectFailure:
-        co_return co_await sendLocal(
-            ex, 502, at.tls_code ? at.tls_code : error_code::kUpstreamConnect, rq.done());
+        co_return co_await sendLocal(ex, 502,
+                                     at.tls_code ? at.tls_code : error_code::kUpstreamConnect,
+                                     rq.keep_alive && rq.done());
       case AttemptFailure::kReset:
-        co_return co_await sendLocal(ex, 502, error_code::kUpstreamReset, rq.done());
+        co_return co_await sendLocal(ex, 502, error_code::kUpstreamReset,
+                                     rq.keep_alive && rq.done());
       case AttemptFailure::kTimeout:
         ex.timeout = true;
-        co_return co_await sendLocal(ex, 504, error_code::kTimeout, rq.done());
+        co_return co_await sendLocal(ex, 504, error_code::kTimeout, rq.keep_alive && rq.done());
       case AttemptFailure::kNone:
         break;
     }

@@ -241,6 +241,15 @@ class ProxyHttpTest : public QObject {
     auto r = rc.request("GET", "/");
     QCOMPARE(r.status, 502);
     QCOMPARE(headerOf(r, "x-meshdeck-error"), std::string("UC"));
+    // A proxy-generated answer honours the client's Connection: close (it said close and
+    // closed, so the read ends at the close, not at the 10 s limit given to rawExchange).
+    QElapsedTimer closing;
+    closing.start();
+    const std::string closed = rawExchange(
+        refused.port("main"), "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 10000);
+    QVERIFY2(closed.rfind("HTTP/1.1 502", 0) == 0, closed.c_str());
+    QVERIFY2(closed.find("Connection: close\r\n") != std::string::npos, closed.c_str());
+    QVERIFY2(closing.elapsed() < 5000, qPrintable(QString::number(closing.elapsed())));
     // Reset: the backend closes abruptly after reading the request.
     // A reset on a pooled connection is retried once on a fresh one (the upstream may simply
     // have closed an idle connection), so the backend resets twice.
