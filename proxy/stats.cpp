@@ -68,6 +68,7 @@ void RouteStats::merge(const RouteStats& o) {
 void ClusterStats::merge(const ClusterStats& o) {
   rq_total += o.rq_total;
   add(responses, o.responses);
+  rq_pending_active += o.rq_pending_active;
   common::forEachClusterEvent([](const auto&, uint64_t& a, uint64_t b) { a += b; }, *this, o);
   latency->merge(*o.latency);
 }
@@ -220,6 +221,11 @@ std::string WorkerStats::renderPrometheus() const {
                              esc(n), f.event, v);
         },
         cl);
+  gauge("meshdeck_cluster_pending_active",
+        "Upstream attempts waiting for an HTTP/1.1 connection to an endpoint, per cluster.");
+  for (const auto& [n, cl] : clusters)
+    out += fmt::format("meshdeck_cluster_pending_active{{cluster=\"{}\"}} {}\n", esc(n),
+                       cl.rq_pending_active);
   out +=
       "# HELP meshdeck_cluster_upstream_duration_seconds Upstream attempt latency to response "
       "headers.\n"

@@ -50,6 +50,9 @@ struct ClusterStats {
   // One uint64_t per upstream event of MESHDECK_CLUSTER_EVENT_COUNTERS
   // (common/telemetry/counter_fields.h), merged and exposed from there.
   MESHDECK_CLUSTER_EVENT_COUNTERS(MESHDECK_COUNTER_MEMBER)
+  // A gauge: attempts waiting in an endpoint's queue now (upstream_queue.h), summed over the
+  // workers by merge(); meshdeck_cluster_pending_active in /stats.
+  uint64_t rq_pending_active = 0;
   std::shared_ptr<common::LatencyHistogram> latency = std::make_shared<common::LatencyHistogram>();
   void merge(const ClusterStats& o);
 };

@@ -599,8 +599,18 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
     }
   }
   if (!at.conn) {
-    at.conn = co_await connectForAttempt(host, ex, at, *cluster, cs, idx, attempt_deadline);
-    if (!at.conn) co_return;
+    // The endpoint's connection limit: an HTTP/2 client's stream may wait for a connection
+    // another exchange releases (proxy/upstream_queue.h).
+    SlotHold slot;
+    if (!co_await admitUpstreamConnection(host, downstream, ex, *cluster, cs, idx,
+                                          downstream.concurrentBody() && !fresh_only,
+                                          attempt_deadline, at, slot))
+      co_return;
+    if (!at.conn) {
+      at.conn = co_await connectForAttempt(host, ex, at, *cluster, cs, idx, attempt_deadline);
+      if (!at.conn) co_return;
+      slot.attachTo(*at.conn);
+    }
   }
   ex.upstream_tls = at.conn->stream.isTls();
   ex.upstream_identity = at.conn->peer_identity;

@@ -13,6 +13,7 @@ UpstreamConnection::~UpstreamConnection() {
     assert(counters->connections > 0 && "cluster connection count underflow");
     if (counters->connections > 0) --counters->connections;
   }
+  if (endpoint_slots) endpoint_slots->closed();
 }
 
 std::string poolKey(const EndpointConfig& ep, const ClusterConfig& cc) {
@@ -47,9 +48,16 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::takeUsable(const std::string& 
 void UpstreamPool::give(std::unique_ptr<UpstreamConnection> connection, uint32_t max_idle,
                         TimePoint now) {
   assert(connection && !connection->idle && "connection returned to the pool twice");
+  connection->stream.expires_never();
+  if (auto it = slots_.find(connection->pool_key); it != slots_.end() && it->second->waiting()) {
+    // To the first attempt waiting for one; one with bytes already waiting (which stillOpen()
+    // would refuse) is closed instead, which gives the first waiter room to open one.
+    if (connection->buffer.size() == 0 && !connection->stream.tlsInputPending())
+      it->second->handOver(connection);
+    return;
+  }
   auto& list = idle_[connection->pool_key];
   if (list.size() >= max_idle) return;
-  connection->stream.expires_never();
   connection->idle_since = now;
   connection->idle = true;
   list.push_back(std::move(connection));
@@ -67,6 +75,12 @@ bool UpstreamPool::stillOpen(UpstreamConnection& c, TimePoint now) const {
 size_t UpstreamPool::idleCount(const std::string& key) const {
   auto it = idle_.find(key);
   return it == idle_.end() ? 0 : it->second.size();
+}
+
+const std::shared_ptr<EndpointSlots>& UpstreamPool::endpointSlots(const std::string& key) {
+  auto& s = slots_[key];
+  if (!s) s = std::make_shared<EndpointSlots>();
+  return s;
 }
 
 bool UpstreamPool::peekSocket(UpstreamConnection& c) {

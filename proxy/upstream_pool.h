@@ -11,6 +11,7 @@
 
 #include "proxy/config/config.h"
 #include "proxy/tls/mesh_stream.h"
+#include "proxy/upstream_queue.h"
 
 namespace meshdeck::proxy {
 
@@ -33,6 +34,9 @@ struct UpstreamConnection {
   std::string pool_key;       // address, plus "|tls" for TLS connections
   std::string peer_identity;  // verified SPIFFE id of a TLS peer
   std::shared_ptr<ClusterCounters> counters;
+  // The endpoint's open-connection count this connection is in (EndpointSlots::closed() when
+  // it goes); nullptr for connections outside the limit (mirror copies).
+  std::shared_ptr<EndpointSlots> endpoint_slots;
   // When the connection last went back to the pool (stillOpen() trusts a recent one).
   std::chrono::steady_clock::time_point idle_since{};
   bool idle = false;  // in a pool's idle list (checked: never returned twice)
@@ -67,13 +71,18 @@ class UpstreamPool {
   // changed since it was verified); the ones that fail are closed. nullptr: none.
   std::unique_ptr<UpstreamConnection> takeUsable(const std::string& key,
                                                  const UpstreamTlsConfig& tls, TimePoint now);
-  // Keeps `connection` for reuse at `now`, unless `max_idle` connections for its key are idle
-  // already (then it is closed). Requires: not in the pool already.
+  // Hands `connection` to the first attempt waiting for one to its endpoint (endpointSlots()), else
+  // keeps it for reuse at `now`, unless `max_idle` connections for its key are idle already
+  // (then it is closed). Requires: not in the pool already.
   void give(std::unique_ptr<UpstreamConnection> connection, uint32_t max_idle, TimePoint now);
   // Whether an idle connection still looks usable at `now` (see kTrustRecentlyIdle).
   bool stillOpen(UpstreamConnection& c, TimePoint now) const;
 
   size_t idleCount(const std::string& key) const;
+
+  // The open HTTP/1.1 connections of endpoint `key` on this worker and the attempts waiting for
+  // one (upstream_queue.h); made on first use, kept for the pool's life.
+  const std::shared_ptr<EndpointSlots>& endpointSlots(const std::string& key);
 
   // Probe of a real socket: recv(MSG_PEEK | MSG_DONTWAIT) finds neither EOF nor data.
   static bool peekSocket(UpstreamConnection& c);
@@ -81,6 +90,7 @@ class UpstreamPool {
  private:
   Probe probe_;
   std::unordered_map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
+  std::unordered_map<std::string, std::shared_ptr<EndpointSlots>> slots_;
 };
 
 }  // namespace meshdeck::proxy

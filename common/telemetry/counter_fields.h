@@ -120,7 +120,9 @@
   CLUSTER(tls_handshakes, "tls_handshake")                     \
   CLUSTER(tls_resumed, "tls_resumed")                          \
   CLUSTER(tls_failures, "tls_failure")                         \
-  CLUSTER(tls_identity_mismatch, "tls_identity_mismatch")
+  CLUSTER(tls_identity_mismatch, "tls_identity_mismatch")      \
+  CLUSTER(rq_pending, "pending")                               \
+  CLUSTER(rq_pending_overflow, "pending_overflow")
 
 // Declares one `uint64_t member = 0;` per entry: `MESHDECK_EDGE_COUNTERS(MESHDECK_COUNTER_MEMBER)`.
 #define MESHDECK_COUNTER_MEMBER(member, ...) uint64_t member = 0;

@@ -37,6 +37,7 @@ TestBackend::TestBackend(std::string name) : name_(std::move(name)), acceptor_(i
       acceptor_.accept(socket, ec);
       if (stopped_) break;
       if (ec) continue;
+      ++accepted;
       // Proxies started later by QProcess must not inherit backend connections.
       ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
       socket.set_option(tcp::no_delay(true), ec);
@@ -92,6 +93,14 @@ void writeAll(tcp::socket& s, std::string_view data) {
 }  // namespace
 
 void TestBackend::serve(tcp::socket socket) {
+  const int now_open = ++open_connections;
+  for (int seen = max_open_connections;
+       now_open > seen && !max_open_connections.compare_exchange_weak(seen, now_open);) {
+  }
+  struct Closed {
+    std::atomic<int>& open;
+    ~Closed() { --open; }
+  } closed{open_connections};
   beast::flat_buffer buffer;
   std::vector<char> chunk(64 * 1024, 'x');
   for (;;) {

@@ -45,6 +45,10 @@ class TestBackend {
   std::atomic<int> reset_next{0};
   std::atomic<int> grpc_fail_next{0};
   std::atomic<uint64_t> requests{0};
+  // Connections accepted, open now, and the most open at once.
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<int> open_connections{0};
+  std::atomic<int> max_open_connections{0};
   std::string lastHeaders();
   // Every request target received, in order.
   std::vector<std::string> targets();
