@@ -383,24 +383,53 @@ void EdgeItem::setEdge(const cp::ServiceEdge& edge, EdgeMetric metric, const Edg
   // its colour, its width in whole pixels and whether it is idle; the label, the padlock and the
   // exact width (the arrowhead's size) only closer in. What is not seen now is drawn by the
   // next paint at a closer zoom, which repaints everything.
+  const double lod = viewLevelOf(this);
+  const bool far = lod < kDetailLevel;
   bool seen = first || restyled || was_idle != edge.idle() || old_colour != color_;
   if (!seen) {
-    const double lod = viewLevelOf(this);
-    seen = lod >= kDetailLevel  ? true
+    seen = !far                 ? true
            : lod >= kArrowLevel ? old_width != width_
                                 : lowDetailWidth(old_width, lod) != lowDetailWidth(width_, lod);
   }
   // The curve stays; only what sits on it changes. An edge whose ends moved is rebuilt whole
-  // (now, or when the batch it waits in ends).
+  // (now, or when the batch it waits in ends). Far out the label is not drawn: its text waits
+  // until the view comes closer (refreshLabel()), unless there is none yet.
+  if (route_dirty_) {
+    if (!batched_) adjust();
+  } else {
+    rebuildDecorations(false, far);
+    if (seen) {
+      ++counters().repaints;
+      // Far out the layer draws this edge (and the halo, if any, is drawn over it by the edge):
+      // one repaint of the layer for the whole update, not one region per edge.
+      if (far && far_layer_ != nullptr) {
+        far_layer_->changed();
+        if (marked(isSelected())) update();
+      } else {
+        update();
+      }
+    }
+  }
+}
+
+QString EdgeItem::formatLabel() const {
+  ++counters().texts;
+  QString label = formatMetric(edge_.metrics, metric_);
+  if (const QString tag = protocolTag(edge_.protocol); !tag.isEmpty())
+    label = tag + QStringLiteral(" · ") + label;
+  return label;
+}
+
+QString EdgeItem::label() const { return label_stale_ ? formatLabel() : label_; }
+
+bool EdgeItem::refreshLabel() {
+  if (!label_stale_) return false;
   if (route_dirty_) {
     if (!batched_) adjust();
   } else {
     rebuildDecorations(false);
-    if (seen) {
-      ++counters().repaints;
-      update();
-    }
   }
+  return true;
 }
 
 int EdgeItem::lowDetailWidth(double width, double lod) {
@@ -476,7 +505,7 @@ void EdgeItem::adjust() {
     return;
   }
   rebuildRoute();
-  rebuildDecorations(true);
+  rebuildDecorations(true, viewLevelOf(this) < kDetailLevel);
   update();
 }
 
@@ -527,7 +556,7 @@ void EdgeItem::rebuildRoute() {
   end_angle_ = (v.x() == 0 && v.y() == 0) ? 0.0 : std::atan2(-v.y(), v.x());
 }
 
-void EdgeItem::rebuildDecorations(bool route_changed) {
+void EdgeItem::rebuildDecorations(bool route_changed, bool lazy_label) {
   // Arrowhead along the final tangent.
   const QPointF tip = samples_.empty() ? path_.currentPosition() : samples_.back();
   const double size = 7 + width_;
@@ -535,20 +564,25 @@ void EdgeItem::rebuildDecorations(bool route_changed) {
   const QPointF side(-std::sin(end_angle_) * size * 0.45, -std::cos(end_angle_) * size * 0.45);
   arrow_ = QPolygonF({tip, tip - back + side, tip - back - side});
 
-  ++counters().texts;
-  label_ = formatMetric(edge_.metrics, metric_);
-  if (const QString tag = protocolTag(edge_.protocol); !tag.isEmpty())
-    label_ = tag + QStringLiteral(" · ") + label_;
   static const QFontMetricsF fm(labelFont());
-  // Measuring text shapes it (HarfBuzz); labels repeat ("12.3 ms"), so widths are remembered.
-  static QHash<QString, double> widths;
-  auto width = widths.constFind(label_);
-  if (width == widths.constEnd()) {
-    if (widths.size() > 20000) widths.clear();
-    width = widths.insert(label_, fm.horizontalAdvance(label_));
+  double text_width = label_rect_.width() - 12;
+  if (lazy_label && !label_rect_.isNull()) {
+    // Far out: the old text's width holds the place until the label is drawn again.
+    label_stale_ = true;
+  } else {
+    label_stale_ = false;
+    label_ = formatLabel();
+    // Measuring text shapes it (HarfBuzz); labels repeat ("12.3 ms"), so widths are remembered.
+    static QHash<QString, double> widths;
+    auto width = widths.constFind(label_);
+    if (width == widths.constEnd()) {
+      if (widths.size() > 20000) widths.clear();
+      width = widths.insert(label_, fm.horizontalAdvance(label_));
+    }
+    text_width = width.value();
   }
   const QPointF mid = pointAt(label_t_);
-  const double lw = width.value() + 12, lh = fm.height() + 4;
+  const double lw = text_width + 12, lh = fm.height() + 4;
   label_rect_ = QRectF(mid.x() - lw / 2, mid.y() - lh / 2, lw, lh);
 
   badge_rects_.clear();
@@ -587,6 +621,7 @@ void EdgeItem::rebuildDecorations(bool route_changed) {
     ++counters().geometry_changes;
     prepareGeometryChange();
     bounds_ = route_changed ? needed : bounds_.united(needed);
+    if (far_layer_ != nullptr) far_layer_->include(bounds_);
   }
 }
 
@@ -596,7 +631,7 @@ void EdgeItem::setLabelAt(double t) {
   if (route_dirty_) {
     if (!batched_) adjust();
   } else {
-    rebuildDecorations(false);
+    rebuildDecorations(false, label_stale_);
     update();
   }
 }
@@ -651,13 +686,31 @@ bool EdgeItem::contains(const QPointF& point) const {
   return false;
 }
 
+int EdgeItem::farPoints(double lod, QPointF* out) const {
+  // Every sample would be a segment of a pixel or two on a short edge far out; each segment
+  // costs the stroker as much as a long one. Every k-th sample, so that a segment is about
+  // kLowDetailSegmentPx on screen (the ends always kept).
+  const int n = static_cast<int>(samples_.size());
+  if (n < 2) return 0;
+  const int segments = std::clamp(static_cast<int>(length_ * lod / kLowDetailSegmentPx), 1, n - 1);
+  const int stride = std::max(1, (n - 1) / segments);
+  int count = 0;
+  for (int i = 0; i < n - 1; i += stride) out[count++] = samples_[size_t(i)];
+  out[count++] = samples_.back();
+  return count;
+}
+
 void EdgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget*) {
   const double lod = option->levelOfDetailFromTransform(painter->worldTransform());
   const bool detail = lod >= kDetailLevel;
+  const bool selected = option->state & QStyle::State_Selected;
+  // Far out the FarEdgeLayer draws the stroke and arrowhead of every edge in a few calls; the
+  // edge adds only a halo (and its stroke again over it).
+  if (!detail && far_layer_ != nullptr && !marked(selected)) return;
+  ++counters().edge_paints;
   // Far out, thousands of edges cross the view: antialiasing them triples the pixels blended
   // for lines a pixel or two wide.
   painter->setRenderHint(QPainter::Antialiasing, detail);
-  const bool selected = option->state & QStyle::State_Selected;
   if (focused_) {
     QColor halo = style_.focus;
     halo.setAlpha(80);
@@ -695,22 +748,9 @@ void EdgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
   painter->setPen(pen);
   painter->setBrush(Qt::NoBrush);
   if (!detail && samples_.size() >= 2) {
-    // Every sample would be a segment of a pixel or two on a short edge far out; each segment
-    // costs the stroker as much as a long one. Every k-th sample, so that a segment is about
-    // kLowDetailSegmentPx on screen (the ends always kept).
-    const int n = static_cast<int>(samples_.size());
-    const int segments =
-        std::clamp(static_cast<int>(length_ * lod / kLowDetailSegmentPx), 1, n - 1);
-    const int stride = std::max(1, (n - 1) / segments);
-    if (stride == 1) {
-      painter->drawPolyline(samples_.data(), n);
-    } else {
-      QPointF points[kSamples + 1];
-      int count = 0;
-      for (int i = 0; i < n - 1; i += stride) points[count++] = samples_[size_t(i)];
-      points[count++] = samples_.back();
-      painter->drawPolyline(points, count);
-    }
+    QPointF points[kSamples + 1];
+    ++counters().edge_draw_calls;
+    painter->drawPolyline(points, farPoints(lod, points));
   } else {
     // Zoomed in, a long curve crosses the view: stroking all of it (and filling that outline)
     // costs in proportion to its whole length. Only the runs of the flattened curve near the
@@ -718,11 +758,15 @@ void EdgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
     const double m = width_ + 4;
     const QRectF view = option->exposedRect.adjusted(-m, -m, m, m);
     if (view.contains(route_bounds_) || flat_.size() < 2) {
+      ++counters().edge_draw_calls;
       painter->drawPath(path_);
     } else {
       QPolygonF run;
       auto flush = [&] {
-        if (run.size() >= 2) painter->drawPolyline(run);
+        if (run.size() >= 2) {
+          ++counters().edge_draw_calls;
+          painter->drawPolyline(run);
+        }
         run.clear();
       };
       for (qsizetype i = 1; i < flat_.size(); ++i) {
@@ -879,6 +923,94 @@ void MtlsBadgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* opt
     painter->setBrush(colour);
     painter->drawRoundedRect(body, 1, 1);
   }
+}
+
+// ------------------------------------------------------------------------------ FarEdgeLayer
+
+FarEdgeLayer::FarEdgeLayer() {
+  // Under the edges, which draw their halos (and their strokes again) over it.
+  setZValue(0.95);
+  setAcceptedMouseButtons(Qt::NoButton);
+  setAcceptHoverEvents(false);
+  setFlag(ItemUsesExtendedStyleOption);
+}
+
+void FarEdgeLayer::setEdges(std::vector<EdgeItem*> edges) {
+  edges_ = std::move(edges);
+  QRectF r = bounds_;
+  for (EdgeItem* e : edges_) {
+    e->far_layer_ = this;
+    r = r.united(e->boundingRect());
+  }
+  if (r != bounds_) setBounds(r);
+  update();
+}
+
+void FarEdgeLayer::setBounds(const QRectF& bounds) {
+  if (bounds == bounds_) return;
+  prepareGeometryChange();
+  bounds_ = bounds;
+}
+
+void FarEdgeLayer::include(const QRectF& rect) {
+  if (!bounds_.contains(rect)) setBounds(bounds_.united(rect));
+}
+
+void FarEdgeLayer::changed() { update(); }
+
+void FarEdgeLayer::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget*) {
+  const double lod = option->levelOfDetailFromTransform(painter->worldTransform());
+  if (lod >= EdgeItem::kDetailLevel) return;
+  const bool arrows = lod >= EdgeItem::kArrowLevel;
+  const QRectF exposed = option->exposedRect;
+  for (Bucket& b : buckets_) {
+    b.lines.clear();
+    b.arrows.clear();
+    // Arrowheads all turn the same way round: overlapping ones add up instead of cancelling.
+    b.arrows.setFillRule(Qt::WindingFill);
+    b.used = false;
+  }
+  QPointF points[EdgeItem::kSamples + 1];
+  for (const EdgeItem* e : edges_) {
+    if (!e->isVisible() || !exposed.intersects(e->bounds_)) continue;
+    const QRgb colour = e->color_.rgba();
+    const int width = EdgeItem::lowDetailWidth(e->width_, lod);
+    const bool idle = e->edge_.idle();
+    auto bucket = std::find_if(buckets_.begin(), buckets_.end(), [&](const Bucket& b) {
+      return b.colour == colour && b.width == width && b.idle == idle;
+    });
+    if (bucket == buckets_.end()) {
+      buckets_.push_back(Bucket{colour, width, idle, {}, {}});
+      bucket = buckets_.end() - 1;
+      bucket->arrows.setFillRule(Qt::WindingFill);
+    }
+    bucket->used = true;
+    const int n = e->farPoints(lod, points);
+    for (int i = 1; i < n; ++i) bucket->lines.emplace_back(points[i - 1], points[i]);
+    if (arrows && exposed.intersects(e->arrow_.boundingRect())) bucket->arrows.addPolygon(e->arrow_);
+  }
+  // Whole device pixels without antialiasing: the raster engine's cosmetic line drawing, a
+  // fraction of the cost of stroking each edge.
+  painter->setRenderHint(QPainter::Antialiasing, false);
+  const double opacity = painter->opacity();
+  for (const Bucket& b : buckets_) {
+    if (!b.used) continue;
+    // Idle edges are faded (EdgeItem's opacity).
+    painter->setOpacity(b.idle ? opacity * 0.45 : opacity);
+    QPen pen(QColor::fromRgba(b.colour), b.width, Qt::SolidLine, Qt::RoundCap);
+    pen.setCosmetic(true);
+    painter->setPen(pen);
+    painter->setBrush(Qt::NoBrush);
+    ++EdgeItem::counters().edge_draw_calls;
+    painter->drawLines(b.lines.data(), static_cast<int>(b.lines.size()));
+    if (!b.arrows.isEmpty()) {
+      ++EdgeItem::counters().edge_draw_calls;
+      painter->fillPath(b.arrows, QColor::fromRgba(b.colour));
+    }
+  }
+  painter->setOpacity(opacity);
+  // A graph restyled into new colours must not keep growing the list.
+  if (buckets_.size() > 64) buckets_.clear();
 }
 
 // ------------------------------------------------------------------------------ TrafficLayer

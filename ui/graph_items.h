@@ -12,6 +12,7 @@
 namespace meshdeck::ui {
 
 class EdgeItem;
+class FarEdgeLayer;
 class MtlsBadgeItem;
 
 // The graph's scene. The tooltips of services, edges and padlocks are built when the pointer
@@ -163,6 +164,10 @@ class EdgeItem : public QGraphicsItem {
     quint64 restyles = 0;
     quint64 repaints = 0;
     quint64 texts = 0;
+    // Painting: calls of EdgeItem::paint() that drew a stroke, and draw calls (polylines,
+    // paths, line batches) of the edges and of the FarEdgeLayer.
+    quint64 edge_paints = 0;
+    quint64 edge_draw_calls = 0;
   };
   // The pen width, in whole device pixels, an edge is drawn with below kDetailLevel.
   static int lowDetailWidth(double width, double lod);
@@ -178,8 +183,15 @@ class EdgeItem : public QGraphicsItem {
   NodeItem* sourceNode() const { return source_; }
   NodeItem* destinationNode() const { return destination_; }
   Health health() const { return health_; }
-  // The text on the edge: the protocol tag (protocolTag) and the chosen metric.
-  QString label() const { return label_; }
+  // The text on the edge: the protocol tag (protocolTag) and the chosen metric. Far out (the
+  // view below kDetailLevel) an update does not format it (nobody sees it); this formats it
+  // then, and refreshLabel() brings the drawn one up to date.
+  QString label() const;
+  // Formats the label an update left out far out, and moves the label box and badges to fit
+  // it (GraphView calls it for every edge when the view zooms in past kDetailLevel, and before
+  // an export). False when it was up to date.
+  bool refreshLabel();
+  bool labelStale() const { return label_stale_; }
   // The tooltip (the call, its health and figures, transport, protocol, policies), built from
   // what the edge holds now. Hides QGraphicsItem::toolTip(), which stays empty: GraphScene shows
   // this one.
@@ -231,11 +243,19 @@ class EdgeItem : public QGraphicsItem {
   // on screen below kDetailLevel.
   static constexpr int kSamples = 48;
   static constexpr double kLowDetailSegmentPx = 6;
+  friend class FarEdgeLayer;
   // The curve from the ends (or the layout's route): path, samples, end tangent.
   void rebuildRoute();
   // Arrow, label, badges and padlock along the curve; the bounding rect when they outgrow it
-  // (or, after a new curve, whenever it differs).
-  void rebuildDecorations(bool route_changed);
+  // (or, after a new curve, whenever it differs). `lazy_label`: keep the label's text and
+  // width as they are and mark it stale (far out, where it is not drawn).
+  void rebuildDecorations(bool route_changed, bool lazy_label = false);
+  QString formatLabel() const;
+  // Far out: the samples drawn (about one per kLowDetailSegmentPx on screen, the ends kept)
+  // into `out` (room for kSamples + 1); returns how many.
+  int farPoints(double lod, QPointF* out) const;
+  // Drawn by itself far out (not only by the FarEdgeLayer): a halo is on it.
+  bool marked(bool selected) const { return selected || highlighted_ || warned_ || focused_; }
 
   NodeItem* source_;
   NodeItem* destination_;
@@ -271,6 +291,8 @@ class EdgeItem : public QGraphicsItem {
   QRectF bounds_;
   bool route_dirty_ = true;  // adjust() inside a batch: rebuild when the batch ends
   bool batched_ = false;     // queued in the current batch
+  bool label_stale_ = false;  // label_ is not what the figures say (an update far out)
+  FarEdgeLayer* far_layer_ = nullptr;  // draws this edge far out, when set
 };
 
 // While one exists (GUI thread), EdgeItem::adjust() only marks an edge: moving many services
@@ -345,6 +367,48 @@ class TrafficLayer : public QGraphicsItem {
   QWidget* viewport_;
   std::vector<EdgeItem*> edges_;
   double clock_ = 0;
+  QRectF bounds_;
+};
+
+// Far out (level of detail below EdgeItem::kDetailLevel) every visible edge is drawn by this
+// one item, in a few draw calls: its segments go into one bucket per pen (health colour, width
+// in whole device pixels, idle or not), and each bucket is one QPainter::drawLines() of
+// non-antialiased cosmetic lines; arrowheads (from EdgeItem::kArrowLevel) are one filled path
+// per bucket. The EdgeItems themselves then paint nothing far out unless a halo is on them
+// (selected, find/apply highlight, warning, scenario focus), which they draw over it. This
+// replaces 5,000 items each setting up a pen and stroking a polyline in every frame (the
+// stroke was the same; the per-item work was not). A change that shows far out repaints this
+// item's whole area, once per update (EdgeItem::setEdge). Closer in it draws nothing. It draws
+// in every view of the scene (the minimap) and in exports.
+class FarEdgeLayer : public QGraphicsItem {
+ public:
+  FarEdgeLayer();
+  // The edges it draws (each edge then leaves its far stroke to the layer). As with
+  // TrafficLayer, the view gives the new list whenever edges come or go.
+  void setEdges(std::vector<EdgeItem*> edges);
+  const std::vector<EdgeItem*>& edges() const { return edges_; }
+  void setBounds(const QRectF& bounds);
+  // Grows the bounds to hold `rect` (an edge's new curve).
+  void include(const QRectF& rect);
+  // A change of what the layer draws: one repaint of its area, however many edges ask.
+  void changed();
+
+  QRectF boundingRect() const override { return bounds_; }
+  QPainterPath shape() const override { return {}; }
+  bool contains(const QPointF&) const override { return false; }
+  void paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget* widget) override;
+
+ private:
+  struct Bucket {
+    QRgb colour;
+    int width;
+    bool idle;
+    std::vector<QLineF> lines;
+    QPainterPath arrows;
+    bool used = false;
+  };
+  std::vector<EdgeItem*> edges_;
+  std::vector<Bucket> buckets_;  // kept between paints: no allocation per frame
   QRectF bounds_;
 };
 
