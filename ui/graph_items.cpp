@@ -6,6 +6,7 @@
 #include <QGraphicsSceneMouseEvent>
 #include <QGraphicsView>
 #include <QHash>
+#include <QPaintEngine>
 #include <QPainter>
 #include <QStyleOptionGraphicsItem>
 #include <QToolTip>
@@ -551,6 +552,7 @@ void EdgeItem::rebuildRoute() {
     const double f = len > 0 ? std::clamp((want - along[seg - 1]) / len, 0.0, 1.0) : 1.0;
     samples_.push_back(line[qsizetype(seg - 1)] * (1 - f) + line[qsizetype(seg)] * f);
   }
+  far_step_ = INT_MIN;
   // The direction at the end, as angleAtPercent(0.98) would give it.
   const QPointF v = samples_[kSamples] - samples_[kSamples - 1];
   end_angle_ = (v.x() == 0 && v.y() == 0) ? 0.0 : std::atan2(-v.y(), v.x());
@@ -672,8 +674,20 @@ QPainterPath EdgeItem::shape() const {
 bool EdgeItem::contains(const QPointF& point) const {
   // What shape().contains() answers, without stroking: hit tests (clicks, hover) run over
   // every edge whose bounds hold the point, and on a big graph that is hundreds.
-  if (label_rect_.contains(point)) return true;
-  const double r = kHitWidth / 2;
+  return label_rect_.contains(point) || nearCurve(point, kHitWidth / 2);
+}
+
+bool EdgeItem::collidesWithPath(const QPainterPath& path, Qt::ItemSelectionMode mode) const {
+  const QRectF r = path.controlPointRect();
+  if (mode != Qt::IntersectsItemShape || r.width() > 4 * kHitWidth || r.height() > 4 * kHitWidth)
+    return QGraphicsItem::collidesWithPath(path, mode);
+  // A pixel (or a few) at any zoom: the shape (the curve kHitWidth wide, and the label) meets
+  // the rect when the curve passes within half the hit width of it.
+  const double half_diagonal = std::hypot(r.width(), r.height()) / 2;
+  return label_rect_.intersects(r) || nearCurve(r.center(), kHitWidth / 2 + half_diagonal);
+}
+
+bool EdgeItem::nearCurve(const QPointF& point, double r) const {
   if (!route_bounds_.adjusted(-r, -r, r, r).contains(point)) return false;
   for (qsizetype i = 1; i < flat_.size(); ++i) {
     const QPointF a = flat_[i - 1], ab = flat_[i] - a;
@@ -686,18 +700,54 @@ bool EdgeItem::contains(const QPointF& point) const {
   return false;
 }
 
-int EdgeItem::farPoints(double lod, QPointF* out) const {
-  // Every sample would be a segment of a pixel or two on a short edge far out; each segment
-  // costs the stroker as much as a long one. Every k-th sample, so that a segment is about
-  // kLowDetailSegmentPx on screen (the ends always kept).
-  const int n = static_cast<int>(samples_.size());
-  if (n < 2) return 0;
-  const int segments = std::clamp(static_cast<int>(length_ * lod / kLowDetailSegmentPx), 1, n - 1);
-  const int stride = std::max(1, (n - 1) / segments);
-  int count = 0;
-  for (int i = 0; i < n - 1; i += stride) out[count++] = samples_[size_t(i)];
-  out[count++] = samples_.back();
-  return count;
+const std::vector<QPointF>& EdgeItem::farPolyline(double lod) {
+  // Quarter-octave steps of the level: the tolerance in scene units is that of the step's
+  // lower level, so it stays within kFarTolerancePx device pixels at every level of the step.
+  const int step = static_cast<int>(std::floor(std::log2(std::max(lod, 1e-6)) * 4));
+  if (step == far_step_) return far_points_;
+  far_step_ = step;
+  far_points_.clear();
+  const size_t n = samples_.size();
+  if (n < 2) return far_points_;
+  const double tolerance = kFarTolerancePx / std::exp2(double(step) / 4);
+  const double tol2 = tolerance * tolerance;
+  // Douglas-Peucker over the samples: keep the sample farthest from the chord while it is
+  // farther than the tolerance.
+  std::vector<char> keep(n, 0);
+  keep[0] = keep[n - 1] = 1;
+  std::vector<std::pair<size_t, size_t>> todo{{0, n - 1}};
+  while (!todo.empty()) {
+    const auto [a, b] = todo.back();
+    todo.pop_back();
+    if (b <= a + 1) continue;
+    const QPointF p = samples_[a], d = samples_[b] - p;
+    const double len2 = QPointF::dotProduct(d, d);
+    double worst = -1;
+    size_t at = a;
+    for (size_t i = a + 1; i < b; ++i) {
+      const QPointF v = samples_[i] - p;
+      double dist2;
+      if (len2 > 0) {
+        const double cross = d.x() * v.y() - d.y() * v.x();
+        dist2 = cross * cross / len2;
+      } else {
+        dist2 = QPointF::dotProduct(v, v);
+      }
+      if (dist2 > worst) {
+        worst = dist2;
+        at = i;
+      }
+    }
+    if (worst > tol2) {
+      keep[at] = 1;
+      todo.emplace_back(a, at);
+      todo.emplace_back(at, b);
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (keep[i]) far_points_.push_back(samples_[i]);
+  }
+  return far_points_;
 }
 
 void EdgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget*) {
@@ -748,9 +798,9 @@ void EdgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
   painter->setPen(pen);
   painter->setBrush(Qt::NoBrush);
   if (!detail && samples_.size() >= 2) {
-    QPointF points[kSamples + 1];
+    const std::vector<QPointF>& points = farPolyline(lod);
     ++counters().edge_draw_calls;
-    painter->drawPolyline(points, farPoints(lod, points));
+    painter->drawPolyline(points.data(), static_cast<int>(points.size()));
   } else {
     // Zoomed in, a long curve crosses the view: stroking all of it (and filling that outline)
     // costs in proportion to its whole length. Only the runs of the flattened curve near the
@@ -927,6 +977,72 @@ void MtlsBadgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* opt
 
 // ------------------------------------------------------------------------------ FarEdgeLayer
 
+namespace {
+
+// x * a / 255 for the four channels of a premultiplied pixel (as Qt's BYTE_MUL).
+inline quint32 byteMul(quint32 x, quint32 a) {
+  quint32 t = (x & 0xff00ff) * a;
+  t = (t + ((t >> 8) & 0xff00ff) + 0x800080) >> 8;
+  t &= 0xff00ff;
+  x = ((x >> 8) & 0xff00ff) * a;
+  x = (x + ((x >> 8) & 0xff00ff) + 0x800080);
+  x &= 0xff00ff00;
+  return x | t;
+}
+
+}  // namespace
+
+void FarEdgeLayer::drawHairlines(QImage* image, const QTransform& to_image,
+                                 const std::vector<QLineF>& lines, QRgb premultiplied) {
+  auto* bits = reinterpret_cast<quint32*>(image->bits());
+  const qsizetype stride = image->bytesPerLine() / 4;
+  const double w = image->width(), h = image->height();
+  const bool opaque = qAlpha(premultiplied) == 255;
+  const quint32 inverse = 255 - qAlpha(premultiplied);
+  for (const QLineF& l : lines) {
+    QPointF a = to_image.map(l.p1()), b = to_image.map(l.p2());
+    // Liang-Barsky: the part of the segment inside the image.
+    double t0 = 0, t1 = 1;
+    const double dx = b.x() - a.x(), dy = b.y() - a.y();
+    bool inside = true;
+    auto clip = [&](double p, double q) {
+      if (p == 0) {
+        if (q < 0) inside = false;
+        return;
+      }
+      const double r = q / p;
+      if (p < 0) {
+        if (r > t1)
+          inside = false;
+        else if (r > t0)
+          t0 = r;
+      } else {
+        if (r < t0)
+          inside = false;
+        else if (r < t1)
+          t1 = r;
+      }
+    };
+    clip(-dx, a.x());
+    clip(dx, w - 0.001 - a.x());
+    clip(-dy, a.y());
+    clip(dy, h - 0.001 - a.y());
+    if (!inside) continue;
+    const QPointF p = a + QPointF(dx, dy) * t0, q = a + QPointF(dx, dy) * t1;
+    const double ex = q.x() - p.x(), ey = q.y() - p.y();
+    const int steps =
+        std::max(1, static_cast<int>(std::ceil(std::max(std::abs(ex), std::abs(ey)))));
+    const double sx = ex / steps, sy = ey / steps;
+    double x = p.x(), y = p.y();
+    for (int i = 0; i <= steps; ++i, x += sx, y += sy) {
+      const int px = std::clamp(static_cast<int>(x), 0, static_cast<int>(w) - 1);
+      const int py = std::clamp(static_cast<int>(y), 0, static_cast<int>(h) - 1);
+      quint32& d = bits[py * stride + px];
+      d = opaque ? premultiplied : premultiplied + byteMul(d, inverse);
+    }
+  }
+}
+
 FarEdgeLayer::FarEdgeLayer() {
   // Under the edges, which draw their halos (and their strokes again) over it.
   setZValue(0.95);
@@ -970,8 +1086,7 @@ void FarEdgeLayer::paint(QPainter* painter, const QStyleOptionGraphicsItem* opti
     b.arrows.setFillRule(Qt::WindingFill);
     b.used = false;
   }
-  QPointF points[EdgeItem::kSamples + 1];
-  for (const EdgeItem* e : edges_) {
+  for (EdgeItem* e : edges_) {
     if (!e->isVisible() || !exposed.intersects(e->bounds_)) continue;
     const QRgb colour = e->color_.rgba();
     const int width = EdgeItem::lowDetailWidth(e->width_, lod);
@@ -980,29 +1095,78 @@ void FarEdgeLayer::paint(QPainter* painter, const QStyleOptionGraphicsItem* opti
       return b.colour == colour && b.width == width && b.idle == idle;
     });
     if (bucket == buckets_.end()) {
-      buckets_.push_back(Bucket{colour, width, idle, {}, {}});
+      buckets_.push_back(
+          Bucket{colour, width, idle, idle ? -1 : static_cast<int>(e->health_), {}, {}});
       bucket = buckets_.end() - 1;
       bucket->arrows.setFillRule(Qt::WindingFill);
     }
     bucket->used = true;
-    const int n = e->farPoints(lod, points);
-    for (int i = 1; i < n; ++i) bucket->lines.emplace_back(points[i - 1], points[i]);
-    if (arrows && exposed.intersects(e->arrow_.boundingRect())) bucket->arrows.addPolygon(e->arrow_);
+    const std::vector<QPointF>& points = e->farPolyline(lod);
+    for (size_t i = 1; i < points.size(); ++i) bucket->lines.emplace_back(points[i - 1], points[i]);
+    if (arrows && exposed.intersects(e->arrow_.boundingRect()))
+      bucket->arrows.addPolygon(e->arrow_);
   }
-  // Whole device pixels without antialiasing: the raster engine's cosmetic line drawing, a
-  // fraction of the cost of stroking each edge.
-  painter->setRenderHint(QPainter::Antialiasing, false);
+  // Unhealthy edges over healthy ones, busier (wider) over thinner, whatever order the edges
+  // came in.
+  std::stable_sort(buckets_.begin(), buckets_.end(), [](const Bucket& a, const Bucket& b) {
+    return a.rank != b.rank ? a.rank < b.rank : a.width < b.width;
+  });
   const double opacity = painter->opacity();
+  // Hairlines onto a raster device (the view, the minimap, a PNG export) without rotation:
+  // drawn into one image by a plain DDA and composed in one drawImage(). The raster engine's
+  // cosmetic stroker cost about 15 ns a pixel (a span and a blend call per pixel), and far out
+  // a dense graph covers the view about twice over: most of a frame.
+  QPaintEngine* engine = painter->paintEngine();
+  const QTransform world = painter->worldTransform();
+  QPaintDevice* device = painter->device();
+  const bool raster = engine != nullptr && engine->type() == QPaintEngine::Raster &&
+                      device != nullptr && world.type() <= QTransform::TxScale;
+  bool drawn_lines = false;
+  if (raster) {
+    const QRectF area = world.mapRect(exposed).adjusted(-1, -1, 1, 1) &
+                        QRectF(0, 0, device->width(), device->height());
+    const double dpr = device->devicePixelRatioF();
+    const QSize size = (area.size() * dpr).toSize() + QSize(1, 1);
+    if (!area.isEmpty() && size.width() * qint64(size.height()) <= 64 * 1024 * 1024) {
+      if (image_.size() != size) image_ = QImage(size, QImage::Format_ARGB32_Premultiplied);
+      image_.setDevicePixelRatio(1);
+      image_.fill(Qt::transparent);
+      const QTransform to_image = world * QTransform::fromTranslate(-area.left(), -area.top()) *
+                                  QTransform::fromScale(dpr, dpr);
+      for (const Bucket& b : buckets_) {
+        if (!b.used || b.width != 1) continue;
+        const QColor c = QColor::fromRgba(b.colour);
+        const int alpha = std::clamp(
+            static_cast<int>(std::lround(c.alpha() * opacity * (b.idle ? 0.45 : 1.0))), 0, 255);
+        drawHairlines(&image_, to_image, b.lines,
+                      qPremultiply(qRgba(c.red(), c.green(), c.blue(), alpha)));
+      }
+      image_.setDevicePixelRatio(dpr);
+      painter->save();
+      painter->setOpacity(1);
+      painter->resetTransform();
+      ++EdgeItem::counters().edge_draw_calls;
+      painter->drawImage(area.topLeft(), image_);
+      painter->restore();
+      drawn_lines = true;
+    }
+  }
+  // Wider pens (a busy edge at a level where it is two pixels wide or more), and every pen on
+  // other devices (SVG, print): whole device pixels without antialiasing, one drawLines() per
+  // pen.
+  painter->setRenderHint(QPainter::Antialiasing, false);
   for (const Bucket& b : buckets_) {
     if (!b.used) continue;
     // Idle edges are faded (EdgeItem's opacity).
     painter->setOpacity(b.idle ? opacity * 0.45 : opacity);
-    QPen pen(QColor::fromRgba(b.colour), b.width, Qt::SolidLine, Qt::RoundCap);
-    pen.setCosmetic(true);
-    painter->setPen(pen);
-    painter->setBrush(Qt::NoBrush);
-    ++EdgeItem::counters().edge_draw_calls;
-    painter->drawLines(b.lines.data(), static_cast<int>(b.lines.size()));
+    if (!drawn_lines || b.width != 1) {
+      QPen pen(QColor::fromRgba(b.colour), b.width, Qt::SolidLine, Qt::RoundCap);
+      pen.setCosmetic(true);
+      painter->setPen(pen);
+      painter->setBrush(Qt::NoBrush);
+      ++EdgeItem::counters().edge_draw_calls;
+      painter->drawLines(b.lines.data(), static_cast<int>(b.lines.size()));
+    }
     if (!b.arrows.isEmpty()) {
       ++EdgeItem::counters().edge_draw_calls;
       painter->fillPath(b.arrows, QColor::fromRgba(b.colour));

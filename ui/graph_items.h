@@ -2,8 +2,10 @@
 
 #include <QGraphicsItem>
 #include <QGraphicsScene>
+#include <QImage>
 #include <QPainterPath>
 #include <QPolygonF>
+#include <climits>
 #include <vector>
 
 #include "controlplane/api/types.h"
@@ -233,16 +235,23 @@ class EdgeItem : public QGraphicsItem {
   QRectF boundingRect() const override;
   QPainterPath shape() const override;
   bool contains(const QPointF& point) const override;
+  // What a view asks for the pixel under the pointer (hover on every mouse move, itemAt on a
+  // press): a small rect near the curve or on the label, measured like contains() instead of
+  // intersecting the stroked shape (QPathClipper); bigger paths as QGraphicsItem does.
+  bool collidesWithPath(const QPainterPath& path,
+                        Qt::ItemSelectionMode mode = Qt::IntersectsItemShape) const override;
   void paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget* widget) override;
 
  private:
   friend class EdgeGeometryBatch;
+  // Whether the curve passes within `r` of `point` (scene coordinates).
+  bool nearCurve(const QPointF& point, double r) const;
   // How wide the curve is for clicks and hover.
   static constexpr double kHitWidth = 12;
   // Samples along the curve (samples_ holds one more), and how long a drawn segment of them is
   // on screen below kDetailLevel.
   static constexpr int kSamples = 48;
-  static constexpr double kLowDetailSegmentPx = 6;
+  static constexpr double kFarTolerancePx = 0.5;
   friend class FarEdgeLayer;
   // The curve from the ends (or the layout's route): path, samples, end tangent.
   void rebuildRoute();
@@ -251,9 +260,10 @@ class EdgeItem : public QGraphicsItem {
   // width as they are and mark it stale (far out, where it is not drawn).
   void rebuildDecorations(bool route_changed, bool lazy_label = false);
   QString formatLabel() const;
-  // Far out: the samples drawn (about one per kLowDetailSegmentPx on screen, the ends kept)
-  // into `out` (room for kSamples + 1); returns how many.
-  int farPoints(double lod, QPointF* out) const;
+  // Far out: the curve as straight segments, its samples simplified (Douglas-Peucker) to
+  // within kFarTolerancePx device pixels at `lod` (in quarter-octave steps of the level, so
+  // that it is computed again only when the zoom changes that much or the curve moves).
+  const std::vector<QPointF>& farPolyline(double lod);
   // Drawn by itself far out (not only by the FarEdgeLayer): a halo is on it.
   bool marked(bool selected) const { return selected || highlighted_ || warned_ || focused_; }
 
@@ -289,9 +299,11 @@ class EdgeItem : public QGraphicsItem {
   std::vector<QPointF> samples_;  // the curve sampled evenly by length: pointAt, traffic dots
   QPolygonF flat_;                // the curve flattened: drawn in parts when zoomed in
   QRectF bounds_;
-  bool route_dirty_ = true;  // adjust() inside a batch: rebuild when the batch ends
-  bool batched_ = false;     // queued in the current batch
-  bool label_stale_ = false;  // label_ is not what the figures say (an update far out)
+  bool route_dirty_ = true;            // adjust() inside a batch: rebuild when the batch ends
+  bool batched_ = false;               // queued in the current batch
+  bool label_stale_ = false;           // label_ is not what the figures say (an update far out)
+  std::vector<QPointF> far_points_;    // farPolyline() for the level step far_step_
+  int far_step_ = INT_MIN;             // INT_MIN: to be computed
   FarEdgeLayer* far_layer_ = nullptr;  // draws this edge far out, when set
 };
 
@@ -403,12 +415,19 @@ class FarEdgeLayer : public QGraphicsItem {
     QRgb colour;
     int width;
     bool idle;
+    int rank;  // drawing order: idle, healthy, warning, critical (problems on top)
     std::vector<QLineF> lines;
     QPainterPath arrows;
     bool used = false;
   };
+  // One-pixel lines (item coordinates, mapped by `to_image`) into `image` (premultiplied ARGB)
+  // in one colour, clipped to it.
+  static void drawHairlines(QImage* image, const QTransform& to_image,
+                            const std::vector<QLineF>& lines, QRgb premultiplied);
+
   std::vector<EdgeItem*> edges_;
   std::vector<Bucket> buckets_;  // kept between paints: no allocation per frame
+  QImage image_;                 // the hairlines of the last paint (kept for its memory)
   QRectF bounds_;
 };
 
