@@ -145,7 +145,9 @@ class GroupFrameItem : public QGraphicsItem {
 // measure the distance to the flattened curve (contains()); shape() strokes the curve once, on its
 // first call after the curve changed. Inside an EdgeGeometryBatch, adjust() only marks the edge;
 // the batch rebuilds each marked edge once when it ends. At low zoom (level of detail below
-// kDetailLevel) paint() leaves out the label and badges and keeps the colour and width.
+// kDetailLevel) the label and badges are left out and the colour and width kept: in a
+// GraphView the FarEdgeLayer draws the edge then (paint() draws only a halo, if any), and an
+// update does not format the label (refreshLabel() does, when the view zooms in).
 class EdgeItem : public QGraphicsItem {
  public:
   enum { Type = UserType + 2 };
