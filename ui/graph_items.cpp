@@ -6,6 +6,7 @@
 #include <QGraphicsSceneMouseEvent>
 #include <QGraphicsView>
 #include <QHash>
+#include <QPaintEngine>
 #include <QPainter>
 #include <QStyleOptionGraphicsItem>
 #include <QToolTip>
@@ -383,24 +384,53 @@ void EdgeItem::setEdge(const cp::ServiceEdge& edge, EdgeMetric metric, const Edg
   // its colour, its width in whole pixels and whether it is idle; the label, the padlock and the
   // exact width (the arrowhead's size) only closer in. What is not seen now is drawn by the
   // next paint at a closer zoom, which repaints everything.
+  const double lod = viewLevelOf(this);
+  const bool far = lod < kDetailLevel;
   bool seen = first || restyled || was_idle != edge.idle() || old_colour != color_;
   if (!seen) {
-    const double lod = viewLevelOf(this);
-    seen = lod >= kDetailLevel  ? true
+    seen = !far                 ? true
            : lod >= kArrowLevel ? old_width != width_
                                 : lowDetailWidth(old_width, lod) != lowDetailWidth(width_, lod);
   }
   // The curve stays; only what sits on it changes. An edge whose ends moved is rebuilt whole
-  // (now, or when the batch it waits in ends).
+  // (now, or when the batch it waits in ends). Far out the label is not drawn: its text waits
+  // until the view comes closer (refreshLabel()), unless there is none yet.
+  if (route_dirty_) {
+    if (!batched_) adjust();
+  } else {
+    rebuildDecorations(false, far);
+    if (seen) {
+      ++counters().repaints;
+      // Far out the layer draws this edge (and the halo, if any, is drawn over it by the edge):
+      // one repaint of the layer for the whole update, not one region per edge.
+      if (far && far_layer_ != nullptr) {
+        far_layer_->changed();
+        if (marked(isSelected())) update();
+      } else {
+        update();
+      }
+    }
+  }
+}
+
+QString EdgeItem::formatLabel() const {
+  ++counters().texts;
+  QString label = formatMetric(edge_.metrics, metric_);
+  if (const QString tag = protocolTag(edge_.protocol); !tag.isEmpty())
+    label = tag + QStringLiteral(" · ") + label;
+  return label;
+}
+
+QString EdgeItem::label() const { return label_stale_ ? formatLabel() : label_; }
+
+bool EdgeItem::refreshLabel() {
+  if (!label_stale_) return false;
   if (route_dirty_) {
     if (!batched_) adjust();
   } else {
     rebuildDecorations(false);
-    if (seen) {
-      ++counters().repaints;
-      update();
-    }
   }
+  return true;
 }
 
 int EdgeItem::lowDetailWidth(double width, double lod) {
@@ -476,7 +506,7 @@ void EdgeItem::adjust() {
     return;
   }
   rebuildRoute();
-  rebuildDecorations(true);
+  rebuildDecorations(true, viewLevelOf(this) < kDetailLevel);
   update();
 }
 
@@ -522,12 +552,13 @@ void EdgeItem::rebuildRoute() {
     const double f = len > 0 ? std::clamp((want - along[seg - 1]) / len, 0.0, 1.0) : 1.0;
     samples_.push_back(line[qsizetype(seg - 1)] * (1 - f) + line[qsizetype(seg)] * f);
   }
+  far_step_ = INT_MIN;
   // The direction at the end, as angleAtPercent(0.98) would give it.
   const QPointF v = samples_[kSamples] - samples_[kSamples - 1];
   end_angle_ = (v.x() == 0 && v.y() == 0) ? 0.0 : std::atan2(-v.y(), v.x());
 }
 
-void EdgeItem::rebuildDecorations(bool route_changed) {
+void EdgeItem::rebuildDecorations(bool route_changed, bool lazy_label) {
   // Arrowhead along the final tangent.
   const QPointF tip = samples_.empty() ? path_.currentPosition() : samples_.back();
   const double size = 7 + width_;
@@ -535,20 +566,25 @@ void EdgeItem::rebuildDecorations(bool route_changed) {
   const QPointF side(-std::sin(end_angle_) * size * 0.45, -std::cos(end_angle_) * size * 0.45);
   arrow_ = QPolygonF({tip, tip - back + side, tip - back - side});
 
-  ++counters().texts;
-  label_ = formatMetric(edge_.metrics, metric_);
-  if (const QString tag = protocolTag(edge_.protocol); !tag.isEmpty())
-    label_ = tag + QStringLiteral(" · ") + label_;
   static const QFontMetricsF fm(labelFont());
-  // Measuring text shapes it (HarfBuzz); labels repeat ("12.3 ms"), so widths are remembered.
-  static QHash<QString, double> widths;
-  auto width = widths.constFind(label_);
-  if (width == widths.constEnd()) {
-    if (widths.size() > 20000) widths.clear();
-    width = widths.insert(label_, fm.horizontalAdvance(label_));
+  double text_width = label_rect_.width() - 12;
+  if (lazy_label && !label_rect_.isNull()) {
+    // Far out: the old text's width holds the place until the label is drawn again.
+    label_stale_ = true;
+  } else {
+    label_stale_ = false;
+    label_ = formatLabel();
+    // Measuring text shapes it (HarfBuzz); labels repeat ("12.3 ms"), so widths are remembered.
+    static QHash<QString, double> widths;
+    auto width = widths.constFind(label_);
+    if (width == widths.constEnd()) {
+      if (widths.size() > 20000) widths.clear();
+      width = widths.insert(label_, fm.horizontalAdvance(label_));
+    }
+    text_width = width.value();
   }
   const QPointF mid = pointAt(label_t_);
-  const double lw = width.value() + 12, lh = fm.height() + 4;
+  const double lw = text_width + 12, lh = fm.height() + 4;
   label_rect_ = QRectF(mid.x() - lw / 2, mid.y() - lh / 2, lw, lh);
 
   badge_rects_.clear();
@@ -587,6 +623,7 @@ void EdgeItem::rebuildDecorations(bool route_changed) {
     ++counters().geometry_changes;
     prepareGeometryChange();
     bounds_ = route_changed ? needed : bounds_.united(needed);
+    if (far_layer_ != nullptr) far_layer_->include(bounds_);
   }
 }
 
@@ -596,7 +633,7 @@ void EdgeItem::setLabelAt(double t) {
   if (route_dirty_) {
     if (!batched_) adjust();
   } else {
-    rebuildDecorations(false);
+    rebuildDecorations(false, label_stale_);
     update();
   }
 }
@@ -637,8 +674,20 @@ QPainterPath EdgeItem::shape() const {
 bool EdgeItem::contains(const QPointF& point) const {
   // What shape().contains() answers, without stroking: hit tests (clicks, hover) run over
   // every edge whose bounds hold the point, and on a big graph that is hundreds.
-  if (label_rect_.contains(point)) return true;
-  const double r = kHitWidth / 2;
+  return label_rect_.contains(point) || nearCurve(point, kHitWidth / 2);
+}
+
+bool EdgeItem::collidesWithPath(const QPainterPath& path, Qt::ItemSelectionMode mode) const {
+  const QRectF r = path.controlPointRect();
+  if (mode != Qt::IntersectsItemShape || r.width() > 4 * kHitWidth || r.height() > 4 * kHitWidth)
+    return QGraphicsItem::collidesWithPath(path, mode);
+  // A pixel (or a few) at any zoom: the shape (the curve kHitWidth wide, and the label) meets
+  // the rect when the curve passes within half the hit width of it.
+  const double half_diagonal = std::hypot(r.width(), r.height()) / 2;
+  return label_rect_.intersects(r) || nearCurve(r.center(), kHitWidth / 2 + half_diagonal);
+}
+
+bool EdgeItem::nearCurve(const QPointF& point, double r) const {
   if (!route_bounds_.adjusted(-r, -r, r, r).contains(point)) return false;
   for (qsizetype i = 1; i < flat_.size(); ++i) {
     const QPointF a = flat_[i - 1], ab = flat_[i] - a;
@@ -651,13 +700,67 @@ bool EdgeItem::contains(const QPointF& point) const {
   return false;
 }
 
+const std::vector<QPointF>& EdgeItem::farPolyline(double lod) {
+  // Quarter-octave steps of the level: the tolerance in scene units is that of the step's
+  // lower level, so it stays within kFarTolerancePx device pixels at every level of the step.
+  const int step = static_cast<int>(std::floor(std::log2(std::max(lod, 1e-6)) * 4));
+  if (step == far_step_) return far_points_;
+  far_step_ = step;
+  far_points_.clear();
+  const size_t n = samples_.size();
+  if (n < 2) return far_points_;
+  const double tolerance = kFarTolerancePx / std::exp2(double(step) / 4);
+  const double tol2 = tolerance * tolerance;
+  // Douglas-Peucker over the samples: keep the sample farthest from the chord while it is
+  // farther than the tolerance.
+  std::vector<char> keep(n, 0);
+  keep[0] = keep[n - 1] = 1;
+  std::vector<std::pair<size_t, size_t>> todo{{0, n - 1}};
+  while (!todo.empty()) {
+    const auto [a, b] = todo.back();
+    todo.pop_back();
+    if (b <= a + 1) continue;
+    const QPointF p = samples_[a], d = samples_[b] - p;
+    const double len2 = QPointF::dotProduct(d, d);
+    double worst = -1;
+    size_t at = a;
+    for (size_t i = a + 1; i < b; ++i) {
+      const QPointF v = samples_[i] - p;
+      double dist2;
+      if (len2 > 0) {
+        const double cross = d.x() * v.y() - d.y() * v.x();
+        dist2 = cross * cross / len2;
+      } else {
+        dist2 = QPointF::dotProduct(v, v);
+      }
+      if (dist2 > worst) {
+        worst = dist2;
+        at = i;
+      }
+    }
+    if (worst > tol2) {
+      keep[at] = 1;
+      todo.emplace_back(a, at);
+      todo.emplace_back(at, b);
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (keep[i]) far_points_.push_back(samples_[i]);
+  }
+  return far_points_;
+}
+
 void EdgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget*) {
   const double lod = option->levelOfDetailFromTransform(painter->worldTransform());
   const bool detail = lod >= kDetailLevel;
+  const bool selected = option->state & QStyle::State_Selected;
+  // Far out the FarEdgeLayer draws the stroke and arrowhead of every edge in a few calls; the
+  // edge adds only a halo (and its stroke again over it).
+  if (!detail && far_layer_ != nullptr && !marked(selected)) return;
+  ++counters().edge_paints;
   // Far out, thousands of edges cross the view: antialiasing them triples the pixels blended
   // for lines a pixel or two wide.
   painter->setRenderHint(QPainter::Antialiasing, detail);
-  const bool selected = option->state & QStyle::State_Selected;
   if (focused_) {
     QColor halo = style_.focus;
     halo.setAlpha(80);
@@ -695,22 +798,9 @@ void EdgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
   painter->setPen(pen);
   painter->setBrush(Qt::NoBrush);
   if (!detail && samples_.size() >= 2) {
-    // Every sample would be a segment of a pixel or two on a short edge far out; each segment
-    // costs the stroker as much as a long one. Every k-th sample, so that a segment is about
-    // kLowDetailSegmentPx on screen (the ends always kept).
-    const int n = static_cast<int>(samples_.size());
-    const int segments =
-        std::clamp(static_cast<int>(length_ * lod / kLowDetailSegmentPx), 1, n - 1);
-    const int stride = std::max(1, (n - 1) / segments);
-    if (stride == 1) {
-      painter->drawPolyline(samples_.data(), n);
-    } else {
-      QPointF points[kSamples + 1];
-      int count = 0;
-      for (int i = 0; i < n - 1; i += stride) points[count++] = samples_[size_t(i)];
-      points[count++] = samples_.back();
-      painter->drawPolyline(points, count);
-    }
+    const std::vector<QPointF>& points = farPolyline(lod);
+    ++counters().edge_draw_calls;
+    painter->drawPolyline(points.data(), static_cast<int>(points.size()));
   } else {
     // Zoomed in, a long curve crosses the view: stroking all of it (and filling that outline)
     // costs in proportion to its whole length. Only the runs of the flattened curve near the
@@ -718,11 +808,15 @@ void EdgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
     const double m = width_ + 4;
     const QRectF view = option->exposedRect.adjusted(-m, -m, m, m);
     if (view.contains(route_bounds_) || flat_.size() < 2) {
+      ++counters().edge_draw_calls;
       painter->drawPath(path_);
     } else {
       QPolygonF run;
       auto flush = [&] {
-        if (run.size() >= 2) painter->drawPolyline(run);
+        if (run.size() >= 2) {
+          ++counters().edge_draw_calls;
+          painter->drawPolyline(run);
+        }
         run.clear();
       };
       for (qsizetype i = 1; i < flat_.size(); ++i) {
@@ -879,6 +973,208 @@ void MtlsBadgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* opt
     painter->setBrush(colour);
     painter->drawRoundedRect(body, 1, 1);
   }
+}
+
+// ------------------------------------------------------------------------------ FarEdgeLayer
+
+namespace {
+
+// x * a / 255 for the four channels of a premultiplied pixel (as Qt's BYTE_MUL).
+inline quint32 byteMul(quint32 x, quint32 a) {
+  quint32 t = (x & 0xff00ff) * a;
+  t = (t + ((t >> 8) & 0xff00ff) + 0x800080) >> 8;
+  t &= 0xff00ff;
+  x = ((x >> 8) & 0xff00ff) * a;
+  x = (x + ((x >> 8) & 0xff00ff) + 0x800080);
+  x &= 0xff00ff00;
+  return x | t;
+}
+
+}  // namespace
+
+void FarEdgeLayer::drawHairlines(QImage* image, const QTransform& to_image,
+                                 const std::vector<QLineF>& lines, QRgb premultiplied) {
+  auto* bits = reinterpret_cast<quint32*>(image->bits());
+  const qsizetype stride = image->bytesPerLine() / 4;
+  const double w = image->width(), h = image->height();
+  const bool opaque = qAlpha(premultiplied) == 255;
+  const quint32 inverse = 255 - qAlpha(premultiplied);
+  for (const QLineF& l : lines) {
+    QPointF a = to_image.map(l.p1()), b = to_image.map(l.p2());
+    // Liang-Barsky: the part of the segment inside the image.
+    double t0 = 0, t1 = 1;
+    const double dx = b.x() - a.x(), dy = b.y() - a.y();
+    bool inside = true;
+    auto clip = [&](double p, double q) {
+      if (p == 0) {
+        if (q < 0) inside = false;
+        return;
+      }
+      const double r = q / p;
+      if (p < 0) {
+        if (r > t1)
+          inside = false;
+        else if (r > t0)
+          t0 = r;
+      } else {
+        if (r < t0)
+          inside = false;
+        else if (r < t1)
+          t1 = r;
+      }
+    };
+    clip(-dx, a.x());
+    clip(dx, w - 0.001 - a.x());
+    clip(-dy, a.y());
+    clip(dy, h - 0.001 - a.y());
+    if (!inside) continue;
+    const QPointF p = a + QPointF(dx, dy) * t0, q = a + QPointF(dx, dy) * t1;
+    const double ex = q.x() - p.x(), ey = q.y() - p.y();
+    const int steps =
+        std::max(1, static_cast<int>(std::ceil(std::max(std::abs(ex), std::abs(ey)))));
+    const double sx = ex / steps, sy = ey / steps;
+    double x = p.x(), y = p.y();
+    for (int i = 0; i <= steps; ++i, x += sx, y += sy) {
+      const int px = std::clamp(static_cast<int>(x), 0, static_cast<int>(w) - 1);
+      const int py = std::clamp(static_cast<int>(y), 0, static_cast<int>(h) - 1);
+      quint32& d = bits[py * stride + px];
+      d = opaque ? premultiplied : premultiplied + byteMul(d, inverse);
+    }
+  }
+}
+
+FarEdgeLayer::FarEdgeLayer() {
+  // Under the edges, which draw their halos (and their strokes again) over it.
+  setZValue(0.95);
+  setAcceptedMouseButtons(Qt::NoButton);
+  setAcceptHoverEvents(false);
+  setFlag(ItemUsesExtendedStyleOption);
+}
+
+void FarEdgeLayer::setEdges(std::vector<EdgeItem*> edges) {
+  edges_ = std::move(edges);
+  QRectF r = bounds_;
+  for (EdgeItem* e : edges_) {
+    e->far_layer_ = this;
+    r = r.united(e->boundingRect());
+  }
+  if (r != bounds_) setBounds(r);
+  update();
+}
+
+void FarEdgeLayer::setBounds(const QRectF& bounds) {
+  if (bounds == bounds_) return;
+  prepareGeometryChange();
+  bounds_ = bounds;
+}
+
+void FarEdgeLayer::include(const QRectF& rect) {
+  if (!bounds_.contains(rect)) setBounds(bounds_.united(rect));
+}
+
+void FarEdgeLayer::changed() { update(); }
+
+void FarEdgeLayer::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget*) {
+  const double lod = option->levelOfDetailFromTransform(painter->worldTransform());
+  if (lod >= EdgeItem::kDetailLevel) return;
+  const bool arrows = lod >= EdgeItem::kArrowLevel;
+  const QRectF exposed = option->exposedRect;
+  for (Bucket& b : buckets_) {
+    b.lines.clear();
+    b.arrows.clear();
+    // Arrowheads all turn the same way round: overlapping ones add up instead of cancelling.
+    b.arrows.setFillRule(Qt::WindingFill);
+    b.used = false;
+  }
+  for (EdgeItem* e : edges_) {
+    if (!e->isVisible() || !exposed.intersects(e->bounds_)) continue;
+    const QRgb colour = e->color_.rgba();
+    const int width = EdgeItem::lowDetailWidth(e->width_, lod);
+    const bool idle = e->edge_.idle();
+    auto bucket = std::find_if(buckets_.begin(), buckets_.end(), [&](const Bucket& b) {
+      return b.colour == colour && b.width == width && b.idle == idle;
+    });
+    if (bucket == buckets_.end()) {
+      buckets_.push_back(
+          Bucket{colour, width, idle, idle ? -1 : static_cast<int>(e->health_), {}, {}});
+      bucket = buckets_.end() - 1;
+      bucket->arrows.setFillRule(Qt::WindingFill);
+    }
+    bucket->used = true;
+    const std::vector<QPointF>& points = e->farPolyline(lod);
+    for (size_t i = 1; i < points.size(); ++i) bucket->lines.emplace_back(points[i - 1], points[i]);
+    if (arrows && exposed.intersects(e->arrow_.boundingRect()))
+      bucket->arrows.addPolygon(e->arrow_);
+  }
+  // Unhealthy edges over healthy ones, busier (wider) over thinner, whatever order the edges
+  // came in.
+  std::stable_sort(buckets_.begin(), buckets_.end(), [](const Bucket& a, const Bucket& b) {
+    return a.rank != b.rank ? a.rank < b.rank : a.width < b.width;
+  });
+  const double opacity = painter->opacity();
+  // Hairlines onto a raster device (the view, the minimap, a PNG export) without rotation:
+  // drawn into one image by a plain DDA and composed in one drawImage(). The raster engine's
+  // cosmetic stroker cost about 15 ns a pixel (a span and a blend call per pixel), and far out
+  // a dense graph covers the view about twice over: most of a frame.
+  QPaintEngine* engine = painter->paintEngine();
+  const QTransform world = painter->worldTransform();
+  QPaintDevice* device = painter->device();
+  const bool raster = engine != nullptr && engine->type() == QPaintEngine::Raster &&
+                      device != nullptr && world.type() <= QTransform::TxScale;
+  bool drawn_lines = false;
+  if (raster) {
+    const QRectF area = world.mapRect(exposed).adjusted(-1, -1, 1, 1) &
+                        QRectF(0, 0, device->width(), device->height());
+    const double dpr = device->devicePixelRatioF();
+    const QSize size = (area.size() * dpr).toSize() + QSize(1, 1);
+    if (!area.isEmpty() && size.width() * qint64(size.height()) <= 64 * 1024 * 1024) {
+      if (image_.size() != size) image_ = QImage(size, QImage::Format_ARGB32_Premultiplied);
+      image_.setDevicePixelRatio(1);
+      image_.fill(Qt::transparent);
+      const QTransform to_image = world * QTransform::fromTranslate(-area.left(), -area.top()) *
+                                  QTransform::fromScale(dpr, dpr);
+      for (const Bucket& b : buckets_) {
+        if (!b.used || b.width != 1) continue;
+        const QColor c = QColor::fromRgba(b.colour);
+        const int alpha = std::clamp(
+            static_cast<int>(std::lround(c.alpha() * opacity * (b.idle ? 0.45 : 1.0))), 0, 255);
+        drawHairlines(&image_, to_image, b.lines,
+                      qPremultiply(qRgba(c.red(), c.green(), c.blue(), alpha)));
+      }
+      image_.setDevicePixelRatio(dpr);
+      painter->save();
+      painter->setOpacity(1);
+      painter->resetTransform();
+      ++EdgeItem::counters().edge_draw_calls;
+      painter->drawImage(area.topLeft(), image_);
+      painter->restore();
+      drawn_lines = true;
+    }
+  }
+  // Wider pens (a busy edge at a level where it is two pixels wide or more), and every pen on
+  // other devices (SVG, print): whole device pixels without antialiasing, one drawLines() per
+  // pen.
+  painter->setRenderHint(QPainter::Antialiasing, false);
+  for (const Bucket& b : buckets_) {
+    if (!b.used) continue;
+    // Idle edges are faded (EdgeItem's opacity).
+    painter->setOpacity(b.idle ? opacity * 0.45 : opacity);
+    if (!drawn_lines || b.width != 1) {
+      QPen pen(QColor::fromRgba(b.colour), b.width, Qt::SolidLine, Qt::RoundCap);
+      pen.setCosmetic(true);
+      painter->setPen(pen);
+      painter->setBrush(Qt::NoBrush);
+      ++EdgeItem::counters().edge_draw_calls;
+      painter->drawLines(b.lines.data(), static_cast<int>(b.lines.size()));
+    }
+    if (!b.arrows.isEmpty()) {
+      ++EdgeItem::counters().edge_draw_calls;
+      painter->fillPath(b.arrows, QColor::fromRgba(b.colour));
+    }
+  }
+  painter->setOpacity(opacity);
+  // A graph restyled into new colours must not keep growing the list.
+  if (buckets_.size() > 64) buckets_.clear();
 }
 
 // ------------------------------------------------------------------------------ TrafficLayer

@@ -2,8 +2,10 @@
 
 #include <QGraphicsItem>
 #include <QGraphicsScene>
+#include <QImage>
 #include <QPainterPath>
 #include <QPolygonF>
+#include <climits>
 #include <vector>
 
 #include "controlplane/api/types.h"
@@ -12,6 +14,7 @@
 namespace meshdeck::ui {
 
 class EdgeItem;
+class FarEdgeLayer;
 class MtlsBadgeItem;
 
 // The graph's scene. The tooltips of services, edges and padlocks are built when the pointer
@@ -142,7 +145,9 @@ class GroupFrameItem : public QGraphicsItem {
 // measure the distance to the flattened curve (contains()); shape() strokes the curve once, on its
 // first call after the curve changed. Inside an EdgeGeometryBatch, adjust() only marks the edge;
 // the batch rebuilds each marked edge once when it ends. At low zoom (level of detail below
-// kDetailLevel) paint() leaves out the label and badges and keeps the colour and width.
+// kDetailLevel) the label and badges are left out and the colour and width kept: in a
+// GraphView the FarEdgeLayer draws the edge then (paint() draws only a halo, if any), and an
+// update does not format the label (refreshLabel() does, when the view zooms in).
 class EdgeItem : public QGraphicsItem {
  public:
   enum { Type = UserType + 2 };
@@ -163,6 +168,10 @@ class EdgeItem : public QGraphicsItem {
     quint64 restyles = 0;
     quint64 repaints = 0;
     quint64 texts = 0;
+    // Painting: calls of EdgeItem::paint() that drew a stroke, and draw calls (polylines,
+    // paths, line batches) of the edges and of the FarEdgeLayer.
+    quint64 edge_paints = 0;
+    quint64 edge_draw_calls = 0;
   };
   // The pen width, in whole device pixels, an edge is drawn with below kDetailLevel.
   static int lowDetailWidth(double width, double lod);
@@ -178,8 +187,15 @@ class EdgeItem : public QGraphicsItem {
   NodeItem* sourceNode() const { return source_; }
   NodeItem* destinationNode() const { return destination_; }
   Health health() const { return health_; }
-  // The text on the edge: the protocol tag (protocolTag) and the chosen metric.
-  QString label() const { return label_; }
+  // The text on the edge: the protocol tag (protocolTag) and the chosen metric. Far out (the
+  // view below kDetailLevel) an update does not format it (nobody sees it); this formats it
+  // then, and refreshLabel() brings the drawn one up to date.
+  QString label() const;
+  // Formats the label an update left out far out, and moves the label box and badges to fit
+  // it (GraphView calls it for every edge when the view zooms in past kDetailLevel, and before
+  // an export). False when it was up to date.
+  bool refreshLabel();
+  bool labelStale() const { return label_stale_; }
   // The tooltip (the call, its health and figures, transport, protocol, policies), built from
   // what the edge holds now. Hides QGraphicsItem::toolTip(), which stays empty: GraphScene shows
   // this one.
@@ -221,21 +237,37 @@ class EdgeItem : public QGraphicsItem {
   QRectF boundingRect() const override;
   QPainterPath shape() const override;
   bool contains(const QPointF& point) const override;
+  // What a view asks for the pixel under the pointer (hover on every mouse move, itemAt on a
+  // press): a small rect near the curve or on the label, measured like contains() instead of
+  // intersecting the stroked shape (QPathClipper); bigger paths as QGraphicsItem does.
+  bool collidesWithPath(const QPainterPath& path,
+                        Qt::ItemSelectionMode mode = Qt::IntersectsItemShape) const override;
   void paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget* widget) override;
 
  private:
   friend class EdgeGeometryBatch;
+  // Whether the curve passes within `r` of `point` (scene coordinates).
+  bool nearCurve(const QPointF& point, double r) const;
   // How wide the curve is for clicks and hover.
   static constexpr double kHitWidth = 12;
   // Samples along the curve (samples_ holds one more), and how long a drawn segment of them is
   // on screen below kDetailLevel.
   static constexpr int kSamples = 48;
-  static constexpr double kLowDetailSegmentPx = 6;
+  static constexpr double kFarTolerancePx = 0.5;
+  friend class FarEdgeLayer;
   // The curve from the ends (or the layout's route): path, samples, end tangent.
   void rebuildRoute();
   // Arrow, label, badges and padlock along the curve; the bounding rect when they outgrow it
-  // (or, after a new curve, whenever it differs).
-  void rebuildDecorations(bool route_changed);
+  // (or, after a new curve, whenever it differs). `lazy_label`: keep the label's text and
+  // width as they are and mark it stale (far out, where it is not drawn).
+  void rebuildDecorations(bool route_changed, bool lazy_label = false);
+  QString formatLabel() const;
+  // Far out: the curve as straight segments, its samples simplified (Douglas-Peucker) to
+  // within kFarTolerancePx device pixels at `lod` (in quarter-octave steps of the level, so
+  // that it is computed again only when the zoom changes that much or the curve moves).
+  const std::vector<QPointF>& farPolyline(double lod);
+  // Drawn by itself far out (not only by the FarEdgeLayer): a halo is on it.
+  bool marked(bool selected) const { return selected || highlighted_ || warned_ || focused_; }
 
   NodeItem* source_;
   NodeItem* destination_;
@@ -269,8 +301,12 @@ class EdgeItem : public QGraphicsItem {
   std::vector<QPointF> samples_;  // the curve sampled evenly by length: pointAt, traffic dots
   QPolygonF flat_;                // the curve flattened: drawn in parts when zoomed in
   QRectF bounds_;
-  bool route_dirty_ = true;  // adjust() inside a batch: rebuild when the batch ends
-  bool batched_ = false;     // queued in the current batch
+  bool route_dirty_ = true;            // adjust() inside a batch: rebuild when the batch ends
+  bool batched_ = false;               // queued in the current batch
+  bool label_stale_ = false;           // label_ is not what the figures say (an update far out)
+  std::vector<QPointF> far_points_;    // farPolyline() for the level step far_step_
+  int far_step_ = INT_MIN;             // INT_MIN: to be computed
+  FarEdgeLayer* far_layer_ = nullptr;  // draws this edge far out, when set
 };
 
 // While one exists (GUI thread), EdgeItem::adjust() only marks an edge: moving many services
@@ -345,6 +381,55 @@ class TrafficLayer : public QGraphicsItem {
   QWidget* viewport_;
   std::vector<EdgeItem*> edges_;
   double clock_ = 0;
+  QRectF bounds_;
+};
+
+// Far out (level of detail below EdgeItem::kDetailLevel) every visible edge is drawn by this
+// one item, in a few draw calls: its segments go into one bucket per pen (health colour, width
+// in whole device pixels, idle or not), and each bucket is one QPainter::drawLines() of
+// non-antialiased cosmetic lines; arrowheads (from EdgeItem::kArrowLevel) are one filled path
+// per bucket. The EdgeItems themselves then paint nothing far out unless a halo is on them
+// (selected, find/apply highlight, warning, scenario focus), which they draw over it. This
+// replaces 5,000 items each setting up a pen and stroking a polyline in every frame (the
+// stroke was the same; the per-item work was not). A change that shows far out repaints this
+// item's whole area, once per update (EdgeItem::setEdge). Closer in it draws nothing. It draws
+// in every view of the scene (the minimap) and in exports.
+class FarEdgeLayer : public QGraphicsItem {
+ public:
+  FarEdgeLayer();
+  // The edges it draws (each edge then leaves its far stroke to the layer). As with
+  // TrafficLayer, the view gives the new list whenever edges come or go.
+  void setEdges(std::vector<EdgeItem*> edges);
+  const std::vector<EdgeItem*>& edges() const { return edges_; }
+  void setBounds(const QRectF& bounds);
+  // Grows the bounds to hold `rect` (an edge's new curve).
+  void include(const QRectF& rect);
+  // A change of what the layer draws: one repaint of its area, however many edges ask.
+  void changed();
+
+  QRectF boundingRect() const override { return bounds_; }
+  QPainterPath shape() const override { return {}; }
+  bool contains(const QPointF&) const override { return false; }
+  void paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget* widget) override;
+
+ private:
+  struct Bucket {
+    QRgb colour;
+    int width;
+    bool idle;
+    int rank;  // drawing order: idle, healthy, warning, critical (problems on top)
+    std::vector<QLineF> lines;
+    QPainterPath arrows;
+    bool used = false;
+  };
+  // One-pixel lines (item coordinates, mapped by `to_image`) into `image` (premultiplied ARGB)
+  // in one colour, clipped to it.
+  static void drawHairlines(QImage* image, const QTransform& to_image,
+                            const std::vector<QLineF>& lines, QRgb premultiplied);
+
+  std::vector<EdgeItem*> edges_;
+  std::vector<Bucket> buckets_;  // kept between paints: no allocation per frame
+  QImage image_;                 // the hairlines of the last paint (kept for its memory)
   QRectF bounds_;
 };
 

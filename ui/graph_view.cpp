@@ -69,6 +69,8 @@ GraphView::GraphView(QWidget* parent)
 
   traffic_ = new TrafficLayer(viewport());
   scene_->addItem(traffic_);
+  far_edges_ = new FarEdgeLayer;
+  scene_->addItem(far_edges_);
   minimap_ = new Minimap(this, this);
   minimap_->resize(200, 130);
   minimap_->hide();
@@ -407,6 +409,7 @@ void GraphView::showDisplayed(std::shared_ptr<const cp::GraphSnapshot> snapshot)
     std::vector<EdgeItem*> all;
     all.reserve(static_cast<size_t>(edges_.size()));
     for (EdgeItem* e : edges_) all.push_back(e);
+    far_edges_->setEdges(all);
     traffic_->setEdges(std::move(all));
     layout_wanted_ = true;
     sendLayout();
@@ -673,6 +676,7 @@ void GraphView::updateSceneRect(const QRectF& extra) {
   for (NodeItem* n : nodes_) r = r.united(n->sceneBoundingRect());
   for (EdgeItem* e : edges_) r = r.united(e->sceneBoundingRect());
   traffic_->setBounds(r);
+  far_edges_->setBounds(r);
   scene_->setSceneRect(r.adjusted(-400, -300, 400, 300));
 }
 
@@ -1006,6 +1010,8 @@ QRectF GraphView::graphBounds() const {
 }
 
 void GraphView::renderGraph(QPainter* painter, const QRectF& target) {
+  // An export may draw labels the view far out has not formatted.
+  refreshLabels();
   const QRectF source = graphBounds().adjusted(-20, -20, 20, 20);
   painter->fillRect(target, style_.background);
   const auto selected = scene_->selectedItems();
@@ -1159,10 +1165,22 @@ void GraphView::scrollContentsBy(int dx, int dy) {
   if (inGesture()) viewport()->update();
 }
 
+bool GraphView::refreshLabels() {
+  bool any = false;
+  for (EdgeItem* e : edges_) any |= e->refreshLabel();
+  return any;
+}
+
 void GraphView::paintEvent(QPaintEvent* event) {
   // What the items compare a change with (EdgeItem::setEdge): the level this view draws at.
-  static_cast<GraphScene*>(scene_)->setViewLevel(
-      QStyleOptionGraphicsItem::levelOfDetailFromTransform(viewportTransform()));
+  auto* scene = static_cast<GraphScene*>(scene_);
+  const double was = scene->viewLevel();
+  scene->setViewLevel(QStyleOptionGraphicsItem::levelOfDetailFromTransform(viewportTransform()));
+  // Zoomed in past the level where labels show: the labels updates left out far out are
+  // formatted now (once), before they are drawn.
+  if (was < EdgeItem::kDetailLevel && scene->viewLevel() >= EdgeItem::kDetailLevel &&
+      refreshLabels() && !animating())
+    arrangeLabels();
   if (inGesture()) {
     QPainter painter(viewport());
     painter.fillRect(viewport()->rect(), style_.background);

@@ -23,6 +23,7 @@ class QLabel;
 namespace meshdeck::ui {
 
 class EdgeItem;
+class FarEdgeLayer;
 class GroupFrameItem;
 class NodeItem;
 class TrafficLayer;
@@ -237,6 +238,9 @@ class GraphView : public QGraphicsView {
   void updateEmptyMessage();
   // A zoom or pan step: keeps (or starts) the gesture frame.
   void gestureStep();
+  // Formats the labels updates left out while the view was far out (EdgeItem::refreshLabel);
+  // true when there were any.
+  bool refreshLabels();
 
   QGraphicsScene* scene_;
   const common::TimeSource* clock_ = &common::RealTimeSource::instance();
@@ -245,6 +249,7 @@ class GraphView : public QGraphicsView {
   Minimap* minimap_;
   QLabel* empty_message_;
   TrafficLayer* traffic_;
+  FarEdgeLayer* far_edges_;  // every edge far out, in a few draw calls
   QTimer animation_;
   QElapsedTimer frame_clock_;
   QPixmap gesture_frame_;    // the view when the gesture began

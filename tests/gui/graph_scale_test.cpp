@@ -201,6 +201,119 @@ class GraphScaleTest : public QObject {
              qPrintable(QString::number(ui::EdgeItem::counters().repaints)));
   }
 
+  void farOutEdgesAreDrawnByOneLayer() {
+    // Far out no edge item strokes itself: the FarEdgeLayer draws them all in a few calls,
+    // however many edges there are.
+    view_->resetTransform();
+    view_->scale(0.1, 0.1);
+    view_->viewport()->repaint();
+    ui::EdgeItem::counters() = {};
+    view_->viewport()->repaint();
+    QCOMPARE(ui::EdgeItem::counters().edge_paints, quint64(0));
+    QVERIFY2(ui::EdgeItem::counters().edge_draw_calls >= 1 &&
+                 ui::EdgeItem::counters().edge_draw_calls <= 16,
+             qPrintable(QString::number(ui::EdgeItem::counters().edge_draw_calls)));
+    // And what it draws is the edges in their health colours.
+    const QImage far = view_->viewport()->grab().toImage();
+    const ui::GraphStyle style = ui::GraphStyle::fromPalette(view_->palette());
+    QList<QRect> boxes;  // the services (their health dots share the colour)
+    for (const auto& n : base_.services) {
+      if (ui::NodeItem* node = view_->nodeItem(QString::fromStdString(n.name)))
+        boxes
+            << view_->mapFromScene(node->sceneBoundingRect()).boundingRect().adjusted(-1, -1, 1, 1);
+    }
+    int healthy = 0;
+    for (int y = 0; y < far.height(); ++y) {
+      for (int x = 0; x < far.width(); ++x) {
+        if (far.pixel(x, y) != style.healthy.rgb()) continue;
+        healthy += std::none_of(boxes.begin(), boxes.end(),
+                                [&](const QRect& r) { return r.contains(x, y); });
+      }
+    }
+    QVERIFY2(healthy > 200, qPrintable(QString::number(healthy)));
+
+    // A selected edge draws its halo (and its stroke over it) itself: one item, not all.
+    ui::EdgeItem* edge = view_->edgeItem(QString::fromStdString(base_.edges[3].source),
+                                         QString::fromStdString(base_.edges[3].destination));
+    QVERIFY(edge != nullptr);
+    edge->setSelected(true);
+    view_->viewport()->repaint();
+    ui::EdgeItem::counters() = {};
+    view_->viewport()->repaint();
+    QCOMPARE(ui::EdgeItem::counters().edge_paints, quint64(1));
+
+    // Closer in every edge in view strokes itself again.
+    view_->resetZoom();
+    view_->viewport()->repaint();
+    ui::EdgeItem::counters() = {};
+    view_->viewport()->repaint();
+    QVERIFY(ui::EdgeItem::counters().edge_paints > 1);
+  }
+
+  void farOutAnUpdateFormatsNoLabel() {
+    // Far out labels are not drawn: an update of every figure formats none of them; zooming in
+    // formats each stale one once, before it is drawn, and it says the new figure.
+    view_->resetTransform();
+    view_->scale(0.1, 0.1);
+    view_->viewport()->repaint();
+    auto next = nextSecond(base_, 1.7);
+    ui::EdgeItem::counters() = {};
+    view_->showSnapshot(next);
+    QVERIFY(ui::EdgeItem::counters().restyles >= quint64(view_->edgeCount()));
+    QCOMPARE(ui::EdgeItem::counters().texts, quint64(0));
+    const cp::ServiceEdge& changed = next->edges[5];
+    ui::EdgeItem* edge = view_->edgeItem(QString::fromStdString(changed.source),
+                                         QString::fromStdString(changed.destination));
+    QVERIFY(edge != nullptr);
+    QVERIFY(edge->labelStale());
+    const QString expected = edge->label();  // formatted on demand from the new figures
+    QVERIFY2(expected.contains(ui::formatMetric(changed.metrics, view_->metric())),
+             qPrintable(expected));
+
+    view_->resetZoom();
+    ui::EdgeItem::counters() = {};
+    view_->viewport()->repaint();
+    QVERIFY(!edge->labelStale());
+    QCOMPARE(edge->label(), expected);
+    QVERIFY2(ui::EdgeItem::counters().texts <= quint64(view_->edgeCount()),
+             qPrintable(QString::number(ui::EdgeItem::counters().texts)));
+    for (const auto& e : next->edges) {
+      if (ui::EdgeItem* item = view_->edgeItem(QString::fromStdString(e.source),
+                                               QString::fromStdString(e.destination)))
+        QVERIFY(!item->labelStale());
+    }
+    // A second repaint formats nothing more.
+    ui::EdgeItem::counters() = {};
+    view_->viewport()->repaint();
+    QCOMPARE(ui::EdgeItem::counters().texts, quint64(0));
+  }
+
+  void aPixelOnTheCurveHitsTheEdge() {
+    // The view's hit test for the pixel under the pointer (hover, press) measures the distance
+    // to the curve; it agrees with contains().
+    view_->resetZoom();
+    int checked = 0;
+    for (size_t i = 0; i < 40; ++i) {
+      const cp::ServiceEdge& e = base_.edges[i];
+      ui::EdgeItem* edge =
+          view_->edgeItem(QString::fromStdString(e.source), QString::fromStdString(e.destination));
+      if (edge == nullptr || !edge->isVisible()) continue;
+      const QPointF on = edge->pointAt(0.3);
+      view_->centerOn(on);
+      const QPoint at = view_->mapFromScene(on);
+      QVERIFY(view_->items(at).contains(edge));
+      // Well away from the curve and the label (nothing of it within 3 units): not this edge.
+      const QPointF off = on + QPointF(0, 40);
+      bool clear = true;
+      for (int dx = -3; dx <= 3; ++dx) {
+        for (int dy = -3; dy <= 3; ++dy) clear = clear && !edge->contains(off + QPointF(dx, dy));
+      }
+      if (clear) QVERIFY(!view_->items(view_->mapFromScene(off)).contains(edge));
+      ++checked;
+    }
+    QVERIFY(checked > 10);
+  }
+
   void tooltipIsBuiltWhenThePointerRests() {
     view_->showSnapshot(nextSecond(base_, 1.1));
     // At 1:1, the label of an edge that nothing covers there.
