@@ -32,6 +32,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -303,6 +304,14 @@ class TelemetryDriver {
   std::thread thread_;
 };
 
+// CPU seconds (user + system) this process has used so far, every thread.
+double processCpuSeconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
 // Resident and proportional set size of this process in MiB (smaps_rollup), or -1.
 std::pair<double, double> selfMemoryMiB() {
   std::ifstream in("/proc/self/smaps_rollup");
@@ -546,6 +555,7 @@ spec:
   if (telemetry_rate > 0) driver = std::make_unique<TelemetryDriver>(telemetry, telemetry_rate);
   if (driver) std::this_thread::sleep_for(3s);
   const auto load_t0 = Clock::now();
+  const double cpu0 = processCpuSeconds();
   const uint64_t sent0 = totals.sent, acked0 = totals.acked, skipped0 = totals.skipped;
   const uint64_t backlog0 = sent0 - acked0;
   uint64_t backlog_max = backlog0;
@@ -589,6 +599,7 @@ spec:
     backlog_max = std::max(backlog_max, totals.sent.load() - totals.acked.load());
   }
   const double load_s = std::chrono::duration<double>(Clock::now() - load_t0).count();
+  const double cpu_s = processCpuSeconds() - cpu0;
   const uint64_t round_bytes = control_plane.counters().discovery_bytes - bytes0;
   const uint64_t sent1 = totals.sent, acked1 = totals.acked, skipped1 = totals.skipped;
   if (driver) driver->stop();
@@ -629,6 +640,14 @@ spec:
         double(acked1 - acked0) * edges_per_report / load_s, skipped1 - skipped0, backlog0,
         sent1 - acked1, backlog_max, control_plane.counters().reports,
         control_plane.counters().edges_accepted, control_plane.counters().edges_rejected);
+    // The simulator's share is in it too (its streams, serializing nothing: reports are
+    // pre-serialized): an upper bound of what the control plane spends per edge-report, to be
+    // compared between builds, not a figure of the control plane alone.
+    const double edge_reports = double(acked1 - acked0) * edges_per_report;
+    fmt::print(
+        "cpu: the benchmark process (control plane and simulator) used {:.1f} CPU-s over the "
+        "{:.1f} s of load ({:.2f} cores), {:.2f} CPU-us per edge-report acknowledged\n",
+        cpu_s, load_s, cpu_s / load_s, edge_reports > 0 ? cpu_s * 1e6 / edge_reports : 0.0);
   }
   const auto [rss, pss] = selfMemoryMiB();
   fmt::print(
