@@ -562,6 +562,7 @@ spec:
 
   std::vector<double> samples;
   std::vector<uint64_t> round_pushes;
+  bool failed = false;
   const uint64_t bytes0 = control_plane.counters().discovery_bytes;
   for (int r = 0; r < rounds; ++r) {
     const int w = 10 + r % 80;
@@ -588,8 +589,10 @@ spec:
       std::this_thread::sleep_for(200us);
     const auto t1 = Clock::now();
     if (t1 >= deadline) {
+      // The run fails, but what the telemetry and the CPU did until then is still printed.
       fmt::print(stderr, "round {}: not every proxy ACKed within {} s\n", r, round_timeout);
-      return 1;
+      failed = true;
+      break;
     }
     samples.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
     round_pushes.push_back(control_plane.counters().pushes - pushes_before);
@@ -607,11 +610,13 @@ spec:
   auto pct = [&](double p) {
     return samples[std::min(samples.size() - 1, size_t(p / 100.0 * double(samples.size())))];
   };
-  fmt::print(
-      "{} proxies={} services={} rounds={} debounce={}ms  convergence ms: p50={:.1f} p90={:.1f} "
-      "p99={:.1f} max={:.1f}\n",
-      real ? "real" : "simulated", proxies, services, rounds, options.push_debounce.count(),
-      pct(50), pct(90), pct(99), samples.back());
+  if (samples.empty()) samples.push_back(0);
+  if (!failed)
+    fmt::print(
+        "{} proxies={} services={} rounds={} debounce={}ms  convergence ms: p50={:.1f} p90={:.1f} "
+        "p99={:.1f} max={:.1f}\n",
+        real ? "real" : "simulated", proxies, services, rounds, options.push_debounce.count(),
+        pct(50), pct(90), pct(99), samples.back());
   fmt::print(
       "discovery: {} ({}) proxies, {:.0f} bytes per proxy per round, {} incremental fallbacks\n",
       proxies,
@@ -625,6 +630,7 @@ spec:
     pushes_min = std::min(pushes_min, p);
     pushes_max = std::max(pushes_max, p);
   }
+  if (round_pushes.empty()) pushes_min = 0;
   fmt::print(
       "scoping: {} dependencies per proxy; a round must reach {} of {} proxies; pushes per round "
       "(counted until its last ACK) {}..{}; {:.0f} bytes per round in all\n",
@@ -660,5 +666,5 @@ spec:
   fleet.clear();
   real_fleet.stop();
   control_plane.stop();
-  return 0;
+  return failed ? 1 : 0;
 }
