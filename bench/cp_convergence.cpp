@@ -32,6 +32,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -303,6 +304,14 @@ class TelemetryDriver {
   std::thread thread_;
 };
 
+// CPU seconds (user + system) this process has used so far, every thread.
+double processCpuSeconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
 // Resident and proportional set size of this process in MiB (smaps_rollup), or -1.
 std::pair<double, double> selfMemoryMiB() {
   std::ifstream in("/proc/self/smaps_rollup");
@@ -546,12 +555,14 @@ spec:
   if (telemetry_rate > 0) driver = std::make_unique<TelemetryDriver>(telemetry, telemetry_rate);
   if (driver) std::this_thread::sleep_for(3s);
   const auto load_t0 = Clock::now();
+  const double cpu0 = processCpuSeconds();
   const uint64_t sent0 = totals.sent, acked0 = totals.acked, skipped0 = totals.skipped;
   const uint64_t backlog0 = sent0 - acked0;
   uint64_t backlog_max = backlog0;
 
   std::vector<double> samples;
   std::vector<uint64_t> round_pushes;
+  bool failed = false;
   const uint64_t bytes0 = control_plane.counters().discovery_bytes;
   for (int r = 0; r < rounds; ++r) {
     const int w = 10 + r % 80;
@@ -578,8 +589,10 @@ spec:
       std::this_thread::sleep_for(200us);
     const auto t1 = Clock::now();
     if (t1 >= deadline) {
+      // The run fails, but what the telemetry and the CPU did until then is still printed.
       fmt::print(stderr, "round {}: not every proxy ACKed within {} s\n", r, round_timeout);
-      return 1;
+      failed = true;
+      break;
     }
     samples.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
     round_pushes.push_back(control_plane.counters().pushes - pushes_before);
@@ -589,6 +602,7 @@ spec:
     backlog_max = std::max(backlog_max, totals.sent.load() - totals.acked.load());
   }
   const double load_s = std::chrono::duration<double>(Clock::now() - load_t0).count();
+  const double cpu_s = processCpuSeconds() - cpu0;
   const uint64_t round_bytes = control_plane.counters().discovery_bytes - bytes0;
   const uint64_t sent1 = totals.sent, acked1 = totals.acked, skipped1 = totals.skipped;
   if (driver) driver->stop();
@@ -596,11 +610,13 @@ spec:
   auto pct = [&](double p) {
     return samples[std::min(samples.size() - 1, size_t(p / 100.0 * double(samples.size())))];
   };
-  fmt::print(
-      "{} proxies={} services={} rounds={} debounce={}ms  convergence ms: p50={:.1f} p90={:.1f} "
-      "p99={:.1f} max={:.1f}\n",
-      real ? "real" : "simulated", proxies, services, rounds, options.push_debounce.count(),
-      pct(50), pct(90), pct(99), samples.back());
+  if (samples.empty()) samples.push_back(0);
+  if (!failed)
+    fmt::print(
+        "{} proxies={} services={} rounds={} debounce={}ms  convergence ms: p50={:.1f} p90={:.1f} "
+        "p99={:.1f} max={:.1f}\n",
+        real ? "real" : "simulated", proxies, services, rounds, options.push_debounce.count(),
+        pct(50), pct(90), pct(99), samples.back());
   fmt::print(
       "discovery: {} ({}) proxies, {:.0f} bytes per proxy per round, {} incremental fallbacks\n",
       proxies,
@@ -614,6 +630,7 @@ spec:
     pushes_min = std::min(pushes_min, p);
     pushes_max = std::max(pushes_max, p);
   }
+  if (round_pushes.empty()) pushes_min = 0;
   fmt::print(
       "scoping: {} dependencies per proxy; a round must reach {} of {} proxies; pushes per round "
       "(counted until its last ACK) {}..{}; {:.0f} bytes per round in all\n",
@@ -629,6 +646,14 @@ spec:
         double(acked1 - acked0) * edges_per_report / load_s, skipped1 - skipped0, backlog0,
         sent1 - acked1, backlog_max, control_plane.counters().reports,
         control_plane.counters().edges_accepted, control_plane.counters().edges_rejected);
+    // The simulator's share is in it too (its streams, serializing nothing: reports are
+    // pre-serialized): an upper bound of what the control plane spends per edge-report, to be
+    // compared between builds, not a figure of the control plane alone.
+    const double edge_reports = double(acked1 - acked0) * edges_per_report;
+    fmt::print(
+        "cpu: the benchmark process (control plane and simulator) used {:.1f} CPU-s over the "
+        "{:.1f} s of load ({:.2f} cores), {:.2f} CPU-us per edge-report acknowledged\n",
+        cpu_s, load_s, cpu_s / load_s, edge_reports > 0 ? cpu_s * 1e6 / edge_reports : 0.0);
   }
   const auto [rss, pss] = selfMemoryMiB();
   fmt::print(
@@ -641,5 +666,5 @@ spec:
   fleet.clear();
   real_fleet.stop();
   control_plane.stop();
-  return 0;
+  return failed ? 1 : 0;
 }

@@ -7,6 +7,9 @@
 //    simulated hour with a simulated clock; memory held by the aggregator at the end.
 //
 //   cp_ingest [--proxies 500] [--edges 20] [--services 50] [--seconds 3600]
+//             [--throughput-seconds 60]
+//   cp_ingest --proxies 10000 --services 100 --throughput-seconds 5 --seconds 5
+//     (the 10,000-proxy shape: 100 proxies report each edge every second)
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -24,12 +27,15 @@ using namespace meshdeck;
 using namespace std::chrono_literals;
 
 int main(int argc, char** argv) {
-  int proxies = 500, edges = 20, services = 50, seconds = 3600;
+  int proxies = 500, edges = 20, services = 50, seconds = 3600, throughput_seconds = 60;
   CLI::App app{"cp_ingest: telemetry ingest rate and history memory"};
   app.add_option("--proxies", proxies)->capture_default_str();
   app.add_option("--edges", edges)->capture_default_str();
   app.add_option("--services", services)->capture_default_str();
   app.add_option("--seconds", seconds)->capture_default_str();
+  app.add_option("--throughput-seconds", throughput_seconds,
+                 "Simulated seconds of the whole mesh the throughput is measured over")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::warn);
 
@@ -62,10 +68,10 @@ int main(int argc, char** argv) {
   cp::Registry registry;
   cp::TelemetryIngestService ingest(aggregator, registry, clock);
 
-  // Throughput over 60 simulated seconds of the whole mesh.
+  // Throughput over --throughput-seconds simulated seconds of the whole mesh.
   const auto t0 = std::chrono::steady_clock::now();
   uint64_t edge_reports = 0;
-  for (int s = 0; s < 60; ++s) {
+  for (int s = 0; s < throughput_seconds; ++s) {
     for (const auto& r : reports) {
       ingest.ingest(r);
       edge_reports += static_cast<uint64_t>(r.edges_size());
@@ -80,7 +86,7 @@ int main(int argc, char** argv) {
       edge_reports, elapsed, double(edge_reports) / elapsed, ingest.edgesRejected());
 
   // Memory after one hour: keep feeding one report per proxy per second.
-  for (int s = 60; s < seconds; ++s) {
+  for (int s = throughput_seconds; s < seconds; ++s) {
     for (const auto& r : reports) ingest.ingest(r);
     clock.advance(1s);
   }

@@ -108,6 +108,128 @@ SparseHistogram SparseHistogram::fromDense(const LatencyHistogram& h) {
   return s;
 }
 
+namespace {
+uint32_t addSaturated(uint32_t a, uint64_t b) {
+  return static_cast<uint32_t>(std::min<uint64_t>(uint64_t{a} + b, UINT32_MAX));
+}
+}  // namespace
+
+void LatencyAccumulator::cover(size_t lo, size_t hi) {
+  if (counts_.empty()) {
+    first_ = lo;
+    counts_.assign(hi - lo + 1, 0);
+    return;
+  }
+  const size_t last = first_ + counts_.size() - 1;
+  if (hi > last) {
+    // Geometric growth (as push_back), but never past the layout's bucket count.
+    const size_t size = hi - first_ + 1;
+    if (size > counts_.capacity())
+      counts_.reserve(std::min(std::max(size, 2 * counts_.capacity()),
+                               static_cast<size_t>(LatencyHistogram::kBucketCount)));
+    counts_.resize(size, 0);
+  }
+  if (lo < first_) {
+    counts_.insert(counts_.begin(), first_ - lo, 0);
+    first_ = lo;
+  }
+}
+
+void LatencyAccumulator::mergeSummary(uint64_t count, uint64_t sum, uint64_t min, uint64_t max,
+                                      uint64_t underflow, uint64_t overflow) {
+  count_ += count;
+  sum_ += sum;
+  min_ = std::min(min_, min);
+  max_ = std::max(max_, max);
+  underflow_ += underflow;
+  overflow_ += overflow;
+}
+
+void LatencyAccumulator::merge(const SparseHistogram& other) {
+  if (other.count == 0) return;
+  size_t lo = SIZE_MAX, hi = 0;
+  for (const auto& [index, n] : other.buckets) {
+    // Indexes come validated (common::validateProto); one outside the layout is not counted.
+    if (n == 0 || index >= LatencyHistogram::kBucketCount) continue;
+    lo = std::min<size_t>(lo, index);
+    hi = std::max<size_t>(hi, index);
+  }
+  if (lo <= hi) {
+    cover(lo, hi);
+    for (const auto& [index, n] : other.buckets)
+      if (n != 0 && index < LatencyHistogram::kBucketCount) {
+        uint32_t& c = counts_[index - first_];
+        c = addSaturated(c, n);
+      }
+  }
+  mergeSummary(other.count, other.sum, other.min, other.max, other.underflow, other.overflow);
+}
+
+void LatencyAccumulator::merge(const LatencyAccumulator& other) {
+  if (other.count_ == 0) return;
+  if (!other.counts_.empty()) {
+    cover(other.first_, other.first_ + other.counts_.size() - 1);
+    uint32_t* into = counts_.data() + (other.first_ - first_);
+    for (size_t i = 0; i < other.counts_.size(); ++i)
+      into[i] = addSaturated(into[i], other.counts_[i]);
+  }
+  mergeSummary(other.count_, other.sum_, other.min_, other.max_, other.underflow_, other.overflow_);
+}
+
+SparseHistogram LatencyAccumulator::toSparse() const {
+  SparseHistogram s;
+  size_t non_empty = 0;
+  for (uint32_t c : counts_) non_empty += c != 0;
+  s.buckets.reserve(non_empty);
+  for (size_t i = 0; i < counts_.size(); ++i)
+    if (counts_[i]) s.buckets.emplace_back(static_cast<uint16_t>(first_ + i), counts_[i]);
+  s.count = count_;
+  s.sum = sum_;
+  s.min = min_;
+  s.max = max_;
+  s.underflow = underflow_;
+  s.overflow = overflow_;
+  return s;
+}
+
+bool LatencyAccumulator::consistent() const {
+  uint64_t total = 0;
+  for (uint32_t c : counts_) total += c;
+  return total == count_ && underflow_ + overflow_ <= count_ &&
+         (count_ == 0 || (min_ <= max_ && min_ >= LatencyHistogram::kLowestTrackable &&
+                          max_ <= LatencyHistogram::kHighestTrackable));
+}
+
+void LatencyAccumulator::addTo(LatencyHistogram* dense) const {
+  if (count_ == 0 || !consistent()) return;
+  for (size_t i = 0; i < counts_.size(); ++i)
+    if (counts_[i]) dense->addToBucket(static_cast<int>(first_ + i), counts_[i]);
+  dense->addSummary(count_, sum_, min_, max_, underflow_, overflow_);
+}
+
+double LatencyAccumulator::percentile(double p) const {
+  // SparseHistogram::percentile() over the same non-empty buckets.
+  if (count_ == 0 || !consistent()) return 0.0;
+  p = std::clamp(p, 0.0, 100.0);
+  const double rank = std::max(1.0, p / 100.0 * static_cast<double>(count_));
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < counts_.size(); ++i) {
+    const uint32_t c = counts_[i];
+    if (c == 0) continue;
+    if (static_cast<double>(cumulative + c) >= rank) {
+      const int index = static_cast<int>(first_ + i);
+      const double lower = static_cast<double>(LatencyHistogram::bucketLower(index));
+      const double width = static_cast<double>(LatencyHistogram::bucketUpper(index) -
+                                               LatencyHistogram::bucketLower(index));
+      const double within = (rank - static_cast<double>(cumulative)) / static_cast<double>(c);
+      const double value = lower + within * width;
+      return std::clamp(value, static_cast<double>(min_), static_cast<double>(max_));
+    }
+    cumulative += c;
+  }
+  return static_cast<double>(max_);
+}
+
 void TelemetryAggregator::Counters::add(const EdgeReport& r) {
   common::addEdgeCounters(*this, r);
   for (size_t i = 0; i < classes.size(); ++i) classes[i] += r.responses_by_class[i];
@@ -141,7 +263,7 @@ TelemetryAggregator::CompactSample TelemetryAggregator::summarize(const Second& 
   c.requests = static_cast<uint32_t>(std::min<uint64_t>(s.counters.requests, UINT32_MAX));
   for (size_t i = 0; i < c.classes.size(); ++i)
     c.classes[i] = static_cast<uint32_t>(std::min<uint64_t>(s.counters.classes[i], UINT32_MAX));
-  if (s.latency.count) {
+  if (s.latency.count()) {
     c.p50_ms = static_cast<float>(s.latency.percentile(50) / 1e6);
     c.p90_ms = static_cast<float>(s.latency.percentile(90) / 1e6);
     c.p99_ms = static_cast<float>(s.latency.percentile(99) / 1e6);
@@ -308,7 +430,7 @@ std::vector<EdgeReport> TelemetryAggregator::block(int64_t start) const {
     for (auto& [key, s] : shard.series) {
       expireLocked(s, now);
       Counters total;
-      SparseHistogram latency;
+      LatencyAccumulator latency;
       bool any = false;
       auto take = [&](const Second& sec) {
         total.add(sec.counters);
@@ -327,7 +449,7 @@ std::vector<EdgeReport> TelemetryAggregator::block(int64_t start) const {
       common::addEdgeCounters(r, total);
       r.responses_by_class = total.classes;
       r.grpc_statuses = total.grpc;
-      r.latency = std::move(latency);
+      r.latency = latency.toSparse();
       out.push_back(std::move(r));
     }
   }
@@ -346,7 +468,7 @@ std::vector<EdgeTotals> TelemetryAggregator::totals() const {
       t.requests = s.total.requests;
       t.responses_by_class = s.total.classes;
       t.grpc_statuses = s.total.grpc;
-      t.latency = s.total_latency;
+      t.latency = s.total_latency.toSparse();
       out.push_back(std::move(t));
     }
   }
@@ -468,12 +590,12 @@ size_t TelemetryAggregator::memoryBytes() const {
       bytes += key.capacity() + sizeof(s) + s.source.capacity() + s.destination.capacity() + 64;
       for (const auto* slots : {&s.recent, &s.blocks}) {
         for (const auto& sec : *slots) {
-          bytes += sizeof(sec) + sec.latency.buckets.capacity() * sizeof(sec.latency.buckets[0]);
+          bytes += sizeof(sec) - sizeof(sec.latency) + sec.latency.memoryBytes();
           for (const auto& v : sec.by_version) bytes += sizeof(v) + v.first.capacity();
         }
       }
       bytes += s.history.size() * sizeof(CompactSample);
-      bytes += s.total_latency.buckets.capacity() * sizeof(s.total_latency.buckets[0]);
+      bytes += s.total_latency.memoryBytes() - sizeof(s.total_latency);
     }
   }
   return bytes;

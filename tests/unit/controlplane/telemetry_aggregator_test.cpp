@@ -73,6 +73,133 @@ class TelemetryAggregatorTest : public QObject {
     QCOMPARE(SparseHistogram{}.percentile(50), 0.0);
   }
 
+  // The aggregator's slots (LatencyAccumulator: one run of counts from the lowest to the
+  // highest bucket) give what SparseHistogram gives merged the same way: the same buckets and
+  // summary, the same percentiles value for value, the same dense copy. Merges that extend the
+  // run at either end, report into the middle of it, merge two runs, skip empty histograms and
+  // saturate a bucket.
+  void accumulatorEqualsSparse() {
+    uint64_t v = 12345;
+    auto next = [&] {
+      v = v * 6364136223846793005ull + 1442695040888963407ull;
+      return v >> 33;
+    };
+    // Histograms of ~100 latencies around a centre that moves up and down, as reports are.
+    auto reportHistogram = [&](uint64_t centre_ns) {
+      common::LatencyHistogram h;
+      for (int i = 0; i < 100; ++i) h.record(centre_ns / 2 + next() % centre_ns);
+      return SparseHistogram::fromDense(h);
+    };
+    SparseHistogram sparse;
+    LatencyAccumulator acc, other;
+    SparseHistogram other_sparse;
+    const uint64_t centres[] = {3'000'000, 50'000, 900'000'000, 3'000'000, 7'000, 20'000'000};
+    for (int i = 0; i < 60; ++i) {
+      const auto r = reportHistogram(centres[i % 6]);
+      sparse.merge(r);
+      acc.merge(r);
+      if (i % 3 == 0) {
+        other_sparse.merge(r);
+        other.merge(r);
+      }
+      if (i % 10 == 9) {
+        sparse.merge(SparseHistogram{});  // empty: nothing changes
+        acc.merge(SparseHistogram{});
+      }
+    }
+    auto same = [](const SparseHistogram& a, const SparseHistogram& b) {
+      return a.buckets == b.buckets && a.count == b.count && a.sum == b.sum && a.min == b.min &&
+             a.max == b.max && a.underflow == b.underflow && a.overflow == b.overflow;
+    };
+    auto check = [&](const LatencyAccumulator& a, const SparseHistogram& s) {
+      QVERIFY(same(a.toSparse(), s));
+      QCOMPARE(a.count(), s.count);
+      for (double p : {0.0, 1.0, 25.0, 50.0, 90.0, 99.0, 99.9, 100.0, 150.0})
+        QCOMPARE(a.percentile(p), s.percentile(p));
+      common::LatencyHistogram from_acc, from_sparse;
+      a.addTo(&from_acc);
+      s.addTo(&from_sparse);
+      QVERIFY(from_acc == from_sparse);
+    };
+    QVERIFY(sparse.buckets.size() > 300);  // spans several octaves: extended both ways
+    check(acc, sparse);
+    check(other, other_sparse);
+    // Two runs merged (a block taking its seconds).
+    LatencyAccumulator both = other;
+    both.merge(acc);
+    SparseHistogram both_sparse = other_sparse;
+    both_sparse.merge(sparse);
+    check(both, both_sparse);
+    LatencyAccumulator empty;
+    empty.merge(LatencyAccumulator{});
+    check(empty, SparseHistogram{});
+    // Saturation at 2^32-1: the counts no longer add up, and both read as empty.
+    SparseHistogram big;
+    big.buckets = {{100, UINT32_MAX - 5}};
+    big.count = UINT32_MAX - 5;
+    big.sum = big.count * 3;
+    big.min = 2;
+    big.max = 4;
+    LatencyAccumulator big_acc;
+    big_acc.merge(big);
+    big_acc.merge(big);
+    SparseHistogram big_sparse = big;
+    big_sparse.merge(big);
+    check(big_acc, big_sparse);
+    QCOMPARE(big_acc.toSparse().buckets.front().second, UINT32_MAX);
+    QCOMPARE(big_acc.percentile(50), 0.0);
+  }
+
+  // Many proxies reporting the same edge in the same second (10,000 proxies, 100 per
+  // service): the edge's window and its totals are the merge of every report, value for value.
+  void manyReportsOfOneEdgeMergeExactly() {
+    common::SimulatedTimeSource clock;
+    TelemetryAggregator agg(clock, 3600, 60);
+    common::LatencyHistogram expected;
+    uint64_t requests = 0;
+    uint64_t v = 99;
+    for (int second = 0; second < 3; ++second) {
+      for (int proxy = 0; proxy < 100; ++proxy) {
+        common::LatencyHistogram h;
+        for (int i = 0; i < 100; ++i) {
+          v = v * 6364136223846793005ull + 1442695040888963407ull;
+          h.record(1'000'000 + (v >> 40) % (proxy % 2 ? 40'000'000 : 4'000'000));
+        }
+        expected.merge(h);
+        EdgeReport r;
+        r.source_service = "a";
+        r.destination_service = "b";
+        r.destination_version = "v1";
+        r.requests = 100;
+        r.responses_by_class[1] = 100;
+        r.latency = SparseHistogram::fromDense(h);
+        QVERIFY(agg.ingest(r));
+        requests += 100;
+      }
+      clock.advance(1s);
+    }
+    const auto edges = agg.edges(10);
+    QCOMPARE(edges.size(), size_t(1));
+    QVERIFY(*edges[0].metrics.latency == expected);
+    QCOMPARE(edges[0].metrics.p99_ms, expected.percentile(99) / 1e6);
+    const auto totals = agg.totals();
+    QCOMPARE(totals.size(), size_t(1));
+    QCOMPARE(totals[0].requests, requests);
+    common::LatencyHistogram total_latency;
+    totals[0].latency.addTo(&total_latency);
+    QVERIFY(total_latency == expected);
+    QCOMPARE(totals[0].latency.percentile(50), expected.percentile(50));
+    // And the history store's block of those seconds.
+    const int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(clock.systemNow().time_since_epoch())
+            .count();
+    common::LatencyHistogram in_blocks;
+    for (int64_t start = (now - 3) / 10 * 10; start <= now; start += 10)
+      for (const auto& b : agg.block(start))
+        if (b.client_side) b.latency.addTo(&in_blocks);
+    QVERIFY(in_blocks == expected);
+  }
+
   // gRPC calls: counted by status over the window, their server errors (by the HTTP status
   // they stand for) in the success rate, and the edge's protocols remembered.
   void grpcStatusesAndProtocols() {
