@@ -7,6 +7,10 @@ Usage: h2_client.py MODE PORT [ARGS...]; prints one JSON object on stdout.
   concurrent PORT N PATHS            N streams at once on one connection (PATHS: comma-separated,
                                      taken in turn): their statuses
   upload PORT BYTES                  POST /upload with BYTES of body, sent as the window allows
+  slow_download PORT PATH PID SECONDS  one GET whose response is not read for SECONDS (the proxy
+                                     must hold it back, not buffer it), then read to its end;
+                                     with the resident memory of process PID before and after
+                                     the pause
   big_headers PORT BYTES             a request whose header list is BYTES long
   rapid_reset PORT N                 N streams opened and reset at once (CVE-2023-44487)
   continuation PORT N                HEADERS without END_HEADERS, then N CONTINUATION frames
@@ -36,6 +40,9 @@ PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 def connect(port):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    # As every HTTP/2 client does: without it, a DATA frame shorter than the MSS waits for the
+    # ACK of the previous one, which the proxy delays (40 ms) while it has nothing to send.
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     conn = h2.connection.H2Connection(
         config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
     conn.initiate_connection()
@@ -277,6 +284,28 @@ def mode_ping_flood(port, n):
     return read_outcome(s)
 
 
+def rss_bytes(pid):
+    with open("/proc/%s/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def mode_slow_download(port, path, pid, seconds):
+    s, conn = connect(port)
+    conn.send_headers(1, base_headers(port, path), end_stream=True)
+    s.sendall(conn.data_to_send())
+    rss_before = rss_bytes(pid)
+    time.sleep(float(seconds))  # the client reads nothing: only its windows' worth may come
+    rss_paused = rss_bytes(pid)
+    streams = {}
+    ended = run_until(s, conn, lambda st: st.get(1, {}).get("ended") or st.get(1, {}).get(
+        "reset") is not None, streams, 120)
+    return {"streams": summary(streams), "ended": ended, "rss_before": rss_before,
+            "rss_paused": rss_paused}
+
+
 def mode_big_headers(port, size):
     size = int(size)
     s, conn = connect(port)
@@ -314,6 +343,7 @@ MODES = {
     "get": mode_get,
     "concurrent": mode_concurrent,
     "upload": mode_upload,
+    "slow_download": mode_slow_download,
     "big_headers": mode_big_headers,
     "rapid_reset": mode_rapid_reset,
     "continuation": mode_continuation,

@@ -120,6 +120,39 @@ clusters:
     QVERIFY2(out.contains("200"), qPrintable(out));
   }
 
+  // Flow control end to end: a client that does not read a large response holds the proxy
+  // to its windows (the upstream feels the back-pressure, nothing piles up in the proxy), and
+  // a large upload goes only as fast as the upstream takes it; the proxy's memory stays bounded
+  // while 256 MiB pass each way, as for HTTP/1.1 (proxy_http_test).
+  void largeStreamsKeepMemoryBounded() {
+    constexpr qint64 kSize = 256ll << 20;
+    const size_t rss_before = rssBytes(proxy_.pid());
+    QVERIFY(rss_before > 0);
+    QString err;
+    const auto slow = h2client({"slow_download", port_, QString("/download?bytes=%1").arg(kSize),
+                                QString::number(proxy_.pid()), "2"},
+                               &err);
+    QVERIFY2(!slow.isEmpty(), qPrintable(err));
+    const auto down = stream(slow, 1);
+    QCOMPARE(down["status"].toInt(), 200);
+    QCOMPARE(qint64(down["size"].toDouble()), kSize);
+    QVERIFY(down["ended"].toBool());
+    const double paused_mb =
+        (slow["rss_paused"].toDouble() - slow["rss_before"].toDouble()) / (1 << 20);
+    const auto up = h2client({"upload", port_, QString::number(kSize)}, &err);
+    QVERIFY2(!up.isEmpty(), qPrintable(err));
+    QCOMPARE(qint64(up["sent"].toDouble()), kSize);
+    QCOMPARE(stream(up, 1)["status"].toInt(), 200);
+    QCOMPARE(stream(up, 1)["text"].toString(), QString("bytes=%1").arg(kSize));
+    const double growth_mb = (double(rssBytes(proxy_.pid())) - double(rss_before)) / (1 << 20);
+    qInfo(
+        "proxy RSS +%.1f MB while a 256 MiB response waited unread 2 s, +%.1f MB after "
+        "256 MiB each way",
+        paused_mb, growth_mb);
+    QVERIFY2(paused_mb < 16.0, qPrintable(QString::number(paused_mb)));
+    QVERIFY2(growth_mb < 16.0, qPrintable(QString::number(growth_mb)));
+  }
+
   void manyConcurrentStreamsAndFaultPerStream() {
     // 100 streams on one connection (the proxy's SETTINGS_MAX_CONCURRENT_STREAMS), the route
     // fault applying to every other one.
