@@ -267,7 +267,7 @@ Awaitable<bool> Session::handleRequest(Request& rq, Exchange& ex) {
     case Verdict::kRefuse:
       co_return co_await refuseMalformed(verdict.version, verdict.status, verdict.code, &ex);
     case Verdict::kLocal:
-      co_return co_await sendLocal(ex, verdict.status, verdict.code, rq.keep_alive && !body_pending,
+      co_return co_await sendLocal(ex, verdict.status, verdict.code, rq.reusable(),
                                    verdict.detail.c_str());
     case Verdict::kAdmit:
       break;
@@ -357,7 +357,7 @@ Awaitable<bool> Session::forward(Request& rq, Exchange& ex) {
     if (at.downstream_failed)
       co_return at.malformed ? co_await refuseMalformed(ex.version, 400, at.malformed, &ex) : false;
     if (at.local_code)
-      co_return co_await sendLocal(ex, at.local_status, at.local_code, rq.keep_alive && rq.done());
+      co_return co_await sendLocal(ex, at.local_status, at.local_code, rq.reusable());
     const AttemptOutcome outcome{at.failure, at.status(), at.reused};
     RetryBudget* budget = at.cluster ? &at.cluster->retry_budget : nullptr;
     const auto decision = retry.next(outcome, budget, at.cluster ? at.cluster->active_requests : 0,
@@ -374,15 +374,13 @@ Awaitable<bool> Session::forward(Request& rq, Exchange& ex) {
     if (decision.budget_exhausted) ++at.cluster->statsIn(host_.stats()).rq_retry_budget_exhausted;
     switch (at.failure) {
       case AttemptFailure::kConnectFailure:
-        co_return co_await sendLocal(ex, 502,
-                                     at.tls_code ? at.tls_code : error_code::kUpstreamConnect,
-                                     rq.keep_alive && rq.done());
+        co_return co_await sendLocal(
+            ex, 502, at.tls_code ? at.tls_code : error_code::kUpstreamConnect, rq.reusable());
       case AttemptFailure::kReset:
-        co_return co_await sendLocal(ex, 502, error_code::kUpstreamReset,
-                                     rq.keep_alive && rq.done());
+        co_return co_await sendLocal(ex, 502, error_code::kUpstreamReset, rq.reusable());
       case AttemptFailure::kTimeout:
         ex.timeout = true;
-        co_return co_await sendLocal(ex, 504, error_code::kTimeout, rq.keep_alive && rq.done());
+        co_return co_await sendLocal(ex, 504, error_code::kTimeout, rq.reusable());
       case AttemptFailure::kNone:
         break;
     }
@@ -550,7 +548,7 @@ Awaitable<bool> Session::relayH2Response(Request& rq, Exchange& ex, Attempt& at)
   for (const auto& name : ex.route->response_headers.remove) out.erase(name);
   for (const auto& [k, v] : ex.route->response_headers.set) out.set(k, v);
   for (const auto& [k, v] : ex.route->response_headers.add) out.insert(k, v);
-  bool keep_alive = rq.keep_alive && rq.done() && !host_.draining();
+  bool keep_alive = rq.reusable() && !host_.draining();
   // HTTP/2 frames the body itself: the HTTP/1.1 client gets the content-length the upstream
   // gave (nghttp2 checked the DATA frames against it), else a chunked body (HTTP/1.0: one
   // delimited by the connection's end).
@@ -627,7 +625,7 @@ Awaitable<bool> Session::relayResponse(Request& rq, Exchange& ex, Attempt& at) {
   const Framing& in = at.framing;
   const bool close_delimited = in.kind == BodyFraming::kCloseDelimited;
 
-  bool keep_alive = rq.keep_alive && rq.done() && !host_.draining();
+  bool keep_alive = rq.reusable() && !host_.draining();
   // What the client reads: the upstream's framing, re-framed where the client needs it. A
   // close-delimited body goes out chunked to HTTP/1.1 clients; HTTP/1.0 clients know no
   // chunked coding and read to the end of the connection.

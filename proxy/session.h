@@ -75,6 +75,8 @@ class Session : public std::enable_shared_from_this<Session>, private Downstream
     std::optional<BeastRequestParser> body;
     // The whole request is in: no body, or its last byte read.
     bool done() const { return !body || body->is_done(); }
+    // The client wants the connection kept and nothing of this request is left to read on it.
+    bool reusable() const { return keep_alive && done(); }
     // What admission is told of the codec's reading: its framing decision, checks made.
     CodecFraming codecFraming() const {
       CodecFraming c;
