@@ -30,6 +30,21 @@ long long field(const QString& out, const QString& pattern) {
   return m.hasMatch() ? m.captured(1).toLongLong() : -1;
 }
 
+// A proxy config: every request on listener "edge" to cluster "app", given as `cluster` (the
+// YAML list item under clusters:).
+QString config(const QString& cluster) {
+  return QString(R"(listeners:
+  - {name: edge, address: {port: 0}, route_table: main}
+route_tables:
+  - name: main
+    virtual_hosts:
+      - domains: ["*"]
+        routes:
+          - {name: all, match: {path_prefix: /}, destinations: [{cluster: app}]}
+clusters:
+)") + cluster;
+}
+
 }  // namespace
 
 // Fan-in from HTTP/2 clients to an HTTP/1.1 upstream through the real meshdeck-proxy
@@ -47,18 +62,10 @@ class ProxyFaninTest : public QObject {
   void manyStreamsShareTheEndpointsConnectionLimit() {
     TestBackend backend("b1");
     ProxyProcess proxy;
-    writeFile(proxy.dir() + "/fanin.yaml", QString(R"(listeners:
-  - {name: edge, address: {port: 0}, route_table: main}
-route_tables:
-  - name: main
-    virtual_hosts:
-      - domains: ["*"]
-        routes:
-          - {name: all, match: {path_prefix: /}, destinations: [{cluster: app}]}
-clusters:
-  - {name: app, max_idle_connections: 4, endpoints: [{address: {port: %1}}]}
-)")
-                                               .arg(backend.port()));
+    writeFile(proxy.dir() + "/fanin.yaml",
+              config(QString("  - {name: app, max_idle_connections: 4, endpoints: "
+                             "[{address: {port: %1}}]}\n")
+                         .arg(backend.port())));
     QVERIFY(proxy.start({"--config", proxy.dir() + "/fanin.yaml", "--workers", "2"}));
     const QString url = QString("http://127.0.0.1:%1/slow?ms=2").arg(proxy.port("edge"));
     // 4 connections × 50 streams: 200 requests in flight for 8 upstream connections (4 per
@@ -83,21 +90,12 @@ clusters:
     // worker: of 20 streams at once to a slow endpoint, the ones past the queue get 503 UO.
     TestBackend backend("b1");
     ProxyProcess proxy;
-    writeFile(proxy.dir() + "/fanin.yaml", QString(R"(listeners:
-  - {name: edge, address: {port: 0}, route_table: main}
-route_tables:
-  - name: main
-    virtual_hosts:
-      - domains: ["*"]
-        routes:
-          - {name: all, match: {path_prefix: /}, destinations: [{cluster: app}]}
-clusters:
-  - name: app
+    writeFile(proxy.dir() + "/fanin.yaml", config(QString(R"(  - name: app
     max_idle_connections: 1
     circuit_breaker: {max_pending_requests: 2}
     endpoints: [{address: {port: %1}}]
 )")
-                                               .arg(backend.port()));
+                                                      .arg(backend.port())));
     QVERIFY(proxy.start({"--config", proxy.dir() + "/fanin.yaml", "--workers", "1"}));
     const QString url = QString("http://127.0.0.1:%1/slow?ms=200").arg(proxy.port("edge"));
     const QString out = h2load({"-c1", "-m20", "-n20", url});
