@@ -81,6 +81,9 @@ class ScopingTest : public QObject, private testing::DiscoveryFixture {
     add("reviews-v2-0", "reviews", "v2", 20020);
     add("ratings-v1-0", "ratings", "v1", 20030);
     add("details-v1-0", "details", "v1", 20040);
+    // Every test below expects these four in the mesh a proxy is given: wait until the control
+    // plane has them all (each has had its config and ACKed it).
+    QVERIFY(synced());
   }
   void cleanup() { stop(); }
 
