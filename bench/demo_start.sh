@@ -104,8 +104,13 @@ if grep -q "first complete graph" "$work/run.log"; then
     "$(awk -v t="$ticks" -v c="$clk_tck" 'BEGIN{printf "%.2f", t / c}') s in all;" \
     "control plane $(awk -v c="$clk_tck" '{printf "%.2f", ($14 + $15) / c}' "/proc/$cp/stat") s"
   sleep "$settle"
-  read -r s r n < <(tree "$cp" | mem_sum)
-  echo "memory ${settle} s later: $n processes, PSS $((s / 1024)) MiB in all, sum of RSS $((r / 1024)) MiB"
+  if kill -0 "$cp" 2> /dev/null && ! grep -q "stopped:" "$work/run.log"; then
+    read -r s r n < <(tree "$cp" | mem_sum)
+    echo "memory ${settle} s later: $n processes, PSS $((s / 1024)) MiB in all, sum of RSS $((r / 1024)) MiB"
+  else
+    # --duration counts from the start: a demo slower to its graph than that has stopped by now.
+    echo "memory ${settle} s later: not measured, the demo had already stopped (raise --duration)"
+  fi
   for p in $(pgrep -P "$cp" -f "meshdeck-proxy --control-plane" || true); do
     awk '/^Rss:/{r=$2} /^Pss:/{s=$2} /^Private_Clean:/{c=$2} /^Private_Dirty:/{d=$2}
          /^Anonymous:/{a=$2} END{print r, s, c + d, a}' "/proc/$p/smaps_rollup" 2> /dev/null || true

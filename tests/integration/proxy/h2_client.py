@@ -210,7 +210,6 @@ def read_outcome(s, seconds=10):
 
 def mode_rapid_reset(port, n):
     n = int(n)
-    s = raw_connect(port)
     enc = hpack.Encoder()
     out = b""
     for i in range(n):
@@ -222,6 +221,9 @@ def mode_rapid_reset(port, n):
         rst = hf.RstStreamFrame(sid)
         rst.error_code = 8  # CANCEL
         out += hdr.serialize() + rst.serialize()
+    # The frames are built before connecting: on a loaded machine building them takes long
+    # enough for the proxy to end a connection that sends nothing.
+    s = raw_connect(port)
     try:
         s.sendall(out)
     except (BrokenPipeError, ConnectionResetError):
@@ -231,7 +233,6 @@ def mode_rapid_reset(port, n):
 
 def mode_continuation(port, n):
     n = int(n)
-    s = raw_connect(port)
     enc = hpack.Encoder()
     hdr = hf.HeadersFrame(1)
     hdr.data = enc.encode(base_headers(port, "/name"))
@@ -240,6 +241,9 @@ def mode_continuation(port, n):
         c = hf.ContinuationFrame(1)
         c.data = enc.encode([("x-flood-%d" % i, "v" * 100)])
         out += c.serialize()
+    # The frames are built before connecting: on a loaded machine building them takes long
+    # enough for the proxy to end a connection that sends nothing.
+    s = raw_connect(port)
     try:
         s.sendall(out)
     except (BrokenPipeError, ConnectionResetError):
@@ -249,7 +253,6 @@ def mode_continuation(port, n):
 
 def mode_empty_data(port, n):
     n = int(n)
-    s = raw_connect(port)
     enc = hpack.Encoder()
     hdr = hf.HeadersFrame(1)
     hdr.data = enc.encode(base_headers(port, "/upload", "POST"))
@@ -257,6 +260,9 @@ def mode_empty_data(port, n):
     out = hdr.serialize()
     for _ in range(n):
         out += hf.DataFrame(1).serialize()
+    # The frames are built before connecting: on a loaded machine building them takes long
+    # enough for the proxy to end a connection that sends nothing.
+    s = raw_connect(port)
     try:
         s.sendall(out)
     except (BrokenPipeError, ConnectionResetError):
@@ -267,16 +273,19 @@ def mode_empty_data(port, n):
 def mode_ping_flood(port, n):
     n = int(n)
     # A small receive buffer and no reading: the proxy's PING acks pile up.
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.settimeout(10)
-    s.connect(("127.0.0.1", port))
     frames = [PREFACE, hf.SettingsFrame(0).serialize()]
     for i in range(n):
         p = hf.PingFrame(0)
         p.opaque_data = i.to_bytes(8, "big")
         frames.append(p.serialize())
     out = b"".join(frames)
+    # Connected only once the frames are built (seconds for a million on a loaded machine):
+    # a connection that sends nothing for that long is ended by the proxy's first-byte timeout,
+    # which is not the flood this tests.
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
     try:
         s.sendall(out)
     except (BrokenPipeError, ConnectionResetError):
