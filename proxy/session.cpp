@@ -253,11 +253,14 @@ Awaitable<bool> Session::handleRequest(Request& rq, Exchange& ex) {
   tapStart(rq.head, ex);
   Verdict verdict = admit(rq.head, rq.codecFraming(), peer(), ex, host_);
   // A host outside a scoped sidecar's scope: held while it is asked for (on_demand.h).
-  if (!verdict.missing_host.empty() &&
-      co_await holdForService(host_.onDemand(), verdict.missing_host, &verdict.detail)) {
-    refreshListenerConfig(host_.config());
-    ex.config = host_.config();
-    verdict = admit(rq.head, rq.codecFraming(), peer(), ex, host_);
+  // (Not `a && co_await b`: GCC makes the coroutine of `b`, a frame and a copy of the name,
+  // even when `a` is false.)
+  if (!verdict.missing_host.empty()) {
+    if (co_await holdForService(host_.onDemand(), verdict.missing_host, &verdict.detail)) {
+      refreshListenerConfig(host_.config());
+      ex.config = host_.config();
+      verdict = admit(rq.head, rq.codecFraming(), peer(), ex, host_);
+    }
   }
   if (verdict.kind == Verdict::kAdmit && verdict.delay) {
     co_await sleepFor(*verdict.delay);

@@ -31,6 +31,23 @@ struct ServerCodec::StreamState {
   size_t borrowed_size = 0;
   bool out_last = false;
   std::vector<Header> trailers;
+
+  // Ready for another stream (ServerCodec::spare_): its strings keep their capacity.
+  void recycle() {
+    id = 0;
+    head = RequestHeader{};
+    authority.clear();
+    cookie.clear();
+    header_bytes = decoded_bytes = 0;
+    too_large = head_done = responded = false;
+    out.clear();
+    if (out.capacity() > 16 * 1024) std::string().swap(out);
+    out_offset = 0;
+    borrowed = nullptr;
+    borrowed_size = 0;
+    out_last = false;
+    trailers.clear();
+  }
 };
 
 struct ServerCodec::Callbacks {
@@ -57,7 +74,13 @@ struct ServerCodec::Callbacks {
   static int onBeginHeaders(nghttp2_session* s, const nghttp2_frame* frame, void* user) {
     auto& c = codec(user);
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    auto st = std::make_unique<StreamState>();
+    std::unique_ptr<StreamState> st;
+    if (!c.spare_.empty()) {
+      st = std::move(c.spare_.back());
+      c.spare_.pop_back();
+    } else {
+      st = std::make_unique<StreamState>();
+    }
     st->id = frame->hd.stream_id;
     st->head.version(11);
     nghttp2_session_set_stream_user_data(s, st->id, st.get());
@@ -165,6 +188,10 @@ struct ServerCodec::Callbacks {
     c.streams_.erase(it);
     // Only streams whose head went up are known above.
     if (st->head_done) c.events_.onStreamClosed(id, error_code);
+    if (c.spare_.size() < kSpareStreams) {
+      st->recycle();
+      c.spare_.push_back(std::move(st));
+    }
     return 0;
   }
 
@@ -329,11 +356,11 @@ struct StatusText {
 
 }  // namespace
 
-bool ServerCodec::respond(int32_t stream, unsigned status, const std::vector<Header>& headers,
-                          bool end_stream) {
-  auto* st = Callbacks::stream(*this, stream);
-  if (!st || st->responded) return false;
-  st->responded = true;
+namespace {
+
+template <typename Field>
+bool submitResponse(nghttp2_session* session, int32_t stream, unsigned status, const Field* headers,
+                    size_t count, nghttp2_data_source_read_callback body) {
   const StatusText code(status);
   // A response head has a handful of fields: their entries live on the stack (nghttp2 copies
   // them when it submits), a vector only for a long list.
@@ -341,16 +368,36 @@ bool ServerCodec::respond(int32_t stream, unsigned status, const std::vector<Hea
   nghttp2_nv inline_nva[kInline];
   std::vector<nghttp2_nv> heap_nva;
   nghttp2_nv* nva = inline_nva;
-  if (headers.size() + 1 > kInline) {
-    heap_nva.resize(headers.size() + 1);
+  if (count + 1 > kInline) {
+    heap_nva.resize(count + 1);
     nva = heap_nva.data();
   }
   size_t n = 0;
   nva[n++] = nv(":status", code.view());
-  for (const auto& [k, v] : headers) nva[n++] = nv(k, v);
+  for (size_t i = 0; i < count; ++i) nva[n++] = nv(headers[i].first, headers[i].second);
   nghttp2_data_provider provider{};
-  provider.read_callback = &Callbacks::readBody;
-  return nghttp2_submit_response(session_, stream, nva, n, end_stream ? nullptr : &provider) == 0;
+  provider.read_callback = body;
+  return nghttp2_submit_response(session, stream, nva, n, body ? &provider : nullptr) == 0;
+}
+
+}  // namespace
+
+bool ServerCodec::respond(int32_t stream, unsigned status, const std::vector<Header>& headers,
+                          bool end_stream) {
+  auto* st = Callbacks::stream(*this, stream);
+  if (!st || st->responded) return false;
+  st->responded = true;
+  return submitResponse(session_, stream, status, headers.data(), headers.size(),
+                        end_stream ? nullptr : &Callbacks::readBody);
+}
+
+bool ServerCodec::respond(int32_t stream, unsigned status, const HeaderView* headers, size_t count,
+                          bool end_stream) {
+  auto* st = Callbacks::stream(*this, stream);
+  if (!st || st->responded) return false;
+  st->responded = true;
+  return submitResponse(session_, stream, status, headers, count,
+                        end_stream ? nullptr : &Callbacks::readBody);
 }
 
 void ServerCodec::sendInterim(int32_t stream, unsigned status, const std::vector<Header>& headers) {
@@ -418,6 +465,8 @@ void ServerCodec::resetStream(int32_t stream, uint32_t error_code) {
 size_t ServerCodec::releaseIdleMemory() {
   // With nothing to send, nghttp2 has reset the frame buffer: the next frame is written from
   // its start, nothing in it is read again.
+  spare_.clear();
+  spare_.shrink_to_fit();
   if (!frame_buffer_ || nghttp2_session_want_write(session_)) return 0;
   const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
   const auto begin = reinterpret_cast<uintptr_t>(frame_buffer_);

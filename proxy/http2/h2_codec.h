@@ -65,6 +65,8 @@ class Events {
 class ServerCodec {
  public:
   using Header = std::pair<std::string, std::string>;
+  // A field by views (valid until the call that takes it returns: nghttp2 copies them).
+  using HeaderView = std::pair<std::string_view, std::string_view>;
 
   ServerCodec(Events& events, const Limits& limits);
   ~ServerCodec();
@@ -87,6 +89,9 @@ class ServerCodec {
   // fields). Without `end_stream` the body follows through queueData().
   bool respond(int32_t stream, unsigned status, const std::vector<Header>& headers,
                bool end_stream);
+  // respond() of fields given as views (no std::string per field).
+  bool respond(int32_t stream, unsigned status, const HeaderView* headers, size_t count,
+               bool end_stream);
   // An interim (1xx) response.
   void sendInterim(int32_t stream, unsigned status, const std::vector<Header>& headers);
   // Queues body bytes (copied) of a response begun without end_stream; `last` ends the body
@@ -104,10 +109,11 @@ class ServerCodec {
   void consumed(int32_t stream, size_t size);
   void resetStream(int32_t stream, uint32_t error_code);
 
-  // While nothing waits to go out: gives the pages of nghttp2's output frame buffer (16 KiB,
-  // kept for the session's life, dirty once a large frame went through it) back to the kernel;
-  // they come back zero-filled when the next frame is written. Returns the bytes given back
-  // (0 with nghttp2's own allocator, i.e. under AddressSanitizer, or with output pending).
+  // Drops the states kept for the next streams. While nothing waits to go out: gives the pages of
+  // nghttp2's output frame buffer (16 KiB, kept for the session's life, dirty once a large frame
+  // went through it) back to the kernel; they come back zero-filled when the next frame is written.
+  // Returns the bytes given back (0 with nghttp2's own allocator, i.e. under AddressSanitizer, or
+  // with output pending).
   size_t releaseIdleMemory();
 
   // For the nghttp2 callbacks (h2_codec.cpp).
@@ -121,6 +127,9 @@ class ServerCodec {
   Limits limits_;
   nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, std::unique_ptr<StreamState>> streams_;
+  // States of closed streams, for the next ones (releaseIdleMemory() drops them).
+  static constexpr size_t kSpareStreams = 64;
+  std::vector<std::unique_ptr<StreamState>> spare_;
   bool fatal_ = false;
   const char* refused_ = nullptr;  // the reason of the GOAWAY we sent, once counted
   void* frame_buffer_ = nullptr;   // nghttp2's output frame buffer, when known

@@ -18,6 +18,7 @@
 
 #include "proxy/admission.h"
 #include "proxy/http/grpc.h"
+#include "proxy/http/h1_response.h"
 #include "proxy/http/headers.h"
 #include "proxy/http2/h2_upstream.h"
 #include "proxy/http2/io_buffer_pool.h"
@@ -70,6 +71,66 @@ bool plainH2Fields(const std::vector<ServerCodec::Header>& fields) {
     if (name == "connection") return false;
     for (const char c : name)
       if (c >= 'A' && c <= 'Z') return false;
+  }
+  return true;
+}
+
+bool iequal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+// Whether every token of a Connection field's value is one removeHopByHopHeaders() names no
+// field by (close, keep-alive, upgrade, transfer-encoding: the fields of the last three are
+// dropped anyway). Anything else (another token, a malformed list) is left to Beast's rules.
+bool plainConnectionTokens(std::string_view value) {
+  size_t pos = 0;
+  while (pos <= value.size()) {
+    size_t end = value.find(',', pos);
+    if (end == std::string_view::npos) end = value.size();
+    auto token = value.substr(pos, end - pos);
+    while (!token.empty() && (token.front() == ' ' || token.front() == '\t'))
+      token.remove_prefix(1);
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+    if (!token.empty() && !iequal(token, "close") && !iequal(token, "keep-alive") &&
+        !iequal(token, "upgrade") && !iequal(token, "transfer-encoding"))
+      return false;
+    pos = end + 1;
+  }
+  return true;
+}
+
+// The HTTP/2 fields of an HTTP/1.1 upstream's head as removeHopByHopHeaders() then h2Fields()
+// make them, without Beast fields: names lower-cased into `arena` (sized once, so the views
+// into it stay put), values views into the head's buffer. False (and nothing to use) when a
+// Connection field names other fields: the caller takes Beast's path.
+bool plainH1Fields(const h1::ResponseHead& head, std::string& arena,
+                   std::vector<ServerCodec::HeaderView>& out) {
+  out.clear();
+  size_t names = 0;
+  for (size_t i = 0; i < head.fieldCount(); ++i) {
+    const auto& f = head.field(i);
+    if (iequal(f.name, "connection") && !plainConnectionTokens(f.value)) return false;
+    names += f.name.size();
+  }
+  arena.resize(names);
+  char* p = arena.data();
+  for (size_t i = 0; i < head.fieldCount(); ++i) {
+    const auto& f = head.field(i);
+    for (size_t j = 0; j < f.name.size(); ++j) {
+      const char c = f.name[j];
+      p[j] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+    }
+    const std::string_view name(p, f.name.size());
+    p += f.name.size();
+    if (hopByHopName(name)) continue;
+    out.emplace_back(name, f.value);
   }
   return true;
 }
@@ -162,6 +223,22 @@ struct Connection::Stream final : Downstream {
       }
       co_await body_signal.wait();
     }
+  }
+
+  // Ready for the next stream of the connection (Connection::spare_streams_): the state of the
+  // last one dropped, the timers, the frame buffer's capacity and the object itself kept.
+  void recycle() {
+    id = 0;
+    head = RequestHeader{};
+    too_large = end_stream = body_at_head = grpc = closed = false;
+    in.clear();
+    if (in.capacity() > kRelayBufferSize) std::string().swap(in);
+    unconsumed = 0;
+    ex = Exchange{};
+    wire.clear();
+    first = BodyPiece{};
+    on_cancel = nullptr;
+    pump.reset();
   }
 
   bool concurrentBody() const override { return true; }
@@ -345,6 +422,8 @@ Awaitable<void> Connection::idleWatch(std::shared_ptr<Connection> self) {
     if (released_after != last_activity_ && handlers_ == 0 && !writing_ &&
         session_.host_.now() - last_activity_ >= kQuiet) {
       codec_.releaseIdleMemory();
+      spare_streams_.clear();
+      spare_streams_.shrink_to_fit();
       released_after = last_activity_;
     }
     if (handlers_ == 0 && session_.host_.now() - last_activity_ >= idle) {
@@ -359,7 +438,14 @@ Awaitable<void> Connection::idleWatch(std::shared_ptr<Connection> self) {
 }
 
 void Connection::onRequestHead(int32_t id, RequestHeader& head, bool end_stream, bool too_large) {
-  auto st = std::make_shared<Stream>(*this, id);
+  std::shared_ptr<Stream> st;
+  if (!spare_streams_.empty()) {
+    st = std::move(spare_streams_.back());
+    spare_streams_.pop_back();
+    st->id = id;
+  } else {
+    st = std::make_shared<Stream>(*this, id);
+  }
   st->head = std::move(head);
   st->end_stream = end_stream;
   st->body_at_head = end_stream;
@@ -441,12 +527,15 @@ Awaitable<void> Connection::serveStream(std::shared_ptr<Connection> self,
       session_.tapStart(st->head, ex);
       Verdict verdict = admit(st->head, codec, session_.peer(), ex, host);
       // A host outside a scoped sidecar's scope: held while it is asked for (on_demand.h).
-      if (!verdict.missing_host.empty() &&
-          co_await holdForService(host.onDemand(), verdict.missing_host, &verdict.detail) &&
-          !st->closed) {
-        session_.refreshListenerConfig(host.config());
-        ex.config = host.config();
-        verdict = admit(st->head, codec, session_.peer(), ex, host);
+      // (Not `a && co_await b`: GCC makes the coroutine of `b`, a frame and a copy of the
+      // name, even when `a` is false.)
+      if (!verdict.missing_host.empty()) {
+        if (co_await holdForService(host.onDemand(), verdict.missing_host, &verdict.detail) &&
+            !st->closed) {
+          session_.refreshListenerConfig(host.config());
+          ex.config = host.config();
+          verdict = admit(st->head, codec, session_.peer(), ex, host);
+        }
       }
       if (verdict.kind == Verdict::kAdmit && verdict.delay) {
         asio::basic_waitable_timer<std::chrono::steady_clock,
@@ -501,6 +590,12 @@ Awaitable<void> Connection::serveStream(std::shared_ptr<Connection> self,
   codec_.consumed(st->id, st->in.size() + st->unconsumed);
   st->in.clear();
   streams_.erase(st->id);
+  // Kept for the next stream unless the connection ends (idleWatch() drops the spares of a
+  // quiet connection).
+  if (!closing_ && st.use_count() == 1 && spare_streams_.size() < kSpareStreams) {
+    st->recycle();
+    spare_streams_.push_back(std::move(st));
+  }
   --handlers_;
   write_signal_.notify();
   read_signal_.notify();
@@ -712,56 +807,69 @@ Awaitable<void> Connection::relayH2Response(Stream& st, Attempt& at) {
 Awaitable<void> Connection::relayResponse(Stream& st, Attempt& at) {
   auto& host = session_.host_;
   Exchange& ex = st.ex;
-  // Still Beast's parser for this relay (docs/h1-codec.md, step (d) not done): the head the
-  // codec read is put into it.
-  auto* parsed = at.beastResponse(ex.is_head);
-  if (!parsed) {
-    ++at.cluster->statsIn(host.stats()).rq_reset;
-    sendLocal(st, 502, error_code::kUpstreamReset);
-    co_return;
-  }
-  auto& rp = *parsed;
-  const unsigned status = rp.get().result_int();
+  // The head as the proxy's HTTP/1.1 codec read it (at.head: views into the upstream
+  // connection's buffer, docs/h1-codec.md), turned into HTTP/2 fields before consumeHead()
+  // takes its bytes out; the body read by readResponseBody(), as the HTTP/1.1 relay does.
+  const unsigned status = at.head.status;
   ex.status = status;
   const bool close_delimited = at.framing.kind == BodyFraming::kCloseDelimited;
-  auto& fields = rp.get().base();
-  removeHopByHopHeaders(fields, false);
-  for (const auto& name : ex.route->response_headers.remove) fields.erase(name);
-  for (const auto& [k, v] : ex.route->response_headers.set) fields.set(k, v);
-  for (const auto& [k, v] : ex.route->response_headers.add) fields.insert(k, v);
-  const auto head_fields = static_cast<size_t>(std::distance(fields.begin(), fields.end()));
-  const bool no_body = rp.is_done() || ex.is_head;
-  // A gRPC call's status: in a trailers-only response, in the head; else in the trailers below.
-  // Without one the call failed (finish() counts UNKNOWN, or the HTTP status's mapping).
-  if (st.grpc) {
-    if (const auto gs = headerGrpcStatus(fields)) ex.grpc_status = static_cast<uint8_t>(*gs);
+  const auto& hf = at.head.framing;
+  const bool no_body = hf.body == h1::ResponseBody::kNone ||
+                       (hf.body == h1::ResponseBody::kContentLength && hf.length == 0) ||
+                       ex.is_head;
+  const auto& edits = ex.route->response_headers;
+  if (edits.empty() && !ex.tap && plainH1Fields(at.head, head_arena_, head_views_)) {
+    // The common case (no edits of the route, no tap, a Connection field naming nothing but
+    // hop-by-hop fields): the fields go to nghttp2 as views, names lower-cased once into the
+    // connection's arena; what removeHopByHopHeaders() and h2Fields() drop is left out.
+    if (st.grpc) {
+      if (const auto* v = at.head.find("grpc-status"))
+        ex.grpc_status = static_cast<uint8_t>(parseGrpcStatus(*v).value_or(common::kGrpcUnknown));
+    }
+    if (!st.closed) codec_.respond(st.id, status, head_views_.data(), head_views_.size(), no_body);
+  } else {
+    ResponseHeader fields;
+    for (size_t i = 0; i < at.head.fieldCount(); ++i) {
+      const auto& f = at.head.field(i);
+      fields.insert(beast::string_view(f.name.data(), f.name.size()),
+                    beast::string_view(f.value.data(), f.value.size()));
+    }
+    removeHopByHopHeaders(fields, false);
+    for (const auto& name : edits.remove) fields.erase(name);
+    for (const auto& [k, v] : edits.set) fields.set(k, v);
+    for (const auto& [k, v] : edits.add) fields.insert(k, v);
+    // A gRPC call's status: in a trailers-only response, in the head; else in the trailers
+    // below. Without one the call failed (finish() counts UNKNOWN, or the HTTP status's mapping).
+    if (st.grpc) {
+      if (const auto gs = headerGrpcStatus(fields)) ex.grpc_status = static_cast<uint8_t>(*gs);
+    }
+    if (!st.closed) {
+      if (ex.tap) ex.tap->addResponseHead(fields);
+      codec_.respond(st.id, status, h2Fields(fields), no_body);
+    }
   }
+  at.consumeHead();
   if (st.closed) co_return;
-  if (ex.tap) ex.tap->addResponseHead(fields);
-  codec_.respond(st.id, status, h2Fields(fields), no_body);
   write_signal_.notify();
   if (!no_body) {
     for (;;) {
-      rp.get().body().data = st.body->data();
-      rp.get().body().size = kRelayBufferSize;
-      at.conn->stream.expires_after(ex.listener->idle_timeout);
-      auto [ec, n] = co_await http::async_read(at.conn->stream, at.conn->buffer, rp, kNoThrow);
-      if (ec == http::error::need_buffer) ec = {};
-      if (ec == http::error::end_of_stream && close_delimited) ec = {};
-      if (ec) {
+      const auto piece = co_await readResponseBody(at, st.body->data(), kRelayBufferSize,
+                                                   ex.listener->idle_timeout);
+      if (piece.ec) {
         // Mid-body upstream failure: the stream is reset, the client sees it end unfinished.
         ++at.cluster->statsIn(host.stats()).rq_reset;
         if (!st.closed) codec_.resetStream(st.id, NGHTTP2_INTERNAL_ERROR);
         write_signal_.notify();
         co_return;
       }
-      const size_t got = kRelayBufferSize - rp.get().body().size;
+      const size_t got = piece.size;
       ex.bytes_out += got;
-      const bool more = !rp.is_done() && !(close_delimited && got == 0);
+      const bool more = !piece.last && !(close_delimited && got == 0);
       if (st.closed) co_return;
-      // Trailers of a chunked upstream body follow the head's fields in the parser's fields.
-      if (!more && rp.get().chunked()) {
-        auto trailers = h2Fields(rp.get().base(), head_fields);
+      // Trailers of a chunked upstream body: Beast's chunked decoder (readResponseBody()) keeps
+      // them after the one field of the head it was set up with.
+      if (!more && at.framing.kind == BodyFraming::kChunked && at.response) {
+        auto trailers = h2Fields(at.response->get().base(), 1);
         if (st.grpc) {
           for (const auto& [name, value] : trailers)
             if (name == "grpc-status")
@@ -779,7 +887,7 @@ Awaitable<void> Connection::relayResponse(Stream& st, Attempt& at) {
       if (st.closed) co_return;
     }
   }
-  if (rp.keep_alive() && rp.is_done() && !close_delimited && at.conn && at.cluster)
+  if (reusableAfterBody(at) && at.cluster)
     host.pool().give(std::move(at.conn), at.cluster->config->max_idle_connections, host.now());
 }
 

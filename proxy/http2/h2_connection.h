@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "proxy/awaitable.h"
 #include "proxy/exchange.h"
@@ -105,12 +106,19 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
                                     boost::asio::wait_traits<std::chrono::steady_clock>, Executor>
       idle_timer_;
   std::map<int32_t, std::shared_ptr<Stream>> streams_;  // handlers running
+  // Streams whose handler ended, for the next ones (no allocation per stream while busy).
+  static constexpr size_t kSpareStreams = 64;
+  std::vector<std::shared_ptr<Stream>> spare_streams_;
   size_t handlers_ = 0;
   bool closing_ = false;  // the read side ended: streams finish, then the connection closes
   bool writer_done_ = false;
   bool writing_ = false;        // a write is under way
   bool goaway_queued_ = false;  // drain() sent the GOAWAY
   std::chrono::steady_clock::time_point last_activity_;
+  // Scratch of relayResponse() between two waits: the lower-cased names of a response head
+  // and its fields as views (kept for their capacity).
+  std::string head_arena_;
+  std::vector<ServerCodec::HeaderView> head_views_;
 };
 
 }  // namespace h2

@@ -96,6 +96,47 @@ clusters:
     QVERIFY(proxy_.stat("meshdeck_listener_http2_connections_total{listener=\"edge\"}") >= 3);
   }
 
+  // The response head of an HTTP/1.1 upstream as an HTTP/2 client gets it: names in lower
+  // case, the hop-by-hop fields and those the Connection field names left out, both when the
+  // Connection field names only hop-by-hop tokens (fields passed as views) and when it names
+  // another field (a Beast field list); a close-delimited body ends the stream; the upstream
+  // connection of a content-length response is reused.
+  void hopByHopFieldsAndBodiesFromAnHttp1Upstream() {
+    auto plain = stream(h2client({"get", port_, "/plain-connection"}), 1);
+    QCOMPARE(plain["status"].toInt(), 200);
+    QCOMPARE(plain["text"].toString(), QString("plain"));
+    const auto ph = plain["headers"].toObject();
+    QCOMPARE(ph["x-mixed-case"].toString(), QString("Kept"));
+    QCOMPARE(ph["x-backend"].toString(), QString("b1"));
+    QCOMPARE(ph["content-length"].toString(), QString("5"));
+    for (const char* name : {"connection", "keep-alive", "te", "trailer"})
+      QVERIFY2(!ph.contains(name), name);
+    auto hop = stream(h2client({"get", port_, "/hop-by-hop"}), 1);
+    QCOMPARE(hop["status"].toInt(), 200);
+    QCOMPARE(hop["text"].toString(), QString("hop"));
+    const auto hh = hop["headers"].toObject();
+    QCOMPARE(hh["x-kept"].toString(), QString("Yes"));
+    for (const char* name :
+         {"connection", "keep-alive", "x-private", "proxy-authenticate", "upgrade"})
+      QVERIFY2(!hh.contains(name), name);
+    auto until_close = stream(h2client({"get", port_, "/close-delimited"}), 1);
+    QCOMPARE(until_close["status"].toInt(), 200);
+    QVERIFY(until_close["ended"].toBool());
+    QCOMPARE(until_close["text"].toString(), QString("until the end"));
+    // Content-length answers on one h2 connection, one after the other: each is read whole
+    // and its upstream connection pooled again (the backend sees one connection for them).
+    const uint64_t before = backend_->accepted;
+    for (int i = 0; i < 5; ++i) {
+      auto r = stream(h2client({"get", port_, "/path/reuse"}), 1);
+      QCOMPARE(r["status"].toInt(), 200);
+      QCOMPARE(r["text"].toString(), QString("/path/reuse"));
+    }
+    QVERIFY2(
+        backend_->accepted - before <= 1,
+        qPrintable(
+            QString("%1 upstream connections for 5 requests").arg(backend_->accepted - before)));
+  }
+
   void largeStreamedBodies() {
     // Down: 8 MB, content-length and chunked, through the stream's flow-control window.
     auto down = stream(h2client({"get", port_, "/download?bytes=8000000"}), 1);

@@ -252,6 +252,16 @@ void TestBackend::serve(tcp::socket socket) {
     } else if (path == "/interim") {
       writeAll(socket, "HTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\n");
       reply(200, "after hints");
+    } else if (path == "/hop-by-hop") {
+      // Hop-by-hop fields, one named by the Connection field, and names in mixed case.
+      reply(200, "hop",
+            "Connection: X-Private, keep-alive\r\nX-Private: secret\r\nKeep-Alive: timeout=5\r\n"
+            "Proxy-Authenticate: Basic\r\nUpgrade: h2c\r\nX-Kept: Yes\r\n");
+    } else if (path == "/plain-connection") {
+      // Connection naming only tokens that name no other field: the proxy's fast path.
+      reply(200, "plain",
+            "Connection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-Mixed-Case: Kept\r\n"
+            "TE: trailers\r\nTrailer: x-none\r\n");
     } else if (path == "/close-delimited") {
       writeAll(socket, "HTTP/1.1 200 OK\r\n\r\nuntil the end");
       socket.shutdown(tcp::socket::shutdown_send, ec);
