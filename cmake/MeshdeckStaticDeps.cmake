@@ -6,8 +6,11 @@
 # ~15 MB resident, 12 MB of it library pages touched by the dynamic loader's symbol lookups
 # and by static initialisers. Linked against the same libraries' static archives (shipped in
 # the same -dev packages), with relocations packed (DT_RELR) and unused sections dropped, it
-# idles at ~9.5 MB and starts faster. libstdc++, libc, spdlog and fmt stay shared (Debian
-# ships no static spdlog/fmt, and one C++ runtime per process is the safe choice).
+# idles at ~9.5 MB and starts faster. spdlog and fmt (Debian ships them shared only) are
+# compiled into it from their headers (proxy/link/spdlog_static.cpp, fmt_static.cpp), and then
+# libstdc++ and libgcc are linked statically too (MESHDECK_PROXY_STATIC_RUNTIME): no shared
+# library the proxy loads is C++ any more (libc, libm, libz, libnghttp2 are C), so no C++ object
+# crosses a shared-library boundary and the process has one C++ runtime, its own.
 #
 # How: the libraries that may be linked either way are named through meshdeck_dep_*
 # interface targets. Their link interface picks the shared targets, or the static bundle when
@@ -46,6 +49,8 @@ endif()
 option(MESHDECK_STATIC_PROXY
   "Link meshdeck-proxy statically against gRPC, protobuf, abseil, OpenSSL, yaml-cpp, Boost.JSON/URL"
   ${_meshdeck_static_default})
+option(MESHDECK_PROXY_STATIC_RUNTIME
+  "Link meshdeck-proxy statically against libstdc++, libgcc, spdlog and fmt (with MESHDECK_STATIC_PROXY)" ON)
 option(MESHDECK_PROXY_STARTUP_ORDER
   "Link meshdeck-proxy with lld, its start-to-idle code grouped by proxy/link/startup_order.txt" ON)
 if(MESHDECK_STATIC_PROXY AND _meshdeck_static_missing)
@@ -83,6 +88,29 @@ meshdeck_switchable_dep(yaml yaml-cpp)
 meshdeck_switchable_dep(boost_json Boost::json)
 meshdeck_switchable_dep(boost_url Boost::url)
 
+# spdlog and fmt: libspdlog.so and libfmt.so normally; for opted-in executables, their code
+# compiled from the packaged headers into one archive (meshdeck_logging_static). The libraries
+# that log are compiled the same either way (spdlog's compiled-library definitions); only the
+# link differs. Their functions one per section, so the link keeps only what is called.
+add_library(meshdeck_logging_static STATIC EXCLUDE_FROM_ALL
+  "${PROJECT_SOURCE_DIR}/proxy/link/spdlog_static.cpp"
+  "${PROJECT_SOURCE_DIR}/proxy/link/fmt_static.cpp")
+target_compile_features(meshdeck_logging_static PUBLIC cxx_std_20)
+target_compile_options(meshdeck_logging_static PRIVATE -ffunction-sections -fdata-sections)
+target_compile_definitions(meshdeck_logging_static PUBLIC
+  "$<TARGET_PROPERTY:spdlog::spdlog,INTERFACE_COMPILE_DEFINITIONS>"
+  "$<TARGET_PROPERTY:fmt::fmt,INTERFACE_COMPILE_DEFINITIONS>")
+target_include_directories(meshdeck_logging_static SYSTEM PUBLIC
+  "$<TARGET_PROPERTY:spdlog::spdlog,INTERFACE_INCLUDE_DIRECTORIES>"
+  "$<TARGET_PROPERTY:fmt::fmt,INTERFACE_INCLUDE_DIRECTORIES>")
+target_link_libraries(meshdeck_logging_static PUBLIC Threads::Threads)
+add_library(meshdeck_dep_spdlog INTERFACE)
+target_link_libraries(meshdeck_dep_spdlog INTERFACE
+  "$<IF:${_meshdeck_static_head},meshdeck_logging_static,spdlog::spdlog>")
+add_library(meshdeck_dep_fmt INTERFACE)
+target_link_libraries(meshdeck_dep_fmt INTERFACE
+  "$<IF:${_meshdeck_static_head},meshdeck_logging_static,fmt::fmt>")
+
 # Opts an executable into the static bundle (when MESHDECK_STATIC_PROXY is on).
 #
 # ORDER_FILE: with lld, the functions the binary runs from start to idle are placed together at
@@ -100,6 +128,11 @@ function(meshdeck_link_static_deps target)
   set_target_properties(${target} PROPERTIES MESHDECK_STATIC_DEPS ON)
   include(CheckLinkerFlag)
   target_link_options(${target} PRIVATE -Wl,--gc-sections -Wl,--as-needed)
+  if(MESHDECK_PROXY_STATIC_RUNTIME)
+    # Safe only because nothing the binary loads is C++ (see the top of this file);
+    # proxy_runtime_link_test checks that no shared C++ library is loaded.
+    target_link_options(${target} PRIVATE -static-libstdc++ -static-libgcc)
+  endif()
   set(order OFF)
   if(arg_ORDER_FILE AND MESHDECK_PROXY_STARTUP_ORDER)
     check_linker_flag(CXX "-fuse-ld=lld" MESHDECK_HAVE_LLD)
