@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
 # Mutual TLS benchmark: the cost of mTLS between two sidecars. The same backend and the same
-# fixed-rate load through four paths:
+# fixed-rate load through these paths:
 #   direct      load → backend
 #   plain-pair  load → meshdeck-proxy (client side) → meshdeck-proxy (server side) → backend
 #   mtls-pair   the same pair with mutual TLS 1.3 between the two proxies (SPIFFE ids checked)
+#   mtls-pair-base  the mtls-pair with the --baseline-bin binary (both proxies), for an A/B
+#   mtls-pair-h2    the mtls-pair speaking HTTP/2 between the two proxies (the client side's
+#                   --upstream-protocol http2: the 64 client connections become streams on one
+#                   TLS connection); not the mesh's default for HTTP/1.1 services (docs/http2.md)
 #   haproxy     load → haproxy (client side, TLS 1.3 with a client certificate) →
 #               haproxy (server side, TLS 1.3, client certificate required) → backend
 # See docs/benchmarks.md.
 #
-# Usage: bench/mtls_bench.sh [--bin-dir DIR] [--proxy-bin PATH] [--duration SECONDS]
-#                            [--rounds N] [--rate RPS] [--connections N] [--out FILE] [--rt]
+# Usage: bench/mtls_bench.sh [--bin-dir DIR] [--proxy-bin PATH] [--baseline-bin PATH]
+#                            [--duration SECONDS] [--rounds N] [--rate RPS] [--connections N]
+#                            [--targets "direct plain-pair mtls-pair mtls-pair-base
+#                                        mtls-pair-h2 haproxy"]
+#                            [--out FILE] [--rt]
 #   --bin-dir      where meshdeck-load is (default: build/release/bin, then any build/*/bin)
 #   --proxy-bin    the meshdeck-proxy binary (default: next to meshdeck-load)
+#   --baseline-bin a second meshdeck-proxy binary (e.g. built from main), measured in the same
+#                  rounds as target mtls-pair-base (added by default when this option is given)
 #   --duration     seconds of each measured run (default 10)
 #   --rounds       repetitions, interleaved over the paths; medians reported (default 3)
 #   --rate         fixed request rate (default 1000)
@@ -33,6 +42,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin_dir=""
 proxy_bin=""
+baseline_bin=""
+targets_given=""
 duration=10
 rounds=3
 rate=1000
@@ -44,22 +55,29 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --bin-dir) bin_dir="$2"; shift 2 ;;
     --proxy-bin) proxy_bin="$2"; shift 2 ;;
+    --baseline-bin) baseline_bin="$2"; shift 2 ;;
     --duration) duration="$2"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
     --rate) rate="$2"; shift 2 ;;
     --connections) connections="$2"; shift 2 ;;
-    --targets) targets="$2"; shift 2 ;;
+    --targets) targets="$2"; targets_given=1; shift 2 ;;
     --out) out_file="$2"; shift 2 ;;
     --rt) prio=(chrt -f 20); shift ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     *) echo "mtls_bench: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 
+if [[ -n "$baseline_bin" && -z "$targets_given" ]]; then
+  targets="direct plain-pair mtls-pair mtls-pair-base haproxy"
+fi
 bench_name=mtls_bench
 source "$root/bench/lib/common.sh"
 bench_find_binaries
 [[ -x "$proxy_bin" ]] || bench_fail "no meshdeck-proxy at '$proxy_bin' (--proxy-bin)"
+if [[ " $targets " == *" mtls-pair-base "* && ! -x "$baseline_bin" ]]; then
+  bench_fail "no baseline meshdeck-proxy at '$baseline_bin' (--baseline-bin)"
+fi
 bench_require_tools haproxy nginx openssl taskset python3 curl wrk
 
 # Certificates: one CA, one leaf per side with a SPIFFE URI SAN (P-256, like the mesh CA).
@@ -84,8 +102,9 @@ admin_of() {  # port file -> admin port
   python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["admin"])' "$1"
 }
 start_meshdeck() {  # name listen-port upstream-port admin-port extra-args... -> sets started_pid
-  local name="$1" port="$2" upstream="$3" admin="$4"; shift 4
-  "${prio[@]}" taskset -c 0 "$proxy_bin" --listen "127.0.0.1:$port" --upstream "127.0.0.1:$upstream" \
+  local name="$1" port="$2" upstream="$3" admin="$4" bin="$proxy_bin"; shift 4
+  [[ "$name" == mtls-pair-base-* ]] && bin="$baseline_bin"
+  "${prio[@]}" taskset -c 0 "$bin" --listen "127.0.0.1:$port" --upstream "127.0.0.1:$upstream" \
     --workers 1 --admin "127.0.0.1:$admin" --log-level warn "$@" > "$work/$name.log" 2>&1 &
   started_pid=$!
   pids+=("$started_pid")
@@ -95,14 +114,15 @@ for name in $targets; do
   case "$name" in
     direct)
       entry_port[$name]=$backend_port ;;
-    plain-pair|mtls-pair)
+    plain-pair|mtls-pair|mtls-pair-base|mtls-pair-h2)
       in_port=$(free_port); out_port=$(free_port); in_admin=$(free_port); out_admin=$(free_port)
       tls_in=(); tls_out=()
-      if [[ "$name" == mtls-pair ]]; then
+      if [[ "$name" == mtls-pair* ]]; then
         tls_in=(--tls-cert "$work/server.crt" --tls-key "$work/server.key" --tls-trust "$work/ca.pem"
                 --listen-tls-mode strict)
         tls_out=(--tls-cert "$work/client.crt" --tls-key "$work/client.key" --tls-trust "$work/ca.pem"
                  --upstream-tls --upstream-identity "$td/server")
+        [[ "$name" == mtls-pair-h2 ]] && tls_out+=(--upstream-protocol http2)
       fi
       start_meshdeck "$name-server" "$in_port" "$backend_port" "$in_admin" "${tls_in[@]}"
       server_pid[$name]=$started_pid
@@ -170,7 +190,7 @@ done
 # TLS handshakes over the whole benchmark.
 for name in $targets; do
   case "$name" in
-    mtls-pair)
+    mtls-pair|mtls-pair-base|mtls-pair-h2)
       curl -s "http://127.0.0.1:${client_admin[$name]}/stats" > "$work/$name-client.stats"
       curl -s "http://127.0.0.1:${server_admin[$name]}/stats" > "$work/$name-server.stats" ;;
     haproxy)
@@ -212,7 +232,7 @@ for n in names:
         c, s = (int(x) for x in read(f"{work}/{n}-wrk-{r}.ticks").split())
         sat_ccpu.append(c / tck * 1e6 / max(1, total)); sat_scpu.append(s / tck * 1e6 / max(1, total))
     hs = "—"
-    if n == "mtls-pair":
+    if n.startswith("mtls-pair"):
         c = read(f"{work}/{n}-client.stats", ""); s = read(f"{work}/{n}-server.stats", "")
         full = stat(c, 'meshdeck_cluster_events_total{cluster="upstream",event="tls_handshake"}')
         res = stat(c, 'meshdeck_cluster_events_total{cluster="upstream",event="tls_resumed"}')
@@ -239,14 +259,16 @@ for n, r in rows.items():
 print()
 print(f"Saturated (wrk -t1 -c64, {dur} s per round, medians; both proxies of a pair share CPU 0):")
 print()
-print("| path | req/s | CPU µs/req client-side proxy | CPU µs/req server-side proxy | req/s vs plain-pair |")
-print("|---|---:|---:|---:|---:|")
+print("| path | req/s | CPU µs/req client-side proxy | CPU µs/req server-side proxy | req/s vs plain-pair | CPU/req vs haproxy (client / server) |")
+print("|---|---:|---:|---:|---:|---:|")
 plain = rows.get("plain-pair")
+hap = rows.get("haproxy")
 for n, r in rows.items():
     direct = n == "direct"
     cpu = lambda v: "—" if direct else f"{v:.1f}"
     ratio = "—" if direct or not plain else f"{r['sat'] / plain['sat']:.2f}"
-    print(f"| {n} | {r['sat']:.0f} | {cpu(r['sat_ccpu'])} | {cpu(r['sat_scpu'])} | {ratio} |")
+    vs = "—" if direct or not hap or not hap["sat_ccpu"] or not hap["sat_scpu"] else f"{r['sat_ccpu'] / hap['sat_ccpu']:.2f} / {r['sat_scpu'] / hap['sat_scpu']:.2f}"
+    print(f"| {n} | {r['sat']:.0f} | {cpu(r['sat_ccpu'])} | {cpu(r['sat_scpu'])} | {ratio} | {vs} |")
 print()
 print("p99 of every round (µs): " + "; ".join(f"{n}: " + ", ".join(f"{p:.0f}" for p in r["p99_all"]) for n, r in rows.items()))
 PY

@@ -87,8 +87,13 @@ SSL* newSsl(SSL_CTX* ctx) {
 
 }  // namespace
 
-TlsConnection::TlsConnection(TcpStream stream, SSL_CTX* ctx, Clock::time_point deadline)
-    : tcp(std::move(stream)), ssl(newSsl(ctx)), timer_(tcp.get_executor()), deadline_(deadline) {
+TlsConnection::TlsConnection(TcpStream stream, SSL_CTX* ctx, Clock::time_point deadline, bool past)
+    : tcp(std::move(stream)),
+      ssl(newSsl(ctx)),
+      timers_(asio::use_service<CoarseTimers>(tcp.get_executor().context())),
+      past_(past) {
+  deadline_.owner = this;
+  deadline_.expired = &TlsConnection::onExpired;
   BIO_METHOD* method = socketBioMethod();
   bio_ = method ? BIO_new(method) : nullptr;
   if (!bio_) {
@@ -105,9 +110,11 @@ TlsConnection::TlsConnection(TcpStream stream, SSL_CTX* ctx, Clock::time_point d
   // OpenSSL takes all it can from the input buffer at once instead of a header and then a
   // body per record.
   SSL_set_read_ahead(ssl, 1);
+  if (!past) timers_.arm(deadline_, deadline);
 }
 
 TlsConnection::~TlsConnection() {
+  timers_.cancel(deadline_);
   // An SSL freed without a shutdown has its session marked not resumable by OpenSSL, which
   // would defeat ClientSessionCache: connections are closed without close_notify (like TCP
   // ones), so the shutdown state is set by hand. Fatal TLS errors still mark the session.
@@ -265,41 +272,13 @@ int TlsConnection::takeInput(char* data, int size) {
   return static_cast<int>(n);
 }
 
-void TlsConnection::setDeadline(Clock::time_point deadline) {
-  deadline_ = deadline;
-  if (waiting_ > 0 && deadline_ < armed_) arm();
-}
-
-bool TlsConnection::beginWait() {
-  if (deadline_ != Clock::time_point::max()) {
-    if (deadline_ <= Clock::now()) {
-      timeout();
-      return false;
-    }
-    if (deadline_ < armed_) arm();
+void TlsConnection::onExpired(CoarseTimers::Timed& t) {
+  TlsConnection& c = *static_cast<Deadline&>(t).owner;
+  if (c.waiting_ == 0) {
+    c.past_ = true;
+    return;
   }
-  ++waiting_;
-  return true;
-}
-
-void TlsConnection::arm() {
-  armed_ = deadline_;
-  const uint64_t generation = ++generation_;
-  timer_.expires_at(deadline_);  // cancels a wait for a later expiry
-  timer_.async_wait([weak = weak_from_this(), generation](const boost::system::error_code& ec) {
-    if (ec) return;
-    if (auto self = weak.lock()) self->onTimer(generation);
-  });
-}
-
-void TlsConnection::onTimer(uint64_t generation) {
-  if (generation != generation_) return;  // a wait replaced after it had fired
-  armed_ = Clock::time_point::max();
-  if (waiting_ == 0 || deadline_ == Clock::time_point::max()) return;  // armed again on a wait
-  if (deadline_ <= Clock::now())
-    timeout();
-  else
-    arm();  // the deadline moved later since the timer was armed
+  c.timeout();
 }
 
 void TlsConnection::timeout() {

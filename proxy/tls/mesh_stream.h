@@ -13,7 +13,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream_base.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <chrono>
@@ -53,19 +52,21 @@ struct Step {
 //    have data, and parks on the reactor without re-arming epoll otherwise, like the plain
 //    stream's reads; a readiness wait would cost an epoll_ctl each time).
 //
-// Timeouts: beast::basic_stream's expiry only covers its own operations, so the connection
-// keeps its own deadline and one timer. The timer is armed lazily (only while an operation
-// waits, and not moved when the deadline moves later: it fires at the earlier time and is armed
-// again), so a request-response exchange does not re-program it. At the deadline a waiting
-// operation ends with beast::error::timeout and the socket is closed, as basic_stream does; an
-// operation that has to wait after the deadline fails the same way at once.
+// Timeouts: the connection's deadline is an entry in its worker's coarse timer wheel
+// (CoarseTimers), like a plain stream's: setting it is a store (or a relink when it moves
+// earlier), no asio timer is armed per operation and no clock is read. When the sweep finds the
+// deadline past while an operation waits on the socket, it closes the socket and the operation
+// ends with beast::error::timeout, as basic_stream does; a deadline found past with nothing
+// waiting is noted, and the next operation fails the same way at once. A timeout fires at the
+// first sweep at or after the deadline (up to one tick late, never early).
 //
 // Owned through a shared_ptr: a waiting operation keeps it alive, so the socket object and the
 // SSL outlive every wait even if the MeshStream goes first (its destructor closes the socket,
 // which ends the waits).
 class TlsConnection : public std::enable_shared_from_this<TlsConnection> {
  public:
-  TlsConnection(TcpStream tcp, SSL_CTX* ctx, Clock::time_point deadline);
+  // `deadline` carries over from the plain stream (`past`: its sweep already found it past).
+  TlsConnection(TcpStream tcp, SSL_CTX* ctx, Clock::time_point deadline, bool past);
   ~TlsConnection();
   TlsConnection(const TlsConnection&) = delete;
   TlsConnection& operator=(const TlsConnection&) = delete;
@@ -107,30 +108,47 @@ class TlsConnection : public std::enable_shared_from_this<TlsConnection> {
     return std::exchange(woken_, false);
   }
 
-  void setDeadline(Clock::time_point deadline);
-  // Before a wait on the socket: false (and the socket closed) when the deadline has passed.
-  bool beginWait();
+  // A store in the wheel (Clock::time_point::max(): none); clears a deadline found past.
+  void setDeadline(Clock::time_point deadline) {
+    past_ = false;
+    timers_.arm(deadline_, deadline);
+  }
+  // Before an operation starts: false (and the socket closed) when the sweep found the deadline
+  // past while nothing waited.
+  bool beforeStart() {
+    if (!past_) return true;
+    timeout();
+    return false;
+  }
+  // Before a wait on the socket: as beforeStart(), and counts the wait (the sweep ends it).
+  bool beginWait() {
+    if (!beforeStart()) return false;
+    ++waiting_;
+    return true;
+  }
   void endWait() noexcept { --waiting_; }
   bool timedOut() const noexcept { return timed_out_; }
+  // The deadline's entry (for tests: it is the only timer a connection has).
+  const CoarseTimers::Timed& deadline() const noexcept { return deadline_; }
 
   // The BIO's side of the input buffer.
   int takeInput(char* data, int size);
   bool inputEnded() const noexcept { return in_eof_; }
 
  private:
-  using Timer = boost::asio::basic_waitable_timer<Clock, boost::asio::wait_traits<Clock>,
-                                                  TcpStream::executor_type>;
+  // The entry of the connection's deadline in the wheel, and the way back to the connection.
+  struct Deadline : CoarseTimers::Timed {
+    TlsConnection* owner = nullptr;
+  };
   Step failed(int result);
-  void arm();
-  void onTimer(uint64_t generation);
+  static void onExpired(CoarseTimers::Timed& t);
   void timeout();
 
   BIO* bio_ = nullptr;
-  Timer timer_;
-  Clock::time_point deadline_;
-  Clock::time_point armed_ = Clock::time_point::max();  // the timer's expiry while it waits
-  uint64_t generation_ = 0;                             // of the timer's current wait
-  int waiting_ = 0;                                     // operations waiting on the socket
+  CoarseTimers& timers_;
+  Deadline deadline_;
+  int waiting_ = 0;  // operations waiting on the socket
+  bool past_ = false;
   bool timed_out_ = false;
   bool receiving_ = false;
   bool in_eof_ = false;
@@ -178,6 +196,9 @@ class TlsOp {
 
   // Tries once now; waits only if OpenSSL asks for it.
   static void start(const std::shared_ptr<TlsConnection>& c, Handler&& h, Action a) {
+    if (!c->beforeStart())
+      return postCompletion<Action::kWithSize>(c->tcp.get_executor(), std::move(h),
+                                               boost::beast::error::timeout, 0);
     const Step s = a(*c);
     if (s.want == Want::kNothing)
       return postCompletion<Action::kWithSize>(c->tcp.get_executor(), std::move(h), s.ec, s.n);
@@ -370,7 +391,8 @@ class TimedHandler {
 // ends with beast::error::timeout and the socket is closed. A plain stream's deadline is an
 // entry in the coarse timer wheel of its io_context (CoarseTimers, proxy/timer_wheel.h):
 // setting it is a store, no timer is armed per operation, and a timeout fires up to one tick
-// (100 ms) after the deadline. The TLS connection keeps its own lazily armed timer.
+// (100 ms) after the deadline. A TLS connection's deadline is an entry in the same wheel, with
+// the same semantics (detail::TlsConnection).
 //
 // A stream starts plain; startTls() switches it to TLS before the handshake. Not thread-safe
 // (like the streams it wraps): one read and one write may be outstanding at a time.
@@ -397,6 +419,7 @@ class MeshStream {
   ~MeshStream() {
     dropPlainDeadline();
     if (tls_) {
+      tls_->setDeadline(Clock::time_point::max());  // nothing left to time out
       boost::system::error_code ignored;
       tls_->tcp.socket().close(ignored);
     }
@@ -453,9 +476,10 @@ class MeshStream {
   // carries over). The SSL object holds its own reference to the context's SSL_CTX.
   void startTls(boost::asio::ssl::context& context) {
     if (tls_) return;
+    const bool past = plain_deadline_ && plain_deadline_->past;
     dropPlainDeadline();
     tls_ = std::make_shared<detail::TlsConnection>(std::move(*plain_), context.native_handle(),
-                                                   deadline_);
+                                                   deadline_, past);
     plain_.reset();
   }
   bool isTls() const noexcept { return tls_ != nullptr; }

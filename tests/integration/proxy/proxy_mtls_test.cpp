@@ -324,8 +324,9 @@ clusters:
   }
 
   void stalledClientsAreClosedByTheTimeouts() {
-    // The TLS connection's timeouts are its own (not beast::tcp_stream's): each stage a client
-    // can stall in on a STRICT port ends by the listener's header or idle timeout.
+    // The TLS connection's deadlines are entries in the worker's timer wheel, as plain ones
+    // (up to one 100 ms tick late): each stage a client can stall in on a STRICT port ends by
+    // the listener's header or idle timeout.
     const QString yaml = QString(R"(tls: {cert: reviews.crt, key: reviews.key, trust_bundle: ca.pem}
 workload: {service: reviews, version: v1}
 security: {inbound_mode: MUTUAL_TLS}

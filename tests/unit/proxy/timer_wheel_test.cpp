@@ -2,7 +2,9 @@
 // re-arming later (lazy) and earlier, cancelling, the order of expiry, deadlines past a turn of
 // the wheel, the bound on a sweep's work, callbacks that change the wheel. Then a plain
 // MeshStream on a loopback connection, timed by its io_context's CoarseTimers, swept by hand
-// at a chosen time: no sleeps, nothing waits for the clock.
+// at a chosen time: no sleeps, nothing waits for the clock. Then the same for a TLS MeshStream
+// (mutual TLS 1.3 with certificates made in memory), whose deadline is an entry in the same
+// wheel: counted there, and ended by the same sweeps.
 
 #include "proxy/timer_wheel.h"
 
@@ -16,6 +18,8 @@
 #include <vector>
 
 #include "proxy/tls/mesh_stream.h"
+#include "proxy/tls/tls_contexts.h"
+#include "support/test_certificates.h"
 
 using namespace meshdeck::proxy;
 using namespace std::chrono_literals;
@@ -47,6 +51,44 @@ struct Loopback {
   template <typename Pred>
   bool runUntil(Pred done) {
     for (int i = 0; i < 100 && !done(); ++i) io.run_one_for(100ms);
+    return done();
+  }
+};
+
+// Two TLS MeshStreams on the two ends of a loopback connection, handshaken (the accepted one
+// is the server): one io_context, so one wheel for both.
+struct TlsLoopback {
+  boost::asio::io_context io;
+  std::optional<tls::MeshStream> server, client;
+  bool ok = false;
+  TlsLoopback(tls::TlsContexts& server_ctx, tls::TlsContexts& client_ctx) {
+    boost::asio::ip::tcp::acceptor acceptor{io, {boost::asio::ip::make_address("127.0.0.1"), 0}};
+    tls::MeshStream::TcpStream out(io);
+    out.socket().connect(acceptor.local_endpoint());
+    client.emplace(std::move(out));
+    server.emplace(tls::MeshStream::TcpStream(acceptor.accept(io)));
+    server->startTls(server_ctx.server());
+    client->startTls(client_ctx.client());
+    std::optional<boost::system::error_code> s, c;
+    server->async_handshake(boost::asio::ssl::stream_base::server,
+                            [&](boost::system::error_code ec) { s = ec; });
+    client->async_handshake(boost::asio::ssl::stream_base::client,
+                            [&](boost::system::error_code ec) { c = ec; });
+    ok = runUntil([&] { return s && c; }) && !*s && !*c;
+  }
+  CoarseTimers& timers() { return boost::asio::use_service<CoarseTimers>(io); }
+  void poll() {
+    if (io.stopped()) io.restart();
+    io.poll();
+  }
+  // Runs handlers until `done` (bounded). The io_context stops when it runs out of work (after
+  // the handshakes, with no deadline set), so it is restarted for the operations started later.
+  template <typename Pred>
+  bool runUntil(Pred done) {
+    for (int i = 0; i < 100 && !done(); ++i) {
+      if (io.stopped()) io.restart();
+      io.run_one_for(100ms);
+    }
     return done();
   }
 };
@@ -311,6 +353,194 @@ class TimerWheelTest : public QObject {
     QCOMPARE(w.ec, boost::system::error_code(boost::beast::error::timeout));
   }
 
+  // --- a TLS MeshStream on the same wheel ---
+
+  void initTestCase() {
+    ca_ = std::make_unique<meshdeck::test::TestCa>("timer wheel test root");
+    std::string error;
+    const auto server_leaf = ca_->issue(kServerId);
+    const auto client_leaf = ca_->issue(kClientId);
+    server_ctx_ = tls::TlsContexts::create(
+        {server_leaf.cert_pem, server_leaf.key_pem, ca_->certPem()}, &error);
+    QVERIFY2(server_ctx_, error.c_str());
+    client_ctx_ = tls::TlsContexts::create(
+        {client_leaf.cert_pem, client_leaf.key_pem, ca_->certPem()}, &error);
+    QVERIFY2(client_ctx_, error.c_str());
+  }
+
+  // The count the issue asks for: however many deadlines a request-response exchange sets, a
+  // TLS connection has one entry in the wheel (and no timer of its own), and the wheel's sweep
+  // is what ends its operations.
+  void aTlsConnectionsDeadlineIsOneEntryInTheWheelHoweverOftenItIsSet() {
+    TlsLoopback l(*server_ctx_, *client_ctx_);
+    QVERIFY(l.ok);
+    QVERIFY(l.server->isTls() && l.client->isTls());
+    QCOMPARE(l.timers().wheel().size(), size_t{0});  // no deadline set yet
+    char buf[64];
+    for (int i = 0; i < 50; ++i) {
+      // As the proxy does per request: idle, then header deadline on the server side, a
+      // per-try deadline on the client side, each moved on before every read and write.
+      l.server->expires_after(1h);
+      Outcome req, resp, sent, answered;
+      l.server->async_read_some(boost::asio::buffer(buf), req.handler());
+      l.client->expires_after(2h);
+      l.client->async_write_some(boost::asio::buffer("GET", 3), sent.handler());
+      l.client->expires_after(90min);  // earlier: a relink, still one entry
+      QCOMPARE(l.timers().wheel().size(), size_t{2});
+      QVERIFY(l.runUntil([&] { return req.done && sent.done; }));
+      QVERIFY(!req.ec && !sent.ec);
+      QCOMPARE(req.n, size_t{3});
+      l.client->async_read_some(boost::asio::buffer(buf), resp.handler());
+      l.server->expires_after(10s);
+      l.server->async_write_some(boost::asio::buffer("200 OK", 6), answered.handler());
+      QVERIFY(l.runUntil([&] { return resp.done && answered.done; }));
+      QVERIFY(!resp.ec && !answered.ec);
+      QCOMPARE(resp.n, size_t{6});
+      QCOMPARE(l.timers().wheel().size(), size_t{2});
+    }
+    // One pending read on the server; the sweep past both deadlines expires both entries: the
+    // read ends with timeout, the idle client is noted as past.
+    Outcome r;
+    l.server->expires_after(1h);
+    l.server->async_read_some(boost::asio::buffer(buf), r.handler());
+    l.poll();
+    QVERIFY(!r.done);
+    QCOMPARE(l.timers().sweep(Clock::now() + 30min), size_t{0});
+    QCOMPARE(l.timers().sweep(Clock::now() + 3h), size_t{2});
+    QVERIFY(l.timers().wheel().empty());
+    QVERIFY(l.runUntil([&] { return r.done; }));
+    QCOMPARE(r.ec, boost::system::error_code(boost::beast::error::timeout));
+    QVERIFY(!l.server->socket().is_open());
+    Outcome w;
+    l.client->async_write_some(boost::asio::buffer("late", 4), w.handler());
+    QVERIFY(l.runUntil([&] { return w.done; }));
+    QCOMPARE(w.ec, boost::system::error_code(boost::beast::error::timeout));
+    QVERIFY(!l.client->socket().is_open());
+  }
+
+  void aPendingTlsReadEndsWithTimeoutWhenTheSweepPassesItsDeadline() {
+    TlsLoopback l(*server_ctx_, *client_ctx_);
+    QVERIFY(l.ok);
+    char buf[16];
+    Outcome r;
+    l.server->expires_after(1h);
+    l.server->async_read_some(boost::asio::buffer(buf), r.handler());
+    l.poll();
+    QVERIFY(!r.done);
+    QCOMPARE(l.timers().sweep(Clock::now() + 30min), size_t{0});
+    l.poll();
+    QVERIFY(!r.done);
+    QCOMPARE(l.timers().sweep(Clock::now() + 2h), size_t{1});
+    QVERIFY(l.runUntil([&] { return r.done; }));
+    QCOMPARE(r.ec, boost::system::error_code(boost::beast::error::timeout));
+    QVERIFY(!l.server->socket().is_open());
+  }
+
+  void aTlsDeadlineMovedLaterOrClearedDoesNotEndTheRead() {
+    TlsLoopback l(*server_ctx_, *client_ctx_);
+    QVERIFY(l.ok);
+    char buf[16];
+    Outcome r;
+    l.server->expires_after(1h);
+    l.server->async_read_some(boost::asio::buffer(buf), r.handler());
+    l.server->expires_after(3h);  // later: a store
+    QCOMPARE(l.timers().sweep(Clock::now() + 2h), size_t{0});
+    l.server->expires_never();
+    QCOMPARE(l.timers().sweep(Clock::now() + 5h), size_t{0});
+    QVERIFY(l.timers().wheel().empty());
+    Outcome w;
+    l.client->async_write_some(boost::asio::buffer("hi", 2), w.handler());
+    QVERIFY(l.runUntil([&] { return r.done && w.done; }));
+    QVERIFY(!r.ec);
+    QCOMPARE(r.n, size_t{2});
+    QVERIFY(l.server->socket().is_open());
+  }
+
+  void aTlsOperationStartedAfterTheDeadlinePassedFailsAtOnce() {
+    TlsLoopback l(*server_ctx_, *client_ctx_);
+    QVERIFY(l.ok);
+    l.server->expires_after(1h);
+    QCOMPARE(l.timers().sweep(Clock::now() + 2h), size_t{1});  // nothing pending: noted
+    QVERIFY(l.server->socket().is_open());
+    Outcome w;
+    l.client->async_write_some(boost::asio::buffer("hi", 2), w.handler());
+    QVERIFY(l.runUntil([&] { return w.done; }));
+    char buf[16];
+    Outcome r;
+    l.server->async_read_some(boost::asio::buffer(buf), r.handler());  // even with data waiting
+    QVERIFY(l.runUntil([&] { return r.done; }));
+    QCOMPARE(r.ec, boost::system::error_code(boost::beast::error::timeout));
+    QVERIFY(!l.server->socket().is_open());
+  }
+
+  void aNewTlsDeadlineClearsOnePassedWithNothingPending() {
+    TlsLoopback l(*server_ctx_, *client_ctx_);
+    QVERIFY(l.ok);
+    l.server->expires_after(1h);
+    QCOMPARE(l.timers().sweep(Clock::now() + 2h), size_t{1});
+    l.server->expires_after(10h);
+    Outcome w;
+    l.client->async_write_some(boost::asio::buffer("hi", 2), w.handler());
+    char buf[16];
+    Outcome r;
+    l.server->async_read_some(boost::asio::buffer(buf), r.handler());
+    QVERIFY(l.runUntil([&] { return r.done && w.done; }));
+    QVERIFY(!r.ec);
+    QCOMPARE(r.n, size_t{2});
+  }
+
+  void aPendingTlsWriteEndsWithTimeoutToo() {
+    TlsLoopback l(*server_ctx_, *client_ctx_);
+    QVERIFY(l.ok);
+    // More than the loopback socket's buffers take while the client reads nothing: the write
+    // waits for the socket.
+    std::vector<char> big(64 * 1024 * 1024, 'x');
+    Outcome w;
+    l.server->expires_after(1h);
+    l.server->async_write_some(boost::asio::buffer(big), w.handler());
+    l.poll();
+    QVERIFY(!w.done);
+    QCOMPARE(l.timers().sweep(Clock::now() + 2h), size_t{1});
+    QVERIFY(l.runUntil([&] { return w.done; }));
+    QCOMPARE(w.ec, boost::system::error_code(boost::beast::error::timeout));
+    QVERIFY(w.n < big.size());
+  }
+
+  void aPendingTlsHandshakeEndsWithTimeout() {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor acceptor{io, {boost::asio::ip::make_address("127.0.0.1"), 0}};
+    boost::asio::ip::tcp::socket silent(io);  // connects, never says hello
+    silent.connect(acceptor.local_endpoint());
+    tls::MeshStream server(tls::MeshStream::TcpStream(acceptor.accept(io)));
+    server.expires_after(1h);  // set while plain: carried over to the TLS connection
+    server.startTls(server_ctx_->server());
+    auto& timers = boost::asio::use_service<CoarseTimers>(io);
+    QCOMPARE(timers.wheel().size(), size_t{1});
+    std::optional<boost::system::error_code> hs;
+    server.async_handshake(boost::asio::ssl::stream_base::server,
+                           [&](boost::system::error_code ec) { hs = ec; });
+    io.poll();
+    QVERIFY(!hs);
+    QCOMPARE(timers.sweep(Clock::now() + 2h), size_t{1});
+    for (int i = 0; i < 100 && !hs; ++i) io.run_one_for(100ms);
+    QVERIFY(hs);
+    QCOMPARE(*hs, boost::system::error_code(boost::beast::error::timeout));
+  }
+
+  void aTlsStreamGoneBeforeItsReadCompletesIsSafe() {
+    TlsLoopback l(*server_ctx_, *client_ctx_);
+    QVERIFY(l.ok);
+    char buf[16];
+    Outcome r;
+    l.server->expires_after(1h);
+    l.server->async_read_some(boost::asio::buffer(buf), r.handler());
+    QCOMPARE(l.timers().wheel().size(), size_t{1});
+    l.server.reset();  // closes the socket; the read (holding the connection) completes later
+    QVERIFY(l.timers().wheel().empty());
+    QVERIFY(l.runUntil([&] { return r.done; }));
+    QCOMPARE(r.ec, boost::system::error_code(boost::asio::error::operation_aborted));
+  }
+
   void aStreamGoneBeforeItsReadCompletesIsSafe() {
     Loopback l;
     char buf[16];
@@ -322,6 +552,12 @@ class TimerWheelTest : public QObject {
     QVERIFY(l.runUntil([&] { return r.done; }));
     QCOMPARE(r.ec, boost::system::error_code(boost::asio::error::operation_aborted));
   }
+
+ private:
+  static constexpr const char* kServerId = "spiffe://meshdeck.local/ns/default/sa/server";
+  static constexpr const char* kClientId = "spiffe://meshdeck.local/ns/default/sa/client";
+  std::unique_ptr<meshdeck::test::TestCa> ca_;
+  tls::TlsContextsPtr server_ctx_, client_ctx_;
 };
 
 QTEST_APPLESS_MAIN(TimerWheelTest)
