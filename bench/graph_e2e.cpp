@@ -226,6 +226,12 @@ int main(int argc, char** argv) {
   std::string group_by = "none";
   cli.add_option("--group-by", group_by, "none, namespace, tier, app or auto")
       ->check(CLI::IsMember({"none", "namespace", "tier", "app", "auto"}));
+  bool dense = true;
+  cli.add_option("--dense", dense,
+                 "dense views on (default) or off (GraphView::setDenseViews: every edge in view "
+                 "drawn in full detail, as before)");
+  std::string shot;
+  cli.add_option("--shot", shot, "save the viewport at 1:1 (graph centre) as PNG FILE");
   CLI11_PARSE(cli, argc, argv);
   if (label.empty()) label = file;
 
@@ -273,6 +279,7 @@ int main(int argc, char** argv) {
   g_phase = "first paint";
   meshdeck::ui::MainWindow window(cp, options);
   meshdeck::ui::GraphView* graph = window.graphView();
+  graph->setDenseViews(dense);
   if (group_by != "auto")
     graph->setGroupBy(meshdeck::ui::groupByFromString(QString::fromStdString(group_by)));
   std::vector<double> paints, paints_cpu;  // durations (wall, GUI-thread CPU), while recording
@@ -375,6 +382,7 @@ int main(int argc, char** argv) {
   struct Run {
     const char* name;
     double fps = 0, p50 = 0, p95 = 0, full = 0, cpu_fps = 0, full_cpu = 0;
+    bool dense = false;  // GraphView::denseView() at the end of the run
   };
   std::vector<Run> runs;
   auto settle = [&] {
@@ -416,7 +424,9 @@ int main(int argc, char** argv) {
       const double run_cpu0 = threadCpuMs();
       QPoint at = grip.value_or(QPoint());
       bool pressed = false;
+      std::vector<double> steps_cpu;  // each step with its frame (BENCH_FRAMES)
       for (int i = 0; i < frames; ++i) {
+        const double step_cpu0 = threadCpuMs();
         const bool pan = (i / 10) % 2 == 0;
         const QPoint step((i / 20) % 2 ? -9 : 9, 6);
         if (pan && !grip) {
@@ -436,11 +446,14 @@ int main(int argc, char** argv) {
           graph->zoomBy((i / 20) % 2 ? 0.97 : 1.03);
         }
         graph->viewport()->repaint();
+        steps_cpu.push_back(threadCpuMs() - step_cpu0);
       }
       if (pressed) send(QEvent::MouseButtonRelease, at, Qt::NoButton);
       recording = false;
       if (qEnvironmentVariableIsSet("BENCH_FRAMES")) {
         for (double d : paints) std::fprintf(stderr, " %.0f", d);
+        std::fprintf(stderr, "\n steps (GUI-thread CPU ms):");
+        for (double d : steps_cpu) std::fprintf(stderr, " %.0f", d);
         std::fprintf(stderr, "\n");
       }
       Run r{actual ? "1:1" : "fit"};
@@ -456,12 +469,21 @@ int main(int argc, char** argv) {
       recording = false;
       r.full = percentile(paints, 0.5);
       r.full_cpu = percentile(paints_cpu, 0.5);
+      r.dense = graph->denseView();
       runs.push_back(r);
       std::fprintf(stderr, "%s: pan/zoom %s %.1f fps, full repaint %.1f ms\n", label.c_str(),
                    r.name, r.fps, r.full);
       soFar(std::string("pan/zoom ") + r.name + " " + std::to_string(int(r.fps)) +
             " fps, full repaint " + std::to_string(int(r.full)) + " ms");
     }
+  }
+  if (!shot.empty()) {
+    graph->resetZoom();
+    graph->centerOn(graph->graphBounds().center());
+    settle();
+    graph->viewport()->repaint();
+    if (!graph->viewport()->grab().save(QString::fromStdString(shot)))
+      std::fprintf(stderr, "could not write %s\n", shot.c_str());
   }
   const Memory at_end = memory();
   std::printf(
@@ -476,10 +498,10 @@ int main(int argc, char** argv) {
       update_paints);
   for (const Run& r : runs) {
     std::printf(
-        " | pan/zoom %s: %.0f fps (frame p50 %.1f, p95 %.1f ms; full repaint %.0f ms; by "
+        " | pan/zoom %s%s: %.0f fps (frame p50 %.1f, p95 %.1f ms; full repaint %.0f ms; by "
         "GUI-thread "
         "CPU: %.0f fps, full repaint %.0f ms)",
-        r.name, r.fps, r.p50, r.p95, r.full, r.cpu_fps, r.full_cpu);
+        r.name, r.dense ? " (dense view)" : "", r.fps, r.p50, r.p95, r.full, r.cpu_fps, r.full_cpu);
   }
   std::printf("\n");
   std::fflush(stdout);

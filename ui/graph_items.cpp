@@ -687,6 +687,26 @@ bool EdgeItem::collidesWithPath(const QPainterPath& path, Qt::ItemSelectionMode 
   return label_rect_.intersects(r) || nearCurve(r.center(), kHitWidth / 2 + half_diagonal);
 }
 
+bool EdgeItem::crosses(const QRectF& rect) const {
+  if (!bounds_.intersects(rect)) return false;
+  for (qsizetype i = 1; i < flat_.size(); ++i) {
+    const QPointF a = flat_[i - 1], b = flat_[i];
+    // Separating axes: the rect's two, then the segment's normal (all four corners on one side).
+    if (std::max(a.x(), b.x()) < rect.left() || std::min(a.x(), b.x()) > rect.right() ||
+        std::max(a.y(), b.y()) < rect.top() || std::min(a.y(), b.y()) > rect.bottom())
+      continue;
+    const QPointF d = b - a;
+    auto side = [&](QPointF c) {
+      const double cross = d.x() * (c.y() - a.y()) - d.y() * (c.x() - a.x());
+      return cross > 0 ? 1 : cross < 0 ? -1 : 0;
+    };
+    const int s = side(rect.topLeft()) + side(rect.topRight()) + side(rect.bottomLeft()) +
+                  side(rect.bottomRight());
+    if (std::abs(s) < 4) return true;
+  }
+  return false;
+}
+
 bool EdgeItem::nearCurve(const QPointF& point, double r) const {
   if (!route_bounds_.adjusted(-r, -r, r, r).contains(point)) return false;
   for (qsizetype i = 1; i < flat_.size(); ++i) {
@@ -750,17 +770,11 @@ const std::vector<QPointF>& EdgeItem::farPolyline(double lod) {
   return far_points_;
 }
 
-void EdgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget*) {
-  const double lod = option->levelOfDetailFromTransform(painter->worldTransform());
+void EdgeItem::paintStroke(QPainter* painter, const QStyleOptionGraphicsItem* option, double lod,
+                           bool selected) {
   const bool detail = lod >= kDetailLevel;
-  const bool selected = option->state & QStyle::State_Selected;
-  // Far out the FarEdgeLayer draws the stroke and arrowhead of every edge in a few calls; the
-  // edge adds only a halo (and its stroke again over it).
-  if (!detail && far_layer_ != nullptr && !marked(selected)) return;
+  const QRectF exposed = option->exposedRect;
   ++counters().edge_paints;
-  // Far out, thousands of edges cross the view: antialiasing them triples the pixels blended
-  // for lines a pixel or two wide.
-  painter->setRenderHint(QPainter::Antialiasing, detail);
   if (focused_) {
     QColor halo = style_.focus;
     halo.setAlpha(80);
@@ -838,14 +852,32 @@ void EdgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, 
   // Zoomed in, a long edge is painted because its bounds meet the view, while its arrowhead and
   // label are far outside it: drawing them anyway (text is shaped even when clipped away) cost
   // more than the part in view.
-  const QRectF exposed = option->exposedRect;
   if (lod >= kArrowLevel && exposed.intersects(arrow_.boundingRect())) {
     painter->setPen(Qt::NoPen);
     painter->setBrush(color_);
     painter->drawPolygon(arrow_);
   }
+}
+
+void EdgeItem::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget*) {
+  const double lod = option->levelOfDetailFromTransform(painter->worldTransform());
+  const bool detail = lod >= kDetailLevel;
+  const bool selected = option->state & QStyle::State_Selected;
+  // Far out, and in a dense view, the FarEdgeLayer draws the stroke and arrowhead of every edge
+  // in a few calls; the edge adds only a halo (and its stroke again over it), and in a dense
+  // view its label.
+  const bool layered =
+      far_layer_ != nullptr && !marked(selected) && (!detail || far_layer_->denseAt(lod));
+  if (layered && !detail) return;
+  // Far out, thousands of edges cross the view: antialiasing them triples the pixels blended
+  // for lines a pixel or two wide. (The view does not save the painter's state per item: each
+  // item sets what it uses.)
+  painter->setRenderHint(QPainter::Antialiasing, detail);
+  const QRectF exposed = option->exposedRect;
+  if (!layered) paintStroke(painter, option, lod, selected);
   // Labels and badges give way to colour and width when they could not be read.
   if (!detail || !exposed.intersects(label_box_)) return;
+  ++counters().edge_labels;
 
   // Label pill.
   painter->setFont(labelFont());
@@ -992,16 +1024,23 @@ inline quint32 byteMul(quint32 x, quint32 a) {
 
 }  // namespace
 
-void FarEdgeLayer::drawHairlines(QImage* image, const QTransform& to_image,
-                                 const std::vector<QLineF>& lines, QRgb premultiplied) {
+void FarEdgeLayer::drawLines(QImage* image, const QTransform& to_image,
+                             const std::vector<QLineF>& lines, QRgb premultiplied, int width) {
   auto* bits = reinterpret_cast<quint32*>(image->bits());
   const qsizetype stride = image->bytesPerLine() / 4;
   const double w = image->width(), h = image->height();
+  const int iw = image->width(), ih = image->height();
   const bool opaque = qAlpha(premultiplied) == 255;
   const quint32 inverse = 255 - qAlpha(premultiplied);
+  auto plot = [&](int px, int py) {
+    quint32& d = bits[py * stride + px];
+    d = opaque ? premultiplied : premultiplied + byteMul(d, inverse);
+  };
+  // A wide line keeps the parts of its width that reach into the image.
+  const double margin = (width - 1) / 2.0 + 1;
   for (const QLineF& l : lines) {
     QPointF a = to_image.map(l.p1()), b = to_image.map(l.p2());
-    // Liang-Barsky: the part of the segment inside the image.
+    // Liang-Barsky: the part of the segment inside the image (with the margin).
     double t0 = 0, t1 = 1;
     const double dx = b.x() - a.x(), dy = b.y() - a.y();
     bool inside = true;
@@ -1023,10 +1062,11 @@ void FarEdgeLayer::drawHairlines(QImage* image, const QTransform& to_image,
           t1 = r;
       }
     };
-    clip(-dx, a.x());
-    clip(dx, w - 0.001 - a.x());
-    clip(-dy, a.y());
-    clip(dy, h - 0.001 - a.y());
+    const double m = width == 1 ? 0 : margin;
+    clip(-dx, a.x() + m);
+    clip(dx, w - 0.001 + m - a.x());
+    clip(-dy, a.y() + m);
+    clip(dy, h - 0.001 + m - a.y());
     if (!inside) continue;
     const QPointF p = a + QPointF(dx, dy) * t0, q = a + QPointF(dx, dy) * t1;
     const double ex = q.x() - p.x(), ey = q.y() - p.y();
@@ -1034,11 +1074,34 @@ void FarEdgeLayer::drawHairlines(QImage* image, const QTransform& to_image,
         std::max(1, static_cast<int>(std::ceil(std::max(std::abs(ex), std::abs(ey)))));
     const double sx = ex / steps, sy = ey / steps;
     double x = p.x(), y = p.y();
+    if (width == 1) {
+      for (int i = 0; i <= steps; ++i, x += sx, y += sy) {
+        plot(std::clamp(static_cast<int>(x), 0, iw - 1),
+             std::clamp(static_cast<int>(y), 0, ih - 1));
+      }
+      continue;
+    }
+    // Wider: a span across the minor axis at each step, as long as the line is wide measured
+    // along that axis (width / cos of the slope).
+    const bool x_major = std::abs(ex) >= std::abs(ey);
+    const double slope = x_major ? (ex != 0 ? ey / ex : 0) : (ey != 0 ? ex / ey : 0);
+    const int span =
+        std::max(1, static_cast<int>(std::lround(width * std::sqrt(1 + slope * slope))));
+    const double half = span / 2.0;
     for (int i = 0; i <= steps; ++i, x += sx, y += sy) {
-      const int px = std::clamp(static_cast<int>(x), 0, static_cast<int>(w) - 1);
-      const int py = std::clamp(static_cast<int>(y), 0, static_cast<int>(h) - 1);
-      quint32& d = bits[py * stride + px];
-      d = opaque ? premultiplied : premultiplied + byteMul(d, inverse);
+      if (x_major) {
+        const int px = static_cast<int>(std::floor(x));
+        if (px < 0 || px >= iw) continue;
+        const int from = std::max(0, static_cast<int>(std::floor(y - half + 0.5)));
+        const int to = std::min(ih, static_cast<int>(std::floor(y - half + 0.5)) + span);
+        for (int py = from; py < to; ++py) plot(px, py);
+      } else {
+        const int py = static_cast<int>(std::floor(y));
+        if (py < 0 || py >= ih) continue;
+        const int from = std::max(0, static_cast<int>(std::floor(x - half + 0.5)));
+        const int to = std::min(iw, static_cast<int>(std::floor(x - half + 0.5)) + span);
+        for (int px = from; px < to; ++px) plot(px, py);
+      }
     }
   }
 }
@@ -1076,7 +1139,9 @@ void FarEdgeLayer::changed() { update(); }
 
 void FarEdgeLayer::paint(QPainter* painter, const QStyleOptionGraphicsItem* option, QWidget*) {
   const double lod = option->levelOfDetailFromTransform(painter->worldTransform());
-  if (lod >= EdgeItem::kDetailLevel) return;
+  // Closer in it draws only a dense view, at that view's level.
+  const bool dense = lod >= EdgeItem::kDetailLevel;
+  if (dense && !denseAt(lod)) return;
   const bool arrows = lod >= EdgeItem::kArrowLevel;
   const QRectF exposed = option->exposedRect;
   for (Bucket& b : buckets_) {
@@ -1101,8 +1166,23 @@ void FarEdgeLayer::paint(QPainter* painter, const QStyleOptionGraphicsItem* opti
       bucket->arrows.setFillRule(Qt::WindingFill);
     }
     bucket->used = true;
-    const std::vector<QPointF>& points = e->farPolyline(lod);
-    for (size_t i = 1; i < points.size(); ++i) bucket->lines.emplace_back(points[i - 1], points[i]);
+    if (dense) {
+      // Zoomed in, the 48 samples of a long curve would be visibly off it: the flattened curve
+      // (as the edge strokes it), only its segments near the exposed rect.
+      const double m = e->width_ + 2;
+      const QRectF near = exposed.adjusted(-m, -m, m, m);
+      const QPolygonF& flat = e->flat_;
+      for (qsizetype i = 1; i < flat.size(); ++i) {
+        const QPointF a = flat[i - 1], b = flat[i];
+        if (std::max(a.x(), b.x()) >= near.left() && std::min(a.x(), b.x()) <= near.right() &&
+            std::max(a.y(), b.y()) >= near.top() && std::min(a.y(), b.y()) <= near.bottom())
+          bucket->lines.emplace_back(a, b);
+      }
+    } else {
+      const std::vector<QPointF>& points = e->farPolyline(lod);
+      for (size_t i = 1; i < points.size(); ++i)
+        bucket->lines.emplace_back(points[i - 1], points[i]);
+    }
     if (arrows && exposed.intersects(e->arrow_.boundingRect()))
       bucket->arrows.addPolygon(e->arrow_);
   }
@@ -1112,10 +1192,12 @@ void FarEdgeLayer::paint(QPainter* painter, const QStyleOptionGraphicsItem* opti
     return a.rank != b.rank ? a.rank < b.rank : a.width < b.width;
   });
   const double opacity = painter->opacity();
-  // Hairlines onto a raster device (the view, the minimap, a PNG export) without rotation:
-  // drawn into one image by a plain DDA and composed in one drawImage(). The raster engine's
-  // cosmetic stroker cost about 15 ns a pixel (a span and a blend call per pixel), and far out
-  // a dense graph covers the view about twice over: most of a frame.
+  // Onto a raster device (the view, the minimap, a PNG export) without rotation: every line
+  // drawn into one image by a plain DDA (a span across the line per step for wider pens) and
+  // composed in one drawImage(). The raster engine's cosmetic stroker cost about 15 ns a pixel
+  // (a span and a blend call per pixel), and far out a dense graph covers the view about twice
+  // over: most of a frame; zoomed in on a dense view, stroking thousands of wide curves cost
+  // half a second.
   QPaintEngine* engine = painter->paintEngine();
   const QTransform world = painter->worldTransform();
   QPaintDevice* device = painter->device();
@@ -1134,12 +1216,13 @@ void FarEdgeLayer::paint(QPainter* painter, const QStyleOptionGraphicsItem* opti
       const QTransform to_image = world * QTransform::fromTranslate(-area.left(), -area.top()) *
                                   QTransform::fromScale(dpr, dpr);
       for (const Bucket& b : buckets_) {
-        if (!b.used || b.width != 1) continue;
+        if (!b.used) continue;
         const QColor c = QColor::fromRgba(b.colour);
         const int alpha = std::clamp(
             static_cast<int>(std::lround(c.alpha() * opacity * (b.idle ? 0.45 : 1.0))), 0, 255);
-        drawHairlines(&image_, to_image, b.lines,
-                      qPremultiply(qRgba(c.red(), c.green(), c.blue(), alpha)));
+        drawLines(&image_, to_image, b.lines,
+                  qPremultiply(qRgba(c.red(), c.green(), c.blue(), alpha)),
+                  std::max(1, static_cast<int>(std::lround(b.width * dpr))));
       }
       image_.setDevicePixelRatio(dpr);
       painter->save();
@@ -1151,16 +1234,16 @@ void FarEdgeLayer::paint(QPainter* painter, const QStyleOptionGraphicsItem* opti
       drawn_lines = true;
     }
   }
-  // Wider pens (a busy edge at a level where it is two pixels wide or more), and every pen on
-  // other devices (SVG, print): whole device pixels without antialiasing, one drawLines() per
-  // pen.
-  painter->setRenderHint(QPainter::Antialiasing, false);
+  // Other devices (SVG, print): whole device pixels without antialiasing, one drawLines() per
+  // pen (square caps: the raster engine's fast path for lines). Arrowheads one filled path per
+  // pen, smooth when zoomed in.
   for (const Bucket& b : buckets_) {
     if (!b.used) continue;
     // Idle edges are faded (EdgeItem's opacity).
     painter->setOpacity(b.idle ? opacity * 0.45 : opacity);
-    if (!drawn_lines || b.width != 1) {
-      QPen pen(QColor::fromRgba(b.colour), b.width, Qt::SolidLine, Qt::RoundCap);
+    if (!drawn_lines) {
+      painter->setRenderHint(QPainter::Antialiasing, false);
+      QPen pen(QColor::fromRgba(b.colour), b.width, Qt::SolidLine, Qt::SquareCap);
       pen.setCosmetic(true);
       painter->setPen(pen);
       painter->setBrush(Qt::NoBrush);
@@ -1168,6 +1251,7 @@ void FarEdgeLayer::paint(QPainter* painter, const QStyleOptionGraphicsItem* opti
       painter->drawLines(b.lines.data(), static_cast<int>(b.lines.size()));
     }
     if (!b.arrows.isEmpty()) {
+      painter->setRenderHint(QPainter::Antialiasing, dense);
       ++EdgeItem::counters().edge_draw_calls;
       painter->fillPath(b.arrows, QColor::fromRgba(b.colour));
     }
@@ -1204,7 +1288,10 @@ void TrafficLayer::paint(QPainter* painter, const QStyleOptionGraphicsItem* opti
                          QWidget* widget) {
   if (widget != viewport_) return;
   // Far out the dots would be specks over thousands of edges: colour and width say it.
-  if (option->levelOfDetailFromTransform(painter->worldTransform()) < kDotLevel) return;
+  const double lod = option->levelOfDetailFromTransform(painter->worldTransform());
+  if (lod < kDotLevel) return;
+  // A dense view: thousands of edges cross it, and dots on all of them say nothing more.
+  if (dense_level_ > 0 && std::abs(lod - dense_level_) <= 1e-6 * dense_level_) return;
   painter->setRenderHint(QPainter::Antialiasing);
   painter->setPen(Qt::NoPen);
   const QRectF exposed = option->exposedRect;

@@ -6,6 +6,7 @@
 #include <QPainterPath>
 #include <QPolygonF>
 #include <climits>
+#include <cmath>
 #include <vector>
 
 #include "controlplane/api/types.h"
@@ -172,6 +173,8 @@ class EdgeItem : public QGraphicsItem {
     // paths, line batches) of the edges and of the FarEdgeLayer.
     quint64 edge_paints = 0;
     quint64 edge_draw_calls = 0;
+    // Edge labels (pill and text) drawn.
+    quint64 edge_labels = 0;
   };
   // The pen width, in whole device pixels, an edge is drawn with below kDetailLevel.
   static int lowDetailWidth(double width, double lod);
@@ -232,6 +235,9 @@ class EdgeItem : public QGraphicsItem {
   double trafficRate() const { return edge_.metrics.requests_per_second; }
   QColor color() const { return color_; }
   QPointF labelCentre() const { return label_rect_.center(); }
+  // Whether the curve passes through `rect` (scene coordinates): what GraphView counts to tell
+  // a dense view (FarEdgeLayer::setDenseLevel).
+  bool crosses(const QRectF& rect) const;
 
   int type() const override { return Type; }
   QRectF boundingRect() const override;
@@ -255,6 +261,9 @@ class EdgeItem : public QGraphicsItem {
   static constexpr int kSamples = 48;
   static constexpr double kFarTolerancePx = 0.5;
   friend class FarEdgeLayer;
+  // The halo (if any), the stroke and the arrowhead, as the item draws them itself.
+  void paintStroke(QPainter* painter, const QStyleOptionGraphicsItem* option, double lod,
+                   bool selected);
   // The curve from the ends (or the layout's route): path, samples, end tangent.
   void rebuildRoute();
   // Arrow, label, badges and padlock along the curve; the bounding rect when they outgrow it
@@ -369,6 +378,9 @@ class TrafficLayer : public QGraphicsItem {
   void setEdges(std::vector<EdgeItem*> edges);
   void advance(double seconds);
   void setBounds(const QRectF& bounds);
+  // A dense view at this level (FarEdgeLayer::setDenseLevel) gets no dots: thousands of edges
+  // cross it, and the view stops animating them. 0: none.
+  void setDenseLevel(double level) { dense_level_ = level; }
 
   QRectF boundingRect() const override { return bounds_; }
   // Never hit: the layer covers the whole graph, and a press on it is a press on the background
@@ -381,11 +393,13 @@ class TrafficLayer : public QGraphicsItem {
   QWidget* viewport_;
   std::vector<EdgeItem*> edges_;
   double clock_ = 0;
+  double dense_level_ = 0;
   QRectF bounds_;
 };
 
-// Far out (level of detail below EdgeItem::kDetailLevel) every visible edge is drawn by this
-// one item, in a few draw calls: its segments go into one bucket per pen (health colour, width
+// Far out (level of detail below EdgeItem::kDetailLevel), and zoomed in on a view so dense
+// with edges that their detail cannot be read (setDenseLevel()), every visible edge is drawn by
+// this one item, in a few draw calls: its segments go into one bucket per pen (health colour, width
 // in whole device pixels, idle or not), and each bucket is one QPainter::drawLines() of
 // non-antialiased cosmetic lines; arrowheads (from EdgeItem::kArrowLevel) are one filled path
 // per bucket. The EdgeItems themselves then paint nothing far out unless a halo is on them
@@ -406,6 +420,15 @@ class FarEdgeLayer : public QGraphicsItem {
   void include(const QRectF& rect);
   // A change of what the layer draws: one repaint of its area, however many edges ask.
   void changed();
+  // The view draws at `level` (at or above EdgeItem::kDetailLevel) and so many edges cross it
+  // that it is a dense view (GraphView::kDenseSpacing): at that level the layer draws the edges'
+  // strokes and arrowheads, in whole device pixels, and each EdgeItem only its label and badges
+  // (and, with a halo on it, everything, over the layer). 0: no dense view. Other levels (the
+  // minimap, an export) draw as before.
+  void setDenseLevel(double level) { dense_level_ = level; }
+  bool denseAt(double lod) const {
+    return dense_level_ > 0 && std::abs(lod - dense_level_) <= 1e-6 * dense_level_;
+  }
 
   QRectF boundingRect() const override { return bounds_; }
   QPainterPath shape() const override { return {}; }
@@ -422,12 +445,13 @@ class FarEdgeLayer : public QGraphicsItem {
     QPainterPath arrows;
     bool used = false;
   };
-  // One-pixel lines (item coordinates, mapped by `to_image`) into `image` (premultiplied ARGB)
-  // in one colour, clipped to it.
-  static void drawHairlines(QImage* image, const QTransform& to_image,
-                            const std::vector<QLineF>& lines, QRgb premultiplied);
+  // Lines `width` pixels wide (item coordinates, mapped by `to_image`) into `image`
+  // (premultiplied ARGB) in one colour, clipped to it, without antialiasing.
+  static void drawLines(QImage* image, const QTransform& to_image, const std::vector<QLineF>& lines,
+                        QRgb premultiplied, int width);
 
   std::vector<EdgeItem*> edges_;
+  double dense_level_ = 0;
   std::vector<Bucket> buckets_;  // kept between paints: no allocation per frame
   QImage image_;                 // the hairlines of the last paint (kept for its memory)
   QRectF bounds_;

@@ -94,7 +94,7 @@ GraphView::GraphView(QWidget* parent)
     const double dt = frame_clock_.isValid() ? double(frame_clock_.restart()) / 1000.0 : 0.0;
     // Zoomed out too far for dots, the layer draws nothing: repainting it (and so every edge
     // under it) 30 times a second would only cost time.
-    if (transform().m11() >= TrafficLayer::kDotLevel && !inGesture())
+    if (transform().m11() >= TrafficLayer::kDotLevel && !inGesture() && !denseView())
       traffic_->advance(std::min(dt, 0.2));
   });
   frame_clock_.start();
@@ -1181,6 +1181,20 @@ void GraphView::paintEvent(QPaintEvent* event) {
   if (was < EdgeItem::kDetailLevel && scene->viewLevel() >= EdgeItem::kDetailLevel &&
       refreshLabels() && !animating())
     arrangeLabels();
+  // A dense view draws its edges through the FarEdgeLayer (kDenseSpacing).
+  if (!inGesture()) {
+    const double level = scene->viewLevel();
+    const int limit = (viewport()->width() + viewport()->height()) / kDenseSpacing;
+    const bool dense =
+        dense_views_ && level >= EdgeItem::kDetailLevel && edgesInView(limit + 1) > limit;
+    if (const double dense_level = dense ? level : 0.0; dense_level != dense_level_) {
+      dense_level_ = dense_level;
+      far_edges_->setDenseLevel(dense_level);
+      traffic_->setDenseLevel(dense_level);
+      // What this paint leaves as it was was drawn the other way.
+      if (!event->rect().contains(viewport()->rect())) viewport()->update();
+    }
+  }
   if (inGesture()) {
     QPainter painter(viewport());
     painter.fillRect(viewport()->rect(), style_.background);
@@ -1197,6 +1211,21 @@ void GraphView::paintEvent(QPaintEvent* event) {
   const QRect r = event->rect();
   if (r.width() * r.height() >= viewport()->width() * viewport()->height() * 3 / 4)
     last_full_paint_ms_ = double(timer.nsecsElapsed()) / 1e6;
+}
+
+void GraphView::setDenseViews(bool on) {
+  dense_views_ = on;
+  viewport()->update();
+}
+
+int GraphView::edgesInView(int limit) const {
+  const QRectF view = mapToScene(viewport()->rect()).boundingRect();
+  int count = 0;
+  for (EdgeItem* e : edges_) {
+    if (count >= limit) break;
+    if (e->isVisible() && e->crosses(view)) ++count;
+  }
+  return count;
 }
 
 void GraphView::updateMinimapVisibility() {

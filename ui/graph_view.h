@@ -166,6 +166,19 @@ class GraphView : public QGraphicsView {
   bool inGesture() const { return !gesture_frame_.isNull(); }
   // How long the last full repaint of the viewport took.
   double lastFullPaintMilliseconds() const { return last_full_paint_ms_; }
+  // A dense view (docs/graph-scale.md, "Dense views"): zoomed in at or above
+  // EdgeItem::kDetailLevel, so many edges cross the viewport that they lie on average closer
+  // than kDenseSpacing pixels along its border (more than (width + height) / kDenseSpacing
+  // edges). Their detail cannot be read there: the FarEdgeLayer draws their strokes and
+  // arrowheads, the edges only their labels (and everything when a halo is on them), and no
+  // traffic dots move. Decided at each paint of the viewport.
+  static constexpr int kDenseSpacing = 8;
+  bool denseView() const { return dense_level_ > 0; }
+  // Off: every edge in view is drawn in full detail however many there are (benchmarks and
+  // screenshots compare both). On by default.
+  void setDenseViews(bool on);
+  // How many visible edges cross the viewport, counted up to `limit`.
+  int edgesInView(int limit) const;
 
   // The graph as shown (visible items, no animation, no selection or Find highlight) for
   // export.
@@ -256,6 +269,8 @@ class GraphView : public QGraphicsView {
   QTransform gesture_from_;  // viewport -> scene when it was taken
   QTimer gesture_settle_;
   double last_full_paint_ms_ = 0;
+  double dense_level_ = 0;  // the level of the dense view, 0: not dense
+  bool dense_views_ = true;
   bool panning_ = false;  // the background is being dragged
   QPoint press_at_;       // where the background was pressed
 

@@ -9,6 +9,8 @@
 #include <QToolTip>
 #include <QtTest>
 #include <memory>
+#include <random>
+#include <set>
 
 #include "support/fake_control_plane.h"
 #include "ui/graph_items.h"
@@ -37,6 +39,30 @@ std::shared_ptr<const cp::GraphSnapshot> nextSecond(const cp::GraphSnapshot& bas
   };
   for (auto& n : s->services) change(n.inbound);
   for (auto& e : s->edges) change(e.metrics);
+  return s;
+}
+
+// A random call graph: each edge from a service to any later one, so that many edges are long
+// and cross the whole graph (as bench/gen_snapshot.py --shape random).
+cp::GraphSnapshot denseSnapshot() {
+  cp::GraphSnapshot s = FakeControlPlane::syntheticSnapshot(300, 0, 11);
+  std::mt19937 rng(11);
+  std::set<std::pair<size_t, size_t>> seen;
+  while (s.edges.size() < 3000) {
+    const size_t a = rng() % (s.services.size() - 1);
+    const size_t b = a + 1 + rng() % (s.services.size() - a - 1);
+    if (!seen.insert({a, b}).second) continue;
+    cp::ServiceEdge e;
+    e.source = s.services[a].name;
+    e.destination = s.services[b].name;
+    e.metrics.requests = 600;
+    e.metrics.requests_per_second = 10;
+    e.metrics.p50_ms = 2;
+    e.metrics.p90_ms = 4;
+    e.metrics.p99_ms = 6;
+    e.metrics.success_rate = 1.0;
+    s.edges.push_back(std::move(e));
+  }
   return s;
 }
 
@@ -242,12 +268,105 @@ class GraphScaleTest : public QObject {
     view_->viewport()->repaint();
     QCOMPARE(ui::EdgeItem::counters().edge_paints, quint64(1));
 
-    // Closer in every edge in view strokes itself again.
+    // Closer in every edge in view strokes itself again (this graph is not dense at 1:1).
     view_->resetZoom();
     view_->viewport()->repaint();
+    QVERIFY(!view_->denseView());
     ui::EdgeItem::counters() = {};
     view_->viewport()->repaint();
     QVERIFY(ui::EdgeItem::counters().edge_paints > 1);
+  }
+
+  void aDenseViewDrawsItsEdgesInOneLayer() {
+    // A random call graph (edges from earlier services to any later one: long edges crossing
+    // the whole graph) at 1:1: hundreds of edges cross the view. No edge strokes itself there:
+    // the FarEdgeLayer draws them all in a few calls, and the edges draw only the labels in view.
+    cp::GraphSnapshot dense = denseSnapshot();
+    ui::GraphView view;
+    view.setAnimationDuration(0);
+    view.resize(1000, 700);
+    view.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&view));
+    view.showSnapshot(std::make_shared<const cp::GraphSnapshot>(dense));
+    QTRY_COMPARE_WITH_TIMEOUT(view.layoutsDone(), quint64(1), 20000);
+    view.resetZoom();
+    view.centerOn(view.graphBounds().center());
+    view.viewport()->repaint();
+    QVERIFY(view.denseView());
+    const int limit =
+        (view.viewport()->width() + view.viewport()->height()) / ui::GraphView::kDenseSpacing;
+    QVERIFY(view.edgesInView(100000) > limit);
+    ui::EdgeItem::counters() = {};
+    view.viewport()->repaint();
+    QCOMPARE(ui::EdgeItem::counters().edge_paints, quint64(0));
+    // One image for the strokes and one filled path of arrowheads per pen (health colour,
+    // width in pixels, idle or not): at most 4 × 9 × 2.
+    QVERIFY2(ui::EdgeItem::counters().edge_draw_calls >= 1 &&
+                 ui::EdgeItem::counters().edge_draw_calls <= 1 + 72,
+             qPrintable(QString::number(ui::EdgeItem::counters().edge_draw_calls)));
+    // Labels still show where they are in view, and only there.
+    const QRectF visible = view.mapToScene(view.viewport()->rect()).boundingRect();
+    quint64 labels_in_view = 0;
+    for (const auto& e : dense.edges) {
+      ui::EdgeItem* edge =
+          view.edgeItem(QString::fromStdString(e.source), QString::fromStdString(e.destination));
+      if (edge != nullptr && edge->isVisible() && edge->labelBox().intersects(visible))
+        ++labels_in_view;
+    }
+    QVERIFY(labels_in_view > 0);
+    QVERIFY2(ui::EdgeItem::counters().edge_labels >= 1 &&
+                 ui::EdgeItem::counters().edge_labels <= labels_in_view,
+             qPrintable(QStringLiteral("%1 of %2")
+                            .arg(ui::EdgeItem::counters().edge_labels)
+                            .arg(labels_in_view)));
+    // What the layer drew is the edges, in their health colour, outside the services.
+    const QImage image = view.viewport()->grab().toImage();
+    const ui::GraphStyle style = ui::GraphStyle::fromPalette(view.palette());
+    QList<QRect> boxes;
+    for (const auto& n : dense.services) {
+      if (ui::NodeItem* node = view.nodeItem(QString::fromStdString(n.name)))
+        boxes << view.mapFromScene(node->sceneBoundingRect()).boundingRect().adjusted(-1, -1, 1, 1);
+    }
+    int healthy = 0;
+    for (int y = 0; y < image.height(); ++y) {
+      for (int x = 0; x < image.width(); ++x) {
+        if (image.pixel(x, y) != style.healthy.rgb()) continue;
+        healthy += std::none_of(boxes.begin(), boxes.end(),
+                                [&](const QRect& r) { return r.contains(x, y); });
+      }
+    }
+    QVERIFY2(healthy > 2000, qPrintable(QString::number(healthy)));
+
+    // A selected edge in view draws itself (its halo, stroke and label) over the layer: one
+    // item, not all of them.
+    ui::EdgeItem* selected = nullptr;
+    for (const auto& e : dense.edges) {
+      ui::EdgeItem* edge =
+          view.edgeItem(QString::fromStdString(e.source), QString::fromStdString(e.destination));
+      if (edge != nullptr && edge->isVisible() && edge->crosses(visible)) {
+        selected = edge;
+        break;
+      }
+    }
+    QVERIFY(selected != nullptr);
+    selected->setSelected(true);
+    view.viewport()->repaint();
+    ui::EdgeItem::counters() = {};
+    view.viewport()->repaint();
+    QCOMPARE(ui::EdgeItem::counters().edge_paints, quint64(1));
+    selected->setSelected(false);
+
+    // Zoomed in far enough that few edges cross the view, they stroke themselves again.
+    view.resetTransform();
+    view.scale(4, 4);
+    view.centerOn(view.nodeItem(QString::fromStdString(dense.services.back().name))->pos());
+    view.viewport()->repaint();
+    if (view.edgesInView(100000) <= limit) {
+      QVERIFY(!view.denseView());
+      ui::EdgeItem::counters() = {};
+      view.viewport()->repaint();
+      QVERIFY(ui::EdgeItem::counters().edge_paints >= 1);
+    }
   }
 
   void farOutAnUpdateFormatsNoLabel() {
