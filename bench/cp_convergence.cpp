@@ -24,6 +24,7 @@
 //   cp_convergence --proxies 2000 --services 100 --rounds 10 --telemetry-rate 1 --edges-per-report
 //   20 cp_convergence --real --proxies 10 --services 5 [--proxy-bin PATH]
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 #include <grpcpp/generic/generic_stub.h>
@@ -448,12 +449,16 @@ int main(int argc, char** argv) {
                  "(a route of svc0) then pushes to the proxies that depend on svc0 alone. 0: none "
                  "declared, every proxy gets the whole mesh")
       ->capture_default_str();
+  cp::ControlPlaneOptions options;
+  app.add_option("--server-shards", options.server_shards,
+                 "gRPC servers of the control plane on its port (docs/cp-scale.md, \"Server "
+                 "shards\"); 1: one, as before")
+      ->capture_default_str();
   std::string log_level = "warn";
   app.add_option("--log-level", log_level)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
 
-  cp::ControlPlaneOptions options;
   options.listen = "127.0.0.1:0";
   options.state_dir.clear();
   cp::InProcessControlPlane control_plane(options);
@@ -655,6 +660,9 @@ spec:
         "{:.1f} s of load ({:.2f} cores), {:.2f} CPU-us per edge-report acknowledged\n",
         cpu_s, load_s, cpu_s / load_s, edge_reports > 0 ? cpu_s * 1e6 / edge_reports : 0.0);
   }
+  // How the kernel spread the connections (and so the streams) over the servers.
+  fmt::print("servers: {}, calls and streams taken by each: {}\n", options.server_shards,
+             fmt::join(control_plane.counters().calls_by_server, " "));
   const auto [rss, pss] = selfMemoryMiB();
   fmt::print(
       "memory of the benchmark process (control plane and simulator): RSS {:.0f} MiB, "

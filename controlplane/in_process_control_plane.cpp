@@ -34,6 +34,7 @@
 #include "controlplane/server/discovery_service.h"
 #include "controlplane/server/identity_service.h"
 #include "controlplane/server/mesh_service.h"
+#include "controlplane/server/server_shard.h"
 #include "controlplane/server/telemetry_service.h"
 #include "controlplane/snapshot_json.h"
 #include "controlplane/telemetry/telemetry_aggregator.h"
@@ -292,15 +293,10 @@ class InProcessControlPlane::Impl {
     }
     const std::string secure = options_.listen.empty() ? "" : secureListenOf(options_);
     if (!options_.listen.empty()) {
-      grpc::ServerBuilder builder;
-      // Our limit, not gRPC's default (4 MiB): a policy text of kMaxPolicyTextBytes and the
-      // request around it. The services check their own, smaller limits per message.
-      builder.SetMaxReceiveMessageSize(static_cast<int>(common::limits::kMaxReceiveMessageBytes));
-      int port = 0, secure_port = 0;
-      builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
+      std::shared_ptr<grpc::ServerCredentials> tls_credentials;
       if (!secure.empty()) {
-        // One server, two ports: every service is reachable on both; Identity tells them apart
-        // by the client certificate, which only the TLS port can carry.
+        // Every server listens on both ports: every service is reachable on both; Identity
+        // tells them apart by the client certificate, which only the TLS port can carry.
         // The port's key, certificate and roots live in files that gRPC re-reads every
         // second, so renewals and root rotations reach the port without a restart.
         tls_files_ = identity::ServerTlsFiles::open(
@@ -328,19 +324,47 @@ class InProcessControlPlane::Impl {
         tls.watch_root_certs();
         tls.watch_identity_key_cert_pairs();
         tls.set_cert_request_type(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
-        builder.AddListeningPort(secure, grpc::experimental::TlsServerCredentials(tls),
-                                 &secure_port);
+        tls_credentials = grpc::experimental::TlsServerCredentials(tls);
       }
-      builder.RegisterService(&discovery_);
-      builder.RegisterService(&telemetry_);
-      builder.RegisterService(&mesh_);
-      builder.RegisterService(identity_.get());
-      server_ = builder.BuildAndStart();
-      if (!server_ || port == 0 || (!secure.empty() && secure_port == 0)) {
-        server_.reset();
-        *error = "cannot listen on " + options_.listen + (secure.empty() ? "" : " and " + secure) +
-                 " (address in use or invalid)";
-        return false;
+      // K servers on the same two ports (ControlPlaneOptions::server_shards): the first binds
+      // the addresses asked for (port 0: the kernel picks), the others the ports it got.
+      const uint32_t shards =
+          std::clamp<uint32_t>(options_.server_shards, 1, ControlPlaneOptions::kMaxServerShards);
+      int port = 0, secure_port = 0;
+      std::string listen = options_.listen, secure_at = secure;
+      for (uint32_t i = 0; i < shards; ++i) {
+        auto services =
+            std::make_unique<ServerShardServices>(discovery_, telemetry_, mesh_, *identity_);
+        grpc::ServerBuilder builder;
+        // Our limit, not gRPC's default (4 MiB): a policy text of kMaxPolicyTextBytes and the
+        // request around it. The services check their own, smaller limits per message.
+        builder.SetMaxReceiveMessageSize(static_cast<int>(common::limits::kMaxReceiveMessageBytes));
+        // On by default on Linux; said here because the shards depend on it.
+        builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 1);
+        int bound = 0, secure_bound = 0;
+        builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &bound);
+        if (tls_credentials) builder.AddListeningPort(secure_at, tls_credentials, &secure_bound);
+        services->registerWith(builder);
+        auto server = builder.BuildAndStart();
+        if (!server || bound == 0 || (tls_credentials && secure_bound == 0) ||
+            (i > 0 && (bound != port || (tls_credentials && secure_bound != secure_port)))) {
+          if (server) server->Shutdown(std::chrono::system_clock::now());
+          stopServer();
+          *error = "cannot listen on " + listen + (secure.empty() ? "" : " and " + secure_at) +
+                   (i == 0 ? "" : fmt::format(" (server {} of {})", i + 1, shards)) +
+                   " (address in use or invalid)";
+          return false;
+        }
+        if (i == 0) {
+          port = bound, secure_port = secure_bound;
+          listen =
+              options_.listen.substr(0, options_.listen.rfind(':')) + ":" + std::to_string(port);
+          if (tls_credentials)
+            secure_at = secure.substr(0, secure.rfind(':')) + ":" + std::to_string(secure_port);
+        }
+        servers_.push_back(std::move(server));
+        std::lock_guard lock(shards_mutex_);
+        shard_services_.push_back(std::move(services));
       }
       const auto colon = options_.listen.rfind(':');
       listen_address_ = options_.listen.substr(0, colon) + ":" + std::to_string(port);
@@ -436,10 +460,11 @@ class InProcessControlPlane::Impl {
 
   // Stops the gRPC server of a start() that fails after it began listening.
   void stopServer() {
-    if (!server_) return;
-    server_->Shutdown(std::chrono::system_clock::now());
-    server_->Wait();
-    server_.reset();
+    for (auto& server : servers_) server->Shutdown(std::chrono::system_clock::now());
+    for (auto& server : servers_) server->Wait();
+    servers_.clear();
+    std::lock_guard lock(shards_mutex_);
+    shard_services_.clear();
   }
 
   void stop() {
@@ -460,14 +485,18 @@ class InProcessControlPlane::Impl {
     if (tls_thread_.joinable()) tls_thread_.join();
     stop_phase_ = "stopping the push thread";
     discovery_.stop();
-    if (server_) {
+    if (!servers_.empty()) {
       // Streams are long-lived: cancel them after a short grace period. Handlers of
-      // management calls see shutting_down_ and return; Wait() returns once they have.
-      stop_phase_ = "shutting the gRPC server down";
-      server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+      // management calls see shutting_down_ and return; Wait() returns once they have. One
+      // deadline for every server: they were all serving during the first one's grace.
+      stop_phase_ = "shutting the gRPC servers down";
+      const auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(200);
+      for (auto& server : servers_) server->Shutdown(deadline);
       stop_phase_ = "waiting for gRPC handlers to return";
-      server_->Wait();
-      server_.reset();
+      for (auto& server : servers_) server->Wait();
+      servers_.clear();
+      std::lock_guard lock(shards_mutex_);
+      shard_services_.clear();
     }
     if (history_) {
       stop_phase_ = "writing the history";
@@ -930,10 +959,13 @@ class InProcessControlPlane::Impl {
   std::atomic<bool> shutting_down_{false};
   std::atomic<const char*> stop_phase_{"running"};
   // The history store (openHistory()); written by the services' event sinks and the publish
-  // loop. Declared before server_ so that it outlives every handler.
+  // loop. Declared before servers_ so that it outlives every handler.
   std::unique_ptr<history::HistoryStore> history_;
   int64_t next_block_ = 0;  // the next aggregator block for the history (publish loop, stop())
-  std::unique_ptr<grpc::Server> server_;  // last: destroyed first, before the services
+  // Last: destroyed first, before the services. The servers before their forwarders.
+  mutable std::mutex shards_mutex_;  // guards shard_services_ (the list; counters())
+  std::vector<std::unique_ptr<ServerShardServices>> shard_services_;
+  std::vector<std::unique_ptr<grpc::Server>> servers_;
 };
 
 InProcessControlPlane::InProcessControlPlane(ControlPlaneOptions options)
@@ -971,6 +1003,8 @@ InProcessControlPlane::Counters InProcessControlPlane::counters() const {
   c.on_demand_unknown = impl_->discovery_.onDemandUnknown();
   c.proxy_streams_refused = impl_->proxy_auth_.streamsRefused();
   c.proxy_identity_refused = impl_->proxy_auth_.identityRefused();
+  std::lock_guard lock(impl_->shards_mutex_);
+  for (const auto& s : impl_->shard_services_) c.calls_by_server.push_back(s->calls());
   return c;
 }
 

@@ -3,6 +3,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "controlplane/api/control_plane.h"
 #include "controlplane/control_plane_options.h"
@@ -80,6 +81,8 @@ class InProcessControlPlane final : public ControlPlane {
     // TLS client without a workload certificate); discovery nodes and telemetry reports refused
     // for speaking for another identity than the stream's (docs/security.md).
     uint64_t proxy_streams_refused = 0, proxy_identity_refused = 0;
+    // Per gRPC server (ControlPlaneOptions::server_shards), the calls and streams it took.
+    std::vector<uint64_t> calls_by_server;
   };
   Counters counters() const;
 
