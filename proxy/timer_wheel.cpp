@@ -50,19 +50,30 @@ void CoarseTimers::startSweeps() {
 }
 
 void CoarseTimers::wait() {
-  timer_.expires_at(wheel_.nextSweep());
-  timer_.async_wait([this](const boost::system::error_code& ec) {
+  scheduled_ = wheel_.nextDue();
+  timer_.expires_at(scheduled_);
+  timer_.async_wait([this, generation = ++generation_](const boost::system::error_code& ec) {
+    if (generation != generation_) return;  // replaced by reschedule()'s wait
     if (ec || shut_down_) {
       sweeping_ = false;
       return;
     }
+    ++sweeps_;
     sweep(TimerWheel::Clock::now());
     if (wheel_.empty()) {
       sweeping_ = false;
+      scheduled_ = TimerWheel::TimePoint::max();
       return;
     }
     wait();
   });
+}
+
+void CoarseTimers::reschedule() {
+  // An entry due before the timer: the timer is set again (its pending wait ends, aborted, and
+  // its handler sees a newer generation). Only when a deadline comes nearer than every other.
+  if (shut_down_) return;
+  wait();
 }
 
 }  // namespace meshdeck::proxy

@@ -391,7 +391,7 @@ class TimedHandler {
 // ends with beast::error::timeout and the socket is closed. A plain stream's deadline is an
 // entry in the coarse timer wheel of its io_context (CoarseTimers, proxy/timer_wheel.h):
 // setting it is a store, no timer is armed per operation, and a timeout fires up to one tick
-// (100 ms) after the deadline. A TLS connection's deadline is an entry in the same wheel, with
+// (10 ms) after the deadline. A TLS connection's deadline is an entry in the same wheel, with
 // the same semantics (detail::TlsConnection).
 //
 // A stream starts plain; startTls() switches it to TLS before the handshake. Not thread-safe

@@ -506,6 +506,32 @@ class TimerWheelTest : public QObject {
     QVERIFY(w.n < big.size());
   }
 
+  // The timer wakes for the ticks that hold entries only, and a deadline armed nearer than the
+  // one it waits for is met on time: a 2 s deadline, then a 30 ms one; the 30 ms one expires
+  // first, after a handful of sweeps (not one per 10 ms tick up to 2 s), the 2 s one is still
+  // armed.
+  void theTimerWakesForArmedTicksOnly() {
+    boost::asio::io_context io;
+    auto& timers = boost::asio::use_service<CoarseTimers>(io);
+    struct Flag : CoarseTimers::Timed {
+      bool fired = false;
+    };
+    Flag far, near;
+    far.expired = near.expired = [](CoarseTimers::Timed& t) { static_cast<Flag&>(t).fired = true; };
+    timers.arm(far, Clock::now() + 2s);
+    // 50 ms with only the 2 s deadline armed: no sweep (a sweep per tick would have run ~5).
+    const auto quiet_until = Clock::now() + 50ms;
+    while (Clock::now() < quiet_until) io.run_one_until(quiet_until);
+    QCOMPARE(timers.sweeps(), uint64_t{0});
+    timers.arm(near, Clock::now() + 30ms);
+    for (int i = 0; i < 200 && !near.fired; ++i) io.run_one_for(100ms);
+    QVERIFY(near.fired);
+    QVERIFY(!far.fired);
+    QVERIFY(far.armed());
+    QVERIFY2(timers.sweeps() <= 3, qPrintable(QString::number(timers.sweeps())));
+    timers.cancel(far);
+  }
+
   void aPendingTlsHandshakeEndsWithTimeout() {
     boost::asio::io_context io;
     boost::asio::ip::tcp::acceptor acceptor{io, {boost::asio::ip::make_address("127.0.0.1"), 0}};
