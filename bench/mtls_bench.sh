@@ -7,7 +7,8 @@
 #   mtls-pair-base  the mtls-pair with the --baseline-bin binary (both proxies), for an A/B
 #   mtls-pair-h2    the mtls-pair speaking HTTP/2 between the two proxies (the client side's
 #                   --upstream-protocol http2: the 64 client connections become streams on one
-#                   TLS connection); not the mesh's default for HTTP/1.1 services (docs/http2.md)
+#                   TLS connection); the path the mesh takes by default between sidecars over
+#                   mutual TLS (Cluster.hop_http2; docs/http2.md, "The sidecar hop as HTTP/2")
 #   haproxy     load → haproxy (client side, TLS 1.3 with a client certificate) →
 #               haproxy (server side, TLS 1.3, client certificate required) → backend
 # See docs/benchmarks.md.

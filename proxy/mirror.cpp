@@ -42,8 +42,8 @@ void sendMirror(SessionHost& host, const Exchange& ex, const char* body, size_t 
         if (!conn || !pool.stillOpen(*conn, h->now())) {
           conn = std::make_unique<UpstreamConnection>(h->io());
           auto& cs = cluster->statsIn(h->stats());
-          const auto outcome =
-              co_await connectUpstream(*h, *conn, ep, cc, h->now() + cc.connect_timeout, cs);
+          const auto outcome = co_await connectUpstream(
+              *h, *conn, ep, cc, h->now() + cc.connect_timeout, cs, cc.http2());
           if (outcome != ConnectOutcome::kOk) co_return;
         }
         conn->stream.expires_after(std::chrono::seconds(5));

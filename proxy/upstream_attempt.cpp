@@ -201,7 +201,7 @@ std::vector<h2::ClientCodec::Header> h2RequestFields(const Exchange& ex, bool tl
 // 502; a connect timeout is the attempt's timeout once its deadline has passed).
 Awaitable<std::unique_ptr<UpstreamConnection>> connectForAttempt(
     SessionHost& host, Exchange& ex, Attempt& at, ClusterRuntime& cluster, ClusterStats& cs,
-    size_t idx, std::chrono::steady_clock::time_point attempt_deadline) {
+    size_t idx, std::chrono::steady_clock::time_point attempt_deadline, bool h2) {
   const ClusterConfig& cc = *cluster.config;
   const auto& cb = cc.circuit_breaker;
   if ((cb.max_connections && cluster.counters->connections >= cb.max_connections) ||
@@ -218,7 +218,7 @@ Awaitable<std::unique_ptr<UpstreamConnection>> connectForAttempt(
   ++cluster.pending_requests;
   const auto outcome =
       co_await connectUpstream(host, *conn, cc.endpoints[idx], cc,
-                               std::min(attempt_deadline, host.now() + cc.connect_timeout), cs);
+                               std::min(attempt_deadline, host.now() + cc.connect_timeout), cs, h2);
   assert(cluster.pending_requests > 0 && "cluster pending requests underflow");
   --cluster.pending_requests;
   if (outcome != ConnectOutcome::kOk) {
@@ -282,7 +282,8 @@ Awaitable<void> runH2Attempt(SessionHost& host, Downstream& downstream, Exchange
     at.reused = true;
     ++cs.cx_reused;
   } else {
-    auto transport = co_await connectForAttempt(host, ex, at, cluster, cs, idx, attempt_deadline);
+    auto transport =
+        co_await connectForAttempt(host, ex, at, cluster, cs, idx, attempt_deadline, true);
     if (!transport) co_return;
     conn = std::make_shared<h2::ClientConnection>(std::move(transport), h2::ClientLimits{},
                                                   ex.listener->idle_timeout);
@@ -501,7 +502,7 @@ bool parserAgrees(const ResponseParser& p, const Framing& f) {
 Awaitable<ConnectOutcome> connectUpstream(SessionHost& host, UpstreamConnection& conn,
                                           const EndpointConfig& ep, const ClusterConfig& cc,
                                           std::chrono::steady_clock::time_point deadline,
-                                          ClusterStats& cs) {
+                                          ClusterStats& cs, bool h2) {
   conn.address = ep.address();
   conn.pool_key = poolKey(ep, cc);
   beast::error_code ec;
@@ -522,7 +523,7 @@ Awaitable<ConnectOutcome> connectUpstream(SessionHost& host, UpstreamConnection&
     co_return ConnectOutcome::kTlsFailed;
   }
   conn.stream.startTls(contexts->client());
-  if (cc.http2()) {
+  if (h2) {
     // The HTTP/2 the connection will speak is offered by ALPN too (a peer proxy serves HTTP/2
     // by the preface either way).
     static constexpr unsigned char kH2[] = {2, 'h', '2'};
@@ -583,7 +584,9 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
   if (attempt_deadline == Exchange::TimePoint::max())
     attempt_deadline = attempt_start + ex.listener->idle_timeout;
 
-  if (cc.http2()) {
+  // An HTTP/2 or gRPC cluster, or the sidecar hop as HTTP/2 for a request it can carry
+  // (ClusterConfig::streamsRequest(); docs/http2.md, "The sidecar hop as HTTP/2").
+  if (cc.streamsRequest(ex.upgrade)) {
     co_await runH2Attempt(host, downstream, ex, first, at, *cluster, cs, idx, attempt_deadline,
                           attempt_start);
     co_return;
@@ -607,7 +610,8 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
                                           attempt_deadline, at, slot))
       co_return;
     if (!at.conn) {
-      at.conn = co_await connectForAttempt(host, ex, at, *cluster, cs, idx, attempt_deadline);
+      at.conn =
+          co_await connectForAttempt(host, ex, at, *cluster, cs, idx, attempt_deadline, false);
       if (!at.conn) co_return;
       slot.attachTo(*at.conn);
     }

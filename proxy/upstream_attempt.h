@@ -30,11 +30,12 @@ enum class ConnectOutcome { kOk, kConnectFailed, kTimeout, kTlsFailed, kIdentity
 // Opens `conn` to endpoint `ep` of cluster `cc` before `deadline`. For a MUTUAL_TLS cluster it
 // then does the TLS 1.3 handshake with the host's current identity (offering the last session
 // of that endpoint, so most handshakes are resumptions) and checks the server's SPIFFE id
-// against the trust domain and the cluster's expected identities. Counts into `cs`.
+// against the trust domain and the cluster's expected identities; `h2`: the connection will
+// speak HTTP/2 (ALPN h2 offered). Counts into `cs`.
 Awaitable<ConnectOutcome> connectUpstream(SessionHost& host, UpstreamConnection& conn,
                                           const EndpointConfig& ep, const ClusterConfig& cc,
                                           std::chrono::steady_clock::time_point deadline,
-                                          ClusterStats& cs);
+                                          ClusterStats& cs, bool h2);
 
 // The state and result of one upstream attempt (Envoy's UpstreamRequest).
 struct Attempt {

@@ -369,6 +369,7 @@ void ConfigCompiler::buildClusters(const std::string& service,
     if (destination) applyDestinationPolicy(*destination, &c);
     c.set_protocol(toProto(serviceProtocol(service, destination, version)));
     applyAutoMtls(service, version, mode, &c);
+    markHopHttp2(destination, &c);
     clusters_.push_back(std::move(c));
   }
 }
@@ -402,6 +403,21 @@ void ConfigCompiler::applyAutoMtls(const std::string& service, const std::string
   if (identities.empty())
     for (const auto& id : serviceIdentities(state_, service)) identities.insert(id);
   for (const auto& id : identities) tls->add_expected_identities(id);
+}
+
+void ConfigCompiler::markHopHttp2(const DestinationPolicySpec* destination, v1::Cluster* c) {
+  // Between two sidecars the hop is HTTP/2 over the mutual TLS whatever the app speaks: every
+  // endpoint is a sidecar (its inbound port takes HTTP/1.1 and HTTP/2 alike), the connection is
+  // mutual TLS, and the app's protocol is HTTP/1.1 (HTTP/2 and gRPC clusters use HTTP/2
+  // already). A DestinationPolicy that declares `protocol: http1` keeps the hop HTTP/1.1
+  // (docs/http2.md, "The sidecar hop as HTTP/2").
+  if (destination && destination->protocol == Protocol::kHttp1) return;
+  if (c->protocol() != v1::Cluster::PROTOCOL_UNSPECIFIED && c->protocol() != v1::Cluster::HTTP1)
+    return;
+  if (c->tls().mode() != v1::MUTUAL_TLS || c->endpoints_size() == 0) return;
+  for (const auto& ep : c->endpoints())
+    if (ep.proxy_id().empty()) return;
+  c->set_hop_http2(true);
 }
 
 Protocol ConfigCompiler::serviceProtocol(const std::string& service,

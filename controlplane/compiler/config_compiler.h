@@ -82,6 +82,8 @@ class ConfigCompiler {
                      const DestinationPolicySpec* destination);
   void applyAutoMtls(const std::string& service, const std::string& version, MtlsMode mode,
                      meshdeck::v1::Cluster* c) const;
+  // Cluster.hop_http2 for a mutual-TLS cluster of HTTP/1.1 sidecars (after applyAutoMtls()).
+  static void markHopHttp2(const DestinationPolicySpec* destination, meshdeck::v1::Cluster* c);
   // Everything but the shared outbound route table and clusters.
   void compileLocal(const ProxyNode& self, meshdeck::v1::ProxyConfig* out) const;
   const Policy* peerAuthFor(const std::string& service) const;

@@ -181,7 +181,13 @@ struct ClusterConfig {
   uint32_t max_idle_connections = 64;
   UpstreamTlsConfig tls;
   UpstreamProtocol protocol = UpstreamProtocol::kHttp1;
+  // The sidecar hop as HTTP/2 over mutual TLS for an HTTP/1.1 cluster (Cluster.hop_http2; set
+  // only with tls.mutual): its requests go as streams, except those HTTP/2 cannot carry.
+  bool hop_http2 = false;
   bool http2() const { return protocol != UpstreamProtocol::kHttp1; }
+  // Whether a request goes as an HTTP/2 stream: an HTTP/2 or gRPC cluster, or the HTTP/2 hop for
+  // a request other than an Upgrade (WebSocket), which keeps HTTP/1.1 to the same endpoint.
+  bool streamsRequest(bool upgrade) const { return http2() || (hop_http2 && !upgrade); }
   bool operator==(const ClusterConfig&) const = default;
 };
 

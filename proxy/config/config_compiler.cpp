@@ -286,6 +286,7 @@ class Compiler {
         fail(path + ".tls.mode", "must be PLAINTEXT or MUTUAL_TLS towards an upstream");
         break;
     }
+    out.hop_http2 = c.hop_http2() && out.tls.mutual;
     for (int i = 0; i < c.tls().expected_identities_size(); ++i) {
       const auto& id = c.tls().expected_identities(i);
       if (!tls::isSpiffeId(id))

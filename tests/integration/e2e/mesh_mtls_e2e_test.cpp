@@ -5,6 +5,7 @@
 //
 //   meshdeck-load --proxy --> [frontend sidecar] ==mTLS==> [reviews sidecar] --> demo reviews
 #include <QtTest>
+#include <cstdlib>
 #include <thread>
 
 #include "controlplane/fleet/loopback_http.h"
@@ -79,6 +80,16 @@ class MeshMtlsE2eTest : public QObject, public MeshHarness {
     QCOMPARE(m["requests"].toVariant().toLongLong(), 100LL);
     QCOMPARE(m["mtls_requests"].toVariant().toLongLong(), 100LL);
     QCOMPARE(m["plaintext_requests"].toVariant().toLongLong(), 0LL);
+    // Between the two sidecars of HTTP/1.1 apps the hop is HTTP/2 (Cluster.hop_http2): the
+    // reviews sidecar accepted the requests as streams on a few HTTP/2 connections (one per
+    // concurrent first request at most: meshdeck-load's 4 connections), and the edge stays
+    // HTTP/1.1, the protocol the frontend app spoke.
+    QVERIFY(proxyConfig(frontend_).contains("\"hop_http2\": true"));
+    const double h2_connections =
+        adminStat(reviews_, "meshdeck_listener_http2_connections_total{listener=\"inbound\"}");
+    qInfo("reviews sidecar: %.0f HTTP/2 connections from the frontend sidecar", h2_connections);
+    QVERIFY(h2_connections >= 1 && h2_connections <= 4);
+    QCOMPARE(findEdge("frontend", "reviews", 30)["protocol"].toString(), QString("http1"));
 
     // DENY the caller's identity on reviews: 403 with the reason header, visible on the edge.
     QCOMPARE(apply("apiVersion: meshdeck.io/v1alpha1\nkind: AuthorizationPolicy\n"
@@ -155,6 +166,15 @@ class MeshMtlsE2eTest : public QObject, public MeshHarness {
   }
 
  private:
+  // A counter of a sidecar's /stats (Prometheus text), -1 when absent.
+  static double adminStat(const Sidecar& s, const std::string& name) {
+    std::string body;
+    loopbackHttp(s.admin, "GET", "/stats", "", std::chrono::milliseconds(500), &body, nullptr);
+    const size_t at = body.find("\n" + name + " ");
+    if (at == std::string::npos) return -1;
+    return std::strtod(body.c_str() + at + name.size() + 2, nullptr);
+  }
+
   // At most one stale request per pooled connection (--connections 4 of meshdeck-load).
   static constexpr int kStaleRequests = 4;
   Sidecar reviews_, frontend_;

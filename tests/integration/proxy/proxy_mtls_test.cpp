@@ -483,7 +483,7 @@ clusters:
     // The hop between the sidecars as HTTP/2 over mutual TLS (ALPN h2): the HTTP/1.1 app's
     // requests become streams on one connection, whatever the app does with its own.
     ProxyProcess inbound, outbound;
-    QVERIFY(startPair(inbound, outbound, "60s", 64, "http2"));
+    QVERIFY(startPair(inbound, outbound, "60s", 64, "protocol: http2"));
     const uint16_t port = outbound.port("outbound");
     for (int i = 0; i < 5; ++i) {
       Client app(port);  // a new app connection each time
@@ -514,6 +514,56 @@ clusters:
     QVERIFY2(
         out.find("hello\r\n0\r\ngrpc-status: 0\r\ngrpc-message: fine\r\n\r\n") != std::string::npos,
         out.c_str());
+  }
+
+  void sidecarPairHopHttp2() {
+    // What the control plane compiles for a mesh cluster of HTTP/1.1 sidecars over mutual TLS
+    // (Cluster.hop_http2): the cluster's protocol stays HTTP/1.1, the hop is HTTP/2.
+    ProxyProcess inbound, outbound;
+    QVERIFY(startPair(inbound, outbound, "60s", 64, "hop_http2: true"));
+    const uint16_t port = outbound.port("outbound");
+    constexpr int kRequests = 8;
+    {
+      Client app(port);  // one app connection, kRequests requests
+      for (int i = 0; i < kRequests; ++i) {
+        auto res = app.request("GET", "/name", {{"host", "reviews"}});
+        QCOMPARE(res.status, 200);
+        QCOMPARE(res.body, std::string("b1"));
+      }
+      std::string upload(300000, 'u');
+      auto echo = app.request("POST", "/echo", {{"host", "reviews"}}, upload);
+      QCOMPARE(echo.status, 200);
+      QVERIFY(echo.body == upload);
+    }
+    // The kRequests + 1 requests were streams on ONE upstream connection: one connect, one
+    // handshake, one HTTP/2 connection accepted by the inbound sidecar, which spoke HTTP/1.1 to
+    // its app.
+    QCOMPARE(outbound.stat(clusterEvent("reviews", "connect")), 1.0);
+    QCOMPARE(outbound.stat(clusterEvent("reviews", "tls_handshake")), 1.0);
+    QCOMPARE(outbound.stat(clusterEvent("reviews", "reused")), double(kRequests));
+    QCOMPARE(inbound.stat("meshdeck_listener_http2_connections_total{listener=\"inbound\"}"), 1.0);
+    QCOMPARE(inbound.stat(transport("inbound", "mtls")), double(kRequests + 1));
+    // Trailers survive end to end for an app that reads them.
+    const std::string out = rawExchange(
+        port,
+        "GET /trailers HTTP/1.1\r\nHost: reviews\r\nte: trailers\r\nConnection: close\r\n\r\n",
+        3000);
+    QVERIFY2(out.rfind("HTTP/1.1 200", 0) == 0, out.c_str());
+    QVERIFY2(
+        out.find("hello\r\n0\r\ngrpc-status: 0\r\ngrpc-message: fine\r\n\r\n") != std::string::npos,
+        out.c_str());
+    QCOMPARE(outbound.stat(clusterEvent("reviews", "connect")), 1.0);
+    QCOMPARE(inbound.stat(transport("inbound", "mtls")), double(kRequests + 2));
+    // An Upgrade (WebSocket) cannot be an HTTP/2 stream here: it keeps HTTP/1.1 over its own mTLS
+    // connection to the same sidecar, and tunnels.
+    const std::string ws = rawExchange(port,
+                                       "GET /ws HTTP/1.1\r\nHost: reviews\r\nConnection: "
+                                       "Upgrade\r\nUpgrade: websocket\r\n\r\nping-bytes",
+                                       1500);
+    QVERIFY2(ws.rfind("HTTP/1.1 101", 0) == 0, ws.c_str());
+    QVERIFY2(ws.find("\r\n\r\nping-bytes") != std::string::npos, ws.c_str());
+    QCOMPARE(outbound.stat(clusterEvent("reviews", "connect")), 2.0);
+    QCOMPARE(inbound.stat("meshdeck_listener_http2_connections_total{listener=\"inbound\"}"), 1.0);
   }
 
   void rotationUnderLoadLosesNoRequest() {
@@ -593,9 +643,10 @@ clusters:
     QVERIFY(::rename(qPrintable(path(name + ".crt.tmp")), qPrintable(path(name + ".crt"))) == 0);
   }
 
-  // `protocol`: of the outbound side's mesh cluster "reviews" (the hop), "" for the default.
+  // `cluster_extra`: a line added to the outbound side's mesh cluster "reviews" (the hop):
+  // "protocol: http2", "hop_http2: true", or "" for the default.
   bool startPair(ProxyProcess& inbound, ProxyProcess& outbound, const char* inbound_idle,
-                 int max_idle, const char* protocol = "") {
+                 int max_idle, const char* cluster_extra = "") {
     const QString in_yaml =
         QString(R"(tls: {cert: reviews.crt, key: reviews.key, trust_bundle: ca.pem}
 workload: {service: reviews, version: v1}
@@ -643,7 +694,7 @@ clusters:
             .arg(max_idle)
             .arg(QString::fromStdString(id("reviews")))
             .arg(QString::fromStdString(id("ratings")))
-            .arg(*protocol ? QString("protocol: %1").arg(protocol) : QString());
+            .arg(QString(cluster_extra));
     if (!writeFile(path("outbound.yaml"), out_yaml.toStdString())) return false;
     return outbound.start({"--config", path("outbound.yaml"), "--workers", "1"});
   }

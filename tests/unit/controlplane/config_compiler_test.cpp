@@ -406,6 +406,71 @@ spec:
     QCOMPARE(cluster(compiler.compile(rec2), "inbound|local")->protocol(), v1::Cluster::GRPC);
     QCOMPARE(cluster(compiler.compile(pay1), "inbound|local")->protocol(), v1::Cluster::HTTP1);
   }
+  void hopHttp2BetweenSidecars() {
+    // Between two sidecars of HTTP/1.1 apps over mutual TLS the hop is HTTP/2 (Cluster.hop_http2);
+    // not to a plain host, not without mutual TLS, not for a cluster already HTTP/2 or gRPC, and
+    // not when a DestinationPolicy declares http1.
+    const std::string kTd = "spiffe://meshdeck.local/ns/default/sa/";
+    MeshState state;
+    state.proxies = {node("page-0", "productpage", "v1", 100), node("rev-1", "reviews", "v1", 200),
+                     node("rev-2", "reviews", "v2", 300),      node("rat-1", "ratings", "v1", 400),
+                     node("pay-1", "payments", "v1", 500),     node("leg-1", "legacy", "v1", 600),
+                     node("det-1", "details", "v1", 700),      node("cat-1", "catalog", "v1", 800)};
+    for (auto& p : state.proxies) p.spiffe_id = kTd + p.service;
+    state.proxies[3].spiffe_id.clear();  // ratings: no identity, so plaintext
+    state.proxies[4].app_protocol = "grpc";
+    // details has a Kubernetes endpoint no sidecar serves (its "details" cluster is mutual TLS
+    // under STRICT, its v2 endpoint a plain host).
+    SourceEndpoint e;
+    e.service = "details";
+    e.version = "v2";
+    e.host = "10.1.0.9";
+    e.port = 15006;
+    state.source_endpoints = {e};
+    state.policies = policies(R"(apiVersion: meshdeck.io/v1alpha1
+kind: PeerAuthentication
+metadata: {name: legacy}
+spec: {selector: {service: legacy}, mtls: {mode: DISABLE}}
+---
+apiVersion: meshdeck.io/v1alpha1
+kind: PeerAuthentication
+metadata: {name: details}
+spec: {selector: {service: details}, mtls: {mode: STRICT}}
+---
+apiVersion: meshdeck.io/v1alpha1
+kind: DestinationPolicy
+metadata: {name: catalog}
+spec:
+  host: catalog
+  trafficPolicy: {protocol: http1}
+)");
+    ConfigCompiler compiler(state);
+    const auto page = compiler.compile(state.proxies[0]);
+    for (const char* name : {"reviews", "reviews|v1", "reviews|v2", "productpage", "details|v1"}) {
+      const auto* c = cluster(page, name);
+      QVERIFY2(c, name);
+      QCOMPARE(c->tls().mode(), v1::MUTUAL_TLS);
+      QCOMPARE(c->protocol(), v1::Cluster::PROTOCOL_UNSPECIFIED);
+      QVERIFY2(c->hop_http2(), name);
+    }
+    // Mutual TLS, but an endpoint is not a sidecar.
+    QCOMPARE(cluster(page, "details")->tls().mode(), v1::MUTUAL_TLS);
+    QVERIFY(!cluster(page, "details")->hop_http2());
+    QVERIFY(!cluster(page, "details|v2")->hop_http2());
+    // Plaintext: no identity, or mTLS disabled.
+    QCOMPARE(cluster(page, "ratings")->tls().mode(), v1::PLAINTEXT);
+    QVERIFY(!cluster(page, "ratings")->hop_http2());
+    QCOMPARE(cluster(page, "legacy")->tls().mode(), v1::PLAINTEXT);
+    QVERIFY(!cluster(page, "legacy")->hop_http2());
+    // gRPC: HTTP/2 already; http1 declared by a DestinationPolicy: the opt-out.
+    QCOMPARE(cluster(page, "payments")->protocol(), v1::Cluster::GRPC);
+    QVERIFY(!cluster(page, "payments")->hop_http2());
+    QCOMPARE(cluster(page, "catalog")->tls().mode(), v1::MUTUAL_TLS);
+    QVERIFY(!cluster(page, "catalog")->hop_http2());
+    // The local cluster keeps the app's own protocol.
+    QVERIFY(!cluster(compiler.compile(state.proxies[1]), "inbound|local")->hop_http2());
+  }
+
   void allowNothingIsDefaultDeny() {
     MeshState state;
     state.proxies = {node("rev-1", "reviews", "v1", 200)};

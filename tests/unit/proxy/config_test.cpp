@@ -68,6 +68,34 @@ class ConfigTest : public QObject {
     QVERIFY(json.find("\"header_timeout\": \"0.250s\"") != std::string::npos);
   }
 
+  void hopHttp2OnlyOverMutualTls() {
+    // Cluster.hop_http2: HTTP/2 streams for an HTTP/1.1 cluster of sidecars over mutual TLS, but
+    // an Upgrade keeps HTTP/1.1; without mutual TLS the field is ignored.
+    meshdeck::v1::ProxyConfig proto;
+    std::string error;
+    QVERIFY2(parse(R"(clusters:
+  - name: mesh
+    hop_http2: true
+    tls: {mode: MUTUAL_TLS}
+    endpoints: [{address: {host: 127.0.0.1, port: 8080}}]
+  - name: plain
+    hop_http2: true
+    endpoints: [{address: {host: 127.0.0.1, port: 8081}}]
+)",
+                   &proto, &error),
+             error.c_str());
+    auto config = compileConfig(proto, &error);
+    QVERIFY2(config, error.c_str());
+    const auto* mesh = config->findCluster("mesh");
+    QVERIFY(mesh->hop_http2);
+    QVERIFY(!mesh->http2());
+    QVERIFY(mesh->streamsRequest(false));
+    QVERIFY(!mesh->streamsRequest(true));
+    const auto* plain = config->findCluster("plain");
+    QVERIFY(!plain->hop_http2);
+    QVERIFY(!plain->streamsRequest(false));
+  }
+
   void authorizationRulesCarryTheirId() {
     meshdeck::v1::ProxyConfig proto;
     std::string error;
