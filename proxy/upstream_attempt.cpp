@@ -390,23 +390,6 @@ void Attempt::consumeHead() {
               (f.body == h1::ResponseBody::kContentLength && f.length == 0);
 }
 
-ResponseParser* Attempt::beastResponse(bool request_was_head) {
-  if (response) return &*response;
-  assert(has_head && !head_consumed && "the head's bytes are still in the buffer");
-  response.emplace();
-  response->body_limit(boost::none);
-  response->header_limit(kMaxHeaderBytes);
-  if (request_was_head) response->skip(true);
-  beast::error_code ec;
-  const size_t used = response->put(asio::buffer(conn->buffer.data().data(), head.size), ec);
-  if (ec || used != head.size || !response->is_header_done()) {
-    response.reset();
-    return nullptr;
-  }
-  consumeHead();
-  return &*response;
-}
-
 bool reusableAfterBody(const Attempt& at) {
   if (!at.conn || at.framing.kind == BodyFraming::kCloseDelimited) return false;
   if (at.response)

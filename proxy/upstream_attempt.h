@@ -45,7 +45,7 @@ struct Attempt {
   std::unique_ptr<UpstreamConnection> conn;
   // The final response head of an HTTP/1.1 upstream, read by the proxy's codec
   // (proxy/http/h1_response.h, docs/h1-codec.md): views into conn->buffer, whose first
-  // head.size bytes are the head until consumeHead() (or beastResponse()) takes them out.
+  // head.size bytes are the head until consumeHead() takes them out.
   h1::ResponseHead head;
   bool has_head = false;  // `head` holds the final response head
   bool head_consumed = false;
@@ -54,8 +54,7 @@ struct Attempt {
   uint64_t body_left = 0;
   bool body_done = false;
   // Beast's parser, only where the body is still read with it: a chunked body (set up by
-  // readResponseBody() with a head that states only the framing) and the relay to an HTTP/2
-  // client (beastResponse(): the head's bytes put into it).
+  // readResponseBody() with a head that states only the framing).
   std::optional<ResponseParser> response;
   // To an HTTP/2 or gRPC cluster: the stream whose final response head arrived (instead of
   // `conn` and `response`); its body and trailers are read from it.
@@ -74,11 +73,6 @@ struct Attempt {
   // Takes the head's bytes out of conn->buffer (after the relay wrote the head from the views,
   // which then no longer point anywhere) and sets up the body's reading.
   void consumeHead();
-  // Beast's response parser positioned at the body, exactly as Beast's head read left it before
-  // the codec: the head's bytes (still in conn->buffer) put into a fresh parser, then consumed.
-  // Returns the parser (at.response) or nullptr if Beast refused the head (never seen: the
-  // codec refuses a superset of Beast's refusals).
-  ResponseParser* beastResponse(bool request_was_head);
 };
 
 // One piece of the response body of an HTTP/1.1 upstream (Session::relayResponse), read into

@@ -128,8 +128,6 @@ class TlsConnection : public std::enable_shared_from_this<TlsConnection> {
   }
   void endWait() noexcept { --waiting_; }
   bool timedOut() const noexcept { return timed_out_; }
-  // The deadline's entry (for tests: it is the only timer a connection has).
-  const CoarseTimers::Timed& deadline() const noexcept { return deadline_; }
 
   // The BIO's side of the input buffer.
   int takeInput(char* data, int size);
