@@ -22,6 +22,12 @@ using Subsets = std::map<std::string, std::map<std::string, std::string>>;
 constexpr const char* kInbound = "inbound";
 constexpr const char* kOutbound = "outbound";
 constexpr const char* kLocalCluster = "inbound|local";
+// Connections a sidecar may open to its own app per worker before the streams of an HTTP/2
+// hop queue for one (docs/http2.md, "Fan-in to an HTTP/1.1 upstream"), and idle ones it keeps:
+// Envoy's default circuit breaker. Fan-in keeps an outbound cluster to 64, but on the inbound
+// side every request an app holds open (a long poll, a stream of events) came on its own
+// client connection before the hop was multiplexed, and must not wait behind 64 of them.
+constexpr uint32_t kLocalMaxConnections = 1024;
 
 void setDuration(Nanos d, google::protobuf::Duration* out) {
   *out = TimeUtil::NanosecondsToDuration(d.count());
@@ -521,6 +527,7 @@ void ConfigCompiler::compileLocal(const ProxyNode& self, v1::ProxyConfig* result
   ep->set_version(self.version);
   ep->set_proxy_id(self.proxy_id);
   local->mutable_tls()->set_mode(v1::PLAINTEXT);
+  local->set_max_idle_connections(kLocalMaxConnections);
   // The application speaks what the DestinationPolicy of its service says, else what its
   // sidecar declares.
   const DestinationPolicySpec* own = destinationFor(self.service);

@@ -85,6 +85,28 @@ class ProxyFaninTest : public QObject {
     QCOMPARE(proxy.stat(R"(meshdeck_cluster_pending_active{cluster="app"})"), 0.0);
   }
 
+  void longPollsAboveTheDefaultLimitDoNotWait() {
+    // A sidecar's own app (the control plane gives "inbound|local" a limit of 1024): 100
+    // requests the app holds open at once, from one HTTP/2 hop connection, each get their own
+    // app connection at once; none waits in the queue as it would behind the default 64.
+    TestBackend backend("b1");
+    ProxyProcess proxy;
+    writeFile(proxy.dir() + "/fanin.yaml",
+              config(QString("  - {name: app, max_idle_connections: 1024, endpoints: "
+                             "[{address: {port: %1}}]}\n")
+                         .arg(backend.port())));
+    QVERIFY(proxy.start({"--config", proxy.dir() + "/fanin.yaml", "--workers", "1"}));
+    const QString url = QString("http://127.0.0.1:%1/slow?ms=500").arg(proxy.port("edge"));
+    const QString out = h2load({"-c1", "-m100", "-n100", url});
+    QVERIFY2(!out.isEmpty(), "h2load did not finish");
+    QCOMPARE(field(out, R"(status codes: (\d+) 2xx)"), 100);
+    QVERIFY2(
+        backend.max_open_connections.load() > 64,
+        qPrintable(
+            QString("%1 app connections open at most").arg(backend.max_open_connections.load())));
+    QCOMPARE(proxy.stat(R"(meshdeck_cluster_events_total{cluster="app",event="pending"})"), 0.0);
+  }
+
   void aFullQueueIsAnsweredWithOverflow() {
     // One connection and at most 2 waiting (the circuit breaker's max_pending_requests) per
     // worker: of 20 streams at once to a slow endpoint, the ones past the queue get 503 UO.

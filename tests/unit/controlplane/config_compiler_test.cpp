@@ -469,6 +469,11 @@ spec:
     QVERIFY(!cluster(page, "catalog")->hop_http2());
     // The local cluster keeps the app's own protocol.
     QVERIFY(!cluster(compiler.compile(state.proxies[1]), "inbound|local")->hop_http2());
+    // Its app's connections are not queued behind 64 (the outbound default): long polls held
+    // by the app each keep one, up to Envoy's default circuit breaker.
+    QCOMPARE(cluster(compiler.compile(state.proxies[1]), "inbound|local")->max_idle_connections(),
+             1024u);
+    QCOMPARE(cluster(page, "reviews")->max_idle_connections(), 0u);
   }
 
   void allowNothingIsDefaultDeny() {
