@@ -16,7 +16,8 @@
 #      not slow the process down) per request, at 1000 req/s over 16 connections and closed
 #      loop (--max) over 32 connections;
 #   2. the same fixed-rate run under `strace -c -f`: which system calls, per request (ptrace
-#      slows every call, so the counts, not the times, are the figure).
+#      slows every call, so the counts, not the times, are the figure), and the receives that
+#      failed (EAGAIN: nothing to read yet) per request.
 # Requests are meshdeck-load's completed ones; the few calls an idle worker makes between the
 # start of the counter and the start of the load are included.
 set -euo pipefail
@@ -34,7 +35,7 @@ while [[ $# -gt 0 ]]; do
     --baseline-bin) baseline_bin="$2"; shift 2 ;;
     --duration) duration="$2"; shift 2 ;;
     --rt) prio=(chrt -f 20); shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "proxy_syscalls: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -98,13 +99,14 @@ def perf_count(path):
             return int(f[0])
     raise SystemExit(f"no count in {path}")
 def strace_calls(path):
-    calls = {}
+    calls, errors = {}, {}
     for line in open(path):
         f = line.split()
         # % time, seconds, usecs/call, calls, [errors,] syscall
         if len(f) >= 5 and f[0][0].isdigit() and f[-1] != "total":
             calls[f[-1]] = int(f[3])
-    return calls
+            errors[f[-1]] = int(f[4]) if len(f) >= 6 else 0
+    return calls, errors
 print("| binary | syscalls/request, 1000 req/s, 16 conn | req/s closed loop, 32 conn | syscalls/request there |")
 print("|---|---:|---:|---:|")
 for n in names:
@@ -115,9 +117,11 @@ for n in names:
     print(f"| {n} | {rate:.2f} | {rps:.0f} | {per_max:.2f} |")
 print()
 for n in names:
-    calls, req = strace_calls(f"{work}/{n}-strace.txt"), completed(f"{work}/{n}-strace.json")
+    (calls, errors), req = strace_calls(f"{work}/{n}-strace.txt"), completed(f"{work}/{n}-strace.json")
     top = sorted(calls.items(), key=lambda kv: -kv[1])
     mix = ", ".join(f"{k} {v / req:.2f}" for k, v in top if v / req >= 0.01)
+    # Receives that found nothing (EAGAIN): issue 20's "reads that wait without a failed receive".
+    failed = errors.get("recvfrom", 0) + errors.get("recvmsg", 0)
     print(f"{n} under strace -c -f ({req} requests at 1000 req/s): {sum(calls.values()) / req:.2f} "
-          f"calls/request: {mix}")
+          f"calls/request: {mix}; failed receives {failed / req:.2f}/request")
 PY
