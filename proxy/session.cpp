@@ -18,6 +18,7 @@
 #include <cassert>
 #include <cerrno>
 #include <tuple>
+#include <vector>
 
 #include "proxy/admission.h"
 #include "proxy/http/beast_head.h"
@@ -64,6 +65,42 @@ beast::string_view bsv(std::string_view s) { return {s.data(), s.size()}; }
 // The heads Beast's body parser is given instead of the request's (Session::startBody()).
 constexpr std::string_view kChunkedBodyHead =
     "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+// An Attempt is ~1.1 KiB (the response head's inline fields): held in forward()'s frame it
+// made that frame larger than the 1 KiB Asio's recycling allocator reuses, so every request
+// paid a memalign/free for it (issue 20). Attempts are instead kept per worker thread and
+// reused; forward()'s frame holds only the holder below.
+class PooledAttempt {
+ public:
+  PooledAttempt() {
+    auto& spare = pool();
+    if (spare.empty()) {
+      slot_ = std::make_unique<std::optional<Attempt>>();
+    } else {
+      slot_ = std::move(spare.back());
+      spare.pop_back();
+    }
+  }
+  ~PooledAttempt() {
+    slot_->reset();
+    auto& spare = pool();
+    if (spare.size() < kMaxSpare) spare.push_back(std::move(slot_));
+  }
+  PooledAttempt(const PooledAttempt&) = delete;
+  PooledAttempt& operator=(const PooledAttempt&) = delete;
+
+  // A new Attempt, in place of the last one (destroyed first).
+  Attempt& fresh() { return slot_->emplace(); }
+
+ private:
+  static constexpr size_t kMaxSpare = 64;
+  using Spare = std::vector<std::unique_ptr<std::optional<Attempt>>>;
+  static Spare& pool() {
+    thread_local Spare spare;
+    return spare;
+  }
+  std::unique_ptr<std::optional<Attempt>> slot_;
+};
 
 }  // namespace
 
@@ -354,8 +391,9 @@ Awaitable<bool> Session::forward(Request& rq, Exchange& ex) {
     sendMirror(host_, ex, body_->data(), first_piece_.size);
 
   RetryState retry(ex.route->retry, replayable, ex.deadline);
+  PooledAttempt attempt;
   for (;;) {
-    Attempt at;
+    Attempt& at = attempt.fresh();
     co_await runAttempt(host_, *this, wire_, ex, first_piece_, retry.freshOnly(), at);
     if (at.downstream_failed)
       co_return at.malformed ? co_await refuseMalformed(ex.version, 400, at.malformed, &ex) : false;
