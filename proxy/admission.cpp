@@ -22,10 +22,19 @@ namespace {
 
 std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
 
+// ASCII only, as std::tolower in the "C" locale the proxy runs in, without a call per character.
 std::string lower(std::string_view s) {
   std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
   return out;
+}
+
+// Inserts a field whose name Beast's field table does not know (x-forwarded-*, x-request-id,
+// traceparent): insert(name, value) would look the name up in that table first, for nothing.
+void insertUnknown(RequestHeader& head, std::string_view name, std::string_view value) {
+  assert(http::string_to_field(name) == http::field::unknown);
+  head.insert(http::field::unknown, name, value);
 }
 
 // Whether the codec reads the body as `f` says: the body is read by the decision through the
@@ -135,12 +144,15 @@ Verdict admit(RequestHeader& req, const CodecFraming& codec, const PeerInfo& pee
       const auto slash = v.find('/');
       ex.source_service = std::string(v.substr(0, slash));
       if (slash != std::string_view::npos) ex.source_version = std::string(v.substr(slash + 1));
+      req.erase(kSourceHeader);  // all of them (absent: nothing to look up again)
     }
-  } else if (ex.config) {
-    ex.source_service = ex.config->workload.service;
-    ex.source_version = ex.config->workload.version;
+  } else {
+    if (ex.config) {
+      ex.source_service = ex.config->workload.service;
+      ex.source_version = ex.config->workload.version;
+    }
+    req.erase(kSourceHeader);
   }
-  req.erase(kSourceHeader);
 
   if (!ex.config) return local(503, error_code::kNoRoute, "no configuration yet");
   auto table = ex.config->route_tables.find(ex.listener->route_table);
@@ -247,14 +259,14 @@ Verdict prepareUpstreamRequest(RequestHeader& req, const CodecFraming& codec, co
   if (!peer.ip.empty()) {
     auto xff = head.find("x-forwarded-for");
     if (xff == head.end())
-      head.insert("x-forwarded-for", peer.ip);
+      insertUnknown(head, "x-forwarded-for", peer.ip);
     else
       head.set("x-forwarded-for", std::string(sv(xff->value())) + ", " + std::string(peer.ip));
   }
   if (!head.count("x-forwarded-proto"))
-    head.insert("x-forwarded-proto", peer.mtls ? "https" : "http");
+    insertUnknown(head, "x-forwarded-proto", peer.mtls ? "https" : "http");
   auto& ids = services.idGenerator();
-  if (!head.count("x-request-id")) head.insert("x-request-id", makeRequestId(ids).view());
+  if (!head.count("x-request-id")) insertUnknown(head, "x-request-id", makeRequestId(ids).view());
   const auto incoming_trace = head.find("traceparent");
   const bool has_trace = incoming_trace != head.end();
   const auto trace =
@@ -262,7 +274,7 @@ Verdict prepareUpstreamRequest(RequestHeader& req, const CodecFraming& codec, co
   if (has_trace)
     head.set("traceparent", trace.view());
   else
-    head.insert("traceparent", trace.view());
+    insertUnknown(head, "traceparent", trace.view());
   const auto& edits = ex.route->request_headers;
   for (const auto& name : edits.remove) head.erase(name);
   for (const auto& [k, v] : edits.set) head.set(k, v);
