@@ -281,14 +281,25 @@ void Session::refreshListenerConfig(const ConfigPtr& config) {
 }
 
 Awaitable<bool> Session::handleRequest(Request& rq, Exchange& ex) {
-  // The checks, routing and the upstream head are decided by admission's plain functions; only
-  // the waits are here, which keeps this coroutine's frame small (frames over 1 KiB are never
-  // recycled by asio and cost a large-bin malloc each).
-  // (The codec's view and the peer are made afresh for each call rather than kept across the
-  // delay: what lives across a co_await grows the frame.)
+  // Not a coroutine: the checks, routing and the upstream head are decided by admission's
+  // plain functions here, at the call (run() awaits the result at once), and a request admitted
+  // with nothing to wait for goes straight to forward()'s coroutine, with no frame of its own
+  // (issue 20). The waits are in handleWithWaits().
   const bool body_pending = !rq.done();
   tapStart(rq.head, ex);
   Verdict verdict = admit(rq.head, rq.codecFraming(), peer(), ex, host_);
+  if (verdict.kind == Verdict::kAdmit && verdict.missing_host.empty() && !verdict.delay &&
+      !(body_pending && verdict.expect_continue))
+    return forward(rq, ex);
+  return handleWithWaits(rq, ex, std::move(verdict), body_pending);
+}
+
+Awaitable<bool> Session::handleWithWaits(Request& rq, Exchange& ex, Verdict verdict,
+                                         bool body_pending) {
+  // Only the waits are here, which keeps this coroutine's frame small (frames over 1 KiB are
+  // never recycled by asio and cost a large-bin malloc each).
+  // (The codec's view and the peer are made afresh for each call rather than kept across the
+  // delay: what lives across a co_await grows the frame.)
   // A host outside a scoped sidecar's scope: held while it is asked for (on_demand.h).
   // (Not `a && co_await b`: GCC makes the coroutine of `b`, a frame and a copy of the name,
   // even when `a` is false.)
@@ -711,8 +722,13 @@ Awaitable<bool> Session::relayResponse(Request& rq, Exchange& ex, Attempt& at) {
     // The head leaves with the first piece of the body: one send for a small response.
     bool head_sent = false;
     for (;;) {
-      const auto piece =
-          co_await readResponseBody(at, body_->data(), body_->size(), ex.listener->idle_timeout);
+      // A body already buffered with the head is taken without a coroutine.
+      ResponseBodyPiece piece;
+      if (auto ready = bufferedResponseBody(at, body_->data(), body_->size()))
+        piece = *ready;
+      else
+        piece =
+            co_await readResponseBody(at, body_->data(), body_->size(), ex.listener->idle_timeout);
       if (piece.ec) {
         // Mid-body upstream failure: the client sees a truncated message and a closed
         // connection, which is the only honest signal left once the head may be out.
