@@ -8,6 +8,7 @@
 #include <cassert>
 #include <cctype>
 #include <iterator>
+#include <optional>
 
 #include "proxy/http/grpc.h"
 #include "proxy/http/headers.h"
@@ -22,10 +23,19 @@ namespace {
 
 std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
 
+// ASCII only, as std::tolower in the "C" locale the proxy runs in, without a call per character.
 std::string lower(std::string_view s) {
   std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
   return out;
+}
+
+// Inserts a field whose name Beast's field table does not know (x-forwarded-*, x-request-id,
+// traceparent): insert(name, value) would look the name up in that table first, for nothing.
+void insertUnknown(RequestHeader& head, std::string_view name, std::string_view value) {
+  assert(http::string_to_field(name) == http::field::unknown);
+  head.insert(http::field::unknown, name, value);
 }
 
 // Whether the codec reads the body as `f` says: the body is read by the decision through the
@@ -135,12 +145,15 @@ Verdict admit(RequestHeader& req, const CodecFraming& codec, const PeerInfo& pee
       const auto slash = v.find('/');
       ex.source_service = std::string(v.substr(0, slash));
       if (slash != std::string_view::npos) ex.source_version = std::string(v.substr(slash + 1));
+      req.erase(kSourceHeader);  // all of them (absent: nothing to look up again)
     }
-  } else if (ex.config) {
-    ex.source_service = ex.config->workload.service;
-    ex.source_version = ex.config->workload.version;
+  } else {
+    if (ex.config) {
+      ex.source_service = ex.config->workload.service;
+      ex.source_version = ex.config->workload.version;
+    }
+    req.erase(kSourceHeader);
   }
-  req.erase(kSourceHeader);
 
   if (!ex.config) return local(503, error_code::kNoRoute, "no configuration yet");
   auto table = ex.config->route_tables.find(ex.listener->route_table);
@@ -230,39 +243,61 @@ Verdict prepareUpstreamRequest(RequestHeader& req, const CodecFraming& codec, co
   // The request head as it goes upstream.
   ex.upgrade = codec.upgrade;
   Verdict v;
-  v.expect_continue =
-      req.version() == 11 && beast::iequals(sv(req[http::field::expect]), "100-continue");
   // Moved, not copied: the request's own header is not looked at again (an HTTP/1.1 parser
   // keeps its framing flags; trailers of a chunked body go into the emptied fields).
   auto& head = ex.head;
   head = std::move(req);
+  // The first Expect and TE fields in one pass over the handful of fields, by their known name,
+  // instead of a look-up of each name string in Beast's tree (operator[], erase(field)).
+  std::optional<std::string_view> expect, te;
+  for (const auto& f : head) {
+    if (f.name() == http::field::expect && !expect) expect = sv(f.value());
+    if (f.name() == http::field::te && !te) te = sv(f.value());
+  }
+  v.expect_continue = head.version() == 11 && expect && beast::iequals(*expect, "100-continue");
+  if (te)
+    for (auto t : http::token_list{beast::string_view(te->data(), te->size())})
+      if (beast::iequals(t, "trailers")) ex.te_trailers = true;
   // An HTTP/2 upgrade is never passed on (the backend would switch protocols under us).
+  // (removeH2c() leaves Expect and TE alone.)
   if (ex.framing.h2c && !removeH2c(head)) ex.upgrade = false;
-  for (auto te : http::token_list{head[http::field::te]})
-    if (beast::iequals(te, "trailers")) ex.te_trailers = true;
   removeHopByHopHeaders(head, ex.upgrade);
-  head.erase(http::field::expect);
+  if (expect) head.erase(http::field::expect);
   head.version(11);
+  // The fields added below when absent, found in one pass (names Beast's field table does not
+  // know, so their field is `unknown`): the first of each name, as find() would return.
+  auto xff = head.end(), incoming_trace = head.end();
+  bool has_proto = false, has_request_id = false;
+  for (auto it = head.begin(); it != head.end(); ++it) {
+    if (it->name() != http::field::unknown) continue;
+    const std::string_view name = sv(it->name_string());
+    if (name.size() == 15 && xff == head.end() && beast::iequals(name, "x-forwarded-for"))
+      xff = it;
+    else if (name.size() == 17 && beast::iequals(name, "x-forwarded-proto"))
+      has_proto = true;
+    else if (name.size() == 12 && beast::iequals(name, "x-request-id"))
+      has_request_id = true;
+    else if (name.size() == 11 && incoming_trace == head.end() &&
+             beast::iequals(name, "traceparent"))
+      incoming_trace = it;
+  }
   // A header known to be absent is inserted rather than set (set() looks it up again to erase).
   if (!peer.ip.empty()) {
-    auto xff = head.find("x-forwarded-for");
     if (xff == head.end())
-      head.insert("x-forwarded-for", peer.ip);
+      insertUnknown(head, "x-forwarded-for", peer.ip);
     else
       head.set("x-forwarded-for", std::string(sv(xff->value())) + ", " + std::string(peer.ip));
   }
-  if (!head.count("x-forwarded-proto"))
-    head.insert("x-forwarded-proto", peer.mtls ? "https" : "http");
+  if (!has_proto) insertUnknown(head, "x-forwarded-proto", peer.mtls ? "https" : "http");
   auto& ids = services.idGenerator();
-  if (!head.count("x-request-id")) head.insert("x-request-id", makeRequestId(ids).view());
-  const auto incoming_trace = head.find("traceparent");
+  if (!has_request_id) insertUnknown(head, "x-request-id", makeRequestId(ids).view());
   const bool has_trace = incoming_trace != head.end();
   const auto trace =
       makeTraceparent(has_trace ? sv(incoming_trace->value()) : std::string_view{}, ids);
   if (has_trace)
     head.set("traceparent", trace.view());
   else
-    head.insert("traceparent", trace.view());
+    insertUnknown(head, "traceparent", trace.view());
   const auto& edits = ex.route->request_headers;
   for (const auto& name : edits.remove) head.erase(name);
   for (const auto& [k, v] : edits.set) head.set(k, v);

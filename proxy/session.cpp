@@ -18,6 +18,7 @@
 #include <cassert>
 #include <cerrno>
 #include <tuple>
+#include <vector>
 
 #include "proxy/admission.h"
 #include "proxy/http/beast_head.h"
@@ -64,6 +65,42 @@ beast::string_view bsv(std::string_view s) { return {s.data(), s.size()}; }
 // The heads Beast's body parser is given instead of the request's (Session::startBody()).
 constexpr std::string_view kChunkedBodyHead =
     "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+// An Attempt is ~1.1 KiB (the response head's inline fields): held in forward()'s frame it
+// made that frame larger than the 1 KiB Asio's recycling allocator reuses, so every request
+// paid a memalign/free for it (issue 20). Attempts are instead kept per worker thread and
+// reused; forward()'s frame holds only the holder below.
+class PooledAttempt {
+ public:
+  PooledAttempt() {
+    auto& spare = pool();
+    if (spare.empty()) {
+      slot_ = std::make_unique<std::optional<Attempt>>();
+    } else {
+      slot_ = std::move(spare.back());
+      spare.pop_back();
+    }
+  }
+  ~PooledAttempt() {
+    slot_->reset();
+    auto& spare = pool();
+    if (spare.size() < kMaxSpare) spare.push_back(std::move(slot_));
+  }
+  PooledAttempt(const PooledAttempt&) = delete;
+  PooledAttempt& operator=(const PooledAttempt&) = delete;
+
+  // A new Attempt, in place of the last one (destroyed first).
+  Attempt& fresh() { return slot_->emplace(); }
+
+ private:
+  static constexpr size_t kMaxSpare = 64;
+  using Spare = std::vector<std::unique_ptr<std::optional<Attempt>>>;
+  static Spare& pool() {
+    thread_local Spare spare;
+    return spare;
+  }
+  std::unique_ptr<std::optional<Attempt>> slot_;
+};
 
 }  // namespace
 
@@ -244,14 +281,25 @@ void Session::refreshListenerConfig(const ConfigPtr& config) {
 }
 
 Awaitable<bool> Session::handleRequest(Request& rq, Exchange& ex) {
-  // The checks, routing and the upstream head are decided by admission's plain functions; only
-  // the waits are here, which keeps this coroutine's frame small (frames over 1 KiB are never
-  // recycled by asio and cost a large-bin malloc each).
-  // (The codec's view and the peer are made afresh for each call rather than kept across the
-  // delay: what lives across a co_await grows the frame.)
+  // Not a coroutine: the checks, routing and the upstream head are decided by admission's
+  // plain functions here, at the call (run() awaits the result at once), and a request admitted
+  // with nothing to wait for goes straight to forward()'s coroutine, with no frame of its own
+  // (issue 20). The waits are in handleWithWaits().
   const bool body_pending = !rq.done();
   tapStart(rq.head, ex);
   Verdict verdict = admit(rq.head, rq.codecFraming(), peer(), ex, host_);
+  if (verdict.kind == Verdict::kAdmit && verdict.missing_host.empty() && !verdict.delay &&
+      !(body_pending && verdict.expect_continue))
+    return forward(rq, ex);
+  return handleWithWaits(rq, ex, std::move(verdict), body_pending);
+}
+
+Awaitable<bool> Session::handleWithWaits(Request& rq, Exchange& ex, Verdict verdict,
+                                         bool body_pending) {
+  // Only the waits are here, which keeps this coroutine's frame small (frames over 1 KiB are
+  // never recycled by asio and cost a large-bin malloc each).
+  // (The codec's view and the peer are made afresh for each call rather than kept across the
+  // delay: what lives across a co_await grows the frame.)
   // A host outside a scoped sidecar's scope: held while it is asked for (on_demand.h).
   // (Not `a && co_await b`: GCC makes the coroutine of `b`, a frame and a copy of the name,
   // even when `a` is false.)
@@ -354,8 +402,9 @@ Awaitable<bool> Session::forward(Request& rq, Exchange& ex) {
     sendMirror(host_, ex, body_->data(), first_piece_.size);
 
   RetryState retry(ex.route->retry, replayable, ex.deadline);
+  PooledAttempt attempt;
   for (;;) {
-    Attempt at;
+    Attempt& at = attempt.fresh();
     co_await runAttempt(host_, *this, wire_, ex, first_piece_, retry.freshOnly(), at);
     if (at.downstream_failed)
       co_return at.malformed ? co_await refuseMalformed(ex.version, 400, at.malformed, &ex) : false;
@@ -673,8 +722,13 @@ Awaitable<bool> Session::relayResponse(Request& rq, Exchange& ex, Attempt& at) {
     // The head leaves with the first piece of the body: one send for a small response.
     bool head_sent = false;
     for (;;) {
-      const auto piece =
-          co_await readResponseBody(at, body_->data(), body_->size(), ex.listener->idle_timeout);
+      // A body already buffered with the head is taken without a coroutine.
+      ResponseBodyPiece piece;
+      if (auto ready = bufferedResponseBody(at, body_->data(), body_->size()))
+        piece = *ready;
+      else
+        piece =
+            co_await readResponseBody(at, body_->data(), body_->size(), ex.listener->idle_timeout);
       if (piece.ec) {
         // Mid-body upstream failure: the client sees a truncated message and a closed
         // connection, which is the only honest signal left once the head may be out.

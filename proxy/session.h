@@ -113,6 +113,7 @@ class Session : public std::enable_shared_from_this<Session>, private Downstream
   // Consumes the head's bytes and, for a request with a body, sets up rq.body.
   void startBody(Request& rq);
   Awaitable<bool> handleRequest(Request& rq, Exchange& ex);
+  Awaitable<bool> handleWithWaits(Request& rq, Exchange& ex, Verdict verdict, bool body_pending);
   Awaitable<void> sleepFor(Duration d);
   // Sends ex.head (and the body) upstream, with retries, and relays the response.
   Awaitable<bool> forward(Request& rq, Exchange& ex);

@@ -397,6 +397,27 @@ bool reusableAfterBody(const Attempt& at) {
   return at.head.keepAlive() && at.body_done;
 }
 
+std::optional<ResponseBodyPiece> bufferedResponseBody(Attempt& at, char* buf, size_t size) {
+  if (at.framing.kind == BodyFraming::kChunked || at.framing.kind == BodyFraming::kCloseDelimited)
+    return std::nullopt;
+  at.consumeHead();
+  ResponseBodyPiece piece;
+  if (!at.body_done) {
+    // What readResponseBody() copies from the buffer before it reads; it reads nothing more
+    // when that fills `buf` or ends the body.
+    auto& buffered = at.conn->buffer;
+    const auto want = static_cast<size_t>(std::min<uint64_t>(size, at.body_left));
+    if (buffered.size() < want) return std::nullopt;
+    std::memcpy(buf, buffered.data().data(), want);
+    buffered.consume(want);
+    at.body_left -= want;
+    piece.size = want;
+    if (at.body_left == 0) at.body_done = true;
+  }
+  piece.last = at.body_done;
+  return piece;
+}
+
 Awaitable<ResponseBodyPiece> readResponseBody(Attempt& at, char* buf, size_t size, Duration idle) {
   ResponseBodyPiece piece;
   if (at.framing.kind == BodyFraming::kChunked) {

@@ -87,6 +87,11 @@ struct ResponseBodyPiece {
   bool last = false;  // the body is complete
 };
 Awaitable<ResponseBodyPiece> readResponseBody(Attempt& at, char* buf, size_t size, Duration idle);
+// The piece readResponseBody() would return without reading, without its coroutine: a
+// content-length body whose rest (or `size` bytes of it) is buffered, or a body already
+// complete. nullopt when a read is needed, or for a chunked or close-delimited body: then call
+// readResponseBody(). Call consumeHead() first or let this call it.
+std::optional<ResponseBodyPiece> bufferedResponseBody(Attempt& at, char* buf, size_t size);
 // Whether the upstream connection may carry another request once the body was read.
 bool reusableAfterBody(const Attempt& at);
 

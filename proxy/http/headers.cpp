@@ -232,6 +232,15 @@ void appendFields(std::string& out, const Fields& fields) {
   for (const auto& f : fields) {
     const auto name = f.name_string();
     const auto value = f.value();
+    // Beast keeps each field as the line "name: value\r\n" in one piece (what its own
+    // serializer sends): copied as one range when it is laid out so.
+    const char* line = name.data();
+    if (value.data() == line + name.size() + 2 && line[name.size()] == ':' &&
+        line[name.size() + 1] == ' ' && value.data()[value.size()] == '\r' &&
+        value.data()[value.size() + 1] == '\n') {
+      out.append(line, name.size() + value.size() + 4);
+      continue;
+    }
     out.append(name.data(), name.size());
     out.append(": ", 2);
     out.append(value.data(), value.size());
