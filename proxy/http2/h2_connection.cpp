@@ -58,10 +58,27 @@ bool connectionSpecific(std::string_view name) {
 }
 
 // The fields removeHopByHopHeaders() drops by name (without keeping Upgrade) and those
-// connectionSpecific() adds; a Connection field's own list is handled by the slow path.
+// connectionSpecific() adds; a Connection field's own list is handled by the slow path. By
+// length first: most names of a head are compared with nothing.
 bool hopByHopName(std::string_view name) {
-  return connectionSpecific(name) || name == "trailer" || name == "proxy-authenticate" ||
-         name == "proxy-authorization";
+  switch (name.size()) {
+    case 2:
+      return name == "te";
+    case 7:
+      return name == "upgrade" || name == "trailer";
+    case 10:
+      return name == "connection" || name == "keep-alive";
+    case 16:
+      return name == "proxy-connection";
+    case 17:
+      return name == "transfer-encoding";
+    case 18:
+      return name == "proxy-authenticate";
+    case 19:
+      return name == "proxy-authorization";
+    default:
+      return false;
+  }
 }
 
 // An HTTP/2 head whose hop-by-hop fields hopByHopName() finds alone: names in lower case
@@ -114,23 +131,23 @@ bool plainH1Fields(const h1::ResponseHead& head, std::string& arena,
                    std::vector<ServerCodec::HeaderView>& out) {
   out.clear();
   size_t names = 0;
-  for (size_t i = 0; i < head.fieldCount(); ++i) {
-    const auto& f = head.field(i);
-    if (iequal(f.name, "connection") && !plainConnectionTokens(f.value)) return false;
-    names += f.name.size();
-  }
+  for (size_t i = 0; i < head.fieldCount(); ++i) names += head.field(i).name.size();
   arena.resize(names);
   char* p = arena.data();
   for (size_t i = 0; i < head.fieldCount(); ++i) {
     const auto& f = head.field(i);
     for (size_t j = 0; j < f.name.size(); ++j) {
       const char c = f.name[j];
-      p[j] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+      p[j] = static_cast<unsigned char>(c - 'A') < 26 ? static_cast<char>(c | 0x20) : c;
     }
     const std::string_view name(p, f.name.size());
     p += f.name.size();
-    if (hopByHopName(name)) continue;
-    out.emplace_back(name, f.value);
+    if (!hopByHopName(name)) {
+      out.emplace_back(name, f.value);
+    } else if (name == "connection" && !plainConnectionTokens(f.value)) {
+      out.clear();
+      return false;
+    }
   }
   return true;
 }
