@@ -58,10 +58,27 @@ bool connectionSpecific(std::string_view name) {
 }
 
 // The fields removeHopByHopHeaders() drops by name (without keeping Upgrade) and those
-// connectionSpecific() adds; a Connection field's own list is handled by the slow path.
+// connectionSpecific() adds; a Connection field's own list is handled by the slow path. By
+// length first: most names of a head are compared with nothing.
 bool hopByHopName(std::string_view name) {
-  return connectionSpecific(name) || name == "trailer" || name == "proxy-authenticate" ||
-         name == "proxy-authorization";
+  switch (name.size()) {
+    case 2:
+      return name == "te";
+    case 7:
+      return name == "upgrade" || name == "trailer";
+    case 10:
+      return name == "connection" || name == "keep-alive";
+    case 16:
+      return name == "proxy-connection";
+    case 17:
+      return name == "transfer-encoding";
+    case 18:
+      return name == "proxy-authenticate";
+    case 19:
+      return name == "proxy-authorization";
+    default:
+      return false;
+  }
 }
 
 // An HTTP/2 head whose hop-by-hop fields hopByHopName() finds alone: names in lower case
@@ -114,23 +131,23 @@ bool plainH1Fields(const h1::ResponseHead& head, std::string& arena,
                    std::vector<ServerCodec::HeaderView>& out) {
   out.clear();
   size_t names = 0;
-  for (size_t i = 0; i < head.fieldCount(); ++i) {
-    const auto& f = head.field(i);
-    if (iequal(f.name, "connection") && !plainConnectionTokens(f.value)) return false;
-    names += f.name.size();
-  }
+  for (size_t i = 0; i < head.fieldCount(); ++i) names += head.field(i).name.size();
   arena.resize(names);
   char* p = arena.data();
   for (size_t i = 0; i < head.fieldCount(); ++i) {
     const auto& f = head.field(i);
     for (size_t j = 0; j < f.name.size(); ++j) {
       const char c = f.name[j];
-      p[j] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+      p[j] = static_cast<unsigned char>(c - 'A') < 26 ? static_cast<char>(c | 0x20) : c;
     }
     const std::string_view name(p, f.name.size());
     p += f.name.size();
-    if (hopByHopName(name)) continue;
-    out.emplace_back(name, f.value);
+    if (!hopByHopName(name)) {
+      out.emplace_back(name, f.value);
+    } else if (name == "connection" && !plainConnectionTokens(f.value)) {
+      out.clear();
+      return false;
+    }
   }
   return true;
 }
@@ -730,10 +747,14 @@ Awaitable<void> Connection::forward(Stream& st) {
       case AttemptFailure::kNone:
         break;
     }
-    if (at.h2)
+    if (at.h2) {
       co_await relayH2Response(st, at);
-    else
+    } else if (relayBuffered(st, at)) {
+      // The whole answer is framed from the relay buffer: wait until it went into frames.
+      while (codec_.queued(st.id) > 0 && !st.closed) co_await st.signal.wait();
+    } else {
       co_await relayResponse(st, at);
+    }
     co_return;
   }
 }
@@ -802,6 +823,40 @@ Awaitable<void> Connection::relayH2Response(Stream& st, Attempt& at) {
     while (codec_.queued(st.id) > 0 && !st.closed) co_await st.signal.wait();
     if (last || st.closed) co_return;
   }
+}
+
+bool Connection::relayBuffered(Stream& st, Attempt& at) {
+  Exchange& ex = st.ex;
+  const auto& hf = at.head.framing;
+  const size_t buffered = at.conn->buffer.size() - at.head.size;
+  const bool no_body = hf.body == h1::ResponseBody::kNone ||
+                       (hf.body == h1::ResponseBody::kContentLength && hf.length == 0) ||
+                       ex.is_head;
+  const bool whole_body = hf.body == h1::ResponseBody::kContentLength &&
+                          hf.length <= kRelayBufferSize && buffered >= hf.length;
+  if (st.closed || (!no_body && !whole_body) || !ex.route->response_headers.empty() || ex.tap ||
+      st.grpc || !plainH1Fields(at.head, head_arena_, head_views_))
+    return false;
+  ex.status = at.head.status;
+  codec_.respond(st.id, at.head.status, head_views_.data(), head_views_.size(), no_body);
+  at.consumeHead();
+  if (!no_body) {
+    // As readResponseBody() takes the bytes read past the head, without its coroutine.
+    const auto n = static_cast<size_t>(hf.length);
+    std::memcpy(st.body->data(), at.conn->buffer.data().data(), n);
+    at.conn->buffer.consume(n);
+    at.body_left = 0;
+    at.body_done = true;
+    ex.bytes_out += n;
+    codec_.queueDataBorrowed(st.id, st.body->data(), n, true);
+  }
+  write_signal_.notify();
+  // The body is in the relay buffer: the upstream connection serves the next stream while this
+  // one's frames wait for the writer (and the client's window).
+  if (reusableAfterBody(at) && at.cluster)
+    session_.host_.pool().give(std::move(at.conn), at.cluster->config->max_idle_connections,
+                               session_.host_.now());
+  return true;
 }
 
 Awaitable<void> Connection::relayResponse(Stream& st, Attempt& at) {
@@ -880,15 +935,18 @@ Awaitable<void> Connection::relayResponse(Stream& st, Attempt& at) {
       }
       codec_.queueDataBorrowed(st.id, st.body->data(), got, !more);
       write_signal_.notify();
+      // The last piece is in the relay buffer: the upstream connection goes back before the
+      // wait below (the stream closes once its last frame is out: that is no reset).
+      if (!more) break;
       // Back-pressure: the next piece is read from the upstream only once this one is framed
       // (which the client's flow-control window allows).
       while (codec_.queued(st.id) > 0 && !st.closed) co_await st.signal.wait();
-      if (!more) break;  // (the stream closes once its last frame is out: that is no reset)
       if (st.closed) co_return;
     }
   }
   if (reusableAfterBody(at) && at.cluster)
     host.pool().give(std::move(at.conn), at.cluster->config->max_idle_connections, host.now());
+  while (codec_.queued(st.id) > 0 && !st.closed) co_await st.signal.wait();
 }
 
 }  // namespace meshdeck::proxy::h2

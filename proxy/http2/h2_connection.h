@@ -30,10 +30,18 @@ void countRefusal(ListenerStats& stats, const char* reason);
 class Signal {
  public:
   explicit Signal(const Executor& ex) : timer_(ex) {}
-  void notify() { timer_.cancel(); }
+  // Cancels the timer only when a wait may be pending (the reactor's lock and timer queue are
+  // not touched for a notify nobody waits for).
+  void notify() {
+    if (armed_) {
+      armed_ = false;
+      timer_.cancel();
+    }
+  }
   // wait(), ending at `deadline` too. The timer's own awaitable, not a coroutine around it:
   // one coroutine frame less per wait.
   auto waitUntil(std::chrono::steady_clock::time_point deadline) {
+    armed_ = true;
     timer_.expires_at(deadline);
     return timer_.async_wait(kNoThrow);
   }
@@ -43,6 +51,7 @@ class Signal {
   boost::asio::basic_waitable_timer<std::chrono::steady_clock,
                                     boost::asio::wait_traits<std::chrono::steady_clock>, Executor>
       timer_;
+  bool armed_ = false;  // waitUntil() was called and no notify() came since
 };
 
 // One downstream HTTP/2 connection over the Session's transport (plain TCP or mTLS), after
@@ -80,6 +89,10 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
   Awaitable<void> forward(Stream& st);
   // The response of an HTTP/1.1 upstream (at.response): head, body, trailers of a chunked body.
   Awaitable<void> relayResponse(Stream& st, Attempt& at);
+  // relayResponse()'s common case without a coroutine: no edits, no tap, not gRPC, and the
+  // head with no body or a content-length body already read whole (up to a relay buffer). The
+  // upstream connection goes back to the pool at once. False (nothing done): relayResponse().
+  bool relayBuffered(Stream& st, Attempt& at);
   // The response of an HTTP/2 upstream stream (at.h2): head, body, trailers.
   Awaitable<void> relayH2Response(Stream& st, Attempt& at);
   // Answers the stream with a response the proxy generates (as Session::sendLocal does); a
