@@ -56,6 +56,7 @@
 #include "common/histogram_proto.h"
 #include "common/shared_resources.h"
 #include "controlplane/in_process_control_plane.h"
+#include "controlplane/runtime_tuning.h"
 #include "meshdeck/v1/discovery.grpc.pb.h"
 #include "meshdeck/v1/telemetry.pb.h"
 
@@ -497,7 +498,8 @@ static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<int>::is
 // telemetry between the phases it sets; never returns.
 [[noreturn]] void simulatorProcess(SharedControl& control, const FleetShape& shape, int begin,
                                    int end) {
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the benchmark
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);   // never outlive the benchmark
+  cp::disableMutexDeadlockDetection();  // as the control plane does for itself
   const auto waitFor = [&](int phase) {
     while (control.phase.load() < phase) std::this_thread::sleep_for(5ms);
   };
@@ -573,6 +575,10 @@ int main(int argc, char** argv) {
   app.add_option("--server-shards", options.server_shards,
                  "gRPC servers of the control plane on its port (docs/cp-scale.md, \"Server "
                  "shards\"); 1: one, as before")
+      ->capture_default_str();
+  app.add_option("--telemetry-queues", options.telemetry_queues,
+                 "Completion queues per gRPC server for the telemetry streams (docs/cp-scale.md, "
+                 "\"Telemetry on queues of its own\")")
       ->capture_default_str();
   int simulator_processes = 0;
   app.add_option("--simulator-processes", simulator_processes,
@@ -844,8 +850,11 @@ spec:
     fmt::print("telemetry backlog each second of the load: {}\n", fmt::join(backlog_trace, " "));
   }
   // How the kernel spread the connections (and so the streams) over the servers.
-  fmt::print("servers: {}, calls and streams taken by each: {}\n", options.server_shards,
-             fmt::join(control_plane.counters().calls_by_server, " "));
+  fmt::print(
+      "servers: {}, calls and streams taken by each: {}; telemetry streams taken by each "
+      "telemetry queue: {}\n",
+      options.server_shards, fmt::join(control_plane.counters().calls_by_server, " "),
+      fmt::join(control_plane.counters().telemetry_streams_by_queue, " "));
   const auto [rss, pss] = selfMemoryMiB();
   if (!simulators.empty())
     fmt::print("memory of the {} simulator processes: RSS {:.0f} MiB in all\n", simulators.size(),
