@@ -33,6 +33,8 @@
 #include <signal.h>
 #include <spawn.h>
 #include <spdlog/spdlog.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -40,17 +42,21 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "common/histogram_proto.h"
 #include "common/shared_resources.h"
 #include "controlplane/in_process_control_plane.h"
+#include "controlplane/runtime_tuning.h"
 #include "meshdeck/v1/discovery.grpc.pb.h"
 #include "meshdeck/v1/telemetry.pb.h"
 
@@ -409,6 +415,122 @@ class RealFleet {
   std::vector<pid_t> pids_;
 };
 
+// The simulated fleet (or the share of it one simulator process runs): proxies [begin, end)
+// of the run, one gRPC channel per 50 proxies, each with its discovery stream and, with
+// telemetry, its report stream.
+struct FleetShape {
+  int proxies = 0, services = 0, depends = 0, edges_per_report = 20;
+  double telemetry_rate = 0;
+  bool whole_configs = false;
+  // The dependencies of the proxies of service s: svc<s+1> .. svc<s+depends>.
+  std::vector<std::string> dependenciesOf(int s) const {
+    std::vector<std::string> out;
+    for (int j = 1; j <= depends; ++j) out.push_back(fmt::format("svc{}", (s + j) % services));
+    return out;
+  }
+};
+
+class Simulator {
+ public:
+  Simulator(const FleetShape& shape, TelemetryTotals& totals) : shape_(shape), totals_(totals) {}
+  ~Simulator() { stop(); }
+  void connect(const std::string& address, int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      if (stubs_.empty() || i % 50 == 0) {
+        grpc::ChannelArguments args;
+        args.SetInt("grpc.channel_id", i);  // distinct channels, not one shared subchannel
+        channels_.push_back(
+            grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+        stubs_.push_back(std::make_unique<grpc::GenericStub>(channels_.back()));
+      }
+      const int s = i % shape_.services;
+      const std::string svc = fmt::format("svc{}", s);
+      const std::string ver = (i / shape_.services) % 2 ? "v2" : "v1";
+      fleet_.push_back(std::make_unique<LightProxy>(
+          stubs_.back().get(),
+          makeNode(fmt::format("{}-{}", svc, i), svc, ver, 20000 + 4 * uint32_t(i),
+                   !shape_.whole_configs, shape_.dependenciesOf(s))));
+      if (shape_.telemetry_rate > 0)
+        telemetry_.push_back(std::make_unique<TelemetryStream>(
+            stubs_.back().get(),
+            makeReport(fmt::format("{}-{}", svc, i), s, shape_.services, shape_.edges_per_report),
+            totals_));
+    }
+  }
+  void startTelemetry() {
+    if (shape_.telemetry_rate > 0 && !driver_)
+      driver_ = std::make_unique<TelemetryDriver>(telemetry_, shape_.telemetry_rate);
+  }
+  void stopTelemetry() {
+    if (driver_) driver_->stop();
+  }
+  void stop() {
+    stopTelemetry();
+    for (auto& t : telemetry_) t->stop();
+    telemetry_.clear();
+    for (auto& p : fleet_) p->stop();
+    fleet_.clear();
+  }
+
+ private:
+  const FleetShape shape_;
+  TelemetryTotals& totals_;
+  std::vector<std::shared_ptr<grpc::Channel>> channels_;
+  std::vector<std::unique_ptr<grpc::GenericStub>> stubs_;
+  std::vector<std::unique_ptr<LightProxy>> fleet_;
+  std::vector<std::unique_ptr<TelemetryStream>> telemetry_;
+  std::unique_ptr<TelemetryDriver> driver_;
+};
+
+// What the benchmark and its simulator processes (--simulator-processes) share: an anonymous
+// shared mapping made before fork(), so the telemetry totals are the same atomics in every
+// process and the benchmark tells the simulators what to do by `phase`.
+struct SharedControl {
+  enum Phase : int { kWait = 0, kConnect = 1, kTelemetry = 2, kStop = 3 };
+  std::atomic<int> phase{kWait};
+  char address[128] = {};
+  TelemetryTotals totals;
+};
+static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<int>::is_always_lock_free,
+              "the shared totals must be lock-free atomics to be shared between processes");
+
+// A simulator process: runs proxies [begin, end) against the address the parent publishes, and
+// telemetry between the phases it sets; never returns.
+[[noreturn]] void simulatorProcess(SharedControl& control, const FleetShape& shape, int begin,
+                                   int end) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);   // never outlive the benchmark
+  cp::disableMutexDeadlockDetection();  // as the control plane does for itself
+  const auto waitFor = [&](int phase) {
+    while (control.phase.load() < phase) std::this_thread::sleep_for(5ms);
+  };
+  waitFor(SharedControl::kConnect);
+  {
+    Simulator sim(shape, control.totals);
+    sim.connect(control.address, begin, end);
+    waitFor(SharedControl::kTelemetry);
+    if (control.phase.load() == SharedControl::kTelemetry) sim.startTelemetry();
+    waitFor(SharedControl::kStop);
+    sim.stop();
+  }
+  ::_exit(0);
+}
+
+// CPU seconds (user + system) process `pid` has used so far, or 0.
+double pidCpuSeconds(pid_t pid) {
+  std::ifstream in(fmt::format("/proc/{}/stat", pid));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(close + 2));
+  std::string f;
+  double ticks = 0;
+  for (int i = 3; fields >> f; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(f);  // utime, stime
+    if (i == 15) break;
+  }
+  return ticks / double(::sysconf(_SC_CLK_TCK));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -454,10 +576,71 @@ int main(int argc, char** argv) {
                  "gRPC servers of the control plane on its port (docs/cp-scale.md, \"Server "
                  "shards\"); 1: one, as before")
       ->capture_default_str();
+  app.add_option("--telemetry-queues", options.telemetry_queues,
+                 "Completion queues per gRPC server for the telemetry streams (docs/cp-scale.md, "
+                 "\"Telemetry on queues of its own\")")
+      ->capture_default_str();
+  int simulator_processes = 0;
+  app.add_option("--simulator-processes", simulator_processes,
+                 "Run the simulated proxies in P processes of their own (forked before the "
+                 "control plane starts), the control plane alone in this one, as a user's "
+                 "proxies are; 0: every simulated proxy in this process, beside the control plane")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 64));
   std::string log_level = "warn";
   app.add_option("--log-level", log_level)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
+  if (real && simulator_processes > 0) {
+    fmt::print(stderr, "--simulator-processes drives simulated proxies only\n");
+    return 1;
+  }
+  depends = std::clamp(depends, 0, std::max(0, services - 1));
+  const FleetShape shape{proxies,          services,       depends,
+                         edges_per_report, telemetry_rate, whole_configs};
+
+  // The simulator processes are forked before this process starts any gRPC thread.
+  auto* control = static_cast<SharedControl*>(::mmap(
+      nullptr, sizeof(SharedControl), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  if (control == MAP_FAILED) {
+    fmt::print(stderr, "mmap: {}\n", std::strerror(errno));
+    return 1;
+  }
+  new (control) SharedControl;
+  std::vector<pid_t> simulators;
+  for (int k = 0; k < simulator_processes; ++k) {
+    const int begin = int(int64_t(proxies) * k / simulator_processes);
+    const int end = int(int64_t(proxies) * (k + 1) / simulator_processes);
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+      fmt::print(stderr, "fork: {}\n", std::strerror(errno));
+      return 1;
+    }
+    if (pid == 0) simulatorProcess(*control, shape, begin, end);
+    simulators.push_back(pid);
+  }
+  // Every way out of main() stops the simulators and reaps them.
+  struct Reaper {
+    SharedControl* control;
+    std::vector<pid_t>& pids;
+    ~Reaper() {
+      control->phase = SharedControl::kStop;
+      for (pid_t p : pids) {
+        int status = 0;
+        for (int i = 0; i < 100 && ::waitpid(p, &status, WNOHANG) == 0; ++i)
+          std::this_thread::sleep_for(100ms);
+        if (::waitpid(p, &status, WNOHANG) == 0) {
+          ::kill(p, SIGKILL);
+          ::waitpid(p, &status, 0);
+        }
+      }
+    }
+  } reaper{control, simulators};
+  const auto simulatorCpuSeconds = [&] {
+    double sum = 0;
+    for (pid_t p : simulators) sum += pidCpuSeconds(p);
+    return sum;
+  };
 
   options.listen = "127.0.0.1:0";
   options.state_dir.clear();
@@ -467,11 +650,8 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "{}\n", error);
     return 1;
   }
-  std::vector<std::shared_ptr<grpc::Channel>> channels;
-  std::vector<std::unique_ptr<grpc::GenericStub>> stubs;
-  std::vector<std::unique_ptr<LightProxy>> fleet;
-  std::vector<std::unique_ptr<TelemetryStream>> telemetry;
-  TelemetryTotals totals;
+  TelemetryTotals& totals = control->totals;
+  Simulator local(shape, totals);  // the simulated proxies run here without simulator processes
   RealFleet real_fleet;
   if (real && telemetry_rate > 0) {
     fmt::print(stderr, "--telemetry-rate drives simulated proxies only\n");
@@ -486,17 +666,10 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  // The dependencies of the proxies of service s, and how many proxies a round (svc0's route)
-  // reaches: with scoping only those depending on svc0.
-  depends = std::clamp(depends, 0, std::max(0, services - 1));
-  const auto dependenciesOf = [&](int s) {
-    std::vector<std::string> out;
-    for (int j = 1; j <= depends; ++j) out.push_back(fmt::format("svc{}", (s + j) % services));
-    return out;
-  };
+  // How many proxies a round (svc0's route) reaches: with scoping only those depending on svc0.
   int reached = 0;
   for (int i = 0; i < proxies; ++i) {
-    const auto deps = dependenciesOf(i % services);
+    const auto deps = shape.dependenciesOf(i % services);
     if (real || whole_configs || deps.empty() ||
         std::find(deps.begin(), deps.end(), "svc0") != deps.end())
       ++reached;
@@ -505,25 +678,12 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "--depends drives simulated proxies only\n");
     return 1;
   }
-  for (int i = 0; i < proxies && !real; ++i) {
-    if (i % 50 == 0) {
-      grpc::ChannelArguments args;
-      args.SetInt("grpc.channel_id", i);  // distinct channels, not one shared subchannel
-      channels.push_back(grpc::CreateCustomChannel(control_plane.listenAddress(),
-                                                   grpc::InsecureChannelCredentials(), args));
-      stubs.push_back(std::make_unique<grpc::GenericStub>(channels.back()));
-    }
-    const std::string svc = fmt::format("svc{}", i % services);
-    const std::string ver = (i / services) % 2 ? "v2" : "v1";
-    fleet.push_back(std::make_unique<LightProxy>(
-        stubs.back().get(),
-        makeNode(fmt::format("{}-{}", svc, i), svc, ver, 20000 + 4 * uint32_t(i), !whole_configs,
-                 dependenciesOf(i % services))));
-    if (telemetry_rate > 0)
-      telemetry.push_back(std::make_unique<TelemetryStream>(
-          stubs.back().get(),
-          makeReport(fmt::format("{}-{}", svc, i), i % services, services, edges_per_report),
-          totals));
+  if (!real && simulators.empty()) {
+    local.connect(control_plane.listenAddress(), 0, proxies);
+  } else if (!real) {
+    const std::string address = control_plane.listenAddress();
+    std::snprintf(control->address, sizeof control->address, "%s", address.c_str());
+    control->phase = SharedControl::kConnect;
   }
   // Everyone connected and synced on the initial config.
   const auto connect_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
@@ -556,11 +716,22 @@ spec:
   std::this_thread::sleep_for(500ms);
 
   // The telemetry load: running for 3 s before the first round, measured from there on.
-  std::unique_ptr<TelemetryDriver> driver;
-  if (telemetry_rate > 0) driver = std::make_unique<TelemetryDriver>(telemetry, telemetry_rate);
-  if (driver) std::this_thread::sleep_for(3s);
+  const bool driver = telemetry_rate > 0;
+  if (driver) {
+    local.startTelemetry();
+    control->phase = SharedControl::kTelemetry;
+    std::this_thread::sleep_for(3s);
+  }
   const auto load_t0 = Clock::now();
-  const double cpu0 = processCpuSeconds();
+  const double cpu0 = processCpuSeconds(), sim_cpu0 = simulatorCpuSeconds();
+  // The backlog once a second during the load: whether it grows is the question.
+  std::vector<uint64_t> backlog_trace;
+  std::jthread tracer([&](std::stop_token stop) {
+    for (auto next = Clock::now(); driver && !stop.stop_requested(); next += 1s) {
+      backlog_trace.push_back(totals.sent.load() - totals.acked.load());
+      while (!stop.stop_requested() && Clock::now() < next + 1s) std::this_thread::sleep_for(10ms);
+    }
+  });
   const uint64_t sent0 = totals.sent, acked0 = totals.acked, skipped0 = totals.skipped;
   const uint64_t backlog0 = sent0 - acked0;
   uint64_t backlog_max = backlog0;
@@ -607,10 +778,19 @@ spec:
     backlog_max = std::max(backlog_max, totals.sent.load() - totals.acked.load());
   }
   const double load_s = std::chrono::duration<double>(Clock::now() - load_t0).count();
-  const double cpu_s = processCpuSeconds() - cpu0;
+  const double cpu_s = processCpuSeconds() - cpu0, sim_cpu_s = simulatorCpuSeconds() - sim_cpu0;
+  tracer.request_stop();
+  tracer.join();
   const uint64_t round_bytes = control_plane.counters().discovery_bytes - bytes0;
   const uint64_t sent1 = totals.sent, acked1 = totals.acked, skipped1 = totals.skipped;
-  if (driver) driver->stop();
+  double simulators_rss = 0;
+  for (pid_t p : simulators) {
+    std::ifstream in(fmt::format("/proc/{}/status", p));
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("VmRSS:", 0) == 0) simulators_rss += std::stod(line.substr(6)) / 1024.0;
+  }
+  local.stopTelemetry();
+  control->phase = SharedControl::kStop;
   std::sort(samples.begin(), samples.end());
   auto pct = [&](double p) {
     return samples[std::min(samples.size() - 1, size_t(p / 100.0 * double(samples.size())))];
@@ -655,23 +835,33 @@ spec:
     // pre-serialized): an upper bound of what the control plane spends per edge-report, to be
     // compared between builds, not a figure of the control plane alone.
     const double edge_reports = double(acked1 - acked0) * edges_per_report;
-    fmt::print(
-        "cpu: the benchmark process (control plane and simulator) used {:.1f} CPU-s over the "
-        "{:.1f} s of load ({:.2f} cores), {:.2f} CPU-us per edge-report acknowledged\n",
-        cpu_s, load_s, cpu_s / load_s, edge_reports > 0 ? cpu_s * 1e6 / edge_reports : 0.0);
+    if (simulators.empty())
+      fmt::print(
+          "cpu: the benchmark process (control plane and simulator) used {:.1f} CPU-s over the "
+          "{:.1f} s of load ({:.2f} cores), {:.2f} CPU-us per edge-report acknowledged\n",
+          cpu_s, load_s, cpu_s / load_s, edge_reports > 0 ? cpu_s * 1e6 / edge_reports : 0.0);
+    else
+      fmt::print(
+          "cpu: over the {:.1f} s of load the control plane's process used {:.1f} CPU-s "
+          "({:.2f} cores, {:.2f} CPU-us per edge-report acknowledged), the {} simulator "
+          "processes {:.1f} CPU-s ({:.2f} cores)\n",
+          load_s, cpu_s, cpu_s / load_s, edge_reports > 0 ? cpu_s * 1e6 / edge_reports : 0.0,
+          simulators.size(), sim_cpu_s, sim_cpu_s / load_s);
+    fmt::print("telemetry backlog each second of the load: {}\n", fmt::join(backlog_trace, " "));
   }
   // How the kernel spread the connections (and so the streams) over the servers.
-  fmt::print("servers: {}, calls and streams taken by each: {}\n", options.server_shards,
-             fmt::join(control_plane.counters().calls_by_server, " "));
-  const auto [rss, pss] = selfMemoryMiB();
   fmt::print(
-      "memory of the benchmark process (control plane and simulator): RSS {:.0f} MiB, "
-      "PSS {:.0f} MiB\n",
-      rss, pss);
-  for (auto& t : telemetry) t->stop();
-  telemetry.clear();
-  for (auto& p : fleet) p->stop();
-  fleet.clear();
+      "servers: {}, calls and streams taken by each: {}; telemetry streams taken by each "
+      "telemetry queue: {}\n",
+      options.server_shards, fmt::join(control_plane.counters().calls_by_server, " "),
+      fmt::join(control_plane.counters().telemetry_streams_by_queue, " "));
+  const auto [rss, pss] = selfMemoryMiB();
+  if (!simulators.empty())
+    fmt::print("memory of the {} simulator processes: RSS {:.0f} MiB in all\n", simulators.size(),
+               simulators_rss);
+  fmt::print("memory of the benchmark process ({}): RSS {:.0f} MiB, PSS {:.0f} MiB\n",
+             simulators.empty() ? "control plane and simulator" : "control plane alone", rss, pss);
+  local.stop();
   real_fleet.stop();
   control_plane.stop();
   return failed ? 1 : 0;

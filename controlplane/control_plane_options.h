@@ -87,13 +87,18 @@ struct ControlPlaneOptions {
   // Policy or topology changes arriving within this delay are pushed together.
   std::chrono::milliseconds push_debounce{15};
   // gRPC servers listening on `listen` and the TLS port together (SO_REUSEPORT; the kernel
-  // spreads the connections). Each has its own callback completion queue, which a libgrpc built
-  // without NDEBUG (Debian's) scans on every completed operation: with one server, at 10,000
-  // proxies ~20,000 entries per read or write (docs/cp-scale.md, "Server shards"). 1: one
-  // server, as before; more did not help at 10,000 proxies in the runs measured so far (same
-  // doc), so 1 stays the default. At most kMaxServerShards.
+  // spreads the connections). With Debian's libgrpc (epoll1) the callback methods of every
+  // server share one process-wide completion queue, so more servers divide nothing but the
+  // telemetry queues below (docs/cp-scale.md, "Telemetry on queues of its own"). 1: one
+  // server, as before. At most kMaxServerShards.
   uint32_t server_shards = 1;
   static constexpr uint32_t kMaxServerShards = 64;
+  // Completion queues (one thread each) per server serving the telemetry streams: a libgrpc
+  // built without NDEBUG (Debian's) scans a queue's list of outstanding operations on every
+  // completed one, and each telemetry stream keeps a read pending, so each queue holds
+  // 1/telemetry_queues of them. At most kMaxTelemetryQueues.
+  uint32_t telemetry_queues = 4;
+  static constexpr uint32_t kMaxTelemetryQueues = 64;
 
   // Clock used for telemetry windows and revision times; null means the real clock. Not owned.
   common::TimeSource* time_source = nullptr;

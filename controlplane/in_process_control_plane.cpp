@@ -29,6 +29,7 @@
 #include "controlplane/metrics/prometheus_text.h"
 #include "controlplane/policy/policy_store.h"
 #include "controlplane/registry/registry.h"
+#include "controlplane/runtime_tuning.h"
 #include "controlplane/security/management_security.h"
 #include "controlplane/security/proxy_auth.h"
 #include "controlplane/server/discovery_service.h"
@@ -271,6 +272,7 @@ class InProcessControlPlane::Impl {
 
   bool start(std::string* error) {
     if (started_) return true;
+    disableMutexDeadlockDetection();
     if (!store_.load(error)) return false;
     openHistory();
     if (!options_.policy_dir.empty() && !applyPolicyDir(error)) return false;
@@ -333,8 +335,10 @@ class InProcessControlPlane::Impl {
       int port = 0, secure_port = 0;
       std::string listen = options_.listen, secure_at = secure;
       for (uint32_t i = 0; i < shards; ++i) {
-        auto services =
-            std::make_unique<ServerShardServices>(discovery_, telemetry_, mesh_, *identity_);
+        auto services = std::make_unique<ServerShardServices>(
+            discovery_, telemetry_, mesh_, *identity_,
+            std::clamp<uint32_t>(options_.telemetry_queues, 1,
+                                 ControlPlaneOptions::kMaxTelemetryQueues));
         grpc::ServerBuilder builder;
         // Our limit, not gRPC's default (4 MiB): a policy text of kMaxPolicyTextBytes and the
         // request around it. The services check their own, smaller limits per message.
@@ -362,6 +366,7 @@ class InProcessControlPlane::Impl {
           if (tls_credentials)
             secure_at = secure.substr(0, secure.rfind(':')) + ":" + std::to_string(secure_port);
         }
+        services->start();
         servers_.push_back(std::move(server));
         std::lock_guard lock(shards_mutex_);
         shard_services_.push_back(std::move(services));
@@ -460,8 +465,10 @@ class InProcessControlPlane::Impl {
 
   // Stops the gRPC server of a start() that fails after it began listening.
   void stopServer() {
+    for (auto& s : shard_services_) s->beginShutdown();
     for (auto& server : servers_) server->Shutdown(std::chrono::system_clock::now());
     for (auto& server : servers_) server->Wait();
+    for (auto& s : shard_services_) s->stop();
     servers_.clear();
     std::lock_guard lock(shards_mutex_);
     shard_services_.clear();
@@ -491,9 +498,12 @@ class InProcessControlPlane::Impl {
       // deadline for every server: they were all serving during the first one's grace.
       stop_phase_ = "shutting the gRPC servers down";
       const auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(200);
+      for (auto& s : shard_services_) s->beginShutdown();
       for (auto& server : servers_) server->Shutdown(deadline);
       stop_phase_ = "waiting for gRPC handlers to return";
       for (auto& server : servers_) server->Wait();
+      stop_phase_ = "waiting for the telemetry streams to end";
+      for (auto& s : shard_services_) s->stop();
       servers_.clear();
       std::lock_guard lock(shards_mutex_);
       shard_services_.clear();
@@ -989,6 +999,7 @@ InProcessControlPlane::Counters InProcessControlPlane::counters() const {
   c.nacks = impl_->discovery_.nacks();
   c.bad_discovery_requests = impl_->discovery_.badRequests();
   c.reports = impl_->telemetry_.reports();
+  c.telemetry_streams = impl_->telemetry_.streams();
   c.edges_accepted = impl_->telemetry_.edgesAccepted();
   c.edges_rejected = impl_->telemetry_.edgesRejected();
   c.reports_refused = impl_->telemetry_.reportsRefused();
@@ -1004,7 +1015,10 @@ InProcessControlPlane::Counters InProcessControlPlane::counters() const {
   c.proxy_streams_refused = impl_->proxy_auth_.streamsRefused();
   c.proxy_identity_refused = impl_->proxy_auth_.identityRefused();
   std::lock_guard lock(impl_->shards_mutex_);
-  for (const auto& s : impl_->shard_services_) c.calls_by_server.push_back(s->calls());
+  for (const auto& s : impl_->shard_services_) {
+    c.calls_by_server.push_back(s->calls());
+    for (auto n : s->telemetryStreamsByQueue()) c.telemetry_streams_by_queue.push_back(n);
+  }
   return c;
 }
 

@@ -83,6 +83,11 @@ class InProcessControlPlane final : public ControlPlane {
     uint64_t proxy_streams_refused = 0, proxy_identity_refused = 0;
     // Per gRPC server (ControlPlaneOptions::server_shards), the calls and streams it took.
     std::vector<uint64_t> calls_by_server;
+    // Per telemetry completion queue (ControlPlaneOptions::telemetry_queues, server after
+    // server), the telemetry streams it took.
+    std::vector<uint64_t> telemetry_streams_by_queue;
+    // Telemetry streams open now.
+    int telemetry_streams = 0;
   };
   Counters counters() const;
 

@@ -75,9 +75,14 @@ void declareOptions(CLI::App& app, CommandLine& cl) {
   app.add_option("--history-seconds", options.history_seconds, "Seconds of per-edge history kept")
       ->capture_default_str();
   app.add_option("--server-shards", options.server_shards,
-                 "gRPC servers sharing the listen ports (SO_REUSEPORT), each with its own "
-                 "completion queue (docs/cp-scale.md, \"Server shards\")")
+                 "gRPC servers sharing the listen ports (SO_REUSEPORT; docs/cp-scale.md, "
+                 "\"Server shards\")")
       ->check(CLI::Range(1u, ControlPlaneOptions::kMaxServerShards))
+      ->capture_default_str();
+  app.add_option("--telemetry-queues", options.telemetry_queues,
+                 "Completion queues (one thread each) per gRPC server serving the proxies' "
+                 "telemetry streams (docs/cp-scale.md, \"Telemetry on queues of its own\")")
+      ->check(CLI::Range(1u, ControlPlaneOptions::kMaxTelemetryQueues))
       ->capture_default_str();
   app.add_option("--log-level", cl.log_level, "trace, debug, info, warn, error")
       ->capture_default_str();

@@ -15,7 +15,7 @@ class RefusedStream final : public ProxyStreamReactor {
 };
 }  // namespace
 
-security::PeerInfo peerInfo(grpc::CallbackServerContext* ctx) {
+security::PeerInfo peerInfo(grpc::ServerContextBase* ctx) {
   security::PeerInfo p;
   p.address = ctx->peer();
   if (const auto auth = ctx->auth_context()) {
@@ -31,19 +31,27 @@ security::PeerInfo peerInfo(grpc::CallbackServerContext* ctx) {
   return p;
 }
 
-std::variant<security::ProxyPeer, ProxyStreamReactor*> admitProxyStream(
-    grpc::CallbackServerContext* ctx, security::ProxyAuthenticator* auth, std::string_view stream) {
+std::optional<security::ProxyPeer> admitProxyPeer(grpc::ServerContextBase* ctx,
+                                                  security::ProxyAuthenticator* auth,
+                                                  std::string_view stream, std::string* why) {
   const auto info = peerInfo(ctx);
   security::ProxyPeer peer;
   peer.tls = info.tls;
   peer.address = info.address;
   if (auth == nullptr) return peer;
-  std::string why;
-  auto admitted = auth->admit(info, stream, &why);
+  auto admitted = auth->admit(info, stream, why);
   if (!admitted) {
-    spdlog::warn("{} ({})", why, info.address);
-    return new RefusedStream(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, why));
+    spdlog::warn("{} ({})", *why, info.address);
+    return std::nullopt;
   }
+  return admitted;
+}
+
+std::variant<security::ProxyPeer, ProxyStreamReactor*> admitProxyStream(
+    grpc::CallbackServerContext* ctx, security::ProxyAuthenticator* auth, std::string_view stream) {
+  std::string why;
+  auto admitted = admitProxyPeer(ctx, auth, stream, &why);
+  if (!admitted) return new RefusedStream(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, why));
   return std::move(*admitted);
 }
 

@@ -2,6 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <optional>
+#include <string>
 #include <string_view>
 #include <variant>
 
@@ -14,7 +16,14 @@ namespace meshdeck::cp {
 // over TLS (the auth context's transport_security_type: "tls" there, "ssl" for gRPC's older
 // credentials, "insecure" on the plaintext port) and the client certificate gRPC verified
 // against the mesh roots. Nothing the client sends in metadata is trusted.
-security::PeerInfo peerInfo(grpc::CallbackServerContext* ctx);
+security::PeerInfo peerInfo(grpc::ServerContextBase* ctx);
+
+// The peer a proxy's stream runs as (`stream`: "discovery" or "telemetry"), or nullopt with the
+// reason in `why` (logged with the peer's address; `auth` counts it) when `auth` refuses it.
+// Without `auth` every stream is admitted as what its transport says.
+std::optional<security::ProxyPeer> admitProxyPeer(grpc::ServerContextBase* ctx,
+                                                  security::ProxyAuthenticator* auth,
+                                                  std::string_view stream, std::string* why);
 
 using ProxyStreamReactor = grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>;
 

@@ -19,7 +19,8 @@ namespace meshdeck::cp {
 // callback completion queue, so each holds the outstanding operations of its own streams only:
 // a libgrpc built without NDEBUG (Debian's) scans that list on every completed operation.
 //
-// gRPC registers a service object with one server only, so each server gets these forwarders:
+// gRPC registers a service object with one server only, so each server gets these forwarders
+// (and its own TelemetryQueues, which serve TelemetryIngest.Report through the async API):
 // every method hands the call to the one shared service object, whose reactors then run on the
 // server the call came in on. The state (registry, push thread, aggregator, counters) stays in
 // the shared objects. calls() counts the calls and streams this server handed on.
@@ -29,23 +30,32 @@ namespace meshdeck::cp {
 // every server.
 class ServerShardServices {
  public:
+  // `telemetry_queues`: the completion queues (one thread each) of this server's telemetry
+  // streams (TelemetryQueues).
   ServerShardServices(DiscoveryService& discovery, TelemetryIngestService& telemetry,
-                      MeshService& mesh, IdentityService& identity)
+                      MeshService& mesh, IdentityService& identity, size_t telemetry_queues = 1)
       : discovery_(discovery, calls_),
-        telemetry_(telemetry, calls_),
+        telemetry_(telemetry, telemetry_queues, calls_),
         mesh_(mesh, calls_),
         identity_(identity, calls_) {}
   ServerShardServices(const ServerShardServices&) = delete;
   ServerShardServices& operator=(const ServerShardServices&) = delete;
 
-  // Registers the four forwarders; the builder's server must not outlive this object.
+  // Registers the three forwarders and the telemetry method with its queues; the builder's
+  // server must not outlive this object. Then, once the server is built, start(); before its
+  // Shutdown, beginShutdown(); after its Wait, stop().
   void registerWith(grpc::ServerBuilder& builder) {
     builder.RegisterService(&discovery_);
-    builder.RegisterService(&telemetry_);
+    telemetry_.registerWith(builder);
     builder.RegisterService(&mesh_);
     builder.RegisterService(&identity_);
   }
+  void start() { telemetry_.start(); }
+  void beginShutdown() { telemetry_.beginShutdown(); }
+  void stop() { telemetry_.stop(); }
   uint64_t calls() const { return calls_.load(); }
+  // Telemetry streams each of this server's telemetry queues took.
+  std::vector<uint64_t> telemetryStreamsByQueue() const { return telemetry_.streamsByQueue(); }
 
  private:
   class Discovery final : public meshdeck::v1::ConfigDiscovery::WithRawCallbackMethod_Stream<
@@ -61,22 +71,6 @@ class ServerShardServices {
 
    private:
     DiscoveryService& target_;
-    std::atomic<uint64_t>& calls_;
-  };
-
-  class Telemetry final : public meshdeck::v1::TelemetryIngest::WithRawCallbackMethod_Report<
-                              meshdeck::v1::TelemetryIngest::Service> {
-   public:
-    Telemetry(TelemetryIngestService& target, std::atomic<uint64_t>& calls)
-        : target_(target), calls_(calls) {}
-    grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Report(
-        grpc::CallbackServerContext* ctx) override {
-      ++calls_;
-      return target_.Report(ctx);
-    }
-
-   private:
-    TelemetryIngestService& target_;
     std::atomic<uint64_t>& calls_;
   };
 
@@ -255,7 +249,7 @@ class ServerShardServices {
 
   std::atomic<uint64_t> calls_{0};  // before the forwarders that point to it
   Discovery discovery_;
-  Telemetry telemetry_;
+  TelemetryQueues telemetry_;
   Mesh mesh_;
   Identity identity_;
 };

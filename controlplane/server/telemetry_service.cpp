@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <utility>
 
 #include "common/bounded_file.h"
@@ -230,24 +231,73 @@ class ReportArena {
 };
 }  // namespace
 
-class TelemetryIngestService::Session final
-    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+class TelemetryQueues::Session {
  public:
-  Session(TelemetryIngestService& service, security::ProxyPeer peer)
-      : service_(service), peer_(std::move(peer)) {
-    ++service_.streams_;
-    StartRead(&in_);
+  Session(TelemetryQueues& owner, Queue& queue)
+      : owner_(owner), queue_(queue), service_(owner.service_), rw_(&ctx_) {
+    ++queue_.live;
+    owner_.async_.RequestReport(&ctx_, &rw_, queue_.cq.get(), queue_.cq.get(), &on_new_);
+  }
+  ~Session() {
+    if (serving_) {
+      if (refused_ > 1)
+        spdlog::warn("telemetry stream of proxy {} ended: {} report(s) refused",
+                     proxy_id_.empty() ? "(not identified)" : proxy_id_, refused_);
+      --service_.streams_;
+    }
+    --queue_.live;
   }
 
-  void OnReadDone(bool ok) override {
+  enum class Op { kNew, kRead, kWrite, kFinish };
+  struct Tag {
+    Session* session;
+    Op op;
+  };
+  // Called by the queue's thread for every completed operation of this stream.
+  void proceed(Op op, bool ok) {
+    switch (op) {
+      case Op::kNew:
+        return onNew(ok);
+      case Op::kRead:
+        return onRead(ok);
+      case Op::kWrite:
+        return onWrite(ok);
+      case Op::kFinish:
+        delete this;  // no read or write is pending once Finish is called
+        return;
+    }
+  }
+
+ private:
+  void onNew(bool ok) {
+    if (!ok) {  // the server is shutting down
+      delete this;
+      return;
+    }
+    // The next stream of this queue.
+    if (!owner_.shutting_down_) new Session(owner_, queue_);
+    ++owner_.calls_;
+    ++queue_.streams;
+    ++service_.streams_;
+    serving_ = true;
+    std::string why;
+    auto peer = admitProxyPeer(&ctx_, service_.auth_, "telemetry", &why);
+    if (!peer) {
+      finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, why));
+      return;
+    }
+    peer_ = std::move(*peer);
+    rw_.Read(&in_, &on_read_);
+  }
+
+  void onRead(bool ok) {
     thread_local ReportArena arena;
     v1::TelemetryReport* parsed = ok ? arena.fresh() : nullptr;
     // A message that does not parse ends the reading like a failed read (as the typed method's
     // deserialization did).
     if (!ok || !grpc::SerializationTraits<v1::TelemetryReport>::Deserialize(&in_, parsed).ok()) {
-      std::lock_guard lock(mutex_);
       done_reading_ = true;
-      if (!writing_) Finish(grpc::Status::OK);
+      if (!writing_) finish(status_);
       return;
     }
     const v1::TelemetryReport& report = *parsed;
@@ -258,10 +308,9 @@ class TelemetryIngestService::Session final
       ++service_.reports_refused_;
       service_.edges_rejected_ += static_cast<uint64_t>(report.edges_size());
       spdlog::warn("telemetry stream from {} refused: {}", peer_.address, why);
-      std::lock_guard lock(mutex_);
       done_reading_ = true;
       status_ = grpc::Status(grpc::StatusCode::PERMISSION_DENIED, why);
-      if (!writing_) Finish(status_);
+      if (!writing_) finish(status_);
       return;
     }
     if (const std::string why = check(report); !why.empty()) {
@@ -281,37 +330,38 @@ class TelemetryIngestService::Session final
     grpc::ByteBuffer ack_bytes;
     bool own = false;
     (void)grpc::SerializationTraits<v1::ReportAck>::Serialize(ack, &ack_bytes, &own);
-    {
-      std::lock_guard lock(mutex_);
-      // Acks are small; bound the queue anyway against a client that never reads.
-      if (queue_.size() < 64) queue_.push_back(std::move(ack_bytes));
-      if (!writing_) writeNextLocked();
-    }
-    StartRead(&in_);
+    // Acks are small; bound the queue anyway against a client that never reads.
+    if (acks_.size() < 64) acks_.push_back(std::move(ack_bytes));
+    if (!writing_) writeNext();
+    rw_.Read(&in_, &on_read_);
   }
 
-  void OnWriteDone(bool ok) override {
-    std::lock_guard lock(mutex_);
+  void onWrite(bool ok) {
     writing_ = false;
     if (!ok) {
-      if (done_reading_) Finish(status_);
+      // The stream is broken: its pending read fails too, unless reading has ended already.
+      if (done_reading_) finish(status_);
       return;
     }
-    if (!queue_.empty() && status_.ok())
-      writeNextLocked();
+    if (!acks_.empty() && status_.ok())
+      writeNext();
     else if (done_reading_)
-      Finish(status_);
+      finish(status_);
   }
 
-  void OnDone() override {
-    if (refused_ > 1)
-      spdlog::warn("telemetry stream of proxy {} ended: {} report(s) refused",
-                   proxy_id_.empty() ? "(not identified)" : proxy_id_, refused_);
-    --service_.streams_;
-    delete this;
+  void writeNext() {
+    out_ = std::move(acks_.front());
+    acks_.pop_front();
+    writing_ = true;
+    rw_.Write(out_, &on_write_);
   }
 
- private:
+  void finish(const grpc::Status& status) {
+    if (finishing_) return;
+    finishing_ = true;
+    rw_.Finish(status, &on_finish_);
+  }
+
   // Why `report` is refused whole ("" when it is not). The first report names the proxy and
   // binds the stream to it.
   std::string check(const v1::TelemetryReport& report) {
@@ -362,21 +412,18 @@ class TelemetryIngestService::Session final
     return auth->checkReport(peer_, report.proxy_id(), registered, edges);
   }
 
-  void writeNextLocked() {
-    out_ = queue_.front();
-    queue_.pop_front();
-    writing_ = true;
-    StartWrite(&out_);
-  }
-
+  TelemetryQueues& owner_;
+  Queue& queue_;
   TelemetryIngestService& service_;
-  const security::ProxyPeer peer_;  // who is at the other end (the transport's word)
-  grpc::Status status_;             // how the stream ends (OK, or why its identity was refused)
-  grpc::ByteBuffer in_;
-  std::mutex mutex_;
-  std::deque<grpc::ByteBuffer> queue_;
-  grpc::ByteBuffer out_;
-  bool writing_ = false, done_reading_ = false;
+  grpc::ServerContext ctx_;
+  grpc::ServerAsyncReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer> rw_;
+  Tag on_new_{this, Op::kNew}, on_read_{this, Op::kRead}, on_write_{this, Op::kWrite},
+      on_finish_{this, Op::kFinish};
+  security::ProxyPeer peer_;  // who is at the other end (the transport's word)
+  grpc::Status status_;       // how the stream ends (OK, or why its identity was refused)
+  grpc::ByteBuffer in_, out_;
+  std::deque<grpc::ByteBuffer> acks_;
+  bool serving_ = false, writing_ = false, done_reading_ = false, finishing_ = false;
   std::string proxy_id_;  // named by the stream's first report
   uint64_t refused_ = 0;
   // Reports are counted when they are read: a burst after the control plane fell behind is
@@ -385,11 +432,72 @@ class TelemetryIngestService::Session final
                             std::chrono::steady_clock::now()};
 };
 
-grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* TelemetryIngestService::Report(
-    grpc::CallbackServerContext* context) {
-  auto admitted = admitProxyStream(context, auth_, "telemetry");
-  if (auto* refused = std::get_if<ProxyStreamReactor*>(&admitted)) return *refused;
-  return new Session(*this, std::move(std::get<security::ProxyPeer>(admitted)));
+TelemetryQueues::TelemetryQueues(TelemetryIngestService& service, size_t queues,
+                                 std::atomic<uint64_t>& calls)
+    : service_(service), calls_(calls) {
+  for (size_t i = 0; i < std::max<size_t>(queues, 1); ++i)
+    queues_.push_back(std::make_unique<Queue>());
+}
+
+TelemetryQueues::~TelemetryQueues() {
+  beginShutdown();
+  stop();
+}
+
+void TelemetryQueues::registerWith(grpc::ServerBuilder& builder) {
+  builder.RegisterService(&async_);
+  for (auto& q : queues_) q->cq = builder.AddCompletionQueue();
+}
+
+void TelemetryQueues::start() {
+  started_ = true;
+  for (auto& q : queues_) {
+    new Session(*this, *q);
+    q->thread = std::thread([cq = q->cq.get()] {
+      void* tag = nullptr;
+      bool ok = false;
+      while (cq->Next(&tag, &ok)) {
+        auto* t = static_cast<Session::Tag*>(tag);
+        t->session->proceed(t->op, ok);
+      }
+    });
+  }
+}
+
+void TelemetryQueues::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  shutting_down_ = true;
+  if (!started_) {
+    for (auto& q : queues_)
+      if (q->cq) q->cq->Shutdown();
+    for (auto& q : queues_) {
+      void* tag = nullptr;
+      bool ok = false;
+      while (q->cq && q->cq->Next(&tag, &ok)) {
+      }
+    }
+    return;
+  }
+  // The server is shut down: its calls were cancelled, every stream finishes and deletes
+  // itself, and the requested ones come back not ok. A queue must not be shut down while a
+  // stream may still start an operation on it.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (auto& q : queues_)
+    while (q->live.load() > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (auto& q : queues_)
+    if (q->live.load() > 0)
+      spdlog::warn("telemetry queue shut down with {} stream(s) not finished", q->live.load());
+  for (auto& q : queues_) q->cq->Shutdown();
+  for (auto& q : queues_)
+    if (q->thread.joinable()) q->thread.join();
+}
+
+std::vector<uint64_t> TelemetryQueues::streamsByQueue() const {
+  std::vector<uint64_t> out;
+  for (const auto& q : queues_) out.push_back(q->streams.load());
+  return out;
 }
 
 }  // namespace meshdeck::cp

@@ -1,7 +1,9 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/clock.h"
@@ -30,15 +32,9 @@ bool certificateFromProto(const meshdeck::v1::WorkloadCertificate& in, Certifica
                           std::string* error);
 
 // TelemetryIngestService serves TelemetryIngest.Report: each report's edges are validated,
-// merged into the aggregator, and acknowledged with the number of edges refused.
-//
-// The stream is a raw (ByteBuffer) callback method: each report is parsed into a protobuf arena
-// of the serving thread, reset after the report is merged, instead of a heap message per
-// stream (whose every histogram bucket is a heap object freed and allocated again by the next
-// parse). On the wire it is the ordinary TelemetryReport/ReportAck stream.
-class TelemetryIngestService final
-    : public meshdeck::v1::TelemetryIngest::WithRawCallbackMethod_Report<
-          meshdeck::v1::TelemetryIngest::Service> {
+// merged into the aggregator, and acknowledged with the number of edges refused. The streams
+// are served by TelemetryQueues (below), one per gRPC server.
+class TelemetryIngestService final {
  public:
   TelemetryIngestService(TelemetryAggregator& aggregator, Registry& registry,
                          const common::TimeSource& time);
@@ -69,12 +65,8 @@ class TelemetryIngestService final
   void setTapHub(TapHub* hub) { tap_hub_ = hub; }
   uint64_t tapEventsReceived() const { return tap_events_.load(); }
 
-  // TelemetryIngest
-  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Report(
-      grpc::CallbackServerContext* context) override;
-
  private:
-  class Session;
+  friend class TelemetryQueues;
   TelemetryAggregator& aggregator_;
   Registry& registry_;
   const common::TimeSource& time_;
@@ -84,6 +76,59 @@ class TelemetryIngestService final
   std::atomic<int> streams_{0};
   TapHub* tap_hub_ = nullptr;
   std::atomic<uint64_t> tap_events_{0};
+};
+
+// The Report streams of one gRPC server, served through the async API on completion queues of
+// their own, one thread each (docs/cp-scale.md, "Telemetry on queues of its own").
+//
+// Why not the callback API: with Debian's libgrpc (epoll1, no background poller) every callback
+// method of every server in the process runs on one process-wide completion queue, and a
+// libgrpc built without NDEBUG scans that queue's list of outstanding operations on every
+// completed one (`cq_check_tag`, under the queue's lock). With a telemetry and a discovery
+// stream per proxy, each holding a pending read, that list is two entries per proxy. Here each
+// queue holds the pending reads of its own telemetry streams only: the kernel's connections
+// are spread over the queues by gRPC (a call is matched to a queue that has requested one).
+//
+// Each report is parsed raw (ByteBuffer) into a protobuf arena of the queue's thread, reset
+// after the report is merged, instead of a heap message per stream. On the wire it is the
+// ordinary TelemetryReport/ReportAck stream. A stream's operations all complete on its queue's
+// one thread, so a stream needs no lock.
+class TelemetryQueues {
+ public:
+  using AsyncReportService =
+      meshdeck::v1::TelemetryIngest::WithRawMethod_Report<meshdeck::v1::TelemetryIngest::Service>;
+  // `queues` (at least 1) completion queues; `calls` counts the streams taken.
+  TelemetryQueues(TelemetryIngestService& service, size_t queues, std::atomic<uint64_t>& calls);
+  ~TelemetryQueues();
+  TelemetryQueues(const TelemetryQueues&) = delete;
+  TelemetryQueues& operator=(const TelemetryQueues&) = delete;
+
+  // Registers the method and adds the queues; before BuildAndStart.
+  void registerWith(grpc::ServerBuilder& builder);
+  // Requests the first streams and starts the threads; after BuildAndStart.
+  void start();
+  // Before the server's Shutdown: no new stream is requested from then on.
+  void beginShutdown() { shutting_down_ = true; }
+  // After the server's Shutdown and Wait: waits (at most 5 s) for the streams to end, then
+  // shuts the queues down, drains them and joins the threads. Idempotent.
+  void stop();
+  // Streams each queue took.
+  std::vector<uint64_t> streamsByQueue() const;
+
+ private:
+  class Session;
+  struct Queue {
+    std::unique_ptr<grpc::ServerCompletionQueue> cq;
+    std::thread thread;
+    std::atomic<uint64_t> streams{0};
+    std::atomic<int> live{0};  // sessions of this queue (requested or serving)
+  };
+  TelemetryIngestService& service_;
+  std::atomic<uint64_t>& calls_;
+  AsyncReportService async_;
+  std::vector<std::unique_ptr<Queue>> queues_;
+  std::atomic<bool> shutting_down_{false};
+  bool started_ = false, stopped_ = false;
 };
 
 }  // namespace meshdeck::cp

@@ -376,11 +376,23 @@ bool TelemetryAggregator::ingestSeries(const EdgeReport& r) {
 WindowMetrics TelemetryAggregator::windowOf(const Series& s, int64_t now, uint32_t window) const {
   WindowMetrics m;
   Counters total;
-  auto hist = std::make_shared<LatencyHistogram>();
+  // The window's seconds are merged as runs of counts, and the dense histogram (27 KiB) is
+  // filled once from the result, its percentiles read from the run: the same values as adding
+  // every second into the dense histogram (LatencyAccumulator::addTo and percentile give the
+  // dense ones), without a dense pass per second. A second that is not consistent is skipped, as
+  // addTo skips it; if the merge saturates a bucket (over 2^32 - 1 in the window), the window is
+  // added second by second into the dense histogram instead, whose buckets hold 64 bits.
+  LatencyAccumulator latency;
   forWindow(s, now, window, [&](const Second& sec) {
     total.add(sec.counters);
-    sec.latency.addTo(hist.get());
+    if (sec.latency.consistent()) latency.merge(sec.latency);
   });
+  auto hist = std::make_shared<LatencyHistogram>();
+  const bool merged = latency.consistent();
+  if (merged)
+    latency.addTo(hist.get());
+  else
+    forWindow(s, now, window, [&](const Second& sec) { sec.latency.addTo(hist.get()); });
   common::addEdgeCounters(m, total);
   m.requests_per_second = double(total.requests) / window;
   m.responses_by_class = total.classes;
@@ -388,9 +400,9 @@ WindowMetrics TelemetryAggregator::windowOf(const Series& s, int64_t now, uint32
   uint64_t responses = 0;
   for (auto c : total.classes) responses += c;
   m.success_rate = responses ? 1.0 - double(total.classes[4]) / double(responses) : 1.0;
-  m.p50_ms = hist->percentile(50) / 1e6;
-  m.p90_ms = hist->percentile(90) / 1e6;
-  m.p99_ms = hist->percentile(99) / 1e6;
+  m.p50_ms = (merged ? latency.percentile(50) : hist->percentile(50)) / 1e6;
+  m.p90_ms = (merged ? latency.percentile(90) : hist->percentile(90)) / 1e6;
+  m.p99_ms = (merged ? latency.percentile(99) : hist->percentile(99)) / 1e6;
   m.latency = std::move(hist);
   return m;
 }

@@ -57,6 +57,9 @@ class LatencyAccumulator {
   double percentile(double p) const;
   void addTo(common::LatencyHistogram* dense) const;
   uint64_t count() const { return count_; }
+  // The counts add up to the count and the summary is in range (a count saturated at 2^32-1
+  // breaks it); addTo() and percentile() read one that is not as empty.
+  bool consistent() const;
   size_t memoryBytes() const { return sizeof(*this) + counts_.capacity() * sizeof(uint32_t); }
 
  private:
@@ -64,7 +67,6 @@ class LatencyAccumulator {
   void cover(size_t lo, size_t hi);
   void mergeSummary(uint64_t count, uint64_t sum, uint64_t min, uint64_t max, uint64_t underflow,
                     uint64_t overflow);
-  bool consistent() const;
   size_t first_ = 0;              // bucket index of counts_[0]
   std::vector<uint32_t> counts_;  // buckets first_ .. first_ + size - 1
   uint64_t count_ = 0, sum_ = 0, min_ = UINT64_MAX, max_ = 0, underflow_ = 0, overflow_ = 0;

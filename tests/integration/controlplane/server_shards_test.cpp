@@ -2,6 +2,7 @@
 // port, the connections spread over them by the kernel, every service reachable on each, and
 // the state behind them one: each proxy gets its config whatever server its stream landed on,
 // and each report is counted and aggregated once.
+#include <absl/synchronization/mutex.h>
 #include <google/protobuf/descriptor.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <netinet/in.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <QtTest>
+#include <algorithm>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -120,6 +122,105 @@ class ServerShardsTest : public QObject {
     QCOMPARE(std::accumulate(by_server.begin(), by_server.end(), uint64_t{0}),
              uint64_t(3 * kConnections));
     for (auto& p : proxies) p->stop();
+    cp.stop();
+  }
+
+  // The telemetry streams are served on the server's own completion queues (docs/cp-scale.md,
+  // "Telemetry on queues of its own"): 64 streams open at once are spread over the 4 queues,
+  // each report is acknowledged and counted once, a report for another proxy on a stream is
+  // refused whole, the streams end when their clients go, and a control plane stopping with
+  // streams open stops promptly.
+  void telemetryStreamsSpreadOverQueues() {
+    ControlPlaneOptions options;
+    options.listen = "127.0.0.1:0";
+    options.state_dir.clear();
+    options.telemetry_queues = 4;
+    auto cp = std::make_unique<InProcessControlPlane>(options);
+    std::string error;
+    QVERIFY2(cp->start(&error), error.c_str());
+    QCOMPARE(cp->counters().telemetry_streams_by_queue.size(), size_t(4));
+
+    std::vector<std::shared_ptr<grpc::Channel>> channels;
+    std::vector<std::unique_ptr<meshdeck::v1::TelemetryIngest::Stub>> stubs;
+    std::vector<std::unique_ptr<meshdeck::testing::FakeReporter>> reporters;
+    for (int i = 0; i < kConnections; ++i) {
+      grpc::ChannelArguments args;
+      args.SetInt("grpc.channel_id", i);
+      channels.push_back(
+          grpc::CreateCustomChannel(cp->listenAddress(), grpc::InsecureChannelCredentials(), args));
+      stubs.push_back(meshdeck::v1::TelemetryIngest::NewStub(channels.back()));
+      reporters.push_back(std::make_unique<meshdeck::testing::FakeReporter>(stubs.back().get()));
+    }
+    // Every stream open at once: each reports, then reports again.
+    uint64_t requests = 0;
+    for (int round = 0; round < 2; ++round) {
+      for (int i = 0; i < kConnections; ++i) {
+        meshdeck::v1::ReportAck ack;
+        auto report = reportOf("front-v1-" + std::to_string(i), uint32_t(i + 1));
+        report.set_sequence(uint64_t(round + 1));
+        QVERIFY(reporters[size_t(i)]->send(report, &ack));
+        QCOMPARE(ack.sequence(), uint64_t(round + 1));
+        QCOMPARE(ack.rejected_edges(), 0u);
+        requests += uint64_t(i + 1);
+      }
+    }
+    auto counters = cp->counters();
+    QCOMPARE(counters.reports, uint64_t(2 * kConnections));
+    QCOMPARE(counters.edges_accepted, uint64_t(2 * kConnections));
+    const auto by_queue = counters.telemetry_streams_by_queue;
+    QCOMPARE(std::accumulate(by_queue.begin(), by_queue.end(), uint64_t{0}),
+             uint64_t(kConnections));
+    // gRPC matches a new call to a queue that has one requested, starting with the queue of
+    // its connection: 64 connections do not all land on one queue.
+    QVERIFY2(std::count_if(by_queue.begin(), by_queue.end(), [](uint64_t n) { return n > 0; }) >= 2,
+             "every telemetry stream was served by one queue");
+    double rate = 0;
+    for (const auto& s : cp->edgeHistory("front", "back", 60)) rate += s.requests_per_second;
+    QCOMPARE(rate, double(requests));
+
+    // Another proxy's report on stream 0: refused whole, acknowledged with its edge rejected.
+    {
+      meshdeck::v1::ReportAck ack;
+      QVERIFY(reporters[0]->send(reportOf("front-v1-1", 5), &ack));
+      QCOMPARE(ack.rejected_edges(), 1u);
+      QCOMPARE(cp->counters().reports_refused, 1u);
+    }
+
+    // Half the clients go: their streams end on the server.
+    reporters.resize(kConnections / 2);
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (cp->counters().telemetry_streams != kConnections / 2 &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(10ms);
+    QCOMPARE(cp->counters().telemetry_streams, kConnections / 2);
+
+    // The rest are open while the control plane stops: it stops, and promptly.
+    const auto t0 = std::chrono::steady_clock::now();
+    cp->stop();
+    QVERIFY(std::chrono::steady_clock::now() - t0 < 5s);
+    cp.reset();
+    reporters.clear();  // their streams ended with the server
+  }
+
+  // A started control plane has turned Abseil's deadlock detection off (runtime_tuning.h):
+  // with Debian's Abseil (built without NDEBUG) two mutexes taken in both orders would abort
+  // the process here ("Potential Mutex deadlock").
+  void startTurnsOffMutexDeadlockDetection() {
+    ControlPlaneOptions options;
+    options.listen = "127.0.0.1:0";
+    options.state_dir.clear();
+    InProcessControlPlane cp(options);
+    std::string error;
+    QVERIFY2(cp.start(&error), error.c_str());
+    absl::Mutex a, b;
+    {
+      absl::MutexLock la(&a);
+      absl::MutexLock lb(&b);
+    }
+    {
+      absl::MutexLock lb(&b);
+      absl::MutexLock la(&a);
+    }
     cp.stop();
   }
 

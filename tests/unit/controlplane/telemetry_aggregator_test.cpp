@@ -200,6 +200,68 @@ class TelemetryAggregatorTest : public QObject {
     QVERIFY(in_blocks == expected);
   }
 
+  // A window's latency (edges and nodes) is the dense merge of its seconds, its percentiles the
+  // dense histogram's, also when the seconds' sum saturates a 32-bit bucket (the window is then
+  // added second by second).
+  void windowLatencyEqualsDenseMerge() {
+    common::SimulatedTimeSource clock;
+    TelemetryAggregator agg(clock, 3600, 60);
+    common::LatencyHistogram edge, node;
+    uint64_t v = 7;
+    for (int second = 0; second < 5; ++second) {
+      for (int proxy = 0; proxy < 10; ++proxy) {
+        common::LatencyHistogram h;
+        for (int i = 0; i < 50; ++i) {
+          v = v * 6364136223846793005ull + 1442695040888963407ull;
+          h.record(200'000 + (v >> 40) % (second % 2 ? 90'000'000 : 3'000'000));
+        }
+        EdgeReport r;
+        r.source_service = "a";
+        r.destination_service = "b";
+        r.client_side = proxy % 2 == 0;
+        r.requests = 50;
+        r.responses_by_class[1] = 50;
+        r.latency = SparseHistogram::fromDense(h);
+        QVERIFY(agg.ingest(r));
+        (r.client_side ? edge : node).merge(h);
+      }
+      clock.advance(1s);
+    }
+    const auto edges = agg.edges(10);
+    QCOMPARE(edges.size(), size_t(1));
+    QVERIFY(*edges[0].metrics.latency == edge);
+    QCOMPARE(edges[0].metrics.p50_ms, edge.percentile(50) / 1e6);
+    QCOMPARE(edges[0].metrics.p90_ms, edge.percentile(90) / 1e6);
+    QCOMPARE(edges[0].metrics.p99_ms, edge.percentile(99) / 1e6);
+    const auto nodes = agg.nodes(10);
+    QVERIFY(nodes.count("b"));
+    QVERIFY(*nodes.at("b").latency == node);
+    QCOMPARE(nodes.at("b").p90_ms, node.percentile(90) / 1e6);
+
+    // Two seconds of 3e9 requests in one bucket: 6e9 in the window, over a 32-bit count.
+    TelemetryAggregator big(clock, 3600, 60);
+    common::LatencyHistogram dense;
+    for (int second = 0; second < 2; ++second) {
+      common::LatencyHistogram h;
+      h.recordN(5'000'000, 3'000'000'000ull);
+      h.recordN(9'000'000, 1'000);
+      dense.merge(h);
+      EdgeReport r;
+      r.source_service = "a";
+      r.destination_service = "b";
+      r.client_side = true;
+      r.requests = h.count();
+      r.responses_by_class[1] = h.count();
+      r.latency = SparseHistogram::fromDense(h);
+      QVERIFY(big.ingest(r));
+      clock.advance(1s);
+    }
+    const auto saturated = big.edges(10);
+    QCOMPARE(saturated.size(), size_t(1));
+    QVERIFY(*saturated[0].metrics.latency == dense);
+    QCOMPARE(saturated[0].metrics.p99_ms, dense.percentile(99) / 1e6);
+  }
+
   // gRPC calls: counted by status over the window, their server errors (by the HTTP status
   // they stand for) in the success rate, and the edge's protocols remembered.
   void grpcStatusesAndProtocols() {
