@@ -587,6 +587,16 @@ int main(int argc, char** argv) {
                  "proxies are; 0: every simulated proxy in this process, beside the control plane")
       ->capture_default_str()
       ->check(CLI::Range(0, 64));
+  std::string listen = "127.0.0.1:0";
+  app.add_option("--listen", listen,
+                 "Address the control plane listens on (with --hold, for `meshdeck --connect`)")
+      ->capture_default_str();
+  double hold = 0;
+  app.add_option("--hold", hold,
+                 "Seconds to keep the control plane and the fleet (telemetry flowing) up after "
+                 "the figures are printed, e.g. to look at the mesh with `meshdeck --connect`")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
   std::string log_level = "warn";
   app.add_option("--log-level", log_level)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -642,7 +652,7 @@ int main(int argc, char** argv) {
     return sum;
   };
 
-  options.listen = "127.0.0.1:0";
+  options.listen = listen;
   options.state_dir.clear();
   cp::InProcessControlPlane control_plane(options);
   std::string error;
@@ -789,8 +799,12 @@ spec:
     for (std::string line; std::getline(in, line);)
       if (line.rfind("VmRSS:", 0) == 0) simulators_rss += std::stod(line.substr(6)) / 1024.0;
   }
-  local.stopTelemetry();
-  control->phase = SharedControl::kStop;
+  // With --hold the fleet and its telemetry go on until the hold ends.
+  const auto stopFleet = [&] {
+    local.stopTelemetry();
+    control->phase = SharedControl::kStop;
+  };
+  if (hold <= 0) stopFleet();
   std::sort(samples.begin(), samples.end());
   auto pct = [&](double p) {
     return samples[std::min(samples.size() - 1, size_t(p / 100.0 * double(samples.size())))];
@@ -861,6 +875,13 @@ spec:
                simulators_rss);
   fmt::print("memory of the benchmark process ({}): RSS {:.0f} MiB, PSS {:.0f} MiB\n",
              simulators.empty() ? "control plane and simulator" : "control plane alone", rss, pss);
+  if (hold > 0) {
+    fmt::print("holding for {:.0f} s: the control plane at {}, telemetry flowing\n", hold,
+               control_plane.listenAddress());
+    std::fflush(stdout);
+    std::this_thread::sleep_for(std::chrono::duration<double>(hold));
+    stopFleet();
+  }
   local.stop();
   real_fleet.stop();
   control_plane.stop();
