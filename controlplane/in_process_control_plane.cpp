@@ -345,6 +345,14 @@ class InProcessControlPlane::Impl {
         builder.SetMaxReceiveMessageSize(static_cast<int>(common::limits::kMaxReceiveMessageBytes));
         // On by default on Linux; said here because the shards depend on it.
         builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 1);
+        // What a stream may hold unread is its HTTP/2 window. gRPC grows the window with its
+        // bandwidth probe (to megabytes on loopback), so when the ingest falls behind, 10,000
+        // telemetry streams buffered gigabytes of reports (3.8 GB in 25 s, docs/cp-scale.md).
+        // A fixed window of 64 KiB per stream bounds that to 640 MiB at 10,000 proxies; a
+        // proxy whose report cannot be written then skips it (as the simulator counts). What
+        // flows to this server is small (reports, ACKs, policy texts read as they arrive).
+        builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+        builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024);
         int bound = 0, secure_bound = 0;
         builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &bound);
         if (tls_credentials) builder.AddListeningPort(secure_at, tls_credentials, &secure_bound);
