@@ -293,10 +293,22 @@ class TelemetryQueues::Session {
   void onRead(bool ok) {
     thread_local ReportArena arena;
     v1::TelemetryReport* parsed = ok ? arena.fresh() : nullptr;
-    // A message that does not parse ends the reading like a failed read (as the typed method's
-    // deserialization did).
-    if (!ok || !grpc::SerializationTraits<v1::TelemetryReport>::Deserialize(&in_, parsed).ok()) {
+    if (!ok) {  // the proxy closed its side, or the stream broke
       done_reading_ = true;
+      if (!writing_) finish(status_);
+      return;
+    }
+    // A message that does not parse ends the stream with an error the proxy sees (as the typed
+    // method's deserialization did), counted as a refused report and logged.
+    const size_t bytes = in_.Length();  // Deserialize() clears the buffer
+    if (!grpc::SerializationTraits<v1::TelemetryReport>::Deserialize(&in_, parsed).ok()) {
+      ++service_.reports_refused_;
+      spdlog::warn("telemetry stream from {} ended: a report that does not parse ({} bytes)",
+                   peer_.address, bytes);
+      done_reading_ = true;
+      status_ =
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                       "a telemetry report that does not parse as meshdeck.v1.TelemetryReport");
       if (!writing_) finish(status_);
       return;
     }

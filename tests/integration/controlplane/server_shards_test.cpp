@@ -202,6 +202,62 @@ class ServerShardsTest : public QObject {
     reporters.clear();  // their streams ended with the server
   }
 
+  void aReportThatDoesNotParseEndsTheStreamWithAnError() {
+    // Bytes that are no TelemetryReport on the telemetry stream (a peer sending garbage): the
+    // stream ends with INVALID_ARGUMENT, the report is counted refused, the server serves on.
+    ControlPlaneOptions options;
+    options.listen = "127.0.0.1:0";
+    options.state_dir.clear();
+    auto cp = std::make_unique<InProcessControlPlane>(options);
+    std::string error;
+    QVERIFY2(cp->start(&error), error.c_str());
+    auto channel = grpc::CreateChannel(cp->listenAddress(), grpc::InsecureChannelCredentials());
+    grpc::GenericStub generic(channel);
+    // A field 1 (proxy_id) whose length runs past the message's end, then random bytes.
+    std::string garbage = "\x0a\xff\xff\x03";
+    for (int i = 0; i < 1000; ++i) garbage.push_back(char((i * 131 + 7) & 0xff));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 10s);
+    grpc::CompletionQueue cq;
+    auto stream = generic.PrepareCall(&context, "/meshdeck.v1.TelemetryIngest/Report", &cq);
+    const auto next = [&](void* expected) {
+      void* tag = nullptr;
+      bool ok = false;
+      return cq.Next(&tag, &ok) && tag == expected && ok;
+    };
+    stream->StartCall(reinterpret_cast<void*>(1));
+    QVERIFY(next(reinterpret_cast<void*>(1)));
+    grpc::Slice slice(garbage);
+    grpc::ByteBuffer bytes(&slice, 1);
+    stream->Write(bytes, reinterpret_cast<void*>(2));
+    QVERIFY(next(reinterpret_cast<void*>(2)));
+    grpc::ByteBuffer reply;
+    stream->Read(&reply, reinterpret_cast<void*>(3));
+    void* tag = nullptr;
+    bool ok = true;
+    QVERIFY(cq.Next(&tag, &ok));
+    QCOMPARE(tag, reinterpret_cast<void*>(3));
+    QVERIFY(!ok);  // no acknowledgement: the stream ended
+    grpc::Status status;
+    stream->Finish(&status, reinterpret_cast<void*>(4));
+    QVERIFY(next(reinterpret_cast<void*>(4)));
+    QCOMPARE(int(status.error_code()), int(grpc::StatusCode::INVALID_ARGUMENT));
+    QVERIFY2(status.error_message().find("does not parse") != std::string::npos,
+             status.error_message().c_str());
+    QCOMPARE(cp->counters().reports_refused, 1u);
+    // The server still takes a good report on a new stream.
+    auto stub = meshdeck::v1::TelemetryIngest::NewStub(channel);
+    meshdeck::testing::FakeReporter reporter(stub.get());
+    meshdeck::v1::ReportAck ack;
+    QVERIFY(reporter.send(reportOf("front-v1-0", 3), &ack));
+    QCOMPARE(ack.rejected_edges(), 0u);
+    QCOMPARE(cp->counters().reports, 1u);
+    cq.Shutdown();
+    for (void* t = nullptr; cq.Next(&t, &ok);) {
+    }
+    cp->stop();
+  }
+
   // A started control plane has turned Abseil's deadlock detection off (runtime_tuning.h):
   // with Debian's Abseil (built without NDEBUG) two mutexes taken in both orders would abort
   // the process here ("Potential Mutex deadlock").
