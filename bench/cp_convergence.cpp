@@ -20,9 +20,14 @@
 // a control plane that falls behind shows as reports skipped and as a backlog (sent, not yet
 // acknowledged) that grows; both are printed with the ingest rate.
 //
+// Examples (one per paragraph; the second keeps everything up for `meshdeck --connect`):
+//
 //   cp_convergence [--proxies 500] [--services 50] [--rounds 30]
-//   cp_convergence --proxies 2000 --services 100 --rounds 10 --telemetry-rate 1 --edges-per-report
-//   20 cp_convergence --real --proxies 10 --services 5 [--proxy-bin PATH]
+//
+//   cp_convergence --proxies 2000 --services 100 --rounds 10 --telemetry-rate 1
+//       --edges-per-report 20 --simulator-processes 2 [--listen 127.0.0.1:15999 --hold 90]
+//
+//   cp_convergence --real --proxies 10 --services 5 [--proxy-bin PATH]
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <google/protobuf/io/coded_stream.h>
