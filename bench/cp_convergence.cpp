@@ -352,6 +352,17 @@ v1::Node makeNode(const std::string& id, const std::string& service, const std::
   return n;
 }
 
+// Waits up to `tries` x 100 ms for child `p` to exit, then kills it; reaps it either way.
+void reapOrKill(pid_t p, int tries) {
+  int status = 0;
+  for (int i = 0; i < tries && ::waitpid(p, &status, WNOHANG) == 0; ++i)
+    std::this_thread::sleep_for(100ms);
+  if (::waitpid(p, &status, WNOHANG) == 0) {
+    ::kill(p, SIGKILL);
+    ::waitpid(p, &status, 0);
+  }
+}
+
 // A free loopback TCP port (bound to port 0, then released).
 uint16_t freePort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -373,15 +384,7 @@ class RealFleet {
   ~RealFleet() { stop(); }
   void stop() {
     for (pid_t p : pids_) ::kill(p, SIGTERM);
-    for (pid_t p : pids_) {
-      int status = 0;
-      for (int i = 0; i < 50 && ::waitpid(p, &status, WNOHANG) == 0; ++i)
-        std::this_thread::sleep_for(100ms);
-      if (::waitpid(p, &status, WNOHANG) == 0) {
-        ::kill(p, SIGKILL);
-        ::waitpid(p, &status, 0);
-      }
-    }
+    for (pid_t p : pids_) reapOrKill(p, 50);
     pids_.clear();
   }
   bool spawn(const std::string& bin, const std::string& control_plane, const std::string& id,
@@ -640,15 +643,7 @@ int main(int argc, char** argv) {
     std::vector<pid_t>& pids;
     ~Reaper() {
       control->phase = SharedControl::kStop;
-      for (pid_t p : pids) {
-        int status = 0;
-        for (int i = 0; i < 100 && ::waitpid(p, &status, WNOHANG) == 0; ++i)
-          std::this_thread::sleep_for(100ms);
-        if (::waitpid(p, &status, WNOHANG) == 0) {
-          ::kill(p, SIGKILL);
-          ::waitpid(p, &status, 0);
-        }
-      }
+      for (pid_t p : pids) reapOrKill(p, 100);
     }
   } reaper{control, simulators};
   const auto simulatorCpuSeconds = [&] {
