@@ -98,8 +98,12 @@ if grep -q "first complete graph" "$work/run.log"; then
   echo "at the first complete graph (seen at ~${graph_s} s): $gn processes, PSS $((gs / 1024)) MiB" \
     "in all, sum of RSS $((gr / 1024)) MiB; load $(cut -d' ' -f1-3 /proc/loadavg)"
   sidecars=$(pgrep -P "$cp" -f "meshdeck-proxy --control-plane" || true)
-  ticks=0
-  for p in $sidecars; do ticks=$(( ticks + $(ticks_of "$p") )); done
+  # One read of every sidecar's /proc/PID/stat (a sidecar that already exited is left out and
+  # counted: with a short --duration the demo may be stopping while this runs).
+  read -r ticks read_n < <(printf '/proc/%s/stat\n' $sidecars | xargs cat 2> /dev/null |
+    awk '{t += $14 + $15; n++} END{printf "%d %d\n", t, n}' || true)
+  (( read_n < $(echo "$sidecars" | wc -w) )) &&
+    echo "($(( $(echo "$sidecars" | wc -w) - read_n )) sidecars had exited before their CPU was read)"
   echo "sidecars: $(echo "$sidecars" | wc -w), CPU until the first complete graph:" \
     "$(awk -v t="$ticks" -v c="$clk_tck" 'BEGIN{printf "%.2f", t / c}') s in all;" \
     "control plane $(awk -v c="$clk_tck" '{printf "%.2f", ($14 + $15) / c}' "/proc/$cp/stat") s"

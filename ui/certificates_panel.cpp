@@ -18,7 +18,7 @@ CertificatesPanel::CertificatesPanel(ControlPlaneClient* client, QWidget* parent
     : QWidget(parent),
       client_(client),
       model_(new CertificatesModel(this)),
-      proxy_(new QSortFilterProxyModel(this)),
+      proxy_(new NaturalSortProxyModel(this)),
       clock_([] { return std::chrono::system_clock::now(); }) {
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(4, 4, 4, 4);

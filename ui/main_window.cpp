@@ -105,7 +105,7 @@ MainWindow::MainWindow(std::shared_ptr<cp::ControlPlane> control_plane, MainWind
   // Side panel.
   side_panel_ = new QTabWidget(this);
   services_model_ = new ServicesModel(this);
-  services_proxy_ = new QSortFilterProxyModel(this);
+  services_proxy_ = new NaturalSortProxyModel(this);
   services_proxy_->setSourceModel(services_model_);
   services_proxy_->setSortRole(Qt::UserRole);
   services_proxy_->setFilterKeyColumn(ServicesModel::kName);

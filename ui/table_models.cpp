@@ -443,4 +443,40 @@ QVariant CertificatesModel::headerData(int section, Qt::Orientation orientation,
   }
 }
 
+int naturalCompare(QStringView a, QStringView b) {
+  qsizetype i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (a[i].isDigit() && b[j].isDigit()) {
+      // Two runs of digits: without their leading zeros, the longer is the larger number;
+      // of equal length, the first differing digit decides (no overflow at any length).
+      qsizetype ie = i, je = j;
+      while (ie < a.size() && a[ie].isDigit()) ++ie;
+      while (je < b.size() && b[je].isDigit()) ++je;
+      qsizetype is = i, js = j;
+      while (is + 1 < ie && a[is] == u'0') ++is;
+      while (js + 1 < je && b[js] == u'0') ++js;
+      if (ie - is != je - js) return ie - is < je - js ? -1 : 1;
+      for (; is < ie; ++is, ++js)
+        if (a[is] != b[js]) return a[is] < b[js] ? -1 : 1;
+      i = ie;
+      j = je;
+      continue;
+    }
+    const char32_t ca = a[i].toCaseFolded().unicode(), cb = b[j].toCaseFolded().unicode();
+    if (ca != cb) return ca < cb ? -1 : 1;
+    ++i;
+    ++j;
+  }
+  if (i < a.size() || j < b.size()) return i < a.size() ? 1 : -1;
+  // Equal as numbers and case-folded text ("a01" and "a1", "Web" and "web"): the exact text.
+  return a.compare(b);
+}
+
+bool NaturalSortProxyModel::lessThan(const QModelIndex& left, const QModelIndex& right) const {
+  const QVariant l = left.data(sortRole()), r = right.data(sortRole());
+  if (l.userType() == QMetaType::QString && r.userType() == QMetaType::QString)
+    return naturalCompare(l.toString(), r.toString()) < 0;
+  return QSortFilterProxyModel::lessThan(left, right);
+}
+
 }  // namespace meshdeck::ui

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <QAbstractTableModel>
+#include <QSortFilterProxyModel>
+#include <QStringView>
 #include <memory>
 #include <vector>
 
@@ -125,6 +127,22 @@ class CertificatesModel : public QAbstractTableModel {
   std::vector<cp::CertificateInfo> certificates_;
   std::vector<bool> replaced_;
   cp::SystemTime now_{};
+};
+
+// Text in "natural" order: runs of digits compare as numbers, the rest case-insensitively, so
+// business-2 comes before business-10 (as in a file manager). Ties fall back to the exact text,
+// so the order is total. Negative, zero or positive as a < b, a == b, a > b.
+int naturalCompare(QStringView a, QStringView b);
+
+// A sort proxy whose text columns sort in natural order (naturalCompare) and whose numbers sort
+// as numbers (QSortFilterProxyModel's own comparison for every non-string value).
+class NaturalSortProxyModel : public QSortFilterProxyModel {
+  Q_OBJECT
+ public:
+  using QSortFilterProxyModel::QSortFilterProxyModel;
+
+ protected:
+  bool lessThan(const QModelIndex& left, const QModelIndex& right) const override;
 };
 
 }  // namespace meshdeck::ui
