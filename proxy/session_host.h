@@ -4,11 +4,11 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <random>
 #include <string>
 
 #include "proxy/cluster_runtime.h"
 #include "proxy/config/config.h"
+#include "proxy/http/id_generator.h"
 #include "proxy/policy/token_bucket.h"
 #include "proxy/relay_buffer_pool.h"
 #include "proxy/stats.h"
@@ -35,7 +35,7 @@ class AdmissionServices {
   // balancer picks, retry jitter.
   virtual uint64_t random() = 0;
   // The generator of request ids and trace ids (values nobody decides on).
-  virtual std::mt19937_64& idGenerator() = 0;
+  virtual IdGenerator& idGenerator() = 0;
   // The token bucket of rate limit `limit` (an address inside the current config) on this
   // worker, made full on first use.
   virtual TokenBucket& bucket(const RateLimitConfig& limit) = 0;

@@ -38,7 +38,7 @@ ClusterRuntime::ClusterRuntime(std::shared_ptr<const ClusterConfig> cfg)
 Worker::Worker(size_t index, WorkerContext context)
     : index_(index),
       context_(context),
-      rng_(std::random_device{}() ^ (index * 0x9e3779b97f4a7c15ull)) {}
+      rng_(IdGenerator::randomSeed() ^ (index * 0x9e3779b97f4a7c15ull)) {}
 
 Worker::~Worker() {
   stop();

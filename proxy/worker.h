@@ -9,7 +9,6 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <chrono>
 #include <memory>
-#include <random>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -90,7 +89,7 @@ class Worker final : public SessionHost {
   // SessionHost
   TimePoint now() override { return std::chrono::steady_clock::now(); }
   uint64_t random() override { return rng_(); }
-  std::mt19937_64& idGenerator() override { return rng_; }
+  IdGenerator& idGenerator() override { return rng_; }
   // The limit is shared out between workers: each one refills at 1/N of the rate.
   TokenBucket& bucket(const RateLimitConfig& limit) override;
   WorkerStats& stats() override { return stats_; }
@@ -142,7 +141,9 @@ class Worker final : public SessionHost {
   tls::ClientSessionCache tls_sessions_;
   WorkerStats stats_;
   EdgeMap edges_;
-  std::mt19937_64 rng_;
+  // Both random() and the ids: uniform 64-bit draws are all either needs
+  // (proxy/http/id_generator.h).
+  IdGenerator rng_;
 };
 
 }  // namespace meshdeck::proxy

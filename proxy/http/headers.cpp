@@ -137,70 +137,81 @@ namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
 
-// The two hex digits of every byte value.
-constexpr auto kHexPairs = [] {
-  std::array<char, 512> t{};
-  for (size_t i = 0; i < 256; ++i) {
-    t[2 * i] = kHex[i >> 4];
-    t[2 * i + 1] = kHex[i & 0xf];
-  }
+constexpr auto kIsLowerHex = [] {
+  std::array<bool, 256> t{};
+  for (char c : std::string_view(kHex)) t[static_cast<unsigned char>(c)] = true;
   return t;
 }();
 
-// Writes `digits` random lower-case hex digits at `out`, 16 per draw of `rng` (two per table
-// look-up: request ids and traceparents take 80 digits per request).
-void writeHex(char* out, std::mt19937_64& rng, size_t digits) {
-  for (; digits >= 16; digits -= 16) {
-    uint64_t v = rng();
-    for (int i = 0; i < 8; ++i, v >>= 8, out += 2) std::memcpy(out, &kHexPairs[2 * (v & 0xff)], 2);
-  }
-  while (digits > 0) {
-    uint64_t v = rng();
-    for (int i = 0; i < 16 && digits > 0; ++i, --digits) {
-      *out++ = kHex[v & 0xf];
-      v >>= 4;
-    }
-  }
+// The eight bytes of `nibbles` (each 0-15) as lower-case hex digits, all at once: '0' + n, and
+// 'a' - '0' - 10 more where n > 9 (n + 6 carries into bit 4 exactly then). No byte overflows.
+constexpr uint64_t hexDigits(uint64_t nibbles) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull;
+  const uint64_t letters = ((nibbles + 6 * kOnes) >> 4) & kOnes;
+  return nibbles + '0' * kOnes + letters * ('a' - '0' - 10);
 }
+
+// Writes 16 lower-case hex digits of `v` at `out`: its low nibbles, then its high nibbles, eight
+// digits per 64-bit operation (request ids and traceparents take 80 digits per request). The
+// digits are not in the textbook order of `v`, which a random value does not need; they are a
+// bijection of it, so only v == 0 gives sixteen '0's.
+inline void writeHex16(char* out, uint64_t v) {
+  constexpr uint64_t kLowNibbles = 0x0f0f0f0f0f0f0f0full;
+  const uint64_t low = hexDigits(v & kLowNibbles);
+  const uint64_t high = hexDigits((v >> 4) & kLowNibbles);
+  std::memcpy(out, &low, 8);
+  std::memcpy(out + 8, &high, 8);
+}
+
+int hexValue(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
 
 bool isLowerHex(std::string_view s) {
   for (char c : s)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    if (!kIsLowerHex[static_cast<unsigned char>(c)]) return false;
   return true;
 }
 
 bool allZero(std::string_view s) { return s.find_first_not_of('0') == std::string_view::npos; }
 
+// A draw that is not 0: the hex of 0 is the all-zero id the W3C rules out.
+uint64_t nonZero(IdGenerator& rng) {
+  uint64_t v;
+  do v = rng();
+  while (v == 0);
+  return v;
+}
+
 }  // namespace
 
-Traceparent makeTraceparent(std::string_view in, std::mt19937_64& rng) {
+Traceparent makeTraceparent(std::string_view in, IdGenerator& rng) {
   Traceparent out;
   char* p = out.data;
   // version(2) - trace-id(32) - parent-id(16) - flags(2)
   const bool valid = in.size() == 55 && in.substr(0, 3) == "00-" && in[35] == '-' &&
                      in[52] == '-' && isLowerHex(in.substr(3, 32)) && !allZero(in.substr(3, 32)) &&
                      isLowerHex(in.substr(36, 16)) && isLowerHex(in.substr(53, 2));
-  char span[16];
-  do {
-    writeHex(span, rng, 16);
-  } while (allZero({span, sizeof span}));
+  const uint64_t span = nonZero(rng);
   if (valid) {
-    in.copy(p, 36);
-    std::memcpy(p + 36, span, 16);
-    in.substr(52).copy(p + 52, 3);
+    std::memcpy(p, in.data(), 36);
+    writeHex16(p + 36, span);
+    std::memcpy(p + 52, in.data() + 52, 3);
     return out;
   }
-  std::memcpy(p, "00-", 3);
+  uint64_t high, low;
   do {
-    writeHex(p + 3, rng, 32);
-  } while (allZero({p + 3, 32}));
+    high = rng();
+    low = rng();
+  } while ((high | low) == 0);
+  std::memcpy(p, "00-", 3);
+  writeHex16(p + 3, high);
+  writeHex16(p + 19, low);
   p[35] = '-';
-  std::memcpy(p + 36, span, 16);
+  writeHex16(p + 36, span);
   std::memcpy(p + 52, "-01", 3);
   return out;
 }
 
-std::string nextTraceparent(std::string_view in, std::mt19937_64& rng) {
+std::string nextTraceparent(std::string_view in, IdGenerator& rng) {
   return std::string(makeTraceparent(in, rng).view());
 }
 
@@ -208,23 +219,32 @@ std::string_view traceIdOf(std::string_view traceparent) {
   return traceparent.size() >= 35 ? traceparent.substr(3, 32) : std::string_view{};
 }
 
-RequestId makeRequestId(std::mt19937_64& rng) {
+RequestId makeRequestId(IdGenerator& rng) {
+  const uint64_t a = rng();
+  const uint64_t b = rng();
   char hex[32];
-  writeHex(hex, rng, 32);
-  hex[12] = '4';                      // version 4
-  hex[16] = kHex[8 | (rng() & 0x3)];  // RFC 4122 variant
+  writeHex16(hex, a);
+  writeHex16(hex + 16, b);
+  // Version 4, and the RFC 4122 variant (10xx) whose two random bits are taken from the digit
+  // the version replaces: a UUID takes exactly two draws.
+  hex[16] = kHex[8 | (hexValue(hex[12]) & 0x3)];
+  hex[12] = '4';
   RequestId out;
   char* p = out.data;
   // 8-4-4-4-12
-  for (const auto& [from, n] : {std::pair{0, 8}, {8, 4}, {12, 4}, {16, 4}, {20, 12}}) {
-    if (from > 0) *p++ = '-';
-    std::memcpy(p, hex + from, static_cast<size_t>(n));
-    p += n;
-  }
+  std::memcpy(p, hex, 8);
+  p[8] = '-';
+  std::memcpy(p + 9, hex + 8, 4);
+  p[13] = '-';
+  std::memcpy(p + 14, hex + 12, 4);
+  p[18] = '-';
+  std::memcpy(p + 19, hex + 16, 4);
+  p[23] = '-';
+  std::memcpy(p + 24, hex + 20, 12);
   return out;
 }
 
-std::string newRequestId(std::mt19937_64& rng) { return std::string(makeRequestId(rng).view()); }
+std::string newRequestId(IdGenerator& rng) { return std::string(makeRequestId(rng).view()); }
 
 namespace {
 

@@ -3,11 +3,11 @@
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>
 #include <cstdint>
-#include <random>
 #include <string>
 #include <string_view>
 
 #include "proxy/http/field_allocator.h"
+#include "proxy/http/id_generator.h"
 
 namespace meshdeck::proxy {
 
@@ -46,14 +46,15 @@ RequestHeadScan scanRequestHead(std::string_view data, size_t scanned, size_t ma
                                 size_t max_header_bytes, size_t* head_size);
 
 // The traceparent to send upstream: the incoming trace id and flags with a new span id when
-// `incoming` is a valid version-00 traceparent; otherwise a new trace, sampled.
+// `incoming` is a valid version-00 traceparent; otherwise a new trace, sampled. The ids made
+// here are lower-case hex and never all zero (W3C Trace Context: such ids are invalid).
 // makeTraceparent() is the same without an allocation (the request path uses it).
 struct Traceparent {
   char data[55];
   std::string_view view() const { return {data, sizeof data}; }
 };
-Traceparent makeTraceparent(std::string_view incoming, std::mt19937_64& rng);
-std::string nextTraceparent(std::string_view incoming, std::mt19937_64& rng);
+Traceparent makeTraceparent(std::string_view incoming, IdGenerator& rng);
+std::string nextTraceparent(std::string_view incoming, IdGenerator& rng);
 
 // The trace id (32 hex digits) of a traceparent produced by nextTraceparent.
 std::string_view traceIdOf(std::string_view traceparent);
@@ -63,8 +64,8 @@ struct RequestId {
   char data[36];
   std::string_view view() const { return {data, sizeof data}; }
 };
-RequestId makeRequestId(std::mt19937_64& rng);
-std::string newRequestId(std::mt19937_64& rng);
+RequestId makeRequestId(IdGenerator& rng);
+std::string newRequestId(IdGenerator& rng);
 
 // HTTP/1.1 wire form of a head, appended to `out`: the start line, every field in order and
 // the blank line — the same bytes Beast's serializer writes, but into one contiguous buffer

@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <deque>
 #include <map>
-#include <random>
 
+#include "proxy/http/id_generator.h"
 #include "proxy/session_host.h"
 
 namespace meshdeck::proxy::testing {
@@ -22,7 +22,7 @@ class FakeAdmissionServices : public AdmissionServices {
     draws.pop_front();
     return v;
   }
-  std::mt19937_64& idGenerator() override { return ids_; }
+  IdGenerator& idGenerator() override { return ids_; }
   TokenBucket& bucket(const RateLimitConfig& limit) override {
     auto it = buckets_.find(&limit);
     if (it == buckets_.end())
@@ -41,7 +41,7 @@ class FakeAdmissionServices : public AdmissionServices {
 
  private:
   TimePoint now_{std::chrono::seconds(1000)};
-  std::mt19937_64 ids_{42};
+  IdGenerator ids_{42};
   std::map<const RateLimitConfig*, TokenBucket> buckets_;
   WorkerStats stats_;
 };

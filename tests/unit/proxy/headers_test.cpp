@@ -59,7 +59,7 @@ class HeadersTest : public QObject {
   }
 
   void traceparentKeepsTraceAndMintsSpan() {
-    std::mt19937_64 rng(1);
+    IdGenerator rng(1);
     const std::string in = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     const std::string out = nextTraceparent(in, rng);
     QCOMPARE(out.size(), size_t{55});
@@ -78,7 +78,7 @@ class HeadersTest : public QObject {
   }
 
   void requestIdsAreUuidV4() {
-    std::mt19937_64 rng(2);
+    IdGenerator rng(2);
     const std::string a = newRequestId(rng);
     const std::string b = newRequestId(rng);
     QCOMPARE(a.size(), size_t{36});
