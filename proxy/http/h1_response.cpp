@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "proxy/http/h1_syntax.h"
 
@@ -72,6 +75,27 @@ const char* decide(ResponseHead& h, const Scan& s, const BeastState& beast, bool
 // DEL, by "Bit Twiddling Hacks"' hasless / haszero) is exact on a little-endian machine, so the
 // scan jumps to it; a HTAB there is a value byte and the scan goes on after it.
 inline size_t firstNonValue(const char* d, size_t p, size_t end) {
+#if defined(__SSE2__)
+  // Sixteen bytes at a time first: most values and reason phrases end within one step.
+  {
+    const __m128i below = _mm_set1_epi8(0x1f);
+    const __m128i del = _mm_set1_epi8(0x7f);
+    while (p + 16 <= end) {
+      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + p));
+      // x <= 0x1f (unsigned) or DEL.
+      const __m128i bad =
+          _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(x, below), x), _mm_cmpeq_epi8(x, del));
+      const auto mask = static_cast<unsigned>(_mm_movemask_epi8(bad));
+      if (mask == 0) {
+        p += 16;
+        continue;
+      }
+      p += static_cast<size_t>(std::countr_zero(mask));
+      if (d[p] != '\t') return p;
+      ++p;
+    }
+  }
+#endif
   constexpr uint64_t kOnes = 0x0101010101010101ull;
   constexpr uint64_t kHigh = 0x8080808080808080ull;
   constexpr uint64_t kLess = kOnes * 0x20;
@@ -295,10 +319,17 @@ Result parseHead(std::string_view b, ResponseHead& h, bool request_was_head) {
     if (p >= last) return needMore(remaining);
     // A line continued on the next one: refused (Beast would join them with one SP).
     if (isOws(d[p])) return refuse("obs_fold");
-    size_t value_start = name_end + 1;
-    while (value_start < cr && isOws(d[value_start])) ++value_start;
+    // The usual line is "name: value CRLF": one SP, no trailing OWS (copied as is by the relay).
+    size_t value_start = name_end + 2;
     size_t value_end = cr;
-    while (value_end > value_start && isOws(d[value_end - 1])) --value_end;
+    bool plain =
+        cr > value_start && d[name_end + 1] == ' ' && !isOws(d[value_start]) && !isOws(d[cr - 1]);
+    if (!plain) {
+      value_start = name_end + 1;
+      while (value_start < cr && isOws(d[value_start])) ++value_start;
+      while (value_end > value_start && isOws(d[value_end - 1])) --value_end;
+      plain = value_start == name_end + 2 && d[name_end + 1] == ' ' && value_end == cr;
+    }
     const std::string_view name(d + name_start, name_end - name_start);
     const std::string_view value(d + value_start, value_end - value_start);
     const RName kind = responseName(name);
@@ -349,13 +380,12 @@ Result parseHead(std::string_view b, ResponseHead& h, bool request_was_head) {
     if (index < 64) {
       const uint64_t bit = uint64_t{1} << index;
       if (kind >= RName::kConnection) hop |= bit;
-      if (value_start != name_end + 2 || d[name_end + 1] != ' ' || value_end != cr) rebuilt |= bit;
+      if (!plain) rebuilt |= bit;
     }
-    // Names that differ in length, first or last letter (case-folded) land on different bits
-    // mostly; equal names always on the same one.
-    const auto first = static_cast<unsigned>(static_cast<unsigned char>(name.front()) | 0x20);
-    const auto last_char = static_cast<unsigned>(static_cast<unsigned char>(name.back()) | 0x20);
-    const uint64_t name_bit = uint64_t{1} << ((name.size() * 5 + first * 3 + last_char) & 63);
+    // Names that differ in length or first letter (case-folded) land on different bits mostly;
+    // equal names always on the same one.
+    const auto first = static_cast<unsigned>(static_cast<unsigned char>(d[name_start]) | 0x20);
+    const uint64_t name_bit = uint64_t{1} << ((name.size() * 5 + first) & 63);
     same_names = same_names || (names & name_bit) != 0;
     names |= name_bit;
     h.add({name, value});

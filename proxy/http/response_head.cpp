@@ -1,5 +1,6 @@
 #include "proxy/http/response_head.h"
 
+#include <bit>
 #include <boost/beast/http/status.hpp>
 #include <charconv>
 #include <string_view>
@@ -189,23 +190,31 @@ bool appendUnchangedHead(std::string& out, const h1::ResponseHead& head, const R
     begin = from;
     end = to;
   };
+  // Where line `k` starts (the blank line for k == count): a run of lines is one range.
+  const auto line = [&](size_t k) {
+    return k < count ? head.field(k).name.data() : head.data + head.size - 2;
+  };
   if (e.version == head.version && !head.reason.empty())
-    copy(head.data, head.reason.data() + head.reason.size() + 2);
+    copy(head.data, line(0));
   else
     appendStatusLine(out, head, e.version);
-  for (size_t i = 0; i < count; ++i) {
-    const uint64_t bit = uint64_t{1} << i;
-    if (head.hop_fields & bit) continue;
-    const auto& f = head.field(i);
-    if (!(head.rebuilt_fields & bit)) {
-      copy(f.name.data(), f.value.data() + f.value.size() + 2);
-      continue;
+  // The lines between two dropped or rebuilt ones go out unchanged.
+  const uint64_t all = count == 64 ? ~uint64_t{0} : (uint64_t{1} << count) - 1;
+  uint64_t special = (head.hop_fields | head.rebuilt_fields) & all;
+  for (size_t i = 0;;) {
+    const size_t next = special ? static_cast<size_t>(std::countr_zero(special)) : count;
+    if (next > i) copy(line(i), line(next));
+    if (next == count) break;
+    special &= special - 1;
+    if (!(head.hop_fields >> next & 1)) {
+      const auto& f = head.field(next);
+      copy(nullptr, nullptr);
+      out.append(f.name);
+      out.append(": ", 2);
+      out.append(f.value);
+      out.append("\r\n", 2);
     }
-    copy(nullptr, nullptr);
-    out.append(f.name);
-    out.append(": ", 2);
-    out.append(f.value);
-    out.append("\r\n", 2);
+    i = next + 1;
   }
   if (begin) out.append(begin, static_cast<size_t>(end - begin));
   // Beast's keep_alive() with no Connection field left (the hop-by-hop rule removed them all).
