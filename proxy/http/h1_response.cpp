@@ -74,7 +74,7 @@ const char* decide(ResponseHead& h, const Scan& s, const BeastState& beast, bool
 // SP-~, obs-text), or `end`. Eight bytes at a time: the lowest byte a word flags (below 0x20 or
 // DEL, by "Bit Twiddling Hacks"' hasless / haszero) is exact on a little-endian machine, so the
 // scan jumps to it; a HTAB there is a value byte and the scan goes on after it.
-inline size_t firstNonValue(const char* d, size_t p, size_t end) {
+[[gnu::always_inline]] inline size_t firstNonValue(const char* d, size_t p, size_t end) {
 #if defined(__SSE2__)
   // Sixteen bytes at a time first: most values and reason phrases end within one step.
   {
