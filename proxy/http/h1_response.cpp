@@ -423,14 +423,18 @@ Result ResponseParser::parse(std::string_view data, ResponseHead& head, bool req
   // O(n) for a head arriving in small pieces), and on every read once 64 KiB are buffered
   // (Beast's limit). Such a parse finds the blank line itself: a complete head read at once (the
   // usual case) is gone over once, with no separate search.
+  const size_t from = scanned_ > 3 ? scanned_ - 3 : 0;
   if (data.size() >= 2 * checked_ || data.size() >= kMaxHeadBytes) {
     if (data.empty()) return {};
     const Result r = parseHead(data, head, request_was_head);
-    if (r.status == Status::kNeedMore) scanned_ = checked_ = data.size();  // no blank line yet
+    // Need more: the search goes on from here, unless a CRLF CRLF is there already (before the
+    // status line is long enough to judge, e.g. "X\r\n\r\n": the whole head is parsed again on
+    // the next call, as when the search finds it).
+    if (r.status == Status::kNeedMore && data.find("\r\n\r\n", from) == std::string_view::npos)
+      scanned_ = checked_ = data.size();
     return r;
   }
   // Otherwise only the search for the blank line, from where it stopped.
-  const size_t from = scanned_ > 3 ? scanned_ - 3 : 0;
   if (data.find("\r\n\r\n", from) != std::string_view::npos)
     return parseHead(data, head, request_was_head);
   scanned_ = data.size();
