@@ -671,8 +671,11 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
     stream.expires_at(attempt_deadline);
     h1::Result r;
     for (;;) {
-      r = parser.parse(bufferView(buffer), at.head, ex.is_head);
-      if (r.status != h1::Status::kNeedMore) break;
+      // Nothing buffered yet (the usual case right after the request went out): read first.
+      if (buffer.size() > 0) {
+        r = parser.parse(bufferView(buffer), at.head, ex.is_head);
+        if (r.status != h1::Status::kNeedMore) break;
+      }
       const size_t room = beast::read_size(buffer, 65536);
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(room), kNoThrow);
       buffer.commit(n);

@@ -51,6 +51,20 @@ class ResponseHead : public FieldList {
   bool connection_upgrade = false;
   bool has_upgrade = false;
 
+  // Facts the parser notes for the relay (appendEditedResponseHead() in
+  // proxy/http/response_head.h), so that a head passed on unchanged is copied as bytes without
+  // looking at its fields again. Valid when `data` is set (by a parse that returned kDone) and
+  // fieldCount() == described_fields; bits of fields past the 64th are not kept.
+  const char* data = nullptr;  // the head's first byte (size bytes)
+  size_t described_fields = 0;
+  uint64_t hop_fields = 0;        // Connection, Keep-Alive, Proxy-Connection, TE, Trailer,
+                                  // Proxy-Authenticate, Proxy-Authorization, Upgrade
+  uint64_t rebuilt_fields = 0;    // lines that are not exactly "name: value CRLF"
+  bool connection_other = false;  // a Connection / Proxy-Connection token other than close,
+                                  // keep-alive, upgrade (it may name fields to remove)
+  bool maybe_same_names = false;  // two fields may have the same name (a 64-bit filter: when
+                                  // false, every name differs from every other)
+
   // An interim response (1xx other than 101), which a final response follows.
   bool interim() const { return status >= 100 && status < 200 && status != 101; }
   // Whether the upstream connection may carry another request after this response (Beast's

@@ -1,5 +1,6 @@
 #include "proxy/http/response_head.h"
 
+#include <bit>
 #include <boost/beast/http/status.hpp>
 #include <charconv>
 #include <string_view>
@@ -125,10 +126,112 @@ bool hasToken(std::string_view value, std::string_view token) {
   return found;
 }
 
+// appendHead()'s status line: the client's version, the status, the reason (the status's
+// standard phrase when the upstream sent none, as Beast's serializer writes it).
+void appendStatusLine(std::string& out, const h1::ResponseHead& head, unsigned version) {
+  const char line[13] = {'H',
+                         'T',
+                         'T',
+                         'P',
+                         '/',
+                         static_cast<char>('0' + version / 10),
+                         '.',
+                         static_cast<char>('0' + version % 10),
+                         ' ',
+                         static_cast<char>('0' + head.status / 100 % 10),
+                         static_cast<char>('0' + head.status / 10 % 10),
+                         static_cast<char>('0' + head.status % 10),
+                         ' '};
+  out.append(line, sizeof line);
+  if (head.reason.empty()) {
+    const auto r = http::obsolete_reason(static_cast<http::status>(head.status));
+    out.append(r.data(), r.size());
+  } else {
+    out.append(head.reason);
+  }
+  out.append("\r\n", 2);
+}
+
+// Whether two fields of the head have the same name (case-insensitive).
+bool hasSameNames(const h1::ResponseHead& head) {
+  for (size_t i = 1; i < head.fieldCount(); ++i) {
+    const std::string_view a = head.field(i).name;
+    const uint32_t key = keyOf(a);
+    for (size_t j = 0; j < i; ++j)
+      if (keyOf(head.field(j).name) == key && same(head.field(j).name, a)) return true;
+  }
+  return false;
+}
+
+// The usual case, without building the field list: no route edit, no framing rewrite, not a
+// tunnel, every field name once, Connection naming no field. The edits then come down to
+// dropping the hop-by-hop lines (Upgrade included) and stating Connection for the client, so
+// the received lines go out as they are, runs of adjacent lines as one byte range (the status
+// line too when the versions match). False, with nothing written, when the head needs the
+// general path. The parser's notes (h1::ResponseHead::hop_fields, rebuilt_fields) say which
+// lines are dropped and which are not "name: value CRLF".
+bool appendUnchangedHead(std::string& out, const h1::ResponseHead& head, const RelayHeadEdits& e) {
+  const size_t count = head.fieldCount();
+  if (e.upgraded || e.rewrite_framing || (e.remove && !e.remove->empty()) ||
+      (e.set && !e.set->empty()) || (e.add && !e.add->empty()))
+    return false;
+  if (!head.data || head.described_fields != count || count > 64 || head.connection_other)
+    return false;
+  if (head.maybe_same_names && hasSameNames(head)) return false;
+  // A byte range of the received head not yet appended: extended while the lines are adjacent.
+  const char* begin = nullptr;
+  const char* end = nullptr;
+  const auto copy = [&](const char* from, const char* to) {
+    if (from == end) {
+      end = to;
+      return;
+    }
+    if (begin) out.append(begin, static_cast<size_t>(end - begin));
+    begin = from;
+    end = to;
+  };
+  // Where line `k` starts (the blank line for k == count): a run of lines is one range.
+  const auto line = [&](size_t k) {
+    return k < count ? head.field(k).name.data() : head.data + head.size - 2;
+  };
+  if (e.version == head.version && !head.reason.empty())
+    copy(head.data, line(0));
+  else
+    appendStatusLine(out, head, e.version);
+  // The lines between two dropped or rebuilt ones go out unchanged.
+  const uint64_t all = count == 64 ? ~uint64_t{0} : (uint64_t{1} << count) - 1;
+  uint64_t special = (head.hop_fields | head.rebuilt_fields) & all;
+  for (size_t i = 0;;) {
+    const size_t next = special ? static_cast<size_t>(std::countr_zero(special)) : count;
+    if (next > i) copy(line(i), line(next));
+    if (next == count) break;
+    special &= special - 1;
+    if (!(head.hop_fields >> next & 1)) {
+      const auto& f = head.field(next);
+      copy(nullptr, nullptr);
+      out.append(f.name);
+      out.append(": ", 2);
+      out.append(f.value);
+      out.append("\r\n", 2);
+    }
+    i = next + 1;
+  }
+  if (begin) out.append(begin, static_cast<size_t>(end - begin));
+  // Beast's keep_alive() with no Connection field left (the hop-by-hop rule removed them all).
+  if (e.version < 11) {
+    if (e.keep_alive) out.append("Connection: keep-alive\r\n");
+  } else if (!e.keep_alive) {
+    out.append("Connection: close\r\n");
+  }
+  out.append("\r\n", 2);
+  return true;
+}
+
 }  // namespace
 
 void appendEditedResponseHead(std::string& out, const h1::ResponseHead& head,
                               const RelayHeadEdits& e) {
+  if (appendUnchangedHead(out, head, e)) return;
   thread_local std::vector<Entry> storage;
   thread_local std::vector<std::string_view> named;
   thread_local std::string connection;
@@ -233,27 +336,7 @@ void appendEditedResponseHead(std::string& out, const h1::ResponseHead& head,
       list.set("Connection", connection);
   }
   // appendHead().
-  const char line[13] = {'H',
-                         'T',
-                         'T',
-                         'P',
-                         '/',
-                         static_cast<char>('0' + e.version / 10),
-                         '.',
-                         static_cast<char>('0' + e.version % 10),
-                         ' ',
-                         static_cast<char>('0' + head.status / 100 % 10),
-                         static_cast<char>('0' + head.status / 10 % 10),
-                         static_cast<char>('0' + head.status % 10),
-                         ' '};
-  out.append(line, sizeof line);
-  if (head.reason.empty()) {
-    const auto r = http::obsolete_reason(static_cast<http::status>(head.status));
-    out.append(r.data(), r.size());
-  } else {
-    out.append(head.reason);
-  }
-  out.append("\r\n", 2);
+  appendStatusLine(out, head, e.version);
   // Raw lines adjacent in the received head go out as one byte range.
   for (size_t i = 0; i < storage.size();) {
     const Entry& x = storage[i];

@@ -135,6 +135,11 @@ inline std::vector<ResponseCase> responseCases() {
       {"blank line with a bare cr", ok + "X-A: a\r\n\rx\r\n\r\n", false, "bad_response"},
       {"huge head", ok + "X-A: " + std::string(70000, 'v') + "\r\n\r\n", false, "bad_response"},
       {"huge incomplete head", ok + "X-A: " + std::string(70000, 'v'), false, "bad_response"},
+      // A CRLF CRLF within the first 8 bytes, before the status line can be judged (found by the
+      // proxy_h1_response fuzz target: cut after 7 bytes, the 8th must still be parsed).
+      {"blank line before a status line", std::string(",E\r\n\r\n\xb8\xab"), false, "bad_response"},
+      {"blank line in a short start", std::string("\r\n\r\nHTTP/1.1 200 OK\r\n\r\n"), false,
+       "bad_response"},
       {"huge status line", "HTTP/1.1 200 " + std::string(70000, 'r'), false, "bad_response"},
       // --- the codec's one deliberate difference: obs-fold refused (Beast joins the lines) ---
       {"obs-fold", ok + "X-A: one\r\n two\r\nContent-Length: 0\r\n\r\n", false, "obs_fold"},

@@ -314,6 +314,141 @@ class H1ResponseDifferentialTest : public QObject {
     QVERIFY(compared > 10000);
     QVERIFY2(differ == 0, first.c_str());
   }
+
+  // The codec's fast paths (docs/h1-codec.md, "Response heads: fewer instructions"): every byte
+  // value at every position of a value, a reason phrase and a name (the 16- and 8-byte steps and
+  // their tails), the special names and the Connection / Content-Length values around the ones
+  // taken whole, with the relay head written without edits (appendEditedResponseHead()'s copy of
+  // the received lines) for both client versions, kept alive or not.
+  void fastPathsAgree() {
+    const int before = compared_;
+    std::vector<std::string> inputs;
+    for (int b = 0; b < 256; ++b) {
+      const char c = static_cast<char>(b);
+      for (size_t at = 0; at < 40; ++at) {
+        std::string value(40, 'a');
+        value[at] = c;
+        inputs.push_back("HTTP/1.1 200 OK\r\nX-V: " + value + "\r\nContent-Length: 0\r\n\r\n");
+        inputs.push_back("HTTP/1.1 200 " + value + "\r\nContent-Length: 0\r\n\r\n");
+        if (at < 20) {
+          std::string name(20, 'n');
+          name[at] = c;
+          inputs.push_back("HTTP/1.1 200 OK\r\n" + name + ": v\r\nContent-Length: 0\r\n\r\n");
+        }
+      }
+      // Around the line's framing: the byte before and after the value, after the colon.
+      const std::string one(1, c);
+      inputs.push_back("HTTP/1.1 200 OK\r\nA:" + one + "b\r\nContent-Length: 0\r\n\r\n");
+      inputs.push_back("HTTP/1.1 200 OK\r\nA: b" + one + "\r\nContent-Length: 0\r\n\r\n");
+      inputs.push_back("HTTP/1.1 200 OK\r\nA: " + one + "\r\nContent-Length: 0\r\n\r\n");
+      inputs.push_back("HTTP/1.1 200 OK\r\nA:" + one + "\r\nContent-Length: 0\r\n\r\n");
+    }
+    const std::vector<std::string> names = {"Connection",
+                                            "connection",
+                                            "CONNECTION",
+                                            "Connectiom",
+                                            "Proxy-Connection",
+                                            "proxy-connection",
+                                            "Proxy_Connection",
+                                            "Content-Length",
+                                            "content-length",
+                                            "CONTENT-LENGTH",
+                                            "Content-Lengti",
+                                            "Content_Length",
+                                            "Transfer-Encoding",
+                                            "transfer-encoding",
+                                            "Transfer-Encodinf",
+                                            "TE",
+                                            "te",
+                                            "Tf",
+                                            "Trailer",
+                                            "TRAILER",
+                                            "Trailex",
+                                            "Upgrade",
+                                            "upgrade",
+                                            "Upgradf",
+                                            "Keep-Alive",
+                                            "keep-alive",
+                                            "Keep_Alive",
+                                            "Proxy-Authenticate",
+                                            "proxy-authenticate",
+                                            "Proxy-Authenticatf",
+                                            "Proxy-Authorization",
+                                            "PROXY-AUTHORIZATION",
+                                            "Proxy-Authorizatioo",
+                                            "Host",
+                                            "HTTP2-Settings",
+                                            "X-Other"};
+    const std::vector<std::string> values = {"close",
+                                             "CLOSE",
+                                             "Close",
+                                             "clos",
+                                             "closed",
+                                             "keep-alive",
+                                             "Keep-Alive",
+                                             "keep_alive",
+                                             "upgrade",
+                                             "UPGRADE",
+                                             "upgradf",
+                                             "close, x",
+                                             "x, close",
+                                             "x",
+                                             ",close",
+                                             "close,",
+                                             "keep-alive ,",
+                                             "close\tx",
+                                             "a b",
+                                             "chunked",
+                                             "CHUNKED",
+                                             "gzip, chunked",
+                                             "chunked, gzip",
+                                             "0",
+                                             "00",
+                                             "023",
+                                             "5",
+                                             "5, 5",
+                                             "5,6",
+                                             "+5",
+                                             "-1",
+                                             "1a",
+                                             "",
+                                             "9999999999999999999",
+                                             "99999999999999999999",
+                                             "18446744073709551615",
+                                             "18446744073709551616",
+                                             "12345678901234567890123"};
+    for (const auto& n : names)
+      for (const auto& v : values) {
+        inputs.push_back("HTTP/1.1 200 OK\r\n" + n + ": " + v + "\r\n\r\n");
+        inputs.push_back("HTTP/1.1 200 OK\r\nDate: x\r\n" + n + ":" + v +
+                         " \r\nContent-Length: 5\r\nServer: s\r\n\r\n");
+        inputs.push_back("HTTP/1.0 304 Not Modified\r\n" + n + ":\t" + v + "\r\n" + n + ": " + v +
+                         "\r\nX: y\r\n\r\n");
+      }
+    // Names on the same bit of the parser's same-name filter, and real duplicates.
+    inputs.push_back("HTTP/1.1 200 OK\r\nAb: 1\r\nAc: 2\r\nab: 3\r\nContent-Length: 0\r\n\r\n");
+    inputs.push_back("HTTP/1.1 200 OK\r\nAb: 1\r\nAc: 2\r\nAd: 3\r\nContent-Length: 0\r\n\r\n");
+    for (const auto& input : inputs) compare(input);
+    check("fast paths");
+    int relayed = 0, differ = 0;
+    std::string first;
+    for (const auto& input : inputs)
+      for (unsigned version : {10u, 11u})
+        for (bool keep_alive : {false, true}) {
+          RelayHeadEdits e;
+          e.version = version;
+          e.keep_alive = keep_alive;
+          const auto [today, codec] = relayHeads(input, e);
+          if (today.empty() && codec.empty()) continue;
+          ++relayed;
+          if (today != codec && ++differ == 1)
+            first = "input \"" + printable(input) + "\" v" + std::to_string(version) +
+                    "\n  today: " + printable(today) + "\n  codec: " + printable(codec);
+        }
+    qInfo("fast paths: %d compared, %d relay heads compared", compared_ - before, relayed);
+    QVERIFY(relayed > 10000);
+    QVERIFY2(differ == 0, first.c_str());
+  }
 };
 
 QTEST_APPLESS_MAIN(H1ResponseDifferentialTest)
