@@ -151,7 +151,7 @@ class ProcessSupervisorTest : public QObject {
         },
         2s));
     QCOMPARE(sup.status("svc")->restarts, 1u);
-    QVERIFY(pidGone(first, 2s));
+    QVERIFY(pidGone(first, 10s));  // generous: a loaded 2-core machine
   }
 
   void stopLeavesNoProcessBehind() {
@@ -168,7 +168,7 @@ class ProcessSupervisorTest : public QObject {
       QVERIFY(std::chrono::steady_clock::now() - t0 < 3s);
       QCOMPARE(sup.status("stubborn")->state, ProcessState::kStopped);
     }
-    QVERIFY(processGroupGone(leader, 2s));
+    QVERIFY(processGroupGone(leader, 10s));  // generous: a loaded 2-core machine
   }
 
   void childrenDieWithAKilledSupervisor() {
