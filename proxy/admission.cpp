@@ -73,6 +73,45 @@ Verdict local(unsigned status, const char* code, std::string detail = {}) {
   return v;
 }
 
+bool ieq(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && beast::iequals(a, b);
+}
+
+// Whether the fields' order is Beast's: a field is placed after the last one of its name, so
+// the orders agree unless a name comes back after another name.
+bool beastOrder(const h1::RequestHead& h) {
+  const size_t n = h.fieldCount();
+  for (size_t i = 2; i < n; ++i) {
+    const std::string_view name = h.field(i).name;
+    if (ieq(h.field(i - 1).name, name)) continue;
+    for (size_t j = 0; j + 1 < i; ++j)
+      if (ieq(h.field(j).name, name)) return false;
+  }
+  return true;
+}
+
+// Whether the request's destinations are all sent as HTTP/1.1 without reading ex.head (an
+// HTTP/2 attempt builds its fields from it, ring hash looks a header up in it).
+bool destinationsTakeWireHead(const Config& config, const RouteConfig& route) {
+  for (const auto& d : route.destinations) {
+    const ClusterConfig* cc = nullptr;
+    if (d.cluster_slot >= 0 && static_cast<size_t>(d.cluster_slot) < config.cluster_slots.size())
+      cc = config.cluster_slots[static_cast<size_t>(d.cluster_slot)].get();
+    else
+      cc = config.findCluster(d.cluster);
+    if (cc && (cc->streamsRequest(false) || cc->lb_policy == LbPolicy::kRingHash)) return false;
+  }
+  return true;
+}
+
+// Appends "name: value\r\n", as appendHead() writes a field.
+void appendLine(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ", 2);
+  out.append(value);
+  out.append("\r\n", 2);
+}
+
 }  // namespace
 
 void countDecision(const SecurityConfig& security, const AuthorizationDecision& decision,
@@ -309,6 +348,208 @@ Verdict prepareUpstreamRequest(RequestHeader& req, const CodecFraming& codec, co
   if (ex.framing.rewrite || !edits.set.empty() || !edits.add.empty() || !edits.remove.empty())
     writeFramingHeaders(head, ex.framing.declared, ex.framing.length);
   return v;
+}
+
+bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerInfo& peer,
+               Exchange& ex, AdmissionServices& services, std::string& wire, Verdict& verdict) {
+  assert(ex.listener && "admission needs the listener's config");
+  // First what only the Beast path handles, before anything counts.
+  if (!codec.decided || codec.upgrade || codec.decided->rewrite || codec.decided->h2c) return false;
+  const size_t n = h.fieldCount();
+  if (n > h1::kInlineFields || !ex.config) return false;
+  const http::verb method =
+      http::string_to_verb(beast::string_view(h.method.data(), h.method.size()));
+  if (method == http::verb::unknown || method == http::verb::connect) return false;
+  const std::string_view target = h.target;
+  if (target.empty() || !(target[0] == '/' || (target == "*" && method == http::verb::options)))
+    return false;
+  if (!beastOrder(h)) return false;
+  auto table = ex.config->route_tables.find(ex.listener->route_table);
+  if (table == ex.config->route_tables.end()) return false;
+  std::string authority;
+  if (const std::string_view* host = h.find("host")) authority = lower(*host);
+  const VirtualHostConfig* vhost = matchVirtualHost(table->second, authority);
+  if (!vhost) return false;
+  const std::string_view path = target.substr(0, target.find('?'));
+  const RouteConfig* route = matchRoute(*vhost, h.method, path, h);
+  if (!route) return false;
+  const bool outbound = ex.listener->direction == Direction::kOutbound;
+  const auto& security = ex.config->security;
+  if (!outbound && (!security.authorization.empty() || security.default_deny)) return false;
+  if (route->fault.enabled() || !route->mirror.cluster.empty() || !route->request_headers.empty())
+    return false;
+  if (!destinationsTakeWireHead(*ex.config, *route)) return false;
+
+  // admit(), from here on in its order.
+  ex.is_head = method == http::verb::head;
+  ex.version = h.version == 10 ? 10 : 11;
+  ex.framing = *codec.decided;
+  ex.vhost = vhost;
+  ex.route = route;
+  if (!outbound) {
+    if (const std::string_view* src = h.find(kSourceHeader)) {
+      const auto slash = src->find('/');
+      ex.source_service = std::string(src->substr(0, slash));
+      if (slash != std::string_view::npos) ex.source_version = std::string(src->substr(slash + 1));
+    }
+  } else {
+    ex.source_service = ex.config->workload.service;
+    ex.source_version = ex.config->workload.version;
+  }
+  verdict = Verdict{};
+  const auto now = services.now();
+  for (const RateLimitConfig* limit : {&vhost->rate_limit, &route->rate_limit}) {
+    if (limit->enabled() && !services.bucket(*limit).tryTake(now)) {
+      ex.rate_limited = true;
+      verdict = local(429, error_code::kRateLimited);
+      return true;
+    }
+  }
+
+  // prepareUpstreamRequest() (no fault, not gRPC: an HTTP/1.1 request).
+  ex.destination = &pickDestination(*route, services.random());
+  if (route->timeout.count() > 0) ex.deadline = ex.start + route->timeout;
+  ex.upgrade = false;
+  // The fields that do not go upstream, by index (n <= 24): the hop-by-hop ones
+  // (removeHopByHopHeaders() without an upgrade: Connection and the fields it names,
+  // Keep-Alive, Proxy-Connection, TE, Trailer, Proxy-Authenticate/-Authorization, Upgrade),
+  // Expect and the source label.
+  uint32_t drop = 0;
+  std::optional<std::string_view> expect, te;
+  for (size_t i = 0; i < n; ++i) {
+    const h1::Field& f = h.field(i);
+    const std::string_view name = f.name;
+    bool dropped = false;
+    switch (name.size()) {
+      case 2:
+        dropped = beast::iequals(name, "te");
+        if (dropped && !te) te = f.value;
+        break;
+      case 6:
+        dropped = beast::iequals(name, "expect");
+        if (dropped && !expect) expect = f.value;
+        break;
+      case 7:
+        dropped = beast::iequals(name, "trailer") || beast::iequals(name, "upgrade");
+        break;
+      case 10:
+        if (beast::iequals(name, "connection")) {
+          dropped = true;
+          for (auto token : http::token_list{beast::string_view(f.value.data(), f.value.size())}) {
+            const std::string_view t(token.data(), token.size());
+            if (ieq(t, "upgrade") || ieq(t, "close") || ieq(t, "keep-alive") ||
+                ieq(t, "transfer-encoding"))
+              continue;
+            for (size_t k = 0; k < n; ++k)
+              if (ieq(h.field(k).name, t)) drop |= 1u << k;
+          }
+        } else {
+          dropped = beast::iequals(name, "keep-alive");
+        }
+        break;
+      case 16:
+        dropped = beast::iequals(name, "proxy-connection");
+        break;
+      case 17:
+        dropped = beast::iequals(name, kSourceHeader);
+        break;
+      case 18:
+        dropped = beast::iequals(name, "proxy-authenticate");
+        break;
+      case 19:
+        dropped = beast::iequals(name, "proxy-authorization");
+        break;
+      default:
+        break;
+    }
+    if (dropped) drop |= 1u << i;
+  }
+  verdict.expect_continue = h.version == 11 && expect && beast::iequals(*expect, "100-continue");
+  if (te)
+    for (auto t : http::token_list{beast::string_view(te->data(), te->size())})
+      if (beast::iequals(t, "trailers")) ex.te_trailers = true;
+  // The fields added when absent, among those that stay: the first of each name.
+  const h1::Field* xff = nullptr;
+  const h1::Field* incoming_trace = nullptr;
+  bool has_proto = false, has_request_id = false;
+  for (size_t i = 0; i < n; ++i) {
+    if (drop & (1u << i)) continue;
+    const h1::Field& f = h.field(i);
+    const std::string_view name = f.name;
+    if (name.size() == 15 && !xff && beast::iequals(name, "x-forwarded-for"))
+      xff = &f;
+    else if (name.size() == 17 && beast::iequals(name, "x-forwarded-proto"))
+      has_proto = true;
+    else if (name.size() == 12 && beast::iequals(name, "x-request-id"))
+      has_request_id = true;
+    else if (name.size() == 11 && !incoming_trace && beast::iequals(name, "traceparent"))
+      incoming_trace = &f;
+  }
+  // A field that is set (X-Forwarded-For with a peer address, traceparent) leaves its place
+  // for one line at the end, as Beast's set() does.
+  const bool set_xff = !peer.ip.empty() && xff;
+  const bool set_trace = incoming_trace != nullptr;
+  if (set_xff || set_trace)
+    for (size_t i = 0; i < n; ++i) {
+      const std::string_view name = h.field(i).name;
+      if ((set_xff && ieq(name, "x-forwarded-for")) || (set_trace && ieq(name, "traceparent")))
+        drop |= 1u << i;
+    }
+
+  // The head: the request line, the lines that stay (a run of lines laid out as
+  // "name: value\r\n" in the receive buffer is copied as one range), the added lines.
+  wire.clear();
+  wire.append(h.method);
+  wire.push_back(' ');
+  wire.append(target);
+  wire.append(" HTTP/1.1\r\n", 11);
+  const char* run = nullptr;
+  const char* run_end = nullptr;
+  for (size_t i = 0; i < n; ++i) {
+    if (drop & (1u << i)) continue;
+    const h1::Field& f = h.field(i);
+    const char* line = f.name.data();
+    const char* value_end = f.value.data() + f.value.size();
+    if (line[f.name.size()] == ':' && line[f.name.size() + 1] == ' ' &&
+        f.value.data() == line + f.name.size() + 2 && value_end[0] == '\r' &&
+        value_end[1] == '\n') {
+      if (line != run_end) {
+        if (run) wire.append(run, static_cast<size_t>(run_end - run));
+        run = line;
+      }
+      run_end = value_end + 2;
+      continue;
+    }
+    if (run) wire.append(run, static_cast<size_t>(run_end - run));
+    run = run_end = nullptr;
+    appendLine(wire, f.name, f.value);
+  }
+  if (run) wire.append(run, static_cast<size_t>(run_end - run));
+  if (!peer.ip.empty()) {
+    wire.append("x-forwarded-for: ");
+    if (xff) {
+      wire.append(xff->value);
+      wire.append(", ", 2);
+    }
+    wire.append(peer.ip);
+    wire.append("\r\n", 2);
+  }
+  if (!has_proto) appendLine(wire, "x-forwarded-proto", peer.mtls ? "https" : "http");
+  auto& ids = services.idGenerator();
+  if (!has_request_id) appendLine(wire, "x-request-id", makeRequestId(ids).view());
+  const auto trace =
+      makeTraceparent(incoming_trace ? incoming_trace->value : std::string_view{}, ids);
+  appendLine(wire, "traceparent", trace.view());
+  if (outbound && !ex.source_service.empty()) {
+    wire.append(kSourceHeader);
+    wire.append(": ", 2);
+    wire.append(ex.source_service);
+    wire.push_back('/');
+    wire.append(ex.source_version);
+    wire.append("\r\n", 2);
+  }
+  wire.append("\r\n", 2);
+  return true;
 }
 
 }  // namespace meshdeck::proxy
