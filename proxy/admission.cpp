@@ -7,6 +7,7 @@
 #include <boost/url/parse.hpp>
 #include <cassert>
 #include <cctype>
+#include <cstring>
 #include <iterator>
 #include <optional>
 
@@ -102,14 +103,6 @@ bool destinationsTakeWireHead(const Config& config, const RouteConfig& route) {
     if (cc && (cc->streamsRequest(false) || cc->lb_policy == LbPolicy::kRingHash)) return false;
   }
   return true;
-}
-
-// Appends "name: value\r\n", as appendHead() writes a field.
-void appendLine(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name);
-  out.append(": ", 2);
-  out.append(value);
-  out.append("\r\n", 2);
 }
 
 }  // namespace
@@ -366,8 +359,17 @@ bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerIn
   if (!beastOrder(h)) return false;
   auto table = ex.config->route_tables.find(ex.listener->route_table);
   if (table == ex.config->route_tables.end()) return false;
-  std::string authority;
-  if (const std::string_view* host = h.find("host")) authority = lower(*host);
+  // The authority lower-cased on the stack (a longer Host goes the Beast path).
+  char lowered[256];
+  std::string_view authority;
+  if (const std::string_view* host = h.find("host")) {
+    if (host->size() > sizeof lowered) return false;
+    for (size_t i = 0; i < host->size(); ++i) {
+      const char c = (*host)[i];
+      lowered[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
+    }
+    authority = {lowered, host->size()};
+  }
   const VirtualHostConfig* vhost = matchVirtualHost(table->second, authority);
   if (!vhost) return false;
   const std::string_view path = target.substr(0, target.find('?'));
@@ -497,58 +499,82 @@ bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerIn
     }
 
   // The head: the request line, the lines that stay (a run of lines laid out as
-  // "name: value\r\n" in the receive buffer is copied as one range), the added lines.
-  wire.clear();
-  wire.append(h.method);
-  wire.push_back(' ');
-  wire.append(target);
-  wire.append(" HTTP/1.1\r\n", 11);
+  // "name: value\r\n" in the receive buffer is copied as one range), the added lines. Written
+  // through a pointer into room sized once: a rewritten kept line is at most one byte longer
+  // than received ("name:value" gets its SP); the added lines are bounded below.
+  // (Request line 1 + 11 more than method and target; X-Forwarded-For 19 + its old value and
+  // ", "; x-forwarded-proto 26, x-request-id 52, traceparent 70; the source label 5 more than
+  // its parts; the blank line 2.)
+  const size_t room =
+      h.method.size() + target.size() + 12 + h.size + n +
+      (peer.ip.empty() ? 0 : 19 + (xff ? xff->value.size() + 2 : 0) + peer.ip.size()) + 26 + 52 +
+      70 + 2 +
+      (outbound ? kSourceHeader.size() + 5 + ex.source_service.size() + ex.source_version.size()
+                : 0);
+  wire.resize(room);
+  char* const begin = wire.data();
+  char* p = begin;
+  const auto put = [&p](std::string_view s) {
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  };
+  const auto line = [&](std::string_view name, std::string_view value) {
+    put(name);
+    put(": ");
+    put(value);
+    put("\r\n");
+  };
+  put(h.method);
+  *p++ = ' ';
+  put(target);
+  put(" HTTP/1.1\r\n");
   const char* run = nullptr;
   const char* run_end = nullptr;
   for (size_t i = 0; i < n; ++i) {
     if (drop & (1u << i)) continue;
     const h1::Field& f = h.field(i);
-    const char* line = f.name.data();
+    const char* at = f.name.data();
     const char* value_end = f.value.data() + f.value.size();
-    if (line[f.name.size()] == ':' && line[f.name.size() + 1] == ' ' &&
-        f.value.data() == line + f.name.size() + 2 && value_end[0] == '\r' &&
-        value_end[1] == '\n') {
-      if (line != run_end) {
-        if (run) wire.append(run, static_cast<size_t>(run_end - run));
-        run = line;
+    if (at[f.name.size()] == ':' && at[f.name.size() + 1] == ' ' &&
+        f.value.data() == at + f.name.size() + 2 && value_end[0] == '\r' && value_end[1] == '\n') {
+      if (at != run_end) {
+        if (run) put({run, static_cast<size_t>(run_end - run)});
+        run = at;
       }
       run_end = value_end + 2;
       continue;
     }
-    if (run) wire.append(run, static_cast<size_t>(run_end - run));
+    if (run) put({run, static_cast<size_t>(run_end - run)});
     run = run_end = nullptr;
-    appendLine(wire, f.name, f.value);
+    line(f.name, f.value);
   }
-  if (run) wire.append(run, static_cast<size_t>(run_end - run));
+  if (run) put({run, static_cast<size_t>(run_end - run)});
   if (!peer.ip.empty()) {
-    wire.append("x-forwarded-for: ");
+    put("x-forwarded-for: ");
     if (xff) {
-      wire.append(xff->value);
-      wire.append(", ", 2);
+      put(xff->value);
+      put(", ");
     }
-    wire.append(peer.ip);
-    wire.append("\r\n", 2);
+    put(peer.ip);
+    put("\r\n");
   }
-  if (!has_proto) appendLine(wire, "x-forwarded-proto", peer.mtls ? "https" : "http");
+  if (!has_proto) line("x-forwarded-proto", peer.mtls ? "https" : "http");
   auto& ids = services.idGenerator();
-  if (!has_request_id) appendLine(wire, "x-request-id", makeRequestId(ids).view());
+  if (!has_request_id) line("x-request-id", makeRequestId(ids).view());
   const auto trace =
       makeTraceparent(incoming_trace ? incoming_trace->value : std::string_view{}, ids);
-  appendLine(wire, "traceparent", trace.view());
+  line("traceparent", trace.view());
   if (outbound && !ex.source_service.empty()) {
-    wire.append(kSourceHeader);
-    wire.append(": ", 2);
-    wire.append(ex.source_service);
-    wire.push_back('/');
-    wire.append(ex.source_version);
-    wire.append("\r\n", 2);
+    put(kSourceHeader);
+    put(": ");
+    put(ex.source_service);
+    *p++ = '/';
+    put(ex.source_version);
+    put("\r\n");
   }
-  wire.append("\r\n", 2);
+  put("\r\n");
+  assert(static_cast<size_t>(p - begin) <= room);
+  wire.resize(static_cast<size_t>(p - begin));
   return true;
 }
 
