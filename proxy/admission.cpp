@@ -376,8 +376,6 @@ bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerIn
   const RouteConfig* route = matchRoute(*vhost, h.method, path, h);
   if (!route) return false;
   const bool outbound = ex.listener->direction == Direction::kOutbound;
-  const auto& security = ex.config->security;
-  if (!outbound && (!security.authorization.empty() || security.default_deny)) return false;
   if (route->fault.enabled() || !route->mirror.cluster.empty() || !route->request_headers.empty())
     return false;
   if (!destinationsTakeWireHead(*ex.config, *route)) return false;
@@ -398,7 +396,26 @@ bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerIn
     ex.source_service = ex.config->workload.service;
     ex.source_version = ex.config->workload.version;
   }
-  verdict = Verdict{};
+  // Authorization (inbound only), as admit() does it, the rules' header conditions on the views.
+  const auto& security = ex.config->security;
+  if (!outbound && (!security.authorization.empty() || security.default_deny)) {
+    AuthorizationRequest request{peer.identity, h.method, path, nullptr};
+    request.h1_headers = &h;
+    auto& decision =
+        ex.authz.emplace(authorize(security.authorization, security.default_deny, request));
+    auto& stats = services.stats();
+    countDecision(security, decision, stats.authz_slots, stats.authz);
+    logDryRunDenials(security.authorization, decision, request);
+    if (!decision.allowed) {
+      ex.denied = true;
+      const auto rule = authorizationRuleId(security.authorization, decision.rule);
+      verdict =
+          local(403, error_code::kDenied,
+                rule.policy.empty() ? std::string("no rule allows the request")
+                                    : fmt::format("policy {} rule {}", rule.policy, rule.rule));
+      return true;
+    }
+  }
   const auto now = services.now();
   for (const RateLimitConfig* limit : {&vhost->rate_limit, &route->rate_limit}) {
     if (limit->enabled() && !services.bucket(*limit).tryTake(now)) {

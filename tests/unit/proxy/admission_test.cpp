@@ -182,7 +182,39 @@ struct Admitted {
   bool is_head = false, te_trailers = false, upgrade = false, rate_limited = false;
   size_t draws = 0;
   bool head_empty = true;  // ex.head (admitView() leaves it empty)
+  bool denied = false;
+  int authz_rule = -2;  // ex.authz->rule, -2: no decision
+  std::string code, detail;
 };
+
+// kViewYaml with inbound authorization: a DENY rule on a header, an ALLOW rule on a header
+// for a source, default deny.
+ConfigPtr withAuthorization(const ConfigPtr& base) {
+  auto c = std::make_shared<Config>(*base);
+  AuthorizationRuleConfig deny;
+  deny.name = deny.policy = "no-debug";
+  deny.rule = "rules[0]";
+  deny.deny = true;
+  HeaderMatcher debug;
+  debug.name = "x-debug";
+  debug.value.kind = StringMatcher::Kind::kExact;
+  debug.value.value = "0";
+  deny.headers.push_back(debug);
+  AuthorizationRuleConfig allow;
+  allow.name = allow.policy = "cookies";
+  allow.rule = "rules[0]";
+  allow.sources = {"id"};
+  HeaderMatcher cookie;
+  cookie.name = "cookie";
+  allow.headers.push_back(cookie);
+  AuthorizationRuleConfig plain;
+  plain.name = plain.policy = "plain";
+  plain.rule = "rules[1]";
+  plain.paths = {"/api*"};
+  c->security.authorization = {deny, allow, plain};
+  c->security.default_deny = true;
+  return c;
+}
 
 // `raw` through admitView() (view = true) or through the Beast fields the session builds
 // (Session::buildFields()), admit() and appendHead() (view = false), with fresh services.
@@ -238,6 +270,10 @@ Admitted admitRaw(const ConfigPtr& config, const std::string& listener, std::str
   out.upgrade = ex.upgrade;
   out.rate_limited = ex.rate_limited;
   out.draws = services.draws_taken;
+  out.denied = ex.denied;
+  if (ex.authz) out.authz_rule = ex.authz->rule;
+  out.code = out.verdict.code ? out.verdict.code : "";
+  out.detail = out.verdict.detail;
   return out;
 }
 
@@ -549,7 +585,8 @@ class AdmissionTest : public QObject {
   // builds) on seeded random heads: the same upstream bytes and the same exchange, or a
   // fallback that drew nothing.
   void viewAdmissionWritesTheHeadAdmitWould() {
-    const ConfigPtr config = compile(kViewYaml);
+    const ConfigPtr plainConfig = compile(kViewYaml);
+    const ConfigPtr authzConfig = withAuthorization(plainConfig);
     const std::vector<std::string> lines = {
         "Accept: */*",
         "User-Agent: load/1.0",
@@ -600,7 +637,7 @@ class AdmissionTest : public QObject {
     };
     const std::vector<PeerInfo> peers = {kPlainPeer, {"", "", false}, {"10.0.0.9", "id", true}};
     std::mt19937_64 rng(20);
-    size_t viewed = 0, fellBack = 0, admitted = 0;
+    size_t viewed = 0, fellBack = 0, admitted = 0, denied = 0;
     for (int round = 0; round < 6000; ++round) {
       std::string raw = requestLines[rng() % requestLines.size()] + "\r\n";
       const bool host = rng() % 8 != 0;
@@ -618,6 +655,7 @@ class AdmissionTest : public QObject {
       h1::RequestHead probe;
       if (h1::parseRequestHead(raw, probe).status != h1::Status::kDone) continue;
       const std::string listener = rng() % 3 == 0 ? "inbound" : "outbound";
+      const ConfigPtr& config = rng() % 2 ? authzConfig : plainConfig;
       const PeerInfo& peer = peers[rng() % peers.size()];
       const uint64_t draw = rng() % 100;
       const Admitted v = admitRaw(config, listener, raw, peer, true, draw);
@@ -642,10 +680,14 @@ class AdmissionTest : public QObject {
       QVERIFY2(v.version == b.version && v.is_head == b.is_head && v.upgrade == b.upgrade, what);
       QVERIFY2(v.te_trailers == b.te_trailers && v.rate_limited == b.rate_limited, what);
       QVERIFY2(v.draws == b.draws, what);
+      QVERIFY2(v.denied == b.denied && v.authz_rule == b.authz_rule, what);
+      QVERIFY2(v.code == b.code && v.detail == b.detail, what);
       if (v.verdict.kind == Verdict::kAdmit) ++admitted;
+      if (v.denied) ++denied;
     }
-    qInfo("admitView took %zu heads (%zu admitted), left %zu to admit()", viewed, admitted,
-          fellBack);
+    qInfo("admitView took %zu heads (%zu admitted, %zu denied), left %zu to admit()", viewed,
+          admitted, denied, fellBack);
+    QVERIFY(denied > 100);
     QVERIFY(viewed > 1000);
     QVERIFY(admitted > 1000);
     QVERIFY(fellBack > 1000);
