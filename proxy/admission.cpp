@@ -7,9 +7,11 @@
 #include <boost/url/parse.hpp>
 #include <cassert>
 #include <cctype>
+#include <charconv>
 #include <cstring>
 #include <iterator>
 #include <optional>
+#include <vector>
 
 #include "proxy/http/grpc.h"
 #include "proxy/http/headers.h"
@@ -103,6 +105,40 @@ bool destinationsTakeWireHead(const Config& config, const RouteConfig& route) {
     if (cc && (cc->streamsRequest(false) || cc->lb_policy == LbPolicy::kRingHash)) return false;
   }
   return true;
+}
+
+// Writes the fields of `h` not in `drop` at `p`, as appendHead() writes fields: a run of lines
+// laid out as "name: value\r\n" in the receive buffer is copied as one range.
+char* putKeptLines(char* p, const h1::RequestHead& h, uint32_t drop) {
+  const auto put = [&p](std::string_view s) {
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  };
+  const char* run = nullptr;
+  const char* run_end = nullptr;
+  for (size_t i = 0; i < h.fieldCount(); ++i) {
+    if (drop & (1u << i)) continue;
+    const h1::Field& f = h.field(i);
+    const char* at = f.name.data();
+    const char* value_end = f.value.data() + f.value.size();
+    if (at[f.name.size()] == ':' && at[f.name.size() + 1] == ' ' &&
+        f.value.data() == at + f.name.size() + 2 && value_end[0] == '\r' && value_end[1] == '\n') {
+      if (at != run_end) {
+        if (run) put({run, static_cast<size_t>(run_end - run)});
+        run = at;
+      }
+      run_end = value_end + 2;
+      continue;
+    }
+    if (run) put({run, static_cast<size_t>(run_end - run)});
+    run = run_end = nullptr;
+    put(f.name);
+    put(": ");
+    put(f.value);
+    put("\r\n");
+  }
+  if (run) put({run, static_cast<size_t>(run_end - run)});
+  return p;
 }
 
 }  // namespace
@@ -376,8 +412,10 @@ bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerIn
   const RouteConfig* route = matchRoute(*vhost, h.method, path, h);
   if (!route) return false;
   const bool outbound = ex.listener->direction == Direction::kOutbound;
-  if (route->fault.enabled() || !route->mirror.cluster.empty() || !route->request_headers.empty())
-    return false;
+  if (route->fault.enabled() || !route->mirror.cluster.empty()) return false;
+  // A route's `add` lands after the last line of its name: only among the added lines here.
+  for (const auto& [name, value] : route->request_headers.add)
+    if (h.find(name)) return false;
   if (!destinationsTakeWireHead(*ex.config, *route)) return false;
 
   // admit(), from here on in its order.
@@ -515,6 +553,88 @@ bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerIn
         drop |= 1u << i;
     }
 
+  const HeaderEdits& edits = route->request_headers;
+  if (!edits.empty()) [[unlikely]] {
+    // The route's edits, then the framing lines, as prepareUpstreamRequest() applies them to
+    // Beast's fields: on the lines that stay and on a list of the added ones.
+    std::string xff_value, source_value;
+    std::vector<std::pair<std::string_view, std::string_view>> added;
+    if (!peer.ip.empty()) {
+      if (xff) {
+        xff_value.append(xff->value);
+        xff_value.append(", ");
+      }
+      xff_value.append(peer.ip);
+      added.emplace_back("x-forwarded-for", xff_value);
+    }
+    if (!has_proto) added.emplace_back("x-forwarded-proto", peer.mtls ? "https" : "http");
+    auto& ids = services.idGenerator();
+    RequestId id{};
+    if (!has_request_id) {
+      id = makeRequestId(ids);
+      added.emplace_back("x-request-id", id.view());
+    }
+    const auto trace =
+        makeTraceparent(incoming_trace ? incoming_trace->value : std::string_view{}, ids);
+    added.emplace_back("traceparent", trace.view());
+    const auto erase = [&](std::string_view name) {
+      for (size_t i = 0; i < n; ++i)
+        if (ieq(h.field(i).name, name)) drop |= 1u << i;
+      std::erase_if(added, [&](const auto& f) { return ieq(f.first, name); });
+    };
+    for (const auto& name : edits.remove) erase(name);
+    for (const auto& [k, v] : edits.set) {
+      erase(k);
+      added.emplace_back(k, v);
+    }
+    for (const auto& [k, v] : edits.add) {
+      auto at = added.end();  // after the last line of the name, else at the end
+      for (auto it = added.begin(); it != added.end(); ++it)
+        if (ieq(it->first, k)) at = it + 1;
+      added.emplace(at, k, v);
+    }
+    if (outbound && !ex.source_service.empty()) {
+      erase(kSourceHeader);
+      source_value = ex.source_service + "/" + ex.source_version;
+      added.emplace_back(kSourceHeader, source_value);
+    }
+    // writeFramingHeaders(): the framing the body is read and sent with, whatever was written.
+    erase("transfer-encoding");
+    erase("content-length");
+    char digits[24];
+    if (ex.framing.declared == BodyFraming::kChunked) {
+      added.emplace_back("Transfer-Encoding", "chunked");
+    } else if (ex.framing.declared == BodyFraming::kContentLength) {
+      const auto r = std::to_chars(digits, digits + sizeof digits, ex.framing.length);
+      added.emplace_back("Content-Length",
+                         std::string_view(digits, static_cast<size_t>(r.ptr - digits)));
+    }
+    size_t room = h.method.size() + target.size() + 12 + h.size + n + 2;
+    for (const auto& [k, v] : added) room += k.size() + v.size() + 4;
+    wire.resize(room);
+    char* const begin = wire.data();
+    char* p = begin;
+    const auto put = [&p](std::string_view s) {
+      std::memcpy(p, s.data(), s.size());
+      p += s.size();
+    };
+    put(h.method);
+    *p++ = ' ';
+    put(target);
+    put(" HTTP/1.1\r\n");
+    p = putKeptLines(p, h, drop);
+    for (const auto& [k, v] : added) {
+      put(k);
+      put(": ");
+      put(v);
+      put("\r\n");
+    }
+    put("\r\n");
+    assert(static_cast<size_t>(p - begin) <= room);
+    wire.resize(static_cast<size_t>(p - begin));
+    return true;
+  }
+
   // The head: the request line, the lines that stay (a run of lines laid out as
   // "name: value\r\n" in the receive buffer is copied as one range), the added lines. Written
   // through a pointer into room sized once: a rewritten kept line is at most one byte longer
@@ -545,27 +665,7 @@ bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerIn
   *p++ = ' ';
   put(target);
   put(" HTTP/1.1\r\n");
-  const char* run = nullptr;
-  const char* run_end = nullptr;
-  for (size_t i = 0; i < n; ++i) {
-    if (drop & (1u << i)) continue;
-    const h1::Field& f = h.field(i);
-    const char* at = f.name.data();
-    const char* value_end = f.value.data() + f.value.size();
-    if (at[f.name.size()] == ':' && at[f.name.size() + 1] == ' ' &&
-        f.value.data() == at + f.name.size() + 2 && value_end[0] == '\r' && value_end[1] == '\n') {
-      if (at != run_end) {
-        if (run) put({run, static_cast<size_t>(run_end - run)});
-        run = at;
-      }
-      run_end = value_end + 2;
-      continue;
-    }
-    if (run) put({run, static_cast<size_t>(run_end - run)});
-    run = run_end = nullptr;
-    line(f.name, f.value);
-  }
-  if (run) put({run, static_cast<size_t>(run_end - run)});
+  p = putKeptLines(p, h, drop);
   if (!peer.ip.empty()) {
     put("x-forwarded-for: ");
     if (xff) {

@@ -93,7 +93,7 @@ Verdict prepareUpstreamRequest(RequestHeader& req, const CodecFraming& codec, co
 // drawn), for a request only the Beast path handles: no decided framing, a framing rewrite, an
 // upgrade or h2c, more than h1::kInlineFields fields, a name repeated apart (Beast's field
 // order differs from the received one), a target not in origin-form, an unsupported method, no
-// config, route table, virtual host or route, a route with header edits,
+// config, route table, virtual host or route, a route `add` edit of a name the head has,
 // a fault or a mirror, a destination whose cluster reads ex.head (HTTP/2, ring hash by a
 // header). Then the caller builds the Beast head and calls admit(). Otherwise `verdict` is
 // admit()'s (kAdmit with `wire` written and ex filled as prepareUpstreamRequest() fills it, or

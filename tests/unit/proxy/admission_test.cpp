@@ -143,7 +143,10 @@ route_tables:
           - name: edited
             match: {path_prefix: /edited}
             destinations: [{cluster: "reviews|v1"}]
-            request_headers: {set: {x-route: api}}
+            request_headers:
+              set: {x-route: api, traceparent: fixed, Accept: set}
+              add: {x-added: one, x-request-id: two, x-forwarded-proto: three}
+              remove: [x-forwarded-for, cookie, x-debug]
           - name: mirrored
             match: {path_prefix: /mirrored}
             destinations: [{cluster: "reviews|v1"}]
@@ -623,6 +626,8 @@ class AdmissionTest : public QObject {
     };
     const std::vector<std::string> requestLines = {
         "GET / HTTP/1.1",
+        "POST /edited/p HTTP/1.1",
+        "GET /edited?a=b HTTP/1.1",
         "GET /api/x?q=1 HTTP/1.1",
         "HEAD /x HTTP/1.1",
         "POST /post HTTP/1.1",
@@ -703,7 +708,9 @@ class AdmissionTest : public QObject {
     QVERIFY(took("GET /x HTTP/1.1\r\nHost: nowhere\r\n\r\n", "inbound"));
     // Beast's order differs from the received one.
     QVERIFY(!took("GET / HTTP/1.1\r\nHost: reviews\r\nA: 1\r\nB: 3\r\na: 2\r\n\r\n"));
-    QVERIFY(!took("GET /edited HTTP/1.1\r\nHost: reviews\r\n\r\n"));          // header edits
+    QVERIFY(took("GET /edited HTTP/1.1\r\nHost: reviews\r\nCookie: a\r\n\r\n"));  // edits
+    // A route's `add` of a name the head has (Beast puts it after that line).
+    QVERIFY(!took("GET /edited HTTP/1.1\r\nHost: reviews\r\nX-Added: 0\r\n\r\n"));
     QVERIFY(!took("GET /mirrored HTTP/1.1\r\nHost: reviews\r\n\r\n"));        // mirror
     QVERIFY(!took("GET / HTTP/1.1\r\nHost: nowhere\r\n\r\n"));                // no virtual host
     QVERIFY(!took("GET http://reviews/ HTTP/1.1\r\nHost: reviews\r\n\r\n"));  // absolute
