@@ -387,7 +387,9 @@ bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerIn
   const size_t n = h.fieldCount();
   if (n > h1::kInlineFields || !ex.config) return false;
   const http::verb method =
-      http::string_to_verb(beast::string_view(h.method.data(), h.method.size()));
+      h.method == "GET"
+          ? http::verb::get
+          : http::string_to_verb(beast::string_view(h.method.data(), h.method.size()));
   if (method == http::verb::unknown || method == http::verb::connect) return false;
   const std::string_view target = h.target;
   if (target.empty() || !(target[0] == '/' || (target == "*" && method == http::verb::options)))
@@ -395,14 +397,25 @@ bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerIn
   if (!beastOrder(h)) return false;
   auto table = ex.config->route_tables.find(ex.listener->route_table);
   if (table == ex.config->route_tables.end()) return false;
+  // Host and the source label (the first of each) in one pass.
+  const std::string_view* host = nullptr;
+  const std::string_view* source = nullptr;
+  for (size_t i = 0; i < n; ++i) {
+    const h1::Field& f = h.field(i);
+    if (f.name.size() == 4 && !host && beast::iequals(f.name, "host"))
+      host = &f.value;
+    else if (f.name.size() == kSourceHeader.size() && !source &&
+             beast::iequals(f.name, kSourceHeader))
+      source = &f.value;
+  }
   // The authority lower-cased on the stack (a longer Host goes the Beast path).
   char lowered[256];
   std::string_view authority;
-  if (const std::string_view* host = h.find("host")) {
+  if (host) {
     if (host->size() > sizeof lowered) return false;
     for (size_t i = 0; i < host->size(); ++i) {
-      const char c = (*host)[i];
-      lowered[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
+      const auto c = static_cast<unsigned char>((*host)[i]);
+      lowered[i] = static_cast<char>(c | (static_cast<unsigned>(c - 'A') < 26u ? 0x20u : 0u));
     }
     authority = {lowered, host->size()};
   }
@@ -425,7 +438,7 @@ bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerIn
   ex.vhost = vhost;
   ex.route = route;
   if (!outbound) {
-    if (const std::string_view* src = h.find(kSourceHeader)) {
+    if (const std::string_view* src = source) {
       const auto slash = src->find('/');
       ex.source_service = std::string(src->substr(0, slash));
       if (slash != std::string_view::npos) ex.source_version = std::string(src->substr(slash + 1));
