@@ -664,15 +664,9 @@ bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerIn
   wire.resize(room);
   char* const begin = wire.data();
   char* p = begin;
-  const auto put = [&p](std::string_view s) {
+  const auto put = [&p](std::string_view s) __attribute__((always_inline)) {
     std::memcpy(p, s.data(), s.size());
     p += s.size();
-  };
-  const auto line = [&](std::string_view name, std::string_view value) {
-    put(name);
-    put(": ");
-    put(value);
-    put("\r\n");
   };
   put(h.method);
   *p++ = ' ';
@@ -688,12 +682,24 @@ bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerIn
     put(peer.ip);
     put("\r\n");
   }
-  if (!has_proto) line("x-forwarded-proto", peer.mtls ? "https" : "http");
+  // (Each added line's name, ": " and value put as few constant-size pieces.)
+  if (!has_proto)
+    put(peer.mtls ? std::string_view("x-forwarded-proto: https\r\n")
+                  : std::string_view("x-forwarded-proto: http\r\n"));
   auto& ids = services.idGenerator();
-  if (!has_request_id) line("x-request-id", makeRequestId(ids).view());
+  if (!has_request_id) {
+    put("x-request-id: ");
+    const RequestId id = makeRequestId(ids);
+    std::memcpy(p, id.data, sizeof id.data);
+    p += sizeof id.data;
+    put("\r\n");
+  }
   const auto trace =
       makeTraceparent(incoming_trace ? incoming_trace->value : std::string_view{}, ids);
-  line("traceparent", trace.view());
+  put("traceparent: ");
+  std::memcpy(p, trace.data, sizeof trace.data);
+  p += sizeof trace.data;
+  put("\r\n");
   if (outbound && !ex.source_service.empty()) {
     put(kSourceHeader);
     put(": ");
