@@ -622,7 +622,7 @@ bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerIn
       added.emplace_back("Content-Length",
                          std::string_view(digits, static_cast<size_t>(r.ptr - digits)));
     }
-    size_t room = h.method.size() + target.size() + 12 + h.size + n + 2;
+    size_t room = h.method.size() + target.size() + 12 + h.size + 2 * n + 2;
     for (const auto& [k, v] : added) room += k.size() + v.size() + 4;
     wire.resize(room);
     char* const begin = wire.data();
@@ -650,13 +650,13 @@ bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerIn
 
   // The head: the request line, the lines that stay (a run of lines laid out as
   // "name: value\r\n" in the receive buffer is copied as one range), the added lines. Written
-  // through a pointer into room sized once: a rewritten kept line is at most one byte longer
-  // than received ("name:value" gets its SP); the added lines are bounded below.
-  // (Request line 1 + 11 more than method and target; X-Forwarded-For 19 + its old value and
-  // ", "; x-forwarded-proto 26, x-request-id 52, traceparent 70; the source label 5 more than
-  // its parts; the blank line 2.)
+  // through a pointer into room sized once: a rewritten kept line is at most two bytes longer
+  // than received ("name:value" gets its SP; 2 * n even were a bare LF line end accepted); the
+  // added lines are bounded below. (Request line 1 + 11 more than method and target;
+  // X-Forwarded-For 19 + its old value and ", "; x-forwarded-proto 26, x-request-id 52,
+  // traceparent 70; the source label 5 more than its parts; the blank line 2.)
   const size_t room =
-      h.method.size() + target.size() + 12 + h.size + n +
+      h.method.size() + target.size() + 12 + h.size + 2 * n +
       (peer.ip.empty() ? 0 : 19 + (xff ? xff->value.size() + 2 : 0) + peer.ip.size()) + 26 + 52 +
       70 + 2 +
       (outbound ? kSourceHeader.size() + 5 + ex.source_service.size() + ex.source_version.size()
