@@ -7,8 +7,11 @@
 #include <boost/url/parse.hpp>
 #include <cassert>
 #include <cctype>
+#include <charconv>
+#include <cstring>
 #include <iterator>
 #include <optional>
+#include <vector>
 
 #include "proxy/http/grpc.h"
 #include "proxy/http/headers.h"
@@ -71,6 +74,71 @@ Verdict local(unsigned status, const char* code, std::string detail = {}) {
   v.code = code;
   v.detail = std::move(detail);
   return v;
+}
+
+bool ieq(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && beast::iequals(a, b);
+}
+
+// Whether the fields' order is Beast's: a field is placed after the last one of its name, so
+// the orders agree unless a name comes back after another name.
+bool beastOrder(const h1::RequestHead& h) {
+  const size_t n = h.fieldCount();
+  for (size_t i = 2; i < n; ++i) {
+    const std::string_view name = h.field(i).name;
+    if (ieq(h.field(i - 1).name, name)) continue;
+    for (size_t j = 0; j + 1 < i; ++j)
+      if (ieq(h.field(j).name, name)) return false;
+  }
+  return true;
+}
+
+// Whether the request's destinations are all sent as HTTP/1.1 without reading ex.head (an
+// HTTP/2 attempt builds its fields from it, ring hash looks a header up in it).
+bool destinationsTakeWireHead(const Config& config, const RouteConfig& route) {
+  for (const auto& d : route.destinations) {
+    const ClusterConfig* cc = nullptr;
+    if (d.cluster_slot >= 0 && static_cast<size_t>(d.cluster_slot) < config.cluster_slots.size())
+      cc = config.cluster_slots[static_cast<size_t>(d.cluster_slot)].get();
+    else
+      cc = config.findCluster(d.cluster);
+    if (cc && (cc->streamsRequest(false) || cc->lb_policy == LbPolicy::kRingHash)) return false;
+  }
+  return true;
+}
+
+// Writes the fields of `h` not in `drop` at `p`, as appendHead() writes fields: a run of lines
+// laid out as "name: value\r\n" in the receive buffer is copied as one range.
+char* putKeptLines(char* p, const h1::RequestHead& h, uint32_t drop) {
+  const auto put = [&p](std::string_view s) {
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  };
+  const char* run = nullptr;
+  const char* run_end = nullptr;
+  for (size_t i = 0; i < h.fieldCount(); ++i) {
+    if (drop & (1u << i)) continue;
+    const h1::Field& f = h.field(i);
+    const char* at = f.name.data();
+    const char* value_end = f.value.data() + f.value.size();
+    if (at[f.name.size()] == ':' && at[f.name.size() + 1] == ' ' &&
+        f.value.data() == at + f.name.size() + 2 && value_end[0] == '\r' && value_end[1] == '\n') {
+      if (at != run_end) {
+        if (run) put({run, static_cast<size_t>(run_end - run)});
+        run = at;
+      }
+      run_end = value_end + 2;
+      continue;
+    }
+    if (run) put({run, static_cast<size_t>(run_end - run)});
+    run = run_end = nullptr;
+    put(f.name);
+    put(": ");
+    put(f.value);
+    put("\r\n");
+  }
+  if (run) put({run, static_cast<size_t>(run_end - run)});
+  return p;
 }
 
 }  // namespace
@@ -309,6 +377,341 @@ Verdict prepareUpstreamRequest(RequestHeader& req, const CodecFraming& codec, co
   if (ex.framing.rewrite || !edits.set.empty() || !edits.add.empty() || !edits.remove.empty())
     writeFramingHeaders(head, ex.framing.declared, ex.framing.length);
   return v;
+}
+
+bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerInfo& peer,
+               Exchange& ex, AdmissionServices& services, std::string& wire, Verdict& verdict) {
+  assert(ex.listener && "admission needs the listener's config");
+  // First what only the Beast path handles, before anything counts.
+  if (!codec.decided || codec.upgrade || codec.decided->rewrite || codec.decided->h2c) return false;
+  const size_t n = h.fieldCount();
+  if (n > h1::kInlineFields || !ex.config) return false;
+  const http::verb method =
+      h.method == "GET"
+          ? http::verb::get
+          : http::string_to_verb(beast::string_view(h.method.data(), h.method.size()));
+  if (method == http::verb::unknown || method == http::verb::connect) return false;
+  const std::string_view target = h.target;
+  if (target.empty() || !(target[0] == '/' || (target == "*" && method == http::verb::options)))
+    return false;
+  if (!beastOrder(h)) return false;
+  auto table = ex.config->route_tables.find(ex.listener->route_table);
+  if (table == ex.config->route_tables.end()) return false;
+  // Host and the source label (the first of each) in one pass.
+  const std::string_view* host = nullptr;
+  const std::string_view* source = nullptr;
+  for (size_t i = 0; i < n; ++i) {
+    const h1::Field& f = h.field(i);
+    if (f.name.size() == 4 && !host && beast::iequals(f.name, "host"))
+      host = &f.value;
+    else if (f.name.size() == kSourceHeader.size() && !source &&
+             beast::iequals(f.name, kSourceHeader))
+      source = &f.value;
+  }
+  // The authority lower-cased on the stack (a longer Host goes the Beast path).
+  char lowered[256];
+  std::string_view authority;
+  if (host) {
+    if (host->size() > sizeof lowered) return false;
+    for (size_t i = 0; i < host->size(); ++i) {
+      const auto c = static_cast<unsigned char>((*host)[i]);
+      lowered[i] = static_cast<char>(c | (static_cast<unsigned>(c - 'A') < 26u ? 0x20u : 0u));
+    }
+    authority = {lowered, host->size()};
+  }
+  const VirtualHostConfig* vhost = matchVirtualHost(table->second, authority);
+  if (!vhost) return false;
+  const std::string_view path = target.substr(0, target.find('?'));
+  const RouteConfig* route = matchRoute(*vhost, h.method, path, h);
+  if (!route) return false;
+  const bool outbound = ex.listener->direction == Direction::kOutbound;
+  if (route->fault.enabled() || !route->mirror.cluster.empty()) return false;
+  // A route's `add` lands after the last line of its name: only among the added lines here.
+  for (const auto& [name, value] : route->request_headers.add)
+    if (h.find(name)) return false;
+  if (!destinationsTakeWireHead(*ex.config, *route)) return false;
+
+  // admit(), from here on in its order.
+  ex.is_head = method == http::verb::head;
+  ex.version = h.version == 10 ? 10 : 11;
+  ex.framing = *codec.decided;
+  ex.vhost = vhost;
+  ex.route = route;
+  if (!outbound) {
+    if (const std::string_view* src = source) {
+      const auto slash = src->find('/');
+      ex.source_service = std::string(src->substr(0, slash));
+      if (slash != std::string_view::npos) ex.source_version = std::string(src->substr(slash + 1));
+    }
+  } else {
+    ex.source_service = ex.config->workload.service;
+    ex.source_version = ex.config->workload.version;
+  }
+  // Authorization (inbound only), as admit() does it, the rules' header conditions on the views.
+  const auto& security = ex.config->security;
+  if (!outbound && (!security.authorization.empty() || security.default_deny)) {
+    AuthorizationRequest request{peer.identity, h.method, path, nullptr};
+    request.h1_headers = &h;
+    auto& decision =
+        ex.authz.emplace(authorize(security.authorization, security.default_deny, request));
+    auto& stats = services.stats();
+    countDecision(security, decision, stats.authz_slots, stats.authz);
+    logDryRunDenials(security.authorization, decision, request);
+    if (!decision.allowed) {
+      ex.denied = true;
+      const auto rule = authorizationRuleId(security.authorization, decision.rule);
+      verdict =
+          local(403, error_code::kDenied,
+                rule.policy.empty() ? std::string("no rule allows the request")
+                                    : fmt::format("policy {} rule {}", rule.policy, rule.rule));
+      return true;
+    }
+  }
+  const auto now = services.now();
+  for (const RateLimitConfig* limit : {&vhost->rate_limit, &route->rate_limit}) {
+    if (limit->enabled() && !services.bucket(*limit).tryTake(now)) {
+      ex.rate_limited = true;
+      verdict = local(429, error_code::kRateLimited);
+      return true;
+    }
+  }
+
+  // prepareUpstreamRequest() (no fault, not gRPC: an HTTP/1.1 request).
+  ex.destination = &pickDestination(*route, services.random());
+  if (route->timeout.count() > 0) ex.deadline = ex.start + route->timeout;
+  ex.upgrade = false;
+  // The fields that do not go upstream, by index (n <= 24): the hop-by-hop ones
+  // (removeHopByHopHeaders() without an upgrade: Connection and the fields it names,
+  // Keep-Alive, Proxy-Connection, TE, Trailer, Proxy-Authenticate/-Authorization, Upgrade),
+  // Expect and the source label.
+  uint32_t drop = 0;
+  std::optional<std::string_view> expect, te;
+  for (size_t i = 0; i < n; ++i) {
+    const h1::Field& f = h.field(i);
+    const std::string_view name = f.name;
+    bool dropped = false;
+    switch (name.size()) {
+      case 2:
+        dropped = beast::iequals(name, "te");
+        if (dropped && !te) te = f.value;
+        break;
+      case 6:
+        dropped = beast::iequals(name, "expect");
+        if (dropped && !expect) expect = f.value;
+        break;
+      case 7:
+        dropped = beast::iequals(name, "trailer") || beast::iequals(name, "upgrade");
+        break;
+      case 10:
+        if (beast::iequals(name, "connection")) {
+          dropped = true;
+          for (auto token : http::token_list{beast::string_view(f.value.data(), f.value.size())}) {
+            const std::string_view t(token.data(), token.size());
+            if (ieq(t, "upgrade") || ieq(t, "close") || ieq(t, "keep-alive") ||
+                ieq(t, "transfer-encoding"))
+              continue;
+            for (size_t k = 0; k < n; ++k)
+              if (ieq(h.field(k).name, t)) drop |= 1u << k;
+          }
+        } else {
+          dropped = beast::iequals(name, "keep-alive");
+        }
+        break;
+      case 16:
+        dropped = beast::iequals(name, "proxy-connection");
+        break;
+      case 17:
+        dropped = beast::iequals(name, kSourceHeader);
+        break;
+      case 18:
+        dropped = beast::iequals(name, "proxy-authenticate");
+        break;
+      case 19:
+        dropped = beast::iequals(name, "proxy-authorization");
+        break;
+      default:
+        break;
+    }
+    if (dropped) drop |= 1u << i;
+  }
+  verdict.expect_continue = h.version == 11 && expect && beast::iequals(*expect, "100-continue");
+  if (te)
+    for (auto t : http::token_list{beast::string_view(te->data(), te->size())})
+      if (beast::iequals(t, "trailers")) ex.te_trailers = true;
+  // The fields added when absent, among those that stay: the first of each name.
+  const h1::Field* xff = nullptr;
+  const h1::Field* incoming_trace = nullptr;
+  bool has_proto = false, has_request_id = false;
+  for (size_t i = 0; i < n; ++i) {
+    if (drop & (1u << i)) continue;
+    const h1::Field& f = h.field(i);
+    const std::string_view name = f.name;
+    if (name.size() == 15 && !xff && beast::iequals(name, "x-forwarded-for"))
+      xff = &f;
+    else if (name.size() == 17 && beast::iequals(name, "x-forwarded-proto"))
+      has_proto = true;
+    else if (name.size() == 12 && beast::iequals(name, "x-request-id"))
+      has_request_id = true;
+    else if (name.size() == 11 && !incoming_trace && beast::iequals(name, "traceparent"))
+      incoming_trace = &f;
+  }
+  // A field that is set (X-Forwarded-For with a peer address, traceparent) leaves its place
+  // for one line at the end, as Beast's set() does.
+  const bool set_xff = !peer.ip.empty() && xff;
+  const bool set_trace = incoming_trace != nullptr;
+  if (set_xff || set_trace)
+    for (size_t i = 0; i < n; ++i) {
+      const std::string_view name = h.field(i).name;
+      if ((set_xff && ieq(name, "x-forwarded-for")) || (set_trace && ieq(name, "traceparent")))
+        drop |= 1u << i;
+    }
+
+  const HeaderEdits& edits = route->request_headers;
+  if (!edits.empty()) [[unlikely]] {
+    // The route's edits, then the framing lines, as prepareUpstreamRequest() applies them to
+    // Beast's fields: on the lines that stay and on a list of the added ones.
+    std::string xff_value, source_value;
+    std::vector<std::pair<std::string_view, std::string_view>> added;
+    if (!peer.ip.empty()) {
+      if (xff) {
+        xff_value.append(xff->value);
+        xff_value.append(", ");
+      }
+      xff_value.append(peer.ip);
+      added.emplace_back("x-forwarded-for", xff_value);
+    }
+    if (!has_proto) added.emplace_back("x-forwarded-proto", peer.mtls ? "https" : "http");
+    auto& ids = services.idGenerator();
+    RequestId id{};
+    if (!has_request_id) {
+      id = makeRequestId(ids);
+      added.emplace_back("x-request-id", id.view());
+    }
+    const auto trace =
+        makeTraceparent(incoming_trace ? incoming_trace->value : std::string_view{}, ids);
+    added.emplace_back("traceparent", trace.view());
+    const auto erase = [&](std::string_view name) {
+      for (size_t i = 0; i < n; ++i)
+        if (ieq(h.field(i).name, name)) drop |= 1u << i;
+      std::erase_if(added, [&](const auto& f) { return ieq(f.first, name); });
+    };
+    for (const auto& name : edits.remove) erase(name);
+    for (const auto& [k, v] : edits.set) {
+      erase(k);
+      added.emplace_back(k, v);
+    }
+    for (const auto& [k, v] : edits.add) {
+      auto at = added.end();  // after the last line of the name, else at the end
+      for (auto it = added.begin(); it != added.end(); ++it)
+        if (ieq(it->first, k)) at = it + 1;
+      added.emplace(at, k, v);
+    }
+    if (outbound && !ex.source_service.empty()) {
+      erase(kSourceHeader);
+      source_value = ex.source_service + "/" + ex.source_version;
+      added.emplace_back(kSourceHeader, source_value);
+    }
+    // writeFramingHeaders(): the framing the body is read and sent with, whatever was written.
+    erase("transfer-encoding");
+    erase("content-length");
+    char digits[24];
+    if (ex.framing.declared == BodyFraming::kChunked) {
+      added.emplace_back("Transfer-Encoding", "chunked");
+    } else if (ex.framing.declared == BodyFraming::kContentLength) {
+      const auto r = std::to_chars(digits, digits + sizeof digits, ex.framing.length);
+      added.emplace_back("Content-Length",
+                         std::string_view(digits, static_cast<size_t>(r.ptr - digits)));
+    }
+    size_t room = h.method.size() + target.size() + 12 + h.size + 2 * n + 2;
+    for (const auto& [k, v] : added) room += k.size() + v.size() + 4;
+    wire.resize(room);
+    char* const begin = wire.data();
+    char* p = begin;
+    const auto put = [&p](std::string_view s) {
+      std::memcpy(p, s.data(), s.size());
+      p += s.size();
+    };
+    put(h.method);
+    *p++ = ' ';
+    put(target);
+    put(" HTTP/1.1\r\n");
+    p = putKeptLines(p, h, drop);
+    for (const auto& [k, v] : added) {
+      put(k);
+      put(": ");
+      put(v);
+      put("\r\n");
+    }
+    put("\r\n");
+    assert(static_cast<size_t>(p - begin) <= room);
+    wire.resize(static_cast<size_t>(p - begin));
+    return true;
+  }
+
+  // The head: the request line, the lines that stay (a run of lines laid out as
+  // "name: value\r\n" in the receive buffer is copied as one range), the added lines. Written
+  // through a pointer into room sized once: a rewritten kept line is at most two bytes longer
+  // than received ("name:value" gets its SP; 2 * n even were a bare LF line end accepted); the
+  // added lines are bounded below. (Request line 1 + 11 more than method and target;
+  // X-Forwarded-For 19 + its old value and ", "; x-forwarded-proto 26, x-request-id 52,
+  // traceparent 70; the source label 5 more than its parts; the blank line 2.)
+  const size_t room =
+      h.method.size() + target.size() + 12 + h.size + 2 * n +
+      (peer.ip.empty() ? 0 : 19 + (xff ? xff->value.size() + 2 : 0) + peer.ip.size()) + 26 + 52 +
+      70 + 2 +
+      (outbound ? kSourceHeader.size() + 5 + ex.source_service.size() + ex.source_version.size()
+                : 0);
+  wire.resize(room);
+  char* const begin = wire.data();
+  char* p = begin;
+  const auto put = [&p](std::string_view s) __attribute__((always_inline)) {
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  };
+  put(h.method);
+  *p++ = ' ';
+  put(target);
+  put(" HTTP/1.1\r\n");
+  p = putKeptLines(p, h, drop);
+  if (!peer.ip.empty()) {
+    put("x-forwarded-for: ");
+    if (xff) {
+      put(xff->value);
+      put(", ");
+    }
+    put(peer.ip);
+    put("\r\n");
+  }
+  // (Each added line's name, ": " and value put as few constant-size pieces.)
+  if (!has_proto)
+    put(peer.mtls ? std::string_view("x-forwarded-proto: https\r\n")
+                  : std::string_view("x-forwarded-proto: http\r\n"));
+  auto& ids = services.idGenerator();
+  if (!has_request_id) {
+    put("x-request-id: ");
+    const RequestId id = makeRequestId(ids);
+    std::memcpy(p, id.data, sizeof id.data);
+    p += sizeof id.data;
+    put("\r\n");
+  }
+  const auto trace =
+      makeTraceparent(incoming_trace ? incoming_trace->value : std::string_view{}, ids);
+  put("traceparent: ");
+  std::memcpy(p, trace.data, sizeof trace.data);
+  p += sizeof trace.data;
+  put("\r\n");
+  if (outbound && !ex.source_service.empty()) {
+    put(kSourceHeader);
+    put(": ");
+    put(ex.source_service);
+    *p++ = '/';
+    put(ex.source_version);
+    put("\r\n");
+  }
+  put("\r\n");
+  assert(static_cast<size_t>(p - begin) <= room);
+  wire.resize(static_cast<size_t>(p - begin));
+  return true;
 }
 
 }  // namespace meshdeck::proxy

@@ -7,6 +7,7 @@
 
 #include "proxy/config/config.h"
 #include "proxy/exchange.h"
+#include "proxy/http/h1_parser.h"
 #include "proxy/session_host.h"
 
 namespace meshdeck::proxy {
@@ -83,6 +84,22 @@ Verdict admit(RequestHeader& req, const CodecFraming& codec, const PeerInfo& pee
 // edits and the framing headers). Requires: admit() returned kAdmit, so ex.route is set.
 Verdict prepareUpstreamRequest(RequestHeader& req, const CodecFraming& codec, const PeerInfo& peer,
                                Exchange& ex, AdmissionServices& services);
+
+// admit() and prepareUpstreamRequest() of a request read by the proxy's HTTP/1.1 codec, on its
+// views (issue 20): no Beast fields; the upstream head is written into `wire` in one pass (the
+// request line, the received lines that stay, copied as byte ranges, then the added ones), the
+// same bytes appendHead() writes of the head admit() and prepareUpstreamRequest() build.
+// Returns false, having changed nothing that counts (no counter, token, random value or id
+// drawn), for a request only the Beast path handles: no decided framing, a framing rewrite, an
+// upgrade or h2c, more than h1::kInlineFields fields, a name repeated apart (Beast's field
+// order differs from the received one), a target not in origin-form, an unsupported method, no
+// config, route table, virtual host or route, a route `add` edit of a name the head has,
+// a fault or a mirror, a destination whose cluster reads ex.head (HTTP/2, ring hash by a
+// header). Then the caller builds the Beast head and calls admit(). Otherwise `verdict` is
+// admit()'s (kAdmit with `wire` written and ex filled as prepareUpstreamRequest() fills it, or
+// kLocal 403 / 429) and ex.head stays empty. `verdict` must be a fresh Verdict.
+bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerInfo& peer,
+               Exchange& ex, AdmissionServices& services, std::string& wire, Verdict& verdict);
 
 // Counts one authorization decision: by the config's dense slot table (compileConfig() builds
 // one), or by rule id for a hand-built config without it.

@@ -71,6 +71,9 @@ struct Exchange {
   const WeightedDestination* destination = nullptr;
   TimePoint deadline = TimePoint::max();  // of the route's timeout
   RequestHeader head;                     // the request head as it goes upstream
+  // Set instead of `head` by admitView() (proxy/admission.h): the upstream head as written
+  // (HTTP/1.1 bytes held by the downstream connection for the exchange); `head` is then empty.
+  std::string_view wire_head;
 
   // --- outcome ---
   unsigned status = 0;               // sent to the client (0: none)

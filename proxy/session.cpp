@@ -197,6 +197,7 @@ Awaitable<void> Session::run(std::shared_ptr<Session> keep) {
         // Refused by admission's head checks (field count, framing, Host), which the codec
         // made: answered within the exchange, in the request's version, as admit() would.
         ex.version = h1_head_.version == 10 ? 10 : 11;
+        if (tapActive()) buildFields(rq);
         tapStart(rq.head, ex);
         co_await refuseMalformed(ex.version, h1_result_.http_status, h1_result_.reason, &ex);
         finish(ex);
@@ -223,7 +224,7 @@ Awaitable<void> Session::run(std::shared_ptr<Session> keep) {
   down_.socket().close(ec);
 }
 
-void Session::buildRequest(Request& rq) const {
+void Session::buildFields(Request& rq) const {
   const h1::RequestHead& h = h1_head_;
   auto& req = rq.head;
   // The same calls Beast's parser makes for a head (on_request_impl, on_field_impl): the
@@ -235,6 +236,10 @@ void Session::buildRequest(Request& rq) const {
     const h1::Field& f = h.field(i);
     req.insert(bsv(f.name), bsv(f.value));
   }
+}
+
+void Session::buildRequest(Request& rq) const {
+  const h1::RequestHead& h = h1_head_;
   Framing& f = rq.framing;
   f.kind = f.declared = h.body == h1::BodyFraming::kChunked         ? BodyFraming::kChunked
                         : h.body == h1::BodyFraming::kContentLength ? BodyFraming::kContentLength
@@ -247,7 +252,6 @@ void Session::buildRequest(Request& rq) const {
 }
 
 void Session::startBody(Request& rq) {
-  buffer_.consume(h1_head_.size);  // the views of h1_head_ are gone from here on
   const Framing& f = rq.framing;
   if (f.kind != BodyFraming::kChunked && !(f.kind == BodyFraming::kContentLength && f.length > 0))
     return;
@@ -286,8 +290,18 @@ Awaitable<bool> Session::handleRequest(Request& rq, Exchange& ex) {
   // with nothing to wait for goes straight to forward()'s coroutine, with no frame of its own
   // (issue 20). The waits are in handleWithWaits().
   const bool body_pending = !rq.done();
-  tapStart(rq.head, ex);
-  Verdict verdict = admit(rq.head, rq.codecFraming(), peer(), ex, host_);
+  // On the codec's views, the upstream head written at once (admission.h); the Beast fields
+  // only for what admitView() leaves to admit(), or for a tap.
+  Verdict verdict;
+  if (!tapActive() &&
+      admitView(h1_head_, rq.codecFraming(), peer(), ex, host_, upstream_head_, verdict)) {
+    ex.wire_head = upstream_head_;
+  } else {
+    buildFields(rq);
+    tapStart(rq.head, ex);
+    verdict = admit(rq.head, rq.codecFraming(), peer(), ex, host_);
+  }
+  buffer_.consume(h1_head_.size);  // the views of h1_head_ are gone from here on
   if (verdict.kind == Verdict::kAdmit && verdict.missing_host.empty() && !verdict.delay &&
       !(body_pending && verdict.expect_continue))
     return forward(rq, ex);

@@ -107,10 +107,13 @@ class Session : public std::enable_shared_from_this<Session>, private Downstream
   Awaitable<bool> establishTransport();
   // Reads until the codec has a complete head (h1_head_, views into buffer_) or refuses it.
   Awaitable<HeadResult> readHead(const ListenerConfig& listener, bool first);
-  // Fills `rq` from h1_head_ (Beast fields, framing, keep-alive); the head's bytes stay in the
+  // Fills `rq` from h1_head_ (framing, keep-alive, upgrade); the head's bytes stay in the
   // buffer.
   void buildRequest(Request& rq) const;
-  // Consumes the head's bytes and, for a request with a body, sets up rq.body.
+  // rq.head: the Beast fields of h1_head_, for what admitView() leaves to admit() (and a tap).
+  void buildFields(Request& rq) const;
+  // For a request with a body, sets up rq.body. The head's bytes stay in the buffer until
+  // admission has read them (handleRequest()).
   void startBody(Request& rq);
   Awaitable<bool> handleRequest(Request& rq, Exchange& ex);
   Awaitable<bool> handleWithWaits(Request& rq, Exchange& ex, Verdict verdict, bool body_pending);
@@ -130,8 +133,9 @@ class Session : public std::enable_shared_from_this<Session>, private Downstream
   // request's event.
   void finish(Exchange& ex);
   // Request start of the taps (docs/tap.md): with no tap open, one relaxed atomic load.
+  bool tapActive() const { return tap_ && tap_->active(); }
   void tapStart(const RequestHeader& head, Exchange& ex) {
-    if (tap_ && tap_->active()) [[unlikely]]
+    if (tapActive()) [[unlikely]]
       tapStartMatch(head, ex);
   }
   void tapStartMatch(const RequestHeader& head, Exchange& ex);
@@ -160,6 +164,7 @@ class Session : public std::enable_shared_from_this<Session>, private Downstream
   RelayBuffer body_;             // relay buffer, both directions; lent by the host for one exchange
   h1::RequestParser h1_parser_;  // the request-head codec, reset for each head
   h1::RequestHead h1_head_;      // the head it parsed (views into buffer_)
+  std::string upstream_head_;    // the upstream head admitView() wrote (Exchange::wire_head)
   h1::Result h1_result_;         // its verdict on the last head
   Request* request_ = nullptr;   // of the exchange being handled
   h2::Connection* h2_ = nullptr;  // serving this connection after an HTTP/2 preface

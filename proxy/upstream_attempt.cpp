@@ -628,7 +628,10 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
   auto& stream = at.conn->stream;
   const bool chunked = ex.framing.kind == BodyFraming::kChunked;
   wire.clear();
-  appendHead(wire.head(), head);
+  if (!ex.wire_head.empty())
+    wire.head().append(ex.wire_head);
+  else
+    appendHead(wire.head(), head);
   const char* piece = first.size ? first.data : nullptr;
   size_t piece_size = first.size;
   bool more = !first.last;

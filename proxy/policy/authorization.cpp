@@ -33,7 +33,10 @@ bool authorizationRuleMatches(const AuthorizationRuleConfig& rule,
     for (const auto& m : rule.methods) method = method || m == request.method;
     if (!method) return false;
   }
-  if (!rule.headers.empty()) {
+  if (!rule.headers.empty() && request.h1_headers) {
+    for (const auto& h : rule.headers)
+      if (!headerMatches(h, *request.h1_headers)) return false;
+  } else if (!rule.headers.empty()) {
     static const Fields kNone;
     const auto& headers = request.headers ? *request.headers : kNone;
     for (const auto& h : rule.headers)

@@ -10,6 +10,7 @@
 
 #include "proxy/config/config.h"
 #include "proxy/http/field_allocator.h"
+#include "proxy/http/h1_parser.h"
 #include "proxy/stats.h"
 
 namespace meshdeck::proxy {
@@ -34,7 +35,9 @@ struct AuthorizationRequest {
   std::string_view source;  // verified SPIFFE id of the peer; empty for a plain-text peer
   std::string_view method;
   std::string_view path;            // without the query
-  const Fields* headers = nullptr;  // nullptr: no headers
+  const Fields* headers = nullptr;  // nullptr: no headers (unless h1_headers)
+  // Instead of `headers`: the fields of a head read by the proxy's HTTP/1.1 codec (admitView()).
+  const h1::FieldList* h1_headers = nullptr;
 };
 
 struct AuthorizationDecision {

@@ -60,8 +60,17 @@ bool headerMatches(const HeaderMatcher& matcher, const Fields& headers) {
   return result != matcher.invert;
 }
 
-const RouteConfig* matchRoute(const VirtualHostConfig& host, std::string_view method,
-                              std::string_view path, const Fields& headers) {
+bool headerMatches(const HeaderMatcher& matcher, const h1::FieldList& headers) {
+  const std::string_view* value = headers.find(matcher.name);
+  const bool result = value && matcher.value.matches(*value);
+  return result != matcher.invert;
+}
+
+namespace {
+
+template <typename Headers>
+const RouteConfig* firstMatchingRoute(const VirtualHostConfig& host, std::string_view method,
+                                      std::string_view path, const Headers& headers) {
   for (const auto& route : host.routes) {
     if (!route.match.path.matches(path)) continue;
     if (!route.match.methods.empty()) {
@@ -74,6 +83,18 @@ const RouteConfig* matchRoute(const VirtualHostConfig& host, std::string_view me
     if (all) return &route;
   }
   return nullptr;
+}
+
+}  // namespace
+
+const RouteConfig* matchRoute(const VirtualHostConfig& host, std::string_view method,
+                              std::string_view path, const Fields& headers) {
+  return firstMatchingRoute(host, method, path, headers);
+}
+
+const RouteConfig* matchRoute(const VirtualHostConfig& host, std::string_view method,
+                              std::string_view path, const h1::FieldList& headers) {
+  return firstMatchingRoute(host, method, path, headers);
 }
 
 const WeightedDestination& pickDestination(const RouteConfig& route, uint64_t random) {

@@ -5,6 +5,7 @@
 
 #include "proxy/config/config.h"
 #include "proxy/http/field_allocator.h"
+#include "proxy/http/h1_parser.h"
 
 namespace meshdeck::proxy {
 
@@ -24,8 +25,14 @@ const VirtualHostConfig* matchVirtualHost(const RouteTableConfig& table,
 const RouteConfig* matchRoute(const VirtualHostConfig& host, std::string_view method,
                               std::string_view path, const Fields& headers);
 
-// Whether one header condition holds for `headers`.
+// The same over the fields of a head read by the proxy's HTTP/1.1 codec (views, names compared
+// without regard to case): what admitView() routes with, without Beast fields.
+const RouteConfig* matchRoute(const VirtualHostConfig& host, std::string_view method,
+                              std::string_view path, const h1::FieldList& headers);
+
+// Whether one header condition holds for `headers` (the first field of its name).
 bool headerMatches(const HeaderMatcher& matcher, const Fields& headers);
+bool headerMatches(const HeaderMatcher& matcher, const h1::FieldList& headers);
 
 // Picks a destination by weight; `random` is a uniformly distributed 64-bit value.
 // Requires route.total_weight > 0.

@@ -3,12 +3,16 @@
 #include "proxy/admission.h"
 
 #include <QtTest>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "fake_admission_services.h"
 #include "meshdeck/v1/discovery.pb.h"
 #include "proxy/config/config_compiler.h"
 #include "proxy/config/yaml_loader.h"
+#include "proxy/http/h1_parser.h"
+#include "proxy/http/headers.h"
 #include "unit/proxy/compile_yaml.h"
 
 using namespace meshdeck::proxy;
@@ -111,6 +115,170 @@ struct Fixture {
     return ex;
   }
 };
+
+// For admitView(): routes without edits, faults or mirrors, a header matcher, an inbound
+// listener without authorization, and routes admitView() leaves to admit().
+const char* kViewYaml = R"(
+workload: {service: productpage, version: v1}
+listeners:
+  - name: outbound
+    address: {port: 15001}
+    direction: OUTBOUND
+    route_table: outbound
+  - name: inbound
+    address: {port: 15006}
+    direction: INBOUND
+    route_table: inbound
+route_tables:
+  - name: outbound
+    virtual_hosts:
+      - name: reviews
+        domains: [reviews]
+        routes:
+          - name: debug
+            match:
+              path_prefix: /
+              headers: [{name: X-Debug, exact: "1"}]
+            destinations: [{cluster: "reviews|v2"}]
+          - name: edited
+            match: {path_prefix: /edited}
+            destinations: [{cluster: "reviews|v1"}]
+            request_headers:
+              set: {x-route: api, traceparent: fixed, Accept: set}
+              add: {x-added: one, x-request-id: two, x-forwarded-proto: three}
+              remove: [x-forwarded-for, cookie, x-debug]
+          - name: mirrored
+            match: {path_prefix: /mirrored}
+            destinations: [{cluster: "reviews|v1"}]
+            mirror: {cluster: "reviews|v2"}
+          - name: limited
+            match: {path_prefix: /limited}
+            rate_limit: {requests_per_second: 1, burst: 1}
+            destinations: [{cluster: "reviews|v1"}]
+          - name: all
+            match: {path_prefix: /}
+            timeout: 3s
+            destinations: [{cluster: "reviews|v1", weight: 50}, {cluster: "reviews|v2", weight: 50}]
+  - name: inbound
+    virtual_hosts:
+      - name: local
+        domains: ["*"]
+        routes:
+          - name: local
+            match: {path_prefix: /}
+            destinations: [{cluster: "reviews|v1"}]
+clusters:
+  - name: "reviews|v1"
+    endpoints: [{address: {port: 9001}}]
+  - name: "reviews|v2"
+    endpoints: [{address: {port: 9002}}]
+)";
+
+// What admission made of one request, by either path.
+struct Admitted {
+  bool view = false;  // admitView() took it
+  Verdict verdict;
+  std::string wire;  // the upstream head (kAdmit)
+  std::string route, cluster, source_service, source_version;
+  Exchange::TimePoint deadline;
+  unsigned version = 0;
+  bool is_head = false, te_trailers = false, upgrade = false, rate_limited = false;
+  size_t draws = 0;
+  bool head_empty = true;  // ex.head (admitView() leaves it empty)
+  bool denied = false;
+  int authz_rule = -2;  // ex.authz->rule, -2: no decision
+  std::string code, detail;
+};
+
+// kViewYaml with inbound authorization: a DENY rule on a header, an ALLOW rule on a header
+// for a source, default deny.
+ConfigPtr withAuthorization(const ConfigPtr& base) {
+  auto c = std::make_shared<Config>(*base);
+  AuthorizationRuleConfig deny;
+  deny.name = deny.policy = "no-debug";
+  deny.rule = "rules[0]";
+  deny.deny = true;
+  HeaderMatcher debug;
+  debug.name = "x-debug";
+  debug.value.kind = StringMatcher::Kind::kExact;
+  debug.value.value = "0";
+  deny.headers.push_back(debug);
+  AuthorizationRuleConfig allow;
+  allow.name = allow.policy = "cookies";
+  allow.rule = "rules[0]";
+  allow.sources = {"id"};
+  HeaderMatcher cookie;
+  cookie.name = "cookie";
+  allow.headers.push_back(cookie);
+  AuthorizationRuleConfig plain;
+  plain.name = plain.policy = "plain";
+  plain.rule = "rules[1]";
+  plain.paths = {"/api*"};
+  c->security.authorization = {deny, allow, plain};
+  c->security.default_deny = true;
+  return c;
+}
+
+// `raw` through admitView() (view = true) or through the Beast fields the session builds
+// (Session::buildFields()), admit() and appendHead() (view = false), with fresh services.
+Admitted admitRaw(const ConfigPtr& config, const std::string& listener, std::string_view raw,
+                  const PeerInfo& peer, bool view, uint64_t draw) {
+  h1::RequestHead h;
+  const auto r = h1::parseRequestHead(raw, h);
+  if (r.status != h1::Status::kDone) qFatal("a test head does not parse");
+  Framing framing;
+  framing.kind = framing.declared = h.body == h1::BodyFraming::kChunked ? BodyFraming::kChunked
+                                    : h.body == h1::BodyFraming::kContentLength
+                                        ? BodyFraming::kContentLength
+                                        : BodyFraming::kNone;
+  framing.length = h.content_length;
+  framing.rewrite = h.rewrite_framing;
+  framing.h2c = h.h2c;
+  CodecFraming codec;
+  codec.body_done = framing.kind == BodyFraming::kNone;
+  codec.chunked = framing.kind == BodyFraming::kChunked;
+  if (framing.kind == BodyFraming::kContentLength) codec.content_length = framing.length;
+  codec.upgrade = h.connection_upgrade;
+  codec.decided = &framing;
+  FakeAdmissionServices services;
+  services.draws = {draw};
+  Exchange ex;
+  ex.config = config;
+  for (const auto& l : config->listeners)
+    if (l.name == listener) ex.listener = &l;
+  ex.start = services.now();
+  Admitted out;
+  if (view) {
+    out.view = admitView(h, codec, peer, ex, services, out.wire, out.verdict);
+    out.draws = services.draws_taken;
+    if (!out.view) return out;
+    out.head_empty = ex.head.begin() == ex.head.end();
+  } else {
+    RequestHeader req;
+    req.method_string(h.method);
+    req.target(h.target);
+    req.version(h.version);
+    for (size_t i = 0; i < h.fieldCount(); ++i) req.insert(h.field(i).name, h.field(i).value);
+    out.verdict = admit(req, codec, peer, ex, services);
+    if (out.verdict.kind == Verdict::kAdmit) appendHead(out.wire, ex.head);
+  }
+  out.route = ex.route ? ex.route->name : "";
+  out.cluster = ex.clusterName();
+  out.source_service = ex.source_service;
+  out.source_version = ex.source_version;
+  out.deadline = ex.deadline;
+  out.version = ex.version;
+  out.is_head = ex.is_head;
+  out.te_trailers = ex.te_trailers;
+  out.upgrade = ex.upgrade;
+  out.rate_limited = ex.rate_limited;
+  out.draws = services.draws_taken;
+  out.denied = ex.denied;
+  if (ex.authz) out.authz_rule = ex.authz->rule;
+  out.code = out.verdict.code ? out.verdict.code : "";
+  out.detail = out.verdict.detail;
+  return out;
+}
 
 }  // namespace
 
@@ -414,6 +582,142 @@ class AdmissionTest : public QObject {
     QCOMPARE(v.kind, Verdict::kAdmit);
     QVERIFY(v.expect_continue);
     QVERIFY(ex.head.count(http::field::expect) == 0);
+  }
+
+  // admitView() against the Beast path (admit() + appendHead() over the fields the session
+  // builds) on seeded random heads: the same upstream bytes and the same exchange, or a
+  // fallback that drew nothing.
+  void viewAdmissionWritesTheHeadAdmitWould() {
+    const ConfigPtr plainConfig = compile(kViewYaml);
+    const ConfigPtr authzConfig = withAuthorization(plainConfig);
+    const std::vector<std::string> lines = {
+        "Accept: */*",
+        "User-Agent: load/1.0",
+        "accept:   text/html  ",
+        "X-Empty:",
+        "X-Empty2: ",
+        "Connection: keep-alive",
+        "Connection: close, X-Hop",
+        "connection: Keep-Alive, x-forwarded-for, TE",
+        "X-Hop: 1",
+        "Keep-Alive: timeout=5",
+        "Proxy-Connection: keep-alive",
+        "TE: trailers",
+        "te: gzip, Trailers",
+        "Trailer: X-Sum",
+        "Proxy-Authorization: Basic eA==",
+        "Proxy-Authenticate: Basic",
+        "Upgrade: websocket",
+        "Expect: 100-continue",
+        "expect: 100-Continue",
+        "X-Forwarded-For: 1.2.3.4",
+        "x-forwarded-for: 5.6.7.8",
+        "X-Forwarded-Proto: https",
+        "X-Request-Id: abc",
+        "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "Traceparent: garbage",
+        "x-meshdeck-source: ratings/v2",
+        "X-Meshdeck-Source: nover",
+        "X-Debug: 1",
+        "X-Debug: 0",
+        "Cookie: a=b; c=d",
+        "Content-Length: 5",
+        "Cache-Control: no-cache",
+    };
+    const std::vector<std::string> requestLines = {
+        "GET / HTTP/1.1",
+        "POST /edited/p HTTP/1.1",
+        "GET /edited?a=b HTTP/1.1",
+        "GET /api/x?q=1 HTTP/1.1",
+        "HEAD /x HTTP/1.1",
+        "POST /post HTTP/1.1",
+        "GET /edited HTTP/1.1",
+        "GET /mirrored HTTP/1.1",
+        "GET /limited HTTP/1.1",
+        "GET /x HTTP/1.0",
+        "OPTIONS * HTTP/1.1",
+        "GET http://reviews/ HTTP/1.1",
+        "CONNECT reviews:80 HTTP/1.1",
+        "BREW / HTTP/1.1",
+    };
+    const std::vector<PeerInfo> peers = {kPlainPeer, {"", "", false}, {"10.0.0.9", "id", true}};
+    std::mt19937_64 rng(20);
+    size_t viewed = 0, fellBack = 0, admitted = 0, denied = 0;
+    for (int round = 0; round < 6000; ++round) {
+      std::string raw = requestLines[rng() % requestLines.size()] + "\r\n";
+      const bool host = rng() % 8 != 0;
+      const std::string hostLine = rng() % 4 == 0 ? "Host: Reviews:80" : "Host: reviews";
+      const size_t count = rng() % 8;
+      std::vector<std::string> chosen;
+      for (size_t i = 0; i < count; ++i) chosen.push_back(lines[rng() % lines.size()]);
+      const size_t hostAt = chosen.empty() ? 0 : rng() % (chosen.size() + 1);
+      for (size_t i = 0; i <= chosen.size(); ++i) {
+        if (host && i == hostAt) raw += hostLine + "\r\n";
+        if (i < chosen.size()) raw += chosen[i] + "\r\n";
+      }
+      raw += "\r\n";
+      if (raw.find("Content-Length") != std::string::npos) raw += "hello";
+      h1::RequestHead probe;
+      if (h1::parseRequestHead(raw, probe).status != h1::Status::kDone) continue;
+      const std::string listener = rng() % 3 == 0 ? "inbound" : "outbound";
+      const ConfigPtr& config = rng() % 2 ? authzConfig : plainConfig;
+      const PeerInfo& peer = peers[rng() % peers.size()];
+      const uint64_t draw = rng() % 100;
+      const Admitted v = admitRaw(config, listener, raw, peer, true, draw);
+      if (QTest::currentTestFailed()) return;
+      QVERIFY(v.head_empty);
+      if (!v.view) {
+        QCOMPARE(v.draws, size_t(0));  // a fallback drew nothing
+        ++fellBack;
+        continue;
+      }
+      ++viewed;
+      const Admitted b = admitRaw(config, listener, raw, peer, false, draw);
+      const QByteArray what = QByteArray::fromStdString(listener + " " + raw);
+      QVERIFY2(v.verdict.kind == b.verdict.kind, what);
+      QVERIFY2(v.verdict.status == b.verdict.status, what);
+      QVERIFY2(v.verdict.expect_continue == b.verdict.expect_continue, what);
+      QVERIFY2(v.wire == b.wire, (what + "\n---\n" + QByteArray::fromStdString(v.wire) + "---\n" +
+                                  QByteArray::fromStdString(b.wire))
+                                     .constData());
+      QVERIFY2(v.route == b.route && v.cluster == b.cluster && v.deadline == b.deadline, what);
+      QVERIFY2(v.source_service == b.source_service && v.source_version == b.source_version, what);
+      QVERIFY2(v.version == b.version && v.is_head == b.is_head && v.upgrade == b.upgrade, what);
+      QVERIFY2(v.te_trailers == b.te_trailers && v.rate_limited == b.rate_limited, what);
+      QVERIFY2(v.draws == b.draws, what);
+      QVERIFY2(v.denied == b.denied && v.authz_rule == b.authz_rule, what);
+      QVERIFY2(v.code == b.code && v.detail == b.detail, what);
+      if (v.verdict.kind == Verdict::kAdmit) ++admitted;
+      if (v.denied) ++denied;
+    }
+    qInfo("admitView took %zu heads (%zu admitted, %zu denied), left %zu to admit()", viewed,
+          admitted, denied, fellBack);
+    QVERIFY(denied > 100);
+    QVERIFY(viewed > 1000);
+    QVERIFY(admitted > 1000);
+    QVERIFY(fellBack > 1000);
+  }
+
+  // What admitView() leaves to admit(), and what it takes.
+  void viewAdmissionLeavesRarePathsToAdmit() {
+    const ConfigPtr config = compile(kViewYaml);
+    const auto took = [&](const std::string& raw, const char* listener = "outbound") {
+      return admitRaw(config, listener, raw, kPlainPeer, true, 0).view;
+    };
+    QVERIFY(took("GET / HTTP/1.1\r\nHost: reviews\r\nA: 1\r\nA: 2\r\nB: 3\r\n\r\n"));
+    QVERIFY(took("GET /x HTTP/1.1\r\nHost: nowhere\r\n\r\n", "inbound"));
+    // Beast's order differs from the received one.
+    QVERIFY(!took("GET / HTTP/1.1\r\nHost: reviews\r\nA: 1\r\nB: 3\r\na: 2\r\n\r\n"));
+    QVERIFY(took("GET /edited HTTP/1.1\r\nHost: reviews\r\nCookie: a\r\n\r\n"));  // edits
+    // A route's `add` of a name the head has (Beast puts it after that line).
+    QVERIFY(!took("GET /edited HTTP/1.1\r\nHost: reviews\r\nX-Added: 0\r\n\r\n"));
+    QVERIFY(!took("GET /mirrored HTTP/1.1\r\nHost: reviews\r\n\r\n"));        // mirror
+    QVERIFY(!took("GET / HTTP/1.1\r\nHost: nowhere\r\n\r\n"));                // no virtual host
+    QVERIFY(!took("GET http://reviews/ HTTP/1.1\r\nHost: reviews\r\n\r\n"));  // absolute
+    QVERIFY(
+        !took("GET / HTTP/1.1\r\nHost: reviews\r\nConnection: upgrade\r\n"
+              "Upgrade: websocket\r\n\r\n"));
+    QVERIFY(!took("POST / HTTP/1.1\r\nHost: reviews\r\nContent-Length: 01\r\n\r\nx"));
   }
 
   void clustersAreResolvedOncePerConfig() {
