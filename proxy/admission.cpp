@@ -153,6 +153,30 @@ void countDecision(const SecurityConfig& security, const AuthorizationDecision& 
   }
 }
 
+namespace {
+
+// Inbound authorization of one request, the same for admit() (Beast fields) and admitView()
+// (the codec's views): the decision kept on the exchange, counted by the rule's dense slot (the
+// telemetry edge's count is added in finish(), where the edge is looked up anyway; a config
+// without slot table is counted by id), dry-run denials logged; a 403 when it is denied.
+std::optional<Verdict> authorizeInbound(const SecurityConfig& security,
+                                        const AuthorizationRequest& request, Exchange& ex,
+                                        AdmissionServices& services) {
+  auto& decision =
+      ex.authz.emplace(authorize(security.authorization, security.default_deny, request));
+  auto& stats = services.stats();
+  countDecision(security, decision, stats.authz_slots, stats.authz);
+  logDryRunDenials(security.authorization, decision, request);
+  if (decision.allowed) return std::nullopt;
+  ex.denied = true;
+  const auto rule = authorizationRuleId(security.authorization, decision.rule);
+  return local(403, error_code::kDenied,
+               rule.policy.empty() ? std::string("no rule allows the request")
+                                   : fmt::format("policy {} rule {}", rule.policy, rule.rule));
+}
+
+}  // namespace
+
 Verdict checkRequestHead(const RequestHeader& req, const CodecFraming& codec, Exchange& ex) {
   ex.version = req.version() == 10 ? 10 : 11;
   if (codec.decided) {
@@ -243,20 +267,7 @@ Verdict admit(RequestHeader& req, const CodecFraming& codec, const PeerInfo& pee
   const auto& security = ex.config->security;
   if (!outbound && (!security.authorization.empty() || security.default_deny)) {
     const AuthorizationRequest request{peer.identity, sv(req.method_string()), path, &fields};
-    auto& decision =
-        ex.authz.emplace(authorize(security.authorization, security.default_deny, request));
-    // Counted by the rule's dense slot (the telemetry edge's count is added in finish(), where
-    // the edge is looked up anyway); a config without slot table is counted by id.
-    auto& stats = services.stats();
-    countDecision(security, decision, stats.authz_slots, stats.authz);
-    logDryRunDenials(security.authorization, decision, request);
-    if (!decision.allowed) {
-      ex.denied = true;
-      const auto rule = authorizationRuleId(security.authorization, decision.rule);
-      return local(403, error_code::kDenied,
-                   rule.policy.empty() ? std::string("no rule allows the request")
-                                       : fmt::format("policy {} rule {}", rule.policy, rule.rule));
-    }
+    if (auto denied = authorizeInbound(security, request, ex, services)) return std::move(*denied);
   }
 
   const auto now = services.now();
@@ -452,18 +463,8 @@ bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerIn
   if (!outbound && (!security.authorization.empty() || security.default_deny)) {
     AuthorizationRequest request{peer.identity, h.method, path, nullptr};
     request.h1_headers = &h;
-    auto& decision =
-        ex.authz.emplace(authorize(security.authorization, security.default_deny, request));
-    auto& stats = services.stats();
-    countDecision(security, decision, stats.authz_slots, stats.authz);
-    logDryRunDenials(security.authorization, decision, request);
-    if (!decision.allowed) {
-      ex.denied = true;
-      const auto rule = authorizationRuleId(security.authorization, decision.rule);
-      verdict =
-          local(403, error_code::kDenied,
-                rule.policy.empty() ? std::string("no rule allows the request")
-                                    : fmt::format("policy {} rule {}", rule.policy, rule.rule));
+    if (auto denied = authorizeInbound(security, request, ex, services)) {
+      verdict = std::move(*denied);
       return true;
     }
   }
