@@ -141,6 +141,19 @@ char* putKeptLines(char* p, const h1::RequestHead& h, uint32_t drop) {
   return p;
 }
 
+// The upstream head up to its added lines: the request line in HTTP/1.1 and the kept fields
+// (putKeptLines()).
+char* putHeadStart(char* p, const h1::RequestHead& h, std::string_view target, uint32_t drop) {
+  std::memcpy(p, h.method.data(), h.method.size());
+  p += h.method.size();
+  *p++ = ' ';
+  std::memcpy(p, target.data(), target.size());
+  p += target.size();
+  constexpr std::string_view kVersion = " HTTP/1.1\r\n";
+  std::memcpy(p, kVersion.data(), kVersion.size());
+  return putKeptLines(p + kVersion.size(), h, drop);
+}
+
 }  // namespace
 
 void countDecision(const SecurityConfig& security, const AuthorizationDecision& decision,
@@ -632,11 +645,7 @@ bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerIn
       std::memcpy(p, s.data(), s.size());
       p += s.size();
     };
-    put(h.method);
-    *p++ = ' ';
-    put(target);
-    put(" HTTP/1.1\r\n");
-    p = putKeptLines(p, h, drop);
+    p = putHeadStart(p, h, target, drop);
     for (const auto& [k, v] : added) {
       put(k);
       put(": ");
@@ -669,11 +678,7 @@ bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerIn
     std::memcpy(p, s.data(), s.size());
     p += s.size();
   };
-  put(h.method);
-  *p++ = ' ';
-  put(target);
-  put(" HTTP/1.1\r\n");
-  p = putKeptLines(p, h, drop);
+  p = putHeadStart(p, h, target, drop);
   if (!peer.ip.empty()) {
     put("x-forwarded-for: ");
     if (xff) {
