@@ -54,7 +54,7 @@ class ActiveRequest {
 // The circuit breaker's request limit, then an endpoint by the balancer with the outlier
 // detector's ejections left out. false (at.local_* set) when the attempt ends here.
 bool pickEndpoint(SessionHost& host, Exchange& ex, ClusterRuntime& cluster, ClusterStats& cs,
-                  Attempt& at) {
+                  Attempt& at, SessionHost::TimePoint now) {
   const ClusterConfig& cc = *cluster.config;
   const auto& cb = cc.circuit_breaker;
   if (cb.max_requests && cluster.active_requests >= cb.max_requests) {
@@ -64,7 +64,6 @@ bool pickEndpoint(SessionHost& host, Exchange& ex, ClusterRuntime& cluster, Clus
     at.local_code = error_code::kOverflow;
     return false;
   }
-  const auto now = host.now();
   for (size_t i = 0; i < cluster.endpoints.size(); ++i)
     cluster.endpoints[i].available = !cluster.outlier.isEjected(i, now);
   uint64_t hash = 0;
@@ -572,7 +571,10 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
   }
   auto& cs = cluster->statsIn(host.stats());
   const ClusterConfig& cc = *cluster->config;
-  if (!pickEndpoint(host, ex, *cluster, cs, at)) co_return;
+  // When the attempt began: its latency is measured from here, and the outlier detector's
+  // ejections are checked at it.
+  const auto attempt_start = host.now();
+  if (!pickEndpoint(host, ex, *cluster, cs, at, attempt_start)) co_return;
   const size_t idx = static_cast<size_t>(at.endpoint);
   assert(idx < cc.endpoints.size() && idx < cluster->pool_keys.size());
   const EndpointConfig& ep = cc.endpoints[idx];
@@ -581,7 +583,6 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
   // Undone when the attempt's scope ends.
   const ActiveRequest active(cluster, idx);
 
-  const auto attempt_start = host.now();
   auto attempt_deadline = ex.deadline;
   if (ex.route->retry.per_try_timeout.count() > 0)
     attempt_deadline = std::min(attempt_deadline, attempt_start + ex.route->retry.per_try_timeout);
@@ -636,7 +637,8 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
   size_t piece_size = first.size;
   bool more = !first.last;
   for (;;) {
-    stream.expires_at(at.request_sent ? host.now() + ex.listener->idle_timeout : attempt_deadline);
+    stream.expires_at(at.request_sent ? host.now() + ex.listener->idle_timeout
+                                      : attempt_deadline);
     beast::error_code ec;
     if (wire.frame(piece, piece_size, chunked, !more) > 0)
       std::tie(ec, std::ignore) = co_await asio::async_write(stream, wire.buffers(), kNoThrow);

@@ -9,6 +9,7 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -19,6 +20,7 @@
 #include <cstddef>
 #include <memory>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 #include "proxy/timer_wheel.h"
@@ -317,13 +319,41 @@ struct PlainDeadline : CoarseTimers::Timed {
   }
 };
 
+// Whether a handler runs on the I/O executor's own type (the worker's io_context executor, as
+// every coroutine of the proxy does): then TimedHandler does not declare an associated
+// executor (below).
+template <typename Handler>
+inline constexpr bool kOnIoExecutorType =
+    std::is_same_v<boost::asio::associated_executor_t<Handler, TcpStream::executor_type>,
+                   TcpStream::executor_type>;
+
+// The associated executor TimedHandler declares: the handler's, unless it has the I/O
+// executor's type (kOnIoExecutorType).
+template <typename Handler, bool kDeclare = !kOnIoExecutorType<Handler>>
+struct TimedHandlerExecutor {};
+template <typename Handler>
+struct TimedHandlerExecutor<Handler, true> {
+  using executor_type = boost::asio::associated_executor_t<Handler, TcpStream::executor_type>;
+};
+
 // Wraps the handler of a plain operation timed by a PlainDeadline: counts it as pending and
 // turns its error into beast::error::timeout when the sweep ended it. Keeps the handler's
-// executor, allocator and cancellation slot.
+// allocator and cancellation slot, and its executor as follows.
+//
+// A handler on the I/O executor's type is given to the socket with no associated executor, so
+// that Asio 1.81 completes it as it completes a plain handler: called at once by the
+// io_context's thread that ran the reactor. Declaring the (equal) executor instead makes Asio
+// take an outstanding-work-tracked copy of it for every operation and dispatch through it (its
+// handler_work compares executors only for the type-erased ones): two atomic updates of the
+// scheduler's work count and an executor dispatch per read and per write, about 2 % of the
+// proxy's CPU per request (docs/benchmarks.md). A handler whose executor has that type but
+// belongs to another io_context (none of the proxy's do) is dispatched to it when called, so
+// it still runs there.
 template <typename Handler, bool kRead>
-class TimedHandler {
+class TimedHandler : public TimedHandlerExecutor<Handler> {
+  static constexpr bool kDirect = kOnIoExecutorType<Handler>;
+
  public:
-  using executor_type = boost::asio::associated_executor_t<Handler, TcpStream::executor_type>;
   using allocator_type = boost::asio::associated_allocator_t<Handler>;
   using cancellation_slot_type = boost::asio::associated_cancellation_slot_t<Handler>;
 
@@ -342,7 +372,7 @@ class TimedHandler {
     if (d_) finish();
   }
 
-  executor_type get_executor() const noexcept {
+  auto get_executor() const noexcept requires(!kDirect) {
     return boost::asio::get_associated_executor(h_, io_);
   }
   allocator_type get_allocator() const noexcept {
@@ -355,6 +385,12 @@ class TimedHandler {
   template <typename... Args>
   void operator()(boost::system::error_code ec, Args... args) {
     if (finish()) ec = boost::beast::error::timeout;
+    if constexpr (kDirect) {
+      if (auto ex = boost::asio::get_associated_executor(h_, io_); ex != io_) {
+        boost::asio::dispatch(ex, boost::beast::bind_front_handler(std::move(h_), ec, args...));
+        return;
+      }
+    }
     std::move(h_)(ec, args...);
   }
 

@@ -9,6 +9,7 @@
 #include "proxy/timer_wheel.h"
 
 #include <QtTest>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
@@ -286,6 +287,48 @@ class TimerWheelTest : public QObject {
     QVERIFY(l.runUntil([&] { return r.done; }));
     QCOMPARE(r.ec, boost::system::error_code(boost::beast::error::timeout));
     QVERIFY(!l.stream->socket().is_open());  // closed, as basic_stream does
+  }
+
+  // A read's handler on the stream's own io_context is called by that io_context's thread
+  // directly (TimedHandler declares no executor for it); one bound to another io_context's
+  // executor, of the same type, still runs there, not on the stream's.
+  void aReadsHandlerRunsOnItsOwnIoContext() {
+    Loopback l;
+    char buf[16];
+    Outcome r;
+    bool on_stream_io = false;
+    l.stream->expires_after(1h);
+    l.stream->async_read_some(boost::asio::buffer(buf),
+                              [&, h = r.handler()](boost::system::error_code ec, size_t n) mutable {
+                                on_stream_io = l.io.get_executor().running_in_this_thread();
+                                h(ec, n);
+                              });
+    boost::asio::write(l.client, boost::asio::buffer("hi", 2));
+    QVERIFY(l.runUntil([&] { return r.done; }));
+    QVERIFY(on_stream_io);
+    QCOMPARE(r.n, size_t{2});
+
+    boost::asio::io_context other;
+    Outcome o;
+    bool on_other = false, on_stream = false;
+    l.stream->async_read_some(
+        boost::asio::buffer(buf),
+        boost::asio::bind_executor(
+            other.get_executor(),
+            [&, h = o.handler()](boost::system::error_code ec, size_t n) mutable {
+              on_other = other.get_executor().running_in_this_thread();
+              on_stream = l.io.get_executor().running_in_this_thread();
+              h(ec, n);
+            }));
+    boost::asio::write(l.client, boost::asio::buffer("abc", 3));
+    for (int i = 0; i < 20; ++i) l.io.run_one_for(10ms);  // the read completes here...
+    QVERIFY(!o.done);                                     // ...but its handler waits
+    for (int i = 0; i < 100 && !o.done; ++i) other.run_one_for(100ms);
+    QVERIFY(o.done);
+    QVERIFY(!o.ec);
+    QCOMPARE(o.n, size_t{3});
+    QVERIFY(on_other);
+    QVERIFY(!on_stream);
   }
 
   void aDeadlineMovedLaterOrClearedDoesNotEndTheRead() {
