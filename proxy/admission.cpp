@@ -283,9 +283,9 @@ Verdict admit(RequestHeader& req, const CodecFraming& codec, const PeerInfo& pee
     if (auto denied = authorizeInbound(security, request, ex, services)) return std::move(*denied);
   }
 
-  const auto now = services.now();
+  // The clock is read only for a limit that is on.
   for (const RateLimitConfig* limit : {&ex.vhost->rate_limit, &ex.route->rate_limit}) {
-    if (limit->enabled() && !services.bucket(*limit).tryTake(now)) {
+    if (limit->enabled() && !services.bucket(*limit).tryTake(services.now())) {
       ex.rate_limited = true;
       return local(429, error_code::kRateLimited);
     }
@@ -481,9 +481,9 @@ bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerIn
       return true;
     }
   }
-  const auto now = services.now();
+  // The clock is read only for a limit that is on.
   for (const RateLimitConfig* limit : {&vhost->rate_limit, &route->rate_limit}) {
-    if (limit->enabled() && !services.bucket(*limit).tryTake(now)) {
+    if (limit->enabled() && !services.bucket(*limit).tryTake(services.now())) {
       ex.rate_limited = true;
       verdict = local(429, error_code::kRateLimited);
       return true;

@@ -55,6 +55,7 @@ struct Exchange {
   ConfigPtr config;  // the config in force when the request arrived; kept to the end
   const ListenerConfig* listener = nullptr;
   TimePoint start;
+  TimePoint end;  // when the response was out (set by the HTTP/1.1 relay; else finish() reads it)
 
   // --- admission ---
   unsigned version = 11;                 // HTTP version of the request (10 or 11): the response's

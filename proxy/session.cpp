@@ -192,7 +192,7 @@ Awaitable<void> Session::run(std::shared_ptr<Session> keep) {
       Exchange ex;
       ex.config = host_.config();
       ex.listener = &listener_config_;
-      ex.start = host_.now();
+      ex.start = head_time_;
       if (head == HeadResult::kMalformed) {
         // Refused by admission's head checks (field count, framing, Host), which the codec
         // made: answered within the exchange, in the request's version, as admit() would.
@@ -426,8 +426,9 @@ Awaitable<bool> Session::forward(Request& rq, Exchange& ex) {
       co_return co_await sendLocal(ex, at.local_status, at.local_code, rq.reusable());
     const AttemptOutcome outcome{at.failure, at.status(), at.reused};
     RetryBudget* budget = at.cluster ? &at.cluster->retry_budget : nullptr;
+    const auto ended = at.ended_at != Clock::time_point{} ? at.ended_at : host_.now();
     const auto decision = retry.next(outcome, budget, at.cluster ? at.cluster->active_requests : 0,
-                                     host_.now(), [this] { return host_.random(); });
+                                     ended, [this] { return host_.random(); });
     if (decision.action == RetryState::Action::kRetryFresh) continue;
     if (decision.action == RetryState::Action::kRetry) {
       ++ex.retries;
@@ -516,11 +517,22 @@ Awaitable<bool> Session::establishTransport() {
 
 Awaitable<Session::HeadResult> Session::readHead(const ListenerConfig& listener, bool first) {
   Clock::time_point header_deadline = Clock::time_point::max();
+  // The clock is read when the head's first bytes are seen; a head that is complete before the
+  // coroutine waits again (the usual case: it came in one read) started then, too.
+  Clock::time_point seen{};
+  bool waited = false;
+  auto headDone = [&](HeadResult r) {
+    head_time_ = waited ? host_.now() : seen;
+    return r;
+  };
   h1_parser_.reset();
   for (;;) {
     const std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
-    if (!data.empty() && header_deadline == Clock::time_point::max())
-      header_deadline = host_.now() + listener.header_timeout;
+    if (!data.empty() && header_deadline == Clock::time_point::max()) {
+      seen = host_.now();
+      waited = false;
+      header_deadline = seen + listener.header_timeout;
+    }
     // HTTP/2 with prior knowledge opens with its preface instead of a request.
     if (first && !data.empty()) {
       const auto n = std::min(data.size(), h2::kClientPreface.size());
@@ -539,18 +551,23 @@ Awaitable<Session::HeadResult> Session::readHead(const ListenerConfig& listener,
     // line that cannot be valid, the size limits) and parses the head once its blank line is in.
     if (!data.empty()) {
       h1_result_ = h1_parser_.parse(data, h1_head_);
-      if (h1_result_.status == h1::Status::kDone) co_return HeadResult::kOk;
-      if (h1_result_.status == h1::Status::kError) co_return HeadResult::kMalformed;
+      if (h1_result_.status == h1::Status::kDone) co_return headDone(HeadResult::kOk);
+      if (h1_result_.status == h1::Status::kError) co_return headDone(HeadResult::kMalformed);
     }
-    if (data.empty())
-      down_.expires_after(first ? listener.header_timeout : listener.idle_timeout);
-    else
+    if (data.empty()) {
+      // Waiting for a connection's first request, or for the next one right after finish()
+      // ended the last exchange (in this same run of the coroutine: its time is still now).
+      const auto now = first || finished_at_ == Clock::time_point{} ? host_.now() : finished_at_;
+      down_.expires_at(now + (first ? listener.header_timeout : listener.idle_timeout));
+    } else {
       down_.expires_at(header_deadline);
+    }
     // A connection starts with a small buffer (heads are usually well under 4 KiB); it grows
     // for larger heads and request bodies.
     auto [ec, n] = co_await down_.async_read_some(
         buffer_.prepare(std::max<size_t>(4096, buffer_.capacity() - buffer_.size())), kNoThrow);
     buffer_.commit(n);
+    waited = true;
     if (ec == beast::error::timeout)
       co_return buffer_.size() == 0 && !first ? HeadResult::kIdleTimeout
                                               : HeadResult::kHeaderTimeout;
@@ -721,9 +738,12 @@ Awaitable<bool> Session::relayResponse(Request& rq, Exchange& ex, Attempt& at) {
   if (ex.tap) ex.tap->addResponseHead(headFields(wire_.head()));
   at.consumeHead();
   const bool chunked = wire == BodyFraming::kChunked && in.kind != BodyFraming::kNone;
+  // The time for the first write's deadline: the response head's arrival, in this same run of
+  // the coroutine (a later write reads the clock again).
+  Clock::time_point now = at.ended_at != Clock::time_point{} ? at.ended_at : host_.now();
   if (upgraded || at.body_done) {
     // No body (HEAD, 1xx, 204, 304, empty) or a tunnel: the head alone.
-    down_.expires_after(ex.listener->idle_timeout);
+    down_.expires_at(now + ex.listener->idle_timeout);
     wire_.frame(nullptr, 0, false, false);
     auto [ec, n] = co_await asio::async_write(down_, wire_.buffers(), kNoThrow);
     wire_.clear();
@@ -738,11 +758,14 @@ Awaitable<bool> Session::relayResponse(Request& rq, Exchange& ex, Attempt& at) {
     for (;;) {
       // A body already buffered with the head is taken without a coroutine.
       ResponseBodyPiece piece;
-      if (auto ready = bufferedResponseBody(at, body_->data(), body_->size()))
+      if (auto ready = bufferedResponseBody(at, body_->data(), body_->size())) {
         piece = *ready;
-      else
+        if (head_sent) now = host_.now();  // a write came in between
+      } else {
         piece =
             co_await readResponseBody(at, body_->data(), body_->size(), ex.listener->idle_timeout);
+        now = host_.now();
+      }
       if (piece.ec) {
         // Mid-body upstream failure: the client sees a truncated message and a closed
         // connection, which is the only honest signal left once the head may be out.
@@ -754,7 +777,7 @@ Awaitable<bool> Session::relayResponse(Request& rq, Exchange& ex, Attempt& at) {
       ex.bytes_out += got;
       head_sent = true;
       const bool more = !piece.last && !(close_delimited && got == 0);
-      down_.expires_after(ex.listener->idle_timeout);
+      down_.expires_at(now + ex.listener->idle_timeout);
       beast::error_code wec;
       if (wire_.frame(got ? body_->data() : nullptr, got, chunked, !more) > 0)
         std::tie(wec, std::ignore) = co_await asio::async_write(down_, wire_.buffers(), kNoThrow);
@@ -763,8 +786,11 @@ Awaitable<bool> Session::relayResponse(Request& rq, Exchange& ex, Attempt& at) {
       if (!more) break;
     }
   }
+  // The response is out: the exchange's end (finish() measures its latency to it) and the
+  // upstream connection's idle-since.
+  ex.end = host_.now();
   if (reusableAfterBody(at) && at.cluster)
-    host_.pool().give(std::move(at.conn), at.cluster->config->max_idle_connections, host_.now());
+    host_.pool().give(std::move(at.conn), at.cluster->config->max_idle_connections, ex.end);
   co_return keep_alive;
 }
 
@@ -776,7 +802,9 @@ void Session::finish(Exchange& ex) {
   ls.bytes_in += ex.bytes_in;
   ls.bytes_out += ex.bytes_out;
   ++(mtls_ ? ls.rq_mtls : ls.rq_plaintext);
-  const auto latency = static_cast<uint64_t>((host_.now() - ex.start).count());
+  // The end relayResponse() read, or now (a local reply, a failure).
+  finished_at_ = ex.end != Clock::time_point{} ? ex.end : host_.now();
+  const auto latency = static_cast<uint64_t>((finished_at_ - ex.start).count());
   ls.latency->record(latency);
   if (ex.error_code) ++stats.errors[ex.error_code];
   // A gRPC call succeeds or fails by its grpc-status, not by its HTTP status (200 for nearly

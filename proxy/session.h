@@ -169,6 +169,10 @@ class Session : public std::enable_shared_from_this<Session>, private Downstream
   Request* request_ = nullptr;   // of the exchange being handled
   h2::Connection* h2_ = nullptr;  // serving this connection after an HTTP/2 preface
   BodyPiece first_piece_;         // the request body read before the first attempt (replayable)
+  // Clock reads shared by the steps of one request (docs/proxy.md, "Clock reads"): when
+  // readHead() had the last head complete (Exchange::start), and when finish() ended the last
+  // exchange (the next head's read deadline is set from it, in the same run of the coroutine).
+  std::chrono::steady_clock::time_point head_time_{}, finished_at_{};
 };
 
 }  // namespace meshdeck::proxy

@@ -104,7 +104,8 @@ void recordFailure(SessionHost& host, ClusterRuntime& cluster, ClusterStats& cs,
     ++cs.rq_timeout;
   ++cs.rq_total;
   ++cs.responses[0];
-  if (cluster.outlier.onFailure(idx, host.now())) {
+  at.ended_at = host.now();
+  if (cluster.outlier.onFailure(idx, at.ended_at)) {
     ++cs.outlier_ejections;
     spdlog::info("cluster {}: endpoint {} ejected", cc.name, ep.address());
   }
@@ -139,9 +140,10 @@ void acceptResponseHead(SessionHost& host, ClusterRuntime& cluster, ClusterStats
   const unsigned status = at.head.status;
   ++cs.rq_total;
   ++cs.responses[statusClass(status)];
-  cs.latency->record(static_cast<uint64_t>((host.now() - attempt_start).count()));
+  at.ended_at = host.now();
+  cs.latency->record(static_cast<uint64_t>((at.ended_at - attempt_start).count()));
   if (status >= 500) {
-    if (cluster.outlier.onFailure(idx, host.now())) {
+    if (cluster.outlier.onFailure(idx, at.ended_at)) {
       ++cs.outlier_ejections;
       spdlog::info("cluster {}: endpoint {} ejected after 5xx", cluster.config->name,
                    cluster.config->endpoints[idx].address());
@@ -360,9 +362,10 @@ Awaitable<void> runH2Attempt(SessionHost& host, Downstream& downstream, Exchange
   const unsigned status = st->status();
   ++cs.rq_total;
   ++cs.responses[statusClass(status)];
-  cs.latency->record(static_cast<uint64_t>((host.now() - attempt_start).count()));
+  at.ended_at = host.now();
+  cs.latency->record(static_cast<uint64_t>((at.ended_at - attempt_start).count()));
   if (status >= 500) {
-    if (cluster.outlier.onFailure(idx, host.now())) {
+    if (cluster.outlier.onFailure(idx, at.ended_at)) {
       ++cs.outlier_ejections;
       spdlog::info("cluster {}: endpoint {} ejected after 5xx", cc.name, ep.address());
     }
@@ -600,7 +603,7 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
   auto onFailure = [&](AttemptFailure f) { recordFailure(host, *cluster, cs, idx, at, f); };
 
   if (!fresh_only) {
-    at.conn = host.pool().takeUsable(cluster->pool_keys[idx], cc.tls, host.now());
+    at.conn = host.pool().takeUsable(cluster->pool_keys[idx], cc.tls, attempt_start);
     if (at.conn) {
       at.reused = true;
       ++cs.cx_reused;
@@ -637,8 +640,7 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
   size_t piece_size = first.size;
   bool more = !first.last;
   for (;;) {
-    stream.expires_at(at.request_sent ? host.now() + ex.listener->idle_timeout
-                                      : attempt_deadline);
+    stream.expires_at(at.request_sent ? host.now() + ex.listener->idle_timeout : attempt_deadline);
     beast::error_code ec;
     if (wire.frame(piece, piece_size, chunked, !more) > 0)
       std::tie(ec, std::ignore) = co_await asio::async_write(stream, wire.buffers(), kNoThrow);

@@ -67,6 +67,9 @@ struct Attempt {
   const char* malformed = nullptr;  // downstream_failed by a malformed body: the reason
   std::shared_ptr<ClusterRuntime> cluster;
   const char* tls_code = nullptr;  // TLS / UI when the connect failure was about TLS
+  // When the final response head came or the attempt failed (steady_clock, read once there):
+  // the retry decision and the response's first write deadline use it.
+  std::chrono::steady_clock::time_point ended_at{};
 
   // The final response's status (0: none came).
   unsigned status() const;
