@@ -21,10 +21,10 @@ std::string poolKey(const EndpointConfig& ep, const ClusterConfig& cc) {
 }
 
 std::unique_ptr<UpstreamConnection> UpstreamPool::take(const std::string& key) {
-  auto it = idle_.find(key);
-  if (it == idle_.end() || it->second.empty()) return nullptr;
-  auto c = std::move(it->second.back());
-  it->second.pop_back();
+  auto it = entries_.find(key);
+  if (it == entries_.end() || it->second.idle.empty()) return nullptr;
+  auto c = std::move(it->second.idle.back());
+  it->second.idle.pop_back();
   assert(c->idle);
   c->idle = false;
   return c;
@@ -49,14 +49,20 @@ void UpstreamPool::give(std::unique_ptr<UpstreamConnection> connection, uint32_t
                         TimePoint now) {
   assert(connection && !connection->idle && "connection returned to the pool twice");
   connection->stream.expires_never();
-  if (auto it = slots_.find(connection->pool_key); it != slots_.end() && it->second->waiting()) {
+  // The key's entry: hashed once per connection, then kept by the connection.
+  if (connection->pool_owner != this || !connection->pool_entry) {
+    connection->pool_entry = &entries_[connection->pool_key];
+    connection->pool_owner = this;
+  }
+  UpstreamPoolEntry& entry = *connection->pool_entry;
+  if (entry.endpoint_slots && entry.endpoint_slots->waiting()) {
     // To the first attempt waiting for one; one with bytes already waiting (which stillOpen()
     // would refuse) is closed instead, which gives the first waiter room to open one.
     if (connection->buffer.size() == 0 && !connection->stream.tlsInputPending())
-      it->second->handOver(connection);
+      entry.endpoint_slots->handOver(connection);
     return;
   }
-  auto& list = idle_[connection->pool_key];
+  auto& list = entry.idle;
   if (list.size() >= max_idle) return;
   connection->idle_since = now;
   connection->idle = true;
@@ -73,12 +79,12 @@ bool UpstreamPool::stillOpen(UpstreamConnection& c, TimePoint now) const {
 }
 
 size_t UpstreamPool::idleCount(const std::string& key) const {
-  auto it = idle_.find(key);
-  return it == idle_.end() ? 0 : it->second.size();
+  auto it = entries_.find(key);
+  return it == entries_.end() ? 0 : it->second.idle.size();
 }
 
 const std::shared_ptr<EndpointSlots>& UpstreamPool::endpointSlots(const std::string& key) {
-  auto& s = slots_[key];
+  auto& s = entries_[key].endpoint_slots;
   if (!s) s = std::make_shared<EndpointSlots>();
   return s;
 }

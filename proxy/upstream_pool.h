@@ -21,6 +21,9 @@ struct ClusterCounters {
   uint32_t connections = 0;
 };
 
+struct UpstreamPoolEntry;
+class UpstreamPool;
+
 // An upstream connection, owned by one request at a time or idle in the pool.
 struct UpstreamConnection {
   explicit UpstreamConnection(boost::asio::io_context& io) : stream(io) {}
@@ -40,6 +43,17 @@ struct UpstreamConnection {
   // When the connection last went back to the pool (stillOpen() trusts a recent one).
   std::chrono::steady_clock::time_point idle_since{};
   bool idle = false;  // in a pool's idle list (checked: never returned twice)
+  // The entry of pool_key in the pool that last had it (UpstreamPool::give() finds it without
+  // hashing the key again); set by the pool.
+  UpstreamPoolEntry* pool_entry = nullptr;
+  const UpstreamPool* pool_owner = nullptr;
+};
+
+// What a worker's pool keeps per pool key: the idle connections, and the endpoint's
+// open-connection count with the attempts waiting for one (made on first use).
+struct UpstreamPoolEntry {
+  std::vector<std::unique_ptr<UpstreamConnection>> idle;
+  std::shared_ptr<EndpointSlots> endpoint_slots;  // not `slots`: a Qt macro in the tests
 };
 
 // The idle-pool key of connections to endpoint `ep` of cluster `cc` (TLS ones apart).
@@ -89,8 +103,9 @@ class UpstreamPool {
 
  private:
   Probe probe_;
-  std::unordered_map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
-  std::unordered_map<std::string, std::shared_ptr<EndpointSlots>> slots_;
+  // By pool key; never erased, so a connection's pool_entry stays valid for the pool's life
+  // (the elements of an unordered_map do not move when it rehashes).
+  std::unordered_map<std::string, UpstreamPoolEntry> entries_;
 };
 
 }  // namespace meshdeck::proxy

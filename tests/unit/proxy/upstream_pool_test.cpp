@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstring>
+#include <string>
 
 using namespace meshdeck::proxy;
 using namespace std::chrono_literals;
@@ -60,6 +61,32 @@ class UpstreamPoolTest : public QObject {
     // Taken, used, given back: it is idle again and can be taken again.
     pool.give(std::move(c), 8, kT0);
     QCOMPARE(pool.idleCount("a"), size_t(1));
+  }
+
+  // A connection keeps its key's entry of the pool (give() does not hash the key again):
+  // still the right one after the pool grew by many keys (a rehash moves no entry), and a
+  // connection that was in another pool finds its entry in this one.
+  void aConnectionFindsItsKeysEntryAfterThePoolGrew() {
+    boost::asio::io_context io;
+    UpstreamPool pool(&fakeProbe);
+    pool.give(connection(io, "a", "kept"), 8, kT0);
+    auto c = pool.take("a");
+    QVERIFY(c);
+    for (int i = 0; i < 2000; ++i) pool.give(connection(io, "k" + std::to_string(i)), 8, kT0);
+    pool.give(std::move(c), 8, kT0);
+    QCOMPARE(pool.idleCount("a"), size_t(1));
+    auto again = pool.take("a");
+    QVERIFY(again);
+    QCOMPARE(again->address, std::string("kept"));
+    QCOMPARE(pool.idleCount("k1999"), size_t(1));
+
+    UpstreamPool other(&fakeProbe);
+    other.give(std::move(again), 8, kT0);
+    QCOMPARE(other.idleCount("a"), size_t(1));
+    QCOMPARE(pool.idleCount("a"), size_t(0));
+    auto moved = other.take("a");
+    QVERIFY(moved);
+    QCOMPARE(moved->address, std::string("kept"));
   }
 
   void keepsAtMostMaxIdle() {
