@@ -44,8 +44,22 @@ struct ClusterRuntime {
     return *stats_;
   }
 
+  // The entry of endpoint `idx`'s pool key in `pool` (this worker's), found by the key once:
+  // a pool never removes an entry, so its address stays valid.
+  UpstreamPoolEntry& poolEntry(UpstreamPool& pool, size_t idx) {
+    if (entries_pool_ != &pool) {
+      entries_pool_ = &pool;
+      pool_entries_.assign(pool_keys.size(), nullptr);
+    }
+    auto*& e = pool_entries_[idx];
+    if (!e) e = &pool.entry(pool_keys[idx]);
+    return *e;
+  }
+
  private:
   ClusterStats* stats_ = nullptr;
+  const UpstreamPool* entries_pool_ = nullptr;
+  std::vector<UpstreamPoolEntry*> pool_entries_;
 };
 
 }  // namespace meshdeck::proxy

@@ -603,7 +603,7 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
   auto onFailure = [&](AttemptFailure f) { recordFailure(host, *cluster, cs, idx, at, f); };
 
   if (!fresh_only) {
-    at.conn = host.pool().takeUsable(cluster->pool_keys[idx], cc.tls, attempt_start);
+    at.conn = host.pool().takeUsable(cluster->poolEntry(host.pool(), idx), cc.tls, attempt_start);
     if (at.conn) {
       at.reused = true;
       ++cs.cx_reused;

@@ -20,20 +20,38 @@ std::string poolKey(const EndpointConfig& ep, const ClusterConfig& cc) {
   return cc.tls.mutual ? ep.address() + "|tls" : ep.address();
 }
 
-std::unique_ptr<UpstreamConnection> UpstreamPool::take(const std::string& key) {
-  auto it = entries_.find(key);
-  if (it == entries_.end() || it->second.idle.empty()) return nullptr;
-  auto c = std::move(it->second.idle.back());
-  it->second.idle.pop_back();
-  assert(c->idle);
+namespace {
+
+std::unique_ptr<UpstreamConnection> takeFrom(UpstreamPoolEntry& entry, UpstreamPool* pool) {
+  if (entry.idle.empty()) return nullptr;
+  auto c = std::move(entry.idle.back());
+  entry.idle.pop_back();
+  assert(c->idle && c->pool_entry == &entry && c->pool_owner == pool);
+  (void)pool;
   c->idle = false;
   return c;
+}
+
+}  // namespace
+
+std::unique_ptr<UpstreamConnection> UpstreamPool::take(const std::string& key) {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return nullptr;
+  return takeFrom(it->second, this);
 }
 
 std::unique_ptr<UpstreamConnection> UpstreamPool::takeUsable(const std::string& key,
                                                              const UpstreamTlsConfig& tls,
                                                              TimePoint now) {
-  while (auto idle = take(key)) {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return nullptr;
+  return takeUsable(it->second, tls, now);
+}
+
+std::unique_ptr<UpstreamConnection> UpstreamPool::takeUsable(UpstreamPoolEntry& entry,
+                                                             const UpstreamTlsConfig& tls,
+                                                             TimePoint now) {
+  while (auto idle = takeFrom(entry, this)) {
     // A pooled TLS connection was verified against the expectations of its time: check them
     // again in case the cluster's expected identities changed since.
     if (tls.mutual && !tls.expected_identities.empty() &&

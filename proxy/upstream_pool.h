@@ -85,6 +85,11 @@ class UpstreamPool {
   // changed since it was verified); the ones that fail are closed. nullptr: none.
   std::unique_ptr<UpstreamConnection> takeUsable(const std::string& key,
                                                  const UpstreamTlsConfig& tls, TimePoint now);
+  // The same from the key's entry (entry()), without looking the key up.
+  std::unique_ptr<UpstreamConnection> takeUsable(UpstreamPoolEntry& entry,
+                                                 const UpstreamTlsConfig& tls, TimePoint now);
+  // The entry of `key`, made if new; entries are never removed (their addresses stay valid).
+  UpstreamPoolEntry& entry(const std::string& key) { return entries_[key]; }
   // Hands `connection` to the first attempt waiting for one to its endpoint (endpointSlots()), else
   // keeps it for reuse at `now`, unless `max_idle` connections for its key are idle already
   // (then it is closed). Requires: not in the pool already.

@@ -79,6 +79,14 @@ class UpstreamPoolTest : public QObject {
     QVERIFY(again);
     QCOMPARE(again->address, std::string("kept"));
     QCOMPARE(pool.idleCount("k1999"), size_t(1));
+    // Taken from the entry (as an attempt does, ClusterRuntime::poolEntry()): the same list.
+    UpstreamPoolEntry& entry = pool.entry("a");
+    pool.give(std::move(again), 8, kT0);
+    QCOMPARE(&pool.entry("a"), &entry);
+    again = pool.takeUsable(entry, UpstreamTlsConfig{}, kT0);
+    QVERIFY(again);
+    QCOMPARE(again->address, std::string("kept"));
+    QVERIFY(!pool.takeUsable(entry, UpstreamTlsConfig{}, kT0));
 
     UpstreamPool other(&fakeProbe);
     other.give(std::move(again), 8, kT0);
