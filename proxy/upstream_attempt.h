@@ -39,6 +39,11 @@ Awaitable<ConnectOutcome> connectUpstream(SessionHost& host, UpstreamConnection&
 
 // The state and result of one upstream attempt (Envoy's UpstreamRequest).
 struct Attempt {
+  // User-provided, so that making one (PooledAttempt::fresh(), once per attempt) runs the
+  // member initialisers only: value-initialising an aggregate-like Attempt zeroed all of it,
+  // the head's raw field storage included, first.
+  Attempt() noexcept {}
+
   AttemptFailure failure = AttemptFailure::kNone;
   const char* local_code = nullptr;  // set when the attempt ended in a local reply (UH, UO)
   unsigned local_status = 0;
