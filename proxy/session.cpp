@@ -745,7 +745,9 @@ Awaitable<bool> Session::relayResponse(Request& rq, Exchange& ex, Attempt& at) {
     // No body (HEAD, 1xx, 204, 304, empty) or a tunnel: the head alone.
     down_.expires_at(now + ex.listener->idle_timeout);
     wire_.frame(nullptr, 0, false, false);
-    auto [ec, n] = co_await asio::async_write(down_, wire_.buffers(), kNoThrow);
+    auto [ec, n] = co_await down_.async_write_some(wire_.buffers(), kNoThrow);
+    if (!ec && wire_.consume(n))  // a full socket buffer took part of it
+      std::tie(ec, std::ignore) = co_await asio::async_write(down_, wire_.buffers(), kNoThrow);
     wire_.clear();
     if (ec) co_return false;
     if (upgraded) {
@@ -779,8 +781,12 @@ Awaitable<bool> Session::relayResponse(Request& rq, Exchange& ex, Attempt& at) {
       const bool more = !piece.last && !(close_delimited && got == 0);
       down_.expires_at(now + ex.listener->idle_timeout);
       beast::error_code wec;
-      if (wire_.frame(got ? body_->data() : nullptr, got, chunked, !more) > 0)
-        std::tie(wec, std::ignore) = co_await asio::async_write(down_, wire_.buffers(), kNoThrow);
+      if (wire_.frame(got ? body_->data() : nullptr, got, chunked, !more) > 0) {
+        size_t sent = 0;
+        std::tie(wec, sent) = co_await down_.async_write_some(wire_.buffers(), kNoThrow);
+        if (!wec && wire_.consume(sent))  // a full socket buffer took part of it
+          std::tie(wec, std::ignore) = co_await asio::async_write(down_, wire_.buffers(), kNoThrow);
+      }
       wire_.clear();
       if (wec) co_return false;
       if (!more) break;

@@ -642,8 +642,12 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
   for (;;) {
     stream.expires_at(at.request_sent ? host.now() + ex.listener->idle_timeout : attempt_deadline);
     beast::error_code ec;
-    if (wire.frame(piece, piece_size, chunked, !more) > 0)
-      std::tie(ec, std::ignore) = co_await asio::async_write(stream, wire.buffers(), kNoThrow);
+    if (wire.frame(piece, piece_size, chunked, !more) > 0) {
+      size_t sent = 0;
+      std::tie(ec, sent) = co_await stream.async_write_some(wire.buffers(), kNoThrow);
+      if (!ec && wire.consume(sent))  // a full socket buffer took part of it
+        std::tie(ec, std::ignore) = co_await asio::async_write(stream, wire.buffers(), kNoThrow);
+    }
     wire.clear();
     if (ec) {
       onFailure(ec == beast::error::timeout ? AttemptFailure::kTimeout : AttemptFailure::kReset);

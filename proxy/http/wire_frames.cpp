@@ -1,5 +1,6 @@
 #include "proxy/http/wire_frames.h"
 
+#include <algorithm>
 #include <string_view>
 
 #include "proxy/http/headers.h"
@@ -22,6 +23,15 @@ size_t WireFrames::frame(const char* data, size_t size, bool chunked, bool last)
     buffers_ = {asio::buffer(wire_), asio::buffer(data, size), asio::buffer(tail)};
   }
   return asio::buffer_size(buffers_);
+}
+
+bool WireFrames::consume(size_t n) {
+  for (auto& b : buffers_) {
+    const size_t k = std::min(n, b.size());
+    b += k;
+    n -= k;
+  }
+  return asio::buffer_size(buffers_) > 0;
 }
 
 void WireFrames::clear() {

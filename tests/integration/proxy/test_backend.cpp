@@ -102,7 +102,10 @@ void TestBackend::serve(tcp::socket socket) {
     ~Closed() { --open; }
   } closed{open_connections};
   beast::flat_buffer buffer;
-  std::vector<char> chunk(64 * 1024, 'x');
+  // What downloads send (all 'x'); request bodies and echoed bytes are read into `scratch`,
+  // never into it, so a later download on the same connection still sends only 'x'.
+  const std::vector<char> chunk(64 * 1024, 'x');
+  std::vector<char> scratch(64 * 1024);
   for (;;) {
     http::request_parser<http::buffer_body> parser;
     parser.body_limit(boost::none);
@@ -136,23 +139,23 @@ void TestBackend::serve(tcp::socket socket) {
         buffer.consume(buffer.size());
       }
       for (;;) {
-        const size_t n = socket.read_some(asio::buffer(chunk), ec);
+        const size_t n = socket.read_some(asio::buffer(scratch), ec);
         if (ec) return;
-        writeAll(socket, std::string_view(chunk.data(), n));
+        writeAll(socket, std::string_view(scratch.data(), n));
       }
     }
     // Drain the body; keep small bodies for /echo.
     uint64_t body_bytes = 0;
     std::string body;
     while (!parser.is_done()) {
-      req.body().data = chunk.data();
-      req.body().size = chunk.size();
+      req.body().data = scratch.data();
+      req.body().size = scratch.size();
       http::read(socket, buffer, parser, ec);
       if (ec == http::error::need_buffer) ec = {};
       if (ec) return;
-      const size_t n = chunk.size() - req.body().size;
+      const size_t n = scratch.size() - req.body().size;
       body_bytes += n;
-      if (body.size() < 1024 * 1024) body.append(chunk.data(), n);
+      if (body.size() < 1024 * 1024) body.append(scratch.data(), n);
     }
     const bool keep = parser.keep_alive();
     auto reply = [&](unsigned status, const std::string& text, const std::string& extra = "") {
