@@ -31,7 +31,7 @@ Result refuse(const char* reason) {
 // `plain_lengths` (their number in `beast`), and the decision's Scan is not made. The first other
 // framing line makes it, with those lines in it.
 struct FramingNotes {
-  FramingNotes() {}  // `scan_` is made by fullScan() (an optional<Scan> zeroes its 64 bytes)
+  FramingNotes() {}  // `scan_` only by fullScan(): no 64 bytes zeroed per head
 
   BeastState beast;
   unsigned plain_lengths = 0;
@@ -373,8 +373,7 @@ inline bool plainLength(std::string_view v, uint64_t& out) {
 }
 
 // A field whose name may be special (kSpecialLengths): its kind, with what it says noted in `h`
-// and `notes`; the reason when the field refuses the head. Out of line: most fields are not
-// special, and the line loop keeps its registers.
+// and `notes`; the reason when the field refuses the head.
 inline RName specialField(std::string_view name, std::string_view value, ResponseHead& h,
                           FramingNotes& notes, const char** refusal) {
   BeastState& beast = notes.beast;
