@@ -64,6 +64,16 @@ class FieldList {
     else
       addOverflow(f);
   }
+  // add({name, value}), the views stored member by member (no Field copied through memory).
+  void add(const char* name, size_t name_size, const char* value, size_t value_size) {
+    if (count_ < kInlineFields) [[likely]] {
+      Field& f = inline_[count_++];
+      f.name = std::string_view(name, name_size);
+      f.value = std::string_view(value, value_size);
+    } else {
+      addOverflow({{name, name_size}, {value, value_size}});
+    }
+  }
 
  private:
   void addOverflow(Field f);

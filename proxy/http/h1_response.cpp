@@ -1,8 +1,10 @@
 #include "proxy/http/h1_response.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstring>
+#include <new>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -23,18 +25,66 @@ Result refuse(const char* reason) {
   return r;
 }
 
+// What the framing fields of a head said so far, to Beast's parser and to the decision. The
+// usual head has at most one Content-Length line, of 1 to 19 digits, and no Transfer-Encoding:
+// while only such lines came (all equal, else Beast refuses the head), they are counted in
+// `plain_lengths` (their number in `beast`), and the decision's Scan is not made. The first other
+// framing line makes it, with those lines in it.
+struct FramingNotes {
+  FramingNotes() {}  // `scan_` only by fullScan(): no 64 bytes zeroed per head
+
+  BeastState beast;
+  unsigned plain_lengths = 0;
+  bool plain_canonical = false;  // the last of them has no leading 0 (or is "0")
+  bool scanned = false;          // `scan_` is made
+
+  Scan& fullScan() {
+    if (!scanned) {
+      Scan& s = *new (&scan_) Scan();
+      scanned = true;
+      s.cl_lines = plain_lengths;
+      s.cl_seen = plain_lengths > 0;
+      if (plain_lengths > 0) s.cl = beast.length;
+      s.cl_canonical = plain_canonical;
+    }
+    return scan_;
+  }
+  Scan* madeScan() { return scanned ? &scan_ : nullptr; }
+  bool anyFramingLine() const {
+    return scanned ? scan_.te_lines > 0 || scan_.cl_lines > 0 : plain_lengths > 0;
+  }
+  DeclaredFraming declared(unsigned version) const {
+    if (scanned) return framingOf(scan_, version);
+    // framingOf() of the Scan these lines would make: no TE, cl_lines = plain_lengths, all
+    // values equal and well-formed.
+    DeclaredFraming f;
+    if (plain_lengths > 0) {
+      f.kind = Declared::kContentLength;
+      f.length = beast.length;
+      f.rewrite = plain_lengths != 1 || !plain_canonical;
+    }
+    return f;
+  }
+
+ private:
+  union {
+    Scan scan_;  // trivially destructible
+  };
+};
+
 // decideResponseFraming() (proxy/http/framing.cpp) over the noted fields, then parserAgrees()
 // (proxy/upstream_attempt.cpp) with what Beast's parser would hold.
-const char* decide(ResponseHead& h, const Scan& s, const BeastState& beast, bool request_was_head) {
+const char* decide(ResponseHead& h, const FramingNotes& notes, bool request_was_head) {
+  const BeastState& beast = notes.beast;
   ResponseFraming& f = h.framing;
   f = {};
   const unsigned status = h.status;
   const bool no_body_status = (status >= 100 && status < 200) || status == 204;
   if (no_body_status) {
     // RFC 9110 §8.6, RFC 9112 §6.3 (1): no body, nothing declared.
-    f.rewrite = s.te_lines > 0 || s.cl_lines > 0;
+    f.rewrite = notes.anyFramingLine();
   } else {
-    const DeclaredFraming d = framingOf(s, h.version);
+    const DeclaredFraming d = notes.declared(h.version);
     if (d.refusal) return d.refusal;
     f.declared = d.kind == Declared::kChunked         ? ResponseBody::kChunked
                  : d.kind == Declared::kContentLength ? ResponseBody::kContentLength
@@ -70,30 +120,60 @@ const char* decide(ResponseHead& h, const Scan& s, const BeastState& beast, bool
   return agrees ? nullptr : "framing_mismatch";
 }
 
+#if defined(__SSE2__)
+// Bit i: the byte at p + i is below 0x20 or DEL (not a field-value byte, or HTAB).
+[[gnu::always_inline]] inline unsigned valueFlags16(const char* p) {
+  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  // x <= 0x1f (unsigned) or DEL.
+  const __m128i bad = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x),
+                                   _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f)));
+  return static_cast<unsigned>(_mm_movemask_epi8(bad));
+}
+
+// Bit i: the byte at p + i is not a letter, a digit or '-' (the usual bytes of a name).
+[[gnu::always_inline]] inline unsigned otherNameBytes16(const char* p) {
+  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  // A letter: x | 0x20 in 'a'..'z', moved to 0x80..0x99 (the lowest signed bytes); a digit: x in
+  // '0'..'9', moved to 0x80..0x89. Signed compares are all SSE2 has.
+  const __m128i letter =
+      _mm_cmplt_epi8(_mm_add_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8(0x80 - 'a')),
+                     _mm_set1_epi8(static_cast<char>(0x80 + 26)));
+  const __m128i digit = _mm_cmplt_epi8(_mm_add_epi8(x, _mm_set1_epi8(0x80 - '0')),
+                                       _mm_set1_epi8(static_cast<char>(0x80 + 10)));
+  const __m128i usual =
+      _mm_or_si128(_mm_or_si128(letter, digit), _mm_cmpeq_epi8(x, _mm_set1_epi8('-')));
+  return ~static_cast<unsigned>(_mm_movemask_epi8(usual)) & 0xffffu;
+}
+#endif
+
 // The first position in [p, end) of a byte that is not a field-value byte (kValue: HTAB,
-// SP-~, obs-text), or `end`. Eight bytes at a time: the lowest byte a word flags (below 0x20 or
-// DEL, by "Bit Twiddling Hacks"' hasless / haszero) is exact on a little-endian machine, so the
-// scan jumps to it; a HTAB there is a value byte and the scan goes on after it.
+// SP-~, obs-text), or `end`. Sixteen bytes at a time (SSE2): the lowest byte a step flags (below
+// 0x20 or DEL) is where the scan jumps; a HTAB there is a value byte and the scan goes on after
+// it. Fewer than 16 bytes before `end` are one step over the 16 bytes that end there (the bytes
+// before `p` are in the buffer too when `end` >= 16), their flags shifted out. Without SSE2,
+// eight bytes at a time by "Bit Twiddling Hacks"' hasless / haszero (the lowest flagged byte is
+// exact on a little-endian machine).
 [[gnu::always_inline]] inline size_t firstNonValue(const char* d, size_t p, size_t end) {
 #if defined(__SSE2__)
-  // Sixteen bytes at a time first: most values and reason phrases end within one step.
-  {
-    const __m128i below = _mm_set1_epi8(0x1f);
-    const __m128i del = _mm_set1_epi8(0x7f);
-    while (p + 16 <= end) {
-      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + p));
-      // x <= 0x1f (unsigned) or DEL.
-      const __m128i bad =
-          _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(x, below), x), _mm_cmpeq_epi8(x, del));
-      const auto mask = static_cast<unsigned>(_mm_movemask_epi8(bad));
-      if (mask == 0) {
-        p += 16;
-        continue;
-      }
+  while (p + 16 <= end) {
+    const unsigned mask = valueFlags16(d + p);
+    if (mask == 0) {
+      p += 16;
+      continue;
+    }
+    p += static_cast<size_t>(std::countr_zero(mask));
+    if (d[p] != '\t') return p;
+    ++p;
+  }
+  if (end >= 16) {
+    while (p < end) {
+      const unsigned mask = valueFlags16(d + end - 16) >> (p + 16 - end);
+      if (mask == 0) return end;
       p += static_cast<size_t>(std::countr_zero(mask));
       if (d[p] != '\t') return p;
       ++p;
     }
+    return p;
   }
 #endif
   constexpr uint64_t kOnes = 0x0101010101010101ull;
@@ -118,8 +198,33 @@ const char* decide(ResponseHead& h, const Scan& s, const BeastState& beast, bool
   return p;
 }
 
-// The first position in [p, end) of a byte that is not a tchar, or `end`.
-inline size_t firstNonTchar(const char* d, size_t p, size_t end) {
+// The first position in [p, end) of a byte that is not a tchar, or `end`. With SSE2, sixteen
+// bytes at a time over the usual name bytes (letters, digits, '-'; the steps as in
+// firstNonValue()); the first other byte is looked up in the table: a tchar there (one of
+// "!#$%&'*+.^_`|~") is passed over, any other byte ends the name.
+[[gnu::always_inline]] inline size_t firstNonTchar(const char* d, size_t p, size_t end) {
+#if defined(__SSE2__)
+  while (p + 16 <= end) {
+    const unsigned mask = otherNameBytes16(d + p);
+    if (mask == 0) {
+      p += 16;
+      continue;
+    }
+    p += static_cast<size_t>(std::countr_zero(mask));
+    if (d[p] == ':' || !is(d[p], kTchar)) return p;  // the usual end first
+    ++p;
+  }
+  if (end >= 16) {
+    while (p < end) {
+      const unsigned mask = otherNameBytes16(d + end - 16) >> (p + 16 - end);
+      if (mask == 0) return end;
+      p += static_cast<size_t>(std::countr_zero(mask));
+      if (!is(d[p], kTchar)) return p;
+      ++p;
+    }
+    return p;
+  }
+#endif
   while (p + 4 <= end) {
     if (!is(d[p], kTchar)) return p;
     if (!is(d[p + 1], kTchar)) return p + 1;
@@ -171,6 +276,20 @@ enum class RName : uint8_t {
   kUpgrade,
   kHop,  // Keep-Alive, TE, Trailer, Proxy-Authenticate, Proxy-Authorization
 };
+
+// The lengths a special name of each first letter has (bit n: length n), by the letter's low
+// five bits (OR 0x20 folds the case): "te", "trailer", "transfer-encoding"; "upgrade";
+// "connection", "content-length"; "keep-alive"; "proxy-connection", "proxy-authenticate",
+// "proxy-authorization". Any other name is kOther without a compare.
+inline constexpr auto kSpecialLengths = [] {
+  std::array<uint32_t, 32> t{};
+  t['t' & 31] = (1u << 2) | (1u << 7) | (1u << 17);
+  t['u' & 31] = 1u << 7;
+  t['c' & 31] = (1u << 10) | (1u << 14);
+  t['k' & 31] = 1u << 10;
+  t['p' & 31] = (1u << 16) | (1u << 18) | (1u << 19);
+  return t;
+}();
 
 // By length, then the first letter, then the whole name; `n` is a validated field name.
 inline RName responseName(std::string_view n) {
@@ -253,11 +372,94 @@ inline bool plainLength(std::string_view v, uint64_t& out) {
   return true;
 }
 
+// A field whose name may be special (kSpecialLengths): its kind, with what it says noted in `h`
+// and `notes`; the reason when the field refuses the head.
+inline RName specialField(std::string_view name, std::string_view value, ResponseHead& h,
+                          FramingNotes& notes, const char** refusal) {
+  BeastState& beast = notes.beast;
+  const RName kind = responseName(name);
+  switch (kind) {
+    case RName::kOther:
+    case RName::kHop:
+      break;
+    case RName::kConnection:
+      if (!connectionTokens(value, h)) *refusal = "bad_response";
+      break;
+    case RName::kUpgrade:
+      h.has_upgrade = true;
+      break;
+    case RName::kContentLength: {
+      uint64_t length = 0;
+      if (!beast.chunked && plainLength(value, length)) {
+        // beastField() and scanContentLength() for a single number.
+        if (beast.has_length && beast.length != length) {
+          *refusal = "bad_framing";
+          break;
+        }
+        beast.has_length = true;
+        beast.length = length;
+        const bool canonical = value.size() == 1 || value[0] != '0';
+        Scan* made = notes.madeScan();
+        if (!made) {
+          ++notes.plain_lengths;
+          notes.plain_canonical = canonical;
+          break;
+        }
+        Scan& s = *made;
+        ++s.cl_lines;
+        if (s.cl_seen && length != s.cl) s.cl_differ = true;
+        s.cl_seen = true;
+        s.cl = length;
+        s.cl_canonical = canonical;
+        break;
+      }
+      Scan& s = notes.fullScan();  // before beastField() changes `beast`
+      const char* framing_error = nullptr;
+      if (beastField(Name::kContentLength, value, beast, h, &framing_error)) {
+        *refusal = "bad_response";
+        break;
+      }
+      if (framing_error) {
+        *refusal = "bad_framing";
+        break;
+      }
+      ++s.cl_lines;
+      scanContentLength(value, s);
+      break;
+    }
+    case RName::kTransferEncoding: {
+      Scan& s = notes.fullScan();
+      const char* framing_error = nullptr;
+      if (beastField(Name::kTransferEncoding, value, beast, h, &framing_error)) {
+        *refusal = "bad_response";
+        break;
+      }
+      if (framing_error) {
+        *refusal = "bad_framing";
+        break;
+      }
+      ++s.te_lines;
+      scanTransferEncoding(value, s);
+      break;
+    }
+  }
+  return kind;
+}
+
+// "\r\n" as a 16-bit word read from memory.
+inline constexpr uint16_t kCrLf = std::endian::native == std::endian::little ? 0x0a0d : 0x0d0a;
+inline uint16_t word16(const char* p) {
+  uint16_t w;
+  std::memcpy(&w, p, 2);
+  return w;
+}
+
 // Parses the response head at the start of `b` (every byte received so far) as Beast's parser
 // does when given `b` at once: kNeedMore when nothing refuses the bytes yet. The head ends at
 // the first blank line, which is the first CRLF CRLF of `b` (no value holds a CR, a line ends
 // CRLF, an obs-fold is refused), so the parse finds the end itself in its one pass.
-Result parseHead(std::string_view b, ResponseHead& h, bool request_was_head) {
+[[gnu::always_inline]] inline Result parseHead(std::string_view b, ResponseHead& h,
+                                               bool request_was_head) {
   h.clear();
   const size_t n = b.size();
   // Beast runs out of bytes: the 64 KiB header limit when it has that many, else it reads more.
@@ -269,13 +471,17 @@ Result parseHead(std::string_view b, ResponseHead& h, bool request_was_head) {
   const size_t last0 = std::min(n, kMaxHeadBytes);
   if (last0 < 8) return needMore(n);
   const char* d = b.data();
-  if (std::memcmp(d, "HTTP/", 5) != 0 || !isDigit(d[5]) || d[6] != '.' || !isDigit(d[7]))
-    return refuse("bad_response");
-  h.version = static_cast<unsigned>((d[5] - '0') * 10 + (d[7] - '0'));
-  if (h.version != 10 && h.version != 11) return refuse("bad_response");
-  if (last0 < 9) return needMore(n);
-  if (d[8] != ' ') return refuse("bad_response");
-  if (last0 < 13) return needMore(n);
+  if (last0 >= 13 && std::memcmp(d, "HTTP/1.1 ", 9) == 0) [[likely]] {
+    h.version = 11;  // the checks below, in one compare
+  } else {
+    if (std::memcmp(d, "HTTP/", 5) != 0 || !isDigit(d[5]) || d[6] != '.' || !isDigit(d[7]))
+      return refuse("bad_response");
+    h.version = static_cast<unsigned>((d[5] - '0') * 10 + (d[7] - '0'));
+    if (h.version != 10 && h.version != 11) return refuse("bad_response");
+    if (last0 < 9) return needMore(n);
+    if (d[8] != ' ') return refuse("bad_response");
+    if (last0 < 13) return needMore(n);
+  }
   if (!isDigit(d[9]) || !isDigit(d[10]) || !isDigit(d[11]) || d[12] != ' ')
     return refuse("bad_response");
   h.status = static_cast<unsigned>((d[9] - '0') * 100 + (d[10] - '0') * 10 + (d[11] - '0'));
@@ -291,112 +497,100 @@ Result parseHead(std::string_view b, ResponseHead& h, bool request_was_head) {
   // --- fields, by Beast's rules, over at most 64 KiB of them ---
   const size_t remaining = n - i;
   const size_t last = i + std::min(remaining, kMaxHeadBytes);
-  BeastState beast;
-  Scan s;
+  FramingNotes notes;
   uint64_t hop = 0, rebuilt = 0, names = 0;
-  bool same_names = false;
+  bool repeats = false;
+  // The bit of the field being read in `hop` and `rebuilt` (none past the 64th field), taken
+  // only for the few fields that set one.
+  const auto fieldBit = [&h] {
+    const size_t index = h.fieldCount();
+    return index < 64 ? uint64_t{1} << index : 0;
+  };
   size_t p = i;
   for (;;) {
-    if (p + 2 > last) return needMore(remaining);
-    if (d[p] == '\r') {
+    // Here p < last. A line starts with a name's letter mostly; the blank line with its CR.
+    if (static_cast<unsigned char>(d[p]) <= 0x20 || d[p] == ':') [[unlikely]] {
+      if (p + 2 > last) return needMore(remaining);
+      if (d[p] != '\r') return refuse("bad_response");  // not a tchar: no name
       if (d[p + 1] != '\n') return refuse("bad_response");
       p += 2;
       break;
     }
-    // name ":"
+    // name ":", not empty (d[p] is not ':')
     const size_t name_start = p;
-    p = firstNonTchar(d, p, last);
-    if (p >= last) return needMore(remaining);
-    if (d[p] != ':' || p == name_start) return refuse("bad_response");
+    bool colon = false;
+#if defined(__SSE2__)
+    // firstNonTchar()'s 16-byte steps, here to test the usual end (the colon) once.
+    while (p + 16 <= last) {
+      const unsigned mask = otherNameBytes16(d + p);
+      if (mask == 0) {
+        p += 16;
+        continue;
+      }
+      p += static_cast<size_t>(std::countr_zero(mask));
+      colon = d[p] == ':';
+      if (colon || !is(d[p], kTchar)) break;
+      ++p;
+    }
+#endif
+    if (!colon) [[unlikely]] {
+      p = firstNonTchar(d, p, last);
+      if (p >= last) return needMore(remaining);
+      if (d[p] != ':' || p == name_start)
+        return name_start + 2 > last ? needMore(remaining) : refuse("bad_response");
+    }
     const size_t name_end = p;
     // OWS value OWS CRLF: the value bytes (OWS are value bytes) up to the CR.
     const size_t cr = firstNonValue(d, name_end + 1, last);
-    if (cr >= last) return needMore(remaining);
-    if (d[cr] != '\r') return refuse("bad_response");
-    if (cr + 1 >= last) return needMore(remaining);
-    if (d[cr + 1] != '\n') return refuse("bad_response");
+    if (cr + 2 >= last || word16(d + cr) != kCrLf) [[unlikely]] {
+      if (cr >= last) return needMore(remaining);
+      if (d[cr] != '\r') return refuse("bad_response");
+      if (cr + 1 >= last) return needMore(remaining);
+      if (d[cr + 1] != '\n') return refuse("bad_response");
+      return needMore(remaining);  // cr + 2 == last
+    }
     p = cr + 2;
-    if (p >= last) return needMore(remaining);
     // A line continued on the next one: refused (Beast would join them with one SP).
-    if (isOws(d[p])) return refuse("obs_fold");
+    if (static_cast<unsigned char>(d[p]) <= 0x20 && isOws(d[p])) return refuse("obs_fold");
     // The usual line is "name: value CRLF": one SP, no trailing OWS (copied as is by the relay).
+    // The bytes between the colon and the CR are value bytes, of which only OWS are <= 0x20.
+    const auto above_sp = [](char c) { return static_cast<unsigned char>(c) > 0x20; };
     size_t value_start = name_end + 2;
     size_t value_end = cr;
-    bool plain =
-        cr > value_start && d[name_end + 1] == ' ' && !isOws(d[value_start]) && !isOws(d[cr - 1]);
-    if (!plain) {
+    if (cr <= value_start || d[name_end + 1] != ' ' || !above_sp(d[value_start]) ||
+        !above_sp(d[cr - 1])) [[unlikely]] {
       value_start = name_end + 1;
       while (value_start < cr && isOws(d[value_start])) ++value_start;
       while (value_end > value_start && isOws(d[value_end - 1])) --value_end;
-      plain = value_start == name_end + 2 && d[name_end + 1] == ' ' && value_end == cr;
+      // What the relay needs to copy the line as received.
+      if (value_start != name_end + 2 || d[name_end + 1] != ' ' || value_end != cr)
+        rebuilt |= fieldBit();
     }
-    const std::string_view name(d + name_start, name_end - name_start);
-    const std::string_view value(d + value_start, value_end - value_start);
-    const RName kind = responseName(name);
-    switch (kind) {
-      case RName::kOther:
-      case RName::kHop:
-        break;
-      case RName::kConnection:
-        if (!connectionTokens(value, h)) return refuse("bad_response");
-        break;
-      case RName::kUpgrade:
-        h.has_upgrade = true;
-        break;
-      case RName::kContentLength: {
-        uint64_t length = 0;
-        if (!beast.chunked && plainLength(value, length)) {
-          // beastField() and scanContentLength() for a single number.
-          if (beast.has_length && beast.length != length) return refuse("bad_framing");
-          beast.has_length = true;
-          beast.length = length;
-          ++s.cl_lines;
-          if (s.cl_seen && length != s.cl) s.cl_differ = true;
-          s.cl_seen = true;
-          s.cl = length;
-          s.cl_canonical = value.size() == 1 || value[0] != '0';
-          break;
-        }
-        const char* framing_error = nullptr;
-        if (beastField(Name::kContentLength, value, beast, h, &framing_error))
-          return refuse("bad_response");
-        if (framing_error) return refuse("bad_framing");
-        ++s.cl_lines;
-        scanContentLength(value, s);
-        break;
-      }
-      case RName::kTransferEncoding: {
-        const char* framing_error = nullptr;
-        if (beastField(Name::kTransferEncoding, value, beast, h, &framing_error))
-          return refuse("bad_response");
-        if (framing_error) return refuse("bad_framing");
-        ++s.te_lines;
-        scanTransferEncoding(value, s);
-        break;
-      }
-    }
-    // What the relay needs to copy the line as received.
-    const size_t index = h.fieldCount();
-    if (index < 64) {
-      const uint64_t bit = uint64_t{1} << index;
-      if (kind >= RName::kConnection) hop |= bit;
-      if (!plain) rebuilt |= bit;
-    }
+    const size_t name_size = name_end - name_start;
+    const auto first = static_cast<unsigned>(static_cast<unsigned char>(d[name_start]) | 0x20);
     // Names that differ in length or first letter (case-folded) land on different bits mostly;
     // equal names always on the same one.
-    const auto first = static_cast<unsigned>(static_cast<unsigned char>(d[name_start]) | 0x20);
-    const uint64_t name_bit = uint64_t{1} << ((name.size() * 5 + first) & 63);
-    same_names = same_names || (names & name_bit) != 0;
+    const uint64_t name_bit = uint64_t{1} << ((name_size * 5 + first) & 63);
+    repeats |= (names & name_bit) != 0;
     names |= name_bit;
-    h.add({name, value});
+    const std::string_view name(d + name_start, name_size);
+    const std::string_view value(d + value_start, value_end - value_start);
+    // Only a name of a special length for its first letter can be special (kSpecialLengths).
+    if ((kSpecialLengths[first & 31] >> (name_size & 31)) & 1) {
+      const char* refusal = nullptr;
+      const RName kind = specialField(name, value, h, notes, &refusal);
+      if (refusal) return refuse(refusal);
+      if (kind >= RName::kConnection) hop |= fieldBit();
+    }
+    h.add(name.data(), name.size(), value.data(), value.size());
   }
   h.size = p;
-  if (const char* reason = decide(h, s, beast, request_was_head)) return refuse(reason);
+  if (const char* reason = decide(h, notes, request_was_head)) return refuse(reason);
   h.data = d;
   h.described_fields = h.fieldCount();
   h.hop_fields = hop;
   h.rebuilt_fields = rebuilt;
-  h.maybe_same_names = same_names;
+  h.maybe_same_names = repeats;
   Result r;
   r.status = Status::kDone;
   r.consumed = p;
@@ -424,21 +618,22 @@ Result ResponseParser::parse(std::string_view data, ResponseHead& head, bool req
   // (Beast's limit). Such a parse finds the blank line itself: a complete head read at once (the
   // usual case) is gone over once, with no separate search.
   const size_t from = scanned_ > 3 ? scanned_ - 3 : 0;
-  if (data.size() >= 2 * checked_ || data.size() >= kMaxHeadBytes) {
+  const bool check = data.size() >= 2 * checked_ || data.size() >= kMaxHeadBytes;
+  if (check) {
     if (data.empty()) return {};
-    const Result r = parseHead(data, head, request_was_head);
-    // Need more: the search goes on from here, unless a CRLF CRLF is there already (before the
-    // status line is long enough to judge, e.g. "X\r\n\r\n": the whole head is parsed again on
-    // the next call, as when the search finds it).
-    if (r.status == Status::kNeedMore && data.find("\r\n\r\n", from) == std::string_view::npos)
-      scanned_ = checked_ = data.size();
-    return r;
+  } else if (data.find("\r\n\r\n", from) == std::string_view::npos) {
+    // Otherwise only the search for the blank line, from where it stopped.
+    scanned_ = data.size();
+    return {};
   }
-  // Otherwise only the search for the blank line, from where it stopped.
-  if (data.find("\r\n\r\n", from) != std::string_view::npos)
-    return parseHead(data, head, request_was_head);
-  scanned_ = data.size();
-  return {};
+  Result r = parseHead(data, head, request_was_head);  // its one call: inlined
+  // Need more: the search goes on from here, unless a CRLF CRLF is there already (before the
+  // status line is long enough to judge, e.g. "X\r\n\r\n": the whole head is parsed again on
+  // the next call, as when the search finds it).
+  if (check && r.status == Status::kNeedMore &&
+      data.find("\r\n\r\n", from) == std::string_view::npos)
+    scanned_ = checked_ = data.size();
+  return r;
 }
 
 Result parseResponseHead(std::string_view data, ResponseHead& head, bool request_was_head) {
