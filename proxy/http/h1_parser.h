@@ -67,9 +67,8 @@ class FieldList {
   // add({name, value}), the views stored member by member (no Field copied through memory).
   void add(const char* name, size_t name_size, const char* value, size_t value_size) {
     if (count_ < kInlineFields) [[likely]] {
-      Field& f = inline_[count_++];
-      f.name = std::string_view(name, name_size);
-      f.value = std::string_view(value, value_size);
+      ::new (static_cast<void*>(inline_ + count_++ * sizeof(Field)))
+          Field{std::string_view(name, name_size), std::string_view(value, value_size)};
     } else {
       addOverflow({{name, name_size}, {value, value_size}});
     }
