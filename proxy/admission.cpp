@@ -13,6 +13,7 @@
 #include <optional>
 #include <vector>
 
+#include "proxy/http/ascii_fold.h"
 #include "proxy/http/grpc.h"
 #include "proxy/http/headers.h"
 #include "proxy/policy/router.h"
@@ -403,6 +404,8 @@ Verdict prepareUpstreamRequest(RequestHeader& req, const CodecFraming& codec, co
   return v;
 }
 
+static_assert(kSourceHeader == "x-meshdeck-source", "admitView() compares the literal");
+
 bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerInfo& peer,
                Exchange& ex, AdmissionServices& services, std::string& wire, Verdict& verdict) {
   assert(ex.listener && "admission needs the listener's config");
@@ -426,10 +429,10 @@ bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerIn
   const std::string_view* source = nullptr;
   for (size_t i = 0; i < n; ++i) {
     const h1::Field& f = h.field(i);
-    if (f.name.size() == 4 && !host && beast::iequals(f.name, "host"))
+    if (f.name.size() == 4 && !host && h1::equalsFolded(f.name.data(), "host"))
       host = &f.value;
     else if (f.name.size() == kSourceHeader.size() && !source &&
-             beast::iequals(f.name, kSourceHeader))
+             h1::equalsFolded(f.name.data(), "x-meshdeck-source"))
       source = &f.value;
   }
   // The authority lower-cased on the stack (a longer Host goes the Beast path).
@@ -437,11 +440,15 @@ bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerIn
   std::string_view authority;
   if (host) {
     if (host->size() > sizeof lowered) return false;
-    for (size_t i = 0; i < host->size(); ++i) {
-      const auto c = static_cast<unsigned char>((*host)[i]);
-      lowered[i] = static_cast<char>(c | (static_cast<unsigned>(c - 'A') < 26u ? 0x20u : 0u));
+    if (!h1::hasUpperCase(*host)) {
+      authority = *host;  // the usual case: already lower-case, nothing to copy
+    } else {
+      for (size_t i = 0; i < host->size(); ++i) {
+        const auto c = static_cast<unsigned char>((*host)[i]);
+        lowered[i] = static_cast<char>(c | (static_cast<unsigned>(c - 'A') < 26u ? 0x20u : 0u));
+      }
+      authority = {lowered, host->size()};
     }
-    authority = {lowered, host->size()};
   }
   const VirtualHostConfig* vhost = matchVirtualHost(table->second, authority);
   if (!vhost) return false;
@@ -506,18 +513,19 @@ bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerIn
     bool dropped = false;
     switch (name.size()) {
       case 2:
-        dropped = beast::iequals(name, "te");
+        dropped = h1::equalsFolded(name.data(), "te");
         if (dropped && !te) te = f.value;
         break;
       case 6:
-        dropped = beast::iequals(name, "expect");
+        dropped = h1::equalsFolded(name.data(), "expect");
         if (dropped && !expect) expect = f.value;
         break;
       case 7:
-        dropped = beast::iequals(name, "trailer") || beast::iequals(name, "upgrade");
+        dropped =
+            h1::equalsFolded(name.data(), "trailer") || h1::equalsFolded(name.data(), "upgrade");
         break;
       case 10:
-        if (beast::iequals(name, "connection")) {
+        if (h1::equalsFolded(name.data(), "connection")) {
           dropped = true;
           for (auto token : http::token_list{beast::string_view(f.value.data(), f.value.size())}) {
             const std::string_view t(token.data(), token.size());
@@ -528,20 +536,20 @@ bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerIn
               if (ieq(h.field(k).name, t)) drop |= 1u << k;
           }
         } else {
-          dropped = beast::iequals(name, "keep-alive");
+          dropped = h1::equalsFolded(name.data(), "keep-alive");
         }
         break;
       case 16:
-        dropped = beast::iequals(name, "proxy-connection");
+        dropped = h1::equalsFolded(name.data(), "proxy-connection");
         break;
       case 17:
-        dropped = beast::iequals(name, kSourceHeader);
+        dropped = h1::equalsFolded(name.data(), "x-meshdeck-source");
         break;
       case 18:
-        dropped = beast::iequals(name, "proxy-authenticate");
+        dropped = h1::equalsFolded(name.data(), "proxy-authenticate");
         break;
       case 19:
-        dropped = beast::iequals(name, "proxy-authorization");
+        dropped = h1::equalsFolded(name.data(), "proxy-authorization");
         break;
       default:
         break;
@@ -560,13 +568,13 @@ bool admitView(const h1::RequestHead& h, const CodecFraming& codec, const PeerIn
     if (drop & (1u << i)) continue;
     const h1::Field& f = h.field(i);
     const std::string_view name = f.name;
-    if (name.size() == 15 && !xff && beast::iequals(name, "x-forwarded-for"))
+    if (name.size() == 15 && !xff && h1::equalsFolded(name.data(), "x-forwarded-for"))
       xff = &f;
-    else if (name.size() == 17 && beast::iequals(name, "x-forwarded-proto"))
+    else if (name.size() == 17 && h1::equalsFolded(name.data(), "x-forwarded-proto"))
       has_proto = true;
-    else if (name.size() == 12 && beast::iequals(name, "x-request-id"))
+    else if (name.size() == 12 && h1::equalsFolded(name.data(), "x-request-id"))
       has_request_id = true;
-    else if (name.size() == 11 && !incoming_trace && beast::iequals(name, "traceparent"))
+    else if (name.size() == 11 && !incoming_trace && h1::equalsFolded(name.data(), "traceparent"))
       incoming_trace = &f;
   }
   // A field that is set (X-Forwarded-For with a peer address, traceparent) leaves its place

@@ -9,6 +9,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "proxy/http/ascii_fold.h"
 #include "proxy/http/h1_syntax.h"
 
 namespace meshdeck::proxy::h1 {
@@ -234,36 +235,6 @@ const char* decide(ResponseHead& h, const FramingNotes& notes, bool request_was_
   }
   while (p < end && is(d[p], kTchar)) ++p;
   return p;
-}
-
-// Whether the N - 1 bytes at `p` equal the lower-case literal, ASCII case-insensitively, for
-// bytes that are tchars or field-value bytes (no CR): the literals are letters and '-', for
-// which OR-ing 0x20 maps exactly the upper- and lower-case letter to the letter (and only '-'
-// and CR to '-'). Whole words at a time; the caller has the bytes in the buffer.
-template <size_t N>
-inline bool equalsFolded(const char* p, const char (&lit)[N]) {
-  constexpr size_t n = N - 1;
-  constexpr uint64_t kFold = 0x2020202020202020ull;
-  if constexpr (n < 8) {
-    constexpr uint64_t mask = kFold & ((uint64_t{1} << (8 * n)) - 1);
-    uint64_t x = 0, y = 0;
-    std::memcpy(&x, p, n);
-    std::memcpy(&y, lit, n);
-    return (x | mask) == y;
-  } else {
-    uint64_t x, y;
-    for (size_t i = 0; i + 8 <= n; i += 8) {
-      std::memcpy(&x, p + i, 8);
-      std::memcpy(&y, lit + i, 8);
-      if ((x | kFold) != y) return false;
-    }
-    if constexpr (n % 8 != 0) {
-      std::memcpy(&x, p + n - 8, 8);
-      std::memcpy(&y, lit + n - 8, 8);
-      if ((x | kFold) != y) return false;
-    }
-    return true;
-  }
 }
 
 // The field names a response head treats specially: the framing and connection fields
