@@ -438,7 +438,7 @@ Awaitable<ResponseBodyPiece> readResponseBody(Attempt& at, char* buf, size_t siz
     rp->get().body().data = buf;
     rp->get().body().size = size;
     at.conn->stream.expires_after(idle);
-    auto [ec, n] = co_await http::async_read(at.conn->stream, at.conn->buffer, *rp, kNoThrow);
+    auto [ec, n] = co_await http::async_read(at.conn->stream, at.conn->buffer, *rp, kNoThrowOp);
     if (ec == http::error::need_buffer) ec = {};
     piece.ec = ec;
     piece.size = size - rp->get().body().size;
@@ -467,7 +467,7 @@ Awaitable<ResponseBodyPiece> readResponseBody(Attempt& at, char* buf, size_t siz
     at.conn->stream.expires_after(idle);
     while (!at.body_done && want() > 0) {
       auto [ec, n] = co_await at.conn->stream.async_read_some(
-          asio::buffer(buf + piece.size, want()), kNoThrow);
+          asio::buffer(buf + piece.size, want()), kNoThrowOp);
       piece.size += n;
       if (!close_delimited) at.body_left -= n;
       if (ec == asio::error::eof && close_delimited) {
@@ -512,7 +512,7 @@ Awaitable<ConnectOutcome> connectUpstream(SessionHost& host, UpstreamConnection&
   const tcp::endpoint target(asio::ip::make_address(ep.host, ec), ep.port);
   if (ec) co_return ConnectOutcome::kConnectFailed;
   conn.stream.expires_at(deadline);
-  auto [cec] = co_await conn.stream.async_connect(target, kNoThrow);
+  auto [cec] = co_await conn.stream.async_connect(target, kNoThrowOp);
   if (cec)
     co_return cec == beast::error::timeout ? ConnectOutcome::kTimeout
                                            : ConnectOutcome::kConnectFailed;
@@ -533,7 +533,7 @@ Awaitable<ConnectOutcome> connectUpstream(SessionHost& host, UpstreamConnection&
     SSL_set_alpn_protos(conn.stream.ssl(), kH2, sizeof kH2);
   }
   host.tlsSessions().prepare(conn.stream.ssl(), conn.address, contexts->generation());
-  auto [hec] = co_await conn.stream.async_handshake(asio::ssl::stream_base::client, kNoThrow);
+  auto [hec] = co_await conn.stream.async_handshake(asio::ssl::stream_base::client, kNoThrowOp);
   if (hec) {
     ++cs.tls_failures;
     spdlog::debug("cluster {}: TLS handshake with {} failed: {}", cc.name, conn.address,
@@ -637,11 +637,10 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
   size_t piece_size = first.size;
   bool more = !first.last;
   for (;;) {
-    stream.expires_at(at.request_sent ? host.now() + ex.listener->idle_timeout
-                                      : attempt_deadline);
+    stream.expires_at(at.request_sent ? host.now() + ex.listener->idle_timeout : attempt_deadline);
     beast::error_code ec;
     if (wire.frame(piece, piece_size, chunked, !more) > 0)
-      std::tie(ec, std::ignore) = co_await asio::async_write(stream, wire.buffers(), kNoThrow);
+      std::tie(ec, std::ignore) = co_await asio::async_write(stream, wire.buffers(), kNoThrowOp);
     wire.clear();
     if (ec) {
       onFailure(ec == beast::error::timeout ? AttemptFailure::kTimeout : AttemptFailure::kReset);
@@ -682,7 +681,7 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
         if (r.status != h1::Status::kNeedMore) break;
       }
       const size_t room = beast::read_size(buffer, 65536);
-      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(room), kNoThrow);
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(room), kNoThrowOp);
       buffer.commit(n);
       if (ec) {
         // As Beast's header read: an end of stream, before or inside the head, is
