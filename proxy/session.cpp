@@ -358,7 +358,7 @@ Awaitable<BodyPiece> Session::readBody(Exchange& ex) {
   parser.get().body().data = body_->data();
   parser.get().body().size = body_->size();
   down_.expires_after(ex.listener->idle_timeout);
-  auto [ec, n] = co_await http::async_read(down_, buffer_, parser, kNoThrow);
+  auto [ec, n] = co_await http::async_read(down_, buffer_, parser, kNoThrowOp);
   if (ec == http::error::need_buffer) ec = {};
   BodyPiece piece;
   if (ec) {
@@ -540,7 +540,7 @@ Awaitable<Session::HeadResult> Session::readHead(const ListenerConfig& listener,
         if (n == h2::kClientPreface.size()) co_return HeadResult::kHttp2;
         h1_parser_.reset();
         down_.expires_at(header_deadline);
-        auto [ec, got] = co_await down_.async_read_some(buffer_.prepare(4096), kNoThrow);
+        auto [ec, got] = co_await down_.async_read_some(buffer_.prepare(4096), kNoThrowOp);
         buffer_.commit(got);
         if (ec == beast::error::timeout) co_return HeadResult::kHeaderTimeout;
         if (ec) co_return HeadResult::kClosed;
@@ -565,7 +565,7 @@ Awaitable<Session::HeadResult> Session::readHead(const ListenerConfig& listener,
     // A connection starts with a small buffer (heads are usually well under 4 KiB); it grows
     // for larger heads and request bodies.
     auto [ec, n] = co_await down_.async_read_some(
-        buffer_.prepare(std::max<size_t>(4096, buffer_.capacity() - buffer_.size())), kNoThrow);
+        buffer_.prepare(std::max<size_t>(4096, buffer_.capacity() - buffer_.size())), kNoThrowOp);
     buffer_.commit(n);
     waited = true;
     if (ec == beast::error::timeout)
@@ -745,9 +745,9 @@ Awaitable<bool> Session::relayResponse(Request& rq, Exchange& ex, Attempt& at) {
     // No body (HEAD, 1xx, 204, 304, empty) or a tunnel: the head alone.
     down_.expires_at(now + ex.listener->idle_timeout);
     wire_.frame(nullptr, 0, false, false);
-    auto [ec, n] = co_await down_.async_write_some(wire_.buffers(), kNoThrow);
+    auto [ec, n] = co_await down_.async_write_some(wire_.buffers(), kNoThrowOp);
     if (!ec && wire_.consume(n))  // a full socket buffer took part of it
-      std::tie(ec, std::ignore) = co_await asio::async_write(down_, wire_.buffers(), kNoThrow);
+      std::tie(ec, std::ignore) = co_await asio::async_write(down_, wire_.buffers(), kNoThrowOp);
     wire_.clear();
     if (ec) co_return false;
     if (upgraded) {
@@ -783,9 +783,10 @@ Awaitable<bool> Session::relayResponse(Request& rq, Exchange& ex, Attempt& at) {
       beast::error_code wec;
       if (wire_.frame(got ? body_->data() : nullptr, got, chunked, !more) > 0) {
         size_t sent = 0;
-        std::tie(wec, sent) = co_await down_.async_write_some(wire_.buffers(), kNoThrow);
+        std::tie(wec, sent) = co_await down_.async_write_some(wire_.buffers(), kNoThrowOp);
         if (!wec && wire_.consume(sent))  // a full socket buffer took part of it
-          std::tie(wec, std::ignore) = co_await asio::async_write(down_, wire_.buffers(), kNoThrow);
+          std::tie(wec, std::ignore) =
+              co_await asio::async_write(down_, wire_.buffers(), kNoThrowOp);
       }
       wire_.clear();
       if (wec) co_return false;
