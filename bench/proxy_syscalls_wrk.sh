@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# System calls per request under wrk, meshdeck-proxy beside HAProxy: the kernel's share of the
+# difference between them (docs/benchmarks.md, "Where the plain harness's gap is").
+#
+# Usage: bench/proxy_syscalls_wrk.sh [--bin-dir DIR] [--proxy-bin PATH] [--baseline-bin PATH]
+#                                    [--connections N] [--duration SECONDS] [--rounds N] [--rt]
+#   --connections  wrk's connections (default 32: the plain harness of issue 20)
+#   --rounds       how many times each target is measured, interleaved (default 2)
+#   --rt           run every process SCHED_FIFO (chrt -f 20), as proxy_bench.sh --rt
+#
+# Each target (one worker on CPU 0; nginx backend and wrk -t1 on CPU 1, as proxy_bench.sh)
+# gets a 1 s warm-up, then a --duration run of wrk while `perf stat` counts the target's
+# epoll_wait, recvfrom, sendmsg/sendto and all system calls (tracepoints: no ptrace, the
+# process runs at full speed). Prints requests/s and calls per request; a recvfrom count
+# above 2 per request is receives that found nothing (EAGAIN).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bin_dir="" proxy_bin="" baseline_bin="" connections=32 duration=5 rounds=2
+prio=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --bin-dir) bin_dir="$2"; shift 2 ;;
+    --proxy-bin) proxy_bin="$2"; shift 2 ;;
+    --baseline-bin) baseline_bin="$2"; shift 2 ;;
+    --connections) connections="$2"; shift 2 ;;
+    --duration) duration="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
+    --rt) prio=(chrt -f 20); shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "proxy_syscalls_wrk: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+bench_name=proxy_syscalls_wrk
+source "$root/bench/lib/common.sh"
+bench_find_binaries
+bench_require_tools perf wrk haproxy nginx taskset curl
+[[ -x "$proxy_bin" ]] || bench_fail "no meshdeck-proxy at '$proxy_bin' (--proxy-bin)"
+bench_start_backend
+
+declare -A port_of pid_of
+start() {  # name command...
+  local name="$1"
+  shift
+  "${prio[@]}" taskset -c 0 "$@" > "$work/$name.log" 2>&1 &
+  pid_of[$name]=$!
+  pids+=($!)
+}
+targets="meshdeck"
+port_of[meshdeck]=$(free_port)
+start meshdeck "$proxy_bin" --listen "127.0.0.1:${port_of[meshdeck]}" \
+  --upstream "127.0.0.1:$backend_port" --workers 1
+if [[ -n "$baseline_bin" ]]; then
+  targets+=" meshdeck-base"
+  port_of[meshdeck-base]=$(free_port)
+  start meshdeck-base "$baseline_bin" --listen "127.0.0.1:${port_of[meshdeck-base]}" \
+    --upstream "127.0.0.1:$backend_port" --workers 1
+fi
+targets+=" haproxy"
+port_of[haproxy]=$(free_port)
+cat > "$work/haproxy.cfg" << CONF
+global
+  nbthread 1
+  maxconn 4096
+$(haproxy_defaults)
+frontend bench
+  bind 127.0.0.1:${port_of[haproxy]}
+  default_backend backend
+backend backend
+  server b1 127.0.0.1:$backend_port
+CONF
+start haproxy haproxy -db -f "$work/haproxy.cfg"
+for name in $targets; do wait_http "${port_of[$name]}"; done
+
+events=syscalls:sys_enter_epoll_wait,syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendmsg
+events+=,syscalls:sys_enter_sendto,raw_syscalls:sys_enter
+echo "| target | round | req/s | epoll_wait | recvfrom | sendmsg + sendto | all system calls |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+for round in $(seq 1 "$rounds"); do
+  for name in $targets; do
+    url="http://127.0.0.1:${port_of[$name]}/"
+    "${prio[@]}" taskset -c 1 wrk -t1 -c"$connections" -d1s "$url" > /dev/null
+    perf stat -x, -e "$events" -p "${pid_of[$name]}" -o "$work/$name-$round.perf" \
+      -- sleep "$((duration + 1))" &
+    perf_pid=$!
+    sleep 0.3
+    "${prio[@]}" taskset -c 1 wrk -t1 -c"$connections" -d"${duration}s" "$url" \
+      > "$work/$name-$round.wrk"
+    wait "$perf_pid"
+    awk -v name="$name" -v round="$round" '
+      FNR == NR { if ($0 ~ /requests in/) req = $1; if ($1 == "Requests/sec:") rps = $2; next }
+      { split($0, f, ","); c[f[3]] = f[1] }
+      END {
+        printf "| %s | %d | %.0f | %.2f | %.2f | %.2f | %.2f |\n", name, round, rps,
+          c["syscalls:sys_enter_epoll_wait"] / req, c["syscalls:sys_enter_recvfrom"] / req,
+          (c["syscalls:sys_enter_sendmsg"] + c["syscalls:sys_enter_sendto"]) / req,
+          c["raw_syscalls:sys_enter"] / req
+      }' "$work/$name-$round.wrk" "$work/$name-$round.perf"
+  done
+done
