@@ -93,17 +93,7 @@ start_target() {  # name port -> sets target_pid
         --workers 1 --tap-bench 100 > "$work/meshdeck-tap.log" 2>&1 &
       ;;
     haproxy)
-      cat > "$work/haproxy.cfg" << CONF
-global
-  nbthread 1
-  maxconn 4096
-$(haproxy_defaults)
-frontend bench
-  bind 127.0.0.1:$port
-  default_backend backend
-backend backend
-  server b1 127.0.0.1:$backend_port
-CONF
+      haproxy_config "$port" "$backend_port" > "$work/haproxy.cfg"
       "${prio[@]}" taskset -c 0 haproxy -db -f "$work/haproxy.cfg" > "$work/haproxy.log" 2>&1 &
       ;;
     nginx)

@@ -57,17 +57,7 @@ if [[ -n "$baseline_bin" ]]; then
 fi
 targets+=" haproxy"
 port_of[haproxy]=$(free_port)
-cat > "$work/haproxy.cfg" << CONF
-global
-  nbthread 1
-  maxconn 4096
-$(haproxy_defaults)
-frontend bench
-  bind 127.0.0.1:${port_of[haproxy]}
-  default_backend backend
-backend backend
-  server b1 127.0.0.1:$backend_port
-CONF
+haproxy_config "${port_of[haproxy]}" "$backend_port" > "$work/haproxy.cfg"
 start haproxy haproxy -db -f "$work/haproxy.cfg"
 for name in $targets; do wait_http "${port_of[$name]}"; done
 

@@ -76,6 +76,22 @@ defaults
 CONF
 }
 
+# The configuration of one HAProxy 2.6 thread listening on $1 in front of the backend on $2,
+# as every proxy benchmark runs it.
+haproxy_config() {
+  cat << CONF
+global
+  nbthread 1
+  maxconn 4096
+$(haproxy_defaults)
+frontend bench
+  bind 127.0.0.1:$1
+  default_backend backend
+backend backend
+  server b1 127.0.0.1:$2
+CONF
+}
+
 # The backend: one nginx worker on CPU 1 answering every request with 23 bytes; HTTP/2 with
 # prior knowledge only (h2c) when called with "h2c". Sets backend_port.
 bench_start_backend() {
