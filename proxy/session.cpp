@@ -426,9 +426,8 @@ Awaitable<bool> Session::forward(Request& rq, Exchange& ex) {
       co_return co_await sendLocal(ex, at.local_status, at.local_code, rq.reusable());
     const AttemptOutcome outcome{at.failure, at.status(), at.reused};
     RetryBudget* budget = at.cluster ? &at.cluster->retry_budget : nullptr;
-    const auto ended = at.ended_at != Clock::time_point{} ? at.ended_at : host_.now();
     const auto decision = retry.next(outcome, budget, at.cluster ? at.cluster->active_requests : 0,
-                                     ended, [this] { return host_.random(); });
+                                     orNow(at.ended_at), [this] { return host_.random(); });
     if (decision.action == RetryState::Action::kRetryFresh) continue;
     if (decision.action == RetryState::Action::kRetry) {
       ++ex.retries;
@@ -557,7 +556,7 @@ Awaitable<Session::HeadResult> Session::readHead(const ListenerConfig& listener,
     if (data.empty()) {
       // Waiting for a connection's first request, or for the next one right after finish()
       // ended the last exchange (in this same run of the coroutine: its time is still now).
-      const auto now = first || finished_at_ == Clock::time_point{} ? host_.now() : finished_at_;
+      const auto now = first ? host_.now() : orNow(finished_at_);
       down_.expires_at(now + (first ? listener.header_timeout : listener.idle_timeout));
     } else {
       down_.expires_at(header_deadline);
@@ -740,7 +739,7 @@ Awaitable<bool> Session::relayResponse(Request& rq, Exchange& ex, Attempt& at) {
   const bool chunked = wire == BodyFraming::kChunked && in.kind != BodyFraming::kNone;
   // The time for the first write's deadline: the response head's arrival, in this same run of
   // the coroutine (a later write reads the clock again).
-  Clock::time_point now = at.ended_at != Clock::time_point{} ? at.ended_at : host_.now();
+  Clock::time_point now = orNow(at.ended_at);
   if (upgraded || at.body_done) {
     // No body (HEAD, 1xx, 204, 304, empty) or a tunnel: the head alone.
     down_.expires_at(now + ex.listener->idle_timeout);
@@ -801,6 +800,10 @@ Awaitable<bool> Session::relayResponse(Request& rq, Exchange& ex, Attempt& at) {
   co_return keep_alive;
 }
 
+Clock::time_point Session::orNow(Clock::time_point t) {
+  return t != Clock::time_point{} ? t : host_.now();
+}
+
 void Session::finish(Exchange& ex) {
   auto& stats = host_.stats();
   auto& ls = listener_stats_;
@@ -810,7 +813,7 @@ void Session::finish(Exchange& ex) {
   ls.bytes_out += ex.bytes_out;
   ++(mtls_ ? ls.rq_mtls : ls.rq_plaintext);
   // The end relayResponse() read, or now (a local reply, a failure).
-  finished_at_ = ex.end != Clock::time_point{} ? ex.end : host_.now();
+  finished_at_ = orNow(ex.end);
   const auto latency = static_cast<uint64_t>((finished_at_ - ex.start).count());
   ls.latency->record(latency);
   if (ex.error_code) ++stats.errors[ex.error_code];

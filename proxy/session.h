@@ -132,6 +132,8 @@ class Session : public std::enable_shared_from_this<Session>, private Downstream
   // Counts the exchange: listener, route, errors and the telemetry edge; offers a tapped
   // request's event.
   void finish(Exchange& ex);
+  // `t`, a time read earlier in this run of the coroutine, or the clock when none was (unset).
+  std::chrono::steady_clock::time_point orNow(std::chrono::steady_clock::time_point t);
   // Request start of the taps (docs/tap.md): with no tap open, one relaxed atomic load.
   bool tapActive() const { return tap_ && tap_->active(); }
   void tapStart(const RequestHeader& head, Exchange& ex) {
