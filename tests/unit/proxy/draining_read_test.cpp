@@ -1,0 +1,357 @@
+// Reads that remember a drained socket (proxy/draining_read.h), through the MeshStream the
+// proxy reads with, on real loopback connections:
+//  - after a read that returned less than it asked for, the next read waits for epoll without
+//    a receive that finds nothing (counted: draining_reads_would_block stays put), and after
+//    a full read the next one is tried at once;
+//  - no byte is ever lost to that: data that arrives before the next read is issued, data
+//    whose edge the reactor saw while no read was pending, and an end of stream all complete
+//    the next read;
+//  - request-response ping-pong with random sizes and timing, plain and TLS, finishes every
+//    exchange in bounded time and in order, with (almost) no empty receives.
+
+#include "proxy/draining_read.h"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <QtTest>
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream_base.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "proxy/tls/mesh_stream.h"
+#include "proxy/tls/tls_contexts.h"
+#include "support/test_certificates.h"
+
+using namespace meshdeck::proxy;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+
+namespace {
+
+// A plain MeshStream accepted from a loopback connection, and the client's socket.
+struct Loopback {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor{io, {asio::ip::make_address("127.0.0.1"), 0}};
+  asio::ip::tcp::socket client{io};
+  std::optional<tls::MeshStream> stream;
+  Loopback() {
+    client.connect(acceptor.local_endpoint());
+    client.set_option(asio::ip::tcp::no_delay(true));
+    stream.emplace(tls::MeshStream::TcpStream(acceptor.accept(io)));
+    stream->socket().set_option(asio::ip::tcp::no_delay(true));
+  }
+  void send(const std::string& s) { asio::write(client, asio::buffer(s)); }
+  // Runs handlers until `done` (bounded: data on loopback arrives at once).
+  template <typename Pred>
+  bool runUntil(Pred done) {
+    for (int i = 0; i < 100 && !done(); ++i) {
+      if (io.stopped()) io.restart();
+      io.run_one_for(50ms);
+    }
+    return done();
+  }
+  // Lets the reactor look at the sockets for a while with nothing else to do.
+  void idle(std::chrono::milliseconds how_long) {
+    asio::steady_timer t(io, how_long);
+    bool fired = false;
+    t.async_wait([&](boost::system::error_code) { fired = true; });
+    runUntil([&] { return fired; });
+  }
+};
+
+struct Read {
+  char buf[64];
+  bool done = false;
+  boost::system::error_code ec;
+  size_t n = 0;
+  std::string text() const { return std::string(buf, n); }
+  void start(tls::MeshStream& s, size_t size = sizeof(buf)) {
+    done = false;
+    s.async_read_some(asio::buffer(buf, size), [this](boost::system::error_code e, size_t got) {
+      done = true;
+      ec = e;
+      n = got;
+    });
+  }
+};
+
+uint64_t emptyReads() { return draining_reads_would_block; }
+
+}  // namespace
+
+class DrainingReadTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void aShortReadParksTheNextReadWithoutAnEmptyReceive() {
+    Loopback l;
+    Read r;
+    l.send("abc");
+    r.start(*l.stream);
+    QVERIFY(l.runUntil([&] { return r.done; }));
+    QCOMPARE(r.text(), std::string("abc"));  // 3 of 64: the socket is drained
+
+    const auto before = emptyReads();
+    r.start(*l.stream);
+    l.idle(30ms);  // the reactor runs; the read stays parked
+    QVERIFY(!r.done);
+    QCOMPARE(emptyReads(), before);  // no receive was tried
+    l.send("def");
+    QVERIFY(l.runUntil([&] { return r.done; }));
+    QVERIFY(!r.ec);
+    QCOMPARE(r.text(), std::string("def"));
+    QCOMPARE(emptyReads(), before);  // the edge performed it: one receive, with data
+  }
+
+  void aFullReadIsFollowedByAReceiveAtOnce() {
+    Loopback l;
+    l.send(std::string(100, 'x'));
+    Read r;
+    // The first read may find the bytes still in flight; wait until all 100 are there.
+    l.idle(20ms);
+    r.start(*l.stream, 64);
+    QVERIFY(l.runUntil([&] { return r.done; }));
+    QCOMPARE(r.n, size_t{64});  // full: the socket may hold more
+    const auto before = emptyReads();
+    r.start(*l.stream, 64);
+    QVERIFY(l.runUntil([&] { return r.done; }));
+    QCOMPARE(r.n, size_t{36});  // read at once
+    QCOMPARE(emptyReads(), before);
+    // A full read that took the last byte: the next read is tried, finds nothing, and waits
+    // (asio's ordinary behaviour, counted).
+    l.send(std::string(64, 'y'));
+    l.idle(20ms);
+    r.start(*l.stream, 64);
+    QVERIFY(l.runUntil([&] { return r.done; }));
+    QCOMPARE(r.n, size_t{64});
+    r.start(*l.stream, 64);
+    l.idle(20ms);
+    QVERIFY(!r.done);
+    QCOMPARE(emptyReads(), before + 1);
+    l.send("z");
+    QVERIFY(l.runUntil([&] { return r.done; }));
+    QCOMPARE(r.text(), std::string("z"));
+  }
+
+  void dataSentBeforeTheNextReadIsIssuedIsRead() {
+    Loopback l;
+    Read r;
+    for (int i = 0; i < 200; ++i) {
+      const std::string msg = "m" + std::to_string(i);
+      l.send(msg);
+      r.start(*l.stream);
+      QVERIFY(l.runUntil([&] { return r.done; }));
+      QCOMPARE(r.text(), msg);
+      // The next message is on its way before the read that wants it starts (its edge is
+      // still in epoll's ready list when the read parks).
+    }
+  }
+
+  void dataWhoseEdgeTheReactorSawWithNoReadPendingIsRead() {
+    Loopback l;
+    Read r;
+    l.send("first");
+    r.start(*l.stream);
+    QVERIFY(l.runUntil([&] { return r.done; }));
+    QCOMPARE(r.text(), std::string("first"));
+    l.send("second");
+    l.idle(30ms);  // the edge comes and goes with no read queued: the flag is set again
+    const auto before = emptyReads();
+    r.start(*l.stream);
+    QVERIFY(l.runUntil([&] { return r.done; }));
+    QCOMPARE(r.text(), std::string("second"));
+    QCOMPARE(emptyReads(), before);  // tried at once, and it found the data
+  }
+
+  void anEndOfStreamAfterAShortReadEndsTheNextRead() {
+    Loopback l;
+    Read r;
+    l.send("last");
+    r.start(*l.stream);
+    QVERIFY(l.runUntil([&] { return r.done; }));
+    r.start(*l.stream);
+    l.idle(10ms);
+    QVERIFY(!r.done);
+    l.client.shutdown(asio::ip::tcp::socket::shutdown_send);
+    QVERIFY(l.runUntil([&] { return r.done; }));
+    QCOMPARE(r.ec, boost::system::error_code(asio::error::eof));
+    QCOMPARE(r.n, size_t{0});
+  }
+
+  // The proxy's pattern: the peer answers only after it got the previous answer. A client
+  // thread sends random-sized requests (some larger than the reader's buffer, some with a
+  // pause inside) and waits for each echo; the io_context echoes every read back.
+  void pingPongWithRandomSizesAndTimingLosesNothing() {
+    Loopback l;
+    constexpr int kExchanges = 2000;
+    std::vector<char> buf(256);
+    size_t echoed = 0;
+    std::function<void()> readNext = [&] {
+      l.stream->async_read_some(asio::buffer(buf), [&](boost::system::error_code ec, size_t n) {
+        if (ec) return;
+        echoed += n;
+        asio::write(l.stream->socket(), asio::buffer(buf.data(), n));
+        readNext();
+      });
+    };
+    readNext();
+    const auto before = emptyReads();
+    std::atomic<bool> client_ok{true}, client_done{false};
+    size_t sent = 0;
+    std::thread client([&] {
+      const int fd = l.client.native_handle();
+      timeval tv{5, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      std::mt19937 rng(20261207);
+      std::vector<char> out(1000), in(1000);
+      for (int i = 0; i < kExchanges && client_ok; ++i) {
+        const size_t size = 1 + rng() % 600;
+        for (size_t j = 0; j < size; ++j) out[j] = static_cast<char>('a' + (i + j) % 26);
+        const size_t split = rng() % 8 == 0 ? size / 2 : size;
+        if (::send(fd, out.data(), split, 0) != static_cast<ssize_t>(split)) client_ok = false;
+        if (split < size) {
+          std::this_thread::sleep_for(std::chrono::microseconds(rng() % 300));
+          if (::send(fd, out.data() + split, size - split, 0) != static_cast<ssize_t>(size - split))
+            client_ok = false;
+        }
+        sent += size;
+        size_t got = 0;
+        while (client_ok && got < size) {
+          const ssize_t r = ::recv(fd, in.data() + got, size - got, 0);
+          if (r <= 0)
+            client_ok = false;  // includes the 5 s timeout: a lost wake-up
+          else
+            got += static_cast<size_t>(r);
+        }
+        if (client_ok && std::memcmp(in.data(), out.data(), size) != 0) client_ok = false;
+      }
+      client_done = true;
+    });
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (!client_done && std::chrono::steady_clock::now() < deadline) {
+      if (l.io.stopped()) l.io.restart();
+      l.io.run_one_for(10ms);
+    }
+    client.join();
+    QVERIFY2(client_ok, "an exchange timed out, came back short or changed");
+    QCOMPARE(echoed, sent);
+    const auto empty = emptyReads() - before;
+    qInfo("plain: %d exchanges, %zu bytes, %llu receives that found nothing", kExchanges, sent,
+          static_cast<unsigned long long>(empty));
+    QVERIFY2(empty < kExchanges / 10, "reads after a short read should park, not try");
+  }
+
+  // The same over mutual TLS 1.3: both ends are MeshStreams on one io_context (the TLS
+  // connection's receives into its input buffer are draining reads too). Messages up to 40 KB
+  // span several records and several receives.
+  void tlsPingPongLosesNothing() {
+    asio::io_context io;
+    asio::ip::tcp::acceptor acceptor{io, {asio::ip::make_address("127.0.0.1"), 0}};
+    tls::MeshStream::TcpStream out(io);
+    out.socket().connect(acceptor.local_endpoint());
+    tls::MeshStream client(std::move(out));
+    tls::MeshStream server(tls::MeshStream::TcpStream(acceptor.accept(io)));
+    client.socket().set_option(asio::ip::tcp::no_delay(true));
+    server.socket().set_option(asio::ip::tcp::no_delay(true));
+    server.startTls(server_ctx_->server());
+    client.startTls(client_ctx_->client());
+    int handshakes = 0;
+    bool failed = false;
+    auto hs = [&](boost::system::error_code ec) {
+      ++handshakes;
+      failed = failed || ec;
+    };
+    server.async_handshake(asio::ssl::stream_base::server,
+                           [&](boost::system::error_code ec) { hs(ec); });
+    client.async_handshake(asio::ssl::stream_base::client,
+                           [&](boost::system::error_code ec) { hs(ec); });
+    const auto hs_deadline = std::chrono::steady_clock::now() + 10s;
+    while (handshakes < 2 && std::chrono::steady_clock::now() < hs_deadline) io.run_one_for(10ms);
+    QCOMPARE(handshakes, 2);
+    QVERIFY(!failed);
+
+    constexpr int kExchanges = 300;
+    std::mt19937 rng(7);
+    std::vector<char> server_buf(16384), message, echo;
+    int exchanges = 0;
+    std::string error;
+    const auto before = emptyReads();
+    std::function<void()> serverRead = [&] {
+      server.async_read_some(asio::buffer(server_buf), [&](boost::system::error_code ec, size_t n) {
+        if (ec) return;
+        asio::async_write(server, asio::buffer(server_buf.data(), n),
+                          [&](boost::system::error_code wec, size_t) {
+                            if (!wec) serverRead();
+                          });
+      });
+    };
+    std::function<void()> clientExchange;
+    std::function<void()> clientRead = [&] {
+      const size_t have = echo.size();
+      echo.resize(message.size());
+      client.async_read_some(asio::buffer(echo.data() + have, echo.size() - have),
+                             [&, have](boost::system::error_code ec, size_t n) {
+                               echo.resize(have + n);
+                               if (ec) return void(error = ec.message());
+                               if (echo.size() < message.size()) return clientRead();
+                               if (echo != message) return void(error = "echo differs");
+                               if (++exchanges < kExchanges) clientExchange();
+                             });
+    };
+    clientExchange = [&] {
+      message.resize(1 + rng() % 40000);
+      for (auto& c : message) c = static_cast<char>(rng());
+      echo.clear();
+      asio::async_write(client, asio::buffer(message), [&](boost::system::error_code ec, size_t) {
+        if (ec) return void(error = ec.message());
+        clientRead();
+      });
+    };
+    serverRead();
+    clientExchange();
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (exchanges < kExchanges && error.empty() && std::chrono::steady_clock::now() < deadline) {
+      if (io.stopped()) io.restart();  // it stops whenever it runs out of work
+      io.run_one_for(10ms);
+    }
+    QVERIFY2(error.empty(), error.c_str());
+    QCOMPARE(exchanges, kExchanges);
+    const auto empty = emptyReads() - before;
+    qInfo("TLS: %d exchanges, %llu receives that found nothing", kExchanges,
+          static_cast<unsigned long long>(empty));
+    QVERIFY2(empty < kExchanges / 5, "reads after a short read should park, not try");
+  }
+
+  void initTestCase() {
+    ca_ = std::make_unique<meshdeck::test::TestCa>("draining read test root");
+    std::string error;
+    const auto server_leaf = ca_->issue("spiffe://mesh.local/ns/test/sa/server");
+    const auto client_leaf = ca_->issue("spiffe://mesh.local/ns/test/sa/client");
+    server_ctx_ = tls::TlsContexts::create(
+        {server_leaf.cert_pem, server_leaf.key_pem, ca_->certPem()}, &error);
+    QVERIFY2(server_ctx_, error.c_str());
+    client_ctx_ = tls::TlsContexts::create(
+        {client_leaf.cert_pem, client_leaf.key_pem, ca_->certPem()}, &error);
+    QVERIFY2(client_ctx_, error.c_str());
+  }
+
+ private:
+  std::unique_ptr<meshdeck::test::TestCa> ca_;
+  tls::TlsContextsPtr server_ctx_, client_ctx_;
+};
+
+QTEST_GUILESS_MAIN(DrainingReadTest)
+#include "draining_read_test.moc"
