@@ -684,6 +684,7 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
   // clients only).
   h1::ResponseParser parser;
   auto& buffer = at.conn->buffer;
+  bool interim_seen = false;  // an interim head of this attempt was passed on or dropped
   for (;;) {
     parser.reset();
     stream.expires_at(attempt_deadline);
@@ -698,10 +699,14 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(room), kNoThrowOp);
       buffer.commit(n);
       if (ec) {
-        // As Beast's header read: an end of stream, before or inside the head, is
-        // end_of_stream / partial_message, a head the upstream cut short (bad_response, and
-        // not a pooled connection the upstream had closed); other errors are the transport's.
-        if (ec == asio::error::eof) {
+        // An end of stream before any byte of the response on a pooled connection is the
+        // connection the upstream had closed after its last response (the FIN inside
+        // UpstreamPool::kTrustRecentlyIdle, so no probe saw it): a reset on a reused
+        // connection, sent again once on a fresh one (RetryState::next()), counted as the
+        // cluster's reset, as ECONNRESET is. Otherwise, as Beast's header read: an end of
+        // stream inside the head, after an interim head or on a fresh connection is a head
+        // the upstream cut short (bad_response); other errors are the transport's.
+        if (ec == asio::error::eof && !(at.reused && buffer.size() == 0 && !interim_seen)) {
           ++host.stats().malformed_responses["bad_response"];
           at.reused = false;
         }
@@ -723,6 +728,7 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
       if (at.head.status != 100 && ex.version == 11)
         co_await downstream.sendInterim(ex, interimHeader(at.head));
       buffer.consume(at.head.size);
+      interim_seen = true;
       continue;
     }
     break;

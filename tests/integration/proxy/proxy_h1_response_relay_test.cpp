@@ -1,12 +1,14 @@
 #include <signal.h>
 
 #include <QtTest>
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -208,6 +210,50 @@ class ProxyH1ResponseRelayTest : public QObject {
     // The next request works.
     Client next(port_);
     QCOMPARE(next.request("GET", "/one").body, std::string("abc"));
+  }
+
+  // A pooled connection the upstream closed right after its last response (no Connection:
+  // close, the FIN well inside UpstreamPool::kTrustRecentlyIdle, so no probe): the next
+  // request's head read ends at once. That is the pooled connection gone, not a bad response:
+  // the request is sent again once on a fresh connection (docs/proxy.md, "Retries"). An end
+  // after an interim head on a live pooled connection stays a bad response, not retried.
+  void pooledConnectionClosedByUpstreamIsRetriedFresh() {
+    ScriptedUpstream upstream({
+        {"/ok-close", pieces({"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"}, true)},
+        {"/ok", pieces({"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"})},
+        {"/interim-eof", pieces({"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"}, true)},
+    });
+    ProxyProcess proxy;
+    QVERIFY(proxy.startStandalone(upstream.port(), 1));
+    const std::string bad = "meshdeck_malformed_responses_total{reason=\"bad_response\"}";
+    Client c(proxy.port("main"));  // a 10 s receive timeout bounds each request
+    auto first = c.request("GET", "/ok-close");
+    QCOMPARE(first.status, 200);
+    QCOMPARE(first.body, std::string("ok"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    auto second = c.request("GET", "/ok-close");
+    QVERIFY2(second.error.empty(), second.error.c_str());
+    QCOMPARE(second.status, 200);
+    QCOMPARE(second.body, std::string("ok"));
+    // The second request reached the upstream once, on a second connection.
+    QCOMPARE(upstream.connections.load(), 2);
+    QCOMPARE(upstream.requests.load(), 2);
+    QCOMPARE(std::max(0.0, proxy.stat(bad)), 0.0);
+
+    // A live pooled connection (the one closed is replaced, by a probe or by the same retry),
+    // then an interim head and the end on it: 502, bad_response, no second try.
+    auto kept = c.request("GET", "/ok");
+    QCOMPARE(kept.status, 200);
+    QCOMPARE(upstream.connections.load(), 3);
+    auto cut = c.request("GET", "/interim-eof");
+    QCOMPARE(cut.status, 502);
+    QCOMPARE(std::string(cut.headers["x-meshdeck-error"]), std::string("UR"));
+    QCOMPARE(upstream.connections.load(), 3);
+    QCOMPARE(upstream.requests.load(), 4);
+    QCOMPARE(proxy.stat(bad), 1.0);
+
+    proxy.signal(SIGTERM);
+    QCOMPARE(proxy.waitForExit(10000), 0);
   }
 
   void cleanupTestCase() {
