@@ -7,22 +7,26 @@
 // recv fails with EAGAIN and the read then waits for epoll. On a proxy that is the common case
 // twice per request: right after the request goes upstream, the response is not there yet,
 // and right after the response goes back, neither is the client's next request. HAProxy
-// remembers instead that a read which returned less than it asked for emptied the socket
-// (raw_sock_to_buf(): fd_cant_recv()), and waits for the poller without trying.
+// remembers instead that a read emptied the socket (fd_cant_recv()) and waits for the poller.
 //
-// DrainingBuffer does the same inside asio's own reactor, with asio's own flag: a receive into
-// a DrainingBuffer reports a short read as `done_and_exhausted`, the status asio already gives
-// an end of stream. The reactor then clears the socket's `try_speculative_[read_op]` in the same
-// critical section as the recv (epoll_reactor::start_op() / descriptor_state::perform_io()),
-// so the next read is queued on the reactor without a system call (and without an epoll_ctl,
-// unlike async_wait). The next epoll edge for the socket sets the flag again and performs the
-// queued read. No edge can be lost: the flag is cleared only right after a recv that emptied
-// the receive queue, and every byte that arrives after that recv raises a new edge (the socket
-// is registered edge-triggered for input for its whole life).
+// A receive into a DrainingBuffer does the same inside asio's own reactor, with asio's own
+// flag. It asks the kernel, in the same recvmsg, how much is left to read (TCP_INQ, enabled per
+// socket by enableDrainingReads()): when nothing is left it reports `done_and_exhausted`, the
+// status asio already gives an end of stream, and the reactor clears the socket's
+// `try_speculative_[read_op]` in the same critical section as the receive
+// (epoll_reactor::start_op() / descriptor_state::perform_io()). The next read is then queued on
+// the reactor without a system call (and without an epoll_ctl, unlike async_wait); the next
+// epoll edge for the socket sets the flag again and performs it.
 //
-// A full read (as many bytes as asked for) leaves the flag set, so a pipelined or large message
-// is read on at once. Only a single contiguous buffer is wrapped (drainingBuffers()); buffer
-// sequences keep asio's plain receive.
+// No wake-up can be lost:
+//  - nothing was left when the flag was cleared, and every byte that arrives later raises a
+//    new edge (the socket is registered edge-triggered for input for its whole life);
+//  - an end of stream that arrived with the last bytes raises no edge of its own once those
+//    bytes are read, but the kernel reports it as something left (TCP_INQ is 1 after a FIN:
+//    tcp_inq_hint()), so the flag stays set and the next read finds the end at once. A short
+//    read alone would not tell (the bytes and the FIN of a close-delimited body arrive
+//    together), which is why the receive asks.
+//  - a socket without TCP_INQ (no control message comes back) is read as asio reads it.
 //
 // The hook is an explicit specialization of asio's reactive_socket_recv_op_base for
 // DrainingBuffer (the derived operation uses only its constructor and reactor_op's members).
@@ -30,14 +34,19 @@
 // builds with; see the static_assert). With asio's io_uring back end (scripts/build.sh uring)
 // the reactive operation is not used and a DrainingBuffer is an ordinary one-buffer sequence.
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/socket_base.hpp>
 // (asio's detail header below uses socket_base without including it.)
 #include <boost/asio/detail/reactive_socket_recv_op.hpp>
-#include <boost/asio/detail/socket_ops.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/version.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 static_assert(BOOST_VERSION / 100 == 1081,
@@ -46,7 +55,7 @@ static_assert(BOOST_VERSION / 100 == 1081,
 
 namespace meshdeck::proxy {
 
-// One contiguous receive buffer whose short read marks the socket drained (see above).
+// One contiguous receive buffer whose receive asks what is left (see above).
 struct DrainingBuffer {
   using value_type = boost::asio::mutable_buffer;
   using const_iterator = const boost::asio::mutable_buffer*;
@@ -58,7 +67,7 @@ struct DrainingBuffer {
 };
 
 // Receives into a DrainingBuffer on this thread that found the socket empty (EAGAIN): the
-// tests' measure of the reads the flag saves.
+// tests' measure of the receives the flag saves.
 inline thread_local uint64_t draining_reads_would_block = 0;
 
 // `buffers` as a DrainingBuffer when it is one contiguous buffer, else unchanged.
@@ -68,6 +77,14 @@ decltype(auto) drainingBuffers(const MutableBufferSequence& buffers) {
     return DrainingBuffer{boost::asio::mutable_buffer(buffers)};
   else
     return (buffers);
+}
+
+// Asks the kernel to report, with every receive on this TCP socket, how much is left to read
+// (TCP_INQ). Without it a DrainingBuffer read behaves as asio's plain one. False if the socket
+// refused (not TCP, or a kernel before 4.18).
+inline bool enableDrainingReads(int fd) noexcept {
+  const int on = 1;
+  return ::setsockopt(fd, IPPROTO_TCP, TCP_INQ, &on, sizeof on) == 0;
 }
 
 }  // namespace meshdeck::proxy
@@ -89,16 +106,46 @@ class reactive_socket_recv_op_base<meshdeck::proxy::DrainingBuffer> : public rea
 
   static status do_perform(reactor_op* base) {
     auto* o = static_cast<reactive_socket_recv_op_base*>(base);
-    const bool stream = (o->state_ & socket_ops::stream_oriented) != 0;
-    if (!socket_ops::non_blocking_recv1(o->socket_, o->buffer_.data(), o->buffer_.size(), o->flags_,
-                                        stream, o->ec_, o->bytes_transferred_)) {
-      ++meshdeck::proxy::draining_reads_would_block;
-      return not_done;
+    iovec iov{o->buffer_.data(), o->buffer_.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    for (;;) {
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      const ssize_t n = ::recvmsg(o->socket_, &msg, o->flags_);
+      if (n > 0) {
+        o->ec_ = boost::system::error_code();
+        o->bytes_transferred_ = static_cast<size_t>(n);
+        // Exhausted only when the kernel says nothing is left (not even an end of stream).
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+          if (c->cmsg_level == IPPROTO_TCP && c->cmsg_type == TCP_CM_INQ) {
+            int left;
+            std::memcpy(&left, CMSG_DATA(c), sizeof left);
+            return left == 0 ? done_and_exhausted : done;
+          }
+        return done;
+      }
+      if (n == 0 && (o->state_ & socket_ops::stream_oriented) != 0) {
+        o->ec_ = boost::asio::error::eof;  // asio's rule: exhausted, like any 0-byte result
+        o->bytes_transferred_ = 0;
+        return done_and_exhausted;
+      }
+      if (n == 0) {  // an empty datagram
+        o->ec_ = boost::system::error_code();
+        o->bytes_transferred_ = 0;
+        return done;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        ++meshdeck::proxy::draining_reads_would_block;
+        return not_done;
+      }
+      o->ec_ = boost::system::error_code(errno, boost::asio::error::get_system_category());
+      o->bytes_transferred_ = 0;
+      return done_and_exhausted;
     }
-    // An end of stream (asio's own rule), an error, or a short read: nothing more to read
-    // until the next edge.
-    if (stream && o->bytes_transferred_ < o->buffer_.size()) return done_and_exhausted;
-    return done;
   }
 
  private:

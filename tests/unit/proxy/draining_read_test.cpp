@@ -1,11 +1,12 @@
 // Reads that remember a drained socket (proxy/draining_read.h), through the MeshStream the
 // proxy reads with, on real loopback connections:
-//  - after a read that returned less than it asked for, the next read waits for epoll without
-//    a receive that finds nothing (counted: draining_reads_would_block stays put), and after
-//    a full read the next one is tried at once;
+//  - after a read that left nothing in the socket, the next read waits for epoll without a
+//    receive that finds nothing (counted: draining_reads_would_block stays put), and after a
+//    read that left bytes the next one is tried at once;
 //  - no byte is ever lost to that: data that arrives before the next read is issued, data
-//    whose edge the reactor saw while no read was pending, and an end of stream all complete
-//    the next read;
+//    whose edge the reactor saw while no read was pending, an end of stream alone, and an end
+//    of stream that came with the last bytes all complete the next read;
+//  - without TCP_INQ the read is asio's own;
 //  - request-response ping-pong with random sizes and timing, plain and TLS, finishes every
 //    exchange in bounded time and in order, with (almost) no empty receives.
 
@@ -47,11 +48,13 @@ struct Loopback {
   asio::ip::tcp::acceptor acceptor{io, {asio::ip::make_address("127.0.0.1"), 0}};
   asio::ip::tcp::socket client{io};
   std::optional<tls::MeshStream> stream;
-  Loopback() {
+  // `inq`: the accepted socket reports what is left (as the proxy's sockets do).
+  explicit Loopback(bool inq = true) {
     client.connect(acceptor.local_endpoint());
     client.set_option(asio::ip::tcp::no_delay(true));
     stream.emplace(tls::MeshStream::TcpStream(acceptor.accept(io)));
     stream->socket().set_option(asio::ip::tcp::no_delay(true));
+    if (inq && !enableDrainingReads(stream->socket().native_handle())) qFatal("TCP_INQ refused");
   }
   void send(const std::string& s) { asio::write(client, asio::buffer(s)); }
   // Runs handlers until `done` (bounded: data on loopback arrives at once).
@@ -130,8 +133,8 @@ class DrainingReadTest : public QObject {
     QVERIFY(l.runUntil([&] { return r.done; }));
     QCOMPARE(r.n, size_t{36});  // read at once
     QCOMPARE(emptyReads(), before);
-    // A full read that took the last byte: the next read is tried, finds nothing, and waits
-    // (asio's ordinary behaviour, counted).
+    // A full read that took the last byte parks the next one too: the kernel said nothing
+    // was left, whatever the size.
     l.send(std::string(64, 'y'));
     l.idle(20ms);
     r.start(*l.stream, 64);
@@ -140,10 +143,58 @@ class DrainingReadTest : public QObject {
     r.start(*l.stream, 64);
     l.idle(20ms);
     QVERIFY(!r.done);
-    QCOMPARE(emptyReads(), before + 1);
+    QCOMPARE(emptyReads(), before);
     l.send("z");
     QVERIFY(l.runUntil([&] { return r.done; }));
     QCOMPARE(r.text(), std::string("z"));
+  }
+
+  // The bytes and the FIN of a close-delimited body arrive together: reading the bytes raises
+  // no edge for the end, which must still end the next read at once (TCP_INQ reports it).
+  void anEndOfStreamThatCameWithTheLastBytesEndsTheNextRead() {
+    for (const bool read_pending : {false, true}) {
+      Loopback l;
+      Read r;
+      if (read_pending) {
+        l.send("hello");
+        r.start(*l.stream);
+        QVERIFY(l.runUntil([&] { return r.done; }));  // drained: the next read parks
+        r.start(*l.stream);
+      }
+      l.send("bye");
+      l.client.shutdown(asio::ip::tcp::socket::shutdown_send);
+      l.idle(20ms);  // both arrived; their edge came and went (or performed the read)
+      if (!read_pending) r.start(*l.stream);
+      QVERIFY(l.runUntil([&] { return r.done; }));
+      QCOMPARE(r.text(), std::string("bye"));
+      QVERIFY(!r.ec);
+      r.start(*l.stream);
+      QVERIFY2(l.runUntil([&] { return r.done; }), "the end of stream was never seen");
+      QCOMPARE(r.ec, boost::system::error_code(asio::error::eof));
+    }
+  }
+
+  // A socket that does not report what is left (TCP_INQ off) is read as asio reads it: the
+  // read after a short one is tried at once, finds nothing and waits.
+  void withoutTcpInqTheReadIsAsiosOwn() {
+    Loopback l(false);
+    Read r;
+    l.send("abc");
+    r.start(*l.stream);
+    QVERIFY(l.runUntil([&] { return r.done; }));
+    QCOMPARE(r.text(), std::string("abc"));
+    const auto before = emptyReads();
+    r.start(*l.stream);
+    l.idle(20ms);
+    QVERIFY(!r.done);
+    QCOMPARE(emptyReads(), before + 1);
+    l.send("bye");
+    l.client.shutdown(asio::ip::tcp::socket::shutdown_send);
+    QVERIFY(l.runUntil([&] { return r.done; }));
+    QCOMPARE(r.text(), std::string("bye"));
+    r.start(*l.stream);
+    QVERIFY(l.runUntil([&] { return r.done; }));
+    QCOMPARE(r.ec, boost::system::error_code(asio::error::eof));
   }
 
   void dataSentBeforeTheNextReadIsIssuedIsRead() {
@@ -266,6 +317,8 @@ class DrainingReadTest : public QObject {
     tls::MeshStream server(tls::MeshStream::TcpStream(acceptor.accept(io)));
     client.socket().set_option(asio::ip::tcp::no_delay(true));
     server.socket().set_option(asio::ip::tcp::no_delay(true));
+    QVERIFY(enableDrainingReads(client.socket().native_handle()));
+    QVERIFY(enableDrainingReads(server.socket().native_handle()));
     server.startTls(server_ctx_->server());
     client.startTls(client_ctx_->client());
     int handshakes = 0;
