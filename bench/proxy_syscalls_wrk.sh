@@ -10,8 +10,9 @@
 #
 # Each target (one worker on CPU 0; nginx backend and wrk -t1 on CPU 1, as proxy_bench.sh)
 # gets a 1 s warm-up, then a --duration run of wrk while `perf stat` counts the target's
-# epoll_wait, recvfrom, sendmsg/sendto and all system calls (tracepoints: no ptrace, the
-# process runs at full speed). Prints requests/s and calls per request; a recvfrom count
+# epoll_wait, recvfrom/recvmsg (the proxy's draining reads use recvmsg), sendmsg/sendto and all
+# system calls (tracepoints: no ptrace, the process runs at full speed). Prints requests/s and
+# calls per request; a receive count
 # above 2 per request is receives that found nothing (EAGAIN).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -61,9 +62,10 @@ haproxy_config "${port_of[haproxy]}" "$backend_port" > "$work/haproxy.cfg"
 start haproxy haproxy -db -f "$work/haproxy.cfg"
 for name in $targets; do wait_http "${port_of[$name]}"; done
 
-events=syscalls:sys_enter_epoll_wait,syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendmsg
+events=syscalls:sys_enter_epoll_wait,syscalls:sys_enter_recvfrom,syscalls:sys_enter_recvmsg
+events+=,syscalls:sys_enter_sendmsg
 events+=,syscalls:sys_enter_sendto,raw_syscalls:sys_enter
-echo "| target | round | req/s | epoll_wait | recvfrom | sendmsg + sendto | all system calls |"
+echo "| target | round | req/s | epoll_wait | recvfrom + recvmsg | sendmsg + sendto | all system calls |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
 for round in $(seq 1 "$rounds"); do
   for name in $targets; do
@@ -81,7 +83,8 @@ for round in $(seq 1 "$rounds"); do
       { split($0, f, ","); c[f[3]] = f[1] }
       END {
         printf "| %s | %d | %.0f | %.2f | %.2f | %.2f | %.2f |\n", name, round, rps,
-          c["syscalls:sys_enter_epoll_wait"] / req, c["syscalls:sys_enter_recvfrom"] / req,
+          c["syscalls:sys_enter_epoll_wait"] / req,
+          (c["syscalls:sys_enter_recvfrom"] + c["syscalls:sys_enter_recvmsg"]) / req,
           (c["syscalls:sys_enter_sendmsg"] + c["syscalls:sys_enter_sendto"]) / req,
           c["raw_syscalls:sys_enter"] / req
       }' "$work/$name-$round.wrk" "$work/$name-$round.perf"

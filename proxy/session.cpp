@@ -744,8 +744,8 @@ Awaitable<bool> Session::relayResponse(Request& rq, Exchange& ex, Attempt& at) {
     // No body (HEAD, 1xx, 204, 304, empty) or a tunnel: the head alone.
     down_.expires_at(now + ex.listener->idle_timeout);
     wire_.frame(nullptr, 0, false, false);
-    auto [ec, n] = co_await down_.async_write_some(wire_.buffers(), kNoThrowOp);
-    if (!ec && wire_.consume(n))  // a full socket buffer took part of it
+    beast::error_code ec;
+    if (wire_.consume(down_.trySend(wire_.buffers(), ec)) && !ec)  // the socket took part of it
       std::tie(ec, std::ignore) = co_await asio::async_write(down_, wire_.buffers(), kNoThrowOp);
     wire_.clear();
     if (ec) co_return false;
@@ -781,9 +781,8 @@ Awaitable<bool> Session::relayResponse(Request& rq, Exchange& ex, Attempt& at) {
       down_.expires_at(now + ex.listener->idle_timeout);
       beast::error_code wec;
       if (wire_.frame(got ? body_->data() : nullptr, got, chunked, !more) > 0) {
-        size_t sent = 0;
-        std::tie(wec, sent) = co_await down_.async_write_some(wire_.buffers(), kNoThrowOp);
-        if (!wec && wire_.consume(sent))  // a full socket buffer took part of it
+        // One send without an operation; a full socket buffer leaves the rest to async_write.
+        if (wire_.consume(down_.trySend(wire_.buffers(), wec)) && !wec)
           std::tie(wec, std::ignore) =
               co_await asio::async_write(down_, wire_.buffers(), kNoThrowOp);
       }

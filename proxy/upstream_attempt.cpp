@@ -652,9 +652,8 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
     stream.expires_at(at.request_sent ? host.now() + ex.listener->idle_timeout : attempt_deadline);
     beast::error_code ec;
     if (wire.frame(piece, piece_size, chunked, !more) > 0) {
-      size_t sent = 0;
-      std::tie(ec, sent) = co_await stream.async_write_some(wire.buffers(), kNoThrowOp);
-      if (!ec && wire.consume(sent))  // a full socket buffer took part of it
+      // One send without an operation; a full socket buffer leaves the rest to async_write.
+      if (wire.consume(stream.trySend(wire.buffers(), ec)) && !ec)
         std::tie(ec, std::ignore) = co_await asio::async_write(stream, wire.buffers(), kNoThrowOp);
     }
     wire.clear();

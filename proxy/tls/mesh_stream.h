@@ -1,6 +1,8 @@
 #pragma once
 
 #include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
@@ -16,6 +18,7 @@
 #include <boost/asio/ssl/stream_base.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -577,6 +580,47 @@ class MeshStream {
                                {first.data(), first.size()});
         },
         token, buffers);
+  }
+
+  // Sends what the socket takes now, without waiting and without an asio operation: one
+  // sendmsg(MSG_DONTWAIT) of `buffers` (up to 8 non-empty pieces) on a plain stream. Returns the
+  // bytes sent; 0 with `ec` clear when the socket is full, the stream is TLS or there was
+  // nothing to send (the caller writes the rest with async_write). A deadline the sweep found
+  // past fails it with beast::error::timeout and closes the socket, as an operation would.
+  //
+  // The proxy's writes are one message each and nearly always fit the socket's buffer: this
+  // spares them the operation, its completion's trip through the handler queue and the
+  // coroutine's suspension (docs/proxy.md, "Writes").
+  template <typename ConstBufferSequence>
+  size_t trySend(const ConstBufferSequence& buffers, boost::system::error_code& ec) {
+    ec = {};
+    if (tls_) return 0;
+    if (plain_deadline_ && plain_deadline_->past) {
+      plain_deadline_->close();
+      ec = boost::beast::error::timeout;
+      return 0;
+    }
+    constexpr size_t kMaxPieces = 8;
+    iovec iov[kMaxPieces];
+    size_t count = 0;
+    for (auto it = boost::asio::buffer_sequence_begin(buffers);
+         it != boost::asio::buffer_sequence_end(buffers) && count < kMaxPieces; ++it) {
+      const boost::asio::const_buffer piece(*it);
+      if (piece.size() > 0) iov[count++] = {const_cast<void*>(piece.data()), piece.size()};
+    }
+    if (count == 0) return 0;
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = count;
+    for (;;) {
+      const ssize_t n =
+          ::sendmsg(plain_->socket().native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n >= 0) return static_cast<size_t>(n);
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK)
+        ec = boost::system::error_code(errno, boost::asio::error::get_system_category());
+      return 0;
+    }
   }
 
   template <typename ConstBufferSequence,

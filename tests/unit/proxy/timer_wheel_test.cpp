@@ -9,13 +9,17 @@
 #include "proxy/timer_wheel.h"
 
 #include <QtTest>
+#include <array>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
 #include <chrono>
 #include <optional>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "proxy/tls/mesh_stream.h"
@@ -396,6 +400,74 @@ class TimerWheelTest : public QObject {
     QCOMPARE(w.ec, boost::system::error_code(boost::beast::error::timeout));
   }
 
+  // --- trySend(): one send without an operation ---
+
+  void trySendSendsAWholeSmallMessageAtOnce() {
+    Loopback l;
+    l.stream->expires_after(1h);
+    const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", body = "hello";
+    const std::array<boost::asio::const_buffer, 3> pieces{
+        boost::asio::buffer(head), boost::asio::const_buffer(), boost::asio::buffer(body)};
+    boost::system::error_code ec;
+    QCOMPARE(l.stream->trySend(pieces, ec), head.size() + body.size());
+    QVERIFY(!ec);
+    std::string got(head.size() + body.size(), '\0');
+    boost::asio::read(l.client, boost::asio::buffer(got));
+    QCOMPARE(got, head + body);  // the pieces in order, the empty one skipped
+    QCOMPARE(l.stream->trySend(boost::asio::const_buffer(), ec), size_t{0});  // nothing to send
+    QVERIFY(!ec);
+  }
+
+  void trySendTakesWhatAFullSocketAcceptsAndNeverWaits() {
+    Loopback l;
+    std::vector<char> chunk(64 * 1024, 'x');
+    boost::system::error_code ec;
+    size_t total = 0, n = 0;
+    int calls = 0;
+    do {
+      n = l.stream->trySend(boost::asio::buffer(chunk), ec);
+      total += n;
+    } while (n > 0 && !ec && ++calls < 10000);
+    QVERIFY(!ec);  // full is not an error
+    QCOMPARE(n, size_t{0});
+    QVERIFY(total > 0);
+    // The rest goes through the composed write once the client reads.
+    Outcome w;
+    boost::asio::async_write(*l.stream, boost::asio::buffer(chunk), w.handler());
+    l.io.poll();
+    QVERIFY(!w.done);
+    std::vector<char> sink(total + chunk.size());
+    boost::asio::read(l.client, boost::asio::buffer(sink.data(), total));
+    QVERIFY(l.runUntil([&] { return w.done; }));
+    QVERIFY(!w.ec);
+    QCOMPARE(w.n, chunk.size());
+  }
+
+  void trySendAfterTheDeadlinePassedFailsWithTimeout() {
+    Loopback l;
+    l.stream->expires_after(1h);
+    QCOMPARE(l.timers().sweep(Clock::now() + 2h), size_t{1});  // nothing pending: noted
+    boost::system::error_code ec;
+    QCOMPARE(l.stream->trySend(boost::asio::buffer("hi", 2), ec), size_t{0});
+    QCOMPARE(ec, boost::system::error_code(boost::beast::error::timeout));
+    QVERIFY(!l.stream->socket().is_open());
+  }
+
+  void trySendToAPeerThatResetReportsTheError() {
+    Loopback l;
+    l.client.set_option(boost::asio::socket_base::linger(true, 0));
+    l.client.close();  // RST
+    boost::system::error_code ec;
+    size_t sent = 0;
+    for (int i = 0; i < 100 && !ec; ++i) {
+      sent += l.stream->trySend(boost::asio::buffer("hi", 2), ec);
+      if (!ec) std::this_thread::sleep_for(1ms);
+    }
+    QVERIFY2(ec == boost::asio::error::connection_reset || ec == boost::asio::error::broken_pipe,
+             ec.message().c_str());
+    QVERIFY(l.stream->socket().is_open());  // an error is reported, the caller closes
+  }
+
   // --- a TLS MeshStream on the same wheel ---
 
   void initTestCase() {
@@ -409,6 +481,14 @@ class TimerWheelTest : public QObject {
     client_ctx_ = tls::TlsContexts::create(
         {client_leaf.cert_pem, client_leaf.key_pem, ca_->certPem()}, &error);
     QVERIFY2(client_ctx_, error.c_str());
+  }
+
+  void trySendOnATlsStreamLeavesTheWriteToTheOperation() {
+    TlsLoopback l(*server_ctx_, *client_ctx_);
+    QVERIFY(l.ok);
+    boost::system::error_code ec;
+    QCOMPARE(l.client->trySend(boost::asio::buffer("hi", 2), ec), size_t{0});
+    QVERIFY(!ec);
   }
 
   // The count the issue asks for: however many deadlines a request-response exchange sets, a
