@@ -583,8 +583,8 @@ class MeshStream {
   }
 
   // Sends what the socket takes now, without waiting and without an asio operation: one
-  // sendmsg(MSG_DONTWAIT) of `buffers` (up to 8 non-empty pieces) on a plain stream. Returns the
-  // bytes sent; 0 with `ec` clear when the socket is full, the stream is TLS or there was
+  // send/sendmsg(MSG_DONTWAIT) of `buffers` (up to 8 non-empty pieces) on a plain stream. Returns
+  // the bytes sent; 0 with `ec` clear when the socket is full, the stream is TLS or there was
   // nothing to send (the caller writes the rest with async_write). A deadline the sweep found
   // past fails it with beast::error::timeout and closes the socket, as an operation would.
   //
@@ -612,9 +612,12 @@ class MeshStream {
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = count;
+    const int fd = plain_->socket().native_handle();
     for (;;) {
+      // One piece: send(), which spares the kernel the message header and iovec copies.
       const ssize_t n =
-          ::sendmsg(plain_->socket().native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+          count == 1 ? ::send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT)
+                     : ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n >= 0) return static_cast<size_t>(n);
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK)
