@@ -12,8 +12,11 @@
 # gets a 1 s warm-up, then a --duration run of wrk while `perf stat` counts the target's
 # epoll_wait, recvfrom/recvmsg (the proxy's draining reads use recvmsg), sendmsg/sendto and all
 # system calls (tracepoints: no ptrace, the process runs at full speed). Prints requests/s and
-# calls per request; a receive count
-# above 2 per request is receives that found nothing (EAGAIN).
+# calls per request; more than 2 receives per request are receives that found nothing (EAGAIN).
+# Then the harness's side, from
+# /proc/stat and /proc/interrupts over the same run: how busy CPU 0 (the target) and CPU 1 (wrk
+# and the backend) were, and context switches (whole machine) and rescheduling IPIs to CPU 1
+# per request: a target that leaves CPU 0 idle while CPU 1 is full is not what limits req/s.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin_dir="" proxy_bin="" baseline_bin="" connections=32 duration=5 rounds=2
@@ -27,7 +30,7 @@ while [[ $# -gt 0 ]]; do
     --duration) duration="$2"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
     --rt) prio=(chrt -f 20); shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "proxy_syscalls_wrk: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -65,8 +68,16 @@ for name in $targets; do wait_http "${port_of[$name]}"; done
 events=syscalls:sys_enter_epoll_wait,syscalls:sys_enter_recvfrom,syscalls:sys_enter_recvmsg
 events+=,syscalls:sys_enter_sendmsg
 events+=,syscalls:sys_enter_sendto,raw_syscalls:sys_enter
-echo "| target | round | req/s | epoll_wait | recvfrom + recvmsg | sendmsg + sendto | all system calls |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+# The harness's side (no tracing): busy share of CPU 0 (the target) and CPU 1 (wrk and the
+# backend) from /proc/stat, context switches of the whole machine and rescheduling IPIs that
+# CPU 1 received, per request.
+cpu_sample() {
+  awk '/^cpu0 /{b0=$2+$3+$4+$7+$8; i0=$5+$6} /^cpu1 /{b1=$2+$3+$4+$7+$8; i1=$5+$6}
+       /^ctxt /{c=$2} END{print b0, i0, b1, i1, c}' /proc/stat
+  awk '$1 == "RES:" {print $3}' /proc/interrupts
+}
+echo "| target | round | req/s | epoll_wait | recvfrom + recvmsg | sendmsg + sendto | all system calls | CPU 0 busy | CPU 1 busy | context switches | IPIs to CPU 1 |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for round in $(seq 1 "$rounds"); do
   for name in $targets; do
     url="http://127.0.0.1:${port_of[$name]}/"
@@ -75,18 +86,27 @@ for round in $(seq 1 "$rounds"); do
       -- sleep "$((duration + 1))" &
     perf_pid=$!
     sleep 0.3
+    cpu_sample > "$work/$name-$round.cpu-before"
     "${prio[@]}" taskset -c 1 wrk -t1 -c"$connections" -d"${duration}s" "$url" \
       > "$work/$name-$round.wrk"
+    cpu_sample > "$work/$name-$round.cpu-after"
     wait "$perf_pid"
     awk -v name="$name" -v round="$round" '
       FNR == NR { if ($0 ~ /requests in/) req = $1; if ($1 == "Requests/sec:") rps = $2; next }
       { split($0, f, ","); c[f[3]] = f[1] }
       END {
-        printf "| %s | %d | %.0f | %.2f | %.2f | %.2f | %.2f |\n", name, round, rps,
+        split(before, x, " "); split(after, y, " ")
+        busy0 = y[1] - x[1]; idle0 = y[2] - x[2]; busy1 = y[3] - x[3]; idle1 = y[4] - x[4]
+        printf "| %s | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.0f %% | %.0f %% | %.2f | %.3f |\n",
+          name, round, rps,
           c["syscalls:sys_enter_epoll_wait"] / req,
           (c["syscalls:sys_enter_recvfrom"] + c["syscalls:sys_enter_recvmsg"]) / req,
           (c["syscalls:sys_enter_sendmsg"] + c["syscalls:sys_enter_sendto"]) / req,
-          c["raw_syscalls:sys_enter"] / req
-      }' "$work/$name-$round.wrk" "$work/$name-$round.perf"
+          c["raw_syscalls:sys_enter"] / req,
+          100 * busy0 / (busy0 + idle0), 100 * busy1 / (busy1 + idle1),
+          (y[5] - x[5]) / req, (y[6] - x[6]) / req
+      }' before="$(tr '\n' ' ' < "$work/$name-$round.cpu-before")" \
+         after="$(tr '\n' ' ' < "$work/$name-$round.cpu-after")" \
+         "$work/$name-$round.wrk" "$work/$name-$round.perf"
   done
 done
