@@ -34,6 +34,7 @@
 
 #include "proxy/tls/mesh_stream.h"
 #include "proxy/tls/tls_contexts.h"
+#include "support/io_run.h"
 #include "support/test_certificates.h"
 
 using namespace meshdeck::proxy;
@@ -60,11 +61,7 @@ struct Loopback {
   // Runs handlers until `done` (bounded: data on loopback arrives at once).
   template <typename Pred>
   bool runUntil(Pred done) {
-    for (int i = 0; i < 100 && !done(); ++i) {
-      if (io.stopped()) io.restart();
-      io.run_one_for(50ms);
-    }
-    return done();
+    return meshdeck::test::runIoUntil(io, done, 5s);
   }
   // Lets the reactor look at the sockets for a while with nothing else to do.
   void idle(std::chrono::milliseconds how_long) {
@@ -291,11 +288,8 @@ class DrainingReadTest : public QObject {
       }
       client_done = true;
     });
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (!client_done && std::chrono::steady_clock::now() < deadline) {
-      if (l.io.stopped()) l.io.restart();
-      l.io.run_one_for(10ms);
-    }
+    meshdeck::test::runIoUntil(
+        l.io, [&] { return client_done.load(); }, 60s);
     client.join();
     QVERIFY2(client_ok, "an exchange timed out, came back short or changed");
     QCOMPARE(echoed, sent);
@@ -331,8 +325,7 @@ class DrainingReadTest : public QObject {
                            [&](boost::system::error_code ec) { hs(ec); });
     client.async_handshake(asio::ssl::stream_base::client,
                            [&](boost::system::error_code ec) { hs(ec); });
-    const auto hs_deadline = std::chrono::steady_clock::now() + 10s;
-    while (handshakes < 2 && std::chrono::steady_clock::now() < hs_deadline) io.run_one_for(10ms);
+    meshdeck::test::runIoUntil(io, [&] { return handshakes == 2; });
     QCOMPARE(handshakes, 2);
     QVERIFY(!failed);
 
@@ -375,11 +368,8 @@ class DrainingReadTest : public QObject {
     };
     serverRead();
     clientExchange();
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (exchanges < kExchanges && error.empty() && std::chrono::steady_clock::now() < deadline) {
-      if (io.stopped()) io.restart();  // it stops whenever it runs out of work
-      io.run_one_for(10ms);
-    }
+    meshdeck::test::runIoUntil(
+        io, [&] { return exchanges == kExchanges || !error.empty(); }, 60s);
     QVERIFY2(error.empty(), error.c_str());
     QCOMPARE(exchanges, kExchanges);
     const auto empty = emptyReads() - before;

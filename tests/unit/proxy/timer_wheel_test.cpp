@@ -24,6 +24,7 @@
 
 #include "proxy/tls/mesh_stream.h"
 #include "proxy/tls/tls_contexts.h"
+#include "support/io_run.h"
 #include "support/test_certificates.h"
 
 using namespace meshdeck::proxy;
@@ -55,8 +56,7 @@ struct Loopback {
   // Runs handlers until `done` (bounded: a loopback operation completes at once).
   template <typename Pred>
   bool runUntil(Pred done) {
-    for (int i = 0; i < 100 && !done(); ++i) io.run_one_for(100ms);
-    return done();
+    return meshdeck::test::runIoUntil(io, done);
   }
 };
 
@@ -86,15 +86,10 @@ struct TlsLoopback {
     if (io.stopped()) io.restart();
     io.poll();
   }
-  // Runs handlers until `done` (bounded). The io_context stops when it runs out of work (after
-  // the handshakes, with no deadline set), so it is restarted for the operations started later.
+  // Runs handlers until `done` (bounded; restarted after the handshakes ran it out of work).
   template <typename Pred>
   bool runUntil(Pred done) {
-    for (int i = 0; i < 100 && !done(); ++i) {
-      if (io.stopped()) io.restart();
-      io.run_one_for(100ms);
-    }
-    return done();
+    return meshdeck::test::runIoUntil(io, done);
   }
 };
 
