@@ -126,19 +126,12 @@ BodyFraming bodyFraming(h1::ResponseBody b) {
   return BodyFraming::kNone;
 }
 
-// Takes the framing the codec decided for the final response head (one decision for reading
-// its body and framing what the client gets) and counts the response. The codec refused a
-// malformed head already (Beast's rules, decideResponseFraming(), parserAgrees()).
-void acceptResponseHead(SessionHost& host, ClusterRuntime& cluster, ClusterStats& cs, size_t idx,
-                        Attempt& at, std::chrono::steady_clock::time_point attempt_start) {
-  const h1::ResponseFraming& hf = at.head.framing;
-  at.framing = Framing{};
-  at.framing.kind = bodyFraming(hf.body);
-  at.framing.declared = bodyFraming(hf.declared);
-  at.framing.length = hf.length;
-  at.framing.rewrite = hf.rewrite;
-  at.has_head = true;
-  const unsigned status = at.head.status;
+// Counts a final response of `status` from endpoint `idx` (HTTP/1.1 or HTTP/2): the cluster's
+// responses and the attempt's latency (at.ended_at, read here), and the outlier detector's
+// verdict (a 5xx is a failure).
+void countResponse(SessionHost& host, ClusterRuntime& cluster, ClusterStats& cs, size_t idx,
+                   Attempt& at, unsigned status,
+                   std::chrono::steady_clock::time_point attempt_start) {
   ++cs.rq_total;
   ++cs.responses[statusClass(status)];
   at.ended_at = host.now();
@@ -152,6 +145,21 @@ void acceptResponseHead(SessionHost& host, ClusterRuntime& cluster, ClusterStats
   } else {
     cluster.outlier.onSuccess(idx);
   }
+}
+
+// Takes the framing the codec decided for the final response head (one decision for reading
+// its body and framing what the client gets) and counts the response. The codec refused a
+// malformed head already (Beast's rules, decideResponseFraming(), parserAgrees()).
+void acceptResponseHead(SessionHost& host, ClusterRuntime& cluster, ClusterStats& cs, size_t idx,
+                        Attempt& at, std::chrono::steady_clock::time_point attempt_start) {
+  const h1::ResponseFraming& hf = at.head.framing;
+  at.framing = Framing{};
+  at.framing.kind = bodyFraming(hf.body);
+  at.framing.declared = bodyFraming(hf.declared);
+  at.framing.length = hf.length;
+  at.framing.rewrite = hf.rewrite;
+  at.has_head = true;
+  countResponse(host, cluster, cs, idx, at, at.head.status, attempt_start);
 }
 
 // An interim head as the Beast header Downstream::sendInterim() takes (rare: 102, 103, ...).
@@ -267,7 +275,6 @@ Awaitable<void> runH2Attempt(SessionHost& host, Downstream& downstream, Exchange
                              std::chrono::steady_clock::time_point attempt_deadline,
                              std::chrono::steady_clock::time_point attempt_start) {
   const ClusterConfig& cc = *cluster.config;
-  const EndpointConfig& ep = cc.endpoints[idx];
   auto onFailure = [&](AttemptFailure f) { recordFailure(host, cluster, cs, idx, at, f); };
   // A live multiplexed connection is known to be open (its read loop would have seen the
   // end), so unlike an idle HTTP/1.1 one it is used even for a request that cannot be
@@ -360,19 +367,7 @@ Awaitable<void> runH2Attempt(SessionHost& host, Downstream& downstream, Exchange
     }
     co_return;
   }
-  const unsigned status = st->status();
-  ++cs.rq_total;
-  ++cs.responses[statusClass(status)];
-  at.ended_at = host.now();
-  cs.latency->record(static_cast<uint64_t>((at.ended_at - attempt_start).count()));
-  if (status >= 500) {
-    if (cluster.outlier.onFailure(idx, at.ended_at)) {
-      ++cs.outlier_ejections;
-      spdlog::info("cluster {}: endpoint {} ejected after 5xx", cc.name, ep.address());
-    }
-  } else {
-    cluster.outlier.onSuccess(idx);
-  }
+  countResponse(host, cluster, cs, idx, at, st->status(), attempt_start);
   at.h2 = std::move(st);
 }
 

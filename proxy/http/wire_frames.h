@@ -23,9 +23,9 @@ class WireFrames {
   // the write is done.
   size_t frame(const char* data, size_t size, bool chunked, bool last);
   const std::array<boost::asio::const_buffer, 3>& buffers() const { return buffers_; }
-  // Takes the first `n` bytes off buffers() (what a write_some sent); true while some are left.
-  // The hot path writes with one write_some, which sends a small message whole, and only what
-  // a full socket buffer left goes through the composed async_write (writeRest()).
+  // Takes the first `n` bytes off buffers() (what one send took); true while some are left.
+  // The hot path sends with MeshStream::trySend(), which sends a small message whole, and only
+  // what a full socket buffer left goes through the composed async_write.
   bool consume(size_t n);
   // Empties the head after a write (and gives back the memory of an unusually large one).
   void clear();

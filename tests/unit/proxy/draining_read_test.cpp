@@ -19,7 +19,6 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream_base.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
@@ -33,9 +32,8 @@
 #include <vector>
 
 #include "proxy/tls/mesh_stream.h"
-#include "proxy/tls/tls_contexts.h"
 #include "support/io_run.h"
-#include "support/test_certificates.h"
+#include "unit/proxy/mesh_stream_fixtures.h"
 
 using namespace meshdeck::proxy;
 using namespace std::chrono_literals;
@@ -303,31 +301,15 @@ class DrainingReadTest : public QObject {
   // connection's receives into its input buffer are draining reads too). Messages up to 40 KB
   // span several records and several receives.
   void tlsPingPongLosesNothing() {
-    asio::io_context io;
-    asio::ip::tcp::acceptor acceptor{io, {asio::ip::make_address("127.0.0.1"), 0}};
-    tls::MeshStream::TcpStream out(io);
-    out.socket().connect(acceptor.local_endpoint());
-    tls::MeshStream client(std::move(out));
-    tls::MeshStream server(tls::MeshStream::TcpStream(acceptor.accept(io)));
-    client.socket().set_option(asio::ip::tcp::no_delay(true));
-    server.socket().set_option(asio::ip::tcp::no_delay(true));
-    QVERIFY(enableDrainingReads(client.socket().native_handle()));
-    QVERIFY(enableDrainingReads(server.socket().native_handle()));
-    server.startTls(server_ctx_->server());
-    client.startTls(client_ctx_->client());
-    int handshakes = 0;
-    bool failed = false;
-    auto hs = [&](boost::system::error_code ec) {
-      ++handshakes;
-      failed = failed || ec;
-    };
-    server.async_handshake(asio::ssl::stream_base::server,
-                           [&](boost::system::error_code ec) { hs(ec); });
-    client.async_handshake(asio::ssl::stream_base::client,
-                           [&](boost::system::error_code ec) { hs(ec); });
-    meshdeck::test::runIoUntil(io, [&] { return handshakes == 2; });
-    QCOMPARE(handshakes, 2);
-    QVERIFY(!failed);
+    test::TlsLoopback l(*tls_.server, *tls_.client);
+    QVERIFY(l.ok);
+    auto& io = l.io;
+    auto& client = *l.client;
+    auto& server = *l.server;
+    for (auto* stream : {&client, &server}) {
+      stream->socket().set_option(asio::ip::tcp::no_delay(true));
+      QVERIFY(enableDrainingReads(stream->socket().native_handle()));
+    }
 
     constexpr int kExchanges = 300;
     std::mt19937 rng(7);
@@ -379,21 +361,13 @@ class DrainingReadTest : public QObject {
   }
 
   void initTestCase() {
-    ca_ = std::make_unique<meshdeck::test::TestCa>("draining read test root");
-    std::string error;
-    const auto server_leaf = ca_->issue("spiffe://mesh.local/ns/test/sa/server");
-    const auto client_leaf = ca_->issue("spiffe://mesh.local/ns/test/sa/client");
-    server_ctx_ = tls::TlsContexts::create(
-        {server_leaf.cert_pem, server_leaf.key_pem, ca_->certPem()}, &error);
-    QVERIFY2(server_ctx_, error.c_str());
-    client_ctx_ = tls::TlsContexts::create(
-        {client_leaf.cert_pem, client_leaf.key_pem, ca_->certPem()}, &error);
-    QVERIFY2(client_ctx_, error.c_str());
+    QVERIFY2(tls_.make("draining read test root", "spiffe://mesh.local/ns/test/sa/server",
+                       "spiffe://mesh.local/ns/test/sa/client"),
+             tls_.error.c_str());
   }
 
  private:
-  std::unique_ptr<meshdeck::test::TestCa> ca_;
-  tls::TlsContextsPtr server_ctx_, client_ctx_;
+  test::MutualTlsContexts tls_;
 };
 
 QTEST_GUILESS_MAIN(DrainingReadTest)

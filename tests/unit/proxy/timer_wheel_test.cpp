@@ -23,12 +23,12 @@
 #include <vector>
 
 #include "proxy/tls/mesh_stream.h"
-#include "proxy/tls/tls_contexts.h"
 #include "support/io_run.h"
-#include "support/test_certificates.h"
+#include "unit/proxy/mesh_stream_fixtures.h"
 
 using namespace meshdeck::proxy;
 using namespace std::chrono_literals;
+using test::TlsLoopback;
 using Clock = TimerWheel::Clock;
 
 namespace {
@@ -54,39 +54,6 @@ struct Loopback {
   }
   CoarseTimers& timers() { return boost::asio::use_service<CoarseTimers>(io); }
   // Runs handlers until `done` (bounded: a loopback operation completes at once).
-  template <typename Pred>
-  bool runUntil(Pred done) {
-    return meshdeck::test::runIoUntil(io, done);
-  }
-};
-
-// Two TLS MeshStreams on the two ends of a loopback connection, handshaken (the accepted one
-// is the server): one io_context, so one wheel for both.
-struct TlsLoopback {
-  boost::asio::io_context io;
-  std::optional<tls::MeshStream> server, client;
-  bool ok = false;
-  TlsLoopback(tls::TlsContexts& server_ctx, tls::TlsContexts& client_ctx) {
-    boost::asio::ip::tcp::acceptor acceptor{io, {boost::asio::ip::make_address("127.0.0.1"), 0}};
-    tls::MeshStream::TcpStream out(io);
-    out.socket().connect(acceptor.local_endpoint());
-    client.emplace(std::move(out));
-    server.emplace(tls::MeshStream::TcpStream(acceptor.accept(io)));
-    server->startTls(server_ctx.server());
-    client->startTls(client_ctx.client());
-    std::optional<boost::system::error_code> s, c;
-    server->async_handshake(boost::asio::ssl::stream_base::server,
-                            [&](boost::system::error_code ec) { s = ec; });
-    client->async_handshake(boost::asio::ssl::stream_base::client,
-                            [&](boost::system::error_code ec) { c = ec; });
-    ok = runUntil([&] { return s && c; }) && !*s && !*c;
-  }
-  CoarseTimers& timers() { return boost::asio::use_service<CoarseTimers>(io); }
-  void poll() {
-    if (io.stopped()) io.restart();
-    io.poll();
-  }
-  // Runs handlers until `done` (bounded; restarted after the handshakes ran it out of work).
   template <typename Pred>
   bool runUntil(Pred done) {
     return meshdeck::test::runIoUntil(io, done);
@@ -466,20 +433,11 @@ class TimerWheelTest : public QObject {
   // --- a TLS MeshStream on the same wheel ---
 
   void initTestCase() {
-    ca_ = std::make_unique<meshdeck::test::TestCa>("timer wheel test root");
-    std::string error;
-    const auto server_leaf = ca_->issue(kServerId);
-    const auto client_leaf = ca_->issue(kClientId);
-    server_ctx_ = tls::TlsContexts::create(
-        {server_leaf.cert_pem, server_leaf.key_pem, ca_->certPem()}, &error);
-    QVERIFY2(server_ctx_, error.c_str());
-    client_ctx_ = tls::TlsContexts::create(
-        {client_leaf.cert_pem, client_leaf.key_pem, ca_->certPem()}, &error);
-    QVERIFY2(client_ctx_, error.c_str());
+    QVERIFY2(tls_.make("timer wheel test root", kServerId, kClientId), tls_.error.c_str());
   }
 
   void trySendOnATlsStreamLeavesTheWriteToTheOperation() {
-    TlsLoopback l(*server_ctx_, *client_ctx_);
+    TlsLoopback l(*tls_.server, *tls_.client);
     QVERIFY(l.ok);
     boost::system::error_code ec;
     QCOMPARE(l.client->trySend(boost::asio::buffer("hi", 2), ec), size_t{0});
@@ -490,7 +448,7 @@ class TimerWheelTest : public QObject {
   // TLS connection has one entry in the wheel (and no timer of its own), and the wheel's sweep
   // is what ends its operations.
   void aTlsConnectionsDeadlineIsOneEntryInTheWheelHoweverOftenItIsSet() {
-    TlsLoopback l(*server_ctx_, *client_ctx_);
+    TlsLoopback l(*tls_.server, *tls_.client);
     QVERIFY(l.ok);
     QVERIFY(l.server->isTls() && l.client->isTls());
     QCOMPARE(l.timers().wheel().size(), size_t{0});  // no deadline set yet
@@ -537,7 +495,7 @@ class TimerWheelTest : public QObject {
   }
 
   void aPendingTlsReadEndsWithTimeoutWhenTheSweepPassesItsDeadline() {
-    TlsLoopback l(*server_ctx_, *client_ctx_);
+    TlsLoopback l(*tls_.server, *tls_.client);
     QVERIFY(l.ok);
     char buf[16];
     Outcome r;
@@ -555,7 +513,7 @@ class TimerWheelTest : public QObject {
   }
 
   void aTlsDeadlineMovedLaterOrClearedDoesNotEndTheRead() {
-    TlsLoopback l(*server_ctx_, *client_ctx_);
+    TlsLoopback l(*tls_.server, *tls_.client);
     QVERIFY(l.ok);
     char buf[16];
     Outcome r;
@@ -575,7 +533,7 @@ class TimerWheelTest : public QObject {
   }
 
   void aTlsOperationStartedAfterTheDeadlinePassedFailsAtOnce() {
-    TlsLoopback l(*server_ctx_, *client_ctx_);
+    TlsLoopback l(*tls_.server, *tls_.client);
     QVERIFY(l.ok);
     l.server->expires_after(1h);
     QCOMPARE(l.timers().sweep(Clock::now() + 2h), size_t{1});  // nothing pending: noted
@@ -592,7 +550,7 @@ class TimerWheelTest : public QObject {
   }
 
   void aNewTlsDeadlineClearsOnePassedWithNothingPending() {
-    TlsLoopback l(*server_ctx_, *client_ctx_);
+    TlsLoopback l(*tls_.server, *tls_.client);
     QVERIFY(l.ok);
     l.server->expires_after(1h);
     QCOMPARE(l.timers().sweep(Clock::now() + 2h), size_t{1});
@@ -608,7 +566,7 @@ class TimerWheelTest : public QObject {
   }
 
   void aPendingTlsWriteEndsWithTimeoutToo() {
-    TlsLoopback l(*server_ctx_, *client_ctx_);
+    TlsLoopback l(*tls_.server, *tls_.client);
     QVERIFY(l.ok);
     // More than the loopback socket's buffers take while the client reads nothing: the write
     // waits for the socket.
@@ -657,7 +615,7 @@ class TimerWheelTest : public QObject {
     silent.connect(acceptor.local_endpoint());
     tls::MeshStream server(tls::MeshStream::TcpStream(acceptor.accept(io)));
     server.expires_after(1h);  // set while plain: carried over to the TLS connection
-    server.startTls(server_ctx_->server());
+    server.startTls(tls_.server->server());
     auto& timers = boost::asio::use_service<CoarseTimers>(io);
     QCOMPARE(timers.wheel().size(), size_t{1});
     std::optional<boost::system::error_code> hs;
@@ -672,7 +630,7 @@ class TimerWheelTest : public QObject {
   }
 
   void aTlsStreamGoneBeforeItsReadCompletesIsSafe() {
-    TlsLoopback l(*server_ctx_, *client_ctx_);
+    TlsLoopback l(*tls_.server, *tls_.client);
     QVERIFY(l.ok);
     char buf[16];
     Outcome r;
@@ -700,8 +658,7 @@ class TimerWheelTest : public QObject {
  private:
   static constexpr const char* kServerId = "spiffe://meshdeck.local/ns/default/sa/server";
   static constexpr const char* kClientId = "spiffe://meshdeck.local/ns/default/sa/client";
-  std::unique_ptr<meshdeck::test::TestCa> ca_;
-  tls::TlsContextsPtr server_ctx_, client_ctx_;
+  test::MutualTlsContexts tls_;
 };
 
 QTEST_APPLESS_MAIN(TimerWheelTest)
