@@ -5,7 +5,10 @@
 # Usage: bench/proxy_bench.sh [--bin-dir DIR] [--proxy-bin PATH] [--duration SECONDS]
 #                             [--targets "direct meshdeck haproxy nginx"] [--out FILE]
 #   --targets    any of direct, meshdeck, meshdeck-tap (meshdeck-proxy with a tap of every
-#                request open at 100 events/s: --tap-bench 100, docs/tap.md), haproxy, nginx
+#                request open at 100 events/s: --tap-bench 100, docs/tap.md), haproxy, nginx,
+#                floor (bench/relay_floor.cpp: a byte relay that reads no HTTP, one read and
+#                one write per direction; the most req/s and the least added latency any proxy
+#                can show on this harness)
 #   --bin-dir    where meshdeck-load is (default: build/release/bin, then any build/*/bin)
 #   --proxy-bin  the meshdeck-proxy binary (default: next to meshdeck-load)
 #   --baseline-bin  a second meshdeck-proxy binary (e.g. built from main), measured in the same
@@ -57,7 +60,7 @@ while [[ $# -gt 0 ]]; do
     --rt) prio=(chrt -f 20); shift ;;
     --baseline-bin) baseline_bin="$2"; shift 2 ;;
     --wrk-connections) wrk_connections="$2"; shift 2 ;;
-    -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
     *) echo "proxy_bench: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -91,6 +94,11 @@ start_target() {  # name port -> sets target_pid
     meshdeck-tap)
       "${prio[@]}" taskset -c 0 "$proxy_bin" --listen "127.0.0.1:$port" --upstream "127.0.0.1:$backend_port" \
         --workers 1 --tap-bench 100 > "$work/meshdeck-tap.log" 2>&1 &
+      ;;
+    floor)
+      [[ -x "$bin_dir/relay_floor" ]] || bench_fail "no relay_floor in '$bin_dir' (build target relay_floor)"
+      "${prio[@]}" taskset -c 0 "$bin_dir/relay_floor" --listen "127.0.0.1:$port" \
+        --upstream "127.0.0.1:$backend_port" > "$work/floor.log" 2>&1 &
       ;;
     haproxy)
       haproxy_config "$port" "$backend_port" > "$work/haproxy.cfg"

@@ -10,13 +10,15 @@
 #
 # Each target (one worker on CPU 0; nginx backend and wrk -t1 on CPU 1, as proxy_bench.sh)
 # gets a 1 s warm-up, then a --duration run of wrk while `perf stat` counts the target's
-# epoll_wait, recvfrom/recvmsg (the proxy's draining reads use recvmsg), sendmsg/sendto and all
-# system calls (tracepoints: no ptrace, the process runs at full speed). Prints requests/s and
-# calls per request; more than 2 receives per request are receives that found nothing (EAGAIN).
-# Then the harness's side, from
-# /proc/stat and /proc/interrupts over the same run: how busy CPU 0 (the target) and CPU 1 (wrk
-# and the backend) were, and context switches (whole machine) and rescheduling IPIs to CPU 1
-# per request: a target that leaves CPU 0 idle while CPU 1 is full is not what limits req/s.
+# epoll_wait, receives (recvfrom/recvmsg/read: the proxy's draining reads use recvmsg, the floor
+# read), sends (sendmsg/sendto/write) and all system calls (tracepoints: no ptrace, the process
+# runs at full speed). Prints requests/s and calls per request; more than 2 receives per request
+# are receives that found nothing (EAGAIN). Targets: meshdeck, meshdeck-base (--baseline-bin),
+# HAProxy, and "floor" (bench/relay_floor.cpp, a byte relay reading no HTTP) when it is built.
+# Then the harness's side, from /proc/stat and /proc/interrupts over the same run: how busy
+# CPU 0 (the target) and CPU 1 (wrk and the backend) were, and context switches (whole machine)
+# and rescheduling IPIs to CPU 1 per request: a target that leaves CPU 0 idle while CPU 1 is
+# full is not what limits req/s.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin_dir="" proxy_bin="" baseline_bin="" connections=32 duration=5 rounds=2
@@ -30,7 +32,7 @@ while [[ $# -gt 0 ]]; do
     --duration) duration="$2"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
     --rt) prio=(chrt -f 20); shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "proxy_syscalls_wrk: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -63,10 +65,18 @@ targets+=" haproxy"
 port_of[haproxy]=$(free_port)
 haproxy_config "${port_of[haproxy]}" "$backend_port" > "$work/haproxy.cfg"
 start haproxy haproxy -db -f "$work/haproxy.cfg"
+# The floor (bench/relay_floor.cpp): a byte relay that reads no HTTP. Its row is what the
+# harness gives a proxy that does nothing but one read and one write per direction.
+if [[ -x "$bin_dir/relay_floor" ]]; then
+  targets+=" floor"
+  port_of[floor]=$(free_port)
+  start floor "$bin_dir/relay_floor" --listen "127.0.0.1:${port_of[floor]}" \
+    --upstream "127.0.0.1:$backend_port"
+fi
 for name in $targets; do wait_http "${port_of[$name]}"; done
 
 events=syscalls:sys_enter_epoll_wait,syscalls:sys_enter_recvfrom,syscalls:sys_enter_recvmsg
-events+=,syscalls:sys_enter_sendmsg
+events+=,syscalls:sys_enter_sendmsg,syscalls:sys_enter_read,syscalls:sys_enter_write
 events+=,syscalls:sys_enter_sendto,raw_syscalls:sys_enter
 # The harness's side (no tracing): busy share of CPU 0 (the target) and CPU 1 (wrk and the
 # backend) from /proc/stat, context switches of the whole machine and rescheduling IPIs that
@@ -76,7 +86,7 @@ cpu_sample() {
        /^ctxt /{c=$2} END{print b0, i0, b1, i1, c}' /proc/stat
   awk '$1 == "RES:" {print $3}' /proc/interrupts
 }
-echo "| target | round | req/s | epoll_wait | recvfrom + recvmsg | sendmsg + sendto | all system calls | CPU 0 busy | CPU 1 busy | context switches | IPIs to CPU 1 |"
+echo "| target | round | req/s | epoll_wait | receives (recvfrom, recvmsg, read) | sends (sendmsg, sendto, write) | all system calls | CPU 0 busy | CPU 1 busy | context switches | IPIs to CPU 1 |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for round in $(seq 1 "$rounds"); do
   for name in $targets; do
@@ -100,8 +110,8 @@ for round in $(seq 1 "$rounds"); do
         printf "| %s | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.0f %% | %.0f %% | %.2f | %.3f |\n",
           name, round, rps,
           c["syscalls:sys_enter_epoll_wait"] / req,
-          (c["syscalls:sys_enter_recvfrom"] + c["syscalls:sys_enter_recvmsg"]) / req,
-          (c["syscalls:sys_enter_sendmsg"] + c["syscalls:sys_enter_sendto"]) / req,
+          (c["syscalls:sys_enter_recvfrom"] + c["syscalls:sys_enter_recvmsg"] + c["syscalls:sys_enter_read"]) / req,
+          (c["syscalls:sys_enter_sendmsg"] + c["syscalls:sys_enter_sendto"] + c["syscalls:sys_enter_write"]) / req,
           c["raw_syscalls:sys_enter"] / req,
           100 * busy0 / (busy0 + idle0), 100 * busy1 / (busy1 + idle1),
           (y[5] - x[5]) / req, (y[6] - x[6]) / req

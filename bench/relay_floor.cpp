@@ -1,0 +1,199 @@
+// relay_floor: the least a proxy in the data path can do, for the proxy benchmarks.
+//
+// One thread, level-triggered epoll. Each accepted connection gets its own upstream connection;
+// whatever one side sends is written to the other at once, with no parsing, no buffering
+// beyond one read, no timers and no pool. Per request and direction it makes one read and one
+// write, plus the epoll_wait that reports it: the system calls and wake-ups every proxy on the
+// path needs, and nothing else. bench/proxy_bench.sh runs it as the target "floor": its
+// requests/s are the most any proxy can get out of the harness, and its added latency the least
+// any proxy can show (docs/benchmarks.md). It is not a proxy: it does not read HTTP.
+//
+//   relay_floor --listen 127.0.0.1:PORT --upstream 127.0.0.1:PORT
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <array>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+
+namespace {
+
+bool parseEndpoint(const std::string& text, sockaddr_in& out) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos) return false;
+  out = {};
+  out.sin_family = AF_INET;
+  const std::string host = text.substr(0, colon);
+  const std::string port = text.substr(colon + 1);
+  char* end = nullptr;
+  const long p = std::strtol(port.c_str(), &end, 10);
+  if (port.empty() || *end != '\0' || p <= 0 || p > 65535) return false;
+  out.sin_port = htons(static_cast<uint16_t>(p));
+  return inet_pton(AF_INET, host.c_str(), &out.sin_addr) == 1;
+}
+
+void setNoDelay(int fd) {
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+// One side of a relayed pair. `peer` is the other side's socket; a side whose write found the
+// peer's buffer full keeps the rest in `pending` and stops reading until the peer drains.
+struct Side {
+  int fd = -1;
+  Side* peer = nullptr;
+  std::string pending;
+};
+
+class Relay {
+ public:
+  Relay(int listener, sockaddr_in upstream) : listener_(listener), upstream_(upstream) {
+    epoll_ = epoll_create1(EPOLL_CLOEXEC);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = nullptr;  // the listener
+    epoll_ctl(epoll_, EPOLL_CTL_ADD, listener_, &ev);
+  }
+
+  [[noreturn]] void run() {
+    std::array<epoll_event, 256> events{};
+    for (;;) {
+      const int n = epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), -1);
+      for (int i = 0; i < n; ++i) {
+        auto* side = static_cast<Side*>(events[i].data.ptr);
+        if (side == nullptr) {
+          accept();
+        } else if (closed_.count(side) == 0) {
+          onEvent(*side, events[i].events);
+        }
+      }
+      for (Side* s : closed_) delete s;
+      closed_.clear();
+    }
+  }
+
+ private:
+  void accept() {
+    for (;;) {
+      const int client = accept4(listener_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (client < 0) return;
+      const int up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (up < 0 ||
+          connect(up, reinterpret_cast<const sockaddr*>(&upstream_), sizeof upstream_) != 0) {
+        std::perror("relay_floor: upstream connect");
+        if (up >= 0) close(up);
+        close(client);
+        continue;
+      }
+      fcntl(up, F_SETFL, fcntl(up, F_GETFL) | O_NONBLOCK);
+      setNoDelay(client);
+      setNoDelay(up);
+      auto* a = new Side{client, nullptr, {}};
+      auto* b = new Side{up, a, {}};
+      a->peer = b;
+      watch(*a, EPOLL_CTL_ADD, EPOLLIN);
+      watch(*b, EPOLL_CTL_ADD, EPOLLIN);
+    }
+  }
+
+  void watch(Side& s, int op, uint32_t events) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.ptr = &s;
+    epoll_ctl(epoll_, op, s.fd, &ev);
+  }
+
+  void onEvent(Side& s, uint32_t events) {
+    if ((events & EPOLLOUT) != 0) {
+      Side& from = *s.peer;  // s's writes were blocked: flush what `from` read for it
+      if (!writeAll(s, from.pending)) return;
+      watch(s, EPOLL_CTL_MOD, EPOLLIN);
+      watch(from, EPOLL_CTL_MOD, EPOLLIN);
+    }
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) == 0 || !s.pending.empty()) return;
+    const ssize_t n = read(s.fd, buffer_.data(), buffer_.size());
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+      closePair(s);
+      return;
+    }
+    if (n < 0) return;
+    std::string_view data(buffer_.data(), static_cast<size_t>(n));
+    const ssize_t w = write(s.peer->fd, data.data(), data.size());
+    if (w == n) return;
+    if (w < 0 && errno != EAGAIN) {
+      closePair(s);
+      return;
+    }
+    s.pending.assign(data.substr(w < 0 ? 0 : static_cast<size_t>(w)));
+    watch(s, EPOLL_CTL_MOD, 0);                         // stop reading this side
+    watch(*s.peer, EPOLL_CTL_MOD, EPOLLIN | EPOLLOUT);  // until the peer can take the rest
+  }
+
+  // Writes `data` (the peer's pending bytes) to `to`; false if some remain or the pair closed.
+  bool writeAll(Side& to, std::string& data) {
+    const ssize_t w = write(to.fd, data.data(), data.size());
+    if (w < 0 && errno != EAGAIN) {
+      closePair(to);
+      return false;
+    }
+    data.erase(0, w < 0 ? 0 : static_cast<size_t>(w));
+    return data.empty();
+  }
+
+  void closePair(Side& s) {
+    for (Side* side : {&s, s.peer}) {
+      if (closed_.insert(side).second) {
+        epoll_ctl(epoll_, EPOLL_CTL_DEL, side->fd, nullptr);
+        close(side->fd);
+      }
+    }
+  }
+
+  int epoll_ = -1;
+  int listener_;
+  sockaddr_in upstream_;
+  std::array<char, 65536> buffer_{};
+  std::unordered_set<Side*> closed_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string listen = "127.0.0.1:0";
+  std::string upstream;
+  CLI::App app{
+      "relay_floor: relays bytes between each accepted connection and its own upstream "
+      "connection (one thread, epoll), the floor a proxy benchmark compares against"};
+  app.add_option("--listen", listen, "Address to listen on, HOST:PORT")->capture_default_str();
+  app.add_option("--upstream", upstream, "Address each connection is relayed to, HOST:PORT")
+      ->required();
+  CLI11_PARSE(app, argc, argv);
+
+  sockaddr_in listen_addr{}, upstream_addr{};
+  if (!parseEndpoint(listen, listen_addr) || !parseEndpoint(upstream, upstream_addr)) {
+    std::fprintf(stderr, "relay_floor: expected HOST:PORT with an IPv4 host\n");
+    return 2;
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const int one = 1;
+  setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(listener, reinterpret_cast<const sockaddr*>(&listen_addr), sizeof listen_addr) != 0 ||
+      ::listen(listener, 1024) != 0) {
+    std::perror("relay_floor: listen");
+    return 1;
+  }
+  Relay(listener, upstream_addr).run();
+}
