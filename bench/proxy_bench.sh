@@ -8,7 +8,11 @@
 #                request open at 100 events/s: --tap-bench 100, docs/tap.md), haproxy, nginx,
 #                floor (bench/relay_floor.cpp: a byte relay that reads no HTTP, one read and
 #                one write per direction; the most req/s and the least added latency any proxy
-#                can show on this harness)
+#                can show on this harness), haproxy-busy (HAProxy with its busy-polling
+#                directive: it spins instead of sleeping, which shows how much of the added
+#                latency is the wake-up of an idle CPU), meshdeck-busy (meshdeck-proxy
+#                --busy-poll, the same). A busy target would take CPU 0 from the others, so it
+#                is stopped (SIGSTOP) except while it is measured. Not with --rt.
 #   --bin-dir    where meshdeck-load is (default: build/release/bin, then any build/*/bin)
 #   --proxy-bin  the meshdeck-proxy binary (default: next to meshdeck-load)
 #   --baseline-bin  a second meshdeck-proxy binary (e.g. built from main), measured in the same
@@ -21,6 +25,9 @@
 #   --out        also write the markdown report to FILE
 #   --rt         run every benchmark process SCHED_FIFO (chrt -f 20; needs root or
 #                CAP_SYS_NICE) so that other jobs on a shared machine do not perturb it
+#   --latency-only  only 4 below (no memory, no saturated runs), e.g. with --rounds 10 for
+#                the added p99, whose tail moves a lot from one run to the next: each round's
+#                added p99 and its ratio to HAProxy's in the same round are listed
 #
 # All targets run side by side (idle ones cost nothing). It measures:
 #   1. RSS idle: VmRSS after start and one request.
@@ -49,6 +56,7 @@ prio=()
 baseline_bin=""
 wrk_connections=64
 targets_given=""
+latency_only=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --bin-dir) bin_dir="$2"; shift 2 ;;
@@ -58,15 +66,22 @@ while [[ $# -gt 0 ]]; do
     --targets) targets="$2"; targets_given=1; shift 2 ;;
     --out) out_file="$2"; shift 2 ;;
     --rt) prio=(chrt -f 20); shift ;;
+    --latency-only) latency_only=1; shift ;;
     --baseline-bin) baseline_bin="$2"; shift 2 ;;
     --wrk-connections) wrk_connections="$2"; shift 2 ;;
-    -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,43p' "$0"; exit 0 ;;
     *) echo "proxy_bench: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 
 if [[ -n "$baseline_bin" && -z "$targets_given" ]]; then
   targets="direct meshdeck meshdeck-base haproxy nginx"
+fi
+if [[ ${#prio[@]} -gt 0 && " $targets " == *"-busy "* ]]; then
+  # A real-time process that never sleeps would starve everything else on CPU 0, the kernel's
+  # softirq thread included.
+  echo "proxy_bench: the -busy targets cannot run with --rt" >&2
+  exit 2
 fi
 bench_name=proxy_bench
 source "$root/bench/lib/common.sh"
@@ -91,6 +106,10 @@ start_target() {  # name port -> sets target_pid
       "${prio[@]}" taskset -c 0 "$baseline_bin" --listen "127.0.0.1:$port" --upstream "127.0.0.1:$backend_port" \
         --workers 1 > "$work/meshdeck-base.log" 2>&1 &
       ;;
+    meshdeck-busy)
+      "${prio[@]}" taskset -c 0 "$proxy_bin" --listen "127.0.0.1:$port" --upstream "127.0.0.1:$backend_port" \
+        --workers 1 --busy-poll > "$work/meshdeck-busy.log" 2>&1 &
+      ;;
     meshdeck-tap)
       "${prio[@]}" taskset -c 0 "$proxy_bin" --listen "127.0.0.1:$port" --upstream "127.0.0.1:$backend_port" \
         --workers 1 --tap-bench 100 > "$work/meshdeck-tap.log" 2>&1 &
@@ -103,6 +122,11 @@ start_target() {  # name port -> sets target_pid
     haproxy)
       haproxy_config "$port" "$backend_port" > "$work/haproxy.cfg"
       "${prio[@]}" taskset -c 0 haproxy -db -f "$work/haproxy.cfg" > "$work/haproxy.log" 2>&1 &
+      ;;
+    haproxy-busy)
+      haproxy_config "$port" "$backend_port" | sed 's/^global$/global\n  busy-polling/' \
+        > "$work/haproxy-busy.cfg"
+      "${prio[@]}" taskset -c 0 haproxy -db -f "$work/haproxy-busy.cfg" > "$work/haproxy-busy.log" 2>&1 &
       ;;
     nginx)
       cat > "$work/nginx.conf" << CONF
@@ -137,7 +161,13 @@ CONF
   target_pid=$!
   pids+=("$target_pid")
   wait_http "$port"
+  park "$name" "$target_pid"
 }
+
+# A busy-polling target spins on CPU 0 even when idle: it is kept stopped except while it is
+# measured (wake before, park after), so that it takes nothing from the others.
+park() { [[ "$1" != *-busy ]] || kill -STOP "$2"; }
+wake() { [[ "$1" != *-busy ]] || kill -CONT "$2"; }
 
 declare -A port_of pid_of
 for name in $targets; do
@@ -154,9 +184,11 @@ done
 
 # 1 and 2: memory.
 for name in $targets; do
+  [[ -z "$latency_only" ]] || break
   pid=${pid_of[$name]}
   [[ -n "$pid" ]] || continue
   echo "proxy_bench: memory of $name" >&2
+  wake "$name" "$pid"
   url="http://127.0.0.1:${port_of[$name]}/"
   curl -s -o /dev/null "$url"
   sleep 0.5
@@ -171,6 +203,7 @@ for name in $targets; do
   done
   wait "$load_pid"
   echo "$peak" > "$work/$name.rss_load"
+  park "$name" "$pid"
 done
 
 # 3 and 4: rounds over the targets.
@@ -179,33 +212,39 @@ for round in $(seq 1 "$rounds"); do
     echo "proxy_bench: round $round/$rounds: $name" >&2
     pid=${pid_of[$name]}
     url="http://127.0.0.1:${port_of[$name]}/"
-    t0=$(ticks_of "$pid")
-    "${prio[@]}" taskset -c 1 wrk -t1 -c"$wrk_connections" -d"${duration}s" "$url" > "$work/$name-wrk-$round.txt"
-    t1=$(ticks_of "$pid")
-    echo $((t1 - t0)) > "$work/$name-wrk-$round.ticks"
-    sleep 1  # let the saturation run's connections close before measuring latency
+    [[ -z "$pid" ]] || wake "$name" "$pid"
+    if [[ -z "$latency_only" ]]; then
+      t0=$(ticks_of "$pid")
+      "${prio[@]}" taskset -c 1 wrk -t1 -c"$wrk_connections" -d"${duration}s" "$url" > "$work/$name-wrk-$round.txt"
+      t1=$(ticks_of "$pid")
+      echo $((t1 - t0)) > "$work/$name-wrk-$round.ticks"
+      sleep 1  # let the saturation run's connections close before measuring latency
+    fi
     t0=$(ticks_of "$pid")
     "${prio[@]}" taskset -c 1 "$load_bin" --url "$url" --rate 1000 --connections 16 \
       --duration "${duration}s" --json > "$work/$name-1000-$round.json"
     t1=$(ticks_of "$pid")
     echo $((t1 - t0)) > "$work/$name-1000-$round.ticks"
+    [[ -z "$pid" ]] || park "$name" "$pid"
   done
 done
 
-PYTHONPATH="$root/bench/lib" WRK_CONNECTIONS="$wrk_connections" python3 - "$work" "$clk_tck" "$rounds" $targets << 'PY' | tee "${out_file:-/dev/null}"
+PYTHONPATH="$root/bench/lib" WRK_CONNECTIONS="$wrk_connections" LATENCY_ONLY="$latency_only" python3 - "$work" "$clk_tck" "$rounds" $targets << 'PY' | tee "${out_file:-/dev/null}"
 import json, os, statistics, sys
 from benchlib import read, wrk_result, load_result
 work, tck, rounds, names = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+latency_only = bool(os.environ.get("LATENCY_ONLY"))
 
 rows = {}
 for name in names:
     sat, sat_cpu, p50, p99, fixed_cpu, errors = [], [], [], [], [], 0
     for r in range(1, rounds + 1):
-        total, rate, wrk_errors = wrk_result(f"{work}/{name}-wrk-{r}.txt")
-        sat.append(rate)
-        errors += wrk_errors
-        ticks = int(read(f"{work}/{name}-wrk-{r}.ticks"))
-        sat_cpu.append(ticks / tck * 1e6 / total)
+        if read(f"{work}/{name}-wrk-{r}.txt") is not None:
+            total, rate, wrk_errors = wrk_result(f"{work}/{name}-wrk-{r}.txt")
+            sat.append(rate)
+            errors += wrk_errors
+            ticks = int(read(f"{work}/{name}-wrk-{r}.ticks"))
+            sat_cpu.append(ticks / tck * 1e6 / total)
         fixed = load_result(f"{work}/{name}-1000-{r}.json")
         p50.append(fixed["latency_us"]["p50"])
         p99.append(fixed["latency_us"]["p99"])
@@ -217,9 +256,9 @@ for name in names:
         errors += json.loads(conn)["errors"]["total"]
     proxy = name != "direct"
     rows[name] = {
-        "sat": statistics.median(sat), "sat_all": sat,
+        "sat": statistics.median(sat) if sat else None, "sat_all": sat,
         "p50": statistics.median(p50), "p99": statistics.median(p99), "p99_all": p99,
-        "sat_cpu": statistics.median(sat_cpu) if proxy else None,
+        "sat_cpu": statistics.median(sat_cpu) if proxy and sat_cpu else None,
         "fixed_cpu": statistics.median(fixed_cpu) if proxy else None,
         "rss_idle": int(read(f"{work}/{name}.rss_idle", "0")) / 1024 or None,
         "rss_load": int(read(f"{work}/{name}.rss_load", "0")) / 1024 or None,
@@ -241,14 +280,15 @@ print()
 print("| target | saturated req/s | p50 @1000 rps (µs) | p99 @1000 rps (µs) | added p50 (µs) | added p99 (µs) | CPU µs/req @1000 rps | CPU µs/req saturated | RSS idle (MB) | RSS 100 conns (MB) | errors |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for name, r in rows.items():
-    print(f"| {name} | {r['sat']:.0f} | {r['p50']:.0f} | {r['p99']:.0f} | {f(added(name,'p50'))} | "
+    print(f"| {name} | {f(r['sat'])} | {r['p50']:.0f} | {r['p99']:.0f} | {f(added(name,'p50'))} | "
           f"{f(added(name,'p99'))} | {f(r['fixed_cpu'],'{:.1f}')} | {f(r['sat_cpu'],'{:.1f}')} | "
           f"{f(r['rss_idle'],'{:.1f}')} | {f(r['rss_load'],'{:.1f}')} | {r['errors']} |")
 print()
-print("Every round (saturated req/s; p99 µs @1000 rps):")
+print("Every round (saturated req/s; p99 µs @1000 rps):" if not latency_only else "p99 µs @1000 rps of every round:")
 print()
 for name, r in rows.items():
-    print(f"- {name}: " + ", ".join(f"{s:.0f}" for s in r["sat_all"]) + "; " +
+    sat_all = ", ".join(f"{s:.0f}" for s in r["sat_all"])
+    print(f"- {name}: " + (sat_all + "; " if sat_all else "") +
           ", ".join(f"{p:.0f}" for p in r["p99_all"]))
 if hap:
     print()
@@ -260,4 +300,26 @@ if hap:
               f"{ratio(added(name,'p99'), added('haproxy','p99'))} | "
               f"{ratio(r['fixed_cpu'], hap['fixed_cpu'])} | {ratio(r['sat_cpu'], hap['sat_cpu'])} | "
               f"{ratio(r['rss_idle'], hap['rss_idle'])} | {ratio(r['rss_load'], hap['rss_load'])} |")
+if direct and rounds > 1:
+    # The tail moves from one run to the next, with the machine: each round's added p99 set
+    # against HAProxy's of the same round (the targets of a round run within seconds).
+    print()
+    print("Added p99 of every round (µs; in brackets, against HAProxy's of the same round):")
+    print()
+    for name, r in rows.items():
+        if name == "direct": continue
+        parts = []
+        for i in range(rounds):
+            a = r["p99_all"][i] - direct["p99_all"][i]
+            h = hap["p99_all"][i] - direct["p99_all"][i] if hap else None
+            parts.append(f"{a:.0f}" + (f" ({a / h:.2f}×)" if h and name != "haproxy" else ""))
+        line = f"- {name}: " + ", ".join(parts)
+        if hap and name != "haproxy":
+            ratios = sorted((r["p99_all"][i] - direct["p99_all"][i]) /
+                            (hap["p99_all"][i] - direct["p99_all"][i]) for i in range(rounds)
+                            if hap["p99_all"][i] != direct["p99_all"][i])
+            if ratios:
+                line += (f"; median {statistics.median(ratios):.2f}×, "
+                         f"{sum(x <= 0.8 for x in ratios)} of {len(ratios)} rounds ≤ 0.8×")
+        print(line)
 PY

@@ -67,6 +67,10 @@ bool Proxy::start(const meshdeck::v1::ProxyConfig& config, std::string* error) {
   context.on_demand = &on_demand_;
   context.worker_count = options_.workers;
   context.default_max_connections = options_.default_max_connections;
+  context.busy_poll = options_.busy_poll;
+  if (options_.busy_poll)
+    spdlog::info("workers busy-poll: each of the {} keeps a CPU busy, idle or not",
+                 options_.workers);
   for (size_t i = 0; i < options_.workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, context));
     workers_.back()->setTls(tlsIdentity());  // before the thread runs: no race

@@ -41,6 +41,10 @@ class Proxy {
     std::string port_file;      // written with the bound ports once listening (JSON)
     std::chrono::milliseconds drain_timeout{30000};
     uint32_t default_max_connections = 10000;
+    // Workers poll for events without ever sleeping (HAProxy's busy-polling): the wake-up of
+    // an idle CPU leaves the latency, and each worker keeps its CPU 100 % busy even when
+    // idle. For latency-critical proxies on cores of their own (docs/proxy.md, "Busy polling").
+    bool busy_poll = false;
     // Refuse configurations that need TLS (an STRICT/PERMISSIVE listener, a MUTUAL_TLS
     // cluster) while no identity is set. Static and standalone modes set it; in mesh mode the
     // identity arrives after the first configuration.

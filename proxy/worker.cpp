@@ -54,7 +54,13 @@ void Worker::start() {
   thread_ = std::make_unique<std::thread>([this] {
     auto guard = asio::make_work_guard(io_);
     try {
-      io_.run();
+      if (context_.busy_poll) {
+        // Ready handlers, then the reactor with a zero timeout, over and over: the thread
+        // never blocks in epoll_wait, so nothing has to wake it.
+        while (!io_.stopped()) io_.poll();
+      } else {
+        io_.run();
+      }
     } catch (const std::exception& e) {
       spdlog::error("worker {} stopped by exception: {}", index_, e.what());
     }

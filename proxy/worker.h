@@ -41,6 +41,7 @@ struct WorkerContext {
   OnDemand* on_demand = nullptr;  // on-demand discovery (proxy/mesh/on_demand.h)
   size_t worker_count = 1;
   uint32_t default_max_connections = 10000;
+  bool busy_poll = false;  // Proxy::Options::busy_poll
 };
 
 // The worker's io_context, with shutdown() public: ~Worker destroys the pending handlers (the

@@ -29,7 +29,7 @@ bench_require_tools() {
 work="$(mktemp -d "/tmp/meshdeck-$bench_name.XXXXXX")"
 pids=()
 bench_cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2> /dev/null || true; done
+  for pid in "${pids[@]}"; do kill "$pid" 2> /dev/null && kill -CONT "$pid" 2> /dev/null || true; done
   sleep 0.2
   for pid in "${pids[@]}"; do kill -9 "$pid" 2> /dev/null || true; done
   rm -rf "$work"

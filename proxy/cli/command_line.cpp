@@ -25,6 +25,9 @@ void declareOptions(CLI::App& app, CommandLine& cl) {
       "--config", cl.config_file,
       "Static configuration (YAML mapped onto meshdeck.v1.ProxyConfig); SIGHUP reloads it");
   app.add_option("--workers", cl.options.workers, "Worker threads (default: number of cores)");
+  app.add_flag("--busy-poll", cl.options.busy_poll,
+               "Workers poll instead of sleeping: lower latency, but each keeps a CPU 100 % busy "
+               "even when idle (for proxies on cores of their own)");
   app.add_option("--tap-bench", cl.tap_bench_rate,
                  "Benchmarks only: a tap of every request open at this many events/s, its events "
                  "discarded (docs/tap.md)");

@@ -1,4 +1,5 @@
 #include <signal.h>
+#include <unistd.h>
 
 #include <QFile>
 #include <QtTest>
@@ -19,6 +20,18 @@ int statusOf(const std::string& raw) {
 std::string headerOf(const Response& r, const std::string& name) {
   auto it = r.headers.find(name);
   return it == r.headers.end() ? std::string() : std::string(it->value());
+}
+
+// CPU seconds (user + system) the process has used, from /proc/PID/stat.
+double cpuSeconds(long pid) {
+  QFile f(QString("/proc/%1/stat").arg(pid));
+  if (!f.open(QIODevice::ReadOnly)) return -1;
+  const QByteArray stat = f.readAll();
+  // After the command name's closing parenthesis: state is field 3, utime 14, stime 15.
+  const QList<QByteArray> fields = stat.mid(stat.lastIndexOf(')') + 2).split(' ');
+  if (fields.size() < 13) return -1;
+  return (fields[11].toDouble() + fields[12].toDouble()) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 }  // namespace
@@ -376,6 +389,37 @@ clusters:
             std::string::npos);
     QVERIFY(stats.find("meshdeck_cluster_requests_total{cluster=\"upstream\",class=\"2xx\"}") !=
             std::string::npos);
+  }
+
+  // --busy-poll: the worker never sleeps, so the process uses CPU with no request in flight
+  // while a proxy without it uses next to none; requests flow and SIGTERM still stops it.
+  void busyPollingKeepsTheWorkerAwake() {
+    ProxyProcess p;
+    QVERIFY(
+        p.start({"--listen", "127.0.0.1:0", "--upstream",
+                 QString("127.0.0.1:%1").arg(backend_->port()), "--workers", "1", "--busy-poll"}));
+    const uint16_t port = p.port("main");
+    QCOMPARE(Client(port).request("GET", "/name").status, 200);
+    const double polling_before = cpuSeconds(p.pid());
+    const double sleeping_before = cpuSeconds(proxy_.pid());
+    QVERIFY(polling_before >= 0 && sleeping_before >= 0);
+    QElapsedTimer t;
+    t.start();
+    QThread::msleep(600);
+    const double polling = cpuSeconds(p.pid()) - polling_before;
+    const double sleeping = cpuSeconds(proxy_.pid()) - sleeping_before;
+    const double wall = static_cast<double>(t.elapsed()) / 1000.0;
+    // A polling worker takes its CPU whenever it gets it: at least a fifth of it even on a
+    // CI machine whose two cores run other tests.
+    QVERIFY2(polling >= 0.2 * wall,
+             qPrintable(QString("%1 s of CPU in %2 s").arg(polling).arg(wall)));
+    QVERIFY2(sleeping < 0.1 * wall,
+             qPrintable(QString("%1 s of CPU in %2 s").arg(sleeping).arg(wall)));
+    Client c(port);
+    for (int i = 0; i < 20; ++i) QCOMPARE(c.request("GET", "/name").status, 200);
+    QVERIFY2(p.output().contains("busy-poll"), qPrintable(p.output()));
+    p.signal(SIGTERM);
+    QCOMPARE(p.waitForExit(10000), 0);
   }
 
   void cleanupTestCase() {

@@ -87,7 +87,7 @@ class CommandLineTest : public QObject {
     QVERIFY(parse({"--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9001", "--upstream",
                    "127.0.0.1:9002", "--listen-tls-mode", "strict", "--upstream-tls",
                    "--upstream-identity", "spiffe://example.org/ns/default/sa/b", "--trust-domain",
-                   "example.org", "--drain-timeout", "2.5"},
+                   "example.org", "--drain-timeout", "2.5", "--busy-poll"},
                   &cl));
     StartupPlan plan;
     std::string error;
@@ -96,6 +96,7 @@ class CommandLineTest : public QObject {
     QVERIFY(!plan.mesh);
     QVERIFY(plan.options.require_tls_identity);
     QCOMPARE(plan.options.drain_timeout.count(), 2500);
+    QVERIFY(plan.options.busy_poll);
     QCOMPARE(plan.config.listeners_size(), 1);
     QCOMPARE(plan.config.listeners(0).tls_mode(), meshdeck::v1::MUTUAL_TLS);
     QCOMPARE(plan.config.clusters(0).endpoints_size(), 2);
@@ -112,6 +113,7 @@ class CommandLineTest : public QObject {
         &h2));
     QVERIFY2(planStartup(h2, &plan, &error), error.c_str());
     QCOMPARE(plan.config.clusters(0).protocol(), meshdeck::v1::Cluster::HTTP2);
+    QVERIFY(!plan.options.busy_poll);  // workers sleep unless asked
     CommandLine h1;
     QVERIFY(parse(
         {"--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9001", "--upstream-protocol", "http1"},
