@@ -25,7 +25,6 @@
 #include <cstring>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <unordered_set>
 
 namespace {
@@ -49,12 +48,15 @@ void setNoDelay(int fd) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-// One side of a relayed pair. `peer` is the other side's socket; a side whose write found the
-// peer's buffer full keeps the rest in `pending` and stops reading until the peer drains.
+// One side of a relayed pair. `pending` holds what was read from this side and the peer could
+// not take yet; this side is not read again until it is gone. `eof`: this side sent its FIN,
+// passed on to the peer (shutdown of the peer's write half) once `pending` is out.
 struct Side {
   int fd = -1;
   Side* peer = nullptr;
   std::string pending;
+  bool eof = false;
+  uint32_t watched = 0;  // the epoll events registered for fd
 };
 
 class Relay {
@@ -100,56 +102,64 @@ class Relay {
       fcntl(up, F_SETFL, fcntl(up, F_GETFL) | O_NONBLOCK);
       setNoDelay(client);
       setNoDelay(up);
-      auto* a = new Side{client, nullptr, {}};
-      auto* b = new Side{up, a, {}};
+      auto* a = new Side{client, nullptr, {}, false, 0};
+      auto* b = new Side{up, a, {}, false, 0};
       a->peer = b;
-      watch(*a, EPOLL_CTL_ADD, EPOLLIN);
-      watch(*b, EPOLL_CTL_ADD, EPOLLIN);
+      for (Side* s : {a, b}) {
+        epoll_event ev{};
+        ev.events = s->watched = EPOLLIN;
+        ev.data.ptr = s;
+        epoll_ctl(epoll_, EPOLL_CTL_ADD, s->fd, &ev);
+      }
     }
   }
 
-  void watch(Side& s, int op, uint32_t events) {
+  // Read a side while it has sent no FIN and nothing of it waits; watch it for writing while
+  // the peer's bytes wait for it. One epoll_ctl only when that changes.
+  void update(Side& s) {
+    const uint32_t want =
+        (!s.eof && s.pending.empty() ? EPOLLIN : 0u) | (!s.peer->pending.empty() ? EPOLLOUT : 0u);
+    if (want == s.watched) return;
     epoll_event ev{};
-    ev.events = events;
+    ev.events = s.watched = want;
     ev.data.ptr = &s;
-    epoll_ctl(epoll_, op, s.fd, &ev);
+    epoll_ctl(epoll_, EPOLL_CTL_MOD, s.fd, &ev);
   }
 
   void onEvent(Side& s, uint32_t events) {
-    if ((events & EPOLLOUT) != 0) {
-      Side& from = *s.peer;  // s's writes were blocked: flush what `from` read for it
-      if (!writeAll(s, from.pending)) return;
-      watch(s, EPOLL_CTL_MOD, EPOLLIN);
-      watch(from, EPOLL_CTL_MOD, EPOLLIN);
+    Side& peer = *s.peer;
+    if ((events & EPOLLERR) != 0) return closePair(s);
+    if ((events & EPOLLOUT) != 0 && !peer.pending.empty()) {
+      // The peer's bytes were waiting for s: send what s takes now.
+      if (!send(s, peer.pending)) return closePair(s);
+      if (peer.pending.empty() && peer.eof) shutdown(s.fd, SHUT_WR);
     }
-    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) == 0 || !s.pending.empty()) return;
-    const ssize_t n = read(s.fd, buffer_.data(), buffer_.size());
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-      closePair(s);
-      return;
+    if ((events & (EPOLLIN | EPOLLHUP)) != 0 && !s.eof && s.pending.empty()) {
+      const ssize_t n = read(s.fd, buffer_.data(), buffer_.size());
+      if (n < 0 && errno != EAGAIN && errno != EINTR) return closePair(s);
+      if (n == 0) {
+        s.eof = true;
+        shutdown(peer.fd, SHUT_WR);
+      } else if (n > 0) {
+        s.pending.assign(buffer_.data(), static_cast<size_t>(n));
+        if (!send(peer, s.pending)) return closePair(s);
+      }
     }
-    if (n < 0) return;
-    std::string_view data(buffer_.data(), static_cast<size_t>(n));
-    const ssize_t w = write(s.peer->fd, data.data(), data.size());
-    if (w == n) return;
-    if (w < 0 && errno != EAGAIN) {
-      closePair(s);
-      return;
-    }
-    s.pending.assign(data.substr(w < 0 ? 0 : static_cast<size_t>(w)));
-    watch(s, EPOLL_CTL_MOD, 0);                         // stop reading this side
-    watch(*s.peer, EPOLL_CTL_MOD, EPOLLIN | EPOLLOUT);  // until the peer can take the rest
+    // Both FINs passed on and nothing waits, or s hung up with nothing of it waiting (it can
+    // neither send nor take more): the pair is done.
+    const bool drained = s.pending.empty() && peer.pending.empty();
+    if ((s.eof && peer.eof && drained) || ((events & EPOLLHUP) != 0 && s.eof && drained))
+      return closePair(s);
+    update(s);
+    update(peer);
   }
 
-  // Writes `data` (the peer's pending bytes) to `to`; false if some remain or the pair closed.
-  bool writeAll(Side& to, std::string& data) {
+  // Sends what `to` takes of `data` and drops it from `data`; false if the connection failed.
+  static bool send(Side& to, std::string& data) {
     const ssize_t w = write(to.fd, data.data(), data.size());
-    if (w < 0 && errno != EAGAIN) {
-      closePair(to);
-      return false;
-    }
-    data.erase(0, w < 0 ? 0 : static_cast<size_t>(w));
-    return data.empty();
+    if (w < 0) return errno == EAGAIN || errno == EINTR;
+    data.erase(0, static_cast<size_t>(w));
+    return true;
   }
 
   void closePair(Side& s) {
