@@ -69,7 +69,7 @@ while [[ $# -gt 0 ]]; do
     --latency-only) latency_only=1; shift ;;
     --baseline-bin) baseline_bin="$2"; shift 2 ;;
     --wrk-connections) wrk_connections="$2"; shift 2 ;;
-    -h|--help) sed -n '2,43p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
     *) echo "proxy_bench: unknown argument $1" >&2; exit 2 ;;
   esac
 done
