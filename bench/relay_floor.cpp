@@ -22,14 +22,14 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
-#include <cstring>
-#include <memory>
+#include <cstdlib>
 #include <string>
 #include <unordered_set>
 
 namespace {
 
-bool parseEndpoint(const std::string& text, sockaddr_in& out) {
+// HOST:PORT with an IPv4 host; port 0 (the kernel picks one) only where `any_port`.
+bool parseEndpoint(const std::string& text, sockaddr_in& out, bool any_port) {
   const auto colon = text.rfind(':');
   if (colon == std::string::npos) return false;
   out = {};
@@ -38,7 +38,7 @@ bool parseEndpoint(const std::string& text, sockaddr_in& out) {
   const std::string port = text.substr(colon + 1);
   char* end = nullptr;
   const long p = std::strtol(port.c_str(), &end, 10);
-  if (port.empty() || *end != '\0' || p <= 0 || p > 65535) return false;
+  if (port.empty() || *end != '\0' || p < (any_port ? 0 : 1) || p > 65535) return false;
   out.sin_port = htons(static_cast<uint16_t>(p));
   return inet_pton(AF_INET, host.c_str(), &out.sin_addr) == 1;
 }
@@ -91,6 +91,7 @@ class Relay {
     for (;;) {
       const int client = accept4(listener_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (client < 0) return;
+      // A blocking connect: on loopback it completes at once, and it keeps the relay simple.
       const int up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
       if (up < 0 ||
           connect(up, reinterpret_cast<const sockaddr*>(&upstream_), sizeof upstream_) != 0) {
@@ -192,7 +193,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   sockaddr_in listen_addr{}, upstream_addr{};
-  if (!parseEndpoint(listen, listen_addr) || !parseEndpoint(upstream, upstream_addr)) {
+  if (!parseEndpoint(listen, listen_addr, true) || !parseEndpoint(upstream, upstream_addr, false)) {
     std::fprintf(stderr, "relay_floor: expected HOST:PORT with an IPv4 host\n");
     return 2;
   }
@@ -205,5 +206,11 @@ int main(int argc, char** argv) {
     std::perror("relay_floor: listen");
     return 1;
   }
+  sockaddr_in bound{};
+  socklen_t bound_size = sizeof bound;
+  getsockname(listener, reinterpret_cast<sockaddr*>(&bound), &bound_size);
+  std::printf("relay_floor: listening on %s:%u, relaying to %s\n",
+              listen.substr(0, listen.rfind(':')).c_str(), ntohs(bound.sin_port), upstream.c_str());
+  std::fflush(stdout);
   Relay(listener, upstream_addr).run();
 }
