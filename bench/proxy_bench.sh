@@ -212,7 +212,7 @@ for round in $(seq 1 "$rounds"); do
     echo "proxy_bench: round $round/$rounds: $name" >&2
     pid=${pid_of[$name]}
     url="http://127.0.0.1:${port_of[$name]}/"
-    [[ -z "$pid" ]] || wake "$name" "$pid"
+    wake "$name" "$pid"
     if [[ -z "$latency_only" ]]; then
       t0=$(ticks_of "$pid")
       "${prio[@]}" taskset -c 1 wrk -t1 -c"$wrk_connections" -d"${duration}s" "$url" > "$work/$name-wrk-$round.txt"
@@ -225,7 +225,7 @@ for round in $(seq 1 "$rounds"); do
       --duration "${duration}s" --json > "$work/$name-1000-$round.json"
     t1=$(ticks_of "$pid")
     echo $((t1 - t0)) > "$work/$name-1000-$round.ticks"
-    [[ -z "$pid" ]] || park "$name" "$pid"
+    park "$name" "$pid"
   done
 done
 

@@ -745,7 +745,7 @@ Awaitable<bool> Session::relayResponse(Request& rq, Exchange& ex, Attempt& at) {
     down_.expires_at(now + ex.listener->idle_timeout);
     wire_.frame(nullptr, 0, false, false);
     beast::error_code ec;
-    if (wire_.consume(down_.trySend(wire_.buffers(), ec)) && !ec)  // the socket took part of it
+    if (wire_.sendNow(down_, ec))  // the socket took part of it
       std::tie(ec, std::ignore) = co_await asio::async_write(down_, wire_.buffers(), kNoThrowOp);
     wire_.clear();
     if (ec) co_return false;
@@ -781,8 +781,7 @@ Awaitable<bool> Session::relayResponse(Request& rq, Exchange& ex, Attempt& at) {
       down_.expires_at(now + ex.listener->idle_timeout);
       beast::error_code wec;
       if (wire_.frame(got ? body_->data() : nullptr, got, chunked, !more) > 0) {
-        // One send without an operation; a full socket buffer leaves the rest to async_write.
-        if (wire_.consume(down_.trySend(wire_.buffers(), wec)) && !wec)
+        if (wire_.sendNow(down_, wec))  // the socket took part of it
           std::tie(wec, std::ignore) =
               co_await asio::async_write(down_, wire_.buffers(), kNoThrowOp);
       }

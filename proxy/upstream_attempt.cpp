@@ -647,8 +647,7 @@ Awaitable<void> runAttempt(SessionHost& host, Downstream& downstream, WireFrames
     stream.expires_at(at.request_sent ? host.now() + ex.listener->idle_timeout : attempt_deadline);
     beast::error_code ec;
     if (wire.frame(piece, piece_size, chunked, !more) > 0) {
-      // One send without an operation; a full socket buffer leaves the rest to async_write.
-      if (wire.consume(stream.trySend(wire.buffers(), ec)) && !ec)
+      if (wire.sendNow(stream, ec))  // the socket took part of it
         std::tie(ec, std::ignore) = co_await asio::async_write(stream, wire.buffers(), kNoThrowOp);
     }
     wire.clear();

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <boost/asio/buffer.hpp>
+#include <boost/system/error_code.hpp>
 #include <cstddef>
 #include <string>
 
@@ -24,9 +25,14 @@ class WireFrames {
   size_t frame(const char* data, size_t size, bool chunked, bool last);
   const std::array<boost::asio::const_buffer, 3>& buffers() const { return buffers_; }
   // Takes the first `n` bytes off buffers() (what one send took); true while some are left.
-  // The hot path sends with MeshStream::trySend(), which sends a small message whole, and only
-  // what a full socket buffer left goes through the composed async_write.
   bool consume(size_t n);
+  // The hot path's send: one `stream.trySend()` (MeshStream: a send without an Asio operation),
+  // which sends a small message whole; true when some is left for the composed async_write
+  // (a full socket buffer, or a TLS stream), false when all went or `ec` is set.
+  template <typename Stream>
+  bool sendNow(Stream& stream, boost::system::error_code& ec) {
+    return consume(stream.trySend(buffers_, ec)) && !ec;
+  }
   // Empties the head after a write (and gives back the memory of an unusually large one).
   void clear();
 
