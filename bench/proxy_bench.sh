@@ -87,6 +87,12 @@ bench_name=proxy_bench
 source "$root/bench/lib/common.sh"
 bench_find_binaries
 bench_require_tools haproxy nginx wrk taskset python3 curl
+for name in $targets; do
+  case "$name" in
+    direct | meshdeck | meshdeck-base | meshdeck-busy | meshdeck-tap | floor | haproxy | haproxy-busy | nginx) ;;
+    *) bench_fail "unknown target '$name' (--help lists them)" ;;
+  esac
+done
 if [[ " $targets " == *" meshdeck"* && ! -x "$proxy_bin" ]]; then
   bench_fail "no meshdeck-proxy at '$proxy_bin' (--proxy-bin)"
 fi
