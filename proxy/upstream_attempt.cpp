@@ -14,7 +14,6 @@
 #include <cstring>
 #include <tuple>
 
-#include "proxy/draining_read.h"
 #include "proxy/http/headers.h"
 #include "proxy/http2/h2_upstream.h"
 #include "proxy/tls/spiffe.h"
@@ -516,7 +515,6 @@ Awaitable<ConnectOutcome> connectUpstream(SessionHost& host, UpstreamConnection&
     co_return cec == beast::error::timeout ? ConnectOutcome::kTimeout
                                            : ConnectOutcome::kConnectFailed;
   conn.stream.socket().set_option(tcp::no_delay(true), ec);
-  enableDrainingReads(conn.stream.socket().native_handle());  // proxy/draining_read.h
   if (!cc.tls.mutual) co_return ConnectOutcome::kOk;
 
   auto contexts = host.tls();

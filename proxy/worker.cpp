@@ -10,7 +10,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cassert>
 
-#include "proxy/draining_read.h"
 #include "proxy/session.h"
 
 namespace meshdeck::proxy {
@@ -187,7 +186,6 @@ void Worker::addListener(std::shared_ptr<tcp::acceptor> acceptor,
           }
           boost::system::error_code ignored;
           socket.set_option(tcp::no_delay(true), ignored);
-          enableDrainingReads(socket.native_handle());  // proxy/draining_read.h
           std::make_shared<Session>(*this, std::move(socket), shared)->start();
         }
       },

@@ -26,7 +26,6 @@
 #include <type_traits>
 #include <utility>
 
-#include "proxy/draining_read.h"
 #include "proxy/timer_wheel.h"
 
 namespace meshdeck::proxy::tls {
@@ -54,10 +53,8 @@ struct Step {
 //  - writes straight to the socket (send(MSG_DONTWAIT | MSG_NOSIGNAL)); only when the socket
 //    is full does an operation wait for it to be writable;
 //  - reads from the connection's input buffer, which is filled by a plain asio receive on the
-//    socket when OpenSSL wants more (asio's receive is tried at once only when the socket may
-//    have data, and parks on the reactor without re-arming epoll otherwise, like the plain
-//    stream's reads (proxy/draining_read.h); a readiness wait would cost an epoll_ctl each
-//    time).
+//    socket when OpenSSL wants more (a receive, not a readiness wait, which would cost an
+//    epoll_ctl each time).
 //
 // Timeouts: the connection's deadline is an entry in its worker's coarse timer wheel
 // (CoarseTimers), like a plain stream's: setting it is a store (or a relink when it moves
@@ -247,7 +244,7 @@ class TlsOp {
     if (want == Want::kWrite)
       return socket.async_wait(boost::asio::socket_base::wait_write, std::move(op));
     const auto into = c.receiveBuffer();
-    if (into.size() > 0) return socket.async_receive(drainingBuffers(into), std::move(op));
+    if (into.size() > 0) return socket.async_receive(into, std::move(op));
     op.parked_ = true;
     socket.async_wait(boost::asio::socket_base::wait_read,
                       boost::asio::bind_cancellation_slot(c.park(), std::move(op)));
@@ -556,13 +553,11 @@ class MeshStream {
           if (!tls_) {
             auto& socket = plain_->socket();
             if (!plain_deadline_)
-              return socket.async_read_some(drainingBuffers(b),
-                                            std::forward<decltype(handler)>(handler));
+              return socket.async_read_some(b, std::forward<decltype(handler)>(handler));
             if (plain_deadline_->past) return timedOutNow<true>(std::move(handler));
             return socket.async_read_some(
-                drainingBuffers(b),
-                detail::TimedHandler<H, true>(std::move(handler), plain_deadline_,
-                                              plain_->get_executor()));
+                b, detail::TimedHandler<H, true>(std::move(handler), plain_deadline_,
+                                                 plain_->get_executor()));
           }
           // Into the first non-empty buffer, as asio's ssl::stream does.
           boost::asio::mutable_buffer first;
