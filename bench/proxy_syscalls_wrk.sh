@@ -10,7 +10,7 @@
 #
 # Each target (one worker on CPU 0; nginx backend and wrk -t1 on CPU 1, as proxy_bench.sh)
 # gets a 1 s warm-up, then a --duration run of wrk while `perf stat` counts the target's
-# epoll_wait, receives (recvfrom/recvmsg/read: the proxy's draining reads use recvmsg, the floor
+# epoll_wait, receives (recvfrom/recvmsg/read: the proxy uses recvfrom, the floor
 # read), sends (sendmsg/sendto/write) and all system calls (tracepoints: no ptrace, the process
 # runs at full speed). Prints requests/s and calls per request; more than 2 receives per request
 # are receives that found nothing (EAGAIN). Targets: meshdeck, meshdeck-base (--baseline-bin),

@@ -1,6 +1,6 @@
 #pragma once
 
-// Fixtures of the MeshStream tests (timer wheel, draining reads): mutual-TLS contexts from a CA
+// Fixtures of the MeshStream tests (timer wheel, stream reads): mutual-TLS contexts from a CA
 // made in memory, and two TLS MeshStreams handshaken on the two ends of a loopback connection.
 
 #include <boost/asio/io_context.hpp>
