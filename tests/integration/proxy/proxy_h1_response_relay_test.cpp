@@ -25,15 +25,14 @@ namespace {
 
 // An upstream that answers each request with bytes scripted by its path, written in the pieces
 // given (so a head may arrive split mid-line, or a head with its body and the next head in one
-// write). An empty piece list closes the connection without answering; `close` closes it after
-// the pieces, `reset` resets it (SO_LINGER 0: an RST, not a FIN). Counts the connections it
-// accepted.
+// write). An empty piece list closes the connection without answering; after the pieces the
+// connection is kept, closed, or reset (SO_LINGER 0: an RST, not a FIN). Counts the connections
+// it accepted.
 class ScriptedUpstream {
  public:
   struct Script {
     std::vector<std::string> pieces;
-    bool close = false;
-    bool reset = false;
+    enum class After { kKeep, kClose, kReset } after = After::kKeep;
   };
 
   explicit ScriptedUpstream(std::map<std::string, Script> scripts)
@@ -85,12 +84,12 @@ class ScriptedUpstream {
         asio::write(s, asio::buffer(p), ec);
         if (ec) return;
       }
-      if (it->second.reset) {
+      if (it->second.after == Script::After::kReset) {
         s.set_option(asio::socket_base::linger(true, 0), ec);
         s.close(ec);
         return;
       }
-      if (it->second.close) {
+      if (it->second.after == Script::After::kClose) {
         s.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
         return;
       }
@@ -108,11 +107,12 @@ class ScriptedUpstream {
 };
 
 ScriptedUpstream::Script pieces(std::vector<std::string> p, bool close = false) {
-  return {std::move(p), close};
+  return {std::move(p),
+          close ? ScriptedUpstream::Script::After::kClose : ScriptedUpstream::Script::After::kKeep};
 }
 
 ScriptedUpstream::Script resetAfter(std::vector<std::string> p) {
-  return {std::move(p), false, true};
+  return {std::move(p), ScriptedUpstream::Script::After::kReset};
 }
 
 }  // namespace
